@@ -1,0 +1,107 @@
+/**
+ * Every error the builder library throws. The CLI (cli/main.ts) is the only
+ * place that catches them, prints them and maps them to exit codes:
+ * UserError (and subclasses) → 2, everything else → 1.
+ */
+
+/** Bad input: a spec, a flag, a file the user named. Exit code 2. */
+export class UserError extends Error {
+  readonly exitCode = 2;
+  /** What to do about it, printed after the message. */
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'UserError';
+    this.hint = opts.hint;
+  }
+}
+
+export interface SpecIssue {
+  /** JSON-pointer-like path in the spec, e.g. "outputs[1].format" or "packages". */
+  path: string;
+  message: string;
+  /** How to fix it. */
+  fix?: string;
+}
+
+/** The spec failed validation; carries every issue found, not just the first. */
+export class SpecError extends UserError {
+  readonly issues: SpecIssue[];
+  readonly file: string | undefined;
+  constructor(issues: SpecIssue[], file?: string) {
+    const where = file ? `${file}: ` : '';
+    const lines = issues.map((i) => `${where}${i.path || '(root)'}: ${i.message}${i.fix ? ` (${i.fix})` : ''}`);
+    super(lines.join('\n'));
+    this.name = 'SpecError';
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+/** A host tool is missing. Names the Debian package that provides it. */
+export class ToolMissingError extends UserError {
+  readonly tools: { tool: string; pkg: string; why: string }[];
+  constructor(tools: { tool: string; pkg: string; why: string }[]) {
+    const pkgs = [...new Set(tools.map((t) => t.pkg))].sort();
+    super(
+      `missing host tools: ${tools.map((t) => `'${t.tool}' (${t.why})`).join(', ')}`,
+      { hint: `install them with: apt-get install -y ${pkgs.join(' ')}  (or run: ramforge doctor --fix)` },
+    );
+    this.name = 'ToolMissingError';
+    this.tools = tools;
+  }
+}
+
+/** An external process failed. */
+export class ProcessError extends Error {
+  readonly command: string[];
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Last few KiB of stderr. */
+  readonly stderrTail: string;
+  readonly shortMessage: string;
+  constructor(command: string[], exitCode: number | null, signal: NodeJS.Signals | null, stderrTail: string, cause?: unknown) {
+    const what = signal ? `killed by ${signal}` : `exited with code ${exitCode}`;
+    const short = `${command[0]} ${what}`;
+    const tail = stderrTail.trim().split('\n').slice(-5).join('\n');
+    super(tail ? `${short}: ${tail}` : short, { cause });
+    this.name = 'ProcessError';
+    this.command = command;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderrTail = stderrTail;
+    this.shortMessage = short;
+  }
+}
+
+/** A build step failed for a reason outside the user's input (network, disk, tool). Exit code 1. */
+export class BuildError extends Error {
+  readonly exitCode = 1;
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'BuildError';
+    this.hint = opts.hint;
+  }
+}
+
+/** A bug in ramforge. */
+export class InternalError extends Error {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'InternalError';
+  }
+}
+
+export function isUserError(e: unknown): e is UserError {
+  return e instanceof UserError;
+}
+
+/** Turn low-level fs errors into actionable build errors (ENOSPC etc.). */
+export function explainFsError(e: unknown, what: string): Error {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC') return new BuildError(`${what}: no space left on device`, { hint: 'free disk space (or point --workspace at a larger filesystem) and run again', cause: e });
+  if (code === 'EDQUOT') return new BuildError(`${what}: disk quota exceeded`, { hint: 'free space under your quota and run again', cause: e });
+  if (code === 'EACCES' || code === 'EPERM') return new BuildError(`${what}: permission denied`, { hint: 'check the permissions of the output and workspace directories', cause: e });
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -1,0 +1,122 @@
+/**
+ * The one way the builder starts external programs: argv arrays, never a
+ * shell; explicit cwd; a small fixed environment; stderr kept (bounded) for
+ * the error message.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { ProcessError } from '../errors.js';
+
+const STDERR_TAIL = 8192;
+
+export interface RunOptions {
+  cwd?: string;
+  /** Extra variables; merged over the minimal base environment. */
+  env?: Record<string, string | undefined>;
+  /** Data or a stream for stdin. Default: ignored. */
+  input?: string | Buffer | Readable;
+  /** Where stdout goes. Default: captured and returned. */
+  stdout?: Writable | 'inherit' | 'ignore';
+  /** Called with every chunk of stderr (e.g. to feed a task list). */
+  onStderr?: (chunk: string) => void;
+  signal?: AbortSignal;
+  /** Exit codes that count as success. Default [0]. */
+  okCodes?: number[];
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Debug hook: set by the CLI with --debug; prints "+ argv". */
+export let traceCommand: ((argv: string[]) => void) | undefined;
+export function setTrace(fn: ((argv: string[]) => void) | undefined): void {
+  traceCommand = fn;
+}
+
+export function baseEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    HOME: process.env.HOME ?? '/root',
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH } : {}),
+  };
+}
+
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  traceCommand?.(argv);
+  const env: Record<string, string> = { ...baseEnv() };
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const stdinMode = opts.input === undefined ? 'ignore' : 'pipe';
+  const stdoutMode = opts.stdout === 'inherit' ? 'inherit' : opts.stdout === 'ignore' ? 'ignore' : 'pipe';
+  const stdio: StdioOptions = [stdinMode, stdoutMode, 'pipe'];
+  return new Promise<RunResult>((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio, signal: opts.signal });
+    let out = '';
+    let err = '';
+    let errAll = '';
+    const captureOut = stdoutMode === 'pipe' && typeof opts.stdout !== 'object';
+    if (child.stdout) {
+      if (typeof opts.stdout === 'object') child.stdout.pipe(opts.stdout, { end: false });
+      else if (captureOut) child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    }
+    child.stderr?.on('data', (d: Buffer) => {
+      const s = d.toString('utf8');
+      opts.onStderr?.(s);
+      err += s;
+      if (err.length > STDERR_TAIL * 2) err = err.slice(-STDERR_TAIL);
+      if (errAll.length < 1 << 20) errAll += s;
+    });
+    if (child.stdin && opts.input !== undefined) {
+      child.stdin.on('error', () => { /* EPIPE when the child exits early: reported through its exit code */ });
+      if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) child.stdin.end(opts.input);
+      else opts.input.pipe(child.stdin);
+    }
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') reject(new ProcessError(argv, null, null, `could not run '${cmd}': not found on PATH`, e));
+      else reject(new ProcessError(argv, null, null, e.message, e));
+    });
+    child.on('close', (code, signal) => {
+      const ok = (opts.okCodes ?? [0]).includes(code ?? -1);
+      if (ok) resolve({ stdout: out, stderr: errAll, exitCode: code ?? 0 });
+      else reject(new ProcessError(argv, code, signal, err.slice(-STDERR_TAIL)));
+    });
+  });
+}
+
+/** Absolute path of an executable on PATH (plus sbin dirs), or undefined. */
+export function findTool(name: string): string | undefined {
+  if (name.includes('/')) return isExecutable(name) ? name : undefined;
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']);
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = join(d, name);
+    if (isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Shell-quote argv for display in --debug logs and error messages. */
+export function quoteArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
