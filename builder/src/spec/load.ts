@@ -1,0 +1,84 @@
+/**
+ * Read a spec: YAML → unknown → schema check → normalize → rules.
+ * Flags override the spec (applied before validation, so a bad flag is
+ * reported like a bad spec field).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { SpecError, UserError, type SpecIssue } from '../errors.js';
+import { WrittenSpecSchema, type WrittenSpec } from './schema.js';
+import { normalizeSpec, type BuildSpec } from './normalize.js';
+import { checkRules } from './rules.js';
+import { validateAgainst } from './validate.js';
+
+export interface LoadSpecOptions {
+  /** YAML spec file; without it the defaults build the standard tinyipa ramdisk. */
+  file?: string;
+  /** Values from flags: merged over the spec (objects merge, the rest replaces). */
+  overrides?: Record<string, unknown>;
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedSpec {
+  spec: BuildSpec;
+  warnings: SpecIssue[];
+  /** The spec file, absolute, if any. */
+  file: string | undefined;
+}
+
+export async function loadSpec(opts: LoadSpecOptions): Promise<LoadedSpec> {
+  const file = opts.file ? resolve(opts.cwd, opts.file) : undefined;
+  let raw: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read spec ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, { hint: 'check the path given to --spec', cause: e });
+    }
+    raw = parseYaml(text, file);
+  }
+  return validateSpec(raw, { ...opts, file });
+}
+
+/** Validate an already-parsed spec (library entry point; also used by tests). */
+export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: string }): LoadedSpec {
+  const file = opts.file;
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
+  const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
+  const issues = validateAgainst(WrittenSpecSchema, merged);
+  if (issues.length) throw new SpecError(issues, file);
+  const base = file ? dirname(file) : opts.cwd;
+  const spec = normalizeSpec(merged as WrittenSpec, { resolvePath: (p) => resolve(base, p), env: opts.env });
+  const { errors, warnings } = checkRules(spec);
+  if (errors.length) throw new SpecError(errors, file);
+  return { spec, warnings, file };
+}
+
+function parseYaml(text: string, file: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new SpecError(
+      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0] ?? e.message, fix: 'fix the YAML syntax' })),
+      file,
+    );
+  }
+  return doc.toJS();
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = isPlain(cur) && isPlain(v) ? deepMerge(cur, v) : v;
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

