@@ -1,0 +1,87 @@
+/**
+ * One tinyipa build shared by every test file (and every test run, as long
+ * as the sources did not change): keyed by a hash of the builder and agent
+ * sources, the lock file and the spec, guarded by a lock directory because
+ * node --test runs files in separate processes.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { build } from '../../builder/src/index.js';
+import { REPO_ROOT } from '../../builder/src/agent-bundle.js';
+
+export interface SharedBuild {
+  dir: string;
+  kernel: string;
+  initramfs: string;
+  iso: string;
+  manifest: Record<string, any>;
+}
+
+/** The spec the boot tests use: the default tinyipa plus a serial console for logs. */
+export const TEST_SPEC = {
+  name: 'tinyipa',
+  kernel: { cmdline: 'console=ttyS0,115200' },
+  compression: 'zstd',
+};
+
+function sourceKey(extra: unknown): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name === 'node_modules' || e.name === 'test' || e.name === 'fixtures') continue;
+        walk(p);
+      } else if (e.isFile() && !e.name.endsWith('.test.ts') && !e.name.endsWith('.md')) {
+        h.update(p.slice(REPO_ROOT.length)).update('\0').update(readFileSync(p));
+      }
+    }
+  };
+  walk(join(REPO_ROOT, 'builder', 'src'));
+  walk(join(REPO_ROOT, 'agent', 'src'));
+  h.update(readFileSync(join(REPO_ROOT, 'package-lock.json')));
+  h.update(JSON.stringify(extra));
+  return h.digest('hex').slice(0, 16);
+}
+
+export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC): Promise<SharedBuild> {
+  const key = sourceKey(overrides);
+  const root = join(REPO_ROOT, '.cache', 'test-builds', key);
+  const out = join(root, 'output', String(overrides.name ?? 'tinyipa'));
+  const done = join(root, 'done');
+  const lock = join(REPO_ROOT, '.cache', 'test-builds', `${key}.lock`);
+  mkdirSync(join(REPO_ROOT, '.cache', 'test-builds'), { recursive: true });
+  for (;;) {
+    if (existsSync(done)) return load(out);
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // Another test process is building; a lock older than 30 minutes is stale.
+      if (Date.now() - statSync(lock).mtimeMs > 30 * 60_000) rmSync(lock, { recursive: true, force: true });
+      await sleep(2000);
+    }
+  }
+  try {
+    if (!existsSync(done)) {
+      await build({ cwd: root, overrides, output: join(root, 'output'), installHostTools: true, renderer: 'silent', log: (l) => process.stderr.write(`[shared-build] ${l}\n`) });
+      writeFileSync(done, new Date().toISOString());
+    }
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return load(out);
+}
+
+function load(dir: string): SharedBuild {
+  const name = dir.split('/').pop()!;
+  return {
+    dir,
+    kernel: join(dir, `${name}.kernel`),
+    initramfs: join(dir, `${name}.initramfs`),
+    iso: join(dir, `${name}.iso`),
+    manifest: JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, any>,
+  };
+}
