@@ -93,3 +93,24 @@ test('bad input: a tarball layer escaping the root (exit 2, names the entry)', {
   assert.match(r.stderr, /escaped\.txt/);
   assert.equal(snapshot(join(p.dir, 'output')), p.before);
 });
+
+test('bad input: the disk fills up while writing (exit 1, says so, output/ unchanged)', { timeout: 10 * 60_000, skip: process.getuid?.() !== 0 ? 'needs root to mount a small tmpfs' : false }, () => {
+  const p = project('name: tinyipa\n');
+  const mnt = join(p.dir, 'small');
+  mkdirSync(mnt);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', mnt]);
+  assert.equal(mount.status, 0, String(mount.stderr));
+  try {
+    mkdirSync(join(mnt, 'output', 'tinyipa'), { recursive: true });
+    writeFileSync(join(mnt, 'output', 'tinyipa', 'tinyipa.initramfs'), 'previous build\n');
+    const before = snapshot(join(mnt, 'output'));
+    const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml', '--no-install', '--output', join(mnt, 'output')]);
+    assert.equal(r.code, 1, r.stderr.slice(-3000));
+    assert.match(r.stderr, /no space left on device/);
+    assert.match(r.stderr, /hint: free disk space/);
+    assert.equal(snapshot(join(mnt, 'output')), before, 'output/ must be unchanged');
+    assert.equal(readdirSync(join(mnt, '.workspace')).length, 0, 'no workspace left behind');
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
