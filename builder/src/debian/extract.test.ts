@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Tree } from '../tree/tree.js';
+import { DEFAULT_PRUNE, DEFAULT_PRUNE_KEEP, pruneLayer } from './extract.js';
+
+test('pruneLayer removes only its layer\'s matches, keeps copyright and C.utf8', async (t) => {
+  const store = await mkdtemp(join(tmpdir(), 'ramforge-prune-'));
+  t.after(() => rm(store, { recursive: true, force: true }));
+  const tree = new Tree({ storeDir: store });
+  const deb = { layer: 'deb:foo' };
+  tree.addFile('usr/bin/foo', Buffer.from('x'), deb);
+  tree.addFile('usr/share/doc/foo/changelog.gz', Buffer.from('x'), deb);
+  tree.addFile('usr/share/doc/foo/copyright', Buffer.from('x'), deb);
+  tree.addFile('usr/share/man/man1/foo.1.gz', Buffer.from('x'), deb);
+  tree.addFile('usr/share/locale/de/LC_MESSAGES/foo.mo', Buffer.from('x'), deb);
+  tree.addFile('usr/lib/locale/C.utf8/LC_CTYPE', Buffer.from('x'), deb);
+  tree.addFile('usr/lib/locale/de_DE.utf8/LC_CTYPE', Buffer.from('x'), deb);
+  tree.addFile('usr/share/doc/mine/README', Buffer.from('user'), { layer: 'files' });
+  const removed = pruneLayer(tree, 'deb:foo', DEFAULT_PRUNE, DEFAULT_PRUNE_KEEP);
+  assert.ok(removed >= 4);
+  assert.ok(tree.has('usr/bin/foo'));
+  assert.ok(tree.has('usr/share/doc/foo/copyright'));
+  assert.ok(!tree.has('usr/share/doc/foo/changelog.gz'));
+  assert.ok(!tree.has('usr/share/man/man1/foo.1.gz'));
+  assert.ok(!tree.has('usr/share/locale/de/LC_MESSAGES/foo.mo'));
+  assert.ok(tree.has('usr/lib/locale/C.utf8/LC_CTYPE'));
+  assert.ok(!tree.has('usr/lib/locale/de_DE.utf8'));
+  assert.ok(tree.has('usr/share/doc/mine/README'), 'another layer\'s file stays');
+});
