@@ -62,3 +62,63 @@ export interface AgentConfig {
   /** Every parameter from the kernel command line, raw. */
   cmdline: Record<string, string>;
 }
+
+/**
+ * IPA's defaults (ipa-protocol.md §9). Tests and loadConfig() start from
+ * here; every call returns a fresh object.
+ */
+export function createDefaultConfig(): AgentConfig {
+  return {
+    apiUrl: [],
+    inspectionCallbackUrl: [],
+    // Empty means "not set": the inspector then uses IPA's default,logs.
+    // Kept distinct because IPA master starts inspection when collectors are
+    // set together with api_url.
+    inspectionCollectors: [],
+    inspectionDhcpWaitTimeout: 60,
+    inspectionDhcpAllInterfaces: false,
+    listenHost: '::',
+    listenPort: 9999,
+    listenTls: false,
+    tlsCertFile: undefined,
+    tlsKeyFile: undefined,
+    enableAutoTls: true,
+    advertiseHost: undefined,
+    advertisePort: 9999,
+    advertiseProtocol: 'http',
+    networkInterface: undefined,
+    ipLookupAttempts: 6,
+    ipLookupSleep: 10,
+    lookupTimeout: 600,
+    lookupInterval: 1,
+    ironicApiVersion: undefined,
+    insecure: false,
+    cafile: undefined,
+    collectLldp: false,
+    lldpTimeout: 30,
+    agentToken: undefined,
+    globalRequestId: undefined,
+    hardwareInitializationDelay: 0,
+    diskWaitAttempts: 10,
+    diskWaitDelay: 3,
+    imageDownloadConnectionTimeout: 60,
+    imageDownloadConnectionRetries: 9,
+    imageDownloadConnectionRetryInterval: 10,
+    imageDownloadMaxDuration: 0,
+    httpRequestTimeout: 30,
+    md5Enabled: false,
+    ignoreBootloaderFailure: false,
+    injectFilesPriority: 0,
+    useMdns: false,
+    ntpServer: undefined,
+    bootif: undefined,
+    bootMethod: undefined,
+    standalone: false,
+    debug: false,
+    hardwareManagersDir: '/etc/ironic-python-agent/hardware-managers',
+    hardwareManagerPackages: [],
+    rootPath: '/',
+    diskErasureConcurrency: 1,
+    cmdline: {},
+  };
+}

@@ -30,6 +30,8 @@ export interface AgentState {
   requestHeartbeat: () => void;
   /** False once rescue.finalize_rescue or system.lockdown asked the agent to stop serving. */
   serveApi: boolean;
+  /** Set by system.lockdown: after the API stops, every interface goes down and the agent idles. */
+  lockdown?: boolean;
   /** Called when serveApi turns false, to close the listener. */
   onStopServing: () => void;
 }
@@ -48,6 +50,7 @@ export function createState(config: AgentConfig, version: string): AgentState {
     verifyCaPem: undefined,
     requestHeartbeat: () => {},
     serveApi: true,
+    lockdown: false,
     onStopServing: () => {},
   };
 }

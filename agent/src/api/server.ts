@@ -1,0 +1,80 @@
+/**
+ * Put the app on a socket. The HTTP(S) server is ours, not Fastify's, so the
+ * same app object can be served over plain HTTP or with a certificate that
+ * only exists after the lookup (auto TLS): the server feeds requests to
+ * app.routing.
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { AgentConfig } from '../config.js';
+import { AgentError } from '../errors.js';
+
+export interface ServerTls {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:9999 (IPv6 in brackets). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly server: Server;
+  /** Stop accepting, finish in-flight requests (closing idle keep-alive sockets), close the app. */
+  close(): Promise<void>;
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => { server.off('listening', onListening); reject(e); };
+    const onListening = (): void => { server.off('error', onError); resolve(); };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port });
+  });
+}
+
+/** Listen on config.listenHost:listenPort ('::' falls back to 0.0.0.0 when IPv6 is off, as IPA does). */
+export async function startServer(app: FastifyInstance, config: AgentConfig, tls?: ServerTls): Promise<RunningServer> {
+  await app.ready();
+  const handler = (req: Parameters<typeof app.routing>[0], res: Parameters<typeof app.routing>[1]): void => app.routing(req, res);
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server
+    : createHttpServer(handler);
+  // The conductor's command_timeout is 60 s; keep a little more so wait=true answers are not cut.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  let host = config.listenHost;
+  try {
+    await listenOn(server, host, config.listenPort);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+      host = '0.0.0.0';
+      await listenOn(server, host, config.listenPort);
+    } else {
+      throw new AgentError('Cannot start the agent API', `listening on ${host}:${config.listenPort} failed: ${(e as Error).message}. `
+        + 'Free the port or set ipa-listen-port/ipa-listen-host.', 500, { cause: e });
+    }
+  }
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `${tls ? 'https' : 'http'}://${urlHost}:${port}`,
+    host,
+    port,
+    server,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // A GET ?wait=true on a long command would hold close() forever: cut it after a grace period.
+      const force = setTimeout(() => server.closeAllConnections(), 5_000);
+      await closed;
+      clearTimeout(force);
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Agent token checks (ipa-protocol.md §2.3). The token travels only as the
+ * query parameter agent_token.
+ *  - POST: required whenever the agent holds a token; when it holds none
+ *    (Ironic < 1.62, standalone) a request without one is accepted, as the
+ *    Zed IPA's plain equality did.
+ *  - GET of commands: "latched". Zed conductors never send a token on GET,
+ *    so it is optional until the first GET that carries one; from then on
+ *    every GET must carry the valid token (IPA 10.2 until mid-2026).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { AgentState } from '../state.js';
+import { HttpError } from './faults.js';
+
+function isSameToken(given: string, held: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(held);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const rejectToken = (): never => { throw new HttpError(401, 'Token invalid.'); };
+
+/** Throws 401 unless `token` may run a command. */
+export function checkCommandToken(state: AgentState, token: unknown): void {
+  const given = typeof token === 'string' && token !== '' ? token : undefined;
+  if (state.token === undefined) {
+    if (given !== undefined) rejectToken();
+    return;
+  }
+  if (given === undefined || !isSameToken(given, state.token)) rejectToken();
+}
+
+/** Throws 401 unless `token` may read command results (latched mode). */
+export function checkReadToken(state: AgentState, token: unknown): void {
+  const given = typeof token === 'string' && token !== '' ? token : undefined;
+  if (given !== undefined) state.getTokenLatched = true;
+  if (!state.getTokenLatched) return;
+  if (given === undefined || state.token === undefined || !isSameToken(given, state.token)) rejectToken();
+}

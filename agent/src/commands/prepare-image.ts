@@ -1,0 +1,54 @@
+/**
+ * standby.prepare_image's body, shared with the generic manager's
+ * write_image deploy step (IPA calls the standby extension from the step and
+ * waits for it). The download/write itself is image/ (helper D).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentConfig } from '../config.js';
+import type { Log } from '../hardware/manager.js';
+import type { AgentState } from '../state.js';
+import type { CommandRunner } from '../util/exec.js';
+import { validateImageInfo } from '../image/validate-image-info.js';
+
+/** The part of a manager/command context prepare_image needs. */
+export interface ImageContext {
+  readonly config: AgentConfig;
+  readonly state: AgentState;
+  readonly run: CommandRunner;
+  readonly log?: Log;
+  dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/** md5 checksums are accepted only when the lookup config (agent_md5_checksum_enable) or local config allows them. */
+export function isMd5Enabled(ctx: Pick<ImageContext, 'config' | 'state'>): boolean {
+  const fromLookup = ctx.state.lookupConfig.agent_md5_checksum_enable;
+  return typeof fromLookup === 'boolean' ? fromLookup : ctx.config.md5Enabled;
+}
+
+/** Validate (400 on bad input), pick the install disk, download and write. Returns IPA's message ("image (<id>) written to device ..."). */
+export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<string, unknown>, configdrive: string | null): Promise<string> {
+  const md5Enabled = isMd5Enabled(ctx);
+  validateImageInfo(imageInfo, md5Enabled);
+  const device = String(await ctx.dispatchToManagers('get_os_install_device'));
+  const { prepareImage } = await import('../image/index.js');
+  const c = ctx.config;
+  return prepareImage(imageInfo, configdrive, {
+    device,
+    md5Enabled,
+    bootMode: detectBootMode(c),
+    downloadTimeoutS: c.imageDownloadConnectionTimeout,
+    retries: c.imageDownloadConnectionRetries,
+    retryIntervalS: c.imageDownloadConnectionRetryInterval,
+    maxDurationS: c.imageDownloadMaxDuration,
+    insecure: c.insecure,
+    cafile: c.cafile,
+    run: ctx.run,
+    log: ctx.log ? (m) => ctx.log!.info(m) : undefined,
+  });
+}
+
+/** How this machine booted (IPA get_current_boot_mode): UEFI if the kernel exposes EFI. */
+export function detectBootMode(config: AgentConfig): 'uefi' | 'bios' {
+  return existsSync(join(config.rootPath, 'sys/firmware/efi')) ? 'uefi' : 'bios';
+}

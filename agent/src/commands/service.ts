@@ -1,0 +1,161 @@
+/**
+ * CommandRunnerService: dispatches "ext.cmd" to an extension, records every
+ * command for GET /v1/commands (never purged; a new process starts empty,
+ * which is how the conductor detects a freshly booted agent) and allows one
+ * command at a time (409 AgentIsBusy otherwise).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  AgentError, AgentIsBusy, InvalidCommandError, InvalidCommandParamsError, InvalidContentError,
+  RequestedObjectNotFoundError, VersionMismatch, toAgentError,
+} from '../errors.js';
+import { CommandStatus, type CommandContext, type CommandResult, type CommandSpec, type Extension, type Params } from './types.js';
+
+/** One recorded command. `done` settles (never rejects) when it finishes. */
+interface CommandRecord {
+  readonly id: string;
+  readonly name: string;
+  status: CommandStatus;
+  error: AgentError | null;
+  result: unknown;
+  done: Promise<void>;
+}
+
+function isBadRequestError(e: unknown): boolean {
+  return e instanceof InvalidContentError || e instanceof InvalidCommandError || e instanceof InvalidCommandParamsError;
+}
+
+function serializeRecord(r: CommandRecord): CommandResult {
+  return {
+    id: r.id,
+    command_name: r.name,
+    command_status: r.status,
+    command_error: r.error ? r.error.toJSON() : null,
+    command_result: r.result,
+  };
+}
+
+/** IPA wraps bare strings: sync → {result: s}; async → {result: "<cmd>: s"}. */
+function wrapResult(value: unknown, prefix?: string): unknown {
+  if (Buffer.isBuffer(value)) value = value.toString();
+  if (typeof value === 'string') return { result: prefix ? `${prefix}: ${value}` : value };
+  return value === undefined ? null : value;
+}
+
+export class CommandRunnerService {
+  private readonly records = new Map<string, CommandRecord>();
+  private readonly extensions: Record<string, Extension>;
+  /** Name of a sync command executing right now (it is recorded only when it ends, as in IPA). */
+  private syncInFlight: string | undefined;
+  readonly ctx: CommandContext;
+
+  /** `ctx` without invokeCommand: the service provides it. */
+  constructor(ctx: Omit<CommandContext, 'invokeCommand'>, extensions: Record<string, Extension>) {
+    this.ctx = { ...ctx, invokeCommand: (name, params) => this.invokeCommand(name, params) };
+    this.extensions = extensions;
+  }
+
+  /** Every command since start, oldest first. */
+  listResults(): CommandResult[] {
+    return [...this.records.values()].map(serializeRecord);
+  }
+
+  /** One command; `wait` blocks until it is no longer RUNNING. Unknown id → 404. */
+  async getResult(id: string, wait = false): Promise<CommandResult> {
+    const r = this.records.get(id);
+    if (!r) throw new RequestedObjectNotFoundError('Command Result', id);
+    if (wait) await r.done;
+    return serializeRecord(r);
+  }
+
+  /** Split and look up "ext.cmd"; throws the 400/404 errors IPA answers with. */
+  private resolveCommand(name: unknown): { ext: string; cmd: string; spec: CommandSpec } {
+    if (typeof name !== 'string') throw new InvalidCommandError('Command name must be a string of the form <extension>.<name>');
+    const dot = name.indexOf('.');
+    if (dot <= 0 || dot === name.length - 1) throw new InvalidCommandError('Command name must be of the form <extension>.<name>');
+    const ext = name.slice(0, dot);
+    const cmd = name.slice(dot + 1);
+    const extension = Object.hasOwn(this.extensions, ext) ? this.extensions[ext] : undefined;
+    if (!extension) throw new RequestedObjectNotFoundError('Extension', ext);
+    const spec = Object.hasOwn(extension, cmd) ? extension[cmd] : undefined;
+    if (!spec) throw new InvalidCommandError(`Unknown command: ${cmd}`);
+    return { ext, cmd, spec };
+  }
+
+  /** The command that makes the agent busy, if any. */
+  private findBusyCommand(): string | undefined {
+    if (this.syncInFlight) return this.syncInFlight;
+    const last = [...this.records.values()].at(-1);
+    return last?.status === CommandStatus.RUNNING ? last.name : undefined;
+  }
+
+  /**
+   * Run a POSTed command. Throws (→ HTTP error) only for requests IPA
+   * rejects: bad name, unknown extension/command, invalid params, busy.
+   * Everything that goes wrong inside the command becomes a FAILED result.
+   */
+  async executeCommand(name: unknown, params: Params, o: { wait?: boolean } = {}): Promise<CommandResult> {
+    const { ext, cmd, spec } = this.resolveCommand(name);
+    const busy = this.findBusyCommand();
+    if (busy) throw new AgentIsBusy(busy);
+    spec.validate?.(params, this.ctx);
+    if (!spec.async) return this.runSync(`${ext}.${cmd}`, cmd, spec, params);
+    const record = this.startAsync(cmd, spec, params);
+    if (o.wait) await record.done;
+    return serializeRecord(record);
+  }
+
+  private async runSync(fullName: string, cmd: string, spec: CommandSpec, params: Params): Promise<CommandResult> {
+    this.syncInFlight = cmd;
+    let record: CommandRecord;
+    try {
+      const value = await spec.run(params, this.ctx);
+      record = { id: randomUUID(), name: cmd, status: CommandStatus.SUCCEEDED, error: null, result: wrapResult(value), done: Promise.resolve() };
+    } catch (e) {
+      // Bad-request errors raised by the command itself are answered as such (IPA re-raises InvalidContentError).
+      if (isBadRequestError(e)) throw e;
+      // IPA records a sync failure under the full "ext.cmd" name (ExecuteCommandMixin.execute_command).
+      this.ctx.log.error(`command ${fullName} failed: ${(e as Error)?.message ?? String(e)}`);
+      record = { id: randomUUID(), name: fullName, status: CommandStatus.FAILED, error: toAgentError(e), result: null, done: Promise.resolve() };
+    } finally {
+      this.syncInFlight = undefined;
+    }
+    this.records.set(record.id, record);
+    return serializeRecord(record);
+  }
+
+  private startAsync(cmd: string, spec: CommandSpec, params: Params): CommandRecord {
+    const record: CommandRecord = { id: randomUUID(), name: cmd, status: CommandStatus.RUNNING, error: null, result: null, done: Promise.resolve() };
+    this.records.set(record.id, record);
+    // Start on the next tick so the POST answers RUNNING before any work happens.
+    record.done = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => spec.run(params, this.ctx))
+      .then(
+        (value) => {
+          record.result = wrapResult(value, cmd);
+          record.status = CommandStatus.SUCCEEDED;
+        },
+        (e: unknown) => {
+          this.ctx.log.error(`command ${cmd} failed: ${(e as Error)?.message ?? String(e)}`);
+          record.error = toAgentError(e);
+          record.status = e instanceof VersionMismatch ? CommandStatus.VERSION_MISMATCH : CommandStatus.FAILED;
+        },
+      )
+      .finally(() => {
+        // The conductor moves on only when it hears from us: heartbeat now, not in 90-180 s.
+        try {
+          this.ctx.state.requestHeartbeat();
+        } catch (e) {
+          this.ctx.log.warn(`requesting a heartbeat failed: ${(e as Error).message}`);
+        }
+      });
+    return record;
+  }
+
+  /** Run a command without recording it or checking busy; rejects with its error (flow, write_image). */
+  async invokeCommand(name: string, params: Params): Promise<unknown> {
+    const { cmd, spec } = this.resolveCommand(name);
+    spec.validate?.(params, this.ctx);
+    return wrapResult(await spec.run(params, this.ctx), spec.async ? cmd : undefined);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The agent process (ipa-protocol.md §0): config → hardware managers → wait
+ * for a NIC → inspection → lookup → advertise address and auto TLS → API →
+ * heartbeats, then serve until SIGTERM, finalize_rescue or lockdown.
+ * --standalone skips everything that talks to Ironic (and the NIC wait).
+ *
+ * This is the only agent module that touches process.argv, signals and
+ * process.exit. Startup failures print one line naming the cause and exit
+ * non-zero; the ramdisk's service manager restarts us (as IPA relies on).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildApp } from './api/app.js';
+import { startServer, type RunningServer } from './api/server.js';
+import { chooseServerTls } from './api/server-tls.js';
+import { createCommandService } from './commands/index.js';
+import type { AgentConfig } from './config.js';
+import { loadConfig } from './config-load.js';
+import { AgentError } from './errors.js';
+import type { HardwareManagerRegistry, Log } from './hardware/manager.js';
+import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
+import type { Inventory, NetworkInterface } from './hardware/types.js';
+import { createState, type AgentState } from './state.js';
+import { execute, type CommandRunner } from './util/exec.js';
+import { copyConfigFromVmedia } from './vmedia.js';
+import { AGENT_VERSION } from './version.js';
+
+const NETWORK_WAIT_TIMEOUT_S = 60;
+const NETWORK_WAIT_RETRY_S = 5;
+
+export interface RunAgentOptions {
+  run?: CommandRunner;
+  log?: Log;
+  /** Per-boot state (token, auto-TLS certificate). Default $RAMFORGE_AGENT_STATE_DIR or /run/ironic-python-agent. */
+  stateDir?: string;
+  /** Replace the built-in hardware managers (tests). */
+  builtins?: LoadManagersOptions['builtins'];
+}
+
+export interface RunningAgent {
+  state: AgentState;
+  managers: HardwareManagerRegistry;
+  server: RunningServer | undefined;
+  /** Resolves when the agent stopped serving (SIGTERM, finalize_rescue, lockdown). */
+  stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** One line per message on stderr: the ramdisk console and journal show it. */
+export function createConsoleLog(debug: boolean): Log {
+  const line = (level: string) => (msg: string): void => { process.stderr.write(`${new Date().toISOString()} ${level} agent: ${msg}\n`); };
+  return { debug: debug ? line('DEBUG') : () => {}, info: line('INFO'), warn: line('WARNING'), error: line('ERROR') };
+}
+
+/** IPA _wait_for_interface: up to 60 s until any interface has a MAC. Returns what was found (maybe nothing). */
+async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Promise<NetworkInterface[]> {
+  const deadline = Date.now() + NETWORK_WAIT_TIMEOUT_S * 1000;
+  for (;;) {
+    let found: NetworkInterface[] = [];
+    try {
+      found = (await managers.dispatchToManagers('list_network_interfaces')) as NetworkInterface[];
+    } catch (e) {
+      log.warn(`listing network interfaces failed: ${(e as Error).message}`);
+    }
+    if (found.some((i) => i.mac_address)) return found;
+    if (Date.now() >= deadline) {
+      log.warn(`no network interface with a MAC address after ${NETWORK_WAIT_TIMEOUT_S} s; continuing`);
+      return found;
+    }
+    log.debug('network is not up yet, retrying');
+    await sleep(NETWORK_WAIT_RETRY_S * 1000);
+  }
+}
+
+/** Keep the token across a restart within one boot: Ironic hands it out once, then answers "******". */
+async function restoreToken(state: AgentState, stateDir: string): Promise<void> {
+  if (state.token) return;
+  const saved = (await readFile(join(stateDir, 'agent-token'), 'utf8').catch(() => '')).trim();
+  if (saved.length >= 32) state.token = saved;
+}
+async function saveToken(state: AgentState, stateDir: string, log: Log): Promise<void> {
+  if (!state.token) return;
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(stateDir, 'agent-token'), state.token, { mode: 0o600 });
+  } catch (e) {
+    log.warn(`cannot save the agent token in ${stateDir} (a restart would lose it): ${(e as Error).message}`);
+  }
+}
+
+/** IPA _lockdown_system: take every interface but lo down, then idle. */
+async function lockdownSystem(run: CommandRunner, log: Log): Promise<void> {
+  const { readdir } = await import('node:fs/promises');
+  for (const name of await readdir('/sys/class/net').catch(() => [] as string[])) {
+    if (name === 'lo') continue;
+    await run(['ip', 'link', 'set', name, 'down']).catch((e: Error) => log.warn(`lockdown: ${e.message}`));
+  }
+}
+
+/** Sync the clock before anything uses certificates; failures only logged (IPA ignores them). */
+async function syncClock(config: AgentConfig, run: CommandRunner, log: Log): Promise<void> {
+  if (!config.ntpServer) return;
+  try {
+    await run(['ntpdate', config.ntpServer], { timeoutMs: 30_000 });
+  } catch {
+    await run(['chronyd', '-q', `server ${config.ntpServer} iburst`], { timeoutMs: 30_000 })
+      .catch((e: Error) => log.warn(`clock sync with ${config.ntpServer} failed: ${e.message}`));
+  }
+}
+
+/** Start the agent with a loaded config; resolves once the API listens (or is deliberately not served). */
+export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Promise<RunningAgent> {
+  const log = o.log ?? createConsoleLog(config.debug);
+  const run = o.run ?? execute;
+  const stateDir = o.stateDir ?? process.env.RAMFORGE_AGENT_STATE_DIR ?? '/run/ironic-python-agent';
+  const state = createState(config, AGENT_VERSION);
+  log.info(`ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`);
+  await syncClock(config, run, log);
+  await restoreToken(state, stateDir);
+  const managers = await loadHardwareManagers(config, { state, log, run, builtins: o.builtins });
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  if (existsSync(join(config.rootPath, 'etc/.rescued'))) {
+    log.info('rescue marker /etc/.rescued found: not serving the API');
+    return { state, managers, server: undefined, stopped: Promise.resolve(), stop: async () => {} };
+  }
+
+  const ironic = !config.standalone;
+  const interfaces = ironic ? await waitForInterface(managers, log) : [];
+  let nodeUuid: string | undefined;
+  if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) {
+    try {
+      const { runInspection } = await import('./inspect/index.js');
+      nodeUuid = await runInspection(config, {
+        run,
+        root: config.rootPath,
+        inventory: async () => (await managers.dispatchToManagers('list_hardware_info')) as Inventory,
+        managers: managers.getManagersDetail(),
+        log: (m) => log.info(m),
+      });
+    } catch (e) {
+      log.error(`inspection failed: ${(e as Error).message}`);
+    }
+  }
+
+  const ironicMod = ironic && config.apiUrl.length > 0 ? await import('./ironic/client.js') : undefined;
+  const client = ironicMod ? new ironicMod.IronicClient(config) : undefined;
+  let ip: string | undefined;
+  let ironicVersion: string | undefined;
+  if (ironicMod && client) {
+    const addresses = interfaces.map((i) => i.mac_address).filter((m): m is string => !!m);
+    const result = await client.lookupNode({ addresses, nodeUuid });
+    ironicMod.applyLookup(state, result);
+    log.info(`lookup found node ${result.node.uuid}; heartbeat timeout ${state.heartbeatTimeout} s`);
+    await saveToken(state, stateDir, log);
+    const { chooseAdvertiseAddress } = await import('./ironic/advertise.js');
+    ip = await chooseAdvertiseAddress(config, { run });
+    ironicVersion = await client.discoverVersion();
+  } else if (ironic && config.inspectionCallbackUrl.length > 0) {
+    log.info('no ipa-api-url: lookup and heartbeats skipped (inspection only)');
+  } else if (ironic) {
+    log.error('neither ipa-api-url nor ipa-inspection-callback-url is set: nothing will drive this agent. Check the kernel command line.');
+  }
+
+  const chosen = await chooseServerTls(config, { ip, ironicVersion, stateDir });
+  state.verifyCaPem = chosen.verifyCaPem;
+  if (ip) {
+    const { callbackUrlFor } = await import('./ironic/advertise.js');
+    state.callbackUrl = callbackUrlFor(config, ip, chosen.protocol);
+  }
+
+  const commands = createCommandService({ state, config, managers, run, log });
+  const app = buildApp(state, commands, { logger: { level: config.debug ? 'debug' : 'warn' }, logRequests: config.debug });
+  const server = await startServer(app, config, chosen.tls);
+  log.info(`API listening on ${server.url}${state.callbackUrl ? `; callback URL ${state.callbackUrl}` : ''}`);
+
+  let heartbeater: { start(): void; stop(): void } | undefined;
+  if (client && state.node?.uuid) {
+    const { Heartbeater } = await import('./ironic/heartbeat.js');
+    heartbeater = new Heartbeater(state, client);
+    heartbeater.start();
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= (async () => {
+    heartbeater?.stop();
+    await server.close();
+    log.info('API stopped');
+    resolveStopped();
+  })());
+  state.onStopServing = () => {
+    void stop().then(async () => {
+      if (state.lockdown) {
+        log.info('lockdown: bringing every network interface down');
+        await lockdownSystem(run, log);
+      }
+    });
+  };
+  return { state, managers, server, stopped, stop };
+}
+
+/** Process entry: parse, run, handle signals; the only place that exits. */
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  let config: AgentConfig;
+  try {
+    // IPA step 1: with boot_method=vmedia, agent config baked into the ISO lands in /etc before it is read.
+    await copyConfigFromVmedia().catch((e: Error) => process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`));
+    config = await loadConfig({ argv, env: process.env });
+  } catch (e) {
+    const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : (e as Error).message;
+    process.stderr.write(`ramforge-agent: cannot start: ${msg}\n`);
+    process.exit(2);
+  }
+  const log = createConsoleLog(config.debug);
+  // A stray rejection in background work must not take the API down with it.
+  process.on('unhandledRejection', (reason) => log.error(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
+  let agent: RunningAgent;
+  try {
+    agent = await runAgent(config, { log });
+  } catch (e) {
+    const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : ((e as Error).stack ?? String(e));
+    log.error(`agent failed to start: ${msg}`);
+    process.exit(1);
+  }
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      log.info(`${sig}: shutting down`);
+      void agent.stop().then(() => process.exit(0));
+    });
+  }
+  await agent.stopped;
+  // IPA sleeps forever after lockdown; after finalize_rescue it exits and the rescue scripts take over.
+  if (agent.state.lockdown) setInterval(() => {}, 1 << 30);
+  else process.exit(0);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

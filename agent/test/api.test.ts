@@ -1,0 +1,219 @@
+/** The REST API through app.inject: routes, error bodies, tokens, limits. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { syncCommand, asyncCommand } from '../src/commands/index.js';
+import { createTestAgent, postCommand, sleep } from './helpers.js';
+
+const TOKEN = 'x'.repeat(43);
+
+/** Every error answer has exactly {faultcode, faultstring} with a string faultstring. */
+function assertFault(json: any, code: 'Client' | 'Server', includes: string): void {
+  assert.deepEqual(Object.keys(json).sort(), ['faultcode', 'faultstring']);
+  assert.equal(json.faultcode, code);
+  assert.equal(typeof json.faultstring, 'string');
+  assert.ok(json.faultstring.includes(includes), `faultstring ${JSON.stringify(json.faultstring)} should include ${includes}`);
+}
+
+async function assertStillServing(app: Awaited<ReturnType<typeof createTestAgent>>['app']): Promise<void> {
+  const r = await app.inject({ method: 'GET', url: '/v1/status' });
+  assert.equal(r.statusCode, 200);
+}
+
+test('GET /, /v1, /v1/ describe the API like IPA', async () => {
+  const { app } = await createTestAgent();
+  const root = await app.inject({ method: 'GET', url: '/' });
+  assert.equal(root.statusCode, 200);
+  const doc = root.json();
+  assert.equal(doc.name, 'OpenStack Ironic Python Agent API');
+  assert.equal(doc.default_version.id, 'v1');
+  assert.deepEqual(doc.versions, [doc.default_version]);
+  assert.equal(doc.default_version.links[0].href, 'http://localhost:80/v1');
+  for (const url of ['/v1', '/v1/']) {
+    const v1 = await app.inject({ method: 'GET', url });
+    assert.equal(v1.statusCode, 200, url);
+    const j = v1.json();
+    assert.equal(j.id, 'v1');
+    assert.deepEqual(j.commands.map((l: any) => l.rel), ['self', 'bookmark']);
+    assert.equal(j.commands[0].href, 'http://localhost:80/v1/commands');
+    assert.equal(j.media_types[0].type, 'application/vnd.openstack.ironic-python-agent.v1+json');
+  }
+});
+
+test('GET /v1/status and /status: started_at and version', async () => {
+  const { app, state } = await createTestAgent();
+  for (const url of ['/v1/status', '/status', '/v1/status/']) {
+    const r = await app.inject({ method: 'GET', url });
+    assert.equal(r.statusCode, 200, url);
+    assert.deepEqual(r.json(), { started_at: state.startedAt, version: '10.0.0+ramforge' });
+  }
+});
+
+test('commands list and get, with and without trailing slash and version', async () => {
+  const { app } = await createTestAgent();
+  for (const url of ['/v1/commands', '/v1/commands/', '/commands', '/commands/']) {
+    const r = await app.inject({ method: 'GET', url });
+    assert.equal(r.statusCode, 200, url);
+    assert.deepEqual(r.json(), { commands: [] });
+  }
+  const posted = await postCommand(app, { name: 'standby.sync', params: {} });
+  assert.equal(posted.status, 200);
+  for (const url of [`/v1/commands/${posted.json.id}`, `/commands/${posted.json.id}?wait=true`]) {
+    const r = await app.inject({ method: 'GET', url });
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(r.json(), posted.json);
+  }
+  const missing = await app.inject({ method: 'GET', url: '/v1/commands/nope' });
+  assert.equal(missing.statusCode, 404);
+  assertFault(missing.json(), 'Client', 'nope');
+  const viaAlias = await postCommand(app, { name: 'standby.sync', params: {} });
+  assert.equal(viaAlias.status, 200);
+});
+
+test('bad requests: invalid JSON, missing name/params, unknown extension/command, wrong params; agent keeps serving', async () => {
+  const { app } = await createTestAgent();
+  const cases: Array<[unknown, number, string]> = [
+    ['{"name": "standby.sync", "params": ', 400, 'JSON'],
+    ['', 400, ''],
+    [[1, 2], 400, 'Missing or invalid name or params'],
+    [{ name: 'standby.sync' }, 400, 'Missing or invalid name or params'],
+    [{ params: {} }, 400, 'Missing or invalid name or params'],
+    [{ name: 'standby.sync', params: 'x' }, 400, 'Missing or invalid name or params'],
+    [{ name: 'standby.sync', params: [] }, 400, 'Missing or invalid name or params'],
+    [{ name: 'nodot', params: {} }, 400, 'Invalid command'],
+    [{ name: 'nosuch.sync', params: {} }, 404, 'Extension with id nosuch not found'],
+    [{ name: 'constructor.x', params: {} }, 404, 'Extension with id constructor not found'],
+    [{ name: 'standby.nosuch', params: {} }, 400, 'Unknown command: nosuch'],
+    [{ name: 'standby.toString', params: {} }, 400, 'Unknown command: toString'],
+    [{ name: 'clean.get_clean_steps', params: { node: 'x', ports: [] } }, 400, 'parameter "node" must be an object'],
+    [{ name: 'clean.execute_clean_step', params: { step: 'erase', node: {}, ports: [] } }, 400, 'parameter "step"'],
+    [{ name: 'clean.execute_clean_step', params: { step: { priority: 1 }, node: {}, ports: [] } }, 400, 'missing parameter "step"'],
+    [{ name: 'standby.prepare_image', params: { image_info: { id: 'x' } } }, 400, 'Invalid command parameters'],
+    [{ name: 'poll.set_node_info', params: { node_info: 5 } }, 400, 'node_info'],
+  ];
+  for (const [body, status, text] of cases) {
+    const r = await postCommand(app, body);
+    assert.equal(r.status, status, `${JSON.stringify(body)} → ${JSON.stringify(r.json)}`);
+    assertFault(r.json, 'Client', text);
+    await assertStillServing(app);
+  }
+  // Nothing rejected was recorded.
+  assert.deepEqual((await app.inject({ method: 'GET', url: '/v1/commands/' })).json(), { commands: [] });
+});
+
+test('any Content-Type is parsed as JSON, like IPA get_json(force=True)', async () => {
+  const { app } = await createTestAgent();
+  const r = await app.inject({ method: 'POST', url: '/v1/commands/', payload: '{"name":"standby.sync","params":{}}', headers: { 'content-type': 'text/plain' } });
+  assert.equal(r.statusCode, 200);
+  assert.equal(r.json().command_status, 'SUCCEEDED');
+});
+
+test('a body over the limit answers 413 and the agent keeps serving', async () => {
+  const { app } = await createTestAgent({ bodyLimit: 1 << 20 });
+  const big = JSON.stringify({ name: 'standby.sync', params: { pad: 'a'.repeat(3 << 20) } });
+  const r = await postCommand(app, big);
+  assert.equal(r.status, 413);
+  assertFault(r.json, 'Client', '413');
+  await assertStillServing(app);
+});
+
+test('default body limit: 40 MiB rejected with 413, a 5 MiB body accepted', async () => {
+  const { app } = await createTestAgent();
+  const huge = await postCommand(app, JSON.stringify({ name: 'standby.sync', params: { pad: 'a'.repeat(40 << 20) } }));
+  assert.equal(huge.status, 413);
+  const ok = await postCommand(app, JSON.stringify({ name: 'standby.sync', params: { pad: 'a'.repeat(5 << 20) } }));
+  assert.equal(ok.status, 200);
+});
+
+test('unknown route and wrong method answer 404 faults', async () => {
+  const { app } = await createTestAgent();
+  for (const [method, url] of [['GET', '/v2/status'], ['DELETE', '/v1/commands/'], ['PUT', '/']] as const) {
+    const r = await app.inject({ method, url });
+    assert.equal(r.statusCode, 404);
+    assertFault(r.json(), 'Client', 'Not Found');
+  }
+});
+
+test('POST token: required when the agent holds one, 401 wording, checked before the body', async () => {
+  const { app } = await createTestAgent({ token: TOKEN });
+  const body = { name: 'standby.sync', params: {} };
+  for (const q of ['', '?agent_token=', '?agent_token=wrong', `?agent_token=${TOKEN}x`]) {
+    const r = await postCommand(app, body, q);
+    assert.equal(r.status, 401, q);
+    assert.deepEqual(r.json, { faultcode: 'Client', faultstring: '401 Unauthorized: Token invalid.' });
+  }
+  // Even an invalid body gets 401 first: nothing is parsed for unauthenticated clients.
+  assert.equal((await postCommand(app, '{bad', '?agent_token=wrong')).status, 401);
+  const ok = await postCommand(app, body, `?wait=true&agent_token=${TOKEN}`);
+  assert.equal(ok.status, 200);
+});
+
+test('POST token: no token held → requests without one pass, with one fail (Zed equality)', async () => {
+  const { app } = await createTestAgent();
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} })).status, 200);
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} }, '?agent_token=abc')).status, 401);
+});
+
+test('GET token is latched: optional until a GET carries one, then required', async () => {
+  const { app, state } = await createTestAgent({ token: TOKEN });
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/?agent_token=bad' })).statusCode, 401);
+  assert.equal(state.getTokenLatched, true);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).statusCode, 401);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/x' })).statusCode, 401);
+  assert.equal((await app.inject({ method: 'GET', url: `/v1/commands/?agent_token=${TOKEN}` })).statusCode, 200);
+  // Status never needs a token.
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/status' })).statusCode, 200);
+});
+
+test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const { app } = await createTestAgent({
+    extra: { test: { slow: asyncCommand(async () => { await gate; return 'done'; }), slowsync: syncCommand(async () => { await gate; return 1; }) } },
+  });
+  const first = await postCommand(app, { name: 'test.slow', params: {} });
+  assert.equal(first.json.command_status, 'RUNNING');
+  const second = await postCommand(app, { name: 'standby.sync', params: {} });
+  assert.equal(second.status, 409);
+  assertFault(second.json, 'Client', 'busy');
+  assert.equal(second.json.faultstring, 'Agent is busy: executing command slow');
+  release();
+  const done = await app.inject({ method: 'GET', url: `/v1/commands/${first.json.id}?wait=true` });
+  assert.equal(done.json().command_status, 'SUCCEEDED');
+  assert.deepEqual(done.json().command_result, { result: 'slow: done' });
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} })).status, 200);
+});
+
+test('concurrent POSTs during a sync command: 409 while it runs', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const { app } = await createTestAgent({ extra: { test: { slowsync: syncCommand(async () => { await gate; return 'ok'; }) } } });
+  const firstP = postCommand(app, { name: 'test.slowsync', params: {} });
+  await sleep(20);
+  const second = await postCommand(app, { name: 'standby.sync', params: {} });
+  assert.equal(second.status, 409);
+  release();
+  const first = await firstP;
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.json.command_result, { result: 'ok' });
+});
+
+test('an exception outside any command answers 500 with details hidden', async () => {
+  const { app, commands } = await createTestAgent();
+  (commands as any).listResults = () => { throw new Error('secret internal detail'); };
+  const r = await app.inject({ method: 'GET', url: '/v1/commands/' });
+  assert.equal(r.statusCode, 500);
+  assertFault(r.json(), 'Server', 'Internal Server Error');
+  assert.ok(!r.body.includes('secret'));
+  await assertStillServing(app);
+});
+
+test('finalize_rescue-style stop: onStopServing runs after the answer', async () => {
+  let stopped = 0;
+  const { app, state } = await createTestAgent({ extra: { test: { stop: syncCommand((_p, ctx) => { ctx.state.serveApi = false; return null; }) } } });
+  state.onStopServing = () => { stopped++; };
+  const r = await postCommand(app, { name: 'test.stop', params: {} });
+  assert.equal(r.status, 200);
+  await sleep(10);
+  assert.equal(stopped, 1);
+});

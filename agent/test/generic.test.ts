@@ -1,0 +1,69 @@
+/**
+ * The generic manager over helper C's recorded machine (fixture root in
+ * replay mode: files read under the root, command output from .commands/),
+ * so nothing touches this host's disks.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { GenericHardwareManager } from '../src/hardware/generic.js';
+import { loadHardwareManagers } from '../src/hardware/plugins.js';
+import type { BlockDevice, Inventory } from '../src/hardware/types.js';
+import { createState } from '../src/state.js';
+import { createTestAgent, makeConfig, postCommand, silentLog } from './helpers.js';
+
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/server-r640');
+const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected-inventory.json'), 'utf8')) as Inventory;
+
+async function loadGeneric(over = {}) {
+  const config = makeConfig({ rootPath: FIXTURE, diskWaitAttempts: 1, ...over });
+  const state = createState(config, 'v');
+  const managers = await loadHardwareManagers(config, { state, log: silentLog, builtins: (ctx) => [new GenericHardwareManager(ctx)] });
+  return { config, state, managers };
+}
+
+test('generic manager: inventory, block devices and NICs of the recorded server', async () => {
+  const { managers } = await loadGeneric();
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.deepEqual(inv.disks, expected.disks);
+  assert.deepEqual(inv.cpu, expected.cpu);
+  assert.deepEqual(inv.interfaces.map((i) => i.mac_address), expected.interfaces.map((i) => i.mac_address));
+  const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
+  assert.deepEqual(disks.map((d) => d.name), ['/dev/sda', '/dev/sdb', '/dev/nvme0n1']);
+  const nics = (await managers.dispatchToManagers('list_network_interfaces')) as Array<{ mac_address: string | null }>;
+  assert.ok(nics.some((n) => n.mac_address));
+});
+
+test('generic manager: install device is the smallest disk >= 4 GiB, or what the cached node\'s root hints say', async () => {
+  const { managers, state } = await loadGeneric();
+  assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sda');
+  state.node = { uuid: 'n', properties: { root_device: { name: '/dev/nvme0n1' } } };
+  assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/nvme0n1');
+  state.node = { uuid: 'n', properties: { skip_block_devices: [{ name: '/dev/sda' }] } };
+  assert.deepEqual(((await managers.dispatchToManagers('list_block_devices')) as BlockDevice[]).map((d) => d.name), ['/dev/sdb', '/dev/nvme0n1']);
+});
+
+test('poll.get_hardware_info through the API returns the inventory', async () => {
+  const { managers, config } = await loadGeneric();
+  const agent = await createTestAgent({ config: { rootPath: config.rootPath }, managers: managers.managers.map((m) => m.manager) });
+  const r = await postCommand(agent.app, { name: 'poll.get_hardware_info', params: {} });
+  assert.equal(r.json.command_status, 'SUCCEEDED');
+  assert.deepEqual(r.json.command_result.disks, expected.disks);
+});
+
+test('write_image without image_info fails the deploy step with a 400-class error', async () => {
+  const { managers } = await loadGeneric();
+  const agent = await createTestAgent({ managers: managers.managers.map((m) => m.manager) });
+  const r = await postCommand(agent.app, {
+    name: 'deploy.execute_deploy_step', params: { step: { step: 'write_image', interface: 'deploy', args: {} }, node: {}, ports: [] },
+  }, '?wait=true');
+  assert.equal(r.json.command_status, 'FAILED');
+  assert.equal(r.json.command_error.type, 'InvalidCommandParamsError');
+  const bad = await postCommand(agent.app, {
+    name: 'deploy.execute_deploy_step', params: { step: { step: 'write_image', interface: 'deploy', args: { image_info: { id: 'x', urls: ['http://127.0.0.1:1/x'] } } }, node: {}, ports: [] },
+  }, '?wait=true');
+  assert.equal(bad.json.command_status, 'FAILED');
+  assert.match(bad.json.command_error.details, /checksum/);
+});

@@ -1,0 +1,84 @@
+/**
+ * Test fixtures for the agent core: a state from IPA defaults, a recording
+ * command runner (no program ever runs), a fake hardware manager, and an
+ * app wired like main.ts but without a socket.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/api/app.js';
+import { createCommandService, type CommandRunnerService, type Extension } from '../src/commands/index.js';
+import { createDefaultConfig, type AgentConfig } from '../src/config.js';
+import { HardwareManagerRegistry, initializeManagers, type Log } from '../src/hardware/manager.js';
+import { HardwareSupport, type HardwareManager, type Node, type Port, type Step } from '../src/hardware/types.js';
+import { createState, type AgentState } from '../src/state.js';
+import type { CommandRunner, ExecOptions } from '../src/util/exec.js';
+
+export const silentLog: Log = { info() {}, warn() {}, error() {}, debug() {} };
+
+export function makeConfig(over: Partial<AgentConfig> = {}): AgentConfig {
+  return { ...createDefaultConfig(), listenHost: '127.0.0.1', listenPort: 0, standalone: true, ...over };
+}
+
+/** A runner that records argv and answers from `answers` (by argv[0]), else empty success. */
+export function createRecorder(answers: Record<string, string> = {}): CommandRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] } {
+  const calls: string[][] = [];
+  const opts: (ExecOptions | undefined)[] = [];
+  const run = (async (argv: string[], o?: ExecOptions) => {
+    calls.push(argv);
+    opts.push(o);
+    return { stdout: answers[argv[0]!] ?? '', stderr: '', code: 0 };
+  }) as CommandRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] };
+  run.calls = calls;
+  run.opts = opts;
+  return run;
+}
+
+/** A manager with one clean step `fake_step` whose behaviour the test controls. */
+export class FakeManager implements HardwareManager {
+  readonly name = 'fake_manager';
+  readonly version = '2.0';
+  [k: string]: unknown;
+  calls: unknown[][] = [];
+  gate: Promise<void> = Promise.resolve();
+  failWith: Error | undefined;
+  evaluate_hardware_support(): number { return HardwareSupport.MAINLINE; }
+  get_clean_steps(_n: Node, _p: Port[]): Step[] {
+    return [{ step: 'fake_step', priority: 50, interface: 'deploy', reboot_requested: false, abortable: true }];
+  }
+  get_deploy_steps(): Step[] { return []; }
+  get_service_steps(): Step[] { return []; }
+  async fake_step(node: Node, ports: Port[], args: Record<string, unknown>): Promise<unknown> {
+    this.calls.push([node, ports, args]);
+    await this.gate;
+    if (this.failWith) throw this.failWith;
+    return { done: true, args };
+  }
+}
+
+export interface TestAgent {
+  app: FastifyInstance;
+  state: AgentState;
+  commands: CommandRunnerService;
+  managers: HardwareManagerRegistry;
+  run: ReturnType<typeof createRecorder>;
+  heartbeats: number;
+}
+
+export async function createTestAgent(o: { config?: Partial<AgentConfig>; managers?: HardwareManager[]; extra?: Record<string, Extension>; token?: string; bodyLimit?: number } = {}): Promise<TestAgent> {
+  const config = makeConfig(o.config);
+  const state = createState(config, '10.0.0+ramforge');
+  state.token = o.token;
+  const managers = await initializeManagers(o.managers ?? [new FakeManager()], { log: silentLog });
+  const run = createRecorder();
+  const commands = createCommandService({ state, config, managers, run, log: silentLog }, o.extra);
+  const agent: TestAgent = { app: buildApp(state, commands, { bodyLimit: o.bodyLimit }), state, commands, managers, run, heartbeats: 0 };
+  state.requestHeartbeat = () => { agent.heartbeats++; };
+  return agent;
+}
+
+/** POST a command via inject; returns status and parsed JSON. */
+export async function postCommand(app: FastifyInstance, body: unknown, query = ''): Promise<{ status: number; json: any }> {
+  const r = await app.inject({ method: 'POST', url: `/v1/commands/${query}`, payload: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  return { status: r.statusCode, json: r.body ? JSON.parse(r.body) : undefined };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

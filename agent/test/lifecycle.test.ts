@@ -1,0 +1,102 @@
+/**
+ * runAgent() against helper B's fake Ironic on 127.0.0.1: lookup by MAC,
+ * token, auto TLS (the API verified with the PEM sent as agent_verify_ca,
+ * like the conductor does), heartbeat body, token-protected POST, and a
+ * restart within the same boot (masked token → saved token and same PEM).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
+import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from '../src/ironic/fake-ironic.js';
+import { runAgent } from '../src/main.js';
+import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
+
+const MAC = '52:54:00:12:34:56';
+const nicManager = (): HardwareManager => ({
+  className: 'NicManager',
+  evaluate_hardware_support: () => HardwareSupport.GENERIC,
+  list_network_interfaces: async () => [{ name: 'eth0', mac_address: MAC }],
+  get_clean_steps: () => [],
+});
+
+function httpsJson(url: string, ca: string, method = 'GET', body?: unknown): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, ca, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+test('lookup → auto TLS → API → heartbeat, then a restart in the same boot keeps token and certificate', { timeout: 60_000 }, async () => {
+  const fake = await startFakeIronic({ version: '1.80' });
+  const stateDir = mkdtempSync(join(tmpdir(), 'h4a-life-'));
+  const config = makeConfig({ standalone: false, apiUrl: [fake.url], advertiseHost: '127.0.0.1', listenPort: 0, diskWaitAttempts: 1 });
+  try {
+    const agent = await runAgent(config, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });
+    const port = agent.server!.port;
+    config.advertisePort = port; // what ipa-advertise-port would say; only used for the callback URL below
+    const lookup = fake.requestsTo('lookup')[0]!;
+    assert.equal(lookup.query.get('addresses'), MAC);
+    assert.equal(agent.state.token, FAKE_TOKEN);
+    assert.equal(agent.state.node?.uuid, FAKE_NODE_UUID);
+    assert.match(agent.state.callbackUrl!, /^https:\/\/127\.0\.0\.1:/);
+    assert.ok(agent.state.verifyCaPem?.includes('BEGIN CERTIFICATE'));
+    assert.equal(readFileSync(join(stateDir, 'agent-token'), 'utf8'), FAKE_TOKEN);
+
+    for (let i = 0; i < 100 && fake.requestsTo('heartbeat').length === 0; i++) await sleep(50);
+    const hb = fake.requestsTo('heartbeat')[0]!;
+    assert.equal(hb.path, `/v1/heartbeat/${FAKE_NODE_UUID}`);
+    const body = hb.body as Record<string, unknown>;
+    assert.equal(body.agent_token, FAKE_TOKEN);
+    assert.equal(body.agent_version, '10.0.0+ramforge');
+    assert.equal(body.agent_verify_ca, agent.state.verifyCaPem);
+
+    // The conductor's view: verify the agent with the PEM it received, hostname checked against the IP SAN.
+    const base = `https://127.0.0.1:${port}`;
+    const ca = agent.state.verifyCaPem!;
+    assert.equal((await httpsJson(`${base}/v1/status`, ca)).status, 200);
+    const denied = await httpsJson(`${base}/v1/commands/?wait=true`, ca, 'POST', { name: 'standby.sync', params: {} });
+    assert.equal(denied.status, 401);
+    const ok = await httpsJson(`${base}/v1/commands/?wait=true&agent_token=${FAKE_TOKEN}`, ca, 'POST', { name: 'clean.get_clean_steps', params: { node: {}, ports: [] } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.json.command_result.hardware_manager_version, { NicManager: '1.0' });
+    // Zed conductors GET without a token.
+    assert.equal((await httpsJson(`${base}/v1/commands/`, ca)).json.commands.length, 1);
+    const firstPem = agent.state.verifyCaPem;
+    await agent.stop();
+
+    // Restart within the boot: Ironic now answers the masked token.
+    fake.reply('lookup', { status: 200, body: { node: { uuid: FAKE_NODE_UUID }, config: { heartbeat_timeout: 300, agent_token: '******' } } });
+    const again = await runAgent({ ...config, listenPort: 0 }, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });
+    assert.equal(again.state.token, FAKE_TOKEN);
+    assert.equal(again.state.verifyCaPem, firstPem);
+    assert.equal((await httpsJson(`https://127.0.0.1:${again.server!.port}/v1/commands/`, firstPem!)).json.commands.length, 0);
+    await again.stop();
+  } finally {
+    await fake.close();
+  }
+});
+
+test('Ironic older than 1.68: plain HTTP, no agent_verify_ca', { timeout: 60_000 }, async () => {
+  const fake = await startFakeIronic({ version: '1.62' });
+  const stateDir = mkdtempSync(join(tmpdir(), 'h4a-life-'));
+  const config = makeConfig({ standalone: false, apiUrl: [fake.url], advertiseHost: '127.0.0.1', listenPort: 0 });
+  try {
+    const agent = await runAgent(config, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });
+    assert.match(agent.state.callbackUrl!, /^http:\/\/127\.0\.0\.1:9999$/);
+    assert.equal(agent.state.verifyCaPem, undefined);
+    const r = await fetch(`http://127.0.0.1:${agent.server!.port}/v1/status`);
+    assert.equal(r.status, 200);
+    await agent.stop();
+  } finally {
+    await fake.close();
+  }
+});
