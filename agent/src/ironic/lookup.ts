@@ -1,0 +1,154 @@
+/**
+ * Node lookup (ipa-protocol.md §3): GET /v1/lookup with retries, and
+ * applying the answer to the agent state (IPA process_lookup_data).
+ */
+import { LookupNodeError } from '../errors.js';
+import type { Node } from '../hardware/types.js';
+import type { AgentState } from '../state.js';
+import { AGENT_TOKEN_IRONIC_VERSION, chooseLowerVersion } from './api-version.js';
+import type { IronicClient } from './client.js';
+import { describeIronicError, describeError, isObject } from './http.js';
+import { createStderrLogger, type ClientLogger } from './logger.js';
+
+/** The lookup config; Zed sends only the first five keys, master adds the rest. */
+export interface LookupConfig {
+  heartbeat_timeout?: number;
+  agent_token?: string | null;
+  agent_token_required?: boolean;
+  metrics?: Record<string, unknown>;
+  metrics_statsd?: Record<string, unknown>;
+  agent_md5_checksum_enable?: boolean;
+  disable_deep_image_inspection?: boolean;
+  permitted_image_formats?: string[];
+  agent_skip_bmc_detect?: boolean;
+  enable_bios_bootloader_install?: boolean;
+  [key: string]: unknown;
+}
+
+export interface LookupResult {
+  node: Node & { uuid: string };
+  config: LookupConfig;
+}
+
+/** The literal Ironic returns instead of a token it has already handed out. */
+export const MASKED_TOKEN = '******';
+/** Ceiling of the random-exponential backoff (IPA lookup_api_max_interval). */
+const MAX_LOOKUP_WAIT_S = 60;
+
+/**
+ * tenacity's wait_random_exponential(min, max) for 1-based attempt n:
+ * U(min, max(min, min(2^(n-1), max))) seconds.
+ */
+export function computeLookupBackoff(attempt: number, minS: number, maxS: number, random: () => number): number {
+  const high = Math.max(minS, Math.min(2 ** Math.min(attempt - 1, 30), maxS));
+  return minS + (high - minS) * random();
+}
+
+type Attempt = { kind: 'ok'; result: LookupResult } | { kind: 'failed' } | { kind: 'conflict' };
+
+/** Parses a 200 body; undefined when it lacks node.uuid or config (IPA counts that as a failed attempt). */
+export function parseLookupBody(text: string): LookupResult | undefined {
+  let doc: unknown;
+  try { doc = JSON.parse(text); } catch { return undefined; }
+  if (!isObject(doc) || !isObject(doc.node) || typeof doc.node.uuid !== 'string') return undefined;
+  let config: LookupConfig;
+  if (isObject(doc.config)) config = { ...doc.config };
+  // Very old APIs put heartbeat_timeout at the top level; IPA moves it into config.
+  else if ('heartbeat_timeout' in doc) config = { heartbeat_timeout: doc.heartbeat_timeout as number };
+  else return undefined;
+  return { node: doc.node as Node & { uuid: string }, config };
+}
+
+async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal }): Promise<Attempt> {
+  const version = chooseLowerVersion(await client.discoverVersion(), AGENT_TOKEN_IRONIC_VERSION);
+  const query = new URLSearchParams({ addresses: o.addresses.join(',') });
+  if (o.nodeUuid) query.set('node_uuid', o.nodeUuid);
+  let res;
+  try {
+    res = await client.request('GET', `/v1/lookup?${query.toString()}`, { version, signal: o.signal });
+  } catch (e) {
+    if (o.signal?.aborted) throw e;
+    client.logger.warn(`lookup failed: ${describeError(e)}`);
+    return { kind: 'failed' };
+  }
+  if (res.status === 200) {
+    const result = parseLookupBody(res.text);
+    if (result) return { kind: 'ok', result };
+    client.logger.warn('lookup answered 200 without node.uuid and config; retrying');
+    return { kind: 'failed' };
+  }
+  const hint = res.status === 404
+    ? ' (no node has these MACs, or the node is not waiting for an agent: lookup works in clean wait, wait call-back, inspect wait, rescue wait)'
+    : '';
+  client.logger.warn(`lookup of ${o.addresses.join(',')} failed: ${describeIronicError(res)}${hint}`);
+  return res.status === 409 ? { kind: 'conflict' } : { kind: 'failed' };
+}
+
+/**
+ * Retries until success or lookup_timeout (IPA's tenacity loop); on a 409
+ * (node locked while the token is created) it also pauses 5, 10, then 30 s.
+ * The deadline is checked after each attempt, so one attempt lands on it.
+ */
+export async function lookupWithRetries(
+  client: IronicClient,
+  o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal },
+): Promise<LookupResult> {
+  const { lookupTimeout, lookupInterval } = client.config;
+  const deadline = client.now() + lookupTimeout * 1000;
+  const minWait = Math.max(0, lookupInterval);
+  let conflictPause = 0;
+  for (let attempt = 1; ; attempt++) {
+    const r = await tryLookupOnce(client, o);
+    if (r.kind === 'ok') {
+      client.logger.info(`lookup succeeded: node ${r.result.node.uuid} (attempt ${attempt})`);
+      return r.result;
+    }
+    if (r.kind === 'conflict') {
+      conflictPause = conflictPause === 0 ? 5 : conflictPause === 5 ? 10 : 30;
+      await client.sleep(conflictPause * 1000, o.signal);
+    }
+    const remaining = deadline - client.now();
+    if (remaining <= 0) {
+      throw new LookupNodeError(
+        `Could not look up node info after ${attempt} attempts in ${lookupTimeout} s (addresses ${o.addresses.join(',') || 'none'}). `
+        + 'Check that a port with one of these MACs is enrolled and the node is in a wait state; raise ipa-lookup-timeout if Ironic is slow.',
+      );
+    }
+    const wait = computeLookupBackoff(attempt, minWait, Math.max(minWait, MAX_LOOKUP_WAIT_S), client.random);
+    await client.sleep(Math.min(wait * 1000, remaining), o.signal);
+  }
+}
+
+/**
+ * Stores the lookup answer in the agent state. Token rules (§3.4): a token
+ * of >= 32 characters is adopted; "******" keeps the one already held (from
+ * ipa-agent-token or an earlier lookup); anything else is ignored.
+ * "******" with no token held: we follow the Zed agent and only log an
+ * error (master IPA locks down instead); heartbeats will then fail with 400
+ * until the operator reboots the node, which wipes Ironic's token.
+ */
+export function applyLookup(state: AgentState, r: LookupResult, logger: ClientLogger = createStderrLogger(state.config.debug)): void {
+  state.node = r.node;
+  const { agent_token: token, ...rest } = r.config;
+  const timeout = Number(rest.heartbeat_timeout);
+  if (Number.isFinite(timeout) && timeout > 0) state.heartbeatTimeout = timeout;
+  // Every key is kept under its wire name; consumers read what they need
+  // (agent_md5_checksum_enable, permitted_image_formats, agent_skip_bmc_detect, ...).
+  state.lookupConfig = { ...state.lookupConfig, ...rest };
+  // IPA overrides its md5_enabled option with this key; do the same on the config.
+  if (typeof rest.agent_md5_checksum_enable === 'boolean') state.config.md5Enabled = rest.agent_md5_checksum_enable;
+  if (typeof token === 'string' && token.length >= 32) {
+    if (state.token && state.token !== token) logger.warn('lookup returned a new agent token; replacing the one held');
+    state.token = token;
+    logger.info('agent token received from the lookup');
+  } else if (token === MASKED_TOKEN) {
+    if (state.token) logger.info('lookup returned a masked token; keeping the token already held');
+    else logger.error('lookup returned a masked token ("******") and no token is held (no ipa-agent-token): '
+      + 'Ironic already issued the token to an earlier lookup, so heartbeats will be refused. '
+      + 'Reboot the node (a power action wipes the token) or pass ipa-agent-token.');
+  } else if (token !== undefined && token !== null) {
+    logger.warn('ignoring an agent token shorter than 32 characters from the lookup');
+  } else {
+    logger.debug('lookup returned no agent token (Ironic API older than 1.62?)');
+  }
+}

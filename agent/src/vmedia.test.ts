@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { VirtualMediaError } from './ironic/errors.js';
+import { silentLogger } from './ironic/logger.js';
+import { ExecError, type CommandRunner } from './util/exec.js';
+import {
+  copyConfigFromVmedia, findDeviceByLabels, parseKernelParams, parseLsblkPairs, readAgentParameters, readVmediaParameters,
+} from './vmedia.js';
+
+/**
+ * Fake lsblk/mount/umount: `mount -o ro DEV DIR` copies the fixture tree
+ * registered for DEV into DIR, as a real mount would expose it.
+ */
+function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount?: boolean } = {}): CommandRunner & { calls: string[][] } {
+  const calls: string[][] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv);
+    const [cmd] = argv;
+    if (cmd === 'lsblk') return { stdout: lsblk, stderr: '', code: 0 };
+    if (cmd === 'mount') {
+      const dev = argv[3]!;
+      if (o.failMount || !media[dev]) throw new ExecError(argv, 32, '', `mount: ${dev}: can't read superblock`);
+      cpSync(media[dev], argv[4]!, { recursive: true });
+      return { stdout: '', stderr: '', code: 0 };
+    }
+    if (cmd === 'umount') return { stdout: '', stderr: '', code: 0 };
+    throw new ExecError(argv, 127, '', 'not found');
+  }) as CommandRunner & { calls: string[][] };
+  run.calls = calls;
+  return run;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'vmedia-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function makeTree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(scratch, 't-'));
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(join(root, p, '..'), { recursive: true });
+    writeFileSync(join(root, p), text);
+  }
+  return root;
+}
+
+const LSBLK = [
+  'NAME="sda" LABEL="" TYPE="disk" RM="0"',
+  'NAME="sda1" LABEL="config-2" TYPE="part" RM="0"',
+  'NAME="sdb" LABEL="IR-VFD-DEV" TYPE="disk" RM="1"',
+  'NAME="sr0" LABEL="VMEDIA_BOOT_ISO" TYPE="rom" RM="1"',
+].join('\n');
+
+describe('parsers', () => {
+  it('parses kernel parameters, ignoring tokens without =', () => {
+    assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ipa-api-url=http://a:6385 x=a=b\n'),
+      { BOOT_IMAGE: '/vmlinuz', 'ipa-api-url': 'http://a:6385', x: 'a=b' });
+  });
+  it('parses lsblk -P pairs with \\x escapes', () => {
+    assert.deepEqual(parseLsblkPairs('NAME="sr0" LABEL="my\\x20disk" TYPE="rom"\n'), [{ NAME: 'sr0', LABEL: 'my disk', TYPE: 'rom' }]);
+  });
+  it('finds labels in any case, preferring removable media', async () => {
+    const run = fakeSystem(LSBLK, {});
+    assert.equal(await findDeviceByLabels(['ir-vfd-dev'], { run }), '/dev/sdb');
+    assert.equal(await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { run }), '/dev/sr0');
+    assert.equal(await findDeviceByLabels(['nope'], { run }), undefined);
+  });
+});
+
+describe('readVmediaParameters', () => {
+  it('is {} without boot_method=vmedia and runs nothing', async () => {
+    const run = fakeSystem(LSBLK, {});
+    assert.deepEqual(await readVmediaParameters({ run, cmdline: { 'ipa-api-url': 'x' } }), {});
+    assert.equal(run.calls.length, 0);
+  });
+
+  it('reads parameters.txt from the ir-vfd-dev floppy, mounted read-only, and unmounts', async () => {
+    const floppy = makeTree({ 'parameters.txt': 'ipa-api-url=http://10.0.0.1:6385 ipa-agent-token=abc\nBOOTIF=01-52-54-00-12-34-56\n' });
+    const run = fakeSystem(LSBLK, { '/dev/sdb': floppy });
+    const cmdline = { boot_method: 'vmedia', 'ipa-api-url': 'http://old:6385', 'ipa-debug': '1' };
+    const p = await readVmediaParameters({ run, cmdline, logger: silentLogger });
+    assert.deepEqual(p, { 'ipa-api-url': 'http://10.0.0.1:6385', 'ipa-agent-token': 'abc', BOOTIF: '01-52-54-00-12-34-56' });
+    const mount = run.calls.find((a) => a[0] === 'mount')!;
+    assert.deepEqual(mount.slice(0, 4), ['mount', '-o', 'ro', '/dev/sdb']);
+    assert.deepEqual(run.calls.find((a) => a[0] === 'umount'), ['umount', mount[4]]);
+    assert.equal(existsSync(mount[4]!), false, 'temp mount dir removed');
+    const merged = await readAgentParameters({ run, cmdline, logger: silentLogger });
+    assert.equal(merged['ipa-api-url'], 'http://10.0.0.1:6385', 'floppy wins over the command line');
+    assert.equal(merged['ipa-debug'], '1');
+  });
+
+  it('falls back to a sysfs model containing "virtual media"', async () => {
+    const root = makeTree({
+      'proc/cmdline': 'boot_method=vmedia ipa-debug=1\n',
+      'sys/class/block/sda/device/model': 'QEMU HARDDISK\n',
+      'sys/class/block/sdc/device/model': 'Virtual Media    \n',
+    });
+    const floppy = makeTree({ 'parameters.txt': 'ipa-global-request-id=req-1' });
+    const run = fakeSystem('NAME="sda" LABEL="" TYPE="disk" RM="0"\n', { '/dev/sdc': floppy });
+    assert.deepEqual(await readVmediaParameters({ run, root, logger: silentLogger }), { 'ipa-global-request-id': 'req-1' });
+    assert.deepEqual(await readAgentParameters({ run, root, logger: silentLogger }), { boot_method: 'vmedia', 'ipa-debug': '1', 'ipa-global-request-id': 'req-1' });
+  });
+
+  it('is {} when there is no floppy, and throws VirtualMediaError when it cannot be mounted', async () => {
+    const root = makeTree({ 'sys/class/block/sda/device/model': 'QEMU HARDDISK' });
+    assert.deepEqual(await readVmediaParameters({ run: fakeSystem('', {}), root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }), {});
+    await assert.rejects(
+      readVmediaParameters({ run: fakeSystem(LSBLK, {}, { failMount: true }), root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }),
+      (e: unknown) => e instanceof VirtualMediaError && /\/dev\/sdb/.test(e.details),
+    );
+  });
+});
+
+describe('copyConfigFromVmedia', () => {
+  it('copies etc/ironic-python-agent{,.d} from the config-2 / vmedia_boot_iso device', async () => {
+    const iso = makeTree({
+      'etc/ironic-python-agent/ironic-python-agent.conf': '[DEFAULT]\ndebug = true\n',
+      'etc/ironic-python-agent.d/extra.conf': '[DEFAULT]\nx = 1\n',
+      'etc/other/ignored': 'x',
+    });
+    const root = makeTree({ 'proc/mounts': '' });
+    const run = fakeSystem(LSBLK, { '/dev/sr0': iso });
+    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger });
+    assert.deepEqual(copied, [join(root, 'etc/ironic-python-agent'), join(root, 'etc/ironic-python-agent.d')]);
+    assert.equal(readFileSync(join(root, 'etc/ironic-python-agent/ironic-python-agent.conf'), 'utf8'), '[DEFAULT]\ndebug = true\n');
+    assert.ok(existsSync(join(root, 'etc/ironic-python-agent.d/extra.conf')));
+    assert.equal(existsSync(join(root, 'etc/other')), false);
+  });
+
+  it('reuses an existing mount instead of mounting again', async () => {
+    const iso = makeTree({ 'etc/ironic-python-agent/a.conf': 'a' });
+    const root = makeTree({ 'proc/mounts': `/dev/sr0 ${iso} iso9660 ro 0 0\n` });
+    const run = fakeSystem(LSBLK, {});
+    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger });
+    assert.equal(copied.length, 1);
+    assert.equal(run.calls.some((a) => a[0] === 'mount'), false);
+  });
+
+  it('does nothing without boot_method=vmedia or without a device', async () => {
+    const run = fakeSystem('', {});
+    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: {}, logger: silentLogger }), []);
+    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }), []);
+  });
+});

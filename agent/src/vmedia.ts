@@ -1,0 +1,186 @@
+/**
+ * Virtual-media boot support (ipa-protocol.md §0 steps 1-2): agent config
+ * files on the boot ISO / config drive, and parameters.txt on the virtual
+ * floppy. Both apply only when the kernel command line has
+ * boot_method=vmedia, which Ironic's virtual-media boot interfaces set.
+ */
+import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStderrLogger, type ClientLogger } from './ironic/logger.js';
+import { VirtualMediaError } from './ironic/errors.js';
+import { describeError } from './ironic/http.js';
+import { execute, type CommandRunner } from './util/exec.js';
+
+export interface VmediaOptions {
+  run?: CommandRunner;
+  /** Kernel parameters; default: parsed from <root>/proc/cmdline. */
+  cmdline?: Record<string, string>;
+  /** Where /proc, /sys and /etc are ("/" normally; a fixture tree in tests). */
+  root?: string;
+  logger?: ClientLogger;
+}
+
+/** "a=1 quiet b=x=y" → {a: "1", b: "x=y"}; tokens without "=" are ignored. */
+export function parseKernelParams(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const tok of text.split(/\s+/)) {
+    const i = tok.indexOf('=');
+    if (i > 0) out[tok.slice(0, i)] = tok.slice(i + 1);
+  }
+  return out;
+}
+
+async function readCmdline(o: VmediaOptions): Promise<Record<string, string>> {
+  if (o.cmdline) return o.cmdline;
+  try {
+    return parseKernelParams(await readFile(join(o.root ?? '/', 'proc/cmdline'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** `lsblk -P` output → one record per line: NAME="sr0" LABEL="config-2" → {NAME, LABEL}. */
+export function parseLsblkPairs(output: string): Array<Record<string, string>> {
+  return output.split('\n').filter((l) => l.trim()).map((line) => {
+    const rec: Record<string, string> = {};
+    for (const m of line.matchAll(/([A-Z0-9:_-]+)="((?:[^"\\]|\\.)*)"/g)) {
+      // lsblk escapes unsafe bytes as \xHH (a space in a label is \x20).
+      rec[m[1]!] = m[2]!.replace(/\\x([0-9a-fA-F]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16)));
+    }
+    return rec;
+  });
+}
+
+/** /dev path of a block device whose filesystem label is one of `labels` (any case), or undefined. */
+export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}): Promise<string | undefined> {
+  const run = o.run ?? execute;
+  const wanted = new Set(labels.map((l) => l.toUpperCase()));
+  let out: string;
+  try {
+    out = (await run(['lsblk', '-n', '-P', '-o', 'NAME,LABEL,TYPE,RM'])).stdout;
+  } catch (e) {
+    (o.logger ?? createStderrLogger()).warn(`lsblk failed, cannot look for virtual media: ${describeError(e)}`);
+    return undefined;
+  }
+  const hits = parseLsblkPairs(out).filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
+  // A CD-ROM or removable device is the virtual media; a labelled partition
+  // on a local disk (a config drive left by a previous deploy) is the fallback.
+  hits.sort((a, b) => rankDevice(a) - rankDevice(b));
+  return hits[0] ? `/dev/${hits[0].NAME}` : undefined;
+}
+
+function rankDevice(d: Record<string, string>): number {
+  return d.TYPE === 'rom' || d.RM === '1' ? 0 : 1;
+}
+
+/** Old Ironic (pre-label floppies): a block device whose sysfs model says "virtual media". */
+async function findDeviceBySysfsModel(root: string): Promise<string | undefined> {
+  const base = join(root, 'sys/class/block');
+  let names: string[];
+  try { names = (await readdir(base)).sort(); } catch { return undefined; }
+  for (const name of names) {
+    const model = await readFile(join(base, name, 'device/model'), 'utf8').catch(() => '');
+    if (model.toLowerCase().includes('virtual media')) return `/dev/${name}`;
+  }
+  return undefined;
+}
+
+/** Mounts `device` read-only on a fresh temp dir, runs `fn`, always unmounts. */
+async function withMountedDevice<T>(device: string, run: CommandRunner, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'ipa-vmedia-'));
+  try {
+    try {
+      await run(['mount', '-o', 'ro', device, dir]);
+    } catch (e) {
+      throw new VirtualMediaError(`cannot mount virtual media ${device}: ${describeError(e)}; check that the ramdisk has the vfat/iso9660 drivers`, { cause: e });
+    }
+    try {
+      return await fn(dir);
+    } finally {
+      await run(['umount', dir]).catch(() => undefined);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Parameters from parameters.txt on the virtual floppy (label ir-vfd-dev,
+ * else a device whose sysfs model contains "virtual media"). {} unless
+ * boot_method=vmedia, and {} when there is no floppy (current Ironic passes
+ * everything on the ISO's command line). Throws VirtualMediaError when the
+ * floppy exists but cannot be mounted.
+ */
+export async function readVmediaParameters(o: VmediaOptions = {}): Promise<Record<string, string>> {
+  const cmdline = await readCmdline(o);
+  if (cmdline.boot_method !== 'vmedia') return {};
+  const run = o.run ?? execute;
+  const logger = o.logger ?? createStderrLogger();
+  const device = (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run })) ?? (await findDeviceBySysfsModel(o.root ?? '/'));
+  if (!device) {
+    logger.info('boot_method=vmedia but no virtual floppy found; using the kernel command line only');
+    return {};
+  }
+  return withMountedDevice(device, run, async (dir) => {
+    const text = await readFile(join(dir, 'parameters.txt'), 'utf8').catch(() => {
+      logger.warn(`virtual media ${device} has no parameters.txt`);
+      return '';
+    });
+    return parseKernelParams(text);
+  });
+}
+
+/** The kernel command line with the floppy's parameters.txt on top (IPA get_agent_params). */
+export async function readAgentParameters(o: VmediaOptions = {}): Promise<Record<string, string>> {
+  const cmdline = await readCmdline(o);
+  return { ...cmdline, ...(await readVmediaParameters({ ...o, cmdline })) };
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function findMountPoint(root: string, device: string): Promise<string | undefined> {
+  const mounts = await readFile(join(root, 'proc/mounts'), 'utf8').catch(() => '');
+  for (const line of mounts.split('\n')) {
+    const [dev, mnt] = line.split(' ');
+    // /proc/mounts escapes spaces in paths as \040.
+    if (dev === device && mnt) return mnt.replace(/\\040/g, ' ');
+  }
+  return undefined;
+}
+
+/**
+ * Copies etc/ironic-python-agent and etc/ironic-python-agent.d from the
+ * device labelled config-2 or vmedia_boot_iso into <root>/etc, so operator
+ * config baked into the ISO applies. Only with boot_method=vmedia. Reuses
+ * an existing mount of the device, else mounts it read-only. Returns the
+ * directories copied.
+ */
+export async function copyConfigFromVmedia(o: VmediaOptions = {}): Promise<string[]> {
+  const cmdline = await readCmdline(o);
+  if (cmdline.boot_method !== 'vmedia') return [];
+  const run = o.run ?? execute;
+  const root = o.root ?? '/';
+  const logger = o.logger ?? createStderrLogger();
+  const device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run });
+  if (!device) {
+    logger.debug('no config-2 or vmedia_boot_iso device; no configuration to copy from virtual media');
+    return [];
+  }
+  const copyFrom = async (mnt: string): Promise<string[]> => {
+    const copied: string[] = [];
+    for (const name of ['ironic-python-agent', 'ironic-python-agent.d']) {
+      const src = join(mnt, 'etc', name);
+      if (!(await isDirectory(src))) continue;
+      const dest = join(root, 'etc', name);
+      await cp(src, dest, { recursive: true, force: true });
+      logger.info(`copied ${src} from ${device} to ${dest}`);
+      copied.push(dest);
+    }
+    return copied;
+  };
+  const mounted = await findMountPoint(root, device);
+  return mounted ? copyFrom(mounted) : withMountedDevice(device, run, copyFrom);
+}
