@@ -1,0 +1,170 @@
+/**
+ * Block devices as IPA's list_all_block_devices reports them: lsblk for the
+ * table, udev for serial/WWN fallbacks and by-path, sysfs for vendor and HCTL.
+ * Without a usable lsblk (busybox ramdisks) the table is read from /sys/block.
+ */
+import type { BlockDevice } from '../types.js';
+import type { HostAccess } from './host-access.js';
+import { tryRun } from './host-access.js';
+
+/* udev's database as files, /run/udev/data/b<major>:<minor>: what `udevadm info`
+   prints, without a process per disk. */
+export interface UdevRecord {
+  /** E: properties (ID_SERIAL, ID_WWN, …). */
+  env: Record<string, string>;
+  /** S: symlinks relative to /dev, in database order. */
+  links: string[];
+}
+
+export function parseUdevData(text: string): UdevRecord {
+  const env: Record<string, string> = {};
+  const links: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('E:')) {
+      const eq = line.indexOf('=');
+      if (eq > 2) env[line.slice(2, eq)] = line.slice(eq + 1);
+    } else if (line.startsWith('S:')) {
+      links.push(line.slice(2));
+    }
+  }
+  return { env, links };
+}
+
+/** The udev record of a block device (by kernel name), empty when udev keeps none. */
+export async function readBlockUdev(host: HostAccess, kname: string): Promise<UdevRecord> {
+  const dev = (await host.readText(`/sys/class/block/${kname}/dev`))?.trim();
+  if (!dev) return { env: {}, links: [] };
+  const text = await host.readText(`/run/udev/data/b${dev}`);
+  return text === undefined ? { env: {}, links: [] } : parseUdevData(text);
+}
+
+export const LSBLK_ARGV = ['lsblk', '-bia', '--json', '-o', 'KNAME,MODEL,SIZE,ROTA,TYPE,UUID,PARTUUID,SERIAL,WWN,LOG-SEC,PHY-SEC,TRAN'];
+
+interface LsblkRow {
+  kname: string;
+  model: string | null;
+  size: number;
+  rota: boolean;
+  type: string;
+  uuid: string | null;
+  partuuid: string | null;
+  serial: string | null;
+  wwn: string | null;
+  logSec: number | null;
+  phySec: number | null;
+  tran: string | null;
+  children: LsblkRow[];
+}
+
+// Virtual or removable kinds IPA never offers as install targets.
+const IGNORED_PREFIXES = ['ram', 'zram', 'loop', 'fd', 'sr'];
+
+const str = (v: unknown): string | null => {
+  if (v === null || v === undefined) return null;
+  const s = String(v).trim();
+  return s === '' ? null : s;
+};
+const num = (v: unknown): number | null => (v === null || v === undefined || v === '' ? null : Number(v));
+
+function toRow(raw: Record<string, unknown>): LsblkRow {
+  const rota = raw.rota;
+  return {
+    kname: String(raw.kname ?? raw.name ?? ''),
+    model: str(raw.model),
+    size: Number(raw.size ?? 0),
+    rota: rota === true || rota === '1' || rota === 1,
+    type: String(raw.type ?? ''),
+    uuid: str(raw.uuid),
+    partuuid: str(raw.partuuid),
+    serial: str(raw.serial),
+    wwn: str(raw.wwn),
+    logSec: num(raw['log-sec']),
+    phySec: num(raw['phy-sec']),
+    tran: str(raw.tran),
+    children: Array.isArray(raw.children) ? raw.children.map((c) => toRow(c as Record<string, unknown>)) : [],
+  };
+}
+
+/** Tree output nests md/mpath under their members: flatten, first occurrence wins. */
+function flattenRows(rows: LsblkRow[], out: LsblkRow[] = []): LsblkRow[] {
+  for (const r of rows) {
+    if (!out.some((o) => o.kname === r.kname)) out.push(r);
+    flattenRows(r.children, out);
+  }
+  return out;
+}
+
+export function parseLsblk(json: string): LsblkRow[] {
+  const doc = JSON.parse(json) as { blockdevices?: Array<Record<string, unknown>> };
+  return flattenRows((doc.blockdevices ?? []).map(toRow));
+}
+
+const isInstallType = (t: string): boolean => t === 'disk' || t === 'md' || t === 'mpath' || t.startsWith('raid');
+
+async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
+  const names = await host.listDir('/sys/block');
+  return Promise.all(names.map(async (k): Promise<LsblkRow> => {
+    const rd = async (f: string) => (await host.readText(`/sys/block/${k}/${f}`))?.trim();
+    const [size, rota, model, serial, wwid, ls, ps] = await Promise.all(
+      ['size', 'queue/rotational', 'device/model', 'device/serial', 'device/wwid', 'queue/logical_block_size', 'queue/physical_block_size'].map(rd));
+    return {
+      kname: k, model: str(model), size: Number(size ?? 0) * 512, rota: rota === '1',
+      type: k.startsWith('md') ? 'raid' : 'disk', uuid: null, partuuid: null,
+      serial: str(serial), wwn: str(wwid), logSec: num(ls), phySec: num(ps), tran: null, children: [],
+    };
+  }));
+}
+
+async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice> {
+  const [udev, vendorRaw, scsi, byPathDir] = await Promise.all([
+    readBlockUdev(host, r.kname),
+    host.readText(`/sys/class/block/${r.kname}/device/vendor`),
+    host.listDir(`/sys/block/${r.kname}/device/scsi_device`),
+    host.listDir('/dev/disk/by-path'),
+  ]);
+  const e = udev.env;
+  const pick = (k: string) => str(e[`ID_${k}`]) ?? str(e[`DM_${k}`]);
+  let byPath = udev.links.find((l) => l.startsWith('disk/by-path/'));
+  if (!byPath) {
+    // No udev database: resolve the by-path links ourselves.
+    for (const l of byPathDir) {
+      const t = await host.realPath(`/dev/disk/by-path/${l}`);
+      if (t === `/dev/${r.kname}`) { byPath = `disk/by-path/${l}`; break; }
+    }
+  }
+  return {
+    name: `/dev/${r.kname}`,
+    model: r.model ?? '',
+    size: r.size,
+    rotational: r.rota,
+    wwn: r.wwn ?? pick('WWN'),
+    serial: r.serial ?? pick('SERIAL_SHORT') ?? pick('SERIAL'),
+    vendor: str(vendorRaw),
+    wwn_with_extension: pick('WWN_WITH_EXTENSION'),
+    wwn_vendor_extension: pick('WWN_VENDOR_EXTENSION'),
+    hctl: scsi[0] ?? null,
+    by_path: byPath ? `/dev/${byPath}` : null,
+    logical_sectors: r.logSec,
+    physical_sectors: r.phySec,
+    tran: r.tran,
+    uuid: r.uuid,
+    partuuid: r.partuuid,
+  };
+}
+
+/** Install-target candidates: disks, md RAID and multipath maps (not their members). */
+export async function collectDisks(host: HostAccess): Promise<BlockDevice[]> {
+  const out = await tryRun(host, LSBLK_ARGV);
+  let rows: LsblkRow[];
+  try { rows = out === undefined ? await readSysfsRows(host) : parseLsblk(out); } catch { rows = await readSysfsRows(host); }
+  const mpathMembers = new Set(rows.filter((r) => r.children.some((c) => c.type === 'mpath')).map((r) => r.kname));
+  // RAMFORGE_AGENT_DISKS=/dev/loop3[,...]: the agent sees exactly these devices (loop devices
+  // included). For running the agent on a host against file-backed disks: tests, and demos
+  // that must never touch the host's real disks.
+  const only = (process.env.RAMFORGE_AGENT_DISKS ?? '').split(',').map((d) => d.trim().replace(/^\/dev\//, '')).filter(Boolean);
+  const keep = only.length > 0
+    ? rows.filter((r) => only.includes(r.kname) && r.size > 0)
+    : rows.filter((r) => isInstallType(r.type) && r.size > 0 && !mpathMembers.has(r.kname)
+      && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)));
+  return Promise.all(keep.map((r) => describeDisk(host, r)));
+}

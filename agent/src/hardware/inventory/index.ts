@@ -1,0 +1,94 @@
+/**
+ * The hardware inventory (IPA's list_hardware_info): every collector runs
+ * concurrently; lshw runs once and feeds memory and vendor. Nothing here waits
+ * on a timeout: ipmitool only runs when an IPMI device exists, LLDP asks lldpd.
+ */
+import os from 'node:os';
+import type { BlockDevice, Inventory } from '../types.js';
+import { collectBmc } from './bmc.js';
+import { collectCpu } from './cpu.js';
+import { collectDisks } from './disks.js';
+import type { HostAccess } from './host-access.js';
+import { createHostAccess } from './host-access.js';
+import { collectLldp } from './lldp.js';
+import { readLshw } from './lshw.js';
+import { collectMemory } from './memory.js';
+import { collectInterfaces } from './network.js';
+import { findDevicesByHints } from './root-device.js';
+import { collectSystemVendor } from './system-vendor.js';
+import type { CommandRunner } from '../../util/exec.js';
+
+/** A root-device-hint style filter: a disk matching every key of one entry is skipped. */
+export type SkipBlockDevice = Record<string, unknown>;
+
+export interface InventoryOptions {
+  /** Filesystem root to inspect; default '/'. Anything else replays a fixture tree. */
+  root?: string;
+  /** Runs external programs; default: live execution, or replay under a fixture root. */
+  run?: CommandRunner;
+  /** Ask lldpd (lldpcli) for neighbours; off by default like ipa-collect-lldp. */
+  collectLldp?: boolean;
+  /** Seconds IPA would listen for LLDP frames; lldpcli answers at once, so only kept for parity. */
+  lldpTimeout?: number;
+  /** Skip ipmitool (lookup config agent_skip_bmc_detect). */
+  skipBmc?: boolean;
+  /** Raw BOOTIF kernel parameter, reported as boot.pxe_interface. */
+  bootif?: string;
+  /** node.properties.skip_block_devices: disks matching any entry are left out. */
+  skipBlockDevices?: SkipBlockDevice[];
+}
+
+export { getOsInstallDevice, guessRootDisk, findDevicesByHints, parseRootDeviceHints } from './root-device.js';
+export { createHostAccess } from './host-access.js';
+export type { HostAccess } from './host-access.js';
+
+const hostOf = (o: InventoryOptions & { host?: HostAccess }): HostAccess => o.host ?? createHostAccess({ root: o.root, run: o.run });
+
+/** Disks minus those matching any node.properties.skip_block_devices entry. */
+export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess } = {}): Promise<BlockDevice[]> {
+  const disks = await collectDisks(hostOf(o));
+  const skip = o.skipBlockDevices ?? [];
+  if (!skip.length) return disks;
+  const skipped = new Set<string>();
+  for (const entry of skip) {
+    // volume_name selects software RAID volumes in IPA; not a device hint.
+    const { volume_name: _ignored, ...hints } = entry;
+    if (!Object.keys(hints).length) continue;
+    try { for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name); } catch { /* invalid entry: skips nothing */ }
+  }
+  return disks.filter((d) => !skipped.has(d.name));
+}
+
+async function readHostname(host: HostAccess): Promise<string> {
+  const h = (await host.readText('/proc/sys/kernel/hostname'))?.trim();
+  return h || (host.replay ? 'localhost' : os.hostname());
+}
+
+export async function collectInventory(o: InventoryOptions & { host?: HostAccess } = {}): Promise<Inventory> {
+  const host = hostOf(o);
+  const lshwP = readLshw(host);
+  const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname] = await Promise.all([
+    collectInterfaces(host, o.collectLldp ? () => collectLldp(host).then((m) => m ?? new Map()) : undefined),
+    collectCpu(host),
+    listBlockDevices({ ...o, host }),
+    lshwP.then((l) => collectMemory(host, l)),
+    collectBmc(host, o.skipBmc),
+    lshwP.then((l) => collectSystemVendor(host, l)),
+    host.exists('/sys/firmware/efi'),
+    readHostname(host),
+  ]);
+  const inv: Inventory = {
+    interfaces,
+    cpu,
+    // uuid/partuuid are kept on BlockDevice for callers but IPA never serializes them.
+    disks: disks.map(({ uuid: _u, partuuid: _p, ...d }) => d),
+    memory,
+    bmc_address: bmc.bmc_address,
+    bmc_v6address: bmc.bmc_v6address,
+    system_vendor: systemVendor,
+    boot: { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: o.bootif ?? null },
+    hostname,
+  };
+  if (bmc.bmc_mac) inv.bmc_mac = bmc.bmc_mac;
+  return inv;
+}

@@ -1,0 +1,105 @@
+/**
+ * Network interfaces as IPA lists them: /sys/class/net entries that are
+ * physical (device/), bonds (bonding/) or VLANs (name.N). Node cannot issue
+ * the ETHTOOL_GPERMADDR ioctl, so the permanent MAC comes from `ip -j addr`
+ * ("permaddr", printed by iproute2 when it differs from the current one).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { NetworkInterface } from '../types.js';
+import type { HostAccess } from './host-access.js';
+import { tryRun } from './host-access.js';
+
+export const IP_ADDR_ARGV = ['ip', '-j', 'addr'];
+
+interface IpLink { mac: string | null; perm: string | null; v4: string | null; v6: string | null }
+
+const PCI_ADDR = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+
+export function parseIpAddr(json: string): Map<string, IpLink> {
+  const out = new Map<string, IpLink>();
+  for (const l of JSON.parse(json) as Array<Record<string, unknown>>) {
+    const addrs = (l.addr_info ?? []) as Array<{ family?: string; local?: string; scope?: string }>;
+    const v4 = addrs.find((a) => a.family === 'inet')?.local ?? null;
+    const a6 = addrs.find((a) => a.family === 'inet6');
+    // psutil (what IPA reads) renders link-local addresses with their zone.
+    const v6 = a6?.local ? (a6.scope === 'link' ? `${a6.local}%${String(l.ifname)}` : a6.local) : null;
+    out.set(String(l.ifname), { mac: (l.address as string) ?? null, perm: (l.permaddr as string) ?? null, v4, v6 });
+  }
+  return out;
+}
+
+/** Live fallback when `ip` is missing: Node's getifaddrs view (no permanent MAC). */
+function readNodeInterfaces(): Map<string, IpLink> {
+  const out = new Map<string, IpLink>();
+  for (const [name, list] of Object.entries(os.networkInterfaces())) {
+    const v4 = list?.find((a) => a.family === 'IPv4')?.address ?? null;
+    const a6 = list?.find((a) => a.family === 'IPv6');
+    const v6 = a6 ? (a6.scopeid ? `${a6.address}%${name}` : a6.address) : null;
+    out.set(name, { mac: list?.[0]?.mac ?? null, perm: null, v4, v6 });
+  }
+  return out;
+}
+
+export async function readAddresses(host: HostAccess): Promise<Map<string, IpLink>> {
+  const out = await tryRun(host, IP_ADDR_ARGV);
+  if (out !== undefined) { try { return parseIpAddr(out); } catch { /* fall through */ } }
+  return host.replay ? new Map() : readNodeInterfaces();
+}
+
+/** Names IPA considers interfaces (lo, bridges, tunnels and ifb are not). */
+export async function listInterfaceNames(host: HostAccess): Promise<string[]> {
+  const names = await host.listDir('/sys/class/net');
+  const flags = await Promise.all(names.map(async (n) =>
+    n.includes('.') || (await host.exists(`/sys/class/net/${n}/device`)) || (await host.exists(`/sys/class/net/${n}/bonding`))));
+  return names.filter((_, i) => flags[i]);
+}
+
+/** PCI address of a NIC: the device link, or its parent for virtio/usb children. */
+async function readPciAddress(host: HostAccess, name: string): Promise<string | null> {
+  const link = await host.readLink(`/sys/class/net/${name}/device`);
+  if (!link) return null;
+  const base = path.basename(link);
+  if (PCI_ADDR.test(base)) return base;
+  const real = await host.realPath(`/sys/class/net/${name}/device`);
+  const parent = real ? path.basename(path.dirname(real)) : '';
+  return PCI_ADDR.test(parent) ? parent : base;
+}
+
+async function describeInterface(host: HostAccess, name: string, ip: IpLink | undefined,
+  lldp: Map<string, Array<[number, string]>> | undefined, biosdevname: boolean): Promise<NetworkInterface | undefined> {
+  const sys = `/sys/class/net/${name}`;
+  const rd = async (f: string) => (await host.readText(`${sys}/${f}`))?.trim() || null;
+  const [address, carrier, vendor, product, speed, pci, driverLink, bios] = await Promise.all([
+    rd('address'), rd('carrier'), rd('device/vendor'), rd('device/device'), rd('speed'),
+    readPciAddress(host, name), host.readLink(`${sys}/device/driver`),
+    biosdevname ? tryRun(host, ['biosdevname', '-i', name]) : Promise.resolve(undefined),
+  ]);
+  const mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
+  // IPA drops interfaces without a MAC and the fa: addresses of virtual functions.
+  if (!mac || mac.startsWith('fa:')) return undefined;
+  const speedNum = speed === null ? NaN : Number(speed);
+  return {
+    name,
+    mac_address: mac,
+    ipv4_address: ip?.v4 ?? null,
+    ipv6_address: ip?.v6 ?? null,
+    has_carrier: carrier === '1',
+    lldp: lldp ? lldp.get(name) ?? null : null,
+    vendor,
+    product,
+    client_id: null,
+    biosdevname: bios?.trim() || null,
+    speed_mbps: Number.isFinite(speedNum) && speedNum > 0 ? speedNum : null,
+    pci_address: pci,
+    driver: driverLink ? path.basename(driverLink) : null,
+  };
+}
+
+export async function collectInterfaces(host: HostAccess,
+  lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>>>): Promise<NetworkInterface[]> {
+  const [names, addrs, bios] = await Promise.all([listInterfaceNames(host), readAddresses(host), host.hasCommand('biosdevname')]);
+  const lldpData = lldp ? await lldp(names) : undefined;
+  const list = await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios)));
+  return list.filter((x): x is NetworkInterface => x !== undefined);
+}
