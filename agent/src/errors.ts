@@ -77,8 +77,9 @@ export class ImageDownloadError extends AgentError {
   constructor(imageId: string, msg: string) { super('Error downloading image', `Download of image ${imageId} failed: ${msg}`, 500); }
 }
 export class ImageChecksumError extends AgentError {
-  constructor(imageId: string, path: string, actual: string, expected: string) {
-    super('Error verifying image checksum', `Image failed to verify against checksum. location: ${imageId}; image ID: ${path}; image checksum: ${actual}; verification checksum: ${expected}`, 500);
+  /** Same wording and order as IPA: the image's own checksum first, then the one computed here. */
+  constructor(imageId: string, location: string, expected: string, computed: string) {
+    super('Error verifying image checksum', `Image failed to verify against checksum. location: ${location}; image ID: ${imageId}; image checksum: ${expected}; verification checksum: ${computed}`, 500);
   }
 }
 export class ImageWriteError extends AgentError {
@@ -95,6 +96,11 @@ export class LookupNodeError extends AgentError {
 }
 export class CommandTimeout extends AgentError {
   constructor(details: string) { super('Command timed out', details, 408); }
+}
+
+/** Startup configuration (kernel command line, config file, flags) is unusable: names the source and the fix. */
+export class ConfigError extends AgentError {
+  constructor(details: string) { super('Invalid agent configuration', details, 400); }
 }
 
 /** Any thrown value → an AgentError (non-agent errors become CommandExecutionError, as IPA does). */

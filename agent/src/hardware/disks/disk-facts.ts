@@ -1,0 +1,41 @@
+/** Small facts about a disk from sysfs/lsblk: size, read-only flag, partitions. */
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { CommandRunner } from '../../util/exec.js';
+
+/** Kernel name of a device node ("/dev/disk/by-id/x" → "sda"). */
+export async function getKernelName(dev: string): Promise<string> {
+  return basename(await realpath(dev).catch(() => dev));
+}
+
+/** /sys/block/<k>/ro says whether the kernel refuses writes (write-protected media, ro loop). */
+export async function isReadOnlyDevice(dev: string, sysRoot = '/sys'): Promise<boolean> {
+  const k = await getKernelName(dev);
+  const ro = await readFile(`${sysRoot}/class/block/${k}/ro`, 'utf8').catch(() => '0');
+  return ro.trim() === '1';
+}
+
+/** Size in bytes: stat for a regular file, sysfs (512-byte units) for a block device, else blockdev. */
+export async function getDeviceSize(dev: string, run: CommandRunner): Promise<number> {
+  const st = await stat(dev);
+  if (st.isFile()) return st.size;
+  const k = await getKernelName(dev);
+  const sectors = await readFile(`/sys/class/block/${k}/size`, 'utf8').catch(() => '');
+  if (/^\d+\s*$/.test(sectors)) return Number(sectors) * 512;
+  const { stdout } = await run(['blockdev', '--getsize64', dev]);
+  return Number(stdout.trim());
+}
+
+/** Partition device paths of `dev` (lsblk knows loop/nvme "p" naming), [] for a regular file. */
+export async function listPartitions(dev: string, run: CommandRunner): Promise<string[]> {
+  if ((await stat(dev).catch(() => null))?.isFile()) return [];
+  const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE', dev], { okCodes: [0, 32, 64] });
+  return stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === 'part').map((f) => f[0]!);
+}
+
+/** Partition N of a disk: "/dev/sda"+"1", "/dev/nvme0n1"+"p1", "/dev/loop0"+"p1". */
+export function partitionPath(dev: string, n: number): string {
+  return /\d$/.test(dev) ? `${dev}p${n}` : `${dev}${n}`;
+}
+
+export const isNvme = (dev: string): boolean => /\/nvme\d+n\d+$/.test(dev);

@@ -1,0 +1,91 @@
+/**
+ * Disk cleaning steps of the generic hardware manager (§6): erase_devices,
+ * erase_devices_metadata, erase_devices_express. All disks are processed
+ * concurrently (bounded); failures are collected and reported together.
+ */
+import { BlockDeviceEraseError } from '../../errors.js';
+import { execute, type CommandRunner } from '../../util/exec.js';
+import type { BlockDevice, Node } from '../types.js';
+import { destroyDiskMetadata } from './destroy-metadata.js';
+import { isNvme, isReadOnlyDevice } from './disk-facts.js';
+import { eraseBlockDevice, readEraseSettings, type EraseSettings } from './erase-block-device.js';
+import { eraseNvme } from './secure-erase.js';
+
+export interface DiskOpts { run?: CommandRunner; concurrency?: number; signal?: AbortSignal }
+
+const SKIPPED_RO = 'skipped (read-only)';
+
+/** Read-only devices are skipped when allowed, otherwise they fail the step with a hint. */
+async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
+  if (!(await isReadOnlyDevice(dev))) return true;
+  if (s.skipReadOnly) return false;
+  throw new BlockDeviceEraseError(`${dev} is read-only; set driver_internal_info agent_erase_skip_read_only=true to skip such devices`);
+}
+
+/** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
+async function eraseAll(devs: BlockDevice[], s: EraseSettings, what: string, o: DiskOpts, fn: (dev: string) => Promise<string>): Promise<Record<string, string>> {
+  const results = await runBounded(devs, s.concurrency, async (d) => ((await checkWritable(d.name, s)) ? fn(d.name) : SKIPPED_RO), o.signal);
+  const out: Record<string, string> = {};
+  const failed: string[] = [];
+  results.forEach((r, i) => {
+    const name = devs[i]!.name;
+    if (r.status === 'fulfilled') out[name] = r.value;
+    else failed.push(`"${name}": ${errText(r.reason)}`);
+  });
+  if (failed.length) throw new BlockDeviceEraseError(`Failed to ${what} on the device(s): ${failed.join('; ')}`);
+  return out;
+}
+
+function errText(e: unknown): string {
+  const d = (e as { details?: string }).details;
+  return d || (e instanceof Error ? e.message : String(e));
+}
+
+/** erase_devices_metadata: wipe signatures and partition tables of every disk. */
+export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<void> {
+  const run = o.run ?? execute;
+  const s = readEraseSettings(o.node, o.concurrency ?? devs.length);
+  await eraseAll(devs, s, 'erase the metadata', o, async (dev) => { await destroyDiskMetadata(dev, run); return 'metadata'; });
+}
+
+/** erase_devices: NVMe format / ATA secure erase / shred per disk; returns {devname: method}. */
+export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
+  const run = o.run ?? execute;
+  const s = readEraseSettings(node, o.concurrency ?? 1);
+  return eraseAll(devs, s, 'erase', o, (dev) => eraseBlockDevice(dev, s, run));
+}
+
+/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest. */
+export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
+  const run = o.run ?? execute;
+  const s = readEraseSettings(node, o.concurrency ?? devs.length);
+  return eraseAll(devs, s, 'erase (express)', o, async (dev) => {
+    if (s.enableNvmeSecureErase && isNvme(dev)) {
+      const m = await eraseNvme(dev, run);
+      if (m) return m;
+    }
+    await destroyDiskMetadata(dev, run);
+    return 'metadata';
+  });
+}
+
+/** Run async work over items with at most `limit` in flight; never rejects. */
+export async function runBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, signal?: AbortSignal): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        // Do not start new work once aborted; work already running finishes.
+        signal?.throwIfAborted();
+        results[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  const n = Math.max(1, Math.min(Math.floor(limit) || 1, items.length));
+  await Promise.all(Array.from({ length: n }, worker));
+  return results;
+}

@@ -1,0 +1,84 @@
+/**
+ * Firmware erase paths of IPA's erase_block_device: NVMe format (crypto or
+ * user data, from `nvme id-ctrl`) and ATA security erase (from `hdparm -I`).
+ * Each returns the method used, or null when the device does not support it
+ * (so the caller falls back to shred); a supported erase that fails throws.
+ */
+import { BlockDeviceEraseError } from '../../errors.js';
+import type { CommandRunner } from '../../util/exec.js';
+
+export interface NvmeCaps { formatSupported: boolean; cryptoErase: boolean }
+
+/** OACS bit 1 = Format NVM supported; FNA bit 2 = cryptographic erase supported. */
+export function parseNvmeIdCtrl(json: string): NvmeCaps {
+  const c = JSON.parse(json) as { oacs?: number; fna?: number };
+  return { formatSupported: ((c.oacs ?? 0) & 0b10) !== 0, cryptoErase: ((c.fna ?? 0) & 0b100) !== 0 };
+}
+
+/** `nvme format -s 2` (crypto) when supported, else `-s 1` (user data). */
+export async function eraseNvme(dev: string, run: CommandRunner): Promise<string | null> {
+  let caps: NvmeCaps;
+  try {
+    caps = parseNvmeIdCtrl((await run(['nvme', 'id-ctrl', dev, '-o', 'json'])).stdout);
+  } catch (e) {
+    throw new BlockDeviceEraseError(`Failed to read the NVMe controller capabilities of ${dev}: ${(e as Error).message}`);
+  }
+  if (!caps.formatSupported) return null;
+  const mode = caps.cryptoErase ? 2 : 1;
+  try {
+    await run(['nvme', 'format', dev, '-s', String(mode), '-f']);
+  } catch (e) {
+    throw new BlockDeviceEraseError(`NVMe secure erase (nvme format -s ${mode}) of ${dev} failed: ${(e as Error).message}`);
+  }
+  return mode === 2 ? 'nvme_crypto_erase' : 'nvme_user_data_erase';
+}
+
+/**
+ * The "Security:" block of `hdparm -I`, one normalized line each
+ * ("supported", "not enabled", "not frozen", "supported: enhanced erase").
+ */
+export function parseAtaSecurity(hdparmI: string): string[] {
+  const lines = hdparmI.split('\n');
+  const start = lines.findIndex((l) => /^Security:/.test(l));
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (l.trim() === '') continue;
+    if (!/^\s/.test(l)) break; // next top-level section
+    out.push(l.trim().replace(/\s+/g, ' '));
+  }
+  return out;
+}
+
+/** ATA security erase with the NULL password, IPA's _ata_erase. */
+export async function eraseAta(dev: string, run: CommandRunner): Promise<string | null> {
+  const readSecurity = async (): Promise<string[]> => parseAtaSecurity((await run(['hdparm', '-I', dev])).stdout);
+  let sec: string[];
+  try { sec = await readSecurity(); } catch { return null; } // not an ATA device
+  if (!sec.includes('supported')) return null;
+  if (sec.includes('enabled')) {
+    // A previous failed erase leaves the NULL password set: unlock and clear it.
+    try {
+      await run(['hdparm', '--user-master', 'u', '--security-unlock', 'NULL', dev]);
+      await run(['hdparm', '--user-master', 'u', '--security-disable', 'NULL', dev]);
+    } catch (e) {
+      throw new BlockDeviceEraseError(`Block device ${dev} has ATA security enabled with an unknown password and could not be unlocked: ${(e as Error).message}`);
+    }
+    sec = await readSecurity();
+  }
+  if (!sec.includes('not frozen')) {
+    throw new BlockDeviceEraseError(`Block device ${dev} is frozen and cannot be secure-erased; power-cycle the machine (a suspend/resume often unfreezes the drive) or set agent_continue_if_secure_erase_failed to fall back to shred`);
+  }
+  const enhanced = sec.includes('supported: enhanced erase');
+  const flag = enhanced ? '--security-erase-enhanced' : '--security-erase';
+  try {
+    await run(['hdparm', '--user-master', 'u', '--security-set-pass', 'NULL', dev]);
+    await run(['hdparm', '--user-master', 'u', flag, 'NULL', dev]);
+  } catch (e) {
+    throw new BlockDeviceEraseError(`ATA secure erase (${flag}) of ${dev} failed: ${(e as Error).message}`);
+  }
+  if (!(await readSecurity()).includes('not enabled')) {
+    throw new BlockDeviceEraseError(`ATA secure erase of ${dev} finished but security is still enabled; the drive may not have erased`);
+  }
+  return enhanced ? 'ata_enhanced_secure_erase' : 'ata_secure_erase';
+}

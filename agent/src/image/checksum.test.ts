@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inferHashAlgo, parseChecksumFile, resolveChecksum, selectChecksumSource } from './checksum.js';
+import { validateImageInfo } from './validate-image-info.js';
+
+const S256 = 'a'.repeat(64);
+const S512 = 'b'.repeat(128);
+const MD5 = 'c'.repeat(32);
+/** AgentErrors carry the useful text in `details`. */
+const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const base = { id: 'img', urls: ['http://h/dir/disk.img?sig=1'] };
+
+test('algorithm from digest length; md5 only when enabled', () => {
+  assert.equal(inferHashAlgo(S256, false), 'sha256');
+  assert.equal(inferHashAlgo(S512, false), 'sha512');
+  assert.equal(inferHashAlgo(MD5, true), 'md5');
+  assert.throws(() => inferHashAlgo(MD5, false), has(/MD5/));
+  assert.throws(() => inferHashAlgo('abc', true), has(/unknown length 3/));
+});
+
+test('os_hash_algo/os_hash_value wins over checksum', () => {
+  const s = selectChecksumSource({ ...base, os_hash_algo: 'sha512', os_hash_value: S512.toUpperCase(), checksum: S256 }, false);
+  assert.deepEqual(s, { kind: 'value', algo: 'sha512', value: S512 });
+});
+
+test('os_hash_value may be a URL', () => {
+  const s = selectChecksumSource({ ...base, os_hash_algo: 'sha256', os_hash_value: 'https://h/SHA256SUMS' }, false);
+  assert.deepEqual(s, { kind: 'url', url: 'https://h/SHA256SUMS', algo: 'sha256' });
+});
+
+test('unsupported os_hash_algo falls back to checksum', () => {
+  const s = selectChecksumSource({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'x', checksum: S256 }, false);
+  assert.deepEqual(s, { kind: 'value', algo: 'sha256', value: S256 });
+});
+
+test('checksum URL and plain checksum', () => {
+  assert.deepEqual(selectChecksumSource({ ...base, checksum: 'http://h/sums' }, false), { kind: 'url', url: 'http://h/sums', algo: null });
+  assert.deepEqual(selectChecksumSource({ ...base, checksum: MD5 }, true), { kind: 'value', algo: 'md5', value: MD5 });
+  assert.throws(() => selectChecksumSource({ ...base }, true), has(/neither/));
+});
+
+test('checksum file: every line format', () => {
+  assert.equal(parseChecksumFile(`${S256}\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`# comment\n${S512}  other.img\n${S256}  disk.img\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`${S256} *disk.img\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`disk.img ${S256}\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`SHA256 (disk.img) = ${S256}\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`${S256}  ./sub/disk.img\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`# ${S256}  disk.img\n${S512}  other.img\n`, 'disk.img'), null);
+  assert.equal(parseChecksumFile(`${S256}  disk.img.bak\n`, 'disk.img'), null);
+});
+
+test('resolveChecksum fetches the file and infers the algorithm', async () => {
+  const info = { ...base, checksum: 'http://h/sums' };
+  const r = await resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  disk.img\n`);
+  assert.deepEqual(r, { algo: 'sha512', value: S512 });
+  await assert.rejects(resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  x.img\n`), has(/cannot find a checksum for image disk.img/));
+  const md5info = { ...base, checksum: 'http://h/sums' };
+  await assert.rejects(resolveChecksum(selectChecksumSource(md5info, false), md5info, false, async () => MD5), has(/MD5/));
+});
+
+test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
+  assert.throws(() => validateImageInfo({ urls: ['u'], checksum: S256 }, false), has(/missing the following parameters: id/));
+  assert.throws(() => validateImageInfo({ id: 'i', urls: [], checksum: S256 }, false), has(/at least one/));
+  assert.throws(() => validateImageInfo({ ...base }, false), has(/checksum is not provided/));
+  assert.throws(() => validateImageInfo({ ...base, checksum: MD5 }, false), has(/MD5/));
+  assert.throws(() => validateImageInfo({ ...base, checksum: 'abcd' }, true), has(/too short/));
+  assert.throws(() => validateImageInfo({ ...base, os_hash_algo: 'md5', os_hash_value: MD5 }, false), has(/md5 is disabled/));
+  for (const ok of [{ checksum: S256 }, { checksum: 'https://h/s' }, { os_hash_algo: 'sha256', os_hash_value: S256 }]) {
+    validateImageInfo({ ...base, ...ok }, false);
+  }
+  validateImageInfo({ ...base, checksum: MD5 }, true);
+  try { validateImageInfo({ urls: ['u'] }, false); } catch (e) { assert.equal((e as { code: number }).code, 400); }
+});

@@ -1,0 +1,108 @@
+/**
+ * Checksum selection, IPA's ImageDownload.__init__ (§10.2): which algorithm
+ * and which expected digest a download is verified against.
+ */
+import { getHashes } from 'node:crypto';
+import { ImageDownloadFatalError } from './image-errors.js';
+
+/** What image_info says, before any checksum file is fetched. */
+export type ChecksumSource =
+  | { kind: 'value'; algo: string; value: string }
+  | { kind: 'url'; url: string; algo: string | null };
+
+export interface ResolvedChecksum { algo: string; value: string }
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** Algorithm from a hex digest's length: 32 → md5 (only when enabled), 64 → sha256, 128 → sha512. */
+export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = ''): string {
+  const len = digest.trim().length;
+  if (len === 64) return 'sha256';
+  if (len === 128) return 'sha512';
+  if (len === 32) {
+    if (md5Enabled) return 'md5';
+    throw new ImageDownloadFatalError(imageId, `checksum ${digest} is MD5, which is disabled on this node; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value, or enable agent_md5_checksum_enable`);
+  }
+  throw new ImageDownloadFatalError(imageId, `cannot tell the checksum algorithm of ${digest}: unknown length ${len} (expected 64 hex digits for SHA-256 or 128 for SHA-512)`);
+}
+
+/** Normalized hashlib-style name if node:crypto supports it ("SHA256" → "sha256"), else null. */
+export function supportedHashAlgo(name: string): string | null {
+  const n = name.trim().toLowerCase().replace(/^sha-/, 'sha');
+  return getHashes().includes(n) ? n : null;
+}
+
+/** Pick the checksum source image_info offers, in IPA's order of preference. */
+export function selectChecksumSource(info: Record<string, unknown>, md5Enabled: boolean): ChecksumSource {
+  const id = String(info.id ?? '');
+  const osAlgo = typeof info.os_hash_algo === 'string' ? supportedHashAlgo(info.os_hash_algo) : null;
+  const osValue = typeof info.os_hash_value === 'string' ? info.os_hash_value.trim() : '';
+  if (osAlgo && osValue) {
+    if (osAlgo === 'md5' && !md5Enabled) {
+      throw new ImageDownloadFatalError(id, 'os_hash_algo md5 is disabled on this node; use sha256/sha512 or enable agent_md5_checksum_enable');
+    }
+    return isUrl(osValue) ? { kind: 'url', url: osValue, algo: osAlgo } : { kind: 'value', algo: osAlgo, value: osValue.toLowerCase() };
+  }
+  const checksum = typeof info.checksum === 'string' ? info.checksum.trim() : '';
+  if (!checksum) {
+    throw new ImageDownloadFatalError(id, 'image_info has neither a usable os_hash_algo/os_hash_value pair nor a checksum');
+  }
+  if (isUrl(checksum)) return { kind: 'url', url: checksum, algo: null };
+  return { kind: 'value', algo: inferHashAlgo(checksum, md5Enabled, id), value: checksum.toLowerCase() };
+}
+
+/** Basename of a URL's path ("http://h/a/b.img?x" → "b.img"). */
+export function urlBasename(url: string): string {
+  const p = new URL(url).pathname;
+  return decodeURIComponent(p.slice(p.lastIndexOf('/') + 1));
+}
+
+const HEX = /^[0-9a-fA-F]+$/;
+
+/**
+ * Find the digest for `fileName` in a checksums file: a lone digest, or
+ * `HASH  name`, `HASH *name`, `name HASH`, `ALG (name) = HASH`; `#` lines skipped.
+ * Returns null when nothing matches.
+ */
+export function parseChecksumFile(text: string, fileName: string): string | null {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length === 1 && !/\s/.test(lines[0]!) && HEX.test(lines[0]!)) return lines[0]!.toLowerCase();
+  for (const line of lines) {
+    const bsd = /^[A-Za-z0-9-]+\s*\((.+)\)\s*=\s*([0-9a-fA-F]+)$/.exec(line);
+    if (bsd) {
+      if (stripName(bsd[1]!) === fileName) return bsd[2]!.toLowerCase();
+      continue;
+    }
+    const m = /^(\S+)\s+(.+)$/.exec(line);
+    if (!m) continue;
+    const [a, b] = [m[1]!, m[2]!.trim()];
+    if (HEX.test(a) && stripName(b) === fileName) return a.toLowerCase();
+    if (HEX.test(b) && stripName(a) === fileName) return b.toLowerCase();
+  }
+  return null;
+}
+
+/** GNU coreutils marks binary mode with '*' and some tools write "./name". */
+function stripName(name: string): string {
+  const n = name.trim().replace(/^\*/, '');
+  return n.slice(n.lastIndexOf('/') + 1);
+}
+
+/** Turn a source into algo + digest, fetching the checksums file when it is a URL. */
+export async function resolveChecksum(
+  src: ChecksumSource,
+  info: Record<string, unknown>,
+  md5Enabled: boolean,
+  fetchText: (url: string) => Promise<string>,
+): Promise<ResolvedChecksum> {
+  if (src.kind === 'value') return { algo: src.algo, value: src.value };
+  const id = String(info.id ?? '');
+  const urls = info.urls as string[];
+  const fileName = urlBasename(urls[0]!);
+  const text = await fetchText(src.url);
+  const digest = parseChecksumFile(text, fileName);
+  if (!digest) {
+    throw new ImageDownloadFatalError(id, `cannot find a checksum for image ${fileName} in ${src.url}; the file must hold a lone digest or a line naming ${fileName}`);
+  }
+  return { algo: src.algo ?? inferHashAlgo(digest, md5Enabled, id), value: digest };
+}

@@ -1,0 +1,78 @@
+/**
+ * Config drives (§10.4 step 6): fetch/decode the content and give it a
+ * partition — the existing config-2 one, or a new 64 MiB one at the end.
+ */
+import { open, stat } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { DeploymentError, InvalidCommandParamsError } from '../errors.js';
+import type { CommandRunner } from '../util/exec.js';
+import { listPartitions } from '../hardware/disks/disk-facts.js';
+import { getDeviceSize } from '../hardware/disks/disk-facts.js';
+import { hasGpt, rescanPartitions } from './disk-ids.js';
+import { httpGetBuffer, type HttpGetOptions } from './http-get.js';
+
+export const MAX_CONFIGDRIVE_BYTES = 64 << 20;
+const TWO_TIB = 2 ** 41;
+
+/** URL or base64(gzip(iso)) string → the ISO bytes; non-base64 bytes are taken as they are. */
+export async function fetchConfigDrive(configdrive: string, http: HttpGetOptions = {}): Promise<Buffer> {
+  let data: Buffer = /^https?:\/\//i.test(configdrive)
+    ? await httpGetBuffer(configdrive, http, MAX_CONFIGDRIVE_BYTES * 2)
+    : Buffer.from(configdrive, 'latin1');
+  const text = data.toString('latin1').replace(/\s+/g, '');
+  if (text.length > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) data = Buffer.from(text, 'base64');
+  if (data[0] === 0x1f && data[1] === 0x8b) {
+    try { data = gunzipSync(data, { maxOutputLength: MAX_CONFIGDRIVE_BYTES + 1 }); } catch (e) {
+      throw new InvalidCommandParamsError(`Config drive could not be decompressed: ${(e as Error).message}; it must be gzip+base64 (or larger than 64 MiB)`);
+    }
+  }
+  if (data.length > MAX_CONFIGDRIVE_BYTES) {
+    throw new InvalidCommandParamsError(`Config drive is ${data.length} bytes, larger than the 64 MiB limit; shrink the user data`);
+  }
+  return data;
+}
+
+/** Size to reserve for a config drive in a partition layout, in MiB. */
+export const configDriveMb = (data: Buffer): number => Math.max(1, Math.ceil(data.length / (1 << 20)));
+
+/** A partition labelled config-2, if the image ships one. */
+async function findConfigDrivePartition(dev: string, run: CommandRunner): Promise<string | null> {
+  for (const p of await listPartitions(dev, run)) {
+    const { stdout } = await run(['blkid', '-p', '-o', 'value', '-s', 'LABEL', p], { okCodes: [0, 2] });
+    if (stdout.trim().toLowerCase() === 'config-2') return p;
+  }
+  return null;
+}
+
+/** Reuse or create the config-drive partition of a whole-disk image; returns its path. */
+export async function createConfigDrivePartition(dev: string, run: CommandRunner): Promise<string> {
+  const existing = await findConfigDrivePartition(dev, run);
+  if (existing) return existing;
+  const before = new Set(await listPartitions(dev, run));
+  if (await hasGpt(dev)) {
+    await run(['sgdisk', '-n', '0:-64MB:0', dev]);
+  } else {
+    const { stdout } = await run(['parted', '-s', '-m', dev, 'unit', 'MiB', 'print'], { okCodes: [0, 1] });
+    const primaries = stdout.split('\n').filter((l) => /^\d+:/.test(l)).length;
+    if (primaries > 3) throw new DeploymentError(`Disk ${dev} already has ${primaries} primary MBR partitions, no room for a config drive; give the image a config-2 partition or use GPT`);
+    const size = await getDeviceSize(dev, run);
+    // MBR cannot address past 2 TiB: put the partition just under that limit.
+    const [start, end] = size > TWO_TIB ? [`${TWO_TIB / (1 << 20) - 65}MiB`, `${TWO_TIB / (1 << 20) - 1}MiB`] : ['-64MiB', '-0'];
+    await run(['parted', '-a', 'optimal', '-s', '--', dev, 'mkpart', 'primary', 'fat32', start, end]);
+  }
+  await rescanPartitions(dev, run);
+  const created = (await listPartitions(dev, run)).filter((p) => !before.has(p));
+  if (created.length !== 1) throw new DeploymentError(`Could not find the new config drive partition on ${dev} (new partitions: ${created.join(', ') || 'none'})`);
+  return created[0]!;
+}
+
+/** Write the config drive bytes to a partition and flush. */
+export async function writeConfigDrive(part: string, data: Buffer): Promise<void> {
+  const fh = await open(part, (await stat(part)).isBlockDevice() ? 'r+' : 'w');
+  try {
+    await fh.write(data, 0, data.length, 0);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}

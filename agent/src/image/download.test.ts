@@ -1,0 +1,139 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { downloadImage, type DownloadOptions } from './download.js';
+import { openImageSink } from './block-writer.js';
+import { isNoProxy } from './http-get.js';
+import { startImageServer, type TestImageServer } from './test-image-server.js';
+import type { AddressInfo } from 'node:net';
+
+const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const data = randomBytes(3 << 20);
+const sha256 = createHash('sha256').update(data).digest('hex');
+const opts: DownloadOptions = { md5Enabled: false, downloadTimeoutS: 2, retries: 2, retryIntervalS: 0.05, maxDurationS: 0 };
+let srv: TestImageServer;
+let dir: string;
+
+before(async () => {
+  srv = await startImageServer({ '/img.raw': { data }, '/SHA256SUMS': { data: Buffer.from(`# sums\n${'0'.repeat(64)}  other\n${sha256}  img.raw\n`) } });
+  dir = await mkdtemp(join(tmpdir(), 'rf-dl-'));
+});
+after(async () => { await srv.close(); await rm(dir, { recursive: true, force: true }); });
+
+const info = (extra: Record<string, unknown> = {}) => ({ id: 'img', urls: [srv.url('/img.raw')], os_hash_algo: 'sha256', os_hash_value: sha256, ...extra });
+const gets = () => srv.log.filter((l) => l === 'GET /img.raw').length;
+
+async function fetchTo(i: Record<string, unknown>, o: Partial<DownloadOptions> = {}, file = join(dir, 'out')) {
+  srv.log.length = 0;
+  const r = await downloadImage(i, () => openImageSink(file), { ...opts, ...o });
+  return { r, out: await readFile(file) };
+}
+
+test('streams, hashes and writes the image', async () => {
+  const { r, out } = await fetchTo(info());
+  assert.equal(r.digest, sha256);
+  assert.equal(r.bytes, data.length);
+  assert.ok(out.equals(data));
+});
+
+test('checksum from a checksums-file URL', async () => {
+  const { r } = await fetchTo({ id: 'img', urls: [srv.url('/img.raw')], checksum: srv.url('/SHA256SUMS') });
+  assert.equal(r.algo, 'sha256');
+});
+
+test('500 then success is retried', async () => {
+  srv.files.get('/img.raw')!.faults = [{ status: 500 }, { status: 503 }];
+  const { out } = await fetchTo(info());
+  assert.equal(gets(), 3);
+  assert.ok(out.equals(data));
+});
+
+test('404 is fatal, not retried', async () => {
+  await assert.rejects(fetchTo({ ...info(), urls: [srv.url('/missing')] }), has(/ImageDownloadFatalError.*HTTP 404/));
+  assert.equal(srv.log.length, 1);
+});
+
+test('URLs are tried in order', async () => {
+  const { out } = await fetchTo({ ...info(), urls: [srv.url('/missing'), srv.url('/img.raw')] });
+  assert.ok(out.equals(data));
+});
+
+test('a connection cut half-way is retried', async () => {
+  srv.files.get('/img.raw')!.faults = [{ cutAfter: 1 << 20 }];
+  const { out } = await fetchTo(info());
+  assert.equal(gets(), 2);
+  assert.ok(out.equals(data));
+});
+
+test('a stall longer than the timeout is an error, then retried', async () => {
+  srv.files.get('/img.raw')!.faults = [{ stallMs: 1500 }];
+  const { out } = await fetchTo(info(), { downloadTimeoutS: 0.5 });
+  assert.equal(gets(), 2);
+  assert.ok(out.equals(data));
+});
+
+test('wrong checksum: ImageChecksumError after retries', async () => {
+  await assert.rejects(fetchTo(info({ os_hash_value: 'f'.repeat(64) })), has(/ImageChecksumError.*image checksum: f{64}; verification checksum: [0-9a-f]{64}/));
+  assert.equal(gets(), opts.retries + 1);
+});
+
+test('max duration aborts with 408', async () => {
+  srv.files.get('/img.raw')!.faults = [{ stallMs: 3000 }];
+  await assert.rejects(fetchTo(info(), { maxDurationS: 0.3, downloadTimeoutS: 5 }), (e: unknown) => (e as { code: number }).code === 408);
+  srv.files.get('/img.raw')!.faults = [];
+});
+
+test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => {
+  const seen: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push(req.url!);
+    http.get(req.url!, (up) => { res.writeHead(up.statusCode!, up.headers); up.pipe(res); });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const purl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  try {
+    await fetchTo(info({ proxies: { http: purl } }));
+    assert.deepEqual(seen, [srv.url('/img.raw')]);
+    await fetchTo(info({ proxies: { http: purl }, no_proxy: 'localhost,127.0.0.1' }));
+    assert.equal(seen.length, 1);
+  } finally { proxy.closeAllConnections(); proxy.close(); }
+});
+
+test('no_proxy matching', () => {
+  const u = new URL('https://img.example.com:8443/x');
+  assert.ok(isNoProxy(u, '*'));
+  assert.ok(isNoProxy(u, 'foo, .example.com'));
+  assert.ok(isNoProxy(u, 'example.com'));
+  assert.ok(isNoProxy(u, 'img.example.com:8443'));
+  assert.ok(!isNoProxy(u, 'img.example.com:443'));
+  assert.ok(!isNoProxy(u, 'ample.com,other'));
+});
+
+test('Authorization from image_request_authorization and http_basic', async () => {
+  const auths: string[] = [];
+  const s = http.createServer((req, res) => { auths.push(String(req.headers.authorization)); res.end(data); });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const u = `http://127.0.0.1:${(s.address() as AddressInfo).port}/img.raw`;
+  try {
+    await downloadImage({ ...info(), urls: [u], image_request_authorization: Buffer.from('Bearer f00').toString('base64') }, () => openImageSink(join(dir, 'a')), opts);
+    await downloadImage({ ...info(), urls: [u], image_server_auth_strategy: 'http_basic', image_server_user: 'u', image_server_password: 'p' }, () => openImageSink(join(dir, 'a')), opts);
+    assert.deepEqual(auths, ['Bearer f00', `Basic ${Buffer.from('u:p').toString('base64')}`]);
+  } finally { s.closeAllConnections(); s.close(); }
+});
+
+test('ENOSPC is a clear error and is not retried', { skip: process.getuid?.() !== 0 && 'needs root for mount' }, async () => {
+  const mnt = join(dir, 'small');
+  await mkdir(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+  try {
+    await assert.rejects(fetchTo(info(), {}, join(mnt, 'img')), has(/No space left on device.*ENOSPC/));
+    assert.equal(gets(), 1);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});

@@ -1,0 +1,182 @@
+/**
+ * IPA's ImageDownload + _download_image (§10.3): stream an image from the
+ * first working URL into a sink, hashing on the fly, with connection retries
+ * inside and a whole download-and-verify retry loop outside.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
+import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
+import { SinkWriteError } from './block-writer.js';
+import { httpGet, httpGetBuffer, type HttpGetOptions, type HttpResponse } from './http-get.js';
+import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
+
+export interface DownloadOptions {
+  md5Enabled: boolean;
+  /** Connect timeout and longest allowed stall between two chunks. */
+  downloadTimeoutS: number;
+  retries: number;
+  retryIntervalS: number;
+  /** 0 = unlimited. */
+  maxDurationS: number;
+  insecure?: boolean;
+  cafile?: string;
+  /** Agent-config basic auth, used when image_info has none. */
+  basicAuth?: { user: string; password: string };
+  signal?: AbortSignal;
+  log?: (msg: string) => void;
+}
+
+export interface DownloadResult { algo: string; digest: string; bytes: number; url: string }
+
+/** Headers and transport options image_info asks for (auth, proxies, TLS). */
+export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptions): HttpGetOptions {
+  const headers: Record<string, string> = {};
+  const supplied = info.image_request_authorization;
+  if (typeof supplied === 'string' && supplied) {
+    // The conductor base64-encodes the literal header value.
+    headers.authorization = Buffer.from(supplied, 'base64').toString('utf8');
+  } else if (info.image_server_auth_strategy === 'http_basic') {
+    const user = String(info.image_server_user ?? '');
+    const pass = String(info.image_server_password ?? '');
+    if (!user || !pass) throw new ImageDownloadFatalError(String(info.id), 'http_basic auth requested but image_server_user or image_server_password is empty; set both in [deploy] on the conductor');
+    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  } else if (o.basicAuth) {
+    headers.authorization = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
+  }
+  const proxies = (info.proxies ?? {}) as { http?: string; https?: string };
+  return {
+    headers, proxies,
+    noProxy: typeof info.no_proxy === 'string' ? info.no_proxy : null,
+    insecure: o.insecure,
+    ca: o.cafile ? readFileSync(o.cafile) : undefined,
+    timeoutMs: o.downloadTimeoutS * 1000,
+  };
+}
+
+/**
+ * Download image_info.urls into sinks from `openSink` (called once per
+ * attempt, so a retry rewrites from offset 0) and verify the checksum.
+ */
+export async function downloadImage(
+  info: Record<string, unknown>,
+  openSink: () => Promise<Writable>,
+  o: DownloadOptions,
+): Promise<DownloadResult> {
+  const id = String(info.id);
+  const deadline = new AbortController();
+  const timer = o.maxDurationS > 0 ? setTimeout(() => deadline.abort(), o.maxDurationS * 1000) : null;
+  const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
+  const http = { ...buildHttpOptions(info, o), signal };
+  try {
+    const expected = await resolveChecksum(selectChecksumSource(info, o.md5Enabled), info, o.md5Enabled,
+      async (url) => (await withConnectionRetries(id, url, o, signal, () => httpGetBuffer(url, http, 1 << 20))).toString('utf8'));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await downloadOnce(info, expected, openSink, http, o, signal);
+        if (res.digest !== expected.value) throw new ImageChecksumError(id, res.url, expected.value, res.digest);
+        return res;
+      } catch (e) {
+        if (isFatalError(e) || signal.aborted || attempt >= o.retries) throw e;
+        o.log?.(`image ${id}: attempt ${attempt + 1} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`);
+        await sleep(o.retryIntervalS * 1000, undefined, { signal });
+      }
+    }
+  } catch (e) {
+    if (deadline.signal.aborted && !o.signal?.aborted) throw new ImageDownloadTimeoutError(id, o.maxDurationS);
+    throw e;
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** One pass: first URL that answers 2xx, streamed through the hash into a fresh sink. */
+async function downloadOnce(
+  info: Record<string, unknown>, expected: ResolvedChecksum, openSink: () => Promise<Writable>,
+  http: HttpGetOptions, o: DownloadOptions, signal: AbortSignal,
+): Promise<DownloadResult> {
+  const id = String(info.id);
+  const failures: string[] = [];
+  let res: HttpResponse | null = null;
+  let url = '';
+  for (const u of info.urls as string[]) {
+    try {
+      res = await withConnectionRetries(id, u, o, signal, () => openResponse(id, u, http));
+      url = u;
+      break;
+    } catch (e) {
+      if (isFatalError(e) && (info.urls as string[]).length === 1) throw e;
+      failures.push(`${u}: ${describe(e)}`);
+    }
+  }
+  if (!res) throw new ImageDownloadFatalError(id, `no URL worked: ${failures.join('; ')}`);
+  const hash = createHash(expected.algo);
+  let bytes = 0;
+  let stall: NodeJS.Timeout | undefined;
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      stall?.refresh();
+      cb(null, chunk);
+    },
+  });
+  stall = setTimeout(() => res!.destroy(new Error(`no data received for ${o.downloadTimeoutS} s`)), o.downloadTimeoutS * 1000);
+  const length = Number(res.headers['content-length'] ?? NaN);
+  try {
+    await pipeline(res, tap, await openSink(), { signal });
+  } catch (e) {
+    res.destroy();
+    throw classifyStreamError(id, e);
+  } finally {
+    clearTimeout(stall);
+  }
+  if (Number.isFinite(length) && bytes !== length) throw new ImageDownloadError(id, `connection closed after ${bytes} of ${length} bytes from ${url}`);
+  return { algo: expected.algo, digest: hash.digest('hex'), bytes, url };
+}
+
+async function openResponse(id: string, url: string, http: HttpGetOptions): Promise<HttpResponse> {
+  const res = await httpGet(url, http);
+  const code = res.statusCode ?? 0;
+  if (code >= 200 && code < 300) return res;
+  res.resume();
+  // 4xx will not get better by asking again; 5xx might.
+  if (code >= 400 && code < 500) throw new ImageDownloadFatalError(id, `GET ${url} answered HTTP ${code}; check the URL and the image server's access rules`);
+  throw new ImageDownloadError(id, `GET ${url} answered HTTP ${code}`);
+}
+
+/** Retry `fn` on 5xx/connection errors `retries` times, retryIntervalS apart. */
+async function withConnectionRetries<T>(id: string, url: string, o: DownloadOptions, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const status = (e as { statusCode?: number }).statusCode;
+      const fatal = isFatalError(e) || (status !== undefined && status >= 400 && status < 500);
+      if (fatal || signal.aborted) throw fatal && !isFatalError(e) ? new ImageDownloadFatalError(id, (e as Error).message) : e;
+      if (attempt >= o.retries) throw new ImageDownloadError(id, `${url}: ${describe(e)} (after ${attempt + 1} attempts)`);
+      o.log?.(`image ${id}: ${url}: ${describe(e)}; retry ${attempt + 1}/${o.retries} in ${o.retryIntervalS} s`);
+      await sleep(o.retryIntervalS * 1000, undefined, { signal });
+    }
+  }
+}
+
+/** AgentErrors keep the specifics in `details`; plain errors in `message`. */
+function describe(e: unknown): string {
+  const d = (e as { details?: unknown }).details;
+  return typeof d === 'string' && d ? d.replace(/^Download of image .*? failed: /, '') : e instanceof Error ? e.message : String(e);
+}
+
+/** Target errors are final (ENOSPC especially); network errors may be retried. */
+function classifyStreamError(id: string, e: unknown): Error {
+  const sinkErr = e instanceof SinkWriteError ? e : (e as { cause?: unknown }).cause instanceof SinkWriteError ? (e as { cause: SinkWriteError }).cause : null;
+  if (sinkErr) {
+    if (sinkErr.code === 'ENOSPC') return new ImageDownloadOutOfSpaceError(id, sinkErr.target);
+    return Object.assign(new ImageWriteError(sinkErr.target, sinkErr.message), { fatal: true });
+  }
+  if ((e as Error).name === 'AbortError') return e as Error;
+  return new ImageDownloadError(id, (e as Error).message);
+}

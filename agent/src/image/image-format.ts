@@ -1,0 +1,71 @@
+/**
+ * Image format detection from the file header and the safety checks of
+ * IPA master's get_and_validate_image_format (bug 2071740): the format the
+ * bytes say must be permitted and must match disk_format, and a qcow2 may
+ * not point at other files (backing file, external data file).
+ */
+import { open } from 'node:fs/promises';
+import { InvalidImage } from '../errors.js';
+
+export type DetectedFormat = 'raw' | 'gpt' | 'qcow2' | 'vmdk' | 'vdi' | 'vhdx' | 'vpc' | 'luks';
+
+export const PERMITTED_FORMATS: readonly DetectedFormat[] = ['raw', 'gpt', 'qcow2'];
+
+/** Format from magic numbers; anything unrecognised is raw (as format_inspector does). */
+export function detectImageFormat(head: Buffer): DetectedFormat {
+  const at = (off: number, s: string): boolean => head.length >= off + s.length && head.subarray(off, off + s.length).toString('latin1') === s;
+  if (at(0, 'QFI\xfb')) return 'qcow2';
+  if (at(0, 'KDMV')) return 'vmdk';
+  if (at(0, 'vhdxfile')) return 'vhdx';
+  if (at(0, 'conectix')) return 'vpc';
+  if (at(0, 'LUKS\xba\xbe')) return 'luks';
+  if (head.length >= 0x44 && head.readUInt32LE(0x40) === 0xbeda107f) return 'vdi';
+  // Protective MBR: partition type 0xEE in the first entry plus the boot signature.
+  if (head.length >= 512 && head[450] === 0xee && head[510] === 0x55 && head[511] === 0xaa) return 'gpt';
+  return 'raw';
+}
+
+/** Reasons a qcow2 header is unsafe to hand to qemu-img, or null. */
+export function checkQcow2Safety(head: Buffer): string | null {
+  if (head.length < 104) return 'qcow2 header is truncated';
+  const version = head.readUInt32BE(4);
+  if (version !== 2 && version !== 3) return `unsupported qcow2 version ${version}`;
+  if (head.readBigUInt64BE(8) !== 0n) return 'qcow2 image has a backing file';
+  // Incompatible feature bit 2: the data lives in an external file.
+  if (version === 3 && (head.readBigUInt64BE(72) & 0b100n) !== 0n) return 'qcow2 image uses an external data file';
+  return null;
+}
+
+export async function readImageHead(path: string, size = 4096): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The qemu-img input format for a downloaded image, after checking it
+ * against disk_format. raw/gpt are trusted as raw bytes.
+ */
+export async function validateImageFormat(path: string, diskFormat: string | undefined): Promise<'raw' | 'qcow2'> {
+  const head = await readImageHead(path);
+  const detected = detectImageFormat(head);
+  if (!PERMITTED_FORMATS.includes(detected)) {
+    throw new InvalidImage(`Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`);
+  }
+  const declared = (diskFormat ?? '').toLowerCase();
+  const rawLike = detected === 'raw' || detected === 'gpt';
+  if (declared && !(declared === detected || (declared === 'raw' && rawLike))) {
+    throw new InvalidImage(`Image disk_format is ${declared} but its content is ${detected}; fix the image's disk_format in Glance/instance_info`);
+  }
+  if (detected === 'qcow2') {
+    const why = checkQcow2Safety(head);
+    if (why) throw new InvalidImage(`Image is unsafe: ${why}; flatten it with qemu-img convert first`);
+    return 'qcow2';
+  }
+  return 'raw';
+}

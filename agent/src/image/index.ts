@@ -1,0 +1,85 @@
+/**
+ * The agent's image work (standby.prepare_image, standby.get_partition_uuids,
+ * image.install_bootloader): the entry points the command layer calls.
+ */
+import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { DeploymentError } from '../errors.js';
+import { execute, type CommandRunner } from '../util/exec.js';
+import { buildHttpOptions, type DownloadOptions } from './download.js';
+import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
+import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
+import { writePartitionImage } from './partition-image.js';
+import { writeWholeDiskImage, type WriteContext } from './write-whole-disk.js';
+import { validateImageInfo } from './validate-image-info.js';
+
+export { validateImageInfo } from './validate-image-info.js';
+export { installBootloader } from './install-bootloader.js';
+
+export interface PrepareOpts {
+  device: string;
+  md5Enabled: boolean;
+  bootMode: 'uefi' | 'bios';
+  downloadTimeoutS: number;
+  retries: number;
+  retryIntervalS: number;
+  maxDurationS: number;
+  run?: CommandRunner;
+  signal?: AbortSignal;
+  /** TLS to the image server (agent config insecure/cafile). */
+  insecure?: boolean;
+  cafile?: string;
+  /** Where non-streamed images are cached (default the OS temp dir, /tmp in the ramdisk). */
+  tmpDir?: string;
+  log?: (msg: string) => void;
+}
+
+let partitionUuids: Record<string, unknown> = {};
+
+/** What the last prepare_image recorded, in standby.get_partition_uuids' shape (§5.1). */
+export function getPartitionUuids(): Record<string, unknown> {
+  return structuredClone(partitionUuids);
+}
+
+/** Download image_info's image onto o.device (plus config drive); returns IPA's result message. */
+export async function prepareImage(imageInfo: Record<string, unknown>, configdrive: string | null, o: PrepareOpts): Promise<string> {
+  validateImageInfo(imageInfo, o.md5Enabled);
+  const run = o.run ?? execute;
+  const dl: DownloadOptions = {
+    md5Enabled: o.md5Enabled, downloadTimeoutS: o.downloadTimeoutS, retries: o.retries, retryIntervalS: o.retryIntervalS,
+    maxDurationS: o.maxDurationS, insecure: o.insecure, cafile: o.cafile, signal: o.signal, log: o.log,
+  };
+  const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir() };
+  const cd = configdrive ?? (typeof imageInfo.configdrive === 'string' ? imageInfo.configdrive : null);
+  const cdData = cd ? await fetchConfigDrive(cd, buildHttpOptions(imageInfo, dl)) : null;
+  const id = String(imageInfo.id);
+  partitionUuids = {};
+  if (imageInfo.image_type === 'partition') {
+    const bootMode = imageInfo.deploy_boot_mode === 'uefi' || imageInfo.deploy_boot_mode === 'bios' ? imageInfo.deploy_boot_mode : o.bootMode;
+    partitionUuids = { ...(await writePartitionImage(imageInfo, o.device, bootMode, cdData, c)) };
+  } else {
+    await writeWholeDiskImage(imageInfo, o.device, c);
+    await validatePartitioning(o.device, run);
+    if (cdData) {
+      const part = await createConfigDrivePartition(o.device, run);
+      await writeConfigDrive(part, cdData);
+      await rescanPartitions(o.device, run);
+    }
+    partitionUuids = { 'root uuid': await getDiskIdentifier(o.device) };
+  }
+  const root = partitionUuids['root uuid'];
+  const efi = partitionUuids['efi system partition uuid'];
+  return imageInfo.deploy_boot_mode === 'uefi' && efi
+    ? `image (${id}) written to device ${o.device} root_uuid=${root} efi_system_partition_uuid=${efi}`
+    : `image (${id}) written to device ${o.device} root_uuid=${root}`;
+}
+
+/** IPA's _validate_partitioning: the disk must still read as a disk after the write. */
+async function validatePartitioning(dev: string, run: CommandRunner): Promise<void> {
+  if (!(await stat(dev)).isBlockDevice()) return;
+  try {
+    await run(['lsblk', '-Pbia', '-oKNAME,TYPE', dev]);
+  } catch (e) {
+    throw new DeploymentError(`Unable to find a valid partition table on ${dev} after writing the image; the image may be corrupted: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,35 @@
+/** IPA's standby._validate_image_info: reject unusable image_info with 400 before any work. */
+import { InvalidCommandParamsError } from '../errors.js';
+import { supportedHashAlgo } from './checksum.js';
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** Throws InvalidCommandParamsError (the API answers 400) when image_info cannot be deployed. */
+export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled: boolean): void {
+  const missing = ['id', 'urls'].filter((k) => imageInfo[k] === undefined || imageInfo[k] === null);
+  if (missing.length) throw new InvalidCommandParamsError(`Image is missing the following parameters: ${missing.join(', ')}`);
+  const urls = imageInfo.urls;
+  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((u) => typeof u === 'string' && u !== '')) {
+    throw new InvalidCommandParamsError("Image 'urls' must be a list with at least one element.");
+  }
+  const algo = typeof imageInfo.os_hash_algo === 'string' ? imageInfo.os_hash_algo : '';
+  const value = typeof imageInfo.os_hash_value === 'string' ? imageInfo.os_hash_value : '';
+  if (algo && value) {
+    const norm = supportedHashAlgo(algo);
+    if (!norm) throw new InvalidCommandParamsError(`Image os_hash_algo '${algo}' is not supported by the agent; use sha256 or sha512`);
+    if (norm === 'md5' && !md5Enabled) throw new InvalidCommandParamsError('Image os_hash_algo md5 is disabled on this agent; use sha256/sha512 or enable agent_md5_checksum_enable');
+    return;
+  }
+  const checksum = imageInfo.checksum;
+  if (typeof checksum !== 'string' || checksum.trim() === '') {
+    throw new InvalidCommandParamsError("Image checksum is not provided: set 'checksum' or both 'os_hash_algo' and 'os_hash_value'");
+  }
+  const c = checksum.trim();
+  if (isUrl(c)) return;
+  if (!/^[0-9a-fA-F]+$/.test(c)) throw new InvalidCommandParamsError(`Image checksum '${c}' is neither a hex digest nor an http(s) URL`);
+  if (c.length === 32) {
+    if (md5Enabled) return;
+    throw new InvalidCommandParamsError('Image checksum is an MD5 digest, which is disabled on this agent; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value');
+  }
+  if (c.length <= 32) throw new InvalidCommandParamsError(`Image checksum '${c}' is too short to be a digest`);
+}
