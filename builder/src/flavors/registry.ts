@@ -9,6 +9,12 @@ export interface Flavor {
   readonly name: FlavorName;
   /** Debian packages the flavor needs (the spec's `packages` come on top). */
   packages(spec: BuildSpec): string[];
+  /**
+   * Packages dependency resolution pulls in that the flavor does not ship
+   * (they only serve maintainer scripts, which never run here). The flavor's
+   * library check proves the programs it needs still run without them.
+   */
+  dropPackages?(spec: BuildSpec): string[];
   /** Fill the tree with the flavor's base system, kernel modules, runtime and agent. */
   assemble(ctx: BuildContext, tree: Tree): Promise<void>;
 }

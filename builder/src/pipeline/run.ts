@@ -48,7 +48,9 @@ export async function runPipeline(ctx: BuildContext, renderer: RendererName): Pr
       const t0 = performance.now();
       const log = c.log;
       // Stage log lines show under the task in the live list, as plain lines otherwise.
-      const stageCtx = Object.create(c, { log: { value: (line: string) => { task.output = line; if (renderer === 'silent') log(line); } } }) as BuildContext;
+      const stageLog = (line: string) => { task.output = line; if (renderer === 'silent') log(line); };
+      // Same context (stages set its fields), but log lines go to this task.
+      const stageCtx = new Proxy(c, { get: (t, k, r) => (k === 'log' ? stageLog : Reflect.get(t, k, r)) });
       try {
         await s.run(stageCtx);
       } finally {

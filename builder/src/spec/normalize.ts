@@ -49,7 +49,7 @@ export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) =
     debian: { ...(w.debian ?? {}) },
     kernel: {
       package: w.kernel?.package ?? 'linux-image-amd64',
-      modules: w.kernel?.modules ?? ['net', 'storage', 'virtio', 'fs', 'usb', 'ipmi'],
+      modules: w.kernel?.modules ?? ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid'],
       extraModules: w.kernel?.extraModules ?? [],
       cmdline: w.kernel?.cmdline ?? '',
     },

@@ -14,7 +14,7 @@ const AbsPath = Type.String({ pattern: '^/', description: 'Absolute path inside 
 
 export const FLAVORS = ['tinyipa', 'dib', 'coreos'] as const;
 export const COMPRESSIONS = ['zstd', 'xz', 'gzip', 'none'] as const;
-export const MODULE_SETS = ['net', 'storage', 'virtio', 'fs', 'usb', 'ipmi', 'raid'] as const;
+export const MODULE_SETS = ['net', 'net-all', 'net-extra', 'storage', 'virtio', 'fs', 'fs-extra', 'usb', 'ipmi', 'raid'] as const;
 
 export const FileLayer = Type.Object(
   {

@@ -1,0 +1,57 @@
+/**
+ * Just enough ELF to answer "can this binary run here?": the DT_NEEDED
+ * entries of a 64-bit little-endian ELF file. Used to check a ramdisk's
+ * binaries against the libraries actually in the tree, since no package
+ * manager (and no ldconfig) runs at build time.
+ */
+import { open } from 'node:fs/promises';
+
+/** DT_NEEDED sonames, or undefined when the file is not a dynamic ELF64 LE object. */
+export async function readNeeded(path: string): Promise<string[] | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(head, 0, 64, 0);
+    if (bytesRead < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return undefined;
+    const phoff = Number(head.readBigUInt64LE(32));
+    const phentsize = head.readUInt16LE(54);
+    const phnum = head.readUInt16LE(56);
+    const ph = Buffer.alloc(phentsize * phnum);
+    await fh.read(ph, 0, ph.length, phoff);
+    const loads: { vaddr: bigint; offset: bigint; filesz: bigint }[] = [];
+    let dyn: { offset: number; size: number } | undefined;
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      const type = ph.readUInt32LE(o);
+      if (type === 1) loads.push({ offset: ph.readBigUInt64LE(o + 8), vaddr: ph.readBigUInt64LE(o + 16), filesz: ph.readBigUInt64LE(o + 32) });
+      if (type === 2) dyn = { offset: Number(ph.readBigUInt64LE(o + 8)), size: Number(ph.readBigUInt64LE(o + 32)) };
+    }
+    if (!dyn) return [];
+    const d = Buffer.alloc(dyn.size);
+    await fh.read(d, 0, d.length, dyn.offset);
+    const needed: bigint[] = [];
+    let strtabVaddr: bigint | undefined;
+    let strsz = 0;
+    for (let o = 0; o + 16 <= d.length; o += 16) {
+      const tag = d.readBigInt64LE(o);
+      const val = d.readBigUInt64LE(o + 8);
+      if (tag === 0n) break;
+      if (tag === 1n) needed.push(val);
+      if (tag === 5n) strtabVaddr = val;
+      if (tag === 10n) strsz = Number(val);
+    }
+    if (!needed.length || strtabVaddr === undefined) return [];
+    // DT_STRTAB is a virtual address: map it through the PT_LOAD segments.
+    const seg = loads.find((l) => strtabVaddr! >= l.vaddr && strtabVaddr! < l.vaddr + l.filesz);
+    if (!seg) return [];
+    const strtab = Buffer.alloc(strsz);
+    await fh.read(strtab, 0, strsz, Number(strtabVaddr - seg.vaddr + seg.offset));
+    return needed.map((off) => {
+      const start = Number(off);
+      const end = strtab.indexOf(0, start);
+      return strtab.toString('latin1', start, end < 0 ? undefined : end);
+    });
+  } finally {
+    await fh.close();
+  }
+}
