@@ -20,8 +20,6 @@ const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const sizeMb = arg('size-mb', 1024);
-const runs = arg('runs', 3);
 
 const SERVER = `
 const http = require('node:http'); const fs = require('node:fs');
@@ -44,7 +42,9 @@ async function time(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-async function main(): Promise<void> {
+export interface ImageBench { sizeMb: number; runs: number; mbPerS: Record<string, number[]>; median: Record<string, number>; ratio: number }
+
+export async function benchImage(sizeMb = 1024, runs = 3, print = true): Promise<ImageBench> {
   const dir = await mkdtemp(join(tmpdir(), 'rf-bench-'));
   const src = join(dir, 'src.raw');
   const out = join(dir, 'out.raw');
@@ -86,15 +86,19 @@ async function main(): Promise<void> {
     }
     srv.stop();
     const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const median = Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, med(xs)]));
+    const ratio = median['agent (node:http, O_DIRECT)']! / median['curl | tee >(sha256sum) > file']!;
+    if (!print) return { sizeMb, runs, mbPerS: results, median, ratio };
     console.log(`image ${sizeMb} MiB, ${runs} runs each (MB/s, median in brackets)`);
     for (const [name, xs] of Object.entries(results)) console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
     const base = med(results['curl | tee >(sha256sum) > file']!);
     console.log(`  ratio agent/curl = ${(med(results['agent (node:http, O_DIRECT)']!) / base).toFixed(2)} (target >= 0.9)`);
     console.log(`  ratio agent buffered/curl = ${(med(results['agent (node:http, buffered)']!) / base).toFixed(2)}`);
     console.log(`  ratio fetch/curl = ${(med(results['fetch() + same sink (O_DIRECT)']!) / base).toFixed(2)}`);
+    return { sizeMb, runs, mbPerS: results, median, ratio };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await benchImage(arg('size-mb', 1024), arg('runs', 3));

@@ -5,8 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectInventory } from '../agent/src/hardware/inventory/index.js';
 
-async function main(): Promise<void> {
-  const collectLldp = process.argv.includes('--lldp');
+export async function benchInventory(collectLldp = false, print = true): Promise<{ medianMs: number; minMs: number; maxMs: number; disks: number; nics: number }> {
   const times: number[] = [];
   let disks = 0;
   let nics = 0;
@@ -18,8 +17,10 @@ async function main(): Promise<void> {
     nics = inv.interfaces.length;
   }
   const sorted = [...times].sort((a, b) => a - b);
-  process.stdout.write(`collectInventory: median ${sorted[2]!.toFixed(1)} ms over 5 runs `
+  const r = { medianMs: sorted[2]!, minMs: sorted[0]!, maxMs: sorted[4]!, disks, nics };
+  if (print) process.stdout.write(`collectInventory: median ${sorted[2]!.toFixed(1)} ms over 5 runs `
     + `(min ${sorted[0]!.toFixed(1)}, max ${sorted[4]!.toFixed(1)}; ${disks} disks, ${nics} interfaces)\n`);
+  return r;
 }
 
-await main();
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await benchInventory(process.argv.includes('--lldp'));

@@ -18,7 +18,7 @@ export interface TestImage { name: string; url: string; sha256: string; bytes: B
 export function agentMissingReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (loop devices, mount namespace)';
   if (!existsSync(agentEntry())) return `${agentEntry()} does not exist yet`;
-  if (!existsSync('/usr/bin/ironic')) return 'Ironic is not installed: run scripts/install-test-deps.sh';
+  if (!existsSync('/usr/bin/ironic')) return 'Ironic is not installed: run ./ramforge doctor --for test --fix';
   return undefined;
 }
 

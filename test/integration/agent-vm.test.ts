@@ -1,7 +1,7 @@
 /**
  * Acceptance in a VM: the agent inside a built ramdisk (tinyipa) in qemu,
- * against the real Ironic on the host. Skips unless RAMFORGE_TEST_KERNEL and
- * RAMFORGE_TEST_INITRAMFS name a kernel and initramfs.
+ * against the real Ironic on the host. Uses the shared test build (or the
+ * kernel and initramfs named by RAMFORGE_TEST_KERNEL / RAMFORGE_TEST_INITRAMFS).
  *
  * Networking (real-ironic.md): the guest reaches the host's 127.0.0.1
  * services as 10.0.2.2 through slirp; the conductor reaches the guest's agent
@@ -10,7 +10,7 @@
  *
  *   RAMFORGE_TEST_KERNEL=… RAMFORGE_TEST_INITRAMFS=… node --import tsx --test test/integration/agent-vm.test.ts
  */
-import { test, after } from 'node:test';
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
@@ -18,12 +18,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedIronic, stopSharedIronic } from '../support/ironic.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { sharedBuild } from '../support/shared-build.js';
 
-const kernel = process.env.RAMFORGE_TEST_KERNEL;
-const initrd = process.env.RAMFORGE_TEST_INITRAMFS;
-const skip = !kernel || !initrd
-  ? 'set RAMFORGE_TEST_KERNEL and RAMFORGE_TEST_INITRAMFS to a built ramdisk to run the in-VM agent test'
-  : !existsSync(kernel) || !existsSync(initrd) ? `kernel or initramfs missing: ${kernel} ${initrd}` : false;
+let kernel = process.env.RAMFORGE_TEST_KERNEL;
+let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
+const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/ironic') ? 'Ironic is not installed: run ./ramforge doctor --for test --fix' : false;
+
+before(async () => {
+  if (skip || (kernel && initrd)) return;
+  const b = await sharedBuild();
+  kernel = b.kernel;
+  initrd = b.initramfs;
+}, { timeout: 30 * 60_000 });
 const MAC = '52:54:00:12:34:56';
 
 after(() => stopSharedIronic());
@@ -58,7 +64,7 @@ test('agent in VM: manage + provide → available, the virtio disk GPT is gone',
     vm = await bootVm({
       kernel, initrd,
       append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort}`,
-      memoryMiB: 2048,
+      memoryMiB: 1024,
       mac: MAC,
       hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
       disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }],

@@ -147,7 +147,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 /** Start Ironic (and Inspector): conf, dbsync, services, readiness checks. */
 export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
   for (const bin of ['/usr/bin/ironic', '/usr/bin/ironic-dbsync', ...(o.inspector ? ['/usr/bin/ironic-inspector'] : [])]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/install-test-deps.sh (Debian packages ironic-api ironic-conductor python3-ironic ironic-inspector)`);
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: run ./ramforge doctor --for test --fix (Debian packages ironic-api ironic-conductor python3-ironic ironic-inspector)`);
   }
   const rundir = mkdtempSync(join(tmpdir(), 'ramforge-ironic-'));
   const httpRoot = join(rundir, 'httpboot');

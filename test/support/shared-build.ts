@@ -23,7 +23,6 @@ export interface SharedBuild {
 export const TEST_SPEC = {
   name: 'tinyipa',
   kernel: { cmdline: 'console=ttyS0,115200' },
-  compression: 'zstd',
 };
 
 function sourceKey(extra: unknown): string {

