@@ -30,6 +30,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Validate and normalise only. */
   dryRun?: boolean;
+  /** Reuse compressed initramfs members cached by earlier builds (default true). */
+  reuseMembers?: boolean;
 }
 
 export interface BuildResult {
@@ -71,6 +73,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     log,
     signal: opts.signal ?? new AbortController().signal,
     installHostTools: opts.installHostTools ?? false,
+    reuseMembers: opts.reuseMembers ?? true,
     artifacts: [],
     timings: {},
     hostInstalled: [],

@@ -14,7 +14,8 @@ test('reproducible: a second build elsewhere, later, is byte-identical (initramf
   await sleep(1500); // a different wall-clock second for every timestamp that could leak
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-repro-'));
   try {
-    const r = await build({ cwd: dir, overrides: TEST_SPEC, output: join(dir, 'out'), installHostTools: true, renderer: 'silent' });
+    // reuseMembers: false — compress every member afresh rather than reuse the first build's.
+    const r = await build({ cwd: dir, overrides: TEST_SPEC, output: join(dir, 'out'), installHostTools: true, renderer: 'silent', reuseMembers: false });
     const second = join(r.outputDir!, 'tinyipa');
     for (const f of ['initramfs', 'iso', 'kernel']) {
       const a = await sha256File(join(first.dir, `tinyipa.${f}`));

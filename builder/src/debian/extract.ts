@@ -71,13 +71,21 @@ export interface ExtractOptions {
 export async function extractDeb(tree: Tree, deb: DownloadedPackage, opts: ExtractOptions = {}): Promise<void> {
   const layer = `deb:${deb.name}`;
   const tar = new PassThrough();
-  const merging = tree.mergeTar(tar, { layer });
+  const stop = new AbortController();
+  // If merging fails (a rejected entry, a full disk), stop dpkg-deb too: it
+  // would otherwise block forever writing into a pipe nobody reads.
+  const merging = tree.mergeTar(tar, { layer }).catch((e: unknown) => {
+    stop.abort();
+    throw e;
+  });
+  merging.catch(() => undefined); // observed below; never an unhandled rejection
   try {
-    await run(['dpkg-deb', '--fsys-tarfile', deb.path], { stdout: tar });
+    await run(['dpkg-deb', '--fsys-tarfile', deb.path], { stdout: tar, signal: stop.signal });
     tar.end();
   } catch (e) {
-    tar.destroy(e as Error);
-    await merging.catch(() => undefined);
+    tar.destroy();
+    const mergeError = await merging.then(() => undefined, (m: unknown) => m);
+    if (mergeError) throw mergeError;
     const why = e instanceof ProcessError ? e.stderrTail.trim() || e.shortMessage : String(e);
     throw new BuildError(`cannot unpack ${deb.path} (${deb.name} ${deb.version}): ${why}`, {
       hint: 'the cached .deb may be damaged: delete it and build again (it is downloaded anew)',

@@ -40,6 +40,8 @@ export interface BuildContext {
   readonly log: (line: string) => void;
   readonly signal: AbortSignal;
   readonly installHostTools: boolean;
+  /** Reuse compressed initramfs members from the cache (false: compress everything afresh). */
+  readonly reuseMembers: boolean;
   apt?: AptRepo;
   packages?: DownloadedPackage[];
   kernel?: KernelInfo;

@@ -37,7 +37,7 @@ export async function writeInitramfs(ctx: BuildContext): Promise<void> {
   if (!ctx.tree) throw new InternalError('writeInitramfs before assembleRootfs');
   const compression = ctx.spec.compression;
   const epoch = ctx.spec.sourceDateEpoch;
-  const cacheDir = join(ctx.cacheDir, 'initramfs-members');
+  const cacheDir = ctx.reuseMembers ? join(ctx.cacheDir, 'initramfs-members') : join(ctx.workspace, 'members');
   await mkdir(cacheDir, { recursive: true });
   const files: { name: string; file: string }[] = [];
   for (const [name, entries] of splitMembers(ctx.tree.entries())) {
