@@ -32,12 +32,16 @@ function buildOnce(cacheDir: string, label: string): { seconds: number; outputDi
 
 async function bootTime(opts: Parameters<typeof bootVm>[0]): Promise<number> {
   const port = await freePort();
-  const vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], ...opts });
+  // A sparse 8 GiB disk, as a target has: without a disk the agent first waits for one (as IPA does).
+  const disk = join(mkdtempSync(join(tmpdir(), 'ramforge-bench-disk-')), 'disk.img');
+  spawnSync('truncate', ['-s', '8G', disk]);
+  const vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
   try {
     await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
     return (Date.now() - vm.startedAt) / 1000;
   } finally {
     await vm.stop();
+    rmSync(disk, { force: true });
   }
 }
 

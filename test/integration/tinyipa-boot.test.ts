@@ -2,19 +2,29 @@
  * The tinyipa ramdisk boots in qemu (TCG, 512 MiB) three ways and the agent
  * answers GET /v1/status through a hostfwd port on 127.0.0.1.
  */
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sharedBuild, type SharedBuild } from '../support/shared-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 
 let b: SharedBuild;
+// Like a real target, the VM has a disk: without one the agent, as IPA does,
+// first waits ~30 s for a root disk to appear before serving its API.
+const scratch = mkdtempSync(join(tmpdir(), 'ramforge-boot-'));
+const disk = join(scratch, 'disk.img');
+execFileSync('truncate', ['-s', '8G', disk]);
 before(async () => { b = await sharedBuild(); }, { timeout: 30 * 60_000 });
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], timeoutMs: number): Promise<void> {
   const port = await freePort();
   let vm: Vm | undefined;
   try {
-    vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], ...opts });
+    vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
     const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, timeoutMs);
     assert.equal(r.status, 200);
     const body = JSON.parse(r.body) as { started_at: number; version: string };
