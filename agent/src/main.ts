@@ -205,6 +205,10 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
 /** Process entry: parse, run, handle signals; the only place that exits. */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  if (argv[0] === 'collect-introspection-data') {
+    const { collectIntrospectionMain } = await import('./collect-introspection.js');
+    process.exit(await collectIntrospectionMain(argv.slice(1)));
+  }
   let config: AgentConfig;
   try {
     // IPA step 1: with boot_method=vmedia, agent config baked into the ISO lands in /etc before it is read.

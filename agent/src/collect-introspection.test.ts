@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCollectArgs } from './collect-introspection.js';
+
+test('collect-introspection-data flags: IPA spellings and ours', () => {
+  assert.deepEqual(parseCollectArgs(['--introspection_daemon', '--introspection_daemon_post_interval', '60', '--debug']), { daemon: true, postInterval: 60, rest: ['--debug'] });
+  assert.deepEqual(parseCollectArgs(['--introspection-daemon-post-interval=5']), { daemon: false, postInterval: 5, rest: [] });
+  assert.throws(() => parseCollectArgs(['--introspection-daemon-post-interval', 'x']), /positive number/);
+});
+
+test('collect-introspection-data posts the inventory once and prints the node uuid', { timeout: 60_000 }, async () => {
+  const bodies: any[] = [];
+  const server = createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => (data += c));
+    req.on('end', () => {
+      bodies.push(JSON.parse(data));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ uuid: 'node-1' }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), 'collect-'));
+  writeFileSync(join(dir, 'cmdline'), `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', '--cmdline', join(dir, 'cmdline')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((r) => child.once('exit', r));
+  server.close();
+  assert.equal(code, 0, err);
+  assert.equal(out.trim(), 'node-1');
+  assert.equal(bodies.length, 1);
+  assert.ok(bodies[0].inventory?.interfaces, 'inventory posted');
+});

@@ -1,0 +1,50 @@
+/**
+ * `collect-introspection-data`: IPA's ironic-collect-introspection-data.
+ * Collects the inspection data once and posts it to the inspection callback
+ * URL (or the one found over mDNS); with --introspection-daemon it keeps
+ * posting every --introspection-daemon-post-interval seconds (default 300,
+ * jittered ×U(0.7, 1.2), backing off ×2.7 after errors), for active nodes.
+ */
+import { loadConfig } from './config-load.js';
+import { AgentError } from './errors.js';
+import { collectIntrospectionData } from './inspect/index.js';
+
+export interface CollectArgs { daemon: boolean; postInterval: number; rest: string[] }
+
+/** Split our own flags (both IPA's underscore and dashed spellings) from the agent's. */
+export function parseCollectArgs(argv: string[]): CollectArgs {
+  const out: CollectArgs = { daemon: false, postInterval: 300, rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const name = flag.replace(/_/g, '-');
+    if (name === '--introspection-daemon') out.daemon = inline === undefined || !/^(0|false|no)$/i.test(inline);
+    else if (name === '--introspection-daemon-post-interval') {
+      const v = Number(inline ?? argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag}: expected a positive number of seconds`);
+      out.postInterval = v;
+    } else out.rest.push(argv[i]!);
+  }
+  return out;
+}
+
+export async function collectIntrospectionMain(argv: string[]): Promise<number> {
+  let args: CollectArgs;
+  try {
+    args = parseCollectArgs(argv);
+  } catch (e) {
+    process.stderr.write(`collect-introspection-data: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const config = await loadConfig({ argv: args.rest, env: process.env });
+  const stop = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
+  try {
+    const uuid = await collectIntrospectionData(config, { daemon: args.daemon, postInterval: args.postInterval, signal: stop.signal });
+    if (uuid) process.stdout.write(`${uuid}\n`);
+    return 0;
+  } catch (e) {
+    const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : (e as Error).message;
+    process.stderr.write(`collect-introspection-data: ${msg}\n`);
+    return 1;
+  }
+}
