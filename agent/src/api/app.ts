@@ -26,6 +26,17 @@ export interface BuildAppOptions {
   logRequests?: boolean;
 }
 
+/**
+ * The routes declare no JSON schemas: handlers check bodies themselves, with
+ * IPA's fault messages. Fastify would still load its default compilers (ajv,
+ * fast-json-stringify: ~0.7 MB of heap, idle) when the app is built; these
+ * stand-ins are never called while no route has a schema, and a route that
+ * adds one fails loudly at ready instead of silently loading ajv.
+ */
+function noSchemaCompiler(): never {
+  throw new Error('the agent API has no schema compiler: validate in the handler (see api/routes.ts)');
+}
+
 export function buildApp(state: AgentState, commands: CommandRunnerService, o: BuildAppOptions = {}): FastifyInstance {
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
@@ -35,6 +46,7 @@ export function buildApp(state: AgentState, commands: CommandRunnerService, o: B
     // werkzeug redirects /v1/commands to /v1/commands/; the conductor uses the slash. Accept both.
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
+    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   });
 
   // IPA parses the body as JSON whatever the Content-Type (get_json(force=True)).

@@ -4,8 +4,8 @@
  * string, because the conductor does `'agent_token' in faultstring` and
  * matches 'busy' in it. Unexpected 5xx errors are logged, never echoed.
  */
-import { STATUS_CODES } from 'node:http';
 import { AgentError } from '../errors.js';
+import { http } from '../util/node-builtins.js';
 
 export interface Fault {
   faultcode: 'Client' | 'Server';
@@ -16,7 +16,7 @@ export interface Fault {
 export class HttpError extends Error {
   readonly statusCode: number;
   constructor(statusCode: number, description: string) {
-    super(`${statusCode} ${STATUS_CODES[statusCode] ?? 'Error'}: ${description}`);
+    super(`${statusCode} ${http.STATUS_CODES[statusCode] ?? 'Error'}: ${description}`);
     this.name = 'HttpError';
     this.statusCode = statusCode;
   }
@@ -34,7 +34,7 @@ export function formatFault(err: unknown): { status: number; fault: Fault; hidde
   const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const reason = STATUS_CODES[status] ?? 'Client Error';
+    const reason = http.STATUS_CODES[status] ?? 'Client Error';
     let detail = typeof e.message === 'string' ? e.message : reason;
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') detail = 'The request body is larger than the agent accepts.';
     else if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) detail = `The request body is not valid JSON: ${detail}`;

@@ -4,12 +4,12 @@
  * only exists after the lookup (auto TLS): the server feeds requests to
  * app.routing.
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { AgentConfig } from '../config.js';
 import { AgentError } from '../errors.js';
+import { http, https } from '../util/node-builtins.js';
 
 export interface ServerTls {
   certPem: string;
@@ -41,8 +41,8 @@ export async function startServer(app: FastifyInstance, config: AgentConfig, tls
   await app.ready();
   const handler = (req: Parameters<typeof app.routing>[0], res: Parameters<typeof app.routing>[1]): void => app.routing(req, res);
   const server: Server = tls
-    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server
-    : createHttpServer(handler);
+    ? https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server
+    : http.createServer(handler);
   // The conductor's command_timeout is 60 s; keep a little more so wait=true answers are not cut.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -5,10 +5,8 @@
  * program gets a time limit and they run in parallel; a missing program
  * becomes a line in its file instead of a failure.
  */
-import { createGzip } from 'node:zlib';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import tar from 'tar-stream';
 import { execute, type CommandRunner } from '../util/exec.js';
 import { syncCommand, type Extension } from './types.js';
 
@@ -80,6 +78,8 @@ export async function collectSystemLogs(o: CollectLogsOptions = {}): Promise<str
   const outputs = await Promise.all(Object.entries(LOG_COMMANDS).map(async ([name, argv]) => [name, await runForLog(run, argv)] as const));
   for (const [name, text] of outputs) files.push([name, Buffer.from(text)]);
 
+  // Loaded on first use: only this command and inspection's log upload build archives (idle RSS).
+  const [{ createGzip }, { default: tar }] = await Promise.all([import('node:zlib'), import('tar-stream')]);
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const gz = pack.pipe(createGzip());

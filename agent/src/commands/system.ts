@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandExecutionError, InvalidCommandError, InvalidCommandParamsError, toAgentError } from '../errors.js';
-import { applyLookup, type LookupResult } from '../ironic/client.js';
+import { applyLookup, type LookupResult } from '../ironic/lookup.js';
 import { asObject, checkParams } from './params.js';
 import { asyncCommand, syncCommand, type CommandContext, type Extension, type Params } from './types.js';
 

@@ -4,10 +4,9 @@
  * without undici's dispatcher API, and bench/agent-image.ts measured no
  * throughput gain from it (node:http and fetch both ~580 MB/s read+sha256).
  */
-import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { http, https, tls } from '../util/node-builtins.js';
 
 export interface HttpGetOptions {
   headers?: Record<string, string>;
@@ -24,7 +23,7 @@ export interface HttpGetOptions {
 }
 
 /** A response whose status the caller must check; body not yet consumed. */
-export type HttpResponse = http.IncomingMessage;
+export type HttpResponse = IncomingMessage;
 
 const MAX_REDIRECTS = 5;
 

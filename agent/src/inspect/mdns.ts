@@ -4,7 +4,6 @@
  * needs multicast; buildServiceEndpoint is pure and carries the rules.
  */
 import { isIP } from 'node:net';
-import mDNS from 'multicast-dns';
 import { InspectionError } from '../errors.js';
 import { sleepMs } from './post.js';
 
@@ -58,6 +57,8 @@ function decodeTxt(data: unknown): Record<string, string> {
 /** One multicast query round; resolves with whatever arrived within timeoutMs. */
 async function queryOnce(service: string, timeoutMs: number): Promise<ServiceRecords | undefined> {
   const name = `${service}._openstack._tcp.local`;
+  // Loaded on first use: only an mdns api_url needs it (idle RSS).
+  const { default: mDNS } = await import('multicast-dns');
   const m = mDNS();
   const rec: ServiceRecords = { server: '', port: 0, addresses: [], txt: {} };
   m.on('response', (res) => {

@@ -5,9 +5,8 @@
  * node:http(s) rather than fetch so that cafile/insecure apply.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { InspectionError } from '../errors.js';
+import { http, https } from '../util/node-builtins.js';
 
 export interface PostOptions {
   timeoutMs?: number;

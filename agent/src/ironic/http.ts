@@ -4,8 +4,9 @@
  * verification (ipa-insecure) without importing undici, which is not a
  * dependency. Bodies are small JSON documents, so they are buffered.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestOptions } from 'node:https';
+import { http, https } from '../util/node-builtins.js';
 
 export interface HttpRequest {
   method: 'GET' | 'POST';
@@ -22,7 +23,7 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   text: string;
 }
 
@@ -40,7 +41,7 @@ export function sendRequest(req: HttpRequest): Promise<HttpResponse> {
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
     const headers: Record<string, string> = { ...req.headers };
     if (body) headers['Content-Length'] = String(body.length);
-    const opts: https.RequestOptions = {
+    const opts: RequestOptions = {
       method: req.method,
       headers,
       signal: req.signal,

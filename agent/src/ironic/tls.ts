@@ -8,7 +8,7 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import type { AgentConfig } from '../config.js';
 import { AGENT_VERIFY_CA_IRONIC_VERSION, isVersionAtLeast } from './api-version.js';
 
@@ -52,9 +52,11 @@ export async function generateTlsCertificate(
   const curve = o.curve ?? 'P-384';
   const dir = o.dir ?? DEFAULT_TLS_DIR;
   const now = o.now ?? new Date();
+  // Loaded here, not at start: ~0.5 MB of ASN.1 code that only auto TLS needs (idle RSS).
+  const x509 = await import('@peculiar/x509');
   const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
   // x509's types name DOM globals (Crypto, CryptoKeyPair); Node's webcrypto is that implementation.
-  const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1];
+  const crypto = webcrypto as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1];
   // Serial: 16 random bytes with the top bit cleared, so it stays a positive INTEGER.
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f;
@@ -64,7 +66,7 @@ export async function generateTlsCertificate(
     notBefore: new Date(now.getTime() - ALLOWED_CLOCK_SKEW_S * 1000),
     notAfter: new Date(now.getTime() + VALID_FOR_DAYS * 86400 * 1000),
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' },
-    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
+    keys: keys as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: ip }], true)],
   }, crypto);
   const keyPem = encodePem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));

@@ -5,7 +5,6 @@
  * once per channel and shared by the IPv4 address and the MAC lookups.
  */
 import { isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
 import type { HostAccess } from './host-access.js';
 
 export const IPMI_DEVICES = ['/dev/ipmi0', '/dev/ipmi/0', '/dev/ipmidev/0'];
@@ -36,24 +35,6 @@ async function readLanChannels(host: HostAccess): Promise<{ outs: Array<string |
   return { outs, toolMissing: false };
 }
 
-/** Parses `ipmitool lan6 print <ch> dynamic_addr|static_addr` (YAML-like) into active addresses. */
-export function readLan6Addresses(out: string, dynamic: boolean): string[] {
-  let doc: unknown;
-  try { doc = parseYaml(out.replace(/\t/g, '    ')); } catch { return []; }
-  if (!doc || typeof doc !== 'object') return [];
-  const found: string[] = [];
-  for (const v of Object.values(doc as Record<string, unknown>)) {
-    if (!v || typeof v !== 'object') continue;
-    const d = v as Record<string, unknown>;
-    const addr = String(d.Address ?? '');
-    if (dynamic && !['DHCPv6', 'SLAAC'].includes(String(d['Source/Type']))) continue;
-    if (d.Status !== 'active' || addr === '' || addr === '::/0') continue;
-    const ip = addr.split('/')[0]!;
-    if (isIP(ip) === 6 && ip !== '::') found.push(ip);
-  }
-  return found;
-}
-
 async function readV6Channel(host: HostAccess, ch: number): Promise<string | null | undefined> {
   const run = async (what: string) => {
     try { return (await host.run(['ipmitool', 'lan6', 'print', String(ch), what], { timeoutMs: 10_000 })).stdout; } catch { return undefined; }
@@ -62,6 +43,7 @@ async function readV6Channel(host: HostAccess, ch: number): Promise<string | nul
   if (enables === undefined) return undefined;
   const mode = /IPv6\/IPv4 Addressing Enables\s*:\s*(\S+)/.exec(enables)?.[1];
   if (mode !== 'ipv6' && mode !== 'both') return null;
+  const { readLan6Addresses } = await import('./bmc-lan6.js');
   for (const kind of ['dynamic_addr', 'static_addr']) {
     const out = await run(kind);
     const hit = out ? readLan6Addresses(out, kind === 'dynamic_addr')[0] : undefined;

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { readLan6Addresses, readLanField } from './bmc.js';
+import { readLanField } from './bmc.js';
+import { readLan6Addresses } from './bmc-lan6.js';
 import { parseKeyValues } from './cpu.js';
 import { parseLsblk, parseUdevData } from './disks.js';
 import { encodeNeighbour, parseLldpcli } from './lldp.js';
