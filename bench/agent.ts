@@ -5,7 +5,7 @@
  * figures on this machine are printed beside ours.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,15 +34,24 @@ async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number
   throw new Error('timed out');
 }
 
+/** As /usr/sbin/ramforge-agent runs it in the ramdisk. */
+const RAMDISK_NODE_FLAGS = ['--max-semi-space-size=1'];
+
 function startAgent(node: string, bundle: string, args: string[]): ChildProcess {
-  // The bench only reads: the agent sees one disk at most and never gets a command that writes.
-  return spawn(node, [bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: mkdtempSync(join(tmpdir(), 'rf-agent-state-')) } });
+  // The bench only reads: the agent never gets a command that writes.
+  return spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: mkdtempSync(join(tmpdir(), 'rf-agent-state-')) } });
 }
 
 export async function agentBench(rows: Row[], json: Record<string, unknown>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-bench-agent-'));
   try {
-    const runtime = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
+    const fetched = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
+    // In the ramdisk the binary lives in RAM (tmpfs); run it from tmpfs too, since
+    // page-cache effects of a disk filesystem change RSS by several MB.
+    const shm = mkdtempSync('/dev/shm/ramforge-bench-');
+    const runtime = { ...fetched, binary: join(shm, 'node') };
+    copyFileSync(fetched.binary, runtime.binary);
+    chmodSync(runtime.binary, 0o755);
     const bundle = join(dir, 'agent.mjs');
     writeFileSync(bundle, (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION })).code);
 
@@ -51,6 +60,7 @@ export async function agentBench(rows: Row[], json: Record<string, unknown>): Pr
     const cmdline = join(dir, 'cmdline');
     writeFileSync(cmdline, `ipa-listen-host=127.0.0.1 ipa-listen-port=${port}\n`);
     const statusTimes: number[] = [];
+    let rss5 = NaN;
     let rss = NaN;
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
@@ -58,7 +68,10 @@ export async function agentBench(rows: Row[], json: Record<string, unknown>): Pr
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/v1/status`).then((r) => r.ok, () => false)), 30_000);
       statusTimes.push((performance.now() - t0) / 1000);
       if (i === 0) {
+        // "Idle": 5 s after start, and 25 s after start, once V8's idle-time GC has run.
         await sleep(5000);
+        rss5 = rssMiB(p.pid!);
+        await sleep(20000);
         rss = rssMiB(p.pid!);
       }
       p.kill('SIGTERM');
@@ -84,10 +97,11 @@ export async function agentBench(rows: Row[], json: Record<string, unknown>): Pr
 
     const inv = await benchInventory(false, false);
     const img = await benchImage(1024, 3, false);
-    json.agent = { node: runtime.version, statusSeconds: statusTimes, idleRssMiB: rss, firstLookupSeconds: lookupTimes, inventory: inv, image: img };
+    rmSync(shm, { recursive: true, force: true });
+    json.agent = { node: runtime.version, statusSeconds: statusTimes, rssAt5sMiB: rss5, idleRssMiB: rss, firstLookupSeconds: lookupTimes, inventory: inv, image: img };
     rows.push({ metric: `agent start → /v1/status (bundle on Node ${runtime.version})`, value: `${status.toFixed(2)} s`, target: '-', reference: 'IPA 9.1.1: 1.09 s' });
     rows.push({ metric: 'agent start → first lookup request', value: `${lookup.toFixed(2)} s`, target: '≤ 1 s' });
-    rows.push({ metric: 'agent idle RSS', value: `${rss.toFixed(1)} MiB`, target: '≤ 60 MB', reference: 'IPA 9.1.1: 83 MB' });
+    rows.push({ metric: 'agent idle RSS (25 s after start)', value: `${rss.toFixed(1)} MiB`, target: '≤ 60 MB', reference: `IPA 9.1.1: 83 MB; 5 s after start: ${rss5.toFixed(1)} MiB` });
     rows.push({ metric: 'full inventory (median of 5)', value: `${(inv.medianMs / 1000).toFixed(3)} s`, target: '≤ 1 s', reference: 'IPA 9.1.1: 1.37 s' });
     rows.push({ metric: 'raw image → file with sha256, agent', value: `${img.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`, target: '≥ 0.9 × curl', reference: `curl|tee|sha256sum: ${img.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${img.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s` });
   } finally {
