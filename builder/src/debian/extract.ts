@@ -83,9 +83,11 @@ export async function extractDeb(tree: Tree, deb: DownloadedPackage, opts: Extra
     await run(['dpkg-deb', '--fsys-tarfile', deb.path], { stdout: tar, signal: stop.signal });
     tar.end();
   } catch (e) {
-    tar.destroy();
+    // Was dpkg-deb stopped because the merge failed? Then the merge's error is the news.
+    const mergeFailedFirst = stop.signal.aborted;
+    tar.destroy(e as Error);
     const mergeError = await merging.then(() => undefined, (m: unknown) => m);
-    if (mergeError) throw mergeError;
+    if (mergeFailedFirst && mergeError) throw mergeError;
     const why = e instanceof ProcessError ? e.stderrTail.trim() || e.shortMessage : String(e);
     throw new BuildError(`cannot unpack ${deb.path} (${deb.name} ${deb.version}): ${why}`, {
       hint: 'the cached .deb may be damaged: delete it and build again (it is downloaded anew)',

@@ -9,7 +9,9 @@ import { collectNumaTopology, collectPciDevices } from '../../inspect/sysfs-coll
 import { collectInventory, createHostAccess, getOsInstallDevice, listBlockDevices } from './index.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures');
-const expected = async (fx: string, what: string): Promise<unknown> => JSON.parse(await readFile(path.join(FIXTURES, fx, `expected-${what}.json`), 'utf8'));
+// Expected files write the fixtures directory as <FIXTURES>, so they hold wherever the repo is checked out.
+const expected = async (fx: string, what: string): Promise<unknown> =>
+  JSON.parse((await readFile(path.join(FIXTURES, fx, `expected-${what}.json`), 'utf8')).replaceAll('<FIXTURES>', FIXTURES));
 
 for (const fx of ['host-vm', 'server-r640', 'qemu-q35']) {
   describe(`fixture ${fx}`, () => {
