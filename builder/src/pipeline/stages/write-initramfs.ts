@@ -19,6 +19,7 @@ import { InternalError } from '../../errors.js';
 import { writeInitramfs as write } from '../../archive/initramfs.js';
 import type { Compression } from '../../archive/compress.js';
 import type { TreeEntry } from '../../tree/types.js';
+import { parentOf } from '../../tree/paths.js';
 
 export const MEMBER_ORDER = ['base', 'runtime', 'agent', 'site'] as const;
 export type MemberName = (typeof MEMBER_ORDER)[number];
@@ -95,9 +96,4 @@ async function memberKey(entries: TreeEntry[], compression: Compression, epoch: 
     else if (e.source) for await (const chunk of createReadStream(e.source, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   }
   return h.digest('hex').slice(0, 32);
-}
-
-function parentOf(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i < 0 ? '' : p.slice(0, i);
 }

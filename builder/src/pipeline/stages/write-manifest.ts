@@ -8,7 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildContext } from '../context.js';
-import { sha256File } from '../../node-runtime.js';
+import { sha256File } from '../../debian/apt.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 
 export async function writeManifest(ctx: BuildContext): Promise<void> {
