@@ -12,12 +12,16 @@ import tar from 'tar-stream';
 import { BuildError, ProcessError, UserError } from './errors.js';
 import { run } from './exec/run.js';
 import { sha256File } from './debian/apt.js';
+import { trimNodeIcu, type IcuMode, type IcuTrim } from './node-icu.js';
 
 export interface NodeRuntime {
   version: string;
-  /** Host path of the binary that goes into the ramdisk (stripped unless asked not to). */
+  /** Host path of the binary that goes into the ramdisk (stripped and ICU-trimmed unless asked not to). */
   binary: string;
   stripped: boolean;
+  /** ICU data as shipped: `small` when the embedded package was trimmed (see node-icu.ts). */
+  icu: IcuMode;
+  icuTrim?: IcuTrim;
   /** sha256 of the official, unmodified bin/node. */
   officialSha256: string;
   /** sha512 integrity of the npm tarball, as the registry published it. */
@@ -26,17 +30,55 @@ export interface NodeRuntime {
   size: number;
 }
 
-export async function fetchNodeRuntime(version: string, cacheDir: string, opts: { strip?: boolean; log?: (s: string) => void } = {}): Promise<NodeRuntime> {
+export interface NodeRuntimeOptions {
+  /** Strip .symtab and debug info (default true). */
+  strip?: boolean;
+  /** Trim the embedded ICU data to English (default `small`). */
+  icu?: IcuMode;
+  log?: (s: string) => void;
+}
+
+/**
+ * The official binary, then (each step cached next to it, derived files only
+ * ever renamed into place when complete) ICU trimmed, then stripped. ICU is
+ * trimmed first because finding its package needs the symbol table.
+ */
+export async function fetchNodeRuntime(version: string, cacheDir: string, opts: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
   const official = await fetchOfficial(version, cacheDir, opts.log);
-  if (opts.strip === false) return { ...official, stripped: false, officialSha256: official.sha256 };
-  const stripped = join(cacheDir, 'node', version, 'node.stripped');
-  if (!existsSync(stripped)) {
-    // Drops .symtab and debug info only; .dynsym (what native addons link against) stays.
-    await run(['strip', '--strip-all', '-o', `${stripped}.partial`, official.binary]);
-    await rename(`${stripped}.partial`, stripped);
+  const dir = join(cacheDir, 'node', version);
+  let binary = official.binary;
+  let icu: IcuMode = 'full';
+  let icuTrim: IcuTrim | undefined;
+  if ((opts.icu ?? 'small') === 'small') {
+    const trimmed = join(dir, 'node.icu-small');
+    const info = `${trimmed}.json`;
+    if (existsSync(trimmed) && existsSync(info)) {
+      icuTrim = JSON.parse(await readFile(info, 'utf8')) as IcuTrim;
+    } else {
+      icuTrim = await trimNodeIcu(official.binary, trimmed);
+      if (icuTrim) await writeFile(info, JSON.stringify(icuTrim, null, 2));
+    }
+    if (icuTrim) {
+      binary = trimmed;
+      icu = 'small';
+    } else {
+      opts.log?.(`node ${version} has no embedded ICU data to trim; shipped as it is`);
+    }
   }
-  const { size } = await stat(stripped);
-  return { ...official, binary: stripped, stripped: true, officialSha256: official.sha256, sha256: await sha256File(stripped), size };
+  let stripped = false;
+  if (opts.strip !== false) {
+    const out = `${binary}.stripped`;
+    if (!existsSync(out)) {
+      // Drops .symtab and debug info only; .dynsym (what native addons link against) stays.
+      await run(['strip', '--strip-all', '-o', `${out}.partial`, binary]);
+      await rename(`${out}.partial`, out);
+    }
+    binary = out;
+    stripped = true;
+  }
+  const { size } = binary === official.binary ? official : await stat(binary);
+  const sha256 = binary === official.binary ? official.sha256 : await sha256File(binary);
+  return { version, binary, stripped, icu, ...(icuTrim ? { icuTrim } : {}), officialSha256: official.sha256, integrity: official.integrity, sha256, size };
 }
 
 interface OfficialNode { version: string; binary: string; integrity: string; sha256: string; size: number }

