@@ -31,6 +31,8 @@ import { BuildError } from './errors.js';
 import { findObjectSymbol } from './elf.js';
 
 export type IcuMode = 'full' | 'small';
+/** Bump when keepIcuItem or the package layout changes: cached trimmed binaries are keyed by it. */
+export const ICU_TRIM_VERSION = 1;
 
 export interface IcuTrim {
   symbol: string;

@@ -12,7 +12,7 @@ import tar from 'tar-stream';
 import { BuildError, ProcessError, UserError } from './errors.js';
 import { run } from './exec/run.js';
 import { sha256File } from './debian/apt.js';
-import { trimNodeIcu, type IcuMode, type IcuTrim } from './node-icu.js';
+import { ICU_TRIM_VERSION, trimNodeIcu, type IcuMode, type IcuTrim } from './node-icu.js';
 
 export interface NodeRuntime {
   version: string;
@@ -50,7 +50,8 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
   let icu: IcuMode = 'full';
   let icuTrim: IcuTrim | undefined;
   if ((opts.icu ?? 'small') === 'small') {
-    const trimmed = join(dir, 'node.icu-small');
+    // The file name carries the trimming rules' version: new rules never reuse an old result.
+    const trimmed = join(dir, `node.icu-small-v${ICU_TRIM_VERSION}`);
     const info = `${trimmed}.json`;
     if (existsSync(trimmed) && existsSync(info)) {
       icuTrim = JSON.parse(await readFile(info, 'utf8')) as IcuTrim;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchNodeRuntime, type NodeRuntime } from '../../builder/src/node-runtime.js';
-import { trimNodeIcu } from '../../builder/src/node-icu.js';
+import { ICU_TRIM_VERSION, trimNodeIcu } from '../../builder/src/node-icu.js';
 import { findObjectSymbol } from '../../builder/src/elf.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
 import { defaultCacheDir } from '../../builder/src/pipeline/context.js';
@@ -85,7 +85,7 @@ test('trimming is deterministic: the same official binary gives the same bytes',
     const out = join(dir, 'node');
     const r = await trimNodeIcu(full.binary, out);
     assert.deepEqual(r, small.icuTrim);
-    assert.equal(await sha256File(out), await sha256File(join(defaultCacheDir(), 'node', DEFAULT_NODE_VERSION, 'node.icu-small')));
+    assert.equal(await sha256File(out), await sha256File(join(defaultCacheDir(), 'node', DEFAULT_NODE_VERSION, `node.icu-small-v${ICU_TRIM_VERSION}`)));
     assert.equal(await trimNodeIcu(small.binary, join(dir, 'again')), undefined, 'nothing to trim without a symbol table');
   } finally {
     rmSync(dir, { recursive: true, force: true });
