@@ -38,15 +38,25 @@ export function setTrace(fn: ((argv: string[]) => void) | undefined): void {
   traceCommand = fn;
 }
 
-export function baseEnv(): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+/**
+ * How the site reaches the network: proxies, the CA that a TLS-inspecting
+ * proxy signs with, npm's own settings (registry, cafile, cache). Passed
+ * through to npm, apt and curl-like tools; nothing else of the caller's
+ * environment is.
+ */
+export const NETWORK_ENV = /^(?:https?_proxy|no_proxy|all_proxy|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|npm_config_[a-z0-9_]+)$/i;
+
+export function baseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {
+    PATH: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
-    HOME: process.env.HOME ?? '/root',
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...(process.env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH } : {}),
+    HOME: env.HOME ?? '/root',
+    ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}),
+    ...(env.SOURCE_DATE_EPOCH ? { SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH } : {}),
   };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && NETWORK_ENV.test(k)) out[k] = v;
+  return out;
 }
 
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
