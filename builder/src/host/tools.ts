@@ -32,6 +32,8 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'boot tests', purposes: ['test'] },
   { tool: '/usr/share/OVMF/OVMF_CODE_4M.fd', pkg: 'ovmf', why: 'UEFI boot tests', purposes: ['test'] },
   { tool: 'qemu-img', pkg: 'qemu-utils', why: 'qcow2 test images', purposes: ['test'] },
+  { tool: 'ip', pkg: 'iproute2', why: 'agent tests on the host (addresses, routes, network namespaces)', purposes: ['test'] },
+  { tool: 'bzip2', pkg: 'bzip2', why: 'reading legacy bzip2 initramfs members (ls tests)', purposes: ['test'] },
   { tool: 'cpio', pkg: 'cpio', why: 'cross-check the cpio writer; benchmark baseline', purposes: ['test'] },
   { tool: 'sgdisk', pkg: 'gdisk', why: 'disk tests', purposes: ['test'] },
   { tool: 'mkfs.ext4', pkg: 'e2fsprogs', why: 'disk tests', purposes: ['test'] },
