@@ -11,7 +11,8 @@
  *    (EROFS) and it reads as empty;
  *  - poweroff/reboot/halt/shutdown/systemctl (and busybox's applets of the
  *    same names) are covered by a script that appends the call to a log file
- *    and exits 0; /proc/sysrq-trigger is covered read-only;
+ *    and exits 0 (and put on PATH where the host has none of them);
+ *    /proc/sysrq-trigger is covered read-only;
  *  - the result is checked (lsblk must list only allowed devices) before the
  *    agent is exec'ed; any failure (set -e) means the agent never starts.
  *
@@ -63,6 +64,10 @@ for p in /sbin/poweroff /sbin/reboot /sbin/halt /sbin/shutdown /usr/sbin/powerof
   mount --bind "$fake" "$real"
   done_list="$done_list$real "
 done
+# A host without them (a minimal Debian has no init, so no poweroff): the fakes on PATH.
+mkdir -p "$scratch/power-bin"
+for n in poweroff reboot halt shutdown; do ln -sf "$fake" "$scratch/power-bin/$n"; done
+export PATH="$PATH:$scratch/power-bin"
 
 seen=$(lsblk -dnro KNAME | tr '\n' ' ')
 for k in $seen; do
