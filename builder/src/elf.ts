@@ -4,15 +4,21 @@
  * binaries against the libraries actually in the tree, since no package
  * manager (and no ldconfig) runs at build time.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** DT_NEEDED sonames, or undefined when the file is not a dynamic ELF64 LE object. */
+/** The 64-byte file header, or undefined when the file is not ELF64 little-endian. */
+async function elf64Header(fh: FileHandle): Promise<Buffer | undefined> {
+  const head = Buffer.alloc(64);
+  const { bytesRead } = await fh.read(head, 0, 64, 0);
+  return bytesRead === 64 && head.readUInt32BE(0) === 0x7f454c46 && head[4] === 2 && head[5] === 1 ? head : undefined;
+}
+
 export async function readNeeded(path: string): Promise<string[] | undefined> {
   const fh = await open(path, 'r');
   try {
-    const head = Buffer.alloc(64);
-    const { bytesRead } = await fh.read(head, 0, 64, 0);
-    if (bytesRead < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return undefined;
+    const head = await elf64Header(fh);
+    if (!head) return undefined;
     const phoff = Number(head.readBigUInt64LE(32));
     const phentsize = head.readUInt16LE(54);
     const phnum = head.readUInt16LE(56);
@@ -73,9 +79,8 @@ export interface ElfSymbol {
 export async function findObjectSymbol(path: string, match: (name: string) => boolean, minSize = 0): Promise<ElfSymbol | undefined> {
   const fh = await open(path, 'r');
   try {
-    const head = Buffer.alloc(64);
-    const { bytesRead } = await fh.read(head, 0, 64, 0);
-    if (bytesRead < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return undefined;
+    const head = await elf64Header(fh);
+    if (!head) return undefined;
     const shoff = Number(head.readBigUInt64LE(40));
     const shentsize = head.readUInt16LE(58);
     const shnum = head.readUInt16LE(60);
