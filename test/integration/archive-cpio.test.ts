@@ -4,6 +4,7 @@
  * Needs: cpio, xz-utils, zstd. Runs as root for device nodes (skips them otherwise).
  */
 import assert from 'node:assert/strict';
+import { buffer as bytesOf } from 'node:stream/consumers';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -43,12 +44,6 @@ async function populate(t: Tree, host: string): Promise<void> {
   t.addFifo('run/initctl', { mode: 0o600 });
   t.addFile('init', Buffer.from('#!/bin/sh\nexec /bin/tool\n'), { mode: 0o755, mtime: 1_600_000_000 });
   t.prune(['usr/share/doc/**']);
-}
-
-async function bytesOf(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 describe('archives with real tools', () => {

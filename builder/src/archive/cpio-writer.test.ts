@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import { buffer as bytesOf } from 'node:stream/consumers';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { TreeEntry } from '../tree/types.js';
 import { readCpio, type CpioEntry } from './cpio-reader.js';
@@ -11,12 +11,6 @@ import { cpioStream } from './cpio-writer.js';
 /** Everything this file creates on disk, removed at the end. */
 const base = mkdtempSync(join(tmpdir(), 'rf-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
-
-async function bytesOf(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function entriesOf(b: Buffer): Promise<CpioEntry[]> {
   const out: CpioEntry[] = [];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { buffer as bytesOf } from 'node:stream/consumers';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,12 +11,6 @@ import { tarStream } from './tar-writer.js';
 /** Everything this file creates on disk, removed at the end. */
 const base = mkdtempSync(join(tmpdir(), 'rf-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
-
-async function bytesOf(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 describe('tarStream', () => {
   it('round-trips through Tree.mergeTar, links before their file included', async () => {
