@@ -3,8 +3,9 @@
  * Targets (issue text) are printed beside the measured values; IPA's figures
  * where we have them. Nothing here asserts: it measures.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { pipeline } from 'node:stream/promises';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../builder/src/agent-bundle.js';
@@ -12,6 +13,7 @@ import { TEST_SPEC } from '../test/support/shared-build.js';
 import { bootVm, freePort } from '../test/support/qemu.js';
 import { benchCpio } from './cpio.js';
 import { listInitramfs } from '../builder/src/archive/initramfs-list.js';
+import { decompressStream } from '../builder/src/archive/compress.js';
 
 interface Row { metric: string; value: string; target: string; reference?: string }
 const rows: Row[] = [];
@@ -88,9 +90,10 @@ async function builder(): Promise<void> {
       // Every member (GNU cpio stops at the first trailer), each through its own decompressor.
       const image = join(out, 'tinyipa.initramfs');
       for (const m of await listInitramfs(image)) {
-        const dec = m.compression === 'none' ? 'cat' : m.compression === 'zstd' ? 'zstd -dc' : m.compression === 'xz' ? 'xz -dc' : 'gzip -dc';
-        const unpack = spawnSync('sh', ['-c', `tail -c +${m.offset + 1} "${image}" | head -c ${m.compressedSize} | ${dec} | cpio -idmu --quiet`], { cwd: tree });
-        if (unpack.status !== 0) throw new Error(`unpacking member ${m.index} of the initramfs for the cpio benchmark failed`);
+        const cpio = spawn('cpio', ['-idmu', '--quiet'], { cwd: tree, stdio: ['pipe', 'ignore', 'inherit'] });
+        const exited = new Promise<number | null>((resolve) => cpio.on('close', resolve));
+        await pipeline(createReadStream(image, { start: m.offset, end: m.offset + m.compressedSize - 1 }), decompressStream(m.compression), cpio.stdin);
+        if ((await exited) !== 0) throw new Error(`unpacking member ${m.index} of the initramfs for the cpio benchmark failed`);
       }
       const c = await benchCpio(tree);
       json.cpio = c;
