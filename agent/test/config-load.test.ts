@@ -1,14 +1,15 @@
 /** loadConfig: kernel command line, vmedia floppy, config file, flags, defaults, errors. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { createDefaultConfig } from '../src/config.js';
 import { loadConfig, parseCmdline } from '../src/config-load.js';
 import { ConfigError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'h4a-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function file(content: string): string {
   const p = join(dir, `f${n++}`);

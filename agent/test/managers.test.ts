@@ -1,6 +1,6 @@
 /** Hardware-manager framework: probe/sort, dispatch, dedupe, versions, plugins from a directory. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -96,8 +96,9 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
   assert.deepEqual(deploy.GenericHardwareManager!.map((x) => [x.step, x.priority]), [['erase_devices_metadata', 0], ['write_image', 0]]);
 });
 
-test('custom managers from a directory: class, object and `managers` exports; a broken file is skipped with a log line', async () => {
+test('custom managers from a directory: class, object and `managers` exports; a broken file is skipped with a log line', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'h4a-hwm-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, '10-vendor.mjs'), `
 export default class VendorManager {
   constructor(ctx) { this.ctx = ctx; this.name = 'vendor_manager'; this.version = '3.1'; }
