@@ -97,6 +97,11 @@ check_leftovers() {
     mapfile -t -O "${#left[@]}" left < <(losetup -nO NAME,BACK-FILE | grep -F "$run_dir/" | sed 's/^/loop device: /' || true)
   fi
   [ ${#left[@]} -eq 0 ] && return 0
+  if [ -n "${RAMFORGE_KEEP_TEST_DIRS:-}" ]; then
+    say "kept for a post-mortem (RAMFORGE_KEEP_TEST_DIRS):"
+    printf '  %s\n' "${left[@]}" >&2
+    return 0
+  fi
   say "tests left ${#left[@]} things behind in $TMPDIR (clean up in an after hook):"
   printf '  %s\n' "${left[@]}" >&2
   return 1

@@ -169,6 +169,8 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
       LANG: 'C.UTF-8',
       RAMFORGE_AGENT_DISKS: o.disks.join(','),
       RAMFORGE_AGENT_STATE_DIR: stateDir,
+      // The test run's temp dir, so its end-of-run check also sees what the agent leaves behind.
+      TMPDIR: tmpdir(),
       ...(o.env ?? {}),
     },
   });
