@@ -82,6 +82,7 @@ test('a stub flavor (kernel + one verbatim member) builds kernel, initramfs and 
   assert.match(readFileSync(join(out, 'stub.iso')).toString('latin1'), /console=ttyS0/);
 
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.flavor, 'stub');
   assert.equal(manifest.kernel.version, '0.0.0-stub');
   assert.deepEqual(manifest.stub, { base: member });
   assert.deepEqual(manifest.initramfsMembers.map((m: { name: string }) => m.name), ['base', 'site']);

@@ -111,7 +111,7 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
       bootloaders = r.bootloaders;
     }, spec.iso.enabled),
     task('write-manifest', 'Write manifest.json and SHA256SUMS', async () => {
-      await writeManifest({ spec, staging: opts.staging, assembly: rootfs.assembly, rootfs: rootfs.stats, members: initramfs.members, bootloaders, hostInstalled, artifacts, timings });
+      await writeManifest({ spec, flavor: flavor.name, staging: opts.staging, assembly: rootfs.assembly, rootfs: rootfs.stats, members: initramfs.members, bootloaders, hostInstalled, artifacts, timings });
     }),
   ];
   await runTasks(tasks, opts.renderer);

@@ -15,6 +15,8 @@ import { RAMFORGE_VERSION } from '../../version.js';
 
 export interface ManifestArgs {
   spec: BuildSpec;
+  /** The flavor that built it (the spec's, unless build() was given another). */
+  flavor: string;
   staging: string;
   assembly: Assembly;
   rootfs: { files: number; dirs: number; bytes: number };
@@ -33,7 +35,7 @@ export async function writeManifest(a: ManifestArgs): Promise<void> {
   const manifest = {
     ramforge: RAMFORGE_VERSION,
     name: a.spec.name,
-    flavor: a.spec.flavor,
+    flavor: a.flavor,
     spec: a.spec,
     kernel: { version: a.assembly.kernel.version, ...(kernelFacts as Record<string, unknown> | undefined) },
     ...facts,
