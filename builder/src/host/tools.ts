@@ -63,7 +63,6 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: '/bin/busybox', pkg: 'busybox-static', why: 'tiny test initramfs', purposes: ['test'] },
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
   { tool: 'ssh', pkg: 'openssh-client', why: 'logging in to a booted ramdisk with the spec\'s SSH key', purposes: ['test'] },
-  { tool: 'ssh-keygen', pkg: 'openssh-client', why: 'the SSH key of the shared test build', purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
   { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
   { tool: '/usr/lib/python3/dist-packages/requests/__init__.py', pkg: 'python3-requests', why: 'checking auto TLS the way the conductor does', purposes: ['test'] },
