@@ -1,9 +1,9 @@
 /**
  * tinyipa's SSH server, only when the spec gives authorized keys: Debian's
- * dropbear (dropbear-bin, about 300 KB with its libraries), started by
- * busybox init. Host keys are never baked into the image: dropbear -R
- * makes each one the first time a client asks for that type, so every
- * boot of the same image has its own.
+ * dropbear (dropbear-bin: with its libraries 1.5 MiB unpacked, 0.5 MiB
+ * in the zstd initramfs), started by busybox init. Host keys are never
+ * baked into the image: dropbear -R makes each one the first time a
+ * client asks for that type, so every boot of the same image has its own.
  */
 import type { Tree } from '../../tree/tree.js';
 
