@@ -10,6 +10,7 @@ import { copyFile, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { UserError, explainFsError } from '../errors.js';
 import { run } from '../exec/run.js';
+import { DEFAULT_EPOCH } from '../defaults.js';
 import { buildEspImage, espPlan } from './esp-image.js';
 import { GRUB_CFG_ISO_PATH, grubMkimageArgv, renderGrubConfig, renderGrubEarlyConfig } from './grub-config.js';
 import { buildVmediaCmdline } from './iso-cmdline.js';
@@ -25,7 +26,7 @@ export interface MakeIsoOptions {
   append?: string;
   /** ISO volume label; default VMEDIA_BOOT_ISO (what Ironic and DIB use). */
   label?: string;
-  /** SOURCE_DATE_EPOCH for every date in the image; default $SOURCE_DATE_EPOCH, else 1980-01-01. */
+  /** SOURCE_DATE_EPOCH for every date in the image; default $SOURCE_DATE_EPOCH, else DEFAULT_EPOCH (defaults.ts). */
   epoch?: number;
   /** Scratch space; a private subdirectory is made and removed. */
   workDir: string;
@@ -41,8 +42,6 @@ export interface MakeIsoResult {
 }
 
 export const DEFAULT_ISO_LABEL = 'VMEDIA_BOOT_ISO';
-/** Used when neither `epoch` nor SOURCE_DATE_EPOCH is given: the oldest date FAT can hold. */
-export const DEFAULT_ISO_EPOCH = 315532800;
 
 /** Build the hybrid ISO. Throws UserError for bad inputs, ToolMissingError for missing packages. */
 export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
@@ -151,7 +150,7 @@ function checkTimeout(t: number): number {
 
 function resolveEpoch(epoch: number | undefined): number {
   const env = process.env.SOURCE_DATE_EPOCH;
-  const value = epoch ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_ISO_EPOCH);
+  const value = epoch ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_EPOCH);
   if (!Number.isInteger(value) || value < 0 || value > 32503680000) {
     throw new UserError(`invalid SOURCE_DATE_EPOCH '${epoch ?? env}'`, {
       hint: 'give whole seconds since 1970-01-01 (e.g. $(git log -1 --format=%ct)), before the year 3000',

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { makeIso } from '../../outputs/iso.js';
 import { requireHost } from '../../host/doctor.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
-import { DEFAULT_EPOCH } from '../../spec/normalize.js';
+import { DEFAULT_EPOCH, epochFromEnv } from '../../defaults.js';
+import { DEFAULT_ISO_LABEL } from '../../outputs/iso.js';
 
 const USAGE = `ramforge iso -k KERNEL -i INITRD -o OUT.iso [--append ARGS] [--label L]
 
@@ -17,12 +18,13 @@ Options:
   -i, --initrd FILE     initramfs
   -o, --output FILE     the ISO to write (replaced only when complete)
   --append ARGS         extra kernel arguments
-  --label L             volume label (default VMEDIA_BOOT_ISO)
+  --label L             volume label (default ${DEFAULT_ISO_LABEL})
   --json                print a machine-readable summary on stdout
   --no-install          never apt-get install missing host tools
   -h, --help            this help
 
-Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}) sets every date.`;
+Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}, 2026-01-01, as for
+ramforge build) sets every date.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
@@ -41,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.kernel || !v.initrd || !v.output) throw new CliUsageError('-k KERNEL, -i INITRD and -o OUT.iso are required', `usage: ${USAGE.split('\n')[0]}`);
   if (v.label !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(v.label)) throw new CliUsageError(`--label '${v.label}' is not a valid volume label`, 'use up to 32 letters, digits, _ or -');
   await requireHost(['iso'], { install: !v['no-install'] });
-  const epoch = process.env.SOURCE_DATE_EPOCH && /^\d+$/.test(process.env.SOURCE_DATE_EPOCH) ? Number(process.env.SOURCE_DATE_EPOCH) : DEFAULT_EPOCH;
+  const epoch = epochFromEnv() ?? DEFAULT_EPOCH;
   const workDir = await mkdtemp(join(tmpdir(), 'ramforge-iso-'));
   try {
     const r = await makeIso({
