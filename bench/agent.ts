@@ -64,13 +64,7 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   const startAgent = (args: string[]): ChildProcess => {
     // The bench only reads: the agent never gets a command that writes.
     const state = ctx.tempDir(`agent-state-${runs++}`);
-    const child = ctx.track(spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state } }));
-    const gone = new Promise((r) => child.once('close', r));
-    ctx.defer(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await gone;
-    });
-    return child;
+    return ctx.track(spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state } }));
   };
   const stop = async (child: ChildProcess): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -34,6 +34,7 @@ export async function bootTime(ctx: BenchContext, opts: BootVmOptions, p: VmPara
     closeSync(fd);
   }
   const vm = await bootVm({ memoryMiB: p.memoryMiB, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
+  ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
   try {
     await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
     return (Date.now() - vm.startedAt) / 1000;

@@ -150,6 +150,23 @@ function formatRows(rows: Row[], metricWidth = COLS.metric): string {
 
 interface Failure { section: string; message: string }
 
+interface SectionState {
+  /** Run last first, each once (the signal handler and the section's end may both get here). */
+  cleanups: (() => unknown)[];
+  dirs: string[];
+}
+
+async function cleanUp(state: SectionState, onError: (e: unknown) => void): Promise<void> {
+  for (let fn = state.cleanups.pop(); fn; fn = state.cleanups.pop()) {
+    try {
+      await fn();
+    } catch (e) {
+      onError(e);
+    }
+  }
+  for (const d of state.dirs) rmSync(d, { recursive: true, force: true });
+}
+
 async function main(): Promise<number> {
   let args;
   try {
@@ -176,20 +193,27 @@ async function main(): Promise<number> {
   const mode = quick ? 'quick' : 'full';
 
   // Everything a section creates lives in here or is registered below, so that
-  // nothing outlives the run: removed at the end, on failure and on signals.
+  // nothing outlives the run: removed at the end of the section, on failure,
+  // on signals (gracefully: VMs are stopped, so qemu.ts removes their files)
+  // and, as a last resort, on exit.
   const work = mkdtempSync(join(tmpdir(), 'ramforge-bench-'));
   const extraDirs = new Set<string>();
   const children = new Set<ChildProcess>();
-  const removeAll = (): void => {
+  process.on('exit', () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const d of extraDirs) rmSync(d, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
-  };
-  process.on('exit', removeAll);
+  });
+  let current: SectionState | undefined;
+  let stopping = false;
   for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-    process.once(sig, () => {
+    // process.on, not once: qemu.ts kills its VMs and raises the signal again, which must not cut this short.
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`bench: ${sig}, cleaning up\n`);
-      process.exit(128 + n); // runs removeAll and qemu.ts's VM killer
+      setTimeout(() => process.exit(128 + n), 20_000);
+      void (current ? cleanUp(current, () => undefined) : Promise.resolve()).finally(() => process.exit(128 + n));
     });
   }
   // A stray error event (a child's stream, say) fails the running section instead of the whole run.
@@ -210,23 +234,32 @@ async function main(): Promise<number> {
   const failures: Failure[] = [];
   process.stderr.write(`bench: ${mode} mode; sections: ${selected.map((s) => s.name).join(', ')}\n`);
   process.stdout.write(`${'metric'.padEnd(COLS.metric)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n`);
+  if (quick) process.stdout.write('# quick mode: every section once on small inputs, to prove it works; not figures to compare with a full run\n');
 
   for (const s of selected) {
-    const cleanups: (() => unknown)[] = [];
-    const dirs: string[] = [];
+    if (stopping) break;
+    const state: SectionState = { cleanups: [], dirs: [] };
+    current = state;
     const log = (line: string): void => void process.stderr.write(`[bench ${s.name}] ${line}\n`);
     const ctx: BenchContext = {
       quick,
       tempDir(label, opts = {}) {
         const dir = mkdtempSync(opts.under ? join(opts.under, `ramforge-bench-${label}-`) : join(work, `${s.name}-${label}-`));
         if (opts.under) extraDirs.add(dir);
-        if (!opts.forRun) dirs.push(dir);
+        if (!opts.forRun) state.dirs.push(dir);
         return dir;
       },
-      defer: (fn) => void cleanups.push(fn),
+      defer: (fn) => void state.cleanups.push(fn),
       track(child) {
         children.add(child);
-        child.once('close', () => children.delete(child));
+        const closed = new Promise<void>((r) => child.once('close', () => {
+          children.delete(child);
+          r();
+        }));
+        state.cleanups.push(async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          if (child.pid !== undefined) await closed;
+        });
         return child;
       },
       async tinyipa() {
@@ -262,19 +295,13 @@ async function main(): Promise<number> {
       fail(e);
     } finally {
       abortSection = undefined;
-      for (const fn of cleanups.reverse()) {
-        try {
-          await fn();
-        } catch (e) {
-          fail(e, 'cleanup FAILED');
-        }
-      }
-      for (const d of dirs) {
-        rmSync(d, { recursive: true, force: true });
-        extraDirs.delete(d);
-      }
+      await cleanUp(state, (e) => fail(e, 'cleanup FAILED'));
+      for (const d of state.dirs) extraDirs.delete(d);
+      current = undefined;
     }
   }
+  // Interrupted: the signal handler finishes the cleanup and exits.
+  if (stopping) await new Promise<never>(() => {});
 
   const rows = [...allRows, ...failures.map((f) => ({ metric: `${f.section} section`, value: 'FAILED', target: '-', reference: f.message.split('\n')[0] }))];
   const w = Math.max(COLS.metric, ...rows.map((r) => r.metric.length));

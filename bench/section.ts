@@ -36,7 +36,7 @@ export interface BenchContext {
   tempDir(label: string, opts?: { forRun?: boolean; under?: string }): string;
   /** Cleanup that runs when the section ends, whether it failed or not; the last registered runs first. */
   defer(fn: () => unknown): void;
-  /** Register a child process so that it is killed if the run is interrupted or dies. */
+  /** Register a child process: killed (if still running) when the section ends, on signals and on exit. */
   track<T extends ChildProcess>(child: T): T;
   /** The build section's tinyipa when it ran in this run, else the shared test build (built once, then cached). */
   tinyipa(): Promise<Tinyipa>;
