@@ -278,7 +278,8 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     const took = (): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
     const fail = (e: unknown, what = 'FAILED'): void => {
-      const message = e instanceof Error ? e.message : String(e);
+      const hint = (e as { hint?: unknown } | undefined)?.hint;
+      const message = (e instanceof Error ? e.message : String(e)) + (typeof hint === 'string' ? ` (${hint})` : '');
       failures.push({ section: s.name, message });
       process.stdout.write(`# ${s.name}: ${what} after ${took()}: ${message.split('\n')[0]}\n`);
       process.stderr.write(`[bench ${s.name}] ${what}: ${e instanceof Error ? (e.stack ?? message) : message}${e instanceof Error && e.cause ? `\n  cause: ${String((e.cause as Error)?.stack ?? e.cause)}` : ''}\n`);

@@ -34,7 +34,12 @@ export interface BenchContext {
    * ramforge-bench-* directory in `under` (e.g. /dev/shm).
    */
   tempDir(label: string, opts?: { forRun?: boolean; under?: string }): string;
-  /** Cleanup that runs when the section ends, whether it failed or not; the last registered runs first. */
+  /**
+   * Cleanup (a VM, a server, a loop device, a mount) that runs when the
+   * section ends, whether it failed or not, and on Ctrl-C; the last
+   * registered runs first. It must be safe to run after the section's own
+   * finally block did the same.
+   */
   defer(fn: () => unknown): void;
   /** Register a child process: killed (if still running) when the section ends, on signals and on exit. */
   track<T extends ChildProcess>(child: T): T;
