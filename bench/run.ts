@@ -63,10 +63,10 @@ export const SECTIONS: Section<any, any>[] = [
   }),
   section({
     name: 'compression',
-    about: 'the same tinyipa with the other compression: initramfs size and kernel+initramfs boot',
+    about: 'the same tinyipa with another compression (full: xz, quick: gzip): initramfs size and kernel+initramfs boot',
     tools: QEMU,
-    quick: { diskGiB: 1, memoryMiB: 512 },
-    full: { diskGiB: 8, memoryMiB: 512 },
+    quick: { diskGiB: 1, memoryMiB: 512, alternative: 'gzip' as const },
+    full: { diskGiB: 8, memoryMiB: 512, alternative: 'xz' as const },
     run: async (p, ctx) => (await import('./boot.js')).compressionSection(p, ctx),
     rows: (f) => [{
       metric: `  for comparison: initramfs with ${f.compression}`,
