@@ -5,7 +5,7 @@
  * are four header fields, and no npm PE parser is kept up for this job
  * (sbverify --list would also do, but needs a process per question).
  */
-import { open } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 
 export interface PeSection {
   name: string;
@@ -69,4 +69,42 @@ export async function readPeInfo(path: string): Promise<PeInfo | undefined> {
 /** True when the file is a PE image carrying an Authenticode signature. */
 export async function isSignedPe(path: string): Promise<boolean> {
   return ((await readPeInfo(path))?.signatureBytes ?? 0) > 0;
+}
+
+/**
+ * The PE optional header checksum (as in Windows' CheckSumMappedFile): a
+ * 16-bit one's-complement style sum of the file with the checksum field
+ * taken as zero, plus the file length.
+ */
+export function peChecksum(buf: Buffer, checksumOffset: number): number {
+  let sum = 0;
+  const end = buf.length & ~1;
+  for (let i = 0; i < end; i += 2) {
+    if (i === checksumOffset || i === checksumOffset + 2) continue;
+    sum += buf.readUInt16LE(i);
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (buf.length & 1) {
+    sum += buf[buf.length - 1]!;
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum + buf.length) >>> 0;
+}
+
+/**
+ * Set the COFF TimeDateStamp of a PE file and recompute its checksum.
+ * objcopy (binutils 2.40) stamps the current time into every PE it writes
+ * and does not honour SOURCE_DATE_EPOCH for PE output, so a reproducible
+ * image must have it pinned afterwards, and before signing: Authenticode
+ * hashes the stamp (it skips only the checksum and the certificate table).
+ */
+export async function pinPeTimestamp(path: string, timestamp: number): Promise<void> {
+  const buf = await readFile(path);
+  const pe = buf.readUInt32LE(0x3c);
+  if (buf.readUInt32LE(pe) !== 0x00004550) throw new Error(`${path} is not a PE image`);
+  buf.writeUInt32LE(timestamp >>> 0, pe + 8);
+  const checksumOffset = pe + 24 + 64;
+  buf.writeUInt32LE(peChecksum(buf, checksumOffset), checksumOffset);
+  await writeFile(path, buf);
 }
