@@ -20,7 +20,7 @@ export interface KernelInfo {
 }
 
 export interface Artifact {
-  kind: 'kernel' | 'initramfs' | 'iso' | 'manifest' | 'checksums' | 'tar';
+  kind: 'kernel' | 'initramfs' | 'iso' | 'uki' | 'manifest' | 'checksums' | 'tar';
   /** File name inside output/<name>/. */
   file: string;
   size: number;

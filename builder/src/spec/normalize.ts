@@ -48,7 +48,7 @@ export interface BuildSpec {
   tarballs: TarballSpec[];
   console: boolean;
   compression: Compression;
-  iso: { enabled: boolean; label: string; append: string };
+  iso: { enabled: boolean; label: string; append: string; secureBoot: 'auto' | 'on' | 'off'; signing?: { key: string; cert: string } };
   sourceDateEpoch: number;
 }
 
@@ -97,7 +97,13 @@ export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) =
     tarballs: (w.tarballs ?? []).map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest ?? '/' })),
     console: w.console ?? false,
     compression: w.compression ?? 'zstd',
-    iso: { enabled: iso !== undefined, label: iso?.label ?? 'VMEDIA_BOOT_ISO', append: iso?.append ?? '' },
+    iso: {
+      enabled: iso !== undefined,
+      label: iso?.label ?? 'VMEDIA_BOOT_ISO',
+      append: iso?.append ?? '',
+      secureBoot: iso?.secureBoot ?? 'auto',
+      ...(iso?.signing ? { signing: { key: opts.resolvePath(iso.signing.key), cert: opts.resolvePath(iso.signing.cert) } } : {}),
+    },
     sourceDateEpoch: w.sourceDateEpoch ?? envEpoch ?? DEFAULT_EPOCH,
   };
 }

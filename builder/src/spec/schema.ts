@@ -106,6 +106,20 @@ export const WrittenSpecSchema = Type.Object(
           {
             label: Type.Optional(Type.String({ pattern: '^[A-Z0-9_-]{1,32}$', description: 'ISO volume label' })),
             append: Type.Optional(Type.String({ description: 'Extra kernel arguments for the ISO boot entries' })),
+            secureBoot: Type.Optional(
+              Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+                description: 'UEFI path through shim and the signed GRUB: auto (default) when the kernel is signed, on (fail naming any unsigned piece), off',
+              }),
+            ),
+            signing: Type.Optional(
+              Type.Object(
+                {
+                  key: Type.String({ description: 'PEM private key (unencrypted) of the site db key' }),
+                  cert: Type.String({ description: 'PEM certificate of that key' }),
+                },
+                { additionalProperties: false, description: 'Sign the kernel (and the UKI) with a site Secure Boot db key (sbsign)' },
+              ),
+            ),
           },
           { additionalProperties: false },
         ),

@@ -14,6 +14,8 @@ export async function writeIso(ctx: BuildContext): Promise<void> {
     label: spec.iso.label,
     epoch: spec.sourceDateEpoch,
     workDir: join(ctx.workspace, 'iso'),
+    secureBoot: spec.iso.secureBoot,
+    ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
   });
   ctx.bootloaders = r.bootloaders;
   ctx.artifacts.push({ kind: 'iso', file: `${spec.name}.iso`, size: r.size });
