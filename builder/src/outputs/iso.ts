@@ -87,7 +87,7 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
   try {
     // The seed covers everything that changes the image, so different builds
     // get different search ids and GUIDs while rebuilds get the same ones.
-    const kernel = await prepareKernel(resolve(opts.kernel), join(work, 'vmlinuz.signed'), opts.signing);
+    const kernel = await prepareKernel(resolve(opts.kernel), join(work, 'vmlinuz.signed'), opts.signing, epoch);
     const sb = await decideSecureBoot(opts.secureBoot ?? 'auto', opts.kernel, await isSignedPe(kernel));
     const seed = await hashInputs([kernel, opts.initrd], { label, epoch, cmdline, timeoutSeconds, secureBoot: sb.enabled });
     const idFile = `${ISO_PATHS.idDir}/${seed.slice(0, 16)}`;

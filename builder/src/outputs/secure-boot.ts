@@ -9,8 +9,9 @@
  * same host package versions give the same bytes (their versions go into
  * the build record).
  */
+import { existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { UserError } from '../errors.js';
+import { ToolMissingError, UserError } from '../errors.js';
 import { run } from '../exec/run.js';
 import { isSignedPe } from './pe.js';
 
@@ -55,7 +56,7 @@ export async function decideSecureBoot(mode: SecureBootMode, kernel: string, ker
   }
   if (!kernelSigned) {
     throw new UserError(`Secure Boot is on but the kernel '${kernel}' is not signed (no Authenticode signature in its PE header)`, {
-      hint: 'use a Debian kernel package (they are signed), give iso.signing {key, cert} to sign it with your own db key, or set iso.secureBoot: auto|off',
+      hint: 'use a Debian kernel (they are signed), sign it with your own db key (iso.signing {key, cert}; ramforge iso --sign-key/--sign-cert), or set iso.secureBoot (--secure-boot) to auto or off',
     });
   }
   for (const [what, path] of Object.entries(SIGNED_BOOT_FILES)) {
@@ -80,20 +81,35 @@ export async function checkSigningKey(s: SigningKey): Promise<void> {
   }
 }
 
+/** libfaketime (Debian's libfaketime package), preloaded into sbsign to pin its signing time. */
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
 /**
  * Sign a PE image with sbsign into `out`. An image that is already signed
  * (a Debian kernel) keeps its signature and gets the site's as a second
  * one, so it boots both through Microsoft's shim and with only the site's
- * key in db. sbsign's output is deterministic (PKCS#1 v1.5, no signing time).
+ * key in db.
+ *
+ * sbsign puts the current time into the signature's signed attributes
+ * (signingTime) and has no option against it, so two signings a second
+ * apart differ. It runs with libfaketime's clock frozen at `epoch` instead:
+ * the RSA signature itself is deterministic, so the bytes are too. UEFI
+ * and shim do not check signature times.
  */
-export async function signPe(input: string, out: string, s: SigningKey): Promise<void> {
-  await run(['sbsign', '--key', s.key, '--cert', s.cert, '--output', out, input]);
+export async function signPe(input: string, out: string, s: SigningKey, epoch: number): Promise<void> {
+  if (!existsSync(LIBFAKETIME)) {
+    throw new ToolMissingError([{ tool: LIBFAKETIME, pkg: 'libfaketime', why: 'reproducible sbsign signatures (a fixed signing time)' }]);
+  }
+  const frozen = new Date(epoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  await run(['sbsign', '--key', s.key, '--cert', s.cert, '--output', out, input], {
+    env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: frozen, TZ: 'UTC', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+  });
 }
 
 /** Copy or sign: the kernel that goes into an artifact. */
-export async function prepareKernel(kernel: string, out: string, signing: SigningKey | undefined): Promise<string> {
+export async function prepareKernel(kernel: string, out: string, signing: SigningKey | undefined, epoch: number): Promise<string> {
   if (!signing) return kernel;
-  await signPe(kernel, out, signing);
+  await signPe(kernel, out, signing, epoch);
   return out;
 }
 

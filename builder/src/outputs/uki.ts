@@ -12,12 +12,13 @@
  * kernel is signed on its own before it goes in, then the whole image.
  * Same inputs → same bytes: objcopy stamps the current time into the PE
  * header, so the stamp is pinned afterwards (to the stub's own, zero), and
- * sbsign's signature is deterministic.
+ * sbsign runs with a frozen clock (see signPe).
  */
 import { copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildError, UserError, explainFsError } from '../errors.js';
 import { run } from '../exec/run.js';
+import { DEFAULT_ISO_EPOCH } from './iso.js';
 import { pinPeTimestamp, readPeInfo } from './pe.js';
 import { checkSigningKey, signPe, type SigningKey } from './secure-boot.js';
 
@@ -36,6 +37,8 @@ export interface MakeUkiOptions {
   signing?: SigningKey;
   /** Default UKI_STUB. */
   stub?: string;
+  /** Signing time of the signatures (seconds since 1970); default $SOURCE_DATE_EPOCH, else DEFAULT_ISO_EPOCH. */
+  epoch?: number;
   workDir: string;
 }
 
@@ -117,7 +120,8 @@ export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
   const work = await mkdtemp(join(opts.workDir, 'uki-'));
   try {
     const kernel = join(work, 'linux');
-    if (opts.signing && kernelInfo.signatureBytes === 0) await signPe(opts.kernel, kernel, opts.signing);
+    const epoch = opts.epoch ?? (/^\d+$/.test(process.env.SOURCE_DATE_EPOCH ?? '') ? Number(process.env.SOURCE_DATE_EPOCH) : DEFAULT_ISO_EPOCH);
+    if (opts.signing && kernelInfo.signatureBytes === 0) await signPe(opts.kernel, kernel, opts.signing, epoch);
     else await copyFile(opts.kernel, kernel);
     const text = async (name: string, content: string) => {
       const file = join(work, name);
@@ -135,7 +139,7 @@ export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
     await rm(partial, { force: true });
     await run(objcopyUkiArgv(stub, sections, unsigned));
     await pinPeTimestamp(unsigned, UKI_TIMESTAMP);
-    if (opts.signing) await signPe(unsigned, partial, opts.signing);
+    if (opts.signing) await signPe(unsigned, partial, opts.signing, epoch);
     await rename(partial, out);
     return {
       path: out,

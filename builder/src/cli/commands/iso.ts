@@ -88,6 +88,7 @@ export async function run(argv: string[]): Promise<number> {
         initrd: resolve(v.initrd),
         cmdline: (v.append ?? '').trim(),
         out: resolve(v.uki),
+        epoch,
         workDir,
         ...(signing ? { signing } : {}),
       });

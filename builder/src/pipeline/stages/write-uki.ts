@@ -17,6 +17,7 @@ export async function writeUki(ctx: BuildContext): Promise<void> {
     cmdline: spec.kernel.cmdline,
     out: join(ctx.staging, `${spec.name}.efi`),
     workDir: join(ctx.workspace, 'uki'),
+    epoch: spec.sourceDateEpoch,
     ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
   });
   ctx.artifacts.push({ kind: 'uki', file: `${spec.name}.efi`, size: r.size });
