@@ -122,6 +122,9 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
       assert.match(String(hw.system_vendor?.manufacturer), /QEMU/);
       assert.ok(Number(hw.memory?.total) > 0);
       assert.ok((hw.disks?.length ?? 0) >= 1);
+      // What lockdown refused while the ramdisk booted and ran the inventory (the kernel logs each denial).
+      const denied = vm.serialText().split('\n').filter((l) => /Lockdown: /.test(l)).map((l) => l.trim());
+      t.diagnostic(`lockdown denials: ${denied.length ? denied.join(' | ') : 'none'}`);
     });
   });
 
