@@ -85,10 +85,10 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
   await mkdir(opts.workDir, { recursive: true });
   const work = await mkdtemp(join(opts.workDir, 'iso-'));
   try {
-    // The seed covers everything that changes the image, so different builds
-    // get different search ids and GUIDs while rebuilds get the same ones.
     const kernel = await prepareKernel(resolve(opts.kernel), join(work, 'vmlinuz.signed'), opts.signing, epoch);
     const sb = await decideSecureBoot(opts.secureBoot ?? 'auto', opts.kernel, await isSignedPe(kernel));
+    // The seed covers everything that changes the image, so different builds
+    // get different search ids and GUIDs while rebuilds get the same ones.
     const seed = await hashInputs([kernel, opts.initrd], { label, epoch, cmdline, timeoutSeconds, secureBoot: sb.enabled });
     const idFile = `${ISO_PATHS.idDir}/${seed.slice(0, 16)}`;
     const stage = join(work, 'root');
