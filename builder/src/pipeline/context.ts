@@ -5,7 +5,7 @@ import { join } from 'node:path';
 export { defaultCacheDir } from '../defaults.js';
 
 export interface Artifact {
-  kind: 'kernel' | 'initramfs' | 'iso' | 'manifest' | 'checksums' | 'tar';
+  kind: 'kernel' | 'initramfs' | 'iso' | 'uki' | 'manifest' | 'checksums' | 'tar';
   /** File name inside output/<name>/. */
   file: string;
   size: number;

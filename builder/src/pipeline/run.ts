@@ -3,7 +3,7 @@
  *
  *   check host → the flavor's input stages (concurrently) → assemble
  *   (flavor, then the spec's own layers) → initramfs → kernel → ISO →
- *   manifest
+ *   UKI → manifest
  *
  * Each stage is a function of its arguments; what one stage hands the
  * next is a local variable here, set by exactly one task (listr runs them
@@ -20,6 +20,7 @@ import { assembleRootfs, type AssembledRootfs } from './stages/assemble-rootfs.j
 import { packInitramfs } from './stages/pack-initramfs.js';
 import { writeKernel } from './stages/write-kernel.js';
 import { writeIso } from './stages/write-iso.js';
+import { writeUki } from './stages/write-uki.js';
 import { writeManifest } from './stages/write-manifest.js';
 
 export type RendererName = 'default' | 'simple' | 'silent';
@@ -106,9 +107,23 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
         label: spec.iso.label,
         epoch: spec.sourceDateEpoch,
         workDir: join(env.workspace, 'iso'),
+        secureBoot: spec.iso.secureBoot,
+        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
       });
       artifacts.push(r.artifact);
       bootloaders = r.bootloaders;
+    }, spec.iso.enabled),
+    // The UKI goes with the ISO: both are the boot media made from the kernel and initramfs.
+    task('write-uki', 'Write the unified kernel image', async () => {
+      artifacts.push(await writeUki({
+        kernel: path('kernel'),
+        initrd: path('initramfs'),
+        out: join(opts.staging, `${spec.name}.efi`),
+        cmdline: spec.cmdline,
+        epoch: spec.sourceDateEpoch,
+        workDir: join(env.workspace, 'uki'),
+        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
+      }));
     }, spec.iso.enabled),
     task('write-manifest', 'Write manifest.json and SHA256SUMS', async () => {
       await writeManifest({ spec, flavor: flavor.name, staging: opts.staging, assembly: rootfs.assembly, rootfs: rootfs.stats, members: initramfs.members, bootloaders, hostInstalled, artifacts, timings });

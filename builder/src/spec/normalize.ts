@@ -58,7 +58,13 @@ function normalizeCommon(w: Written, opts: { resolvePath: (p: string) => string;
     tarballs: w.tarballs.map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest })),
     console: w.console,
     compression: w.compression,
-    iso: { enabled: iso !== undefined, label: iso?.label ?? IsoOptions.properties.label.default, append: iso?.append ?? '' },
+    iso: {
+      enabled: iso !== undefined,
+      label: iso?.label ?? IsoOptions.properties.label.default,
+      append: iso?.append ?? '',
+      secureBoot: iso?.secureBoot ?? IsoOptions.properties.secureBoot.default,
+      ...(iso?.signing ? { signing: { key: opts.resolvePath(iso.signing.key), cert: opts.resolvePath(iso.signing.cert) } } : {}),
+    },
     sourceDateEpoch: w.sourceDateEpoch ?? epochFromEnv(opts.env) ?? DEFAULT_EPOCH,
   };
 }

@@ -10,6 +10,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { COMPRESSIONS } from '../archive/compress.js';
 import { DEFAULT_ISO_LABEL } from '../outputs/iso.js';
+import { SECURE_BOOT_MODES } from '../outputs/secure-boot.js';
 import { FLAVOR_SECTIONS, FLAVORS } from '../flavors/sections.js';
 import { withDefault } from './schema-kit.js';
 
@@ -74,6 +75,21 @@ export const IsoOptions = Type.Object(
   {
     label: withDefault(Type.String({ pattern: '^[A-Z0-9_-]{1,32}$', description: 'ISO volume label' }), DEFAULT_ISO_LABEL),
     append: withDefault(Type.String({ description: 'Extra kernel arguments for the ISO boot entries only' }), ''),
+    secureBoot: withDefault(
+      Type.Union(SECURE_BOOT_MODES.map((m) => Type.Literal(m)), {
+        description: 'UEFI path through shim and the signed GRUB: auto (default) when the kernel is signed, on (fail naming any unsigned piece), off',
+      }),
+      'auto',
+    ),
+    signing: Type.Optional(
+      Type.Object(
+        {
+          key: Type.String({ description: 'PEM private key (unencrypted) of the site db key' }),
+          cert: Type.String({ description: 'PEM certificate of that key' }),
+        },
+        { additionalProperties: false, description: 'Sign the kernel (and the UKI) with a site Secure Boot db key (sbsign)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
