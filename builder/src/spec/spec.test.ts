@@ -29,7 +29,7 @@ test('defaults build the standard tinyipa ramdisk', () => {
   assert.deepEqual(spec.tinyipa.kernel.modules, ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid']);
   assert.equal(spec.compression, 'zstd', 'the kernel unpacks zstd about three times faster than xz');
   assert.deepEqual(spec.tinyipa.node, { version: DEFAULT_NODE_VERSION, strip: true, icu: 'small' });
-  assert.deepEqual(spec.iso, { enabled: true, label: 'VMEDIA_BOOT_ISO', append: '' });
+  assert.deepEqual(spec.iso, { enabled: true, label: 'VMEDIA_BOOT_ISO', append: '', secureBoot: 'auto' });
   assert.deepEqual(spec.ssh, { authorizedKeys: [] });
   assert.equal(spec.iso.enabled, true);
   assert.equal(spec.console, false);
