@@ -113,6 +113,10 @@ async function main(): Promise<void> {
     const { agentBench } = await import('./agent.js');
     await agentBench(rows, json);
   }
+  if (want('erase')) {
+    const { eraseBench } = await import('./erase.js');
+    await eraseBench(rows, json);
+  }
   const w = Math.max(...rows.map((r) => r.metric.length));
   process.stdout.write(`\n${'metric'.padEnd(w)}  ${'value'.padEnd(22)}  ${'target'.padEnd(12)}  reference\n`);
   for (const r of rows) process.stdout.write(`${r.metric.padEnd(w)}  ${r.value.padEnd(22)}  ${r.target.padEnd(12)}  ${r.reference ?? ''}\n`);

@@ -27,16 +27,29 @@ export function counterIv(k: PassKey, offset: number): Buffer {
  */
 export class Keystream {
   private readonly cipher: ReturnType<typeof createCipheriv>;
-  private zeros: Buffer = Buffer.alloc(0);
   constructor(k: PassKey, offset = 0) {
     this.cipher = createCipheriv('aes-128-ctr', k.key, counterIv(k, offset));
   }
-  /** The next `len` bytes of the stream. */
+  /**
+   * Write the next `len` bytes of the stream into `target`. In 64 KiB steps:
+   * update() allocates its output, and small outputs stay in the CPU cache
+   * for the copy (about twice the rate of one 8 MiB update on this VM).
+   */
+  fill(target: Buffer, len = target.length): Buffer {
+    for (let o = 0; o < len; o += PIECE) {
+      const n = Math.min(PIECE, len - o);
+      this.cipher.update(ZERO_PIECE.subarray(0, n)).copy(target, o);
+    }
+    return target;
+  }
+  /** The next `len` bytes of the stream in a new buffer. */
   next(len: number): Buffer {
-    if (this.zeros.length < len) this.zeros = Buffer.alloc(len);
-    return this.cipher.update(this.zeros.subarray(0, len));
+    return this.fill(Buffer.allocUnsafe(len));
   }
 }
+
+const PIECE = 64 * 1024;
+const ZERO_PIECE = Buffer.alloc(PIECE);
 
 /** `len` keystream bytes at `offset`, for verification. */
 export const keystreamAt = (k: PassKey, offset: number, len: number): Buffer => new Keystream(k, offset).next(len);

@@ -51,7 +51,8 @@ export async function overwriteDevice(dev: string, o: OverwriteOptions): Promise
   const h = await o.io.open(dev).catch((e: unknown) => { throw new BlockDeviceEraseError(`cannot open ${dev} for writing: ${errMsg(e)}`); });
   try {
     const chunk = Math.min(o.chunkSize ?? 8 * MiB, roundUp(size, 4096));
-    const bufs = [await h.alloc(chunk), await h.alloc(chunk)];
+    const bufs: Buffer[] = [];
+    for (let i = 0; i <= DEPTH; i++) bufs.push(await h.alloc(chunk));
     const total = o.iterations + (o.zeroize ? 1 : 0);
     log(`erase ${dev}: overwriting ${size} bytes with ${passes}`);
     let lastKey: PassKey | null = null;
@@ -74,6 +75,9 @@ export async function overwriteDevice(dev: string, o: OverwriteOptions): Promise
 
 const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
+/** Writes in flight: two keep the device busy while the next block is generated or the last one completes. */
+const DEPTH = 2;
+
 async function writePass(dev: string, h: DiskHandle, size: number, bufs: Buffer[], key: PassKey | null, name: string,
   signal: AbortSignal | undefined, log: (m: string) => void): Promise<void> {
   const chunk = bufs[0]!.length;
@@ -81,29 +85,29 @@ async function writePass(dev: string, h: DiskHandle, size: number, bufs: Buffer[
   if (!ks) for (const b of bufs) b.fill(0);
   const t0 = Date.now();
   let reported = t0;
-  let pending: Promise<void> | null = null;
-  let cur = 0;
+  // bufs.length = DEPTH + 1: the buffer filled now was last used DEPTH + 1 writes ago, which has completed.
+  const inflight: Promise<void>[] = [];
+  let i = 0;
   try {
-    for (let pos = 0; pos < size; pos += chunk) {
+    for (let pos = 0; pos < size; pos += chunk, i++) {
       if (signal?.aborted) throw new BlockDeviceEraseError(`erase of ${dev} aborted at byte ${pos} of ${size} (${name})`);
       const len = Math.min(chunk, size - pos);
-      const buf = bufs[cur]!;
-      cur ^= 1;
-      // The keystream of the next block is computed while the previous block is being written.
-      if (ks) ks.next(len).copy(buf, 0);
-      if (pending) await pending;
-      pending = writeFully(dev, h, buf, len, pos);
-      pending.catch(() => {}); // observed by the next await
+      // Zeros need one buffer, shared by every write; the keystream is computed while earlier blocks are written.
+      const buf = ks ? ks.fill(bufs[i % bufs.length]!, len) : bufs[0]!;
+      while (inflight.length >= DEPTH) await inflight.shift();
+      const w = writeFully(dev, h, buf, len, pos);
+      w.catch(() => {}); // observed when shifted
+      inflight.push(w);
       const now = Date.now();
       if (now - reported >= 15_000) {
         reported = now;
         log(`erase ${dev}: ${name} ${Math.floor((pos * 100) / size)}% (${rate(pos, now - t0)})`);
       }
     }
-    if (pending) await pending;
+    while (inflight.length) await inflight.shift();
     await h.sync().catch((e: unknown) => { throw new BlockDeviceEraseError(`flushing ${dev} after ${name} failed: ${errMsg(e)}`); });
   } finally {
-    if (pending) await pending.catch(() => {});
+    await Promise.allSettled(inflight);
   }
   log(`erase ${dev}: ${name} done (${rate(size, Date.now() - t0)})`);
 }
