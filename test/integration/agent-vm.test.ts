@@ -168,6 +168,7 @@ test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte
     assert.deepEqual(Object.keys(result), ['/dev/vda']);
     assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
     assert.match(vm.serialText(), /erase \/dev\/vda: pass 1\/2 \(random\) done/);
+    console.log(`in the guest: ${vm.serialText().match(/erase \/dev\/vda: pass .*|erase \/dev\/vda: overwrite: .* in [\d.]+ s/g)?.join('; ')}`);
     const bad = firstNonZero(diskFile);
     assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
   });
