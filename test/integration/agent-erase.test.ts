@@ -89,6 +89,7 @@ test('a device whose writes fail half-way fails the step, naming the disk', { sk
     dev = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
     await assert.rejects(eraseDevices([disk(dev)], {}), (e: unknown) => {
       const details = (e as { details?: string }).details ?? '';
+      console.log(`step error: ${details}`);
       assert.match(details, new RegExp(`Failed to erase on the device\\(s\\): "${dev}": (writing ${dev} at byte \\d+ failed|flushing ${dev} after pass 1/2 \\(random\\) failed)`));
       return true;
     });
