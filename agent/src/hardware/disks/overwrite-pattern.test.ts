@@ -37,6 +37,17 @@ test('samples cover the first and the last block and spread over the device', ()
   assert.notDeepEqual(sampleOffsets(size, 65536, 128).map((x) => x.offset), s.map((x) => x.offset));
 });
 
+test('always exactly `count` distinct, increasing samples, whatever the random draws', () => {
+  for (const size of [128 * 65536 + 512, 256 << 20, (1 << 30) + 4096 * 3, 2 ** 41]) {
+    for (const r of [() => 0, () => 0.999999, Math.random]) {
+      const s = sampleOffsets(size, 65536, 128, 4096, r);
+      assert.equal(s.length, 128, `size ${size}`);
+      for (let i = 1; i < s.length; i++) assert.ok(s[i]!.offset > s[i - 1]!.offset, `size ${size} sample ${i}`);
+      assert.equal(s.at(-1)!.offset + s.at(-1)!.length, size);
+    }
+  }
+});
+
 test('a small device is read back whole, the odd tail included', () => {
   const size = (1 << 20) + 512;
   const s = sampleOffsets(size, 65536, 128);

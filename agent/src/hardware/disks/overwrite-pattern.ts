@@ -72,15 +72,18 @@ export function sampleOffsets(size: number, block: number, count: number, align 
   }
   // The last block ends exactly at the device end (sizes are whole sectors, so this is sector-aligned).
   const last = size - block;
-  const offsets = new Set<number>([0, last]);
+  const offsets = [0];
+  // Inner samples: one aligned offset in each of `count - 2` equal stretches of [block, last).
+  // A stretch is at least one block long and its aligned start is past the previous stretch, so offsets never repeat.
   const inner = count - 2;
-  const stretch = last / inner;
+  const stretch = (last - block) / inner;
   for (let i = 0; i < inner; i++) {
-    const lo = Math.floor(i * stretch);
-    const pick = lo + Math.floor(random() * stretch);
-    offsets.add(Math.min(last, Math.floor(pick / align) * align));
+    const lo = Math.ceil((block + i * stretch) / align) * align;
+    const slots = Math.max(1, Math.floor((block + (i + 1) * stretch - lo) / align));
+    offsets.push(lo + Math.floor(random() * slots) * align);
   }
-  return [...offsets].sort((a, b) => a - b).map(at);
+  offsets.push(last);
+  return offsets.map(at);
 }
 
 let zeroBuf = Buffer.alloc(0);
