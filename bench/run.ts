@@ -127,7 +127,22 @@ export const SECTIONS: Section<any, any>[] = [
       reference: `curl|tee|sha256sum: ${f.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
     }],
   }),
-  // Disk erase figures (bench/erase.ts) go here, as one more section({ ... }).
+  section({
+    name: 'erase',
+    about: "disk erase on a loop device (root): the agent's zero pass and IPA's default (1 random pass + zeros) next to dd oflag=direct",
+    // losetup and dd come from util-linux and coreutils, Essential packages of every Debian.
+    quick: { sizeMiB: 64 },
+    full: { sizeMiB: 1024 },
+    run: async (p) => (await import('./erase.js')).benchErase(p.sizeMiB),
+    rows: (f) => {
+      const dd = `dd bs=4M oflag=direct: ${f.ddZeroMBps.toFixed(0)} MB/s`;
+      const size = `${Math.round(f.sizeBytes / 2 ** 20)} MiB loop`;
+      return [
+        { metric: `erase, zero pass (agent overwrite, ${size})`, value: `${f.agentZeroMBps.toFixed(0)} MB/s`, target: '≈ dd', reference: dd },
+        { metric: 'erase, 1 random pass + zeros (IPA default)', value: `${f.agentRandomZeroMBps.toFixed(0)} MB/s of disk`, target: '-', reference: `${f.agentRandomZeroWriteMBps.toFixed(0)} MB/s written; ${dd}` },
+      ];
+    },
+  }),
 ];
 
 const HELP = `npm run bench [-- OPTIONS]

@@ -24,11 +24,12 @@ import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
 
-/** What the agent calls (see agent/src): lsblk/blkid/wipefs, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6', 'libstdc++6', 'libgcc-s1', // the Node runtime's shared libraries
-  'util-linux', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
+  // mount: util-linux's mount probes the filesystem type (busybox's only tries types already in /proc/filesystems, so an ESP fails while vfat is not loaded).
+  'util-linux', 'mount', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
   'dmidecode', 'qemu-utils', 'ipmitool', 'hdparm', 'nvme-cli', 'efibootmgr',
 ];
 
@@ -45,7 +46,7 @@ export const TINYIPA_DROP = [
 
 /** Programs the agent runs; the build fails if any of them could not run. */
 export const AGENT_TOOLS = [
-  'node', 'busybox', 'lsblk', 'blkid', 'wipefs', 'sgdisk', 'parted', 'mkfs.vfat', 'mke2fs', 'mkswap', 'dmidecode',
+  'node', 'busybox', 'lsblk', 'blkid', 'wipefs', 'blockdev', 'mount', 'umount', 'prlimit', 'sgdisk', 'parted', 'mkfs.vfat', 'mke2fs', 'mkswap', 'dmidecode',
   'qemu-img', 'ipmitool', 'hdparm', 'nvme', 'efibootmgr', 'lscpu', 'partprobe',
 ];
 
