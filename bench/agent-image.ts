@@ -10,11 +10,13 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
 import { downloadImage } from '../agent/src/image/download.js';
 import { openImageSink } from '../agent/src/image/block-writer.js';
+import { median as med } from './section.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,10 +32,24 @@ const s = http.createServer((req, res) => {
 });
 s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
 
-async function startServer(file: string): Promise<{ url: string; stop: () => void }> {
+async function startServer(file: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, ['-e', SERVER, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  return { url: `http://127.0.0.1:${port}/img.raw`, stop: () => child.kill() };
+  const gone = new Promise<void>((r) => child.once('close', () => r()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await gone;
+  };
+  try {
+    const port = await new Promise<string>((res, rej) => {
+      child.once('error', rej);
+      child.once('exit', (code) => rej(new Error(`the image server exited (${code}) before listening`)));
+      child.stdout.once('data', (d: Buffer) => res(d.toString().trim()));
+    });
+    return { url: `http://127.0.0.1:${port}/img.raw`, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 async function time(fn: () => Promise<void>): Promise<number> {
@@ -44,8 +60,10 @@ async function time(fn: () => Promise<void>): Promise<number> {
 
 export interface ImageBench { sizeMb: number; runs: number; mbPerS: Record<string, number[]>; median: Record<string, number>; ratio: number }
 
-export async function benchImage(sizeMb = 1024, runs = 3, print = true): Promise<ImageBench> {
-  const dir = await mkdtemp(join(tmpdir(), 'rf-bench-'));
+/** `parent`: where the source and target files go (default: the temp dir); a new directory in it is removed afterwards. */
+export async function benchImage(p: { sizeMb: number; runs: number }, parent = tmpdir()): Promise<ImageBench> {
+  const { sizeMb, runs } = p;
+  const dir = await mkdtemp(join(parent, 'ramforge-bench-image-'));
   const src = join(dir, 'src.raw');
   const out = join(dir, 'out.raw');
   try {
@@ -53,52 +71,55 @@ export async function benchImage(sizeMb = 1024, runs = 3, print = true): Promise
     const digest = execFileSync('sha256sum', [src], { encoding: 'utf8' }).split(' ')[0]!;
     const bytes = (await stat(src)).size;
     const srv = await startServer(src);
-    const info = { id: 'img.raw', urls: [srv.url], disk_format: 'raw', os_hash_algo: 'sha256', os_hash_value: digest };
-    const dl = { md5Enabled: false, downloadTimeoutS: 60, retries: 0, retryIntervalS: 1, maxDurationS: 0 };
-    const variants: Record<string, () => Promise<void>> = {
-      'curl | tee >(sha256sum) > file': async () => {
-        execFileSync('bash', ['-c', `curl -s ${srv.url} | tee >(sha256sum >/dev/null) > ${out}`]);
-      },
-      'agent (node:http, O_DIRECT)': async () => {
-        await downloadImage(info, () => openImageSink(out), dl);
-      },
-      'agent (node:http, buffered)': async () => {
-        await downloadImage(info, () => openImageSink(out, { directIo: false }), dl);
-      },
-      'fetch() + same sink (O_DIRECT)': async () => {
-        // Same hash and sink as the agent: only the HTTP client differs.
-        const res = await fetch(srv.url);
-        const h = createHash('sha256');
-        const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-        body.on('data', (c: Buffer) => h.update(c));
-        await pipeline(body, await openImageSink(out));
-        if (h.digest('hex') !== digest) throw new Error('fetch variant: checksum mismatch');
-      },
-    };
-    const results: Record<string, number[]> = {};
-    for (let r = 0; r < runs; r++) {
-      for (const [name, fn] of Object.entries(variants)) {
-        await rm(out, { force: true });
-        execFileSync('sync');
-        const s = await time(fn);
-        (results[name] ??= []).push(bytes / s / 1e6);
+    try {
+      const info = { id: 'img.raw', urls: [srv.url], disk_format: 'raw', os_hash_algo: 'sha256', os_hash_value: digest };
+      const dl = { md5Enabled: false, downloadTimeoutS: 60, retries: 0, retryIntervalS: 1, maxDurationS: 0 };
+      const variants: Record<string, () => Promise<void>> = {
+        'curl | tee >(sha256sum) > file': async () => {
+          execFileSync('bash', ['-c', `curl -s ${srv.url} | tee >(sha256sum >/dev/null) > ${out}`]);
+        },
+        'agent (node:http, O_DIRECT)': async () => {
+          await downloadImage(info, () => openImageSink(out), dl);
+        },
+        'agent (node:http, buffered)': async () => {
+          await downloadImage(info, () => openImageSink(out, { directIo: false }), dl);
+        },
+        'fetch() + same sink (O_DIRECT)': async () => {
+          // Same hash and sink as the agent: only the HTTP client differs.
+          const res = await fetch(srv.url);
+          const h = createHash('sha256');
+          const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+          body.on('data', (c: Buffer) => h.update(c));
+          await pipeline(body, await openImageSink(out));
+          if (h.digest('hex') !== digest) throw new Error('fetch variant: checksum mismatch');
+        },
+      };
+      const results: Record<string, number[]> = {};
+      for (let r = 0; r < runs; r++) {
+        for (const [name, fn] of Object.entries(variants)) {
+          await rm(out, { force: true });
+          execFileSync('sync');
+          const s = await time(fn);
+          (results[name] ??= []).push(bytes / s / 1e6);
+        }
       }
+      const median = Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, med(xs)]));
+      const ratio = median['agent (node:http, O_DIRECT)']! / median['curl | tee >(sha256sum) > file']!;
+      return { sizeMb, runs, mbPerS: results, median, ratio };
+    } finally {
+      await srv.stop();
     }
-    srv.stop();
-    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const median = Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, med(xs)]));
-    const ratio = median['agent (node:http, O_DIRECT)']! / median['curl | tee >(sha256sum) > file']!;
-    if (!print) return { sizeMb, runs, mbPerS: results, median, ratio };
-    console.log(`image ${sizeMb} MiB, ${runs} runs each (MB/s, median in brackets)`);
-    for (const [name, xs] of Object.entries(results)) console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
-    const base = med(results['curl | tee >(sha256sum) > file']!);
-    console.log(`  ratio agent/curl = ${(med(results['agent (node:http, O_DIRECT)']!) / base).toFixed(2)} (target >= 0.9)`);
-    console.log(`  ratio agent buffered/curl = ${(med(results['agent (node:http, buffered)']!) / base).toFixed(2)}`);
-    console.log(`  ratio fetch/curl = ${(med(results['fetch() + same sink (O_DIRECT)']!) / base).toFixed(2)}`);
-    return { sizeMb, runs, mbPerS: results, median, ratio };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) await benchImage(arg('size-mb', 1024), arg('runs', 3));
+if (import.meta.url === pathToFileURL(resolve(process.argv[1] ?? '')).href) {
+  const r = await benchImage({ sizeMb: arg('size-mb', 1024), runs: arg('runs', 3) });
+  console.log(`image ${r.sizeMb} MiB, ${r.runs} runs each (MB/s, median in brackets)`);
+  for (const [name, xs] of Object.entries(r.mbPerS)) console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
+  const base = r.median['curl | tee >(sha256sum) > file']!;
+  console.log(`  ratio agent/curl = ${r.ratio.toFixed(2)} (target >= 0.9)`);
+  console.log(`  ratio agent buffered/curl = ${(r.median['agent (node:http, buffered)']! / base).toFixed(2)}`);
+  console.log(`  ratio fetch/curl = ${(r.median['fetch() + same sink (O_DIRECT)']! / base).toFixed(2)}`);
+}

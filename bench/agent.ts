@@ -1,12 +1,11 @@
 /**
- * Agent figures: start → /v1/status, start → first lookup request, idle RSS
- * (the esbuild bundle on the ramdisk's pinned Node, as it runs in the
- * ramdisk), inventory time, and image streaming against curl. IPA 9.1.1's
- * figures on this machine are printed beside ours.
+ * Agent figures: start → /v1/status, start → first lookup request, and RSS
+ * after start (the esbuild bundle on the ramdisk's pinned Node, as it runs
+ * in the ramdisk). Inventory time and image streaming are sections of their
+ * own (agent-inventory.ts, agent-image.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleAgent } from '../builder/src/agent-bundle.js';
@@ -15,96 +14,97 @@ import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { DEFAULT_NODE_VERSION } from '../builder/src/spec/normalize.js';
 import { startFakeIronic } from '../agent/src/ironic/fake-ironic.js';
 import { freePort } from '../test/support/qemu.js';
-import { benchInventory } from './agent-inventory.js';
-import { benchImage } from './agent-image.js';
-
-interface Row { metric: string; value: string; target: string; reference?: string }
+import type { BenchContext } from './section.js';
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+async function waitFor(what: string, cond: () => Promise<boolean> | boolean, p: ChildProcess, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await cond()) return;
+    if (p.exitCode !== null || p.signalCode !== null) throw new Error(`the agent exited (${p.exitCode ?? p.signalCode}) before ${what}`);
     await sleep(10);
   }
-  throw new Error('timed out');
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 /** As /usr/sbin/ramforge-agent runs it in the ramdisk. */
 const RAMDISK_NODE_FLAGS = ['--max-semi-space-size=1'];
 
-function startAgent(node: string, bundle: string, args: string[]): ChildProcess {
-  // The bench only reads: the agent never gets a command that writes.
-  return spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: mkdtempSync(join(tmpdir(), 'rf-agent-state-')) } });
+export interface AgentParams {
+  /** Starts measured for start → /v1/status and for start → lookup (median taken). */
+  starts: number;
+  /** Seconds after the first start at which RSS is read: "idle" is once V8's idle-time GC has run (25 s). */
+  rssAfterS: number[];
 }
 
-export async function agentBench(rows: Row[], json: Record<string, unknown>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'ramforge-bench-agent-'));
-  try {
-    const fetched = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
-    // In the ramdisk the binary lives in RAM (tmpfs); run it from tmpfs too, since
-    // page-cache effects of a disk filesystem change RSS by several MB.
-    const shm = mkdtempSync('/dev/shm/ramforge-bench-');
-    const runtime = { ...fetched, binary: join(shm, 'node') };
-    copyFileSync(fetched.binary, runtime.binary);
-    chmodSync(runtime.binary, 0o755);
-    const bundle = join(dir, 'agent.mjs');
-    writeFileSync(bundle, (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION })).code);
+export interface AgentFigures {
+  node: string;
+  statusSeconds: number[];
+  firstLookupSeconds: number[];
+  rssMiB: { afterS: number; mib: number }[];
+}
 
-    // start → /v1/status, then idle RSS after 5 s
-    const port = await freePort();
-    const cmdline = join(dir, 'cmdline');
-    writeFileSync(cmdline, `ipa-listen-host=127.0.0.1 ipa-listen-port=${port}\n`);
-    const statusTimes: number[] = [];
-    let rss5 = NaN;
-    let rss = NaN;
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const p = startAgent(runtime.binary, bundle, ['--standalone', '--cmdline', cmdline]);
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/v1/status`).then((r) => r.ok, () => false)), 30_000);
-      statusTimes.push((performance.now() - t0) / 1000);
-      if (i === 0) {
-        // "Idle": 5 s after start, and 25 s after start, once V8's idle-time GC has run.
-        await sleep(5000);
-        rss5 = rssMiB(p.pid!);
-        await sleep(20000);
-        rss = rssMiB(p.pid!);
+export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<AgentFigures> {
+  const dir = ctx.tempDir('agent');
+  const fetched = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
+  // In the ramdisk the binary lives in RAM (tmpfs); run it from tmpfs too, since
+  // page-cache effects of a disk filesystem change RSS by several MB.
+  const shm = ctx.tempDir('node', { under: '/dev/shm' });
+  const node = join(shm, 'node');
+  copyFileSync(fetched.binary, node);
+  chmodSync(node, 0o755);
+  const bundle = join(dir, 'agent.mjs');
+  writeFileSync(bundle, (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION })).code);
+
+  let runs = 0;
+  const startAgent = (args: string[]): ChildProcess => {
+    // The bench only reads: the agent never gets a command that writes.
+    const state = ctx.tempDir(`agent-state-${runs++}`);
+    return ctx.track(spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state } }));
+  };
+  const stop = async (child: ChildProcess): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('close', r));
+    child.kill('SIGTERM');
+    await gone;
+  };
+
+  // start → /v1/status; RSS after the first start
+  const port = await freePort();
+  const cmdline = join(dir, 'cmdline');
+  writeFileSync(cmdline, `ipa-listen-host=127.0.0.1 ipa-listen-port=${port}\n`);
+  const statusSeconds: number[] = [];
+  const rss: { afterS: number; mib: number }[] = [];
+  for (let i = 0; i < p.starts; i++) {
+    const t0 = performance.now();
+    const a = startAgent(['--standalone', '--cmdline', cmdline]);
+    await waitFor('/v1/status answered', async () => (await fetch(`http://127.0.0.1:${port}/v1/status`).then((r) => r.ok, () => false)), a, 30_000);
+    statusSeconds.push((performance.now() - t0) / 1000);
+    if (i === 0) {
+      for (const s of p.rssAfterS) {
+        await sleep(Math.max(0, t0 + s * 1000 - performance.now()));
+        rss.push({ afterS: s, mib: +rssMiB(a.pid!).toFixed(1) });
       }
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
     }
-    const status = [...statusTimes].sort((a, b) => a - b)[1]!;
-
-    // start → first lookup request, against a fake Ironic on 127.0.0.1
-    const ironic = await startFakeIronic();
-    writeFileSync(cmdline, `ipa-api-url=${ironic.url} ipa-listen-host=127.0.0.1 ipa-listen-port=${port} ipa-advertise-host=127.0.0.1\n`);
-    const lookupTimes: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      ironic.reset();
-      const t0 = Date.now();
-      const p = startAgent(runtime.binary, bundle, ['--cmdline', cmdline]);
-      await waitFor(() => ironic.requestsTo('lookup').length > 0, 30_000);
-      lookupTimes.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
-    }
-    await ironic.close();
-    const lookup = [...lookupTimes].sort((a, b) => a - b)[1]!;
-
-    const inv = await benchInventory(false, false);
-    const img = await benchImage(1024, 3, false);
-    rmSync(shm, { recursive: true, force: true });
-    json.agent = { node: runtime.version, statusSeconds: statusTimes, rssAt5sMiB: rss5, idleRssMiB: rss, firstLookupSeconds: lookupTimes, inventory: inv, image: img };
-    rows.push({ metric: `agent start → /v1/status (bundle on Node ${runtime.version})`, value: `${status.toFixed(2)} s`, target: '-', reference: 'IPA 9.1.1: 1.09 s' });
-    rows.push({ metric: 'agent start → first lookup request', value: `${lookup.toFixed(2)} s`, target: '≤ 1 s' });
-    rows.push({ metric: 'agent idle RSS (25 s after start)', value: `${rss.toFixed(1)} MiB`, target: '≤ 60 MB', reference: `IPA 9.1.1: 83 MB; 5 s after start: ${rss5.toFixed(1)} MiB` });
-    rows.push({ metric: 'full inventory (median of 5)', value: `${(inv.medianMs / 1000).toFixed(3)} s`, target: '≤ 1 s', reference: 'IPA 9.1.1: 1.37 s' });
-    rows.push({ metric: 'raw image → file with sha256, agent', value: `${img.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`, target: '≥ 0.9 × curl', reference: `curl|tee|sha256sum: ${img.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${img.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s` });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await stop(a);
   }
+
+  // start → first lookup request, against a fake Ironic on 127.0.0.1
+  const ironic = await startFakeIronic();
+  ctx.defer(() => ironic.close());
+  writeFileSync(cmdline, `ipa-api-url=${ironic.url} ipa-listen-host=127.0.0.1 ipa-listen-port=${port} ipa-advertise-host=127.0.0.1\n`);
+  const firstLookupSeconds: number[] = [];
+  for (let i = 0; i < p.starts; i++) {
+    ironic.reset();
+    const t0 = Date.now();
+    const a = startAgent(['--cmdline', cmdline]);
+    await waitFor('the first lookup request', () => ironic.requestsTo('lookup').length > 0, a, 30_000);
+    firstLookupSeconds.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
+    await stop(a);
+  }
+  return { node: fetched.version, statusSeconds, firstLookupSeconds, rssMiB: rss };
 }

@@ -1,122 +1,336 @@
 /**
- * npm run bench: builder and agent figures, as a table and as JSON.
- * Targets (issue text) are printed beside the measured values; IPA's figures
- * where we have them. Nothing here asserts: it measures.
+ * npm run bench: builder and agent figures. Each section prints its table
+ * lines as soon as it is measured; at the end come the whole table and the
+ * JSON. Targets (issue texts) are printed beside the values, IPA's figures
+ * where we have them. Nothing here asserts a target: it measures. A section
+ * that fails is reported and the run goes on; the exit code is 1 if any
+ * section failed.
+ *
+ *   npm run bench [-- --quick] [-- --only cpio,agent]
+ *
+ * Adding a section: write an async function (params, ctx) → figures in its
+ * own file, then add ONE entry to SECTIONS below: name, quick and full
+ * parameters, the run function and the table lines for its figures.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { pipeline } from 'node:stream/promises';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, mkdirSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../builder/src/agent-bundle.js';
-import { TEST_SPEC } from '../test/support/shared-build.js';
-import { bootVm, freePort } from '../test/support/qemu.js';
-import { benchCpio } from './cpio.js';
-import { listInitramfs } from '../builder/src/archive/initramfs-list.js';
-import { decompressStream } from '../builder/src/archive/compress.js';
+import { parseArgs } from 'node:util';
+import { defaultCacheDir } from '../builder/src/pipeline/context.js';
+import { OVMF_CODE } from '../test/support/qemu.js';
+import type { BootKind } from './boot.js';
+import { ensureTools } from './host.js';
+import { median, section, type BenchContext, type Row, type Section, type Tinyipa } from './section.js';
 
-interface Row { metric: string; value: string; target: string; reference?: string }
-const rows: Row[] = [];
-const json: Record<string, unknown> = {};
-const only = process.argv.slice(2);
-const want = (s: string) => only.length === 0 || only.includes(s);
+const MB = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const s1 = (seconds: number): string => `${seconds.toFixed(1)} s`;
+const QEMU = ['qemu-system-x86_64', OVMF_CODE];
 
-function buildOnce(cacheDir: string, label: string, spec: Record<string, unknown> = TEST_SPEC): { seconds: number; outputDir: string; maxRssMiB: number; timings: Record<string, number> } {
-  const dir = mkdtempSync(join(tmpdir(), `ramforge-bench-${label}-`));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'build-child.ts'), dir, join(dir, 'output'), JSON.stringify(spec)], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, RAMFORGE_CACHE: cacheDir, npm_config_cache: join(cacheDir, 'npm') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`${label} build failed`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as never;
+export const SECTIONS: Section<any, any>[] = [
+  section({
+    name: 'build',
+    about: 'tinyipa build time, peak RSS and artifact sizes (full: cold then warm; quick: one build on the shared cache)',
+    quick: { cold: false },
+    full: { cold: true },
+    run: async (p, ctx) => (await import('./build.js')).buildSection(p, ctx),
+    rows: (f) => [
+      ...(f.cold ? [{ metric: 'cold build (empty caches, incl. downloads)', value: s1(f.cold.seconds), target: '≤ 180 s' }] : []),
+      f.sharedCache
+        ? { metric: 'build (shared cache, unchanged members reused)', value: s1(f.warm.seconds), target: '-' }
+        : { metric: 'warm build (packages cached)', value: s1(f.warm.seconds), target: '≤ 60 s' },
+      { metric: 'build peak RSS (ramforge process)', value: `${f.peakRssMiB.toFixed(0)} MiB`, target: '-' },
+      { metric: `initramfs (${f.compression})`, value: MB(f.initramfsBytes), target: '≤ 45 MB' },
+      { metric: 'initramfs unpacked', value: `${MB(f.rootfsBytes)} (${f.rootfsFiles} files)`, target: '-' },
+      { metric: 'ISO', value: MB(f.isoBytes), target: '-' },
+    ],
+  }),
+  section({
+    name: 'boot',
+    about: 'qemu boot to /v1/status: kernel+initramfs, ISO on BIOS, ISO on UEFI (quick: kernel+initramfs only)',
+    tools: QEMU,
+    quick: { boots: ['direct'] as BootKind[], diskGiB: 1, memoryMiB: 512 },
+    full: { boots: ['direct', 'bios', 'uefi'] as BootKind[], diskGiB: 8, memoryMiB: 512 },
+    run: async (p, ctx) => (await import('./boot.js')).bootSection(p, ctx),
+    rows: (f) => {
+      const out: Row[] = [];
+      const acc = f.accel.toUpperCase();
+      if (f.seconds.direct !== undefined) out.push({ metric: `boot → /v1/status, kernel+initramfs (${acc}, ${f.memoryMiB} MiB)`, value: s1(f.seconds.direct), target: '≤ 20 s' });
+      if (f.seconds.bios !== undefined) out.push({ metric: 'boot → /v1/status, ISO on BIOS', value: s1(f.seconds.bios), target: '≤ 30 s' });
+      if (f.seconds.uefi !== undefined) out.push({ metric: 'boot → /v1/status, ISO on UEFI', value: s1(f.seconds.uefi), target: '≤ 30 s' });
+      return out;
+    },
+  }),
+  section({
+    name: 'compression',
+    about: 'the same tinyipa with another compression (full: xz, quick: gzip): initramfs size and kernel+initramfs boot',
+    tools: QEMU,
+    quick: { diskGiB: 1, memoryMiB: 512, alternative: 'gzip' as const },
+    full: { diskGiB: 8, memoryMiB: 512, alternative: 'xz' as const },
+    run: async (p, ctx) => (await import('./boot.js')).compressionSection(p, ctx),
+    rows: (f) => [{
+      metric: `  for comparison: initramfs with ${f.compression}`,
+      value: MB(f.initramfsBytes),
+      target: '-',
+      reference: `boots to /v1/status in ${s1(f.directSeconds)} (${f.defaultCompression}: ${MB(f.defaultInitramfsBytes)})`,
+    }],
+  }),
+  section({
+    name: 'cpio',
+    about: 'unpack the shipped initramfs with GNU cpio, then pack that tree with our writer and with GNU cpio',
+    tools: ['cpio'],
+    quick: { rounds: 1 },
+    full: { rounds: 2 },
+    run: async (p, ctx) => (await import('./cpio.js')).cpioSection(p, ctx),
+    rows: (f) => [{
+      metric: 'cpio packing, ramforge (same tree)',
+      value: `${f.ours.mbPerS.toFixed(0)} MB/s`,
+      target: '≥ GNU cpio',
+      reference: `GNU cpio: ${f.gnu.mbPerS.toFixed(0)} MB/s; pack only: ${f.oursPackOnly.mbPerS.toFixed(0)} MB/s (${f.entries} entries, best of ${f.rounds})`,
+    }],
+  }),
+  section({
+    name: 'agent',
+    about: 'agent start → /v1/status, start → first lookup, RSS after start (quick: one start, RSS at 2 s)',
+    quick: { starts: 1, rssAfterS: [2] },
+    full: { starts: 3, rssAfterS: [5, 25] },
+    run: async (p, ctx) => (await import('./agent.js')).agentSection(p, ctx),
+    rows: (f) => {
+      const last = f.rssMiB[f.rssMiB.length - 1]!;
+      const earlier = f.rssMiB.slice(0, -1).map((r) => `${r.afterS} s after start: ${r.mib.toFixed(1)} MiB`);
+      return [
+        { metric: `agent start → /v1/status (bundle on Node ${f.node})`, value: `${median(f.statusSeconds).toFixed(2)} s`, target: '-', reference: 'IPA 9.1.1: 1.09 s' },
+        { metric: 'agent start → first lookup request', value: `${median(f.firstLookupSeconds).toFixed(2)} s`, target: '≤ 1 s' },
+        { metric: `agent ${last.afterS >= 25 ? 'idle ' : ''}RSS (${last.afterS} s after start)`, value: `${last.mib.toFixed(1)} MiB`, target: last.afterS >= 25 ? '≤ 60 MB' : '-', reference: ['IPA 9.1.1: 83 MB', ...earlier].join('; ') },
+      ];
+    },
+  }),
+  section({
+    name: 'inventory',
+    about: 'collectInventory() on this host',
+    quick: { runs: 1 },
+    full: { runs: 5 },
+    run: async (p) => (await import('./agent-inventory.js')).benchInventory(p),
+    rows: (f) => [{ metric: `full inventory (median of ${f.runs})`, value: `${(f.medianMs / 1000).toFixed(3)} s`, target: '≤ 1 s', reference: 'IPA 9.1.1: 1.37 s' }],
+  }),
+  section({
+    name: 'image',
+    about: 'raw image download to a file with sha256: the agent against curl | tee | sha256sum',
+    tools: ['curl'],
+    quick: { sizeMb: 16, runs: 1 },
+    full: { sizeMb: 1024, runs: 3 },
+    run: async (p, ctx) => (await import('./agent-image.js')).benchImage(p, ctx.tempDir('image')),
+    rows: (f) => [{
+      metric: `raw image → file with sha256, agent (${f.sizeMb} MiB)`,
+      value: `${f.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`,
+      target: '≥ 0.9 × curl',
+      reference: `curl|tee|sha256sum: ${f.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
+    }],
+  }),
+  section({
+    name: 'erase',
+    about: "disk erase on a loop device (root): the agent's zero pass and IPA's default (1 random pass + zeros) next to dd oflag=direct",
+    // losetup and dd come from util-linux and coreutils, Essential packages of every Debian.
+    quick: { sizeMiB: 64 },
+    full: { sizeMiB: 1024 },
+    run: async (p) => (await import('./erase.js')).benchErase(p.sizeMiB),
+    rows: (f) => {
+      const dd = `dd bs=4M oflag=direct: ${f.ddZeroMBps.toFixed(0)} MB/s`;
+      const size = `${Math.round(f.sizeBytes / 2 ** 20)} MiB loop`;
+      return [
+        { metric: `erase, zero pass (agent overwrite, ${size})`, value: `${f.agentZeroMBps.toFixed(0)} MB/s`, target: '≈ dd', reference: dd },
+        { metric: 'erase, 1 random pass + zeros (IPA default)', value: `${f.agentRandomZeroMBps.toFixed(0)} MB/s of disk`, target: '-', reference: `${f.agentRandomZeroWriteMBps.toFixed(0)} MB/s written; ${dd}` },
+      ];
+    },
+  }),
+];
+
+const HELP = `npm run bench [-- OPTIONS]
+
+Measures the builder and the agent and prints a table (each section as soon
+as it is measured, then all of them) and JSON. Exit code 1 if a section failed.
+
+  --quick         every section once with small inputs (what npm test runs)
+  --only A,B      run only these sections, in the order given
+  -h, --help      this text
+
+Sections:
+${SECTIONS.map((s) => `  ${s.name.padEnd(12)}  ${s.about}`).join('\n')}
+`;
+
+const COLS = { metric: 56, value: 22, target: 12 };
+function formatRows(rows: Row[], metricWidth = COLS.metric): string {
+  return rows.map((r) => `${r.metric.padEnd(metricWidth)}  ${r.value.padEnd(COLS.value)}  ${r.target.padEnd(COLS.target)}  ${r.reference ?? ''}`.trimEnd() + '\n').join('');
 }
 
-async function bootTime(opts: Parameters<typeof bootVm>[0]): Promise<number> {
-  const port = await freePort();
-  // A sparse 8 GiB disk, as a target has: without a disk the agent first waits for one (as IPA does).
-  const disk = join(mkdtempSync(join(tmpdir(), 'ramforge-bench-disk-')), 'disk.img');
-  spawnSync('truncate', ['-s', '8G', disk]);
-  const vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
-  try {
-    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
-    return (Date.now() - vm.startedAt) / 1000;
-  } finally {
-    await vm.stop();
-    rmSync(disk, { force: true });
-  }
+interface Failure { section: string; message: string }
+
+interface SectionState {
+  /** Run last first, each once (the signal handler and the section's end may both get here). */
+  cleanups: (() => unknown)[];
+  dirs: string[];
 }
 
-async function builder(): Promise<void> {
-  const cache = mkdtempSync(join(tmpdir(), 'ramforge-bench-cache-'));
-  try {
-    const cold = buildOnce(cache, 'cold');
-    const warm = buildOnce(cache, 'warm');
-    json.build = { coldSeconds: cold.seconds, warmSeconds: warm.seconds, coldTimings: cold.timings, warmTimings: warm.timings, peakRssMiB: Math.max(cold.maxRssMiB, warm.maxRssMiB) };
-    rows.push({ metric: 'cold build (empty caches, incl. downloads)', value: `${cold.seconds.toFixed(1)} s`, target: '≤ 180 s' });
-    rows.push({ metric: 'warm build (packages cached)', value: `${warm.seconds.toFixed(1)} s`, target: '≤ 60 s' });
-    rows.push({ metric: 'build peak RSS (ramforge process)', value: `${Math.max(cold.maxRssMiB, warm.maxRssMiB).toFixed(0)} MiB`, target: '-' });
-
-    const out = warm.outputDir;
-    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { rootfs: { bytes: number; files: number }; spec: { compression: string } };
-    const initramfs = statSync(join(out, 'tinyipa.initramfs')).size;
-    const iso = statSync(join(out, 'tinyipa.iso')).size;
-    const kernel = statSync(join(out, 'tinyipa.kernel')).size;
-    json.size = { initramfsBytes: initramfs, isoBytes: iso, kernelBytes: kernel, rootfsBytes: manifest.rootfs.bytes, rootfsFiles: manifest.rootfs.files };
-    rows.push({ metric: `initramfs (${manifest.spec.compression})`, value: `${(initramfs / 1e6).toFixed(1)} MB`, target: '≤ 45 MB' });
-    rows.push({ metric: 'initramfs unpacked', value: `${(manifest.rootfs.bytes / 1e6).toFixed(1)} MB (${manifest.rootfs.files} files)`, target: '-' });
-    rows.push({ metric: 'ISO', value: `${(iso / 1e6).toFixed(1)} MB`, target: '-' });
-
-    const direct = await bootTime({ kernel: join(out, 'tinyipa.kernel'), initrd: join(out, 'tinyipa.initramfs'), append: 'console=ttyS0,115200' });
-    const bios = await bootTime({ iso: join(out, 'tinyipa.iso'), firmware: 'bios' });
-    const uefi = await bootTime({ iso: join(out, 'tinyipa.iso'), firmware: 'uefi' });
-    json.boot = { directSeconds: direct, isoBiosSeconds: bios, isoUefiSeconds: uefi, memoryMiB: 512, accel: process.env.RAMFORGE_QEMU_ACCEL ?? 'tcg' };
-    rows.push({ metric: 'boot → /v1/status, kernel+initramfs (TCG, 512 MiB)', value: `${direct.toFixed(1)} s`, target: '≤ 20 s' });
-    rows.push({ metric: 'boot → /v1/status, ISO on BIOS', value: `${bios.toFixed(1)} s`, target: '≤ 30 s' });
-    rows.push({ metric: 'boot → /v1/status, ISO on UEFI', value: `${uefi.toFixed(1)} s`, target: '≤ 30 s' });
-
-    // The alternative compression, same inputs: what the default trades.
-    const alt = manifest.spec.compression === 'xz' ? 'zstd' : 'xz';
-    const other = buildOnce(cache, alt, { ...TEST_SPEC, compression: alt, iso: false });
-    const otherInitramfs = statSync(join(other.outputDir, 'tinyipa.initramfs')).size;
-    const otherDirect = await bootTime({ kernel: join(other.outputDir, 'tinyipa.kernel'), initrd: join(other.outputDir, 'tinyipa.initramfs'), append: 'console=ttyS0,115200' });
-    json.alternative = { compression: alt, initramfsBytes: otherInitramfs, directSeconds: otherDirect };
-    rows.push({ metric: `  for comparison: initramfs with ${alt}`, value: `${(otherInitramfs / 1e6).toFixed(1)} MB`, target: '-', reference: `boots to /v1/status in ${otherDirect.toFixed(1)} s` });
-
-    // cpio throughput on the very tree we ship: unpack it, then pack it both ways.
-    const tree = mkdtempSync(join(tmpdir(), 'ramforge-bench-tree-'));
+async function cleanUp(state: SectionState, onError: (e: unknown) => void): Promise<void> {
+  for (let fn = state.cleanups.pop(); fn; fn = state.cleanups.pop()) {
     try {
-      // Every member (GNU cpio stops at the first trailer), each through its own decompressor.
-      const image = join(out, 'tinyipa.initramfs');
-      for (const m of await listInitramfs(image)) {
-        const cpio = spawn('cpio', ['-idmu', '--quiet'], { cwd: tree, stdio: ['pipe', 'ignore', 'inherit'] });
-        const exited = new Promise<number | null>((resolve) => cpio.on('close', resolve));
-        await pipeline(createReadStream(image, { start: m.offset, end: m.offset + m.compressedSize - 1 }), decompressStream(m.compression), cpio.stdin);
-        if ((await exited) !== 0) throw new Error(`unpacking member ${m.index} of the initramfs for the cpio benchmark failed`);
-      }
-      const c = await benchCpio(tree);
-      json.cpio = c;
-      rows.push({ metric: 'cpio packing, ramforge (same tree)', value: `${c.ours.mbPerS.toFixed(0)} MB/s`, target: '≥ GNU cpio', reference: `GNU cpio: ${c.gnu.mbPerS.toFixed(0)} MB/s` });
-    } finally {
-      rmSync(tree, { recursive: true, force: true });
+      await fn();
+    } catch (e) {
+      onError(e);
     }
-  } finally {
-    rmSync(cache, { recursive: true, force: true });
   }
+  for (const d of state.dirs) rmSync(d, { recursive: true, force: true });
 }
 
-async function main(): Promise<void> {
-  mkdirSync(join(REPO_ROOT, '.cache'), { recursive: true });
-  if (want('builder')) await builder();
-  if (want('agent')) {
-    const { agentBench } = await import('./agent.js');
-    await agentBench(rows, json);
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
   }
-  const w = Math.max(...rows.map((r) => r.metric.length));
-  process.stdout.write(`\n${'metric'.padEnd(w)}  ${'value'.padEnd(22)}  ${'target'.padEnd(12)}  reference\n`);
-  for (const r of rows) process.stdout.write(`${r.metric.padEnd(w)}  ${r.value.padEnd(22)}  ${r.target.padEnd(12)}  ${r.reference ?? ''}\n`);
-  process.stdout.write('\n' + JSON.stringify(json, null, 2) + '\n');
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let selected = SECTIONS;
+  if (args.only !== undefined) {
+    const names = args.only.split(',').map((n) => n.trim()).filter(Boolean);
+    const unknown = names.filter((n) => !SECTIONS.some((s) => s.name === n));
+    if (unknown.length || !names.length) {
+      process.stderr.write(`bench: unknown section${unknown.length === 1 ? '' : 's'} '${unknown.join(', ')}' (known: ${SECTIONS.map((s) => s.name).join(', ')})\n`);
+      return 2;
+    }
+    selected = names.map((n) => SECTIONS.find((s) => s.name === n)!);
+  }
+  const quick = args.quick!;
+  const mode = quick ? 'quick' : 'full';
+
+  // Everything a section creates lives in here or is registered below, so that
+  // nothing outlives the run: removed at the end of the section, on failure,
+  // on signals (gracefully: VMs are stopped, so qemu.ts removes their files)
+  // and, as a last resort, on exit.
+  const work = mkdtempSync(join(tmpdir(), 'ramforge-bench-'));
+  const extraDirs = new Set<string>();
+  const children = new Set<ChildProcess>();
+  process.on('exit', () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const d of extraDirs) rmSync(d, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+  let current: SectionState | undefined;
+  let stopping = false;
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+    // process.on, not once: qemu.ts kills its VMs and raises the signal again, which must not cut this short.
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`bench: ${sig}, cleaning up\n`);
+      setTimeout(() => process.exit(128 + n), 20_000);
+      void (current ? cleanUp(current, () => undefined) : Promise.resolve()).finally(() => process.exit(128 + n));
+    });
+  }
+  // A stray error event (a child's stream, say) fails the running section instead of the whole run.
+  let abortSection: ((e: unknown) => void) | undefined;
+  const stray = (e: unknown): void => {
+    if (abortSection) abortSection(e);
+    else {
+      process.stderr.write(`bench: uncaught error outside a section: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    }
+  };
+  process.on('uncaughtException', stray);
+  process.on('unhandledRejection', stray);
+
+  let tinyipa: Tinyipa | undefined;
+  const figures: Record<string, unknown> = {};
+  const allRows: Row[] = [];
+  const failures: Failure[] = [];
+  process.stderr.write(`bench: ${mode} mode; sections: ${selected.map((s) => s.name).join(', ')}\n`);
+  process.stdout.write(`${'metric'.padEnd(COLS.metric)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n`);
+  if (quick) process.stdout.write('# quick mode: every section once on small inputs, to prove it works; not figures to compare with a full run\n');
+
+  for (const s of selected) {
+    if (stopping) break;
+    const state: SectionState = { cleanups: [], dirs: [] };
+    current = state;
+    const log = (line: string): void => void process.stderr.write(`[bench ${s.name}] ${line}\n`);
+    const ctx: BenchContext = {
+      quick,
+      tempDir(label, opts = {}) {
+        const dir = mkdtempSync(opts.under ? join(opts.under, `ramforge-bench-${label}-`) : join(work, `${s.name}-${label}-`));
+        if (opts.under) extraDirs.add(dir);
+        if (!opts.forRun) state.dirs.push(dir);
+        return dir;
+      },
+      defer: (fn) => void state.cleanups.push(fn),
+      track(child) {
+        children.add(child);
+        const closed = new Promise<void>((r) => child.once('close', () => {
+          children.delete(child);
+          r();
+        }));
+        state.cleanups.push(async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          if (child.pid !== undefined) await closed;
+        });
+        return child;
+      },
+      async tinyipa() {
+        if (!tinyipa) {
+          log('using the shared test build (test/support/shared-build.ts)');
+          const { sharedBuild } = await import('../test/support/shared-build.js');
+          const b = await sharedBuild();
+          tinyipa = { kernel: b.kernel, initramfs: b.initramfs, iso: b.iso, manifest: b.manifest as Tinyipa['manifest'], cacheEnv: { RAMFORGE_CACHE: defaultCacheDir() } };
+        }
+        return tinyipa;
+      },
+      provideTinyipa: (t) => void (tinyipa = t),
+      log,
+    };
+    const params: unknown = quick ? s.quick : s.full;
+    const t0 = performance.now();
+    const took = (): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    const fail = (e: unknown, what = 'FAILED'): void => {
+      const hint = (e as { hint?: unknown } | undefined)?.hint;
+      const message = (e instanceof Error ? e.message : String(e)) + (typeof hint === 'string' ? ` (${hint})` : '');
+      failures.push({ section: s.name, message });
+      process.stdout.write(`# ${s.name}: ${what} after ${took()}: ${message.split('\n')[0]}\n`);
+      process.stderr.write(`[bench ${s.name}] ${what}: ${e instanceof Error ? (e.stack ?? message) : message}${e instanceof Error && e.cause ? `\n  cause: ${String((e.cause as Error)?.stack ?? e.cause)}` : ''}\n`);
+    };
+    try {
+      const aborted = new Promise<never>((_, reject) => { abortSection = reject; });
+      await ensureTools(s.tools ?? [], log);
+      const f = await Promise.race([s.run(params, ctx), aborted]);
+      const rows = s.rows(f, params) as Row[];
+      figures[s.name] = f;
+      allRows.push(...rows);
+      process.stdout.write(`# ${s.name} (${took()})\n${formatRows(rows)}`);
+    } catch (e) {
+      fail(e);
+    } finally {
+      abortSection = undefined;
+      await cleanUp(state, (e) => fail(e, 'cleanup FAILED'));
+      for (const d of state.dirs) extraDirs.delete(d);
+      current = undefined;
+    }
+  }
+  // Interrupted: the signal handler finishes the cleanup and exits.
+  if (stopping) await new Promise<never>(() => {});
+
+  const rows = [...allRows, ...failures.map((f) => ({ metric: `${f.section} section`, value: 'FAILED', target: '-', reference: f.message.split('\n')[0] }))];
+  const w = Math.max(COLS.metric, ...rows.map((r) => r.metric.length));
+  process.stdout.write(`\n${'metric'.padEnd(w)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n${formatRows(rows, w)}`);
+  const json = { mode, ...figures, ...(failures.length ? { failed: Object.fromEntries(failures.map((f) => [f.section, f.message])) } : {}) };
+  process.stdout.write(`\n${JSON.stringify(json, null, 2)}\n`);
+  if (failures.length) process.stderr.write(`bench: ${failures.length} section(s) failed: ${[...new Set(failures.map((f) => f.section))].join(', ')}\n`);
+  return failures.length ? 1 : 0;
 }
 
-await main();
+const code = await main();
+// Sections clean up what they start, but the agent's inventory leaves a spawn
+// timeout behind for a tool the host lacks (agent/src/util/exec.ts: Node sends
+// no 'exit' for ENOENT, so the timer stays until it fires): do not wait for it.
+// stdout and stderr are synchronous for files, pipes and terminals on Linux.
+process.exit(Math.max(code, Number(process.exitCode ?? 0)));

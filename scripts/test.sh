@@ -5,7 +5,7 @@
 # integration tier (test/integration/: real tools, qemu, the real Ironic).
 # Tiers: test/README.md.
 #
-#   scripts/test.sh              everything (npm test, .ci/run)
+#   scripts/test.sh              everything (npm test, .ci/run), then the quick benchmark
 #   scripts/test.sh --unit       the unit tier only (npm run test:unit): no installs, no checks
 #   scripts/test.sh FILE...      these test files, with the same harness (shared Ironic, temp check)
 #
@@ -150,6 +150,13 @@ if [ ${#integration[@]} -gt 0 ]; then
   fi
   say "integration tier: ${#integration[@]} files, $integration_jobs at a time"
   node --import tsx --test --test-concurrency="$integration_jobs" "${integration[@]}" || status=$?
+fi
+
+# The benchmark in its quick mode, last: a broken benchmark fails the run (its leftovers too).
+if [ "$mode" = all ]; then
+  stop_ironic
+  say "npm run bench -- --quick"
+  npm run --silent bench -- --quick || status=$?
 fi
 
 exit "$status"

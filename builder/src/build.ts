@@ -1,16 +1,20 @@
 /**
  * build(): the library entry point behind `ramforge build`. Loads and checks
- * the spec, runs the pipeline in a private workspace beside output/, and
- * publishes output/<name>/ only when every stage succeeded.
+ * the spec, loads its flavor, runs the pipeline in a private workspace
+ * beside output/, and publishes output/<name>/ only when every stage
+ * succeeded.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadSpec } from './spec/load.js';
 import type { SpecIssue } from './errors.js';
 import { explainFsError } from './errors.js';
-import { defaultCacheDir, type Artifact, type BuildContext } from './pipeline/context.js';
+import { defaultCacheDir } from './defaults.js';
+import type { Artifact } from './pipeline/context.js';
 import { runPipeline, type RendererName } from './pipeline/run.js';
 import { publishArtifacts } from './pipeline/stages/publish-artifacts.js';
+import { loadFlavor } from './flavors/registry.js';
+import type { Flavor } from './flavors/contract.js';
 import type { BuildSpec } from './spec/normalize.js';
 
 export interface BuildOptions {
@@ -32,6 +36,8 @@ export interface BuildOptions {
   dryRun?: boolean;
   /** Reuse compressed initramfs members cached by earlier builds (default true). */
   reuseMembers?: boolean;
+  /** Build with this flavor instead of the spec's (tests: a flavor defined outside flavors/). */
+  flavor?: Flavor<any>;
 }
 
 export interface BuildResult {
@@ -52,6 +58,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const log = opts.log ?? (() => {});
   for (const w of warnings) log(`warning: ${w.path}: ${w.message}${w.fix ? ` (${w.fix})` : ''}`);
   if (opts.dryRun) return { name: spec.name, spec, warnings, outputDir: undefined, artifacts: [], timings: {}, seconds: 0 };
+  const flavor = opts.flavor ?? (await loadFlavor(spec.flavor));
 
   const outputRoot = resolve(opts.cwd, opts.output ?? 'output');
   const workRoot = join(dirname(outputRoot), '.workspace');
@@ -63,28 +70,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   } catch (e) {
     throw explainFsError(e, `creating the workspace under ${workRoot}`);
   }
-  const ctx: BuildContext = {
-    spec,
-    cwd: opts.cwd,
-    outputRoot,
-    workspace,
-    staging: join(workspace, 'staging'),
-    cacheDir: opts.cacheDir ?? defaultCacheDir(),
-    log,
-    signal: opts.signal ?? new AbortController().signal,
-    installHostTools: opts.installHostTools ?? false,
-    reuseMembers: opts.reuseMembers ?? true,
-    artifacts: [],
-    timings: {},
-    hostInstalled: [],
-    bootloaders: {},
-  };
+  const staging = join(workspace, 'staging');
   let ok = false;
   try {
-    await runPipeline(ctx, opts.renderer ?? 'silent');
-    const outputDir = await publishArtifacts(ctx);
+    const env = { spec, cacheDir: opts.cacheDir ?? defaultCacheDir(), workspace, log, signal: opts.signal ?? new AbortController().signal };
+    const r = await runPipeline(flavor, env, {
+      staging,
+      installHostTools: opts.installHostTools ?? false,
+      reuseMembers: opts.reuseMembers ?? true,
+      renderer: opts.renderer ?? 'silent',
+    });
+    const outputDir = await publishArtifacts({ staging, workspace, outputRoot, name: spec.name });
     ok = true;
-    return { name: spec.name, spec, warnings, outputDir, artifacts: ctx.artifacts, timings: ctx.timings, seconds: Math.round(performance.now() - t0) / 1000 };
+    return { name: spec.name, spec, warnings, outputDir, artifacts: r.artifacts, timings: r.timings, seconds: Math.round(performance.now() - t0) / 1000 };
   } catch (e) {
     throw explainFsError(e, 'building');
   } finally {

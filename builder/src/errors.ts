@@ -52,6 +52,16 @@ export class ToolMissingError extends UserError {
   }
 }
 
+/** A host condition no package fixes does not hold (see HostProbe in host/tools.ts). */
+export class HostProbeError extends UserError {
+  readonly failed: { what: string; problem: string; hint: string }[];
+  constructor(failed: { what: string; problem: string; hint: string }[]) {
+    super(`the host is not ready: ${failed.map((f) => `${f.what}: ${f.problem}`).join('; ')}`, { hint: failed.map((f) => f.hint).join('; ') });
+    this.name = 'HostProbeError';
+    this.failed = failed;
+  }
+}
+
 /** An external process failed. */
 export class ProcessError extends Error {
   readonly command: string[];

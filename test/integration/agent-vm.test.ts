@@ -1,7 +1,14 @@
 /**
  * Acceptance in a VM: the agent inside a built ramdisk (tinyipa) in qemu,
- * against the real Ironic on the host. Uses the shared test build (or the
- * kernel and initramfs named by RAMFORGE_TEST_KERNEL / RAMFORGE_TEST_INITRAMFS).
+ * against the real Ironic on the host, and what cleaning leaves ON THE DISK:
+ * every byte of the disk file is read back on the host afterwards.
+ * Uses the shared test build (or the kernel and initramfs named by
+ * RAMFORGE_TEST_KERNEL / RAMFORGE_TEST_INITRAMFS).
+ *
+ * Ironic runs with IPA's erase defaults (one random pass, then zeros; the
+ * shared test Ironic asks for zeros only to keep other tests fast) and with
+ * [deploy]erase_skip_read_only = True, which the conductor hands to the agent
+ * as driver_internal_info agent_erase_skip_read_only.
  *
  * Networking (real-ironic.md): the guest reaches the host's 127.0.0.1
  * services as 10.0.2.2 through slirp; the conductor reaches the guest's agent
@@ -13,28 +20,35 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sharedIronic, stopSharedIronic } from '../support/ironic.js';
-import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/ironic') ? 'Ironic is not installed: run ./ramforge doctor --for test --fix' : false;
+const MAC = '52:54:00:12:34:56';
+const MiB = 1 << 20;
+/** Small on purpose: TCG writes to a virtio disk at tens of MB/s. */
+const DISK_SIZE = 256 * MiB;
 
+let ironic: IronicEnv | undefined;
 before(async () => {
-  if (skip || (kernel && initrd)) return;
+  if (skip) return;
+  ironic = await startIronic({ extraConf: '[deploy]\nshred_random_overwrite_iterations = 1\nshred_final_overwrite_with_zeros = true\nerase_skip_read_only = true\n' });
+  if (kernel && initrd) return;
   const b = await sharedBuild();
   kernel = b.kernel;
   initrd = b.initramfs;
 }, { timeout: 30 * 60_000 });
-const MAC = '52:54:00:12:34:56';
+after(() => ironic?.stop());
 
-after(() => stopSharedIronic());
-
-function readFileBytes(file: string, offset: number, length: number): Buffer {
+function readAt(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
   try {
     const b = Buffer.alloc(length);
@@ -43,41 +57,89 @@ function readFileBytes(file: string, offset: number, length: number): Buffer {
   } finally { closeSync(fd); }
 }
 
-test('agent in VM: manage + provide → available, the virtio disk GPT is gone', { skip, timeout: 1_200_000 }, async () => {
-  const env = await sharedIronic();
+/** Where the previous tenant's bytes are: the start, inside partition 1 (at 1 MiB), the middle, the last MiB. */
+const markerOffsets = (size: number): number[] => [64 * 1024, MiB + 4096, size / 2, size - 64 * 1024];
+const MARKER = Buffer.alloc(4096, 'previous tenant data ');
+
+/** A sparse disk with a GPT, a partition at 1 MiB and known non-zero bytes at several offsets. */
+function makeTenantDisk(file: string, size: number): void {
+  execFileSync('truncate', ['-s', String(size), file]);
+  execFileSync('sgdisk', ['-n', '1:2048:+32M', '-t', '1:8300', file]);
+  const fd = openSync(file, 'r+');
+  try { for (const off of markerOffsets(size)) writeSync(fd, MARKER, 0, MARKER.length, off); } finally { closeSync(fd); }
+  assert.equal(readAt(file, 512, 8).toString(), 'EFI PART');
+  for (const off of markerOffsets(size)) assert.ok(readAt(file, off, 4096).equals(MARKER));
+}
+
+/** The offset of the first non-zero byte of the file, or -1: reads it all in 4 MiB chunks. */
+function firstNonZero(file: string): number {
+  const chunk = 4 * MiB;
+  const buf = Buffer.alloc(chunk);
+  const zero = Buffer.alloc(chunk);
+  const fd = openSync(file, 'r');
+  try {
+    for (let pos = 0; ; pos += chunk) {
+      const n = readSync(fd, buf, 0, chunk, pos);
+      if (n === 0) return -1;
+      if (!buf.subarray(0, n).equals(zero.subarray(0, n))) return pos + buf.subarray(0, n).findIndex((b) => b !== 0);
+    }
+  } finally { closeSync(fd); }
+}
+
+const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** GET on the agent's API; it serves HTTPS with a self-signed certificate (ipa-enable-auto-tls), hence no verification. */
+function getAgent(agentPort: number, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet({ host: '127.0.0.1', port: agentPort, path, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => {
+        try { resolve(JSON.parse(text)); } catch { reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`)); }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`))).on('error', reject);
+  });
+}
+
+/** The result of the last clean step `step`, from the agent's own command list (a Zed conductor sends no token on GET). */
+async function cleanResult(agentPort: number, step: string): Promise<Record<string, unknown>> {
+  const body = (await getAgent(agentPort, '/v1/commands/')) as { commands: Array<{ command_name: string; command_status: string; command_result: any }> };
+  const hit = body.commands.filter((c) => c.command_name === 'execute_clean_step' && c.command_result?.clean_step?.step === step).at(-1);
+  assert.ok(hit, `the agent ran no ${step} step: ${JSON.stringify(body.commands.map((c) => c.command_name))}`);
+  assert.equal(hit.command_status, 'SUCCEEDED');
+  return hit.command_result.clean_result as Record<string, unknown>;
+}
+
+interface Run { env: IronicEnv; uuid: string; vm: Vm; agentPort: number; dir: string }
+
+/** Enroll and manage a node, boot the ramdisk with `disks`, run `body`; always cleans up and prints logs on failure. */
+async function withNode(name: string, disks: (dir: string) => Pick<BootVmOptions, 'disks' | 'extraArgs'>, bootFirst: boolean,
+  body: (r: Run, boot: () => Promise<Vm>) => Promise<void>): Promise<void> {
+  const env = ironic!;
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-vm-'));
-  const diskFile = join(dir, 'disk.img');
   let vm: Vm | undefined;
   let uuid: string | undefined;
   try {
-    // A 4 GiB sparse disk with a GPT and one partition: what cleaning must erase.
-    execFileSync('truncate', ['-s', '4G', diskFile]);
-    execFileSync('sgdisk', ['-n', '1:2048:+32M', '-t', '1:8300', diskFile]);
-    assert.equal(readFileBytes(diskFile, 512, 8).toString(), 'EFI PART');
-
-    uuid = await env.enrollNode({ mac: MAC, name: 'vm-node' });
+    const d = disks(dir);
+    uuid = await env.enrollNode({ mac: MAC, name });
     await env.setProvisionState(uuid, 'manage');
     await env.waitForProvisionState(uuid, ['manageable'], 60_000);
-
     const agentPort = await freePort();
     const apiPort = new URL(env.apiUrl).port;
-    vm = await bootVm({
-      kernel, initrd,
-      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort}`,
-      memoryMiB: 1024,
-      mac: MAC,
-      hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
-      disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }],
-      serialLog: join(dir, 'serial.log'),
-    });
-    await env.setProvisionState(uuid, 'provide');
-    const t0 = Date.now();
-    const n = await env.waitForProvisionState(uuid, ['available'], 1_000_000);
-    console.log(`in-VM automated cleaning took ${Date.now() - t0} ms`);
-    assert.equal(n.last_error, null);
-    assert.notEqual(readFileBytes(diskFile, 512, 8).toString(), 'EFI PART', 'primary GPT header still present');
-    const size = 4 * 1024 ** 3;
-    assert.notEqual(readFileBytes(diskFile, size - 512, 8).toString(), 'EFI PART', 'backup GPT header still present');
+    const boot = async (): Promise<Vm> => {
+      vm = await bootVm({
+        kernel, initrd,
+        // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
+        append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
+        memoryMiB: 1024, mac: MAC,
+        hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
+        serialLog: join(dir, 'serial.log'),
+        ...d,
+      });
+      return vm;
+    };
+    if (bootFirst) await boot();
+    await body({ env, uuid, vm: vm!, agentPort, dir }, boot);
   } catch (e) {
     console.error(env.logTail(80));
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
@@ -87,4 +149,79 @@ test('agent in VM: manage + provide → available, the virtio disk GPT is gone',
     if (uuid) await env.deleteNode(uuid).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero', { skip, timeout: 1_800_000 }, async () => {
+  let diskFile = '';
+  await withNode('vm-erase', (dir) => {
+    diskFile = join(dir, 'disk.img');
+    makeTenantDisk(diskFile, DISK_SIZE);
+    return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+  }, true, async ({ env, uuid, vm, agentPort }) => {
+    await env.setProvisionState(uuid, 'provide');
+    const t0 = Date.now();
+    const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
+    console.log(`in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
+    assert.equal(n.last_error, null);
+    const result = await cleanResult(agentPort, 'erase_devices');
+    console.log(`erase_devices result: ${JSON.stringify(result)}`);
+    assert.deepEqual(Object.keys(result), ['/dev/vda']);
+    assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+    assert.match(vm.serialText(), /erase \/dev\/vda: pass 1\/2 \(random\) done/);
+    console.log(`in the guest: ${vm.serialText().match(/erase \/dev\/vda: pass .*|erase \/dev\/vda: overwrite: .* in [\d.]+ s/g)?.join('; ')}`);
+    const bad = firstNonZero(diskFile);
+    assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
+  });
+});
+
+test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; the data beyond it is expected to remain', { skip, timeout: 900_000 }, async () => {
+  let diskFile = '';
+  await withNode('vm-express', (dir) => {
+    diskFile = join(dir, 'disk.img');
+    makeTenantDisk(diskFile, DISK_SIZE);
+    return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+  }, false, async ({ env, uuid, agentPort }, boot) => {
+    // Ask first, then boot: the node waits in "clean wait" until the agent heartbeats.
+    await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'deploy', step: 'erase_devices_express' }] });
+    await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+    await boot();
+    const n = await env.waitForProvisionState(uuid, ['manageable'], 800_000);
+    assert.equal(n.last_error, null);
+    const result = await cleanResult(agentPort, 'erase_devices_express');
+    assert.deepEqual(result, { '/dev/vda': 'metadata only (partition tables and signatures; the data beyond them remains)' });
+    assert.notEqual(readAt(diskFile, 512, 8).toString(), 'EFI PART', 'primary GPT header still present');
+    assert.notEqual(readAt(diskFile, DISK_SIZE - 512, 8).toString(), 'EFI PART', 'backup GPT header still present');
+    assert.equal(execFileSync('wipefs', ['-n', diskFile], { encoding: 'utf8' }).trim(), '', 'no signature left');
+    // IPA's express erase is metadata only: the tenant's bytes inside and past the partition stay.
+    for (const off of markerOffsets(DISK_SIZE).slice(1)) assert.ok(readAt(diskFile, off, 4096).equals(MARKER), `data at ${off} is expected to remain`);
+  });
+});
+
+test('a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte; the writable one is zeroed', { skip, timeout: 1_800_000 }, async () => {
+  let rwFile = '';
+  let roFile = '';
+  let roHash = '';
+  await withNode('vm-readonly', (dir) => {
+    rwFile = join(dir, 'rw.img');
+    roFile = join(dir, 'ro.img');
+    makeTenantDisk(rwFile, 64 * MiB);
+    makeTenantDisk(roFile, 64 * MiB);
+    roHash = sha256(roFile);
+    return {
+      disks: [{ path: rwFile, format: 'raw', serial: 'ramforge-rw' }],
+      // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
+      extraArgs: ['-drive', `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`, '-device', 'virtio-blk-pci,drive=rodisk,serial=ramforge-ro'],
+    };
+  }, true, async ({ env, uuid, agentPort }) => {
+    await env.setProvisionState(uuid, 'provide');
+    const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
+    assert.equal(n.last_error, null);
+    assert.equal(n.driver_internal_info.agent_erase_skip_read_only, true);
+    const result = await cleanResult(agentPort, 'erase_devices');
+    console.log(`erase_devices result: ${JSON.stringify(result)}`);
+    assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+    assert.equal(result['/dev/vdb'], 'skipped (read-only)');
+    assert.equal(firstNonZero(rwFile), -1, 'the writable disk is zero');
+    assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
+  });
 });

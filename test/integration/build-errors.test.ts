@@ -67,19 +67,37 @@ test('bad input: an unknown flavor (exit 2, names the known ones)', () => {
 });
 
 test('bad input: a spec field of the wrong type (exit 2, names the path)', () => {
-  const p = project('kernel:\n  modules: net\n');
+  const p = project('tinyipa:\n  kernel:\n    modules: net\n');
   const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /spec\.yaml: kernel\.modules: expected a array, got string|kernel\.modules: expected an? array/);
+  assert.match(r.stderr, /spec\.yaml: tinyipa\.kernel\.modules: expected an? array, got string/);
+});
+
+test('bad input: a key from before the flavor sections (exit 2, names its new place)', () => {
+  const p = project('kernel:\n  package: linux-image-amd64\n  cmdline: quiet\n');
+  const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml', '--no-install']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /spec\.yaml: kernel\.cmdline: moved to cmdline/);
+  assert.match(r.stderr, /spec\.yaml: kernel: moved to tinyipa\.kernel \(write it under 'tinyipa:' as 'kernel:'/);
+  assert.equal(snapshot(join(p.dir, 'output')), p.before);
+});
+
+test('bad input: an SSH key that is not a public key (exit 2, names the entry)', () => {
+  const p = project('ssh:\n  authorizedKeys: [keys.pub]\n');
+  writeFileSync(join(p.dir, 'keys.pub'), '-----BEGIN OPENSSH PRIVATE KEY-----\n');
+  const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml', '--no-install']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /spec\.yaml: ssh\.authorizedKeys\[0\]: .*keys\.pub line 1: this is a private key: give the public one/);
+  assert.equal(snapshot(join(p.dir, 'output')), p.before);
 });
 
 test('bad input: a kernel package that does not exist (exit 2)', { timeout: 10 * 60_000 }, () => {
-  expectFailure('kernel:\n  package: linux-image-does-not-exist\n', 2, /linux-image-does-not-exist/);
+  expectFailure('tinyipa:\n  kernel:\n    package: linux-image-does-not-exist\n', 2, /linux-image-does-not-exist/);
 });
 
 test('bad input: an unreachable mirror (exit 1, names the mirror)', { timeout: 10 * 60_000 }, () => {
   // Port 9 on loopback: nothing listens there, so the connection is refused at once.
-  expectFailure('debian:\n  mirror: http://127.0.0.1:9/debian\n', 1, /127\.0\.0\.1:9/, [], );
+  expectFailure('tinyipa:\n  debian:\n    mirror: http://127.0.0.1:9/debian\n', 1, /127\.0\.0\.1:9/, [], );
 });
 
 test('bad input: a tarball layer escaping the root (exit 2, names the entry)', { timeout: 10 * 60_000 }, async () => {

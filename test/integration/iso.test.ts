@@ -224,7 +224,10 @@ describe('iso integration', { skip }, () => {
     const other = await makeIso({ kernel, initrd, out: join(dir, 'out3', 'other.iso'), append: `${APPEND} x=1`, epoch: EPOCH, workDir: join(dir, 'w3'), timeoutSeconds: 0 });
     assert.notEqual(await sha256(other.path), await sha256(iso.path));
     assert.ok(!existsSync(`${again.path}.partial`));
-    assert.deepEqual(Object.keys(iso.bootloaders).sort(), ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common']);
+    // The Debian kernel is signed, so the default (secureBoot: auto) takes Debian's signed shim and GRUB.
+    assert.deepEqual(Object.keys(iso.bootloaders).sort(), iso.secureBoot
+      ? ['grub-efi-amd64-signed', 'isolinux', 'shim-signed', 'syslinux-common']
+      : ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common']);
   });
 
   it('has an MBR with a bootable entry and an ESP, a GPT with valid CRCs, and a FAT ESP holding BOOTX64.EFI', async () => {

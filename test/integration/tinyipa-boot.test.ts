@@ -1,15 +1,20 @@
 /**
- * The tinyipa ISO boots in qemu (TCG, 512 MiB) on BIOS and on UEFI and the
- * agent answers GET /v1/status through a hostfwd port on 127.0.0.1.
+ * The tinyipa ramdisk boots in qemu (TCG, 512 MiB) three ways and the agent
+ * answers GET /v1/status through a hostfwd port on 127.0.0.1. The shared
+ * build authorizes an SSH key: the direct boot also logs in with it; a
+ * build without keys is checked to carry no SSH server at all.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sharedBuild, type SharedBuild } from '../support/shared-build.js';
+import { sharedBuild, testSshKey, TEST_SPEC, type SharedBuild } from '../support/shared-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
+import { readCpio } from '../../builder/src/archive/cpio-reader.js';
+import { decompressStream } from '../../builder/src/archive/compress.js';
 
 let b: SharedBuild;
 // Like a real target, the VM has a disk: without one the agent, as IPA does,
@@ -20,11 +25,12 @@ execFileSync('truncate', ['-s', '8G', disk]);
 before(async () => { b = await sharedBuild(); }, { timeout: 30 * 60_000 });
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], timeoutMs: number): Promise<void> {
+async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], timeoutMs: number, then?: (vm: Vm, sshPort: number) => Promise<void>): Promise<void> {
   const port = await freePort();
+  const sshPort = await freePort();
   let vm: Vm | undefined;
   try {
-    vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
+    vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }, { hostPort: sshPort, guestPort: 22 }], disks: [{ path: disk, format: 'raw' }], ...opts });
     const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, timeoutMs);
     assert.equal(r.status, 200);
     const body = JSON.parse(r.body) as { started_at: number; version: string };
@@ -33,6 +39,7 @@ async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], ti
     const root = await fetch(`http://127.0.0.1:${port}/`).then((x) => x.json() as Promise<{ name: string }>);
     assert.equal(root.name, 'OpenStack Ironic Python Agent API');
     process.stderr.write(`[boot] ${name}: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+    await then?.(vm, sshPort);
   } catch (e) {
     process.stderr.write(`[boot] ${name} serial log:\n${vm?.serialText().slice(-6000) ?? ''}\n`);
     throw e;
@@ -41,7 +48,64 @@ async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], ti
   }
 }
 
-// The direct kernel + initramfs boot is agent-vm.test.ts's (same build, the agent cleans a disk for the real Ironic).
+/** Run `command` in the guest over SSH as root with the test key; retried while dropbear makes its host key. */
+async function sshRun(port: number, command: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = spawnSync('ssh', [
+      '-i', testSshKey().privateKeyFile, '-p', String(port),
+      '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR',
+      'root@127.0.0.1', command,
+    ], { encoding: 'utf8', timeout: 90_000 });
+    if (r.status === 0) return r.stdout;
+    last = `exit ${r.status}: ${r.stderr}`;
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+  throw new Error(`ssh never succeeded: ${last}`);
+}
+
+test('tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, and root logs in with the spec\'s SSH key', { timeout: 360_000 }, async () => {
+  await bootAndCheck('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, 180_000, async (vm, sshPort) => {
+    const out = await sshRun(sshPort, 'id -u; cat /etc/ramforge-release; ls /etc/dropbear', 150_000);
+    const [uid, ...rest] = out.trim().split('\n');
+    assert.equal(uid, '0', out);
+    assert.match(rest.join('\n'), /^FLAVOR=tinyipa$/m);
+    assert.match(rest.join('\n'), /dropbear_\w+_host_key/, 'the host key was made at boot');
+    // A key that is not authorized is refused.
+    const other = spawnSync('ssh', ['-p', String(sshPort), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', 'root@127.0.0.1', 'true'], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(other.status, 0, 'no key, no login');
+    process.stderr.write(`[boot] direct: ssh login after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+  });
+});
+
+/** Paths of the initramfs, and the text of the files `wanted` asks for. */
+async function readInitramfs(path: string, wanted: string[]): Promise<{ paths: Set<string>; files: Map<string, string> }> {
+  const paths = new Set<string>();
+  const files = new Map<string, string>();
+  for (const m of await listInitramfs(path)) {
+    for (const e of m.entries) paths.add(e.path);
+    if (!m.entries.some((e) => wanted.includes(e.path))) continue;
+    const stream = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(decompressStream(m.compression));
+    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) })) if (e.data) files.set(e.name, e.data.toString('utf8'));
+  }
+  return { paths, files };
+}
+
+test('tinyipa: dropbear only with keys, host keys never baked in', { timeout: 30 * 60_000 }, async () => {
+  const keyed = await readInitramfs(b.initramfs, ['etc/inittab', 'root/.ssh/authorized_keys']);
+  assert.ok(keyed.paths.has('usr/sbin/dropbear'));
+  assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/dropbear .*-R/m);
+  assert.equal(keyed.files.get('root/.ssh/authorized_keys'), `${testSshKey().publicKey}\n`);
+  assert.deepEqual([...keyed.paths].filter((p) => /host_key/.test(p)), [], 'no host key in the image');
+
+  const plain = await sharedBuild({ ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false });
+  const none = await readInitramfs(plain.initramfs, ['etc/inittab']);
+  assert.deepEqual([...none.paths].filter((p) => /dropbear|\.ssh/.test(p)), [], 'no SSH server, no keys');
+  assert.doesNotMatch(none.files.get('etc/inittab')!, /dropbear/);
+});
+
 test('tinyipa: the ISO boots on BIOS (isolinux) and the agent answers', { timeout: 300_000 }, async () => {
   await bootAndCheck('iso-bios', { iso: b.iso, firmware: 'bios' }, 240_000);
 });

@@ -57,7 +57,7 @@ deploy_ramdisk = ${http}/fake-ramdisk
 [deploy]
 http_url = ${http}
 http_root = ${rundir}/httpboot
-# One zero pass instead of random data: erase_devices still runs its shred path
+# One zero pass instead of random data: erase_devices still runs its overwrite path
 # on the loop disk but finishes in seconds (reaches the agent as
 # driver_internal_info agent_erase_devices_iterations/zeroize).
 shred_random_overwrite_iterations = 0

@@ -18,6 +18,14 @@ export const QEMU_PACKAGES = ['qemu-system-x86', 'ovmf'];
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** Secure Boot firmware (needs SMM) and variable stores with keys enrolled and Secure Boot on. */
+export const OVMF_CODE_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_SECURE_VARS = {
+  /** Microsoft's KEK and db (what signed shims are trusted by). */
+  ms: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+  /** Debian's test key in PK, KEK and db; key and cert in /usr/share/ovmf/PkKek-1-snakeoil.{key,pem}. */
+  snakeoil: '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd',
+} as const;
 
 export interface BootVmOptions {
   kernel?: string;
@@ -27,6 +35,8 @@ export interface BootVmOptions {
   /** How the ISO is attached: a CD-ROM (virtual media) or a raw disk (a dd'ed USB stick). Default 'cdrom'. */
   isoMedia?: 'cdrom' | 'disk';
   firmware?: 'bios' | 'uefi';
+  /** UEFI with Secure Boot enforced: q35 + SMM + secure flash, keys from this variable store template. */
+  secureBoot?: keyof typeof OVMF_SECURE_VARS;
   memoryMiB?: number;
   hostfwd?: { hostPort: number; guestPort: number }[];
   mac?: string;
@@ -65,7 +75,11 @@ export function qemuArgv(opts: BootVmOptions, files: VmFiles = {}): string[] {
   argv.push('-serial', 'stdio', '-monitor', 'none', '-parallel', 'none');
   if (opts.firmware === 'uefi') {
     if (!files.ovmfVars) throw new Error('qemuArgv: UEFI needs a per-VM copy of OVMF_VARS');
-    argv.push('-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`);
+    if (opts.secureBoot) {
+      // Enforcement is only real when the variable store is reachable from SMM alone.
+      argv.push('-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on');
+    }
+    argv.push('-drive', `if=pflash,format=raw,readonly=on,file=${opts.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`);
     argv.push('-drive', `if=pflash,format=raw,file=${files.ovmfVars}`);
   }
   const fwd = (opts.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
@@ -118,7 +132,7 @@ export async function bootVm(opts: BootVmOptions): Promise<Vm> {
   const files: VmFiles = {};
   if (opts.firmware === 'uefi') {
     files.ovmfVars = join(dir, 'OVMF_VARS.fd');
-    copyFileSync(OVMF_VARS, files.ovmfVars);
+    copyFileSync(opts.secureBoot ? OVMF_SECURE_VARS[opts.secureBoot] : OVMF_VARS, files.ovmfVars);
   }
   const argv = qemuArgv(opts, files);
   if (opts.serialLog) writeFileSync(opts.serialLog, '');

@@ -4,7 +4,7 @@
  * sources, the lock file and the spec, guarded by a lock directory because
  * node --test runs files in separate processes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,10 +19,34 @@ export interface SharedBuild {
   manifest: Record<string, any>;
 }
 
-/** The spec the boot tests use: the default tinyipa plus a serial console for logs. */
+/**
+ * The SSH key the shared build authorizes, made once per checkout and kept
+ * in .cache/ (a new key would change the spec, hence rebuild). ECDSA P-256,
+ * made with node:crypto so no tool is needed to make it: the private key as
+ * a PEM file `ssh -i` reads, the public key as an authorized_keys line.
+ */
+export function testSshKey(): { privateKeyFile: string; publicKey: string } {
+  const dir = join(REPO_ROOT, '.cache', 'test-ssh');
+  const priv = join(dir, 'id_ecdsa');
+  const pub = `${priv}.pub`;
+  if (!existsSync(pub)) {
+    mkdirSync(dir, { recursive: true });
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = publicKey.export({ format: 'jwk' });
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+    const str = (b: Buffer) => { const n = Buffer.alloc(4); n.writeUInt32BE(b.length); return Buffer.concat([n, b]); };
+    const blob = Buffer.concat([str(Buffer.from('ecdsa-sha2-nistp256')), str(Buffer.from('nistp256')), str(point)]);
+    writeFileSync(priv, privateKey.export({ format: 'pem', type: 'sec1' }), { mode: 0o600 });
+    writeFileSync(pub, `ecdsa-sha2-nistp256 ${blob.toString('base64')} ramforge-test\n`);
+  }
+  return { privateKeyFile: priv, publicKey: readFileSync(pub, 'utf8').trim() };
+}
+
+/** The spec the boot tests use: the default tinyipa, a serial console for logs, and an SSH key to log in with. */
 export const TEST_SPEC = {
   name: 'tinyipa',
-  kernel: { cmdline: 'console=ttyS0,115200' },
+  cmdline: 'console=ttyS0,115200',
+  ssh: { authorizedKeys: [testSshKey().publicKey] },
 };
 
 function sourceKey(extra: unknown): string {

@@ -142,7 +142,7 @@ export class GenericHardwareManager implements HardwareManager {
   private diskOptions(node: Node) {
     const dii = node.driver_internal_info ?? {};
     const concurrency = Number(dii.disk_erasure_concurrency ?? this.ctx.config.diskErasureConcurrency) || 1;
-    return { run: this.ctx.run, concurrency, node };
+    return { run: this.ctx.run, concurrency, node, log: (m: string) => this.ctx.log.info(m) };
   }
 
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {

@@ -11,7 +11,9 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { ProcessError, ToolMissingError, UserError } from '../errors.js';
 import { baseEnv, findTool, traceCommand } from '../exec/run.js';
 
-export type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
+/** The member compressions a build may choose (the spec's `compression`). */
+export const COMPRESSIONS = ['zstd', 'xz', 'gzip', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 /** What can be read back: also the legacy formats the kernel accepts. */
 export type Decompression = Compression | 'lzma' | 'bzip2';
 

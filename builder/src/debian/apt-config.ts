@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../exec/run.js';
 import { formatDeb822, type AptSource } from './sources.js';
@@ -21,13 +20,6 @@ export interface AptPaths {
   emptyDir: string;
   /** Written after every successful `apt-get update`; its mtime is the lists' age. */
   updateStamp: string;
-}
-
-/** ramforge's cache root: $RAMFORGE_CACHE, else $XDG_CACHE_HOME/ramforge, else ~/.cache/ramforge. */
-export function defaultCacheRoot(): string {
-  if (process.env.RAMFORGE_CACHE) return process.env.RAMFORGE_CACHE;
-  const xdg = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(xdg, 'ramforge');
 }
 
 /** Cache key: the sources as apt will read them, plus the architecture. */

@@ -37,7 +37,7 @@ export interface ResolveOptions {
 }
 
 export interface AptRepoOptions {
-  /** Cache root (see defaultCacheRoot()); the repo uses `<cacheDir>/apt-<arch>-<key>/`. */
+  /** Cache root (see defaultCacheDir() in defaults.ts); the repo uses `<cacheDir>/apt-<arch>-<key>/`. */
   cacheDir: string;
   sources: AptSource[];
   /** Debian architecture. Default amd64. */

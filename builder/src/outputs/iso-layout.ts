@@ -8,7 +8,9 @@
  *   /isolinux/{isolinux.bin,ldlinux.c32,isolinux.cfg,boot.cat}   BIOS
  *   /boot/grub/grub.cfg               UEFI menu, loaded by BOOTX64.EFI in the ESP
  *   /.ramforge/<id>                   unique file GRUB searches for
- * After the ISO: partition 2 = the FAT ESP (EFI/BOOT/BOOTX64.EFI).
+ *   /EFI/debian/grub.cfg              Secure Boot only: the signed GRUB's config (see iso.ts)
+ * After the ISO: partition 2 = the FAT ESP (EFI/BOOT/BOOTX64.EFI; with
+ * Secure Boot that is shim, plus EFI/BOOT/grubx64.efi and EFI/debian/grub.cfg).
  */
 import { createHash } from 'node:crypto';
 

@@ -34,10 +34,19 @@ export const ISO_TOOLS: IsoTool[] = [
   { tool: 'mkfs.vfat', pkg: 'dosfstools', why: 'to format the EFI system partition image' },
   { tool: 'mmd', pkg: 'mtools', why: 'to create directories in the ESP without a loop mount' },
   { tool: 'mcopy', pkg: 'mtools', why: 'to copy files into the ESP without a loop mount' },
+  { tool: '/usr/lib/shim/shimx64.efi.signed', pkg: 'shim-signed', why: 'Secure Boot: the Microsoft-signed shim, first stage of the UEFI path' },
+  { tool: '/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', pkg: 'grub-efi-amd64-signed', why: 'Secure Boot: the Debian-signed GRUB that shim starts' },
+  { tool: 'sbsign', pkg: 'sbsigntool', why: 'signing the kernel and the UKI with a site key (iso.signing)' },
+  { tool: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', pkg: 'libfaketime', why: 'a fixed signing time, so signed artifacts are reproducible' },
+  { tool: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub', pkg: 'systemd-boot-efi', why: "systemd's EFI stub, the base of the unified kernel image" },
+  { tool: 'objcopy', pkg: 'binutils', why: 'adding the kernel, initramfs and command line to the UKI as PE sections' },
 ];
 
 /** Debian packages whose versions end up in the ISO's boot path. */
-export const BOOTLOADER_PACKAGES = ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common'] as const;
+export const BOOTLOADER_PACKAGES: readonly string[] = ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common'];
+
+/** The boot path of a Secure Boot ISO: no GRUB is built here, Debian's signed binaries are copied. */
+export const SECURE_BOOT_PACKAGES: readonly string[] = ['grub-efi-amd64-signed', 'isolinux', 'shim-signed', 'syslinux-common'];
 
 function isReadable(path: string): boolean {
   try {
@@ -64,11 +73,11 @@ export function checkIsoTools(tools: IsoTool[] = ISO_TOOLS): void {
  * Hosts without dpkg (or with files installed by hand) report 'unknown'
  * rather than failing: the ISO is still valid, only less traceable.
  */
-export async function readBootloaderVersions(): Promise<Record<string, string>> {
+export async function readBootloaderVersions(packages: readonly string[] = BOOTLOADER_PACKAGES): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
-  for (const pkg of BOOTLOADER_PACKAGES) versions[pkg] = 'unknown';
+  for (const pkg of packages) versions[pkg] = 'unknown';
   if (findTool('dpkg-query') === undefined) return versions;
-  const res = await run(['dpkg-query', '-W', '-f', '${Package}\t${Version}\n', ...BOOTLOADER_PACKAGES], { okCodes: [0, 1] });
+  const res = await run(['dpkg-query', '-W', '-f', '${Package}\t${Version}\n', ...packages], { okCodes: [0, 1] });
   for (const line of res.stdout.split('\n')) {
     const [pkg, version] = line.split('\t');
     if (pkg && version && pkg in versions) versions[pkg] = version;

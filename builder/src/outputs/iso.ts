@@ -3,6 +3,19 @@
  * on BIOS (ISOLINUX, CD or USB stick via the isohybrid MBR) and on UEFI
  * (GRUB in an appended FAT ESP), with boot_method=vmedia on the command
  * line as Ironic's virtual media boot expects. Same inputs → same bytes.
+ *
+ * With Secure Boot the ESP holds Debian's signed chain instead of a GRUB
+ * built here: shim as \EFI\BOOT\BOOTX64.EFI, the signed GRUB beside it as
+ * grubx64.efi (shim loads that name from its own directory), and the
+ * search config at /EFI/debian/grub.cfg. The signed GRUB's built-in prefix
+ * is /EFI/debian on the device it was loaded from, and its built-in config
+ * sources $prefix/grub.cfg when that directory exists; otherwise it
+ * searches every disk for /.disk/info (another disk's Debian media would
+ * win) and then tries ($root)/boot/grub and $cmdpath. That device is the
+ * ESP partition on a USB stick but the whole CD on El Torito boot under
+ * OVMF (measured: "file `/EFI/' not found" on the CD), so the search config
+ * sits in both the ESP and the ISO 9660 tree. It finds the ISO by its id
+ * file, and the menu loads the signed kernel, which GRUB has shim verify.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -10,11 +23,17 @@ import { copyFile, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { UserError, explainFsError } from '../errors.js';
 import { run } from '../exec/run.js';
-import { buildEspImage, espPlan } from './esp-image.js';
+import { DEFAULT_EPOCH } from '../defaults.js';
+import { buildEspImage, espPlan, type EspFile } from './esp-image.js';
 import { GRUB_CFG_ISO_PATH, grubMkimageArgv, renderGrubConfig, renderGrubEarlyConfig } from './grub-config.js';
 import { buildVmediaCmdline } from './iso-cmdline.js';
 import { ISO_PATHS, renderIsolinuxConfig, seedGuid, xorrisoArgv } from './iso-layout.js';
-import { BOOTLOADER_FILES, checkIsoTools, readBootloaderVersions } from './iso-tools.js';
+import { BOOTLOADER_FILES, SECURE_BOOT_PACKAGES, checkIsoTools, readBootloaderVersions } from './iso-tools.js';
+import { isSignedPe } from './pe.js';
+import {
+  SIGNED_BOOT_FILES, SIGNED_GRUB_CFG, checkSigningKey, decideSecureBoot, prepareKernel,
+  type SecureBootMode, type SigningKey,
+} from './secure-boot.js';
 
 export interface MakeIsoOptions {
   kernel: string;
@@ -25,12 +44,16 @@ export interface MakeIsoOptions {
   append?: string;
   /** ISO volume label; default VMEDIA_BOOT_ISO (what Ironic and DIB use). */
   label?: string;
-  /** SOURCE_DATE_EPOCH for every date in the image; default $SOURCE_DATE_EPOCH, else 1980-01-01. */
+  /** SOURCE_DATE_EPOCH for every date in the image; default $SOURCE_DATE_EPOCH, else DEFAULT_EPOCH (defaults.ts). */
   epoch?: number;
   /** Scratch space; a private subdirectory is made and removed. */
   workDir: string;
   /** Boot menu timeout in seconds; default 1 (0 boots at once). */
   timeoutSeconds?: number;
+  /** UEFI path through shim and the signed GRUB: `auto` (default) when the kernel is signed. */
+  secureBoot?: SecureBootMode;
+  /** Sign the kernel with this db key (sbsign) before it goes onto the ISO. */
+  signing?: SigningKey;
 }
 
 export interface MakeIsoResult {
@@ -38,11 +61,12 @@ export interface MakeIsoResult {
   size: number;
   /** Debian package → version of the bootloaders in the image. */
   bootloaders: Record<string, string>;
+  /** Whether the UEFI path is the signed shim → GRUB → kernel chain. */
+  secureBoot: boolean;
+  secureBootReason: string;
 }
 
 export const DEFAULT_ISO_LABEL = 'VMEDIA_BOOT_ISO';
-/** Used when neither `epoch` nor SOURCE_DATE_EPOCH is given: the oldest date FAT can hold. */
-export const DEFAULT_ISO_EPOCH = 315532800;
 
 /** Build the hybrid ISO. Throws UserError for bad inputs, ToolMissingError for missing packages. */
 export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
@@ -53,28 +77,44 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
   await checkKernel(opts.kernel);
   await checkReadableFile(opts.initrd, 'initrd');
   checkIsoTools();
+  if (opts.signing) await checkSigningKey(opts.signing);
 
   const out = resolve(opts.out);
   const partial = `${out}.partial`;
   await mkdir(opts.workDir, { recursive: true });
   const work = await mkdtemp(join(opts.workDir, 'iso-'));
   try {
+    const kernel = await prepareKernel(resolve(opts.kernel), join(work, 'vmlinuz.signed'), opts.signing, epoch);
+    const sb = await decideSecureBoot(opts.secureBoot ?? 'auto', opts.kernel, await isSignedPe(kernel));
     // The seed covers everything that changes the image, so different builds
     // get different search ids and GUIDs while rebuilds get the same ones.
-    const seed = await hashInputs([opts.kernel, opts.initrd], { label, epoch, cmdline, timeoutSeconds });
+    const seed = await hashInputs([kernel, opts.initrd], { label, epoch, cmdline, timeoutSeconds, secureBoot: sb.enabled });
     const idFile = `${ISO_PATHS.idDir}/${seed.slice(0, 16)}`;
     const stage = join(work, 'root');
     await stageIsoRoot(stage, { label, cmdline, timeoutSeconds, idFile });
 
     const early = join(work, 'grub-early.cfg');
-    const efi = join(work, 'BOOTX64.EFI');
     await writeFile(early, renderGrubEarlyConfig({ idFile, label }));
-    await run(grubMkimageArgv({ out: efi, earlyConfig: early, moduleDir: BOOTLOADER_FILES.grubEfiModules }));
-    const plan = espPlan({
-      files: [{ source: efi, target: 'EFI/BOOT/BOOTX64.EFI', size: (await stat(efi)).size }],
-      seed,
-      epoch,
-    });
+    if (sb.enabled) {
+      await mkdir(join(stage, dirname(SIGNED_GRUB_CFG)), { recursive: true });
+      await copyFile(early, join(stage, SIGNED_GRUB_CFG));
+    }
+    const espFiles: EspFile[] = [];
+    const add = async (source: string, target: string) => espFiles.push({ source, target, size: (await stat(source)).size });
+    if (sb.enabled) {
+      // Private copies: buildEspImage pins the sources' mtimes, which must not touch the host's files.
+      for (const [name, src] of [['shim.efi', SIGNED_BOOT_FILES.shim], ['grubx64.efi', SIGNED_BOOT_FILES.grub]] as const) {
+        await copyFile(src, join(work, name));
+      }
+      await add(join(work, 'shim.efi'), 'EFI/BOOT/BOOTX64.EFI');
+      await add(join(work, 'grubx64.efi'), 'EFI/BOOT/grubx64.efi');
+      await add(early, SIGNED_GRUB_CFG);
+    } else {
+      const efi = join(work, 'BOOTX64.EFI');
+      await run(grubMkimageArgv({ out: efi, earlyConfig: early, moduleDir: BOOTLOADER_FILES.grubEfiModules }));
+      await add(efi, 'EFI/BOOT/BOOTX64.EFI');
+    }
+    const plan = espPlan({ files: espFiles, seed, epoch });
     const esp = join(work, 'esp.img');
     await buildEspImage(plan, esp);
 
@@ -87,16 +127,16 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
       diskGuid: seedGuid(seed),
       stageDir: stage,
       grafts: [
-        { isoPath: ISO_PATHS.kernel, source: resolve(opts.kernel) },
+        { isoPath: ISO_PATHS.kernel, source: kernel },
         { isoPath: ISO_PATHS.initrd, source: resolve(opts.initrd) },
       ],
       isohybridMbr: BOOTLOADER_FILES.isohybridMbr,
       espImage: esp,
     });
     await run(argv, { cwd: work, env: { SOURCE_DATE_EPOCH: String(epoch), TZ: 'UTC' } });
-    const bootloaders = await readBootloaderVersions();
+    const bootloaders = await readBootloaderVersions(sb.enabled ? SECURE_BOOT_PACKAGES : undefined);
     await rename(partial, out);
-    return { path: out, size: (await stat(out)).size, bootloaders };
+    return { path: out, size: (await stat(out)).size, bootloaders, secureBoot: sb.enabled, secureBootReason: sb.reason };
   } catch (e) {
     await rm(partial, { force: true });
     throw explainFsError(e, `writing ISO ${out}`);
@@ -151,7 +191,7 @@ function checkTimeout(t: number): number {
 
 function resolveEpoch(epoch: number | undefined): number {
   const env = process.env.SOURCE_DATE_EPOCH;
-  const value = epoch ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_ISO_EPOCH);
+  const value = epoch ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_EPOCH);
   if (!Number.isInteger(value) || value < 0 || value > 32503680000) {
     throw new UserError(`invalid SOURCE_DATE_EPOCH '${epoch ?? env}'`, {
       hint: 'give whole seconds since 1970-01-01 (e.g. $(git log -1 --format=%ct)), before the year 3000',

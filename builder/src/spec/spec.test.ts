@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../errors.js';
@@ -24,9 +24,13 @@ test('defaults build the standard tinyipa ramdisk', () => {
   const { spec } = validateSpec({}, { cwd, env: {} });
   assert.equal(spec.flavor, 'tinyipa');
   assert.equal(spec.name, 'tinyipa');
-  assert.equal(spec.kernel.package, 'linux-image-cloud-amd64', 'tinyipa is for CI and VMs');
+  assert.ok(spec.flavor === 'tinyipa');
+  assert.equal(spec.tinyipa.kernel.package, 'linux-image-cloud-amd64', 'tinyipa is for CI and VMs');
+  assert.deepEqual(spec.tinyipa.kernel.modules, ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid']);
   assert.equal(spec.compression, 'zstd', 'the kernel unpacks zstd about three times faster than xz');
-  assert.deepEqual(spec.node, { version: DEFAULT_NODE_VERSION, strip: true, icu: 'small' });
+  assert.deepEqual(spec.tinyipa.node, { version: DEFAULT_NODE_VERSION, strip: true, icu: 'small' });
+  assert.deepEqual(spec.iso, { enabled: true, label: 'VMEDIA_BOOT_ISO', append: '', secureBoot: 'auto' });
+  assert.deepEqual(spec.ssh, { authorizedKeys: [] });
   assert.equal(spec.iso.enabled, true);
   assert.equal(spec.console, false);
   assert.equal(spec.sourceDateEpoch, DEFAULT_EPOCH);
@@ -52,10 +56,10 @@ test('an unknown flavor names the known ones', () => {
 });
 
 test('wrong types name the path and the expected type', () => {
-  const list = issues({ kernel: { package: 3, modules: ['net', 'nett'] }, console: 'yes' });
+  const list = issues({ tinyipa: { kernel: { package: 3, modules: ['net', 'nett'] } }, console: 'yes' });
   const byPath = Object.fromEntries(list.map((i) => [i.path, i]));
-  assert.match(byPath['kernel.package']!.message, /expected a string, got integer/);
-  assert.match(byPath['kernel.modules[1]']!.fix!, /did you mean 'net'/);
+  assert.match(byPath['tinyipa.kernel.package']!.message, /expected a string, got integer/);
+  assert.match(byPath['tinyipa.kernel.modules[1]']!.fix!, /did you mean 'net'/);
   assert.match(byPath['console']!.message, /expected a boolean, got string/);
 });
 
@@ -66,9 +70,11 @@ test('union fields explain against the matching shape', () => {
 });
 
 test('flags override the spec and are validated the same way', () => {
-  const { spec } = validateSpec({ compression: 'xz' }, { cwd, env: {}, overrides: { compression: 'gzip', kernel: { package: 'linux-image-cloud-amd64' } } });
+  const { spec } = validateSpec({ compression: 'xz', tinyipa: { packages: ['lldpd'] } }, { cwd, env: {}, overrides: { compression: 'gzip', tinyipa: { kernel: { package: 'linux-image-amd64' } } } });
   assert.equal(spec.compression, 'gzip');
-  assert.equal(spec.kernel.package, 'linux-image-cloud-amd64');
+  assert.ok(spec.flavor === 'tinyipa');
+  assert.equal(spec.tinyipa.kernel.package, 'linux-image-amd64');
+  assert.deepEqual(spec.tinyipa.packages, ['lldpd'], 'objects merge');
   assert.equal(issues({}, { compression: 'lz4' })[0]?.path, 'compression');
 });
 
@@ -86,6 +92,63 @@ test('flavors whose issues are still open are refused honestly', () => {
   assert.equal(i?.path, 'flavor');
   assert.match(i!.message, /not implemented yet/);
 });
+
+test('keys that moved into the flavor section are refused with their new place', () => {
+  const list = issues({ kernel: { package: 'linux-image-amd64', cmdline: 'quiet' }, packages: ['lldpd'], node: { version: '22.1.0' }, debian: { suite: 'bookworm' } });
+  const byPath = Object.fromEntries(list.map((i) => [i.path, i.message]));
+  assert.deepEqual(byPath, {
+    'kernel.cmdline': 'moved to cmdline',
+    kernel: 'moved to tinyipa.kernel',
+    packages: 'moved to tinyipa.packages',
+    node: 'moved to tinyipa.node',
+    debian: 'moved to tinyipa.debian',
+  });
+  // A kernel: holding only cmdline names only cmdline.
+  assert.deepEqual(issues({ kernel: { cmdline: 'quiet' } }).map((i) => i.path), ['kernel.cmdline']);
+});
+
+test('a section of another flavor is refused', () => {
+  const [i] = issues({ flavor: 'tinyipa', dib: {} });
+  assert.equal(i?.path, 'dib');
+  assert.match(i!.fix!, /remove it, or set flavor: dib/);
+});
+
+test('ssh.authorizedKeys: key lines and files are read and checked at build time', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-ssh-'));
+  try {
+    const key = `ssh-ed25519 ${ed25519Blob()} me@host`;
+    writeFileSync(join(dir, 'ops.pub'), `# ops\n\n${key}\n`);
+    writeFileSync(join(dir, 'bad.pub'), `${key}\nhello world\n`);
+    const { spec } = validateSpec({ ssh: { authorizedKeys: [key, 'ops.pub'] } }, { cwd: dir, env: {} });
+    assert.deepEqual(spec.ssh.authorizedKeys, [key, key]);
+    const list = issues2(dir, { ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1yc2E=', 'bad.pub', 'nope.pub', '-----BEGIN OPENSSH PRIVATE KEY-----'] } });
+    assert.deepEqual(list.map((i) => i.path), ['ssh.authorizedKeys[0]', 'ssh.authorizedKeys[1]', 'ssh.authorizedKeys[2]', 'ssh.authorizedKeys[3]']);
+    assert.match(list[0]!.message, /not a ssh-ed25519 key/);
+    assert.match(list[1]!.message, /bad\.pub line 2: not a public key/);
+    assert.match(list[2]!.message, /neither a public key nor a file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function ed25519Blob(): string {
+  const type = Buffer.from('ssh-ed25519');
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(type.length);
+  const klen = Buffer.alloc(4);
+  klen.writeUInt32BE(32);
+  return Buffer.concat([head, type, klen, Buffer.alloc(32, 7)]).toString('base64');
+}
+
+function issues2(dir: string, raw: unknown) {
+  try {
+    validateSpec(raw, { cwd: dir, env: {} });
+  } catch (e) {
+    if (e instanceof SpecError) return e.issues;
+    throw e;
+  }
+  return [];
+}
 
 test('YAML errors carry line and column; the file is named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'spec-'));

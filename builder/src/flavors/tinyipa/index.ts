@@ -7,23 +7,29 @@
 import { chmod, copyFile, readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
-import type { BuildContext } from '../../pipeline/context.js';
-import type { BuildSpec } from '../../spec/normalize.js';
 import type { Tree } from '../../tree/tree.js';
-import type { Flavor } from '../registry.js';
+import { defineFlavor } from '../contract.js';
+import type { FlavorSpec } from '../../spec/normalize.js';
 import { InternalError } from '../../errors.js';
 import { run } from '../../exec/run.js';
+import { requirementsFor } from '../../host/tools.js';
+import { bundleAgent, type AgentBundle } from '../../agent-bundle.js';
+import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
+import { debianHostTools, fetchDebianInput, type DebianInput } from '../../debian/input.js';
 import { DEFAULT_PRUNE, extractDeb } from '../../debian/extract.js';
 import { addKernelModules } from '../../debian/kernel.js';
 import { selectModules } from '../../debian/modules.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 import { checkSharedLibraries } from './libcheck.js';
+import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
+import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
 
-/** What the agent calls (see agent/src): lsblk/blkid/wipefs, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6', 'libstdc++6', 'libgcc-s1', // the Node runtime's shared libraries
-  'util-linux', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
+  // mount: util-linux's mount probes the filesystem type (busybox's only tries types already in /proc/filesystems, so an ESP fails while vfat is not loaded).
+  'util-linux', 'mount', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
   'dmidecode', 'qemu-utils', 'ipmitool', 'hdparm', 'nvme-cli', 'efibootmgr',
 ];
 
@@ -40,7 +46,7 @@ export const TINYIPA_DROP = [
 
 /** Programs the agent runs; the build fails if any of them could not run. */
 export const AGENT_TOOLS = [
-  'node', 'busybox', 'lsblk', 'blkid', 'wipefs', 'sgdisk', 'parted', 'mkfs.vfat', 'mke2fs', 'mkswap', 'dmidecode',
+  'node', 'busybox', 'lsblk', 'blkid', 'wipefs', 'blockdev', 'mount', 'umount', 'prlimit', 'sgdisk', 'parted', 'mkfs.vfat', 'mke2fs', 'mkswap', 'dmidecode',
   'qemu-img', 'ipmitool', 'hdparm', 'nvme', 'efibootmgr', 'lscpu', 'partprobe',
 ];
 
@@ -57,27 +63,70 @@ const TINYIPA_PRUNE = [
 const ROOTFS_DIR = fileURLToPath(new URL('./rootfs/', import.meta.url));
 const SECRET_FILES = new Set(['etc/shadow']);
 
-export const tinyipa: Flavor = {
+type TinyipaBuild = FlavorSpec<'tinyipa'>;
+
+/** What tinyipa's input stages fetch, handed to its assemble. */
+export interface TinyipaInputs {
+  debian: DebianInput;
+  node: NodeRuntime;
+  agent: AgentBundle;
+}
+
+export const flavor = defineFlavor<TinyipaInputs>({
   name: 'tinyipa',
-  packages: (_spec: BuildSpec) => TINYIPA_PACKAGES,
-  dropPackages: (_spec: BuildSpec) => TINYIPA_DROP,
-  async assemble(ctx: BuildContext, tree: Tree): Promise<void> {
-    const { spec } = ctx;
+  host: () => ({ tools: [...debianHostTools(), ...requirementsFor(['node-runtime'])], probes: [] }),
+  inputs: (spec) => {
+    const own = tinyipaSpec(spec).tinyipa;
+    const ssh = spec.ssh.authorizedKeys.length > 0;
+    return {
+      debian: {
+        name: 'resolve-packages',
+        title: 'Resolve and download Debian packages',
+        run: (env) => fetchDebianInput({
+          sources: own.debian,
+          packages: ssh ? [...TINYIPA_PACKAGES, ...SSH_PACKAGES] : TINYIPA_PACKAGES,
+          userPackages: own.packages,
+          drop: TINYIPA_DROP,
+          kernelPackage: own.kernel.package,
+          cacheDir: env.cacheDir,
+          log: env.log,
+        }),
+      },
+      node: {
+        name: 'fetch-node',
+        title: 'Fetch the pinned Node runtime',
+        run: (env) => fetchNodeRuntime(own.node.version, env.cacheDir, { strip: own.node.strip, icu: own.node.icu, log: env.log }),
+      },
+      agent: {
+        name: 'bundle-agent',
+        title: 'Bundle the agent',
+        run: async (env) => {
+          const agent = await bundleAgent({ nodeVersion: own.node.version });
+          env.log(`agent bundle: ${(agent.bytes / 1024).toFixed(0)} KiB`);
+          return agent;
+        },
+      },
+    };
+  },
+  async assemble({ debian, node, agent }, { spec: anySpec, tree, workspace, log }) {
+    const spec = tinyipaSpec(anySpec);
+    const own = spec.tinyipa;
     const mtime = spec.sourceDateEpoch;
-    if (!ctx.packages || !ctx.kernel || !ctx.node || !ctx.agent) throw new InternalError('tinyipa.assemble before its inputs were fetched');
+    const ssh = spec.ssh.authorizedKeys.length > 0;
+    const kernel = debian.kernel;
 
-    for (const pkg of ctx.packages) await extractDeb(tree, pkg, { exclude: DEFAULT_PRUNE });
+    for (const pkg of debian.packages) await extractDeb(tree, pkg, { exclude: DEFAULT_PRUNE });
     tree.prune(TINYIPA_PRUNE);
-    await addBusyboxApplets(tree, ctx.workspace);
+    await addBusyboxApplets(tree, workspace);
 
-    const modules = await selectModules(ctx.kernel.modulesDir, spec.kernel.modules, spec.kernel.extraModules);
-    ctx.kernel.modules = await addKernelModules(tree, ctx.kernel, modules);
+    const selected = await selectModules(kernel.modulesDir, own.kernel.modules, own.kernel.extraModules);
+    const modules = await addKernelModules(tree, kernel, selected);
 
-    tree.addFile('usr/bin/node', { source: ctx.node.binary }, { mode: 0o755, mtime, layer: 'node-runtime' });
-    tree.addFile('usr/lib/ramforge-agent/agent.mjs', ctx.agent.code, { mode: 0o644, mtime, layer: 'agent' });
-    tree.addSymlink('usr/bin/ironic-python-agent', '/usr/sbin/ramforge-agent', { mtime, layer: 'agent' });
-    const libs = await checkSharedLibraries(tree, AGENT_TOOLS);
-    for (const r of libs.removed) ctx.log(`removed ${r.path}: it needs ${r.missing.join(', ')}, which no shipped package provides`);
+    tree.addFile('usr/bin/node', { source: node.binary }, { mode: 0o755, mtime, layer: RUNTIME_LAYER });
+    tree.addFile('usr/lib/ramforge-agent/agent.mjs', agent.code, { mode: 0o644, mtime, layer: AGENT_LAYER });
+    tree.addSymlink('usr/bin/ironic-python-agent', '/usr/sbin/ramforge-agent', { mtime, layer: AGENT_LAYER });
+    const libs = await checkSharedLibraries(tree, ssh ? [...AGENT_TOOLS, ...SSH_PROGRAMS] : AGENT_TOOLS);
+    for (const r of libs.removed) log(`removed ${r.path}: it needs ${r.missing.join(', ')}, which no shipped package provides`);
 
     for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'var/log', 'var/tmp', 'mnt', 'etc/ironic-python-agent.d']) {
       tree.addDir(d, { mode: d.endsWith('tmp') ? 0o1777 : d === 'root' ? 0o700 : 0o755, mtime, layer: 'tinyipa' });
@@ -86,18 +135,37 @@ export const tinyipa: Flavor = {
     tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'tinyipa' });
     tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'tinyipa' });
     await addRootfsFiles(tree, mtime);
-    tree.addFile('etc/inittab', Buffer.from(inittab(spec.console)), { mode: 0o644, mtime, layer: 'tinyipa' });
-    tree.addFile('etc/ramforge-release', Buffer.from(`NAME=${spec.name}\nFLAVOR=tinyipa\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${ctx.node.version}\nKERNEL=${ctx.kernel.version}\n`), { mode: 0o644, mtime, layer: 'tinyipa' });
-  },
-};
+    if (ssh) addSshServer(tree, mtime);
+    tree.addFile('etc/inittab', Buffer.from(inittab(spec.console, ssh)), { mode: 0o644, mtime, layer: 'tinyipa' });
+    tree.addFile('etc/ramforge-release', Buffer.from(`NAME=${spec.name}\nFLAVOR=tinyipa\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\n`), { mode: 0o644, mtime, layer: 'tinyipa' });
 
-/** busybox init's table: system start, the agent (restarted when it exits), a root shell only on request. */
-export function inittab(console: boolean): string {
+    return {
+      kernel: { file: kernel.vmlinuz, version: kernel.version },
+      members: tinyipaMembers(),
+      facts: {
+        kernel: { package: kernel.package.name, packageVersion: kernel.package.version, modules },
+        node: { version: node.version, npmIntegrity: node.integrity, officialSha256: node.officialSha256, stripped: node.stripped, icu: node.icu, ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}), sha256: node.sha256 },
+        agent: { bytes: agent.bytes },
+        packages: debian.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+        ssh: ssh ? { server: 'dropbear', authorizedKeys: spec.ssh.authorizedKeys.length } : undefined,
+      },
+    };
+  },
+});
+
+function tinyipaSpec(spec: { flavor: string }): TinyipaBuild {
+  if (spec.flavor !== 'tinyipa') throw new InternalError(`the tinyipa flavor was given a ${spec.flavor} spec`);
+  return spec as TinyipaBuild;
+}
+
+/** busybox init's table: system start, the agent (restarted when it exits), an SSH server when keys are given, a root shell only on request. */
+export function inittab(console: boolean, ssh = false): string {
   const lines = [
     '# ramforge tinyipa (busybox init)',
     '::sysinit:/etc/init.d/rcS',
     '::respawn:/usr/sbin/ramforge-agent',
   ];
+  if (ssh) lines.push(DROPBEAR_INITTAB);
   if (console) lines.push('::respawn:/bin/cttyhack /bin/sh -l');
   lines.push('::ctrlaltdel:/bin/reboot', '::shutdown:/bin/sync', '');
   return lines.join('\n');

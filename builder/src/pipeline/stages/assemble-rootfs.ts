@@ -1,15 +1,21 @@
 import { join } from 'node:path';
-import type { BuildContext } from '../context.js';
 import { Tree } from '../../tree/tree.js';
-import { flavorFor } from '../../flavors/registry.js';
+import type { Assembly, Flavor, StageEnv } from '../../flavors/contract.js';
 import { applySpecLayers } from './apply-spec-layers.js';
 
-/** Build the one tree every output is packed from: the flavor's base, then the spec's own layers. */
-export async function assembleRootfs(ctx: BuildContext): Promise<void> {
-  const tree = new Tree({ storeDir: join(ctx.workspace, 'tree') });
-  ctx.tree = tree;
-  await flavorFor(ctx.spec.flavor).assemble(ctx, tree);
-  await applySpecLayers(ctx, tree);
-  ctx.treeStats = tree.stats();
-  ctx.log(`rootfs: ${ctx.treeStats.files} files, ${(ctx.treeStats.bytes / 1048576).toFixed(1)} MiB`);
+export interface AssembledRootfs {
+  assembly: Assembly;
+  tree: Tree;
+  /** Unpacked size of the tree, for the manifest and the benchmark. */
+  stats: { files: number; dirs: number; bytes: number };
+}
+
+/** The flavor fills the build tree and names its members; the spec's own layers go on top. */
+export async function assembleRootfs<I>(flavor: Flavor<I>, inputs: I, env: StageEnv): Promise<AssembledRootfs> {
+  const tree = new Tree({ storeDir: join(env.workspace, 'tree') });
+  const assembly = await flavor.assemble(inputs, { ...env, tree });
+  await applySpecLayers(env.spec, tree);
+  const stats = tree.stats();
+  env.log(`rootfs: ${stats.files} files, ${(stats.bytes / 1048576).toFixed(1)} MiB`);
+  return { assembly, tree, stats };
 }

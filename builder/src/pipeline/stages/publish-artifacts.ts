@@ -6,17 +6,16 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BuildContext } from '../context.js';
 import { explainFsError } from '../../errors.js';
 
-export async function publishArtifacts(ctx: BuildContext): Promise<string> {
-  const dest = join(ctx.outputRoot, ctx.spec.name);
+export async function publishArtifacts(a: { staging: string; workspace: string; outputRoot: string; name: string }): Promise<string> {
+  const dest = join(a.outputRoot, a.name);
   try {
-    await mkdir(ctx.outputRoot, { recursive: true });
-    const old = join(ctx.workspace, 'previous');
+    await mkdir(a.outputRoot, { recursive: true });
+    const old = join(a.workspace, 'previous');
     if (existsSync(dest)) await rename(dest, old);
     try {
-      await rename(ctx.staging, dest);
+      await rename(a.staging, dest);
     } catch (e) {
       if (existsSync(old)) await rename(old, dest);
       throw e;

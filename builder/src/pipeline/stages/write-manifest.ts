@@ -1,33 +1,50 @@
 /**
- * manifest.json: what went in (resolved spec, packages and versions, Node,
- * kernel, boot loaders) and what came out (sizes, checksums, timings), plus
- * SHA256SUMS for the artifacts. The manifest carries timings, so it is the
- * one file that differs between two otherwise identical builds; it is
- * therefore not listed in SHA256SUMS.
+ * manifest.json: what went in (resolved spec, the flavor's facts: packages
+ * and versions, runtimes; kernel, boot loaders) and what came out (sizes,
+ * checksums, timings), plus SHA256SUMS for the artifacts. The manifest
+ * carries timings, so it is the one file that differs between two
+ * otherwise identical builds; it is therefore not listed in SHA256SUMS.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BuildContext } from '../context.js';
+import type { Artifact } from '../context.js';
+import type { Assembly } from '../../flavors/contract.js';
+import type { BuildSpec } from '../../spec/normalize.js';
 import { sha256File } from '../../debian/apt.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 
-export async function writeManifest(ctx: BuildContext): Promise<void> {
-  for (const a of ctx.artifacts) a.sha256 ??= await sha256File(join(ctx.staging, a.file));
-  const sums = ctx.artifacts.map((a) => `${a.sha256}  ${a.file}\n`).join('');
-  await writeFile(join(ctx.staging, 'SHA256SUMS'), sums);
+export interface ManifestArgs {
+  spec: BuildSpec;
+  /** The flavor that built it (the spec's, unless build() was given another). */
+  flavor: string;
+  staging: string;
+  assembly: Assembly;
+  rootfs: { files: number; dirs: number; bytes: number };
+  members: { name: string; offset: number; size: number }[];
+  bootloaders: Record<string, string>;
+  hostInstalled: string[];
+  artifacts: Artifact[];
+  timings: Record<string, number>;
+}
+
+export async function writeManifest(a: ManifestArgs): Promise<void> {
+  for (const x of a.artifacts) x.sha256 ??= await sha256File(join(a.staging, x.file));
+  const sums = a.artifacts.map((x) => `${x.sha256}  ${x.file}\n`).join('');
+  await writeFile(join(a.staging, 'SHA256SUMS'), sums);
+  const { kernel: kernelFacts, ...facts } = a.assembly.facts;
   const manifest = {
     ramforge: RAMFORGE_VERSION,
-    name: ctx.spec.name,
-    flavor: ctx.spec.flavor,
-    spec: ctx.spec,
-    kernel: ctx.kernel && { version: ctx.kernel.version, package: ctx.kernel.package.name, packageVersion: ctx.kernel.package.version, modules: ctx.kernel.modules },
-    node: ctx.node && { version: ctx.node.version, npmIntegrity: ctx.node.integrity, officialSha256: ctx.node.officialSha256, stripped: ctx.node.stripped, icu: ctx.node.icu, ...(ctx.node.icuTrim ? { icuTrim: ctx.node.icuTrim } : {}), sha256: ctx.node.sha256 },
-    agent: ctx.agent && { bytes: ctx.agent.bytes },
-    packages: (ctx.packages ?? []).map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
-    bootloaders: ctx.bootloaders,
-    rootfs: ctx.treeStats,
-    artifacts: ctx.artifacts.map((a) => ({ kind: a.kind, file: a.file, size: a.size, sha256: a.sha256 })),
-    timings: ctx.timings,
+    name: a.spec.name,
+    flavor: a.flavor,
+    spec: a.spec,
+    kernel: { version: a.assembly.kernel.version, ...(kernelFacts as Record<string, unknown> | undefined) },
+    ...facts,
+    bootloaders: a.bootloaders,
+    rootfs: a.rootfs,
+    initramfsMembers: a.members,
+    hostInstalled: a.hostInstalled,
+    artifacts: a.artifacts.map((x) => ({ kind: x.kind, file: x.file, size: x.size, sha256: x.sha256 })),
+    timings: a.timings,
   };
-  await writeFile(join(ctx.staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(join(a.staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 }

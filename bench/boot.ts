@@ -1,0 +1,109 @@
+/**
+ * Boot figures: qemu (TCG unless RAMFORGE_QEMU_ACCEL says otherwise) from
+ * power-on to the agent answering /v1/status on a forwarded 127.0.0.1 port.
+ * The boot section boots the tinyipa of TEST_SPEC; the compression section
+ * builds the same inputs with the other compression and boots that.
+ */
+import { openSync, closeSync, ftruncateSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TEST_SPEC } from '../test/support/shared-build.js';
+import { bootVm, freePort, type BootVmOptions } from '../test/support/qemu.js';
+import { buildOnce } from './build.js';
+import type { BenchContext } from './section.js';
+
+export type BootKind = 'direct' | 'bios' | 'uefi';
+
+export interface VmParams {
+  /** Size of the sparse disk the VM gets: without a disk the agent first waits for one (as IPA does). */
+  diskGiB: number;
+  memoryMiB: number;
+}
+
+export interface BootParams extends VmParams {
+  boots: BootKind[];
+}
+
+/** Seconds from qemu start to /v1/status answering. */
+export async function bootTime(ctx: BenchContext, opts: BootVmOptions, p: VmParams): Promise<number> {
+  const port = await freePort();
+  const disk = join(ctx.tempDir('disk'), 'disk.img');
+  const fd = openSync(disk, 'w');
+  try {
+    ftruncateSync(fd, p.diskGiB * 2 ** 30);
+  } finally {
+    closeSync(fd);
+  }
+  const vm = await bootVm({ memoryMiB: p.memoryMiB, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
+  ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
+  try {
+    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
+    return (Date.now() - vm.startedAt) / 1000;
+  } finally {
+    await vm.stop();
+  }
+}
+
+function bootOptions(kind: BootKind, files: { kernel: string; initramfs: string; iso: string }): BootVmOptions {
+  switch (kind) {
+    case 'direct': return { kernel: files.kernel, initrd: files.initramfs, append: 'console=ttyS0,115200' };
+    case 'bios': return { iso: files.iso, firmware: 'bios' };
+    case 'uefi': return { iso: files.iso, firmware: 'uefi' };
+  }
+}
+
+export interface BootFigures {
+  seconds: Partial<Record<BootKind, number>>;
+  memoryMiB: number;
+  accel: string;
+}
+
+export async function bootSection(p: BootParams, ctx: BenchContext): Promise<BootFigures> {
+  const t = await ctx.tinyipa();
+  const seconds: Partial<Record<BootKind, number>> = {};
+  for (const kind of p.boots) {
+    ctx.log(`booting ${kind}`);
+    seconds[kind] = await bootTime(ctx, bootOptions(kind, t), p);
+  }
+  return { seconds, memoryMiB: p.memoryMiB, accel: process.env.RAMFORGE_QEMU_ACCEL || 'tcg' };
+}
+
+export interface CompressionFigures {
+  compression: string;
+  initramfsBytes: number;
+  /** The default compression's initramfs, for comparison. */
+  defaultCompression: string;
+  defaultInitramfsBytes: number;
+  buildSeconds: number;
+  directSeconds: number;
+}
+
+/** The alternative compression, same inputs: what the default trades. */
+export interface CompressionParams extends VmParams {
+  /**
+   * The compression to compare with. The full run compares xz (the
+   * size-optimised choice); the quick run uses gzip, which exercises the same
+   * build-and-boot path without recompressing every member with xz (about
+   * five minutes on a cold cache with two cores).
+   */
+  alternative: 'xz' | 'gzip';
+}
+
+export async function compressionSection(p: CompressionParams, ctx: BenchContext): Promise<CompressionFigures> {
+  const t = await ctx.tinyipa();
+  const dflt = t.manifest.spec.compression;
+  const alt = dflt === p.alternative ? 'zstd' : p.alternative;
+  ctx.log(`building with ${alt}`);
+  const b = await buildOnce(ctx, alt, t.cacheEnv, { ...TEST_SPEC, compression: alt, iso: false });
+  const name = TEST_SPEC.name;
+  const files = { kernel: join(b.outputDir, `${name}.kernel`), initramfs: join(b.outputDir, `${name}.initramfs`), iso: '' };
+  ctx.log(`booting the ${alt} initramfs`);
+  const directSeconds = await bootTime(ctx, bootOptions('direct', files), p);
+  return {
+    compression: alt,
+    initramfsBytes: statSync(files.initramfs).size,
+    defaultCompression: dflt,
+    defaultInitramfsBytes: statSync(t.initramfs).size,
+    buildSeconds: b.seconds,
+    directSeconds,
+  };
+}

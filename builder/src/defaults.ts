@@ -1,0 +1,25 @@
+/**
+ * Defaults every part of the builder shares, declared once: the timestamp
+ * of reproducible artifacts and the cache directory.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * 2026-01-01T00:00:00Z: every date in the artifacts when neither the spec
+ * nor SOURCE_DATE_EPOCH gives one (`build` and `iso` alike). Not 0: FAT
+ * (the ISO's EFI system partition) cannot store dates before 1980.
+ */
+export const DEFAULT_EPOCH = 1767225600;
+
+/** SOURCE_DATE_EPOCH when it holds whole seconds, else undefined. */
+export function epochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.SOURCE_DATE_EPOCH;
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** ramforge's cache root: $RAMFORGE_CACHE, else $XDG_CACHE_HOME/ramforge, else ~/.cache/ramforge. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RAMFORGE_CACHE) return env.RAMFORGE_CACHE;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ramforge');
+}

@@ -1,0 +1,111 @@
+/**
+ * Which binary each program the agent runs resolves to inside the built
+ * tinyipa initramfs, checked against the cpio listing: a real tool that
+ * silently turns back into a busybox applet (as `shred` did: busybox's writes
+ * nothing to a block device and exits 0) fails here. The table is the one of
+ * docs/ramdisk-tools.md; keep both in step.
+ *
+ *   node --import tsx --test test/integration/ramdisk-tools.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { listInitramfs } from '../../builder/src/index.js';
+import { sharedBuild } from '../support/shared-build.js';
+
+/** PATH of the agent (usr/sbin/ramforge-agent and etc/init.d/rcS). */
+export const RAMDISK_PATH = ['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin', 'sbin', 'bin'];
+
+/** 'busybox' (an applet), a path (the real program, after symlinks), or null (not shipped: the agent copes). */
+export type Resolution = 'busybox' | string | null;
+
+export const TINYIPA_TOOLS: Record<string, Resolution> = {
+  // Disks: real util-linux, gdisk, parted, dosfstools, e2fsprogs, hdparm, nvme-cli.
+  lsblk: 'usr/bin/lsblk', blkid: 'usr/sbin/blkid', wipefs: 'usr/sbin/wipefs', blockdev: 'usr/sbin/blockdev',
+  sgdisk: 'usr/sbin/sgdisk', parted: 'usr/sbin/parted', partprobe: 'usr/sbin/partprobe',
+  'mkfs.vfat': 'usr/sbin/mkfs.fat', 'mkfs.ext4': 'usr/sbin/mke2fs', mkswap: 'usr/sbin/mkswap',
+  hdparm: 'usr/sbin/hdparm', nvme: 'usr/sbin/nvme',
+  mount: 'usr/bin/mount', umount: 'usr/bin/umount',
+  // Images and boot: qemu-utils, util-linux, efibootmgr.
+  'qemu-img': 'usr/bin/qemu-img', prlimit: 'usr/bin/prlimit', efibootmgr: 'usr/bin/efibootmgr',
+  // Inventory.
+  dmidecode: 'usr/sbin/dmidecode', ipmitool: 'usr/bin/ipmitool', lscpu: 'usr/bin/lscpu', dmesg: 'usr/bin/dmesg',
+  // busybox applets whose behaviour is all the agent needs (docs/ramdisk-tools.md says why).
+  sync: 'busybox', poweroff: 'busybox', reboot: 'busybox', chroot: 'busybox', ip: 'busybox',
+  cat: 'busybox', ps: 'busybox', df: 'busybox', modprobe: 'busybox', mdev: 'busybox', udhcpc: 'busybox', sh: 'busybox',
+  // Not called by the agent (the overwrite is its own code); listed so nobody starts relying on them.
+  shred: 'busybox', dd: 'busybox',
+  // Not shipped; the agent works without them (optional inventory/log data, clock sync, old-conductor rescue).
+  openssl: null, ntpdate: null, chronyd: null, lshw: null, lldpcli: null, biosdevname: null, multipath: null, iptables: null, journalctl: null,
+};
+
+interface Entry { path: string; type: string; linkTarget?: string }
+
+/** Resolve `tool` as execvp would on RAMDISK_PATH, following symlinks (absolute or relative) in the listing. */
+export function resolveTool(entries: Entry[], tool: string): Resolution {
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  const resolvePath = (p: string, depth = 0): string | null => {
+    if (depth > 20) return null;
+    // Resolve directory symlinks component by component (bin -> usr/bin).
+    const parts = p.split('/');
+    let cur = '';
+    for (let i = 0; i < parts.length; i++) {
+      cur = cur ? `${cur}/${parts[i]}` : parts[i]!;
+      const e = byPath.get(cur);
+      if (!e) return null;
+      if (e.type === 'symlink') {
+        const t = e.linkTarget!;
+        const base = cur.split('/').slice(0, -1).join('/');
+        const target = t.startsWith('/') ? t.slice(1) : (base ? `${base}/${t}` : t);
+        const rest = parts.slice(i + 1).join('/');
+        return resolvePath(normalize(rest ? `${target}/${rest}` : target), depth + 1);
+      }
+    }
+    return cur;
+  };
+  for (const dir of RAMDISK_PATH) {
+    const real = resolvePath(`${dir}/${tool}`);
+    if (real === null) continue;
+    if (byPath.get(real)?.type !== 'file') continue;
+    return real === 'usr/bin/busybox' ? 'busybox' : real;
+  }
+  return null;
+}
+
+function normalize(p: string): string {
+  const out: string[] = [];
+  for (const c of p.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') out.pop();
+    else out.push(c);
+  }
+  return out.join('/');
+}
+
+test('resolveTool follows PATH order and symlinks like the ramdisk shell', () => {
+  const entries: Entry[] = [
+    { path: 'bin', type: 'symlink', linkTarget: 'usr/bin' },
+    { path: 'sbin', type: 'symlink', linkTarget: 'usr/sbin' },
+    { path: 'usr', type: 'dir' }, { path: 'usr/bin', type: 'dir' }, { path: 'usr/sbin', type: 'dir' },
+    { path: 'usr/bin/busybox', type: 'file' },
+    { path: 'usr/bin/blkdiscard', type: 'symlink', linkTarget: '/usr/bin/busybox' },
+    { path: 'usr/sbin/blkdiscard', type: 'file' },
+    { path: 'usr/bin/shred', type: 'symlink', linkTarget: '/usr/bin/busybox' },
+    { path: 'usr/sbin/mke2fs', type: 'file' },
+    { path: 'usr/sbin/mkfs.ext4', type: 'symlink', linkTarget: 'mke2fs' },
+    { path: 'usr/sbin/dangling', type: 'symlink', linkTarget: '../nowhere' },
+  ];
+  assert.equal(resolveTool(entries, 'blkdiscard'), 'usr/sbin/blkdiscard', 'usr/sbin comes first on PATH');
+  assert.equal(resolveTool(entries, 'shred'), 'busybox');
+  assert.equal(resolveTool(entries, 'mkfs.ext4'), 'usr/sbin/mke2fs');
+  assert.equal(resolveTool(entries, 'dangling'), null);
+  assert.equal(resolveTool(entries, 'openssl'), null);
+});
+
+const skip = process.getuid?.() !== 0 && !process.env.RAMFORGE_TEST_INITRAMFS ? 'the shared test build needs root (apt, device nodes)' : false;
+
+test('every program the agent runs resolves to the expected binary in the tinyipa initramfs', { skip, timeout: 30 * 60_000 }, async () => {
+  const initramfs = process.env.RAMFORGE_TEST_INITRAMFS ?? (await sharedBuild()).initramfs;
+  const entries = (await listInitramfs(initramfs)).flatMap((m) => m.entries);
+  const got = Object.fromEntries(Object.keys(TINYIPA_TOOLS).map((t) => [t, resolveTool(entries, t)]));
+  assert.deepEqual(got, TINYIPA_TOOLS);
+});
