@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './api/app.js';
 import { startServer, type RunningServer } from './api/server.js';
 import { chooseServerTls } from './api/server-tls.js';
-import { createCommandService } from './commands/index.js';
+import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
@@ -24,7 +24,7 @@ import type { HardwareManagerRegistry, Log } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
 import type { Inventory, NetworkInterface } from './hardware/types.js';
 import { createState, type AgentState } from './state.js';
-import { execute, type CommandRunner } from './util/exec.js';
+import { execute, type ProgramRunner } from './util/exec.js';
 import { copyConfigFromVmedia } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -32,7 +32,7 @@ const NETWORK_WAIT_TIMEOUT_S = 60;
 const NETWORK_WAIT_RETRY_S = 5;
 
 export interface RunAgentOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   log?: Log;
   /** Per-boot state (token, auto-TLS certificate). Default $RAMFORGE_AGENT_STATE_DIR or /run/ironic-python-agent. */
   stateDir?: string;
@@ -92,7 +92,7 @@ async function saveToken(state: AgentState, stateDir: string, log: Log): Promise
 }
 
 /** IPA _lockdown_system: take every interface but lo down, then idle. */
-async function lockdownSystem(run: CommandRunner, log: Log): Promise<void> {
+async function lockdownSystem(run: ProgramRunner, log: Log): Promise<void> {
   const { readdir } = await import('node:fs/promises');
   for (const name of await readdir('/sys/class/net').catch(() => [] as string[])) {
     if (name === 'lo') continue;
@@ -101,7 +101,7 @@ async function lockdownSystem(run: CommandRunner, log: Log): Promise<void> {
 }
 
 /** Sync the clock before anything uses certificates; failures only logged (IPA ignores them). */
-async function syncClock(config: AgentConfig, run: CommandRunner, log: Log): Promise<void> {
+async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Promise<void> {
   if (!config.ntpServer) return;
   try {
     await run(['ntpdate', config.ntpServer], { timeoutMs: 30_000 });
@@ -173,7 +173,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
     state.callbackUrl = callbackUrlFor(config, ip, chosen.protocol);
   }
 
-  const commands = createCommandService({ state, config, managers, run, log });
+  const commands = createCommandDispatcher({ state, config, managers, run, log });
   const app = buildApp(state, commands, { logger: { level: config.debug ? 'debug' : 'warn' }, logRequests: config.debug });
   const server = await startServer(app, config, chosen.tls);
   log.info(`API listening on ${server.url}${state.callbackUrl ? `; callback URL ${state.callbackUrl}` : ''}`);

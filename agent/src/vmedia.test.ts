@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VirtualMediaError } from './ironic/errors.js';
 import { silentLogger } from './ironic/logger.js';
-import { ExecError, type CommandRunner } from './util/exec.js';
+import { ExecError, type ProgramRunner } from './util/exec.js';
 import {
   copyConfigFromVmedia, findDeviceByLabels, parseKernelParams, parseLsblkPairs, readAgentParameters, readVmediaParameters,
 } from './vmedia.js';
@@ -14,7 +14,7 @@ import {
  * Fake lsblk/mount/umount: `mount -o ro DEV DIR` copies the fixture tree
  * registered for DEV into DIR, as a real mount would expose it.
  */
-function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount?: boolean } = {}): CommandRunner & { calls: string[][] } {
+function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount?: boolean } = {}): ProgramRunner & { calls: string[][] } {
   const calls: string[][] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv);
@@ -28,7 +28,7 @@ function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount
     }
     if (cmd === 'umount') return { stdout: '', stderr: '', code: 0 };
     throw new ExecError(argv, 127, '', 'not found');
-  }) as CommandRunner & { calls: string[][] };
+  }) as ProgramRunner & { calls: string[][] };
   run.calls = calls;
   return run;
 }

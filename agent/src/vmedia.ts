@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { createStderrLogger, type ClientLogger } from './ironic/logger.js';
 import { VirtualMediaError } from './ironic/errors.js';
 import { describeError } from './ironic/http.js';
-import { execute, type CommandRunner } from './util/exec.js';
+import { execute, type ProgramRunner } from './util/exec.js';
 
 export interface VmediaOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Kernel parameters; default: parsed from <root>/proc/cmdline. */
   cmdline?: Record<string, string>;
   /** Where /proc, /sys and /etc are ("/" normally; a fixture tree in tests). */
@@ -87,7 +87,7 @@ async function findDeviceBySysfsModel(root: string): Promise<string | undefined>
 }
 
 /** Mounts `device` read-only on a fresh temp dir, runs `fn`, always unmounts. */
-async function withMountedDevice<T>(device: string, run: CommandRunner, fn: (dir: string) => Promise<T>): Promise<T> {
+async function withMountedDevice<T>(device: string, run: ProgramRunner, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'ipa-vmedia-'));
   try {
     try {

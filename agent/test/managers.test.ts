@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createCommandService } from '../src/commands/index.js';
+import { createCommandDispatcher } from '../src/commands/index.js';
 import { HardwareManagerMethodNotFound, IncompatibleHardwareMethodError, HardwareManagerConfigurationError } from '../src/errors.js';
 import { GenericHardwareManager, listGenericCleanSteps } from '../src/hardware/generic.js';
 import { deduplicateSteps, initializeManagers } from '../src/hardware/manager.js';
@@ -127,7 +127,7 @@ export const managers = [{ name: 'obj_manager', evaluate_hardware_support: () =>
   assert.ok(errors.some((e) => e.includes('no-such-hwm-package')));
 
   // The custom step shows up in get_clean_steps and runs through execute_clean_step.
-  const commands = createCommandService({ state, config, managers: reg, run: createRecorder(), log: silentLog });
+  const commands = createCommandDispatcher({ state, config, managers: reg, run: createRecorder(), log: silentLog });
   const app = buildApp(state, commands);
   const steps = await postCommand(app, { name: 'clean.get_clean_steps', params: { node: { uuid: 'n' }, ports: [] } });
   const result = steps.json.command_result;

@@ -7,7 +7,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { syncCommand, type Extension } from './types.js';
 
 /** File name in the archive → argv (IPA's COLLECT_LOGS_COMMANDS plus dmesg and efibootmgr). */
@@ -31,14 +31,14 @@ const PER_COMMAND_TIMEOUT_MS = 15_000;
 const MAX_LOG_FILE = 8 << 20;
 
 export interface CollectLogsOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Filesystem root for /var/log (tests). */
   root?: string;
   /** Epoch seconds for every entry's mtime. */
   now?: number;
 }
 
-async function runForLog(run: CommandRunner, argv: string[]): Promise<string> {
+async function runForLog(run: ProgramRunner, argv: string[]): Promise<string> {
   try {
     const r = await run(argv, { timeoutMs: PER_COMMAND_TIMEOUT_MS, okCodes: Array.from({ length: 256 }, (_v, i) => i) });
     return r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : '');

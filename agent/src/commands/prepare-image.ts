@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import type { Log } from '../hardware/manager.js';
 import type { AgentState } from '../state.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { validateImageInfo } from '../image/validate-image-info.js';
 
 /** The part of a manager/command context prepare_image needs. */
 export interface ImageContext {
   readonly config: AgentConfig;
   readonly state: AgentState;
-  readonly run: CommandRunner;
+  readonly run: ProgramRunner;
   readonly log?: Log;
   dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown>;
 }

@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { DeploymentError } from '../errors.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { buildHttpOptions, type DownloadOptions } from './download.js';
 import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
@@ -24,7 +24,7 @@ export interface PrepareOpts {
   retries: number;
   retryIntervalS: number;
   maxDurationS: number;
-  run?: CommandRunner;
+  run?: ProgramRunner;
   signal?: AbortSignal;
   /** TLS to the image server (agent config insecure/cafile). */
   insecure?: boolean;
@@ -75,7 +75,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
 }
 
 /** IPA's _validate_partitioning: the disk must still read as a disk after the write. */
-async function validatePartitioning(dev: string, run: CommandRunner): Promise<void> {
+async function validatePartitioning(dev: string, run: ProgramRunner): Promise<void> {
   if (!(await stat(dev)).isBlockDevice()) return;
   try {
     await run(['lsblk', '-Pbia', '-oKNAME,TYPE', dev]);

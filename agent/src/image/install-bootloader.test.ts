@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { installBootloader } from './install-bootloader.js';
 import { findEfiBootloaders } from './uefi-boot-entries.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -17,7 +17,7 @@ interface FakeDisk {
 }
 
 /** A runner emulating lsblk/blkid/mount/efibootmgr over a described disk; records argv. */
-function fakeHost(d: FakeDisk): CommandRunner & { calls: string[] } {
+function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
   const ok = (stdout = '') => ({ stdout, stderr: '', code: 0 });
   const fn = (async (argv: string[]) => {
@@ -36,7 +36,7 @@ function fakeHost(d: FakeDisk): CommandRunner & { calls: string[] } {
       }
     }
     return ok();
-  }) as CommandRunner & { calls: string[] };
+  }) as ProgramRunner & { calls: string[] };
   fn.calls = calls;
   return fn;
 }

@@ -12,7 +12,7 @@ import type { HostAccess } from '../hardware/inventory/host-access.js';
 import { collectInterfaces } from '../hardware/inventory/network.js';
 import { guessRootDisk } from '../hardware/inventory/root-device.js';
 import type { Inventory } from '../hardware/types.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import type { ManagerVersion, Payload } from './collectors.js';
 import { runCollectors } from './collectors.js';
 import { runDaemonLoop } from './daemon.js';
@@ -27,7 +27,7 @@ export { runDaemonLoop } from './daemon.js';
 export { normalizeBootif, waitForDhcp } from './dhcp-wait.js';
 
 export interface InspectOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   root?: string;
   /** The hardware-manager framework's list_hardware_info; default: the generic inventory. */
   inventory?: () => Promise<Inventory>;

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExecError, type CommandRunner } from '../util/exec.js';
+import { ExecError, type ProgramRunner } from '../util/exec.js';
 import { callbackUrlFor, chooseAdvertiseAddress, isLinkLocal, parseRouteSource } from './advertise.js';
 import { LookupAgentIPError } from './errors.js';
 import { makeTestConfig } from './fake-ironic.js';
 import { silentLogger } from './logger.js';
 
 /** A runner answering `ip` invocations from a table; records every argv. */
-function fakeIp(table: Record<string, string | Error>): CommandRunner & { calls: string[][] } {
+function fakeIp(table: Record<string, string | Error>): ProgramRunner & { calls: string[][] } {
   const calls: string[][] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv);
     const out = table[argv.join(' ')];
     if (out === undefined || out instanceof Error) throw new ExecError(argv, 2, '', out instanceof Error ? out.message : 'RTNETLINK answers: Network is unreachable');
     return { stdout: out, stderr: '', code: 0 };
-  }) as CommandRunner & { calls: string[][] };
+  }) as ProgramRunner & { calls: string[][] };
   run.calls = calls;
   return run;
 }

@@ -6,14 +6,14 @@
 import { lookup } from 'node:dns/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { AgentConfig } from '../config.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { sleepFor } from './client.js';
 import { LookupAgentIPError } from './errors.js';
 import { describeError, sendRequest } from './http.js';
 import { createStderrLogger, type ClientLogger } from './logger.js';
 
 export interface AdvertiseOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Host name → addresses; default DNS/hosts via getaddrinfo. */
   resolve?: (host: string) => Promise<string[]>;
   sleep?: (ms: number) => Promise<void>;
@@ -56,12 +56,12 @@ async function probeUrl(url: string): Promise<boolean> {
   }
 }
 
-async function readInterfaceIpv4(run: CommandRunner, iface: string): Promise<string | undefined> {
+async function readInterfaceIpv4(run: ProgramRunner, iface: string): Promise<string | undefined> {
   const { stdout } = await run(['ip', '-o', '-4', 'addr', 'show', 'dev', iface]);
   return /\binet\s+([0-9.]+)\//.exec(stdout)?.[1];
 }
 
-async function findRouteSource(run: CommandRunner, dest: string, logger: ClientLogger): Promise<string | undefined> {
+async function findRouteSource(run: ProgramRunner, dest: string, logger: ClientLogger): Promise<string | undefined> {
   try {
     const { stdout } = await run(['ip', '-o', 'route', 'get', dest]);
     const src = parseRouteSource(stdout);

@@ -1,6 +1,6 @@
 /** IPA's erase_block_device: firmware erase when possible, shred otherwise. */
 import { BlockDeviceEraseError } from '../../errors.js';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 import type { Node } from '../types.js';
 import { isNvme } from './disk-facts.js';
 import { eraseAta, eraseNvme } from './secure-erase.js';
@@ -41,7 +41,7 @@ export function shredArgv(dev: string, s: Pick<EraseSettings, 'iterations' | 'ze
 }
 
 /** Erase one device; returns the method used. */
-export async function eraseBlockDevice(dev: string, s: EraseSettings, run: CommandRunner): Promise<string> {
+export async function eraseBlockDevice(dev: string, s: EraseSettings, run: ProgramRunner): Promise<string> {
   try {
     if (s.enableNvmeSecureErase && isNvme(dev)) {
       const m = await eraseNvme(dev, run);

@@ -4,14 +4,14 @@
  * concurrently (bounded); failures are collected and reported together.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
-import { execute, type CommandRunner } from '../../util/exec.js';
+import { execute, type ProgramRunner } from '../../util/exec.js';
 import type { BlockDevice, Node } from '../types.js';
 import { destroyDiskMetadata } from './destroy-metadata.js';
 import { isNvme, isReadOnlyDevice } from './disk-facts.js';
 import { eraseBlockDevice, readEraseSettings, type EraseSettings } from './erase-block-device.js';
 import { eraseNvme } from './secure-erase.js';
 
-export interface DiskOpts { run?: CommandRunner; concurrency?: number; signal?: AbortSignal }
+export interface DiskOpts { run?: ProgramRunner; concurrency?: number; signal?: AbortSignal }
 
 const SKIPPED_RO = 'skipped (read-only)';
 
