@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { createDefaultConfig, type AgentConfig } from './config.js';
 import { ConfigError } from './errors.js';
-import { readVmediaParameters } from './vmedia.js';
+import { parseKernelParams, readAgentParameters } from './vmedia.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
 
@@ -19,7 +19,7 @@ export interface LoadConfigOptions {
   /** Default DEFAULT_CONFIG_FILE; may be absent. `--config FILE` overrides it and must exist. */
   configFile?: string;
   env?: NodeJS.ProcessEnv;
-  /** Reads parameters.txt from the virtual floppy (default: helper B's vmedia.ts); injectable for tests. */
+  /** Reads parameters.txt from the virtual floppy (default: vmedia.ts readVmediaParameters); injectable for tests. */
   readVmedia?: () => Promise<Record<string, string>>;
 }
 
@@ -83,18 +83,6 @@ Object.assign(KEY_KINDS, {
 // oslo.config's BoolOpt spellings.
 const TRUE = new Set(['1', 't', 'true', 'on', 'y', 'yes']);
 const FALSE = new Set(['0', 'f', 'false', 'off', 'n', 'no']);
-
-/** Split a kernel command line into k=v pairs; tokens without '=' are ignored, "quoted values" kept whole. */
-export function parseCmdline(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const tokens = text.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
-  for (const tok of tokens) {
-    const eq = tok.indexOf('=');
-    if (eq <= 0) continue;
-    out[tok.slice(0, eq)] = tok.slice(eq + 1).replace(/"/g, '');
-  }
-  return out;
-}
 
 /** Convert one raw value; `where` names the source for the error message. */
 function convertValue(raw: unknown, kind: Kind, where: string): unknown {
@@ -216,11 +204,8 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
 
   const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
   // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
-  const params = parseCmdline((await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '');
-  if (params.boot_method === 'vmedia') {
-    // Floppy values override the command line (IPA utils.get_agent_params).
-    Object.assign(params, await (o.readVmedia ?? (() => readVmediaParameters({ cmdline: params })))());
-  }
+  const cmdlineText = (await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '';
+  const params = await readAgentParameters({ cmdline: parseKernelParams(cmdlineText), readFloppy: o.readVmedia });
   cfg.cmdline = params;
   applyParams(cfg, params, cmdlinePath);
 

@@ -9,7 +9,6 @@
  * non-zero; the ramdisk's service manager restarts us (as IPA relies on).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,11 +19,13 @@ import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
-import type { HardwareManagerRegistry, Log } from './hardware/manager.js';
+import type { HardwareManagerRegistry } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
 import type { Inventory, NetworkInterface } from './hardware/types.js';
+import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
+import { createConsoleLog, type Log } from './util/log.js';
 import { copyConfigFromVmedia } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -49,12 +50,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** One line per message on stderr: the ramdisk console and journal show it. */
-export function createConsoleLog(debug: boolean): Log {
-  const line = (level: string) => (msg: string): void => { process.stderr.write(`${new Date().toISOString()} ${level} agent: ${msg}\n`); };
-  return { debug: debug ? line('DEBUG') : () => {}, info: line('INFO'), warn: line('WARNING'), error: line('ERROR') };
-}
-
 /** IPA _wait_for_interface: up to 60 s until any interface has a MAC. Returns what was found (maybe nothing). */
 async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Promise<NetworkInterface[]> {
   const deadline = Date.now() + NETWORK_WAIT_TIMEOUT_S * 1000;
@@ -76,16 +71,9 @@ async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Pr
 }
 
 /** Keep the token across a restart within one boot: Ironic hands it out once, then answers "******". */
-async function restoreToken(state: AgentState, stateDir: string): Promise<void> {
-  if (state.token) return;
-  const saved = (await readFile(join(stateDir, 'agent-token'), 'utf8').catch(() => '')).trim();
-  if (saved.length >= 32) state.token = saved;
-}
 async function saveToken(state: AgentState, stateDir: string, log: Log): Promise<void> {
-  if (!state.token) return;
   try {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(join(stateDir, 'agent-token'), state.token, { mode: 0o600 });
+    await saveAgentToken(state, stateDir);
   } catch (e) {
     log.warn(`cannot save the agent token in ${stateDir} (a restart would lose it): ${(e as Error).message}`);
   }
@@ -119,7 +107,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   const state = createState(config, AGENT_VERSION);
   log.info(`ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`);
   await syncClock(config, run, log);
-  await restoreToken(state, stateDir);
+  if (await restoreAgentToken(state, stateDir)) log.info(`agent token restored from ${stateDir}`);
   const managers = await loadHardwareManagers(config, { state, log, run, builtins: o.builtins });
 
   let resolveStopped!: () => void;
@@ -140,7 +128,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
         root: config.rootPath,
         inventory: async () => (await managers.dispatchToManagers('list_hardware_info')) as Inventory,
         managers: managers.getManagersDetail(),
-        log: (m) => log.info(m),
+        log,
       });
     } catch (e) {
       log.error(`inspection failed: ${(e as Error).message}`);

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createDefaultConfig } from '../src/config.js';
-import { loadConfig, parseCmdline } from '../src/config-load.js';
+import { loadConfig } from '../src/config-load.js';
+import { parseKernelParams } from '../src/vmedia.js';
 import { ConfigError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'h4a-config-'));
@@ -17,8 +18,8 @@ function file(content: string): string {
 }
 const noConfig = join(dir, 'absent.json');
 
-test('parseCmdline: k=v pairs, bare tokens ignored, quoted values, later wins', () => {
-  assert.deepEqual(parseCmdline('BOOT_IMAGE=/vmlinuz quiet ro ipa-debug=1 a="x y" =bad b=c=d a2=1 a2=2\n'), {
+test('parseKernelParams: k=v pairs, bare tokens ignored, quoted values, later wins', () => {
+  assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ro ipa-debug=1 a="x y" =bad b=c=d a2=1 a2=2\n'), {
     BOOT_IMAGE: '/vmlinuz', 'ipa-debug': '1', a: 'x y', b: 'c=d', a2: '2',
   });
 });

@@ -7,12 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/api/app.js';
 import { createCommandDispatcher, type CommandDispatcher, type Extension } from '../src/commands/index.js';
 import { createDefaultConfig, type AgentConfig } from '../src/config.js';
-import { HardwareManagerRegistry, initializeManagers, type Log } from '../src/hardware/manager.js';
+import { HardwareManagerRegistry, initializeManagers } from '../src/hardware/manager.js';
 import { HardwareSupport, type HardwareManager, type Node, type Port, type Step } from '../src/hardware/types.js';
 import { createState, type AgentState } from '../src/state.js';
 import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
 
-export const silentLog: Log = { info() {}, warn() {}, error() {}, debug() {} };
+import { silentLog } from '../src/util/log.js';
+
+export { silentLog };
 
 export function makeConfig(over: Partial<AgentConfig> = {}): AgentConfig {
   return { ...createDefaultConfig(), listenHost: '127.0.0.1', listenPort: 0, standalone: true, ...over };

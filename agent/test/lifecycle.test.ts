@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
-import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from '../src/ironic/fake-ironic.js';
+import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from './support/fake-ironic.js';
 import { runAgent } from '../src/main.js';
 import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
-import type { Log } from '../hardware/manager.js';
+import type { Log } from '../util/log.js';
 import type { AgentState } from '../state.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { validateImageInfo } from '../image/validate-image-info.js';
@@ -44,7 +44,7 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
     insecure: c.insecure,
     cafile: c.cafile,
     run: ctx.run,
-    log: ctx.log ? (m) => ctx.log!.info(m) : undefined,
+    log: ctx.log,
   });
 }
 

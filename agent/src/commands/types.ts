@@ -6,9 +6,10 @@
  * InvalidCommandParamsError (400), as IPA's decorator validators do.
  */
 import type { AgentConfig } from '../config.js';
-import type { HardwareManagerRegistry, Log } from '../hardware/manager.js';
+import type { HardwareManagerRegistry } from '../hardware/manager.js';
 import type { AgentState } from '../state.js';
 import type { ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
 
 export const CommandStatus = {
   RUNNING: 'RUNNING',

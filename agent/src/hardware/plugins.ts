@@ -18,7 +18,8 @@ import type { AgentConfig } from '../config.js';
 import type { AgentState } from '../state.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import { GenericHardwareManager } from './generic.js';
-import { initializeManagers, type HardwareManagerRegistry, type Log } from './manager.js';
+import { createConsoleLog, type Log } from '../util/log.js';
+import { initializeManagers, type HardwareManagerRegistry } from './manager.js';
 import type { HardwareManager } from './types.js';
 
 /** What a manager class receives in its constructor. */
@@ -113,7 +114,7 @@ export async function loadHardwareManagers(config: AgentConfig, o: LoadManagersO
   const ctx: ManagerContext = {
     config,
     state: o.state,
-    log: o.log ?? console,
+    log: o.log ?? createConsoleLog(config.debug),
     run: o.run ?? execute,
     dispatchToManagers: (method, ...args) => (registry ?? notReady()).dispatchToManagers(method, ...args),
     dispatchToAllManagers: (method, ...args) => (registry ?? notReady()).dispatchToAllManagers(method, ...args),

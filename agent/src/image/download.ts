@@ -9,6 +9,7 @@ import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
+import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
 import { SinkWriteError } from './block-writer.js';
 import { httpGet, httpGetBuffer, type HttpGetOptions, type HttpResponse } from './http-get.js';
@@ -27,7 +28,7 @@ export interface DownloadOptions {
   /** Agent-config basic auth, used when image_info has none. */
   basicAuth?: { user: string; password: string };
   signal?: AbortSignal;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 export interface DownloadResult { algo: string; digest: string; bytes: number; url: string }
@@ -81,7 +82,7 @@ export async function downloadImage(
         return res;
       } catch (e) {
         if (isFatalError(e) || signal.aborted || attempt >= o.retries) throw e;
-        o.log?.(`image ${id}: attempt ${attempt + 1} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`);
+        o.log?.warn(`image ${id}: attempt ${attempt + 1} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`);
         await sleep(o.retryIntervalS * 1000, undefined, { signal });
       }
     }
@@ -158,7 +159,7 @@ async function withConnectionRetries<T>(id: string, url: string, o: DownloadOpti
       const fatal = isFatalError(e) || (status !== undefined && status >= 400 && status < 500);
       if (fatal || signal.aborted) throw fatal && !isFatalError(e) ? new ImageDownloadFatalError(id, (e as Error).message) : e;
       if (attempt >= o.retries) throw new ImageDownloadError(id, `${url}: ${describe(e)} (after ${attempt + 1} attempts)`);
-      o.log?.(`image ${id}: ${url}: ${describe(e)}; retry ${attempt + 1}/${o.retries} in ${o.retryIntervalS} s`);
+      o.log?.warn(`image ${id}: ${url}: ${describe(e)}; retry ${attempt + 1}/${o.retries} in ${o.retryIntervalS} s`);
       await sleep(o.retryIntervalS * 1000, undefined, { signal });
     }
   }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { DeploymentError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
 import { buildHttpOptions, type DownloadOptions } from './download.js';
 import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
@@ -31,7 +32,7 @@ export interface PrepareOpts {
   cafile?: string;
   /** Where non-streamed images are cached (default the OS temp dir, /tmp in the ramdisk). */
   tmpDir?: string;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 let partitionUuids: Record<string, unknown> = {};

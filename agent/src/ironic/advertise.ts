@@ -10,7 +10,7 @@ import { execute, type ProgramRunner } from '../util/exec.js';
 import { sleepFor } from './client.js';
 import { LookupAgentIPError } from './errors.js';
 import { describeError, sendRequest } from './http.js';
-import { createStderrLogger, type ClientLogger } from './logger.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 
 export interface AdvertiseOptions {
   run?: ProgramRunner;
@@ -19,7 +19,7 @@ export interface AdvertiseOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Does anything answer HTTP at this API URL? Unreachable URLs are not used to pick a route. */
   isReachable?: (url: string) => Promise<boolean>;
-  logger?: ClientLogger;
+  log?: Log;
 }
 
 /** 169.254.0.0/16 and fe80::/10: such a source cannot be reached across routers. */
@@ -61,17 +61,17 @@ async function readInterfaceIpv4(run: ProgramRunner, iface: string): Promise<str
   return /\binet\s+([0-9.]+)\//.exec(stdout)?.[1];
 }
 
-async function findRouteSource(run: ProgramRunner, dest: string, logger: ClientLogger): Promise<string | undefined> {
+async function findRouteSource(run: ProgramRunner, dest: string, log: Log): Promise<string | undefined> {
   try {
     const { stdout } = await run(['ip', '-o', 'route', 'get', dest]);
     const src = parseRouteSource(stdout);
     if (src && isLinkLocal(src)) {
-      logger.info(`route to ${dest} has the link-local source ${src}; not using it`);
+      log.info(`route to ${dest} has the link-local source ${src}; not using it`);
       return undefined;
     }
     return src;
   } catch (e) {
-    logger.warn(`ip route get ${dest} failed: ${describeError(e)}`);
+    log.warn(`ip route get ${dest} failed: ${describeError(e)}`);
     return undefined;
   }
 }
@@ -87,7 +87,7 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
   const run = o.run ?? execute;
   const resolve = o.resolve ?? resolveHost;
   const sleep = o.sleep ?? ((ms: number) => sleepFor(ms));
-  const logger = o.logger ?? createStderrLogger(config.debug);
+  const log = o.log ?? createConsoleLog(config.debug);
   const attempts = Math.max(1, config.ipLookupAttempts);
   let urls = config.apiUrl.filter((u) => u.trim() !== '');
   if (!config.networkInterface && urls.length > 1) {
@@ -99,7 +99,7 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (config.networkInterface) {
       const ip = await readInterfaceIpv4(run, config.networkInterface).catch((e: unknown) => {
-        logger.warn(`reading the address of ${config.networkInterface} failed: ${describeError(e)}`);
+        log.warn(`reading the address of ${config.networkInterface} failed: ${describeError(e)}`);
         return undefined;
       });
       if (ip) return ip;
@@ -107,11 +107,11 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
       for (const url of urls) {
         const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
         const ips = isIPv4(host) || isIPv6(host) ? [host] : await resolve(host).catch((e: unknown) => {
-          logger.warn(`cannot resolve ${host}: ${describeError(e)}`);
+          log.warn(`cannot resolve ${host}: ${describeError(e)}`);
           return [] as string[];
         });
         for (const ip of ips) {
-          const src = await findRouteSource(run, ip, logger);
+          const src = await findRouteSource(run, ip, log);
           if (src) return src;
         }
       }

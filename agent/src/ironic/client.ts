@@ -11,7 +11,7 @@ import {
 } from './api-version.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError, IronicConnectionError } from './errors.js';
 import { describeIronicError, describeError, isObject, sendRequest, type HttpResponse } from './http.js';
-import { createStderrLogger, type ClientLogger } from './logger.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 import { lookupWithRetries, type LookupResult } from './lookup.js';
 
 export type { LookupResult, LookupConfig } from './lookup.js';
@@ -19,7 +19,7 @@ export { applyLookup } from './lookup.js';
 
 /** Seams for tests; production uses the defaults. */
 export interface IronicClientOptions {
-  logger?: ClientLogger;
+  log?: Log;
   /** Must reject (or resolve early) when the signal aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** U[0,1), for the lookup backoff jitter. */
@@ -56,7 +56,7 @@ export function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
 
 export class IronicClient {
   readonly config: AgentConfig;
-  readonly logger: ClientLogger;
+  readonly log: Log;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly random: () => number;
   readonly now: () => number;
@@ -67,7 +67,7 @@ export class IronicClient {
 
   constructor(config: AgentConfig, opts: IronicClientOptions = {}) {
     this.config = config;
-    this.logger = opts.logger ?? createStderrLogger(config.debug);
+    this.log = opts.log ?? createConsoleLog(config.debug);
     this.sleep = opts.sleep ?? sleepFor;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
@@ -92,7 +92,7 @@ export class IronicClient {
     if (configured) {
       const v = normalizeApiVersion(configured);
       if (v) return (this.cachedVersion = v);
-      this.logger.warn(`ignoring ipa-ironic-api-version=${configured}: expected "major.minor" such as 1.68`);
+      this.log.warn(`ignoring ipa-ironic-api-version=${configured}: expected "major.minor" such as 1.68`);
     }
     try {
       const res = await this.request('GET', '/');
@@ -101,10 +101,10 @@ export class IronicClient {
       const dv = isObject(doc) && isObject(doc.default_version) ? doc.default_version.version : undefined;
       const v = typeof dv === 'string' ? normalizeApiVersion(dv) : undefined;
       if (!v) throw new Error('the root document has no default_version.version');
-      this.logger.info(`Ironic API version discovered: ${v}`);
+      this.log.info(`Ironic API version discovered: ${v}`);
       return (this.cachedVersion = v);
     } catch (e) {
-      this.logger.warn(`could not discover the Ironic API version (${describeError(e)}); using ${MIN_IRONIC_VERSION}`);
+      this.log.warn(`could not discover the Ironic API version (${describeError(e)}); using ${MIN_IRONIC_VERSION}`);
       return MIN_IRONIC_VERSION;
     }
   }
@@ -166,7 +166,7 @@ export class IronicClient {
       } catch (e) {
         if (o.signal?.aborted) throw e;
         last = e;
-        this.logger.warn(`${method} ${base}${path} failed: ${describeError(e)}`);
+        this.log.warn(`${method} ${base}${path} failed: ${describeError(e)}`);
       }
     }
     throw new IronicConnectionError(this.urls.join(', '), { cause: last });

@@ -15,7 +15,7 @@ const TOKEN_FILE = 'agent-token';
 /** Writes state.token (if any) to <dir>/agent-token, mode 0600, atomically. */
 export async function saveAgentToken(state: AgentState, dir = DEFAULT_TLS_DIR): Promise<void> {
   if (!state.token) return;
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${TOKEN_FILE}.${process.pid}`);
   await writeFile(tmp, state.token, { mode: 0o600 });
   await rename(tmp, join(dir, TOKEN_FILE));

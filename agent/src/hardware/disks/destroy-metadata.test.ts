@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { eraseDevicesMetadata } from './index.js';
-import { attachLoop, canUseLoop, sh } from './test-loop-device.js';
+import { attachLoop, canUseLoop, sh } from '../../../test/support/loop-device.js';
 import type { BlockDevice } from '../types.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
