@@ -35,7 +35,7 @@ const NETWORK_WAIT_RETRY_S = 5;
 export interface RunAgentOptions {
   run?: ProgramRunner;
   log?: Log;
-  /** Per-boot state (token, auto-TLS certificate). Default $RAMFORGE_AGENT_STATE_DIR or /run/ironic-python-agent. */
+  /** Per-boot state (token, auto-TLS certificate). Default config.stateDir. */
   stateDir?: string;
   /** Replace the built-in hardware managers (tests). */
   builtins?: LoadManagersOptions['builtins'];
@@ -103,7 +103,7 @@ async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Pro
 export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Promise<RunningAgent> {
   const log = o.log ?? createConsoleLog(config.debug);
   const run = o.run ?? execute;
-  const stateDir = o.stateDir ?? process.env.RAMFORGE_AGENT_STATE_DIR ?? '/run/ironic-python-agent';
+  const stateDir = o.stateDir ?? config.stateDir;
   const state = createState(config, AGENT_VERSION);
   log.info(`ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`);
   await syncClock(config, run, log);
@@ -193,6 +193,10 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
 /** Process entry: parse, run, handle signals; the only place that exits. */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  if (argv[0] === '--check-config' || argv[0]?.startsWith('--check-config=')) {
+    const { checkConfigMain } = await import('./config-check.js');
+    process.exit(await checkConfigMain(argv));
+  }
   if (argv[0] === 'collect-introspection-data') {
     const { collectIntrospectionMain } = await import('./collect-introspection.js');
     process.exit(await collectIntrospectionMain(argv.slice(1)));

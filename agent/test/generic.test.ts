@@ -36,6 +36,15 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
   assert.ok(nics.some((n) => n.mac_address));
 });
 
+test('generic manager: config.disks (RAMFORGE_AGENT_DISKS) restricts the disks to exactly those named', async () => {
+  const { managers } = await loadGeneric({ disks: ['/dev/sdb'] });
+  const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
+  assert.deepEqual(disks.map((d) => d.name), ['/dev/sdb']);
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.deepEqual(inv.disks.map((d) => d.name), ['/dev/sdb']);
+  assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sdb');
+});
+
 test('generic manager: install device is the smallest disk >= 4 GiB, or what the cached node\'s root hints say', async () => {
   const { managers, state } = await loadGeneric();
   assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sda');

@@ -97,6 +97,7 @@ export class GenericHardwareManager implements HardwareManager {
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,
+      onlyDisks: config.disks,
     };
   }
 
@@ -107,12 +108,7 @@ export class GenericHardwareManager implements HardwareManager {
 
   async list_block_devices(): Promise<BlockDevice[]> {
     const { listBlockDevices } = await import('./inventory/index.js');
-    const disks = await listBlockDevices(this.inventoryOptions());
-    // Host acceptance tests name the only disks the agent may touch (their sandbox enforces it too).
-    const allowed = process.env.RAMFORGE_AGENT_DISKS;
-    if (allowed === undefined) return disks;
-    const names = new Set(allowed.split(',').filter(Boolean));
-    return disks.filter((d) => names.has(d.name));
+    return listBlockDevices(this.inventoryOptions());
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {

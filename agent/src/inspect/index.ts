@@ -69,7 +69,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
   const urls = await resolveTargets(config, o);
   if (!urls.length) throw new InspectionError('inspection has no target: set ipa-inspection-callback-url (or mdns)');
   let cached: Promise<Inventory> | undefined;
-  const inventory = () => (cached ??= o.inventory ? o.inventory() : collectInventory({ host, collectLldp: config.collectLldp, lldpTimeout: config.lldpTimeout, bootif: config.bootif }));
+  const inventory = () => (cached ??= o.inventory ? o.inventory() : collectInventory({ host, collectLldp: config.collectLldp, lldpTimeout: config.lldpTimeout, bootif: config.bootif, onlyDisks: config.disks }));
   const names = config.inspectionCollectors.length ? config.inspectionCollectors : ['default', 'logs'];
   const data: Payload = {};
   const error = await runCollectors(names, data, {

@@ -36,6 +36,8 @@ export interface InventoryOptions {
   bootif?: string;
   /** node.properties.skip_block_devices: disks matching any entry are left out. */
   skipBlockDevices?: SkipBlockDevice[];
+  /** config.disks: when not empty, exactly these devices (e.g. /dev/loop3) are the disks. */
+  onlyDisks?: readonly string[];
 }
 
 export { getOsInstallDevice, guessRootDisk, findDevicesByHints, parseRootDeviceHints } from './root-device.js';
@@ -46,7 +48,7 @@ const hostOf = (o: InventoryOptions & { host?: HostAccess }): HostAccess => o.ho
 
 /** Disks minus those matching any node.properties.skip_block_devices entry. */
 export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess } = {}): Promise<BlockDevice[]> {
-  const disks = await collectDisks(hostOf(o));
+  const disks = await collectDisks(hostOf(o), o.onlyDisks);
   const skip = o.skipBlockDevices ?? [];
   if (!skip.length) return disks;
   const skipped = new Set<string>();
