@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { VirtualMediaError } from './ironic/errors.js';
+import { VirtualMediaError } from './errors.js';
 import { silentLog } from './util/log.js';
 import { ExecError, type ProgramRunner } from './util/exec.js';
 import {

@@ -8,8 +8,7 @@ import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
-import { VirtualMediaError } from './ironic/errors.js';
-import { describeError } from './ironic/http.js';
+import { VirtualMediaError, describeError } from './errors.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 
 export interface VmediaOptions {

@@ -10,7 +10,7 @@ import { createFlowExtension, createPollExtension, createRescueExtension, create
 import type { CommandContext, Extension } from './types.js';
 
 export { CommandDispatcher } from './dispatcher.js';
-export { collectSystemLogs } from './log.js';
+export { collectSystemLogs } from '../util/system-logs.js';
 export type { CommandContext, CommandResult, CommandSpec, Extension, Params } from './types.js';
 export { CommandStatus, asyncCommand, syncCommand } from './types.js';
 

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateImageInfo } from '../image/validate-image-info.js';
 import { checkParams } from './params.js';
-import { detectBootMode, isMd5Enabled, runPrepareImage, type ImageContext } from './prepare-image.js';
+import { detectBootMode, isMd5Enabled, runPrepareImage, type ImageContext } from '../image/run-prepare-image.js';
 import { asyncCommand, syncCommand, type CommandContext, type Extension, type Params } from './types.js';
 
 function imageContext(ctx: CommandContext): ImageContext {

@@ -14,7 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
-import { runPrepareImage } from '../commands/prepare-image.js';
+import { runPrepareImage } from '../image/run-prepare-image.js';
 import type { ManagerContext } from './plugins.js';
 import {
   HardwareSupport, type BlockDevice, type HardwareManager, type Inventory, type NetworkInterface, type Node, type Port, type Step,

@@ -9,13 +9,13 @@ import type { ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 import { getDeviceSize } from '../hardware/disks/disk-facts.js';
 import { hasGpt, rescanPartitions } from './disk-ids.js';
-import { httpGetBuffer, type HttpGetOptions } from './http-get.js';
+import { httpGetBuffer, type HttpOptions } from '../util/http.js';
 
 export const MAX_CONFIGDRIVE_BYTES = 64 << 20;
 const TWO_TIB = 2 ** 41;
 
 /** URL or base64(gzip(iso)) string → the ISO bytes; non-base64 bytes are taken as they are. */
-export async function fetchConfigDrive(configdrive: string, http: HttpGetOptions = {}): Promise<Buffer> {
+export async function fetchConfigDrive(configdrive: string, http: HttpOptions = {}): Promise<Buffer> {
   let data: Buffer = /^https?:\/\//i.test(configdrive)
     ? await httpGetBuffer(configdrive, http, MAX_CONFIGDRIVE_BYTES * 2)
     : Buffer.from(configdrive, 'latin1');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { downloadImage, type DownloadOptions } from './download.js';
 import { openImageSink } from './block-writer.js';
-import { isNoProxy } from './http-get.js';
+import { isNoProxy } from '../util/http.js';
 import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
 import type { AddressInfo } from 'node:net';
 

@@ -9,7 +9,8 @@ import type { AgentConfig } from '../config.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import { sleepFor } from './client.js';
 import { LookupAgentIPError } from './errors.js';
-import { describeError, sendRequest } from './http.js';
+import { describeError } from '../errors.js';
+import { httpRequest } from '../util/http.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 
 export interface AdvertiseOptions {
@@ -49,7 +50,7 @@ async function resolveHost(host: string): Promise<string[]> {
 async function probeUrl(url: string): Promise<boolean> {
   try {
     // Any HTTP answer proves a route; certificate checks do not matter here.
-    await sendRequest({ method: 'GET', url, headers: { Accept: 'application/json' }, timeoutMs: 5000, insecure: true });
+    (await httpRequest(url, { headers: { accept: 'application/json' }, timeoutMs: 5000, insecure: true })).resume();
     return true;
   } catch {
     return false;

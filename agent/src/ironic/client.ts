@@ -3,14 +3,15 @@
  * discovery, node lookup and heartbeat. One instance per agent process; the
  * discovered version is cached for its life.
  */
-import { readFileSync } from 'node:fs';
 import type { AgentConfig } from '../config.js';
 import {
   AGENT_TOKEN_IRONIC_VERSION, AGENT_VERIFY_CA_IRONIC_VERSION, AGENT_VERSION_IRONIC_VERSION,
   MIN_IRONIC_VERSION, chooseLowerVersion, isVersionAtLeast, normalizeApiVersion,
 } from './api-version.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError, IronicConnectionError } from './errors.js';
-import { describeIronicError, describeError, isObject, sendRequest, type HttpResponse } from './http.js';
+import { describeError } from '../errors.js';
+import { httpRequestText, readCaFile, type HttpText } from '../util/http.js';
+import { describeIronicError, isObject } from './responses.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 import { lookupWithRetries, type LookupResult } from './lookup.js';
 
@@ -63,7 +64,6 @@ export class IronicClient {
   /** API URLs in trial order; the last one that answered is first. */
   private urls: string[];
   private cachedVersion: string | undefined;
-  private caPem: string | undefined;
 
   constructor(config: AgentConfig, opts: IronicClientOptions = {}) {
     this.config = config;
@@ -129,7 +129,7 @@ export class IronicClient {
     if (isVersionAtLeast(discovered, AGENT_VERSION_IRONIC_VERSION)) body.agent_version = o.agentVersion;
     if (isVersionAtLeast(discovered, AGENT_VERIFY_CA_IRONIC_VERSION) && o.verifyCa) body.agent_verify_ca = o.verifyCa;
     const version = chooseLowerVersion(discovered, AGENT_VERIFY_CA_IRONIC_VERSION);
-    let res: HttpResponse;
+    let res: HttpText;
     try {
       res = await this.request('POST', `/v1/heartbeat/${encodeURIComponent(o.nodeUuid)}`, { version, body, signal: o.signal });
     } catch (e) {
@@ -147,7 +147,7 @@ export class IronicClient {
    * all is skipped, the first that answers (any status) moves to the front.
    * Throws IronicConnectionError when none answered.
    */
-  async request(method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<HttpResponse> {
+  async request(method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<HttpText> {
     if (this.urls.length === 0) throw new IronicConnectionError('(no ipa-api-url)', { cause: new Error('no API URL configured') });
     const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/json' };
     if (o.version) headers['X-OpenStack-Ironic-API-Version'] = o.version;
@@ -155,11 +155,12 @@ export class IronicClient {
     let last: unknown;
     for (const base of [...this.urls]) {
       try {
-        const res = await sendRequest({
-          method, url: base + path, headers,
+        const res = await httpRequestText(base + path, {
+          method, headers,
           body: o.body === undefined ? undefined : JSON.stringify(o.body),
           timeoutMs: Math.max(1, this.config.httpRequestTimeout || 30) * 1000,
-          signal: o.signal, ca: this.readCa(), insecure: this.config.insecure,
+          // Read on first use: the file may be copied from virtual media after startup.
+          signal: o.signal, ca: readCaFile(this.config.cafile), insecure: this.config.insecure,
         });
         this.promoteUrl(base);
         return res;
@@ -175,12 +176,5 @@ export class IronicClient {
   private promoteUrl(base: string): void {
     if (this.urls[0] === base) return;
     this.urls = [base, ...this.urls.filter((u) => u !== base)];
-  }
-
-  private readCa(): string | undefined {
-    if (!this.config.cafile) return undefined;
-    // Read on first use: the file may be copied from virtual media after startup.
-    this.caPem ??= readFileSync(this.config.cafile, 'utf8');
-    return this.caPem;
   }
 }

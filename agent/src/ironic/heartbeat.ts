@@ -8,7 +8,7 @@
  */
 import type { AgentState } from '../state.js';
 import type { IronicClient } from './client.js';
-import { describeError } from './http.js';
+import { describeError } from '../errors.js';
 import type { Log } from '../util/log.js';
 
 export interface HeartbeaterOptions {

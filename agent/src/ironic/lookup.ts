@@ -2,12 +2,12 @@
  * Node lookup (ipa-protocol.md §3): GET /v1/lookup with retries, and
  * applying the answer to the agent state (IPA process_lookup_data).
  */
-import { LookupNodeError } from '../errors.js';
+import { LookupNodeError, describeError } from '../errors.js';
 import type { Node } from '../hardware/types.js';
 import type { AgentState } from '../state.js';
 import { AGENT_TOKEN_IRONIC_VERSION, chooseLowerVersion } from './api-version.js';
 import type { IronicClient } from './client.js';
-import { describeIronicError, describeError, isObject } from './http.js';
+import { describeIronicError, isObject } from './responses.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 
 /** The lookup config; Zed sends only the first five keys, master adds the rest. */
