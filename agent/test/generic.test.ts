@@ -1,5 +1,5 @@
 /**
- * The generic manager over helper C's recorded machine (fixture root in
+ * The generic manager over a recorded machine (fixture root in
  * replay mode: files read under the root, command output from .commands/),
  * so nothing touches this host's disks.
  */

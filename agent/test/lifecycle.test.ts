@@ -1,5 +1,5 @@
 /**
- * runAgent() against helper B's fake Ironic on 127.0.0.1: lookup by MAC,
+ * runAgent() against the fake Ironic (test/support/fake-ironic.ts) on 127.0.0.1: lookup by MAC,
  * token, auto TLS (the API verified with the PEM sent as agent_verify_ca,
  * like the conductor does), heartbeat body, token-protected POST, and a
  * restart within the same boot (masked token → saved token and same PEM).

@@ -1,6 +1,6 @@
 /**
  * The standby extension (image write, partition UUIDs, power) and the image
- * extension (bootloader). Disk and image work is image/ (helper D); power
+ * extension (bootloader). Disk and image work is image/; power
  * actions go through ctx.run so tests record them instead of rebooting.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,9 +1,9 @@
 /**
  * GenericHardwareManager: IPA's built-in manager (support GENERIC). It owns
  * inventory, root-disk choice and the standard clean/deploy/service steps;
- * the work itself lives in inventory/ (helper C), disks/ and image/ (helper
- * D), imported lazily so an agent that only serves the API does not load
- * download and erase code at start.
+ * the work itself lives in inventory/, disks/ and image/, imported lazily
+ * so an agent that only serves the API does not load download and erase
+ * code at start.
  *
  * Name and version are IPA's: 'generic_hardware_manager' '1.1' (the Zed
  * agent; master says '1.2'). The conductor only compares the map it stored
