@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VirtualMediaError } from './errors.js';
-import { silentLog } from './util/log.js';
+import { silentLog } from '../test/support/logs.js';
 import { ExecError, type ProgramRunner } from './util/exec.js';
 import {
   copyConfigFromVmedia, findDeviceByLabels, parseKernelParams, parseLsblkPairs, readAgentParameters, readVmediaParameters,

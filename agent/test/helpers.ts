@@ -12,7 +12,7 @@ import { HardwareSupport, type HardwareManager, type Node, type Port, type Step 
 import { createState, type AgentState } from '../src/state.js';
 import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
 
-import { silentLog } from '../src/util/log.js';
+import { silentLog } from './support/logs.js';
 
 export { silentLog };
 

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createDefaultConfig } from '../../agent/src/config.js';
 import { runInspection } from '../../agent/src/inspect/index.js';
-import { createMemoryLog } from '../../agent/src/util/log.js';
+import { createMemoryLog } from '../../agent/test/support/logs.js';
 import { sharedIronic, stopSharedIronic } from '../support/ironic.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../agent/test/fixtures/server-r640');

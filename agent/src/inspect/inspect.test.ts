@@ -12,7 +12,7 @@ import { createDefaultConfig } from '../config.js';
 import type { AgentConfig } from '../config.js';
 import { collectIntrospectionData, runInspection } from './index.js';
 import { postWithRetries } from './post.js';
-import { createMemoryLog } from '../util/log.js';
+import { createMemoryLog } from '../../test/support/logs.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/server-r640');
 const BOOTIF = '01-24-6e-96-11-22-30';

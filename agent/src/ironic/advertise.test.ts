@@ -4,7 +4,7 @@ import { ExecError, type ProgramRunner } from '../util/exec.js';
 import { callbackUrlFor, chooseAdvertiseAddress, isLinkLocal, parseRouteSource } from './advertise.js';
 import { LookupAgentIPError } from './errors.js';
 import { makeTestConfig } from '../../test/support/fake-ironic.js';
-import { silentLog } from '../util/log.js';
+import { silentLog } from '../../test/support/logs.js';
 
 /** A runner answering `ip` invocations from a table; records every argv. */
 function fakeIp(table: Record<string, string | Error>): ProgramRunner & { calls: string[][] } {

@@ -4,7 +4,7 @@ import { LookupNodeError } from '../errors.js';
 import { IronicClient, type IronicClientOptions } from './client.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError } from './errors.js';
 import { FAKE_NODE_UUID, findClosedUrl, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from '../../test/support/fake-ironic.js';
-import { createMemoryLog, silentLog } from '../util/log.js';
+import { createMemoryLog, silentLog } from '../../test/support/logs.js';
 
 /** Sleeps that only advance a fake clock, so retry loops run instantly. */
 function makeFakeTime(): Required<Pick<IronicClientOptions, 'sleep' | 'now'>> & { slept: number[] } {

@@ -9,7 +9,7 @@ import { createState, type AgentState } from '../state.js';
 import { IronicClient } from './client.js';
 import { FAKE_NODE_UUID, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from '../../test/support/fake-ironic.js';
 import { computeHeartbeatDelay, Heartbeater } from './heartbeat.js';
-import { createMemoryLog, silentLog } from '../util/log.js';
+import { createMemoryLog, silentLog } from '../../test/support/logs.js';
 
 async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
@@ -142,7 +142,7 @@ describe('Heartbeater', () => {
       import { IronicClient } from ${JSON.stringify(join(here, 'client.ts'))};
       import { Heartbeater } from ${JSON.stringify(join(here, 'heartbeat.ts'))};
       import { makeTestConfig } from ${JSON.stringify(join(here, '../../test/support/fake-ironic.ts'))};
-      import { silentLog } from ${JSON.stringify(join(here, '../util/log.ts'))};
+      import { silentLog } from ${JSON.stringify(join(here, '../../test/support/logs.ts'))};
       const s = createState(makeTestConfig({ apiUrl: ['http://127.0.0.1:1'], ironicApiVersion: '1.68' }), '1');
       s.node = { uuid: 'u' }; s.callbackUrl = 'http://127.0.0.1:9999';
       new Heartbeater(s, new IronicClient(s.config, { log: silentLog }), { log: silentLog }).start();

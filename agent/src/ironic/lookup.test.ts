@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { createState } from '../state.js';
 import { makeTestConfig } from '../../test/support/fake-ironic.js';
 import { applyLookup, computeLookupBackoff, MASKED_TOKEN, parseLookupBody, type LookupResult } from './lookup.js';
-import { createMemoryLog } from '../util/log.js';
+import { createMemoryLog } from '../../test/support/logs.js';
 import { restoreAgentToken, saveAgentToken } from './token-store.js';
 
 const TOKEN = 'A'.repeat(43);
