@@ -136,17 +136,17 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   }
 
   const ironicMod = ironic && config.apiUrl.length > 0 ? await import('./ironic/client.js') : undefined;
-  const client = ironicMod ? new ironicMod.IronicClient(config) : undefined;
+  const client = ironicMod ? new ironicMod.IronicClient(config, { log }) : undefined;
   let ip: string | undefined;
   let ironicVersion: string | undefined;
   if (ironicMod && client) {
     const addresses = interfaces.map((i) => i.mac_address).filter((m): m is string => !!m);
     const result = await client.lookupNode({ addresses, nodeUuid });
-    ironicMod.applyLookup(state, result);
+    ironicMod.applyLookup(state, result, log);
     log.info(`lookup found node ${result.node.uuid}; heartbeat timeout ${state.heartbeatTimeout} s`);
     await saveToken(state, stateDir, log);
     const { chooseAdvertiseAddress } = await import('./ironic/advertise.js');
-    ip = await chooseAdvertiseAddress(config, { run });
+    ip = await chooseAdvertiseAddress(config, { run, log });
     ironicVersion = await client.discoverVersion();
   } else if (ironic && config.inspectionCallbackUrl.length > 0) {
     log.info('no ipa-api-url: lookup and heartbeats skipped (inspection only)');
