@@ -8,12 +8,15 @@
  *
  * On node:http/https, not fetch or undici: Node 20's fetch cannot take a
  * per-request CA, skip verification or use a proxy without undici's
- * dispatcher API (not a dependency), and loading undici costs idle RSS that
- * the agent's memory target does not have (measured with bench/agent.ts:
- * see docs/ARCHITECTURE.md). bench/agent-image.ts measured no throughput
- * gain from fetch either (both ~580 MB/s read+sha256). Every request opens a
- * fresh connection (agent: false): heartbeats are minutes apart, and a pooled
- * socket would keep a stopped agent's event loop alive.
+ * dispatcher API (not a dependency), and loading undici costs idle RSS the
+ * agent's target (~59 MiB) has no room for: the bundle on the ramdisk's
+ * Node 22 idles at 59 MiB, and at 63 MiB once Node's own bundled undici is
+ * loaded (one fetch at start; the idle-RSS part of bench/agent.ts, 3 runs
+ * each); the npm package would add its own copy on top. bench/agent-image.ts
+ * measured no throughput gain from fetch either (both ~580 MB/s
+ * read+sha256). Every request opens a fresh connection (agent: false):
+ * heartbeats are minutes apart, and a pooled socket would keep a stopped
+ * agent's event loop alive.
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
