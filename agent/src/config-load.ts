@@ -260,7 +260,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
   cfg.cmdline = params;
   applyParams(cfg, params, cmdlinePath);
 
-  // The environment is read here and nowhere else in the agent.
+  // The agent's own variables (RAMFORGE_AGENT_*) are read here and nowhere else.
   const env = o.env ?? {};
   if (env.RAMFORGE_AGENT_DEBUG) cfg.debug = convertOrThrow(env.RAMFORGE_AGENT_DEBUG, 'bool', 'env RAMFORGE_AGENT_DEBUG') as boolean;
   if (env.RAMFORGE_AGENT_DISKS) cfg.disks = convertOrThrow(env.RAMFORGE_AGENT_DISKS, 'list', 'env RAMFORGE_AGENT_DISKS') as string[];
