@@ -210,10 +210,12 @@ test('flow.start_flow runs commands in order and fails on the first failure; unk
   assert.equal(unknown.status, 400);
 });
 
-test('system.lockdown and rescue.finalize_rescue stop serving after answering', async () => {
+test('system.lockdown and rescue.finalize_rescue stop serving after answering', async (t) => {
   const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const root = mkdtempSync(`${tmpdir()}/h4a-rescue-`);
+  const { rmSync } = await import('node:fs');
+  const root = mkdtempSync(`${tmpdir()}/rf-rescue-`);
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   const agent = await createTestAgent({ config: { rootPath: root } });
   let stops = 0;
   agent.state.onStopServing = () => { stops++; };

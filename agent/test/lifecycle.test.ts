@@ -1,19 +1,23 @@
 /**
- * runAgent() against helper B's fake Ironic on 127.0.0.1: lookup by MAC,
+ * runAgent() against the fake Ironic (test/support/fake-ironic.ts) on 127.0.0.1: lookup by MAC,
  * token, auto TLS (the API verified with the PEM sent as agent_verify_ca,
  * like the conductor does), heartbeat body, token-protected POST, and a
  * restart within the same boot (masked token → saved token and same PEM).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
-import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from '../src/ironic/fake-ironic.js';
+import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from './support/fake-ironic.js';
 import { runAgent } from '../src/main.js';
 import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
+
+/** Every temporary directory of this file lives here and goes away after it. */
+const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const MAC = '52:54:00:12:34:56';
 const nicManager = (): HardwareManager => ({
@@ -37,7 +41,7 @@ function httpsJson(url: string, ca: string, method = 'GET', body?: unknown): Pro
 
 test('lookup → auto TLS → API → heartbeat, then a restart in the same boot keeps token and certificate', { timeout: 60_000 }, async () => {
   const fake = await startFakeIronic({ version: '1.80' });
-  const stateDir = mkdtempSync(join(tmpdir(), 'h4a-life-'));
+  const stateDir = mkdtempSync(join(scratch, 'life-'));
   const config = makeConfig({ standalone: false, apiUrl: [fake.url], advertiseHost: '127.0.0.1', listenPort: 0, diskWaitAttempts: 1 });
   try {
     const agent = await runAgent(config, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });
@@ -87,7 +91,7 @@ test('lookup → auto TLS → API → heartbeat, then a restart in the same boot
 
 test('Ironic older than 1.68: plain HTTP, no agent_verify_ca', { timeout: 60_000 }, async () => {
   const fake = await startFakeIronic({ version: '1.62' });
-  const stateDir = mkdtempSync(join(tmpdir(), 'h4a-life-'));
+  const stateDir = mkdtempSync(join(scratch, 'life-'));
   const config = makeConfig({ standalone: false, apiUrl: [fake.url], advertiseHost: '127.0.0.1', listenPort: 0 });
   try {
     const agent = await runAgent(config, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });

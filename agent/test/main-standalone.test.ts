@@ -5,13 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+
+/** Every temporary directory of this file lives here and goes away after it. */
+const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(ROOT, 'agent/src/main.ts');
@@ -30,7 +34,7 @@ async function curl(url: string, ...args: string[]): Promise<string> {
 }
 
 test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, exits 0 on SIGTERM', { timeout: 90_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'h4a-main-'));
+  const dir = mkdtempSync(join(scratch, 'main-'));
   const port = await freePort();
   writeFileSync(join(dir, 'cmdline'), `ipa-listen-host=127.0.0.1 ipa-listen-port=${port} ipa-disk-wait-attempts=1\n`);
   writeFileSync(join(dir, 'agent.json'), '{}');
@@ -76,7 +80,7 @@ test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, e
 });
 
 test('main with an invalid kernel parameter exits 2 with a message naming it', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'h4a-main-'));
+  const dir = mkdtempSync(join(scratch, 'main-'));
   writeFileSync(join(dir, 'cmdline'), 'ipa-listen-port=notaport\n');
   const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, '--standalone', '--cmdline', join(dir, 'cmdline')], { cwd: ROOT })
     .then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }));
