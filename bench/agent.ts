@@ -12,7 +12,7 @@ import { bundleAgent } from '../builder/src/agent-bundle.js';
 import { fetchNodeRuntime } from '../builder/src/node-runtime.js';
 import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { DEFAULT_NODE_VERSION } from '../builder/src/spec/normalize.js';
-import { startFakeIronic } from '../agent/src/ironic/fake-ironic.js';
+import { startFakeIronic } from '../agent/test/support/fake-ironic.js';
 import { freePort } from '../test/support/qemu.js';
 import type { BenchContext } from './section.js';
 

@@ -1,11 +1,15 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCollectArgs } from './collect-introspection.js';
+
+/** Every temporary directory of this file lives here and goes away after it. */
+const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 test('collect-introspection-data flags: IPA spellings and ours', () => {
   assert.deepEqual(parseCollectArgs(['--introspection_daemon', '--introspection_daemon_post_interval', '60', '--debug']), { daemon: true, postInterval: 60, rest: ['--debug'] });
@@ -25,7 +29,7 @@ test('collect-introspection-data posts the inventory once and prints the node uu
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const dir = mkdtempSync(join(tmpdir(), 'collect-'));
+  const dir = mkdtempSync(join(scratch, 'collect-'));
   writeFileSync(join(dir, 'cmdline'), `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default\n`);
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', '--cmdline', join(dir, 'cmdline')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

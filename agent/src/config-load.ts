@@ -5,9 +5,11 @@
  * accepted form, so a ramdisk console shows why the agent did not start.
  */
 import { readFile } from 'node:fs/promises';
-import { createDefaultConfig, type AgentConfig } from './config.js';
+import {
+  CONFIG_OPTIONS, createDefaultConfig, type AgentConfig, type ConfigOptionName, type OptionKind, type OptionSpec,
+} from './config.js';
 import { ConfigError } from './errors.js';
-import { readVmediaParameters } from './vmedia.js';
+import { parseKernelParams, readAgentParameters } from './vmedia.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
 
@@ -19,149 +21,183 @@ export interface LoadConfigOptions {
   /** Default DEFAULT_CONFIG_FILE; may be absent. `--config FILE` overrides it and must exist. */
   configFile?: string;
   env?: NodeJS.ProcessEnv;
-  /** Reads parameters.txt from the virtual floppy (default: helper B's vmedia.ts); injectable for tests. */
+  /** Reads parameters.txt from the virtual floppy (default: vmedia.ts readVmediaParameters); injectable for tests. */
   readVmedia?: () => Promise<Record<string, string>>;
 }
 
-type Kind = 'string' | 'bool' | 'int' | 'number' | 'list' | 'port' | 'urls' | 'protocol' | 'apiVersion';
-type Key = keyof AgentConfig;
+type Key = ConfigOptionName;
 
-/** Kernel parameters → config keys (ipa-protocol.md §9). Unknown ipa-* stay in config.cmdline. */
-const PARAMS: ReadonlyArray<readonly [string, Key, Kind]> = [
-  ['ipa-api-url', 'apiUrl', 'urls'],
-  ['ipa-inspection-callback-url', 'inspectionCallbackUrl', 'urls'],
-  ['ipa-inspection-collectors', 'inspectionCollectors', 'list'],
-  ['ipa-inspection-dhcp-wait-timeout', 'inspectionDhcpWaitTimeout', 'number'],
-  ['ipa-inspection-dhcp-all-interfaces', 'inspectionDhcpAllInterfaces', 'bool'],
-  ['ipa-debug', 'debug', 'bool'],
-  ['ipa-global-request-id', 'globalRequestId', 'string'],
-  ['ipa-agent-token', 'agentToken', 'string'],
-  ['ipa-listen-host', 'listenHost', 'string'],
-  ['ipa-listen-port', 'listenPort', 'port'],
-  ['ipa-advertise-host', 'advertiseHost', 'string'],
-  ['ipa-advertise-port', 'advertisePort', 'port'],
-  ['ipa-advertise-protocol', 'advertiseProtocol', 'protocol'],
-  ['ipa-network-interface', 'networkInterface', 'string'],
-  ['ipa-ip-lookup-attempts', 'ipLookupAttempts', 'int'],
-  ['ipa-ip-lookup-timeout', 'ipLookupSleep', 'number'],
-  ['ipa-lookup-timeout', 'lookupTimeout', 'number'],
-  ['ipa-lookup-interval', 'lookupInterval', 'number'],
-  ['ipa-ironic-api-version', 'ironicApiVersion', 'apiVersion'],
-  ['ipa-insecure', 'insecure', 'bool'],
-  ['ipa-collect-lldp', 'collectLldp', 'bool'],
-  ['ipa-lldp-timeout', 'lldpTimeout', 'number'],
-  ['ipa-hardware-initialization-delay', 'hardwareInitializationDelay', 'number'],
-  ['ipa-disk-wait-attempts', 'diskWaitAttempts', 'int'],
-  ['ipa-disk-wait-delay', 'diskWaitDelay', 'number'],
-  ['ipa-ntp-server', 'ntpServer', 'string'],
-  ['ipa-image-download-connection-timeout', 'imageDownloadConnectionTimeout', 'number'],
-  ['ipa-image-download-connection-retries', 'imageDownloadConnectionRetries', 'int'],
-  ['ipa-image-download-connection-retry-interval', 'imageDownloadConnectionRetryInterval', 'number'],
-  ['ipa-image-download-max-duration', 'imageDownloadMaxDuration', 'number'],
-  ['ipa-http-request-timeout', 'httpRequestTimeout', 'number'],
-  ['ipa-ignore-bootloader-failure', 'ignoreBootloaderFailure', 'bool'],
-  ['ipa-inject-files-priority', 'injectFilesPriority', 'int'],
-  ['ipa-use-mdns', 'useMdns', 'bool'],
-  // ramforge extensions (IPA only has these as config-file options).
-  ['ipa-enable-auto-tls', 'enableAutoTls', 'bool'],
-  ['ipa-listen-tls', 'listenTls', 'bool'],
-  ['ipa-tls-cert-file', 'tlsCertFile', 'string'],
-  ['ipa-tls-key-file', 'tlsKeyFile', 'string'],
-  ['ipa-cafile', 'cafile', 'string'],
-  ['ipa-disk-erasure-concurrency', 'diskErasureConcurrency', 'int'],
-  ['ipa-standalone', 'standalone', 'bool'],
-  ['BOOTIF', 'bootif', 'string'],
-  ['boot_method', 'bootMethod', 'string'],
-];
-
-/** Kind of every config key, for the JSON config file. */
-const KEY_KINDS: Partial<Record<Key, Kind>> = Object.fromEntries(PARAMS.map(([, k, kind]) => [k, kind]));
-Object.assign(KEY_KINDS, {
-  md5Enabled: 'bool', hardwareManagersDir: 'string', hardwareManagerPackages: 'list', rootPath: 'string',
-} satisfies Partial<Record<Key, Kind>>);
+/** Kernel parameters → config keys (ipa-protocol.md §9), from CONFIG_OPTIONS. Unknown ipa-* stay in config.cmdline. */
+const PARAMS: ReadonlyArray<readonly [string, Key, OptionKind]> = Object.entries(CONFIG_OPTIONS)
+  .filter(([, spec]) => 'param' in spec)
+  .map(([key, spec]) => [(spec as OptionSpec).param!, key as Key, spec.kind] as const);
 
 // oslo.config's BoolOpt spellings.
 const TRUE = new Set(['1', 't', 'true', 'on', 'y', 'yes']);
 const FALSE = new Set(['0', 'f', 'false', 'off', 'n', 'no']);
 
-/** Split a kernel command line into k=v pairs; tokens without '=' are ignored, "quoted values" kept whole. */
-export function parseCmdline(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const tokens = text.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
-  for (const tok of tokens) {
-    const eq = tok.indexOf('=');
-    if (eq <= 0) continue;
-    out[tok.slice(0, eq)] = tok.slice(eq + 1).replace(/"/g, '');
-  }
-  return out;
-}
+/** What a value of each kind must look like, as error messages say it. */
+export const KIND_EXPECTED: Record<OptionKind, string> = {
+  string: 'a string',
+  text: 'a non-empty string',
+  bool: 'a boolean (true/false; as a string also 1/0, yes/no, on/off)',
+  int: 'a non-negative whole number',
+  number: 'a non-negative number',
+  port: 'a TCP port number 0-65535',
+  list: 'a list of strings (a JSON array, or one comma-separated string)',
+  urls: 'a list of http(s):// URLs or "mdns" (a JSON array, or one comma-separated string)',
+  protocol: '"http" or "https"',
+  apiVersion: 'an Ironic API microversion like "1.68"',
+};
 
-/** Convert one raw value; `where` names the source for the error message. */
-function convertValue(raw: unknown, kind: Kind, where: string): unknown {
-  const fail = (form: string): never => {
-    throw new ConfigError(`${where}: invalid value ${JSON.stringify(raw)}: expected ${form}. Fix the value or remove it to use the default.`);
-  };
+/** A value that does not fit its kind: `path` is "" or an index such as "[1]". */
+export interface ValueProblem { path: string; expected: string; got: unknown }
+
+type Converted = { value: unknown; problem?: undefined } | { problem: ValueProblem };
+
+/** Convert one raw value (a JSON value, or a string from the command line or a flag) of `kind`. */
+export function convertValue(raw: unknown, kind: OptionKind): Converted {
+  const fail = (path = '', got: unknown = raw, expected = KIND_EXPECTED[kind]): Converted => ({ problem: { path, expected, got } });
   if (kind === 'list' || kind === 'urls') {
-    const items = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(',') : fail('a comma-separated list');
-    const list = items.map((s) => s.trim()).filter(Boolean);
-    if (kind === 'urls') for (const u of list) if (!/^(mdns|https?:\/\/.+)$/.test(u)) fail('comma-separated http(s):// URLs or "mdns"');
-    return list.map((u) => (kind === 'urls' && u !== 'mdns' ? u.replace(/\/+$/, '') : u));
+    if (!Array.isArray(raw) && typeof raw !== 'string') return fail();
+    const items = Array.isArray(raw) ? raw : raw.split(',');
+    const out: string[] = [];
+    for (const [i, item] of items.entries()) {
+      const at = Array.isArray(raw) ? `[${i}]` : '';
+      if (typeof item !== 'string') return fail(at, item, kind === 'urls' ? 'an http(s):// URL or "mdns"' : 'a string');
+      const s = item.trim();
+      if (!s) continue;
+      if (kind === 'urls' && !/^(mdns|https?:\/\/.+)$/.test(s)) return fail(at, item, 'an http(s):// URL or "mdns"');
+      out.push(kind === 'urls' && s !== 'mdns' ? s.replace(/\/+$/, '') : s);
+    }
+    return { value: out };
   }
   if (kind === 'bool') {
-    if (typeof raw === 'boolean') return raw;
-    const s = String(raw).trim().toLowerCase();
-    if (TRUE.has(s)) return true;
-    if (FALSE.has(s)) return false;
-    return fail('a boolean (1/0, true/false, yes/no, on/off)');
+    if (typeof raw === 'boolean') return { value: raw };
+    if (typeof raw !== 'string') return fail();
+    const s = raw.trim().toLowerCase();
+    return TRUE.has(s) ? { value: true } : FALSE.has(s) ? { value: false } : fail();
   }
   if (kind === 'int' || kind === 'number' || kind === 'port') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-    if (!Number.isFinite(n) || n < 0) return fail('a non-negative number');
-    if (kind !== 'number' && !Number.isInteger(n)) return fail('a whole number');
-    if (kind === 'port' && n > 65535) return fail('a TCP port 0-65535');
-    return n;
+    if (!Number.isFinite(n) || n < 0) return fail();
+    if (kind !== 'number' && !Number.isInteger(n)) return fail();
+    if (kind === 'port' && n > 65535) return fail();
+    return { value: n };
   }
-  if (typeof raw !== 'string') return fail('a string');
-  if (kind === 'protocol' && raw !== 'http' && raw !== 'https') return fail('"http" or "https"');
-  if (kind === 'apiVersion' && !/^1\.\d+$/.test(raw)) return fail('an Ironic API microversion like "1.68"');
-  return raw === '' ? undefined : raw;
+  if (typeof raw !== 'string') return fail();
+  if (kind === 'text' && raw === '') return fail();
+  if (kind === 'protocol' && raw !== 'http' && raw !== 'https') return fail();
+  if (kind === 'apiVersion' && !/^1\.\d+$/.test(raw)) return fail();
+  return { value: raw === '' ? undefined : raw };
+}
+
+/** Convert or throw a ConfigError naming `where` (the source and key), the value and the accepted form. */
+function convertOrThrow(raw: unknown, kind: OptionKind, where: string): unknown {
+  const r = convertValue(raw, kind);
+  if (r.problem) {
+    const p = r.problem;
+    throw new ConfigError(`${where}${p.path}: invalid value ${JSON.stringify(p.got)}: expected ${p.expected}. Fix the value or remove it to use the default.`);
+  }
+  return r.value;
 }
 
 /** Apply kernel/floppy parameters onto cfg. */
 function applyParams(cfg: AgentConfig, params: Record<string, string>, source: string): void {
   for (const [param, key, kind] of PARAMS) {
     if (params[param] === undefined) continue;
-    (cfg as unknown as Record<string, unknown>)[key] = convertValue(params[param], kind, `${source}: ${param}`);
+    (cfg as unknown as Record<string, unknown>)[key] = convertOrThrow(params[param], kind, `${source}: ${param}`);
   }
 }
 
-/** Apply a JSON config file: keys are AgentConfig names (camelCase) or IPA option names (snake_case). */
-function applyConfigFile(cfg: AgentConfig, data: unknown, file: string): void {
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_v, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+const toCamel = (k: string): string => k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+const toSnake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** The known option closest to `rawKey`, spelled as rawKey is (snake_case or camelCase); undefined if none is close. */
+export function suggestOption(rawKey: string): string | undefined {
+  const wanted = toCamel(rawKey).toLowerCase();
+  let best: { key: string; d: number } | undefined;
+  for (const key of Object.keys(CONFIG_OPTIONS)) {
+    const d = editDistance(wanted, key.toLowerCase());
+    if (!best || d < best.d) best = { key, d };
+  }
+  if (!best || best.d > Math.max(2, Math.floor(best.key.length / 3))) return undefined;
+  return rawKey.includes('_') ? toSnake(best.key) : best.key;
+}
+
+/** One problem of a config file: `key` is the key as written (with an index for list items). */
+export interface FileProblem { key: string; message: string }
+
+/**
+ * Check a parsed JSON config file: keys are AgentConfig names (camelCase) or
+ * IPA option names (snake_case). Returns the converted values and every
+ * problem (unknown keys with a did-you-mean, wrong types with the expected
+ * one). The loader and `--check-config` share it, so they never disagree.
+ */
+export function readConfigObject(data: unknown): { values: Partial<AgentConfig>; problems: FileProblem[] } {
+  const values: Record<string, unknown> = {};
+  const problems: FileProblem[] = [];
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(`${file}: expected a JSON object of agent options, e.g. {"apiUrl": ["http://ironic:6385"]}`);
+    problems.push({ key: '', message: 'expected a JSON object of agent options, e.g. {"apiUrl": ["http://ironic:6385"]}' });
+    return { values, problems };
   }
-  for (const [rawKey, value] of Object.entries(data)) {
-    const key = rawKey.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()) as Key;
-    const kind = KEY_KINDS[key];
-    if (!kind) {
-      throw new ConfigError(`${file}: unknown option "${rawKey}". Known: ${Object.keys(KEY_KINDS).sort().join(', ')}`);
+  const seen = new Map<string, string>();
+  for (const [rawKey, raw] of Object.entries(data)) {
+    const key = toCamel(rawKey);
+    if (!Object.hasOwn(CONFIG_OPTIONS, key)) {
+      const hint = suggestOption(rawKey);
+      problems.push({ key: rawKey, message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ': not an agent option (see README.md, "The agent")'}` });
+      continue;
     }
-    (cfg as unknown as Record<string, unknown>)[key] = convertValue(value, kind, `${file}: ${rawKey}`);
+    const first = seen.get(key);
+    if (first !== undefined) {
+      problems.push({ key: rawKey, message: `the same option as "${first}": give it once` });
+      continue;
+    }
+    seen.set(key, rawKey);
+    const r = convertValue(raw, CONFIG_OPTIONS[key as Key].kind);
+    if (r.problem) {
+      problems.push({ key: `${rawKey}${r.problem.path}`, message: `expected ${r.problem.expected}, got ${JSON.stringify(r.problem.got)}` });
+    } else {
+      values[key] = r.value;
+    }
   }
+  return { values: values as Partial<AgentConfig>, problems };
 }
 
-interface Flags { values: Partial<Record<Key, unknown>>; configFile?: string; cmdlinePath?: string }
+/** Apply a JSON config file; the first problem becomes a ConfigError naming the file and the key. */
+function applyConfigFile(cfg: AgentConfig, data: unknown, file: string): void {
+  const { values, problems } = readConfigObject(data);
+  const p = problems[0];
+  if (p) throw new ConfigError(`${file}: ${p.key ? `${p.key}: ` : ''}${p.message}`);
+  Object.assign(cfg, values);
+}
 
-const FLAG_KEYS: Record<string, [Key, Kind] | 'config' | 'cmdline'> = {
+type FlagTarget = Key | 'disks';
+interface Flags { values: Partial<Record<FlagTarget, unknown>>; configFile?: string; cmdlinePath?: string }
+
+const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline'> = {
   '--standalone': ['standalone', 'bool'],
   '--debug': ['debug', 'bool'],
   '--config': 'config',
   '--cmdline': 'cmdline',
   '--listen-port': ['listenPort', 'port'],
-  '--listen-host': ['listenHost', 'string'],
+  '--listen-host': ['listenHost', 'text'],
   '--api-url': ['apiUrl', 'urls'],
-  '--root-path': ['rootPath', 'string'],
-  '--hardware-managers-dir': ['hardwareManagersDir', 'string'],
+  '--root-path': ['rootPath', 'text'],
+  '--hardware-managers-dir': ['hardwareManagersDir', 'text'],
+  '--disks': ['disks', 'list'],
 };
 
 /** Parse flags: `--flag value`, `--flag=value`; the two booleans take no value. */
@@ -172,7 +208,7 @@ export function parseFlags(argv: string[]): Flags {
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const spec = FLAG_KEYS[name];
-    if (!spec) throw new ConfigError(`unknown flag "${arg}". Known flags: ${Object.keys(FLAG_KEYS).join(', ')}`);
+    if (!spec) throw new ConfigError(`unknown flag "${arg}". Known flags: ${Object.keys(FLAG_KEYS).join(', ')}, --check-config FILE`);
     const isBool = Array.isArray(spec) && spec[1] === 'bool';
     let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : undefined;
     if (value === undefined && !isBool) {
@@ -181,10 +217,13 @@ export function parseFlags(argv: string[]): Flags {
     }
     if (spec === 'config') flags.configFile = value;
     else if (spec === 'cmdline') flags.cmdlinePath = value;
-    else flags.values[spec[0]] = convertValue(value ?? 'true', spec[1], `flag ${name}`);
+    else flags.values[spec[0]] = convertOrThrow(value ?? 'true', spec[1], `flag ${name}`);
   }
   return flags;
 }
+
+/** "loop3" and "/dev/loop3" both name /dev/loop3. */
+const toDevicePath = (d: string): string => (d.startsWith('/dev/') ? d : `/dev/${d}`);
 
 async function readOptional(path: string, required: boolean, what: string): Promise<string | undefined> {
   try {
@@ -216,16 +255,18 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
 
   const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
   // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
-  const params = parseCmdline((await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '');
-  if (params.boot_method === 'vmedia') {
-    // Floppy values override the command line (IPA utils.get_agent_params).
-    Object.assign(params, await (o.readVmedia ?? (() => readVmediaParameters({ cmdline: params })))());
-  }
+  const cmdlineText = (await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '';
+  const params = await readAgentParameters({ cmdline: parseKernelParams(cmdlineText), readFloppy: o.readVmedia });
   cfg.cmdline = params;
   applyParams(cfg, params, cmdlinePath);
 
+  // The agent's own variables (RAMFORGE_AGENT_*) are read here and nowhere else.
+  const env = o.env ?? {};
+  if (env.RAMFORGE_AGENT_DEBUG) cfg.debug = convertOrThrow(env.RAMFORGE_AGENT_DEBUG, 'bool', 'env RAMFORGE_AGENT_DEBUG') as boolean;
+  if (env.RAMFORGE_AGENT_DISKS) cfg.disks = convertOrThrow(env.RAMFORGE_AGENT_DISKS, 'list', 'env RAMFORGE_AGENT_DISKS') as string[];
+  if (env.RAMFORGE_AGENT_STATE_DIR) cfg.stateDir = env.RAMFORGE_AGENT_STATE_DIR;
   Object.assign(cfg, flags.values);
-  if (o.env?.RAMFORGE_AGENT_DEBUG) cfg.debug = convertValue(o.env.RAMFORGE_AGENT_DEBUG, 'bool', 'env RAMFORGE_AGENT_DEBUG') as boolean;
+  cfg.disks = cfg.disks.map(toDevicePath);
   validateConfig(cfg);
   return cfg;
 }

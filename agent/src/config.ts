@@ -3,122 +3,128 @@
  * (/etc/ironic-python-agent/ramforge.json or --config) < kernel command line
  * (/proc/cmdline, ipa-* parameters; boot_method=vmedia adds parameters.txt
  * from the virtual floppy) < command-line flags.
- * loadConfig() is implemented in config-load.ts.
+ *
+ * CONFIG_OPTIONS is the one definition of the options: their kind, IPA's
+ * default and the kernel parameter that sets them. The AgentConfig type, the
+ * defaults, the loader (config-load.ts), `--check-config` (config-check.ts)
+ * and the JSON Schema of the config file (config-schema.ts) all derive from
+ * it. It is plain data on purpose: the agent's normal start must not load a
+ * schema library (idle RSS); config-schema.ts builds the TypeBox schema only
+ * when asked.
  */
-export interface AgentConfig {
-  apiUrl: string[];
-  inspectionCallbackUrl: string[];
-  inspectionCollectors: string[];
-  inspectionDhcpWaitTimeout: number;
-  inspectionDhcpAllInterfaces: boolean;
-  listenHost: string;
-  listenPort: number;
-  listenTls: boolean;
-  tlsCertFile: string | undefined;
-  tlsKeyFile: string | undefined;
-  enableAutoTls: boolean;
-  advertiseHost: string | undefined;
-  advertisePort: number;
-  advertiseProtocol: 'http' | 'https';
-  networkInterface: string | undefined;
-  ipLookupAttempts: number;
-  ipLookupSleep: number;
-  lookupTimeout: number;
-  lookupInterval: number;
-  ironicApiVersion: string | undefined;
-  insecure: boolean;
-  cafile: string | undefined;
-  collectLldp: boolean;
-  lldpTimeout: number;
-  agentToken: string | undefined;
-  globalRequestId: string | undefined;
-  hardwareInitializationDelay: number;
-  diskWaitAttempts: number;
-  diskWaitDelay: number;
-  imageDownloadConnectionTimeout: number;
-  imageDownloadConnectionRetries: number;
-  imageDownloadConnectionRetryInterval: number;
-  imageDownloadMaxDuration: number;
-  httpRequestTimeout: number;
-  md5Enabled: boolean;
-  ignoreBootloaderFailure: boolean;
-  injectFilesPriority: number;
-  useMdns: boolean;
-  ntpServer: string | undefined;
-  /** Raw BOOTIF value from the command line (e.g. "01-52-54-00-12-34-56"). */
-  bootif: string | undefined;
-  bootMethod: string | undefined;
-  /** No lookup, no heartbeat (developer/standalone mode). */
-  standalone: boolean;
-  debug: boolean;
-  /** Directory of JS modules exporting hardware managers. */
-  hardwareManagersDir: string;
-  /** npm package names (resolvable from hardwareManagersDir/node_modules) exporting managers. */
-  hardwareManagerPackages: string[];
-  /** Root of the filesystem to inspect (/ normally; a fixture tree in tests). */
-  rootPath: string;
-  /** Concurrency of erase_devices across disks. */
-  diskErasureConcurrency: number;
-  /** Every parameter from the kernel command line, raw. */
-  cmdline: Record<string, string>;
-}
 
 /**
- * IPA's defaults (ipa-protocol.md §9). Tests and loadConfig() start from
- * here; every call returns a fresh object.
+ * How a value is written and what it becomes:
+ *  - `string`: text, empty = not set (undefined); `text`: text that is always set
+ *  - `bool`: true/false (or oslo.config's 1/0, yes/no, on/off as strings)
+ *  - `int`, `number`: non-negative; `port`: 0-65535
+ *  - `list`: strings (an array, or comma-separated); `urls`: http(s):// URLs or "mdns"
+ *  - `protocol`: "http" or "https"; `apiVersion`: an Ironic microversion like "1.68"
  */
+export type OptionKind = 'string' | 'text' | 'bool' | 'int' | 'number' | 'port' | 'list' | 'urls' | 'protocol' | 'apiVersion';
+
+interface KindTypes {
+  string: string | undefined;
+  text: string;
+  bool: boolean;
+  int: number;
+  number: number;
+  port: number;
+  list: string[];
+  urls: string[];
+  protocol: 'http' | 'https';
+  apiVersion: string | undefined;
+}
+
+export interface OptionSpec {
+  readonly kind: OptionKind;
+  readonly default: KindTypes[OptionKind] | readonly string[];
+  /** The kernel command-line parameter (ipa-protocol.md §9), if any. */
+  readonly param?: string;
+  /** One line for `--check-config` and the JSON Schema. */
+  readonly doc?: string;
+}
+
+/** Every option of the config file, by its AgentConfig (camelCase) name. */
+export const CONFIG_OPTIONS = {
+  apiUrl: { kind: 'urls', default: [], param: 'ipa-api-url', doc: 'Ironic API URLs (or "mdns")' },
+  inspectionCallbackUrl: { kind: 'urls', default: [], param: 'ipa-inspection-callback-url' },
+  // Empty means "not set": the inspector then uses IPA's default,logs. Kept
+  // distinct because IPA master starts inspection when collectors are set
+  // together with api_url.
+  inspectionCollectors: { kind: 'list', default: [], param: 'ipa-inspection-collectors' },
+  inspectionDhcpWaitTimeout: { kind: 'number', default: 60, param: 'ipa-inspection-dhcp-wait-timeout' },
+  inspectionDhcpAllInterfaces: { kind: 'bool', default: false, param: 'ipa-inspection-dhcp-all-interfaces' },
+  debug: { kind: 'bool', default: false, param: 'ipa-debug' },
+  globalRequestId: { kind: 'string', default: undefined, param: 'ipa-global-request-id' },
+  agentToken: { kind: 'string', default: undefined, param: 'ipa-agent-token' },
+  listenHost: { kind: 'text', default: '::', param: 'ipa-listen-host' },
+  listenPort: { kind: 'port', default: 9999, param: 'ipa-listen-port' },
+  advertiseHost: { kind: 'string', default: undefined, param: 'ipa-advertise-host' },
+  advertisePort: { kind: 'port', default: 9999, param: 'ipa-advertise-port' },
+  advertiseProtocol: { kind: 'protocol', default: 'http', param: 'ipa-advertise-protocol' },
+  networkInterface: { kind: 'string', default: undefined, param: 'ipa-network-interface' },
+  ipLookupAttempts: { kind: 'int', default: 6, param: 'ipa-ip-lookup-attempts' },
+  ipLookupSleep: { kind: 'number', default: 10, param: 'ipa-ip-lookup-timeout' },
+  lookupTimeout: { kind: 'number', default: 600, param: 'ipa-lookup-timeout' },
+  lookupInterval: { kind: 'number', default: 1, param: 'ipa-lookup-interval' },
+  ironicApiVersion: { kind: 'apiVersion', default: undefined, param: 'ipa-ironic-api-version' },
+  insecure: { kind: 'bool', default: false, param: 'ipa-insecure' },
+  collectLldp: { kind: 'bool', default: false, param: 'ipa-collect-lldp' },
+  lldpTimeout: { kind: 'number', default: 30, param: 'ipa-lldp-timeout' },
+  hardwareInitializationDelay: { kind: 'number', default: 0, param: 'ipa-hardware-initialization-delay' },
+  diskWaitAttempts: { kind: 'int', default: 10, param: 'ipa-disk-wait-attempts' },
+  diskWaitDelay: { kind: 'number', default: 3, param: 'ipa-disk-wait-delay' },
+  ntpServer: { kind: 'string', default: undefined, param: 'ipa-ntp-server' },
+  imageDownloadConnectionTimeout: { kind: 'number', default: 60, param: 'ipa-image-download-connection-timeout' },
+  imageDownloadConnectionRetries: { kind: 'int', default: 9, param: 'ipa-image-download-connection-retries' },
+  imageDownloadConnectionRetryInterval: { kind: 'number', default: 10, param: 'ipa-image-download-connection-retry-interval' },
+  imageDownloadMaxDuration: { kind: 'number', default: 0, param: 'ipa-image-download-max-duration', doc: 'seconds; 0 = unlimited' },
+  httpRequestTimeout: { kind: 'number', default: 30, param: 'ipa-http-request-timeout' },
+  md5Enabled: { kind: 'bool', default: false },
+  ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
+  injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
+  useMdns: { kind: 'bool', default: false, param: 'ipa-use-mdns' },
+  // ramforge extensions (IPA only has these as config-file options).
+  enableAutoTls: { kind: 'bool', default: true, param: 'ipa-enable-auto-tls' },
+  listenTls: { kind: 'bool', default: false, param: 'ipa-listen-tls' },
+  tlsCertFile: { kind: 'string', default: undefined, param: 'ipa-tls-cert-file' },
+  tlsKeyFile: { kind: 'string', default: undefined, param: 'ipa-tls-key-file' },
+  cafile: { kind: 'string', default: undefined, param: 'ipa-cafile' },
+  diskErasureConcurrency: { kind: 'int', default: 1, param: 'ipa-disk-erasure-concurrency', doc: 'disks erased at once by erase_devices' },
+  standalone: { kind: 'bool', default: false, param: 'ipa-standalone', doc: 'serve the API without lookup or heartbeats' },
+  bootif: { kind: 'string', default: undefined, param: 'BOOTIF', doc: 'the raw BOOTIF value, e.g. "01-52-54-00-12-34-56"' },
+  bootMethod: { kind: 'string', default: undefined, param: 'boot_method' },
+  hardwareManagersDir: { kind: 'text', default: '/etc/ironic-python-agent/hardware-managers', doc: 'directory of JS modules exporting hardware managers' },
+  hardwareManagerPackages: { kind: 'list', default: [], doc: 'npm packages (under hardwareManagersDir/node_modules) exporting hardware managers' },
+  rootPath: { kind: 'text', default: '/', doc: 'root of the filesystem to inspect (a fixture tree in tests)' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type ConfigOptionName = keyof typeof CONFIG_OPTIONS;
+
+/** The options of the config file, typed from CONFIG_OPTIONS. */
+export type AgentOptions = { -readonly [K in ConfigOptionName]: KindTypes[(typeof CONFIG_OPTIONS)[K]['kind']] };
+
+export interface AgentConfig extends AgentOptions {
+  /** Every parameter from the kernel command line (and the virtual floppy), raw. */
+  cmdline: Record<string, string>;
+  /**
+   * env RAMFORGE_AGENT_DISKS or --disks (/dev/loop3,...): the agent sees
+   * exactly these block devices, loop devices included. For running it on a
+   * host against file-backed disks (tests, demos); [] = every disk, as IPA.
+   */
+  disks: string[];
+  /** Per-boot state (token, auto-TLS certificate): env RAMFORGE_AGENT_STATE_DIR, else /run/ironic-python-agent. */
+  stateDir: string;
+}
+
+export const DEFAULT_STATE_DIR = '/run/ironic-python-agent';
+
+/** IPA's defaults (ipa-protocol.md §9). Tests and loadConfig() start from here; every call returns a fresh object. */
 export function createDefaultConfig(): AgentConfig {
-  return {
-    apiUrl: [],
-    inspectionCallbackUrl: [],
-    // Empty means "not set": the inspector then uses IPA's default,logs.
-    // Kept distinct because IPA master starts inspection when collectors are
-    // set together with api_url.
-    inspectionCollectors: [],
-    inspectionDhcpWaitTimeout: 60,
-    inspectionDhcpAllInterfaces: false,
-    listenHost: '::',
-    listenPort: 9999,
-    listenTls: false,
-    tlsCertFile: undefined,
-    tlsKeyFile: undefined,
-    enableAutoTls: true,
-    advertiseHost: undefined,
-    advertisePort: 9999,
-    advertiseProtocol: 'http',
-    networkInterface: undefined,
-    ipLookupAttempts: 6,
-    ipLookupSleep: 10,
-    lookupTimeout: 600,
-    lookupInterval: 1,
-    ironicApiVersion: undefined,
-    insecure: false,
-    cafile: undefined,
-    collectLldp: false,
-    lldpTimeout: 30,
-    agentToken: undefined,
-    globalRequestId: undefined,
-    hardwareInitializationDelay: 0,
-    diskWaitAttempts: 10,
-    diskWaitDelay: 3,
-    imageDownloadConnectionTimeout: 60,
-    imageDownloadConnectionRetries: 9,
-    imageDownloadConnectionRetryInterval: 10,
-    imageDownloadMaxDuration: 0,
-    httpRequestTimeout: 30,
-    md5Enabled: false,
-    ignoreBootloaderFailure: false,
-    injectFilesPriority: 0,
-    useMdns: false,
-    ntpServer: undefined,
-    bootif: undefined,
-    bootMethod: undefined,
-    standalone: false,
-    debug: false,
-    hardwareManagersDir: '/etc/ironic-python-agent/hardware-managers',
-    hardwareManagerPackages: [],
-    rootPath: '/',
-    diskErasureConcurrency: 1,
-    cmdline: {},
-  };
+  const options = Object.fromEntries(Object.entries(CONFIG_OPTIONS).map(([k, spec]) => {
+    const d = spec.default as unknown;
+    return [k, Array.isArray(d) ? [...d] : d];
+  })) as AgentOptions;
+  return { ...options, cmdline: {}, disks: [], stateDir: DEFAULT_STATE_DIR };
 }

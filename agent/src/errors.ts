@@ -103,6 +103,22 @@ export class ConfigError extends AgentError {
   constructor(details: string) { super('Invalid agent configuration', details, 400); }
 }
 
+/** Could not read or mount the virtual media. */
+export class VirtualMediaError extends AgentError {
+  constructor(details: string, opts: { cause?: unknown } = {}) {
+    super('Error reading virtual media', details, 500, opts);
+  }
+}
+
+/** An error's message plus AgentError details, for log lines. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) {
+    const details = (e as { details?: unknown }).details;
+    return typeof details === 'string' && details ? `${e.message}: ${details}` : e.message;
+  }
+  return String(e);
+}
+
 /** Any thrown value → an AgentError (non-agent errors become CommandExecutionError, as IPA does). */
 export function toAgentError(e: unknown): AgentError {
   if (e instanceof AgentError) return e;

@@ -9,22 +9,23 @@
  * non-zero; the ramdisk's service manager restarts us (as IPA relies on).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './api/app.js';
 import { startServer, type RunningServer } from './api/server.js';
 import { chooseServerTls } from './api/server-tls.js';
-import { createCommandService } from './commands/index.js';
+import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
-import type { HardwareManagerRegistry, Log } from './hardware/manager.js';
+import type { HardwareManagerRegistry } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
 import type { Inventory, NetworkInterface } from './hardware/types.js';
+import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
-import { execute, type CommandRunner } from './util/exec.js';
+import { execute, type ProgramRunner } from './util/exec.js';
+import { createConsoleLog, type Log } from './util/log.js';
 import { copyConfigFromVmedia } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -32,9 +33,9 @@ const NETWORK_WAIT_TIMEOUT_S = 60;
 const NETWORK_WAIT_RETRY_S = 5;
 
 export interface RunAgentOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   log?: Log;
-  /** Per-boot state (token, auto-TLS certificate). Default $RAMFORGE_AGENT_STATE_DIR or /run/ironic-python-agent. */
+  /** Per-boot state (token, auto-TLS certificate). Default config.stateDir. */
   stateDir?: string;
   /** Replace the built-in hardware managers (tests). */
   builtins?: LoadManagersOptions['builtins'];
@@ -47,12 +48,6 @@ export interface RunningAgent {
   /** Resolves when the agent stopped serving (SIGTERM, finalize_rescue, lockdown). */
   stopped: Promise<void>;
   stop(): Promise<void>;
-}
-
-/** One line per message on stderr: the ramdisk console and journal show it. */
-export function createConsoleLog(debug: boolean): Log {
-  const line = (level: string) => (msg: string): void => { process.stderr.write(`${new Date().toISOString()} ${level} agent: ${msg}\n`); };
-  return { debug: debug ? line('DEBUG') : () => {}, info: line('INFO'), warn: line('WARNING'), error: line('ERROR') };
 }
 
 /** IPA _wait_for_interface: up to 60 s until any interface has a MAC. Returns what was found (maybe nothing). */
@@ -76,23 +71,16 @@ async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Pr
 }
 
 /** Keep the token across a restart within one boot: Ironic hands it out once, then answers "******". */
-async function restoreToken(state: AgentState, stateDir: string): Promise<void> {
-  if (state.token) return;
-  const saved = (await readFile(join(stateDir, 'agent-token'), 'utf8').catch(() => '')).trim();
-  if (saved.length >= 32) state.token = saved;
-}
 async function saveToken(state: AgentState, stateDir: string, log: Log): Promise<void> {
-  if (!state.token) return;
   try {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(join(stateDir, 'agent-token'), state.token, { mode: 0o600 });
+    await saveAgentToken(state, stateDir);
   } catch (e) {
     log.warn(`cannot save the agent token in ${stateDir} (a restart would lose it): ${(e as Error).message}`);
   }
 }
 
 /** IPA _lockdown_system: take every interface but lo down, then idle. */
-async function lockdownSystem(run: CommandRunner, log: Log): Promise<void> {
+async function lockdownSystem(run: ProgramRunner, log: Log): Promise<void> {
   const { readdir } = await import('node:fs/promises');
   for (const name of await readdir('/sys/class/net').catch(() => [] as string[])) {
     if (name === 'lo') continue;
@@ -101,7 +89,7 @@ async function lockdownSystem(run: CommandRunner, log: Log): Promise<void> {
 }
 
 /** Sync the clock before anything uses certificates; failures only logged (IPA ignores them). */
-async function syncClock(config: AgentConfig, run: CommandRunner, log: Log): Promise<void> {
+async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Promise<void> {
   if (!config.ntpServer) return;
   try {
     await run(['ntpdate', config.ntpServer], { timeoutMs: 30_000 });
@@ -115,11 +103,11 @@ async function syncClock(config: AgentConfig, run: CommandRunner, log: Log): Pro
 export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Promise<RunningAgent> {
   const log = o.log ?? createConsoleLog(config.debug);
   const run = o.run ?? execute;
-  const stateDir = o.stateDir ?? process.env.RAMFORGE_AGENT_STATE_DIR ?? '/run/ironic-python-agent';
+  const stateDir = o.stateDir ?? config.stateDir;
   const state = createState(config, AGENT_VERSION);
   log.info(`ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`);
   await syncClock(config, run, log);
-  await restoreToken(state, stateDir);
+  if (await restoreAgentToken(state, stateDir)) log.info(`agent token restored from ${stateDir}`);
   const managers = await loadHardwareManagers(config, { state, log, run, builtins: o.builtins });
 
   let resolveStopped!: () => void;
@@ -140,7 +128,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
         root: config.rootPath,
         inventory: async () => (await managers.dispatchToManagers('list_hardware_info')) as Inventory,
         managers: managers.getManagersDetail(),
-        log: (m) => log.info(m),
+        log,
       });
     } catch (e) {
       log.error(`inspection failed: ${(e as Error).message}`);
@@ -148,17 +136,17 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   }
 
   const ironicMod = ironic && config.apiUrl.length > 0 ? await import('./ironic/client.js') : undefined;
-  const client = ironicMod ? new ironicMod.IronicClient(config) : undefined;
+  const client = ironicMod ? new ironicMod.IronicClient(config, { log }) : undefined;
   let ip: string | undefined;
   let ironicVersion: string | undefined;
   if (ironicMod && client) {
     const addresses = interfaces.map((i) => i.mac_address).filter((m): m is string => !!m);
     const result = await client.lookupNode({ addresses, nodeUuid });
-    ironicMod.applyLookup(state, result);
+    ironicMod.applyLookup(state, result, log);
     log.info(`lookup found node ${result.node.uuid}; heartbeat timeout ${state.heartbeatTimeout} s`);
     await saveToken(state, stateDir, log);
     const { chooseAdvertiseAddress } = await import('./ironic/advertise.js');
-    ip = await chooseAdvertiseAddress(config, { run });
+    ip = await chooseAdvertiseAddress(config, { run, log });
     ironicVersion = await client.discoverVersion();
   } else if (ironic && config.inspectionCallbackUrl.length > 0) {
     log.info('no ipa-api-url: lookup and heartbeats skipped (inspection only)');
@@ -173,7 +161,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
     state.callbackUrl = callbackUrlFor(config, ip, chosen.protocol);
   }
 
-  const commands = createCommandService({ state, config, managers, run, log });
+  const commands = createCommandDispatcher({ state, config, managers, run, log });
   const app = buildApp(state, commands, { logger: { level: config.debug ? 'debug' : 'warn' }, logRequests: config.debug });
   const server = await startServer(app, config, chosen.tls);
   log.info(`API listening on ${server.url}${state.callbackUrl ? `; callback URL ${state.callbackUrl}` : ''}`);
@@ -205,6 +193,10 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
 /** Process entry: parse, run, handle signals; the only place that exits. */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  if (argv[0] === '--check-config' || argv[0]?.startsWith('--check-config=')) {
+    const { checkConfigMain } = await import('./config-check.js');
+    process.exit(await checkConfigMain(argv));
+  }
   if (argv[0] === 'collect-introspection-data') {
     const { collectIntrospectionMain } = await import('./collect-introspection.js');
     process.exit(await collectIntrospectionMain(argv.slice(1)));

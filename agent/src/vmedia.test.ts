@@ -3,9 +3,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { VirtualMediaError } from './ironic/errors.js';
-import { silentLogger } from './ironic/logger.js';
-import { ExecError, type CommandRunner } from './util/exec.js';
+import { VirtualMediaError } from './errors.js';
+import { silentLog } from '../test/support/logs.js';
+import { ExecError, type ProgramRunner } from './util/exec.js';
 import {
   copyConfigFromVmedia, findDeviceByLabels, parseKernelParams, parseLsblkPairs, readAgentParameters, readVmediaParameters,
 } from './vmedia.js';
@@ -14,7 +14,7 @@ import {
  * Fake lsblk/mount/umount: `mount -o ro DEV DIR` copies the fixture tree
  * registered for DEV into DIR, as a real mount would expose it.
  */
-function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount?: boolean } = {}): CommandRunner & { calls: string[][] } {
+function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount?: boolean } = {}): ProgramRunner & { calls: string[][] } {
   const calls: string[][] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv);
@@ -28,7 +28,7 @@ function fakeSystem(lsblk: string, media: Record<string, string>, o: { failMount
     }
     if (cmd === 'umount') return { stdout: '', stderr: '', code: 0 };
     throw new ExecError(argv, 127, '', 'not found');
-  }) as CommandRunner & { calls: string[][] };
+  }) as ProgramRunner & { calls: string[][] };
   run.calls = calls;
   return run;
 }
@@ -79,13 +79,13 @@ describe('readVmediaParameters', () => {
     const floppy = makeTree({ 'parameters.txt': 'ipa-api-url=http://10.0.0.1:6385 ipa-agent-token=abc\nBOOTIF=01-52-54-00-12-34-56\n' });
     const run = fakeSystem(LSBLK, { '/dev/sdb': floppy });
     const cmdline = { boot_method: 'vmedia', 'ipa-api-url': 'http://old:6385', 'ipa-debug': '1' };
-    const p = await readVmediaParameters({ run, cmdline, logger: silentLogger });
+    const p = await readVmediaParameters({ run, cmdline, log: silentLog });
     assert.deepEqual(p, { 'ipa-api-url': 'http://10.0.0.1:6385', 'ipa-agent-token': 'abc', BOOTIF: '01-52-54-00-12-34-56' });
     const mount = run.calls.find((a) => a[0] === 'mount')!;
     assert.deepEqual(mount.slice(0, 4), ['mount', '-o', 'ro', '/dev/sdb']);
     assert.deepEqual(run.calls.find((a) => a[0] === 'umount'), ['umount', mount[4]]);
     assert.equal(existsSync(mount[4]!), false, 'temp mount dir removed');
-    const merged = await readAgentParameters({ run, cmdline, logger: silentLogger });
+    const merged = await readAgentParameters({ run, cmdline, log: silentLog });
     assert.equal(merged['ipa-api-url'], 'http://10.0.0.1:6385', 'floppy wins over the command line');
     assert.equal(merged['ipa-debug'], '1');
   });
@@ -98,15 +98,15 @@ describe('readVmediaParameters', () => {
     });
     const floppy = makeTree({ 'parameters.txt': 'ipa-global-request-id=req-1' });
     const run = fakeSystem('NAME="sda" LABEL="" TYPE="disk" RM="0"\n', { '/dev/sdc': floppy });
-    assert.deepEqual(await readVmediaParameters({ run, root, logger: silentLogger }), { 'ipa-global-request-id': 'req-1' });
-    assert.deepEqual(await readAgentParameters({ run, root, logger: silentLogger }), { boot_method: 'vmedia', 'ipa-debug': '1', 'ipa-global-request-id': 'req-1' });
+    assert.deepEqual(await readVmediaParameters({ run, root, log: silentLog }), { 'ipa-global-request-id': 'req-1' });
+    assert.deepEqual(await readAgentParameters({ run, root, log: silentLog }), { boot_method: 'vmedia', 'ipa-debug': '1', 'ipa-global-request-id': 'req-1' });
   });
 
   it('is {} when there is no floppy, and throws VirtualMediaError when it cannot be mounted', async () => {
     const root = makeTree({ 'sys/class/block/sda/device/model': 'QEMU HARDDISK' });
-    assert.deepEqual(await readVmediaParameters({ run: fakeSystem('', {}), root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }), {});
+    assert.deepEqual(await readVmediaParameters({ run: fakeSystem('', {}), root, cmdline: { boot_method: 'vmedia' }, log: silentLog }), {});
     await assert.rejects(
-      readVmediaParameters({ run: fakeSystem(LSBLK, {}, { failMount: true }), root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }),
+      readVmediaParameters({ run: fakeSystem(LSBLK, {}, { failMount: true }), root, cmdline: { boot_method: 'vmedia' }, log: silentLog }),
       (e: unknown) => e instanceof VirtualMediaError && /\/dev\/sdb/.test(e.details),
     );
   });
@@ -121,7 +121,7 @@ describe('copyConfigFromVmedia', () => {
     });
     const root = makeTree({ 'proc/mounts': '' });
     const run = fakeSystem(LSBLK, { '/dev/sr0': iso });
-    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger });
+    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, log: silentLog });
     assert.deepEqual(copied, [join(root, 'etc/ironic-python-agent'), join(root, 'etc/ironic-python-agent.d')]);
     assert.equal(readFileSync(join(root, 'etc/ironic-python-agent/ironic-python-agent.conf'), 'utf8'), '[DEFAULT]\ndebug = true\n');
     assert.ok(existsSync(join(root, 'etc/ironic-python-agent.d/extra.conf')));
@@ -132,14 +132,14 @@ describe('copyConfigFromVmedia', () => {
     const iso = makeTree({ 'etc/ironic-python-agent/a.conf': 'a' });
     const root = makeTree({ 'proc/mounts': `/dev/sr0 ${iso} iso9660 ro 0 0\n` });
     const run = fakeSystem(LSBLK, {});
-    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, logger: silentLogger });
+    const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, log: silentLog });
     assert.equal(copied.length, 1);
     assert.equal(run.calls.some((a) => a[0] === 'mount'), false);
   });
 
   it('does nothing without boot_method=vmedia or without a device', async () => {
     const run = fakeSystem('', {});
-    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: {}, logger: silentLogger }), []);
-    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: { boot_method: 'vmedia' }, logger: silentLogger }), []);
+    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: {}, log: silentLog }), []);
+    assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: { boot_method: 'vmedia' }, log: silentLog }), []);
   });
 });

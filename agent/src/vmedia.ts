@@ -7,26 +7,31 @@
 import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createStderrLogger, type ClientLogger } from './ironic/logger.js';
-import { VirtualMediaError } from './ironic/errors.js';
-import { describeError } from './ironic/http.js';
-import { execute, type CommandRunner } from './util/exec.js';
+import { createConsoleLog, type Log } from './util/log.js';
+import { VirtualMediaError, describeError } from './errors.js';
+import { execute, type ProgramRunner } from './util/exec.js';
 
 export interface VmediaOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Kernel parameters; default: parsed from <root>/proc/cmdline. */
   cmdline?: Record<string, string>;
   /** Where /proc, /sys and /etc are ("/" normally; a fixture tree in tests). */
   root?: string;
-  logger?: ClientLogger;
+  log?: Log;
 }
 
-/** "a=1 quiet b=x=y" → {a: "1", b: "x=y"}; tokens without "=" are ignored. */
+/**
+ * A kernel command line (or parameters.txt) as k=v pairs: "a=1 quiet b=x=y
+ * c=\"p q\"" → {a: "1", b: "x=y", c: "p q"}. Tokens without "=" are
+ * ignored, "quoted values" kept whole, a later key wins.
+ */
 export function parseKernelParams(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const tok of text.split(/\s+/)) {
-    const i = tok.indexOf('=');
-    if (i > 0) out[tok.slice(0, i)] = tok.slice(i + 1);
+  const tokens = text.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
+  for (const tok of tokens) {
+    const eq = tok.indexOf('=');
+    if (eq <= 0) continue;
+    out[tok.slice(0, eq)] = tok.slice(eq + 1).replace(/"/g, '');
   }
   return out;
 }
@@ -60,7 +65,7 @@ export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}
   try {
     out = (await run(['lsblk', '-n', '-P', '-o', 'NAME,LABEL,TYPE,RM'])).stdout;
   } catch (e) {
-    (o.logger ?? createStderrLogger()).warn(`lsblk failed, cannot look for virtual media: ${describeError(e)}`);
+    (o.log ?? createConsoleLog()).warn(`lsblk failed, cannot look for virtual media: ${describeError(e)}`);
     return undefined;
   }
   const hits = parseLsblkPairs(out).filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
@@ -87,7 +92,7 @@ async function findDeviceBySysfsModel(root: string): Promise<string | undefined>
 }
 
 /** Mounts `device` read-only on a fresh temp dir, runs `fn`, always unmounts. */
-async function withMountedDevice<T>(device: string, run: CommandRunner, fn: (dir: string) => Promise<T>): Promise<T> {
+async function withMountedDevice<T>(device: string, run: ProgramRunner, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'ipa-vmedia-'));
   try {
     try {
@@ -116,25 +121,34 @@ export async function readVmediaParameters(o: VmediaOptions = {}): Promise<Recor
   const cmdline = await readCmdline(o);
   if (cmdline.boot_method !== 'vmedia') return {};
   const run = o.run ?? execute;
-  const logger = o.logger ?? createStderrLogger();
+  const log = o.log ?? createConsoleLog();
   const device = (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run })) ?? (await findDeviceBySysfsModel(o.root ?? '/'));
   if (!device) {
-    logger.info('boot_method=vmedia but no virtual floppy found; using the kernel command line only');
+    log.info('boot_method=vmedia but no virtual floppy found; using the kernel command line only');
     return {};
   }
   return withMountedDevice(device, run, async (dir) => {
     const text = await readFile(join(dir, 'parameters.txt'), 'utf8').catch(() => {
-      logger.warn(`virtual media ${device} has no parameters.txt`);
+      log.warn(`virtual media ${device} has no parameters.txt`);
       return '';
     });
     return parseKernelParams(text);
   });
 }
 
-/** The kernel command line with the floppy's parameters.txt on top (IPA get_agent_params). */
-export async function readAgentParameters(o: VmediaOptions = {}): Promise<Record<string, string>> {
+/**
+ * The agent's parameters: the kernel command line with, when
+ * boot_method=vmedia, the floppy's parameters.txt on top (IPA
+ * get_agent_params). The one place the two are merged; config-load.ts
+ * calls it. `readFloppy` replaces readVmediaParameters (tests).
+ */
+export async function readAgentParameters(
+  o: VmediaOptions & { readFloppy?: () => Promise<Record<string, string>> } = {},
+): Promise<Record<string, string>> {
   const cmdline = await readCmdline(o);
-  return { ...cmdline, ...(await readVmediaParameters({ ...o, cmdline })) };
+  if (cmdline.boot_method !== 'vmedia') return { ...cmdline };
+  const floppy = await (o.readFloppy ?? (() => readVmediaParameters({ ...o, cmdline })))();
+  return { ...cmdline, ...floppy };
 }
 
 async function isDirectory(p: string): Promise<boolean> {
@@ -163,10 +177,10 @@ export async function copyConfigFromVmedia(o: VmediaOptions = {}): Promise<strin
   if (cmdline.boot_method !== 'vmedia') return [];
   const run = o.run ?? execute;
   const root = o.root ?? '/';
-  const logger = o.logger ?? createStderrLogger();
+  const log = o.log ?? createConsoleLog();
   const device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run });
   if (!device) {
-    logger.debug('no config-2 or vmedia_boot_iso device; no configuration to copy from virtual media');
+    log.debug('no config-2 or vmedia_boot_iso device; no configuration to copy from virtual media');
     return [];
   }
   const copyFrom = async (mnt: string): Promise<string[]> => {
@@ -176,7 +190,7 @@ export async function copyConfigFromVmedia(o: VmediaOptions = {}): Promise<strin
       if (!(await isDirectory(src))) continue;
       const dest = join(root, 'etc', name);
       await cp(src, dest, { recursive: true, force: true });
-      logger.info(`copied ${src} from ${device} to ${dest}`);
+      log.info(`copied ${src} from ${device} to ${dest}`);
       copied.push(dest);
     }
     return copied;

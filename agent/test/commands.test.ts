@@ -211,9 +211,10 @@ test('flow.start_flow runs commands in order and fails on the first failure; unk
 });
 
 test('system.lockdown and rescue.finalize_rescue stop serving after answering', async (t) => {
-  const { mkdtempSync, readFileSync, existsSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const root = mkdtempSync(`${tmpdir()}/h4a-rescue-`);
+  const { rmSync } = await import('node:fs');
+  const root = mkdtempSync(`${tmpdir()}/rf-rescue-`);
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const agent = await createTestAgent({ config: { rootPath: root } });
   let stops = 0;

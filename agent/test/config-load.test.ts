@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createDefaultConfig } from '../src/config.js';
-import { loadConfig, parseCmdline } from '../src/config-load.js';
+import { loadConfig } from '../src/config-load.js';
+import { parseKernelParams } from '../src/vmedia.js';
 import { ConfigError } from '../src/errors.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'h4a-config-'));
+const dir = mkdtempSync(join(tmpdir(), 'rf-config-load-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 function file(content: string): string {
@@ -18,8 +19,8 @@ function file(content: string): string {
 }
 const noConfig = join(dir, 'absent.json');
 
-test('parseCmdline: k=v pairs, bare tokens ignored, quoted values, later wins', () => {
-  assert.deepEqual(parseCmdline('BOOT_IMAGE=/vmlinuz quiet ro ipa-debug=1 a="x y" =bad b=c=d a2=1 a2=2\n'), {
+test('parseKernelParams: k=v pairs, bare tokens ignored, quoted values, later wins', () => {
+  assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ro ipa-debug=1 a="x y" =bad b=c=d a2=1 a2=2\n'), {
     BOOT_IMAGE: '/vmlinuz', 'ipa-debug': '1', a: 'x y', b: 'c=d', a2: '2',
   });
 });
@@ -137,10 +138,25 @@ test('config file and flag errors', async () => {
   const cmd = file('');
   await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{not json') }), (e: ConfigError) => /not valid JSON/.test(e.details));
   await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('[1]') }), (e: ConfigError) => /expected a JSON object/.test(e.details));
-  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{"listenPrt": 1}') }), (e: ConfigError) => /unknown option "listenPrt"/.test(e.details));
+  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{"listenPrt": 1}') }), (e: ConfigError) => /listenPrt: unknown option \(did you mean "listenPort"\?\)/.test(e.details));
   await assert.rejects(loadConfig({ argv: ['--config', join(dir, 'missing.json')], cmdlinePath: cmd }), (e: ConfigError) => /cannot read config file/.test(e.details));
   await assert.rejects(loadConfig({ argv: ['--frobnicate'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) => /unknown flag/.test(e.details));
   await assert.rejects(loadConfig({ argv: ['--listen-port'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) => /needs a value/.test(e.details));
   await assert.rejects(loadConfig({ argv: ['--cmdline', join(dir, 'nope')], configFile: noConfig }), (e: ConfigError) => /kernel command line/.test(e.details));
   await assert.rejects(loadConfig({ cmdlinePath: file('ipa-listen-tls=1'), configFile: noConfig }), (e: ConfigError) => /tlsCertFile/.test(e.details));
+});
+
+test('the environment is read by the loader: RAMFORGE_AGENT_DISKS (--disks wins), RAMFORGE_AGENT_STATE_DIR, RAMFORGE_AGENT_DEBUG', async () => {
+  const base = { cmdlinePath: file(''), configFile: noConfig };
+  const c = await loadConfig({ ...base, env: { RAMFORGE_AGENT_DISKS: '/dev/loop3,loop4', RAMFORGE_AGENT_STATE_DIR: '/tmp/st', RAMFORGE_AGENT_DEBUG: '1' } });
+  assert.deepEqual(c.disks, ['/dev/loop3', '/dev/loop4']);
+  assert.equal(c.stateDir, '/tmp/st');
+  assert.equal(c.debug, true);
+  const d = await loadConfig({ ...base, argv: ['--disks', 'loop7'], env: { RAMFORGE_AGENT_DISKS: '/dev/loop3' } });
+  assert.deepEqual(d.disks, ['/dev/loop7']);
+  const none = await loadConfig(base);
+  assert.deepEqual(none.disks, []);
+  assert.equal(none.stateDir, '/run/ironic-python-agent');
+  // Not config-file options: a file cannot widen the disks the agent may touch.
+  await assert.rejects(loadConfig({ cmdlinePath: file(''), configFile: file('{"disks": ["/dev/sda"]}') }), (e: ConfigError) => /disks: unknown option/.test(e.details));
 });

@@ -1,5 +1,5 @@
 /**
- * The generic manager over helper C's recorded machine (fixture root in
+ * The generic manager over a recorded machine (fixture root in
  * replay mode: files read under the root, command output from .commands/),
  * so nothing touches this host's disks.
  */
@@ -34,6 +34,15 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
   assert.deepEqual(disks.map((d) => d.name), ['/dev/sda', '/dev/sdb', '/dev/nvme0n1']);
   const nics = (await managers.dispatchToManagers('list_network_interfaces')) as Array<{ mac_address: string | null }>;
   assert.ok(nics.some((n) => n.mac_address));
+});
+
+test('generic manager: config.disks (RAMFORGE_AGENT_DISKS) restricts the disks to exactly those named', async () => {
+  const { managers } = await loadGeneric({ disks: ['/dev/sdb'] });
+  const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
+  assert.deepEqual(disks.map((d) => d.name), ['/dev/sdb']);
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.deepEqual(inv.disks.map((d) => d.name), ['/dev/sdb']);
+  assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sdb');
 });
 
 test('generic manager: install device is the smallest disk >= 4 GiB, or what the cached node\'s root hints say', async () => {

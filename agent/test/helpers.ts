@@ -5,28 +5,30 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/api/app.js';
-import { createCommandService, type CommandRunnerService, type Extension } from '../src/commands/index.js';
+import { createCommandDispatcher, type CommandDispatcher, type Extension } from '../src/commands/index.js';
 import { createDefaultConfig, type AgentConfig } from '../src/config.js';
-import { HardwareManagerRegistry, initializeManagers, type Log } from '../src/hardware/manager.js';
+import { HardwareManagerRegistry, initializeManagers } from '../src/hardware/manager.js';
 import { HardwareSupport, type HardwareManager, type Node, type Port, type Step } from '../src/hardware/types.js';
 import { createState, type AgentState } from '../src/state.js';
-import type { CommandRunner, ExecOptions } from '../src/util/exec.js';
+import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
 
-export const silentLog: Log = { info() {}, warn() {}, error() {}, debug() {} };
+import { silentLog } from './support/logs.js';
+
+export { silentLog };
 
 export function makeConfig(over: Partial<AgentConfig> = {}): AgentConfig {
   return { ...createDefaultConfig(), listenHost: '127.0.0.1', listenPort: 0, standalone: true, ...over };
 }
 
 /** A runner that records argv and answers from `answers` (by argv[0]), else empty success. */
-export function createRecorder(answers: Record<string, string> = {}): CommandRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] } {
+export function createRecorder(answers: Record<string, string> = {}): ProgramRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] } {
   const calls: string[][] = [];
   const opts: (ExecOptions | undefined)[] = [];
   const run = (async (argv: string[], o?: ExecOptions) => {
     calls.push(argv);
     opts.push(o);
     return { stdout: answers[argv[0]!] ?? '', stderr: '', code: 0 };
-  }) as CommandRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] };
+  }) as ProgramRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] };
   run.calls = calls;
   run.opts = opts;
   return run;
@@ -57,7 +59,7 @@ export class FakeManager implements HardwareManager {
 export interface TestAgent {
   app: FastifyInstance;
   state: AgentState;
-  commands: CommandRunnerService;
+  commands: CommandDispatcher;
   managers: HardwareManagerRegistry;
   run: ReturnType<typeof createRecorder>;
   heartbeats: number;
@@ -69,7 +71,7 @@ export async function createTestAgent(o: { config?: Partial<AgentConfig>; manage
   state.token = o.token;
   const managers = await initializeManagers(o.managers ?? [new FakeManager()], { log: silentLog });
   const run = createRecorder();
-  const commands = createCommandService({ state, config, managers, run, log: silentLog }, o.extra);
+  const commands = createCommandDispatcher({ state, config, managers, run, log: silentLog }, o.extra);
   const agent: TestAgent = { app: buildApp(state, commands, { bodyLimit: o.bodyLimit }), state, commands, managers, run, heartbeats: 0 };
   state.requestHeartbeat = () => { agent.heartbeats++; };
   return agent;

@@ -1,5 +1,5 @@
 /**
- * runAgent() against helper B's fake Ironic on 127.0.0.1: lookup by MAC,
+ * runAgent() against the fake Ironic (test/support/fake-ironic.ts) on 127.0.0.1: lookup by MAC,
  * token, auto TLS (the API verified with the PEM sent as agent_verify_ca,
  * like the conductor does), heartbeat body, token-protected POST, and a
  * restart within the same boot (masked token → saved token and same PEM).
@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
-import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from '../src/ironic/fake-ironic.js';
+import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from './support/fake-ironic.js';
 import { runAgent } from '../src/main.js';
 import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
 
-// Every temp dir of this file lives here, removed after the last test, pass or fail.
+/** Every temporary directory of this file lives here and goes away after it. */
 const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-// Every temp dir of this file lives here, removed after the last test, pass or fail.
+/** Every temporary directory of this file lives here and goes away after it. */
 const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 

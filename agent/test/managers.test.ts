@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { createCommandService } from '../src/commands/index.js';
+import { after, test } from 'node:test';
+import { createCommandDispatcher } from '../src/commands/index.js';
 import { HardwareManagerMethodNotFound, IncompatibleHardwareMethodError, HardwareManagerConfigurationError } from '../src/errors.js';
 import { GenericHardwareManager, listGenericCleanSteps } from '../src/hardware/generic.js';
 import { deduplicateSteps, initializeManagers } from '../src/hardware/manager.js';
@@ -13,6 +13,10 @@ import type { HardwareManager, Step } from '../src/hardware/types.js';
 import { createState } from '../src/state.js';
 import { buildApp } from '../src/api/app.js';
 import { createRecorder, makeConfig, postCommand, silentLog } from './helpers.js';
+
+/** Every temporary directory of this file lives here and goes away after it. */
+const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 const s = (step: string, priority: number): Step => ({ step, priority, interface: 'deploy', reboot_requested: false });
 
@@ -96,9 +100,8 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
   assert.deepEqual(deploy.GenericHardwareManager!.map((x) => [x.step, x.priority]), [['erase_devices_metadata', 0], ['write_image', 0]]);
 });
 
-test('custom managers from a directory: class, object and `managers` exports; a broken file is skipped with a log line', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'h4a-hwm-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+test('custom managers from a directory: class, object and `managers` exports; a broken file is skipped with a log line', async () => {
+  const dir = mkdtempSync(join(scratch, 'hwm-'));
   writeFileSync(join(dir, '10-vendor.mjs'), `
 export default class VendorManager {
   constructor(ctx) { this.ctx = ctx; this.name = 'vendor_manager'; this.version = '3.1'; }
@@ -128,7 +131,7 @@ export const managers = [{ name: 'obj_manager', evaluate_hardware_support: () =>
   assert.ok(errors.some((e) => e.includes('no-such-hwm-package')));
 
   // The custom step shows up in get_clean_steps and runs through execute_clean_step.
-  const commands = createCommandService({ state, config, managers: reg, run: createRecorder(), log: silentLog });
+  const commands = createCommandDispatcher({ state, config, managers: reg, run: createRecorder(), log: silentLog });
   const app = buildApp(state, commands);
   const steps = await postCommand(app, { name: 'clean.get_clean_steps', params: { node: { uuid: 'n' }, ports: [] } });
   const result = steps.json.command_result;

@@ -13,7 +13,8 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eraseDevices } from '../../agent/src/hardware/disks/index.js';
-import { attachLoop, canUseLoop } from '../../agent/src/hardware/disks/test-loop-device.js';
+import { createMemoryLog } from '../../agent/test/support/logs.js';
+import { attachLoop, canUseLoop } from '../../agent/test/support/loop-device.js';
 import type { BlockDevice } from '../../agent/src/hardware/types.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
@@ -45,8 +46,9 @@ test('erase_devices overwrites every byte of a loop device (start, middle, end) 
   const loop = attachLoop(size);
   try {
     writeMarkers(loop.file, [0, 4096, size / 2 - 4096 + 256, size - 4096]);
-    const log: string[] = [];
-    const r = await eraseDevices([disk(loop.dev)], {}, { log: (m) => log.push(m) });
+    const mem = createMemoryLog();
+    const log = mem.lines;
+    const r = await eraseDevices([disk(loop.dev)], {}, { log: mem });
     assert.match(String(r[loop.dev]), /^overwrite: 1 random pass \+ zeros, verified 128 samples$/, 'verified with direct reads');
     assert.ok(log.some((l) => l.includes(`erase_devices: ${loop.dev}: overwrite`)), log.join('\n'));
     execFileSync('sync');

@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createDefaultConfig } from '../../agent/src/config.js';
 import { runInspection } from '../../agent/src/inspect/index.js';
+import { createMemoryLog } from '../../agent/test/support/logs.js';
 import { sharedIronic, stopSharedIronic } from '../support/ironic.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../agent/test/fixtures/server-r640');
@@ -28,12 +29,12 @@ test('real ironic-inspector accepts the server-r640 inspection data', { timeout:
     await env.waitForProvisionState(uuid, ['manageable'], 30_000);
     await env.startInspection(uuid);
     await env.waitForProvisionState(uuid, ['inspect wait'], 60_000);
-    const logs: string[] = [];
+    const { lines: logs, ...log } = createMemoryLog();
     const got = await runInspection({
       ...createDefaultConfig(), rootPath: FIXTURE, bootif: `01-${PXE_MAC.replace(/:/g, '-')}`,
       inspectionCallbackUrl: [`${env.inspectorUrl}/v1/continue`],
       inspectionCollectors: ['default', 'logs', 'pci-devices', 'numa-topology', 'dmi-decode'],
-    }, { log: (m) => logs.push(m) });
+    }, { log });
     assert.equal(got, uuid, `inspector answered no uuid; agent log: ${logs.join('; ')}`);
     const n = await env.waitForProvisionState(uuid, ['manageable'], 120_000);
     const p = n.properties as Record<string, unknown>;

@@ -11,7 +11,7 @@
  * ramdisk with a few hundred MiB free. Larger config drives should be URLs.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { CommandRunnerService } from '../commands/service.js';
+import type { CommandDispatcher } from '../commands/dispatcher.js';
 import type { AgentState } from '../state.js';
 import { formatFault } from './faults.js';
 import { registerRoutes } from './routes.js';
@@ -37,7 +37,7 @@ function noSchemaCompiler(): never {
   throw new Error('the agent API has no schema compiler: validate in the handler (see api/routes.ts)');
 }
 
-export function buildApp(state: AgentState, commands: CommandRunnerService, o: BuildAppOptions = {}): FastifyInstance {
+export function buildApp(state: AgentState, commands: CommandDispatcher, o: BuildAppOptions = {}): FastifyInstance {
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
     logger: o.logger ?? false,

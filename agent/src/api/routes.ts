@@ -1,10 +1,10 @@
 /**
  * The routes of IPA's API, each registered under /v1 and versionless (IPA
  * maps a missing version to v1). Handlers are thin: token check, then the
- * command service.
+ * command dispatcher.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CommandRunnerService } from '../commands/service.js';
+import type { CommandDispatcher } from '../commands/dispatcher.js';
 import type { AgentState } from '../state.js';
 import { HttpError } from './faults.js';
 import { checkCommandToken, checkReadToken } from './token.js';
@@ -37,7 +37,7 @@ const link = (root: string, resource: string, rel: 'self' | 'bookmark') => ({
   rel,
 });
 
-export function registerRoutes(app: FastifyInstance, state: AgentState, commands: CommandRunnerService): void {
+export function registerRoutes(app: FastifyInstance, state: AgentState, commands: CommandDispatcher): void {
   app.get('/', async (request) => {
     const v = describeVersion(rootUrl(request));
     return {

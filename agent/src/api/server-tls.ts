@@ -1,6 +1,6 @@
 /**
  * Which certificate the API is served with: the operator's (listen_tls with
- * tls_cert_file/tls_key_file), an auto-TLS one (helper B's generator), or
+ * tls_cert_file/tls_key_file), an auto-TLS one (ironic/tls.ts generates it), or
  * none. An auto-TLS certificate is kept in the per-boot state directory and
  * reused when the agent restarts within the same boot: the conductor stored
  * the first PEM and answers 400 to a heartbeat carrying a different one.

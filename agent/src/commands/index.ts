@@ -1,16 +1,16 @@
 /**
  * The extension table (ipa-protocol.md §5.1) and the one-call factory main.ts
- * and the tests use: createCommandService(ctx) → CommandRunnerService.
+ * and the tests use: createCommandDispatcher(ctx) → CommandDispatcher.
  */
-import { CommandRunnerService } from './service.js';
+import { CommandDispatcher } from './dispatcher.js';
 import { createLogExtension } from './log.js';
 import { createImageExtension, createStandbyExtension } from './standby.js';
 import { createStepExtension } from './steps.js';
 import { createFlowExtension, createPollExtension, createRescueExtension, createSystemExtension } from './system.js';
 import type { CommandContext, Extension } from './types.js';
 
-export { CommandRunnerService } from './service.js';
-export { collectSystemLogs } from './log.js';
+export { CommandDispatcher } from './dispatcher.js';
+export { collectSystemLogs } from '../util/system-logs.js';
 export type { CommandContext, CommandResult, CommandSpec, Extension, Params } from './types.js';
 export { CommandStatus, asyncCommand, syncCommand } from './types.js';
 
@@ -38,7 +38,7 @@ export function createExtensions(extra: Record<string, Extension> = {}): Record<
   return extensions;
 }
 
-/** The agent's command service with the built-in extensions (plus `extra`, e.g. fakes in tests). */
-export function createCommandService(ctx: Omit<CommandContext, 'invokeCommand'>, extra: Record<string, Extension> = {}): CommandRunnerService {
-  return new CommandRunnerService(ctx, createExtensions(extra));
+/** The agent's command dispatcher with the built-in extensions (plus `extra`, e.g. fakes in tests). */
+export function createCommandDispatcher(ctx: Omit<CommandContext, 'invokeCommand'>, extra: Record<string, Extension> = {}): CommandDispatcher {
+  return new CommandDispatcher(ctx, createExtensions(extra));
 }

@@ -1,12 +1,12 @@
 /**
  * The standby extension (image write, partition UUIDs, power) and the image
- * extension (bootloader). Disk and image work is image/ (helper D); power
+ * extension (bootloader). Disk and image work is image/; power
  * actions go through ctx.run so tests record them instead of rebooting.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateImageInfo } from '../image/validate-image-info.js';
 import { checkParams } from './params.js';
-import { detectBootMode, isMd5Enabled, runPrepareImage, type ImageContext } from './prepare-image.js';
+import { detectBootMode, isMd5Enabled, runPrepareImage, type ImageContext } from '../image/run-prepare-image.js';
 import { asyncCommand, syncCommand, type CommandContext, type Extension, type Params } from './types.js';
 
 function imageContext(ctx: CommandContext): ImageContext {

@@ -6,9 +6,10 @@
  * InvalidCommandParamsError (400), as IPA's decorator validators do.
  */
 import type { AgentConfig } from '../config.js';
-import type { HardwareManagerRegistry, Log } from '../hardware/manager.js';
+import type { HardwareManagerRegistry } from '../hardware/manager.js';
 import type { AgentState } from '../state.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
 
 export const CommandStatus = {
   RUNNING: 'RUNNING',
@@ -35,7 +36,7 @@ export interface CommandContext {
   readonly config: AgentConfig;
   readonly managers: HardwareManagerRegistry;
   /** Runs programs: poweroff, sync, log collection... (a recorder in tests). */
-  readonly run: CommandRunner;
+  readonly run: ProgramRunner;
   readonly log: Log;
   /** Run another command in-process without recording it (flow.start_flow, write_image). */
   invokeCommand(name: string, params: Params): Promise<unknown>;

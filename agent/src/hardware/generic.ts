@@ -1,9 +1,9 @@
 /**
  * GenericHardwareManager: IPA's built-in manager (support GENERIC). It owns
  * inventory, root-disk choice and the standard clean/deploy/service steps;
- * the work itself lives in inventory/ (helper C), disks/ and image/ (helper
- * D), imported lazily so an agent that only serves the API does not load
- * download and erase code at start.
+ * the work itself lives in inventory/, disks/ and image/, imported lazily
+ * so an agent that only serves the API does not load download and erase
+ * code at start.
  *
  * Name and version are IPA's: 'generic_hardware_manager' '1.1' (the Zed
  * agent; master says '1.2'). The conductor only compares the map it stored
@@ -14,7 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
-import { runPrepareImage } from '../commands/prepare-image.js';
+import { runPrepareImage } from '../image/run-prepare-image.js';
 import type { ManagerContext } from './plugins.js';
 import {
   HardwareSupport, type BlockDevice, type HardwareManager, type Inventory, type NetworkInterface, type Node, type Port, type Step,
@@ -97,6 +97,7 @@ export class GenericHardwareManager implements HardwareManager {
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,
+      onlyDisks: config.disks,
     };
   }
 
@@ -107,12 +108,7 @@ export class GenericHardwareManager implements HardwareManager {
 
   async list_block_devices(): Promise<BlockDevice[]> {
     const { listBlockDevices } = await import('./inventory/index.js');
-    const disks = await listBlockDevices(this.inventoryOptions());
-    // Host acceptance tests name the only disks the agent may touch (their sandbox enforces it too).
-    const allowed = process.env.RAMFORGE_AGENT_DISKS;
-    if (allowed === undefined) return disks;
-    const names = new Set(allowed.split(',').filter(Boolean));
-    return disks.filter((d) => names.has(d.name));
+    return listBlockDevices(this.inventoryOptions());
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
@@ -142,7 +138,7 @@ export class GenericHardwareManager implements HardwareManager {
   private diskOptions(node: Node) {
     const dii = node.driver_internal_info ?? {};
     const concurrency = Number(dii.disk_erasure_concurrency ?? this.ctx.config.diskErasureConcurrency) || 1;
-    return { run: this.ctx.run, concurrency, node, log: (m: string) => this.ctx.log.info(m) };
+    return { run: this.ctx.run, concurrency, node, log: this.ctx.log };
   }
 
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {

@@ -7,15 +7,10 @@
 import {
   AgentError, HardwareManagerMethodNotFound, IncompatibleHardwareMethodError,
 } from '../errors.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 import type { HardwareManager, Node, Port, Step } from './types.js';
 
-/** What the agent logs through; console and pino both fit. */
-export interface Log {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-  debug(msg: string): void;
-}
+export type { Log } from '../util/log.js';
 
 /** A manager that passed evaluate_hardware_support, with the facts dispatch needs. */
 export interface ActiveManager {
@@ -155,7 +150,7 @@ export interface InitializeOptions {
  * as in IPA (its hardware would otherwise be half set up).
  */
 export async function initializeManagers(candidates: HardwareManager[], o: InitializeOptions = {}): Promise<HardwareManagerRegistry> {
-  const log = o.log ?? console;
+  const log = o.log ?? createConsoleLog();
   const active: ActiveManager[] = [];
   for (const manager of candidates) {
     const className = getManagerClassName(manager);

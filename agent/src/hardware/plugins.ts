@@ -16,9 +16,10 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AgentConfig } from '../config.js';
 import type { AgentState } from '../state.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { GenericHardwareManager } from './generic.js';
-import { initializeManagers, type HardwareManagerRegistry, type Log } from './manager.js';
+import { createConsoleLog, type Log } from '../util/log.js';
+import { initializeManagers, type HardwareManagerRegistry } from './manager.js';
 import type { HardwareManager } from './types.js';
 
 /** What a manager class receives in its constructor. */
@@ -27,7 +28,7 @@ export interface ManagerContext {
   readonly state: AgentState;
   readonly log: Log;
   /** Runs programs (a fake in tests). */
-  readonly run: CommandRunner;
+  readonly run: ProgramRunner;
   /** IPA's hardware.dispatch_to_managers, for managers that call each other. */
   dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown>;
   dispatchToAllManagers(method: string, ...args: unknown[]): Promise<Record<string, unknown>>;
@@ -36,7 +37,7 @@ export interface ManagerContext {
 export interface LoadManagersOptions {
   state: AgentState;
   log?: Log;
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Replace the built-in managers (default: [GenericHardwareManager]). */
   builtins?: (ctx: ManagerContext) => HardwareManager[];
 }
@@ -113,7 +114,7 @@ export async function loadHardwareManagers(config: AgentConfig, o: LoadManagersO
   const ctx: ManagerContext = {
     config,
     state: o.state,
-    log: o.log ?? console,
+    log: o.log ?? createConsoleLog(config.debug),
     run: o.run ?? execute,
     dispatchToManagers: (method, ...args) => (registry ?? notReady()).dispatchToManagers(method, ...args),
     dispatchToAllManagers: (method, ...args) => (registry ?? notReady()).dispatchToAllManagers(method, ...args),

@@ -5,17 +5,17 @@
 import { open, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { DeploymentError, InvalidCommandParamsError } from '../errors.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 import { getDeviceSize } from '../hardware/disks/disk-facts.js';
 import { hasGpt, rescanPartitions } from './disk-ids.js';
-import { httpGetBuffer, type HttpGetOptions } from './http-get.js';
+import { httpGetBuffer, type HttpOptions } from '../util/http.js';
 
 export const MAX_CONFIGDRIVE_BYTES = 64 << 20;
 const TWO_TIB = 2 ** 41;
 
 /** URL or base64(gzip(iso)) string → the ISO bytes; non-base64 bytes are taken as they are. */
-export async function fetchConfigDrive(configdrive: string, http: HttpGetOptions = {}): Promise<Buffer> {
+export async function fetchConfigDrive(configdrive: string, http: HttpOptions = {}): Promise<Buffer> {
   let data: Buffer = /^https?:\/\//i.test(configdrive)
     ? await httpGetBuffer(configdrive, http, MAX_CONFIGDRIVE_BYTES * 2)
     : Buffer.from(configdrive, 'latin1');
@@ -36,7 +36,7 @@ export async function fetchConfigDrive(configdrive: string, http: HttpGetOptions
 export const configDriveMb = (data: Buffer): number => Math.max(1, Math.ceil(data.length / (1 << 20)));
 
 /** A partition labelled config-2, if the image ships one. */
-async function findConfigDrivePartition(dev: string, run: CommandRunner): Promise<string | null> {
+async function findConfigDrivePartition(dev: string, run: ProgramRunner): Promise<string | null> {
   for (const p of await listPartitions(dev, run)) {
     const { stdout } = await run(['blkid', '-p', '-o', 'value', '-s', 'LABEL', p], { okCodes: [0, 2] });
     if (stdout.trim().toLowerCase() === 'config-2') return p;
@@ -45,7 +45,7 @@ async function findConfigDrivePartition(dev: string, run: CommandRunner): Promis
 }
 
 /** Reuse or create the config-drive partition of a whole-disk image; returns its path. */
-export async function createConfigDrivePartition(dev: string, run: CommandRunner): Promise<string> {
+export async function createConfigDrivePartition(dev: string, run: ProgramRunner): Promise<string> {
   const existing = await findConfigDrivePartition(dev, run);
   if (existing) return existing;
   const before = new Set(await listPartitions(dev, run));

@@ -1,6 +1,6 @@
 /** Identifiers and partition-table housekeeping after an image is written. */
 import { open, stat } from 'node:fs/promises';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 
 /** The MBR disk signature at offset 440 as "0x%08x" (what `hexdump -s 440 -n 4 -e '"0x%08x"'` prints). */
 export async function getDiskIdentifier(dev: string): Promise<string> {
@@ -27,13 +27,13 @@ export async function hasGpt(dev: string): Promise<boolean> {
 }
 
 /** Re-read the partition table; a regular file has none to re-read. */
-export async function rescanPartitions(dev: string, run: CommandRunner): Promise<void> {
+export async function rescanPartitions(dev: string, run: ProgramRunner): Promise<void> {
   if (!(await stat(dev)).isBlockDevice()) return;
   await run(['partprobe', dev]).catch(() => run(['blockdev', '--rereadpt', dev]).catch(() => undefined));
 }
 
 /** An image smaller than the disk leaves the backup GPT mid-disk: move it to the end. */
-export async function fixGptBackup(dev: string, run: CommandRunner): Promise<void> {
+export async function fixGptBackup(dev: string, run: ProgramRunner): Promise<void> {
   if (await hasGpt(dev)) await run(['sgdisk', '-e', dev], { okCodes: [0, 2] }).catch(() => undefined);
 }
 
@@ -41,7 +41,7 @@ export async function fixGptBackup(dev: string, run: CommandRunner): Promise<voi
  * Filesystem UUID of a partition, else its partition UUID. Probed with
  * blkid -p: no udev runs in the ramdisk, so lsblk's udev-backed columns are empty.
  */
-export async function getPartitionUuid(part: string, run: CommandRunner): Promise<string | null> {
+export async function getPartitionUuid(part: string, run: ProgramRunner): Promise<string | null> {
   for (const tag of ['UUID', 'PART_ENTRY_UUID']) {
     const { stdout } = await run(['blkid', '-p', '-o', 'value', '-s', tag, part], { okCodes: [0, 2] });
     const v = stdout.trim();

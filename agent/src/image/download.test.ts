@@ -1,15 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { downloadImage, type DownloadOptions } from './download.js';
 import { openImageSink } from './block-writer.js';
-import { isNoProxy } from './http-get.js';
-import { startImageServer, type TestImageServer } from './test-image-server.js';
+import { isNoProxy } from '../util/http.js';
+import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
 import type { AddressInfo } from 'node:net';
 
 const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
@@ -124,16 +123,4 @@ test('Authorization from image_request_authorization and http_basic', async () =
     await downloadImage({ ...info(), urls: [u], image_server_auth_strategy: 'http_basic', image_server_user: 'u', image_server_password: 'p' }, () => openImageSink(join(dir, 'a')), opts);
     assert.deepEqual(auths, ['Bearer f00', `Basic ${Buffer.from('u:p').toString('base64')}`]);
   } finally { s.closeAllConnections(); s.close(); }
-});
-
-test('ENOSPC is a clear error and is not retried', { skip: process.getuid?.() !== 0 && 'needs root for mount' }, async () => {
-  const mnt = join(dir, 'small');
-  await mkdir(mnt);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-  try {
-    await assert.rejects(fetchTo(info(), {}, join(mnt, 'img')), has(/No space left on device.*ENOSPC/));
-    assert.equal(gets(), 1);
-  } finally {
-    execFileSync('umount', [mnt]);
-  }
 });

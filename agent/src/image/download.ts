@@ -4,14 +4,13 @@
  * inside and a whole download-and-verify retry loop outside.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
+import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
 import { SinkWriteError } from './block-writer.js';
-import { httpGet, httpGetBuffer, type HttpGetOptions, type HttpResponse } from './http-get.js';
+import { httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
 import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
 
 export interface DownloadOptions {
@@ -27,13 +26,15 @@ export interface DownloadOptions {
   /** Agent-config basic auth, used when image_info has none. */
   basicAuth?: { user: string; password: string };
   signal?: AbortSignal;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 export interface DownloadResult { algo: string; digest: string; bytes: number; url: string }
 
+const MAX_REDIRECTS = 5;
+
 /** Headers and transport options image_info asks for (auth, proxies, TLS). */
-export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptions): HttpGetOptions {
+export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptions): HttpOptions {
   const headers: Record<string, string> = {};
   const supplied = info.image_request_authorization;
   if (typeof supplied === 'string' && supplied) {
@@ -52,8 +53,9 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
     headers, proxies,
     noProxy: typeof info.no_proxy === 'string' ? info.no_proxy : null,
     insecure: o.insecure,
-    ca: o.cafile ? readFileSync(o.cafile) : undefined,
+    ca: readCaFile(o.cafile),
     timeoutMs: o.downloadTimeoutS * 1000,
+    maxRedirects: MAX_REDIRECTS,
   };
 }
 
@@ -74,17 +76,14 @@ export async function downloadImage(
   try {
     const expected = await resolveChecksum(selectChecksumSource(info, o.md5Enabled), info, o.md5Enabled,
       async (url) => (await withConnectionRetries(id, url, o, signal, () => httpGetBuffer(url, http, 1 << 20))).toString('utf8'));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await downloadOnce(info, expected, openSink, http, o, signal);
-        if (res.digest !== expected.value) throw new ImageChecksumError(id, res.url, expected.value, res.digest);
-        return res;
-      } catch (e) {
-        if (isFatalError(e) || signal.aborted || attempt >= o.retries) throw e;
-        o.log?.(`image ${id}: attempt ${attempt + 1} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`);
-        await sleep(o.retryIntervalS * 1000, undefined, { signal });
-      }
-    }
+    return await retry(async () => {
+      const res = await downloadOnce(info, expected, openSink, http, o, signal);
+      if (res.digest !== expected.value) throw new ImageChecksumError(id, res.url, expected.value, res.digest);
+      return res;
+    }, {
+      attempts: o.retries + 1, delayMs: o.retryIntervalS * 1000, signal, retryIf: (e) => !isFatalError(e),
+      onRetry: (e, n) => o.log?.warn(`image ${id}: attempt ${n} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`),
+    });
   } catch (e) {
     if (deadline.signal.aborted && !o.signal?.aborted) throw new ImageDownloadTimeoutError(id, o.maxDurationS);
     throw e;
@@ -96,7 +95,7 @@ export async function downloadImage(
 /** One pass: first URL that answers 2xx, streamed through the hash into a fresh sink. */
 async function downloadOnce(
   info: Record<string, unknown>, expected: ResolvedChecksum, openSink: () => Promise<Writable>,
-  http: HttpGetOptions, o: DownloadOptions, signal: AbortSignal,
+  http: HttpOptions, o: DownloadOptions, signal: AbortSignal,
 ): Promise<DownloadResult> {
   const id = String(info.id);
   const failures: string[] = [];
@@ -138,8 +137,8 @@ async function downloadOnce(
   return { algo: expected.algo, digest: hash.digest('hex'), bytes, url };
 }
 
-async function openResponse(id: string, url: string, http: HttpGetOptions): Promise<HttpResponse> {
-  const res = await httpGet(url, http);
+async function openResponse(id: string, url: string, http: HttpOptions): Promise<HttpResponse> {
+  const res = await httpRequest(url, http);
   const code = res.statusCode ?? 0;
   if (code >= 200 && code < 300) return res;
   res.resume();
@@ -150,17 +149,19 @@ async function openResponse(id: string, url: string, http: HttpGetOptions): Prom
 
 /** Retry `fn` on 5xx/connection errors `retries` times, retryIntervalS apart. */
 async function withConnectionRetries<T>(id: string, url: string, o: DownloadOptions, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      const status = (e as { statusCode?: number }).statusCode;
-      const fatal = isFatalError(e) || (status !== undefined && status >= 400 && status < 500);
-      if (fatal || signal.aborted) throw fatal && !isFatalError(e) ? new ImageDownloadFatalError(id, (e as Error).message) : e;
-      if (attempt >= o.retries) throw new ImageDownloadError(id, `${url}: ${describe(e)} (after ${attempt + 1} attempts)`);
-      o.log?.(`image ${id}: ${url}: ${describe(e)}; retry ${attempt + 1}/${o.retries} in ${o.retryIntervalS} s`);
-      await sleep(o.retryIntervalS * 1000, undefined, { signal });
-    }
+  const isFinal = (e: unknown): boolean => {
+    const status = (e as { statusCode?: number }).statusCode;
+    return isFatalError(e) || (status !== undefined && status >= 400 && status < 500);
+  };
+  try {
+    return await retry(fn, {
+      attempts: o.retries + 1, delayMs: o.retryIntervalS * 1000, signal, retryIf: (e) => !isFinal(e),
+      onRetry: (e, n) => o.log?.warn(`image ${id}: ${url}: ${describe(e)}; retry ${n}/${o.retries} in ${o.retryIntervalS} s`),
+    });
+  } catch (e) {
+    if (isFinal(e)) throw isFatalError(e) ? e : new ImageDownloadFatalError(id, (e as Error).message);
+    if (signal.aborted) throw e;
+    throw new ImageDownloadError(id, `${url}: ${describe(e)} (after ${o.retries + 1} attempts)`);
   }
 }
 

@@ -5,7 +5,8 @@
 import { tmpdir } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { DeploymentError } from '../errors.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
 import { buildHttpOptions, type DownloadOptions } from './download.js';
 import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
@@ -24,14 +25,14 @@ export interface PrepareOpts {
   retries: number;
   retryIntervalS: number;
   maxDurationS: number;
-  run?: CommandRunner;
+  run?: ProgramRunner;
   signal?: AbortSignal;
   /** TLS to the image server (agent config insecure/cafile). */
   insecure?: boolean;
   cafile?: string;
   /** Where non-streamed images are cached (default the OS temp dir, /tmp in the ramdisk). */
   tmpDir?: string;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 let partitionUuids: Record<string, unknown> = {};
@@ -75,7 +76,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
 }
 
 /** IPA's _validate_partitioning: the disk must still read as a disk after the write. */
-async function validatePartitioning(dev: string, run: CommandRunner): Promise<void> {
+async function validatePartitioning(dev: string, run: ProgramRunner): Promise<void> {
   if (!(await stat(dev)).isBlockDevice()) return;
   try {
     await run(['lsblk', '-Pbia', '-oKNAME,TYPE', dev]);

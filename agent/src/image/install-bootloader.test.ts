@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { installBootloader } from './install-bootloader.js';
 import { findEfiBootloaders } from './uefi-boot-entries.js';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 type Files = Record<string, string | Buffer>;
@@ -17,7 +17,7 @@ interface FakeDisk {
 }
 
 /** A runner emulating lsblk/blkid/mount/efibootmgr over a described disk; records argv. */
-function fakeHost(d: FakeDisk): CommandRunner & { calls: string[] } {
+function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
   const ok = (stdout = '') => ({ stdout, stderr: '', code: 0 });
   const fn = (async (argv: string[]) => {
@@ -36,7 +36,7 @@ function fakeHost(d: FakeDisk): CommandRunner & { calls: string[] } {
       }
     }
     return ok();
-  }) as CommandRunner & { calls: string[] };
+  }) as ProgramRunner & { calls: string[] };
   fn.calls = calls;
   return fn;
 }
@@ -64,9 +64,13 @@ test('UEFI: an existing entry is left alone; BOOTX64.CSV gives the label', async
   await installBootloader({ efi_system_part_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run });
   assert.ok(!run.calls.some((c) => c.includes(' -c ')));
   const dir = await mkdtemp(join(tmpdir(), 'rf-esp-t-'));
-  await mkdir(join(dir, 'EFI/fedora'), { recursive: true });
-  await writeFile(join(dir, 'EFI/fedora/BOOTX64.CSV'), csv);
-  assert.deepEqual(await findEfiBootloaders(dir), [{ path: '\\EFI\\fedora\\shimx64.efi', label: 'Fedora' }]);
+  try {
+    await mkdir(join(dir, 'EFI/fedora'), { recursive: true });
+    await writeFile(join(dir, 'EFI/fedora/BOOTX64.CSV'), csv);
+    assert.deepEqual(await findEfiBootloaders(dir), [{ path: '\\EFI\\fedora\\shimx64.efi', label: 'Fedora' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('whole-disk image without a UEFI bootloader: nothing to do', async () => {

@@ -3,7 +3,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandExecutionError, InvalidImage } from '../errors.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { findPartition, manageUefi } from './uefi-boot-entries.js';
 
 export interface InstallBootloaderArgs {
@@ -13,11 +13,11 @@ export interface InstallBootloaderArgs {
   target_boot_mode?: string;
   ignore_bootloader_failure?: boolean;
 }
-export interface InstallBootloaderOpts { device: string; run?: CommandRunner; bootMode: 'uefi' | 'bios' }
+export interface InstallBootloaderOpts { device: string; run?: ProgramRunner; bootMode: 'uefi' | 'bios' }
 
 const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
 
-async function hasEfibootmgr(run: CommandRunner): Promise<boolean> {
+async function hasEfibootmgr(run: ProgramRunner): Promise<boolean> {
   return run(['efibootmgr', '--version']).then(() => true, () => false);
 }
 
@@ -32,7 +32,7 @@ export async function installBootloader(args: InstallBootloaderArgs, o: InstallB
   }
 }
 
-async function installBootloaderStrict(args: InstallBootloaderArgs, device: string, bootMode: 'uefi' | 'bios', run: CommandRunner): Promise<void> {
+async function installBootloaderStrict(args: InstallBootloaderArgs, device: string, bootMode: 'uefi' | 'bios', run: ProgramRunner): Promise<void> {
   if (bootMode === 'uefi' && (await hasEfibootmgr(run))) {
     if (await manageUefi(device, args.efi_system_part_uuid ?? null, run)) return;
   }
@@ -42,7 +42,7 @@ async function installBootloaderStrict(args: InstallBootloaderArgs, device: stri
 }
 
 /** grub-install + grub-mkconfig inside the deployed root filesystem. */
-async function installGrubInChroot(device: string, rootUuid: string, run: CommandRunner): Promise<void> {
+async function installGrubInChroot(device: string, rootUuid: string, run: ProgramRunner): Promise<void> {
   const rootPart = await findPartition(device, rootUuid, run);
   if (!rootPart) throw new CommandExecutionError(`Installing GRUB2 boot loader to device ${device} failed: no partition with UUID ${rootUuid}`);
   const mnt = await mkdtemp(join(tmpdir(), 'rf-root-'));

@@ -4,7 +4,7 @@
  * extend it), make the auxiliary filesystems, write the root partition.
  */
 import { InvalidImage } from '../errors.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { partitionPath } from '../hardware/disks/disk-facts.js';
 import { writeConfigDrive } from './configdrive.js';
@@ -37,7 +37,7 @@ export function planPartitionLayout(info: Record<string, unknown>, bootMode: 'ue
 }
 
 /** Create the partitions; returns role → partition device. */
-export async function applyPartitionLayout(dev: string, plan: PartitionPlan, run: CommandRunner, commit = true): Promise<Partial<Record<PartRole, string>>> {
+export async function applyPartitionLayout(dev: string, plan: PartitionPlan, run: ProgramRunner, commit = true): Promise<Partial<Record<PartRole, string>>> {
   const out: Partial<Record<PartRole, string>> = {};
   plan.parts.forEach((p, i) => { out[p.role] = partitionPath(dev, i + 1); });
   if (!commit) return out;

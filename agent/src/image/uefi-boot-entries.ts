@@ -6,7 +6,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 
 const ESP_TYPES = ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', '0xef'];
@@ -14,12 +14,12 @@ const LOADERS = ['shimx64.efi', 'grubx64.efi', 'shimaa64.efi', 'grubaa64.efi'];
 
 export interface EfiLoader { path: string; label: string }
 
-async function probe(part: string, tag: string, run: CommandRunner): Promise<string> {
+async function probe(part: string, tag: string, run: ProgramRunner): Promise<string> {
   return (await run(['blkid', '-p', '-o', 'value', '-s', tag, part], { okCodes: [0, 2] })).stdout.trim().toLowerCase();
 }
 
 /** The partition with this filesystem or partition UUID, else (uuid null) the ESP by type. */
-export async function findPartition(dev: string, uuid: string | null, run: CommandRunner): Promise<string | null> {
+export async function findPartition(dev: string, uuid: string | null, run: ProgramRunner): Promise<string | null> {
   for (const p of await listPartitions(dev, run)) {
     if (uuid) {
       if ([await probe(p, 'UUID', run), await probe(p, 'PART_ENTRY_UUID', run)].includes(uuid.toLowerCase())) return p;
@@ -62,7 +62,7 @@ export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> 
 }
 
 /** Add NVRAM entries for the ESP's bootloaders; false when there is no ESP or no bootloader. */
-export async function manageUefi(dev: string, espUuid: string | null, run: CommandRunner): Promise<boolean> {
+export async function manageUefi(dev: string, espUuid: string | null, run: ProgramRunner): Promise<boolean> {
   const esp = await findPartition(dev, espUuid, run);
   if (!esp) return false;
   const partNum = (await probe(esp, 'PART_ENTRY_NUMBER', run)) || (/(\d+)$/.exec(esp)?.[1] ?? '1');

@@ -4,7 +4,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ImageWriteError, InvalidImage } from '../errors.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { downloadImage, type DownloadOptions } from './download.js';
 import { fixGptBackup, rescanPartitions } from './disk-ids.js';
@@ -12,7 +12,7 @@ import { validateImageFormat } from './image-format.js';
 import { openImageSink } from './block-writer.js';
 
 export interface WriteContext extends DownloadOptions {
-  run: CommandRunner;
+  run: ProgramRunner;
   tmpDir: string;
   /** Partition images: the root partition's size; a bigger image is refused (400). */
   maxImageBytes?: number;
@@ -74,7 +74,7 @@ const TRANSIENT = /Resource temporarily unavailable|Cannot allocate memory/;
  * a regular file (tests, or a file acting as a disk) gets raw with -n so
  * qemu-img neither refuses it nor truncates it to the image size.
  */
-export async function convertImage(src: string, dst: string, inFormat: string, run: CommandRunner): Promise<void> {
+export async function convertImage(src: string, dst: string, inFormat: string, run: ProgramRunner): Promise<void> {
   const isBlock = (await stat(dst)).isBlockDevice();
   const out = isBlock ? ['-O', 'host_device', '-t', 'directsync'] : ['-O', 'raw', '-n'];
   const argv = ['prlimit', `--as=${ADDRESS_SPACE_LIMIT}`, 'qemu-img', 'convert', ...out, '-S', '0', '-f', inFormat, '-W', src, dst];
@@ -89,7 +89,7 @@ export async function convertImage(src: string, dst: string, inFormat: string, r
 }
 
 /** Virtual size in bytes (what the image expands to). */
-export async function getVirtualSize(path: string, format: string, run: CommandRunner): Promise<number> {
+export async function getVirtualSize(path: string, format: string, run: ProgramRunner): Promise<number> {
   const { stdout } = await run(['prlimit', `--as=${ADDRESS_SPACE_LIMIT}`, 'qemu-img', 'info', '--output=json', '-f', format, path], { env: { MALLOC_ARENA_MAX: '3' } });
   return Number((JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']);
 }

@@ -3,7 +3,7 @@
  * entry points). Each adds keys to the payload; failures are accumulated by
  * the caller. `logs` always runs last, whatever its place in the list.
  */
-import { collectSystemLogs } from '../commands/log.js';
+import { collectSystemLogs } from '../util/system-logs.js';
 import type { HostAccess } from '../hardware/inventory/host-access.js';
 import { guessRootDisk } from '../hardware/inventory/root-device.js';
 import { collectLldp } from '../hardware/inventory/lldp.js';

@@ -12,7 +12,8 @@ import type { HostAccess } from '../hardware/inventory/host-access.js';
 import { collectInterfaces } from '../hardware/inventory/network.js';
 import { guessRootDisk } from '../hardware/inventory/root-device.js';
 import type { Inventory } from '../hardware/types.js';
-import type { CommandRunner } from '../util/exec.js';
+import type { ProgramRunner } from '../util/exec.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 import type { ManagerVersion, Payload } from './collectors.js';
 import { runCollectors } from './collectors.js';
 import { runDaemonLoop } from './daemon.js';
@@ -27,7 +28,7 @@ export { runDaemonLoop } from './daemon.js';
 export { normalizeBootif, waitForDhcp } from './dhcp-wait.js';
 
 export interface InspectOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   root?: string;
   /** The hardware-manager framework's list_hardware_info; default: the generic inventory. */
   inventory?: () => Promise<Inventory>;
@@ -38,13 +39,12 @@ export interface InspectOptions {
   now?: () => number;
   /** mDNS resolution; injectable because multicast is not testable offline. */
   resolveMdns?: (service: string) => Promise<{ url: string }>;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 const DEFAULT_MANAGERS: ManagerVersion[] = [{ name: 'generic_hardware_manager', version: '1.2' }];
 /** AgentError keeps the useful text in details; message is the generic title. */
 const errText = (e: unknown) => (e instanceof AgentError ? e.details || e.message : e instanceof Error ? e.message : String(e));
-const stderrLog = (m: string) => { process.stderr.write(`${m}\n`); };
 
 /** Where to POST: the callback URL(s), mdns, or [master] Ironic's continue_inspection. */
 async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<string[]> {
@@ -69,7 +69,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
   const urls = await resolveTargets(config, o);
   if (!urls.length) throw new InspectionError('inspection has no target: set ipa-inspection-callback-url (or mdns)');
   let cached: Promise<Inventory> | undefined;
-  const inventory = () => (cached ??= o.inventory ? o.inventory() : collectInventory({ host, collectLldp: config.collectLldp, lldpTimeout: config.lldpTimeout, bootif: config.bootif }));
+  const inventory = () => (cached ??= o.inventory ? o.inventory() : collectInventory({ host, collectLldp: config.collectLldp, lldpTimeout: config.lldpTimeout, bootif: config.bootif, onlyDisks: config.disks }));
   const names = config.inspectionCollectors.length ? config.inspectionCollectors : ['default', 'logs'];
   const data: Payload = {};
   const error = await runCollectors(names, data, {
@@ -104,7 +104,7 @@ export async function runInspection(config: AgentConfig, o: InspectOptions = {})
   try {
     return await inspectOnce(config, o);
   } catch (e) {
-    (o.log ?? stderrLog)(`inspection failed: ${errText(e)}`);
+    (o.log ?? createConsoleLog()).error(`inspection failed: ${errText(e)}`);
     return undefined;
   }
 }
@@ -121,7 +121,7 @@ export async function collectIntrospectionData(config: AgentConfig,
   if (!o.daemon) return uuid;
   await runDaemonLoop(() => inspectOnce(cfg, o), {
     postInterval: o.postInterval ?? 300, signal: o.signal, random: o.random, sleep: o.daemonSleep,
-    onError: (e, next) => (o.log ?? stderrLog)(`error reporting introspection data: ${errText(e)}; next try in ${next.toFixed(0)} s`),
+    onError: (e, next) => (o.log ?? createConsoleLog()).error(`error reporting introspection data: ${errText(e)}; next try in ${next.toFixed(0)} s`),
   });
   return uuid;
 }

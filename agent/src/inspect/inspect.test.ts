@@ -12,6 +12,7 @@ import { createDefaultConfig } from '../config.js';
 import type { AgentConfig } from '../config.js';
 import { collectIntrospectionData, runInspection } from './index.js';
 import { postWithRetries } from './post.js';
+import { createMemoryLog } from '../../test/support/logs.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/server-r640');
 const BOOTIF = '01-24-6e-96-11-22-30';
@@ -81,9 +82,9 @@ describe('runInspection', () => {
 
   it('still posts when a collector fails, with the accumulated error, then reports failure', async () => {
     seen.length = 0;
-    const logs: string[] = [];
+    const { lines: logs, ...log } = createMemoryLog();
     const cfg = config({ inspectionCollectors: ['default', 'lldp', 'nope'], cmdline: { 'ipa-inspection-legacy': '0' } });
-    assert.equal(await runInspection(cfg, { sleep: noSleep, log: (m) => logs.push(m) }), undefined);
+    assert.equal(await runInspection(cfg, { sleep: noSleep, log }), undefined);
     const body = seen[0]!.body;
     assert.match(String(body.error), /^The following errors were encountered:\n\* collector lldp failed: lldpcli is not available.*\n\* collector nope failed: unknown collector/);
     assert.equal('cpus' in body, false);
@@ -94,8 +95,8 @@ describe('runInspection', () => {
   it('does not retry an HTTP error and returns undefined', async () => {
     seen.length = 0;
     answer = { status: 400, body: { error: { message: 'Could not find a node' } } };
-    const logs: string[] = [];
-    assert.equal(await runInspection(config({ inspectionCollectors: ['default'] }), { sleep: noSleep, log: (m) => logs.push(m) }), undefined);
+    const { lines: logs, ...log } = createMemoryLog();
+    assert.equal(await runInspection(config({ inspectionCollectors: ['default'] }), { sleep: noSleep, log }), undefined);
     assert.equal(seen.length, 1);
     assert.match(logs[0]!, /stopping inspection, as inspector returned an error: .* answered 400/);
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
@@ -103,14 +104,14 @@ describe('runInspection', () => {
 
   it('retries connection errors 5 times, 5 s apart (injected sleep)', async () => {
     const sleeps: number[] = [];
-    const logs: string[] = [];
+    const { lines: logs, ...log } = createMemoryLog();
     // A port that was just free: nothing listens there, so every attempt is refused.
     const probe = http.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
     const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: [`http://127.0.0.1:${port}/v1/continue`] });
-    assert.equal(await runInspection(cfg, { sleep: async (ms) => { sleeps.push(ms); }, log: (m) => logs.push(m) }), undefined);
+    assert.equal(await runInspection(cfg, { sleep: async (ms) => { sleeps.push(ms); }, log }), undefined);
     assert.deepEqual(sleeps, [5000, 5000, 5000, 5000]);
     assert.match(logs[0]!, new RegExp(`could not post the inspection data to http://127\\.0\\.0\\.1:${port}`));
   });

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { InspectionError } from '../errors.js';
-import { sleepMs } from './post.js';
+import { setTimeout as sleepMs } from 'node:timers/promises';
 
 export interface ServiceRecords {
   /** SRV target, e.g. "inspector.example.com." or "host.local." */

@@ -1,12 +1,11 @@
 /**
  * The inspection POST (inspector.call_inspector), with the Zed agent's retry
  * rule: connection errors only, 5 attempts, 5 s apart. Any HTTP answer ends
- * the retries; >= 400 becomes an InspectionError after the last URL.
- * node:http(s) rather than fetch so that cafile/insecure apply.
+ * the retries; >= 400 becomes an InspectionError after the last URL. The
+ * transport (TLS with cafile/insecure, timeouts, retries) is util/http.ts.
  */
-import { readFileSync } from 'node:fs';
 import { InspectionError } from '../errors.js';
-import { http, https } from '../util/node-builtins.js';
+import { NoAnswerError, httpRequestText, readCaFile, retry } from '../util/http.js';
 
 export interface PostOptions {
   timeoutMs?: number;
@@ -21,44 +20,27 @@ export interface PostOptions {
 
 export interface HttpAnswer { status: number; body: string }
 
-export class ConnectionFailure extends Error {}
-
-export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export function postJson(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
-  const u = new URL(url);
-  const body = Buffer.from(JSON.stringify(payload));
-  const headers: Record<string, string | number> = { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': body.length };
-  if (o.requestId) headers['X-OpenStack-Request-ID'] = o.requestId;
-  const mod = u.protocol === 'https:' ? https : http;
-  const tls = u.protocol === 'https:' ? { rejectUnauthorized: !o.insecure, ca: o.cafile ? readFileSync(o.cafile) : undefined } : {};
-  return new Promise((resolve, reject) => {
-    let connected = false;
-    const req = mod.request(u, { method: 'POST', headers, timeout: o.timeoutMs ?? 30_000, ...tls }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('socket', (s) => s.on('connect', () => { connected = true; }));
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${o.timeoutMs ?? 30_000} ms`)));
-    // Before the TCP connection exists it is a connection error (retried); after, it is not.
-    req.on('error', (e) => reject(connected ? e : new ConnectionFailure(`cannot connect to ${url}: ${e.message}`, { cause: e })));
-    req.end(body);
+/** One POST of `payload` as JSON; rejects only when there is no HTTP answer. */
+export async function postJson(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (o.requestId) headers['x-openstack-request-id'] = o.requestId;
+  const res = await httpRequestText(url, {
+    method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: o.timeoutMs ?? 30_000,
+    ca: url.startsWith('https:') ? readCaFile(o.cafile) : undefined, insecure: o.insecure,
   });
+  return { status: res.status, body: res.text };
 }
 
-/** POSTs to one URL with retries on connection failures only. */
+/** POSTs to one URL, retrying only when the connection could not be made (before it exists, nothing was received). */
 export async function postWithRetries(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
-  const attempts = o.attempts ?? 5;
-  const sleep = o.sleep ?? sleepMs;
-  for (let i = 1; ; i++) {
-    try {
-      return await postJson(url, payload, o);
-    } catch (e) {
-      if (!(e instanceof ConnectionFailure) || i >= attempts) throw e;
-      await sleep(o.intervalMs ?? 5000);
-    }
+  try {
+    return await retry(() => postJson(url, payload, o), {
+      attempts: o.attempts ?? 5, delayMs: o.intervalMs ?? 5000, sleep: o.sleep,
+      retryIf: (e) => e instanceof NoAnswerError && !e.connected,
+    });
+  } catch (e) {
+    if (e instanceof NoAnswerError && !e.connected) throw new Error(`cannot connect to ${url}: ${e.message}`, { cause: e });
+    throw e;
   }
 }
 

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExecError, type CommandRunner } from '../util/exec.js';
+import { ExecError, type ProgramRunner } from '../util/exec.js';
 import { callbackUrlFor, chooseAdvertiseAddress, isLinkLocal, parseRouteSource } from './advertise.js';
 import { LookupAgentIPError } from './errors.js';
-import { makeTestConfig } from './fake-ironic.js';
-import { silentLogger } from './logger.js';
+import { makeTestConfig } from '../../test/support/fake-ironic.js';
+import { silentLog } from '../../test/support/logs.js';
 
 /** A runner answering `ip` invocations from a table; records every argv. */
-function fakeIp(table: Record<string, string | Error>): CommandRunner & { calls: string[][] } {
+function fakeIp(table: Record<string, string | Error>): ProgramRunner & { calls: string[][] } {
   const calls: string[][] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv);
     const out = table[argv.join(' ')];
     if (out === undefined || out instanceof Error) throw new ExecError(argv, 2, '', out instanceof Error ? out.message : 'RTNETLINK answers: Network is unreachable');
     return { stdout: out, stderr: '', code: 0 };
-  }) as CommandRunner & { calls: string[][] };
+  }) as ProgramRunner & { calls: string[][] };
   run.calls = calls;
   return run;
 }
@@ -57,7 +57,7 @@ describe('chooseAdvertiseAddress', () => {
   it('uses the IPv4 address of ipa-network-interface', async () => {
     const run = fakeIp({ 'ip -o -4 addr show dev eth1': '3: eth1    inet 192.168.5.20/24 brd 192.168.5.255 scope global eth1\\       valid_lft forever\n' });
     const c = makeTestConfig({ networkInterface: 'eth1', apiUrl: ['http://10.0.0.1:6385'] });
-    assert.equal(await chooseAdvertiseAddress(c, { run, sleep: noSleep, logger: silentLogger }), '192.168.5.20');
+    assert.equal(await chooseAdvertiseAddress(c, { run, sleep: noSleep, log: silentLog }), '192.168.5.20');
   });
 
   it('takes the route source to the (resolved) API host, skipping link-local and failing routes', async () => {
@@ -67,7 +67,7 @@ describe('chooseAdvertiseAddress', () => {
     });
     const c = makeTestConfig({ apiUrl: ['http://10.0.0.1:6385', 'http://ironic.example:6385', 'http://[fd00::9]:6385'] });
     const resolve = async (h: string) => { assert.equal(h, 'ironic.example'); return ['fd00::1']; };
-    const ip = await chooseAdvertiseAddress(c, { run, resolve, sleep: noSleep, isReachable: reachable, logger: silentLogger });
+    const ip = await chooseAdvertiseAddress(c, { run, resolve, sleep: noSleep, isReachable: reachable, log: silentLog });
     assert.equal(ip, 'fd00::42');
     assert.deepEqual(run.calls.map((a) => a.at(-1)), ['10.0.0.1', 'fd00::1']);
   });
@@ -78,7 +78,7 @@ describe('chooseAdvertiseAddress', () => {
       'ip -o route get 10.0.0.2': '10.0.0.2 dev eth1 src 10.0.9.50',
     });
     const c = makeTestConfig({ apiUrl: ['http://10.0.0.1:6385', 'http://10.0.0.2:6385'] });
-    const ip = await chooseAdvertiseAddress(c, { run, sleep: noSleep, isReachable: async (u) => u.includes('10.0.0.2'), logger: silentLogger });
+    const ip = await chooseAdvertiseAddress(c, { run, sleep: noSleep, isReachable: async (u) => u.includes('10.0.0.2'), log: silentLog });
     assert.equal(ip, '10.0.9.50');
   });
 
@@ -87,7 +87,7 @@ describe('chooseAdvertiseAddress', () => {
     const slept: number[] = [];
     const c = makeTestConfig({ apiUrl: ['http://10.0.0.1:6385'], ipLookupAttempts: 3, ipLookupSleep: 7 });
     await assert.rejects(
-      chooseAdvertiseAddress(c, { run, sleep: async (ms) => { slept.push(ms); }, logger: silentLogger }),
+      chooseAdvertiseAddress(c, { run, sleep: async (ms) => { slept.push(ms); }, log: silentLog }),
       (e: unknown) => e instanceof LookupAgentIPError && /ipa-advertise-host/.test(e.details) && /3 attempts/.test(e.details),
     );
     assert.equal(run.calls.length, 3);
@@ -96,6 +96,6 @@ describe('chooseAdvertiseAddress', () => {
 
   it('finds the real route to 127.0.0.1 with the real ip command', async () => {
     const c = makeTestConfig({ apiUrl: ['http://127.0.0.1:6385'], ipLookupAttempts: 1 });
-    assert.equal(await chooseAdvertiseAddress(c, { logger: silentLogger }), '127.0.0.1');
+    assert.equal(await chooseAdvertiseAddress(c, { log: silentLog }), '127.0.0.1');
   });
 });

@@ -6,20 +6,21 @@
 import { lookup } from 'node:dns/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { AgentConfig } from '../config.js';
-import { execute, type CommandRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { sleepFor } from './client.js';
 import { LookupAgentIPError } from './errors.js';
-import { describeError, sendRequest } from './http.js';
-import { createStderrLogger, type ClientLogger } from './logger.js';
+import { describeError } from '../errors.js';
+import { httpRequest } from '../util/http.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 
 export interface AdvertiseOptions {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Host name → addresses; default DNS/hosts via getaddrinfo. */
   resolve?: (host: string) => Promise<string[]>;
   sleep?: (ms: number) => Promise<void>;
   /** Does anything answer HTTP at this API URL? Unreachable URLs are not used to pick a route. */
   isReachable?: (url: string) => Promise<boolean>;
-  logger?: ClientLogger;
+  log?: Log;
 }
 
 /** 169.254.0.0/16 and fe80::/10: such a source cannot be reached across routers. */
@@ -49,29 +50,29 @@ async function resolveHost(host: string): Promise<string[]> {
 async function probeUrl(url: string): Promise<boolean> {
   try {
     // Any HTTP answer proves a route; certificate checks do not matter here.
-    await sendRequest({ method: 'GET', url, headers: { Accept: 'application/json' }, timeoutMs: 5000, insecure: true });
+    (await httpRequest(url, { headers: { accept: 'application/json' }, timeoutMs: 5000, insecure: true })).resume();
     return true;
   } catch {
     return false;
   }
 }
 
-async function readInterfaceIpv4(run: CommandRunner, iface: string): Promise<string | undefined> {
+async function readInterfaceIpv4(run: ProgramRunner, iface: string): Promise<string | undefined> {
   const { stdout } = await run(['ip', '-o', '-4', 'addr', 'show', 'dev', iface]);
   return /\binet\s+([0-9.]+)\//.exec(stdout)?.[1];
 }
 
-async function findRouteSource(run: CommandRunner, dest: string, logger: ClientLogger): Promise<string | undefined> {
+async function findRouteSource(run: ProgramRunner, dest: string, log: Log): Promise<string | undefined> {
   try {
     const { stdout } = await run(['ip', '-o', 'route', 'get', dest]);
     const src = parseRouteSource(stdout);
     if (src && isLinkLocal(src)) {
-      logger.info(`route to ${dest} has the link-local source ${src}; not using it`);
+      log.info(`route to ${dest} has the link-local source ${src}; not using it`);
       return undefined;
     }
     return src;
   } catch (e) {
-    logger.warn(`ip route get ${dest} failed: ${describeError(e)}`);
+    log.warn(`ip route get ${dest} failed: ${describeError(e)}`);
     return undefined;
   }
 }
@@ -87,7 +88,7 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
   const run = o.run ?? execute;
   const resolve = o.resolve ?? resolveHost;
   const sleep = o.sleep ?? ((ms: number) => sleepFor(ms));
-  const logger = o.logger ?? createStderrLogger(config.debug);
+  const log = o.log ?? createConsoleLog(config.debug);
   const attempts = Math.max(1, config.ipLookupAttempts);
   let urls = config.apiUrl.filter((u) => u.trim() !== '');
   if (!config.networkInterface && urls.length > 1) {
@@ -99,7 +100,7 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (config.networkInterface) {
       const ip = await readInterfaceIpv4(run, config.networkInterface).catch((e: unknown) => {
-        logger.warn(`reading the address of ${config.networkInterface} failed: ${describeError(e)}`);
+        log.warn(`reading the address of ${config.networkInterface} failed: ${describeError(e)}`);
         return undefined;
       });
       if (ip) return ip;
@@ -107,11 +108,11 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
       for (const url of urls) {
         const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
         const ips = isIPv4(host) || isIPv6(host) ? [host] : await resolve(host).catch((e: unknown) => {
-          logger.warn(`cannot resolve ${host}: ${describeError(e)}`);
+          log.warn(`cannot resolve ${host}: ${describeError(e)}`);
           return [] as string[];
         });
         for (const ip of ips) {
-          const src = await findRouteSource(run, ip, logger);
+          const src = await findRouteSource(run, ip, log);
           if (src) return src;
         }
       }

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { LookupNodeError } from '../errors.js';
 import { IronicClient, type IronicClientOptions } from './client.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError } from './errors.js';
-import { FAKE_NODE_UUID, findClosedUrl, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from './fake-ironic.js';
-import { createMemoryLogger, silentLogger } from './logger.js';
+import { FAKE_NODE_UUID, findClosedUrl, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from '../../test/support/fake-ironic.js';
+import { createMemoryLog, silentLog } from '../../test/support/logs.js';
 
 /** Sleeps that only advance a fake clock, so retry loops run instantly. */
 function makeFakeTime(): Required<Pick<IronicClientOptions, 'sleep' | 'now'>> & { slept: number[] } {
@@ -22,7 +22,7 @@ describe('IronicClient', () => {
   before(async () => { fake = await startFakeIronic(); });
   after(async () => { await fake.close(); });
   const clientFor = (over: Parameters<typeof makeTestConfig>[0] = {}, opts: IronicClientOptions = {}) =>
-    new IronicClient(makeTestConfig({ apiUrl: [fake.url], ...over }), { logger: silentLogger, ...opts });
+    new IronicClient(makeTestConfig({ apiUrl: [fake.url], ...over }), { log: silentLog, ...opts });
 
   it('discovers the version from GET / and caches it', async () => {
     fake.reset();
@@ -46,7 +46,7 @@ describe('IronicClient', () => {
     assert.equal(await c.discoverVersion(), '1.31');
     assert.equal(await c.discoverVersion(), '1.31');
     assert.equal(await c.discoverVersion(), '1.80');
-    const down = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl()] }), { logger: silentLogger });
+    const down = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl()] }), { log: silentLog });
     assert.equal(await down.discoverVersion(), '1.31');
   });
 
@@ -89,8 +89,8 @@ describe('IronicClient', () => {
       { status: 200, body: { node: { uuid: 'u' } } }, // no config: not accepted
       { status: 200, body: { node: { uuid: 'u2' }, heartbeat_timeout: 42 } });
     const time = makeFakeTime();
-    const log = createMemoryLogger();
-    const c = clientFor({ lookupInterval: 1 }, { ...time, random: () => 1, logger: log });
+    const log = createMemoryLog();
+    const c = clientFor({ lookupInterval: 1 }, { ...time, random: () => 1, log });
     const r = await c.lookupNode({ addresses: ['52:54:00:12:34:56'] });
     assert.equal(r.node.uuid, 'u2');
     assert.deepEqual(r.config, { heartbeat_timeout: 42 });
@@ -152,7 +152,7 @@ describe('IronicClient', () => {
   it('fails over to the next API URL and keeps the working one first', async () => {
     const closed = await findClosedUrl();
     fake.reset();
-    const c = new IronicClient(makeTestConfig({ apiUrl: [closed + '/', fake.url] }), { logger: silentLogger });
+    const c = new IronicClient(makeTestConfig({ apiUrl: [closed + '/', fake.url] }), { log: silentLog });
     const res = await c.request('GET', '/');
     assert.equal(res.status, 200);
     assert.deepEqual(c.apiUrls, [fake.url, closed]);
@@ -161,7 +161,7 @@ describe('IronicClient', () => {
   });
 
   it('throws IronicConnectionError when no URL answers', async () => {
-    const c = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl(), await findClosedUrl()] }), { logger: silentLogger });
+    const c = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl(), await findClosedUrl()] }), { log: silentLog });
     await assert.rejects(c.request('GET', '/'), /Could not connect to the Ironic API/);
   });
 });
@@ -174,7 +174,7 @@ describe('IronicClient.heartbeat', () => {
   const heartbeatAt = async (version: string, o: Partial<typeof beat> = {}) => {
     fake.reset();
     fake.version = version;
-    const c = new IronicClient(makeTestConfig({ apiUrl: [fake.url] }), { logger: silentLogger });
+    const c = new IronicClient(makeTestConfig({ apiUrl: [fake.url] }), { log: silentLog });
     await c.heartbeat({ ...beat, ...o });
     const req = fake.requestsTo('heartbeat')[0];
     assert.ok(req);
@@ -200,14 +200,14 @@ describe('IronicClient.heartbeat', () => {
 
   it('maps 409, other statuses and connection errors, unwrapping Ironic error bodies', async () => {
     fake.version = '1.68';
-    const c = new IronicClient(makeTestConfig({ apiUrl: [fake.url] }), { logger: silentLogger });
+    const c = new IronicClient(makeTestConfig({ apiUrl: [fake.url] }), { log: silentLog });
     fake.reply('heartbeat', { status: 409, body: ironicErrorBody('Node is locked by host test-conductor') });
     await assert.rejects(c.heartbeat(beat), (e: unknown) => e instanceof HeartbeatConflictError && /Error 409: Node is locked/.test(e.details));
     fake.reply('heartbeat', { status: 400, body: ironicErrorBody('Detected change in ramdisk provided "callback_url"') });
     await assert.rejects(c.heartbeat(beat), (e: unknown) => e instanceof HeartbeatError && e.details === 'Error 400: Detected change in ramdisk provided "callback_url"');
     fake.reply('heartbeat', { status: 200, body: {} });
     await assert.rejects(c.heartbeat(beat), HeartbeatError);
-    const down = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl()], ironicApiVersion: '1.68' }), { logger: silentLogger });
+    const down = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl()], ironicApiVersion: '1.68' }), { log: silentLog });
     await assert.rejects(down.heartbeat(beat), HeartbeatConnectionError);
   });
 });

@@ -3,15 +3,16 @@
  * discovery, node lookup and heartbeat. One instance per agent process; the
  * discovered version is cached for its life.
  */
-import { readFileSync } from 'node:fs';
 import type { AgentConfig } from '../config.js';
 import {
   AGENT_TOKEN_IRONIC_VERSION, AGENT_VERIFY_CA_IRONIC_VERSION, AGENT_VERSION_IRONIC_VERSION,
   MIN_IRONIC_VERSION, chooseLowerVersion, isVersionAtLeast, normalizeApiVersion,
 } from './api-version.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError, IronicConnectionError } from './errors.js';
-import { describeIronicError, describeError, isObject, sendRequest, type HttpResponse } from './http.js';
-import { createStderrLogger, type ClientLogger } from './logger.js';
+import { describeError } from '../errors.js';
+import { httpRequestText, readCaFile, type HttpText } from '../util/http.js';
+import { describeIronicError, isObject } from './responses.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 import { lookupWithRetries, type LookupResult } from './lookup.js';
 
 export type { LookupResult, LookupConfig } from './lookup.js';
@@ -19,7 +20,7 @@ export { applyLookup } from './lookup.js';
 
 /** Seams for tests; production uses the defaults. */
 export interface IronicClientOptions {
-  logger?: ClientLogger;
+  log?: Log;
   /** Must reject (or resolve early) when the signal aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** U[0,1), for the lookup backoff jitter. */
@@ -56,18 +57,17 @@ export function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
 
 export class IronicClient {
   readonly config: AgentConfig;
-  readonly logger: ClientLogger;
+  readonly log: Log;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly random: () => number;
   readonly now: () => number;
   /** API URLs in trial order; the last one that answered is first. */
   private urls: string[];
   private cachedVersion: string | undefined;
-  private caPem: string | undefined;
 
   constructor(config: AgentConfig, opts: IronicClientOptions = {}) {
     this.config = config;
-    this.logger = opts.logger ?? createStderrLogger(config.debug);
+    this.log = opts.log ?? createConsoleLog(config.debug);
     this.sleep = opts.sleep ?? sleepFor;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
@@ -92,7 +92,7 @@ export class IronicClient {
     if (configured) {
       const v = normalizeApiVersion(configured);
       if (v) return (this.cachedVersion = v);
-      this.logger.warn(`ignoring ipa-ironic-api-version=${configured}: expected "major.minor" such as 1.68`);
+      this.log.warn(`ignoring ipa-ironic-api-version=${configured}: expected "major.minor" such as 1.68`);
     }
     try {
       const res = await this.request('GET', '/');
@@ -101,10 +101,10 @@ export class IronicClient {
       const dv = isObject(doc) && isObject(doc.default_version) ? doc.default_version.version : undefined;
       const v = typeof dv === 'string' ? normalizeApiVersion(dv) : undefined;
       if (!v) throw new Error('the root document has no default_version.version');
-      this.logger.info(`Ironic API version discovered: ${v}`);
+      this.log.info(`Ironic API version discovered: ${v}`);
       return (this.cachedVersion = v);
     } catch (e) {
-      this.logger.warn(`could not discover the Ironic API version (${describeError(e)}); using ${MIN_IRONIC_VERSION}`);
+      this.log.warn(`could not discover the Ironic API version (${describeError(e)}); using ${MIN_IRONIC_VERSION}`);
       return MIN_IRONIC_VERSION;
     }
   }
@@ -129,7 +129,7 @@ export class IronicClient {
     if (isVersionAtLeast(discovered, AGENT_VERSION_IRONIC_VERSION)) body.agent_version = o.agentVersion;
     if (isVersionAtLeast(discovered, AGENT_VERIFY_CA_IRONIC_VERSION) && o.verifyCa) body.agent_verify_ca = o.verifyCa;
     const version = chooseLowerVersion(discovered, AGENT_VERIFY_CA_IRONIC_VERSION);
-    let res: HttpResponse;
+    let res: HttpText;
     try {
       res = await this.request('POST', `/v1/heartbeat/${encodeURIComponent(o.nodeUuid)}`, { version, body, signal: o.signal });
     } catch (e) {
@@ -147,7 +147,7 @@ export class IronicClient {
    * all is skipped, the first that answers (any status) moves to the front.
    * Throws IronicConnectionError when none answered.
    */
-  async request(method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<HttpResponse> {
+  async request(method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<HttpText> {
     if (this.urls.length === 0) throw new IronicConnectionError('(no ipa-api-url)', { cause: new Error('no API URL configured') });
     const headers: Record<string, string> = { Accept: 'application/json', 'Content-Type': 'application/json' };
     if (o.version) headers['X-OpenStack-Ironic-API-Version'] = o.version;
@@ -155,18 +155,19 @@ export class IronicClient {
     let last: unknown;
     for (const base of [...this.urls]) {
       try {
-        const res = await sendRequest({
-          method, url: base + path, headers,
+        const res = await httpRequestText(base + path, {
+          method, headers,
           body: o.body === undefined ? undefined : JSON.stringify(o.body),
           timeoutMs: Math.max(1, this.config.httpRequestTimeout || 30) * 1000,
-          signal: o.signal, ca: this.readCa(), insecure: this.config.insecure,
+          // Read on first use: the file may be copied from virtual media after startup.
+          signal: o.signal, ca: readCaFile(this.config.cafile), insecure: this.config.insecure,
         });
         this.promoteUrl(base);
         return res;
       } catch (e) {
         if (o.signal?.aborted) throw e;
         last = e;
-        this.logger.warn(`${method} ${base}${path} failed: ${describeError(e)}`);
+        this.log.warn(`${method} ${base}${path} failed: ${describeError(e)}`);
       }
     }
     throw new IronicConnectionError(this.urls.join(', '), { cause: last });
@@ -175,12 +176,5 @@ export class IronicClient {
   private promoteUrl(base: string): void {
     if (this.urls[0] === base) return;
     this.urls = [base, ...this.urls.filter((u) => u !== base)];
-  }
-
-  private readCa(): string | undefined {
-    if (!this.config.cafile) return undefined;
-    // Read on first use: the file may be copied from virtual media after startup.
-    this.caPem ??= readFileSync(this.config.cafile, 'utf8');
-    return this.caPem;
   }
 }

@@ -45,10 +45,3 @@ export class IronicConnectionError extends AgentError {
     );
   }
 }
-
-/** Could not read or mount the virtual media. */
-export class VirtualMediaError extends AgentError {
-  constructor(details: string, opts: { cause?: unknown } = {}) {
-    super('Error reading virtual media', details, 500, opts);
-  }
-}

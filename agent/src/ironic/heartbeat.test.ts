@@ -7,9 +7,9 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createState, type AgentState } from '../state.js';
 import { IronicClient } from './client.js';
-import { FAKE_NODE_UUID, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from './fake-ironic.js';
+import { FAKE_NODE_UUID, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from '../../test/support/fake-ironic.js';
 import { computeHeartbeatDelay, Heartbeater } from './heartbeat.js';
-import { createMemoryLogger, silentLogger } from './logger.js';
+import { createMemoryLog, silentLog } from '../../test/support/logs.js';
 
 async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
@@ -44,8 +44,8 @@ describe('Heartbeater', () => {
     state.token = 'T'.repeat(43);
   });
   const startBeating = (o: { random?: () => number; minIntervalMs?: number } = {}) => {
-    const client = new IronicClient(state.config, { logger: silentLogger });
-    hb = new Heartbeater(state, client, { logger: silentLogger, random: () => 0, minIntervalMs: 100, ...o });
+    const client = new IronicClient(state.config, { log: silentLog });
+    hb = new Heartbeater(state, client, { log: silentLog, random: () => 0, minIntervalMs: 100, ...o });
     const t0 = Date.now();
     hb.start();
     return t0;
@@ -91,9 +91,9 @@ describe('Heartbeater', () => {
 
   it('logs Ironic faultstrings and missing node data as failures', async () => {
     state.node = undefined;
-    const log = createMemoryLogger();
-    const client = new IronicClient(state.config, { logger: silentLogger });
-    hb = new Heartbeater(state, client, { logger: log, random: () => 0, minIntervalMs: 50 });
+    const log = createMemoryLog();
+    const client = new IronicClient(state.config, { log: silentLog });
+    hb = new Heartbeater(state, client, { log, random: () => 0, minIntervalMs: 50 });
     hb.start();
     await waitFor(() => log.lines.filter((l) => l.includes('heartbeat failed')).length >= 2);
     state.node = { uuid: FAKE_NODE_UUID };
@@ -141,11 +141,11 @@ describe('Heartbeater', () => {
       import { createState } from ${JSON.stringify(join(here, '../state.ts'))};
       import { IronicClient } from ${JSON.stringify(join(here, 'client.ts'))};
       import { Heartbeater } from ${JSON.stringify(join(here, 'heartbeat.ts'))};
-      import { makeTestConfig } from ${JSON.stringify(join(here, 'fake-ironic.ts'))};
-      import { silentLogger } from ${JSON.stringify(join(here, 'logger.ts'))};
+      import { makeTestConfig } from ${JSON.stringify(join(here, '../../test/support/fake-ironic.ts'))};
+      import { silentLog } from ${JSON.stringify(join(here, '../../test/support/logs.ts'))};
       const s = createState(makeTestConfig({ apiUrl: ['http://127.0.0.1:1'], ironicApiVersion: '1.68' }), '1');
       s.node = { uuid: 'u' }; s.callbackUrl = 'http://127.0.0.1:9999';
-      new Heartbeater(s, new IronicClient(s.config, { logger: silentLogger }), { logger: silentLogger }).start();
+      new Heartbeater(s, new IronicClient(s.config, { log: silentLog }), { log: silentLog }).start();
     `);
     const t = Date.now();
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 15_000, encoding: 'utf8' });

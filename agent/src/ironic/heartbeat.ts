@@ -8,11 +8,11 @@
  */
 import type { AgentState } from '../state.js';
 import type { IronicClient } from './client.js';
-import { describeError } from './http.js';
-import type { ClientLogger } from './logger.js';
+import { describeError } from '../errors.js';
+import type { Log } from '../util/log.js';
 
 export interface HeartbeaterOptions {
-  logger?: ClientLogger;
+  log?: Log;
   /** U[0,1), for the interval jitter. */
   random?: () => number;
   /** Milliseconds. */
@@ -29,7 +29,7 @@ export function computeHeartbeatDelay(ok: boolean, heartbeatTimeoutS: number, ra
 export class Heartbeater {
   private readonly state: AgentState;
   private readonly client: IronicClient;
-  private readonly logger: ClientLogger;
+  private readonly log: Log;
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly minIntervalMs: number;
@@ -47,7 +47,7 @@ export class Heartbeater {
   constructor(state: AgentState, client: IronicClient, opts: HeartbeaterOptions = {}) {
     this.state = state;
     this.client = client;
-    this.logger = opts.logger ?? client.logger;
+    this.log = opts.log ?? client.log;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
     this.minIntervalMs = opts.minIntervalMs ?? 5000;
@@ -81,7 +81,7 @@ export class Heartbeater {
   }
 
   private async runLoop(): Promise<void> {
-    this.logger.info('starting heartbeater');
+    this.log.info('starting heartbeater');
     while (this.running) {
       const t = this.now();
       const forcedDue = this.forced && t - this.previousAt > this.minIntervalMs;
@@ -95,7 +95,7 @@ export class Heartbeater {
       if (this.forced) wait = Math.min(wait, this.previousAt + this.minIntervalMs - t + 1);
       await this.pause(Math.max(0, wait));
     }
-    this.logger.info('heartbeater stopped');
+    this.log.info('heartbeater stopped');
   }
 
   private pause(ms: number): Promise<void> {
@@ -129,7 +129,7 @@ export class Heartbeater {
       this.counts.accepted++;
     } catch (e) {
       if (!this.running) return;
-      this.logger.error(`heartbeat failed: ${describeError(e)}`);
+      this.log.error(`heartbeat failed: ${describeError(e)}`);
     } finally {
       this.inFlight = undefined;
     }
@@ -137,7 +137,7 @@ export class Heartbeater {
     this.previousAt = this.now();
     this.expectedAt = this.previousAt + delay;
     const msg = `next heartbeat in ${(delay / 1000).toFixed(1)} s`;
-    if (ok) this.logger.debug(`heartbeat accepted; ${msg}`);
-    else this.logger.info(msg);
+    if (ok) this.log.debug(`heartbeat accepted; ${msg}`);
+    else this.log.info(msg);
   }
 }

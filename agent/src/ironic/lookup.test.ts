@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createState } from '../state.js';
-import { makeTestConfig } from './fake-ironic.js';
+import { makeTestConfig } from '../../test/support/fake-ironic.js';
 import { applyLookup, computeLookupBackoff, MASKED_TOKEN, parseLookupBody, type LookupResult } from './lookup.js';
-import { createMemoryLogger } from './logger.js';
+import { createMemoryLog } from '../../test/support/logs.js';
 import { restoreAgentToken, saveAgentToken } from './token-store.js';
 
 const TOKEN = 'A'.repeat(43);
@@ -15,7 +15,7 @@ const result = (config: LookupResult['config']): LookupResult => ({ node: { uuid
 describe('applyLookup', () => {
   it('adopts a token of 32+ characters and stores node and heartbeat_timeout', () => {
     const s = createState(makeTestConfig(), '1.0');
-    applyLookup(s, result({ heartbeat_timeout: 30, agent_token: TOKEN, agent_token_required: true }), createMemoryLogger());
+    applyLookup(s, result({ heartbeat_timeout: 30, agent_token: TOKEN, agent_token_required: true }), createMemoryLog());
     assert.equal(s.token, TOKEN);
     assert.equal(s.node?.uuid, 'n1');
     assert.equal(s.heartbeatTimeout, 30);
@@ -25,7 +25,7 @@ describe('applyLookup', () => {
 
   it('keeps the held token when the lookup answers ******', () => {
     const s = createState(makeTestConfig({ agentToken: 'P'.repeat(43) }), '1.0');
-    const log = createMemoryLogger();
+    const log = createMemoryLog();
     applyLookup(s, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), log);
     assert.equal(s.token, 'P'.repeat(43));
     assert.ok(!log.lines.some((l) => l.startsWith('ERROR')));
@@ -33,7 +33,7 @@ describe('applyLookup', () => {
 
   it('logs an error (Zed behaviour) on ****** with no token held, and keeps going', () => {
     const s = createState(makeTestConfig(), '1.0');
-    const log = createMemoryLogger();
+    const log = createMemoryLog();
     applyLookup(s, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), log);
     assert.equal(s.token, undefined);
     assert.equal(s.serveApi, true);
@@ -42,10 +42,10 @@ describe('applyLookup', () => {
 
   it('ignores short, null and missing tokens', () => {
     const s = createState(makeTestConfig(), '1.0');
-    applyLookup(s, result({ heartbeat_timeout: 300, agent_token: 'short' }), createMemoryLogger());
+    applyLookup(s, result({ heartbeat_timeout: 300, agent_token: 'short' }), createMemoryLog());
     assert.equal(s.token, undefined);
-    applyLookup(s, result({ heartbeat_timeout: 300, agent_token: null }), createMemoryLogger());
-    applyLookup(s, result({ heartbeat_timeout: 300 }), createMemoryLogger());
+    applyLookup(s, result({ heartbeat_timeout: 300, agent_token: null }), createMemoryLog());
+    applyLookup(s, result({ heartbeat_timeout: 300 }), createMemoryLog());
     assert.equal(s.token, undefined);
   });
 
@@ -54,7 +54,7 @@ describe('applyLookup', () => {
     applyLookup(s, result({
       heartbeat_timeout: 'soon' as unknown as number, agent_md5_checksum_enable: true,
       permitted_image_formats: ['raw', 'qcow2'], agent_skip_bmc_detect: true, disable_deep_image_inspection: false,
-    }), createMemoryLogger());
+    }), createMemoryLog());
     assert.equal(s.heartbeatTimeout, 300);
     assert.equal(s.config.md5Enabled, true);
     assert.deepEqual(s.lookupConfig.permitted_image_formats, ['raw', 'qcow2']);
@@ -90,13 +90,13 @@ describe('saveAgentToken / restoreAgentToken', () => {
   it('round-trips the token through a 0600 file and never overrides a held token', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'token-'));
     const first = createState(makeTestConfig(), '1.0');
-    applyLookup(first, result({ heartbeat_timeout: 300, agent_token: TOKEN }), createMemoryLogger());
+    applyLookup(first, result({ heartbeat_timeout: 300, agent_token: TOKEN }), createMemoryLog());
     await saveAgentToken(first, dir);
     assert.equal(statSync(join(dir, 'agent-token')).mode & 0o777, 0o600);
     // The restarted agent: restore, then the second lookup's ****** keeps it.
     const second = createState(makeTestConfig(), '1.0');
     assert.equal(await restoreAgentToken(second, dir), true);
-    applyLookup(second, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), createMemoryLogger());
+    applyLookup(second, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), createMemoryLog());
     assert.equal(second.token, TOKEN);
     const withParam = createState(makeTestConfig({ agentToken: 'K'.repeat(40) }), '1.0');
     assert.equal(await restoreAgentToken(withParam, dir), false);

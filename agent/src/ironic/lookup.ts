@@ -2,13 +2,13 @@
  * Node lookup (ipa-protocol.md §3): GET /v1/lookup with retries, and
  * applying the answer to the agent state (IPA process_lookup_data).
  */
-import { LookupNodeError } from '../errors.js';
+import { LookupNodeError, describeError } from '../errors.js';
 import type { Node } from '../hardware/types.js';
 import type { AgentState } from '../state.js';
 import { AGENT_TOKEN_IRONIC_VERSION, chooseLowerVersion } from './api-version.js';
 import type { IronicClient } from './client.js';
-import { describeIronicError, describeError, isObject } from './http.js';
-import { createStderrLogger, type ClientLogger } from './logger.js';
+import { describeIronicError, isObject } from './responses.js';
+import { createConsoleLog, type Log } from '../util/log.js';
 
 /** The lookup config; Zed sends only the first five keys, master adds the rest. */
 export interface LookupConfig {
@@ -68,19 +68,19 @@ async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nod
     res = await client.request('GET', `/v1/lookup?${query.toString()}`, { version, signal: o.signal });
   } catch (e) {
     if (o.signal?.aborted) throw e;
-    client.logger.warn(`lookup failed: ${describeError(e)}`);
+    client.log.warn(`lookup failed: ${describeError(e)}`);
     return { kind: 'failed' };
   }
   if (res.status === 200) {
     const result = parseLookupBody(res.text);
     if (result) return { kind: 'ok', result };
-    client.logger.warn('lookup answered 200 without node.uuid and config; retrying');
+    client.log.warn('lookup answered 200 without node.uuid and config; retrying');
     return { kind: 'failed' };
   }
   const hint = res.status === 404
     ? ' (no node has these MACs, or the node is not waiting for an agent: lookup works in clean wait, wait call-back, inspect wait, rescue wait)'
     : '';
-  client.logger.warn(`lookup of ${o.addresses.join(',')} failed: ${describeIronicError(res)}${hint}`);
+  client.log.warn(`lookup of ${o.addresses.join(',')} failed: ${describeIronicError(res)}${hint}`);
   return res.status === 409 ? { kind: 'conflict' } : { kind: 'failed' };
 }
 
@@ -100,7 +100,7 @@ export async function lookupWithRetries(
   for (let attempt = 1; ; attempt++) {
     const r = await tryLookupOnce(client, o);
     if (r.kind === 'ok') {
-      client.logger.info(`lookup succeeded: node ${r.result.node.uuid} (attempt ${attempt})`);
+      client.log.info(`lookup succeeded: node ${r.result.node.uuid} (attempt ${attempt})`);
       return r.result;
     }
     if (r.kind === 'conflict') {
@@ -127,7 +127,7 @@ export async function lookupWithRetries(
  * error (master IPA locks down instead); heartbeats will then fail with 400
  * until the operator reboots the node, which wipes Ironic's token.
  */
-export function applyLookup(state: AgentState, r: LookupResult, logger: ClientLogger = createStderrLogger(state.config.debug)): void {
+export function applyLookup(state: AgentState, r: LookupResult, log: Log = createConsoleLog(state.config.debug)): void {
   state.node = r.node;
   const { agent_token: token, ...rest } = r.config;
   const timeout = Number(rest.heartbeat_timeout);
@@ -138,17 +138,17 @@ export function applyLookup(state: AgentState, r: LookupResult, logger: ClientLo
   // IPA overrides its md5_enabled option with this key; do the same on the config.
   if (typeof rest.agent_md5_checksum_enable === 'boolean') state.config.md5Enabled = rest.agent_md5_checksum_enable;
   if (typeof token === 'string' && token.length >= 32) {
-    if (state.token && state.token !== token) logger.warn('lookup returned a new agent token; replacing the one held');
+    if (state.token && state.token !== token) log.warn('lookup returned a new agent token; replacing the one held');
     state.token = token;
-    logger.info('agent token received from the lookup');
+    log.info('agent token received from the lookup');
   } else if (token === MASKED_TOKEN) {
-    if (state.token) logger.info('lookup returned a masked token; keeping the token already held');
-    else logger.error('lookup returned a masked token ("******") and no token is held (no ipa-agent-token): '
+    if (state.token) log.info('lookup returned a masked token; keeping the token already held');
+    else log.error('lookup returned a masked token ("******") and no token is held (no ipa-agent-token): '
       + 'Ironic already issued the token to an earlier lookup, so heartbeats will be refused. '
       + 'Reboot the node (a power action wipes the token) or pass ipa-agent-token.');
   } else if (token !== undefined && token !== null) {
-    logger.warn('ignoring an agent token shorter than 32 characters from the lookup');
+    log.warn('ignoring an agent token shorter than 32 characters from the lookup');
   } else {
-    logger.debug('lookup returned no agent token (Ironic API older than 1.62?)');
+    log.debug('lookup returned no agent token (Ironic API older than 1.62?)');
   }
 }

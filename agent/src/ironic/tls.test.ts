@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { makeTestConfig } from './fake-ironic.js';
+import { makeTestConfig } from '../../test/support/fake-ironic.js';
 import { generateTlsCertificate, shouldUseAutoTls } from './tls.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'agent-tls-'));

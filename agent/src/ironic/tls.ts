@@ -9,10 +9,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
-import type { AgentConfig } from '../config.js';
+import { DEFAULT_STATE_DIR, type AgentConfig } from '../config.js';
 import { AGENT_VERIFY_CA_IRONIC_VERSION, isVersionAtLeast } from './api-version.js';
 
-export const DEFAULT_TLS_DIR = '/run/ironic-python-agent';
 /** IPA auto_tls_allowed_clock_skew: the node's clock is often wrong before NTP. */
 const ALLOWED_CLOCK_SKEW_S = 3600;
 const VALID_FOR_DAYS = 90;
@@ -43,14 +42,14 @@ function encodePem(label: string, der: ArrayBuffer): string {
  * Generates an EC key (P-384 unless told) and a self-signed certificate:
  * CN = host name, critical subjectAltName IP:<ip>, valid from now − 1 h for
  * 90 days, ECDSA with SHA-512. Writes agent.key (0600) and agent.crt into
- * `dir` (/run/ironic-python-agent) and returns both PEMs.
+ * `dir` (default the per-boot state directory) and returns both PEMs.
  */
 export async function generateTlsCertificate(
   ip: string,
   o: { curve?: 'P-384' | 'P-256'; dir?: string; hostname?: string; now?: Date } = {},
 ): Promise<GeneratedCertificate> {
   const curve = o.curve ?? 'P-384';
-  const dir = o.dir ?? DEFAULT_TLS_DIR;
+  const dir = o.dir ?? DEFAULT_STATE_DIR;
   const now = o.now ?? new Date();
   // Loaded here, not at start: ~0.5 MB of ASN.1 code that only auto TLS needs (idle RSS).
   const x509 = await import('@peculiar/x509');

@@ -8,14 +8,14 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentState } from '../state.js';
-import { DEFAULT_TLS_DIR } from './tls.js';
+import { DEFAULT_STATE_DIR } from '../config.js';
 
 const TOKEN_FILE = 'agent-token';
 
 /** Writes state.token (if any) to <dir>/agent-token, mode 0600, atomically. */
-export async function saveAgentToken(state: AgentState, dir = DEFAULT_TLS_DIR): Promise<void> {
+export async function saveAgentToken(state: AgentState, dir = DEFAULT_STATE_DIR): Promise<void> {
   if (!state.token) return;
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${TOKEN_FILE}.${process.pid}`);
   await writeFile(tmp, state.token, { mode: 0o600 });
   await rename(tmp, join(dir, TOKEN_FILE));
@@ -25,7 +25,7 @@ export async function saveAgentToken(state: AgentState, dir = DEFAULT_TLS_DIR): 
  * Sets state.token from <dir>/agent-token when no token is held yet (the
  * ipa-agent-token parameter wins). Returns whether a token was restored.
  */
-export async function restoreAgentToken(state: AgentState, dir = DEFAULT_TLS_DIR): Promise<boolean> {
+export async function restoreAgentToken(state: AgentState, dir = DEFAULT_STATE_DIR): Promise<boolean> {
   if (state.token) return false;
   const saved = await readFile(join(dir, TOKEN_FILE), 'utf8').then((t) => t.trim(), () => '');
   if (saved.length < 32) return false;

@@ -1,4 +1,8 @@
-/** Run a program inside the ramdisk: argv only, no shell; bounded output. */
+/**
+ * Run an external program inside the ramdisk: argv only, no shell; bounded
+ * output. (Not to be confused with IPA commands such as
+ * `standby.prepare_image`: those go through commands/dispatcher.ts.)
+ */
 import { spawn } from 'node:child_process';
 
 export interface ExecResult { stdout: string; stderr: string; code: number }
@@ -18,12 +22,12 @@ export class ExecError extends Error {
   }
 }
 
-/** Signature shared by everything that shells out, so tests can pass a recorder/fake. */
-export type CommandRunner = (argv: string[], opts?: ExecOptions) => Promise<ExecResult>;
+/** Runs an external program; shared by everything that shells out, so tests can pass a recorder/fake. */
+export type ProgramRunner = (argv: string[], opts?: ExecOptions) => Promise<ExecResult>;
 
 const MAX = 16 << 20;
 
-export const execute: CommandRunner = (argv, opts = {}) =>
+export const execute: ProgramRunner = (argv, opts = {}) =>
   new Promise((resolve, reject) => {
     const [cmd, ...args] = argv;
     if (!cmd) return reject(new Error('execute: empty argv'));

@@ -3,14 +3,14 @@
  * The GPT zeroing is done with fs writes instead of two dd processes.
  */
 import { open } from 'node:fs/promises';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 import { getDeviceSize, listPartitions } from './disk-facts.js';
 
 /** Primary GPT = protective MBR + header + 32 sectors of entries; the backup is the last 33. */
 export const GPT_SIZE_SECTORS = 33;
 
 /** Remove every signature wipefs knows; old util-linux lacks --force, so retry without it. */
-export async function wipeSignatures(dev: string, run: CommandRunner): Promise<void> {
+export async function wipeSignatures(dev: string, run: ProgramRunner): Promise<void> {
   try {
     await run(['wipefs', '--force', '--all', dev]);
   } catch (e) {
@@ -20,7 +20,7 @@ export async function wipeSignatures(dev: string, run: CommandRunner): Promise<v
 }
 
 /** Zero the first and the last 33 sectors (both GPT copies; also MBR/EBR) and flush. */
-export async function zeroGptAreas(dev: string, run: CommandRunner): Promise<void> {
+export async function zeroGptAreas(dev: string, run: ProgramRunner): Promise<void> {
   const size = await getDeviceSize(dev, run);
   const area = GPT_SIZE_SECTORS * 512;
   const fh = await open(dev, 'r+');
@@ -39,7 +39,7 @@ export async function zeroGptAreas(dev: string, run: CommandRunner): Promise<voi
 }
 
 /** Wipe partitions first (their signatures vanish from view once the table is gone), then the disk. */
-export async function destroyDiskMetadata(dev: string, run: CommandRunner): Promise<void> {
+export async function destroyDiskMetadata(dev: string, run: ProgramRunner): Promise<void> {
   for (const part of await listPartitions(dev, run)) await wipeSignatures(part, run);
   await wipeSignatures(dev, run);
   await zeroGptAreas(dev, run);

@@ -1,7 +1,7 @@
 /** Small facts about a disk from sysfs/lsblk: size, read-only flag, partitions. */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 
 /** Kernel name of a device node ("/dev/disk/by-id/x" → "sda"). */
 export async function getKernelName(dev: string): Promise<string> {
@@ -16,7 +16,7 @@ export async function isReadOnlyDevice(dev: string, sysRoot = '/sys'): Promise<b
 }
 
 /** Size in bytes: stat for a regular file, sysfs (512-byte units) for a block device, else blockdev. */
-export async function getDeviceSize(dev: string, run: CommandRunner): Promise<number> {
+export async function getDeviceSize(dev: string, run: ProgramRunner): Promise<number> {
   const st = await stat(dev);
   if (st.isFile()) return st.size;
   const k = await getKernelName(dev);
@@ -27,7 +27,7 @@ export async function getDeviceSize(dev: string, run: CommandRunner): Promise<nu
 }
 
 /** Partition device paths of `dev` (lsblk knows loop/nvme "p" naming), [] for a regular file. */
-export async function listPartitions(dev: string, run: CommandRunner): Promise<string[]> {
+export async function listPartitions(dev: string, run: ProgramRunner): Promise<string[]> {
   if ((await stat(dev).catch(() => null))?.isFile()) return [];
   const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE', dev], { okCodes: [0, 32, 64] });
   return stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === 'part').map((f) => f[0]!);

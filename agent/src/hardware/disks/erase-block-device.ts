@@ -1,6 +1,7 @@
 /** IPA's erase_block_device: firmware erase when possible, the agent's verified overwrite otherwise. */
 import { BlockDeviceEraseError } from '../../errors.js';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
+import type { Log } from '../../util/log.js';
 import type { Node } from '../types.js';
 import { isNvme } from './disk-facts.js';
 import { overwriteDevice } from './overwrite.js';
@@ -37,10 +38,10 @@ export function readEraseSettings(node: Node | undefined, defaultConcurrency = 1
 }
 
 export interface EraseContext {
-  run: CommandRunner;
+  run: ProgramRunner;
   io: DiskIo;
   signal?: AbortSignal;
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 /**
@@ -59,7 +60,7 @@ export async function eraseBlockDevice(dev: string, s: EraseSettings, c: EraseCo
     }
   } catch (e) {
     if (!s.continueIfSecureEraseFailed) throw e;
-    c.log?.(`erase ${dev}: firmware erase failed (${(e as Error).message}); overwriting instead (agent_continue_if_secure_erase_failed)`);
+    c.log?.warn(`erase ${dev}: firmware erase failed (${(e as Error).message}); overwriting instead (agent_continue_if_secure_erase_failed)`);
   }
   if (s.iterations === 0 && !s.zeroize) return 'none (agent_erase_devices_iterations=0 and zeroize disabled)';
   const r = await overwriteDevice(dev, { iterations: s.iterations, zeroize: s.zeroize, io: c.io, signal: c.signal, log: c.log });

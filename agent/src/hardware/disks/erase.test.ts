@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CommandRunner, ExecOptions } from '../../util/exec.js';
+import type { ProgramRunner, ExecOptions } from '../../util/exec.js';
 import type { BlockDevice } from '../types.js';
 import { eraseDevices, eraseDevicesExpress } from './index.js';
 import { parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
 import { readEraseSettings } from './erase-block-device.js';
-import { fakeDisk, fakeDiskIo, type FakeDisk } from './test-fake-disk-io.js';
+import { fakeDisk, fakeDiskIo, type FakeDisk } from '../../../test/support/fake-disk-io.js';
 
 const HDPARM = (state: string) => `
 /dev/sdb:
@@ -29,7 +29,7 @@ Logical Unit WWN Device Identifier: 5000000000000000
 const dev = (name: string): BlockDevice => ({ name, model: '', size: 1 << 30, rotational: false, wwn: null, serial: null, vendor: null, wwn_with_extension: null, wwn_vendor_extension: null, hctl: null, by_path: null });
 
 /** A runner that answers from a table keyed by argv prefix and records every call. */
-function fakeRunner(answers: Array<[string, string | Error | (() => string)]>): CommandRunner & { calls: string[] } {
+function fakeRunner(answers: Array<[string, string | Error | (() => string)]>): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
   const fn = (async (argv: string[], _o?: ExecOptions) => {
     const cmd = argv.join(' ');
@@ -39,7 +39,7 @@ function fakeRunner(answers: Array<[string, string | Error | (() => string)]>): 
     const a = typeof hit[1] === 'function' ? hit[1]() : hit[1];
     if (a instanceof Error) throw a;
     return { stdout: a, stderr: '', code: 0 };
-  }) as CommandRunner & { calls: string[] };
+  }) as ProgramRunner & { calls: string[] };
   fn.calls = calls;
   return fn;
 }

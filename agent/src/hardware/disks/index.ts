@@ -4,7 +4,8 @@
  * concurrently (bounded); failures are collected and reported together.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
-import { execute, type CommandRunner } from '../../util/exec.js';
+import type { Log } from '../../util/log.js';
+import { execute, type ProgramRunner } from '../../util/exec.js';
 import type { BlockDevice, Node } from '../types.js';
 import { destroyDiskMetadata } from './destroy-metadata.js';
 import { isNvme, isReadOnlyDevice } from './disk-facts.js';
@@ -13,13 +14,13 @@ import { createDiskIo, type DiskIo } from './overwrite-io.js';
 import { eraseNvme } from './secure-erase.js';
 
 export interface DiskOpts {
-  run?: CommandRunner;
+  run?: ProgramRunner;
   concurrency?: number;
   signal?: AbortSignal;
   /** Device I/O of the overwrite (a fake in unit tests). */
   io?: DiskIo;
   /** Progress and per-disk results (the agent log). */
-  log?: (msg: string) => void;
+  log?: Log;
 }
 
 const SKIPPED_RO = 'skipped (read-only)';
@@ -67,7 +68,7 @@ export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts 
   const s = readEraseSettings(node, o.concurrency ?? 1);
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
   const out = await eraseAll(devs, s, 'erase', o, (dev) => eraseBlockDevice(dev, s, c));
-  for (const [dev, how] of Object.entries(out)) o.log?.(`erase_devices: ${dev}: ${how}`);
+  for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices: ${dev}: ${how}`);
   return out;
 }
 
@@ -87,7 +88,7 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
     await destroyDiskMetadata(dev, run);
     return EXPRESS_METADATA_ONLY;
   });
-  for (const [dev, how] of Object.entries(out)) o.log?.(`erase_devices_express: ${dev}: ${how}`);
+  for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_express: ${dev}: ${how}`);
   return out;
 }
 

@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 import { getDeviceSize } from './disk-facts.js';
 
 /** Memory and offset alignment used for O_DIRECT (covers 512 and 4096-byte logical blocks). */
@@ -59,7 +59,7 @@ async function findAlignedView(fh: FileHandle, size: number): Promise<Buffer | n
 
 class RealDiskHandle implements DiskHandle {
   constructor(private readonly dev: string, private readonly buffered: FileHandle, private directFh: FileHandle | null,
-    private readonly isBlock: boolean, private readonly run: CommandRunner) {}
+    private readonly isBlock: boolean, private readonly run: ProgramRunner) {}
 
   bufferedReads = 0;
 
@@ -116,7 +116,7 @@ class RealDiskHandle implements DiskHandle {
 }
 
 /** The real device I/O. `run` is only used for the sysfs-less size fallback and BLKFLSBUF. */
-export function createDiskIo(run: CommandRunner): DiskIo {
+export function createDiskIo(run: ProgramRunner): DiskIo {
   return {
     size: (dev) => getDeviceSize(dev, run),
     async open(dev) {

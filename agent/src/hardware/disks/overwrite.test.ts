@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { overwriteDevice } from './overwrite.js';
-import { fakeDisk, fakeDiskIo, type FakeDisk } from './test-fake-disk-io.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
+import { fakeDisk, fakeDiskIo, type FakeDisk } from '../../../test/support/fake-disk-io.js';
 
 const MiB = 1 << 20;
 const allZero = (d: FakeDisk): boolean => d.data.every((b) => b === 0);
@@ -9,8 +10,9 @@ const opts = (disk: FakeDisk, extra = {}) => ({ iterations: 1, zeroize: true, io
 
 test('every byte is zero after 1 random pass + zeros, odd-sized device included', async () => {
   const disk = fakeDisk(3 * MiB + 512);
-  const log: string[] = [];
-  const r = await overwriteDevice('/dev/sdx', opts(disk, { log: (m: string) => log.push(m) }));
+  const mem = createMemoryLog();
+  const log = mem.lines;
+  const r = await overwriteDevice('/dev/sdx', opts(disk, { log: mem }));
   assert.ok(allZero(disk));
   assert.equal(r.method, 'overwrite: 1 random pass + zeros, verified 49 samples'); // 49 blocks: read back whole
   assert.equal(r.size, 3 * MiB + 512);

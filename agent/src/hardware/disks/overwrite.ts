@@ -10,6 +10,7 @@
  * error or mismatch fails with an error naming the disk.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
+import type { Log } from '../../util/log.js';
 import type { DiskHandle, DiskIo } from './overwrite-io.js';
 import { describePasses, firstMismatch, keystreamAt, Keystream, newPassKey, sampleOffsets, type PassKey } from './overwrite-pattern.js';
 
@@ -18,7 +19,7 @@ export interface OverwriteOptions {
   zeroize: boolean;
   io: DiskIo;
   signal?: AbortSignal;
-  log?: (msg: string) => void;
+  log?: Log;
   /** Bytes per write (default 8 MiB: past 4 MiB the throughput is flat, see bench/erase.ts). */
   chunkSize?: number;
   /** Blocks read back after the last pass (default 128) and their size (default 64 KiB). */
@@ -47,7 +48,7 @@ export async function overwriteDevice(dev: string, o: OverwriteOptions): Promise
   const size = await o.io.size(dev);
   if (!Number.isSafeInteger(size) || size <= 0) throw new BlockDeviceEraseError(`cannot overwrite ${dev}: its size is ${size} bytes`);
   const passes = describePasses(o.iterations, o.zeroize);
-  const log = o.log ?? (() => {});
+  const log = (msg: string): void => o.log?.info(msg);
   const h = await o.io.open(dev).catch((e: unknown) => { throw new BlockDeviceEraseError(`cannot open ${dev} for writing: ${errMsg(e)}`); });
   try {
     const chunk = Math.min(o.chunkSize ?? 8 * MiB, roundUp(size, 4096));

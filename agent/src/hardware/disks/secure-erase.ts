@@ -5,7 +5,7 @@
  * (so the caller falls back to the overwrite); a supported erase that fails throws.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 
 export interface NvmeCaps { formatSupported: boolean; cryptoErase: boolean }
 
@@ -16,7 +16,7 @@ export function parseNvmeIdCtrl(json: string): NvmeCaps {
 }
 
 /** `nvme format -s 2` (crypto) when supported, else `-s 1` (user data). */
-export async function eraseNvme(dev: string, run: CommandRunner): Promise<string | null> {
+export async function eraseNvme(dev: string, run: ProgramRunner): Promise<string | null> {
   let caps: NvmeCaps;
   try {
     caps = parseNvmeIdCtrl((await run(['nvme', 'id-ctrl', dev, '-o', 'json'])).stdout);
@@ -51,7 +51,7 @@ export function parseAtaSecurity(hdparmI: string): string[] {
 }
 
 /** ATA security erase with the NULL password, IPA's _ata_erase. */
-export async function eraseAta(dev: string, run: CommandRunner): Promise<string | null> {
+export async function eraseAta(dev: string, run: ProgramRunner): Promise<string | null> {
   const readSecurity = async (): Promise<string[]> => parseAtaSecurity((await run(['hdparm', '-I', dev])).stdout);
   let sec: string[];
   try { sec = await readSecurity(); } catch { return null; } // not an ATA device

@@ -152,18 +152,21 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
   };
 }
 
-/** Install-target candidates: disks, md RAID and multipath maps (not their members). */
-export async function collectDisks(host: HostAccess): Promise<BlockDevice[]> {
+/**
+ * Install-target candidates: disks, md RAID and multipath maps (not their
+ * members). `only` (config.disks: RAMFORGE_AGENT_DISKS or --disks, e.g.
+ * ["/dev/loop3"]) restricts them to exactly these devices, loop devices
+ * included: for running the agent on a host against file-backed disks
+ * (tests, and demos that must never touch the host's real disks).
+ */
+export async function collectDisks(host: HostAccess, only: readonly string[] = []): Promise<BlockDevice[]> {
   const out = await tryRun(host, LSBLK_ARGV);
   let rows: LsblkRow[];
   try { rows = out === undefined ? await readSysfsRows(host) : parseLsblk(out); } catch { rows = await readSysfsRows(host); }
   const mpathMembers = new Set(rows.filter((r) => r.children.some((c) => c.type === 'mpath')).map((r) => r.kname));
-  // RAMFORGE_AGENT_DISKS=/dev/loop3[,...]: the agent sees exactly these devices (loop devices
-  // included). For running the agent on a host against file-backed disks: tests, and demos
-  // that must never touch the host's real disks.
-  const only = (process.env.RAMFORGE_AGENT_DISKS ?? '').split(',').map((d) => d.trim().replace(/^\/dev\//, '')).filter(Boolean);
-  const keep = only.length > 0
-    ? rows.filter((r) => only.includes(r.kname) && r.size > 0)
+  const onlyNames = only.map((d) => d.replace(/^\/dev\//, ''));
+  const keep = onlyNames.length > 0
+    ? rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0)
     : rows.filter((r) => isInstallType(r.type) && r.size > 0 && !mpathMembers.has(r.kname)
       && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)));
   return Promise.all(keep.map((r) => describeDisk(host, r)));

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ExecError } from '../../util/exec.js';
-import { createRecordingHost } from './fixture-recorder.js';
+import { createRecordingHost } from '../../../test/tools/fixture-recorder.js';
 import { commandKey, createHostAccess } from './host-access.js';
 import { collectInventory } from './index.js';
 

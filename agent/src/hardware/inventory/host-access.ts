@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { access, lstat, readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExecError, execute } from '../../util/exec.js';
-import type { CommandRunner, ExecOptions, ExecResult } from '../../util/exec.js';
+import type { ProgramRunner, ExecOptions, ExecResult } from '../../util/exec.js';
 
 export interface HostAccess {
   /** '/' on a live machine, a fixture directory otherwise. */
@@ -29,7 +29,7 @@ export interface HostAccess {
   isCharDevice(p: string): Promise<boolean>;
   /** Whether a program is installed (live: on PATH; replay: recorded). */
   hasCommand(name: string): Promise<boolean>;
-  run: CommandRunner;
+  run: ProgramRunner;
 }
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -39,7 +39,7 @@ export function commandKey(argv: string[]): string {
   return argv.join(' ').replace(/[^A-Za-z0-9.,=+:-]/g, '_').slice(0, 200);
 }
 
-export function createHostAccess(o: { root?: string; run?: CommandRunner } = {}): HostAccess {
+export function createHostAccess(o: { root?: string; run?: ProgramRunner } = {}): HostAccess {
   const root = path.resolve(o.root ?? '/');
   const replay = root !== '/';
   const at = (p: string): string => path.join(root, p);
@@ -87,7 +87,7 @@ async function hasRecordedCommand(root: string, name: string): Promise<boolean> 
  * Replays <key>.out (stdout), optional <key>.err (stderr) and <key>.rc (exit
  * code, default 0). No recording means the program is absent, as ENOENT would.
  */
-function replayCommand(root: string): CommandRunner {
+function replayCommand(root: string): ProgramRunner {
   return async (argv: string[], opts: ExecOptions = {}): Promise<ExecResult> => {
     const base = path.join(root, '.commands', commandKey(argv));
     const read = (ext: string) => readFile(base + ext, 'utf8').catch(() => undefined);

@@ -16,7 +16,7 @@ import { collectMemory } from './memory.js';
 import { collectInterfaces } from './network.js';
 import { findDevicesByHints } from './root-device.js';
 import { collectSystemVendor } from './system-vendor.js';
-import type { CommandRunner } from '../../util/exec.js';
+import type { ProgramRunner } from '../../util/exec.js';
 
 /** A root-device-hint style filter: a disk matching every key of one entry is skipped. */
 export type SkipBlockDevice = Record<string, unknown>;
@@ -25,7 +25,7 @@ export interface InventoryOptions {
   /** Filesystem root to inspect; default '/'. Anything else replays a fixture tree. */
   root?: string;
   /** Runs external programs; default: live execution, or replay under a fixture root. */
-  run?: CommandRunner;
+  run?: ProgramRunner;
   /** Ask lldpd (lldpcli) for neighbours; off by default like ipa-collect-lldp. */
   collectLldp?: boolean;
   /** Seconds IPA would listen for LLDP frames; lldpcli answers at once, so only kept for parity. */
@@ -36,6 +36,8 @@ export interface InventoryOptions {
   bootif?: string;
   /** node.properties.skip_block_devices: disks matching any entry are left out. */
   skipBlockDevices?: SkipBlockDevice[];
+  /** config.disks: when not empty, exactly these devices (e.g. /dev/loop3) are the disks. */
+  onlyDisks?: readonly string[];
 }
 
 export { getOsInstallDevice, guessRootDisk, findDevicesByHints, parseRootDeviceHints } from './root-device.js';
@@ -46,7 +48,7 @@ const hostOf = (o: InventoryOptions & { host?: HostAccess }): HostAccess => o.ho
 
 /** Disks minus those matching any node.properties.skip_block_devices entry. */
 export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess } = {}): Promise<BlockDevice[]> {
-  const disks = await collectDisks(hostOf(o));
+  const disks = await collectDisks(hostOf(o), o.onlyDisks);
   const skip = o.skipBlockDevices ?? [];
   if (!skip.length) return disks;
   const skipped = new Set<string>();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeIronicError } from './http.js';
+import { describeIronicError } from './responses.js';
 
 describe('describeIronicError', () => {
   it('unwraps {"error_message": "<json>"} to the faultstring', () => {

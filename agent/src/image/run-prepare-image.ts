@@ -1,21 +1,23 @@
 /**
  * standby.prepare_image's body, shared with the generic manager's
  * write_image deploy step (IPA calls the standby extension from the step and
- * waits for it). The download/write itself is image/ (helper D).
+ * waits for it). It lives in image/ so that both the command (commands/)
+ * and the hardware manager (hardware/) import it downward; the
+ * download-and-write code (index.ts) is loaded on first use.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
-import type { Log } from '../hardware/manager.js';
+import type { Log } from '../util/log.js';
 import type { AgentState } from '../state.js';
-import type { CommandRunner } from '../util/exec.js';
-import { validateImageInfo } from '../image/validate-image-info.js';
+import type { ProgramRunner } from '../util/exec.js';
+import { validateImageInfo } from './validate-image-info.js';
 
 /** The part of a manager/command context prepare_image needs. */
 export interface ImageContext {
   readonly config: AgentConfig;
   readonly state: AgentState;
-  readonly run: CommandRunner;
+  readonly run: ProgramRunner;
   readonly log?: Log;
   dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown>;
 }
@@ -31,7 +33,7 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
   const md5Enabled = isMd5Enabled(ctx);
   validateImageInfo(imageInfo, md5Enabled);
   const device = String(await ctx.dispatchToManagers('get_os_install_device'));
-  const { prepareImage } = await import('../image/index.js');
+  const { prepareImage } = await import('./index.js');
   const c = ctx.config;
   return prepareImage(imageInfo, configdrive, {
     device,
@@ -44,7 +46,7 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
     insecure: c.insecure,
     cafile: c.cafile,
     run: ctx.run,
-    log: ctx.log ? (m) => ctx.log!.info(m) : undefined,
+    log: ctx.log,
   });
 }
 

@@ -3,7 +3,7 @@
  * a write that comes up short forever, a device that silently drops writes
  * in a range). Never imported by agent code.
  */
-import type { DiskHandle, DiskIo } from './overwrite-io.js';
+import type { DiskHandle, DiskIo } from '../../src/hardware/disks/overwrite-io.js';
 
 export interface FakeDisk {
   data: Buffer;

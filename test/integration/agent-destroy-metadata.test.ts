@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { eraseDevicesMetadata } from './index.js';
-import { attachLoop, canUseLoop, sh } from './test-loop-device.js';
-import type { BlockDevice } from '../types.js';
+import { eraseDevicesMetadata } from '../../agent/src/hardware/disks/index.js';
+import { attachLoop, canUseLoop, sh } from '../../agent/test/support/loop-device.js';
+import type { BlockDevice } from '../../agent/src/hardware/types.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
 

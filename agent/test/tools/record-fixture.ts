@@ -8,12 +8,12 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { collectDmi } from '../../inspect/dmi-decode.js';
-import { collectNumaTopology, collectPciDevices } from '../../inspect/sysfs-collectors.js';
+import { collectDmi } from '../../src/inspect/dmi-decode.js';
+import { collectNumaTopology, collectPciDevices } from '../../src/inspect/sysfs-collectors.js';
 import { createRecordingHost } from './fixture-recorder.js';
-import { createHostAccess } from './host-access.js';
-import type { HostAccess } from './host-access.js';
-import { collectInventory } from './index.js';
+import { createHostAccess } from '../../src/hardware/inventory/host-access.js';
+import type { HostAccess } from '../../src/hardware/inventory/host-access.js';
+import { collectInventory } from '../../src/hardware/inventory/index.js';
 
 async function collectAll(host: HostAccess) {
   const [inventory, pci, numa, dmi] = await Promise.all([

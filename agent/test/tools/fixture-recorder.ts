@@ -7,9 +7,9 @@
  */
 import { lstat, mkdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ExecError } from '../../util/exec.js';
-import type { HostAccess } from './host-access.js';
-import { commandKey, createHostAccess } from './host-access.js';
+import { ExecError } from '../../src/util/exec.js';
+import type { HostAccess } from '../../src/hardware/inventory/host-access.js';
+import { commandKey, createHostAccess } from '../../src/hardware/inventory/host-access.js';
 
 const lstatOrUndefined = (p: string) => lstat(p).catch(() => undefined);
 // Collectors run concurrently: two of them may create the same entry.

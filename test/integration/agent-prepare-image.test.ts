@@ -6,9 +6,9 @@ import { mkdtemp, readFile, rm, writeFile, open } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getPartitionUuids, prepareImage, type PrepareOpts } from './index.js';
-import { startImageServer, type TestImageServer } from './test-image-server.js';
-import { attachLoop, canUseLoop, sh } from '../hardware/disks/test-loop-device.js';
+import { getPartitionUuids, prepareImage, type PrepareOpts } from '../../agent/src/image/index.js';
+import { startImageServer, type TestImageServer } from '../../agent/test/support/image-server.js';
+import { attachLoop, canUseLoop, sh } from '../../agent/test/support/loop-device.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
 const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);

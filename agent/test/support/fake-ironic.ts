@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDefaultConfig, type AgentConfig } from '../config.js';
+import { createDefaultConfig, type AgentConfig } from '../../src/config.js';
 
 export type FakeRoute = 'root' | 'lookup' | 'heartbeat' | 'other';
 

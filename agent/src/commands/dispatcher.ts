@@ -1,5 +1,5 @@
 /**
- * CommandRunnerService: dispatches "ext.cmd" to an extension, records every
+ * CommandDispatcher: dispatches "ext.cmd" to an extension, records every
  * command for GET /v1/commands (never purged; a new process starts empty,
  * which is how the conductor detects a freshly booted agent) and allows one
  * command at a time (409 AgentIsBusy otherwise).
@@ -42,7 +42,7 @@ function wrapResult(value: unknown, prefix?: string): unknown {
   return value === undefined ? null : value;
 }
 
-export class CommandRunnerService {
+export class CommandDispatcher {
   private readonly records = new Map<string, CommandRecord>();
   private readonly extensions: Record<string, Extension>;
   /** Name of a sync command executing right now (it is recorded only when it ends, as in IPA). */

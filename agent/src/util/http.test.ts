@@ -1,0 +1,85 @@
+/** util/http.ts: answers of any status, no-answer errors (before/after connecting), timeouts, redirects, auth, retries. */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { NoAnswerError, httpGetBuffer, httpRequest, httpRequestText, retry } from './http.js';
+
+let server: http.Server;
+let base: string;
+const seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      if (req.url === '/moved') res.writeHead(302, { location: '/json' }).end();
+      else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      else if (req.url === '/missing') res.writeHead(404).end('nope');
+      else if (req.url === '/slow') setTimeout(() => res.end('late'), 2000);
+      else if (req.url === '/reset') req.socket.destroy();
+      else res.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => { server.closeAllConnections(); server.close(); });
+
+describe('httpRequest / httpRequestText', () => {
+  it('resolves every status, sends the body with its length and a user agent, basic auth from the URL', async () => {
+    seen.length = 0;
+    const r = await httpRequestText(`${base.replace('http://', 'http://u:p%40ss@')}/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([r.status, r.text], [200, '{"a":1}']);
+    assert.equal(seen[0]!.headers['content-length'], '7');
+    assert.equal(seen[0]!.headers['user-agent'], 'ramforge-agent');
+    assert.equal(seen[0]!.headers.authorization, `Basic ${Buffer.from('u:p@ss').toString('base64')}`);
+    assert.equal((await httpRequestText(`${base}/missing`)).status, 404);
+  });
+
+  it('follows redirects only when asked, and only for GET', async () => {
+    assert.equal((await httpRequestText(`${base}/moved`)).status, 302);
+    const r = await httpRequestText(`${base}/moved`, { maxRedirects: 5 });
+    assert.deepEqual([r.status, r.text], [200, '{"ok":true}']);
+    await assert.rejects(httpGetBuffer(`${base}/missing`), (e: unknown) => (e as { statusCode?: number }).statusCode === 404);
+    assert.equal((await httpGetBuffer(`${base}/moved`, { maxRedirects: 1 })).toString(), '{"ok":true}');
+  });
+
+  it('no answer: NoAnswerError, connected false when refused, true when the server hung up or timed out', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    await assert.rejects(httpRequest(`http://127.0.0.1:${port}/`), (e: unknown) => e instanceof NoAnswerError && !e.connected && /ECONNREFUSED/.test(e.message));
+    await assert.rejects(httpRequest(`${base}/reset`), (e: unknown) => e instanceof NoAnswerError && e.connected);
+    await assert.rejects(httpRequest(`${base}/slow`, { timeoutMs: 200 }), (e: unknown) => e instanceof NoAnswerError && /no answer from 127\.0\.0\.1:\d+ within 0\.2 s/.test(e.message));
+  });
+
+  it('an aborted request rejects with the AbortError, not a NoAnswerError', async () => {
+    const ac = new AbortController();
+    const p = httpRequest(`${base}/slow`, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(p, (e: unknown) => (e as Error).name === 'AbortError');
+  });
+
+  it('refuses schemes other than http and https', async () => {
+    await assert.rejects(httpRequest('ftp://127.0.0.1/x'), /unsupported URL scheme ftp:/);
+  });
+});
+
+describe('retry', () => {
+  it('retries what retryIf allows, pausing between attempts, and throws the last error', async () => {
+    const pauses: number[] = [];
+    let calls = 0;
+    const sleep = async (ms: number) => { pauses.push(ms); };
+    assert.equal(await retry(async (n) => { calls++; if (n < 3) throw new Error(`e${n}`); return 'ok'; }, { attempts: 5, delayMs: 10, sleep }), 'ok');
+    assert.deepEqual([calls, pauses], [3, [10, 10]]);
+    await assert.rejects(retry(async (n) => { throw new Error(`e${n}`); }, { attempts: 3, delayMs: 1, sleep }), /e3/);
+    const fatal = new Error('fatal');
+    let tries = 0;
+    await assert.rejects(retry(async () => { tries++; throw fatal; }, { attempts: 3, delayMs: 1, sleep, retryIf: (e) => e !== fatal }), /fatal/);
+    assert.equal(tries, 1);
+  });
+});
