@@ -11,6 +11,7 @@ import { WrittenSpecSchema, type WrittenSpec } from './schema.js';
 import { normalizeSpec, type BuildSpec } from './normalize.js';
 import { checkRules } from './rules.js';
 import { readAuthorizedKeys } from './ssh-keys.js';
+import { checkAgentConfig } from './agent-config.js';
 import { validateAgainst } from './validate.js';
 import { FLAVORS } from '../flavors/sections.js';
 
@@ -62,6 +63,8 @@ export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: stri
   const keys = readAuthorizedKeys(spec.ssh.authorizedKeys);
   errors.push(...keys.issues);
   if (errors.length) throw new SpecError(errors, file);
+  const agentConfigIssues = checkAgentConfig(spec.agent.config);
+  if (agentConfigIssues.length) throw new SpecError(agentConfigIssues, file);
   spec.ssh.authorizedKeys = keys.keys;
   return { spec, warnings, file };
 }

@@ -174,3 +174,12 @@ test('examples/tinyipa.yaml is the default build written out', async () => {
   const example = await loadSpec({ file: new URL('../../../examples/tinyipa.yaml', import.meta.url).pathname, cwd, env: {} });
   assert.deepEqual(example.spec, validateSpec({}, { cwd, env: {} }).spec);
 });
+
+test("agent.config is checked by the agent's own loader: a typo names the path and the fix", () => {
+  const found = issues({ agent: { config: { listenPrt: 9999, apiUrl: ['http://ironic.example:6385', 5], debug: true } } });
+  assert.deepEqual(found, [
+    { path: 'agent.config.listenPrt', message: 'unknown option', fix: 'did you mean "listenPort"?' },
+    { path: 'agent.config.apiUrl[1]', message: 'expected an http(s):// URL or "mdns", got 5' },
+  ]);
+  assert.deepEqual(issues({ agent: { config: { api_url: 'http://ironic.example:6385', debug: true } } }), [], "IPA's snake_case names are valid");
+});
