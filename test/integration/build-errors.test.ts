@@ -2,10 +2,10 @@
  * Bad input through the real CLI: one clear error line naming the cause and
  * the fix, the right exit code, and output/ exactly as it was before.
  */
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../builder/src/agent-bundle.js';
@@ -26,9 +26,13 @@ function snapshot(dir: string): string {
   return out.join('\n');
 }
 
-/** A project dir whose output/ already holds a previous build. */
+const projects: string[] = [];
+after(() => { for (const d of projects.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+/** A project dir whose output/ already holds a previous build; removed after the last test. */
 function project(spec: string): { dir: string; before: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-bad-'));
+  projects.push(dir);
   mkdirSync(join(dir, 'output', 'tinyipa'), { recursive: true });
   writeFileSync(join(dir, 'output', 'tinyipa', 'tinyipa.initramfs'), 'previous build\n');
   writeFileSync(join(dir, 'spec.yaml'), spec);

@@ -169,6 +169,8 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
       LANG: 'C.UTF-8',
       RAMFORGE_AGENT_DISKS: o.disks.join(','),
       RAMFORGE_AGENT_STATE_DIR: stateDir,
+      // The test run's temp dir, so its end-of-run check also sees what the agent leaves behind.
+      TMPDIR: tmpdir(),
       ...(o.env ?? {}),
     },
   });
@@ -182,12 +184,21 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
   const tailOf = (lines = 80) => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-lines).join('\n') : '');
 
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (done) throw new Error(`agent exited (${await exited}) before answering /v1/status; log ${logFile}:\n${tailOf()}`);
-    const proto = await probeStatus(port);
-    if (proto) { url = `${proto}://127.0.0.1:${port}`; break; }
-    if (Date.now() > deadline) { kill(); throw new Error(`agent did not answer ${url}/v1/status within ${timeoutMs} ms; log ${logFile}:\n${tailOf()}`); }
-    await new Promise((r) => setTimeout(r, 250));
+  try {
+    for (;;) {
+      if (done) throw new Error(`agent exited (${await exited}) before answering /v1/status; log ${logFile}:\n${tailOf()}`);
+      const proto = await probeStatus(port);
+      if (proto) { url = `${proto}://127.0.0.1:${port}`; break; }
+      if (Date.now() > deadline) throw new Error(`agent did not answer ${url}/v1/status within ${timeoutMs} ms; log ${logFile}:\n${tailOf()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    // The caller gets no handle to remove() it: clean up here (the error carries the log tail).
+    process.removeListener('exit', kill);
+    kill();
+    await exited;
+    if (!process.env.RAMFORGE_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
 
   return {

@@ -51,14 +51,19 @@ export interface EnrollOptions {
   pxeEnabled?: boolean;
 }
 
-export interface IronicEnv {
+/** Where a running Ironic answers: what ironic-launcher.ts hands to the test processes of a run. */
+export interface IronicEndpoints {
   apiUrl: string;
   inspectorUrl: string | undefined;
   /** Base URL of the image server (http_root), e.g. http://127.0.0.1:PORT. */
   httpUrl: string;
   /** Directory served at httpUrl. */
   httpRoot: string;
+  /** Holds the configuration, the databases and the logs (ironic.log, inspector.log). */
   rundir: string;
+}
+
+export interface IronicEnv extends IronicEndpoints {
   api(method: string, path: string, body?: unknown): Promise<ApiReply>;
   inspectorApi(method: string, path: string, body?: unknown): Promise<ApiReply>;
   enrollNode(o: EnrollOptions): Promise<string>;
@@ -150,11 +155,34 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: run ./ramforge doctor --for test --fix (Debian packages ironic-api ironic-conductor python3-ironic ironic-inspector)`);
   }
   const rundir = mkdtempSync(join(tmpdir(), 'ramforge-ironic-'));
+  let files: FileServer | undefined;
+  let inspector: ChildProcess | undefined;
+  let ironic: ChildProcess | undefined;
+  const stopAll = async () => {
+    await Promise.all([stopService(ironic), stopService(inspector)]);
+    await files?.close();
+    // Logs were printed by the failing test already; RAMFORGE_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+    if (!process.env.RAMFORGE_KEEP_TEST_DIRS) rmSync(rundir, { recursive: true, force: true });
+  };
+  try {
+    return await startIn(rundir, o, (f, i, a) => { files = f; inspector = i; ironic = a; }, stopAll);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+async function startIn(
+  rundir: string, o: IronicOptions,
+  started: (files: FileServer, inspector: ChildProcess | undefined, ironic: ChildProcess | undefined) => void,
+  stopAll: () => Promise<void>,
+): Promise<IronicEnv> {
   const httpRoot = join(rundir, 'httpboot');
   for (const d of ['var/lock', 'var/tftpboot', 'httpboot']) mkdirSync(join(rundir, d), { recursive: true });
   const apiPort = o.apiPort ?? await freePort();
   const inspectorPort = o.inspector ? (o.inspectorPort ?? await freePort()) : undefined;
   const files: FileServer = await startFileServer(httpRoot, o.httpPort ?? 0);
+  started(files, undefined, undefined);
   const ports = { apiPort, inspectorPort, httpPort: files.port };
   const ironicConf = join(rundir, 'ironic.conf');
   const extraConf = join(rundir, 'extra.conf');
@@ -172,11 +200,13 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
     writeFileSync(conf, renderInspectorConf(rundir, ports));
     runPython(['/usr/bin/ironic-inspector-dbsync', '--config-file', conf, 'upgrade'], join(rundir, 'dbsync.log'));
     inspector = startService(['/usr/bin/ironic-inspector', '--config-file', conf], inspectorLog);
+    started(files, inspector, undefined);
   }
 
   let ironic: ChildProcess;
   const startApi = async () => {
     ironic = startService(['/usr/bin/ironic', '--config-file', ironicConf, '--config-file', extraConf], ironicLog);
+    started(files, inspector, ironic);
     await waitFor('Ironic API', async () => (await request(apiUrl, 'GET', '/v1')).status === 200, 60_000, ironic, ironicLog);
     // The conductor registers its drivers a moment after the API answers.
     await waitFor('Ironic conductor (fake-hardware driver)', async () => {
@@ -189,8 +219,24 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
     await waitFor('Ironic Inspector', async () => (await request(inspectorUrl, 'GET', '/v1')).status === 200, 60_000, inspector, inspectorLog);
   }
 
+  const endpoints: IronicEndpoints = { apiUrl, inspectorUrl, httpUrl: `http://127.0.0.1:${files.port}`, httpRoot, rundir };
+  return clientFor(endpoints, {
+    stop: stopAll,
+    async restart() {
+      await stopService(ironic);
+      await startApi();
+    },
+  });
+}
+
+/** The API helpers over a running Ironic; `control` stops or restarts it (when this process owns it). */
+function clientFor(urls: IronicEndpoints, control: Pick<IronicEnv, 'stop' | 'restart'>): IronicEnv {
+  const { apiUrl, inspectorUrl, rundir } = urls;
+  const ironicLog = join(rundir, 'ironic.log');
+  const inspectorLog = join(rundir, 'inspector.log');
   const env: IronicEnv = {
-    apiUrl, inspectorUrl, httpUrl: `http://127.0.0.1:${files.port}`, httpRoot, rundir,
+    ...urls,
+    ...control,
     api: (m, p, b) => request(apiUrl, m, p, b),
     inspectorApi: (m, p, b) => {
       if (!inspectorUrl) throw new Error('Inspector not started: call startIronic({ inspector: true })');
@@ -246,18 +292,8 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
     inspectorStatus: (uuid) => env.inspectorApi('GET', `/v1/introspection/${uuid}`),
     logTail(lines = 60) {
       let s = `--- ironic.log (tail) ${ironicLog}\n${tail(ironicLog, lines)}`;
-      if (inspectorPort) s += `\n--- inspector.log (tail) ${inspectorLog}\n${tail(inspectorLog, lines)}`;
+      if (inspectorUrl) s += `\n--- inspector.log (tail) ${inspectorLog}\n${tail(inspectorLog, lines)}`;
       return s;
-    },
-    async stop() {
-      await Promise.all([stopService(ironic), stopService(inspector)]);
-      await files.close();
-      // Logs were printed by the failing test already; RAMFORGE_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
-      if (!process.env.RAMFORGE_KEEP_TEST_DIRS) rmSync(rundir, { recursive: true, force: true });
-    },
-    async restart() {
-      await stopService(ironic);
-      await startApi();
     },
   };
   return env;
@@ -266,12 +302,28 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
 let shared: Promise<IronicEnv> | undefined;
 
 /**
- * One Ironic (+ Inspector) per test process, so several test files run in one
- * process reuse it. Call stopSharedIronic() in an after() hook.
+ * One Ironic (+ Inspector) for the whole test run: scripts/test.sh starts it
+ * once (ironic-launcher.ts) and names its endpoints file in RAMFORGE_TEST_IRONIC;
+ * every test file attaches to it. Without that variable (a file run on its
+ * own) the first call starts one for this process. Call stopSharedIronic() in
+ * an after() hook; it stops only an Ironic this process started. A test that
+ * restarts Ironic takes a private one (startIronic()).
  */
 export function sharedIronic(): Promise<IronicEnv> {
-  shared ??= startIronic({ inspector: true });
+  const endpoints = process.env.RAMFORGE_TEST_IRONIC;
+  shared ??= endpoints ? Promise.resolve(attachIronic(endpoints)) : startIronic({ inspector: true });
   return shared;
+}
+
+function attachIronic(endpointsFile: string): IronicEnv {
+  const urls = JSON.parse(readFileSync(endpointsFile, 'utf8')) as IronicEndpoints;
+  return clientFor(urls, {
+    // The launcher owns it and stops it at the end of the run.
+    async stop() {},
+    async restart() {
+      throw new Error('the shared Ironic of this run cannot be restarted from one test file: use startIronic() for a private one');
+    },
+  });
 }
 
 export async function stopSharedIronic(): Promise<void> {

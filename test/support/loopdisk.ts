@@ -51,13 +51,23 @@ export function createLoopDisk(o: { sizeBytes?: number; dir?: string } = {}): Lo
   const file = join(dir, 'disk.img');
   writeFileSync(file, '');
   truncateSync(file, sizeBytes);
-  const device = run('losetup', ['-fP', '--show', file]).trim();
+  let device: string;
+  try {
+    device = run('losetup', ['-fP', '--show', file]).trim();
+  } catch (e) {
+    rmSync(ownDir ? dir : file, { recursive: true, force: true });
+    throw e;
+  }
   if (!LOOP_RE.test(device)) throw new Error(`losetup returned '${device}', not a /dev/loopN device`);
   attached.add(device);
   const kname = device.slice('/dev/'.length);
   // Make sure the kernel really backs this device with our file before anyone writes to it.
   const backing = readlinkSafe(`/sys/block/${kname}/loop/backing_file`) ?? run('cat', [`/sys/block/${kname}/loop/backing_file`]).trim();
-  if (backing !== file) { detachLoop(device); throw new Error(`${device} is backed by '${backing}', expected ${file}`); }
+  if (backing !== file) {
+    detachLoop(device);
+    rmSync(ownDir ? dir : file, { recursive: true, force: true });
+    throw new Error(`${device} is backed by '${backing}', expected ${file}`);
+  }
 
   const disk: LoopDisk = {
     device, kname, file, sizeBytes,

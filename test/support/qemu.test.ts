@@ -1,10 +1,7 @@
-/**
- * Pure checks of test/support/qemu.ts's argv builder (no qemu needed). It
- * lives here because the boot helpers are owned with the ISO tests.
- */
+/** Pure checks of qemu.ts's argv builder (no qemu needed): a unit test beside the helper. */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { OVMF_CODE, qemuArgv } from '../support/qemu.js';
+import { OVMF_CODE, qemuArgv } from './qemu.js';
 
 function after(argv: string[], flag: string): string[] {
   return argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
