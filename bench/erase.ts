@@ -67,7 +67,6 @@ export async function benchErase(sizeMiB = 1024): Promise<EraseBench> {
   }
 }
 
-interface Row { metric: string; value: string; target: string; reference?: string }
 
 /** bench/run.ts section: rows for the table, figures under json.erase. */
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -34,9 +34,11 @@ export const execute: ProgramRunner = (argv, opts = {}) =>
     const child = spawn(cmd, args, {
       env: { ...process.env, LC_ALL: 'C', ...(opts.env ?? {}) },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs,
       cwd: opts.cwd,
     });
+    // Not spawn's `timeout` option: Node keeps that timer running when the
+    // program is missing (ENOENT), holding the process open for the whole timeout.
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => { if (out.length < MAX) out += d.toString(); });
@@ -45,8 +47,12 @@ export const execute: ProgramRunner = (argv, opts = {}) =>
       child.stdin!.on('error', () => {});
       child.stdin!.end(opts.input);
     }
-    child.on('error', (e) => reject(new ExecError(argv, null, out, String(e.message), e)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new ExecError(argv, null, out, String(e.message), e));
+    });
     child.on('close', (code) => {
+      clearTimeout(timer);
       const c = code ?? -1;
       if ((opts.okCodes ?? [0]).includes(c)) resolve({ stdout: out, stderr: err, code: c });
       else reject(new ExecError(argv, code, out, err));

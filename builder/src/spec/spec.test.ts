@@ -150,8 +150,9 @@ function issues2(dir: string, raw: unknown) {
   return [];
 }
 
-test('YAML errors carry line and column; the file is named', async () => {
+test('YAML errors carry line and column; the file is named', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'spec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const f = join(dir, 'bad.yaml');
   writeFileSync(f, 'name: a\nname: b\n');
   await assert.rejects(loadSpec({ file: f, cwd: dir }), (e: unknown) => e instanceof SpecError && /bad\.yaml: line 2/.test(e.message));
