@@ -58,7 +58,13 @@ async function time(fn: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-export interface ImageBench { sizeMb: number; runs: number; mbPerS: Record<string, number[]>; median: Record<string, number>; ratio: number }
+export interface ImageBench {
+  sizeMb: number;
+  runs: number;
+  mbPerS: Record<string, number[]>;
+  median: Record<string, number>;
+  ratio: number;
+}
 
 /** `parent`: where the source and target files go (default: the temp dir); a new directory in it is removed afterwards. */
 export async function benchImage(p: { sizeMb: number; runs: number }, parent = tmpdir()): Promise<ImageBench> {
@@ -117,7 +123,8 @@ export async function benchImage(p: { sizeMb: number; runs: number }, parent = t
 if (import.meta.url === pathToFileURL(resolve(process.argv[1] ?? '')).href) {
   const r = await benchImage({ sizeMb: arg('size-mb', 1024), runs: arg('runs', 3) });
   console.log(`image ${r.sizeMb} MiB, ${r.runs} runs each (MB/s, median in brackets)`);
-  for (const [name, xs] of Object.entries(r.mbPerS)) console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
+  for (const [name, xs] of Object.entries(r.mbPerS))
+    console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
   const base = r.median['curl | tee >(sha256sum) > file']!;
   console.log(`  ratio agent/curl = ${r.ratio.toFixed(2)} (target >= 0.9)`);
   console.log(`  ratio agent buffered/curl = ${(r.median['agent (node:http, buffered)']! / base).toFixed(2)}`);

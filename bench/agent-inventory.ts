@@ -8,7 +8,14 @@ import { resolve } from 'node:path';
 import { collectInventory } from '../agent/src/hardware/inventory/index.js';
 import { median } from './section.js';
 
-export interface InventoryFigures { runs: number; medianMs: number; minMs: number; maxMs: number; disks: number; nics: number }
+export interface InventoryFigures {
+  runs: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  disks: number;
+  nics: number;
+}
 
 export async function benchInventory(p: { runs: number; collectLldp?: boolean }): Promise<InventoryFigures> {
   const times: number[] = [];
@@ -27,6 +34,8 @@ export async function benchInventory(p: { runs: number; collectLldp?: boolean })
 if (import.meta.url === pathToFileURL(resolve(process.argv[1] ?? '')).href) {
   const i = process.argv.indexOf('--runs');
   const r = await benchInventory({ runs: i > 0 ? Number(process.argv[i + 1]) : 5, collectLldp: process.argv.includes('--lldp') });
-  process.stdout.write(`collectInventory: median ${r.medianMs.toFixed(1)} ms over ${r.runs} runs `
-    + `(min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.disks} disks, ${r.nics} interfaces)\n`);
+  process.stdout.write(
+    `collectInventory: median ${r.medianMs.toFixed(1)} ms over ${r.runs} runs ` +
+      `(min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.disks} disks, ${r.nics} interfaces)\n`,
+  );
 }

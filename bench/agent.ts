@@ -64,7 +64,12 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   const startAgent = (args: string[]): ChildProcess => {
     // The bench only reads: the agent never gets a command that writes.
     const state = ctx.tempDir(`agent-state-${runs++}`);
-    return ctx.track(spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state } }));
+    return ctx.track(
+      spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state },
+      }),
+    );
   };
   const stop = async (child: ChildProcess): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -82,7 +87,16 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   for (let i = 0; i < p.starts; i++) {
     const t0 = performance.now();
     const a = startAgent(['--standalone', '--cmdline', cmdline]);
-    await waitFor('/v1/status answered', async () => (await fetch(`http://127.0.0.1:${port}/v1/status`).then((r) => r.ok, () => false)), a, 30_000);
+    await waitFor(
+      '/v1/status answered',
+      async () =>
+        await fetch(`http://127.0.0.1:${port}/v1/status`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      a,
+      30_000,
+    );
     statusSeconds.push((performance.now() - t0) / 1000);
     if (i === 0) {
       for (const s of p.rssAfterS) {

@@ -33,7 +33,12 @@ export async function bootTime(ctx: BenchContext, opts: BootVmOptions, p: VmPara
   } finally {
     closeSync(fd);
   }
-  const vm = await bootVm({ memoryMiB: p.memoryMiB, hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk, format: 'raw' }], ...opts });
+  const vm = await bootVm({
+    memoryMiB: p.memoryMiB,
+    hostfwd: [{ hostPort: port, guestPort: 9999 }],
+    disks: [{ path: disk, format: 'raw' }],
+    ...opts,
+  });
   ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
   try {
     await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
@@ -45,9 +50,12 @@ export async function bootTime(ctx: BenchContext, opts: BootVmOptions, p: VmPara
 
 function bootOptions(kind: BootKind, files: { kernel: string; initramfs: string; iso: string }): BootVmOptions {
   switch (kind) {
-    case 'direct': return { kernel: files.kernel, initrd: files.initramfs, append: 'console=ttyS0,115200' };
-    case 'bios': return { iso: files.iso, firmware: 'bios' };
-    case 'uefi': return { iso: files.iso, firmware: 'uefi' };
+    case 'direct':
+      return { kernel: files.kernel, initrd: files.initramfs, append: 'console=ttyS0,115200' };
+    case 'bios':
+      return { iso: files.iso, firmware: 'bios' };
+    case 'uefi':
+      return { iso: files.iso, firmware: 'uefi' };
   }
 }
 

@@ -21,12 +21,22 @@ export interface BuildRun {
 }
 
 /** One build of `spec` with the given cache environment, into a temp dir (kept for later sections with forRun). */
-export async function buildOnce(ctx: BenchContext, label: string, cacheEnv: Record<string, string>, spec: Record<string, unknown> = TEST_SPEC, opts: { forRun?: boolean } = {}): Promise<BuildRun> {
+export async function buildOnce(
+  ctx: BenchContext,
+  label: string,
+  cacheEnv: Record<string, string>,
+  spec: Record<string, unknown> = TEST_SPEC,
+  opts: { forRun?: boolean } = {},
+): Promise<BuildRun> {
   const dir = ctx.tempDir(`build-${label}`, opts);
   const argv = ['--import', 'tsx', join(REPO_ROOT, 'bench', 'build-child.ts'), dir, join(dir, 'output'), JSON.stringify(spec)];
-  const child = ctx.track(spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...cacheEnv }, stdio: ['ignore', 'pipe', 'inherit'] }));
+  const child = ctx.track(
+    spawn(process.execPath, argv, { cwd: REPO_ROOT, env: { ...process.env, ...cacheEnv }, stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   let stdout = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString('utf8');
+  });
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
     child.once('error', rej);
     child.once('close', (c, s) => res({ code: c, signal: s }));
@@ -61,7 +71,13 @@ export async function buildSection(p: { cold: boolean }, ctx: BenchContext): Pro
   const out = warm.outputDir;
   const name = TEST_SPEC.name;
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Tinyipa['manifest'];
-  const t: Tinyipa = { kernel: join(out, `${name}.kernel`), initramfs: join(out, `${name}.initramfs`), iso: join(out, `${name}.iso`), manifest, cacheEnv };
+  const t: Tinyipa = {
+    kernel: join(out, `${name}.kernel`),
+    initramfs: join(out, `${name}.initramfs`),
+    iso: join(out, `${name}.iso`),
+    manifest,
+    cacheEnv,
+  };
   ctx.provideTinyipa(t);
   return {
     ...(cold ? { cold: { seconds: cold.seconds, timings: cold.timings } } : {}),

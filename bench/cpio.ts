@@ -52,7 +52,9 @@ export async function benchCpio(dir: string, opts: { rounds?: number; work?: str
     let best = { total: Infinity, pack: Infinity, gnu: Infinity, entries: 0 };
     for (let round = 0; round < rounds; round++) {
       const g0 = performance.now();
-      const r = spawnSync('sh', ['-c', 'cd "$1" && find . | sort | cpio -o -H newc --quiet > "$2"', 'sh', dir, gnuOut], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const r = spawnSync('sh', ['-c', 'cd "$1" && find . | sort | cpio -o -H newc --quiet > "$2"', 'sh', dir, gnuOut], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const g1 = performance.now();
       if (r.status !== 0) throw new Error(`find | sort | cpio -o failed (exit ${r.status ?? r.signal}): ${r.stderr.toString().trim()}`);
       const t0 = performance.now();
@@ -62,12 +64,25 @@ export async function benchCpio(dir: string, opts: { rounds?: number; work?: str
       const entries = tree.entries();
       await pipeline(cpioStream(entries, { epoch: 0 }), createWriteStream(oursOut));
       const t2 = performance.now();
-      best = { total: Math.min(best.total, t2 - t0), pack: Math.min(best.pack, t2 - t1), gnu: Math.min(best.gnu, g1 - g0), entries: entries.length };
+      best = {
+        total: Math.min(best.total, t2 - t0),
+        pack: Math.min(best.pack, t2 - t1),
+        gnu: Math.min(best.gnu, g1 - g0),
+        entries: entries.length,
+      };
     }
     const bytes = (await stat(oursOut)).size;
     const gnuBytes = (await stat(gnuOut)).size;
     const fig = (ms: number, n: number): BenchFigure => ({ seconds: +(ms / 1000).toFixed(3), mbPerS: +(n / 1e6 / (ms / 1000)).toFixed(1) });
-    return { ours: fig(best.total, bytes), oursPackOnly: fig(best.pack, bytes), gnu: fig(best.gnu, gnuBytes), bytes, gnuBytes, entries: best.entries, rounds };
+    return {
+      ours: fig(best.total, bytes),
+      oursPackOnly: fig(best.pack, bytes),
+      gnu: fig(best.gnu, gnuBytes),
+      bytes,
+      gnuBytes,
+      entries: best.entries,
+      rounds,
+    };
   } finally {
     if (opts.work) {
       await rm(join(work, 'ours.cpio'), { force: true });
@@ -88,13 +103,21 @@ export async function benchCpio(dir: string, opts: { rounds?: number; work?: str
  * archive goes to its own `cpio -idmu`. Checks that every listed path exists
  * afterwards.
  */
-export async function unpackInitramfs(image: string, dest: string, scratch: string): Promise<{ members: number; archives: number; entries: number }> {
+export async function unpackInitramfs(
+  image: string,
+  dest: string,
+  scratch: string,
+): Promise<{ members: number; archives: number; entries: number }> {
   const members = await listInitramfs(image);
   let archives = 0;
   for (const m of members) {
     const file = join(scratch, `member-${m.index}.cpio`);
     try {
-      await pipeline(createReadStream(image, { start: m.offset, end: m.offset + m.compressedSize - 1 }), decompressStream(m.compression), createWriteStream(file));
+      await pipeline(
+        createReadStream(image, { start: m.offset, end: m.offset + m.compressedSize - 1 }),
+        decompressStream(m.compression),
+        createWriteStream(file),
+      );
       for (const a of await archiveBounds(file)) {
         await cpioExtract(file, a, dest, `archive ${archives} (member ${m.index}, bytes ${a.start}-${a.end} uncompressed)`);
         archives++;
@@ -139,7 +162,9 @@ async function cpioExtract(file: string, range: { start: number; end: number }, 
   const argv = ['cpio', '-idmu', '--quiet', '--no-absolute-filenames'];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: dest, stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-4096); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-4096);
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
     child.once('error', rej);
     child.once('close', (code, signal) => res({ code, signal }));
@@ -153,14 +178,23 @@ async function cpioExtract(file: string, range: { start: number; end: number }, 
     throw new Error(`cannot run cpio${e.code === 'ENOENT' ? ' (apt-get install cpio)' : ''}: ${e.message}`, { cause: e });
   }
   const { code, signal } = status.value;
-  if (code !== 0) throw new Error(`${argv.join(' ')} on ${what} ${signal ? `was killed by ${signal}` : `exited with ${code}`}: ${stderr.trim() || '(no stderr)'}`);
+  if (code !== 0)
+    throw new Error(
+      `${argv.join(' ')} on ${what} ${signal ? `was killed by ${signal}` : `exited with ${code}`}: ${stderr.trim() || '(no stderr)'}`,
+    );
   if (fed.status === 'rejected') {
-    throw new Error(`${argv.join(' ')} on ${what} exited 0 before reading all of it (${(fed.reason as Error).message}): ${stderr.trim() || '(no stderr)'}`, { cause: fed.reason });
+    throw new Error(
+      `${argv.join(' ')} on ${what} exited 0 before reading all of it (${(fed.reason as Error).message}): ${stderr.trim() || '(no stderr)'}`,
+      { cause: fed.reason },
+    );
   }
 }
 
 /** The bench section: unpack the tinyipa initramfs we ship, then pack that tree both ways. */
-export async function cpioSection(p: { rounds: number }, ctx: BenchContext): Promise<CpioBench & { unpacked: { members: number; archives: number; entries: number } }> {
+export async function cpioSection(
+  p: { rounds: number },
+  ctx: BenchContext,
+): Promise<CpioBench & { unpacked: { members: number; archives: number; entries: number } }> {
   const image = (await ctx.tinyipa()).initramfs;
   const tree = ctx.tempDir('tree');
   const scratch = ctx.tempDir('scratch');

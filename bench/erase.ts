@@ -56,9 +56,12 @@ export async function benchErase(sizeMiB = 1024): Promise<EraseBench> {
     const defaultMs = Date.now() - t;
 
     return {
-      device: `loop (direct-io) on ${tmpdir()}`, sizeBytes: size,
-      ddZeroMBps: mbps(size, ddMs), agentZeroMBps: mbps(size, zeroMs),
-      agentRandomZeroMBps: mbps(size, defaultMs), agentRandomZeroWriteMBps: mbps(2 * size, defaultMs),
+      device: `loop (direct-io) on ${tmpdir()}`,
+      sizeBytes: size,
+      ddZeroMBps: mbps(size, ddMs),
+      agentZeroMBps: mbps(size, zeroMs),
+      agentRandomZeroMBps: mbps(size, defaultMs),
+      agentRandomZeroWriteMBps: mbps(2 * size, defaultMs),
       agentMethod: r.method,
     };
   } finally {
@@ -66,7 +69,6 @@ export async function benchErase(sizeMiB = 1024): Promise<EraseBench> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
 
 /** bench/run.ts section: rows for the table, figures under json.erase. */
 if (import.meta.url === `file://${process.argv[1]}`) {

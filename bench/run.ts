@@ -55,7 +55,12 @@ export const SECTIONS: Section<any, any>[] = [
     rows: (f) => {
       const out: Row[] = [];
       const acc = f.accel.toUpperCase();
-      if (f.seconds.direct !== undefined) out.push({ metric: `boot → /v1/status, kernel+initramfs (${acc}, ${f.memoryMiB} MiB)`, value: s1(f.seconds.direct), target: '≤ 20 s' });
+      if (f.seconds.direct !== undefined)
+        out.push({
+          metric: `boot → /v1/status, kernel+initramfs (${acc}, ${f.memoryMiB} MiB)`,
+          value: s1(f.seconds.direct),
+          target: '≤ 20 s',
+        });
       if (f.seconds.bios !== undefined) out.push({ metric: 'boot → /v1/status, ISO on BIOS', value: s1(f.seconds.bios), target: '≤ 30 s' });
       if (f.seconds.uefi !== undefined) out.push({ metric: 'boot → /v1/status, ISO on UEFI', value: s1(f.seconds.uefi), target: '≤ 30 s' });
       return out;
@@ -68,12 +73,14 @@ export const SECTIONS: Section<any, any>[] = [
     quick: { diskGiB: 1, memoryMiB: 512, alternative: 'gzip' as const },
     full: { diskGiB: 8, memoryMiB: 512, alternative: 'xz' as const },
     run: async (p, ctx) => (await import('./boot.js')).compressionSection(p, ctx),
-    rows: (f) => [{
-      metric: `  for comparison: initramfs with ${f.compression}`,
-      value: MB(f.initramfsBytes),
-      target: '-',
-      reference: `boots to /v1/status in ${s1(f.directSeconds)} (${f.defaultCompression}: ${MB(f.defaultInitramfsBytes)})`,
-    }],
+    rows: (f) => [
+      {
+        metric: `  for comparison: initramfs with ${f.compression}`,
+        value: MB(f.initramfsBytes),
+        target: '-',
+        reference: `boots to /v1/status in ${s1(f.directSeconds)} (${f.defaultCompression}: ${MB(f.defaultInitramfsBytes)})`,
+      },
+    ],
   }),
   section({
     name: 'cpio',
@@ -82,12 +89,14 @@ export const SECTIONS: Section<any, any>[] = [
     quick: { rounds: 1 },
     full: { rounds: 2 },
     run: async (p, ctx) => (await import('./cpio.js')).cpioSection(p, ctx),
-    rows: (f) => [{
-      metric: 'cpio packing, ramforge (same tree)',
-      value: `${f.ours.mbPerS.toFixed(0)} MB/s`,
-      target: '≥ GNU cpio',
-      reference: `GNU cpio: ${f.gnu.mbPerS.toFixed(0)} MB/s; pack only: ${f.oursPackOnly.mbPerS.toFixed(0)} MB/s (${f.entries} entries, best of ${f.rounds})`,
-    }],
+    rows: (f) => [
+      {
+        metric: 'cpio packing, ramforge (same tree)',
+        value: `${f.ours.mbPerS.toFixed(0)} MB/s`,
+        target: '≥ GNU cpio',
+        reference: `GNU cpio: ${f.gnu.mbPerS.toFixed(0)} MB/s; pack only: ${f.oursPackOnly.mbPerS.toFixed(0)} MB/s (${f.entries} entries, best of ${f.rounds})`,
+      },
+    ],
   }),
   section({
     name: 'agent',
@@ -99,9 +108,19 @@ export const SECTIONS: Section<any, any>[] = [
       const last = f.rssMiB[f.rssMiB.length - 1]!;
       const earlier = f.rssMiB.slice(0, -1).map((r) => `${r.afterS} s after start: ${r.mib.toFixed(1)} MiB`);
       return [
-        { metric: `agent start → /v1/status (bundle on Node ${f.node})`, value: `${median(f.statusSeconds).toFixed(2)} s`, target: '-', reference: 'IPA 9.1.1: 1.09 s' },
+        {
+          metric: `agent start → /v1/status (bundle on Node ${f.node})`,
+          value: `${median(f.statusSeconds).toFixed(2)} s`,
+          target: '-',
+          reference: 'IPA 9.1.1: 1.09 s',
+        },
         { metric: 'agent start → first lookup request', value: `${median(f.firstLookupSeconds).toFixed(2)} s`, target: '≤ 1 s' },
-        { metric: `agent ${last.afterS >= 25 ? 'idle ' : ''}RSS (${last.afterS} s after start)`, value: `${last.mib.toFixed(1)} MiB`, target: last.afterS >= 25 ? '≤ 60 MB' : '-', reference: ['IPA 9.1.1: 83 MB', ...earlier].join('; ') },
+        {
+          metric: `agent ${last.afterS >= 25 ? 'idle ' : ''}RSS (${last.afterS} s after start)`,
+          value: `${last.mib.toFixed(1)} MiB`,
+          target: last.afterS >= 25 ? '≤ 60 MB' : '-',
+          reference: ['IPA 9.1.1: 83 MB', ...earlier].join('; '),
+        },
       ];
     },
   }),
@@ -111,7 +130,14 @@ export const SECTIONS: Section<any, any>[] = [
     quick: { runs: 1 },
     full: { runs: 5 },
     run: async (p) => (await import('./agent-inventory.js')).benchInventory(p),
-    rows: (f) => [{ metric: `full inventory (median of ${f.runs})`, value: `${(f.medianMs / 1000).toFixed(3)} s`, target: '≤ 1 s', reference: 'IPA 9.1.1: 1.37 s' }],
+    rows: (f) => [
+      {
+        metric: `full inventory (median of ${f.runs})`,
+        value: `${(f.medianMs / 1000).toFixed(3)} s`,
+        target: '≤ 1 s',
+        reference: 'IPA 9.1.1: 1.37 s',
+      },
+    ],
   }),
   section({
     name: 'image',
@@ -120,12 +146,14 @@ export const SECTIONS: Section<any, any>[] = [
     quick: { sizeMb: 16, runs: 1 },
     full: { sizeMb: 1024, runs: 3 },
     run: async (p, ctx) => (await import('./agent-image.js')).benchImage(p, ctx.tempDir('image')),
-    rows: (f) => [{
-      metric: `raw image → file with sha256, agent (${f.sizeMb} MiB)`,
-      value: `${f.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`,
-      target: '≥ 0.9 × curl',
-      reference: `curl|tee|sha256sum: ${f.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
-    }],
+    rows: (f) => [
+      {
+        metric: `raw image → file with sha256, agent (${f.sizeMb} MiB)`,
+        value: `${f.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`,
+        target: '≥ 0.9 × curl',
+        reference: `curl|tee|sha256sum: ${f.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
+      },
+    ],
   }),
   section({
     name: 'erase',
@@ -138,8 +166,18 @@ export const SECTIONS: Section<any, any>[] = [
       const dd = `dd bs=4M oflag=direct: ${f.ddZeroMBps.toFixed(0)} MB/s`;
       const size = `${Math.round(f.sizeBytes / 2 ** 20)} MiB loop`;
       return [
-        { metric: `erase, zero pass (agent overwrite, ${size})`, value: `${f.agentZeroMBps.toFixed(0)} MB/s`, target: '≈ dd', reference: dd },
-        { metric: 'erase, 1 random pass + zeros (IPA default)', value: `${f.agentRandomZeroMBps.toFixed(0)} MB/s of disk`, target: '-', reference: `${f.agentRandomZeroWriteMBps.toFixed(0)} MB/s written; ${dd}` },
+        {
+          metric: `erase, zero pass (agent overwrite, ${size})`,
+          value: `${f.agentZeroMBps.toFixed(0)} MB/s`,
+          target: '≈ dd',
+          reference: dd,
+        },
+        {
+          metric: 'erase, 1 random pass + zeros (IPA default)',
+          value: `${f.agentRandomZeroMBps.toFixed(0)} MB/s of disk`,
+          target: '-',
+          reference: `${f.agentRandomZeroWriteMBps.toFixed(0)} MB/s written; ${dd}`,
+        },
       ];
     },
   }),
@@ -160,10 +198,19 @@ ${SECTIONS.map((s) => `  ${s.name.padEnd(12)}  ${s.about}`).join('\n')}
 
 const COLS = { metric: 56, value: 22, target: 12 };
 function formatRows(rows: Row[], metricWidth = COLS.metric): string {
-  return rows.map((r) => `${r.metric.padEnd(metricWidth)}  ${r.value.padEnd(COLS.value)}  ${r.target.padEnd(COLS.target)}  ${r.reference ?? ''}`.trimEnd() + '\n').join('');
+  return rows
+    .map(
+      (r) =>
+        `${r.metric.padEnd(metricWidth)}  ${r.value.padEnd(COLS.value)}  ${r.target.padEnd(COLS.target)}  ${r.reference ?? ''}`.trimEnd() +
+        '\n',
+    )
+    .join('');
 }
 
-interface Failure { section: string; message: string }
+interface Failure {
+  section: string;
+  message: string;
+}
 
 interface SectionState {
   /** Run last first, each once (the signal handler and the section's end may both get here). */
@@ -185,7 +232,9 @@ async function cleanUp(state: SectionState, onError: (e: unknown) => void): Prom
 async function main(): Promise<number> {
   let args;
   try {
-    args = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
+    args = parseArgs({
+      options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }).values;
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n\n${HELP}`);
     return 2;
@@ -196,10 +245,15 @@ async function main(): Promise<number> {
   }
   let selected = SECTIONS;
   if (args.only !== undefined) {
-    const names = args.only.split(',').map((n) => n.trim()).filter(Boolean);
+    const names = args.only
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
     const unknown = names.filter((n) => !SECTIONS.some((s) => s.name === n));
     if (unknown.length || !names.length) {
-      process.stderr.write(`bench: unknown section${unknown.length === 1 ? '' : 's'} '${unknown.join(', ')}' (known: ${SECTIONS.map((s) => s.name).join(', ')})\n`);
+      process.stderr.write(
+        `bench: unknown section${unknown.length === 1 ? '' : 's'} '${unknown.join(', ')}' (known: ${SECTIONS.map((s) => s.name).join(', ')})\n`,
+      );
       return 2;
     }
     selected = names.map((n) => SECTIONS.find((s) => s.name === n)!);
@@ -221,7 +275,11 @@ async function main(): Promise<number> {
   });
   let current: SectionState | undefined;
   let stopping = false;
-  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+  for (const [sig, n] of [
+    ['SIGINT', 2],
+    ['SIGTERM', 15],
+    ['SIGHUP', 1],
+  ] as const) {
     // process.on, not once: qemu.ts kills its VMs and raises the signal again, which must not cut this short.
     process.on(sig, () => {
       if (stopping) return;
@@ -249,7 +307,8 @@ async function main(): Promise<number> {
   const failures: Failure[] = [];
   process.stderr.write(`bench: ${mode} mode; sections: ${selected.map((s) => s.name).join(', ')}\n`);
   process.stdout.write(`${'metric'.padEnd(COLS.metric)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n`);
-  if (quick) process.stdout.write('# quick mode: every section once on small inputs, to prove it works; not figures to compare with a full run\n');
+  if (quick)
+    process.stdout.write('# quick mode: every section once on small inputs, to prove it works; not figures to compare with a full run\n');
 
   for (const s of selected) {
     if (stopping) break;
@@ -267,10 +326,12 @@ async function main(): Promise<number> {
       defer: (fn) => void state.cleanups.push(fn),
       track(child) {
         children.add(child);
-        const closed = new Promise<void>((r) => child.once('close', () => {
-          children.delete(child);
-          r();
-        }));
+        const closed = new Promise<void>((r) =>
+          child.once('close', () => {
+            children.delete(child);
+            r();
+          }),
+        );
         state.cleanups.push(async () => {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
           if (child.pid !== undefined) await closed;
@@ -282,7 +343,13 @@ async function main(): Promise<number> {
           log('using the shared test build (test/support/shared-build.ts)');
           const { sharedBuild } = await import('../test/support/shared-build.js');
           const b = await sharedBuild();
-          tinyipa = { kernel: b.kernel, initramfs: b.initramfs, iso: b.iso, manifest: b.manifest as Tinyipa['manifest'], cacheEnv: { RAMFORGE_CACHE: defaultCacheDir() } };
+          tinyipa = {
+            kernel: b.kernel,
+            initramfs: b.initramfs,
+            iso: b.iso,
+            manifest: b.manifest as Tinyipa['manifest'],
+            cacheEnv: { RAMFORGE_CACHE: defaultCacheDir() },
+          };
         }
         return tinyipa;
       },
@@ -297,10 +364,14 @@ async function main(): Promise<number> {
       const message = (e instanceof Error ? e.message : String(e)) + (typeof hint === 'string' ? ` (${hint})` : '');
       failures.push({ section: s.name, message });
       process.stdout.write(`# ${s.name}: ${what} after ${took()}: ${message.split('\n')[0]}\n`);
-      process.stderr.write(`[bench ${s.name}] ${what}: ${e instanceof Error ? (e.stack ?? message) : message}${e instanceof Error && e.cause ? `\n  cause: ${String((e.cause as Error)?.stack ?? e.cause)}` : ''}\n`);
+      process.stderr.write(
+        `[bench ${s.name}] ${what}: ${e instanceof Error ? (e.stack ?? message) : message}${e instanceof Error && e.cause ? `\n  cause: ${String((e.cause as Error)?.stack ?? e.cause)}` : ''}\n`,
+      );
     };
     try {
-      const aborted = new Promise<never>((_, reject) => { abortSection = reject; });
+      const aborted = new Promise<never>((_, reject) => {
+        abortSection = reject;
+      });
       await ensureTools(s.tools ?? [], log);
       const f = await Promise.race([s.run(params, ctx), aborted]);
       const rows = s.rows(f, params) as Row[];
@@ -319,12 +390,22 @@ async function main(): Promise<number> {
   // Interrupted: the signal handler finishes the cleanup and exits.
   if (stopping) await new Promise<never>(() => {});
 
-  const rows = [...allRows, ...failures.map((f) => ({ metric: `${f.section} section`, value: 'FAILED', target: '-', reference: f.message.split('\n')[0] }))];
+  const rows = [
+    ...allRows,
+    ...failures.map((f) => ({ metric: `${f.section} section`, value: 'FAILED', target: '-', reference: f.message.split('\n')[0] })),
+  ];
   const w = Math.max(COLS.metric, ...rows.map((r) => r.metric.length));
-  process.stdout.write(`\n${'metric'.padEnd(w)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n${formatRows(rows, w)}`);
-  const json = { mode, ...figures, ...(failures.length ? { failed: Object.fromEntries(failures.map((f) => [f.section, f.message])) } : {}) };
+  process.stdout.write(
+    `\n${'metric'.padEnd(w)}  ${'value'.padEnd(COLS.value)}  ${'target'.padEnd(COLS.target)}  reference\n${formatRows(rows, w)}`,
+  );
+  const json = {
+    mode,
+    ...figures,
+    ...(failures.length ? { failed: Object.fromEntries(failures.map((f) => [f.section, f.message])) } : {}),
+  };
   process.stdout.write(`\n${JSON.stringify(json, null, 2)}\n`);
-  if (failures.length) process.stderr.write(`bench: ${failures.length} section(s) failed: ${[...new Set(failures.map((f) => f.section))].join(', ')}\n`);
+  if (failures.length)
+    process.stderr.write(`bench: ${failures.length} section(s) failed: ${[...new Set(failures.map((f) => f.section))].join(', ')}\n`);
   return failures.length ? 1 : 0;
 }
 

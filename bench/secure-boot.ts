@@ -37,7 +37,15 @@ async function timeToStatus(opts: BootVmOptions): Promise<number> {
 export async function benchSecureBoot(kernel: string, initrd: string): Promise<SecureBootBench> {
   const dir = await mkdtemp(join(tmpdir(), 'ramforge-bench-sb-'));
   try {
-    const iso = await makeIso({ kernel, initrd, out: join(dir, 'sb.iso'), append: 'console=ttyS0,115200', timeoutSeconds: 0, workDir: join(dir, 'work'), secureBoot: 'on' });
+    const iso = await makeIso({
+      kernel,
+      initrd,
+      out: join(dir, 'sb.iso'),
+      append: 'console=ttyS0,115200',
+      timeoutSeconds: 0,
+      workDir: join(dir, 'work'),
+      secureBoot: 'on',
+    });
     // A disk, as on a real target: without one the agent waits ~30 s for a root disk first.
     const disk = join(dir, 'disk.img');
     await writeFile(disk, '');

@@ -12,7 +12,11 @@ const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 test('collect-introspection-data flags: IPA spellings and ours', () => {
-  assert.deepEqual(parseCollectArgs(['--introspection_daemon', '--introspection_daemon_post_interval', '60', '--debug']), { daemon: true, postInterval: 60, rest: ['--debug'] });
+  assert.deepEqual(parseCollectArgs(['--introspection_daemon', '--introspection_daemon_post_interval', '60', '--debug']), {
+    daemon: true,
+    postInterval: 60,
+    rest: ['--debug'],
+  });
   assert.deepEqual(parseCollectArgs(['--introspection-daemon-post-interval=5']), { daemon: false, postInterval: 5, rest: [] });
   assert.throws(() => parseCollectArgs(['--introspection-daemon-post-interval', 'x']), /positive number/);
 });
@@ -30,8 +34,15 @@ test('collect-introspection-data posts the inventory once and prints the node uu
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const dir = mkdtempSync(join(scratch, 'collect-'));
-  writeFileSync(join(dir, 'cmdline'), `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default\n`);
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', '--cmdline', join(dir, 'cmdline')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    join(dir, 'cmdline'),
+    `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', '--cmdline', join(dir, 'cmdline')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));

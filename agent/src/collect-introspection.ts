@@ -9,7 +9,11 @@ import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
 import { collectIntrospectionData } from './inspect/index.js';
 
-export interface CollectArgs { daemon: boolean; postInterval: number; rest: string[] }
+export interface CollectArgs {
+  daemon: boolean;
+  postInterval: number;
+  rest: string[];
+}
 
 /** Split our own flags (both IPA's underscore and dashed spellings) from the agent's. */
 export function parseCollectArgs(argv: string[]): CollectArgs {

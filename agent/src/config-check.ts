@@ -31,7 +31,10 @@ export async function checkConfigFile(file: string): Promise<string[]> {
 }
 
 /** argv after `--check-config` (or `--check-config=FILE` as argv[0]); returns the exit code. */
-export async function checkConfigMain(argv: string[], write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+export async function checkConfigMain(
+  argv: string[],
+  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<number> {
   const inline = argv[0]?.startsWith('--check-config=') ? argv[0].slice('--check-config='.length) : undefined;
   const files = inline !== undefined ? [inline, ...argv.slice(1)] : argv.slice(1);
   if (files.length !== 1 || !files[0]) {

@@ -6,7 +6,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import {
-  CONFIG_OPTIONS, createDefaultConfig, type AgentConfig, type ConfigOptionName, type OptionKind, type OptionSpec,
+  CONFIG_OPTIONS,
+  createDefaultConfig,
+  type AgentConfig,
+  type ConfigOptionName,
+  type OptionKind,
+  type OptionSpec,
 } from './config.js';
 import { ConfigError } from './errors.js';
 import { parseKernelParams, readAgentParameters } from './vmedia.js';
@@ -51,7 +56,11 @@ export const KIND_EXPECTED: Record<OptionKind, string> = {
 };
 
 /** A value that does not fit its kind: `path` is "" or an index such as "[1]". */
-export interface ValueProblem { path: string; expected: string; got: unknown }
+export interface ValueProblem {
+  path: string;
+  expected: string;
+  got: unknown;
+}
 
 type Converted = { value: unknown; problem?: undefined } | { problem: ValueProblem };
 
@@ -97,7 +106,9 @@ function convertOrThrow(raw: unknown, kind: OptionKind, where: string): unknown 
   const r = convertValue(raw, kind);
   if (r.problem) {
     const p = r.problem;
-    throw new ConfigError(`${where}${p.path}: invalid value ${JSON.stringify(p.got)}: expected ${p.expected}. Fix the value or remove it to use the default.`);
+    throw new ConfigError(
+      `${where}${p.path}: invalid value ${JSON.stringify(p.got)}: expected ${p.expected}. Fix the value or remove it to use the default.`,
+    );
   }
   return r.value;
 }
@@ -137,7 +148,10 @@ export function suggestOption(rawKey: string): string | undefined {
 }
 
 /** One problem of a config file: `key` is the key as written (with an index for list items). */
-export interface FileProblem { key: string; message: string }
+export interface FileProblem {
+  key: string;
+  message: string;
+}
 
 /**
  * Check a parsed JSON config file: keys are AgentConfig names (camelCase) or
@@ -157,7 +171,10 @@ export function readConfigObject(data: unknown): { values: Partial<AgentConfig>;
     const key = toCamel(rawKey);
     if (!Object.hasOwn(CONFIG_OPTIONS, key)) {
       const hint = suggestOption(rawKey);
-      problems.push({ key: rawKey, message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ': not an agent option (see README.md, "The agent")'}` });
+      problems.push({
+        key: rawKey,
+        message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ': not an agent option (see README.md, "The agent")'}`,
+      });
       continue;
     }
     const first = seen.get(key);
@@ -185,7 +202,11 @@ function applyConfigFile(cfg: AgentConfig, data: unknown, file: string): void {
 }
 
 type FlagTarget = Key | 'disks';
-interface Flags { values: Partial<Record<FlagTarget, unknown>>; configFile?: string; cmdlinePath?: string }
+interface Flags {
+  values: Partial<Record<FlagTarget, unknown>>;
+  configFile?: string;
+  cmdlinePath?: string;
+}
 
 const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline'> = {
   '--standalone': ['standalone', 'bool'],
@@ -277,4 +298,3 @@ function validateConfig(cfg: AgentConfig): void {
     throw new ConfigError('listen TLS is on but tlsCertFile/tlsKeyFile are not both set: give both files or turn listenTls off');
   }
 }
-

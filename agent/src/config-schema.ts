@@ -20,19 +20,32 @@ const BOOL_WORDS = ['1', '0', 't', 'f', 'y', 'n', 'true', 'false', 'on', 'off', 
 /** The schema of one value of `kind`. */
 export function schemaOfKind(kind: OptionKind): TSchema {
   switch (kind) {
-    case 'string': return Type.String();
-    case 'text': return Type.String({ minLength: 1 });
-    case 'bool': return Type.Union([Type.Boolean(), Type.String({ pattern: `^\\s*(${BOOL_WORDS.map(anyCase).join('|')})\\s*$` })]);
-    case 'int': return Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\s*\\d+\\s*$' })]);
-    case 'number': return Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d*)?\\s*$' })]);
-    case 'port': return Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.String({ pattern: '^\\s*(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|\\d{1,4})\\s*$' })]);
-    case 'list': return Type.Union([Type.Array(Type.String()), Type.String()]);
-    case 'urls': return Type.Union([
-      Type.Array(Type.String({ pattern: '^\\s*(mdns|https?://.+)?\\s*$' })),
-      Type.String({ pattern: '^\\s*((mdns|https?://[^,]+)?\\s*)(,\\s*(mdns|https?://[^,]+)?\\s*)*$' }),
-    ]);
-    case 'protocol': return Type.Union([Type.Literal('http'), Type.Literal('https')]);
-    case 'apiVersion': return Type.String({ pattern: '^1\\.\\d+$' });
+    case 'string':
+      return Type.String();
+    case 'text':
+      return Type.String({ minLength: 1 });
+    case 'bool':
+      return Type.Union([Type.Boolean(), Type.String({ pattern: `^\\s*(${BOOL_WORDS.map(anyCase).join('|')})\\s*$` })]);
+    case 'int':
+      return Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^\\s*\\d+\\s*$' })]);
+    case 'number':
+      return Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^\\s*\\d+(\\.\\d*)?\\s*$' })]);
+    case 'port':
+      return Type.Union([
+        Type.Integer({ minimum: 0, maximum: 65535 }),
+        Type.String({ pattern: '^\\s*(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|\\d{1,4})\\s*$' }),
+      ]);
+    case 'list':
+      return Type.Union([Type.Array(Type.String()), Type.String()]);
+    case 'urls':
+      return Type.Union([
+        Type.Array(Type.String({ pattern: '^\\s*(mdns|https?://.+)?\\s*$' })),
+        Type.String({ pattern: '^\\s*((mdns|https?://[^,]+)?\\s*)(,\\s*(mdns|https?://[^,]+)?\\s*)*$' }),
+      ]);
+    case 'protocol':
+      return Type.Union([Type.Literal('http'), Type.Literal('https')]);
+    case 'apiVersion':
+      return Type.String({ pattern: '^1\\.\\d+$' });
   }
 }
 
@@ -43,7 +56,8 @@ export function buildConfigFileSchema(): TObject {
   const properties: Record<string, TSchema> = {};
   for (const [key, spec] of Object.entries(CONFIG_OPTIONS) as Array<[string, OptionSpec]>) {
     const description = [spec.doc, spec.param ? `kernel parameter ${spec.param}` : undefined, `expected: ${KIND_EXPECTED[spec.kind]}`]
-      .filter(Boolean).join('; ');
+      .filter(Boolean)
+      .join('; ');
     properties[key] = Type.Optional({ ...schemaOfKind(spec.kind), description } as TSchema);
     const snake = toSnake(key);
     if (snake !== key) properties[snake] = Type.Optional({ ...schemaOfKind(spec.kind), description: `= ${key}` } as TSchema);

@@ -95,8 +95,16 @@ export const CONFIG_OPTIONS = {
   standalone: { kind: 'bool', default: false, param: 'ipa-standalone', doc: 'serve the API without lookup or heartbeats' },
   bootif: { kind: 'string', default: undefined, param: 'BOOTIF', doc: 'the raw BOOTIF value, e.g. "01-52-54-00-12-34-56"' },
   bootMethod: { kind: 'string', default: undefined, param: 'boot_method' },
-  hardwareManagersDir: { kind: 'text', default: '/etc/ironic-python-agent/hardware-managers', doc: 'directory of JS modules exporting hardware managers' },
-  hardwareManagerPackages: { kind: 'list', default: [], doc: 'npm packages (under hardwareManagersDir/node_modules) exporting hardware managers' },
+  hardwareManagersDir: {
+    kind: 'text',
+    default: '/etc/ironic-python-agent/hardware-managers',
+    doc: 'directory of JS modules exporting hardware managers',
+  },
+  hardwareManagerPackages: {
+    kind: 'list',
+    default: [],
+    doc: 'npm packages (under hardwareManagersDir/node_modules) exporting hardware managers',
+  },
   rootPath: { kind: 'text', default: '/', doc: 'root of the filesystem to inspect (a fixture tree in tests)' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -122,9 +130,11 @@ export const DEFAULT_STATE_DIR = '/run/ironic-python-agent';
 
 /** IPA's defaults (ipa-protocol.md §9). Tests and loadConfig() start from here; every call returns a fresh object. */
 export function createDefaultConfig(): AgentConfig {
-  const options = Object.fromEntries(Object.entries(CONFIG_OPTIONS).map(([k, spec]) => {
-    const d = spec.default as unknown;
-    return [k, Array.isArray(d) ? [...d] : d];
-  })) as AgentOptions;
+  const options = Object.fromEntries(
+    Object.entries(CONFIG_OPTIONS).map(([k, spec]) => {
+      const d = spec.default as unknown;
+      return [k, Array.isArray(d) ? [...d] : d];
+    }),
+  ) as AgentOptions;
   return { ...options, cmdline: {}, disks: [], stateDir: DEFAULT_STATE_DIR };
 }

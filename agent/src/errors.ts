@@ -21,86 +21,140 @@ export class AgentError extends Error {
 }
 
 export class InvalidContentError extends AgentError {
-  constructor(details: string) { super('Invalid request body', details, 400); }
+  constructor(details: string) {
+    super('Invalid request body', details, 400);
+  }
 }
 export class NotFound extends AgentError {
-  constructor(details = '') { super('Not found', details, 404); }
+  constructor(details = '') {
+    super('Not found', details, 404);
+  }
 }
 export class ExtensionNotFound extends AgentError {
-  constructor(ext: string) { super('Extension not found', `Extension with id ${ext} not found.`, 404); }
+  constructor(ext: string) {
+    super('Extension not found', `Extension with id ${ext} not found.`, 404);
+  }
 }
 export class InvalidCommandError extends AgentError {
-  constructor(details: string) { super('Invalid command', details, 400); }
+  constructor(details: string) {
+    super('Invalid command', details, 400);
+  }
 }
 export class InvalidCommandParamsError extends AgentError {
-  constructor(details: string) { super('Invalid command parameters', details, 400); }
+  constructor(details: string) {
+    super('Invalid command parameters', details, 400);
+  }
 }
 export class RequestedObjectNotFoundError extends AgentError {
-  constructor(type: string, id: string) { super('Requested object not found', `${type} with id ${id} not found.`, 404); }
+  constructor(type: string, id: string) {
+    super('Requested object not found', `${type} with id ${id} not found.`, 404);
+  }
 }
 export class AgentIsBusy extends AgentError {
-  constructor(command: string) { super('Agent is busy', `executing command ${command}`, 409); }
+  constructor(command: string) {
+    super('Agent is busy', `executing command ${command}`, 409);
+  }
 }
 export class CommandExecutionError extends AgentError {
-  constructor(details: string) { super('Command execution failed', details, 500); }
+  constructor(details: string) {
+    super('Command execution failed', details, 500);
+  }
 }
 export class VersionMismatch extends AgentError {
   constructor(agentVersion: unknown, nodeVersion: unknown) {
-    super('Hardware managers version mismatch', `Mismatch of hardware manager versions. Agent: ${JSON.stringify(agentVersion)}, node: ${JSON.stringify(nodeVersion)}`, 409);
+    super(
+      'Hardware managers version mismatch',
+      `Mismatch of hardware manager versions. Agent: ${JSON.stringify(agentVersion)}, node: ${JSON.stringify(nodeVersion)}`,
+      409,
+    );
   }
 }
 export class CleaningError extends AgentError {
-  constructor(details: string) { super('Clean step failed', details, 500); }
+  constructor(details: string) {
+    super('Clean step failed', details, 500);
+  }
 }
 export class DeploymentError extends AgentError {
-  constructor(details: string) { super('Deploy step failed', details, 500); }
+  constructor(details: string) {
+    super('Deploy step failed', details, 500);
+  }
 }
 export class ServicingError extends AgentError {
-  constructor(details: string) { super('Service step failed', details, 500); }
+  constructor(details: string) {
+    super('Service step failed', details, 500);
+  }
 }
 export class IncompatibleHardwareMethodError extends AgentError {
-  constructor(details = '') { super('HardwareManager method is not compatible with hardware', details, 500); }
+  constructor(details = '') {
+    super('HardwareManager method is not compatible with hardware', details, 500);
+  }
 }
 export class HardwareManagerMethodNotFound extends AgentError {
-  constructor(method: string) { super('No HardwareManager found to handle method', `Could not find method: ${method}`, 500); }
+  constructor(method: string) {
+    super('No HardwareManager found to handle method', `Could not find method: ${method}`, 500);
+  }
 }
 export class HardwareManagerConfigurationError extends AgentError {
-  constructor(details: string) { super('Hardware manager configuration error', details, 500); }
+  constructor(details: string) {
+    super('Hardware manager configuration error', details, 500);
+  }
 }
 export class BlockDeviceEraseError extends AgentError {
-  constructor(details: string) { super('Error erasing block device', details, 500); }
+  constructor(details: string) {
+    super('Error erasing block device', details, 500);
+  }
 }
 export class DeviceNotFound extends AgentError {
-  constructor(details: string) { super('Error finding the disk or partition device to deploy the image onto', details, 404); }
+  constructor(details: string) {
+    super('Error finding the disk or partition device to deploy the image onto', details, 404);
+  }
 }
 export class ImageDownloadError extends AgentError {
-  constructor(imageId: string, msg: string) { super('Error downloading image', `Download of image ${imageId} failed: ${msg}`, 500); }
+  constructor(imageId: string, msg: string) {
+    super('Error downloading image', `Download of image ${imageId} failed: ${msg}`, 500);
+  }
 }
 export class ImageChecksumError extends AgentError {
   /** Same wording and order as IPA: the image's own checksum first, then the one computed here. */
   constructor(imageId: string, location: string, expected: string, computed: string) {
-    super('Error verifying image checksum', `Image failed to verify against checksum. location: ${location}; image ID: ${imageId}; image checksum: ${expected}; verification checksum: ${computed}`, 500);
+    super(
+      'Error verifying image checksum',
+      `Image failed to verify against checksum. location: ${location}; image ID: ${imageId}; image checksum: ${expected}; verification checksum: ${computed}`,
+      500,
+    );
   }
 }
 export class ImageWriteError extends AgentError {
-  constructor(device: string, details: string) { super('Error writing image to device', `Writing image to device ${device} failed: ${details}`, 500); }
+  constructor(device: string, details: string) {
+    super('Error writing image to device', `Writing image to device ${device} failed: ${details}`, 500);
+  }
 }
 export class InvalidImage extends AgentError {
-  constructor(details: string) { super('The image is invalid', details, 400); }
+  constructor(details: string) {
+    super('The image is invalid', details, 400);
+  }
 }
 export class InspectionError extends AgentError {
-  constructor(details: string) { super('Failure during inspection', details, 500); }
+  constructor(details: string) {
+    super('Failure during inspection', details, 500);
+  }
 }
 export class LookupNodeError extends AgentError {
-  constructor(details: string) { super('Error getting configuration from Ironic', details, 500); }
+  constructor(details: string) {
+    super('Error getting configuration from Ironic', details, 500);
+  }
 }
 export class CommandTimeout extends AgentError {
-  constructor(details: string) { super('Command timed out', details, 408); }
+  constructor(details: string) {
+    super('Command timed out', details, 408);
+  }
 }
 
 /** Startup configuration (kernel command line, config file, flags) is unusable: names the source and the fix. */
 export class ConfigError extends AgentError {
-  constructor(details: string) { super('Invalid agent configuration', details, 400); }
+  constructor(details: string) {
+    super('Invalid agent configuration', details, 400);
+  }
 }
 
 /** Could not read or mount the virtual media. */

@@ -94,8 +94,9 @@ async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Pro
   try {
     await run(['ntpdate', config.ntpServer], { timeoutMs: 30_000 });
   } catch {
-    await run(['chronyd', '-q', `server ${config.ntpServer} iburst`], { timeoutMs: 30_000 })
-      .catch((e: Error) => log.warn(`clock sync with ${config.ntpServer} failed: ${e.message}`));
+    await run(['chronyd', '-q', `server ${config.ntpServer} iburst`], { timeoutMs: 30_000 }).catch((e: Error) =>
+      log.warn(`clock sync with ${config.ntpServer} failed: ${e.message}`),
+    );
   }
 }
 
@@ -105,13 +106,17 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   const run = o.run ?? execute;
   const stateDir = o.stateDir ?? config.stateDir;
   const state = createState(config, AGENT_VERSION);
-  log.info(`ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`);
+  log.info(
+    `ramforge agent ${AGENT_VERSION} starting${config.standalone ? ' (standalone)' : ''}; api_url=${config.apiUrl.join(',') || 'none'}`,
+  );
   await syncClock(config, run, log);
   if (await restoreAgentToken(state, stateDir)) log.info(`agent token restored from ${stateDir}`);
   const managers = await loadHardwareManagers(config, { state, log, run, builtins: o.builtins });
 
   let resolveStopped!: () => void;
-  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
   if (existsSync(join(config.rootPath, 'etc/.rescued'))) {
     log.info('rescue marker /etc/.rescued found: not serving the API');
     return { state, managers, server: undefined, stopped: Promise.resolve(), stop: async () => {} };
@@ -174,12 +179,13 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   }
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= (async () => {
-    heartbeater?.stop();
-    await server.close();
-    log.info('API stopped');
-    resolveStopped();
-  })());
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      heartbeater?.stop();
+      await server.close();
+      log.info('API stopped');
+      resolveStopped();
+    })());
   state.onStopServing = () => {
     void stop().then(async () => {
       if (state.lockdown) {
@@ -204,7 +210,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   let config: AgentConfig;
   try {
     // IPA step 1: with boot_method=vmedia, agent config baked into the ISO lands in /etc before it is read.
-    await copyConfigFromVmedia().catch((e: Error) => process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`));
+    await copyConfigFromVmedia().catch((e: Error) =>
+      process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`),
+    );
     config = await loadConfig({ argv, env: process.env });
   } catch (e) {
     const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : (e as Error).message;

@@ -7,7 +7,12 @@ import { VirtualMediaError } from './errors.js';
 import { silentLog } from '../test/support/logs.js';
 import { ExecError, type ProgramRunner } from './util/exec.js';
 import {
-  copyConfigFromVmedia, findDeviceByLabels, parseKernelParams, parseLsblkPairs, readAgentParameters, readVmediaParameters,
+  copyConfigFromVmedia,
+  findDeviceByLabels,
+  parseKernelParams,
+  parseLsblkPairs,
+  readAgentParameters,
+  readVmediaParameters,
 } from './vmedia.js';
 
 /**
@@ -54,8 +59,11 @@ const LSBLK = [
 
 describe('parsers', () => {
   it('parses kernel parameters, ignoring tokens without =', () => {
-    assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ipa-api-url=http://a:6385 x=a=b\n'),
-      { BOOT_IMAGE: '/vmlinuz', 'ipa-api-url': 'http://a:6385', x: 'a=b' });
+    assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ipa-api-url=http://a:6385 x=a=b\n'), {
+      BOOT_IMAGE: '/vmlinuz',
+      'ipa-api-url': 'http://a:6385',
+      x: 'a=b',
+    });
   });
   it('parses lsblk -P pairs with \\x escapes', () => {
     assert.deepEqual(parseLsblkPairs('NAME="sr0" LABEL="my\\x20disk" TYPE="rom"\n'), [{ NAME: 'sr0', LABEL: 'my disk', TYPE: 'rom' }]);
@@ -83,7 +91,10 @@ describe('readVmediaParameters', () => {
     assert.deepEqual(p, { 'ipa-api-url': 'http://10.0.0.1:6385', 'ipa-agent-token': 'abc', BOOTIF: '01-52-54-00-12-34-56' });
     const mount = run.calls.find((a) => a[0] === 'mount')!;
     assert.deepEqual(mount.slice(0, 4), ['mount', '-o', 'ro', '/dev/sdb']);
-    assert.deepEqual(run.calls.find((a) => a[0] === 'umount'), ['umount', mount[4]]);
+    assert.deepEqual(
+      run.calls.find((a) => a[0] === 'umount'),
+      ['umount', mount[4]],
+    );
     assert.equal(existsSync(mount[4]!), false, 'temp mount dir removed');
     const merged = await readAgentParameters({ run, cmdline, log: silentLog });
     assert.equal(merged['ipa-api-url'], 'http://10.0.0.1:6385', 'floppy wins over the command line');
@@ -99,7 +110,11 @@ describe('readVmediaParameters', () => {
     const floppy = makeTree({ 'parameters.txt': 'ipa-global-request-id=req-1' });
     const run = fakeSystem('NAME="sda" LABEL="" TYPE="disk" RM="0"\n', { '/dev/sdc': floppy });
     assert.deepEqual(await readVmediaParameters({ run, root, log: silentLog }), { 'ipa-global-request-id': 'req-1' });
-    assert.deepEqual(await readAgentParameters({ run, root, log: silentLog }), { boot_method: 'vmedia', 'ipa-debug': '1', 'ipa-global-request-id': 'req-1' });
+    assert.deepEqual(await readAgentParameters({ run, root, log: silentLog }), {
+      boot_method: 'vmedia',
+      'ipa-debug': '1',
+      'ipa-global-request-id': 'req-1',
+    });
   });
 
   it('is {} when there is no floppy, and throws VirtualMediaError when it cannot be mounted', async () => {
@@ -134,7 +149,10 @@ describe('copyConfigFromVmedia', () => {
     const run = fakeSystem(LSBLK, {});
     const copied = await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, log: silentLog });
     assert.equal(copied.length, 1);
-    assert.equal(run.calls.some((a) => a[0] === 'mount'), false);
+    assert.equal(
+      run.calls.some((a) => a[0] === 'mount'),
+      false,
+    );
   });
 
   it('does nothing without boot_method=vmedia or without a device', async () => {

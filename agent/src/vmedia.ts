@@ -47,14 +47,17 @@ async function readCmdline(o: VmediaOptions): Promise<Record<string, string>> {
 
 /** `lsblk -P` output → one record per line: NAME="sr0" LABEL="config-2" → {NAME, LABEL}. */
 export function parseLsblkPairs(output: string): Array<Record<string, string>> {
-  return output.split('\n').filter((l) => l.trim()).map((line) => {
-    const rec: Record<string, string> = {};
-    for (const m of line.matchAll(/([A-Z0-9:_-]+)="((?:[^"\\]|\\.)*)"/g)) {
-      // lsblk escapes unsafe bytes as \xHH (a space in a label is \x20).
-      rec[m[1]!] = m[2]!.replace(/\\x([0-9a-fA-F]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16)));
-    }
-    return rec;
-  });
+  return output
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const rec: Record<string, string> = {};
+      for (const m of line.matchAll(/([A-Z0-9:_-]+)="((?:[^"\\]|\\.)*)"/g)) {
+        // lsblk escapes unsafe bytes as \xHH (a space in a label is \x20).
+        rec[m[1]!] = m[2]!.replace(/\\x([0-9a-fA-F]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16)));
+      }
+      return rec;
+    });
 }
 
 /** /dev path of a block device whose filesystem label is one of `labels` (any case), or undefined. */
@@ -83,7 +86,11 @@ function rankDevice(d: Record<string, string>): number {
 async function findDeviceBySysfsModel(root: string): Promise<string | undefined> {
   const base = join(root, 'sys/class/block');
   let names: string[];
-  try { names = (await readdir(base)).sort(); } catch { return undefined; }
+  try {
+    names = (await readdir(base)).sort();
+  } catch {
+    return undefined;
+  }
   for (const name of names) {
     const model = await readFile(join(base, name, 'device/model'), 'utf8').catch(() => '');
     if (model.toLowerCase().includes('virtual media')) return `/dev/${name}`;
@@ -98,7 +105,10 @@ async function withMountedDevice<T>(device: string, run: ProgramRunner, fn: (dir
     try {
       await run(['mount', '-o', 'ro', device, dir]);
     } catch (e) {
-      throw new VirtualMediaError(`cannot mount virtual media ${device}: ${describeError(e)}; check that the ramdisk has the vfat/iso9660 drivers`, { cause: e });
+      throw new VirtualMediaError(
+        `cannot mount virtual media ${device}: ${describeError(e)}; check that the ramdisk has the vfat/iso9660 drivers`,
+        { cause: e },
+      );
     }
     try {
       return await fn(dir);
@@ -152,7 +162,10 @@ export async function readAgentParameters(
 }
 
 async function isDirectory(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isDirectory(), () => false);
+  return stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 async function findMountPoint(root: string, device: string): Promise<string | undefined> {

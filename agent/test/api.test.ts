@@ -33,7 +33,10 @@ test('GET /, /v1, /v1/ describe the API like IPA', async () => {
     assert.equal(v1.statusCode, 200, url);
     const j = v1.json();
     assert.equal(j.id, 'v1');
-    assert.deepEqual(j.commands.map((l: any) => l.rel), ['self', 'bookmark']);
+    assert.deepEqual(
+      j.commands.map((l: any) => l.rel),
+      ['self', 'bookmark'],
+    );
     assert.equal(j.commands[0].href, 'http://localhost:80/v1/commands');
     assert.equal(j.media_types[0].type, 'application/vnd.openstack.ironic-python-agent.v1+json');
   }
@@ -102,7 +105,12 @@ test('bad requests: invalid JSON, missing name/params, unknown extension/command
 
 test('any Content-Type is parsed as JSON, like IPA get_json(force=True)', async () => {
   const { app } = await createTestAgent();
-  const r = await app.inject({ method: 'POST', url: '/v1/commands/', payload: '{"name":"standby.sync","params":{}}', headers: { 'content-type': 'text/plain' } });
+  const r = await app.inject({
+    method: 'POST',
+    url: '/v1/commands/',
+    payload: '{"name":"standby.sync","params":{}}',
+    headers: { 'content-type': 'text/plain' },
+  });
   assert.equal(r.statusCode, 200);
   assert.equal(r.json().command_status, 'SUCCEEDED');
 });
@@ -126,7 +134,11 @@ test('default body limit: 40 MiB rejected with 413, a 5 MiB body accepted', asyn
 
 test('unknown route and wrong method answer 404 faults', async () => {
   const { app } = await createTestAgent();
-  for (const [method, url] of [['GET', '/v2/status'], ['DELETE', '/v1/commands/'], ['PUT', '/']] as const) {
+  for (const [method, url] of [
+    ['GET', '/v2/status'],
+    ['DELETE', '/v1/commands/'],
+    ['PUT', '/'],
+  ] as const) {
     const r = await app.inject({ method, url });
     assert.equal(r.statusCode, 404);
     assertFault(r.json(), 'Client', 'Not Found');
@@ -167,9 +179,22 @@ test('GET token is latched: optional until a GET carries one, then required', as
 
 test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again', async () => {
   let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
   const { app } = await createTestAgent({
-    extra: { test: { slow: asyncCommand(async () => { await gate; return 'done'; }), slowsync: syncCommand(async () => { await gate; return 1; }) } },
+    extra: {
+      test: {
+        slow: asyncCommand(async () => {
+          await gate;
+          return 'done';
+        }),
+        slowsync: syncCommand(async () => {
+          await gate;
+          return 1;
+        }),
+      },
+    },
   });
   const first = await postCommand(app, { name: 'test.slow', params: {} });
   assert.equal(first.json.command_status, 'RUNNING');
@@ -186,8 +211,19 @@ test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again
 
 test('concurrent POSTs during a sync command: 409 while it runs', async () => {
   let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
-  const { app } = await createTestAgent({ extra: { test: { slowsync: syncCommand(async () => { await gate; return 'ok'; }) } } });
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const { app } = await createTestAgent({
+    extra: {
+      test: {
+        slowsync: syncCommand(async () => {
+          await gate;
+          return 'ok';
+        }),
+      },
+    },
+  });
   const firstP = postCommand(app, { name: 'test.slowsync', params: {} });
   await sleep(20);
   const second = await postCommand(app, { name: 'standby.sync', params: {} });
@@ -200,7 +236,9 @@ test('concurrent POSTs during a sync command: 409 while it runs', async () => {
 
 test('an exception outside any command answers 500 with details hidden', async () => {
   const { app, commands } = await createTestAgent();
-  (commands as any).listResults = () => { throw new Error('secret internal detail'); };
+  (commands as any).listResults = () => {
+    throw new Error('secret internal detail');
+  };
   const r = await app.inject({ method: 'GET', url: '/v1/commands/' });
   assert.equal(r.statusCode, 500);
   assertFault(r.json(), 'Server', 'Internal Server Error');
@@ -210,8 +248,19 @@ test('an exception outside any command answers 500 with details hidden', async (
 
 test('finalize_rescue-style stop: onStopServing runs after the answer', async () => {
   let stopped = 0;
-  const { app, state } = await createTestAgent({ extra: { test: { stop: syncCommand((_p, ctx) => { ctx.state.serveApi = false; return null; }) } } });
-  state.onStopServing = () => { stopped++; };
+  const { app, state } = await createTestAgent({
+    extra: {
+      test: {
+        stop: syncCommand((_p, ctx) => {
+          ctx.state.serveApi = false;
+          return null;
+        }),
+      },
+    },
+  });
+  state.onStopServing = () => {
+    stopped++;
+  };
   const r = await postCommand(app, { name: 'test.stop', params: {} });
   assert.equal(r.status, 200);
   await sleep(10);

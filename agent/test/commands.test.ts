@@ -15,9 +15,15 @@ test('sync commands: result stored as is, bare string wrapped, failure is 200 FA
         obj: syncCommand(() => ({ a: 1 })),
         str: syncCommand(() => 'hello'),
         none: syncCommand(() => undefined),
-        boom: syncCommand(() => { throw new Error('disk on fire'); }),
-        agentboom: syncCommand(() => { throw new CommandExecutionError('known failure'); }),
-        badparam: syncCommand(() => { throw new InvalidCommandParamsError('nope'); }),
+        boom: syncCommand(() => {
+          throw new Error('disk on fire');
+        }),
+        agentboom: syncCommand(() => {
+          throw new CommandExecutionError('known failure');
+        }),
+        badparam: syncCommand(() => {
+          throw new InvalidCommandParamsError('nope');
+        }),
       },
     },
   });
@@ -33,24 +39,39 @@ test('sync commands: result stored as is, bare string wrapped, failure is 200 FA
   assert.equal(boom.status, 200);
   assert.equal(boom.json.command_status, 'FAILED');
   assert.equal(boom.json.command_name, 't.boom');
-  assert.deepEqual(boom.json.command_error, { type: 'CommandExecutionError', code: 500, message: 'Command execution failed', details: 'disk on fire' });
+  assert.deepEqual(boom.json.command_error, {
+    type: 'CommandExecutionError',
+    code: 500,
+    message: 'Command execution failed',
+    details: 'disk on fire',
+  });
   const known = await postCommand(app, { name: 't.agentboom', params: {} });
   assert.equal(known.json.command_error.details, 'known failure');
   // Bad-request errors raised by a sync command are HTTP 400, not recorded.
   const bad = await postCommand(app, { name: 't.badparam', params: {} });
   assert.equal(bad.status, 400);
   const list = (await app.inject({ method: 'GET', url: '/v1/commands/' })).json().commands;
-  assert.deepEqual(list.map((c: any) => c.command_name), ['obj', 'str', 'none', 't.boom', 't.agentboom']);
+  assert.deepEqual(
+    list.map((c: any) => c.command_name),
+    ['obj', 'str', 'none', 't.boom', 't.agentboom'],
+  );
 });
 
 test('async commands: RUNNING without wait, result after, "<cmd>: <str>", errors wrapped, heartbeat forced', async () => {
   let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
   const agent = await createTestAgent({
     extra: {
       t: {
-        slow: asyncCommand(async () => { await gate; return 'finished'; }),
-        fail: asyncCommand(async () => { throw new TypeError('bad thing'); }),
+        slow: asyncCommand(async () => {
+          await gate;
+          return 'finished';
+        }),
+        fail: asyncCommand(async () => {
+          throw new TypeError('bad thing');
+        }),
         obj: asyncCommand(async () => ({ x: [1] })),
       },
     },
@@ -69,7 +90,12 @@ test('async commands: RUNNING without wait, result after, "<cmd>: <str>", errors
   const f = await postCommand(app, { name: 't.fail', params: {} }, '?wait=true');
   assert.equal(f.json.command_status, 'FAILED');
   assert.equal(f.json.command_name, 'fail');
-  assert.deepEqual(f.json.command_error, { type: 'CommandExecutionError', code: 500, message: 'Command execution failed', details: 'bad thing' });
+  assert.deepEqual(f.json.command_error, {
+    type: 'CommandExecutionError',
+    code: 500,
+    message: 'Command execution failed',
+    details: 'bad thing',
+  });
   assert.equal(agent.heartbeats, 2);
   assert.deepEqual((await postCommand(app, { name: 't.obj', params: {} }, '?wait=TRUE')).json.command_result, { x: [1] });
   const names = (await app.inject({ method: 'GET', url: '/v1/commands' })).json().commands.map((c: any) => c.command_name);
@@ -104,10 +130,14 @@ test('execute_clean_step: args merged, result echoes the step, short name, heart
   const fake = new FakeManager();
   const agent = await createTestAgent({ managers: [fake] });
   const step = { step: 'fake_step', interface: 'deploy', priority: 50, args: { level: 3 } };
-  const r = await postCommand(agent.app, {
-    name: 'clean.execute_clean_step',
-    params: { step, node: { uuid: 'n1' }, ports: [{ address: 'aa' }], clean_version: { fake_manager: '2.0' }, extra_kw: 1 },
-  }, '?wait=false');
+  const r = await postCommand(
+    agent.app,
+    {
+      name: 'clean.execute_clean_step',
+      params: { step, node: { uuid: 'n1' }, ports: [{ address: 'aa' }], clean_version: { fake_manager: '2.0' }, extra_kw: 1 },
+    },
+    '?wait=false',
+  );
   assert.equal(r.json.command_status, 'RUNNING');
   assert.equal(r.json.command_name, 'execute_clean_step');
   const done = (await agent.app.inject({ method: 'GET', url: `/v1/commands/${r.json.id}?wait=true` })).json();
@@ -121,18 +151,32 @@ test('execute_*_step: version mismatch → CLEAN_VERSION_MISMATCH; null version 
   const agent = await createTestAgent();
   const step = { step: 'fake_step', interface: 'deploy', priority: 0 };
   for (const kind of ['clean', 'deploy', 'service']) {
-    const r = await postCommand(agent.app, {
-      name: `${kind}.execute_${kind}_step`, params: { step, node: {}, ports: [], [`${kind}_version`]: { fake_manager: '1.9' } },
-    }, '?wait=true');
+    const r = await postCommand(
+      agent.app,
+      {
+        name: `${kind}.execute_${kind}_step`,
+        params: { step, node: {}, ports: [], [`${kind}_version`]: { fake_manager: '1.9' } },
+      },
+      '?wait=true',
+    );
     assert.equal(r.json.command_status, 'CLEAN_VERSION_MISMATCH', kind);
     assert.equal(r.json.command_error.type, 'VersionMismatch');
     assert.equal(r.json.command_error.code, 409);
   }
-  const extraKey = await postCommand(agent.app, {
-    name: 'clean.execute_clean_step', params: { step, node: {}, ports: [], clean_version: { fake_manager: '2.0', other: '1.0' } },
-  }, '?wait=true');
+  const extraKey = await postCommand(
+    agent.app,
+    {
+      name: 'clean.execute_clean_step',
+      params: { step, node: {}, ports: [], clean_version: { fake_manager: '2.0', other: '1.0' } },
+    },
+    '?wait=true',
+  );
   assert.equal(extraKey.json.command_status, 'CLEAN_VERSION_MISMATCH');
-  const ok = await postCommand(agent.app, { name: 'clean.execute_clean_step', params: { step, node: {}, ports: [], clean_version: null } }, '?wait=true');
+  const ok = await postCommand(
+    agent.app,
+    { name: 'clean.execute_clean_step', params: { step, node: {}, ports: [], clean_version: null } },
+    '?wait=true',
+  );
   assert.equal(ok.json.command_status, 'SUCCEEDED');
 });
 
@@ -149,7 +193,11 @@ test('execute_*_step errors: non-agent errors wrapped per kind, unknown step →
     assert.equal(r.json.command_error.details, `Error performing ${kind} step fake_step: kaboom`);
     assert.equal(r.json.command_result, null);
   }
-  const missing = await postCommand(agent.app, { name: 'clean.execute_clean_step', params: { step: { step: 'no_such' }, node: {}, ports: [] } }, '?wait=true');
+  const missing = await postCommand(
+    agent.app,
+    { name: 'clean.execute_clean_step', params: { step: { step: 'no_such' }, node: {}, ports: [] } },
+    '?wait=true',
+  );
   assert.equal(missing.json.command_error.type, 'HardwareManagerMethodNotFound');
 });
 
@@ -170,10 +218,20 @@ test('log.collect_system_logs returns a base64 tar.gz with the journal and comma
   const tarball = gunzipSync(Buffer.from(r.json.command_result.system_logs, 'base64'));
   const names: string[] = [];
   for (let off = 0; off + 512 <= tarball.length; off += 512) {
-    const name = tarball.subarray(off, off + 100).toString().replace(/\0.*$/s, '');
+    const name = tarball
+      .subarray(off, off + 100)
+      .toString()
+      .replace(/\0.*$/s, '');
     if (!name) break;
     names.push(name);
-    const size = parseInt(tarball.subarray(off + 124, off + 136).toString().replace(/\0/g, '').trim() || '0', 8);
+    const size = parseInt(
+      tarball
+        .subarray(off + 124, off + 136)
+        .toString()
+        .replace(/\0/g, '')
+        .trim() || '0',
+      8,
+    );
     off += Math.ceil(size / 512) * 512;
   }
   for (const n of ['journal', 'dmesg', 'ip_addr', 'lsblk', 'mount', 'ps', 'df']) assert.ok(names.includes(n), `${n} in ${names}`);
@@ -182,10 +240,16 @@ test('log.collect_system_logs returns a base64 tar.gz with the journal and comma
 
 test('poll.set_node_info only in standalone mode; poll.get_hardware_info dispatches', async () => {
   const notStandalone = await createTestAgent({ config: { standalone: false } });
-  const r = await postCommand(notStandalone.app, { name: 'poll.set_node_info', params: { node_info: { node: { uuid: 'u' }, config: {} } } });
+  const r = await postCommand(notStandalone.app, {
+    name: 'poll.set_node_info',
+    params: { node_info: { node: { uuid: 'u' }, config: {} } },
+  });
   assert.equal(r.status, 400);
   const sa = await createTestAgent();
-  const ok = await postCommand(sa.app, { name: 'poll.set_node_info', params: { node_info: { node: { uuid: 'u1' }, config: { heartbeat_timeout: 42 } } } });
+  const ok = await postCommand(sa.app, {
+    name: 'poll.set_node_info',
+    params: { node_info: { node: { uuid: 'u1' }, config: { heartbeat_timeout: 42 } } },
+  });
   assert.equal(ok.status, 200, JSON.stringify(ok.json));
   assert.equal(sa.state.node?.uuid, 'u1');
   assert.equal(sa.state.heartbeatTimeout, 42);
@@ -197,12 +261,34 @@ test('poll.set_node_info only in standalone mode; poll.get_hardware_info dispatc
 test('flow.start_flow runs commands in order and fails on the first failure; unknown commands → 400', async () => {
   const order: string[] = [];
   const agent = await createTestAgent({
-    extra: { t: { a: syncCommand(() => { order.push('a'); return null; }), b: asyncCommand(async (p) => { order.push(`b${p.n}`); return 'x'; }), bad: syncCommand(() => { throw new Error('no'); }) } },
+    extra: {
+      t: {
+        a: syncCommand(() => {
+          order.push('a');
+          return null;
+        }),
+        b: asyncCommand(async (p) => {
+          order.push(`b${p.n}`);
+          return 'x';
+        }),
+        bad: syncCommand(() => {
+          throw new Error('no');
+        }),
+      },
+    },
   });
-  const ok = await postCommand(agent.app, { name: 'flow.start_flow', params: { flow: [{ 't.a': {} }, { 't.b': { n: 1 } }] } }, '?wait=true');
+  const ok = await postCommand(
+    agent.app,
+    { name: 'flow.start_flow', params: { flow: [{ 't.a': {} }, { 't.b': { n: 1 } }] } },
+    '?wait=true',
+  );
   assert.equal(ok.json.command_status, 'SUCCEEDED');
   assert.deepEqual(order, ['a', 'b1']);
-  const failed = await postCommand(agent.app, { name: 'flow.start_flow', params: { flow: [{ 't.bad': {} }, { 't.a': {} }] } }, '?wait=true');
+  const failed = await postCommand(
+    agent.app,
+    { name: 'flow.start_flow', params: { flow: [{ 't.bad': {} }, { 't.a': {} }] } },
+    '?wait=true',
+  );
   assert.equal(failed.json.command_status, 'FAILED');
   assert.match(failed.json.command_error.details, /t\.bad failed/);
   assert.deepEqual(order, ['a', 'b1']);
@@ -218,7 +304,9 @@ test('system.lockdown and rescue.finalize_rescue stop serving after answering', 
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const agent = await createTestAgent({ config: { rootPath: root } });
   let stops = 0;
-  agent.state.onStopServing = () => { stops++; };
+  agent.state.onStopServing = () => {
+    stops++;
+  };
   const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: '$6$salt$hash', hashed: true } });
   assert.equal(r.json.command_status, 'SUCCEEDED');
   assert.equal(readFileSync(`${root}/etc/ipa-rescue-config/ipa-rescue-password`, 'utf8'), '$6$salt$hash');

@@ -22,9 +22,16 @@ function file(content: unknown): string {
 
 test('a valid file, camelCase and IPA snake_case keys, lenient forms the loader accepts: no problem, exit 0', async () => {
   const f = file({
-    apiUrl: ['http://10.0.0.1:6385'], inspection_callback_url: 'http://i:5050/v1/continue,mdns', listenPort: 9998,
-    debug: 'yes', insecure: false, lookup_timeout: '120', ironicApiVersion: '1.68', advertise_protocol: 'https',
-    hardwareManagerPackages: ['@site/hwm'], disk_erasure_concurrency: 2,
+    apiUrl: ['http://10.0.0.1:6385'],
+    inspection_callback_url: 'http://i:5050/v1/continue,mdns',
+    listenPort: 9998,
+    debug: 'yes',
+    insecure: false,
+    lookup_timeout: '120',
+    ironicApiVersion: '1.68',
+    advertise_protocol: 'https',
+    hardwareManagerPackages: ['@site/hwm'],
+    disk_erasure_concurrency: 2,
   });
   assert.deepEqual(await checkConfigFile(f), []);
   const lines: string[] = [];
@@ -47,8 +54,14 @@ test('unknown keys name the key and suggest the known one, in the spelling used'
 
 test('wrong types give the path and the expected type, one line per problem', async () => {
   const f = file({
-    listenPort: 'abc', apiUrl: ['http://a:6385', 5, 'ftp://x'], debug: 3, advertiseProtocol: 'gopher',
-    hardwareManagerPackages: { a: 1 }, ironic_api_version: 'latest', diskWaitAttempts: 1.5, listenHost: '',
+    listenPort: 'abc',
+    apiUrl: ['http://a:6385', 5, 'ftp://x'],
+    debug: 3,
+    advertiseProtocol: 'gopher',
+    hardwareManagerPackages: { a: 1 },
+    ironic_api_version: 'latest',
+    diskWaitAttempts: 1.5,
+    listenHost: '',
   });
   assert.deepEqual(await checkConfigFile(f), [
     `${f}: listenPort: expected a TCP port number 0-65535, got "abc"`,
@@ -61,15 +74,19 @@ test('wrong types give the path and the expected type, one line per problem', as
     `${f}: listenHost: expected a non-empty string, got ""`,
   ]);
   // The loader refuses the same file, naming the first problem.
-  await assert.rejects(loadConfig({ configFile: f, cmdlinePath: join(dir, 'no-cmdline') }),
-    (e: unknown) => e instanceof ConfigError && /listenPort: unknown|listenPort: expected a TCP port/.test(e.details));
+  await assert.rejects(
+    loadConfig({ configFile: f, cmdlinePath: join(dir, 'no-cmdline') }),
+    (e: unknown) => e instanceof ConfigError && /listenPort: unknown|listenPort: expected a TCP port/.test(e.details),
+  );
 });
 
 test('an option given twice, not an object, not JSON, unreadable', async () => {
   const twice = file({ api_url: ['http://a:6385'], apiUrl: ['http://b:6385'] });
   assert.deepEqual(await checkConfigFile(twice), [`${twice}: apiUrl: the same option as "api_url": give it once`]);
   const arr = file([1]);
-  assert.deepEqual(await checkConfigFile(arr), [`${arr}: expected a JSON object of agent options, e.g. {"apiUrl": ["http://ironic:6385"]}`]);
+  assert.deepEqual(await checkConfigFile(arr), [
+    `${arr}: expected a JSON object of agent options, e.g. {"apiUrl": ["http://ironic:6385"]}`,
+  ]);
   const bad = file('{"apiUrl": ');
   assert.match((await checkConfigFile(bad))[0]!, /: not valid JSON \(/);
   assert.match((await checkConfigFile(join(dir, 'missing.json')))[0]!, /missing\.json: cannot read the file: ENOENT/);
@@ -79,9 +96,12 @@ test('an option given twice, not an object, not JSON, unreadable', async () => {
 });
 
 test('through the agent entry: exit 2 with one line per problem on stderr, exit 0 when valid', { timeout: 60_000 }, async () => {
-  const run = (...args: string[]) => new Promise<{ code: number; stderr: string; stdout: string }>((res) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], (e, stdout, stderr) => res({ code: e ? Number(e.code) : 0, stdout, stderr }));
-  });
+  const run = (...args: string[]) =>
+    new Promise<{ code: number; stderr: string; stdout: string }>((res) => {
+      execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], (e, stdout, stderr) =>
+        res({ code: e ? Number(e.code) : 0, stdout, stderr }),
+      );
+    });
   const bad = file({ listenPrt: 1, debug: 'maybe' });
   const r = await run('--check-config', bad);
   assert.equal(r.code, 2);

@@ -21,7 +21,11 @@ const noConfig = join(dir, 'absent.json');
 
 test('parseKernelParams: k=v pairs, bare tokens ignored, quoted values, later wins', () => {
   assert.deepEqual(parseKernelParams('BOOT_IMAGE=/vmlinuz quiet ro ipa-debug=1 a="x y" =bad b=c=d a2=1 a2=2\n'), {
-    BOOT_IMAGE: '/vmlinuz', 'ipa-debug': '1', a: 'x y', b: 'c=d', a2: '2',
+    BOOT_IMAGE: '/vmlinuz',
+    'ipa-debug': '1',
+    a: 'x y',
+    b: 'c=d',
+    a2: '2',
   });
 });
 
@@ -37,18 +41,46 @@ test('defaults are IPA defaults', async () => {
 test('every §9 parameter is mapped with its type', async () => {
   const c = await loadConfig({
     configFile: noConfig,
-    cmdlinePath: file([
-      'ipa-api-url=http://10.0.2.2:6385/,https://b:6385', 'ipa-inspection-callback-url=http://i:5050/v1/continue',
-      'ipa-inspection-collectors=default,logs,pci-devices', 'ipa-inspection-dhcp-wait-timeout=5', 'ipa-inspection-dhcp-all-interfaces=yes',
-      'ipa-debug=1', 'ipa-global-request-id=req-1', `ipa-agent-token=${'t'.repeat(43)}`, 'ipa-listen-host=127.0.0.1', 'ipa-listen-port=8000',
-      'ipa-advertise-host=127.0.0.1', 'ipa-advertise-port=8001', 'ipa-advertise-protocol=https', 'ipa-network-interface=eth0',
-      'ipa-ip-lookup-attempts=2', 'ipa-ip-lookup-timeout=3', 'ipa-lookup-timeout=300', 'ipa-lookup-interval=0.5',
-      'ipa-ironic-api-version=1.68', 'ipa-insecure=true', 'ipa-collect-lldp=on', 'ipa-lldp-timeout=7', 'ipa-hardware-initialization-delay=1',
-      'ipa-disk-wait-attempts=1', 'ipa-disk-wait-delay=0', 'ipa-ntp-server=10.0.0.1', 'ipa-image-download-connection-timeout=11',
-      'ipa-image-download-connection-retries=2', 'ipa-image-download-connection-retry-interval=1', 'ipa-image-download-max-duration=99',
-      'ipa-http-request-timeout=12', 'ipa-ignore-bootloader-failure=1', 'ipa-inject-files-priority=40', 'ipa-use-mdns=0',
-      'BOOTIF=01-52-54-00-12-34-56', 'ipa-enable-vlan-interfaces=all',
-    ].join(' ')),
+    cmdlinePath: file(
+      [
+        'ipa-api-url=http://10.0.2.2:6385/,https://b:6385',
+        'ipa-inspection-callback-url=http://i:5050/v1/continue',
+        'ipa-inspection-collectors=default,logs,pci-devices',
+        'ipa-inspection-dhcp-wait-timeout=5',
+        'ipa-inspection-dhcp-all-interfaces=yes',
+        'ipa-debug=1',
+        'ipa-global-request-id=req-1',
+        `ipa-agent-token=${'t'.repeat(43)}`,
+        'ipa-listen-host=127.0.0.1',
+        'ipa-listen-port=8000',
+        'ipa-advertise-host=127.0.0.1',
+        'ipa-advertise-port=8001',
+        'ipa-advertise-protocol=https',
+        'ipa-network-interface=eth0',
+        'ipa-ip-lookup-attempts=2',
+        'ipa-ip-lookup-timeout=3',
+        'ipa-lookup-timeout=300',
+        'ipa-lookup-interval=0.5',
+        'ipa-ironic-api-version=1.68',
+        'ipa-insecure=true',
+        'ipa-collect-lldp=on',
+        'ipa-lldp-timeout=7',
+        'ipa-hardware-initialization-delay=1',
+        'ipa-disk-wait-attempts=1',
+        'ipa-disk-wait-delay=0',
+        'ipa-ntp-server=10.0.0.1',
+        'ipa-image-download-connection-timeout=11',
+        'ipa-image-download-connection-retries=2',
+        'ipa-image-download-connection-retry-interval=1',
+        'ipa-image-download-max-duration=99',
+        'ipa-http-request-timeout=12',
+        'ipa-ignore-bootloader-failure=1',
+        'ipa-inject-files-priority=40',
+        'ipa-use-mdns=0',
+        'BOOTIF=01-52-54-00-12-34-56',
+        'ipa-enable-vlan-interfaces=all',
+      ].join(' '),
+    ),
   });
   assert.deepEqual(c.apiUrl, ['http://10.0.2.2:6385', 'https://b:6385']);
   assert.deepEqual(c.inspectionCallbackUrl, ['http://i:5050/v1/continue']);
@@ -100,18 +132,34 @@ test('invalid values are clear ConfigErrors naming the parameter', async () => {
     ['ipa-lookup-timeout=-1', /non-negative/],
   ];
   for (const [cmdline, re] of bad) {
-    await assert.rejects(loadConfig({ cmdlinePath: file(cmdline), configFile: noConfig }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError, String(e));
-      assert.match(e.details, re);
-      return true;
-    }, cmdline);
+    await assert.rejects(
+      loadConfig({ cmdlinePath: file(cmdline), configFile: noConfig }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.details, re);
+        return true;
+      },
+      cmdline,
+    );
   }
 });
 
 test('precedence: defaults < config file < command line < floppy < flags', async () => {
-  const cfgFile = file(JSON.stringify({ listenPort: 1000, lookup_timeout: 50, apiUrl: ['http://file:6385'], hardwareManagerPackages: ['x'] }));
+  const cfgFile = file(
+    JSON.stringify({ listenPort: 1000, lookup_timeout: 50, apiUrl: ['http://file:6385'], hardwareManagerPackages: ['x'] }),
+  );
   const c = await loadConfig({
-    argv: ['--api-url', 'http://flag:6385', '--debug', '--listen-host=127.0.0.1', '--standalone', '--root-path', '/tmp/r', '--hardware-managers-dir', '/tmp/h'],
+    argv: [
+      '--api-url',
+      'http://flag:6385',
+      '--debug',
+      '--listen-host=127.0.0.1',
+      '--standalone',
+      '--root-path',
+      '/tmp/r',
+      '--hardware-managers-dir',
+      '/tmp/h',
+    ],
     cmdlinePath: file('ipa-listen-port=2000 boot_method=vmedia ipa-lookup-timeout=60 ipa-global-request-id=cmd'),
     configFile: cfgFile,
     readVmedia: async () => ({ 'ipa-global-request-id': 'floppy', 'ipa-agent-token': 'f'.repeat(43) }),
@@ -129,26 +177,49 @@ test('precedence: defaults < config file < command line < floppy < flags', async
   assert.equal(c.hardwareManagersDir, '/tmp/h');
   assert.equal(c.bootMethod, 'vmedia');
   // --config and --cmdline flags win over the options.
-  const d = await loadConfig({ argv: ['--config', file('{"listenPort": 7}'), '--cmdline', file('ipa-debug=0')], cmdlinePath: '/nonexistent', configFile: noConfig });
+  const d = await loadConfig({
+    argv: ['--config', file('{"listenPort": 7}'), '--cmdline', file('ipa-debug=0')],
+    cmdlinePath: '/nonexistent',
+    configFile: noConfig,
+  });
   assert.equal(d.listenPort, 7);
   assert.equal(d.debug, false);
 });
 
 test('config file and flag errors', async () => {
   const cmd = file('');
-  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{not json') }), (e: ConfigError) => /not valid JSON/.test(e.details));
-  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('[1]') }), (e: ConfigError) => /expected a JSON object/.test(e.details));
-  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{"listenPrt": 1}') }), (e: ConfigError) => /listenPrt: unknown option \(did you mean "listenPort"\?\)/.test(e.details));
-  await assert.rejects(loadConfig({ argv: ['--config', join(dir, 'missing.json')], cmdlinePath: cmd }), (e: ConfigError) => /cannot read config file/.test(e.details));
-  await assert.rejects(loadConfig({ argv: ['--frobnicate'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) => /unknown flag/.test(e.details));
-  await assert.rejects(loadConfig({ argv: ['--listen-port'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) => /needs a value/.test(e.details));
-  await assert.rejects(loadConfig({ argv: ['--cmdline', join(dir, 'nope')], configFile: noConfig }), (e: ConfigError) => /kernel command line/.test(e.details));
-  await assert.rejects(loadConfig({ cmdlinePath: file('ipa-listen-tls=1'), configFile: noConfig }), (e: ConfigError) => /tlsCertFile/.test(e.details));
+  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{not json') }), (e: ConfigError) =>
+    /not valid JSON/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('[1]') }), (e: ConfigError) =>
+    /expected a JSON object/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ cmdlinePath: cmd, configFile: file('{"listenPrt": 1}') }), (e: ConfigError) =>
+    /listenPrt: unknown option \(did you mean "listenPort"\?\)/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ argv: ['--config', join(dir, 'missing.json')], cmdlinePath: cmd }), (e: ConfigError) =>
+    /cannot read config file/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ argv: ['--frobnicate'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) =>
+    /unknown flag/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ argv: ['--listen-port'], cmdlinePath: cmd, configFile: noConfig }), (e: ConfigError) =>
+    /needs a value/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ argv: ['--cmdline', join(dir, 'nope')], configFile: noConfig }), (e: ConfigError) =>
+    /kernel command line/.test(e.details),
+  );
+  await assert.rejects(loadConfig({ cmdlinePath: file('ipa-listen-tls=1'), configFile: noConfig }), (e: ConfigError) =>
+    /tlsCertFile/.test(e.details),
+  );
 });
 
 test('the environment is read by the loader: RAMFORGE_AGENT_DISKS (--disks wins), RAMFORGE_AGENT_STATE_DIR, RAMFORGE_AGENT_DEBUG', async () => {
   const base = { cmdlinePath: file(''), configFile: noConfig };
-  const c = await loadConfig({ ...base, env: { RAMFORGE_AGENT_DISKS: '/dev/loop3,loop4', RAMFORGE_AGENT_STATE_DIR: '/tmp/st', RAMFORGE_AGENT_DEBUG: '1' } });
+  const c = await loadConfig({
+    ...base,
+    env: { RAMFORGE_AGENT_DISKS: '/dev/loop3,loop4', RAMFORGE_AGENT_STATE_DIR: '/tmp/st', RAMFORGE_AGENT_DEBUG: '1' },
+  });
   assert.deepEqual(c.disks, ['/dev/loop3', '/dev/loop4']);
   assert.equal(c.stateDir, '/tmp/st');
   assert.equal(c.debug, true);
@@ -158,5 +229,7 @@ test('the environment is read by the loader: RAMFORGE_AGENT_DISKS (--disks wins)
   assert.deepEqual(none.disks, []);
   assert.equal(none.stateDir, '/run/ironic-python-agent');
   // Not config-file options: a file cannot widen the disks the agent may touch.
-  await assert.rejects(loadConfig({ cmdlinePath: file(''), configFile: file('{"disks": ["/dev/sda"]}') }), (e: ConfigError) => /disks: unknown option/.test(e.details));
+  await assert.rejects(loadConfig({ cmdlinePath: file(''), configFile: file('{"disks": ["/dev/sda"]}') }), (e: ConfigError) =>
+    /disks: unknown option/.test(e.details),
+  );
 });

@@ -29,9 +29,15 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
   const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
   assert.deepEqual(inv.disks, expected.disks);
   assert.deepEqual(inv.cpu, expected.cpu);
-  assert.deepEqual(inv.interfaces.map((i) => i.mac_address), expected.interfaces.map((i) => i.mac_address));
+  assert.deepEqual(
+    inv.interfaces.map((i) => i.mac_address),
+    expected.interfaces.map((i) => i.mac_address),
+  );
   const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
-  assert.deepEqual(disks.map((d) => d.name), ['/dev/sda', '/dev/sdb', '/dev/nvme0n1']);
+  assert.deepEqual(
+    disks.map((d) => d.name),
+    ['/dev/sda', '/dev/sdb', '/dev/nvme0n1'],
+  );
   const nics = (await managers.dispatchToManagers('list_network_interfaces')) as Array<{ mac_address: string | null }>;
   assert.ok(nics.some((n) => n.mac_address));
 });
@@ -39,19 +45,28 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
 test('generic manager: config.disks (RAMFORGE_AGENT_DISKS) restricts the disks to exactly those named', async () => {
   const { managers } = await loadGeneric({ disks: ['/dev/sdb'] });
   const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
-  assert.deepEqual(disks.map((d) => d.name), ['/dev/sdb']);
+  assert.deepEqual(
+    disks.map((d) => d.name),
+    ['/dev/sdb'],
+  );
   const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
-  assert.deepEqual(inv.disks.map((d) => d.name), ['/dev/sdb']);
+  assert.deepEqual(
+    inv.disks.map((d) => d.name),
+    ['/dev/sdb'],
+  );
   assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sdb');
 });
 
-test('generic manager: install device is the smallest disk >= 4 GiB, or what the cached node\'s root hints say', async () => {
+test("generic manager: install device is the smallest disk >= 4 GiB, or what the cached node's root hints say", async () => {
   const { managers, state } = await loadGeneric();
   assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/sda');
   state.node = { uuid: 'n', properties: { root_device: { name: '/dev/nvme0n1' } } };
   assert.equal(await managers.dispatchToManagers('get_os_install_device'), '/dev/nvme0n1');
   state.node = { uuid: 'n', properties: { skip_block_devices: [{ name: '/dev/sda' }] } };
-  assert.deepEqual(((await managers.dispatchToManagers('list_block_devices')) as BlockDevice[]).map((d) => d.name), ['/dev/sdb', '/dev/nvme0n1']);
+  assert.deepEqual(
+    ((await managers.dispatchToManagers('list_block_devices')) as BlockDevice[]).map((d) => d.name),
+    ['/dev/sdb', '/dev/nvme0n1'],
+  );
 });
 
 test('poll.get_hardware_info through the API returns the inventory', async () => {
@@ -65,14 +80,28 @@ test('poll.get_hardware_info through the API returns the inventory', async () =>
 test('write_image without image_info fails the deploy step with a 400-class error', async () => {
   const { managers } = await loadGeneric();
   const agent = await createTestAgent({ managers: managers.managers.map((m) => m.manager) });
-  const r = await postCommand(agent.app, {
-    name: 'deploy.execute_deploy_step', params: { step: { step: 'write_image', interface: 'deploy', args: {} }, node: {}, ports: [] },
-  }, '?wait=true');
+  const r = await postCommand(
+    agent.app,
+    {
+      name: 'deploy.execute_deploy_step',
+      params: { step: { step: 'write_image', interface: 'deploy', args: {} }, node: {}, ports: [] },
+    },
+    '?wait=true',
+  );
   assert.equal(r.json.command_status, 'FAILED');
   assert.equal(r.json.command_error.type, 'InvalidCommandParamsError');
-  const bad = await postCommand(agent.app, {
-    name: 'deploy.execute_deploy_step', params: { step: { step: 'write_image', interface: 'deploy', args: { image_info: { id: 'x', urls: ['http://127.0.0.1:1/x'] } } }, node: {}, ports: [] },
-  }, '?wait=true');
+  const bad = await postCommand(
+    agent.app,
+    {
+      name: 'deploy.execute_deploy_step',
+      params: {
+        step: { step: 'write_image', interface: 'deploy', args: { image_info: { id: 'x', urls: ['http://127.0.0.1:1/x'] } } },
+        node: {},
+        ports: [],
+      },
+    },
+    '?wait=true',
+  );
   assert.equal(bad.json.command_status, 'FAILED');
   assert.match(bad.json.command_error.details, /checksum/);
 });

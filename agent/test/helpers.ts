@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/api/app.js';
 import { createCommandDispatcher, type CommandDispatcher, type Extension } from '../src/commands/index.js';
 import { createDefaultConfig, type AgentConfig } from '../src/config.js';
-import { HardwareManagerRegistry, initializeManagers } from '../src/hardware/manager.js';
+import { type HardwareManagerRegistry, initializeManagers } from '../src/hardware/manager.js';
 import { HardwareSupport, type HardwareManager, type Node, type Port, type Step } from '../src/hardware/types.js';
 import { createState, type AgentState } from '../src/state.js';
 import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
@@ -21,7 +21,9 @@ export function makeConfig(over: Partial<AgentConfig> = {}): AgentConfig {
 }
 
 /** A runner that records argv and answers from `answers` (by argv[0]), else empty success. */
-export function createRecorder(answers: Record<string, string> = {}): ProgramRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] } {
+export function createRecorder(
+  answers: Record<string, string> = {},
+): ProgramRunner & { calls: string[][]; opts: (ExecOptions | undefined)[] } {
   const calls: string[][] = [];
   const opts: (ExecOptions | undefined)[] = [];
   const run = (async (argv: string[], o?: ExecOptions) => {
@@ -42,12 +44,18 @@ export class FakeManager implements HardwareManager {
   calls: unknown[][] = [];
   gate: Promise<void> = Promise.resolve();
   failWith: Error | undefined;
-  evaluate_hardware_support(): number { return HardwareSupport.MAINLINE; }
+  evaluate_hardware_support(): number {
+    return HardwareSupport.MAINLINE;
+  }
   get_clean_steps(_n: Node, _p: Port[]): Step[] {
     return [{ step: 'fake_step', priority: 50, interface: 'deploy', reboot_requested: false, abortable: true }];
   }
-  get_deploy_steps(): Step[] { return []; }
-  get_service_steps(): Step[] { return []; }
+  get_deploy_steps(): Step[] {
+    return [];
+  }
+  get_service_steps(): Step[] {
+    return [];
+  }
   async fake_step(node: Node, ports: Port[], args: Record<string, unknown>): Promise<unknown> {
     this.calls.push([node, ports, args]);
     await this.gate;
@@ -65,7 +73,15 @@ export interface TestAgent {
   heartbeats: number;
 }
 
-export async function createTestAgent(o: { config?: Partial<AgentConfig>; managers?: HardwareManager[]; extra?: Record<string, Extension>; token?: string; bodyLimit?: number } = {}): Promise<TestAgent> {
+export async function createTestAgent(
+  o: {
+    config?: Partial<AgentConfig>;
+    managers?: HardwareManager[];
+    extra?: Record<string, Extension>;
+    token?: string;
+    bodyLimit?: number;
+  } = {},
+): Promise<TestAgent> {
   const config = makeConfig(o.config);
   const state = createState(config, '10.0.0+ramforge');
   state.token = o.token;
@@ -73,13 +89,20 @@ export async function createTestAgent(o: { config?: Partial<AgentConfig>; manage
   const run = createRecorder();
   const commands = createCommandDispatcher({ state, config, managers, run, log: silentLog }, o.extra);
   const agent: TestAgent = { app: buildApp(state, commands, { bodyLimit: o.bodyLimit }), state, commands, managers, run, heartbeats: 0 };
-  state.requestHeartbeat = () => { agent.heartbeats++; };
+  state.requestHeartbeat = () => {
+    agent.heartbeats++;
+  };
   return agent;
 }
 
 /** POST a command via inject; returns status and parsed JSON. */
 export async function postCommand(app: FastifyInstance, body: unknown, query = ''): Promise<{ status: number; json: any }> {
-  const r = await app.inject({ method: 'POST', url: `/v1/commands/${query}`, payload: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const r = await app.inject({
+    method: 'POST',
+    url: `/v1/commands/${query}`,
+    payload: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   return { status: r.statusCode, json: r.body ? JSON.parse(r.body) : undefined };
 }
 

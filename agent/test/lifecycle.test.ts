@@ -31,7 +31,9 @@ function httpsJson(url: string, ca: string, method = 'GET', body?: unknown): Pro
   return new Promise((resolve, reject) => {
     const req = request(url, { method, ca, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
-      res.on('data', (d) => { text += d; });
+      res.on('data', (d) => {
+        text += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
     });
     req.on('error', reject);
@@ -69,7 +71,10 @@ test('lookup → auto TLS → API → heartbeat, then a restart in the same boot
     assert.equal((await httpsJson(`${base}/v1/status`, ca)).status, 200);
     const denied = await httpsJson(`${base}/v1/commands/?wait=true`, ca, 'POST', { name: 'standby.sync', params: {} });
     assert.equal(denied.status, 401);
-    const ok = await httpsJson(`${base}/v1/commands/?wait=true&agent_token=${FAKE_TOKEN}`, ca, 'POST', { name: 'clean.get_clean_steps', params: { node: {}, ports: [] } });
+    const ok = await httpsJson(`${base}/v1/commands/?wait=true&agent_token=${FAKE_TOKEN}`, ca, 'POST', {
+      name: 'clean.get_clean_steps',
+      params: { node: {}, ports: [] },
+    });
     assert.equal(ok.status, 200);
     assert.deepEqual(ok.json.command_result.hardware_manager_version, { NicManager: '1.0' });
     // Zed conductors GET without a token.
@@ -78,8 +83,14 @@ test('lookup → auto TLS → API → heartbeat, then a restart in the same boot
     await agent.stop();
 
     // Restart within the boot: Ironic now answers the masked token.
-    fake.reply('lookup', { status: 200, body: { node: { uuid: FAKE_NODE_UUID }, config: { heartbeat_timeout: 300, agent_token: '******' } } });
-    const again = await runAgent({ ...config, listenPort: 0 }, { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] });
+    fake.reply('lookup', {
+      status: 200,
+      body: { node: { uuid: FAKE_NODE_UUID }, config: { heartbeat_timeout: 300, agent_token: '******' } },
+    });
+    const again = await runAgent(
+      { ...config, listenPort: 0 },
+      { run: createRecorder(), log: silentLog, stateDir, builtins: () => [nicManager()] },
+    );
     assert.equal(again.state.token, FAKE_TOKEN);
     assert.equal(again.state.verifyCaPem, firstPem);
     assert.equal((await httpsJson(`https://127.0.0.1:${again.server!.port}/v1/commands/`, firstPem!)).json.commands.length, 0);

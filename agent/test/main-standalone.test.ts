@@ -23,7 +23,10 @@ const MAIN = join(ROOT, 'agent/src/main.ts');
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
     s.on('error', rej);
   });
 }
@@ -41,20 +44,46 @@ test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, e
   const hwm = join(dir, 'hwm');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(hwm);
-  writeFileSync(join(hwm, 'extra.mjs'), `export default { className: 'ExtraManager', name: 'extra', version: '9.9',
+  writeFileSync(
+    join(hwm, 'extra.mjs'),
+    `export default { className: 'ExtraManager', name: 'extra', version: '9.9',
     evaluate_hardware_support: () => 2, get_clean_steps: () => [{ step: 'extra_step', priority: 1, interface: 'deploy', reboot_requested: false }],
-    extra_step: async () => 'extra ran' };`);
+    extra_step: async () => 'extra ran' };`,
+  );
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--standalone', '--cmdline', join(dir, 'cmdline'), '--config', join(dir, 'agent.json'),
-    '--hardware-managers-dir', hwm], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: join(dir, 'run') } });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      '--standalone',
+      '--cmdline',
+      join(dir, 'cmdline'),
+      '--config',
+      join(dir, 'agent.json'),
+      '--hardware-managers-dir',
+      hwm,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: join(dir, 'run') } },
+  );
   let log = '';
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
+  child.stdout.on('data', (d) => {
+    log += d;
+  });
+  child.stderr.on('data', (d) => {
+    log += d;
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   try {
     let status: string | undefined;
     while (Date.now() - started < 60_000) {
-      try { status = await curl(`http://127.0.0.1:${port}/v1/status`); break; } catch { await new Promise((r) => setTimeout(r, 50)); }
+      try {
+        status = await curl(`http://127.0.0.1:${port}/v1/status`);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
     const readyMs = Date.now() - started;
     assert.ok(status, `agent never answered; log:\n${log}`);
@@ -63,11 +92,30 @@ test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, e
     assert.equal(typeof doc.started_at, 'number');
     process.stderr.write(`main --standalone ready in ${readyMs} ms\n`);
 
-    const steps = JSON.parse(await curl(`http://127.0.0.1:${port}/v1/commands/?wait=true`, '-X', 'POST', '-H', 'Content-Type: application/json',
-      '-d', JSON.stringify({ name: 'clean.get_clean_steps', params: { node: {}, ports: [] } })));
+    const steps = JSON.parse(
+      await curl(
+        `http://127.0.0.1:${port}/v1/commands/?wait=true`,
+        '-X',
+        'POST',
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        JSON.stringify({ name: 'clean.get_clean_steps', params: { node: {}, ports: [] } }),
+      ),
+    );
     assert.deepEqual(steps.command_result.hardware_manager_version, { extra: '9.9', generic_hardware_manager: '1.1' });
-    const ran = JSON.parse(await curl(`http://127.0.0.1:${port}/v1/commands/?wait=true`, '-X', 'POST', '-d',
-      JSON.stringify({ name: 'clean.execute_clean_step', params: { step: { step: 'extra_step' }, node: {}, ports: [], clean_version: steps.command_result.hardware_manager_version } })));
+    const ran = JSON.parse(
+      await curl(
+        `http://127.0.0.1:${port}/v1/commands/?wait=true`,
+        '-X',
+        'POST',
+        '-d',
+        JSON.stringify({
+          name: 'clean.execute_clean_step',
+          params: { step: { step: 'extra_step' }, node: {}, ports: [], clean_version: steps.command_result.hardware_manager_version },
+        }),
+      ),
+    );
     assert.deepEqual(ran.command_result, { clean_result: 'extra ran', clean_step: { step: 'extra_step' } });
     const bad = JSON.parse(await curl(`http://127.0.0.1:${port}/v1/commands/`, '-X', 'POST', '-d', '{oops'));
     assert.equal(bad.faultcode, 'Client');
@@ -82,8 +130,12 @@ test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, e
 test('main with an invalid kernel parameter exits 2 with a message naming it', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(scratch, 'main-'));
   writeFileSync(join(dir, 'cmdline'), 'ipa-listen-port=notaport\n');
-  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, '--standalone', '--cmdline', join(dir, 'cmdline')], { cwd: ROOT })
-    .then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }));
+  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, '--standalone', '--cmdline', join(dir, 'cmdline')], {
+    cwd: ROOT,
+  }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+  );
   assert.equal(r.code, 2);
   assert.match(r.stderr, /ipa-listen-port: invalid value "notaport"/);
 });

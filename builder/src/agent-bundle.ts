@@ -10,7 +10,10 @@ import { BuildError } from './errors.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export interface AgentBundle { code: Buffer; bytes: number }
+export interface AgentBundle {
+  code: Buffer;
+  bytes: number;
+}
 
 export async function bundleAgent(opts: { nodeVersion: string; entry?: string }): Promise<AgentBundle> {
   const major = opts.nodeVersion.split('.')[0] ?? '22';
@@ -29,13 +32,18 @@ export async function bundleAgent(opts: { nodeVersion: string; entry?: string })
       absWorkingDir: REPO_ROOT,
       logLevel: 'silent',
       // Some dependencies still call require(); give the ESM bundle one.
-      banner: { js: "import { createRequire as __rfCreateRequire } from 'node:module'; const require = __rfCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __rfCreateRequire } from 'node:module'; const require = __rfCreateRequire(import.meta.url);",
+      },
     });
     const file = result.outputFiles[0];
     if (!file) throw new Error('esbuild produced no output');
     const code = Buffer.from(file.contents);
     return { code, bytes: code.length };
   } catch (e) {
-    throw new BuildError(`bundling the agent failed: ${(e as Error).message.split('\n')[0]}`, { hint: 'run `npm run typecheck` to see the error in agent/src', cause: e });
+    throw new BuildError(`bundling the agent failed: ${(e as Error).message.split('\n')[0]}`, {
+      hint: 'run `npm run typecheck` to see the error in agent/src',
+      cause: e,
+    });
   }
 }

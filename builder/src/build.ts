@@ -82,7 +82,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
     const outputDir = await publishArtifacts({ staging, workspace, outputRoot, name: spec.name });
     ok = true;
-    return { name: spec.name, spec, warnings, outputDir, artifacts: r.artifacts, timings: r.timings, seconds: Math.round(performance.now() - t0) / 1000 };
+    return {
+      name: spec.name,
+      spec,
+      warnings,
+      outputDir,
+      artifacts: r.artifacts,
+      timings: r.timings,
+      seconds: Math.round(performance.now() - t0) / 1000,
+    };
   } catch (e) {
     throw explainFsError(e, 'building');
   } finally {

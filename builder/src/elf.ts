@@ -29,7 +29,8 @@ export async function readNeeded(path: string): Promise<string[] | undefined> {
     for (let i = 0; i < phnum; i++) {
       const o = i * phentsize;
       const type = ph.readUInt32LE(o);
-      if (type === 1) loads.push({ offset: ph.readBigUInt64LE(o + 8), vaddr: ph.readBigUInt64LE(o + 16), filesz: ph.readBigUInt64LE(o + 32) });
+      if (type === 1)
+        loads.push({ offset: ph.readBigUInt64LE(o + 8), vaddr: ph.readBigUInt64LE(o + 16), filesz: ph.readBigUInt64LE(o + 32) });
       if (type === 2) dyn = { offset: Number(ph.readBigUInt64LE(o + 8)), size: Number(ph.readBigUInt64LE(o + 32)) };
     }
     if (!dyn) return [];
@@ -89,7 +90,13 @@ export async function findObjectSymbol(path: string, match: (name: string) => bo
     await fh.read(sh, 0, sh.length, shoff);
     const section = (i: number) => {
       const o = i * shentsize;
-      return { type: sh.readUInt32LE(o + 4), addr: sh.readBigUInt64LE(o + 16), offset: Number(sh.readBigUInt64LE(o + 24)), size: Number(sh.readBigUInt64LE(o + 32)), link: sh.readUInt32LE(o + 40) };
+      return {
+        type: sh.readUInt32LE(o + 4),
+        addr: sh.readBigUInt64LE(o + 16),
+        offset: Number(sh.readBigUInt64LE(o + 24)),
+        size: Number(sh.readBigUInt64LE(o + 32)),
+        link: sh.readUInt32LE(o + 40),
+      };
     };
     let symtab: ReturnType<typeof section> | undefined;
     for (let i = 0; i < shnum && !symtab; i++) if (section(i).type === 2 /* SHT_SYMTAB */) symtab = section(i);

@@ -43,10 +43,9 @@ export class ToolMissingError extends UserError {
   readonly tools: { tool: string; pkg: string; why: string }[];
   constructor(tools: { tool: string; pkg: string; why: string }[]) {
     const pkgs = [...new Set(tools.map((t) => t.pkg))].sort();
-    super(
-      `missing host tools: ${tools.map((t) => `'${t.tool}' (${t.why})`).join(', ')}`,
-      { hint: `install them with: apt-get install -y ${pkgs.join(' ')}  (or run: ramforge doctor --fix)` },
-    );
+    super(`missing host tools: ${tools.map((t) => `'${t.tool}' (${t.why})`).join(', ')}`, {
+      hint: `install them with: apt-get install -y ${pkgs.join(' ')}  (or run: ramforge doctor --fix)`,
+    });
     this.name = 'ToolMissingError';
     this.tools = tools;
   }
@@ -56,7 +55,9 @@ export class ToolMissingError extends UserError {
 export class HostProbeError extends UserError {
   readonly failed: { what: string; problem: string; hint: string }[];
   constructor(failed: { what: string; problem: string; hint: string }[]) {
-    super(`the host is not ready: ${failed.map((f) => `${f.what}: ${f.problem}`).join('; ')}`, { hint: failed.map((f) => f.hint).join('; ') });
+    super(`the host is not ready: ${failed.map((f) => `${f.what}: ${f.problem}`).join('; ')}`, {
+      hint: failed.map((f) => f.hint).join('; '),
+    });
     this.name = 'HostProbeError';
     this.failed = failed;
   }
@@ -110,8 +111,17 @@ export function isUserError(e: unknown): e is UserError {
 /** Turn low-level fs errors into actionable build errors (ENOSPC etc.). */
 export function explainFsError(e: unknown, what: string): Error {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC') return new BuildError(`${what}: no space left on device`, { hint: 'free disk space (or point --workspace at a larger filesystem) and run again', cause: e });
-  if (code === 'EDQUOT') return new BuildError(`${what}: disk quota exceeded`, { hint: 'free space under your quota and run again', cause: e });
-  if (code === 'EACCES' || code === 'EPERM') return new BuildError(`${what}: permission denied`, { hint: 'check the permissions of the output and workspace directories', cause: e });
+  if (code === 'ENOSPC')
+    return new BuildError(`${what}: no space left on device`, {
+      hint: 'free disk space (or point --workspace at a larger filesystem) and run again',
+      cause: e,
+    });
+  if (code === 'EDQUOT')
+    return new BuildError(`${what}: disk quota exceeded`, { hint: 'free space under your quota and run again', cause: e });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new BuildError(`${what}: permission denied`, {
+      hint: 'check the permissions of the output and workspace directories',
+      cause: e,
+    });
   return e instanceof Error ? e : new Error(String(e));
 }

@@ -3,7 +3,17 @@ export { build, type BuildOptions, type BuildResult } from './build.js';
 export { loadSpec, validateSpec, type LoadSpecOptions, type LoadedSpec } from './spec/load.js';
 export type { BuildSpec } from './spec/normalize.js';
 export type { WrittenSpec } from './spec/schema.js';
-export { defineFlavor, type Flavor, type InputStage, type InputStages, type StageEnv, type AssembleArgs, type Assembly, type Member, type HostNeeds } from './flavors/contract.js';
+export {
+  defineFlavor,
+  type Flavor,
+  type InputStage,
+  type InputStages,
+  type StageEnv,
+  type AssembleArgs,
+  type Assembly,
+  type Member,
+  type HostNeeds,
+} from './flavors/contract.js';
 export type { HostProbe, HostRequirement } from './host/tools.js';
 export { makeIso, type MakeIsoOptions, type MakeIsoResult } from './outputs/iso.js';
 export { Tree } from './tree/tree.js';

@@ -21,13 +21,49 @@ function header(): Buffer {
 const item = (name: string, size: number, fill: number) => ({ name: `icudt78l/${name}`, data: Buffer.alloc(size, fill) });
 
 test('keepIcuItem keeps English, root and every non-locale item', () => {
-  for (const n of ['en.res', 'en_US.res', 'en_US_POSIX.res', 'en_001.res', 'root.res', 'pool.res', 'res_index.res', 'coll/root.res', 'coll/ucadata.icu',
-    'coll/en.res', 'curr/en_GB.res', 'zone/tzdbNames.res', 'supplementalData.res', 'zoneinfo64.res', 'metaZones.res', 'cnvalias.icu', 'nfkc.nrm',
-    'uts46.nrm', 'brkitr/word.brk', 'brkitr/root.res', 'coll/de__PHONEBOOK.res', 'unames.icu', 'rfc3491.spp']) {
+  for (const n of [
+    'en.res',
+    'en_US.res',
+    'en_US_POSIX.res',
+    'en_001.res',
+    'root.res',
+    'pool.res',
+    'res_index.res',
+    'coll/root.res',
+    'coll/ucadata.icu',
+    'coll/en.res',
+    'curr/en_GB.res',
+    'zone/tzdbNames.res',
+    'supplementalData.res',
+    'zoneinfo64.res',
+    'metaZones.res',
+    'cnvalias.icu',
+    'nfkc.nrm',
+    'uts46.nrm',
+    'brkitr/word.brk',
+    'brkitr/root.res',
+    'coll/de__PHONEBOOK.res',
+    'unames.icu',
+    'rfc3491.spp',
+  ]) {
     assert.ok(keepIcuItem(`icudt78l/${n}`), n);
   }
-  for (const n of ['de.res', 'zh_Hant_TW.res', 'es_419.res', 'yue.res', 'coll/zh.res', 'lang/fr.res', 'unit/ja.res', 'rbnf/ru.res',
-    'brkitr/cjdict.dict', 'brkitr/thaidict.dict', 'ibm-943_P15A-2003.cnv', 'gb18030-2022.cnv', 'translit/root.res', 'translit/el.res']) {
+  for (const n of [
+    'de.res',
+    'zh_Hant_TW.res',
+    'es_419.res',
+    'yue.res',
+    'coll/zh.res',
+    'lang/fr.res',
+    'unit/ja.res',
+    'rbnf/ru.res',
+    'brkitr/cjdict.dict',
+    'brkitr/thaidict.dict',
+    'ibm-943_P15A-2003.cnv',
+    'gb18030-2022.cnv',
+    'translit/root.res',
+    'translit/el.res',
+  ]) {
     assert.ok(!keepIcuItem(`icudt78l/${n}`), n);
   }
 });
@@ -36,7 +72,10 @@ test('a package round-trips, items 16-byte aligned and found by their TOC', () =
   const items = [item('coll/root.res', 37, 1), item('de.res', 5, 2), item('en.res', 16, 3), item('root.res', 1, 4)];
   const pkg = writeIcuPackage(header(), items);
   const back = parseIcuPackage(pkg);
-  assert.deepEqual(back.items.map((i) => i.name), items.map((i) => i.name));
+  assert.deepEqual(
+    back.items.map((i) => i.name),
+    items.map((i) => i.name),
+  );
   const toc = 32;
   for (let i = 0; i < items.length; i++) {
     const off = toc + pkg.readUInt32LE(toc + 8 + 8 * i);
@@ -48,19 +87,33 @@ test('a package round-trips, items 16-byte aligned and found by their TOC', () =
 });
 
 test('trimIcuPackage drops other locales and keeps the order', () => {
-  const items = [item('coll/de.res', 100, 1), item('coll/root.res', 50, 2), item('de.res', 70, 3), item('en.res', 30, 4), item('ibm-1047_P100-1995.cnv', 200, 5), item('root.res', 20, 6), item('zoneinfo64.res', 40, 7)];
+  const items = [
+    item('coll/de.res', 100, 1),
+    item('coll/root.res', 50, 2),
+    item('de.res', 70, 3),
+    item('en.res', 30, 4),
+    item('ibm-1047_P100-1995.cnv', 200, 5),
+    item('root.res', 20, 6),
+    item('zoneinfo64.res', 40, 7),
+  ];
   const pkg = writeIcuPackage(header(), items);
   const out = trimIcuPackage(pkg);
   assert.equal(out.itemsBefore, 7);
   assert.equal(out.itemsAfter, 4);
-  assert.deepEqual(parseIcuPackage(out.pkg).items.map((i) => i.name.split('/').slice(1).join('/')), ['coll/root.res', 'en.res', 'root.res', 'zoneinfo64.res']);
+  assert.deepEqual(
+    parseIcuPackage(out.pkg).items.map((i) => i.name.split('/').slice(1).join('/')),
+    ['coll/root.res', 'en.res', 'root.res', 'zoneinfo64.res'],
+  );
   assert.ok(out.pkg.length < pkg.length);
   assert.ok(trimIcuPackage(pkg).pkg.equals(out.pkg), 'the same input gives the same bytes');
 });
 
 test('something that is not a CmnD package is refused with the way out', () => {
   const bad = Buffer.alloc(256);
-  assert.throws(() => parseIcuPackage(bad), (e: unknown) => e instanceof BuildError && /node\.icu: full/.test(e.hint ?? ''));
+  assert.throws(
+    () => parseIcuPackage(bad),
+    (e: unknown) => e instanceof BuildError && /node\.icu: full/.test(e.hint ?? ''),
+  );
   const h = header();
   h[8] = 1; // big-endian
   assert.throws(() => parseIcuPackage(Buffer.concat([h, Buffer.alloc(64)])), BuildError);

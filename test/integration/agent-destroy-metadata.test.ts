@@ -24,7 +24,10 @@ test('metadata erase removes GPT, partitions and filesystem signatures', { skip 
     const raw = execFileSync('dd', [`if=${loop.file}`, 'bs=1M', 'skip=1', 'count=1', 'status=none']);
     assert.ok(!raw.subarray(0x438, 0x43a).equals(Buffer.from([0x53, 0xef])), 'ext4 magic is gone');
     const tail = execFileSync('dd', [`if=${loop.file}`, 'bs=512', `skip=${(256 << 20) / 512 - 33}`, 'status=none']);
-    assert.ok(tail.every((b) => b === 0), 'backup GPT zeroed');
+    assert.ok(
+      tail.every((b) => b === 0),
+      'backup GPT zeroed',
+    );
   } finally {
     loop.detach();
   }
@@ -35,7 +38,9 @@ test('read-only devices: clear error, or skipped when allowed', { skip }, async 
   try {
     execFileSync('blockdev', ['--setro', loop.dev]);
     const dev = { name: loop.dev } as BlockDevice;
-    await assert.rejects(eraseDevicesMetadata([dev], {}), (e: unknown) => /read-only; set driver_internal_info agent_erase_skip_read_only/.test((e as { details: string }).details));
+    await assert.rejects(eraseDevicesMetadata([dev], {}), (e: unknown) =>
+      /read-only; set driver_internal_info agent_erase_skip_read_only/.test((e as { details: string }).details),
+    );
     await eraseDevicesMetadata([dev], { node: { driver_internal_info: { agent_erase_skip_read_only: true } } });
   } finally {
     execFileSync('blockdev', ['--setrw', loop.dev]);

@@ -24,7 +24,11 @@ const disk = (name: string) => ({ name }) as BlockDevice;
 
 function writeMarkers(file: string, offsets: number[]): void {
   const fd = openSync(file, 'r+');
-  try { for (const off of offsets) writeSync(fd, MARKER, 0, MARKER.length, off); } finally { closeSync(fd); }
+  try {
+    for (const off of offsets) writeSync(fd, MARKER, 0, MARKER.length, off);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** First non-zero byte of the file (4 MiB chunks), or -1. */
@@ -38,10 +42,15 @@ function firstNonZero(file: string): number {
       if (n === 0) return -1;
       if (!buf.subarray(0, n).equals(zero.subarray(0, n))) return pos + buf.subarray(0, n).findIndex((b) => b !== 0);
     }
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
-test('erase_devices overwrites every byte of a loop device (start, middle, end) and reports the verified method', { skip, timeout: 300_000 }, async () => {
+test('erase_devices overwrites every byte of a loop device (start, middle, end) and reports the verified method', {
+  skip,
+  timeout: 300_000,
+}, async () => {
   const size = 96 * MiB + 512; // an odd sector count: the tail is not a whole 4 KiB block
   const loop = attachLoop(size);
   try {
@@ -50,7 +59,10 @@ test('erase_devices overwrites every byte of a loop device (start, middle, end) 
     const log = mem.lines;
     const r = await eraseDevices([disk(loop.dev)], {}, { log: mem });
     assert.match(String(r[loop.dev]), /^overwrite: 1 random pass \+ zeros, verified 128 samples$/, 'verified with direct reads');
-    assert.ok(log.some((l) => l.includes(`erase_devices: ${loop.dev}: overwrite`)), log.join('\n'));
+    assert.ok(
+      log.some((l) => l.includes(`erase_devices: ${loop.dev}: overwrite`)),
+      log.join('\n'),
+    );
     execFileSync('sync');
     assert.equal(firstNonZero(loop.file), -1);
   } finally {
@@ -64,7 +76,9 @@ test('random passes only (zeroize off): no marker left, the random pattern verif
   try {
     const offsets = [0, size / 2, size - 4096];
     writeMarkers(loop.file, offsets);
-    const r = await eraseDevices([disk(loop.dev)], { driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: false } });
+    const r = await eraseDevices([disk(loop.dev)], {
+      driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: false },
+    });
     assert.match(String(r[loop.dev]), /^overwrite: 2 random passes, verified \d+ samples$/);
     const fd = openSync(loop.file, 'r');
     try {
@@ -73,7 +87,9 @@ test('random passes only (zeroize off): no marker left, the random pattern verif
         readSync(fd, b, 0, 4096, off);
         assert.ok(!b.equals(MARKER) && !b.every((x) => x === 0), `random data at ${off}`);
       }
-    } finally { closeSync(fd); }
+    } finally {
+      closeSync(fd);
+    }
   } finally {
     loop.detach();
   }
@@ -92,7 +108,12 @@ test('a device whose writes fail half-way fails the step, naming the disk', { sk
     await assert.rejects(eraseDevices([disk(dev)], {}), (e: unknown) => {
       const details = (e as { details?: string }).details ?? '';
       console.log(`step error: ${details}`);
-      assert.match(details, new RegExp(`Failed to erase on the device\\(s\\): "${dev}": (writing ${dev} at byte \\d+ failed|flushing ${dev} after pass 1/2 \\(random\\) failed)`));
+      assert.match(
+        details,
+        new RegExp(
+          `Failed to erase on the device\\(s\\): "${dev}": (writing ${dev} at byte \\d+ failed|flushing ${dev} after pass 1/2 \\(random\\) failed)`,
+        ),
+      );
       return true;
     });
   } finally {
@@ -102,18 +123,27 @@ test('a device whose writes fail half-way fails the step, naming the disk', { sk
   }
 });
 
-test('a read-only device: the step fails without agent_erase_skip_read_only, is skipped with it, and keeps its bytes', { skip, timeout: 120_000 }, async () => {
+test('a read-only device: the step fails without agent_erase_skip_read_only, is skipped with it, and keeps its bytes', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const size = 16 * MiB;
   const loop = attachLoop(size);
   try {
     writeMarkers(loop.file, [0, size - 4096]);
     execFileSync('blockdev', ['--setro', loop.dev]);
-    await assert.rejects(eraseDevices([disk(loop.dev)], {}), (e: unknown) => /is read-only; set driver_internal_info agent_erase_skip_read_only/.test((e as { details: string }).details));
+    await assert.rejects(eraseDevices([disk(loop.dev)], {}), (e: unknown) =>
+      /is read-only; set driver_internal_info agent_erase_skip_read_only/.test((e as { details: string }).details),
+    );
     const r = await eraseDevices([disk(loop.dev)], { driver_internal_info: { agent_erase_skip_read_only: true } });
     assert.deepEqual(r, { [loop.dev]: 'skipped (read-only)' });
     const b = Buffer.alloc(4096);
     const fd = openSync(loop.file, 'r');
-    try { readSync(fd, b, 0, 4096, size - 4096); } finally { closeSync(fd); }
+    try {
+      readSync(fd, b, 0, 4096, size - 4096);
+    } finally {
+      closeSync(fd);
+    }
     assert.ok(b.equals(MARKER));
   } finally {
     execFileSync('blockdev', ['--setrw', loop.dev]);

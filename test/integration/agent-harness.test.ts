@@ -25,7 +25,9 @@ test('real Ironic harness: API, conductor, inspector up; enroll + manage', { tim
     n = await env.waitForProvisionState(uuid, ['manageable'], 30_000);
     assert.equal(n.provision_state, 'manageable');
     // Lookup answers 404 outside a wait state (real-ironic.md), with the version header.
-    const lk = await fetch(`${env.apiUrl}/v1/lookup?addresses=52:54:00:aa:bb:cc`, { headers: { 'X-OpenStack-Ironic-API-Version': '1.62' } });
+    const lk = await fetch(`${env.apiUrl}/v1/lookup?addresses=52:54:00:aa:bb:cc`, {
+      headers: { 'X-OpenStack-Ironic-API-Version': '1.62' },
+    });
     assert.equal(lk.status, 404);
     await env.deleteNode(uuid);
     // The image server answers HEAD like the conductor expects.
@@ -48,7 +50,9 @@ test('agent sandbox: only the loop disk is visible, host disks are read-only, po
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-fake-agent-'));
   const report = join(dir, 'report.json');
   // A stand-in agent: records what it can see and do, then serves /v1/status on the cmdline's port.
-  writeFileSync(join(dir, 'fake-agent.mjs'), `
+  writeFileSync(
+    join(dir, 'fake-agent.mjs'),
+    `
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -62,7 +66,8 @@ for (const d of execFileSync('sh', ['-c', 'find /dev -type b'], { encoding: 'utf
 execFileSync('poweroff', ['-f']);
 writeFileSync(${JSON.stringify(report)}, JSON.stringify({ lsblk, writable, env: process.env.RAMFORGE_AGENT_DISKS }));
 createServer((q, r) => r.end('{}')).listen(port, '127.0.0.1');
-`);
+`,
+  );
   const { assertOwnLoopDevice } = await import('../support/loopdisk.js');
   assert.throws(() => assertOwnLoopDevice('/dev/vda'), /only \/dev\/loopN/);
   assert.throws(() => assertOwnLoopDevice('/dev/loop99'), /not attached by this test/);
@@ -75,8 +80,13 @@ createServer((q, r) => r.end('{}')).listen(port, '127.0.0.1');
     agent.remove();
     assert.deepEqual(r.lsblk, [disk.kname]);
     assert.equal(r.env, disk.device);
-    const writable = Object.entries(r.writable).filter(([, w]) => w).map(([d]) => d);
-    assert.ok(writable.every((d) => d === disk.device || d.startsWith(`${disk.device}p`)), `writable outside the loop disk: ${writable.join(', ')}`);
+    const writable = Object.entries(r.writable)
+      .filter(([, w]) => w)
+      .map(([d]) => d);
+    assert.ok(
+      writable.every((d) => d === disk.device || d.startsWith(`${disk.device}p`)),
+      `writable outside the loop disk: ${writable.join(', ')}`,
+    );
     assert.ok(writable.includes(disk.device));
     assert.deepEqual(power, ['poweroff -f']);
   } finally {

@@ -13,7 +13,10 @@ import { downloadImage, type DownloadOptions } from '../../agent/src/image/downl
 import { openImageSink } from '../../agent/src/image/block-writer.js';
 import { startImageServer, type TestImageServer } from '../../agent/test/support/image-server.js';
 
-const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const has =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
 const data = randomBytes(3 << 20);
 const sha256 = createHash('sha256').update(data).digest('hex');
 const opts: DownloadOptions = { md5Enabled: false, downloadTimeoutS: 2, retries: 2, retryIntervalS: 0.05, maxDurationS: 0 };
@@ -24,7 +27,10 @@ before(async () => {
   srv = await startImageServer({ '/img.raw': { data } });
   dir = await mkdtemp(join(tmpdir(), 'rf-dl-'));
 });
-after(async () => { await srv.close(); await rm(dir, { recursive: true, force: true }); });
+after(async () => {
+  await srv.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 const info = () => ({ id: 'img', urls: [srv.url('/img.raw')], os_hash_algo: 'sha256', os_hash_value: sha256 });
 const gets = () => srv.log.filter((l) => l === 'GET /img.raw').length;

@@ -30,11 +30,16 @@ test('real ironic-inspector accepts the server-r640 inspection data', { timeout:
     await env.startInspection(uuid);
     await env.waitForProvisionState(uuid, ['inspect wait'], 60_000);
     const { lines: logs, ...log } = createMemoryLog();
-    const got = await runInspection({
-      ...createDefaultConfig(), rootPath: FIXTURE, bootif: `01-${PXE_MAC.replace(/:/g, '-')}`,
-      inspectionCallbackUrl: [`${env.inspectorUrl}/v1/continue`],
-      inspectionCollectors: ['default', 'logs', 'pci-devices', 'numa-topology', 'dmi-decode'],
-    }, { log });
+    const got = await runInspection(
+      {
+        ...createDefaultConfig(),
+        rootPath: FIXTURE,
+        bootif: `01-${PXE_MAC.replace(/:/g, '-')}`,
+        inspectionCallbackUrl: [`${env.inspectorUrl}/v1/continue`],
+        inspectionCollectors: ['default', 'logs', 'pci-devices', 'numa-topology', 'dmi-decode'],
+      },
+      { log },
+    );
     assert.equal(got, uuid, `inspector answered no uuid; agent log: ${logs.join('; ')}`);
     const n = await env.waitForProvisionState(uuid, ['manageable'], 120_000);
     const p = n.properties as Record<string, unknown>;

@@ -12,7 +12,12 @@ import type { IronicEnv, IronicNode } from '../support/ironic.js';
 import { startAgent, agentEntry, type AgentOptions, type AgentProcess } from '../support/agent-process.js';
 import type { LoopDisk } from '../support/loopdisk.js';
 
-export interface TestImage { name: string; url: string; sha256: string; bytes: Buffer }
+export interface TestImage {
+  name: string;
+  url: string;
+  sha256: string;
+  bytes: Buffer;
+}
 
 /** Why the agent tests cannot run yet, or undefined. */
 export function agentMissingReason(): string | undefined {
@@ -54,7 +59,10 @@ export class TestScope {
   readonly nodes: string[] = [];
   /** Temp dirs the test made (plugin dirs, boot state dirs), removed in cleanup(). */
   readonly tempDirs: string[] = [];
-  constructor(readonly env: IronicEnv, readonly disk: LoopDisk) {}
+  constructor(
+    readonly env: IronicEnv,
+    readonly disk: LoopDisk,
+  ) {}
 
   async startAgent(o: Omit<AgentOptions, 'disks'>): Promise<AgentProcess> {
     const a = await startAgent({ disks: [this.disk.device], ...o });
@@ -78,10 +86,16 @@ export class TestScope {
   }
 
   /** Enroll a node whose port is the agent's NIC and whose root device is the loop disk. */
-  async enroll(mac: string, extra: { fields?: Record<string, unknown>; properties?: Record<string, unknown>; pxeEnabled?: boolean } = {}): Promise<string> {
+  async enroll(
+    mac: string,
+    extra: { fields?: Record<string, unknown>; properties?: Record<string, unknown>; pxeEnabled?: boolean } = {},
+  ): Promise<string> {
     // A null in `extra.properties` drops the default (e.g. to let inspection set cpu_arch).
-    const properties = Object.fromEntries(Object.entries({ root_device: { name: this.disk.device }, cpu_arch: 'x86_64', ...(extra.properties ?? {}) })
-      .filter(([, v]) => v !== null));
+    const properties = Object.fromEntries(
+      Object.entries({ root_device: { name: this.disk.device }, cpu_arch: 'x86_64', ...(extra.properties ?? {}) }).filter(
+        ([, v]) => v !== null,
+      ),
+    );
     const uuid = await this.env.enrollNode({
       mac,
       properties,
@@ -97,7 +111,10 @@ export class TestScope {
    * conductor "booted" it with fake power), start a fresh agent, wait for one
    * of `endStates`, stop the agent (the conductor powers the node off).
    */
-  async bootAgentThrough(uuid: string, o: { waitState: string; endStates: string[]; timeoutMs: number; agent: Omit<AgentOptions, 'disks'> }): Promise<IronicNode> {
+  async bootAgentThrough(
+    uuid: string,
+    o: { waitState: string; endStates: string[]; timeoutMs: number; agent: Omit<AgentOptions, 'disks'> },
+  ): Promise<IronicNode> {
     await this.env.waitForProvisionState(uuid, [o.waitState, ...o.endStates], 60_000);
     const agent = await this.startAgent(o.agent);
     try {
@@ -138,7 +155,9 @@ export function writeMarkerManager(scope: TestScope): { dir: string; marker: str
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-hwm-'));
   scope.tempDirs.push(dir);
   const marker = join(dir, 'marker.json');
-  writeFileSync(join(dir, 'ramforge-test-manager.mjs'), `
+  writeFileSync(
+    join(dir, 'ramforge-test-manager.mjs'),
+    `
 import { writeFileSync } from 'node:fs';
 const mark = (o) => writeFileSync(${JSON.stringify(marker)}, JSON.stringify(o));
 export default class RamforgeTestHardwareManager {
@@ -164,7 +183,8 @@ export default class RamforgeTestHardwareManager {
     return { slept: true };
   }
 }
-`);
+`,
+  );
   return { dir, marker };
 }
 

@@ -15,7 +15,15 @@ import { join } from 'node:path';
 import { sharedIronic, startIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
 import { createLoopDisk, type LoopDisk } from '../support/loopdisk.js';
 import { hostPxeInterface } from '../support/agent-process.js';
-import { agentMissingReason, makeQcow2Image, makeRawImage, TestScope, waitUntil, withLogs, writeMarkerManager } from './agent-ironic-helpers.js';
+import {
+  agentMissingReason,
+  makeQcow2Image,
+  makeRawImage,
+  TestScope,
+  waitUntil,
+  withLogs,
+  writeMarkerManager,
+} from './agent-ironic-helpers.js';
 
 const skip = agentMissingReason();
 let env: IronicEnv;
@@ -30,7 +38,9 @@ before(async () => {
   env = await sharedIronic();
   disk = createLoopDisk();
 });
-afterEach(async () => { await scope?.cleanup(); });
+afterEach(async () => {
+  await scope?.cleanup();
+});
 after(async () => {
   disk?.detach();
   await stopSharedIronic();
@@ -54,7 +64,10 @@ test('agent on host, loop disk: automated cleaning on provide wipes the GPT and 
   });
 });
 
-test('agent on host, loop disk: deploy raw then qcow2 byte for byte; wrong checksum → deploy failed', { skip, timeout: 900_000 }, async () => {
+test('agent on host, loop disk: deploy raw then qcow2 byte for byte; wrong checksum → deploy failed', {
+  skip,
+  timeout: 900_000,
+}, async () => {
   scope = new TestScope(env, disk);
   await withLogs(scope, async () => {
     const raw = makeRawImage(env, 'whole-disk.raw');
@@ -76,14 +89,20 @@ test('agent on host, loop disk: deploy raw then qcow2 byte for byte; wrong check
 
     // 1. raw, verified with os_hash_algo/os_hash_value (what Glance-style callers send).
     let t0 = Date.now();
-    let n = await deploy({ image_source: raw.url, image_os_hash_algo: 'sha256', image_os_hash_value: raw.sha256, image_disk_format: 'raw' }, ['active']);
+    let n = await deploy(
+      { image_source: raw.url, image_os_hash_algo: 'sha256', image_os_hash_value: raw.sha256, image_disk_format: 'raw' },
+      ['active'],
+    );
     console.log(`raw deploy (deploy → active) took ${Date.now() - t0} ms`);
     assert.equal(n.provision_state, 'active');
     assert.ok(disk.readBytes(0, raw.bytes.length).equals(raw.bytes), 'the loop disk does not hold the raw image byte for byte');
     const powerCalls = scope.agents.at(-1)!.powerLog();
     console.log(`power commands the agent ran (faked): ${JSON.stringify(powerCalls)}`);
     // The conductor ends a deploy with standby.power_off: the agent must really try to power off.
-    assert.ok(powerCalls.some((c) => c.startsWith('poweroff')), 'standby.power_off did not run poweroff');
+    assert.ok(
+      powerCalls.some((c) => c.startsWith('poweroff')),
+      'standby.power_off did not run poweroff',
+    );
 
     // 2. undeploy (no cleaning here; Ironic wipes instance_info), then qcow2 verified with image_checksum (sha256 hex).
     await env.setProvisionState(uuid, 'deleted');
@@ -101,7 +120,10 @@ test('agent on host, loop disk: deploy raw then qcow2 byte for byte; wrong check
     console.log(`wrong checksum → last_error: ${n.last_error}`);
     assert.equal(n.provision_state, 'deploy failed');
     assert.match(n.last_error ?? '', /checksum/i);
-    assert.ok((n.last_error ?? '').includes(wrong) || /verif/i.test(n.last_error ?? ''), 'last_error should carry the agent\'s checksum error text');
+    assert.ok(
+      (n.last_error ?? '').includes(wrong) || /verif/i.test(n.last_error ?? ''),
+      "last_error should carry the agent's checksum error text",
+    );
   });
 });
 
@@ -112,9 +134,13 @@ test('agent on host, loop disk: manual cleaning runs a step of a custom hardware
     const uuid = await scope.enroll(nic.mac);
     await env.setProvisionState(uuid, 'manage');
     await env.waitForProvisionState(uuid, ['manageable'], 60_000);
-    await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'deploy', step: 'write_marker', args: { text: 'hello from ironic' } }] });
+    await env.setProvisionState(uuid, 'clean', {
+      clean_steps: [{ interface: 'deploy', step: 'write_marker', args: { text: 'hello from ironic' } }],
+    });
     const n = await scope.bootAgentThrough(uuid, {
-      waitState: 'clean wait', endStates: ['manageable'], timeoutMs: 240_000,
+      waitState: 'clean wait',
+      endStates: ['manageable'],
+      timeoutMs: 240_000,
       agent: { ...baseAgent(), hardwareManagersDir: dir },
     });
     assert.equal(n.last_error, null);
@@ -139,7 +165,11 @@ test('agent on host, loop disk: cleaning survives an Ironic restart mid-flow', {
       await own.waitForProvisionState(uuid, ['clean wait'], 60_000);
       await scope.startAgent({ ...baseAgent(), apiUrl: own.apiUrl });
       // Restart once the conductor has accepted a heartbeat (agent_url recorded): mid-flow.
-      await waitUntil('first heartbeat accepted', async () => ((await own.getNode(uuid)).driver_internal_info.agent_url ? true : undefined), 120_000);
+      await waitUntil(
+        'first heartbeat accepted',
+        async () => ((await own.getNode(uuid)).driver_internal_info.agent_url ? true : undefined),
+        120_000,
+      );
       const t0 = Date.now();
       await own.restart();
       console.log(`Ironic restarted in ${Date.now() - t0} ms while the node was '${(await own.getNode(uuid)).provision_state}'`);
@@ -154,7 +184,10 @@ test('agent on host, loop disk: cleaning survives an Ironic restart mid-flow', {
   }
 });
 
-test('agent on host, loop disk: agent restart in the same boot keeps its token (second lookup gives ******)', { skip, timeout: 420_000 }, async () => {
+test('agent on host, loop disk: agent restart in the same boot keeps its token (second lookup gives ******)', {
+  skip,
+  timeout: 420_000,
+}, async () => {
   scope = new TestScope(env, disk);
   await withLogs(scope, async () => {
     const { dir, marker } = writeMarkerManager(scope);
@@ -185,12 +218,18 @@ test('agent on host, loop disk: Inspector accepts the inspection data and update
     // The port is the agent's PXE NIC: Inspector finds the node by that MAC (a node without ports or a BMC
     // address cannot be matched), and that NIC has an IP. pxe_enabled starts false: Inspector must set it
     // from the BOOTIF the agent reports as boot.pxe_interface.
-    const uuid = await scope.enroll(nic.mac, { fields: { inspect_interface: 'inspector' }, properties: { cpu_arch: null }, pxeEnabled: false });
+    const uuid = await scope.enroll(nic.mac, {
+      fields: { inspect_interface: 'inspector' },
+      properties: { cpu_arch: null },
+      pxeEnabled: false,
+    });
     await env.setProvisionState(uuid, 'manage');
     await env.waitForProvisionState(uuid, ['manageable'], 60_000);
     await env.startInspection(uuid);
     const n = await scope.bootAgentThrough(uuid, {
-      waitState: 'inspect wait', endStates: ['manageable'], timeoutMs: 180_000,
+      waitState: 'inspect wait',
+      endStates: ['manageable'],
+      timeoutMs: 180_000,
       agent: { ...baseAgent(), inspectionCallbackUrl: `${env.inspectorUrl}/v1/continue` },
     });
     const st = await env.inspectorStatus(uuid);
@@ -203,7 +242,9 @@ test('agent on host, loop disk: Inspector accepts the inspection data and update
     // Root disk = the 4 GiB loop disk; Inspector reserves 1 GiB.
     assert.equal(Number(n.properties.local_gb), Math.floor(disk.sizeBytes / 1024 ** 3) - 1);
     const ports = await env.api('GET', `/v1/ports?node_uuid=${uuid}&fields=address,pxe_enabled`);
-    assert.ok(ports.body.ports.some((p: { address: string; pxe_enabled: boolean }) => p.address === nic.mac && p.pxe_enabled),
-      `no pxe_enabled port ${nic.mac}: ${JSON.stringify(ports.body)}`);
+    assert.ok(
+      ports.body.ports.some((p: { address: string; pxe_enabled: boolean }) => p.address === nic.mac && p.pxe_enabled),
+      `no pxe_enabled port ${nic.mac}: ${JSON.stringify(ports.body)}`,
+    );
   });
 });

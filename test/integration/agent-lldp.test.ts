@@ -47,7 +47,8 @@ test('lldpcli neighbours become LLDP TLVs', { skip, timeout: 60_000 }, async () 
   const sockH = path.join(dir, 'h.sock');
   daemons.push(spawn('ip', ['netns', 'exec', nsSwitch, 'lldpd', '-d', '-u', sockS, '-I', `${tag}a`], { stdio: 'ignore' }));
   daemons.push(spawn('ip', ['netns', 'exec', nsHost, 'lldpd', '-d', '-u', sockH, '-I', `${tag}b`], { stdio: 'ignore' }));
-  const cli = (ns: string, sock: string, ...args: string[]) => spawnSync('ip', ['netns', 'exec', ns, 'lldpcli', '-u', sock, ...args], { encoding: 'utf8' });
+  const cli = (ns: string, sock: string, ...args: string[]) =>
+    spawnSync('ip', ['netns', 'exec', ns, 'lldpcli', '-u', sock, ...args], { encoding: 'utf8' });
   for (let i = 0; i < 50 && cli(nsSwitch, sockS, 'show', 'chassis').status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
   cli(nsSwitch, sockS, 'configure', 'system', 'hostname', 'switch-1');
   cli(nsSwitch, sockS, 'configure', 'ports', `${tag}a`, 'lldp', 'portdescription', 'uplink to server07');
@@ -60,17 +61,22 @@ test('lldpcli neighbours become LLDP TLVs', { skip, timeout: 60_000 }, async () 
   let tlvs: Array<[number, string]> | undefined;
   for (let i = 0; i < 100; i++) {
     tlvs = (await collectLldp(host))?.get(`${tag}b`);
-    if (tlvs?.some(([t, v]) => t === 5 && v === Buffer.from('switch-1').toString('hex'))
-      && tlvs.some(([t]) => t === 4)) break;
+    if (tlvs?.some(([t, v]) => t === 5 && v === Buffer.from('switch-1').toString('hex')) && tlvs.some(([t]) => t === 4)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  assert.ok(tlvs, `no neighbour seen by lldpd within 20 s: ${JSON.stringify(cli(nsHost, sockH, '-f', 'json', 'show', 'neighbors', 'details'))}`);
+  assert.ok(
+    tlvs,
+    `no neighbour seen by lldpd within 20 s: ${JSON.stringify(cli(nsHost, sockH, '-f', 'json', 'show', 'neighbors', 'details'))}`,
+  );
   const mac = sh('ip', '-n', nsSwitch, '-j', 'link', 'show', `${tag}a`).match(/"address":"([0-9a-f:]+)"/)![1]!;
   const byType = (t: number) => tlvs!.filter(([x]) => x === t).map(([, v]) => v);
   assert.deepEqual(byType(1), [`04${mac.replace(/:/g, '')}`]); // chassis id: MAC subtype
   assert.equal(byType(2).length, 1);
   assert.equal(byType(4)[0], Buffer.from('uplink to server07').toString('hex'));
   assert.equal(byType(5)[0], Buffer.from('switch-1').toString('hex'));
-  assert.ok(byType(8).some((v) => v.startsWith('0501c0000265')), `mgmt address 192.0.2.101 in ${JSON.stringify(byType(8))}`);
+  assert.ok(
+    byType(8).some((v) => v.startsWith('0501c0000265')),
+    `mgmt address 192.0.2.101 in ${JSON.stringify(byType(8))}`,
+  );
   assert.equal(byType(3).length, 1);
 });

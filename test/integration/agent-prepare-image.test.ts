@@ -11,7 +11,10 @@ import { startImageServer, type TestImageServer } from '../../agent/test/support
 import { attachLoop, canUseLoop, sh } from '../../agent/test/support/loop-device.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
-const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const has =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
 let srv: TestImageServer;
 let dir: string;
 const raw = randomBytes(6 << 20);
@@ -30,13 +33,39 @@ before(async () => {
   for (const f of ['img.raw', 'img.qcow2', 'gpt.raw', 'root.raw']) files[f] = await readFile(join(dir, f));
   srv = await startImageServer(Object.fromEntries(Object.entries(files).map(([k, v]) => [`/${k}`, { data: v }])));
 });
-after(async () => { await srv?.close(); await rm(dir, { recursive: true, force: true }); });
+after(async () => {
+  await srv?.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
-const opts = (device: string): PrepareOpts => ({ device, md5Enabled: false, bootMode: 'bios', downloadTimeoutS: 5, retries: 1, retryIntervalS: 0.05, maxDurationS: 0, tmpDir: dir });
-const info = (file: string, extra: Record<string, unknown> = {}) => ({ id: file, urls: [srv.url(`/${file}`)], disk_format: 'raw', stream_raw_images: true, os_hash_algo: 'sha256', os_hash_value: sha(files[file]!), ...extra });
+const opts = (device: string): PrepareOpts => ({
+  device,
+  md5Enabled: false,
+  bootMode: 'bios',
+  downloadTimeoutS: 5,
+  retries: 1,
+  retryIntervalS: 0.05,
+  maxDurationS: 0,
+  tmpDir: dir,
+});
+const info = (file: string, extra: Record<string, unknown> = {}) => ({
+  id: file,
+  urls: [srv.url(`/${file}`)],
+  disk_format: 'raw',
+  stream_raw_images: true,
+  os_hash_algo: 'sha256',
+  os_hash_value: sha(files[file]!),
+  ...extra,
+});
 async function readDev(dev: string, len: number, offset = 0): Promise<Buffer> {
   const fh = await open(dev, 'r');
-  try { const b = Buffer.alloc(len); await fh.read(b, 0, len, offset); return b; } finally { await fh.close(); }
+  try {
+    const b = Buffer.alloc(len);
+    await fh.read(b, 0, len, offset);
+    return b;
+  } finally {
+    await fh.close();
+  }
 }
 const mbrSig = (b: Buffer): string => `0x${b.readUInt32LE(440).toString(16).padStart(8, '0')}`;
 
@@ -47,7 +76,9 @@ test('raw whole-disk image streamed to a loop device, byte for byte', { skip }, 
     assert.ok((await readDev(loop.dev, raw.length)).equals(raw));
     assert.equal(msg, `image (img.raw) written to device ${loop.dev} root_uuid=${mbrSig(raw)}`);
     assert.deepEqual(getPartitionUuids(), { 'root uuid': mbrSig(raw) });
-  } finally { loop.detach(); }
+  } finally {
+    loop.detach();
+  }
 });
 
 test('qcow2 whole-disk image: cached, checked, converted with qemu-img', { skip }, async () => {
@@ -55,7 +86,9 @@ test('qcow2 whole-disk image: cached, checked, converted with qemu-img', { skip 
   try {
     await prepareImage(info('img.qcow2', { disk_format: 'qcow2' }), null, opts(loop.dev));
     assert.ok((await readDev(loop.dev, raw.length)).equals(raw));
-  } finally { loop.detach(); }
+  } finally {
+    loop.detach();
+  }
 });
 
 test('raw image not streamed: cached then copied', { skip }, async () => {
@@ -63,14 +96,21 @@ test('raw image not streamed: cached then copied', { skip }, async () => {
   try {
     await prepareImage(info('img.raw', { stream_raw_images: false }), null, opts(loop.dev));
     assert.ok((await readDev(loop.dev, raw.length)).equals(raw));
-  } finally { loop.detach(); }
+  } finally {
+    loop.detach();
+  }
 });
 
 test('qcow2 content declared raw is refused (InvalidImage)', { skip }, async () => {
   const loop = attachLoop(16 << 20);
   try {
-    await assert.rejects(prepareImage(info('img.qcow2', { stream_raw_images: false }), null, opts(loop.dev)), has(/InvalidImage.*disk_format is raw but its content is qcow2/));
-  } finally { loop.detach(); }
+    await assert.rejects(
+      prepareImage(info('img.qcow2', { stream_raw_images: false }), null, opts(loop.dev)),
+      has(/InvalidImage.*disk_format is raw but its content is qcow2/),
+    );
+  } finally {
+    loop.detach();
+  }
 });
 
 test('whole-disk GPT image gets a config drive partition at the end', { skip }, async () => {
@@ -78,36 +118,58 @@ test('whole-disk GPT image gets a config drive partition at the end', { skip }, 
   const cd = randomBytes(300 << 10);
   try {
     await prepareImage(info('gpt.raw'), gzipSync(cd).toString('base64'), opts(loop.dev));
-    const parts = sh('lsblk', ['-lnpo', 'NAME,TYPE', loop.dev]).split('\n').filter((l) => l.includes('part')).map((l) => l.split(/\s+/)[0]!);
+    const parts = sh('lsblk', ['-lnpo', 'NAME,TYPE', loop.dev])
+      .split('\n')
+      .filter((l) => l.includes('part'))
+      .map((l) => l.split(/\s+/)[0]!);
     assert.equal(parts.length, 2);
     assert.ok((await readDev(parts[1]!, cd.length)).equals(cd));
     const start = Number(sh('cat', [`/sys/class/block/${parts[1]!.slice(5)}/start`]));
     assert.ok(start * 512 >= (128 - 65) << 20, 'config drive sits at the end of the disk');
-  } finally { loop.detach(); }
+  } finally {
+    loop.detach();
+  }
 });
 
 test('UEFI partition image: ESP, swap, root; uuids recorded', { skip }, async () => {
   const loop = attachLoop(700 << 20);
   try {
-    const msg = await prepareImage(info('root.raw', { image_type: 'partition', root_mb: 16, swap_mb: 8, deploy_boot_mode: 'uefi' }), null, { ...opts(loop.dev), bootMode: 'uefi' });
+    const msg = await prepareImage(info('root.raw', { image_type: 'partition', root_mb: 16, swap_mb: 8, deploy_boot_mode: 'uefi' }), null, {
+      ...opts(loop.dev),
+      bootMode: 'uefi',
+    });
     const u = getPartitionUuids() as { 'root uuid': string; 'efi system partition uuid': string; partitions: Record<string, string> };
     assert.equal(u['root uuid'], '11111111-2222-3333-4444-555555555555');
     assert.match(u['efi system partition uuid'], /^[0-9A-F]{4}-[0-9A-F]{4}$/);
     assert.deepEqual(u.partitions, { 'efi system partition': `${loop.dev}p1`, swap: `${loop.dev}p2`, root: `${loop.dev}p3` });
     assert.match(sh('blkid', ['-p', `${loop.dev}p1`]), /LABEL="efi-part"/);
     assert.match(sh('blkid', ['-p', `${loop.dev}p2`]), /LABEL="swap1".*TYPE="swap"/);
-    assert.equal(msg, `image (root.raw) written to device ${loop.dev} root_uuid=${u['root uuid']} efi_system_partition_uuid=${u['efi system partition uuid']}`);
-  } finally { loop.detach(); }
+    assert.equal(
+      msg,
+      `image (root.raw) written to device ${loop.dev} root_uuid=${u['root uuid']} efi_system_partition_uuid=${u['efi system partition uuid']}`,
+    );
+  } finally {
+    loop.detach();
+  }
 });
 
 test('BIOS partition image on MBR with ephemeral; too-small root refused', { skip }, async () => {
   const loop = attachLoop(64 << 20);
   try {
-    await prepareImage(info('root.raw', { image_type: 'partition', root_mb: 16, ephemeral_mb: 8, stream_raw_images: false }), null, opts(loop.dev));
+    await prepareImage(
+      info('root.raw', { image_type: 'partition', root_mb: 16, ephemeral_mb: 8, stream_raw_images: false }),
+      null,
+      opts(loop.dev),
+    );
     const u = getPartitionUuids() as { partitions: Record<string, string> };
     assert.deepEqual(u.partitions, { ephemeral: `${loop.dev}p1`, root: `${loop.dev}p2` });
     assert.match(sh('blkid', ['-p', `${loop.dev}p1`]), /LABEL="ephemeral0"/);
     assert.match(sh('blkid', ['-p', '-o', 'value', '-s', 'PTTYPE', loop.dev]), /dos/);
-    await assert.rejects(prepareImage(info('root.raw', { image_type: 'partition', root_mb: 4, stream_raw_images: false }), null, opts(loop.dev)), has(/Root partition is too small/));
-  } finally { loop.detach(); }
+    await assert.rejects(
+      prepareImage(info('root.raw', { image_type: 'partition', root_mb: 4, stream_raw_images: false }), null, opts(loop.dev)),
+      has(/Root partition is too small/),
+    );
+  } finally {
+    loop.detach();
+  }
 });

@@ -31,21 +31,31 @@ import { sharedBuild } from '../support/shared-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
-const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/ironic') ? 'Ironic is not installed: run ./ramforge doctor --for test --fix' : false;
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync('/usr/bin/ironic')
+      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
+      : false;
 const MAC = '52:54:00:12:34:56';
 const MiB = 1 << 20;
 /** Small on purpose: TCG writes to a virtio disk at tens of MB/s. */
 const DISK_SIZE = 256 * MiB;
 
 let ironic: IronicEnv | undefined;
-before(async () => {
-  if (skip) return;
-  ironic = await startIronic({ extraConf: '[deploy]\nshred_random_overwrite_iterations = 1\nshred_final_overwrite_with_zeros = true\nerase_skip_read_only = true\n' });
-  if (kernel && initrd) return;
-  const b = await sharedBuild();
-  kernel = b.kernel;
-  initrd = b.initramfs;
-}, { timeout: 30 * 60_000 });
+before(
+  async () => {
+    if (skip) return;
+    ironic = await startIronic({
+      extraConf: '[deploy]\nshred_random_overwrite_iterations = 1\nshred_final_overwrite_with_zeros = true\nerase_skip_read_only = true\n',
+    });
+    if (kernel && initrd) return;
+    const b = await sharedBuild();
+    kernel = b.kernel;
+    initrd = b.initramfs;
+  },
+  { timeout: 30 * 60_000 },
+);
 after(() => ironic?.stop());
 
 function readAt(file: string, offset: number, length: number): Buffer {
@@ -54,7 +64,9 @@ function readAt(file: string, offset: number, length: number): Buffer {
     const b = Buffer.alloc(length);
     readSync(fd, b, 0, length, offset);
     return b;
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Where the previous tenant's bytes are: the start, inside partition 1 (at 1 MiB), the middle, the last MiB. */
@@ -66,7 +78,11 @@ function makeTenantDisk(file: string, size: number): void {
   execFileSync('truncate', ['-s', String(size), file]);
   execFileSync('sgdisk', ['-n', '1:2048:+32M', '-t', '1:8300', file]);
   const fd = openSync(file, 'r+');
-  try { for (const off of markerOffsets(size)) writeSync(fd, MARKER, 0, MARKER.length, off); } finally { closeSync(fd); }
+  try {
+    for (const off of markerOffsets(size)) writeSync(fd, MARKER, 0, MARKER.length, off);
+  } finally {
+    closeSync(fd);
+  }
   assert.equal(readAt(file, 512, 8).toString(), 'EFI PART');
   for (const off of markerOffsets(size)) assert.ok(readAt(file, off, 4096).equals(MARKER));
 }
@@ -83,7 +99,9 @@ function firstNonZero(file: string): number {
       if (n === 0) return -1;
       if (!buf.subarray(0, n).equals(zero.subarray(0, n))) return pos + buf.subarray(0, n).findIndex((b) => b !== 0);
     }
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -93,9 +111,18 @@ function getAgent(agentPort: number, path: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = httpsGet({ host: '127.0.0.1', port: agentPort, path, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
       let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => {
-        try { resolve(JSON.parse(text)); } catch { reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`)); }
-      });
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => {
+          text += d;
+        })
+        .on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch {
+            reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+          }
+        });
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out`))).on('error', reject);
   });
@@ -103,18 +130,30 @@ function getAgent(agentPort: number, path: string): Promise<unknown> {
 
 /** The result of the last clean step `step`, from the agent's own command list (a Zed conductor sends no token on GET). */
 async function cleanResult(agentPort: number, step: string): Promise<Record<string, unknown>> {
-  const body = (await getAgent(agentPort, '/v1/commands/')) as { commands: Array<{ command_name: string; command_status: string; command_result: any }> };
+  const body = (await getAgent(agentPort, '/v1/commands/')) as {
+    commands: Array<{ command_name: string; command_status: string; command_result: any }>;
+  };
   const hit = body.commands.filter((c) => c.command_name === 'execute_clean_step' && c.command_result?.clean_step?.step === step).at(-1);
   assert.ok(hit, `the agent ran no ${step} step: ${JSON.stringify(body.commands.map((c) => c.command_name))}`);
   assert.equal(hit.command_status, 'SUCCEEDED');
   return hit.command_result.clean_result as Record<string, unknown>;
 }
 
-interface Run { env: IronicEnv; uuid: string; vm: Vm; agentPort: number; dir: string }
+interface Run {
+  env: IronicEnv;
+  uuid: string;
+  vm: Vm;
+  agentPort: number;
+  dir: string;
+}
 
 /** Enroll and manage a node, boot the ramdisk with `disks`, run `body`; always cleans up and prints logs on failure. */
-async function withNode(name: string, disks: (dir: string) => Pick<BootVmOptions, 'disks' | 'extraArgs'>, bootFirst: boolean,
-  body: (r: Run, boot: () => Promise<Vm>) => Promise<void>): Promise<void> {
+async function withNode(
+  name: string,
+  disks: (dir: string) => Pick<BootVmOptions, 'disks' | 'extraArgs'>,
+  bootFirst: boolean,
+  body: (r: Run, boot: () => Promise<Vm>) => Promise<void>,
+): Promise<void> {
   const env = ironic!;
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-vm-'));
   let vm: Vm | undefined;
@@ -128,10 +167,12 @@ async function withNode(name: string, disks: (dir: string) => Pick<BootVmOptions
     const apiPort = new URL(env.apiUrl).port;
     const boot = async (): Promise<Vm> => {
       vm = await bootVm({
-        kernel, initrd,
+        kernel,
+        initrd,
         // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
         append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
-        memoryMiB: 1024, mac: MAC,
+        memoryMiB: 1024,
+        mac: MAC,
         hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
         serialLog: join(dir, 'serial.log'),
         ...d,
@@ -151,77 +192,112 @@ async function withNode(name: string, disks: (dir: string) => Pick<BootVmOptions
   }
 }
 
-test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero', { skip, timeout: 1_800_000 }, async () => {
+test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero', {
+  skip,
+  timeout: 1_800_000,
+}, async () => {
   let diskFile = '';
-  await withNode('vm-erase', (dir) => {
-    diskFile = join(dir, 'disk.img');
-    makeTenantDisk(diskFile, DISK_SIZE);
-    return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
-  }, true, async ({ env, uuid, vm, agentPort }) => {
-    await env.setProvisionState(uuid, 'provide');
-    const t0 = Date.now();
-    const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
-    console.log(`in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
-    assert.equal(n.last_error, null);
-    const result = await cleanResult(agentPort, 'erase_devices');
-    console.log(`erase_devices result: ${JSON.stringify(result)}`);
-    assert.deepEqual(Object.keys(result), ['/dev/vda']);
-    assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
-    assert.match(vm.serialText(), /erase \/dev\/vda: pass 1\/2 \(random\) done/);
-    console.log(`in the guest: ${vm.serialText().match(/erase \/dev\/vda: pass .*|erase \/dev\/vda: overwrite: .* in [\d.]+ s/g)?.join('; ')}`);
-    const bad = firstNonZero(diskFile);
-    assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
-  });
+  await withNode(
+    'vm-erase',
+    (dir) => {
+      diskFile = join(dir, 'disk.img');
+      makeTenantDisk(diskFile, DISK_SIZE);
+      return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+    },
+    true,
+    async ({ env, uuid, vm, agentPort }) => {
+      await env.setProvisionState(uuid, 'provide');
+      const t0 = Date.now();
+      const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
+      console.log(`in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
+      assert.equal(n.last_error, null);
+      const result = await cleanResult(agentPort, 'erase_devices');
+      console.log(`erase_devices result: ${JSON.stringify(result)}`);
+      assert.deepEqual(Object.keys(result), ['/dev/vda']);
+      assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+      assert.match(vm.serialText(), /erase \/dev\/vda: pass 1\/2 \(random\) done/);
+      console.log(
+        `in the guest: ${vm
+          .serialText()
+          .match(/erase \/dev\/vda: pass .*|erase \/dev\/vda: overwrite: .* in [\d.]+ s/g)
+          ?.join('; ')}`,
+      );
+      const bad = firstNonZero(diskFile);
+      assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
+    },
+  );
 });
 
-test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; the data beyond it is expected to remain', { skip, timeout: 900_000 }, async () => {
+test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; the data beyond it is expected to remain', {
+  skip,
+  timeout: 900_000,
+}, async () => {
   let diskFile = '';
-  await withNode('vm-express', (dir) => {
-    diskFile = join(dir, 'disk.img');
-    makeTenantDisk(diskFile, DISK_SIZE);
-    return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
-  }, false, async ({ env, uuid, agentPort }, boot) => {
-    // Ask first, then boot: the node waits in "clean wait" until the agent heartbeats.
-    await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'deploy', step: 'erase_devices_express' }] });
-    await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
-    await boot();
-    const n = await env.waitForProvisionState(uuid, ['manageable'], 800_000);
-    assert.equal(n.last_error, null);
-    const result = await cleanResult(agentPort, 'erase_devices_express');
-    assert.deepEqual(result, { '/dev/vda': 'metadata only (partition tables and signatures; the data beyond them remains)' });
-    assert.notEqual(readAt(diskFile, 512, 8).toString(), 'EFI PART', 'primary GPT header still present');
-    assert.notEqual(readAt(diskFile, DISK_SIZE - 512, 8).toString(), 'EFI PART', 'backup GPT header still present');
-    assert.equal(execFileSync('wipefs', ['-n', diskFile], { encoding: 'utf8' }).trim(), '', 'no signature left');
-    // IPA's express erase is metadata only: the tenant's bytes inside and past the partition stay.
-    for (const off of markerOffsets(DISK_SIZE).slice(1)) assert.ok(readAt(diskFile, off, 4096).equals(MARKER), `data at ${off} is expected to remain`);
-  });
+  await withNode(
+    'vm-express',
+    (dir) => {
+      diskFile = join(dir, 'disk.img');
+      makeTenantDisk(diskFile, DISK_SIZE);
+      return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+    },
+    false,
+    async ({ env, uuid, agentPort }, boot) => {
+      // Ask first, then boot: the node waits in "clean wait" until the agent heartbeats.
+      await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'deploy', step: 'erase_devices_express' }] });
+      await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+      await boot();
+      const n = await env.waitForProvisionState(uuid, ['manageable'], 800_000);
+      assert.equal(n.last_error, null);
+      const result = await cleanResult(agentPort, 'erase_devices_express');
+      assert.deepEqual(result, { '/dev/vda': 'metadata only (partition tables and signatures; the data beyond them remains)' });
+      assert.notEqual(readAt(diskFile, 512, 8).toString(), 'EFI PART', 'primary GPT header still present');
+      assert.notEqual(readAt(diskFile, DISK_SIZE - 512, 8).toString(), 'EFI PART', 'backup GPT header still present');
+      assert.equal(execFileSync('wipefs', ['-n', diskFile], { encoding: 'utf8' }).trim(), '', 'no signature left');
+      // IPA's express erase is metadata only: the tenant's bytes inside and past the partition stay.
+      for (const off of markerOffsets(DISK_SIZE).slice(1))
+        assert.ok(readAt(diskFile, off, 4096).equals(MARKER), `data at ${off} is expected to remain`);
+    },
+  );
 });
 
-test('a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte; the writable one is zeroed', { skip, timeout: 1_800_000 }, async () => {
+test('a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte; the writable one is zeroed', {
+  skip,
+  timeout: 1_800_000,
+}, async () => {
   let rwFile = '';
   let roFile = '';
   let roHash = '';
-  await withNode('vm-readonly', (dir) => {
-    rwFile = join(dir, 'rw.img');
-    roFile = join(dir, 'ro.img');
-    makeTenantDisk(rwFile, 64 * MiB);
-    makeTenantDisk(roFile, 64 * MiB);
-    roHash = sha256(roFile);
-    return {
-      disks: [{ path: rwFile, format: 'raw', serial: 'ramforge-rw' }],
-      // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
-      extraArgs: ['-drive', `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`, '-device', 'virtio-blk-pci,drive=rodisk,serial=ramforge-ro'],
-    };
-  }, true, async ({ env, uuid, agentPort }) => {
-    await env.setProvisionState(uuid, 'provide');
-    const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
-    assert.equal(n.last_error, null);
-    assert.equal(n.driver_internal_info.agent_erase_skip_read_only, true);
-    const result = await cleanResult(agentPort, 'erase_devices');
-    console.log(`erase_devices result: ${JSON.stringify(result)}`);
-    assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
-    assert.equal(result['/dev/vdb'], 'skipped (read-only)');
-    assert.equal(firstNonZero(rwFile), -1, 'the writable disk is zero');
-    assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
-  });
+  await withNode(
+    'vm-readonly',
+    (dir) => {
+      rwFile = join(dir, 'rw.img');
+      roFile = join(dir, 'ro.img');
+      makeTenantDisk(rwFile, 64 * MiB);
+      makeTenantDisk(roFile, 64 * MiB);
+      roHash = sha256(roFile);
+      return {
+        disks: [{ path: rwFile, format: 'raw', serial: 'ramforge-rw' }],
+        // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
+        extraArgs: [
+          '-drive',
+          `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`,
+          '-device',
+          'virtio-blk-pci,drive=rodisk,serial=ramforge-ro',
+        ],
+      };
+    },
+    true,
+    async ({ env, uuid, agentPort }) => {
+      await env.setProvisionState(uuid, 'provide');
+      const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
+      assert.equal(n.last_error, null);
+      assert.equal(n.driver_internal_info.agent_erase_skip_read_only, true);
+      const result = await cleanResult(agentPort, 'erase_devices');
+      console.log(`erase_devices result: ${JSON.stringify(result)}`);
+      assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+      assert.equal(result['/dev/vdb'], 'skipped (read-only)');
+      assert.equal(firstNonZero(rwFile), -1, 'the writable disk is zero');
+      assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
+    },
+  );
 });

@@ -54,7 +54,10 @@ describe('archives with real tools', () => {
     const archive = join(mkdtempSync(join(base, 'rf-int-out-')), 'root.cpio');
     writeFileSync(archive, await bytesOf(cpioStream(t.entries(), { epoch: 1_700_000_000 })));
     const listed = execFileSync('cpio', ['-t', '--quiet', '-F', archive], { encoding: 'utf8' }).trim().split('\n');
-    assert.deepEqual(listed, t.entries().map((e) => e.path));
+    assert.deepEqual(
+      listed,
+      t.entries().map((e) => e.path),
+    );
     const dest = mkdtempSync(join(base, 'rf-int-x-'));
     const args = ['-idm', '--quiet', '--no-absolute-filenames', '-F', archive];
     if (!isRoot) args.push('--no-preserve-owner');
@@ -101,8 +104,15 @@ describe('archives with real tools', () => {
       { name: 'late', compression: 'none', entries: early },
     ]);
     const list = await listInitramfs(multi);
-    assert.deepEqual(list.map((m) => [m.offset, m.compressedSize, m.compression]), res.members.map((m, i) => [m.offset, m.size, ['none', 'xz', 'zstd', 'gzip', 'none'][i]]));
-    for (const i of [1, 2, 3]) assert.deepEqual(list[i]?.entries.map((e) => e.path), t.entries().map((e) => e.path));
+    assert.deepEqual(
+      list.map((m) => [m.offset, m.compressedSize, m.compression]),
+      res.members.map((m, i) => [m.offset, m.size, ['none', 'xz', 'zstd', 'gzip', 'none'][i]]),
+    );
+    for (const i of [1, 2, 3])
+      assert.deepEqual(
+        list[i]?.entries.map((e) => e.path),
+        t.entries().map((e) => e.path),
+      );
     // What the kernel would do with the zstd member, checked by the zstd CLI itself.
     const z = res.members[2] as { offset: number; size: number };
     const zbytes = readFileSync(multi).subarray(z.offset, z.offset + z.size);
@@ -112,14 +122,31 @@ describe('archives with real tools', () => {
   it('lists legacy lzma and bzip2 last members after an uncompressed one', async () => {
     const out = mkdtempSync(join(base, 'rf-int-out-'));
     const early = [{ path: 'kernel', type: 'dir' as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 }];
-    const body = await bytesOf(cpioStream([{ path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }, { path: 'etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.from('hi'), size: 2 }]));
-    for (const [kind, argv] of [['lzma', ['xz', '--format=lzma', '-c']], ['bzip2', ['bzip2', '-c']]] as const) {
+    const body = await bytesOf(
+      cpioStream([
+        { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+        { path: 'etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.from('hi'), size: 2 },
+      ]),
+    );
+    for (const [kind, argv] of [
+      ['lzma', ['xz', '--format=lzma', '-c']],
+      ['bzip2', ['bzip2', '-c']],
+    ] as const) {
       const blob = join(out, `${kind}.bin`);
       writeFileSync(blob, execFileSync(argv[0], argv.slice(1), { input: body }));
       const img = join(out, `${kind}.img`);
-      await writeInitramfs(img, [{ name: 'early', compression: 'none', entries: early }, { name: kind, file: blob }]);
+      await writeInitramfs(img, [
+        { name: 'early', compression: 'none', entries: early },
+        { name: kind, file: blob },
+      ]);
       const list = await listInitramfs(img);
-      assert.deepEqual(list.map((m) => [m.compression, m.entries.map((e) => e.path)]), [['none', ['kernel']], [kind, ['etc', 'etc/motd']]]);
+      assert.deepEqual(
+        list.map((m) => [m.compression, m.entries.map((e) => e.path)]),
+        [
+          ['none', ['kernel']],
+          [kind, ['etc', 'etc/motd']],
+        ],
+      );
     }
   });
 
@@ -140,10 +167,14 @@ describe('archives with real tools', () => {
       const t = new Tree({ storeDir: mkdtempSync(join(base, 'rf-int-store-')) });
       await populate(t, host);
       const out = join(mkdtempSync(join(base, 'rf-int-out-')), 'initrd');
-      await writeInitramfs(out, [
-        { name: 'root', compression: 'gzip', entries: t.entries() },
-        { name: 'xz', compression: 'xz', entries: t.entries(), level: 0 },
-      ], { epoch: 1_500_000_000 });
+      await writeInitramfs(
+        out,
+        [
+          { name: 'root', compression: 'gzip', entries: t.entries() },
+          { name: 'xz', compression: 'xz', entries: t.entries(), level: 0 },
+        ],
+        { epoch: 1_500_000_000 },
+      );
       return createHash('sha256').update(readFileSync(out)).digest('hex');
     };
     const src = makeHostDir();

@@ -23,7 +23,13 @@ it('maps ENOSPC to BuildError and removes the partial file', async (t) => {
   try {
     const big = Buffer.alloc(200_000, 1);
     await assert.rejects(
-      writeInitramfs(join(dir, 'x.img'), [{ name: 'm', compression: 'none', entries: [{ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: big, size: big.length }] }]),
+      writeInitramfs(join(dir, 'x.img'), [
+        {
+          name: 'm',
+          compression: 'none',
+          entries: [{ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: big, size: big.length }],
+        },
+      ]),
       (e: unknown) => e instanceof BuildError && /no space left/.test(e.message),
     );
     assert.deepEqual(readdirSync(dir), []);

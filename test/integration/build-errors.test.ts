@@ -27,7 +27,9 @@ function snapshot(dir: string): string {
 }
 
 const projects: string[] = [];
-after(() => { for (const d of projects.splice(0)) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of projects.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 /** A project dir whose output/ already holds a previous build; removed after the last test. */
 function project(spec: string): { dir: string; before: string } {
@@ -56,7 +58,12 @@ function expectFailure(spec: string, code: number, pattern: RegExp, extraArgs: s
   return r.stderr;
 }
 
-before(async () => { await sharedBuild(); }, { timeout: 30 * 60_000 }); // warms the package cache
+before(
+  async () => {
+    await sharedBuild();
+  },
+  { timeout: 30 * 60_000 },
+); // warms the package cache
 
 test('bad input: an unknown flavor (exit 2, names the known ones)', () => {
   const p = project('flavor: tinyipaa\n');
@@ -97,7 +104,7 @@ test('bad input: a kernel package that does not exist (exit 2)', { timeout: 10 *
 
 test('bad input: an unreachable mirror (exit 1, names the mirror)', { timeout: 10 * 60_000 }, () => {
   // Port 9 on loopback: nothing listens there, so the connection is refused at once.
-  expectFailure('tinyipa:\n  debian:\n    mirror: http://127.0.0.1:9/debian\n', 1, /127\.0\.0\.1:9/, [], );
+  expectFailure('tinyipa:\n  debian:\n    mirror: http://127.0.0.1:9/debian\n', 1, /127\.0\.0\.1:9/, []);
 });
 
 test('bad input: a tarball layer escaping the root (exit 2, names the entry)', { timeout: 10 * 60_000 }, async () => {
@@ -116,7 +123,10 @@ test('bad input: a tarball layer escaping the root (exit 2, names the entry)', {
   assert.equal(snapshot(join(p.dir, 'output')), p.before);
 });
 
-test('bad input: the disk fills up while writing (exit 1, says so, output/ unchanged)', { timeout: 10 * 60_000, skip: process.getuid?.() !== 0 ? 'needs root to mount a small tmpfs' : false }, () => {
+test('bad input: the disk fills up while writing (exit 1, says so, output/ unchanged)', {
+  timeout: 10 * 60_000,
+  skip: process.getuid?.() !== 0 ? 'needs root to mount a small tmpfs' : false,
+}, () => {
   const p = project('name: tinyipa\n');
   const mnt = join(p.dir, 'small');
   mkdirSync(mnt);

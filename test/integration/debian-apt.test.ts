@@ -70,7 +70,8 @@ test('resolve + download busybox-static and libc6; the second run is served from
 
 test('a corrupt cached .deb (truncated, or garbage of the right size) is downloaded again', { timeout: 300_000 }, async () => {
   const repo = new AptRepo({ cacheDir: join(work, 'cache'), sources });
-  const [bb, libc] = await repo.download(await repo.resolve(['busybox-static', 'libc6=' + (await repo.resolve(['libc6'])).find((p) => p.name === 'libc6')?.version]))
+  const [bb, libc] = await repo
+    .download(await repo.resolve(['busybox-static', 'libc6=' + (await repo.resolve(['libc6'])).find((p) => p.name === 'libc6')?.version]))
     .then((all) => [all.find((d) => d.name === 'busybox-static'), all.find((d) => d.name === 'libc6')]);
   assert.ok(bb && libc);
   await truncate(bb.path, 1000);
@@ -89,11 +90,22 @@ test('unknown package, unknown version and unknown kernel-like names are UserErr
     assert.match(e.hint ?? '', /apt-cache search/);
     return true;
   });
-  await assert.rejects(repo.resolve(['libc6=0.0-does-not-exist']), (e: unknown) => e instanceof UserError && /version '0\.0-does-not-exist' of package 'libc6'/.test(e.message));
+  await assert.rejects(
+    repo.resolve(['libc6=0.0-does-not-exist']),
+    (e: unknown) => e instanceof UserError && /version '0\.0-does-not-exist' of package 'libc6'/.test(e.message),
+  );
 });
 
 test('an unreachable mirror is a BuildError naming the URI', { timeout: 120_000 }, async () => {
-  const dead: AptSource[] = [{ uris: ['http://127.0.0.1:9/debian'], suites: ['bookworm'], components: ['main'], signedBy: sources[0]?.signedBy ?? '', origin: 'test' }];
+  const dead: AptSource[] = [
+    {
+      uris: ['http://127.0.0.1:9/debian'],
+      suites: ['bookworm'],
+      components: ['main'],
+      signedBy: sources[0]?.signedBy ?? '',
+      origin: 'test',
+    },
+  ];
   const repo = new AptRepo({ cacheDir: join(work, 'dead'), sources: dead });
   await assert.rejects(repo.resolve(['busybox-static']), (e: unknown) => {
     assert.ok(e instanceof BuildError, String(e));
@@ -107,8 +119,10 @@ test('a damaged .deb that apt did not fetch fails extraction with a BuildError n
   const bad = join(work, 'garbage.deb');
   await writeFile(bad, 'not an ar archive');
   const tree = new Tree({ storeDir: join(work, 'store2') });
-  await assert.rejects(extractDeb(tree, { name: 'garbage', version: '1', arch: 'amd64', path: bad, size: 17, sha256: '' }),
-    (e: unknown) => e instanceof BuildError && e.message.includes(bad));
+  await assert.rejects(
+    extractDeb(tree, { name: 'garbage', version: '1', arch: 'amd64', path: bad, size: 17, sha256: '' }),
+    (e: unknown) => e instanceof BuildError && e.message.includes(bad),
+  );
 });
 
 test('stale lists and an unreachable mirror: a warm cache still builds, with a warning', { timeout: 120_000 }, async () => {
@@ -131,8 +145,26 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
   }
 });
 
-const TINYIPA_SET = ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1', 'util-linux', 'fdisk', 'gdisk', 'parted', 'dmidecode',
-  'qemu-utils', 'ipmitool', 'hdparm', 'nvme-cli', 'efibootmgr', 'e2fsprogs', 'dosfstools', 'kmod', 'udev'];
+const TINYIPA_SET = [
+  'busybox-static',
+  'libc6',
+  'libstdc++6',
+  'libgcc-s1',
+  'util-linux',
+  'fdisk',
+  'gdisk',
+  'parted',
+  'dmidecode',
+  'qemu-utils',
+  'ipmitool',
+  'hdparm',
+  'nvme-cli',
+  'efibootmgr',
+  'e2fsprogs',
+  'dosfstools',
+  'kmod',
+  'udev',
+];
 
 test('typical tinyipa package set: cold and warm resolve+download; assumeInstalled keeps perl out', { timeout: 600_000 }, async (t) => {
   const cacheDir = join(work, 'tinyipa');
@@ -148,9 +180,17 @@ test('typical tinyipa package set: cold and warm resolve+download; assumeInstall
   for (const n of TINYIPA_SET) assert.ok(names.has(n), n);
   for (const n of ['perl-base', 'perl', 'dpkg', 'debconf', 'usrmerge']) assert.ok(!names.has(n), `${n} is assumed, not fetched`);
   const full = await new AptRepo({ cacheDir, sources }).resolve(TINYIPA_SET);
-  assert.ok(full.some((p) => p.name === 'perl-base'), 'without assumeInstalled the maintainer-script dependencies come in');
+  assert.ok(
+    full.some((p) => p.name === 'perl-base'),
+    'without assumeInstalled the maintainer-script dependencies come in',
+  );
   const asked = await new AptRepo({ cacheDir, sources }).resolve(['dpkg'], opts);
-  assert.ok(asked.some((p) => p.name === 'dpkg'), 'a package named explicitly is never assumed');
+  assert.ok(
+    asked.some((p) => p.name === 'dpkg'),
+    'a package named explicitly is never assumed',
+  );
   const mb = cold.reduce((a, d) => a + d.size, 0) / 1e6;
-  t.diagnostic(`tinyipa set: ${cold.length} debs (${full.length} without assumeInstalled), ${mb.toFixed(1)} MB; cold ${coldMs} ms (incl. apt update), warm ${warmMs} ms`);
+  t.diagnostic(
+    `tinyipa set: ${cold.length} debs (${full.length} without assumeInstalled), ${mb.toFixed(1)} MB; cold ${coldMs} ms (incl. apt update), warm ${warmMs} ms`,
+  );
 });

@@ -58,7 +58,9 @@ test('busybox + Debian kmod + cloud kernel modules boot and load virtio_net', { 
 
   const initrd = join(work, 'initrd.img');
   const res = await writeInitramfs(initrd, [{ name: 'root', compression: 'gzip', entries: tree.entries() }]);
-  t.diagnostic(`${debs.length} debs + ${added.count} modules (${(added.bytes / 1e6).toFixed(1)} MB): initramfs ${(res.size / 1e6).toFixed(1)} MB`);
+  t.diagnostic(
+    `${debs.length} debs + ${added.count} modules (${(added.bytes / 1e6).toFixed(1)} MB): initramfs ${(res.size / 1e6).toFixed(1)} MB`,
+  );
 
   const vm = await bootVm({ kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 rdinit=/init panic=-1 quiet', memoryMiB: 512 });
   try {

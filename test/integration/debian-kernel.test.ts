@@ -46,9 +46,16 @@ test('cloud kernel: virtio+net+storage modules with their own modules.dep', { ti
 
   const mods = await selectModules(k.modulesDir, ['virtio', 'net', 'storage']);
   assert.ok(mods.some((m) => m.endsWith('/virtio_net.ko')));
-  assert.ok(mods.some((m) => m.endsWith('/net_failover.ko')), 'virtio_net\'s dependency is included');
+  assert.ok(
+    mods.some((m) => m.endsWith('/net_failover.ko')),
+    "virtio_net's dependency is included",
+  );
   // The cloud kernel has nvme built in; virtio_blk and sd_mod are modules.
-  for (const m of ['/virtio_blk.ko', '/sd_mod.ko', '/virtio_pci.ko']) assert.ok(mods.some((x) => x.endsWith(m)), m);
+  for (const m of ['/virtio_blk.ko', '/sd_mod.ko', '/virtio_pci.ko'])
+    assert.ok(
+      mods.some((x) => x.endsWith(m)),
+      m,
+    );
 
   const trees = [0, 1].map((i) => new Tree({ storeDir: join(work, `store${i}`) }));
   const results = [];
@@ -66,11 +73,19 @@ test('cloud kernel: virtio+net+storage modules with their own modules.dep', { ti
 
   // Reproducible: the same subset gives byte-identical index files.
   for (const f of ['modules.dep', 'modules.dep.bin', 'modules.alias', 'modules.alias.bin', 'modules.symbols.bin', 'modules.softdep']) {
-    const [a, b] = await Promise.all(trees.map(async (tr) => createHash('sha256').update(await content(tr.get(`${base}/${f}`))).digest('hex')));
+    const [a, b] = await Promise.all(
+      trees.map(async (tr) =>
+        createHash('sha256')
+          .update(await content(tr.get(`${base}/${f}`)))
+          .digest('hex'),
+      ),
+    );
     assert.equal(a, b, `${f} is reproducible`);
   }
   const all = await selectModules(k.modulesDir, [...DEFAULT_MODULE_SETS]);
-  t.diagnostic(`${k.package.name} ${k.version}: fetch cold ${coldMs} ms, warm ${warmMs} ms; virtio+net+storage ${r.count} modules ${(r.bytes / 1e6).toFixed(1)} MB; default sets ${all.length} modules`);
+  t.diagnostic(
+    `${k.package.name} ${k.version}: fetch cold ${coldMs} ms, warm ${warmMs} ms; virtio+net+storage ${r.count} modules ${(r.bytes / 1e6).toFixed(1)} MB; default sets ${all.length} modules`,
+  );
 });
 
 test('an unknown kernel package is a UserError with the way to list them', { timeout: 120_000 }, async () => {

@@ -38,13 +38,31 @@ let probes = 0;
 function stubFlavor(kernel: string, member: string, probe: () => Promise<string | undefined>): Flavor<{ base: string }> {
   return defineFlavor<{ base: string }>({
     name: 'stub',
-    host: () => ({ tools: [], probes: [{ what: 'the stub probe holds', check: () => { probes++; return probe(); }, hint: 'make it hold' }] }),
+    host: () => ({
+      tools: [],
+      probes: [
+        {
+          what: 'the stub probe holds',
+          check: () => {
+            probes++;
+            return probe();
+          },
+          hint: 'make it hold',
+        },
+      ],
+    }),
     inputs: () => ({ base: { name: 'fetch-base', title: 'Fetch the stub base', run: async () => member } }),
-    assemble: async ({ base }) => ({ kernel: { file: kernel, version: '0.0.0-stub' }, members: [{ kind: 'verbatim', name: 'base', file: base }], facts: { stub: { base } } }),
+    assemble: async ({ base }) => ({
+      kernel: { file: kernel, version: '0.0.0-stub' },
+      members: [{ kind: 'verbatim', name: 'base', file: base }],
+      facts: { stub: { base } },
+    }),
   });
 }
 
-test('a stub flavor (kernel + one verbatim member) builds kernel, initramfs and ISO through the common tail', { timeout: 10 * 60_000 }, async () => {
+test('a stub flavor (kernel + one verbatim member) builds kernel, initramfs and ISO through the common tail', {
+  timeout: 10 * 60_000,
+}, async () => {
   const kernel = join(dir, 'vmlinuz');
   const member = join(dir, 'base.cpio.gz');
   fakeKernel(kernel);
@@ -60,22 +78,43 @@ test('a stub flavor (kernel + one verbatim member) builds kernel, initramfs and 
   const out = join(dir, 'output', 'stub');
   assert.equal(r.outputDir, out);
   assert.deepEqual(readdirSync(out).sort(), ['SHA256SUMS', 'manifest.json', 'stub.initramfs', 'stub.iso', 'stub.kernel']);
-  assert.ok(readFileSync(join(out, 'stub.kernel')).equals(readFileSync(kernel)), 'the kernel is the flavor\'s file');
+  assert.ok(readFileSync(join(out, 'stub.kernel')).equals(readFileSync(kernel)), "the kernel is the flavor's file");
 
   // The initramfs: the verbatim member byte for byte, then site (the spec's own layers).
   const image = readFileSync(join(out, 'stub.initramfs'));
   const verbatim = readFileSync(member);
   assert.ok(image.subarray(0, verbatim.length).equals(verbatim), 'member 0 is the verbatim file');
   const members = await listInitramfs(join(out, 'stub.initramfs'));
-  assert.deepEqual(members.map((m) => m.entries.filter((e) => e.type === 'file').map((e) => e.path)), [['etc/stub-release'], ['etc/ironic-python-agent/ramforge.json']]);
+  assert.deepEqual(
+    members.map((m) => m.entries.filter((e) => e.type === 'file').map((e) => e.path)),
+    [['etc/stub-release'], ['etc/ironic-python-agent/ramforge.json']],
+  );
   const site = members[1]!;
-  const stream = createReadStream(join(out, 'stub.initramfs'), { start: site.offset, end: site.offset + site.compressedSize - 1 }).pipe(decompressStream(site.compression));
+  const stream = createReadStream(join(out, 'stub.initramfs'), { start: site.offset, end: site.offset + site.compressedSize - 1 }).pipe(
+    decompressStream(site.compression),
+  );
   let config: unknown;
-  for await (const e of readCpio(stream, { data: (x) => x.name === 'etc/ironic-python-agent/ramforge.json' })) if (e.data) config = JSON.parse(e.data.toString('utf8'));
+  for await (const e of readCpio(stream, { data: (x) => x.name === 'etc/ironic-python-agent/ramforge.json' }))
+    if (e.data) config = JSON.parse(e.data.toString('utf8'));
   assert.equal((config as { debug: boolean }).debug, true);
 
   // The ISO carries the same kernel and initramfs, and the spec's cmdline.
-  const x = spawnSync('xorriso', ['-osirrox', 'on', '-indev', join(out, 'stub.iso'), '-extract', '/vmlinuz', join(dir, 'iso-vmlinuz'), '-extract', '/initrd', join(dir, 'iso-initrd')], { encoding: 'utf8' });
+  const x = spawnSync(
+    'xorriso',
+    [
+      '-osirrox',
+      'on',
+      '-indev',
+      join(out, 'stub.iso'),
+      '-extract',
+      '/vmlinuz',
+      join(dir, 'iso-vmlinuz'),
+      '-extract',
+      '/initrd',
+      join(dir, 'iso-initrd'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(x.status, 0, x.stderr);
   assert.ok(readFileSync(join(dir, 'iso-vmlinuz')).equals(readFileSync(kernel)));
   assert.ok(readFileSync(join(dir, 'iso-initrd')).equals(image));
@@ -85,8 +124,11 @@ test('a stub flavor (kernel + one verbatim member) builds kernel, initramfs and 
   assert.equal(manifest.flavor, 'stub');
   assert.equal(manifest.kernel.version, '0.0.0-stub');
   assert.deepEqual(manifest.stub, { base: member });
-  assert.deepEqual(manifest.initramfsMembers.map((m: { name: string }) => m.name), ['base', 'site']);
-  assert.ok(manifest.timings['fetch-base'] >= 0, 'the flavor\'s input stage ran as a stage');
+  assert.deepEqual(
+    manifest.initramfsMembers.map((m: { name: string }) => m.name),
+    ['base', 'site'],
+  );
+  assert.ok(manifest.timings['fetch-base'] >= 0, "the flavor's input stage ran as a stage");
   assert.ok(probes >= 1, 'the host probe ran');
 });
 
@@ -94,7 +136,19 @@ test('a failing host probe stops the build before any input stage, output/ untou
   const kernel = join(dir, 'vmlinuz');
   let fetched = false;
   const flavor = stubFlavor(kernel, join(dir, 'base.cpio.gz'), async () => 'it does not');
-  const guarded: Flavor<{ base: string }> = { ...flavor, inputs: () => ({ base: { name: 'fetch-base', title: 'Fetch', run: async () => { fetched = true; return ''; } } }) };
+  const guarded: Flavor<{ base: string }> = {
+    ...flavor,
+    inputs: () => ({
+      base: {
+        name: 'fetch-base',
+        title: 'Fetch',
+        run: async () => {
+          fetched = true;
+          return '';
+        },
+      },
+    }),
+  };
   await assert.rejects(
     build({ cwd: dir, output: join(dir, 'output2'), overrides: { name: 'stub' }, flavor: guarded, installHostTools: true }),
     (e: unknown) => e instanceof HostProbeError && /the stub probe holds: it does not/.test(e.message) && e.hint === 'make it hold',

@@ -31,7 +31,12 @@ const BOOT_TIMEOUT_MS = 240_000;
 
 function whyMissing(): string | undefined {
   const missing = findMissingIsoTools().map((t) => t.pkg);
-  for (const [tool, pkg] of [['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['busybox', 'busybox-static'], ['apt-get', 'apt']]) {
+  for (const [tool, pkg] of [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['cpio', 'cpio'],
+    ['busybox', 'busybox-static'],
+    ['apt-get', 'apt'],
+  ]) {
     if (!findTool(tool!)) missing.push(pkg!);
   }
   if (!existsSync(OVMF_CODE)) missing.push('ovmf');
@@ -40,9 +45,14 @@ function whyMissing(): string | undefined {
 
 /** virtio-net and what it needs, in load order (modinfo -F depends; all modules in the cloud kernel). */
 const NET_MODULES = [
-  'drivers/virtio/virtio_ring.ko', 'drivers/virtio/virtio.ko', 'drivers/virtio/virtio_pci_modern_dev.ko',
-  'drivers/virtio/virtio_pci_legacy_dev.ko', 'drivers/virtio/virtio_pci.ko', 'net/core/failover.ko',
-  'drivers/net/net_failover.ko', 'drivers/net/virtio_net.ko',
+  'drivers/virtio/virtio_ring.ko',
+  'drivers/virtio/virtio.ko',
+  'drivers/virtio/virtio_pci_modern_dev.ko',
+  'drivers/virtio/virtio_pci_legacy_dev.ko',
+  'drivers/virtio/virtio_pci.ko',
+  'net/core/failover.ko',
+  'drivers/net/net_failover.ko',
+  'drivers/net/virtio_net.ko',
 ];
 
 interface TestKernel {
@@ -91,10 +101,7 @@ async function ensureTestKernel(): Promise<TestKernel> {
   }
 }
 
-const MARKER_INIT = [
-  'echo "RAMFORGE-ISO-TEST-OK cmdline=[$(cat /proc/cmdline)]"',
-  'poweroff -f',
-];
+const MARKER_INIT = ['echo "RAMFORGE-ISO-TEST-OK cmdline=[$(cat /proc/cmdline)]"', 'poweroff -f'];
 
 /** Prints the marker, loads virtio-net, takes slirp's fixed address and serves one page on port 8080. */
 const HTTP_INIT = [
@@ -121,30 +128,39 @@ async function makeTestInitrd(dir: string, name: string, script: string[], modul
       list.push(`./mod/${m}`);
     }
   }
-  await writeFile(join(root, 'init'), [
-    '#!/bin/busybox sh',
-    'export PATH=/sbin:/usr/sbin:/bin:/usr/bin',
-    '/bin/busybox mkdir -p /dev /proc /sbin /usr/bin /usr/sbin',
-    '/bin/busybox mount -t devtmpfs devtmpfs /dev',
-    '/bin/busybox mount -t proc proc /proc',
-    // --install reads /proc/self/exe, hence after mounting /proc.
-    '/bin/busybox --install -s',
-    // The kernel opened no console (the cpio has no /dev/console): take it now.
-    'exec >/dev/console 2>&1',
-    ...script,
-    '',
-  ].join('\n'));
+  await writeFile(
+    join(root, 'init'),
+    [
+      '#!/bin/busybox sh',
+      'export PATH=/sbin:/usr/sbin:/bin:/usr/bin',
+      '/bin/busybox mkdir -p /dev /proc /sbin /usr/bin /usr/sbin',
+      '/bin/busybox mount -t devtmpfs devtmpfs /dev',
+      '/bin/busybox mount -t proc proc /proc',
+      // --install reads /proc/self/exe, hence after mounting /proc.
+      '/bin/busybox --install -s',
+      // The kernel opened no console (the cpio has no /dev/console): take it now.
+      'exec >/dev/console 2>&1',
+      ...script,
+      '',
+    ].join('\n'),
+  );
   await chmod(join(root, 'init'), 0o755);
   const out = join(dir, `${name}.cpio`);
   const fh = await open(out, 'w');
   const ws = fh.createWriteStream();
-  await run(['cpio', '--quiet', '-o', '-H', 'newc', '-R', '0:0', '--reproducible'], { cwd: root, input: `${list.sort().join('\n')}\n`, stdout: ws });
+  await run(['cpio', '--quiet', '-o', '-H', 'newc', '-R', '0:0', '--reproducible'], {
+    cwd: root,
+    input: `${list.sort().join('\n')}\n`,
+    stdout: ws,
+  });
   await new Promise<void>((res, rej) => ws.end((e?: Error | null) => (e ? rej(e) : res())));
   return out;
 }
 
 async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 const skip = whyMissing();
@@ -161,7 +177,15 @@ describe('iso integration', { skip }, () => {
     ({ kernel, modules } = await ensureTestKernel());
     initrd = await makeTestInitrd(dir, 'marker', MARKER_INIT);
     const t0 = Date.now();
-    iso = await makeIso({ kernel, initrd, out: join(dir, 'out', 'test.iso'), append: APPEND, epoch: EPOCH, workDir: join(dir, 'work1'), timeoutSeconds: 0 });
+    iso = await makeIso({
+      kernel,
+      initrd,
+      out: join(dir, 'out', 'test.iso'),
+      append: APPEND,
+      epoch: EPOCH,
+      workDir: join(dir, 'work1'),
+      timeoutSeconds: 0,
+    });
     console.error(`# makeIso: ${iso.size} bytes in ${Date.now() - t0} ms`);
   });
   after(() => rm(dir, { recursive: true, force: true }));
@@ -173,7 +197,12 @@ describe('iso integration', { skip }, () => {
       const line = await vm.waitForSerial(MARKER, BOOT_TIMEOUT_MS);
       const markerMs = Date.now() - vm.startedAt;
       let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([vm.exited(), new Promise((r) => { timer = setTimeout(() => r('still running'), 60_000); })]);
+      const code = await Promise.race([
+        vm.exited(),
+        new Promise((r) => {
+          timer = setTimeout(() => r('still running'), 60_000);
+        }),
+      ]);
       clearTimeout(timer);
       t.diagnostic(`${name}: marker after ${markerMs} ms, qemu exit ${String(code)} after ${Date.now() - vm.startedAt} ms`);
       assert.equal(code, 0, `${name}: the guest should power off and qemu exit 0`);
@@ -188,7 +217,13 @@ describe('iso integration', { skip }, () => {
   it('boots the kernel and initrd directly with the command line, and forwards a guest port to 127.0.0.1 (hostfwd, freePort, waitForHttp, stop)', async (t) => {
     const httpInitrd = await makeTestInitrd(dir, 'http', HTTP_INIT, modules);
     const port = await freePort();
-    const vm = await bootVm({ kernel, initrd: httpInitrd, append: APPEND, hostfwd: [{ hostPort: port, guestPort: 8080 }], serialLog: join(dir, 'serial-http.log') });
+    const vm = await bootVm({
+      kernel,
+      initrd: httpInitrd,
+      append: APPEND,
+      hostfwd: [{ hostPort: port, guestPort: 8080 }],
+      serialLog: join(dir, 'serial-http.log'),
+    });
     try {
       assert.match(await vm.waitForSerial(MARKER, BOOT_TIMEOUT_MS), /ramforge\.test=iso/);
       await vm.waitForSerial(/RAMFORGE-HTTP-READY/, BOOT_TIMEOUT_MS);
@@ -219,15 +254,34 @@ describe('iso integration', { skip }, () => {
 
   it('is byte-identical when rebuilt elsewhere later, and differs when the inputs do', async () => {
     await new Promise((r) => setTimeout(r, 1100));
-    const again = await makeIso({ kernel, initrd, out: join(dir, 'out2', 'again.iso'), append: APPEND, epoch: EPOCH, workDir: join(dir, 'other-work'), timeoutSeconds: 0 });
+    const again = await makeIso({
+      kernel,
+      initrd,
+      out: join(dir, 'out2', 'again.iso'),
+      append: APPEND,
+      epoch: EPOCH,
+      workDir: join(dir, 'other-work'),
+      timeoutSeconds: 0,
+    });
     assert.equal(await sha256(again.path), await sha256(iso.path));
-    const other = await makeIso({ kernel, initrd, out: join(dir, 'out3', 'other.iso'), append: `${APPEND} x=1`, epoch: EPOCH, workDir: join(dir, 'w3'), timeoutSeconds: 0 });
+    const other = await makeIso({
+      kernel,
+      initrd,
+      out: join(dir, 'out3', 'other.iso'),
+      append: `${APPEND} x=1`,
+      epoch: EPOCH,
+      workDir: join(dir, 'w3'),
+      timeoutSeconds: 0,
+    });
     assert.notEqual(await sha256(other.path), await sha256(iso.path));
     assert.ok(!existsSync(`${again.path}.partial`));
     // The Debian kernel is signed, so the default (secureBoot: auto) takes Debian's signed shim and GRUB.
-    assert.deepEqual(Object.keys(iso.bootloaders).sort(), iso.secureBoot
-      ? ['grub-efi-amd64-signed', 'isolinux', 'shim-signed', 'syslinux-common']
-      : ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common']);
+    assert.deepEqual(
+      Object.keys(iso.bootloaders).sort(),
+      iso.secureBoot
+        ? ['grub-efi-amd64-signed', 'isolinux', 'shim-signed', 'syslinux-common']
+        : ['grub-common', 'grub-efi-amd64-bin', 'isolinux', 'syslinux-common'],
+    );
   });
 
   it('has an MBR with a bootable entry and an ESP, a GPT with valid CRCs, and a FAT ESP holding BOOTX64.EFI', async () => {
@@ -237,7 +291,10 @@ describe('iso integration', { skip }, () => {
       const e = img.subarray(446 + 16 * i, 462 + 16 * i);
       return { boot: e[0]!, type: e[4]!, start: e.readUInt32LE(8), sectors: e.readUInt32LE(12) };
     });
-    assert.ok(parts.some((p) => p.boot === 0x80 && p.sectors > 0), 'a bootable MBR partition (isohybrid)');
+    assert.ok(
+      parts.some((p) => p.boot === 0x80 && p.sectors > 0),
+      'a bootable MBR partition (isohybrid)',
+    );
     const esp = parts.find((p) => p.type === 0xef);
     assert.ok(esp && esp.sectors > 0, 'an MBR partition of type 0xEF');
 
@@ -263,7 +320,10 @@ describe('iso integration', { skip }, () => {
     const bin = join(dir, 'fake-bin');
     await mkdir(bin, { recursive: true });
     // Writes some of the image, then fails like a full disk would.
-    await writeFile(join(bin, 'xorriso'), '#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\necho partial > "$2"\necho "xorriso : FAILURE : fake" >&2\nexit 5\n');
+    await writeFile(
+      join(bin, 'xorriso'),
+      '#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\necho partial > "$2"\necho "xorriso : FAILURE : fake" >&2\nexit 5\n',
+    );
     await chmod(join(bin, 'xorriso'), 0o755);
     const savedPath = process.env.PATH;
     process.env.PATH = `${bin}:${savedPath}`;

@@ -68,7 +68,24 @@ test('the official binary carries ICU as a symbol; the shipped one is trimmed an
 test('the trimmed runtime still does what the agent needs of ICU; other locales fall back to English', () => {
   const s = probe(small.binary);
   const f = probe(full.binary);
-  for (const k of ['icu', 'en', 'berlin', 'number', 'currency', 'plural', 'nfd', 'nfkc', 'upper', 'lowerTr', 'greek', 'collate', 'words', 'utf16', 'cp1252', 'url']) {
+  for (const k of [
+    'icu',
+    'en',
+    'berlin',
+    'number',
+    'currency',
+    'plural',
+    'nfd',
+    'nfkc',
+    'upper',
+    'lowerTr',
+    'greek',
+    'collate',
+    'words',
+    'utf16',
+    'cp1252',
+    'url',
+  ]) {
     assert.deepEqual(s[k], f[k], `${k}: trimmed ${JSON.stringify(s[k])} vs full ${JSON.stringify(f[k])}`);
   }
   assert.equal(s.en, '1/2/2026, 3:04:05 AM');
@@ -85,7 +102,10 @@ test('trimming is deterministic: the same official binary gives the same bytes',
     const out = join(dir, 'node');
     const r = await trimNodeIcu(full.binary, out);
     assert.deepEqual(r, small.icuTrim);
-    assert.equal(await sha256File(out), await sha256File(join(defaultCacheDir(), 'node', DEFAULT_NODE_VERSION, `node.icu-small-v${ICU_TRIM_VERSION}`)));
+    assert.equal(
+      await sha256File(out),
+      await sha256File(join(defaultCacheDir(), 'node', DEFAULT_NODE_VERSION, `node.icu-small-v${ICU_TRIM_VERSION}`)),
+    );
     assert.equal(await trimNodeIcu(small.binary, join(dir, 'again')), undefined, 'nothing to trim without a symbol table');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,25 +20,62 @@ export type Resolution = 'busybox' | string | null;
 
 export const TINYIPA_TOOLS: Record<string, Resolution> = {
   // Disks: real util-linux, gdisk, parted, dosfstools, e2fsprogs, hdparm, nvme-cli.
-  lsblk: 'usr/bin/lsblk', blkid: 'usr/sbin/blkid', wipefs: 'usr/sbin/wipefs', blockdev: 'usr/sbin/blockdev',
-  sgdisk: 'usr/sbin/sgdisk', parted: 'usr/sbin/parted', partprobe: 'usr/sbin/partprobe',
-  'mkfs.vfat': 'usr/sbin/mkfs.fat', 'mkfs.ext4': 'usr/sbin/mke2fs', mkswap: 'usr/sbin/mkswap',
-  hdparm: 'usr/sbin/hdparm', nvme: 'usr/sbin/nvme',
-  mount: 'usr/bin/mount', umount: 'usr/bin/umount',
+  lsblk: 'usr/bin/lsblk',
+  blkid: 'usr/sbin/blkid',
+  wipefs: 'usr/sbin/wipefs',
+  blockdev: 'usr/sbin/blockdev',
+  sgdisk: 'usr/sbin/sgdisk',
+  parted: 'usr/sbin/parted',
+  partprobe: 'usr/sbin/partprobe',
+  'mkfs.vfat': 'usr/sbin/mkfs.fat',
+  'mkfs.ext4': 'usr/sbin/mke2fs',
+  mkswap: 'usr/sbin/mkswap',
+  hdparm: 'usr/sbin/hdparm',
+  nvme: 'usr/sbin/nvme',
+  mount: 'usr/bin/mount',
+  umount: 'usr/bin/umount',
   // Images and boot: qemu-utils, util-linux, efibootmgr.
-  'qemu-img': 'usr/bin/qemu-img', prlimit: 'usr/bin/prlimit', efibootmgr: 'usr/bin/efibootmgr',
+  'qemu-img': 'usr/bin/qemu-img',
+  prlimit: 'usr/bin/prlimit',
+  efibootmgr: 'usr/bin/efibootmgr',
   // Inventory.
-  dmidecode: 'usr/sbin/dmidecode', ipmitool: 'usr/bin/ipmitool', lscpu: 'usr/bin/lscpu', dmesg: 'usr/bin/dmesg',
+  dmidecode: 'usr/sbin/dmidecode',
+  ipmitool: 'usr/bin/ipmitool',
+  lscpu: 'usr/bin/lscpu',
+  dmesg: 'usr/bin/dmesg',
   // busybox applets whose behaviour is all the agent needs (docs/ramdisk-tools.md says why).
-  sync: 'busybox', poweroff: 'busybox', reboot: 'busybox', chroot: 'busybox', ip: 'busybox',
-  cat: 'busybox', ps: 'busybox', df: 'busybox', modprobe: 'busybox', mdev: 'busybox', udhcpc: 'busybox', sh: 'busybox',
+  sync: 'busybox',
+  poweroff: 'busybox',
+  reboot: 'busybox',
+  chroot: 'busybox',
+  ip: 'busybox',
+  cat: 'busybox',
+  ps: 'busybox',
+  df: 'busybox',
+  modprobe: 'busybox',
+  mdev: 'busybox',
+  udhcpc: 'busybox',
+  sh: 'busybox',
   // Not called by the agent (the overwrite is its own code); listed so nobody starts relying on them.
-  shred: 'busybox', dd: 'busybox',
+  shred: 'busybox',
+  dd: 'busybox',
   // Not shipped; the agent works without them (optional inventory/log data, clock sync, old-conductor rescue).
-  openssl: null, ntpdate: null, chronyd: null, lshw: null, lldpcli: null, biosdevname: null, multipath: null, iptables: null, journalctl: null,
+  openssl: null,
+  ntpdate: null,
+  chronyd: null,
+  lshw: null,
+  lldpcli: null,
+  biosdevname: null,
+  multipath: null,
+  iptables: null,
+  journalctl: null,
 };
 
-interface Entry { path: string; type: string; linkTarget?: string }
+interface Entry {
+  path: string;
+  type: string;
+  linkTarget?: string;
+}
 
 /** Resolve `tool` as execvp would on RAMDISK_PATH, following symlinks (absolute or relative) in the listing. */
 export function resolveTool(entries: Entry[], tool: string): Resolution {
@@ -55,7 +92,7 @@ export function resolveTool(entries: Entry[], tool: string): Resolution {
       if (e.type === 'symlink') {
         const t = e.linkTarget!;
         const base = cur.split('/').slice(0, -1).join('/');
-        const target = t.startsWith('/') ? t.slice(1) : (base ? `${base}/${t}` : t);
+        const target = t.startsWith('/') ? t.slice(1) : base ? `${base}/${t}` : t;
         const rest = parts.slice(i + 1).join('/');
         return resolvePath(normalize(rest ? `${target}/${rest}` : target), depth + 1);
       }
@@ -85,7 +122,9 @@ test('resolveTool follows PATH order and symlinks like the ramdisk shell', () =>
   const entries: Entry[] = [
     { path: 'bin', type: 'symlink', linkTarget: 'usr/bin' },
     { path: 'sbin', type: 'symlink', linkTarget: 'usr/sbin' },
-    { path: 'usr', type: 'dir' }, { path: 'usr/bin', type: 'dir' }, { path: 'usr/sbin', type: 'dir' },
+    { path: 'usr', type: 'dir' },
+    { path: 'usr/bin', type: 'dir' },
+    { path: 'usr/sbin', type: 'dir' },
     { path: 'usr/bin/busybox', type: 'file' },
     { path: 'usr/bin/blkdiscard', type: 'symlink', linkTarget: '/usr/bin/busybox' },
     { path: 'usr/sbin/blkdiscard', type: 'file' },
@@ -101,7 +140,8 @@ test('resolveTool follows PATH order and symlinks like the ramdisk shell', () =>
   assert.equal(resolveTool(entries, 'openssl'), null);
 });
 
-const skip = process.getuid?.() !== 0 && !process.env.RAMFORGE_TEST_INITRAMFS ? 'the shared test build needs root (apt, device nodes)' : false;
+const skip =
+  process.getuid?.() !== 0 && !process.env.RAMFORGE_TEST_INITRAMFS ? 'the shared test build needs root (apt, device nodes)' : false;
 
 test('every program the agent runs resolves to the expected binary in the tinyipa initramfs', { skip, timeout: 30 * 60_000 }, async () => {
   const initramfs = process.env.RAMFORGE_TEST_INITRAMFS ?? (await sharedBuild()).initramfs;

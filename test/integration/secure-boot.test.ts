@@ -34,15 +34,22 @@ const BOOT_TIMEOUT_MS = 300_000;
 
 function whyMissing(): string | undefined {
   const missing = findMissingIsoTools().map((t) => t.pkg);
-  for (const [tool, pkg] of [['qemu-system-x86_64', 'qemu-system-x86'], ['sbattach', 'sbsigntool'], ['openssl', 'openssl']] as const) {
+  for (const [tool, pkg] of [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['sbattach', 'sbsigntool'],
+    ['openssl', 'openssl'],
+  ] as const) {
     if (!findTool(tool)) missing.push(pkg);
   }
-  for (const f of [OVMF_CODE_SECBOOT, OVMF_SECURE_VARS.ms, OVMF_SECURE_VARS.snakeoil, SNAKEOIL.key]) if (!existsSync(f)) missing.push('ovmf');
+  for (const f of [OVMF_CODE_SECBOOT, OVMF_SECURE_VARS.ms, OVMF_SECURE_VARS.snakeoil, SNAKEOIL.key])
+    if (!existsSync(f)) missing.push('ovmf');
   return missing.length ? `missing Debian packages: ${[...new Set(missing)].join(' ')}` : undefined;
 }
 
 async function sha256(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
@@ -53,29 +60,47 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
   let snakeoil: { key: string; cert: string };
   let unsignedKernel: string;
 
-  before(async () => {
-    b = await sharedBuild();
-    dir = await mkdtemp(join(tmpdir(), 'ramforge-sb-'));
-    // Like a real target the VM has a disk, else the agent first waits ~30 s for one.
-    disk = join(dir, 'disk.img');
-    await writeFile(disk, '');
-    await truncate(disk, 8 * 1024 ** 3);
-    snakeoil = { key: join(dir, 'snakeoil.key'), cert: SNAKEOIL.cert };
-    await run(['openssl', 'rsa', '-in', SNAKEOIL.key, '-passin', 'pass:snakeoil', '-out', snakeoil.key]);
-    unsignedKernel = join(dir, 'vmlinuz.unsigned');
-    await copyFile(b.kernel, unsignedKernel);
-    await run(['sbattach', '--remove', unsignedKernel]);
-  }, { timeout: 40 * 60_000 });
+  before(
+    async () => {
+      b = await sharedBuild();
+      dir = await mkdtemp(join(tmpdir(), 'ramforge-sb-'));
+      // Like a real target the VM has a disk, else the agent first waits ~30 s for one.
+      disk = join(dir, 'disk.img');
+      await writeFile(disk, '');
+      await truncate(disk, 8 * 1024 ** 3);
+      snakeoil = { key: join(dir, 'snakeoil.key'), cert: SNAKEOIL.cert };
+      await run(['openssl', 'rsa', '-in', SNAKEOIL.key, '-passin', 'pass:snakeoil', '-out', snakeoil.key]);
+      unsignedKernel = join(dir, 'vmlinuz.unsigned');
+      await copyFile(b.kernel, unsignedKernel);
+      await run(['sbattach', '--remove', unsignedKernel]);
+    },
+    { timeout: 40 * 60_000 },
+  );
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   const iso = (name: string, kernel: string, extra: Partial<Parameters<typeof makeIso>[0]> = {}) =>
-    makeIso({ kernel, initrd: b.initramfs, out: join(dir, name), append: APPEND, epoch: EPOCH, timeoutSeconds: 0, workDir: join(dir, `work-${name}`), ...extra });
+    makeIso({
+      kernel,
+      initrd: b.initramfs,
+      out: join(dir, name),
+      append: APPEND,
+      epoch: EPOCH,
+      timeoutSeconds: 0,
+      workDir: join(dir, `work-${name}`),
+      ...extra,
+    });
 
   async function boot(opts: BootVmOptions, f: (vm: Vm, port: number) => Promise<void>): Promise<void> {
     const port = await freePort();
-    const vm = await bootVm({ memoryMiB: 1024, firmware: 'uefi', hostfwd: [{ hostPort: port, guestPort: 9999 }], disks: [{ path: disk }], ...opts });
+    const vm = await bootVm({
+      memoryMiB: 1024,
+      firmware: 'uefi',
+      hostfwd: [{ hostPort: port, guestPort: 9999 }],
+      disks: [{ path: disk }],
+      ...opts,
+    });
     try {
       await f(vm, port);
     } catch (e) {
@@ -98,7 +123,9 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
     assert.equal(await isSignedPe(unsignedKernel), false);
   });
 
-  it('boots with Secure Boot enforced and Microsoft keys: shim, signed GRUB, signed kernel; the agent answers', { timeout: BOOT_TIMEOUT_MS + 120_000 }, async (t) => {
+  it('boots with Secure Boot enforced and Microsoft keys: shim, signed GRUB, signed kernel; the agent answers', {
+    timeout: BOOT_TIMEOUT_MS + 120_000,
+  }, async (t) => {
     const r = await iso('sb.iso', b.kernel, { secureBoot: 'on' });
     assert.equal(r.secureBoot, true);
     assert.ok(r.bootloaders['shim-signed'] && r.bootloaders['grub-efi-amd64-signed']);
@@ -118,12 +145,18 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
       }).then((x) => x.json() as Promise<{ command_status: string; command_result: Record<string, any> | null; command_error: unknown }>);
       assert.equal(inv.command_status, 'SUCCEEDED', JSON.stringify(inv.command_error));
       const hw = inv.command_result!;
-      t.diagnostic(`inventory under lockdown: system_vendor=${JSON.stringify(hw.system_vendor)} memory=${JSON.stringify(hw.memory)} disks=${hw.disks?.length}`);
+      t.diagnostic(
+        `inventory under lockdown: system_vendor=${JSON.stringify(hw.system_vendor)} memory=${JSON.stringify(hw.memory)} disks=${hw.disks?.length}`,
+      );
       assert.match(String(hw.system_vendor?.manufacturer), /QEMU/);
       assert.ok(Number(hw.memory?.total) > 0);
       assert.ok((hw.disks?.length ?? 0) >= 1);
       // What lockdown refused while the ramdisk booted and ran the inventory (the kernel logs each denial).
-      const denied = vm.serialText().split('\n').filter((l) => /Lockdown: /.test(l)).map((l) => l.trim());
+      const denied = vm
+        .serialText()
+        .split('\n')
+        .filter((l) => /Lockdown: /.test(l))
+        .map((l) => l.trim());
       t.diagnostic(`lockdown denials: ${denied.length ? denied.join(' | ') : 'none'}`);
     });
   });
@@ -156,12 +189,22 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
   async function ukiDisk(uki: string): Promise<string> {
     const img = `${uki}.img`;
     await rm(img, { force: true });
-    await buildEspImage(espPlan({ files: [{ source: uki, target: 'EFI/BOOT/BOOTX64.EFI', size: (await stat(uki)).size }], seed: uki, epoch: EPOCH }), img);
+    await buildEspImage(
+      espPlan({ files: [{ source: uki, target: 'EFI/BOOT/BOOTX64.EFI', size: (await stat(uki)).size }], seed: uki, epoch: EPOCH }),
+      img,
+    );
     return img;
   }
 
   const uki = (name: string, signing?: { key: string; cert: string }) =>
-    makeUki({ kernel: b.kernel, initrd: b.initramfs, cmdline: APPEND, out: join(dir, name), workDir: join(dir, `work-${name}`), ...(signing ? { signing } : {}) });
+    makeUki({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      cmdline: APPEND,
+      out: join(dir, name),
+      workDir: join(dir, `work-${name}`),
+      ...(signing ? { signing } : {}),
+    });
 
   it('boots the unsigned UKI under OVMF without Secure Boot; the agent answers', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async (t) => {
     const r = await uki('plain.efi');
@@ -175,7 +218,9 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
     });
   });
 
-  it('boots the UKI signed with a key enrolled in the variable store, with Secure Boot enforced', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async (t) => {
+  it('boots the UKI signed with a key enrolled in the variable store, with Secure Boot enforced', {
+    timeout: BOOT_TIMEOUT_MS + 60_000,
+  }, async (t) => {
     const r = await uki('signed.efi', snakeoil);
     assert.equal(r.signed, true);
     assert.equal(await isSignedPe(r.path), true);
@@ -198,16 +243,47 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
   it('gives identical ISO and UKI bytes when rebuilt elsewhere later', async () => {
     await new Promise((r) => setTimeout(r, 1100));
     const first = await sha256((await iso('repro.iso', b.kernel, { secureBoot: 'on' })).path);
-    const again = await makeIso({ kernel: b.kernel, initrd: b.initramfs, out: join(dir, 'again', 'repro.iso'), append: APPEND, epoch: EPOCH, timeoutSeconds: 0, workDir: join(dir, 'elsewhere'), secureBoot: 'on' });
+    const again = await makeIso({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      out: join(dir, 'again', 'repro.iso'),
+      append: APPEND,
+      epoch: EPOCH,
+      timeoutSeconds: 0,
+      workDir: join(dir, 'elsewhere'),
+      secureBoot: 'on',
+    });
     assert.equal(await sha256(again.path), first);
     const site1 = await sha256((await iso('site1.iso', unsignedKernel, { signing: snakeoil })).path);
-    const site2 = await makeIso({ kernel: unsignedKernel, initrd: b.initramfs, out: join(dir, 'again', 'site1.iso'), append: APPEND, epoch: EPOCH, timeoutSeconds: 0, workDir: join(dir, 'elsewhere'), signing: snakeoil });
+    const site2 = await makeIso({
+      kernel: unsignedKernel,
+      initrd: b.initramfs,
+      out: join(dir, 'again', 'site1.iso'),
+      append: APPEND,
+      epoch: EPOCH,
+      timeoutSeconds: 0,
+      workDir: join(dir, 'elsewhere'),
+      signing: snakeoil,
+    });
     assert.equal(await sha256(site2.path), site1, 'an ISO whose kernel is signed with a site key');
     const u1 = await uki('signed.efi', snakeoil);
-    const u2 = await makeUki({ kernel: b.kernel, initrd: b.initramfs, cmdline: APPEND, out: join(dir, 'again', 'signed.efi'), workDir: join(dir, 'elsewhere'), signing: snakeoil });
+    const u2 = await makeUki({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      cmdline: APPEND,
+      out: join(dir, 'again', 'signed.efi'),
+      workDir: join(dir, 'elsewhere'),
+      signing: snakeoil,
+    });
     assert.equal(await sha256(u2.path), await sha256(u1.path));
     const p1 = await uki('plain.efi');
-    const p2 = await makeUki({ kernel: b.kernel, initrd: b.initramfs, cmdline: APPEND, out: join(dir, 'again', 'plain.efi'), workDir: join(dir, 'elsewhere') });
+    const p2 = await makeUki({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      cmdline: APPEND,
+      out: join(dir, 'again', 'plain.efi'),
+      workDir: join(dir, 'elsewhere'),
+    });
     assert.equal(await sha256(p2.path), await sha256(p1.path));
   });
 });

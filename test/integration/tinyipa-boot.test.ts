@@ -22,15 +22,33 @@ let b: SharedBuild;
 const scratch = mkdtempSync(join(tmpdir(), 'ramforge-boot-'));
 const disk = join(scratch, 'disk.img');
 execFileSync('truncate', ['-s', '8G', disk]);
-before(async () => { b = await sharedBuild(); }, { timeout: 30 * 60_000 });
+before(
+  async () => {
+    b = await sharedBuild();
+  },
+  { timeout: 30 * 60_000 },
+);
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function bootAndCheck(name: string, opts: Parameters<typeof bootVm>[0], timeoutMs: number, then?: (vm: Vm, sshPort: number) => Promise<void>): Promise<void> {
+async function bootAndCheck(
+  name: string,
+  opts: Parameters<typeof bootVm>[0],
+  timeoutMs: number,
+  then?: (vm: Vm, sshPort: number) => Promise<void>,
+): Promise<void> {
   const port = await freePort();
   const sshPort = await freePort();
   let vm: Vm | undefined;
   try {
-    vm = await bootVm({ memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 9999 }, { hostPort: sshPort, guestPort: 22 }], disks: [{ path: disk, format: 'raw' }], ...opts });
+    vm = await bootVm({
+      memoryMiB: 512,
+      hostfwd: [
+        { hostPort: port, guestPort: 9999 },
+        { hostPort: sshPort, guestPort: 22 },
+      ],
+      disks: [{ path: disk, format: 'raw' }],
+      ...opts,
+    });
     const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, timeoutMs);
     assert.equal(r.status, 200);
     const body = JSON.parse(r.body) as { started_at: number; version: string };
@@ -53,12 +71,30 @@ async function sshRun(port: number, command: string, timeoutMs: number): Promise
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const r = spawnSync('ssh', [
-      '-i', testSshKey().privateKeyFile, '-p', String(port),
-      '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR',
-      'root@127.0.0.1', command,
-    ], { encoding: 'utf8', timeout: 90_000 });
+    const r = spawnSync(
+      'ssh',
+      [
+        '-i',
+        testSshKey().privateKeyFile,
+        '-p',
+        String(port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'ConnectTimeout=30',
+        '-o',
+        'LogLevel=ERROR',
+        'root@127.0.0.1',
+        command,
+      ],
+      { encoding: 'utf8', timeout: 90_000 },
+    );
     if (r.status === 0) return r.stdout;
     last = `exit ${r.status}: ${r.stderr}`;
     await new Promise((res) => setTimeout(res, 2000));
@@ -66,7 +102,9 @@ async function sshRun(port: number, command: string, timeoutMs: number): Promise
   throw new Error(`ssh never succeeded: ${last}`);
 }
 
-test('tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, and root logs in with the spec\'s SSH key', { timeout: 360_000 }, async () => {
+test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, and root logs in with the spec's SSH key", {
+  timeout: 360_000,
+}, async () => {
   await bootAndCheck('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, 180_000, async (vm, sshPort) => {
     const out = await sshRun(sshPort, 'id -u; cat /etc/ramforge-release; ls /etc/dropbear', 150_000);
     const [uid, ...rest] = out.trim().split('\n');
@@ -74,7 +112,26 @@ test('tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
     assert.match(rest.join('\n'), /^FLAVOR=tinyipa$/m);
     assert.match(rest.join('\n'), /dropbear_\w+_host_key/, 'the host key was made at boot');
     // A key that is not authorized is refused.
-    const other = spawnSync('ssh', ['-p', String(sshPort), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', 'root@127.0.0.1', 'true'], { encoding: 'utf8', timeout: 60_000 });
+    const other = spawnSync(
+      'ssh',
+      [
+        '-p',
+        String(sshPort),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'IdentityFile=/dev/null',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        'root@127.0.0.1',
+        'true',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     assert.notEqual(other.status, 0, 'no key, no login');
     process.stderr.write(`[boot] direct: ssh login after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
   });
@@ -88,7 +145,8 @@ async function readInitramfs(path: string, wanted: string[]): Promise<{ paths: S
     for (const e of m.entries) paths.add(e.path);
     if (!m.entries.some((e) => wanted.includes(e.path))) continue;
     const stream = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(decompressStream(m.compression));
-    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) })) if (e.data) files.set(e.name, e.data.toString('utf8'));
+    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) }))
+      if (e.data) files.set(e.name, e.data.toString('utf8'));
   }
   return { paths, files };
 }
@@ -98,11 +156,19 @@ test('tinyipa: dropbear only with keys, host keys never baked in', { timeout: 30
   assert.ok(keyed.paths.has('usr/sbin/dropbear'));
   assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/dropbear .*-R/m);
   assert.equal(keyed.files.get('root/.ssh/authorized_keys'), `${testSshKey().publicKey}\n`);
-  assert.deepEqual([...keyed.paths].filter((p) => /host_key/.test(p)), [], 'no host key in the image');
+  assert.deepEqual(
+    [...keyed.paths].filter((p) => /host_key/.test(p)),
+    [],
+    'no host key in the image',
+  );
 
   const plain = await sharedBuild({ ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false });
   const none = await readInitramfs(plain.initramfs, ['etc/inittab']);
-  assert.deepEqual([...none.paths].filter((p) => /dropbear|\.ssh/.test(p)), [], 'no SSH server, no keys');
+  assert.deepEqual(
+    [...none.paths].filter((p) => /dropbear|\.ssh/.test(p)),
+    [],
+    'no SSH server, no keys',
+  );
   assert.doesNotMatch(none.files.get('etc/inittab')!, /dropbear/);
 });
 

@@ -94,7 +94,11 @@ export function agentCmdline(o: AgentOptions, port: number): string {
   if (o.bootifMac) p.BOOTIF = `01-${o.bootifMac.toLowerCase().replaceAll(':', '-')}`;
   if (o.debug) p['ipa-debug'] = '1';
   Object.assign(p, o.cmdline ?? {});
-  return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(' ') + '\n';
+  return (
+    Object.entries(p)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') + '\n'
+  );
 }
 
 /**
@@ -115,14 +119,20 @@ function agentProgram(): string[] {
  * HTTPS by itself (auto TLS, self-signed) when Ironic's API is >= 1.68.
  */
 async function probeStatus(port: number): Promise<'http' | 'https' | undefined> {
-  for (const [proto, mod] of [['http', http], ['https', https]] as const) {
+  for (const [proto, mod] of [
+    ['http', http],
+    ['https', https],
+  ] as const) {
     const ok = await new Promise<boolean>((res) => {
       const req = mod.get({ host: '127.0.0.1', port, path: '/v1/status', timeout: 2000, rejectUnauthorized: false }, (r) => {
         r.resume();
         res(r.statusCode === 200);
       });
       req.on('error', () => res(false));
-      req.on('timeout', () => { req.destroy(); res(false); });
+      req.on('timeout', () => {
+        req.destroy();
+        res(false);
+      });
     });
     if (ok) return proto;
   }
@@ -142,11 +152,12 @@ function agentHasDisksFlag(): boolean {
 
 /** Start the agent in its disk sandbox and wait until GET /v1/status answers. */
 export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<AgentProcess> {
-  for (const d of o.disks) if (!LOOP_RE.test(d)) throw new Error(`refusing to give ${d} to the agent: only /dev/loopN devices are allowed in host tests`);
+  for (const d of o.disks)
+    if (!LOOP_RE.test(d)) throw new Error(`refusing to give ${d} to the agent: only /dev/loopN devices are allowed in host tests`);
   if (process.getuid?.() !== 0) throw new Error('the agent sandbox needs root (unshare -m, mount): run the integration tests as root');
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-agent-'));
   const stateDir = o.stateDir ?? join(dir, 'run');
-  const port = o.port ?? await freePort();
+  const port = o.port ?? (await freePort());
   const cmdlineFile = join(dir, 'cmdline');
   writeFileSync(cmdlineFile, agentCmdline(o, port));
   const configFile = join(dir, 'agent.json');
@@ -161,24 +172,32 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
   const powerLog = join(dir, 'power.log');
   const knames = o.disks.map((d) => d.slice('/dev/'.length)).join(' ');
   const fd = openSync(logFile, 'a');
-  const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', SANDBOX_SH, 'sandbox', knames, powerLog, dir, ...agentArgv], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', fd, fd],
-    env: {
-      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      LANG: 'C.UTF-8',
-      RAMFORGE_AGENT_DISKS: o.disks.join(','),
-      RAMFORGE_AGENT_STATE_DIR: stateDir,
-      // The test run's temp dir, so its end-of-run check also sees what the agent leaves behind.
-      TMPDIR: tmpdir(),
-      ...(o.env ?? {}),
+  const child: ChildProcess = spawn(
+    'unshare',
+    ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', SANDBOX_SH, 'sandbox', knames, powerLog, dir, ...agentArgv],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', fd, fd],
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        LANG: 'C.UTF-8',
+        RAMFORGE_AGENT_DISKS: o.disks.join(','),
+        RAMFORGE_AGENT_STATE_DIR: stateDir,
+        // The test run's temp dir, so its end-of-run check also sees what the agent leaves behind.
+        TMPDIR: tmpdir(),
+        ...(o.env ?? {}),
+      },
     },
-  });
+  );
   closeSync(fd);
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   let done = false;
-  void exited.then(() => { done = true; });
-  const kill = () => { if (!done) child.kill('SIGKILL'); };
+  void exited.then(() => {
+    done = true;
+  });
+  const kill = () => {
+    if (!done) child.kill('SIGKILL');
+  };
   process.once('exit', kill);
   let url = `http://127.0.0.1:${port}`;
   const tailOf = (lines = 80) => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-lines).join('\n') : '');
@@ -188,8 +207,12 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
     for (;;) {
       if (done) throw new Error(`agent exited (${await exited}) before answering /v1/status; log ${logFile}:\n${tailOf()}`);
       const proto = await probeStatus(port);
-      if (proto) { url = `${proto}://127.0.0.1:${port}`; break; }
-      if (Date.now() > deadline) throw new Error(`agent did not answer ${url}/v1/status within ${timeoutMs} ms; log ${logFile}:\n${tailOf()}`);
+      if (proto) {
+        url = `${proto}://127.0.0.1:${port}`;
+        break;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`agent did not answer ${url}/v1/status within ${timeoutMs} ms; log ${logFile}:\n${tailOf()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   } catch (e) {
@@ -202,7 +225,12 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
   }
 
   return {
-    url, port, pid: child.pid!, logFile, stateDir, exited,
+    url,
+    port,
+    pid: child.pid!,
+    logFile,
+    stateDir,
+    exited,
     logTail: tailOf,
     powerLog: () => (existsSync(powerLog) ? readFileSync(powerLog, 'utf8').split('\n').filter(Boolean) : []),
     async stop() {

@@ -9,7 +9,11 @@ import { createReadStream, statSync } from 'node:fs';
 import { join, normalize, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 
-export interface Ports { apiPort: number; inspectorPort: number | undefined; httpPort: number }
+export interface Ports {
+  apiPort: number;
+  inspectorPort: number | undefined;
+  httpPort: number;
+}
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -110,27 +114,43 @@ enroll_node_driver = fake-hardware
 `;
 }
 
-export interface FileServer { port: number; close(): Promise<void> }
+export interface FileServer {
+  port: number;
+  close(): Promise<void>;
+}
 
 /** Serve `root` read-only (GET and HEAD) on 127.0.0.1: the conductor HEADs image URLs, the agent GETs them. */
 export async function startFileServer(root: string, port: number): Promise<FileServer> {
   const srv: Server = createServer((req, res) => {
     const rel = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]!)).replace(/^(\.\.[/\\])+/, '');
     const file = join(root, rel);
-    if (!file.startsWith(root + sep)) { res.writeHead(403).end(); return; }
+    if (!file.startsWith(root + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
     let size: number;
     try {
       const st = statSync(file);
       if (!st.isFile()) throw new Error('not a file');
       size = st.size;
-    } catch { res.writeHead(404).end(); return; }
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'Content-Length': size, 'Content-Type': 'application/octet-stream' });
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
   return {
     port: (srv.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
   };
 }

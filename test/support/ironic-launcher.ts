@@ -18,7 +18,13 @@ if (!out) {
 
 const t0 = Date.now();
 const env = await startIronic({ inspector: true });
-const endpoints: IronicEndpoints = { apiUrl: env.apiUrl, inspectorUrl: env.inspectorUrl, httpUrl: env.httpUrl, httpRoot: env.httpRoot, rundir: env.rundir };
+const endpoints: IronicEndpoints = {
+  apiUrl: env.apiUrl,
+  inspectorUrl: env.inspectorUrl,
+  httpUrl: env.httpUrl,
+  httpRoot: env.httpRoot,
+  rundir: env.rundir,
+};
 writeFileSync(`${out}.partial`, JSON.stringify(endpoints));
 renameSync(`${out}.partial`, out);
 process.stderr.write(`ironic-launcher: Ironic ${env.apiUrl}, Inspector ${env.inspectorUrl} ready in ${Date.now() - t0} ms\n`);

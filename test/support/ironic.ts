@@ -38,7 +38,10 @@ export interface IronicNode {
   [k: string]: unknown;
 }
 
-export interface ApiReply { status: number; body: any }
+export interface ApiReply {
+  status: number;
+  body: any;
+}
 
 export interface EnrollOptions {
   mac: string;
@@ -91,7 +94,9 @@ const VERSION_HEADER = { 'X-OpenStack-Ironic-API-Version': 'latest' };
 const FAILED_STATES = ['clean failed', 'deploy failed', 'inspect failed', 'error', 'rescue failed', 'adopt failed'];
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
 
 function runPython(argv: string[], logFile: string): void {
   const fd = openSync(logFile, 'a');
@@ -100,7 +105,9 @@ function runPython(argv: string[], logFile: string): void {
     if (r.status !== 0) {
       throw new Error(`${argv.join(' ')} failed (exit ${r.status ?? r.signal}); log ${logFile}:\n${tail(logFile, 40)}`);
     }
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function startService(argv: string[], logFile: string): ChildProcess {
@@ -135,7 +142,11 @@ async function request(base: string, method: string, path: string, body?: unknow
   });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = text ? JSON.parse(text) : null; } catch { /* keep text */ }
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* keep text */
+  }
   return { status: res.status, body: parsed };
 }
 
@@ -143,7 +154,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${what}: the process exited with ${child.exitCode}; log ${log}:\n${tail(log, 60)}`);
-    try { if (await check()) return; } catch { /* not up yet */ }
+    try {
+      if (await check()) return;
+    } catch {
+      /* not up yet */
+    }
     if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs} ms; log ${log}:\n${tail(log, 60)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -152,7 +167,10 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 /** Start Ironic (and Inspector): conf, dbsync, services, readiness checks. */
 export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
   for (const bin of ['/usr/bin/ironic', '/usr/bin/ironic-dbsync', ...(o.inspector ? ['/usr/bin/ironic-inspector'] : [])]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run ./ramforge doctor --for test --fix (Debian packages ironic-api ironic-conductor python3-ironic ironic-inspector)`);
+    if (!existsSync(bin))
+      throw new Error(
+        `${bin} is missing: run ./ramforge doctor --for test --fix (Debian packages ironic-api ironic-conductor python3-ironic ironic-inspector)`,
+      );
   }
   const rundir = mkdtempSync(join(tmpdir(), 'ramforge-ironic-'));
   let files: FileServer | undefined;
@@ -165,7 +183,16 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
     if (!process.env.RAMFORGE_KEEP_TEST_DIRS) rmSync(rundir, { recursive: true, force: true });
   };
   try {
-    return await startIn(rundir, o, (f, i, a) => { files = f; inspector = i; ironic = a; }, stopAll);
+    return await startIn(
+      rundir,
+      o,
+      (f, i, a) => {
+        files = f;
+        inspector = i;
+        ironic = a;
+      },
+      stopAll,
+    );
   } catch (e) {
     await stopAll();
     throw e;
@@ -173,14 +200,15 @@ export async function startIronic(o: IronicOptions = {}): Promise<IronicEnv> {
 }
 
 async function startIn(
-  rundir: string, o: IronicOptions,
+  rundir: string,
+  o: IronicOptions,
   started: (files: FileServer, inspector: ChildProcess | undefined, ironic: ChildProcess | undefined) => void,
   stopAll: () => Promise<void>,
 ): Promise<IronicEnv> {
   const httpRoot = join(rundir, 'httpboot');
   for (const d of ['var/lock', 'var/tftpboot', 'httpboot']) mkdirSync(join(rundir, d), { recursive: true });
-  const apiPort = o.apiPort ?? await freePort();
-  const inspectorPort = o.inspector ? (o.inspectorPort ?? await freePort()) : undefined;
+  const apiPort = o.apiPort ?? (await freePort());
+  const inspectorPort = o.inspector ? (o.inspectorPort ?? (await freePort())) : undefined;
   const files: FileServer = await startFileServer(httpRoot, o.httpPort ?? 0);
   started(files, undefined, undefined);
   const ports = { apiPort, inspectorPort, httpPort: files.port };
@@ -209,14 +237,26 @@ async function startIn(
     started(files, inspector, ironic);
     await waitFor('Ironic API', async () => (await request(apiUrl, 'GET', '/v1')).status === 200, 60_000, ironic, ironicLog);
     // The conductor registers its drivers a moment after the API answers.
-    await waitFor('Ironic conductor (fake-hardware driver)', async () => {
-      const r = await request(apiUrl, 'GET', '/v1/drivers');
-      return r.status === 200 && JSON.stringify(r.body).includes('"fake-hardware"');
-    }, 60_000, ironic, ironicLog);
+    await waitFor(
+      'Ironic conductor (fake-hardware driver)',
+      async () => {
+        const r = await request(apiUrl, 'GET', '/v1/drivers');
+        return r.status === 200 && JSON.stringify(r.body).includes('"fake-hardware"');
+      },
+      60_000,
+      ironic,
+      ironicLog,
+    );
   };
   await startApi();
   if (inspector && inspectorUrl) {
-    await waitFor('Ironic Inspector', async () => (await request(inspectorUrl, 'GET', '/v1')).status === 200, 60_000, inspector, inspectorLog);
+    await waitFor(
+      'Ironic Inspector',
+      async () => (await request(inspectorUrl, 'GET', '/v1')).status === 200,
+      60_000,
+      inspector,
+      inspectorLog,
+    );
   }
 
   const endpoints: IronicEndpoints = { apiUrl, inspectorUrl, httpUrl: `http://127.0.0.1:${files.port}`, httpRoot, rundir };
@@ -244,14 +284,20 @@ function clientFor(urls: IronicEndpoints, control: Pick<IronicEnv, 'stop' | 'res
     },
     async enrollNode(e) {
       const node = await env.api('POST', '/v1/nodes', {
-        driver: 'fake-hardware', deploy_interface: 'direct',
+        driver: 'fake-hardware',
+        deploy_interface: 'direct',
         ...(e.name ? { name: e.name } : {}),
-        properties: e.properties ?? {}, driver_info: e.driverInfo ?? {}, ...(e.fields ?? {}),
+        properties: e.properties ?? {},
+        driver_info: e.driverInfo ?? {},
+        ...(e.fields ?? {}),
       });
       if (node.status !== 201) throw new Error(`enrolling a node failed: HTTP ${node.status} ${JSON.stringify(node.body)}`);
       const uuid = node.body.uuid as string;
       const port = await env.api('POST', '/v1/ports', { address: e.mac, node_uuid: uuid, pxe_enabled: e.pxeEnabled ?? true });
-      if (port.status !== 201) throw new Error(`creating port ${e.mac} failed: HTTP ${port.status} ${JSON.stringify(port.body)} (a MAC is unique per Ironic: delete the previous node)`);
+      if (port.status !== 201)
+        throw new Error(
+          `creating port ${e.mac} failed: HTTP ${port.status} ${JSON.stringify(port.body)} (a MAC is unique per Ironic: delete the previous node)`,
+        );
       return uuid;
     },
     async getNode(uuid) {
@@ -267,7 +313,8 @@ function clientFor(urls: IronicEndpoints, control: Pick<IronicEnv, 'stop' | 'res
         await env.api('PATCH', `/v1/nodes/${uuid}`, [{ op: 'replace', path: '/maintenance', value: true }]);
       }
       const r = await env.api('DELETE', `/v1/nodes/${uuid}`);
-      if (r.status !== 204) throw new Error(`deleting node ${uuid}: HTTP ${r.status} ${JSON.stringify(r.body)} (state ${n.provision_state})`);
+      if (r.status !== 204)
+        throw new Error(`deleting node ${uuid}: HTTP ${r.status} ${JSON.stringify(r.body)} (state ${n.provision_state})`);
     },
     async setProvisionState(uuid, target, extra = {}) {
       const r = await env.api('PUT', `/v1/nodes/${uuid}/states/provision`, { target, ...extra });
@@ -282,7 +329,9 @@ function clientFor(urls: IronicEndpoints, control: Pick<IronicEnv, 'stop' | 'res
           throw new Error(`node ${uuid} went to '${n.provision_state}' (wanted ${states.join('|')}): last_error: ${n.last_error}`);
         }
         if (Date.now() > deadline) {
-          throw new Error(`node ${uuid} still '${n.provision_state}' (target ${n.target_provision_state}) after ${timeoutMs} ms (wanted ${states.join('|')}); last_error: ${n.last_error}`);
+          throw new Error(
+            `node ${uuid} still '${n.provision_state}' (target ${n.target_provision_state}) after ${timeoutMs} ms (wanted ${states.join('|')}); last_error: ${n.last_error}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 1000));
         n = await env.getNode(uuid);

@@ -30,7 +30,15 @@ export interface LoopDisk {
 
 const LOOP_RE = /^\/dev\/loop\d+$/;
 const attached = new Set<string>();
-process.on('exit', () => { for (const d of attached) { try { execFileSync('losetup', ['-d', d]); } catch { /* best effort */ } } });
+process.on('exit', () => {
+  for (const d of attached) {
+    try {
+      execFileSync('losetup', ['-d', d]);
+    } catch {
+      /* best effort */
+    }
+  }
+});
 
 /** Throws unless `device` is a /dev/loopN this process attached. The guard every helper goes through. */
 export function assertOwnLoopDevice(device: string): void {
@@ -39,7 +47,11 @@ export function assertOwnLoopDevice(device: string): void {
 }
 
 function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+  });
 }
 
 /** Create a sparse file of `sizeBytes` (default 4 GiB, the agent's root-disk minimum) and attach it. */
@@ -70,7 +82,10 @@ export function createLoopDisk(o: { sizeBytes?: number; dir?: string } = {}): Lo
   }
 
   const disk: LoopDisk = {
-    device, kname, file, sizeBytes,
+    device,
+    kname,
+    file,
+    sizeBytes,
     writeGptAndExt4() {
       assertOwnLoopDevice(device);
       run('sgdisk', ['-Z', device]);
@@ -91,22 +106,38 @@ export function createLoopDisk(o: { sizeBytes?: number; dir?: string } = {}): Lo
           got += n;
         }
         return buf.subarray(0, got);
-      } finally { closeSync(fd); }
+      } finally {
+        closeSync(fd);
+      }
     },
     signatures() {
       assertOwnLoopDevice(device);
-      try { run('partprobe', [device]); } catch { /* no table is fine */ }
+      try {
+        run('partprobe', [device]);
+      } catch {
+        /* no table is fine */
+      }
       const out: string[] = [];
-      const parts = run('lsblk', ['-nlo', 'PATH', device]).split('\n').map((s) => s.trim()).filter(Boolean);
+      const parts = run('lsblk', ['-nlo', 'PATH', device])
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const p of parts) {
-        const w = run('wipefs', ['--no-act', '--noheadings', '-O', 'TYPE', p]).split('\n').map((s) => s.trim()).filter(Boolean);
+        const w = run('wipefs', ['--no-act', '--noheadings', '-O', 'TYPE', p])
+          .split('\n')
+          .map((s) => s.trim())
+          .filter(Boolean);
         out.push(...w.map((t) => `${p}:${t}`));
       }
       return out;
     },
     partitionTable() {
       assertOwnLoopDevice(device);
-      try { return run('blkid', ['-p', '-o', 'value', '-s', 'PTTYPE', device]).trim() || undefined; } catch { return undefined; }
+      try {
+        return run('blkid', ['-p', '-o', 'value', '-s', 'PTTYPE', device]).trim() || undefined;
+      } catch {
+        return undefined;
+      }
     },
     detach() {
       if (attached.has(device)) detachLoop(device);
@@ -118,11 +149,19 @@ export function createLoopDisk(o: { sizeBytes?: number; dir?: string } = {}): Lo
 
 function detachLoop(device: string): void {
   attached.delete(device);
-  try { run('losetup', ['-d', device]); } catch { /* already gone */ }
+  try {
+    run('losetup', ['-d', device]);
+  } catch {
+    /* already gone */
+  }
 }
 
 function readlinkSafe(p: string): string | undefined {
-  try { return readlinkSync(p); } catch { return undefined; }
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function waitForPath(p: string): void {

@@ -31,7 +31,13 @@ describe('qemuArgv', () => {
   });
 
   it('forwards ports on 127.0.0.1 only, with a virtio NIC and the given MAC', () => {
-    const argv = qemuArgv({ hostfwd: [{ hostPort: 8001, guestPort: 9999 }, { hostPort: 8002, guestPort: 22 }], mac: '52:54:00:aa:bb:cc' });
+    const argv = qemuArgv({
+      hostfwd: [
+        { hostPort: 8001, guestPort: 9999 },
+        { hostPort: 8002, guestPort: 22 },
+      ],
+      mac: '52:54:00:aa:bb:cc',
+    });
     assert.deepEqual(after(argv, '-nic'), [
       'user,model=virtio-net-pci,mac=52:54:00:aa:bb:cc,hostfwd=tcp:127.0.0.1:8001-:9999,hostfwd=tcp:127.0.0.1:8002-:22',
     ]);

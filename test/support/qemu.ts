@@ -166,7 +166,8 @@ export async function bootVm(opts: BootVmOptions): Promise<Vm> {
     child.once('error', (e) => rej(new Error(`cannot start qemu (apt-get install ${QEMU_PACKAGES.join(' ')}): ${e.message}`)));
   });
 
-  const describe = (): string => `qemu ${exitCode === undefined ? 'running' : `exited ${exitCode}`}; stderr: ${stderr.trim() || '(none)'}\n--- serial tail ---\n${serial.slice(-2000)}`;
+  const describe = (): string =>
+    `qemu ${exitCode === undefined ? 'running' : `exited ${exitCode}`}; stderr: ${stderr.trim() || '(none)'}\n--- serial tail ---\n${serial.slice(-2000)}`;
 
   return {
     startedAt,
@@ -181,7 +182,10 @@ export async function bootVm(opts: BootVmOptions): Promise<Vm> {
           if (m) done(() => resolveWait(m[0]));
           else if (exitCode !== undefined) done(() => rejectWait(new Error(`serial never matched ${re}: ${describe()}`)));
         };
-        const timer = setTimeout(() => done(() => rejectWait(new Error(`timed out after ${timeoutMs} ms waiting for ${re}: ${describe()}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => rejectWait(new Error(`timed out after ${timeoutMs} ms waiting for ${re}: ${describe()}`))),
+          timeoutMs,
+        );
         const done = (f: () => void): void => {
           clearTimeout(timer);
           watchers.delete(check);

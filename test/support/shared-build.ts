@@ -34,7 +34,11 @@ export function testSshKey(): { privateKeyFile: string; publicKey: string } {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = publicKey.export({ format: 'jwk' });
     const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-    const str = (b: Buffer) => { const n = Buffer.alloc(4); n.writeUInt32BE(b.length); return Buffer.concat([n, b]); };
+    const str = (b: Buffer) => {
+      const n = Buffer.alloc(4);
+      n.writeUInt32BE(b.length);
+      return Buffer.concat([n, b]);
+    };
     const blob = Buffer.concat([str(Buffer.from('ecdsa-sha2-nistp256')), str(Buffer.from('nistp256')), str(point)]);
     writeFileSync(priv, privateKey.export({ format: 'pem', type: 'sec1' }), { mode: 0o600 });
     writeFileSync(pub, `ecdsa-sha2-nistp256 ${blob.toString('base64')} ramforge-test\n`);
@@ -89,7 +93,14 @@ export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC
   }
   try {
     if (!existsSync(done)) {
-      await build({ cwd: root, overrides, output: join(root, 'output'), installHostTools: true, renderer: 'silent', log: (l) => process.stderr.write(`[shared-build] ${l}\n`) });
+      await build({
+        cwd: root,
+        overrides,
+        output: join(root, 'output'),
+        installHostTools: true,
+        renderer: 'silent',
+        log: (l) => process.stderr.write(`[shared-build] ${l}\n`),
+      });
       writeFileSync(done, new Date().toISOString());
     }
   } finally {

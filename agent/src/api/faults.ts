@@ -30,14 +30,16 @@ function makeFault(status: number, faultstring: string): { status: number; fault
 export function formatFault(err: unknown): { status: number; fault: Fault; hidden: boolean } {
   if (err instanceof HttpError) return { ...makeFault(err.statusCode, err.message), hidden: false };
   // IPA's RESTError.__str__ is "<message>: <details>".
-  if (err instanceof AgentError) return { ...makeFault(err.code, err.details ? `${err.message}: ${err.details}` : err.message), hidden: false };
+  if (err instanceof AgentError)
+    return { ...makeFault(err.code, err.details ? `${err.message}: ${err.details}` : err.message), hidden: false };
   const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
     const reason = http.STATUS_CODES[status] ?? 'Client Error';
     let detail = typeof e.message === 'string' ? e.message : reason;
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') detail = 'The request body is larger than the agent accepts.';
-    else if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) detail = `The request body is not valid JSON: ${detail}`;
+    else if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError)
+      detail = `The request body is not valid JSON: ${detail}`;
     return { ...makeFault(status, `${status} ${reason}: ${detail}`), hidden: false };
   }
   return {

@@ -71,17 +71,28 @@ export function registerRoutes(app: FastifyInstance, state: AgentState, commands
       return commands.getResult(String(request.params.id), isWait(request.query));
     });
 
-    app.post(`${prefix}/commands`, {
-      // Before the body is read: an unauthenticated client cannot make us parse 32 MiB.
-      onRequest: async (request: Req) => checkCommandToken(state, request.query.agent_token),
-    }, async (request: Req, reply: FastifyReply) => {
-      const body = request.body as { name?: unknown; params?: unknown } | null | undefined;
-      if (typeof body !== 'object' || body === null || Array.isArray(body)
-        || typeof body.name !== 'string' || typeof body.params !== 'object' || body.params === null || Array.isArray(body.params)) {
-        throw new HttpError(400, 'Missing or invalid name or params');
-      }
-      const result = await commands.executeCommand(body.name, body.params as Record<string, unknown>, { wait: isWait(request.query) });
-      return reply.code(200).send(result);
-    });
+    app.post(
+      `${prefix}/commands`,
+      {
+        // Before the body is read: an unauthenticated client cannot make us parse 32 MiB.
+        onRequest: async (request: Req) => checkCommandToken(state, request.query.agent_token),
+      },
+      async (request: Req, reply: FastifyReply) => {
+        const body = request.body as { name?: unknown; params?: unknown } | null | undefined;
+        if (
+          typeof body !== 'object' ||
+          body === null ||
+          Array.isArray(body) ||
+          typeof body.name !== 'string' ||
+          typeof body.params !== 'object' ||
+          body.params === null ||
+          Array.isArray(body.params)
+        ) {
+          throw new HttpError(400, 'Missing or invalid name or params');
+        }
+        const result = await commands.executeCommand(body.name, body.params as Record<string, unknown>, { wait: isWait(request.query) });
+        return reply.code(200).send(result);
+      },
+    );
   }
 }

@@ -28,11 +28,17 @@ async function readPair(certFile: string, keyFile: string): Promise<ServerTls | 
 }
 
 /** Pick and, for auto TLS, create or reuse the certificate for `ip`. */
-export async function chooseServerTls(config: AgentConfig, o: { ip?: string; ironicVersion?: string; stateDir: string }): Promise<ChosenTls> {
+export async function chooseServerTls(
+  config: AgentConfig,
+  o: { ip?: string; ironicVersion?: string; stateDir: string },
+): Promise<ChosenTls> {
   if (config.listenTls) {
     const pair = await readPair(config.tlsCertFile!, config.tlsKeyFile!);
     if (!pair) {
-      throw new AgentError('Cannot start the agent API', `cannot read tlsCertFile ${config.tlsCertFile} / tlsKeyFile ${config.tlsKeyFile}: fix the paths or turn listenTls off`);
+      throw new AgentError(
+        'Cannot start the agent API',
+        `cannot read tlsCertFile ${config.tlsCertFile} / tlsKeyFile ${config.tlsKeyFile}: fix the paths or turn listenTls off`,
+      );
     }
     return { tls: pair, verifyCaPem: undefined, protocol: 'https' };
   }
@@ -40,6 +46,6 @@ export async function chooseServerTls(config: AgentConfig, o: { ip?: string; iro
     return { tls: undefined, verifyCaPem: undefined, protocol: config.advertiseProtocol };
   }
   const reused = await readPair(join(o.stateDir, 'agent.crt'), join(o.stateDir, 'agent.key'));
-  const pair = reused ?? await generateTlsCertificate(o.ip, { dir: o.stateDir });
+  const pair = reused ?? (await generateTlsCertificate(o.ip, { dir: o.stateDir }));
   return { tls: { certPem: pair.certPem, keyPem: pair.keyPem }, verifyCaPem: pair.certPem, protocol: 'https' };
 }

@@ -28,8 +28,14 @@ export interface RunningServer {
 
 function listenOn(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => { server.off('listening', onListening); reject(e); };
-    const onListening = (): void => { server.off('error', onError); resolve(); };
+    const onError = (e: Error): void => {
+      server.off('listening', onListening);
+      reject(e);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
     server.once('error', onError);
     server.once('listening', onListening);
     server.listen({ host, port });
@@ -41,7 +47,7 @@ export async function startServer(app: FastifyInstance, config: AgentConfig, tls
   await app.ready();
   const handler = (req: Parameters<typeof app.routing>[0], res: Parameters<typeof app.routing>[1]): void => app.routing(req, res);
   const server: Server = tls
-    ? https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server
+    ? (https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server)
     : http.createServer(handler);
   // The conductor's command_timeout is 60 s; keep a little more so wait=true answers are not cut.
   server.requestTimeout = 0;
@@ -56,8 +62,13 @@ export async function startServer(app: FastifyInstance, config: AgentConfig, tls
       host = '0.0.0.0';
       await listenOn(server, host, config.listenPort);
     } else {
-      throw new AgentError('Cannot start the agent API', `listening on ${host}:${config.listenPort} failed: ${(e as Error).message}. `
-        + 'Free the port or set ipa-listen-port/ipa-listen-host.', 500, { cause: e });
+      throw new AgentError(
+        'Cannot start the agent API',
+        `listening on ${host}:${config.listenPort} failed: ${(e as Error).message}. ` +
+          'Free the port or set ipa-listen-port/ipa-listen-host.',
+        500,
+        { cause: e },
+      );
     }
   }
   const port = (server.address() as AddressInfo).port;

@@ -18,7 +18,9 @@ function isSameToken(given: string, held: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-const rejectToken = (): never => { throw new HttpError(401, 'Token invalid.'); };
+const rejectToken = (): never => {
+  throw new HttpError(401, 'Token invalid.');
+};
 
 /** Throws 401 unless `token` may run a command. */
 export function checkCommandToken(state: AgentState, token: unknown): void {

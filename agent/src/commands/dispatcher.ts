@@ -6,8 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  AgentError, AgentIsBusy, InvalidCommandError, InvalidCommandParamsError, InvalidContentError,
-  RequestedObjectNotFoundError, VersionMismatch, toAgentError,
+  type AgentError,
+  AgentIsBusy,
+  InvalidCommandError,
+  InvalidCommandParamsError,
+  InvalidContentError,
+  RequestedObjectNotFoundError,
+  VersionMismatch,
+  toAgentError,
 } from '../errors.js';
 import { CommandStatus, type CommandContext, type CommandResult, type CommandSpec, type Extension, type Params } from './types.js';
 
@@ -110,13 +116,27 @@ export class CommandDispatcher {
     let record: CommandRecord;
     try {
       const value = await spec.run(params, this.ctx);
-      record = { id: randomUUID(), name: cmd, status: CommandStatus.SUCCEEDED, error: null, result: wrapResult(value), done: Promise.resolve() };
+      record = {
+        id: randomUUID(),
+        name: cmd,
+        status: CommandStatus.SUCCEEDED,
+        error: null,
+        result: wrapResult(value),
+        done: Promise.resolve(),
+      };
     } catch (e) {
       // Bad-request errors raised by the command itself are answered as such (IPA re-raises InvalidContentError).
       if (isBadRequestError(e)) throw e;
       // IPA records a sync failure under the full "ext.cmd" name (ExecuteCommandMixin.execute_command).
       this.ctx.log.error(`command ${fullName} failed: ${(e as Error)?.message ?? String(e)}`);
-      record = { id: randomUUID(), name: fullName, status: CommandStatus.FAILED, error: toAgentError(e), result: null, done: Promise.resolve() };
+      record = {
+        id: randomUUID(),
+        name: fullName,
+        status: CommandStatus.FAILED,
+        error: toAgentError(e),
+        result: null,
+        done: Promise.resolve(),
+      };
     } finally {
       this.syncInFlight = undefined;
     }
@@ -125,7 +145,14 @@ export class CommandDispatcher {
   }
 
   private startAsync(cmd: string, spec: CommandSpec, params: Params): CommandRecord {
-    const record: CommandRecord = { id: randomUUID(), name: cmd, status: CommandStatus.RUNNING, error: null, result: null, done: Promise.resolve() };
+    const record: CommandRecord = {
+      id: randomUUID(),
+      name: cmd,
+      status: CommandStatus.RUNNING,
+      error: null,
+      result: null,
+      done: Promise.resolve(),
+    };
     this.records.set(record.id, record);
     // Start on the next tick so the POST answers RUNNING before any work happens.
     record.done = new Promise<void>((resolve) => setImmediate(resolve))

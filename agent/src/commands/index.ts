@@ -39,6 +39,9 @@ export function createExtensions(extra: Record<string, Extension> = {}): Record<
 }
 
 /** The agent's command dispatcher with the built-in extensions (plus `extra`, e.g. fakes in tests). */
-export function createCommandDispatcher(ctx: Omit<CommandContext, 'invokeCommand'>, extra: Record<string, Extension> = {}): CommandDispatcher {
+export function createCommandDispatcher(
+  ctx: Omit<CommandContext, 'invokeCommand'>,
+  extra: Record<string, Extension> = {},
+): CommandDispatcher {
   return new CommandDispatcher(ctx, createExtensions(extra));
 }

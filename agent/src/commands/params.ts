@@ -29,7 +29,9 @@ export function checkParams(cmd: string, params: Params, spec: Record<string, `$
       throw new InvalidCommandParamsError(`${cmd}: missing parameter "${key}" (expected ${kind})`);
     }
     if (kind !== 'any' && kindOf(value) !== kind) {
-      throw new InvalidCommandParamsError(`${cmd}: parameter "${key}" must be ${kind === 'array' ? 'a list' : `a${kind === 'object' ? 'n' : ''} ${kind}`}, got ${kindOf(value)}`);
+      throw new InvalidCommandParamsError(
+        `${cmd}: parameter "${key}" must be ${kind === 'array' ? 'a list' : `a${kind === 'object' ? 'n' : ''} ${kind}`}, got ${kindOf(value)}`,
+      );
     }
   }
 }

@@ -11,7 +11,10 @@ import { asyncCommand, syncCommand, type CommandContext, type Extension, type Pa
 
 function imageContext(ctx: CommandContext): ImageContext {
   return {
-    config: ctx.config, state: ctx.state, run: ctx.run, log: ctx.log,
+    config: ctx.config,
+    state: ctx.state,
+    run: ctx.run,
+    log: ctx.log,
     dispatchToManagers: (method, ...args) => ctx.managers.dispatchToManagers(method, ...args),
   };
 }
@@ -42,13 +45,20 @@ async function shutdownHost(ctx: CommandContext, action: 'poweroff' | 'reboot'):
 export function createStandbyExtension(): Extension {
   return {
     prepare_image: asyncCommand(
-      (p, ctx) => runPrepareImage(imageContext(ctx), p.image_info as Record<string, unknown>, (p.configdrive as string | null | undefined) ?? null),
+      (p, ctx) =>
+        runPrepareImage(imageContext(ctx), p.image_info as Record<string, unknown>, (p.configdrive as string | null | undefined) ?? null),
       (p, ctx) => validateImageParams('prepare_image', p, ctx),
     ),
     // Zed-era command, unused by Ironic 21.4; kept as prepare_image with IPA's wording.
     cache_image: asyncCommand(
-      async (p, ctx) => (await runPrepareImage(imageContext(ctx), p.image_info as Record<string, unknown>, (p.configdrive as string | null | undefined) ?? null))
-        .replace(' written to ', ' cached to '),
+      async (p, ctx) =>
+        (
+          await runPrepareImage(
+            imageContext(ctx),
+            p.image_info as Record<string, unknown>,
+            (p.configdrive as string | null | undefined) ?? null,
+          )
+        ).replace(' written to ', ' cached to '),
       (p, ctx) => validateImageParams('cache_image', p, ctx),
     ),
     get_partition_uuids: syncCommand(async () => {
@@ -57,7 +67,10 @@ export function createStandbyExtension(): Extension {
     }),
     power_off: asyncCommand((_p, ctx) => shutdownHost(ctx, 'poweroff')),
     run_image: asyncCommand((_p, ctx) => shutdownHost(ctx, 'reboot')),
-    sync: syncCommand(async (_p, ctx) => { await syncDisks(ctx); return null; }),
+    sync: syncCommand(async (_p, ctx) => {
+      await syncDisks(ctx);
+      return null;
+    }),
   };
 }
 
@@ -67,19 +80,26 @@ export function createImageExtension(): Extension {
       async (p, ctx) => {
         const { installBootloader } = await import('../image/index.js');
         const device = String(await ctx.managers.dispatchToManagers('get_os_install_device'));
-        await installBootloader({
-          root_uuid: p.root_uuid as string | null | undefined,
-          efi_system_part_uuid: p.efi_system_part_uuid as string | null | undefined,
-          prep_boot_part_uuid: p.prep_boot_part_uuid as string | null | undefined,
-          target_boot_mode: p.target_boot_mode as string | undefined,
-          ignore_bootloader_failure: (p.ignore_bootloader_failure as boolean | undefined) ?? ctx.config.ignoreBootloaderFailure,
-        }, { device, run: ctx.run, bootMode: detectBootMode(ctx.config) });
+        await installBootloader(
+          {
+            root_uuid: p.root_uuid as string | null | undefined,
+            efi_system_part_uuid: p.efi_system_part_uuid as string | null | undefined,
+            prep_boot_part_uuid: p.prep_boot_part_uuid as string | null | undefined,
+            target_boot_mode: p.target_boot_mode as string | undefined,
+            ignore_bootloader_failure: (p.ignore_bootloader_failure as boolean | undefined) ?? ctx.config.ignoreBootloaderFailure,
+          },
+          { device, run: ctx.run, bootMode: detectBootMode(ctx.config) },
+        );
         return null;
       },
-      (p) => checkParams('install_bootloader', p, {
-        root_uuid: 'string?', efi_system_part_uuid: 'string?', prep_boot_part_uuid: 'string?', target_boot_mode: 'string?',
-        ignore_bootloader_failure: 'boolean?',
-      }),
+      (p) =>
+        checkParams('install_bootloader', p, {
+          root_uuid: 'string?',
+          efi_system_part_uuid: 'string?',
+          prep_boot_part_uuid: 'string?',
+          target_boot_mode: 'string?',
+          ignore_bootloader_failure: 'boolean?',
+        }),
     ),
   };
 }

@@ -21,9 +21,11 @@ export function checkVersions(managers: HardwareManagerRegistry, provided: unkno
   const actual = managers.getCurrentVersions();
   const given = asObject(provided);
   const keys = Object.keys(actual);
-  const same = typeof provided === 'object' && !Array.isArray(provided)
-    && keys.length === Object.keys(given).length
-    && keys.every((k) => Object.hasOwn(given, k) && given[k] === actual[k]);
+  const same =
+    typeof provided === 'object' &&
+    !Array.isArray(provided) &&
+    keys.length === Object.keys(given).length &&
+    keys.every((k) => Object.hasOwn(given, k) && given[k] === actual[k]);
   if (!same) throw new VersionMismatch(actual, provided);
 }
 

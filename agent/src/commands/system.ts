@@ -33,7 +33,9 @@ async function finalizeRescue(p: Params, ctx: CommandContext): Promise<null> {
 
 export function createRescueExtension(): Extension {
   return {
-    finalize_rescue: syncCommand(finalizeRescue, (p) => checkParams('finalize_rescue', p, { rescue_password: 'string', hashed: 'boolean?' })),
+    finalize_rescue: syncCommand(finalizeRescue, (p) =>
+      checkParams('finalize_rescue', p, { rescue_password: 'string', hashed: 'boolean?' }),
+    ),
   };
 }
 
@@ -57,7 +59,8 @@ export function createPollExtension(): Extension {
           throw new InvalidCommandError('Node lookup data can only be set when the agent is running in standalone mode.');
         }
         const info = asObject(p.node_info);
-        if (typeof asObject(info.node).uuid !== 'string') throw new InvalidCommandParamsError('set_node_info: node_info.node.uuid is required');
+        if (typeof asObject(info.node).uuid !== 'string')
+          throw new InvalidCommandParamsError('set_node_info: node_info.node.uuid is required');
         applyLookup(ctx.state, { node: info.node, config: asObject(info.config) } as LookupResult);
         return null;
       },

@@ -17,23 +17,30 @@ import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import { runPrepareImage } from '../image/run-prepare-image.js';
 import type { ManagerContext } from './plugins.js';
 import {
-  HardwareSupport, type BlockDevice, type HardwareManager, type Inventory, type NetworkInterface, type Node, type Port, type Step,
+  HardwareSupport,
+  type BlockDevice,
+  type HardwareManager,
+  type Inventory,
+  type NetworkInterface,
+  type Node,
+  type Port,
+  type Step,
 } from './types.js';
 
 type StepArgs = Record<string, unknown>;
 
 const step = (name: string, priority: number, extra: Partial<Step> = {}): Step => ({
-  step: name, priority, interface: 'deploy', reboot_requested: false, abortable: true, ...extra,
+  step: name,
+  priority,
+  interface: 'deploy',
+  reboot_requested: false,
+  abortable: true,
+  ...extra,
 });
 
 /** Steps this manager can run (ipa-protocol.md §6). RAID, burn-in, inject_files and NVRAM steps are not offered: see the report. */
 export function listGenericCleanSteps(): Step[] {
-  return [
-    step('erase_devices', 10),
-    step('erase_devices_metadata', 99),
-    step('erase_devices_express', 0),
-    step('erase_pstore', 0),
-  ];
+  return [step('erase_devices', 10), step('erase_devices_metadata', 99), step('erase_devices_express', 0), step('erase_pstore', 0)];
 }
 export function listGenericDeploySteps(): Step[] {
   return [
@@ -113,7 +120,8 @@ export class GenericHardwareManager implements HardwareManager {
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
     const [{ collectInterfaces }, { createHostAccess }] = await Promise.all([
-      import('./inventory/network.js'), import('./inventory/host-access.js'),
+      import('./inventory/network.js'),
+      import('./inventory/host-access.js'),
     ]);
     const { rootPath } = this.ctx.config;
     return collectInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }));
@@ -127,13 +135,17 @@ export class GenericHardwareManager implements HardwareManager {
     return getOsInstallDevice(disks, this.ctx.state.node).name;
   }
 
-  get_clean_steps(_node: Node, _ports: Port[]): Step[] { return listGenericCleanSteps(); }
+  get_clean_steps(_node: Node, _ports: Port[]): Step[] {
+    return listGenericCleanSteps();
+  }
   get_deploy_steps(_node: Node, _ports: Port[]): Step[] {
     const steps = listGenericDeploySteps();
     // inject_files priority is configurable in IPA; we do not offer inject_files yet.
     return steps;
   }
-  get_service_steps(_node: Node, _ports: Port[]): Step[] { return listGenericServiceSteps(); }
+  get_service_steps(_node: Node, _ports: Port[]): Step[] {
+    return listGenericServiceSteps();
+  }
 
   private diskOptions(node: Node) {
     const dii = node.driver_internal_info ?? {};

@@ -4,9 +4,7 @@
  * load order breaks ties), initialize them in that order, then dispatch
  * method calls by name the way IPA's hardware.dispatch_to_managers does.
  */
-import {
-  AgentError, HardwareManagerMethodNotFound, IncompatibleHardwareMethodError,
-} from '../errors.js';
+import { AgentError, HardwareManagerMethodNotFound, IncompatibleHardwareMethodError } from '../errors.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 import type { HardwareManager, Node, Port, Step } from './types.js';
 
@@ -128,10 +126,12 @@ export function deduplicateSteps(candidates: Record<string, Step[]>, support: Re
     }
   }
   for (const list of byName.values()) {
-    list.sort((a, b) =>
-      support[b.cls]! - support[a.cls]!
-      || (Number(b.step.priority) || 0) - (Number(a.step.priority) || 0)
-      || (a.cls < b.cls ? -1 : a.cls > b.cls ? 1 : 0));
+    list.sort(
+      (a, b) =>
+        support[b.cls]! - support[a.cls]! ||
+        (Number(b.step.priority) || 0) - (Number(a.step.priority) || 0) ||
+        (a.cls < b.cls ? -1 : a.cls > b.cls ? 1 : 0),
+    );
     const win = list[0]!;
     (out[win.cls] ??= []).push(win.step);
   }

@@ -100,7 +100,9 @@ export async function loadCustomManagers(config: AgentConfig, ctx: ManagerContex
         log.info(`hardware managers: loaded ${found.length} from package ${pkg}`);
         out.push(...found);
       } catch (e) {
-        log.error(`hardware managers: skipping package ${pkg}: ${(e as Error).message}. Install it under ${dir}/node_modules or remove it from hardwareManagerPackages.`);
+        log.error(
+          `hardware managers: skipping package ${pkg}: ${(e as Error).message}. Install it under ${dir}/node_modules or remove it from hardwareManagerPackages.`,
+        );
       }
     }
   }
@@ -110,7 +112,9 @@ export async function loadCustomManagers(config: AgentConfig, ctx: ManagerContex
 /** Build the context, load built-in and custom managers, probe, sort and initialize them. */
 export async function loadHardwareManagers(config: AgentConfig, o: LoadManagersOptions): Promise<HardwareManagerRegistry> {
   let registry: HardwareManagerRegistry | undefined;
-  const notReady = (): never => { throw new Error('hardware managers are not initialized yet'); };
+  const notReady = (): never => {
+    throw new Error('hardware managers are not initialized yet');
+  };
   const ctx: ManagerContext = {
     config,
     state: o.state,

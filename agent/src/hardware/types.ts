@@ -48,7 +48,10 @@ export interface Cpu {
   socket_count?: number | null;
 }
 
-export interface Memory { total: number; physical_mb: number | null }
+export interface Memory {
+  total: number;
+  physical_mb: number | null;
+}
 
 export interface SystemVendor {
   product_name: string | null;
@@ -57,7 +60,10 @@ export interface SystemVendor {
   firmware?: { vendor: string | null; version: string | null; build_date: string | null };
 }
 
-export interface BootInfo { current_boot_mode: 'uefi' | 'bios'; pxe_interface: string | null }
+export interface BootInfo {
+  current_boot_mode: 'uefi' | 'bios';
+  pxe_interface: string | null;
+}
 
 export interface Inventory {
   interfaces: NetworkInterface[];

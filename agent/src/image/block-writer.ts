@@ -12,11 +12,16 @@ import { Writable } from 'node:stream';
 
 /** Error raised by the target, kept apart from network errors (never retried as a download error). */
 export class SinkWriteError extends Error {
-  constructor(readonly target: string, cause: unknown) {
+  constructor(
+    readonly target: string,
+    cause: unknown,
+  ) {
     super(`writing to ${target} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'SinkWriteError';
   }
-  get code(): string | undefined { return (this.cause as { code?: string } | undefined)?.code; }
+  get code(): string | undefined {
+    return (this.cause as { code?: string } | undefined)?.code;
+  }
 }
 
 /*
@@ -63,16 +68,25 @@ export class BlockWriter extends Writable {
   private isFile = false;
   bytesWritten = 0;
 
-  constructor(private readonly fh: FileHandle, private readonly target: string, private readonly o: BlockWriterOptions = {}) {
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly target: string,
+    private readonly o: BlockWriterOptions = {},
+  ) {
     super({ highWaterMark: 1 << 20 });
     this.direct = o.direct ?? null;
   }
 
   /** True once the O_DIRECT path is in use (for logs and the bench). */
-  get usesDirectIo(): boolean { return this.direct !== null; }
+  get usesDirectIo(): boolean {
+    return this.direct !== null;
+  }
 
   override _construct(cb: (e?: Error | null) => void): void {
-    this.allocate().then(() => cb(), (e: unknown) => cb(this.wrap(e)));
+    this.allocate().then(
+      () => cb(),
+      (e: unknown) => cb(this.wrap(e)),
+    );
   }
 
   private async allocate(): Promise<void> {
@@ -81,7 +95,10 @@ export class BlockWriter extends Writable {
     if (this.direct) {
       const a = await allocDirectBuffer(this.direct, size);
       const b = a && (await allocDirectBuffer(this.direct, size));
-      if (a && b) { [this.buf, this.spare] = [a, b]; return; }
+      if (a && b) {
+        [this.buf, this.spare] = [a, b];
+        return;
+      }
       await this.direct.close().catch(() => {});
       this.direct = null;
     }
@@ -90,18 +107,22 @@ export class BlockWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.consume(chunk).then(() => cb(), (e: unknown) => cb(this.wrap(e)));
+    this.consume(chunk).then(
+      () => cb(),
+      (e: unknown) => cb(this.wrap(e)),
+    );
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    this.finish().then(() => cb(), (e: unknown) => cb(this.wrap(e)));
+    this.finish().then(
+      () => cb(),
+      (e: unknown) => cb(this.wrap(e)),
+    );
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     const wait = this.pending ? this.pending.catch(() => {}) : Promise.resolve();
-    wait
-      .then(() => Promise.all([this.fh.close().catch(() => {}), this.direct?.close().catch(() => {})]))
-      .then(() => cb(err));
+    wait.then(() => Promise.all([this.fh.close().catch(() => {}), this.direct?.close().catch(() => {})])).then(() => cb(err));
   }
 
   private async consume(chunk: Buffer): Promise<void> {
@@ -166,7 +187,11 @@ export class BlockWriter extends Writable {
  */
 export async function openImageSink(path: string, o: BlockWriterOptions & { directIo?: boolean } = {}): Promise<BlockWriter> {
   let isBlock = false;
-  try { isBlock = (await stat(path)).isBlockDevice(); } catch { /* new file */ }
+  try {
+    isBlock = (await stat(path)).isBlockDevice();
+  } catch {
+    /* new file */
+  }
   let fh: FileHandle | undefined;
   try {
     const flags = isBlock ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;

@@ -7,7 +7,10 @@ const S256 = 'a'.repeat(64);
 const S512 = 'b'.repeat(128);
 const MD5 = 'c'.repeat(32);
 /** AgentErrors carry the useful text in `details`. */
-const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const has =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    re.test(`${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
 const base = { id: 'img', urls: ['http://h/dir/disk.img?sig=1'] };
 
 test('algorithm from digest length; md5 only when enabled', () => {
@@ -54,9 +57,15 @@ test('resolveChecksum fetches the file and infers the algorithm', async () => {
   const info = { ...base, checksum: 'http://h/sums' };
   const r = await resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  disk.img\n`);
   assert.deepEqual(r, { algo: 'sha512', value: S512 });
-  await assert.rejects(resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  x.img\n`), has(/cannot find a checksum for image disk.img/));
+  await assert.rejects(
+    resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  x.img\n`),
+    has(/cannot find a checksum for image disk.img/),
+  );
   const md5info = { ...base, checksum: 'http://h/sums' };
-  await assert.rejects(resolveChecksum(selectChecksumSource(md5info, false), md5info, false, async () => MD5), has(/MD5/));
+  await assert.rejects(
+    resolveChecksum(selectChecksumSource(md5info, false), md5info, false, async () => MD5),
+    has(/MD5/),
+  );
 });
 
 test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
@@ -70,5 +79,9 @@ test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
     validateImageInfo({ ...base, ...ok }, false);
   }
   validateImageInfo({ ...base, checksum: MD5 }, true);
-  try { validateImageInfo({ urls: ['u'] }, false); } catch (e) { assert.equal((e as { code: number }).code, 400); }
+  try {
+    validateImageInfo({ urls: ['u'] }, false);
+  } catch (e) {
+    assert.equal((e as { code: number }).code, 400);
+  }
 });

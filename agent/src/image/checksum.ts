@@ -6,11 +6,12 @@ import { getHashes } from 'node:crypto';
 import { ImageDownloadFatalError } from './image-errors.js';
 
 /** What image_info says, before any checksum file is fetched. */
-export type ChecksumSource =
-  | { kind: 'value'; algo: string; value: string }
-  | { kind: 'url'; url: string; algo: string | null };
+export type ChecksumSource = { kind: 'value'; algo: string; value: string } | { kind: 'url'; url: string; algo: string | null };
 
-export interface ResolvedChecksum { algo: string; value: string }
+export interface ResolvedChecksum {
+  algo: string;
+  value: string;
+}
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
@@ -21,9 +22,15 @@ export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = '')
   if (len === 128) return 'sha512';
   if (len === 32) {
     if (md5Enabled) return 'md5';
-    throw new ImageDownloadFatalError(imageId, `checksum ${digest} is MD5, which is disabled on this node; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value, or enable agent_md5_checksum_enable`);
+    throw new ImageDownloadFatalError(
+      imageId,
+      `checksum ${digest} is MD5, which is disabled on this node; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value, or enable agent_md5_checksum_enable`,
+    );
   }
-  throw new ImageDownloadFatalError(imageId, `cannot tell the checksum algorithm of ${digest}: unknown length ${len} (expected 64 hex digits for SHA-256 or 128 for SHA-512)`);
+  throw new ImageDownloadFatalError(
+    imageId,
+    `cannot tell the checksum algorithm of ${digest}: unknown length ${len} (expected 64 hex digits for SHA-256 or 128 for SHA-512)`,
+  );
 }
 
 /** Normalized hashlib-style name if node:crypto supports it ("SHA256" → "sha256"), else null. */
@@ -39,7 +46,10 @@ export function selectChecksumSource(info: Record<string, unknown>, md5Enabled: 
   const osValue = typeof info.os_hash_value === 'string' ? info.os_hash_value.trim() : '';
   if (osAlgo && osValue) {
     if (osAlgo === 'md5' && !md5Enabled) {
-      throw new ImageDownloadFatalError(id, 'os_hash_algo md5 is disabled on this node; use sha256/sha512 or enable agent_md5_checksum_enable');
+      throw new ImageDownloadFatalError(
+        id,
+        'os_hash_algo md5 is disabled on this node; use sha256/sha512 or enable agent_md5_checksum_enable',
+      );
     }
     return isUrl(osValue) ? { kind: 'url', url: osValue, algo: osAlgo } : { kind: 'value', algo: osAlgo, value: osValue.toLowerCase() };
   }
@@ -65,7 +75,10 @@ const HEX = /^[0-9a-fA-F]+$/;
  * Returns null when nothing matches.
  */
 export function parseChecksumFile(text: string, fileName: string): string | null {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length === 1 && !/\s/.test(lines[0]!) && HEX.test(lines[0]!)) return lines[0]!.toLowerCase();
   for (const line of lines) {
     const bsd = /^[A-Za-z0-9-]+\s*\((.+)\)\s*=\s*([0-9a-fA-F]+)$/.exec(line);
@@ -102,7 +115,10 @@ export async function resolveChecksum(
   const text = await fetchText(src.url);
   const digest = parseChecksumFile(text, fileName);
   if (!digest) {
-    throw new ImageDownloadFatalError(id, `cannot find a checksum for image ${fileName} in ${src.url}; the file must hold a lone digest or a line naming ${fileName}`);
+    throw new ImageDownloadFatalError(
+      id,
+      `cannot find a checksum for image ${fileName} in ${src.url}; the file must hold a lone digest or a line naming ${fileName}`,
+    );
   }
   return { algo: src.algo ?? inferHashAlgo(digest, md5Enabled, id), value: digest };
 }

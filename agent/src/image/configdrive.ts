@@ -22,8 +22,12 @@ export async function fetchConfigDrive(configdrive: string, http: HttpOptions = 
   const text = data.toString('latin1').replace(/\s+/g, '');
   if (text.length > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) data = Buffer.from(text, 'base64');
   if (data[0] === 0x1f && data[1] === 0x8b) {
-    try { data = gunzipSync(data, { maxOutputLength: MAX_CONFIGDRIVE_BYTES + 1 }); } catch (e) {
-      throw new InvalidCommandParamsError(`Config drive could not be decompressed: ${(e as Error).message}; it must be gzip+base64 (or larger than 64 MiB)`);
+    try {
+      data = gunzipSync(data, { maxOutputLength: MAX_CONFIGDRIVE_BYTES + 1 });
+    } catch (e) {
+      throw new InvalidCommandParamsError(
+        `Config drive could not be decompressed: ${(e as Error).message}; it must be gzip+base64 (or larger than 64 MiB)`,
+      );
     }
   }
   if (data.length > MAX_CONFIGDRIVE_BYTES) {
@@ -54,7 +58,10 @@ export async function createConfigDrivePartition(dev: string, run: ProgramRunner
   } else {
     const { stdout } = await run(['parted', '-s', '-m', dev, 'unit', 'MiB', 'print'], { okCodes: [0, 1] });
     const primaries = stdout.split('\n').filter((l) => /^\d+:/.test(l)).length;
-    if (primaries > 3) throw new DeploymentError(`Disk ${dev} already has ${primaries} primary MBR partitions, no room for a config drive; give the image a config-2 partition or use GPT`);
+    if (primaries > 3)
+      throw new DeploymentError(
+        `Disk ${dev} already has ${primaries} primary MBR partitions, no room for a config drive; give the image a config-2 partition or use GPT`,
+      );
     const size = await getDeviceSize(dev, run);
     // MBR cannot address past 2 TiB: put the partition just under that limit.
     const [start, end] = size > TWO_TIB ? [`${TWO_TIB / (1 << 20) - 65}MiB`, `${TWO_TIB / (1 << 20) - 1}MiB`] : ['-64MiB', '-0'];
@@ -62,7 +69,8 @@ export async function createConfigDrivePartition(dev: string, run: ProgramRunner
   }
   await rescanPartitions(dev, run);
   const created = (await listPartitions(dev, run)).filter((p) => !before.has(p));
-  if (created.length !== 1) throw new DeploymentError(`Could not find the new config drive partition on ${dev} (new partitions: ${created.join(', ') || 'none'})`);
+  if (created.length !== 1)
+    throw new DeploymentError(`Could not find the new config drive partition on ${dev} (new partitions: ${created.join(', ') || 'none'})`);
   return created[0]!;
 }
 

@@ -11,7 +11,10 @@ import { isNoProxy } from '../util/http.js';
 import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
 import type { AddressInfo } from 'node:net';
 
-const has = (re: RegExp) => (e: unknown): boolean => re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
+const has =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
 const data = randomBytes(3 << 20);
 const sha256 = createHash('sha256').update(data).digest('hex');
 const opts: DownloadOptions = { md5Enabled: false, downloadTimeoutS: 2, retries: 2, retryIntervalS: 0.05, maxDurationS: 0 };
@@ -19,12 +22,24 @@ let srv: TestImageServer;
 let dir: string;
 
 before(async () => {
-  srv = await startImageServer({ '/img.raw': { data }, '/SHA256SUMS': { data: Buffer.from(`# sums\n${'0'.repeat(64)}  other\n${sha256}  img.raw\n`) } });
+  srv = await startImageServer({
+    '/img.raw': { data },
+    '/SHA256SUMS': { data: Buffer.from(`# sums\n${'0'.repeat(64)}  other\n${sha256}  img.raw\n`) },
+  });
   dir = await mkdtemp(join(tmpdir(), 'rf-dl-'));
 });
-after(async () => { await srv.close(); await rm(dir, { recursive: true, force: true }); });
+after(async () => {
+  await srv.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
-const info = (extra: Record<string, unknown> = {}) => ({ id: 'img', urls: [srv.url('/img.raw')], os_hash_algo: 'sha256', os_hash_value: sha256, ...extra });
+const info = (extra: Record<string, unknown> = {}) => ({
+  id: 'img',
+  urls: [srv.url('/img.raw')],
+  os_hash_algo: 'sha256',
+  os_hash_value: sha256,
+  ...extra,
+});
 const gets = () => srv.log.filter((l) => l === 'GET /img.raw').length;
 
 async function fetchTo(i: Record<string, unknown>, o: Partial<DownloadOptions> = {}, file = join(dir, 'out')) {
@@ -77,7 +92,10 @@ test('a stall longer than the timeout is an error, then retried', async () => {
 });
 
 test('wrong checksum: ImageChecksumError after retries', async () => {
-  await assert.rejects(fetchTo(info({ os_hash_value: 'f'.repeat(64) })), has(/ImageChecksumError.*image checksum: f{64}; verification checksum: [0-9a-f]{64}/));
+  await assert.rejects(
+    fetchTo(info({ os_hash_value: 'f'.repeat(64) })),
+    has(/ImageChecksumError.*image checksum: f{64}; verification checksum: [0-9a-f]{64}/),
+  );
   assert.equal(gets(), opts.retries + 1);
 });
 
@@ -91,7 +109,10 @@ test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => 
   const seen: string[] = [];
   const proxy = http.createServer((req, res) => {
     seen.push(req.url!);
-    http.get(req.url!, (up) => { res.writeHead(up.statusCode!, up.headers); up.pipe(res); });
+    http.get(req.url!, (up) => {
+      res.writeHead(up.statusCode!, up.headers);
+      up.pipe(res);
+    });
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   const purl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
@@ -100,7 +121,10 @@ test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => 
     assert.deepEqual(seen, [srv.url('/img.raw')]);
     await fetchTo(info({ proxies: { http: purl }, no_proxy: 'localhost,127.0.0.1' }));
     assert.equal(seen.length, 1);
-  } finally { proxy.closeAllConnections(); proxy.close(); }
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 });
 
 test('no_proxy matching', () => {
@@ -115,12 +139,26 @@ test('no_proxy matching', () => {
 
 test('Authorization from image_request_authorization and http_basic', async () => {
   const auths: string[] = [];
-  const s = http.createServer((req, res) => { auths.push(String(req.headers.authorization)); res.end(data); });
+  const s = http.createServer((req, res) => {
+    auths.push(String(req.headers.authorization));
+    res.end(data);
+  });
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const u = `http://127.0.0.1:${(s.address() as AddressInfo).port}/img.raw`;
   try {
-    await downloadImage({ ...info(), urls: [u], image_request_authorization: Buffer.from('Bearer f00').toString('base64') }, () => openImageSink(join(dir, 'a')), opts);
-    await downloadImage({ ...info(), urls: [u], image_server_auth_strategy: 'http_basic', image_server_user: 'u', image_server_password: 'p' }, () => openImageSink(join(dir, 'a')), opts);
+    await downloadImage(
+      { ...info(), urls: [u], image_request_authorization: Buffer.from('Bearer f00').toString('base64') },
+      () => openImageSink(join(dir, 'a')),
+      opts,
+    );
+    await downloadImage(
+      { ...info(), urls: [u], image_server_auth_strategy: 'http_basic', image_server_user: 'u', image_server_password: 'p' },
+      () => openImageSink(join(dir, 'a')),
+      opts,
+    );
     assert.deepEqual(auths, ['Bearer f00', `Basic ${Buffer.from('u:p').toString('base64')}`]);
-  } finally { s.closeAllConnections(); s.close(); }
+  } finally {
+    s.closeAllConnections();
+    s.close();
+  }
 });

@@ -29,7 +29,12 @@ export interface DownloadOptions {
   log?: Log;
 }
 
-export interface DownloadResult { algo: string; digest: string; bytes: number; url: string }
+export interface DownloadResult {
+  algo: string;
+  digest: string;
+  bytes: number;
+  url: string;
+}
 
 const MAX_REDIRECTS = 5;
 
@@ -43,14 +48,19 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
   } else if (info.image_server_auth_strategy === 'http_basic') {
     const user = String(info.image_server_user ?? '');
     const pass = String(info.image_server_password ?? '');
-    if (!user || !pass) throw new ImageDownloadFatalError(String(info.id), 'http_basic auth requested but image_server_user or image_server_password is empty; set both in [deploy] on the conductor');
+    if (!user || !pass)
+      throw new ImageDownloadFatalError(
+        String(info.id),
+        'http_basic auth requested but image_server_user or image_server_password is empty; set both in [deploy] on the conductor',
+      );
     headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   } else if (o.basicAuth) {
     headers.authorization = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
   }
   const proxies = (info.proxies ?? {}) as { http?: string; https?: string };
   return {
-    headers, proxies,
+    headers,
+    proxies,
     noProxy: typeof info.no_proxy === 'string' ? info.no_proxy : null,
     insecure: o.insecure,
     ca: readCaFile(o.cafile),
@@ -74,16 +84,23 @@ export async function downloadImage(
   const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
   const http = { ...buildHttpOptions(info, o), signal };
   try {
-    const expected = await resolveChecksum(selectChecksumSource(info, o.md5Enabled), info, o.md5Enabled,
-      async (url) => (await withConnectionRetries(id, url, o, signal, () => httpGetBuffer(url, http, 1 << 20))).toString('utf8'));
-    return await retry(async () => {
-      const res = await downloadOnce(info, expected, openSink, http, o, signal);
-      if (res.digest !== expected.value) throw new ImageChecksumError(id, res.url, expected.value, res.digest);
-      return res;
-    }, {
-      attempts: o.retries + 1, delayMs: o.retryIntervalS * 1000, signal, retryIf: (e) => !isFatalError(e),
-      onRetry: (e, n) => o.log?.warn(`image ${id}: attempt ${n} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`),
-    });
+    const expected = await resolveChecksum(selectChecksumSource(info, o.md5Enabled), info, o.md5Enabled, async (url) =>
+      (await withConnectionRetries(id, url, o, signal, () => httpGetBuffer(url, http, 1 << 20))).toString('utf8'),
+    );
+    return await retry(
+      async () => {
+        const res = await downloadOnce(info, expected, openSink, http, o, signal);
+        if (res.digest !== expected.value) throw new ImageChecksumError(id, res.url, expected.value, res.digest);
+        return res;
+      },
+      {
+        attempts: o.retries + 1,
+        delayMs: o.retryIntervalS * 1000,
+        signal,
+        retryIf: (e) => !isFatalError(e),
+        onRetry: (e, n) => o.log?.warn(`image ${id}: attempt ${n} failed (${describe(e)}); retrying in ${o.retryIntervalS} s`),
+      },
+    );
   } catch (e) {
     if (deadline.signal.aborted && !o.signal?.aborted) throw new ImageDownloadTimeoutError(id, o.maxDurationS);
     throw e;
@@ -94,8 +111,12 @@ export async function downloadImage(
 
 /** One pass: first URL that answers 2xx, streamed through the hash into a fresh sink. */
 async function downloadOnce(
-  info: Record<string, unknown>, expected: ResolvedChecksum, openSink: () => Promise<Writable>,
-  http: HttpOptions, o: DownloadOptions, signal: AbortSignal,
+  info: Record<string, unknown>,
+  expected: ResolvedChecksum,
+  openSink: () => Promise<Writable>,
+  http: HttpOptions,
+  o: DownloadOptions,
+  signal: AbortSignal,
 ): Promise<DownloadResult> {
   const id = String(info.id);
   const failures: string[] = [];
@@ -133,7 +154,8 @@ async function downloadOnce(
   } finally {
     clearTimeout(stall);
   }
-  if (Number.isFinite(length) && bytes !== length) throw new ImageDownloadError(id, `connection closed after ${bytes} of ${length} bytes from ${url}`);
+  if (Number.isFinite(length) && bytes !== length)
+    throw new ImageDownloadError(id, `connection closed after ${bytes} of ${length} bytes from ${url}`);
   return { algo: expected.algo, digest: hash.digest('hex'), bytes, url };
 }
 
@@ -143,19 +165,29 @@ async function openResponse(id: string, url: string, http: HttpOptions): Promise
   if (code >= 200 && code < 300) return res;
   res.resume();
   // 4xx will not get better by asking again; 5xx might.
-  if (code >= 400 && code < 500) throw new ImageDownloadFatalError(id, `GET ${url} answered HTTP ${code}; check the URL and the image server's access rules`);
+  if (code >= 400 && code < 500)
+    throw new ImageDownloadFatalError(id, `GET ${url} answered HTTP ${code}; check the URL and the image server's access rules`);
   throw new ImageDownloadError(id, `GET ${url} answered HTTP ${code}`);
 }
 
 /** Retry `fn` on 5xx/connection errors `retries` times, retryIntervalS apart. */
-async function withConnectionRetries<T>(id: string, url: string, o: DownloadOptions, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+async function withConnectionRetries<T>(
+  id: string,
+  url: string,
+  o: DownloadOptions,
+  signal: AbortSignal,
+  fn: () => Promise<T>,
+): Promise<T> {
   const isFinal = (e: unknown): boolean => {
     const status = (e as { statusCode?: number }).statusCode;
     return isFatalError(e) || (status !== undefined && status >= 400 && status < 500);
   };
   try {
     return await retry(fn, {
-      attempts: o.retries + 1, delayMs: o.retryIntervalS * 1000, signal, retryIf: (e) => !isFinal(e),
+      attempts: o.retries + 1,
+      delayMs: o.retryIntervalS * 1000,
+      signal,
+      retryIf: (e) => !isFinal(e),
       onRetry: (e, n) => o.log?.warn(`image ${id}: ${url}: ${describe(e)}; retry ${n}/${o.retries} in ${o.retryIntervalS} s`),
     });
   } catch (e) {
@@ -173,7 +205,12 @@ function describe(e: unknown): string {
 
 /** Target errors are final (ENOSPC especially); network errors may be retried. */
 function classifyStreamError(id: string, e: unknown): Error {
-  const sinkErr = e instanceof SinkWriteError ? e : (e as { cause?: unknown }).cause instanceof SinkWriteError ? (e as { cause: SinkWriteError }).cause : null;
+  const sinkErr =
+    e instanceof SinkWriteError
+      ? e
+      : (e as { cause?: unknown }).cause instanceof SinkWriteError
+        ? (e as { cause: SinkWriteError }).cause
+        : null;
   if (sinkErr) {
     if (sinkErr.code === 'ENOSPC') return new ImageDownloadOutOfSpaceError(id, sinkErr.target);
     return Object.assign(new ImageWriteError(sinkErr.target, sinkErr.message), { fatal: true });

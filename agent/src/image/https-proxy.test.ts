@@ -24,9 +24,30 @@ const opts: DownloadOptions = { md5Enabled: false, downloadTimeoutS: 5, retries:
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rf-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  server = https.createServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (_req, res) => res.end(data));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  server = https.createServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (_req, res) =>
+    res.end(data),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   // A CONNECT-only proxy: it never sees the TLS plaintext.
   proxy = http.createServer((_req, res) => res.writeHead(405).end());
@@ -34,7 +55,12 @@ before(async () => {
     connects.push(req.url!);
     tunnels.push(sock);
     const [host, port] = req.url!.split(':');
-    const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection established\r\n\r\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
+    const up = net.connect(Number(port), host, () => {
+      sock.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      up.write(head);
+      up.pipe(sock);
+      sock.pipe(up);
+    });
     tunnels.push(up);
     up.on('error', () => sock.destroy());
   });
@@ -42,22 +68,37 @@ before(async () => {
 });
 after(async () => {
   for (const t of tunnels) t.destroy();
-  server.closeAllConnections(); server.close(); proxy.closeAllConnections(); proxy.close();
+  server.closeAllConnections();
+  server.close();
+  proxy.closeAllConnections();
+  proxy.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 const url = (): string => `https://127.0.0.1:${(server.address() as AddressInfo).port}/img.raw`;
-const info = (extra: Record<string, unknown> = {}) => ({ id: 'img', urls: [url()], os_hash_algo: 'sha256', os_hash_value: digest, ...extra });
+const info = (extra: Record<string, unknown> = {}) => ({
+  id: 'img',
+  urls: [url()],
+  os_hash_algo: 'sha256',
+  os_hash_value: digest,
+  ...extra,
+});
 
 test('https through a CONNECT tunnel, verified with cafile', async () => {
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-  const r = await downloadImage(info({ proxies: { https: proxyUrl } }), () => openImageSink(join(dir, 'out')), { ...opts, cafile: join(dir, 'cert.pem') });
+  const r = await downloadImage(info({ proxies: { https: proxyUrl } }), () => openImageSink(join(dir, 'out')), {
+    ...opts,
+    cafile: join(dir, 'cert.pem'),
+  });
   assert.equal(r.digest, digest);
   assert.deepEqual(connects, [`127.0.0.1:${(server.address() as AddressInfo).port}`]);
 });
 
 test('self-signed server: refused unless insecure', async () => {
-  await assert.rejects(downloadImage(info(), () => openImageSink(join(dir, 'out')), opts), (e: unknown) => /self.signed/i.test(String((e as { details?: string }).details)));
+  await assert.rejects(
+    downloadImage(info(), () => openImageSink(join(dir, 'out')), opts),
+    (e: unknown) => /self.signed/i.test(String((e as { details?: string }).details)),
+  );
   const r = await downloadImage(info(), () => openImageSink(join(dir, 'out')), { ...opts, insecure: true });
   assert.equal(r.bytes, data.length);
 });

@@ -14,7 +14,11 @@ export class ImageDownloadFatalError extends ImageDownloadError {
 export class ImageDownloadTimeoutError extends AgentError {
   readonly fatal = true;
   constructor(imageId: string, seconds: number) {
-    super('Image download timed out', `Download of image ${imageId} did not finish within ${seconds} s (image_download_max_duration); raise ipa-image-download-max-duration or use a faster image server`, 408);
+    super(
+      'Image download timed out',
+      `Download of image ${imageId} did not finish within ${seconds} s (image_download_max_duration); raise ipa-image-download-max-duration or use a faster image server`,
+      408,
+    );
   }
 }
 
@@ -22,7 +26,11 @@ export class ImageDownloadTimeoutError extends AgentError {
 export class ImageDownloadOutOfSpaceError extends AgentError {
   readonly fatal = true;
   constructor(imageId: string, target: string) {
-    super('No space left on device', `Writing image ${imageId} to ${target} failed: no space left on device (ENOSPC); the image is larger than the target — use a bigger disk, or a streamable raw image instead of one cached in /tmp`, 500);
+    super(
+      'No space left on device',
+      `Writing image ${imageId} to ${target} failed: no space left on device (ENOSPC); the image is larger than the target — use a bigger disk, or a streamable raw image instead of one cached in /tmp`,
+      500,
+    );
   }
 }
 

@@ -13,7 +13,8 @@ export const PERMITTED_FORMATS: readonly DetectedFormat[] = ['raw', 'gpt', 'qcow
 
 /** Format from magic numbers; anything unrecognised is raw (as format_inspector does). */
 export function detectImageFormat(head: Buffer): DetectedFormat {
-  const at = (off: number, s: string): boolean => head.length >= off + s.length && head.subarray(off, off + s.length).toString('latin1') === s;
+  const at = (off: number, s: string): boolean =>
+    head.length >= off + s.length && head.subarray(off, off + s.length).toString('latin1') === s;
   if (at(0, 'QFI\xfb')) return 'qcow2';
   if (at(0, 'KDMV')) return 'vmdk';
   if (at(0, 'vhdxfile')) return 'vhdx';
@@ -55,12 +56,16 @@ export async function validateImageFormat(path: string, diskFormat: string | und
   const head = await readImageHead(path);
   const detected = detectImageFormat(head);
   if (!PERMITTED_FORMATS.includes(detected)) {
-    throw new InvalidImage(`Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`);
+    throw new InvalidImage(
+      `Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`,
+    );
   }
   const declared = (diskFormat ?? '').toLowerCase();
   const rawLike = detected === 'raw' || detected === 'gpt';
   if (declared && !(declared === detected || (declared === 'raw' && rawLike))) {
-    throw new InvalidImage(`Image disk_format is ${declared} but its content is ${detected}; fix the image's disk_format in Glance/instance_info`);
+    throw new InvalidImage(
+      `Image disk_format is ${declared} but its content is ${detected}; fix the image's disk_format in Glance/instance_info`,
+    );
   }
   if (detected === 'qcow2') {
     const why = checkQcow2Safety(head);

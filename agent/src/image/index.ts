@@ -47,8 +47,15 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
   validateImageInfo(imageInfo, o.md5Enabled);
   const run = o.run ?? execute;
   const dl: DownloadOptions = {
-    md5Enabled: o.md5Enabled, downloadTimeoutS: o.downloadTimeoutS, retries: o.retries, retryIntervalS: o.retryIntervalS,
-    maxDurationS: o.maxDurationS, insecure: o.insecure, cafile: o.cafile, signal: o.signal, log: o.log,
+    md5Enabled: o.md5Enabled,
+    downloadTimeoutS: o.downloadTimeoutS,
+    retries: o.retries,
+    retryIntervalS: o.retryIntervalS,
+    maxDurationS: o.maxDurationS,
+    insecure: o.insecure,
+    cafile: o.cafile,
+    signal: o.signal,
+    log: o.log,
   };
   const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir() };
   const cd = configdrive ?? (typeof imageInfo.configdrive === 'string' ? imageInfo.configdrive : null);
@@ -56,7 +63,8 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
   const id = String(imageInfo.id);
   partitionUuids = {};
   if (imageInfo.image_type === 'partition') {
-    const bootMode = imageInfo.deploy_boot_mode === 'uefi' || imageInfo.deploy_boot_mode === 'bios' ? imageInfo.deploy_boot_mode : o.bootMode;
+    const bootMode =
+      imageInfo.deploy_boot_mode === 'uefi' || imageInfo.deploy_boot_mode === 'bios' ? imageInfo.deploy_boot_mode : o.bootMode;
     partitionUuids = { ...(await writePartitionImage(imageInfo, o.device, bootMode, cdData, c)) };
   } else {
     await writeWholeDiskImage(imageInfo, o.device, c);
@@ -81,6 +89,8 @@ async function validatePartitioning(dev: string, run: ProgramRunner): Promise<vo
   try {
     await run(['lsblk', '-Pbia', '-oKNAME,TYPE', dev]);
   } catch (e) {
-    throw new DeploymentError(`Unable to find a valid partition table on ${dev} after writing the image; the image may be corrupted: ${(e as Error).message}`);
+    throw new DeploymentError(
+      `Unable to find a valid partition table on ${dev} after writing the image; the image may be corrupted: ${(e as Error).message}`,
+    );
   }
 }

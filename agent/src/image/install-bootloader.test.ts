@@ -23,11 +23,16 @@ function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
   const fn = (async (argv: string[]) => {
     calls.push(argv.join(' '));
     const [cmd, ...a] = argv;
-    if (cmd === 'lsblk') return ok(Object.keys(d.parts).map((p) => `${p} part`).join('\n'));
+    if (cmd === 'lsblk')
+      return ok(
+        Object.keys(d.parts)
+          .map((p) => `${p} part`)
+          .join('\n'),
+      );
     if (cmd === 'blkid') return ok(d.parts[a.at(-1)!]?.[a[a.indexOf('-s') + 1]!] ?? '');
     if (cmd === 'efibootmgr') {
       if (d.hasEfibootmgr === false) throw new Error('efibootmgr: not found');
-      return ok(a[0] === '-v' && a.length === 1 ? d.efibootmgr ?? '' : '');
+      return ok(a[0] === '-v' && a.length === 1 ? (d.efibootmgr ?? '') : '');
     }
     if (cmd === 'mount' && a[0] !== '--bind') {
       for (const [f, c] of Object.entries(d.contents[a[0]!] ?? {})) {
@@ -93,6 +98,9 @@ test('BIOS partition image: grub-install in a chroot of the root partition', asy
 
 test('BIOS partition image without GRUB: InvalidImage unless ignore_bootloader_failure', async () => {
   const run = fakeHost(disk({}, { 'etc/os-release': 'x' }));
-  await assert.rejects(installBootloader({ root_uuid: 'root-uuid' }, { device: '/dev/sda', bootMode: 'bios', run }), (e: unknown) => (e as Error).name === 'InvalidImage');
+  await assert.rejects(
+    installBootloader({ root_uuid: 'root-uuid' }, { device: '/dev/sda', bootMode: 'bios', run }),
+    (e: unknown) => (e as Error).name === 'InvalidImage',
+  );
   await installBootloader({ root_uuid: 'root-uuid', ignore_bootloader_failure: true }, { device: '/dev/sda', bootMode: 'bios', run });
 });

@@ -13,12 +13,23 @@ export interface InstallBootloaderArgs {
   target_boot_mode?: string;
   ignore_bootloader_failure?: boolean;
 }
-export interface InstallBootloaderOpts { device: string; run?: ProgramRunner; bootMode: 'uefi' | 'bios' }
+export interface InstallBootloaderOpts {
+  device: string;
+  run?: ProgramRunner;
+  bootMode: 'uefi' | 'bios';
+}
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 async function hasEfibootmgr(run: ProgramRunner): Promise<boolean> {
-  return run(['efibootmgr', '--version']).then(() => true, () => false);
+  return run(['efibootmgr', '--version']).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function installBootloader(args: InstallBootloaderArgs, o: InstallBootloaderOpts): Promise<void> {
@@ -32,7 +43,12 @@ export async function installBootloader(args: InstallBootloaderArgs, o: InstallB
   }
 }
 
-async function installBootloaderStrict(args: InstallBootloaderArgs, device: string, bootMode: 'uefi' | 'bios', run: ProgramRunner): Promise<void> {
+async function installBootloaderStrict(
+  args: InstallBootloaderArgs,
+  device: string,
+  bootMode: 'uefi' | 'bios',
+  run: ProgramRunner,
+): Promise<void> {
   if (bootMode === 'uefi' && (await hasEfibootmgr(run))) {
     if (await manageUefi(device, args.efi_system_part_uuid ?? null, run)) return;
   }
@@ -44,7 +60,8 @@ async function installBootloaderStrict(args: InstallBootloaderArgs, device: stri
 /** grub-install + grub-mkconfig inside the deployed root filesystem. */
 async function installGrubInChroot(device: string, rootUuid: string, run: ProgramRunner): Promise<void> {
   const rootPart = await findPartition(device, rootUuid, run);
-  if (!rootPart) throw new CommandExecutionError(`Installing GRUB2 boot loader to device ${device} failed: no partition with UUID ${rootUuid}`);
+  if (!rootPart)
+    throw new CommandExecutionError(`Installing GRUB2 boot loader to device ${device} failed: no partition with UUID ${rootUuid}`);
   const mnt = await mkdtemp(join(tmpdir(), 'rf-root-'));
   const mounted: string[] = [];
   try {
@@ -54,7 +71,9 @@ async function installGrubInChroot(device: string, rootUuid: string, run: Progra
       ? ['grub2-install', 'grub2-mkconfig', '/boot/grub2/grub.cfg']
       : ['grub-install', 'grub-mkconfig', '/boot/grub/grub.cfg'];
     if (!(await exists(join(mnt, 'usr/sbin', install))) && !(await exists(join(mnt, 'usr/bin', install)))) {
-      throw new InvalidImage(`The image has no ${install}: a BIOS partition image must ship GRUB2, or deploy a whole-disk image (or set ignore_bootloader_failure)`);
+      throw new InvalidImage(
+        `The image has no ${install}: a BIOS partition image must ship GRUB2, or deploy a whole-disk image (or set ignore_bootloader_failure)`,
+      );
     }
     for (const fs of ['dev', 'proc', 'sys', 'run']) {
       await run(['mount', '--bind', `/${fs}`, join(mnt, fs)]);

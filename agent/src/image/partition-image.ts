@@ -14,15 +14,23 @@ import { openImageSink } from './block-writer.js';
 import { isStreamable, writeCachedImage, type WriteContext } from './write-whole-disk.js';
 
 export type PartRole = 'efi system partition' | 'BIOS Boot partition' | 'ephemeral' | 'swap' | 'configdrive' | 'root';
-export interface PlannedPartition { role: PartRole; sizeMb: number; gptType: string; mbrFs: string }
-export interface PartitionPlan { label: 'gpt' | 'msdos'; parts: PlannedPartition[] }
+export interface PlannedPartition {
+  role: PartRole;
+  sizeMb: number;
+  gptType: string;
+  mbrFs: string;
+}
+export interface PartitionPlan {
+  label: 'gpt' | 'msdos';
+  parts: PlannedPartition[];
+}
 
 export const ESP_SIZE_MB = 550;
 const num = (v: unknown): number => (Number.isFinite(Number(v)) ? Number(v) : 0);
 
 /** The layout work_on_disk would create for this image_info. */
 export function planPartitionLayout(info: Record<string, unknown>, bootMode: 'uefi' | 'bios', configdriveMb: number): PartitionPlan {
-  const label = bootMode === 'uefi' ? 'gpt' : (String(info.disk_label ?? '') === 'gpt' ? 'gpt' : 'msdos');
+  const label = bootMode === 'uefi' ? 'gpt' : String(info.disk_label ?? '') === 'gpt' ? 'gpt' : 'msdos';
   const rootMb = num(info.root_mb) || num(info.root_gb) * 1024;
   if (rootMb <= 0) throw new InvalidImage('Partition image needs root_mb (or root_gb) > 0 in image_info; set instance_info root_gb');
   const parts: PlannedPartition[] = [];
@@ -37,9 +45,16 @@ export function planPartitionLayout(info: Record<string, unknown>, bootMode: 'ue
 }
 
 /** Create the partitions; returns role → partition device. */
-export async function applyPartitionLayout(dev: string, plan: PartitionPlan, run: ProgramRunner, commit = true): Promise<Partial<Record<PartRole, string>>> {
+export async function applyPartitionLayout(
+  dev: string,
+  plan: PartitionPlan,
+  run: ProgramRunner,
+  commit = true,
+): Promise<Partial<Record<PartRole, string>>> {
   const out: Partial<Record<PartRole, string>> = {};
-  plan.parts.forEach((p, i) => { out[p.role] = partitionPath(dev, i + 1); });
+  plan.parts.forEach((p, i) => {
+    out[p.role] = partitionPath(dev, i + 1);
+  });
   if (!commit) return out;
   if (plan.label === 'gpt') {
     const args = ['sgdisk', '-o'];
@@ -60,10 +75,20 @@ export async function applyPartitionLayout(dev: string, plan: PartitionPlan, run
   return out;
 }
 
-export interface PartitionUuids { 'root uuid': string | null; 'efi system partition uuid': string | null; partitions: Record<string, string> }
+export interface PartitionUuids {
+  'root uuid': string | null;
+  'efi system partition uuid': string | null;
+  partitions: Record<string, string>;
+}
 
 /** work_on_disk: layout, filesystems, root image; returns the uuids prepare_image records. */
-export async function writePartitionImage(info: Record<string, unknown>, dev: string, bootMode: 'uefi' | 'bios', configdrive: Buffer | null, c: WriteContext): Promise<PartitionUuids> {
+export async function writePartitionImage(
+  info: Record<string, unknown>,
+  dev: string,
+  bootMode: 'uefi' | 'bios',
+  configdrive: Buffer | null,
+  c: WriteContext,
+): Promise<PartitionUuids> {
   const plan = planPartitionLayout(info, bootMode, configdrive ? Math.ceil(configdrive.length / (1 << 20)) || 1 : 0);
   const preserve = info.preserve_ephemeral === true;
   if (!preserve) await destroyDiskMetadata(dev, c.run);
@@ -75,7 +100,13 @@ export async function writePartitionImage(info: Record<string, unknown>, dev: st
   if (parts.swap) await c.run(['mkswap', '-L', 'swap1', parts.swap]);
   if (parts.ephemeral && !preserve) {
     const fmt = String(info.ephemeral_format ?? 'ext4');
-    await c.run([`mkfs.${fmt}`, ...(fmt.startsWith('ext') ? ['-F'] : []), ...(fmt === 'vfat' ? ['-n'] : ['-L']), 'ephemeral0', parts.ephemeral]);
+    await c.run([
+      `mkfs.${fmt}`,
+      ...(fmt.startsWith('ext') ? ['-F'] : []),
+      ...(fmt === 'vfat' ? ['-n'] : ['-L']),
+      'ephemeral0',
+      parts.ephemeral,
+    ]);
   }
   if (parts.configdrive && configdrive) {
     await writeConfigDrive(parts.configdrive, configdrive);

@@ -12,7 +12,10 @@ import { listPartitions } from '../hardware/disks/disk-facts.js';
 const ESP_TYPES = ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', '0xef'];
 const LOADERS = ['shimx64.efi', 'grubx64.efi', 'shimaa64.efi', 'grubaa64.efi'];
 
-export interface EfiLoader { path: string; label: string }
+export interface EfiLoader {
+  path: string;
+  label: string;
+}
 
 async function probe(part: string, tag: string, run: ProgramRunner): Promise<string> {
   return (await run(['blkid', '-p', '-o', 'value', '-s', tag, part], { okCodes: [0, 2] })).stdout.trim().toLowerCase();

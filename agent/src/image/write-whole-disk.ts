@@ -49,7 +49,9 @@ export async function writeCachedImage(info: Record<string, unknown>, target: st
     if (c.maxImageBytes !== undefined) {
       const size = await getVirtualSize(file, format, c.run);
       if (size > c.maxImageBytes) {
-        throw new InvalidImage(`Root partition is too small for requested image. Image virtual size: ${Math.ceil(size / 2 ** 20)} MB, Root size: ${Math.floor(c.maxImageBytes / 2 ** 20)} MB; raise root_gb`);
+        throw new InvalidImage(
+          `Root partition is too small for requested image. Image virtual size: ${Math.ceil(size / 2 ** 20)} MB, Root size: ${Math.floor(c.maxImageBytes / 2 ** 20)} MB; raise root_gb`,
+        );
       }
     }
     if (wipe) await destroyDiskMetadata(target, c.run);
@@ -90,6 +92,8 @@ export async function convertImage(src: string, dst: string, inFormat: string, r
 
 /** Virtual size in bytes (what the image expands to). */
 export async function getVirtualSize(path: string, format: string, run: ProgramRunner): Promise<number> {
-  const { stdout } = await run(['prlimit', `--as=${ADDRESS_SPACE_LIMIT}`, 'qemu-img', 'info', '--output=json', '-f', format, path], { env: { MALLOC_ARENA_MAX: '3' } });
+  const { stdout } = await run(['prlimit', `--as=${ADDRESS_SPACE_LIMIT}`, 'qemu-img', 'info', '--output=json', '-f', format, path], {
+    env: { MALLOC_ARENA_MAX: '3' },
+  });
   return Number((JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']);
 }

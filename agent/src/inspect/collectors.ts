@@ -12,7 +12,10 @@ import type { BlockDevice, Inventory } from '../hardware/types.js';
 import { collectDmi } from './dmi-decode.js';
 import { collectNumaTopology, collectPciDevices } from './sysfs-collectors.js';
 
-export interface ManagerVersion { name: string; version: string }
+export interface ManagerVersion {
+  name: string;
+  version: string;
+}
 
 export interface CollectorContext {
   host: HostAccess;
@@ -37,34 +40,53 @@ const collectDefault: Collector = async (data, ctx) => {
   await ctx.waitForDhcp();
   const inventory = await ctx.inventory();
   data.inventory = inventory;
-  try { data.root_disk = stripStored(guessRootDisk(inventory.disks)); } catch { /* no disk >= 4 GiB: key omitted, as IPA does */ }
+  try {
+    data.root_disk = stripStored(guessRootDisk(inventory.disks));
+  } catch {
+    /* no disk >= 4 GiB: key omitted, as IPA does */
+  }
   data.boot_interface = inventory.boot.pxe_interface;
   data.configuration = { collectors: ctx.collectorNames, managers: ctx.managers };
 };
 
 const collectExtraHardware: Collector = async (data, ctx) => {
   if (!(await ctx.host.hasCommand('hardware-detect'))) {
-    throw new Error('hardware-detect is not installed: add the python "hardware" package to the ramdisk or drop the extra-hardware collector');
+    throw new Error(
+      'hardware-detect is not installed: add the python "hardware" package to the ramdisk or drop the extra-hardware collector',
+    );
   }
   const argv = ['hardware-detect', ...(ctx.benchmarks.length ? ['--benchmark', ...ctx.benchmarks] : [])];
   const out = (await ctx.host.run(argv, { timeoutMs: 600_000 })).stdout;
-  try { data.data = JSON.parse(out); } catch (e) { throw new Error(`hardware-detect printed invalid JSON: ${(e as Error).message}`); }
+  try {
+    data.data = JSON.parse(out);
+  } catch (e) {
+    throw new Error(`hardware-detect printed invalid JSON: ${(e as Error).message}`);
+  }
 };
 
 export const COLLECTORS: Record<string, Collector> = {
   default: collectDefault,
   // The same archive as log.collect_system_logs (IPA uses one function for both).
-  logs: async (data, ctx) => { data.logs = await collectSystemLogs({ run: ctx.host.run, root: ctx.host.root }); },
+  logs: async (data, ctx) => {
+    data.logs = await collectSystemLogs({ run: ctx.host.run, root: ctx.host.root });
+  },
   'extra-hardware': collectExtraHardware,
-  'pci-devices': async (data, ctx) => { data.pci_devices = await collectPciDevices(ctx.host); },
+  'pci-devices': async (data, ctx) => {
+    data.pci_devices = await collectPciDevices(ctx.host);
+  },
   'numa-topology': async (data, ctx) => {
     const t = await collectNumaTopology(ctx.host);
     if (t) data.numa_topology = t;
   },
-  'dmi-decode': async (data, ctx) => { data.dmi = await collectDmi(ctx.host); },
+  'dmi-decode': async (data, ctx) => {
+    data.dmi = await collectDmi(ctx.host);
+  },
   lldp: async (data, ctx) => {
     const m = await collectLldp(ctx.host);
-    if (!m) throw new Error('lldpcli is not available: install and start lldpd to collect LLDP (raw AF_PACKET capture is not possible from Node)');
+    if (!m)
+      throw new Error(
+        'lldpcli is not available: install and start lldpd to collect LLDP (raw AF_PACKET capture is not possible from Node)',
+      );
     const names = (await ctx.inventory()).interfaces.map((i) => i.name);
     data.lldp_raw = Object.fromEntries(names.filter((n) => m.has(n)).map((n) => [n, m.get(n)!]));
   },
@@ -83,8 +105,13 @@ export async function runCollectors(names: string[], data: Payload, ctx: Collect
   const failures: string[] = [];
   for (const name of orderCollectors(names)) {
     const c = COLLECTORS[name];
-    if (!c) { failures.push(`collector ${name} failed: unknown collector (known: ${Object.keys(COLLECTORS).join(', ')})`); continue; }
-    try { await c(data, ctx); } catch (e) {
+    if (!c) {
+      failures.push(`collector ${name} failed: unknown collector (known: ${Object.keys(COLLECTORS).join(', ')})`);
+      continue;
+    }
+    try {
+      await c(data, ctx);
+    } catch (e) {
       const msg = e instanceof AgentError ? e.details || e.message : (e as Error).message;
       failures.push(`collector ${name} failed: ${msg}`);
     }

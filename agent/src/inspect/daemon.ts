@@ -17,12 +17,17 @@ export const MIN_JITTER = 0.7;
 export const MAX_JITTER = 1.2;
 export const BACKOFF_FACTOR = 2.7;
 
-const abortableSleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
-  if (signal?.aborted) return resolve();
-  const t = setTimeout(done, ms);
-  function done() { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); }
-  signal?.addEventListener('abort', done, { once: true });
-});
+const abortableSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 export async function runDaemonLoop(inspectOnce: () => Promise<unknown>, o: DaemonOptions): Promise<void> {
   const sleep = o.sleep ?? abortableSleep;
@@ -36,7 +41,10 @@ export async function runDaemonLoop(inspectOnce: () => Promise<unknown>, o: Daem
     if (o.signal?.aborted) break;
     try {
       await inspectOnce();
-      if (failed) { interval = Math.min(interval, o.postInterval); failed = false; }
+      if (failed) {
+        interval = Math.min(interval, o.postInterval);
+        failed = false;
+      }
     } catch (e) {
       failed = true;
       interval = Math.min(interval * BACKOFF_FACTOR, maxDelay);

@@ -6,7 +6,11 @@
 import type { HostAccess } from '../hardware/inventory/host-access.js';
 
 export type DmiBlock = Record<string, string | string[]>;
-export interface DmiInfo { bios: DmiBlock; cpu: DmiBlock[]; memory: DmiBlock & { devices?: DmiBlock[] } }
+export interface DmiInfo {
+  bios: DmiBlock;
+  cpu: DmiBlock[];
+  memory: DmiBlock & { devices?: DmiBlock[] };
+}
 
 export const DMIDECODE_ARGV = ['dmidecode', '-t', 'bios', '-t', 'processor', '-t', 'memory'];
 
@@ -20,7 +24,13 @@ function parseBlock(lines: string[]): DmiBlock {
     if (i >= 0 && !raw.startsWith('\t\t')) {
       const k = line.slice(0, i).trim();
       const v = line.slice(i + 1).trim();
-      if (v) { rows[k] = v; list = undefined; } else { list = []; rows[k] = list; }
+      if (v) {
+        rows[k] = v;
+        list = undefined;
+      } else {
+        list = [];
+        rows[k] = list;
+      }
     } else if (list) list.push(line);
   }
   return rows;
@@ -50,8 +60,12 @@ export function parseDmidecode(text: string): DmiInfo {
 
 export async function collectDmi(host: HostAccess): Promise<DmiInfo> {
   let out: string;
-  try { out = (await host.run(DMIDECODE_ARGV)).stdout; } catch (e) {
-    throw new Error(`failed to run dmidecode: ${(e as Error).message} (install the Debian package dmidecode; it needs /sys/firmware/dmi or /dev/mem)`);
+  try {
+    out = (await host.run(DMIDECODE_ARGV)).stdout;
+  } catch (e) {
+    throw new Error(
+      `failed to run dmidecode: ${(e as Error).message} (install the Debian package dmidecode; it needs /sys/firmware/dmi or /dev/mem)`,
+    );
   }
   return parseDmidecode(out);
 }

@@ -50,9 +50,13 @@ const errText = (e: unknown) => (e instanceof AgentError ? e.details || e.messag
 async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<string[]> {
   const urls = config.inspectionCallbackUrl.filter(Boolean);
   if (urls.length) {
-    return Promise.all(urls.map(async (u) => (u === 'mdns'
-      ? `${(await (o.resolveMdns ?? resolveServiceEndpoint)('baremetal-introspection')).url.replace(/\/$/, '')}/v1/continue`
-      : u)));
+    return Promise.all(
+      urls.map(async (u) =>
+        u === 'mdns'
+          ? `${(await (o.resolveMdns ?? resolveServiceEndpoint)('baremetal-introspection')).url.replace(/\/$/, '')}/v1/continue`
+          : u,
+      ),
+    );
   }
   if (config.cmdline['ipa-inspection-collectors'] !== undefined && config.apiUrl.length) {
     return config.apiUrl.filter((u) => u !== 'mdns').map((u) => `${u.replace(/\/$/, '')}/v1/continue_inspection`);
@@ -60,8 +64,8 @@ async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<s
   return [];
 }
 
-export const inspectionEnabled = (config: AgentConfig): boolean => config.inspectionCallbackUrl.some(Boolean)
-  || (config.cmdline['ipa-inspection-collectors'] !== undefined && config.apiUrl.length > 0);
+export const inspectionEnabled = (config: AgentConfig): boolean =>
+  config.inspectionCallbackUrl.some(Boolean) || (config.cmdline['ipa-inspection-collectors'] !== undefined && config.apiUrl.length > 0);
 
 /** One inspection: throws InspectionError after posting when something failed. */
 export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): Promise<string | undefined> {
@@ -69,28 +73,55 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
   const urls = await resolveTargets(config, o);
   if (!urls.length) throw new InspectionError('inspection has no target: set ipa-inspection-callback-url (or mdns)');
   let cached: Promise<Inventory> | undefined;
-  const inventory = () => (cached ??= o.inventory ? o.inventory() : collectInventory({ host, collectLldp: config.collectLldp, lldpTimeout: config.lldpTimeout, bootif: config.bootif, onlyDisks: config.disks }));
+  const inventory = () =>
+    (cached ??= o.inventory
+      ? o.inventory()
+      : collectInventory({
+          host,
+          collectLldp: config.collectLldp,
+          lldpTimeout: config.lldpTimeout,
+          bootif: config.bootif,
+          onlyDisks: config.disks,
+        }));
   const names = config.inspectionCollectors.length ? config.inspectionCollectors : ['default', 'logs'];
   const data: Payload = {};
   const error = await runCollectors(names, data, {
-    host, collectorNames: names, managers: o.managers ?? DEFAULT_MANAGERS, inventory,
-    benchmarks: (config.cmdline['ipa-inspection-benchmarks'] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    waitForDhcp: () => waitForDhcp({
-      timeoutS: config.inspectionDhcpWaitTimeout, allInterfaces: config.inspectionDhcpAllInterfaces, bootif: config.bootif,
-      listInterfaces: () => collectInterfaces(host), now: o.now, sleep: o.sleep,
-    }),
+    host,
+    collectorNames: names,
+    managers: o.managers ?? DEFAULT_MANAGERS,
+    inventory,
+    benchmarks: (config.cmdline['ipa-inspection-benchmarks'] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    waitForDhcp: () =>
+      waitForDhcp({
+        timeoutS: config.inspectionDhcpWaitTimeout,
+        allInterfaces: config.inspectionDhcpAllInterfaces,
+        bootif: config.bootif,
+        listInterfaces: () => collectInterfaces(host),
+        now: o.now,
+        sleep: o.sleep,
+      }),
   });
   if (data.inventory && legacyEnabled(config.cmdline)) {
     const inv = data.inventory as Inventory;
     let root;
-    try { root = guessRootDisk(inv.disks); } catch { root = undefined; }
+    try {
+      root = guessRootDisk(inv.disks);
+    } catch {
+      root = undefined;
+    }
     // Legacy keys never shadow what a collector produced.
     for (const [k, v] of Object.entries(buildLegacyKeys(inv, root))) if (!(k in data)) data[k] = v;
   }
   data.error = error;
   const post: PostOptions = {
-    timeoutMs: config.httpRequestTimeout * 1000, sleep: o.sleep, insecure: config.insecure,
-    cafile: config.cafile, requestId: config.globalRequestId,
+    timeoutMs: config.httpRequestTimeout * 1000,
+    sleep: o.sleep,
+    insecure: config.insecure,
+    cafile: config.cafile,
+    requestId: config.globalRequestId,
   };
   const resp = await postInspectionData(urls, data, post);
   if (error) throw new InspectionError(error);
@@ -113,15 +144,31 @@ export async function runInspection(config: AgentConfig, o: InspectOptions = {})
  * `ironic-collect-introspection-data`: inspect once (no URL → mdns); in daemon
  * mode keep re-posting every postInterval seconds (default 300) until aborted.
  */
-export async function collectIntrospectionData(config: AgentConfig,
-  o: InspectOptions & { daemon?: boolean; postInterval?: number; signal?: AbortSignal; random?: () => number; daemonSleep?: (ms: number, s?: AbortSignal) => Promise<void> } = {}): Promise<string | undefined> {
+export async function collectIntrospectionData(
+  config: AgentConfig,
+  o: InspectOptions & {
+    daemon?: boolean;
+    postInterval?: number;
+    signal?: AbortSignal;
+    random?: () => number;
+    daemonSleep?: (ms: number, s?: AbortSignal) => Promise<void>;
+  } = {},
+): Promise<string | undefined> {
   const cfg = config.inspectionCallbackUrl.some(Boolean) ? config : { ...config, inspectionCallbackUrl: ['mdns'] };
   let uuid: string | undefined;
-  try { uuid = await inspectOnce(cfg, o); } catch (e) { throw new InspectionError(`Inspection failed: ${errText(e)}`); }
+  try {
+    uuid = await inspectOnce(cfg, o);
+  } catch (e) {
+    throw new InspectionError(`Inspection failed: ${errText(e)}`);
+  }
   if (!o.daemon) return uuid;
   await runDaemonLoop(() => inspectOnce(cfg, o), {
-    postInterval: o.postInterval ?? 300, signal: o.signal, random: o.random, sleep: o.daemonSleep,
-    onError: (e, next) => (o.log ?? createConsoleLog()).error(`error reporting introspection data: ${errText(e)}; next try in ${next.toFixed(0)} s`),
+    postInterval: o.postInterval ?? 300,
+    signal: o.signal,
+    random: o.random,
+    sleep: o.daemonSleep,
+    onError: (e, next) =>
+      (o.log ?? createConsoleLog()).error(`error reporting introspection data: ${errText(e)}; next try in ${next.toFixed(0)} s`),
   });
   return uuid;
 }

@@ -17,7 +17,11 @@ import { createMemoryLog } from '../../test/support/logs.js';
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/server-r640');
 const BOOTIF = '01-24-6e-96-11-22-30';
 
-interface Seen { url: string; body: Record<string, unknown>; headers: http.IncomingHttpHeaders }
+interface Seen {
+  url: string;
+  body: Record<string, unknown>;
+  headers: http.IncomingHttpHeaders;
+}
 const seen: Seen[] = [];
 let answer: { status: number; body: unknown } = { status: 200, body: { uuid: 'node-uuid-1' } };
 const server = http.createServer((req, res) => {
@@ -36,7 +40,11 @@ before(async () => {
 after(() => new Promise<void>((r) => server.close(() => r())));
 
 const config = (over: Partial<AgentConfig> = {}): AgentConfig => ({
-  ...createDefaultConfig(), rootPath: FIXTURE, bootif: BOOTIF, inspectionCallbackUrl: [`${base}/v1/continue`], ...over,
+  ...createDefaultConfig(),
+  rootPath: FIXTURE,
+  bootif: BOOTIF,
+  inspectionCallbackUrl: [`${base}/v1/continue`],
+  ...over,
 });
 const noSleep = async () => {};
 
@@ -44,17 +52,24 @@ async function listTar(b64: string): Promise<string[]> {
   const names: string[] = [];
   const ex = tar.extract();
   const done = new Promise<void>((r) => ex.on('finish', () => r()));
-  ex.on('entry', (h, s, next) => { names.push(h.name); s.on('end', next); s.resume(); });
+  ex.on('entry', (h, s, next) => {
+    names.push(h.name);
+    s.on('end', next);
+    s.resume();
+  });
   ex.end(gunzipSync(Buffer.from(b64, 'base64')));
   await done;
   return names;
 }
 
 describe('runInspection', () => {
-  it('posts every collector\'s keys plus legacy keys, returns the inspector\'s uuid', async () => {
+  it("posts every collector's keys plus legacy keys, returns the inspector's uuid", async () => {
     seen.length = 0;
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
-    const cfg = config({ inspectionCollectors: ['default', 'logs', 'pci-devices', 'numa-topology', 'dmi-decode'], globalRequestId: 'req-abc' });
+    const cfg = config({
+      inspectionCollectors: ['default', 'logs', 'pci-devices', 'numa-topology', 'dmi-decode'],
+      globalRequestId: 'req-abc',
+    });
     assert.equal(await runInspection(cfg, { sleep: noSleep }), 'node-uuid-1');
     assert.equal(seen.length, 1);
     const { body, url, headers } = seen[0]!;
@@ -66,7 +81,10 @@ describe('runInspection', () => {
     assert.equal((body.root_disk as { name: string }).name, '/dev/sda');
     assert.equal('uuid' in (body.root_disk as object), false);
     assert.equal(body.boot_interface, BOOTIF);
-    assert.deepEqual(body.configuration, { collectors: cfg.inspectionCollectors, managers: [{ name: 'generic_hardware_manager', version: '1.2' }] });
+    assert.deepEqual(body.configuration, {
+      collectors: cfg.inspectionCollectors,
+      managers: [{ name: 'generic_hardware_manager', version: '1.2' }],
+    });
     assert.deepEqual(body.pci_devices, JSON.parse(await readFile(path.join(FIXTURE, 'expected-pci-devices.json'), 'utf8')));
     assert.deepEqual(body.numa_topology, JSON.parse(await readFile(path.join(FIXTURE, 'expected-numa-topology.json'), 'utf8')));
     assert.equal((body.dmi as { memory: { devices: unknown[] } }).memory.devices.length, 24);
@@ -77,7 +95,11 @@ describe('runInspection', () => {
     assert.equal(body.memory_mb, 196608);
     assert.equal(body.local_gb, 446);
     assert.equal(body.ipmi_address, '10.10.0.5');
-    assert.deepEqual(body.interfaces, { eno1: { mac: '24:6e:96:11:22:30', ip: '10.20.0.15' }, 'eno1.100': { mac: '24:6e:96:11:22:30', ip: '10.100.0.15' }, eno2: { mac: '24:6e:96:11:22:32', ip: null } });
+    assert.deepEqual(body.interfaces, {
+      eno1: { mac: '24:6e:96:11:22:30', ip: '10.20.0.15' },
+      'eno1.100': { mac: '24:6e:96:11:22:30', ip: '10.100.0.15' },
+      eno2: { mac: '24:6e:96:11:22:32', ip: null },
+    });
   });
 
   it('still posts when a collector fails, with the accumulated error, then reports failure', async () => {
@@ -86,7 +108,10 @@ describe('runInspection', () => {
     const cfg = config({ inspectionCollectors: ['default', 'lldp', 'nope'], cmdline: { 'ipa-inspection-legacy': '0' } });
     assert.equal(await runInspection(cfg, { sleep: noSleep, log }), undefined);
     const body = seen[0]!.body;
-    assert.match(String(body.error), /^The following errors were encountered:\n\* collector lldp failed: lldpcli is not available.*\n\* collector nope failed: unknown collector/);
+    assert.match(
+      String(body.error),
+      /^The following errors were encountered:\n\* collector lldp failed: lldpcli is not available.*\n\* collector nope failed: unknown collector/,
+    );
     assert.equal('cpus' in body, false);
     assert.ok(body.inventory);
     assert.match(logs[0]!, /inspection failed: The following errors/);
@@ -111,20 +136,37 @@ describe('runInspection', () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
     const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: [`http://127.0.0.1:${port}/v1/continue`] });
-    assert.equal(await runInspection(cfg, { sleep: async (ms) => { sleeps.push(ms); }, log }), undefined);
+    assert.equal(
+      await runInspection(cfg, {
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+        log,
+      }),
+      undefined,
+    );
     assert.deepEqual(sleeps, [5000, 5000, 5000, 5000]);
     assert.match(logs[0]!, new RegExp(`could not post the inspection data to http://127\\.0\\.0\\.1:${port}`));
   });
 
   it('succeeds once the inspector starts listening between retries', async () => {
-    const late = http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200).end('{"uuid":"late"}')); });
+    const late = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('{"uuid":"late"}'));
+    });
     await new Promise<void>((r) => late.listen(0, '127.0.0.1', r));
     const port = (late.address() as AddressInfo).port;
     await new Promise<void>((r) => late.close(() => r()));
     let sleeps = 0;
-    const ans = await postWithRetries(`http://127.0.0.1:${port}/v1/continue`, { a: 1 }, {
-      sleep: async () => { if (++sleeps === 2) await new Promise<void>((r) => late.listen(port, '127.0.0.1', r)); },
-    });
+    const ans = await postWithRetries(
+      `http://127.0.0.1:${port}/v1/continue`,
+      { a: 1 },
+      {
+        sleep: async () => {
+          if (++sleeps === 2) await new Promise<void>((r) => late.listen(port, '127.0.0.1', r));
+        },
+      },
+    );
     late.close();
     assert.deepEqual([ans.status, ans.body, sleeps], [200, '{"uuid":"late"}', 2]);
   });
@@ -139,7 +181,12 @@ describe('runInspection', () => {
   it('[master] posts to <api_url>/v1/continue_inspection when collectors are set with api_url', async () => {
     seen.length = 0;
     answer = { status: 202, body: { uuid: 'node-uuid-2' } };
-    const cfg = config({ inspectionCallbackUrl: [], apiUrl: [base], inspectionCollectors: ['default'], cmdline: { 'ipa-inspection-collectors': 'default' } });
+    const cfg = config({
+      inspectionCallbackUrl: [],
+      apiUrl: [base],
+      inspectionCollectors: ['default'],
+      cmdline: { 'ipa-inspection-collectors': 'default' },
+    });
     assert.equal(await runInspection(cfg, { sleep: noSleep }), 'node-uuid-2');
     assert.equal(seen[0]!.url, '/v1/continue_inspection');
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
@@ -153,8 +200,9 @@ describe('runInspection', () => {
 describe('collectIntrospectionData', () => {
   it('raises "Inspection failed" when the first run fails', async () => {
     answer = { status: 404, body: {} };
-    await assert.rejects(collectIntrospectionData(config({ inspectionCollectors: ['default'] }), { sleep: noSleep }),
-      (e: unknown) => /Inspection failed: stopping inspection/.test((e as { details: string }).details));
+    await assert.rejects(collectIntrospectionData(config({ inspectionCollectors: ['default'] }), { sleep: noSleep }), (e: unknown) =>
+      /Inspection failed: stopping inspection/.test((e as { details: string }).details),
+    );
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
   });
   it('in daemon mode re-posts until aborted', async () => {
@@ -162,8 +210,14 @@ describe('collectIntrospectionData', () => {
     const ac = new AbortController();
     let sleeps = 0;
     const uuid = await collectIntrospectionData(config({ inspectionCollectors: ['default'] }), {
-      daemon: true, postInterval: 300, signal: ac.signal, sleep: noSleep, random: () => 0.5,
-      daemonSleep: async () => { if (++sleeps === 3) ac.abort(); },
+      daemon: true,
+      postInterval: 300,
+      signal: ac.signal,
+      sleep: noSleep,
+      random: () => 0.5,
+      daemonSleep: async () => {
+        if (++sleeps === 3) ac.abort();
+      },
     });
     assert.equal(uuid, 'node-uuid-1');
     assert.equal(seen.length, 3);

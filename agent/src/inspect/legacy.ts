@@ -15,9 +15,9 @@ export function buildLegacyKeys(inventory: Inventory, rootDisk: BlockDevice | un
     cpus: inventory.cpu.count,
     cpu_arch: inventory.cpu.architecture,
     memory_mb: inventory.memory.physical_mb,
-    interfaces: Object.fromEntries(inventory.interfaces
-      .filter((i) => i.name !== 'lo' && i.mac_address)
-      .map((i) => [i.name, { mac: i.mac_address, ip: i.ipv4_address }])),
+    interfaces: Object.fromEntries(
+      inventory.interfaces.filter((i) => i.name !== 'lo' && i.mac_address).map((i) => [i.name, { mac: i.mac_address, ip: i.ipv4_address }]),
+    ),
   };
   // Same formula as the inspector's root_disk_selection hook (floor GiB, minus 1 for partitioning).
   if (rootDisk) keys.local_gb = Math.floor(rootDisk.size / GIB) - 1;

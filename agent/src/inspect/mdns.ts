@@ -24,12 +24,17 @@ const routable = (ip: string) => {
   return l !== '::1' && l !== '::' && !l.startsWith('fe80:');
 };
 
-export function buildServiceEndpoint(r: ServiceRecords): { url: string; params: Record<string, string>; overrides: Record<string, string> } {
+export function buildServiceEndpoint(r: ServiceRecords): {
+  url: string;
+  params: Record<string, string>;
+  overrides: Record<string, string>;
+} {
   const txt = { ...r.txt };
   const protocol = txt.protocol ?? (r.port === 80 ? 'http' : 'https');
   let path = txt.path ?? '';
   if (path && !path.startsWith('/')) path = '/' + path;
-  delete txt.protocol; delete txt.path;
+  delete txt.protocol;
+  delete txt.path;
   let host = r.server;
   if (host.endsWith('.local.') || host.endsWith('.local') || !host) {
     const ip = r.addresses.find(routable);
@@ -39,7 +44,9 @@ export function buildServiceEndpoint(r: ServiceRecords): { url: string; params: 
   const overrides: Record<string, string> = {};
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries(txt)) {
-    if (k.startsWith('ipa_')) { if (ALLOWED_OVERRIDES.includes(k.slice(4))) overrides[k.slice(4)] = v; } else params[k] = v;
+    if (k.startsWith('ipa_')) {
+      if (ALLOWED_OVERRIDES.includes(k.slice(4))) overrides[k.slice(4)] = v;
+    } else params[k] = v;
   }
   return { url: `${protocol}://${host}:${r.port}${path}`, params, overrides };
 }
@@ -63,12 +70,18 @@ async function queryOnce(service: string, timeoutMs: number): Promise<ServiceRec
   const rec: ServiceRecords = { server: '', port: 0, addresses: [], txt: {} };
   m.on('response', (res) => {
     for (const a of [...res.answers, ...(res.additionals ?? [])]) {
-      if (a.type === 'SRV' && a.name === name) { rec.server = (a.data as { target: string }).target; rec.port = (a.data as { port: number }).port; }
-      else if (a.type === 'TXT' && a.name === name) rec.txt = decodeTxt(a.data);
-      else if ((a.type === 'A' || a.type === 'AAAA') && (!rec.server || a.name === rec.server.replace(/\.$/, ''))) rec.addresses.push(String(a.data));
+      if (a.type === 'SRV' && a.name === name) {
+        rec.server = (a.data as { target: string }).target;
+        rec.port = (a.data as { port: number }).port;
+      } else if (a.type === 'TXT' && a.name === name) rec.txt = decodeTxt(a.data);
+      else if ((a.type === 'A' || a.type === 'AAAA') && (!rec.server || a.name === rec.server.replace(/\.$/, '')))
+        rec.addresses.push(String(a.data));
     }
   });
-  m.query([{ name, type: 'SRV' }, { name, type: 'TXT' }]);
+  m.query([
+    { name, type: 'SRV' },
+    { name, type: 'TXT' },
+  ]);
   await sleepMs(timeoutMs);
   m.destroy();
   return rec.port ? rec : undefined;
@@ -81,5 +94,7 @@ export async function resolveServiceEndpoint(service: string, attempts = 3) {
     if (r) return buildServiceEndpoint(r);
     await sleepMs(100 * 2 ** i);
   }
-  throw new InspectionError(`mDNS lookup of ${service}._openstack._tcp.local found nothing; set ipa-inspection-callback-url explicitly or advertise the service`);
+  throw new InspectionError(
+    `mDNS lookup of ${service}._openstack._tcp.local found nothing; set ipa-inspection-callback-url explicitly or advertise the service`,
+  );
 }

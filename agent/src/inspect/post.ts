@@ -18,15 +18,22 @@ export interface PostOptions {
   requestId?: string;
 }
 
-export interface HttpAnswer { status: number; body: string }
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
 
 /** One POST of `payload` as JSON; rejects only when there is no HTTP answer. */
 export async function postJson(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (o.requestId) headers['x-openstack-request-id'] = o.requestId;
   const res = await httpRequestText(url, {
-    method: 'POST', headers, body: JSON.stringify(payload), timeoutMs: o.timeoutMs ?? 30_000,
-    ca: url.startsWith('https:') ? readCaFile(o.cafile) : undefined, insecure: o.insecure,
+    method: 'POST',
+    headers,
+    body: JSON.stringify(payload),
+    timeoutMs: o.timeoutMs ?? 30_000,
+    ca: url.startsWith('https:') ? readCaFile(o.cafile) : undefined,
+    insecure: o.insecure,
   });
   return { status: res.status, body: res.text };
 }
@@ -35,7 +42,9 @@ export async function postJson(url: string, payload: unknown, o: PostOptions = {
 export async function postWithRetries(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
   try {
     return await retry(() => postJson(url, payload, o), {
-      attempts: o.attempts ?? 5, delayMs: o.intervalMs ?? 5000, sleep: o.sleep,
+      attempts: o.attempts ?? 5,
+      delayMs: o.intervalMs ?? 5000,
+      sleep: o.sleep,
       retryIf: (e) => e instanceof NoAnswerError && !e.connected,
     });
   } catch (e) {
@@ -52,11 +61,24 @@ export async function postInspectionData(urls: string[], payload: unknown, o: Po
   const errors: string[] = [];
   for (const url of urls) {
     let ans: HttpAnswer;
-    try { ans = await postWithRetries(url, payload, o); } catch (e) { errors.push((e as Error).message); continue; }
-    if (ans.status >= 400) {
-      throw new InspectionError(`stopping inspection, as inspector returned an error: ${url} answered ${ans.status}: ${ans.body.slice(0, 500)}`);
+    try {
+      ans = await postWithRetries(url, payload, o);
+    } catch (e) {
+      errors.push((e as Error).message);
+      continue;
     }
-    try { return ans.body ? (JSON.parse(ans.body) as Record<string, unknown>) : {}; } catch { return {}; }
+    if (ans.status >= 400) {
+      throw new InspectionError(
+        `stopping inspection, as inspector returned an error: ${url} answered ${ans.status}: ${ans.body.slice(0, 500)}`,
+      );
+    }
+    try {
+      return ans.body ? (JSON.parse(ans.body) as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
   }
-  throw new InspectionError(`could not post the inspection data to ${urls.join(', ') || '(no URL)'}: ${errors.join('; ')}; check ipa-inspection-callback-url and that the inspector is reachable`);
+  throw new InspectionError(
+    `could not post the inspection data to ${urls.join(', ') || '(no URL)'}: ${errors.join('; ')}; check ipa-inspection-callback-url and that the inspector is reachable`,
+  );
 }

@@ -15,10 +15,20 @@ describe('daemon loop', () => {
     const sleeps: number[] = [];
     const ac = new AbortController();
     let calls = 0;
-    await runDaemonLoop(async () => { if (!results[calls++]) throw new Error('down'); }, {
-      postInterval: 300, signal: ac.signal, random: () => 0.5, // multiplier 0.95
-      sleep: async (ms) => { sleeps.push(Math.round(ms)); if (sleeps.length === 6) ac.abort(); },
-    });
+    await runDaemonLoop(
+      async () => {
+        if (!results[calls++]) throw new Error('down');
+      },
+      {
+        postInterval: 300,
+        signal: ac.signal,
+        random: () => 0.5, // multiplier 0.95
+        sleep: async (ms) => {
+          sleeps.push(Math.round(ms));
+          if (sleeps.length === 6) ac.abort();
+        },
+      },
+    );
     // 300×.95=285 ok; 270.75 fail→731.025; ×.95=694.47 fail→1200 (cap); 1140 ok→min(1140,300)=300; 285; 270.75
     assert.deepEqual(sleeps, [285000, 270750, 694474, 1140000, 285000, 270750]);
     assert.equal(calls, 5);
@@ -27,10 +37,26 @@ describe('daemon loop', () => {
 
 describe('DHCP wait', () => {
   const iface = (mac: string, ip: string | null): NetworkInterface => ({
-    name: mac, mac_address: mac, ipv4_address: ip, ipv6_address: null, has_carrier: true, lldp: null,
-    vendor: null, product: null, client_id: null, biosdevname: null,
+    name: mac,
+    mac_address: mac,
+    ipv4_address: ip,
+    ipv6_address: null,
+    has_carrier: true,
+    lldp: null,
+    vendor: null,
+    product: null,
+    client_id: null,
+    biosdevname: null,
   });
-  const clock = () => { let t = 0; return { now: () => t, sleep: async (ms: number) => { t += ms; } }; };
+  const clock = () => {
+    let t = 0;
+    return {
+      now: () => t,
+      sleep: async (ms: number) => {
+        t += ms;
+      },
+    };
+  };
 
   it('normalizes BOOTIF', () => {
     assert.equal(normalizeBootif('01-AA-bb-cc-dd-ee-ff'), 'aa:bb:cc:dd:ee:ff');
@@ -40,15 +66,25 @@ describe('DHCP wait', () => {
   it('waits for the PXE NIC only, polling every 2 s', async () => {
     const c = clock();
     let polls = 0;
-    const ok = await waitForDhcp({ timeoutS: 60, allInterfaces: false, bootif: '01-aa-bb-cc-dd-ee-ff', ...c,
-      listInterfaces: async () => [iface('aa:bb:cc:dd:ee:ff', ++polls >= 3 ? '10.0.0.2' : null), iface('11:22:33:44:55:66', null)] });
+    const ok = await waitForDhcp({
+      timeoutS: 60,
+      allInterfaces: false,
+      bootif: '01-aa-bb-cc-dd-ee-ff',
+      ...c,
+      listInterfaces: async () => [iface('aa:bb:cc:dd:ee:ff', ++polls >= 3 ? '10.0.0.2' : null), iface('11:22:33:44:55:66', null)],
+    });
     assert.equal(ok, true);
     assert.equal(c.now(), 4000);
   });
   it('gives up after the timeout; all-interfaces waits for every NIC', async () => {
     const c = clock();
-    const ok = await waitForDhcp({ timeoutS: 10, allInterfaces: true, bootif: undefined, ...c,
-      listInterfaces: async () => [iface('aa:bb:cc:dd:ee:ff', '10.0.0.2'), iface('11:22:33:44:55:66', null)] });
+    const ok = await waitForDhcp({
+      timeoutS: 10,
+      allInterfaces: true,
+      bootif: undefined,
+      ...c,
+      listInterfaces: async () => [iface('aa:bb:cc:dd:ee:ff', '10.0.0.2'), iface('11:22:33:44:55:66', null)],
+    });
     assert.equal(ok, false);
     assert.equal(c.now(), 12000);
   });
@@ -61,14 +97,28 @@ describe('DHCP wait', () => {
 
 describe('mDNS endpoint', () => {
   it('uses the server name unless it is .local, then the first routable address', () => {
-    assert.equal(buildServiceEndpoint({ server: 'inspector.example.com.', port: 5050, addresses: ['10.0.0.1'], txt: { protocol: 'http' } }).url,
-      'http://inspector.example.com:5050');
-    assert.equal(buildServiceEndpoint({ server: 'ctl.local.', port: 5050, addresses: ['127.0.0.1', 'fe80::1', 'fd00::7', '10.0.0.1'], txt: { protocol: 'http', path: 'baremetal' } }).url,
-      'http://[fd00::7]:5050/baremetal');
+    assert.equal(
+      buildServiceEndpoint({ server: 'inspector.example.com.', port: 5050, addresses: ['10.0.0.1'], txt: { protocol: 'http' } }).url,
+      'http://inspector.example.com:5050',
+    );
+    assert.equal(
+      buildServiceEndpoint({
+        server: 'ctl.local.',
+        port: 5050,
+        addresses: ['127.0.0.1', 'fe80::1', 'fd00::7', '10.0.0.1'],
+        txt: { protocol: 'http', path: 'baremetal' },
+      }).url,
+      'http://[fd00::7]:5050/baremetal',
+    );
   });
   it('defaults to http on port 80, https elsewhere; only allowed ipa_ overrides pass', () => {
     assert.equal(buildServiceEndpoint({ server: 'a.local.', port: 80, addresses: ['192.0.2.5'], txt: {} }).url, 'http://192.0.2.5:80');
-    const e = buildServiceEndpoint({ server: 'a.local.', port: 443, addresses: ['192.0.2.5'], txt: { ipa_ntp_server: '192.0.2.1', ipa_debug: '1', region: 'r1' } });
+    const e = buildServiceEndpoint({
+      server: 'a.local.',
+      port: 443,
+      addresses: ['192.0.2.5'],
+      txt: { ipa_ntp_server: '192.0.2.1', ipa_debug: '1', region: 'r1' },
+    });
     assert.equal(e.url, 'https://192.0.2.5:443');
     assert.deepEqual(e.overrides, { ntp_server: '192.0.2.1' });
     assert.deepEqual(e.params, { region: 'r1' });
@@ -78,12 +128,18 @@ describe('mDNS endpoint', () => {
 
 describe('legacy keys', () => {
   const inv = {
-    cpu: { count: 8, architecture: 'aarch64' }, memory: { physical_mb: 16384 }, bmc_address: '0.0.0.0',
+    cpu: { count: 8, architecture: 'aarch64' },
+    memory: { physical_mb: 16384 },
+    bmc_address: '0.0.0.0',
     interfaces: [{ name: 'eth0', mac_address: 'aa:bb:cc:dd:ee:ff', ipv4_address: '10.0.0.5' }],
   } as unknown as Inventory;
   it('derives discoverd-era keys; local_gb is floor(GiB) - 1; no ipmi_address for 0.0.0.0', () => {
     assert.deepEqual(buildLegacyKeys(inv, { size: 500107862016 } as never), {
-      cpus: 8, cpu_arch: 'aarch64', memory_mb: 16384, local_gb: 464, interfaces: { eth0: { mac: 'aa:bb:cc:dd:ee:ff', ip: '10.0.0.5' } },
+      cpus: 8,
+      cpu_arch: 'aarch64',
+      memory_mb: 16384,
+      local_gb: 464,
+      interfaces: { eth0: { mac: 'aa:bb:cc:dd:ee:ff', ip: '10.0.0.5' } },
     });
   });
   it('is on unless ipa-inspection-legacy is false', () => {
@@ -95,7 +151,13 @@ describe('legacy keys', () => {
 describe('collectors', () => {
   it('runs logs last', () => assert.deepEqual(orderCollectors(['logs', 'default', ' pci-devices ']), ['default', 'pci-devices', 'logs']));
   it('parses dmidecode blocks with lists', () => {
-    const d = parseDmidecode('# dmidecode 3.4\n\nHandle 0x0000, DMI type 0, 26 bytes\nBIOS Information\n\tVendor: X\n\tCharacteristics:\n\t\tPCI is supported\n\t\tUEFI is supported\n\tBIOS Revision: 1.2\n\nHandle 0x0400, DMI type 4, 48 bytes\nProcessor Information\n\tVersion: CPU A\n');
-    assert.deepEqual(d, { bios: { Vendor: 'X', Characteristics: ['PCI is supported', 'UEFI is supported'], 'BIOS Revision': '1.2' }, cpu: [{ Version: 'CPU A' }], memory: { devices: [] } });
+    const d = parseDmidecode(
+      '# dmidecode 3.4\n\nHandle 0x0000, DMI type 0, 26 bytes\nBIOS Information\n\tVendor: X\n\tCharacteristics:\n\t\tPCI is supported\n\t\tUEFI is supported\n\tBIOS Revision: 1.2\n\nHandle 0x0400, DMI type 4, 48 bytes\nProcessor Information\n\tVersion: CPU A\n',
+    );
+    assert.deepEqual(d, {
+      bios: { Vendor: 'X', Characteristics: ['PCI is supported', 'UEFI is supported'], 'BIOS Revision': '1.2' },
+      cpu: [{ Version: 'CPU A' }],
+      memory: { devices: [] },
+    });
   });
 });

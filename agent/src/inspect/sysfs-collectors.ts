@@ -4,7 +4,14 @@
  */
 import type { HostAccess } from '../hardware/inventory/host-access.js';
 
-export interface PciDevice { vendor_id: string; product_id: string; class: string; revision: string; bus: string; numa_node_id: number | null }
+export interface PciDevice {
+  vendor_id: string;
+  product_id: string;
+  class: string;
+  revision: string;
+  bus: string;
+  numa_node_id: number | null;
+}
 
 // Only the "0x" prefix goes: IPA's lstrip('0x') also ate leading zeros
 // ("0x0443" → "443"), which then never matches a configured PCI alias.
@@ -13,13 +20,23 @@ const unhex = (s: string) => s.trim().replace(/^0x/i, '');
 export async function collectPciDevices(host: HostAccess): Promise<PciDevice[]> {
   const base = '/sys/bus/pci/devices';
   const buses = await host.listDir(base);
-  const rows = await Promise.all(buses.map(async (bus): Promise<PciDevice | undefined> => {
-    const [vendor, device, cls, rev, numa] = await Promise.all(
-      ['vendor', 'device', 'class', 'revision', 'numa_node'].map((f) => host.readText(`${base}/${bus}/${f}`)));
-    if (vendor === undefined || device === undefined || cls === undefined || rev === undefined) return undefined;
-    const n = numa === undefined ? NaN : parseInt(numa, 10);
-    return { vendor_id: unhex(vendor), product_id: unhex(device), class: unhex(cls), revision: unhex(rev), bus, numa_node_id: Number.isNaN(n) ? null : n };
-  }));
+  const rows = await Promise.all(
+    buses.map(async (bus): Promise<PciDevice | undefined> => {
+      const [vendor, device, cls, rev, numa] = await Promise.all(
+        ['vendor', 'device', 'class', 'revision', 'numa_node'].map((f) => host.readText(`${base}/${bus}/${f}`)),
+      );
+      if (vendor === undefined || device === undefined || cls === undefined || rev === undefined) return undefined;
+      const n = numa === undefined ? NaN : parseInt(numa, 10);
+      return {
+        vendor_id: unhex(vendor),
+        product_id: unhex(device),
+        class: unhex(cls),
+        revision: unhex(rev),
+        bus,
+        numa_node_id: Number.isNaN(n) ? null : n,
+      };
+    }),
+  );
   return rows.filter((r): r is PciDevice => r !== undefined);
 }
 
@@ -51,8 +68,9 @@ export async function collectNumaTopology(host: HostAccess): Promise<NumaTopolog
       const key = `${id}:${coreId}`;
       const thread = Number(t.slice(3));
       const entry = cores.get(key);
-      if (entry) { if (!entry.thread_siblings.includes(thread)) entry.thread_siblings.push(thread); }
-      else cores.set(key, { cpu: Number(coreId), numa_node: id, thread_siblings: [thread] });
+      if (entry) {
+        if (!entry.thread_siblings.includes(thread)) entry.thread_siblings.push(thread);
+      } else cores.set(key, { cpu: Number(coreId), numa_node: id, thread_siblings: [thread] });
     }
   }
   topo.cpus = [...cores.values()];

@@ -12,7 +12,8 @@ function fakeIp(table: Record<string, string | Error>): ProgramRunner & { calls:
   const run = (async (argv: string[]) => {
     calls.push(argv);
     const out = table[argv.join(' ')];
-    if (out === undefined || out instanceof Error) throw new ExecError(argv, 2, '', out instanceof Error ? out.message : 'RTNETLINK answers: Network is unreachable');
+    if (out === undefined || out instanceof Error)
+      throw new ExecError(argv, 2, '', out instanceof Error ? out.message : 'RTNETLINK answers: Network is unreachable');
     return { stdout: out, stderr: '', code: 0 };
   }) as ProgramRunner & { calls: string[][] };
   run.calls = calls;
@@ -55,7 +56,9 @@ describe('chooseAdvertiseAddress', () => {
   });
 
   it('uses the IPv4 address of ipa-network-interface', async () => {
-    const run = fakeIp({ 'ip -o -4 addr show dev eth1': '3: eth1    inet 192.168.5.20/24 brd 192.168.5.255 scope global eth1\\       valid_lft forever\n' });
+    const run = fakeIp({
+      'ip -o -4 addr show dev eth1': '3: eth1    inet 192.168.5.20/24 brd 192.168.5.255 scope global eth1\\       valid_lft forever\n',
+    });
     const c = makeTestConfig({ networkInterface: 'eth1', apiUrl: ['http://10.0.0.1:6385'] });
     assert.equal(await chooseAdvertiseAddress(c, { run, sleep: noSleep, log: silentLog }), '192.168.5.20');
   });
@@ -66,10 +69,16 @@ describe('chooseAdvertiseAddress', () => {
       'ip -o route get fd00::1': 'fd00::1 from :: dev eth0 proto kernel src fd00::42 metric 256 pref medium',
     });
     const c = makeTestConfig({ apiUrl: ['http://10.0.0.1:6385', 'http://ironic.example:6385', 'http://[fd00::9]:6385'] });
-    const resolve = async (h: string) => { assert.equal(h, 'ironic.example'); return ['fd00::1']; };
+    const resolve = async (h: string) => {
+      assert.equal(h, 'ironic.example');
+      return ['fd00::1'];
+    };
     const ip = await chooseAdvertiseAddress(c, { run, resolve, sleep: noSleep, isReachable: reachable, log: silentLog });
     assert.equal(ip, 'fd00::42');
-    assert.deepEqual(run.calls.map((a) => a.at(-1)), ['10.0.0.1', 'fd00::1']);
+    assert.deepEqual(
+      run.calls.map((a) => a.at(-1)),
+      ['10.0.0.1', 'fd00::1'],
+    );
   });
 
   it('only routes to API URLs that answer, when some do', async () => {
@@ -87,7 +96,13 @@ describe('chooseAdvertiseAddress', () => {
     const slept: number[] = [];
     const c = makeTestConfig({ apiUrl: ['http://10.0.0.1:6385'], ipLookupAttempts: 3, ipLookupSleep: 7 });
     await assert.rejects(
-      chooseAdvertiseAddress(c, { run, sleep: async (ms) => { slept.push(ms); }, log: silentLog }),
+      chooseAdvertiseAddress(c, {
+        run,
+        sleep: async (ms) => {
+          slept.push(ms);
+        },
+        log: silentLog,
+      }),
       (e: unknown) => e instanceof LookupAgentIPError && /ipa-advertise-host/.test(e.details) && /3 attempts/.test(e.details),
     );
     assert.equal(run.calls.length, 3);

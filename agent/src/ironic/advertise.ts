@@ -107,10 +107,13 @@ export async function chooseAdvertiseAddress(config: AgentConfig, o: AdvertiseOp
     } else {
       for (const url of urls) {
         const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-        const ips = isIPv4(host) || isIPv6(host) ? [host] : await resolve(host).catch((e: unknown) => {
-          log.warn(`cannot resolve ${host}: ${describeError(e)}`);
-          return [] as string[];
-        });
+        const ips =
+          isIPv4(host) || isIPv6(host)
+            ? [host]
+            : await resolve(host).catch((e: unknown) => {
+                log.warn(`cannot resolve ${host}: ${describeError(e)}`);
+                return [] as string[];
+              });
         for (const ip of ips) {
           const src = await findRouteSource(run, ip, log);
           if (src) return src;

@@ -3,7 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { LookupNodeError } from '../errors.js';
 import { IronicClient, type IronicClientOptions } from './client.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError } from './errors.js';
-import { FAKE_NODE_UUID, findClosedUrl, ironicErrorBody, makeTestConfig, startFakeIronic, type FakeIronic } from '../../test/support/fake-ironic.js';
+import {
+  FAKE_NODE_UUID,
+  findClosedUrl,
+  ironicErrorBody,
+  makeTestConfig,
+  startFakeIronic,
+  type FakeIronic,
+} from '../../test/support/fake-ironic.js';
 import { createMemoryLog, silentLog } from '../../test/support/logs.js';
 
 /** Sleeps that only advance a fake clock, so retry loops run instantly. */
@@ -13,14 +20,21 @@ function makeFakeTime(): Required<Pick<IronicClientOptions, 'sleep' | 'now'>> & 
   return {
     slept,
     now: () => t,
-    sleep: async (ms: number) => { slept.push(ms); t += ms; },
+    sleep: async (ms: number) => {
+      slept.push(ms);
+      t += ms;
+    },
   };
 }
 
 describe('IronicClient', () => {
   let fake: FakeIronic;
-  before(async () => { fake = await startFakeIronic(); });
-  after(async () => { await fake.close(); });
+  before(async () => {
+    fake = await startFakeIronic();
+  });
+  after(async () => {
+    await fake.close();
+  });
   const clientFor = (over: Parameters<typeof makeTestConfig>[0] = {}, opts: IronicClientOptions = {}) =>
     new IronicClient(makeTestConfig({ apiUrl: [fake.url], ...over }), { log: silentLog, ...opts });
 
@@ -82,12 +96,14 @@ describe('IronicClient', () => {
 
   it('retries failed lookups with random-exponential backoff', async () => {
     fake.reset();
-    fake.reply('lookup',
+    fake.reply(
+      'lookup',
       { status: 404, body: ironicErrorBody('Node not found') },
       { status: 500, body: 'not json' },
       { status: 200, body: '{bad json' },
       { status: 200, body: { node: { uuid: 'u' } } }, // no config: not accepted
-      { status: 200, body: { node: { uuid: 'u2' }, heartbeat_timeout: 42 } });
+      { status: 200, body: { node: { uuid: 'u2' }, heartbeat_timeout: 42 } },
+    );
     const time = makeFakeTime();
     const log = createMemoryLog();
     const c = clientFor({ lookupInterval: 1 }, { ...time, random: () => 1, log });
@@ -97,7 +113,10 @@ describe('IronicClient', () => {
     // U(min, max(min, min(2^(n-1), 60))) with random()=1 → the upper bound.
     assert.deepEqual(time.slept, [1000, 2000, 4000, 8000]);
     assert.equal(fake.requestsTo('lookup').length, 5);
-    assert.ok(log.lines.some((l) => l.includes('Error 404: Node not found')), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => l.includes('Error 404: Node not found')),
+      log.lines.join('\n'),
+    );
   });
 
   it('caps the backoff at 60 s and never goes below lookup_interval', async () => {
@@ -106,7 +125,10 @@ describe('IronicClient', () => {
     const time = makeFakeTime();
     const c = clientFor({ lookupInterval: 3 }, { ...time, random: () => 0.999999 });
     await c.lookupNode({ addresses: ['52:54:00:12:34:56'] });
-    assert.deepEqual(time.slept.map((ms) => Math.round(ms / 1000)), [3, 3, 4, 8, 16, 32, 60, 60, 60]);
+    assert.deepEqual(
+      time.slept.map((ms) => Math.round(ms / 1000)),
+      [3, 3, 4, 8, 16, 32, 60, 60, 60],
+    );
     const low = makeFakeTime();
     fake.reply('lookup', { status: 404 }, { status: 404 });
     await clientFor({ lookupInterval: 2 }, { ...low, random: () => 0 }).lookupNode({ addresses: ['a'] });
@@ -168,9 +190,19 @@ describe('IronicClient', () => {
 
 describe('IronicClient.heartbeat', () => {
   let fake: FakeIronic;
-  before(async () => { fake = await startFakeIronic(); });
-  after(async () => { await fake.close(); });
-  const beat = { nodeUuid: FAKE_NODE_UUID, callbackUrl: 'http://10.1.2.3:9999', token: 't'.repeat(43), agentVersion: '10.0.0', verifyCa: 'PEM' };
+  before(async () => {
+    fake = await startFakeIronic();
+  });
+  after(async () => {
+    await fake.close();
+  });
+  const beat = {
+    nodeUuid: FAKE_NODE_UUID,
+    callbackUrl: 'http://10.1.2.3:9999',
+    token: 't'.repeat(43),
+    agentVersion: '10.0.0',
+    verifyCa: 'PEM',
+  };
   const heartbeatAt = async (version: string, o: Partial<typeof beat> = {}) => {
     fake.reset();
     fake.version = version;
@@ -202,9 +234,15 @@ describe('IronicClient.heartbeat', () => {
     fake.version = '1.68';
     const c = new IronicClient(makeTestConfig({ apiUrl: [fake.url] }), { log: silentLog });
     fake.reply('heartbeat', { status: 409, body: ironicErrorBody('Node is locked by host test-conductor') });
-    await assert.rejects(c.heartbeat(beat), (e: unknown) => e instanceof HeartbeatConflictError && /Error 409: Node is locked/.test(e.details));
+    await assert.rejects(
+      c.heartbeat(beat),
+      (e: unknown) => e instanceof HeartbeatConflictError && /Error 409: Node is locked/.test(e.details),
+    );
     fake.reply('heartbeat', { status: 400, body: ironicErrorBody('Detected change in ramdisk provided "callback_url"') });
-    await assert.rejects(c.heartbeat(beat), (e: unknown) => e instanceof HeartbeatError && e.details === 'Error 400: Detected change in ramdisk provided "callback_url"');
+    await assert.rejects(
+      c.heartbeat(beat),
+      (e: unknown) => e instanceof HeartbeatError && e.details === 'Error 400: Detected change in ramdisk provided "callback_url"',
+    );
     fake.reply('heartbeat', { status: 200, body: {} });
     await assert.rejects(c.heartbeat(beat), HeartbeatError);
     const down = new IronicClient(makeTestConfig({ apiUrl: [await findClosedUrl()], ironicApiVersion: '1.68' }), { log: silentLog });

@@ -5,8 +5,13 @@
  */
 import type { AgentConfig } from '../config.js';
 import {
-  AGENT_TOKEN_IRONIC_VERSION, AGENT_VERIFY_CA_IRONIC_VERSION, AGENT_VERSION_IRONIC_VERSION,
-  MIN_IRONIC_VERSION, chooseLowerVersion, isVersionAtLeast, normalizeApiVersion,
+  AGENT_TOKEN_IRONIC_VERSION,
+  AGENT_VERIFY_CA_IRONIC_VERSION,
+  AGENT_VERSION_IRONIC_VERSION,
+  MIN_IRONIC_VERSION,
+  chooseLowerVersion,
+  isVersionAtLeast,
+  normalizeApiVersion,
 } from './api-version.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError, IronicConnectionError } from './errors.js';
 import { describeError } from '../errors.js';
@@ -49,8 +54,14 @@ export interface RequestOptions {
 export function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); reject(signal?.reason); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -156,11 +167,14 @@ export class IronicClient {
     for (const base of [...this.urls]) {
       try {
         const res = await httpRequestText(base + path, {
-          method, headers,
+          method,
+          headers,
           body: o.body === undefined ? undefined : JSON.stringify(o.body),
           timeoutMs: Math.max(1, this.config.httpRequestTimeout || 30) * 1000,
           // Read on first use: the file may be copied from virtual media after startup.
-          signal: o.signal, ca: readCaFile(this.config.cafile), insecure: this.config.insecure,
+          signal: o.signal,
+          ca: readCaFile(this.config.cafile),
+          insecure: this.config.insecure,
         });
         this.promoteUrl(base);
         return res;

@@ -22,10 +22,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('computeHeartbeatDelay', () => {
   it('is heartbeat_timeout × U(0.3, 0.6) after success, 5 × U(1, 2) s after failure', () => {
-    assert.equal(computeHeartbeatDelay(true, 300, () => 0), 90_000);
-    assert.equal(computeHeartbeatDelay(true, 300, () => 1), 180_000);
-    assert.equal(computeHeartbeatDelay(false, 300, () => 0), 5000);
-    assert.equal(computeHeartbeatDelay(false, 300, () => 1), 10_000);
+    assert.equal(
+      computeHeartbeatDelay(true, 300, () => 0),
+      90_000,
+    );
+    assert.equal(
+      computeHeartbeatDelay(true, 300, () => 1),
+      180_000,
+    );
+    assert.equal(
+      computeHeartbeatDelay(false, 300, () => 0),
+      5000,
+    );
+    assert.equal(
+      computeHeartbeatDelay(false, 300, () => 1),
+      10_000,
+    );
   });
 });
 
@@ -33,8 +45,12 @@ describe('Heartbeater', () => {
   let fake: FakeIronic;
   let state: AgentState;
   let hb: Heartbeater | undefined;
-  before(async () => { fake = await startFakeIronic({ version: '1.68' }); });
-  after(async () => { await fake.close(); });
+  before(async () => {
+    fake = await startFakeIronic({ version: '1.68' });
+  });
+  after(async () => {
+    await fake.close();
+  });
   beforeEach(() => {
     hb?.stop();
     fake.reset();
@@ -61,7 +77,12 @@ describe('Heartbeater', () => {
     await waitFor(() => fake.requestsTo('heartbeat').length === 1);
     const [r] = fake.requestsTo('heartbeat');
     assert.ok(r!.at - t0 < 500, `first heartbeat after ${r!.at - t0} ms`);
-    assert.deepEqual(r!.body, { callback_url: 'http://127.0.0.1:9999', agent_token: state.token, agent_version: '9.9.9', agent_verify_ca: 'PEM' });
+    assert.deepEqual(r!.body, {
+      callback_url: 'http://127.0.0.1:9999',
+      agent_token: state.token,
+      agent_version: '9.9.9',
+      agent_verify_ca: 'PEM',
+    });
     hb!.stop();
   });
 
@@ -77,10 +98,12 @@ describe('Heartbeater', () => {
 
   it('retries after failures in minInterval × U(1, 2), forever', async () => {
     state.heartbeatTimeout = 100;
-    fake.reply('heartbeat',
+    fake.reply(
+      'heartbeat',
       { status: 400, body: ironicErrorBody('Unknown token') },
       { status: 409, body: ironicErrorBody('Node locked') },
-      { status: 503 });
+      { status: 503 },
+    );
     startBeating({ random: () => 0.5 });
     await waitFor(() => fake.requestsTo('heartbeat').length === 4);
     await sleep(300);
@@ -133,11 +156,13 @@ describe('Heartbeater', () => {
     assert.equal(fake.requestsTo('heartbeat').length, 1);
   });
 
-  it('does not keep the process alive (timers are unref\'d)', () => {
+  it("does not keep the process alive (timers are unref'd)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'hb-unref-'));
     const here = fileURLToPath(new URL('.', import.meta.url));
     const script = join(dir, 'run.mts');
-    writeFileSync(script, `
+    writeFileSync(
+      script,
+      `
       import { createState } from ${JSON.stringify(join(here, '../state.ts'))};
       import { IronicClient } from ${JSON.stringify(join(here, 'client.ts'))};
       import { Heartbeater } from ${JSON.stringify(join(here, 'heartbeat.ts'))};
@@ -146,7 +171,8 @@ describe('Heartbeater', () => {
       const s = createState(makeTestConfig({ apiUrl: ['http://127.0.0.1:1'], ironicApiVersion: '1.68' }), '1');
       s.node = { uuid: 'u' }; s.callbackUrl = 'http://127.0.0.1:9999';
       new Heartbeater(s, new IronicClient(s.config, { log: silentLog }), { log: silentLog }).start();
-    `);
+    `,
+    );
     const t = Date.now();
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { timeout: 15_000, encoding: 'utf8' });
     rmSync(dir, { recursive: true, force: true });

@@ -122,8 +122,12 @@ export class Heartbeater {
         throw new Error('no node UUID or callback URL yet: the lookup and the advertise address must come before start()');
       }
       await this.client.heartbeat({
-        nodeUuid, callbackUrl, token: this.state.token, agentVersion: this.state.version,
-        verifyCa: this.state.verifyCaPem, signal: controller.signal,
+        nodeUuid,
+        callbackUrl,
+        token: this.state.token,
+        agentVersion: this.state.version,
+        verifyCa: this.state.verifyCaPem,
+        signal: controller.signal,
       });
       ok = true;
       this.counts.accepted++;

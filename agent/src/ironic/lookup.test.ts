@@ -10,7 +10,10 @@ import { createMemoryLog } from '../../test/support/logs.js';
 import { restoreAgentToken, saveAgentToken } from './token-store.js';
 
 const TOKEN = 'A'.repeat(43);
-const result = (config: LookupResult['config']): LookupResult => ({ node: { uuid: 'n1', properties: { root_device: { name: '/dev/sda' } } }, config });
+const result = (config: LookupResult['config']): LookupResult => ({
+  node: { uuid: 'n1', properties: { root_device: { name: '/dev/sda' } } },
+  config,
+});
 
 describe('applyLookup', () => {
   it('adopts a token of 32+ characters and stores node and heartbeat_timeout', () => {
@@ -37,7 +40,10 @@ describe('applyLookup', () => {
     applyLookup(s, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), log);
     assert.equal(s.token, undefined);
     assert.equal(s.serveApi, true);
-    assert.ok(log.lines.some((l) => l.startsWith('ERROR') && l.includes('ipa-agent-token')), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => l.startsWith('ERROR') && l.includes('ipa-agent-token')),
+      log.lines.join('\n'),
+    );
   });
 
   it('ignores short, null and missing tokens', () => {
@@ -51,10 +57,17 @@ describe('applyLookup', () => {
 
   it('applies master-only config keys and leaves a bad heartbeat_timeout alone', () => {
     const s = createState(makeTestConfig(), '1.0');
-    applyLookup(s, result({
-      heartbeat_timeout: 'soon' as unknown as number, agent_md5_checksum_enable: true,
-      permitted_image_formats: ['raw', 'qcow2'], agent_skip_bmc_detect: true, disable_deep_image_inspection: false,
-    }), createMemoryLog());
+    applyLookup(
+      s,
+      result({
+        heartbeat_timeout: 'soon' as unknown as number,
+        agent_md5_checksum_enable: true,
+        permitted_image_formats: ['raw', 'qcow2'],
+        agent_skip_bmc_detect: true,
+        disable_deep_image_inspection: false,
+      }),
+      createMemoryLog(),
+    );
     assert.equal(s.heartbeatTimeout, 300);
     assert.equal(s.config.md5Enabled, true);
     assert.deepEqual(s.lookupConfig.permitted_image_formats, ['raw', 'qcow2']);
@@ -78,11 +91,26 @@ describe('parseLookupBody', () => {
 
 describe('computeLookupBackoff', () => {
   it('draws from U(min, clamp(2^(n-1), min, max))', () => {
-    assert.equal(computeLookupBackoff(1, 1, 60, () => 0.5), 1);
-    assert.equal(computeLookupBackoff(3, 1, 60, () => 0.5), 2.5);
-    assert.equal(computeLookupBackoff(10, 1, 60, () => 1), 60);
-    assert.equal(computeLookupBackoff(1000, 1, 60, () => 1), 60);
-    assert.equal(computeLookupBackoff(2, 5, 60, () => 1), 5);
+    assert.equal(
+      computeLookupBackoff(1, 1, 60, () => 0.5),
+      1,
+    );
+    assert.equal(
+      computeLookupBackoff(3, 1, 60, () => 0.5),
+      2.5,
+    );
+    assert.equal(
+      computeLookupBackoff(10, 1, 60, () => 1),
+      60,
+    );
+    assert.equal(
+      computeLookupBackoff(1000, 1, 60, () => 1),
+      60,
+    );
+    assert.equal(
+      computeLookupBackoff(2, 5, 60, () => 1),
+      5,
+    );
   });
 });
 

@@ -49,7 +49,11 @@ type Attempt = { kind: 'ok'; result: LookupResult } | { kind: 'failed' } | { kin
 /** Parses a 200 body; undefined when it lacks node.uuid or config (IPA counts that as a failed attempt). */
 export function parseLookupBody(text: string): LookupResult | undefined {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch { return undefined; }
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   if (!isObject(doc) || !isObject(doc.node) || typeof doc.node.uuid !== 'string') return undefined;
   let config: LookupConfig;
   if (isObject(doc.config)) config = { ...doc.config };
@@ -77,9 +81,10 @@ async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nod
     client.log.warn('lookup answered 200 without node.uuid and config; retrying');
     return { kind: 'failed' };
   }
-  const hint = res.status === 404
-    ? ' (no node has these MACs, or the node is not waiting for an agent: lookup works in clean wait, wait call-back, inspect wait, rescue wait)'
-    : '';
+  const hint =
+    res.status === 404
+      ? ' (no node has these MACs, or the node is not waiting for an agent: lookup works in clean wait, wait call-back, inspect wait, rescue wait)'
+      : '';
   client.log.warn(`lookup of ${o.addresses.join(',')} failed: ${describeIronicError(res)}${hint}`);
   return res.status === 409 ? { kind: 'conflict' } : { kind: 'failed' };
 }
@@ -110,8 +115,8 @@ export async function lookupWithRetries(
     const remaining = deadline - client.now();
     if (remaining <= 0) {
       throw new LookupNodeError(
-        `Could not look up node info after ${attempt} attempts in ${lookupTimeout} s (addresses ${o.addresses.join(',') || 'none'}). `
-        + 'Check that a port with one of these MACs is enrolled and the node is in a wait state; raise ipa-lookup-timeout if Ironic is slow.',
+        `Could not look up node info after ${attempt} attempts in ${lookupTimeout} s (addresses ${o.addresses.join(',') || 'none'}). ` +
+          'Check that a port with one of these MACs is enrolled and the node is in a wait state; raise ipa-lookup-timeout if Ironic is slow.',
       );
     }
     const wait = computeLookupBackoff(attempt, minWait, Math.max(minWait, MAX_LOOKUP_WAIT_S), client.random);
@@ -143,9 +148,12 @@ export function applyLookup(state: AgentState, r: LookupResult, log: Log = creat
     log.info('agent token received from the lookup');
   } else if (token === MASKED_TOKEN) {
     if (state.token) log.info('lookup returned a masked token; keeping the token already held');
-    else log.error('lookup returned a masked token ("******") and no token is held (no ipa-agent-token): '
-      + 'Ironic already issued the token to an earlier lookup, so heartbeats will be refused. '
-      + 'Reboot the node (a power action wipes the token) or pass ipa-agent-token.');
+    else
+      log.error(
+        'lookup returned a masked token ("******") and no token is held (no ipa-agent-token): ' +
+          'Ironic already issued the token to an earlier lookup, so heartbeats will be refused. ' +
+          'Reboot the node (a power action wipes the token) or pass ipa-agent-token.',
+      );
   } else if (token !== undefined && token !== null) {
     log.warn('ignoring an agent token shorter than 32 characters from the lookup');
   } else {

@@ -4,7 +4,9 @@ import { describeIronicError } from './responses.js';
 
 describe('describeIronicError', () => {
   it('unwraps {"error_message": "<json>"} to the faultstring', () => {
-    const text = JSON.stringify({ error_message: JSON.stringify({ faultstring: 'Node 1 is locked', faultcode: 'Client', debuginfo: null }) });
+    const text = JSON.stringify({
+      error_message: JSON.stringify({ faultstring: 'Node 1 is locked', faultcode: 'Client', debuginfo: null }),
+    });
     assert.equal(describeIronicError({ status: 409, text }), 'Error 409: Node 1 is locked');
   });
   it('handles an already-decoded error_message, plain strings and non-JSON', () => {

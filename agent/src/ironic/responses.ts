@@ -11,7 +11,11 @@ export function describeIronicError(res: { status: number; text: string }): stri
     let body: unknown = JSON.parse(res.text);
     if (isObject(body) && 'error_message' in body) body = body.error_message;
     if (typeof body === 'string') {
-      try { body = JSON.parse(body); } catch { text = body as string; }
+      try {
+        body = JSON.parse(body);
+      } catch {
+        text = body as string;
+      }
     }
     if (isObject(body)) {
       const pick = body.faultstring ?? body.title ?? body.description;

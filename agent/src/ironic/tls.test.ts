@@ -24,7 +24,11 @@ async function serveHttps(certPem: string, keyPem: string): Promise<{ port: numb
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -32,7 +36,9 @@ function getJson(url: string, ca: string, servername?: string): Promise<string> 
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ca, agent: false, ...(servername ? { servername } : {}) }, (res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       res.on('end', () => resolve(body));
     });
     req.on('error', reject);
@@ -88,23 +94,27 @@ describe('generateTlsCertificate', () => {
     const r = await generateTlsCertificate('127.0.0.2', { dir: tempDir() });
     const srv = await serveHttps(r.certPem, r.keyPem);
     try {
-      await assert.rejects(getJson(`https://127.0.0.1:${srv.port}/`, r.certPem), /IP: 127.0.0.1 is not in the cert's list|ERR_TLS_CERT_ALTNAME_INVALID/);
+      await assert.rejects(
+        getJson(`https://127.0.0.1:${srv.port}/`, r.certPem),
+        /IP: 127.0.0.1 is not in the cert's list|ERR_TLS_CERT_ALTNAME_INVALID/,
+      );
     } finally {
       await srv.close();
     }
   });
 
-  it('passes the conductor\'s check (python requests, verify=<pem file>)', { skip: !existsSync('/usr/bin/python3') }, async (t) => {
+  it("passes the conductor's check (python requests, verify=<pem file>)", { skip: !existsSync('/usr/bin/python3') }, async (t) => {
     const dir = tempDir();
     const r = await generateTlsCertificate('127.0.0.1', { dir });
     const srv = await serveHttps(r.certPem, r.keyPem);
     try {
       const py = 'import sys, requests; print(requests.get(sys.argv[1], verify=sys.argv[2], timeout=10).text)';
-      const out = await promisify(execFile)('/usr/bin/python3', ['-c', py, `https://127.0.0.1:${srv.port}/`, join(dir, 'agent.crt')])
-        .catch((e: { stderr?: string }) => {
+      const out = await promisify(execFile)('/usr/bin/python3', ['-c', py, `https://127.0.0.1:${srv.port}/`, join(dir, 'agent.crt')]).catch(
+        (e: { stderr?: string }) => {
           if (/No module named 'requests'/.test(e.stderr ?? '')) return undefined;
           throw e;
-        });
+        },
+      );
       if (!out) return t.skip('python3-requests is not installed');
       assert.equal(out.stdout.trim(), '{"ok":true}');
     } finally {

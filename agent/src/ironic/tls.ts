@@ -29,8 +29,9 @@ export interface GeneratedCertificate {
  * api_url, and an Ironic that accepts agent_verify_ca (>= 1.68).
  */
 export function shouldUseAutoTls(config: AgentConfig, ironicVersion: string): boolean {
-  return !config.listenTls && config.enableAutoTls && config.apiUrl.length > 0
-    && isVersionAtLeast(ironicVersion, AGENT_VERIFY_CA_IRONIC_VERSION);
+  return (
+    !config.listenTls && config.enableAutoTls && config.apiUrl.length > 0 && isVersionAtLeast(ironicVersion, AGENT_VERIFY_CA_IRONIC_VERSION)
+  );
 }
 
 function encodePem(label: string, der: ArrayBuffer): string {
@@ -59,15 +60,18 @@ export async function generateTlsCertificate(
   // Serial: 16 random bytes with the top bit cleared, so it stays a positive INTEGER.
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
-    name: [{ CN: [o.hostname ?? (hostname() || 'ironic-python-agent')] }],
-    notBefore: new Date(now.getTime() - ALLOWED_CLOCK_SKEW_S * 1000),
-    notAfter: new Date(now.getTime() + VALID_FOR_DAYS * 86400 * 1000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' },
-    keys: keys as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: ip }], true)],
-  }, crypto);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: serial.toString('hex'),
+      name: [{ CN: [o.hostname ?? (hostname() || 'ironic-python-agent')] }],
+      notBefore: new Date(now.getTime() - ALLOWED_CLOCK_SKEW_S * 1000),
+      notAfter: new Date(now.getTime() + VALID_FOR_DAYS * 86400 * 1000),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' },
+      keys: keys as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: ip }], true)],
+    },
+    crypto,
+  );
   const keyPem = encodePem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   const certPem = cert.toString('pem').replace(/\r\n/g, '\n').trimEnd() + '\n';
   await mkdir(dir, { recursive: true, mode: 0o755 });

@@ -27,7 +27,10 @@ export async function saveAgentToken(state: AgentState, dir = DEFAULT_STATE_DIR)
  */
 export async function restoreAgentToken(state: AgentState, dir = DEFAULT_STATE_DIR): Promise<boolean> {
   if (state.token) return false;
-  const saved = await readFile(join(dir, TOKEN_FILE), 'utf8').then((t) => t.trim(), () => '');
+  const saved = await readFile(join(dir, TOKEN_FILE), 'utf8').then(
+    (t) => t.trim(),
+    () => '',
+  );
   if (saved.length < 32) return false;
   state.token = saved;
   return true;

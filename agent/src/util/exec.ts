@@ -5,7 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 
-export interface ExecResult { stdout: string; stderr: string; code: number }
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
 export interface ExecOptions {
   input?: string | Buffer;
   env?: Record<string, string>;
@@ -16,8 +20,17 @@ export interface ExecOptions {
 }
 
 export class ExecError extends Error {
-  constructor(readonly argv: string[], readonly code: number | null, readonly stdout: string, readonly stderr: string, cause?: unknown) {
-    super(`Command ${argv.join(' ')} failed with ${code === null ? 'no exit code' : `exit code ${code}`}: ${stderr.trim().slice(-2000) || stdout.trim().slice(-500)}`, { cause });
+  constructor(
+    readonly argv: string[],
+    readonly code: number | null,
+    readonly stdout: string,
+    readonly stderr: string,
+    cause?: unknown,
+  ) {
+    super(
+      `Command ${argv.join(' ')} failed with ${code === null ? 'no exit code' : `exit code ${code}`}: ${stderr.trim().slice(-2000) || stdout.trim().slice(-500)}`,
+      { cause },
+    );
     this.name = 'ExecError';
   }
 }
@@ -41,8 +54,12 @@ export const execute: ProgramRunner = (argv, opts = {}) =>
     const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d: Buffer) => { if (out.length < MAX) out += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { if (err.length < MAX) err += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.length < MAX) out += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      if (err.length < MAX) err += d.toString();
+    });
     if (opts.input !== undefined) {
       child.stdin!.on('error', () => {});
       child.stdin!.end(opts.input);

@@ -12,7 +12,9 @@ const seen: Array<{ method: string; url: string; headers: http.IncomingHttpHeade
 before(async () => {
   server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (req.url === '/moved') res.writeHead(302, { location: '/json' }).end();
@@ -26,12 +28,19 @@ before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-after(() => { server.closeAllConnections(); server.close(); });
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
 
 describe('httpRequest / httpRequestText', () => {
   it('resolves every status, sends the body with its length and a user agent, basic auth from the URL', async () => {
     seen.length = 0;
-    const r = await httpRequestText(`${base.replace('http://', 'http://u:p%40ss@')}/echo`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    const r = await httpRequestText(`${base.replace('http://', 'http://u:p%40ss@')}/echo`, {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.deepEqual([r.status, r.text], [200, '{"a":1}']);
     assert.equal(seen[0]!.headers['content-length'], '7');
     assert.equal(seen[0]!.headers['user-agent'], 'ramforge-agent');
@@ -52,9 +61,15 @@ describe('httpRequest / httpRequestText', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    await assert.rejects(httpRequest(`http://127.0.0.1:${port}/`), (e: unknown) => e instanceof NoAnswerError && !e.connected && /ECONNREFUSED/.test(e.message));
+    await assert.rejects(
+      httpRequest(`http://127.0.0.1:${port}/`),
+      (e: unknown) => e instanceof NoAnswerError && !e.connected && /ECONNREFUSED/.test(e.message),
+    );
     await assert.rejects(httpRequest(`${base}/reset`), (e: unknown) => e instanceof NoAnswerError && e.connected);
-    await assert.rejects(httpRequest(`${base}/slow`, { timeoutMs: 200 }), (e: unknown) => e instanceof NoAnswerError && /no answer from 127\.0\.0\.1:\d+ within 0\.2 s/.test(e.message));
+    await assert.rejects(
+      httpRequest(`${base}/slow`, { timeoutMs: 200 }),
+      (e: unknown) => e instanceof NoAnswerError && /no answer from 127\.0\.0\.1:\d+ within 0\.2 s/.test(e.message),
+    );
   });
 
   it('an aborted request rejects with the AbortError, not a NoAnswerError', async () => {
@@ -73,13 +88,42 @@ describe('retry', () => {
   it('retries what retryIf allows, pausing between attempts, and throws the last error', async () => {
     const pauses: number[] = [];
     let calls = 0;
-    const sleep = async (ms: number) => { pauses.push(ms); };
-    assert.equal(await retry(async (n) => { calls++; if (n < 3) throw new Error(`e${n}`); return 'ok'; }, { attempts: 5, delayMs: 10, sleep }), 'ok');
+    const sleep = async (ms: number) => {
+      pauses.push(ms);
+    };
+    assert.equal(
+      await retry(
+        async (n) => {
+          calls++;
+          if (n < 3) throw new Error(`e${n}`);
+          return 'ok';
+        },
+        { attempts: 5, delayMs: 10, sleep },
+      ),
+      'ok',
+    );
     assert.deepEqual([calls, pauses], [3, [10, 10]]);
-    await assert.rejects(retry(async (n) => { throw new Error(`e${n}`); }, { attempts: 3, delayMs: 1, sleep }), /e3/);
+    await assert.rejects(
+      retry(
+        async (n) => {
+          throw new Error(`e${n}`);
+        },
+        { attempts: 3, delayMs: 1, sleep },
+      ),
+      /e3/,
+    );
     const fatal = new Error('fatal');
     let tries = 0;
-    await assert.rejects(retry(async () => { tries++; throw fatal; }, { attempts: 3, delayMs: 1, sleep, retryIf: (e) => e !== fatal }), /fatal/);
+    await assert.rejects(
+      retry(
+        async () => {
+          tries++;
+          throw fatal;
+        },
+        { attempts: 3, delayMs: 1, sleep, retryIf: (e) => e !== fatal },
+      ),
+      /fatal/,
+    );
     assert.equal(tries, 1);
   });
 });

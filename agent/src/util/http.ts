@@ -48,7 +48,11 @@ export interface HttpOptions {
 export type HttpResponse = IncomingMessage;
 
 /** A buffered answer (small JSON documents, checksum files). */
-export interface HttpText { status: number; headers: IncomingHttpHeaders; text: string }
+export interface HttpText {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
 
 /**
  * The request got no HTTP answer (refused, reset, timeout, TLS failure).
@@ -56,7 +60,11 @@ export interface HttpText { status: number; headers: IncomingHttpHeaders; text: 
  * inspection POST retries only failures before that point.
  */
 export class NoAnswerError extends Error {
-  constructor(message: string, readonly connected: boolean, opts: { cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    readonly connected: boolean,
+    opts: { cause?: unknown } = {},
+  ) {
     super(message, opts);
     this.name = 'NoAnswerError';
   }
@@ -112,7 +120,10 @@ export async function httpRequestText(url: string, o: HttpOptions = {}, limit = 
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) { res.destroy(); throw new Error(`${o.method ?? 'GET'} ${url}: body larger than ${limit} bytes`); }
+    if (size > limit) {
+      res.destroy();
+      throw new Error(`${o.method ?? 'GET'} ${url}: body larger than ${limit} bytes`);
+    }
     parts.push(chunk);
   }
   return { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(parts).toString('utf8') };
@@ -129,7 +140,10 @@ export async function httpGetBuffer(url: string, o: HttpOptions = {}, limit = 12
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) { res.destroy(); throw new Error(`GET ${url}: body larger than ${limit} bytes`); }
+    if (size > limit) {
+      res.destroy();
+      throw new Error(`GET ${url}: body larger than ${limit} bytes`);
+    }
     parts.push(chunk);
   }
   return Buffer.concat(parts);
@@ -184,7 +198,11 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
     let connected = false;
     const fail = (e: Error): void => {
       // An abort stays an AbortError; a proxy's refusal keeps its statusCode (a 4xx is final for downloads).
-      reject(e.name === 'AbortError' || e instanceof NoAnswerError || 'statusCode' in e ? e : new NoAnswerError(e.message, connected, { cause: e }));
+      reject(
+        e.name === 'AbortError' || e instanceof NoAnswerError || 'statusCode' in e
+          ? e
+          : new NoAnswerError(e.message, connected, { cause: e }),
+      );
     };
     const start = (createConnection?: () => Duplex): void => {
       const viaHttpProxy = proxy && !isHttps;
@@ -204,11 +222,17 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
       });
       req.on('socket', (s) => {
         if (createConnection) connected = true;
-        else s.once('connect', () => { connected = true; });
+        else
+          s.once('connect', () => {
+            connected = true;
+          });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${target.host} within ${(o.timeoutMs ?? 0) / 1000} s`)));
       req.on('error', fail);
-      req.on('response', (res) => { req.setTimeout(0); resolve(res); });
+      req.on('response', (res) => {
+        req.setTimeout(0);
+        resolve(res);
+      });
       req.end(body);
     };
     if (proxy && isHttps) {
@@ -226,16 +250,28 @@ function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Dup
   const authority = `${target.hostname}:${target.port || 443}`;
   return new Promise((resolve, reject) => {
     const req = (proxy.protocol === 'https:' ? https : http).request({
-      host: proxy.hostname, port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80),
-      method: 'CONNECT', path: authority, headers: { host: authority, ...proxyAuth(proxy) },
-      agent: false, signal: o.signal, timeout: o.timeoutMs,
+      host: proxy.hostname,
+      port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80),
+      method: 'CONNECT',
+      path: authority,
+      headers: { host: authority, ...proxyAuth(proxy) },
+      agent: false,
+      signal: o.signal,
+      timeout: o.timeoutMs,
     });
     req.on('timeout', () => req.destroy(new Error(`proxy ${proxy.host} did not answer CONNECT within ${(o.timeoutMs ?? 0) / 1000} s`)));
     req.on('error', reject);
     req.on('connect', (res, socket) => {
       req.setTimeout(0);
       if (res.statusCode === 200) resolve(socket);
-      else { socket.destroy(); reject(Object.assign(new Error(`proxy ${proxy.host} refused CONNECT ${authority}: HTTP ${res.statusCode}`), { statusCode: res.statusCode })); }
+      else {
+        socket.destroy();
+        reject(
+          Object.assign(new Error(`proxy ${proxy.host} refused CONNECT ${authority}: HTTP ${res.statusCode}`), {
+            statusCode: res.statusCode,
+          }),
+        );
+      }
     });
     req.end();
   });

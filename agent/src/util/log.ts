@@ -14,8 +14,10 @@ export interface Log {
 
 /** One timestamped line per message on stderr; debug lines only with `debug` (ipa-debug). */
 export function createConsoleLog(debug = false): Log {
-  const line = (level: string) => (msg: string): void => {
-    process.stderr.write(`${new Date().toISOString()} ${level} agent: ${msg}\n`);
-  };
+  const line =
+    (level: string) =>
+    (msg: string): void => {
+      process.stderr.write(`${new Date().toISOString()} ${level} agent: ${msg}\n`);
+    };
   return { debug: debug ? line('DEBUG') : () => {}, info: line('INFO'), warn: line('WARNING'), error: line('ERROR') };
 }

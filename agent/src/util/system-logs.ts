@@ -72,8 +72,10 @@ export async function collectSystemLogs(o: CollectLogsOptions = {}): Promise<str
   const root = o.root ?? '/';
   const mtime = new Date((o.now ?? Date.now() / 1000) * 1000);
   const files: Array<[string, Buffer]> = [];
-  const journal = await run(['journalctl', '--full', '--no-pager', '-b', '-n', '10000'], { timeoutMs: PER_COMMAND_TIMEOUT_MS })
-    .then((r) => r.stdout, () => undefined);
+  const journal = await run(['journalctl', '--full', '--no-pager', '-b', '-n', '10000'], { timeoutMs: PER_COMMAND_TIMEOUT_MS }).then(
+    (r) => r.stdout,
+    () => undefined,
+  );
   if (journal !== undefined) files.push(['journal', Buffer.from(journal)]);
   else files.push(...(await readVarLog(root)));
   const outputs = await Promise.all(Object.entries(LOG_COMMANDS).map(async ([name, argv]) => [name, await runForLog(run, argv)] as const));
@@ -85,7 +87,11 @@ export async function collectSystemLogs(o: CollectLogsOptions = {}): Promise<str
   const chunks: Buffer[] = [];
   const gz = pack.pipe(createGzip());
   gz.on('data', (c: Buffer) => chunks.push(c));
-  const finished = new Promise<void>((resolve, reject) => { gz.on('end', resolve); gz.on('error', reject); pack.on('error', reject); });
+  const finished = new Promise<void>((resolve, reject) => {
+    gz.on('end', resolve);
+    gz.on('error', reject);
+    pack.on('error', reject);
+  });
   for (const [name, data] of files) pack.entry({ name, size: data.length, mode: 0o644, mtime }, data);
   pack.finalize();
   await finished;

@@ -60,9 +60,18 @@ function classify(method: string, path: string): FakeRoute {
 function defaultReply(route: FakeRoute, version: string): FakeReply {
   switch (route) {
     case 'root':
-      return { status: 200, body: { name: 'OpenStack Ironic API', default_version: { id: 'v1', version, min_version: '1.1', status: 'CURRENT' } } };
+      return {
+        status: 200,
+        body: { name: 'OpenStack Ironic API', default_version: { id: 'v1', version, min_version: '1.1', status: 'CURRENT' } },
+      };
     case 'lookup':
-      return { status: 200, body: { node: { uuid: FAKE_NODE_UUID, properties: {}, instance_info: {}, driver_internal_info: {} }, config: { heartbeat_timeout: 300, agent_token: FAKE_TOKEN, agent_token_required: true } } };
+      return {
+        status: 200,
+        body: {
+          node: { uuid: FAKE_NODE_UUID, properties: {}, instance_info: {}, driver_internal_info: {} },
+          config: { heartbeat_timeout: 300, agent_token: FAKE_TOKEN, agent_token_required: true },
+        },
+      };
     case 'heartbeat':
       return { status: 202 };
     default:
@@ -84,8 +93,20 @@ export async function startFakeIronic(o: { version?: string } = {}): Promise<Fak
       const route = classify(req.method ?? '', u.pathname);
       const text = Buffer.concat(chunks).toString();
       let body: unknown = text;
-      try { body = text ? JSON.parse(text) : undefined; } catch { /* keep the text */ }
-      requests.push({ route, method: req.method ?? '', path: u.pathname, query: u.searchParams, headers: req.headers, body, at: Date.now() });
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* keep the text */
+      }
+      requests.push({
+        route,
+        method: req.method ?? '',
+        path: u.pathname,
+        query: u.searchParams,
+        headers: req.headers,
+        body,
+        at: Date.now(),
+      });
       const r = queues[route].shift() ?? defaultReply(route, fake.version);
       const send = (): void => {
         if (res.destroyed) return;
@@ -94,27 +115,36 @@ export async function startFakeIronic(o: { version?: string } = {}): Promise<Fak
         res.end(payload);
       };
       if (!r.delayMs) return send();
-      const timer = setTimeout(() => { timers.delete(timer); send(); }, r.delayMs);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        send();
+      }, r.delayMs);
       timers.add(timer);
     });
   });
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(fake, {
     url: `http://127.0.0.1:${port}`,
     requests,
-    reply: (route: FakeRoute, ...replies: FakeReply[]) => { queues[route].push(...replies); },
+    reply: (route: FakeRoute, ...replies: FakeReply[]) => {
+      queues[route].push(...replies);
+    },
     requestsTo: (route: FakeRoute) => requests.filter((r) => r.route === route),
     reset: () => {
       requests.length = 0;
       for (const q of Object.values(queues)) q.length = 0;
     },
-    close: () => new Promise<void>((resolve) => {
-      for (const timer of timers) clearTimeout(timer);
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   });
 }
 

@@ -9,7 +9,11 @@ import type { AddressInfo } from 'node:net';
 
 export type Fault = { status: number } | { cutAfter: number } | { stallMs: number };
 
-export interface ServedFile { data?: Buffer; path?: string; faults?: Fault[] }
+export interface ServedFile {
+  data?: Buffer;
+  path?: string;
+  faults?: Fault[];
+}
 
 export interface TestImageServer {
   url: (path: string) => string;
@@ -25,9 +29,15 @@ export async function startImageServer(files: Record<string, ServedFile> = {}): 
   const server = http.createServer((req, res) => {
     log.push(`${req.method} ${req.url}`);
     const f = map.get(req.url ?? '');
-    if (!f) { res.writeHead(404).end('not found'); return; }
+    if (!f) {
+      res.writeHead(404).end('not found');
+      return;
+    }
     const fault = f.faults?.shift();
-    if (fault && 'status' in fault) { res.writeHead(fault.status).end(`fault ${fault.status}`); return; }
+    if (fault && 'status' in fault) {
+      res.writeHead(fault.status).end(`fault ${fault.status}`);
+      return;
+    }
     const size = f.data ? f.data.length : statSync(f.path!).size;
     res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' });
     if (fault && 'cutAfter' in fault) {
@@ -48,6 +58,10 @@ export async function startImageServer(files: Record<string, ServedFile> = {}): 
     url: (p) => `http://127.0.0.1:${port}${p}`,
     files: map,
     log,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

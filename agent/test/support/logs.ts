@@ -7,6 +7,10 @@ export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
 /** Keeps every line in memory as "LEVEL message", for tests that assert on log content. */
 export function createMemoryLog(): Log & { lines: string[] } {
   const lines: string[] = [];
-  const push = (level: string) => (m: string): void => { lines.push(`${level} ${m}`); };
+  const push =
+    (level: string) =>
+    (m: string): void => {
+      lines.push(`${level} ${m}`);
+    };
   return { lines, debug: push('DEBUG'), info: push('INFO'), warn: push('WARNING'), error: push('ERROR') };
 }

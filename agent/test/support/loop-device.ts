@@ -7,7 +7,11 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface LoopDevice { dev: string; file: string; detach: () => void }
+export interface LoopDevice {
+  dev: string;
+  file: string;
+  detach: () => void;
+}
 
 export const canUseLoop = (): boolean => process.getuid?.() === 0;
 
@@ -18,14 +22,23 @@ export function attachLoop(sizeBytes: number): LoopDevice {
   truncateSync(file, sizeBytes);
   const dev = execFileSync('losetup', ['-fP', '--show', file], { encoding: 'utf8' }).trim();
   return {
-    dev, file,
+    dev,
+    file,
     detach: () => {
-      try { execFileSync('losetup', ['-d', dev]); } finally { rmSync(dir, { recursive: true, force: true }); }
+      try {
+        execFileSync('losetup', ['-d', dev]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
 
 /** Run a tool, return stdout; "" when it exits non-zero (blkid with nothing to report exits 2). */
 export function sh(cmd: string, args: string[]): string {
-  try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return ''; }
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    return '';
+  }
 }

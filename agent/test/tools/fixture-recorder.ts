@@ -13,7 +13,9 @@ import { commandKey, createHostAccess } from '../../src/hardware/inventory/host-
 
 const lstatOrUndefined = (p: string) => lstat(p).catch(() => undefined);
 // Collectors run concurrently: two of them may create the same entry.
-const ignoreExists = (e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; };
+const ignoreExists = (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EEXIST') throw e;
+};
 
 export function createRecordingHost(outDir: string, live: HostAccess = createHostAccess()): HostAccess {
   const out = path.resolve(outDir);
@@ -51,7 +53,11 @@ export function createRecordingHost(outDir: string, live: HostAccess = createHos
   async function placeholder(p: string): Promise<void> {
     const st = await lstatOrUndefined(src(p));
     if (!st) return;
-    if (st.isSymbolicLink()) { await mirror(path.dirname(p)); await copyLink(p); return; }
+    if (st.isSymbolicLink()) {
+      await mirror(path.dirname(p));
+      await copyLink(p);
+      return;
+    }
     const real = await mirror(p);
     if (st.isDirectory()) return;
     await mkdir(path.dirname(dest(real)), { recursive: true });
@@ -100,7 +106,8 @@ export function createRecordingHost(outDir: string, live: HostAccess = createHos
         await placeholder(p);
         // git drops empty directories; a .keep keeps e.g. /sys/firmware/efi alive.
         const real = await mirror(p);
-        if ((await lstatOrUndefined(src(real)))?.isDirectory()) await writeFile(dest(path.join(real, '.keep')), '', { flag: 'wx' }).catch(ignoreExists);
+        if ((await lstatOrUndefined(src(real)))?.isDirectory())
+          await writeFile(dest(path.join(real, '.keep')), '', { flag: 'wx' }).catch(ignoreExists);
       }
       return v;
     },
@@ -111,7 +118,10 @@ export function createRecordingHost(outDir: string, live: HostAccess = createHos
     },
     async isCharDevice(p) {
       const v = await live.isCharDevice(p);
-      if (v) { await mkdir(path.dirname(dest(p)), { recursive: true }); await writeFile(dest(p), ''); }
+      if (v) {
+        await mkdir(path.dirname(dest(p)), { recursive: true });
+        await writeFile(dest(p), '');
+      }
       return v;
     },
     async hasCommand(name) {

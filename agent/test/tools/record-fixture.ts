@@ -38,7 +38,10 @@ async function main(): Promise<void> {
   const replayed = await collectAll(createHostAccess({ root: dir }));
   for (const [k, v] of Object.entries(replayed)) {
     // <FIXTURES> stands for the fixtures directory, wherever the repo is checked out (see inventory.test.ts).
-    await writeFile(path.join(dir, `expected-${k.replace(/_/g, '-')}.json`), JSON.stringify(v, null, 2).replaceAll(path.dirname(path.resolve(dir)), '<FIXTURES>') + '\n');
+    await writeFile(
+      path.join(dir, `expected-${k.replace(/_/g, '-')}.json`),
+      JSON.stringify(v, null, 2).replaceAll(path.dirname(path.resolve(dir)), '<FIXTURES>') + '\n',
+    );
   }
   process.stderr.write(`recorded ${dir}\n`);
 }

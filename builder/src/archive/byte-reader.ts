@@ -15,7 +15,9 @@ export class ByteReader {
   constructor(input: Readable | Buffer | AsyncIterable<Buffer>) {
     if (Buffer.isBuffer(input)) {
       const whole = input;
-      this.#it = (async function* () { yield whole; })();
+      this.#it = (async function* () {
+        yield whole;
+      })();
     } else {
       this.#it = (input as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     }
@@ -42,7 +44,8 @@ export class ByteReader {
 
   /** Exactly n bytes, or an error naming what was truncated. */
   async read(n: number, what = 'data'): Promise<Buffer> {
-    if ((await this.fill(n)) < n) throw new Error(`truncated archive: ${what} needs ${n} bytes at offset ${this.position}, ${this.#buf.length} left`);
+    if ((await this.fill(n)) < n)
+      throw new Error(`truncated archive: ${what} needs ${n} bytes at offset ${this.position}, ${this.#buf.length} left`);
     const out = this.#buf.subarray(0, n);
     this.#buf = this.#buf.subarray(n);
     this.position += n;
@@ -53,7 +56,8 @@ export class ByteReader {
   async skip(n: number, what = 'data'): Promise<void> {
     let left = n;
     while (left > 0) {
-      if (this.#buf.length === 0 && (await this.fill(1)) === 0) throw new Error(`truncated archive: ${what} needs ${left} more bytes at offset ${this.position}`);
+      if (this.#buf.length === 0 && (await this.fill(1)) === 0)
+        throw new Error(`truncated archive: ${what} needs ${left} more bytes at offset ${this.position}`);
       const k = Math.min(left, this.#buf.length);
       this.#buf = this.#buf.subarray(k);
       this.position += k;

@@ -45,18 +45,32 @@ const TOOL_PKG: Record<string, string> = { xz: 'xz-utils', zstd: 'zstd', bzip2: 
 
 export function xzArgs(opts: CompressOptions = {}): string[] {
   const level = opts.level ?? 9;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new UserError(`xz level ${level} is out of range`, { hint: 'use a level from 0 to 9' });
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    throw new UserError(`xz level ${level} is out of range`, { hint: 'use a level from 0 to 9' });
   const threads = opts.threads ?? availableParallelism();
   // '-T+1' keeps the multi-threaded encoder with one thread: xz's single-threaded
   // mode writes no block sizes and so gives different bytes. --no-adjust makes
   // a memory limit fail loudly instead of silently switching to single-threaded.
-  return ['xz', '--compress', '--stdout', '--format=xz', '--check=crc32', `--lzma2=preset=${level},dict=${XZ_DICT}`,
-    `--block-size=${XZ_BLOCK}`, threads <= 1 ? '--threads=+1' : `--threads=${threads}`, '--no-adjust', '--quiet'];
+  return [
+    'xz',
+    '--compress',
+    '--stdout',
+    '--format=xz',
+    '--check=crc32',
+    `--lzma2=preset=${level},dict=${XZ_DICT}`,
+    `--block-size=${XZ_BLOCK}`,
+    threads <= 1 ? '--threads=+1' : `--threads=${threads}`,
+    '--no-adjust',
+    '--quiet',
+  ];
 }
 
 export function zstdArgs(opts: CompressOptions = {}): string[] {
   const level = opts.level ?? 19;
-  if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL) throw new UserError(`zstd level ${level} is out of range`, { hint: `use a level from 1 to ${ZSTD_MAX_LEVEL} (higher levels need --ultra windows some kernels refuse)` });
+  if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL)
+    throw new UserError(`zstd level ${level} is out of range`, {
+      hint: `use a level from 1 to ${ZSTD_MAX_LEVEL} (higher levels need --ultra windows some kernels refuse)`,
+    });
   const threads = Math.max(1, opts.threads ?? availableParallelism());
   // zstd's multi-threaded encoder (-T N, N >= 1) produces the same frame for any N.
   return ['zstd', '--compress', '--stdout', '--quiet', '--no-progress', `-${level}`, `-T${threads}`];
@@ -65,21 +79,31 @@ export function zstdArgs(opts: CompressOptions = {}): string[] {
 /** A compressing filter: write the cpio in, read the member out. */
 export function compressStream(kind: Compression, opts: CompressOptions = {}): Duplex {
   switch (kind) {
-    case 'none': return new PassThrough({ highWaterMark: 1 << 20 });
-    case 'gzip': return createGzip({ level: opts.level ?? 9, chunkSize: 1 << 20 });
-    case 'xz': return new ChildFilter(xzArgs(opts), 'to compress the initramfs with xz');
-    case 'zstd': return new ChildFilter(zstdArgs(opts), 'to compress the initramfs with zstd');
+    case 'none':
+      return new PassThrough({ highWaterMark: 1 << 20 });
+    case 'gzip':
+      return createGzip({ level: opts.level ?? 9, chunkSize: 1 << 20 });
+    case 'xz':
+      return new ChildFilter(xzArgs(opts), 'to compress the initramfs with xz');
+    case 'zstd':
+      return new ChildFilter(zstdArgs(opts), 'to compress the initramfs with zstd');
   }
 }
 
 export function decompressStream(kind: Decompression): Duplex {
   switch (kind) {
-    case 'none': return new PassThrough({ highWaterMark: 1 << 20 });
-    case 'gzip': return createGunzip({ chunkSize: 1 << 20 });
-    case 'xz': return new ChildFilter(['xz', '--decompress', '--stdout', '--quiet'], 'to read xz-compressed archives');
-    case 'lzma': return new ChildFilter(['xz', '--format=lzma', '--decompress', '--stdout', '--quiet'], 'to read lzma-compressed archives');
-    case 'zstd': return new ChildFilter(['zstd', '--decompress', '--stdout', '--quiet'], 'to read zstd-compressed archives');
-    case 'bzip2': return new ChildFilter(['bzip2', '--decompress', '--stdout', '--quiet'], 'to read bzip2-compressed archives');
+    case 'none':
+      return new PassThrough({ highWaterMark: 1 << 20 });
+    case 'gzip':
+      return createGunzip({ chunkSize: 1 << 20 });
+    case 'xz':
+      return new ChildFilter(['xz', '--decompress', '--stdout', '--quiet'], 'to read xz-compressed archives');
+    case 'lzma':
+      return new ChildFilter(['xz', '--format=lzma', '--decompress', '--stdout', '--quiet'], 'to read lzma-compressed archives');
+    case 'zstd':
+      return new ChildFilter(['zstd', '--decompress', '--stdout', '--quiet'], 'to read zstd-compressed archives');
+    case 'bzip2':
+      return new ChildFilter(['bzip2', '--decompress', '--stdout', '--quiet'], 'to read bzip2-compressed archives');
   }
 }
 
@@ -95,11 +119,21 @@ class ChildFilter extends Duplex {
     const child = spawn(tool, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: baseEnv() });
     this.#child = child;
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString('utf8')).slice(-8192); });
-    child.stdout.on('data', (d: Buffer) => { if (!this.push(d)) child.stdout.pause(); });
-    child.stdin.on('error', () => { /* EPIPE when the tool dies: its exit status says why */ });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString('utf8')).slice(-8192);
+    });
+    child.stdout.on('data', (d: Buffer) => {
+      if (!this.push(d)) child.stdout.pause();
+    });
+    child.stdin.on('error', () => {
+      /* EPIPE when the tool dies: its exit status says why */
+    });
     child.on('error', (e: NodeJS.ErrnoException) => {
-      this.destroy(e.code === 'ENOENT' ? new ToolMissingError([{ tool, pkg: TOOL_PKG[tool] ?? tool, why }]) : new ProcessError(argv, null, null, e.message, e));
+      this.destroy(
+        e.code === 'ENOENT'
+          ? new ToolMissingError([{ tool, pkg: TOOL_PKG[tool] ?? tool, why }])
+          : new ProcessError(argv, null, null, e.message, e),
+      );
     });
     child.on('close', (code, signal) => {
       if (code === 0) this.push(null);

@@ -54,21 +54,50 @@ function writeHex8(buf: Buffer, at: number, v: number): void {
 /** Write a 070701 header at `at` (buf must have HEADER_SIZE bytes there). */
 export function encodeHeader(buf: Buffer, at: number, h: CpioHeader): void {
   buf.write(NEWC_MAGIC, at, 'latin1');
-  const fields = [h.ino, h.mode, h.uid, h.gid, h.nlink, h.mtime, h.size, h.devMajor, h.devMinor, h.rdevMajor, h.rdevMinor, h.nameSize, h.check];
+  const fields = [
+    h.ino,
+    h.mode,
+    h.uid,
+    h.gid,
+    h.nlink,
+    h.mtime,
+    h.size,
+    h.devMajor,
+    h.devMinor,
+    h.rdevMajor,
+    h.rdevMinor,
+    h.nameSize,
+    h.check,
+  ];
   for (let i = 0; i < fields.length; i++) writeHex8(buf, at + 6 + i * 8, fields[i] as number);
 }
 
 /** Parse a header; throws on a bad magic or non-hex field. */
 export function decodeHeader(buf: Buffer, at = 0): CpioHeader & { magic: string } {
   const magic = buf.toString('latin1', at, at + 6);
-  if (magic !== NEWC_MAGIC && magic !== CRC_MAGIC) throw new Error(`bad cpio magic '${magic.replace(/[^\x20-\x7e]/g, '?')}' (only newc 070701/070702 is supported)`);
+  if (magic !== NEWC_MAGIC && magic !== CRC_MAGIC)
+    throw new Error(`bad cpio magic '${magic.replace(/[^\x20-\x7e]/g, '?')}' (only newc 070701/070702 is supported)`);
   const f: number[] = [];
   for (let i = 0; i < 13; i++) {
     const s = buf.toString('latin1', at + 6 + i * 8, at + 14 + i * 8);
     if (!/^[0-9a-fA-F]{8}$/.test(s)) throw new Error(`bad cpio header field '${s}'`);
     f.push(parseInt(s, 16));
   }
-  const [ino, mode, uid, gid, nlink, mtime, size, devMajor, devMinor, rdevMajor, rdevMinor, nameSize, check] = f as [number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const [ino, mode, uid, gid, nlink, mtime, size, devMajor, devMinor, rdevMajor, rdevMinor, nameSize, check] = f as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return { magic, ino, mode, uid, gid, nlink, mtime, size, devMajor, devMinor, rdevMajor, rdevMinor, nameSize, check };
 }
 

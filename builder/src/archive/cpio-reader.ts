@@ -55,8 +55,15 @@ export async function* readOneArchive(r: ByteReader, opts: ReadCpioOptions = {})
     await r.skip(pad4(HEADER_SIZE + h.nameSize), 'name padding');
     if (name === TRAILER_NAME) return;
     const e: CpioEntry = {
-      name, mode: h.mode, uid: h.uid, gid: h.gid, nlink: h.nlink, mtime: h.mtime, size: h.size,
-      rdev: { major: h.rdevMajor, minor: h.rdevMinor }, ino: h.ino,
+      name,
+      mode: h.mode,
+      uid: h.uid,
+      gid: h.gid,
+      nlink: h.nlink,
+      mtime: h.mtime,
+      size: h.size,
+      rdev: { major: h.rdevMajor, minor: h.rdevMinor },
+      ino: h.ino,
     };
     if (typeof want === 'function' ? want(e) : want) e.data = Buffer.from(await r.read(h.size, `content of '${name}'`));
     else await r.skip(h.size, `content of '${name}'`);

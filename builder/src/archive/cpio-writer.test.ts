@@ -50,10 +50,18 @@ describe('cpioStream', () => {
   });
 
   it('reads the crc variant (070702) and concatenated archives with NUL padding', async () => {
-    const one = naiveRecord('a', [7, 0o100600, 0, 0, 1, 0, 2, 0, 0, 0, 0], 'hi').replace('070701', '070702') + naiveRecord('TRAILER!!!', [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const one =
+      naiveRecord('a', [7, 0o100600, 0, 0, 1, 0, 2, 0, 0, 0, 0], 'hi').replace('070701', '070702') +
+      naiveRecord('TRAILER!!!', [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     const two = naiveRecord('b', [1, 0o40755, 0, 0, 2, 0, 0, 0, 0, 0, 0]) + naiveRecord('TRAILER!!!', [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     const back = await entriesOf(Buffer.from(`${one}\0\0\0\0${two}`, 'latin1'));
-    assert.deepEqual(back.map((e) => [e.name, e.ino, e.data?.toString()]), [['a', 7, 'hi'], ['b', 1, '']]);
+    assert.deepEqual(
+      back.map((e) => [e.name, e.ino, e.data?.toString()]),
+      [
+        ['a', 7, 'hi'],
+        ['b', 1, ''],
+      ],
+    );
   });
 
   it('omits the trailer on request', async () => {
@@ -63,7 +71,9 @@ describe('cpioStream', () => {
 
   it('keeps every record 4-aligned for all name and data lengths', async () => {
     const entries: TreeEntry[] = [];
-    for (let n = 1; n <= 9; n++) for (let s = 0; s <= 5; s++) entries.push(E({ path: `${'n'.repeat(n)}${s}`, type: 'file', data: Buffer.alloc(s, 0x41 + s), size: s }));
+    for (let n = 1; n <= 9; n++)
+      for (let s = 0; s <= 5; s++)
+        entries.push(E({ path: `${'n'.repeat(n)}${s}`, type: 'file', data: Buffer.alloc(s, 0x41 + s), size: s }));
     const b = await bytesOf(cpioStream(entries));
     const back = await entriesOf(b);
     assert.equal(back.length, entries.length);
@@ -90,12 +100,15 @@ describe('cpioStream', () => {
       E({ path: 'd', type: 'hardlink', linkTarget: 'c' }),
     ];
     const back = await entriesOf(await bytesOf(cpioStream(entries)));
-    assert.deepEqual(back.map((e) => [e.name, e.ino, e.nlink, e.size, e.mode.toString(8)]), [
-      ['a', 1, 3, 0, '100755'],
-      ['b', 2, 1, 4, '100644'],
-      ['c', 1, 3, 0, '100755'],
-      ['d', 1, 3, 6, '100755'],
-    ]);
+    assert.deepEqual(
+      back.map((e) => [e.name, e.ino, e.nlink, e.size, e.mode.toString(8)]),
+      [
+        ['a', 1, 3, 0, '100755'],
+        ['b', 2, 1, 4, '100644'],
+        ['c', 1, 3, 0, '100755'],
+        ['d', 1, 3, 6, '100755'],
+      ],
+    );
     assert.equal(back[3]?.data?.toString(), 'shared');
   });
 
@@ -123,6 +136,9 @@ describe('cpioStream', () => {
     const dir = mkdtempSync(join(base, 'rf-cpio-'));
     writeFileSync(join(dir, 'x'), 'longer than announced');
     await assert.rejects(bytesOf(cpioStream([E({ path: 'x', type: 'file', source: join(dir, 'x'), size: 3 })])), /changed while packing/);
-    await assert.rejects(bytesOf(cpioStream([E({ path: 'y', type: 'file', source: join(dir, 'missing'), size: 3 })])), /cannot read the content of 'y'/);
+    await assert.rejects(
+      bytesOf(cpioStream([E({ path: 'y', type: 'file', source: join(dir, 'missing'), size: 3 })])),
+      /cannot read the content of 'y'/,
+    );
   });
 });

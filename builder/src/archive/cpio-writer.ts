@@ -146,7 +146,21 @@ async function* generateCpio(slots: Slot[], opts: CpioOptions): AsyncGenerator<B
       buf = Buffer.allocUnsafe(len);
       pos = 0;
     }
-    encodeHeader(buf, pos, { ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, nameSize, check: 0 });
+    encodeHeader(buf, pos, {
+      ino: 0,
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      nlink: 1,
+      mtime: 0,
+      size: 0,
+      devMajor: 0,
+      devMinor: 0,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      nameSize,
+      check: 0,
+    });
     buf.write(TRAILER_NAME, pos + HEADER_SIZE, 'latin1');
     buf.fill(0, pos + HEADER_SIZE + TRAILER_NAME.length, pos + len);
     pos += len;
@@ -200,7 +214,9 @@ function readWhole(s: Slot, source: string, buf: Buffer, pos: number): void {
 /** Stream a large file in 1 MiB reads, insisting on the size announced in its header. */
 async function* streamFile(s: Slot): AsyncGenerator<Buffer> {
   const source = (s.body as { source: string }).source;
-  const fh = await open(source, 'r').catch((e: unknown) => { throw readError(s, e); });
+  const fh = await open(source, 'r').catch((e: unknown) => {
+    throw readError(s, e);
+  });
   try {
     let done = 0;
     while (done < s.size) {
@@ -218,9 +234,15 @@ async function* streamFile(s: Slot): AsyncGenerator<Buffer> {
 }
 
 function readError(s: Slot, e: unknown): BuildError {
-  return new BuildError(`cpio: cannot read the content of '${s.inode.path}'`, { hint: 'the tree store or a referenced host file was removed during the build; rebuild', cause: e });
+  return new BuildError(`cpio: cannot read the content of '${s.inode.path}'`, {
+    hint: 'the tree store or a referenced host file was removed during the build; rebuild',
+    cause: e,
+  });
 }
 
 function changedError(s: Slot, got: number): BuildError {
-  return new BuildError(`cpio: '${s.inode.path}' changed while packing (expected ${s.size} bytes, found ${got}${got > s.size ? '+' : ''})`, { hint: 'do not modify the tree store or referenced host files during a build' });
+  return new BuildError(
+    `cpio: '${s.inode.path}' changed while packing (expected ${s.size} bytes, found ${got}${got > s.size ? '+' : ''})`,
+    { hint: 'do not modify the tree store or referenced host files during a build' },
+  );
 }

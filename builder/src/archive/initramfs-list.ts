@@ -73,7 +73,10 @@ export async function listInitramfs(path: string): Promise<InitramfsMember[]> {
         pos = await skipZeroBytes(fh, pos + m.compressedSize, size);
       } catch (e) {
         if (e instanceof UserError) throw e;
-        throw new UserError(`${path}: member ${members.length} (${kind}) at offset ${pos} is damaged: ${(e as Error).message}`, { hint: 'the file is truncated or not an initramfs', cause: e });
+        throw new UserError(`${path}: member ${members.length} (${kind}) at offset ${pos} is damaged: ${(e as Error).message}`, {
+          hint: 'the file is truncated or not an initramfs',
+          cause: e,
+        });
       }
     }
     return members;
@@ -82,7 +85,14 @@ export async function listInitramfs(path: string): Promise<InitramfsMember[]> {
   }
 }
 
-async function listMember(fh: FileHandle, path: string, kind: Decompression, pos: number, size: number, index: number): Promise<InitramfsMember> {
+async function listMember(
+  fh: FileHandle,
+  path: string,
+  kind: Decompression,
+  pos: number,
+  size: number,
+  index: number,
+): Promise<InitramfsMember> {
   const entries: InitramfsListEntry[] = [];
   const wantData = (e: CpioEntry): boolean => typeOfMode(e.mode) === 'symlink';
   if (kind === 'none') {
@@ -130,7 +140,14 @@ async function listMember(fh: FileHandle, path: string, kind: Decompression, pos
 }
 
 function toListEntry(e: CpioEntry): InitramfsListEntry {
-  const out: InitramfsListEntry = { path: e.name.replace(/^\.\//, ''), type: typeOfMode(e.mode), mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size: e.size };
+  const out: InitramfsListEntry = {
+    path: e.name.replace(/^\.\//, ''),
+    type: typeOfMode(e.mode),
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+  };
   if (e.data && out.type === 'symlink') out.linkTarget = e.data.toString('utf8');
   return out;
 }

@@ -16,7 +16,11 @@ after(() => rmSync(base, { recursive: true, force: true }));
 
 const E = (e: Partial<TreeEntry> & Pick<TreeEntry, 'path' | 'type'>): TreeEntry => ({ mode: 0o644, uid: 0, gid: 0, mtime: 0, ...e });
 
-const ucode = [E({ path: 'kernel', type: 'dir', mode: 0o755 }), E({ path: 'kernel/x86', type: 'dir', mode: 0o755 }), E({ path: 'kernel/x86/GenuineIntel.bin', type: 'file', data: Buffer.from('ucode!'), size: 6 })];
+const ucode = [
+  E({ path: 'kernel', type: 'dir', mode: 0o755 }),
+  E({ path: 'kernel/x86', type: 'dir', mode: 0o755 }),
+  E({ path: 'kernel/x86/GenuineIntel.bin', type: 'file', data: Buffer.from('ucode!'), size: 6 }),
+];
 const root = [
   E({ path: 'bin', type: 'symlink', mode: 0o777, linkTarget: 'usr/bin' }),
   E({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from('#!/bin/sh\nexec sh\n'), size: 18 }),
@@ -32,25 +36,41 @@ describe('writeInitramfs + listInitramfs', () => {
     for await (const c of cpioStream([E({ path: 'etc', type: 'dir', mode: 0o755 })]).pipe(compressStream('gzip'))) chunks.push(c as Buffer);
     writeFileSync(extra, Buffer.concat(chunks));
     const out = join(dir, 'initrd.img');
-    const res = await writeInitramfs(out, [
-      { name: 'early', compression: 'none', entries: ucode },
-      { name: 'main', compression: 'gzip', entries: root },
-      { name: 'extra', file: extra },
-      { name: 'tail', compression: 'none', entries: [E({ path: 'tail', type: 'file', data: Buffer.from('x'), size: 1 })] },
-    ], { epoch: 0 });
+    const res = await writeInitramfs(
+      out,
+      [
+        { name: 'early', compression: 'none', entries: ucode },
+        { name: 'main', compression: 'gzip', entries: root },
+        { name: 'extra', file: extra },
+        { name: 'tail', compression: 'none', entries: [E({ path: 'tail', type: 'file', data: Buffer.from('x'), size: 1 })] },
+      ],
+      { epoch: 0 },
+    );
     assert.equal(existsSync(`${out}.partial`), false);
     assert.equal(res.size, readFileSync(out).length);
     for (const m of res.members) assert.equal(m.offset % 4, 0, `${m.name} is 4-aligned`);
     const list = await listInitramfs(out);
-    assert.deepEqual(list.map((m) => [m.index, m.offset, m.compressedSize, m.compression]), res.members.map((m, i) => [i, m.offset, m.size, ['none', 'gzip', 'gzip', 'none'][i]]));
-    assert.deepEqual(list[0]?.entries.map((e) => e.path), ['kernel', 'kernel/x86', 'kernel/x86/GenuineIntel.bin']);
+    assert.deepEqual(
+      list.map((m) => [m.index, m.offset, m.compressedSize, m.compression]),
+      res.members.map((m, i) => [i, m.offset, m.size, ['none', 'gzip', 'gzip', 'none'][i]]),
+    );
+    assert.deepEqual(
+      list[0]?.entries.map((e) => e.path),
+      ['kernel', 'kernel/x86', 'kernel/x86/GenuineIntel.bin'],
+    );
     assert.deepEqual(list[1]?.entries, [
       { path: 'bin', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 7, linkTarget: 'usr/bin' },
       { path: 'init', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 18 },
       { path: 'usr', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 },
     ]);
-    assert.deepEqual(list[2]?.entries.map((e) => e.path), ['etc']);
-    assert.deepEqual(list[3]?.entries.map((e) => e.path), ['tail']);
+    assert.deepEqual(
+      list[2]?.entries.map((e) => e.path),
+      ['etc'],
+    );
+    assert.deepEqual(
+      list[3]?.entries.map((e) => e.path),
+      ['tail'],
+    );
   });
 
   it('writes a deterministic gzip header (no name, mtime 0)', async () => {
@@ -63,7 +83,12 @@ describe('writeInitramfs + listInitramfs', () => {
   it('leaves no partial file behind on failure', async () => {
     const dir = mkdtempSync(join(base, 'rf-initrd-'));
     const out = join(dir, 'bad.img');
-    await assert.rejects(writeInitramfs(out, [{ name: 'm', compression: 'gzip', entries: [E({ path: 'x', type: 'file', source: join(dir, 'gone'), size: 5 })] }]), BuildError);
+    await assert.rejects(
+      writeInitramfs(out, [
+        { name: 'm', compression: 'gzip', entries: [E({ path: 'x', type: 'file', source: join(dir, 'gone'), size: 5 })] },
+      ]),
+      BuildError,
+    );
     assert.equal(existsSync(`${out}.partial`), false);
     assert.equal(existsSync(out), false);
     await assert.rejects(writeInitramfs(out, [{ name: 'blob', file: join(dir, 'nope') }]), UserError);

@@ -33,13 +33,23 @@ export interface InitramfsResult {
  * recognises an uncompressed cpio at a 4-aligned offset, and skips NULs.
  * The file appears at outPath only when complete (written as .partial, renamed).
  */
-export async function writeInitramfs(outPath: string, members: InitramfsMemberSpec[], opts: InitramfsWriteOptions = {}): Promise<InitramfsResult> {
+export async function writeInitramfs(
+  outPath: string,
+  members: InitramfsMemberSpec[],
+  opts: InitramfsWriteOptions = {},
+): Promise<InitramfsResult> {
   for (const m of members) {
     if (!('file' in m)) continue;
     const st = await stat(m.file).catch((e: unknown) => {
-      throw new UserError(`initramfs member '${m.name}': cannot read '${m.file}'`, { hint: 'check that the file exists (build or download it first)', cause: e });
+      throw new UserError(`initramfs member '${m.name}': cannot read '${m.file}'`, {
+        hint: 'check that the file exists (build or download it first)',
+        cause: e,
+      });
     });
-    if (!st.isFile()) throw new UserError(`initramfs member '${m.name}': '${m.file}' is not a regular file`, { hint: 'name an existing cpio/initramfs file' });
+    if (!st.isFile())
+      throw new UserError(`initramfs member '${m.name}': '${m.file}' is not a regular file`, {
+        hint: 'name an existing cpio/initramfs file',
+      });
   }
   const partial = `${outPath}.partial`;
   let fh: FileHandle | undefined;

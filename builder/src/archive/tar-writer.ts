@@ -20,7 +20,10 @@ export interface TarOptions {
 export function tarStream(entries: Iterable<TreeEntry>, opts: TarOptions = {}): Readable {
   const p = pack();
   const list = [...entries];
-  writeEntries(p, list, opts).then(() => p.finalize(), (e: unknown) => p.destroy(e as Error));
+  writeEntries(p, list, opts).then(
+    () => p.finalize(),
+    (e: unknown) => p.destroy(e as Error),
+  );
   // tar-stream packs into a streamx stream; callers get a plain Node Readable.
   return Readable.from(p, { objectMode: false, highWaterMark: 1 << 20 });
 }
@@ -35,7 +38,15 @@ async function writeEntries(p: Pack, list: TreeEntry[], opts: TarOptions): Promi
     const inode = e.type === 'hardlink' || e.type === 'file' ? files.get(key) : e;
     if (!inode) throw new InternalError(`tar: hard link '${e.path}' points at '${key}', which is not among the entries being packed`);
     const mtime = Math.max(0, opts.epoch === undefined ? inode.mtime : Math.min(inode.mtime, opts.epoch));
-    const h: Header = { name: e.path, mode: inode.mode & 0o7777, uid: inode.uid, gid: inode.gid, mtime: new Date(mtime * 1000), uname: '', gname: '' };
+    const h: Header = {
+      name: e.path,
+      mode: inode.mode & 0o7777,
+      uid: inode.uid,
+      gid: inode.gid,
+      mtime: new Date(mtime * 1000),
+      uname: '',
+      gname: '',
+    };
     if (e.type === 'file' || e.type === 'hardlink') {
       const first = firstWritten.get(key);
       if (first !== undefined) {
@@ -49,11 +60,24 @@ async function writeEntries(p: Pack, list: TreeEntry[], opts: TarOptions): Promi
       continue;
     }
     switch (e.type) {
-      case 'dir': await addEntry(p, { ...h, type: 'directory' }); break;
-      case 'symlink': await addEntry(p, { ...h, type: 'symlink', linkname: e.linkTarget ?? '' }); break;
+      case 'dir':
+        await addEntry(p, { ...h, type: 'directory' });
+        break;
+      case 'symlink':
+        await addEntry(p, { ...h, type: 'symlink', linkname: e.linkTarget ?? '' });
+        break;
       case 'char':
-      case 'block': await addEntry(p, { ...h, type: e.type === 'char' ? 'character-device' : 'block-device', devmajor: e.rdevMajor ?? 0, devminor: e.rdevMinor ?? 0 }); break;
-      case 'fifo': await addEntry(p, { ...h, type: 'fifo' }); break;
+      case 'block':
+        await addEntry(p, {
+          ...h,
+          type: e.type === 'char' ? 'character-device' : 'block-device',
+          devmajor: e.rdevMajor ?? 0,
+          devminor: e.rdevMinor ?? 0,
+        });
+        break;
+      case 'fifo':
+        await addEntry(p, { ...h, type: 'fifo' });
+        break;
     }
   }
 }
@@ -69,7 +93,10 @@ function addEntry(p: Pack, h: Header, data?: Buffer): Promise<void> {
 async function addFile(p: Pack, h: Header, source: string): Promise<void> {
   let done!: () => void;
   let fail!: (e: Error) => void;
-  const written = new Promise<void>((res, rej) => { done = res; fail = rej; });
+  const written = new Promise<void>((res, rej) => {
+    done = res;
+    fail = rej;
+  });
   const sink = p.entry(h, (err) => (err ? fail(err) : done()));
   for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) {
     if (!sink.write(chunk as Buffer)) await new Promise<void>((res) => sink.once('drain', () => res()));

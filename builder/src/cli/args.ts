@@ -17,7 +17,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 export function parseFlags<O extends Options>(argv: string[], options: O, usage: string, allowPositionals = false) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } }, allowPositionals, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } },
+      allowPositionals,
+      strict: true,
+    });
   } catch (e) {
     throw new CliUsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''), `usage: ${usage.split('\n')[0]}`);
   }

@@ -24,7 +24,10 @@ export interface AptPaths {
 
 /** Cache key: the sources as apt will read them, plus the architecture. */
 export function sourcesKey(sources: AptSource[], arch: string): string {
-  return createHash('sha256').update(`${arch}\n${formatDeb822(sources)}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${arch}\n${formatDeb822(sources)}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -45,7 +48,15 @@ export async function preparePrivateApt(cacheDir: string, sources: AptSource[], 
     log: join(root, 'log'),
     empty: join(root, 'empty'),
   };
-  for (const d of [join(dirs.lists, 'partial'), join(dirs.archives, 'partial'), dirs.parts, dirs.sourceParts, dirs.prefParts, dirs.log, dirs.empty]) {
+  for (const d of [
+    join(dirs.lists, 'partial'),
+    join(dirs.archives, 'partial'),
+    dirs.parts,
+    dirs.sourceParts,
+    dirs.prefParts,
+    dirs.log,
+    dirs.empty,
+  ]) {
     await mkdir(d, { recursive: true });
   }
   const status = join(dirs.state, 'status');
@@ -113,7 +124,10 @@ async function writeIfChanged(path: string, text: string): Promise<void> {
 async function readHostProxies(): Promise<string[]> {
   try {
     const { stdout } = await run(['apt-config', 'dump', 'Acquire']);
-    return stdout.split('\n').filter((l) => /^Acquire::(https?|ftp)::Proxy[ :]/i.test(l)).map((l) => l.trim());
+    return stdout
+      .split('\n')
+      .filter((l) => /^Acquire::(https?|ftp)::Proxy[ :]/i.test(l))
+      .map((l) => l.trim());
   } catch {
     return [];
   }

@@ -46,15 +46,38 @@ test('parsePrintUris and debFileName agree on the cache file name', () => {
 });
 
 test('classifyAptFailure', () => {
-  assert.deepEqual(classifyAptFailure('Reading package lists...\nE: Unable to locate package nosuchpkg\n'), { kind: 'unknown-package', name: 'nosuchpkg' });
-  assert.deepEqual(classifyAptFailure("E: Version '1.0' for 'libc6' was not found\n"), { kind: 'unknown-version', name: 'libc6', version: '1.0' });
-  assert.deepEqual(classifyAptFailure("E: Package 'mail-transport-agent' has no installation candidate\n"), { kind: 'no-candidate', name: 'mail-transport-agent' });
+  assert.deepEqual(classifyAptFailure('Reading package lists...\nE: Unable to locate package nosuchpkg\n'), {
+    kind: 'unknown-package',
+    name: 'nosuchpkg',
+  });
+  assert.deepEqual(classifyAptFailure("E: Version '1.0' for 'libc6' was not found\n"), {
+    kind: 'unknown-version',
+    name: 'libc6',
+    version: '1.0',
+  });
+  assert.deepEqual(classifyAptFailure("E: Package 'mail-transport-agent' has no installation candidate\n"), {
+    kind: 'no-candidate',
+    name: 'mail-transport-agent',
+  });
   assert.deepEqual(
-    classifyAptFailure('E: Failed to fetch http://127.0.0.1:1/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)\nE: Some index files failed to download.'),
-    { kind: 'fetch-failed', uri: 'http://127.0.0.1:1/debian/dists/bookworm/InRelease', reason: 'Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)' },
+    classifyAptFailure(
+      'E: Failed to fetch http://127.0.0.1:1/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)\nE: Some index files failed to download.',
+    ),
+    {
+      kind: 'fetch-failed',
+      uri: 'http://127.0.0.1:1/debian/dists/bookworm/InRelease',
+      reason: 'Could not connect to 127.0.0.1:1 (127.0.0.1). - connect (111: Connection refused)',
+    },
   );
-  assert.equal(classifyAptFailure('W: GPG error: http://x.example.invalid bookworm InRelease: The following signatures couldn\'t be verified because the public key is not available: NO_PUBKEY 0E98404D386FA1D9\nE: The repository \'http://x.example.invalid bookworm InRelease\' is not signed.').kind, 'signature');
-  const unmet = classifyAptFailure(' foo : Depends: bar (>= 2) but 1 is to be installed\nE: Unable to correct problems, you have held broken packages.');
+  assert.equal(
+    classifyAptFailure(
+      "W: GPG error: http://x.example.invalid bookworm InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 0E98404D386FA1D9\nE: The repository 'http://x.example.invalid bookworm InRelease' is not signed.",
+    ).kind,
+    'signature',
+  );
+  const unmet = classifyAptFailure(
+    ' foo : Depends: bar (>= 2) but 1 is to be installed\nE: Unable to correct problems, you have held broken packages.',
+  );
   assert.equal(unmet.kind, 'unresolvable');
   assert.deepEqual(classifyAptFailure('E: something else\n'), { kind: 'other', detail: 'E: something else' });
 });

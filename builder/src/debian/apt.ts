@@ -12,8 +12,13 @@ import { BuildError, ProcessError, UserError } from '../errors.js';
 import { run, type RunResult } from '../exec/run.js';
 import { aptEnv, preparePrivateApt, type AptPaths } from './apt-config.js';
 import {
-  classifyAptFailure, debFileName, parsePrintUris, parseSimulatedInstall,
-  type DownloadedPackage, type PackageUri, type ResolvedPackage,
+  classifyAptFailure,
+  debFileName,
+  parsePrintUris,
+  parseSimulatedInstall,
+  type DownloadedPackage,
+  type PackageUri,
+  type ResolvedPackage,
 } from './apt-parse.js';
 import { withCacheLock } from './cache-lock.js';
 import { describeSources, type AptSource } from './sources.js';
@@ -93,12 +98,21 @@ export class AptRepo {
     const asked = new Set(pkgs.map((p) => p.split(/[=:]/)[0]));
     const assumed = (opts.assumeInstalled ?? []).filter((n) => !asked.has(n));
     const status = assumed.length ? await this.assumedStatus(assumed) : [];
-    const argv = ['apt-get', ...status, 'install', '--simulate', '--quiet', '--yes',
-      opts.recommends ? '--install-recommends' : '--no-install-recommends', '--', ...pkgs];
+    const argv = [
+      'apt-get',
+      ...status,
+      'install',
+      '--simulate',
+      '--quiet',
+      '--yes',
+      opts.recommends ? '--install-recommends' : '--no-install-recommends',
+      '--',
+      ...pkgs,
+    ];
     return this.memo(argv, async () => {
       const resolved = parseSimulatedInstall((await this.apt(argv, `resolve ${pkgs.join(' ')}`)).stdout);
       if (resolved.length === 0) {
-        throw new BuildError(`apt-get resolved nothing for ${pkgs.join(' ')}`, { hint: 'run again with --debug to see apt-get\'s output' });
+        throw new BuildError(`apt-get resolved nothing for ${pkgs.join(' ')}`, { hint: "run again with --debug to see apt-get's output" });
       }
       return resolved;
     });
@@ -120,7 +134,10 @@ export class AptRepo {
     const byFile = new Map(uris.map((u) => [u.fileName, u]));
     const wanted = pkgs.map((p) => {
       const uri = byFile.get(debFileName(p));
-      if (!uri) throw new BuildError(`apt-get did not list a download for ${p.name} ${p.version} (${p.arch})`, { hint: 'refresh the lists: run again with a forced apt update' });
+      if (!uri)
+        throw new BuildError(`apt-get did not list a download for ${p.name} ${p.version} (${p.arch})`, {
+          hint: 'refresh the lists: run again with a forced apt update',
+        });
       return { pkg: p, uri, path: join(paths.archivesDir, uri.fileName) };
     });
     return withCacheLock(paths.root, async () => {
@@ -137,8 +154,11 @@ export class AptRepo {
         // A file of the right size is trusted by apt-get download as complete;
         // delete what failed our check so apt fetches it again.
         for (const b of bad) await rm(b.path, { force: true });
-        await this.apt(['apt-get', 'download', '--quiet', '--', ...bad.map((b) => `${b.pkg.name}:${b.pkg.arch}=${b.pkg.version}`)],
-          `download ${bad.length} package(s)`, paths.archivesDir);
+        await this.apt(
+          ['apt-get', 'download', '--quiet', '--', ...bad.map((b) => `${b.pkg.name}:${b.pkg.arch}=${b.pkg.version}`)],
+          `download ${bad.length} package(s)`,
+          paths.archivesDir,
+        );
       }
       return wanted.map((w) => ({ ...w.pkg, path: w.path, size: w.uri.size, sha256: w.uri.sha256 }));
     });
@@ -157,8 +177,13 @@ export class AptRepo {
   private async assumedStatus(names: readonly string[]): Promise<string[]> {
     const paths = await this.preparePaths();
     const sorted = [...new Set(names)].sort();
-    const text = sorted.map((n) => `Package: ${n}\nStatus: install ok installed\nVersion: 999:999\nArchitecture: ${this.arch}\n` +
-      'Maintainer: ramforge\nDescription: assumed present (ramforge assumeInstalled)\n').join('\n');
+    const text = sorted
+      .map(
+        (n) =>
+          `Package: ${n}\nStatus: install ok installed\nVersion: 999:999\nArchitecture: ${this.arch}\n` +
+          'Maintainer: ramforge\nDescription: assumed present (ramforge assumeInstalled)\n',
+      )
+      .join('\n');
     const id = createHash('sha256').update(text).digest('hex').slice(0, 12);
     const file = join(paths.root, 'state', `status-${id}`);
     if ((await readFile(file, 'utf8').catch(() => '')) !== text) await writeFile(file, text);
@@ -174,7 +199,10 @@ export class AptRepo {
   private async memo<T>(argv: string[], compute: () => Promise<T>): Promise<T> {
     const paths = await this.preparePaths();
     const stamp = await readFile(paths.updateStamp, 'utf8').catch(() => '');
-    const key = createHash('sha256').update(JSON.stringify([stamp, argv])).digest('hex').slice(0, 24);
+    const key = createHash('sha256')
+      .update(JSON.stringify([stamp, argv]))
+      .digest('hex')
+      .slice(0, 24);
     const file = join(paths.root, 'memo', `${key}.json`);
     const hit = await readFile(file, 'utf8').catch(() => undefined);
     if (hit !== undefined) return JSON.parse(hit) as T;
@@ -227,21 +255,35 @@ export class AptRepo {
       case 'unknown-package':
         return new UserError(`package '${f.name}' is not in ${where}`, { hint: search, cause: e });
       case 'no-candidate':
-        return new UserError(`package '${f.name}' is known but has no installable version in ${where} (a virtual or removed package)`, { hint: `name a package that provides it; ${search}`, cause: e });
+        return new UserError(`package '${f.name}' is known but has no installable version in ${where} (a virtual or removed package)`, {
+          hint: `name a package that provides it; ${search}`,
+          cause: e,
+        });
       case 'unknown-version':
-        return new UserError(`version '${f.version}' of package '${f.name}' is not in ${where}`, { hint: `list the available versions with: apt-cache policy ${f.name}`, cause: e });
+        return new UserError(`version '${f.version}' of package '${f.name}' is not in ${where}`, {
+          hint: `list the available versions with: apt-cache policy ${f.name}`,
+          cause: e,
+        });
       case 'unresolvable':
-        return new UserError(`the packages cannot be installed together from ${where}: ${f.detail}`, { hint: 'drop or change the conflicting packages or version pins', cause: e });
+        return new UserError(`the packages cannot be installed together from ${where}: ${f.detail}`, {
+          hint: 'drop or change the conflicting packages or version pins',
+          cause: e,
+        });
       case 'fetch-failed':
         return new BuildError(`could not ${what}: fetching ${f.uri} failed: ${f.reason}`, {
-          hint: `check that the mirror ${mirrorOf(this.sources, f.uri)} (from ${where}) is reachable (network, proxy), or set \`mirror\` in the spec`, cause: e,
+          hint: `check that the mirror ${mirrorOf(this.sources, f.uri)} (from ${where}) is reachable (network, proxy), or set \`mirror\` in the spec`,
+          cause: e,
         });
       case 'signature':
         return new BuildError(`could not ${what}: apt rejected the repository signature: ${f.detail}`, {
-          hint: 'check the Signed-By keyring of the source (install debian-archive-keyring) and the system clock', cause: e,
+          hint: 'check the Signed-By keyring of the source (install debian-archive-keyring) and the system clock',
+          cause: e,
         });
       default:
-        return new BuildError(`could not ${what}: ${f.detail || e.message}`, { hint: 'run again with --debug to see the apt-get command', cause: e });
+        return new BuildError(`could not ${what}: ${f.detail || e.message}`, {
+          hint: 'run again with --debug to see the apt-get command',
+          cause: e,
+        });
     }
   }
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Tree } from '../tree/tree.js';
 import { DEFAULT_PRUNE, DEFAULT_PRUNE_KEEP, pruneLayer } from './extract.js';
 
-test('pruneLayer removes only its layer\'s matches, keeps copyright and C.utf8', async (t) => {
+test("pruneLayer removes only its layer's matches, keeps copyright and C.utf8", async (t) => {
   const store = await mkdtemp(join(tmpdir(), 'ramforge-prune-'));
   t.after(() => rm(store, { recursive: true, force: true }));
   const tree = new Tree({ storeDir: store });
@@ -28,5 +28,5 @@ test('pruneLayer removes only its layer\'s matches, keeps copyright and C.utf8',
   assert.ok(!tree.has('usr/share/locale/de/LC_MESSAGES/foo.mo'));
   assert.ok(tree.has('usr/lib/locale/C.utf8/LC_CTYPE'));
   assert.ok(!tree.has('usr/lib/locale/de_DE.utf8'));
-  assert.ok(tree.has('usr/share/doc/mine/README'), 'another layer\'s file stays');
+  assert.ok(tree.has('usr/share/doc/mine/README'), "another layer's file stays");
 });

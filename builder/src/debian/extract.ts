@@ -54,11 +54,7 @@ export const DEFAULT_PRUNE: readonly string[] = [
  * tools run under) and each package's copyright file (the licence notice
  * that must travel with the binaries; a few KiB in all).
  */
-export const DEFAULT_PRUNE_KEEP: readonly string[] = [
-  'usr/lib/locale/C.utf8/**',
-  'usr/lib/locale/C.UTF-8/**',
-  'usr/share/doc/*/copyright',
-];
+export const DEFAULT_PRUNE_KEEP: readonly string[] = ['usr/lib/locale/C.utf8/**', 'usr/lib/locale/C.UTF-8/**', 'usr/share/doc/*/copyright'];
 
 export interface ExtractOptions {
   /** Globs (tree paths) not to keep from this package. Default: none; pass DEFAULT_PRUNE for a ramdisk. */
@@ -86,7 +82,10 @@ export async function extractDeb(tree: Tree, deb: DownloadedPackage, opts: Extra
     // Was dpkg-deb stopped because the merge failed? Then the merge's error is the news.
     const mergeFailedFirst = stop.signal.aborted;
     tar.destroy(e as Error);
-    const mergeError = await merging.then(() => undefined, (m: unknown) => m);
+    const mergeError = await merging.then(
+      () => undefined,
+      (m: unknown) => m,
+    );
     if (mergeFailedFirst && mergeError) throw mergeError;
     const why = e instanceof ProcessError ? e.stderrTail.trim() || e.shortMessage : String(e);
     throw new BuildError(`cannot unpack ${deb.path} (${deb.name} ${deb.version}): ${why}`, {

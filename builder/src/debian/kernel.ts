@@ -58,9 +58,12 @@ export async function fetchKernel(repo: AptRepo, pkg: string): Promise<Kernel> {
   const images = resolved.filter((p) => IMAGE_PACKAGE.test(p.name));
   const image = images.find((p) => p.name === pkg) ?? (images.length === 1 ? images[0] : undefined);
   if (!image) {
-    throw new UserError(`package '${pkg}' does not lead to exactly one kernel image (found: ${images.map((p) => p.name).join(', ') || 'none'})`, {
-      hint: 'name a linux-image-* package; list them with: apt-cache search --names-only ^linux-image',
-    });
+    throw new UserError(
+      `package '${pkg}' does not lead to exactly one kernel image (found: ${images.map((p) => p.name).join(', ') || 'none'})`,
+      {
+        hint: 'name a linux-image-* package; list them with: apt-cache search --names-only ^linux-image',
+      },
+    );
   }
   const [deb] = await repo.download([image]);
   if (!deb) throw new BuildError(`download of ${image.name} returned nothing`);
@@ -94,7 +97,9 @@ async function locateKernel(root: string, deb: DownloadedPackage): Promise<Kerne
   const { modulesDir, version } = await findModulesDir(root, deb);
   const vmlinuz = join(root, 'boot', `vmlinuz-${version}`);
   if (!(await exists(vmlinuz))) {
-    throw new BuildError(`${deb.name} ${deb.version} has no boot/vmlinuz-${version}`, { hint: 'name a linux-image-* package that contains a kernel (not a -dbg or headers package)' });
+    throw new BuildError(`${deb.name} ${deb.version} has no boot/vmlinuz-${version}`, {
+      hint: 'name a linux-image-* package that contains a kernel (not a -dbg or headers package)',
+    });
   }
   const config = join(root, 'boot', `config-${version}`);
   return { version, vmlinuz, modulesDir, package: deb, ...((await exists(config)) ? { config } : {}) };
@@ -105,9 +110,12 @@ async function findModulesDir(root: string, deb: DownloadedPackage): Promise<{ m
   for (const base of ['usr/lib/modules', 'lib/modules']) {
     const names = await readdir(join(root, base)).catch(() => [] as string[]);
     if (names.length === 1 && names[0]) return { modulesDir: join(root, base, names[0]), version: names[0] };
-    if (names.length > 1) throw new BuildError(`${deb.name} ships several module trees (${names.join(', ')})`, { hint: 'name the exact kernel image package' });
+    if (names.length > 1)
+      throw new BuildError(`${deb.name} ships several module trees (${names.join(', ')})`, { hint: 'name the exact kernel image package' });
   }
-  throw new BuildError(`${deb.name} ${deb.version} contains no lib/modules/<version>/`, { hint: 'name a linux-image-* package that contains a kernel' });
+  throw new BuildError(`${deb.name} ${deb.version} contains no lib/modules/<version>/`, {
+    hint: 'name a linux-image-* package that contains a kernel',
+  });
 }
 
 /**
@@ -149,7 +157,14 @@ export async function addKernelModules(tree: Tree, kernel: Kernel, modules: stri
     }
     const wanted = new Set(modules);
     const order = await readFile(join(kernel.modulesDir, 'modules.order'), 'utf8').catch(() => '');
-    await writeFile(join(dir, 'modules.order'), order.split('\n').filter((l) => wanted.has(l.trim())).map((l) => `${l}\n`).join(''));
+    await writeFile(
+      join(dir, 'modules.order'),
+      order
+        .split('\n')
+        .filter((l) => wanted.has(l.trim()))
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
     for (const f of ['modules.builtin', 'modules.builtin.modinfo']) {
       await cp(join(kernel.modulesDir, f), join(dir, f)).catch(() => undefined);
     }
@@ -163,9 +178,15 @@ export async function addKernelModules(tree: Tree, kernel: Kernel, modules: stri
 }
 
 async function exists(p: string): Promise<boolean> {
-  return stat(p).then(() => true, () => false);
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function lexists(p: string): Promise<boolean> {
-  return lstat(p).then(() => true, () => false);
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
 }

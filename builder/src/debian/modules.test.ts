@@ -55,7 +55,13 @@ test('net set: whole ethernet dir + virtio_net, closed over modules.dep', () => 
 
 test('fs set follows softdeps through aliases (ext4 → crypto-crc32c → both crc32c modules)', () => {
   const fs = selectFromIndex(idx, ['fs']);
-  for (const m of ['kernel/fs/ext4/ext4.ko', 'kernel/fs/jbd2/jbd2.ko', 'kernel/lib/crc16.ko', 'kernel/crypto/crc32c_generic.ko', 'kernel/arch/x86/crypto/crc32c-intel.ko.xz']) {
+  for (const m of [
+    'kernel/fs/ext4/ext4.ko',
+    'kernel/fs/jbd2/jbd2.ko',
+    'kernel/lib/crc16.ko',
+    'kernel/crypto/crc32c_generic.ko',
+    'kernel/arch/x86/crypto/crc32c-intel.ko.xz',
+  ]) {
     assert.ok(fs.includes(m), m);
   }
   assert.ok(!fs.some((m) => m.includes('drm')));
@@ -72,6 +78,12 @@ test('storage set: names missing from the kernel are skipped; extra names; built
 });
 
 test('unknown extra module and unknown set are UserErrors', () => {
-  assert.throws(() => selectFromIndex(idx, [], ['no_such_mod']), (e: unknown) => e instanceof UserError && /no_such_mod/.test(e.message));
-  assert.throws(() => selectFromIndex(idx, ['gpu' as never]), (e: unknown) => e instanceof UserError && /unknown module set 'gpu'/.test(e.message));
+  assert.throws(
+    () => selectFromIndex(idx, [], ['no_such_mod']),
+    (e: unknown) => e instanceof UserError && /no_such_mod/.test(e.message),
+  );
+  assert.throws(
+    () => selectFromIndex(idx, ['gpu' as never]),
+    (e: unknown) => e instanceof UserError && /unknown module set 'gpu'/.test(e.message),
+  );
 });

@@ -39,7 +39,15 @@ export function parseModuleIndex(files: { dep: string; softdep?: string; alias?:
     const path = line.slice(0, colon);
     const name = moduleName(path);
     idx.paths.set(name, path);
-    idx.deps.set(name, line.slice(colon + 1).trim().split(/\s+/).filter(Boolean).map(moduleName));
+    idx.deps.set(
+      name,
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(moduleName),
+    );
   }
   for (const line of (files.softdep ?? '').split('\n')) {
     const [kw, mod, ...rest] = line.trim().split(/\s+/);
@@ -63,9 +71,16 @@ export async function readModuleIndex(modulesDir: string): Promise<ModuleIndex> 
   const read = (f: string): Promise<string> => readFile(join(modulesDir, f), 'utf8').catch(() => '');
   const dep = await read('modules.dep');
   if (!dep) {
-    throw new UserError(`${modulesDir} has no modules.dep`, { hint: `run: depmod -b <root> <version> on the unpacked kernel (fetchKernel does this)` });
+    throw new UserError(`${modulesDir} has no modules.dep`, {
+      hint: `run: depmod -b <root> <version> on the unpacked kernel (fetchKernel does this)`,
+    });
   }
-  return parseModuleIndex({ dep, softdep: await read('modules.softdep'), alias: await read('modules.alias'), builtin: await read('modules.builtin') });
+  return parseModuleIndex({
+    dep,
+    softdep: await read('modules.softdep'),
+    alias: await read('modules.alias'),
+    builtin: await read('modules.builtin'),
+  });
 }
 
 /**

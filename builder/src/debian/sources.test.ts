@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../errors.js';
-import {
-  applySourceOverride, describeSources, formatDeb822, parseDeb822Sources, parseOneLineSources, readHostSources,
-} from './sources.js';
+import { applySourceOverride, describeSources, formatDeb822, parseDeb822Sources, parseOneLineSources, readHostSources } from './sources.js';
 
 const DEB822 = `Types: deb
 # a comment line
@@ -55,8 +53,11 @@ test('deb822: deb stanzas only, enabled only, every field', () => {
   const s = parseDeb822Sources(DEB822, '/fx/debian.sources');
   assert.equal(s.length, 3);
   assert.deepEqual(s[0], {
-    uris: ['http://deb.example.invalid/debian'], suites: ['bookworm', 'bookworm-updates'], components: ['main', 'contrib'],
-    signedBy: '/usr/share/keyrings/example-archive-keyring.gpg', origin: '/fx/debian.sources',
+    uris: ['http://deb.example.invalid/debian'],
+    suites: ['bookworm', 'bookworm-updates'],
+    components: ['main', 'contrib'],
+    signedBy: '/usr/share/keyrings/example-archive-keyring.gpg',
+    origin: '/fx/debian.sources',
   });
   assert.deepEqual(s[1]?.architectures, ['amd64', 'arm64']);
   assert.equal(s[2]?.signedBy, '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGA=\n-----END PGP PUBLIC KEY BLOCK-----');
@@ -67,8 +68,12 @@ test('one-line: options, exact-path suite, comments, deb-src skipped', () => {
   assert.equal(s.length, 3);
   assert.deepEqual(s[0]?.components, ['main', 'non-free-firmware']);
   assert.deepEqual(s[1], {
-    uris: ['http://extra.example.invalid/repo'], suites: ['./'], components: [], signedBy: '/etc/apt/keyrings/a.gpg',
-    architectures: ['amd64', 'i386'], origin: '/fx/sources.list',
+    uris: ['http://extra.example.invalid/repo'],
+    suites: ['./'],
+    components: [],
+    signedBy: '/etc/apt/keyrings/a.gpg',
+    architectures: ['amd64', 'i386'],
+    origin: '/fx/sources.list',
   });
   assert.deepEqual(s[2]?.suites, ['bookworm']);
   assert.deepEqual(s[2]?.components, ['main']);
@@ -91,11 +96,18 @@ test('readHostSources: sources.list then sources.list.d sorted; other suffixes i
   await writeFile(join(dir, 'sources.list.d', 'c.list.disabled-by-admin'), 'deb http://no.example.invalid/debian sid main\n');
   await writeFile(join(dir, 'sources.list.d', 'd.sources.save'), DEB822);
   const s = await readHostSources(dir);
-  assert.deepEqual(s.map((x) => x.uris[0]), [
-    'http://deb.example.invalid/debian', 'http://extra.example.invalid/repo', 'http://tab.example.invalid/debian',
-    'http://a.example.invalid/debian',
-    'http://deb.example.invalid/debian', 'http://security.example.invalid/debian-security', 'http://inline.example.invalid/debian',
-  ]);
+  assert.deepEqual(
+    s.map((x) => x.uris[0]),
+    [
+      'http://deb.example.invalid/debian',
+      'http://extra.example.invalid/repo',
+      'http://tab.example.invalid/debian',
+      'http://a.example.invalid/debian',
+      'http://deb.example.invalid/debian',
+      'http://security.example.invalid/debian-security',
+      'http://inline.example.invalid/debian',
+    ],
+  );
   assert.equal(s[3]?.origin, join(dir, 'sources.list.d', 'a.list'));
 });
 

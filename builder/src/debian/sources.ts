@@ -107,7 +107,8 @@ export async function readHostSources(aptDir = '/etc/apt'): Promise<AptSource[]>
   }
   if (out.length === 0) {
     throw new UserError(`no apt sources are configured on this host (read ${main} and ${partsDir}/*.sources, *.list)`, {
-      hint: `add a deb822 file to ${partsDir}/ (Types: deb / URIs: / Suites: / Components: / Signed-By:), ` +
+      hint:
+        `add a deb822 file to ${partsDir}/ (Types: deb / URIs: / Suites: / Components: / Signed-By:), ` +
         'or set `mirror`, `suite` and `components` in the build spec',
     });
   }
@@ -143,13 +144,15 @@ export function applySourceOverride(host: AptSource[], o: SourceOverride): AptSo
 
 /** Render sources as one deb822 file for apt's private configuration. */
 export function formatDeb822(sources: AptSource[]): string {
-  return sources.map((s) => {
-    const lines = ['Types: deb', `URIs: ${s.uris.join(' ')}`, `Suites: ${s.suites.join(' ')}`];
-    if (s.components.length) lines.push(`Components: ${s.components.join(' ')}`);
-    if (s.architectures?.length) lines.push(`Architectures: ${s.architectures.join(' ')}`);
-    if (s.signedBy) lines.push(`Signed-By:${foldValue(s.signedBy)}`);
-    return lines.join('\n') + '\n';
-  }).join('\n');
+  return sources
+    .map((s) => {
+      const lines = ['Types: deb', `URIs: ${s.uris.join(' ')}`, `Suites: ${s.suites.join(' ')}`];
+      if (s.components.length) lines.push(`Components: ${s.components.join(' ')}`);
+      if (s.architectures?.length) lines.push(`Architectures: ${s.architectures.join(' ')}`);
+      if (s.signedBy) lines.push(`Signed-By:${foldValue(s.signedBy)}`);
+      return lines.join('\n') + '\n';
+    })
+    .join('\n');
 }
 
 /** A short description for messages: "bookworm, bookworm-updates (from /etc/apt/...)". */
@@ -189,7 +192,10 @@ function splitStanzas(text: string): Map<string, string>[] {
 function foldValue(v: string): string {
   if (!v.includes('\n')) return ` ${v}`;
   // An inline key goes on continuation lines, an empty line written as " .".
-  return v.split('\n').map((l) => `\n ${l === '' ? '.' : l}`).join('');
+  return v
+    .split('\n')
+    .map((l) => `\n ${l === '' ? '.' : l}`)
+    .join('');
 }
 
 function words(v: string | undefined): string[] {

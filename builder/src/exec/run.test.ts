@@ -4,13 +4,31 @@ import { baseEnv, run } from './run.js';
 
 test('baseEnv keeps the site network settings and drops the rest of the caller environment', () => {
   const env = baseEnv({
-    PATH: '/bin', HOME: '/h', https_proxy: 'http://proxy:3128', HTTP_PROXY: 'http://proxy:3128', no_proxy: 'localhost',
-    NODE_EXTRA_CA_CERTS: '/etc/site-ca.pem', npm_config_registry: 'http://registry.example/', npm_config_cafile: '/etc/site-ca.pem',
-    LD_PRELOAD: '/evil.so', XZ_DEFAULTS: '-9e', ZSTD_CLEVEL: '3', GIT_DIR: '/x', LANG: 'de_DE.UTF-8',
+    PATH: '/bin',
+    HOME: '/h',
+    https_proxy: 'http://proxy:3128',
+    HTTP_PROXY: 'http://proxy:3128',
+    no_proxy: 'localhost',
+    NODE_EXTRA_CA_CERTS: '/etc/site-ca.pem',
+    npm_config_registry: 'http://registry.example/',
+    npm_config_cafile: '/etc/site-ca.pem',
+    LD_PRELOAD: '/evil.so',
+    XZ_DEFAULTS: '-9e',
+    ZSTD_CLEVEL: '3',
+    GIT_DIR: '/x',
+    LANG: 'de_DE.UTF-8',
   });
   assert.deepEqual(env, {
-    PATH: '/bin', HOME: '/h', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', https_proxy: 'http://proxy:3128', HTTP_PROXY: 'http://proxy:3128', no_proxy: 'localhost',
-    NODE_EXTRA_CA_CERTS: '/etc/site-ca.pem', npm_config_registry: 'http://registry.example/', npm_config_cafile: '/etc/site-ca.pem',
+    PATH: '/bin',
+    HOME: '/h',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    https_proxy: 'http://proxy:3128',
+    HTTP_PROXY: 'http://proxy:3128',
+    no_proxy: 'localhost',
+    NODE_EXTRA_CA_CERTS: '/etc/site-ca.pem',
+    npm_config_registry: 'http://registry.example/',
+    npm_config_cafile: '/etc/site-ca.pem',
   });
 });
 

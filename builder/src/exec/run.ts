@@ -79,7 +79,10 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const captureOut = stdoutMode === 'pipe' && typeof opts.stdout !== 'object';
     if (child.stdout) {
       if (typeof opts.stdout === 'object') child.stdout.pipe(opts.stdout, { end: false });
-      else if (captureOut) child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+      else if (captureOut)
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString('utf8');
+        });
     }
     child.stderr?.on('data', (d: Buffer) => {
       const s = d.toString('utf8');
@@ -89,7 +92,9 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       if (errAll.length < 1 << 20) errAll += s;
     });
     if (child.stdin && opts.input !== undefined) {
-      child.stdin.on('error', () => { /* EPIPE when the child exits early: reported through its exit code */ });
+      child.stdin.on('error', () => {
+        /* EPIPE when the child exits early: reported through its exit code */
+      });
       if (typeof opts.input === 'string' || Buffer.isBuffer(opts.input)) child.stdin.end(opts.input);
       else opts.input.pipe(child.stdin);
     }

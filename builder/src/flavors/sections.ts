@@ -12,7 +12,10 @@ import { TinyipaSection } from './tinyipa/spec.js';
  * open): their sections are reserved, so a spec may not put keys there yet.
  */
 function reservedSection(name: string) {
-  return Type.Object({}, { additionalProperties: false, description: `Reserved for the ${name} flavor, which this version of ramforge cannot build yet` });
+  return Type.Object(
+    {},
+    { additionalProperties: false, description: `Reserved for the ${name} flavor, which this version of ramforge cannot build yet` },
+  );
 }
 
 export const FLAVOR_SECTIONS = {

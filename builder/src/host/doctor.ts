@@ -1,7 +1,15 @@
 /** Check (and with fix: install) the host tools, and run host probes. Library side of `ramforge doctor`. */
 import { HostProbeError, ToolMissingError, UserError } from '../errors.js';
 import { run } from '../exec/run.js';
-import { aptInstallLine, BUILD_PURPOSES, missingRequirements, requirementsFor, type HostProbe, type HostRequirement, type Purpose } from './tools.js';
+import {
+  aptInstallLine,
+  BUILD_PURPOSES,
+  missingRequirements,
+  requirementsFor,
+  type HostProbe,
+  type HostRequirement,
+  type Purpose,
+} from './tools.js';
 
 export interface DoctorReport {
   purposes: Purpose[];
@@ -16,15 +24,22 @@ export function expandPurposes(purposes: Purpose[]): Purpose[] {
 }
 
 export async function checkHost(opts: { purposes: Purpose[]; fix?: boolean; log?: (line: string) => void }): Promise<DoctorReport> {
-  const { missing, installed } = await installMissing(requirementsFor(expandPurposes(opts.purposes)), { fix: opts.fix ?? false, log: opts.log });
+  const { missing, installed } = await installMissing(requirementsFor(expandPurposes(opts.purposes)), {
+    fix: opts.fix ?? false,
+    log: opts.log,
+  });
   return { purposes: opts.purposes, missing, installed, aptLine: missing.length ? aptInstallLine(missing) : undefined };
 }
 
-async function installMissing(reqs: HostRequirement[], opts: { fix: boolean; log?: (line: string) => void }): Promise<{ missing: HostRequirement[]; installed: string[] }> {
+async function installMissing(
+  reqs: HostRequirement[],
+  opts: { fix: boolean; log?: (line: string) => void },
+): Promise<{ missing: HostRequirement[]; installed: string[] }> {
   let missing = missingRequirements(reqs);
   const installed: string[] = [];
   if (missing.length && opts.fix) {
-    if (process.getuid?.() !== 0) throw new UserError('installing host packages needs root', { hint: `run as root, or: sudo ${aptInstallLine(missing)}` });
+    if (process.getuid?.() !== 0)
+      throw new UserError('installing host packages needs root', { hint: `run as root, or: sudo ${aptInstallLine(missing)}` });
     const pkgs = [...new Set(missing.map((m) => m.pkg))].sort();
     opts.log?.(`installing ${pkgs.join(' ')}`);
     const env = { DEBIAN_FRONTEND: 'noninteractive' };
@@ -42,7 +57,11 @@ async function installMissing(reqs: HostRequirement[], opts: { fix: boolean; log
  * run the probes; throws ToolMissingError or HostProbeError. Returns the
  * Debian packages it installed.
  */
-export async function ensureHost(reqs: HostRequirement[], probes: HostProbe[], opts: { install: boolean; log?: (line: string) => void }): Promise<string[]> {
+export async function ensureHost(
+  reqs: HostRequirement[],
+  probes: HostProbe[],
+  opts: { install: boolean; log?: (line: string) => void },
+): Promise<string[]> {
   const { missing, installed } = await installMissing(reqs, { fix: opts.install && process.getuid?.() === 0, log: opts.log });
   if (missing.length) throw new ToolMissingError(missing);
   const failed: { what: string; problem: string; hint: string }[] = [];

@@ -21,7 +21,10 @@ describe('espPlan', () => {
       epoch: 0,
     });
     assert.deepEqual(p.dirs, ['EFI', 'EFI/BOOT', 'EFI/x', 'EFI/x/y']);
-    assert.deepEqual(p.files.map((f) => f.target), ['EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/b.cfg', 'EFI/x/y/z.efi']);
+    assert.deepEqual(
+      p.files.map((f) => f.target),
+      ['EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/b.cfg', 'EFI/x/y/z.efi'],
+    );
   });
 
   it('derives the volume serial from the seed', () => {

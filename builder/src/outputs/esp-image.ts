@@ -85,9 +85,7 @@ export function espPlan(input: EspPlanInput): EspPlan {
 
 /** The commands that realise a plan into `image`, in order. */
 export function espCommands(plan: EspPlan, image: string): string[][] {
-  const cmds: string[][] = [
-    ['mkfs.vfat', '-C', '--invariant', '-i', plan.volumeId, '-n', plan.label, image, String(plan.sizeKiB)],
-  ];
+  const cmds: string[][] = [['mkfs.vfat', '-C', '--invariant', '-i', plan.volumeId, '-n', plan.label, image, String(plan.sizeKiB)]];
   if (plan.dirs.length > 0) cmds.push(['mmd', '-i', image, ...plan.dirs.map((d) => `::/${d}`)]);
   for (const f of plan.files) cmds.push(['mcopy', '-m', '-o', '-i', image, f.source, `::/${f.target}`]);
   return cmds;

@@ -53,8 +53,13 @@ describe('grubMkimageArgv', () => {
   it('builds an x86_64-efi image with the embedded config and sorted modules, no memdisk', () => {
     const argv = grubMkimageArgv({ out: '/w/BOOTX64.EFI', earlyConfig: '/w/early.cfg' });
     assert.deepEqual(argv.slice(0, 7), [
-      'grub-mkimage', '--format=x86_64-efi', '--directory=/usr/lib/grub/x86_64-efi', '--config=/w/early.cfg',
-      '--prefix=/boot/grub', '--output=/w/BOOTX64.EFI', 'all_video',
+      'grub-mkimage',
+      '--format=x86_64-efi',
+      '--directory=/usr/lib/grub/x86_64-efi',
+      '--config=/w/early.cfg',
+      '--prefix=/boot/grub',
+      '--output=/w/BOOTX64.EFI',
+      'all_video',
     ]);
     assert.deepEqual(argv.slice(6), [...GRUB_EFI_MODULES].sort());
     assert.ok(!argv.some((a) => a.startsWith('--memdisk')));

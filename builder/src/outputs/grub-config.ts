@@ -11,9 +11,29 @@
  * Linux loader and the script commands (normal gives `if`, `[`, menus).
  */
 export const GRUB_EFI_MODULES = [
-  'all_video', 'boot', 'cat', 'configfile', 'echo', 'efi_gop', 'efi_uga', 'fat', 'gzio', 'halt',
-  'iso9660', 'linux', 'ls', 'normal', 'part_gpt', 'part_msdos', 'reboot', 'search',
-  'search_fs_file', 'search_label', 'sleep', 'test', 'true',
+  'all_video',
+  'boot',
+  'cat',
+  'configfile',
+  'echo',
+  'efi_gop',
+  'efi_uga',
+  'fat',
+  'gzio',
+  'halt',
+  'iso9660',
+  'linux',
+  'ls',
+  'normal',
+  'part_gpt',
+  'part_msdos',
+  'reboot',
+  'search',
+  'search_fs_file',
+  'search_label',
+  'sleep',
+  'test',
+  'true',
 ] as const;
 
 /** Where the menu config sits on the ISO filesystem. */

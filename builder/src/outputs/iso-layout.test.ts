@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  EFI_SYSTEM_PARTITION_GUID, escapeGraftPath, isoDateString, renderIsolinuxConfig, seedGuid, xorrisoArgv, type IsoLayout,
+  EFI_SYSTEM_PARTITION_GUID,
+  escapeGraftPath,
+  isoDateString,
+  renderIsolinuxConfig,
+  seedGuid,
+  xorrisoArgv,
+  type IsoLayout,
 } from './iso-layout.js';
 
 const layout: IsoLayout = {

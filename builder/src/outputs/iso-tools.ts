@@ -34,11 +34,27 @@ export const ISO_TOOLS: IsoTool[] = [
   { tool: 'mkfs.vfat', pkg: 'dosfstools', why: 'to format the EFI system partition image' },
   { tool: 'mmd', pkg: 'mtools', why: 'to create directories in the ESP without a loop mount' },
   { tool: 'mcopy', pkg: 'mtools', why: 'to copy files into the ESP without a loop mount' },
-  { tool: '/usr/lib/shim/shimx64.efi.signed', pkg: 'shim-signed', why: 'Secure Boot: the Microsoft-signed shim, first stage of the UEFI path' },
-  { tool: '/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', pkg: 'grub-efi-amd64-signed', why: 'Secure Boot: the Debian-signed GRUB that shim starts' },
+  {
+    tool: '/usr/lib/shim/shimx64.efi.signed',
+    pkg: 'shim-signed',
+    why: 'Secure Boot: the Microsoft-signed shim, first stage of the UEFI path',
+  },
+  {
+    tool: '/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed',
+    pkg: 'grub-efi-amd64-signed',
+    why: 'Secure Boot: the Debian-signed GRUB that shim starts',
+  },
   { tool: 'sbsign', pkg: 'sbsigntool', why: 'signing the kernel and the UKI with a site key (iso.signing)' },
-  { tool: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', pkg: 'libfaketime', why: 'a fixed signing time, so signed artifacts are reproducible' },
-  { tool: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub', pkg: 'systemd-boot-efi', why: "systemd's EFI stub, the base of the unified kernel image" },
+  {
+    tool: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+    pkg: 'libfaketime',
+    why: 'a fixed signing time, so signed artifacts are reproducible',
+  },
+  {
+    tool: '/usr/lib/systemd/boot/efi/linuxx64.efi.stub',
+    pkg: 'systemd-boot-efi',
+    why: "systemd's EFI stub, the base of the unified kernel image",
+  },
   { tool: 'objcopy', pkg: 'binutils', why: 'adding the kernel, initramfs and command line to the UKI as PE sections' },
 ];
 

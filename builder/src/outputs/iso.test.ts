@@ -26,11 +26,17 @@ describe('makeIso input checks', () => {
   const base = (): Parameters<typeof makeIso>[0] => ({ kernel, initrd, out: join(dir, 'out.iso'), workDir: join(dir, 'w') });
 
   it('names a missing kernel', async () => {
-    await assert.rejects(makeIso({ ...base(), kernel: join(dir, 'nope') }), (e: unknown) => e instanceof UserError && /kernel '.*nope'/.test(e.message));
+    await assert.rejects(
+      makeIso({ ...base(), kernel: join(dir, 'nope') }),
+      (e: unknown) => e instanceof UserError && /kernel '.*nope'/.test(e.message),
+    );
   });
 
   it('names a missing initrd', async () => {
-    await assert.rejects(makeIso({ ...base(), initrd: join(dir, 'gone.img') }), (e: unknown) => e instanceof UserError && /initrd '.*gone\.img'/.test(e.message));
+    await assert.rejects(
+      makeIso({ ...base(), initrd: join(dir, 'gone.img') }),
+      (e: unknown) => e instanceof UserError && /initrd '.*gone\.img'/.test(e.message),
+    );
   });
 
   it('refuses a directory as initrd', async () => {
@@ -38,7 +44,10 @@ describe('makeIso input checks', () => {
   });
 
   it('spots swapped kernel and initrd', async () => {
-    await assert.rejects(makeIso({ ...base(), kernel: initrd, initrd: kernel }), (e: unknown) => e instanceof UserError && /bzImage/.test(e.message));
+    await assert.rejects(
+      makeIso({ ...base(), kernel: initrd, initrd: kernel }),
+      (e: unknown) => e instanceof UserError && /bzImage/.test(e.message),
+    );
   });
 
   it('refuses bad labels, epochs, timeouts and kernel arguments', async () => {
@@ -52,14 +61,18 @@ describe('makeIso input checks', () => {
 
   it('leaves no output behind when refusing', async () => {
     await assert.rejects(makeIso({ ...base(), kernel: join(dir, 'nope') }));
-    await assert.rejects(rm(join(dir, 'out.iso.partial')).then(() => rm(join(dir, 'out.iso'))), { code: 'ENOENT' });
+    await assert.rejects(
+      rm(join(dir, 'out.iso.partial')).then(() => rm(join(dir, 'out.iso'))),
+      { code: 'ENOENT' },
+    );
   });
 });
 
 describe('ISO_TOOLS', () => {
   it('names a Debian package for every tool and covers the brief list', () => {
     const pkgs = new Set(ISO_TOOLS.map((t) => t.pkg));
-    for (const p of ['xorriso', 'isolinux', 'syslinux-common', 'grub-efi-amd64-bin', 'grub-common', 'mtools', 'dosfstools']) assert.ok(pkgs.has(p), p);
+    for (const p of ['xorriso', 'isolinux', 'syslinux-common', 'grub-efi-amd64-bin', 'grub-common', 'mtools', 'dosfstools'])
+      assert.ok(pkgs.has(p), p);
     for (const t of ISO_TOOLS) assert.ok(t.why.length > 5, t.tool);
   });
 
@@ -69,7 +82,13 @@ describe('ISO_TOOLS', () => {
       { tool: '/no/such/file.bin', pkg: 'pkg-b', why: 'testing a file' },
       { tool: 'sh', pkg: 'dash', why: 'present' },
     ];
-    assert.deepEqual(findMissingIsoTools(fake).map((t) => t.pkg), ['pkg-a', 'pkg-b']);
-    assert.throws(() => checkIsoTools(fake), (e: unknown) => e instanceof ToolMissingError && /apt-get install -y pkg-a pkg-b/.test(e.hint ?? ''));
+    assert.deepEqual(
+      findMissingIsoTools(fake).map((t) => t.pkg),
+      ['pkg-a', 'pkg-b'],
+    );
+    assert.throws(
+      () => checkIsoTools(fake),
+      (e: unknown) => e instanceof ToolMissingError && /apt-get install -y pkg-a pkg-b/.test(e.hint ?? ''),
+    );
   });
 });

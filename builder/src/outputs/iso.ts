@@ -31,8 +31,13 @@ import { ISO_PATHS, renderIsolinuxConfig, seedGuid, xorrisoArgv } from './iso-la
 import { BOOTLOADER_FILES, SECURE_BOOT_PACKAGES, checkIsoTools, readBootloaderVersions } from './iso-tools.js';
 import { isSignedPe } from './pe.js';
 import {
-  SIGNED_BOOT_FILES, SIGNED_GRUB_CFG, checkSigningKey, decideSecureBoot, prepareKernel,
-  type SecureBootMode, type SigningKey,
+  SIGNED_BOOT_FILES,
+  SIGNED_GRUB_CFG,
+  checkSigningKey,
+  decideSecureBoot,
+  prepareKernel,
+  type SecureBootMode,
+  type SigningKey,
 } from './secure-boot.js';
 
 export interface MakeIsoOptions {
@@ -103,7 +108,10 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     const add = async (source: string, target: string) => espFiles.push({ source, target, size: (await stat(source)).size });
     if (sb.enabled) {
       // Private copies: buildEspImage pins the sources' mtimes, which must not touch the host's files.
-      for (const [name, src] of [['shim.efi', SIGNED_BOOT_FILES.shim], ['grubx64.efi', SIGNED_BOOT_FILES.grub]] as const) {
+      for (const [name, src] of [
+        ['shim.efi', SIGNED_BOOT_FILES.shim],
+        ['grubx64.efi', SIGNED_BOOT_FILES.grub],
+      ] as const) {
         await copyFile(src, join(work, name));
       }
       await add(join(work, 'shim.efi'), 'EFI/BOOT/BOOTX64.EFI');
@@ -146,10 +154,7 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
 }
 
 /** The small files of the ISO root; kernel and initrd are grafted by xorriso. */
-async function stageIsoRoot(
-  stage: string,
-  s: { label: string; cmdline: string; timeoutSeconds: number; idFile: string },
-): Promise<void> {
+async function stageIsoRoot(stage: string, s: { label: string; cmdline: string; timeoutSeconds: number; idFile: string }): Promise<void> {
   await mkdir(join(stage, 'isolinux'), { recursive: true });
   await mkdir(join(stage, dirname(GRUB_CFG_ISO_PATH)), { recursive: true });
   await mkdir(join(stage, ISO_PATHS.idDir), { recursive: true });

@@ -21,7 +21,10 @@ function fakePe(signatureBytes: number): Buffer {
   buf.writeUInt32LE(signatureBytes ? 0x300 : 0, opt + 112 + 32);
   buf.writeUInt32LE(signatureBytes, opt + 112 + 36);
   const table = opt + 240;
-  for (const [i, name, va, size] of [[0, '.text', 0x1000, 0x500], [1, '.sbat', 0x2000, 0x34]] as const) {
+  for (const [i, name, va, size] of [
+    [0, '.text', 0x1000, 0x500],
+    [1, '.sbat', 0x2000, 0x34],
+  ] as const) {
     buf.write(name, table + i * 40, 'latin1');
     buf.writeUInt32LE(size, table + i * 40 + 8);
     buf.writeUInt32LE(va, table + i * 40 + 12);
@@ -35,7 +38,10 @@ describe('PE headers', () => {
     assert.equal(info.pe32plus, true);
     assert.equal(info.imageBase, 0x10000000n);
     assert.equal(info.signatureBytes, 1472);
-    assert.deepEqual(info.sections.map((s) => s.name), ['.text', '.sbat']);
+    assert.deepEqual(
+      info.sections.map((s) => s.name),
+      ['.text', '.sbat'],
+    );
     assert.equal(parsePeHeaders(fakePe(0))!.signatureBytes, 0);
   });
 
@@ -61,7 +67,10 @@ describe('UKI layout', () => {
       { name: '.initrd', file: 'i', size: 0x2000 },
       { name: '.linux', file: 'l', size: 10, flags: 'code,readonly' },
     ]);
-    assert.deepEqual(s.map((x) => x.vma), [0x1a000n, 0x1b000n, 0x1c000n, 0x1e000n]);
+    assert.deepEqual(
+      s.map((x) => x.vma),
+      [0x1a000n, 0x1b000n, 0x1c000n, 0x1e000n],
+    );
     assert.equal(s[3]!.flags, 'code,readonly');
     assert.equal(s[0]!.flags, 'data,readonly');
     const argv = objcopyUkiArgv('/stub', s, '/out.efi');

@@ -46,7 +46,10 @@ export function parsePeHeaders(buf: Buffer): PeInfo | undefined {
   for (let i = 0; i < nsections && table + (i + 1) * 40 <= buf.length; i++) {
     const s = table + i * 40;
     sections.push({
-      name: buf.subarray(s, s + 8).toString('latin1').replace(/\0+$/, ''),
+      name: buf
+        .subarray(s, s + 8)
+        .toString('latin1')
+        .replace(/\0+$/, ''),
       virtualSize: buf.readUInt32LE(s + 8),
       virtualAddress: buf.readUInt32LE(s + 12),
     });

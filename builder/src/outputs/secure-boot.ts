@@ -71,7 +71,10 @@ export async function decideSecureBoot(mode: SecureBootMode, kernel: string, ker
 
 /** Check a signing key pair is readable before any work starts. */
 export async function checkSigningKey(s: SigningKey): Promise<void> {
-  for (const [what, path] of [['key', s.key], ['cert', s.cert]] as const) {
+  for (const [what, path] of [
+    ['key', s.key],
+    ['cert', s.cert],
+  ] as const) {
     await access(path).catch((e: unknown) => {
       throw new UserError(`cannot read the Secure Boot signing ${what} '${path}'`, {
         hint: 'give a PEM private key (not encrypted) and its PEM certificate',
@@ -112,4 +115,3 @@ export async function prepareKernel(kernel: string, out: string, signing: Signin
   await signPe(kernel, out, signing, epoch);
   return out;
 }
-

@@ -76,10 +76,7 @@ export function defaultOsRelease(): string {
  * boundary past its end, every next one at the boundary past the previous.
  * Pure, so the layout is unit-tested.
  */
-export function layoutUkiSections(
-  stubEnd: bigint,
-  parts: { name: string; file: string; size: number; flags?: string }[],
-): UkiSection[] {
+export function layoutUkiSections(stubEnd: bigint, parts: { name: string; file: string; size: number; flags?: string }[]): UkiSection[] {
   let at = roundUp(stubEnd);
   return parts.map((p) => {
     const s: UkiSection = { name: p.name, file: p.file, size: p.size, vma: at, flags: p.flags ?? 'data,readonly' };
@@ -103,15 +100,21 @@ export function objcopyUkiArgv(stub: string, sections: UkiSection[], out: string
 export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
   const stub = opts.stub ?? UKI_STUB;
   if (opts.signing) await checkSigningKey(opts.signing);
-  if (/[\n\0]/.test(opts.cmdline)) throw new UserError('the UKI command line holds a newline or NUL', { hint: 'give the kernel arguments on one line' });
+  if (/[\n\0]/.test(opts.cmdline))
+    throw new UserError('the UKI command line holds a newline or NUL', { hint: 'give the kernel arguments on one line' });
   const stubInfo = await readPeInfo(stub).catch((e: unknown) => {
-    throw new UserError(`cannot read systemd's EFI stub '${stub}'`, { hint: 'install systemd-boot-efi (ramforge doctor --fix --for iso)', cause: e });
+    throw new UserError(`cannot read systemd's EFI stub '${stub}'`, {
+      hint: 'install systemd-boot-efi (ramforge doctor --fix --for iso)',
+      cause: e,
+    });
   });
   const last = stubInfo?.sections.reduce((a, b) => (b.virtualAddress + b.virtualSize > a.virtualAddress + a.virtualSize ? b : a));
   if (!stubInfo || !last) throw new BuildError(`'${stub}' is not a PE image`, { hint: 'reinstall systemd-boot-efi' });
   const kernelInfo = await readPeInfo(opts.kernel);
   if (!kernelInfo) {
-    throw new UserError(`the kernel '${opts.kernel}' is not an EFI-stub kernel (no PE header)`, { hint: 'pass a vmlinuz built with CONFIG_EFI_STUB (every Debian kernel is)' });
+    throw new UserError(`the kernel '${opts.kernel}' is not an EFI-stub kernel (no PE header)`, {
+      hint: 'pass a vmlinuz built with CONFIG_EFI_STUB (every Debian kernel is)',
+    });
   }
 
   const out = resolve(opts.out);
@@ -128,7 +131,12 @@ export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
       await writeFile(file, content);
       return { name: `.${name}`, file, size: Buffer.byteLength(content) };
     };
-    const file = async (name: string, path: string, flags?: string) => ({ name: `.${name}`, file: path, size: (await stat(path)).size, ...(flags ? { flags } : {}) });
+    const file = async (name: string, path: string, flags?: string) => ({
+      name: `.${name}`,
+      file: path,
+      size: (await stat(path)).size,
+      ...(flags ? { flags } : {}),
+    });
     const sections = layoutUkiSections(stubInfo.imageBase + BigInt(last.virtualAddress + last.virtualSize), [
       await text('osrel', opts.osRelease ?? defaultOsRelease()),
       await text('cmdline', opts.cmdline),

@@ -60,7 +60,10 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     task: async (_ctx, t) => {
       const t0 = performance.now();
       // Stage log lines show under the task in the live list, as plain lines otherwise.
-      const log: Log = (line) => { t.output = line; if (opts.renderer === 'silent') env.log(line); };
+      const log: Log = (line) => {
+        t.output = line;
+        if (opts.renderer === 'silent') env.log(line);
+      };
       try {
         await run(log);
       } finally {
@@ -69,7 +72,9 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     },
   });
   const inputTask = <K extends keyof I>(key: K, stage: InputStage<I[K]>): ListrTask =>
-    task(stage.name, stage.title, async (log) => { inputs[key] = await stage.run({ ...env, log }); });
+    task(stage.name, stage.title, async (log) => {
+      inputs[key] = await stage.run({ ...env, log });
+    });
 
   const stages = flavor.inputs(spec);
   const tasks: ListrTask[] = [
@@ -78,7 +83,11 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     }),
     {
       title: 'Fetch inputs',
-      task: (_ctx, t) => t.newListr((Object.keys(stages) as (keyof I)[]).map((k) => inputTask(k, stages[k])), { concurrent: true, exitOnError: true }),
+      task: (_ctx, t) =>
+        t.newListr(
+          (Object.keys(stages) as (keyof I)[]).map((k) => inputTask(k, stages[k])),
+          { concurrent: true, exitOnError: true },
+        ),
     },
     task('assemble-rootfs', 'Assemble the root filesystem', async (log) => {
       rootfs = await assembleRootfs(flavor, inputs, { ...env, log });
@@ -98,35 +107,58 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     task('write-kernel', 'Write the kernel', async () => {
       artifacts.push(await writeKernel(rootfs.assembly.kernel.file, path('kernel')));
     }),
-    task('write-iso', 'Write the ISO', async () => {
-      const r = await writeIso({
-        kernel: path('kernel'),
-        initrd: path('initramfs'),
-        out: path('iso'),
-        append: [spec.cmdline, spec.iso.append].filter(Boolean).join(' '),
-        label: spec.iso.label,
-        epoch: spec.sourceDateEpoch,
-        workDir: join(env.workspace, 'iso'),
-        secureBoot: spec.iso.secureBoot,
-        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
-      });
-      artifacts.push(r.artifact);
-      bootloaders = r.bootloaders;
-    }, spec.iso.enabled),
+    task(
+      'write-iso',
+      'Write the ISO',
+      async () => {
+        const r = await writeIso({
+          kernel: path('kernel'),
+          initrd: path('initramfs'),
+          out: path('iso'),
+          append: [spec.cmdline, spec.iso.append].filter(Boolean).join(' '),
+          label: spec.iso.label,
+          epoch: spec.sourceDateEpoch,
+          workDir: join(env.workspace, 'iso'),
+          secureBoot: spec.iso.secureBoot,
+          ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
+        });
+        artifacts.push(r.artifact);
+        bootloaders = r.bootloaders;
+      },
+      spec.iso.enabled,
+    ),
     // The UKI goes with the ISO: both are the boot media made from the kernel and initramfs.
-    task('write-uki', 'Write the unified kernel image', async () => {
-      artifacts.push(await writeUki({
-        kernel: path('kernel'),
-        initrd: path('initramfs'),
-        out: join(opts.staging, `${spec.name}.efi`),
-        cmdline: spec.cmdline,
-        epoch: spec.sourceDateEpoch,
-        workDir: join(env.workspace, 'uki'),
-        ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
-      }));
-    }, spec.iso.enabled),
+    task(
+      'write-uki',
+      'Write the unified kernel image',
+      async () => {
+        artifacts.push(
+          await writeUki({
+            kernel: path('kernel'),
+            initrd: path('initramfs'),
+            out: join(opts.staging, `${spec.name}.efi`),
+            cmdline: spec.cmdline,
+            epoch: spec.sourceDateEpoch,
+            workDir: join(env.workspace, 'uki'),
+            ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
+          }),
+        );
+      },
+      spec.iso.enabled,
+    ),
     task('write-manifest', 'Write manifest.json and SHA256SUMS', async () => {
-      await writeManifest({ spec, flavor: flavor.name, staging: opts.staging, assembly: rootfs.assembly, rootfs: rootfs.stats, members: initramfs.members, bootloaders, hostInstalled, artifacts, timings });
+      await writeManifest({
+        spec,
+        flavor: flavor.name,
+        staging: opts.staging,
+        assembly: rootfs.assembly,
+        rootfs: rootfs.stats,
+        members: initramfs.members,
+        bootloaders,
+        hostInstalled,
+        artifacts,
+        timings,
+      });
     }),
   ];
   await runTasks(tasks, opts.renderer);
@@ -140,7 +172,8 @@ async function runTasks(tasks: ListrTask[], renderer: RendererName): Promise<voi
     registerSignalListeners: false,
     renderer,
     fallbackRenderer: 'simple',
-    rendererOptions: renderer === 'simple' ? { timestamp: PRESET_TIMESTAMP, logger } : renderer === 'default' ? { logger, collapseSubtasks: false } : {},
+    rendererOptions:
+      renderer === 'simple' ? { timestamp: PRESET_TIMESTAMP, logger } : renderer === 'default' ? { logger, collapseSubtasks: false } : {},
     fallbackRendererOptions: { timestamp: PRESET_TIMESTAMP, logger },
     silentRendererCondition: renderer === 'silent',
   } as never);

@@ -29,9 +29,14 @@ export function checkAgentConfig(config: Record<string, unknown>): SpecIssue[] {
       timeout: 60_000,
     });
     if (r.status === 0) return [];
-    const lines = (r.stderr ?? '').split('\n').filter((l) => l.startsWith(`${file}: `)).map((l) => l.slice(file.length + 2));
+    const lines = (r.stderr ?? '')
+      .split('\n')
+      .filter((l) => l.startsWith(`${file}: `))
+      .map((l) => l.slice(file.length + 2));
     if (r.status !== 2 || lines.length === 0) {
-      throw new InternalError(`checking agent.config with the agent's --check-config failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${(r.stderr ?? '').trim().slice(-400)}`);
+      throw new InternalError(
+        `checking agent.config with the agent's --check-config failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${(r.stderr ?? '').trim().slice(-400)}`,
+      );
     }
     return lines.map(toIssue);
   } finally {

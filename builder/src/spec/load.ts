@@ -39,7 +39,10 @@ export async function loadSpec(opts: LoadSpecOptions): Promise<LoadedSpec> {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      throw new UserError(`cannot read spec ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, { hint: 'check the path given to --spec', cause: e });
+      throw new UserError(`cannot read spec ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+        hint: 'check the path given to --spec',
+        cause: e,
+      });
     }
     raw = parseYaml(text, file);
   }
@@ -50,7 +53,8 @@ export async function loadSpec(opts: LoadSpecOptions): Promise<LoadedSpec> {
 export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: string }): LoadedSpec {
   const file = opts.file;
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
   const moved = movedKeys(merged);
   if (moved.length) throw new SpecError(moved, file);
@@ -88,7 +92,8 @@ function movedKeys(spec: Record<string, unknown>): SpecIssue[] {
     const v = spec[top];
     if (v === undefined) continue;
     if (sub !== undefined) {
-      if (isPlain(v) && sub in v) issues.push({ path: `${top}.${sub}`, message: `moved to ${m.to}`, fix: `write it as top-level '${m.to}:'` });
+      if (isPlain(v) && sub in v)
+        issues.push({ path: `${top}.${sub}`, message: `moved to ${m.to}`, fix: `write it as top-level '${m.to}:'` });
       continue;
     }
     // kernel: holding only cmdline was reported above.
@@ -113,7 +118,11 @@ function parseYaml(text: string, file: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     throw new SpecError(
-      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '', message: e.message.split('\n')[0] ?? e.message, fix: 'fix the YAML syntax' })),
+      doc.errors.map((e) => ({
+        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+        message: e.message.split('\n')[0] ?? e.message,
+        fix: 'fix the YAML syntax',
+      })),
       file,
     );
   }

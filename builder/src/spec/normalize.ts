@@ -9,7 +9,7 @@ import { Value } from '@sinclair/typebox/value';
 import { IsoOptions, WrittenSpecSchema, type WrittenSpec } from './schema.js';
 import type { Filled } from './schema-kit.js';
 import { DEFAULT_EPOCH, epochFromEnv } from '../defaults.js';
-import { FLAVOR_SECTIONS, type FlavorName } from '../flavors/sections.js';
+import type { FLAVOR_SECTIONS, FlavorName } from '../flavors/sections.js';
 import { isKeyText } from './ssh-keys.js';
 
 // Kept here for the callers that import them from the spec.

@@ -12,11 +12,14 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
 
   spec.files.forEach((f, i) => {
     const path = `files[${i}]`;
-    if ((f.src === undefined) === (f.content === undefined)) errors.push({ path, message: 'needs exactly one of src or content', fix: 'give src: <host file> or content: <text>' });
+    if ((f.src === undefined) === (f.content === undefined))
+      errors.push({ path, message: 'needs exactly one of src or content', fix: 'give src: <host file> or content: <text>' });
     if (f.src !== undefined) requireFile(errors, `${path}.src`, f.src, 'file');
     if (f.dest.endsWith('/')) errors.push({ path: `${path}.dest`, message: 'is a directory path', fix: 'name the file, e.g. /etc/motd' });
   });
-  spec.directories.forEach((d, i) => { if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir'); });
+  spec.directories.forEach((d, i) => {
+    if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir');
+  });
   spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
   spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
@@ -27,8 +30,14 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
     if (prev) errors.push({ path: `files[${i}].dest`, message: `${f.dest} is also written by ${prev}`, fix: 'keep one of them' });
     dests.set(f.dest, `files[${i}]`);
   });
-  if (spec.console) warnings.push({ path: 'console', message: 'the ramdisk gives a root shell on its consoles', fix: 'leave console off for production ramdisks' });
-  if (/\bipa-api-url=/.test(spec.cmdline)) warnings.push({ path: 'cmdline', message: 'ipa-api-url is usually set by Ironic when it boots the ramdisk' });
+  if (spec.console)
+    warnings.push({
+      path: 'console',
+      message: 'the ramdisk gives a root shell on its consoles',
+      fix: 'leave console off for production ramdisks',
+    });
+  if (/\bipa-api-url=/.test(spec.cmdline))
+    warnings.push({ path: 'cmdline', message: 'ipa-api-url is usually set by Ironic when it boots the ramdisk' });
   return { errors, warnings };
 }
 

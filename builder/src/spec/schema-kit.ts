@@ -16,11 +16,15 @@ export function withDefault<T extends TSchema>(schema: T, value: Static<T>): TDe
 
 type Flatten<T> = { [K in keyof T]: T[K] } & {};
 type DefaultedKeys<P extends TProperties> = { [K in keyof P]: P[K] extends { readonly [HasDefault]: true } ? K : never }[keyof P];
-type OptionalKeys<P extends TProperties> = { [K in keyof P]: P[K] extends { readonly [HasDefault]: true } ? never : P[K] extends TOptional<TSchema> ? K : never }[keyof P];
+type OptionalKeys<P extends TProperties> = {
+  [K in keyof P]: P[K] extends { readonly [HasDefault]: true } ? never : P[K] extends TOptional<TSchema> ? K : never;
+}[keyof P];
 type RequiredKeys<P extends TProperties> = Exclude<keyof P, DefaultedKeys<P> | OptionalKeys<P>>;
 
 /** Static<T>, with every key that has a default present. */
 export type Filled<T extends TSchema> =
   T extends TObject<infer P>
     ? Flatten<{ [K in DefaultedKeys<P> | RequiredKeys<P>]-?: Filled<P[K]> } & { [K in OptionalKeys<P>]?: Filled<P[K]> }>
-    : T extends TArray<infer I> ? Filled<I>[] : Static<T>;
+    : T extends TArray<infer I>
+      ? Filled<I>[]
+      : Static<T>;

@@ -53,8 +53,14 @@ export const TarballLayer = Type.Object(
 export const AgentSection = Type.Object(
   {
     config: withDefault(Type.Record(Type.String(), Type.Unknown(), { description: 'Agent config file contents (JSON object)' }), {}),
-    hardwareManagers: withDefault(Type.Array(Type.String({ minLength: 1 }), { description: 'Host .js/.mjs files or directories of custom hardware managers' }), []),
-    caCertificates: withDefault(Type.Array(Type.String({ minLength: 1 }), { description: 'Site CA certificates (PEM files) trusted by the agent' }), []),
+    hardwareManagers: withDefault(
+      Type.Array(Type.String({ minLength: 1 }), { description: 'Host .js/.mjs files or directories of custom hardware managers' }),
+      [],
+    ),
+    caCertificates: withDefault(
+      Type.Array(Type.String({ minLength: 1 }), { description: 'Site CA certificates (PEM files) trusted by the agent' }),
+      [],
+    ),
   },
   { additionalProperties: false },
 );
@@ -63,7 +69,8 @@ export const SshSection = Type.Object(
   {
     authorizedKeys: withDefault(
       Type.Array(Type.String({ minLength: 1 }), {
-        description: "Public keys allowed to log in as root: a key line ('ssh-ed25519 AAAA... me@host') or a file of them (relative to the spec). Without keys no SSH server runs",
+        description:
+          "Public keys allowed to log in as root: a key line ('ssh-ed25519 AAAA... me@host') or a file of them (relative to the spec). Without keys no SSH server runs",
       }),
       [],
     ),
@@ -76,9 +83,13 @@ export const IsoOptions = Type.Object(
     label: withDefault(Type.String({ pattern: '^[A-Z0-9_-]{1,32}$', description: 'ISO volume label' }), DEFAULT_ISO_LABEL),
     append: withDefault(Type.String({ description: 'Extra kernel arguments for the ISO boot entries only' }), ''),
     secureBoot: withDefault(
-      Type.Union(SECURE_BOOT_MODES.map((m) => Type.Literal(m)), {
-        description: 'UEFI path through shim and the signed GRUB: auto (default) when the kernel is signed, on (fail naming any unsigned piece), off',
-      }),
+      Type.Union(
+        SECURE_BOOT_MODES.map((m) => Type.Literal(m)),
+        {
+          description:
+            'UEFI path through shim and the signed GRUB: auto (default) when the kernel is signed, on (fail naming any unsigned piece), off',
+        },
+      ),
       'auto',
     ),
     signing: Type.Optional(
@@ -97,8 +108,20 @@ export const IsoOptions = Type.Object(
 export const WrittenSpecSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
-    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Build name: artifacts go to output/<name>/ as <name>.kernel, <name>.initramfs, <name>.iso (default: tinyipa, ipa-<flavor> for the others)' })),
-    flavor: withDefault(Type.Union(FLAVORS.map((f) => Type.Literal(f)), { description: 'Ramdisk style' }), 'tinyipa'),
+    name: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+        description:
+          'Build name: artifacts go to output/<name>/ as <name>.kernel, <name>.initramfs, <name>.iso (default: tinyipa, ipa-<flavor> for the others)',
+      }),
+    ),
+    flavor: withDefault(
+      Type.Union(
+        FLAVORS.map((f) => Type.Literal(f)),
+        { description: 'Ramdisk style' },
+      ),
+      'tinyipa',
+    ),
     cmdline: withDefault(Type.String({ description: 'Kernel command line of the ramdisk: in the ISO boot entries and the manifest' }), ''),
     agent: withDefault(AgentSection, {}),
     ssh: withDefault(SshSection, {}),
@@ -106,9 +129,20 @@ export const WrittenSpecSchema = Type.Object(
     directories: withDefault(Type.Array(DirectoryLayer), []),
     tarballs: withDefault(Type.Array(TarballLayer), []),
     console: withDefault(Type.Boolean({ description: 'Root shell on the serial and VGA consoles (debugging only)' }), false),
-    compression: withDefault(Type.Union(COMPRESSIONS.map((c) => Type.Literal(c)), { description: 'Initramfs member compression: zstd unpacks about 3x faster than xz, xz is about 8 % smaller' }), 'zstd'),
-    iso: withDefault(Type.Union([Type.Boolean(), IsoOptions], { description: 'false: no ISO; true or {label, append}: a BIOS+UEFI hybrid ISO' }), true),
-    sourceDateEpoch: Type.Optional(Type.Integer({ minimum: 0, description: 'Timestamp for every file (default: SOURCE_DATE_EPOCH, else 2026-01-01)' })),
+    compression: withDefault(
+      Type.Union(
+        COMPRESSIONS.map((c) => Type.Literal(c)),
+        { description: 'Initramfs member compression: zstd unpacks about 3x faster than xz, xz is about 8 % smaller' },
+      ),
+      'zstd',
+    ),
+    iso: withDefault(
+      Type.Union([Type.Boolean(), IsoOptions], { description: 'false: no ISO; true or {label, append}: a BIOS+UEFI hybrid ISO' }),
+      true,
+    ),
+    sourceDateEpoch: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Timestamp for every file (default: SOURCE_DATE_EPOCH, else 2026-01-01)' }),
+    ),
     tinyipa: Type.Optional(FLAVOR_SECTIONS.tinyipa),
     dib: Type.Optional(FLAVOR_SECTIONS.dib),
     coreos: Type.Optional(FLAVOR_SECTIONS.coreos),

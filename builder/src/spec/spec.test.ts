@@ -70,7 +70,10 @@ test('union fields explain against the matching shape', () => {
 });
 
 test('flags override the spec and are validated the same way', () => {
-  const { spec } = validateSpec({ compression: 'xz', tinyipa: { packages: ['lldpd'] } }, { cwd, env: {}, overrides: { compression: 'gzip', tinyipa: { kernel: { package: 'linux-image-amd64' } } } });
+  const { spec } = validateSpec(
+    { compression: 'xz', tinyipa: { packages: ['lldpd'] } },
+    { cwd, env: {}, overrides: { compression: 'gzip', tinyipa: { kernel: { package: 'linux-image-amd64' } } } },
+  );
   assert.equal(spec.compression, 'gzip');
   assert.ok(spec.flavor === 'tinyipa');
   assert.equal(spec.tinyipa.kernel.package, 'linux-image-amd64');
@@ -84,7 +87,10 @@ test('files need exactly one of src and content, and src must exist', () => {
   assert.ok(paths.includes('files[2].dest'), paths.join());
   // schema errors come first; the rule errors appear once the schema passes
   const rules = issues({ files: [{ dest: '/etc/a' }, { dest: '/etc/b', src: 'nope-does-not-exist' }] });
-  assert.deepEqual(rules.map((i) => i.path), ['files[0]', 'files[1].src']);
+  assert.deepEqual(
+    rules.map((i) => i.path),
+    ['files[0]', 'files[1].src'],
+  );
 });
 
 test('flavors whose issues are still open are refused honestly', () => {
@@ -94,7 +100,12 @@ test('flavors whose issues are still open are refused honestly', () => {
 });
 
 test('keys that moved into the flavor section are refused with their new place', () => {
-  const list = issues({ kernel: { package: 'linux-image-amd64', cmdline: 'quiet' }, packages: ['lldpd'], node: { version: '22.1.0' }, debian: { suite: 'bookworm' } });
+  const list = issues({
+    kernel: { package: 'linux-image-amd64', cmdline: 'quiet' },
+    packages: ['lldpd'],
+    node: { version: '22.1.0' },
+    debian: { suite: 'bookworm' },
+  });
   const byPath = Object.fromEntries(list.map((i) => [i.path, i.message]));
   assert.deepEqual(byPath, {
     'kernel.cmdline': 'moved to cmdline',
@@ -104,7 +115,10 @@ test('keys that moved into the flavor section are refused with their new place',
     debian: 'moved to tinyipa.debian',
   });
   // A kernel: holding only cmdline names only cmdline.
-  assert.deepEqual(issues({ kernel: { cmdline: 'quiet' } }).map((i) => i.path), ['kernel.cmdline']);
+  assert.deepEqual(
+    issues({ kernel: { cmdline: 'quiet' } }).map((i) => i.path),
+    ['kernel.cmdline'],
+  );
 });
 
 test('a section of another flavor is refused', () => {
@@ -121,8 +135,13 @@ test('ssh.authorizedKeys: key lines and files are read and checked at build time
     writeFileSync(join(dir, 'bad.pub'), `${key}\nhello world\n`);
     const { spec } = validateSpec({ ssh: { authorizedKeys: [key, 'ops.pub'] } }, { cwd: dir, env: {} });
     assert.deepEqual(spec.ssh.authorizedKeys, [key, key]);
-    const list = issues2(dir, { ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1yc2E=', 'bad.pub', 'nope.pub', '-----BEGIN OPENSSH PRIVATE KEY-----'] } });
-    assert.deepEqual(list.map((i) => i.path), ['ssh.authorizedKeys[0]', 'ssh.authorizedKeys[1]', 'ssh.authorizedKeys[2]', 'ssh.authorizedKeys[3]']);
+    const list = issues2(dir, {
+      ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1yc2E=', 'bad.pub', 'nope.pub', '-----BEGIN OPENSSH PRIVATE KEY-----'] },
+    });
+    assert.deepEqual(
+      list.map((i) => i.path),
+      ['ssh.authorizedKeys[0]', 'ssh.authorizedKeys[1]', 'ssh.authorizedKeys[2]', 'ssh.authorizedKeys[3]'],
+    );
     assert.match(list[0]!.message, /not a ssh-ed25519 key/);
     assert.match(list[1]!.message, /bad\.pub line 2: not a public key/);
     assert.match(list[2]!.message, /neither a public key nor a file/);
@@ -182,5 +201,9 @@ test("agent.config is checked by the agent's own loader: a typo names the path a
     { path: 'agent.config.listenPrt', message: 'unknown option', fix: 'did you mean "listenPort"?' },
     { path: 'agent.config.apiUrl[1]', message: 'expected an http(s):// URL or "mdns", got 5' },
   ]);
-  assert.deepEqual(issues({ agent: { config: { api_url: 'http://ironic.example:6385', debug: true } } }), [], "IPA's snake_case names are valid");
+  assert.deepEqual(
+    issues({ agent: { config: { api_url: 'http://ironic.example:6385', debug: true } } }),
+    [],
+    "IPA's snake_case names are valid",
+  );
 });

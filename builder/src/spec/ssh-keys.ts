@@ -19,7 +19,10 @@ export const KEY_TYPES = [
 
 /** A key line, as opposed to a file name: one of its words is a key type. */
 export function isKeyText(entry: string): boolean {
-  return entry.trim().split(/\s+/).some((w) => (KEY_TYPES as readonly string[]).includes(w));
+  return entry
+    .trim()
+    .split(/\s+/)
+    .some((w) => (KEY_TYPES as readonly string[]).includes(w));
 }
 
 /** Why `line` is not an authorized_keys line, or undefined when it is one. */
@@ -57,7 +60,11 @@ export function readAuthorizedKeys(entries: string[]): { keys: string[]; issues:
       return;
     }
     if (!existsSync(entry) || !statSync(entry).isFile()) {
-      issues.push({ path, message: `'${entry}' is neither a public key nor a file`, fix: 'give a key line (ssh-ed25519 AAAA...) or a .pub file, relative to the spec file' });
+      issues.push({
+        path,
+        message: `'${entry}' is neither a public key nor a file`,
+        fix: 'give a key line (ssh-ed25519 AAAA...) or a .pub file, relative to the spec file',
+      });
       return;
     }
     const lines = readFileSync(entry, 'utf8').split('\n');
@@ -65,10 +72,19 @@ export function readAuthorizedKeys(entries: string[]): { keys: string[]; issues:
     lines.forEach((line, n) => {
       if (!line.trim() || line.trim().startsWith('#')) return;
       const problem = checkKeyLine(line);
-      if (problem) issues.push({ path, message: `${entry} line ${n + 1}: ${problem}`, fix: 'a key file holds public keys, one per line (an authorized_keys or .pub file)' });
-      else { keys.push(line.trim()); found++; }
+      if (problem)
+        issues.push({
+          path,
+          message: `${entry} line ${n + 1}: ${problem}`,
+          fix: 'a key file holds public keys, one per line (an authorized_keys or .pub file)',
+        });
+      else {
+        keys.push(line.trim());
+        found++;
+      }
     });
-    if (found === 0 && !issues.some((x) => x.path === path)) issues.push({ path, message: `${entry} holds no public key`, fix: 'name a .pub or authorized_keys file' });
+    if (found === 0 && !issues.some((x) => x.path === path))
+      issues.push({ path, message: `${entry} holds no public key`, fix: 'name a .pub or authorized_keys file' });
   });
   return { keys, issues };
 }

@@ -47,7 +47,13 @@ function describe(e: ValueError, pointer: string): SpecIssue[] {
       const consts = branches.filter((b) => 'const' in b).map((b) => String(b.const));
       if (consts.length === branches.length) {
         const near = typeof e.value === 'string' ? closest(e.value, consts) : undefined;
-        return [{ path, message: `${JSON.stringify(e.value)} is not one of ${consts.join(', ')}`, fix: near ? `did you mean '${near}'?` : `use one of: ${consts.join(', ')}` }];
+        return [
+          {
+            path,
+            message: `${JSON.stringify(e.value)} is not one of ${consts.join(', ')}`,
+            fix: near ? `did you mean '${near}'?` : `use one of: ${consts.join(', ')}`,
+          },
+        ];
       }
       // A union of shapes (e.g. iso: true | {label, append}): explain against the branch matching the value's type.
       const t = jsonType(e.value);
@@ -61,9 +67,21 @@ function describe(e: ValueError, pointer: string): SpecIssue[] {
     case ValueErrorType.Boolean:
     case ValueErrorType.Array:
     case ValueErrorType.Object:
-      return [{ path, message: `expected ${s.type === 'integer' ? 'an integer' : `a ${s.type}`}, got ${jsonType(e.value)}`, fix: s.description ?? `write a ${s.type}` }];
+      return [
+        {
+          path,
+          message: `expected ${s.type === 'integer' ? 'an integer' : `a ${s.type}`}, got ${jsonType(e.value)}`,
+          fix: s.description ?? `write a ${s.type}`,
+        },
+      ];
     case ValueErrorType.StringPattern:
-      return [{ path, message: `${JSON.stringify(e.value)} is not valid`, fix: s.description ? `${s.description} (must match ${s.pattern})` : `must match ${s.pattern}` }];
+      return [
+        {
+          path,
+          message: `${JSON.stringify(e.value)} is not valid`,
+          fix: s.description ? `${s.description} (must match ${s.pattern})` : `must match ${s.pattern}`,
+        },
+      ];
     default:
       return [{ path, message: e.message.toLowerCase(), ...(s.description ? { fix: s.description } : {}) }];
   }
@@ -82,7 +100,10 @@ export function closest(word: string, candidates: string[]): string | undefined 
   let bestD = Infinity;
   for (const c of candidates) {
     const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }

@@ -6,7 +6,11 @@ import { WrittenSpecSchema } from './schema.js';
 export const SCHEMA_PATH = fileURLToPath(new URL('./build-spec.schema.json', import.meta.url));
 
 export function renderJsonSchema(): string {
-  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', $id: 'https://ramforge.invalid/build-spec.schema.json', ...WrittenSpecSchema };
+  const schema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://ramforge.invalid/build-spec.schema.json',
+    ...WrittenSpecSchema,
+  };
   return JSON.stringify(schema, null, 2) + '\n';
 }
 

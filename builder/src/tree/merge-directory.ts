@@ -26,7 +26,10 @@ export async function mergeDirectoryInto(tree: Tree, hostDir: string, opts: Merg
   const root = await lstat(hostDir).catch((e: unknown) => {
     throw new UserError(`layer '${opts.layer}': cannot read directory '${hostDir}'`, { hint: 'check the path in the spec', cause: e });
   });
-  if (!root.isDirectory()) throw new UserError(`layer '${opts.layer}': '${hostDir}' is not a directory`, { hint: 'point the layer at a directory (symlinks are not followed)' });
+  if (!root.isDirectory())
+    throw new UserError(`layer '${opts.layer}': '${hostDir}' is not a directory`, {
+      hint: 'point the layer at a directory (symlinks are not followed)',
+    });
   const into = opts.into ? tree.resolve(opts.into, opts.layer) : '';
   if (into) tree.addDir(into, { layer: opts.layer });
   const seen = new Map<string, string>();
@@ -40,7 +43,13 @@ async function mergeLevel(tree: Tree, dir: string, treeDir: string, opts: MergeD
     const host = join(dir, name);
     const path = treeDir ? `${treeDir}/${name}` : name;
     const st = lstatSync(host);
-    const attrs: EntryAttrs = { mode: st.mode & 0o7777, uid: opts.uid ?? 0, gid: opts.gid ?? 0, mtime: Math.floor(st.mtimeMs / 1000), layer: opts.layer };
+    const attrs: EntryAttrs = {
+      mode: st.mode & 0o7777,
+      uid: opts.uid ?? 0,
+      gid: opts.gid ?? 0,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      layer: opts.layer,
+    };
     if (st.isDirectory()) {
       tree.addDir(path, attrs);
       await mergeLevel(tree, host, tree.resolve(path, opts.layer), opts, seen);

@@ -82,7 +82,9 @@ export async function mergeTarInto(tree: Tree, input: Readable, opts: MergeOptio
         tree.addFifo(path, attrs);
         break;
       default:
-        throw new UserError(`layer '${opts.layer}': entry '${h.name}' has unsupported tar type '${h.type}'`, { hint: 'only files, directories, symlinks, hard links, devices and fifos can go into a ramdisk' });
+        throw new UserError(`layer '${opts.layer}': entry '${h.name}' has unsupported tar type '${h.type}'`, {
+          hint: 'only files, directories, symlinks, hard links, devices and fifos can go into a ramdisk',
+        });
     }
     entry.resume();
   }

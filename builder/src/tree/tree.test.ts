@@ -19,7 +19,9 @@ async function tarOf(members: Member[]): Promise<Readable> {
   const p = pack();
   const chunks: Buffer[] = [];
   // Drain while adding: pack applies backpressure to large entries.
-  const drained = (async () => { for await (const c of p) chunks.push(c as Buffer); })();
+  const drained = (async () => {
+    for await (const c of p) chunks.push(c as Buffer);
+  })();
   for (const { body, ...h } of members) {
     await new Promise<void>((res, rej) => p.entry(h, body ?? '', (e) => (e ? rej(e) : res())));
   }
@@ -32,12 +34,14 @@ function newTree(usrMerge = true): Tree {
   return new Tree({ storeDir: mkdtempSync(join(base, 'rf-tree-')), usrMerge });
 }
 
-const rejects = (layer: string, entry: string) => (e: unknown): boolean => {
-  assert.ok(e instanceof UserError, `expected UserError, got ${String(e)}`);
-  assert.match(e.message, new RegExp(`layer '${layer}'`));
-  assert.ok(e.message.includes(entry), `message names the entry: ${e.message}`);
-  return true;
-};
+const rejects =
+  (layer: string, entry: string) =>
+  (e: unknown): boolean => {
+    assert.ok(e instanceof UserError, `expected UserError, got ${String(e)}`);
+    assert.match(e.message, new RegExp(`layer '${layer}'`));
+    assert.ok(e.message.includes(entry), `message names the entry: ${e.message}`);
+    return true;
+  };
 
 describe('Tree paths', () => {
   it("normalises 'x', '/x', './x' to the same entry", () => {
@@ -62,7 +66,16 @@ describe('Tree paths', () => {
     assert.throws(() => t.addFile('../x', Buffer.alloc(0), { layer: 'api-test' }), rejects('api-test', '../x'));
     assert.throws(() => t.addFile('a/../../x', Buffer.alloc(0)), UserError);
     await assert.rejects(t.mergeTar(await tarOf([{ name: '../x', body: 'evil' }]), { layer: 'evil' }), rejects('evil', '../x'));
-    await assert.rejects(t.mergeTar(await tarOf([{ name: 'ok', type: 'file' }, { name: 'y', type: 'link', linkname: '../etc/shadow' }]), { layer: 'evil2' }), rejects('evil2', '../etc/shadow'));
+    await assert.rejects(
+      t.mergeTar(
+        await tarOf([
+          { name: 'ok', type: 'file' },
+          { name: 'y', type: 'link', linkname: '../etc/shadow' },
+        ]),
+        { layer: 'evil2' },
+      ),
+      rejects('evil2', '../etc/shadow'),
+    );
   });
 
   it('refuses absolute tar members but accepts /x from the API', async () => {
@@ -77,14 +90,20 @@ describe('Tree paths', () => {
 describe('Tree escape rules', () => {
   it('refuses a child under a symlink (symlink first)', async () => {
     const t = newTree();
-    const tar = await tarOf([{ name: 'x', type: 'symlink', linkname: '/etc' }, { name: 'x/passwd', body: 'root::0:0' }]);
+    const tar = await tarOf([
+      { name: 'x', type: 'symlink', linkname: '/etc' },
+      { name: 'x/passwd', body: 'root::0:0' },
+    ]);
     await assert.rejects(t.mergeTar(tar, { layer: 'l1' }), rejects('l1', 'x/passwd'));
     assert.equal(t.has('etc/passwd'), false);
   });
 
   it('refuses a symlink over a populated directory (child first)', async () => {
     const t = newTree();
-    const tar = await tarOf([{ name: 'x/passwd', body: 'root::0:0' }, { name: 'x', type: 'symlink', linkname: '/etc' }]);
+    const tar = await tarOf([
+      { name: 'x/passwd', body: 'root::0:0' },
+      { name: 'x', type: 'symlink', linkname: '/etc' },
+    ]);
     await assert.rejects(t.mergeTar(tar, { layer: 'l2' }), rejects('l2', 'x'));
     assert.equal(t.get('x')?.type, 'dir');
   });
@@ -99,9 +118,18 @@ describe('Tree escape rules', () => {
 
   it('turns a hard link to a symlink into a symlink and refuses links to nothing', async () => {
     const t = newTree();
-    await t.mergeTar(await tarOf([{ name: 's', type: 'symlink', linkname: '/etc' }, { name: 'h', type: 'link', linkname: 's' }]), { layer: 'hl' });
+    await t.mergeTar(
+      await tarOf([
+        { name: 's', type: 'symlink', linkname: '/etc' },
+        { name: 'h', type: 'link', linkname: 's' },
+      ]),
+      { layer: 'hl' },
+    );
     assert.deepEqual([t.get('h')?.type, t.get('h')?.linkTarget], ['symlink', '/etc']);
-    await assert.rejects(t.mergeTar(await tarOf([{ name: 'h2', type: 'link', linkname: 'missing' }]), { layer: 'hl2' }), rejects('hl2', 'h2'));
+    await assert.rejects(
+      t.mergeTar(await tarOf([{ name: 'h2', type: 'link', linkname: 'missing' }]), { layer: 'hl2' }),
+      rejects('hl2', 'h2'),
+    );
     assert.throws(() => t.addSymlink('../up', 'x', { layer: 'sl' }), rejects('sl', '../up'));
   });
 
@@ -128,17 +156,23 @@ describe('Tree content', () => {
   it('keeps owners, modes, mtimes, devices, fifos and hard links from tar', async () => {
     const t = newTree();
     const big = Buffer.alloc(100_000, 7);
-    await t.mergeTar(await tarOf([
-      { name: './', type: 'directory', mode: 0o755 },
-      { name: './etc/', type: 'directory', mode: 0o750, uid: 0, gid: 4 },
-      { name: './etc/a', body: 'AAA', mode: 0o640, uid: 1000, gid: 1001, mtime: new Date(1_700_000_000_000) },
-      { name: './etc/b', type: 'link', linkname: './etc/a' },
-      { name: './dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
-      { name: './dev/sda', type: 'block-device', devmajor: 8, devminor: 0, mode: 0o660 },
-      { name: './run/fifo', type: 'fifo', mode: 0o600 },
-      { name: './big', body: big },
-    ]), { layer: 'base' });
-    assert.deepEqual({ ...t.get('etc/a'), data: undefined }, { path: 'etc/a', type: 'file', mode: 0o640, uid: 1000, gid: 1001, mtime: 1_700_000_000, size: 3, data: undefined, layer: 'base' });
+    await t.mergeTar(
+      await tarOf([
+        { name: './', type: 'directory', mode: 0o755 },
+        { name: './etc/', type: 'directory', mode: 0o750, uid: 0, gid: 4 },
+        { name: './etc/a', body: 'AAA', mode: 0o640, uid: 1000, gid: 1001, mtime: new Date(1_700_000_000_000) },
+        { name: './etc/b', type: 'link', linkname: './etc/a' },
+        { name: './dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+        { name: './dev/sda', type: 'block-device', devmajor: 8, devminor: 0, mode: 0o660 },
+        { name: './run/fifo', type: 'fifo', mode: 0o600 },
+        { name: './big', body: big },
+      ]),
+      { layer: 'base' },
+    );
+    assert.deepEqual(
+      { ...t.get('etc/a'), data: undefined },
+      { path: 'etc/a', type: 'file', mode: 0o640, uid: 1000, gid: 1001, mtime: 1_700_000_000, size: 3, data: undefined, layer: 'base' },
+    );
     assert.equal(t.get('etc')?.gid, 4);
     assert.equal(t.get('etc/b')?.type, 'hardlink');
     assert.equal(t.get('etc/b')?.linkTarget, 'etc/a');
@@ -157,21 +191,36 @@ describe('Tree content', () => {
 
   it('canonicalises usr-merge aliases and refuses conflicting alias symlinks', async () => {
     const t = newTree();
-    await t.mergeTar(await tarOf([
-      { name: './bin/', type: 'directory' },
-      { name: './bin/ls', body: 'ls', mode: 0o755 },
-      { name: './lib/x86_64-linux-gnu/libc.so.6', body: 'libc' },
-      { name: './bin/sh', type: 'symlink', linkname: 'dash' },
-      { name: './sbin/ip', type: 'link', linkname: './bin/ls' },
-      { name: './lib64', type: 'symlink', linkname: 'usr/lib64' },
-    ]), { layer: 'debs' });
+    await t.mergeTar(
+      await tarOf([
+        { name: './bin/', type: 'directory' },
+        { name: './bin/ls', body: 'ls', mode: 0o755 },
+        { name: './lib/x86_64-linux-gnu/libc.so.6', body: 'libc' },
+        { name: './bin/sh', type: 'symlink', linkname: 'dash' },
+        { name: './sbin/ip', type: 'link', linkname: './bin/ls' },
+        { name: './lib64', type: 'symlink', linkname: 'usr/lib64' },
+      ]),
+      { layer: 'debs' },
+    );
     assert.equal(t.get('bin')?.type, 'dir', "get('bin') resolves to usr/bin");
     assert.equal(t.get('usr/bin/ls')?.data?.toString(), 'ls');
     assert.equal(t.get('usr/lib/x86_64-linux-gnu/libc.so.6')?.size, 4);
     assert.equal(t.get('usr/sbin/ip')?.linkTarget, 'usr/bin/ls');
-    const top = t.entries().filter((e) => !e.path.includes('/')).map((e) => [e.path, e.type, e.linkTarget]);
-    assert.deepEqual(top, [['bin', 'symlink', 'usr/bin'], ['lib', 'symlink', 'usr/lib'], ['lib64', 'symlink', 'usr/lib64'], ['sbin', 'symlink', 'usr/sbin'], ['usr', 'dir', undefined]]);
-    await assert.rejects(t.mergeTar(await tarOf([{ name: 'lib', type: 'symlink', linkname: '/opt/evil' }]), { layer: 'x' }), rejects('x', 'lib'));
+    const top = t
+      .entries()
+      .filter((e) => !e.path.includes('/'))
+      .map((e) => [e.path, e.type, e.linkTarget]);
+    assert.deepEqual(top, [
+      ['bin', 'symlink', 'usr/bin'],
+      ['lib', 'symlink', 'usr/lib'],
+      ['lib64', 'symlink', 'usr/lib64'],
+      ['sbin', 'symlink', 'usr/sbin'],
+      ['usr', 'dir', undefined],
+    ]);
+    await assert.rejects(
+      t.mergeTar(await tarOf([{ name: 'lib', type: 'symlink', linkname: '/opt/evil' }]), { layer: 'x' }),
+      rejects('x', 'lib'),
+    );
     const plain = newTree(false);
     plain.addFile('bin/ls', Buffer.alloc(0));
     assert.equal(plain.get('bin')?.type, 'dir');
@@ -197,9 +246,20 @@ describe('Tree content', () => {
 
   it('prunes by glob and keeps what opts.keep protects', () => {
     const t = newTree();
-    for (const p of ['usr/share/doc/a/README', 'usr/share/doc/a/copyright', 'usr/share/doc/b/NEWS.gz', 'usr/share/man/man1/ls.1.gz', 'usr/share/locale/de/LC_MESSAGES/x.mo', 'usr/bin/ls']) t.addFile(p, Buffer.alloc(1));
+    for (const p of [
+      'usr/share/doc/a/README',
+      'usr/share/doc/a/copyright',
+      'usr/share/doc/b/NEWS.gz',
+      'usr/share/man/man1/ls.1.gz',
+      'usr/share/locale/de/LC_MESSAGES/x.mo',
+      'usr/bin/ls',
+    ])
+      t.addFile(p, Buffer.alloc(1));
     t.prune(['usr/share/doc/**', 'usr/share/man/**', 'usr/share/locale/**'], { keep: ['usr/share/doc/*/copyright'] });
-    const left = t.entries().map((e) => e.path).filter((p) => p.startsWith('usr/share/'));
+    const left = t
+      .entries()
+      .map((e) => e.path)
+      .filter((p) => p.startsWith('usr/share/'));
     assert.deepEqual(left, ['usr/share/doc', 'usr/share/doc/a', 'usr/share/doc/a/copyright', 'usr/share/locale', 'usr/share/man']);
     assert.ok(t.has('usr/bin/ls'));
     t.remove('usr/share');

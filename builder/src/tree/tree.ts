@@ -90,7 +90,10 @@ export class Tree {
       let size = content.size;
       if (size === undefined) {
         const st = lstatSync(content.source);
-        if (!st.isFile()) throw new UserError(`layer '${e.layer ?? 'api'}': '${content.source}' (for '${path}') is not a regular file`, { hint: 'add symlinks with addSymlink and directories with addDir' });
+        if (!st.isFile())
+          throw new UserError(`layer '${e.layer ?? 'api'}': '${content.source}' (for '${path}') is not a regular file`, {
+            hint: 'add symlinks with addSymlink and directories with addDir',
+          });
         size = st.size;
       }
       e.source = content.source;
@@ -109,7 +112,11 @@ export class Tree {
     // A layer re-creating the usr-merge alias itself (e.g. usrmerge's bin → usr/bin) is a no-op.
     if (this.usrMerge && raw.length === 1 && USR_MERGE_ALIASES.includes(raw[0] as string)) {
       if (target.replace(/^\/+/, '').replace(/\/+$/, '') === `usr/${raw[0]}`) return;
-      throw this.#reject(attrs.layer ?? 'api', path, new PathRejection(`symlink '${path}' → '${target}' conflicts with the usr-merge alias ${raw[0]} → usr/${raw[0]}`));
+      throw this.#reject(
+        attrs.layer ?? 'api',
+        path,
+        new PathRejection(`symlink '${path}' → '${target}' conflicts with the usr-merge alias ${raw[0]} → usr/${raw[0]}`),
+      );
     }
     const e = this.#base(this.resolve(path, attrs.layer), 'symlink', DEFAULT_MODE.symlink, attrs);
     e.linkTarget = target;
@@ -122,12 +129,22 @@ export class Tree {
     const target = this.#entries.get(t);
     if (target?.type === 'symlink') {
       // GNU tar can hard-link a symlink; an equal symlink is the portable equivalent.
-      this.addSymlink(path, target.linkTarget ?? '', { mode: target.mode, uid: target.uid, gid: target.gid, mtime: target.mtime, ...attrs });
+      this.addSymlink(path, target.linkTarget ?? '', {
+        mode: target.mode,
+        uid: target.uid,
+        gid: target.gid,
+        mtime: target.mtime,
+        ...attrs,
+      });
       return;
     }
     const file = target?.type === 'hardlink' ? this.#entries.get(target.linkTarget as string) : target;
     if (!file || file.type !== 'file') {
-      throw this.#reject(attrs.layer ?? 'api', path, new PathRejection(`hard link target '${targetPath}' is not a regular file in the tree (add the file before its links)`));
+      throw this.#reject(
+        attrs.layer ?? 'api',
+        path,
+        new PathRejection(`hard link target '${targetPath}' is not a regular file in the tree (add the file before its links)`),
+      );
     }
     if (file.path === p) return;
     const e = this.#base(p, 'hardlink', file.mode, { mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, ...attrs });
@@ -217,7 +234,14 @@ export class Tree {
   }
 
   #base(path: string, type: TreeEntry['type'], mode: number, attrs: EntryAttrs): TreeEntry {
-    const e: TreeEntry = { path, type, mode: (attrs.mode ?? mode) & 0o7777, uid: attrs.uid ?? 0, gid: attrs.gid ?? 0, mtime: attrs.mtime ?? 0 };
+    const e: TreeEntry = {
+      path,
+      type,
+      mode: (attrs.mode ?? mode) & 0o7777,
+      uid: attrs.uid ?? 0,
+      gid: attrs.gid ?? 0,
+      mtime: attrs.mtime ?? 0,
+    };
     if (attrs.layer !== undefined) e.layer = attrs.layer;
     return e;
   }
@@ -241,7 +265,11 @@ export class Tree {
       if (!p) {
         this.#put(this.#base(prefix, 'dir', DEFAULT_MODE.dir, layer === undefined ? {} : { layer }));
       } else if (p.type === 'symlink') {
-        throw this.#reject(layer ?? 'api', original, new PathRejection(`its parent '${prefix}' is a symlink (→ '${p.linkTarget}'), writing through it could escape the root`));
+        throw this.#reject(
+          layer ?? 'api',
+          original,
+          new PathRejection(`its parent '${prefix}' is a symlink (→ '${p.linkTarget}'), writing through it could escape the root`),
+        );
       } else if (p.type !== 'dir') {
         throw this.#reject(layer ?? 'api', original, new PathRejection(`its parent '${prefix}' is a ${p.type}, not a directory`));
       }
@@ -261,7 +289,11 @@ export class Tree {
         return;
       }
       if (old.type === 'dir' && (this.#children.get(old.path)?.size ?? 0) > 0) {
-        throw this.#reject(e.layer ?? 'api', original, new PathRejection(`a ${e.type} cannot replace the non-empty directory '${old.path}'`));
+        throw this.#reject(
+          e.layer ?? 'api',
+          original,
+          new PathRejection(`a ${e.type} cannot replace the non-empty directory '${old.path}'`),
+        );
       }
       if (e.type === 'hardlink' && e.linkTarget === old.path) return;
       this.#detach(old);

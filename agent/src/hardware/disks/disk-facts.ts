@@ -30,7 +30,11 @@ export async function getDeviceSize(dev: string, run: ProgramRunner): Promise<nu
 export async function listPartitions(dev: string, run: ProgramRunner): Promise<string[]> {
   if ((await stat(dev).catch(() => null))?.isFile()) return [];
   const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE', dev], { okCodes: [0, 32, 64] });
-  return stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === 'part').map((f) => f[0]!);
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === 'part')
+    .map((f) => f[0]!);
 }
 
 /** Partition N of a disk: "/dev/sda"+"1", "/dev/nvme0n1"+"p1", "/dev/loop0"+"p1". */

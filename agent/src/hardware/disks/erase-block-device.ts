@@ -60,7 +60,9 @@ export async function eraseBlockDevice(dev: string, s: EraseSettings, c: EraseCo
     }
   } catch (e) {
     if (!s.continueIfSecureEraseFailed) throw e;
-    c.log?.warn(`erase ${dev}: firmware erase failed (${(e as Error).message}); overwriting instead (agent_continue_if_secure_erase_failed)`);
+    c.log?.warn(
+      `erase ${dev}: firmware erase failed (${(e as Error).message}); overwriting instead (agent_continue_if_secure_erase_failed)`,
+    );
   }
   if (s.iterations === 0 && !s.zeroize) return 'none (agent_erase_devices_iterations=0 and zeroize disabled)';
   const r = await overwriteDevice(dev, { iterations: s.iterations, zeroize: s.zeroize, io: c.io, signal: c.signal, log: c.log });
@@ -82,10 +84,16 @@ export async function withFirmwareCheck(dev: string, c: EraseContext, erase: () 
   if (!before) return `${m} (not verified: the device could not be read)`;
   const withData = before.blocks.filter((b) => !isUniform(b.data));
   if (withData.length === 0) return `${m} (not verified: the sampled blocks held no data before)`;
-  const after = await readSamples(dev, c.io, withData.map((b) => ({ offset: b.offset, length: b.data.length })));
+  const after = await readSamples(
+    dev,
+    c.io,
+    withData.map((b) => ({ offset: b.offset, length: b.data.length })),
+  );
   const unchanged = after.blocks.filter((b, i) => b.data.equals(withData[i]!.data));
   if (unchanged.length) {
-    throw new BlockDeviceEraseError(`${m} of ${dev} reported success but ${unchanged.length} of ${withData.length} sampled blocks still hold their old data (first at byte ${unchanged[0]!.offset}); the drive did not erase`);
+    throw new BlockDeviceEraseError(
+      `${m} of ${dev} reported success but ${unchanged.length} of ${withData.length} sampled blocks still hold their old data (first at byte ${unchanged[0]!.offset}); the drive did not erase`,
+    );
   }
   return `${m}, verified ${withData.length} sampled blocks changed`;
 }

@@ -26,7 +26,19 @@ Security:
 Logical Unit WWN Device Identifier: 5000000000000000
 `;
 
-const dev = (name: string): BlockDevice => ({ name, model: '', size: 1 << 30, rotational: false, wwn: null, serial: null, vendor: null, wwn_with_extension: null, wwn_vendor_extension: null, hctl: null, by_path: null });
+const dev = (name: string): BlockDevice => ({
+  name,
+  model: '',
+  size: 1 << 30,
+  rotational: false,
+  wwn: null,
+  serial: null,
+  vendor: null,
+  wwn_with_extension: null,
+  wwn_vendor_extension: null,
+  hctl: null,
+  by_path: null,
+});
 
 /** A runner that answers from a table keyed by argv prefix and records every call. */
 function fakeRunner(answers: Array<[string, string | Error | (() => string)]>): ProgramRunner & { calls: string[] } {
@@ -57,7 +69,9 @@ test('nvme id-ctrl capability bits', () => {
 });
 
 test('settings from driver_internal_info, with IPA defaults', () => {
-  const s = readEraseSettings({ driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: 'false', disk_erasure_concurrency: 4 } });
+  const s = readEraseSettings({
+    driver_internal_info: { agent_erase_devices_iterations: 2, agent_erase_devices_zeroize: 'false', disk_erasure_concurrency: 4 },
+  });
   assert.deepEqual([s.iterations, s.zeroize, s.concurrency], [2, false, 4]);
   const d = readEraseSettings({});
   assert.deepEqual([d.iterations, d.zeroize, d.skipReadOnly, d.continueIfSecureEraseFailed], [1, true, false, false]);
@@ -75,7 +89,13 @@ test('erase_devices: nvme crypto, ATA enhanced, overwrite fallback', async () =>
   const run = fakeRunner([
     ['nvme id-ctrl /dev/nvme0n1', '{"oacs":6,"fna":4}'],
     ['hdparm -I /dev/sda', () => HDPARM(erased ? 'not\tenabled' : 'not\tenabled')],
-    ['hdparm --user-master u --security-erase-enhanced', () => { erased = true; return ''; }],
+    [
+      'hdparm --user-master u --security-erase-enhanced',
+      () => {
+        erased = true;
+        return '';
+      },
+    ],
     ['hdparm -I /dev/sdb', new Error('not ATA')],
   ]);
   // The firmware erases are faked by the runner, so their disks are blank: nothing to compare before/after.
@@ -95,10 +115,18 @@ test('erase_devices: nvme crypto, ATA enhanced, overwrite fallback', async () =>
 test('frozen drive fails unless agent_continue_if_secure_erase_failed', async () => {
   const frozen = HDPARM('not\tenabled').replace('not\tfrozen', 'frozen');
   const run = fakeRunner([['hdparm -I /dev/sda', frozen]]);
-  await assert.rejects(eraseDevices([dev('/dev/sda'), dev('/dev/sdc')], {}, { run, io: fakeDiskIo(disksFor('/dev/sda', '/dev/sdc')) }),
-    (e: unknown) => /Failed to erase on the device\(s\): "\/dev\/sda": Block device \/dev\/sda is frozen/.test((e as { details: string }).details) && !(e as { details: string }).details.includes('sdc'));
+  await assert.rejects(
+    eraseDevices([dev('/dev/sda'), dev('/dev/sdc')], {}, { run, io: fakeDiskIo(disksFor('/dev/sda', '/dev/sdc')) }),
+    (e: unknown) =>
+      /Failed to erase on the device\(s\): "\/dev\/sda": Block device \/dev\/sda is frozen/.test((e as { details: string }).details) &&
+      !(e as { details: string }).details.includes('sdc'),
+  );
   const disks = disksFor('/dev/sda');
-  const r = await eraseDevices([dev('/dev/sda')], { driver_internal_info: { agent_continue_if_secure_erase_failed: true } }, { run, io: fakeDiskIo(disks) });
+  const r = await eraseDevices(
+    [dev('/dev/sda')],
+    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
+    { run, io: fakeDiskIo(disks) },
+  );
   assert.match(String(r['/dev/sda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
   assert.ok(allZero(disks['/dev/sda']!));
 });
@@ -106,8 +134,15 @@ test('frozen drive fails unless agent_continue_if_secure_erase_failed', async ()
 test('ATA and NVMe secure erase can be disabled', async () => {
   const run = fakeRunner([]);
   const disks = disksFor('/dev/nvme0n1', '/dev/sda');
-  const r = await eraseDevices([dev('/dev/nvme0n1'), dev('/dev/sda')], { driver_internal_info: { agent_enable_nvme_secure_erase: false, agent_enable_ata_secure_erase: false } }, { run, io: fakeDiskIo(disks) });
-  assert.deepEqual(Object.values(r).map((m) => String(m).split(',')[0]), ['overwrite: 1 random pass + zeros', 'overwrite: 1 random pass + zeros']);
+  const r = await eraseDevices(
+    [dev('/dev/nvme0n1'), dev('/dev/sda')],
+    { driver_internal_info: { agent_enable_nvme_secure_erase: false, agent_enable_ata_secure_erase: false } },
+    { run, io: fakeDiskIo(disks) },
+  );
+  assert.deepEqual(
+    Object.values(r).map((m) => String(m).split(',')[0]),
+    ['overwrite: 1 random pass + zeros', 'overwrite: 1 random pass + zeros'],
+  );
   assert.ok(allZero(disks['/dev/nvme0n1']!) && allZero(disks['/dev/sda']!));
   assert.ok(!run.calls.some((c) => c.startsWith('hdparm') || c.startsWith('nvme')));
 });
@@ -115,7 +150,16 @@ test('ATA and NVMe secure erase can be disabled', async () => {
 test('erase_devices_express: NVMe format, no overwrite', async () => {
   const disks = disksFor('/dev/nvme0n1');
   // The fake "format" erases the fake disk, so the before/after check sees changed blocks.
-  const run = fakeRunner([['nvme id-ctrl', '{"oacs":2,"fna":0}'], ['nvme format', () => { disks['/dev/nvme0n1']!.data.fill(0); return ''; }]]);
+  const run = fakeRunner([
+    ['nvme id-ctrl', '{"oacs":2,"fna":0}'],
+    [
+      'nvme format',
+      () => {
+        disks['/dev/nvme0n1']!.data.fill(0);
+        return '';
+      },
+    ],
+  ]);
   const r = await eraseDevicesExpress([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) });
   assert.deepEqual(r, { '/dev/nvme0n1': 'nvme_user_data_erase, verified 16 sampled blocks changed' });
   assert.ok(run.calls.includes('nvme format /dev/nvme0n1 -s 1 -f'));
@@ -124,10 +168,17 @@ test('erase_devices_express: NVMe format, no overwrite', async () => {
 test('a firmware erase that reports success but leaves the data fails the step', async () => {
   const disks = disksFor('/dev/nvme0n1');
   const run = fakeRunner([['nvme id-ctrl', '{"oacs":6,"fna":4}']]); // "format" succeeds and does nothing
-  await assert.rejects(eraseDevices([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) }),
-    (e: unknown) => /"\/dev\/nvme0n1": nvme_crypto_erase of \/dev\/nvme0n1 reported success but 16 of 16 sampled blocks still hold their old data/.test((e as { details: string }).details));
+  await assert.rejects(eraseDevices([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) }), (e: unknown) =>
+    /"\/dev\/nvme0n1": nvme_crypto_erase of \/dev\/nvme0n1 reported success but 16 of 16 sampled blocks still hold their old data/.test(
+      (e as { details: string }).details,
+    ),
+  );
   // Allowed to fall back: the overwrite then erases for real.
-  const r = await eraseDevices([dev('/dev/nvme0n1')], { driver_internal_info: { agent_continue_if_secure_erase_failed: true } }, { run, io: fakeDiskIo(disks) });
+  const r = await eraseDevices(
+    [dev('/dev/nvme0n1')],
+    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
+    { run, io: fakeDiskIo(disks) },
+  );
   assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
   assert.ok(allZero(disks['/dev/nvme0n1']!));
 });

@@ -33,8 +33,19 @@ async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
 }
 
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
-async function eraseAll(devs: BlockDevice[], s: EraseSettings, what: string, o: DiskOpts, fn: (dev: string) => Promise<string>): Promise<Record<string, string>> {
-  const results = await runBounded(devs, s.concurrency, async (d) => ((await checkWritable(d.name, s)) ? fn(d.name) : SKIPPED_RO), o.signal);
+async function eraseAll(
+  devs: BlockDevice[],
+  s: EraseSettings,
+  what: string,
+  o: DiskOpts,
+  fn: (dev: string) => Promise<string>,
+): Promise<Record<string, string>> {
+  const results = await runBounded(
+    devs,
+    s.concurrency,
+    async (d) => ((await checkWritable(d.name, s)) ? fn(d.name) : SKIPPED_RO),
+    o.signal,
+  );
   const out: Record<string, string> = {};
   const failed: string[] = [];
   results.forEach((r, i) => {
@@ -55,7 +66,10 @@ function errText(e: unknown): string {
 export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<void> {
   const run = o.run ?? execute;
   const s = readEraseSettings(o.node, o.concurrency ?? devs.length);
-  await eraseAll(devs, s, 'erase the metadata', o, async (dev) => { await destroyDiskMetadata(dev, run); return 'metadata'; });
+  await eraseAll(devs, s, 'erase the metadata', o, async (dev) => {
+    await destroyDiskMetadata(dev, run);
+    return 'metadata';
+  });
 }
 
 /**
@@ -93,7 +107,12 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
 }
 
 /** Run async work over items with at most `limit` in flight; never rejects. */
-export async function runBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, signal?: AbortSignal): Promise<PromiseSettledResult<R>[]> {
+export async function runBounded<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

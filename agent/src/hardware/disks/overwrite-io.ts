@@ -58,8 +58,13 @@ async function findAlignedView(fh: FileHandle, size: number): Promise<Buffer | n
 }
 
 class RealDiskHandle implements DiskHandle {
-  constructor(private readonly dev: string, private readonly buffered: FileHandle, private directFh: FileHandle | null,
-    private readonly isBlock: boolean, private readonly run: ProgramRunner) {}
+  constructor(
+    private readonly dev: string,
+    private readonly buffered: FileHandle,
+    private directFh: FileHandle | null,
+    private readonly isBlock: boolean,
+    private readonly run: ProgramRunner,
+  ) {}
 
   bufferedReads = 0;
 

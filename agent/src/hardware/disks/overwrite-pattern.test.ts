@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { counterIv, describePasses, firstMismatch, isUniform, Keystream, keystreamAt, newPassKey, sampleOffsets } from './overwrite-pattern.js';
+import {
+  counterIv,
+  describePasses,
+  firstMismatch,
+  isUniform,
+  Keystream,
+  keystreamAt,
+  newPassKey,
+  sampleOffsets,
+} from './overwrite-pattern.js';
 
 test('keystream is seekable: any offset regenerates the same bytes as the running stream', () => {
   const k = newPassKey();
@@ -34,7 +43,10 @@ test('samples cover the first and the last block and spread over the device', ()
   const gaps = s.slice(1).map((x, i) => x.offset - s[i]!.offset);
   assert.ok(Math.max(...gaps) <= 2 * (size / 126) + 4096);
   // Random placement: two draws differ.
-  assert.notDeepEqual(sampleOffsets(size, 65536, 128).map((x) => x.offset), s.map((x) => x.offset));
+  assert.notDeepEqual(
+    sampleOffsets(size, 65536, 128).map((x) => x.offset),
+    s.map((x) => x.offset),
+  );
 });
 
 test('always exactly `count` distinct, increasing samples, whatever the random draws', () => {
@@ -52,7 +64,10 @@ test('a small device is read back whole, the odd tail included', () => {
   const size = (1 << 20) + 512;
   const s = sampleOffsets(size, 65536, 128);
   assert.equal(s.length, 17);
-  assert.equal(s.reduce((n, x) => n + x.length, 0), size);
+  assert.equal(
+    s.reduce((n, x) => n + x.length, 0),
+    size,
+  );
   assert.deepEqual(s.at(-1), { offset: 1 << 20, length: 512 });
   assert.deepEqual(sampleOffsets(0, 65536, 8), []);
 });

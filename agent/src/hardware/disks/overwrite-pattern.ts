@@ -7,7 +7,10 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 
 /** Key and nonce of one random pass; the block counter is the byte offset / 16. */
-export interface PassKey { key: Buffer; nonce: Buffer }
+export interface PassKey {
+  key: Buffer;
+  nonce: Buffer;
+}
 
 export const newPassKey = (): PassKey => ({ key: randomBytes(16), nonce: randomBytes(8) });
 
@@ -54,7 +57,10 @@ const ZERO_PIECE = Buffer.alloc(PIECE);
 /** `len` keystream bytes at `offset`, for verification. */
 export const keystreamAt = (k: PassKey, offset: number, len: number): Buffer => new Keystream(k, offset).next(len);
 
-export interface Sample { offset: number; length: number }
+export interface Sample {
+  offset: number;
+  length: number;
+}
 
 /**
  * Blocks to read back: the first and the last block always, the others one

@@ -49,7 +49,9 @@ export async function overwriteDevice(dev: string, o: OverwriteOptions): Promise
   if (!Number.isSafeInteger(size) || size <= 0) throw new BlockDeviceEraseError(`cannot overwrite ${dev}: its size is ${size} bytes`);
   const passes = describePasses(o.iterations, o.zeroize);
   const log = (msg: string): void => o.log?.info(msg);
-  const h = await o.io.open(dev).catch((e: unknown) => { throw new BlockDeviceEraseError(`cannot open ${dev} for writing: ${errMsg(e)}`); });
+  const h = await o.io.open(dev).catch((e: unknown) => {
+    throw new BlockDeviceEraseError(`cannot open ${dev} for writing: ${errMsg(e)}`);
+  });
   try {
     const chunk = Math.min(o.chunkSize ?? 8 * MiB, roundUp(size, 4096));
     const bufs: Buffer[] = [];
@@ -79,8 +81,16 @@ const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 /** Writes in flight: two keep the device busy while the next block is generated or the last one completes. */
 const DEPTH = 2;
 
-async function writePass(dev: string, h: DiskHandle, size: number, bufs: Buffer[], key: PassKey | null, name: string,
-  signal: AbortSignal | undefined, log: (m: string) => void): Promise<void> {
+async function writePass(
+  dev: string,
+  h: DiskHandle,
+  size: number,
+  bufs: Buffer[],
+  key: PassKey | null,
+  name: string,
+  signal: AbortSignal | undefined,
+  log: (m: string) => void,
+): Promise<void> {
   const chunk = bufs[0]!.length;
   const ks = key ? new Keystream(key, 0) : null;
   if (!ks) for (const b of bufs) b.fill(0);
@@ -106,7 +116,9 @@ async function writePass(dev: string, h: DiskHandle, size: number, bufs: Buffer[
       }
     }
     while (inflight.length) await inflight.shift();
-    await h.sync().catch((e: unknown) => { throw new BlockDeviceEraseError(`flushing ${dev} after ${name} failed: ${errMsg(e)}`); });
+    await h.sync().catch((e: unknown) => {
+      throw new BlockDeviceEraseError(`flushing ${dev} after ${name} failed: ${errMsg(e)}`);
+    });
   } finally {
     await Promise.allSettled(inflight);
   }
@@ -124,7 +136,10 @@ async function writeFully(dev: string, h: DiskHandle, buf: Buffer, len: number, 
     } catch (e) {
       throw new BlockDeviceEraseError(`writing ${dev} at byte ${pos + done} failed: ${errMsg(e)}`);
     }
-    if (n <= 0) throw new BlockDeviceEraseError(`short write on ${dev}: the device took no bytes at byte ${pos + done}; it is smaller than its reported size or failing`);
+    if (n <= 0)
+      throw new BlockDeviceEraseError(
+        `short write on ${dev}: the device took no bytes at byte ${pos + done}; it is smaller than its reported size or failing`,
+      );
     done += n;
   }
 }
@@ -147,21 +162,31 @@ async function readFully(dev: string, h: DiskHandle, buf: Buffer, len: number, p
 /** Read back the samples and the reported end; returns how many samples held the final pattern (all, or it throws). */
 async function verifyFinalPattern(dev: string, h: DiskHandle, size: number, key: PassKey | null, o: OverwriteOptions): Promise<number> {
   if (!key && !o.zeroize) return 0;
-  await h.dropCache().catch((e: unknown) => { throw new BlockDeviceEraseError(`cannot drop the page cache of ${dev} before verifying: ${errMsg(e)}`); });
+  await h.dropCache().catch((e: unknown) => {
+    throw new BlockDeviceEraseError(`cannot drop the page cache of ${dev} before verifying: ${errMsg(e)}`);
+  });
   const block = o.sampleBlock ?? 64 * 1024;
   const samples = sampleOffsets(size, block, o.samples ?? 128);
   const buf = await h.alloc(roundUp(block, 4096));
   for (const s of samples) {
     const got = await readFully(dev, h, buf, s.length, s.offset);
-    if (got !== s.length) throw new BlockDeviceEraseError(`verification of ${dev} failed: only ${got} of ${s.length} bytes could be read back at byte ${s.offset}`);
+    if (got !== s.length)
+      throw new BlockDeviceEraseError(
+        `verification of ${dev} failed: only ${got} of ${s.length} bytes could be read back at byte ${s.offset}`,
+      );
     const want = key ? keystreamAt(key, s.offset, s.length) : null;
     const bad = firstMismatch(buf.subarray(0, s.length), want);
     if (bad >= 0) {
-      throw new BlockDeviceEraseError(`verification of ${dev} failed: byte ${s.offset + bad} does not hold the ${key ? 'random' : 'zero'} pattern of the last pass; the device did not store what was written`);
+      throw new BlockDeviceEraseError(
+        `verification of ${dev} failed: byte ${s.offset + bad} does not hold the ${key ? 'random' : 'zero'} pattern of the last pass; the device did not store what was written`,
+      );
     }
   }
   // Bytes past the reported size would never have been written: the device must end there.
   const past = await readFully(dev, h, buf, 4096, size);
-  if (past > 0) throw new BlockDeviceEraseError(`verification of ${dev} failed: it has data past its reported size of ${size} bytes, which were not overwritten`);
+  if (past > 0)
+    throw new BlockDeviceEraseError(
+      `verification of ${dev} failed: it has data past its reported size of ${size} bytes, which were not overwritten`,
+    );
   return samples.length;
 }

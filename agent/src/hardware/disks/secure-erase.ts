@@ -7,7 +7,10 @@
 import { BlockDeviceEraseError } from '../../errors.js';
 import type { ProgramRunner } from '../../util/exec.js';
 
-export interface NvmeCaps { formatSupported: boolean; cryptoErase: boolean }
+export interface NvmeCaps {
+  formatSupported: boolean;
+  cryptoErase: boolean;
+}
 
 /** OACS bit 1 = Format NVM supported; FNA bit 2 = cryptographic erase supported. */
 export function parseNvmeIdCtrl(json: string): NvmeCaps {
@@ -54,7 +57,11 @@ export function parseAtaSecurity(hdparmI: string): string[] {
 export async function eraseAta(dev: string, run: ProgramRunner): Promise<string | null> {
   const readSecurity = async (): Promise<string[]> => parseAtaSecurity((await run(['hdparm', '-I', dev])).stdout);
   let sec: string[];
-  try { sec = await readSecurity(); } catch { return null; } // not an ATA device
+  try {
+    sec = await readSecurity();
+  } catch {
+    return null;
+  } // not an ATA device
   if (!sec.includes('supported')) return null;
   if (sec.includes('enabled')) {
     // A previous failed erase leaves the NULL password set: unlock and clear it.
@@ -62,12 +69,16 @@ export async function eraseAta(dev: string, run: ProgramRunner): Promise<string 
       await run(['hdparm', '--user-master', 'u', '--security-unlock', 'NULL', dev]);
       await run(['hdparm', '--user-master', 'u', '--security-disable', 'NULL', dev]);
     } catch (e) {
-      throw new BlockDeviceEraseError(`Block device ${dev} has ATA security enabled with an unknown password and could not be unlocked: ${(e as Error).message}`);
+      throw new BlockDeviceEraseError(
+        `Block device ${dev} has ATA security enabled with an unknown password and could not be unlocked: ${(e as Error).message}`,
+      );
     }
     sec = await readSecurity();
   }
   if (!sec.includes('not frozen')) {
-    throw new BlockDeviceEraseError(`Block device ${dev} is frozen and cannot be secure-erased; power-cycle the machine (a suspend/resume often unfreezes the drive) or set agent_continue_if_secure_erase_failed to fall back to overwriting`);
+    throw new BlockDeviceEraseError(
+      `Block device ${dev} is frozen and cannot be secure-erased; power-cycle the machine (a suspend/resume often unfreezes the drive) or set agent_continue_if_secure_erase_failed to fall back to overwriting`,
+    );
   }
   const enhanced = sec.includes('supported: enhanced erase');
   const flag = enhanced ? '--security-erase-enhanced' : '--security-erase';

@@ -9,7 +9,11 @@ import { parse as parseYaml } from 'yaml';
 /** Parses `ipmitool lan6 print <ch> dynamic_addr|static_addr` (YAML-like) into active addresses. */
 export function readLan6Addresses(out: string, dynamic: boolean): string[] {
   let doc: unknown;
-  try { doc = parseYaml(out.replace(/\t/g, '    ')); } catch { return []; }
+  try {
+    doc = parseYaml(out.replace(/\t/g, '    '));
+  } catch {
+    return [];
+  }
   if (!doc || typeof doc !== 'object') return [];
   const found: string[] = [];
   for (const v of Object.values(doc as Record<string, unknown>)) {

@@ -10,7 +10,11 @@ import type { HostAccess } from './host-access.js';
 export const IPMI_DEVICES = ['/dev/ipmi0', '/dev/ipmi/0', '/dev/ipmidev/0'];
 const CHANNELS = Array.from({ length: 11 }, (_, i) => i + 1);
 
-export interface BmcInfo { bmc_address: string | null; bmc_v6address: string | null; bmc_mac?: string }
+export interface BmcInfo {
+  bmc_address: string | null;
+  bmc_v6address: string | null;
+  bmc_mac?: string;
+}
 
 export function readLanField(out: string, field: string): string | null {
   const re = new RegExp(`^${field}\\s*:\\s*(\\S+)`, 'm');
@@ -37,7 +41,11 @@ async function readLanChannels(host: HostAccess): Promise<{ outs: Array<string |
 
 async function readV6Channel(host: HostAccess, ch: number): Promise<string | null | undefined> {
   const run = async (what: string) => {
-    try { return (await host.run(['ipmitool', 'lan6', 'print', String(ch), what], { timeoutMs: 10_000 })).stdout; } catch { return undefined; }
+    try {
+      return (await host.run(['ipmitool', 'lan6', 'print', String(ch), what], { timeoutMs: 10_000 })).stdout;
+    } catch {
+      return undefined;
+    }
   };
   const enables = await run('enables');
   if (enables === undefined) return undefined;
@@ -77,7 +85,10 @@ export async function collectBmc(host: HostAccess, skip = false): Promise<BmcInf
   const v4 = ips.find((ip) => ip && isIP(ip) === 4 && ip !== '0.0.0.0') ?? (answered.length ? '0.0.0.0' : null);
   const info: BmcInfo = { bmc_address: v4, bmc_v6address: v6 };
   // bmc_mac: the channel that carries an address (IPv4, else any IPv6 channel).
-  const withV4 = answered.find((o) => { const ip = readLanField(o, 'IP Address'); return ip && ip !== '0.0.0.0' && isIP(ip) === 4; });
+  const withV4 = answered.find((o) => {
+    const ip = readLanField(o, 'IP Address');
+    return ip && ip !== '0.0.0.0' && isIP(ip) === 4;
+  });
   const macSource = withV4 ?? (v6 && v6 !== '::/0' ? answered[0] : undefined);
   const mac = macSource ? readLanField(macSource, 'MAC Address') : null;
   if (mac) info.bmc_mac = mac.toLowerCase();

@@ -27,7 +27,12 @@ export async function collectCpu(host: HostAccess): Promise<Cpu> {
   const firstBlock = parseKeyValues(info.split(/\n\s*\n/)[0] ?? '');
   const flagsText = firstBlock.get('flags') ?? l.get('flags') ?? '';
   const processors = info.split('\n').filter((x) => /^processor\s*:/.test(x)).length;
-  const sockets = new Set(info.split('\n').filter((x) => /^physical id\s*:/.test(x)).map((x) => x.split(':')[1]!.trim()));
+  const sockets = new Set(
+    info
+      .split('\n')
+      .filter((x) => /^physical id\s*:/.test(x))
+      .map((x) => x.split(':')[1]!.trim()),
+  );
   // lscpu only prints "CPU max MHz" with cpufreq; VMs then have no frequency
   // at all in IPA. /proc/cpuinfo's "cpu MHz" is the honest next best.
   const freq = l.get('cpu max mhz') ?? l.get('cpu mhz') ?? firstBlock.get('cpu mhz') ?? null;

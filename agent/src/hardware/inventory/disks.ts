@@ -103,16 +103,37 @@ const isInstallType = (t: string): boolean => t === 'disk' || t === 'md' || t ==
 
 async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
   const names = await host.listDir('/sys/block');
-  return Promise.all(names.map(async (k): Promise<LsblkRow> => {
-    const rd = async (f: string) => (await host.readText(`/sys/block/${k}/${f}`))?.trim();
-    const [size, rota, model, serial, wwid, ls, ps] = await Promise.all(
-      ['size', 'queue/rotational', 'device/model', 'device/serial', 'device/wwid', 'queue/logical_block_size', 'queue/physical_block_size'].map(rd));
-    return {
-      kname: k, model: str(model), size: Number(size ?? 0) * 512, rota: rota === '1',
-      type: k.startsWith('md') ? 'raid' : 'disk', uuid: null, partuuid: null,
-      serial: str(serial), wwn: str(wwid), logSec: num(ls), phySec: num(ps), tran: null, children: [],
-    };
-  }));
+  return Promise.all(
+    names.map(async (k): Promise<LsblkRow> => {
+      const rd = async (f: string) => (await host.readText(`/sys/block/${k}/${f}`))?.trim();
+      const [size, rota, model, serial, wwid, ls, ps] = await Promise.all(
+        [
+          'size',
+          'queue/rotational',
+          'device/model',
+          'device/serial',
+          'device/wwid',
+          'queue/logical_block_size',
+          'queue/physical_block_size',
+        ].map(rd),
+      );
+      return {
+        kname: k,
+        model: str(model),
+        size: Number(size ?? 0) * 512,
+        rota: rota === '1',
+        type: k.startsWith('md') ? 'raid' : 'disk',
+        uuid: null,
+        partuuid: null,
+        serial: str(serial),
+        wwn: str(wwid),
+        logSec: num(ls),
+        phySec: num(ps),
+        tran: null,
+        children: [],
+      };
+    }),
+  );
 }
 
 async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice> {
@@ -129,7 +150,10 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
     // No udev database: resolve the by-path links ourselves.
     for (const l of byPathDir) {
       const t = await host.realPath(`/dev/disk/by-path/${l}`);
-      if (t === `/dev/${r.kname}`) { byPath = `disk/by-path/${l}`; break; }
+      if (t === `/dev/${r.kname}`) {
+        byPath = `disk/by-path/${l}`;
+        break;
+      }
     }
   }
   return {
@@ -162,12 +186,18 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
 export async function collectDisks(host: HostAccess, only: readonly string[] = []): Promise<BlockDevice[]> {
   const out = await tryRun(host, LSBLK_ARGV);
   let rows: LsblkRow[];
-  try { rows = out === undefined ? await readSysfsRows(host) : parseLsblk(out); } catch { rows = await readSysfsRows(host); }
+  try {
+    rows = out === undefined ? await readSysfsRows(host) : parseLsblk(out);
+  } catch {
+    rows = await readSysfsRows(host);
+  }
   const mpathMembers = new Set(rows.filter((r) => r.children.some((c) => c.type === 'mpath')).map((r) => r.kname));
   const onlyNames = only.map((d) => d.replace(/^\/dev\//, ''));
-  const keep = onlyNames.length > 0
-    ? rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0)
-    : rows.filter((r) => isInstallType(r.type) && r.size > 0 && !mpathMembers.has(r.kname)
-      && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)));
+  const keep =
+    onlyNames.length > 0
+      ? rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0)
+      : rows.filter(
+          (r) => isInstallType(r.type) && r.size > 0 && !mpathMembers.has(r.kname) && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)),
+        );
   return Promise.all(keep.map((r) => describeDisk(host, r)));
 }

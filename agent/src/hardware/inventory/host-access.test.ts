@@ -26,7 +26,10 @@ describe('replayed commands', () => {
     await writeFile(path.join(root, '.commands', 'tool_bad.rc'), '1');
     const host = createHostAccess({ root });
     assert.equal((await host.run(['tool', 'ok'])).stdout, 'hello');
-    await assert.rejects(host.run(['tool', 'bad']), (e: unknown) => e instanceof ExecError && e.code === 1 && e.stderr === 'Invalid channel');
+    await assert.rejects(
+      host.run(['tool', 'bad']),
+      (e: unknown) => e instanceof ExecError && e.code === 1 && e.stderr === 'Invalid channel',
+    );
     assert.equal((await host.run(['tool', 'bad'], { okCodes: [0, 1] })).code, 1);
     await assert.rejects(host.run(['other']), (e: unknown) => e instanceof ExecError && e.code === null);
     assert.equal(await host.hasCommand('tool'), true);
@@ -61,7 +64,12 @@ describe('fixture recorder on a /dev/disk/by-path tree', () => {
     const { symlink } = await import('node:fs/promises');
     await symlink('../../sda', path.join(liveRoot, 'dev/disk/by-path/pci-0000:00:17.0-ata-1'));
     const out = path.join(tmp, 'rec-bypath');
-    const live = createHostAccess({ root: liveRoot, run: async () => { throw new ExecError(['x'], null, '', 'absent'); } });
+    const live = createHostAccess({
+      root: liveRoot,
+      run: async () => {
+        throw new ExecError(['x'], null, '', 'absent');
+      },
+    });
     const rec = createRecordingHost(out, { ...live, root: liveRoot });
     assert.equal(await rec.realPath('/dev/disk/by-path/pci-0000:00:17.0-ata-1'), '/dev/sda');
     assert.equal(await createHostAccess({ root: out }).realPath('/dev/disk/by-path/pci-0000:00:17.0-ata-1'), '/dev/sda');

@@ -36,7 +36,10 @@ const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin
 
 /** File name of a recorded command: argv joined by '_', unsafe characters replaced. */
 export function commandKey(argv: string[]): string {
-  return argv.join(' ').replace(/[^A-Za-z0-9.,=+:-]/g, '_').slice(0, 200);
+  return argv
+    .join(' ')
+    .replace(/[^A-Za-z0-9.,=+:-]/g, '_')
+    .slice(0, 200);
 }
 
 export function createHostAccess(o: { root?: string; run?: ProgramRunner } = {}): HostAccess {
@@ -46,22 +49,51 @@ export function createHostAccess(o: { root?: string; run?: ProgramRunner } = {})
   const host: HostAccess = {
     root,
     replay,
-    readText: async (p) => { try { return await readFile(at(p), 'utf8'); } catch { return undefined; } },
-    readLink: async (p) => { try { return await readlink(at(p)); } catch { return undefined; } },
+    readText: async (p) => {
+      try {
+        return await readFile(at(p), 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    readLink: async (p) => {
+      try {
+        return await readlink(at(p));
+      } catch {
+        return undefined;
+      }
+    },
     realPath: async (p) => {
       try {
         const r = await realpath(at(p));
         const rel = path.relative(root, r);
         return rel.startsWith('..') ? undefined : '/' + rel;
-      } catch { return undefined; }
+      } catch {
+        return undefined;
+      }
     },
-    exists: async (p) => { try { await lstat(at(p)); return true; } catch { return false; } },
-    listDir: async (p) => { try { return (await readdir(at(p))).filter((n) => !replay || n !== '.keep').sort(); } catch { return []; } },
+    exists: async (p) => {
+      try {
+        await lstat(at(p));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    listDir: async (p) => {
+      try {
+        return (await readdir(at(p))).filter((n) => !replay || n !== '.keep').sort();
+      } catch {
+        return [];
+      }
+    },
     isCharDevice: async (p) => {
       try {
         const s = await stat(at(p));
         return s.isCharacterDevice() || (replay && s.isFile());
-      } catch { return false; }
+      } catch {
+        return false;
+      }
     },
     hasCommand: replay ? (name) => hasRecordedCommand(root, name) : hasLiveCommand,
     run: o.run ?? (replay ? replayCommand(root) : execute),
@@ -72,7 +104,12 @@ export function createHostAccess(o: { root?: string; run?: ProgramRunner } = {})
 async function hasLiveCommand(name: string): Promise<boolean> {
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH];
   for (const d of new Set(dirs)) {
-    try { await access(path.join(d, name), constants.X_OK); return true; } catch { /* next */ }
+    try {
+      await access(path.join(d, name), constants.X_OK);
+      return true;
+    } catch {
+      /* next */
+    }
   }
   return false;
 }
@@ -104,5 +141,9 @@ function replayCommand(root: string): ProgramRunner {
 
 /** Runs a command; undefined when it is missing or fails (the caller falls back). */
 export async function tryRun(host: HostAccess, argv: string[], opts?: ExecOptions): Promise<string | undefined> {
-  try { return (await host.run(argv, opts)).stdout; } catch { return undefined; }
+  try {
+    return (await host.run(argv, opts)).stdout;
+  } catch {
+    return undefined;
+  }
 }

@@ -56,7 +56,11 @@ export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess
     // volume_name selects software RAID volumes in IPA; not a device hint.
     const { volume_name: _ignored, ...hints } = entry;
     if (!Object.keys(hints).length) continue;
-    try { for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name); } catch { /* invalid entry: skips nothing */ }
+    try {
+      for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name);
+    } catch {
+      /* invalid entry: skips nothing */
+    }
   }
   return disks.filter((d) => !skipped.has(d.name));
 }

@@ -34,7 +34,10 @@ describe('server-r640 facts', () => {
   const root = path.join(FIXTURES, 'server-r640');
   it('drops the fa: virtual function, keeps the VLAN, uses the permanent MAC', async () => {
     const inv = await collectInventory({ root, bootif: '01-24-6e-96-11-22-30' });
-    assert.deepEqual(inv.interfaces.map((i) => i.name), ['eno1', 'eno1.100', 'eno2']);
+    assert.deepEqual(
+      inv.interfaces.map((i) => i.name),
+      ['eno1', 'eno1.100', 'eno2'],
+    );
     assert.equal(inv.interfaces[2]!.mac_address, '24:6e:96:11:22:32');
     assert.equal(inv.interfaces[0]!.ipv6_address, 'fe80::266e:96ff:fe11:2230%eno1');
     assert.equal(inv.boot.pxe_interface, '01-24-6e-96-11-22-30');
@@ -45,7 +48,10 @@ describe('server-r640 facts', () => {
     assert.equal(inv.disks[0]!.serial, 'S47MNA0M123456');
     assert.equal(inv.memory.physical_mb, 12 * 16384);
     assert.equal(inv.system_vendor.serial_number, '7XYZ123');
-    assert.equal(inv.disks.some((d) => d.name === '/dev/sr0' || d.name === '/dev/loop0'), false);
+    assert.equal(
+      inv.disks.some((d) => d.name === '/dev/sr0' || d.name === '/dev/loop0'),
+      false,
+    );
   });
   it('reads BMC IPv4, SLAAC IPv6 and MAC, or nothing when skipped', async () => {
     const inv = await collectInventory({ root });
@@ -59,13 +65,20 @@ describe('server-r640 facts', () => {
     const all = await listBlockDevices({ root });
     assert.equal('uuid' in all[0]!, true);
     const kept = await listBlockDevices({ root, skipBlockDevices: [{ name: '/dev/sda' }, { rotational: true }, { volume_name: 'x' }] });
-    assert.deepEqual(kept.map((d) => d.name), ['/dev/nvme0n1']);
+    assert.deepEqual(
+      kept.map((d) => d.name),
+      ['/dev/nvme0n1'],
+    );
   });
   it('guesses the smallest disk >= 4 GiB and follows root device hints', async () => {
     const disks = await listBlockDevices({ root });
     assert.equal(getOsInstallDevice(disks).name, '/dev/sda');
     assert.equal(getOsInstallDevice(disks, { properties: { root_device: { tran: 'nvme' } } }).name, '/dev/nvme0n1');
-    assert.equal(getOsInstallDevice(disks, { instance_info: { root_device: { size: '>= 1000' } }, properties: { root_device: { name: '/dev/sda' } } }).name, '/dev/sdb');
+    assert.equal(
+      getOsInstallDevice(disks, { instance_info: { root_device: { size: '>= 1000' } }, properties: { root_device: { name: '/dev/sda' } } })
+        .name,
+      '/dev/sdb',
+    );
   });
 });
 

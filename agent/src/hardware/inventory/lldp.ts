@@ -41,7 +41,8 @@ function encodeAddress(ip: string): Buffer | undefined {
   const h = head ? head.split(':') : [];
   const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
   const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(17); b[0] = 2;
+  const b = Buffer.alloc(17);
+  b[0] = 2;
   groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 1 + 2 * i));
   return b;
 }
@@ -57,19 +58,24 @@ export function encodeNeighbour(n: Obj): Array<[number, string]> {
   if (cid) tlvs.push([1, hex(cid)]);
   const pid = encodeId(first(port.id as Obj | Obj[]), PORT_SUBTYPE);
   if (pid) tlvs.push([2, hex(pid)]);
-  const ttl = Buffer.alloc(2); ttl.writeUInt16BE(Number(port.ttl ?? chassis.ttl ?? 120));
+  const ttl = Buffer.alloc(2);
+  ttl.writeUInt16BE(Number(port.ttl ?? chassis.ttl ?? 120));
   tlvs.push([3, hex(ttl)]);
   if (port.descr) tlvs.push([4, hex(text(port.descr))]);
   if (chassisName && chassisName !== (first(chassis.id as Obj | Obj[]) as Obj | undefined)?.value) tlvs.push([5, hex(text(chassisName))]);
   if (chassis.descr) tlvs.push([6, hex(text(chassis.descr))]);
   const caps = ([] as Obj[]).concat((chassis.capability ?? []) as Obj | Obj[]);
   if (caps.length) {
-    let sys = 0; let en = 0;
+    let sys = 0;
+    let en = 0;
     for (const c of caps) {
       const bit = 1 << Math.max(0, CAPS.indexOf(String(c.type)));
-      sys |= bit; if (c.enabled) en |= bit;
+      sys |= bit;
+      if (c.enabled) en |= bit;
     }
-    const b = Buffer.alloc(4); b.writeUInt16BE(sys, 0); b.writeUInt16BE(en, 2);
+    const b = Buffer.alloc(4);
+    b.writeUInt16BE(sys, 0);
+    b.writeUInt16BE(en, 2);
     tlvs.push([7, hex(b)]);
   }
   const ifaces = ([] as unknown[]).concat(chassis['mgmt-iface'] ?? []);
@@ -77,13 +83,19 @@ export function encodeNeighbour(n: Obj): Array<[number, string]> {
     const addr = encodeAddress(String(ip));
     if (!addr) return;
     // Management address TLV: length, IANA family + address, ifIndex subtype 2, ifIndex, empty OID.
-    const tail = Buffer.alloc(6); tail[0] = 2; tail.writeUInt32BE(Number(ifaces[i] ?? 0) >>> 0, 1);
+    const tail = Buffer.alloc(6);
+    tail[0] = 2;
+    tail.writeUInt32BE(Number(ifaces[i] ?? 0) >>> 0, 1);
     tlvs.push([8, hex(Buffer.concat([Buffer.from([addr.length]), addr, tail]))]);
   });
   for (const v of ([] as Obj[]).concat((n.vlan ?? []) as Obj | Obj[])) {
     const vid = Number(v['vlan-id']);
     if (!Number.isInteger(vid)) continue;
-    if (v.pvid) { const b = Buffer.from([0x00, 0x80, 0xc2, 1, 0, 0]); b.writeUInt16BE(vid, 4); tlvs.push([127, hex(b)]); }
+    if (v.pvid) {
+      const b = Buffer.from([0x00, 0x80, 0xc2, 1, 0, 0]);
+      b.writeUInt16BE(vid, 4);
+      tlvs.push([127, hex(b)]);
+    }
     const name = text(v.value ?? `vlan${vid}`);
     const b = Buffer.concat([Buffer.from([0x00, 0x80, 0xc2, 3, vid >> 8, vid & 0xff, name.length]), name]);
     tlvs.push([127, hex(b)]);
@@ -107,5 +119,9 @@ export function parseLldpcli(json: string): Map<string, Array<[number, string]>>
 export async function collectLldp(host: HostAccess): Promise<Map<string, Array<[number, string]>> | undefined> {
   const out = await tryRun(host, LLDPCLI_ARGV, { timeoutMs: 5000 });
   if (out === undefined) return undefined;
-  try { return parseLldpcli(out); } catch { return undefined; }
+  try {
+    return parseLldpcli(out);
+  } catch {
+    return undefined;
+  }
 }

@@ -31,7 +31,11 @@ export function parseLshw(text: string): LshwNode | undefined {
 export async function readLshw(host: HostAccess): Promise<LshwNode | undefined> {
   const out = await tryRun(host, LSHW_ARGV, { timeoutMs: 60_000 });
   if (!out) return undefined;
-  try { return parseLshw(out); } catch { return undefined; }
+  try {
+    return parseLshw(out);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Depth-first search by id (IPA's find_in_lshw). */

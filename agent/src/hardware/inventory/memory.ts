@@ -36,7 +36,9 @@ async function readPhysicalFromSysfs(host: HostAccess): Promise<number | null> {
   const block = (await host.readText('/sys/devices/system/memory/block_size_bytes'))?.trim();
   if (!block) return null;
   const blocks = (await host.listDir('/sys/devices/system/memory')).filter((n) => /^memory\d+$/.test(n));
-  const online = await Promise.all(blocks.map(async (b) => (await host.readText(`/sys/devices/system/memory/${b}/online`))?.trim() !== '0'));
+  const online = await Promise.all(
+    blocks.map(async (b) => (await host.readText(`/sys/devices/system/memory/${b}/online`))?.trim() !== '0'),
+  );
   const bytes = online.filter(Boolean).length * parseInt(block, 16);
   return bytes > 0 ? Math.round(bytes / MIB) : null;
 }

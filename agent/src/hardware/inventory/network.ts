@@ -12,7 +12,12 @@ import { tryRun } from './host-access.js';
 
 export const IP_ADDR_ARGV = ['ip', '-j', 'addr'];
 
-interface IpLink { mac: string | null; perm: string | null; v4: string | null; v6: string | null }
+interface IpLink {
+  mac: string | null;
+  perm: string | null;
+  v4: string | null;
+  v6: string | null;
+}
 
 const PCI_ADDR = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
@@ -43,15 +48,25 @@ function readNodeInterfaces(): Map<string, IpLink> {
 
 export async function readAddresses(host: HostAccess): Promise<Map<string, IpLink>> {
   const out = await tryRun(host, IP_ADDR_ARGV);
-  if (out !== undefined) { try { return parseIpAddr(out); } catch { /* fall through */ } }
+  if (out !== undefined) {
+    try {
+      return parseIpAddr(out);
+    } catch {
+      /* fall through */
+    }
+  }
   return host.replay ? new Map() : readNodeInterfaces();
 }
 
 /** Names IPA considers interfaces (lo, bridges, tunnels and ifb are not). */
 export async function listInterfaceNames(host: HostAccess): Promise<string[]> {
   const names = await host.listDir('/sys/class/net');
-  const flags = await Promise.all(names.map(async (n) =>
-    n.includes('.') || (await host.exists(`/sys/class/net/${n}/device`)) || (await host.exists(`/sys/class/net/${n}/bonding`))));
+  const flags = await Promise.all(
+    names.map(
+      async (n) =>
+        n.includes('.') || (await host.exists(`/sys/class/net/${n}/device`)) || (await host.exists(`/sys/class/net/${n}/bonding`)),
+    ),
+  );
   return names.filter((_, i) => flags[i]);
 }
 
@@ -66,13 +81,23 @@ async function readPciAddress(host: HostAccess, name: string): Promise<string | 
   return PCI_ADDR.test(parent) ? parent : base;
 }
 
-async function describeInterface(host: HostAccess, name: string, ip: IpLink | undefined,
-  lldp: Map<string, Array<[number, string]>> | undefined, biosdevname: boolean): Promise<NetworkInterface | undefined> {
+async function describeInterface(
+  host: HostAccess,
+  name: string,
+  ip: IpLink | undefined,
+  lldp: Map<string, Array<[number, string]>> | undefined,
+  biosdevname: boolean,
+): Promise<NetworkInterface | undefined> {
   const sys = `/sys/class/net/${name}`;
   const rd = async (f: string) => (await host.readText(`${sys}/${f}`))?.trim() || null;
   const [address, carrier, vendor, product, speed, pci, driverLink, bios] = await Promise.all([
-    rd('address'), rd('carrier'), rd('device/vendor'), rd('device/device'), rd('speed'),
-    readPciAddress(host, name), host.readLink(`${sys}/device/driver`),
+    rd('address'),
+    rd('carrier'),
+    rd('device/vendor'),
+    rd('device/device'),
+    rd('speed'),
+    readPciAddress(host, name),
+    host.readLink(`${sys}/device/driver`),
     biosdevname ? tryRun(host, ['biosdevname', '-i', name]) : Promise.resolve(undefined),
   ]);
   const mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
@@ -85,7 +110,7 @@ async function describeInterface(host: HostAccess, name: string, ip: IpLink | un
     ipv4_address: ip?.v4 ?? null,
     ipv6_address: ip?.v6 ?? null,
     has_carrier: carrier === '1',
-    lldp: lldp ? lldp.get(name) ?? null : null,
+    lldp: lldp ? (lldp.get(name) ?? null) : null,
     vendor,
     product,
     client_id: null,
@@ -96,8 +121,10 @@ async function describeInterface(host: HostAccess, name: string, ip: IpLink | un
   };
 }
 
-export async function collectInterfaces(host: HostAccess,
-  lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>>>): Promise<NetworkInterface[]> {
+export async function collectInterfaces(
+  host: HostAccess,
+  lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>>>,
+): Promise<NetworkInterface[]> {
   const [names, addrs, bios] = await Promise.all([listInterfaceNames(host), readAddresses(host), host.hasCommand('biosdevname')]);
   const lldpData = lldp ? await lldp(names) : undefined;
   const list = await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios)));

@@ -14,11 +14,22 @@ import { parseDmidecodeSystem } from './system-vendor.js';
 
 describe('lsblk', () => {
   it('flattens md/mpath children once and accepts string values', () => {
-    const rows = parseLsblk(JSON.stringify({ blockdevices: [
-      { kname: 'sda', size: '100', rota: '1', type: 'disk', children: [{ kname: 'md0', size: 90, rota: false, type: 'raid1' }] },
-      { kname: 'sdb', size: 100, rota: true, type: 'disk', children: [{ kname: 'md0', size: 90, rota: false, type: 'raid1' }] },
-    ] }));
-    assert.deepEqual(rows.map((r) => [r.kname, r.size, r.rota, r.type]), [['sda', 100, true, 'disk'], ['md0', 90, false, 'raid1'], ['sdb', 100, true, 'disk']]);
+    const rows = parseLsblk(
+      JSON.stringify({
+        blockdevices: [
+          { kname: 'sda', size: '100', rota: '1', type: 'disk', children: [{ kname: 'md0', size: 90, rota: false, type: 'raid1' }] },
+          { kname: 'sdb', size: 100, rota: true, type: 'disk', children: [{ kname: 'md0', size: 90, rota: false, type: 'raid1' }] },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.kname, r.size, r.rota, r.type]),
+      [
+        ['sda', 100, true, 'disk'],
+        ['md0', 90, false, 'raid1'],
+        ['sdb', 100, true, 'disk'],
+      ],
+    );
   });
 });
 
@@ -31,11 +42,30 @@ describe('udev database', () => {
 
 describe('lshw and dmidecode memory', () => {
   it('sums banks, else the memory node, as MiB', () => {
-    const lshw = parseLshw(JSON.stringify([{ id: 'h', children: [{ id: 'core', children: [
-      { id: 'memory:0', size: 999, children: [{ id: 'bank:0', size: 8 * 2 ** 30 }, { id: 'bank:1', size: 8 * 2 ** 30 }] },
-      { id: 'memory:1', size: 4 * 2 ** 30 },
-      { id: 'memory-controller', size: 1 },
-    ] }] }]));
+    const lshw = parseLshw(
+      JSON.stringify([
+        {
+          id: 'h',
+          children: [
+            {
+              id: 'core',
+              children: [
+                {
+                  id: 'memory:0',
+                  size: 999,
+                  children: [
+                    { id: 'bank:0', size: 8 * 2 ** 30 },
+                    { id: 'bank:1', size: 8 * 2 ** 30 },
+                  ],
+                },
+                { id: 'memory:1', size: 4 * 2 ** 30 },
+                { id: 'memory-controller', size: 1 },
+              ],
+            },
+          ],
+        },
+      ]),
+    );
     assert.equal(readPhysicalFromLshw(lshw), 20480);
     assert.equal(readPhysicalFromLshw(undefined), null);
   });
@@ -44,8 +74,17 @@ describe('lshw and dmidecode memory', () => {
     assert.equal(readPhysicalFromDmidecode('nothing'), null);
   });
   it('reads BIOS and System sections of dmidecode', () => {
-    const f = parseDmidecodeSystem('Handle 0x0000, DMI type 0, 24 bytes\nBIOS Information\n\tVendor: SeaBIOS\n\tVersion: 1.16\n\tRelease Date: 04/01/2014\n\nHandle 0x0100, DMI type 1, 27 bytes\nSystem Information\n\tManufacturer: QEMU\n\tProduct Name: Standard PC\n\tSerial Number: Not Specified\n');
-    assert.deepEqual(f, { product_name: 'Standard PC', serial_number: 'Not Specified', manufacturer: 'QEMU', fw_vendor: 'SeaBIOS', fw_version: '1.16', fw_date: '04/01/2014' });
+    const f = parseDmidecodeSystem(
+      'Handle 0x0000, DMI type 0, 24 bytes\nBIOS Information\n\tVendor: SeaBIOS\n\tVersion: 1.16\n\tRelease Date: 04/01/2014\n\nHandle 0x0100, DMI type 1, 27 bytes\nSystem Information\n\tManufacturer: QEMU\n\tProduct Name: Standard PC\n\tSerial Number: Not Specified\n',
+    );
+    assert.deepEqual(f, {
+      product_name: 'Standard PC',
+      serial_number: 'Not Specified',
+      manufacturer: 'QEMU',
+      fw_vendor: 'SeaBIOS',
+      fw_version: '1.16',
+      fw_date: '04/01/2014',
+    });
   });
 });
 
@@ -56,7 +95,8 @@ describe('ipmitool', () => {
     assert.equal(readLanField(out, 'MAC Address'), 'aa:bb:cc:dd:ee:ff');
   });
   it('keeps active DHCPv6/SLAAC dynamic addresses and active static ones', () => {
-    const dyn = 'IPv6 Dynamic Address 0:\n    Source/Type:    DHCPv6\n    Address:        ::/0\n    Status:         active\nIPv6 Dynamic Address 1:\n    Source/Type:    static\n    Address:        fd00::9/64\n    Status:         active\nIPv6 Dynamic Address 2:\n    Source/Type:    SLAAC\n    Address:        fd00::5/64\n    Status:         active\n';
+    const dyn =
+      'IPv6 Dynamic Address 0:\n    Source/Type:    DHCPv6\n    Address:        ::/0\n    Status:         active\nIPv6 Dynamic Address 1:\n    Source/Type:    static\n    Address:        fd00::9/64\n    Status:         active\nIPv6 Dynamic Address 2:\n    Source/Type:    SLAAC\n    Address:        fd00::5/64\n    Status:         active\n';
     assert.deepEqual(readLan6Addresses(dyn, true), ['fd00::5']);
     assert.deepEqual(readLan6Addresses(dyn, false), ['fd00::9', 'fd00::5']);
     assert.deepEqual(readLan6Addresses('not: [yaml', true), []);
@@ -73,18 +113,56 @@ describe('lscpu', () => {
 
 describe('ip -j addr', () => {
   it('takes permaddr, the first inet/inet6, zone on link-local', () => {
-    const m = parseIpAddr(JSON.stringify([{ ifname: 'eth0', address: '02:00:00:00:00:01', permaddr: '52:54:00:00:00:01',
-      addr_info: [{ family: 'inet6', local: 'fe80::1', scope: 'link' }, { family: 'inet', local: '10.0.0.2', scope: 'global' }, { family: 'inet', local: '10.0.0.3' }] }]));
+    const m = parseIpAddr(
+      JSON.stringify([
+        {
+          ifname: 'eth0',
+          address: '02:00:00:00:00:01',
+          permaddr: '52:54:00:00:00:01',
+          addr_info: [
+            { family: 'inet6', local: 'fe80::1', scope: 'link' },
+            { family: 'inet', local: '10.0.0.2', scope: 'global' },
+            { family: 'inet', local: '10.0.0.3' },
+          ],
+        },
+      ]),
+    );
     assert.deepEqual(m.get('eth0'), { mac: '02:00:00:00:00:01', perm: '52:54:00:00:00:01', v4: '10.0.0.2', v6: 'fe80::1%eth0' });
   });
 });
 
 describe('lldpcli → TLVs', () => {
-  const json = JSON.stringify({ lldp: { interface: [
-    { eth0: { via: 'LLDP', chassis: { 'switch-1': { id: { type: 'mac', value: '00:11:22:33:44:55' }, descr: 'Cumulus Linux', 'mgmt-ip': '192.0.2.1', capability: [{ type: 'Bridge', enabled: true }, { type: 'Router', enabled: false }] } },
-      port: { id: { type: 'ifname', value: 'swp7' }, descr: 'server07', ttl: '120' }, vlan: { 'vlan-id': '100', pvid: true, value: 'prod' } } },
-    { eth1: { via: 'LLDP', chassis: { id: { type: 'local', value: 'abc' } }, port: { id: { type: 'mac', value: 'aa:bb:cc:dd:ee:ff' } } } },
-  ] } });
+  const json = JSON.stringify({
+    lldp: {
+      interface: [
+        {
+          eth0: {
+            via: 'LLDP',
+            chassis: {
+              'switch-1': {
+                id: { type: 'mac', value: '00:11:22:33:44:55' },
+                descr: 'Cumulus Linux',
+                'mgmt-ip': '192.0.2.1',
+                capability: [
+                  { type: 'Bridge', enabled: true },
+                  { type: 'Router', enabled: false },
+                ],
+              },
+            },
+            port: { id: { type: 'ifname', value: 'swp7' }, descr: 'server07', ttl: '120' },
+            vlan: { 'vlan-id': '100', pvid: true, value: 'prod' },
+          },
+        },
+        {
+          eth1: {
+            via: 'LLDP',
+            chassis: { id: { type: 'local', value: 'abc' } },
+            port: { id: { type: 'mac', value: 'aa:bb:cc:dd:ee:ff' } },
+          },
+        },
+      ],
+    },
+  });
   it('rebuilds chassis, port, TTL, names, capabilities, mgmt and VLAN TLVs', () => {
     const m = parseLldpcli(json);
     assert.deepEqual(m.get('eth0'), [
@@ -99,20 +177,29 @@ describe('lldpcli → TLVs', () => {
       [127, '0080c2010064'],
       [127, '0080c203006404' + Buffer.from('prod').toString('hex')],
     ]);
-    assert.deepEqual(m.get('eth1'), [[1, '07616263'], [2, '03aabbccddeeff'], [3, '0078']]);
+    assert.deepEqual(m.get('eth1'), [
+      [1, '07616263'],
+      [2, '03aabbccddeeff'],
+      [3, '0078'],
+    ]);
   });
   it('encodes a real lldpd 1.0.16 answer (recorded over a veth pair), IPv6 management address included', () => {
     const text = readFileSync(new URL('../../../test/fixtures/lldpcli/veth-neighbour.json', import.meta.url), 'utf8');
     const tlvs = parseLldpcli(text).get('h5vb')!;
     const mac = '5e063cdb0a91';
-    assert.deepEqual(tlvs.slice(0, 5), [[1, `04${mac}`], [2, `03${mac}`], [3, '0004'],
-      [4, Buffer.from('uplink to server07').toString('hex')], [5, Buffer.from('switch-1').toString('hex')]]);
+    assert.deepEqual(tlvs.slice(0, 5), [
+      [1, `04${mac}`],
+      [2, `03${mac}`],
+      [3, '0004'],
+      [4, Buffer.from('uplink to server07').toString('hex')],
+      [5, Buffer.from('switch-1').toString('hex')],
+    ]);
     assert.equal(tlvs[6]![0], 7);
     assert.equal(tlvs[6]![1], '009c0080'); // bridge, wlan, router, station offered; station enabled
-    assert.deepEqual(tlvs.filter(([t]) => t === 8).map(([, v]) => v), [
-      '0501c0000265' + '02' + '00000006' + '00',
-      '1102fe800000000000005c063cfffedb0a91' + '02' + '00000006' + '00',
-    ]);
+    assert.deepEqual(
+      tlvs.filter(([t]) => t === 8).map(([, v]) => v),
+      ['0501c0000265' + '02' + '00000006' + '00', '1102fe800000000000005c063cfffedb0a91' + '02' + '00000006' + '00'],
+    );
   });
   it('tolerates an empty neighbour', () => assert.deepEqual(encodeNeighbour({}), [[3, '0078']]));
 });

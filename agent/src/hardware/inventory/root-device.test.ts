@@ -7,12 +7,45 @@ import { findDevicesByHints, getOsInstallDevice, guessRootDisk, matchSpec, parse
 
 const GIB = 1024 ** 3;
 const dev = (o: Partial<BlockDevice>): BlockDevice => ({
-  name: '/dev/x', model: '', size: 0, rotational: false, wwn: null, serial: null, vendor: null,
-  wwn_with_extension: null, wwn_vendor_extension: null, hctl: null, by_path: null, tran: null, ...o,
+  name: '/dev/x',
+  model: '',
+  size: 0,
+  rotational: false,
+  wwn: null,
+  serial: null,
+  vendor: null,
+  wwn_with_extension: null,
+  wwn_vendor_extension: null,
+  hctl: null,
+  by_path: null,
+  tran: null,
+  ...o,
 });
 const DISKS = [
-  dev({ name: '/dev/sda', model: 'Samsung SSD 860', size: 500 * GIB, serial: 'S3Z1NB0K', vendor: 'ATA', wwn: '0x5002538e', hctl: '0:0:0:0', by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-1', tran: 'sata' }),
-  dev({ name: '/dev/sdb', model: 'ST4000NM0035', size: 4000 * GIB, rotational: true, serial: 'ZC1ABCDE', vendor: 'SEAGATE', wwn: '0x5000c500', wwn_with_extension: '0x5000c500ext', wwn_vendor_extension: '0xext', hctl: '1:0:0:0', tran: 'sas' }),
+  dev({
+    name: '/dev/sda',
+    model: 'Samsung SSD 860',
+    size: 500 * GIB,
+    serial: 'S3Z1NB0K',
+    vendor: 'ATA',
+    wwn: '0x5002538e',
+    hctl: '0:0:0:0',
+    by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-1',
+    tran: 'sata',
+  }),
+  dev({
+    name: '/dev/sdb',
+    model: 'ST4000NM0035',
+    size: 4000 * GIB,
+    rotational: true,
+    serial: 'ZC1ABCDE',
+    vendor: 'SEAGATE',
+    wwn: '0x5000c500',
+    wwn_with_extension: '0x5000c500ext',
+    wwn_vendor_extension: '0xext',
+    hctl: '1:0:0:0',
+    tran: 'sas',
+  }),
   dev({ name: '/dev/nvme0n1', model: 'Dell Express Flash', size: 10 * GIB, serial: 'NVME123', tran: 'nvme' }),
   dev({ name: '/dev/md0', model: 'RAID', size: 3 * GIB }),
 ];
@@ -58,8 +91,12 @@ describe('findDevicesByHints', () => {
   });
 
   it('normalizes like ironic-lib', () => {
-    assert.deepEqual(parseRootDeviceHints({ model: 'Big Disk', size: 10, rotational: 'yes', serial: '<or> A b <or> c' }),
-      { model: 's== big%20disk', size: '== 10', rotational: true, serial: '<or> a%20b <or> c' });
+    assert.deepEqual(parseRootDeviceHints({ model: 'Big Disk', size: 10, rotational: 'yes', serial: '<or> A b <or> c' }), {
+      model: 's== big%20disk',
+      size: '== 10',
+      rotational: true,
+      serial: '<or> a%20b <or> c',
+    });
   });
 });
 
@@ -88,8 +125,10 @@ describe('guessRootDisk / getOsInstallDevice', () => {
     assert.throws(() => guessRootDisk([dev({ size: GIB })]), DeviceNotFound);
     assert.throws(() => guessRootDisk([]), DeviceNotFound);
     assert.throws(() => getOsInstallDevice(DISKS, { properties: { root_device: { serial: 'nope' } } }), DeviceNotFound);
-    assert.throws(() => getOsInstallDevice(DISKS, { properties: { root_device: { colour: 'red' } } }),
-      (e: unknown) => e instanceof DeviceNotFound && /failed to validate/.test(e.details));
+    assert.throws(
+      () => getOsInstallDevice(DISKS, { properties: { root_device: { colour: 'red' } } }),
+      (e: unknown) => e instanceof DeviceNotFound && /failed to validate/.test(e.details),
+    );
   });
   it('prefers instance_info hints over properties; empty hints mean guess', () => {
     const node = { instance_info: { root_device: { rotational: true } }, properties: { root_device: { tran: 'nvme' } } };

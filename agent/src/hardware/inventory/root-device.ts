@@ -9,8 +9,18 @@ import { DeviceNotFound } from '../../errors.js';
 import type { BlockDevice, Node } from '../types.js';
 
 export const HINT_TYPES = {
-  size: 'int', model: 'str', wwn: 'str', serial: 'str', vendor: 'str', wwn_with_extension: 'str',
-  wwn_vendor_extension: 'str', name: 'str', rotational: 'bool', hctl: 'str', by_path: 'str', tran: 'str',
+  size: 'int',
+  model: 'str',
+  wwn: 'str',
+  serial: 'str',
+  vendor: 'str',
+  wwn_with_extension: 'str',
+  wwn_vendor_extension: 'str',
+  name: 'str',
+  rotational: 'bool',
+  hctl: 'str',
+  by_path: 'str',
+  tran: 'str',
 } as const;
 type HintName = keyof typeof HINT_TYPES;
 
@@ -41,11 +51,21 @@ export function parseSpec(spec: string): Spec {
 
 const f = (x: string | number) => Number(x);
 const OPS: Record<string, (x: string | number, ...y: string[]) => boolean> = {
-  '=': (x, y) => f(x) >= f(y!), '==': (x, y) => f(x) === f(y!), '!=': (x, y) => f(x) !== f(y!),
-  '<=': (x, y) => f(x) <= f(y!), '<': (x, y) => f(x) < f(y!), '>=': (x, y) => f(x) >= f(y!), '>': (x, y) => f(x) > f(y!),
-  's==': (x, y) => x === y, 's!=': (x, y) => x !== y, 's<': (x, y) => String(x) < y!, 's<=': (x, y) => String(x) <= y!,
-  's>': (x, y) => String(x) > y!, 's>=': (x, y) => String(x) >= y!,
-  '<in>': (x, y) => String(x).includes(y!), '<all-in>': (x, ...y) => y.every((v) => String(x).includes(v)),
+  '=': (x, y) => f(x) >= f(y!),
+  '==': (x, y) => f(x) === f(y!),
+  '!=': (x, y) => f(x) !== f(y!),
+  '<=': (x, y) => f(x) <= f(y!),
+  '<': (x, y) => f(x) < f(y!),
+  '>=': (x, y) => f(x) >= f(y!),
+  '>': (x, y) => f(x) > f(y!),
+  's==': (x, y) => x === y,
+  's!=': (x, y) => x !== y,
+  's<': (x, y) => String(x) < y!,
+  's<=': (x, y) => String(x) <= y!,
+  's>': (x, y) => String(x) > y!,
+  's>=': (x, y) => String(x) >= y!,
+  '<in>': (x, y) => String(x).includes(y!),
+  '<all-in>': (x, ...y) => y.every((v) => String(x).includes(v)),
   '<or>': (x, ...y) => y.some((v) => v === x),
 };
 
@@ -56,14 +76,23 @@ export function matchSpec(value: string | number, spec: string): boolean {
 }
 
 /** Python's urllib.parse.quote (safe '/'). */
-const quote = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/').replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+const quote = (s: string) =>
+  encodeURIComponent(s)
+    .replace(/%2F/g, '/')
+    .replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 
 function splitOpValues(expr: string, name: string): { op: string; values: string[] } {
   const e = String(expr).trim().toLowerCase();
   if (!e) throw new Error(`Root device hint ${name} expression is empty`);
   const s = parseSpec(e);
   if (s.op === '') return { op: '', values: [e] };
-  return { op: s.op, values: e.split(s.op).map((v) => v.trim()).filter(Boolean) };
+  return {
+    op: s.op,
+    values: e
+      .split(s.op)
+      .map((v) => v.trim())
+      .filter(Boolean),
+  };
 }
 
 function normalizeExpression(expr: string, name: string): string {
@@ -84,7 +113,8 @@ function strictBool(v: unknown): boolean {
 /** Validates and normalizes hints (ironic-lib parse_root_device_hints); throws Error on invalid ones. */
 export function parseRootDeviceHints(hints: Record<string, unknown>): Record<string, string | boolean> {
   const invalid = Object.keys(hints).filter((k) => !(k in HINT_TYPES));
-  if (invalid.length) throw new Error(`The hints "${invalid.join(', ')}" are invalid. Valid hints are: "${Object.keys(HINT_TYPES).join(', ')}"`);
+  if (invalid.length)
+    throw new Error(`The hints "${invalid.join(', ')}" are invalid. Valid hints are: "${Object.keys(HINT_TYPES).join(', ')}"`);
   const out: Record<string, string | boolean> = {};
   for (const [name, expr] of Object.entries(hints)) {
     const type = HINT_TYPES[name as HintName];
@@ -98,7 +128,11 @@ export function parseRootDeviceHints(hints: Record<string, unknown>): Record<str
       }
       out[name] = String(expr);
     } else {
-      try { out[name] = strictBool(expr); } catch { throw new Error(`Root device hint "${name}" is not a Boolean value. Current value: ${String(expr)}`); }
+      try {
+        out[name] = strictBool(expr);
+      } catch {
+        throw new Error(`Root device hint "${name}" is not a Boolean value. Current value: ${String(expr)}`);
+      }
     }
   }
   // No operator means equality: 's==' for strings, '==' for sizes.
@@ -112,27 +146,41 @@ export function parseRootDeviceHints(hints: Record<string, unknown>): Record<str
 /** Every device matching all hints, in input order (find_devices_by_hints). */
 export function findDevicesByHints(devices: BlockDevice[], hints: Record<string, unknown>): BlockDevice[] {
   const parsed = parseRootDeviceHints(hints);
-  return devices.filter((dev) => Object.entries(parsed).every(([name, hint]) => {
-    const raw = (dev as unknown as Record<string, unknown>)[name];
-    const type = HINT_TYPES[name as HintName];
-    if (type === 'bool') {
-      try { return strictBool(raw) === hint; } catch { return false; }
-    }
-    let value: string | number;
-    if (type === 'str') {
-      // Python's str(None) is 'None': a null attribute matches the hint 'none'.
-      try { value = normalizeExpression(raw === null || raw === undefined ? 'None' : String(raw), name); } catch { return false; }
-    } else value = Number(raw) / GIB;
-    return matchSpec(value, hint as string);
-  }));
+  return devices.filter((dev) =>
+    Object.entries(parsed).every(([name, hint]) => {
+      const raw = (dev as unknown as Record<string, unknown>)[name];
+      const type = HINT_TYPES[name as HintName];
+      if (type === 'bool') {
+        try {
+          return strictBool(raw) === hint;
+        } catch {
+          return false;
+        }
+      }
+      let value: string | number;
+      if (type === 'str') {
+        // Python's str(None) is 'None': a null attribute matches the hint 'none'.
+        try {
+          value = normalizeExpression(raw === null || raw === undefined ? 'None' : String(raw), name);
+        } catch {
+          return false;
+        }
+      } else value = Number(raw) / GIB;
+      return matchSpec(value, hint as string);
+    }),
+  );
 }
 
 /** The smallest disk >= minSize, ties broken by name (utils.guess_root_disk). */
 export function guessRootDisk(disks: BlockDevice[], minSize = 4 * GIB): BlockDevice {
-  if (!disks.length) throw new DeviceNotFound('No block devices found: check that the disk controller driver is loaded (lsblk shows no disk)');
+  if (!disks.length)
+    throw new DeviceNotFound('No block devices found: check that the disk controller driver is loaded (lsblk shows no disk)');
   const sorted = [...disks].sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const hit = sorted.find((d) => d.size >= minSize);
-  if (!hit) throw new DeviceNotFound(`No suitable device was found for deployment - root device hints were not provided and all found block devices are smaller than ${minSize}B.`);
+  if (!hit)
+    throw new DeviceNotFound(
+      `No suitable device was found for deployment - root device hints were not provided and all found block devices are smaller than ${minSize}B.`,
+    );
   return hit;
 }
 
@@ -152,7 +200,9 @@ export function getOsInstallDevice(disks: BlockDevice[], node?: Node): BlockDevi
   try {
     found = findDevicesByHints(disks, hints);
   } catch (e) {
-    throw new DeviceNotFound(`No devices could be found using the root device hints ${JSON.stringify(hints)} because they failed to validate. Error: ${(e as Error).message}`);
+    throw new DeviceNotFound(
+      `No devices could be found using the root device hints ${JSON.stringify(hints)} because they failed to validate. Error: ${(e as Error).message}`,
+    );
   }
   if (!found.length) throw new DeviceNotFound(`No suitable device was found for deployment using these hints ${JSON.stringify(hints)}`);
   return found[0]!;

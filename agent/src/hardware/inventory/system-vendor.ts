@@ -9,7 +9,14 @@ import { tryRun } from './host-access.js';
 import type { LshwNode } from './lshw.js';
 import { findLshwNode } from './lshw.js';
 
-type Fields = { product_name: string | null; serial_number: string | null; manufacturer: string | null; fw_vendor: string | null; fw_version: string | null; fw_date: string | null };
+type Fields = {
+  product_name: string | null;
+  serial_number: string | null;
+  manufacturer: string | null;
+  fw_vendor: string | null;
+  fw_version: string | null;
+  fw_date: string | null;
+};
 const KEYS = ['product_name', 'serial_number', 'manufacturer', 'fw_vendor', 'fw_version', 'fw_date'] as const;
 
 const clean = (v: unknown): string | null => {
@@ -22,16 +29,28 @@ function fromLshw(lshw: LshwNode | undefined): Fields {
   const core = findLshwNode(lshw, (n) => n.id === 'core');
   const fw = core?.children?.find((c) => c.id === 'firmware');
   return {
-    product_name: clean(lshw?.product), serial_number: clean(lshw?.serial), manufacturer: clean(lshw?.vendor),
-    fw_vendor: clean(fw?.vendor), fw_version: clean(fw?.version), fw_date: clean(fw?.date),
+    product_name: clean(lshw?.product),
+    serial_number: clean(lshw?.serial),
+    manufacturer: clean(lshw?.vendor),
+    fw_vendor: clean(fw?.vendor),
+    fw_version: clean(fw?.version),
+    fw_date: clean(fw?.date),
   };
 }
 
 async function fromSysfs(host: HostAccess): Promise<Fields> {
   const rd = async (f: string) => clean(await host.readText(`/sys/class/dmi/id/${f}`));
   const [product_name, serial_number, manufacturer, fw_vendor, fw_version, fw_date] = await Promise.all(
-    ['product_name', 'product_serial', 'sys_vendor', 'bios_vendor', 'bios_version', 'bios_date'].map(rd));
-  return { product_name: product_name!, serial_number: serial_number!, manufacturer: manufacturer!, fw_vendor: fw_vendor!, fw_version: fw_version!, fw_date: fw_date! };
+    ['product_name', 'product_serial', 'sys_vendor', 'bios_vendor', 'bios_version', 'bios_date'].map(rd),
+  );
+  return {
+    product_name: product_name!,
+    serial_number: serial_number!,
+    manufacturer: manufacturer!,
+    fw_vendor: fw_vendor!,
+    fw_version: fw_version!,
+    fw_date: fw_date!,
+  };
 }
 
 /** Reads "Key: value" lines of the BIOS (type 0) and System (type 1) sections. */
@@ -39,14 +58,21 @@ export function parseDmidecodeSystem(text: string): Fields {
   const f: Fields = { product_name: null, serial_number: null, manufacturer: null, fw_vendor: null, fw_version: null, fw_date: null };
   let section = '';
   for (const line of text.split('\n')) {
-    if (/^\S/.test(line)) { section = line.trim(); continue; }
+    if (/^\S/.test(line)) {
+      section = line.trim();
+      continue;
+    }
     const m = /^\t([^\t:][^:]*):\s*(.*)$/.exec(line);
     if (!m) continue;
     const [k, v] = [m[1]!, clean(m[2])];
     if (section === 'BIOS Information') {
-      if (k === 'Vendor') f.fw_vendor = v; else if (k === 'Version') f.fw_version = v; else if (k === 'Release Date') f.fw_date = v;
+      if (k === 'Vendor') f.fw_vendor = v;
+      else if (k === 'Version') f.fw_version = v;
+      else if (k === 'Release Date') f.fw_date = v;
     } else if (section === 'System Information') {
-      if (k === 'Manufacturer') f.manufacturer = v; else if (k === 'Product Name') f.product_name = v; else if (k === 'Serial Number') f.serial_number = v;
+      if (k === 'Manufacturer') f.manufacturer = v;
+      else if (k === 'Product Name') f.product_name = v;
+      else if (k === 'Serial Number') f.serial_number = v;
     }
   }
   return f;

@@ -34,24 +34,28 @@ Options:
   -h, --help            this help`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseFlags(argv, {
-    spec: { type: 'string' },
-    name: { type: 'string' },
-    flavor: { type: 'string' },
-    kernel: { type: 'string' },
-    package: { type: 'string', multiple: true },
-    'ssh-key': { type: 'string', multiple: true },
-    compression: { type: 'string' },
-    'node-version': { type: 'string' },
-    cmdline: { type: 'string' },
-    console: { type: 'boolean' },
-    'no-iso': { type: 'boolean' },
-    output: { type: 'string' },
-    'dry-run': { type: 'boolean' },
-    json: { type: 'boolean' },
-    'no-install': { type: 'boolean' },
-    'keep-workspace': { type: 'boolean' },
-  }, USAGE);
+  const { values: v } = parseFlags(
+    argv,
+    {
+      spec: { type: 'string' },
+      name: { type: 'string' },
+      flavor: { type: 'string' },
+      kernel: { type: 'string' },
+      package: { type: 'string', multiple: true },
+      'ssh-key': { type: 'string', multiple: true },
+      compression: { type: 'string' },
+      'node-version': { type: 'string' },
+      cmdline: { type: 'string' },
+      console: { type: 'boolean' },
+      'no-iso': { type: 'boolean' },
+      output: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      'no-install': { type: 'boolean' },
+      'keep-workspace': { type: 'boolean' },
+    },
+    USAGE,
+  );
   if (v.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -89,17 +93,24 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (v.json) {
-    process.stdout.write(JSON.stringify({
-      name: result.name,
-      outputDir: result.outputDir,
-      artifacts: result.artifacts.map((a) => ({ ...a, path: join(result.outputDir ?? '', a.file) })),
-      timings: result.timings,
-      seconds: result.seconds,
-      warnings: result.warnings,
-    }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        {
+          name: result.name,
+          outputDir: result.outputDir,
+          artifacts: result.artifacts.map((a) => ({ ...a, path: join(result.outputDir ?? '', a.file) })),
+          timings: result.timings,
+          seconds: result.seconds,
+          warnings: result.warnings,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     process.stderr.write(`\nbuilt ${result.name} in ${result.seconds.toFixed(1)} s → ${result.outputDir}\n`);
-    for (const a of result.artifacts) process.stderr.write(`  ${a.file.padEnd(28)} ${humanSize(a.size).padStart(10)}  ${a.sha256?.slice(0, 16) ?? ''}\n`);
+    for (const a of result.artifacts)
+      process.stderr.write(`  ${a.file.padEnd(28)} ${humanSize(a.size).padStart(10)}  ${a.sha256?.slice(0, 16) ?? ''}\n`);
   }
   return 0;
 }

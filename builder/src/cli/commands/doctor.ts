@@ -21,7 +21,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const sel = v.for ?? 'build,iso';
   const purposes: Purpose[] = sel === 'all' ? ['build', 'iso', 'test'] : (sel.split(',') as Purpose[]);
-  for (const p of purposes) if (!['build', 'iso', 'test'].includes(p)) throw new CliUsageError(`--for: unknown purpose '${p}'`, 'use build, iso, test or all');
+  for (const p of purposes)
+    if (!['build', 'iso', 'test'].includes(p)) throw new CliUsageError(`--for: unknown purpose '${p}'`, 'use build, iso, test or all');
   const report = await checkHost({ purposes, fix: v.fix, log: plainLog });
   if (v.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');

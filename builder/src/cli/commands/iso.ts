@@ -43,29 +43,41 @@ Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}, 2026-01-01, as for
 ramforge build) sets every date.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseFlags(argv, {
-    kernel: { type: 'string', short: 'k' },
-    initrd: { type: 'string', short: 'i' },
-    output: { type: 'string', short: 'o' },
-    append: { type: 'string' },
-    label: { type: 'string' },
-    uki: { type: 'string' },
-    'secure-boot': { type: 'string' },
-    'sign-key': { type: 'string' },
-    'sign-cert': { type: 'string' },
-    json: { type: 'boolean' },
-    'no-install': { type: 'boolean' },
-  }, USAGE);
+  const { values: v } = parseFlags(
+    argv,
+    {
+      kernel: { type: 'string', short: 'k' },
+      initrd: { type: 'string', short: 'i' },
+      output: { type: 'string', short: 'o' },
+      append: { type: 'string' },
+      label: { type: 'string' },
+      uki: { type: 'string' },
+      'secure-boot': { type: 'string' },
+      'sign-key': { type: 'string' },
+      'sign-cert': { type: 'string' },
+      json: { type: 'boolean' },
+      'no-install': { type: 'boolean' },
+    },
+    USAGE,
+  );
   if (v.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (!v.kernel || !v.initrd || (!v.output && !v.uki)) throw new CliUsageError('-k KERNEL, -i INITRD and -o OUT.iso (or --uki OUT.efi) are required', `usage: ${USAGE.split('\n')[0]}`);
+  if (!v.kernel || !v.initrd || (!v.output && !v.uki))
+    throw new CliUsageError('-k KERNEL, -i INITRD and -o OUT.iso (or --uki OUT.efi) are required', `usage: ${USAGE.split('\n')[0]}`);
   const secureBoot = (v['secure-boot'] ?? 'auto') as SecureBootMode;
-  if (!SECURE_BOOT_MODES.includes(secureBoot)) throw new CliUsageError(`--secure-boot '${v['secure-boot']}' is not one of ${SECURE_BOOT_MODES.join(', ')}`, 'auto follows the kernel; on fails when anything is unsigned');
-  if (Boolean(v['sign-key']) !== Boolean(v['sign-cert'])) throw new CliUsageError('--sign-key and --sign-cert go together', 'give the PEM private key and its certificate');
-  const signing: SigningKey | undefined = v['sign-key'] && v['sign-cert'] ? { key: resolve(v['sign-key']), cert: resolve(v['sign-cert']) } : undefined;
-  if (v.label !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(v.label)) throw new CliUsageError(`--label '${v.label}' is not a valid volume label`, 'use up to 32 letters, digits, _ or -');
+  if (!SECURE_BOOT_MODES.includes(secureBoot))
+    throw new CliUsageError(
+      `--secure-boot '${v['secure-boot']}' is not one of ${SECURE_BOOT_MODES.join(', ')}`,
+      'auto follows the kernel; on fails when anything is unsigned',
+    );
+  if (Boolean(v['sign-key']) !== Boolean(v['sign-cert']))
+    throw new CliUsageError('--sign-key and --sign-cert go together', 'give the PEM private key and its certificate');
+  const signing: SigningKey | undefined =
+    v['sign-key'] && v['sign-cert'] ? { key: resolve(v['sign-key']), cert: resolve(v['sign-cert']) } : undefined;
+  if (v.label !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(v.label))
+    throw new CliUsageError(`--label '${v.label}' is not a valid volume label`, 'use up to 32 letters, digits, _ or -');
   await requireHost(['iso'], { install: !v['no-install'] });
   const epoch = epochFromEnv() ?? DEFAULT_EPOCH;
   const workDir = await mkdtemp(join(tmpdir(), 'ramforge-iso-'));
@@ -96,7 +108,10 @@ export async function run(argv: string[]): Promise<number> {
       });
     }
     if (v.json) process.stdout.write(JSON.stringify(r.iso && !r.uki ? r.iso : r, null, 2) + '\n');
-    if (r.iso) process.stderr.write(`wrote ${r.iso.path} (${humanSize(r.iso.size)}; Secure Boot ${r.iso.secureBoot ? 'on' : 'off'}: ${r.iso.secureBootReason})\n`);
+    if (r.iso)
+      process.stderr.write(
+        `wrote ${r.iso.path} (${humanSize(r.iso.size)}; Secure Boot ${r.iso.secureBoot ? 'on' : 'off'}: ${r.iso.secureBootReason})\n`,
+      );
     if (r.uki) process.stderr.write(`wrote ${r.uki.path} (${humanSize(r.uki.size)}${r.uki.signed ? ', signed' : ''})\n`);
   } finally {
     await rm(workDir, { recursive: true, force: true });

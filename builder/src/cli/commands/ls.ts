@@ -25,7 +25,9 @@ export async function run(argv: string[]): Promise<number> {
   if (!existsSync(file)) throw new UserError(`${file} does not exist`);
   const members = await listInitramfs(file);
   if (v.json) {
-    process.stdout.write(JSON.stringify(v.members ? members.map(({ entries, ...m }) => ({ ...m, files: entries.length })) : members, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(v.members ? members.map(({ entries, ...m }) => ({ ...m, files: entries.length })) : members, null, 2) + '\n',
+    );
     return 0;
   }
   const out: string[] = [];
@@ -35,7 +37,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const e of m.entries) {
       const mode = (e.mode & 0o7777).toString(8).padStart(4, '0');
       const link = e.linkTarget ? ` -> ${e.linkTarget}` : '';
-      out.push(`${e.type.padEnd(8)} ${mode} ${String(e.uid).padStart(5)}:${String(e.gid).padEnd(5)} ${String(e.size).padStart(10)}  ${e.path}${link}`);
+      out.push(
+        `${e.type.padEnd(8)} ${mode} ${String(e.uid).padStart(5)}:${String(e.gid).padEnd(5)} ${String(e.size).padStart(10)}  ${e.path}${link}`,
+      );
     }
   }
   process.stdout.write(out.join('\n') + '\n');

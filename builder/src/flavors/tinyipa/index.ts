@@ -27,10 +27,22 @@ import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ss
 /** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
-  'libc6', 'libstdc++6', 'libgcc-s1', // the Node runtime's shared libraries
+  'libc6',
+  'libstdc++6',
+  'libgcc-s1', // the Node runtime's shared libraries
   // mount: util-linux's mount probes the filesystem type (busybox's only tries types already in /proc/filesystems, so an ESP fails while vfat is not loaded).
-  'util-linux', 'mount', 'gdisk', 'parted', 'dosfstools', 'e2fsprogs',
-  'dmidecode', 'qemu-utils', 'ipmitool', 'hdparm', 'nvme-cli', 'efibootmgr',
+  'util-linux',
+  'mount',
+  'gdisk',
+  'parted',
+  'dosfstools',
+  'e2fsprogs',
+  'dmidecode',
+  'qemu-utils',
+  'ipmitool',
+  'hdparm',
+  'nvme-cli',
+  'efibootmgr',
 ];
 
 /**
@@ -40,24 +52,67 @@ export const TINYIPA_PACKAGES = [
  * libcheck.ts proves the programs the agent needs still run.
  */
 export const TINYIPA_DROP = [
-  'passwd', 'tar', 'lsb-base', 'sysvinit-utils', 'readline-common', 'uuid-runtime', 'usr-is-merged',
-  'libsemanage2', 'libsemanage-common', 'libsepol2', 'libpam-modules', 'libpam-modules-bin', 'libdb5.3',
+  'passwd',
+  'tar',
+  'lsb-base',
+  'sysvinit-utils',
+  'readline-common',
+  'uuid-runtime',
+  'usr-is-merged',
+  'libsemanage2',
+  'libsemanage-common',
+  'libsepol2',
+  'libpam-modules',
+  'libpam-modules-bin',
+  'libdb5.3',
 ];
 
 /** Programs the agent runs; the build fails if any of them could not run. */
 export const AGENT_TOOLS = [
-  'node', 'busybox', 'lsblk', 'blkid', 'wipefs', 'blockdev', 'mount', 'umount', 'prlimit', 'sgdisk', 'parted', 'mkfs.vfat', 'mke2fs', 'mkswap', 'dmidecode',
-  'qemu-img', 'ipmitool', 'hdparm', 'nvme', 'efibootmgr', 'lscpu', 'partprobe',
+  'node',
+  'busybox',
+  'lsblk',
+  'blkid',
+  'wipefs',
+  'blockdev',
+  'mount',
+  'umount',
+  'prlimit',
+  'sgdisk',
+  'parted',
+  'mkfs.vfat',
+  'mke2fs',
+  'mkswap',
+  'dmidecode',
+  'qemu-img',
+  'ipmitool',
+  'hdparm',
+  'nvme',
+  'efibootmgr',
+  'lscpu',
+  'partprobe',
 ];
 
 /** Beyond DEFAULT_PRUNE: data the ramdisk never reads. */
 const TINYIPA_PRUNE = [
   'usr/lib/x86_64-linux-gnu/gconv/**', // iconv modules: nothing here converts legacy charsets
   'usr/share/misc/enterprise-numbers.txt', // ipmitool's IANA vendor names (4.7 MB), only for display
-  'usr/lib/systemd/**', 'usr/lib/udev/**', 'usr/share/polkit-1/**', 'etc/systemd/**', 'etc/init.d/**',
+  'usr/lib/systemd/**',
+  'usr/lib/udev/**',
+  'usr/share/polkit-1/**',
+  'etc/systemd/**',
+  'etc/init.d/**',
   // Programs of the shipped packages that the agent never runs (qemu-img stays).
-  'usr/bin/qemu-nbd', 'usr/bin/qemu-io', 'usr/bin/qemu-storage-daemon', 'usr/sbin/ipmievd', 'usr/sbin/debugfs',
-  'usr/sbin/e2freefrag', 'usr/sbin/e4crypt', 'usr/sbin/e4defrag', 'usr/sbin/filefrag', 'usr/sbin/mklost+found',
+  'usr/bin/qemu-nbd',
+  'usr/bin/qemu-io',
+  'usr/bin/qemu-storage-daemon',
+  'usr/sbin/ipmievd',
+  'usr/sbin/debugfs',
+  'usr/sbin/e2freefrag',
+  'usr/sbin/e4crypt',
+  'usr/sbin/e4defrag',
+  'usr/sbin/filefrag',
+  'usr/sbin/mklost+found',
 ];
 
 const ROOTFS_DIR = fileURLToPath(new URL('./rootfs/', import.meta.url));
@@ -82,15 +137,16 @@ export const flavor = defineFlavor<TinyipaInputs>({
       debian: {
         name: 'resolve-packages',
         title: 'Resolve and download Debian packages',
-        run: (env) => fetchDebianInput({
-          sources: own.debian,
-          packages: ssh ? [...TINYIPA_PACKAGES, ...SSH_PACKAGES] : TINYIPA_PACKAGES,
-          userPackages: own.packages,
-          drop: TINYIPA_DROP,
-          kernelPackage: own.kernel.package,
-          cacheDir: env.cacheDir,
-          log: env.log,
-        }),
+        run: (env) =>
+          fetchDebianInput({
+            sources: own.debian,
+            packages: ssh ? [...TINYIPA_PACKAGES, ...SSH_PACKAGES] : TINYIPA_PACKAGES,
+            userPackages: own.packages,
+            drop: TINYIPA_DROP,
+            kernelPackage: own.kernel.package,
+            cacheDir: env.cacheDir,
+            log: env.log,
+          }),
       },
       node: {
         name: 'fetch-node',
@@ -137,14 +193,28 @@ export const flavor = defineFlavor<TinyipaInputs>({
     await addRootfsFiles(tree, mtime);
     if (ssh) addSshServer(tree, mtime);
     tree.addFile('etc/inittab', Buffer.from(inittab(spec.console, ssh)), { mode: 0o644, mtime, layer: 'tinyipa' });
-    tree.addFile('etc/ramforge-release', Buffer.from(`NAME=${spec.name}\nFLAVOR=tinyipa\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\n`), { mode: 0o644, mtime, layer: 'tinyipa' });
+    tree.addFile(
+      'etc/ramforge-release',
+      Buffer.from(
+        `NAME=${spec.name}\nFLAVOR=tinyipa\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\n`,
+      ),
+      { mode: 0o644, mtime, layer: 'tinyipa' },
+    );
 
     return {
       kernel: { file: kernel.vmlinuz, version: kernel.version },
       members: tinyipaMembers(),
       facts: {
         kernel: { package: kernel.package.name, packageVersion: kernel.package.version, modules },
-        node: { version: node.version, npmIntegrity: node.integrity, officialSha256: node.officialSha256, stripped: node.stripped, icu: node.icu, ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}), sha256: node.sha256 },
+        node: {
+          version: node.version,
+          npmIntegrity: node.integrity,
+          officialSha256: node.officialSha256,
+          stripped: node.stripped,
+          icu: node.icu,
+          ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}),
+          sha256: node.sha256,
+        },
         agent: { bytes: agent.bytes },
         packages: debian.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
         ssh: ssh ? { server: 'dropbear', authorizedKeys: spec.ssh.authorizedKeys.length } : undefined,
@@ -160,11 +230,7 @@ function tinyipaSpec(spec: { flavor: string }): TinyipaBuild {
 
 /** busybox init's table: system start, the agent (restarted when it exits), an SSH server when keys are given, a root shell only on request. */
 export function inittab(console: boolean, ssh = false): string {
-  const lines = [
-    '# ramforge tinyipa (busybox init)',
-    '::sysinit:/etc/init.d/rcS',
-    '::respawn:/usr/sbin/ramforge-agent',
-  ];
+  const lines = ['# ramforge tinyipa (busybox init)', '::sysinit:/etc/init.d/rcS', '::respawn:/usr/sbin/ramforge-agent'];
   if (ssh) lines.push(DROPBEAR_INITTAB);
   if (console) lines.push('::respawn:/bin/cttyhack /bin/sh -l');
   lines.push('::ctrlaltdel:/bin/reboot', '::shutdown:/bin/sync', '');
@@ -180,7 +246,11 @@ async function addBusyboxApplets(tree: Tree, scratch: string): Promise<void> {
   await copyFile(bb.source, exe);
   await chmod(exe, 0o755);
   const { stdout } = await run([exe, '--list-full']);
-  for (const applet of stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort()) {
+  for (const applet of stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .sort()) {
     if (tree.has(applet)) continue;
     tree.addSymlink(applet, '/usr/bin/busybox', { layer: 'busybox-applets' });
   }

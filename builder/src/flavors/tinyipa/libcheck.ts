@@ -33,10 +33,18 @@ export async function checkSharedLibraries(tree: Tree, required: string[]): Prom
   }
   const locate = (name: string) => ['usr/sbin', 'usr/bin'].map((d) => `${d}/${name}`).find((p) => tree.has(p));
   const absent = required.filter((r) => !locate(r));
-  if (absent.length) throw new BuildError(`programs the agent needs are not in the ramdisk: ${absent.join(', ')}`, { hint: 'a package providing them was dropped or renamed: check the flavor package list' });
-  const problems = required.map((r) => tree.get(locate(r)!)).filter((e) => e && broken.has(e.path)).map((e) => `${e!.path} (needs ${broken.get(e!.path)!.join(', ')})`);
+  if (absent.length)
+    throw new BuildError(`programs the agent needs are not in the ramdisk: ${absent.join(', ')}`, {
+      hint: 'a package providing them was dropped or renamed: check the flavor package list',
+    });
+  const problems = required
+    .map((r) => tree.get(locate(r)!))
+    .filter((e) => e && broken.has(e.path))
+    .map((e) => `${e!.path} (needs ${broken.get(e!.path)!.join(', ')})`);
   if (problems.length) {
-    throw new BuildError(`programs the agent needs cannot run in this ramdisk: ${problems.join('; ')}`, { hint: 'add the packages providing those libraries to `packages` in the spec' });
+    throw new BuildError(`programs the agent needs cannot run in this ramdisk: ${problems.join('; ')}`, {
+      hint: 'add the packages providing those libraries to `packages` in the spec',
+    });
   }
   for (const [path, missing] of broken) {
     if (!/^usr\/s?bin\//.test(path)) continue; // a library is harmless unless something loads it

@@ -26,5 +26,7 @@ export function memberOf(e: TreeEntry): MemberName {
 
 /** base takes whatever the others do not claim. */
 export function tinyipaMembers(): Member[] {
-  return MEMBER_ORDER.map((name) => (name === 'base' ? { kind: 'tree', name } : { kind: 'tree', name, select: (e: TreeEntry) => memberOf(e) === name }));
+  return MEMBER_ORDER.map((name) =>
+    name === 'base' ? { kind: 'tree', name } : { kind: 'tree', name, select: (e: TreeEntry) => memberOf(e) === name },
+  );
 }

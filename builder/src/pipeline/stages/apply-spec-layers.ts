@@ -32,12 +32,20 @@ export async function applySpecLayers(spec: BuildSpec, tree: Tree): Promise<void
   }
   if (spec.agent.caCertificates.length) {
     const pems = await Promise.all(spec.agent.caCertificates.map((c) => readFile(c, 'utf8')));
-    tree.addFile(CA_BUNDLE_PATH, Buffer.from(pems.map((p) => p.trim() + '\n').join('')), { mode: 0o644, mtime, layer: 'site:agent.caCertificates' });
+    tree.addFile(CA_BUNDLE_PATH, Buffer.from(pems.map((p) => p.trim() + '\n').join('')), {
+      mode: 0o644,
+      mtime,
+      layer: 'site:agent.caCertificates',
+    });
   }
   if (spec.ssh.authorizedKeys.length) {
     // dropbear and sshd both refuse keys in a directory others may write.
     tree.addDir('root/.ssh', { mode: 0o700, mtime, layer: 'site:ssh' });
-    tree.addFile(AUTHORIZED_KEYS_PATH, Buffer.from(spec.ssh.authorizedKeys.map((k) => `${k}\n`).join('')), { mode: 0o600, mtime, layer: 'site:ssh' });
+    tree.addFile(AUTHORIZED_KEYS_PATH, Buffer.from(spec.ssh.authorizedKeys.map((k) => `${k}\n`).join('')), {
+      mode: 0o600,
+      mtime,
+      layer: 'site:ssh',
+    });
   }
   for (const [i, d] of spec.directories.entries()) {
     const layer = `site:directories[${i}]`;
@@ -49,7 +57,7 @@ export async function applySpecLayers(spec: BuildSpec, tree: Tree): Promise<void
   }
   for (const [i, f] of spec.files.entries()) {
     const content = f.src !== undefined ? { source: f.src } : Buffer.from(f.content ?? '');
-    const mode = f.mode ?? (f.src !== undefined && ((await stat(f.src)).mode & 0o111) ? 0o755 : 0o644);
+    const mode = f.mode ?? (f.src !== undefined && (await stat(f.src)).mode & 0o111 ? 0o755 : 0o644);
     tree.addFile(f.dest, content, { mode, uid: f.uid, gid: f.gid, mtime, layer: `site:files[${i}]` });
   }
 }

@@ -6,11 +6,32 @@ import { tinyipaMembers } from '../../flavors/tinyipa/members.js';
 import { SITE_MEMBER, splitTree } from './pack-initramfs.js';
 
 const dir = (path: string, layer: string): TreeEntry => ({ path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, layer });
-const file = (path: string, layer: string): TreeEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, data: Buffer.alloc(0), layer });
+const file = (path: string, layer: string): TreeEntry => ({
+  path,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+  size: 0,
+  data: Buffer.alloc(0),
+  layer,
+});
 const paths = (m: Map<string, TreeEntry[]>) => Object.fromEntries([...m].map(([k, v]) => [k, v.map((e) => e.path)]));
 
 test('tinyipa members: by layer, base takes the rest, each member gets the directories above its files', () => {
-  const entries = [dir('etc', 'tinyipa'), file('etc/passwd', 'tinyipa'), dir('etc/ironic-python-agent', 'site:agent-config'), file('etc/ironic-python-agent/ramforge.json', 'site:agent-config'), dir('usr', 'usr-merge'), dir('usr/bin', 'usr-merge'), file('usr/bin/node', 'node-runtime'), dir('usr/lib', 'x'), dir('usr/lib/ramforge-agent', 'agent'), file('usr/lib/ramforge-agent/agent.mjs', 'agent')];
+  const entries = [
+    dir('etc', 'tinyipa'),
+    file('etc/passwd', 'tinyipa'),
+    dir('etc/ironic-python-agent', 'site:agent-config'),
+    file('etc/ironic-python-agent/ramforge.json', 'site:agent-config'),
+    dir('usr', 'usr-merge'),
+    dir('usr/bin', 'usr-merge'),
+    file('usr/bin/node', 'node-runtime'),
+    dir('usr/lib', 'x'),
+    dir('usr/lib/ramforge-agent', 'agent'),
+    file('usr/lib/ramforge-agent/agent.mjs', 'agent'),
+  ];
   assert.deepEqual(paths(splitTree(entries, [...tinyipaMembers(), SITE_MEMBER])), {
     base: ['etc', 'etc/passwd', 'usr', 'usr/bin', 'usr/lib'],
     runtime: ['usr', 'usr/bin', 'usr/bin/node'],

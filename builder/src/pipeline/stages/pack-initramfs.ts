@@ -112,7 +112,9 @@ async function memberKey(entries: TreeEntry[], compression: Compression, epoch: 
   const h = createHash('sha256');
   h.update(`v${FORMAT_VERSION}\0${compression}\0${epoch}\0`);
   for (const e of entries) {
-    h.update(`${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${Math.min(e.mtime, epoch)}\0${e.size ?? ''}\0${e.linkTarget ?? ''}\0${e.rdevMajor ?? ''}:${e.rdevMinor ?? ''}\0`);
+    h.update(
+      `${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${Math.min(e.mtime, epoch)}\0${e.size ?? ''}\0${e.linkTarget ?? ''}\0${e.rdevMajor ?? ''}:${e.rdevMinor ?? ''}\0`,
+    );
     if (e.type !== 'file') continue;
     if (e.data) h.update(e.data);
     else if (e.source) for await (const chunk of createReadStream(e.source, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);

@@ -20,8 +20,15 @@ export interface WriteIsoArgs {
 /** The ISO and the versions of the host boot loaders that went into it. */
 export async function writeIso(a: WriteIsoArgs): Promise<{ artifact: Artifact; bootloaders: Record<string, string> }> {
   const r = await makeIso({
-    kernel: a.kernel, initrd: a.initrd, out: a.out, append: a.append, label: a.label, epoch: a.epoch, workDir: a.workDir,
-    secureBoot: a.secureBoot, ...(a.signing ? { signing: a.signing } : {}),
+    kernel: a.kernel,
+    initrd: a.initrd,
+    out: a.out,
+    append: a.append,
+    label: a.label,
+    epoch: a.epoch,
+    workDir: a.workDir,
+    secureBoot: a.secureBoot,
+    ...(a.signing ? { signing: a.signing } : {}),
   });
   return { artifact: { kind: 'iso', file: basename(a.out), size: r.size }, bootloaders: r.bootloaders };
 }

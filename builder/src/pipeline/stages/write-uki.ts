@@ -18,7 +18,12 @@ export interface WriteUkiArgs {
 /** `<name>.efi` beside the ISO: the unified kernel image of the build's kernel and initramfs. */
 export async function writeUki(a: WriteUkiArgs): Promise<Artifact> {
   const r = await makeUki({
-    kernel: a.kernel, initrd: a.initrd, cmdline: a.cmdline, out: a.out, workDir: a.workDir, epoch: a.epoch,
+    kernel: a.kernel,
+    initrd: a.initrd,
+    cmdline: a.cmdline,
+    out: a.out,
+    workDir: a.workDir,
+    epoch: a.epoch,
     ...(a.signing ? { signing: a.signing } : {}),
   });
   return { kind: 'uki', file: basename(a.out), size: r.size };
