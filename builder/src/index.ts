@@ -19,7 +19,8 @@ export { makeIso, type MakeIsoOptions, type MakeIsoResult } from './outputs/iso.
 export { Tree } from './tree/tree.js';
 export type { TreeEntry, EntryType, EntryAttrs } from './tree/types.js';
 export { cpioStream } from './archive/cpio-writer.js';
-export { readCpio, listInitramfs, type InitramfsMember } from './archive/cpio-reader.js';
+export { readCpio } from './archive/cpio-reader.js';
+export { listInitramfs, type InitramfsMember } from './archive/initramfs-list.js';
 export { writeInitramfs, type InitramfsMemberSpec } from './archive/initramfs.js';
 export { compressStream, decompressStream, type Compression } from './archive/compress.js';
 export { tarStream } from './archive/tar-writer.js';

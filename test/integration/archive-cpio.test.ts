@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { listInitramfs } from '../../builder/src/archive/cpio-reader.js';
+import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { cpioStream } from '../../builder/src/archive/cpio-writer.js';
 import { compressStream } from '../../builder/src/archive/compress.js';
 import { writeInitramfs } from '../../builder/src/archive/initramfs.js';

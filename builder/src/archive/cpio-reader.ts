@@ -6,8 +6,6 @@ import type { Readable } from 'node:stream';
 import { ByteReader } from './byte-reader.js';
 import { decodeHeader, HEADER_SIZE, pad4, TRAILER_NAME } from './cpio-format.js';
 
-export { listInitramfs, type InitramfsMember, type InitramfsListEntry } from './initramfs-list.js';
-
 export interface CpioEntry {
   name: string;
   /** Full st_mode: type bits and permissions. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BuildError, UserError } from '../errors.js';
 import type { TreeEntry } from '../tree/types.js';
-import { listInitramfs } from './cpio-reader.js';
+import { listInitramfs } from './initramfs-list.js';
 import { cpioStream } from './cpio-writer.js';
 import { compressStream } from './compress.js';
 import { writeInitramfs } from './initramfs.js';

@@ -1,4 +1,4 @@
-import { listInitramfs } from '../../archive/cpio-reader.js';
+import { listInitramfs } from '../../archive/initramfs-list.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
 import { UserError } from '../../errors.js';
 import { existsSync } from 'node:fs';
