@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedBuild, testSshKey, TEST_SPEC, type SharedBuild } from '../support/shared-build.js';
@@ -15,6 +15,7 @@ import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
+import { sha256File } from '../../builder/src/debian/apt.js';
 
 let b: SharedBuild;
 // Like a real target, the VM has a disk: without one the agent, as IPA does,
@@ -188,6 +189,15 @@ test('tinyipa: manifest lists packages, Node, kernel, sizes and timings', () => 
   assert.match(m.kernel.version, /^\d+\.\d+/);
   assert.ok(m.kernel.modules.count > 50, `modules: ${m.kernel.modules.count}`);
   const kinds = m.artifacts.map((a: { kind: string }) => a.kind).sort();
-  assert.deepEqual(kinds, ['initramfs', 'iso', 'kernel']);
+  assert.deepEqual(kinds, ['initramfs', 'iso', 'kernel', 'uki']);
   assert.ok(m.timings['assemble-rootfs'] > 0);
+});
+
+test('tinyipa: SHA256SUMS holds the true checksum of every artifact, the UKI included', async () => {
+  const sums = readFileSync(join(b.dir, 'SHA256SUMS'), 'utf8').trim().split('\n');
+  assert.deepEqual(sums.map((l) => l.split(/\s+/)[1]).sort(), ['tinyipa.efi', 'tinyipa.initramfs', 'tinyipa.iso', 'tinyipa.kernel']);
+  for (const line of sums) {
+    const [sum, file] = line.split(/\s+/) as [string, string];
+    assert.equal(await sha256File(join(b.dir, file)), sum, `${file} does not match SHA256SUMS`);
+  }
 });
