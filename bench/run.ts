@@ -156,6 +156,28 @@ export const SECTIONS: Section<any, any>[] = [
     ],
   }),
   section({
+    name: 'secure-boot',
+    about: 'the Secure Boot ISO booted to /v1/status with Secure Boot enforced and without, in one run (quick: the ISO only, no boots)',
+    tools: QEMU,
+    quick: { boot: false },
+    full: { boot: true },
+    run: async (p, ctx) => {
+      const t = await ctx.tinyipa();
+      return (await import('./secure-boot.js')).benchSecureBoot(t.kernel, t.initramfs, p);
+    },
+    rows: (f) =>
+      f.secureBootMs === undefined
+        ? [{ metric: 'Secure Boot ISO (not booted in quick mode)', value: MB(f.isoBytes), target: '-' }]
+        : [
+            {
+              metric: 'boot → /v1/status, ISO with Secure Boot enforced (UEFI, 1 GiB)',
+              value: s1(f.secureBootMs / 1000),
+              target: '≤ 1.2 × without',
+              reference: `without Secure Boot: ${s1((f.plainMs ?? NaN) / 1000)}; ratio ${(f.ratio ?? NaN).toFixed(2)}`,
+            },
+          ],
+  }),
+  section({
     name: 'erase',
     about: "disk erase on a loop device (root): the agent's zero pass and IPA's default (1 random pass + zeros) next to dd oflag=direct",
     // losetup and dd come from util-linux and coreutils, Essential packages of every Debian.

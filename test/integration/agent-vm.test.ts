@@ -192,17 +192,32 @@ async function withNode(
   }
 }
 
-test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero', {
+// One boot proves both: the writable disk is zeroed byte for byte, and the read-only one is skipped and unchanged.
+test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero; a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte', {
   skip,
   timeout: 1_800_000,
 }, async () => {
   let diskFile = '';
+  let roFile = '';
+  let roHash = '';
   await withNode(
     'vm-erase',
     (dir) => {
       diskFile = join(dir, 'disk.img');
+      roFile = join(dir, 'ro.img');
       makeTenantDisk(diskFile, DISK_SIZE);
-      return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+      makeTenantDisk(roFile, 64 * MiB);
+      roHash = sha256(roFile);
+      return {
+        disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }],
+        // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
+        extraArgs: [
+          '-drive',
+          `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`,
+          '-device',
+          'virtio-blk-pci,drive=rodisk,serial=ramforge-ro',
+        ],
+      };
     },
     true,
     async ({ env, uuid, vm, agentPort }) => {
@@ -211,10 +226,12 @@ test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte
       const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
       console.log(`in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
       assert.equal(n.last_error, null);
+      assert.equal(n.driver_internal_info.agent_erase_skip_read_only, true);
       const result = await cleanResult(agentPort, 'erase_devices');
       console.log(`erase_devices result: ${JSON.stringify(result)}`);
-      assert.deepEqual(Object.keys(result), ['/dev/vda']);
+      assert.deepEqual(Object.keys(result).sort(), ['/dev/vda', '/dev/vdb']);
       assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+      assert.equal(result['/dev/vdb'], 'skipped (read-only)');
       assert.match(vm.serialText(), /erase \/dev\/vda: pass 1\/2 \(random\) done/);
       console.log(
         `in the guest: ${vm
@@ -224,6 +241,7 @@ test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte
       );
       const bad = firstNonZero(diskFile);
       assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
+      assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
     },
   );
 });
@@ -256,48 +274,6 @@ test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; th
       // IPA's express erase is metadata only: the tenant's bytes inside and past the partition stay.
       for (const off of markerOffsets(DISK_SIZE).slice(1))
         assert.ok(readAt(diskFile, off, 4096).equals(MARKER), `data at ${off} is expected to remain`);
-    },
-  );
-});
-
-test('a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte; the writable one is zeroed', {
-  skip,
-  timeout: 1_800_000,
-}, async () => {
-  let rwFile = '';
-  let roFile = '';
-  let roHash = '';
-  await withNode(
-    'vm-readonly',
-    (dir) => {
-      rwFile = join(dir, 'rw.img');
-      roFile = join(dir, 'ro.img');
-      makeTenantDisk(rwFile, 64 * MiB);
-      makeTenantDisk(roFile, 64 * MiB);
-      roHash = sha256(roFile);
-      return {
-        disks: [{ path: rwFile, format: 'raw', serial: 'ramforge-rw' }],
-        // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
-        extraArgs: [
-          '-drive',
-          `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`,
-          '-device',
-          'virtio-blk-pci,drive=rodisk,serial=ramforge-ro',
-        ],
-      };
-    },
-    true,
-    async ({ env, uuid, agentPort }) => {
-      await env.setProvisionState(uuid, 'provide');
-      const n = await env.waitForProvisionState(uuid, ['available'], 1_700_000);
-      assert.equal(n.last_error, null);
-      assert.equal(n.driver_internal_info.agent_erase_skip_read_only, true);
-      const result = await cleanResult(agentPort, 'erase_devices');
-      console.log(`erase_devices result: ${JSON.stringify(result)}`);
-      assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
-      assert.equal(result['/dev/vdb'], 'skipped (read-only)');
-      assert.equal(firstNonZero(rwFile), -1, 'the writable disk is zero');
-      assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
     },
   );
 });
