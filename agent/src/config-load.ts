@@ -1,8 +1,11 @@
 /**
- * loadConfig(): defaults < JSON config file < kernel command line (plus the
- * vmedia floppy's parameters.txt when boot_method=vmedia) < flags.
- * Every bad value becomes one ConfigError naming the source, the key and the
- * accepted form, so a ramdisk console shows why the agent did not start.
+ * loadConfig(): the agent's configuration from every source, in the order of
+ * CONFIG_SOURCES (later wins). Every bad value in the JSON file, the kernel
+ * command line, the environment or a flag becomes one ConfigError naming the
+ * source, the key and the accepted form, so a ramdisk console shows why the
+ * agent did not start. IPA's INI files are the exception: as IPA's ramdisk
+ * is configured by files Ironic writes onto virtual media, a bad file or
+ * value there is logged (file and line) and skipped (config-ini.ts).
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -13,10 +16,29 @@ import {
   type OptionKind,
   type OptionSpec,
 } from './config.js';
+import { readIpaConfigFiles } from './config-ini.js';
 import { ConfigError } from './errors.js';
+import { createConsoleLog, type Log } from './util/log.js';
 import { parseKernelParams, readAgentParameters } from './vmedia.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
+
+/**
+ * The configuration sources, lowest precedence first: the one statement of
+ * the order (README "The agent: configuration sources" repeats it).
+ * ramforge's JSON file is baked into the ramdisk at build time, so it sits
+ * just above the defaults; IPA's INI files come after it because Ironic
+ * writes them per node at deploy time (virtual media's ironic-tls.conf), and
+ * the kernel command line beats both, as in IPA.
+ */
+export const CONFIG_SOURCES = [
+  "defaults (IPA's, config.ts CONFIG_OPTIONS)",
+  `ramforge's JSON file (${DEFAULT_CONFIG_FILE}, or --config FILE)`,
+  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted ([DEFAULT] section)",
+  "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt)",
+  'the environment (RAMFORGE_AGENT_DEBUG, RAMFORGE_AGENT_DISKS, RAMFORGE_AGENT_STATE_DIR)',
+  'command-line flags',
+] as const;
 
 export interface LoadConfigOptions {
   /** Flags (process.argv.slice(2)). */
@@ -28,6 +50,13 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Reads parameters.txt from the virtual floppy (default: vmedia.ts readVmediaParameters); injectable for tests. */
   readVmedia?: () => Promise<Record<string, string>>;
+  /**
+   * Where IPA's INI files are looked for when neither --root-path nor the
+   * JSON file's rootPath says (default "/"). A test's temp root.
+   */
+  root?: string;
+  /** Where INI-file problems and skipped options are logged (default: stderr; debug lines only with --debug). */
+  log?: Log;
 }
 
 type Key = ConfigOptionName;
@@ -273,6 +302,20 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     }
     applyConfigFile(cfg, data, configFile);
   }
+
+  // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
+  const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
+  const log = o.log ?? createConsoleLog(flags.values.debug === true || cfg.debug);
+  Object.assign(
+    cfg,
+    await readIpaConfigFiles(root, {
+      log,
+      convert: (raw, spec) => {
+        const r = convertValue(raw, spec.kind);
+        return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };
+      },
+    }),
+  );
 
   const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
   // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
