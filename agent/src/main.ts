@@ -26,7 +26,7 @@ import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 import { createConsoleLog, type Log } from './util/log.js';
-import { copyConfigFromVmedia } from './vmedia.js';
+import { copyConfigFromVmedia, readVmediaNetworkData } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
 const NETWORK_WAIT_TIMEOUT_S = 60;
@@ -100,6 +100,18 @@ async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Pro
   }
 }
 
+/** Apply openstack/latest/network_data.json from the virtual media, if there is one. Never throws: a failure is logged. */
+async function configureVmediaNetwork(config: AgentConfig, run: ProgramRunner, log: Log): Promise<void> {
+  try {
+    const found = await readVmediaNetworkData({ root: config.rootPath, cmdline: config.cmdline, run, log });
+    if (!found) return;
+    const { configureNetworkData } = await import('./network-data.js');
+    await configureNetworkData(found.text, { root: config.rootPath, run, log, source: found.source });
+  } catch (e) {
+    log.warn(`network configuration from virtual media failed: ${(e as Error).message}`);
+  }
+}
+
 /** Start the agent with a loaded config; resolves once the API listens (or is deliberately not served). */
 export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Promise<RunningAgent> {
   const log = o.log ?? createConsoleLog(config.debug);
@@ -124,6 +136,8 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
   const ironic = !config.standalone;
   const interfaces = ironic ? await waitForInterface(managers, log) : [];
+  // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
+  if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);
   let nodeUuid: string | undefined;
   if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) {
     try {
