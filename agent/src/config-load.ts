@@ -305,7 +305,14 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
 
   // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
   const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
-  const log = o.log ?? createConsoleLog(flags.values.debug === true || cfg.debug);
+  // Without a caller's log, INI-file lines wait until ipa-debug (kernel command line) is known.
+  const held: Array<[keyof Log, string]> = [];
+  const log: Log = o.log ?? {
+    debug: (m) => held.push(['debug', m]),
+    info: (m) => held.push(['info', m]),
+    warn: (m) => held.push(['warn', m]),
+    error: (m) => held.push(['error', m]),
+  };
   Object.assign(
     cfg,
     await readIpaConfigFiles(root, {
@@ -331,6 +338,8 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
   if (env.RAMFORGE_AGENT_STATE_DIR) cfg.stateDir = env.RAMFORGE_AGENT_STATE_DIR;
   Object.assign(cfg, flags.values);
   cfg.disks = cfg.disks.map(toDevicePath);
+  const stderrLog = createConsoleLog(cfg.debug);
+  for (const [level, m] of held) stderrLog[level](m);
   validateConfig(cfg);
   return cfg;
 }
