@@ -132,21 +132,30 @@ export function iniValues(
   return out as Partial<AgentOptions>;
 }
 
-/** The INI files IPA reads, in order (later wins), under `root`; only those that exist. */
-export async function listIpaConfigFiles(root: string): Promise<string[]> {
+/** An INI file, or a directory whose *.conf files are read sorted (oslo's --config-file / --config-dir). */
+export type IniSource = { file: string } | { dir: string };
+
+/** IPA's default INI files under `root`: /etc/ironic-python-agent.conf, then /etc/ironic-python-agent.d/*.conf. */
+export function defaultIniSources(root: string): IniSource[] {
+  return [{ file: join(root, 'etc/ironic-python-agent.conf') }, { dir: join(root, 'etc/ironic-python-agent.d') }];
+}
+
+/** The INI files of `sources`, in order (later wins); a missing default file or directory is skipped. */
+export async function listIpaConfigFiles(sources: IniSource[]): Promise<string[]> {
   const files: string[] = [];
-  const main = join(root, 'etc/ironic-python-agent.conf');
-  if (
-    await stat(main).then(
-      (s) => s.isFile(),
-      () => false,
-    )
-  )
-    files.push(main);
-  const dir = join(root, 'etc/ironic-python-agent.d');
-  const names = await readdir(dir).catch(() => [] as string[]);
-  // Python's sorted(): by code point, like JS's default sort for these ASCII names.
-  for (const n of names.filter((n) => n.endsWith('.conf')).sort()) files.push(join(dir, n));
+  for (const src of sources) {
+    if ('file' in src) {
+      const isFile = await stat(src.file).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (isFile) files.push(src.file);
+      continue;
+    }
+    const names = await readdir(src.dir).catch(() => [] as string[]);
+    // Python's sorted(): by code point, like JS's default sort for these ASCII names.
+    for (const n of names.filter((n) => n.endsWith('.conf')).sort()) files.push(join(src.dir, n));
+  }
   return files;
 }
 
@@ -155,9 +164,13 @@ export async function listIpaConfigFiles(root: string): Promise<string[]> {
  * files winning. An unreadable or malformed file is logged (file and line)
  * and skipped; this never throws.
  */
-export async function readIpaConfigFiles(root: string, o: { convert: Convert; log: Log }): Promise<Partial<AgentOptions>> {
+export async function readIpaConfigFiles(
+  root: string,
+  o: { convert: Convert; log: Log; sources?: IniSource[] },
+): Promise<Partial<AgentOptions>> {
   const merged: Partial<AgentOptions> = {};
-  for (const file of await listIpaConfigFiles(root)) {
+  const sources = o.sources ?? defaultIniSources(root);
+  for (const file of await listIpaConfigFiles(sources)) {
     let text: string;
     try {
       text = await readFile(file, 'utf8');

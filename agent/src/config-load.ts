@@ -34,7 +34,7 @@ export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
 export const CONFIG_SOURCES = [
   "defaults (IPA's, config.ts CONFIG_OPTIONS)",
   `ramforge's JSON file (${DEFAULT_CONFIG_FILE}, or --config FILE)`,
-  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted ([DEFAULT] section)",
+  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted, or those of --config-file/--config-dir ([DEFAULT] section)",
   "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt)",
   'the environment (RAMFORGE_AGENT_DEBUG, RAMFORGE_AGENT_DISKS, RAMFORGE_AGENT_STATE_DIR)',
   'command-line flags',
@@ -235,13 +235,17 @@ interface Flags {
   values: Partial<Record<FlagTarget, unknown>>;
   configFile?: string;
   cmdlinePath?: string;
+  /** oslo.config's --config-file / --config-dir (IPA's CLI), in the order given: they replace the default INI files. */
+  ini: Array<{ file: string } | { dir: string }>;
 }
 
-const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline'> = {
+const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline' | 'ini-file' | 'ini-dir'> = {
   '--standalone': ['standalone', 'bool'],
   '--debug': ['debug', 'bool'],
   '--config': 'config',
   '--cmdline': 'cmdline',
+  '--config-file': 'ini-file',
+  '--config-dir': 'ini-dir',
   '--listen-port': ['listenPort', 'port'],
   '--listen-host': ['listenHost', 'text'],
   '--api-url': ['apiUrl', 'urls'],
@@ -252,7 +256,7 @@ const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | '
 
 /** Parse flags: `--flag value`, `--flag=value`; the two booleans take no value. */
 export function parseFlags(argv: string[]): Flags {
-  const flags: Flags = { values: {} };
+  const flags: Flags = { values: {}, ini: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -266,6 +270,8 @@ export function parseFlags(argv: string[]): Flags {
       if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     }
     if (spec === 'config') flags.configFile = value;
+    else if (spec === 'ini-file') flags.ini.push({ file: value! });
+    else if (spec === 'ini-dir') flags.ini.push({ dir: value! });
     else if (spec === 'cmdline') flags.cmdlinePath = value;
     else flags.values[spec[0]] = convertOrThrow(value ?? 'true', spec[1], `flag ${name}`);
   }
@@ -303,6 +309,8 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     applyConfigFile(cfg, data, configFile);
   }
 
+  // As oslo.config: a file named with --config-file must exist (IPA stops when it does not).
+  for (const src of flags.ini) if ('file' in src) await readOptional(src.file, true, 'config file (--config-file)');
   // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
   const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
   // Without a caller's log, INI-file lines wait until ipa-debug (kernel command line) is known.
@@ -317,6 +325,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     cfg,
     await readIpaConfigFiles(root, {
       log,
+      ...(flags.ini.length ? { sources: flags.ini } : {}),
       convert: (raw, spec) => {
         const r = convertValue(raw, spec.kind);
         return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };

@@ -9,6 +9,7 @@
  * non-zero; the ramdisk's service manager restarts us (as IPA relies on).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +18,7 @@ import { startServer, type RunningServer } from './api/server.js';
 import { chooseServerTls } from './api/server-tls.js';
 import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
-import { loadConfig } from './config-load.js';
+import { loadConfig, parseFlags } from './config-load.js';
 import { AgentError } from './errors.js';
 import type { HardwareManagerRegistry } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
@@ -26,7 +27,7 @@ import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 import { createConsoleLog, type Log } from './util/log.js';
-import { copyConfigFromVmedia, readVmediaNetworkData } from './vmedia.js';
+import { copyConfigFromVmedia, parseKernelParams, readVmediaNetworkData } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
 const NETWORK_WAIT_TIMEOUT_S = 60;
@@ -224,9 +225,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   let config: AgentConfig;
   try {
     // IPA step 1: with boot_method=vmedia, agent config baked into the ISO lands in /etc before it is read.
-    await copyConfigFromVmedia().catch((e: Error) =>
-      process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`),
-    );
+    // Where the agent's /etc and kernel command line are: --root-path and --cmdline (tests), as loadConfig reads them.
+    const early = parseFlags(argv);
+    const cmdlineFile = early.cmdlinePath;
+    await copyConfigFromVmedia({
+      root: (early.values.rootPath as string | undefined) ?? '/',
+      cmdline: cmdlineFile ? parseKernelParams(await readFile(cmdlineFile, 'utf8').catch(() => '')) : undefined,
+    }).catch((e: Error) => process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`));
     config = await loadConfig({ argv, env: process.env });
   } catch (e) {
     const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : (e as Error).message;

@@ -169,3 +169,17 @@ test('absolute path options from INI files are taken under the root; --root-path
   assert.equal(viaFlag.config.lookupTimeout, 77);
   assert.equal(viaFlag.config.cafile, undefined);
 });
+
+test('--config-file and --config-dir (oslo.config CLI) replace the default files, in the order given; a missing --config-file stops', async () => {
+  const root = tree({
+    'etc/ironic-python-agent.conf': '[DEFAULT]\nlookup_timeout = 1\n',
+    'other/a.conf': '[DEFAULT]\nlookup_timeout = 2\nlisten_port = 2\n',
+    'other/d/10.conf': '[DEFAULT]\nlisten_port = 3\n',
+  });
+  const { config } = await load(root, { argv: ['--config-file', join(root, 'other/a.conf'), '--config-dir', join(root, 'other/d')] });
+  assert.equal(config.lookupTimeout, 2);
+  assert.equal(config.listenPort, 3);
+  await assert.rejects(load(root, { argv: ['--config-file', join(root, 'absent.conf')] }), (e: Error & { details?: string }) =>
+    /absent\.conf/.test(`${e.message} ${e.details}`),
+  );
+});
