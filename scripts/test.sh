@@ -76,6 +76,9 @@ integration_jobs=${RAMFORGE_TEST_INTEGRATION_CONCURRENCY:-1}
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/ramforge-test.XXXXXX")
 export TMPDIR="$run_dir/tmp"
 mkdir "$TMPDIR"
+# Like /tmp (less the sticky bit's sharing): daemons that drop privileges in
+# tests (lldpd as _lldpd) must reach their directories below it.
+chmod 0755 "$run_dir" "$TMPDIR"
 ironic_pid=
 
 stop_ironic() {

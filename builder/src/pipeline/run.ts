@@ -131,9 +131,9 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     task(
       'write-uki',
       'Write the unified kernel image',
-      async () => {
-        artifacts.push(
-          await writeUki({
+      async (log) => {
+        const uki = await writeUki(
+          {
             kernel: path('kernel'),
             initrd: path('initramfs'),
             out: join(opts.staging, `${spec.name}.efi`),
@@ -141,8 +141,10 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
             epoch: spec.sourceDateEpoch,
             workDir: join(env.workspace, 'uki'),
             ...(spec.iso.signing ? { signing: spec.iso.signing } : {}),
-          }),
+          },
+          log,
         );
+        if (uki) artifacts.push(uki);
       },
       spec.iso.enabled,
     ),

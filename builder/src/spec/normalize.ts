@@ -81,5 +81,6 @@ export function normalizeSpec(written: WrittenSpec, opts: { resolvePath: (p: str
   raw[flavor] ??= {};
   const w = Value.Default(WrittenSpecSchema, raw) as Written;
   const common = normalizeCommon(w, { resolvePath: opts.resolvePath, env: opts.env ?? process.env });
-  return { ...common, flavor, [flavor]: w[flavor] } as BuildSpec;
+  const section = flavor === 'dib' && w.dib ? { ...w.dib, elementsPath: w.dib.elementsPath.map(opts.resolvePath) } : w[flavor];
+  return { ...common, flavor, [flavor]: section } as BuildSpec;
 }

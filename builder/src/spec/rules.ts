@@ -21,6 +21,7 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
     if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir');
   });
   spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
+  if (spec.flavor === 'dib') spec.dib.elementsPath.forEach((p, i) => requireFile(errors, `dib.elementsPath[${i}]`, p, 'dir'));
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
   spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
 

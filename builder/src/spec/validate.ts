@@ -37,6 +37,10 @@ function describe(e: ValueError, pointer: string): SpecIssue[] {
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties: {
       const known = Object.keys(s.properties ?? {}).filter((k) => k !== '$schema');
+      const patterns = Object.keys(s.patternProperties ?? {});
+      // A map with free keys (dib.environment): name the rule a key must follow.
+      if (known.length === 0 && patterns.length > 0)
+        return [{ path, message: `'${key}' is not a valid key here`, fix: `keys must match ${patterns.join(' or ')}` }];
       const near = closest(key, known);
       return [{ path, message: `unknown key '${key}'`, fix: near ? `did you mean '${near}'?` : `known keys here: ${known.join(', ')}` }];
     }
