@@ -9,9 +9,33 @@
  * Exit 0 with "FILE: ok" on stderr when valid; exit 2 with one line per
  * problem on stderr otherwise ("FILE: listenPrt: unknown option (did you
  * mean "listenPort"?)", "FILE: apiUrl[1]: expected an http(s):// URL ...").
+ *
+ * A FILE ending in .conf is checked as one of IPA's INI files with
+ * config-ini.ts's own rules: a syntax error, a bad value, an option of
+ * another section or an option the agent does not know are each a problem
+ * here, although at boot they are only logged and skipped.
  */
 import { readFile } from 'node:fs/promises';
-import { readConfigObject } from './config-load.js';
+import { iniValues, parseOsloIni } from './config-ini.js';
+import { convertValue, readConfigObject } from './config-load.js';
+
+function checkIniText(file: string, text: string): string[] {
+  const parsed = parseOsloIni(text);
+  if (!parsed.ok) return [`${file}:${parsed.line}: ${parsed.reason}`];
+  const problems: string[] = [];
+  const note = (m: string): void => {
+    problems.push(m.replace(/ ignored(?=:|$| \()/, ' (ignored at boot)'));
+  };
+  iniValues(parsed.assignments, file, {
+    root: '/',
+    log: { debug: note, info: () => {}, warn: note, error: note },
+    convert: (raw, spec) => {
+      const r = convertValue(raw, spec.kind);
+      return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };
+    },
+  });
+  return problems;
+}
 
 /** Every problem of the config file at `file`, one line each (empty when valid). */
 export async function checkConfigFile(file: string): Promise<string[]> {
@@ -21,6 +45,7 @@ export async function checkConfigFile(file: string): Promise<string[]> {
   } catch (e) {
     return [`${file}: cannot read the file: ${(e as Error).message}`];
   }
+  if (file.endsWith('.conf')) return checkIniText(file, text);
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -38,7 +63,7 @@ export async function checkConfigMain(
   const inline = argv[0]?.startsWith('--check-config=') ? argv[0].slice('--check-config='.length) : undefined;
   const files = inline !== undefined ? [inline, ...argv.slice(1)] : argv.slice(1);
   if (files.length !== 1 || !files[0]) {
-    write('usage: agent --check-config FILE   (validates an agent config file; exit 0 valid, 2 invalid)');
+    write('usage: agent --check-config FILE   (validates an agent config file, JSON or IPA INI *.conf; exit 0 valid, 2 invalid)');
     return 2;
   }
   const problems = await checkConfigFile(files[0]);

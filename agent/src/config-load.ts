@@ -1,8 +1,11 @@
 /**
- * loadConfig(): defaults < JSON config file < kernel command line (plus the
- * vmedia floppy's parameters.txt when boot_method=vmedia) < flags.
- * Every bad value becomes one ConfigError naming the source, the key and the
- * accepted form, so a ramdisk console shows why the agent did not start.
+ * loadConfig(): the agent's configuration from every source, in the order of
+ * CONFIG_SOURCES (later wins). Every bad value in the JSON file, the kernel
+ * command line, the environment or a flag becomes one ConfigError naming the
+ * source, the key and the accepted form, so a ramdisk console shows why the
+ * agent did not start. IPA's INI files are the exception: as IPA's ramdisk
+ * is configured by files Ironic writes onto virtual media, a bad file or
+ * value there is logged (file and line) and skipped (config-ini.ts).
  */
 import { readFile } from 'node:fs/promises';
 import {
@@ -13,10 +16,29 @@ import {
   type OptionKind,
   type OptionSpec,
 } from './config.js';
+import { readIpaConfigFiles } from './config-ini.js';
 import { ConfigError } from './errors.js';
+import { createConsoleLog, type Log } from './util/log.js';
 import { parseKernelParams, readAgentParameters } from './vmedia.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
+
+/**
+ * The configuration sources, lowest precedence first: the one statement of
+ * the order (README "The agent: configuration sources" repeats it).
+ * ramforge's JSON file is baked into the ramdisk at build time, so it sits
+ * just above the defaults; IPA's INI files come after it because Ironic
+ * writes them per node at deploy time (virtual media's ironic-tls.conf), and
+ * the kernel command line beats both, as in IPA.
+ */
+export const CONFIG_SOURCES = [
+  "defaults (IPA's, config.ts CONFIG_OPTIONS)",
+  `ramforge's JSON file (${DEFAULT_CONFIG_FILE}, or --config FILE)`,
+  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted, or those of --config-file/--config-dir ([DEFAULT] section)",
+  "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt)",
+  'the environment (RAMFORGE_AGENT_DEBUG, RAMFORGE_AGENT_DISKS, RAMFORGE_AGENT_STATE_DIR)',
+  'command-line flags',
+] as const;
 
 export interface LoadConfigOptions {
   /** Flags (process.argv.slice(2)). */
@@ -28,6 +50,13 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Reads parameters.txt from the virtual floppy (default: vmedia.ts readVmediaParameters); injectable for tests. */
   readVmedia?: () => Promise<Record<string, string>>;
+  /**
+   * Where IPA's INI files are looked for when neither --root-path nor the
+   * JSON file's rootPath says (default "/"). A test's temp root.
+   */
+  root?: string;
+  /** Where INI-file problems and skipped options are logged (default: stderr; debug lines only with --debug). */
+  log?: Log;
 }
 
 type Key = ConfigOptionName;
@@ -206,13 +235,17 @@ interface Flags {
   values: Partial<Record<FlagTarget, unknown>>;
   configFile?: string;
   cmdlinePath?: string;
+  /** oslo.config's --config-file / --config-dir (IPA's CLI), in the order given: they replace the default INI files. */
+  ini: Array<{ file: string } | { dir: string }>;
 }
 
-const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline'> = {
+const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | 'cmdline' | 'ini-file' | 'ini-dir'> = {
   '--standalone': ['standalone', 'bool'],
   '--debug': ['debug', 'bool'],
   '--config': 'config',
   '--cmdline': 'cmdline',
+  '--config-file': 'ini-file',
+  '--config-dir': 'ini-dir',
   '--listen-port': ['listenPort', 'port'],
   '--listen-host': ['listenHost', 'text'],
   '--api-url': ['apiUrl', 'urls'],
@@ -223,7 +256,7 @@ const FLAG_KEYS: Record<string, readonly [FlagTarget, OptionKind] | 'config' | '
 
 /** Parse flags: `--flag value`, `--flag=value`; the two booleans take no value. */
 export function parseFlags(argv: string[]): Flags {
-  const flags: Flags = { values: {} };
+  const flags: Flags = { values: {}, ini: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -237,6 +270,8 @@ export function parseFlags(argv: string[]): Flags {
       if (value === undefined) throw new ConfigError(`flag ${name} needs a value`);
     }
     if (spec === 'config') flags.configFile = value;
+    else if (spec === 'ini-file') flags.ini.push({ file: value! });
+    else if (spec === 'ini-dir') flags.ini.push({ dir: value! });
     else if (spec === 'cmdline') flags.cmdlinePath = value;
     else flags.values[spec[0]] = convertOrThrow(value ?? 'true', spec[1], `flag ${name}`);
   }
@@ -274,6 +309,30 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     applyConfigFile(cfg, data, configFile);
   }
 
+  // As oslo.config: a file named with --config-file must exist (IPA stops when it does not).
+  for (const src of flags.ini) if ('file' in src) await readOptional(src.file, true, 'config file (--config-file)');
+  // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
+  const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
+  // Without a caller's log, INI-file lines wait until ipa-debug (kernel command line) is known.
+  const held: Array<[keyof Log, string]> = [];
+  const log: Log = o.log ?? {
+    debug: (m) => held.push(['debug', m]),
+    info: (m) => held.push(['info', m]),
+    warn: (m) => held.push(['warn', m]),
+    error: (m) => held.push(['error', m]),
+  };
+  Object.assign(
+    cfg,
+    await readIpaConfigFiles(root, {
+      log,
+      ...(flags.ini.length ? { sources: flags.ini } : {}),
+      convert: (raw, spec) => {
+        const r = convertValue(raw, spec.kind);
+        return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };
+      },
+    }),
+  );
+
   const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
   // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
   const cmdlineText = (await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '';
@@ -288,6 +347,8 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
   if (env.RAMFORGE_AGENT_STATE_DIR) cfg.stateDir = env.RAMFORGE_AGENT_STATE_DIR;
   Object.assign(cfg, flags.values);
   cfg.disks = cfg.disks.map(toDevicePath);
+  const stderrLog = createConsoleLog(cfg.debug);
+  for (const [level, m] of held) stderrLog[level](m);
   validateConfig(cfg);
   return cfg;
 }

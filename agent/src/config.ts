@@ -1,8 +1,8 @@
 /**
- * Agent configuration. Sources, later wins: defaults < config file
- * (/etc/ironic-python-agent/ramforge.json or --config) < kernel command line
- * (/proc/cmdline, ipa-* parameters; boot_method=vmedia adds parameters.txt
- * from the virtual floppy) < command-line flags.
+ * Agent configuration. The sources and their order are defined once, in
+ * config-load.ts (CONFIG_SOURCES, applied in that order by loadConfig(), later
+ * wins): defaults < ramforge's JSON file < IPA's INI files < kernel command
+ * line (+ the virtual floppy) < environment < flags.
  *
  * CONFIG_OPTIONS is the one definition of the options: their kind, IPA's
  * default and the kernel parameter that sets them. The AgentConfig type, the
@@ -43,6 +43,10 @@ export interface OptionSpec {
   readonly param?: string;
   /** One line for `--check-config` and the JSON Schema. */
   readonly doc?: string;
+  /** IPA's option name in its INI files' [DEFAULT], when it is not the key in snake_case (see ipaOptionName). */
+  readonly ipa?: string;
+  /** A file path: absolute paths from IPA's INI files are taken under the agent's root (tests). */
+  readonly path?: boolean;
 }
 
 /** Every option of the config file, by its AgentConfig (camelCase) name. */
@@ -88,9 +92,15 @@ export const CONFIG_OPTIONS = {
   // ramforge extensions (IPA only has these as config-file options).
   enableAutoTls: { kind: 'bool', default: true, param: 'ipa-enable-auto-tls' },
   listenTls: { kind: 'bool', default: false, param: 'ipa-listen-tls' },
-  tlsCertFile: { kind: 'string', default: undefined, param: 'ipa-tls-cert-file' },
-  tlsKeyFile: { kind: 'string', default: undefined, param: 'ipa-tls-key-file' },
-  cafile: { kind: 'string', default: undefined, param: 'ipa-cafile' },
+  tlsCertFile: { kind: 'string', default: undefined, param: 'ipa-tls-cert-file', path: true },
+  tlsKeyFile: { kind: 'string', default: undefined, param: 'ipa-tls-key-file', path: true },
+  cafile: {
+    kind: 'string',
+    default: undefined,
+    param: 'ipa-cafile',
+    path: true,
+    doc: 'PEM CA bundle for Ironic, inspector and image servers',
+  },
   diskErasureConcurrency: { kind: 'int', default: 1, param: 'ipa-disk-erasure-concurrency', doc: 'disks erased at once by erase_devices' },
   standalone: { kind: 'bool', default: false, param: 'ipa-standalone', doc: 'serve the API without lookup or heartbeats' },
   bootif: { kind: 'string', default: undefined, param: 'BOOTIF', doc: 'the raw BOOTIF value, e.g. "01-52-54-00-12-34-56"' },
@@ -109,6 +119,12 @@ export const CONFIG_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export type ConfigOptionName = keyof typeof CONFIG_OPTIONS;
+
+/** IPA's name of an option in ironic-python-agent.conf's [DEFAULT]: `ipa` if given, else the key in snake_case (apiUrl → api_url). */
+export function ipaOptionName(key: ConfigOptionName): string {
+  const spec: OptionSpec = CONFIG_OPTIONS[key];
+  return spec.ipa ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
 
 /** The options of the config file, typed from CONFIG_OPTIONS. */
 export type AgentOptions = { -readonly [K in ConfigOptionName]: KindTypes[(typeof CONFIG_OPTIONS)[K]['kind']] };

@@ -9,6 +9,7 @@
  * non-zero; the ramdisk's service manager restarts us (as IPA relies on).
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +18,7 @@ import { startServer, type RunningServer } from './api/server.js';
 import { chooseServerTls } from './api/server-tls.js';
 import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
-import { loadConfig } from './config-load.js';
+import { loadConfig, parseFlags } from './config-load.js';
 import { AgentError } from './errors.js';
 import type { HardwareManagerRegistry } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
@@ -26,7 +27,7 @@ import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 import { createConsoleLog, type Log } from './util/log.js';
-import { copyConfigFromVmedia } from './vmedia.js';
+import { copyConfigFromVmedia, parseKernelParams, readVmediaNetworkData } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
 const NETWORK_WAIT_TIMEOUT_S = 60;
@@ -100,6 +101,18 @@ async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Pro
   }
 }
 
+/** Apply openstack/latest/network_data.json from the virtual media, if there is one. Never throws: a failure is logged. */
+async function configureVmediaNetwork(config: AgentConfig, run: ProgramRunner, log: Log): Promise<void> {
+  try {
+    const found = await readVmediaNetworkData({ root: config.rootPath, cmdline: config.cmdline, run, log });
+    if (!found) return;
+    const { configureNetworkData } = await import('./network-data.js');
+    await configureNetworkData(found.text, { root: config.rootPath, run, log, source: found.source });
+  } catch (e) {
+    log.warn(`network configuration from virtual media failed: ${(e as Error).message}`);
+  }
+}
+
 /** Start the agent with a loaded config; resolves once the API listens (or is deliberately not served). */
 export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Promise<RunningAgent> {
   const log = o.log ?? createConsoleLog(config.debug);
@@ -124,6 +137,8 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
   const ironic = !config.standalone;
   const interfaces = ironic ? await waitForInterface(managers, log) : [];
+  // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
+  if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);
   let nodeUuid: string | undefined;
   if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) {
     try {
@@ -210,9 +225,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   let config: AgentConfig;
   try {
     // IPA step 1: with boot_method=vmedia, agent config baked into the ISO lands in /etc before it is read.
-    await copyConfigFromVmedia().catch((e: Error) =>
-      process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`),
-    );
+    // Where the agent's /etc and kernel command line are: --root-path and --cmdline (tests), as loadConfig reads them.
+    const early = parseFlags(argv);
+    const cmdlineFile = early.cmdlinePath;
+    await copyConfigFromVmedia({
+      root: (early.values.rootPath as string | undefined) ?? '/',
+      cmdline: cmdlineFile ? parseKernelParams(await readFile(cmdlineFile, 'utf8').catch(() => '')) : undefined,
+    }).catch((e: Error) => process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`));
     config = await loadConfig({ argv, env: process.env });
   } catch (e) {
     const msg = e instanceof AgentError ? `${e.message}: ${e.details}` : (e as Error).message;

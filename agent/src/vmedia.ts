@@ -179,35 +179,59 @@ async function findMountPoint(root: string, device: string): Promise<string | un
 }
 
 /**
+ * Runs `fn` on the mounted virtual-media ISO / config drive (label config-2
+ * or vmedia_boot_iso), reusing an existing mount of it, else mounting it
+ * read-only. undefined unless boot_method=vmedia and such a device exists.
+ */
+async function withVmediaIso<T>(o: VmediaOptions, fn: (mnt: string, device: string) => Promise<T>): Promise<T | undefined> {
+  const cmdline = await readCmdline(o);
+  if (cmdline.boot_method !== 'vmedia') return undefined;
+  const run = o.run ?? execute;
+  const root = o.root ?? '/';
+  const device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run });
+  if (!device) {
+    (o.log ?? createConsoleLog()).debug('no config-2 or vmedia_boot_iso device on virtual media');
+    return undefined;
+  }
+  const mounted = await findMountPoint(root, device);
+  return mounted ? fn(mounted, device) : withMountedDevice(device, run, (dir) => fn(dir, device));
+}
+
+/**
  * Copies etc/ironic-python-agent and etc/ironic-python-agent.d from the
  * device labelled config-2 or vmedia_boot_iso into <root>/etc, so operator
- * config baked into the ISO applies. Only with boot_method=vmedia. Reuses
- * an existing mount of the device, else mounts it read-only. Returns the
+ * config baked into the ISO applies (Ironic's ironic-tls.conf and CA with
+ * [agent]api_ca_file). Only with boot_method=vmedia. Returns the
  * directories copied.
  */
 export async function copyConfigFromVmedia(o: VmediaOptions = {}): Promise<string[]> {
-  const cmdline = await readCmdline(o);
-  if (cmdline.boot_method !== 'vmedia') return [];
-  const run = o.run ?? execute;
   const root = o.root ?? '/';
   const log = o.log ?? createConsoleLog();
-  const device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run });
-  if (!device) {
-    log.debug('no config-2 or vmedia_boot_iso device; no configuration to copy from virtual media');
-    return [];
-  }
-  const copyFrom = async (mnt: string): Promise<string[]> => {
-    const copied: string[] = [];
+  const copied = await withVmediaIso(o, async (mnt, device) => {
+    const done: string[] = [];
     for (const name of ['ironic-python-agent', 'ironic-python-agent.d']) {
       const src = join(mnt, 'etc', name);
       if (!(await isDirectory(src))) continue;
       const dest = join(root, 'etc', name);
       await cp(src, dest, { recursive: true, force: true });
       log.info(`copied ${src} from ${device} to ${dest}`);
-      copied.push(dest);
+      done.push(dest);
     }
-    return copied;
-  };
-  const mounted = await findMountPoint(root, device);
-  return mounted ? copyFrom(mounted) : withMountedDevice(device, run, copyFrom);
+    return done;
+  });
+  return copied ?? [];
+}
+
+/** Where Ironic puts the node's network configuration for DHCP-less deploys. */
+export const VMEDIA_NETWORK_DATA = 'openstack/latest/network_data.json';
+
+/**
+ * The text of openstack/latest/network_data.json on the virtual-media ISO /
+ * config drive, or undefined (not vmedia, no device, no file).
+ */
+export async function readVmediaNetworkData(o: VmediaOptions = {}): Promise<{ text: string; source: string } | undefined> {
+  return withVmediaIso(o, async (mnt, device) => {
+    const text = await readFile(join(mnt, VMEDIA_NETWORK_DATA), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : { text, source: `${device}:/${VMEDIA_NETWORK_DATA}` };
+  });
 }

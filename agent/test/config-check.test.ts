@@ -115,3 +115,23 @@ test('through the agent entry: exit 2 with one line per problem on stderr, exit 
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stderr.trim(), `${good}: ok`);
 });
+
+test('--check-config on an IPA INI file (*.conf): syntax errors, bad values, unknown options and other sections, with lines', async () => {
+  const conf = (text: string): string => {
+    const p = join(dir, `c${n++}.conf`);
+    writeFileSync(p, text);
+    return p;
+  };
+  const good = conf('[DEFAULT]\n# Ironic writes this one\ncafile = /etc/ironic-python-agent/ironic.crt\ninsecure = no\n');
+  assert.deepEqual(await checkConfigFile(good), []);
+  const bad = conf('[DEFAULT]\nlisten_port = many\nlisten_prot = 1\n[ssl]\ncert_file = x\n');
+  assert.deepEqual(await checkConfigFile(bad), [
+    `${bad}:2: listen_port = "many" (ignored at boot): expected a TCP port number 0-65535`,
+    `${bad}:3: unknown option listen_prot (ignored at boot)`,
+    `${bad}:5: [ssl] cert_file (ignored at boot) (the agent reads [DEFAULT] only)`,
+  ]);
+  const broken = conf('[DEFAULT]\napi_url\n');
+  assert.deepEqual(await checkConfigFile(broken), [`${broken}:2: not "key = value", a [section] or a comment`]);
+  const lines: string[] = [];
+  assert.equal(await checkConfigMain(['--check-config', good], (l) => lines.push(l)), 0);
+});

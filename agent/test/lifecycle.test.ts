@@ -5,7 +5,7 @@
  * restart within the same boot (masked token → saved token and same PEM).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,56 @@ test('Ironic older than 1.68: plain HTTP, no agent_verify_ca', { timeout: 60_000
     const r = await fetch(`http://127.0.0.1:${agent.server!.port}/v1/status`);
     assert.equal(r.status, 200);
     await agent.stop();
+  } finally {
+    await fake.close();
+  }
+});
+
+test('boot_method=vmedia: network_data.json from the virtual media configures the NIC before lookup', { timeout: 60_000 }, async () => {
+  const fake = await startFakeIronic({ version: '1.80' });
+  const root = mkdtempSync(join(scratch, 'vmedia-net-'));
+  const iso = join(root, 'iso');
+  mkdirSync(join(root, 'sys/class/net/eth0'), { recursive: true });
+  writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
+  mkdirSync(join(root, 'proc'), { recursive: true });
+  writeFileSync(join(root, 'proc/mounts'), `/dev/sr0 ${iso} iso9660 ro 0 0\n`);
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(iso, 'openstack/latest'), { recursive: true });
+  writeFileSync(
+    join(iso, 'openstack/latest/network_data.json'),
+    JSON.stringify({
+      links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC.toUpperCase() }],
+      networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.20', netmask: '255.255.255.0', routes: [] }],
+      services: [{ type: 'dns', address: '192.0.2.53' }],
+    }),
+  );
+  const calls: Array<{ argv: string; lookupsBefore: number }> = [];
+  const run = (async (argv: string[]) => {
+    calls.push({ argv: argv.join(' '), lookupsBefore: fake.requestsTo('lookup').length });
+    const stdout = argv[0] === 'lsblk' ? 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n' : '';
+    return { stdout, stderr: '', code: 0 };
+  }) as ReturnType<typeof createRecorder>;
+  const config = makeConfig({
+    standalone: false,
+    apiUrl: [fake.url],
+    advertiseHost: '127.0.0.1',
+    rootPath: root,
+    cmdline: { boot_method: 'vmedia' },
+    diskWaitAttempts: 1,
+  });
+  try {
+    const agent = await runAgent(config, {
+      run,
+      log: silentLog,
+      stateDir: mkdtempSync(join(scratch, 'state-')),
+      builtins: () => [nicManager()],
+    });
+    await agent.stop();
+    const addr = calls.find((c) => c.argv === 'ip -4 addr add 192.0.2.20/24 dev eth0');
+    assert.ok(addr, calls.map((c) => c.argv).join('\n'));
+    assert.equal(addr.lookupsBefore, 0, 'the address is configured before the lookup');
+    assert.equal(fake.requestsTo('lookup').length, 1);
+    assert.match(readFileSync(join(root, 'etc/resolv.conf'), 'utf8'), /^nameserver 192\.0\.2\.53$/m);
   } finally {
     await fake.close();
   }

@@ -47,6 +47,8 @@ export interface AgentOptions {
   debug?: boolean;
   /** Extra env for the agent. */
   env?: Record<string, string>;
+  /** More agent flags, appended last (e.g. --config-file INI). */
+  args?: string[];
   /** Run this argv instead of agent/src/main.ts (harness self-tests); the cmdline/config flags are appended. */
   program?: string[];
 }
@@ -169,6 +171,7 @@ export async function startAgent(o: AgentOptions, timeoutMs = 60_000): Promise<A
   if (o.standalone) agentArgv.push('--standalone');
   if (o.debug) agentArgv.push('--debug');
   if (agentHasDisksFlag()) agentArgv.push('--disks', o.disks.join(','));
+  agentArgv.push(...(o.args ?? []));
   const powerLog = join(dir, 'power.log');
   const knames = o.disks.map((d) => d.slice('/dev/'.length)).join(' ');
   const fd = openSync(logFile, 'a');

@@ -193,7 +193,14 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
   if (target.username && !hasHeader('authorization')) headers.authorization = basicAuth(target.username, target.password);
   const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
   if (body && !hasHeader('content-length')) headers['content-length'] = String(body.length);
-  const tlsOpts = { rejectUnauthorized: !o.insecure, ...(o.ca ? { ca: o.ca } : {}), servername: hostname };
+  // SNI only for names (RFC 6066 forbids IP addresses; Node warns, DEP0123); `host` keeps the identity check on the target through a tunnel.
+  const isIpAddress = hostname.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
+  const tlsOpts = {
+    rejectUnauthorized: !o.insecure,
+    ...(o.ca ? { ca: o.ca } : {}),
+    host: hostname,
+    servername: isIpAddress ? '' : hostname,
+  };
   return new Promise<HttpResponse>((resolve, reject) => {
     let connected = false;
     const fail = (e: Error): void => {

@@ -5,6 +5,7 @@
  * Test-only; nothing in the agent imports it.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createDefaultConfig, type AgentConfig } from '../../src/config.js';
 
@@ -79,13 +80,16 @@ function defaultReply(route: FakeRoute, version: string): FakeReply {
   }
 }
 
-export async function startFakeIronic(o: { version?: string } = {}): Promise<FakeIronic> {
+/** `tls`: serve HTTPS with this PEM key and certificate (the URL is then https://127.0.0.1:PORT). */
+export async function startFakeIronic(
+  o: { version?: string; tls?: { key: string | Buffer; cert: string | Buffer } } = {},
+): Promise<FakeIronic> {
   const queues: Record<FakeRoute, FakeReply[]> = { root: [], lookup: [], heartbeat: [], other: [] };
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const fake = { version: o.version ?? '1.80' } as FakeIronic;
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -121,7 +125,8 @@ export async function startFakeIronic(o: { version?: string } = {}): Promise<Fak
       }, r.delayMs);
       timers.add(timer);
     });
-  });
+  };
+  const server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -129,7 +134,7 @@ export async function startFakeIronic(o: { version?: string } = {}): Promise<Fak
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return Object.assign(fake, {
-    url: `http://127.0.0.1:${port}`,
+    url: `${o.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     reply: (route: FakeRoute, ...replies: FakeReply[]) => {
       queues[route].push(...replies);
