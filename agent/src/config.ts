@@ -86,6 +86,12 @@ export const CONFIG_OPTIONS = {
     default: true,
     doc: "accept MD5 image checksums (IPA's md5_enabled); the lookup's agent_md5_checksum_enable overrides it",
   },
+  guardSpecialFilesystems: {
+    kind: 'bool',
+    default: true,
+    param: 'ipa-guard-special-filesystems',
+    doc: 'refuse to erase disks holding shared-disk/cluster filesystems (GFS2, OCFS2, VMFS, GPFS)',
+  },
   ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
   injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
   useMdns: { kind: 'bool', default: false, param: 'ipa-use-mdns' },
