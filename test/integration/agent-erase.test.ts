@@ -239,3 +239,26 @@ test('a loop disk holding GFS2 (on the disk or on a partition) is refused by eve
     parted.detach();
   }
 });
+
+test('the virtual-media device (label ir-vfd-dev, found without udev) is skipped and keeps its filesystem; the other disk is wiped', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const floppy = attachLoop(8 * MiB);
+  const other = attachLoop(8 * MiB);
+  try {
+    // Ironic's floppy is vfat; the label is what identifies it (ext4 here: mkfs.ext4 is a test tool already).
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'ir-vfd-dev', floppy.dev]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'tenant', other.dev]);
+    const r = await eraseDevicesMetadata([disk(floppy.dev), disk(other.dev)], {});
+    assert.deepEqual(r, {
+      [floppy.dev]: `skipped (virtual media: ${floppy.dev} is labelled ir-vfd-dev)`,
+      [other.dev]: 'metadata (partition tables and signatures)',
+    });
+    assert.equal(probeType(floppy.dev), 'ext4', 'the virtual-media filesystem was wiped');
+    assert.equal(probeType(other.dev), '', 'the other disk still has a filesystem');
+  } finally {
+    floppy.detach();
+    other.detach();
+  }
+});

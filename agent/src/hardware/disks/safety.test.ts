@@ -136,6 +136,16 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
   assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
   assert.deepEqual(await verdict(A, false), { kind: 'erase' });
   assert.match(((await verdict(A, true, A)) as { reason: string }).reason, /virtual media: \/dev\/sdzy is labelled ir-vfd-dev/);
+  // No udev (no by-label link): the vfat label found by wipefs identifies the floppy.
+  const floppy = classifyDisk(
+    '/dev/sdf',
+    [{ dev: '/dev/sdf', type: 'disk', partType: null, signatures: ['vfat'], labels: ['ir-vfd-dev'] }],
+    {
+      guard: true,
+      vmediaDevice: null,
+    },
+  );
+  assert.deepEqual(floppy, { kind: 'skip', reason: 'skipped (virtual media: /dev/sdf is labelled ir-vfd-dev)' });
   // The md array on top is not probed: only the disk and its partitions are this disk's bytes.
   assert.ok(!run.calls.includes('wipefs --json /dev/md127'));
 });

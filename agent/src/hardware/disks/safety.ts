@@ -43,6 +43,8 @@ export interface DiskEntry {
   partType: string | null;
   /** Every signature wipefs finds on the device, lower-cased ("gfs2", "linux_raid_member"). */
   signatures: string[];
+  /** Their labels, as written. */
+  labels?: string[];
 }
 
 export type DiskVerdict = { kind: 'erase' } | { kind: 'skip'; reason: string } | { kind: 'protected'; device: string; what: string };
@@ -76,9 +78,17 @@ export function parseLsblkTree(stdout: string, disk: string): Array<Omit<DiskEnt
 
 /** wipefs --json output → signature types (empty output: none). */
 export function parseWipefsTypes(stdout: string): string[] {
-  if (!stdout.trim()) return [];
-  const j = JSON.parse(stdout) as { signatures?: Array<{ type?: string }> };
-  return (j.signatures ?? []).map((s) => String(s.type ?? '').toLowerCase()).filter(Boolean);
+  return parseWipefs(stdout).signatures;
+}
+
+/** wipefs --json output → lower-cased types and the labels (empty output: none). */
+export function parseWipefs(stdout: string): { signatures: string[]; labels: string[] } {
+  if (!stdout.trim()) return { signatures: [], labels: [] };
+  const list = (JSON.parse(stdout) as { signatures?: Array<{ type?: string; label?: string | null }> }).signatures ?? [];
+  return {
+    signatures: list.map((s) => String(s.type ?? '').toLowerCase()).filter(Boolean),
+    labels: list.map((s) => s.label ?? '').filter(Boolean),
+  };
 }
 
 /** The disk, its partitions and what lies on top, each with every signature found on it. */
@@ -93,12 +103,12 @@ export async function readDiskEntries(disk: string, run: ProgramRunner): Promise
       continue;
     }
     const w = await run(['wipefs', '--json', e.dev]);
-    out.push({ ...e, signatures: parseWipefsTypes(w.stdout) });
+    out.push({ ...e, ...parseWipefs(w.stdout) });
   }
   return out;
 }
 
-/** Where /dev/disk/by-label/ir-vfd-dev points, or null. */
+/** Where /dev/disk/by-label/ir-vfd-dev points (IPA's test; needs udev), or null. classifyDisk also reads the label itself. */
 export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'): Promise<string | null> {
   return realpath(`${byLabelDir}/${VMEDIA_LABEL}`).catch(() => null);
 }
@@ -112,6 +122,9 @@ export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevi
   if (o.vmediaDevice && entries.some((e) => e.dev === o.vmediaDevice)) {
     return { kind: 'skip', reason: `skipped (virtual media: ${o.vmediaDevice} is labelled ${VMEDIA_LABEL})` };
   }
+  // Without udev there is no by-label link: the label on the filesystem says the same.
+  const labelled = entries.find((e) => e.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL));
+  if (labelled) return { kind: 'skip', reason: `skipped (virtual media: ${labelled.dev} is labelled ${VMEDIA_LABEL})` };
   for (const e of entries) {
     if (e.signatures.includes('linux_raid_member')) {
       return { kind: 'skip', reason: `skipped (software RAID member: linux_raid_member signature on ${e.dev})` };
