@@ -85,7 +85,17 @@ export const CONFIG_OPTIONS = {
   imageDownloadConnectionRetryInterval: { kind: 'number', default: 10, param: 'ipa-image-download-connection-retry-interval' },
   imageDownloadMaxDuration: { kind: 'number', default: 0, param: 'ipa-image-download-max-duration', doc: 'seconds; 0 = unlimited' },
   httpRequestTimeout: { kind: 'number', default: 30, param: 'ipa-http-request-timeout' },
-  md5Enabled: { kind: 'bool', default: false },
+  md5Enabled: {
+    kind: 'bool',
+    default: true,
+    doc: "accept MD5 image checksums (IPA's md5_enabled); the lookup's agent_md5_checksum_enable overrides it",
+  },
+  guardSpecialFilesystems: {
+    kind: 'bool',
+    default: true,
+    param: 'ipa-guard-special-filesystems',
+    doc: 'refuse to erase disks holding shared-disk/cluster filesystems (GFS2, OCFS2, VMFS, GPFS)',
+  },
   ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
   injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
   useMdns: { kind: 'bool', default: false, param: 'ipa-use-mdns' },

@@ -74,6 +74,22 @@ export class CleaningError extends AgentError {
     super('Clean step failed', details, 500);
   }
 }
+/**
+ * IPA's ProtectedDeviceError (a CleaningError): a disk holds a shared-disk or
+ * cluster filesystem, so erasing it could destroy a running cluster.
+ */
+export class ProtectedDeviceError extends CleaningError {
+  constructor(device: string, what: string) {
+    super(
+      `Protected ${what} located on device ${device}. This volume or contents may be a shared block device. ` +
+        'Please consult your storage administrator, and restart cleaning after either detaching the volumes, or ' +
+        'instructing the agent to not protect contents: set driver_internal_info wipe_special_filesystems=false on the node ' +
+        '(for one cleaning), or ipa-guard-special-filesystems=0 on the kernel command line or guardSpecialFilesystems: false ' +
+        'in the agent config.',
+    );
+    this.message = 'Protected device located, cleaning aborted.';
+  }
+}
 export class DeploymentError extends AgentError {
   constructor(details: string) {
     super('Deploy step failed', details, 500);

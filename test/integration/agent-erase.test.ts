@@ -9,12 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eraseDevices } from '../../agent/src/hardware/disks/index.js';
+import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata } from '../../agent/src/hardware/disks/index.js';
+import { ProtectedDeviceError } from '../../agent/src/errors.js';
 import { createMemoryLog } from '../../agent/test/support/logs.js';
-import { attachLoop, canUseLoop } from '../../agent/test/support/loop-device.js';
+import { attachLoop, canUseLoop, sh } from '../../agent/test/support/loop-device.js';
 import type { BlockDevice } from '../../agent/src/hardware/types.js';
 
 const skip = !canUseLoop() && 'needs root for losetup';
@@ -148,5 +149,118 @@ test('a read-only device: the step fails without agent_erase_skip_read_only, is 
   } finally {
     execFileSync('blockdev', ['--setrw', loop.dev]);
     loop.detach();
+  }
+});
+
+/**
+ * A GFS2 superblock as libblkid recognises it (util-linux libblkid/src/superblocks/gfs.c):
+ * at 64 KiB, meta header magic 0x01161970, type 3 (superblock), format 400, then
+ * sb_fs_format 1801 and sb_multihost_format 1900, big-endian; block size 4096; lock table name.
+ * Written through the device node so the kernel's view is the one probed.
+ */
+function writeGfs2Superblock(dev: string, at = 0): void {
+  const sb = Buffer.alloc(512);
+  [0x01161970, 3].forEach((v, i) => sb.writeUInt32BE(v, i * 4));
+  sb.writeUInt32BE(400, 16);
+  [1801, 1900, 0, 4096, 12].forEach((v, i) => sb.writeUInt32BE(v, 24 + i * 4));
+  sb.write('lock_dlm', 96);
+  sb.write('cluster:shared', 160);
+  const fd = openSync(dev, 'r+');
+  try {
+    writeSync(fd, sb, 0, sb.length, at + 64 * 1024);
+  } finally {
+    closeSync(fd);
+  }
+  execFileSync('sync');
+}
+
+const probeType = (dev: string): string => sh('blkid', ['-p', '-o', 'value', '-s', 'TYPE', dev]).trim();
+
+test('a loop disk holding GFS2 (on the disk or on a partition) is refused by every erase step until the guard is switched off', {
+  skip,
+  timeout: 300_000,
+}, async () => {
+  // libblkid ignores a GFS2 superblock on anything smaller than 32 MiB.
+  const size = 48 * MiB;
+  const plain = attachLoop(16 * MiB);
+  const whole = attachLoop(size);
+  const parted = attachLoop(size);
+  try {
+    writeMarkers(plain.file, [0, 16 * MiB - 4096]);
+    writeGfs2Superblock(whole.dev);
+    execFileSync('parted', ['-s', parted.dev, 'mklabel', 'gpt', 'mkpart', 'shared', '1MiB', '100%']);
+    const part = `${parted.dev}p1`;
+    for (let i = 0; i < 50 && !existsSync(part); i++) await new Promise((r) => setTimeout(r, 100));
+    writeGfs2Superblock(part);
+    assert.equal(probeType(whole.dev), 'gfs2', 'libblkid should see the GFS2 superblock on the disk');
+    assert.equal(probeType(part), 'gfs2', 'libblkid should see the GFS2 superblock on the partition');
+
+    const refused = (dev: string) => (e: unknown) => {
+      assert.ok(e instanceof ProtectedDeviceError, String(e));
+      const details = (e as ProtectedDeviceError).details;
+      console.log(`refused: ${details}`);
+      assert.match(details, new RegExp(`Protected Red Hat Global File System 2 \\(gfs2\\) located on device ${dev}`));
+      assert.match(details, /wipe_special_filesystems=false/);
+      return true;
+    };
+    // The unprotected disk comes first: nothing at all is erased when any disk is protected.
+    await assert.rejects(eraseDevices([disk(plain.dev), disk(whole.dev)], {}, { vmediaDevice: null }), refused(whole.dev));
+    await assert.rejects(
+      eraseDevicesMetadata([disk(plain.dev), disk(parted.dev)], { vmediaDevice: null }),
+      refused(`${parted.dev} \\(partition ${part}\\)`),
+    );
+    await assert.rejects(eraseDevicesExpress([disk(parted.dev)], {}, { vmediaDevice: null }), refused(parted.dev));
+    const b = Buffer.alloc(4096);
+    const fd = openSync(plain.file, 'r');
+    try {
+      readSync(fd, b, 0, 4096, 0);
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(b.equals(MARKER), 'the unprotected disk was touched');
+    assert.equal(probeType(whole.dev), 'gfs2');
+    assert.equal(probeType(part), 'gfs2');
+
+    // The node's switch (IPA's wipe_special_filesystems=false) lets the metadata wipe through.
+    const r = await eraseDevicesMetadata([disk(parted.dev)], {
+      vmediaDevice: null,
+      node: { driver_internal_info: { wipe_special_filesystems: false } },
+    });
+    assert.deepEqual(Object.keys(r), [parted.dev]);
+    const left = sh('wipefs', ['--json', parted.dev]).trim();
+    assert.deepEqual(left ? JSON.parse(left).signatures : [], [], 'signatures left on the disk');
+    assert.equal(probeType(parted.dev), '');
+    // The agent's switch (guardSpecialFilesystems: false) lets the full erase through: every byte is zero.
+    const r2 = await eraseDevices([disk(whole.dev)], {}, { vmediaDevice: null, guardSpecialFilesystems: false });
+    assert.match(String(r2[whole.dev]), /^overwrite: /);
+    execFileSync('sync');
+    assert.equal(firstNonZero(whole.file), -1);
+  } finally {
+    plain.detach();
+    whole.detach();
+    parted.detach();
+  }
+});
+
+test('the virtual-media device (label ir-vfd-dev, found without udev) is skipped and keeps its filesystem; the other disk is wiped', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const floppy = attachLoop(8 * MiB);
+  const other = attachLoop(8 * MiB);
+  try {
+    // Ironic's floppy is vfat; the label is what identifies it (ext4 here: mkfs.ext4 is a test tool already).
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'ir-vfd-dev', floppy.dev]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'tenant', other.dev]);
+    const r = await eraseDevicesMetadata([disk(floppy.dev), disk(other.dev)], {});
+    assert.deepEqual(r, {
+      [floppy.dev]: `skipped (virtual media: ${floppy.dev} is labelled ir-vfd-dev)`,
+      [other.dev]: 'metadata (partition tables and signatures)',
+    });
+    assert.equal(probeType(floppy.dev), 'ext4', 'the virtual-media filesystem was wiped');
+    assert.equal(probeType(other.dev), '', 'the other disk still has a filesystem');
+  } finally {
+    floppy.detach();
+    other.detach();
   }
 });

@@ -9,7 +9,8 @@
  */
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedIronic, startIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
@@ -124,6 +125,50 @@ test('agent on host, loop disk: deploy raw then qcow2 byte for byte; wrong check
       (n.last_error ?? '').includes(wrong) || /verif/i.test(n.last_error ?? ''),
       "last_error should carry the agent's checksum error text",
     );
+  });
+});
+
+test('agent on host, loop disk: deploy verified by an MD5 image_checksum, then by an md5sum checksum file', {
+  skip,
+  timeout: 900_000,
+}, async () => {
+  // Ironic 21.4 sends no agent_md5_checksum_enable in the lookup: the agent must accept MD5 as IPA does.
+  scope = new TestScope(env, disk);
+  await withLogs(scope, async () => {
+    const raw = makeRawImage(env, 'whole-disk-md5.raw');
+    const md5 = createHash('md5').update(raw.bytes).digest('hex');
+    writeFileSync(join(env.httpRoot, 'MD5SUMS'), `${'0'.repeat(32)}  other.raw\n${md5}  ${raw.name}\n`);
+    const uuid = await scope.enroll(nic.mac, { fields: { automated_clean: false } });
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    await env.setProvisionState(uuid, 'provide');
+    await env.waitForProvisionState(uuid, ['available'], 60_000);
+    const deploy = async (instanceInfo: Record<string, unknown>) => {
+      const patch = Object.entries(instanceInfo).map(([k, v]) => ({ op: 'add', path: `/instance_info/${k}`, value: v }));
+      const r = await env.api('PATCH', `/v1/nodes/${uuid}`, patch);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await env.setProvisionState(uuid, 'active');
+      return scope.bootAgentThrough(uuid, {
+        waitState: 'wait call-back',
+        endStates: ['active', 'deploy failed'],
+        timeoutMs: 300_000,
+        agent: baseAgent(),
+      });
+    };
+
+    disk.writeGptAndExt4();
+    let n = await deploy({ image_source: raw.url, image_checksum: md5, image_disk_format: 'raw' });
+    assert.equal(n.last_error, null);
+    assert.equal(n.provision_state, 'active');
+    assert.ok(disk.readBytes(0, raw.bytes.length).equals(raw.bytes), 'the loop disk does not hold the image (MD5 image_checksum)');
+
+    await env.setProvisionState(uuid, 'deleted');
+    await env.waitForProvisionState(uuid, ['available'], 60_000);
+    disk.writeGptAndExt4();
+    n = await deploy({ image_source: raw.url, image_checksum: `${env.httpUrl}/MD5SUMS`, image_disk_format: 'raw' });
+    assert.equal(n.last_error, null);
+    assert.equal(n.provision_state, 'active');
+    assert.ok(disk.readBytes(0, raw.bytes.length).equals(raw.bytes), 'the loop disk does not hold the image (md5sum checksum file)');
   });
 });
 

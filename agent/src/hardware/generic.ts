@@ -150,17 +150,37 @@ export class GenericHardwareManager implements HardwareManager {
   private diskOptions(node: Node) {
     const dii = node.driver_internal_info ?? {};
     const concurrency = Number(dii.disk_erasure_concurrency ?? this.ctx.config.diskErasureConcurrency) || 1;
-    return { run: this.ctx.run, concurrency, node, log: this.ctx.log };
+    return { run: this.ctx.run, concurrency, node, log: this.ctx.log, guardSpecialFilesystems: this.ctx.config.guardSpecialFilesystems };
   }
 
+  /**
+   * erase_devices: every disk is checked first (virtual media and RAID
+   * members skipped, shared-disk filesystems refused), then each one is
+   * erased by erase_block_device dispatched through the hardware managers,
+   * so a site manager can take over one kind of disk and raise
+   * IncompatibleHardwareMethodError for the others.
+   */
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {
     const { eraseDevices } = await import('./disks/index.js');
-    return eraseDevices(await this.list_block_devices(), node, this.diskOptions(node));
+    return eraseDevices(await this.list_block_devices(), node, {
+      ...this.diskOptions(node),
+      eraseOne: (d) => this.ctx.dispatchToManagers('erase_block_device', node, d),
+    });
   }
 
-  async erase_devices_metadata(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<void> {
+  /** IPA's erase_block_device(node, block_device): firmware erase or the verified overwrite; returns what ran. */
+  async erase_block_device(node: Node, blockDevice: BlockDevice): Promise<string> {
+    const [{ eraseBlockDevice, readEraseSettings }, { createDiskIo }] = await Promise.all([
+      import('./disks/erase-block-device.js'),
+      import('./disks/overwrite-io.js'),
+    ]);
+    const { run, log } = this.ctx;
+    return eraseBlockDevice(blockDevice.name, readEraseSettings(node), { run, io: createDiskIo(run), log });
+  }
+
+  async erase_devices_metadata(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, string>> {
     const { eraseDevicesMetadata } = await import('./disks/index.js');
-    await eraseDevicesMetadata(await this.list_block_devices(), this.diskOptions(node));
+    return eraseDevicesMetadata(await this.list_block_devices(), this.diskOptions(node));
   }
 
   async erase_devices_express(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {

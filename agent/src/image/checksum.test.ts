@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inferHashAlgo, parseChecksumFile, resolveChecksum, selectChecksumSource } from './checksum.js';
 import { validateImageInfo } from './validate-image-info.js';
+import { isMd5Enabled } from './run-prepare-image.js';
+import { createDefaultConfig } from '../config.js';
+import type { AgentState } from '../state.js';
 
 const S256 = 'a'.repeat(64);
 const S512 = 'b'.repeat(128);
@@ -74,7 +77,7 @@ test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
   assert.throws(() => validateImageInfo({ ...base }, false), has(/checksum is not provided/));
   assert.throws(() => validateImageInfo({ ...base, checksum: MD5 }, false), has(/MD5/));
   assert.throws(() => validateImageInfo({ ...base, checksum: 'abcd' }, true), has(/too short/));
-  assert.throws(() => validateImageInfo({ ...base, os_hash_algo: 'md5', os_hash_value: MD5 }, false), has(/md5 is disabled/));
+  assert.throws(() => validateImageInfo({ ...base, os_hash_algo: 'md5', os_hash_value: MD5 }, false), has(/MD5 support is disabled/));
   for (const ok of [{ checksum: S256 }, { checksum: 'https://h/s' }, { os_hash_algo: 'sha256', os_hash_value: S256 }]) {
     validateImageInfo({ ...base, ...ok }, false);
   }
@@ -84,4 +87,47 @@ test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
   } catch (e) {
     assert.equal((e as { code: number }).code, 400);
   }
+});
+
+test('MD5 is on by default (IPA md5_enabled, Ironic <= 2023.1 sends no agent_md5_checksum_enable); lookup then config decide', () => {
+  const ctx = (lookup: Record<string, unknown>, md5Enabled?: boolean) => {
+    const config = createDefaultConfig();
+    if (md5Enabled !== undefined) config.md5Enabled = md5Enabled;
+    return { config, state: { lookupConfig: lookup } as unknown as AgentState };
+  };
+  assert.equal(createDefaultConfig().md5Enabled, true);
+  assert.equal(isMd5Enabled(ctx({})), true);
+  assert.equal(isMd5Enabled(ctx({ agent_md5_checksum_enable: false })), false);
+  assert.equal(isMd5Enabled(ctx({}, false)), false);
+  assert.equal(isMd5Enabled(ctx({ agent_md5_checksum_enable: true }, false)), true);
+  assert.equal(isMd5Enabled(ctx({ agent_md5_checksum_enable: false }, true)), false);
+});
+
+test('checksum selection matrix: md5 on/off x checksum kinds x os_hash pair', async () => {
+  const sums = async (url: string): Promise<string> => (url.endsWith('md5') ? `${MD5}  disk.img\n` : `${S256} *disk.img\n`);
+  const pick = async (info: Record<string, unknown>, md5: boolean) => {
+    const full = { ...base, ...info };
+    validateImageInfo(full, md5);
+    return resolveChecksum(selectChecksumSource(full, md5), full, md5, sums);
+  };
+  // MD5 accepted when enabled: a plain digest (any case) and an md5sum-style file.
+  assert.deepEqual(await pick({ checksum: MD5.toUpperCase() }, true), { algo: 'md5', value: MD5 });
+  assert.deepEqual(await pick({ checksum: 'http://h/sums.md5' }, true), { algo: 'md5', value: MD5 });
+  assert.deepEqual(await pick({ os_hash_algo: 'md5', os_hash_value: MD5 }, true), { algo: 'md5', value: MD5 });
+  // SHA-256/512 from os_hash_* win over an MD5 checksum, whether or not MD5 is allowed.
+  for (const md5 of [true, false]) {
+    assert.deepEqual(await pick({ checksum: MD5, os_hash_algo: 'sha512', os_hash_value: S512 }, md5), { algo: 'sha512', value: S512 });
+    assert.deepEqual(await pick({ checksum: MD5, os_hash_algo: 'SHA256', os_hash_value: S256 }, md5), { algo: 'sha256', value: S256 });
+    assert.deepEqual(await pick({ checksum: S256 }, md5), { algo: 'sha256', value: S256 });
+    assert.deepEqual(await pick({ checksum: 'http://h/sums.sha256' }, md5), { algo: 'sha256', value: S256 });
+  }
+  // Disabled: every way of asking for MD5 is refused with IPA's text and the way to allow it.
+  const refused = /MD5 support is disabled.*agent_md5_checksum_enable/;
+  await assert.rejects(pick({ checksum: MD5 }, false), has(refused));
+  await assert.rejects(pick({ checksum: 'http://h/sums.md5' }, false), has(refused));
+  await assert.rejects(pick({ os_hash_algo: 'md5', os_hash_value: MD5 }, false), has(refused));
+  assert.throws(
+    () => selectChecksumSource({ ...base, checksum: MD5 }, false),
+    has(/Unable to proceed with image img.*MD5 support is disabled/),
+  );
 });

@@ -15,7 +15,13 @@ export interface ResolvedChecksum {
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
-/** Algorithm from a hex digest's length: 32 → md5 (only when enabled), 64 → sha256, 128 → sha512. */
+/** IPA's check_md5_enabled text, with how to turn MD5 back on. */
+export const MD5_DISABLED =
+  'MD5 support is disabled, and support will be removed in a 2024 version of Ironic. ' +
+  'Send os_hash_algo/os_hash_value or a SHA-256/SHA-512 checksum, or allow MD5 ' +
+  '(agent_md5_checksum_enable in the lookup config, md5Enabled in the agent config)';
+
+/** Algorithm from a hex digest's length: 32 → md5 (unless disabled), 64 → sha256, 128 → sha512. */
 export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = ''): string {
   const len = digest.trim().length;
   if (len === 64) return 'sha256';
@@ -24,7 +30,7 @@ export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = '')
     if (md5Enabled) return 'md5';
     throw new ImageDownloadFatalError(
       imageId,
-      `checksum ${digest} is MD5, which is disabled on this node; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value, or enable agent_md5_checksum_enable`,
+      `Unable to proceed with image ${imageId} as the checksum indicator has been used but the algorithm could not be identified. Error: ${MD5_DISABLED}`,
     );
   }
   throw new ImageDownloadFatalError(
@@ -46,10 +52,7 @@ export function selectChecksumSource(info: Record<string, unknown>, md5Enabled: 
   const osValue = typeof info.os_hash_value === 'string' ? info.os_hash_value.trim() : '';
   if (osAlgo && osValue) {
     if (osAlgo === 'md5' && !md5Enabled) {
-      throw new ImageDownloadFatalError(
-        id,
-        'os_hash_algo md5 is disabled on this node; use sha256/sha512 or enable agent_md5_checksum_enable',
-      );
+      throw new ImageDownloadFatalError(id, `Unable to proceed with image ${id}: os_hash_algo is md5. ${MD5_DISABLED}`);
     }
     return isUrl(osValue) ? { kind: 'url', url: osValue, algo: osAlgo } : { kind: 'value', algo: osAlgo, value: osValue.toLowerCase() };
   }

@@ -1,6 +1,6 @@
 /** IPA's standby._validate_image_info: reject unusable image_info with 400 before any work. */
 import { InvalidCommandParamsError } from '../errors.js';
-import { supportedHashAlgo } from './checksum.js';
+import { MD5_DISABLED, supportedHashAlgo } from './checksum.js';
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
@@ -17,10 +17,7 @@ export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled
   if (algo && value) {
     const norm = supportedHashAlgo(algo);
     if (!norm) throw new InvalidCommandParamsError(`Image os_hash_algo '${algo}' is not supported by the agent; use sha256 or sha512`);
-    if (norm === 'md5' && !md5Enabled)
-      throw new InvalidCommandParamsError(
-        'Image os_hash_algo md5 is disabled on this agent; use sha256/sha512 or enable agent_md5_checksum_enable',
-      );
+    if (norm === 'md5' && !md5Enabled) throw new InvalidCommandParamsError(`Image os_hash_algo is md5. ${MD5_DISABLED}`);
     return;
   }
   const checksum = imageInfo.checksum;
@@ -32,9 +29,7 @@ export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled
   if (!/^[0-9a-fA-F]+$/.test(c)) throw new InvalidCommandParamsError(`Image checksum '${c}' is neither a hex digest nor an http(s) URL`);
   if (c.length === 32) {
     if (md5Enabled) return;
-    throw new InvalidCommandParamsError(
-      'Image checksum is an MD5 digest, which is disabled on this agent; send a SHA-256/SHA-512 checksum or os_hash_algo/os_hash_value',
-    );
+    throw new InvalidCommandParamsError(`Image checksum is not available: 'checksum' is an MD5 digest. ${MD5_DISABLED}`);
   }
   if (c.length <= 32) throw new InvalidCommandParamsError(`Image checksum '${c}' is too short to be a digest`);
 }

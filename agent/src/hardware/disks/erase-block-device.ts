@@ -18,6 +18,8 @@ export interface EraseSettings {
   enableAtaSecureErase: boolean;
   skipReadOnly: boolean;
   concurrency: number;
+  /** driver_internal_info wipe_special_filesystems (IPA: false turns the guard off for this node). */
+  wipeSpecialFilesystemsGuard: boolean;
 }
 
 const bool = (v: unknown, dflt: boolean): boolean =>
@@ -34,6 +36,7 @@ export function readEraseSettings(node: Node | undefined, defaultConcurrency = 1
     enableAtaSecureErase: bool(d.agent_enable_ata_secure_erase, true),
     skipReadOnly: bool(d.agent_erase_skip_read_only, false),
     concurrency: Math.max(1, int(d.disk_erasure_concurrency, defaultConcurrency)),
+    wipeSpecialFilesystemsGuard: bool(d.wipe_special_filesystems, true),
   };
 }
 

@@ -1,9 +1,13 @@
 /**
  * Disk cleaning steps of the generic hardware manager (§6): erase_devices,
- * erase_devices_metadata, erase_devices_express. All disks are processed
- * concurrently (bounded); failures are collected and reported together.
+ * erase_devices_metadata, erase_devices_express. Every disk is first checked
+ * (safety.ts): the virtual-media device and RAID members are skipped, and a
+ * disk holding a shared-disk/cluster filesystem stops the step before any
+ * disk is touched. The rest are processed concurrently (bounded); failures
+ * are collected and reported together. Each step returns {disk: what was
+ * done to it}.
  */
-import { BlockDeviceEraseError } from '../../errors.js';
+import { BlockDeviceEraseError, ProtectedDeviceError } from '../../errors.js';
 import type { Log } from '../../util/log.js';
 import { execute, type ProgramRunner } from '../../util/exec.js';
 import type { BlockDevice, Node } from '../types.js';
@@ -12,6 +16,7 @@ import { isNvme, isReadOnlyDevice } from './disk-facts.js';
 import { eraseBlockDevice, readEraseSettings, withFirmwareCheck, type EraseSettings } from './erase-block-device.js';
 import { createDiskIo, type DiskIo } from './overwrite-io.js';
 import { eraseNvme } from './secure-erase.js';
+import { classifyDisk, findVirtualMediaDevice, readDiskEntries } from './safety.js';
 
 export interface DiskOpts {
   run?: ProgramRunner;
@@ -21,6 +26,16 @@ export interface DiskOpts {
   io?: DiskIo;
   /** Progress and per-disk results (the agent log). */
   log?: Log;
+  /** The agent's guardSpecialFilesystems (IPA's guard_special_filesystems); default true. */
+  guardSpecialFilesystems?: boolean;
+  /** The virtual-media device; undefined: found through /dev/disk/by-label/ir-vfd-dev. */
+  vmediaDevice?: string | null;
+  /**
+   * erase_devices only: erase one disk (the generic manager dispatches
+   * erase_block_device through the hardware managers). Default: this
+   * module's eraseBlockDevice.
+   */
+  eraseOne?: (dev: BlockDevice) => Promise<unknown>;
 }
 
 const SKIPPED_RO = 'skipped (read-only)';
@@ -32,18 +47,40 @@ async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
   throw new BlockDeviceEraseError(`${dev} is read-only; set driver_internal_info agent_erase_skip_read_only=true to skip such devices`);
 }
 
+/**
+ * Check every disk before erasing any: {disk: why it is skipped} for the
+ * skipped ones; a protected disk throws ProtectedDeviceError (IPA checks
+ * each disk just before it erases it, so earlier disks may already be gone).
+ */
+export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<Map<string, string>> {
+  const run = o.run ?? execute;
+  const vmediaDevice = o.vmediaDevice === undefined ? await findVirtualMediaDevice() : o.vmediaDevice;
+  const guard = (o.guardSpecialFilesystems ?? true) && s.wipeSpecialFilesystemsGuard;
+  const skipped = new Map<string, string>();
+  for (const d of devs) {
+    const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard });
+    if (v.kind === 'protected') throw new ProtectedDeviceError(v.device, v.what);
+    if (v.kind === 'skip') {
+      o.log?.info(`${d.name}: ${v.reason}`);
+      skipped.set(d.name, v.reason);
+    }
+  }
+  return skipped;
+}
+
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
 async function eraseAll(
   devs: BlockDevice[],
   s: EraseSettings,
   what: string,
   o: DiskOpts,
-  fn: (dev: string) => Promise<string>,
+  fn: (dev: BlockDevice) => Promise<string>,
 ): Promise<Record<string, string>> {
+  const skipped = await checkDisks(devs, s, o);
   const results = await runBounded(
     devs,
     s.concurrency,
-    async (d) => ((await checkWritable(d.name, s)) ? fn(d.name) : SKIPPED_RO),
+    async (d) => skipped.get(d.name) ?? ((await checkWritable(d.name, s)) ? fn(d) : SKIPPED_RO),
     o.signal,
   );
   const out: Record<string, string> = {};
@@ -62,14 +99,25 @@ function errText(e: unknown): string {
   return d || (e instanceof Error ? e.message : String(e));
 }
 
-/** erase_devices_metadata: wipe signatures and partition tables of every disk. */
-export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<void> {
+export const METADATA_ERASED = 'metadata (partition tables and signatures)';
+
+/** erase_devices_metadata: wipe signatures and partition tables of every disk; {disk: what was done}. */
+export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<Record<string, string>> {
   const run = o.run ?? execute;
   const s = readEraseSettings(o.node, o.concurrency ?? devs.length);
-  await eraseAll(devs, s, 'erase the metadata', o, async (dev) => {
-    await destroyDiskMetadata(dev, run);
-    return 'metadata';
+  const out = await eraseAll(devs, s, 'erase the metadata', o, async (d) => {
+    await destroyDiskMetadata(d.name, run);
+    return METADATA_ERASED;
   });
+  for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_metadata: ${dev}: ${how}`);
+  return out;
+}
+
+/** A manager's erase_block_device result as the step reports it (IPA's returns None). */
+function describeEraseResult(r: unknown): string {
+  if (typeof r === 'string' && r) return r;
+  if (r === undefined || r === null) return 'erased by a hardware manager (no details returned)';
+  return JSON.stringify(r);
 }
 
 /**
@@ -81,7 +129,8 @@ export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts 
   const run = o.run ?? execute;
   const s = readEraseSettings(node, o.concurrency ?? 1);
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
-  const out = await eraseAll(devs, s, 'erase', o, (dev) => eraseBlockDevice(dev, s, c));
+  const eraseOne = o.eraseOne ?? ((d: BlockDevice) => eraseBlockDevice(d.name, s, c));
+  const out = await eraseAll(devs, s, 'erase', o, async (d) => describeEraseResult(await eraseOne(d)));
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices: ${dev}: ${how}`);
   return out;
 }
@@ -94,7 +143,7 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
   const run = o.run ?? execute;
   const s = readEraseSettings(node, o.concurrency ?? devs.length);
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
-  const out = await eraseAll(devs, s, 'erase (express)', o, async (dev) => {
+  const out = await eraseAll(devs, s, 'erase (express)', o, async ({ name: dev }) => {
     if (s.enableNvmeSecureErase && isNvme(dev)) {
       const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
       if (m) return m;

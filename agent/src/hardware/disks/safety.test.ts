@@ -1,0 +1,271 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IncompatibleHardwareMethodError, ProtectedDeviceError } from '../../errors.js';
+import type { ExecOptions, ProgramRunner } from '../../util/exec.js';
+import { GenericHardwareManager } from '../generic.js';
+import { loadHardwareManagers } from '../plugins.js';
+import { HardwareSupport, type BlockDevice, type Node } from '../types.js';
+import { createState } from '../../state.js';
+import { createDefaultConfig } from '../../config.js';
+import { silentLog } from '../../../test/support/logs.js';
+import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
+import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries } from './safety.js';
+
+// Device names that exist on no host, so the read-only check (sysfs) finds nothing.
+const A = '/dev/sdzy';
+const B = '/dev/sdzz';
+const NV = '/dev/nvme9n9';
+
+const bd = (name: string): BlockDevice => ({
+  name,
+  model: '',
+  size: 1 << 30,
+  rotational: false,
+  wwn: null,
+  serial: null,
+  vendor: null,
+  wwn_with_extension: null,
+  wwn_vendor_extension: null,
+  hctl: null,
+  by_path: null,
+});
+
+interface FakeDiskSpec {
+  /** Signatures on the disk itself. */
+  sigs?: string[];
+  /** Partitions: name → {type, sigs}. */
+  parts?: Record<string, { partType?: string; sigs?: string[]; holders?: Array<{ name: string; type: string }> }>;
+}
+
+/** lsblk -J and wipefs --json answers for a set of fake disks, recording every call. */
+function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls: string[] } {
+  const calls: string[] = [];
+  const sigsOf = (dev: string): string[] => {
+    for (const [d, spec] of Object.entries(disks)) {
+      if (d === dev) return spec.sigs ?? [];
+      if (spec.parts?.[dev]) return spec.parts[dev]!.sigs ?? [];
+    }
+    return [];
+  };
+  const fn = (async (argv: string[], _o?: ExecOptions) => {
+    calls.push(argv.join(' '));
+    const dev = argv.at(-1)!;
+    if (argv[0] === 'lsblk' && argv[1] === '-J') {
+      const spec = disks[dev] ?? {};
+      const children = Object.entries(spec.parts ?? {}).map(([name, p]) => ({
+        name,
+        type: 'part',
+        parttype: p.partType ?? '0x83',
+        children: p.holders?.map((h) => ({ name: h.name, type: h.type, parttype: null })),
+      }));
+      return { stdout: JSON.stringify({ blockdevices: [{ name: dev, type: 'disk', parttype: null, children }] }), stderr: '', code: 0 };
+    }
+    if (argv[0] === 'wipefs' && argv[1] === '--json') {
+      const sigs = sigsOf(dev);
+      const stdout = sigs.length
+        ? JSON.stringify({ signatures: sigs.map((type, i) => ({ device: dev, offset: `0x${i}`, type, uuid: null, label: null })) })
+        : '';
+      return { stdout, stderr: '', code: 0 };
+    }
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner & { calls: string[] };
+  fn.calls = calls;
+  return fn;
+}
+
+const details = (e: unknown): string => `${(e as Error).message} ${(e as { details?: string }).details ?? ''}`;
+
+test('parsers: lsblk tree flattened, wipefs signatures, bad output tolerated', () => {
+  const tree = parseLsblkTree(
+    JSON.stringify({
+      blockdevices: [
+        {
+          name: A,
+          type: 'disk',
+          parttype: null,
+          children: [
+            {
+              name: `${A}1`,
+              type: 'part',
+              parttype: 'AA31E02A-400F-11DB-9590-000C2911D1B8',
+              children: [{ name: '/dev/md0', type: 'raid1' }],
+            },
+          ],
+        },
+      ],
+    }),
+    A,
+  );
+  assert.deepEqual(tree, [
+    { dev: A, type: 'disk', partType: null },
+    { dev: `${A}1`, type: 'part', partType: 'aa31e02a-400f-11db-9590-000c2911d1b8' },
+    { dev: '/dev/md0', type: 'raid1', partType: null },
+  ]);
+  assert.deepEqual(parseLsblkTree('', A), [{ dev: A, type: 'disk', partType: null }]);
+  assert.deepEqual(parseWipefsTypes(''), []);
+  assert.deepEqual(parseWipefsTypes('{"signatures":[{"type":"GFS2"},{"type":"PMBR"}]}'), ['gfs2', 'pmbr']);
+});
+
+test('classifyDisk: guarded filesystems and partition types on the disk or a partition; skips; guard off', async () => {
+  const run = fakeHost({
+    [A]: { sigs: ['gfs2'] },
+    [B]: { sigs: ['gpt'], parts: { [`${B}1`]: { sigs: ['ocfs2'] } } },
+    '/dev/sdzv': { sigs: ['dos'], parts: { '/dev/sdzv1': { partType: '0xfb' } } },
+    '/dev/sdzw': { sigs: ['gpt'], parts: { '/dev/sdzw1': { partType: '37AFFC90-EF7D-4E96-91C3-2D7AE055B174' } } },
+    '/dev/sdzx': { sigs: ['VMFS_volume_member'] },
+    '/dev/sdzr': { sigs: ['gpt'], parts: { '/dev/sdzr1': { sigs: ['linux_raid_member'] } } },
+    '/dev/sdzs': { sigs: ['gpt'], parts: { '/dev/sdzs1': { holders: [{ name: '/dev/md127', type: 'raid1' }] } } },
+    '/dev/sdzt': { sigs: ['gpt', 'ext4'] },
+  });
+  const verdict = async (dev: string, guard = true, vmediaDevice: string | null = null) =>
+    classifyDisk(dev, await readDiskEntries(dev, run), { guard, vmediaDevice });
+  assert.deepEqual(await verdict(A), { kind: 'protected', device: A, what: 'Red Hat Global File System 2 (gfs2)' });
+  assert.deepEqual(await verdict(B), { kind: 'protected', device: `${B} (partition ${B}1)`, what: 'Oracle Cluster File System 2 (ocfs2)' });
+  assert.deepEqual(await verdict('/dev/sdzv'), {
+    kind: 'protected',
+    device: '/dev/sdzv (partition /dev/sdzv1)',
+    what: 'VMware VMFS Partition (MBR)',
+  });
+  assert.equal(((await verdict('/dev/sdzw')) as { what: string }).what, 'IBM GPFS Partition');
+  assert.equal(((await verdict('/dev/sdzx')) as { what: string }).what, 'VMware VMFS volume member (vmfs_volume_member)');
+  assert.match(((await verdict('/dev/sdzr')) as { reason: string }).reason, /RAID member: linux_raid_member signature on \/dev\/sdzr1/);
+  assert.match(((await verdict('/dev/sdzs')) as { reason: string }).reason, /RAID member of \/dev\/md127/);
+  assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
+  assert.deepEqual(await verdict(A, false), { kind: 'erase' });
+  assert.match(((await verdict(A, true, A)) as { reason: string }).reason, /virtual media: \/dev\/sdzy is labelled ir-vfd-dev/);
+  // No udev (no by-label link): the vfat label found by wipefs identifies the floppy.
+  const floppy = classifyDisk(
+    '/dev/sdf',
+    [{ dev: '/dev/sdf', type: 'disk', partType: null, signatures: ['vfat'], labels: ['ir-vfd-dev'] }],
+    {
+      guard: true,
+      vmediaDevice: null,
+    },
+  );
+  assert.deepEqual(floppy, { kind: 'skip', reason: 'skipped (virtual media: /dev/sdf is labelled ir-vfd-dev)' });
+  // The md array on top is not probed: only the disk and its partitions are this disk's bytes.
+  assert.ok(!run.calls.includes('wipefs --json /dev/md127'));
+});
+
+test('the virtual-media device is where /dev/disk/by-label/ir-vfd-dev points', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmedia-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(await findVirtualMediaDevice(dir), null);
+  writeFileSync(join(dir, 'sdq'), '');
+  symlinkSync('sdq', join(dir, 'ir-vfd-dev'));
+  assert.equal(await findVirtualMediaDevice(dir), join(dir, 'sdq'));
+});
+
+test('a protected disk stops all three steps before any disk is touched; the error names disk, filesystem and override', async (t) => {
+  // Regular files stand in for the disks: the metadata wipe writes to them.
+  const dir = mkdtempSync(join(tmpdir(), 'protect-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [fa, fb] = [join(dir, 'a'), join(dir, 'b')];
+  for (const f of [fa, fb]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+  const run = fakeHost({ [fa]: { sigs: ['ext4'] }, [fb]: { sigs: ['gfs2'] } });
+  let erased = 0;
+  const eraseOne = async () => {
+    erased++;
+    return 'x';
+  };
+  const isProtected = (e: unknown): boolean => {
+    assert.ok(e instanceof ProtectedDeviceError);
+    assert.equal((e as ProtectedDeviceError).toJSON().type, 'ProtectedDeviceError');
+    assert.match(details(e), new RegExp(`Protected Red Hat Global File System 2 \\(gfs2\\) located on device ${fb}`));
+    assert.match(details(e), /wipe_special_filesystems=false/);
+    assert.match(details(e), /ipa-guard-special-filesystems=0/);
+    return true;
+  };
+  const o = { run, vmediaDevice: null, eraseOne };
+  await assert.rejects(eraseDevices([bd(fa), bd(fb)], {}, o), isProtected);
+  await assert.rejects(eraseDevicesMetadata([bd(fa), bd(fb)], o), isProtected);
+  await assert.rejects(eraseDevicesExpress([bd(fa), bd(fb)], {}, o), isProtected);
+  assert.equal(erased, 0);
+  assert.ok(!run.calls.some((c) => c.startsWith('wipefs --force') || c.startsWith('sgdisk')), run.calls.join('\n'));
+  assert.ok(
+    readFileSync(fa).every((b) => b === 0xa5),
+    'the unprotected disk was touched',
+  );
+
+  // Either switch lets it through: the node's driver_internal_info or the agent config.
+  const r1 = await eraseDevices([bd(fa), bd(fb)], { driver_internal_info: { wipe_special_filesystems: false } }, o);
+  assert.deepEqual(r1, { [fa]: 'x', [fb]: 'x' });
+  const r2 = await eraseDevicesMetadata([bd(fa), bd(fb)], { ...o, guardSpecialFilesystems: false });
+  assert.deepEqual(r2, { [fa]: METADATA_ERASED, [fb]: METADATA_ERASED });
+  assert.ok(run.calls.includes(`wipefs --force --all ${fb}`));
+  assert.equal(
+    readFileSync(fb)
+      .subarray(0, 512)
+      .every((b) => b === 0),
+    true,
+    'the GPT area of the guarded disk was zeroed',
+  );
+});
+
+test('virtual media and RAID members are skipped and reported; the others erased', async () => {
+  const run = fakeHost({ [A]: { sigs: ['linux_raid_member'] }, [B]: {}, '/dev/sdq': { sigs: ['vfat'] } });
+  const seen: string[] = [];
+  const r = await eraseDevices(
+    [bd(A), bd(B), bd('/dev/sdq')],
+    {},
+    {
+      run,
+      vmediaDevice: '/dev/sdq',
+      eraseOne: async (d) => {
+        seen.push(d.name);
+        return `erased ${d.name}`;
+      },
+    },
+  );
+  assert.deepEqual(seen, [B]);
+  assert.deepEqual(r, {
+    [A]: `skipped (software RAID member: linux_raid_member signature on ${A})`,
+    [B]: `erased ${B}`,
+    '/dev/sdq': 'skipped (virtual media: /dev/sdq is labelled ir-vfd-dev)',
+  });
+});
+
+test('erase_devices dispatches erase_block_device per disk: a site manager takes NVMe disks, the generic manager the rest', async () => {
+  const run = fakeHost({ [A]: {}, [NV]: {} });
+  const generic: string[] = [];
+  class TestGeneric extends GenericHardwareManager {
+    override async list_block_devices(): Promise<BlockDevice[]> {
+      return [bd(A), bd(NV)];
+    }
+    // Stands in for the real erase, which would write to the device.
+    override async erase_block_device(_node: Node, d: BlockDevice): Promise<string> {
+      generic.push(d.name);
+      return 'generic overwrite';
+    }
+  }
+  const site = {
+    className: 'NvmeSiteManager',
+    calls: [] as string[],
+    evaluate_hardware_support: () => HardwareSupport.MAINLINE,
+    async erase_block_device(_node: Node, d: BlockDevice) {
+      this.calls.push(d.name);
+      if (!d.name.includes('nvme')) throw new IncompatibleHardwareMethodError('only NVMe');
+      return 'vendor sanitize';
+    },
+  };
+  const config = { ...createDefaultConfig(), diskWaitAttempts: 1 };
+  const state = createState(config, 'v');
+  const managers = await loadHardwareManagers(config, {
+    state,
+    log: silentLog,
+    run,
+    builtins: (ctx) => [new TestGeneric(ctx), site],
+  });
+  const node: Node = { uuid: 'n', driver_internal_info: {} } as unknown as Node;
+  const r = await managers.dispatchToManagers('erase_devices', node, [], {});
+  assert.deepEqual(r, { [A]: 'generic overwrite', [NV]: 'vendor sanitize' });
+  assert.deepEqual(site.calls.sort(), [A, NV].sort());
+  assert.deepEqual(generic, [A]);
+  // A manager returning nothing (IPA's None) is still reported.
+  site.erase_block_device = async () => undefined as unknown as string;
+  const r2 = await managers.dispatchToManagers('erase_devices', node, [], {});
+  assert.equal((r2 as Record<string, string>)[NV], 'erased by a hardware manager (no details returned)');
+});

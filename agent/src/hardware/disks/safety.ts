@@ -1,0 +1,146 @@
+/**
+ * What must not be erased (IPA's safety_check_block_device,
+ * _is_virtual_media_device and _is_linux_raid_member): disks holding a
+ * shared-disk or cluster filesystem are refused, the virtual-media floppy and
+ * software-RAID members are skipped.
+ *
+ * Where IPA is weaker this does better: IPA asks lsblk for the disk alone and
+ * without the FSTYPE column, so a GFS2 on a partition (or on the disk, when
+ * udev has not probed it) passes. Here every signature on the disk and on each
+ * of its partitions is read with wipefs (a direct probe, no udev cache, and it
+ * lists every signature, not just the one blkid would pick), and the
+ * partition types come from lsblk.
+ */
+import { realpath } from 'node:fs/promises';
+import type { ProgramRunner } from '../../util/exec.js';
+
+/** Filesystem types (as libblkid names them, lower-cased) that are shared between hosts. IPA guards gfs2. */
+export const GUARDED_FILESYSTEMS: Readonly<Record<string, string>> = {
+  gfs2: 'Red Hat Global File System 2',
+  gfs: 'Red Hat Global File System',
+  ocfs2: 'Oracle Cluster File System 2',
+  ocfs: 'Oracle Cluster File System',
+  vmfs: 'VMware VMFS',
+  vmfs_volume_member: 'VMware VMFS volume member',
+};
+
+/** Partition types IPA guards (GPT GUIDs lower-cased, MBR ids as lsblk prints them). */
+export const GUARDED_PARTITION_TYPES: Readonly<Record<string, string>> = {
+  '37affc90-ef7d-4e96-91c3-2d7ae055b174': 'IBM GPFS Partition',
+  'aa31e02a-400f-11db-9590-000c2911d1b8': 'VMware VMFS Partition (GPT)',
+  '0xfb': 'VMware VMFS Partition (MBR)',
+};
+
+/** The label Ironic gives the virtual-media floppy (IPA looks at /dev/disk/by-label/ir-vfd-dev). */
+export const VMEDIA_LABEL = 'ir-vfd-dev';
+
+/** One block device of a disk's tree (the disk itself, a partition, an md array on top). */
+export interface DiskEntry {
+  dev: string;
+  /** lsblk TYPE: disk, part, raid1, ... */
+  type: string;
+  /** lsblk PARTTYPE, lower-cased ("0x83", a GPT GUID). */
+  partType: string | null;
+  /** Every signature wipefs finds on the device, lower-cased ("gfs2", "linux_raid_member"). */
+  signatures: string[];
+  /** Their labels, as written. */
+  labels?: string[];
+}
+
+export type DiskVerdict = { kind: 'erase' } | { kind: 'skip'; reason: string } | { kind: 'protected'; device: string; what: string };
+
+interface LsblkNode {
+  name?: string;
+  type?: string;
+  parttype?: string | null;
+  children?: LsblkNode[];
+}
+
+/** lsblk -J tree → flat list (disk first). Unparsable or empty output → just the disk. */
+export function parseLsblkTree(stdout: string, disk: string): Array<Omit<DiskEntry, 'signatures'>> {
+  let top: LsblkNode[] = [];
+  try {
+    top = (JSON.parse(stdout) as { blockdevices?: LsblkNode[] }).blockdevices ?? [];
+  } catch {
+    top = [];
+  }
+  const out: Array<Omit<DiskEntry, 'signatures'>> = [];
+  const walk = (n: LsblkNode): void => {
+    if (n.name && !out.some((e) => e.dev === n.name)) {
+      out.push({ dev: n.name, type: n.type ?? '', partType: n.parttype ? n.parttype.toLowerCase() : null });
+    }
+    for (const c of n.children ?? []) walk(c);
+  };
+  top.forEach(walk);
+  if (!out.some((e) => e.dev === disk)) out.unshift({ dev: disk, type: 'disk', partType: null });
+  return out;
+}
+
+/** wipefs --json output → signature types (empty output: none). */
+export function parseWipefsTypes(stdout: string): string[] {
+  return parseWipefs(stdout).signatures;
+}
+
+/** wipefs --json output → lower-cased types and the labels (empty output: none). */
+export function parseWipefs(stdout: string): { signatures: string[]; labels: string[] } {
+  if (!stdout.trim()) return { signatures: [], labels: [] };
+  const list = (JSON.parse(stdout) as { signatures?: Array<{ type?: string; label?: string | null }> }).signatures ?? [];
+  return {
+    signatures: list.map((s) => String(s.type ?? '').toLowerCase()).filter(Boolean),
+    labels: list.map((s) => s.label ?? '').filter(Boolean),
+  };
+}
+
+/** The disk, its partitions and what lies on top, each with every signature found on it. */
+export async function readDiskEntries(disk: string, run: ProgramRunner): Promise<DiskEntry[]> {
+  const { stdout } = await run(['lsblk', '-J', '-p', '-o', 'NAME,TYPE,PARTTYPE', disk], { okCodes: [0, 32, 64] });
+  const tree = parseLsblkTree(stdout, disk);
+  const out: DiskEntry[] = [];
+  for (const e of tree) {
+    // md arrays and device-mapper targets on top are not this disk's bytes; their members are.
+    if (e.dev !== disk && e.type !== 'part') {
+      out.push({ ...e, signatures: [] });
+      continue;
+    }
+    const w = await run(['wipefs', '--json', e.dev]);
+    out.push({ ...e, ...parseWipefs(w.stdout) });
+  }
+  return out;
+}
+
+/** Where /dev/disk/by-label/ir-vfd-dev points (IPA's test; needs udev), or null. classifyDisk also reads the label itself. */
+export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'): Promise<string | null> {
+  return realpath(`${byLabelDir}/${VMEDIA_LABEL}`).catch(() => null);
+}
+
+/**
+ * Decide what to do with one disk. Order as in IPA: the virtual-media device
+ * and RAID members are skipped; any other disk holding a guarded
+ * filesystem or partition type is protected unless `guard` is off.
+ */
+export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevice: string | null; guard: boolean }): DiskVerdict {
+  if (o.vmediaDevice && entries.some((e) => e.dev === o.vmediaDevice)) {
+    return { kind: 'skip', reason: `skipped (virtual media: ${o.vmediaDevice} is labelled ${VMEDIA_LABEL})` };
+  }
+  // Without udev there is no by-label link: the label on the filesystem says the same.
+  const labelled = entries.find((e) => e.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL));
+  if (labelled) return { kind: 'skip', reason: `skipped (virtual media: ${labelled.dev} is labelled ${VMEDIA_LABEL})` };
+  for (const e of entries) {
+    if (e.signatures.includes('linux_raid_member')) {
+      return { kind: 'skip', reason: `skipped (software RAID member: linux_raid_member signature on ${e.dev})` };
+    }
+    if (e.dev !== disk && e.type.startsWith('raid')) {
+      return { kind: 'skip', reason: `skipped (software RAID member of ${e.dev})` };
+    }
+  }
+  if (!o.guard) return { kind: 'erase' };
+  for (const e of entries) {
+    for (const sig of e.signatures) {
+      const what = GUARDED_FILESYSTEMS[sig];
+      if (what) return { kind: 'protected', device: e.dev === disk ? disk : `${disk} (partition ${e.dev})`, what: `${what} (${sig})` };
+    }
+    const what = e.partType ? GUARDED_PARTITION_TYPES[e.partType] : undefined;
+    if (what) return { kind: 'protected', device: e.dev === disk ? disk : `${disk} (partition ${e.dev})`, what };
+  }
+  return { kind: 'erase' };
+}
