@@ -49,7 +49,7 @@ export const SECTIONS: Section<any, any>[] = [
     name: 'boot',
     about: 'qemu boot to /v1/status: kernel+initramfs, ISO on BIOS, ISO on UEFI (quick: kernel+initramfs only)',
     tools: QEMU,
-    quick: { boots: ['direct'] as BootKind[], diskGiB: 1, memoryMiB: 512 },
+    quick: { boots: ['direct'] as BootKind[], diskGiB: 8, memoryMiB: 512 },
     full: { boots: ['direct', 'bios', 'uefi'] as BootKind[], diskGiB: 8, memoryMiB: 512 },
     run: async (p, ctx) => (await import('./boot.js')).bootSection(p, ctx),
     rows: (f) => {
@@ -70,7 +70,7 @@ export const SECTIONS: Section<any, any>[] = [
     name: 'compression',
     about: 'the same tinyipa with another compression (full: xz, quick: gzip): initramfs size and kernel+initramfs boot',
     tools: QEMU,
-    quick: { diskGiB: 1, memoryMiB: 512, alternative: 'gzip' as const },
+    quick: { diskGiB: 8, memoryMiB: 512, alternative: 'gzip' as const },
     full: { diskGiB: 8, memoryMiB: 512, alternative: 'xz' as const },
     run: async (p, ctx) => (await import('./boot.js')).compressionSection(p, ctx),
     rows: (f) => [
