@@ -20,7 +20,7 @@ const HELP = `ramforge ${RAMFORGE_VERSION}: build Ironic provisioning ramdisks a
 Usage: ramforge <command> [options]
 
 Commands:
-  build    build a ramdisk (kernel + initramfs) and its ISO into output/<name>/
+  build    build a ramdisk (kernel + initramfs), its ISO and UKI into output/<name>/
   iso      make a BIOS+UEFI hybrid ISO from any kernel and initramfs
   doctor   list missing host tools and the apt-get line to install them
   ls       list the members and files of an initramfs

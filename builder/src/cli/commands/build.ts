@@ -4,10 +4,11 @@ import { join, resolve } from 'node:path';
 
 const USAGE = `ramforge build [--spec FILE] [options]
 
-Build a ramdisk (kernel + initramfs) and, unless --no-iso, its ISO into
-output/<name>/ with manifest.json and SHA256SUMS. Without --spec: the default
-tinyipa ramdisk. Flags override the spec. As root, missing host packages are
-installed with apt-get first (--no-install to refuse).
+Build a ramdisk (kernel + initramfs) and, unless --no-iso, its ISO and
+unified kernel image (<name>.efi) into output/<name>/ with manifest.json and
+SHA256SUMS. Without --spec: the default tinyipa ramdisk. Flags override the
+spec. As root, missing host packages are installed with apt-get first
+(--no-install to refuse).
 
 Each option names the spec key it sets; a repeatable option replaces the
 spec's list.
