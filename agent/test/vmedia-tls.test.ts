@@ -9,7 +9,6 @@
  * requireTls there is [agent]require_tls, the agent's own listener.)
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,67 +20,16 @@ import type { ProgramRunner } from '../src/util/exec.js';
 import { copyConfigFromVmedia } from '../src/vmedia.js';
 import { FAKE_NODE_UUID, startFakeIronic, type FakeIronic } from './support/fake-ironic.js';
 import { createMemoryLog, silentLog } from './support/logs.js';
+import { makeTestCa } from './support/test-ca.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rf-vmedia-tls-'));
 let ironic: FakeIronic;
 let caPem: string;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 before(async () => {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=ramforge test CA',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
-  openssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    'srv.key',
-    '-out',
-    'srv.csr',
-  );
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-    '-out',
-    'srv.crt',
-  );
-  caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
-  ironic = await startFakeIronic({ tls: { key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) } });
+  const ca = makeTestCa(dir);
+  caPem = ca.caPem;
+  ironic = await startFakeIronic({ tls: { key: ca.key, cert: ca.cert } });
 });
 after(async () => {
   await ironic?.close();

@@ -10,8 +10,7 @@
  *   node --import tsx --test test/integration/agent-ironic-tls.test.ts
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import tls from 'node:tls';
 import { hostPxeInterface } from '../support/agent-process.js';
 import { sharedIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
 import { createLoopDisk, type LoopDisk } from '../support/loopdisk.js';
+import { makeTestCa } from '../../agent/test/support/test-ca.js';
 import { agentMissingReason, TestScope, withLogs } from './agent-ironic-helpers.js';
 
 const skip = agentMissingReason();
@@ -31,37 +31,13 @@ let scope: TestScope | undefined;
 let proxy: tls.Server | undefined;
 let tlsConnections = 0;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 before(async () => {
   if (skip) return;
   env = await sharedIronic();
   disk = createLoopDisk();
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=ramforge test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
-  openssl('req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-    '-out',
-    'srv.crt',
-  );
+  const ca = makeTestCa(dir);
   const upstream = new URL(env.apiUrl);
-  proxy = tls.createServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) }, (sock) => {
+  proxy = tls.createServer({ key: ca.key, cert: ca.cert }, (sock) => {
     tlsConnections++;
     const up = net.connect(Number(upstream.port), upstream.hostname);
     sock.pipe(up).pipe(sock);

@@ -1,0 +1,46 @@
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 signed by it, made
+ * with openssl in `dir` (EC P-256, two days): what the TLS tests need to
+ * stand up an HTTPS peer the agent must trust through a `cafile`.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface TestCa {
+  /** PEM of the CA certificate (what `cafile` names). */
+  caPem: string;
+  caFile: string;
+  /** Key and certificate of the 127.0.0.1 server. */
+  key: Buffer;
+  cert: Buffer;
+}
+
+export function makeTestCa(dir: string): TestCa {
+  const openssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=ramforge test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
+  openssl('req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr');
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+    '-out',
+    'srv.crt',
+  );
+  const caFile = join(dir, 'ca.crt');
+  return { caPem: readFileSync(caFile, 'utf8'), caFile, key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) };
+}
