@@ -6,6 +6,7 @@ import { eraseDevices, eraseDevicesExpress } from './index.js';
 import { parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
 import { readEraseSettings } from './erase-block-device.js';
 import { fakeDisk, fakeDiskIo, type FakeDisk } from '../../../test/support/fake-disk-io.js';
+import { testBlockDevice } from '../../../test/support/block-device.js';
 
 const HDPARM = (state: string) => `
 /dev/sdb:
@@ -26,19 +27,7 @@ Security:
 Logical Unit WWN Device Identifier: 5000000000000000
 `;
 
-const dev = (name: string): BlockDevice => ({
-  name,
-  model: '',
-  size: 1 << 30,
-  rotational: false,
-  wwn: null,
-  serial: null,
-  vendor: null,
-  wwn_with_extension: null,
-  wwn_vendor_extension: null,
-  hctl: null,
-  by_path: null,
-});
+const dev = (name: string): BlockDevice => testBlockDevice({ name });
 
 /** A runner that answers from a table keyed by argv prefix and records every call. */
 function fakeRunner(answers: Array<[string, string | Error | (() => string)]>): ProgramRunner & { calls: string[] } {

@@ -13,25 +13,14 @@ import { createDefaultConfig } from '../../config.js';
 import { silentLog } from '../../../test/support/logs.js';
 import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
 import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries } from './safety.js';
+import { testBlockDevice } from '../../../test/support/block-device.js';
 
 // Device names that exist on no host, so the read-only check (sysfs) finds nothing.
 const A = '/dev/sdzy';
 const B = '/dev/sdzz';
 const NV = '/dev/nvme9n9';
 
-const bd = (name: string): BlockDevice => ({
-  name,
-  model: '',
-  size: 1 << 30,
-  rotational: false,
-  wwn: null,
-  serial: null,
-  vendor: null,
-  wwn_with_extension: null,
-  wwn_vendor_extension: null,
-  hctl: null,
-  by_path: null,
-});
+const bd = (name: string): BlockDevice => testBlockDevice({ name });
 
 interface FakeDiskSpec {
   /** Signatures on the disk itself. */

@@ -4,23 +4,10 @@ import { describe, it } from 'node:test';
 import { DeviceNotFound } from '../../errors.js';
 import type { BlockDevice } from '../types.js';
 import { findDevicesByHints, getOsInstallDevice, guessRootDisk, matchSpec, parseRootDeviceHints, parseSpec } from './root-device.js';
+import { testBlockDevice } from '../../../test/support/block-device.js';
 
 const GIB = 1024 ** 3;
-const dev = (o: Partial<BlockDevice>): BlockDevice => ({
-  name: '/dev/x',
-  model: '',
-  size: 0,
-  rotational: false,
-  wwn: null,
-  serial: null,
-  vendor: null,
-  wwn_with_extension: null,
-  wwn_vendor_extension: null,
-  hctl: null,
-  by_path: null,
-  tran: null,
-  ...o,
-});
+const dev = (o: Partial<BlockDevice>): BlockDevice => testBlockDevice({ name: '/dev/x', size: 0, tran: null, ...o });
 const DISKS = [
   dev({
     name: '/dev/sda',
