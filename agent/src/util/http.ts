@@ -116,17 +116,8 @@ export async function httpRequest(url: string, o: HttpOptions = {}): Promise<Htt
 export async function httpRequestText(url: string, o: HttpOptions = {}, limit = 8 << 20): Promise<HttpText> {
   const res = await httpRequest(url, o);
   if (o.timeoutMs) res.setTimeout(o.timeoutMs, () => res.destroy(new Error(`no data from ${url} within ${(o.timeoutMs ?? 0) / 1000} s`)));
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      res.destroy();
-      throw new Error(`${o.method ?? 'GET'} ${url}: body larger than ${limit} bytes`);
-    }
-    parts.push(chunk);
-  }
-  return { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(parts).toString('utf8') };
+  const body = await readBody(res, limit, `${o.method ?? 'GET'} ${url}`);
+  return { status: res.statusCode ?? 0, headers: res.headers, text: body.toString('utf8') };
 }
 
 /** GET a body as bytes, failing (with `statusCode` on the error) on any non-2xx answer. */
@@ -136,13 +127,18 @@ export async function httpGetBuffer(url: string, o: HttpOptions = {}, limit = 12
     res.resume();
     throw Object.assign(new Error(`GET ${url} answered HTTP ${res.statusCode}`), { statusCode: res.statusCode });
   }
+  return readBody(res, limit, `GET ${url}`);
+}
+
+/** The whole body of `res`, at most `limit` bytes (else the response is destroyed and `what` named in the error). */
+async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) {
       res.destroy();
-      throw new Error(`GET ${url}: body larger than ${limit} bytes`);
+      throw new Error(`${what}: body larger than ${limit} bytes`);
     }
     parts.push(chunk);
   }
