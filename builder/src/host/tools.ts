@@ -69,7 +69,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
   { tool: 'ssh', pkg: 'openssh-client', why: "logging in to a booted ramdisk with the spec's SSH key", purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
-  { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
+  { tool: 'tcpdump', pkg: 'tcpdump', why: 'LLDP capture test (the agent runs on the host)', purposes: ['test'] },
   {
     tool: '/usr/lib/python3/dist-packages/requests/__init__.py',
     pkg: 'python3-requests',
