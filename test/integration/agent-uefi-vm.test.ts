@@ -7,8 +7,11 @@
  * host: the ESP holds the loader, the root's /etc/fstab has the ESP line, and the
  * OVMF variable store holds the NVRAM entry; and the SAME machine (same variable
  * store, no kernel given) boots from its disk and prints the marker.
- * In the same ramdisk boot, first: a whole-disk image without an ESP in UEFI mode
- * fails install_bootloader with a clear error.
+ * In the same ramdisk boot, first: LLDP for real in tinyipa (ipa-collect-lldp=1,
+ * tcpdump in the ramdisk): a second NIC is a qemu UDP socket netdev on 127.0.0.1,
+ * into which the test sends LLDP frames as a switch port would, and the agent's
+ * inventory must show their TLVs on that NIC; then a whole-disk image without an
+ * ESP in UEFI mode fails install_bootloader with a clear error.
  *
  * The guest fetches the images from the host as 10.0.2.2 (slirp); the host only
  * talks to the guest through the hostfwd on 127.0.0.1.
@@ -30,6 +33,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
 import { after, before, test } from 'node:test';
 import { startImageServer, type TestImageServer } from '../../agent/test/support/image-server.js';
 import { bootVm, freePort, OVMF_VARS, type Vm } from '../support/qemu.js';
@@ -126,6 +130,31 @@ const imageInfo = (file: string, extra: Record<string, unknown>) => ({
 
 const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
 
+const LLDP_MAC = '52:54:00:77:00:01';
+const tlv = (type: number, value: Buffer): Buffer => {
+  const h = Buffer.alloc(2);
+  h.writeUInt16BE((type << 9) | value.length);
+  return Buffer.concat([h, value]);
+};
+/** A switch port's LLDPDU: chassis MAC, port name, TTL 120, system name, End. */
+const LLDP_TLVS: Array<[number, Buffer]> = [
+  [1, Buffer.from('04020000aabbcc', 'hex')],
+  [2, Buffer.from('\x05Ethernet1/9', 'latin1')],
+  [3, Buffer.from('0078', 'hex')],
+  [5, Buffer.from('switch-uefi')],
+  [0, Buffer.alloc(0)],
+];
+const LLDP_FRAME = Buffer.concat([Buffer.from('0180c200000e020000aabbcc88cc', 'hex'), ...LLDP_TLVS.map(([t, v]) => tlv(t, v))]);
+
+/** A UDP port on 127.0.0.1 that is free now (for qemu's socket netdev). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 /** Byte ranges of the used GPT entries (512-byte sectors), read from the header at LBA 1. */
 function gptPartitions(file: string): Array<{ offset: number; size: number }> {
   const fd = openSync(file, 'r');
@@ -149,7 +178,7 @@ function gptPartitions(file: string): Array<{ offset: number; size: number }> {
   }
 }
 
-test('UEFI: a partition image gets its /boot/efi on the ESP, the fstab line and the NVRAM entry, and the machine boots it; a whole-disk image without an ESP fails clearly', {
+test('tinyipa under OVMF: LLDP captured on a NIC; a UEFI partition image gets its /boot/efi on the ESP, the fstab line and the NVRAM entry, and the machine boots it; a whole-disk image without an ESP fails clearly', {
   skip,
   timeout: 30 * 60_000,
 }, async () => {
@@ -160,6 +189,11 @@ test('UEFI: a partition image gets its /boot/efi on the ESP, the fstab line and 
   copyFileSync(OVMF_VARS, vars);
   const agentPort = await freePort();
   const base = `http://127.0.0.1:${agentPort}`;
+  // The second NIC's wire: qemu reads frames from UDP 127.0.0.1:nicPort and sends the guest's to our socket (ignored).
+  const wire = createSocket('udp4');
+  await new Promise<void>((r) => wire.bind(0, '127.0.0.1', r));
+  const nicPort = await freeUdpPort();
+  let sender: NodeJS.Timeout | undefined;
   let vm: Vm | undefined;
   try {
     vm = await bootVm({
@@ -167,13 +201,32 @@ test('UEFI: a partition image gets its /boot/efi on the ESP, the fstab line and 
       initrd,
       firmware: 'uefi',
       ovmfVars: vars,
-      append: 'console=ttyS0 ipa-standalone=1 ipa-disk-wait-attempts=1',
+      append: 'console=ttyS0 ipa-standalone=1 ipa-disk-wait-attempts=1 ipa-collect-lldp=1 ipa-lldp-timeout=10',
       memoryMiB: 1024,
       hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
       disks: [{ path: disk, format: 'raw', serial: 'ramforge-uefi0' }],
+      extraArgs: [
+        ...['-netdev', `socket,id=lldp,udp=127.0.0.1:${wire.address().port},localaddr=127.0.0.1:${nicPort}`],
+        ...['-device', `virtio-net-pci,netdev=lldp,mac=${LLDP_MAC}`],
+      ],
     });
     const up = await vm.waitForHttp(`${base}/v1/status`, 300_000);
     console.log(`ramdisk under OVMF answered /v1/status after ${up.ms} ms`);
+
+    // 0. LLDP in the ramdisk: frames every 0.5 s on the second NIC; the inventory shows their TLVs there.
+    sender = setInterval(() => wire.send(LLDP_FRAME, nicPort, '127.0.0.1'), 500);
+    const hw = await command(base, 'poll.get_hardware_info', {});
+    clearInterval(sender);
+    assert.equal(hw.command_status, 'SUCCEEDED', JSON.stringify(hw));
+    const nics = (hw.command_result as { interfaces: Array<{ name: string; mac_address: string; lldp: unknown }> }).interfaces;
+    const nic = nics.find((i) => i.mac_address === LLDP_MAC);
+    assert.ok(nic, `no NIC with ${LLDP_MAC}: ${JSON.stringify(nics)}`);
+    assert.deepEqual(
+      nic.lldp,
+      LLDP_TLVS.map(([t, v]) => [t, v.toString('hex')]),
+    );
+    for (const other of nics.filter((i) => i !== nic)) assert.deepEqual(other.lldp, [], `${other.name} heard no LLDP`);
+    console.log(`LLDP in tinyipa: ${nic.name} ${JSON.stringify(nic.lldp)}`);
 
     // 1. Whole-disk image, no ESP, UEFI: install_bootloader fails and says why.
     let r = await command(base, 'standby.prepare_image', { image_info: imageInfo('bios.img', { image_type: 'whole-disk-image' }) });
@@ -248,6 +301,8 @@ test('UEFI: a partition image gets its /boot/efi on the ESP, the fstab line and 
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-60).join('\n')}`);
     throw e;
   } finally {
+    clearInterval(sender);
     await vm?.stop();
+    await new Promise<void>((r) => wire.close(() => r()));
   }
 });
