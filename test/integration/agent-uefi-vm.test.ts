@@ -11,7 +11,8 @@
  * tcpdump in the ramdisk): a second NIC is a qemu UDP socket netdev on 127.0.0.1,
  * into which the test sends LLDP frames as a switch port would, and the agent's
  * inventory must show their TLVs on that NIC; then a whole-disk image without an
- * ESP in UEFI mode fails install_bootloader with a clear error.
+ * ESP in UEFI mode, and a partition image with neither a loader nor GRUB for EFI,
+ * each fail install_bootloader with a clear error.
  *
  * The guest fetches the images from the host as 10.0.2.2 (slirp); the host only
  * talks to the guest through the hostfwd on 127.0.0.1.
@@ -76,6 +77,11 @@ before(
     // The partition image: an ext4 root filesystem made from that tree.
     execFileSync('mkfs.ext4', ['-q', '-U', ROOT_UUID, '-d', tree, join(dir, 'root.img'), '48M']);
     images['root.img'] = readFileSync(join(dir, 'root.img'));
+    // A partition image with neither /boot/efi files nor GRUB: nothing to boot in UEFI mode.
+    mkdirSync(join(dir, 'bare/etc'), { recursive: true });
+    writeFileSync(join(dir, 'bare/etc/fstab'), '');
+    execFileSync('mkfs.ext4', ['-q', '-d', join(dir, 'bare'), join(dir, 'bare.img'), '8M']);
+    images['bare.img'] = readFileSync(join(dir, 'bare.img'));
     // A whole-disk image without an ESP: MBR, one Linux partition.
     execFileSync('truncate', ['-s', '8M', join(dir, 'bios.img')]);
     execFileSync('parted', ['-s', join(dir, 'bios.img'), 'mklabel', 'msdos', 'mkpart', 'primary', '1MiB', '7MiB']);
@@ -241,7 +247,21 @@ test('tinyipa under OVMF: LLDP captured on a NIC; a UEFI partition image gets it
     assert.match(JSON.stringify(r.command_error), /DeviceNotFound.*No EFI system partition on \/dev\/vda/);
     console.log(`whole-disk image without ESP: ${JSON.stringify(r.command_error)}`);
 
-    // 2. Partition image in UEFI mode, as the conductor drives it.
+    // 2. A partition image with no loader and no GRUB for EFI: install_bootloader says what is missing.
+    r = await command(base, 'standby.prepare_image', {
+      image_info: imageInfo('bare.img', { image_type: 'partition', root_mb: 16, deploy_boot_mode: 'uefi' }),
+    });
+    assert.equal(r.command_status, 'SUCCEEDED', JSON.stringify(r));
+    const bare = (await command(base, 'standby.get_partition_uuids', {})).command_result!;
+    r = await command(base, 'image.install_bootloader', {
+      root_uuid: bare['root uuid'],
+      efi_system_part_uuid: bare['efi system partition uuid'],
+      target_boot_mode: 'uefi',
+    });
+    assert.equal(r.command_status, 'FAILED', JSON.stringify(r));
+    assert.match(JSON.stringify(r.command_error), /InvalidImage.*no EFI files in \/boot\/efi and no grub-install/);
+
+    // 3. Partition image in UEFI mode, as the conductor drives it.
     r = await command(base, 'standby.prepare_image', {
       image_info: imageInfo('root.img', { image_type: 'partition', root_mb: 64, deploy_boot_mode: 'uefi' }),
     });
@@ -256,7 +276,7 @@ test('tinyipa under OVMF: LLDP captured on a NIC; a UEFI partition image gets it
     await vm.stop();
     vm = undefined;
 
-    // 3. From the host: the NVRAM entry in the variable store, the ESP's contents, the fstab line.
+    // 4. From the host: the NVRAM entry in the variable store, the ESP's contents, the fstab line.
     const nv = readFileSync(vars);
     assert.ok(nv.includes(utf16('ironic1')), 'no NVRAM entry labelled ironic1 in the OVMF variable store');
     assert.ok(nv.includes(utf16('\\EFI\\BOOT\\BOOTX64.EFI')), 'the NVRAM entry does not point at \\EFI\\BOOT\\BOOTX64.EFI');
@@ -284,7 +304,7 @@ test('tinyipa under OVMF: LLDP captured on a NIC; a UEFI partition image gets it
       `UUID=${ROOT_UUID}\t/\text4\tdefaults\t0\t1\nUUID=${espUuid}\t/boot/efi\tvfat\tumask=0077\t0\t1\n`,
     );
 
-    // 4. The same machine (same NVRAM), no kernel given: the firmware boots the deployed disk.
+    // 5. The same machine (same NVRAM), no kernel given: the firmware boots the deployed disk.
     vm = await bootVm({
       firmware: 'uefi',
       ovmfVars: vars,
