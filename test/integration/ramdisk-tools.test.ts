@@ -43,6 +43,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   ipmitool: 'usr/bin/ipmitool',
   lscpu: 'usr/bin/lscpu',
   dmesg: 'usr/bin/dmesg',
+  // LLDP capture (ipa-collect-lldp).
+  tcpdump: 'usr/bin/tcpdump',
   // busybox applets whose behaviour is all the agent needs (docs/ramdisk-tools.md says why).
   sync: 'busybox',
   poweroff: 'busybox',

@@ -93,7 +93,7 @@ export class GenericHardwareManager implements HardwareManager {
   }
 
   private inventoryOptions() {
-    const { config, state, run } = this.ctx;
+    const { config, state, run, log } = this.ctx;
     const skip = state.node?.properties?.skip_block_devices;
     return {
       root: config.rootPath,
@@ -101,6 +101,7 @@ export class GenericHardwareManager implements HardwareManager {
       run: config.rootPath === '/' ? run : undefined,
       collectLldp: config.collectLldp,
       lldpTimeout: config.lldpTimeout,
+      log,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,

@@ -24,7 +24,7 @@ import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
 
-/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, tcpdump. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6',
@@ -43,6 +43,8 @@ export const TINYIPA_PACKAGES = [
   'hdparm',
   'nvme-cli',
   'efibootmgr',
+  // LLDP (ipa-collect-lldp): Node has no AF_PACKET sockets; tcpdump (libpcap) captures the frames (agent/src/hardware/inventory/lldp.ts).
+  'tcpdump',
 ];
 
 /**
@@ -65,6 +67,7 @@ export const TINYIPA_DROP = [
   'libpam-modules',
   'libpam-modules-bin',
   'libdb5.3',
+  'adduser', // only tcpdump's maintainer script (its user; the agent runs tcpdump -Z root)
 ];
 
 /** Programs the agent runs; the build fails if any of them could not run. */
@@ -89,6 +92,7 @@ export const AGENT_TOOLS = [
   'hdparm',
   'nvme',
   'efibootmgr',
+  'tcpdump',
   'lscpu',
   'partprobe',
 ];
