@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { CommandExecutionError, InvalidImage } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import { findPartition, manageUefi } from './uefi-boot-entries.js';
+import { installBootloaderOnRaid } from './install-bootloader-raid.js';
+import { isMdDevice } from '../hardware/raid/md-devices.js';
 
 export interface InstallBootloaderArgs {
   root_uuid?: string | null;
@@ -49,6 +51,8 @@ async function installBootloaderStrict(
   bootMode: 'uefi' | 'bios',
   run: ProgramRunner,
 ): Promise<void> {
+  // A software RAID install device: GRUB goes onto every member disk (install-bootloader-raid.ts).
+  if (await isMdDevice(device, run)) return installBootloaderOnRaid(device, args, run);
   if (bootMode === 'uefi' && (await hasEfibootmgr(run))) {
     if (await manageUefi(device, args.efi_system_part_uuid ?? null, run)) return;
   }

@@ -24,7 +24,7 @@ import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
 
-/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, mdadm. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6',
@@ -43,6 +43,8 @@ export const TINYIPA_PACKAGES = [
   'hdparm',
   'nvme-cli',
   'efibootmgr',
+  // Software RAID (raid.create_configuration & co): the real mdadm; busybox has none.
+  'mdadm',
 ];
 
 /**
@@ -65,6 +67,8 @@ export const TINYIPA_DROP = [
   'libpam-modules',
   'libpam-modules-bin',
   'libdb5.3',
+  // mdadm's: udev rules and systemd units; the ramdisk runs mdev and calls mdadm itself (only libudev1 is linked).
+  'udev',
 ];
 
 /** Programs the agent runs; the build fails if any of them could not run. */
@@ -91,6 +95,7 @@ export const AGENT_TOOLS = [
   'efibootmgr',
   'lscpu',
   'partprobe',
+  'mdadm',
 ];
 
 /** Beyond DEFAULT_PRUNE: data the ramdisk never reads. */
