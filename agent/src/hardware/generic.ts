@@ -198,6 +198,12 @@ export class GenericHardwareManager implements HardwareManager {
     return { run: this.ctx.run, concurrency, node, log: this.ctx.log, guardSpecialFilesystems: this.ctx.config.guardSpecialFilesystems };
   }
 
+  /** The disks the erase steps work on: software RAID volumes kept by skip_block_devices volume names are left out. */
+  private async eraseTargets(node: Node, includeWipe: boolean): Promise<BlockDevice[]> {
+    const { filterRaidSkipList } = await import('./raid/software-raid.js');
+    return filterRaidSkipList(await this.list_block_devices(), node, this.ctx.run, includeWipe);
+  }
+
   /**
    * erase_devices: every disk is checked first (virtual media and RAID
    * members skipped, shared-disk filesystems refused), then each one is
@@ -207,7 +213,7 @@ export class GenericHardwareManager implements HardwareManager {
    */
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {
     const { eraseDevices } = await import('./disks/index.js');
-    return eraseDevices(await this.list_block_devices(), node, {
+    return eraseDevices(await this.eraseTargets(node, false), node, {
       ...this.diskOptions(node),
       eraseOne: (d) => this.ctx.dispatchToManagers('erase_block_device', node, d),
     });
@@ -225,12 +231,12 @@ export class GenericHardwareManager implements HardwareManager {
 
   async erase_devices_metadata(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, string>> {
     const { eraseDevicesMetadata } = await import('./disks/index.js');
-    return eraseDevicesMetadata(await this.list_block_devices(), this.diskOptions(node));
+    return eraseDevicesMetadata(await this.eraseTargets(node, true), this.diskOptions(node));
   }
 
   async erase_devices_express(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {
     const { eraseDevicesExpress } = await import('./disks/index.js');
-    return eraseDevicesExpress(await this.list_block_devices(), node, this.diskOptions(node));
+    return eraseDevicesExpress(await this.eraseTargets(node, true), node, this.diskOptions(node));
   }
 
   /** Remove kernel crash records (/sys/fs/pstore/*): they can carry the previous tenant's data. */

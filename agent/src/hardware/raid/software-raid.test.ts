@@ -4,7 +4,7 @@ import { SoftwareRAIDError } from '../../errors.js';
 import { ExecError, type ProgramRunner } from '../../util/exec.js';
 import { createMemoryLog } from '../../../test/support/logs.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
-import { createSoftwareRaid, deleteSoftwareRaid, type RaidContext } from './software-raid.js';
+import { createSoftwareRaid, deleteSoftwareRaid, filterRaidSkipList, type RaidContext } from './software-raid.js';
 import { chooseRaidInstallDevice } from './install-device.js';
 
 const GiB = 2 ** 30;
@@ -163,4 +163,20 @@ test('install device: the root volume of this boot, else the first array when ta
     null,
     'hints win',
   );
+});
+
+test('erase steps and the skip list: a kept volume is never erased; its neighbour only escapes the metadata/express erase', async () => {
+  const detail = {
+    '/dev/md0': '/dev/md0:\n     Name : h:keepme\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
+    '/dev/md1': '/dev/md1:\n     Name : h:scratch\n   0 0 0 0 active /dev/vda2\n   1 0 0 1 active /dev/vdb2\n',
+  };
+  const sys = fakeSystem({ arrays: ['/dev/md0', '/dev/md1'], detail });
+  const devs = [...disks, testBlockDevice({ name: '/dev/md0' }), testBlockDevice({ name: '/dev/md1' })];
+  const node = { properties: { skip_block_devices: [{ volume_name: 'keepme' }] } };
+  const names = (l: { name: string }[]) => l.map((d) => d.name);
+  assert.deepEqual(names(await filterRaidSkipList(devs, node, sys.run, false)), ['/dev/vda', '/dev/vdb', '/dev/md1']);
+  assert.deepEqual(names(await filterRaidSkipList(devs, node, sys.run, true)), ['/dev/vda', '/dev/vdb']);
+  const before = sys.calls.length;
+  assert.deepEqual(names(await filterRaidSkipList(devs, {}, sys.run, true)), names(devs));
+  assert.equal(sys.calls.length, before, 'no skip list: no mdadm call');
 });

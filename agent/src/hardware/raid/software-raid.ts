@@ -200,27 +200,57 @@ export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Re
   return result;
 }
 
-async function deletePass(arrays: string[], skipNames: string[], c: RaidContext): Promise<Record<string, DeleteAction>> {
-  const run = c.run;
+/**
+ * IPA's _handle_raid_skip_list: an array whose volume name is on the skip
+ * list is kept; the other arrays on its disks are wiped (data) but stay;
+ * the rest are deleted.
+ */
+export async function classifyArrays(
+  arrays: string[],
+  skipNames: readonly string[],
+  run: ProgramRunner,
+): Promise<{ actions: Record<string, DeleteAction>; holders: Record<string, string[]> }> {
   const actions: Record<string, DeleteAction> = Object.fromEntries(arrays.map((a) => [a, 'delete' as DeleteAction]));
   const holders: Record<string, string[]> = {};
-  const members: Record<string, string[]> = {};
+  for (const a of arrays) holders[a] = await getHolderDisks(a, run);
+  if (!skipNames.length) return { actions, holders };
   for (const a of arrays) {
-    holders[a] = await getHolderDisks(a, run);
-    members[a] = await getComponentDevices(a, run);
+    const name = await getVolumeName(a, run);
+    if (name && skipNames.includes(name)) actions[a] = 'keep';
   }
-  if (skipNames.length) {
-    for (const a of arrays) {
-      const name = await getVolumeName(a, run);
-      if (name && skipNames.includes(name)) actions[a] = 'keep';
-    }
-    for (const a of arrays) {
-      if (actions[a] !== 'keep') continue;
-      for (const b of arrays) {
-        if (actions[b] === 'delete' && holders[b]!.some((h) => holders[a]!.includes(h))) actions[b] = 'wipe';
-      }
+  for (const a of arrays) {
+    if (actions[a] !== 'keep') continue;
+    for (const b of arrays) {
+      if (actions[b] === 'delete' && holders[b]!.some((h) => holders[a]!.includes(h))) actions[b] = 'wipe';
     }
   }
+  return { actions, holders };
+}
+
+/**
+ * The erase steps' view of skip_block_devices volume names (IPA's
+ * list_block_devices_check_skip_list): kept arrays are never erased;
+ * erase_devices_metadata and erase_devices_express (`includeWipe`) also
+ * leave the arrays that only lose their data to a kept neighbour.
+ */
+export async function filterRaidSkipList(
+  devices: BlockDevice[],
+  node: Node,
+  run: ProgramRunner,
+  includeWipe: boolean,
+): Promise<BlockDevice[]> {
+  const skipNames = readSkipVolumeNames(node.properties);
+  const arrays = devices.map((d) => d.name).filter(isMdName);
+  if (!skipNames.length || !arrays.length) return devices;
+  const { actions } = await classifyArrays(arrays, skipNames, run);
+  return devices.filter((d) => actions[d.name] !== 'keep' && !(includeWipe && actions[d.name] === 'wipe'));
+}
+
+async function deletePass(arrays: string[], skipNames: string[], c: RaidContext): Promise<Record<string, DeleteAction>> {
+  const run = c.run;
+  const { actions, holders } = await classifyArrays(arrays, skipNames, run);
+  const members: Record<string, string[]> = {};
+  for (const a of arrays) members[a] = await getComponentDevices(a, run);
   const keepMembers = new Set<string>();
   const keepDisks = new Set<string>();
   const allHolders: string[] = [];
