@@ -58,6 +58,7 @@ export async function addBiosBootPartitions(holders: string[], run: ProgramRunne
 /** GRUB onto every holder disk of `md`, from the image's root filesystem. */
 export async function installBootloaderOnRaid(md: string, args: RaidBootloaderArgs, run: ProgramRunner, log?: Log): Promise<void> {
   const mode = args.target_boot_mode === 'uefi' ? 'uefi' : 'bios';
+  log?.info(`install_bootloader on software RAID ${md}: root_uuid ${String(args.root_uuid)}, target boot mode ${mode}`);
   if (mode === 'uefi') {
     throw new CommandExecutionError(
       `Installing a UEFI bootloader on software RAID ${md} is not supported by this agent yet: deploy in BIOS mode (node capability boot_mode:bios) or without software RAID`,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandExecutionError, InvalidImage } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
 import { findPartition, manageUefi } from './uefi-boot-entries.js';
 import { installBootloaderOnRaid } from './install-bootloader-raid.js';
 import { isMdDevice } from '../hardware/raid/md-devices.js';
@@ -19,6 +20,7 @@ export interface InstallBootloaderOpts {
   device: string;
   run?: ProgramRunner;
   bootMode: 'uefi' | 'bios';
+  log?: Log;
 }
 
 const exists = (p: string): Promise<boolean> =>
@@ -37,7 +39,7 @@ async function hasEfibootmgr(run: ProgramRunner): Promise<boolean> {
 export async function installBootloader(args: InstallBootloaderArgs, o: InstallBootloaderOpts): Promise<void> {
   const run = o.run ?? execute;
   try {
-    await installBootloaderStrict(args, o.device, o.bootMode, run);
+    await installBootloaderStrict(args, o.device, o.bootMode, run, o.log);
   } catch (e) {
     // The operator accepts a node whose firmware/image will find its own way to boot.
     if (args.ignore_bootloader_failure) return;
@@ -50,9 +52,10 @@ async function installBootloaderStrict(
   device: string,
   bootMode: 'uefi' | 'bios',
   run: ProgramRunner,
+  log?: Log,
 ): Promise<void> {
   // A software RAID install device: GRUB goes onto every member disk (install-bootloader-raid.ts).
-  if (await isMdDevice(device, run)) return installBootloaderOnRaid(device, args, run);
+  if (await isMdDevice(device, run)) return installBootloaderOnRaid(device, args, run, log);
   if (bootMode === 'uefi' && (await hasEfibootmgr(run))) {
     if (await manageUefi(device, args.efi_system_part_uuid ?? null, run)) return;
   }

@@ -48,7 +48,10 @@ export async function chooseRaidInstallDevice(
     candidates = candidates.filter((d) => !drop.has(d.name));
   }
   if (hints) return { device: null, candidates };
-  const wantsRaid = isSoftwareRaidConfig(node?.target_raid_config) || Object.keys(rootVolumes).length > 0;
+  const wantsRaid =
+    isSoftwareRaidConfig(node?.target_raid_config) ||
+    isSoftwareRaidConfig(node?.driver_internal_info?.target_raid_config) ||
+    Object.keys(rootVolumes).length > 0;
   if (!wantsRaid) return { device: null, candidates };
   const arrays = candidates
     .map((d) => d.name)
