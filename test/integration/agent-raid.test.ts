@@ -9,7 +9,9 @@
  *     deploying, and the agent must find the array again: mdadm --assemble
  *     --scan at start, the root volume chosen by its name), then a deploy of
  *     a whole-disk image onto the array; the conductor's install_bootloader
- *     (software_raid) runs the image's grub-install for each member disk.
+ *     (software_raid) runs the image's grub-install for each member disk;
+ *  3. undeploy, and manual cleaning [raid.delete_configuration] in a third
+ *     boot: the array is stopped, member superblocks and partition tables go.
  *
  * Then, for each disk file: the md superblock (v1.2, 4 KiB into partition 1)
  * names the array, level 1, two members; the image bytes sit at the data
@@ -210,7 +212,7 @@ function readImageFile(dir: string, disk: string, m: MdMember, path: string): st
   }
 }
 
-test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it, both disks hold md metadata, the image and their own boot code', {
+test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it', {
   skip,
   timeout: 20 * 60_000,
 }, async () => {
@@ -334,6 +336,28 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
       ]);
     }
     console.log(`md data offset ${readMember(disks[0]!).dataOffset / 1024} KiB; both members hold the image and their own boot code`);
+
+    // 4. Tenant gone: undeploy, then manual cleaning raid.delete_configuration in a third boot.
+    await env.setProvisionState(uuid, 'deleted');
+    await env.waitForProvisionState(uuid, ['available'], 120_000);
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    const t2 = Date.now();
+    await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'raid', step: 'delete_configuration' }] });
+    await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+    await boot('delete');
+    n = await env.waitForProvisionState(uuid, ['manageable'], 600_000);
+    console.log(`manual cleaning (boot + delete_configuration) took ${Date.now() - t2} ms`);
+    assert.equal(n.last_error, null);
+    assert.deepEqual(n.raid_config, {}, 'the conductor forgot the RAID once the agent deleted it');
+    assert.match(vm!.serialText(), /software RAID: deleting \/dev\/md127 \(members \/dev\/vda1 \/dev\/vdb1\)/);
+    await vm!.stop();
+    vm = undefined;
+    for (const [i, disk] of disks.entries()) {
+      assert.ok(readAt(disk, 0, 33 * 512).equals(Buffer.alloc(33 * 512)), `disk${i}: partition table (MBR and the GPT area) zeroed`);
+      assert.notEqual(readAt(disk, MiB + 4096, 4).readUInt32LE(0), MD_MAGIC, `disk${i}: md superblock zeroed`);
+      assert.equal(execFileSync('wipefs', ['-n', disk], { encoding: 'utf8' }).trim(), '', `disk${i}: no signature left`);
+    }
   } catch (e) {
     console.error(env.logTail(80));
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);

@@ -51,7 +51,7 @@ export async function addBiosBootPartitions(holders: string[], run: ProgramRunne
     const { stdout: first } = await run(['sgdisk', '-F', holder]);
     const start = first.trim().split('\n').at(-1)!.trim();
     await run(['sgdisk', '-n', `0:${start}:+2MiB`, '-t', '0:ef02', '-c', `0:bios-boot-part-${i}`, holder]);
-    await rescanPartitions(holder, run);
+    await run(['partprobe', holder]).catch(() => undefined);
   }
 }
 

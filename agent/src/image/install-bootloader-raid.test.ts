@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CommandExecutionError } from '../errors.js';
+import { ExecError, type ProgramRunner } from '../util/exec.js';
+import { addBiosBootPartitions, installBootloaderOnRaid } from './install-bootloader-raid.js';
+
+function recorder(answers: Record<string, string> = {}): { run: ProgramRunner; calls: string[] } {
+  const calls: string[] = [];
+  const run: ProgramRunner = async (argv) => {
+    const line = argv.join(' ');
+    calls.push(line);
+    for (const [prefix, out] of Object.entries(answers)) {
+      if (line.startsWith(prefix)) {
+        if (out === '!fail') throw new ExecError(argv, 1, '', 'failed');
+        return { stdout: out, stderr: '', code: 0 };
+      }
+    }
+    return { stdout: '', stderr: '', code: 0 };
+  };
+  return { run, calls };
+}
+
+test('bios_boot partitions: only on GPT holders, in the first free space, labelled per holder', async () => {
+  const r = recorder({
+    'blkid -p -o value -s PTTYPE /dev/sda': 'gpt\n',
+    'blkid -p -o value -s PTTYPE /dev/sdb': 'dos\n',
+    'sgdisk -F /dev/sda': 'Creating new GPT entries in memory.\n2048\n',
+  });
+  await addBiosBootPartitions(['/dev/sda', '/dev/sdb'], r.run);
+  assert.ok(r.calls.includes('sgdisk -n 0:2048:+2MiB -t 0:ef02 -c 0:bios-boot-part-0 /dev/sda'), r.calls.join('\n'));
+  assert.ok(!r.calls.some((c) => c.startsWith('sgdisk') && c.endsWith('/dev/sdb')), 'msdos holders keep the gap after the MBR');
+});
+
+test('UEFI on an array is refused with the way out; no root UUID installs nothing; no members is an error', async () => {
+  const r = recorder();
+  await assert.rejects(
+    installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd', target_boot_mode: 'uefi' }, r.run),
+    (e: unknown) => e instanceof CommandExecutionError && /UEFI .* software RAID \/dev\/md0 .*boot_mode:bios/.test(e.details),
+  );
+  await installBootloaderOnRaid('/dev/md0', { root_uuid: '0x00000000', target_boot_mode: 'bios' }, r.run);
+  await installBootloaderOnRaid('/dev/md0', { root_uuid: null }, r.run);
+  assert.deepEqual(r.calls, []);
+  const empty = recorder({ 'mdadm --detail /dev/md0': '/dev/md0:\n  Raid Level : raid1\n' });
+  await assert.rejects(
+    installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd' }, empty.run),
+    (e: unknown) => e instanceof CommandExecutionError && /holder disks of \/dev\/md0/.test(e.details),
+  );
+});
