@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CommandExecutionError } from '../errors.js';
 import { ExecError, type ProgramRunner } from '../util/exec.js';
-import { addBiosBootPartitions, installBootloaderOnRaid } from './install-bootloader-raid.js';
+import { addBiosBootPartitions, appendGrubCmdline, installBootloaderOnRaid, parseExamineScanUuids } from './install-bootloader-raid.js';
 
 function recorder(answers: Record<string, string> = {}): { run: ProgramRunner; calls: string[] } {
   const calls: string[] = [];
@@ -45,4 +45,20 @@ test('UEFI on an array is refused with the way out; no root UUID installs nothin
     installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd' }, empty.run),
     (e: unknown) => e instanceof CommandExecutionError && /holder disks of \/dev\/md0/.test(e.details),
   );
+});
+
+test('dracut images: rd.md.uuid for every array appended to GRUB_CMDLINE_LINUX', () => {
+  const scan =
+    'ARRAY /dev/md/root  metadata=1.2 UUID=1b2c3d4e:5f6a7b8c:9d0e1f2a:3b4c5d6e name=ramforge:root\nARRAY /dev/md/esp metadata=1.0 UUID=aaaaaaaa:bbbbbbbb:cccccccc:dddddddd name=h:esp\n';
+  const uuids = parseExamineScanUuids(scan);
+  assert.deepEqual(uuids, ['1b2c3d4e:5f6a7b8c:9d0e1f2a:3b4c5d6e', 'aaaaaaaa:bbbbbbbb:cccccccc:dddddddd']);
+  const defaults = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n';
+  assert.equal(
+    appendGrubCmdline(
+      defaults,
+      uuids.map((u) => `rd.md.uuid=${u}`),
+    ),
+    'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0 rd.md.uuid=1b2c3d4e:5f6a7b8c:9d0e1f2a:3b4c5d6e rd.md.uuid=aaaaaaaa:bbbbbbbb:cccccccc:dddddddd"\n',
+  );
+  assert.equal(appendGrubCmdline('GRUB_CMDLINE_LINUX=""\n', ['rd.md.uuid=x']), 'GRUB_CMDLINE_LINUX="rd.md.uuid=x"\n');
 });

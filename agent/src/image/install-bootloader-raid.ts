@@ -13,7 +13,7 @@
  * Not done (see docs/software-raid.md): UEFI boot from a software RAID (the
  * mirrored ESP); a clear error says so.
  */
-import { access, mkdtemp, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandExecutionError, DeviceNotFound, InvalidImage } from '../errors.js';
@@ -78,6 +78,37 @@ export async function installBootloaderOnRaid(md: string, args: RaidBootloaderAr
   await runGrubInChroot(rootPart, holders, run);
 }
 
+/** UUIDs of `mdadm --examine --scan` ("ARRAY /dev/md/root metadata=1.2 UUID=a:b:c:d name=h:root"). */
+export function parseExamineScanUuids(stdout: string): string[] {
+  const out: string[] = [];
+  for (const m of stdout.matchAll(/\bUUID=([0-9a-f:]+)/gi)) if (!out.includes(m[1]!)) out.push(m[1]!);
+  return out;
+}
+
+/** GRUB_CMDLINE_LINUX="..." with `extra` appended (IPA's substitution: the first such line). */
+export function appendGrubCmdline(defaults: string, extra: string[]): string {
+  return defaults.replace(
+    /GRUB_CMDLINE_LINUX="(.*)"/,
+    (_m, cur: string) => `GRUB_CMDLINE_LINUX="${[cur, ...extra].filter(Boolean).join(' ')}"`,
+  );
+}
+
+/** As IPA: an image with dracut gets rd.md.uuid=... for every array, so its initramfs assembles them before mounting root. */
+async function addRdMdUuids(root: string, run: ProgramRunner): Promise<void> {
+  const dracut = (await exists(join(root, 'usr/bin/dracut'))) || (await exists(join(root, 'usr/sbin/dracut')));
+  const defaults = join(root, 'etc/default/grub');
+  if (!dracut || !(await exists(defaults))) return;
+  const uuids = parseExamineScanUuids((await run(['mdadm', '--examine', '--scan'])).stdout);
+  if (!uuids.length) return;
+  await writeFile(
+    defaults,
+    appendGrubCmdline(
+      await readFile(defaults, 'utf8'),
+      uuids.map((u) => `rd.md.uuid=${u}`),
+    ),
+  );
+}
+
 /** Mount the root partition, bind /dev /proc /sys /run, grub-install on each disk, grub-mkconfig; unmount whatever happens. */
 export async function runGrubInChroot(rootPart: string, disks: string[], run: ProgramRunner): Promise<void> {
   const mnt = await mkdtemp(join(tmpdir(), 'rf-root-'));
@@ -99,7 +130,8 @@ export async function runGrubInChroot(rootPart: string, disks: string[], run: Pr
       mounted.push(join(mnt, fs));
     }
     for (const disk of disks) await run(['chroot', mnt, install, disk]);
-    await run(['chroot', mnt, mkconfig, '-o', cfg]);
+    await addRdMdUuids(mnt, run);
+    await run(['chroot', mnt, mkconfig, '-o', cfg], { env: { GRUB_DISABLE_OS_PROBER: 'true', GRUB_SAVEDEFAULT: 'true' } });
   } catch (e) {
     if (e instanceof InvalidImage) throw e;
     throw new CommandExecutionError(`Installing GRUB2 boot loader to device ${disks.join(', ')} failed with ${(e as Error).message}`);
