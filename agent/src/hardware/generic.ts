@@ -106,7 +106,8 @@ export class GenericHardwareManager implements HardwareManager {
   /** IPA waits for the root disk to appear (disk_wait_attempts × disk_wait_delay), then hardware_initialization_delay. */
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
-    if (config.rootPath === '/') {
+    // Not in --standalone runs on a developer's host (nor with --disks, see assembleArrays): a scan would assemble the host's arrays.
+    if (config.rootPath === '/' && !config.standalone) {
       // IPA's _md_scan_and_assemble: arrays built by an earlier boot (cleaning) are there for the deploy.
       const { assembleArrays } = await import('./raid/software-raid.js');
       await assembleArrays(this.ctx.run, config.disks);
