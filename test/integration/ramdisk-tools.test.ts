@@ -38,6 +38,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   'qemu-img': 'usr/bin/qemu-img',
   prlimit: 'usr/bin/prlimit',
   efibootmgr: 'usr/bin/efibootmgr',
+  // Software RAID: mdadm (busybox has no applet of that name; a stray one must never shadow it).
+  mdadm: 'usr/sbin/mdadm',
   // Inventory.
   dmidecode: 'usr/sbin/dmidecode',
   ipmitool: 'usr/bin/ipmitool',

@@ -14,6 +14,8 @@ import { AgentError, CommandExecutionError, InvalidImage } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
 import { findEsp, findPartition, manageUefi, probe } from './uefi-boot-entries.js';
+import { installBootloaderOnRaid } from './install-bootloader-raid.js';
+import { isMdDevice } from '../hardware/raid/md-devices.js';
 
 export interface InstallBootloaderArgs {
   root_uuid?: string | null;
@@ -49,7 +51,8 @@ const isWholeDisk = (root: string | null | undefined): boolean => !root || /^0x[
 export async function installBootloader(args: InstallBootloaderArgs, o: InstallBootloaderOpts): Promise<void> {
   const run = o.run ?? execute;
   try {
-    if (o.bootMode === 'uefi') await installUefi(args, o, run);
+    if (await isMdDevice(o.device, run)) await installBootloaderOnRaid(o.device, args, run, o.log);
+    else if (o.bootMode === 'uefi') await installUefi(args, o, run);
     else if (!isWholeDisk(args.root_uuid)) await installGrubInChroot(o.device, args.root_uuid!, run);
   } catch (e) {
     // The operator accepts a node whose firmware/image will find its own way to boot.

@@ -24,7 +24,7 @@ import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
 
-/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, tcpdump. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, tcpdump, mdadm. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6',
@@ -45,6 +45,8 @@ export const TINYIPA_PACKAGES = [
   'efibootmgr',
   // LLDP (ipa-collect-lldp): Node has no AF_PACKET sockets; tcpdump (libpcap) captures the frames (agent/src/hardware/inventory/lldp.ts).
   'tcpdump',
+  // Software RAID (raid.create_configuration & co): the real mdadm; busybox has none.
+  'mdadm',
 ];
 
 /**
@@ -68,6 +70,8 @@ export const TINYIPA_DROP = [
   'libpam-modules-bin',
   'libdb5.3',
   'adduser', // only tcpdump's maintainer script (its user; the agent runs tcpdump -Z root)
+  // mdadm's: udev rules and systemd units; the ramdisk runs mdev and calls mdadm itself (only libudev1 is linked).
+  'udev',
 ];
 
 /** Programs the agent runs; the build fails if any of them could not run. */
@@ -95,6 +99,7 @@ export const AGENT_TOOLS = [
   'tcpdump',
   'lscpu',
   'partprobe',
+  'mdadm',
 ];
 
 /** Beyond DEFAULT_PRUNE: data the ramdisk never reads. */
