@@ -10,8 +10,10 @@
  *     --scan at start, the root volume chosen by its name), then a deploy of
  *     a whole-disk image onto the array; the conductor's install_bootloader
  *     (software_raid) runs the image's grub-install for each member disk;
- *  3. undeploy, and manual cleaning [raid.delete_configuration] in a third
- *     boot: the array is stopped, member superblocks and partition tables go.
+ *  3. undeploy, and manual cleaning [raid.delete_configuration,
+ *     raid.create_configuration] in a third boot with an invalid target (a
+ *     RAID-5 first, on two disks): the array is stopped, member superblocks
+ *     and partition tables go, and the create fails naming the fields.
  *
  * Then, for each disk file: the md superblock (v1.2, 4 KiB into partition 1)
  * names the array, level 1, two members; the image bytes sit at the data
@@ -212,7 +214,7 @@ function readImageFile(dir: string, disk: string, m: MdMember, path: string): st
   }
 }
 
-test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it', {
+test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it, a bad config is refused by field', {
   skip,
   timeout: 20 * 60_000,
 }, async () => {
@@ -337,18 +339,31 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     }
     console.log(`md data offset ${readMember(disks[0]!).dataOffset / 1024} KiB; both members hold the image and their own boot code`);
 
-    // 4. Tenant gone: undeploy, then manual cleaning raid.delete_configuration in a third boot.
+    // 4. Tenant gone: undeploy, then manual cleaning in a third boot: raid.delete_configuration, and a
+    //    create_configuration the agent must refuse (a RAID-5 first, on two disks), naming the fields.
     await env.setProvisionState(uuid, 'deleted');
     await env.waitForProvisionState(uuid, ['available'], 120_000);
     await env.setProvisionState(uuid, 'manage');
     await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    const bad = { logical_disks: [{ size_gb: 'MAX', raid_level: '5', controller: 'software' }] };
+    assert.equal((await env.api('PUT', `/v1/nodes/${uuid}/states/raid`, bad)).status, 204);
     const t2 = Date.now();
-    await env.setProvisionState(uuid, 'clean', { clean_steps: [{ interface: 'raid', step: 'delete_configuration' }] });
+    await env.setProvisionState(uuid, 'clean', {
+      clean_steps: [
+        { interface: 'raid', step: 'delete_configuration' },
+        { interface: 'raid', step: 'create_configuration' },
+      ],
+    });
     await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
     await boot('delete');
-    n = await env.waitForProvisionState(uuid, ['manageable'], 600_000);
-    console.log(`manual cleaning (boot + delete_configuration) took ${Date.now() - t2} ms`);
-    assert.equal(n.last_error, null);
+    n = await env.waitForProvisionState(uuid, ['clean failed'], 600_000);
+    console.log(`manual cleaning (boot + delete_configuration + a refused create_configuration) took ${Date.now() - t2} ms`);
+    console.log(`last_error: ${n.last_error}`);
+    assert.match(
+      String(n.last_error),
+      /logical_disks\[0\]\.raid_level: Software RAID Configuration requires RAID-1 for the first logical disk, got 5/,
+    );
+    assert.match(String(n.last_error), /RAID level 5 with only 2 block devices found \(needs 3\)/);
     assert.deepEqual(n.raid_config, {}, 'the conductor forgot the RAID once the agent deleted it');
     assert.match(vm!.serialText(), /software RAID: deleting \/dev\/md127 \(members \/dev\/vda1 \/dev\/vdb1\)/);
     await vm!.stop();
