@@ -152,25 +152,28 @@ async function readInitramfs(path: string, wanted: string[]): Promise<{ paths: S
   return { paths, files };
 }
 
-test('tinyipa: dropbear only with keys, host keys never baked in', { timeout: 30 * 60_000 }, async () => {
+test('tinyipa: dropbear with keys or rescue (the default), host keys never baked in; rescue: false and no keys: no SSH server', {
+  timeout: 30 * 60_000,
+}, async () => {
   const keyed = await readInitramfs(b.initramfs, ['etc/inittab', 'root/.ssh/authorized_keys']);
   assert.ok(keyed.paths.has('usr/sbin/dropbear'));
-  assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/dropbear .*-R/m);
+  assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/ramforge-sshd$/m);
   assert.equal(keyed.files.get('root/.ssh/authorized_keys'), `${testSshKey().publicKey}\n`);
+  assert.ok(keyed.paths.has('etc/ipa-rescue-config') && keyed.paths.has('usr/sbin/ramforge-rescue'), 'rescue support (docs/rescue.md)');
   assert.deepEqual(
     [...keyed.paths].filter((p) => /host_key/.test(p)),
     [],
     'no host key in the image',
   );
 
-  const plain = await sharedBuild({ ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false });
+  const plain = await sharedBuild({ ...TEST_SPEC, ssh: { authorizedKeys: [] }, rescue: false, iso: false });
   const none = await readInitramfs(plain.initramfs, ['etc/inittab']);
   assert.deepEqual(
-    [...none.paths].filter((p) => /dropbear|\.ssh/.test(p)),
+    [...none.paths].filter((p) => /dropbear|\.ssh|ipa-rescue-config|ramforge-rescue/.test(p)),
     [],
-    'no SSH server, no keys',
+    'no SSH server, no keys, no rescue',
   );
-  assert.doesNotMatch(none.files.get('etc/inittab')!, /dropbear/);
+  assert.doesNotMatch(none.files.get('etc/inittab')!, /sshd|dropbear/);
 });
 
 test('tinyipa: the ISO boots on BIOS (isolinux) and the agent answers', { timeout: 300_000 }, async () => {
