@@ -51,7 +51,7 @@ export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> 
     const out: EfiLoader[] = [];
     for (const c of csv) {
       const raw = await readFile(c);
-      const text = raw[0] === 0xff && raw[1] === 0xfe ? raw.subarray(2).toString('utf16le') : raw.toString('utf8');
+      const text = decodeShimCsv(raw);
       const [loader, label] = text.trim().split(',');
       if (loader && label) out.push({ path: toEfi(join(c, '..', loader.trim())), label: label.trim() });
     }
@@ -62,6 +62,21 @@ export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> 
     if (hit.length) return hit.map((f, i) => ({ path: toEfi(f), label: `ironic${i + 1}` }));
   }
   return [];
+}
+
+/**
+ * shim's BOOT<arch>.CSV is UTF-16LE, and Debian's (shim-signed) has no byte
+ * order mark: a NUL as the second byte gives it away (an ASCII loader name
+ * in UTF-8 never has one). Read as UTF-8, its NULs reached efibootmgr's argv.
+ */
+export function decodeShimCsv(raw: Buffer): string {
+  if (raw[0] === 0xff && raw[1] === 0xfe) return raw.subarray(2).toString('utf16le');
+  if (raw[0] === 0xfe && raw[1] === 0xff)
+    return Buffer.from(raw.subarray(2, raw.length - (raw.length % 2)))
+      .swap16()
+      .toString('utf16le');
+  if (raw.length >= 2 && raw[1] === 0) return raw.toString('utf16le');
+  return raw.toString('utf8');
 }
 
 /** Add NVRAM entries for the ESP's bootloaders; false when there is no ESP or no bootloader. */
