@@ -145,6 +145,11 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
         // The serial console under TCG drops a byte now and then ("EFI Secur Boot"): match the stable part;
         // the inventory below reads Secure Boot and lockdown from the kernel itself.
         assert.match(vm.serialText(), /Kernel is locked down from EFI/);
+        // Every module the flavor loads is Debian-signed: the kernel refused none (virtio_net, vfat, ... are used below).
+        assert.doesNotMatch(
+          vm.serialText(),
+          /Loading of unsigned module is rejected|module verification failed|Lockdown: .*unsigned module/,
+        );
         await checkLockdownWork(t, vm, port, target, image, files.port);
       });
     } finally {
