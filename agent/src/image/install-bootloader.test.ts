@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ProgramRunner } from '../util/exec.js';
 import { fstabWithEsp, installBootloader } from './install-bootloader.js';
-import { findEfiBootloaders, parseBootRecords } from './uefi-boot-entries.js';
+import { decodeShimCsv, findEfiBootloaders, parseBootRecords } from './uefi-boot-entries.js';
 
 type Files = Record<string, string | Buffer>;
 interface FakeDisk {
@@ -245,4 +245,12 @@ test('BIOS partition image without GRUB: InvalidImage unless ignore_bootloader_f
     (e: unknown) => (e as Error).name === 'InvalidImage',
   );
   await installBootloader({ root_uuid: 'root-uuid', ignore_bootloader_failure: true }, { device: '/dev/sda', bootMode: 'bios', run });
+});
+
+test("BOOTX64.CSV: UTF-16LE without a byte order mark (Debian's shim-signed), with one, big-endian, or UTF-8", () => {
+  const line = 'shimx64.efi,debian,,This is the boot entry for debian\n';
+  assert.equal(decodeShimCsv(Buffer.from(line, 'utf16le')), line);
+  assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(line, 'utf16le')])), line);
+  assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(line, 'utf16le').swap16()])), line);
+  assert.equal(decodeShimCsv(Buffer.from(line)), line);
 });

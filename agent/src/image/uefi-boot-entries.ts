@@ -70,7 +70,7 @@ export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> 
     const out: EfiLoader[] = [];
     for (const c of csv) {
       const raw = await readFile(c);
-      const text = raw[0] === 0xff && raw[1] === 0xfe ? raw.subarray(2).toString('utf16le') : raw.toString('utf8');
+      const text = decodeShimCsv(raw);
       const [loader, label] = text.trim().split(',');
       if (loader && label) out.push({ path: toEfi(join(c, '..', loader.trim())), label: label.trim() });
     }
@@ -107,6 +107,22 @@ export function parseBootRecords(text: string): BootRecord[] {
  * entry of that name points nowhere). False when the ESP holds no bootloader;
  * DeviceNotFound when the disk has no ESP.
  */
+/**
+ * shim's BOOT<arch>.CSV is UTF-16LE, and Debian's (shim-signed) has no byte
+ * order mark: a NUL as the second byte gives it away (an ASCII loader name
+ * in UTF-8 never has one). Read as UTF-8, its NULs reached efibootmgr's argv.
+ */
+export function decodeShimCsv(raw: Buffer): string {
+  if (raw[0] === 0xff && raw[1] === 0xfe) return raw.subarray(2).toString('utf16le');
+  if (raw[0] === 0xfe && raw[1] === 0xff)
+    return Buffer.from(raw.subarray(2, raw.length - (raw.length % 2)))
+      .swap16()
+      .toString('utf16le');
+  if (raw.length >= 2 && raw[1] === 0) return raw.toString('utf16le');
+  return raw.toString('utf8');
+}
+
+/** Add NVRAM entries for the ESP's bootloaders; false when there is no ESP or no bootloader. */
 export async function manageUefi(dev: string, espUuid: string | null, run: ProgramRunner): Promise<boolean> {
   const esp = await findEsp(dev, espUuid, run);
   const partNum = (await probe(esp, 'PART_ENTRY_NUMBER', run)) || (/(\d+)$/.exec(esp)?.[1] ?? '1');

@@ -7,6 +7,7 @@
 import os from 'node:os';
 import type { BlockDevice, Inventory } from '../types.js';
 import { collectBmc } from './bmc.js';
+import { collectBootSecurity } from './boot-security.js';
 import { collectCpu } from './cpu.js';
 import { collectDisks } from './disks.js';
 import type { HostAccess } from './host-access.js';
@@ -77,7 +78,7 @@ async function readHostname(host: HostAccess): Promise<string> {
 export async function collectInventory(o: InventoryOptions & { host?: HostAccess } = {}): Promise<Inventory> {
   const host = hostOf(o);
   const lshwP = readLshw(host);
-  const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname] = await Promise.all([
+  const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
     collectInterfaces(
       host,
       o.collectLldp ? (names) => collectLldp(host, names, o.lldpTimeout ?? 30, o.log ?? createConsoleLog()) : undefined,
@@ -89,6 +90,7 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
     lshwP.then((l) => collectSystemVendor(host, l)),
     host.exists('/sys/firmware/efi'),
     readHostname(host),
+    collectBootSecurity(host),
   ]);
   const inv: Inventory = {
     interfaces,
@@ -99,7 +101,7 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
     bmc_address: bmc.bmc_address,
     bmc_v6address: bmc.bmc_v6address,
     system_vendor: systemVendor,
-    boot: { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: o.bootif ?? null },
+    boot: { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: o.bootif ?? null, ...security },
     hostname,
   };
   if (bmc.bmc_mac) inv.bmc_mac = bmc.bmc_mac;
