@@ -326,9 +326,12 @@ async function makeWholeDiskImage(file: string, esp: string): Promise<{ path: st
     [shim, '::/EFI/BOOT/BOOTX64.EFI'],
     [shim, '::/EFI/debian/shimx64.efi'],
     ['/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', '::/EFI/debian/grubx64.efi'],
-    ['/usr/lib/shim/BOOTX64.CSV', '::/EFI/debian/BOOTX64.CSV'],
   ] as const)
     await run(['mcopy', '-i', esp, src, dest]);
+  // shim's BOOTX64.CSV as Debian installs it (shim-unsigned's file): UTF-16LE, no byte order mark.
+  const csv = `${esp}.csv`;
+  await writeFile(csv, Buffer.from('shimx64.efi,debian,,This is the boot entry for debian\n', 'utf16le'));
+  await run(['mcopy', '-i', esp, csv, '::/EFI/debian/BOOTX64.CSV']);
   const fh = await open(file, 'r+');
   try {
     await fh.write(await readFile(esp), 0, 16 * MiB, MiB);
