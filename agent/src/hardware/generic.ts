@@ -94,6 +94,8 @@ export class GenericHardwareManager implements HardwareManager {
   readonly version = '1.1';
   [method: string]: unknown;
   private readonly ctx: ManagerContext;
+  /** LLDP heard once is kept (IPA's lldp_data): a capture can wait ipa-lldp-timeout seconds. */
+  private readonly lldpCache: { tlvs?: Map<string, Array<[number, string]>> } = {};
 
   constructor(ctx: ManagerContext) {
     this.ctx = ctx;
@@ -138,6 +140,7 @@ export class GenericHardwareManager implements HardwareManager {
       collectLldp: config.collectLldp,
       lldpTimeout: config.lldpTimeout,
       log,
+      lldpCache: this.lldpCache,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,

@@ -194,7 +194,7 @@ test('UEFI partition image with neither /boot/efi nor GRUB for EFI: InvalidImage
       { root_uuid: 'root-uuid' },
       { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'etc/os-release': 'x' })) },
     ),
-    named('InvalidImage', /no EFI files in \/boot\/efi and no grub-install/),
+    named('InvalidImage', /no EFI bootloader in \/boot\/efi\/EFI and no grub-install/),
   );
   await assert.rejects(
     installBootloader(

@@ -189,7 +189,7 @@ async function grubInstallEfi(
   const bins = await grubBinaries(mnt);
   if (!bins)
     throw new InvalidImage(
-      `The partition image has no EFI files in /boot/efi and no grub-install: it cannot boot in UEFI mode on ${device}. ` +
+      `The partition image has no EFI bootloader in /boot/efi/EFI and no grub-install: it cannot boot in UEFI mode on ${device}. ` +
         'Ship the loader in the image (/boot/efi/EFI/...) or GRUB for EFI (Debian: grub-efi-amd64), or use a whole-disk image.',
     );
   const [install, mkconfig] = bins;

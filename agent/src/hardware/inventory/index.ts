@@ -12,7 +12,7 @@ import { collectCpu } from './cpu.js';
 import { collectDisks } from './disks.js';
 import type { HostAccess } from './host-access.js';
 import { createHostAccess } from './host-access.js';
-import { collectLldp } from './lldp.js';
+import { collectLldp, type LldpTlvs } from './lldp.js';
 import { readLshw } from './lshw.js';
 import { collectMemory } from './memory.js';
 import { collectInterfaces } from './network.js';
@@ -35,6 +35,11 @@ export interface InventoryOptions {
   lldpTimeout?: number;
   /** Where LLDP capture problems are logged (default: the console log). */
   log?: Log;
+  /**
+   * Kept by the caller across inventories (the generic manager): the first capture in which
+   * some NIC heard a frame is stored and reused, as IPA's manager keeps its lldp_data.
+   */
+  lldpCache?: { tlvs?: Map<string, LldpTlvs> };
   /** Skip ipmitool (lookup config agent_skip_bmc_detect). */
   skipBmc?: boolean;
   /** Raw BOOTIF kernel parameter, reported as boot.pxe_interface. */
@@ -75,14 +80,18 @@ async function readHostname(host: HostAccess): Promise<string> {
   return h || (host.replay ? 'localhost' : os.hostname());
 }
 
+async function cachedLldp(host: HostAccess, names: string[], o: InventoryOptions): Promise<Map<string, LldpTlvs> | undefined> {
+  if (o.lldpCache?.tlvs) return o.lldpCache.tlvs;
+  const m = await collectLldp(host, names, o.lldpTimeout ?? 30, o.log ?? createConsoleLog());
+  if (o.lldpCache && m && [...m.values()].some((t) => t.length)) o.lldpCache.tlvs = m;
+  return m;
+}
+
 export async function collectInventory(o: InventoryOptions & { host?: HostAccess } = {}): Promise<Inventory> {
   const host = hostOf(o);
   const lshwP = readLshw(host);
   const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
-    collectInterfaces(
-      host,
-      o.collectLldp ? (names) => collectLldp(host, names, o.lldpTimeout ?? 30, o.log ?? createConsoleLog()) : undefined,
-    ),
+    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),

@@ -2,8 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ExecError, type ProgramRunner } from '../../util/exec.js';
-import { createMemoryLog } from '../../../test/support/logs.js';
+import { createMemoryLog, silentLog } from '../../../test/support/logs.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createHostAccess } from './host-access.js';
+import { collectInventory } from './index.js';
 import { collectLldp, parseLldpFrame, parseTcpdumpHex, tcpdumpArgv } from './lldp.js';
 
 /** Recorded: tcpdump 4.99.3 `-c 1 -nn -l --immediate-mode -xx ether proto 0x88cc` on a veth, the frame sent from the peer. */
@@ -85,5 +88,33 @@ describe('collectLldp', () => {
       undefined,
     );
     assert.match(log.lines.join('\n'), /tcpdump is not in the ramdisk/);
+  });
+});
+
+describe('LLDP in the inventory', () => {
+  it('interfaces[].lldp holds the TLVs; a capture that heard a frame is kept for the next inventory (IPA keeps lldp_data)', async () => {
+    const base = createHostAccess({
+      root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/qemu-q35'),
+    });
+    let captures = 0;
+    const host = {
+      ...base,
+      hasCommand: async (n: string) => n === 'tcpdump' || base.hasCommand(n),
+      run: (async (argv, o) => {
+        if (argv[0] !== 'tcpdump') return base.run(argv, o);
+        captures++;
+        return { stdout: RECORDED, stderr: '', code: 0 };
+      }) as ProgramRunner,
+    };
+    const lldpCache = {};
+    const o = { host, collectLldp: true, lldpTimeout: 1, lldpCache, log: silentLog };
+    const first = await collectInventory(o);
+    assert.deepEqual(first.interfaces.find((i) => i.name === 'enp1s0')?.lldp, EXPECTED);
+    const n = captures;
+    assert.ok(n > 0);
+    const second = await collectInventory(o);
+    assert.equal(captures, n, 'no second capture');
+    assert.deepEqual(second.interfaces.find((i) => i.name === 'enp1s0')?.lldp, EXPECTED);
+    assert.equal((await collectInventory({ ...o, collectLldp: false })).interfaces[0]!.lldp, null);
   });
 });
