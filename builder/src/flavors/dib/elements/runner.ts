@@ -27,9 +27,10 @@ import { fileURLToPath } from 'node:url';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { findTool, run } from '../../../exec/run.js';
 import { readHostSources } from '../../../debian/sources.js';
+import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
 import { elementEnvironment, phaseEnvironment } from './environment.js';
 import { applyHookPlan, planHookTree, type HookPlan } from './hooks.js';
-import { DATA_DIR, mergeSvcMaps, releaseSources, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
+import { DATA_DIR, mergeSvcMaps, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
 import { squashPackageInstalls } from './package-installs.js';
 import { PHASES, REFUSED_PHASES } from './phases.js';
 import { readPkgMap } from './pkg-map.js';
@@ -91,14 +92,6 @@ export function requireRoot(uid = process.getuid?.() ?? 0): void {
         hint: 'run the build as root (sudo ./ramforge build ...)',
       },
     ]);
-}
-
-function hostCodename(): string | undefined {
-  try {
-    return /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]?.replace(/"/g, '');
-  } catch {
-    return undefined;
-  }
 }
 
 /** Which element a path of the hook tree came from (links made by install-types point into the element's own dirs). */
@@ -186,7 +179,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   const pkgMaps = new Map(elements.map((e) => [e.name, readPkgMap(e.path)]));
   writePkgMaps(hooks, pkgMaps, target);
   writeSvcMap(hooks, mergeSvcMaps(elements, 'debian'));
-  writeAptData(hooks, releaseSources(await readHostSources(), hostCodename(), opts.release));
+  writeAptData(hooks, sourcesForRelease(await readHostSources(), hostRelease(), opts.release));
   const elementOf = elementFinder(plan, hooks);
 
   // Outside scripts call sudo (sudo -E, sudo tee, ...): as root a missing sudo is a pass-through.
