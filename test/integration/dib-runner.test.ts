@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,6 +51,9 @@ echo "$DISTRO_NAME $DIB_RELEASE $ARCH $IMAGE_NAME $DIB_INIT_SYSTEM $DIB_PYTHON_V
 ! touch /sys/ops-probe 2>/dev/null
 ! touch /tmp/in_target.d/ops-probe 2>/dev/null
 cp /etc/resolv.conf /etc/ops/resolv-during-build
+echo leftover > /tmp/ops-leftover
+echo logged > /var/log/ops.log
+echo logged > /root/ops-build.log
 `,
   'ops-access/init-scripts/systemd/ops-hello.service':
     '[Unit]\nDescription=ops hello\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n',
@@ -186,6 +189,10 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.deepEqual(execFileSync('find', [join(root, 'var/cache/apt'), '-type', 'f'], { encoding: 'utf8' }), '');
   assert.equal(readFileSync(join(root, 'etc/resolv.conf'), 'utf8'), resolvBefore);
   assert.equal(existsSync(join(root, 'etc/resolv.conf.ORIG')), false);
+  // DIB's finalise_base: /tmp emptied, log files truncated, /root logs deleted.
+  assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+  assert.equal(statSync(join(root, 'var/log/ops.log')).size, 0);
+  assert.equal(existsSync(join(root, 'root/ops-build.log')), false);
   assertClean(root);
   assert.equal(existsSync(join(opts.workDir, 'dib_build')), false, 'TMP_BUILD_DIR removed after success');
 });

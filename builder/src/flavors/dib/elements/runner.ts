@@ -119,7 +119,7 @@ function useHostResolvConf(root: string): () => void {
   copyFileSync('/etc/resolv.conf', conf);
   return () => {
     // An element that made it a link (resolvconf, systemd-resolved) keeps its choice, as in DIB.
-    if (isLink(conf)) return;
+    if (isLink(conf)) return rmSync(orig, { force: true });
     if (existsSync(orig) || isLink(orig)) renameSync(orig, conf);
     else if (!had) rmSync(conf, { force: true });
   };
@@ -252,8 +252,18 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     for (const m of left.reverse()) await run(['umount', '--lazy', m]).catch(() => undefined);
     if (left.length) opts.log(`warning: unmounted leftover mounts under ${root}: ${left.join(', ')}`);
   }
+  await finaliseBase(root, opts.signal);
   rmSync(buildDir, { recursive: true, force: true });
   return { elements: elements.map((e) => e.name), scripts };
+}
+
+/** What DIB's finalise_base does after cleanup.d (resolv.conf aside): an empty /tmp, empty log files, no /root logs. */
+async function finaliseBase(root: string, signal: AbortSignal): Promise<void> {
+  const opts = { signal };
+  await run(['find', join(root, 'tmp'), '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--one-file-system', '{}', '+'], opts);
+  if (existsSync(join(root, 'var/log')))
+    await run(['find', join(root, 'var/log'), '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'], opts);
+  if (existsSync(join(root, 'root'))) await run(['find', join(root, 'root'), '-name', '*.log', '-type', 'f', '-delete'], opts);
 }
 
 /** The exported variables after bash sources environment.d (what a phase's scripts see): package-installs' `when` reads them. */
