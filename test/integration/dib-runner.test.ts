@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { UserError } from '../../builder/src/errors.js';
 import { mountsUnder, runElements, type RunElementsOptions } from '../../builder/src/flavors/dib/elements/runner.js';
 import { ElementScriptError } from '../../builder/src/flavors/dib/elements/script-error.js';
@@ -26,7 +26,7 @@ const HEADER = '#!/bin/bash\nif [ ${DIB_DEBUG_TRACE:-1} -gt 0 ]; then set -x; fi
 
 /** The site elements of the happy path. */
 const SITE = {
-  'ops-access/element-deps': 'install-static\npackage-installs\ndib-init-system\nsvc-map\nsource-repositories\n',
+  'ops-access/element-deps': 'install-static\npackage-installs\ndib-init-system\nsvc-map\nsource-repositories\ninstall-types\n',
   'ops-access/README.rst': 'ops-access: an ops user with SSH and sudo, a unit, a tool\n',
   'ops-access/ops-access.pub': KEY,
   'ops-access/environment.d/10-ops-access.bash': 'export OPS_USER=${OPS_USER:-ops}\nexport OPS_UID=1500\nOPS_NOT_EXPORTED=secret\n',
@@ -62,8 +62,16 @@ echo logged > /root/ops-build.log
   'ops-access/svc-map': 'ops-hello:\n  default: ops-hello\n',
   'ops-access/package-installs.yaml': 'systemd:\n  phase: pre-install.d\nops_editor:\nless:\n  when: OPS_WANT_LESS = yes\n',
   'ops-access/pkg-map': JSON.stringify({ family: { debian: { ops_editor: 'nano' } } }),
-  'ops-access/source-repository-ops': 'ops-version file /opt/ops/VERSION file://$OPS_VERSION_FILE\n',
+  'ops-access/source-repository-ops':
+    'ops-version file /opt/ops/VERSION file://$OPS_VERSION_FILE\nops-git git /opt/ops/git $OPS_GIT_REPO main\nops-tar tar /opt/ops/tar file://$OPS_TARBALL\nops-pkg package /opt/ops/pkg\n',
+  // install-types: the default type (source) is linked into install.d, the other is not.
+  'ops-access/install.d/ops-source-install/75-ops-from-source +x': `${HEADER}echo source > /etc/ops-install-type\n`,
+  'ops-access/install.d/ops-package-install/75-ops-from-package +x': `${HEADER}echo package > /etc/ops-install-type\n`,
 };
+
+/** One cache for the file: the shared apt cache (DIB_APT_LOCAL_CACHE) is reused from test to test. */
+const cacheDir = mkdtempSync(join(tmpdir(), 'dib-runner-cache-'));
+after(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 function baseOptions(t: { after: (fn: () => void) => void }, root: string, site: string, extra: Partial<RunElementsOptions> = {}) {
   const work = tempDir(t, 'dib-runner-work-');
@@ -77,7 +85,7 @@ function baseOptions(t: { after: (fn: () => void) => void }, root: string, site:
     arch: 'amd64',
     imageName: 'dib-test',
     workDir: join(work, 'work'),
-    cacheDir: join(work, 'cache'),
+    cacheDir,
     epoch: 1767225600,
     log: (l) => lines.push(l),
     signal: new AbortController().signal,
@@ -105,8 +113,22 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   const site = writeTree(tempDir(t), SITE);
   const versionFile = join(site, 'VERSION');
   writeTree(site, { VERSION: '1.2.3\n' });
+  // A local git repository (branch main) and a tarball with one top directory, as source repositories.
+  const repo = join(site, 'ops-git-repo');
+  const git = (...a: string[]) => execFileSync('git', ['-C', repo, ...a], { stdio: 'ignore' });
+  writeTree(site, { 'ops-git-repo/README': 'from git\n', 'tarball/ops-1.0/INSTALL': 'from tar\n' });
+  execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+  git('add', 'README');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-m', 'x');
+  execFileSync('tar', ['-C', join(site, 'tarball'), '-czf', join(site, 'ops.tar.gz'), 'ops-1.0']);
   const { opts, lines } = baseOptions(t, root, site, {
-    environment: { OPS_WANT_LESS: 'no', OPS_VERSION_FILE: versionFile, DIB_DEBUG_TRACE: '0' },
+    environment: {
+      OPS_WANT_LESS: 'no',
+      OPS_VERSION_FILE: versionFile,
+      OPS_GIT_REPO: repo,
+      OPS_TARBALL: join(site, 'ops.tar.gz'),
+      DIB_DEBUG_TRACE: '0',
+    },
   });
   const result = await runElements(opts);
 
@@ -125,6 +147,7 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   const ran = result.scripts.map((s) => `${s.phase}/${s.script}@${s.element}`);
   assert.ok(ran.includes('install.d/50-ops-user@ops-access'), ran.join(' '));
   assert.ok(ran.includes('pre-install.d/01-install-bin@install-bin'));
+  assert.ok(ran.includes('install.d/75-ops-from-source@ops-access'), 'linked by install-types, named after its element');
   assert.ok(!ran.some((s) => s.includes('70-skipped.sh')), 'a .sh script does not run');
   assert.ok(lines.some((l) => l.startsWith('install.d/50-ops-user: ') || l.includes('elements: ops-access')));
 
@@ -155,7 +178,10 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.equal(readFileSync(join(root, 'etc/ops-root-arch'), 'utf8'), 'amd64\n');
   assert.equal(readFileSync(join(root, 'etc/ops-post-root'), 'utf8'), 'post-root\n');
   assert.equal(readFileSync(join(root, 'opt/ops/VERSION'), 'utf8'), '1.2.3\n');
-  assert.equal(readFileSync(join(root, 'etc/dib-source-repositories'), 'utf8'), '/opt/ops/VERSION\n');
+  assert.equal(readFileSync(join(root, 'opt/ops/git/README'), 'utf8'), 'from git\n');
+  assert.equal(readFileSync(join(root, 'opt/ops/tar/INSTALL'), 'utf8'), 'from tar\n');
+  assert.equal(readFileSync(join(root, 'etc/dib-source-repositories'), 'utf8'), '/opt/ops/VERSION\n/opt/ops/git\n/opt/ops/tar\n');
+  assert.equal(readFileSync(join(root, 'etc/ops-install-type'), 'utf8'), 'source\n');
   // The unit: installed by dib-init-system, enabled with systemctl in the chroot.
   assert.ok(statSync(join(root, 'usr/lib/systemd/system/ops-hello.service')).isFile());
   const wants = 'etc/systemd/system/multi-user.target.wants/ops-hello.service';
@@ -187,6 +213,8 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
     assert.equal(existsSync(join(root, p)), false, `${p} removed`);
   assert.deepEqual(execFileSync('find', [join(root, 'var/lib/apt/lists'), '-type', 'f'], { encoding: 'utf8' }), '');
   assert.deepEqual(execFileSync('find', [join(root, 'var/cache/apt'), '-type', 'f'], { encoding: 'utf8' }), '');
+  // ... the downloads are in the shared apt cache instead.
+  assert.match(execFileSync('find', [join(cacheDir, 'dib/image-cache/apt'), '-name', 'nano_*.deb'], { encoding: 'utf8' }), /nano_/);
   assert.equal(readFileSync(join(root, 'etc/resolv.conf'), 'utf8'), resolvBefore);
   assert.equal(existsSync(join(root, 'etc/resolv.conf.ORIG')), false);
   // DIB's finalise_base: /tmp emptied, log files truncated, /root logs deleted.
@@ -276,6 +304,24 @@ test('a package that does not exist fails its package-installs script with apt-g
     assert.equal(e.failure.phase, 'install.d');
     assert.equal(e.failure.script, '01-package-installs');
     assert.match(e.message, /Unable to locate package ramforge-no-such-package/);
+    return true;
+  });
+  assertClean(root);
+});
+
+test('a source repository on the network is refused with the override to set', { timeout: 120_000 }, async (t) => {
+  const root = await debianRoot(t);
+  const site = writeTree(tempDir(t), {
+    'site-src/element-deps': 'source-repositories\n',
+    'site-src/source-repository-site-src': 'site-src git /opt/site https://git.example.invalid/site.git\n',
+  });
+  const { opts } = baseOptions(t, root, site, { elements: ['site-src', 'ramforge-debian'] });
+  await assert.rejects(runElements(opts), (e: unknown) => {
+    assert.ok(e instanceof ElementScriptError, String(e));
+    assert.equal(e.failure.element, 'source-repositories');
+    assert.equal(e.failure.phase, 'extra-data.d');
+    assert.match(e.message, /site-src: 'https:\/\/git\.example\.invalid\/site\.git' is not a local path or file:\/\/ URL/);
+    assert.match(e.message, /DIB_REPOLOCATION_site_src/);
     return true;
   });
   assertClean(root);

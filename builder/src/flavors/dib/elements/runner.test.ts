@@ -49,7 +49,8 @@ test('the built-in elements resolve on their own: the OS element pulls dpkg, ins
 test('a phase runs in private mount and PID namespaces; in-target phases chroot with the hook tree', () => {
   const phase = (n: string) => PHASES.find((p) => p.name === n)!;
   const common = { root: '/r', hooks: '/w/hooks', envFiles: ['10-a.bash'], scripts: ['01-x', '10-y'], unshare: '/usr/bin/unshare' };
-  assert.deepEqual(phaseArgv({ ...common, phase: phase('install.d') }), [
+  const aptCache = { archives: '/c/archives', lists: '/c/lists' };
+  assert.deepEqual(phaseArgv({ ...common, aptCache, phase: phase('install.d') }), [
     '/usr/bin/unshare',
     '--mount',
     '--pid',
@@ -63,6 +64,8 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '/w/hooks',
     '1',
     '1',
+    '/c/archives',
+    '/c/lists',
     '--',
     '/tmp/in_target.d/install.d',
     '/tmp/in_target.d/environment.d',
@@ -71,8 +74,9 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '01-x',
     '10-y',
   ]);
-  const root = phaseArgv({ ...common, phase: phase('root.d') });
-  assert.deepEqual(root.slice(9, 17), ['/r', '/w/hooks', '0', '0', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
+  // Outside the chroot: no apt cache, the hook tree's own paths.
+  const root = phaseArgv({ ...common, aptCache, phase: phase('root.d') });
+  assert.deepEqual(root.slice(9, 19), ['/r', '/w/hooks', '0', '0', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
 });
 
 test('mountsUnder reads mountinfo, octal escapes included', () => {

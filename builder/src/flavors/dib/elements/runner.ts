@@ -22,6 +22,7 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostProbeError, UserError } from '../../../errors.js';
@@ -202,6 +203,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     if (process.env[k] !== undefined && base[k] === undefined) base[k] = process.env[k] as string;
 
   const scripts: ScriptTiming[] = [];
+  let aptCache: { archives: string; lists: string } | undefined;
   let restoreResolv: (() => void) | undefined;
   const inTarget = join(root, 'tmp/in_target.d');
   try {
@@ -221,6 +223,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
           if (l.install.length || l.uninstall.length)
             opts.log(`package-installs ${p}: install ${l.install.join(' ') || '-'}; uninstall ${l.uninstall.join(' ') || '-'}`);
       }
+      if (phase.name === 'extra-data.d') aptCache = aptCacheDirs(root, imageCache, opts.arch, opts.environment);
       if (!existsSync(dir)) continue;
       const listing = listPhaseScripts(dir);
       const envFiles = listEnvironmentFiles(join(hooks, 'environment.d'));
@@ -236,6 +239,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
             scripts: listing.scripts,
             env: phaseEnvironment(base, phase, { root, hostPath, extraPath }),
             unshare,
+            ...(aptCache ? { aptCache } : {}),
             elementOf,
             log: opts.log,
             signal: opts.signal,
@@ -255,6 +259,27 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   await finaliseBase(root, opts.signal);
   rmSync(buildDir, { recursive: true, force: true });
   return { elements: elements.map((e) => e.name), scripts };
+}
+
+/**
+ * The shared apt cache of in-target phases (DIB: dpkg's root.d/50-shared-apt-cache,
+ * DIB_APT_LOCAL_CACHE, default on): .debs by architecture, lists by the
+ * sources the OS element's root.d wrote (apt-get update drops the lists of
+ * sources it does not have, so each set of sources gets its own).
+ */
+function aptCacheDirs(root: string, imageCache: string, arch: string, env: Record<string, string>) {
+  if (env.DIB_APT_LOCAL_CACHE === '0') return undefined;
+  let sources: string;
+  try {
+    sources = readFileSync(join(root, 'etc/apt/ramforge-build/sources.list.d/ramforge-build.sources'), 'utf8');
+  } catch {
+    return undefined; // another OS element: apt is its business
+  }
+  const key = createHash('sha256').update(`${arch}\n${sources}`).digest('hex').slice(0, 16);
+  const dirs = { archives: join(imageCache, 'apt', `archives-${arch}`), lists: join(imageCache, 'apt', `lists-${key}`) };
+  mkdirSync(join(dirs.archives, 'partial'), { recursive: true });
+  mkdirSync(join(dirs.lists, 'partial'), { recursive: true });
+  return dirs;
 }
 
 /** What DIB's finalise_base does after cleanup.d (resolv.conf aside): an empty /tmp, empty log files, no /root logs. */
