@@ -111,6 +111,8 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   const root = await debianRoot(t);
   const resolvBefore = readFileSync(join(root, 'etc/resolv.conf'), 'utf8');
   const site = writeTree(tempDir(t), SITE);
+  // An element checked out by an ordinary user: install-static still installs root-owned files.
+  execFileSync('chown', ['-R', '1234:1234', join(site, 'ops-access/static')]);
   const versionFile = join(site, 'VERSION');
   writeTree(site, { VERSION: '1.2.3\n' });
   // A local git repository (branch main) and a tarball with one top directory, as source repositories.
@@ -174,6 +176,8 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.equal(mode('etc/ops/motd'), 0o644);
   assert.equal(st('etc/ops/motd').uid, 0);
   assert.equal(mode('usr/local/sbin/ops-tool'), 0o755);
+  assert.equal(st('usr/local/sbin/ops-tool').uid, 0);
+  assert.equal(st('etc/ops/motd').gid, 0);
   assert.equal(readFileSync(join(root, 'etc/ops-greeting'), 'utf8'), 'hello from the host\n');
   assert.equal(readFileSync(join(root, 'etc/ops-root-arch'), 'utf8'), 'amd64\n');
   assert.equal(readFileSync(join(root, 'etc/ops-post-root'), 'utf8'), 'post-root\n');
