@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { PHASES } from './phases.js';
 import { phaseArgv, RUNTIME_DIR } from './run-phase.js';
-import { BUILTIN_ELEMENTS_DIR, mountsUnder, refuseUnsupported, requireRoot } from './runner.js';
+import { BUILTIN_ELEMENTS_DIR, mountsUnder, profileLine, refuseUnsupported, requireRoot } from './runner.js';
 import { resolveElements } from './resolve.js';
 import { tempDir, writeTree } from './test-trees.js';
 
@@ -88,4 +88,13 @@ test('mountsUnder reads mountinfo, octal escapes included', () => {
   ].join('\n');
   assert.deepEqual(mountsUnder('/tmp/r', info), ['/tmp/r/proc']);
   assert.deepEqual(mountsUnder('/tmp/r x', info), ['/tmp/r x/dev']);
+});
+
+test('the profile line: count, total, the three slowest', () => {
+  const s = (script: string, seconds: number) => ({ phase: 'install.d', element: 'e', script, seconds });
+  assert.equal(profileLine([]), 'element scripts: 0 in 0.0 s');
+  assert.equal(
+    profileLine([s('a', 1), s('b', 5), s('c', 0.25), s('d', 2)]),
+    'element scripts: 4 in 8.3 s; slowest: install.d/b 5.0 s, install.d/d 2.0 s, install.d/a 1.0 s',
+  );
 });

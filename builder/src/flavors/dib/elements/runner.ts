@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { findTool, run } from '../../../exec/run.js';
 import { readHostSources } from '../../../debian/sources.js';
+import { withCacheLock } from '../../../debian/cache-lock.js';
 import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
 import { elementEnvironment, phaseEnvironment } from './environment.js';
 import { applyHookPlan, planHookTree, type HookPlan } from './hooks.js';
@@ -230,8 +231,8 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
       opts.log(`${phase.name}: ${listing.scripts.join(' ') || '(no scripts)'}${phase.chroot ? ' (in the chroot)' : ''}`);
       if (phase.chroot) mkdirSync(inTarget);
       try {
-        scripts.push(
-          ...(await runPhase({
+        const exec = () =>
+          runPhase({
             phase,
             root,
             hooks,
@@ -243,8 +244,10 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
             elementOf,
             log: opts.log,
             signal: opts.signal,
-          })),
-        );
+          });
+        // apt in two builds' chroots must not share the bound cache at once (its locks do not see across them).
+        const useCache = phase.chroot && aptCache !== undefined;
+        scripts.push(...(useCache ? await withCacheLock(join(imageCache, 'apt'), exec) : await exec()));
       } finally {
         if (phase.chroot) rmdirSync(inTarget);
       }
@@ -257,6 +260,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     if (left.length) opts.log(`warning: unmounted leftover mounts under ${root}: ${left.join(', ')}`);
   }
   await finaliseBase(root, opts.signal);
+  opts.log(profileLine(scripts));
   rmSync(buildDir, { recursive: true, force: true });
   return { elements: elements.map((e) => e.name), scripts };
 }
@@ -280,6 +284,16 @@ function aptCacheDirs(root: string, imageCache: string, arch: string, env: Recor
   mkdirSync(join(dirs.archives, 'partial'), { recursive: true });
   mkdirSync(join(dirs.lists, 'partial'), { recursive: true });
   return dirs;
+}
+
+/** One line in the spirit of dib-run-parts' PROFILING table: the count, the total, the slowest scripts. */
+export function profileLine(scripts: readonly ScriptTiming[]): string {
+  const total = scripts.reduce((a, s) => a + s.seconds, 0);
+  const slowest = [...scripts]
+    .sort((a, b) => b.seconds - a.seconds)
+    .slice(0, 3)
+    .map((s) => `${s.phase}/${s.script} ${s.seconds.toFixed(1)} s`);
+  return `element scripts: ${scripts.length} in ${total.toFixed(1)} s${slowest.length ? `; slowest: ${slowest.join(', ')}` : ''}`;
 }
 
 /** What DIB's finalise_base does after cleanup.d (resolv.conf aside): an empty /tmp, empty log files, no /root logs. */
