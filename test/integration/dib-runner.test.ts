@@ -11,10 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { defaultCacheDir } from '../../builder/src/defaults.js';
+import { AptRepo } from '../../builder/src/debian/apt.js';
+import { readHostSources } from '../../builder/src/debian/sources.js';
 import { UserError } from '../../builder/src/errors.js';
 import { mountsUnder, runElements, type RunElementsOptions } from '../../builder/src/flavors/dib/elements/runner.js';
 import { ElementScriptError } from '../../builder/src/flavors/dib/elements/script-error.js';
@@ -96,6 +99,14 @@ function baseOptions(t: { after: (fn: () => void) => void }, root: string, site:
 
 function chrootOut(root: string, ...argv: string[]): string {
   return execFileSync('chroot', [root, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 function assertClean(root: string) {
@@ -227,6 +238,71 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.equal(existsSync(join(root, 'root/ops-build.log')), false);
   assertClean(root);
   assert.equal(existsSync(join(opts.workDir, 'dib_build')), false, 'TMP_BUILD_DIR removed after success');
+});
+
+/**
+ * DIB's own elements, unchanged: devuser (a user, sudo, an SSH key; package-installs
+ * with a pkg-map), dynamic-login (a systemd unit enabled in install.d, static
+ * files) and what it pulls in, openssh-server (sshd enabled, its config hardened)
+ * and runtime-ssh-host-keys (host keys removed by a cleanup.d script outside the
+ * chroot, generated at boot), from Debian's python3-diskimage-builder package
+ * (fetched from the host's mirror, only unpacked: none of DIB's Python runs).
+ */
+test("DIB's devuser, dynamic-login, openssh-server and runtime-ssh-host-keys run unchanged", { timeout: 300_000 }, async (t) => {
+  const repo = new AptRepo({ cacheDir: defaultCacheDir(), sources: await readHostSources() });
+  const resolved = (await repo.resolve(['python3-diskimage-builder'])).filter((p) => p.name === 'python3-diskimage-builder');
+  const [deb] = await repo.download(resolved);
+  assert.ok(deb);
+  const unpacked = tempDir(t, 'dib-upstream-');
+  execFileSync('dpkg-deb', ['-x', deb.path, unpacked]);
+  const upstream = join(unpacked, 'usr/lib/python3/dist-packages/diskimage_builder/elements');
+  const site = writeTree(tempDir(t), {
+    'with-systemd/element-deps': 'package-installs\n',
+    'with-systemd/package-installs.yaml': 'systemd:\n  phase: pre-install.d\n',
+    'keys/devuser.pub': KEY,
+  });
+  // Only these two of DIB's elements: its dpkg, package-installs, ... would need DIB's Python; ours stand in.
+  for (const e of ['devuser', 'dynamic-login', 'openssh-server', 'runtime-ssh-host-keys']) symlinkSync(join(upstream, e), join(site, e));
+  const root = await debianRoot(t);
+  const { opts } = baseOptions(t, root, site, {
+    elements: ['devuser', 'dynamic-login', 'with-systemd', 'ramforge-debian'],
+    // DIB's base would pull these in; here they come through dynamic-login → openssh-server.
+    environment: {
+      DIB_DEV_USER_USERNAME: 'devuser',
+      DIB_DEV_USER_SHELL: '/bin/bash',
+      DIB_DEV_USER_PWDLESS_SUDO: 'yes',
+      DIB_DEV_USER_AUTHORIZED_KEYS: join(site, 'keys/devuser.pub'),
+    },
+  });
+  const result = await runElements(opts);
+  assert.ok(result.scripts.some((s) => s.element === 'devuser' && s.phase === 'install.d'));
+  const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');
+  const m = /^devuser:x:(\d+):(\d+):.*:\/home\/devuser:\/bin\/bash$/m.exec(passwd);
+  assert.ok(m, passwd);
+  const [uid, gid] = [Number(m[1]), Number(m[2])];
+  for (const p of ['home/devuser', 'home/devuser/.ssh', 'home/devuser/.ssh/authorized_keys']) {
+    assert.equal(lstatSync(join(root, p)).uid, uid, `${p} owned by devuser`);
+    assert.equal(lstatSync(join(root, p)).gid, gid, `${p} group devuser`);
+  }
+  assert.equal(readFileSync(join(root, 'home/devuser/.ssh/authorized_keys'), 'utf8'), KEY);
+  assert.equal(readFileSync(join(root, 'etc/sudoers.d/devuser'), 'utf8'), 'devuser ALL=(ALL) NOPASSWD:ALL\n');
+  assert.equal(lstatSync(join(root, 'etc/sudoers.d/devuser')).mode & 0o7777, 0o440);
+  assert.match(chrootOut(root, 'dpkg', '-s', 'sudo'), /^Status: install ok installed$/m);
+  assert.ok(lstatSync(join(root, 'usr/local/bin/dynamic-login')).isFile());
+  const wants = join(root, 'etc/systemd/system/multi-user.target.wants');
+  for (const unit of ['dynamic-login.service', 'ssh.service']) assert.ok(lstatSync(join(wants, unit)).isSymbolicLink(), `${unit} enabled`);
+  assert.ok(
+    readdirSync(join(root, 'etc/systemd/system')).some((d) => isLink(join(root, 'etc/systemd/system', d, 'ssh-keygen.service'))),
+    'ssh-keygen.service enabled',
+  );
+  assert.match(chrootOut(root, 'dpkg', '-s', 'openssh-server'), /^Status: install ok installed$/m);
+  assert.match(readFileSync(join(root, 'etc/ssh/sshd_config'), 'utf8'), /^MACs hmac-sha2-512-etm@openssh\.com/m);
+  assert.deepEqual(
+    readdirSync(join(root, 'etc/ssh')).filter((f) => f.startsWith('ssh_host')),
+    [],
+    'no host key baked in',
+  );
+  assertClean(root);
 });
 
 test('a failing script: element, phase, script, exit code and the last 20 lines; exit code 1; nothing mounted', {
