@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { defaultCacheDir } from '../../builder/src/defaults.js';
 import { AptRepo } from '../../builder/src/debian/apt.js';
 import { readHostSources } from '../../builder/src/debian/sources.js';
@@ -72,9 +72,8 @@ echo logged > /root/ops-build.log
   'ops-access/install.d/ops-package-install/75-ops-from-package +x': `${HEADER}echo package > /etc/ops-install-type\n`,
 };
 
-/** One cache for the file: the shared apt cache (DIB_APT_LOCAL_CACHE) is reused from test to test. */
-const cacheDir = mkdtempSync(join(tmpdir(), 'dib-runner-cache-'));
-after(() => rmSync(cacheDir, { recursive: true, force: true }));
+/** ramforge's own cache: the shared apt cache (DIB_APT_LOCAL_CACHE) is reused from test to test and run to run. */
+const cacheDir = defaultCacheDir();
 
 function baseOptions(t: { after: (fn: () => void) => void }, root: string, site: string, extra: Partial<RunElementsOptions> = {}) {
   const work = tempDir(t, 'dib-runner-work-');
