@@ -185,7 +185,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   const elementOf = elementFinder(plan, hooks);
 
   // Outside scripts call sudo (sudo -E, sudo tee, ...): as root a missing sudo is a pass-through.
-  const extraPath = findTool('sudo') ? undefined : RUNTIME_DIR.replace(/\/$/, '');
+  const extraPath = findTool('sudo') ? undefined : join(RUNTIME_DIR, 'bin');
   const imageCache = opts.environment.DIB_IMAGE_CACHE ?? join(opts.cacheDir, 'dib', 'image-cache');
   mkdirSync(imageCache, { recursive: true });
   const hostPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';

@@ -64,7 +64,7 @@ test('an unset variable in an environment file fails the phase (set -u, as dib-r
 });
 
 test('the sudo pass-through drops sudo options and runs the command with the environment', () => {
-  const sudo = `${RUNTIME_DIR}sudo`;
+  const sudo = `${RUNTIME_DIR}bin/sudo`;
   const run = (args: string[]) =>
     spawnSync(sudo, args, { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', X: 'kept' }, stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(run(['-E', '-u', 'root', '--', 'sh', '-c', 'echo "$X"']).stdout, 'kept\n');
