@@ -73,6 +73,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'ssh', pkg: 'openssh-client', why: "logging in to a booted ramdisk with the spec's SSH key", purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
   { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
+  { tool: 'git', pkg: 'git', why: "dib elements' git source repositories (source-repositories) and their test", purposes: ['test'] },
   {
     tool: '/usr/lib/python3/dist-packages/requests/__init__.py',
     pkg: 'python3-requests',
