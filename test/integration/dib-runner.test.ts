@@ -11,10 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { defaultCacheDir } from '../../builder/src/defaults.js';
+import { AptRepo } from '../../builder/src/debian/apt.js';
+import { readHostSources } from '../../builder/src/debian/sources.js';
 import { UserError } from '../../builder/src/errors.js';
 import { mountsUnder, runElements, type RunElementsOptions } from '../../builder/src/flavors/dib/elements/runner.js';
 import { ElementScriptError } from '../../builder/src/flavors/dib/elements/script-error.js';
@@ -26,7 +29,7 @@ const HEADER = '#!/bin/bash\nif [ ${DIB_DEBUG_TRACE:-1} -gt 0 ]; then set -x; fi
 
 /** The site elements of the happy path. */
 const SITE = {
-  'ops-access/element-deps': 'install-static\npackage-installs\ndib-init-system\nsvc-map\nsource-repositories\n',
+  'ops-access/element-deps': 'install-static\npackage-installs\ndib-init-system\nsvc-map\nsource-repositories\ninstall-types\n',
   'ops-access/README.rst': 'ops-access: an ops user with SSH and sudo, a unit, a tool\n',
   'ops-access/ops-access.pub': KEY,
   'ops-access/environment.d/10-ops-access.bash': 'export OPS_USER=${OPS_USER:-ops}\nexport OPS_UID=1500\nOPS_NOT_EXPORTED=secret\n',
@@ -51,6 +54,9 @@ echo "$DISTRO_NAME $DIB_RELEASE $ARCH $IMAGE_NAME $DIB_INIT_SYSTEM $DIB_PYTHON_V
 ! touch /sys/ops-probe 2>/dev/null
 ! touch /tmp/in_target.d/ops-probe 2>/dev/null
 cp /etc/resolv.conf /etc/ops/resolv-during-build
+echo leftover > /tmp/ops-leftover
+echo logged > /var/log/ops.log
+echo logged > /root/ops-build.log
 `,
   'ops-access/init-scripts/systemd/ops-hello.service':
     '[Unit]\nDescription=ops hello\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n',
@@ -59,8 +65,15 @@ cp /etc/resolv.conf /etc/ops/resolv-during-build
   'ops-access/svc-map': 'ops-hello:\n  default: ops-hello\n',
   'ops-access/package-installs.yaml': 'systemd:\n  phase: pre-install.d\nops_editor:\nless:\n  when: OPS_WANT_LESS = yes\n',
   'ops-access/pkg-map': JSON.stringify({ family: { debian: { ops_editor: 'nano' } } }),
-  'ops-access/source-repository-ops': 'ops-version file /opt/ops/VERSION file://$OPS_VERSION_FILE\n',
+  'ops-access/source-repository-ops':
+    'ops-version file /opt/ops/VERSION file://$OPS_VERSION_FILE\nops-git git /opt/ops/git $OPS_GIT_REPO main\nops-tar tar /opt/ops/tar file://$OPS_TARBALL\nops-pkg package /opt/ops/pkg\n',
+  // install-types: the default type (source) is linked into install.d, the other is not.
+  'ops-access/install.d/ops-source-install/75-ops-from-source +x': `${HEADER}echo source > /etc/ops-install-type\n`,
+  'ops-access/install.d/ops-package-install/75-ops-from-package +x': `${HEADER}echo package > /etc/ops-install-type\n`,
 };
+
+/** ramforge's own cache: the shared apt cache (DIB_APT_LOCAL_CACHE) is reused from test to test and run to run. */
+const cacheDir = defaultCacheDir();
 
 function baseOptions(t: { after: (fn: () => void) => void }, root: string, site: string, extra: Partial<RunElementsOptions> = {}) {
   const work = tempDir(t, 'dib-runner-work-');
@@ -74,7 +87,7 @@ function baseOptions(t: { after: (fn: () => void) => void }, root: string, site:
     arch: 'amd64',
     imageName: 'dib-test',
     workDir: join(work, 'work'),
-    cacheDir: join(work, 'cache'),
+    cacheDir,
     epoch: 1767225600,
     log: (l) => lines.push(l),
     signal: new AbortController().signal,
@@ -85,6 +98,14 @@ function baseOptions(t: { after: (fn: () => void) => void }, root: string, site:
 
 function chrootOut(root: string, ...argv: string[]): string {
   return execFileSync('chroot', [root, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 function assertClean(root: string) {
@@ -100,10 +121,26 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   const root = await debianRoot(t);
   const resolvBefore = readFileSync(join(root, 'etc/resolv.conf'), 'utf8');
   const site = writeTree(tempDir(t), SITE);
+  // An element checked out by an ordinary user: install-static still installs root-owned files.
+  execFileSync('chown', ['-R', '1234:1234', join(site, 'ops-access/static')]);
   const versionFile = join(site, 'VERSION');
   writeTree(site, { VERSION: '1.2.3\n' });
+  // A local git repository (branch main) and a tarball with one top directory, as source repositories.
+  const repo = join(site, 'ops-git-repo');
+  const git = (...a: string[]) => execFileSync('git', ['-C', repo, ...a], { stdio: 'ignore' });
+  writeTree(site, { 'ops-git-repo/README': 'from git\n', 'tarball/ops-1.0/INSTALL': 'from tar\n' });
+  execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+  git('add', 'README');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-m', 'x');
+  execFileSync('tar', ['-C', join(site, 'tarball'), '-czf', join(site, 'ops.tar.gz'), 'ops-1.0']);
   const { opts, lines } = baseOptions(t, root, site, {
-    environment: { OPS_WANT_LESS: 'no', OPS_VERSION_FILE: versionFile, DIB_DEBUG_TRACE: '0' },
+    environment: {
+      OPS_WANT_LESS: 'no',
+      OPS_VERSION_FILE: versionFile,
+      OPS_GIT_REPO: repo,
+      OPS_TARBALL: join(site, 'ops.tar.gz'),
+      DIB_DEBUG_TRACE: '0',
+    },
   });
   const result = await runElements(opts);
 
@@ -122,6 +159,7 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   const ran = result.scripts.map((s) => `${s.phase}/${s.script}@${s.element}`);
   assert.ok(ran.includes('install.d/50-ops-user@ops-access'), ran.join(' '));
   assert.ok(ran.includes('pre-install.d/01-install-bin@install-bin'));
+  assert.ok(ran.includes('install.d/75-ops-from-source@ops-access'), 'linked by install-types, named after its element');
   assert.ok(!ran.some((s) => s.includes('70-skipped.sh')), 'a .sh script does not run');
   assert.ok(lines.some((l) => l.startsWith('install.d/50-ops-user: ') || l.includes('elements: ops-access')));
 
@@ -148,11 +186,16 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.equal(mode('etc/ops/motd'), 0o644);
   assert.equal(st('etc/ops/motd').uid, 0);
   assert.equal(mode('usr/local/sbin/ops-tool'), 0o755);
+  assert.equal(st('usr/local/sbin/ops-tool').uid, 0);
+  assert.equal(st('etc/ops/motd').gid, 0);
   assert.equal(readFileSync(join(root, 'etc/ops-greeting'), 'utf8'), 'hello from the host\n');
   assert.equal(readFileSync(join(root, 'etc/ops-root-arch'), 'utf8'), 'amd64\n');
   assert.equal(readFileSync(join(root, 'etc/ops-post-root'), 'utf8'), 'post-root\n');
   assert.equal(readFileSync(join(root, 'opt/ops/VERSION'), 'utf8'), '1.2.3\n');
-  assert.equal(readFileSync(join(root, 'etc/dib-source-repositories'), 'utf8'), '/opt/ops/VERSION\n');
+  assert.equal(readFileSync(join(root, 'opt/ops/git/README'), 'utf8'), 'from git\n');
+  assert.equal(readFileSync(join(root, 'opt/ops/tar/INSTALL'), 'utf8'), 'from tar\n');
+  assert.equal(readFileSync(join(root, 'etc/dib-source-repositories'), 'utf8'), '/opt/ops/VERSION\n/opt/ops/git\n/opt/ops/tar\n');
+  assert.equal(readFileSync(join(root, 'etc/ops-install-type'), 'utf8'), 'source\n');
   // The unit: installed by dib-init-system, enabled with systemctl in the chroot.
   assert.ok(statSync(join(root, 'usr/lib/systemd/system/ops-hello.service')).isFile());
   const wants = 'etc/systemd/system/multi-user.target.wants/ops-hello.service';
@@ -184,10 +227,81 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
     assert.equal(existsSync(join(root, p)), false, `${p} removed`);
   assert.deepEqual(execFileSync('find', [join(root, 'var/lib/apt/lists'), '-type', 'f'], { encoding: 'utf8' }), '');
   assert.deepEqual(execFileSync('find', [join(root, 'var/cache/apt'), '-type', 'f'], { encoding: 'utf8' }), '');
+  // ... the downloads are in the shared apt cache instead.
+  assert.match(execFileSync('find', [join(cacheDir, 'dib/image-cache/apt'), '-name', 'nano_*.deb'], { encoding: 'utf8' }), /nano_/);
   assert.equal(readFileSync(join(root, 'etc/resolv.conf'), 'utf8'), resolvBefore);
   assert.equal(existsSync(join(root, 'etc/resolv.conf.ORIG')), false);
+  // DIB's finalise_base: /tmp emptied, log files truncated, /root logs deleted.
+  assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+  assert.equal(statSync(join(root, 'var/log/ops.log')).size, 0);
+  assert.equal(existsSync(join(root, 'root/ops-build.log')), false);
   assertClean(root);
   assert.equal(existsSync(join(opts.workDir, 'dib_build')), false, 'TMP_BUILD_DIR removed after success');
+});
+
+/**
+ * DIB's own elements, unchanged: devuser (a user, sudo, an SSH key; package-installs
+ * with a pkg-map), dynamic-login (a systemd unit enabled in install.d, static
+ * files) and what it pulls in, openssh-server (sshd enabled, its config hardened)
+ * and runtime-ssh-host-keys (host keys removed by a cleanup.d script outside the
+ * chroot, generated at boot), from Debian's python3-diskimage-builder package
+ * (fetched from the host's mirror, only unpacked: none of DIB's Python runs).
+ */
+test("DIB's devuser, dynamic-login, openssh-server and runtime-ssh-host-keys run unchanged", { timeout: 300_000 }, async (t) => {
+  const repo = new AptRepo({ cacheDir: defaultCacheDir(), sources: await readHostSources() });
+  const resolved = (await repo.resolve(['python3-diskimage-builder'])).filter((p) => p.name === 'python3-diskimage-builder');
+  const [deb] = await repo.download(resolved);
+  assert.ok(deb);
+  const unpacked = tempDir(t, 'dib-upstream-');
+  execFileSync('dpkg-deb', ['-x', deb.path, unpacked]);
+  const upstream = join(unpacked, 'usr/lib/python3/dist-packages/diskimage_builder/elements');
+  const site = writeTree(tempDir(t), {
+    'with-systemd/element-deps': 'package-installs\n',
+    'with-systemd/package-installs.yaml': 'systemd:\n  phase: pre-install.d\n',
+    'keys/devuser.pub': KEY,
+  });
+  // Only these two of DIB's elements: its dpkg, package-installs, ... would need DIB's Python; ours stand in.
+  for (const e of ['devuser', 'dynamic-login', 'openssh-server', 'runtime-ssh-host-keys']) symlinkSync(join(upstream, e), join(site, e));
+  const root = await debianRoot(t);
+  const { opts } = baseOptions(t, root, site, {
+    elements: ['devuser', 'dynamic-login', 'with-systemd', 'ramforge-debian'],
+    // DIB's base would pull these in; here they come through dynamic-login → openssh-server.
+    environment: {
+      DIB_DEV_USER_USERNAME: 'devuser',
+      DIB_DEV_USER_SHELL: '/bin/bash',
+      DIB_DEV_USER_PWDLESS_SUDO: 'yes',
+      DIB_DEV_USER_AUTHORIZED_KEYS: join(site, 'keys/devuser.pub'),
+    },
+  });
+  const result = await runElements(opts);
+  assert.ok(result.scripts.some((s) => s.element === 'devuser' && s.phase === 'install.d'));
+  const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');
+  const m = /^devuser:x:(\d+):(\d+):.*:\/home\/devuser:\/bin\/bash$/m.exec(passwd);
+  assert.ok(m, passwd);
+  const [uid, gid] = [Number(m[1]), Number(m[2])];
+  for (const p of ['home/devuser', 'home/devuser/.ssh', 'home/devuser/.ssh/authorized_keys']) {
+    assert.equal(lstatSync(join(root, p)).uid, uid, `${p} owned by devuser`);
+    assert.equal(lstatSync(join(root, p)).gid, gid, `${p} group devuser`);
+  }
+  assert.equal(readFileSync(join(root, 'home/devuser/.ssh/authorized_keys'), 'utf8'), KEY);
+  assert.equal(readFileSync(join(root, 'etc/sudoers.d/devuser'), 'utf8'), 'devuser ALL=(ALL) NOPASSWD:ALL\n');
+  assert.equal(lstatSync(join(root, 'etc/sudoers.d/devuser')).mode & 0o7777, 0o440);
+  assert.match(chrootOut(root, 'dpkg', '-s', 'sudo'), /^Status: install ok installed$/m);
+  assert.ok(lstatSync(join(root, 'usr/local/bin/dynamic-login')).isFile());
+  const wants = join(root, 'etc/systemd/system/multi-user.target.wants');
+  for (const unit of ['dynamic-login.service', 'ssh.service']) assert.ok(lstatSync(join(wants, unit)).isSymbolicLink(), `${unit} enabled`);
+  assert.ok(
+    readdirSync(join(root, 'etc/systemd/system')).some((d) => isLink(join(root, 'etc/systemd/system', d, 'ssh-keygen.service'))),
+    'ssh-keygen.service enabled',
+  );
+  assert.match(chrootOut(root, 'dpkg', '-s', 'openssh-server'), /^Status: install ok installed$/m);
+  assert.match(readFileSync(join(root, 'etc/ssh/sshd_config'), 'utf8'), /^MACs hmac-sha2-512-etm@openssh\.com/m);
+  assert.deepEqual(
+    readdirSync(join(root, 'etc/ssh')).filter((f) => f.startsWith('ssh_host')),
+    [],
+    'no host key baked in',
+  );
+  assertClean(root);
 });
 
 test('a failing script: element, phase, script, exit code and the last 20 lines; exit code 1; nothing mounted', {
@@ -269,6 +383,24 @@ test('a package that does not exist fails its package-installs script with apt-g
     assert.equal(e.failure.phase, 'install.d');
     assert.equal(e.failure.script, '01-package-installs');
     assert.match(e.message, /Unable to locate package ramforge-no-such-package/);
+    return true;
+  });
+  assertClean(root);
+});
+
+test('a source repository on the network is refused with the override to set', { timeout: 120_000 }, async (t) => {
+  const root = await debianRoot(t);
+  const site = writeTree(tempDir(t), {
+    'site-src/element-deps': 'source-repositories\n',
+    'site-src/source-repository-site-src': 'site-src git /opt/site https://git.example.invalid/site.git\n',
+  });
+  const { opts } = baseOptions(t, root, site, { elements: ['site-src', 'ramforge-debian'] });
+  await assert.rejects(runElements(opts), (e: unknown) => {
+    assert.ok(e instanceof ElementScriptError, String(e));
+    assert.equal(e.failure.element, 'source-repositories');
+    assert.equal(e.failure.phase, 'extra-data.d');
+    assert.match(e.message, /site-src: 'https:\/\/git\.example\.invalid\/site\.git' is not a local path or file:\/\/ URL/);
+    assert.match(e.message, /DIB_REPOLOCATION_site_src/);
     return true;
   });
   assertClean(root);

@@ -1,44 +1,28 @@
 /**
- * A small chroot-able Debian root for tests of the dib element runner:
- * `mmdebstrap --variant=minbase` of the host's release from the host's
- * configured mirror, kept as a tar under ramforge's cache dir, extracted
- * (owners kept) into a fresh directory per test. A stand-in until the dib
- * flavor's own base stage (builder/src/debian/mmdebstrap.ts) is in main.
+ * A small chroot-able Debian root for tests of the dib element runner: the
+ * shared Debian base (builder/src/debian/mmdebstrap.ts, `minbase` of the
+ * host's release from the host's mirror, cached under ramforge's cache dir)
+ * extracted with its owners into a fresh directory per test.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultCacheDir } from '../../builder/src/defaults.js';
-import { formatDeb822, readHostSources } from '../../builder/src/debian/sources.js';
-import { run } from '../../builder/src/exec/run.js';
-import { releaseSources } from '../../builder/src/flavors/dib/elements/helper-data.js';
+import { DEFAULT_EPOCH, defaultCacheDir } from '../../builder/src/defaults.js';
+import { debianBase, extractBase, hostRelease as debianHostRelease } from '../../builder/src/debian/mmdebstrap.js';
 
 export function hostRelease(): string {
-  const m = /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'));
-  if (!m?.[1]) throw new Error('the host has no VERSION_CODENAME in /etc/os-release');
-  return m[1].replace(/"/g, '');
+  const r = debianHostRelease();
+  if (!r) throw new Error('the host has no Debian VERSION_CODENAME in /etc/os-release');
+  return r;
 }
 
-/** The cached minbase tar of `release` (made on first use, ~40 s). */
+/** The cached minbase tar of `release` (made on first use, about a minute). */
 export async function debianBaseTar(release = hostRelease()): Promise<string> {
-  const dir = join(defaultCacheDir(), 'test-rootfs');
-  const tar = join(dir, `${release}-minbase.tar`);
-  if (existsSync(tar)) return tar;
-  mkdirSync(dir, { recursive: true });
-  const sources = releaseSources(await readHostSources(), hostRelease(), release);
-  const list = join(dir, `${release}-${process.pid}.sources`);
-  writeFileSync(list, formatDeb822(sources));
-  const part = `${tar}.${process.pid}.part`;
-  try {
-    await run(['mmdebstrap', '--quiet', '--variant=minbase', '--mode=root', '--format=tar', release, part, list], {
-      env: { SOURCE_DATE_EPOCH: '1767225600' },
-    });
-    renameSync(part, tar);
-  } finally {
-    rmSync(list, { force: true });
-    rmSync(part, { force: true });
-  }
-  return tar;
+  const base = await debianBase(
+    { release, variant: 'minbase', include: [], epoch: DEFAULT_EPOCH },
+    { cacheDir: defaultCacheDir(), log: () => {}, signal: new AbortController().signal },
+  );
+  return base.tarball;
 }
 
 /** A fresh root extracted from the cached tar; removed by the test's after hook. */
@@ -46,6 +30,6 @@ export async function debianRoot(t: { after: (fn: () => void) => void }, release
   const tar = await debianBaseTar(release);
   const root = mkdtempSync(join(tmpdir(), 'dib-root-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  await run(['tar', '-C', root, '--numeric-owner', '-xpf', tar]);
+  await extractBase(tar, root);
   return root;
 }

@@ -75,6 +75,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'tcpdump', pkg: 'tcpdump', why: 'LLDP capture test (the agent runs on the host)', purposes: ['test'] },
   { tool: 'python3', pkg: 'python3', why: 'LLDP test: a switch port sending frames from a raw socket', purposes: ['test'] },
   { tool: 'grub-mkstandalone', pkg: 'grub-common', why: 'UEFI deploy test: the loader of the deployed image', purposes: ['test'] },
+  { tool: 'git', pkg: 'git', why: "dib elements' git source repositories (source-repositories) and their test", purposes: ['test'] },
   {
     tool: '/usr/lib/python3/dist-packages/requests/__init__.py',
     pkg: 'python3-requests',

@@ -3,26 +3,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AptSource } from '../../../debian/sources.js';
-import { mergeSvcMaps, releaseSources, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
+import { mergeSvcMaps, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
 import { collectPackageInstalls, emptySquashed } from './package-installs.js';
 import { tempDir, writeTree } from './test-trees.js';
 
 const HOST: AptSource[] = [
   { uris: ['http://mirror.test/debian'], suites: ['bookworm', 'bookworm-updates'], components: ['main'], signedBy: '/k.gpg', origin: 'a' },
   { uris: ['http://mirror.test/debian-security'], suites: ['bookworm-security'], components: ['main'], origin: 'a' },
-  { uris: ['http://other.test/apt'], suites: ['nodistro'], components: ['main'], origin: 'b' },
 ];
-
-test("the build's apt sources: the host's Debian sources renamed for the release, third-party ones left out", () => {
-  const r = releaseSources(HOST, 'bookworm', 'trixie');
-  assert.deepEqual(
-    r.map((s) => `${s.uris[0]} ${s.suites.join(',')} ${s.signedBy ?? '-'}`),
-    ['http://mirror.test/debian trixie,trixie-updates /k.gpg', 'http://mirror.test/debian-security trixie-security -'],
-  );
-  assert.deepEqual(releaseSources(HOST, 'bookworm', 'bookworm').length, 2);
-  // No source of the host's codename (a 'stable' host): all of them, as they are.
-  assert.equal(releaseSources(HOST, 'forky', 'trixie').length, 3);
-});
 
 test('apt/sources lines and keyrings in the hook tree', (t) => {
   const dir = tempDir(t);

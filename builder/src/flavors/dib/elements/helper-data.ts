@@ -6,7 +6,8 @@
  *
  * Everything goes under `<hooks>/ramforge-data/`:
  * - `apt/sources`: `URI SUITE KEYRING` lines for the build's apt (the
- *   host's mirror, the build's release), `apt/keyrings/*`;
+ *   host's sources renamed for the build's release, as the base was made:
+ *   debian/mmdebstrap.ts sourcesForRelease), `apt/keyrings/*`;
  * - `pkg-map/<element>`: the element's pkg-map resolved for this distro and
  *   release, `name<TAB>mapped` lines (mapped empty: skip the package);
  * - `svc-map/services` (YAML, as DIB writes /usr/share/svc-map/services) and
@@ -27,22 +28,6 @@ export const DATA_DIR = 'ramforge-data';
 export interface Target {
   distro: string;
   release: string;
-}
-
-/**
- * The host's Debian sources, pointed at the build's release: suites named
- * after the host's codename (bookworm, bookworm-updates, bookworm-security)
- * are renamed for the release; sources of other suites (third-party
- * repositories) are left out when any Debian one is found.
- */
-export function releaseSources(host: readonly AptSource[], hostCodename: string | undefined, release: string): AptSource[] {
-  const own = (suite: string) => hostCodename !== undefined && (suite === hostCodename || suite.startsWith(`${hostCodename}-`));
-  const debian = host.filter((s) => s.suites.some(own));
-  if (debian.length === 0) return host.map((s) => ({ ...s }));
-  return debian.map((s) => ({
-    ...s,
-    suites: s.suites.filter(own).map((suite) => release + suite.slice((hostCodename as string).length)),
-  }));
 }
 
 /** Write apt/sources and apt/keyrings for the OS element's root.d (which writes the build's apt configuration). */

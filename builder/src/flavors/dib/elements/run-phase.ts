@@ -33,6 +33,12 @@ export interface PhaseRun {
   scripts: string[];
   env: Record<string, string>;
   unshare: string;
+  /**
+   * Host directories bound over the root's apt package cache and lists while
+   * in-target phases run (DIB's DIB_APT_LOCAL_CACHE): downloads are kept
+   * across builds and never land in the image. Absent: none.
+   */
+  aptCache?: { archives: string; lists: string };
   /** The element a phase script or environment file (relative to the hook tree) comes from. */
   elementOf: (relPath: string) => string;
   log: (line: string) => void;
@@ -47,7 +53,7 @@ export interface ScriptTiming {
 }
 
 /** The argv of a phase (pure; the unit test checks it). */
-export function phaseArgv(r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare'>): string[] {
+export function phaseArgv(r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare' | 'aptCache'>): string[] {
   const inTarget = r.phase.chroot;
   const phaseDir = inTarget ? `/tmp/in_target.d/${r.phase.name}` : `${r.hooks}/${r.phase.name}`;
   const envDir = inTarget ? '/tmp/in_target.d/environment.d' : `${r.hooks}/environment.d`;
@@ -65,6 +71,8 @@ export function phaseArgv(r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFil
     r.hooks,
     r.phase.mounts ? '1' : '0',
     inTarget ? '1' : '0',
+    inTarget && r.aptCache ? r.aptCache.archives : '',
+    inTarget && r.aptCache ? r.aptCache.lists : '',
     '--',
     phaseDir,
     envDir,

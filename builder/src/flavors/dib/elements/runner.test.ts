@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { PHASES } from './phases.js';
 import { phaseArgv, RUNTIME_DIR } from './run-phase.js';
-import { BUILTIN_ELEMENTS_DIR, mountsUnder, refuseUnsupported, requireRoot } from './runner.js';
+import { BUILTIN_ELEMENTS_DIR, mountsUnder, profileLine, refuseUnsupported, requireRoot } from './runner.js';
 import { resolveElements } from './resolve.js';
 import { tempDir, writeTree } from './test-trees.js';
 
@@ -49,7 +49,8 @@ test('the built-in elements resolve on their own: the OS element pulls dpkg, ins
 test('a phase runs in private mount and PID namespaces; in-target phases chroot with the hook tree', () => {
   const phase = (n: string) => PHASES.find((p) => p.name === n)!;
   const common = { root: '/r', hooks: '/w/hooks', envFiles: ['10-a.bash'], scripts: ['01-x', '10-y'], unshare: '/usr/bin/unshare' };
-  assert.deepEqual(phaseArgv({ ...common, phase: phase('install.d') }), [
+  const aptCache = { archives: '/c/archives', lists: '/c/lists' };
+  assert.deepEqual(phaseArgv({ ...common, aptCache, phase: phase('install.d') }), [
     '/usr/bin/unshare',
     '--mount',
     '--pid',
@@ -63,6 +64,8 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '/w/hooks',
     '1',
     '1',
+    '/c/archives',
+    '/c/lists',
     '--',
     '/tmp/in_target.d/install.d',
     '/tmp/in_target.d/environment.d',
@@ -71,8 +74,9 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '01-x',
     '10-y',
   ]);
-  const root = phaseArgv({ ...common, phase: phase('root.d') });
-  assert.deepEqual(root.slice(9, 17), ['/r', '/w/hooks', '0', '0', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
+  // Outside the chroot: no apt cache, the hook tree's own paths.
+  const root = phaseArgv({ ...common, aptCache, phase: phase('root.d') });
+  assert.deepEqual(root.slice(9, 19), ['/r', '/w/hooks', '0', '0', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
 });
 
 test('mountsUnder reads mountinfo, octal escapes included', () => {
@@ -84,4 +88,13 @@ test('mountsUnder reads mountinfo, octal escapes included', () => {
   ].join('\n');
   assert.deepEqual(mountsUnder('/tmp/r', info), ['/tmp/r/proc']);
   assert.deepEqual(mountsUnder('/tmp/r x', info), ['/tmp/r x/dev']);
+});
+
+test('the profile line: count, total, the three slowest', () => {
+  const s = (script: string, seconds: number) => ({ phase: 'install.d', element: 'e', script, seconds });
+  assert.equal(profileLine([]), 'element scripts: 0 in 0.0 s');
+  assert.equal(
+    profileLine([s('a', 1), s('b', 5), s('c', 0.25), s('d', 2)]),
+    'element scripts: 4 in 8.3 s; slowest: install.d/b 5.0 s, install.d/d 2.0 s, install.d/a 1.0 s',
+  );
 });

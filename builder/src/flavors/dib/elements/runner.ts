@@ -22,14 +22,17 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { findTool, run } from '../../../exec/run.js';
 import { readHostSources } from '../../../debian/sources.js';
+import { withCacheLock } from '../../../debian/cache-lock.js';
+import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
 import { elementEnvironment, phaseEnvironment } from './environment.js';
 import { applyHookPlan, planHookTree, type HookPlan } from './hooks.js';
-import { DATA_DIR, mergeSvcMaps, releaseSources, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
+import { DATA_DIR, mergeSvcMaps, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
 import { squashPackageInstalls } from './package-installs.js';
 import { PHASES, REFUSED_PHASES } from './phases.js';
 import { readPkgMap } from './pkg-map.js';
@@ -93,14 +96,6 @@ export function requireRoot(uid = process.getuid?.() ?? 0): void {
     ]);
 }
 
-function hostCodename(): string | undefined {
-  try {
-    return /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]?.replace(/"/g, '');
-  } catch {
-    return undefined;
-  }
-}
-
 /** Which element a path of the hook tree came from (links made by install-types point into the element's own dirs). */
 function elementFinder(plan: HookPlan, hooks: string): (rel: string) => string {
   const owner = new Map(plan.map((op) => [op.dest, op.element]));
@@ -126,7 +121,7 @@ function useHostResolvConf(root: string): () => void {
   copyFileSync('/etc/resolv.conf', conf);
   return () => {
     // An element that made it a link (resolvconf, systemd-resolved) keeps its choice, as in DIB.
-    if (isLink(conf)) return;
+    if (isLink(conf)) return rmSync(orig, { force: true });
     if (existsSync(orig) || isLink(orig)) renameSync(orig, conf);
     else if (!had) rmSync(conf, { force: true });
   };
@@ -186,11 +181,11 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   const pkgMaps = new Map(elements.map((e) => [e.name, readPkgMap(e.path)]));
   writePkgMaps(hooks, pkgMaps, target);
   writeSvcMap(hooks, mergeSvcMaps(elements, 'debian'));
-  writeAptData(hooks, releaseSources(await readHostSources(), hostCodename(), opts.release));
+  writeAptData(hooks, sourcesForRelease(await readHostSources(), hostRelease(), opts.release));
   const elementOf = elementFinder(plan, hooks);
 
   // Outside scripts call sudo (sudo -E, sudo tee, ...): as root a missing sudo is a pass-through.
-  const extraPath = findTool('sudo') ? undefined : RUNTIME_DIR.replace(/\/$/, '');
+  const extraPath = findTool('sudo') ? undefined : join(RUNTIME_DIR, 'bin');
   const imageCache = opts.environment.DIB_IMAGE_CACHE ?? join(opts.cacheDir, 'dib', 'image-cache');
   mkdirSync(imageCache, { recursive: true });
   const hostPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
@@ -209,6 +204,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     if (process.env[k] !== undefined && base[k] === undefined) base[k] = process.env[k] as string;
 
   const scripts: ScriptTiming[] = [];
+  let aptCache: { archives: string; lists: string } | undefined;
   let restoreResolv: (() => void) | undefined;
   const inTarget = join(root, 'tmp/in_target.d');
   try {
@@ -228,14 +224,15 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
           if (l.install.length || l.uninstall.length)
             opts.log(`package-installs ${p}: install ${l.install.join(' ') || '-'}; uninstall ${l.uninstall.join(' ') || '-'}`);
       }
+      if (phase.name === 'extra-data.d') aptCache = aptCacheDirs(root, imageCache, opts.arch, opts.environment);
       if (!existsSync(dir)) continue;
       const listing = listPhaseScripts(dir);
       const envFiles = listEnvironmentFiles(join(hooks, 'environment.d'));
       opts.log(`${phase.name}: ${listing.scripts.join(' ') || '(no scripts)'}${phase.chroot ? ' (in the chroot)' : ''}`);
       if (phase.chroot) mkdirSync(inTarget);
       try {
-        scripts.push(
-          ...(await runPhase({
+        const exec = () =>
+          runPhase({
             phase,
             root,
             hooks,
@@ -243,11 +240,14 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
             scripts: listing.scripts,
             env: phaseEnvironment(base, phase, { root, hostPath, extraPath }),
             unshare,
+            ...(aptCache ? { aptCache } : {}),
             elementOf,
             log: opts.log,
             signal: opts.signal,
-          })),
-        );
+          });
+        // apt in two builds' chroots must not share the bound cache at once (its locks do not see across them).
+        const useCache = phase.chroot && aptCache !== undefined;
+        scripts.push(...(useCache ? await withCacheLock(join(imageCache, 'apt'), exec) : await exec()));
       } finally {
         if (phase.chroot) rmdirSync(inTarget);
       }
@@ -259,8 +259,50 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     for (const m of left.reverse()) await run(['umount', '--lazy', m]).catch(() => undefined);
     if (left.length) opts.log(`warning: unmounted leftover mounts under ${root}: ${left.join(', ')}`);
   }
+  await finaliseBase(root, opts.signal);
+  opts.log(profileLine(scripts));
   rmSync(buildDir, { recursive: true, force: true });
   return { elements: elements.map((e) => e.name), scripts };
+}
+
+/**
+ * The shared apt cache of in-target phases (DIB: dpkg's root.d/50-shared-apt-cache,
+ * DIB_APT_LOCAL_CACHE, default on): .debs by architecture, lists by the
+ * sources the OS element's root.d wrote (apt-get update drops the lists of
+ * sources it does not have, so each set of sources gets its own).
+ */
+function aptCacheDirs(root: string, imageCache: string, arch: string, env: Record<string, string>) {
+  if (env.DIB_APT_LOCAL_CACHE === '0') return undefined;
+  let sources: string;
+  try {
+    sources = readFileSync(join(root, 'etc/apt/ramforge-build/sources.list.d/ramforge-build.sources'), 'utf8');
+  } catch {
+    return undefined; // another OS element: apt is its business
+  }
+  const key = createHash('sha256').update(`${arch}\n${sources}`).digest('hex').slice(0, 16);
+  const dirs = { archives: join(imageCache, 'apt', `archives-${arch}`), lists: join(imageCache, 'apt', `lists-${key}`) };
+  mkdirSync(join(dirs.archives, 'partial'), { recursive: true });
+  mkdirSync(join(dirs.lists, 'partial'), { recursive: true });
+  return dirs;
+}
+
+/** One line in the spirit of dib-run-parts' PROFILING table: the count, the total, the slowest scripts. */
+export function profileLine(scripts: readonly ScriptTiming[]): string {
+  const total = scripts.reduce((a, s) => a + s.seconds, 0);
+  const slowest = [...scripts]
+    .sort((a, b) => b.seconds - a.seconds)
+    .slice(0, 3)
+    .map((s) => `${s.phase}/${s.script} ${s.seconds.toFixed(1)} s`);
+  return `element scripts: ${scripts.length} in ${total.toFixed(1)} s${slowest.length ? `; slowest: ${slowest.join(', ')}` : ''}`;
+}
+
+/** What DIB's finalise_base does after cleanup.d (resolv.conf aside): an empty /tmp, empty log files, no /root logs. */
+async function finaliseBase(root: string, signal: AbortSignal): Promise<void> {
+  const opts = { signal };
+  await run(['find', join(root, 'tmp'), '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--one-file-system', '{}', '+'], opts);
+  if (existsSync(join(root, 'var/log')))
+    await run(['find', join(root, 'var/log'), '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'], opts);
+  if (existsSync(join(root, 'root'))) await run(['find', join(root, 'root'), '-name', '*.log', '-type', 'f', '-delete'], opts);
 }
 
 /** The exported variables after bash sources environment.d (what a phase's scripts see): package-installs' `when` reads them. */
