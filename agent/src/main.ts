@@ -225,7 +225,7 @@ function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
       const { setFlagsFromString } = await import('node:v8');
       const { runInNewContext } = await import('node:vm');
       setFlagsFromString('--expose-gc');
-      (runInNewContext('gc') as () => void)();
+      (runInNewContext('gc') as (o?: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     })().catch((e: Error) => log.debug(`idle GC skipped: ${e.message}`));
   }, afterMs).unref();
 }
