@@ -60,7 +60,8 @@ export const SECTIONS: Section<any, any>[] = [
         out.push({
           metric: `boot → /v1/status, kernel+initramfs (${acc}, ${f.memoryMiB} MiB)`,
           value: s1(f.seconds.direct),
-          target: '≤ 20 s',
+          target: '≤ 7 s',
+          reference: `qemu CPU ${s1(f.cpuSeconds.direct ?? Number.NaN)} (steadier than wall time on a loaded host); busybox+httpd floor 3.5 s`,
         });
       if (f.seconds.bios !== undefined) out.push({ metric: 'boot → /v1/status, ISO on BIOS', value: s1(f.seconds.bios), target: '≤ 30 s' });
       if (f.seconds.uefi !== undefined) out.push({ metric: 'boot → /v1/status, ISO on UEFI', value: s1(f.seconds.uefi), target: '≤ 30 s' });
