@@ -4,11 +4,14 @@
  * in the ramdisk). Inventory time and image streaming are sections of their
  * own (agent-inventory.ts, agent-image.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleAgent } from '../builder/src/agent-bundle.js';
+import { makeAgentCompileCache } from '../builder/src/agent-compile-cache.js';
+import { agentNodeFlags } from '../builder/src/flavors/tinyipa/agent-start.js';
 import { fetchNodeRuntime } from '../builder/src/node-runtime.js';
 import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { DEFAULT_NODE_VERSION } from '../builder/src/spec/normalize.js';
@@ -16,7 +19,7 @@ import { startFakeIronic } from '../agent/test/support/fake-ironic.js';
 import { freePort } from '../test/support/qemu.js';
 import type { BenchContext } from './section.js';
 
-function rssMiB(pid: number): number {
+export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
@@ -31,8 +34,8 @@ async function waitFor(what: string, cond: () => Promise<boolean> | boolean, p: 
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** As /usr/sbin/ramforge-agent runs it in the ramdisk. */
-const RAMDISK_NODE_FLAGS = ['--max-semi-space-size=1'];
+/** The Node flags /usr/sbin/ramforge-agent runs the agent with in the ramdisk, read from that script. */
+export const RAMDISK_NODE_FLAGS = agentNodeFlags();
 
 export interface AgentParams {
   /** Starts measured for start → /v1/status and for start → lookup (median taken). */
@@ -48,7 +51,16 @@ export interface AgentFigures {
   rssMiB: { afterS: number; mib: number }[];
 }
 
-export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<AgentFigures> {
+/** The agent as the ramdisk runs it: the bundle on the pinned Node (from tmpfs), with the ramdisk's flags. */
+export interface BenchAgent {
+  node: string;
+  nodeVersion: string;
+  dir: string;
+  start(args: string[]): ChildProcess;
+  stop(child: ChildProcess): Promise<void>;
+}
+
+export async function prepareAgent(ctx: BenchContext): Promise<BenchAgent> {
   const dir = ctx.tempDir('agent');
   const fetched = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
   // In the ramdisk the binary lives in RAM (tmpfs); run it from tmpfs too, since
@@ -58,16 +70,32 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   copyFileSync(fetched.binary, node);
   chmodSync(node, 0o755);
   const bundle = join(dir, 'agent.mjs');
-  writeFileSync(bundle, (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION })).code);
+  const code = (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION })).code;
+  writeFileSync(bundle, code);
+  // The ramdisk ships V8's code cache for the bundle (builder/src/agent-compile-cache.ts): so does this run.
+  const cacheDir = join(dir, 'compile-cache');
+  const cache = await makeAgentCompileCache({
+    node,
+    bundle: code,
+    url: pathToFileURL(bundle).href,
+    flags: RAMDISK_NODE_FLAGS,
+    log: ctx.log,
+  });
+  if (cache) {
+    // Made on this host, so Node's directory for this CPU and these flags is where the generator's entry was.
+    execFileSync(node, [...RAMDISK_NODE_FLAGS, '-e', `require('node:module').enableCompileCache(${JSON.stringify(cacheDir)})`]);
+    const tagDir = join(cacheDir, readdirSync(cacheDir)[0]!);
+    writeFileSync(join(tagDir, cache.key), cache.data);
+  }
 
   let runs = 0;
-  const startAgent = (args: string[]): ChildProcess => {
+  const start = (args: string[]): ChildProcess => {
     // The bench only reads: the agent never gets a command that writes.
     const state = ctx.tempDir(`agent-state-${runs++}`);
     return ctx.track(
       spawn(node, [...RAMDISK_NODE_FLAGS, bundle, ...args], {
         stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state },
+        env: { ...process.env, RAMFORGE_AGENT_STATE_DIR: state, ...(cache ? { NODE_COMPILE_CACHE: cacheDir } : {}) },
       }),
     );
   };
@@ -77,6 +105,25 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
     child.kill('SIGTERM');
     await gone;
   };
+  return { node, nodeVersion: fetched.version, dir, start, stop };
+}
+
+/** Polls /v1/status until it answers 200. */
+export async function waitForStatus(port: number, child: ChildProcess): Promise<void> {
+  await waitFor(
+    '/v1/status answered',
+    async () =>
+      await fetch(`http://127.0.0.1:${port}/v1/status`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    child,
+    30_000,
+  );
+}
+
+export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<AgentFigures> {
+  const { dir, nodeVersion, start: startAgent, stop } = await prepareAgent(ctx);
 
   // start → /v1/status; RSS after the first start
   const port = await freePort();
@@ -87,16 +134,7 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   for (let i = 0; i < p.starts; i++) {
     const t0 = performance.now();
     const a = startAgent(['--standalone', '--cmdline', cmdline]);
-    await waitFor(
-      '/v1/status answered',
-      async () =>
-        await fetch(`http://127.0.0.1:${port}/v1/status`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      a,
-      30_000,
-    );
+    await waitForStatus(port, a);
     statusSeconds.push((performance.now() - t0) / 1000);
     if (i === 0) {
       for (const s of p.rssAfterS) {
@@ -120,5 +158,5 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
     firstLookupSeconds.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
     await stop(a);
   }
-  return { node: fetched.version, statusSeconds, firstLookupSeconds, rssMiB: rss };
+  return { node: nodeVersion, statusSeconds, firstLookupSeconds, rssMiB: rss };
 }

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { OVMF_CODE } from '../test/support/qemu.js';
 import type { BootKind } from './boot.js';
+import * as IMAGE_NAMES from './agent-image-names.js';
 import { ensureTools } from './host.js';
 import { median, section, type BenchContext, type Row, type Section, type Tinyipa } from './section.js';
 
@@ -59,7 +60,8 @@ export const SECTIONS: Section<any, any>[] = [
         out.push({
           metric: `boot → /v1/status, kernel+initramfs (${acc}, ${f.memoryMiB} MiB)`,
           value: s1(f.seconds.direct),
-          target: '≤ 20 s',
+          target: '≤ 7 s',
+          reference: `qemu CPU ${s1(f.cpuSeconds.direct ?? Number.NaN)} (steadier than wall time on a loaded host); busybox+httpd floor 3.5 s`,
         });
       if (f.seconds.bios !== undefined) out.push({ metric: 'boot → /v1/status, ISO on BIOS', value: s1(f.seconds.bios), target: '≤ 30 s' });
       if (f.seconds.uefi !== undefined) out.push({ metric: 'boot → /v1/status, ISO on UEFI', value: s1(f.seconds.uefi), target: '≤ 30 s' });
@@ -104,25 +106,38 @@ export const SECTIONS: Section<any, any>[] = [
     quick: { starts: 1, rssAfterS: [2] },
     full: { starts: 3, rssAfterS: [5, 25] },
     run: async (p, ctx) => (await import('./agent.js')).agentSection(p, ctx),
-    rows: (f) => {
-      const last = f.rssMiB[f.rssMiB.length - 1]!;
-      const earlier = f.rssMiB.slice(0, -1).map((r) => `${r.afterS} s after start: ${r.mib.toFixed(1)} MiB`);
-      return [
-        {
-          metric: `agent start → /v1/status (bundle on Node ${f.node})`,
-          value: `${median(f.statusSeconds).toFixed(2)} s`,
-          target: '-',
-          reference: 'IPA 9.1.1: 1.09 s',
-        },
-        { metric: 'agent start → first lookup request', value: `${median(f.firstLookupSeconds).toFixed(2)} s`, target: '≤ 1 s' },
-        {
-          metric: `agent ${last.afterS >= 25 ? 'idle ' : ''}RSS (${last.afterS} s after start)`,
-          value: `${last.mib.toFixed(1)} MiB`,
-          target: last.afterS >= 25 ? '≤ 60 MB' : '-',
-          reference: ['IPA 9.1.1: 83 MB', ...earlier].join('; '),
-        },
-      ];
-    },
+    rows: (f) => [
+      {
+        metric: `agent start → /v1/status (bundle on Node ${f.node})`,
+        value: `${median(f.statusSeconds).toFixed(2)} s`,
+        target: '-',
+        reference: 'IPA 9.1.1: 1.09 s',
+      },
+      { metric: 'agent start → first lookup request', value: `${median(f.firstLookupSeconds).toFixed(2)} s`, target: '≤ 1 s' },
+      ...f.rssMiB.map((r: { afterS: number; mib: number }) => ({
+        metric: `agent ${r.afterS >= 25 ? 'idle ' : ''}RSS (${r.afterS} s after start)`,
+        value: `${r.mib.toFixed(1)} MiB`,
+        target: r.afterS <= 5 ? '≤ 50 MB' : r.afterS >= 25 ? '≤ 60 MB' : '-',
+        reference: 'IPA 9.1.1: 83 MB',
+      })),
+    ],
+  }),
+  section({
+    name: 'load',
+    about: 'the agent API under wrk (status, then commands) on 127.0.0.1: requests/s, p99 latency, RSS before/peak/after',
+    tools: ['wrk'],
+    quick: { threads: 2, connections: 32, seconds: 3, settleS: 1 },
+    full: { threads: 2, connections: 32, seconds: 30, settleS: 5 },
+    run: async (p, ctx) => (await import('./agent-load.js')).loadSection(p, ctx),
+    rows: (f, p) =>
+      f.runs.map((r) => ({
+        metric: `agent under wrk -t${p.threads} -c${p.connections} -d${p.seconds}s, GET ${r.path}`,
+        value: `${(r.requestsPerS / 1000).toFixed(1)}k req/s, p99 ${r.p99Ms.toFixed(1)} ms`,
+        target: '> IPA',
+        reference:
+          `RSS ${r.rssMiB.start.toFixed(0)} → peak ${r.rssMiB.peak.toFixed(0)} → ${r.rssMiB.end.toFixed(0)} MiB ${p.settleS} s after (target ≤ IPA's 86 MB)` +
+          `${r.errors ? `; ${r.errors} errors` : ''}; IPA 9.1.1: 4.7k req/s, p99 ~1 s`,
+      })),
   }),
   section({
     name: 'inventory',
@@ -141,19 +156,28 @@ export const SECTIONS: Section<any, any>[] = [
   }),
   section({
     name: 'image',
-    about: 'raw image download to a file with sha256: the agent against curl | tee | sha256sum',
+    about: 'raw image download to a file with sha256: the agent against curl -o (and curl | tee | sha256sum), min–max of the runs',
     tools: ['curl'],
     quick: { sizeMb: 16, runs: 1 },
-    full: { sizeMb: 1024, runs: 3 },
+    full: { sizeMb: 1024, runs: 5 },
     run: async (p, ctx) => (await import('./agent-image.js')).benchImage(p, ctx.tempDir('image')),
-    rows: (f) => [
-      {
-        metric: `raw image → file with sha256, agent (${f.sizeMb} MiB)`,
-        value: `${f.median['agent (node:http, O_DIRECT)']!.toFixed(0)} MB/s`,
-        target: '≥ 0.9 × curl',
-        reference: `curl|tee|sha256sum: ${f.median['curl | tee >(sha256sum) > file']!.toFixed(0)} MB/s; ratio ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
-      },
-    ],
+    rows: (f) => {
+      const { AGENT, CURL_O, CURL_TEE, spread } = IMAGE_NAMES;
+      return [
+        {
+          metric: `raw image → file with sha256, agent (${f.sizeMb} MiB, median of ${f.runs})`,
+          value: `${f.median[AGENT]!.toFixed(0)} MB/s`,
+          target: '≥ 500, ≥ curl',
+          reference: `runs ${spread(f.mbPerS[AGENT]!)}; IPA 9.1.1: 370-420 MB/s`,
+        },
+        {
+          metric: '  the same file with curl -o (no hash), same server',
+          value: `${f.median[CURL_O]!.toFixed(0)} MB/s`,
+          target: '-',
+          reference: `runs ${spread(f.mbPerS[CURL_O]!)}; agent/curl ${f.ratio.toFixed(2)}; curl|tee|sha256sum ${f.median[CURL_TEE]!.toFixed(0)} MB/s (${spread(f.mbPerS[CURL_TEE]!)})`,
+        },
+      ];
+    },
   }),
   section({
     name: 'secure-boot',

@@ -16,6 +16,7 @@ import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
+import { AGENT_START_PATH, agentNodeFlags } from '../../builder/src/flavors/tinyipa/agent-start.js';
 
 let b: SharedBuild;
 // Like a real target, the VM has a disk: without one the agent, as IPA does,
@@ -134,6 +135,13 @@ test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.notEqual(other.status, 0, 'no key, no login');
+    // The agent starts with V8's code cache made at build time: Node accepts it (same Node, flags and bundle; this CPU).
+    const cache = await sshRun(
+      sshPort,
+      `NODE_DEBUG_NATIVE=COMPILE_CACHE /usr/bin/node ${agentNodeFlags().join(' ')} ${AGENT_START_PATH} --check-config=/nonexistent 2>&1 | grep 'compile cache'`,
+      150_000,
+    );
+    assert.match(cache, /cache for file:\/\/\/usr\/lib\/ramforge-agent\/agent\.mjs was accepted/, cache);
     process.stderr.write(`[boot] direct: ssh login after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
   });
 });

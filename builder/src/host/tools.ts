@@ -68,6 +68,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'sgdisk', pkg: 'gdisk', why: 'disk tests', purposes: ['test'] },
   { tool: 'mkfs.ext4', pkg: 'e2fsprogs', why: 'disk tests', purposes: ['test'] },
   { tool: 'curl', pkg: 'curl', why: 'benchmark baseline', purposes: ['test'] },
+  { tool: 'wrk', pkg: 'wrk', why: 'benchmark: the agent API under sustained load', purposes: ['test'] },
   { tool: '/bin/busybox', pkg: 'busybox-static', why: 'tiny test initramfs', purposes: ['test'] },
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
   { tool: 'ssh', pkg: 'openssh-client', why: "logging in to a booted ramdisk with the spec's SSH key", purposes: ['test'] },

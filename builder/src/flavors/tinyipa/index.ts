@@ -5,7 +5,7 @@
  * NICs and storage. No systemd, no udev, no package manager.
  */
 import { chmod, copyFile, readdir, stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join, relative } from 'node:path';
 import type { Tree } from '../../tree/tree.js';
 import { defineFlavor } from '../contract.js';
@@ -14,12 +14,14 @@ import { InternalError } from '../../errors.js';
 import { run } from '../../exec/run.js';
 import { requirementsFor } from '../../host/tools.js';
 import { bundleAgent, type AgentBundle } from '../../agent-bundle.js';
+import { makeAgentCompileCache } from '../../agent-compile-cache.js';
 import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
 import { debianHostTools, fetchDebianInput, type DebianInput } from '../../debian/input.js';
 import { DEFAULT_PRUNE, extractDeb } from '../../debian/extract.js';
 import { addKernelModules } from '../../debian/kernel.js';
 import { selectModules } from '../../debian/modules.js';
 import { RAMFORGE_VERSION } from '../../version.js';
+import { AGENT_BUNDLE_PATH, AGENT_COMPILE_CACHE_DIR, agentNodeFlags } from './agent-start.js';
 import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { addSshServer, applyRescueSupport, SSH_PACKAGES, SSH_PROGRAMS, SSHD_INITTAB, wantsSsh } from './ssh.js';
@@ -188,7 +190,16 @@ export const flavor = defineFlavor<TinyipaInputs>({
     const modules = await addKernelModules(tree, kernel, selected);
 
     tree.addFile('usr/bin/node', { source: node.binary }, { mode: 0o755, mtime, layer: RUNTIME_LAYER });
-    tree.addFile('usr/lib/ramforge-agent/agent.mjs', agent.code, { mode: 0o644, mtime, layer: AGENT_LAYER });
+    tree.addFile(AGENT_BUNDLE_PATH.slice(1), agent.code, { mode: 0o644, mtime, layer: AGENT_LAYER });
+    const compileCache = await makeAgentCompileCache({
+      node: node.binary,
+      bundle: agent.code,
+      url: pathToFileURL(AGENT_BUNDLE_PATH).href,
+      flags: agentNodeFlags(),
+      log,
+    });
+    if (compileCache)
+      tree.addFile(`${AGENT_COMPILE_CACHE_DIR}/${compileCache.key}`, compileCache.data, { mode: 0o644, mtime, layer: AGENT_LAYER });
     tree.addSymlink('usr/bin/ironic-python-agent', '/usr/sbin/ramforge-agent', { mtime, layer: AGENT_LAYER });
     const libs = await checkSharedLibraries(tree, ssh ? [...AGENT_TOOLS, ...SSH_PROGRAMS] : AGENT_TOOLS);
     for (const r of libs.removed) log(`removed ${r.path}: it needs ${r.missing.join(', ')}, which no shipped package provides`);
@@ -225,7 +236,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
           ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}),
           sha256: node.sha256,
         },
-        agent: { bytes: agent.bytes },
+        agent: { bytes: agent.bytes, compileCacheBytes: compileCache?.data.length ?? 0 },
         packages: debian.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
         ssh: ssh ? { server: 'dropbear', authorizedKeys: spec.ssh.authorizedKeys.length } : undefined,
         rescue: spec.rescue,
