@@ -104,6 +104,8 @@ export function mmdebstrapArgs(o: {
     `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(o.debCache)}`,
     // No downloaded indexes in the image; mmdebstrap cleans the rest (apt caches, logs, machine-id).
     '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/archives/*.deb',
+    // openssh-server's postinst makes host keys: random bytes, and a secret no image may share.
+    '--customize-hook=rm -f "$1"/etc/ssh/ssh_host_*',
     '--quiet',
     o.req.release,
     o.target,
