@@ -76,6 +76,8 @@ export function baseKey(req: BaseRequest, sourcesText: string, mmdebstrapVersion
       arch: req.arch ?? 'amd64',
       sources: sourcesText,
       mmdebstrap: mmdebstrapVersion,
+      // How mmdebstrap is asked (hooks, skips): a change there is a new base.
+      args: mmdebstrapArgs({ req, mode: 'root', sourcesFile: '-', debCache: '-', target: '-' }),
     }),
   );
   return h.digest('hex').slice(0, 32);
@@ -95,6 +97,9 @@ export function mmdebstrapArgs(o: {
     `--variant=${o.req.variant}`,
     `--architectures=${o.req.arch ?? 'amd64'}`,
     '--format=tar',
+    // Merged /usr the debootstrap way (usr-is-merged) where the release has it, not with the
+    // usrmerge package, which pulls the full perl (~45 MB) into every base (mmdebstrap(1), MERGED-/USR).
+    '--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr',
     ...(include.length ? [`--include=${include.join(',')}`] : []),
     // Reuse and refill the private .deb cache (mmdebstrap(1), EXAMPLES).
     '--skip=essential/unlink',
