@@ -116,14 +116,16 @@ export const flavor = defineFlavor<DibInputs>({
     await copyFile(node.binary, join(agentDir, 'node'));
     await chmod(join(agentDir, 'node'), 0o755);
     await writeFile(join(agentDir, 'agent.mjs'), agent.code);
+    // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
+    // /etc/dib-manifests, and a workspace path there would make two builds differ.
     const flavorEnv: Record<string, string> = {
-      DIB_RAMFORGE_AGENT_DIR: agentDir,
+      RAMFORGE_AGENT_DIR: agentDir,
       DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
     };
     if (spec.ssh.authorizedKeys.length) {
       const keys = join(workspace, 'authorized_keys');
       await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
-      flavorEnv.DIB_RAMFORGE_AUTHORIZED_KEYS = keys;
+      flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
     }
     const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
     const ran = await runElements({
