@@ -85,6 +85,29 @@ export const SECTIONS: Section<any, any>[] = [
     ],
   }),
   section({
+    name: 'dib',
+    about:
+      'the dib flavor beside tinyipa: build (full: cold then warm; quick: one build on the shared cache), initramfs size, boot to /v1/status',
+    tools: QEMU,
+    quick: { cold: false, diskGiB: 8, memoryMiB: 1024 },
+    full: { cold: true, diskGiB: 8, memoryMiB: 1024 },
+    run: async (p, ctx) => (await import('./dib.js')).dibSection(p, ctx),
+    rows: (f) => [
+      ...(f.cold
+        ? [{ metric: 'dib: cold build (empty caches, incl. mmdebstrap and downloads)', value: s1(f.cold.seconds), target: '≤ 180 s' }]
+        : []),
+      f.sharedCache
+        ? { metric: 'dib: build (shared cache, unchanged members reused)', value: s1(f.warm.seconds), target: '-' }
+        : { metric: 'dib: warm build (Debian base cached)', value: s1(f.warm.seconds), target: '≤ 60 s' },
+      { metric: 'dib: initramfs (zstd)', value: MB(f.initramfsBytes), target: '≤ 100 MB', reference: "IPA's Debian DIB ramdisk ≈ 270 MB" },
+      {
+        metric: `dib: boot → /v1/status, kernel+initramfs (TCG, ${f.memoryMiB} MiB)`,
+        value: s1(f.directSeconds),
+        target: '≤ 20 s',
+      },
+    ],
+  }),
+  section({
     name: 'cpio',
     about: 'unpack the shipped initramfs with GNU cpio, then pack that tree with our writer and with GNU cpio',
     tools: ['cpio'],

@@ -1,7 +1,8 @@
 /**
  * Acceptance in a VM: the agent inside a built ramdisk (tinyipa) in qemu,
  * against the real Ironic on the host, and what cleaning leaves ON THE DISK:
- * every byte of the disk file is read back on the host afterwards.
+ * every byte of the disk file is read back on the host afterwards. The last
+ * test does the same with the dib ramdisk (test/support/dib-build.ts).
  * Uses the shared test build (or the kernel and initramfs named by
  * RAMFORGE_TEST_KERNEL / RAMFORGE_TEST_INITRAMFS).
  *
@@ -28,6 +29,7 @@ import { join } from 'node:path';
 import { startIronic, type IronicEnv } from '../support/ironic.js';
 import { bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
+import { dibSharedBuild } from '../support/dib-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
@@ -153,6 +155,7 @@ async function withNode(
   disks: (dir: string) => Pick<BootVmOptions, 'disks' | 'extraArgs'>,
   bootFirst: boolean,
   body: (r: Run, boot: () => Promise<Vm>) => Promise<void>,
+  image?: { kernel: string; initrd: string },
 ): Promise<void> {
   const env = ironic!;
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-vm-'));
@@ -167,8 +170,8 @@ async function withNode(
     const apiPort = new URL(env.apiUrl).port;
     const boot = async (): Promise<Vm> => {
       vm = await bootVm({
-        kernel,
-        initrd,
+        kernel: image?.kernel ?? kernel,
+        initrd: image?.initrd ?? initrd,
         // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
         append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
         memoryMiB: 1024,
@@ -275,5 +278,34 @@ test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; th
       for (const off of markerOffsets(DISK_SIZE).slice(1))
         assert.ok(readAt(diskFile, off, 4096).equals(MARKER), `data at ${off} is expected to remain`);
     },
+  );
+});
+
+test('dib ramdisk: automated cleaning through the real Ironic leaves every byte of the disk zero', {
+  skip,
+  timeout: 2_400_000,
+}, async () => {
+  const dib = await dibSharedBuild();
+  let diskFile = '';
+  await withNode(
+    'vm-dib-erase',
+    (dir) => {
+      diskFile = join(dir, 'disk.img');
+      makeTenantDisk(diskFile, DISK_SIZE);
+      return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+    },
+    true,
+    async ({ env, uuid, agentPort }) => {
+      await env.setProvisionState(uuid, 'provide');
+      const t0 = Date.now();
+      const n = await env.waitForProvisionState(uuid, ['available'], 2_000_000);
+      console.log(`dib: in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
+      assert.equal(n.last_error, null);
+      const result = await cleanResult(agentPort, 'erase_devices');
+      assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+      const bad = firstNonZero(diskFile);
+      assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning with the dib ramdisk`);
+    },
+    { kernel: dib.kernel, initrd: dib.initramfs },
   );
 });

@@ -71,6 +71,9 @@ function sourceKey(extra: unknown): string {
   };
   walk(join(REPO_ROOT, 'builder', 'src'));
   walk(join(REPO_ROOT, 'agent', 'src'));
+  // The dib flavor's shipped elements and the test's site element are build inputs too.
+  walk(join(REPO_ROOT, 'elements'));
+  walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-elements'));
   h.update(readFileSync(join(REPO_ROOT, 'package-lock.json')));
   h.update(JSON.stringify(extra));
   return h.digest('hex').slice(0, 16);

@@ -76,6 +76,8 @@ export function baseKey(req: BaseRequest, sourcesText: string, mmdebstrapVersion
       arch: req.arch ?? 'amd64',
       sources: sourcesText,
       mmdebstrap: mmdebstrapVersion,
+      // How mmdebstrap is asked (hooks, skips): a change there is a new base.
+      args: mmdebstrapArgs({ req, mode: 'root', sourcesFile: '-', debCache: '-', target: '-' }),
     }),
   );
   return h.digest('hex').slice(0, 32);
@@ -95,6 +97,9 @@ export function mmdebstrapArgs(o: {
     `--variant=${o.req.variant}`,
     `--architectures=${o.req.arch ?? 'amd64'}`,
     '--format=tar',
+    // Merged /usr the debootstrap way (usr-is-merged) where the release has it, not with the
+    // usrmerge package, which pulls the full perl (~45 MB) into every base (mmdebstrap(1), MERGED-/USR).
+    '--hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr',
     ...(include.length ? [`--include=${include.join(',')}`] : []),
     // Reuse and refill the private .deb cache (mmdebstrap(1), EXAMPLES).
     '--skip=essential/unlink',
@@ -104,6 +109,8 @@ export function mmdebstrapArgs(o: {
     `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(o.debCache)}`,
     // No downloaded indexes in the image; mmdebstrap cleans the rest (apt caches, logs, machine-id).
     '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/archives/*.deb',
+    // openssh-server's postinst makes host keys: random bytes, and a secret no image may share.
+    '--customize-hook=rm -f "$1"/etc/ssh/ssh_host_*',
     '--quiet',
     o.req.release,
     o.target,

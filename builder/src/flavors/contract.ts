@@ -12,6 +12,7 @@
  */
 import type { Tree } from '../tree/tree.js';
 import type { TreeEntry } from '../tree/types.js';
+import type { Compression } from '../archive/compress.js';
 import type { HostProbe, HostRequirement } from '../host/tools.js';
 import type { BuildSpec } from '../spec/normalize.js';
 
@@ -52,7 +53,17 @@ export type Member =
    * whose select says yes wins); a tree member without `select` takes
    * what no member claims (at most one; without one, site takes them).
    */
-  | { kind: 'tree'; name: string; select?: (e: TreeEntry) => boolean }
+  | {
+      kind: 'tree';
+      name: string;
+      select?: (e: TreeEntry) => boolean;
+      /**
+       * Compression level per method, where the default (zstd 19, xz 9) costs
+       * minutes on a large member (a whole systemd root): the flavor trades
+       * a few MB for a build inside its time target.
+       */
+      level?: Partial<Record<Compression, number>>;
+    }
   /** A file appended as it is (already a compressed cpio: a vendor initramfs, microcode). */
   | { kind: 'verbatim'; name: string; file: string };
 

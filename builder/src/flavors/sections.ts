@@ -10,9 +10,7 @@ import { TinyipaSection } from './tinyipa/spec.js';
 
 /**
  * coreos is known to the spec but not built yet (its issue is open): its
- * section is reserved, so a spec may not put keys there yet. dib cannot
- * build yet either (registry.ts NOT_YET refuses it) but its section is
- * declared, so a dib spec validates.
+ * section is reserved, so a spec may not put keys there yet.
  */
 function reservedSection(name: string) {
   return Type.Object(

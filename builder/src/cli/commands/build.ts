@@ -25,7 +25,7 @@ spec's list.
 Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
   --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso}
-  --flavor F            flavor: tinyipa (dib and coreos: not available yet)
+  --flavor F            flavor: tinyipa or dib (coreos: not available yet)
   --compression C       compression: zstd (default), xz, gzip or none
   --cmdline ARGS        cmdline: kernel arguments in the ISO boot entries
   --ssh-key FILE        ssh.authorizedKeys: a public key file allowed to log in

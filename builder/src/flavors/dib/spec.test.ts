@@ -32,7 +32,7 @@ test('dib: the section validates and fills its defaults; relative elementsPath e
   assert.deepEqual(bare.dib, { elements: [], elementsPath: [], environment: {} });
 });
 
-test('dib: a valid section still meets the one refusal: the flavor does not build yet', (t) => {
+test('dib: a valid section has no issues', (t) => {
   const dir = tempDir(t, 'dib-spec-');
   mkdirSync(join(dir, 'elements'));
   const list = issues(
@@ -49,7 +49,7 @@ test('dib: a valid section still meets the one refusal: the flavor does not buil
   );
   assert.deepEqual(
     list.map((i) => [i.path, i.message]),
-    [['flavor', 'the dib flavor is not implemented yet in this version of ramforge']],
+    [],
   );
 });
 

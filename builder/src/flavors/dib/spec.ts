@@ -1,7 +1,6 @@
 /**
  * The spec's `dib:` section: the elements of a dib build and what they are
- * given. The flavor cannot build yet (registry.ts NOT_YET): the section
- * validates so that specs can be written and checked against it now.
+ * given (flavors/dib/index.ts builds it).
  */
 import { Type } from '@sinclair/typebox';
 import { withDefault, type Filled } from '../../spec/schema-kit.js';

@@ -47,7 +47,8 @@ export async function packInitramfs(a: PackInitramfsArgs): Promise<InitramfsResu
     }
     const entries = slices.get(m.name)!;
     if (!entries.length) continue;
-    const key = await memberKey(entries, a.compression, a.epoch);
+    const level = m.level?.[a.compression];
+    const key = await memberKey(entries, a.compression, a.epoch, level);
     const file = join(a.memberDir, `${m.name}-${key}.cpio.${a.compression}`);
     if (existsSync(file)) {
       a.log(`member ${m.name}: cached`);
@@ -55,7 +56,9 @@ export async function packInitramfs(a: PackInitramfsArgs): Promise<InitramfsResu
       const t0 = performance.now();
       const tmp = `${file}.${process.pid}`;
       try {
-        await writeInitramfs(tmp, [{ name: m.name, compression: a.compression, entries }], { epoch: a.epoch });
+        await writeInitramfs(tmp, [{ name: m.name, compression: a.compression, entries, ...(level !== undefined ? { level } : {}) }], {
+          epoch: a.epoch,
+        });
         await rename(tmp, file);
       } finally {
         await rm(tmp, { force: true });
@@ -108,9 +111,10 @@ export function splitTree(entries: TreeEntry[], members: Member[]): Map<string, 
 }
 
 /** Everything that ends up in the member's bytes: metadata as packed, and file contents. */
-async function memberKey(entries: TreeEntry[], compression: Compression, epoch: number): Promise<string> {
+async function memberKey(entries: TreeEntry[], compression: Compression, epoch: number, level?: number): Promise<string> {
   const h = createHash('sha256');
-  h.update(`v${FORMAT_VERSION}\0${compression}\0${epoch}\0`);
+  // The default level keeps the key it always had, so existing cached members stay valid.
+  h.update(`v${FORMAT_VERSION}\0${compression}\0${epoch}\0${level === undefined ? '' : `level=${level}\0`}`);
   for (const e of entries) {
     h.update(
       `${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${Math.min(e.mtime, epoch)}\0${e.size ?? ''}\0${e.linkTarget ?? ''}\0${e.rdevMajor ?? ''}:${e.rdevMinor ?? ''}\0`,

@@ -1,0 +1,203 @@
+/**
+ * dib: a systemd Debian ramdisk built from diskimage-builder elements, the
+ * way IPA's DIB images are (the whole root filesystem is the initramfs).
+ *
+ *   Debian base (mmdebstrap, cached) → extracted → the elements (ours in
+ *   elements/, then the spec's) run on it → kernel from /boot, modules cut
+ *   to the generic set → the root, owners and modes kept, into the tree
+ *
+ * The agent is the same as tinyipa's: the pinned Node runtime and the agent
+ * bundle, handed to the ironic-python-agent-ramdisk element.
+ */
+import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { defineFlavor } from '../contract.js';
+import type { FlavorSpec } from '../../spec/normalize.js';
+import { InternalError } from '../../errors.js';
+import { requirementsFor } from '../../host/tools.js';
+import { bundleAgent, REPO_ROOT, type AgentBundle } from '../../agent-bundle.js';
+import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
+import { debianBase, extractBase, hostRelease, type DebianBase } from '../../debian/mmdebstrap.js';
+import { DEFAULT_NODE_VERSION } from '../tinyipa/spec.js';
+import { RAMFORGE_VERSION } from '../../version.js';
+import { runElements } from './elements/runner.js';
+import { mergeDibInputs } from './inputs.js';
+import { dibMembers } from './members.js';
+import { cutModules, takeKernel } from './kernel.js';
+
+/** The elements ramforge ships (top-level elements/), searched after the spec's paths. */
+export const SHIPPED_ELEMENTS_DIR = join(REPO_ROOT, 'elements');
+
+/** What every dib build runs, before the spec's elements (ironic-python-agent-builder's own list). */
+export const FLAVOR_ELEMENTS = ['ramforge-debian', 'ironic-python-agent-ramdisk', 'ramforge-ramdisk', 'ramforge-ssh'];
+
+/**
+ * The base: systemd with udev and networkd, the generic kernel (every common
+ * server NIC and HBA), sshd, and the programs the agent runs
+ * (docs/ramdisk-tools.md; the same set as tinyipa, real tools instead of
+ * busybox). tiny-initramfs satisfies the kernel's "an initramfs generator"
+ * dependency in a fraction of a second: ramforge builds the initramfs itself.
+ */
+export const DIB_BASE_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'udev',
+  'kmod',
+  'iproute2',
+  'openssh-server',
+  'linux-image-amd64',
+  'tiny-initramfs',
+  'util-linux',
+  'mount',
+  'gdisk',
+  'parted',
+  'dosfstools',
+  'e2fsprogs',
+  'dmidecode',
+  'qemu-utils',
+  'ipmitool',
+  'hdparm',
+  'nvme-cli',
+  'efibootmgr',
+  'procps',
+  'ca-certificates',
+];
+
+type DibBuild = FlavorSpec<'dib'>;
+
+export interface DibInputs {
+  base: DebianBase;
+  node: NodeRuntime;
+  agent: AgentBundle;
+}
+
+export const flavor = defineFlavor<DibInputs>({
+  name: 'dib',
+  host: () => ({ tools: requirementsFor(['debian', 'debian-base', 'node-runtime']), probes: [] }),
+  inputs: (anySpec) => {
+    const spec = dibSpec(anySpec);
+    return {
+      base: {
+        name: 'debian-base',
+        title: 'Build the Debian base (mmdebstrap)',
+        run: (env) =>
+          debianBase(
+            { release: releaseOf(spec), variant: 'minbase', include: DIB_BASE_PACKAGES, epoch: spec.sourceDateEpoch },
+            { cacheDir: env.cacheDir, log: env.log, signal: env.signal },
+          ),
+      },
+      node: {
+        name: 'fetch-node',
+        title: 'Fetch the pinned Node runtime',
+        run: (env) => fetchNodeRuntime(DEFAULT_NODE_VERSION, env.cacheDir, { log: env.log }),
+      },
+      agent: {
+        name: 'bundle-agent',
+        title: 'Bundle the agent',
+        run: async (env) => {
+          const agent = await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION });
+          env.log(`agent bundle: ${(agent.bytes / 1024).toFixed(0)} KiB`);
+          return agent;
+        },
+      },
+    };
+  },
+  async assemble({ base, node, agent }, { spec: anySpec, tree, workspace, cacheDir, log, signal }) {
+    const spec = dibSpec(anySpec);
+    const mtime = spec.sourceDateEpoch;
+    const release = releaseOf(spec);
+    const root = join(workspace, 'root');
+    await extractBase(base.tarball, root, signal);
+
+    // The agent for the ironic-python-agent-ramdisk element (its extra-data.d copies it in).
+    const agentDir = join(workspace, 'agent');
+    await mkdir(agentDir, { recursive: true });
+    await copyFile(node.binary, join(agentDir, 'node'));
+    await chmod(join(agentDir, 'node'), 0o755);
+    await writeFile(join(agentDir, 'agent.mjs'), agent.code);
+    // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
+    // /etc/dib-manifests, and a workspace path there would make two builds differ.
+    const flavorEnv: Record<string, string> = {
+      RAMFORGE_AGENT_DIR: agentDir,
+      DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
+    };
+    if (spec.ssh.authorizedKeys.length) {
+      const keys = join(workspace, 'authorized_keys');
+      await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
+      flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
+    }
+    const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
+    const ran = await runElements({
+      root,
+      elements: [...FLAVOR_ELEMENTS, ...dib.elements.filter((e) => !FLAVOR_ELEMENTS.includes(e))],
+      elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
+      environment: { ...flavorEnv, ...dib.environment },
+      release,
+      arch: 'amd64',
+      imageName: spec.name,
+      workDir: join(workspace, 'dib'),
+      cacheDir,
+      epoch: mtime,
+      log,
+      signal,
+    });
+    // DIB empties /tmp after the last phase (finalise_base).
+    for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
+
+    const kernel = await takeKernel(root, workspace);
+    const modules = await cutModules(root, kernel.version);
+    log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
+
+    await mergeRoot(tree, root);
+    // The kernel opens /dev/console before systemd mounts devtmpfs.
+    tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'dib' });
+    tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'dib' });
+    tree.addFile(
+      'etc/ramforge-release',
+      Buffer.from(
+        `NAME=${spec.name}\nFLAVOR=dib\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\nRELEASE=${release}\n`,
+      ),
+      { mode: 0o644, mtime, layer: 'dib' },
+    );
+    await rm(root, { recursive: true, force: true });
+
+    return {
+      kernel: { file: kernel.file, version: kernel.version },
+      members: dibMembers(),
+      facts: {
+        kernel: { modules: { kept: modules.kept, removed: modules.removed } },
+        debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
+        elements: ran.elements,
+        scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
+        node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
+        agent: { bytes: agent.bytes },
+      },
+    };
+  },
+});
+
+function dibSpec(spec: { flavor: string }): DibBuild {
+  if (spec.flavor !== 'dib') throw new InternalError(`the dib flavor was given a ${spec.flavor} spec`);
+  return spec as DibBuild;
+}
+
+/** The spec's release, else the host's (DIB_RELEASE in the caller's environment counts as the spec's default). */
+function releaseOf(spec: DibBuild): string {
+  return spec.dib.release ?? spec.dib.environment.DIB_RELEASE ?? process.env.DIB_RELEASE ?? hostRelease() ?? 'bookworm';
+}
+
+/** The root directory into the tree as tar would carry it: owners, modes, links, devices; /boot stays out. */
+async function mergeRoot(tree: import('../../tree/tree.js').Tree, root: string): Promise<void> {
+  const child = spawn('tar', ['-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', '-', '.'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  await tree.mergeTar(child.stdout, { layer: 'dib-root' });
+  const code = await done;
+  if (code !== 0) throw new InternalError(`tar of the built root failed (${code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
+}

@@ -1,0 +1,278 @@
+/**
+ * The dib flavor, end to end on one shared build (test/support/dib-build.ts):
+ * the initramfs checked file by file (owners, modes, enabled units, what must
+ * not be there), then boots in qemu (TCG, 1 GiB): kernel + initramfs
+ * directly, with root logging in over SSH with the spec's key and with a key
+ * given by sshkey= on the kernel command line; the ISO on BIOS and on UEFI.
+ * Each boot checks the agent's /v1/status.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testSshKey, type SharedBuild } from '../support/shared-build.js';
+import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
+import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { listInitramfs, type InitramfsListEntry } from '../../builder/src/archive/initramfs-list.js';
+import { readCpio } from '../../builder/src/archive/cpio-reader.js';
+import { decompressStream } from '../../builder/src/archive/compress.js';
+
+let b: SharedBuild;
+const scratch = mkdtempSync(join(tmpdir(), 'ramforge-dib-'));
+const disk = join(scratch, 'disk.img');
+execFileSync('truncate', ['-s', '8G', disk]);
+// A second key, given only on the kernel command line (sshkey=).
+const cmdlineKey = join(scratch, 'cmdline_key');
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ramforge-cmdline', '-f', cmdlineKey]);
+
+before(
+  async () => {
+    b = await dibSharedBuild();
+  },
+  { timeout: 45 * 60_000 },
+);
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Every entry of the initramfs by path (later members win, as when the kernel unpacks them), and the text of `wanted`. */
+async function readImage(
+  path: string,
+  wanted: string[],
+): Promise<{ entries: Map<string, InitramfsListEntry>; files: Map<string, string> }> {
+  const entries = new Map<string, InitramfsListEntry>();
+  const files = new Map<string, string>();
+  for (const m of await listInitramfs(path)) {
+    for (const e of m.entries) entries.set(e.path, e);
+    if (!m.entries.some((e) => wanted.includes(e.path))) continue;
+    const stream = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(decompressStream(m.compression));
+    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) }))
+      if (e.data) files.set(e.name, e.data.toString('utf8'));
+  }
+  return { entries, files };
+}
+
+test('dib: the initramfs, file by file: owners, modes, enabled units, the site element, nothing per-machine', {
+  timeout: 45 * 60_000,
+}, async () => {
+  const { entries, files } = await readImage(b.initramfs, [
+    'etc/passwd',
+    'etc/group',
+    'etc/fstab',
+    'etc/ramforge-test/greeting',
+    'etc/machine-id',
+    'root/.ssh/authorized_keys',
+  ]);
+  const get = (p: string): InitramfsListEntry => {
+    const e = entries.get(p);
+    assert.ok(e, `${p} is in the initramfs`);
+    return e;
+  };
+  const init = get('init');
+  assert.equal(init.type, 'symlink');
+  assert.equal(init.linkTarget, '/usr/lib/systemd/systemd');
+  assert.equal(get('usr/lib/systemd/systemd').type, 'file');
+  assert.match(files.get('etc/fstab') ?? '', /^#[^\n]*\n$/, 'fstab mounts nothing');
+  assert.equal(get('dev/console').type, 'char');
+
+  // The site element's user owns its home; files keep the modes and groups it gave them.
+  const passwd = files.get('etc/passwd') ?? '';
+  const site = /^rfsite:x:(\d+):(\d+):/m.exec(passwd);
+  assert.ok(site, 'user rfsite exists');
+  const [uid, gid] = [Number(site[1]), Number(site[2])];
+  assert.ok(uid >= 1000, `rfsite uid ${uid}`);
+  for (const p of ['home/rfsite', 'home/rfsite/.ssh', 'home/rfsite/.ssh/authorized_keys']) {
+    const e = get(p);
+    assert.deepEqual([e.uid, e.gid], [uid, gid], `${p} belongs to rfsite`);
+  }
+  assert.equal(get('home/rfsite/.ssh').mode, 0o700);
+  assert.equal(get('home/rfsite/.ssh/authorized_keys').mode, 0o600);
+  const rfops = /^rfops:x:(\d+):(.*)$/m.exec(files.get('etc/group') ?? '');
+  assert.ok(rfops && rfops[2]?.split(',').includes('rfsite'), 'rfsite is in rfops');
+  const secret = get('etc/ramforge-test/secret');
+  assert.deepEqual([secret.mode, secret.uid, secret.gid], [0o640, 0, Number(rfops[1])]);
+  const sudoers = get('etc/sudoers.d/rfops');
+  assert.deepEqual([sudoers.mode, sudoers.uid], [0o440, 0]);
+  assert.equal(get('usr/bin/sudo').mode, 0o4755, 'sudo keeps its setuid bit');
+  assert.equal(get('usr/bin/less').type, 'file', "pkg-map turned 'pager' into less");
+  assert.equal(files.get('etc/ramforge-test/greeting'), 'hello from the spec\n', 'dib.environment reached the element');
+
+  // Units enabled in the chroot.
+  for (const unit of ['ironic-python-agent.service', 'ramforge-test-site.service', 'ssh.service', 'ramforge-ssh-cmdline.service']) {
+    assert.equal(get(`etc/systemd/system/multi-user.target.wants/${unit}`).type, 'symlink', `${unit} is enabled`);
+  }
+  assert.equal(get('etc/systemd/system/systemd-firstboot.service').linkTarget, '/dev/null');
+  assert.equal(get('usr/bin/node').mode, 0o755);
+  assert.equal(get('root/.ssh').mode, 0o700);
+  assert.equal(get('root/.ssh/authorized_keys').mode, 0o600);
+  assert.equal(files.get('root/.ssh/authorized_keys'), `${testSshKey().publicKey}\n`);
+
+  // Nothing per-machine, no logs, no caches, no docs, no kernel image inside.
+  const paths = [...entries.keys()];
+  assert.deepEqual(
+    paths.filter((p) => /^etc\/ssh\/ssh_host_/.test(p)),
+    [],
+    'no SSH host keys',
+  );
+  assert.equal(files.get('etc/machine-id') ?? '', '', 'machine-id empty');
+  assert.deepEqual(
+    paths.filter((p) => /^var\/log\/./.test(p) && entries.get(p)?.type === 'file'),
+    [],
+    'no logs',
+  );
+  assert.deepEqual(
+    paths.filter((p) => /^(var\/lib\/apt\/lists|var\/cache\/apt)\/./.test(p) && entries.get(p)?.type === 'file'),
+    [],
+    'no apt lists or caches',
+  );
+  assert.deepEqual(
+    paths.filter((p) => /^usr\/share\/(doc|man)\/./.test(p)),
+    [],
+    'no docs, no man pages',
+  );
+  assert.deepEqual(
+    paths.filter((p) => p.startsWith('boot/')),
+    [],
+    'the kernel is not inside',
+  );
+  assert.deepEqual(
+    paths.filter((p) => p.startsWith('tmp/')),
+    [],
+    '/tmp is empty',
+  );
+  // The generic module set for real hardware: storage and NIC drivers, not everything.
+  const modules = paths.filter((p) => /^usr\/lib\/modules\/[^/]+\/kernel\/.*\.ko/.test(p));
+  assert.ok(
+    modules.some((p) => p.endsWith('/ixgbe.ko')) && modules.some((p) => p.endsWith('/megaraid_sas.ko')),
+    'server NIC and HBA drivers',
+  );
+  assert.ok(modules.length < 1000, `${modules.length} modules`);
+
+  const m = b.manifest;
+  assert.equal(m.flavor, 'dib');
+  assert.ok(m.elements.includes('ramforge-test-site') && m.elements.includes('ironic-python-agent-ramdisk'));
+  assert.ok(
+    (m.artifacts as { kind: string; size: number }[]).find((a) => a.kind === 'initramfs')!.size < 100 * 1024 * 1024,
+    'initramfs ≤ 100 MiB',
+  );
+});
+
+async function boot(name: string, opts: Parameters<typeof bootVm>[0], then?: (vm: Vm, sshPort: number) => Promise<void>): Promise<void> {
+  const port = await freePort();
+  const sshPort = await freePort();
+  let vm: Vm | undefined;
+  try {
+    vm = await bootVm({
+      memoryMiB: 1024,
+      hostfwd: [
+        { hostPort: port, guestPort: 9999 },
+        { hostPort: sshPort, guestPort: 22 },
+      ],
+      disks: [{ path: disk, format: 'raw' }],
+      ...opts,
+    });
+    const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 600_000);
+    assert.equal(r.status, 200);
+    assert.equal(typeof (JSON.parse(r.body) as { version: string }).version, 'string');
+    process.stderr.write(`[dib-boot] ${name}: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+    await then?.(vm, sshPort);
+  } catch (e) {
+    process.stderr.write(`[dib-boot] ${name} serial log:\n${vm?.serialText().slice(-8000) ?? ''}\n`);
+    throw e;
+  } finally {
+    await vm?.stop();
+  }
+}
+
+/** Run `command` as root over SSH with `key`; retried while sshd starts. */
+async function sshRun(port: number, key: string, command: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = spawnSync(
+      'ssh',
+      [
+        '-i',
+        key,
+        '-p',
+        String(port),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'ConnectTimeout=30',
+        '-o',
+        'LogLevel=ERROR',
+        'root@127.0.0.1',
+        command,
+      ],
+      { encoding: 'utf8', timeout: 90_000 },
+    );
+    if (r.status === 0) return r.stdout;
+    last = `exit ${r.status}: ${r.stderr}`;
+    await new Promise((res) => setTimeout(res, 3000));
+  }
+  throw new Error(`ssh never succeeded: ${last}`);
+}
+
+test("dib: kernel + initramfs boot directly; root logs in with the spec's key and with sshkey=; units ran", {
+  timeout: 20 * 60_000,
+}, async () => {
+  const pub = readFileSync(`${cmdlineKey}.pub`, 'utf8').trim();
+  await boot(
+    'direct',
+    { kernel: b.kernel, initrd: b.initramfs, append: `${DIB_TEST_SPEC.cmdline} sshkey="${pub}"` },
+    async (vm, sshPort) => {
+      const out = await sshRun(
+        sshPort,
+        testSshKey().privateKeyFile,
+        'id -u; systemctl is-active ironic-python-agent ramforge-test-site systemd-networkd; cat /run/ramforge-test-site; ls /etc/ssh; grep FLAVOR /etc/ramforge-release; readlink /proc/1/exe',
+        300_000,
+      );
+      const lines = out.trim().split('\n');
+      assert.equal(lines[0], '0', out);
+      assert.deepEqual(lines.slice(1, 4), ['active', 'active', 'active'], out);
+      assert.equal(lines[4], 'started');
+      assert.match(out, /ssh_host_ed25519_key/, 'host keys were made at boot');
+      assert.match(out, /^FLAVOR=dib$/m);
+      assert.match(out, /\/systemd$/m, 'PID 1 is systemd');
+      const viaCmdline = await sshRun(sshPort, cmdlineKey, 'id -un; cat /proc/cmdline', 120_000);
+      assert.match(viaCmdline, /^root$/m, 'the sshkey= key logs in');
+      const none = spawnSync(
+        'ssh',
+        [
+          '-p',
+          String(sshPort),
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'IdentityFile=/dev/null',
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          'root@127.0.0.1',
+          'true',
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.notEqual(none.status, 0, 'no key, no login');
+      process.stderr.write(`[dib-boot] direct: ssh checks done after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+    },
+  );
+});
+
+test('dib: the ISO boots on BIOS and the agent answers', { timeout: 15 * 60_000 }, async () => {
+  await boot('iso-bios', { iso: b.iso, firmware: 'bios' });
+});
+
+test('dib: the ISO boots on UEFI and the agent answers', { timeout: 15 * 60_000 }, async () => {
+  await boot('iso-uefi', { iso: b.iso, firmware: 'uefi' });
+});
