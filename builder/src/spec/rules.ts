@@ -22,6 +22,22 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
   });
   spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
   if (spec.flavor === 'dib') spec.dib.elementsPath.forEach((p, i) => requireFile(errors, `dib.elementsPath[${i}]`, p, 'dir'));
+  if (spec.flavor === 'coreos') {
+    const c = spec.coreos;
+    if (c.dockerfile !== undefined) requireFile(errors, 'coreos.dockerfile', c.dockerfile, 'file');
+    if (c.container !== undefined) requireFile(errors, 'coreos.container', c.container, 'any');
+    if (c.container !== undefined && (c.dockerfile !== undefined || c.baseImage !== undefined))
+      errors.push({
+        path: 'coreos.container',
+        message: 'takes the container from an image archive, so dockerfile and baseImage would be ignored',
+        fix: 'keep container, or dockerfile/baseImage, not both',
+      });
+    c.cloudConfig.forEach((f, i) => requireFile(errors, `coreos.cloudConfig[${i}]`, f, 'file'));
+    if (c.base) {
+      requireFile(errors, 'coreos.base.kernel', c.base.kernel, 'file');
+      requireFile(errors, 'coreos.base.initramfs', c.base.initramfs, 'file');
+    }
+  }
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
   spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
 
