@@ -24,3 +24,11 @@ export {
 export { extractDeb, pruneLayer, DEFAULT_PRUNE, DEFAULT_PRUNE_KEEP, type ExtractOptions } from './extract.js';
 export { fetchKernel, addKernelModules, type Kernel } from './kernel.js';
 export { selectModules, readModuleIndex, DEFAULT_MODULE_SETS, MODULE_SETS, type ModuleSet } from './modules.js';
+export {
+  debianBase,
+  extractBase,
+  hostRelease,
+  type BaseRequest,
+  type BaseVariant,
+  type DebianBase,
+} from './mmdebstrap.js';

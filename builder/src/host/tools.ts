@@ -10,12 +10,14 @@ import { ISO_TOOLS } from '../outputs/iso-tools.js';
 /**
  * Why a row is needed: 'build' every build (member compression), 'debian'
  * flavors built from Debian packages (debian/input.ts), 'node-runtime'
- * flavors shipping the pinned Node, 'iso' the ISO writer, 'test' the suite.
+ * flavors shipping the pinned Node, 'debian-base' flavors starting from an
+ * mmdebstrap rootfs (debian/mmdebstrap.ts: dib, coreos), 'iso' the ISO
+ * writer, 'test' the suite.
  */
-export type Purpose = 'build' | 'debian' | 'node-runtime' | 'iso' | 'test';
+export type Purpose = 'build' | 'debian' | 'node-runtime' | 'debian-base' | 'iso' | 'test';
 
 /** What `ramforge doctor --for build` checks: whatever a build of any available flavor may need. */
-export const BUILD_PURPOSES: Purpose[] = ['build', 'debian', 'node-runtime'];
+export const BUILD_PURPOSES: Purpose[] = ['build', 'debian', 'node-runtime', 'debian-base'];
 
 /**
  * A host condition no Debian package fixes, checked before any slow work
@@ -49,6 +51,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
     why: 'verify the mirror signatures',
     purposes: ['debian'],
   },
+  { tool: 'mmdebstrap', pkg: 'mmdebstrap', why: 'build the Debian base rootfs (dib, coreos)', purposes: ['debian-base'] },
   { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['debian'] },
   { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
