@@ -19,14 +19,19 @@ FROM ${BASE}
 ARG APT_SOURCES
 # The disk and hardware tools the agent runs (docs/ramdisk-tools.md; the
 # same set as the other flavors), kmod and iproute2 for the agent's modprobe
-# and ip. Logs, indexes and ldconfig's cache (inode numbers) are removed:
-# they differ from build to build.
+# and ip. No documentation, manual pages or translations (the container is
+# in RAM); copyright files stay. Downloaded packages, logs, indexes and
+# ldconfig's cache (inode numbers) are removed: they differ from build to
+# build.
 RUN set -eu; \
     printf '%s\n' "$APT_SOURCES" > /etc/apt/sources.list.d/ramforge-build.sources; \
+    printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/man/*' \
+      'path-exclude=/usr/share/locale/*' 'path-exclude=/usr/share/info/*' > /etc/dpkg/dpkg.cfg.d/ramforge-nodoc; \
     apt-get update -qq; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       util-linux mount gdisk parted dosfstools e2fsprogs dmidecode qemu-utils ipmitool hdparm nvme-cli efibootmgr \
       iproute2 kmod libstdc++6 ca-certificates; \
+    apt-get clean; \
     rm -f /etc/apt/sources.list.d/ramforge-build.sources; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
       /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old

@@ -10,6 +10,7 @@
  * passes from its input stages to its assemble as `inputs`, typed by the
  * flavor: none of it lands in a shared context.
  */
+import type { Compression } from '../archive/compress.js';
 import type { Tree } from '../tree/tree.js';
 import type { TreeEntry } from '../tree/types.js';
 import type { HostProbe, HostRequirement } from '../host/tools.js';
@@ -52,7 +53,13 @@ export type Member =
    * whose select says yes wins); a tree member without `select` takes
    * what no member claims (at most one; without one, site takes them).
    */
-  | { kind: 'tree'; name: string; select?: (e: TreeEntry) => boolean }
+  | {
+      kind: 'tree';
+      name: string;
+      select?: (e: TreeEntry) => boolean;
+      /** Instead of the spec's compression: 'none' for content that is already compressed (a container.tar.gz). */
+      compression?: Compression;
+    }
   /** A file appended as it is (already a compressed cpio: a vendor initramfs, microcode). */
   | { kind: 'verbatim'; name: string; file: string };
 
