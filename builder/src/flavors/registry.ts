@@ -11,7 +11,6 @@ import { InternalError } from '../errors.js';
 /** Flavors the spec knows but this version cannot build yet (their issues are open); the spec rules refuse them. */
 export const NOT_YET: Partial<Record<FlavorName, string>> = {
   dib: 'the dib flavor is not implemented yet in this version of ramforge',
-  coreos: 'the coreos flavor is not implemented yet in this version of ramforge',
 };
 
 export async function loadFlavor(name: FlavorName): Promise<Flavor<any>> {

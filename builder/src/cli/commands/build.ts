@@ -16,7 +16,8 @@ spec's list.
 Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
   --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso}
-  --flavor F            flavor: tinyipa (dib and coreos: not available yet)
+  --flavor F            flavor: tinyipa or coreos (a Docker engine at DOCKER_HOST;
+                        docs/coreos.md); dib: not available yet
   --compression C       compression: zstd (default), xz, gzip or none
   --cmdline ARGS        cmdline: kernel arguments in the ISO boot entries
   --ssh-key FILE        ssh.authorizedKeys: a public key file allowed to log in

@@ -79,6 +79,8 @@ export async function shapeHostOs(tree: Tree, opts: { mtime: number; runner: Buf
   for (const e of tree.entries()) if (/^etc\/ssh\/ssh_host_.*_key(\.pub)?$/.test(e.path)) tree.remove(e.path);
 
   tree.addSymlink('init', '/sbin/init', attrs);
+  // CoreOS's paths, which IPA's cloud-config names: Debian has chroot in /usr/sbin.
+  if (!tree.has('usr/bin/chroot')) tree.addSymlink('usr/bin/chroot', '/usr/sbin/chroot', attrs);
   file('etc/hostname', 'localhost\n');
   file('etc/hosts', '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n');
   file('etc/machine-id', '');
