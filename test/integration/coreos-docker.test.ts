@@ -10,7 +10,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -145,4 +146,31 @@ test('no engine at DOCKER_HOST names it and the way out', async () => {
     assert.match(e.hint ?? '', /coreos\.container/);
     return true;
   });
+});
+
+const CLI = join(import.meta.dirname, '..', '..', 'ramforge');
+function cli(args: string[], env: Record<string, string>): { status: number | null; stderr: string } {
+  const r = spawnSync(CLI, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: '1', ...env }, timeout: 5 * 60_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+test('ramforge build --flavor coreos: no engine, or a bad cloud-config, is one clear error, exit 2, output untouched', () => {
+  const out = join(dir, 'cli-out');
+  const noEngine = cli(['build', '--flavor', 'coreos', '--no-iso', '--no-install', '--output', out], {
+    DOCKER_HOST: `unix://${join(dir, 'none.sock')}`,
+  });
+  assert.equal(noEngine.status, 2, noEngine.stderr);
+  assert.match(noEngine.stderr, /DOCKER_HOST=unix:\/\/.*none\.sock does not exist/);
+  assert.match(noEngine.stderr, /coreos\.container/);
+  assert.equal(existsSync(out), false);
+
+  writeFileSync(join(dir, 'bad.yml'), '#cloud-config\ncoreos:\n  units:\n    - name: x.service\n      comand: start\n');
+  writeFileSync(join(dir, 'spec.yaml'), 'flavor: coreos\niso: false\ncoreos:\n  cloudConfig: [bad.yml]\n');
+  const bad = cli(['build', '--spec', 'spec.yaml', '--no-install', '--output', out], { DOCKER_HOST: engine.host });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(
+    bad.stderr,
+    /coreos\.cloudConfig\[0\] \(.*bad\.yml\) coreos\.units\[0\]\.comand: unknown key 'comand' \(did you mean 'command'\?\)/,
+  );
+  assert.equal(existsSync(out), false);
 });

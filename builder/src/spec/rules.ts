@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { SpecIssue } from '../errors.js';
 import type { BuildSpec } from './normalize.js';
 import { NOT_YET } from '../flavors/registry.js';
+import { checkCloudConfigFile } from '../flavors/coreos/cloud-config.js';
 
 export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: SpecIssue[] } {
   const errors: SpecIssue[] = [];
@@ -32,7 +33,11 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
         message: 'takes the container from an image archive, so dockerfile and baseImage would be ignored',
         fix: 'keep container, or dockerfile/baseImage, not both',
       });
-    c.cloudConfig.forEach((f, i) => requireFile(errors, `coreos.cloudConfig[${i}]`, f, 'file'));
+    c.cloudConfig.forEach((f, i) => {
+      requireFile(errors, `coreos.cloudConfig[${i}]`, f, 'file');
+      // Checked here, before any slow work: a typo in a unit is a spec error (exit 2), not a boot surprise.
+      if (existsSync(f) && statSync(f).isFile()) errors.push(...checkCloudConfigFile(f, `coreos.cloudConfig[${i}]`));
+    });
     if (c.base) {
       requireFile(errors, 'coreos.base.kernel', c.base.kernel, 'file');
       requireFile(errors, 'coreos.base.initramfs', c.base.initramfs, 'file');

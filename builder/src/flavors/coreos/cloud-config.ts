@@ -11,6 +11,7 @@
  * ssh_authorized_keys appended, hostname replaced.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { SpecError, type SpecIssue } from '../../errors.js';
 import { validateAgainst } from '../../spec/validate.js';
@@ -182,4 +183,15 @@ export function mergeCloudConfigs(configs: CloudConfig[]): CloudConfig {
 export function renderCloudConfig(c: CloudConfig, comment: string[] = []): string {
   const head = [HEADER, ...comment.map((l) => `# ${l}`)].join('\n');
   return `${head}\n${stringify(c, { lineWidth: 0, blockQuote: 'literal' })}`;
+}
+
+/** Spec issues of one cloud-config file (for the spec rules): each names the file, the path in it and the fix. */
+export function checkCloudConfigFile(file: string, specPath: string): SpecIssue[] {
+  try {
+    parseCloudConfig(readFileSync(file, 'utf8'), file);
+    return [];
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    return e.issues.map((i) => ({ path: `${specPath} (${file}) ${i.path}`, message: i.message, ...(i.fix ? { fix: i.fix } : {}) }));
+  }
 }
