@@ -120,6 +120,12 @@ export class BlockDeviceEraseError extends AgentError {
     super('Error erasing block device', details, 500);
   }
 }
+/** IPA's SoftwareRAIDError: a software RAID configuration is invalid or could not be built or removed. */
+export class SoftwareRAIDError extends AgentError {
+  constructor(details: string) {
+    super('Software RAID caused unknown error', details, 500);
+  }
+}
 export class DeviceNotFound extends AgentError {
   constructor(details: string) {
     super('Error finding the disk or partition device to deploy the image onto', details, 404);

@@ -297,7 +297,7 @@ test('flow.start_flow runs commands in order and fails on the first failure; unk
 });
 
 test('system.lockdown and rescue.finalize_rescue stop serving after answering', async (t) => {
-  const { mkdtempSync, readFileSync, existsSync } = await import('node:fs');
+  const { mkdtempSync, mkdirSync, readFileSync, existsSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { rmSync } = await import('node:fs');
   const root = mkdtempSync(`${tmpdir()}/rf-rescue-`);
@@ -307,6 +307,21 @@ test('system.lockdown and rescue.finalize_rescue stop serving after answering', 
   agent.state.onStopServing = () => {
     stops++;
   };
+  // A ramdisk built with rescue support has etc/ipa-rescue-config; without it the command fails and the agent keeps serving.
+  const refused = await postCommand(agent.app, {
+    name: 'rescue.finalize_rescue',
+    params: { rescue_password: '$6$salt$hash', hashed: true },
+  });
+  assert.equal(refused.json.command_status, 'FAILED');
+  assert.match(refused.json.command_error.details, /built without rescue support/);
+  assert.equal(existsSync(`${root}/etc/.rescued`), false);
+  mkdirSync(`${root}/etc/ipa-rescue-config`, { recursive: true });
+  for (const bad of ['', 'x:y', '$6$salt$hash\nroot::0:0']) {
+    const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: bad, hashed: true } });
+    assert.equal(r.status, 400, `rescue_password ${JSON.stringify(bad)} refused`);
+    assert.match(r.json.faultstring ?? JSON.stringify(r.json), /rescue_password/);
+  }
+  assert.equal(stops, 0);
   const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: '$6$salt$hash', hashed: true } });
   assert.equal(r.json.command_status, 'SUCCEEDED');
   assert.equal(readFileSync(`${root}/etc/ipa-rescue-config/ipa-rescue-password`, 'utf8'), '$6$salt$hash');
@@ -317,4 +332,19 @@ test('system.lockdown and rescue.finalize_rescue stop serving after answering', 
   await postCommand(l.app, { name: 'system.lockdown', params: {} });
   assert.equal(l.state.lockdown, true);
   assert.equal(l.state.serveApi, false);
+});
+
+test('rescue.finalize_rescue with a clear-text password (conductors before Ussuri) writes a SHA-256 crypt hash, as IPA', async (t) => {
+  const { mkdtempSync, mkdirSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const root = mkdtempSync(`${tmpdir()}/rf-rescue-`);
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(`${root}/etc/ipa-rescue-config`, { recursive: true });
+  const { execute } = await import('../src/util/exec.js');
+  // The real runner: openssl (a test tool of the host) makes the hash.
+  const agent = await createTestAgent({ config: { rootPath: root }, runner: execute });
+  agent.state.onStopServing = () => {};
+  const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'pass word' } }, '?wait=true');
+  assert.equal(r.json.command_status, 'SUCCEEDED', JSON.stringify(r.json.command_error));
+  assert.match(readFileSync(`${root}/etc/ipa-rescue-config/ipa-rescue-password`, 'utf8'), /^\$5\$[./0-9A-Za-z]+\$[./0-9A-Za-z]{43}$/);
 });

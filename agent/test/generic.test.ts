@@ -105,3 +105,35 @@ test('write_image without image_info fails the deploy step with a 400-class erro
   assert.equal(bad.json.command_status, 'FAILED');
   assert.match(bad.json.command_error.details, /checksum/);
 });
+
+test('generic manager: apply_configuration checks its arguments and the config before touching a disk', async () => {
+  const { managers } = await loadGeneric();
+  const node = { uuid: 'n-raid' };
+  await assert.rejects(managers.dispatchToManagers('apply_configuration', node, [], {}), (e: unknown) => {
+    assert.equal((e as Error).name, 'InvalidCommandParamsError');
+    assert.match((e as { details: string }).details, /args\.raid_config/);
+    return true;
+  });
+  const raid_config = { logical_disks: [{ size_gb: 'MAX', raid_level: '1', controller: 'software' }] };
+  await assert.rejects(
+    managers.dispatchToManagers('apply_configuration', node, [], { raid_config, delete_existing: 'yes' }),
+    /Invalid command parameters/,
+  );
+  // The recorded server has three disks: RAID-6 needs four, and the first volume must be RAID-1.
+  const bad = {
+    logical_disks: [
+      { size_gb: 100, raid_level: '0', controller: 'software' },
+      { size_gb: 'MAX', raid_level: '6', controller: 'software' },
+    ],
+  };
+  await assert.rejects(managers.dispatchToManagers('apply_configuration', node, [], { raid_config: bad }), (e: unknown) => {
+    assert.equal((e as Error).name, 'SoftwareRAIDError');
+    const d = (e as { details: string }).details;
+    assert.match(d, /^Could not validate Software RAID config for n-raid: /);
+    assert.match(d, /logical_disks\[0\]\.raid_level: .*requires RAID-1/);
+    assert.match(d, /logical_disks\[1\]\.raid_level: .*RAID level 6 with only 3 block devices found \(needs 4\)/);
+    return true;
+  });
+  // No software volume: nothing to do, nothing returned (as IPA).
+  assert.deepEqual(await managers.dispatchToManagers('create_configuration', { target_raid_config: {} }, []), {});
+});

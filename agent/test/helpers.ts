@@ -80,6 +80,8 @@ export async function createTestAgent(
     extra?: Record<string, Extension>;
     token?: string;
     bodyLimit?: number;
+    /** Runs programs for the commands: the recorder by default, which runs nothing. */
+    runner?: ProgramRunner;
   } = {},
 ): Promise<TestAgent> {
   const config = makeConfig(o.config);
@@ -87,7 +89,7 @@ export async function createTestAgent(
   state.token = o.token;
   const managers = await initializeManagers(o.managers ?? [new FakeManager()], { log: silentLog });
   const run = createRecorder();
-  const commands = createCommandDispatcher({ state, config, managers, run, log: silentLog }, o.extra);
+  const commands = createCommandDispatcher({ state, config, managers, run: o.runner ?? run, log: silentLog }, o.extra);
   const agent: TestAgent = { app: buildApp(state, commands, { bodyLimit: o.bodyLimit }), state, commands, managers, run, heartbeats: 0 };
   state.requestHeartbeat = () => {
     agent.heartbeats++;

@@ -157,19 +157,28 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
       ['erase_devices_metadata', 99],
       ['erase_devices_express', 0],
       ['erase_pstore', 0],
+      ['delete_configuration', 0],
+      ['create_configuration', 0],
     ],
   );
+  // As IPA: the RAID steps belong to the raid interface (raid_interface=agent runs them), the rest to deploy.
   assert.deepEqual(
-    listGenericCleanSteps().every((x) => x.interface === 'deploy'),
-    true,
+    listGenericCleanSteps().map((x) => x.interface),
+    ['deploy', 'deploy', 'deploy', 'deploy', 'raid', 'raid'],
   );
   const deploy = await reg.collectSteps('deploy', {}, []);
   assert.deepEqual(
     deploy.GenericHardwareManager!.map((x) => [x.step, x.priority]),
     [
       ['erase_devices_metadata', 0],
+      ['apply_configuration', 0],
       ['write_image', 0],
     ],
+  );
+  const service = await reg.collectSteps('service', {}, []);
+  assert.deepEqual(
+    service.GenericHardwareManager!.map((x) => `${x.interface}.${x.step}`),
+    ['raid.delete_configuration', 'raid.apply_configuration', 'raid.create_configuration', 'deploy.write_image'],
   );
 });
 

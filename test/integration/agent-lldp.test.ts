@@ -1,82 +1,134 @@
 /**
- * LLDP through a REAL lldpd: two network namespaces joined by a veth pair,
- * one lldpd on each side; the agent side asks its lldpd with lldpcli and
- * re-encodes the neighbour as IPA's [type, hex] TLV pairs. Needs root and
- * the Debian package lldpd; nothing leaves the namespaces.
+ * LLDP off the wire, as IPA captures it, with no lldpd: the agent (agent/src/main.ts,
+ * --standalone, ipa-collect-lldp=1) runs as a process inside a private network
+ * namespace whose only NIC is one end of a veth pair; a python3 raw socket in a
+ * second namespace sends LLDP frames from the other end, like a switch port.
+ * The agent's inventory (poll.get_hardware_info through its API, asked with curl
+ * inside the namespace) must show the frame's TLVs as [type, hex] pairs.
+ *
+ * The agent-side end is named like a VLAN (`<tag>.1`): the inventory lists NICs
+ * backed by a device, bonds and VLANs, and a veth is none of those.
+ * Needs root, iproute2, python3, curl and tcpdump (the ramdisk's capture tool).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { collectLldp } from '../../agent/src/hardware/inventory/lldp.js';
-import { createHostAccess } from '../../agent/src/hardware/inventory/host-access.js';
-import { execute } from '../../agent/src/util/exec.js';
+import { agentEntry, REPO_ROOT } from '../support/agent-process.js';
+import { SANDBOX_SH } from '../support/agent-sandbox.js';
 
-const skip = process.getuid?.() !== 0 || !existsSync('/usr/sbin/lldpd') ? 'needs root and the lldpd package' : false;
-const tag = `rf${process.pid}`;
-const [nsSwitch, nsHost] = [`${tag}s`, `${tag}h`];
+const missing = ['/usr/bin/tcpdump', '/usr/bin/python3', '/usr/bin/curl'].filter((f) => !existsSync(f));
+const skip =
+  process.getuid?.() !== 0 ? 'needs root' : missing.length ? `needs ${missing.join(', ')} (./ramforge doctor --for test --fix)` : false;
+const tag = `rfl${process.pid % 100000}`;
+const [nsAgent, nsSwitch] = [`${tag}a`, `${tag}s`];
+const [ifAgent, ifSwitch] = [`${tag}.1`, `${tag}s`];
 const dir = mkdtempSync(path.join(tmpdir(), 'ramforge-lldp-'));
-// lldpcli connects after dropping to the _lldpd user: the socket's directory must be searchable.
-chmodSync(dir, 0o755);
-const daemons: ChildProcess[] = [];
+const children: ChildProcess[] = [];
 
-const sh = (...argv: string[]) => {
+const sh = (...argv: string[]): string => {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
 
-after(() => {
-  for (const d of daemons) d.kill('SIGTERM');
-  for (const ns of [nsSwitch, nsHost]) spawnSync('ip', ['netns', 'del', ns]);
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(0) : c.once('exit', r)))));
+  for (const ns of [nsAgent, nsSwitch]) spawnSync('ip', ['netns', 'del', ns]);
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('lldpcli neighbours become LLDP TLVs', { skip, timeout: 60_000 }, async () => {
-  sh('ip', 'netns', 'add', nsSwitch);
-  sh('ip', 'netns', 'add', nsHost);
-  sh('ip', 'link', 'add', `${tag}a`, 'type', 'veth', 'peer', 'name', `${tag}b`);
-  sh('ip', 'link', 'set', `${tag}a`, 'netns', nsSwitch);
-  sh('ip', 'link', 'set', `${tag}b`, 'netns', nsHost);
-  sh('ip', '-n', nsSwitch, 'link', 'set', `${tag}a`, 'up');
-  sh('ip', '-n', nsHost, 'link', 'set', `${tag}b`, 'up');
-  sh('ip', '-n', nsSwitch, 'addr', 'add', '192.0.2.101/24', 'dev', `${tag}a`);
-  const sockS = path.join(dir, 's.sock');
-  const sockH = path.join(dir, 'h.sock');
-  daemons.push(spawn('ip', ['netns', 'exec', nsSwitch, 'lldpd', '-d', '-u', sockS, '-I', `${tag}a`], { stdio: 'ignore' }));
-  daemons.push(spawn('ip', ['netns', 'exec', nsHost, 'lldpd', '-d', '-u', sockH, '-I', `${tag}b`], { stdio: 'ignore' }));
-  const cli = (ns: string, sock: string, ...args: string[]) =>
-    spawnSync('ip', ['netns', 'exec', ns, 'lldpcli', '-u', sock, ...args], { encoding: 'utf8' });
-  for (let i = 0; i < 50 && cli(nsSwitch, sockS, 'show', 'chassis').status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-  cli(nsSwitch, sockS, 'configure', 'system', 'hostname', 'switch-1');
-  cli(nsSwitch, sockS, 'configure', 'ports', `${tag}a`, 'lldp', 'portdescription', 'uplink to server07');
-  cli(nsSwitch, sockS, 'configure', 'lldp', 'tx-interval', '1');
+/** A switch port: chassis MAC, port name, TTL, port description, system name, mgmt IPv4, 802.1 PVID 100, End; padded to 60 bytes. */
+const SENDER = String.raw`
+import socket, struct, sys, time
+def tlv(t, v): return struct.pack('!H', (t << 9) | len(v)) + v
+src = bytes.fromhex('020000aabbcc')
+body = (tlv(1, b'\x04' + src) + tlv(2, b'\x05Ethernet1/7') + tlv(3, b'\x00\x78') + tlv(4, b'uplink to server07')
+        + tlv(5, b'switch-1') + tlv(8, bytes.fromhex('0501c0000265020000000600')) + tlv(127, bytes.fromhex('0080c2010064')) + tlv(0, b''))
+frame = bytes.fromhex('0180c200000e') + src + b'\x88\xcc' + body
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+while True:
+    s.send(frame)
+    time.sleep(0.5)
+`;
 
-  // The agent's view: its lldpcli runs in the host namespace against that namespace's lldpd.
-  const host = createHostAccess({
-    run: (argv, o) => execute(['ip', 'netns', 'exec', nsHost, argv[0]!, '-u', sockH, ...argv.slice(1)], o),
-  });
-  let tlvs: Array<[number, string]> | undefined;
-  for (let i = 0; i < 100; i++) {
-    tlvs = (await collectLldp(host))?.get(`${tag}b`);
-    if (tlvs?.some(([t, v]) => t === 5 && v === Buffer.from('switch-1').toString('hex')) && tlvs.some(([t]) => t === 4)) break;
-    await new Promise((r) => setTimeout(r, 200));
+test('ipa-collect-lldp=1: the agent captures the LLDP frame a switch port sends and reports its TLVs in the inventory', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  sh('ip', 'netns', 'add', nsAgent);
+  sh('ip', 'netns', 'add', nsSwitch);
+  sh('ip', 'link', 'add', ifSwitch, 'netns', nsSwitch, 'type', 'veth', 'peer', 'name', ifAgent, 'netns', nsAgent);
+  for (const [ns, i] of [
+    [nsAgent, 'lo'],
+    [nsAgent, ifAgent],
+    [nsSwitch, ifSwitch],
+  ] as const)
+    sh('ip', '-n', ns, 'link', 'set', i, 'up');
+  children.push(spawn('ip', ['netns', 'exec', nsSwitch, 'python3', '-c', SENDER, ifSwitch], { stdio: 'ignore' }));
+
+  const port = 9999;
+  const cmdline = path.join(dir, 'cmdline');
+  writeFileSync(cmdline, `ipa-listen-host=127.0.0.1 ipa-listen-port=${port} ipa-collect-lldp=1 ipa-lldp-timeout=10\n`);
+  const config = path.join(dir, 'agent.json');
+  writeFileSync(config, '{}');
+  const log = path.join(dir, 'agent.log');
+  const fd = openSync(log, 'a');
+  // The same disk/power sandbox as every host-side agent (agent-process.ts), here with no disk at all.
+  const agent = spawn(
+    'ip',
+    [
+      ...['netns', 'exec', nsAgent, 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', SANDBOX_SH, 'sandbox'],
+      ...['', path.join(dir, 'power.log'), dir, process.execPath, '--import', 'tsx', agentEntry()],
+      ...['--standalone', '--config', config, '--cmdline', cmdline],
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', fd, fd],
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TMPDIR: tmpdir() },
+    },
+  );
+  closeSync(fd);
+  children.push(agent);
+  const curl = (...args: string[]) =>
+    spawnSync(
+      'ip',
+      ['netns', 'exec', nsAgent, 'curl', '-sS', '--max-time', '60', ...args, `http://127.0.0.1:${port}/v1/commands/?wait=true`],
+      {
+        encoding: 'utf8',
+      },
+    );
+  try {
+    for (let i = 0; spawnSync('ip', ['netns', 'exec', nsAgent, 'curl', '-sf', `http://127.0.0.1:${port}/v1/status`]).status !== 0; i++) {
+      assert.ok(i < 240 && agent.exitCode === null, 'the agent did not answer /v1/status within 60 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const t0 = Date.now();
+    const r = curl('-H', 'Content-Type: application/json', '-d', JSON.stringify({ name: 'poll.get_hardware_info', params: {} }));
+    const ms = Date.now() - t0;
+    const body = JSON.parse(r.stdout) as { command_status: string; command_result: { interfaces: Array<{ name: string; lldp: unknown }> } };
+    assert.equal(body.command_status, 'SUCCEEDED', r.stdout);
+    const nic = body.command_result.interfaces.find((i) => i.name === ifAgent);
+    assert.ok(nic, `no ${ifAgent} in ${JSON.stringify(body.command_result.interfaces)}`);
+    const hex = (s: string) => Buffer.from(s).toString('hex');
+    assert.deepEqual(nic.lldp, [
+      [1, '04020000aabbcc'],
+      [2, `05${hex('Ethernet1/7')}`],
+      [3, '0078'],
+      [4, hex('uplink to server07')],
+      [5, hex('switch-1')],
+      [8, '0501c0000265020000000600'],
+      [127, '0080c2010064'],
+      [0, ''],
+    ]);
+    // One frame is enough (IPA's rule): the capture ends with the first frame, not at the 10 s timeout.
+    console.log(`get_hardware_info with LLDP capture answered in ${ms} ms`);
+  } catch (e) {
+    console.error(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
+    throw e;
   }
-  assert.ok(
-    tlvs,
-    `no neighbour seen by lldpd within 20 s: ${JSON.stringify(cli(nsHost, sockH, '-f', 'json', 'show', 'neighbors', 'details'))}`,
-  );
-  const mac = sh('ip', '-n', nsSwitch, '-j', 'link', 'show', `${tag}a`).match(/"address":"([0-9a-f:]+)"/)![1]!;
-  const byType = (t: number) => tlvs!.filter(([x]) => x === t).map(([, v]) => v);
-  assert.deepEqual(byType(1), [`04${mac.replace(/:/g, '')}`]); // chassis id: MAC subtype
-  assert.equal(byType(2).length, 1);
-  assert.equal(byType(4)[0], Buffer.from('uplink to server07').toString('hex'));
-  assert.equal(byType(5)[0], Buffer.from('switch-1').toString('hex'));
-  assert.ok(
-    byType(8).some((v) => v.startsWith('0501c0000265')),
-    `mgmt address 192.0.2.101 in ${JSON.stringify(byType(8))}`,
-  );
-  assert.equal(byType(3).length, 1);
 });

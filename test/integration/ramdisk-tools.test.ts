@@ -38,11 +38,15 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   'qemu-img': 'usr/bin/qemu-img',
   prlimit: 'usr/bin/prlimit',
   efibootmgr: 'usr/bin/efibootmgr',
+  // Software RAID: mdadm (busybox has no applet of that name; a stray one must never shadow it).
+  mdadm: 'usr/sbin/mdadm',
   // Inventory.
   dmidecode: 'usr/sbin/dmidecode',
   ipmitool: 'usr/bin/ipmitool',
   lscpu: 'usr/bin/lscpu',
   dmesg: 'usr/bin/dmesg',
+  // LLDP capture (ipa-collect-lldp).
+  tcpdump: 'usr/bin/tcpdump',
   // busybox applets whose behaviour is all the agent needs (docs/ramdisk-tools.md says why).
   sync: 'busybox',
   poweroff: 'busybox',

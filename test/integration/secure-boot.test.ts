@@ -11,9 +11,9 @@
  * Run: node --import tsx --test test/integration/secure-boot.test.ts
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +26,8 @@ import { isSignedPe } from '../../builder/src/outputs/pe.js';
 import { makeUki } from '../../builder/src/outputs/uki.js';
 import { OVMF_CODE_SECBOOT, OVMF_SECURE_VARS, bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild, type SharedBuild } from '../support/shared-build.js';
+import { postAgentCommand, runAgentCommand } from '../support/agent-api.js';
+import { startFileServer } from '../support/ironic-conf.js';
 
 const EPOCH = 1700000000;
 const APPEND = 'console=ttyS0,115200';
@@ -123,42 +125,36 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
     assert.equal(await isSignedPe(unsignedKernel), false);
   });
 
-  it('boots with Secure Boot enforced and Microsoft keys: shim, signed GRUB, signed kernel; the agent answers', {
-    timeout: BOOT_TIMEOUT_MS + 120_000,
+  it('boots with Secure Boot enforced and Microsoft keys: shim, signed GRUB, signed kernel; under lockdown the agent inventories, erases, writes an image and adds an NVRAM entry', {
+    timeout: BOOT_TIMEOUT_MS + 600_000,
   }, async (t) => {
-    const r = await iso('sb.iso', b.kernel, { secureBoot: 'on' });
+    // ipa-disk-wait-attempts=1: the 64 MiB target is below the 4 GiB a root disk needs without hints.
+    const r = await iso('sb.iso', b.kernel, { secureBoot: 'on', append: `${APPEND} ipa-disk-wait-attempts=1` });
     assert.equal(r.secureBoot, true);
     assert.ok(r.bootloaders['shim-signed'] && r.bootloaders['grub-efi-amd64-signed']);
-    await boot({ iso: r.path, secureBoot: 'ms' }, async (vm, port) => {
-      const res = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, BOOT_TIMEOUT_MS);
-      assert.equal(res.status, 200);
-      t.diagnostic(`/v1/status after ${(res.ms / 1000).toFixed(1)} s`);
-      const serial = vm.serialText();
-      assert.match(serial, /secureboot: Secure boot enabled/);
-      assert.match(serial, /Kernel is locked down from EFI Secure Boot/);
-      // Lockdown (integrity) must not cost the agent its inventory: DMI comes from sysfs, not /dev/mem.
-      const inv = await fetch(`http://127.0.0.1:${port}/v1/commands/?wait=true`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'poll.get_hardware_info', params: {} }),
-        signal: AbortSignal.timeout(120_000),
-      }).then((x) => x.json() as Promise<{ command_status: string; command_result: Record<string, any> | null; command_error: unknown }>);
-      assert.equal(inv.command_status, 'SUCCEEDED', JSON.stringify(inv.command_error));
-      const hw = inv.command_result!;
-      t.diagnostic(
-        `inventory under lockdown: system_vendor=${JSON.stringify(hw.system_vendor)} memory=${JSON.stringify(hw.memory)} disks=${hw.disks?.length}`,
-      );
-      assert.match(String(hw.system_vendor?.manufacturer), /QEMU/);
-      assert.ok(Number(hw.memory?.total) > 0);
-      assert.ok((hw.disks?.length ?? 0) >= 1);
-      // What lockdown refused while the ramdisk booted and ran the inventory (the kernel logs each denial).
-      const denied = vm
-        .serialText()
-        .split('\n')
-        .filter((l) => /Lockdown: /.test(l))
-        .map((l) => l.trim());
-      t.diagnostic(`lockdown denials: ${denied.length ? denied.join(' | ') : 'none'}`);
-    });
+    const target = join(dir, 'target.img');
+    await makeTenantDisk(target, 64 * MiB);
+    const served = join(dir, 'served');
+    const image = await makeWholeDiskImage(join(served, 'whole.raw'), join(dir, 'esp.img'));
+    const files = await startFileServer(served, 0);
+    try {
+      await boot({ iso: r.path, secureBoot: 'ms', disks: [{ path: target, serial: 'sb-disk0' }] }, async (vm, port) => {
+        const res = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, BOOT_TIMEOUT_MS);
+        assert.equal(res.status, 200);
+        t.diagnostic(`/v1/status after ${(res.ms / 1000).toFixed(1)} s`);
+        // The serial console under TCG drops a byte now and then ("EFI Secur Boot"): match the stable part;
+        // the inventory below reads Secure Boot and lockdown from the kernel itself.
+        assert.match(vm.serialText(), /Kernel is locked down from EFI/);
+        // Every module the flavor loads is Debian-signed: the kernel refused none (virtio_net, vfat, ... are used below).
+        assert.doesNotMatch(
+          vm.serialText(),
+          /Loading of unsigned module is rejected|module verification failed|Lockdown: .*unsigned module/,
+        );
+        await checkLockdownWork(t, vm, port, target, image, files.port);
+      });
+    } finally {
+      await files.close();
+    }
   });
 
   it('refuses secureBoot: on with an unsigned kernel, naming it', async () => {
@@ -287,3 +283,171 @@ describe('Secure Boot ISO and UKI', { skip: whyMissing() }, () => {
     assert.equal(await sha256(p2.path), await sha256(p1.path));
   });
 });
+
+const MiB = 1 << 20;
+const MARKER = Buffer.alloc(4096, 'previous tenant data ');
+type Diag = { diagnostic(msg: string): void };
+
+/** A sparse disk with tenant bytes at its start, middle and end. */
+async function makeTenantDisk(file: string, size: number): Promise<void> {
+  await writeFile(file, '');
+  await truncate(file, size);
+  const fh = await open(file, 'r+');
+  try {
+    for (const off of [0, size / 2, size - MARKER.length]) await fh.write(MARKER, 0, MARKER.length, off);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The offset of the first non-zero byte of `file`, or -1. */
+async function firstNonZero(file: string): Promise<number> {
+  const data = await readFile(file);
+  return data.findIndex((x) => x !== 0);
+}
+
+/**
+ * A whole-disk UEFI image as a distribution installs one: GPT, a 16 MiB ESP
+ * with Debian's signed shim and GRUB under EFI/debian (and shim's
+ * BOOTX64.CSV naming the entry) plus the removable-media copy, and a 16 MiB
+ * "root" partition of random bytes, so every byte written can be compared.
+ */
+async function makeWholeDiskImage(file: string, esp: string): Promise<{ path: string; sha256: string; size: number }> {
+  const size = 40 * MiB;
+  await mkdir(join(file, '..'), { recursive: true });
+  await writeFile(file, '');
+  await truncate(file, size);
+  await run(['sgdisk', '-n', '1:2048:+16M', '-t', '1:ef00', '-n', '2:0:+16M', '-t', '2:8300', file]);
+  await rm(esp, { force: true });
+  await run(['mkfs.vfat', '-C', esp, String(16 * 1024)]);
+  await run(['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT', '::/EFI/debian']);
+  const shim = '/usr/lib/shim/shimx64.efi.signed';
+  for (const [src, dest] of [
+    [shim, '::/EFI/BOOT/BOOTX64.EFI'],
+    [shim, '::/EFI/debian/shimx64.efi'],
+    ['/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', '::/EFI/debian/grubx64.efi'],
+  ] as const)
+    await run(['mcopy', '-i', esp, src, dest]);
+  // shim's BOOTX64.CSV as Debian installs it (shim-unsigned's file): UTF-16LE, no byte order mark.
+  const csv = `${esp}.csv`;
+  await writeFile(csv, Buffer.from('shimx64.efi,debian,,This is the boot entry for debian\n', 'utf16le'));
+  await run(['mcopy', '-i', esp, csv, '::/EFI/debian/BOOTX64.CSV']);
+  const fh = await open(file, 'r+');
+  try {
+    await fh.write(await readFile(esp), 0, 16 * MiB, MiB);
+    await fh.write(randomBytes(16 * MiB), 0, 16 * MiB, 17 * MiB);
+  } finally {
+    await fh.close();
+  }
+  return { path: file, sha256: await sha256(file), size };
+}
+
+/**
+ * Under enforced lockdown, the agent's work on a real (virtio) disk, checked
+ * from the host: the inventory reports Secure Boot and lockdown,
+ * erase_devices overwrites every byte, standby.prepare_image writes the
+ * whole-disk image (served on 127.0.0.1, fetched by the guest as 10.0.2.2),
+ * and image.install_bootloader makes efibootmgr add an NVRAM entry that
+ * lands in the VM's variable store.
+ */
+async function checkLockdownWork(
+  t: Diag,
+  vm: Vm,
+  port: number,
+  target: string,
+  image: { path: string; sha256: string; size: number },
+  imagePort: number,
+): Promise<void> {
+  const inv = await postAgentCommand(port, 'poll.get_hardware_info', {}, true);
+  assert.equal(inv.command_status, 'SUCCEEDED', JSON.stringify(inv.command_error));
+  const hw = inv.command_result!;
+  t.diagnostic(
+    `inventory under lockdown: boot=${JSON.stringify(hw.boot)} system_vendor=${JSON.stringify(hw.system_vendor)} memory=${JSON.stringify(hw.memory)} disks=${hw.disks?.length}`,
+  );
+  // Lockdown (integrity) must not cost the agent its inventory: DMI comes from sysfs, not /dev/mem.
+  assert.match(String(hw.system_vendor?.manufacturer), /QEMU/);
+  assert.ok(Number(hw.memory?.total) > 0);
+  assert.deepEqual(
+    hw.disks.map((d: { name: string }) => d.name),
+    ['/dev/vda'],
+  );
+  assert.equal(hw.boot.current_boot_mode, 'uefi');
+  assert.equal(hw.boot.secure_boot, true);
+  assert.equal(hw.boot.lockdown, 'integrity');
+  assert.ok(hw.boot.lockdown_unavailable.some((x: string) => x.startsWith('/dev/mem')));
+  assert.ok(Array.isArray(hw.boot.lockdown_denied));
+  // ... and its log says so (on the console, through the agent's tee).
+  assert.match(vm.serialText(), /kernel lockdown: integrity \(Secure Boot on\); unavailable to the agent: \/dev\/mem/);
+
+  const node = {
+    uuid: 'secure-boot-node',
+    properties: { root_device: { name: '/dev/vda' } },
+    // IPA's erase defaults: one random pass, then zeros.
+    driver_internal_info: { agent_erase_devices_iterations: 1, agent_erase_devices_zeroize: true },
+  };
+  const erase = await runAgentCommand(
+    port,
+    'clean.execute_clean_step',
+    { step: { interface: 'deploy', step: 'erase_devices', priority: 10, reboot_requested: false, abortable: true }, node, ports: [] },
+    300_000,
+  );
+  assert.equal(erase.command_status, 'SUCCEEDED', JSON.stringify(erase.command_error));
+  t.diagnostic(`erase_devices: ${JSON.stringify(erase.command_result?.clean_result)}`);
+  assert.match(String(erase.command_result?.clean_result?.['/dev/vda']), /^overwrite: 1 random pass \+ zeros/);
+  const bad = await firstNonZero(target);
+  assert.equal(bad, -1, `byte ${bad} of the disk is not zero after erase_devices`);
+
+  const write = await runAgentCommand(
+    port,
+    'standby.prepare_image',
+    {
+      image_info: {
+        id: 'whole.raw',
+        urls: [`http://10.0.2.2:${imagePort}/whole.raw`],
+        disk_format: 'raw',
+        container_format: 'bare',
+        stream_raw_images: true,
+        os_hash_algo: 'sha256',
+        os_hash_value: image.sha256,
+      },
+      configdrive: null,
+    },
+    300_000,
+  );
+  assert.equal(write.command_status, 'SUCCEEDED', JSON.stringify(write.command_error));
+  // Byte for byte from the ESP to the end of the root partition (the GPT headers are rewritten for the larger disk).
+  const want = (await readFile(image.path)).subarray(MiB, 33 * MiB);
+  const got = (await readFile(target)).subarray(MiB, 33 * MiB);
+  assert.ok(got.equals(want), 'the disk holds the image');
+
+  // What the conductor sends next for a whole-disk image: the disk identifier as root, no ESP UUID (the agent finds the ESP).
+  const uuids = await postAgentCommand(port, 'standby.get_partition_uuids', {}, true);
+  assert.equal(uuids.command_status, 'SUCCEEDED', JSON.stringify(uuids.command_error));
+  const boot = await runAgentCommand(
+    port,
+    'image.install_bootloader',
+    {
+      root_uuid: uuids.command_result?.['root uuid'] ?? null,
+      efi_system_part_uuid: null,
+      prep_boot_part_uuid: null,
+      target_boot_mode: 'uefi',
+    },
+    300_000,
+  );
+  assert.equal(boot.command_status, 'SUCCEEDED', JSON.stringify(boot.command_error));
+  const varsFile = vm.argv.find((a) => a.startsWith('if=pflash') && !a.includes('readonly'))?.replace(/^.*file=/, '');
+  assert.ok(varsFile, 'the VM has a writable variable store');
+  const vars = await readFile(varsFile);
+  // efibootmgr -c -L debian -l \EFI\debian\shimx64.efi: a Boot#### variable with that label and file path (UTF-16).
+  assert.ok(vars.includes(Buffer.from('\\EFI\\debian\\shimx64.efi', 'utf16le')), "an NVRAM entry for the image's shim");
+  assert.ok(vars.includes(Buffer.from('debian\0', 'utf16le')), "the entry carries BOOTX64.CSV's label");
+  const again = await postAgentCommand(port, 'poll.get_hardware_info', {}, true);
+  t.diagnostic(
+    `lockdown denials (the kernel's record, from the inventory) after all that: ${JSON.stringify(again.command_result?.boot?.lockdown_denied)}`,
+  );
+  // Nothing the agent ran was refused: the only entry allowed is the kernel's own hibernation check at boot.
+  assert.deepEqual(
+    (again.command_result!.boot.lockdown_denied as string[]).filter((d) => !d.endsWith(': hibernation')),
+    [],
+  );
+}

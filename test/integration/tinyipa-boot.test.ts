@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sharedBuild, testSshKey, TEST_SPEC, type SharedBuild } from '../support/shared-build.js';
+import { NO_KEY_SPEC, sharedBuild, testSshKey, type SharedBuild } from '../support/shared-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
@@ -152,10 +152,12 @@ async function readInitramfs(path: string, wanted: string[]): Promise<{ paths: S
   return { paths, files };
 }
 
-test('tinyipa: dropbear only with keys, host keys never baked in', { timeout: 30 * 60_000 }, async () => {
+test('tinyipa: dropbear with keys, or without keys for rescue (the default); host keys never baked in', {
+  timeout: 30 * 60_000,
+}, async () => {
   const keyed = await readInitramfs(b.initramfs, ['etc/inittab', 'root/.ssh/authorized_keys']);
   assert.ok(keyed.paths.has('usr/sbin/dropbear'));
-  assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/dropbear .*-R/m);
+  assert.match(keyed.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/ramforge-sshd$/m);
   assert.equal(keyed.files.get('root/.ssh/authorized_keys'), `${testSshKey().publicKey}\n`);
   assert.deepEqual(
     [...keyed.paths].filter((p) => /host_key/.test(p)),
@@ -163,14 +165,17 @@ test('tinyipa: dropbear only with keys, host keys never baked in', { timeout: 30
     'no host key in the image',
   );
 
-  const plain = await sharedBuild({ ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false });
+  // Without keys (the build agent-rescue.test.ts boots): the SSH slot is there for the rescue user, root has no keys.
+  const plain = await sharedBuild(NO_KEY_SPEC);
   const none = await readInitramfs(plain.initramfs, ['etc/inittab']);
+  assert.ok(none.paths.has('usr/sbin/dropbear') && none.paths.has('usr/sbin/ramforge-rescue') && none.paths.has('etc/ipa-rescue-config'));
+  assert.match(none.files.get('etc/inittab')!, /^::respawn:\/usr\/sbin\/ramforge-sshd$/m);
   assert.deepEqual(
-    [...none.paths].filter((p) => /dropbear|\.ssh/.test(p)),
+    [...none.paths].filter((p) => /\.ssh|host_key/.test(p)),
     [],
-    'no SSH server, no keys',
+    'no keys',
   );
-  assert.doesNotMatch(none.files.get('etc/inittab')!, /dropbear/);
+  // rescue: false and no keys leaves out the SSH server and the hand-over: builder/src/flavors/tinyipa/ssh.test.ts.
 });
 
 test('tinyipa: the ISO boots on BIOS (isolinux) and the agent answers', { timeout: 300_000 }, async () => {

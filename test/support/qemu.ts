@@ -37,6 +37,8 @@ export interface BootVmOptions {
   firmware?: 'bios' | 'uefi';
   /** UEFI with Secure Boot enforced: q35 + SMM + secure flash, keys from this variable store template. */
   secureBoot?: keyof typeof OVMF_SECURE_VARS;
+  /** A UEFI variable store the caller owns and keeps (to boot the same machine again, NVRAM entries included); default a fresh per-VM copy. */
+  ovmfVars?: string;
   memoryMiB?: number;
   hostfwd?: { hostPort: number; guestPort: number }[];
   mac?: string;
@@ -130,7 +132,8 @@ export async function bootVm(opts: BootVmOptions): Promise<Vm> {
   hookExit();
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-vm-'));
   const files: VmFiles = {};
-  if (opts.firmware === 'uefi') {
+  if (opts.firmware === 'uefi' && opts.ovmfVars) files.ovmfVars = opts.ovmfVars;
+  else if (opts.firmware === 'uefi') {
     files.ovmfVars = join(dir, 'OVMF_VARS.fd');
     copyFileSync(opts.secureBoot ? OVMF_SECURE_VARS[opts.secureBoot] : OVMF_VARS, files.ovmfVars);
   }

@@ -53,6 +53,9 @@ export const TEST_SPEC = {
   ssh: { authorizedKeys: [testSshKey().publicKey] },
 };
 
+/** The same without SSH keys, as most sites build it (rescue on by default, so dropbear is there for the rescue user only), no ISO. */
+export const NO_KEY_SPEC = { ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false };
+
 function sourceKey(extra: unknown): string {
   const h = createHash('sha256');
   const walk = (d: string) => {

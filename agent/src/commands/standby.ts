@@ -88,7 +88,7 @@ export function createImageExtension(): Extension {
             target_boot_mode: p.target_boot_mode as string | undefined,
             ignore_bootloader_failure: (p.ignore_bootloader_failure as boolean | undefined) ?? ctx.config.ignoreBootloaderFailure,
           },
-          { device, run: ctx.run, bootMode: detectBootMode(ctx.config) },
+          { device, run: ctx.run, bootMode: detectBootMode(ctx.config), log: ctx.log },
         );
         return null;
       },

@@ -3,39 +3,85 @@
  * (passive-mode inventory, standalone node info) and flow (a list of
  * commands run in order).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandExecutionError, InvalidCommandError, InvalidCommandParamsError, toAgentError } from '../errors.js';
 import { applyLookup, type LookupResult } from '../ironic/lookup.js';
 import { asObject, checkParams } from './params.js';
 import { asyncCommand, syncCommand, type CommandContext, type Extension, type Params } from './types.js';
 
-export const RESCUE_PASSWORD_FILE = 'etc/ipa-rescue-config/ipa-rescue-password';
+export const RESCUE_CONFIG_DIR = 'etc/ipa-rescue-config';
+export const RESCUE_PASSWORD_FILE = `${RESCUE_CONFIG_DIR}/ipa-rescue-password`;
 export const RESCUED_MARKER = 'etc/.rescued';
 
-/** crypt(3) SHA-512 of a clear-text password; only old conductors send one (hashed=false). */
+/**
+ * crypt(3) SHA-256 of a clear-text password, as IPA makes it; only conductors
+ * older than Ussuri send one (hashed=false). openssl where the ramdisk has it,
+ * else busybox's mkpasswd (tinyipa ships no openssl).
+ */
 async function hashRescuePassword(ctx: CommandContext, password: string): Promise<string> {
-  const r = await ctx.run(['openssl', 'passwd', '-6', '-stdin'], { input: `${password}\n` });
-  return r.stdout.trim();
+  const tries = [
+    ['openssl', 'passwd', '-5', '-stdin'],
+    ['busybox', 'mkpasswd', '-m', 'sha256', '-P', '0'],
+  ];
+  let last: unknown;
+  for (const argv of tries) {
+    try {
+      const hash = (await ctx.run(argv, { input: `${password}\n` })).stdout.trim();
+      if (hash.startsWith('$5$')) return hash;
+      last = new Error(`${argv[0]} printed no SHA-256 crypt hash`);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new CommandExecutionError(`finalize_rescue: cannot hash the clear-text rescue password: ${(last as Error).message}`);
 }
 
-/** Write the password hash where the rescue boot scripts pick it up, then stop serving the API. */
+/**
+ * What the ramdisk's rescue script writes into /etc/shadow: a crypt(3)
+ * string ($id$salt$hash, or a DES/other crypt without '$'), never a ':' or
+ * whitespace that would break the file.
+ */
+const CRYPT_HASH = /^[A-Za-z0-9./$=,+-]+$/;
+
+/**
+ * Write the password hash where the ramdisk's rescue hand-over picks it up
+ * (docs/rescue.md), mark the ramdisk rescued, then stop serving the API.
+ * A ramdisk built without rescue support has no etc/ipa-rescue-config: the
+ * command fails (as IPA's write does) instead of reporting a rescue nobody
+ * can log in to.
+ */
 async function finalizeRescue(p: Params, ctx: CommandContext): Promise<null> {
   const password = String(p.rescue_password ?? '');
-  const hash = p.hashed === true ? password : await hashRescuePassword(ctx, password);
   const root = ctx.config.rootPath;
-  await mkdir(join(root, 'etc/ipa-rescue-config'), { recursive: true });
+  if (!existsSync(join(root, RESCUE_CONFIG_DIR))) {
+    throw new CommandExecutionError(
+      `finalize_rescue: this ramdisk has no /${RESCUE_CONFIG_DIR}: it was built without rescue support (spec "rescue: false"). Rescue the node with a ramdisk built with rescue enabled`,
+    );
+  }
+  const hash = p.hashed === true ? password : await hashRescuePassword(ctx, password);
   await writeFile(join(root, RESCUE_PASSWORD_FILE), hash, { mode: 0o600 });
   await writeFile(join(root, RESCUED_MARKER), '');
+  ctx.log.info('finalize_rescue: rescue password written; the agent stops and the ramdisk hands the node to the rescue user');
   ctx.state.serveApi = false;
   return null;
 }
 
+function checkFinalizeRescue(p: Params): void {
+  checkParams('finalize_rescue', p, { rescue_password: 'string', hashed: 'boolean?' });
+  const password = p.rescue_password as string;
+  if (password === '') throw new InvalidCommandParamsError('finalize_rescue: rescue_password is empty');
+  if (p.hashed === true && !CRYPT_HASH.test(password)) {
+    throw new InvalidCommandParamsError(
+      'finalize_rescue: rescue_password (hashed=true) is not a crypt(3) hash: only letters, digits and . / $ = , + - are allowed',
+    );
+  }
+}
+
 export function createRescueExtension(): Extension {
   return {
-    finalize_rescue: syncCommand(finalizeRescue, (p) =>
-      checkParams('finalize_rescue', p, { rescue_password: 'string', hashed: 'boolean?' }),
-    ),
+    finalize_rescue: syncCommand(finalizeRescue, checkFinalizeRescue),
   };
 }
 

@@ -38,13 +38,37 @@ const step = (name: string, priority: number, extra: Partial<Step> = {}): Step =
   ...extra,
 });
 
-/** Steps this manager can run (ipa-protocol.md §6). RAID, burn-in, inject_files and NVRAM steps are not offered: see the report. */
+/** IPA's RAID_APPLY_CONFIGURATION_ARGSINFO. */
+const RAID_APPLY_ARGSINFO = {
+  raid_config: { description: 'The RAID configuration to apply.', required: true },
+  delete_existing: {
+    description:
+      "Setting this to 'True' indicates to delete existing RAID configuration prior to creating the new configuration. Default value is 'True'.",
+    required: false,
+  },
+};
+/** A raid-interface step; apply_configuration, like IPA's, says nothing about abortable. */
+const raidStep = (name: string, extra: Partial<Step> = {}): Step => {
+  const s = step(name, 0, { interface: 'raid', ...extra });
+  if (name === 'apply_configuration') delete s.abortable;
+  return s;
+};
+
+/** Steps this manager can run (ipa-protocol.md §6). Burn-in, inject_files and NVRAM steps are not offered: see the report. */
 export function listGenericCleanSteps(): Step[] {
-  return [step('erase_devices', 10), step('erase_devices_metadata', 99), step('erase_devices_express', 0), step('erase_pstore', 0)];
+  return [
+    step('erase_devices', 10),
+    step('erase_devices_metadata', 99),
+    step('erase_devices_express', 0),
+    step('erase_pstore', 0),
+    raidStep('delete_configuration'),
+    raidStep('create_configuration'),
+  ];
 }
 export function listGenericDeploySteps(): Step[] {
   return [
     step('erase_devices_metadata', 0),
+    raidStep('apply_configuration', { argsinfo: RAID_APPLY_ARGSINFO }),
     step('write_image', 0, {
       abortable: false,
       argsinfo: {
@@ -55,7 +79,13 @@ export function listGenericDeploySteps(): Step[] {
   ];
 }
 export function listGenericServiceSteps(): Step[] {
-  return [step('write_image', 0, { abortable: false })];
+  // Ironic 2023.2+ offers service steps; the RAID ones are IPA's (Zed's conductor never asks for them).
+  return [
+    raidStep('delete_configuration'),
+    raidStep('apply_configuration', { argsinfo: RAID_APPLY_ARGSINFO }),
+    raidStep('create_configuration'),
+    step('write_image', 0, { abortable: false }),
+  ];
 }
 
 export class GenericHardwareManager implements HardwareManager {
@@ -64,6 +94,8 @@ export class GenericHardwareManager implements HardwareManager {
   readonly version = '1.1';
   [method: string]: unknown;
   private readonly ctx: ManagerContext;
+  /** LLDP heard once is kept (IPA's lldp_data): a capture can wait ipa-lldp-timeout seconds. */
+  private readonly lldpCache: { tlvs?: Map<string, Array<[number, string]>> } = {};
 
   constructor(ctx: ManagerContext) {
     this.ctx = ctx;
@@ -76,6 +108,12 @@ export class GenericHardwareManager implements HardwareManager {
   /** IPA waits for the root disk to appear (disk_wait_attempts × disk_wait_delay), then hardware_initialization_delay. */
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
+    // Not in --standalone runs on a developer's host (nor with --disks, see assembleArrays): a scan would assemble the host's arrays.
+    if (config.rootPath === '/' && !config.standalone) {
+      // IPA's _md_scan_and_assemble: arrays built by an earlier boot (cleaning) are there for the deploy.
+      const { assembleArrays } = await import('./raid/software-raid.js');
+      await assembleArrays(this.ctx.run, config.disks);
+    }
     for (let attempt = 1; attempt <= Math.max(1, config.diskWaitAttempts); attempt++) {
       try {
         await this.get_os_install_device();
@@ -93,7 +131,7 @@ export class GenericHardwareManager implements HardwareManager {
   }
 
   private inventoryOptions() {
-    const { config, state, run } = this.ctx;
+    const { config, state, run, log } = this.ctx;
     const skip = state.node?.properties?.skip_block_devices;
     return {
       root: config.rootPath,
@@ -101,6 +139,8 @@ export class GenericHardwareManager implements HardwareManager {
       run: config.rootPath === '/' ? run : undefined,
       collectLldp: config.collectLldp,
       lldpTimeout: config.lldpTimeout,
+      log,
+      lldpCache: this.lldpCache,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,
@@ -127,12 +167,22 @@ export class GenericHardwareManager implements HardwareManager {
     return collectInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }));
   }
 
-  /** The device path (e.g. /dev/sda) to deploy onto: root device hints of the cached node, else the smallest disk >= 4 GiB. */
+  /**
+   * The device path (e.g. /dev/sda) to deploy onto: with a software RAID,
+   * its root volume (see raid/install-device.ts); else root device hints of
+   * the cached node, else the smallest disk >= 4 GiB.
+   */
   async get_os_install_device(): Promise<string> {
-    const { getOsInstallDevice } = await import('./inventory/index.js');
+    const [{ getOsInstallDevice }, { chooseRaidInstallDevice }] = await Promise.all([
+      import('./inventory/index.js'),
+      import('./raid/install-device.js'),
+    ]);
     const disks = await this.list_block_devices();
     if (disks.length === 0) throw new DeviceNotFound('No block devices found. Check that the disk driver is loaded (lsblk lists no disk).');
-    return getOsInstallDevice(disks, this.ctx.state.node).name;
+    const { node } = this.ctx.state;
+    const raid = await chooseRaidInstallDevice(disks, node, this.raidRootVolumes, this.ctx.run, this.ctx.log);
+    if (raid.device) return raid.device;
+    return getOsInstallDevice(raid.candidates, node).name;
   }
 
   get_clean_steps(_node: Node, _ports: Port[]): Step[] {
@@ -153,6 +203,12 @@ export class GenericHardwareManager implements HardwareManager {
     return { run: this.ctx.run, concurrency, node, log: this.ctx.log, guardSpecialFilesystems: this.ctx.config.guardSpecialFilesystems };
   }
 
+  /** The disks the erase steps work on: software RAID volumes kept by skip_block_devices volume names are left out. */
+  private async eraseTargets(node: Node, includeWipe: boolean): Promise<BlockDevice[]> {
+    const { filterRaidSkipList } = await import('./raid/software-raid.js');
+    return filterRaidSkipList(await this.list_block_devices(), node, this.ctx.run, includeWipe);
+  }
+
   /**
    * erase_devices: every disk is checked first (virtual media and RAID
    * members skipped, shared-disk filesystems refused), then each one is
@@ -162,7 +218,7 @@ export class GenericHardwareManager implements HardwareManager {
    */
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {
     const { eraseDevices } = await import('./disks/index.js');
-    return eraseDevices(await this.list_block_devices(), node, {
+    return eraseDevices(await this.eraseTargets(node, false), node, {
       ...this.diskOptions(node),
       eraseOne: (d) => this.ctx.dispatchToManagers('erase_block_device', node, d),
     });
@@ -180,12 +236,12 @@ export class GenericHardwareManager implements HardwareManager {
 
   async erase_devices_metadata(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, string>> {
     const { eraseDevicesMetadata } = await import('./disks/index.js');
-    return eraseDevicesMetadata(await this.list_block_devices(), this.diskOptions(node));
+    return eraseDevicesMetadata(await this.eraseTargets(node, true), this.diskOptions(node));
   }
 
   async erase_devices_express(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {
     const { eraseDevicesExpress } = await import('./disks/index.js');
-    return eraseDevicesExpress(await this.list_block_devices(), node, this.diskOptions(node));
+    return eraseDevicesExpress(await this.eraseTargets(node, true), node, this.diskOptions(node));
   }
 
   /** Remove kernel crash records (/sys/fs/pstore/*): they can carry the previous tenant's data. */
@@ -195,6 +251,65 @@ export class GenericHardwareManager implements HardwareManager {
     const dir = join(this.ctx.config.rootPath, 'sys/fs/pstore');
     const entries = await readdir(dir).catch(() => [] as string[]);
     for (const e of entries) await rm(join(dir, e), { force: true, recursive: true });
+  }
+
+  /** md device → is_root_volume of the arrays this agent created (IPA's _raid_root_device_mapping). */
+  private raidRootVolumes: Record<string, boolean> = {};
+
+  private async raidContext() {
+    const { detectBootMode } = await import('../image/run-prepare-image.js');
+    return {
+      run: this.ctx.run,
+      log: this.ctx.log,
+      listDisks: () => this.list_block_devices(),
+      ramdiskBootMode: detectBootMode(this.ctx.config),
+      onlyDisks: this.ctx.config.disks,
+    };
+  }
+
+  /** raid.create_configuration (clean/service step): the node's target_raid_config, software volumes only. */
+  async create_configuration(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {
+    const { createSoftwareRaid } = await import('./raid/software-raid.js');
+    // The conductor stores the config filtered by create_root_volume/create_nonroot_volumes here; IPA reads the unfiltered one.
+    const filtered = node.driver_internal_info?.target_raid_config;
+    const config = filtered && typeof filtered === 'object' ? filtered : node.target_raid_config;
+    const created = await createSoftwareRaid(config, node, await this.raidContext());
+    Object.assign(this.raidRootVolumes, created.rootVolumes);
+    return created.config;
+  }
+
+  /** raid.delete_configuration (clean/service step): every software RAID on the node's disks, except volumes on the skip list. */
+  async delete_configuration(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {
+    const { deleteSoftwareRaid } = await import('./raid/software-raid.js');
+    const result = await deleteSoftwareRaid(node, await this.raidContext());
+    for (const [md, action] of Object.entries(result)) if (action === 'delete') delete this.raidRootVolumes[md];
+    return result;
+  }
+
+  /** raid.apply_configuration (deploy/service step): args.raid_config, after deleting the existing RAID unless delete_existing is false. */
+  async apply_configuration(node: Node, ports: Port[], args: StepArgs = {}): Promise<unknown> {
+    const { createSoftwareRaid, validateConfiguration } = await import('./raid/software-raid.js');
+    const { raid_config: config, delete_existing: deleteExisting = true } = args;
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      throw new InvalidCommandParamsError('apply_configuration needs args.raid_config: an object with a logical_disks list');
+    }
+    if (typeof deleteExisting !== 'boolean') {
+      throw new InvalidCommandParamsError(
+        `apply_configuration: args.delete_existing must be true or false, got ${JSON.stringify(deleteExisting)}`,
+      );
+    }
+    const c = await this.raidContext();
+    await validateConfiguration(config, node, c);
+    if (deleteExisting) await this.delete_configuration(node, ports);
+    const created = await createSoftwareRaid(config, node, c);
+    Object.assign(this.raidRootVolumes, created.rootVolumes);
+    return created.config;
+  }
+
+  /** IPA's validate_configuration(raid_config, node). */
+  async validate_configuration(raidConfig: unknown, node: Node): Promise<void> {
+    const { validateConfiguration } = await import('./raid/software-raid.js');
+    await validateConfiguration(raidConfig, node, await this.raidContext());
   }
 
   /** The deploy step behind out-of-band write_image: standby.prepare_image, waited for (IPA returns cmd.wait()). */

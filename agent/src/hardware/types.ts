@@ -63,6 +63,11 @@ export interface SystemVendor {
 export interface BootInfo {
   current_boot_mode: 'uefi' | 'bios';
   pxe_interface: string | null;
+  /** ramforge: Secure Boot and kernel lockdown (inventory/boot-security.ts). */
+  secure_boot?: boolean | null;
+  lockdown?: 'none' | 'integrity' | 'confidentiality' | null;
+  lockdown_unavailable?: string[];
+  lockdown_denied?: string[];
 }
 
 export interface Inventory {

@@ -1,24 +1,34 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ProgramRunner } from '../util/exec.js';
-import { installBootloader } from './install-bootloader.js';
-import { findEfiBootloaders } from './uefi-boot-entries.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { ProgramRunner } from '../util/exec.js';
+import { fstabWithEsp, installBootloader } from './install-bootloader.js';
+import { decodeShimCsv, findEfiBootloaders, parseBootRecords } from './uefi-boot-entries.js';
 
 type Files = Record<string, string | Buffer>;
 interface FakeDisk {
   parts: Record<string, Record<string, string>>; // partition → blkid tags
-  contents: Record<string, Files>; // partition → files seen when mounted
+  contents: Record<string, Files>; // partition → its files (updated on umount)
   efibootmgr?: string;
   hasEfibootmgr?: boolean;
 }
 
-/** A runner emulating lsblk/blkid/mount/efibootmgr over a described disk; records argv. */
+async function readTree(dir: string, root = dir): Promise<Files> {
+  const out: Files = {};
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) Object.assign(out, await readTree(p, root));
+    else out[relative(root, p)] = await readFile(p);
+  }
+  return out;
+}
+
+/** A runner emulating lsblk/blkid/mount/umount/efibootmgr/chroot grub-install over a described disk; records argv. */
 function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
+  const mounts = new Map<string, string | null>();
   const ok = (stdout = '') => ({ stdout, stderr: '', code: 0 });
   const fn = (async (argv: string[]) => {
     calls.push(argv.join(' '));
@@ -34,11 +44,29 @@ function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
       if (d.hasEfibootmgr === false) throw new Error('efibootmgr: not found');
       return ok(a[0] === '-v' && a.length === 1 ? (d.efibootmgr ?? '') : '');
     }
-    if (cmd === 'mount' && a[0] !== '--bind') {
-      for (const [f, c] of Object.entries(d.contents[a[0]!] ?? {})) {
-        await mkdir(join(a[1]!, f, '..'), { recursive: true });
-        await writeFile(join(a[1]!, f), c);
+    if (cmd === 'mount') {
+      if (a[0] === '--bind') mounts.set(a[2]!, null);
+      else {
+        mounts.set(a[1]!, a[0]!);
+        for (const [f, c] of Object.entries(d.contents[a[0]!] ?? {})) {
+          await mkdir(join(a[1]!, f, '..'), { recursive: true });
+          await writeFile(join(a[1]!, f), c);
+        }
       }
+    }
+    if (cmd === 'umount') {
+      const part = mounts.get(a[0]!);
+      if (part === undefined) throw new Error(`umount: ${a[0]}: not mounted`);
+      mounts.delete(a[0]!);
+      if (part) {
+        d.contents[part] = await readTree(a[0]!);
+        for (const e of await readdir(a[0]!)) await rm(join(a[0]!, e), { recursive: true });
+      }
+    }
+    if (cmd === 'chroot' && a[1] === 'grub-install') {
+      const dest = a.includes('--removable') ? 'boot/efi/EFI/BOOT/BOOTX64.EFI' : 'boot/efi/EFI/debian/grubx64.efi';
+      await mkdir(join(a[0]!, dest, '..'), { recursive: true });
+      await writeFile(join(a[0]!, dest), 'grub');
     }
     return ok();
   }) as ProgramRunner & { calls: string[] };
@@ -54,6 +82,9 @@ const disk = (espFiles: Files, rootFiles: Files = {}): FakeDisk => ({
   },
   contents: { '/dev/sda1': espFiles, '/dev/sda2': rootFiles },
 });
+const noEsp = (): FakeDisk => ({ parts: { '/dev/sda1': { UUID: 'root-uuid', PART_ENTRY_NUMBER: '1' } }, contents: {} });
+const named = (name: string, re?: RegExp) => (e: unknown) =>
+  (e as Error).name === name && (!re || re.test((e as { details?: string }).details ?? ''));
 
 test('UEFI: adds an NVRAM entry for the shim found on the ESP', async () => {
   const run = fakeHost(disk({ 'EFI/debian/shimx64.efi': 'x', 'EFI/debian/grubx64.efi': 'x', 'EFI/BOOT/BOOTX64.EFI': 'x' }));
@@ -62,12 +93,19 @@ test('UEFI: adds an NVRAM entry for the shim found on the ESP', async () => {
   assert.ok(run.calls.some((c) => c.startsWith('umount ')));
 });
 
-test('UEFI: an existing entry is left alone; BOOTX64.CSV gives the label', async () => {
+test('UEFI: BOOTX64.CSV gives the label; an entry with the same label is removed before the new one is added', async () => {
   const csv = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('shimx64.efi,Fedora,,This is the boot entry for Fedora\n', 'utf16le')]);
   const files = { 'EFI/fedora/shimx64.efi': 'x', 'EFI/fedora/BOOTX64.CSV': csv };
-  const run = fakeHost({ ...disk(files), efibootmgr: 'Boot0001* Fedora HD(1,GPT,...)/File(\\EFI\\fedora\\shimx64.efi)' });
+  const run = fakeHost({
+    ...disk(files),
+    efibootmgr:
+      'BootCurrent: 0002\nBoot0001* Fedora\tHD(1,GPT,0000,0x800,0x100)/File(\\EFI\\fedora\\shimx64.efi)\nBoot0002* UEFI QEMU HARDDISK\tPciRoot(0x0)/Pci(0x1,0x1)\n',
+  });
   await installBootloader({ efi_system_part_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run });
-  assert.ok(!run.calls.some((c) => c.includes(' -c ')));
+  const i = run.calls.indexOf('efibootmgr -b 0001 -B');
+  assert.ok(i >= 0, run.calls.join('\n'));
+  assert.ok(run.calls.indexOf('efibootmgr -v -c -d /dev/sda -p 1 -w -L Fedora -l \\EFI\\fedora\\shimx64.efi') > i);
+  assert.ok(!run.calls.includes('efibootmgr -b 0002 -B'));
   const dir = await mkdtemp(join(tmpdir(), 'rf-esp-t-'));
   try {
     await mkdir(join(dir, 'EFI/fedora'), { recursive: true });
@@ -78,11 +116,115 @@ test('UEFI: an existing entry is left alone; BOOTX64.CSV gives the label', async
   }
 });
 
-test('whole-disk image without a UEFI bootloader: nothing to do', async () => {
+test('UEFI: an image whose only loader is \\EFI\\BOOT\\BOOTX64.EFI gets an entry for it', async () => {
+  const run = fakeHost(disk({ 'EFI/BOOT/BOOTX64.EFI': 'x', 'EFI/BOOT/grub.cfg': 'x' }));
+  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'), run.calls.join('\n'));
+});
+
+test('UEFI whole-disk image without an ESP, or with an empty one: a clear error, not a node that cannot boot', async () => {
+  await assert.rejects(
+    installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(noEsp()) }),
+    named('DeviceNotFound', /No EFI system partition on \/dev\/sda.*boot_mode:bios/),
+  );
+  await assert.rejects(
+    installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({ 'EFI/empty/readme.txt': 'x' })) }),
+    named('InvalidImage', /holds no EFI bootloader/),
+  );
+  // The operator's override still wins.
+  await installBootloader(
+    { root_uuid: null, ignore_bootloader_failure: true },
+    { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(noEsp()) },
+  );
+});
+
+test('UEFI without efibootmgr in the ramdisk: a clear error', async () => {
+  const run = fakeHost({ ...disk({ 'EFI/BOOT/BOOTX64.EFI': 'x' }), hasEfibootmgr: false });
+  await assert.rejects(
+    installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run }),
+    named('CommandExecutionError', /efibootmgr is not available in the ramdisk/),
+  );
+});
+
+test('BIOS whole-disk image: nothing to do', async () => {
   const run = fakeHost(disk({}));
   await installBootloader({ root_uuid: '0x00000000' }, { device: '/dev/sda', bootMode: 'bios', run });
-  await installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run });
-  assert.ok(!run.calls.some((c) => c.startsWith('chroot') || c.includes(' -c ')));
+  await installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'bios', run });
+  assert.deepEqual(run.calls, []);
+});
+
+test("UEFI partition image: the image's /boot/efi is copied onto the new ESP, then the NVRAM entry and the fstab line", async () => {
+  const d = disk(
+    {},
+    {
+      'boot/efi/EFI/BOOT/BOOTX64.EFI': 'loader',
+      'boot/efi/EFI/BOOT/grub.cfg': 'cfg',
+      'etc/fstab': 'UUID=root-uuid / ext4 defaults 0 1\nLABEL=UEFI /boot/efi vfat umask=0077 0 1\n',
+    },
+  );
+  const run = fakeHost(d);
+  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  assert.deepEqual(Object.keys(d.contents['/dev/sda1']!).sort(), ['EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/grub.cfg']);
+  assert.equal(String(d.contents['/dev/sda1']!['EFI/BOOT/BOOTX64.EFI']), 'loader');
+  assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'));
+  assert.equal(
+    String(d.contents['/dev/sda2']!['etc/fstab']),
+    'UUID=root-uuid / ext4 defaults 0 1\n# replaced by ironic: LABEL=UEFI /boot/efi vfat umask=0077 0 1\nUUID=ABCD-1234\t/boot/efi\tvfat\tumask=0077\t0\t1\n',
+  );
+  assert.ok(!run.calls.some((c) => c.startsWith('chroot')));
+});
+
+test('UEFI partition image without /boot/efi: grub-install --target=x86_64-efi in a chroot, into the ESP', async () => {
+  const d = disk({}, { 'usr/sbin/grub-install': '#!', 'usr/lib/grub/x86_64-efi/normal.mod': 'x', 'etc/fstab': '# empty\n' });
+  const run = fakeHost(d);
+  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  const chroots = run.calls.filter((c) => c.startsWith('chroot'));
+  assert.match(chroots[0]!, /^chroot \S+ grub-install --target=x86_64-efi --efi-directory=\/boot\/efi --no-nvram$/);
+  assert.match(chroots[1]!, /--removable$/);
+  assert.match(chroots[2]!, /grub-mkconfig -o \/boot\/grub\/grub.cfg$/);
+  assert.ok(run.calls.some((c) => /^mount \/dev\/sda1 \S+\/boot\/efi$/.test(c)));
+  assert.deepEqual(Object.keys(d.contents['/dev/sda1']!).sort(), ['EFI/BOOT/BOOTX64.EFI', 'EFI/debian/grubx64.efi']);
+  assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\debian\\grubx64.efi'));
+  assert.match(String(d.contents['/dev/sda2']!['etc/fstab']), /^# empty\nUUID=ABCD-1234\t\/boot\/efi\tvfat/);
+});
+
+test('UEFI partition image with neither /boot/efi nor GRUB for EFI: InvalidImage naming what is missing', async () => {
+  await assert.rejects(
+    installBootloader(
+      { root_uuid: 'root-uuid' },
+      { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'etc/os-release': 'x' })) },
+    ),
+    named('InvalidImage', /no EFI bootloader in \/boot\/efi\/EFI and no grub-install/),
+  );
+  await assert.rejects(
+    installBootloader(
+      { root_uuid: 'root-uuid' },
+      { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'usr/sbin/grub-install': '#!' })) },
+    ),
+    named('InvalidImage', /x86_64-efi modules/),
+  );
+});
+
+test('fstabWithEsp: idempotent, comments out an older /boot/efi line, keeps comments', () => {
+  const once = fstabWithEsp('# /boot/efi was on /dev/sda1\nUUID=1111-2222 /boot/efi vfat defaults 0 1', 'ABCD-1234');
+  assert.equal(
+    once,
+    '# /boot/efi was on /dev/sda1\n# replaced by ironic: UUID=1111-2222 /boot/efi vfat defaults 0 1\nUUID=ABCD-1234\t/boot/efi\tvfat\tumask=0077\t0\t1\n',
+  );
+  assert.equal(fstabWithEsp(once, 'ABCD-1234'), once);
+  assert.equal(fstabWithEsp('', 'ABCD-1234'), 'UUID=ABCD-1234\t/boot/efi\tvfat\tumask=0077\t0\t1\n');
+});
+
+test('parseBootRecords: efibootmgr -v lines with tabs or spaces', () => {
+  assert.deepEqual(
+    parseBootRecords(
+      'BootCurrent: 0001\nBootOrder: 0003,0001\nBoot0001* UEFI Misc Device\tPciRoot(0x0)/Pci(0x4,0x0){auto_created_boot_option}\nBoot0003* ironic1  HD(1,GPT,6a3c,0x800,0x113000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n',
+    ),
+    [
+      { num: '0001', label: 'UEFI Misc Device', path: 'PciRoot(0x0)/Pci(0x4,0x0){auto_created_boot_option}' },
+      { num: '0003', label: 'ironic1', path: 'HD(1,GPT,6a3c,0x800,0x113000)/File(\\EFI\\BOOT\\BOOTX64.EFI)' },
+    ],
+  );
 });
 
 test('BIOS partition image: grub-install in a chroot of the root partition', async () => {
@@ -103,4 +245,12 @@ test('BIOS partition image without GRUB: InvalidImage unless ignore_bootloader_f
     (e: unknown) => (e as Error).name === 'InvalidImage',
   );
   await installBootloader({ root_uuid: 'root-uuid', ignore_bootloader_failure: true }, { device: '/dev/sda', bootMode: 'bios', run });
+});
+
+test("BOOTX64.CSV: UTF-16LE without a byte order mark (Debian's shim-signed), with one, big-endian, or UTF-8", () => {
+  const line = 'shimx64.efi,debian,,This is the boot entry for debian\n';
+  assert.equal(decodeShimCsv(Buffer.from(line, 'utf16le')), line);
+  assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(line, 'utf16le')])), line);
+  assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(line, 'utf16le').swap16()])), line);
+  assert.equal(decodeShimCsv(Buffer.from(line)), line);
 });

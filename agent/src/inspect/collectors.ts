@@ -7,6 +7,7 @@ import { collectSystemLogs } from '../util/system-logs.js';
 import type { HostAccess } from '../hardware/inventory/host-access.js';
 import { guessRootDisk } from '../hardware/inventory/root-device.js';
 import { collectLldp } from '../hardware/inventory/lldp.js';
+import type { Log } from '../util/log.js';
 import { AgentError } from '../errors.js';
 import type { BlockDevice, Inventory } from '../hardware/types.js';
 import { collectDmi } from './dmi-decode.js';
@@ -24,6 +25,9 @@ export interface CollectorContext {
   /** The cached inventory (collected once per inspection). */
   inventory: () => Promise<Inventory>;
   waitForDhcp: () => Promise<boolean>;
+  log: Log;
+  /** Seconds the lldp collector waits for a frame (ipa-lldp-timeout). */
+  lldpTimeout: number;
   /** ipa-inspection-benchmarks (cpu,disk,mem) for extra-hardware. */
   benchmarks: string[];
 }
@@ -82,13 +86,18 @@ export const COLLECTORS: Record<string, Collector> = {
     data.dmi = await collectDmi(ctx.host);
   },
   lldp: async (data, ctx) => {
-    const m = await collectLldp(ctx.host);
-    if (!m)
-      throw new Error(
-        'lldpcli is not available: install and start lldpd to collect LLDP (raw AF_PACKET capture is not possible from Node)',
-      );
-    const names = (await ctx.inventory()).interfaces.map((i) => i.name);
-    data.lldp_raw = Object.fromEntries(names.filter((n) => m.has(n)).map((n) => [n, m.get(n)!]));
+    // IPA's inspector collector: lldp_raw per interface. Reuses the inventory's capture when ipa-collect-lldp made one;
+    // a failed capture is logged (collectLldp), never an inspection error.
+    const interfaces = (await ctx.inventory()).interfaces;
+    const m = interfaces.some((i) => i.lldp !== null)
+      ? new Map(interfaces.map((i) => [i.name, i.lldp ?? []] as const))
+      : await collectLldp(
+          ctx.host,
+          interfaces.map((i) => i.name),
+          ctx.lldpTimeout,
+          ctx.log,
+        );
+    data.lldp_raw = m ? Object.fromEntries(m) : {};
   },
 };
 

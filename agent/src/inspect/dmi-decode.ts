@@ -3,6 +3,7 @@
  * parsed into {bios, cpu[], memory{…, devices[]}} (IPA dmi_inspector).
  * Keys stay as dmidecode prints them; an indented list becomes an array.
  */
+import { parseLockdown } from '../hardware/inventory/boot-security.js';
 import type { HostAccess } from '../hardware/inventory/host-access.js';
 
 export type DmiBlock = Record<string, string | string[]>;
@@ -63,9 +64,12 @@ export async function collectDmi(host: HostAccess): Promise<DmiInfo> {
   try {
     out = (await host.run(DMIDECODE_ARGV)).stdout;
   } catch (e) {
-    throw new Error(
-      `failed to run dmidecode: ${(e as Error).message} (install the Debian package dmidecode; it needs /sys/firmware/dmi or /dev/mem)`,
-    );
+    const lockdown = parseLockdown(await host.readText('/sys/kernel/security/lockdown'));
+    const why =
+      lockdown && lockdown !== 'none'
+        ? `kernel lockdown (${lockdown}, Secure Boot) closes /dev/mem, so dmidecode needs /sys/firmware/dmi/tables, which this kernel does not export`
+        : 'install the Debian package dmidecode; it needs /sys/firmware/dmi or /dev/mem';
+    throw new Error(`failed to run dmidecode: ${(e as Error).message} (${why})`);
   }
   return parseDmidecode(out);
 }

@@ -70,6 +70,7 @@ export const inspectionEnabled = (config: AgentConfig): boolean =>
 /** One inspection: throws InspectionError after posting when something failed. */
 export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): Promise<string | undefined> {
   const host: HostAccess = createHostAccess({ root: o.root ?? config.rootPath, run: o.run });
+  const log = o.log ?? createConsoleLog();
   const urls = await resolveTargets(config, o);
   if (!urls.length) throw new InspectionError('inspection has no target: set ipa-inspection-callback-url (or mdns)');
   let cached: Promise<Inventory> | undefined;
@@ -80,6 +81,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
           host,
           collectLldp: config.collectLldp,
           lldpTimeout: config.lldpTimeout,
+          log,
           bootif: config.bootif,
           onlyDisks: config.disks,
         }));
@@ -90,6 +92,8 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
     collectorNames: names,
     managers: o.managers ?? DEFAULT_MANAGERS,
     inventory,
+    log,
+    lldpTimeout: config.lldpTimeout,
     benchmarks: (config.cmdline['ipa-inspection-benchmarks'] ?? '')
       .split(',')
       .map((s) => s.trim())

@@ -72,7 +72,10 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'parted', pkg: 'parted', why: 'disk tests', purposes: ['test'] },
   { tool: 'ssh', pkg: 'openssh-client', why: "logging in to a booted ramdisk with the spec's SSH key", purposes: ['test'] },
   { tool: 'openssl', pkg: 'openssl', why: 'TLS test certificates', purposes: ['test'] },
-  { tool: 'lldpd', pkg: 'lldpd', why: 'LLDP inventory test', purposes: ['test'] },
+  { tool: 'tcpdump', pkg: 'tcpdump', why: 'LLDP capture test (the agent runs on the host)', purposes: ['test'] },
+  { tool: 'python3', pkg: 'python3', why: 'LLDP test: a switch port sending frames from a raw socket', purposes: ['test'] },
+  { tool: 'grub-mkstandalone', pkg: 'grub-common', why: 'UEFI deploy test: the loader of the deployed image', purposes: ['test'] },
+  { tool: 'git', pkg: 'git', why: "dib elements' git source repositories (source-repositories) and their test", purposes: ['test'] },
   {
     tool: '/usr/lib/python3/dist-packages/requests/__init__.py',
     pkg: 'python3-requests',

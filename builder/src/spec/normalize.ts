@@ -40,6 +40,7 @@ function normalizeCommon(w: Written, opts: { resolvePath: (p: string) => string;
     },
     /** Key lines or files (absolute) until load.ts reads them: then key lines only. */
     ssh: { authorizedKeys: w.ssh.authorizedKeys.map((k) => (isKeyText(k) ? k : opts.resolvePath(k))) },
+    rescue: w.rescue,
     files: w.files.map((f) => ({
       dest: f.dest,
       ...(f.src !== undefined ? { src: opts.resolvePath(f.src) } : {}),

@@ -125,6 +125,13 @@ export const WrittenSpecSchema = Type.Object(
     cmdline: withDefault(Type.String({ description: 'Kernel command line of the ramdisk: in the ISO boot entries and the manifest' }), ''),
     agent: withDefault(AgentSection, {}),
     ssh: withDefault(SshSection, {}),
+    rescue: withDefault(
+      Type.Boolean({
+        description:
+          "Ironic's agent rescue: after rescue.finalize_rescue the ramdisk creates the rescue user with the conductor's password hash, starts an SSH server that accepts it and renews DHCP (docs/rescue.md). false: rescue is refused and no SSH server is added for it",
+      }),
+      true,
+    ),
     files: withDefault(Type.Array(FileLayer), []),
     directories: withDefault(Type.Array(DirectoryLayer), []),
     tarballs: withDefault(Type.Array(TarballLayer), []),

@@ -1,22 +1,25 @@
 /**
  * The hardware inventory (IPA's list_hardware_info): every collector runs
  * concurrently; lshw runs once and feeds memory and vendor. Nothing here waits
- * on a timeout: ipmitool only runs when an IPMI device exists, LLDP asks lldpd.
+ * on a timeout: ipmitool only runs when an IPMI device exists; only LLDP
+ * (ipa-collect-lldp, off by default) listens for up to lldp_timeout seconds.
  */
 import os from 'node:os';
 import type { BlockDevice, Inventory } from '../types.js';
 import { collectBmc } from './bmc.js';
+import { collectBootSecurity } from './boot-security.js';
 import { collectCpu } from './cpu.js';
 import { collectDisks } from './disks.js';
 import type { HostAccess } from './host-access.js';
 import { createHostAccess } from './host-access.js';
-import { collectLldp } from './lldp.js';
+import { collectLldp, type LldpTlvs } from './lldp.js';
 import { readLshw } from './lshw.js';
 import { collectMemory } from './memory.js';
 import { collectInterfaces } from './network.js';
 import { findDevicesByHints } from './root-device.js';
 import { collectSystemVendor } from './system-vendor.js';
 import type { ProgramRunner } from '../../util/exec.js';
+import { createConsoleLog, type Log } from '../../util/log.js';
 
 /** A root-device-hint style filter: a disk matching every key of one entry is skipped. */
 export type SkipBlockDevice = Record<string, unknown>;
@@ -26,10 +29,17 @@ export interface InventoryOptions {
   root?: string;
   /** Runs external programs; default: live execution, or replay under a fixture root. */
   run?: ProgramRunner;
-  /** Ask lldpd (lldpcli) for neighbours; off by default like ipa-collect-lldp. */
+  /** Capture LLDP frames on every NIC (tcpdump); off by default like ipa-collect-lldp. */
   collectLldp?: boolean;
-  /** Seconds IPA would listen for LLDP frames; lldpcli answers at once, so only kept for parity. */
+  /** Seconds to wait for an LLDP frame (ipa-lldp-timeout, IPA's default 30). */
   lldpTimeout?: number;
+  /** Where LLDP capture problems are logged (default: the console log). */
+  log?: Log;
+  /**
+   * Kept by the caller across inventories (the generic manager): the first capture in which
+   * some NIC heard a frame is stored and reused, as IPA's manager keeps its lldp_data.
+   */
+  lldpCache?: { tlvs?: Map<string, LldpTlvs> };
   /** Skip ipmitool (lookup config agent_skip_bmc_detect). */
   skipBmc?: boolean;
   /** Raw BOOTIF kernel parameter, reported as boot.pxe_interface. */
@@ -70,11 +80,18 @@ async function readHostname(host: HostAccess): Promise<string> {
   return h || (host.replay ? 'localhost' : os.hostname());
 }
 
+async function cachedLldp(host: HostAccess, names: string[], o: InventoryOptions): Promise<Map<string, LldpTlvs> | undefined> {
+  if (o.lldpCache?.tlvs) return o.lldpCache.tlvs;
+  const m = await collectLldp(host, names, o.lldpTimeout ?? 30, o.log ?? createConsoleLog());
+  if (o.lldpCache && m && [...m.values()].some((t) => t.length)) o.lldpCache.tlvs = m;
+  return m;
+}
+
 export async function collectInventory(o: InventoryOptions & { host?: HostAccess } = {}): Promise<Inventory> {
   const host = hostOf(o);
   const lshwP = readLshw(host);
-  const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname] = await Promise.all([
-    collectInterfaces(host, o.collectLldp ? () => collectLldp(host).then((m) => m ?? new Map()) : undefined),
+  const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
+    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),
@@ -82,6 +99,7 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
     lshwP.then((l) => collectSystemVendor(host, l)),
     host.exists('/sys/firmware/efi'),
     readHostname(host),
+    collectBootSecurity(host),
   ]);
   const inv: Inventory = {
     interfaces,
@@ -92,7 +110,7 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
     bmc_address: bmc.bmc_address,
     bmc_v6address: bmc.bmc_v6address,
     system_vendor: systemVendor,
-    boot: { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: o.bootif ?? null },
+    boot: { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: o.bootif ?? null, ...security },
     hostname,
   };
   if (bmc.bmc_mac) inv.bmc_mac = bmc.bmc_mac;

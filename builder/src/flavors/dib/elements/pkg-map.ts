@@ -88,18 +88,23 @@ export function readPkgMap(elementDir: string): PkgMap | undefined {
   return parsePkgMap(text, file);
 }
 
-/** The names `names` stand for on this distro and release (`pkg-map --missing-ok`). */
-export function mapPackages(map: PkgMap | undefined, names: readonly string[], target: { distro: string; release: string }): string[] {
-  if (!map) return [...names];
+/** The one name map that holds for this distro and release (the most specific section wins). */
+export function mergedNameMap(map: PkgMap, target: { distro: string; release: string }): Record<string, string | null> {
   const family = osFamily(target.distro);
   // DIB: release "8-stream" counts as "8".
   const release = target.release === '8-stream' ? '8' : target.release;
-  const merged: NameMap = {
+  return {
     ...map.default,
     ...(family !== undefined ? map.family?.[family] : undefined),
     ...map.distro?.[target.distro],
     ...map.release?.[target.distro]?.[release],
   };
+}
+
+/** The names `names` stand for on this distro and release (`pkg-map --missing-ok`). */
+export function mapPackages(map: PkgMap | undefined, names: readonly string[], target: { distro: string; release: string }): string[] {
+  if (!map) return [...names];
+  const merged = mergedNameMap(map, target);
   const out: string[] = [];
   for (const name of names) {
     if (!Object.hasOwn(merged, name)) out.push(name);

@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SoftwareRAIDError } from '../../errors.js';
+import { ExecError, type ProgramRunner } from '../../util/exec.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
+import { testBlockDevice } from '../../../test/support/block-device.js';
+import { createSoftwareRaid, deleteSoftwareRaid, filterRaidSkipList, type RaidContext } from './software-raid.js';
+import { chooseRaidInstallDevice } from './install-device.js';
+
+const GiB = 2 ** 30;
+
+/** A fake system: md arrays as lsblk lists them, `mdadm --detail` texts, devices carrying superblocks; every argv recorded. */
+function fakeSystem(
+  o: { arrays?: string[]; detail?: Record<string, string>; superblocks?: string[]; partitions?: Record<string, string[]> } = {},
+) {
+  const calls: string[] = [];
+  let arrays = [...(o.arrays ?? [])];
+  const run: ProgramRunner = async (argv) => {
+    const line = argv.join(' ');
+    calls.push(line);
+    const ok = (stdout = '') => ({ stdout, stderr: '', code: 0 });
+    const fail = () => {
+      throw new ExecError(argv, 1, '', 'mdadm: No md superblock detected');
+    };
+    if (line === 'lsblk -J -l -p -o NAME,TYPE')
+      return ok(JSON.stringify({ blockdevices: arrays.map((name) => ({ name, type: 'raid1' })) }));
+    if (argv[0] === 'lsblk' && argv[1] === '-lnpo') {
+      const dev = argv[3]!;
+      return ok((o.partitions?.[dev] ?? []).map((p) => `${p} part`).join('\n'));
+    }
+    if (argv[0] === 'mdadm' && argv[1] === '--detail') {
+      const d = o.detail?.[argv[2]!];
+      return d !== undefined && arrays.includes(argv[2]!) ? ok(d) : fail();
+    }
+    if (argv[0] === 'mdadm' && argv[1] === '--examine')
+      return o.superblocks?.includes(argv[2]!) ? ok('/dev/x:\n Magic : a92b4efc') : fail();
+    if (argv[0] === 'mdadm' && argv[1] === '--stop') arrays = arrays.filter((a) => a !== argv[2]);
+    if (argv[0] === 'mdadm' && argv[1] === '--create') {
+      arrays.push(argv[2]!);
+      (o.detail ??= {})[argv[2]!] = `${argv[2]}:\n     Name : h:${argv[argv.indexOf('--name') + 1]}\n${argv
+        .slice(12)
+        .map((d) => `   0 0 0 0 active sync ${d}`)
+        .join('\n')}\n`;
+    }
+    return ok();
+  };
+  return { run, calls, arrays: () => arrays };
+}
+
+const disks = [testBlockDevice({ name: '/dev/vda', size: 8 * GiB }), testBlockDevice({ name: '/dev/vdb', size: 8 * GiB })];
+const ctx = (run: ProgramRunner, extra: Partial<RaidContext> = {}): RaidContext => ({
+  run,
+  log: createMemoryLog(),
+  listDisks: async () => disks,
+  ramdiskBootMode: 'bios',
+  ...extra,
+});
+const raid1 = { logical_disks: [{ size_gb: 'MAX', raid_level: '1', controller: 'software' }] };
+
+test('create: msdos labels, one partition per disk from 1 MiB, mdadm --create metadata 1.2 on both, in that order', async () => {
+  const sys = fakeSystem();
+  const r = await createSoftwareRaid(raid1, { uuid: 'n1' }, ctx(sys.run));
+  assert.deepEqual(r.config, raid1);
+  const cmds = sys.calls.filter((c) => /^(parted|mdadm --create)/.test(c));
+  assert.deepEqual(cmds, [
+    'parted /dev/vda -s -- mklabel msdos',
+    'parted /dev/vdb -s -- mklabel msdos',
+    'parted /dev/vda -s -a optimal -- mkpart primary 1MiB -1',
+    'parted /dev/vdb -s -a optimal -- mkpart primary 1MiB -1',
+    'mdadm --create /dev/md0 --force --run --metadata=1 --level 1 --name md0 --raid-devices 2 /dev/vda1 /dev/vdb1',
+  ]);
+  // No member missing after the create: nothing re-added.
+  assert.ok(!sys.calls.some((c) => c.startsWith('mdadm --add')));
+});
+
+test('create: GPT + UEFI room, a config without software disks does nothing, partitions and existing arrays refuse', async () => {
+  const sys = fakeSystem();
+  await createSoftwareRaid(raid1, { uuid: 'n1', properties: { capabilities: 'boot_mode:uefi' } }, ctx(sys.run));
+  assert.ok(sys.calls.includes('parted /dev/vda -s -a optimal -- mkpart primary 551MiB -1'), sys.calls.join('\n'));
+  assert.ok(sys.calls.includes('parted /dev/vda -s -- mklabel gpt'));
+
+  const none = fakeSystem();
+  assert.deepEqual((await createSoftwareRaid({ logical_disks: [{ size_gb: 10, raid_level: '1' }] }, {}, ctx(none.run))).config, {});
+  assert.deepEqual(none.calls, []);
+
+  const parted = fakeSystem({ partitions: { '/dev/vdb': ['/dev/vdb1'] } });
+  await assert.rejects(
+    createSoftwareRaid(raid1, {}, ctx(parted.run)),
+    (e: unknown) => e instanceof SoftwareRAIDError && /Partitions detected on devices \/dev\/vdb/.test(e.details),
+  );
+  assert.ok(!parted.calls.some((c) => c.startsWith('parted')));
+
+  const busy = fakeSystem({ arrays: ['/dev/md127'], detail: { '/dev/md127': '/dev/md127:\n Name : h:old\n 0 0 0 0 active /dev/vda1\n' } });
+  await assert.rejects(
+    createSoftwareRaid(raid1, {}, ctx(busy.run)),
+    (e: unknown) =>
+      e instanceof SoftwareRAIDError && /Existing Software RAID device detected that should not: \/dev\/md127/.test(e.details),
+  );
+});
+
+test('create: a mismatch of the disks and the config is refused before any disk is touched', async () => {
+  const sys = fakeSystem();
+  const bad = { logical_disks: [{ size_gb: 20, raid_level: '1', controller: 'software' }] };
+  await assert.rejects(
+    createSoftwareRaid(bad, {}, ctx(sys.run)),
+    (e: unknown) => e instanceof SoftwareRAIDError && /logical_disks\[0\]\.size_gb: 20 GiB does not fit on \/dev\/vda/.test(e.details),
+  );
+  const r5 = {
+    logical_disks: [
+      { size_gb: 2, raid_level: '1', controller: 'software' },
+      { size_gb: 'MAX', raid_level: '5', controller: 'software' },
+    ],
+  };
+  await assert.rejects(createSoftwareRaid(r5, { uuid: 'n9' }, ctx(sys.run)), /unknown error/);
+  assert.ok(!sys.calls.some((c) => /^(parted|mdadm --create)/.test(c)));
+});
+
+test('delete: stop each array, zero member superblocks, sweep leftovers, wipe holder disks; skip list keeps a volume and its disks', async () => {
+  const detail = {
+    '/dev/md0': '/dev/md0:\n     Name : h:root\n   0 253 1 0 active sync /dev/vda1\n   1 253 17 1 active sync /dev/vdb1\n',
+  };
+  const sys = fakeSystem({ arrays: ['/dev/md0'], detail: { ...detail }, superblocks: ['/dev/vda1', '/dev/vdb1'] });
+  const result = await deleteSoftwareRaid({}, ctx(sys.run));
+  assert.deepEqual(result, { '/dev/md0': 'delete' });
+  const cmds = sys.calls.filter((c) => /^(mdadm --(assemble|stop|zero)|wipefs)/.test(c));
+  assert.deepEqual(cmds.slice(0, 5), [
+    'mdadm --assemble --scan',
+    'wipefs -af /dev/md0',
+    'mdadm --stop /dev/md0',
+    'mdadm --zero-superblock /dev/vda1',
+    'mdadm --zero-superblock /dev/vdb1',
+  ]);
+  assert.ok(
+    sys.calls.some((c) => c.startsWith('wipefs --force --all /dev/vda')),
+    'holder disk /dev/vda wiped',
+  );
+
+  const keep = fakeSystem({ arrays: ['/dev/md0'], detail: { ...detail }, superblocks: ['/dev/vda1', '/dev/vdb1'] });
+  const kept = await deleteSoftwareRaid({ properties: { skip_block_devices: [{ volume_name: 'root' }] } }, ctx(keep.run));
+  assert.deepEqual(kept, { '/dev/md0': 'keep' });
+  assert.ok(!keep.calls.some((c) => /--stop|--zero-superblock|wipefs/.test(c)), keep.calls.join('\n'));
+});
+
+test('delete on a host agent restricted to some disks: no scan, arrays on other disks are not touched', async () => {
+  const sys = fakeSystem({ arrays: ['/dev/md5'], detail: { '/dev/md5': '/dev/md5:\n 0 0 0 0 active /dev/sdz1\n' } });
+  const r = await deleteSoftwareRaid({}, ctx(sys.run, { onlyDisks: ['/dev/loop3'] }));
+  assert.deepEqual(r, {});
+  assert.ok(!sys.calls.some((c) => /--assemble|--stop|wipefs/.test(c)), sys.calls.join('\n'));
+});
+
+test('install device: the root volume of this boot, else the first array when target_raid_config is software RAID', async () => {
+  const sys = fakeSystem({
+    arrays: ['/dev/md0', '/dev/md1'],
+    detail: { '/dev/md0': 'x\n Name : h:md0\n', '/dev/md1': 'x\n Name : h:md1\n' },
+  });
+  const withMd = [...disks, testBlockDevice({ name: '/dev/md1', size: GiB }), testBlockDevice({ name: '/dev/md0', size: 6 * GiB })];
+  const node = { target_raid_config: raid1 };
+  assert.equal((await chooseRaidInstallDevice(withMd, node, {}, sys.run)).device, '/dev/md0');
+  assert.equal((await chooseRaidInstallDevice(withMd, node, { '/dev/md1': true }, sys.run)).device, '/dev/md1');
+  assert.equal((await chooseRaidInstallDevice(withMd, {}, {}, sys.run)).device, null, 'no software RAID asked: the usual choice');
+  assert.equal(
+    (await chooseRaidInstallDevice(withMd, { ...node, properties: { root_device: { name: '/dev/vdb' } } }, {}, sys.run)).device,
+    null,
+    'hints win',
+  );
+});
+
+test('erase steps and the skip list: a kept volume is never erased; its neighbour only escapes the metadata/express erase', async () => {
+  const detail = {
+    '/dev/md0': '/dev/md0:\n     Name : h:keepme\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
+    '/dev/md1': '/dev/md1:\n     Name : h:scratch\n   0 0 0 0 active /dev/vda2\n   1 0 0 1 active /dev/vdb2\n',
+  };
+  const sys = fakeSystem({ arrays: ['/dev/md0', '/dev/md1'], detail });
+  const devs = [...disks, testBlockDevice({ name: '/dev/md0' }), testBlockDevice({ name: '/dev/md1' })];
+  const node = { properties: { skip_block_devices: [{ volume_name: 'keepme' }] } };
+  const names = (l: { name: string }[]) => l.map((d) => d.name);
+  assert.deepEqual(names(await filterRaidSkipList(devs, node, sys.run, false)), ['/dev/vda', '/dev/vdb', '/dev/md1']);
+  assert.deepEqual(names(await filterRaidSkipList(devs, node, sys.run, true)), ['/dev/vda', '/dev/vdb']);
+  const before = sys.calls.length;
+  assert.deepEqual(names(await filterRaidSkipList(devs, {}, sys.run, true)), names(devs));
+  assert.equal(sys.calls.length, before, 'no skip list: no mdadm call');
+});

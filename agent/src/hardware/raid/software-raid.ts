@@ -1,0 +1,302 @@
+/**
+ * The raid interface's steps for software RAID (IPA's create_configuration,
+ * delete_configuration, apply_configuration): plan.ts decides, this module
+ * runs parted and mdadm through the ProgramRunner.
+ */
+import { SoftwareRAIDError } from '../../errors.js';
+import type { ProgramRunner } from '../../util/exec.js';
+import type { Log } from '../../util/log.js';
+import { destroyDiskMetadata } from '../disks/destroy-metadata.js';
+import { getDeviceSize, listPartitions } from '../disks/disk-facts.js';
+import type { BlockDevice, Node } from '../types.js';
+import { getComponentDevices, getHolderDisks, getVolumeName, hasMdSuperblock, listMdDevices } from './md-devices.js';
+import {
+  nodeBootMode,
+  partitionTableType,
+  placeLogicalDisks,
+  planSoftwareRaid,
+  readSkipVolumeNames,
+  type BootMode,
+  type RaidPlan,
+} from './plan.js';
+import { isSoftwareRaidConfig, validateRaidConfig, type RaidConfig } from './raid-config.js';
+
+export interface RaidContext {
+  run: ProgramRunner;
+  log: Log;
+  /** Candidate member disks (the manager's list_block_devices: skip_block_devices already left out); md devices are ignored. */
+  listDisks(): Promise<BlockDevice[]>;
+  /** How the ramdisk booted, the fallback of the node's boot mode. */
+  ramdiskBootMode: BootMode;
+  /**
+   * The agent's config.disks (an agent on a host, restricted to some loop
+   * devices): arrays are then neither assembled by a scan nor touched unless
+   * all their disks are in this list.
+   */
+  onlyDisks?: readonly string[];
+}
+
+/** What create reports besides the config: the arrays made and which is the root volume. */
+export interface CreatedRaid {
+  config: RaidConfig;
+  plan: RaidPlan | null;
+  /** md device → is_root_volume as given (true, false, or absent). */
+  rootVolumes: Record<string, boolean>;
+}
+
+const isMdName = (name: string): boolean => /^\/dev\/md/.test(name);
+
+/** Disks that may become members: not md devices themselves. */
+async function memberCandidates(c: RaidContext): Promise<BlockDevice[]> {
+  return (await c.listDisks()).filter((d) => !isMdName(d.name));
+}
+
+/** Validate only (IPA's validate_configuration), against the disks present. */
+export async function validateConfiguration(config: unknown, node: Node, c: RaidContext): Promise<RaidConfig> {
+  const disks = await memberCandidates(c);
+  return validateRaidConfig(config, {
+    nodeUuid: node.uuid,
+    diskCount: disks.length,
+    skipVolumeNames: readSkipVolumeNames(node.properties),
+  });
+}
+
+/**
+ * Build the software RAID of `config` (node.target_raid_config for
+ * create_configuration, the step argument for apply_configuration).
+ * A config without a software logical disk does nothing, as in IPA.
+ */
+export async function createSoftwareRaid(config: unknown, node: Node, c: RaidContext): Promise<CreatedRaid> {
+  if (!config || (typeof config === 'object' && Object.keys(config).length === 0)) {
+    c.log.info('software RAID: no target_raid_config, nothing to create');
+    return { config: {} as RaidConfig, plan: null, rootVolumes: {} };
+  }
+  if (!isSoftwareRaidConfig(config)) {
+    c.log.info('software RAID: no logical disk with controller "software", nothing to create');
+    return { config: {} as RaidConfig, plan: null, rootVolumes: {} };
+  }
+  const valid = await validateConfiguration(config, node, c);
+  const run = c.run;
+  let logicalDisks = valid.logical_disks;
+
+  // Volumes kept by skip_block_devices {volume_name} are not created again; any other array is in the way.
+  const skipNames = readSkipVolumeNames(node.properties);
+  const existing = await listArrays(c);
+  if (existing.length) {
+    const names = await Promise.all(existing.map((md) => getVolumeName(md, run)));
+    const kept = new Set(names.filter((n): n is string => n !== null && skipNames.includes(n)));
+    const others = existing.filter((_, i) => !kept.has(names[i] ?? '') && names[i] !== 'esp');
+    if (others.length) {
+      throw new SoftwareRAIDError(
+        `Existing Software RAID device detected that should not: ${others.join(', ')}; run the raid interface's delete_configuration step first (or name the volume in skip_block_devices to keep it)`,
+      );
+    }
+    logicalDisks = logicalDisks.filter((ld) => {
+      if (typeof ld.volume_name === 'string' && kept.has(ld.volume_name)) {
+        c.log.info(`software RAID: volume ${ld.volume_name} exists and is on the skip list, not creating it again`);
+        return false;
+      }
+      return true;
+    });
+    if (!logicalDisks.length) return { config: valid, plan: null, rootVolumes: {} };
+  }
+
+  const candidates = await memberCandidates(c);
+  const { disks, logicalDisks: placed } = placeLogicalDisks(candidates, logicalDisks);
+  const withParts: string[] = [];
+  for (const d of disks) if ((await listPartitions(d, run).catch(() => [])).length) withParts.push(d);
+  if (withParts.length) {
+    throw new SoftwareRAIDError(
+      `Partitions detected on devices ${withParts.join(', ')} during RAID config: run the raid interface's delete_configuration step (or erase_devices_metadata) first`,
+    );
+  }
+  const bootMode = nodeBootMode(node, c.ramdiskBootMode);
+  const table = partitionTableType(node, bootMode);
+  const sizes: Record<string, number> = {};
+  for (const d of disks) sizes[d] = candidates.find((x) => x.name === d)?.size || (await getDeviceSize(d, run));
+  const plan = planSoftwareRaid(placed, disks, { table, bootMode, sizes });
+  c.log.info(`software RAID: ${plan.arrays.length} volume(s) on ${disks.join(', ')}, ${table} labels, ${bootMode} boot`);
+
+  const step = async (argv: string[], what: string): Promise<void> => {
+    try {
+      await run(argv);
+    } catch (e) {
+      throw new SoftwareRAIDError(`${what}: ${(e as Error).message}`);
+    }
+  };
+  for (const argv of plan.labels) await step(argv, `Failed to create partition table on ${argv[1]}`);
+  for (const p of plan.partitions) await step(p.argv, `Failed to create partitions on ${p.device}`);
+  for (const d of disks) await rescan(d, run);
+  // md personalities load on demand through request_module; load them up front where modprobe can (harmless when built in).
+  await run(['modprobe', '-a', 'raid0', 'raid1', 'raid10', 'raid456']).catch(() => undefined);
+  const rootVolumes: Record<string, boolean> = {};
+  for (const a of plan.arrays) {
+    c.log.info(`software RAID: creating ${a.md} (${a.name}, RAID-${a.level}) on ${a.components.join(' ')}`);
+    await step(a.argv, `Failed to create md device ${a.md} on ${a.components.join(' ')}`);
+    // IPA re-adds members mdadm left out (a slow device can miss the create).
+    const actual = await getComponentDevices(a.md, run);
+    for (const missing of a.components.filter((m) => !actual.includes(m))) {
+      c.log.warn(`software RAID: ${missing} is missing from ${a.md}, re-adding it`);
+      await step(['mdadm', '--add', a.md, missing], `Failed re-add ${missing} to ${a.md}`);
+    }
+    if (a.isRootVolume !== undefined) rootVolumes[a.md] = a.isRootVolume;
+  }
+  c.log.info('software RAID: created');
+  return { config: valid, plan, rootVolumes };
+}
+
+/** Arrays proper (not partitions of arrays), only those wholly on c.onlyDisks when that is set. */
+async function listArrays(c: RaidContext): Promise<string[]> {
+  const arrays = (await listMdDevices(c.run)).filter((d) => d.type !== 'md' || !/p\d+$/.test(d.name)).map((d) => d.name);
+  const only = c.onlyDisks ?? [];
+  if (!only.length) return arrays;
+  const out: string[] = [];
+  for (const a of arrays) {
+    const holders = await getHolderDisks(a, c.run);
+    if (holders.length && holders.every((h) => only.includes(h))) out.push(a);
+  }
+  return out;
+}
+
+async function rescan(dev: string, run: ProgramRunner): Promise<void> {
+  await run(['partprobe', dev]).catch(() => run(['blockdev', '--rereadpt', dev]).catch(() => undefined));
+}
+
+/**
+ * Assemble whatever the disks describe, so arrays of a previous boot are
+ * seen (and can be deleted). Never with `onlyDisks`: a scan would assemble
+ * the arrays of the host the agent runs on.
+ */
+export async function assembleArrays(run: ProgramRunner, onlyDisks: readonly string[] = []): Promise<void> {
+  if (onlyDisks.length) return;
+  await run(['mdadm', '--assemble', '--scan'], { okCodes: [0, 1, 2] }).catch(() => undefined);
+}
+
+/** What delete did to each array: "delete", "keep" (volume on the skip list), "wipe" (shares a disk with a kept one). */
+export type DeleteAction = 'delete' | 'keep' | 'wipe';
+
+/**
+ * IPA's delete_configuration: assemble, then for every array: wipe its
+ * signatures, stop it, zero the superblock of every member; then zero any md
+ * superblock left on any disk or partition; then wipe the partition tables
+ * of the holder disks. Arrays whose volume_name is in
+ * skip_block_devices are kept, and so are their disks; other arrays on those
+ * disks lose their data but keep their superblocks. Two passes, as in IPA;
+ * arrays still there after them fail the step.
+ */
+export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Record<string, DeleteAction>> {
+  const run = c.run;
+  const skipNames = readSkipVolumeNames(node.properties);
+  let result: Record<string, DeleteAction> = {};
+  await assembleArrays(run, c.onlyDisks);
+  let arrays = await listArrays(c);
+  for (let pass = 1; pass <= 2 && arrays.length; pass++) {
+    result = { ...result, ...(await deletePass(arrays, skipNames, c)) };
+    await assembleArrays(run, c.onlyDisks);
+    arrays = (await listArrays(c)).filter((a) => (result[a] ?? 'delete') === 'delete');
+  }
+  if (arrays.length) throw new SoftwareRAIDError(`Unable to clean all softraid correctly. Remaining ${JSON.stringify(arrays)}`);
+  c.log.info(`software RAID: deleted (${JSON.stringify(result)})`);
+  return result;
+}
+
+/**
+ * IPA's _handle_raid_skip_list: an array whose volume name is on the skip
+ * list is kept; the other arrays on its disks are wiped (data) but stay;
+ * the rest are deleted.
+ */
+export async function classifyArrays(
+  arrays: string[],
+  skipNames: readonly string[],
+  run: ProgramRunner,
+): Promise<{ actions: Record<string, DeleteAction>; holders: Record<string, string[]> }> {
+  const actions: Record<string, DeleteAction> = Object.fromEntries(arrays.map((a) => [a, 'delete' as DeleteAction]));
+  const holders: Record<string, string[]> = {};
+  for (const a of arrays) holders[a] = await getHolderDisks(a, run);
+  if (!skipNames.length) return { actions, holders };
+  for (const a of arrays) {
+    const name = await getVolumeName(a, run);
+    if (name && skipNames.includes(name)) actions[a] = 'keep';
+  }
+  for (const a of arrays) {
+    if (actions[a] !== 'keep') continue;
+    for (const b of arrays) {
+      if (actions[b] === 'delete' && holders[b]!.some((h) => holders[a]!.includes(h))) actions[b] = 'wipe';
+    }
+  }
+  return { actions, holders };
+}
+
+/**
+ * The erase steps' view of skip_block_devices volume names (IPA's
+ * list_block_devices_check_skip_list): kept arrays are never erased;
+ * erase_devices_metadata and erase_devices_express (`includeWipe`) also
+ * leave the arrays that only lose their data to a kept neighbour.
+ */
+export async function filterRaidSkipList(
+  devices: BlockDevice[],
+  node: Node,
+  run: ProgramRunner,
+  includeWipe: boolean,
+): Promise<BlockDevice[]> {
+  const skipNames = readSkipVolumeNames(node.properties);
+  const arrays = devices.map((d) => d.name).filter(isMdName);
+  if (!skipNames.length || !arrays.length) return devices;
+  const { actions } = await classifyArrays(arrays, skipNames, run);
+  return devices.filter((d) => actions[d.name] !== 'keep' && !(includeWipe && actions[d.name] === 'wipe'));
+}
+
+async function deletePass(arrays: string[], skipNames: string[], c: RaidContext): Promise<Record<string, DeleteAction>> {
+  const run = c.run;
+  const { actions, holders } = await classifyArrays(arrays, skipNames, run);
+  const members: Record<string, string[]> = {};
+  for (const a of arrays) members[a] = await getComponentDevices(a, run);
+  const keepMembers = new Set<string>();
+  const keepDisks = new Set<string>();
+  const allHolders: string[] = [];
+  const deletedParts: Record<string, string[]> = {};
+  for (const a of arrays) {
+    if (!members[a]!.length) {
+      // A partition on an array (the conductor's config drive): it goes with its array.
+      c.log.info(`software RAID: skipping ${a}, it has no member devices`);
+      continue;
+    }
+    for (const h of holders[a]!) if (!allHolders.includes(h)) allHolders.push(h);
+    if (actions[a] !== 'delete') {
+      for (const m of members[a]!) keepMembers.add(m);
+      for (const h of holders[a]!) keepDisks.add(h);
+      if (actions[a] === 'wipe') {
+        c.log.warn(`software RAID: ${a} shares a disk with a volume on the skip list: its data is wiped, the array stays`);
+        await run(['wipefs', '-af', a]).catch((e: Error) => c.log.warn(`wipefs ${a}: ${e.message}`));
+      } else c.log.warn(`software RAID: ${a} is on the skip list (skip_block_devices), not deleted`);
+      continue;
+    }
+    c.log.info(`software RAID: deleting ${a} (members ${members[a]!.join(' ')})`);
+    await run(['wipefs', '-af', a]).catch((e: Error) => c.log.warn(`wipefs ${a}: ${e.message}`));
+    await run(['mdadm', '--stop', a]).catch((e: Error) => c.log.warn(`mdadm --stop ${a}: ${e.message}`));
+    for (const m of members[a]!) {
+      if (!(await hasMdSuperblock(m, run))) continue;
+      await run(['mdadm', '--zero-superblock', m]).catch((e: Error) => c.log.warn(`mdadm --zero-superblock ${m}: ${e.message}`));
+      const disk = holders[a]!.find((h) => m.startsWith(h) && m !== h);
+      if (disk) (deletedParts[disk] ??= []).push(m.slice(disk.length).replace(/^p/, ''));
+    }
+  }
+  // Superblocks left behind by arrays that never assembled: partitions first, then disks (IPA's order).
+  for (const d of await memberCandidates(c)) {
+    const devs = [...(await listPartitions(d.name, run).catch(() => [] as string[])).reverse(), d.name];
+    for (const dev of devs) {
+      if (keepMembers.has(dev) || keepDisks.has(dev)) continue;
+      if (!(await hasMdSuperblock(dev, run))) continue;
+      await run(['mdadm', '--zero-superblock', dev]).catch((e: Error) => c.log.warn(`mdadm --zero-superblock ${dev}: ${e.message}`));
+    }
+  }
+  for (const h of allHolders) {
+    if (keepDisks.has(h)) {
+      for (const n of deletedParts[h] ?? []) await run(['parted', h, '-s', 'rm', n]).catch((e: Error) => c.log.warn(e.message));
+      continue;
+    }
+    c.log.info(`software RAID: removing the partition table of holder disk ${h}`);
+    await destroyDiskMetadata(h, run).catch((e: Error) => c.log.warn(`wiping ${h}: ${e.message}`));
+  }
+  return actions;
+}

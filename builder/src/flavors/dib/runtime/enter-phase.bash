@@ -1,0 +1,46 @@
+#!/bin/bash
+# Run one phase of the element runner (elements/runner.ts) in the private
+# mount and PID namespaces that `unshare` made for it:
+#
+#   enter-phase.bash ROOT HOOKS MOUNTS CHROOT APT_ARCHIVES APT_LISTS -- RUN_PARTS_ARGS...
+#
+# MOUNTS=1: /proc, /dev (bind), /dev/pts and a read-only /sys in ROOT, as
+# DIB's mount_proc_dev_sys. CHROOT=1: the hook tree bound read-only at
+# ROOT/tmp/in_target.d and the phase run by chroot (DIB's run_d_in_target);
+# APT_ARCHIVES / APT_LISTS (when not empty): host directories bound over the
+# root's /var/cache/apt/archives and /var/lib/apt/lists (DIB's shared apt
+# cache), so packages and lists are reused across builds and stay out of
+# the image.
+# Every mount lives in this namespace only: when the phase ends, however it
+# ends (failure, abort, a killed ramforge), the kernel drops them, so no
+# mount is ever left behind on the host.
+set -eu -o pipefail
+
+root=$1
+hooks=$2
+mounts=$3
+in_chroot=$4
+apt_archives=$5
+apt_lists=$6
+shift 6
+[ "${1:-}" = "--" ] && shift
+
+if [ "$mounts" = 1 ]; then
+    mount -t proc proc "$root/proc"
+    mount --bind /dev "$root/dev"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
+    mount -t sysfs -o ro sysfs "$root/sys"
+fi
+
+if [ "$in_chroot" = 1 ]; then
+    # Read-only bind in two steps, as DIB does (older util-linux ignores ro on the first).
+    mount --bind "$hooks" "$root/tmp/in_target.d"
+    mount -o remount,bind,ro "$root/tmp/in_target.d"
+    if [ -n "$apt_archives" ]; then
+        mkdir -p "$root/var/cache/apt/archives" "$root/var/lib/apt/lists"
+        mount --bind "$apt_archives" "$root/var/cache/apt/archives"
+        mount --bind "$apt_lists" "$root/var/lib/apt/lists"
+    fi
+    exec chroot "$root" /bin/bash /tmp/in_target.d/ramforge-run-parts "$@"
+fi
+exec /bin/bash "$hooks/ramforge-run-parts" "$@"

@@ -1,0 +1,390 @@
+/**
+ * Software RAID (raid_interface=agent) in a VM with two virtio disks,
+ * through the real conductor (Ironic 21.4), and what ends up ON BOTH DISK
+ * FILES, read back on the host afterwards:
+ *
+ *  1. manual cleaning [raid.delete_configuration, raid.create_configuration]
+ *     for a RAID-1 over both disks (target_raid_config set through the API);
+ *  2. a second boot of the ramdisk (a real node reboots between cleaning and
+ *     deploying, and the agent must find the array again: mdadm --assemble
+ *     --scan at start, the root volume chosen by its name), then a deploy of
+ *     a whole-disk image onto the array; the conductor's install_bootloader
+ *     (software_raid) runs the image's grub-install for each member disk;
+ *  3. undeploy, and manual cleaning [raid.delete_configuration,
+ *     raid.create_configuration] in a third boot with an invalid target (a
+ *     RAID-5 first, on two disks): the array is stopped, member superblocks
+ *     and partition tables go, and the create fails naming the fields.
+ *
+ * Then, for each disk file: the md superblock (v1.2, 4 KiB into partition 1)
+ * names the array, level 1, two members; the image bytes sit at the data
+ * offset; the image's boot-code marker (what its grub-install wrote onto the
+ * disk it was given) is in that disk's own MBR.
+ *
+ * The image is made here: an MBR, an ext4 root holding a static busybox and
+ * a grub-install/grub-mkconfig pair that record their arguments (grub-install
+ * also writes "RAMFORGE-GRUB <disk>" into the first bytes of the disk, where
+ * boot code goes), then random bytes in a second partition to compare.
+ * Real GRUB is not used: the i386-pc GRUB and everything grub-install
+ * probes would have to be put into the image; what the agent owes is the
+ * chroot call for every member disk, which these scripts witness.
+ *
+ * Networking: the image URL is on the host's 127.0.0.1 (the conductor HEADs
+ * it); the guest fetches it through the proxy http://10.0.2.2:P, a
+ * forward proxy this test runs on 127.0.0.1:P (slirp maps 10.0.2.2 there),
+ * set as driver_info/image_http_proxy.
+ * No host process connects to 10.0.2.2.
+ *
+ *   bash scripts/test.sh test/integration/agent-raid.test.ts
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, get as httpGet, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { sharedBuild } from '../support/shared-build.js';
+
+let kernel = process.env.RAMFORGE_TEST_KERNEL;
+let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync('/usr/bin/ironic')
+      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
+      : !existsSync('/bin/busybox') || !existsSync('/usr/sbin/debugfs')
+        ? 'needs busybox and debugfs on the host (the test image)'
+        : false;
+const MAC = '52:54:00:12:34:57';
+const MiB = 1 << 20;
+/** Two members; small because TCG writes slowly and RAID-1 resyncs the whole array in the background. */
+const DISK_SIZE = 160 * MiB;
+const IMAGE_SIZE = 48 * MiB;
+/** Partition 2 of the image, filled with random bytes: compared byte for byte on both members. */
+const PAYLOAD_START = 32 * MiB;
+const MD_MAGIC = 0xa92b4efc;
+
+let ironic: IronicEnv | undefined;
+let proxy: Server | undefined;
+let proxyPort = 0;
+before(
+  async () => {
+    if (skip) return;
+    ironic = await startIronic({ extraConf: '[conductor]\nautomated_clean = false\n' });
+    proxy = startForwardProxy();
+    await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
+    proxyPort = (proxy.address() as { port: number }).port;
+    if (kernel && initrd) return;
+    const b = await sharedBuild();
+    kernel = b.kernel;
+    initrd = b.initramfs;
+  },
+  { timeout: 30 * 60_000 },
+);
+after(async () => {
+  await ironic?.stop();
+  await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
+});
+
+/** An HTTP forward proxy for the guest: absolute-URI requests, to 127.0.0.1 only. */
+function startForwardProxy(): Server {
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://invalid');
+    if (url.hostname !== '127.0.0.1') {
+      res.writeHead(403).end('only 127.0.0.1 is proxied');
+      return;
+    }
+    httpGet(url, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    }).on('error', (e) => res.writeHead(502).end(String(e)));
+  });
+}
+
+function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const GRUB_INSTALL = `#!/bin/sh
+# Test stand-in for grub-install: record the call, and put a boot-code marker where GRUB's boot.img would go.
+echo "grub-install $*" >> /boot/grub-calls.log
+printf 'RAMFORGE-GRUB %s' "$1" | /bin/busybox dd of="$1" bs=1 count=64 conv=notrunc 2>/dev/null
+`;
+const GRUB_MKCONFIG = `#!/bin/sh
+echo "grub-mkconfig $*" >> /boot/grub-calls.log
+echo "# made by the test's grub-mkconfig" > "$2"
+`;
+
+/** The whole-disk test image: MBR; p1 ext4 root (busybox, the grub stand-ins) 1-32 MiB; p2 random bytes 32-48 MiB. */
+function makeImage(dir: string, file: string): { sha256: string; payload: Buffer } {
+  const root = join(dir, 'root');
+  for (const d of ['bin', 'usr/sbin', 'boot/grub', 'dev', 'proc', 'sys', 'run', 'tmp']) mkdirSync(join(root, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  symlinkSync('busybox', join(root, 'bin/sh'));
+  writeFileSync(join(root, 'usr/sbin/grub-install'), GRUB_INSTALL, { mode: 0o755 });
+  writeFileSync(join(root, 'usr/sbin/grub-mkconfig'), GRUB_MKCONFIG, { mode: 0o755 });
+  const fs = join(dir, 'root.ext4');
+  execFileSync('truncate', ['-s', `${31 * 1024}K`, fs]);
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'img-root', '-d', root, fs]);
+  execFileSync('truncate', ['-s', String(IMAGE_SIZE), file]);
+  execFileSync('parted', [
+    '-s',
+    file,
+    'mklabel',
+    'msdos',
+    'mkpart',
+    'primary',
+    'ext4',
+    '1MiB',
+    '32MiB',
+    'mkpart',
+    'primary',
+    '32MiB',
+    '100%',
+  ]);
+  const bytes = readFileSync(file);
+  readFileSync(fs).copy(bytes, MiB);
+  const payload = randomBytes(IMAGE_SIZE - PAYLOAD_START);
+  payload.copy(bytes, PAYLOAD_START);
+  writeFileSync(file, bytes);
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), payload };
+}
+
+interface MdMember {
+  partStart: number;
+  name: string;
+  level: number;
+  raidDisks: number;
+  dataOffset: number;
+  devNumber: number;
+  uuid: string;
+}
+
+/** Partition 1 of an msdos disk file, and the md v1.2 superblock 4 KiB into it (struct mdp_superblock_1). */
+function readMember(disk: string): MdMember {
+  const mbr = readAt(disk, 0, 512);
+  assert.equal(mbr.readUInt16LE(510), 0xaa55, `${disk}: no MBR partition table`);
+  const partStart = mbr.readUInt32LE(446 + 8) * 512;
+  const sb = readAt(disk, partStart + 4096, 256);
+  assert.equal(sb.readUInt32LE(0), MD_MAGIC, `${disk}: no md superblock 4 KiB into partition 1 (at ${partStart})`);
+  assert.equal(sb.readUInt32LE(4), 1, 'major_version 1');
+  return {
+    partStart,
+    uuid: sb.subarray(16, 32).toString('hex'),
+    name: sb.subarray(32, 64).toString('latin1').replace(/\0+$/, ''),
+    level: sb.readInt32LE(72),
+    raidDisks: sb.readUInt32LE(92),
+    dataOffset: Number(sb.readBigUInt64LE(128)) * 512,
+    devNumber: sb.readUInt32LE(160),
+  };
+}
+
+/** A file from the ext4 root of the image copy inside the array on `disk` (debugfs on an extracted copy). */
+function readImageFile(dir: string, disk: string, m: MdMember, path: string): string {
+  const fsCopy = join(dir, 'fs-copy.ext4');
+  writeFileSync(fsCopy, readAt(disk, m.partStart + m.dataOffset + MiB, 31 * MiB));
+  try {
+    return execFileSync('debugfs', ['-R', `cat ${path}`, fsCopy], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } finally {
+    rmSync(fsCopy, { force: true });
+  }
+}
+
+test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it, a bad config is refused by field', {
+  skip,
+  timeout: 20 * 60_000,
+}, async () => {
+  const env = ironic!;
+  const dir = mkdtempSync(join(tmpdir(), 'ramforge-raid-'));
+  const disks = [join(dir, 'disk0.img'), join(dir, 'disk1.img')];
+  let vm: Vm | undefined;
+  let uuid: string | undefined;
+  try {
+    // Blank disks: as in IPA, create_configuration refuses disks that still hold partitions (automated cleaning's erase_devices_metadata removes them).
+    for (const d of disks) execFileSync('truncate', ['-s', String(DISK_SIZE), d]);
+    const image = makeImage(dir, join(env.httpRoot, 'raid-image.raw'));
+    uuid = await env.enrollNode({
+      mac: MAC,
+      name: 'vm-raid',
+      properties: { capabilities: 'boot_mode:bios' },
+      fields: { raid_interface: 'agent' },
+    });
+    const agentPort = await freePort();
+    const apiPort = new URL(env.apiUrl).port;
+    const boot = async (tag: string): Promise<Vm> => {
+      vm = await bootVm({
+        kernel,
+        initrd,
+        // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
+        append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
+        memoryMiB: 1024,
+        mac: MAC,
+        hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
+        serialLog: join(dir, `serial-${tag}.log`),
+        disks: disks.map((path, i) => ({ path, format: 'raw' as const, serial: `raid-disk${i}` })),
+      });
+      return vm;
+    };
+
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    const target = { logical_disks: [{ size_gb: 'MAX', raid_level: '1', controller: 'software', volume_name: 'root' }] };
+    const put = await env.api('PUT', `/v1/nodes/${uuid}/states/raid`, target);
+    assert.equal(put.status, 204, JSON.stringify(put.body));
+
+    // 1. Manual cleaning: delete, then create the RAID-1.
+    const t0 = Date.now();
+    await env.setProvisionState(uuid, 'clean', {
+      clean_steps: [
+        { interface: 'raid', step: 'delete_configuration' },
+        { interface: 'raid', step: 'create_configuration' },
+      ],
+    });
+    await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+    await boot('clean');
+    let n = await env.waitForProvisionState(uuid, ['manageable'], 600_000);
+    console.log(`manual cleaning (boot + delete_configuration + create_configuration) took ${Date.now() - t0} ms`);
+    assert.equal(n.last_error, null);
+    const raidConfig = n.raid_config as { logical_disks: Array<Record<string, unknown>>; last_updated?: string };
+    assert.deepEqual(raidConfig.logical_disks, target.logical_disks, 'the conductor stored what the agent built');
+    assert.ok(raidConfig.last_updated);
+    assert.match(vm!.serialText(), /software RAID: creating \/dev\/md0 \(root, RAID-1\) on \/dev\/vda1 \/dev\/vdb1/);
+    const built = disks.map(readMember);
+    for (const [i, m] of built.entries()) {
+      assert.equal(m.level, 1, `disk${i}: RAID level`);
+      assert.equal(m.raidDisks, 2, `disk${i}: members`);
+      assert.match(m.name, /(^|:)root$/, `disk${i}: array name`);
+      assert.equal(m.partStart, MiB, `disk${i}: the RAID partition starts at 1 MiB (msdos, BIOS)`);
+    }
+    assert.equal(built[0]!.uuid, built[1]!.uuid, 'both disks are members of one array');
+    assert.deepEqual(built.map((m) => m.devNumber).sort(), [0, 1]);
+
+    // 2. A node reboots into the ramdisk to deploy: so does this one (fake power does not).
+    await vm!.stop();
+    vm = undefined;
+    await env.setProvisionState(uuid, 'provide');
+    await env.waitForProvisionState(uuid, ['available'], 60_000);
+    const patch = [
+      ...Object.entries({ image_source: `${env.httpUrl}/raid-image.raw`, image_checksum: image.sha256, image_disk_format: 'raw' }).map(
+        ([k, v]) => ({ op: 'add', path: `/instance_info/${k}`, value: v }),
+      ),
+      // Zed reads the proxy from driver_info and hands it to the agent as image_info.proxies.
+      { op: 'add', path: '/driver_info/image_http_proxy', value: `http://10.0.2.2:${proxyPort}` },
+    ];
+    const p = await env.api('PATCH', `/v1/nodes/${uuid}`, patch);
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    const t1 = Date.now();
+    await env.setProvisionState(uuid, 'active');
+    await env.waitForProvisionState(uuid, ['wait call-back'], 120_000);
+    await boot('deploy');
+    n = await env.waitForProvisionState(uuid, ['active'], 600_000);
+    console.log(`deploy onto the array (boot + write_image + install_bootloader) took ${Date.now() - t1} ms`);
+    assert.equal(n.last_error, null);
+    const serial = vm!.serialText();
+    assert.match(
+      serial,
+      /software RAID: installing on \/dev\/md\d+ \(volume root, the root volume of target_raid_config\)|software RAID: installing on \/dev\/md\d+ \(the first array\)/,
+    );
+    assert.match(serial, /GRUB2 will be installed on disks \/dev\/vda, \/dev\/vdb \(members of \/dev\/md\d+\)/);
+    // The conductor powers the node off at the end: the agent's poweroff -f ends qemu.
+    await Promise.race([vm!.exited(), new Promise((r) => setTimeout(r, 60_000))]);
+    await vm!.stop();
+    vm = undefined;
+
+    // 3. Both disk files, read back on the host.
+    for (const [i, disk] of disks.entries()) {
+      const m = readMember(disk);
+      assert.equal(m.uuid, built[0]!.uuid, `disk${i}: still the array cleaning built`);
+      const at = m.partStart + m.dataOffset;
+      const mbr = readAt(disk, at, 512);
+      assert.equal(mbr.readUInt16LE(510), 0xaa55, `disk${i}: the image's MBR at the data offset (${at})`);
+      assert.ok(
+        readAt(disk, at + PAYLOAD_START, image.payload.length).equals(image.payload),
+        `disk${i}: the image's payload partition, byte for byte, at data offset + 32 MiB`,
+      );
+      const dev = `/dev/vd${'ab'[i]}`;
+      // parted put its generic boot code there when it made the label; the image's grub-install overwrote its start.
+      const marker = `RAMFORGE-GRUB ${dev}`;
+      assert.equal(readAt(disk, 0, marker.length).toString('latin1'), marker, `disk${i}: its own MBR has the image's boot code`);
+      const calls = readImageFile(dir, disk, m, '/boot/grub-calls.log');
+      assert.deepEqual(calls.trim().split('\n'), [
+        'grub-install /dev/vda',
+        'grub-install /dev/vdb',
+        'grub-mkconfig -o /boot/grub/grub.cfg',
+      ]);
+    }
+    console.log(`md data offset ${readMember(disks[0]!).dataOffset / 1024} KiB; both members hold the image and their own boot code`);
+
+    // 4. Tenant gone: undeploy, then manual cleaning in a third boot: raid.delete_configuration, and a
+    //    create_configuration the agent must refuse (a RAID-5 first, on two disks), naming the fields.
+    await env.setProvisionState(uuid, 'deleted');
+    await env.waitForProvisionState(uuid, ['available'], 120_000);
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    const bad = { logical_disks: [{ size_gb: 'MAX', raid_level: '5', controller: 'software' }] };
+    assert.equal((await env.api('PUT', `/v1/nodes/${uuid}/states/raid`, bad)).status, 204);
+    const t2 = Date.now();
+    await env.setProvisionState(uuid, 'clean', {
+      clean_steps: [
+        { interface: 'raid', step: 'delete_configuration' },
+        { interface: 'raid', step: 'create_configuration' },
+      ],
+    });
+    await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+    await boot('delete');
+    n = await env.waitForProvisionState(uuid, ['clean failed'], 600_000);
+    console.log(`manual cleaning (boot + delete_configuration + a refused create_configuration) took ${Date.now() - t2} ms`);
+    console.log(`last_error: ${n.last_error}`);
+    assert.match(
+      String(n.last_error),
+      /logical_disks\[0\]\.raid_level: Software RAID Configuration requires RAID-1 for the first logical disk, got 5/,
+    );
+    assert.match(String(n.last_error), /RAID level 5 with only 2 block devices found \(needs 3\)/);
+    assert.deepEqual(n.raid_config, {}, 'the conductor forgot the RAID once the agent deleted it');
+    assert.match(vm!.serialText(), /software RAID: deleting \/dev\/md127 \(members \/dev\/vda1 \/dev\/vdb1\)/);
+    await vm!.stop();
+    vm = undefined;
+    for (const [i, disk] of disks.entries()) {
+      assert.ok(readAt(disk, 0, 33 * 512).equals(Buffer.alloc(33 * 512)), `disk${i}: partition table (MBR and the GPT area) zeroed`);
+      assert.notEqual(readAt(disk, MiB + 4096, 4).readUInt32LE(0), MD_MAGIC, `disk${i}: md superblock zeroed`);
+      assert.equal(execFileSync('wipefs', ['-n', disk], { encoding: 'utf8' }).trim(), '', `disk${i}: no signature left`);
+    }
+  } catch (e) {
+    console.error(env.logTail(80));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    else
+      for (const f of ['serial-clean.log', 'serial-deploy.log'])
+        if (existsSync(join(dir, f)))
+          console.error(`--- ${f} (tail)\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-60).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
+    rmSync(join(env.httpRoot, 'raid-image.raw'), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

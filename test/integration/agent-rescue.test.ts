@@ -1,0 +1,220 @@
+/**
+ * Rescue through the REAL conductor (rescue_interface=agent), one VM boot:
+ * the node is adopted into `active` (the least rescue needs; a deploy is
+ * covered elsewhere), `baremetal node rescue --rescue-password` moves it to
+ * `rescue wait`, the tinyipa ramdisk boots, looks up, heartbeats, answers
+ * rescue.finalize_rescue, and the conductor moves the node to `rescue`.
+ * Then, on the guest: the rescue user logs in over SSH WITH THE PASSWORD
+ * (a wrong one is refused), DHCP was restarted on every interface, and the
+ * agent neither answers nor is started again (docs/rescue.md).
+ *
+ * The conductor's fake boot interface has no validate_rescue, so this Ironic
+ * runs with [agent]manage_agent_boot=false (the ramdisk is booted by the
+ * test, which is what that option means). The password goes through ssh's
+ * SSH_ASKPASS (OpenSSH >= 8.4: SSH_ASKPASS_REQUIRE=force), no extra tool.
+ *
+ *   node --import tsx --test test/integration/agent-rescue.test.ts
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { NO_KEY_SPEC, sharedBuild } from '../support/shared-build.js';
+
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync('/usr/bin/ironic')
+      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
+      : false;
+const MAC = '52:54:00:12:34:58';
+const PASSWORD = 'r3scue: with spaces & $ymbols';
+
+let ironic: IronicEnv | undefined;
+let kernel = '';
+let initrd = '';
+let dir = '';
+before(
+  async () => {
+    if (skip) return;
+    dir = mkdtempSync(join(tmpdir(), 'ramforge-rescue-'));
+    ironic = await startIronic({
+      extraConf: '[DEFAULT]\nenabled_rescue_interfaces = agent,no-rescue\n[agent]\nmanage_agent_boot = false\n',
+    });
+    // Without SSH keys, as most sites build it: dropbear listens only once the rescue starts it.
+    const b = await sharedBuild(NO_KEY_SPEC);
+    kernel = b.kernel;
+    initrd = b.initramfs;
+  },
+  { timeout: 30 * 60_000 },
+);
+after(async () => {
+  await ironic?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** ssh as `user` with `password` (never a key); returns the exit code and output. */
+function sshWithPassword(port: number, user: string, password: string, command: string): { status: number | null; out: string } {
+  const askpass = join(dir, 'askpass');
+  writeFileSync(askpass, `#!/bin/sh\ncat ${join(dir, 'password')}\n`, { mode: 0o700 });
+  writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o600 });
+  const r = spawnSync(
+    'ssh',
+    [
+      '-p',
+      String(port),
+      '-o',
+      'PubkeyAuthentication=no',
+      '-o',
+      'PreferredAuthentications=password,keyboard-interactive',
+      '-o',
+      'NumberOfPasswordPrompts=1',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'ConnectTimeout=30',
+      '-o',
+      'LogLevel=ERROR',
+      `${user}@127.0.0.1`,
+      command,
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 90_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+    },
+  );
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Whether anything still answers HTTP(S) on the agent's forwarded port. */
+function agentAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/v1/status', rejectUnauthorized: false, timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout'))).on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+test('rescue through the real conductor: the rescue user logs in with the password over SSH, DHCP restarted, the agent gone for good', {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const env = ironic!;
+  let vm: Vm | undefined;
+  let uuid: string | undefined;
+  try {
+    uuid = await env.enrollNode({ mac: MAC, name: 'vm-rescue', fields: { rescue_interface: 'agent' } });
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    await env.setProvisionState(uuid, 'adopt');
+    await env.waitForProvisionState(uuid, ['active'], 60_000);
+    const cli = spawnSync('/usr/bin/baremetal', ['node', 'rescue', uuid, '--rescue-password', PASSWORD], {
+      encoding: 'utf8',
+      env: {
+        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+        LANG: 'C.UTF-8',
+        OS_ENDPOINT: env.apiUrl,
+        OS_AUTH_TYPE: 'none',
+        OS_BAREMETAL_API_VERSION: 'latest',
+      },
+    });
+    assert.equal(cli.status, 0, `baremetal node rescue: ${cli.stderr}`);
+    await env.waitForProvisionState(uuid, ['rescue wait'], 60_000);
+
+    const agentPort = await freePort();
+    const sshPort = await freePort();
+    const apiPort = new URL(env.apiUrl).port;
+    const t0 = Date.now();
+    vm = await bootVm({
+      kernel,
+      initrd,
+      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
+      memoryMiB: 1024,
+      mac: MAC,
+      hostfwd: [
+        { hostPort: agentPort, guestPort: 9999 },
+        { hostPort: sshPort, guestPort: 22 },
+      ],
+      serialLog: join(dir, 'serial.log'),
+      // A second NIC on its own network: DHCP must restart on every interface, not just the one the agent used.
+      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:59'],
+    });
+    const n = await env.waitForProvisionState(uuid, ['rescue'], 180_000);
+    console.log(`boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(n.last_error, null);
+    assert.equal(n.instance_info.rescue_password, undefined, 'the conductor removed the password after rescue');
+
+    // The hand-over runs in the agent's init slot; the DHCP restart comes after the (shortened) pause.
+    const dhcp = await vm.waitForSerial(/ramforge-rescue: DHCP restarted on: [^\n]*\n/, 90_000);
+    assert.match(dhcp, /on: eth0 eth1; addresses: eth0 10\.0\.2\.15\/24 eth1 10\.0\.3\.15\/24/);
+    const serial = vm.serialText();
+    assert.match(serial, /ramforge-rescue: user rescue created/);
+    assert.match(serial, /ramforge-rescue: SSH server restarted with password logins/);
+
+    const tSsh = Date.now();
+    console.log(`hand-over done ${((tSsh - t0) / 1000).toFixed(1)} s after boot`);
+    const wrong = sshWithPassword(sshPort, 'rescue', `${PASSWORD}x`, 'true');
+    assert.notEqual(wrong.status, 0, 'a wrong password is refused');
+    assert.match(wrong.out, /Permission denied/);
+    // Password logins are on now, but root has no password and dropbear never takes an empty one.
+    const root = sshWithPassword(sshPort, 'root', '', 'true');
+    assert.notEqual(root.status, 0, `root logged in with an empty password: ${root.out}`);
+
+    const probe = [
+      'echo "user=$USER uid=$(id -u)"',
+      'echo "agent=$(pidof node || echo none)"',
+      'echo "rescue_pid=$(cat /run/ramforge-rescue.done)"',
+      'for f in /run/udhcpc.*.pid; do n=${f#/run/udhcpc.}; echo "udhcpc ${n%.pid} $(cat $f)"; done',
+      'ip -4 -o addr show',
+      'ip -4 route show default',
+      'ls /sys/class/net',
+    ].join('; ');
+    console.log(`refused logins took ${((Date.now() - tSsh) / 1000).toFixed(1)} s`);
+    const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
+    console.log(`as rescue on the guest:\n${ok.out}`);
+    assert.equal(ok.status, 0, `ssh as rescue with the password: ${ok.out}`);
+    assert.match(ok.out, /^user=rescue uid=0$/m);
+    assert.match(ok.out, /^agent=none$/m);
+    assert.match(ok.out, /eth0 +inet 10\.0\.2\.15\/24/);
+    assert.match(ok.out, /eth1 +inet 10\.0\.3\.15\/24/);
+    // Two networks, one default route: the first lease back installs it (the other NIC's add finds it taken).
+    assert.match(ok.out, /^default via 10\.0\.(2\.2 dev eth0|3\.2 dev eth1)/m);
+    // Every interface got a new DHCP client after the hand-over began: its pid is newer than the hand-over's.
+    const rescuePid = Number(/^rescue_pid=(\d+)$/m.exec(ok.out)?.[1]);
+    const clients = [...ok.out.matchAll(/^udhcpc (\S+) (\d+)$/gm)].map((m) => ({ iface: m[1]!, pid: Number(m[2]) }));
+    assert.deepEqual(
+      clients.map((c) => c.iface),
+      ['eth0', 'eth1'],
+    );
+    for (const c of clients)
+      assert.ok(c.pid > rescuePid, `udhcpc on ${c.iface} (pid ${c.pid}) restarted after the hand-over (pid ${rescuePid})`);
+
+    // The agent answered finalize_rescue and stopped; busybox init does not start it again.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
+      await new Promise((r) => setTimeout(r, 2500));
+    }
+    const again = sshWithPassword(sshPort, 'rescue', PASSWORD, 'pidof node || echo none');
+    assert.match(again.out, /^none$/m);
+    assert.equal((vm.serialText().match(/ramforge: starting the agent/g) ?? []).length, 1, 'the agent was started once, at boot');
+  } catch (e) {
+    console.error(env.logTail(80));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
+  }
+});
