@@ -18,8 +18,8 @@ FROM ${BASE}
 # removed in the same layer, so no mirror is named in the image.
 ARG APT_SOURCES
 # The disk and hardware tools the agent runs (docs/ramdisk-tools.md; the
-# same set as the other flavors), kmod and iproute2 for the agent's modprobe
-# and ip. No documentation, manual pages or translations (the container is
+# same set as the other flavors: tcpdump for LLDP, mdadm for software RAID),
+# kmod and iproute2 for the agent's modprobe and ip. No documentation, manual pages or translations (the container is
 # in RAM); copyright files stay. Downloaded packages, logs, indexes and
 # ldconfig's cache (inode numbers) are removed: they differ from build to
 # build.
@@ -30,7 +30,7 @@ RUN set -eu; \
     apt-get update -qq; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       util-linux mount gdisk parted dosfstools e2fsprogs dmidecode qemu-utils ipmitool hdparm nvme-cli efibootmgr \
-      iproute2 kmod libstdc++6 ca-certificates; \
+      tcpdump mdadm iproute2 kmod libstdc++6 ca-certificates; \
     apt-get clean; \
     rm -f /etc/apt/sources.list.d/ramforge-build.sources; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
