@@ -10,9 +10,9 @@
  * passes from its input stages to its assemble as `inputs`, typed by the
  * flavor: none of it lands in a shared context.
  */
+import type { Compression } from '../archive/compress.js';
 import type { Tree } from '../tree/tree.js';
 import type { TreeEntry } from '../tree/types.js';
-import type { Compression } from '../archive/compress.js';
 import type { HostProbe, HostRequirement } from '../host/tools.js';
 import type { BuildSpec } from '../spec/normalize.js';
 
@@ -63,6 +63,8 @@ export type Member =
        * a few MB for a build inside its time target.
        */
       level?: Partial<Record<Compression, number>>;
+      /** Instead of the spec's compression: 'none' for content that is already compressed (a container.tar.gz). */
+      compression?: Compression;
     }
   /** A file appended as it is (already a compressed cpio: a vendor initramfs, microcode). */
   | { kind: 'verbatim'; name: string; file: string };

@@ -9,9 +9,7 @@ import type { FlavorName } from './sections.js';
 import { InternalError } from '../errors.js';
 
 /** Flavors the spec knows but this version cannot build yet (their issues are open); the spec rules refuse them. */
-export const NOT_YET: Partial<Record<FlavorName, string>> = {
-  coreos: 'the coreos flavor is not implemented yet in this version of ramforge',
-};
+export const NOT_YET: Partial<Record<FlavorName, string>> = {};
 
 export async function loadFlavor(name: FlavorName): Promise<Flavor<any>> {
   // The spec rules refuse unavailable flavors first; reaching here is a bug.

@@ -86,6 +86,12 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: '/usr/bin/ironic', pkg: 'ironic-api', why: 'agent acceptance tests against the real Ironic', purposes: ['test'] },
   { tool: '/usr/bin/ironic-conductor', pkg: 'ironic-conductor', why: 'agent acceptance tests against the real Ironic', purposes: ['test'] },
   { tool: '/usr/bin/ironic-inspector', pkg: 'ironic-inspector', why: 'inspection acceptance tests', purposes: ['test'] },
+  {
+    tool: 'dockerd',
+    pkg: 'docker.io',
+    why: 'a private Docker engine for the coreos flavor tests (test/support/dockerd.ts)',
+    purposes: ['test'],
+  },
   { tool: '/usr/bin/baremetal', pkg: 'python3-ironicclient', why: 'debugging the acceptance tests', purposes: ['test'] },
 ];
 

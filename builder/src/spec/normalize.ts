@@ -82,6 +82,22 @@ export function normalizeSpec(written: WrittenSpec, opts: { resolvePath: (p: str
   raw[flavor] ??= {};
   const w = Value.Default(WrittenSpecSchema, raw) as Written;
   const common = normalizeCommon(w, { resolvePath: opts.resolvePath, env: opts.env ?? process.env });
-  const section = flavor === 'dib' && w.dib ? { ...w.dib, elementsPath: w.dib.elementsPath.map(opts.resolvePath) } : w[flavor];
+  const section =
+    flavor === 'dib' && w.dib
+      ? { ...w.dib, elementsPath: w.dib.elementsPath.map(opts.resolvePath) }
+      : flavor === 'coreos' && w.coreos
+        ? resolveCoreosPaths(w.coreos, opts.resolvePath)
+        : w[flavor];
   return { ...common, flavor, [flavor]: section } as BuildSpec;
+}
+
+/** The coreos section's host paths, made absolute against the spec's directory. */
+function resolveCoreosPaths(c: Section<'coreos'>, resolvePath: (p: string) => string): Section<'coreos'> {
+  return {
+    ...c,
+    ...(c.dockerfile !== undefined ? { dockerfile: resolvePath(c.dockerfile) } : {}),
+    ...(c.container !== undefined ? { container: resolvePath(c.container) } : {}),
+    ...(c.base ? { base: { kernel: resolvePath(c.base.kernel), initramfs: resolvePath(c.base.initramfs) } } : {}),
+    cloudConfig: c.cloudConfig.map(resolvePath),
+  };
 }

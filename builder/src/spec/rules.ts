@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { SpecIssue } from '../errors.js';
 import type { BuildSpec } from './normalize.js';
 import { NOT_YET } from '../flavors/registry.js';
+import { checkCloudConfigFile } from '../flavors/coreos/cloud-config.js';
 
 export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: SpecIssue[] } {
   const errors: SpecIssue[] = [];
@@ -22,6 +23,26 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
   });
   spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
   if (spec.flavor === 'dib') spec.dib.elementsPath.forEach((p, i) => requireFile(errors, `dib.elementsPath[${i}]`, p, 'dir'));
+  if (spec.flavor === 'coreos') {
+    const c = spec.coreos;
+    if (c.dockerfile !== undefined) requireFile(errors, 'coreos.dockerfile', c.dockerfile, 'file');
+    if (c.container !== undefined) requireFile(errors, 'coreos.container', c.container, 'any');
+    if (c.container !== undefined && (c.dockerfile !== undefined || c.baseImage !== undefined))
+      errors.push({
+        path: 'coreos.container',
+        message: 'takes the container from an image archive, so dockerfile and baseImage would be ignored',
+        fix: 'keep container, or dockerfile/baseImage, not both',
+      });
+    c.cloudConfig.forEach((f, i) => {
+      requireFile(errors, `coreos.cloudConfig[${i}]`, f, 'file');
+      // Checked here, before any slow work: a typo in a unit is a spec error (exit 2), not a boot surprise.
+      if (existsSync(f) && statSync(f).isFile()) errors.push(...checkCloudConfigFile(f, `coreos.cloudConfig[${i}]`));
+    });
+    if (c.base) {
+      requireFile(errors, 'coreos.base.kernel', c.base.kernel, 'file');
+      requireFile(errors, 'coreos.base.initramfs', c.base.initramfs, 'file');
+    }
+  }
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
   spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
 

@@ -39,6 +39,10 @@ export async function mergeTarInto(tree: Tree, input: Readable, opts: MergeOptio
   for await (const entry of ex) {
     const h = entry.header;
     const path = joinMemberPath(h.name, into, opts.layer);
+    if (opts.intercept && !opts.intercept(path, h.type ?? 'file')) {
+      entry.resume();
+      continue;
+    }
     const attrs = headerAttrs(h, opts.layer);
     switch (h.type) {
       case 'file':

@@ -24,6 +24,11 @@ export interface MergeOptions {
   layer: string;
   /** Tree path the layer is merged under (default: the root). */
   into?: string;
+  /**
+   * Called with each member's tree path and tar type before it is merged;
+   * false skips the member (e.g. OCI whiteouts, which act on the tree instead).
+   */
+  intercept?: (path: string, type: string) => boolean;
 }
 
 export interface PruneOptions {

@@ -25,7 +25,9 @@ spec's list.
 Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
   --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso}
-  --flavor F            flavor: tinyipa or dib (coreos: not available yet)
+  --flavor F            flavor: tinyipa, dib (docs: builder/src/flavors/dib/README.md)
+                        or coreos (a Docker engine at DOCKER_HOST, or
+                        coreos.container; docs/coreos.md)
   --compression C       compression: zstd (default), xz, gzip or none
   --cmdline ARGS        cmdline: kernel arguments in the ISO boot entries
   --ssh-key FILE        ssh.authorizedKeys: a public key file allowed to log in

@@ -47,16 +47,17 @@ export async function packInitramfs(a: PackInitramfsArgs): Promise<InitramfsResu
     }
     const entries = slices.get(m.name)!;
     if (!entries.length) continue;
-    const level = m.level?.[a.compression];
-    const key = await memberKey(entries, a.compression, a.epoch, level);
-    const file = join(a.memberDir, `${m.name}-${key}.cpio.${a.compression}`);
+    const compression = m.compression ?? a.compression;
+    const level = m.level?.[compression];
+    const key = await memberKey(entries, compression, a.epoch, level);
+    const file = join(a.memberDir, `${m.name}-${key}.cpio.${compression}`);
     if (existsSync(file)) {
       a.log(`member ${m.name}: cached`);
     } else {
       const t0 = performance.now();
       const tmp = `${file}.${process.pid}`;
       try {
-        await writeInitramfs(tmp, [{ name: m.name, compression: a.compression, entries, ...(level !== undefined ? { level } : {}) }], {
+        await writeInitramfs(tmp, [{ name: m.name, compression, entries, ...(level !== undefined ? { level } : {}) }], {
           epoch: a.epoch,
         });
         await rename(tmp, file);

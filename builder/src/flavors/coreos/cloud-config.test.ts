@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { mergeCloudConfigs, parseCloudConfig, underscoreKeys, type CloudConfig } from './cloud-config.js';
+import { AGENT_UNIT, DEFAULT_CLOUD_CONFIG, oemFiles } from './oem.js';
+
+test("the repository's cloud-config is valid and has IPA's units", async () => {
+  const { cloudConfig } = await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] });
+  const c = parseCloudConfig(cloudConfig, 'rendered');
+  const units = new Map((c.coreos?.units ?? []).map((u) => [u.name, u]));
+  for (const m of ['user-configdrive.service', 'usr-share-oem.mount', 'update-engine.service']) assert.equal(units.get(m)?.mask, true, m);
+  const agent = units.get(AGENT_UNIT)?.content ?? '';
+  for (const mod of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) assert.match(agent, new RegExp(`ExecStartPre=-/sbin/modprobe ${mod}`));
+  assert.match(agent, /ExecStart=\/usr\/bin\/chroot \/opt\/ironic-python-agent .*\/usr\/local\/bin\/ironic-python-agent/);
+  assert.match(agent, /Restart=always/);
+  assert.match(agent, /RestartSec=30s/);
+  assert.match(
+    units.get('ironic-python-agent-embed-ssh-keys.service')?.content ?? '',
+    /update-ssh-keys -a oem \/usr\/share\/oem\/authorized_keys/,
+  );
+  assert.match(units.get('ironic-python-agent-container-creation.service')?.content ?? '', /tar -x --no-xattrs .*container\.tar\.gz/);
+  assert.match(
+    units.get('opt-ironic\\x2dpython\\x2dagent-mnt.mount')?.content ?? '',
+    /What=\/usr\/share\/oem\nWhere=\/opt\/ironic-python-agent\/mnt/,
+  );
+  for (const d of ['proc', 'dev', 'dev-pts', 'sys', 'run', 'mnt']) assert.ok(units.has(`opt-ironic\\x2dpython\\x2dagent-${d}.mount`), d);
+  assert.ok(units.has('ironic-python-agent-resolv.service'));
+  assert.ok(units.has('setup-rescue-directories.service'));
+  assert.equal(cloudConfig.split('\n')[0], '#cloud-config');
+});
+
+test('nspawn adds a drop-in replacing ExecStart', async () => {
+  const { cloudConfig } = await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: ['ssh-ed25519 AAAA k'] });
+  const agent = (parse(cloudConfig) as CloudConfig).coreos?.units?.find((u) => u.name === AGENT_UNIT);
+  assert.match(
+    agent?.drop_ins?.[0]?.content ?? '',
+    /^\[Service\]\nExecStart=\nExecStart=\/usr\/bin\/systemd-nspawn .*--bind=\/usr\/share\/oem:\/mnt/,
+  );
+});
+
+test('errors name the file, the path and the fix', () => {
+  assert.throws(() => parseCloudConfig('coreos: {}\n', 'a.yml'), /a\.yml: \(first line\): is not '#cloud-config'/);
+  assert.throws(
+    () => parseCloudConfig('#cloud-config\ncoreos:\n  units:\n    - name: x.service\n      comand: start\n', 'b.yml'),
+    /b\.yml: coreos\.units\[0\]\.comand: unknown key 'comand' \(did you mean 'command'\?\)/,
+  );
+  assert.throws(
+    () => parseCloudConfig('#cloud-config\nwrite_files:\n  - path: /x\n    permissions: 644\n', 'c.yml'),
+    /c\.yml: write_files\[0\]\.permissions: expected a string, got integer/,
+  );
+  assert.throws(
+    () => parseCloudConfig('#cloud-config\ncoreos:\n  units:\n    - name: nosuffix\n', 'd.yml'),
+    /d\.yml: coreos\.units\[0\]\.name: "nosuffix" is not valid/,
+  );
+  assert.throws(() => parseCloudConfig('#cloud-config\nhostnam: x\n', 'e.yml'), /did you mean 'hostname'/);
+});
+
+test("'-' and '_' in keys are the same, as in coreos-cloudinit", () => {
+  const c = parseCloudConfig(
+    '#cloud-config\nssh-authorized-keys: [k1]\ncoreos:\n  units:\n    - name: a.service\n      drop-ins: [{name: x.conf, content: "a-b: c"}]\n',
+    'f',
+  );
+  assert.deepEqual(c.ssh_authorized_keys, ['k1']);
+  assert.deepEqual(c.coreos?.units?.[0]?.drop_ins, [{ name: 'x.conf', content: 'a-b: c' }]);
+  assert.deepEqual(underscoreKeys({ 'a-b': ['c-d'] }), { a_b: ['c-d'] });
+});
+
+test('overlays merge: units by name (later wins, drop-ins added), write_files by path, keys appended', () => {
+  const base: CloudConfig = {
+    coreos: {
+      units: [
+        { name: 'a.service', content: 'A', command: 'start', drop_ins: [{ name: '1.conf', content: 'one' }] },
+        { name: 'b.service', mask: true },
+      ],
+    },
+    write_files: [{ path: '/etc/x', content: 'x1' }],
+    ssh_authorized_keys: ['k1'],
+    hostname: 'h1',
+  };
+  const site: CloudConfig = {
+    coreos: {
+      units: [
+        { name: 'a.service', content: 'A2', drop_ins: [{ name: '2.conf', content: 'two' }] },
+        { name: 'c.service', content: 'C' },
+      ],
+    },
+    write_files: [
+      { path: '/etc/x', content: 'x2' },
+      { path: '/etc/y', content: 'y' },
+    ],
+    ssh_authorized_keys: ['k2'],
+  };
+  assert.deepEqual(mergeCloudConfigs([base, site]), {
+    coreos: {
+      units: [
+        {
+          name: 'a.service',
+          content: 'A2',
+          command: 'start',
+          drop_ins: [
+            { name: '1.conf', content: 'one' },
+            { name: '2.conf', content: 'two' },
+          ],
+        },
+        { name: 'b.service', mask: true },
+        { name: 'c.service', content: 'C' },
+      ],
+    },
+    write_files: [
+      { path: '/etc/x', content: 'x2' },
+      { path: '/etc/y', content: 'y' },
+    ],
+    ssh_authorized_keys: ['k1', 'k2'],
+    hostname: 'h1',
+  });
+});
+
+test('site files are merged in order and checked; authorized_keys from the spec', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cloud-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const site = join(dir, 'site.yml');
+  writeFileSync(
+    site,
+    `#cloud-config\ncoreos:\n  units:\n    - name: ${AGENT_UNIT}\n      drop-ins:\n        - name: 10-debug.conf\n          content: "[Service]\\nEnvironment=DEBUG=1\\n"\n`,
+  );
+  const oem = await oemFiles({ runtime: 'chroot', overlays: [site], authorizedKeys: ['ssh-ed25519 AAAA one', 'ssh-rsa AAAB two'] });
+  const agent = (parse(oem.cloudConfig) as CloudConfig).coreos?.units?.find((u) => u.name === AGENT_UNIT);
+  assert.match(agent?.content ?? '', /chroot/);
+  assert.deepEqual(
+    agent?.drop_ins?.map((d) => d.name),
+    ['10-debug.conf'],
+  );
+  assert.equal(oem.authorizedKeys, 'ssh-ed25519 AAAA one\nssh-rsa AAAB two\n');
+  assert.deepEqual(oem.sources, [DEFAULT_CLOUD_CONFIG, site]);
+  const bad = join(dir, 'bad.yml');
+  writeFileSync(bad, '#cloud-config\nusers:\n  - name: core\n    shell: bash\n');
+  await assert.rejects(
+    oemFiles({ runtime: 'chroot', overlays: [bad], authorizedKeys: [] }),
+    /bad\.yml: users\[0\]\.shell: "bash" is not valid/,
+  );
+});

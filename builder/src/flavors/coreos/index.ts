@@ -1,0 +1,180 @@
+/**
+ * coreos: IPA's original ramdisk, the ramforge way. The agent is an
+ * ordinary container image (the top-level Dockerfile built by a Docker
+ * engine, or an image archive), exported to /usr/share/oem/container.tar.gz
+ * beside a cloud-config.yml and the operator's authorized_keys; at boot a
+ * cloud-config runner unpacks it to /opt/ironic-python-agent and runs the
+ * agent chrooted there. The host is ramforge's minimal Debian container
+ * host (host-os.ts), or a CoreOS-family PXE image (coreos.base) the OEM
+ * files are appended to.
+ */
+import { open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { TreeEntry } from '../../tree/types.js';
+import { defineFlavor, type Member } from '../contract.js';
+import type { FlavorSpec } from '../../spec/normalize.js';
+import { InternalError, UserError } from '../../errors.js';
+import { requirementsFor } from '../../host/tools.js';
+import { bundleAgent, type AgentBundle } from '../../agent-bundle.js';
+import { fetchNodeRuntime } from '../../node-runtime.js';
+import { debianHostTools, fetchDebianInput, type DebianInput } from '../../debian/input.js';
+import { debianBase, hostRelease, type DebianBase } from '../../debian/mmdebstrap.js';
+import { addKernelModules } from '../../debian/kernel.js';
+import { DEFAULT_MODULE_SETS, selectModules } from '../../debian/modules.js';
+import { detectCompression } from '../../archive/initramfs-list.js';
+import { engineProbe } from '../../docker/engine.js';
+import { DEFAULT_TINYIPA_KERNEL } from '../tinyipa/spec.js';
+import { makeAgentContainer, type AgentContainer } from './container.js';
+import { OEM_DIR, oemFiles, type OemFiles } from './oem.js';
+import { HOST_PACKAGES, mergeHostRootfs, shapeHostOs } from './host-os.js';
+
+type CoreosBuild = FlavorSpec<'coreos'>;
+
+/** What coreos's input stages make, handed to its assemble. */
+export interface CoreosInputs {
+  oem: OemFiles;
+  container: AgentContainer;
+  /** The host OS (absent with coreos.base). */
+  host: { base: DebianBase; debian: DebianInput; runner: AgentBundle } | undefined;
+}
+
+const RUNNER_ENTRY = fileURLToPath(new URL('./runner/main.ts', import.meta.url));
+
+export const flavor = defineFlavor<CoreosInputs>({
+  name: 'coreos',
+  host: (anySpec) => {
+    const own = coreosSpec(anySpec).coreos;
+    return {
+      tools: [
+        ...requirementsFor(['node-runtime']),
+        ...(own.base ? [] : [...debianHostTools(), ...requirementsFor(['debian-base'])]),
+        ...(own.container === undefined && own.baseImage === undefined ? requirementsFor(['debian-base']) : []),
+      ],
+      probes: own.container === undefined ? [engineProbe()] : [],
+    };
+  },
+  inputs: (anySpec) => {
+    const spec = coreosSpec(anySpec);
+    const own = spec.coreos;
+    return {
+      oem: {
+        name: 'cloud-config',
+        title: 'Check and merge the cloud-config',
+        run: () => oemFiles({ runtime: own.runtime, overlays: own.cloudConfig, authorizedKeys: spec.ssh.authorizedKeys }),
+      },
+      container: {
+        name: 'agent-container',
+        title: own.container === undefined ? "Build the agent's container (Docker engine)" : "Flatten the agent's container image",
+        run: async (env) => {
+          const node = await fetchNodeRuntime(own.node.version, env.cacheDir, { strip: true, icu: 'small', log: env.log });
+          const agent = await bundleAgent({ nodeVersion: own.node.version });
+          const c = await makeAgentContainer(own, { node, agent }, { ...env, epoch: spec.sourceDateEpoch });
+          env.log(`container.tar.gz: ${(c.bytes / 1048576).toFixed(1)} MiB, ${c.entries} entries`);
+          return c;
+        },
+      },
+      host: {
+        name: 'host-os',
+        title: own.base ? 'Check the CoreOS base image' : 'Build the container host (Debian, systemd)',
+        run: async (env) => {
+          if (own.base) {
+            await checkBaseInitramfs(own.base.initramfs);
+            if (own.oem === 'repack')
+              throw new UserError('coreos.oem: repack is not implemented yet in this version of ramforge', { hint: 'use oem: append' });
+            return undefined;
+          }
+          const release = hostRelease() ?? 'bookworm';
+          const base = await debianBase({ release, variant: 'minbase', include: HOST_PACKAGES, epoch: spec.sourceDateEpoch }, env);
+          const debian = await fetchDebianInput({
+            sources: {},
+            packages: [],
+            userPackages: [],
+            drop: [],
+            kernelPackage: DEFAULT_TINYIPA_KERNEL,
+            cacheDir: env.cacheDir,
+            log: env.log,
+          });
+          const runner = await bundleAgent({ nodeVersion: own.node.version, entry: RUNNER_ENTRY });
+          return { base, debian, runner };
+        },
+      },
+    };
+  },
+  async assemble({ oem, container, host }, { spec: anySpec, tree }) {
+    const spec = coreosSpec(anySpec);
+    const own = spec.coreos;
+    const mtime = spec.sourceDateEpoch;
+    const attrs = { mtime, layer: 'oem' };
+    let kernel: { file: string; version: string };
+    let members: Member[];
+    let facts: Record<string, unknown> = {};
+    if (host) {
+      await mergeHostRootfs(tree, host.base.tarball);
+      await shapeHostOs(tree, { mtime, runner: host.runner.code, name: spec.name });
+      const k = host.debian.kernel;
+      const modules = await addKernelModules(tree, k, await selectModules(k.modulesDir, [...DEFAULT_MODULE_SETS]));
+      kernel = { file: k.vmlinuz, version: k.version };
+      members = [
+        { kind: 'tree', name: 'host' },
+        { kind: 'tree', name: 'modules', select: (e: TreeEntry) => e.path.startsWith('usr/lib/modules/') },
+        // container.tar.gz is gzip already: compressing it again costs minutes and saves nothing.
+        { kind: 'tree', name: 'oem', select: isOem, compression: 'none' },
+      ];
+      facts = { host: { debianBase: host.base.key, packages: HOST_PACKAGES }, kernel: { package: k.package.name, modules } };
+    } else {
+      const base = own.base as { kernel: string; initramfs: string };
+      kernel = { file: base.kernel, version: 'coreos.base' };
+      // "Adding a Custom OEM": the base initramfs unchanged, the OEM files as one more member.
+      members = [
+        { kind: 'verbatim', name: 'coreos-base', file: base.initramfs },
+        { kind: 'tree', name: 'oem', compression: 'none' },
+      ];
+      facts = { base: { kernel: base.kernel, initramfs: base.initramfs, oem: own.oem } };
+    }
+    tree.addDir(OEM_DIR, { ...attrs, mode: 0o755 });
+    tree.addFile(`${OEM_DIR}/container.tar.gz`, { source: container.file, size: container.bytes }, { ...attrs, mode: 0o644 });
+    tree.addFile(`${OEM_DIR}/cloud-config.yml`, Buffer.from(oem.cloudConfig), { ...attrs, mode: 0o644 });
+    if (oem.authorizedKeys) tree.addFile(`${OEM_DIR}/authorized_keys`, Buffer.from(oem.authorizedKeys), { ...attrs, mode: 0o644 });
+    return {
+      kernel,
+      members,
+      facts: {
+        ...facts,
+        container: {
+          source: container.source,
+          sha256: container.sha256,
+          treeSha256: container.treeSha256,
+          bytes: container.bytes,
+          entries: container.entries,
+          ...(container.image ? { image: container.image, baseImage: container.base } : {}),
+        },
+        runtime: own.runtime,
+        cloudConfig: oem.sources.length,
+      },
+    };
+  },
+});
+
+function isOem(e: TreeEntry): boolean {
+  return e.path === OEM_DIR || e.path.startsWith(`${OEM_DIR}/`);
+}
+
+function coreosSpec(spec: { flavor: string }): CoreosBuild {
+  if (spec.flavor !== 'coreos') throw new InternalError(`the coreos flavor was given a ${spec.flavor} spec`);
+  return spec as CoreosBuild;
+}
+
+/** The base kernel must be able to read its initramfs: a cpio, or one compressed with a method Linux knows. */
+async function checkBaseInitramfs(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  const head = Buffer.alloc(8);
+  try {
+    await fh.read(head, 0, 8, 0);
+  } finally {
+    await fh.close();
+  }
+  if (!detectCompression(head))
+    throw new UserError(`coreos.base.initramfs: ${file} is not an initramfs (neither a cpio nor gzip, xz, zstd, bzip2 or lzma)`, {
+      hint: "name the CoreOS-family PXE image's initramfs, e.g. flatcar_production_pxe_image.cpio.gz",
+    });
+}

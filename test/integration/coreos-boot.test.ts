@@ -1,0 +1,130 @@
+/**
+ * The coreos flavor end to end with a real, private Docker engine
+ * (test/support/dockerd.ts; never a system daemon): `ramforge build` with
+ * flavor coreos builds the top-level Dockerfile on a Debian base it
+ * imported itself, puts container.tar.gz, cloud-config.yml and
+ * authorized_keys into /usr/share/oem of its container host, and the
+ * ramdisk boots (qemu TCG, 1.5 GiB, kernel + initramfs): the cloud-config
+ * runner unpacks the container, the agent answers /v1/status from its
+ * chroot, and `core` logs in with the spec's key and has sudo.
+ *
+ * One build, one boot. gzip instead of the default zstd -19: the members
+ * are ~300 MB and this file is about the flavor, not the compressor.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from '../../builder/src/index.js';
+import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
+import { readCpio } from '../../builder/src/archive/cpio-reader.js';
+import { decompressStream } from '../../builder/src/archive/compress.js';
+import { startDockerd, type PrivateDockerd } from '../support/dockerd.js';
+import { bootVm, freePort } from '../support/qemu.js';
+import { testSshKey } from '../support/shared-build.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ramforge-coreos-'));
+const disk = join(dir, 'disk.img');
+execFileSync('truncate', ['-s', '8G', disk]);
+let engine: PrivateDockerd;
+let out: string;
+const savedHost = process.env.DOCKER_HOST;
+
+before(
+  async () => {
+    engine = await startDockerd();
+    process.env.DOCKER_HOST = engine.host;
+    const r = await build({
+      cwd: dir,
+      output: join(dir, 'output'),
+      overrides: {
+        flavor: 'coreos',
+        name: 'coreos-test',
+        iso: false,
+        compression: 'gzip',
+        ssh: { authorizedKeys: [testSshKey().publicKey] },
+      },
+      renderer: 'silent',
+      log: (l) => process.stderr.write(`[build] ${l}\n`),
+    });
+    out = r.outputDir as string;
+  },
+  { timeout: 40 * 60_000 },
+);
+after(async () => {
+  if (savedHost === undefined) delete process.env.DOCKER_HOST;
+  else process.env.DOCKER_HOST = savedHost;
+  await engine?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function oemFiles(initramfs: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const m of await listInitramfs(initramfs)) {
+    if (!m.entries.some((e) => e.path.startsWith('usr/share/oem/'))) continue;
+    const stream = createReadStream(initramfs, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(
+      decompressStream(m.compression),
+    );
+    for await (const e of readCpio(stream, { data: (x) => x.name.startsWith('usr/share/oem/') && !x.name.endsWith('.tar.gz') }))
+      if (e.name.startsWith('usr/share/oem/')) files.set(e.name, e.data ?? Buffer.alloc(0));
+  }
+  return files;
+}
+
+test('the OEM directory holds the checked cloud-config, the container and the SSH keys; no engine leftovers', async () => {
+  const initramfs = join(out, 'coreos-test.initramfs');
+  const oem = await oemFiles(initramfs);
+  assert.deepEqual([...oem.keys()].sort(), [
+    'usr/share/oem/authorized_keys',
+    'usr/share/oem/cloud-config.yml',
+    'usr/share/oem/container.tar.gz',
+  ]);
+  assert.match(oem.get('usr/share/oem/cloud-config.yml')?.toString() ?? '', /^#cloud-config\n/);
+  assert.equal(oem.get('usr/share/oem/authorized_keys')?.toString(), `${testSshKey().publicKey}\n`);
+  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { flavor: string; facts?: Record<string, any> };
+  assert.equal(manifest.flavor, 'coreos');
+  const docker = engine.host.slice('unix://'.length);
+  const containers = execFileSync('curl', ['-s', '--unix-socket', docker, 'http://x/containers/json?all=1'], { encoding: 'utf8' });
+  assert.equal(containers.trim(), '[]', 'no container left in the engine');
+});
+
+test('boots: the agent answers /v1/status from its chroot and core logs in with the key and sudo', { timeout: 15 * 60_000 }, async () => {
+  const port = await freePort();
+  const sshPort = await freePort();
+  const vm = await bootVm({
+    kernel: join(out, 'coreos-test.kernel'),
+    initrd: join(out, 'coreos-test.initramfs'),
+    append: 'console=ttyS0,115200',
+    memoryMiB: 1536,
+    hostfwd: [
+      { hostPort: port, guestPort: 9999 },
+      { hostPort: sshPort, guestPort: 22 },
+    ],
+    disks: [{ path: disk, format: 'raw' }],
+  });
+  try {
+    const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 600_000);
+    assert.equal(r.status, 200);
+    process.stderr.write(`[boot] coreos direct: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+    const ssh = spawnSync(
+      'ssh',
+      [
+        ...['-i', testSshKey().privateKeyFile, '-p', String(sshPort), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'],
+        ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=30'],
+        'core@127.0.0.1',
+        // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
+        'id -un; sudo -n readlink /proc/$(pgrep -x node | head -n 1)/root; sudo -n systemctl is-active ironic-python-agent.service',
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.equal(ssh.status, 0, ssh.stderr);
+    assert.deepEqual(ssh.stdout.trim().split('\n'), ['core', '/opt/ironic-python-agent', 'active']);
+  } catch (e) {
+    process.stderr.write(`[boot] serial log:\n${vm.serialText().slice(-6000)}\n`);
+    throw e;
+  } finally {
+    await vm.stop();
+  }
+});
