@@ -322,6 +322,10 @@ test('system.lockdown and rescue.finalize_rescue stop serving after answering', 
     assert.equal(r.status, 400, `rescue_password ${JSON.stringify(bad)} refused`);
     assert.match(r.json.faultstring ?? JSON.stringify(r.json), /rescue_password/);
   }
+  // A clear-text password is hashed from one line: a line break would make a hash of only its first part.
+  const multi = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'first\nsecond' } });
+  assert.equal(multi.status, 400);
+  assert.match(multi.json.faultstring ?? JSON.stringify(multi.json), /rescue_password \(clear text\) contains a line break/);
   assert.equal(stops, 0);
   const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: '$6$salt$hash', hashed: true } });
   assert.equal(r.json.command_status, 'SUCCEEDED');
