@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { asyncCommand, syncCommand } from '../src/commands/index.js';
 import { CommandExecutionError, InvalidCommandParamsError } from '../src/errors.js';
 import { FakeManager, createTestAgent, postCommand, sleep } from './helpers.js';
+import type { ProgramRunner } from '../src/util/exec.js';
 
 const KEYS = ['command_error', 'command_name', 'command_result', 'command_status', 'id'];
 
@@ -321,6 +322,10 @@ test('system.lockdown and rescue.finalize_rescue stop serving after answering', 
     assert.equal(r.status, 400, `rescue_password ${JSON.stringify(bad)} refused`);
     assert.match(r.json.faultstring ?? JSON.stringify(r.json), /rescue_password/);
   }
+  // A clear-text password is hashed from one line: a line break would make a hash of only its first part.
+  const multi = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'first\nsecond' } });
+  assert.equal(multi.status, 400);
+  assert.match(multi.json.faultstring ?? JSON.stringify(multi.json), /rescue_password \(clear text\) contains a line break/);
   assert.equal(stops, 0);
   const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: '$6$salt$hash', hashed: true } });
   assert.equal(r.json.command_status, 'SUCCEEDED');
@@ -347,4 +352,39 @@ test('rescue.finalize_rescue with a clear-text password (conductors before Ussur
   const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'pass word' } }, '?wait=true');
   assert.equal(r.json.command_status, 'SUCCEEDED', JSON.stringify(r.json.command_error));
   assert.match(readFileSync(`${root}/etc/ipa-rescue-config/ipa-rescue-password`, 'utf8'), /^\$5\$[./0-9A-Za-z]+\$[./0-9A-Za-z]{43}$/);
+});
+
+test('rescue.finalize_rescue without openssl (tinyipa) hashes with busybox mkpasswd; a hash that is not SHA-256 crypt fails the command', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, mkdirSync, existsSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { ExecError, execute } = await import('../src/util/exec.js');
+  const root = mkdtempSync(`${tmpdir()}/rf-rescue-`);
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(`${root}/etc/ipa-rescue-config`, { recursive: true });
+  const file = `${root}/etc/ipa-rescue-config/ipa-rescue-password`;
+  const noOpenssl: ProgramRunner = (argv, o) =>
+    argv[0] === 'openssl' ? Promise.reject(new ExecError(argv, null, '', '', new Error('spawn openssl ENOENT'))) : execute(argv, o);
+  // The real busybox (the one tinyipa ships, a test tool of the host) makes the hash; openssl, given its salt, checks it.
+  const agent = await createTestAgent({ config: { rootPath: root }, runner: noOpenssl });
+  agent.state.onStopServing = () => {};
+  const r = await postCommand(agent.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'pass word' } }, '?wait=true');
+  assert.equal(r.json.command_status, 'SUCCEEDED', JSON.stringify(r.json.command_error));
+  const hash = readFileSync(file, 'utf8');
+  const salt = /^\$5\$([./0-9A-Za-z]+)\$/.exec(hash)?.[1];
+  assert.ok(salt, hash);
+  assert.equal(execFileSync('openssl', ['passwd', '-5', '-salt', salt, '-stdin'], { input: 'pass word\n', encoding: 'utf8' }).trim(), hash);
+
+  // A busybox built without SHA crypt prints a DES hash: refused, nothing written, the API still served.
+  rmSync(file);
+  const desOnly: ProgramRunner = async (argv) => {
+    if (argv[0] === 'openssl') throw new ExecError(argv, null, '', '', new Error('spawn openssl ENOENT'));
+    return { stdout: 'abJnggxhB/yWI\n', stderr: '', code: 0 };
+  };
+  const des = await createTestAgent({ config: { rootPath: root }, runner: desOnly });
+  const d = await postCommand(des.app, { name: 'rescue.finalize_rescue', params: { rescue_password: 'pass word' } }, '?wait=true');
+  assert.equal(d.json.command_status, 'FAILED');
+  assert.match(JSON.stringify(d.json.command_error), /cannot hash the clear-text rescue password: busybox printed no SHA-256 crypt hash/);
+  assert.equal(existsSync(file), false);
+  assert.equal(des.state.serveApi, true);
 });

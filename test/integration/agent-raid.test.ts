@@ -40,24 +40,12 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, get as httpGet, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 
@@ -115,17 +103,6 @@ function startForwardProxy(): Server {
       up.pipe(res);
     }).on('error', (e) => res.writeHead(502).end(String(e)));
   });
-}
-
-function readAt(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const GRUB_INSTALL = `#!/bin/sh

@@ -27,6 +27,7 @@ import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 import { dibSharedBuild } from '../support/dib-build.js';
@@ -59,17 +60,6 @@ before(
   { timeout: 30 * 60_000 },
 );
 after(() => ironic?.stop());
-
-function readAt(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Where the previous tenant's bytes are: the start, inside partition 1 (at 1 MiB), the middle, the last MiB. */
 const markerOffsets = (size: number): number[] => [64 * 1024, MiB + 4096, size / 2, size - 64 * 1024];

@@ -2,7 +2,8 @@
  * The tinyipa ramdisk boots in qemu (TCG, 512 MiB) three ways and the agent
  * answers GET /v1/status through a hostfwd port on 127.0.0.1. The shared
  * build authorizes an SSH key: the direct boot also logs in with it; a
- * build without keys is checked to carry no SSH server at all.
+ * build without keys is checked to carry no keys and the SSH slot only for
+ * the rescue user (rescue is on by default; docs/rescue.md).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

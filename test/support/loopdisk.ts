@@ -40,6 +40,23 @@ process.on('exit', () => {
   }
 });
 
+/** `length` bytes of a file or device from `offset` (fewer at its end). */
+export function readAt(file: string, offset: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  const fd = openSync(file, 'r');
+  try {
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, buf, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Throws unless `device` is a /dev/loopN this process attached. The guard every helper goes through. */
 export function assertOwnLoopDevice(device: string): void {
   if (!LOOP_RE.test(device)) throw new Error(`refusing to operate on ${device}: only /dev/loopN devices are allowed in tests`);
@@ -96,19 +113,7 @@ export function createLoopDisk(o: { sizeBytes?: number; dir?: string } = {}): Lo
     },
     readBytes(offset, length) {
       assertOwnLoopDevice(device);
-      const buf = Buffer.alloc(length);
-      const fd = openSync(device, 'r');
-      try {
-        let got = 0;
-        while (got < length) {
-          const n = readSync(fd, buf, got, length - got, offset + got);
-          if (n === 0) break;
-          got += n;
-        }
-        return buf.subarray(0, got);
-      } finally {
-        closeSync(fd);
-      }
+      return readAt(device, offset, length);
     },
     signatures() {
       assertOwnLoopDevice(device);

@@ -72,6 +72,12 @@ function checkFinalizeRescue(p: Params): void {
   checkParams('finalize_rescue', p, { rescue_password: 'string', hashed: 'boolean?' });
   const password = p.rescue_password as string;
   if (password === '') throw new InvalidCommandParamsError('finalize_rescue: rescue_password is empty');
+  // openssl and mkpasswd read one line: a line break would hash only the part before it, a password nobody types.
+  if (p.hashed !== true && /[\n\0]/.test(password)) {
+    throw new InvalidCommandParamsError(
+      'finalize_rescue: rescue_password (clear text) contains a line break or NUL, which cannot be hashed',
+    );
+  }
   if (p.hashed === true && !CRYPT_HASH.test(password)) {
     throw new InvalidCommandParamsError(
       'finalize_rescue: rescue_password (hashed=true) is not a crypt(3) hash: only letters, digits and . / $ = , + - are allowed',

@@ -145,7 +145,8 @@ async function setupPartitionImageEsp(
         throw new CommandExecutionError(`grub-install left no EFI bootloader on ${esp} of ${device}`);
     }
     const fstab = join(mnt, 'etc/fstab');
-    if (espFsUuid && (await exists(fstab))) await writeFile(fstab, fstabWithEsp(await readFile(fstab, 'utf8'), espFsUuid.toUpperCase()));
+    if (!espFsUuid) o.log?.warn(`blkid reports no filesystem UUID on ${esp}: the image's /etc/fstab gets no /boot/efi line`);
+    else if (await exists(fstab)) await writeFile(fstab, fstabWithEsp(await readFile(fstab, 'utf8'), espFsUuid.toUpperCase()));
   } catch (e) {
     if (e instanceof AgentError) throw e;
     throw new CommandExecutionError(`Setting up UEFI boot on device ${device} failed: ${(e as Error).message}`);

@@ -102,12 +102,6 @@ export function parseBootRecords(text: string): BootRecord[] {
 }
 
 /**
- * Add NVRAM entries for the ESP's bootloaders, each after removing the entries
- * with the same label (a redeploy gives the ESP a new partition GUID, so an old
- * entry of that name points nowhere). False when the ESP holds no bootloader;
- * DeviceNotFound when the disk has no ESP.
- */
-/**
  * shim's BOOT<arch>.CSV is UTF-16LE, and Debian's (shim-signed) has no byte
  * order mark: a NUL as the second byte gives it away (an ASCII loader name
  * in UTF-8 never has one). Read as UTF-8, its NULs reached efibootmgr's argv.
@@ -122,7 +116,12 @@ export function decodeShimCsv(raw: Buffer): string {
   return raw.toString('utf8');
 }
 
-/** Add NVRAM entries for the ESP's bootloaders; false when there is no ESP or no bootloader. */
+/**
+ * Add NVRAM entries for the ESP's bootloaders, each after removing the entries
+ * with the same label (a redeploy gives the ESP a new partition GUID, so an old
+ * entry of that name points nowhere). False when the ESP holds no bootloader;
+ * DeviceNotFound when the disk has no ESP.
+ */
 export async function manageUefi(dev: string, espUuid: string | null, run: ProgramRunner): Promise<boolean> {
   const esp = await findEsp(dev, espUuid, run);
   const partNum = (await probe(esp, 'PART_ENTRY_NUMBER', run)) || (/(\d+)$/.exec(esp)?.[1] ?? '1');

@@ -70,7 +70,7 @@ export const SshSection = Type.Object(
     authorizedKeys: withDefault(
       Type.Array(Type.String({ minLength: 1 }), {
         description:
-          "Public keys allowed to log in as root: a key line ('ssh-ed25519 AAAA... me@host') or a file of them (relative to the spec). Without keys no SSH server runs",
+          "Public keys allowed to log in as root: a key line ('ssh-ed25519 AAAA... me@host') or a file of them (relative to the spec). Without keys no SSH server runs until a rescue (see rescue)",
       }),
       [],
     ),

@@ -53,6 +53,8 @@ const ctx = (run: ProgramRunner, extra: Partial<RaidContext> = {}): RaidContext 
   log: createMemoryLog(),
   listDisks: async () => disks,
   ramdiskBootMode: 'bios',
+  // The metadata wipe itself (wipefs, both GPT areas, sgdisk) is destroy-metadata's, tested with the disk steps: recorded here.
+  wipeDisk: async (d) => void (await run(['destroy-disk-metadata', d])),
   ...extra,
 });
 const raid1 = { logical_disks: [{ size_gb: 'MAX', raid_level: '1', controller: 'software' }] };
@@ -131,14 +133,42 @@ test('delete: stop each array, zero member superblocks, sweep leftovers, wipe ho
     'mdadm --zero-superblock /dev/vdb1',
   ]);
   assert.ok(
-    sys.calls.some((c) => c.startsWith('wipefs --force --all /dev/vda')),
-    'holder disk /dev/vda wiped',
+    sys.calls.includes('destroy-disk-metadata /dev/vda') && sys.calls.includes('destroy-disk-metadata /dev/vdb'),
+    'holder disks wiped',
   );
 
   const keep = fakeSystem({ arrays: ['/dev/md0'], detail: { ...detail }, superblocks: ['/dev/vda1', '/dev/vdb1'] });
   const kept = await deleteSoftwareRaid({ properties: { skip_block_devices: [{ volume_name: 'root' }] } }, ctx(keep.run));
   assert.deepEqual(kept, { '/dev/md0': 'keep' });
   assert.ok(!keep.calls.some((c) => /--stop|--zero-superblock|wipefs/.test(c)), keep.calls.join('\n'));
+});
+
+test('delete: a holder disk whose partition table cannot be removed fails the step, naming the disk and the cause', async () => {
+  const detail = { '/dev/md0': '/dev/md0:\n     Name : h:root\n   0 253 1 0 active sync /dev/vda1\n   1 253 17 1 active sync /dev/vdb1\n' };
+  const sys = fakeSystem({ arrays: ['/dev/md0'], detail, superblocks: ['/dev/vda1', '/dev/vdb1'] });
+  const busy: ProgramRunner = async (argv, o) => {
+    if (argv.join(' ') === 'destroy-disk-metadata /dev/vda') {
+      throw new ExecError(
+        ['wipefs', '--force', '--all', '/dev/vda'],
+        1,
+        '',
+        'wipefs: error: /dev/vda: probing initialization failed: Device or resource busy',
+      );
+    }
+    return sys.run(argv, o);
+  };
+  await assert.rejects(deleteSoftwareRaid({}, ctx(busy)), (e: unknown) => {
+    assert.ok(e instanceof SoftwareRAIDError);
+    assert.match(
+      e.details,
+      /partitions on their disks could not be removed: \/dev\/vda: removing the partition table: .*Device or resource busy/,
+    );
+    assert.doesNotMatch(e.details, /\/dev\/vdb/);
+    return true;
+  });
+  // The array itself is gone, and the other disk was wiped.
+  assert.deepEqual(sys.arrays(), []);
+  assert.ok(sys.calls.includes('destroy-disk-metadata /dev/vdb'));
 });
 
 test('delete on a host agent restricted to some disks: no scan, arrays on other disks are not touched', async () => {

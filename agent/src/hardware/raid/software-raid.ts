@@ -34,6 +34,8 @@ export interface RaidContext {
    * all their disks are in this list.
    */
   onlyDisks?: readonly string[];
+  /** Removes a holder disk's partition table (default: the agent's metadata wipe, destroyDiskMetadata); unit tests fake it. */
+  wipeDisk?(disk: string): Promise<void>;
 }
 
 /** What create reports besides the config: the arrays made and which is the root volume. */
@@ -182,7 +184,10 @@ export type DeleteAction = 'delete' | 'keep' | 'wipe';
  * of the holder disks. Arrays whose volume_name is in
  * skip_block_devices are kept, and so are their disks; other arrays on those
  * disks lose their data but keep their superblocks. Two passes, as in IPA;
- * arrays still there after them fail the step.
+ * arrays still there after them fail the step, and so does a holder disk
+ * whose partitions could not be removed (IPA only logs that: the next
+ * create_configuration then refuses the disk for its partitions, naming
+ * delete_configuration, which had reported success).
  */
 export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Record<string, DeleteAction>> {
   const run = c.run;
@@ -190,12 +195,18 @@ export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Re
   let result: Record<string, DeleteAction> = {};
   await assembleArrays(run, c.onlyDisks);
   let arrays = await listArrays(c);
+  /** Holder disk → why its partitions are still there (a later pass that succeeds clears it). */
+  const notWiped = new Map<string, string>();
   for (let pass = 1; pass <= 2 && arrays.length; pass++) {
-    result = { ...result, ...(await deletePass(arrays, skipNames, c)) };
+    result = { ...result, ...(await deletePass(arrays, skipNames, c, notWiped)) };
     await assembleArrays(run, c.onlyDisks);
     arrays = (await listArrays(c)).filter((a) => (result[a] ?? 'delete') === 'delete');
   }
   if (arrays.length) throw new SoftwareRAIDError(`Unable to clean all softraid correctly. Remaining ${JSON.stringify(arrays)}`);
+  if (notWiped.size) {
+    const why = [...notWiped].map(([d, m]) => `${d}: ${m}`).join('; ');
+    throw new SoftwareRAIDError(`The arrays are deleted but the partitions on their disks could not be removed: ${why}`);
+  }
   c.log.info(`software RAID: deleted (${JSON.stringify(result)})`);
   return result;
 }
@@ -246,7 +257,12 @@ export async function filterRaidSkipList(
   return devices.filter((d) => actions[d.name] !== 'keep' && !(includeWipe && actions[d.name] === 'wipe'));
 }
 
-async function deletePass(arrays: string[], skipNames: string[], c: RaidContext): Promise<Record<string, DeleteAction>> {
+async function deletePass(
+  arrays: string[],
+  skipNames: string[],
+  c: RaidContext,
+  notWiped: Map<string, string>,
+): Promise<Record<string, DeleteAction>> {
   const run = c.run;
   const { actions, holders } = await classifyArrays(arrays, skipNames, run);
   const members: Record<string, string[]> = {};
@@ -290,13 +306,27 @@ async function deletePass(arrays: string[], skipNames: string[], c: RaidContext)
       await run(['mdadm', '--zero-superblock', dev]).catch((e: Error) => c.log.warn(`mdadm --zero-superblock ${dev}: ${e.message}`));
     }
   }
+  const attempt = async (disk: string, what: string, work: () => Promise<unknown>): Promise<void> => {
+    try {
+      await work();
+      notWiped.delete(disk);
+    } catch (e) {
+      c.log.warn(`software RAID: ${what} on ${disk} failed: ${(e as Error).message}`);
+      notWiped.set(disk, `${what}: ${(e as Error).message}`);
+    }
+  };
   for (const h of allHolders) {
     if (keepDisks.has(h)) {
-      for (const n of deletedParts[h] ?? []) await run(['parted', h, '-s', 'rm', n]).catch((e: Error) => c.log.warn(e.message));
+      // A disk shared with a kept volume keeps its table: only the deleted arrays' partitions go.
+      const parts = deletedParts[h] ?? [];
+      if (parts.length)
+        await attempt(h, `removing partitions ${parts.join(', ')}`, async () => {
+          for (const n of parts) await run(['parted', h, '-s', 'rm', n]);
+        });
       continue;
     }
     c.log.info(`software RAID: removing the partition table of holder disk ${h}`);
-    await destroyDiskMetadata(h, run).catch((e: Error) => c.log.warn(`wiping ${h}: ${e.message}`));
+    await attempt(h, 'removing the partition table', () => (c.wipeDisk ? c.wipeDisk(h) : destroyDiskMetadata(h, run)));
   }
   return actions;
 }

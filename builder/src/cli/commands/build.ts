@@ -31,7 +31,8 @@ Options:
   --compression C       compression: zstd (default), xz, gzip or none
   --cmdline ARGS        cmdline: kernel arguments in the ISO boot entries
   --ssh-key FILE        ssh.authorizedKeys: a public key file allowed to log in
-                        as root over SSH (repeatable; no key: no SSH server)
+                        as root over SSH (repeatable; no key: no SSH server
+                        until a rescue, see the spec's rescue)
   --console             console: root shell on the console (debugging only)
   --kernel PKG          tinyipa.kernel.package (default linux-image-cloud-amd64)
   --package PKG         tinyipa.packages: an extra Debian package (repeatable)
