@@ -124,11 +124,13 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   );
   await syncClock(config, run, log);
   // Secure Boot's kernel lockdown closes /dev/mem and more: say what the agent does without (not awaited: off the start path).
-  void import('./hardware/inventory/boot-security.js').then(async (m) => {
-    const { createHostAccess } = await import('./hardware/inventory/host-access.js');
-    const line = await m.describeBootSecurity(createHostAccess({ root: config.rootPath }));
-    if (line) log.info(line);
-  });
+  void import('./hardware/inventory/boot-security.js')
+    .then(async (m) => {
+      const { createHostAccess } = await import('./hardware/inventory/host-access.js');
+      const line = await m.describeBootSecurity(createHostAccess({ root: config.rootPath }));
+      if (line) log.info(line);
+    })
+    .catch((e: unknown) => log.warn(`could not read the boot's Secure Boot and lockdown state: ${(e as Error).message}`));
   if (await restoreAgentToken(state, stateDir)) log.info(`agent token restored from ${stateDir}`);
   const managers = await loadHardwareManagers(config, { state, log, run, builtins: o.builtins });
 
