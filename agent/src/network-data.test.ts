@@ -116,7 +116,7 @@ test('plan: bond through sysfs (mode before members, members down), VLAN on the 
   const p = plan(BOND_VLAN);
   assert.deepEqual(p.devices, { nic0: 'eno1', nic1: 'eno2', bond0: 'bond0', vlan101: 'bond0.101', nic2: 'eno3' });
   assert.deepEqual(runs(p), [
-    'modprobe bonding',
+    'modprobe bonding max_bonds=0',
     '/sys/class/net/bonding_masters <- +bond0',
     '/sys/class/net/bond0/bonding/mode <- 802.3ad',
     '/sys/class/net/bond0/bonding/miimon <- 100',

@@ -324,7 +324,8 @@ export function planNetwork(
 
   const actions: NetAction[] = [];
   const bonds = data.links.filter((l) => l.type === 'bond' && devices[l.id]);
-  if (bonds.length) actions.push({ run: ['modprobe', 'bonding'], optional: true });
+  // max_bonds=0: loading the driver must not create a bond0 of its own (writing +bond0 would then fail with EEXIST).
+  if (bonds.length) actions.push({ run: ['modprobe', 'bonding', 'max_bonds=0'], optional: true });
   for (const b of bonds) {
     const name = devices[b.id]!;
     const members = b.bondLinks!.map((m) => devices[m]).filter((d): d is string => !!d);

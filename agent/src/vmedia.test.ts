@@ -10,6 +10,7 @@ import {
   copyConfigFromVmedia,
   findDeviceByLabels,
   parseKernelParams,
+  parseBlkidExport,
   parseLsblkPairs,
   readAgentParameters,
   readVmediaParameters,
@@ -159,5 +160,26 @@ describe('copyConfigFromVmedia', () => {
     const run = fakeSystem('', {});
     assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: {}, log: silentLog }), []);
     assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: { boot_method: 'vmedia' }, log: silentLog }), []);
+  });
+});
+
+describe('virtual media without udev (tinyipa)', () => {
+  it('finds the device through blkid when lsblk shows no labels', async () => {
+    const run = (async (argv: string[]) => {
+      if (argv[0] === 'lsblk')
+        return { stdout: 'NAME="sr0" LABEL="" TYPE="rom" RM="1"\nNAME="vda" LABEL="" TYPE="disk" RM="0"\n', stderr: '', code: 0 };
+      if (argv[0] === 'blkid')
+        return {
+          stdout:
+            'DEVNAME=/dev/vda1\nLABEL=config-2\nTYPE=vfat\n\nDEVNAME=/dev/sr0\nBLOCK_SIZE=2048\nLABEL=VMEDIA_BOOT_ISO\nTYPE=iso9660\n',
+          stderr: '',
+          code: 0,
+        };
+      throw new ExecError(argv, 127, '', 'not found');
+    }) as ProgramRunner;
+    assert.equal(await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { run }), '/dev/sr0');
+  });
+  it('parses blkid -o export with escapes', () => {
+    assert.deepEqual(parseBlkidExport('DEVNAME=/dev/sdb1\nLABEL=my\\ label\nTYPE=vfat\n'), [{ NAME: 'sdb1', LABEL: 'my label', TYPE: '' }]);
   });
 });

@@ -60,18 +60,44 @@ export function parseLsblkPairs(output: string): Array<Record<string, string>> {
     });
 }
 
+/**
+ * `blkid -o export` output → one record per device, in lsblk's shape: DEVNAME=/dev/sr0, LABEL=... →
+ * {NAME: "sr0", LABEL, TYPE: "rom" for sr*}. blkid reads the superblocks itself.
+ */
+export function parseBlkidExport(output: string): Array<Record<string, string>> {
+  return output
+    .split(/\n\s*\n/)
+    .map((block): Record<string, string> => {
+      const rec: Record<string, string> = {};
+      for (const line of block.split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0) rec[line.slice(0, eq).trim()] = line.slice(eq + 1).replace(/\\(.)/g, '$1');
+      }
+      const name = rec.DEVNAME?.replace(/^\/dev\//, '');
+      return name ? { NAME: name, LABEL: rec.LABEL ?? '', TYPE: /^sr\d+$/.test(name) ? 'rom' : '' } : {};
+    })
+    .filter((r) => r.NAME);
+}
+
 /** /dev path of a block device whose filesystem label is one of `labels` (any case), or undefined. */
 export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}): Promise<string | undefined> {
   const run = o.run ?? execute;
   const wanted = new Set(labels.map((l) => l.toUpperCase()));
-  let out: string;
+  const matching = (recs: Array<Record<string, string>>) => recs.filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
+  let hits: Array<Record<string, string>> = [];
   try {
-    out = (await run(['lsblk', '-n', '-P', '-o', 'NAME,LABEL,TYPE,RM'])).stdout;
+    hits = matching(parseLsblkPairs((await run(['lsblk', '-n', '-P', '-o', 'NAME,LABEL,TYPE,RM'])).stdout));
   } catch (e) {
-    (o.log ?? createConsoleLog()).warn(`lsblk failed, cannot look for virtual media: ${describeError(e)}`);
-    return undefined;
+    (o.log ?? createConsoleLog()).warn(`lsblk failed, looking for virtual media with blkid: ${describeError(e)}`);
   }
-  const hits = parseLsblkPairs(out).filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
+  // lsblk takes labels from udev's database: a ramdisk without udev (tinyipa) gets none, so ask blkid, which probes.
+  if (!hits.length) {
+    try {
+      hits = matching(parseBlkidExport((await run(['blkid', '-o', 'export'])).stdout));
+    } catch {
+      // blkid exits 2 when it finds no labelled device at all.
+    }
+  }
   // A CD-ROM or removable device is the virtual media; a labelled partition
   // on a local disk (a config drive left by a previous deploy) is the fallback.
   hits.sort((a, b) => rankDevice(a) - rankDevice(b));

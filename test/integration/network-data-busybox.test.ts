@@ -2,9 +2,9 @@
  * The `ip` commands planNetwork() emits, run for real with busybox's `ip`
  * (what tinyipa ships) in a fresh user + network namespace on a veth pair
  * whose MAC the document names; the effect is read back with iproute2.
- * Bonds and VLANs are left out: this host's kernel has neither the bonding
- * nor the 8021q driver (even iproute2 answers "Unknown device type"), so
- * only their plan is unit-tested (agent/src/network-data.test.ts).
+ * Bonds and VLANs are left out here: this host's kernel has neither the
+ * bonding nor the 8021q driver (even iproute2 answers "Unknown device type");
+ * they are applied for real in the booted ramdisk by agent-vmedia.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

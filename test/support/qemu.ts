@@ -40,7 +40,8 @@ export interface BootVmOptions {
   /** A UEFI variable store the caller owns and keeps (to boot the same machine again, NVRAM entries included); default a fresh per-VM copy. */
   ovmfVars?: string;
   memoryMiB?: number;
-  hostfwd?: { hostPort: number; guestPort: number }[];
+  /** guestAddr: the guest's address when it is not slirp's DHCP address (10.0.2.15), e.g. a static one. */
+  hostfwd?: { hostPort: number; guestPort: number; guestAddr?: string }[];
   mac?: string;
   disks?: { path: string; format?: 'raw' | 'qcow2'; serial?: string }[];
   /** Host file that receives a copy of everything the guest writes to ttyS0. */
@@ -84,7 +85,7 @@ export function qemuArgv(opts: BootVmOptions, files: VmFiles = {}): string[] {
     argv.push('-drive', `if=pflash,format=raw,readonly=on,file=${opts.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`);
     argv.push('-drive', `if=pflash,format=raw,file=${files.ovmfVars}`);
   }
-  const fwd = (opts.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
+  const fwd = (opts.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-${f.guestAddr ?? ''}:${f.guestPort}`).join('');
   argv.push('-nic', `user,model=virtio-net-pci,mac=${opts.mac ?? '52:54:00:12:34:56'}${fwd}`);
   if (opts.kernel) argv.push('-kernel', opts.kernel);
   if (opts.initrd) argv.push('-initrd', opts.initrd);

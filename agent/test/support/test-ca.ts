@@ -16,14 +16,15 @@ export interface TestCa {
   cert: Buffer;
 }
 
-export function makeTestCa(dir: string): TestCa {
+/** `ips`: the server certificate's IP subjectAltNames (default 127.0.0.1 only). */
+export function makeTestCa(dir: string, ips: string[] = ['127.0.0.1']): TestCa {
   const openssl = (...args: string[]): void => {
     execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=ramforge test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
   openssl('req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n`);
   openssl(
     'x509',
     '-req',

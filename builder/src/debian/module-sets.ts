@@ -156,7 +156,8 @@ export const MODULE_SETS: Record<ModuleSet, ModuleSetRule> = {
 };
 
 /** The sets a provisioning ramdisk gets unless the spec says otherwise. */
-export const DEFAULT_MODULE_SETS: readonly ModuleSet[] = ['virtio', 'net', 'storage', 'fs', 'usb', 'ipmi', 'raid'];
+// net-extra: bonds and VLANs from a virtual-media network_data.json (DHCP-less deploys) need bonding and 8021q.
+export const DEFAULT_MODULE_SETS: readonly ModuleSet[] = ['virtio', 'net', 'net-extra', 'storage', 'fs', 'usb', 'ipmi', 'raid'];
 
 export function isModuleSet(s: string): s is ModuleSet {
   return Object.hasOwn(MODULE_SETS, s);

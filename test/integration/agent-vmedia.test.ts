@@ -1,0 +1,276 @@
+/**
+ * Acceptance, one VM boot: the tinyipa ramdisk gets what Ironic 21.4's
+ * virtual-media boot gives it, and nothing else. Ironic (image_utils.py
+ * prepare_deploy_iso) writes an ISO 9660 image with the volume id
+ * VMEDIA_BOOT_ISO carrying, beside kernel and ramdisk:
+ *   etc/ironic-python-agent.d/ironic-tls.conf  "[DEFAULT] cafile = /etc/ironic-python-agent/ironic.crt"
+ *   etc/ironic-python-agent/ironic.crt         [agent]api_ca_file
+ *   openstack/latest/network_data.json         the node's network_data (DHCP-less deploys)
+ * and boots it with boot_method=vmedia and the ipa-* parameters on the ISO's
+ * kernel command line (the ir-vfd-dev floppy/USB with parameters.txt is only
+ * attached with driver_info config_via_removable=True; default False).
+ * Here the same files are on a CD-ROM made by xorriso with that volume id;
+ * the kernel and initramfs are loaded by qemu directly with the command line
+ * Ironic would write (what the ISO's boot loader does is iso.test.ts's).
+ *
+ * network_data.json: the two NICs in an active-backup bond with a STATIC
+ * 10.0.2.50/24 (slirp's DHCP would hand out 10.0.2.15), default route via
+ * 10.0.2.2, and VLAN 100 on the bond with 192.168.100.50/24. The ramdisk must
+ * run no DHCP client, build the bond and the VLAN, and the agent must look up
+ * and heartbeat over TLS against Ironic through a TLS terminator whose
+ * certificate (for 10.0.2.2 only) is signed by a CA that exists only on
+ * the virtual media. The real conductor then cleans the node to `available`.
+ *
+ * Networking: Ironic and the TLS terminator listen on 127.0.0.1; the guest
+ * reaches them as 10.0.2.2 through slirp; the conductor and the test reach
+ * the guest through hostfwd on 127.0.0.1 to 10.0.2.50 (the static address,
+ * so a forward to slirp's DHCP address would find nobody). No host process
+ * connects to 10.0.2.2.
+ *
+ *   bash scripts/test.sh test/integration/agent-vmedia.test.ts
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import tls from 'node:tls';
+import { parseNetworkData } from '../../agent/src/network-data.js';
+import { makeTestCa } from '../../agent/test/support/test-ca.js';
+import { sharedIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
+import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { sharedBuild, testSshKey } from '../support/shared-build.js';
+
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root'
+    : !existsSync('/usr/bin/ironic')
+      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
+      : false;
+const MAC_A = '52:54:00:12:34:71';
+const MAC_B = '52:54:00:12:34:72';
+const STATIC_IP = '10.0.2.50';
+const VLAN_IP = '192.168.100.50';
+
+/** A node's network_data as Ironic passes it on: two ports bonded, a static address, a VLAN on the bond. */
+const NETWORK_DATA = {
+  links: [
+    { id: 'port-a', type: 'phy', ethernet_mac_address: MAC_A, mtu: 1500 },
+    { id: 'port-b', type: 'phy', ethernet_mac_address: MAC_B, mtu: 1500 },
+    {
+      id: 'bond0',
+      type: 'bond',
+      bond_links: ['port-a', 'port-b'],
+      bond_mode: 'active-backup',
+      bond_miimon: 100,
+      ethernet_mac_address: MAC_A,
+    },
+    { id: 'vlan100', type: 'vlan', vlan_link: 'bond0', vlan_id: 100, vlan_mac_address: MAC_A },
+  ],
+  networks: [
+    {
+      id: 'provisioning',
+      type: 'ipv4',
+      link: 'bond0',
+      ip_address: STATIC_IP,
+      netmask: '255.255.255.0',
+      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.2.2' }],
+    },
+    { id: 'tagged', type: 'ipv4', link: 'vlan100', ip_address: VLAN_IP, netmask: '255.255.255.0', routes: [] },
+  ],
+  services: [{ type: 'dns', address: '10.0.2.3' }],
+};
+
+let env: IronicEnv | undefined;
+let kernel = '';
+let initrd = '';
+let dir = '';
+let proxy: tls.Server | undefined;
+let tlsConnections = 0;
+let caSha = '';
+
+before(
+  async () => {
+    if (skip) return;
+    dir = mkdtempSync(join(tmpdir(), 'ramforge-vmedia-'));
+    env = await sharedIronic();
+    const b = await sharedBuild();
+    kernel = b.kernel;
+    initrd = b.initramfs;
+    // The CA exists only here and on the virtual media; the server certificate names 10.0.2.2, the address the guest dials.
+    const ca = makeTestCa(dir, ['10.0.2.2']);
+    caSha = createHash('sha256').update(ca.caPem).digest('hex');
+    const upstream = new URL(env.apiUrl);
+    proxy = tls.createServer({ key: ca.key, cert: ca.cert }, (sock) => {
+      tlsConnections++;
+      const up = net.connect(Number(upstream.port), upstream.hostname);
+      sock.pipe(up).pipe(sock);
+      sock.on('error', () => up.destroy());
+      up.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((resolve) => proxy!.listen(0, '127.0.0.1', resolve));
+
+    // The virtual media, laid out as Ironic's prepare_deploy_iso does.
+    const tree = join(dir, 'iso');
+    mkdirSync(join(tree, 'etc/ironic-python-agent.d'), { recursive: true });
+    mkdirSync(join(tree, 'etc/ironic-python-agent'), { recursive: true });
+    mkdirSync(join(tree, 'openstack/latest'), { recursive: true });
+    writeFileSync(join(tree, 'etc/ironic-python-agent.d/ironic-tls.conf'), '[DEFAULT]\ncafile = /etc/ironic-python-agent/ironic.crt\n');
+    writeFileSync(join(tree, 'etc/ironic-python-agent/ironic.crt'), ca.caPem);
+    writeFileSync(join(tree, 'openstack/latest/network_data.json'), JSON.stringify(NETWORK_DATA));
+    execFileSync('xorriso', ['-as', 'mkisofs', '-r', '-V', 'VMEDIA_BOOT_ISO', '-o', join(dir, 'vmedia.iso'), tree], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  },
+  { timeout: 30 * 60_000 },
+);
+after(async () => {
+  await new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve()));
+  await stopSharedIronic();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Run `command` in the guest over SSH as root with the test key; retried while dropbear starts. */
+async function sshRun(port: number, command: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = spawnSync(
+      'ssh',
+      [
+        ...['-i', testSshKey().privateKeyFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'],
+        ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR'],
+        'root@127.0.0.1',
+        command,
+      ],
+      { encoding: 'utf8', timeout: 90_000 },
+    );
+    if (r.status === 0) return r.stdout;
+    last = `exit ${r.status}: ${r.stderr}`;
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+  throw new Error(`ssh never succeeded: ${last}`);
+}
+
+test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, no DHCP; lookup, heartbeats and cleaning over TLS', {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  assert.ok(parseNetworkData(JSON.stringify(NETWORK_DATA)).ok, 'the test document is valid network_data.json');
+  const ironic = env!;
+  let vm: Vm | undefined;
+  let uuid: string | undefined;
+  try {
+    uuid = await ironic.enrollNode({ mac: MAC_A, name: 'vm-vmedia' });
+    await ironic.setProvisionState(uuid, 'manage');
+    await ironic.waitForProvisionState(uuid, ['manageable'], 60_000);
+    await ironic.setProvisionState(uuid, 'provide');
+    await ironic.waitForProvisionState(uuid, ['clean wait'], 60_000);
+
+    const agentPort = await freePort();
+    const sshPort = await freePort();
+    const tlsPort = (proxy!.address() as AddressInfo).port;
+    const t0 = Date.now();
+    vm = await bootVm({
+      kernel,
+      initrd,
+      append: `console=ttyS0 boot_method=vmedia ipa-api-url=https://10.0.2.2:${tlsPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
+      memoryMiB: 1024,
+      mac: MAC_A,
+      hostfwd: [
+        { hostPort: agentPort, guestPort: 9999, guestAddr: STATIC_IP },
+        { hostPort: sshPort, guestPort: 22, guestAddr: STATIC_IP },
+      ],
+      serialLog: join(dir, 'serial.log'),
+      // The bond's second member, on its own slirp (also with a DHCP server, which must not be asked).
+      // The virtual media: a CD-ROM beside the direct-booted kernel (no bootindex, which -kernel takes).
+      extraArgs: [
+        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
+        ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
+        ...['-device', 'ide-cd,drive=vmedia'],
+      ],
+    });
+
+    // The conductor records where the agent is on each heartbeat; cleaning then runs through it.
+    let agentUrl: string | undefined;
+    let heartbeat: string | undefined;
+    let node = await ironic.getNode(uuid);
+    let vmExited = false;
+    void vm.exited().then(() => {
+      vmExited = true;
+    });
+    while (!vmExited && Date.now() - t0 < 300_000 && !['available', 'clean failed'].includes(node.provision_state)) {
+      agentUrl ??= node.driver_internal_info?.agent_url as string | undefined;
+      heartbeat ??= node.driver_internal_info?.agent_last_heartbeat as string | undefined;
+      await new Promise((r) => setTimeout(r, 1000));
+      node = await ironic.getNode(uuid);
+    }
+    console.log(`boot to "available" through cleaning: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${tlsConnections} TLS connections`);
+    assert.equal(node.provision_state, 'available', `cleaning ended in ${node.provision_state}: ${node.last_error}`);
+    assert.equal(node.last_error, null);
+    assert.match(agentUrl ?? '', new RegExp(`^https://127\\.0\\.0\\.1:${agentPort}$`), 'the heartbeat gave the advertised agent URL');
+    assert.ok(heartbeat, 'the conductor recorded a heartbeat');
+    assert.ok(tlsConnections >= 2, `lookup and heartbeats went through the TLS terminator (${tlsConnections} connections)`);
+
+    const serial = vm.serialText();
+    assert.match(serial, /network: static, from network_data\.json on the virtual media/);
+    assert.match(serial, /copied \S+etc\/ironic-python-agent\.d from \/dev\/sr0/);
+    assert.match(serial, /network_data\.json: configured port-a=eth0, port-b=eth1, bond0=bond0, vlan100=bond0\.100\r?\n/);
+    assert.doesNotMatch(serial, /network_data\.json: .* failed/);
+
+    const probe = [
+      'echo "dhcp=$(pidof udhcpc || echo none)"',
+      'ip -4 -o addr show',
+      'ip -4 route show',
+      'echo "bond_mode=$(cat /sys/class/net/bond0/bonding/mode)"',
+      'echo "bond_slaves=$(cat /sys/class/net/bond0/bonding/slaves)"',
+      'echo "bond_active=$(cat /sys/class/net/bond0/bonding/active_slave)"',
+      'echo "eth0_master=$(basename $(readlink /sys/class/net/eth0/master))"',
+      'cat /proc/net/vlan/config',
+      'echo "ca=$(sha256sum /etc/ironic-python-agent/ironic.crt)"',
+      'cat /etc/ironic-python-agent.d/ironic-tls.conf',
+      'cat /etc/resolv.conf',
+    ].join('; ');
+    const out = await sshRun(sshPort, probe, 120_000);
+    console.log(`on the guest:\n${out}`);
+    assert.match(out, /^dhcp=none$/m, 'no DHCP client runs');
+    assert.match(out, new RegExp(`bond0 +inet ${STATIC_IP.replace(/\./g, '\\.')}/24`));
+    assert.match(out, new RegExp(`bond0\\.100 +inet ${VLAN_IP.replace(/\./g, '\\.')}/24`));
+    assert.doesNotMatch(out, /10\.0\.2\.15/, 'no DHCP lease from slirp anywhere');
+    assert.match(out, /^default via 10\.0\.2\.2 dev bond0/m);
+    assert.match(out, /^bond_mode=active-backup 1$/m);
+    assert.match(out, /^bond_slaves=eth0 eth1$/m);
+    assert.match(out, /^bond_active=eth0$/m);
+    assert.match(out, /^eth0_master=bond0$/m);
+    assert.match(out, /^bond0\.100 +\| 100 +\| bond0$/m);
+    assert.match(out, new RegExp(`^ca=${caSha} `, 'm'));
+    assert.match(out, /^cafile = \/etc\/ironic-python-agent\/ironic\.crt$/m);
+    assert.match(out, /^nameserver 10\.0\.2\.3$/m);
+  } catch (e) {
+    console.error(ironic.logTail(60));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-100).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await ironic.deleteNode(uuid).catch(() => undefined);
+  }
+});
+
+// A stand-in for nothing: the vmedia tree is read back from the ISO on the host, so a wrong layout fails here, not in the guest.
+test('the virtual media carries the files at the paths Ironic 21.4 writes them', { skip }, () => {
+  const list = execFileSync('xorriso', ['-indev', join(dir, 'vmedia.iso'), '-find', '/', '-type', 'f'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  for (const p of ['etc/ironic-python-agent.d/ironic-tls.conf', 'etc/ironic-python-agent/ironic.crt', 'openstack/latest/network_data.json'])
+    assert.match(list, new RegExp(`'/${p.replace(/\./g, '\\.')}'`));
+  assert.match(
+    readFileSync(join(dir, 'vmedia.iso'))
+      .subarray(0x8000 + 40, 0x8000 + 72)
+      .toString('latin1'),
+    /^VMEDIA_BOOT_ISO/,
+  );
+});
