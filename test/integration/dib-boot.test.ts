@@ -120,7 +120,7 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
     /useradd .*--uid 0 .*--password "\$hash" rescue/,
     /Match User rescue/,
     /systemctl restart ssh\.service/,
-    /networkctl reconfigure/,
+    /systemctl restart systemd-networkd\.service/,
   ]) {
     assert.match(rescue, step);
   }
