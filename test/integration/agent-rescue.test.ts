@@ -1,12 +1,13 @@
 /**
- * Rescue through the REAL conductor (rescue_interface=agent), one VM boot:
+ * Rescue through the REAL conductor (rescue_interface=agent), one VM boot per flavor:
  * the node is adopted into `active` (the least rescue needs; a deploy is
  * covered elsewhere), `baremetal node rescue --rescue-password` moves it to
  * `rescue wait`, the tinyipa ramdisk boots, looks up, heartbeats, answers
  * rescue.finalize_rescue, and the conductor moves the node to `rescue`.
  * Then, on the guest: the rescue user logs in over SSH WITH THE PASSWORD
  * (a wrong one is refused), DHCP was restarted on every interface, and the
- * agent neither answers nor is started again (docs/rescue.md).
+ * agent neither answers nor is started again (docs/rescue.md). The dib case
+ * does the same with the dib ramdisk (systemd units, sshd, systemd-networkd).
  *
  * The conductor's fake boot interface has no validate_rescue, so this Ironic
  * runs with [agent]manage_agent_boot=false (the ramdisk is booted by the
@@ -24,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIronic, type IronicEnv } from '../support/ironic.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
 import { NO_KEY_SPEC, sharedBuild } from '../support/shared-build.js';
 
 const skip =
@@ -209,6 +211,109 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     const again = sshWithPassword(sshPort, 'rescue', PASSWORD, 'pidof node || echo none');
     assert.match(again.out, /^none$/m);
     assert.equal((vm.serialText().match(/ramforge: starting the agent/g) ?? []).length, 1, 'the agent was started once, at boot');
+  } catch (e) {
+    console.error(env.logTail(80));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
+  }
+});
+
+test('rescue through the real conductor with the dib ramdisk: systemd hand-over, sshd takes the password, networkd restarted DHCP', {
+  skip,
+  timeout: 45 * 60_000,
+}, async () => {
+  const env = ironic!;
+  // The dib tests' shared build, without root's key: only the rescue password opens the door.
+  const b = await dibSharedBuild({ ...DIB_TEST_SPEC, ssh: { authorizedKeys: [] } });
+  let vm: Vm | undefined;
+  let uuid: string | undefined;
+  const mac = '52:54:00:12:34:5a';
+  try {
+    uuid = await env.enrollNode({ mac, name: 'vm-rescue-dib', fields: { rescue_interface: 'agent' } });
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    await env.setProvisionState(uuid, 'adopt');
+    await env.waitForProvisionState(uuid, ['active'], 60_000);
+    const cli = spawnSync('/usr/bin/baremetal', ['node', 'rescue', uuid, '--rescue-password', PASSWORD], {
+      encoding: 'utf8',
+      env: {
+        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+        LANG: 'C.UTF-8',
+        OS_ENDPOINT: env.apiUrl,
+        OS_AUTH_TYPE: 'none',
+        OS_BAREMETAL_API_VERSION: 'latest',
+      },
+    });
+    assert.equal(cli.status, 0, `baremetal node rescue: ${cli.stderr}`);
+    await env.waitForProvisionState(uuid, ['rescue wait'], 60_000);
+
+    const agentPort = await freePort();
+    const sshPort = await freePort();
+    const apiPort = new URL(env.apiUrl).port;
+    const t0 = Date.now();
+    vm = await bootVm({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
+      memoryMiB: 1024,
+      mac,
+      hostfwd: [
+        { hostPort: agentPort, guestPort: 9999 },
+        { hostPort: sshPort, guestPort: 22 },
+      ],
+      serialLog: join(dir, 'serial-dib.log'),
+      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:5b'],
+    });
+    const n = await env.waitForProvisionState(uuid, ['rescue'], 400_000);
+    console.log(`dib: boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(n.last_error, null);
+
+    await vm.waitForSerial(/ramforge-rescue: done/, 180_000);
+    const serial = vm.serialText();
+    assert.match(serial, /ramforge-rescue: user rescue \(uid 0\) has the conductor's password/);
+    assert.match(serial, /ramforge-rescue: sshd accepts the rescue user's password/);
+    assert.match(serial, /ramforge-rescue: DHCP restarted on: \S+ \S+\s*$/m, 'DHCP restarted on both NICs');
+    console.log(`dib: hand-over done ${((Date.now() - t0) / 1000).toFixed(1)} s after boot`);
+
+    const wrong = sshWithPassword(sshPort, 'rescue', `${PASSWORD}x`, 'true');
+    assert.notEqual(wrong.status, 0, 'a wrong password is refused');
+    assert.match(wrong.out, /Permission denied/);
+    const root = sshWithPassword(sshPort, 'root', '', 'true');
+    assert.notEqual(root.status, 0, `root logged in with an empty password: ${root.out}`);
+
+    // Wait for both leases to come back before looking (networkd may still be in DISCOVER).
+    const probe = [
+      'for i in $(seq 30); do [ "$(ip -4 -o addr show scope global | wc -l)" -ge 2 ] && break; sleep 1; done',
+      'echo "user=$USER uid=$(id -u)"',
+      'echo "agent=$(pidof node || echo none) $(systemctl is-active ironic-python-agent.service)"',
+      'echo "starts=$(journalctl -b -o cat -u ironic-python-agent.service | grep -c "^Started ironic-python-agent")"',
+      'journalctl -b -o cat -u ironic-python-agent.service | grep -c "unmet condition" | sed "s/^/skipped=/"',
+      'journalctl -b -o cat -u systemd-networkd.service | grep -E "DHCPv4 address 10\\.0\\.[23]\\.15" | sed "s/^/lease /"',
+      'ip -4 -o addr show scope global',
+      'ip -4 route show default',
+    ].join('; ');
+    const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
+    console.log(`dib: as rescue on the guest:\n${ok.out}`);
+    assert.equal(ok.status, 0, `ssh as rescue with the password: ${ok.out}`);
+    assert.match(ok.out, /^user=rescue uid=0$/m);
+    assert.match(ok.out, /^agent=none (inactive|failed)$/m);
+    assert.match(ok.out, /^starts=1$/m, 'the agent was started once, at boot');
+    assert.match(ok.out, /^skipped=[1-9]/m, 'systemd skipped the restart on ConditionPathExists=!/etc/.rescued');
+    assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
+    assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
+    assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
+    // Each NIC got its lease twice: at boot and after the hand-over's networkd restart (a fresh DHCP exchange).
+    for (const net of ['2', '3']) {
+      const leases = ok.out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
+      assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);
+    }
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
+      await new Promise((r) => setTimeout(r, 2500));
+    }
   } catch (e) {
     console.error(env.logTail(80));
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);

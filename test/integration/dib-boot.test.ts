@@ -62,6 +62,10 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
     'etc/ramforge-test/greeting',
     'etc/machine-id',
     'root/.ssh/authorized_keys',
+    'usr/lib/systemd/system/ironic-python-agent.service',
+    'usr/lib/systemd/system/ramforge-rescue.path',
+    'usr/lib/systemd/system/ramforge-rescue.service',
+    'usr/local/sbin/ramforge-rescue',
   ]);
   const get = (p: string): InitramfsListEntry => {
     const e = entries.get(p);
@@ -102,6 +106,25 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
     assert.equal(get(`etc/systemd/system/multi-user.target.wants/${unit}`).type, 'symlink', `${unit} is enabled`);
   }
   assert.equal(get('etc/systemd/system/systemd-firstboot.service').linkTarget, '/dev/null');
+
+  // Rescue (docs/rescue.md): the agent accepts finalize_rescue only with /etc/ipa-rescue-config; it is not started
+  // again once /etc/.rescued exists; the path unit starts the hand-over (user, sshd, DHCP) on that marker.
+  assert.deepEqual([get('etc/ipa-rescue-config').type, get('etc/ipa-rescue-config').mode], ['dir', 0o700]);
+  assert.match(files.get('usr/lib/systemd/system/ironic-python-agent.service') ?? '', /^ConditionPathExists=!\/etc\/\.rescued$/m);
+  assert.equal(get('etc/systemd/system/multi-user.target.wants/ramforge-rescue.path').type, 'symlink', 'ramforge-rescue.path is enabled');
+  assert.match(files.get('usr/lib/systemd/system/ramforge-rescue.path') ?? '', /^PathExists=\/etc\/\.rescued$/m);
+  assert.match(files.get('usr/lib/systemd/system/ramforge-rescue.service') ?? '', /^ExecStart=\/usr\/local\/sbin\/ramforge-rescue$/m);
+  assert.equal(get('usr/local/sbin/ramforge-rescue').mode, 0o755);
+  const rescue = files.get('usr/local/sbin/ramforge-rescue') ?? '';
+  for (const step of [
+    /useradd .*--uid 0 .*--password "\$hash" rescue/,
+    /Match User rescue/,
+    /systemctl restart ssh\.service/,
+    /systemctl restart systemd-networkd\.service/,
+  ]) {
+    assert.match(rescue, step);
+  }
+  assert.equal(get('usr/sbin/useradd').type, 'file');
   assert.equal(get('usr/bin/node').mode, 0o755);
   assert.equal(get('root/.ssh').mode, 0o700);
   assert.equal(get('root/.ssh/authorized_keys').mode, 0o600);

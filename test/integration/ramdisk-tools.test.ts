@@ -1,6 +1,6 @@
 /**
  * Which binary each program the agent runs resolves to inside the built
- * tinyipa initramfs, checked against the cpio listing: a real tool that
+ * tinyipa and dib initramfs, checked against the cpio listing: a real tool that
  * silently turns back into a busybox applet (as `shred` did: busybox's writes
  * nothing to a block device and exits 0) fails here. The table is the one of
  * docs/ramdisk-tools.md; keep both in step.
@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { listInitramfs } from '../../builder/src/index.js';
+import { dibSharedBuild } from '../support/dib-build.js';
 import { sharedBuild } from '../support/shared-build.js';
 
 /** PATH of the agent (usr/sbin/ramforge-agent and etc/init.d/rcS). */
@@ -152,4 +153,45 @@ test('every program the agent runs resolves to the expected binary in the tinyip
   const entries = (await listInitramfs(initramfs)).flatMap((m) => m.entries);
   const got = Object.fromEntries(Object.keys(TINYIPA_TOOLS).map((t) => [t, resolveTool(entries, t)]));
   assert.deepEqual(got, TINYIPA_TOOLS);
+});
+
+/**
+ * The dib flavor is a full Debian root (merged /usr, no busybox): every name the agent relies on resolves to the
+ * Debian package's real tool, the busybox rows to coreutils/procps/iproute2/kmod/systemd, and the "not shipped" rows
+ * stay absent except openssl (ca-certificates needs it) and journalctl (systemd).
+ */
+export const DIB_TOOLS: Record<string, Resolution> = {
+  ...Object.fromEntries(Object.entries(TINYIPA_TOOLS).filter(([, v]) => v !== 'busybox' && v !== null)),
+  sync: 'usr/bin/sync',
+  poweroff: 'usr/bin/systemctl',
+  reboot: 'usr/bin/systemctl',
+  chroot: 'usr/sbin/chroot',
+  ip: 'usr/bin/ip',
+  cat: 'usr/bin/cat',
+  ps: 'usr/bin/ps',
+  df: 'usr/bin/df',
+  modprobe: 'usr/bin/kmod',
+  mdev: null,
+  udhcpc: null,
+  sh: 'usr/bin/dash',
+  shred: 'usr/bin/shred',
+  dd: 'usr/bin/dd',
+  openssl: 'usr/bin/openssl',
+  ntpdate: null,
+  chronyd: null,
+  lshw: null,
+  lldpcli: null,
+  biosdevname: null,
+  multipath: null,
+  iptables: null,
+  journalctl: 'usr/bin/journalctl',
+};
+
+test("every program the agent runs resolves to the expected binary in the dib initramfs (the dib tests' shared build)", {
+  skip,
+  timeout: 45 * 60_000,
+}, async () => {
+  const entries = (await listInitramfs((await dibSharedBuild()).initramfs)).flatMap((m) => m.entries);
+  const got = Object.fromEntries(Object.keys(DIB_TOOLS).map((t) => [t, resolveTool(entries, t)]));
+  assert.deepEqual(got, DIB_TOOLS);
 });

@@ -60,6 +60,8 @@ export const DIB_BASE_PACKAGES = [
   'hdparm',
   'nvme-cli',
   'efibootmgr',
+  'mdadm',
+  'tcpdump',
   'procps',
   'ca-certificates',
 ];
@@ -121,6 +123,7 @@ export const flavor = defineFlavor<DibInputs>({
     const flavorEnv: Record<string, string> = {
       RAMFORGE_AGENT_DIR: agentDir,
       DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
+      DIB_IPA_ENABLE_RESCUE: spec.rescue ? 'true' : 'false',
     };
     if (spec.ssh.authorizedKeys.length) {
       const keys = join(workspace, 'authorized_keys');
