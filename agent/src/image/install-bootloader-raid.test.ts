@@ -124,6 +124,8 @@ function raidHost(o: { blkid: Record<string, Record<string, string>>; contents: 
 
 const ESP_TYPE = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 const holderParts = {
+  '/dev/vda': { PTTYPE: 'gpt' },
+  '/dev/vdb': { PTTYPE: 'gpt' },
   '/dev/vda2': { PART_ENTRY_NAME: 'uefi-holder-0', PART_ENTRY_NUMBER: '2' },
   '/dev/vdb2': { PART_ENTRY_NAME: 'uefi-holder-1', PART_ENTRY_NUMBER: '2' },
 };
@@ -161,7 +163,7 @@ test("UEFI on an array: the image's ESP is mirrored over a new ESP on every hold
   assert.ok(!c.some((l) => l.startsWith('chroot')), 'the loader came from the image: no grub-install');
 });
 
-test("UEFI on an array, image without an ESP: the image's GRUB for EFI goes into the mirrored ESP from a chroot, fstab names it; none at all is InvalidImage", async () => {
+test("UEFI on an array, image without an ESP: the image's GRUB for EFI goes into the mirrored ESP from a chroot, fstab names it; none at all is InvalidImage, members with msdos labels a clear error", async () => {
   const contents: Record<string, Files> = {
     '/dev/md127p1': {
       'usr/sbin/grub-install': '#!',
@@ -180,6 +182,17 @@ test("UEFI on an array, image without an ESP: the image's GRUB for EFI goes into
   assert.deepEqual(Object.keys(contents['/dev/md0']!).sort(), ['EFI/BOOT/BOOTX64.EFI', 'EFI/debian/grubx64.efi']);
   assert.match(String(contents['/dev/md127p1']!['etc/fstab']), /\nUUID=EF00-0001\t\/boot\/efi\tvfat/);
   assert.ok(h.calls.includes('efibootmgr -v -c -d /dev/vdb -p 2 -w -L ironic1 (RAID, part1) -l \\EFI\\debian\\grubx64.efi'));
+
+  const msdos = raidHost({
+    blkid: { ...holderParts, '/dev/vdb': { PTTYPE: 'dos' }, '/dev/md127p1': { PART_ENTRY_TYPE: ESP_TYPE } },
+    contents: {},
+  });
+  await assert.rejects(
+    installBootloaderOnRaid('/dev/md127', { root_uuid: '0x1234abcd', target_boot_mode: 'uefi' }, msdos.run),
+    (e: unknown) =>
+      e instanceof CommandExecutionError && /\/dev\/vdb, a member .* dos partition table, not GPT.*boot_mode:uefi/.test(e.details),
+  );
+  assert.ok(!msdos.calls.some((l) => /^(sgdisk|mdadm --create|mkfs)/.test(l)), 'refused before any disk is touched');
 
   const bare = raidHost({ blkid: { ...holderParts }, contents: {} });
   await assert.rejects(

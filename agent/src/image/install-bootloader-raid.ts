@@ -193,6 +193,14 @@ async function nextFreeMd(run: ProgramRunner): Promise<string> {
 }
 
 async function createEspMirror(holders: string[], run: ProgramRunner, log?: Log): Promise<string> {
+  for (const holder of holders) {
+    const { stdout: pt } = await run(['blkid', '-p', '-o', 'value', '-s', 'PTTYPE', holder], { okCodes: [0, 2] });
+    if (pt.trim() !== 'gpt')
+      throw new CommandExecutionError(
+        `${holder}, a member of the software RAID, has a ${pt.trim() || 'missing'} partition table, not GPT: the array was made for BIOS boot ` +
+          'and has no room for the ESP. Run raid.delete_configuration and raid.create_configuration with the node in UEFI mode (capabilities boot_mode:uefi).',
+      );
+  }
   const parts: string[] = [];
   for (const [i, holder] of holders.entries()) {
     const { stdout } = await run(['sgdisk', '-F', holder]);
