@@ -13,7 +13,16 @@
  *  3. undeploy, and manual cleaning [raid.delete_configuration,
  *     raid.create_configuration] in a third boot with an invalid target (a
  *     RAID-5 first, on two disks): the array is stopped, member superblocks
- *     and partition tables go, and the create fails naming the fields.
+ *     and partition tables go, and the create fails naming the fields;
+ *  4. UEFI: the node switched to boot_mode:uefi, two fresh 640 MiB disks, the
+ *     ramdisk under OVMF, and ONE deploy whose deploy step
+ *     raid.apply_configuration builds the RAID-1 (GPT, 551 MiB kept per disk)
+ *     before a GPT whole-disk image with an ESP (\EFI\BOOT\BOOTX64.EFI) is
+ *     written onto it; install_bootloader mirrors the ESP. Read back on the
+ *     host: each disk's partition 2 is an ESP (uefi-holder-<i>) holding the
+ *     image's loader (mtools), with an md v1.0 superblock (name esp, RAID-1,
+ *     two members, one array) at its end; OVMF's variable store holds an
+ *     entry per disk ("ironic1 (RAID, part0)", "... part1").
  *
  * Then, for each disk file: the md superblock (v1.2, 4 KiB into partition 1)
  * names the array, level 1, two members; the image bytes sit at the data
@@ -46,7 +55,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIronic, type IronicEnv } from '../support/ironic.js';
 import { readAt } from '../support/loopdisk.js';
-import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { bootVm, freePort, OVMF_VARS, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
@@ -56,8 +65,11 @@ const skip =
     ? 'needs root'
     : !existsSync('/usr/bin/ironic')
       ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
-      : !existsSync('/bin/busybox') || !existsSync('/usr/sbin/debugfs')
-        ? 'needs busybox and debugfs on the host (the test image)'
+      : !existsSync('/bin/busybox') ||
+          !existsSync('/usr/sbin/debugfs') ||
+          !existsSync('/usr/bin/mcopy') ||
+          !existsSync('/usr/sbin/mkfs.vfat')
+        ? 'needs busybox, debugfs, mtools and dosfstools on the host (the test images)'
         : false;
 const MAC = '52:54:00:12:34:57';
 const MiB = 1 << 20;
@@ -165,7 +177,11 @@ interface MdMember {
 function readMember(disk: string): MdMember {
   const mbr = readAt(disk, 0, 512);
   assert.equal(mbr.readUInt16LE(510), 0xaa55, `${disk}: no MBR partition table`);
-  const partStart = mbr.readUInt32LE(446 + 8) * 512;
+  return readMemberAt(disk, mbr.readUInt32LE(446 + 8) * 512);
+}
+
+/** The md v1.2 superblock 4 KiB into the partition at `partStart`. */
+function readMemberAt(disk: string, partStart: number): MdMember {
   const sb = readAt(disk, partStart + 4096, 256);
   assert.equal(sb.readUInt32LE(0), MD_MAGIC, `${disk}: no md superblock 4 KiB into partition 1 (at ${partStart})`);
   assert.equal(sb.readUInt32LE(4), 1, 'major_version 1');
@@ -191,9 +207,73 @@ function readImageFile(dir: string, disk: string, m: MdMember, path: string): st
   }
 }
 
-test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it, a bad config is refused by field', {
+const UEFI_DISK_SIZE = 640 * MiB;
+const ESP_GUID = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
+const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
+
+/** A GPT whole-disk image: p1 an ESP (FAT, 1-17 MiB) holding only \EFI\BOOT\BOOTX64.EFI, p2 the ext4-less rest. */
+function makeUefiImage(dir: string, file: string): { sha256: string; loader: Buffer } {
+  const loader = Buffer.concat([Buffer.from('MZ RAMFORGE-RAID-UEFI-LOADER '), randomBytes(4096)]);
+  const fat = join(dir, 'esp.fat');
+  const loaderFile = join(dir, 'BOOTX64.EFI');
+  writeFileSync(loaderFile, loader);
+  execFileSync('mkfs.vfat', ['-C', '-n', 'IMGESP', fat, String(16 * 1024)], { stdio: 'ignore' });
+  execFileSync('mmd', ['-i', fat, '::/EFI', '::/EFI/BOOT']);
+  execFileSync('mcopy', ['-i', fat, loaderFile, '::/EFI/BOOT/BOOTX64.EFI']);
+  execFileSync('truncate', ['-s', String(IMAGE_SIZE), file]);
+  execFileSync('sgdisk', ['-n', '1:2048:+16M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8300', file], { stdio: 'ignore' });
+  const bytes = readFileSync(file);
+  readFileSync(fat).copy(bytes, MiB);
+  writeFileSync(file, bytes);
+  rmSync(fat);
+  rmSync(loaderFile);
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), loader };
+}
+
+/** GPT entry `n` (1-based) of a disk file: type GUID, first/last byte, name. */
+function gptEntry(disk: string, n: number): { type: string; start: number; end: number; name: string } {
+  const hdr = readAt(disk, 512, 92);
+  assert.equal(hdr.subarray(0, 8).toString('latin1'), 'EFI PART', `${disk}: no GPT`);
+  const e = readAt(disk, Number(hdr.readBigUInt64LE(72)) * 512 + (n - 1) * hdr.readUInt32LE(84), 128);
+  const g = e.subarray(0, 16);
+  const hex = (b: Buffer) => b.toString('hex');
+  const type = [
+    hex(Buffer.from(g.subarray(0, 4)).reverse()),
+    hex(Buffer.from(g.subarray(4, 6)).reverse()),
+    hex(Buffer.from(g.subarray(6, 8)).reverse()),
+    hex(g.subarray(8, 10)),
+    hex(g.subarray(10, 16)),
+  ].join('-');
+  return {
+    type,
+    start: Number(e.readBigUInt64LE(32)) * 512,
+    end: (Number(e.readBigUInt64LE(40)) + 1) * 512,
+    name: e.subarray(56, 128).toString('utf16le').replace(/\0+$/, ''),
+  };
+}
+
+/** The md v1.0 superblock at the end of a member (8 KiB from its end, 4 KiB aligned: mdadm's v1.0 place). */
+function readMdEnd(
+  disk: string,
+  start: number,
+  end: number,
+): { name: string; level: number; raidDisks: number; uuid: string; superOffset: number; dataOffset: number } {
+  const at = Math.floor((end - start - 8192) / 4096) * 4096;
+  const sb = readAt(disk, start + at, 256);
+  assert.equal(sb.readUInt32LE(0), MD_MAGIC, `${disk}: no md superblock at the end of the ESP partition (${start + at})`);
+  return {
+    uuid: sb.subarray(16, 32).toString('hex'),
+    name: sb.subarray(32, 64).toString('latin1').replace(/\0+$/, ''),
+    level: sb.readInt32LE(72),
+    raidDisks: sb.readUInt32LE(92),
+    dataOffset: Number(sb.readBigUInt64LE(128)) * 512,
+    superOffset: Number(sb.readBigUInt64LE(136)) * 512,
+  };
+}
+
+test('software RAID-1 through the real conductor: manual cleaning builds it, a deploy writes the image onto it (both disks hold md metadata, the image and their own boot code), delete_configuration removes it, a bad config is refused by field; under UEFI a deploy step builds it and the ESP is mirrored (metadata 1.0) with an NVRAM entry per disk', {
   skip,
-  timeout: 20 * 60_000,
+  timeout: 35 * 60_000,
 }, async () => {
   const env = ironic!;
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-raid-'));
@@ -212,8 +292,9 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     });
     const agentPort = await freePort();
     const apiPort = new URL(env.apiUrl).port;
-    const boot = async (tag: string): Promise<Vm> => {
+    const boot = async (tag: string, uefi?: { disks: string[]; vars: string }): Promise<Vm> => {
       vm = await bootVm({
+        ...(uefi ? { firmware: 'uefi' as const, ovmfVars: uefi.vars } : {}),
         kernel,
         initrd,
         // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
@@ -222,7 +303,7 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
         mac: MAC,
         hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
         serialLog: join(dir, `serial-${tag}.log`),
-        disks: disks.map((path, i) => ({ path, format: 'raw' as const, serial: `raid-disk${i}` })),
+        disks: (uefi?.disks ?? disks).map((path, i) => ({ path, format: 'raw' as const, serial: `raid-disk${i}` })),
       });
       return vm;
     };
@@ -350,11 +431,78 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
       assert.notEqual(readAt(disk, MiB + 4096, 4).readUInt32LE(0), MD_MAGIC, `disk${i}: md superblock zeroed`);
       assert.equal(execFileSync('wipefs', ['-n', disk], { encoding: 'utf8' }).trim(), '', `disk${i}: no signature left`);
     }
+
+    // 5. UEFI: the node boots UEFI now; fresh disks with room for the 551 MiB kept before the RAID; one deploy whose
+    //    deploy step raid.apply_configuration builds the array, then the image and install_bootloader (mirrored ESP).
+    //    The failed clean step left the node in maintenance.
+    assert.equal((await env.api('DELETE', `/v1/nodes/${uuid}/maintenance`)).status, 202);
+    await env.setProvisionState(uuid, 'manage');
+    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+    const caps = await env.api('PATCH', `/v1/nodes/${uuid}`, [
+      { op: 'replace', path: '/properties/capabilities', value: 'boot_mode:uefi' },
+    ]);
+    assert.equal(caps.status, 200, JSON.stringify(caps.body));
+    assert.equal((await env.api('PUT', `/v1/nodes/${uuid}/states/raid`, target)).status, 204);
+    await env.setProvisionState(uuid, 'provide');
+    await env.waitForProvisionState(uuid, ['available'], 60_000);
+    const uefiDisks = [join(dir, 'uefi0.img'), join(dir, 'uefi1.img')];
+    for (const d of uefiDisks) execFileSync('truncate', ['-s', String(UEFI_DISK_SIZE), d]);
+    const vars = join(dir, 'OVMF_VARS.fd');
+    copyFileSync(OVMF_VARS, vars);
+    const uefiImage = makeUefiImage(dir, join(env.httpRoot, 'raid-uefi-image.raw'));
+    const p2 = await env.api('PATCH', `/v1/nodes/${uuid}`, [
+      // The undeploy cleared instance_info.
+      { op: 'add', path: '/instance_info/image_source', value: `${env.httpUrl}/raid-uefi-image.raw` },
+      { op: 'add', path: '/instance_info/image_checksum', value: uefiImage.sha256 },
+      { op: 'add', path: '/instance_info/image_disk_format', value: 'raw' },
+    ]);
+    assert.equal(p2.status, 200, JSON.stringify(p2.body));
+    const t3 = Date.now();
+    await env.setProvisionState(uuid, 'active', {
+      deploy_steps: [{ interface: 'raid', step: 'apply_configuration', args: { raid_config: target }, priority: 90 }],
+    });
+    await env.waitForProvisionState(uuid, ['wait call-back'], 120_000);
+    await boot('uefi', { disks: uefiDisks, vars });
+    n = await env.waitForProvisionState(uuid, ['active'], 900_000);
+    console.log(`UEFI deploy (OVMF boot + apply_configuration + write_image + mirrored ESP) took ${Date.now() - t3} ms`);
+    assert.equal(n.last_error, null);
+    assert.match(
+      vm!.serialText(),
+      /software RAID: mirroring the ESP as \/dev\/md\d+ \(RAID-1, metadata 1\.0\) over \/dev\/vda2 \/dev\/vdb2/,
+    );
+    await Promise.race([vm!.exited(), new Promise((r) => setTimeout(r, 60_000))]);
+    await vm!.stop();
+    vm = undefined;
+    const espArrays = new Set<string>();
+    for (const [i, disk] of uefiDisks.entries()) {
+      const raidPart = gptEntry(disk, 1);
+      assert.equal(raidPart.start, 551 * MiB, `uefi${i}: the RAID partition starts after the 551 MiB kept for the ESP`);
+      assert.equal(readMemberAt(disk, raidPart.start).name.replace(/^.*:/, ''), 'root', `uefi${i}: the root array's member`);
+      const esp = gptEntry(disk, 2);
+      assert.equal(esp.type, ESP_GUID, `uefi${i}: partition 2 is an ESP`);
+      assert.equal(esp.name, `uefi-holder-${i}`);
+      assert.equal(esp.end - esp.start, 550 * MiB);
+      const sb = readMdEnd(disk, esp.start, esp.end);
+      assert.equal(sb.name.replace(/^.*:/, ''), 'esp', `uefi${i}: the ESP mirror's name`);
+      assert.equal(sb.level, 1);
+      assert.equal(sb.raidDisks, 2);
+      // Metadata 1.0: the data (the FAT) starts at the member's first byte, the superblock is in its last 64 KiB.
+      assert.equal(sb.dataOffset, 0, 'metadata 1.0: data offset 0');
+      assert.ok(sb.superOffset >= esp.end - esp.start - 64 * 1024, `metadata 1.0: the superblock at the end (${sb.superOffset})`);
+      espArrays.add(sb.uuid);
+      // The FAT starts at the partition's first byte (what the firmware reads): the image's loader is in it.
+      const got = execFileSync('mtype', ['-i', `${disk}@@${esp.start}`, '::/EFI/BOOT/BOOTX64.EFI'], { maxBuffer: 1 << 20 });
+      assert.ok(got.equals(uefiImage.loader), `uefi${i}: the image's \\EFI\\BOOT\\BOOTX64.EFI on this disk's ESP`);
+    }
+    assert.equal(espArrays.size, 1, 'both ESPs are members of one array');
+    const nv = readFileSync(vars);
+    for (const i of [0, 1]) assert.ok(nv.includes(utf16(`ironic1 (RAID, part${i})`)), `an NVRAM entry "ironic1 (RAID, part${i})"`);
+    console.log('UEFI on RAID-1: both disks carry the mirrored ESP (md 1.0) with the loader; NVRAM holds an entry per disk');
   } catch (e) {
     console.error(env.logTail(80));
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
     else
-      for (const f of ['serial-clean.log', 'serial-deploy.log'])
+      for (const f of ['serial-clean.log', 'serial-deploy.log', 'serial-uefi.log'])
         if (existsSync(join(dir, f)))
           console.error(`--- ${f} (tail)\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-60).join('\n')}`);
     throw e;
@@ -362,6 +510,7 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     await vm?.stop();
     if (uuid) await env.deleteNode(uuid).catch(() => undefined);
     rmSync(join(env.httpRoot, 'raid-image.raw'), { force: true });
+    rmSync(join(env.httpRoot, 'raid-uefi-image.raw'), { force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,21 +10,40 @@
  * root_uuid): the image's boot code was written inside the array, where no
  * firmware looks.
  *
- * Not done (see docs/software-raid.md): UEFI boot from a software RAID (the
- * mirrored ESP); a clear error says so.
+ * UEFI (IPA's manage_uefi and prepare_boot_partitions_for_softraid): the
+ * firmware reads a plain FAT ESP on a member disk, so every holder gets a
+ * 550 MiB ESP partition in the room create_configuration kept, and those
+ * partitions become an md RAID-1 with metadata 1.0 (superblock at the END:
+ * each member still starts with the FAT the firmware reads). The image's
+ * ESP (inside the array) is copied onto it with its volume id and label, so
+ * the image's fstab still names it, and wiped; without a loader there, the
+ * image's root /boot/efi is copied or its GRUB is installed for EFI into the
+ * mirror from a chroot (fstab line written). Then one NVRAM entry per member
+ * disk, labelled "<label> (RAID, part<i>)".
  */
-import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, cp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommandExecutionError, DeviceNotFound, InvalidImage } from '../errors.js';
-import { getHolderDisks } from '../hardware/raid/md-devices.js';
+import { AgentError, CommandExecutionError, DeviceNotFound, InvalidImage } from '../errors.js';
+import { ESP_SIZE_MIB, diskOfPartition, mdadmCreateArgv } from '../hardware/raid/plan.js';
+import { getComponentDevices, getHolderDisks, listMdDevices } from '../hardware/raid/md-devices.js';
+import { listPartitions } from '../hardware/disks/disk-facts.js';
 import type { ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
 import { rescanPartitions } from './disk-ids.js';
-import { findPartition } from './uefi-boot-entries.js';
+import {
+  ESP_TYPES,
+  findEfiBootloaders,
+  fstabWithEsp,
+  probe,
+  type EfiLoader,
+  type EntryTarget,
+  writeBootEntries,
+} from './uefi-boot-entries.js';
+import { efiGrubPlan, efiTargetOf, grubInMountedRoot, runGrubInChroot, withMount, withMountedRoot } from './grub-chroot.js';
 
 export interface RaidBootloaderArgs {
   root_uuid?: string | null;
+  efi_system_part_uuid?: string | null;
   target_boot_mode?: string;
 }
 
@@ -34,9 +53,26 @@ const exists = (p: string): Promise<boolean> =>
     () => false,
   );
 
+/**
+ * A partition of the array with this filesystem/partition UUID, else (uuid
+ * null) the ESP by type. lsblk lists an array's partitions as TYPE "md" or
+ * "part" depending on its version: both are looked at.
+ */
+async function findOnArray(md: string, uuid: string | null, run: ProgramRunner): Promise<string | null> {
+  const parts = await listPartitions(md, run);
+  for (const d of await listMdDevices(run))
+    if (d.name.startsWith(`${md}p`) && /p\d+$/.test(d.name) && !parts.includes(d.name)) parts.push(d.name);
+  for (const p of parts) {
+    if (uuid) {
+      if ([await probe(p, 'UUID', run), await probe(p, 'PART_ENTRY_UUID', run)].includes(uuid.toLowerCase())) return p;
+    } else if (ESP_TYPES.includes(await probe(p, 'PART_ENTRY_TYPE', run))) return p;
+  }
+  return null;
+}
+
 /** The root partition: the one with root_uuid, else the array's first partition (IPA's md fallback). */
 async function findRootPartition(md: string, uuid: string, run: ProgramRunner): Promise<string> {
-  const byUuid = await findPartition(md, uuid, run);
+  const byUuid = await findOnArray(md, uuid, run);
   if (byUuid) return byUuid;
   const first = `${md}p1`;
   if ((await stat(first).catch(() => null))?.isBlockDevice()) return first;
@@ -56,14 +92,16 @@ export async function addBiosBootPartitions(holders: string[], run: ProgramRunne
 }
 
 /** GRUB onto every holder disk of `md`, from the image's root filesystem. */
-export async function installBootloaderOnRaid(md: string, args: RaidBootloaderArgs, run: ProgramRunner, log?: Log): Promise<void> {
+export async function installBootloaderOnRaid(
+  md: string,
+  args: RaidBootloaderArgs,
+  run: ProgramRunner,
+  log?: Log,
+  efiTarget = efiTargetOf(process.arch),
+): Promise<void> {
   const mode = args.target_boot_mode === 'uefi' ? 'uefi' : 'bios';
   log?.info(`install_bootloader on software RAID ${md}: root_uuid ${String(args.root_uuid)}, target boot mode ${mode}`);
-  if (mode === 'uefi') {
-    throw new CommandExecutionError(
-      `Installing a UEFI bootloader on software RAID ${md} is not supported by this agent yet: deploy in BIOS mode (node capability boot_mode:bios) or without software RAID`,
-    );
-  }
+  if (mode === 'uefi') return installUefiOnRaid(md, args, run, log, efiTarget);
   const root = args.root_uuid;
   if (!root || root === '0x00000000') {
     log?.info('Not using grub2-install since root UUID is not provided. Assuming a whole disk image');
@@ -75,7 +113,17 @@ export async function installBootloaderOnRaid(md: string, args: RaidBootloaderAr
   const rootPart = await findRootPartition(md, root, run);
   await addBiosBootPartitions(holders, run);
   log?.info(`GRUB2 will be installed on disks ${holders.join(', ')} (members of ${md}), root ${rootPart}`);
-  await runGrubInChroot(rootPart, holders, run);
+  await runGrubInChroot(
+    rootPart,
+    holders.join(', '),
+    {
+      installs: holders.map((h) => [h]),
+      beforeMkconfig: (root) => addRdMdUuids(root, run),
+      noGrub:
+        'The image has no {install}: on software RAID the bootloader is installed from the image onto every member disk, so the image must ship GRUB2 (or set ignore_bootloader_failure)',
+    },
+    run,
+  );
 }
 
 /** UUIDs of `mdadm --examine --scan` ("ARRAY /dev/md/root metadata=1.2 UUID=a:b:c:d name=h:root"). */
@@ -109,34 +157,171 @@ async function addRdMdUuids(root: string, run: ProgramRunner): Promise<void> {
   );
 }
 
-/** Mount the root partition, bind /dev /proc /sys /run, grub-install on each disk, grub-mkconfig; unmount whatever happens. */
-export async function runGrubInChroot(rootPart: string, disks: string[], run: ProgramRunner): Promise<void> {
-  const mnt = await mkdtemp(join(tmpdir(), 'rf-root-'));
-  const mounted: string[] = [];
-  try {
-    await run(['mount', rootPart, mnt]);
-    mounted.push(mnt);
-    const grub2 = await exists(join(mnt, 'usr/sbin/grub2-install'));
-    const [install, mkconfig, cfg] = grub2
-      ? ['grub2-install', 'grub2-mkconfig', '/boot/grub2/grub.cfg']
-      : ['grub-install', 'grub-mkconfig', '/boot/grub/grub.cfg'];
-    if (!(await exists(join(mnt, 'usr/sbin', install))) && !(await exists(join(mnt, 'usr/bin', install)))) {
-      throw new InvalidImage(
-        `The image has no ${install}: on software RAID the bootloader is installed from the image onto every member disk, so the image must ship GRUB2 (or set ignore_bootloader_failure)`,
-      );
-    }
-    for (const fs of ['dev', 'proc', 'sys', 'run']) {
-      await run(['mount', '--bind', `/${fs}`, join(mnt, fs)]);
-      mounted.push(join(mnt, fs));
-    }
-    for (const disk of disks) await run(['chroot', mnt, install, disk]);
-    await addRdMdUuids(mnt, run);
-    await run(['chroot', mnt, mkconfig, '-o', cfg], { env: { GRUB_DISABLE_OS_PROBER: 'true', GRUB_SAVEDEFAULT: 'true' } });
-  } catch (e) {
-    if (e instanceof InvalidImage) throw e;
-    throw new CommandExecutionError(`Installing GRUB2 boot loader to device ${disks.join(', ')} failed with ${(e as Error).message}`);
-  } finally {
-    for (const m of mounted.reverse()) await run(['umount', m]).catch(() => undefined);
-    await rm(mnt, { recursive: true, force: true }).catch(() => undefined);
+/** The partition label of holder i's ESP (IPA's uefi-holder-<i>). */
+export const espPartLabel = (i: number): string => `uefi-holder-${i}`;
+
+/** sgdisk argv for holder i's ESP: ESP_SIZE_MIB from the first free sector (the room create_configuration kept), type EF00. */
+export function espPartitionArgv(holder: string, i: number, firstFreeSector: string): string[] {
+  return ['sgdisk', '-n', `0:${firstFreeSector}:+${ESP_SIZE_MIB}MiB`, '-t', '0:ef00', '-c', `0:${espPartLabel(i)}`, holder];
+}
+
+/** The ESP mirror: RAID-1, metadata 1.0 (superblock at the end, so each member starts with the FAT the firmware reads), named esp. */
+export const espMirrorArgv = (md: string, parts: string[]): string[] => mdadmCreateArgv(md, '1', 'esp', parts, '1.0');
+
+/** One NVRAM target per member of the ESP mirror: its disk, its partition number, "(RAID, part<i>)" as IPA labels them. */
+export function espEntryTargets(members: Array<{ part: string; partNum: string }>): EntryTarget[] {
+  return members.map((m, i) => {
+    const disk = diskOfPartition(m.part);
+    if (!disk) throw new DeviceNotFound(`Could not tell the disk of ESP mirror member ${m.part}`);
+    return { disk, partNum: m.partNum, labelSuffix: `(RAID, part${i})` };
+  });
+}
+
+/** A mirrored ESP already there (a rebuild), as IPA's find_esp_raid: a RAID-1 holding FAT, or one named esp. */
+async function findEspMirror(exclude: string, run: ProgramRunner): Promise<string | null> {
+  for (const d of await listMdDevices(run)) {
+    if (d.name === exclude || d.name.startsWith(`${exclude}p`) || d.type !== 'raid1') continue;
+    if ((await probe(d.name, 'TYPE', run)) === 'vfat') return d.name;
   }
+  return null;
+}
+
+/** The lowest /dev/mdN lsblk does not list (IPA's get_next_free_raid_device). */
+async function nextFreeMd(run: ProgramRunner): Promise<string> {
+  const used = new Set((await listMdDevices(run)).map((d) => d.name));
+  for (let i = 0; ; i++) if (!used.has(`/dev/md${i}`)) return `/dev/md${i}`;
+}
+
+async function createEspMirror(holders: string[], run: ProgramRunner, log?: Log): Promise<string> {
+  for (const holder of holders) {
+    const { stdout: pt } = await run(['blkid', '-p', '-o', 'value', '-s', 'PTTYPE', holder], { okCodes: [0, 2] });
+    if (pt.trim() !== 'gpt')
+      throw new CommandExecutionError(
+        `${holder}, a member of the software RAID, has a ${pt.trim() || 'missing'} partition table, not GPT: the array was made for BIOS boot ` +
+          'and has no room for the ESP. Run raid.delete_configuration and raid.create_configuration with the node in UEFI mode (capabilities boot_mode:uefi).',
+      );
+  }
+  const parts: string[] = [];
+  for (const [i, holder] of holders.entries()) {
+    const { stdout } = await run(['sgdisk', '-F', holder]);
+    await run(espPartitionArgv(holder, i, `${stdout.trim().split('\n').at(-1)!.trim()}s`));
+    await run(['partprobe', holder]).catch(() => undefined);
+    let part: string | undefined;
+    for (const p of await listPartitions(holder, run)) if ((await probe(p, 'PART_ENTRY_NAME', run)) === espPartLabel(i)) part = p;
+    if (!part) throw new CommandExecutionError(`The ESP partition ${espPartLabel(i)} made on ${holder} did not appear`);
+    parts.push(part);
+  }
+  const md = await nextFreeMd(run);
+  log?.info(`software RAID: mirroring the ESP as ${md} (RAID-1, metadata 1.0) over ${parts.join(' ')}`);
+  await run(['modprobe', 'raid1']).catch(() => undefined);
+  await run(espMirrorArgv(md, parts));
+  return md;
+}
+
+const hasEfiDir = async (dir: string): Promise<boolean> => (await readdir(join(dir, 'EFI')).catch(() => [])).length > 0;
+
+const noLoader = (md: string): InvalidImage =>
+  new InvalidImage(
+    `The image on software RAID ${md} has no EFI system partition holding a loader and no root partition was given: ` +
+      'it cannot boot in UEFI mode. Use a UEFI-capable image, or deploy in BIOS mode (capabilities boot_mode:bios).',
+  );
+
+/** UEFI on an array: the mirrored ESP over every holder, its loader, an NVRAM entry per member disk. */
+async function installUefiOnRaid(
+  md: string,
+  args: RaidBootloaderArgs,
+  run: ProgramRunner,
+  log: Log | undefined,
+  efiTarget: string,
+): Promise<void> {
+  try {
+    await run(['efibootmgr', '--version']);
+  } catch {
+    throw new CommandExecutionError(
+      'efibootmgr is not available in the ramdisk: the UEFI boot entries cannot be written; build the ramdisk with the efibootmgr package',
+    );
+  }
+  const holders = await getHolderDisks(md, run);
+  if (!holders.length) throw new CommandExecutionError(`Could not get holder disks of ${md}: mdadm --detail lists no member`);
+  // Not fatal: the lookups below tell whether the partitions are there.
+  await rescanPartitions(md, run).catch(() => undefined);
+  try {
+    // The image's own ESP, inside the array: by the recorded UUID, else by type (a whole-disk image's).
+    const espUuid = args.efi_system_part_uuid ?? null;
+    const imageEsp = (espUuid ? await findOnArray(md, espUuid, run) : null) ?? (await findOnArray(md, null, run));
+    const wholeDisk = !args.root_uuid || args.root_uuid === '0x00000000';
+    // Nothing to boot from: refused before any disk is touched.
+    if (!imageEsp && wholeDisk) throw noLoader(md);
+    let espMd = await findEspMirror(md, run);
+    if (espMd) log?.info(`software RAID: the mirrored ESP ${espMd} exists, reusing it`);
+    else espMd = await createEspMirror(holders, run, log);
+    await rescanPartitions(espMd, run).catch(() => undefined);
+
+    let loaders: EfiLoader[] = [];
+    if (imageEsp) {
+      // Keep the image ESP's volume id and label: the image's fstab names it so.
+      const volId = (await probe(imageEsp, 'UUID', run)).replace('-', '').toUpperCase();
+      const label = (await run(['blkid', '-p', '-o', 'value', '-s', 'LABEL', imageEsp], { okCodes: [0, 2] })).stdout.trim() || 'esp';
+      await run(['mkfs.vfat', ...(volId ? ['-i', volId] : []), '-n', label, espMd]);
+      log?.info(`software RAID: copying the image's ESP ${imageEsp} onto ${espMd}`);
+      await withMount(
+        imageEsp,
+        run,
+        (src) => withMount(espMd!, run, (dst) => cp(src, dst, { recursive: true, dereference: true, force: true })),
+        ['-o', 'ro'],
+      );
+      // One ESP with that volume id: the copy inside the array goes (IPA wipes it too).
+      await run(['wipefs', '-a', imageEsp]);
+      loaders = await withMount(espMd, run, findEfiBootloaders);
+    } else {
+      await run(['mkfs.vfat', '-n', 'efi-part', espMd]);
+    }
+    if (!loaders.length) {
+      if (wholeDisk) throw noLoader(md);
+      await loaderFromRoot(md, await findRootPartition(md, args.root_uuid!, run), espMd, efiTarget, run, log);
+      loaders = await withMount(espMd, run, findEfiBootloaders);
+      if (!loaders.length) throw new CommandExecutionError(`grub-install left no EFI bootloader on the mirrored ESP ${espMd}`);
+    }
+    const members: Array<{ part: string; partNum: string }> = [];
+    for (const part of await getComponentDevices(espMd, run)) {
+      members.push({ part, partNum: (await probe(part, 'PART_ENTRY_NUMBER', run)) || (/(\d+)$/.exec(part)?.[1] ?? '') });
+    }
+    if (!members.length) throw new CommandExecutionError(`Could not get the members of the mirrored ESP ${espMd}`);
+    log?.info(`software RAID: UEFI boot entries for ${loaders.map((l) => l.path).join(', ')} on ${members.map((m) => m.part).join(', ')}`);
+    await writeBootEntries(loaders, espEntryTargets(members), run);
+  } catch (e) {
+    if (e instanceof AgentError) throw e;
+    throw new CommandExecutionError(`Could not configure UEFI boot on software RAID ${md}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * No loader on the image's ESP: from the root partition, its /boot/efi copied
+ * when it holds EFI files, else its GRUB installed for EFI into the mirrored
+ * ESP; then the ESP's line in its fstab.
+ */
+async function loaderFromRoot(
+  md: string,
+  rootPart: string,
+  espMd: string,
+  efiTarget: string,
+  run: ProgramRunner,
+  log?: Log,
+): Promise<void> {
+  await withMountedRoot(rootPart, run, async (mnt, mount) => {
+    if (await hasEfiDir(join(mnt, 'boot/efi'))) {
+      log?.info(`software RAID: copying the image's /boot/efi onto the mirrored ESP ${espMd}`);
+      await withMount(espMd, run, (dst) => cp(join(mnt, 'boot/efi'), dst, { recursive: true, dereference: true, force: true }));
+    } else {
+      log?.info(`software RAID: installing the image's GRUB for EFI (${efiTarget}) into the mirrored ESP ${espMd}`);
+      const plan = efiGrubPlan(md, efiTarget, espMd);
+      plan.noGrub =
+        `The image on software RAID ${md} has no EFI system partition holding a loader, no EFI files in /boot/efi and no grub-install: ` +
+        'it cannot boot in UEFI mode. Use a UEFI-capable image (an ESP with \\EFI\\...), or deploy in BIOS mode (capabilities boot_mode:bios).';
+      await grubInMountedRoot(mnt, { ...plan, beforeMkconfig: (root) => addRdMdUuids(root, run) }, mount, run);
+    }
+    const fsUuid = (await probe(espMd, 'UUID', run)).toUpperCase();
+    const fstab = join(mnt, 'etc/fstab');
+    if (fsUuid && (await exists(fstab))) await writeFile(fstab, fstabWithEsp(await readFile(fstab, 'utf8'), fsUuid));
+  });
 }

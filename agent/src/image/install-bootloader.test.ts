@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { type Files, fakeMounts } from '../../test/support/fake-mounts.js';
 import type { ProgramRunner } from '../util/exec.js';
-import { fstabWithEsp, installBootloader } from './install-bootloader.js';
-import { decodeShimCsv, findEfiBootloaders, parseBootRecords } from './uefi-boot-entries.js';
+import { installBootloader } from './install-bootloader.js';
+import { decodeShimCsv, findEfiBootloaders, fstabWithEsp, parseBootRecords } from './uefi-boot-entries.js';
 
-type Files = Record<string, string | Buffer>;
 interface FakeDisk {
   parts: Record<string, Record<string, string>>; // partition → blkid tags
   contents: Record<string, Files>; // partition → its files (updated on umount)
@@ -15,20 +15,10 @@ interface FakeDisk {
   hasEfibootmgr?: boolean;
 }
 
-async function readTree(dir: string, root = dir): Promise<Files> {
-  const out: Files = {};
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) Object.assign(out, await readTree(p, root));
-    else out[relative(root, p)] = await readFile(p);
-  }
-  return out;
-}
-
 /** A runner emulating lsblk/blkid/mount/umount/efibootmgr/chroot grub-install over a described disk; records argv. */
 function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
-  const mounts = new Map<string, string | null>();
+  const mounts = fakeMounts(d.contents);
   const ok = (stdout = '') => ({ stdout, stderr: '', code: 0 });
   const fn = (async (argv: string[]) => {
     calls.push(argv.join(' '));
@@ -44,30 +34,7 @@ function fakeHost(d: FakeDisk): ProgramRunner & { calls: string[] } {
       if (d.hasEfibootmgr === false) throw new Error('efibootmgr: not found');
       return ok(a[0] === '-v' && a.length === 1 ? (d.efibootmgr ?? '') : '');
     }
-    if (cmd === 'mount') {
-      if (a[0] === '--bind') mounts.set(a[2]!, null);
-      else {
-        mounts.set(a[1]!, a[0]!);
-        for (const [f, c] of Object.entries(d.contents[a[0]!] ?? {})) {
-          await mkdir(join(a[1]!, f, '..'), { recursive: true });
-          await writeFile(join(a[1]!, f), c);
-        }
-      }
-    }
-    if (cmd === 'umount') {
-      const part = mounts.get(a[0]!);
-      if (part === undefined) throw new Error(`umount: ${a[0]}: not mounted`);
-      mounts.delete(a[0]!);
-      if (part) {
-        d.contents[part] = await readTree(a[0]!);
-        for (const e of await readdir(a[0]!)) await rm(join(a[0]!, e), { recursive: true });
-      }
-    }
-    if (cmd === 'chroot' && a[1] === 'grub-install') {
-      const dest = a.includes('--removable') ? 'boot/efi/EFI/BOOT/BOOTX64.EFI' : 'boot/efi/EFI/debian/grubx64.efi';
-      await mkdir(join(a[0]!, dest, '..'), { recursive: true });
-      await writeFile(join(a[0]!, dest), 'grub');
-    }
+    await mounts(argv);
     return ok();
   }) as ProgramRunner & { calls: string[] };
   fn.calls = calls;
@@ -194,7 +161,7 @@ test('UEFI partition image with neither /boot/efi nor GRUB for EFI: InvalidImage
       { root_uuid: 'root-uuid' },
       { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'etc/os-release': 'x' })) },
     ),
-    named('InvalidImage', /no EFI bootloader in \/boot\/efi\/EFI and no grub-install/),
+    named('InvalidImage', /no EFI files in \/boot\/efi and no grub-install/),
   );
   await assert.rejects(
     installBootloader(

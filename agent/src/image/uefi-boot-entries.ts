@@ -11,7 +11,7 @@ import { DeviceNotFound } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 
-const ESP_TYPES = ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', '0xef'];
+export const ESP_TYPES = ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', '0xef'];
 const LOADERS = ['shimx64.efi', 'grubx64.efi', 'shimaa64.efi', 'grubaa64.efi'];
 /** The firmware's removable-media path: an image whose only loader is this still boots (issue 11). */
 const FALLBACKS = ['bootx64.efi', 'bootaa64.efi'];
@@ -101,6 +101,38 @@ export function parseBootRecords(text: string): BootRecord[] {
   return out;
 }
 
+/** Where an NVRAM entry points: a disk, its ESP's partition number, and a suffix making the label unique per disk. */
+export interface EntryTarget {
+  disk: string;
+  partNum: string;
+  labelSuffix?: string;
+}
+
+/** One entry per (target, loader): the label, the disk and partition, the loader's \EFI\ path, in creation order. */
+export function bootEntries(
+  loaders: EfiLoader[],
+  targets: EntryTarget[],
+): Array<{ disk: string; partNum: string; label: string; path: string }> {
+  return targets.flatMap((t) =>
+    loaders.map((l) => ({
+      disk: t.disk,
+      partNum: t.partNum,
+      label: t.labelSuffix ? `${l.label} ${t.labelSuffix}` : l.label,
+      path: l.path,
+    })),
+  );
+}
+
+/** efibootmgr: each entry after removing those with its label (IPA's _run_efibootmgr). */
+export async function writeBootEntries(loaders: EfiLoader[], targets: EntryTarget[], run: ProgramRunner): Promise<void> {
+  for (const e of bootEntries(loaders, targets)) {
+    for (const r of parseBootRecords((await run(['efibootmgr', '-v'])).stdout)) {
+      if (r.label === e.label) await run(['efibootmgr', '-b', r.num, '-B']);
+    }
+    await run(['efibootmgr', '-v', '-c', '-d', e.disk, '-p', e.partNum, '-w', '-L', e.label, '-l', e.path]);
+  }
+}
+
 /**
  * shim's BOOT<arch>.CSV is UTF-16LE, and Debian's (shim-signed) has no byte
  * order mark: a NUL as the second byte gives it away (an ASCII loader name
@@ -130,16 +162,24 @@ export async function manageUefi(dev: string, espUuid: string | null, run: Progr
   try {
     const loaders = await findEfiBootloaders(mnt);
     if (!loaders.length) return false;
-    for (const l of loaders) {
-      for (const r of parseBootRecords((await run(['efibootmgr', '-v'])).stdout)) {
-        if (r.label === l.label) await run(['efibootmgr', '-b', r.num, '-B']);
-      }
-      await run(['efibootmgr', '-v', '-c', '-d', dev, '-p', partNum, '-w', '-L', l.label, '-l', l.path]);
-    }
+    await writeBootEntries(loaders, [{ disk: dev, partNum }], run);
     return true;
   } finally {
     // rmdir, never a recursive rm: after a failed umount that would empty the ESP.
     await run(['umount', mnt]).catch(() => undefined);
     await rmdir(mnt).catch(() => undefined);
   }
+}
+
+/** /etc/fstab with the ESP on /boot/efi: earlier /boot/efi lines (the image builder's ESP) are commented out. */
+export function fstabWithEsp(fstab: string, espFsUuid: string): string {
+  const line = `UUID=${espFsUuid}\t/boot/efi\tvfat\tumask=0077\t0\t1`;
+  const kept = fstab.split('\n').map((l) => {
+    const f = l.trim().split(/\s+/);
+    if (!l.trim().startsWith('#') && f[1] === '/boot/efi' && f[0] !== `UUID=${espFsUuid}`) return `# replaced by ironic: ${l}`;
+    return l;
+  });
+  if (kept.some((l) => l.trim().split(/\s+/)[0] === `UUID=${espFsUuid}`)) return kept.join('\n');
+  const body = kept.join('\n');
+  return `${body}${body === '' || body.endsWith('\n') ? '' : '\n'}${line}\n`;
 }
