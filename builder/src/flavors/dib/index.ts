@@ -13,6 +13,7 @@ import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { defineFlavor } from '../contract.js';
+import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
 import { InternalError } from '../../errors.js';
 import { requirementsFor } from '../../host/tools.js';
@@ -48,20 +49,7 @@ export const DIB_BASE_PACKAGES = [
   'openssh-server',
   'linux-image-amd64',
   'tiny-initramfs',
-  'util-linux',
-  'mount',
-  'gdisk',
-  'parted',
-  'dosfstools',
-  'e2fsprogs',
-  'dmidecode',
-  'qemu-utils',
-  'ipmitool',
-  'hdparm',
-  'nvme-cli',
-  'efibootmgr',
-  'mdadm',
-  'tcpdump',
+  ...AGENT_TOOL_PACKAGES,
   'procps',
   'ca-certificates',
 ];

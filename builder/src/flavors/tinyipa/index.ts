@@ -24,6 +24,7 @@ import { RAMFORGE_VERSION } from '../../version.js';
 import { AGENT_BUNDLE_PATH, AGENT_COMPILE_CACHE_DIR, agentNodeFlags } from './agent-start.js';
 import { checkSharedLibraries } from './libcheck.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
+import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
 import { addSshServer, applyRescueSupport, SSH_PACKAGES, SSH_PROGRAMS, SSHD_INITTAB, wantsSsh } from './ssh.js';
 
 /** What the agent calls (see agent/src and docs/ramdisk-tools.md): lsblk/blkid/wipefs, mount, sgdisk/parted, mkfs, dmidecode, qemu-img, ipmitool, hdparm, nvme, efibootmgr, tcpdump, mdadm. */
@@ -32,23 +33,7 @@ export const TINYIPA_PACKAGES = [
   'libc6',
   'libstdc++6',
   'libgcc-s1', // the Node runtime's shared libraries
-  // mount: util-linux's mount probes the filesystem type (busybox's only tries types already in /proc/filesystems, so an ESP fails while vfat is not loaded).
-  'util-linux',
-  'mount',
-  'gdisk',
-  'parted',
-  'dosfstools',
-  'e2fsprogs',
-  'dmidecode',
-  'qemu-utils',
-  'ipmitool',
-  'hdparm',
-  'nvme-cli',
-  'efibootmgr',
-  // LLDP (ipa-collect-lldp): Node has no AF_PACKET sockets; tcpdump (libpcap) captures the frames (agent/src/hardware/inventory/lldp.ts).
-  'tcpdump',
-  // Software RAID (raid.create_configuration & co): the real mdadm; busybox has none.
-  'mdadm',
+  ...AGENT_TOOL_PACKAGES,
 ];
 
 /**
