@@ -30,7 +30,7 @@
  *   bash scripts/test.sh test/integration/agent-vmedia.test.ts
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
@@ -43,6 +43,7 @@ import { makeTestCa } from '../../agent/test/support/test-ca.js';
 import { sharedIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { sharedBuild, testSshKey } from '../support/shared-build.js';
+import { sshUntil } from '../support/ssh.js';
 
 const skip =
   process.getuid?.() !== 0
@@ -133,28 +134,6 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Run `command` in the guest over SSH as root with the test key; retried while dropbear starts. */
-async function sshRun(port: number, command: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const r = spawnSync(
-      'ssh',
-      [
-        ...['-i', testSshKey().privateKeyFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'],
-        ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR'],
-        'root@127.0.0.1',
-        command,
-      ],
-      { encoding: 'utf8', timeout: 90_000 },
-    );
-    if (r.status === 0) return r.stdout;
-    last = `exit ${r.status}: ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 2000));
-  }
-  throw new Error(`ssh never succeeded: ${last}`);
-}
-
 test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, no DHCP; lookup, heartbeats and cleaning over TLS', {
   skip,
   timeout: 600_000,
@@ -234,7 +213,7 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
       'cat /etc/ironic-python-agent.d/ironic-tls.conf',
       'cat /etc/resolv.conf',
     ].join('; ');
-    const out = await sshRun(sshPort, probe, 120_000);
+    const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, probe, { timeoutMs: 120_000 });
     console.log(`on the guest:\n${out}`);
     assert.match(out, /^dhcp=none$/m, 'no DHCP client runs');
     assert.match(out, new RegExp(`bond0 +inet ${STATIC_IP.replace(/\./g, '\\.')}/24`));

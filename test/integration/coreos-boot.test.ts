@@ -13,7 +13,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { decompressStream } from '../../builder/src/archive/compress.js';
 import { startDockerd, type PrivateDockerd } from '../support/dockerd.js';
 import { bootVm, freePort } from '../support/qemu.js';
 import { testSshKey } from '../support/shared-build.js';
+import { sshOnce } from '../support/ssh.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ramforge-coreos-'));
 const disk = join(dir, 'disk.img');
@@ -108,16 +109,11 @@ test('boots: the agent answers /v1/status from its chroot and core logs in with 
     const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 600_000);
     assert.equal(r.status, 200);
     process.stderr.write(`[boot] coreos direct: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
-    const ssh = spawnSync(
-      'ssh',
-      [
-        ...['-i', testSshKey().privateKeyFile, '-p', String(sshPort), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'],
-        ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=30'],
-        'core@127.0.0.1',
-        // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
-        'id -un; sudo -n readlink /proc/$(pgrep -x node | head -n 1)/root; sudo -n systemctl is-active ironic-python-agent.service',
-      ],
-      { encoding: 'utf8', timeout: 120_000 },
+    const ssh = sshOnce(
+      { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
+      // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
+      'id -un; sudo -n readlink /proc/$(pgrep -x node | head -n 1)/root; sudo -n systemctl is-active ironic-python-agent.service',
+      120_000,
     );
     assert.equal(ssh.status, 0, ssh.stderr);
     assert.deepEqual(ssh.stdout.trim().split('\n'), ['core', '/opt/ironic-python-agent', 'active']);

@@ -18,6 +18,7 @@ import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { listInitramfs, type InitramfsListEntry } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
+import { sshUntil } from '../support/ssh.js';
 
 let b: SharedBuild;
 const scratch = mkdtempSync(join(tmpdir(), 'ramforge-dib-'));
@@ -207,42 +208,6 @@ async function boot(name: string, opts: Parameters<typeof bootVm>[0], then?: (vm
   }
 }
 
-/** Run `command` as root over SSH with `key`; retried while sshd starts. */
-async function sshRun(port: number, key: string, command: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const r = spawnSync(
-      'ssh',
-      [
-        '-i',
-        key,
-        '-p',
-        String(port),
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'ConnectTimeout=30',
-        '-o',
-        'LogLevel=ERROR',
-        'root@127.0.0.1',
-        command,
-      ],
-      { encoding: 'utf8', timeout: 90_000 },
-    );
-    if (r.status === 0) return r.stdout;
-    last = `exit ${r.status}: ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 3000));
-  }
-  throw new Error(`ssh never succeeded: ${last}`);
-}
-
 test("dib: kernel + initramfs boot directly; root logs in with the spec's key and with sshkey=; units ran", {
   timeout: 20 * 60_000,
 }, async () => {
@@ -251,11 +216,10 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
     'direct',
     { kernel: b.kernel, initrd: b.initramfs, append: `${DIB_TEST_SPEC.cmdline} sshkey="${pub}"` },
     async (vm, sshPort) => {
-      const out = await sshRun(
-        sshPort,
-        testSshKey().privateKeyFile,
+      const out = await sshUntil(
+        { port: sshPort, key: testSshKey().privateKeyFile },
         'id -u; systemctl is-active ironic-python-agent ramforge-test-site systemd-networkd; cat /run/ramforge-test-site; ls /etc/ssh; grep FLAVOR /etc/ramforge-release; readlink /proc/1/exe',
-        300_000,
+        { timeoutMs: 300_000, pauseMs: 3000 },
       );
       const lines = out.trim().split('\n');
       assert.equal(lines[0], '0', out);
@@ -264,7 +228,10 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       assert.match(out, /ssh_host_ed25519_key/, 'host keys were made at boot');
       assert.match(out, /^FLAVOR=dib$/m);
       assert.match(out, /\/systemd$/m, 'PID 1 is systemd');
-      const viaCmdline = await sshRun(sshPort, cmdlineKey, 'id -un; cat /proc/cmdline', 120_000);
+      const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
+        timeoutMs: 120_000,
+        pauseMs: 3000,
+      });
       assert.match(viaCmdline, /^root$/m, 'the sshkey= key logs in');
       const none = spawnSync(
         'ssh',

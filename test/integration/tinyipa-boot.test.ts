@@ -18,6 +18,7 @@ import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
 import { AGENT_START_PATH, agentNodeFlags } from '../../builder/src/flavors/tinyipa/agent-start.js';
+import { sshUntil } from '../support/ssh.js';
 
 let b: SharedBuild;
 // Like a real target, the VM has a disk: without one the agent, as IPA does,
@@ -69,47 +70,13 @@ async function bootAndCheck(
   }
 }
 
-/** Run `command` in the guest over SSH as root with the test key; retried while dropbear makes its host key. */
-async function sshRun(port: number, command: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const r = spawnSync(
-      'ssh',
-      [
-        '-i',
-        testSshKey().privateKeyFile,
-        '-p',
-        String(port),
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'ConnectTimeout=30',
-        '-o',
-        'LogLevel=ERROR',
-        'root@127.0.0.1',
-        command,
-      ],
-      { encoding: 'utf8', timeout: 90_000 },
-    );
-    if (r.status === 0) return r.stdout;
-    last = `exit ${r.status}: ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 2000));
-  }
-  throw new Error(`ssh never succeeded: ${last}`);
-}
-
 test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, and root logs in with the spec's SSH key", {
   timeout: 360_000,
 }, async () => {
   await bootAndCheck('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, 180_000, async (vm, sshPort) => {
-    const out = await sshRun(sshPort, 'id -u; cat /etc/ramforge-release; ls /etc/dropbear', 150_000);
+    const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, 'id -u; cat /etc/ramforge-release; ls /etc/dropbear', {
+      timeoutMs: 150_000,
+    });
     const [uid, ...rest] = out.trim().split('\n');
     assert.equal(uid, '0', out);
     assert.match(rest.join('\n'), /^FLAVOR=tinyipa$/m);
@@ -137,10 +104,10 @@ test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
     );
     assert.notEqual(other.status, 0, 'no key, no login');
     // The agent starts with V8's code cache made at build time: Node accepts it (same Node, flags and bundle; this CPU).
-    const cache = await sshRun(
-      sshPort,
+    const cache = await sshUntil(
+      { port: sshPort, key: testSshKey().privateKeyFile },
       `NODE_DEBUG_NATIVE=COMPILE_CACHE /usr/bin/node ${agentNodeFlags().join(' ')} ${AGENT_START_PATH} --check-config=/nonexistent 2>&1 | grep 'compile cache'`,
-      150_000,
+      { timeoutMs: 150_000 },
     );
     assert.match(cache, /cache for file:\/\/\/usr\/lib\/ramforge-agent\/agent\.mjs was accepted/, cache);
     process.stderr.write(`[boot] direct: ssh login after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
