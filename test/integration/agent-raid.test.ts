@@ -53,7 +53,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { createServer, get as httpGet, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
 import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, OVMF_VARS, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
@@ -61,16 +61,10 @@ import { sharedBuild } from '../support/shared-build.js';
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
 const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/usr/bin/ironic')
-      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
-      : !existsSync('/bin/busybox') ||
-          !existsSync('/usr/sbin/debugfs') ||
-          !existsSync('/usr/bin/mcopy') ||
-          !existsSync('/usr/sbin/mkfs.vfat')
-        ? 'needs busybox, debugfs, mtools and dosfstools on the host (the test images)'
-        : false;
+  vmIronicSkip() ||
+  (!existsSync('/bin/busybox') || !existsSync('/usr/sbin/debugfs') || !existsSync('/usr/bin/mcopy') || !existsSync('/usr/sbin/mkfs.vfat')
+    ? 'needs busybox, debugfs, mtools and dosfstools on the host (the test images)'
+    : false);
 const MAC = '52:54:00:12:34:57';
 const MiB = 1 << 20;
 /** Two members; small because TCG writes slowly and RAID-1 resyncs the whole array in the background. */

@@ -19,21 +19,16 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
 import { NO_KEY_SPEC, sharedBuild } from '../support/shared-build.js';
 
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/usr/bin/ironic')
-      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
-      : false;
+const skip = vmIronicSkip();
 const MAC = '52:54:00:12:34:58';
 const PASSWORD = 'r3scue: with spaces & $ymbols';
 

@@ -22,11 +22,11 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIronic, type IronicEnv } from '../support/ironic.js';
+import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
 import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
@@ -34,12 +34,7 @@ import { dibSharedBuild } from '../support/dib-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/usr/bin/ironic')
-      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
-      : false;
+const skip = vmIronicSkip();
 const MAC = '52:54:00:12:34:56';
 const MiB = 1 << 20;
 /** Small on purpose: TCG writes to a virtio disk at tens of MB/s. */

@@ -32,7 +32,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,17 +40,12 @@ import { after, before, test } from 'node:test';
 import tls from 'node:tls';
 import { parseNetworkData } from '../../agent/src/network-data.js';
 import { makeTestCa } from '../../agent/test/support/test-ca.js';
-import { sharedIronic, stopSharedIronic, type IronicEnv } from '../support/ironic.js';
+import { sharedIronic, stopSharedIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { sharedBuild, testSshKey } from '../support/shared-build.js';
 import { sshUntil } from '../support/ssh.js';
 
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : !existsSync('/usr/bin/ironic')
-      ? 'Ironic is not installed: run ./ramforge doctor --for test --fix'
-      : false;
+const skip = vmIronicSkip();
 const MAC_A = '52:54:00:12:34:71';
 const MAC_B = '52:54:00:12:34:72';
 const STATIC_IP = '10.0.2.50';

@@ -12,6 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, renderIronicConf, renderInspectorConf, startFileServer, type FileServer } from './ironic-conf.js';
 
+/** Why a test that boots a VM against the real Ironic cannot run here (root, the Ironic package), or false. */
+export function vmIronicSkip(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!existsSync('/usr/bin/ironic')) return 'Ironic is not installed: run ./ramforge doctor --for test --fix';
+  return false;
+}
+
 export interface IronicOptions {
   /** Also run ironic-inspector and let nodes use inspect_interface=inspector. */
   inspector?: boolean;
