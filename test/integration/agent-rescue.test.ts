@@ -92,6 +92,29 @@ function sshWithPassword(port: number, user: string, password: string, command: 
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/**
+ * An enrolled node adopted into `active` (the least rescue needs), then `baremetal node rescue`
+ * with PASSWORD, until the conductor waits for the ramdisk.
+ */
+async function adoptAndRescue(env: IronicEnv, uuid: string): Promise<void> {
+  await env.setProvisionState(uuid, 'manage');
+  await env.waitForProvisionState(uuid, ['manageable'], 60_000);
+  await env.setProvisionState(uuid, 'adopt');
+  await env.waitForProvisionState(uuid, ['active'], 60_000);
+  const cli = spawnSync('/usr/bin/baremetal', ['node', 'rescue', uuid, '--rescue-password', PASSWORD], {
+    encoding: 'utf8',
+    env: {
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      LANG: 'C.UTF-8',
+      OS_ENDPOINT: env.apiUrl,
+      OS_AUTH_TYPE: 'none',
+      OS_BAREMETAL_API_VERSION: 'latest',
+    },
+  });
+  assert.equal(cli.status, 0, `baremetal node rescue: ${cli.stderr}`);
+  await env.waitForProvisionState(uuid, ['rescue wait'], 60_000);
+}
+
 /** Whether anything still answers HTTP(S) on the agent's forwarded port. */
 function agentAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -113,22 +136,7 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
   let uuid: string | undefined;
   try {
     uuid = await env.enrollNode({ mac: MAC, name: 'vm-rescue', fields: { rescue_interface: 'agent' } });
-    await env.setProvisionState(uuid, 'manage');
-    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
-    await env.setProvisionState(uuid, 'adopt');
-    await env.waitForProvisionState(uuid, ['active'], 60_000);
-    const cli = spawnSync('/usr/bin/baremetal', ['node', 'rescue', uuid, '--rescue-password', PASSWORD], {
-      encoding: 'utf8',
-      env: {
-        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-        LANG: 'C.UTF-8',
-        OS_ENDPOINT: env.apiUrl,
-        OS_AUTH_TYPE: 'none',
-        OS_BAREMETAL_API_VERSION: 'latest',
-      },
-    });
-    assert.equal(cli.status, 0, `baremetal node rescue: ${cli.stderr}`);
-    await env.waitForProvisionState(uuid, ['rescue wait'], 60_000);
+    await adoptAndRescue(env, uuid);
 
     const agentPort = await freePort();
     const sshPort = await freePort();
@@ -228,22 +236,7 @@ test('rescue through the real conductor with the dib ramdisk: systemd hand-over,
   const mac = '52:54:00:12:34:5a';
   try {
     uuid = await env.enrollNode({ mac, name: 'vm-rescue-dib', fields: { rescue_interface: 'agent' } });
-    await env.setProvisionState(uuid, 'manage');
-    await env.waitForProvisionState(uuid, ['manageable'], 60_000);
-    await env.setProvisionState(uuid, 'adopt');
-    await env.waitForProvisionState(uuid, ['active'], 60_000);
-    const cli = spawnSync('/usr/bin/baremetal', ['node', 'rescue', uuid, '--rescue-password', PASSWORD], {
-      encoding: 'utf8',
-      env: {
-        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-        LANG: 'C.UTF-8',
-        OS_ENDPOINT: env.apiUrl,
-        OS_AUTH_TYPE: 'none',
-        OS_BAREMETAL_API_VERSION: 'latest',
-      },
-    });
-    assert.equal(cli.status, 0, `baremetal node rescue: ${cli.stderr}`);
-    await env.waitForProvisionState(uuid, ['rescue wait'], 60_000);
+    await adoptAndRescue(env, uuid);
 
     const agentPort = await freePort();
     const sshPort = await freePort();
