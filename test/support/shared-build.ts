@@ -74,6 +74,7 @@ function sourceKey(extra: unknown): string {
   // The dib flavor's shipped elements and the test's site element are build inputs too.
   walk(join(REPO_ROOT, 'elements'));
   walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-elements'));
+  walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-hardware-managers'));
   h.update(readFileSync(join(REPO_ROOT, 'package-lock.json')));
   h.update(JSON.stringify(extra));
   return h.digest('hex').slice(0, 16);
