@@ -342,10 +342,13 @@ test('dib elements: the inspection-only ramdisk posts to the real Inspector, whi
     });
     const started = vm.startedAt;
     // The ramdisk powers the VM off once the Inspector has the data (qemu exits).
+    let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([
       vm.exited(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the VM did not power off within 15 minutes')), 15 * 60_000)),
-    ]);
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the VM did not power off within 15 minutes')), 15 * 60_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     process.stderr.write(
       `[dib-elements] inspection: the VM powered off after ${((Date.now() - started) / 1000).toFixed(1)} s (exit ${code})\n`,
     );
