@@ -98,6 +98,7 @@ export const flavor = defineFlavor<CoreosInputs>({
     if (host) {
       const built = await buildHostOs(tree, {
         baseTarball: host.base.tarball,
+        baseKey: host.base.key,
         runner: host.runner.code,
         release: host.release,
         name: spec.name,
