@@ -8,20 +8,19 @@
  * runner unpacks the container, the agent answers /v1/status from its
  * chroot, and `core` logs in with the spec's key and has sudo.
  *
- * One build, one boot. gzip instead of the default zstd -19: the members
- * are ~300 MB and this file is about the flavor, not the compressor.
+ * One build (test/support/coreos-build.ts, shared with the other coreos
+ * tests and cached while the sources stay the same), one boot.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from '../../builder/src/index.js';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
-import { startDockerd, type PrivateDockerd } from '../support/dockerd.js';
+import { coreosSharedBuild, type CoreosBuild } from '../support/coreos-build.js';
 import { bootVm, freePort } from '../support/qemu.js';
 import { testSshKey } from '../support/shared-build.js';
 import { sshOnce } from '../support/ssh.js';
@@ -29,35 +28,15 @@ import { sshOnce } from '../support/ssh.js';
 const dir = mkdtempSync(join(tmpdir(), 'ramforge-coreos-'));
 const disk = join(dir, 'disk.img');
 execFileSync('truncate', ['-s', '8G', disk]);
-let engine: PrivateDockerd;
-let out: string;
-const savedHost = process.env.DOCKER_HOST;
+let b: CoreosBuild;
 
 before(
   async () => {
-    engine = await startDockerd();
-    process.env.DOCKER_HOST = engine.host;
-    const r = await build({
-      cwd: dir,
-      output: join(dir, 'output'),
-      overrides: {
-        flavor: 'coreos',
-        name: 'coreos-test',
-        iso: false,
-        compression: 'gzip',
-        ssh: { authorizedKeys: [testSshKey().publicKey] },
-      },
-      renderer: 'silent',
-      log: (l) => process.stderr.write(`[build] ${l}\n`),
-    });
-    out = r.outputDir as string;
+    b = await coreosSharedBuild();
   },
   { timeout: 40 * 60_000 },
 );
-after(async () => {
-  if (savedHost === undefined) delete process.env.DOCKER_HOST;
-  else process.env.DOCKER_HOST = savedHost;
-  await engine?.stop();
+after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -75,8 +54,7 @@ async function oemFiles(initramfs: string): Promise<Map<string, Buffer>> {
 }
 
 test('the OEM directory holds the checked cloud-config, the container and the SSH keys; no engine leftovers', async () => {
-  const initramfs = join(out, 'coreos-test.initramfs');
-  const oem = await oemFiles(initramfs);
+  const oem = await oemFiles(b.initramfs);
   assert.deepEqual([...oem.keys()].sort(), [
     'usr/share/oem/authorized_keys',
     'usr/share/oem/cloud-config.yml',
@@ -84,19 +62,16 @@ test('the OEM directory holds the checked cloud-config, the container and the SS
   ]);
   assert.match(oem.get('usr/share/oem/cloud-config.yml')?.toString() ?? '', /^#cloud-config\n/);
   assert.equal(oem.get('usr/share/oem/authorized_keys')?.toString(), `${testSshKey().publicKey}\n`);
-  const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { flavor: string; facts?: Record<string, any> };
-  assert.equal(manifest.flavor, 'coreos');
-  const docker = engine.host.slice('unix://'.length);
-  const containers = execFileSync('curl', ['-s', '--unix-socket', docker, 'http://x/containers/json?all=1'], { encoding: 'utf8' });
-  assert.equal(containers.trim(), '[]', 'no container left in the engine');
+  assert.equal(b.manifest.flavor, 'coreos');
+  assert.deepEqual(b.engineContainers, [], 'no container left in the engine');
 });
 
 test('boots: the agent answers /v1/status from its chroot and core logs in with the key and sudo', { timeout: 15 * 60_000 }, async () => {
   const port = await freePort();
   const sshPort = await freePort();
   const vm = await bootVm({
-    kernel: join(out, 'coreos-test.kernel'),
-    initrd: join(out, 'coreos-test.initramfs'),
+    kernel: b.kernel,
+    initrd: b.initramfs,
     append: 'console=ttyS0,115200',
     memoryMiB: 1536,
     hostfwd: [
