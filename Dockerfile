@@ -22,7 +22,11 @@ ARG APT_SOURCES
 # kmod and iproute2 for the agent's modprobe and ip. No documentation, manual pages or translations (the container is
 # in RAM); copyright files stay. Downloaded packages, logs, indexes and
 # ldconfig's cache (inode numbers) are removed: they differ from build to
-# build.
+# build. What the agent never reads goes in the same step (the container is
+# unpacked into RAM at every boot, gunzip under TCG is the boot's slowest
+# step): translations, documentation but copyright files, udev's hardware
+# database (udevd runs on the host, not here), iconv modules, ipmitool's
+# IANA vendor list (display only), qemu programs other than qemu-img.
 RUN set -eu; \
     printf '%s\n' "$APT_SOURCES" > /etc/apt/sources.list.d/ramforge-build.sources; \
     printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/man/*' \
@@ -34,7 +38,12 @@ RUN set -eu; \
     apt-get clean; \
     rm -f /etc/apt/sources.list.d/ramforge-build.sources; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
-      /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old
+      /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old; \
+    find /usr/share/doc -type f ! -name copyright -delete; \
+    find /usr/share/doc -type d -empty -delete; \
+    rm -rf /usr/share/locale/* /usr/share/man/* /usr/share/info/* /usr/share/lintian /usr/share/bash-completion \
+      /usr/lib/udev/hwdb.d /usr/lib/udev/hwdb.bin /usr/lib/x86_64-linux-gnu/gconv /usr/share/misc/enterprise-numbers.txt \
+      /usr/bin/qemu-nbd /usr/bin/qemu-io /usr/bin/qemu-storage-daemon
 
 COPY node /usr/bin/node
 COPY agent.mjs /usr/lib/ramforge-agent/agent.mjs

@@ -45,6 +45,9 @@ export interface HostNeeds {
   probes: HostProbe[];
 }
 
+/** A member's own compression: stored ('none'), or the spec's method at a level of the member's choosing. */
+export type MemberCompression = 'none' | Partial<Record<Exclude<Compression, 'none'>, number>>;
+
 /** An initramfs member, in boot order. */
 export type Member =
   /**
@@ -58,13 +61,15 @@ export type Member =
       name: string;
       select?: (e: TreeEntry) => boolean;
       /**
-       * Compression level per method, where the default (zstd 19, xz 9) costs
-       * minutes on a large member (a whole systemd root): the flavor trades
-       * a few MB for a build inside its time target.
+       * How this member departs from the spec's compression (one knob):
+       * 'none' stores it uncompressed whatever the spec says (content that
+       * is compressed already: a container.tar.gz); levels per method use
+       * the spec's method at the level given for it, where the default
+       * (zstd 19, xz 9) costs minutes on a large member (a whole systemd
+       * root) and the flavor trades a few MB for a build inside its time
+       * target.
        */
-      level?: Partial<Record<Compression, number>>;
-      /** Instead of the spec's compression: 'none' for content that is already compressed (a container.tar.gz). */
-      compression?: Compression;
+      compression?: MemberCompression;
     }
   /** A file appended as it is (already a compressed cpio: a vendor initramfs, microcode). */
   | { kind: 'verbatim'; name: string; file: string };

@@ -1,136 +1,185 @@
 /**
  * ramforge's own container host for the coreos flavor (the default when no
- * coreos.base is given): a minimal Debian with systemd, buildable
- * everywhere, that behaves like CoreOS where IPA's cloud-config relies on
- * it: networkd DHCP on every wired NIC, a `core` user with passwordless
- * sudo, sshd with host keys made at boot, `sshkey=` on the kernel command
- * line, /usr/bin/update-ssh-keys, and a cloud-config runner
- * (runner/, coreos-cloudinit.service) reading /usr/share/oem/cloud-config.yml.
+ * coreos.base is given), built on the dib flavor's machinery: the Debian
+ * base through debian/mmdebstrap.ts (cached by content), the dib element
+ * runner with ramforge-ramdisk (/init → systemd, networkd DHCP on every
+ * wired NIC, journald cap, the prune list) and this flavor's own element,
+ * ramforge-coreos-host (elements/: `core` with passwordless sudo, sshd with
+ * host keys made at boot, `sshkey=`, /usr/bin/update-ssh-keys, the
+ * cloud-config runner unit), the kernel from /boot and the module cut of
+ * dib/kernel.ts. The host carries no Node and none of the agent's tools:
+ * the container has them.
  */
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Tree } from '../../tree/tree.js';
-import { DEFAULT_PRUNE, DEFAULT_PRUNE_KEEP } from '../../debian/extract.js';
+import { extractBase } from '../../debian/mmdebstrap.js';
+import { BUILTIN_ELEMENTS_DIR, runElements } from '../dib/elements/runner.js';
+import { RUNTIME_DIR } from '../dib/elements/run-phase.js';
+import { SHIPPED_ELEMENTS_DIR } from '../dib/index.js';
+import { cutModules, DIB_MODULE_SETS, takeKernel } from '../dib/kernel.js';
+import { mergeRootTar, packRootDir } from '../dib/root-tree.js';
 
-/** Debian packages of the host (on mmdebstrap's minbase). */
-export const HOST_PACKAGES = ['systemd', 'systemd-sysv', 'udev', 'openssh-server', 'sudo', 'passwd', 'kmod', 'iproute2', 'procps'];
+/**
+ * Debian packages of the host (on mmdebstrap's minbase): systemd, udev, the
+ * generic kernel (IPMI and every server NIC and HBA; tiny-initramfs
+ * satisfies its "an initramfs generator" dependency), sshd, sudo, useradd,
+ * pgrep, and pigz to unpack the container.
+ */
+export const HOST_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'udev',
+  'kmod',
+  'iproute2',
+  'openssh-server',
+  'sudo',
+  'passwd',
+  'procps',
+  'pigz',
+  'linux-image-amd64',
+  'tiny-initramfs',
+];
 
-const HOST_FILES = fileURLToPath(new URL('./host/', import.meta.url));
-const LAYER = 'coreos-host';
-export const CORE_UID = 500;
+/** The elements the host is made of (ramforge-coreos-host depends on ramforge-ramdisk). */
+export const HOST_ELEMENTS = ['ramforge-debian', 'ramforge-coreos-host'];
+const COREOS_ELEMENTS_DIR = fileURLToPath(new URL('./elements/', import.meta.url)).replace(/\/$/, '');
 
-const WIRED_NETWORK = `# ramforge coreos host: DHCP on every wired NIC (as CoreOS's zz-default.network)
-[Match]
-Type=ether
-Name=!veth* docker*
-
-[Network]
-DHCP=yes
-`;
-
-const SSH_KEYGEN_UNIT = `[Unit]
-Description=SSH host keys, made at boot (never shipped in the image)
-Before=ssh.service
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
-`;
-
-const SSHKEY_UNIT = `[Unit]
-Description=sshkey= from the kernel command line for the core user
-Before=ssh.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/lib/ramforge/sshkey-from-cmdline
-`;
-
-const SSH_DROPIN = `[Unit]
-Wants=ramforge-ssh-keygen.service ramforge-sshkey.service
-After=ramforge-ssh-keygen.service ramforge-sshkey.service
-`;
-
-const CLOUDINIT_UNIT = `[Unit]
-Description=Run /usr/share/oem/cloud-config.yml (ramforge coreos-cloudinit)
-After=local-fs.target systemd-networkd.service
-Wants=systemd-networkd.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/lib/ramforge/coreos-cloudinit --from-file /usr/share/oem/cloud-config.yml
-
-[Install]
-WantedBy=multi-user.target
-`;
-
-/** Shape the Debian rootfs (already merged into the tree) into the container host. */
-export async function shapeHostOs(tree: Tree, opts: { mtime: number; runner: Buffer; name: string }): Promise<void> {
-  const { mtime } = opts;
-  const attrs = { mtime, layer: LAYER };
-  const file = (path: string, text: string | Buffer, mode = 0o644) =>
-    tree.addFile(path, Buffer.isBuffer(text) ? text : Buffer.from(text), { ...attrs, mode });
-  tree.prune([...DEFAULT_PRUNE], { keep: [...DEFAULT_PRUNE_KEEP] });
-  // Host keys are per boot (ramforge-ssh-keygen.service), never shared by every node of a site.
-  for (const e of tree.entries()) if (/^etc\/ssh\/ssh_host_.*_key(\.pub)?$/.test(e.path)) tree.remove(e.path);
-
-  tree.addSymlink('init', '/sbin/init', attrs);
-  // CoreOS's paths, which IPA's cloud-config names: Debian has chroot in /usr/sbin.
-  if (!tree.has('usr/bin/chroot')) tree.addSymlink('usr/bin/chroot', '/usr/sbin/chroot', attrs);
-  file('etc/hostname', 'localhost\n');
-  file('etc/hosts', '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n');
-  file('etc/machine-id', '');
-  file('etc/fstab', '# ramforge coreos host: everything lives in the initramfs\n');
-  file('etc/systemd/network/50-wired.network', WIRED_NETWORK);
-  const wants = (target: string, unit: string, dir = '/usr/lib/systemd/system') =>
-    tree.addSymlink(`etc/systemd/system/${target}.wants/${unit}`, `${dir}/${unit}`, attrs);
-  wants('multi-user.target', 'systemd-networkd.service');
-  wants('sockets.target', 'systemd-networkd.socket');
-  wants('multi-user.target', 'ssh.service');
-  file('etc/systemd/system/ramforge-ssh-keygen.service', SSH_KEYGEN_UNIT);
-  file('etc/systemd/system/ramforge-sshkey.service', SSHKEY_UNIT);
-  file('etc/systemd/system/ssh.service.d/ramforge.conf', SSH_DROPIN);
-  file('etc/systemd/system/coreos-cloudinit.service', CLOUDINIT_UNIT);
-  wants('multi-user.target', 'coreos-cloudinit.service', '/etc/systemd/system');
-
-  for (const f of ['update-ssh-keys']) file(`usr/bin/${f}`, await readFile(join(HOST_FILES, f)), 0o755);
-  for (const f of ['sshkey-from-cmdline', 'coreos-cloudinit']) file(`usr/lib/ramforge/${f}`, await readFile(join(HOST_FILES, f)), 0o755);
-  file('usr/lib/ramforge/coreos-cloudinit.mjs', opts.runner);
-
-  await addCoreUser(tree, mtime);
-  file('etc/ramforge-release', `NAME=${opts.name}\nFLAVOR=coreos\n`);
+export interface HostBuild {
+  kernel: { file: string; version: string };
+  modules: { kept: number; removed: number };
+  elements: string[];
 }
 
-/** `core` (uid 500, as on CoreOS) in sudo with no password; key login only. */
-async function addCoreUser(tree: Tree, mtime: number): Promise<void> {
-  const attrs = { mtime, layer: LAYER };
-  const text = async (path: string) => {
-    const e = tree.get(path);
-    if (!e) return '';
-    return e.data ? e.data.toString() : await readFile(e.source as string, 'utf8');
-  };
-  const days = Math.floor(mtime / 86400);
-  const passwd = await text('etc/passwd');
-  if (!/^core:/m.test(passwd)) {
-    tree.addFile('etc/passwd', Buffer.from(`${passwd}core:x:${CORE_UID}:${CORE_UID}:CoreOS Admin:/home/core:/bin/bash\n`), {
-      ...attrs,
-      mode: 0o644,
-    });
-    const group = (await text('etc/group')).replace(/^sudo:x:27:(.*)$/m, (_, m: string) => `sudo:x:27:${m ? `${m},` : ''}core`);
-    tree.addFile('etc/group', Buffer.from(`${group}core:x:${CORE_UID}:\n`), { ...attrs, mode: 0o644 });
-    // '*': no password, but not locked ('!'), so sshd lets keys in.
-    tree.addFile('etc/shadow', Buffer.from(`${await text('etc/shadow')}core:*:${days}:0:99999:7:::\n`), { ...attrs, mode: 0o640, gid: 42 });
+/** Bump when what buildHostOs makes of the same inputs changes. */
+const HOST_CACHE_VERSION = 1;
+
+interface HostOptions {
+  baseTarball: string;
+  /** The Debian base's content key (debian/mmdebstrap.ts). */
+  baseKey: string;
+  runner: Buffer;
+  release: string;
+  name: string;
+  console: boolean;
+  mtime: number;
+  workspace: string;
+  cacheDir: string;
+  log: (line: string) => void;
+  signal: AbortSignal;
+}
+
+/**
+ * The host root into the tree, and its kernel. The root after the elements
+ * and the module cut is cached by content (the base's key, every element
+ * and runner script, the cloud-config runner, the options): a warm build
+ * merges a tar instead of extracting the base and running the elements.
+ */
+export async function buildHostOs(tree: Tree, opts: HostOptions): Promise<HostBuild> {
+  const key = await hostKey(opts);
+  const dir = join(opts.cacheDir, 'coreos-host');
+  const tar = join(dir, `${key}.tar`);
+  const meta = join(dir, `${key}.json`);
+  const vmlinuz = join(dir, `${key}.vmlinuz`);
+  if (!(existsSync(tar) && existsSync(meta) && existsSync(vmlinuz))) {
+    await mkdir(dir, { recursive: true });
+    const built = await buildRoot(opts);
+    const tmp = `.${process.pid}`;
+    try {
+      await packRootDir(built.root, `${tar}${tmp}`);
+      await copyFile(built.kernel.file, `${vmlinuz}${tmp}`);
+      await writeFile(`${meta}${tmp}`, JSON.stringify({ version: built.kernel.version, modules: built.modules, elements: built.elements }));
+      await rename(`${tar}${tmp}`, tar);
+      await rename(`${vmlinuz}${tmp}`, vmlinuz);
+      await rename(`${meta}${tmp}`, meta);
+    } finally {
+      await rm(built.root, { recursive: true, force: true });
+      for (const f of [tar, vmlinuz, meta]) await rm(`${f}${tmp}`, { force: true });
+    }
+  } else {
+    opts.log(`container host: cached (${key.slice(0, 12)})`);
   }
-  tree.addFile('etc/sudoers.d/core', Buffer.from('core ALL=(ALL) NOPASSWD: ALL\n'), { ...attrs, mode: 0o440 });
-  tree.addDir('home/core', { ...attrs, mode: 0o755, uid: CORE_UID, gid: CORE_UID });
-  tree.addDir('home/core/.ssh', { ...attrs, mode: 0o700, uid: CORE_UID, gid: CORE_UID });
+  const m = JSON.parse(await readFile(meta, 'utf8')) as { version: string; modules: HostBuild['modules']; elements: string[] };
+  await mergeRootTar(tree, tar, { mtime: opts.mtime, layer: 'coreos-host' });
+  tree.addFile('etc/ramforge-release', Buffer.from(`NAME=${opts.name}\nFLAVOR=coreos\n`), {
+    mode: 0o644,
+    mtime: opts.mtime,
+    layer: 'coreos-host',
+  });
+  const kernel = join(opts.workspace, `vmlinuz-${m.version}`);
+  await mkdir(opts.workspace, { recursive: true });
+  await copyFile(vmlinuz, kernel);
+  return { kernel: { file: kernel, version: m.version }, modules: m.modules, elements: m.elements };
 }
 
-/** Merge the Debian rootfs tarball (mmdebstrap) into the tree. */
-export function mergeHostRootfs(tree: Tree, tarball: string): Promise<void> {
-  return tree.mergeTar(createReadStream(tarball), { layer: 'debian-base' });
+/** Extract the base, run the elements, take the kernel, cut the modules. */
+async function buildRoot(opts: HostOptions): Promise<HostBuild & { root: string }> {
+  const { workspace, mtime } = opts;
+  const root = join(workspace, 'host-root');
+  await extractBase(opts.baseTarball, root, opts.signal);
+  const runner = join(workspace, 'coreos-cloudinit.mjs');
+  await writeFile(runner, opts.runner);
+  const ran = await runElements({
+    root,
+    elements: HOST_ELEMENTS,
+    elementsPath: [COREOS_ELEMENTS_DIR, SHIPPED_ELEMENTS_DIR],
+    environment: hostEnvironment(opts, runner),
+    release: opts.release,
+    arch: 'amd64',
+    imageName: opts.name,
+    workDir: join(workspace, 'host-dib'),
+    cacheDir: opts.cacheDir,
+    epoch: mtime,
+    log: opts.log,
+    signal: opts.signal,
+  });
+  for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
+  const kernel = await takeKernel(root, workspace);
+  const modules = await cutModules(root, kernel.version);
+  opts.log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
+  return { root, kernel, modules, elements: ran.elements };
+}
+
+function hostEnvironment(opts: Pick<HostOptions, 'console'>, runner: string): Record<string, string> {
+  // CoreOS's hostname until DHCP or the cloud-config names the node (sudo resolves it through /etc/hosts).
+  return { RAMFORGE_COREOS_RUNNER: runner, DIB_RAMFORGE_CONSOLE: opts.console ? '1' : '0', DIB_RAMFORGE_HOSTNAME: 'localhost' };
+}
+
+/** The cache key of a host root: everything that goes into it. */
+async function hostKey(opts: HostOptions): Promise<string> {
+  const h = createHash('sha256');
+  h.update(
+    JSON.stringify({
+      v: HOST_CACHE_VERSION,
+      base: opts.baseKey,
+      release: opts.release,
+      name: opts.name,
+      epoch: opts.mtime,
+      env: hostEnvironment(opts, ''),
+      elements: HOST_ELEMENTS,
+      modules: DIB_MODULE_SETS,
+      runner: createHash('sha256').update(opts.runner).digest('hex'),
+    }),
+  );
+  for (const d of [COREOS_ELEMENTS_DIR, SHIPPED_ELEMENTS_DIR, BUILTIN_ELEMENTS_DIR, RUNTIME_DIR]) {
+    h.update('\0dir\0');
+    await hashTree(h, d, '');
+  }
+  return h.digest('hex');
+}
+
+/** Paths, modes, contents and link targets of a directory, in a stable order. */
+async function hashTree(h: ReturnType<typeof createHash>, dir: string, rel: string): Promise<void> {
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const full = join(dir, path);
+    const st = await lstat(full);
+    h.update(`${path}\0${st.mode}\0`);
+    if (st.isDirectory()) await hashTree(h, dir, path);
+    else if (st.isSymbolicLink()) h.update(await readlink(full));
+    else h.update(await readFile(full));
+  }
 }

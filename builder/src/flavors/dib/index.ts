@@ -11,7 +11,6 @@
  */
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { defineFlavor } from '../contract.js';
 import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
@@ -26,6 +25,7 @@ import { preflightElements, runElements, RUNNER_ROOT_PROBE } from './elements/ru
 import { mergeDibInputs } from './inputs.js';
 import { dibMembers } from './members.js';
 import { cutModules, takeKernel } from './kernel.js';
+import { mergeRootDir } from './root-tree.js';
 
 /** The elements ramforge ships (top-level elements/), searched after the spec's paths. */
 export const SHIPPED_ELEMENTS_DIR = join(REPO_ROOT, 'elements');
@@ -143,10 +143,7 @@ export const flavor = defineFlavor<DibInputs>({
     const modules = await cutModules(root, kernel.version);
     log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
 
-    await mergeRoot(tree, root);
-    // The kernel opens /dev/console before systemd mounts devtmpfs.
-    tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'dib' });
-    tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'dib' });
+    await mergeRootDir(tree, root, { mtime, layer: 'dib-root' });
     tree.addFile(
       'etc/ramforge-release',
       Buffer.from(
@@ -184,19 +181,4 @@ function dibSpec(spec: { flavor: string }): DibBuild {
 /** The spec's release, else the host's (DIB_RELEASE in the caller's environment counts as the spec's default). */
 function releaseOf(spec: DibBuild): string {
   return spec.dib.release ?? spec.dib.environment.DIB_RELEASE ?? process.env.DIB_RELEASE ?? hostRelease() ?? 'bookworm';
-}
-
-/** The root directory into the tree as tar would carry it: owners, modes, links, devices; /boot stays out. */
-async function mergeRoot(tree: import('../../tree/tree.js').Tree, root: string): Promise<void> {
-  const child = spawn('tar', ['-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', '-', '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
-  await tree.mergeTar(child.stdout, { layer: 'dib-root' });
-  const code = await done;
-  if (code !== 0) throw new InternalError(`tar of the built root failed (${code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
 }

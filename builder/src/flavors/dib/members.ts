@@ -21,9 +21,9 @@ export function dibMemberOf(e: TreeEntry): 'base' | 'runtime' | 'agent' {
 export function dibMembers(): Member[] {
   return [
     // zstd 19 takes minutes on the ~270 MB root; 9 costs ~10 MB (measured: 6 → 73 MB in 9 s, 12 → 68 MB in 50 s, 19 → 60 MB).
-    { kind: 'tree', name: 'base', level: { zstd: 9, xz: 6 } },
+    { kind: 'tree', name: 'base', compression: { zstd: 9, xz: 6 } },
     // The Node binary: zstd 19 took 150 s of a 416 s cold build here; 9 costs a few MB.
-    { kind: 'tree', name: 'runtime', select: (e) => dibMemberOf(e) === 'runtime', level: { zstd: 9, xz: 6 } },
+    { kind: 'tree', name: 'runtime', select: (e) => dibMemberOf(e) === 'runtime', compression: { zstd: 9, xz: 6 } },
     { kind: 'tree', name: 'agent', select: (e) => dibMemberOf(e) === 'agent' },
   ];
 }

@@ -47,8 +47,8 @@ export async function packInitramfs(a: PackInitramfsArgs): Promise<InitramfsResu
     }
     const entries = slices.get(m.name)!;
     if (!entries.length) continue;
-    const compression = m.compression ?? a.compression;
-    const level = m.level?.[compression];
+    const compression = m.compression === 'none' ? 'none' : a.compression;
+    const level = typeof m.compression === 'object' && compression !== 'none' ? m.compression[compression] : undefined;
     const key = await memberKey(entries, compression, a.epoch, level);
     const file = join(a.memberDir, `${m.name}-${key}.cpio.${compression}`);
     if (existsSync(file)) {

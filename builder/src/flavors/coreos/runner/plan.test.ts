@@ -49,6 +49,25 @@ coreos:
   assert.deepEqual(p.warnings, []);
 });
 
+test('consecutive units with the same command share one systemctl call, in order', () => {
+  const p = planCloudConfig(
+    parse(`#cloud-config
+coreos:
+  units:
+    - {name: a.service, command: start}
+    - {name: b.mount, command: start}
+    - {name: c.service, command: restart}
+    - {name: d.service, command: start}
+`),
+  );
+  assert.deepEqual(argvs(p), [
+    'systemctl daemon-reload',
+    'systemctl --no-block start a.service b.mount',
+    'systemctl --no-block restart c.service',
+    'systemctl --no-block start d.service',
+  ]);
+});
+
 test('write_files: permissions, owner, encodings', () => {
   const gz = gzipSync(Buffer.from('zipped')).toString('base64');
   const p = planCloudConfig({

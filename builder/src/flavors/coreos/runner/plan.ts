@@ -169,8 +169,13 @@ export function planCloudConfig(raw: unknown): Plan {
     if (o.enable === true && !isNetwork)
       enable.push({ argv: ['systemctl', 'enable', ...(o.runtime === true ? ['--runtime'] : []), o.name] });
     if (typeof o.command === 'string') {
-      if (COMMANDS.has(o.command)) actions.push({ argv: ['systemctl', '--no-block', o.command, o.name] });
-      else plan.warnings.push(`coreos.units[${i}].command: '${o.command}' is not a systemctl command, ignored`);
+      if (COMMANDS.has(o.command)) {
+        // Consecutive units with the same command share one systemctl call (each costs a
+        // process start, slow on one CPU under TCG); their jobs are queued in the same order.
+        const last = actions[actions.length - 1];
+        if (last && last.argv[2] === o.command) last.argv.push(o.name);
+        else actions.push({ argv: ['systemctl', '--no-block', o.command, o.name] });
+      } else plan.warnings.push(`coreos.units[${i}].command: '${o.command}' is not a systemctl command, ignored`);
     }
   }
   if (units.length) plan.commands.push({ argv: ['systemctl', 'daemon-reload'] }, ...enable);

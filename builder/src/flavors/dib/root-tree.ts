@@ -1,0 +1,41 @@
+/**
+ * A built root directory (a Debian base after the elements) into the build
+ * tree, as tar carries it: owners, modes, links, devices; /boot (the kernel
+ * is taken from it) and /tmp's contents stay out. The kernel opens
+ * /dev/console before systemd mounts devtmpfs, so it and /dev/null are
+ * added as device nodes. Shared by the dib flavor and the coreos flavor's
+ * container host.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { InternalError } from '../../errors.js';
+import { run } from '../../exec/run.js';
+import type { Tree } from '../../tree/tree.js';
+
+export async function mergeRootDir(tree: Tree, root: string, opts: { mtime: number; layer: string }): Promise<void> {
+  const child = spawn('tar', ['-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', '-', '.'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  await tree.mergeTar(child.stdout, { layer: opts.layer });
+  const code = await done;
+  if (code !== 0) throw new InternalError(`tar of the built root failed (${code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
+  tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime: opts.mtime, layer: opts.layer });
+  tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime: opts.mtime, layer: opts.layer });
+}
+
+/** The same root as a tar file (for a cache): what mergeRootDir would merge. */
+export async function packRootDir(root: string, out: string): Promise<void> {
+  await run(['tar', '-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', out, '.']);
+}
+
+/** A tar file made by packRootDir into the tree, with the device nodes mergeRootDir adds. */
+export async function mergeRootTar(tree: Tree, file: string, opts: { mtime: number; layer: string }): Promise<void> {
+  await tree.mergeTar(createReadStream(file), { layer: opts.layer });
+  tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime: opts.mtime, layer: opts.layer });
+  tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime: opts.mtime, layer: opts.layer });
+}
