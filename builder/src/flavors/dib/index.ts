@@ -160,7 +160,9 @@ export const flavor = defineFlavor<DibInputs>({
 
     const kernel = await takeKernel(root, workspace);
     const modules = await cutModules(root, kernel.version);
-    log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
+    log(
+      `kernel ${kernel.version}: ${modules.kept} modules kept${modules.compressed ? ' (zstd, each on its own)' : ''}, ${modules.removed} removed`,
+    );
 
     await mergeRoot(tree, root);
     // The kernel opens /dev/console before systemd mounts devtmpfs.
@@ -179,7 +181,7 @@ export const flavor = defineFlavor<DibInputs>({
       kernel: { file: kernel.file, version: kernel.version },
       members: dibMembers(),
       facts: {
-        kernel: { modules: { kept: modules.kept, removed: modules.removed } },
+        kernel: { modules: { kept: modules.kept, removed: modules.removed, compressed: modules.compressed } },
         debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
         elements: ran.elements,
         scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
