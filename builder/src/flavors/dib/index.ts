@@ -9,8 +9,9 @@
  * The agent is the same as tinyipa's: the pinned Node runtime and the agent
  * bundle, handed to the ironic-python-agent-ramdisk element.
  */
-import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineFlavor } from '../contract.js';
 import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
@@ -20,6 +21,8 @@ import { bundleAgent, REPO_ROOT, type AgentBundle } from '../../agent-bundle.js'
 import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
 import { debianBase, extractBase, hostRelease, type DebianBase } from '../../debian/mmdebstrap.js';
 import { DEFAULT_NODE_VERSION } from '../tinyipa/spec.js';
+import { AGENT_BUNDLE_PATH, agentNodeFlags } from '../tinyipa/agent-start.js';
+import { makeAgentCompileCache } from '../../agent-compile-cache.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 import { preflightElements, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
 import { mergeDibInputs } from './inputs.js';
@@ -31,6 +34,11 @@ import { mergeRootDir } from './root-tree.js';
 export const SHIPPED_ELEMENTS_DIR = join(REPO_ROOT, 'elements');
 
 /** What every dib build runs, before the spec's elements (ironic-python-agent-builder's own list). */
+/** The agent's start script (tinyipa's: it loads the bundle with the shipped V8 code cache). */
+const AGENT_START_SCRIPT = fileURLToPath(new URL('../tinyipa/rootfs/usr/lib/ramforge-agent/start.mjs', import.meta.url));
+/** The ironic-python-agent-ramdisk element's wrapper, whose node line gives the flags the code cache is made with. */
+const AGENT_WRAPPER = join(SHIPPED_ELEMENTS_DIR, 'ironic-python-agent-ramdisk/static/usr/sbin/ramforge-agent');
+
 export const FLAVOR_ELEMENTS = ['ramforge-debian', 'ironic-python-agent-ramdisk', 'ramforge-ramdisk', 'ramforge-ssh'];
 
 /**
@@ -109,6 +117,20 @@ export const flavor = defineFlavor<DibInputs>({
     await copyFile(node.binary, join(agentDir, 'node'));
     await chmod(join(agentDir, 'node'), 0o755);
     await writeFile(join(agentDir, 'agent.mjs'), agent.code);
+    // start.mjs and V8's code cache for the bundle (as tinyipa ships them): Node skips parsing and compiling
+    // the bundle at every boot (the cache is accepted: NODE_DEBUG_NATIVE=COMPILE_CACHE in the image says so).
+    await copyFile(AGENT_START_SCRIPT, join(agentDir, 'start.mjs'));
+    const compileCache = await makeAgentCompileCache({
+      node: node.binary,
+      bundle: agent.code,
+      url: pathToFileURL(AGENT_BUNDLE_PATH).href,
+      flags: agentNodeFlags(await readFile(AGENT_WRAPPER, 'utf8')),
+      log,
+    });
+    if (compileCache) {
+      await mkdir(join(agentDir, 'compile-cache'));
+      await writeFile(join(agentDir, 'compile-cache', compileCache.key), compileCache.data);
+    }
     // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
     // /etc/dib-manifests, and a workspace path there would make two builds differ.
     const flavorEnv: Record<string, string> = {
@@ -141,7 +163,9 @@ export const flavor = defineFlavor<DibInputs>({
 
     const kernel = await takeKernel(root, workspace);
     const modules = await cutModules(root, kernel.version);
-    log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
+    log(
+      `kernel ${kernel.version}: ${modules.kept} modules kept${modules.compressed ? ' (zstd, each on its own)' : ''}, ${modules.removed} removed`,
+    );
 
     await mergeRootDir(tree, root, { mtime, layer: 'dib-root' });
     tree.addFile(
@@ -157,12 +181,12 @@ export const flavor = defineFlavor<DibInputs>({
       kernel: { file: kernel.file, version: kernel.version },
       members: dibMembers(),
       facts: {
-        kernel: { modules: { kept: modules.kept, removed: modules.removed } },
+        kernel: { modules: { kept: modules.kept, removed: modules.removed, compressed: modules.compressed } },
         debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
         elements: ran.elements,
         scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
         node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
-        agent: { bytes: agent.bytes },
+        agent: { bytes: agent.bytes, compileCacheBytes: compileCache?.data.length ?? 0 },
       },
     };
   },

@@ -33,23 +33,66 @@ export async function takeKernel(root: string, dir: string): Promise<RootKernel>
   return { file, version: name.slice('vmlinuz-'.length) };
 }
 
-/** Delete every module outside `sets`, then depmod the rest. */
+/** zstd level of each kept module: 19 saves 1.5 MB of ~18 for 25 s of CPU at every build. */
+export const MODULE_ZSTD_LEVEL = 9;
+/** Modules compressed at a time by one zstd (two run side by side). */
+const MODULE_BATCH = 64;
+
+/**
+ * Delete every module outside `sets`, compress the rest one by one with zstd
+ * (`name.ko.zst`, when the root's kmod reads zstd), then depmod.
+ *
+ * Why compress each module: the kernel decompresses the whole initramfs at
+ * every boot before /init runs, which under emulation is the slowest part of
+ * the kernel's start; modules compressed on their own go into a member the
+ * kernel only copies (members.ts), and kmod decompresses just the few it
+ * loads. Measured on the generic set (367 modules, 66 MB): the member is
+ * 17.9 MB against 14.3 MB for the same modules in the zstd root member.
+ */
 export async function cutModules(
   root: string,
   version: string,
   sets: ModuleSet[] = DIB_MODULE_SETS,
-): Promise<{ kept: number; removed: number }> {
+): Promise<{ kept: number; removed: number; compressed: boolean }> {
   const dir = join(root, 'usr/lib/modules', version);
   const keep = new Set(await selectModules(dir, sets));
   let removed = 0;
+  const kept: string[] = [];
   for (const file of await walk(join(dir, 'kernel'))) {
     const rel = relative(dir, file);
-    if (keep.has(rel)) continue;
+    if (keep.has(rel)) {
+      if (file.endsWith('.ko')) kept.push(file);
+      continue;
+    }
     await rm(file);
     removed++;
   }
+  const compressed = kept.length > 0 && (await kmodReadsZstd(root));
+  if (compressed) await compressModules(kept.sort());
   await run(['depmod', '-b', root, version]);
-  return { kept: keep.size, removed };
+  return { kept: keep.size, removed, compressed };
+}
+
+/** Whether the root's kmod was built with zstd (`kmod --version` lists `+ZSTD`). */
+async function kmodReadsZstd(root: string): Promise<boolean> {
+  try {
+    const { stdout } = await run(['chroot', root, 'kmod', '--version']);
+    return /(^|\s)\+ZSTD(\s|$)/.test(stdout);
+  } catch {
+    return false;
+  }
+}
+
+/** `file.ko` → `file.ko.zst` (zstd keeps the mode and mtime), two zstd processes side by side. */
+async function compressModules(files: string[]): Promise<void> {
+  const batches: string[][] = [];
+  for (let i = 0; i < files.length; i += MODULE_BATCH) batches.push(files.slice(i, i + MODULE_BATCH));
+  const worker = async (): Promise<void> => {
+    for (let b = batches.shift(); b; b = batches.shift()) {
+      await run(['zstd', '--quiet', '--no-progress', '--rm', '-T1', `-${MODULE_ZSTD_LEVEL}`, '--', ...b]);
+    }
+  };
+  await Promise.all([worker(), worker()]);
 }
 
 async function walk(dir: string): Promise<string[]> {
