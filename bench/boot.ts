@@ -36,13 +36,71 @@ function qemuCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
 }
 
+/**
+ * What tinyipa's serial console says on the way to /v1/status, in boot
+ * order: the kernel's own lines (printed at Debian's default console
+ * loglevel), rcS's and the start script's, the agent's log. The dib flavor
+ * prints only some of them; a mark that never shows is left out.
+ */
+export const BOOT_MARKS: readonly { name: string; re: RegExp }[] = [
+  { name: 'initramfs unpacked', re: /Freeing initrd memory/ },
+  { name: '/init runs', re: /Run \/init as init process/ },
+  { name: 'coldplug done (rcS)', re: /ramforge: modules:/ },
+  { name: 'Node started', re: /ramforge: starting the agent/ },
+  { name: 'agent bundle loaded, main() runs', re: /INFO agent: ramforge agent \S+ starting/ },
+  { name: 'API listening', re: /API listening on/ },
+];
+
+/** When a boot mark showed on the console: wall seconds since qemu start and qemu's CPU seconds then. */
+export interface BootMark {
+  name: string;
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/**
+ * Watches the serial output for BOOT_MARKS (polling every 20 ms: the
+ * figures are good to about that) until stopped.
+ */
+function watchMarks(vm: { serialText(): string; pid: number; startedAt: number }): { stop(): BootMark[] } {
+  const found: BootMark[] = [];
+  let next = 0;
+  const poll = () => {
+    const text = vm.serialText();
+    for (; next < BOOT_MARKS.length; next++) {
+      const rest = BOOT_MARKS.slice(next).findIndex((m) => m.re.test(text));
+      if (rest < 0) break;
+      next += rest; // a mark that never showed (another flavor) is skipped, not waited for
+      let cpuSeconds = Number.NaN;
+      try {
+        cpuSeconds = qemuCpuSeconds(vm.pid);
+      } catch {
+        // qemu already gone
+      }
+      found.push({ name: BOOT_MARKS[next]!.name, seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds });
+    }
+  };
+  const timer = setInterval(poll, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      poll();
+      return found;
+    },
+  };
+}
+
 /** Seconds from qemu start to /v1/status answering. */
 export async function bootTime(ctx: BenchContext, opts: BootVmOptions, p: VmParams): Promise<number> {
   return (await bootTimes(ctx, opts, p)).seconds;
 }
 
 /** Wall seconds from qemu start to /v1/status answering, and qemu's CPU seconds until then. */
-export async function bootTimes(ctx: BenchContext, opts: BootVmOptions, p: VmParams): Promise<{ seconds: number; cpuSeconds: number }> {
+export async function bootTimes(
+  ctx: BenchContext,
+  opts: BootVmOptions,
+  p: VmParams,
+): Promise<{ seconds: number; cpuSeconds: number; marks: BootMark[] }> {
   const port = await freePort();
   const disk = join(ctx.tempDir('disk'), 'disk.img');
   const fd = openSync(disk, 'w');
@@ -58,10 +116,13 @@ export async function bootTimes(ctx: BenchContext, opts: BootVmOptions, p: VmPar
     ...opts,
   });
   ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
+  const marks = watchMarks(vm);
   try {
     await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
-    return { seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds: qemuCpuSeconds(vm.pid) };
+    const done = { seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds: qemuCpuSeconds(vm.pid) };
+    return { ...done, marks: marks.stop() };
   } finally {
+    marks.stop();
     await vm.stop();
   }
 }
@@ -81,6 +142,8 @@ export interface BootFigures {
   seconds: Partial<Record<BootKind, number>>;
   /** qemu's CPU seconds until /v1/status answered. */
   cpuSeconds: Partial<Record<BootKind, number>>;
+  /** The kernel+initramfs boot's timeline (BOOT_MARKS). */
+  directMarks: BootMark[];
   memoryMiB: number;
   accel: string;
 }
@@ -89,11 +152,15 @@ export async function bootSection(p: BootParams, ctx: BenchContext): Promise<Boo
   const t = await ctx.tinyipa();
   const seconds: Partial<Record<BootKind, number>> = {};
   const cpuSeconds: Partial<Record<BootKind, number>> = {};
+  let directMarks: BootMark[] = [];
   for (const kind of p.boots) {
     ctx.log(`booting ${kind}`);
-    ({ seconds: seconds[kind], cpuSeconds: cpuSeconds[kind] } = await bootTimes(ctx, bootOptions(kind, t), p));
+    const r = await bootTimes(ctx, bootOptions(kind, t), p);
+    seconds[kind] = r.seconds;
+    cpuSeconds[kind] = r.cpuSeconds;
+    if (kind === 'direct') directMarks = r.marks;
   }
-  return { seconds, cpuSeconds, memoryMiB: p.memoryMiB, accel: process.env.RAMFORGE_QEMU_ACCEL || 'tcg' };
+  return { seconds, cpuSeconds, directMarks, memoryMiB: p.memoryMiB, accel: process.env.RAMFORGE_QEMU_ACCEL || 'tcg' };
 }
 
 export interface CompressionFigures {

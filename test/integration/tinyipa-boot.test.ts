@@ -110,6 +110,13 @@ test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
       { timeoutMs: 150_000 },
     );
     assert.match(cache, /cache for file:\/\/\/usr\/lib\/ramforge-agent\/agent\.mjs was accepted/, cache);
+    // ... and Node's own built-in code cache too: the start script's flags leave V8's flag hash alone (no module compiled from source).
+    const builtins = await sshUntil(
+      { port: sshPort, key: testSshKey().privateKeyFile },
+      `NODE_DEBUG_NATIVE=CODE_CACHE /usr/bin/node ${agentNodeFlags().join(' ')} -e "require('node:http')" 2>&1 | grep -c 'is accepted'; NODE_DEBUG_NATIVE=CODE_CACHE /usr/bin/node ${agentNodeFlags().join(' ')} -e "require('node:http')" 2>&1 | grep 'is rejected' || true`,
+      { timeoutMs: 60_000 },
+    );
+    assert.match(builtins.trim(), /^[1-9]\d*$/, `built-in code cache: ${builtins}`);
     process.stderr.write(`[boot] direct: ssh login after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
   });
 });
