@@ -9,6 +9,7 @@
  * sync-in/sync-out hooks of mmdebstrap's manual), so a base with other
  * packages does not fetch everything again.
  */
+import { userInfo } from 'node:os';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -204,19 +205,31 @@ export async function debianBase(req: BaseRequest, env: BaseEnv): Promise<Debian
  * (as root). As an ordinary user inside no namespace, owners and device nodes
  * cannot be made: those are left out and the cpio writer adds /dev itself.
  */
-export async function extractBase(tarball: string, dir: string, signal?: AbortSignal): Promise<void> {
+export async function extractBase(
+  tarball: string,
+  dir: string,
+  signal?: AbortSignal,
+  /** Run tar as root in a user namespace (an ordinary user's dib build): owners kept, device nodes left out (no mknod there). */
+  inUserns?: (argv: string[]) => string[],
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const root = process.getuid?.() === 0;
   const argv = ['tar', '-x', '-f', tarball, '-C', dir, '--numeric-owner', '--xattrs', '--xattrs-include=*'];
   if (root) argv.push('--same-owner', '--preserve-permissions');
+  else if (inUserns) argv.push('--same-owner', '--preserve-permissions', '--exclude=./dev/*');
   else argv.push('--no-same-owner', '--exclude=./dev/*');
-  await run(argv, signal ? { signal } : {});
+  await run(!root && inUserns ? inUserns(argv) : argv, signal ? { signal } : {});
 }
 
 function hostMode(): BaseMode {
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return { mode: 'root' };
-  const user = process.env.USER ?? process.env.LOGNAME ?? String(uid);
+  let user: string;
+  try {
+    user = userInfo().username; // what newuidmap looks up, whatever $USER says
+  } catch {
+    user = process.env.USER ?? process.env.LOGNAME ?? String(uid);
+  }
   let subuid: string | undefined;
   try {
     subuid = readFileSync('/etc/subuid', 'utf8');

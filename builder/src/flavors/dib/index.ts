@@ -22,7 +22,9 @@ import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
 import { debianBase, extractBase, hostRelease, type DebianBase } from '../../debian/mmdebstrap.js';
 import { DEFAULT_NODE_VERSION } from '../tinyipa/spec.js';
 import { RAMFORGE_VERSION } from '../../version.js';
-import { preflightElements, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
+import { preflightElements, requireTreeRoot, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
+import { asTreeRoot, type TreeAccess } from './elements/userns.js';
+import { run } from '../../exec/run.js';
 import { mergeDibInputs } from './inputs.js';
 import { dibMembers } from './members.js';
 import { cutModules, takeKernel } from './kernel.js';
@@ -101,73 +103,80 @@ export const flavor = defineFlavor<DibInputs>({
     const mtime = spec.sourceDateEpoch;
     const release = releaseOf(spec);
     const root = join(workspace, 'root');
-    await extractBase(base.tarball, root, signal);
-
-    // The agent for the ironic-python-agent-ramdisk element (its extra-data.d copies it in).
-    const agentDir = join(workspace, 'agent');
-    await mkdir(agentDir, { recursive: true });
-    await copyFile(node.binary, join(agentDir, 'node'));
-    await chmod(join(agentDir, 'node'), 0o755);
-    await writeFile(join(agentDir, 'agent.mjs'), agent.code);
-    // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
-    // /etc/dib-manifests, and a workspace path there would make two builds differ.
-    const flavorEnv: Record<string, string> = {
-      RAMFORGE_AGENT_DIR: agentDir,
-      DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
-      DIB_IPA_ENABLE_RESCUE: spec.rescue ? 'true' : 'false',
-    };
-    if (spec.ssh.authorizedKeys.length) {
-      const keys = join(workspace, 'authorized_keys');
-      await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
-      flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
+    // As an ordinary user the tree is handled in a user namespace (files owned by subordinate uids).
+    const access = requireTreeRoot();
+    try {
+      return await assembleRoot(root, access);
+    } finally {
+      await removeTree(root, access);
     }
-    const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
-    const ran = await runElements({
-      root,
-      elements: buildElements(dib.elements),
-      elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
-      environment: { ...flavorEnv, ...dib.environment },
-      release,
-      arch: 'amd64',
-      imageName: spec.name,
-      workDir: join(workspace, 'dib'),
-      cacheDir,
-      epoch: mtime,
-      log,
-      signal,
-    });
-    // DIB empties /tmp after the last phase (finalise_base).
-    for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
+    async function assembleRoot(root: string, access: TreeAccess) {
+      await extractBase(base.tarball, root, signal, (argv) => asTreeRoot(access, argv));
 
-    const kernel = await takeKernel(root, workspace);
-    const modules = await cutModules(root, kernel.version);
-    log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
+      // The agent for the ironic-python-agent-ramdisk element (its extra-data.d copies it in).
+      const agentDir = join(workspace, 'agent');
+      await mkdir(agentDir, { recursive: true });
+      await copyFile(node.binary, join(agentDir, 'node'));
+      await chmod(join(agentDir, 'node'), 0o755);
+      await writeFile(join(agentDir, 'agent.mjs'), agent.code);
+      // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
+      // /etc/dib-manifests, and a workspace path there would make two builds differ.
+      const flavorEnv: Record<string, string> = {
+        RAMFORGE_AGENT_DIR: agentDir,
+        DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
+        DIB_IPA_ENABLE_RESCUE: spec.rescue ? 'true' : 'false',
+      };
+      if (spec.ssh.authorizedKeys.length) {
+        const keys = join(workspace, 'authorized_keys');
+        await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
+        flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
+      }
+      const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
+      const ran = await runElements({
+        root,
+        elements: buildElements(dib.elements),
+        elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
+        environment: { ...flavorEnv, ...dib.environment },
+        release,
+        arch: 'amd64',
+        imageName: spec.name,
+        workDir: join(workspace, 'dib'),
+        cacheDir,
+        epoch: mtime,
+        log,
+        signal,
+      });
+      // DIB empties /tmp after the last phase (finalise_base).
+      for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
 
-    await mergeRoot(tree, root);
-    // The kernel opens /dev/console before systemd mounts devtmpfs.
-    tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'dib' });
-    tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'dib' });
-    tree.addFile(
-      'etc/ramforge-release',
-      Buffer.from(
-        `NAME=${spec.name}\nFLAVOR=dib\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\nRELEASE=${release}\n`,
-      ),
-      { mode: 0o644, mtime, layer: 'dib' },
-    );
-    await rm(root, { recursive: true, force: true });
+      const kernel = await takeKernel(root, workspace);
+      const modules = await cutModules(root, kernel.version);
+      log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);
 
-    return {
-      kernel: { file: kernel.file, version: kernel.version },
-      members: dibMembers(),
-      facts: {
-        kernel: { modules: { kept: modules.kept, removed: modules.removed } },
-        debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
-        elements: ran.elements,
-        scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
-        node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
-        agent: { bytes: agent.bytes },
-      },
-    };
+      await mergeRoot(tree, root, access);
+      // The kernel opens /dev/console before systemd mounts devtmpfs.
+      tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime, layer: 'dib' });
+      tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime, layer: 'dib' });
+      tree.addFile(
+        'etc/ramforge-release',
+        Buffer.from(
+          `NAME=${spec.name}\nFLAVOR=dib\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\nRELEASE=${release}\n`,
+        ),
+        { mode: 0o644, mtime, layer: 'dib' },
+      );
+      return {
+        kernel: { file: kernel.file, version: kernel.version },
+        members: dibMembers(),
+        facts: {
+          kernel: { modules: { kept: modules.kept, removed: modules.removed } },
+          debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
+          elements: ran.elements,
+          scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
+          node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
+          agent: { bytes: agent.bytes },
+        },
+      };
+    }
   },
 });
 
@@ -187,8 +196,21 @@ function releaseOf(spec: DibBuild): string {
 }
 
 /** The root directory into the tree as tar would carry it: owners, modes, links, devices; /boot stays out. */
-async function mergeRoot(tree: import('../../tree/tree.js').Tree, root: string): Promise<void> {
-  const child = spawn('tar', ['-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', '-', '.'], {
+async function mergeRoot(tree: import('../../tree/tree.js').Tree, root: string, access: TreeAccess): Promise<void> {
+  // In a user namespace tar reads every file (homes of other users too) and --numeric-owner gives the real uids.
+  const [cmd, ...args] = asTreeRoot(access, [
+    'tar',
+    '-C',
+    root,
+    '--numeric-owner',
+    '--sort=name',
+    '--exclude=./boot',
+    '--exclude=./tmp/*',
+    '-cf',
+    '-',
+    '.',
+  ]);
+  const child = spawn(cmd as string, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -199,4 +221,10 @@ async function mergeRoot(tree: import('../../tree/tree.js').Tree, root: string):
   await tree.mergeTar(child.stdout, { layer: 'dib-root' });
   const code = await done;
   if (code !== 0) throw new InternalError(`tar of the built root failed (${code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
+}
+
+/** Remove the build tree (in the user namespace, where its files are owned by subordinate uids). */
+async function removeTree(root: string, access: TreeAccess): Promise<void> {
+  if (access.mode === 'root') return rm(root, { recursive: true, force: true });
+  await run(asTreeRoot(access, ['rm', '-rf', '--one-file-system', root]));
 }
