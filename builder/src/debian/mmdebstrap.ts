@@ -108,6 +108,8 @@ export function mmdebstrapArgs(o: {
     `--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
     `--setup-hook=sync-in ${shellQuote(o.debCache)} /var/cache/apt/archives/`,
     `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(o.debCache)}`,
+    // sync-in made archives/ with the outside owner: the caller's uid in unshare mode (root's already as root).
+    '--customize-hook=chown 0:0 "$1"/var/cache/apt/archives',
     // No downloaded indexes in the image; mmdebstrap cleans the rest (apt caches, logs, machine-id).
     '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/archives/*.deb',
     // openssh-server's postinst makes host keys: random bytes, and a secret no image may share.
