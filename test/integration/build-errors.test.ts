@@ -234,7 +234,7 @@ test('bad input, dib: a package-installs `when` on an unset variable (exit 2, na
   );
 });
 
-test('bad input, dib: as an ordinary user, one error line naming the fix before any slow work (rootless is not supported)', {
+test('bad input, dib: as an ordinary user without a subuid range, one error line naming both fixes before any slow work', {
   skip: dibSkip,
   timeout: 5 * 60_000,
 }, () => {
@@ -251,8 +251,8 @@ test('bad input, dib: as an ordinary user, one error line naming the fix before 
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('ramforge: error:'));
   assert.equal(r.status, 2, r.stderr.slice(-3000));
   assert.equal(errors.length, 1, r.stderr.slice(-3000));
-  assert.match(errors[0]!, /dib element runner: .*needs root \(running as uid \d+; rootless dib builds are not supported\)/);
-  assert.match(r.stderr, /hint: run the build as root/);
+  assert.match(errors[0]!, /dib element runner: .*as uid \d+ needs a user namespace: missing a range for nobody in \/etc\/subuid/);
+  assert.match(r.stderr, /hint: run the build as root .*or install uidmap .*\/etc\/subuid/);
   assert.deepEqual(readdirSync(cache), [], 'nothing fetched or built');
   assert.equal(snapshot(join(p.dir, 'output')), p.before, 'output/ must be unchanged');
 });

@@ -9,6 +9,7 @@
  * sync-in/sync-out hooks of mmdebstrap's manual), so a base with other
  * packages does not fetch everything again.
  */
+import { userInfo } from 'node:os';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -107,6 +108,8 @@ export function mmdebstrapArgs(o: {
     `--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
     `--setup-hook=sync-in ${shellQuote(o.debCache)} /var/cache/apt/archives/`,
     `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(o.debCache)}`,
+    // sync-in made archives/ with the outside owner: the caller's uid in unshare mode (root's already as root).
+    '--customize-hook=chown 0:0 "$1"/var/cache/apt/archives',
     // No downloaded indexes in the image; mmdebstrap cleans the rest (apt caches, logs, machine-id).
     '--customize-hook=rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/archives/*.deb',
     // openssh-server's postinst makes host keys: random bytes, and a secret no image may share.
@@ -204,19 +207,31 @@ export async function debianBase(req: BaseRequest, env: BaseEnv): Promise<Debian
  * (as root). As an ordinary user inside no namespace, owners and device nodes
  * cannot be made: those are left out and the cpio writer adds /dev itself.
  */
-export async function extractBase(tarball: string, dir: string, signal?: AbortSignal): Promise<void> {
+export async function extractBase(
+  tarball: string,
+  dir: string,
+  signal?: AbortSignal,
+  /** Run tar as root in a user namespace (an ordinary user's dib build): owners kept, device nodes left out (no mknod there). */
+  inUserns?: (argv: string[]) => string[],
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const root = process.getuid?.() === 0;
   const argv = ['tar', '-x', '-f', tarball, '-C', dir, '--numeric-owner', '--xattrs', '--xattrs-include=*'];
   if (root) argv.push('--same-owner', '--preserve-permissions');
+  else if (inUserns) argv.push('--same-owner', '--preserve-permissions', '--exclude=./dev/*');
   else argv.push('--no-same-owner', '--exclude=./dev/*');
-  await run(argv, signal ? { signal } : {});
+  await run(!root && inUserns ? inUserns(argv) : argv, signal ? { signal } : {});
 }
 
 function hostMode(): BaseMode {
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return { mode: 'root' };
-  const user = process.env.USER ?? process.env.LOGNAME ?? String(uid);
+  let user: string;
+  try {
+    user = userInfo().username; // what newuidmap looks up, whatever $USER says
+  } catch {
+    user = process.env.USER ?? process.env.LOGNAME ?? String(uid);
+  }
   let subuid: string | undefined;
   try {
     subuid = readFileSync('/etc/subuid', 'utf8');

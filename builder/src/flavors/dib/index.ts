@@ -24,7 +24,9 @@ import { DEFAULT_NODE_VERSION } from '../tinyipa/spec.js';
 import { AGENT_BUNDLE_PATH, agentNodeFlags } from '../tinyipa/agent-start.js';
 import { makeAgentCompileCache } from '../../agent-compile-cache.js';
 import { RAMFORGE_VERSION } from '../../version.js';
-import { preflightElements, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
+import { preflightElements, requireTreeRoot, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
+import { asTreeRoot, type TreeAccess } from './elements/userns.js';
+import { run } from '../../exec/run.js';
 import { mergeDibInputs } from './inputs.js';
 import { dibMembers } from './members.js';
 import { cutModules, takeKernel } from './kernel.js';
@@ -109,88 +111,105 @@ export const flavor = defineFlavor<DibInputs>({
     const mtime = spec.sourceDateEpoch;
     const release = releaseOf(spec);
     const root = join(workspace, 'root');
-    await extractBase(base.tarball, root, signal);
-
-    // The agent for the ironic-python-agent-ramdisk element (its extra-data.d copies it in).
-    const agentDir = join(workspace, 'agent');
-    await mkdir(agentDir, { recursive: true });
-    await copyFile(node.binary, join(agentDir, 'node'));
-    await chmod(join(agentDir, 'node'), 0o755);
-    await writeFile(join(agentDir, 'agent.mjs'), agent.code);
-    // start.mjs and V8's code cache for the bundle (as tinyipa ships them): Node skips parsing and compiling
-    // the bundle at every boot (the cache is accepted: NODE_DEBUG_NATIVE=COMPILE_CACHE in the image says so).
-    await copyFile(AGENT_START_SCRIPT, join(agentDir, 'start.mjs'));
-    const compileCache = await makeAgentCompileCache({
-      node: node.binary,
-      bundle: agent.code,
-      url: pathToFileURL(AGENT_BUNDLE_PATH).href,
-      flags: agentNodeFlags(await readFile(AGENT_WRAPPER, 'utf8')),
-      log,
-    });
-    if (compileCache) {
-      await mkdir(join(agentDir, 'compile-cache'));
-      await writeFile(join(agentDir, 'compile-cache', compileCache.key), compileCache.data);
+    // As an ordinary user the tree is handled in a user namespace (files owned by subordinate uids).
+    const access = requireTreeRoot();
+    try {
+      return await assembleRoot(root, access);
+    } finally {
+      await removeTree(root, access);
     }
-    // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
-    // /etc/dib-manifests, and a workspace path there would make two builds differ.
-    const flavorEnv: Record<string, string> = {
-      RAMFORGE_AGENT_DIR: agentDir,
-      DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
-      DIB_IPA_ENABLE_RESCUE: spec.rescue ? 'true' : 'false',
-    };
-    if (spec.ssh.authorizedKeys.length) {
-      const keys = join(workspace, 'authorized_keys');
-      await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
-      flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
+    async function assembleRoot(root: string, access: TreeAccess) {
+      await extractBase(base.tarball, root, signal, (argv) => asTreeRoot(access, argv));
+
+      // The agent for the ironic-python-agent-ramdisk element (its extra-data.d copies it in).
+      const agentDir = join(workspace, 'agent');
+      await mkdir(agentDir, { recursive: true });
+      await copyFile(node.binary, join(agentDir, 'node'));
+      await chmod(join(agentDir, 'node'), 0o755);
+      await writeFile(join(agentDir, 'agent.mjs'), agent.code);
+      // start.mjs and V8's code cache for the bundle (as tinyipa ships them): Node skips parsing and compiling
+      // the bundle at every boot (the cache is accepted: NODE_DEBUG_NATIVE=COMPILE_CACHE in the image says so).
+      await copyFile(AGENT_START_SCRIPT, join(agentDir, 'start.mjs'));
+      const compileCache = await makeAgentCompileCache({
+        node: node.binary,
+        bundle: agent.code,
+        url: pathToFileURL(AGENT_BUNDLE_PATH).href,
+        flags: agentNodeFlags(await readFile(AGENT_WRAPPER, 'utf8')),
+        log,
+      });
+      if (compileCache) {
+        await mkdir(join(agentDir, 'compile-cache'));
+        await writeFile(join(agentDir, 'compile-cache', compileCache.key), compileCache.data);
+      }
+      // Build paths are named RAMFORGE_*, not DIB_*: the manifests element records every DIB_* variable in
+      // /etc/dib-manifests, and a workspace path there would make two builds differ.
+      const flavorEnv: Record<string, string> = {
+        RAMFORGE_AGENT_DIR: agentDir,
+        DIB_RAMFORGE_CONSOLE: spec.console ? '1' : '0',
+        DIB_IPA_ENABLE_RESCUE: spec.rescue ? 'true' : 'false',
+      };
+      if (spec.ssh.authorizedKeys.length) {
+        const keys = join(workspace, 'authorized_keys');
+        await writeFile(keys, spec.ssh.authorizedKeys.map((k) => `${k}\n`).join(''));
+        flavorEnv.RAMFORGE_AUTHORIZED_KEYS = keys;
+      }
+      const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
+      const ran = await runElements({
+        root,
+        elements: buildElements(dib.elements),
+        elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
+        environment: { ...flavorEnv, ...dib.environment },
+        release,
+        arch: 'amd64',
+        imageName: spec.name,
+        workDir: join(workspace, 'dib'),
+        cacheDir,
+        epoch: mtime,
+        log,
+        signal,
+      });
+      // DIB empties /tmp after the last phase (finalise_base).
+      // (As an ordinary user the runner's finalise step has emptied it already, in the user namespace.)
+      if (access.mode === 'root') {
+        for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
+      }
+
+      const kernel = await takeKernel(root, workspace);
+      const modules = await cutModules(root, kernel.version);
+      log(
+        `kernel ${kernel.version}: ${modules.kept} modules kept${modules.compressed ? ' (zstd, each on its own)' : ''}, ${modules.removed} removed`,
+      );
+
+      await mergeRootDir(tree, root, { mtime, layer: 'dib-root', argv: (a) => asTreeRoot(access, a) });
+      tree.addFile(
+        'etc/ramforge-release',
+        Buffer.from(
+          `NAME=${spec.name}\nFLAVOR=dib\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\nRELEASE=${release}\n`,
+        ),
+        { mode: 0o644, mtime, layer: 'dib' },
+      );
+
+      return {
+        kernel: { file: kernel.file, version: kernel.version },
+        members: dibMembers(),
+        facts: {
+          kernel: { modules: { kept: modules.kept, removed: modules.removed, compressed: modules.compressed } },
+          debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
+          elements: ran.elements,
+          scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
+          node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
+          agent: { bytes: agent.bytes, compileCacheBytes: compileCache?.data.length ?? 0 },
+        },
+      };
     }
-    const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
-    const ran = await runElements({
-      root,
-      elements: buildElements(dib.elements),
-      elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
-      environment: { ...flavorEnv, ...dib.environment },
-      release,
-      arch: 'amd64',
-      imageName: spec.name,
-      workDir: join(workspace, 'dib'),
-      cacheDir,
-      epoch: mtime,
-      log,
-      signal,
-    });
-    // DIB empties /tmp after the last phase (finalise_base).
-    for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
-
-    const kernel = await takeKernel(root, workspace);
-    const modules = await cutModules(root, kernel.version);
-    log(
-      `kernel ${kernel.version}: ${modules.kept} modules kept${modules.compressed ? ' (zstd, each on its own)' : ''}, ${modules.removed} removed`,
-    );
-
-    await mergeRootDir(tree, root, { mtime, layer: 'dib-root' });
-    tree.addFile(
-      'etc/ramforge-release',
-      Buffer.from(
-        `NAME=${spec.name}\nFLAVOR=dib\nRAMFORGE_VERSION=${RAMFORGE_VERSION}\nNODE_VERSION=${node.version}\nKERNEL=${kernel.version}\nRELEASE=${release}\n`,
-      ),
-      { mode: 0o644, mtime, layer: 'dib' },
-    );
-    await rm(root, { recursive: true, force: true });
-
-    return {
-      kernel: { file: kernel.file, version: kernel.version },
-      members: dibMembers(),
-      facts: {
-        kernel: { modules: { kept: modules.kept, removed: modules.removed, compressed: modules.compressed } },
-        debianBase: { release, key: base.key, packages: DIB_BASE_PACKAGES },
-        elements: ran.elements,
-        scripts: ran.scripts.map((s) => ({ phase: s.phase, element: s.element, script: s.script, seconds: s.seconds })),
-        node: { version: node.version, sha256: node.sha256, officialSha256: node.officialSha256 },
-        agent: { bytes: agent.bytes, compileCacheBytes: compileCache?.data.length ?? 0 },
-      },
-    };
   },
 });
+
+/** Remove the build tree (in the user namespace, where its files are owned by subordinate uids). */
+async function removeTree(root: string, access: TreeAccess): Promise<void> {
+  if (access.mode === 'root') return rm(root, { recursive: true, force: true });
+  await run(asTreeRoot(access, ['rm', '-rf', '--one-file-system', root]));
+}
 
 /** The flavor's elements, then the spec's. */
 function buildElements(specElements: readonly string[]): string[] {

@@ -12,10 +12,29 @@ import { InternalError } from '../../errors.js';
 import { run } from '../../exec/run.js';
 import type { Tree } from '../../tree/tree.js';
 
-export async function mergeRootDir(tree: Tree, root: string, opts: { mtime: number; layer: string }): Promise<void> {
-  const child = spawn('tar', ['-C', root, '--numeric-owner', '--sort=name', '--exclude=./boot', '--exclude=./tmp/*', '-cf', '-', '.'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * `argv` wraps the tar command: the rootless dib build runs it in its user
+ * namespace, where tar reads every file (other users' homes too) and
+ * --numeric-owner gives the uids the image must have.
+ */
+export async function mergeRootDir(
+  tree: Tree,
+  root: string,
+  opts: { mtime: number; layer: string; argv?: (argv: string[]) => string[] },
+): Promise<void> {
+  const [cmd, ...args] = (opts.argv ?? ((a) => a))([
+    'tar',
+    '-C',
+    root,
+    '--numeric-owner',
+    '--sort=name',
+    '--exclude=./boot',
+    '--exclude=./tmp/*',
+    '-cf',
+    '-',
+    '.',
+  ]);
+  const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c: Buffer) => {
     err += c.toString();

@@ -33,6 +33,8 @@ export interface PhaseRun {
   scripts: string[];
   env: Record<string, string>;
   unshare: string;
+  /** Flags that also make a user namespace (an ordinary user's build, userns.ts); none as root. */
+  userFlags?: string[];
   /**
    * Host directories bound over the root's apt package cache and lists while
    * in-target phases run (DIB's DIB_APT_LOCAL_CACHE): downloads are kept
@@ -53,12 +55,15 @@ export interface ScriptTiming {
 }
 
 /** The argv of a phase (pure; the unit test checks it). */
-export function phaseArgv(r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare' | 'aptCache'>): string[] {
+export function phaseArgv(
+  r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare' | 'userFlags' | 'aptCache'>,
+): string[] {
   const inTarget = r.phase.chroot;
   const phaseDir = inTarget ? `/tmp/in_target.d/${r.phase.name}` : `${r.hooks}/${r.phase.name}`;
   const envDir = inTarget ? '/tmp/in_target.d/environment.d' : `${r.hooks}/environment.d`;
   return [
     r.unshare,
+    ...(r.userFlags ?? []),
     '--mount',
     '--pid',
     '--fork',

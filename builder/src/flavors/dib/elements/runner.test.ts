@@ -11,7 +11,7 @@ import {
   preflightElements,
   profileLine,
   refuseUnsupported,
-  requireRoot,
+  requireTreeRoot,
   rootProblem,
   RUNNER_ROOT_PROBE,
 } from './runner.js';
@@ -32,19 +32,26 @@ test('block-device.d is refused naming the element and the fix', (t) => {
   );
 });
 
-test('not root: one error naming the fix', () => {
-  requireRoot(0);
+test('neither root nor a user namespace: one error naming both fixes', () => {
+  assert.deepEqual(requireTreeRoot({ mode: 'root' }), { mode: 'root' });
+  const none = { mode: 'none' as const, reason: 'runs element scripts in a chroot, which as uid 1000 needs a user namespace: missing x' };
   assert.throws(
-    () => requireRoot(1000),
-    (e: unknown) => e instanceof HostProbeError && /uid 1000/.test(e.message) && /run the build as root/.test(e.hint ?? ''),
+    () => requireTreeRoot(none),
+    (e: unknown) =>
+      e instanceof HostProbeError &&
+      /uid 1000/.test(e.message) &&
+      /run the build as root/.test(e.hint ?? '') &&
+      /install uidmap/.test(e.hint ?? '') &&
+      /\/etc\/subuid/.test(e.hint ?? ''),
   );
 });
 
 test("the flavor's host probe says the same (checked before any slow work)", async () => {
   assert.equal(await RUNNER_ROOT_PROBE.check(), rootProblem());
-  assert.equal(rootProblem(0), undefined);
-  assert.match(rootProblem(1000) ?? '', /needs root \(running as uid 1000; rootless dib builds are not supported\)/);
-  assert.match(RUNNER_ROOT_PROBE.hint, /run the build as root/);
+  assert.equal(rootProblem({ mode: 'root' }), undefined);
+  assert.equal(rootProblem({ mode: 'userns', unshare: '/usr/bin/unshare' }), undefined);
+  assert.equal(rootProblem({ mode: 'none', reason: 'r' }), 'r');
+  assert.match(RUNNER_ROOT_PROBE.hint, /run the build as root.*or install uidmap/);
 });
 
 test('preflight: what the element directories alone tell, before the Debian base is made', (t) => {
@@ -112,6 +119,9 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
   ]);
   // Outside the chroot: no apt cache, the hook tree's own paths.
   const root = phaseArgv({ ...common, aptCache, phase: phase('root.d') });
+  // An ordinary user's build: the same, in a user namespace too.
+  const userns = phaseArgv({ ...common, userFlags: ['--map-root-user', '--map-auto'], phase: phase('root.d') });
+  assert.deepEqual(userns.slice(0, 4), ['/usr/bin/unshare', '--map-root-user', '--map-auto', '--mount']);
   assert.deepEqual(root.slice(9, 19), ['/r', '/w/hooks', '0', '0', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
 });
 

@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostProbeError, UserError } from '../../../errors.js';
-import { findTool, run } from '../../../exec/run.js';
+import { findTool, run, run as runCmd } from '../../../exec/run.js';
 import { readHostSources } from '../../../debian/sources.js';
 import { withCacheLock } from '../../../debian/cache-lock.js';
 import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
@@ -38,6 +38,7 @@ import { PHASES, REFUSED_PHASES } from './phases.js';
 import { readPkgMap } from './pkg-map.js';
 import { resolveElements, type Element } from './resolve.js';
 import { RUNTIME_DIR, runPhase, type ScriptTiming } from './run-phase.js';
+import { asTreeRoot, ROOTLESS_HINT, treeAccess, userFlags, type TreeAccess } from './userns.js';
 import { listEnvironmentFiles, listPhaseScripts } from './run-parts.js';
 
 /** The built-in helper elements (dpkg, package-installs, ...): always last in the elements path. */
@@ -84,23 +85,27 @@ export function refuseUnsupported(elements: readonly Element[]): void {
         });
 }
 
-/** Why the runner cannot run as `uid` (it needs real root: chroot, mounts, files owned by other users), or undefined. */
-export function rootProblem(uid = process.getuid?.() ?? 0): string | undefined {
-  if (uid === 0) return undefined;
-  return `runs element scripts in a chroot with /proc, /dev and /sys mounted, which needs root (running as uid ${uid}; rootless dib builds are not supported)`;
+/**
+ * Why the runner cannot run here, or undefined: as root it chroots and
+ * mounts directly; as an ordinary user it does so in a user namespace
+ * (userns.ts), which needs unshare, newuidmap and a subordinate range.
+ */
+export function rootProblem(access: TreeAccess = treeAccess()): string | undefined {
+  return access.mode === 'none' ? access.reason : undefined;
 }
 
 /** The host probe of the dib flavor: checked with the host tools, before any slow work. */
 export const RUNNER_ROOT_PROBE = {
   what: 'dib element runner',
   check: async (): Promise<string | undefined> => rootProblem(),
-  hint: 'run the build as root (sudo ./ramforge build ...)',
+  hint: ROOTLESS_HINT,
 };
 
-/** The runner needs real root: chroot, mounts and files owned by other users. */
-export function requireRoot(uid = process.getuid?.() ?? 0): void {
-  const problem = rootProblem(uid);
-  if (problem) throw new HostProbeError([{ what: RUNNER_ROOT_PROBE.what, problem, hint: RUNNER_ROOT_PROBE.hint }]);
+/** Root over the build tree, real or in a user namespace; else the one error naming both fixes. */
+export function requireTreeRoot(access: TreeAccess = treeAccess()): Exclude<TreeAccess, { mode: 'none' }> {
+  if (access.mode === 'none')
+    throw new HostProbeError([{ what: RUNNER_ROOT_PROBE.what, problem: access.reason, hint: RUNNER_ROOT_PROBE.hint }]);
+  return access;
 }
 
 /**
@@ -167,7 +172,7 @@ export function mountsUnder(root: string, mountinfo = readFileSync('/proc/self/m
 
 /** Carry out the elements on `opts.root`. */
 export async function runElements(opts: RunElementsOptions): Promise<RunElementsResult> {
-  requireRoot();
+  const access = requireTreeRoot();
   const unshare = findTool('unshare');
   const chroot = findTool('chroot');
   if (!unshare || !chroot)
@@ -195,7 +200,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   symlinkSync(root, join(buildDir, 'mnt'));
 
   const plan = planHookTree(elements);
-  applyHookPlan(plan, hooks, { owners: true });
+  applyHookPlan(plan, hooks, { owners: access.mode === 'root' });
   copyFileSync(join(RUNTIME_DIR, 'run-parts.bash'), join(hooks, 'ramforge-run-parts'));
   const target = { distro: 'debian', release: opts.release };
   const pkgMaps = new Map(elements.map((e) => [e.name, readPkgMap(e.path)]));
@@ -204,8 +209,9 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   writeAptData(hooks, sourcesForRelease(await readHostSources(), hostRelease(), opts.release));
   const elementOf = elementFinder(plan, hooks);
 
-  // Outside scripts call sudo (sudo -E, sudo tee, ...): as root a missing sudo is a pass-through.
-  const extraPath = findTool('sudo') ? undefined : join(RUNTIME_DIR, 'bin');
+  // Outside scripts call sudo (sudo -E, sudo tee, ...): as root a missing sudo is a pass-through; in the
+  // user namespace always (they are root there already, and the host's setuid sudo cannot work there).
+  const extraPath = findTool('sudo') && access.mode === 'root' ? undefined : join(RUNTIME_DIR, 'bin');
   const imageCache = opts.environment.DIB_IMAGE_CACHE ?? join(opts.cacheDir, 'dib', 'image-cache');
   mkdirSync(imageCache, { recursive: true });
   const hostPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
@@ -260,6 +266,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
             scripts: listing.scripts,
             env: phaseEnvironment(base, phase, { root, hostPath, extraPath }),
             unshare,
+            userFlags: userFlags(access),
             ...(aptCache ? { aptCache } : {}),
             elementOf,
             log: opts.log,
@@ -279,7 +286,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     for (const m of left.reverse()) await run(['umount', '--lazy', m]).catch(() => undefined);
     if (left.length) opts.log(`warning: unmounted leftover mounts under ${root}: ${left.join(', ')}`);
   }
-  await finaliseBase(root, opts.signal);
+  await finaliseBase(root, access, opts.signal);
   opts.log(profileLine(scripts));
   rmSync(buildDir, { recursive: true, force: true });
   return { elements: elements.map((e) => e.name), scripts };
@@ -317,8 +324,9 @@ export function profileLine(scripts: readonly ScriptTiming[]): string {
 }
 
 /** What DIB's finalise_base does after cleanup.d (resolv.conf aside): an empty /tmp, empty log files, no /root logs. */
-async function finaliseBase(root: string, signal: AbortSignal): Promise<void> {
+async function finaliseBase(root: string, access: TreeAccess, signal: AbortSignal): Promise<void> {
   const opts = { signal };
+  const run = (argv: string[], o: { signal: AbortSignal }) => runCmd(asTreeRoot(access, argv), o);
   await run(['find', join(root, 'tmp'), '-mindepth', '1', '-maxdepth', '1', '-exec', 'rm', '-rf', '--one-file-system', '{}', '+'], opts);
   if (existsSync(join(root, 'var/log')))
     await run(['find', join(root, 'var/log'), '-type', 'f', '-exec', 'truncate', '-s', '0', '{}', '+'], opts);

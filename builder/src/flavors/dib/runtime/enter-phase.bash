@@ -25,11 +25,25 @@ apt_lists=$6
 shift 6
 [ "${1:-}" = "--" ] && shift
 
+# In a user namespace (an ordinary user's build: uid 0 is not the host's
+# root) a fresh sysfs needs a network namespace of our own and the host's
+# /dev and /sys carry locked submounts: both are bound recursively, /sys
+# read-only; /proc is fresh either way (the PID namespace is ours).
+userns=0
+read -r inner outer count < /proc/self/uid_map
+[ "$inner $outer $count" = "0 0 4294967295" ] || userns=1
+
 if [ "$mounts" = 1 ]; then
     mount -t proc proc "$root/proc"
-    mount --bind /dev "$root/dev"
+    if [ "$userns" = 1 ]; then
+        mount --rbind /dev "$root/dev"
+        mount --rbind /sys "$root/sys"
+        mount -o remount,bind,ro "$root/sys"
+    else
+        mount --bind /dev "$root/dev"
+        mount -t sysfs -o ro sysfs "$root/sys"
+    fi
     mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
-    mount -t sysfs -o ro sysfs "$root/sys"
 fi
 
 if [ "$in_chroot" = 1 ]; then
