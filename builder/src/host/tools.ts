@@ -52,6 +52,12 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
     purposes: ['debian'],
   },
   { tool: 'mmdebstrap', pkg: 'mmdebstrap', why: 'build the Debian base rootfs (dib, coreos)', purposes: ['debian-base'] },
+  {
+    tool: 'newuidmap',
+    pkg: 'uidmap',
+    why: 'rootless dib builds: the user namespace with the subuid range (mmdebstrap unshare mode, the element runner)',
+    purposes: ['test'],
+  },
   { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['debian'] },
   { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
