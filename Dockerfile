@@ -22,7 +22,10 @@ ARG APT_SOURCES
 # kmod and iproute2 for the agent's modprobe and ip. No documentation, manual pages or translations (the container is
 # in RAM); copyright files stay. Downloaded packages, logs, indexes and
 # ldconfig's cache (inode numbers) are removed: they differ from build to
-# build.
+# build. So are what maintainer scripts make per machine: nvme-cli's host
+# NQN and host ID (random; an NVMe-oF identity must never be shared by every
+# node that boots this image) and the date line of mdadm's generated
+# mdadm.conf (tested: test/integration/reproducible.test.ts, two engines).
 RUN set -eu; \
     printf '%s\n' "$APT_SOURCES" > /etc/apt/sources.list.d/ramforge-build.sources; \
     printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/man/*' \
@@ -34,7 +37,9 @@ RUN set -eu; \
     apt-get clean; \
     rm -f /etc/apt/sources.list.d/ramforge-build.sources; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
-      /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old
+      /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old; \
+    rm -f /etc/nvme/hostnqn /etc/nvme/hostid; \
+    sed -i '/^# This configuration was auto-generated on /d' /etc/mdadm/mdadm.conf
 
 COPY node /usr/bin/node
 COPY agent.mjs /usr/lib/ramforge-agent/agent.mjs

@@ -74,12 +74,20 @@ function sourceKey(extra: unknown): string {
   // The dib flavor's shipped elements and the test's site element are build inputs too.
   walk(join(REPO_ROOT, 'elements'));
   walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-elements'));
+  // The coreos flavor's Dockerfile and default cloud-config.
+  walk(join(REPO_ROOT, 'cloud-config'));
+  h.update(readFileSync(join(REPO_ROOT, 'Dockerfile')));
   h.update(readFileSync(join(REPO_ROOT, 'package-lock.json')));
   h.update(JSON.stringify(extra));
   return h.digest('hex').slice(0, 16);
 }
 
-export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC): Promise<SharedBuild> {
+export interface SharedBuildOptions {
+  /** Wraps the build when it really runs (not when it is cached): e.g. a private Docker engine for coreos. */
+  around?: (build: () => Promise<void>, root: string) => Promise<void>;
+}
+
+export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC, opts: SharedBuildOptions = {}): Promise<SharedBuild> {
   const key = sourceKey(overrides);
   const root = join(REPO_ROOT, '.cache', 'test-builds', key);
   const out = join(root, 'output', String(overrides.name ?? 'tinyipa'));
@@ -99,14 +107,17 @@ export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC
   }
   try {
     if (!existsSync(done)) {
-      await build({
-        cwd: root,
-        overrides,
-        output: join(root, 'output'),
-        installHostTools: true,
-        renderer: 'silent',
-        log: (l) => process.stderr.write(`[shared-build] ${l}\n`),
-      });
+      const run = async (): Promise<void> => {
+        await build({
+          cwd: root,
+          overrides,
+          output: join(root, 'output'),
+          installHostTools: true,
+          renderer: 'silent',
+          log: (l) => process.stderr.write(`[shared-build] ${l}\n`),
+        });
+      };
+      await (opts.around ? opts.around(run, root) : run());
       writeFileSync(done, new Date().toISOString());
     }
   } finally {
