@@ -142,3 +142,30 @@ test('site files are merged in order and checked; authorized_keys from the spec'
     /bad\.yml: users\[0\]\.shell: "bash" is not valid/,
   );
 });
+
+test("rescue: the host's hand-over units and script, the agent's condition; rescue: false drops them and the rescue directory", async () => {
+  const on = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'on');
+  const units = new Map((on.coreos?.units ?? []).map((u) => [u.name, u]));
+  assert.match(units.get(AGENT_UNIT)?.content ?? '', /^ConditionPathExists=!\/opt\/ironic-python-agent\/etc\/\.rescued$/m);
+  assert.match(units.get('ramforge-rescue.path')?.content ?? '', /^PathExists=\/opt\/ironic-python-agent\/etc\/\.rescued$/m);
+  assert.equal(units.get('ramforge-rescue.path')?.command, 'start');
+  assert.match(units.get('ramforge-rescue.service')?.content ?? '', /^ExecStart=\/usr\/local\/sbin\/ramforge-rescue$/m);
+  const script = on.write_files?.find((f) => f.path === '/usr/local/sbin/ramforge-rescue');
+  assert.equal(script?.permissions, '0755');
+  for (const step of [
+    /useradd .*--groups "\$group" --password "\$hash" rescue/,
+    /NOPASSWD: ALL/,
+    /Match User rescue/,
+    /restart systemd-networkd/,
+  ])
+    assert.match(script?.content ?? '', step);
+  assert.match(JSON.stringify(on), /ipa-rescue-config/);
+
+  const off = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [], rescue: false })).cloudConfig, 'off');
+  const names = (off.coreos?.units ?? []).map((u) => u.name);
+  assert.ok(!names.includes('ramforge-rescue.path') && !names.includes('ramforge-rescue.service'));
+  assert.equal(off.write_files?.length ?? 0, 0);
+  assert.doesNotMatch(JSON.stringify(off), /ipa-rescue-config/, 'no rescue directory: the agent refuses finalize_rescue');
+  assert.match(JSON.stringify(off), /--bind=\/etc\/ramforge /, 'the other binds stay');
+  assert.ok(names.includes('setup-rescue-directories.service'), 'the unit stays for the other shared directories');
+});

@@ -47,6 +47,8 @@ export interface OemOptions {
   /** Site cloud-config files, merged in order over the default. */
   overlays: string[];
   authorizedKeys: string[];
+  /** The spec's rescue (default true); false drops the rescue hand-over and the rescue directory (finalize_rescue then fails). */
+  rescue?: boolean;
   defaultFile?: string;
 }
 
@@ -62,7 +64,8 @@ export async function oemFiles(opts: OemOptions): Promise<OemFiles> {
   const configs = [parseCloudConfig(await readFile(base, 'utf8'), base)];
   if (opts.runtime === 'nspawn') configs.push(NSPAWN_OVERLAY);
   for (const f of opts.overlays) configs.push(parseCloudConfig(await readFile(f, 'utf8'), f));
-  const merged = mergeCloudConfigs(configs);
+  let merged = mergeCloudConfigs(configs);
+  if (opts.rescue === false) merged = withoutRescue(merged);
   const cloudConfig = renderCloudConfig(merged, [
     "Written by ramforge: cloud-config/cloud-config.yml merged with the spec's coreos.cloudConfig files.",
   ]);
@@ -70,5 +73,36 @@ export async function oemFiles(opts: OemOptions): Promise<OemFiles> {
     cloudConfig,
     ...(opts.authorizedKeys.length ? { authorizedKeys: opts.authorizedKeys.map((k) => `${k}\n`).join('') } : {}),
     sources: [base, ...opts.overlays],
+  };
+}
+
+const RESCUE_UNITS = new Set(['ramforge-rescue.path', 'ramforge-rescue.service']);
+const RESCUE_SCRIPT = '/usr/local/sbin/ramforge-rescue';
+
+/**
+ * rescue: false — no hand-over units or script, and no /etc/ipa-rescue-config
+ * on the host or in the agent's root, so the agent refuses finalize_rescue
+ * (docs/rescue.md) as it does in the other flavors built without rescue.
+ */
+export function withoutRescue(c: CloudConfig): CloudConfig {
+  const scrub = (text: string): string =>
+    text
+      .split('\n')
+      // The lines that make or bind the rescue directory; the nspawn ExecStart keeps its other binds.
+      .filter((l) => !/^ExecStart=\/bin\/(mkdir|mount) .*ipa-rescue-config/.test(l))
+      .map((l) => l.replace(/ --bind=\/etc\/ipa-rescue-config(?=\s|$)/g, '').replace(/ \S*\/etc\/ipa-rescue-config(?=\s|$)/g, ''))
+      .join('\n');
+  const units = c.coreos?.units
+    ?.filter((u) => !RESCUE_UNITS.has(u.name))
+    .map((u) => ({
+      ...u,
+      ...(u.content === undefined ? {} : { content: scrub(u.content) }),
+      ...(u.drop_ins ? { drop_ins: u.drop_ins.map((d) => ({ ...d, content: scrub(d.content) })) } : {}),
+    }));
+  const files = c.write_files?.filter((f) => f.path !== RESCUE_SCRIPT);
+  return {
+    ...c,
+    ...(c.coreos ? { coreos: { ...c.coreos, ...(units ? { units } : {}) } } : {}),
+    ...(files ? { write_files: files } : {}),
   };
 }
