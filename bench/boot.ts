@@ -20,6 +20,8 @@ export interface VmParams {
    */
   diskGiB: number;
   memoryMiB: number;
+  /** How long to wait for /v1/status (default 300 s). */
+  timeoutS?: number;
 }
 
 export interface BootParams extends VmParams {
@@ -59,7 +61,7 @@ export async function bootTimes(ctx: BenchContext, opts: BootVmOptions, p: VmPar
   });
   ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
   try {
-    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
+    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, (p.timeoutS ?? 300) * 1000);
     return { seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds: qemuCpuSeconds(vm.pid) };
   } finally {
     await vm.stop();

@@ -24,6 +24,7 @@ export interface CoreosParams {
   cold: boolean;
   memoryMiB: number;
   diskGiB: number;
+  timeoutS: number;
 }
 
 export type CoreosFigures =
