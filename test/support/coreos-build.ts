@@ -3,17 +3,17 @@
  * built once per source state, the Dockerfile and cloud-config/ counted as
  * inputs): the top-level Dockerfile built by a real, private Docker engine
  * (test/support/dockerd.ts, started only when the build is not cached and
- * stopped right after it; never a system daemon), the test SSH key, a serial
- * console, and an ISO (BIOS and UEFI boots). gzip instead of the default
- * zstd -19: the members are ~300 MB and these tests are about the flavor,
- * not the compressor.
+ * stopped right after it; never a system daemon), the test SSH key, a
+ * serial console, and an ISO (the BIOS and UEFI boots of coreos-boot).
+ * gzip instead of the default zstd -19: the members are ~300 MB and these
+ * tests are about the flavor, not the compressor.
  *
  * What the engine held once the build was done (its containers, which must
  * be none) is kept beside the build, so a test can check it on a cached
  * build too.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startDockerd } from './dockerd.js';
 import { sharedBuild, testSshKey, type SharedBuild } from './shared-build.js';
@@ -27,13 +27,13 @@ export const COREOS_TEST_SPEC = {
 };
 
 export interface CoreosBuild extends SharedBuild {
-  /** The engine's container list (GET /containers/json?all=1) right after the build (undefined: not recorded). */
-  engineContainers: unknown[] | undefined;
+  /** The engine's container list (GET /containers/json?all=1) right after the build. */
+  engineContainers: unknown[];
 }
 
 const CONTAINERS_FILE = 'engine-containers.json';
 
-/** Run `fn` with DOCKER_HOST naming a fresh private engine, stopped (its directory removed) afterwards. */
+/** Run `fn` with DOCKER_HOST naming a fresh private engine (its socket given), stopped and removed afterwards. */
 export async function withPrivateEngine<T>(fn: (socket: string) => Promise<T>): Promise<T> {
   const engine = await startDockerd();
   const saved = process.env.DOCKER_HOST;
@@ -49,6 +49,7 @@ export async function withPrivateEngine<T>(fn: (socket: string) => Promise<T>): 
 
 export async function coreosSharedBuild(overrides: Record<string, unknown> = COREOS_TEST_SPEC): Promise<CoreosBuild> {
   const b = await sharedBuild(overrides, {
+    inputs: ['Dockerfile', 'cloud-config'],
     around: (run, root) =>
       withPrivateEngine(async (socket) => {
         await run();
@@ -59,6 +60,5 @@ export async function coreosSharedBuild(overrides: Record<string, unknown> = COR
   });
   // b.dir is <root>/output/<name>.
   const root = dirname(dirname(b.dir));
-  const file = join(root, CONTAINERS_FILE);
-  return { ...b, engineContainers: existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown[]) : undefined };
+  return { ...b, engineContainers: JSON.parse(readFileSync(join(root, CONTAINERS_FILE), 'utf8')) as unknown[] };
 }

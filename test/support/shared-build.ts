@@ -56,7 +56,7 @@ export const TEST_SPEC = {
 /** The same without SSH keys, as most sites build it (rescue on by default, so dropbear is there for the rescue user only), no ISO. */
 export const NO_KEY_SPEC = { ...TEST_SPEC, ssh: { authorizedKeys: [] }, iso: false };
 
-function sourceKey(extra: unknown): string {
+function sourceKey(extra: unknown, inputs: string[]): string {
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -74,21 +74,25 @@ function sourceKey(extra: unknown): string {
   // The dib flavor's shipped elements and the test's site element are build inputs too.
   walk(join(REPO_ROOT, 'elements'));
   walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-elements'));
-  // The coreos flavor's Dockerfile and default cloud-config.
-  walk(join(REPO_ROOT, 'cloud-config'));
-  h.update(readFileSync(join(REPO_ROOT, 'Dockerfile')));
+  for (const i of inputs) {
+    const p = join(REPO_ROOT, i);
+    if (statSync(p).isDirectory()) walk(p);
+    else h.update(i).update('\0').update(readFileSync(p));
+  }
   h.update(readFileSync(join(REPO_ROOT, 'package-lock.json')));
   h.update(JSON.stringify(extra));
   return h.digest('hex').slice(0, 16);
 }
 
 export interface SharedBuildOptions {
-  /** Wraps the build when it really runs (not when it is cached): e.g. a private Docker engine for coreos. */
+  /** More build inputs outside builder/src, agent/src and elements/ (paths relative to the repository), e.g. the coreos Dockerfile. */
+  inputs?: string[];
+  /** Runs the build (only when it is not cached), e.g. with a private Docker engine up around it; `root` holds the cached build. */
   around?: (build: () => Promise<void>, root: string) => Promise<void>;
 }
 
-export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC, opts: SharedBuildOptions = {}): Promise<SharedBuild> {
-  const key = sourceKey(overrides);
+export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC, o: SharedBuildOptions = {}): Promise<SharedBuild> {
+  const key = sourceKey(overrides, o.inputs ?? []);
   const root = join(REPO_ROOT, '.cache', 'test-builds', key);
   const out = join(root, 'output', String(overrides.name ?? 'tinyipa'));
   const done = join(root, 'done');
@@ -107,7 +111,7 @@ export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC
   }
   try {
     if (!existsSync(done)) {
-      const run = async (): Promise<void> => {
+      const run = async () => {
         await build({
           cwd: root,
           overrides,
@@ -117,7 +121,7 @@ export async function sharedBuild(overrides: Record<string, unknown> = TEST_SPEC
           log: (l) => process.stderr.write(`[shared-build] ${l}\n`),
         });
       };
-      await (opts.around ? opts.around(run, root) : run());
+      await (o.around ? o.around(run, root) : run());
       writeFileSync(done, new Date().toISOString());
     }
   } finally {
