@@ -169,3 +169,17 @@ test("rescue: the host's hand-over units and script, the agent's condition; resc
   assert.match(JSON.stringify(off), /--bind=\/etc\/ramforge /, 'the other binds stay');
   assert.ok(names.includes('setup-rescue-directories.service'), 'the unit stays for the other shared directories');
 });
+
+test('nspawn: no chroot bind mounts into the container (nspawn refuses a populated /dev), the agent unit does not require them', async () => {
+  const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
+  const names = (c.coreos?.units ?? []).map((u) => u.name);
+  assert.ok(!names.some((n) => /^opt-ironic\\x2dpython\\x2dagent-/.test(n)), names.join(' '));
+  assert.ok(names.includes('opt-ironic\\x2dpython\\x2dagent.mount'), "the container's tmpfs stays");
+  const agent = c.coreos?.units?.find((u) => u.name === AGENT_UNIT);
+  assert.doesNotMatch(agent?.content ?? '', /agent-(proc|dev|sys|run|mnt)/);
+  assert.match(agent?.content ?? '', /^Requires=ironic-python-agent-shared-dirs\.service ironic-python-agent-resolv\.service$/m);
+  assert.match(agent?.drop_ins?.[0]?.content ?? '', /systemd-nspawn .*--bind=\/dev /);
+  // chroot keeps them.
+  const chroot = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
+  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 6);
+});

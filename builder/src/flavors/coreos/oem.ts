@@ -65,6 +65,7 @@ export async function oemFiles(opts: OemOptions): Promise<OemFiles> {
   if (opts.runtime === 'nspawn') configs.push(NSPAWN_OVERLAY);
   for (const f of opts.overlays) configs.push(parseCloudConfig(await readFile(f, 'utf8'), f));
   let merged = mergeCloudConfigs(configs);
+  if (opts.runtime === 'nspawn') merged = withoutChrootMounts(merged);
   if (opts.rescue === false) merged = withoutRescue(merged);
   const cloudConfig = renderCloudConfig(merged, [
     "Written by ramforge: cloud-config/cloud-config.yml merged with the spec's coreos.cloudConfig files.",
@@ -105,4 +106,35 @@ export function withoutRescue(c: CloudConfig): CloudConfig {
     ...(c.coreos ? { coreos: { ...c.coreos, ...(units ? { units } : {}) } } : {}),
     ...(files ? { write_files: files } : {}),
   };
+}
+
+/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, run, mnt). */
+const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|run|mnt)\.mount$/;
+
+/**
+ * runtime: nspawn — systemd-nspawn refuses a root whose /dev is already
+ * mounted and populated ("If a pre-mounted /dev is provided it needs to be
+ * an unpopulated file system"), and mounts its own /proc; it binds /dev,
+ * /dev/pts, /sys, /run and /usr/share/oem at /mnt itself (the drop-in's
+ * ExecStart). So the chroot's mount units are left out, and the agent unit
+ * no longer requires them.
+ */
+export function withoutChrootMounts(c: CloudConfig): CloudConfig {
+  const units = c.coreos?.units
+    ?.filter((u) => !CHROOT_MOUNT.test(u.name))
+    .map((u) => {
+      if (u.content === undefined) return u;
+      const content = u.content
+        .split('\n')
+        .map((l) => {
+          const m = /^(Requires|After|Wants)=(.*)$/.exec(l);
+          if (!m) return l;
+          const kept = (m[2] as string).split(/\s+/).filter((n) => n && !CHROOT_MOUNT.test(n));
+          return kept.length ? `${m[1]}=${kept.join(' ')}` : undefined;
+        })
+        .filter((l): l is string => l !== undefined)
+        .join('\n');
+      return { ...u, content };
+    });
+  return { ...c, ...(c.coreos ? { coreos: { ...c.coreos, ...(units ? { units } : {}) } } : {}) };
 }
