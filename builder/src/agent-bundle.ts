@@ -5,7 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { build } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { build, type Plugin } from 'esbuild';
 import { BuildError } from './errors.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -14,6 +15,54 @@ export interface AgentBundle {
   code: Buffer;
   bytes: number;
 }
+
+const BUILTINS = new Set(builtinModules);
+const isBuiltin = (spec: string): boolean => spec.startsWith('node:') || BUILTINS.has(spec);
+
+/**
+ * Built-ins a dependency require()s at its top but the agent never uses:
+ * fastify's server.js loads node:https and node:http2 for options the agent
+ * does not set (it serves fastify's router from its own server). Loading
+ * them costs about 4 MB of idle RSS (node:tls, OpenSSL contexts, http2's
+ * session machinery), so the bundle hands such modules a stand-in that
+ * loads the real one on first use (docs/agent-memory.md).
+ */
+const LAZY_FOR_DEPENDENCIES = new Set(['node:https', 'https', 'node:http2', 'http2']);
+
+/**
+ * Every ES import of a Node built-in becomes a require() of it. Importing a
+ * built-in as an ES module makes Node build a module facade that reads every
+ * export once, and that runs the exports' lazy getters (node:http's
+ * WebSocket loads undici, node:crypto's webcrypto loads WebCrypto); esbuild
+ * hoists the imports of the whole bundle to its top, so the agent would pay
+ * all of it at start. require() returns the same exports without the facade.
+ */
+const builtinsForLowRss: Plugin = {
+  name: 'node-builtins-for-low-rss',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/0-9]+$/ }, (a) => {
+      if (!isBuiltin(a.path) || a.namespace !== 'file') return undefined;
+      if (a.kind === 'import-statement' || a.kind === 'dynamic-import') return { path: a.path, namespace: 'node-builtin' };
+      if (a.kind === 'require-call' && LAZY_FOR_DEPENDENCIES.has(a.path) && a.importer.includes('/node_modules/'))
+        return { path: a.path, namespace: 'node-builtin-lazy' };
+      return undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({
+      contents: `module.exports = require(${JSON.stringify(a.path)});`,
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin-lazy' }, (a) => ({
+      contents: `let m; const load = () => (m ??= require(${JSON.stringify(a.path)}));
+module.exports = new Proxy({}, {
+  get: (_, k) => load()[k],
+  has: (_, k) => k in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; },
+});`,
+      loader: 'js',
+    }));
+  },
+};
 
 export async function bundleAgent(opts: { nodeVersion: string; entry?: string }): Promise<AgentBundle> {
   const major = opts.nodeVersion.split('.')[0] ?? '22';
@@ -31,6 +80,7 @@ export async function bundleAgent(opts: { nodeVersion: string; entry?: string })
       sourcemap: false,
       absWorkingDir: REPO_ROOT,
       logLevel: 'silent',
+      plugins: [builtinsForLowRss],
       // Some dependencies still call require(); give the ESM bundle one.
       banner: {
         js: "import { createRequire as __rfCreateRequire } from 'node:module'; const require = __rfCreateRequire(import.meta.url);",

@@ -146,3 +146,113 @@ test('bad input: the disk fills up while writing (exit 1, says so, output/ uncha
     spawnSync('umount', [mnt]);
   }
 });
+
+// The dib flavor (issue 9, "Bad input"): element mistakes are found from the element directories before any
+// slow work; a failing script and an unset `when` are found while the elements run. Each: one error line,
+// exit 2 for input / 1 for a failed script, output/ unchanged, no workspace and no mount left.
+const DIB_SPEC = 'flavor: dib\nname: bad-dib\niso: false\ndib:\n  elementsPath: [elements]\n';
+
+/** `errorLines`: the headline plus, for a failed script, the last lines of its output (each prefixed by the CLI). */
+function dibFailure(elements: string[], files: Record<string, string>, code: number, pattern: RegExp, errorLines = 1): string {
+  const p = project(`${DIB_SPEC}  elements: [${elements.join(', ')}]\n`);
+  for (const [rel, text] of Object.entries(files)) {
+    const [path, exec] = rel.split(' ');
+    mkdirSync(join(p.dir, 'elements', path!, '..'), { recursive: true });
+    writeFileSync(join(p.dir, 'elements', path!), text, { mode: exec === '+x' ? 0o755 : 0o644 });
+  }
+  mkdirSync(join(p.dir, 'elements'), { recursive: true });
+  const t0 = Date.now();
+  const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml', '--no-install']);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('ramforge: error:'));
+  assert.equal(r.code, code, `exit code; stderr:\n${r.stderr.slice(-3000)}`);
+  assert.equal(errors.length, errorLines, `error lines; stderr:\n${r.stderr.slice(-3000)}`);
+  assert.match(errors[0]!, pattern);
+  assert.equal(snapshot(join(p.dir, 'output')), p.before, 'output/ must be unchanged');
+  assert.deepEqual(readdirSync(join(p.dir, '.workspace')), [], 'no workspace left behind');
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(p.dir));
+  assert.deepEqual(mounts, [], 'nothing left mounted');
+  process.stderr.write(`[build-errors] dib ${pattern}: exit ${r.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  return r.stderr;
+}
+
+const dibSkip = process.getuid?.() !== 0 ? 'the dib flavor builds as root' : false;
+
+test('bad input, dib: an unknown element (exit 2, names it and every path searched, before any slow work)', { skip: dibSkip }, () => {
+  const err = dibFailure(['no-such-element'], { 'present/element-deps': '' }, 2, /element 'no-such-element'.*not found/i);
+  assert.match(err, /\/elements\b/);
+  assert.doesNotMatch(err, /debian base|mmdebstrap/, 'found before the Debian base');
+});
+
+test('bad input, dib: a second provider of operating-system (exit 2, names both)', { skip: dibSkip }, () => {
+  dibFailure(
+    ['other-os'],
+    { 'other-os/element-provides': 'operating-system\n' },
+    2,
+    /elements (ramforge-debian and other-os|other-os and ramforge-debian) both provide 'operating-system'/,
+  );
+});
+
+test('bad input, dib: the same hook in two elements (exit 2, names both)', { skip: dibSkip }, () => {
+  dibFailure(
+    ['site-a', 'site-b'],
+    { 'site-a/install.d/50-same +x': '#!/bin/bash\ntrue\n', 'site-b/install.d/50-same +x': '#!/bin/bash\ntrue\n' },
+    2,
+    /install\.d\/50-same.*(site-a.*site-b|site-b.*site-a)/,
+  );
+});
+
+test('bad input, dib: an element with block-device.d (exit 2)', { skip: dibSkip }, () => {
+  dibFailure(['disk'], { 'disk/block-device.d/10-partition +x': '#!/bin/bash\ntrue\n' }, 2, /element disk has block-device\.d/);
+});
+
+test('bad input, dib: a failing element script (exit 1, names element, phase, script; its last lines follow)', {
+  skip: dibSkip,
+  timeout: 10 * 60_000,
+}, () => {
+  const err = dibFailure(
+    ['fails'],
+    { 'fails/root.d/10-fails +x': '#!/bin/bash\nfor i in $(seq 1 25); do echo "fails line $i"; done\nexit 3\n' },
+    1,
+    /^ramforge: error: element fails: root\.d\/10-fails exited with code 3; last 20 lines of its output:$/,
+    21,
+  );
+  const tail = err.split('\n').filter((l) => l.startsWith('ramforge: error:   | '));
+  assert.deepEqual(
+    tail.map((l) => l.slice('ramforge: error:   | '.length)),
+    Array.from({ length: 20 }, (_, i) => `fails line ${i + 6}`),
+  );
+});
+
+test('bad input, dib: a package-installs `when` on an unset variable (exit 2, names it)', { skip: dibSkip, timeout: 10 * 60_000 }, () => {
+  dibFailure(
+    ['site-pkgs'],
+    { 'site-pkgs/package-installs.yaml': 'nano:\n  when: OPS_UNSET_VARIABLE = yes\n', 'site-pkgs/element-deps': 'package-installs\n' },
+    2,
+    /element site-pkgs: package 'nano' has 'when: OPS_UNSET_VARIABLE = yes' but the variable OPS_UNSET_VARIABLE is not set/,
+  );
+});
+
+test('bad input, dib: as an ordinary user, one error line naming the fix before any slow work (rootless is not supported)', {
+  skip: dibSkip,
+  timeout: 5 * 60_000,
+}, () => {
+  const p = project(DIB_SPEC.replace('  elementsPath: [elements]\n', '  elements: []\n'));
+  const cache = join(p.dir, 'cache');
+  mkdirSync(cache);
+  spawnSync('chmod', ['-R', 'a+rwX', p.dir]);
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', CLI, 'build', '--spec', 'spec.yaml', '--no-install'], {
+    cwd: p.dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, CI: '1', HOME: p.dir, RAMFORGE_CACHE: cache, TMPDIR: p.dir },
+    timeout: 5 * 60_000,
+  });
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('ramforge: error:'));
+  assert.equal(r.status, 2, r.stderr.slice(-3000));
+  assert.equal(errors.length, 1, r.stderr.slice(-3000));
+  assert.match(errors[0]!, /dib element runner: .*needs root \(running as uid \d+; rootless dib builds are not supported\)/);
+  assert.match(r.stderr, /hint: run the build as root/);
+  assert.deepEqual(readdirSync(cache), [], 'nothing fetched or built');
+  assert.equal(snapshot(join(p.dir, 'output')), p.before, 'output/ must be unchanged');
+});

@@ -74,6 +74,7 @@ function sourceKey(extra: unknown, inputs: string[]): string {
   // The dib flavor's shipped elements and the test's site element are build inputs too.
   walk(join(REPO_ROOT, 'elements'));
   walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-elements'));
+  walk(join(REPO_ROOT, 'test', 'fixtures', 'dib-hardware-managers'));
   for (const i of inputs) {
     const p = join(REPO_ROOT, i);
     if (statSync(p).isDirectory()) walk(p);

@@ -47,7 +47,7 @@ export async function startServer(app: FastifyInstance, config: AgentConfig, tls
   await app.ready();
   const handler = (req: Parameters<typeof app.routing>[0], res: Parameters<typeof app.routing>[1]): void => app.routing(req, res);
   const server: Server = tls
-    ? (https.createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server)
+    ? (https().createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server)
     : http.createServer(handler);
   // The conductor's command_timeout is 60 s; keep a little more so wait=true answers are not cut.
   server.requestTimeout = 0;

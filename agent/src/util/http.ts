@@ -209,7 +209,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
     };
     const start = (createConnection?: () => Duplex): void => {
       const viaHttpProxy = proxy && !isHttps;
-      const req = (isHttps ? https : http).request({
+      const req = (isHttps ? https() : http).request({
         protocol: viaHttpProxy ? 'http:' : target.protocol,
         host: viaHttpProxy ? proxy.hostname : hostname,
         port: viaHttpProxy ? proxy.port || 80 : target.port || (isHttps ? 443 : 80),
@@ -239,7 +239,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
       req.end(body);
     };
     if (proxy && isHttps) {
-      openConnectTunnel(proxy, target, o).then((sock) => start(() => tls.connect({ socket: sock, ...tlsOpts })), fail);
+      openConnectTunnel(proxy, target, o).then((sock) => start(() => tls().connect({ socket: sock, ...tlsOpts })), fail);
     } else start();
   });
 }
@@ -252,7 +252,7 @@ function proxyAuth(proxy: URL): Record<string, string> {
 function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Duplex> {
   const authority = `${target.hostname}:${target.port || 443}`;
   return new Promise((resolve, reject) => {
-    const req = (proxy.protocol === 'https:' ? https : http).request({
+    const req = (proxy.protocol === 'https:' ? https() : http).request({
       host: proxy.hostname,
       port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80),
       method: 'CONNECT',

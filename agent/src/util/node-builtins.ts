@@ -7,7 +7,24 @@
  * CA list. The bundle hoists every ES import of a built-in to its top, so
  * even a lazily imported module would pay that at start. The objects are
  * the same module exports an `import` would give (tests can still mock them).
+ *
+ * node:https and node:tls are only loaded when first used (an https URL, a
+ * TLS listener): loading them costs about 3 MB of RSS (OpenSSL contexts,
+ * node:crypto, node:tls), and an agent talking plain HTTP never needs them.
  */
 export const http = process.getBuiltinModule('node:http');
-export const https = process.getBuiltinModule('node:https');
-export const tls = process.getBuiltinModule('node:tls');
+
+let httpsModule: typeof import('node:https') | undefined;
+let tlsModule: typeof import('node:tls') | undefined;
+
+/** node:https, loaded on first use. */
+export function https(): typeof import('node:https') {
+  httpsModule ??= process.getBuiltinModule('node:https');
+  return httpsModule;
+}
+
+/** node:tls, loaded on first use. */
+export function tls(): typeof import('node:tls') {
+  tlsModule ??= process.getBuiltinModule('node:tls');
+  return tlsModule;
+}

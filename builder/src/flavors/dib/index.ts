@@ -22,7 +22,7 @@ import { fetchNodeRuntime, type NodeRuntime } from '../../node-runtime.js';
 import { debianBase, extractBase, hostRelease, type DebianBase } from '../../debian/mmdebstrap.js';
 import { DEFAULT_NODE_VERSION } from '../tinyipa/spec.js';
 import { RAMFORGE_VERSION } from '../../version.js';
-import { runElements } from './elements/runner.js';
+import { preflightElements, runElements, RUNNER_ROOT_PROBE } from './elements/runner.js';
 import { mergeDibInputs } from './inputs.js';
 import { dibMembers } from './members.js';
 import { cutModules, takeKernel } from './kernel.js';
@@ -64,9 +64,12 @@ export interface DibInputs {
 
 export const flavor = defineFlavor<DibInputs>({
   name: 'dib',
-  host: () => ({ tools: requirementsFor(['debian', 'debian-base', 'node-runtime']), probes: [] }),
+  host: () => ({ tools: requirementsFor(['debian', 'debian-base', 'node-runtime']), probes: [RUNNER_ROOT_PROBE] }),
   inputs: (anySpec) => {
     const spec = dibSpec(anySpec);
+    // Element mistakes (unknown, double provider, duplicated hook, block-device.d) fail now, not after the base.
+    const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
+    preflightElements(buildElements(dib.elements), [...dib.elementsPath, SHIPPED_ELEMENTS_DIR]);
     return {
       base: {
         name: 'debian-base',
@@ -121,7 +124,7 @@ export const flavor = defineFlavor<DibInputs>({
     const dib = mergeDibInputs(spec.dib, process.env, process.cwd());
     const ran = await runElements({
       root,
-      elements: [...FLAVOR_ELEMENTS, ...dib.elements.filter((e) => !FLAVOR_ELEMENTS.includes(e))],
+      elements: buildElements(dib.elements),
       elementsPath: [...dib.elementsPath, SHIPPED_ELEMENTS_DIR],
       environment: { ...flavorEnv, ...dib.environment },
       release,
@@ -167,6 +170,11 @@ export const flavor = defineFlavor<DibInputs>({
     };
   },
 });
+
+/** The flavor's elements, then the spec's. */
+function buildElements(specElements: readonly string[]): string[] {
+  return [...FLAVOR_ELEMENTS, ...specElements.filter((e) => !FLAVOR_ELEMENTS.includes(e))];
+}
 
 function dibSpec(spec: { flavor: string }): DibBuild {
   if (spec.flavor !== 'dib') throw new InternalError(`the dib flavor was given a ${spec.flavor} spec`);

@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { HostProbeError, UserError } from '../../../errors.js';
 import { PHASES } from './phases.js';
 import { phaseArgv, RUNTIME_DIR } from './run-phase.js';
-import { BUILTIN_ELEMENTS_DIR, mountsUnder, profileLine, refuseUnsupported, requireRoot } from './runner.js';
+import {
+  BUILTIN_ELEMENTS_DIR,
+  mountsUnder,
+  preflightElements,
+  profileLine,
+  refuseUnsupported,
+  requireRoot,
+  rootProblem,
+  RUNNER_ROOT_PROBE,
+} from './runner.js';
 import { resolveElements } from './resolve.js';
 import { tempDir, writeTree } from './test-trees.js';
 
@@ -29,6 +38,33 @@ test('not root: one error naming the fix', () => {
     () => requireRoot(1000),
     (e: unknown) => e instanceof HostProbeError && /uid 1000/.test(e.message) && /run the build as root/.test(e.hint ?? ''),
   );
+});
+
+test("the flavor's host probe says the same (checked before any slow work)", async () => {
+  assert.equal(await RUNNER_ROOT_PROBE.check(), rootProblem());
+  assert.equal(rootProblem(0), undefined);
+  assert.match(rootProblem(1000) ?? '', /needs root \(running as uid 1000; rootless dib builds are not supported\)/);
+  assert.match(RUNNER_ROOT_PROBE.hint, /run the build as root/);
+});
+
+test('preflight: what the element directories alone tell, before the Debian base is made', (t) => {
+  const dir = writeTree(tempDir(t), {
+    'site/install.d/50-site +x': '#!/bin/sh\n',
+    'dup/install.d/50-site +x': '#!/bin/sh\n',
+    'disk/block-device.d/10-x +x': '#!/bin/sh\n',
+    'other-os/element-provides': 'operating-system\n',
+  });
+  const names = preflightElements(['site', 'ramforge-debian'], [dir]).map((e) => e.name);
+  assert.ok(names.includes('site') && names.includes('dpkg'), names.join(' '));
+  const fails = (elements: string[], re: RegExp) =>
+    assert.throws(
+      () => preflightElements([...elements, 'ramforge-debian'], [dir]),
+      (e: unknown) => e instanceof UserError && e.exitCode === 2 && re.test(e.message),
+    );
+  fails(['nope'], /element 'nope' not found in /);
+  fails(['site', 'dup'], /duplicated hook install\.d\/50-site: in element site and in element dup/);
+  fails(['disk'], /^element disk has block-device\.d/);
+  fails(['other-os'], /both provide 'operating-system'/);
 });
 
 test('the built-in elements resolve on their own: the OS element pulls dpkg, install-bin, package-installs, pkg-map, manifests', () => {

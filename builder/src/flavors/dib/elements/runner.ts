@@ -84,16 +84,36 @@ export function refuseUnsupported(elements: readonly Element[]): void {
         });
 }
 
+/** Why the runner cannot run as `uid` (it needs real root: chroot, mounts, files owned by other users), or undefined. */
+export function rootProblem(uid = process.getuid?.() ?? 0): string | undefined {
+  if (uid === 0) return undefined;
+  return `runs element scripts in a chroot with /proc, /dev and /sys mounted, which needs root (running as uid ${uid}; rootless dib builds are not supported)`;
+}
+
+/** The host probe of the dib flavor: checked with the host tools, before any slow work. */
+export const RUNNER_ROOT_PROBE = {
+  what: 'dib element runner',
+  check: async (): Promise<string | undefined> => rootProblem(),
+  hint: 'run the build as root (sudo ./ramforge build ...)',
+};
+
 /** The runner needs real root: chroot, mounts and files owned by other users. */
 export function requireRoot(uid = process.getuid?.() ?? 0): void {
-  if (uid !== 0)
-    throw new HostProbeError([
-      {
-        what: 'dib element runner',
-        problem: `runs element scripts in a chroot with /proc, /dev and /sys mounted, which needs root (running as uid ${uid})`,
-        hint: 'run the build as root (sudo ./ramforge build ...)',
-      },
-    ]);
+  const problem = rootProblem(uid);
+  if (problem) throw new HostProbeError([{ what: RUNNER_ROOT_PROBE.what, problem, hint: RUNNER_ROOT_PROBE.hint }]);
+}
+
+/**
+ * What can be judged from the element directories alone, before any slow
+ * work (the flavor calls it before the Debian base is made): the resolved
+ * set (unknown element, double provider, ...), block-device.d refused, no
+ * hook name in two elements. Throws the same UserErrors runElements would.
+ */
+export function preflightElements(elements: readonly string[], elementsPath: readonly string[]): Element[] {
+  const resolved = resolveElements(elements, [...elementsPath, BUILTIN_ELEMENTS_DIR]).elements;
+  refuseUnsupported(resolved);
+  planHookTree(resolved);
+  return resolved;
 }
 
 /** Which element a path of the hook tree came from (links made by install-types point into the element's own dirs). */
