@@ -37,23 +37,22 @@
  * probes would have to be put into the image; what the agent owes is the
  * chroot call for every member disk, which these scripts witness.
  *
- * Networking: the image URL is on the host's 127.0.0.1 (the conductor HEADs
- * it); the guest fetches it through the proxy http://10.0.2.2:P, a
- * forward proxy this test runs on 127.0.0.1:P (slirp maps 10.0.2.2 there),
- * set as driver_info/image_http_proxy.
- * No host process connects to 10.0.2.2.
+ * Networking (test/support/ironic-deploy.ts): the image URL is on the host's
+ * 127.0.0.1 (the conductor HEADs it); the guest fetches it through a forward
+ * proxy on 127.0.0.1:P that it reaches as http://10.0.2.2:P (slirp), set as
+ * driver_info/image_http_proxy. No host process connects to 10.0.2.2.
  *
  *   bash scripts/test.sh test/integration/agent-raid.test.ts
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, get as httpGet, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
+import { deployImage, printVmFailure, serveImage, startImageProxy, waitForPowerOff, type ImageProxy } from '../support/ironic-deploy.js';
 import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, OVMF_VARS, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
@@ -75,15 +74,12 @@ const PAYLOAD_START = 32 * MiB;
 const MD_MAGIC = 0xa92b4efc;
 
 let ironic: IronicEnv | undefined;
-let proxy: Server | undefined;
-let proxyPort = 0;
+let proxy: ImageProxy | undefined;
 before(
   async () => {
     if (skip) return;
     ironic = await startIronic({ extraConf: '[conductor]\nautomated_clean = false\n' });
-    proxy = startForwardProxy();
-    await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
-    proxyPort = (proxy.address() as { port: number }).port;
+    proxy = await startImageProxy();
     if (kernel && initrd) return;
     const b = await sharedBuild();
     kernel = b.kernel;
@@ -93,23 +89,8 @@ before(
 );
 after(async () => {
   await ironic?.stop();
-  await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
+  await proxy?.close();
 });
-
-/** An HTTP forward proxy for the guest: absolute-URI requests, to 127.0.0.1 only. */
-function startForwardProxy(): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://invalid');
-    if (url.hostname !== '127.0.0.1') {
-      res.writeHead(403).end('only 127.0.0.1 is proxied');
-      return;
-    }
-    httpGet(url, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    }).on('error', (e) => res.writeHead(502).end(String(e)));
-  });
-}
 
 const GRUB_INSTALL = `#!/bin/sh
 # Test stand-in for grub-install: record the call, and put a boot-code marker where GRUB's boot.img would go.
@@ -121,8 +102,8 @@ echo "grub-mkconfig $*" >> /boot/grub-calls.log
 echo "# made by the test's grub-mkconfig" > "$2"
 `;
 
-/** The whole-disk test image: MBR; p1 ext4 root (busybox, the grub stand-ins) 1-32 MiB; p2 random bytes 32-48 MiB. */
-function makeImage(dir: string, file: string): { sha256: string; payload: Buffer } {
+/** The whole-disk test image: MBR; p1 ext4 root (busybox, the grub stand-ins) 1-32 MiB; p2 random bytes 32-48 MiB. Returns p2. */
+function makeImage(dir: string, file: string): Buffer {
   const root = join(dir, 'root');
   for (const d of ['bin', 'usr/sbin', 'boot/grub', 'dev', 'proc', 'sys', 'run', 'tmp']) mkdirSync(join(root, d), { recursive: true });
   copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
@@ -154,7 +135,7 @@ function makeImage(dir: string, file: string): { sha256: string; payload: Buffer
   const payload = randomBytes(IMAGE_SIZE - PAYLOAD_START);
   payload.copy(bytes, PAYLOAD_START);
   writeFileSync(file, bytes);
-  return { sha256: createHash('sha256').update(bytes).digest('hex'), payload };
+  return payload;
 }
 
 interface MdMember {
@@ -205,8 +186,8 @@ const UEFI_DISK_SIZE = 640 * MiB;
 const ESP_GUID = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 const utf16 = (s: string): Buffer => Buffer.from(s, 'utf16le');
 
-/** A GPT whole-disk image: p1 an ESP (FAT, 1-17 MiB) holding only \EFI\BOOT\BOOTX64.EFI, p2 the ext4-less rest. */
-function makeUefiImage(dir: string, file: string): { sha256: string; loader: Buffer } {
+/** A GPT whole-disk image: p1 an ESP (FAT, 1-17 MiB) holding only \EFI\BOOT\BOOTX64.EFI, p2 the ext4-less rest. Returns the loader. */
+function makeUefiImage(dir: string, file: string): Buffer {
   const loader = Buffer.concat([Buffer.from('MZ RAMFORGE-RAID-UEFI-LOADER '), randomBytes(4096)]);
   const fat = join(dir, 'esp.fat');
   const loaderFile = join(dir, 'BOOTX64.EFI');
@@ -221,7 +202,7 @@ function makeUefiImage(dir: string, file: string): { sha256: string; loader: Buf
   writeFileSync(file, bytes);
   rmSync(fat);
   rmSync(loaderFile);
-  return { sha256: createHash('sha256').update(bytes).digest('hex'), loader };
+  return loader;
 }
 
 /** GPT entry `n` (1-based) of a disk file: type GUID, first/last byte, name. */
@@ -277,7 +258,8 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
   try {
     // Blank disks: as in IPA, create_configuration refuses disks that still hold partitions (automated cleaning's erase_devices_metadata removes them).
     for (const d of disks) execFileSync('truncate', ['-s', String(DISK_SIZE), d]);
-    const image = makeImage(dir, join(env.httpRoot, 'raid-image.raw'));
+    const payload = makeImage(dir, join(env.httpRoot, 'raid-image.raw'));
+    const image = serveImage(env, 'raid-image.raw');
     uuid = await env.enrollNode({
       mac: MAC,
       name: 'vm-raid',
@@ -340,21 +322,12 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     vm = undefined;
     await env.setProvisionState(uuid, 'provide');
     await env.waitForProvisionState(uuid, ['available'], 60_000);
-    const patch = [
-      ...Object.entries({ image_source: `${env.httpUrl}/raid-image.raw`, image_checksum: image.sha256, image_disk_format: 'raw' }).map(
-        ([k, v]) => ({ op: 'add', path: `/instance_info/${k}`, value: v }),
-      ),
-      // Zed reads the proxy from driver_info and hands it to the agent as image_info.proxies.
-      { op: 'add', path: '/driver_info/image_http_proxy', value: `http://10.0.2.2:${proxyPort}` },
-    ];
-    const p = await env.api('PATCH', `/v1/nodes/${uuid}`, patch);
-    assert.equal(p.status, 200, JSON.stringify(p.body));
-    const t1 = Date.now();
-    await env.setProvisionState(uuid, 'active');
-    await env.waitForProvisionState(uuid, ['wait call-back'], 120_000);
-    await boot('deploy');
-    n = await env.waitForProvisionState(uuid, ['active'], 600_000);
-    console.log(`deploy onto the array (boot + write_image + install_bootloader) took ${Date.now() - t1} ms`);
+    n = await deployImage(env, uuid, {
+      image,
+      proxy,
+      boot: () => boot('deploy'),
+      label: 'deploy onto the array (boot + write_image + install_bootloader)',
+    });
     assert.equal(n.last_error, null);
     const serial = vm!.serialText();
     assert.match(
@@ -363,8 +336,7 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     );
     assert.match(serial, /GRUB2 will be installed on disks \/dev\/vda, \/dev\/vdb \(members of \/dev\/md\d+\)/);
     // The conductor powers the node off at the end: the agent's poweroff -f ends qemu.
-    await Promise.race([vm!.exited(), new Promise((r) => setTimeout(r, 60_000))]);
-    await vm!.stop();
+    await waitForPowerOff(vm!);
     vm = undefined;
 
     // 3. Both disk files, read back on the host.
@@ -375,7 +347,7 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
       const mbr = readAt(disk, at, 512);
       assert.equal(mbr.readUInt16LE(510), 0xaa55, `disk${i}: the image's MBR at the data offset (${at})`);
       assert.ok(
-        readAt(disk, at + PAYLOAD_START, image.payload.length).equals(image.payload),
+        readAt(disk, at + PAYLOAD_START, payload.length).equals(payload),
         `disk${i}: the image's payload partition, byte for byte, at data offset + 32 MiB`,
       );
       const dev = `/dev/vd${'ab'[i]}`;
@@ -443,29 +415,22 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
     for (const d of uefiDisks) execFileSync('truncate', ['-s', String(UEFI_DISK_SIZE), d]);
     const vars = join(dir, 'OVMF_VARS.fd');
     copyFileSync(OVMF_VARS, vars);
-    const uefiImage = makeUefiImage(dir, join(env.httpRoot, 'raid-uefi-image.raw'));
-    const p2 = await env.api('PATCH', `/v1/nodes/${uuid}`, [
-      // The undeploy cleared instance_info.
-      { op: 'add', path: '/instance_info/image_source', value: `${env.httpUrl}/raid-uefi-image.raw` },
-      { op: 'add', path: '/instance_info/image_checksum', value: uefiImage.sha256 },
-      { op: 'add', path: '/instance_info/image_disk_format', value: 'raw' },
-    ]);
-    assert.equal(p2.status, 200, JSON.stringify(p2.body));
-    const t3 = Date.now();
-    await env.setProvisionState(uuid, 'active', {
-      deploy_steps: [{ interface: 'raid', step: 'apply_configuration', args: { raid_config: target }, priority: 90 }],
+    const loader = makeUefiImage(dir, join(env.httpRoot, 'raid-uefi-image.raw'));
+    // The undeploy cleared instance_info.
+    n = await deployImage(env, uuid, {
+      image: serveImage(env, 'raid-uefi-image.raw'),
+      proxy,
+      deploySteps: [{ interface: 'raid', step: 'apply_configuration', args: { raid_config: target }, priority: 90 }],
+      boot: () => boot('uefi', { disks: uefiDisks, vars }),
+      label: 'UEFI deploy (OVMF boot + apply_configuration + write_image + mirrored ESP)',
+      timeoutMs: 900_000,
     });
-    await env.waitForProvisionState(uuid, ['wait call-back'], 120_000);
-    await boot('uefi', { disks: uefiDisks, vars });
-    n = await env.waitForProvisionState(uuid, ['active'], 900_000);
-    console.log(`UEFI deploy (OVMF boot + apply_configuration + write_image + mirrored ESP) took ${Date.now() - t3} ms`);
     assert.equal(n.last_error, null);
     assert.match(
       vm!.serialText(),
       /software RAID: mirroring the ESP as \/dev\/md\d+ \(RAID-1, metadata 1\.0\) over \/dev\/vda2 \/dev\/vdb2/,
     );
-    await Promise.race([vm!.exited(), new Promise((r) => setTimeout(r, 60_000))]);
-    await vm!.stop();
+    await waitForPowerOff(vm!);
     vm = undefined;
     const espArrays = new Set<string>();
     for (const [i, disk] of uefiDisks.entries()) {
@@ -486,19 +451,18 @@ test('software RAID-1 through the real conductor: manual cleaning builds it, a d
       espArrays.add(sb.uuid);
       // The FAT starts at the partition's first byte (what the firmware reads): the image's loader is in it.
       const got = execFileSync('mtype', ['-i', `${disk}@@${esp.start}`, '::/EFI/BOOT/BOOTX64.EFI'], { maxBuffer: 1 << 20 });
-      assert.ok(got.equals(uefiImage.loader), `uefi${i}: the image's \\EFI\\BOOT\\BOOTX64.EFI on this disk's ESP`);
+      assert.ok(got.equals(loader), `uefi${i}: the image's \\EFI\\BOOT\\BOOTX64.EFI on this disk's ESP`);
     }
     assert.equal(espArrays.size, 1, 'both ESPs are members of one array');
     const nv = readFileSync(vars);
     for (const i of [0, 1]) assert.ok(nv.includes(utf16(`ironic1 (RAID, part${i})`)), `an NVRAM entry "ironic1 (RAID, part${i})"`);
     console.log('UEFI on RAID-1: both disks carry the mirrored ESP (md 1.0) with the loader; NVRAM holds an entry per disk');
   } catch (e) {
-    console.error(env.logTail(80));
-    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
-    else
-      for (const f of ['serial-clean.log', 'serial-deploy.log', 'serial-uefi.log'])
-        if (existsSync(join(dir, f)))
-          console.error(`--- ${f} (tail)\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-60).join('\n')}`);
+    printVmFailure(
+      env,
+      vm,
+      ['clean', 'deploy', 'uefi'].map((t) => join(dir, `serial-${t}.log`)),
+    );
     throw e;
   } finally {
     await vm?.stop();

@@ -2,7 +2,11 @@
  * Acceptance in a VM: the agent inside a built ramdisk (tinyipa) in qemu,
  * against the real Ironic on the host, and what cleaning leaves ON THE DISK:
  * every byte of the disk file is read back on the host afterwards. The last
- * test does the same with the dib ramdisk (test/support/dib-build.ts).
+ * two tests boot the dib ramdisk (test/support/dib-build.ts) and the coreos
+ * one (test/support/coreos-build.ts) once each for automated cleaning, then,
+ * in the same boot (fast track, driver_info/fast_track), a deploy of a raw
+ * whole-disk image through the conductor; the disk file must then hold the
+ * image byte for byte, and zeros after it.
  * Uses the shared test build (or the kernel and initramfs named by
  * RAMFORGE_TEST_KERNEL / RAMFORGE_TEST_INITRAMFS).
  *
@@ -26,11 +30,21 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, write
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js';
+import { startIronic, vmIronicSkip, type EnrollOptions, type IronicEnv } from '../support/ironic.js';
+import {
+  compareDiskWithImage,
+  deployImage,
+  printVmFailure,
+  randomMbrImage,
+  serveImage,
+  startImageProxy,
+  waitForPowerOff,
+} from '../support/ironic-deploy.js';
 import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, type BootVmOptions, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 import { dibSharedBuild } from '../support/dib-build.js';
+import { coreosSharedBuild } from '../support/coreos-build.js';
 
 let kernel = process.env.RAMFORGE_TEST_KERNEL;
 let initrd = process.env.RAMFORGE_TEST_INITRAMFS;
@@ -140,7 +154,8 @@ async function withNode(
   disks: (dir: string) => Pick<BootVmOptions, 'disks' | 'extraArgs'>,
   bootFirst: boolean,
   body: (r: Run, boot: () => Promise<Vm>) => Promise<void>,
-  image?: { kernel: string; initrd: string },
+  image?: { kernel: string; initrd: string; memoryMiB?: number },
+  node: Omit<EnrollOptions, 'mac' | 'name'> = {},
 ): Promise<void> {
   const env = ironic!;
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-vm-'));
@@ -148,7 +163,7 @@ async function withNode(
   let uuid: string | undefined;
   try {
     const d = disks(dir);
-    uuid = await env.enrollNode({ mac: MAC, name });
+    uuid = await env.enrollNode({ ...node, mac: MAC, name });
     await env.setProvisionState(uuid, 'manage');
     await env.waitForProvisionState(uuid, ['manageable'], 60_000);
     const agentPort = await freePort();
@@ -159,7 +174,7 @@ async function withNode(
         initrd: image?.initrd ?? initrd,
         // ipa-disk-wait-attempts=1: these disks are below the 4 GiB a root disk needs; do not wait 30 s for one.
         append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1`,
-        memoryMiB: 1024,
+        memoryMiB: image?.memoryMiB ?? 1024,
         mac: MAC,
         hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
         serialLog: join(dir, 'serial.log'),
@@ -170,8 +185,7 @@ async function withNode(
     if (bootFirst) await boot();
     await body({ env, uuid, vm: vm!, agentPort, dir }, boot);
   } catch (e) {
-    console.error(env.logTail(80));
-    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    printVmFailure(env, vm);
     throw e;
   } finally {
     await vm?.stop();
@@ -266,31 +280,78 @@ test('erase_devices_express (manual cleaning): only metadata goes, as in IPA; th
   );
 });
 
-test('dib ramdisk: automated cleaning through the real Ironic leaves every byte of the disk zero', {
+/** The raw whole-disk image the flavor tests deploy (random bytes behind an MBR). */
+const IMAGE_SIZE = 64 * MiB;
+
+/**
+ * One boot of another flavor's ramdisk: automated cleaning (IPA defaults)
+ * leaves every byte zero; then, the agent still up (fast track), a deploy of
+ * a raw whole-disk image through the conductor to `active`, and the disk
+ * file holds the image byte for byte and the cleaning's zeros after it.
+ */
+async function cleanThenDeploy(flavor: string, ramdisk: { kernel: string; initrd: string; memoryMiB: number }): Promise<void> {
+  let diskFile = '';
+  const proxy = await startImageProxy();
+  try {
+    await withNode(
+      `vm-${flavor}-deploy`,
+      (dir) => {
+        diskFile = join(dir, 'disk.img');
+        makeTenantDisk(diskFile, DISK_SIZE);
+        return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
+      },
+      false,
+      async ({ env, uuid }, boot) => {
+        // Ask first, then boot: the conductor (fake power) "reboots" the node and waits for the agent.
+        await env.setProvisionState(uuid, 'provide');
+        await env.waitForProvisionState(uuid, ['clean wait'], 120_000);
+        const t0 = Date.now();
+        const vm = await boot();
+        let n = await env.waitForProvisionState(uuid, ['available'], 2_000_000);
+        console.log(`${flavor}: boot + automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
+        assert.equal(n.last_error, null);
+        assert.equal(n.power_state, 'power on', 'fast track: the conductor left the agent running after cleaning');
+        const agentPort = Number(new URL(String(n.driver_internal_info.agent_url)).port);
+        const result = await cleanResult(agentPort, 'erase_devices');
+        assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
+        const bad = firstNonZero(diskFile);
+        assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning with the ${flavor} ramdisk`);
+
+        const bytes = randomMbrImage(IMAGE_SIZE);
+        const image = serveImage(env, `${flavor}-deploy.raw`, bytes);
+        try {
+          n = await deployImage(env, uuid, { image, proxy, label: `${flavor}: fast-track deploy of a ${IMAGE_SIZE / MiB} MiB raw image` });
+          assert.equal(n.last_error, null);
+          assert.equal(n.driver_internal_info.is_whole_disk_image, true);
+          assert.ok(await waitForPowerOff(vm), 'the agent powered the VM off (standby.power_off at the end of the deploy)');
+        } finally {
+          image.remove();
+        }
+        const cmp = compareDiskWithImage(diskFile, bytes);
+        assert.equal(cmp.firstDifference, -1, `byte ${cmp.firstDifference} of the disk differs from the image`);
+        assert.equal(cmp.firstNonZeroAfter, -1, `byte ${cmp.firstNonZeroAfter} after the image is not zero`);
+      },
+      ramdisk,
+      // Fast track: the conductor keeps the agent (and its token) after cleaning and deploys through it without a reboot.
+      { driverInfo: { fast_track: true }, properties: { root_device: { name: '/dev/vda' } } },
+    );
+  } finally {
+    await proxy.close();
+  }
+}
+
+test('dib ramdisk, one boot: automated cleaning through the real Ironic leaves every byte of the disk zero; a fast-track deploy of a raw whole-disk image leaves the image on the disk byte for byte', {
   skip,
   timeout: 2_400_000,
 }, async () => {
   const dib = await dibSharedBuild();
-  let diskFile = '';
-  await withNode(
-    'vm-dib-erase',
-    (dir) => {
-      diskFile = join(dir, 'disk.img');
-      makeTenantDisk(diskFile, DISK_SIZE);
-      return { disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }] };
-    },
-    true,
-    async ({ env, uuid, agentPort }) => {
-      await env.setProvisionState(uuid, 'provide');
-      const t0 = Date.now();
-      const n = await env.waitForProvisionState(uuid, ['available'], 2_000_000);
-      console.log(`dib: in-VM automated cleaning of a ${DISK_SIZE / MiB} MiB disk took ${Date.now() - t0} ms`);
-      assert.equal(n.last_error, null);
-      const result = await cleanResult(agentPort, 'erase_devices');
-      assert.match(String(result['/dev/vda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
-      const bad = firstNonZero(diskFile);
-      assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning with the dib ramdisk`);
-    },
-    { kernel: dib.kernel, initrd: dib.initramfs },
-  );
+  await cleanThenDeploy('dib', { kernel: dib.kernel, initrd: dib.initramfs, memoryMiB: 1024 });
+});
+
+test('coreos ramdisk, one boot: automated cleaning through the real Ironic leaves every byte of the disk zero; a fast-track deploy of a raw whole-disk image leaves the image on the disk byte for byte', {
+  skip,
+  timeout: 3_600_000,
+}, async () => {
+  const coreos = await coreosSharedBuild();
+  await cleanThenDeploy('coreos', { kernel: coreos.kernel, initrd: coreos.initramfs, memoryMiB: 1536 });
 });

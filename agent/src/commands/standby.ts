@@ -3,9 +3,9 @@
  * extension (bootloader). Disk and image work is image/; power
  * actions go through ctx.run so tests record them instead of rebooting.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { validateImageInfo } from '../image/validate-image-info.js';
 import { checkParams } from './params.js';
+import { shutdownHost } from './shutdown.js';
 import { detectBootMode, isMd5Enabled, runPrepareImage, type ImageContext } from '../image/run-prepare-image.js';
 import { asyncCommand, syncCommand, type CommandContext, type Extension, type Params } from './types.js';
 
@@ -22,24 +22,6 @@ function imageContext(ctx: CommandContext): ImageContext {
 function validateImageParams(cmd: string, params: Params, ctx: CommandContext): void {
   checkParams(cmd, params, { image_info: 'object', configdrive: 'string?' });
   validateImageInfo(params.image_info as Record<string, unknown>, isMd5Enabled(ctx));
-}
-
-/** Flush disks; busybox and util-linux both have sync(1). */
-async function syncDisks(ctx: CommandContext): Promise<void> {
-  await ctx.run(['sync'], { timeoutMs: 120_000 });
-}
-
-/**
- * sync, then `poweroff -f` / `reboot -f`. -f because the ramdisk has no
- * service manager worth stopping and a hung shutdown would leave the node
- * half alive. The short pause lets the RUNNING answer reach the conductor.
- */
-async function shutdownHost(ctx: CommandContext, action: 'poweroff' | 'reboot'): Promise<null> {
-  ctx.log.info(`${action === 'poweroff' ? 'powering off' : 'rebooting'} the node`);
-  await syncDisks(ctx);
-  await sleep(500);
-  await ctx.run([action, '-f']);
-  return null;
 }
 
 export function createStandbyExtension(): Extension {
@@ -65,10 +47,10 @@ export function createStandbyExtension(): Extension {
       const { getPartitionUuids } = await import('../image/index.js');
       return getPartitionUuids();
     }),
-    power_off: asyncCommand((_p, ctx) => shutdownHost(ctx, 'poweroff')),
-    run_image: asyncCommand((_p, ctx) => shutdownHost(ctx, 'reboot')),
+    power_off: asyncCommand((_p, ctx) => shutdownHost(ctx.run, ctx.log, 'poweroff')),
+    run_image: asyncCommand((_p, ctx) => shutdownHost(ctx.run, ctx.log, 'reboot')),
     sync: syncCommand(async (_p, ctx) => {
-      await syncDisks(ctx);
+      await ctx.run(['sync'], { timeoutMs: 120_000 });
       return null;
     }),
   };

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExecError, type ExecOptions, type ProgramRunner } from '../util/exec.js';
+import { createMemoryLog } from '../../test/support/logs.js';
+import { shutdownHost } from './shutdown.js';
+
+/** Records argv (and stdin) of every call; `answer` decides each call's outcome. */
+function recorder(answer: (argv: string[]) => { stdout?: string; stderr?: string } | Error = () => ({})) {
+  const calls: string[] = [];
+  const run: ProgramRunner = async (argv: string[], opts?: ExecOptions) => {
+    calls.push(opts?.input === undefined ? argv.join(' ') : `${argv.join(' ')} <<< ${String(opts.input)}`);
+    const a = answer(argv);
+    if (a instanceof Error) throw a;
+    return { stdout: a.stdout ?? '', stderr: a.stderr ?? '', code: 0 };
+  };
+  return { run, calls };
+}
+
+test('sync, then poweroff -f / reboot -f; nothing else when the program does it', async () => {
+  for (const action of ['poweroff', 'reboot'] as const) {
+    const r = recorder();
+    assert.equal(await shutdownHost(r.run, createMemoryLog(), action, 0), null);
+    assert.deepEqual(r.calls, ['sync', `${action} -f`]);
+  }
+});
+
+test('no poweroff/reboot program (the coreos chroot): the sysrq trigger does it, and the log says why', async () => {
+  for (const [action, key] of [
+    ['poweroff', 'o'],
+    ['reboot', 'b'],
+  ] as const) {
+    const r = recorder((argv) =>
+      argv[0] === action
+        ? new ExecError(argv, null, '', `spawn ${action} ENOENT`, Object.assign(new Error('ENOENT'), { code: 'ENOENT' }))
+        : {},
+    );
+    const log = createMemoryLog();
+    await shutdownHost(r.run, log, action, 0);
+    assert.deepEqual(r.calls, ['sync', `${action} -f`, `tee /proc/sysrq-trigger <<< ${key}`]);
+    assert.ok(log.lines.some((l) => l.includes(`${action} is not available here (spawn ${action} ENOENT): using /proc/sysrq-trigger`)));
+  }
+});
+
+test("systemd's poweroff in a chroot declines ('ignoring request'): the sysrq trigger does it", async () => {
+  const r = recorder((argv) => (argv[0] === 'poweroff' ? { stderr: 'Running in chroot, ignoring request.\n' } : {}));
+  await shutdownHost(r.run, createMemoryLog(), 'poweroff', 0);
+  assert.deepEqual(r.calls, ['sync', 'poweroff -f', 'tee /proc/sysrq-trigger <<< o']);
+});
+
+test('a poweroff that runs and fails is the command error: no sysrq', async () => {
+  const r = recorder((argv) => (argv[0] === 'poweroff' ? new ExecError(argv, 1, '', 'poweroff: Operation not permitted') : {}));
+  await assert.rejects(shutdownHost(r.run, createMemoryLog(), 'poweroff', 0), /exit code 1: poweroff: Operation not permitted/);
+  assert.deepEqual(r.calls, ['sync', 'poweroff -f']);
+});

@@ -1,0 +1,40 @@
+/**
+ * Powering the node off or rebooting it at the end of a flow
+ * (standby.power_off, standby.run_image): sync, then `poweroff -f` /
+ * `reboot -f`. -f because the ramdisk has no service manager worth stopping
+ * and a hung shutdown would leave the node half alive.
+ *
+ * Where that program is missing (the coreos flavor's agent runs chrooted in
+ * its container, which has no init system and so no poweroff) or declines
+ * (systemd's says "Running in chroot, ignoring request."), the kernel's
+ * /proc/sysrq-trigger does it ('o' off, 'b' reboot), as IPA falls back to
+ * it. The trigger file obeys root regardless of the kernel.sysrq mask.
+ * Everything goes through `run`, so tests record it instead of shutting
+ * down.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExecError, type ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
+
+export type ShutdownAction = 'poweroff' | 'reboot';
+
+export async function shutdownHost(run: ProgramRunner, log: Log, action: ShutdownAction, pauseMs = 500): Promise<null> {
+  log.info(`${action === 'poweroff' ? 'powering off' : 'rebooting'} the node`);
+  // busybox and util-linux both have sync(1).
+  await run(['sync'], { timeoutMs: 120_000 });
+  // Lets the RUNNING answer reach the conductor.
+  await sleep(pauseMs);
+  let why: string;
+  try {
+    const r = await run([action, '-f']);
+    if (!/ignoring request/i.test(`${r.stdout}\n${r.stderr}`)) return null;
+    why = `${action} -f declined: ${r.stderr.trim() || r.stdout.trim()}`;
+  } catch (e) {
+    // Only a program that could not be started (no exit code) falls back; a failing one is the command's error.
+    if (!(e instanceof ExecError) || e.code !== null) throw e;
+    why = `${action} is not available here (${e.stderr.trim()})`;
+  }
+  log.info(`${why}: using /proc/sysrq-trigger`);
+  await run(['tee', '/proc/sysrq-trigger'], { input: action === 'poweroff' ? 'o' : 'b' });
+  return null;
+}
