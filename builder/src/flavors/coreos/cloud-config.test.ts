@@ -179,6 +179,7 @@ test('nspawn: no chroot bind mounts into the container (nspawn refuses a populat
   assert.doesNotMatch(agent?.content ?? '', /agent-(proc|dev|sys|run|mnt)/);
   assert.match(agent?.content ?? '', /^Requires=ironic-python-agent-shared-dirs\.service ironic-python-agent-resolv\.service$/m);
   assert.match(agent?.drop_ins?.[0]?.content ?? '', /systemd-nspawn .*--bind=\/dev /);
+  assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/run /, 'nspawn mounts its own /run/host');
   // chroot keeps them.
   const chroot = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
   assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 6);

@@ -16,7 +16,10 @@ export const AGENT_UNIT = 'ironic-python-agent.service';
 /**
  * coreos.runtime: nspawn — the agent in systemd-nspawn instead of chroot,
  * with the host's /dev, /sys and /proc bound in (nspawn's own are
- * read-only: IPA's reason to leave it) and /usr/share/oem at /mnt.
+ * read-only: IPA's reason to leave it) and /usr/share/oem at /mnt. Of the
+ * host's /run only /run/udev (the udev database lsblk and udevadm read):
+ * binding all of /run breaks nspawn's own /run/host mount ("Failed to mount
+ * ... on /run/host", seen at boot).
  */
 export const NSPAWN_OVERLAY: CloudConfig = {
   coreos: {
@@ -30,7 +33,7 @@ export const NSPAWN_OVERLAY: CloudConfig = {
               '[Service]',
               'ExecStart=',
               'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --capability=all -D /opt/ironic-python-agent ' +
-                '--bind=/dev --bind=/dev/pts --bind=/sys --bind=/run --bind=/usr/share/oem:/mnt ' +
+                '--bind=/dev --bind=/dev/pts --bind=/sys --bind=/run/udev --bind=/usr/share/oem:/mnt ' +
                 '--bind=/etc/ironic-python-agent --bind=/etc/ironic-python-agent.d --bind=/etc/ramforge --bind=/etc/ipa-rescue-config ' +
                 '/usr/local/bin/ironic-python-agent',
               '',
