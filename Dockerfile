@@ -19,14 +19,18 @@ FROM ${BASE}
 ARG APT_SOURCES
 # The disk and hardware tools the agent runs (docs/ramdisk-tools.md; the
 # same set as the other flavors: tcpdump for LLDP, mdadm for software RAID),
-# kmod and iproute2 for the agent's modprobe and ip. No documentation, manual pages or translations (the container is
-# in RAM); copyright files stay. Downloaded packages, logs, indexes and
-# ldconfig's cache (inode numbers) are removed: they differ from build to
-# build. What the agent never reads goes in the same step (the container is
-# unpacked into RAM at every boot, gunzip under TCG is the boot's slowest
-# step): translations, documentation but copyright files, udev's hardware
-# database (udevd runs on the host, not here), iconv modules, ipmitool's
-# IANA vendor list (display only), qemu programs other than qemu-img.
+# kmod and iproute2 for the agent's modprobe and ip. Removed in the same
+# step:
+# - what differs from build to build: downloaded packages, logs, indexes,
+#   ldconfig's cache (inode numbers), the date line of mdadm's generated
+#   mdadm.conf, and nvme-cli's host NQN and host ID (random at install; an
+#   NVMe-oF identity must never be shared by every node booting this image)
+#   (tested: test/integration/reproducible.test.ts, two engines);
+# - what the agent never reads (the container is unpacked into RAM at every
+#   boot, and that is the boot's slowest step under TCG): translations,
+#   documentation but copyright files, manual pages, udev's hardware
+#   database (udevd runs on the host, not here), iconv modules, ipmitool's
+#   IANA vendor list (display only), qemu programs other than qemu-img.
 RUN set -eu; \
     printf '%s\n' "$APT_SOURCES" > /etc/apt/sources.list.d/ramforge-build.sources; \
     printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/man/*' \
@@ -43,7 +47,9 @@ RUN set -eu; \
     find /usr/share/doc -type d -empty -delete; \
     rm -rf /usr/share/locale/* /usr/share/man/* /usr/share/info/* /usr/share/lintian /usr/share/bash-completion \
       /usr/lib/udev/hwdb.d /usr/lib/udev/hwdb.bin /usr/lib/x86_64-linux-gnu/gconv /usr/share/misc/enterprise-numbers.txt \
-      /usr/bin/qemu-nbd /usr/bin/qemu-io /usr/bin/qemu-storage-daemon
+      /usr/bin/qemu-nbd /usr/bin/qemu-io /usr/bin/qemu-storage-daemon; \
+    rm -f /etc/nvme/hostnqn /etc/nvme/hostid; \
+    sed -i '/^# This configuration was auto-generated on /d' /etc/mdadm/mdadm.conf
 
 COPY node /usr/bin/node
 COPY agent.mjs /usr/lib/ramforge-agent/agent.mjs

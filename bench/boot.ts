@@ -20,6 +20,8 @@ export interface VmParams {
    */
   diskGiB: number;
   memoryMiB: number;
+  /** How long to wait for /v1/status (default 300 s). */
+  timeoutS?: number;
 }
 
 export interface BootParams extends VmParams {
@@ -118,7 +120,7 @@ export async function bootTimes(
   ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
   const marks = watchMarks(vm);
   try {
-    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 300_000);
+    await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, (p.timeoutS ?? 300) * 1000);
     const done = { seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds: qemuCpuSeconds(vm.pid) };
     return { ...done, marks: marks.stop() };
   } finally {

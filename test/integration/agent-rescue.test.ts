@@ -7,7 +7,9 @@
  * Then, on the guest: the rescue user logs in over SSH WITH THE PASSWORD
  * (a wrong one is refused), DHCP was restarted on every interface, and the
  * agent neither answers nor is started again (docs/rescue.md). The dib case
- * does the same with the dib ramdisk (systemd units, sshd, systemd-networkd).
+ * does the same with the dib ramdisk (systemd units, sshd, systemd-networkd),
+ * the coreos case with the coreos ramdisk, whose agent runs chrooted in its
+ * container: the rescue user, sshd and networkd are the HOST's.
  *
  * The conductor's fake boot interface has no validate_rescue, so this Ironic
  * runs with [agent]manage_agent_boot=false (the ramdisk is booted by the
@@ -27,6 +29,7 @@ import { startIronic, vmIronicSkip, type IronicEnv } from '../support/ironic.js'
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
 import { NO_KEY_SPEC, sharedBuild } from '../support/shared-build.js';
+import { coreosSharedBuild } from '../support/coreos-build.js';
 
 const skip = vmIronicSkip();
 const MAC = '52:54:00:12:34:58';
@@ -294,6 +297,97 @@ test('rescue through the real conductor with the dib ramdisk: systemd hand-over,
     assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
     // Each NIC got its lease twice: at boot and after the hand-over's networkd restart (a fresh DHCP exchange).
+    for (const net of ['2', '3']) {
+      const leases = ok.out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
+      assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);
+    }
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
+      await new Promise((r) => setTimeout(r, 2500));
+    }
+  } catch (e) {
+    console.error(env.logTail(80));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
+  }
+});
+
+test('rescue through the real conductor with the coreos ramdisk: the chrooted agent hands over, the HOST gets the rescue user, sshd and DHCP', {
+  skip,
+  timeout: 45 * 60_000,
+}, async () => {
+  const env = ironic!;
+  // The coreos tests' shared build (core's key only: the rescue user needs the password).
+  const b = await coreosSharedBuild();
+  let vm: Vm | undefined;
+  let uuid: string | undefined;
+  const mac = '52:54:00:12:34:5c';
+  try {
+    uuid = await env.enrollNode({ mac, name: 'vm-rescue-coreos', fields: { rescue_interface: 'agent' } });
+    await adoptAndRescue(env, uuid);
+
+    const agentPort = await freePort();
+    const sshPort = await freePort();
+    const apiPort = new URL(env.apiUrl).port;
+    const t0 = Date.now();
+    vm = await bootVm({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
+      memoryMiB: 1536,
+      mac,
+      hostfwd: [
+        { hostPort: agentPort, guestPort: 9999 },
+        { hostPort: sshPort, guestPort: 22 },
+      ],
+      serialLog: join(dir, 'serial-coreos.log'),
+      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:5d'],
+    });
+    const n = await env.waitForProvisionState(uuid, ['rescue'], 900_000);
+    console.log(`coreos: boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(n.last_error, null);
+
+    await vm.waitForSerial(/ramforge-rescue: done/, 180_000);
+    const serial = vm.serialText();
+    assert.match(serial, /ramforge-rescue: user rescue \(group sudo, sudo\) has the conductor's password/);
+    assert.match(serial, /ramforge-rescue: sshd accepts the rescue user's password/);
+    assert.match(serial, /ramforge-rescue: DHCP restarted on: \S+ \S+\s*$/m, 'DHCP restarted on both NICs');
+    console.log(`coreos: hand-over done ${((Date.now() - t0) / 1000).toFixed(1)} s after boot`);
+
+    const wrong = sshWithPassword(sshPort, 'rescue', `${PASSWORD}x`, 'true');
+    assert.notEqual(wrong.status, 0, 'a wrong password is refused');
+    assert.match(wrong.out, /Permission denied/);
+    for (const user of ['root', 'core']) {
+      const other = sshWithPassword(sshPort, user, '', 'true');
+      assert.notEqual(other.status, 0, `${user} logged in with an empty password: ${other.out}`);
+    }
+
+    const probe = [
+      'for i in $(seq 30); do [ "$(ip -4 -o addr show scope global | wc -l)" -ge 2 ] && break; sleep 1; done',
+      'echo "user=$USER sudo=$(sudo -n id -u)"',
+      // The login is on the host, not in the agent's container.
+      'echo "host=$(cat /etc/ramforge-release | grep FLAVOR) container=$(test -d /opt/ironic-python-agent/usr/local/bin && echo beside)"',
+      'echo "agent=$(pgrep -x node || echo none) $(sudo -n systemctl is-active ironic-python-agent.service)"',
+      'echo "starts=$(sudo -n journalctl -b -o cat -u ironic-python-agent.service | grep -c "^Started ironic-python-agent")"',
+      'sudo -n journalctl -b -o cat -u ironic-python-agent.service | grep -c "unmet condition" | sed "s/^/skipped=/"',
+      'sudo -n journalctl -b -o cat -u systemd-networkd.service | grep -E "DHCPv4 address 10\\.0\\.[23]\\.15" | sed "s/^/lease /"',
+      'ip -4 -o addr show scope global',
+      'ip -4 route show default',
+    ].join('; ');
+    const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
+    console.log(`coreos: as rescue on the host:\n${ok.out}`);
+    assert.equal(ok.status, 0, `ssh as rescue with the password: ${ok.out}`);
+    assert.match(ok.out, /^user=rescue sudo=0$/m);
+    assert.match(ok.out, /^host=FLAVOR=coreos container=beside$/m);
+    assert.match(ok.out, /^agent=none (inactive|failed)$/m);
+    assert.match(ok.out, /^starts=1$/m, 'the agent was started once, at boot');
+    assert.match(ok.out, /^skipped=[1-9]/m, 'systemd skipped the restart on ConditionPathExists=!/opt/ironic-python-agent/etc/.rescued');
+    assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
+    assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
+    assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
     for (const net of ['2', '3']) {
       const leases = ok.out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
       assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);

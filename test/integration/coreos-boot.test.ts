@@ -4,12 +4,13 @@
  * flavor coreos builds the top-level Dockerfile on a Debian base it
  * imported itself, puts container.tar.gz, cloud-config.yml and
  * authorized_keys into /usr/share/oem of its container host, and the
- * ramdisk boots (qemu TCG, 1.5 GiB, kernel + initramfs): the cloud-config
- * runner unpacks the container, the agent answers /v1/status from its
- * chroot, and `core` logs in with the spec's key and has sudo.
+ * ramdisk boots (qemu TCG, 1.5 GiB): kernel + initramfs, the ISO on BIOS
+ * and the ISO on UEFI (OVMF), one boot each. In every boot the cloud-config
+ * runner unpacks the container and the agent answers /v1/status from its
+ * chroot (/proc/PID/root of the agent's node process); the direct boot also
+ * logs `core` in with the spec's key and checks sudo.
  *
- * One build (test/support/coreos-build.ts, shared with the other coreos
- * tests and cached while the sources stay the same), one boot.
+ * One build, shared with the other coreos tests (test/support/coreos-build.ts).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,10 +21,10 @@ import { join } from 'node:path';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../../builder/src/archive/compress.js';
-import { coreosSharedBuild, type CoreosBuild } from '../support/coreos-build.js';
-import { bootVm, freePort } from '../support/qemu.js';
+import { bootVm, freePort, type BootVmOptions } from '../support/qemu.js';
 import { testSshKey } from '../support/shared-build.js';
-import { sshOnce } from '../support/ssh.js';
+import { sshOnce, sshUntil } from '../support/ssh.js';
+import { coreosSharedBuild, type CoreosBuild } from '../support/coreos-build.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ramforge-coreos-'));
 const disk = join(dir, 'disk.img');
@@ -39,7 +40,6 @@ before(
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
 async function oemFiles(initramfs: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   for (const m of await listInitramfs(initramfs)) {
@@ -66,36 +66,59 @@ test('the OEM directory holds the checked cloud-config, the container and the SS
   assert.deepEqual(b.engineContainers, [], 'no container left in the engine');
 });
 
-test('boots: the agent answers /v1/status from its chroot and core logs in with the key and sudo', { timeout: 15 * 60_000 }, async () => {
+/** Boot with `opts`, wait for /v1/status, check the answer comes from the agent chrooted in its container, then `then`. */
+async function boot(name: string, opts: Partial<BootVmOptions>, then?: (sshPort: number) => Promise<void>): Promise<void> {
   const port = await freePort();
   const sshPort = await freePort();
   const vm = await bootVm({
-    kernel: b.kernel,
-    initrd: b.initramfs,
-    append: 'console=ttyS0,115200',
     memoryMiB: 1536,
     hostfwd: [
       { hostPort: port, guestPort: 9999 },
       { hostPort: sshPort, guestPort: 22 },
     ],
     disks: [{ path: disk, format: 'raw' }],
+    ...opts,
   });
   try {
     const r = await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, 600_000);
     assert.equal(r.status, 200);
-    process.stderr.write(`[boot] coreos direct: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
-    const ssh = sshOnce(
+    assert.equal(typeof (JSON.parse(r.body) as { version: string }).version, 'string');
+    process.stderr.write(`[coreos-boot] ${name}: /v1/status after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
+    // Who answered: the agent's node, whose root is the container on the host.
+    const root = await sshUntil(
       { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
-      // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
-      'id -un; sudo -n readlink /proc/$(pgrep -x node | head -n 1)/root; sudo -n systemctl is-active ironic-python-agent.service',
-      120_000,
+      'sudo -n readlink /proc/$(sudo -n ss -Hltnp "sport = :9999" | grep -o "pid=[0-9]*" | head -n 1 | cut -d= -f2)/root',
+      { timeoutMs: 120_000, pauseMs: 3000 },
     );
-    assert.equal(ssh.status, 0, ssh.stderr);
-    assert.deepEqual(ssh.stdout.trim().split('\n'), ['core', '/opt/ironic-python-agent', 'active']);
+    assert.equal(root.trim(), '/opt/ironic-python-agent', 'the process listening on 9999 runs in the container');
+    await then?.(sshPort);
   } catch (e) {
-    process.stderr.write(`[boot] serial log:\n${vm.serialText().slice(-6000)}\n`);
+    process.stderr.write(`[coreos-boot] ${name} serial log:\n${vm.serialText().slice(-6000)}\n`);
     throw e;
   } finally {
     await vm.stop();
   }
+}
+
+test('boots (kernel + initramfs): the agent answers /v1/status from its chroot and core logs in with the key and sudo', {
+  timeout: 15 * 60_000,
+}, async () => {
+  await boot('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, async (sshPort) => {
+    const ssh = sshOnce(
+      { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
+      // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
+      'id -un; sudo -n systemctl is-active ironic-python-agent.service; sudo -n systemctl is-active ramforge-rescue.path',
+      120_000,
+    );
+    assert.equal(ssh.status, 0, ssh.stderr);
+    assert.deepEqual(ssh.stdout.trim().split('\n'), ['core', 'active', 'active']);
+  });
+});
+
+test('the ISO boots on BIOS and the agent answers from its chroot', { timeout: 15 * 60_000 }, async () => {
+  await boot('iso-bios', { iso: b.iso, firmware: 'bios' });
+});
+
+test('the ISO boots on UEFI (OVMF) and the agent answers from its chroot', { timeout: 15 * 60_000 }, async () => {
+  await boot('iso-uefi', { iso: b.iso, firmware: 'uefi' });
 });

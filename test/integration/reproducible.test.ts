@@ -1,7 +1,7 @@
-/** Two builds in different directories at different times give identical kernel, initramfs, ISO and UKI bytes (tinyipa, dib). */
+/** Two builds in different directories at different times give identical kernel, initramfs, ISO and UKI bytes (tinyipa, dib, coreos). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +9,7 @@ import { build } from '../../builder/src/index.js';
 import { sharedBuild, TEST_SPEC } from '../support/shared-build.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
 import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
+import { COREOS_TEST_SPEC, coreosSharedBuild, withPrivateEngine } from '../support/coreos-build.js';
 
 test('reproducible: a second build elsewhere, later, is byte-identical (kernel, initramfs, ISO, UKI)', {
   timeout: 30 * 60_000,
@@ -55,6 +56,43 @@ test('reproducible: dib, a second build elsewhere, later, is byte-identical (ker
       reuseMembers: false,
     });
     const name = DIB_TEST_SPEC.name;
+    const second = join(r.outputDir!, name);
+    for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
+      const a = await sha256File(join(first.dir, `${name}.${f}`));
+      const b = await sha256File(`${second}.${f}`);
+      assert.equal(b, a, `${name}.${f} differs between the two builds`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('reproducible: coreos, a second build elsewhere, later, by another engine, is byte-identical (kernel, initramfs, ISO, UKI)', {
+  timeout: 45 * 60_000,
+}, async () => {
+  const first = await coreosSharedBuild();
+  await sleep(1500);
+  const dir = mkdtempSync(join(tmpdir(), 'ramforge-repro-coreos-'));
+  try {
+    // A fresh private engine (an empty layer cache: the Dockerfile's apt step runs again) and an image ID of
+    // its own, so the container archive cached per image ID is not reused: the container is exported and
+    // normalised again. The Debian bases and the Node runtime come from the cache.
+    const r = await withPrivateEngine(() =>
+      build({
+        cwd: dir,
+        overrides: COREOS_TEST_SPEC,
+        output: join(dir, 'out'),
+        installHostTools: true,
+        renderer: 'silent',
+        reuseMembers: false,
+      }),
+    );
+    const name = COREOS_TEST_SPEC.name;
+    const manifests = [first.manifest, JSON.parse(readFileSync(join(r.outputDir!, 'manifest.json'), 'utf8'))] as {
+      container: { image: string; sha256: string };
+    }[];
+    assert.notEqual(manifests[1]!.container.image, manifests[0]!.container.image, 'the second engine built its own image');
+    assert.equal(manifests[1]!.container.sha256, manifests[0]!.container.sha256, 'container.tar.gz differs');
     const second = join(r.outputDir!, name);
     for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
       const a = await sha256File(join(first.dir, `${name}.${f}`));

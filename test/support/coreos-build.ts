@@ -3,7 +3,8 @@
  * built once per source state, the Dockerfile and cloud-config/ counted as
  * inputs): the top-level Dockerfile built by a real, private Docker engine
  * (test/support/dockerd.ts, started only when the build is not cached and
- * stopped right after it; never a system daemon), the test SSH key, no ISO.
+ * stopped right after it; never a system daemon), the test SSH key, a
+ * serial console, and an ISO (the BIOS and UEFI boots of coreos-boot).
  * gzip instead of the default zstd -19: the members are ~300 MB and these
  * tests are about the flavor, not the compressor.
  *
@@ -20,7 +21,7 @@ import { sharedBuild, testSshKey, type SharedBuild } from './shared-build.js';
 export const COREOS_TEST_SPEC = {
   flavor: 'coreos',
   name: 'coreos-test',
-  iso: false,
+  cmdline: 'console=ttyS0,115200',
   compression: 'gzip',
   ssh: { authorizedKeys: [testSshKey().publicKey] },
 };
@@ -32,25 +33,30 @@ export interface CoreosBuild extends SharedBuild {
 
 const CONTAINERS_FILE = 'engine-containers.json';
 
+/** Run `fn` with DOCKER_HOST naming a fresh private engine (its socket given), stopped and removed afterwards. */
+export async function withPrivateEngine<T>(fn: (socket: string) => Promise<T>): Promise<T> {
+  const engine = await startDockerd();
+  const saved = process.env.DOCKER_HOST;
+  process.env.DOCKER_HOST = engine.host;
+  try {
+    return await fn(engine.socket);
+  } finally {
+    if (saved === undefined) delete process.env.DOCKER_HOST;
+    else process.env.DOCKER_HOST = saved;
+    await engine.stop();
+  }
+}
+
 export async function coreosSharedBuild(overrides: Record<string, unknown> = COREOS_TEST_SPEC): Promise<CoreosBuild> {
   const b = await sharedBuild(overrides, {
     inputs: ['Dockerfile', 'cloud-config'],
-    async around(run, root) {
-      const engine = await startDockerd();
-      const saved = process.env.DOCKER_HOST;
-      process.env.DOCKER_HOST = engine.host;
-      try {
+    around: (run, root) =>
+      withPrivateEngine(async (socket) => {
         await run();
-        const socket = engine.host.slice('unix://'.length);
         const containers = execFileSync('curl', ['-s', '--unix-socket', socket, 'http://x/containers/json?all=1'], { encoding: 'utf8' });
         mkdirSync(root, { recursive: true });
         writeFileSync(join(root, CONTAINERS_FILE), containers);
-      } finally {
-        if (saved === undefined) delete process.env.DOCKER_HOST;
-        else process.env.DOCKER_HOST = saved;
-        await engine.stop();
-      }
-    },
+      }),
   });
   // b.dir is <root>/output/<name>.
   const root = dirname(dirname(b.dir));

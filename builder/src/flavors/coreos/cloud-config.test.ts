@@ -32,13 +32,14 @@ test("the repository's cloud-config is valid and has IPA's units", async () => {
   assert.equal(cloudConfig.split('\n')[0], '#cloud-config');
 });
 
-test('nspawn adds a drop-in replacing ExecStart', async () => {
+test('nspawn adds a drop-in replacing ExecStart, with a writable /sys of its own (not the host one bound)', async () => {
   const { cloudConfig } = await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: ['ssh-ed25519 AAAA k'] });
   const agent = (parse(cloudConfig) as CloudConfig).coreos?.units?.find((u) => u.name === AGENT_UNIT);
   assert.match(
     agent?.drop_ins?.[0]?.content ?? '',
-    /^\[Service\]\nExecStart=\nExecStart=\/usr\/bin\/systemd-nspawn .*--bind=\/usr\/share\/oem:\/mnt/,
+    /^\[Service\]\nEnvironment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1\nExecStart=\nExecStart=\/usr\/bin\/systemd-nspawn .*--bind=\/usr\/share\/oem:\/mnt/,
   );
+  assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/sys\b/);
 });
 
 test('errors name the file, the path and the fix', () => {
@@ -141,4 +142,46 @@ test('site files are merged in order and checked; authorized_keys from the spec'
     oemFiles({ runtime: 'chroot', overlays: [bad], authorizedKeys: [] }),
     /bad\.yml: users\[0\]\.shell: "bash" is not valid/,
   );
+});
+
+test("rescue: the host's hand-over units and script, the agent's condition; rescue: false drops them and the rescue directory", async () => {
+  const on = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'on');
+  const units = new Map((on.coreos?.units ?? []).map((u) => [u.name, u]));
+  assert.match(units.get(AGENT_UNIT)?.content ?? '', /^ConditionPathExists=!\/opt\/ironic-python-agent\/etc\/\.rescued$/m);
+  assert.match(units.get('ramforge-rescue.path')?.content ?? '', /^PathExists=\/opt\/ironic-python-agent\/etc\/\.rescued$/m);
+  assert.equal(units.get('ramforge-rescue.path')?.command, 'start');
+  assert.match(units.get('ramforge-rescue.service')?.content ?? '', /^ExecStart=\/usr\/local\/sbin\/ramforge-rescue$/m);
+  const script = on.write_files?.find((f) => f.path === '/usr/local/sbin/ramforge-rescue');
+  assert.equal(script?.permissions, '0755');
+  for (const step of [
+    /useradd .*--groups "\$group" --password "\$hash" rescue/,
+    /NOPASSWD: ALL/,
+    /Match User rescue/,
+    /restart systemd-networkd/,
+  ])
+    assert.match(script?.content ?? '', step);
+  assert.match(JSON.stringify(on), /ipa-rescue-config/);
+
+  const off = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [], rescue: false })).cloudConfig, 'off');
+  const names = (off.coreos?.units ?? []).map((u) => u.name);
+  assert.ok(!names.includes('ramforge-rescue.path') && !names.includes('ramforge-rescue.service'));
+  assert.equal(off.write_files?.length ?? 0, 0);
+  assert.doesNotMatch(JSON.stringify(off), /ipa-rescue-config/, 'no rescue directory: the agent refuses finalize_rescue');
+  assert.match(JSON.stringify(off), /--bind=\/etc\/ramforge /, 'the other binds stay');
+  assert.ok(names.includes('setup-rescue-directories.service'), 'the unit stays for the other shared directories');
+});
+
+test('nspawn: no chroot bind mounts into the container (nspawn refuses a populated /dev), the agent unit does not require them', async () => {
+  const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
+  const names = (c.coreos?.units ?? []).map((u) => u.name);
+  assert.ok(!names.some((n) => /^opt-ironic\\x2dpython\\x2dagent-/.test(n)), names.join(' '));
+  assert.ok(names.includes('opt-ironic\\x2dpython\\x2dagent.mount'), "the container's tmpfs stays");
+  const agent = c.coreos?.units?.find((u) => u.name === AGENT_UNIT);
+  assert.doesNotMatch(agent?.content ?? '', /agent-(proc|dev|sys|run|mnt)/);
+  assert.match(agent?.content ?? '', /^Requires=ironic-python-agent-shared-dirs\.service ironic-python-agent-resolv\.service$/m);
+  assert.match(agent?.drop_ins?.[0]?.content ?? '', /systemd-nspawn .*--bind=\/dev /);
+  assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/run /, 'nspawn mounts its own /run/host');
+  // chroot keeps them.
+  const chroot = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
+  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 6);
 });

@@ -9,8 +9,10 @@
  * or a CoreOS-family PXE image (coreos.base) the OEM files are appended to.
  */
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TreeEntry } from '../../tree/types.js';
+import { Tree } from '../../tree/tree.js';
 import { defineFlavor, type Member } from '../contract.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
 import { InternalError, UserError } from '../../errors.js';
@@ -23,6 +25,7 @@ import { engineProbe } from '../../docker/engine.js';
 import { makeAgentContainer, type AgentContainer } from './container.js';
 import { OEM_DIR, oemFiles, type OemFiles } from './oem.js';
 import { buildHostOs, HOST_PACKAGES } from './host-os.js';
+import { repackInitramfs } from './repack.js';
 
 type CoreosBuild = FlavorSpec<'coreos'>;
 
@@ -56,7 +59,8 @@ export const flavor = defineFlavor<CoreosInputs>({
       oem: {
         name: 'cloud-config',
         title: 'Check and merge the cloud-config',
-        run: () => oemFiles({ runtime: own.runtime, overlays: own.cloudConfig, authorizedKeys: spec.ssh.authorizedKeys }),
+        run: () =>
+          oemFiles({ runtime: own.runtime, overlays: own.cloudConfig, authorizedKeys: spec.ssh.authorizedKeys, rescue: spec.rescue }),
       },
       container: {
         name: 'agent-container',
@@ -75,12 +79,10 @@ export const flavor = defineFlavor<CoreosInputs>({
         run: async (env) => {
           if (own.base) {
             await checkBaseInitramfs(own.base.initramfs);
-            if (own.oem === 'repack')
-              throw new UserError('coreos.oem: repack is not implemented yet in this version of ramforge', { hint: 'use oem: append' });
             return undefined;
           }
           const release = hostRelease() ?? 'bookworm';
-          const base = await debianBase({ release, variant: 'minbase', include: HOST_PACKAGES, epoch: spec.sourceDateEpoch }, env);
+          const base = await debianBase({ release, variant: 'minbase', include: hostPackages(own), epoch: spec.sourceDateEpoch }, env);
           const runner = await bundleAgent({ nodeVersion: own.node.version, entry: RUNNER_ENTRY });
           return { base, release, runner };
         },
@@ -113,28 +115,38 @@ export const flavor = defineFlavor<CoreosInputs>({
       members = [
         // zstd 19 on the ~150 MB host root costs minutes (dib measured 9 → a few MB more); 9 keeps the build in its target.
         { kind: 'tree', name: 'host', compression: { zstd: 9, xz: 6 } },
-        { kind: 'tree', name: 'modules', select: (e: TreeEntry) => e.path.startsWith('usr/lib/modules/'), compression: { zstd: 9, xz: 6 } },
+        // Compressed one by one already (dib/kernel.ts cutModules): the kernel only copies this member.
+        { kind: 'tree', name: 'modules', select: (e: TreeEntry) => e.path.startsWith('usr/lib/modules/'), compression: 'none' },
         // container.tar.gz is gzip already: compressing it again costs minutes and saves nothing.
         { kind: 'tree', name: 'oem', select: isOem, compression: 'none' },
       ];
       facts = {
-        host: { debianBase: host.base.key, release: host.release, packages: HOST_PACKAGES, elements: built.elements },
+        host: { debianBase: host.base.key, release: host.release, packages: hostPackages(own), elements: built.elements },
         kernel: { modules: built.modules },
       };
+      addOemFiles(tree, oem, container, attrs);
     } else {
       const base = own.base as { kernel: string; initramfs: string };
       kernel = { file: base.kernel, version: 'coreos.base' };
-      // "Adding a Custom OEM": the base initramfs unchanged, the OEM files as one more member.
-      members = [
-        { kind: 'verbatim', name: 'coreos-base', file: base.initramfs },
-        { kind: 'tree', name: 'oem', compression: 'none' },
-      ];
-      facts = { base: { kernel: base.kernel, initramfs: base.initramfs, oem: own.oem } };
+      if (own.oem === 'repack') {
+        // IPA's way: the base and the OEM files as one archive, compressed as the base was (repack.ts).
+        const oemTree = new Tree({ storeDir: join(workspace, 'oem-tree'), usrMerge: false });
+        addOemFiles(oemTree, oem, container, attrs);
+        const file = join(workspace, 'coreos-base-oem.initramfs');
+        const r = await repackInitramfs({ base: base.initramfs, oem: oemTree.entries(), out: file, epoch: mtime });
+        log(`repacked ${base.initramfs} with the OEM files: ${r.baseEntries} base entries, ${r.compression}`);
+        members = [{ kind: 'verbatim', name: 'coreos-base-oem', file }];
+        facts = { base: { kernel: base.kernel, initramfs: base.initramfs, oem: own.oem, repack: r } };
+      } else {
+        // "Adding a Custom OEM": the base initramfs unchanged, the OEM files as one more member.
+        members = [
+          { kind: 'verbatim', name: 'coreos-base', file: base.initramfs },
+          { kind: 'tree', name: 'oem', compression: 'none' },
+        ];
+        facts = { base: { kernel: base.kernel, initramfs: base.initramfs, oem: own.oem } };
+        addOemFiles(tree, oem, container, attrs);
+      }
     }
-    tree.addDir(OEM_DIR, { ...attrs, mode: 0o755 });
-    tree.addFile(`${OEM_DIR}/container.tar.gz`, { source: container.file, size: container.bytes }, { ...attrs, mode: 0o644 });
-    tree.addFile(`${OEM_DIR}/cloud-config.yml`, Buffer.from(oem.cloudConfig), { ...attrs, mode: 0o644 });
-    if (oem.authorizedKeys) tree.addFile(`${OEM_DIR}/authorized_keys`, Buffer.from(oem.authorizedKeys), { ...attrs, mode: 0o644 });
     return {
       kernel,
       members,
@@ -154,6 +166,19 @@ export const flavor = defineFlavor<CoreosInputs>({
     };
   },
 });
+
+/** The host's packages; runtime: nspawn needs systemd-nspawn (Debian's systemd-container). */
+function hostPackages(own: CoreosBuild['coreos']): string[] {
+  return own.runtime === 'nspawn' ? [...HOST_PACKAGES, 'systemd-container'] : HOST_PACKAGES;
+}
+
+/** /usr/share/oem: the container, the merged cloud-config and the SSH keys. */
+function addOemFiles(tree: Tree, oem: OemFiles, container: AgentContainer, attrs: { mtime: number; layer: string }): void {
+  tree.addDir(OEM_DIR, { ...attrs, mode: 0o755 });
+  tree.addFile(`${OEM_DIR}/container.tar.gz`, { source: container.file, size: container.bytes }, { ...attrs, mode: 0o644 });
+  tree.addFile(`${OEM_DIR}/cloud-config.yml`, Buffer.from(oem.cloudConfig), { ...attrs, mode: 0o644 });
+  if (oem.authorizedKeys) tree.addFile(`${OEM_DIR}/authorized_keys`, Buffer.from(oem.authorizedKeys), { ...attrs, mode: 0o644 });
+}
 
 function isOem(e: TreeEntry): boolean {
   return e.path === OEM_DIR || e.path.startsWith(`${OEM_DIR}/`);

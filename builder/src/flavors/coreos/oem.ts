@@ -15,8 +15,13 @@ export const AGENT_UNIT = 'ironic-python-agent.service';
 
 /**
  * coreos.runtime: nspawn — the agent in systemd-nspawn instead of chroot,
- * with the host's /dev, /sys and /proc bound in (nspawn's own are
- * read-only: IPA's reason to leave it) and /usr/share/oem at /mnt.
+ * with the host's /dev bound in and /usr/share/oem at /mnt. nspawn's own
+ * /sys and /proc/sys are read-only (IPA's reason to leave nspawn: sysrq,
+ * mdadm and LIO write there): SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 makes them
+ * writable. Binding the host's /sys instead breaks nspawn's mount of
+ * /sys/fs/cgroup, and binding all of /run its /run/host mount (both seen at
+ * boot), so of the host's /run only /run/udev (the udev database lsblk and
+ * udevadm read) is bound.
  */
 export const NSPAWN_OVERLAY: CloudConfig = {
   coreos: {
@@ -28,9 +33,10 @@ export const NSPAWN_OVERLAY: CloudConfig = {
             name: '50-nspawn.conf',
             content: [
               '[Service]',
+              'Environment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1',
               'ExecStart=',
               'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --capability=all -D /opt/ironic-python-agent ' +
-                '--bind=/dev --bind=/dev/pts --bind=/sys --bind=/run --bind=/usr/share/oem:/mnt ' +
+                '--bind=/dev --bind=/dev/pts --bind=/run/udev --bind=/usr/share/oem:/mnt ' +
                 '--bind=/etc/ironic-python-agent --bind=/etc/ironic-python-agent.d --bind=/etc/ramforge --bind=/etc/ipa-rescue-config ' +
                 '/usr/local/bin/ironic-python-agent',
               '',
@@ -47,6 +53,8 @@ export interface OemOptions {
   /** Site cloud-config files, merged in order over the default. */
   overlays: string[];
   authorizedKeys: string[];
+  /** The spec's rescue (default true); false drops the rescue hand-over and the rescue directory (finalize_rescue then fails). */
+  rescue?: boolean;
   defaultFile?: string;
 }
 
@@ -62,7 +70,9 @@ export async function oemFiles(opts: OemOptions): Promise<OemFiles> {
   const configs = [parseCloudConfig(await readFile(base, 'utf8'), base)];
   if (opts.runtime === 'nspawn') configs.push(NSPAWN_OVERLAY);
   for (const f of opts.overlays) configs.push(parseCloudConfig(await readFile(f, 'utf8'), f));
-  const merged = mergeCloudConfigs(configs);
+  let merged = mergeCloudConfigs(configs);
+  if (opts.runtime === 'nspawn') merged = withoutChrootMounts(merged);
+  if (opts.rescue === false) merged = withoutRescue(merged);
   const cloudConfig = renderCloudConfig(merged, [
     "Written by ramforge: cloud-config/cloud-config.yml merged with the spec's coreos.cloudConfig files.",
   ]);
@@ -71,4 +81,66 @@ export async function oemFiles(opts: OemOptions): Promise<OemFiles> {
     ...(opts.authorizedKeys.length ? { authorizedKeys: opts.authorizedKeys.map((k) => `${k}\n`).join('') } : {}),
     sources: [base, ...opts.overlays],
   };
+}
+
+const RESCUE_UNITS = new Set(['ramforge-rescue.path', 'ramforge-rescue.service']);
+const RESCUE_SCRIPT = '/usr/local/sbin/ramforge-rescue';
+
+/**
+ * rescue: false — no hand-over units or script, and no /etc/ipa-rescue-config
+ * on the host or in the agent's root, so the agent refuses finalize_rescue
+ * (docs/rescue.md) as it does in the other flavors built without rescue.
+ */
+export function withoutRescue(c: CloudConfig): CloudConfig {
+  const scrub = (text: string): string =>
+    text
+      .split('\n')
+      // The lines that make or bind the rescue directory; the nspawn ExecStart keeps its other binds.
+      .filter((l) => !/^ExecStart=\/bin\/(mkdir|mount) .*ipa-rescue-config/.test(l))
+      .map((l) => l.replace(/ --bind=\/etc\/ipa-rescue-config(?=\s|$)/g, '').replace(/ \S*\/etc\/ipa-rescue-config(?=\s|$)/g, ''))
+      .join('\n');
+  const units = c.coreos?.units
+    ?.filter((u) => !RESCUE_UNITS.has(u.name))
+    .map((u) => ({
+      ...u,
+      ...(u.content === undefined ? {} : { content: scrub(u.content) }),
+      ...(u.drop_ins ? { drop_ins: u.drop_ins.map((d) => ({ ...d, content: scrub(d.content) })) } : {}),
+    }));
+  const files = c.write_files?.filter((f) => f.path !== RESCUE_SCRIPT);
+  return {
+    ...c,
+    ...(c.coreos ? { coreos: { ...c.coreos, ...(units ? { units } : {}) } } : {}),
+    ...(files ? { write_files: files } : {}),
+  };
+}
+
+/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, run, mnt). */
+const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|run|mnt)\.mount$/;
+
+/**
+ * runtime: nspawn — systemd-nspawn refuses a root whose /dev is already
+ * mounted and populated ("If a pre-mounted /dev is provided it needs to be
+ * an unpopulated file system"), and mounts its own /proc; it binds /dev,
+ * /dev/pts, /sys, /run and /usr/share/oem at /mnt itself (the drop-in's
+ * ExecStart). So the chroot's mount units are left out, and the agent unit
+ * no longer requires them.
+ */
+export function withoutChrootMounts(c: CloudConfig): CloudConfig {
+  const units = c.coreos?.units
+    ?.filter((u) => !CHROOT_MOUNT.test(u.name))
+    .map((u) => {
+      if (u.content === undefined) return u;
+      const content = u.content
+        .split('\n')
+        .map((l) => {
+          const m = /^(Requires|After|Wants)=(.*)$/.exec(l);
+          if (!m) return l;
+          const kept = (m[2] as string).split(/\s+/).filter((n) => n && !CHROOT_MOUNT.test(n));
+          return kept.length ? `${m[1]}=${kept.join(' ')}` : undefined;
+        })
+        .filter((l): l is string => l !== undefined)
+        .join('\n');
+      return { ...u, content };
+    });
+  return { ...c, ...(c.coreos ? { coreos: { ...c.coreos, ...(units ? { units } : {}) } } : {}) };
 }
