@@ -358,6 +358,8 @@ test('rescue through the real conductor with the coreos ramdisk: the chrooted ag
 
     const probe = [
       'for i in $(seq 30); do [ "$(ip -4 -o addr show scope global | wc -l)" -ge 2 ] && break; sleep 1; done',
+      // The agent's unit waits RestartSec=30s before systemd tries it again and skips it on the condition.
+      'for i in $(seq 60); do [ "$(sudo -n systemctl is-active ironic-python-agent.service)" != activating ] && break; sleep 1; done',
       'echo "user=$USER sudo=$(sudo -n id -u)"',
       // The login is on the host, not in the agent's container.
       'echo "host=$(cat /etc/ramforge-release | grep FLAVOR) container=$(test -d /opt/ironic-python-agent/usr/local/bin && echo beside)"',
