@@ -130,15 +130,40 @@ function agentAnswers(port: number): Promise<boolean> {
   });
 }
 
-test('rescue through the real conductor: the rescue user logs in with the password over SSH, DHCP restarted, the agent gone for good', {
-  skip,
-  timeout: 600_000,
-}, async () => {
+/** What a rescue case boots: one flavor's ramdisk with two NICs (DHCP must restart on every interface). */
+interface RescueBoot {
+  label: string;
+  kernel: string;
+  initrd: string;
+  memoryMiB: number;
+  /** The PXE NIC's MAC, and the second NIC's, on its own network 10.0.3.0/24. */
+  macs: [string, string];
+  /** How long the conductor may wait for the ramdisk to reach `rescue`. */
+  rescueTimeoutMs: number;
+}
+
+/** The running rescue case: the VM and the forwarded ports of the agent and SSH. */
+interface RescueVm {
+  env: IronicEnv;
+  vm: Vm;
+  node: Awaited<ReturnType<IronicEnv['waitForProvisionState']>>;
+  agentPort: number;
+  sshPort: number;
+  /** When qemu was started (Date.now()). */
+  t0: number;
+}
+
+/**
+ * Enrol a node, adopt it and ask for rescue (adoptAndRescue), boot the ramdisk against the real
+ * conductor, wait for `rescue` with no error, then run `check` on the guest. The conductor's log
+ * and the serial console's tail are printed when anything fails; the VM and the node go in any case.
+ */
+async function withRescueVm(b: RescueBoot, check: (r: RescueVm) => Promise<void>): Promise<void> {
   const env = ironic!;
   let vm: Vm | undefined;
   let uuid: string | undefined;
   try {
-    uuid = await env.enrollNode({ mac: MAC, name: 'vm-rescue', fields: { rescue_interface: 'agent' } });
+    uuid = await env.enrollNode({ mac: b.macs[0], name: `vm-rescue-${b.label}`, fields: { rescue_interface: 'agent' } });
     await adoptAndRescue(env, uuid);
 
     const agentPort = await freePort();
@@ -146,23 +171,55 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     const apiPort = new URL(env.apiUrl).port;
     const t0 = Date.now();
     vm = await bootVm({
-      kernel,
-      initrd,
+      kernel: b.kernel,
+      initrd: b.initrd,
       append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
-      memoryMiB: 1024,
-      mac: MAC,
+      memoryMiB: b.memoryMiB,
+      mac: b.macs[0],
       hostfwd: [
         { hostPort: agentPort, guestPort: 9999 },
         { hostPort: sshPort, guestPort: 22 },
       ],
-      serialLog: join(dir, 'serial.log'),
-      // A second NIC on its own network: DHCP must restart on every interface, not just the one the agent used.
-      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:59'],
+      serialLog: join(dir, `serial-${b.label}.log`),
+      extraArgs: ['-nic', `user,net=10.0.3.0/24,model=virtio-net-pci,mac=${b.macs[1]}`],
     });
-    const n = await env.waitForProvisionState(uuid, ['rescue'], 180_000);
-    console.log(`boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    assert.equal(n.last_error, null);
-    assert.equal(n.instance_info.rescue_password, undefined, 'the conductor removed the password after rescue');
+    const node = await env.waitForProvisionState(uuid, ['rescue'], b.rescueTimeoutMs);
+    console.log(`${b.label}: boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(node.last_error, null);
+    await check({ env, vm, node, agentPort, sshPort, t0 });
+  } catch (e) {
+    console.error(env.logTail(80));
+    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
+    throw e;
+  } finally {
+    await vm?.stop();
+    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
+  }
+}
+
+/** The agent answered finalize_rescue and stopped for good: its API stays closed. */
+async function assertAgentGone(agentPort: number): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
+    await new Promise((r) => setTimeout(r, 2500));
+  }
+}
+
+/** systemd ramdisks (dib, coreos): each NIC got its lease twice, at boot and after the hand-over's networkd restart. */
+function assertLeasedTwice(out: string): void {
+  for (const net of ['2', '3']) {
+    const leases = out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
+    assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);
+  }
+}
+
+test('rescue through the real conductor: the rescue user logs in with the password over SSH, DHCP restarted, the agent gone for good', {
+  skip,
+  timeout: 600_000,
+}, async () => {
+  const boot = { label: 'tinyipa', kernel, initrd, memoryMiB: 1024, macs: [MAC, '52:54:00:12:34:59'] as [string, string] };
+  await withRescueVm({ ...boot, rescueTimeoutMs: 180_000 }, async ({ vm, node, agentPort, sshPort, t0 }) => {
+    assert.equal(node.instance_info.rescue_password, undefined, 'the conductor removed the password after rescue');
 
     // The hand-over runs in the agent's init slot; the DHCP restart comes after the (shortened) pause.
     const dhcp = await vm.waitForSerial(/ramforge-rescue: DHCP restarted on: [^\n]*\n/, 90_000);
@@ -172,7 +229,7 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     assert.match(serial, /ramforge-rescue: SSH server restarted with password logins/);
 
     const tSsh = Date.now();
-    console.log(`hand-over done ${((tSsh - t0) / 1000).toFixed(1)} s after boot`);
+    console.log(`tinyipa: hand-over done ${((tSsh - t0) / 1000).toFixed(1)} s after boot`);
     const wrong = sshWithPassword(sshPort, 'rescue', `${PASSWORD}x`, 'true');
     assert.notEqual(wrong.status, 0, 'a wrong password is refused');
     assert.match(wrong.out, /Permission denied/);
@@ -210,58 +267,27 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
       assert.ok(c.pid > rescuePid, `udhcpc on ${c.iface} (pid ${c.pid}) restarted after the hand-over (pid ${rescuePid})`);
 
     // The agent answered finalize_rescue and stopped; busybox init does not start it again.
-    for (let i = 0; i < 3; i++) {
-      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
-      await new Promise((r) => setTimeout(r, 2500));
-    }
+    await assertAgentGone(agentPort);
     const again = sshWithPassword(sshPort, 'rescue', PASSWORD, 'pidof node || echo none');
     assert.match(again.out, /^none$/m);
     assert.equal((vm.serialText().match(/ramforge: starting the agent/g) ?? []).length, 1, 'the agent was started once, at boot');
-  } catch (e) {
-    console.error(env.logTail(80));
-    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
-    throw e;
-  } finally {
-    await vm?.stop();
-    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
-  }
+  });
 });
 
 test('rescue through the real conductor with the dib ramdisk: systemd hand-over, sshd takes the password, networkd restarted DHCP', {
   skip,
   timeout: 45 * 60_000,
 }, async () => {
-  const env = ironic!;
   // The dib tests' shared build, without root's key: only the rescue password opens the door.
   const b = await dibSharedBuild({ ...DIB_TEST_SPEC, ssh: { authorizedKeys: [] } });
-  let vm: Vm | undefined;
-  let uuid: string | undefined;
-  const mac = '52:54:00:12:34:5a';
-  try {
-    uuid = await env.enrollNode({ mac, name: 'vm-rescue-dib', fields: { rescue_interface: 'agent' } });
-    await adoptAndRescue(env, uuid);
-
-    const agentPort = await freePort();
-    const sshPort = await freePort();
-    const apiPort = new URL(env.apiUrl).port;
-    const t0 = Date.now();
-    vm = await bootVm({
-      kernel: b.kernel,
-      initrd: b.initramfs,
-      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
-      memoryMiB: 1024,
-      mac,
-      hostfwd: [
-        { hostPort: agentPort, guestPort: 9999 },
-        { hostPort: sshPort, guestPort: 22 },
-      ],
-      serialLog: join(dir, 'serial-dib.log'),
-      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:5b'],
-    });
-    const n = await env.waitForProvisionState(uuid, ['rescue'], 400_000);
-    console.log(`dib: boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    assert.equal(n.last_error, null);
-
+  const boot = {
+    label: 'dib',
+    kernel: b.kernel,
+    initrd: b.initramfs,
+    memoryMiB: 1024,
+    macs: ['52:54:00:12:34:5a', '52:54:00:12:34:5b'] as [string, string],
+  };
+  await withRescueVm({ ...boot, rescueTimeoutMs: 400_000 }, async ({ vm, agentPort, sshPort, t0 }) => {
     await vm.waitForSerial(/ramforge-rescue: done/, 180_000);
     const serial = vm.serialText();
     assert.match(serial, /ramforge-rescue: user rescue \(uid 0\) has the conductor's password/);
@@ -296,60 +322,25 @@ test('rescue through the real conductor with the dib ramdisk: systemd hand-over,
     assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
-    // Each NIC got its lease twice: at boot and after the hand-over's networkd restart (a fresh DHCP exchange).
-    for (const net of ['2', '3']) {
-      const leases = ok.out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
-      assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);
-    }
-    for (let i = 0; i < 3; i++) {
-      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
-      await new Promise((r) => setTimeout(r, 2500));
-    }
-  } catch (e) {
-    console.error(env.logTail(80));
-    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
-    throw e;
-  } finally {
-    await vm?.stop();
-    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
-  }
+    assertLeasedTwice(ok.out);
+    await assertAgentGone(agentPort);
+  });
 });
 
 test('rescue through the real conductor with the coreos ramdisk: the chrooted agent hands over, the HOST gets the rescue user, sshd and DHCP', {
   skip,
   timeout: 45 * 60_000,
 }, async () => {
-  const env = ironic!;
   // The coreos tests' shared build (core's key only: the rescue user needs the password).
   const b = await coreosSharedBuild();
-  let vm: Vm | undefined;
-  let uuid: string | undefined;
-  const mac = '52:54:00:12:34:5c';
-  try {
-    uuid = await env.enrollNode({ mac, name: 'vm-rescue-coreos', fields: { rescue_interface: 'agent' } });
-    await adoptAndRescue(env, uuid);
-
-    const agentPort = await freePort();
-    const sshPort = await freePort();
-    const apiPort = new URL(env.apiUrl).port;
-    const t0 = Date.now();
-    vm = await bootVm({
-      kernel: b.kernel,
-      initrd: b.initramfs,
-      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
-      memoryMiB: 1536,
-      mac,
-      hostfwd: [
-        { hostPort: agentPort, guestPort: 9999 },
-        { hostPort: sshPort, guestPort: 22 },
-      ],
-      serialLog: join(dir, 'serial-coreos.log'),
-      extraArgs: ['-nic', 'user,net=10.0.3.0/24,model=virtio-net-pci,mac=52:54:00:12:34:5d'],
-    });
-    const n = await env.waitForProvisionState(uuid, ['rescue'], 900_000);
-    console.log(`coreos: boot to provision state "rescue": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    assert.equal(n.last_error, null);
-
+  const boot = {
+    label: 'coreos',
+    kernel: b.kernel,
+    initrd: b.initramfs,
+    memoryMiB: 1536,
+    macs: ['52:54:00:12:34:5c', '52:54:00:12:34:5d'] as [string, string],
+  };
+  await withRescueVm({ ...boot, rescueTimeoutMs: 900_000 }, async ({ vm, agentPort, sshPort, t0 }) => {
     await vm.waitForSerial(/ramforge-rescue: done/, 180_000);
     const serial = vm.serialText();
     assert.match(serial, /ramforge-rescue: user rescue \(group sudo, sudo\) has the conductor's password/);
@@ -367,6 +358,8 @@ test('rescue through the real conductor with the coreos ramdisk: the chrooted ag
 
     const probe = [
       'for i in $(seq 30); do [ "$(ip -4 -o addr show scope global | wc -l)" -ge 2 ] && break; sleep 1; done',
+      // The agent's unit waits RestartSec=30s before systemd tries it again and skips it on the condition.
+      'for i in $(seq 60); do [ "$(sudo -n systemctl is-active ironic-python-agent.service)" != activating ] && break; sleep 1; done',
       'echo "user=$USER sudo=$(sudo -n id -u)"',
       // The login is on the host, not in the agent's container.
       'echo "host=$(cat /etc/ramforge-release | grep FLAVOR) container=$(test -d /opt/ironic-python-agent/usr/local/bin && echo beside)"',
@@ -388,20 +381,7 @@ test('rescue through the real conductor with the coreos ramdisk: the chrooted ag
     assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
-    for (const net of ['2', '3']) {
-      const leases = ok.out.match(new RegExp(`^lease .*DHCPv4 address 10\\.0\\.${net}\\.15`, 'gm')) ?? [];
-      assert.ok(leases.length >= 2, `10.0.${net}.15 leased ${leases.length} time(s), want 2 (boot, rescue)`);
-    }
-    for (let i = 0; i < 3; i++) {
-      assert.equal(await agentAnswers(agentPort), false, 'the agent API is closed');
-      await new Promise((r) => setTimeout(r, 2500));
-    }
-  } catch (e) {
-    console.error(env.logTail(80));
-    if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-80).join('\n')}`);
-    throw e;
-  } finally {
-    await vm?.stop();
-    if (uuid) await env.deleteNode(uuid).catch(() => undefined);
-  }
+    assertLeasedTwice(ok.out);
+    await assertAgentGone(agentPort);
+  });
 });
