@@ -21,7 +21,9 @@ export const AGENT_UNIT = 'ironic-python-agent.service';
  * writable. Binding the host's /sys instead breaks nspawn's mount of
  * /sys/fs/cgroup, and binding all of /run its /run/host mount (both seen at
  * boot), so of the host's /run only /run/udev (the udev database lsblk and
- * udevadm read) is bound.
+ * udevadm read) is bound. --console=pipe: the agent's output goes to the
+ * unit's journal, and nspawn makes no pty to link as /dev/console (with the
+ * host's /dev bound in, that link exists already and nspawn gave up).
  */
 export const NSPAWN_OVERLAY: CloudConfig = {
   coreos: {
@@ -35,7 +37,7 @@ export const NSPAWN_OVERLAY: CloudConfig = {
               '[Service]',
               'Environment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1',
               'ExecStart=',
-              'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --capability=all -D /opt/ironic-python-agent ' +
+              'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --console=pipe --capability=all -D /opt/ironic-python-agent ' +
                 '--bind=/dev --bind=/dev/pts --bind=/run/udev --bind=/usr/share/oem:/mnt ' +
                 '--bind=/etc/ironic-python-agent --bind=/etc/ironic-python-agent.d --bind=/etc/ramforge --bind=/etc/ipa-rescue-config ' +
                 '/usr/local/bin/ironic-python-agent',
