@@ -23,3 +23,9 @@ export const AGENT_TOOL_PACKAGES = [
   // Software RAID (raid.create_configuration & co): the real mdadm; busybox has none.
   'mdadm',
 ];
+
+/**
+ * The systemd ramdisk the dib flavor and the coreos flavor's container host
+ * both start from: systemd as init, udev, kmod, iproute2 and sshd.
+ */
+export const SYSTEMD_RAMDISK_PACKAGES = ['systemd', 'systemd-sysv', 'udev', 'kmod', 'iproute2', 'openssh-server'];

@@ -10,6 +10,7 @@
  * dib/kernel.ts. The host carries no Node and none of the agent's tools:
  * the container has them.
  */
+import { SYSTEMD_RAMDISK_PACKAGES } from '../agent-packages.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
@@ -29,20 +30,7 @@ import { mergeRootTar, packRootDir } from '../dib/root-tree.js';
  * satisfies its "an initramfs generator" dependency), sshd, sudo, useradd,
  * pgrep, and pigz to unpack the container.
  */
-export const HOST_PACKAGES = [
-  'systemd',
-  'systemd-sysv',
-  'udev',
-  'kmod',
-  'iproute2',
-  'openssh-server',
-  'sudo',
-  'passwd',
-  'procps',
-  'pigz',
-  'linux-image-amd64',
-  'tiny-initramfs',
-];
+export const HOST_PACKAGES = [...SYSTEMD_RAMDISK_PACKAGES, 'sudo', 'passwd', 'procps', 'pigz', 'linux-image-amd64', 'tiny-initramfs'];
 
 /** The elements the host is made of (ramforge-coreos-host depends on ramforge-ramdisk). */
 export const HOST_ELEMENTS = ['ramforge-debian', 'ramforge-coreos-host'];

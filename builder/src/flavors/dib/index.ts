@@ -13,7 +13,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:f
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineFlavor } from '../contract.js';
-import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
+import { AGENT_TOOL_PACKAGES, SYSTEMD_RAMDISK_PACKAGES } from '../agent-packages.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
 import { InternalError } from '../../errors.js';
 import { requirementsFor } from '../../host/tools.js';
@@ -51,12 +51,7 @@ export const FLAVOR_ELEMENTS = ['ramforge-debian', 'ironic-python-agent-ramdisk'
  * dependency in a fraction of a second: ramforge builds the initramfs itself.
  */
 export const DIB_BASE_PACKAGES = [
-  'systemd',
-  'systemd-sysv',
-  'udev',
-  'kmod',
-  'iproute2',
-  'openssh-server',
+  ...SYSTEMD_RAMDISK_PACKAGES,
   'linux-image-amd64',
   'tiny-initramfs',
   ...AGENT_TOOL_PACKAGES,
