@@ -11,6 +11,15 @@ import { sha256File } from '../../builder/src/debian/apt.js';
 import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
 import { COREOS_TEST_SPEC, coreosSharedBuild, withPrivateEngine } from '../support/coreos-build.js';
 
+/** The kernel, initramfs, ISO and UKI of two builds of `name`: the same bytes, file by file. */
+async function assertSameArtifacts(firstDir: string, outputDir: string, name: string): Promise<void> {
+  for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
+    const a = await sha256File(join(firstDir, `${name}.${f}`));
+    const b = await sha256File(join(outputDir, `${name}.${f}`));
+    assert.equal(b, a, `${name}.${f} differs between the two builds`);
+  }
+}
+
 test('reproducible: a second build elsewhere, later, is byte-identical (kernel, initramfs, ISO, UKI)', {
   timeout: 30 * 60_000,
 }, async () => {
@@ -27,12 +36,7 @@ test('reproducible: a second build elsewhere, later, is byte-identical (kernel, 
       renderer: 'silent',
       reuseMembers: false,
     });
-    const second = join(r.outputDir!, 'tinyipa');
-    for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
-      const a = await sha256File(join(first.dir, `tinyipa.${f}`));
-      const b = await sha256File(`${second}.${f}`);
-      assert.equal(b, a, `tinyipa.${f} differs between the two builds`);
-    }
+    await assertSameArtifacts(first.dir, r.outputDir!, 'tinyipa');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -56,12 +60,7 @@ test('reproducible: dib, a second build elsewhere, later, is byte-identical (ker
       reuseMembers: false,
     });
     const name = DIB_TEST_SPEC.name;
-    const second = join(r.outputDir!, name);
-    for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
-      const a = await sha256File(join(first.dir, `${name}.${f}`));
-      const b = await sha256File(`${second}.${f}`);
-      assert.equal(b, a, `${name}.${f} differs between the two builds`);
-    }
+    await assertSameArtifacts(first.dir, r.outputDir!, name);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -93,12 +92,7 @@ test('reproducible: coreos, a second build elsewhere, later, by another engine, 
     }[];
     assert.notEqual(manifests[1]!.container.image, manifests[0]!.container.image, 'the second engine built its own image');
     assert.equal(manifests[1]!.container.sha256, manifests[0]!.container.sha256, 'container.tar.gz differs');
-    const second = join(r.outputDir!, name);
-    for (const f of ['initramfs', 'iso', 'kernel', 'efi']) {
-      const a = await sha256File(join(first.dir, `${name}.${f}`));
-      const b = await sha256File(`${second}.${f}`);
-      assert.equal(b, a, `${name}.${f} differs between the two builds`);
-    }
+    await assertSameArtifacts(first.dir, r.outputDir!, name);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
