@@ -124,7 +124,6 @@ async function buildRoot(opts: HostOptions): Promise<HostBuild & { root: string 
     log: opts.log,
     signal: opts.signal,
   });
-  for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
   const kernel = await takeKernel(root, workspace);
   const modules = await cutModules(root, kernel.version);
   opts.log(`kernel ${kernel.version}: ${modules.kept} modules kept, ${modules.removed} removed`);

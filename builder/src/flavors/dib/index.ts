@@ -9,7 +9,7 @@
  * The agent is the same as tinyipa's: the pinned Node runtime and the agent
  * bundle, handed to the ironic-python-agent-ramdisk element.
  */
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineFlavor } from '../contract.js';
@@ -163,11 +163,7 @@ export const flavor = defineFlavor<DibInputs>({
         log,
         signal,
       });
-      // DIB empties /tmp after the last phase (finalise_base).
-      // (As an ordinary user the runner's finalise step has emptied it already, in the user namespace.)
-      if (access.mode === 'root') {
-        for (const f of await readdir(join(root, 'tmp'))) await rm(join(root, 'tmp', f), { recursive: true, force: true });
-      }
+      // /tmp is empty: runElements ends with DIB's finalise_base.
 
       const kernel = await takeKernel(root, workspace);
       const modules = await cutModules(root, kernel.version);
