@@ -13,7 +13,10 @@
  *     password is refused.
  *  2. ramforge-inspection: the ramdisk posts to the real Ironic Inspector,
  *     the introspection finishes with the node's properties set, and the VM
- *     powers itself off.
+ *     powers itself off. *
+ * ramforge-agent-tls's automatic mode (no certificate given) is booted in
+ * dib-rootless.test.ts, whose image carries it: that boot is needed anyway,
+ * and an image of its own here would cost a third build and boot.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +42,7 @@ import { REPO_ROOT } from '../../builder/src/agent-bundle.js';
 import { sharedBuild, testSshKey } from '../support/shared-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { sshUntil } from '../support/ssh.js';
+import { httpsGet, plainHttpFailure, untilHttps } from '../support/agent-https.js';
 import { sharedIronic, stopSharedIronic, vmIronicSkip } from '../support/ironic.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ramforge-dib-elements-'));
@@ -132,37 +136,6 @@ const INSPECTION_SPEC = {
 
 const BUILD_TIMEOUT = 45 * 60_000;
 
-/** GET `path` over HTTPS from the agent on 127.0.0.1:port, trusting `ca` only (undefined: the system's CAs). */
-function httpsGet(port: number, path: string, ca: string | undefined): Promise<{ status: number; body: string; peerPem: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', ca, timeout: 30_000 }, (res) => {
-      const raw = res.socket as import('node:tls').TLSSocket;
-      const peer = raw.getPeerX509Certificate?.();
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, peerPem: peer?.toString() ?? '' }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function untilHttps(port: number, timeoutMs: number): Promise<{ status: number; body: string; peerPem: string }> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await httpsGet(port, '/v1/status', tls.caPem);
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  throw new Error(`no HTTPS answer on port ${port} within ${timeoutMs} ms: ${String(last)}`);
-}
-
 /** POST an agent command over HTTPS (the agent has no Ironic here: no token) and wait for its result. */
 async function agentCommand(port: number, name: string, params: Record<string, unknown>): Promise<Record<string, any>> {
   const body = JSON.stringify({ name, params });
@@ -250,7 +223,7 @@ test('dib elements: agent TLS with the given certificate, a site hardware manage
   });
   try {
     // TLS: a client trusting the test CA gets /v1/status and sees the very certificate given to the element.
-    const r = await untilHttps(apiPort, 600_000);
+    const r = await untilHttps(apiPort, tls.caPem, 600_000);
     process.stderr.write(`[dib-elements] /v1/status over HTTPS after ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s\n`);
     assert.equal(r.status, 200);
     assert.equal(typeof (JSON.parse(r.body) as { version: string }).version, 'string');
@@ -260,13 +233,7 @@ test('dib elements: agent TLS with the given certificate, a site hardware manage
       /self[- ]signed|unable to (get|verify)/i,
       'a client without the CA refuses',
     );
-    await assert.rejects(
-      fetch(`http://127.0.0.1:${apiPort}/v1/status`, { signal: AbortSignal.timeout(30_000) }).then(async (x) => {
-        throw new Error(`plain HTTP answered ${x.status}`);
-      }),
-      (e: Error) => !/plain HTTP answered/.test(e.message),
-      'no plain HTTP',
-    );
+    await plainHttpFailure(apiPort);
 
     // The site hardware manager: loaded, its step reported, and running it marks the disk.
     const steps = await agentCommand(apiPort, 'clean.get_clean_steps', { node: { uuid: 'dib-elements-node' }, ports: [] });
