@@ -76,7 +76,8 @@ describe('Heartbeater', () => {
     const t0 = startBeating();
     await waitFor(() => fake.requestsTo('heartbeat').length === 1);
     const [r] = fake.requestsTo('heartbeat');
-    assert.ok(r!.at - t0 < 500, `first heartbeat after ${r!.at - t0} ms`);
+    // The normal interval would be 30-60 s: the bound only has to tell "at once" from that, on a loaded host too.
+    assert.ok(r!.at - t0 < 5000, `first heartbeat after ${r!.at - t0} ms`);
     assert.deepEqual(r!.body, {
       callback_url: 'http://127.0.0.1:9999',
       agent_token: state.token,
@@ -109,7 +110,8 @@ describe('Heartbeater', () => {
     await sleep(300);
     hb!.stop();
     assert.equal(fake.requestsTo('heartbeat').length, 4, 'no heartbeat soon after the 202');
-    for (const g of gaps()) assert.ok(g >= 145 && g < 500, `gap ${g} ms`);
+    // 150 ms expected; the normal interval (30-60 s at heartbeat_timeout 100) is what the upper bound rules out.
+    for (const g of gaps()) assert.ok(g >= 145 && g < 5000, `gap ${g} ms`);
   });
 
   it('logs Ironic faultstrings and missing node data as failures', async () => {
@@ -133,7 +135,7 @@ describe('Heartbeater', () => {
     state.requestHeartbeat();
     await waitFor(() => fake.requestsTo('heartbeat').length === 2);
     const [g1] = gaps();
-    assert.ok(g1! > 200 && g1! < 600, `forced heartbeat ${g1} ms after the previous one`);
+    assert.ok(g1! > 200 && g1! < 5000, `forced heartbeat ${g1} ms after the previous one`);
     await sleep(400);
     assert.equal(fake.requestsTo('heartbeat').length, 2);
     const t = Date.now();
