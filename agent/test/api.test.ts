@@ -294,6 +294,7 @@ test('JSON that sets __proto__ or constructor.prototype is refused; a bad comman
     assertFault(r.json, 'Client', 'not valid JSON');
   }
   assert.equal((await postCommand(app, '{"name":"standby.sync","params":{"constructor":{"x":1}}}')).status, 200);
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} }, '?__proto__=a&__proto__=b&wait=true')).status, 200);
   const bad = await app.inject({ method: 'GET', url: '/v1/commands/%zz' });
   assert.equal(bad.statusCode, 400);
   assertFault(bad.json(), 'Client', 'percent-encoding');

@@ -128,7 +128,8 @@ const hasBody = (req: IncomingMessage): boolean =>
   (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 function parseQuery(url: string, at: number): RouteRequest['query'] {
-  const query: RouteRequest['query'] = {};
+  // No prototype: a parameter named __proto__ is just a parameter.
+  const query: RouteRequest['query'] = Object.create(null);
   if (at < 0 || url[at] !== '?') return query;
   const hash = url.indexOf('#', at);
   for (const [k, v] of new URLSearchParams(url.slice(at + 1, hash < 0 ? undefined : hash))) {
@@ -180,8 +181,10 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '';
-    let at = url.indexOf('?');
-    if (at < 0) at = url.indexOf('#');
+    // The path ends at the first '?' or '#'.
+    const q = url.indexOf('?');
+    const h = url.indexOf('#');
+    const at = q < 0 ? h : h < 0 ? q : Math.min(q, h);
     const matched = router.match(req.method ?? '', at < 0 ? url : url.slice(0, at));
     if (!matched) throw NOT_FOUND;
     const { route, id } = matched;
