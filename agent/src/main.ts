@@ -190,7 +190,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   }
 
   const commands = createCommandDispatcher({ state, config, managers, run, log });
-  const app = buildApp(state, commands, { logger: { level: config.debug ? 'debug' : 'warn' }, logRequests: config.debug });
+  const app = buildApp(state, commands, { log, logRequests: config.debug });
   const server = await startServer(app, config, chosen.tls);
   log.info(`API listening on ${server.url}${state.callbackUrl ? `; callback URL ${state.callbackUrl}` : ''}`);
 
@@ -222,7 +222,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
 /**
  * One full GC shortly after the API is up. Startup leaves garbage (the module
- * graph's evaluation, config parsing, fastify's setup) that V8 only collects
+ * graph's evaluation, config parsing, the API's setup) that V8 only collects
  * once it considers the process idle, about 25 s later; until then RSS sits
  * about 10 MiB higher. A ramdisk has no swap, so collect it now (a few ms on
  * real hardware). `gc` is exposed on a private context so nothing else sees it.

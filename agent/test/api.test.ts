@@ -1,8 +1,10 @@
-/** The REST API through app.inject: routes, error bodies, tokens, limits. */
+/** The REST API over a socket (support/inject.ts): routes, error bodies, tokens, limits. */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { syncCommand, asyncCommand } from '../src/commands/index.js';
 import { createTestAgent, postCommand, sleep } from './helpers.js';
+import { listeningPort } from './support/inject.js';
 
 const TOKEN = 'x'.repeat(43);
 
@@ -265,4 +267,65 @@ test('finalize_rescue-style stop: onStopServing runs after the answer', async ()
   assert.equal(r.status, 200);
   await sleep(10);
   assert.equal(stopped, 1);
+});
+
+test('answers carry IPA-compatible headers; HEAD answers a GET route without a body', async () => {
+  const { app } = await createTestAgent();
+  const r = await app.inject({ method: 'GET', url: '/v1/status' });
+  assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
+  assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+  const head = await app.inject({ method: 'HEAD', url: '/v1/status' });
+  assert.equal(head.statusCode, 200);
+  assert.equal(head.headers['content-length'], r.headers['content-length']);
+  assert.equal(head.body, '');
+  const fault = await app.inject({ method: 'GET', url: '/nope' });
+  assert.equal(fault.headers['content-type'], 'application/json; charset=utf-8');
+});
+
+test('JSON that sets __proto__ or constructor.prototype is refused; a bad command id escape is a 400 fault', async () => {
+  const { app } = await createTestAgent();
+  for (const body of [
+    '{"name":"standby.sync","params":{"__proto__":{"x":1}}}',
+    '{"name":"standby.sync","params":{"\\u005f_proto__":{"x":1}}}',
+    '{"name":"standby.sync","params":{"a":[{"constructor":{"prototype":{"x":1}}}]}}',
+  ]) {
+    const r = await postCommand(app, body);
+    assert.equal(r.status, 400, body);
+    assertFault(r.json, 'Client', 'not valid JSON');
+  }
+  assert.equal((await postCommand(app, '{"name":"standby.sync","params":{"constructor":{"x":1}}}')).status, 200);
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} }, '?__proto__=a&__proto__=b&wait=true')).status, 200);
+  const bad = await app.inject({ method: 'GET', url: '/v1/commands/%zz' });
+  assert.equal(bad.statusCode, 400);
+  assertFault(bad.json(), 'Client', 'percent-encoding');
+  await assertStillServing(app);
+});
+
+test('broken HTTP, a chunked body over the limit and a client that stops mid-body do not stop the agent', async () => {
+  const { app } = await createTestAgent({ bodyLimit: 1024 });
+  const port = await listeningPort(app);
+  const send = (raw: string, waitMs = 500): Promise<string> =>
+    new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+      });
+      s.on('error', () => {});
+      s.write(raw);
+      const t = setTimeout(() => s.destroy(), waitMs);
+      s.on('close', () => {
+        clearTimeout(t);
+        resolve(got);
+      });
+    });
+  assert.match(await send('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  const chunked = await send(`POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'a'.repeat(2048)}\r\n`);
+  assert.match(chunked, /^HTTP\/1\.1 413 /);
+  assert.match(chunked, /"faultstring":"413 Payload Too Large: /);
+  // Half a body, then silence: the agent waits for it without blocking anyone else.
+  const slow = send('POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{"name":', 1500);
+  await assertStillServing(app);
+  assert.equal(await slow, '');
+  await assertStillServing(app);
 });

@@ -1,10 +1,9 @@
 /**
  * Test fixtures for the agent core: a state from IPA defaults, a recording
  * command runner (no program ever runs), a fake hardware manager, and an
- * app wired like main.ts but without a socket.
+ * app wired like main.ts, served on 127.0.0.1 when a test first sends to it.
  */
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/api/app.js';
+import { type AgentApi, buildApp } from '../src/api/app.js';
 import { createCommandDispatcher, type CommandDispatcher, type Extension } from '../src/commands/index.js';
 import { createDefaultConfig, type AgentConfig } from '../src/config.js';
 import { type HardwareManagerRegistry, initializeManagers } from '../src/hardware/manager.js';
@@ -12,6 +11,7 @@ import { HardwareSupport, type HardwareManager, type Node, type Port, type Step 
 import { createState, type AgentState } from '../src/state.js';
 import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
 
+import { inject, injectable } from './support/inject.js';
 import { silentLog } from './support/logs.js';
 
 export { silentLog };
@@ -65,7 +65,8 @@ export class FakeManager implements HardwareManager {
 }
 
 export interface TestAgent {
-  app: FastifyInstance;
+  /** The API, served on 127.0.0.1 on first inject(). */
+  app: ReturnType<typeof injectable>;
   state: AgentState;
   commands: CommandDispatcher;
   managers: HardwareManagerRegistry;
@@ -90,16 +91,23 @@ export async function createTestAgent(
   const managers = await initializeManagers(o.managers ?? [new FakeManager()], { log: silentLog });
   const run = createRecorder();
   const commands = createCommandDispatcher({ state, config, managers, run: o.runner ?? run, log: silentLog }, o.extra);
-  const agent: TestAgent = { app: buildApp(state, commands, { bodyLimit: o.bodyLimit }), state, commands, managers, run, heartbeats: 0 };
+  const agent: TestAgent = {
+    app: injectable(buildApp(state, commands, { bodyLimit: o.bodyLimit })),
+    state,
+    commands,
+    managers,
+    run,
+    heartbeats: 0,
+  };
   state.requestHeartbeat = () => {
     agent.heartbeats++;
   };
   return agent;
 }
 
-/** POST a command via inject; returns status and parsed JSON. */
-export async function postCommand(app: FastifyInstance, body: unknown, query = ''): Promise<{ status: number; json: any }> {
-  const r = await app.inject({
+/** POST a command over a socket; returns status and parsed JSON. */
+export async function postCommand(app: AgentApi, body: unknown, query = ''): Promise<{ status: number; json: any }> {
+  const r = await inject(app, {
     method: 'POST',
     url: `/v1/commands/${query}`,
     payload: typeof body === 'string' ? body : JSON.stringify(body),

@@ -20,16 +20,6 @@ const BUILTINS = new Set(builtinModules);
 const isBuiltin = (spec: string): boolean => spec.startsWith('node:') || BUILTINS.has(spec);
 
 /**
- * Built-ins a dependency require()s at its top but the agent never uses:
- * fastify's server.js loads node:https and node:http2 for options the agent
- * does not set (it serves fastify's router from its own server). Loading
- * them costs about 4 MB of idle RSS (node:tls, OpenSSL contexts, http2's
- * session machinery), so the bundle hands such modules a stand-in that
- * loads the real one on first use (docs/agent-memory.md).
- */
-const LAZY_FOR_DEPENDENCIES = new Set(['node:https', 'https', 'node:http2', 'http2']);
-
-/**
  * Every ES import of a Node built-in becomes a require() of it. Importing a
  * built-in as an ES module makes Node build a module facade that reads every
  * export once, and that runs the exports' lazy getters (node:http's
@@ -43,22 +33,10 @@ const builtinsForLowRss: Plugin = {
     b.onResolve({ filter: /^[a-z_:/0-9]+$/ }, (a) => {
       if (!isBuiltin(a.path) || a.namespace !== 'file') return undefined;
       if (a.kind === 'import-statement' || a.kind === 'dynamic-import') return { path: a.path, namespace: 'node-builtin' };
-      if (a.kind === 'require-call' && LAZY_FOR_DEPENDENCIES.has(a.path) && a.importer.includes('/node_modules/'))
-        return { path: a.path, namespace: 'node-builtin-lazy' };
       return undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({
       contents: `module.exports = require(${JSON.stringify(a.path)});`,
-      loader: 'js',
-    }));
-    b.onLoad({ filter: /.*/, namespace: 'node-builtin-lazy' }, (a) => ({
-      contents: `let m; const load = () => (m ??= require(${JSON.stringify(a.path)}));
-module.exports = new Proxy({}, {
-  get: (_, k) => load()[k],
-  has: (_, k) => k in load(),
-  ownKeys: () => Reflect.ownKeys(load()),
-  getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; },
-});`,
       loader: 'js',
     }));
   },

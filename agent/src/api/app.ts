@@ -1,6 +1,13 @@
 /**
- * IPA's REST API as a Fastify app (ipa-protocol.md §2.2). Tests drive it
- * with app.inject(); startServer() (server.ts) puts it on a socket.
+ * IPA's REST API (ipa-protocol.md §2.2) as a node:http request listener.
+ * startServer() (server.ts) puts it on a socket; tests do the same on
+ * 127.0.0.1 (agent/test/support/inject.ts).
+ *
+ * No web framework: fastify cost the agent about 7 MiB of its 50 MB idle
+ * RSS target (its code, ajv/pino stand-ins, perf_hooks, async_hooks,
+ * diagnostics_channel; docs/agent-memory.md) for six routes. What it did for
+ * the agent is done here: routing (routes.ts), body limits, JSON parsing that
+ * refuses prototype poisoning, one error format.
  *
  * Body limit: 32 MiB. The conductor's biggest request is
  * deploy.execute_deploy_step(write_image): the full node (~100 KB, 59 keys)
@@ -10,70 +17,208 @@
  * request can make the agent parse (about 3x the body in memory) on a
  * ramdisk with a few hundred MiB free. Larger config drives should be URLs.
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandDispatcher } from '../commands/dispatcher.js';
 import type { AgentState } from '../state.js';
-import { formatFault } from './faults.js';
-import { registerRoutes } from './routes.js';
+import type { Log } from '../util/log.js';
+import { formatFault, HttpError } from './faults.js';
+import { createRouter, type RouteRequest } from './routes.js';
 
 export const DEFAULT_BODY_LIMIT = 32 << 20;
 
 export interface BuildAppOptions {
   bodyLimit?: number;
-  /** Fastify logger option; off by default (tests). */
-  logger?: FastifyServerOptions['logger'];
-  /** Log every request (the conductor polls every few seconds: noisy). */
+  /** Where internal errors (and, with logRequests, every request) are logged; silent by default (tests). */
+  log?: Log;
+  /** Log every request at debug level (the conductor polls every few seconds: noisy). */
   logRequests?: boolean;
 }
 
-/**
- * The routes declare no JSON schemas: handlers check bodies themselves, with
- * IPA's fault messages. Fastify would still load its default compilers (ajv,
- * fast-json-stringify: ~0.7 MB of heap, idle) when the app is built; these
- * stand-ins are never called while no route has a schema, and a route that
- * adds one fails loudly at ready instead of silently loading ajv.
- */
-function noSchemaCompiler(): never {
-  throw new Error('the agent API has no schema compiler: validate in the handler (see api/routes.ts)');
+export interface AgentApi {
+  /** The node:http (or https) request listener. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-export function buildApp(state: AgentState, commands: CommandDispatcher, o: BuildAppOptions = {}): FastifyInstance {
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+const NOT_FOUND = new HttpError(404, 'The requested URL was not found on the server.');
+const BODY_TOO_LARGE = (): HttpError => new HttpError(413, 'The request body is larger than the agent accepts.');
+
+/** JSON.parse's result would carry __proto__ or constructor.prototype (secure-json-parse's check, which fastify ran). */
+const SUSPECT_PROTO =
+  /"(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])"\s*:/;
+const SUSPECT_CONSTRUCTOR =
+  /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
+
+function hasPoisonedKey(value: unknown): boolean {
+  const todo: unknown[] = [value];
+  while (todo.length > 0) {
+    const node = todo.pop() as Record<string, unknown>;
+    if (Object.hasOwn(node, '__proto__')) return true;
+    const c = Object.hasOwn(node, 'constructor') ? node.constructor : undefined;
+    if (c !== null && typeof c === 'object' && Object.hasOwn(c, 'prototype')) return true;
+    for (const k in node) {
+      const v = node[k];
+      if (v !== null && typeof v === 'object') todo.push(v);
+    }
+  }
+  return false;
+}
+
+/** The body as JSON, whatever the Content-Type (IPA: get_json(force=True)). */
+export function parseJsonBody(text: string): unknown {
+  const bad = (why: string): HttpError => new HttpError(400, `The request body is not valid JSON: ${why}`);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text === '') throw bad('the body is empty.');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  if (value !== null && typeof value === 'object' && (SUSPECT_PROTO.test(text) || SUSPECT_CONSTRUCTOR.test(text)) && hasPoisonedKey(value))
+    throw bad('it sets __proto__ or constructor.prototype, which the agent refuses.');
+  return value;
+}
+
+/**
+ * Read the body up to `limit` bytes. Over the limit it stops keeping data and
+ * lets the rest drain: closing the connection while the client still sends
+ * would make the kernel reset it, and the client might never read the 413.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.reject(BODY_TOO_LARGE());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > limit) {
+        done();
+        req.resume();
+        reject(BODY_TOO_LARGE());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, length).toString('utf8'));
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(new HttpError(400, `The request body could not be read: ${e.message}`));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/** A POST without Content-Type and without a body has no body (it is not an empty JSON document). */
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['content-type'] !== undefined ||
+  req.headers['transfer-encoding'] !== undefined ||
+  (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+function parseQuery(url: string, at: number): RouteRequest['query'] {
+  // No prototype: a parameter named __proto__ is just a parameter.
+  const query: RouteRequest['query'] = Object.create(null);
+  if (at < 0 || url[at] !== '?') return query;
+  const hash = url.indexOf('#', at);
+  for (const [k, v] of new URLSearchParams(url.slice(at + 1, hash < 0 ? undefined : hash))) {
+    const prev = query[k];
+    query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return query;
+}
+
+export function buildApp(state: AgentState, commands: CommandDispatcher, o: BuildAppOptions = {}): AgentApi {
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const app = Fastify({
-    logger: o.logger ?? false,
-    logController: new LogController({ disableRequestLogging: !o.logRequests }),
-    bodyLimit,
-    // werkzeug redirects /v1/commands to /v1/commands/; the conductor uses the slash. Accept both.
-    routerOptions: { ignoreTrailingSlash: true },
-    return503OnClosing: true,
-    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
-  });
-
-  // IPA parses the body as JSON whatever the Content-Type (get_json(force=True)).
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, app.getDefaultJsonParser('error', 'error'));
-
-  app.setErrorHandler((err, request, reply) => {
-    const { status, fault, hidden } = formatFault(err);
-    if (hidden) request.log.error({ err }, 'internal error answering %s %s', request.method, request.url);
-    void reply.code(status).type('application/json').send(fault);
-  });
-  app.setNotFoundHandler((_request, reply) => {
-    void reply.code(404).type('application/json').send({
-      faultcode: 'Client',
-      faultstring: '404 Not Found: The requested URL was not found on the server.',
-    });
-  });
-
+  const log = o.log;
+  const router = createRouter(state, commands);
   // finalize_rescue and lockdown clear serveApi: close the listener once their answer is out.
   let stopRequested = false;
-  app.addHook('onResponse', async () => {
-    if (!state.serveApi && !stopRequested) {
-      stopRequested = true;
-      setImmediate(() => state.onStopServing());
-    }
-  });
+  const stopAfter = (): void => {
+    if (stopRequested) return;
+    stopRequested = true;
+    setImmediate(() => state.onStopServing());
+  };
 
-  registerRoutes(app, state, commands);
-  return app;
+  function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closeConnection = false): void {
+    let payload: string;
+    try {
+      payload = JSON.stringify(body);
+    } catch (e) {
+      log?.error(`cannot serialize the answer to ${req.method} ${pathOf(req.url)}: ${(e as Error).message}`);
+      status = 500;
+      payload = JSON.stringify(formatFault(e).fault);
+    }
+    const headers: Record<string, string | number> = closeConnection ? { connection: 'close' } : {};
+    headers['content-type'] = JSON_TYPE;
+    headers['content-length'] = Buffer.byteLength(payload);
+    res.writeHead(status, headers);
+    res.end(payload);
+    if (o.logRequests) log?.debug(`${req.method} ${pathOf(req.url)} → ${status}`);
+    if (!state.serveApi) res.once('close', stopAfter);
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, err: unknown, closeConnection = false): void {
+    const { status, fault, hidden } = formatFault(err);
+    if (hidden) log?.error(`internal error answering ${req.method} ${pathOf(req.url)}: ${(err as Error)?.stack ?? String(err)}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    send(req, res, status, fault, closeConnection);
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '';
+    // The path ends at the first '?' or '#'.
+    const q = url.indexOf('?');
+    const h = url.indexOf('#');
+    const at = q < 0 ? h : h < 0 ? q : Math.min(q, h);
+    const matched = router.match(req.method ?? '', at < 0 ? url : url.slice(0, at));
+    if (!matched) throw NOT_FOUND;
+    const { route, id } = matched;
+    const query = parseQuery(url, at);
+    route.before?.(query);
+    let body: unknown;
+    if (route.body && hasBody(req)) {
+      try {
+        body = parseJsonBody(await readBody(req, bodyLimit));
+      } catch (e) {
+        // Like fastify: a rejected body ends the connection unless the rest is being drained (413).
+        fail(req, res, e, (e as HttpError).statusCode !== 413);
+        return;
+      }
+    }
+    const result = await route.handle({
+      query,
+      id,
+      body,
+      root: () => `${(req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'}://${req.headers.host ?? ''}`,
+    });
+    send(req, res, 200, result);
+  }
+
+  return {
+    handle(req, res) {
+      serve(req, res).catch((e: unknown) => fail(req, res, e));
+    },
+  };
+}
+
+/** The path of a request URL, without the query (which may hold the agent token). */
+function pathOf(url: string | undefined): string {
+  const u = url ?? '';
+  const at = u.search(/[?#]/);
+  return at < 0 ? u : u.slice(0, at);
 }

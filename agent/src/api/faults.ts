@@ -32,16 +32,6 @@ export function formatFault(err: unknown): { status: number; fault: Fault; hidde
   // IPA's RESTError.__str__ is "<message>: <details>".
   if (err instanceof AgentError)
     return { ...makeFault(err.code, err.details ? `${err.message}: ${err.details}` : err.message), hidden: false };
-  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
-  const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
-  if (status >= 400 && status < 500) {
-    const reason = http.STATUS_CODES[status] ?? 'Client Error';
-    let detail = typeof e.message === 'string' ? e.message : reason;
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') detail = 'The request body is larger than the agent accepts.';
-    else if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError)
-      detail = `The request body is not valid JSON: ${detail}`;
-    return { ...makeFault(status, `${status} ${reason}: ${detail}`), hidden: false };
-  }
   return {
     ...makeFault(500, '500 Internal Server Error: The agent hit an internal error; see its log for details.'),
     hidden: true,

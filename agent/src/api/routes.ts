@@ -1,9 +1,16 @@
 /**
- * The routes of IPA's API, each registered under /v1 and versionless (IPA
- * maps a missing version to v1). Handlers are thin: token check, then the
- * command dispatcher.
+ * The routes of IPA's API, each under /v1 and versionless (IPA maps a missing
+ * version to v1). Handlers are thin: token check, then the command dispatcher.
+ *
+ * A small router of our own rather than find-my-way: the API is six fixed
+ * paths and one parameter, and find-my-way (with node:assert, which it loads)
+ * costs 1.6 MiB of idle RSS on the ramdisk's Node, a third of what the agent
+ * may add to a bare node:http server under the 50 MB target
+ * (docs/agent-memory.md). Matching follows what the fastify app did:
+ * case-sensitive, one trailing slash ignored (werkzeug redirects
+ * /v1/commands to /v1/commands/; the conductor uses the slash), the query
+ * after '?' or '#', the command id percent-decoded.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandDispatcher } from '../commands/dispatcher.js';
 import type { AgentState } from '../state.js';
 import { HttpError } from './faults.js';
@@ -12,14 +19,27 @@ import { checkCommandToken, checkReadToken } from './token.js';
 const DOCS_URL = 'https://docs.openstack.org/ironic-python-agent';
 const MEDIA_TYPE = 'application/vnd.openstack.ironic-python-agent.v1+json';
 
-type Query = { wait?: string; agent_token?: string };
-type Req = FastifyRequest<{ Querystring: Query; Params: { id?: string } }>;
-
-function rootUrl(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
+/** What a handler sees of the request. */
+export interface RouteRequest {
+  /** One value per name; a name given twice is an array (never a valid token or wait flag). */
+  query: Record<string, string | string[]>;
+  /** The command id of /v1/commands/:id. */
+  id: string;
+  /** The parsed JSON body (routes with `body`); undefined when the request had none. */
+  body: unknown;
+  /** scheme://Host of the request, for the links of the version documents. */
+  root(): string;
 }
 
-const isWait = (q: Query): boolean => typeof q.wait === 'string' && q.wait.toLowerCase() === 'true';
+export interface Route {
+  /** Runs before the body is read: an unauthenticated client cannot make the agent parse 32 MiB. */
+  before?(query: RouteRequest['query']): void;
+  /** The route takes a JSON body. */
+  body?: boolean;
+  handle(request: RouteRequest): unknown;
+}
+
+const isWait = (q: RouteRequest['query']): boolean => typeof q.wait === 'string' && q.wait.toLowerCase() === 'true';
 
 /** The version document V of GET / and GET /v1/. */
 function describeVersion(root: string) {
@@ -37,62 +57,90 @@ const link = (root: string, resource: string, rel: 'self' | 'bookmark') => ({
   rel,
 });
 
-export function registerRoutes(app: FastifyInstance, state: AgentState, commands: CommandDispatcher): void {
-  app.get('/', async (request) => {
-    const v = describeVersion(rootUrl(request));
-    return {
-      name: 'OpenStack Ironic Python Agent API',
-      description: 'Ironic Python Agent is a provisioning agent for OpenStack Ironic',
-      versions: [v],
-      default_version: v,
-    };
-  });
+export interface Router {
+  /** The route for `method` (HEAD answers as GET) and `path` (no query), with the command id; undefined → 404. */
+  match(method: string, path: string): { route: Route; id: string } | undefined;
+}
 
-  app.get('/v1', async (request) => {
-    const root = rootUrl(request);
-    return {
-      ...describeVersion(root),
-      commands: [link(root, 'commands', 'self'), link(root, 'commands', 'bookmark')],
-      status: [link(root, 'status', 'self'), link(root, 'status', 'bookmark')],
-      media_types: [{ base: 'application/json', type: MEDIA_TYPE }],
-    };
-  });
-
-  for (const prefix of ['/v1', '']) {
-    app.get(`${prefix}/status`, async () => ({ started_at: state.startedAt, version: state.version }));
-
-    app.get(`${prefix}/commands`, async (request: Req) => {
-      checkReadToken(state, request.query.agent_token);
+export function createRouter(state: AgentState, commands: CommandDispatcher): Router {
+  const root: Route = {
+    handle(request) {
+      const v = describeVersion(request.root());
+      return {
+        name: 'OpenStack Ironic Python Agent API',
+        description: 'Ironic Python Agent is a provisioning agent for OpenStack Ironic',
+        versions: [v],
+        default_version: v,
+      };
+    },
+  };
+  const v1: Route = {
+    handle(request) {
+      const base = request.root();
+      return {
+        ...describeVersion(base),
+        commands: [link(base, 'commands', 'self'), link(base, 'commands', 'bookmark')],
+        status: [link(base, 'status', 'self'), link(base, 'status', 'bookmark')],
+        media_types: [{ base: 'application/json', type: MEDIA_TYPE }],
+      };
+    },
+  };
+  const status: Route = { handle: () => ({ started_at: state.startedAt, version: state.version }) };
+  const listCommands: Route = {
+    handle({ query }) {
+      checkReadToken(state, query.agent_token);
       return { commands: commands.listResults() };
-    });
+    },
+  };
+  const getCommand: Route = {
+    handle({ query, id }) {
+      checkReadToken(state, query.agent_token);
+      return commands.getResult(id, isWait(query));
+    },
+  };
+  const runCommand: Route = {
+    before: (query) => checkCommandToken(state, query.agent_token),
+    body: true,
+    handle({ query, body }) {
+      const b = body as { name?: unknown; params?: unknown } | null | undefined;
+      if (
+        typeof b !== 'object' ||
+        b === null ||
+        Array.isArray(b) ||
+        typeof b.name !== 'string' ||
+        typeof b.params !== 'object' ||
+        b.params === null ||
+        Array.isArray(b.params)
+      ) {
+        throw new HttpError(400, 'Missing or invalid name or params');
+      }
+      return commands.executeCommand(b.name, b.params as Record<string, unknown>, { wait: isWait(query) });
+    },
+  };
 
-    app.get(`${prefix}/commands/:id`, async (request: Req) => {
-      checkReadToken(state, request.query.agent_token);
-      return commands.getResult(String(request.params.id), isWait(request.query));
-    });
-
-    app.post(
-      `${prefix}/commands`,
-      {
-        // Before the body is read: an unauthenticated client cannot make us parse 32 MiB.
-        onRequest: async (request: Req) => checkCommandToken(state, request.query.agent_token),
-      },
-      async (request: Req, reply: FastifyReply) => {
-        const body = request.body as { name?: unknown; params?: unknown } | null | undefined;
-        if (
-          typeof body !== 'object' ||
-          body === null ||
-          Array.isArray(body) ||
-          typeof body.name !== 'string' ||
-          typeof body.params !== 'object' ||
-          body.params === null ||
-          Array.isArray(body.params)
-        ) {
-          throw new HttpError(400, 'Missing or invalid name or params');
+  return {
+    match(method, fullPath) {
+      const get = method === 'GET' || method === 'HEAD';
+      if (!get && method !== 'POST') return undefined;
+      // One trailing slash is ignored ('/' itself is the root).
+      let path = fullPath.length > 1 && fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
+      if (path === '/') return get ? { route: root, id: '' } : undefined;
+      if (path === '/v1') return get ? { route: v1, id: '' } : undefined;
+      if (path.startsWith('/v1/')) path = path.slice(3);
+      if (path === '/status') return get ? { route: status, id: '' } : undefined;
+      if (path === '/commands') return { route: get ? listCommands : runCommand, id: '' };
+      if (get && path.startsWith('/commands/')) {
+        const raw = path.slice('/commands/'.length);
+        if (raw === '' || raw.includes('/')) return undefined;
+        let id: string;
+        try {
+          id = decodeURIComponent(raw);
+        } catch {
+          throw new HttpError(400, `'${fullPath}' is not a valid URL: bad percent-encoding in the command id.`);
         }
-        const result = await commands.executeCommand(body.name, body.params as Record<string, unknown>, { wait: isWait(request.query) });
-        return reply.code(200).send(result);
-      },
-    );
-  }
+        return { route: getCommand, id };
+      }
+      return undefined;
+    },
+  };
 }

@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import { AgentError } from '../errors.js';
-import { generateTlsCertificate, shouldUseAutoTls } from '../ironic/tls.js';
 import type { ServerTls } from './server.js';
 
 export interface ChosenTls {
@@ -42,9 +41,11 @@ export async function chooseServerTls(
     }
     return { tls: pair, verifyCaPem: undefined, protocol: 'https' };
   }
-  if (!o.ip || !o.ironicVersion || !shouldUseAutoTls(config, o.ironicVersion)) {
-    return { tls: undefined, verifyCaPem: undefined, protocol: config.advertiseProtocol };
-  }
+  const none: ChosenTls = { tls: undefined, verifyCaPem: undefined, protocol: config.advertiseProtocol };
+  if (!o.ip || !o.ironicVersion) return none;
+  // Loaded only after a lookup: it brings node:crypto and node:os (1.2 MiB of RSS an agent without Ironic never needs).
+  const { generateTlsCertificate, shouldUseAutoTls } = await import('../ironic/tls.js');
+  if (!shouldUseAutoTls(config, o.ironicVersion)) return none;
   const reused = await readPair(join(o.stateDir, 'agent.crt'), join(o.stateDir, 'agent.key'));
   const pair = reused ?? (await generateTlsCertificate(o.ip, { dir: o.stateDir }));
   return { tls: { certPem: pair.certPem, keyPem: pair.keyPem }, verifyCaPem: pair.certPem, protocol: 'https' };

@@ -1,14 +1,12 @@
 /**
- * Put the app on a socket. The HTTP(S) server is ours, not Fastify's, so the
- * same app object can be served over plain HTTP or with a certificate that
- * only exists after the lookup (auto TLS): the server feeds requests to
- * app.routing.
+ * Put the API on a socket: plain HTTP, or HTTPS with a certificate that only
+ * exists after the lookup (auto TLS); the same request listener serves both.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import type { AgentConfig } from '../config.js';
 import { AgentError } from '../errors.js';
+import type { AgentApi } from './app.js';
 import { http, https } from '../util/node-builtins.js';
 
 export interface ServerTls {
@@ -22,7 +20,7 @@ export interface RunningServer {
   readonly host: string;
   readonly port: number;
   readonly server: Server;
-  /** Stop accepting, finish in-flight requests (closing idle keep-alive sockets), close the app. */
+  /** Stop accepting, finish in-flight requests (closing idle keep-alive sockets). */
   close(): Promise<void>;
 }
 
@@ -43,9 +41,8 @@ function listenOn(server: Server, host: string, port: number): Promise<void> {
 }
 
 /** Listen on config.listenHost:listenPort ('::' falls back to 0.0.0.0 when IPv6 is off, as IPA does). */
-export async function startServer(app: FastifyInstance, config: AgentConfig, tls?: ServerTls): Promise<RunningServer> {
-  await app.ready();
-  const handler = (req: Parameters<typeof app.routing>[0], res: Parameters<typeof app.routing>[1]): void => app.routing(req, res);
+export async function startServer(app: AgentApi, config: AgentConfig, tls?: ServerTls): Promise<RunningServer> {
+  const handler = app.handle;
   const server: Server = tls
     ? (https().createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server)
     : http.createServer(handler);
@@ -85,7 +82,6 @@ export async function startServer(app: FastifyInstance, config: AgentConfig, tls
       const force = setTimeout(() => server.closeAllConnections(), 5_000);
       await closed;
       clearTimeout(force);
-      await app.close();
     },
   };
 }

@@ -4,7 +4,6 @@
  * which is how the conductor detects a freshly booted agent) and allows one
  * command at a time (409 AgentIsBusy otherwise).
  */
-import { randomUUID } from 'node:crypto';
 import {
   type AgentError,
   AgentIsBusy,
@@ -117,7 +116,7 @@ export class CommandDispatcher {
     try {
       const value = await spec.run(params, this.ctx);
       record = {
-        id: randomUUID(),
+        id: process.getBuiltinModule('node:crypto').randomUUID(),
         name: cmd,
         status: CommandStatus.SUCCEEDED,
         error: null,
@@ -130,7 +129,7 @@ export class CommandDispatcher {
       // IPA records a sync failure under the full "ext.cmd" name (ExecuteCommandMixin.execute_command).
       this.ctx.log.error(`command ${fullName} failed: ${(e as Error)?.message ?? String(e)}`);
       record = {
-        id: randomUUID(),
+        id: process.getBuiltinModule('node:crypto').randomUUID(),
         name: fullName,
         status: CommandStatus.FAILED,
         error: toAgentError(e),
@@ -146,7 +145,7 @@ export class CommandDispatcher {
 
   private startAsync(cmd: string, spec: CommandSpec, params: Params): CommandRecord {
     const record: CommandRecord = {
-      id: randomUUID(),
+      id: process.getBuiltinModule('node:crypto').randomUUID(),
       name: cmd,
       status: CommandStatus.RUNNING,
       error: null,
