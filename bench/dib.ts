@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { buildOnce } from './build.js';
-import { bootTime } from './boot.js';
+import { bootTimes, type BootMark } from './boot.js';
 import type { BenchContext } from './section.js';
 
 export const DIB_BENCH_SPEC = { flavor: 'dib', name: 'ipa-dib', cmdline: 'console=ttyS0,115200', iso: false };
@@ -27,6 +27,10 @@ export interface DibFigures {
   sharedCache: boolean;
   initramfsBytes: number;
   directSeconds: number;
+  /** qemu's CPU seconds until /v1/status answered (steadier than wall time on a loaded host). */
+  directCpuSeconds: number;
+  /** The boot's timeline: when each console mark of BOOT_MARKS showed (the dib ramdisk prints some of them). */
+  directMarks: BootMark[];
   memoryMiB: number;
 }
 
@@ -41,13 +45,15 @@ export async function dibSection(p: DibParams, ctx: BenchContext): Promise<DibFi
   const kernel = join(warm.outputDir, `${DIB_BENCH_SPEC.name}.kernel`);
   const initramfs = join(warm.outputDir, `${DIB_BENCH_SPEC.name}.initramfs`);
   ctx.log('booting the dib ramdisk (kernel+initramfs)');
-  const directSeconds = await bootTime(ctx, { kernel, initrd: initramfs, append: DIB_BENCH_SPEC.cmdline }, p);
+  const boot = await bootTimes(ctx, { kernel, initrd: initramfs, append: DIB_BENCH_SPEC.cmdline }, p);
   return {
     ...(cold ? { cold: { seconds: cold.seconds, timings: cold.timings } } : {}),
     warm: { seconds: warm.seconds, timings: warm.timings },
     sharedCache: !p.cold,
     initramfsBytes: statSync(initramfs).size,
-    directSeconds,
+    directSeconds: boot.seconds,
+    directCpuSeconds: boot.cpuSeconds,
+    directMarks: boot.marks,
     memoryMiB: p.memoryMiB,
   };
 }

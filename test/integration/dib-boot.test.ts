@@ -107,6 +107,8 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
     assert.equal(get(`etc/systemd/system/multi-user.target.wants/${unit}`).type, 'symlink', `${unit} is enabled`);
   }
   assert.equal(get('etc/systemd/system/systemd-firstboot.service').linkTarget, '/dev/null');
+  // nvme-cli's NVMe-oF auto-connect runs `nvme connect-all` at every boot (~13 s of a TCG boot): masked.
+  assert.equal(get('etc/systemd/system/nvmf-autoconnect.service').linkTarget, '/dev/null');
 
   // Rescue (docs/rescue.md): the agent accepts finalize_rescue only with /etc/ipa-rescue-config; it is not started
   // again once /etc/.rescued exists; the path unit starts the hand-over (user, sshd, DHCP) on that marker.
@@ -232,6 +234,7 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       assert.deepEqual(lines.slice(1, 4), ['active', 'active', 'active'], out);
       assert.equal(lines[4], 'started');
       assert.match(out, /ssh_host_ed25519_key/, 'host keys were made at boot');
+      assert.doesNotMatch(out, /ssh_host_rsa_key/, 'no RSA host key (Ed25519 and ECDSA only: RSA costs ~10 s of CPU at boot)');
       assert.match(out, /^FLAVOR=dib$/m);
       assert.match(out, /\/systemd$/m, 'PID 1 is systemd');
       const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
