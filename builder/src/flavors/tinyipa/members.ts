@@ -2,7 +2,8 @@
  * tinyipa's initramfs members, in boot order, split by the layer an entry
  * came from:
  *   base    — Debian packages, busybox, kernel modules, the flavor's files
- *   runtime — the pinned Node binary
+ *   runtime — the pinned Node binary's squashfs image (node-squashfs.ts),
+ *             stored: it is compressed already
  *   agent   — the agent bundle
  * (the common tail appends site: the spec's own layers). Each is
  * compressed and cached on its own, so a warm build only recompresses
@@ -27,6 +28,13 @@ export function memberOf(e: TreeEntry): MemberName {
 /** base takes whatever the others do not claim. */
 export function tinyipaMembers(): Member[] {
   return MEMBER_ORDER.map((name) =>
-    name === 'base' ? { kind: 'tree', name } : { kind: 'tree', name, select: (e: TreeEntry) => memberOf(e) === name },
+    name === 'base'
+      ? { kind: 'tree', name }
+      : {
+          kind: 'tree',
+          name,
+          select: (e: TreeEntry) => memberOf(e) === name,
+          ...(name === 'runtime' ? { compression: 'none' as const } : {}),
+        },
   );
 }
