@@ -137,6 +137,14 @@ export class BlockWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    // Most network chunks (64 KiB) fit in the current block: no promise for them.
+    const buf = this.ring[this.cur]!;
+    if (this.fill + chunk.length < buf.length) {
+      chunk.copy(buf, this.fill);
+      this.fill += chunk.length;
+      cb();
+      return;
+    }
     this.consume(chunk).then(
       () => cb(),
       (e: unknown) => cb(this.wrap(e)),
