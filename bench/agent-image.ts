@@ -1,22 +1,23 @@
 /**
- * Image download throughput: `curl -o file` and curl | tee >(sha256sum) > file against the
- * agent's streaming download (node:http + sha256 + BlockWriter, with and
- * without O_DIRECT; both fdatasync at the end), and fetch() into the same sink, all from one local HTTP server in a child process
- * on 127.0.0.1 so no client shares an event loop with the server.
+ * Image download throughput: `curl -o file` and curl | tee >(sha256sum) > file
+ * against the agent's streaming download (node:http, the sha256 in a worker
+ * thread, BlockWriter with O_DIRECT; fdatasync at the end), all from one
+ * local HTTP server in a child process on 127.0.0.1. The agent runs as the
+ * ramdisk runs it: bundled, on the pinned Node, in a process of its own
+ * (agent-image-child.ts). Runs are interleaved (curl, agent, curl, ...).
  *
- *   node --import tsx bench/agent-image.ts [--size-mb 1024] [--runs 3]
+ *   node --import tsx bench/agent-image.ts [--size-mb 1024] [--runs 5] [--buffered]
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { pathToFileURL } from 'node:url';
-import { downloadImage } from '../agent/src/image/download.js';
-import { openImageSink } from '../agent/src/image/block-writer.js';
-import { AGENT, CURL_O, CURL_TEE } from './agent-image-names.js';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bundleAgent } from '../builder/src/agent-bundle.js';
+import { fetchNodeRuntime } from '../builder/src/node-runtime.js';
+import { defaultCacheDir } from '../builder/src/pipeline/context.js';
+import { DEFAULT_NODE_VERSION } from '../builder/src/spec/normalize.js';
+import { AGENT, AGENT_BUFFERED, CURL_O, CURL_TEE } from './agent-image-names.js';
 import { median as med } from './section.js';
 
 const arg = (name: string, dflt: number): number => {
@@ -62,62 +63,80 @@ async function time(fn: () => Promise<void>): Promise<number> {
 export interface ImageBench {
   sizeMb: number;
   runs: number;
+  node: string;
   mbPerS: Record<string, number[]>;
   median: Record<string, number>;
+  /** CPU seconds (user + system) of the agent's process per run. */
+  agentCpuS: number[];
   /** Agent median over `curl -o` median (the same server, the same run). */
   ratio: number;
+  /** 1-minute load average before and after the runs. */
+  load: [number, number];
 }
 
-/** `parent`: where the source and target files go (default: the temp dir); a new directory in it is removed afterwards. */
-export async function benchImage(p: { sizeMb: number; runs: number }, parent = tmpdir()): Promise<ImageBench> {
+/** The download bundled for, and run on, the ramdisk's Node. */
+async function agentChild(dir: string): Promise<{ node: string; version: string; script: string }> {
+  const rt = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
+  const entry = join(dirname(fileURLToPath(import.meta.url)), 'agent-image-child.ts');
+  const script = join(dir, 'agent-image-child.mjs');
+  await writeFile(script, (await bundleAgent({ nodeVersion: DEFAULT_NODE_VERSION, entry })).code);
+  return { node: rt.binary, version: rt.version, script };
+}
+
+function runChild(node: string, args: string[]): Promise<{ seconds: number; userS: number; systemS: number }> {
+  return new Promise((res, rej) => {
+    const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', rej);
+    child.once('close', (code) => (code === 0 ? res(JSON.parse(out)) : rej(new Error(`the agent's download exited with ${code}`))));
+  });
+}
+
+/**
+ * `parent`: where the source and target files go (default: the temp dir); a new directory in it is removed afterwards.
+ * `buffered`: also the agent without O_DIRECT (slow on a virtual disk: full runs only).
+ */
+export async function benchImage(p: { sizeMb: number; runs: number; buffered?: boolean }, parent = tmpdir()): Promise<ImageBench> {
   const { sizeMb, runs } = p;
   const dir = await mkdtemp(join(parent, 'ramforge-bench-image-'));
   const src = join(dir, 'src.raw');
   const out = join(dir, 'out.raw');
   try {
+    const child = await agentChild(dir);
     execFileSync('bash', ['-c', `head -c ${sizeMb}M /dev/urandom > ${src}`]);
     const digest = execFileSync('sha256sum', [src], { encoding: 'utf8' }).split(' ')[0]!;
     const bytes = (await stat(src)).size;
     const srv = await startServer(src);
     try {
-      const info = { id: 'img.raw', urls: [srv.url], disk_format: 'raw', os_hash_algo: 'sha256', os_hash_value: digest };
-      const dl = { md5Enabled: false, downloadTimeoutS: 60, retries: 0, retryIntervalS: 1, maxDurationS: 0 };
-      const variants: Record<string, () => Promise<void>> = {
+      const agentCpuS: number[] = [];
+      const agent =
+        (mode: string[], cpu: number[] = []) =>
+        async (): Promise<number> => {
+          const r = await runChild(child.node, [child.script, srv.url, out, digest, ...mode]);
+          cpu.push(r.userS + r.systemS);
+          return r.seconds;
+        };
+      const variants: Record<string, () => Promise<number>> = {
         // The plain download, no hash: what the issue's target compares with.
-        [CURL_O]: async () => {
-          execFileSync('curl', ['-s', '-o', out, srv.url]);
-        },
-        [CURL_TEE]: async () => {
-          execFileSync('bash', ['-c', `curl -s ${srv.url} | tee >(sha256sum >/dev/null) > ${out}`]);
-        },
-        [AGENT]: async () => {
-          await downloadImage(info, () => openImageSink(out), dl);
-        },
-        'agent (node:http, buffered)': async () => {
-          await downloadImage(info, () => openImageSink(out, { directIo: false }), dl);
-        },
-        'fetch() + same sink (O_DIRECT)': async () => {
-          // Same hash and sink as the agent: only the HTTP client differs.
-          const res = await fetch(srv.url);
-          const h = createHash('sha256');
-          const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-          body.on('data', (c: Buffer) => h.update(c));
-          await pipeline(body, await openImageSink(out));
-          if (h.digest('hex') !== digest) throw new Error('fetch variant: checksum mismatch');
-        },
+        [CURL_O]: () => time(async () => void execFileSync('curl', ['-s', '-o', out, srv.url])),
+        [AGENT]: agent([], agentCpuS),
+        [CURL_TEE]: () => time(async () => void execFileSync('bash', ['-c', `curl -s ${srv.url} | tee >(sha256sum >/dev/null) > ${out}`])),
+        ...(p.buffered ? { [AGENT_BUFFERED]: agent(['buffered']) } : {}),
       };
+      const load0 = loadavg()[0]!;
       const results: Record<string, number[]> = {};
       for (let r = 0; r < runs; r++) {
         for (const [name, fn] of Object.entries(variants)) {
           await rm(out, { force: true });
           execFileSync('sync');
-          const s = await time(fn);
+          const s = await fn();
           (results[name] ??= []).push(bytes / s / 1e6);
         }
       }
       const median = Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, med(xs)]));
       const ratio = median[AGENT]! / median[CURL_O]!;
-      return { sizeMb, runs, mbPerS: results, median, ratio };
+      return { sizeMb, runs, node: child.version, mbPerS: results, median, agentCpuS, ratio, load: [load0, loadavg()[0]!] };
     } finally {
       await srv.stop();
     }
@@ -127,9 +146,12 @@ export async function benchImage(p: { sizeMb: number; runs: number }, parent = t
 }
 
 if (import.meta.url === pathToFileURL(resolve(process.argv[1] ?? '')).href) {
-  const r = await benchImage({ sizeMb: arg('size-mb', 1024), runs: arg('runs', 3) });
-  console.log(`image ${r.sizeMb} MiB, ${r.runs} runs each (MB/s: each run, [median])`);
+  const r = await benchImage({ sizeMb: arg('size-mb', 1024), runs: arg('runs', 5), buffered: process.argv.includes('--buffered') });
+  console.log(
+    `image ${r.sizeMb} MiB, ${r.runs} runs each, agent on Node ${r.node}, load ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} (MB/s: each run, [median])`,
+  );
   for (const [name, xs] of Object.entries(r.mbPerS))
     console.log(`  ${name.padEnd(32)} ${xs.map((x) => x.toFixed(0)).join(' / ')}  [${med(xs).toFixed(0)}]`);
+  console.log(`  agent CPU s per run: ${r.agentCpuS.map((x) => x.toFixed(2)).join(' / ')}`);
   for (const name of Object.keys(r.mbPerS)) console.log(`  ratio ${name} / curl -o = ${(r.median[name]! / r.median[CURL_O]!).toFixed(2)}`);
 }

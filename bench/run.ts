@@ -217,25 +217,33 @@ export const SECTIONS: Section<any, any>[] = [
   }),
   section({
     name: 'image',
-    about: 'raw image download to a file with sha256: the agent against curl -o (and curl | tee | sha256sum), min–max of the runs',
+    about:
+      'raw image download to a file with sha256: the agent (bundled, on the pinned Node) against curl -o (and curl | tee | sha256sum), runs interleaved, min–max of the runs',
     tools: ['curl'],
-    quick: { sizeMb: 16, runs: 1 },
-    full: { sizeMb: 1024, runs: 5 },
+    quick: { sizeMb: 256, runs: 3 },
+    full: { sizeMb: 1024, runs: 5, buffered: true },
     run: async (p, ctx) => (await import('./agent-image.js')).benchImage(p, ctx.tempDir('image')),
     rows: (f) => {
-      const { AGENT, CURL_O, CURL_TEE, spread } = IMAGE_NAMES;
+      const { AGENT, AGENT_BUFFERED, CURL_O, CURL_TEE, spread } = IMAGE_NAMES;
+      const cpu = f.agentCpuS;
       return [
         {
-          metric: `raw image → file with sha256, agent (${f.sizeMb} MiB, median of ${f.runs})`,
+          metric: `raw image → file with sha256, agent (${f.sizeMb} MiB, median of ${f.runs}, Node ${f.node})`,
           value: `${f.median[AGENT]!.toFixed(0)} MB/s`,
           target: '≥ 500, ≥ curl',
-          reference: `runs ${spread(f.mbPerS[AGENT]!)}; IPA 9.1.1: 370-420 MB/s`,
+          reference: `runs ${f.mbPerS[AGENT]!.map((x) => x.toFixed(0)).join('/')}; agent/curl ${f.ratio.toFixed(2)}; IPA 9.1.1: 370-420 MB/s`,
         },
         {
           metric: '  the same file with curl -o (no hash), same server',
           value: `${f.median[CURL_O]!.toFixed(0)} MB/s`,
           target: '-',
-          reference: `runs ${spread(f.mbPerS[CURL_O]!)}; agent/curl ${f.ratio.toFixed(2)}; curl|tee|sha256sum ${f.median[CURL_TEE]!.toFixed(0)} MB/s (${spread(f.mbPerS[CURL_TEE]!)})`,
+          reference: `runs ${f.mbPerS[CURL_O]!.map((x) => x.toFixed(0)).join('/')}; curl|tee|sha256sum ${f.median[CURL_TEE]!.toFixed(0)} MB/s (${spread(f.mbPerS[CURL_TEE]!)})`,
+        },
+        {
+          metric: '  agent CPU per run (user+sys, all threads)',
+          value: `${median(cpu).toFixed(2)} s`,
+          target: '-',
+          reference: `${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)} s; load ${f.load[0].toFixed(1)} → ${f.load[1].toFixed(1)}${f.median[AGENT_BUFFERED] ? `; buffered writes ${f.median[AGENT_BUFFERED].toFixed(0)} MB/s` : ''}`,
         },
       ];
     },

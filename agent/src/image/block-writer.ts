@@ -9,6 +9,7 @@
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import type { BlockHasher } from './block-hasher.js';
 
 /** Error raised by the target, kept apart from network errors (never retried as a download error). */
 export class SinkWriteError extends Error {
@@ -34,12 +35,26 @@ export class SinkWriteError extends Error {
  */
 export const DIRECT_ALIGN = 4096;
 
+/**
+ * A block's memory: a SharedArrayBuffer, so that a hash worker can read it
+ * in place (block-hasher.ts). Zero-filled.
+ */
+export function allocBlock(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
+/**
+ * Offsets to try, most likely first: a large allocation comes from mmap
+ * with glibc's 16-byte chunk header in front of it (so 4080 aligns it), a
+ * smaller one from anywhere on the heap.
+ */
+const ALIGN_CANDIDATES = [DIRECT_ALIGN - 16, 0, ...Array.from({ length: DIRECT_ALIGN / 16 - 2 }, (_, i) => (i + 1) * 16)];
+
 /** A `size`-byte view aligned for direct I/O on `directFh`, or null when none works. */
 export async function allocDirectBuffer(directFh: FileHandle, size: number): Promise<Buffer | null> {
-  const raw = Buffer.allocUnsafeSlow(size + DIRECT_ALIGN);
-  raw.fill(0, 0, 2 * DIRECT_ALIGN);
+  const raw = allocBlock(size + DIRECT_ALIGN);
   // malloc alignment is at least 16 bytes, so only multiples of 16 can be aligned.
-  for (let k = 0; k < DIRECT_ALIGN; k += 16) {
+  for (const k of ALIGN_CANDIDATES) {
     try {
       await directFh.write(raw, k, DIRECT_ALIGN, 0);
       return raw.subarray(k, k + size);
@@ -52,6 +67,8 @@ export async function allocDirectBuffer(directFh: FileHandle, size: number): Pro
 
 export interface BlockWriterOptions {
   blockSize?: number;
+  /** Blocks in the ring (at least 2): one is filled while the others are written and hashed. */
+  blocks?: number;
   /** fdatasync before 'finish' so the image is on disk when the download reports success. */
   sync?: boolean;
   /** Same file opened with O_DIRECT, or null for buffered writes only. */
@@ -59,12 +76,14 @@ export interface BlockWriterOptions {
 }
 
 export class BlockWriter extends Writable {
-  private buf: Buffer = Buffer.alloc(0);
-  private spare: Buffer = Buffer.alloc(0);
+  /** The blocks, filled in turn; `busy[i]` settles when block i is written (and hashed). */
+  private ring: Buffer[] = [];
+  private busy: (Promise<void> | null)[] = [];
+  private cur = 0;
   private fill = 0;
   private pos = 0;
-  private pending: Promise<void> | null = null;
   private direct: FileHandle | null;
+  private hasher: BlockHasher | null = null;
   private isFile = false;
   bytesWritten = 0;
 
@@ -82,6 +101,15 @@ export class BlockWriter extends Writable {
     return this.direct !== null;
   }
 
+  /**
+   * Hash every byte written with `h`, block by block, in order, while the
+   * block is being written. Call before the first write.
+   */
+  hashWith(h: BlockHasher): void {
+    if (this.pos > 0 || this.fill > 0) throw new Error('BlockWriter.hashWith must be called before the first write');
+    this.hasher = h;
+  }
+
   override _construct(cb: (e?: Error | null) => void): void {
     this.allocate().then(
       () => cb(),
@@ -91,22 +119,32 @@ export class BlockWriter extends Writable {
 
   private async allocate(): Promise<void> {
     const size = this.o.blockSize ?? 8 << 20;
+    const n = Math.max(2, this.o.blocks ?? 2);
     this.isFile = (await this.fh.stat()).isFile();
+    this.busy = new Array<null>(n).fill(null);
     if (this.direct) {
-      const a = await allocDirectBuffer(this.direct, size);
-      const b = a && (await allocDirectBuffer(this.direct, size));
-      if (a && b) {
-        [this.buf, this.spare] = [a, b];
-        return;
+      for (let i = 0; i < n; i++) {
+        const b = await allocDirectBuffer(this.direct, size);
+        if (!b) break;
+        this.ring.push(b);
       }
+      if (this.ring.length === n) return;
+      this.ring = [];
       await this.direct.close().catch(() => {});
       this.direct = null;
     }
-    this.buf = Buffer.allocUnsafeSlow(size);
-    this.spare = Buffer.allocUnsafeSlow(size);
+    for (let i = 0; i < n; i++) this.ring.push(allocBlock(size));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    // Most network chunks (64 KiB) fit in the current block: no promise for them.
+    const buf = this.ring[this.cur]!;
+    if (this.fill + chunk.length < buf.length) {
+      chunk.copy(buf, this.fill);
+      this.fill += chunk.length;
+      cb();
+      return;
+    }
     this.consume(chunk).then(
       () => cb(),
       (e: unknown) => cb(this.wrap(e)),
@@ -121,32 +159,43 @@ export class BlockWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    const wait = this.pending ? this.pending.catch(() => {}) : Promise.resolve();
-    wait.then(() => Promise.all([this.fh.close().catch(() => {}), this.direct?.close().catch(() => {})])).then(() => cb(err));
+    // No close while a thread still writes from (or a worker reads) a block.
+    Promise.all(this.busy.map((b) => b?.catch(() => {})))
+      .then(() => Promise.all([this.fh.close().catch(() => {}), this.direct?.close().catch(() => {})]))
+      .then(() => cb(err));
   }
 
   private async consume(chunk: Buffer): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
-      const n = chunk.copy(this.buf, this.fill, off);
+      const buf = this.ring[this.cur]!;
+      const n = chunk.copy(buf, this.fill, off);
       this.fill += n;
       off += n;
-      if (this.fill === this.buf.length) await this.flip();
+      if (this.fill === buf.length) await this.flip();
     }
   }
 
-  /** Hand the full buffer to the disk and keep filling the other one. */
+  /** Hand the full block to the disk and the hasher, and fill the next one once it is free. */
   private async flip(): Promise<void> {
-    if (this.pending) await this.pending;
-    const full = this.buf;
+    const i = this.cur;
+    const block = this.ring[i]!;
     const len = this.fill;
-    this.buf = this.spare;
-    this.spare = full;
-    this.fill = 0;
-    this.pending = this.writeAll(full, 0, len, this.pos);
-    // Observed by the next flip/finish; avoid an unhandled rejection meanwhile.
-    this.pending.catch(() => {});
+    const work = settleBoth(this.writeAll(block, 0, len, this.pos), this.hasher?.update(block.subarray(0, len)));
+    // Observed when the block comes round again, or at finish; avoid an unhandled rejection meanwhile.
+    work.catch(() => {});
+    this.busy[i] = work;
     this.pos += len;
+    this.fill = 0;
+    this.cur = (i + 1) % this.ring.length;
+    await this.idle(this.cur);
+  }
+
+  private async idle(i: number): Promise<void> {
+    const b = this.busy[i];
+    if (!b) return;
+    await b;
+    this.busy[i] = null;
   }
 
   private async writeAll(buf: Buffer, from: number, len: number, pos: number): Promise<void> {
@@ -162,11 +211,17 @@ export class BlockWriter extends Writable {
   }
 
   private async finish(): Promise<void> {
-    if (this.pending) await this.pending;
-    this.pending = null;
+    // Oldest first, so the first failure reported is the first that happened.
+    for (let k = 1; k <= this.ring.length; k++) await this.idle((this.cur + k) % this.ring.length);
+    const block = this.ring[this.cur]!;
     const aligned = this.fill - (this.fill % DIRECT_ALIGN);
-    if (aligned > 0) await this.writeAll(this.buf, 0, aligned, this.pos);
-    if (this.fill > aligned) await this.writeAll(this.buf, aligned, this.fill - aligned, this.pos + aligned);
+    const hashed = this.hasher?.update(block.subarray(0, this.fill));
+    const written = (async () => {
+      if (aligned > 0) await this.writeAll(block, 0, aligned, this.pos);
+      if (this.fill > aligned) await this.writeAll(block, aligned, this.fill - aligned, this.pos + aligned);
+    })();
+    this.busy[this.cur] = settleBoth(written, hashed);
+    await this.idle(this.cur);
     this.pos += this.fill;
     this.fill = 0;
     // The alignment probe may have written past a tiny image's end.
@@ -175,7 +230,25 @@ export class BlockWriter extends Writable {
   }
 
   private wrap(e: unknown): Error {
-    return e instanceof SinkWriteError ? e : new SinkWriteError(this.target, e);
+    return e instanceof SinkWriteError || e instanceof HashError ? e : new SinkWriteError(this.target, e);
+  }
+}
+
+/**
+ * Both settled, then the first failure (a write error before a hash error).
+ * Promise.all would reject at the first failure while the other still uses the block.
+ */
+async function settleBoth(write: Promise<void>, hash: Promise<void> | undefined): Promise<void> {
+  const [w, h] = await Promise.allSettled([write, hash]);
+  if (w.status === 'rejected') throw w.reason;
+  if (h.status === 'rejected') throw new HashError(h.reason);
+}
+
+/** The hasher failed (not the target): BlockWriter's caller reports it as a checksum failure, not a write error. */
+export class HashError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'HashError';
   }
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { downloadImage, type DownloadOptions } from './download.js';
 import { openImageSink } from './block-writer.js';
+import { liveHashWorkers, startHasher, type BlockHasher } from './block-hasher.js';
 import { isNoProxy } from '../util/http.js';
 import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
 import type { AddressInfo } from 'node:net';
@@ -161,4 +162,74 @@ test('Authorization from image_request_authorization and http_basic', async () =
     s.closeAllConnections();
     s.close();
   }
+});
+
+// The worker path (images from 64 MiB up by default): hashWorkerMinBytes 0 takes it for the 3 MiB test
+// image, and 256 KiB blocks make the writer hand over a dozen blocks while it writes them.
+const inWorker: Partial<DownloadOptions> = { hashWorkerMinBytes: 0 };
+async function fetchBlocks(i: Record<string, unknown>, o: Partial<DownloadOptions> = {}, file = join(dir, 'out-w')) {
+  srv.log.length = 0;
+  const r = await downloadImage(i, () => openImageSink(file, { blockSize: 256 << 10 }), { ...opts, ...inWorker, ...o });
+  return { r, out: await readFile(file) };
+}
+
+test('hashing in a worker: same digest and bytes, and no worker left after the step', async () => {
+  let workers = 0;
+  const counting: typeof startHasher = (algo, big, onFallback) => {
+    if (big) workers++;
+    return startHasher(algo, big, onFallback);
+  };
+  const { r, out } = await fetchBlocks(info(), { newHasher: counting });
+  assert.equal(workers, 1);
+  assert.equal(r.digest, sha256);
+  assert.equal(r.bytes, data.length);
+  assert.ok(out.equals(data));
+  const md5 = createHash('md5').update(data).digest('hex');
+  assert.equal((await fetchBlocks({ id: 'img', urls: [srv.url('/img.raw')], checksum: md5 }, { md5Enabled: true })).r.digest, md5);
+  assert.equal(liveHashWorkers(), 0);
+});
+
+test('hashing in a worker: a wrong checksum is still an ImageChecksumError, every attempt', async () => {
+  await assert.rejects(
+    fetchBlocks(info({ os_hash_value: 'f'.repeat(64) })),
+    has(/ImageChecksumError.*image checksum: f{64}; verification checksum: [0-9a-f]{64}/),
+  );
+  assert.equal(gets(), opts.retries + 1);
+  assert.equal(liveHashWorkers(), 0);
+});
+
+test('hashing in a worker: a cut connection is retried with a fresh worker', async () => {
+  srv.files.get('/img.raw')!.faults = [{ cutAfter: 1 << 20 }];
+  const { r, out } = await fetchBlocks(info());
+  assert.equal(gets(), 2);
+  assert.equal(r.digest, sha256);
+  assert.ok(out.equals(data));
+  assert.equal(liveHashWorkers(), 0);
+});
+
+test("the hasher's failure is the step's error (after the retries), and its worker is closed", async () => {
+  const closed: boolean[] = [];
+  const failing: typeof startHasher = (algo, big, onFallback) => {
+    const real = startHasher(algo, big, onFallback);
+    let n = 0;
+    const h: BlockHasher = {
+      update: async (v) => {
+        if (++n === 3) throw new Error('the checksum worker failed: boom');
+        return real.update(v);
+      },
+      digest: () => real.digest(),
+      close: async () => {
+        closed.push(true);
+        await real.close();
+      },
+    };
+    return h;
+  };
+  await assert.rejects(
+    fetchBlocks(info(), { newHasher: failing }),
+    has(/ImageDownloadError.*computing the sha256 checksum failed: the checksum worker failed: boom/),
+  );
+  assert.equal(gets(), opts.retries + 1);
+  assert.equal(closed.length, opts.retries + 1);
+  assert.equal(liveHashWorkers(), 0);
 });

@@ -3,13 +3,13 @@
  * first working URL into a sink, hashing on the fly, with connection retries
  * inside and a whole download-and-verify retry loop outside.
  */
-import { createHash } from 'node:crypto';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
 import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
-import { SinkWriteError } from './block-writer.js';
+import { BlockWriter, HashError, SinkWriteError } from './block-writer.js';
+import { HASH_WORKER_MIN_BYTES, InlineHasher, startHasher, type BlockHasher } from './block-hasher.js';
 import { httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
 import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
 
@@ -27,6 +27,10 @@ export interface DownloadOptions {
   basicAuth?: { user: string; password: string };
   signal?: AbortSignal;
   log?: Log;
+  /** Images of at least this many bytes (or of unknown length) are hashed in a worker thread; default 64 MiB. */
+  hashWorkerMinBytes?: number;
+  /** Makes the hasher for a BlockWriter sink (tests inject failures here); default startHasher. */
+  newHasher?: typeof startHasher;
 }
 
 export interface DownloadResult {
@@ -133,30 +137,60 @@ async function downloadOnce(
     }
   }
   if (!res) throw new ImageDownloadFatalError(id, `no URL worked: ${failures.join('; ')}`);
-  const hash = createHash(expected.algo);
-  let bytes = 0;
-  let stall: NodeJS.Timeout | undefined;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      stall?.refresh();
-      cb(null, chunk);
-    },
-  });
-  stall = setTimeout(() => res!.destroy(new Error(`no data received for ${o.downloadTimeoutS} s`)), o.downloadTimeoutS * 1000);
   const length = Number(res.headers['content-length'] ?? NaN);
+  let bytes = 0;
+  const stall = setTimeout(() => res!.destroy(new Error(`no data received for ${o.downloadTimeoutS} s`)), o.downloadTimeoutS * 1000);
+  let hasher: BlockHasher | null = null;
+  let sink: Writable | undefined;
+  let digest: string;
   try {
-    await pipeline(res, tap, await openSink(), { signal });
+    sink = await openSink();
+    const stages: Transform[] = [];
+    if (sink instanceof BlockWriter) {
+      // The sink hashes its blocks (in a worker for a big image) while it writes them.
+      const min = o.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES;
+      hasher = (o.newHasher ?? startHasher)(expected.algo, !(length < min), (e) =>
+        o.log?.warn(`image ${id}: no checksum worker (${describe(e)}); hashing on the main thread`),
+      );
+      sink.hashWith(hasher);
+    } else {
+      const h = new InlineHasher(expected.algo);
+      hasher = h;
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            h.add(chunk);
+            cb(null, chunk);
+          },
+        }),
+      );
+    }
+    res.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      stall.refresh();
+    });
+    await pipeline([res, ...stages, sink], { signal });
+    digest = await hasher.digest().catch((e: unknown) => {
+      throw new HashError(e);
+    });
   } catch (e) {
     res.destroy();
-    throw classifyStreamError(id, e);
+    // A retry reopens the target: no write of this attempt may still land in it then.
+    if (sink && !sink.closed) {
+      const s = sink;
+      await new Promise((r) => {
+        s.once('close', r);
+        s.destroy();
+      });
+    }
+    throw classifyStreamError(id, expected.algo, e);
   } finally {
     clearTimeout(stall);
+    await hasher?.close();
   }
   if (Number.isFinite(length) && bytes !== length)
     throw new ImageDownloadError(id, `connection closed after ${bytes} of ${length} bytes from ${url}`);
-  return { algo: expected.algo, digest: hash.digest('hex'), bytes, url };
+  return { algo: expected.algo, digest, bytes, url };
 }
 
 async function openResponse(id: string, url: string, http: HttpOptions): Promise<HttpResponse> {
@@ -204,7 +238,10 @@ function describe(e: unknown): string {
 }
 
 /** Target errors are final (ENOSPC especially); network errors may be retried. */
-function classifyStreamError(id: string, e: unknown): Error {
+function classifyStreamError(id: string, algo: string, e: unknown): Error {
+  const hashErr =
+    e instanceof HashError ? e : (e as { cause?: unknown }).cause instanceof HashError ? (e as { cause: HashError }).cause : null;
+  if (hashErr) return new ImageDownloadError(id, `computing the ${algo} checksum failed: ${hashErr.message}`);
   const sinkErr =
     e instanceof SinkWriteError
       ? e
