@@ -10,7 +10,6 @@
  * which releases the GIL. InlineHasher hashes on the calling thread (small
  * images, where starting a worker costs more than it saves).
  */
-import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 
 export interface BlockHasher {
@@ -25,7 +24,8 @@ export interface BlockHasher {
 export class InlineHasher implements BlockHasher {
   private readonly h;
   constructor(algo: string) {
-    this.h = createHash(algo);
+    // node:crypto on first use: loading it at start costs idle RSS (docs/agent-memory.md).
+    this.h = process.getBuiltinModule('node:crypto').createHash(algo);
   }
   add(view: Uint8Array): void {
     this.h.update(view);

@@ -4,7 +4,8 @@
  * random final pass) and the sample offsets read back after the last pass.
  * Pure: no I/O, unit-tested beside.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
+import type { Cipher } from 'node:crypto';
+// node:crypto on first use (process.getBuiltinModule): loading it at start costs idle RSS (docs/agent-memory.md).
 
 /** Key and nonce of one random pass; the block counter is the byte offset / 16. */
 export interface PassKey {
@@ -12,7 +13,8 @@ export interface PassKey {
   nonce: Buffer;
 }
 
-export const newPassKey = (): PassKey => ({ key: randomBytes(16), nonce: randomBytes(8) });
+const crypto = () => process.getBuiltinModule('node:crypto');
+export const newPassKey = (): PassKey => ({ key: crypto().randomBytes(16), nonce: crypto().randomBytes(8) });
 
 /** The 16-byte CTR IV for `offset` (a multiple of 16): 8 bytes of nonce, then the 64-bit block index. */
 export function counterIv(k: PassKey, offset: number): Buffer {
@@ -29,9 +31,9 @@ export function counterIv(k: PassKey, offset: number): Buffer {
  * replayed at any offset to check what a random pass left on the disk.
  */
 export class Keystream {
-  private readonly cipher: ReturnType<typeof createCipheriv>;
+  private readonly cipher: Cipher;
   constructor(k: PassKey, offset = 0) {
-    this.cipher = createCipheriv('aes-128-ctr', k.key, counterIv(k, offset));
+    this.cipher = crypto().createCipheriv('aes-128-ctr', k.key, counterIv(k, offset));
   }
   /**
    * Write the next `len` bytes of the stream into `target`. In 64 KiB steps:
