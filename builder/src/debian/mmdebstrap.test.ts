@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { baseKey, chooseMode, hostRelease, mmdebstrapArgs, sourcesForRelease, type BaseRequest } from './mmdebstrap.js';
+import { baseKey, chooseMode, hostRelease, linkDebs, mmdebstrapArgs, sourcesForRelease, type BaseRequest } from './mmdebstrap.js';
 import type { AptSource } from './sources.js';
 
 const REQ: BaseRequest = { release: 'bookworm', variant: 'essential', include: ['systemd', 'udev'], epoch: 1700000000 };
@@ -81,5 +82,26 @@ test('hostRelease reads VERSION_CODENAME, quoted or not', () => {
     assert.equal(hostRelease(join(d, 'missing')), undefined);
   } finally {
     rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('linkDebs: links the .debs the target lacks, keeps what it has, ignores the rest', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ramforge-debs-'));
+  try {
+    const from = join(dir, 'from');
+    const to = join(dir, 'to');
+    await mkdir(join(from, 'partial'), { recursive: true });
+    await mkdir(to);
+    await writeFile(join(from, 'a_1_amd64.deb'), 'a');
+    await writeFile(join(from, 'b_1_amd64.deb'), 'new b');
+    await writeFile(join(from, 'lock'), '');
+    await writeFile(join(to, 'b_1_amd64.deb'), 'old b');
+    assert.equal(await linkDebs(from, to), 1);
+    assert.deepEqual((await readdir(to)).sort(), ['a_1_amd64.deb', 'b_1_amd64.deb']);
+    assert.equal(await readFile(join(to, 'b_1_amd64.deb'), 'utf8'), 'old b');
+    assert.equal((await stat(join(to, 'a_1_amd64.deb'))).ino, (await stat(join(from, 'a_1_amd64.deb'))).ino);
+    assert.equal(await linkDebs(join(dir, 'missing'), join(dir, 'new')), 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -7,12 +7,14 @@
  * unshare mode, which needs newuidmap (uidmap) and a /etc/subuid range.
  * Downloaded .debs are kept in a private cache beside the tarballs (the
  * sync-in/sync-out hooks of mmdebstrap's manual), so a base with other
- * packages does not fetch everything again.
+ * packages does not fetch everything again. Each build works on its own
+ * hard-linked view of that cache and links its new .debs back, so builds of
+ * different bases run at the same time (one lock per base).
  */
 import { userInfo } from 'node:os';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, UserError } from '../errors.js';
 import { findTool, run } from '../exec/run.js';
@@ -160,15 +162,20 @@ export async function debianBase(req: BaseRequest, env: BaseEnv): Promise<Debian
   const sourcesText = formatDeb822(sources);
   const key = baseKey(req, sourcesText, version);
   const dir = join(env.cacheDir, 'debian-base');
-  await mkdir(dir, { recursive: true });
   const tarball = join(dir, `${req.release}-${req.variant}-${key}.tar`);
-  return withCacheLock(dir, async () => {
+  // One lock per base, not one for the cache: two different bases (the coreos host's and its
+  // container's) are made at the same time, each from its own view of the shared .deb cache.
+  const lockDir = join(dir, 'locks', key);
+  await mkdir(lockDir, { recursive: true });
+  return withCacheLock(lockDir, async () => {
     if (existsSync(tarball)) {
       env.log(`debian base ${req.release}/${req.variant} from the cache (${key.slice(0, 12)})`);
       return { tarball, key };
     }
-    const debCache = join(dir, 'debs', `${req.release}-${req.arch ?? 'amd64'}`);
-    await mkdir(debCache, { recursive: true });
+    const sharedDebs = join(dir, 'debs', `${req.release}-${req.arch ?? 'amd64'}`);
+    const debCache = join(dir, `debs-${key}`);
+    await rm(debCache, { recursive: true, force: true });
+    await linkDebs(sharedDebs, debCache);
     // A fixed file name: mmdebstrap names the chroot's sources file after it.
     const sourcesDir = join(dir, `sources-${key}`);
     await mkdir(sourcesDir, { recursive: true });
@@ -187,6 +194,7 @@ export async function debianBase(req: BaseRequest, env: BaseEnv): Promise<Debian
         },
       });
       await rename(partial, tarball);
+      await linkDebs(debCache, sharedDebs);
     } catch (e) {
       await rm(partial, { force: true });
       throw new BuildError(`mmdebstrap could not build the ${req.release} base`, {
@@ -195,11 +203,34 @@ export async function debianBase(req: BaseRequest, env: BaseEnv): Promise<Debian
       });
     } finally {
       await rm(sourcesDir, { recursive: true, force: true });
+      await rm(debCache, { recursive: true, force: true });
     }
     const size = (await stat(tarball)).size;
     env.log(`debian base: ${(size / 1048576).toFixed(0)} MiB in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     return { tarball, key };
   });
+}
+
+/**
+ * Hard-link every .deb of `from` that `to` lacks into `to`. A link makes a
+ * whole file appear at once, so readers of the shared cache never see a
+ * half-written .deb and two builds can fill it at the same time.
+ */
+export async function linkDebs(from: string, to: string): Promise<number> {
+  await mkdir(to, { recursive: true });
+  let added = 0;
+  for (const name of await readdir(from).catch(() => [] as string[])) {
+    if (!name.endsWith('.deb')) continue;
+    const src = join(from, name);
+    if (!(await lstat(src)).isFile()) continue;
+    try {
+      await link(src, join(to, name));
+      added++;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  return added;
 }
 
 /**

@@ -64,12 +64,14 @@ export function proxyBuildArgs(env: NodeJS.ProcessEnv = process.env): Record<str
 /** Build with the engine (or flatten coreos.container) and write the normalised archive. */
 export async function makeAgentContainer(
   own: CoreosSpec,
-  runtime: { node: NodeRuntime; agent: AgentBundle },
+  /** The Node runtime and the agent bundle, still on their way: made while the base is. */
+  runtimePromise: Promise<{ node: NodeRuntime; agent: AgentBundle }>,
   env: ContainerEnv,
 ): Promise<AgentContainer> {
   const out = join(env.workspace, 'container.tar.gz');
   const tree = new Tree({ storeDir: join(env.workspace, 'container-store'), usrMerge: false });
   if (own.container !== undefined) {
+    await runtimePromise;
     env.log(`flattening ${own.container}`);
     const image = await readImageArchive(own.container, join(env.workspace, 'image-archive'));
     await flattenImage(tree, image);
@@ -79,7 +81,7 @@ export async function makeAgentContainer(
   }
 
   const docker = await connectEngine();
-  const base = own.baseImage ?? (await importDebianBase(docker, env));
+  const [base, runtime] = await Promise.all([own.baseImage ?? importDebianBase(docker, env), runtimePromise]);
   const dockerfile = own.dockerfile ?? DEFAULT_DOCKERFILE;
   const imageId = await buildImage(docker, {
     context: [

@@ -66,9 +66,13 @@ export const flavor = defineFlavor<CoreosInputs>({
         name: 'agent-container',
         title: own.container === undefined ? "Build the agent's container (Docker engine)" : "Flatten the agent's container image",
         run: async (env) => {
-          const node = await fetchNodeRuntime(own.node.version, env.cacheDir, { strip: true, icu: 'small', log: env.log });
-          const agent = await bundleAgent({ nodeVersion: own.node.version });
-          const c = await makeAgentContainer(own, { node, agent }, { ...env, epoch: spec.sourceDateEpoch });
+          // The Node runtime's download and the agent's bundle beside the container's base (mmdebstrap).
+          const runtime = Promise.all([
+            fetchNodeRuntime(own.node.version, env.cacheDir, { strip: true, icu: 'small', log: env.log }),
+            bundleAgent({ nodeVersion: own.node.version }),
+          ]).then(([node, agent]) => ({ node, agent }));
+          runtime.catch(() => undefined); // awaited by makeAgentContainer; this only keeps an early failure elsewhere from going unhandled
+          const c = await makeAgentContainer(own, runtime, { ...env, epoch: spec.sourceDateEpoch });
           env.log(`container.tar.gz: ${(c.bytes / 1048576).toFixed(1)} MiB, ${c.entries} entries`);
           return c;
         },
