@@ -61,16 +61,19 @@ export interface BootMark {
 }
 
 /**
- * Watches the serial output for BOOT_MARKS (polling every 20 ms: the
+ * Watches the serial output for `marks` (BOOT_MARKS or a flavor's own; polling every 20 ms: the
  * figures are good to about that) until stopped.
  */
-function watchMarks(vm: { serialText(): string; pid: number; startedAt: number }): { stop(): BootMark[] } {
+function watchMarks(
+  vm: { serialText(): string; pid: number; startedAt: number },
+  marks: readonly { name: string; re: RegExp }[],
+): { stop(): BootMark[] } {
   const found: BootMark[] = [];
   let next = 0;
   const poll = () => {
     const text = vm.serialText();
-    for (; next < BOOT_MARKS.length; next++) {
-      const rest = BOOT_MARKS.slice(next).findIndex((m) => m.re.test(text));
+    for (; next < marks.length; next++) {
+      const rest = marks.slice(next).findIndex((m) => m.re.test(text));
       if (rest < 0) break;
       next += rest; // a mark that never showed (another flavor) is skipped, not waited for
       let cpuSeconds = Number.NaN;
@@ -79,7 +82,7 @@ function watchMarks(vm: { serialText(): string; pid: number; startedAt: number }
       } catch {
         // qemu already gone
       }
-      found.push({ name: BOOT_MARKS[next]!.name, seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds });
+      found.push({ name: marks[next]!.name, seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds });
     }
   };
   const timer = setInterval(poll, 20);
@@ -102,6 +105,7 @@ export async function bootTimes(
   ctx: BenchContext,
   opts: BootVmOptions,
   p: VmParams,
+  bootMarks: readonly { name: string; re: RegExp }[] = BOOT_MARKS,
 ): Promise<{ seconds: number; cpuSeconds: number; marks: BootMark[] }> {
   const port = await freePort();
   const disk = join(ctx.tempDir('disk'), 'disk.img');
@@ -118,7 +122,7 @@ export async function bootTimes(
     ...opts,
   });
   ctx.defer(() => vm.stop()); // also on Ctrl-C, when the finally below never runs
-  const marks = watchMarks(vm);
+  const marks = watchMarks(vm, bootMarks);
   try {
     await vm.waitForHttp(`http://127.0.0.1:${port}/v1/status`, (p.timeoutS ?? 300) * 1000);
     const done = { seconds: (Date.now() - vm.startedAt) / 1000, cpuSeconds: qemuCpuSeconds(vm.pid) };

@@ -15,10 +15,24 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOnce } from './build.js';
-import { bootTime } from './boot.js';
+import { bootTimes, type BootMark } from './boot.js';
 import type { BenchContext } from './section.js';
 
 export const COREOS_BENCH_SPEC = { flavor: 'coreos', name: 'coreos-bench', cmdline: 'console=ttyS0,115200', iso: false };
+
+/**
+ * What the coreos boot says on its serial console on the way to /v1/status:
+ * the kernel's lines, the cloud-config runner's (coreos-cloudinit.service
+ * writes to the console too), and the kernel's IPMI lines, which the agent
+ * unit's ExecStartPre modprobes print right before the chrooted agent starts.
+ */
+export const COREOS_BOOT_MARKS: readonly { name: string; re: RegExp }[] = [
+  { name: 'initramfs unpacked', re: /Freeing initrd memory/ },
+  { name: '/init (systemd) runs', re: /Run \/init as init process/ },
+  { name: 'container unpacked', re: /coreos-cloudinit: container unpacked/ },
+  { name: 'cloud-config applied (units queued)', re: /coreos-cloudinit: \S+: applied/ },
+  { name: 'agent unit starting (its IPMI modprobes)', re: /IPMI message handler|ipmi device interface/ },
+];
 
 export interface CoreosParams {
   cold: boolean;
@@ -37,6 +51,10 @@ export type CoreosFigures =
       compression: string;
       initramfsBytes: number;
       directSeconds: number;
+      /** qemu's CPU seconds until /v1/status answered. */
+      directCpuSeconds: number;
+      /** The boot's timeline (COREOS_BOOT_MARKS). */
+      directMarks: BootMark[];
       memoryMiB: number;
     };
 
@@ -77,14 +95,16 @@ export async function coreosSection(p: CoreosParams, ctx: BenchContext): Promise
     await engine.stop();
   }
   ctx.log('booting the coreos ramdisk (kernel+initramfs)');
-  const directSeconds = await bootTime(ctx, { kernel, initrd: initramfs, append: COREOS_BENCH_SPEC.cmdline }, p);
+  const boot = await bootTimes(ctx, { kernel, initrd: initramfs, append: COREOS_BENCH_SPEC.cmdline }, p, COREOS_BOOT_MARKS);
   return {
     ...(cold ? { cold: { seconds: cold.seconds, timings: cold.timings } } : {}),
     ...(warm ? { warm: { seconds: warm.seconds, timings: warm.timings } } : {}),
     sharedBuild: ctx.quick,
     compression,
     initramfsBytes: statSync(initramfs).size,
-    directSeconds,
+    directSeconds: boot.seconds,
+    directCpuSeconds: boot.cpuSeconds,
+    directMarks: boot.marks,
     memoryMiB: p.memoryMiB,
   };
 }

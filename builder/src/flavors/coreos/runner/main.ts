@@ -95,6 +95,7 @@ function main(argv: string[]): number {
   const plan = planCloudConfig(value);
   log(`${file}: ${plan.files.length} files, ${plan.links.length} links, ${plan.commands.length} commands`);
   applyPlan(plan);
+  log(`${file}: applied`);
   return 0;
 }
 
