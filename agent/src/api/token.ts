@@ -9,13 +9,13 @@
  *    every GET must carry the valid token (IPA 10.2 until mid-2026).
  */
 import type { AgentState } from '../state.js';
+import { crypto } from '../util/node-builtins.js';
 import { HttpError } from './faults.js';
 
-/** node:crypto is loaded here, on the first token check, not at start: it costs 1.2 MiB of idle RSS (docs/agent-memory.md). */
 function isSameToken(given: string, held: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(held);
-  return a.length === b.length && process.getBuiltinModule('node:crypto').timingSafeEqual(a, b);
+  return a.length === b.length && crypto().timingSafeEqual(a, b);
 }
 
 const rejectToken = (): never => {

@@ -15,6 +15,7 @@ import {
   toAgentError,
 } from '../errors.js';
 import { CommandStatus, type CommandContext, type CommandResult, type CommandSpec, type Extension, type Params } from './types.js';
+import { crypto } from '../util/node-builtins.js';
 
 /** One recorded command. `done` settles (never rejects) when it finishes. */
 interface CommandRecord {
@@ -116,7 +117,7 @@ export class CommandDispatcher {
     try {
       const value = await spec.run(params, this.ctx);
       record = {
-        id: process.getBuiltinModule('node:crypto').randomUUID(),
+        id: crypto().randomUUID(),
         name: cmd,
         status: CommandStatus.SUCCEEDED,
         error: null,
@@ -129,7 +130,7 @@ export class CommandDispatcher {
       // IPA records a sync failure under the full "ext.cmd" name (ExecuteCommandMixin.execute_command).
       this.ctx.log.error(`command ${fullName} failed: ${(e as Error)?.message ?? String(e)}`);
       record = {
-        id: process.getBuiltinModule('node:crypto').randomUUID(),
+        id: crypto().randomUUID(),
         name: fullName,
         status: CommandStatus.FAILED,
         error: toAgentError(e),
@@ -145,7 +146,7 @@ export class CommandDispatcher {
 
   private startAsync(cmd: string, spec: CommandSpec, params: Params): CommandRecord {
     const record: CommandRecord = {
-      id: process.getBuiltinModule('node:crypto').randomUUID(),
+      id: crypto().randomUUID(),
       name: cmd,
       status: CommandStatus.RUNNING,
       error: null,

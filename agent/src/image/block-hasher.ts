@@ -11,6 +11,7 @@
  * images, where starting a worker costs more than it saves).
  */
 import type { Worker } from 'node:worker_threads';
+import { crypto } from '../util/node-builtins.js';
 
 export interface BlockHasher {
   /** Hash `view` next; resolves once it is hashed (until then the bytes must not change). */
@@ -24,8 +25,7 @@ export interface BlockHasher {
 export class InlineHasher implements BlockHasher {
   private readonly h;
   constructor(algo: string) {
-    // node:crypto on first use: loading it at start costs idle RSS (docs/agent-memory.md).
-    this.h = process.getBuiltinModule('node:crypto').createHash(algo);
+    this.h = crypto().createHash(algo);
   }
   add(view: Uint8Array): void {
     this.h.update(view);

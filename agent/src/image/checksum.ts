@@ -2,6 +2,7 @@
  * Checksum selection, IPA's ImageDownload.__init__ (§10.2): which algorithm
  * and which expected digest a download is verified against.
  */
+import { crypto } from '../util/node-builtins.js';
 import { ImageDownloadFatalError } from './image-errors.js';
 
 /** What image_info says, before any checksum file is fetched. */
@@ -41,8 +42,7 @@ export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = '')
 /** Normalized hashlib-style name if node:crypto supports it ("SHA256" → "sha256"), else null. */
 export function supportedHashAlgo(name: string): string | null {
   const n = name.trim().toLowerCase().replace(/^sha-/, 'sha');
-  // node:crypto on first use: loading it at start costs idle RSS (docs/agent-memory.md).
-  return process.getBuiltinModule('node:crypto').getHashes().includes(n) ? n : null;
+  return crypto().getHashes().includes(n) ? n : null;
 }
 
 /** Pick the checksum source image_info offers, in IPA's order of preference. */

@@ -11,6 +11,8 @@
  * node:https and node:tls are only loaded when first used (an https URL, a
  * TLS listener): loading them costs about 3 MB of RSS (OpenSSL contexts,
  * node:crypto, node:tls), and an agent talking plain HTTP never needs them.
+ * node:crypto alone likewise (1.2 MiB): the first token check, command id,
+ * checksum or random erase pass loads it (docs/agent-memory.md).
  */
 export const http = process.getBuiltinModule('node:http');
 
@@ -21,6 +23,11 @@ let tlsModule: typeof import('node:tls') | undefined;
 export function https(): typeof import('node:https') {
   httpsModule ??= process.getBuiltinModule('node:https');
   return httpsModule;
+}
+
+/** node:crypto, loaded on first use. */
+export function crypto(): typeof import('node:crypto') {
+  return process.getBuiltinModule('node:crypto');
 }
 
 /** node:tls, loaded on first use. */

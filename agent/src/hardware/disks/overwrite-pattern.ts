@@ -5,7 +5,7 @@
  * Pure: no I/O, unit-tested beside.
  */
 import type { Cipher } from 'node:crypto';
-// node:crypto on first use (process.getBuiltinModule): loading it at start costs idle RSS (docs/agent-memory.md).
+import { crypto } from '../../util/node-builtins.js';
 
 /** Key and nonce of one random pass; the block counter is the byte offset / 16. */
 export interface PassKey {
@@ -13,7 +13,6 @@ export interface PassKey {
   nonce: Buffer;
 }
 
-const crypto = () => process.getBuiltinModule('node:crypto');
 export const newPassKey = (): PassKey => ({ key: crypto().randomBytes(16), nonce: crypto().randomBytes(8) });
 
 /** The 16-byte CTR IV for `offset` (a multiple of 16): 8 bytes of nonce, then the 64-bit block index. */
