@@ -130,7 +130,7 @@ const hasBody = (req: IncomingMessage): boolean =>
 function parseQuery(url: string, at: number): RouteRequest['query'] {
   // No prototype: a parameter named __proto__ is just a parameter.
   const query: RouteRequest['query'] = Object.create(null);
-  if (at < 0 || url[at] !== '?') return query;
+  if (url[at] !== '?') return query;
   const hash = url.indexOf('#', at);
   for (const [k, v] of new URLSearchParams(url.slice(at + 1, hash < 0 ? undefined : hash))) {
     const prev = query[k];
@@ -181,11 +181,8 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '';
-    // The path ends at the first '?' or '#'.
-    const q = url.indexOf('?');
-    const h = url.indexOf('#');
-    const at = q < 0 ? h : h < 0 ? q : Math.min(q, h);
-    const matched = router.match(req.method ?? '', at < 0 ? url : url.slice(0, at));
+    const at = pathEnd(url);
+    const matched = router.match(req.method ?? '', url.slice(0, at));
     if (!matched) throw NOT_FOUND;
     const { route, id } = matched;
     const query = parseQuery(url, at);
@@ -216,9 +213,15 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
   };
 }
 
+/** Where a request URL's path ends: at its first '?' or '#', else its length. */
+function pathEnd(url: string): number {
+  const q = url.indexOf('?');
+  const h = url.indexOf('#');
+  return q < 0 ? (h < 0 ? url.length : h) : h < 0 ? q : Math.min(q, h);
+}
+
 /** The path of a request URL, without the query (which may hold the agent token). */
 function pathOf(url: string | undefined): string {
   const u = url ?? '';
-  const at = u.search(/[?#]/);
-  return at < 0 ? u : u.slice(0, at);
+  return u.slice(0, pathEnd(u));
 }
