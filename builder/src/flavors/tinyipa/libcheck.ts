@@ -33,13 +33,11 @@ export async function checkSharedLibraries(
   const removed: LibCheckResult['removed'] = [];
   const broken = new Map<string, string[]>();
   let checked = 0;
+  const problems: string[] = [];
   for (const m of mounted) {
     const missing = ((await readNeeded(m.source)) ?? []).filter((n) => !has(n));
     checked++;
-    if (missing.length)
-      throw new BuildError(`programs the agent needs cannot run in this ramdisk: ${m.path} (needs ${missing.join(', ')})`, {
-        hint: 'add the packages providing those libraries to `packages` in the spec',
-      });
+    if (missing.length) problems.push(`${m.path} (needs ${missing.join(', ')})`);
   }
   for (const e of tree.entries()) {
     if (e.type !== 'file' || !e.source || !/^usr\/(s?bin|lib\/x86_64-linux-gnu)\//.test(e.path)) continue;
@@ -55,10 +53,10 @@ export async function checkSharedLibraries(
     throw new BuildError(`programs the agent needs are not in the ramdisk: ${absent.join(', ')}`, {
       hint: 'a package providing them was dropped or renamed: check the flavor package list',
     });
-  const problems = required
-    .map((r) => tree.get(locate(r)!))
-    .filter((e) => e && broken.has(e.path))
-    .map((e) => `${e!.path} (needs ${broken.get(e!.path)!.join(', ')})`);
+  for (const r of required) {
+    const e = tree.get(locate(r)!);
+    if (e && broken.has(e.path)) problems.push(`${e.path} (needs ${broken.get(e.path)!.join(', ')})`);
+  }
   if (problems.length) {
     throw new BuildError(`programs the agent needs cannot run in this ramdisk: ${problems.join('; ')}`, {
       hint: 'add the packages providing those libraries to `packages` in the spec',
