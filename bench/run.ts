@@ -19,13 +19,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir } from '../builder/src/pipeline/context.js';
 import { OVMF_CODE } from '../test/support/qemu.js';
-import type { BootKind } from './boot.js';
+import type { BootKind, BootMark } from './boot.js';
 import * as IMAGE_NAMES from './agent-image-names.js';
 import { ensureTools } from './host.js';
 import { median, section, type BenchContext, type Row, type Section, type Tinyipa } from './section.js';
 
 const MB = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 const s1 = (seconds: number): string => `${seconds.toFixed(1)} s`;
+/** Where a boot's time goes: one row per console mark, its wall time and qemu's CPU time then (the steadier figure). */
+const markRows = (label: string, marks: BootMark[]): Row[] =>
+  marks.map((m) => ({ metric: `  ${label}: ${m.name}`, value: s1(m.seconds), target: '-', reference: `qemu CPU ${s1(m.cpuSeconds)}` }));
 const QEMU = ['qemu-system-x86_64', OVMF_CODE];
 
 export const SECTIONS: Section<any, any>[] = [
@@ -63,9 +66,7 @@ export const SECTIONS: Section<any, any>[] = [
           target: '≤ 7 s',
           reference: `qemu CPU ${s1(f.cpuSeconds.direct ?? Number.NaN)} (steadier than wall time on a loaded host); busybox+httpd floor 3.5 s`,
         });
-      // Where the direct boot's time goes: each console mark's wall time, and qemu's CPU time then (the steadier figure).
-      for (const m of f.directMarks)
-        out.push({ metric: `  direct boot: ${m.name}`, value: s1(m.seconds), target: '-', reference: `qemu CPU ${s1(m.cpuSeconds)}` });
+      out.push(...markRows('direct boot', f.directMarks));
       if (f.seconds.bios !== undefined) out.push({ metric: 'boot → /v1/status, ISO on BIOS', value: s1(f.seconds.bios), target: '≤ 30 s' });
       if (f.seconds.uefi !== undefined) out.push({ metric: 'boot → /v1/status, ISO on UEFI', value: s1(f.seconds.uefi), target: '≤ 30 s' });
       return out;
@@ -109,13 +110,7 @@ export const SECTIONS: Section<any, any>[] = [
         target: '≤ 20 s',
         reference: `qemu CPU ${s1(f.directCpuSeconds)} (steadier than wall time on a loaded host)`,
       },
-      // Where the boot's time goes, as for tinyipa: each console mark's wall time and qemu's CPU time then.
-      ...f.directMarks.map((m) => ({
-        metric: `  dib boot: ${m.name}`,
-        value: s1(m.seconds),
-        target: '-',
-        reference: `qemu CPU ${s1(m.cpuSeconds)}`,
-      })),
+      ...markRows('dib boot', f.directMarks),
     ],
   }),
   section({
@@ -141,13 +136,7 @@ export const SECTIONS: Section<any, any>[] = [
           target: '≤ 30 s',
           reference: `qemu CPU ${s1(f.directCpuSeconds)}; the agent chrooted in its container`,
         },
-        // Where the boot's time goes (console marks): wall time, and qemu's CPU time then (the steadier figure).
-        ...f.directMarks.map((m) => ({
-          metric: `  coreos boot: ${m.name}`,
-          value: s1(m.seconds),
-          target: '-',
-          reference: `qemu CPU ${s1(m.cpuSeconds)}`,
-        })),
+        ...markRows('coreos boot', f.directMarks),
       ];
     },
   }),
