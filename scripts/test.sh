@@ -17,6 +17,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node.js 20 or newer first on PATH, as ./ramforge does (npm may run this with Debian 12's Node 18).
+# shellcheck source=scripts/host-node.sh
+. scripts/host-node.sh
+ensure_host_node
+
 mode=all
 if [ "${1:-}" = --unit ]; then mode=unit; shift; fi
 if [ $# -gt 0 ]; then mode=files; fi
