@@ -171,6 +171,18 @@ describe('IronicClient', () => {
     fake.reset();
   });
 
+  it("rejects with the signal's reason when it aborts while a request is in flight", async () => {
+    fake.reset();
+    fake.reply('lookup', { status: 404, delayMs: 2000 });
+    const c = clientFor({ lookupInterval: 30 });
+    const ac = new AbortController();
+    const t = Date.now();
+    setTimeout(() => ac.abort(new Error('agent stopping')), 50);
+    await assert.rejects(c.lookupNode({ addresses: ['52:54:00:12:34:56'], signal: ac.signal }), /agent stopping/);
+    assert.ok(Date.now() - t < 1500);
+    fake.reset();
+  });
+
   it('fails over to the next API URL and keeps the working one first', async () => {
     const closed = await findClosedUrl();
     fake.reset();

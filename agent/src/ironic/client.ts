@@ -179,7 +179,9 @@ export class IronicClient {
         this.promoteUrl(base);
         return res;
       } catch (e) {
-        if (o.signal?.aborted) throw e;
+        // Aborted: the caller's reason (e.g. 'agent stopping'), not node:http's generic AbortError, whether the
+        // abort came before the request or while it was in flight.
+        if (o.signal?.aborted) throw o.signal.reason ?? e;
         last = e;
         this.log.warn(`${method} ${base}${path} failed: ${describeError(e)}`);
       }
