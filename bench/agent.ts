@@ -49,6 +49,8 @@ export interface AgentFigures {
   statusSeconds: number[];
   firstLookupSeconds: number[];
   rssMiB: { afterS: number; mib: number }[];
+  /** The same readings for a bare node:http server on the same Node: what the agent's RSS cannot go below. */
+  bareNodeRssMiB: { afterS: number; mib: number; binaryMiB: number }[];
 }
 
 /** The agent as the ramdisk runs it: the bundle on the pinned Node (from tmpfs), with the ramdisk's flags. */
@@ -122,8 +124,51 @@ export async function waitForStatus(port: number, child: ChildProcess): Promise<
   );
 }
 
+/**
+ * A server answering /v1/status and nothing else: a CommonJS script with one
+ * require of node:http, as little of Node as serving HTTP takes.
+ */
+const BARE_SERVER = `require('node:http').createServer((q, s) => s.end('{}')).listen(Number(process.argv[1]), '127.0.0.1');`;
+
+/** How much of a process's RSS is pages of the file `path` it maps (its executable: text, read-only data, symbol tables). */
+function fileRssMiB(pid: number, path: string): number {
+  let kb = 0;
+  let mapsFile = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) mapsFile = line.endsWith(` ${path}`);
+    else if (mapsFile && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)![1]);
+  }
+  return kb / 1024;
+}
+
+/** RSS of the bare server on the agent's Node at the same instants after its start as the agent's. */
+async function bareNodeRss(
+  node: string,
+  rssAfterS: number[],
+  ctx: BenchContext,
+): Promise<{ afterS: number; mib: number; binaryMiB: number }[]> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = ctx.track(
+    spawn(node, [...RAMDISK_NODE_FLAGS, '-e', BARE_SERVER, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
+  try {
+    await waitForStatus(port, child);
+    const out: { afterS: number; mib: number; binaryMiB: number }[] = [];
+    for (const s of rssAfterS) {
+      await sleep(Math.max(0, t0 + s * 1000 - performance.now()));
+      out.push({ afterS: s, mib: +rssMiB(child.pid!).toFixed(1), binaryMiB: +fileRssMiB(child.pid!, node).toFixed(1) });
+    }
+    return out;
+  } finally {
+    const gone = new Promise((r) => child.once('close', r));
+    child.kill('SIGTERM');
+    await gone;
+  }
+}
+
 export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<AgentFigures> {
-  const { dir, nodeVersion, start: startAgent, stop } = await prepareAgent(ctx);
+  const { dir, node, nodeVersion, start: startAgent, stop } = await prepareAgent(ctx);
 
   // start → /v1/status; RSS after the first start
   const port = await freePort();
@@ -158,5 +203,6 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
     firstLookupSeconds.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
     await stop(a);
   }
-  return { node: nodeVersion, statusSeconds, firstLookupSeconds, rssMiB: rss };
+  const bareNodeRssMiB = await bareNodeRss(node, p.rssAfterS, ctx);
+  return { node: nodeVersion, statusSeconds, firstLookupSeconds, rssMiB: rss, bareNodeRssMiB };
 }

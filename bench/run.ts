@@ -176,6 +176,12 @@ export const SECTIONS: Section<any, any>[] = [
         target: r.afterS <= 5 ? '≤ 50 MB' : r.afterS >= 25 ? '≤ 60 MB' : '-',
         reference: 'IPA 9.1.1: 83 MB',
       })),
+      ...f.bareNodeRssMiB.map((r: { afterS: number; mib: number; binaryMiB: number }) => ({
+        metric: `  floor: bare node:http server, same Node (${r.afterS} s)`,
+        value: `${r.mib.toFixed(1)} MiB`,
+        target: '-',
+        reference: `${r.binaryMiB.toFixed(1)} MiB of it pages of the Node binary (code, read-only data, its symbol tables)`,
+      })),
     ],
   }),
   section({

@@ -226,6 +226,10 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
  * once it considers the process idle, about 25 s later; until then RSS sits
  * about 10 MiB higher. A ramdisk has no swap, so collect it now (a few ms on
  * real hardware). `gc` is exposed on a private context so nothing else sees it.
+ * --expose-gc is unset again at once: while a V8 flag differs from its
+ * default, V8's flag hash differs and Node rejects the code cache built into
+ * it for its own modules, so every built-in first loaded later (node:zlib,
+ * node:crypto, ... on the first commands) would be compiled from source.
  */
 function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
   setTimeout(() => {
@@ -233,7 +237,9 @@ function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
       const { setFlagsFromString } = await import('node:v8');
       const { runInNewContext } = await import('node:vm');
       setFlagsFromString('--expose-gc');
-      (runInNewContext('gc') as (o?: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+      const gc = runInNewContext('gc') as (o?: object) => void;
+      setFlagsFromString('--no-expose-gc');
+      gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     })().catch((e: Error) => log.debug(`idle GC skipped: ${e.message}`));
   }, afterMs).unref();
 }
