@@ -216,7 +216,7 @@ export const SECTIONS: Section<any, any>[] = [
     name: 'image',
     about:
       'raw image download to a file with sha256: the agent (bundled, on the pinned Node) against curl -o (and curl | tee | sha256sum), runs interleaved, min–max of the runs',
-    tools: ['curl'],
+    tools: ['curl', 'python3'],
     quick: { sizeMb: 256, runs: 3 },
     full: { sizeMb: 1024, runs: 5, buffered: true },
     run: async (p, ctx) => (await import('./agent-image.js')).benchImage(p, ctx.tempDir('image')),
