@@ -226,12 +226,22 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
  * once it considers the process idle, about 25 s later; until then RSS sits
  * about 10 MiB higher. A ramdisk has no swap, so collect it now (a few ms on
  * real hardware). `gc` is exposed on a private context so nothing else sees it.
+ *
+ * Also: the young generation keeps its start size. Under sustained requests
+ * (wrk on the API, bench/agent-load.ts) V8 doubles it step by step towards
+ * 16 MiB semi-spaces and never gives the memory back while busy: RSS went
+ * 52 → 82-95 MiB in 30 s runs, over IPA's 86 MB, against 72-73 MiB with it
+ * kept (agent CPU per request unchanged; docs/agent-memory.md). Set here, at
+ * run time, because a V8 flag on the command line costs the built-in code
+ * cache (tinyipa start script), and because V8 raises a growth factor below 2
+ * given at start-up to 2.
  */
 function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
   setTimeout(() => {
     void (async () => {
       const { setFlagsFromString } = await import('node:v8');
       const { runInNewContext } = await import('node:vm');
+      setFlagsFromString('--semi-space-growth-factor=1');
       setFlagsFromString('--expose-gc');
       (runInNewContext('gc') as (o?: object) => void)({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     })().catch((e: Error) => log.debug(`idle GC skipped: ${e.message}`));
