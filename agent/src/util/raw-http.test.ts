@@ -162,3 +162,17 @@ test('a target that fails stops the read with its error', async () => {
     await srv.close();
   }
 });
+
+test('a header value with a line break is refused before anything is sent', async () => {
+  let asked = false;
+  const srv = await rawServer((s) => {
+    asked = true;
+    s.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  });
+  try {
+    await assert.rejects(rawGet(srv.url, { headers: { authorization: 'Basic x\r\nX-Evil: 1' } }), /line break/);
+    assert.equal(asked, false);
+  } finally {
+    await srv.close();
+  }
+});

@@ -106,8 +106,9 @@ export function rawGet(url: string, o: HttpOptions = {}): Promise<RawResponse> {
   for (const [k, v] of Object.entries(headers))
     if (k.toLowerCase() !== 'host' && k.toLowerCase() !== 'connection') lines.push(`${k}: ${v}`);
   lines.push('connection: close', '', '');
+  // As node:http: no header (or path) may hold a line break, which would start a header of its own.
+  if (lines.some((l) => /[\r\n\0]/.test(l))) return Promise.reject(new Error(`GET ${url}: a header or the path holds a line break or NUL`));
   const request = lines.join('\r\n');
-  if (/[\0\n]/.test(request.replace(/\r\n/g, ''))) return Promise.reject(new Error(`GET ${url}: a header or the path holds a line break`));
 
   return new Promise<RawResponse>((resolve, reject) => {
     const { connect } = process.getBuiltinModule('node:net');
