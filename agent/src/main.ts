@@ -231,10 +231,14 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
  * (wrk on the API, bench/agent-load.ts) V8 doubles it step by step towards
  * 16 MiB semi-spaces and never gives the memory back while busy: RSS went
  * 52 → 82-95 MiB in 30 s runs, over IPA's 86 MB, against 72-73 MiB with it
- * kept (agent CPU per request unchanged; docs/agent-memory.md). Set here, at
- * run time, because a V8 flag on the command line costs the built-in code
- * cache (tinyipa start script), and because V8 raises a growth factor below 2
- * given at start-up to 2.
+ * kept (agent CPU per request unchanged; docs/agent-memory.md). Set at run
+ * time: on the command line V8 raises a growth factor below 2 to 2, and any
+ * flag there costs the built-in code cache of every module (tinyipa start
+ * script). Set here, it changes V8's flag hash too, as --expose-gc does:
+ * built-in modules first loaded after this point (node:crypto, node:https,
+ * node:worker_threads, ...) compile without Node's code cache
+ * (NODE_DEBUG_NATIVE=CODE_CACHE says "rejected"), a few ms each on real
+ * hardware, once.
  */
 function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
   setTimeout(() => {
