@@ -5,6 +5,13 @@
  * before, the peak, and once the load stopped. The agent's CPU time per
  * request (user + system, from /proc) is printed too: on a loaded host
  * requests/s and p99 follow the other jobs, CPU per request much less.
+ *
+ * Each path gets a warm-up wrk run first (not counted, as wrk users do):
+ * without it the first path measured pays for the whole process's warm-up
+ * (V8 compiling the request path, unoptimised code allocating more, the heap
+ * growing from its idle size), which showed as a worse p99 on /v1/status,
+ * measured first, than on /v1/commands/ with the same handler cost. The RSS
+ * figures span the warm-up too: start is before it, the peak includes it.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +29,8 @@ export interface LoadParams {
   threads: number;
   connections: number;
   seconds: number;
+  /** A wrk run of this many seconds on each path before the measured one (not counted; 0: none). */
+  warmupS: number;
   /** How long after the load stops the end RSS is read. */
   settleS: number;
 }
@@ -33,7 +42,7 @@ export interface LoadRun {
   /** Non-2xx answers and socket errors wrk counted. */
   errors: number;
   rssMiB: { start: number; peak: number; end: number };
-  /** The agent's user + system CPU time per answered request. */
+  /** The agent's user + system CPU time per answered request (of the measured run). */
   cpuUsPerRequest: number;
 }
 
@@ -82,28 +91,29 @@ export async function loadSection(p: LoadParams, ctx: BenchContext): Promise<Loa
     // Idle first, as a ramdisk is when the conductor starts polling.
     await sleep(5000);
     const runs: LoadRun[] = [];
+    const wrk = (path: string, seconds: number): Promise<string> => {
+      ctx.log(`wrk -t${p.threads} -c${p.connections} -d${seconds}s on ${path}${seconds === p.seconds ? '' : ' (warm-up, not counted)'}`);
+      return execFileP('wrk', ['--latency', `-t${p.threads}`, `-c${p.connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}${path}`], {
+        timeout: (seconds + 30) * 1000,
+      }).then((r) => r.stdout);
+    };
     for (const path of ['/v1/status', '/v1/commands/']) {
       const start = rssMiB(child.pid!);
-      const cpu0 = cpuSeconds(child.pid!);
       let peak = start;
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssMiB(child.pid!));
       }, 100);
       let out: string;
+      let cpu: number;
       try {
-        ctx.log(`wrk -t${p.threads} -c${p.connections} -d${p.seconds}s on ${path}`);
-        out = (
-          await execFileP(
-            'wrk',
-            ['--latency', `-t${p.threads}`, `-c${p.connections}`, `-d${p.seconds}s`, `http://127.0.0.1:${port}${path}`],
-            { timeout: (p.seconds + 30) * 1000 },
-          )
-        ).stdout;
+        if (p.warmupS > 0) await wrk(path, p.warmupS);
+        const cpu0 = cpuSeconds(child.pid!);
+        out = await wrk(path, p.seconds);
+        cpu = cpuSeconds(child.pid!) - cpu0;
       } finally {
         clearInterval(sampler);
       }
       peak = Math.max(peak, rssMiB(child.pid!));
-      const cpu = cpuSeconds(child.pid!) - cpu0;
       await sleep(p.settleS * 1000);
       const { requests, ...figures } = parseWrk(out);
       runs.push({ path, ...figures, rssMiB: { start, peak, end: rssMiB(child.pid!) }, cpuUsPerRequest: (cpu / requests) * 1e6 });

@@ -230,12 +230,27 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
  * default, V8's flag hash differs and Node rejects the code cache built into
  * it for its own modules, so every built-in first loaded later (node:zlib,
  * node:crypto, ... on the first commands) would be compiled from source.
+ *
+ * Also: the young generation keeps its start size. Under sustained requests
+ * (wrk on the API, bench/agent-load.ts) V8 doubles it step by step towards
+ * 16 MiB semi-spaces and never gives the memory back while busy: RSS went
+ * 52 → 82-95 MiB in 30 s runs, over IPA's 86 MB, against 72-73 MiB with it
+ * kept (agent CPU per request unchanged; docs/agent-memory.md). Set at run
+ * time: on the command line V8 raises a growth factor below 2 to 2, and any
+ * flag there costs the built-in code cache of every module (tinyipa start
+ * script). Set here, it changes V8's flag hash for good (--expose-gc is
+ * unset again, this cannot be without losing its effect): built-in modules
+ * first loaded after this point (node:crypto, node:https,
+ * node:worker_threads, ...) compile without Node's code cache
+ * (NODE_DEBUG_NATIVE=CODE_CACHE says "rejected"), 20-30 ms in all on this host,
+ * once: the trade is taken for the RSS bound under load.
  */
 function collectGarbageWhenIdle(log: Log, afterMs = 1000): void {
   setTimeout(() => {
     void (async () => {
       const { setFlagsFromString } = await import('node:v8');
       const { runInNewContext } = await import('node:vm');
+      setFlagsFromString('--semi-space-growth-factor=1');
       setFlagsFromString('--expose-gc');
       const gc = runInNewContext('gc') as (o?: object) => void;
       setFlagsFromString('--no-expose-gc');

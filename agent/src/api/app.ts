@@ -160,6 +160,10 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
       status = 500;
       payload = JSON.stringify(formatFault(e).fault);
     }
+    sendJson(req, res, status, payload, closeConnection);
+  }
+
+  function sendJson(req: IncomingMessage, res: ServerResponse, status: number, payload: string, closeConnection = false): void {
     const headers: Record<string, string | number> = closeConnection ? { connection: 'close' } : {};
     headers['content-type'] = JSON_TYPE;
     headers['content-length'] = Buffer.byteLength(payload);
@@ -185,6 +189,10 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
     const matched = router.match(req.method ?? '', url.slice(0, at));
     if (!matched) throw NOT_FOUND;
     const { route, id } = matched;
+    if (route.json !== undefined) {
+      sendJson(req, res, 200, route.json);
+      return;
+    }
     const query = parseQuery(url, at);
     route.before?.(query);
     let body: unknown;

@@ -36,6 +36,8 @@ export interface Route {
   before?(query: RouteRequest['query']): void;
   /** The route takes a JSON body. */
   body?: boolean;
+  /** The answer, when it never changes: serialized once, sent without calling handle (GET /v1/status, polled under load). */
+  json?: string;
   handle(request: RouteRequest): unknown;
 }
 
@@ -85,7 +87,8 @@ export function createRouter(state: AgentState, commands: CommandDispatcher): Ro
       };
     },
   };
-  const status: Route = { handle: () => ({ started_at: state.startedAt, version: state.version }) };
+  const statusDoc = { started_at: state.startedAt, version: state.version };
+  const status: Route = { json: JSON.stringify(statusDoc), handle: () => statusDoc };
   const listCommands: Route = {
     handle({ query }) {
       checkReadToken(state, query.agent_token);

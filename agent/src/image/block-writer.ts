@@ -86,6 +86,11 @@ export class BlockWriter extends Writable {
   private hasher: BlockHasher | null = null;
   private isFile = false;
   bytesWritten = 0;
+  private markReady: (e?: Error) => void = () => {};
+  /** Settles once the blocks are allocated (_construct). */
+  private readonly allocated = new Promise<void>((resolve, reject) => {
+    this.markReady = (e) => (e ? reject(e) : resolve());
+  });
 
   constructor(
     private readonly fh: FileHandle,
@@ -94,6 +99,7 @@ export class BlockWriter extends Writable {
   ) {
     super({ highWaterMark: 1 << 20 });
     this.direct = o.direct ?? null;
+    this.allocated.catch(() => {});
   }
 
   /** True once the O_DIRECT path is in use (for logs and the bench). */
@@ -112,9 +118,42 @@ export class BlockWriter extends Writable {
 
   override _construct(cb: (e?: Error | null) => void): void {
     this.allocate().then(
-      () => cb(),
-      (e: unknown) => cb(this.wrap(e)),
+      () => {
+        this.markReady();
+        cb();
+      },
+      (e: unknown) => {
+        this.markReady(this.wrap(e));
+        cb(this.wrap(e));
+      },
     );
+  }
+
+  /**
+   * Resolves once the blocks exist: region() and advance() may be used then.
+   * They are the other way in (a socket reading straight into the blocks,
+   * util/raw-http.ts): no write() between them, end() after them.
+   */
+  ready(): Promise<void> {
+    return this.allocated;
+  }
+
+  /** The free rest of the block being filled (never empty). */
+  region(): Buffer {
+    return this.ring[this.cur]!.subarray(this.fill);
+  }
+
+  /**
+   * `n` bytes were put at the start of region(). When that fills the block,
+   * it goes to the disk and the hasher, and the promise settles once the
+   * next block is free to fill (or rejects with the write's or hash's error).
+   */
+  advance(n: number): Promise<void> | undefined {
+    this.fill += n;
+    if (this.fill < this.ring[this.cur]!.length) return undefined;
+    return this.flip().catch((e: unknown) => {
+      throw this.wrap(e);
+    });
   }
 
   private async allocate(): Promise<void> {

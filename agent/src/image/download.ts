@@ -3,14 +3,16 @@
  * first working URL into a sink, hashing on the fly, with connection retries
  * inside and a whole download-and-verify retry loop outside.
  */
-import { Transform, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
 import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
 import { BlockWriter, HashError, SinkWriteError } from './block-writer.js';
 import { HASH_WORKER_MIN_BYTES, InlineHasher, startHasher, type BlockHasher } from './block-hasher.js';
 import { httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
+import { rawGet, rawGetApplies, type RawResponse } from '../util/raw-http.js';
 import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
 
 export interface DownloadOptions {
@@ -124,7 +126,7 @@ async function downloadOnce(
 ): Promise<DownloadResult> {
   const id = String(info.id);
   const failures: string[] = [];
-  let res: HttpResponse | null = null;
+  let res: HttpResponse | RawResponse | null = null;
   let url = '';
   for (const u of info.urls as string[]) {
     try {
@@ -137,7 +139,8 @@ async function downloadOnce(
     }
   }
   if (!res) throw new ImageDownloadFatalError(id, `no URL worked: ${failures.join('; ')}`);
-  const length = Number(res.headers['content-length'] ?? NaN);
+  const raw = isRaw(res) ? res : null;
+  const length = raw ? raw.length : Number(res.headers['content-length'] ?? NaN);
   let bytes = 0;
   const stall = setTimeout(() => res!.destroy(new Error(`no data received for ${o.downloadTimeoutS} s`)), o.downloadTimeoutS * 1000);
   let hasher: BlockHasher | null = null;
@@ -165,11 +168,41 @@ async function downloadOnce(
         }),
       );
     }
-    res.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
+    const progress = (n: number): void => {
+      bytes += n;
       stall.refresh();
-    });
-    await pipeline([res, ...stages, sink], { signal });
+    };
+    if (raw && sink instanceof BlockWriter) {
+      // The socket reads straight into the writer's blocks (util/raw-http.ts).
+      await sink.ready();
+      await raw.readBody(sink, progress);
+      sink.end();
+      await finished(sink);
+    } else {
+      let body: Readable;
+      if (raw) {
+        // Another kind of sink: the raw body through a stream (copied once more).
+        const pass = new PassThrough();
+        const scratch = Buffer.allocUnsafe(1 << 20);
+        raw
+          .readBody(
+            {
+              region: () => scratch,
+              advance: (n) => (pass.write(Buffer.from(scratch.subarray(0, n))) ? undefined : once(pass, 'drain').then(() => {})),
+            },
+            progress,
+          )
+          .then(
+            () => pass.end(),
+            (e: Error) => pass.destroy(e),
+          );
+        body = pass;
+      } else {
+        (res as HttpResponse).on('data', (chunk: Buffer) => progress(chunk.length));
+        body = res as HttpResponse;
+      }
+      await pipeline([body, ...stages, sink], { signal });
+    }
     digest = await hasher.digest().catch((e: unknown) => {
       throw new HashError(e);
     });
@@ -193,11 +226,25 @@ async function downloadOnce(
   return { algo: expected.algo, digest, bytes, url };
 }
 
-async function openResponse(id: string, url: string, http: HttpOptions): Promise<HttpResponse> {
-  const res = await httpRequest(url, http);
+const isRaw = (r: HttpResponse | RawResponse): r is RawResponse => typeof (r as RawResponse).readBody === 'function';
+
+/**
+ * The image's response: a plain-HTTP 2xx with a length through rawGet (its
+ * body then goes straight into the writer's blocks), anything else (TLS,
+ * a proxy, a redirect, a chunked body) through httpRequest.
+ */
+async function openResponse(id: string, url: string, http: HttpOptions): Promise<HttpResponse | RawResponse> {
+  let res: HttpResponse | RawResponse | undefined;
+  if (rawGetApplies(url, http)) {
+    const raw = await rawGet(url, http);
+    // Its error status is the answer; a redirect or a body without a length is for httpRequest.
+    if (raw.readable || raw.statusCode < 200 || raw.statusCode >= 400) res = raw;
+  }
+  res ??= await httpRequest(url, http);
   const code = res.statusCode ?? 0;
   if (code >= 200 && code < 300) return res;
-  res.resume();
+  if (isRaw(res)) res.destroy();
+  else res.resume();
   // 4xx will not get better by asking again; 5xx might.
   if (code >= 400 && code < 500)
     throw new ImageDownloadFatalError(id, `GET ${url} answered HTTP ${code}; check the URL and the image server's access rules`);

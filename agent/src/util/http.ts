@@ -1,8 +1,10 @@
 /**
  * The agent's one HTTP client: Ironic API calls, image and config-drive
  * downloads, the inspection POST and the advertise probe all go through
- * httpRequest(). TLS (a CA bundle, or no verification with ipa-insecure),
- * proxies (image_info.proxies/no_proxy, HTTP CONNECT for https), basic auth
+ * httpRequest(), except a plain-HTTP image without a proxy, which
+ * raw-http.ts reads from the socket straight into the write blocks (it
+ * leaves redirects and chunked bodies to httpRequest). TLS (a CA bundle, or
+ * no verification with ipa-insecure), proxies (image_info.proxies/no_proxy, HTTP CONNECT for https), basic auth
  * from URL user info, redirects, the answer timeout and the retry loop live
  * here and nowhere else.
  *
