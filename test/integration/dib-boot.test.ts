@@ -109,6 +109,10 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
   assert.equal(get('etc/systemd/system/systemd-firstboot.service').linkTarget, '/dev/null');
   // nvme-cli's NVMe-oF auto-connect runs `nvme connect-all` at every boot (~13 s of a TCG boot): masked.
   assert.equal(get('etc/systemd/system/nvmf-autoconnect.service').linkTarget, '/dev/null');
+  // Generators with nothing to do in a ramdisk are off (each is a process before systemd loads its units).
+  for (const gen of ['cryptsetup', 'integritysetup', 'veritysetup', 'system-update', 'gpt-auto', 'hibernate-resume']) {
+    assert.equal(get(`etc/systemd/system-generators/systemd-${gen}-generator`).linkTarget, '/dev/null', gen);
+  }
 
   // Rescue (docs/rescue.md): the agent accepts finalize_rescue only with /etc/ipa-rescue-config; it is not started
   // again once /etc/.rescued exists; the path unit starts the hand-over (user, sshd, DHCP) on that marker.
