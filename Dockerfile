@@ -8,7 +8,9 @@
 # through the engine API and tagged by content), or the spec's
 # coreos.baseImage. The context holds the pinned Node runtime (node), the
 # agent bundle (agent.mjs) and its start script (ironic-python-agent), made
-# by ramforge as for tinyipa. Proxies (http_proxy, https_proxy, no_proxy and
+# by ramforge as for tinyipa, with tinyipa's start.mjs and V8's code cache
+# for the bundle (compile-cache/: made by the pinned Node at build time,
+# reproducibly; start.mjs hands it to Node at start). Proxies (http_proxy, https_proxy, no_proxy and
 # their upper-case forms) are the engine's predefined build arguments:
 # ramforge passes the caller's through to the RUN steps.
 ARG BASE=ramforge/debian-base
@@ -52,6 +54,7 @@ RUN set -eu; \
     sed -i '/^# This configuration was auto-generated on /d' /etc/mdadm/mdadm.conf
 
 COPY node /usr/bin/node
-COPY agent.mjs /usr/lib/ramforge-agent/agent.mjs
+COPY agent.mjs start.mjs /usr/lib/ramforge-agent/
+COPY compile-cache/ /usr/lib/ramforge-agent/compile-cache/
 COPY ironic-python-agent /usr/local/bin/ironic-python-agent
 CMD ["/usr/local/bin/ironic-python-agent"]

@@ -29,7 +29,8 @@ export const COREOS_BENCH_SPEC = { flavor: 'coreos', name: 'coreos-bench', cmdli
 export const COREOS_BOOT_MARKS: readonly { name: string; re: RegExp }[] = [
   { name: 'initramfs unpacked', re: /Freeing initrd memory/ },
   { name: '/init (systemd) runs', re: /Run \/init as init process/ },
-  { name: 'container unpacked', re: /coreos-cloudinit: container unpacked/ },
+  // In place (the kernel unpacked it with the initramfs) or unpacked by the runner (a base with container.tar.gz).
+  { name: 'container ready, the runner starts', re: /coreos-cloudinit: container (unpacked|in place)/ },
   { name: 'cloud-config applied (units queued)', re: /coreos-cloudinit: \S+: applied/ },
   { name: 'agent unit starting (its IPMI modprobes)', re: /IPMI message handler|ipmi device interface/ },
 ];

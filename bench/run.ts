@@ -118,7 +118,7 @@ export const SECTIONS: Section<any, any>[] = [
     about:
       'the coreos flavor beside tinyipa and dib, with a private Docker engine (full: cold then warm builds; quick: the coreos tests’ shared build), initramfs size, boot to /v1/status; skipped without an engine',
     tools: QEMU,
-    // A coreos boot unpacks a 100 MB container under TCG: minutes on a loaded host.
+    // A coreos boot inflates a ~210 MB container under TCG: minutes on a loaded host.
     quick: { cold: false, diskGiB: 8, memoryMiB: 1536, timeoutS: 900 },
     full: { cold: true, diskGiB: 8, memoryMiB: 1536, timeoutS: 900 },
     run: async (p, ctx) => (await import('./coreos.js')).coreosSection(p, ctx),

@@ -2,13 +2,14 @@
  * The coreos flavor end to end with a real, private Docker engine
  * (test/support/dockerd.ts; never a system daemon): `ramforge build` with
  * flavor coreos builds the top-level Dockerfile on a Debian base it
- * imported itself, puts container.tar.gz, cloud-config.yml and
- * authorized_keys into /usr/share/oem of its container host, and the
- * ramdisk boots (qemu TCG, 1.5 GiB): kernel + initramfs, the ISO on BIOS
- * and the ISO on UEFI (OVMF), one boot each. In every boot the cloud-config
- * runner unpacks the container and the agent answers /v1/status from its
- * chroot (/proc/PID/root of the agent's node process); the direct boot also
- * logs `core` in with the spec's key and checks sudo.
+ * imported itself, puts the container unpacked at /opt/ironic-python-agent
+ * (its own initramfs member) and cloud-config.yml and authorized_keys into
+ * /usr/share/oem of its container host, and the ramdisk boots (qemu TCG,
+ * 1.5 GiB): kernel + initramfs, the ISO on BIOS and the ISO on UEFI (OVMF),
+ * one boot each. In every boot the agent answers /v1/status from its chroot
+ * (/proc/PID/root of the agent's node process); the direct boot also logs
+ * `core` in with the spec's key, checks sudo and that the root the
+ * container shares grew to 90 % of the RAM.
  *
  * One build, shared with the other coreos tests (test/support/coreos-build.ts).
  */
@@ -53,13 +54,20 @@ async function oemFiles(initramfs: string): Promise<Map<string, Buffer>> {
   return files;
 }
 
-test('the OEM directory holds the checked cloud-config, the container and the SSH keys; no engine leftovers', async () => {
+test('the OEM directory holds the checked cloud-config and the SSH keys, the container is unpacked in its own member; no engine leftovers', async () => {
   const oem = await oemFiles(b.initramfs);
-  assert.deepEqual([...oem.keys()].sort(), [
-    'usr/share/oem/authorized_keys',
-    'usr/share/oem/cloud-config.yml',
-    'usr/share/oem/container.tar.gz',
-  ]);
+  assert.deepEqual([...oem.keys()].sort(), ['usr/share/oem/authorized_keys', 'usr/share/oem/cloud-config.yml']);
+  const members = await listInitramfs(b.initramfs);
+  const container = members.filter((m) => m.entries.some((e) => e.path.startsWith('opt/ironic-python-agent/')));
+  assert.equal(container.length, 1, 'one member holds the container');
+  const paths = new Set(container[0]!.entries.map((e) => e.path));
+  for (const p of ['opt/ironic-python-agent/usr/bin/node', 'opt/ironic-python-agent/usr/local/bin/ironic-python-agent'])
+    assert.ok(paths.has(p), `${p} in the container member`);
+  assert.deepEqual(
+    [...paths].filter((p) => !p.startsWith('opt/ironic-python-agent')),
+    ['opt'],
+    'nothing but the container (and its parent directory) in that member',
+  );
   assert.match(oem.get('usr/share/oem/cloud-config.yml')?.toString() ?? '', /^#cloud-config\n/);
   assert.equal(oem.get('usr/share/oem/authorized_keys')?.toString(), `${testSshKey().publicKey}\n`);
   assert.equal(b.manifest.flavor, 'coreos');
@@ -107,11 +115,15 @@ test('boots (kernel + initramfs): the agent answers /v1/status from its chroot a
     const ssh = sshOnce(
       { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
       // No dbus on the host: systemctl as root (sudo) talks to systemd directly.
-      'id -un; sudo -n systemctl is-active ironic-python-agent.service; sudo -n systemctl is-active ramforge-rescue.path',
+      'id -un; sudo -n systemctl is-active ironic-python-agent.service; sudo -n systemctl is-active ramforge-rescue.path; ' +
+        'df --output=size -BM / | tail -n 1',
       120_000,
     );
     assert.equal(ssh.status, 0, ssh.stderr);
-    assert.deepEqual(ssh.stdout.trim().split('\n'), ['core', 'active', 'active']);
+    const [user, agent, rescue, rootSize] = ssh.stdout.trim().split('\n');
+    assert.deepEqual([user, agent, rescue], ['core', 'active', 'active']);
+    // The container lives in the initramfs's root: the runner grew it from half the RAM (768 MiB) to 90 % (~1380 MiB).
+    assert.ok(Number.parseInt(rootSize ?? '', 10) > 1200, `/ is ${rootSize}`);
   });
 });
 

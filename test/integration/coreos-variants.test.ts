@@ -44,12 +44,13 @@ before(
       });
       nspawn.kernel = join(a.outputDir!, 'coreos-nspawn.kernel');
       nspawn.initramfs = join(a.outputDir!, 'coreos-nspawn.initramfs');
-      // The base: the nspawn build's members before its OEM member (host, modules), as a vendor PXE image would be.
+      // The base: the nspawn build's members before its container (host, modules), as a vendor PXE image would be;
+      // the repack adds container.tar.gz, which the host's runner unpacks at boot.
       const members = await listInitramfs(nspawn.initramfs);
-      const oem = members.find((m) => m.entries.some((e) => e.path === 'usr/share/oem/container.tar.gz'));
-      assert.ok(oem && oem.index > 0);
+      const container = members.find((m) => m.entries.some((e) => e.path.startsWith('opt/ironic-python-agent/')));
+      assert.ok(container && container.index > 0);
       const base = join(dir, 'base.initramfs');
-      await pipeline(createReadStream(nspawn.initramfs, { start: 0, end: oem.offset - 1 }), createWriteStream(base));
+      await pipeline(createReadStream(nspawn.initramfs, { start: 0, end: container.offset - 1 }), createWriteStream(base));
       const b = await build({
         ...opts,
         cwd: dir,

@@ -61,8 +61,8 @@ export interface ContainerArchive {
 }
 
 /**
- * gzip level of container.tar.gz. The boot unpacks it with pigz (decompression speed hardly depends on the
- * level); the build compresses it once per image. Measured on the default container (docs/coreos.md, Build).
+ * gzip level of container.tar.gz (the cached archive; with coreos.base the boot unpacks it with pigz, whose
+ * speed hardly depends on the level); the build compresses it once per image. Measured on the default container (docs/coreos.md, Build).
  */
 export const CONTAINER_GZIP_LEVEL = 6;
 

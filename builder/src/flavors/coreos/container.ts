@@ -12,7 +12,7 @@
 import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type Docker from 'dockerode';
 import type { AgentBundle } from '../../agent-bundle.js';
 import { REPO_ROOT } from '../../agent-bundle.js';
@@ -28,10 +28,14 @@ import { buildImage } from '../../docker/build-image.js';
 import { exportImageInto } from '../../docker/export-container.js';
 import { flattenImage, readImageArchive } from '../../docker/image-archive.js';
 import { addInitLayer, removeEngineArtefacts, writeContainerArchive } from '../../docker/container-tree.js';
+import { makeAgentCompileCache } from '../../agent-compile-cache.js';
+import { AGENT_BUNDLE_PATH, agentNodeFlags } from '../tinyipa/agent-start.js';
 import type { CoreosSpec } from './spec.js';
 
 export const DEFAULT_DOCKERFILE = join(REPO_ROOT, 'Dockerfile');
 const START_SCRIPT = fileURLToPath(new URL('./context/ironic-python-agent', import.meta.url));
+/** tinyipa's start.mjs: hands the shipped compile-cache entries to Node, then loads the bundle. */
+const AGENT_START = fileURLToPath(new URL('../tinyipa/rootfs/usr/lib/ramforge-agent/start.mjs', import.meta.url));
 
 export interface AgentContainer {
   file: string;
@@ -83,11 +87,25 @@ export async function makeAgentContainer(
   const docker = await connectEngine();
   const [base, runtime] = await Promise.all([own.baseImage ?? importDebianBase(docker, env), runtimePromise]);
   const dockerfile = own.dockerfile ?? DEFAULT_DOCKERFILE;
+  // V8's code cache for the bundle, as tinyipa and dib ship it: the container's Node is this pinned
+  // binary, so it is made here, under the bundle's path in the container, with the start script's flags.
+  const compileCache = await makeAgentCompileCache({
+    node: runtime.node.binary,
+    bundle: runtime.agent.code,
+    url: pathToFileURL(AGENT_BUNDLE_PATH).href,
+    flags: agentNodeFlags(await readFile(START_SCRIPT, 'utf8')),
+    log: env.log,
+  });
   const imageId = await buildImage(docker, {
     context: [
       { name: 'Dockerfile', content: await readFile(dockerfile) },
       { name: 'node', content: { source: runtime.node.binary }, mode: 0o755 },
       { name: 'agent.mjs', content: runtime.agent.code },
+      { name: 'start.mjs', content: { source: AGENT_START } },
+      // The directory is copied whether or not an entry could be made (Node ignores a file it did not name).
+      compileCache
+        ? { name: `compile-cache/${compileCache.key}`, content: compileCache.data }
+        : { name: 'compile-cache/README', content: Buffer.from('No entry: the agent compiles its bundle at start.\n') },
       { name: 'ironic-python-agent', content: { source: START_SCRIPT }, mode: 0o755 },
     ],
     buildArgs: { BASE: base, APT_SOURCES: formatDeb822(await readHostSources()), ...proxyBuildArgs() },

@@ -28,7 +28,8 @@ import { mergeRootTar, packRootDir } from '../dib/root-tree.js';
  * Debian packages of the host (on mmdebstrap's minbase): systemd, udev, the
  * generic kernel (IPMI and every server NIC and HBA; tiny-initramfs
  * satisfies its "an initramfs generator" dependency), sshd, sudo, useradd,
- * pgrep, and pigz to unpack the container.
+ * pgrep, and pigz to unpack a container.tar.gz (a repacked base; ramforge's own
+ * initramfs holds the container unpacked).
  */
 export const HOST_PACKAGES = [...SYSTEMD_RAMDISK_PACKAGES, 'sudo', 'passwd', 'procps', 'pigz', 'linux-image-amd64', 'tiny-initramfs'];
 

@@ -12,6 +12,8 @@ import { mergeCloudConfigs, parseCloudConfig, renderCloudConfig, type CloudConfi
 export const OEM_DIR = 'usr/share/oem';
 export const DEFAULT_CLOUD_CONFIG = join(REPO_ROOT, 'cloud-config', 'cloud-config.yml');
 export const AGENT_UNIT = 'ironic-python-agent.service';
+/** Where the agent's container is unpacked (by the kernel on ramforge's host, by the cloud-config on a CoreOS base), as a tree path. */
+export const CONTAINER_ROOT = 'opt/ironic-python-agent';
 
 /**
  * coreos.runtime: nspawn — the agent in systemd-nspawn instead of chroot,
