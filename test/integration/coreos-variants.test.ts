@@ -2,10 +2,11 @@
  * The coreos flavor's two variants, with one private Docker engine (the
  * second build reuses its layers and the cached container archive):
  *
- * - `coreos.runtime: nspawn`: the agent runs in systemd-nspawn instead of
- *   chroot; one boot (kernel + initramfs, TCG, 1.5 GiB): /v1/status answers
- *   and the agent's process is systemd-nspawn's child, its root the
- *   container.
+ * - `coreos.runtime: nspawn` with `coreos.unpack: boot` (IPA's layout: the
+ *   container as /usr/share/oem/container.tar.gz, unpacked at boot): the
+ *   agent runs in systemd-nspawn instead of chroot; one boot (kernel +
+ *   initramfs, TCG, 1.5 GiB): /v1/status answers and the agent's process is
+ *   systemd-nspawn's child, its root the container unpacked from the archive.
  * - `coreos.oem: repack` on a base we build ourselves: the nspawn build's
  *   kernel and its initramfs without the OEM member as `coreos.base`; the
  *   result holds ONE compressed archive with the host and the OEM files, and
@@ -40,17 +41,24 @@ before(
         ...opts,
         cwd: dir,
         output: join(dir, 'nspawn'),
-        overrides: { ...COREOS_TEST_SPEC, name: 'coreos-nspawn', iso: false, coreos: { runtime: 'nspawn' } },
+        overrides: { ...COREOS_TEST_SPEC, name: 'coreos-nspawn', iso: false, coreos: { runtime: 'nspawn', unpack: 'boot' } },
       });
       nspawn.kernel = join(a.outputDir!, 'coreos-nspawn.kernel');
       nspawn.initramfs = join(a.outputDir!, 'coreos-nspawn.initramfs');
-      // The base: the nspawn build's members before its container (host, modules), as a vendor PXE image would be;
-      // the repack adds container.tar.gz, which the host's runner unpacks at boot.
+      // unpack: boot: the container is /usr/share/oem/container.tar.gz in the OEM member, and no member holds it unpacked.
       const members = await listInitramfs(nspawn.initramfs);
-      const container = members.find((m) => m.entries.some((e) => e.path.startsWith('opt/ironic-python-agent/')));
-      assert.ok(container && container.index > 0);
+      assert.ok(!members.some((m) => m.entries.some((e) => e.path.startsWith('opt/ironic-python-agent/'))), 'no unpacked container');
+      const oemMember = members.find((m) => m.entries.some((e) => e.path === 'usr/share/oem/container.tar.gz'));
+      assert.ok(oemMember && oemMember.index > 0, 'container.tar.gz in an OEM member');
+      for (const p of ['usr/share/oem/cloud-config.yml', 'usr/share/oem/authorized_keys'])
+        assert.ok(
+          oemMember.entries.some((e) => e.path === p),
+          `${p} beside it`,
+        );
+      // The base: the nspawn build's members before the OEM files (host, modules), as a vendor PXE image would be;
+      // the repack adds container.tar.gz again, which the host's runner unpacks at boot.
       const base = join(dir, 'base.initramfs');
-      await pipeline(createReadStream(nspawn.initramfs, { start: 0, end: container.offset - 1 }), createWriteStream(base));
+      await pipeline(createReadStream(nspawn.initramfs, { start: 0, end: oemMember.offset - 1 }), createWriteStream(base));
       const b = await build({
         ...opts,
         cwd: dir,

@@ -129,18 +129,22 @@ export const flavor = defineFlavor<CoreosInputs>({
         { kind: 'tree', name: 'modules', select: (e: TreeEntry) => e.path.startsWith('usr/lib/modules/'), compression: 'none' },
         // The container's tree (~210 MB): zstd 9 makes it 57 MB (gzip 6 made container.tar.gz 70 MB) in ~5 s; 19 takes
         // minutes. gzip (the tests' builds) at 6 as container.tar.gz was: the default 9 took 48 s on it.
-        { kind: 'tree', name: 'container', select: isContainer, compression: { zstd: 9, xz: 6, gzip: 6 } },
+        ...(own.unpack === 'build'
+          ? [{ kind: 'tree' as const, name: 'container', select: isContainer, compression: { zstd: 9, xz: 6, gzip: 6 } }]
+          : []),
+        // container.tar.gz (unpack: boot) is gzip already: compressing it again costs minutes and saves nothing.
         { kind: 'tree', name: 'oem', select: isOem, compression: 'none' },
       ];
       facts = {
         host: { debianBase: host.base.key, release: host.release, packages: hostPackages(own), elements: built.elements },
         kernel: { modules: built.modules },
       };
-      // The container unpacked by the kernel with the rest of the initramfs, instead of container.tar.gz
-      // unpacked by the runner at boot: that unpack (pigz and tar, ~13 qemu CPU s under TCG) was the boot's
-      // longest step. The runner finds it in place and skips the unpack (elements/ramforge-coreos-host).
-      await mergeContainer(tree, container.file);
-      addOemFiles(tree, oem, undefined, attrs);
+      // unpack: build (default): the container unpacked by the kernel with the rest of the initramfs, instead of
+      // container.tar.gz unpacked by the runner at boot: that unpack (pigz and tar, ~13 qemu CPU s under TCG) was the
+      // boot's longest step. The runner finds it in place and skips the unpack (elements/ramforge-coreos-host).
+      // unpack: boot keeps IPA's layout, the archive in /usr/share/oem.
+      if (own.unpack === 'build') await mergeContainer(tree, container.file);
+      addOemFiles(tree, oem, own.unpack === 'build' ? undefined : container, attrs);
     } else {
       const base = own.base as { kernel: string; initramfs: string };
       kernel = { file: base.kernel, version: 'coreos.base' };

@@ -54,6 +54,13 @@ export const CoreosSection = Type.Object(
       }),
       'append',
     ),
+    unpack: withDefault(
+      Type.Union([Type.Literal('build'), Type.Literal('boot')], {
+        description:
+          "On ramforge's own host, when the agent's container is unpacked: build (its own initramfs member at /opt/ironic-python-agent that the kernel unpacks: the faster boot) or boot (IPA's layout: /usr/share/oem/container.tar.gz, unpacked by the cloud-config at boot). With base: always boot",
+      }),
+      'build',
+    ),
     runtime: withDefault(
       Type.Union([Type.Literal('chroot'), Type.Literal('nspawn')], {
         description:
