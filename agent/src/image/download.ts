@@ -3,14 +3,12 @@
  * first working URL into a sink, hashing on the fly, with connection retries
  * inside and a whole download-and-verify retry loop outside.
  */
-import { once } from 'node:events';
-import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
 import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
-import { BlockWriter, HashError, SinkWriteError } from './block-writer.js';
-import { HASH_WORKER_MIN_BYTES, InlineHasher, startHasher, type BlockHasher } from './block-hasher.js';
+import { HashError, SinkWriteError, type BlockWriter } from './block-writer.js';
+import { HASH_WORKER_MIN_BYTES, startHasher, type BlockHasher } from './block-hasher.js';
 import { httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
 import { rawGet, rawGetApplies, type RawResponse } from '../util/raw-http.js';
 import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
@@ -81,7 +79,7 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
  */
 export async function downloadImage(
   info: Record<string, unknown>,
-  openSink: () => Promise<Writable>,
+  openSink: () => Promise<BlockWriter>,
   o: DownloadOptions,
 ): Promise<DownloadResult> {
   const id = String(info.id);
@@ -119,7 +117,7 @@ export async function downloadImage(
 async function downloadOnce(
   info: Record<string, unknown>,
   expected: ResolvedChecksum,
-  openSink: () => Promise<Writable>,
+  openSink: () => Promise<BlockWriter>,
   http: HttpOptions,
   o: DownloadOptions,
   signal: AbortSignal,
@@ -144,64 +142,30 @@ async function downloadOnce(
   let bytes = 0;
   const stall = setTimeout(() => res!.destroy(new Error(`no data received for ${o.downloadTimeoutS} s`)), o.downloadTimeoutS * 1000);
   let hasher: BlockHasher | null = null;
-  let sink: Writable | undefined;
+  let sink: BlockWriter | undefined;
   let digest: string;
   try {
     sink = await openSink();
-    const stages: Transform[] = [];
-    if (sink instanceof BlockWriter) {
-      // The sink hashes its blocks (in a worker for a big image) while it writes them.
-      const min = o.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES;
-      hasher = (o.newHasher ?? startHasher)(expected.algo, !(length < min), (e) =>
-        o.log?.warn(`image ${id}: no checksum worker (${describe(e)}); hashing on the main thread`),
-      );
-      sink.hashWith(hasher);
-    } else {
-      const h = new InlineHasher(expected.algo);
-      hasher = h;
-      stages.push(
-        new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            h.add(chunk);
-            cb(null, chunk);
-          },
-        }),
-      );
-    }
+    // The sink hashes its blocks (in a worker for a big image) while it writes them.
+    const min = o.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES;
+    hasher = (o.newHasher ?? startHasher)(expected.algo, !(length < min), (e) =>
+      o.log?.warn(`image ${id}: no checksum worker (${describe(e)}); hashing on the main thread`),
+    );
+    sink.hashWith(hasher);
     const progress = (n: number): void => {
       bytes += n;
       stall.refresh();
     };
-    if (raw && sink instanceof BlockWriter) {
+    if (raw) {
       // The socket reads straight into the writer's blocks (util/raw-http.ts).
       await sink.ready();
       await raw.readBody(sink, progress);
       sink.end();
       await finished(sink);
     } else {
-      let body: Readable;
-      if (raw) {
-        // Another kind of sink: the raw body through a stream (copied once more).
-        const pass = new PassThrough();
-        const scratch = Buffer.allocUnsafe(1 << 20);
-        raw
-          .readBody(
-            {
-              region: () => scratch,
-              advance: (n) => (pass.write(Buffer.from(scratch.subarray(0, n))) ? undefined : once(pass, 'drain').then(() => {})),
-            },
-            progress,
-          )
-          .then(
-            () => pass.end(),
-            (e: Error) => pass.destroy(e),
-          );
-        body = pass;
-      } else {
-        (res as HttpResponse).on('data', (chunk: Buffer) => progress(chunk.length));
-        body = res as HttpResponse;
-      }
-      await pipeline([body, ...stages, sink], { signal });
+      const body = res as HttpResponse;
+      body.on('data', (chunk: Buffer) => progress(chunk.length));
+      await pipeline([body, sink], { signal });
     }
     digest = await hasher.digest().catch((e: unknown) => {
       throw new HashError(e);
