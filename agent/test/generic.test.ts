@@ -69,6 +69,21 @@ test("generic manager: install device is the smallest disk >= 4 GiB, or what the
   );
 });
 
+test('generic manager: an invalid skip_block_devices entry fails the disk listing instead of skipping nothing', async () => {
+  // IPA's find_devices_by_hints raises on such an entry, failing erase_devices and get_os_install_device;
+  // skipping nothing would erase the disk the operator meant to protect.
+  const { managers, state } = await loadGeneric();
+  for (const skip of [[{ name: '/dev/sda', size: 'big' }], [{ nmae: '/dev/sda' }], ['/dev/sda'], { name: '/dev/sda' }]) {
+    state.node = { uuid: 'n', properties: { skip_block_devices: skip } };
+    for (const method of ['list_block_devices', 'get_os_install_device']) {
+      await assert.rejects(managers.dispatchToManagers(method), /skip_block_devices/, `${method} with ${JSON.stringify(skip)}`);
+    }
+  }
+  // The inventory still reports every disk: inspection must not fail on it.
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.equal(inv.disks.length, 3);
+});
+
 test('poll.get_hardware_info through the API returns the inventory', async () => {
   const { managers, config } = await loadGeneric();
   const agent = await createTestAgent({ config: { rootPath: config.rootPath }, managers: managers.managers.map((m) => m.manager) });

@@ -143,7 +143,7 @@ export class GenericHardwareManager implements HardwareManager {
       lldpCache: this.lldpCache,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
-      skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,
+      skipBlockDevices: skip,
       onlyDisks: config.disks,
     };
   }
@@ -153,9 +153,10 @@ export class GenericHardwareManager implements HardwareManager {
     return collectInventory(this.inventoryOptions());
   }
 
+  /** The disks the steps and the install device choice work on: an invalid skip_block_devices fails (see listBlockDevices). */
   async list_block_devices(): Promise<BlockDevice[]> {
     const { listBlockDevices } = await import('./inventory/index.js');
-    return listBlockDevices(this.inventoryOptions());
+    return listBlockDevices({ ...this.inventoryOptions(), strictSkipList: true });
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
