@@ -71,7 +71,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     await validatePartitioning(o.device, run);
     if (cdData) {
       const part = await createConfigDrivePartition(o.device, run);
-      await writeConfigDrive(part, cdData);
+      await writeConfigDrive(part, cdData, run);
       await rescanPartitions(o.device, run);
     }
     partitionUuids = { 'root uuid': await getDiskIdentifier(o.device) };
