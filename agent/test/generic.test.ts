@@ -121,6 +121,20 @@ test('write_image without image_info fails the deploy step with a 400-class erro
   assert.match(bad.json.command_error.details, /checksum/);
 });
 
+test('write_image: a configdrive that is not a string fails naming it, instead of deploying without the config drive', async () => {
+  const { managers, state } = await loadGeneric();
+  // Should the check be missing, the install device lookup fails next: nothing is downloaded or written.
+  state.node = { uuid: 'n', properties: { root_device: { name: '/dev/rf-no-such-disk' } } };
+  const image_info = { id: 'x', urls: ['http://127.0.0.1:1/x'], disk_format: 'qcow2', checksum: 'a'.repeat(64) };
+  for (const configdrive of [{ user_data: 'x' }, 42, ['x'], true]) {
+    await assert.rejects(managers.dispatchToManagers('write_image', state.node, [], { image_info, configdrive }), (e: unknown) => {
+      assert.equal((e as Error).name, 'InvalidCommandParamsError', JSON.stringify(configdrive));
+      assert.match((e as { details: string }).details, /configdrive/);
+      return true;
+    });
+  }
+});
+
 test('generic manager: apply_configuration checks its arguments and the config before touching a disk', async () => {
   const { managers } = await loadGeneric();
   const node = { uuid: 'n-raid' };

@@ -319,7 +319,14 @@ export class GenericHardwareManager implements HardwareManager {
     if (typeof imageInfo !== 'object' || imageInfo === null || Array.isArray(imageInfo)) {
       throw new InvalidCommandParamsError('write_image needs args.image_info (an object with id, urls and a checksum)');
     }
-    const configdrive = typeof args.configdrive === 'string' ? args.configdrive : null;
+    // IPA's prepare_image fails on anything but a string here; ignoring it would deploy without the config drive.
+    const cd = args.configdrive;
+    if (cd !== undefined && cd !== null && typeof cd !== 'string') {
+      throw new InvalidCommandParamsError(
+        `write_image: args.configdrive must be a string (a base64 gzipped ISO or a URL), got ${Array.isArray(cd) ? 'a list' : typeof cd}`,
+      );
+    }
+    const configdrive = cd ?? null;
     const result = await runPrepareImage(this.ctx, imageInfo as Record<string, unknown>, configdrive);
     return { result: `prepare_image: ${result}` };
   }
