@@ -54,7 +54,7 @@ function makeTree(files: Record<string, string>): string {
 const LSBLK = [
   'NAME="sda" LABEL="" TYPE="disk" RM="0"',
   'NAME="sda1" LABEL="config-2" TYPE="part" RM="0"',
-  'NAME="sdb" LABEL="IR-VFD-DEV" TYPE="disk" RM="1"',
+  'NAME="sdb" LABEL="IR-VFD-DEV" TYPE="disk" RM="1" TRAN="usb" SIZE="1474560"',
   'NAME="sr0" LABEL="VMEDIA_BOOT_ISO" TYPE="rom" RM="1"',
 ].join('\n');
 
@@ -160,6 +160,43 @@ describe('copyConfigFromVmedia', () => {
     const run = fakeSystem('', {});
     assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: {}, log: silentLog }), []);
     assert.deepEqual(await copyConfigFromVmedia({ run, cmdline: { boot_method: 'vmedia' }, log: silentLog }), []);
+  });
+});
+
+describe('what counts as virtual media (IPA _check_vmedia_device)', () => {
+  // A labelled partition on a local disk is what a former tenant can write: its agent config or
+  // parameters.txt must never be taken (IPA refuses partitions since 2021).
+  const LOCAL_ONLY = [
+    'NAME="sda" LABEL="" TYPE="disk" RM="0" TRAN="sata" SIZE="500107862016"',
+    'NAME="sda1" LABEL="config-2" TYPE="part" RM="0" TRAN="" SIZE="67108864"',
+    'NAME="sda2" LABEL="ir-vfd-dev" TYPE="part" RM="0" TRAN="" SIZE="1474560"',
+    'NAME="sdc" LABEL="vmedia_boot_iso" TYPE="disk" RM="0" TRAN="sata" SIZE="500107862016"',
+    'NAME="sdd" LABEL="config-2" TYPE="disk" RM="1" TRAN="usb" SIZE="8000000000"',
+  ].join('\n');
+  it('ignores labelled partitions, local disks and USB disks of 4 GiB or more', async () => {
+    const planted = makeTree({
+      'etc/ironic-python-agent/x.conf': '[DEFAULT]\napi_url = http://evil\n',
+      'parameters.txt': 'ipa-api-url=http://evil',
+    });
+    const media = { '/dev/sda1': planted, '/dev/sda2': planted, '/dev/sdc': planted, '/dev/sdd': planted };
+    const run = fakeSystem(LOCAL_ONLY, media);
+    const root = makeTree({ 'proc/mounts': '' });
+    assert.equal(await findDeviceByLabels(['config-2', 'vmedia_boot_iso', 'ir-vfd-dev'], { run, log: silentLog }), undefined);
+    assert.deepEqual(await copyConfigFromVmedia({ run, root, cmdline: { boot_method: 'vmedia' }, log: silentLog }), []);
+    assert.deepEqual(await readVmediaParameters({ run, root, cmdline: { boot_method: 'vmedia' }, log: silentLog }), {});
+    assert.equal(
+      run.calls.some((a) => a[0] === 'mount'),
+      false,
+      'nothing mounted',
+    );
+  });
+  it('takes a CD-ROM, or a USB disk under 4 GiB (a BMC virtual floppy or stick)', async () => {
+    const run = fakeSystem(
+      `${LOCAL_ONLY}\nNAME="sde" LABEL="IR-VFD-DEV" TYPE="disk" RM="1" TRAN="usb" SIZE="1474560"\nNAME="sr1" LABEL="config-2" TYPE="rom" RM="1" TRAN="sata" SIZE="1000000"`,
+      {},
+    );
+    assert.equal(await findDeviceByLabels(['ir-vfd-dev'], { run, log: silentLog }), '/dev/sde');
+    assert.equal(await findDeviceByLabels(['config-2'], { run, log: silentLog }), '/dev/sr1');
   });
 });
 

@@ -79,33 +79,60 @@ export function parseBlkidExport(output: string): Array<Record<string, string>> 
     .filter((r) => r.NAME);
 }
 
-/** /dev path of a block device whose filesystem label is one of `labels` (any case), or undefined. */
+/** A USB disk smaller than this can be a BMC's virtual floppy or stick (IPA _check_vmedia_device). */
+const VMEDIA_USB_MAX_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Whether a labelled device can be virtual media, as IPA's
+ * _check_vmedia_device decides: a CD-ROM, or a USB disk under 4 GiB. A
+ * partition or a local disk never is: a former tenant can label one
+ * config-2 or ir-vfd-dev and plant agent config or kernel parameters
+ * there. A device lsblk does not describe counts only when its name is
+ * a CD-ROM's.
+ */
+function isVmediaCandidate(d: Record<string, string>): boolean {
+  if (d.TYPE === 'rom' || (d.TYPE === undefined && /^sr\d+$/.test(d.NAME ?? ''))) return true;
+  return d.TYPE === 'disk' && d.TRAN === 'usb' && d.SIZE !== undefined && d.SIZE !== '' && Number(d.SIZE) < VMEDIA_USB_MAX_BYTES;
+}
+
+/** /dev path of a virtual-media device (isVmediaCandidate) whose filesystem label is one of `labels` (any case), or undefined. */
 export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}): Promise<string | undefined> {
   const run = o.run ?? execute;
+  const log = o.log ?? createConsoleLog();
   const wanted = new Set(labels.map((l) => l.toUpperCase()));
   const matching = (recs: Array<Record<string, string>>) => recs.filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
-  let hits: Array<Record<string, string>> = [];
+  let table: Array<Record<string, string>> = [];
   try {
-    hits = matching(parseLsblkPairs((await run(['lsblk', '-n', '-P', '-o', 'NAME,LABEL,TYPE,RM'])).stdout));
+    table = parseLsblkPairs((await run(['lsblk', '-n', '-P', '-b', '-o', 'NAME,LABEL,TYPE,RM,TRAN,SIZE'])).stdout);
   } catch (e) {
-    (o.log ?? createConsoleLog()).warn(`lsblk failed, looking for virtual media with blkid: ${describeError(e)}`);
+    log.warn(`lsblk failed, looking for virtual media with blkid: ${describeError(e)}`);
   }
+  let hits = matching(table);
   // lsblk takes labels from udev's database: a ramdisk without udev (tinyipa) gets none, so ask blkid, which probes.
   if (!hits.length) {
     try {
-      hits = matching(parseBlkidExport((await run(['blkid', '-o', 'export'])).stdout));
+      const byName = new Map(table.map((d) => [d.NAME, d]));
+      // The device facts (type, transport, size) are lsblk's, from sysfs; only the label is blkid's.
+      hits = matching(parseBlkidExport((await run(['blkid', '-o', 'export'])).stdout)).map((b): Record<string, string> => {
+        const d = byName.get(b.NAME ?? '');
+        return d ? { ...d, LABEL: b.LABEL ?? '' } : { NAME: b.NAME ?? '', LABEL: b.LABEL ?? '' };
+      });
     } catch {
       // blkid exits 2 when it finds no labelled device at all.
     }
   }
-  // A CD-ROM or removable device is the virtual media; a labelled partition
-  // on a local disk (a config drive left by a previous deploy) is the fallback.
-  hits.sort((a, b) => rankDevice(a) - rankDevice(b));
-  return hits[0] ? `/dev/${hits[0].NAME}` : undefined;
+  const usable = hits.filter(isVmediaCandidate);
+  for (const d of hits.filter((h) => !usable.includes(h)))
+    log.warn(
+      `/dev/${d.NAME} is labelled ${d.LABEL} but is not virtual media (a ${d.TYPE || 'device'}${d.TRAN ? ` on ${d.TRAN}` : ''}): ignored`,
+    );
+  // A CD-ROM before a USB stick.
+  usable.sort((a, b) => rankDevice(a) - rankDevice(b));
+  return usable[0] ? `/dev/${usable[0].NAME}` : undefined;
 }
 
 function rankDevice(d: Record<string, string>): number {
-  return d.TYPE === 'rom' || d.RM === '1' ? 0 : 1;
+  return d.TYPE === 'rom' || /^sr\d+$/.test(d.NAME ?? '') ? 0 : 1;
 }
 
 /** Old Ironic (pre-label floppies): a block device whose sysfs model says "virtual media". */

@@ -69,6 +69,21 @@ test("generic manager: install device is the smallest disk >= 4 GiB, or what the
   );
 });
 
+test('generic manager: an invalid skip_block_devices entry fails the disk listing instead of skipping nothing', async () => {
+  // IPA's find_devices_by_hints raises on such an entry, failing erase_devices and get_os_install_device;
+  // skipping nothing would erase the disk the operator meant to protect.
+  const { managers, state } = await loadGeneric();
+  for (const skip of [[{ name: '/dev/sda', size: 'big' }], [{ nmae: '/dev/sda' }], ['/dev/sda'], { name: '/dev/sda' }]) {
+    state.node = { uuid: 'n', properties: { skip_block_devices: skip } };
+    for (const method of ['list_block_devices', 'get_os_install_device']) {
+      await assert.rejects(managers.dispatchToManagers(method), /skip_block_devices/, `${method} with ${JSON.stringify(skip)}`);
+    }
+  }
+  // The inventory still reports every disk: inspection must not fail on it.
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.equal(inv.disks.length, 3);
+});
+
 test('poll.get_hardware_info through the API returns the inventory', async () => {
   const { managers, config } = await loadGeneric();
   const agent = await createTestAgent({ config: { rootPath: config.rootPath }, managers: managers.managers.map((m) => m.manager) });
@@ -104,6 +119,20 @@ test('write_image without image_info fails the deploy step with a 400-class erro
   );
   assert.equal(bad.json.command_status, 'FAILED');
   assert.match(bad.json.command_error.details, /checksum/);
+});
+
+test('write_image: a configdrive that is not a string fails naming it, instead of deploying without the config drive', async () => {
+  const { managers, state } = await loadGeneric();
+  // Should the check be missing, the install device lookup fails next: nothing is downloaded or written.
+  state.node = { uuid: 'n', properties: { root_device: { name: '/dev/rf-no-such-disk' } } };
+  const image_info = { id: 'x', urls: ['http://127.0.0.1:1/x'], disk_format: 'qcow2', checksum: 'a'.repeat(64) };
+  for (const configdrive of [{ user_data: 'x' }, 42, ['x'], true]) {
+    await assert.rejects(managers.dispatchToManagers('write_image', state.node, [], { image_info, configdrive }), (e: unknown) => {
+      assert.equal((e as Error).name, 'InvalidCommandParamsError', JSON.stringify(configdrive));
+      assert.match((e as { details: string }).details, /configdrive/);
+      return true;
+    });
+  }
 });
 
 test('generic manager: apply_configuration checks its arguments and the config before touching a disk', async () => {

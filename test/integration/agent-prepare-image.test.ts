@@ -17,20 +17,35 @@ const has =
     re.test(`${(e as Error).name} ${(e as Error).message} ${(e as { details?: string }).details ?? ''}`);
 let srv: TestImageServer;
 let dir: string;
-const raw = randomBytes(6 << 20);
+/** Random bytes behind an MBR with one Linux partition from 1 MiB to the end (a whole-disk image must hold a partition, as in IPA). */
+function mbrImage(size: number): Buffer {
+  const b = randomBytes(size);
+  // Keep the random disk signature at 440: root_uuid reports it.
+  b.fill(0, 0, 440);
+  b.fill(0, 444, 510);
+  b.set([0x00, 0xfe, 0xff, 0xff, 0x83, 0xfe, 0xff, 0xff], 446);
+  b.writeUInt32LE(2048, 454);
+  b.writeUInt32LE(size / 512 - 2048, 458);
+  b.writeUInt16LE(0xaa55, 510);
+  return b;
+}
+const raw = mbrImage(6 << 20);
+/** No partition table at all (no MBR signature at 510). */
+const junk = randomBytes(2 << 20).fill(0, 510, 512);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const files: Record<string, Buffer> = {};
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rf-prep-'));
   await writeFile(join(dir, 'img.raw'), raw);
+  await writeFile(join(dir, 'junk.raw'), junk);
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', join(dir, 'img.raw'), join(dir, 'img.qcow2')]);
   // A GPT disk image (for the config drive test) and an ext4 root filesystem (partition images).
   execFileSync('truncate', ['-s', '8M', join(dir, 'gpt.raw')]);
   execFileSync('sgdisk', ['-n', '1:0:+4M', join(dir, 'gpt.raw')]);
   execFileSync('truncate', ['-s', '8M', join(dir, 'root.raw')]);
   execFileSync('mkfs.ext4', ['-q', '-U', '11111111-2222-3333-4444-555555555555', join(dir, 'root.raw')]);
-  for (const f of ['img.raw', 'img.qcow2', 'gpt.raw', 'root.raw']) files[f] = await readFile(join(dir, f));
+  for (const f of ['img.raw', 'junk.raw', 'img.qcow2', 'gpt.raw', 'root.raw']) files[f] = await readFile(join(dir, f));
   srv = await startImageServer(Object.fromEntries(Object.entries(files).map(([k, v]) => [`/${k}`, { data: v }])));
 });
 after(async () => {
@@ -96,6 +111,15 @@ test('raw image not streamed: cached then copied', { skip }, async () => {
   try {
     await prepareImage(info('img.raw', { stream_raw_images: false }), null, opts(loop.dev));
     assert.ok((await readDev(loop.dev, raw.length)).equals(raw));
+  } finally {
+    loop.detach();
+  }
+});
+
+test('a whole-disk image with no partition table is refused after the write (DeploymentError), as IPA checks', { skip }, async () => {
+  const loop = attachLoop(16 << 20);
+  try {
+    await assert.rejects(prepareImage(info('junk.raw'), null, opts(loop.dev)), has(/DeploymentError.*valid partition table/));
   } finally {
     loop.detach();
   }

@@ -9,6 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { listInitramfs } from '../../builder/src/index.js';
 import { dibSharedBuild } from '../support/dib-build.js';
 import { sharedBuild } from '../support/shared-build.js';
@@ -61,6 +63,9 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   mdev: 'busybox',
   udhcpc: 'busybox',
   sh: 'busybox',
+  // power_off/run_image's fallback writes o/b with `tee /proc/sysrq-trigger`; finalize_rescue runs `busybox mkpasswd`.
+  tee: 'busybox',
+  busybox: 'busybox',
   // Not called by the agent (the overwrite is its own code); listed so nobody starts relying on them.
   shred: 'busybox',
   dd: 'busybox',
@@ -74,6 +79,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   multipath: null,
   iptables: null,
   journalctl: null,
+  // The extra-hardware inspection collector checks for it first and fails with a hint.
+  'hardware-detect': null,
 };
 
 interface Entry {
@@ -145,6 +152,40 @@ test('resolveTool follows PATH order and symlinks like the ramdisk shell', () =>
   assert.equal(resolveTool(entries, 'openssl'), null);
 });
 
+/**
+ * Program names in the agent's source: the first element of an argv literal given to run/tryRun/execute, a
+ * hasCommand probe, a network_data.json action (`run: [...]`), the log collection table (util/system-logs.ts),
+ * finalize_rescue's hashers (commands/system.ts), and qemu-img (called through prlimit). grub-install runs in the
+ * deployed image's chroot, not from the ramdisk.
+ */
+export function programsInAgentSource(dir = join(import.meta.dirname, '../../agent/src')): Set<string> {
+  const found = new Set<string>(['qemu-img']);
+  const everywhere = [
+    /\b(?:run|tryRun|execute)\((?:host, )?\[\s*'([A-Za-z0-9._-]+)'/g,
+    /\bhasCommand\('([A-Za-z0-9._-]+)'\)/g,
+    /\brun: \['([A-Za-z0-9._-]+)'/g,
+  ];
+  const inFile: Record<string, RegExp> = {
+    'util/system-logs.ts': /^\s+\w+: \['([A-Za-z0-9._-]+)'/gm,
+    'commands/system.ts': /^\s+\['([A-Za-z0-9._-]+)', '/gm,
+  };
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.test.ts')) continue;
+    const file = join(e.parentPath, e.name);
+    const text = readFileSync(file, 'utf8');
+    const extra = inFile[file.slice(dir.length + 1)];
+    for (const re of extra ? [...everywhere, extra] : everywhere) for (const m of text.matchAll(re)) found.add(m[1]!);
+  }
+  return found;
+}
+
+test('every program the agent source runs is in the table (a new one must be checked in the initramfs too)', () => {
+  const found = programsInAgentSource();
+  assert.ok(found.has('wipefs') && found.has('tee') && found.has('busybox'), `the scan finds the calls: ${[...found].join(' ')}`);
+  const missing = [...found].filter((p) => !(p in TINYIPA_TOOLS)).sort();
+  assert.deepEqual(missing, [], 'add these to TINYIPA_TOOLS, DIB_TOOLS and docs/ramdisk-tools.md');
+});
+
 const skip =
   process.getuid?.() !== 0 && !process.env.RAMFORGE_TEST_INITRAMFS ? 'the shared test build needs root (apt, device nodes)' : false;
 
@@ -174,6 +215,9 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   mdev: null,
   udhcpc: null,
   sh: 'usr/bin/dash',
+  tee: 'usr/bin/tee',
+  // No busybox: finalize_rescue hashes a clear-text password with openssl (below).
+  busybox: null,
   shred: 'usr/bin/shred',
   dd: 'usr/bin/dd',
   openssl: 'usr/bin/openssl',
@@ -185,6 +229,7 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   multipath: null,
   iptables: null,
   journalctl: 'usr/bin/journalctl',
+  'hardware-detect': null,
 };
 
 test("every program the agent runs resolves to the expected binary in the dib initramfs (the dib tests' shared build)", {

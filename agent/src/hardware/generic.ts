@@ -143,7 +143,7 @@ export class GenericHardwareManager implements HardwareManager {
       lldpCache: this.lldpCache,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
-      skipBlockDevices: Array.isArray(skip) ? (skip as Record<string, unknown>[]) : undefined,
+      skipBlockDevices: skip,
       onlyDisks: config.disks,
     };
   }
@@ -153,9 +153,10 @@ export class GenericHardwareManager implements HardwareManager {
     return collectInventory(this.inventoryOptions());
   }
 
+  /** The disks the steps and the install device choice work on: an invalid skip_block_devices fails (see listBlockDevices). */
   async list_block_devices(): Promise<BlockDevice[]> {
     const { listBlockDevices } = await import('./inventory/index.js');
-    return listBlockDevices(this.inventoryOptions());
+    return listBlockDevices({ ...this.inventoryOptions(), strictSkipList: true });
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
@@ -318,7 +319,14 @@ export class GenericHardwareManager implements HardwareManager {
     if (typeof imageInfo !== 'object' || imageInfo === null || Array.isArray(imageInfo)) {
       throw new InvalidCommandParamsError('write_image needs args.image_info (an object with id, urls and a checksum)');
     }
-    const configdrive = typeof args.configdrive === 'string' ? args.configdrive : null;
+    // IPA's prepare_image fails on anything but a string here; ignoring it would deploy without the config drive.
+    const cd = args.configdrive;
+    if (cd !== undefined && cd !== null && typeof cd !== 'string') {
+      throw new InvalidCommandParamsError(
+        `write_image: args.configdrive must be a string (a base64 gzipped ISO or a URL), got ${Array.isArray(cd) ? 'a list' : typeof cd}`,
+      );
+    }
+    const configdrive = cd ?? null;
     const result = await runPrepareImage(this.ctx, imageInfo as Record<string, unknown>, configdrive);
     return { result: `prepare_image: ${result}` };
   }

@@ -89,6 +89,16 @@ test('validateImageInfo: 400 for missing fields and unusable checksums', () => {
   }
 });
 
+test('validateImageInfo: an image_info.configdrive that is not a string is refused (it was dropped: a deploy without it)', () => {
+  for (const configdrive of [{ user_data: 'x' }, 42, ['x'], false]) {
+    assert.throws(
+      () => validateImageInfo({ ...base, checksum: S256, configdrive }, false),
+      has(/image_info\.configdrive must be a string/),
+    );
+  }
+  for (const configdrive of [null, undefined, 'H4sI', 'http://h/cd']) validateImageInfo({ ...base, checksum: S256, configdrive }, false);
+});
+
 test('MD5 is on by default (IPA md5_enabled, Ironic <= 2023.1 sends no agent_md5_checksum_enable); lookup then config decide', () => {
   const ctx = (lookup: Record<string, unknown>, md5Enabled?: boolean) => {
     const config = createDefaultConfig();

@@ -5,7 +5,7 @@
 import { open, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { DeploymentError, InvalidCommandParamsError } from '../errors.js';
-import type { ProgramRunner } from '../util/exec.js';
+import { execute, type ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 import { getDeviceSize } from '../hardware/disks/disk-facts.js';
 import { hasGpt, rescanPartitions } from './disk-ids.js';
@@ -74,11 +74,29 @@ export async function createConfigDrivePartition(dev: string, run: ProgramRunner
   return created[0]!;
 }
 
-/** Write the config drive bytes to a partition and flush. */
-export async function writeConfigDrive(part: string, data: Buffer): Promise<void> {
-  const fh = await open(part, (await stat(part)).isBlockDevice() ? 'r+' : 'w');
+/**
+ * Write the config drive bytes to a partition and flush. A partition smaller
+ * than the data would take what fits and write(2) would report the short
+ * count without an error (IPA's dd fails there): refused up front, and every
+ * write is checked to the last byte.
+ */
+export async function writeConfigDrive(part: string, data: Buffer, run: ProgramRunner = execute): Promise<void> {
+  const isBlock = (await stat(part)).isBlockDevice();
+  if (isBlock) {
+    const size = await getDeviceSize(part, run);
+    if (size < data.length)
+      throw new DeploymentError(
+        `Config drive is ${data.length} bytes but its partition ${part} holds only ${size} bytes; give the image a larger config-2 partition (or none: the agent then creates a 64 MiB one)`,
+      );
+  }
+  const fh = await open(part, isBlock ? 'r+' : 'w');
   try {
-    await fh.write(data, 0, data.length, 0);
+    for (let done = 0; done < data.length; ) {
+      const { bytesWritten } = await fh.write(data, done, data.length - done, done);
+      if (bytesWritten <= 0)
+        throw new DeploymentError(`Writing the config drive to ${part} stopped at byte ${done} of ${data.length}: the device took no more`);
+      done += bytesWritten;
+    }
     await fh.datasync();
   } finally {
     await fh.close();

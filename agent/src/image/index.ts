@@ -71,7 +71,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     await validatePartitioning(o.device, run);
     if (cdData) {
       const part = await createConfigDrivePartition(o.device, run);
-      await writeConfigDrive(part, cdData);
+      await writeConfigDrive(part, cdData, run);
       await rescanPartitions(o.device, run);
     }
     partitionUuids = { 'root uuid': await getDiskIdentifier(o.device) };
@@ -83,14 +83,25 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     : `image (${id}) written to device ${o.device} root_uuid=${root}`;
 }
 
-/** IPA's _validate_partitioning: the disk must still read as a disk after the write. */
+/**
+ * IPA's _validate_partitioning: after the write the disk must carry a
+ * partition table parted can read, with at least one partition; else the
+ * image was junk (or made for another sector size) and nothing could boot
+ * from it. Read with parted, as IPA's list_partitions: lsblk lists an md
+ * array's partitions with TYPE md, not part.
+ */
 async function validatePartitioning(dev: string, run: ProgramRunner): Promise<void> {
   if (!(await stat(dev)).isBlockDevice()) return;
+  let table: string;
   try {
-    await run(['lsblk', '-Pbia', '-oKNAME,TYPE', dev]);
+    table = (await run(['parted', '-s', '-m', dev, 'unit', 'MiB', 'print'])).stdout;
   } catch (e) {
     throw new DeploymentError(
-      `Unable to find a valid partition table on ${dev} after writing the image; the image may be corrupted: ${(e as Error).message}`,
+      `Unable to find a valid partition table on ${dev} after writing the image; the image may be corrupted or use a different sector size than the device: ${(e as Error).message}`,
     );
   }
+  if (!table.split('\n').some((l) => /^\d+:/.test(l)))
+    throw new DeploymentError(
+      `No partitions found on the device ${dev} after writing the image; a whole-disk image must hold a partition table`,
+    );
 }

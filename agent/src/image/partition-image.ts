@@ -109,7 +109,7 @@ export async function writePartitionImage(
     ]);
   }
   if (parts.configdrive && configdrive) {
-    await writeConfigDrive(parts.configdrive, configdrive);
+    await writeConfigDrive(parts.configdrive, configdrive, c.run);
   }
   const partitions: Record<string, string> = {};
   for (const [role, p] of Object.entries(parts)) partitions[role] = p;

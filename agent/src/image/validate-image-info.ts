@@ -12,6 +12,13 @@ export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled
   if (!Array.isArray(urls) || urls.length === 0 || !urls.every((u) => typeof u === 'string' && u !== '')) {
     throw new InvalidCommandParamsError("Image 'urls' must be a list with at least one element.");
   }
+  // IPA takes image_info's configdrive when the command has none; anything but a string was dropped: a deploy without it.
+  const cd = imageInfo.configdrive;
+  if (cd !== undefined && cd !== null && typeof cd !== 'string') {
+    throw new InvalidCommandParamsError(
+      `Image image_info.configdrive must be a string (a base64 gzipped ISO or a URL), got ${Array.isArray(cd) ? 'a list' : typeof cd}`,
+    );
+  }
   const algo = typeof imageInfo.os_hash_algo === 'string' ? imageInfo.os_hash_algo : '';
   const value = typeof imageInfo.os_hash_value === 'string' ? imageInfo.os_hash_value : '';
   if (algo && value) {

@@ -139,6 +139,16 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
   assert.ok(!run.calls.includes('wipefs --json /dev/md127'));
 });
 
+test('a partition labelled ir-vfd-dev does not make its disk virtual media (a tenant could dodge the erase)', () => {
+  // IPA compares the by-label target with the disk itself; the floppy carries its filesystem on the whole device.
+  const entries = [
+    { dev: '/dev/sda', type: 'disk', partType: null, signatures: ['gpt'] },
+    { dev: '/dev/sda1', type: 'part', partType: '0fc63daf-8483-4772-8e79-3d69d8477de4', signatures: ['ext4'], labels: ['ir-vfd-dev'] },
+  ];
+  assert.deepEqual(classifyDisk('/dev/sda', entries, { guard: true, vmediaDevice: '/dev/sda1' }), { kind: 'erase' });
+  assert.deepEqual(classifyDisk('/dev/sda', entries, { guard: true, vmediaDevice: null }), { kind: 'erase' });
+});
+
 test('the virtual-media device is where /dev/disk/by-label/ir-vfd-dev points', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vmedia-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

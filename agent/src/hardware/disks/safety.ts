@@ -119,11 +119,13 @@ export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'):
  * filesystem or partition type is protected unless `guard` is off.
  */
 export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevice: string | null; guard: boolean }): DiskVerdict {
-  if (o.vmediaDevice && entries.some((e) => e.dev === o.vmediaDevice)) {
+  // The disk itself, as IPA compares: the floppy's filesystem is on the whole device. A partition
+  // with that label is anybody's (a former tenant's), and must not spare its disk from the erase.
+  if (o.vmediaDevice && o.vmediaDevice === disk) {
     return { kind: 'skip', reason: `skipped (virtual media: ${o.vmediaDevice} is labelled ${VMEDIA_LABEL})` };
   }
   // Without udev there is no by-label link: the label on the filesystem says the same.
-  const labelled = entries.find((e) => e.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL));
+  const labelled = entries.find((e) => e.dev === disk && e.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL));
   if (labelled) return { kind: 'skip', reason: `skipped (virtual media: ${labelled.dev} is labelled ${VMEDIA_LABEL})` };
   for (const e of entries) {
     if (e.signatures.includes('linux_raid_member')) {

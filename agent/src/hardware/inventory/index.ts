@@ -44,8 +44,8 @@ export interface InventoryOptions {
   skipBmc?: boolean;
   /** Raw BOOTIF kernel parameter, reported as boot.pxe_interface. */
   bootif?: string;
-  /** node.properties.skip_block_devices: disks matching any entry are left out. */
-  skipBlockDevices?: SkipBlockDevice[];
+  /** node.properties.skip_block_devices (as the node has it): disks matching any entry are left out. */
+  skipBlockDevices?: unknown;
   /** config.disks: when not empty, exactly these devices (e.g. /dev/loop3) are the disks. */
   onlyDisks?: readonly string[];
 }
@@ -56,22 +56,38 @@ export type { HostAccess } from './host-access.js';
 
 const hostOf = (o: InventoryOptions & { host?: HostAccess }): HostAccess => o.host ?? createHostAccess({ root: o.root, run: o.run });
 
-/** Disks minus those matching any node.properties.skip_block_devices entry. */
-export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess } = {}): Promise<BlockDevice[]> {
+/**
+ * Disks minus those matching any node.properties.skip_block_devices entry.
+ * With `strictSkipList` (the manager's list_block_devices: erase steps, the
+ * install device) a value that is not a list, or an entry that is not an
+ * object of valid hints, throws naming it, as IPA's find_devices_by_hints
+ * does: skipping nothing would erase the disk the operator meant to protect.
+ * Without it (the inventory) such an entry skips nothing.
+ */
+export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess; strictSkipList?: boolean } = {}): Promise<BlockDevice[]> {
   const disks = await collectDisks(hostOf(o), o.onlyDisks);
-  const skip = o.skipBlockDevices ?? [];
-  if (!skip.length) return disks;
+  const raw = o.skipBlockDevices;
+  if (raw === undefined || raw === null) return disks;
+  const invalid = (why: string): Error => new Error(`node properties.skip_block_devices: ${why}; fix the node's skip_block_devices`);
+  if (!Array.isArray(raw)) {
+    if (o.strictSkipList) throw invalid(`must be a list of device hint objects, got ${JSON.stringify(raw)}`);
+    return disks;
+  }
   const skipped = new Set<string>();
-  for (const entry of skip) {
+  raw.forEach((entry: unknown, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      if (o.strictSkipList) throw invalid(`entry ${i} (${JSON.stringify(entry)}) is not an object of device hints`);
+      return;
+    }
     // volume_name selects software RAID volumes in IPA; not a device hint.
-    const { volume_name: _ignored, ...hints } = entry;
-    if (!Object.keys(hints).length) continue;
+    const { volume_name: _ignored, ...hints } = entry as SkipBlockDevice;
+    if (!Object.keys(hints).length) return;
     try {
       for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name);
-    } catch {
-      /* invalid entry: skips nothing */
+    } catch (e) {
+      if (o.strictSkipList) throw invalid(`entry ${i} (${JSON.stringify(entry)}): ${(e as Error).message}`);
     }
-  }
+  });
   return disks.filter((d) => !skipped.has(d.name));
 }
 
