@@ -47,25 +47,34 @@ async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
   throw new BlockDeviceEraseError(`${dev} is read-only; set driver_internal_info agent_erase_skip_read_only=true to skip such devices`);
 }
 
+/** What checkDisks found: {disk: why it is skipped}, and {disk: what its step result adds} for disks erased anyway. */
+export interface DiskChecks {
+  skipped: Map<string, string>;
+  notes: Map<string, string>;
+}
+
 /**
- * Check every disk before erasing any: {disk: why it is skipped} for the
- * skipped ones; a protected disk throws ProtectedDeviceError (IPA checks
- * each disk just before it erases it, so earlier disks may already be gone).
+ * Check every disk before erasing any; a protected disk throws
+ * ProtectedDeviceError (IPA checks each disk just before it erases it, so
+ * earlier disks may already be gone).
  */
-export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<Map<string, string>> {
+export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<DiskChecks> {
   const run = o.run ?? execute;
   const vmediaDevice = o.vmediaDevice === undefined ? await findVirtualMediaDevice() : o.vmediaDevice;
   const guard = (o.guardSpecialFilesystems ?? true) && s.wipeSpecialFilesystemsGuard;
-  const skipped = new Map<string, string>();
+  const out: DiskChecks = { skipped: new Map(), notes: new Map() };
   for (const d of devs) {
     const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard });
     if (v.kind === 'protected') throw new ProtectedDeviceError(v.device, v.what);
     if (v.kind === 'skip') {
       o.log?.info(`${d.name}: ${v.reason}`);
-      skipped.set(d.name, v.reason);
+      out.skipped.set(d.name, v.reason);
+    } else if (v.note) {
+      o.log?.warn(`${d.name}: ${v.note}`);
+      out.notes.set(d.name, v.note);
     }
   }
-  return skipped;
+  return out;
 }
 
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
@@ -76,11 +85,17 @@ async function eraseAll(
   o: DiskOpts,
   fn: (dev: BlockDevice) => Promise<string>,
 ): Promise<Record<string, string>> {
-  const skipped = await checkDisks(devs, s, o);
+  const { skipped, notes } = await checkDisks(devs, s, o);
   const results = await runBounded(
     devs,
     s.concurrency,
-    async (d) => skipped.get(d.name) ?? ((await checkWritable(d.name, s)) ? fn(d) : SKIPPED_RO),
+    async (d) => {
+      const skip = skipped.get(d.name);
+      if (skip) return skip;
+      const done = (await checkWritable(d.name, s)) ? await fn(d) : SKIPPED_RO;
+      const note = notes.get(d.name);
+      return note ? `${done}; ${note}` : done;
+    },
     o.signal,
   );
   const out: Record<string, string> = {};
