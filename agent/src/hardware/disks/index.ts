@@ -32,8 +32,8 @@ export interface DiskOpts {
   vmediaDevice?: string | null;
   /**
    * erase_devices only: erase one disk (the generic manager dispatches
-   * erase_block_device through the hardware managers). Default: this
-   * module's eraseBlockDevice.
+   * erase_block_device through the hardware managers and describes the
+   * result with describeEraseResult). Default: this module's eraseBlockDevice.
    */
   eraseOne?: (dev: BlockDevice) => Promise<unknown>;
 }
@@ -128,11 +128,26 @@ export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { 
   return out;
 }
 
-/** A manager's erase_block_device result as the step reports it (IPA's returns None). */
-function describeEraseResult(r: unknown): string {
+/**
+ * A manager's erase_block_device result as the step reports it. IPA stores
+ * whatever dispatch_to_managers returns ({dev: None} even for its own
+ * erase), so a manager that returns nothing is indistinguishable from one
+ * that erased: here a missing result says only what is known, that the
+ * manager raised no error, never that the disk was erased. A string is the
+ * manager's own account; anything else is shown as JSON, naming the manager.
+ */
+export function describeEraseResult(r: unknown, manager = 'a hardware manager'): string {
   if (typeof r === 'string' && r) return r;
-  if (r === undefined || r === null) return 'erased by a hardware manager (no details returned)';
-  return JSON.stringify(r);
+  const method = manager === 'a hardware manager' ? `${manager}'s erase_block_device` : `${manager}.erase_block_device`;
+  if (r === undefined || r === null || r === '')
+    return `not confirmed: ${method} returned no result and raised no error; the agent cannot tell whether or how it erased the disk`;
+  let shown: string;
+  try {
+    shown = JSON.stringify(r) ?? String(r);
+  } catch {
+    shown = String(r);
+  }
+  return `${method} returned ${shown}`;
 }
 
 /**

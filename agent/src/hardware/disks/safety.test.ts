@@ -10,7 +10,7 @@ import { loadHardwareManagers } from '../plugins.js';
 import { HardwareSupport, type BlockDevice, type Node } from '../types.js';
 import { createState } from '../../state.js';
 import { createDefaultConfig } from '../../config.js';
-import { silentLog } from '../../../test/support/logs.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
 import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
 import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries, type DiskEntry } from './safety.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
@@ -340,10 +340,11 @@ test('erase_devices dispatches erase_block_device per disk: a site manager takes
     },
   };
   const config = { ...createDefaultConfig(), diskWaitAttempts: 1 };
+  const mem = createMemoryLog();
   const state = createState(config, 'v');
   const managers = await loadHardwareManagers(config, {
     state,
-    log: silentLog,
+    log: mem,
     run,
     builtins: (ctx) => [new TestGeneric(ctx), site],
   });
@@ -352,8 +353,28 @@ test('erase_devices dispatches erase_block_device per disk: a site manager takes
   assert.deepEqual(r, { [A]: 'generic overwrite', [NV]: 'vendor sanitize' });
   assert.deepEqual(site.calls.sort(), [A, NV].sort());
   assert.deepEqual(generic, [A]);
-  // A manager returning nothing (IPA's None) is still reported.
-  site.erase_block_device = async () => undefined as unknown as string;
-  const r2 = await managers.dispatchToManagers('erase_devices', node, [], {});
-  assert.equal((r2 as Record<string, string>)[NV], 'erased by a hardware manager (no details returned)');
+  // A manager returning nothing (IPA's None) raised no error, but the agent cannot know it erased anything: the
+  // result names the manager and says exactly that, never 'erased'.
+  for (const nothing of [undefined, null, '']) {
+    site.erase_block_device = async (_node: Node, d: BlockDevice) => {
+      if (!d.name.includes('nvme')) throw new IncompatibleHardwareMethodError('only NVMe');
+      return nothing as unknown as string;
+    };
+    const r2 = (await managers.dispatchToManagers('erase_devices', node, [], {})) as Record<string, string>;
+    assert.equal(
+      r2[NV],
+      'not confirmed: NvmeSiteManager.erase_block_device returned no result and raised no error; the agent cannot tell whether or how it erased the disk',
+      String(nothing),
+    );
+    assert.doesNotMatch(r2[NV]!, /\berased by\b/);
+    assert.equal(r2[A], 'generic overwrite');
+    assert.ok(mem.lines.includes(`WARNING erase_devices: ${NV}: ${r2[NV]}`), mem.lines.join('\n'));
+  }
+  // Any other result is reported as the manager returned it, naming the manager when it is not a string.
+  site.erase_block_device = async (_node: Node, d: BlockDevice) => {
+    if (!d.name.includes('nvme')) throw new IncompatibleHardwareMethodError('only NVMe');
+    return { method: 'sanitize', passes: 1 } as unknown as string;
+  };
+  const r3 = (await managers.dispatchToManagers('erase_devices', node, [], {})) as Record<string, string>;
+  assert.equal(r3[NV], 'NvmeSiteManager.erase_block_device returned {"method":"sanitize","passes":1}');
 });
