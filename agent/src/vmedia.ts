@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
 import { VirtualMediaError, describeError } from './errors.js';
 import { execute, type ProgramRunner } from './util/exec.js';
+import { describeDevice, isVmediaCandidate } from './hardware/disks/vmedia-device.js';
 
 export interface VmediaOptions {
   run?: ProgramRunner;
@@ -79,22 +80,6 @@ export function parseBlkidExport(output: string): Array<Record<string, string>> 
     .filter((r) => r.NAME);
 }
 
-/** A USB disk smaller than this can be a BMC's virtual floppy or stick (IPA _check_vmedia_device). */
-const VMEDIA_USB_MAX_BYTES = 4 * 1024 ** 3;
-
-/**
- * Whether a labelled device can be virtual media, as IPA's
- * _check_vmedia_device decides: a CD-ROM, or a USB disk under 4 GiB. A
- * partition or a local disk never is: a former tenant can label one
- * config-2 or ir-vfd-dev and plant agent config or kernel parameters
- * there. A device lsblk does not describe counts only when its name is
- * a CD-ROM's.
- */
-function isVmediaCandidate(d: Record<string, string>): boolean {
-  if (d.TYPE === 'rom' || (d.TYPE === undefined && /^sr\d+$/.test(d.NAME ?? ''))) return true;
-  return d.TYPE === 'disk' && d.TRAN === 'usb' && d.SIZE !== undefined && d.SIZE !== '' && Number(d.SIZE) < VMEDIA_USB_MAX_BYTES;
-}
-
 /** /dev path of a virtual-media device (isVmediaCandidate) whose filesystem label is one of `labels` (any case), or undefined. */
 export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}): Promise<string | undefined> {
   const run = o.run ?? execute;
@@ -124,7 +109,7 @@ export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}
   const usable = hits.filter(isVmediaCandidate);
   for (const d of hits.filter((h) => !usable.includes(h)))
     log.warn(
-      `/dev/${d.NAME} is labelled ${d.LABEL} but is not virtual media (a ${d.TYPE || 'device'}${d.TRAN ? ` on ${d.TRAN}` : ''}): ignored`,
+      `/dev/${d.NAME} is labelled ${d.LABEL} but is not virtual media (${describeDevice(d)}; virtual media is a CD-ROM or a USB disk under 4 GiB): ignored`,
     );
   // A CD-ROM before a USB stick.
   usable.sort((a, b) => rankDevice(a) - rankDevice(b));

@@ -2,7 +2,8 @@
  * The agent's disk overwrite on real block devices (loop devices, root):
  * every byte is read back from the backing file afterwards; a device whose
  * writes fail makes the step fail naming it; a read-only device is skipped
- * when allowed and keeps its bytes.
+ * when allowed and keeps its bytes; a local disk labelled ir-vfd-dev is
+ * erased like any other.
  *
  *   node --import tsx --test test/integration/agent-erase.test.ts
  */
@@ -242,25 +243,36 @@ test('a loop disk holding GFS2 (on the disk or on a partition) is refused by eve
   }
 });
 
-test('the virtual-media device (label ir-vfd-dev, found without udev) is skipped and keeps its filesystem; the other disk is wiped', {
+test('a local disk labelled ir-vfd-dev (a tenant can write that label) is erased by erase_devices and erase_devices_metadata, and the results say so', {
   skip,
   timeout: 120_000,
 }, async () => {
-  const floppy = attachLoop(8 * MiB);
-  const other = attachLoop(8 * MiB);
+  // The label alone made IPA (and the agent before) skip the disk as the virtual floppy; a loop
+  // device is no CD-ROM nor USB disk, so it is erased like any local disk. The skip of a real
+  // USB floppy is covered by safety.test.ts: no loop device can show a USB transport.
+  const size = 8 * MiB;
+  const labelled = attachLoop(size);
   try {
-    // Ironic's floppy is vfat; the label is what identifies it (ext4 here: mkfs.ext4 is a test tool already).
-    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'ir-vfd-dev', floppy.dev]);
-    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'tenant', other.dev]);
-    const r = await eraseDevicesMetadata([disk(floppy.dev), disk(other.dev)], {});
-    assert.deepEqual(r, {
-      [floppy.dev]: `skipped (virtual media: ${floppy.dev} is labelled ir-vfd-dev)`,
-      [other.dev]: 'metadata (partition tables and signatures)',
-    });
-    assert.equal(probeType(floppy.dev), 'ext4', 'the virtual-media filesystem was wiped');
-    assert.equal(probeType(other.dev), '', 'the other disk still has a filesystem');
+    const note = new RegExp(`; labelled ir-vfd-dev, but not virtual media \\(a loop, ${size} bytes\\): erased like any other disk$`);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'ir-vfd-dev', labelled.dev]);
+    assert.equal(probeType(labelled.dev), 'ext4');
+    const r = await eraseDevicesMetadata([disk(labelled.dev)], {});
+    assert.match(String(r[labelled.dev]), new RegExp(`^metadata \\(partition tables and signatures\\)${note.source}`));
+    assert.equal(probeType(labelled.dev), '', 'the labelled disk still has its filesystem');
+
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'ir-vfd-dev', labelled.dev]);
+    writeMarkers(labelled.file, [size / 2, size - 4096]);
+    const mem = createMemoryLog();
+    const r2 = await eraseDevices([disk(labelled.dev)], {}, { log: mem });
+    console.log(`erase_devices: ${String(r2[labelled.dev])}`);
+    assert.match(String(r2[labelled.dev]), new RegExp(`^overwrite: .*${note.source}`));
+    assert.ok(
+      mem.lines.some((l) => l.includes(`${labelled.dev}: labelled ir-vfd-dev, but not virtual media`)),
+      mem.lines.join('\n'),
+    );
+    execFileSync('sync');
+    assert.equal(firstNonZero(labelled.file), -1);
   } finally {
-    floppy.detach();
-    other.detach();
+    labelled.detach();
   }
 });

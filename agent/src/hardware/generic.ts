@@ -218,10 +218,15 @@ export class GenericHardwareManager implements HardwareManager {
    * IncompatibleHardwareMethodError for the others.
    */
   async erase_devices(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<Record<string, unknown>> {
-    const { eraseDevices } = await import('./disks/index.js');
+    const { describeEraseResult, eraseDevices } = await import('./disks/index.js');
     return eraseDevices(await this.eraseTargets(node, false), node, {
       ...this.diskOptions(node),
-      eraseOne: (d) => this.ctx.dispatchToManagers('erase_block_device', node, d),
+      eraseOne: async (d) => {
+        const { manager, result } = await this.ctx.dispatchToManagersWithName('erase_block_device', node, d);
+        const how = describeEraseResult(result, manager);
+        if (how.startsWith('not confirmed:')) this.ctx.log.warn(`erase_devices: ${d.name}: ${how}`);
+        return how;
+      },
     });
   }
 

@@ -46,11 +46,16 @@ export class HardwareManagerRegistry {
    * other error propagates. Nobody answered → HardwareManagerMethodNotFound.
    */
   async dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.dispatchToManagersWithName(method, ...args)).result;
+  }
+
+  /** dispatchToManagers, also naming the manager that answered (its className), for reports that must say who did what. */
+  async dispatchToManagersWithName(method: string, ...args: unknown[]): Promise<{ manager: string; result: unknown }> {
     for (const m of this.managers) {
       const fn = m.manager[method];
       if (typeof fn !== 'function') continue;
       try {
-        return await fn.apply(m.manager, args);
+        return { manager: m.className, result: await fn.apply(m.manager, args) };
       } catch (e) {
         if (e instanceof IncompatibleHardwareMethodError) continue;
         throw e;

@@ -31,6 +31,8 @@ export interface ManagerContext {
   readonly run: ProgramRunner;
   /** IPA's hardware.dispatch_to_managers, for managers that call each other. */
   dispatchToManagers(method: string, ...args: unknown[]): Promise<unknown>;
+  /** The same, also naming the manager that answered (its class name). */
+  dispatchToManagersWithName(method: string, ...args: unknown[]): Promise<{ manager: string; result: unknown }>;
   dispatchToAllManagers(method: string, ...args: unknown[]): Promise<Record<string, unknown>>;
 }
 
@@ -121,6 +123,7 @@ export async function loadHardwareManagers(config: AgentConfig, o: LoadManagersO
     log: o.log ?? createConsoleLog(config.debug),
     run: o.run ?? execute,
     dispatchToManagers: (method, ...args) => (registry ?? notReady()).dispatchToManagers(method, ...args),
+    dispatchToManagersWithName: (method, ...args) => (registry ?? notReady()).dispatchToManagersWithName(method, ...args),
     dispatchToAllManagers: (method, ...args) => (registry ?? notReady()).dispatchToAllManagers(method, ...args),
   };
   const builtins = o.builtins ? o.builtins(ctx) : [new GenericHardwareManager(ctx)];

@@ -11,6 +11,8 @@ export interface FakeDisk {
   failWriteAt?: number;
   /** Writes at or past this byte take 0 bytes (a device smaller than it says). */
   endsAt?: number;
+  /** Every write takes at most this many bytes (short writes the caller must continue). */
+  maxWrite?: number;
   /** Writes into [from, to) are acknowledged but not stored. */
   dropWrites?: { from: number; to: number };
   /** The device really is this many bytes larger than `data` (reads past the end see old data). */
@@ -45,7 +47,7 @@ export function fakeDiskIo(disks: Record<string, FakeDisk>): DiskIo {
           if (d.failWriteAt !== undefined && d.failWriteAt >= pos && d.failWriteAt < pos + len) {
             throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
           }
-          const end = Math.min(pos + len, d.endsAt ?? d.data.length, d.data.length);
+          const end = Math.min(pos + Math.min(len, d.maxWrite ?? len), d.endsAt ?? d.data.length, d.data.length);
           if (end <= pos) return 0;
           for (let i = pos; i < end; i++) {
             if (d.dropWrites && i >= d.dropWrites.from && i < d.dropWrites.to) continue;

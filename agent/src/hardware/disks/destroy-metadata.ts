@@ -1,10 +1,11 @@
 /**
  * ironic-lib's destroy_disk_metadata: wipefs, zero both GPT areas, sgdisk -Z.
- * The GPT zeroing is done with fs writes instead of two dd processes.
+ * The GPT zeroing is done with the erase's device I/O (overwrite-io.ts)
+ * instead of two dd processes.
  */
-import { open } from 'node:fs/promises';
 import type { ProgramRunner } from '../../util/exec.js';
-import { getDeviceSize, listPartitions } from './disk-facts.js';
+import { listPartitions } from './disk-facts.js';
+import { createDiskIo, writeFully, type DiskIo } from './overwrite-io.js';
 
 /** Primary GPT = protective MBR + header + 32 sectors of entries; the backup is the last 33. */
 export const GPT_SIZE_SECTORS = 33;
@@ -19,22 +20,27 @@ export async function wipeSignatures(dev: string, run: ProgramRunner): Promise<v
   }
 }
 
-/** Zero the first and the last 33 sectors (both GPT copies; also MBR/EBR) and flush. */
-export async function zeroGptAreas(dev: string, run: ProgramRunner): Promise<void> {
-  const size = await getDeviceSize(dev, run);
+/**
+ * Zero the first and the last 33 sectors (both GPT copies; also MBR/EBR) and
+ * flush. Every write is checked to the last byte (writeFully): a short
+ * count is continued, a write that takes nothing or fails names the disk
+ * and the byte. `io`: the device I/O (a fake in unit tests).
+ */
+export async function zeroGptAreas(dev: string, run: ProgramRunner, io: DiskIo = createDiskIo(run)): Promise<void> {
+  const size = await io.size(dev);
   const area = GPT_SIZE_SECTORS * 512;
-  const fh = await open(dev, 'r+');
+  const h = await io.open(dev);
   try {
-    const zeros = Buffer.alloc(Math.min(area, size));
-    await fh.write(zeros, 0, zeros.length, 0);
+    const zeros = await h.alloc(area);
+    await writeFully(dev, h, zeros, Math.min(area, size), 0);
     // A device smaller than one GPT area has no separate backup copy.
     if (size > area) {
       const lastStart = Math.floor(size / 512) * 512 - area;
-      await fh.write(Buffer.alloc(area), 0, area, lastStart);
+      await writeFully(dev, h, zeros, area, lastStart);
     }
-    await fh.datasync();
+    await h.sync();
   } finally {
-    await fh.close();
+    await h.close();
   }
 }
 

@@ -32,8 +32,8 @@ export interface DiskOpts {
   vmediaDevice?: string | null;
   /**
    * erase_devices only: erase one disk (the generic manager dispatches
-   * erase_block_device through the hardware managers). Default: this
-   * module's eraseBlockDevice.
+   * erase_block_device through the hardware managers and describes the
+   * result with describeEraseResult). Default: this module's eraseBlockDevice.
    */
   eraseOne?: (dev: BlockDevice) => Promise<unknown>;
 }
@@ -47,25 +47,34 @@ async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
   throw new BlockDeviceEraseError(`${dev} is read-only; set driver_internal_info agent_erase_skip_read_only=true to skip such devices`);
 }
 
+/** What checkDisks found: {disk: why it is skipped}, and {disk: what its step result adds} for disks erased anyway. */
+export interface DiskChecks {
+  skipped: Map<string, string>;
+  notes: Map<string, string>;
+}
+
 /**
- * Check every disk before erasing any: {disk: why it is skipped} for the
- * skipped ones; a protected disk throws ProtectedDeviceError (IPA checks
- * each disk just before it erases it, so earlier disks may already be gone).
+ * Check every disk before erasing any; a protected disk throws
+ * ProtectedDeviceError (IPA checks each disk just before it erases it, so
+ * earlier disks may already be gone).
  */
-export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<Map<string, string>> {
+export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<DiskChecks> {
   const run = o.run ?? execute;
   const vmediaDevice = o.vmediaDevice === undefined ? await findVirtualMediaDevice() : o.vmediaDevice;
   const guard = (o.guardSpecialFilesystems ?? true) && s.wipeSpecialFilesystemsGuard;
-  const skipped = new Map<string, string>();
+  const out: DiskChecks = { skipped: new Map(), notes: new Map() };
   for (const d of devs) {
     const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard });
     if (v.kind === 'protected') throw new ProtectedDeviceError(v.device, v.what);
     if (v.kind === 'skip') {
       o.log?.info(`${d.name}: ${v.reason}`);
-      skipped.set(d.name, v.reason);
+      out.skipped.set(d.name, v.reason);
+    } else if (v.note) {
+      o.log?.warn(`${d.name}: ${v.note}`);
+      out.notes.set(d.name, v.note);
     }
   }
-  return skipped;
+  return out;
 }
 
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
@@ -76,11 +85,17 @@ async function eraseAll(
   o: DiskOpts,
   fn: (dev: BlockDevice) => Promise<string>,
 ): Promise<Record<string, string>> {
-  const skipped = await checkDisks(devs, s, o);
+  const { skipped, notes } = await checkDisks(devs, s, o);
   const results = await runBounded(
     devs,
     s.concurrency,
-    async (d) => skipped.get(d.name) ?? ((await checkWritable(d.name, s)) ? fn(d) : SKIPPED_RO),
+    async (d) => {
+      const skip = skipped.get(d.name);
+      if (skip) return skip;
+      const done = (await checkWritable(d.name, s)) ? await fn(d) : SKIPPED_RO;
+      const note = notes.get(d.name);
+      return note ? `${done}; ${note}` : done;
+    },
     o.signal,
   );
   const out: Record<string, string> = {};
@@ -113,11 +128,26 @@ export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { 
   return out;
 }
 
-/** A manager's erase_block_device result as the step reports it (IPA's returns None). */
-function describeEraseResult(r: unknown): string {
+/**
+ * A manager's erase_block_device result as the step reports it. IPA stores
+ * whatever dispatch_to_managers returns ({dev: None} even for its own
+ * erase), so a manager that returns nothing is indistinguishable from one
+ * that erased: here a missing result says only what is known, that the
+ * manager raised no error, never that the disk was erased. A string is the
+ * manager's own account; anything else is shown as JSON, naming the manager.
+ */
+export function describeEraseResult(r: unknown, manager = 'a hardware manager'): string {
   if (typeof r === 'string' && r) return r;
-  if (r === undefined || r === null) return 'erased by a hardware manager (no details returned)';
-  return JSON.stringify(r);
+  const method = manager === 'a hardware manager' ? `${manager}'s erase_block_device` : `${manager}.erase_block_device`;
+  if (r === undefined || r === null || r === '')
+    return `not confirmed: ${method} returned no result and raised no error; the agent cannot tell whether or how it erased the disk`;
+  let shown: string;
+  try {
+    shown = JSON.stringify(r) ?? String(r);
+  } catch {
+    shown = String(r);
+  }
+  return `${method} returned ${shown}`;
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { BlockDeviceEraseError } from '../../errors.js';
 import type { ProgramRunner } from '../../util/exec.js';
 import { getDeviceSize } from './disk-facts.js';
 
@@ -117,6 +118,29 @@ class RealDiskHandle implements DiskHandle {
 
   async close(): Promise<void> {
     await Promise.all([this.buffered.close().catch(() => {}), this.directFh?.close().catch(() => {})]);
+  }
+}
+
+/**
+ * Write `len` bytes of `buf` at `pos`, continuing short writes to the last
+ * byte: write(2) may take fewer bytes without an error (the end of a device
+ * smaller than reported), so one call proves nothing. A write that takes no
+ * byte, or fails, throws BlockDeviceEraseError naming the disk and the byte.
+ */
+export async function writeFully(dev: string, h: DiskHandle, buf: Buffer, len: number, pos: number): Promise<void> {
+  let done = 0;
+  while (done < len) {
+    let n: number;
+    try {
+      n = await h.write(buf, done, len - done, pos + done);
+    } catch (e) {
+      throw new BlockDeviceEraseError(`writing ${dev} at byte ${pos + done} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (n <= 0)
+      throw new BlockDeviceEraseError(
+        `short write on ${dev}: the device took no bytes at byte ${pos + done}; it is smaller than its reported size or failing`,
+      );
+    done += n;
   }
 }
 

@@ -11,7 +11,7 @@
  */
 import { BlockDeviceEraseError } from '../../errors.js';
 import type { Log } from '../../util/log.js';
-import type { DiskHandle, DiskIo } from './overwrite-io.js';
+import { writeFully, type DiskHandle, type DiskIo } from './overwrite-io.js';
 import { describePasses, firstMismatch, keystreamAt, Keystream, newPassKey, sampleOffsets, type PassKey } from './overwrite-pattern.js';
 
 export interface OverwriteOptions {
@@ -126,23 +126,6 @@ async function writePass(
 }
 
 const rate = (bytes: number, ms: number): string => `${(bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(0)} MB/s`;
-
-async function writeFully(dev: string, h: DiskHandle, buf: Buffer, len: number, pos: number): Promise<void> {
-  let done = 0;
-  while (done < len) {
-    let n: number;
-    try {
-      n = await h.write(buf, done, len - done, pos + done);
-    } catch (e) {
-      throw new BlockDeviceEraseError(`writing ${dev} at byte ${pos + done} failed: ${errMsg(e)}`);
-    }
-    if (n <= 0)
-      throw new BlockDeviceEraseError(
-        `short write on ${dev}: the device took no bytes at byte ${pos + done}; it is smaller than its reported size or failing`,
-      );
-    done += n;
-  }
-}
 
 async function readFully(dev: string, h: DiskHandle, buf: Buffer, len: number, pos: number): Promise<number> {
   let done = 0;

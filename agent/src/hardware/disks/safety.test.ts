@@ -10,9 +10,9 @@ import { loadHardwareManagers } from '../plugins.js';
 import { HardwareSupport, type BlockDevice, type Node } from '../types.js';
 import { createState } from '../../state.js';
 import { createDefaultConfig } from '../../config.js';
-import { silentLog } from '../../../test/support/logs.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
 import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
-import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries } from './safety.js';
+import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries, type DiskEntry } from './safety.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
 
 // Device names that exist on no host, so the read-only check (sysfs) finds nothing.
@@ -25,6 +25,11 @@ const bd = (name: string): BlockDevice => testBlockDevice({ name });
 interface FakeDiskSpec {
   /** Signatures on the disk itself. */
   sigs?: string[];
+  /** Their labels (wipefs reports one per signature; here on the first). */
+  labels?: string[];
+  /** lsblk TRAN and SIZE (bytes) of the disk. */
+  tran?: string;
+  size?: number;
   /** Partitions: name → {type, sigs}. */
   parts?: Record<string, { partType?: string; sigs?: string[]; holders?: Array<{ name: string; type: string }> }>;
 }
@@ -50,12 +55,20 @@ function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls:
         parttype: p.partType ?? '0x83',
         children: p.holders?.map((h) => ({ name: h.name, type: h.type, parttype: null })),
       }));
-      return { stdout: JSON.stringify({ blockdevices: [{ name: dev, type: 'disk', parttype: null, children }] }), stderr: '', code: 0 };
+      const facts = { tran: spec.tran ?? null, size: spec.size ?? 1 << 30 };
+      return {
+        stdout: JSON.stringify({ blockdevices: [{ name: dev, type: 'disk', parttype: null, ...facts, children }] }),
+        stderr: '',
+        code: 0,
+      };
     }
     if (argv[0] === 'wipefs' && argv[1] === '--json') {
       const sigs = sigsOf(dev);
+      const label = disks[dev]?.labels?.[0] ?? null;
       const stdout = sigs.length
-        ? JSON.stringify({ signatures: sigs.map((type, i) => ({ device: dev, offset: `0x${i}`, type, uuid: null, label: null })) })
+        ? JSON.stringify({
+            signatures: sigs.map((type, i) => ({ device: dev, offset: `0x${i}`, type, uuid: null, label: i === 0 ? label : null })),
+          })
         : '';
       return { stdout, stderr: '', code: 0 };
     }
@@ -124,11 +137,12 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
   assert.match(((await verdict('/dev/sdzs')) as { reason: string }).reason, /RAID member of \/dev\/md127/);
   assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
   assert.deepEqual(await verdict(A, false), { kind: 'erase' });
-  assert.match(((await verdict(A, true, A)) as { reason: string }).reason, /virtual media: \/dev\/sdzy is labelled ir-vfd-dev/);
-  // No udev (no by-label link): the vfat label found by wipefs identifies the floppy.
+  // The by-label link pointing at a local disk does not spare it (nor lift the guard).
+  assert.equal((await verdict(A, true, A)).kind, 'protected');
+  // No udev (no by-label link): the vfat label found by wipefs identifies the floppy (a small USB disk).
   const floppy = classifyDisk(
     '/dev/sdf',
-    [{ dev: '/dev/sdf', type: 'disk', partType: null, signatures: ['vfat'], labels: ['ir-vfd-dev'] }],
+    [{ dev: '/dev/sdf', type: 'disk', partType: null, signatures: ['vfat'], labels: ['ir-vfd-dev'], tran: 'usb', size: 1474560 }],
     {
       guard: true,
       vmediaDevice: null,
@@ -147,6 +161,81 @@ test('a partition labelled ir-vfd-dev does not make its disk virtual media (a te
   ];
   assert.deepEqual(classifyDisk('/dev/sda', entries, { guard: true, vmediaDevice: '/dev/sda1' }), { kind: 'erase' });
   assert.deepEqual(classifyDisk('/dev/sda', entries, { guard: true, vmediaDevice: null }), { kind: 'erase' });
+});
+
+test('a whole disk labelled ir-vfd-dev is virtual media only when it can be (a CD-ROM or a USB disk under 4 GiB); a local disk is erased and says so', async () => {
+  const GiB = 1024 ** 3;
+  const labelled = (extra: Partial<DiskEntry>): DiskEntry[] => [
+    { dev: '/dev/sdf', type: 'disk', partType: null, signatures: ['vfat'], labels: ['ir-vfd-dev'], ...extra },
+  ];
+  const skip = { kind: 'skip', reason: 'skipped (virtual media: /dev/sdf is labelled ir-vfd-dev)' };
+  const v = (extra: Partial<DiskEntry>, vmediaDevice: string | null = null) =>
+    classifyDisk('/dev/sdf', labelled(extra), { guard: true, vmediaDevice });
+  // The BMC's floppy or stick: a small USB disk, found by the by-label link or by the label itself.
+  assert.deepEqual(v({ tran: 'usb', size: 1474560 }), skip);
+  assert.deepEqual(v({ tran: 'usb', size: 1474560, labels: [] }, '/dev/sdf'), skip);
+  // A tenant's label on a local disk (SATA, NVMe, a loop, an 8 GiB USB disk, no lsblk facts): erased, and the verdict says why.
+  for (const extra of [
+    { tran: 'sata', size: 500 * GiB },
+    { tran: 'nvme', size: 1 * GiB },
+    { type: 'loop', size: 8 * 1024 ** 2 },
+    { tran: 'usb', size: 8 * GiB },
+    { tran: 'usb', size: 4 * GiB },
+    {},
+  ]) {
+    for (const vmediaDevice of [null, '/dev/sdf']) {
+      const r = v({ ...extra, ...(vmediaDevice ? { labels: [] } : {}) }, vmediaDevice);
+      assert.equal(r.kind, 'erase', JSON.stringify({ extra, vmediaDevice }));
+      assert.match(
+        (r as { note?: string }).note ?? '',
+        /^labelled ir-vfd-dev, but not virtual media \(a (disk|loop)[^)]*\): erased like any other disk$/,
+      );
+    }
+  }
+  // The sizes and transport come from lsblk (bytes): readDiskEntries asks for them.
+  const run = fakeHost({ '/dev/sdf': { sigs: ['vfat'], tran: 'usb', size: 1474560 } });
+  const [disk] = await readDiskEntries('/dev/sdf', run);
+  assert.equal(disk?.tran, 'usb');
+  assert.equal(disk?.size, 1474560);
+  assert.ok(
+    run.calls.some((c) => /^lsblk -J -b -p -o NAME,TYPE,PARTTYPE,TRAN,SIZE \/dev\/sdf$/.test(c)),
+    run.calls.join('\n'),
+  );
+});
+
+test('erase steps: a local disk labelled ir-vfd-dev is erased and its result says so; the USB floppy is skipped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vfd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [local, floppy] = [join(dir, 'local'), join(dir, 'floppy')];
+  for (const f of [local, floppy]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+  const run = fakeHost({
+    [local]: { sigs: ['ext4'], labels: ['ir-vfd-dev'], tran: 'sata', size: 1 << 20 },
+    [floppy]: { sigs: ['vfat'], labels: ['ir-vfd-dev'], tran: 'usb', size: 1 << 20 },
+  });
+  const note = 'labelled ir-vfd-dev, but not virtual media (a disk on sata, 1048576 bytes): erased like any other disk';
+  const skipped = `skipped (virtual media: ${floppy} is labelled ir-vfd-dev)`;
+  const seen: string[] = [];
+  const o = {
+    run,
+    vmediaDevice: null,
+    eraseOne: async (d: BlockDevice) => {
+      seen.push(d.name);
+      return 'overwrite';
+    },
+  };
+  assert.deepEqual(await eraseDevices([bd(local), bd(floppy)], {}, o), { [local]: `overwrite; ${note}`, [floppy]: skipped });
+  assert.deepEqual(seen, [local]);
+  assert.deepEqual(await eraseDevicesMetadata([bd(local), bd(floppy)], o), { [local]: `${METADATA_ERASED}; ${note}`, [floppy]: skipped });
+  assert.ok(
+    readFileSync(local)
+      .subarray(0, 512)
+      .every((b) => b === 0),
+    'the labelled local disk was not wiped',
+  );
+  assert.ok(
+    readFileSync(floppy).every((b) => b === 0xa5),
+    'the virtual floppy was touched',
+  );
 });
 
 test('the virtual-media device is where /dev/disk/by-label/ir-vfd-dev points', async (t) => {
@@ -205,7 +294,7 @@ test('a protected disk stops all three steps before any disk is touched; the err
 });
 
 test('virtual media and RAID members are skipped and reported; the others erased', async () => {
-  const run = fakeHost({ [A]: { sigs: ['linux_raid_member'] }, [B]: {}, '/dev/sdq': { sigs: ['vfat'] } });
+  const run = fakeHost({ [A]: { sigs: ['linux_raid_member'] }, [B]: {}, '/dev/sdq': { sigs: ['vfat'], tran: 'usb', size: 1474560 } });
   const seen: string[] = [];
   const r = await eraseDevices(
     [bd(A), bd(B), bd('/dev/sdq')],
@@ -251,10 +340,11 @@ test('erase_devices dispatches erase_block_device per disk: a site manager takes
     },
   };
   const config = { ...createDefaultConfig(), diskWaitAttempts: 1 };
+  const mem = createMemoryLog();
   const state = createState(config, 'v');
   const managers = await loadHardwareManagers(config, {
     state,
-    log: silentLog,
+    log: mem,
     run,
     builtins: (ctx) => [new TestGeneric(ctx), site],
   });
@@ -263,8 +353,28 @@ test('erase_devices dispatches erase_block_device per disk: a site manager takes
   assert.deepEqual(r, { [A]: 'generic overwrite', [NV]: 'vendor sanitize' });
   assert.deepEqual(site.calls.sort(), [A, NV].sort());
   assert.deepEqual(generic, [A]);
-  // A manager returning nothing (IPA's None) is still reported.
-  site.erase_block_device = async () => undefined as unknown as string;
-  const r2 = await managers.dispatchToManagers('erase_devices', node, [], {});
-  assert.equal((r2 as Record<string, string>)[NV], 'erased by a hardware manager (no details returned)');
+  // A manager returning nothing (IPA's None) raised no error, but the agent cannot know it erased anything: the
+  // result names the manager and says exactly that, never 'erased'.
+  for (const nothing of [undefined, null, '']) {
+    site.erase_block_device = async (_node: Node, d: BlockDevice) => {
+      if (!d.name.includes('nvme')) throw new IncompatibleHardwareMethodError('only NVMe');
+      return nothing as unknown as string;
+    };
+    const r2 = (await managers.dispatchToManagers('erase_devices', node, [], {})) as Record<string, string>;
+    assert.equal(
+      r2[NV],
+      'not confirmed: NvmeSiteManager.erase_block_device returned no result and raised no error; the agent cannot tell whether or how it erased the disk',
+      String(nothing),
+    );
+    assert.doesNotMatch(r2[NV]!, /\berased by\b/);
+    assert.equal(r2[A], 'generic overwrite');
+    assert.ok(mem.lines.includes(`WARNING erase_devices: ${NV}: ${r2[NV]}`), mem.lines.join('\n'));
+  }
+  // Any other result is reported as the manager returned it, naming the manager when it is not a string.
+  site.erase_block_device = async (_node: Node, d: BlockDevice) => {
+    if (!d.name.includes('nvme')) throw new IncompatibleHardwareMethodError('only NVMe');
+    return { method: 'sanitize', passes: 1 } as unknown as string;
+  };
+  const r3 = (await managers.dispatchToManagers('erase_devices', node, [], {})) as Record<string, string>;
+  assert.equal(r3[NV], 'NvmeSiteManager.erase_block_device returned {"method":"sanitize","passes":1}');
 });

@@ -12,7 +12,9 @@
  * partition types come from lsblk.
  */
 import { realpath } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { ProgramRunner } from '../../util/exec.js';
+import { describeDevice, isVmediaCandidate, type DeviceFacts } from './vmedia-device.js';
 
 /** Filesystem types (as libblkid names them, lower-cased) that are shared between hosts. IPA guards gfs2. */
 export const GUARDED_FILESYSTEMS: Readonly<Record<string, string>> = {
@@ -45,14 +47,24 @@ export interface DiskEntry {
   signatures: string[];
   /** Their labels, as written. */
   labels?: string[];
+  /** lsblk TRAN ("usb", "sata", ...; absent when lsblk gives none) and SIZE in bytes, as read for the disk. */
+  tran?: string;
+  size?: number;
 }
 
-export type DiskVerdict = { kind: 'erase' } | { kind: 'skip'; reason: string } | { kind: 'protected'; device: string; what: string };
+/** `note`: what the step result adds about the disk (a label that did not make it virtual media). */
+export type DiskVerdict =
+  | { kind: 'erase'; note?: string }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'protected'; device: string; what: string };
 
 interface LsblkNode {
   name?: string;
   type?: string;
   parttype?: string | null;
+  tran?: string | null;
+  /** A number with -b (a string from old lsblk). */
+  size?: number | string | null;
   children?: LsblkNode[];
 }
 
@@ -67,7 +79,14 @@ export function parseLsblkTree(stdout: string, disk: string): Array<Omit<DiskEnt
   const out: Array<Omit<DiskEntry, 'signatures'>> = [];
   const walk = (n: LsblkNode): void => {
     if (n.name && !out.some((e) => e.dev === n.name)) {
-      out.push({ dev: n.name, type: n.type ?? '', partType: n.parttype ? n.parttype.toLowerCase() : null });
+      const size = n.size === null || n.size === undefined || n.size === '' ? Number.NaN : Number(n.size);
+      out.push({
+        dev: n.name,
+        type: n.type ?? '',
+        partType: n.parttype ? n.parttype.toLowerCase() : null,
+        ...(n.tran ? { tran: n.tran } : {}),
+        ...(Number.isFinite(size) ? { size } : {}),
+      });
     }
     for (const c of n.children ?? []) walk(c);
   };
@@ -93,7 +112,7 @@ export function parseWipefs(stdout: string): { signatures: string[]; labels: str
 
 /** The disk, its partitions and what lies on top, each with every signature found on it. */
 export async function readDiskEntries(disk: string, run: ProgramRunner): Promise<DiskEntry[]> {
-  const { stdout } = await run(['lsblk', '-J', '-p', '-o', 'NAME,TYPE,PARTTYPE', disk], { okCodes: [0, 32, 64] });
+  const { stdout } = await run(['lsblk', '-J', '-b', '-p', '-o', 'NAME,TYPE,PARTTYPE,TRAN,SIZE', disk], { okCodes: [0, 32, 64] });
   const tree = parseLsblkTree(stdout, disk);
   const out: DiskEntry[] = [];
   for (const e of tree) {
@@ -117,16 +136,31 @@ export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'):
  * Decide what to do with one disk. Order as in IPA: the virtual-media device
  * and RAID members are skipped; any other disk holding a guarded
  * filesystem or partition type is protected unless `guard` is off.
+ *
+ * The virtual-media floppy is the disk itself labelled ir-vfd-dev (by the
+ * by-label link, or without udev by the label wipefs reads), as IPA's
+ * _is_virtual_media_device compares, and only when the disk can be virtual
+ * media at all (a CD-ROM or a USB disk under 4 GiB, isVmediaCandidate). IPA
+ * trusts the label alone, so a former tenant could label a local disk and
+ * keep it from every erase step; here such a disk is erased like any other
+ * and the verdict's note says why its label was not followed. A partition
+ * with that label never spares its disk.
  */
 export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevice: string | null; guard: boolean }): DiskVerdict {
-  // The disk itself, as IPA compares: the floppy's filesystem is on the whole device. A partition
-  // with that label is anybody's (a former tenant's), and must not spare its disk from the erase.
-  if (o.vmediaDevice && o.vmediaDevice === disk) {
-    return { kind: 'skip', reason: `skipped (virtual media: ${o.vmediaDevice} is labelled ${VMEDIA_LABEL})` };
+  const self = entries.find((e) => e.dev === disk);
+  const labelled = o.vmediaDevice === disk || (self?.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL) ?? false);
+  let note: string | undefined;
+  if (labelled) {
+    const facts: DeviceFacts = {
+      NAME: basename(disk),
+      TYPE: self?.type ?? '',
+      TRAN: self?.tran ?? '',
+      SIZE: self?.size === undefined ? '' : String(self.size),
+    };
+    if (isVmediaCandidate(facts)) return { kind: 'skip', reason: `skipped (virtual media: ${disk} is labelled ${VMEDIA_LABEL})` };
+    note = `labelled ${VMEDIA_LABEL}, but not virtual media (${describeDevice(facts)}): erased like any other disk`;
   }
-  // Without udev there is no by-label link: the label on the filesystem says the same.
-  const labelled = entries.find((e) => e.dev === disk && e.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL));
-  if (labelled) return { kind: 'skip', reason: `skipped (virtual media: ${labelled.dev} is labelled ${VMEDIA_LABEL})` };
+  const erase: DiskVerdict = note ? { kind: 'erase', note } : { kind: 'erase' };
   for (const e of entries) {
     if (e.signatures.includes('linux_raid_member')) {
       return { kind: 'skip', reason: `skipped (software RAID member: linux_raid_member signature on ${e.dev})` };
@@ -135,7 +169,7 @@ export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevi
       return { kind: 'skip', reason: `skipped (software RAID member of ${e.dev})` };
     }
   }
-  if (!o.guard) return { kind: 'erase' };
+  if (!o.guard) return erase;
   for (const e of entries) {
     for (const sig of e.signatures) {
       const what = GUARDED_FILESYSTEMS[sig];
@@ -144,5 +178,5 @@ export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevi
     const what = e.partType ? GUARDED_PARTITION_TYPES[e.partType] : undefined;
     if (what) return { kind: 'protected', device: e.dev === disk ? disk : `${disk} (partition ${e.dev})`, what };
   }
-  return { kind: 'erase' };
+  return erase;
 }
