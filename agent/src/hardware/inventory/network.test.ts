@@ -1,0 +1,69 @@
+/** readAddresses: `ip -j addr` where `ip` can print JSON; Node's own view, without starting it, where `ip` is busybox's. */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { ProgramRunner } from '../../util/exec.js';
+import { createHostAccess } from './host-access.js';
+import { IP_ADDR_ARGV, ipIsBusybox, readAddresses } from './network.js';
+
+const IP_JSON = JSON.stringify([
+  { ifname: 'eth0', address: '52:54:00:12:34:56', permaddr: '52:54:00:aa:bb:cc', addr_info: [{ family: 'inet', local: '10.0.2.15' }] },
+]);
+
+describe('readAddresses and the ip on PATH', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ramforge-ip-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // busybox's applets are links to the busybox binary; iproute2's ip is a file of its own.
+  const busybox = join(dir, 'busybox-bin');
+  mkdirSync(busybox);
+  writeFileSync(join(busybox, 'busybox'), '#!/bin/sh\n', { mode: 0o755 });
+  symlinkSync(join(busybox, 'busybox'), join(busybox, 'ip'));
+  const iproute2 = join(dir, 'iproute2-bin');
+  mkdirSync(iproute2);
+  writeFileSync(join(iproute2, 'ip'), '#!/bin/sh\n', { mode: 0o755 });
+  const missing = join(dir, 'missing');
+
+  const recorder = () => {
+    const calls: string[][] = [];
+    const run: ProgramRunner = async (argv) => {
+      calls.push(argv);
+      return { stdout: IP_JSON, stderr: '', code: 0 };
+    };
+    return { calls, run };
+  };
+  const withPath = async <T>(p: string, fn: () => Promise<T>): Promise<T> => {
+    const saved = process.env.PATH;
+    process.env.PATH = p;
+    try {
+      return await fn();
+    } finally {
+      process.env.PATH = saved;
+    }
+  };
+
+  it('takes the first ip on PATH: busybox only when it resolves to a file named busybox', async () => {
+    const host = createHostAccess();
+    assert.equal(await ipIsBusybox(host, `${missing}:${busybox}:${iproute2}`), true);
+    assert.equal(await ipIsBusybox(host, `${iproute2}:${busybox}`), false);
+    assert.equal(await ipIsBusybox(host, `relative:${missing}`), false);
+    // A fixture tree replays what was recorded, whatever the test host has.
+    assert.equal(await ipIsBusybox(createHostAccess({ root: dir }), busybox), false);
+  });
+
+  it("does not start busybox's ip, which has no -j, and reads Node's view instead", async () => {
+    const { calls, run } = recorder();
+    const addrs = await withPath(busybox, () => readAddresses(createHostAccess({ run })));
+    assert.deepEqual(calls, []);
+    // Node's view has no permanent MAC: nothing came from the recorder's JSON.
+    assert.ok([...addrs.values()].every((l) => l.perm === null));
+  });
+
+  it('reads ip -j addr, with the permanent MAC, where ip is not busybox', async () => {
+    const { calls, run } = recorder();
+    const addrs = await withPath(iproute2, () => readAddresses(createHostAccess({ run })));
+    assert.deepEqual(calls, [IP_ADDR_ARGV]);
+    assert.deepEqual(addrs.get('eth0'), { mac: '52:54:00:12:34:56', perm: '52:54:00:aa:bb:cc', v4: '10.0.2.15', v6: null });
+  });
+});
