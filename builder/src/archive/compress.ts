@@ -14,8 +14,14 @@ import { baseEnv, findTool, traceCommand } from '../exec/run.js';
 /** The member compressions a build may choose (the spec's `compression`). */
 export const COMPRESSIONS = ['zstd', 'xz', 'gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
+/**
+ * What a member may be written with: the spec's compressions, and lz4 (the
+ * kernel's legacy lz4 format), which a flavor may choose for a large member
+ * whose unpack at boot costs more than its size (see MemberCompression).
+ */
+export type MemberMethod = Compression | 'lz4';
 /** What can be read back: also the legacy formats the kernel accepts. */
-export type Decompression = Compression | 'lzma' | 'bzip2';
+export type Decompression = MemberMethod | 'lzma' | 'bzip2';
 
 export interface CompressOptions {
   level?: number;
@@ -41,7 +47,15 @@ export const XZ_BLOCK = '96MiB';
 /** Highest zstd level whose window (8 MiB) every kernel's zstd decoder accepts without --ultra. */
 export const ZSTD_MAX_LEVEL = 19;
 
-const TOOL_PKG: Record<string, string> = { xz: 'xz-utils', zstd: 'zstd', bzip2: 'bzip2' };
+const TOOL_PKG: Record<string, string> = { xz: 'xz-utils', zstd: 'zstd', bzip2: 'bzip2', lz4: 'lz4' };
+
+/**
+ * Zero bytes after an lz4 member. The kernel's lz4 reader (lib/decompress_unlz4.c)
+ * has no end marker: it takes 4-byte chunk lengths until its input ends, so
+ * a member that follows directly is read as a chunk ("Decoding failed").
+ * Zeros end it; init/initramfs.c skips them before the next member.
+ */
+export const LZ4_TRAILER_BYTES = 16;
 
 export function xzArgs(opts: CompressOptions = {}): string[] {
   const level = opts.level ?? 9;
@@ -76,8 +90,20 @@ export function zstdArgs(opts: CompressOptions = {}): string[] {
   return ['zstd', '--compress', '--stdout', '--quiet', '--no-progress', `-${level}`, `-T${threads}`];
 }
 
-/** A compressing filter: write the cpio in, read the member out. */
-export function compressStream(kind: Compression, opts: CompressOptions = {}): Duplex {
+/**
+ * lz4's legacy frame format (`-l`: 8 MiB chunks, the format the kernel's
+ * initramfs reader takes); single-threaded, so the output depends only on
+ * the input and level. Levels 1-12 (9 and up: lz4's HC mode).
+ */
+export function lz4Args(opts: CompressOptions = {}): string[] {
+  const level = opts.level ?? 9;
+  if (!Number.isInteger(level) || level < 1 || level > 12)
+    throw new UserError(`lz4 level ${level} is out of range`, { hint: 'use a level from 1 to 12' });
+  return ['lz4', '-l', `-${level}`, '-c', '-q'];
+}
+
+/** A compressing filter: write the cpio in, read the member out (lz4: with its zero trailer). */
+export function compressStream(kind: MemberMethod, opts: CompressOptions = {}): Duplex {
   switch (kind) {
     case 'none':
       return new PassThrough({ highWaterMark: 1 << 20 });
@@ -87,6 +113,8 @@ export function compressStream(kind: Compression, opts: CompressOptions = {}): D
       return new ChildFilter(xzArgs(opts), 'to compress the initramfs with xz');
     case 'zstd':
       return new ChildFilter(zstdArgs(opts), 'to compress the initramfs with zstd');
+    case 'lz4':
+      return new ChildFilter(lz4Args(opts), 'to compress the initramfs with lz4', Buffer.alloc(LZ4_TRAILER_BYTES));
   }
 }
 
@@ -104,14 +132,19 @@ export function decompressStream(kind: Decompression): Duplex {
       return new ChildFilter(['zstd', '--decompress', '--stdout', '--quiet'], 'to read zstd-compressed archives');
     case 'bzip2':
       return new ChildFilter(['bzip2', '--decompress', '--stdout', '--quiet'], 'to read bzip2-compressed archives');
+    case 'lz4':
+      return new ChildFilter(['lz4', '-d', '-c', '-q'], 'to read lz4-compressed archives');
   }
 }
 
-/** An external stdin→stdout filter as a Duplex; failures become ProcessError, a missing tool ToolMissingError. */
+/**
+ * An external stdin→stdout filter as a Duplex; failures become ProcessError, a missing tool ToolMissingError.
+ * `trailer`: bytes emitted after the tool's output.
+ */
 class ChildFilter extends Duplex {
   readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
 
-  constructor(argv: string[], why: string) {
+  constructor(argv: string[], why: string, trailer?: Buffer) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     const tool = argv[0] as string;
     if (!findTool(tool)) throw new ToolMissingError([{ tool, pkg: TOOL_PKG[tool] ?? tool, why }]);
@@ -136,8 +169,10 @@ class ChildFilter extends Duplex {
       );
     });
     child.on('close', (code, signal) => {
-      if (code === 0) this.push(null);
-      else this.destroy(new ProcessError(argv, code, signal, stderr));
+      if (code === 0) {
+        if (trailer) this.push(trailer);
+        this.push(null);
+      } else this.destroy(new ProcessError(argv, code, signal, stderr));
     });
   }
 

@@ -3,7 +3,9 @@
  * NUL padding, then uncompressed cpio archives or compressed members, one
  * after the other. Finding where a compressed member ends needs per-format
  * knowledge: deflate reports what it consumed, zstd frames and xz footers
- * are self-delimiting; lzma and bzip2 are assumed to run to the end.
+ * are self-delimiting, lz4 (legacy) members end at a zero chunk length
+ * (the padding after them) or the file's end; lzma and bzip2 are assumed
+ * to run to the end.
  */
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -15,7 +17,7 @@ import { ByteReader } from './byte-reader.js';
 import { typeOfMode } from './cpio-format.js';
 import { readCpio, readOneArchive, type CpioEntry } from './cpio-reader.js';
 import { decompressStream, type Decompression } from './compress.js';
-import { findXzEnd, findZstdEnd, gzipHeaderLength } from './member-bounds.js';
+import { findLz4End, findXzEnd, findZstdEnd, gzipHeaderLength } from './member-bounds.js';
 
 export interface InitramfsListEntry {
   path: string;
@@ -45,6 +47,7 @@ export function detectCompression(head: Buffer): Decompression | undefined {
   if (has(0x1f, 0x8b)) return 'gzip';
   if (has(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
   if (has(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
+  if (has(0x02, 0x21, 0x4c, 0x18)) return 'lz4';
   if (has(0x42, 0x5a, 0x68)) return 'bzip2';
   if (has(0x5d, 0x00, 0x00)) return 'lzma';
   return undefined;
@@ -64,7 +67,7 @@ export async function listInitramfs(path: string): Promise<InitramfsMember[]> {
       const kind = detectCompression(head);
       if (!kind) {
         throw new UserError(`${path}: unrecognised data at offset ${pos} (bytes ${head.subarray(0, 6).toString('hex')})`, {
-          hint: 'not a cpio or a gzip/xz/zstd/lzma/bzip2 member; an uncompressed member must start at a 4-byte aligned offset',
+          hint: 'not a cpio or a gzip/xz/zstd/lz4/lzma/bzip2 member; an uncompressed member must start at a 4-byte aligned offset',
         });
       }
       try {
@@ -122,7 +125,14 @@ async function listMember(
       return pos + hdr + inflate.bytesWritten + 8;
     };
   } else {
-    end = kind === 'xz' ? await findXzEnd(fh, pos, size) : kind === 'zstd' ? await findZstdEnd(fh, pos, size) : size;
+    end =
+      kind === 'xz'
+        ? await findXzEnd(fh, pos, size)
+        : kind === 'zstd'
+          ? await findZstdEnd(fh, pos, size)
+          : kind === 'lz4'
+            ? await findLz4End(fh, pos, size)
+            : size;
     const src = createReadStream(path, { start: pos, end: end - 1, highWaterMark: 1 << 20 });
     const dec = decompressStream(kind);
     src.on('error', (e) => dec.destroy(e));

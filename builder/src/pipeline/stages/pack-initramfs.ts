@@ -12,9 +12,9 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeInitramfs, type InitramfsResult } from '../../archive/initramfs.js';
-import type { Compression } from '../../archive/compress.js';
+import type { Compression, MemberMethod } from '../../archive/compress.js';
 import { InternalError } from '../../errors.js';
-import type { Member } from '../../flavors/contract.js';
+import type { Member, MemberCompression } from '../../flavors/contract.js';
 import type { TreeEntry } from '../../tree/types.js';
 import { parentOf } from '../../tree/paths.js';
 
@@ -47,8 +47,7 @@ export async function packInitramfs(a: PackInitramfsArgs): Promise<InitramfsResu
     }
     const entries = slices.get(m.name)!;
     if (!entries.length) continue;
-    const compression = m.compression === 'none' ? 'none' : a.compression;
-    const level = typeof m.compression === 'object' && compression !== 'none' ? m.compression[compression] : undefined;
+    const { compression, level } = memberMethod(m.compression, a.compression);
     const key = await memberKey(entries, compression, a.epoch, level);
     const file = join(a.memberDir, `${m.name}-${key}.cpio.${compression}`);
     if (existsSync(file)) {
@@ -112,7 +111,7 @@ export function splitTree(entries: TreeEntry[], members: Member[]): Map<string, 
 }
 
 /** Everything that ends up in the member's bytes: metadata as packed, and file contents. */
-async function memberKey(entries: TreeEntry[], compression: Compression, epoch: number, level?: number): Promise<string> {
+async function memberKey(entries: TreeEntry[], compression: MemberMethod, epoch: number, level?: number): Promise<string> {
   const h = createHash('sha256');
   // The default level keeps the key it always had, so existing cached members stay valid.
   h.update(`v${FORMAT_VERSION}\0${compression}\0${epoch}\0${level === undefined ? '' : `level=${level}\0`}`);
@@ -125,4 +124,12 @@ async function memberKey(entries: TreeEntry[], compression: Compression, epoch: 
     else if (e.source) for await (const chunk of createReadStream(e.source, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   }
   return h.digest('hex').slice(0, 32);
+}
+
+/** How a tree member is compressed: its own choice (MemberCompression) for the spec's method. */
+export function memberMethod(own: MemberCompression | undefined, spec: Compression): { compression: MemberMethod; level?: number } {
+  if (own === 'none' || spec === 'none') return { compression: 'none' };
+  const choice = own?.[spec];
+  if (choice === 'lz4') return { compression: 'lz4', level: 9 };
+  return choice === undefined ? { compression: spec } : { compression: spec, level: choice };
 }
