@@ -27,11 +27,14 @@ import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 import { createConsoleLog, type Log } from './util/log.js';
+import { settleDevices } from './util/udev-settle.js';
 import { copyConfigFromVmedia, parseKernelParams, readVmediaNetworkData } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
 
 const NETWORK_WAIT_TIMEOUT_S = 60;
-const NETWORK_WAIT_RETRY_S = 5;
+// IPA retries every 5 s; a NIC shows up within a fraction of a second of its driver loading, and the ramdisk's
+// agent starts while udev still loads drivers, so look often (one list_network_interfaces is a sysfs read).
+const NETWORK_WAIT_RETRY_S = 0.5;
 
 export interface RunAgentOptions {
   run?: ProgramRunner;
@@ -144,6 +147,8 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   }
 
   const ironic = !config.standalone;
+  // Lookup and inspection report the NICs and disks: every one, not only those udev handled so far.
+  if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) await settleDevices(run, log);
   const interfaces = ironic ? await waitForInterface(managers, log) : [];
   // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
   if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);

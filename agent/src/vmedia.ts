@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
 import { VirtualMediaError, describeError } from './errors.js';
 import { execute, type ProgramRunner } from './util/exec.js';
+import { settleDevices } from './util/udev-settle.js';
 import { describeDevice, isVmediaCandidate } from './hardware/disks/vmedia-device.js';
 
 export interface VmediaOptions {
@@ -87,6 +88,8 @@ export async function findDeviceByLabels(labels: string[], o: VmediaOptions = {}
   const wanted = new Set(labels.map((l) => l.toUpperCase()));
   const matching = (recs: Array<Record<string, string>>) => recs.filter((d) => d.NAME && d.LABEL && wanted.has(d.LABEL.toUpperCase()));
   let table: Array<Record<string, string>> = [];
+  // The device may still be on its way (its driver loaded by udev after the agent started).
+  await settleDevices(run, log);
   try {
     table = parseLsblkPairs((await run(['lsblk', '-n', '-P', '-b', '-o', 'NAME,LABEL,TYPE,RM,TRAN,SIZE'])).stdout);
   } catch (e) {
