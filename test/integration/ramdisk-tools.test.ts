@@ -79,6 +79,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   multipath: null,
   iptables: null,
   journalctl: null,
+  // tinyipa has no udev (busybox mdev coldplugs before the agent starts); the settle is skipped there.
+  udevadm: null,
   // The extra-hardware inspection collector checks for it first and fails with a hint.
   'hardware-detect': null,
 };
@@ -229,6 +231,8 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   multipath: null,
   iptables: null,
   journalctl: 'usr/bin/journalctl',
+  // The agent starts while udev still coldplugs: udevadm settle before a lookup, inspection, virtual-media search.
+  udevadm: 'usr/bin/udevadm',
   'hardware-detect': null,
 };
 
