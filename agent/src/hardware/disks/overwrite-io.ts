@@ -121,6 +121,8 @@ class RealDiskHandle implements DiskHandle {
   }
 }
 
+export const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /**
  * Write `len` bytes of `buf` at `pos`, continuing short writes to the last
  * byte: write(2) may take fewer bytes without an error (the end of a device
@@ -134,7 +136,7 @@ export async function writeFully(dev: string, h: DiskHandle, buf: Buffer, len: n
     try {
       n = await h.write(buf, done, len - done, pos + done);
     } catch (e) {
-      throw new BlockDeviceEraseError(`writing ${dev} at byte ${pos + done} failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw new BlockDeviceEraseError(`writing ${dev} at byte ${pos + done} failed: ${errMsg(e)}`);
     }
     if (n <= 0)
       throw new BlockDeviceEraseError(
@@ -142,6 +144,25 @@ export async function writeFully(dev: string, h: DiskHandle, buf: Buffer, len: n
       );
     done += n;
   }
+}
+
+/**
+ * Read up to `len` bytes at `pos` into `buf`, continuing short reads; returns how many bytes came (fewer only at
+ * the device's end). A read that fails throws BlockDeviceEraseError naming the disk and the byte.
+ */
+export async function readFully(dev: string, h: DiskHandle, buf: Buffer, len: number, pos: number): Promise<number> {
+  let done = 0;
+  while (done < len) {
+    let n: number;
+    try {
+      n = await h.read(buf, done, len - done, pos + done);
+    } catch (e) {
+      throw new BlockDeviceEraseError(`reading ${dev} back at byte ${pos + done} failed: ${errMsg(e)}`);
+    }
+    if (n <= 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** The real device I/O. `run` is only used for the sysfs-less size fallback and BLKFLSBUF. */

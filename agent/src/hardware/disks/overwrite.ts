@@ -11,7 +11,7 @@
  */
 import { BlockDeviceEraseError } from '../../errors.js';
 import type { Log } from '../../util/log.js';
-import { writeFully, type DiskHandle, type DiskIo } from './overwrite-io.js';
+import { errMsg, readFully, writeFully, type DiskHandle, type DiskIo } from './overwrite-io.js';
 import { describePasses, firstMismatch, keystreamAt, Keystream, newPassKey, sampleOffsets, type PassKey } from './overwrite-pattern.js';
 
 export interface OverwriteOptions {
@@ -40,7 +40,6 @@ export interface OverwriteResult {
 }
 
 const MiB = 1 << 20;
-const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Overwrite every byte of `dev` and verify the final pattern. */
 export async function overwriteDevice(dev: string, o: OverwriteOptions): Promise<OverwriteResult> {
@@ -126,21 +125,6 @@ async function writePass(
 }
 
 const rate = (bytes: number, ms: number): string => `${(bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(0)} MB/s`;
-
-async function readFully(dev: string, h: DiskHandle, buf: Buffer, len: number, pos: number): Promise<number> {
-  let done = 0;
-  while (done < len) {
-    let n: number;
-    try {
-      n = await h.read(buf, done, len - done, pos + done);
-    } catch (e) {
-      throw new BlockDeviceEraseError(`reading ${dev} back at byte ${pos + done} failed: ${errMsg(e)}`);
-    }
-    if (n <= 0) break;
-    done += n;
-  }
-  return done;
-}
 
 /** Read back the samples and the reported end; returns how many samples held the final pattern (all, or it throws). */
 async function verifyFinalPattern(dev: string, h: DiskHandle, size: number, key: PassKey | null, o: OverwriteOptions): Promise<number> {
