@@ -8,11 +8,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GenericHardwareManager } from '../src/hardware/generic.js';
+import { diskWaitPlan, GenericHardwareManager } from '../src/hardware/generic.js';
 import { loadHardwareManagers } from '../src/hardware/plugins.js';
 import type { BlockDevice, Inventory } from '../src/hardware/types.js';
 import { createState } from '../src/state.js';
 import { createTestAgent, makeConfig, postCommand, silentLog } from './helpers.js';
+import { createMemoryLog } from './support/logs.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/server-r640');
 const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected-inventory.json'), 'utf8')) as Inventory;
@@ -165,4 +166,50 @@ test('generic manager: apply_configuration checks its arguments and the config b
   });
   // No software volume: nothing to do, nothing returned (as IPA).
   assert.deepEqual(await managers.dispatchToManagers('create_configuration', { target_raid_config: {} }, []), {});
+});
+
+test("generic manager: the root-disk wait keeps IPA's budget ((attempts - 1) × delay) but looks every 0.5 s at most", () => {
+  assert.deepEqual(diskWaitPlan(10, 3), { budgetMs: 27_000, pollMs: 500 });
+  assert.deepEqual(diskWaitPlan(4, 0.2), { budgetMs: 600, pollMs: 200 });
+  // One attempt: one look, no wait (IPA sleeps only between attempts).
+  assert.deepEqual(diskWaitPlan(1, 3), { budgetMs: 0, pollMs: 500 });
+  assert.deepEqual(diskWaitPlan(0, 3), { budgetMs: 0, pollMs: 500 });
+});
+
+test('generic manager: initialize looks again until a disk appears, and only warns once the budget is spent', async () => {
+  class LateDisk extends GenericHardwareManager {
+    looks = 0;
+    constructor(
+      ctx: ConstructorParameters<typeof GenericHardwareManager>[0],
+      private readonly appearsAt: number,
+    ) {
+      super(ctx);
+    }
+    override async get_os_install_device(): Promise<string> {
+      this.looks++;
+      if (this.looks < this.appearsAt) throw new Error('no disk yet');
+      return '/dev/vda';
+    }
+  }
+  for (const [appearsAt, warned] of [
+    [3, false],
+    [1000, true],
+  ] as const) {
+    const config = makeConfig({ rootPath: FIXTURE, diskWaitAttempts: 3, diskWaitDelay: 0.02 });
+    const log = createMemoryLog();
+    let made: LateDisk | undefined;
+    await loadHardwareManagers(config, {
+      state: createState(config, 'v'),
+      log,
+      builtins: (ctx) => [(made = new LateDisk(ctx, appearsAt))],
+    });
+    const warnings = log.lines.filter((l) => l.includes('no suitable root disk'));
+    if (warned) {
+      assert.equal(warnings.length, 1);
+      assert.ok(made!.looks >= 3, `looked ${made!.looks} times in the 40 ms budget`);
+    } else {
+      assert.deepEqual(warnings, []);
+      assert.equal(made!.looks, 3);
+    }
+  }
 });

@@ -88,6 +88,15 @@ export function listGenericServiceSteps(): Step[] {
   ];
 }
 
+/** How often the root-disk wait looks (seconds), at most. */
+export const DISK_POLL_S = 0.5;
+
+/** The root-disk wait: IPA's budget ((attempts - 1) sleeps of delay s; one look when attempts ≤ 1), looked at every min(delay, DISK_POLL_S). */
+export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: number; pollMs: number } {
+  const delayMs = Math.max(0, delayS) * 1000;
+  return { budgetMs: Math.max(0, Math.floor(attempts) - 1) * delayMs, pollMs: Math.min(delayMs, DISK_POLL_S * 1000) };
+}
+
 export class GenericHardwareManager implements HardwareManager {
   readonly className = 'GenericHardwareManager';
   readonly name = 'generic_hardware_manager';
@@ -105,7 +114,13 @@ export class GenericHardwareManager implements HardwareManager {
     return HardwareSupport.GENERIC;
   }
 
-  /** IPA waits for the root disk to appear (disk_wait_attempts × disk_wait_delay), then hardware_initialization_delay. */
+  /**
+   * IPA waits for the root disk to appear (disk_wait_attempts tries, disk_wait_delay apart), then
+   * hardware_initialization_delay. The same time budget here, (attempts - 1) × delay, but the disks are looked at
+   * every DISK_POLL_S (or every delay, if shorter): the agent starts while udev still loads the storage drivers, and
+   * a disk shows up within a fraction of a second of its driver; IPA's 3 s sleep after a miss just before that cost
+   * up to 3 s of a boot (dib, TCG: the first look 1 s before virtio_blk loaded, the API 3 s later).
+   */
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
     // Not in --standalone runs on a developer's host (nor with --disks, see assembleArrays): a scan would assemble the host's arrays.
@@ -114,17 +129,19 @@ export class GenericHardwareManager implements HardwareManager {
       const { assembleArrays } = await import('./raid/software-raid.js');
       await assembleArrays(this.ctx.run, config.disks);
     }
-    for (let attempt = 1; attempt <= Math.max(1, config.diskWaitAttempts); attempt++) {
+    const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);
+    const deadline = Date.now() + budgetMs;
+    for (let look = 1; ; look++) {
       try {
         await this.get_os_install_device();
         break;
       } catch (e) {
-        if (attempt >= config.diskWaitAttempts) {
+        if (Date.now() >= deadline) {
           // Not fatal: inspection and lookup must still run on diskless machines.
-          log.warn(`no suitable root disk after ${attempt} attempts: ${(e as Error).message}`);
+          log.warn(`no suitable root disk after ${look} looks in ${Math.round(budgetMs / 1000)} s: ${(e as Error).message}`);
           break;
         }
-        await sleep(config.diskWaitDelay * 1000);
+        await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
       }
     }
     if (config.hardwareInitializationDelay > 0) await sleep(config.hardwareInitializationDelay * 1000);
