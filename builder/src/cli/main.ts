@@ -71,8 +71,21 @@ function report(e: unknown, debug: boolean): number {
   return 1;
 }
 
+/**
+ * Exit once stdout and stderr have taken everything written to them: on a pipe they are asynchronous, and
+ * process.exit() alone dropped what was still queued (`ramforge ls IMAGE | less` showed ~700 of 5,500 lines).
+ * A reader that went away (EPIPE: `| head`) ends the wait too.
+ */
+function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.once('error', () => process.exit(code));
+    stream.write('', done);
+  }
+}
+
 const argv = process.argv.slice(2);
-main(argv).then(
-  (code) => process.exit(code),
-  (e: unknown) => process.exit(report(e, argv.includes('--debug'))),
-);
+main(argv).then(exitWhenFlushed, (e: unknown) => exitWhenFlushed(report(e, argv.includes('--debug'))));
