@@ -195,9 +195,11 @@ export function describeError(e: unknown): string {
   return String(e);
 }
 
+/** The message of any thrown value: an Error's message, else the value as a string. */
+export const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /** Any thrown value → an AgentError (non-agent errors become CommandExecutionError, as IPA does). */
 export function toAgentError(e: unknown): AgentError {
   if (e instanceof AgentError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new CommandExecutionError(msg);
+  return new CommandExecutionError(errMsg(e));
 }

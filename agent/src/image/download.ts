@@ -4,7 +4,7 @@
  * inside and a whole download-and-verify retry loop outside.
  */
 import { finished, pipeline } from 'node:stream/promises';
-import { ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
+import { errMsg, ImageChecksumError, ImageDownloadError, ImageWriteError } from '../errors.js';
 import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
 import { HashError, SinkWriteError, type BlockWriter } from './block-writer.js';
@@ -245,7 +245,7 @@ async function withConnectionRetries<T>(
 /** AgentErrors keep the specifics in `details`; plain errors in `message`. */
 function describe(e: unknown): string {
   const d = (e as { details?: unknown }).details;
-  return typeof d === 'string' && d ? d.replace(/^Download of image .*? failed: /, '') : e instanceof Error ? e.message : String(e);
+  return typeof d === 'string' && d ? d.replace(/^Download of image .*? failed: /, '') : errMsg(e);
 }
 
 /** Target errors are final (ENOSPC especially); network errors may be retried. */

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ImageWriteError, InvalidImage } from '../errors.js';
+import { errMsg, ImageWriteError, InvalidImage } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { downloadImage, type DownloadOptions } from './download.js';
@@ -59,7 +59,7 @@ export async function writeCachedImage(info: Record<string, unknown>, target: st
       if (format === 'qcow2') await convertImage(file, target, 'qcow2', c.run);
       else await pipeline(createReadStream(file, { highWaterMark: 8 << 20 }), await openImageSink(target));
     } catch (e) {
-      throw new ImageWriteError(target, e instanceof Error ? e.message : String(e));
+      throw new ImageWriteError(target, errMsg(e));
     }
   } finally {
     // The cache lives in the ramdisk's RAM: free it as soon as the write is done.

@@ -5,7 +5,7 @@
  * `ironic-collect-introspection-data` command with its daemon mode.
  */
 import type { AgentConfig } from '../config.js';
-import { AgentError, InspectionError } from '../errors.js';
+import { AgentError, errMsg, InspectionError } from '../errors.js';
 import { collectInventory } from '../hardware/inventory/index.js';
 import { createHostAccess } from '../hardware/inventory/host-access.js';
 import type { HostAccess } from '../hardware/inventory/host-access.js';
@@ -44,7 +44,7 @@ export interface InspectOptions {
 
 const DEFAULT_MANAGERS: ManagerVersion[] = [{ name: 'generic_hardware_manager', version: '1.2' }];
 /** AgentError keeps the useful text in details; message is the generic title. */
-const errText = (e: unknown) => (e instanceof AgentError ? e.details || e.message : e instanceof Error ? e.message : String(e));
+const errText = (e: unknown) => (e instanceof AgentError ? e.details || e.message : errMsg(e));
 
 /** Where to POST: the callback URL(s), mdns, or [master] Ironic's continue_inspection. */
 async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<string[]> {

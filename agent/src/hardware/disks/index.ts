@@ -7,7 +7,7 @@
  * are collected and reported together. Each step returns {disk: what was
  * done to it}.
  */
-import { BlockDeviceEraseError, ProtectedDeviceError } from '../../errors.js';
+import { BlockDeviceEraseError, errMsg, ProtectedDeviceError } from '../../errors.js';
 import type { Log } from '../../util/log.js';
 import { execute, type ProgramRunner } from '../../util/exec.js';
 import type { BlockDevice, Node } from '../types.js';
@@ -111,7 +111,7 @@ async function eraseAll(
 
 function errText(e: unknown): string {
   const d = (e as { details?: string }).details;
-  return d || (e instanceof Error ? e.message : String(e));
+  return d || errMsg(e);
 }
 
 export const METADATA_ERASED = 'metadata (partition tables and signatures)';

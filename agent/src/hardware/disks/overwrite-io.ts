@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { BlockDeviceEraseError } from '../../errors.js';
+import { BlockDeviceEraseError, errMsg } from '../../errors.js';
 import type { ProgramRunner } from '../../util/exec.js';
 import { getDeviceSize } from './disk-facts.js';
 
@@ -120,8 +120,6 @@ class RealDiskHandle implements DiskHandle {
     await Promise.all([this.buffered.close().catch(() => {}), this.directFh?.close().catch(() => {})]);
   }
 }
-
-export const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * Write `len` bytes of `buf` at `pos`, continuing short writes to the last

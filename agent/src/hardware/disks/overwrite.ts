@@ -9,9 +9,9 @@
  * a read at the reported end that must find nothing. Any short write, I/O
  * error or mismatch fails with an error naming the disk.
  */
-import { BlockDeviceEraseError } from '../../errors.js';
+import { BlockDeviceEraseError, errMsg } from '../../errors.js';
 import type { Log } from '../../util/log.js';
-import { errMsg, readFully, writeFully, type DiskHandle, type DiskIo } from './overwrite-io.js';
+import { readFully, writeFully, type DiskHandle, type DiskIo } from './overwrite-io.js';
 import { describePasses, firstMismatch, keystreamAt, Keystream, newPassKey, sampleOffsets, type PassKey } from './overwrite-pattern.js';
 
 export interface OverwriteOptions {
