@@ -60,7 +60,7 @@ if [ "$mode" = all ]; then
 fi
 
 # The tiers. Unit: every *.test.ts outside test/integration/, wherever it lives.
-unit_files() { find builder agent test -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'test/integration/*' | sort; }
+unit_files() { find builder agent test bench -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'test/integration/*' | sort; }
 integration_files() { find test/integration -name '*.test.ts' | sort; }
 
 case "$mode" in
