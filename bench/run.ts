@@ -152,7 +152,15 @@ export const SECTIONS: Section<any, any>[] = [
         ...(f.warm
           ? [{ metric: 'coreos: warm build (engine layers + base cached)', value: s1(f.warm.seconds), target: '≤ 45 s' }]
           : [{ metric: 'coreos: build (the tests’ shared build, not timed)', value: '-', target: '-' }]),
-        { metric: `coreos: initramfs (${f.compression})`, value: MB(f.initramfsBytes), target: '≤ 120 MB' },
+        f.warm
+          ? { metric: `coreos: initramfs (${f.compression})`, value: MB(f.initramfsBytes), target: '≤ 120 MB' }
+          : {
+              // The tests' build is gzip (faster to make); the size target is the default (zstd) build's, in the full run.
+              metric: `coreos: initramfs (${f.compression}, the tests’ build)`,
+              value: MB(f.initramfsBytes),
+              target: '-',
+              reference: 'the ≤ 120 MB target is for the default zstd build: `npm run bench -- --only coreos`',
+            },
         {
           metric: `coreos: boot → /v1/status, kernel+initramfs (TCG, ${f.memoryMiB} MiB)`,
           value: s1(f.directSeconds),
