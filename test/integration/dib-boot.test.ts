@@ -113,6 +113,13 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
   for (const gen of ['cryptsetup', 'integritysetup', 'veritysetup', 'system-update', 'gpt-auto', 'hibernate-resume']) {
     assert.equal(get(`etc/systemd/system-generators/systemd-${gen}-generator`).linkTarget, '/dev/null', gen);
   }
+  // fstab, sysv and rc-local are off only when the image gives them nothing to do (finalise.d of ramforge-ramdisk):
+  // the fstab is empty, but the site element ships a SysV script without a unit and an rc.local (run at boot: below).
+  assert.equal(get('etc/systemd/system-generators/systemd-fstab-generator').linkTarget, '/dev/null', 'fstab generator off');
+  for (const gen of ['sysv', 'rc-local']) {
+    assert.equal(entries.get(`etc/systemd/system-generators/systemd-${gen}-generator`), undefined, `${gen} generator stays`);
+  }
+  assert.equal(get('etc/rc3.d/S01ramforge-test-sysv').type, 'symlink', 'the SysV script is enabled');
 
   // Rescue (docs/rescue.md): the agent accepts finalize_rescue only with /etc/ipa-rescue-config; it is not started
   // again once /etc/.rescued exists; the path unit starts the hand-over (user, sshd, DHCP) on that marker.
@@ -230,7 +237,10 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
     async (vm, sshPort) => {
       const out = await sshUntil(
         { port: sshPort, key: testSshKey().privateKeyFile },
-        'id -u; systemctl is-active ironic-python-agent ramforge-test-site systemd-networkd; cat /run/ramforge-test-site; ls /etc/ssh; grep FLAVOR /etc/ramforge-release; readlink /proc/1/exe',
+        'id -u; systemctl is-active ironic-python-agent ramforge-test-site systemd-networkd; cat /run/ramforge-test-site; ls /etc/ssh; grep FLAVOR /etc/ramforge-release; readlink /proc/1/exe; ' +
+          // rc-local.service runs after network.target, possibly after sshd answers: wait for both markers.
+          'for i in $(seq 60); do [ -e /run/ramforge-test-sysv ] && [ -e /run/ramforge-test-rc-local ] && break; sleep 1; done; ' +
+          'echo "sysv=$(cat /run/ramforge-test-sysv) rc.local=$(cat /run/ramforge-test-rc-local)"',
         { timeoutMs: 300_000, pauseMs: 3000 },
       );
       const lines = out.trim().split('\n');
@@ -241,6 +251,7 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       assert.doesNotMatch(out, /ssh_host_rsa_key/, 'no RSA host key (Ed25519 and ECDSA only: RSA costs ~10 s of CPU at boot)');
       assert.match(out, /^FLAVOR=dib$/m);
       assert.match(out, /\/systemd$/m, 'PID 1 is systemd');
+      assert.match(out, /^sysv=started rc\.local=started$/m, "the site's SysV script and rc.local ran at boot");
       const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
         timeoutMs: 120_000,
         pauseMs: 3000,
