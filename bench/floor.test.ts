@@ -45,7 +45,11 @@ test('floorInit: loads the modules in order, takes a DHCP lease, then serves /ww
   const init = floorInit(['kernel/drivers/virtio/virtio_ring.ko', 'kernel/drivers/net/virtio_net.ko']);
   assert.match(init, /^#!\/bin\/busybox sh\n/);
   const lines = init.split('\n');
-  const at = (re: RegExp): number => lines.findIndex((l) => re.test(l));
+  const at = (re: RegExp): number => {
+    const i = lines.findIndex((l) => re.test(l));
+    assert.ok(i >= 0, `a line matching ${re} in\n${init}`);
+    return i;
+  };
   assert.ok(at(/insmod \/mods\/virtio_ring\.ko/) < at(/insmod \/mods\/virtio_net\.ko/));
   assert.ok(at(/insmod \/mods\/virtio_net\.ko/) < at(/^udhcpc -i eth0/));
   assert.ok(at(/^udhcpc/) < at(/^exec httpd -f -p 9999 -h \/www$/));

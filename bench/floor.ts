@@ -138,8 +138,14 @@ export async function writeFloorInitramfs(tinyipaInitramfs: string, out: string)
     const src = createReadStream(tinyipaInitramfs, { start: m.offset, end: m.offset + m.compressedSize - 1 });
     const decoded = src.pipe(decompressStream(m.compression));
     src.on('error', (e) => decoded.destroy(e));
-    for await (const e of readCpio(decoded, { data: (x) => wantedFile(x.name) })) {
-      if (e.data && (e.mode & 0o170000) === 0o100000) files.set(e.name, e.data);
+    try {
+      for await (const e of readCpio(decoded, { data: (x) => wantedFile(x.name) })) {
+        if (e.data && (e.mode & 0o170000) === 0o100000) files.set(e.name, e.data);
+      }
+    } finally {
+      // Also when the archive does not parse: no decompressor child or open file left behind.
+      src.destroy();
+      decoded.destroy();
     }
   }
   const busybox = files.get('usr/bin/busybox') ?? files.get('bin/busybox');
