@@ -22,6 +22,7 @@ import { cpioStream } from '../builder/src/archive/cpio-writer.js';
 import { readCpio } from '../builder/src/archive/cpio-reader.js';
 import { decompressStream } from '../builder/src/archive/compress.js';
 import { listInitramfs } from '../builder/src/archive/initramfs-list.js';
+import { moduleName, parseModuleIndex } from '../builder/src/debian/modules.js';
 import type { TreeEntry } from '../builder/src/tree/types.js';
 import { bootTimes, BOOT_MARKS, type BootMark, type VmParams } from './boot.js';
 import type { BenchContext } from './section.js';
@@ -50,46 +51,25 @@ export interface FloorFigures {
 }
 
 /**
- * The modules to load, in load order, for `wanted` (module names), read from
- * modules.dep (`path: dep dep ...`, the dependencies listed as modprobe
- * reads them: the last one loads first). Names with `-` and `_` are the same
- * module. A wanted module the kernel does not list is taken as built in.
+ * The modules to load, in load order, for `wanted` (module names), from
+ * modules.dep as the builder parses it (builder/src/debian/modules.ts; `-`
+ * and `_` are one name). Each module's dependencies are listed as modprobe
+ * reads them: the last one loads first. A wanted module the kernel does
+ * not list is taken as built in. Paths as modules.dep gives them.
  */
 export function moduleLoadOrder(modulesDep: string, wanted: readonly string[]): string[] {
-  const deps = new Map<string, string[]>();
-  const byName = new Map<string, string>();
-  for (const line of modulesDep.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const path = line.slice(0, colon).trim();
-    deps.set(
-      path,
-      line
-        .slice(colon + 1)
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean),
-    );
-    byName.set(moduleName(path), path);
-  }
+  const idx = parseModuleIndex({ dep: modulesDep });
   const order: string[] = [];
-  const visit = (path: string, seen: Set<string>): void => {
-    if (order.includes(path)) return;
-    if (seen.has(path)) throw new Error(`modules.dep: a dependency cycle through ${path}`);
-    seen.add(path);
-    for (const d of [...(deps.get(path) ?? [])].reverse()) visit(d, seen);
+  const visit = (name: string, seen: Set<string>): void => {
+    const path = idx.paths.get(name);
+    if (!path || order.includes(path)) return;
+    if (seen.has(name)) throw new Error(`modules.dep: a dependency cycle through ${path}`);
+    seen.add(name);
+    for (const d of [...(idx.deps.get(name) ?? [])].reverse()) visit(d, seen);
     order.push(path);
   };
-  for (const name of wanted) {
-    const path = byName.get(name.replace(/-/g, '_'));
-    if (path) visit(path, new Set());
-  }
+  for (const name of wanted) visit(moduleName(name), new Set());
   return order;
-}
-
-function moduleName(path: string): string {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  return base.replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
 }
 
 /** /init of the floor ramdisk: modules, DHCP on eth0 (busybox udhcpc), httpd serving /v1/status. */
