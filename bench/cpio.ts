@@ -15,8 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { cpioStream } from '../builder/src/archive/cpio-writer.js';
 import { ByteReader } from '../builder/src/archive/byte-reader.js';
 import { readOneArchive } from '../builder/src/archive/cpio-reader.js';
-import { decompressStream } from '../builder/src/archive/compress.js';
-import { listInitramfs } from '../builder/src/archive/initramfs-list.js';
+import { listInitramfs, openMember } from '../builder/src/archive/initramfs-list.js';
 import { Tree } from '../builder/src/tree/tree.js';
 import type { BenchContext } from './section.js';
 
@@ -113,11 +112,7 @@ export async function unpackInitramfs(
   for (const m of members) {
     const file = join(scratch, `member-${m.index}.cpio`);
     try {
-      await pipeline(
-        createReadStream(image, { start: m.offset, end: m.offset + m.compressedSize - 1 }),
-        decompressStream(m.compression),
-        createWriteStream(file),
-      );
+      await pipeline(openMember(image, m), createWriteStream(file));
       for (const a of await archiveBounds(file)) {
         await cpioExtract(file, a, dest, `archive ${archives} (member ${m.index}, bytes ${a.start}-${a.end} uncompressed)`);
         archives++;

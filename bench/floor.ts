@@ -15,13 +15,11 @@
  * Everything comes from the tinyipa build (kernel, busybox, modules), so
  * the floor needs nothing the bench does not already have.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { cpioStream } from '../builder/src/archive/cpio-writer.js';
-import { readCpio } from '../builder/src/archive/cpio-reader.js';
-import { decompressStream } from '../builder/src/archive/compress.js';
-import { listInitramfs } from '../builder/src/archive/initramfs-list.js';
+import { readInitramfsFiles } from '../builder/src/archive/initramfs-list.js';
 import { moduleName, parseModuleIndex } from '../builder/src/debian/modules.js';
 import type { TreeEntry } from '../builder/src/tree/types.js';
 import { bootTimes, BOOT_MARKS, type BootMark, type VmParams } from './boot.js';
@@ -113,21 +111,7 @@ const DHCP_EVENT = [
 export async function writeFloorInitramfs(tinyipaInitramfs: string, out: string): Promise<void> {
   const wantedFile = (name: string): boolean =>
     name === 'usr/bin/busybox' || name === 'bin/busybox' || /^(usr\/)?lib\/modules\/[^/]+\/(modules\.dep|.*\.ko)$/.test(name);
-  const files = new Map<string, Buffer>();
-  for (const m of await listInitramfs(tinyipaInitramfs)) {
-    const src = createReadStream(tinyipaInitramfs, { start: m.offset, end: m.offset + m.compressedSize - 1 });
-    const decoded = src.pipe(decompressStream(m.compression));
-    src.on('error', (e) => decoded.destroy(e));
-    try {
-      for await (const e of readCpio(decoded, { data: (x) => wantedFile(x.name) })) {
-        if (e.data && (e.mode & 0o170000) === 0o100000) files.set(e.name, e.data);
-      }
-    } finally {
-      // Also when the archive does not parse: no decompressor child or open file left behind.
-      src.destroy();
-      decoded.destroy();
-    }
-  }
+  const { files } = await readInitramfsFiles(tinyipaInitramfs, wantedFile);
   const busybox = files.get('usr/bin/busybox') ?? files.get('bin/busybox');
   if (!busybox) throw new Error(`${tinyipaInitramfs}: no busybox in it (usr/bin/busybox), so no floor ramdisk`);
   const depName = [...files.keys()].find((n) => n.endsWith('/modules.dep'));

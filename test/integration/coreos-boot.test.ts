@@ -16,12 +16,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
-import { readCpio } from '../../builder/src/archive/cpio-reader.js';
-import { decompressStream } from '../../builder/src/archive/compress.js';
+import { listInitramfs, readInitramfsFiles } from '../../builder/src/archive/initramfs-list.js';
 import { bootVm, freePort, type BootVmOptions } from '../support/qemu.js';
 import { testSshKey } from '../support/shared-build.js';
 import { sshOnce, sshUntil } from '../support/ssh.js';
@@ -41,17 +39,13 @@ before(
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+/** Every entry listed under usr/share/oem/, with its contents (the container archive's left out: not read, empty). */
 async function oemFiles(initramfs: string): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const m of await listInitramfs(initramfs)) {
-    if (!m.entries.some((e) => e.path.startsWith('usr/share/oem/'))) continue;
-    const stream = createReadStream(initramfs, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(
-      decompressStream(m.compression),
-    );
-    for await (const e of readCpio(stream, { data: (x) => x.name.startsWith('usr/share/oem/') && !x.name.endsWith('.tar.gz') }))
-      if (e.name.startsWith('usr/share/oem/')) files.set(e.name, e.data ?? Buffer.alloc(0));
-  }
-  return files;
+  const inOem = (p: string): boolean => p.startsWith('usr/share/oem/');
+  const { members, files } = await readInitramfsFiles(initramfs, (p) => inOem(p) && !p.endsWith('.tar.gz'));
+  const oem = new Map<string, Buffer>();
+  for (const m of members) for (const e of m.entries) if (inOem(e.path)) oem.set(e.path, files.get(e.path) ?? Buffer.alloc(0));
+  return oem;
 }
 
 test('the OEM directory holds the checked cloud-config and the SSH keys, the container is unpacked in its own member; no engine leftovers', async () => {

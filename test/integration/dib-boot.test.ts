@@ -9,15 +9,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedBuild, testSshKey, type SharedBuild } from '../support/shared-build.js';
 import { DIB_TEST_SPEC, dibSharedBuild } from '../support/dib-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
-import { listInitramfs, type InitramfsListEntry } from '../../builder/src/archive/initramfs-list.js';
-import { readCpio } from '../../builder/src/archive/cpio-reader.js';
-import { decompressStream } from '../../builder/src/archive/compress.js';
+import { readInitramfsFiles, type InitramfsListEntry } from '../../builder/src/archive/initramfs-list.js';
 import { sshUntil } from '../support/ssh.js';
 
 let b: SharedBuild;
@@ -41,16 +39,10 @@ async function readImage(
   path: string,
   wanted: string[],
 ): Promise<{ entries: Map<string, InitramfsListEntry>; files: Map<string, string> }> {
+  const { members, files } = await readInitramfsFiles(path, (p) => wanted.includes(p));
   const entries = new Map<string, InitramfsListEntry>();
-  const files = new Map<string, string>();
-  for (const m of await listInitramfs(path)) {
-    for (const e of m.entries) entries.set(e.path, e);
-    if (!m.entries.some((e) => wanted.includes(e.path))) continue;
-    const stream = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(decompressStream(m.compression));
-    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) }))
-      if (e.data) files.set(e.name, e.data.toString('utf8'));
-  }
-  return { entries, files };
+  for (const m of members) for (const e of m.entries) entries.set(e.path, e);
+  return { entries, files: new Map([...files].map(([p, data]) => [p, data.toString('utf8')])) };
 }
 
 test('dib: the initramfs, file by file: owners, modes, enabled units, the site element, nothing per-machine', {

@@ -8,14 +8,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NO_KEY_SPEC, sharedBuild, testSshKey, type SharedBuild } from '../support/shared-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
-import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
-import { readCpio } from '../../builder/src/archive/cpio-reader.js';
-import { decompressStream } from '../../builder/src/archive/compress.js';
+import { readInitramfsFiles } from '../../builder/src/archive/initramfs-list.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
 import { AGENT_START_PATH, agentNodeFlags } from '../../builder/src/flavors/tinyipa/agent-start.js';
 import { sshUntil } from '../support/ssh.js';
@@ -123,16 +121,11 @@ test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
 
 /** Paths of the initramfs, and the text of the files `wanted` asks for. */
 async function readInitramfs(path: string, wanted: string[]): Promise<{ paths: Set<string>; files: Map<string, string> }> {
-  const paths = new Set<string>();
-  const files = new Map<string, string>();
-  for (const m of await listInitramfs(path)) {
-    for (const e of m.entries) paths.add(e.path);
-    if (!m.entries.some((e) => wanted.includes(e.path))) continue;
-    const stream = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1 }).pipe(decompressStream(m.compression));
-    for await (const e of readCpio(stream, { data: (x) => wanted.includes(x.name) }))
-      if (e.data) files.set(e.name, e.data.toString('utf8'));
-  }
-  return { paths, files };
+  const { members, files } = await readInitramfsFiles(path, (p) => wanted.includes(p));
+  return {
+    paths: new Set(members.flatMap((m) => m.entries.map((e) => e.path))),
+    files: new Map([...files].map(([p, data]) => [p, data.toString('utf8')])),
+  };
 }
 
 test('tinyipa: dropbear with keys, or without keys for rescue (the default); host keys never baked in', {

@@ -173,3 +173,43 @@ async function skipZeroBytes(fh: FileHandle, pos: number, size: number): Promise
   }
   return size;
 }
+
+/**
+ * A listed member's cpio bytes, decompressed, as a stream. The caller
+ * destroys it when it stops early (that also ends a decompressor process
+ * and closes the file).
+ */
+export function openMember(path: string, m: Pick<InitramfsMember, 'offset' | 'compressedSize' | 'compression'>): Readable {
+  const src = createReadStream(path, { start: m.offset, end: m.offset + m.compressedSize - 1, highWaterMark: 1 << 20 });
+  const decoded = decompressStream(m.compression);
+  src.on('error', (e) => decoded.destroy(e));
+  decoded.on('close', () => src.destroy());
+  return src.pipe(decoded);
+}
+
+/**
+ * The contents of the regular files `want` names (paths as listed, without
+ * `./`), and the listing. Only members that hold such a file are
+ * decompressed; where members repeat a path the later one wins, as when
+ * the kernel unpacks them. A hard link's data is in the last entry of its
+ * set (newc), so an earlier name of the set reads as empty. For tests, the
+ * bench and tools that look into a built image.
+ */
+export async function readInitramfsFiles(
+  path: string,
+  want: (path: string) => boolean,
+): Promise<{ members: InitramfsMember[]; files: Map<string, Buffer> }> {
+  const members = await listInitramfs(path);
+  const files = new Map<string, Buffer>();
+  for (const m of members) {
+    if (!m.entries.some((e) => e.type === 'file' && want(e.path))) continue;
+    const decoded = openMember(path, m);
+    try {
+      const wanted = (e: CpioEntry): boolean => typeOfMode(e.mode) === 'file' && want(e.name.replace(/^\.\//, ''));
+      for await (const e of readCpio(decoded, { data: wanted })) if (e.data) files.set(e.name.replace(/^\.\//, ''), e.data);
+    } finally {
+      decoded.destroy();
+    }
+  }
+  return { members, files };
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BuildError, UserError } from '../errors.js';
 import type { TreeEntry } from '../tree/types.js';
-import { listInitramfs } from './initramfs-list.js';
+import { listInitramfs, readInitramfsFiles } from './initramfs-list.js';
 import { cpioStream } from './cpio-writer.js';
 import { compressStream } from './compress.js';
 import { writeInitramfs } from './initramfs.js';
@@ -111,6 +111,40 @@ describe('writeInitramfs + listInitramfs', () => {
       },
     );
     assert.deepEqual(readFileSync(join(dir, 'again')), bytes.subarray(0, res.members[0]!.size + ((4 - (res.members[0]!.size % 4)) % 4)));
+  });
+
+  it('reads the files asked for, from the members that hold them; a later member wins', async () => {
+    const dir = mkdtempSync(join(base, 'rf-initrd-'));
+    const out = join(dir, 'initrd.img');
+    const f = (path: string, text: string): TreeEntry => E({ path, type: 'file', data: Buffer.from(text), size: text.length });
+    await writeInitramfs(
+      out,
+      [
+        { name: 'early', compression: 'none', entries: ucode },
+        {
+          name: 'root',
+          compression: 'zstd',
+          entries: [...root, E({ path: 'etc', type: 'dir', mode: 0o755 }), f('etc/a', 'first'), f('etc/b', 'b')],
+        },
+        { name: 'site', compression: 'gzip', entries: [E({ path: 'etc', type: 'dir', mode: 0o755 }), f('etc/a', 'second')] },
+      ],
+      { epoch: 0 },
+    );
+    const { members, files } = await readInitramfsFiles(out, (p) => p.startsWith('etc/') || p === 'bin' || p === 'usr');
+    assert.equal(members.length, 3);
+    assert.deepEqual(
+      [...files].map(([p, d]) => [p, d.toString()]).sort(),
+      [
+        ['etc/a', 'second'],
+        ['etc/b', 'b'],
+      ],
+      'regular files only (not the bin symlink, not usr), the later etc/a',
+    );
+    assert.equal(
+      (await readInitramfsFiles(out, (p) => p === 'kernel/x86/GenuineIntel.bin')).files.get('kernel/x86/GenuineIntel.bin')?.toString(),
+      'ucode!',
+    );
+    assert.equal((await readInitramfsFiles(out, () => false)).files.size, 0);
   });
 
   it('writes a deterministic gzip header (no name, mtime 0)', async () => {
