@@ -1,11 +1,11 @@
 /**
  * Disk cleaning steps of the generic hardware manager (§6): erase_devices,
  * erase_devices_metadata, erase_devices_express. Every disk is first checked
- * (safety.ts): the virtual-media device and RAID members are skipped, and a
- * disk holding a shared-disk/cluster filesystem stops the step before any
- * disk is touched. The rest are processed concurrently (bounded); failures
- * are collected and reported together. Each step returns {disk: what was
- * done to it}.
+ * (safety.ts): the virtual-media device and members of assembled RAID
+ * arrays are skipped (a stale member is erased), and a disk holding a
+ * shared-disk/cluster filesystem stops the step before any disk is touched.
+ * The rest are processed concurrently (bounded); failures are collected and
+ * reported together. Each step returns {disk: what was done to it}.
  */
 import { BlockDeviceEraseError, errMsg, ProtectedDeviceError } from '../../errors.js';
 import type { Log } from '../../util/log.js';
@@ -17,6 +17,7 @@ import { eraseBlockDevice, readEraseSettings, withFirmwareCheck, type EraseSetti
 import { createDiskIo, type DiskIo } from './overwrite-io.js';
 import { eraseNvme } from './secure-erase.js';
 import { classifyDisk, findVirtualMediaDevice, readDiskEntries } from './safety.js';
+import { readSkipVolumeNames } from '../raid/plan.js';
 
 export interface DiskOpts {
   run?: ProgramRunner;
@@ -56,16 +57,20 @@ export interface DiskChecks {
 /**
  * Check every disk before erasing any; a protected disk throws
  * ProtectedDeviceError (IPA checks each disk just before it erases it, so
- * earlier disks may already be gone).
+ * earlier disks may already be gone), a disk that cannot be decided safely
+ * (a stale RAID member while skip_block_devices keeps volumes) throws
+ * BlockDeviceEraseError.
  */
-export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts): Promise<DiskChecks> {
+export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskOpts, node?: Node): Promise<DiskChecks> {
   const run = o.run ?? execute;
   const vmediaDevice = o.vmediaDevice === undefined ? await findVirtualMediaDevice() : o.vmediaDevice;
   const guard = (o.guardSpecialFilesystems ?? true) && s.wipeSpecialFilesystemsGuard;
+  const keptRaidVolumes = readSkipVolumeNames(node?.properties);
   const out: DiskChecks = { skipped: new Map(), notes: new Map() };
   for (const d of devs) {
-    const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard });
+    const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard, keptRaidVolumes });
     if (v.kind === 'protected') throw new ProtectedDeviceError(v.device, v.what);
+    if (v.kind === 'refuse') throw new BlockDeviceEraseError(v.reason);
     if (v.kind === 'skip') {
       o.log?.info(`${d.name}: ${v.reason}`);
       out.skipped.set(d.name, v.reason);
@@ -80,12 +85,13 @@ export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskO
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
 async function eraseAll(
   devs: BlockDevice[],
+  node: Node | undefined,
   s: EraseSettings,
   what: string,
   o: DiskOpts,
   fn: (dev: BlockDevice) => Promise<string>,
 ): Promise<Record<string, string>> {
-  const { skipped, notes } = await checkDisks(devs, s, o);
+  const { skipped, notes } = await checkDisks(devs, s, o, node);
   const results = await runBounded(
     devs,
     s.concurrency,
@@ -120,7 +126,7 @@ export const METADATA_ERASED = 'metadata (partition tables and signatures)';
 export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<Record<string, string>> {
   const run = o.run ?? execute;
   const s = readEraseSettings(o.node, o.concurrency ?? devs.length);
-  const out = await eraseAll(devs, s, 'erase the metadata', o, async (d) => {
+  const out = await eraseAll(devs, o.node, s, 'erase the metadata', o, async (d) => {
     await destroyDiskMetadata(d.name, run);
     return METADATA_ERASED;
   });
@@ -160,7 +166,7 @@ export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts 
   const s = readEraseSettings(node, o.concurrency ?? 1);
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
   const eraseOne = o.eraseOne ?? ((d: BlockDevice) => eraseBlockDevice(d.name, s, c));
-  const out = await eraseAll(devs, s, 'erase', o, async (d) => describeEraseResult(await eraseOne(d)));
+  const out = await eraseAll(devs, node, s, 'erase', o, async (d) => describeEraseResult(await eraseOne(d)));
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices: ${dev}: ${how}`);
   return out;
 }
@@ -173,7 +179,7 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
   const run = o.run ?? execute;
   const s = readEraseSettings(node, o.concurrency ?? devs.length);
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
-  const out = await eraseAll(devs, s, 'erase (express)', o, async ({ name: dev }) => {
+  const out = await eraseAll(devs, node, s, 'erase (express)', o, async ({ name: dev }) => {
     if (s.enableNvmeSecureErase && isNvme(dev)) {
       const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
       if (m) return m;

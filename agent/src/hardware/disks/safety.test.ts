@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IncompatibleHardwareMethodError, ProtectedDeviceError } from '../../errors.js';
+import { BlockDeviceEraseError, IncompatibleHardwareMethodError, ProtectedDeviceError } from '../../errors.js';
 import type { ExecOptions, ProgramRunner } from '../../util/exec.js';
 import { GenericHardwareManager } from '../generic.js';
 import { loadHardwareManagers } from '../plugins.js';
@@ -11,7 +11,7 @@ import { HardwareSupport, type BlockDevice, type Node } from '../types.js';
 import { createState } from '../../state.js';
 import { createDefaultConfig } from '../../config.js';
 import { createMemoryLog } from '../../../test/support/logs.js';
-import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
+import { EXPRESS_METADATA_ONLY, eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
 import { classifyDisk, findVirtualMediaDevice, parseLsblkTree, parseWipefsTypes, readDiskEntries, type DiskEntry } from './safety.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
 
@@ -119,7 +119,11 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
     '/dev/sdzw': { sigs: ['gpt'], parts: { '/dev/sdzw1': { partType: '37AFFC90-EF7D-4E96-91C3-2D7AE055B174' } } },
     '/dev/sdzx': { sigs: ['VMFS_volume_member'] },
     '/dev/sdzr': { sigs: ['gpt'], parts: { '/dev/sdzr1': { sigs: ['linux_raid_member'] } } },
-    '/dev/sdzs': { sigs: ['gpt'], parts: { '/dev/sdzs1': { holders: [{ name: '/dev/md127', type: 'raid1' }] } } },
+    '/dev/sdzs': {
+      sigs: ['gpt'],
+      parts: { '/dev/sdzs1': { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md127', type: 'raid1' }] } },
+    },
+    '/dev/sdzq': { sigs: ['gpt'], parts: { '/dev/sdzq1': { holders: [{ name: '/dev/md126', type: 'linear' }] } } },
     '/dev/sdzt': { sigs: ['gpt', 'ext4'] },
   });
   const verdict = async (dev: string, guard = true, vmediaDevice: string | null = null) =>
@@ -133,8 +137,14 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
   });
   assert.equal(((await verdict('/dev/sdzw')) as { what: string }).what, 'IBM GPFS Partition');
   assert.equal(((await verdict('/dev/sdzx')) as { what: string }).what, 'VMware VMFS volume member (vmfs_volume_member)');
-  assert.match(((await verdict('/dev/sdzr')) as { reason: string }).reason, /RAID member: linux_raid_member signature on \/dev\/sdzr1/);
-  assert.match(((await verdict('/dev/sdzs')) as { reason: string }).reason, /RAID member of \/dev\/md127/);
+  // A member signature with no assembled array on top is stale: erased, and the result says so.
+  assert.deepEqual(await verdict('/dev/sdzr'), {
+    kind: 'erase',
+    note: 'stale software RAID member (linux_raid_member signature on /dev/sdzr1, in no assembled array): erased, superblock included',
+  });
+  // A member of an assembled array (any md level) is skipped; the array is erased as a disk of its own.
+  assert.deepEqual(await verdict('/dev/sdzs'), { kind: 'skip', reason: 'skipped (software RAID member of /dev/md127)' });
+  assert.deepEqual(await verdict('/dev/sdzq'), { kind: 'skip', reason: 'skipped (software RAID member of /dev/md126)' });
   assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
   assert.deepEqual(await verdict(A, false), { kind: 'erase' });
   // The by-label link pointing at a local disk does not spare it (nor lift the guard).
@@ -293,8 +303,12 @@ test('a protected disk stops all three steps before any disk is touched; the err
   );
 });
 
-test('virtual media and RAID members are skipped and reported; the others erased', async () => {
-  const run = fakeHost({ [A]: { sigs: ['linux_raid_member'] }, [B]: {}, '/dev/sdq': { sigs: ['vfat'], tran: 'usb', size: 1474560 } });
+test('virtual media and members of assembled RAID arrays are skipped and reported; the others erased', async () => {
+  const run = fakeHost({
+    [A]: { sigs: ['gpt'], parts: { [`${A}1`]: { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md0', type: 'raid1' }] } } },
+    [B]: {},
+    '/dev/sdq': { sigs: ['vfat'], tran: 'usb', size: 1474560 },
+  });
   const seen: string[] = [];
   const r = await eraseDevices(
     [bd(A), bd(B), bd('/dev/sdq')],
@@ -310,9 +324,69 @@ test('virtual media and RAID members are skipped and reported; the others erased
   );
   assert.deepEqual(seen, [B]);
   assert.deepEqual(r, {
-    [A]: `skipped (software RAID member: linux_raid_member signature on ${A})`,
+    [A]: 'skipped (software RAID member of /dev/md0)',
     [B]: `erased ${B}`,
     '/dev/sdq': 'skipped (virtual media: /dev/sdq is labelled ir-vfd-dev)',
+  });
+});
+
+test('a stale RAID member (signature, no assembled array) is erased by all three steps and the result says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stale-md-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const disk = join(dir, 'member');
+  writeFileSync(disk, Buffer.alloc(1 << 20, 0xa5));
+  const run = fakeHost({ [disk]: { sigs: ['linux_raid_member'] } });
+  const note = `stale software RAID member (linux_raid_member signature on ${disk}, in no assembled array): erased, superblock included`;
+  const seen: string[] = [];
+  const o = {
+    run,
+    vmediaDevice: null,
+    eraseOne: async (d: BlockDevice) => {
+      seen.push(d.name);
+      return 'overwrite';
+    },
+  };
+  assert.deepEqual(await eraseDevices([bd(disk)], {}, o), { [disk]: `overwrite; ${note}` });
+  assert.deepEqual(seen, [disk]);
+  assert.deepEqual(await eraseDevicesMetadata([bd(disk)], o), { [disk]: `${METADATA_ERASED}; ${note}` });
+  assert.ok(run.calls.includes(`wipefs --force --all ${disk}`), run.calls.join('\n'));
+  assert.deepEqual(await eraseDevicesExpress([bd(disk)], {}, o), { [disk]: `${EXPRESS_METADATA_ONLY}; ${note}` });
+});
+
+test('skip_block_devices keeps RAID volumes: a stale member fails the step before any disk is touched; kept members are skipped', async () => {
+  const run = fakeHost({
+    [A]: { sigs: ['linux_raid_member'] },
+    [B]: {},
+    '/dev/sdzp': {
+      sigs: ['gpt'],
+      parts: { '/dev/sdzp1': { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md0', type: 'raid1' }] } },
+    },
+  });
+  const node: Node = { properties: { skip_block_devices: [{ volume_name: 'keep' }] } } as unknown as Node;
+  let erased = 0;
+  const o = {
+    run,
+    vmediaDevice: null,
+    eraseOne: async () => {
+      erased++;
+      return 'x';
+    },
+  };
+  const refused = (e: unknown): boolean => {
+    assert.ok(e instanceof BlockDeviceEraseError);
+    assert.match(details(e), new RegExp(`${A}: linux_raid_member signature on ${A}, in no assembled array`));
+    assert.match(details(e), /skip_block_devices keeps the RAID volume\(s\) keep/);
+    return true;
+  };
+  await assert.rejects(eraseDevices([bd(B), bd(A)], node, o), refused);
+  await assert.rejects(eraseDevicesMetadata([bd(B), bd(A)], { ...o, node }), refused);
+  await assert.rejects(eraseDevicesExpress([bd(B), bd(A)], node, o), refused);
+  assert.equal(erased, 0);
+  assert.ok(!run.calls.some((c) => c.startsWith('wipefs --force') || c.startsWith('sgdisk')), run.calls.join('\n'));
+  // Members of assembled arrays are skipped as before (a kept volume's md device is left out by filterRaidSkipList).
+  assert.deepEqual(await eraseDevices([bd(B), bd('/dev/sdzp')], node, o), {
+    [B]: 'x',
+    '/dev/sdzp': 'skipped (software RAID member of /dev/md0)',
   });
 });
 

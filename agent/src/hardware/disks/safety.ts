@@ -2,7 +2,16 @@
  * What must not be erased (IPA's safety_check_block_device,
  * _is_virtual_media_device and _is_linux_raid_member): disks holding a
  * shared-disk or cluster filesystem are refused, the virtual-media floppy and
- * software-RAID members are skipped.
+ * members of assembled software-RAID arrays are skipped (the array itself is
+ * erased as a disk of its own).
+ *
+ * IPA skips a disk for any linux_raid_member signature. When no assembled
+ * array holds it (a member kicked out of a RAID1, a superblock a tenant
+ * wrote), nothing else erases those bytes, yet the step succeeds; here such a
+ * stale member is erased (the wipe takes the superblock too) and its result
+ * says so. If skip_block_devices keeps RAID volumes by name, a stale member
+ * might belong to one that did not assemble: the step fails instead of
+ * guessing.
  *
  * Where IPA is weaker this does better: IPA asks lsblk for the disk alone and
  * without the FSTYPE column, so a GFS2 on a partition (or on the disk, when
@@ -56,7 +65,9 @@ export interface DiskEntry {
 export type DiskVerdict =
   | { kind: 'erase'; note?: string }
   | { kind: 'skip'; reason: string }
-  | { kind: 'protected'; device: string; what: string };
+  | { kind: 'protected'; device: string; what: string }
+  /** Cannot be decided safely: the step fails with `reason` before any disk is touched. */
+  | { kind: 'refuse'; reason: string };
 
 interface LsblkNode {
   name?: string;
@@ -132,10 +143,16 @@ export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'):
   return realpath(`${byLabelDir}/${VMEDIA_LABEL}`).catch(() => null);
 }
 
+/** An md array on top of the disk or a partition (lsblk TYPE raid1, linear, md when inactive, ...; names /dev/md*). */
+function isMdHolder(disk: string, e: DiskEntry): boolean {
+  if (e.dev === disk || e.type === 'part') return false;
+  return e.type.startsWith('raid') || e.type === 'linear' || e.type === 'md' || /^\/dev\/md/.test(e.dev);
+}
+
 /**
  * Decide what to do with one disk. Order as in IPA: the virtual-media device
- * and RAID members are skipped; any other disk holding a guarded
- * filesystem or partition type is protected unless `guard` is off.
+ * and members of assembled RAID arrays are skipped; any other disk holding a
+ * guarded filesystem or partition type is protected unless `guard` is off.
  *
  * The virtual-media floppy is the disk itself labelled ir-vfd-dev (by the
  * by-label link, or without udev by the label wipefs reads), as IPA's
@@ -145,11 +162,21 @@ export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'):
  * keep it from every erase step; here such a disk is erased like any other
  * and the verdict's note says why its label was not followed. A partition
  * with that label never spares its disk.
+ *
+ * A linux_raid_member signature with no md array on top is stale (the arrays
+ * are assembled when the agent starts): the disk is erased and the note says
+ * so, unless `keptRaidVolumes` (skip_block_devices volume names) is not
+ * empty, when the member may belong to a kept volume that did not assemble
+ * and the verdict is refuse.
  */
-export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevice: string | null; guard: boolean }): DiskVerdict {
+export function classifyDisk(
+  disk: string,
+  entries: DiskEntry[],
+  o: { vmediaDevice: string | null; guard: boolean; keptRaidVolumes?: readonly string[] },
+): DiskVerdict {
   const self = entries.find((e) => e.dev === disk);
   const labelled = o.vmediaDevice === disk || (self?.labels?.some((l) => l.toLowerCase() === VMEDIA_LABEL) ?? false);
-  let note: string | undefined;
+  const notes: string[] = [];
   if (labelled) {
     const facts: DeviceFacts = {
       NAME: basename(disk),
@@ -158,17 +185,25 @@ export function classifyDisk(disk: string, entries: DiskEntry[], o: { vmediaDevi
       SIZE: self?.size === undefined ? '' : String(self.size),
     };
     if (isVmediaCandidate(facts)) return { kind: 'skip', reason: `skipped (virtual media: ${disk} is labelled ${VMEDIA_LABEL})` };
-    note = `labelled ${VMEDIA_LABEL}, but not virtual media (${describeDevice(facts)}): erased like any other disk`;
+    notes.push(`labelled ${VMEDIA_LABEL}, but not virtual media (${describeDevice(facts)}): erased like any other disk`);
   }
-  const erase: DiskVerdict = note ? { kind: 'erase', note } : { kind: 'erase' };
-  for (const e of entries) {
-    if (e.signatures.includes('linux_raid_member')) {
-      return { kind: 'skip', reason: `skipped (software RAID member: linux_raid_member signature on ${e.dev})` };
+  const array = entries.find((e) => isMdHolder(disk, e));
+  if (array) return { kind: 'skip', reason: `skipped (software RAID member of ${array.dev})` };
+  const stale = entries.filter((e) => e.signatures.includes('linux_raid_member')).map((e) => e.dev);
+  if (stale.length) {
+    const where = `linux_raid_member signature on ${stale.join(', ')}, in no assembled array`;
+    if (o.keptRaidVolumes?.length) {
+      return {
+        kind: 'refuse',
+        reason:
+          `${disk}: ${where}, and skip_block_devices keeps the RAID volume(s) ${o.keptRaidVolumes.join(', ')}: ` +
+          'it may be a member of a kept volume that did not assemble, so it is neither erased nor skipped; ' +
+          'assemble that volume (mdadm --assemble) or remove the stale superblock (mdadm --zero-superblock), then run the step again',
+      };
     }
-    if (e.dev !== disk && e.type.startsWith('raid')) {
-      return { kind: 'skip', reason: `skipped (software RAID member of ${e.dev})` };
-    }
+    notes.push(`stale software RAID member (${where}): erased, superblock included`);
   }
+  const erase: DiskVerdict = notes.length ? { kind: 'erase', note: notes.join('; ') } : { kind: 'erase' };
   if (!o.guard) return erase;
   for (const e of entries) {
     for (const sig of e.signatures) {
