@@ -58,7 +58,7 @@ export async function eraseBlockDevice(dev: string, s: EraseSettings, c: EraseCo
       const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, c.run));
       if (m) return m;
     } else if (s.enableAtaSecureErase && !isNvme(dev)) {
-      const m = await withFirmwareCheck(dev, c, () => eraseAta(dev, c.run));
+      const m = await withFirmwareCheck(dev, c, () => eraseAta(dev, c.run, c.log));
       if (m) return m;
     }
   } catch (e) {

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import type { ProgramRunner, ExecOptions } from '../../util/exec.js';
 import type { BlockDevice } from '../types.js';
 import { eraseDevices, eraseDevicesExpress } from './index.js';
-import { parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
+import { eraseAta, parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
+import { BlockDeviceEraseError } from '../../errors.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
 import { readEraseSettings } from './erase-block-device.js';
 import { fakeDisk, fakeDiskIo, type FakeDisk } from '../../../test/support/fake-disk-io.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
@@ -118,6 +120,51 @@ test('frozen drive fails unless agent_continue_if_secure_erase_failed', async ()
   );
   assert.match(String(r['/dev/sda']), /^overwrite: 1 random pass \+ zeros, verified \d+ samples$/);
   assert.ok(allZero(disks['/dev/sda']!));
+});
+
+test('a failed ATA secure erase releases the NULL password (unlock, disable) and keeps its own error', async () => {
+  const ENABLED = HDPARM('enabled').replace('\tenabled', '\tenabled\n\tnot\tlocked');
+  const released = (calls: string[]) =>
+    calls.filter((c) => /--security-(unlock|disable) NULL/.test(c) && calls.indexOf(c) > calls.indexOf(SET_PASS));
+  const SET_PASS = 'hdparm --user-master u --security-set-pass NULL /dev/sda';
+  // The erase command fails; the unlock fails too (logged), the disable runs anyway.
+  const mem = createMemoryLog();
+  const run1 = fakeRunner([
+    ['hdparm -I /dev/sda', HDPARM('not\tenabled')],
+    ['hdparm --user-master u --security-erase-enhanced', new Error('SECURITY_ERASE: Input/output error')],
+    ['hdparm --user-master u --security-unlock', new Error('bad password')],
+  ]);
+  const keptError = (want: RegExp) => (e: unknown) => e instanceof BlockDeviceEraseError && want.test(e.details);
+  await assert.rejects(
+    eraseAta('/dev/sda', run1, mem),
+    keptError(/^ATA secure erase \(--security-erase-enhanced\) of \/dev\/sda failed: SECURITY_ERASE: Input\/output error$/),
+  );
+  assert.deepEqual(released(run1.calls), [
+    'hdparm --user-master u --security-unlock NULL /dev/sda',
+    'hdparm --user-master u --security-disable NULL /dev/sda',
+  ]);
+  assert.ok(
+    mem.lines.some((l) => l.includes('hdparm --security-unlock NULL after the failed secure erase: bad password')),
+    mem.lines.join('\n'),
+  );
+  // The erase returns but security is still enabled afterwards.
+  let erased = false;
+  const run2 = fakeRunner([
+    ['hdparm -I /dev/sda', () => (erased ? ENABLED : HDPARM('not\tenabled'))],
+    [
+      'hdparm --user-master u --security-erase-enhanced',
+      () => {
+        erased = true;
+        return '';
+      },
+    ],
+  ]);
+  await assert.rejects(eraseAta('/dev/sda', run2), keptError(/finished but security is still enabled; the drive may not have erased$/));
+  assert.equal(released(run2.calls).length, 2, run2.calls.join('\n'));
+  // A successful erase releases nothing.
+  const run3 = fakeRunner([['hdparm -I /dev/sda', HDPARM('not\tenabled')]]);
+  assert.equal(await eraseAta('/dev/sda', run3), 'ata_enhanced_secure_erase');
+  assert.deepEqual(released(run3.calls), []);
 });
 
 test('ATA and NVMe secure erase can be disabled', async () => {

@@ -6,6 +6,7 @@
  */
 import { BlockDeviceEraseError } from '../../errors.js';
 import type { ProgramRunner } from '../../util/exec.js';
+import type { Log } from '../../util/log.js';
 
 export interface NvmeCaps {
   formatSupported: boolean;
@@ -53,8 +54,24 @@ export function parseAtaSecurity(hdparmI: string): string[] {
   return out;
 }
 
+/**
+ * After a failed erase the drive may be left with the NULL user password set
+ * (locked at the next power-on, refusing the overwrite fallback): unlock and
+ * disable it, as IPA's __attempt_unlock_drive does there. Errors are only logged;
+ * the caller throws the erase's own error.
+ */
+async function releaseNullPassword(dev: string, run: ProgramRunner, log?: Log): Promise<void> {
+  for (const op of ['--security-unlock', '--security-disable']) {
+    try {
+      await run(['hdparm', '--user-master', 'u', op, 'NULL', dev]);
+    } catch (e) {
+      log?.warn(`erase ${dev}: hdparm ${op} NULL after the failed secure erase: ${(e as Error).message}`);
+    }
+  }
+}
+
 /** ATA security erase with the NULL password, IPA's _ata_erase. */
-export async function eraseAta(dev: string, run: ProgramRunner): Promise<string | null> {
+export async function eraseAta(dev: string, run: ProgramRunner, log?: Log): Promise<string | null> {
   const readSecurity = async (): Promise<string[]> => parseAtaSecurity((await run(['hdparm', '-I', dev])).stdout);
   let sec: string[];
   try {
@@ -82,14 +99,24 @@ export async function eraseAta(dev: string, run: ProgramRunner): Promise<string 
   }
   const enhanced = sec.includes('supported: enhanced erase');
   const flag = enhanced ? '--security-erase-enhanced' : '--security-erase';
+  // From here on a failure may leave the NULL password set: release it before reporting the failure.
+  let failure: string | null = null;
   try {
     await run(['hdparm', '--user-master', 'u', '--security-set-pass', 'NULL', dev]);
     await run(['hdparm', '--user-master', 'u', flag, 'NULL', dev]);
   } catch (e) {
-    throw new BlockDeviceEraseError(`ATA secure erase (${flag}) of ${dev} failed: ${(e as Error).message}`);
+    failure = `ATA secure erase (${flag}) of ${dev} failed: ${(e as Error).message}`;
   }
-  if (!(await readSecurity()).includes('not enabled')) {
-    throw new BlockDeviceEraseError(`ATA secure erase of ${dev} finished but security is still enabled; the drive may not have erased`);
+  if (failure === null) {
+    const after = await readSecurity().catch((e: Error) => e);
+    if (after instanceof Error) failure = `ATA secure erase of ${dev}: the security state could not be read afterwards: ${after.message}`;
+    else if (!after.includes('not enabled')) {
+      failure = `ATA secure erase of ${dev} finished but security is still enabled; the drive may not have erased`;
+    }
+  }
+  if (failure !== null) {
+    await releaseNullPassword(dev, run, log);
+    throw new BlockDeviceEraseError(failure);
   }
   return enhanced ? 'ata_enhanced_secure_erase' : 'ata_secure_erase';
 }
