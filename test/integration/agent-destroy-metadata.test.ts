@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { eraseDevicesMetadata } from '../../agent/src/hardware/disks/index.js';
+import { eraseDevices, eraseDevicesExpress, eraseDevicesMetadata } from '../../agent/src/hardware/disks/index.js';
 import { attachLoop, canUseLoop, sh } from '../../agent/test/support/loop-device.js';
 import type { BlockDevice } from '../../agent/src/hardware/types.js';
 
@@ -33,15 +33,23 @@ test('metadata erase removes GPT, partitions and filesystem signatures', { skip 
   }
 });
 
-test('read-only devices: clear error, or skipped when allowed', { skip }, async () => {
+test('read-only devices: the metadata and express steps skip them; erase_devices fails clearly, or skips when allowed', {
+  skip,
+}, async () => {
   const loop = attachLoop(16 << 20);
   try {
     execFileSync('blockdev', ['--setro', loop.dev]);
     const dev = { name: loop.dev } as BlockDevice;
-    await assert.rejects(eraseDevicesMetadata([dev], {}), (e: unknown) =>
+    // IPA's _list_erasable_devices leaves read-only devices out of these two steps.
+    assert.deepEqual(await eraseDevicesMetadata([dev], {}), { [loop.dev]: 'skipped (read-only)' });
+    assert.deepEqual(await eraseDevicesExpress([dev], {}), { [loop.dev]: 'skipped (read-only)' });
+    const eraseOne = async () => 'erased';
+    await assert.rejects(eraseDevices([dev], {}, { eraseOne }), (e: unknown) =>
       /read-only; set driver_internal_info agent_erase_skip_read_only/.test((e as { details: string }).details),
     );
-    await eraseDevicesMetadata([dev], { node: { driver_internal_info: { agent_erase_skip_read_only: true } } });
+    assert.deepEqual(await eraseDevices([dev], { driver_internal_info: { agent_erase_skip_read_only: true } }, { eraseOne }), {
+      [loop.dev]: 'skipped (read-only)',
+    });
   } finally {
     execFileSync('blockdev', ['--setrw', loop.dev]);
     loop.detach();

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { ProgramRunner, ExecOptions } from '../../util/exec.js';
 import type { BlockDevice } from '../types.js';
-import { eraseDevices, eraseDevicesExpress } from './index.js';
+import { EXPRESS_METADATA_ONLY, eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
 import { eraseAta, parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
 import { BlockDeviceEraseError } from '../../errors.js';
 import { createMemoryLog } from '../../../test/support/logs.js';
@@ -181,6 +184,47 @@ test('ATA and NVMe secure erase can be disabled', async () => {
   );
   assert.ok(allZero(disks['/dev/nvme0n1']!) && allZero(disks['/dev/sda']!));
   assert.ok(!run.calls.some((c) => c.startsWith('hdparm') || c.startsWith('nvme')));
+});
+
+test('read-only disks: erase_devices_metadata and _express skip them (as IPA), erase_devices refuses unless agent_erase_skip_read_only', async (t) => {
+  // Regular files stand in for the disks; a fake sysfs tree marks one read-only.
+  const dir = mkdtempSync(join(tmpdir(), 'ro-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const [ro, rw] = [join(dir, 'rodisk'), join(dir, 'rwdisk')];
+  for (const f of [ro, rw]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+  const sysRoot = join(dir, 'sys');
+  for (const [k, flag] of [
+    ['rodisk', '1'],
+    ['rwdisk', '0'],
+  ] as const) {
+    mkdirSync(join(sysRoot, 'class/block', k), { recursive: true });
+    writeFileSync(join(sysRoot, 'class/block', k, 'ro'), `${flag}\n`);
+  }
+  const run = fakeRunner([]);
+  const o = { run, sysRoot, vmediaDevice: null };
+  assert.deepEqual(await eraseDevicesMetadata([dev(ro), dev(rw)], o), { [ro]: 'skipped (read-only)', [rw]: METADATA_ERASED });
+  assert.deepEqual(await eraseDevicesExpress([dev(ro), dev(rw)], {}, o), { [ro]: 'skipped (read-only)', [rw]: EXPRESS_METADATA_ONLY });
+  assert.ok(!run.calls.some((c) => c.includes(ro) && !c.startsWith('lsblk') && !c.startsWith('wipefs --json')), run.calls.join('\n'));
+  assert.ok(
+    readFileSync(ro).every((b) => b === 0xa5),
+    'the read-only disk was written',
+  );
+  // erase_devices keeps the strict rule: the step fails naming the disk and the setting, or skips it when allowed.
+  let erased: string[] = [];
+  const eraseOne = async (d: BlockDevice) => {
+    erased.push(d.name);
+    return 'overwrite';
+  };
+  await assert.rejects(
+    eraseDevices([dev(ro), dev(rw)], {}, { ...o, eraseOne }),
+    (e: unknown) =>
+      e instanceof BlockDeviceEraseError &&
+      e.details.includes(`"${ro}": ${ro} is read-only; set driver_internal_info agent_erase_skip_read_only=true`),
+  );
+  erased = [];
+  const r = await eraseDevices([dev(ro), dev(rw)], { driver_internal_info: { agent_erase_skip_read_only: true } }, { ...o, eraseOne });
+  assert.deepEqual(r, { [ro]: 'skipped (read-only)', [rw]: 'overwrite' });
+  assert.deepEqual(erased, [rw]);
 });
 
 test('erase_devices_express: NVMe format, no overwrite', async () => {

@@ -31,6 +31,8 @@ export interface DiskOpts {
   guardSpecialFilesystems?: boolean;
   /** The virtual-media device; undefined: found through /dev/disk/by-label/ir-vfd-dev. */
   vmediaDevice?: string | null;
+  /** Where the read-only flags are read (<sysRoot>/class/block/<dev>/ro); default /sys (a fake tree in unit tests). */
+  sysRoot?: string;
   /**
    * erase_devices only: erase one disk (the generic manager dispatches
    * erase_block_device through the hardware managers and describes the
@@ -42,8 +44,8 @@ export interface DiskOpts {
 const SKIPPED_RO = 'skipped (read-only)';
 
 /** Read-only devices are skipped when allowed, otherwise they fail the step with a hint. */
-async function checkWritable(dev: string, s: EraseSettings): Promise<boolean> {
-  if (!(await isReadOnlyDevice(dev))) return true;
+async function checkWritable(dev: string, s: EraseSettings, sysRoot?: string): Promise<boolean> {
+  if (!(await isReadOnlyDevice(dev, sysRoot))) return true;
   if (s.skipReadOnly) return false;
   throw new BlockDeviceEraseError(`${dev} is read-only; set driver_internal_info agent_erase_skip_read_only=true to skip such devices`);
 }
@@ -98,7 +100,7 @@ async function eraseAll(
     async (d) => {
       const skip = skipped.get(d.name);
       if (skip) return skip;
-      const done = (await checkWritable(d.name, s)) ? await fn(d) : SKIPPED_RO;
+      const done = (await checkWritable(d.name, s, o.sysRoot)) ? await fn(d) : SKIPPED_RO;
       const note = notes.get(d.name);
       return note ? `${done}; ${note}` : done;
     },
@@ -122,10 +124,17 @@ function errText(e: unknown): string {
 
 export const METADATA_ERASED = 'metadata (partition tables and signatures)';
 
-/** erase_devices_metadata: wipe signatures and partition tables of every disk; {disk: what was done}. */
+/**
+ * erase_devices_metadata and erase_devices_express leave read-only devices
+ * out, whatever agent_erase_skip_read_only says (IPA's _list_erasable_devices);
+ * only erase_devices refuses them unless that is set.
+ */
+const skippingReadOnly = (s: EraseSettings): EraseSettings => ({ ...s, skipReadOnly: true });
+
+/** erase_devices_metadata: wipe signatures and partition tables of every disk; {disk: what was done}, read-only disks skipped. */
 export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<Record<string, string>> {
   const run = o.run ?? execute;
-  const s = readEraseSettings(o.node, o.concurrency ?? devs.length);
+  const s = skippingReadOnly(readEraseSettings(o.node, o.concurrency ?? devs.length));
   const out = await eraseAll(devs, o.node, s, 'erase the metadata', o, async (d) => {
     await destroyDiskMetadata(d.name, run);
     return METADATA_ERASED;
@@ -159,7 +168,8 @@ export function describeEraseResult(r: unknown, manager = 'a hardware manager'):
 /**
  * erase_devices: NVMe format / ATA secure erase / verified overwrite per
  * disk; returns {devname: the method that ran}, "skipped (read-only)" for
- * skipped disks. IPA returns {devname: null}; Ironic stores neither.
+ * read-only disks when agent_erase_skip_read_only is set (else they fail the
+ * step). IPA returns {devname: null}; Ironic stores neither.
  */
 export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
   const run = o.run ?? execute;
@@ -174,10 +184,10 @@ export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts 
 /** What erase_devices_express reports for a disk it did not erase in firmware: like IPA, only metadata goes. */
 export const EXPRESS_METADATA_ONLY = 'metadata only (partition tables and signatures; the data beyond them remains)';
 
-/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest (IPA's semantics). */
+/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest (IPA's semantics); read-only disks skipped. */
 export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
   const run = o.run ?? execute;
-  const s = readEraseSettings(node, o.concurrency ?? devs.length);
+  const s = skippingReadOnly(readEraseSettings(node, o.concurrency ?? devs.length));
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
   const out = await eraseAll(devs, node, s, 'erase (express)', o, async ({ name: dev }) => {
     if (s.enableNvmeSecureErase && isNvme(dev)) {
