@@ -267,13 +267,13 @@ export class GenericHardwareManager implements HardwareManager {
     return eraseDevicesExpress(await this.eraseTargets(node, true), node, this.diskOptions(node));
   }
 
-  /** Remove kernel crash records (/sys/fs/pstore/*): they can carry the previous tenant's data. */
-  async erase_pstore(_node: Node, _ports: Port[], _args: StepArgs = {}): Promise<void> {
-    const { readdir, rm } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const dir = join(this.ctx.config.rootPath, 'sys/fs/pstore');
-    const entries = await readdir(dir).catch(() => [] as string[]);
-    for (const e of entries) await rm(join(dir, e), { force: true, recursive: true });
+  /**
+   * Remove kernel crash records (pstore): they can carry the previous tenant's data. Loads efi_pstore and mounts
+   * pstore when no ramdisk did (see pstore.ts); the result says what was removed, or that no pstore was found.
+   */
+  async erase_pstore(_node: Node, _ports: Port[], _args: StepArgs = {}): Promise<string> {
+    const { erasePstore } = await import('./pstore.js');
+    return erasePstore(this.ctx.config.rootPath, this.ctx.run, this.ctx.log);
   }
 
   /** md device → is_root_volume of the arrays this agent created (IPA's _raid_root_device_mapping). */
