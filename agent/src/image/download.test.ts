@@ -1,12 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { downloadImage, type DownloadOptions } from './download.js';
-import { openImageSink } from './block-writer.js';
+import { BlockWriter, openImageSink } from './block-writer.js';
 import { liveHashWorkers, startHasher, type BlockHasher } from './block-hasher.js';
 import { isNoProxy } from '../util/http.js';
 import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
@@ -59,6 +59,30 @@ test('streams, hashes and writes the image', async () => {
 test('checksum from a checksums-file URL', async () => {
   const { r } = await fetchTo({ id: 'img', urls: [srv.url('/img.raw')], checksum: srv.url('/SHA256SUMS') });
   assert.equal(r.algo, 'sha256');
+});
+
+test("a write error at sink setup (the O_DIRECT probe) on the plain-HTTP path is the command's failure, not a crash", async () => {
+  // The direct handle fails the alignment probe, as a full or failing target does.
+  const failing = (code: string) =>
+    ({
+      write: async () => {
+        throw Object.assign(new Error(`simulated ${code}`), { code });
+      },
+      close: async () => {},
+    }) as unknown as FileHandle;
+  const sinkWith = (code: string) => async () => {
+    const file = join(dir, 'probe-fail');
+    return new BlockWriter(await open(file, 'w'), file, { direct: failing(code) });
+  };
+  for (const [code, want] of [
+    ['EIO', /ImageWriteError.*simulated EIO/],
+    ['ENOSPC', /no space left on device/],
+  ] as const) {
+    srv.log.length = 0;
+    await assert.rejects(downloadImage(info(), sinkWith(code), opts), has(want));
+    // A target error is final: not retried.
+    assert.equal(gets(), 1);
+  }
 });
 
 test('500 then success is retried', async () => {

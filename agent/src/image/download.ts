@@ -146,6 +146,12 @@ async function downloadOnce(
   let digest: string;
   try {
     sink = await openSink();
+    // Listen for the sink's 'error' from the start: a failure in its setup (the
+    // O_DIRECT probe's first write) is emitted before anything else would
+    // listen, and an 'error' without a listener kills the process. The
+    // failure itself reaches us through ready(), pipeline() or `done`.
+    const done = finished(sink);
+    done.catch(() => {});
     // The sink hashes its blocks (in a worker for a big image) while it writes them.
     const min = o.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES;
     hasher = (o.newHasher ?? startHasher)(expected.algo, !(length < min), (e) =>
@@ -161,7 +167,7 @@ async function downloadOnce(
       await sink.ready();
       await raw.readBody(sink, progress);
       sink.end();
-      await finished(sink);
+      await done;
     } else {
       const body = res as HttpResponse;
       body.on('data', (chunk: Buffer) => progress(chunk.length));
