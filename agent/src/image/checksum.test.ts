@@ -56,6 +56,14 @@ test('checksum file: every line format', () => {
   assert.equal(parseChecksumFile(`${S256}  disk.img.bak\n`, 'disk.img'), null);
 });
 
+test('checksum file: the exact name wins over the same name in a directory, whatever the order', () => {
+  assert.equal(parseChecksumFile(`${S512}  amd64/disk.img\n${S256}  disk.img\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`${S512}  amd64/disk.img\n${S256} *./disk.img\n`, 'disk.img'), S256);
+  assert.equal(parseChecksumFile(`SHA512 (amd64/disk.img) = ${S512}\nSHA256 (disk.img) = ${S256}\n`, 'disk.img'), S256);
+  // No exact line: the first directory-qualified one, as before.
+  assert.equal(parseChecksumFile(`${S512}  other.img\n${S256}  amd64/disk.img\n${MD5}  arm64/disk.img\n`, 'disk.img'), S256);
+});
+
 test('resolveChecksum fetches the file and infers the algorithm', async () => {
   const info = { ...base, checksum: 'http://h/sums' };
   const r = await resolveChecksum(selectChecksumSource(info, false), info, false, async () => `${S512}  disk.img\n`);

@@ -75,6 +75,9 @@ const HEX = /^[0-9a-fA-F]+$/;
 /**
  * Find the digest for `fileName` in a checksums file: a lone digest, or
  * `HASH  name`, `HASH *name`, `name HASH`, `ALG (name) = HASH`; `#` lines skipped.
+ * A line naming exactly `fileName` (IPA's match: whitespace or `*` right
+ * before it; `./` tolerated) wins; only when none does, a line naming it in
+ * a directory (`HASH  sub/name`) is taken, the first such line.
  * Returns null when nothing matches.
  */
 export function parseChecksumFile(text: string, fileName: string): string | null {
@@ -83,25 +86,26 @@ export function parseChecksumFile(text: string, fileName: string): string | null
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length === 1 && !/\s/.test(lines[0]!) && HEX.test(lines[0]!)) return lines[0]!.toLowerCase();
+  const entries: { name: string; digest: string }[] = [];
   for (const line of lines) {
     const bsd = /^[A-Za-z0-9-]+\s*\((.+)\)\s*=\s*([0-9a-fA-F]+)$/.exec(line);
     if (bsd) {
-      if (stripName(bsd[1]!) === fileName) return bsd[2]!.toLowerCase();
+      entries.push({ name: entryName(bsd[1]!), digest: bsd[2]! });
       continue;
     }
     const m = /^(\S+)\s+(.+)$/.exec(line);
     if (!m) continue;
     const [a, b] = [m[1]!, m[2]!.trim()];
-    if (HEX.test(a) && stripName(b) === fileName) return a.toLowerCase();
-    if (HEX.test(b) && stripName(a) === fileName) return b.toLowerCase();
+    if (HEX.test(a)) entries.push({ name: entryName(b), digest: a });
+    if (HEX.test(b)) entries.push({ name: entryName(a), digest: b });
   }
-  return null;
+  const found = entries.find((e) => e.name === fileName) ?? entries.find((e) => e.name.slice(e.name.lastIndexOf('/') + 1) === fileName);
+  return found ? found.digest.toLowerCase() : null;
 }
 
 /** GNU coreutils marks binary mode with '*' and some tools write "./name". */
-function stripName(name: string): string {
-  const n = name.trim().replace(/^\*/, '');
-  return n.slice(n.lastIndexOf('/') + 1);
+function entryName(name: string): string {
+  return name.trim().replace(/^\*/, '').replace(/^\.\//, '');
 }
 
 /** Turn a source into algo + digest, fetching the checksums file when it is a URL. */
