@@ -18,7 +18,7 @@ const info = { id: 'img.raw', urls: [url], disk_format: 'raw', os_hash_algo: 'sh
 const opts = { md5Enabled: false, downloadTimeoutS: 60, retries: 0, retryIntervalS: 1, maxDurationS: 0 };
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
-const r = await downloadImage(info, () => openImageSink(file, { directIo: mode !== 'buffered' }), opts);
+const r = await downloadImage(info, () => openImageSink(file, 'file', { directIo: mode !== 'buffered' }), opts);
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 const cpu = process.cpuUsage(cpu0);
 console.log(JSON.stringify({ seconds, bytes: r.bytes, userS: cpu.user / 1e6, systemS: cpu.system / 1e6 }));

@@ -37,7 +37,7 @@ const gets = () => srv.log.filter((l) => l === 'GET /img.raw').length;
 
 async function fetchTo(file: string) {
   srv.log.length = 0;
-  return downloadImage(info(), () => openImageSink(file), opts);
+  return downloadImage(info(), () => openImageSink(file, 'file'), opts);
 }
 
 test('ENOSPC is a clear error and is not retried', { skip: process.getuid?.() !== 0 && 'needs root for mount' }, async () => {

@@ -34,7 +34,7 @@ for (const [blocks, directIo] of [
   test(`${blocks} blocks, ${directIo ? 'O_DIRECT when the filesystem has it' : 'buffered'}: the file and the block hash match the data`, async () => {
     const file = join(dir, `out-${blocks}-${directIo}`);
     for (const h of [new InlineHasher('sha256'), new WorkerHasher('sha256')] as BlockHasher[]) {
-      const sink = await openImageSink(file, { blockSize: 64 << 10, blocks, directIo });
+      const sink = await openImageSink(file, 'file', { blockSize: 64 << 10, blocks, directIo });
       sink.hashWith(h);
       try {
         await pipeline(chunks(), sink);
@@ -49,14 +49,14 @@ for (const [blocks, directIo] of [
 }
 
 test('hashWith after the first write is refused', async () => {
-  const sink = await openImageSink(join(dir, 'late'), { blockSize: 64 << 10 });
+  const sink = await openImageSink(join(dir, 'late'), 'file', { blockSize: 64 << 10 });
   await new Promise<void>((r) => sink.write(Buffer.alloc(10), () => r()));
   assert.throws(() => sink.hashWith(new InlineHasher('sha256')), /before the first write/);
   sink.destroy();
 });
 
 test("a hasher's failure fails the stream as a HashError, not as a write error", async () => {
-  const sink = await openImageSink(join(dir, 'hash-fail'), { blockSize: 64 << 10 });
+  const sink = await openImageSink(join(dir, 'hash-fail'), 'file', { blockSize: 64 << 10 });
   sink.hashWith({
     update: async () => {
       throw new Error('boom');

@@ -292,22 +292,49 @@ export class HashError extends Error {
 }
 
 /**
- * A fresh BlockWriter on `path` from byte 0. Block devices are opened
- * without O_TRUNC/O_CREAT (they must exist); regular files are truncated,
- * because a retry must not leave the tail of an earlier, longer attempt.
+ * A fresh BlockWriter on `path` from byte 0.
+ *
+ * kind 'device' is for deploy targets (the install disk, a root partition):
+ * `path` must already be a block device, opened without O_CREAT/O_TRUNC; a
+ * missing node or a regular file is refused, so that a disk or partition
+ * the kernel does not show is never replaced by a file in /dev that
+ * swallows the image and passes the checksum.
+ *
+ * kind 'file' is for files the agent means to write (the image cache in
+ * tmp, tests): a regular file is created or truncated, because a retry must
+ * not leave the tail of an earlier, longer attempt; a block device is
+ * opened as for 'device'.
+ *
  * O_DIRECT is added when the filesystem accepts it (tmpfs may not).
  */
-export async function openImageSink(path: string, o: BlockWriterOptions & { directIo?: boolean } = {}): Promise<BlockWriter> {
+export async function openImageSink(
+  path: string,
+  kind: 'device' | 'file',
+  o: BlockWriterOptions & { directIo?: boolean } = {},
+): Promise<BlockWriter> {
   let isBlock = false;
-  try {
-    isBlock = (await stat(path)).isBlockDevice();
-  } catch {
-    /* new file */
+  if (kind === 'file') {
+    try {
+      isBlock = (await stat(path)).isBlockDevice();
+    } catch {
+      /* new file */
+    }
   }
   let fh: FileHandle | undefined;
   try {
-    const flags = isBlock ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
+    const flags = kind === 'device' || isBlock ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
     fh = await open(path, flags, 0o600);
+    if (kind === 'device') {
+      // Checked on the open file, not the path: what is written to is what was checked.
+      const s = await fh.stat();
+      if (!s.isBlockDevice())
+        throw Object.assign(
+          new Error(`${path} is ${s.isFile() ? 'a regular file' : 'not a block device'}; a deploy target must be a disk or partition`),
+          {
+            code: 'ENOTBLK',
+          },
+        );
+    }
     const direct = o.directIo === false ? null : await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
     return new BlockWriter(fh, path, { ...o, direct });
   } catch (e) {

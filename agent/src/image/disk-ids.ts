@@ -32,6 +32,26 @@ export async function rescanPartitions(dev: string, run: ProgramRunner): Promise
   await run(['partprobe', dev]).catch(() => run(['blockdev', '--rereadpt', dev]).catch(() => undefined));
 }
 
+/** How long a new partition's device node may take to appear (IPA: 3 stat attempts 1 s apart). */
+export const PARTITION_WAIT_MS = 5000;
+
+/**
+ * Wait up to `timeoutMs` for `path` to be a block device: after a new
+ * partition table, the kernel (devtmpfs) or udev may lag. Returns null once
+ * it is one, else what it still is ("absent", "a regular file", ...) when
+ * the time is up.
+ */
+export async function waitForBlockDevice(path: string, timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await stat(path).catch(() => null);
+    if (s?.isBlockDevice()) return null;
+    if (Date.now() >= deadline)
+      return !s ? 'absent' : s.isFile() ? 'a regular file' : s.isDirectory() ? 'a directory' : 'not a block device';
+    await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+  }
+}
+
 /** An image smaller than the disk leaves the backup GPT mid-disk: move it to the end. */
 export async function fixGptBackup(dev: string, run: ProgramRunner): Promise<void> {
   if (await hasGpt(dev)) await run(['sgdisk', '-e', dev], { okCodes: [0, 2] }).catch(() => undefined);

@@ -45,7 +45,7 @@ const gets = () => srv.log.filter((l) => l === 'GET /img.raw').length;
 
 async function fetchTo(i: Record<string, unknown>, o: Partial<DownloadOptions> = {}, file = join(dir, 'out')) {
   srv.log.length = 0;
-  const r = await downloadImage(i, () => openImageSink(file), { ...opts, ...o });
+  const r = await downloadImage(i, () => openImageSink(file, 'file'), { ...opts, ...o });
   return { r, out: await readFile(file) };
 }
 
@@ -173,12 +173,12 @@ test('Authorization from image_request_authorization and http_basic', async () =
   try {
     await downloadImage(
       { ...info(), urls: [u], image_request_authorization: Buffer.from('Bearer f00').toString('base64') },
-      () => openImageSink(join(dir, 'a')),
+      () => openImageSink(join(dir, 'a'), 'file'),
       opts,
     );
     await downloadImage(
       { ...info(), urls: [u], image_server_auth_strategy: 'http_basic', image_server_user: 'u', image_server_password: 'p' },
-      () => openImageSink(join(dir, 'a')),
+      () => openImageSink(join(dir, 'a'), 'file'),
       opts,
     );
     assert.deepEqual(auths, ['Bearer f00', `Basic ${Buffer.from('u:p').toString('base64')}`]);
@@ -193,7 +193,7 @@ test('Authorization from image_request_authorization and http_basic', async () =
 const inWorker: Partial<DownloadOptions> = { hashWorkerMinBytes: 0 };
 async function fetchBlocks(i: Record<string, unknown>, o: Partial<DownloadOptions> = {}, file = join(dir, 'out-w')) {
   srv.log.length = 0;
-  const r = await downloadImage(i, () => openImageSink(file, { blockSize: 256 << 10 }), { ...opts, ...inWorker, ...o });
+  const r = await downloadImage(i, () => openImageSink(file, 'file', { blockSize: 256 << 10 }), { ...opts, ...inWorker, ...o });
   return { r, out: await readFile(file) };
 }
 

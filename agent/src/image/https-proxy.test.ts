@@ -86,7 +86,7 @@ const info = (extra: Record<string, unknown> = {}) => ({
 
 test('https through a CONNECT tunnel, verified with cafile', async () => {
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-  const r = await downloadImage(info({ proxies: { https: proxyUrl } }), () => openImageSink(join(dir, 'out')), {
+  const r = await downloadImage(info({ proxies: { https: proxyUrl } }), () => openImageSink(join(dir, 'out'), 'file'), {
     ...opts,
     cafile: join(dir, 'cert.pem'),
   });
@@ -96,9 +96,9 @@ test('https through a CONNECT tunnel, verified with cafile', async () => {
 
 test('self-signed server: refused unless insecure', async () => {
   await assert.rejects(
-    downloadImage(info(), () => openImageSink(join(dir, 'out')), opts),
+    downloadImage(info(), () => openImageSink(join(dir, 'out'), 'file'), opts),
     (e: unknown) => /self.signed/i.test(String((e as { details?: string }).details)),
   );
-  const r = await downloadImage(info(), () => openImageSink(join(dir, 'out')), { ...opts, insecure: true });
+  const r = await downloadImage(info(), () => openImageSink(join(dir, 'out'), 'file'), { ...opts, insecure: true });
   assert.equal(r.bytes, data.length);
 });

@@ -3,7 +3,6 @@
  * image.install_bootloader): the entry points the command layer calls.
  */
 import { tmpdir } from 'node:os';
-import { stat } from 'node:fs/promises';
 import { DeploymentError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
@@ -91,7 +90,6 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
  * array's partitions with TYPE md, not part.
  */
 async function validatePartitioning(dev: string, run: ProgramRunner): Promise<void> {
-  if (!(await stat(dev)).isBlockDevice()) return;
   let table: string;
   try {
     table = (await run(['parted', '-s', '-m', dev, 'unit', 'MiB', 'print'])).stdout;

@@ -94,7 +94,7 @@ export async function writePartitionImage(
   if (!preserve) await destroyDiskMetadata(dev, c.run);
   const parts = await applyPartitionLayout(dev, plan, c.run, !preserve);
   const root = parts.root!;
-  if (isStreamable(info)) await downloadImage(info, () => openImageSink(root), c);
+  if (isStreamable(info)) await downloadImage(info, () => openImageSink(root, 'device'), c);
   else await writeCachedImage(info, root, { ...c, maxImageBytes: plan.parts.at(-1)!.sizeMb * (1 << 20) }, false);
   if (parts['efi system partition'] && !preserve) await c.run(['mkfs.vfat', '-n', 'efi-part', parts['efi system partition']]);
   if (parts.swap) await c.run(['mkswap', '-L', 'swap1', parts.swap]);

@@ -7,7 +7,7 @@ import { errMsg, ImageWriteError, InvalidImage } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { downloadImage, type DownloadOptions } from './download.js';
-import { fixGptBackup, rescanPartitions } from './disk-ids.js';
+import { fixGptBackup, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
 import { validateImageFormat } from './image-format.js';
 import { openImageSink } from './block-writer.js';
 
@@ -16,6 +16,8 @@ export interface WriteContext extends DownloadOptions {
   tmpDir: string;
   /** Partition images: the root partition's size; a bigger image is refused (400). */
   maxImageBytes?: number;
+  /** Partition images: how long new partitions' device nodes may take to appear (default PARTITION_WAIT_MS; tests shorten it). */
+  partitionWaitMs?: number;
 }
 
 /** Is this the no-qemu-img streaming path? */
@@ -23,12 +25,15 @@ export function isStreamable(info: Record<string, unknown>): boolean {
   return info.stream_raw_images !== false && String(info.disk_format ?? '').toLowerCase() === 'raw';
 }
 
-/** Write a whole-disk image to `device` (a disk, a partition or, in tests, a file). */
+/** Write a whole-disk image to `device` (a disk or a partition; never a file, see openImageSink). */
 export async function writeWholeDiskImage(info: Record<string, unknown>, device: string, c: WriteContext): Promise<void> {
+  // Before anything touches it: a missing disk must not become a file in /dev that "takes" the image.
+  const what = await waitForBlockDevice(device, 0);
+  if (what) throw new ImageWriteError(device, `${device} is ${what}, not a block device; the install device must be a disk`);
   if (isStreamable(info)) {
     // A smaller image would leave the old backup GPT and signatures past its end.
     await destroyDiskMetadata(device, c.run);
-    await downloadImage(info, () => openImageSink(device), c);
+    await downloadImage(info, () => openImageSink(device, 'device'), c);
   } else {
     await writeCachedImage(info, device, c, true);
   }
@@ -44,7 +49,7 @@ export async function writeWholeDiskImage(info: Record<string, unknown>, device:
 export async function writeCachedImage(info: Record<string, unknown>, target: string, c: WriteContext, wipe: boolean): Promise<void> {
   const file = join(c.tmpDir, basename(String(info.id)) || 'image');
   try {
-    await downloadImage(info, () => openImageSink(file), c);
+    await downloadImage(info, () => openImageSink(file, 'file'), c);
     const format = await validateImageFormat(file, info.disk_format as string | undefined);
     if (c.maxImageBytes !== undefined) {
       const size = await getVirtualSize(file, format, c.run);
@@ -57,7 +62,7 @@ export async function writeCachedImage(info: Record<string, unknown>, target: st
     if (wipe) await destroyDiskMetadata(target, c.run);
     try {
       if (format === 'qcow2') await convertImage(file, target, 'qcow2', c.run);
-      else await pipeline(createReadStream(file, { highWaterMark: 8 << 20 }), await openImageSink(target));
+      else await pipeline(createReadStream(file, { highWaterMark: 8 << 20 }), await openImageSink(target, 'device'));
     } catch (e) {
       throw new ImageWriteError(target, errMsg(e));
     }
