@@ -8,7 +8,7 @@ import { DeploymentError, InvalidCommandParamsError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 import { getDeviceSize } from '../hardware/disks/disk-facts.js';
-import { hasGpt, rescanPartitions } from './disk-ids.js';
+import { hasGpt, PARTITION_WAIT_MS, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
 import { httpGetBuffer, type HttpOptions } from '../util/http.js';
 
 export const MAX_CONFIGDRIVE_BYTES = 64 << 20;
@@ -71,6 +71,9 @@ export async function createConfigDrivePartition(dev: string, run: ProgramRunner
   const created = (await listPartitions(dev, run)).filter((p) => !before.has(p));
   if (created.length !== 1)
     throw new DeploymentError(`Could not find the new config drive partition on ${dev} (new partitions: ${created.join(', ') || 'none'})`);
+  // The kernel lists it; its device node may lag (udev), and must not be replaced by a file.
+  const what = await waitForBlockDevice(created[0]!, PARTITION_WAIT_MS);
+  if (what) throw new DeploymentError(`'configdrive' device '${created[0]}' not found (${what}, not a block device) on ${dev}`);
   return created[0]!;
 }
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProgramRunner } from '../util/exec.js';
 import { openImageSink } from './block-writer.js';
+import { writePartitionImage } from './partition-image.js';
 import { writeWholeDiskImage, type WriteContext } from './write-whole-disk.js';
 
 const has =
@@ -52,6 +53,31 @@ test("openImageSink 'device' refuses a regular file (left as it was) and a missi
   const missing = join(dir, 'sdz');
   await assert.rejects(openImageSink(missing, 'device'), has(/SinkWriteError.*ENOENT/));
   await assert.rejects(stat(missing), { code: 'ENOENT' });
+});
+
+test('partition image: a partition that is not a block device after partitioning fails the deploy, naming it', async () => {
+  const disk = join(dir, 'disk');
+  await writeFile(disk, Buffer.alloc(1 << 20));
+  const info = image({ image_type: 'partition', root_mb: 4, swap_mb: 2 });
+  // The kernel did not pick up the table: no partition nodes at all.
+  const calls: string[][] = [];
+  await assert.rejects(
+    writePartitionImage(info, disk, 'bios', null, context(calls)),
+    has(
+      /DeploymentError.*Root device '.*disk2' not found \(absent, not a block device\): the kernel did not pick up the new partition table/,
+    ),
+  );
+  assert.ok(calls.some((a) => a[0] === 'parted'));
+  assert.ok(!calls.some((a) => a[0] === 'mkswap'));
+  // A stale regular file where the root partition should be is not taken for it, and not written.
+  await writeFile(`${disk}2`, '');
+  await assert.rejects(writePartitionImage(info, disk, 'bios', null, context([])), has(/Root device '.*disk2' not found \(a regular file/));
+  assert.equal((await stat(`${disk}2`)).size, 0);
+  // With preserve_ephemeral (no new table) they are checked too.
+  await assert.rejects(
+    writePartitionImage({ ...info, preserve_ephemeral: true }, disk, 'bios', null, context([])),
+    has(/Root device .*partition table \(kept for preserve_ephemeral\) does not have it/),
+  );
 });
 
 test('whole-disk image: an install device that is missing or a regular file is an error, and nothing is run on it', async () => {

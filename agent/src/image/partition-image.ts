@@ -3,13 +3,13 @@
  * bios_grub, ephemeral, swap, config drive, root last so growroot can
  * extend it), make the auxiliary filesystems, write the root partition.
  */
-import { InvalidImage } from '../errors.js';
+import { DeploymentError, InvalidImage } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { partitionPath } from '../hardware/disks/disk-facts.js';
 import { writeConfigDrive } from './configdrive.js';
 import { downloadImage } from './download.js';
-import { getPartitionUuid, rescanPartitions } from './disk-ids.js';
+import { getPartitionUuid, PARTITION_WAIT_MS, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
 import { openImageSink } from './block-writer.js';
 import { isStreamable, writeCachedImage, type WriteContext } from './write-whole-disk.js';
 
@@ -75,6 +75,33 @@ export async function applyPartitionLayout(
   return out;
 }
 
+/**
+ * work_on_disk's is_block_device checks: every partition of the layout must
+ * be a block device before anything is written to it. Otherwise the kernel
+ * did not take the new table (partprobe and blockdev --rereadpt failed,
+ * their failures being ignored as IPA does) and the image would go to a
+ * file in /dev, or nowhere. Root first, with IPA's wording.
+ */
+async function checkPartitionsExist(
+  dev: string,
+  parts: Partial<Record<PartRole, string>>,
+  created: boolean,
+  waitMs: number,
+): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  const why = created
+    ? `the kernel did not pick up the new partition table on ${dev}`
+    : `${dev}'s partition table (kept for preserve_ephemeral) does not have it`;
+  const roles = ['root', ...Object.keys(parts).filter((r) => r !== 'root')] as PartRole[];
+  for (const role of roles) {
+    const p = parts[role]!;
+    const what = await waitForBlockDevice(p, Math.max(0, deadline - Date.now()));
+    if (!what) continue;
+    const name = role === 'root' ? `Root device '${p}'` : `'${role}' device '${p}'`;
+    throw new DeploymentError(`${name} not found (${what}, not a block device): ${why}`);
+  }
+}
+
 export interface PartitionUuids {
   'root uuid': string | null;
   'efi system partition uuid': string | null;
@@ -93,6 +120,7 @@ export async function writePartitionImage(
   const preserve = info.preserve_ephemeral === true;
   if (!preserve) await destroyDiskMetadata(dev, c.run);
   const parts = await applyPartitionLayout(dev, plan, c.run, !preserve);
+  await checkPartitionsExist(dev, parts, !preserve, c.partitionWaitMs ?? PARTITION_WAIT_MS);
   const root = parts.root!;
   if (isStreamable(info)) await downloadImage(info, () => openImageSink(root, 'device'), c);
   else await writeCachedImage(info, root, { ...c, maxImageBytes: plan.parts.at(-1)!.sizeMb * (1 << 20) }, false);
