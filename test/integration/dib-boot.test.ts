@@ -249,7 +249,8 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
         'id -u; systemctl is-active ironic-python-agent ramforge-test-site systemd-networkd; cat /run/ramforge-test-site; ls /etc/ssh; grep FLAVOR /etc/ramforge-release; readlink /proc/1/exe; ' +
           // Debian orders rc-local.service after network-online.target, possibly after sshd answers: wait for both markers.
           'for i in $(seq 60); do [ -e /run/ramforge-test-sysv ] && [ -e /run/ramforge-test-rc-local ] && break; sleep 1; done; ' +
-          'echo "sysv=$(cat /run/ramforge-test-sysv) rc.local=$(cat /run/ramforge-test-rc-local)"',
+          'echo "sysv=$(cat /run/ramforge-test-sysv) rc.local=$(cat /run/ramforge-test-rc-local)"; ' +
+          'systemctl show -p Result,ExecMainStatus,ExecMainExitTimestampMonotonic,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec ramforge-rng-seed.service',
         { timeoutMs: 300_000, pauseMs: 3000 },
       );
       const lines = out.trim().split('\n');
@@ -261,6 +262,10 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       assert.match(out, /^FLAVOR=dib$/m);
       assert.match(out, /\/systemd$/m, 'PID 1 is systemd');
       assert.match(out, /^sysv=started rc\.local=started$/m, "the site's SysV script and rc.local ran at boot");
+      // The RNG wait from the top of the boot (ramforge-ramdisk): ran to its end (the kernel seeded), under its CPU cap.
+      for (const p of ['Result=success', 'ExecMainStatus=0', 'CPUQuotaPerSecUSec=250ms', 'CPUQuotaPeriodUSec=4ms'])
+        assert.match(out, new RegExp(`^${p}$`, 'm'), `ramforge-rng-seed.service: ${p}`);
+      assert.match(out, /^ExecMainExitTimestampMonotonic=[1-9]\d*$/m, 'ramforge-rng-seed.service ran and ended');
       const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
         timeoutMs: 120_000,
         pauseMs: 3000,
