@@ -146,6 +146,7 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
     [],
     'no SSH host keys',
   );
+  assert.equal(entries.get('etc/machine-id')?.type, 'file', 'machine-id is a file');
   assert.equal(files.get('etc/machine-id') ?? '', '', 'machine-id empty');
   assert.deepEqual(
     paths.filter((p) => /^var\/log\/./.test(p) && entries.get(p)?.type === 'file'),

@@ -56,7 +56,8 @@ test('erase_pstore: not mounted (tinyipa): efi_pstore loaded, pstore mounted, it
   const log = createMemoryLog();
   const r = await erasePstore(root, run, log);
   assert.equal(r, 'removed 2 entries from /sys/fs/pstore (dmesg-efi-1, dmesg-efi-2)');
-  assert.deepEqual(run.calls, ['modprobe efi_pstore', `mount -t pstore pstore ${pstore}`]);
+  // efi_pstore was not loaded before the step (no proc/modules line): unloaded again after it.
+  assert.deepEqual(run.calls, ['modprobe efi_pstore', `mount -t pstore pstore ${pstore}`, 'modprobe -r efi_pstore']);
   assert.deepEqual(readdirSync(pstore), []);
   assert.ok(
     log.lines.some((l) => l.includes(r)),
@@ -110,5 +111,10 @@ test('erase_pstore step: the generic manager works under config.rootPath with it
   });
   const r = await managers.dispatchToManagers('erase_pstore', { uuid: 'n' } as unknown as Node, [], {});
   assert.equal(r, 'removed 1 entry from /sys/fs/pstore (dmesg-efi-1)');
+  assert.deepEqual(run.calls, ['modprobe efi_pstore', 'modprobe -r efi_pstore']);
+  // Loaded before the step: left loaded.
+  writeFileSync(join(root, 'proc/modules'), 'efi_pstore 16384 0 - Live 0x0000000000000000\n');
+  run.calls.length = 0;
+  await managers.dispatchToManagers('erase_pstore', { uuid: 'n' } as unknown as Node, [], {});
   assert.deepEqual(run.calls, ['modprobe efi_pstore']);
 });

@@ -30,7 +30,23 @@ const NAMES_SHOWN = 10;
 
 /** `root`: the host root (config.rootPath; a fixture tree in unit tests): /proc/mounts and the mount point are read under it. */
 export async function erasePstore(root: string, run: ProgramRunner, log?: Log): Promise<string> {
-  await run(['modprobe', 'efi_pstore']).catch((e: Error) => log?.info(`erase_pstore: modprobe efi_pstore: ${e.message} (going on)`));
+  // Loaded for this step only: left loaded, any later oops in the ramdisk would be written to EFI variables.
+  const loadedBefore = /^efi_pstore /m.test(await readFile(join(root, 'proc/modules'), 'utf8').catch(() => ''));
+  const loaded = await run(['modprobe', 'efi_pstore']).then(
+    () => true,
+    (e: Error) => {
+      log?.info(`erase_pstore: modprobe efi_pstore: ${e.message} (going on)`);
+      return false;
+    },
+  );
+  try {
+    return await eraseMounted(root, run, log);
+  } finally {
+    if (loaded && !loadedBefore) await run(['modprobe', '-r', 'efi_pstore']).catch(() => undefined);
+  }
+}
+
+async function eraseMounted(root: string, run: ProgramRunner, log?: Log): Promise<string> {
   const mounts = findPstoreMounts(await readFile(join(root, 'proc/mounts'), 'utf8').catch(() => ''));
   let mountPoint = mounts[0];
   if (mountPoint === undefined) {

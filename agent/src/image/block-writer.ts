@@ -324,18 +324,24 @@ export async function openImageSink(
   try {
     const flags = kind === 'device' || isBlock ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
     fh = await open(path, flags, 0o600);
-    if (kind === 'device') {
-      // Checked on the open file, not the path: what is written to is what was checked.
-      const s = await fh.stat();
-      if (!s.isBlockDevice())
-        throw Object.assign(
-          new Error(`${path} is ${s.isFile() ? 'a regular file' : 'not a block device'}; a deploy target must be a disk or partition`),
-          {
-            code: 'ENOTBLK',
-          },
-        );
+    // Checked on the open files, not the path: what is written to is what was checked.
+    const st = await fh.stat();
+    if (kind === 'device' && !st.isBlockDevice())
+      throw Object.assign(
+        new Error(`${path} is ${st.isFile() ? 'a regular file' : 'not a block device'}; a deploy target must be a disk or partition`),
+        {
+          code: 'ENOTBLK',
+        },
+      );
+    let direct = o.directIo === false ? null : await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+    if (direct) {
+      // The O_DIRECT handle is opened by path a second time: it must be the same file (udev may have replaced the node).
+      const ds = await direct.stat();
+      if (ds.dev !== st.dev || ds.ino !== st.ino || ds.rdev !== st.rdev) {
+        await direct.close().catch(() => {});
+        direct = null;
+      }
     }
-    const direct = o.directIo === false ? null : await open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
     return new BlockWriter(fh, path, { ...o, direct });
   } catch (e) {
     await fh?.close().catch(() => {});

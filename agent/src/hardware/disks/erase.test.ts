@@ -225,6 +225,13 @@ test('read-only disks: erase_devices_metadata and _express skip them (as IPA), e
   const r = await eraseDevices([dev(ro), dev(rw)], { driver_internal_info: { agent_erase_skip_read_only: true } }, { ...o, eraseOne });
   assert.deepEqual(r, { [ro]: 'skipped (read-only)', [rw]: 'overwrite' });
   assert.deepEqual(erased, [rw]);
+  // A read-only disk the step skips is left out before the safety checks: a cluster filesystem on it stops nothing.
+  const gfs2 = fakeRunner([[`wipefs --json ${ro}`, '{"signatures":[{"type":"gfs2"}]}']]);
+  assert.deepEqual(await eraseDevicesMetadata([dev(ro), dev(rw)], { ...o, run: gfs2 }), {
+    [ro]: 'skipped (read-only)',
+    [rw]: METADATA_ERASED,
+  });
+  assert.ok(!gfs2.calls.some((c) => c.includes(ro)), gfs2.calls.join('\n'));
 });
 
 test('erase_devices_express: NVMe format, no overwrite', async () => {

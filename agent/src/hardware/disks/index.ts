@@ -70,6 +70,11 @@ export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskO
   const keptRaidVolumes = readSkipVolumeNames(node?.properties);
   const out: DiskChecks = { skipped: new Map(), notes: new Map() };
   for (const d of devs) {
+    // Read-only disks the step skips anyway are left out before the safety checks (IPA's _list_erasable_devices).
+    if (s.skipReadOnly && (await isReadOnlyDevice(d.name, o.sysRoot))) {
+      out.skipped.set(d.name, SKIPPED_RO);
+      continue;
+    }
     const v = classifyDisk(d.name, await readDiskEntries(d.name, run), { vmediaDevice, guard, keptRaidVolumes });
     if (v.kind === 'protected') throw new ProtectedDeviceError(v.device, v.what);
     if (v.kind === 'refuse') throw new BlockDeviceEraseError(v.reason);

@@ -161,6 +161,18 @@ test('classifyDisk: guarded filesystems and partition types on the disk or a par
   assert.deepEqual(floppy, { kind: 'skip', reason: 'skipped (virtual media: /dev/sdf is labelled ir-vfd-dev)' });
   // The md array on top is not probed: only the disk and its partitions are this disk's bytes.
   assert.ok(!run.calls.includes('wipefs --json /dev/md127'));
+  // An array is erased as a disk; its own partitions (TYPE md from util-linux before 2.33) do not make it a member.
+  const md = (type: string) =>
+    classifyDisk(
+      '/dev/md127',
+      [
+        { dev: '/dev/md127', type: 'raid1', partType: null, signatures: ['gpt'] },
+        { dev: '/dev/md127p1', type, partType: null, signatures: ['ext4'] },
+      ],
+      { guard: true, vmediaDevice: null },
+    );
+  assert.deepEqual(md('part'), { kind: 'erase' });
+  assert.deepEqual(md('md'), { kind: 'erase' });
 });
 
 test('a partition labelled ir-vfd-dev does not make its disk virtual media (a tenant could dodge the erase)', () => {

@@ -143,10 +143,22 @@ export async function findVirtualMediaDevice(byLabelDir = '/dev/disk/by-label'):
   return realpath(`${byLabelDir}/${VMEDIA_LABEL}`).catch(() => null);
 }
 
-/** An md array on top of the disk or a partition (lsblk TYPE raid1, linear, md when inactive, ...; names /dev/md*). */
+/**
+ * An md array on top of the disk or one of its partitions (lsblk TYPE raid0,
+ * raid1, raid10, raid4-6, linear). Not the disk's own partitions, whatever
+ * their TYPE: util-linux before 2.33 gave an array's partitions TYPE md, so
+ * `/dev/md127p1` must not make `/dev/md127` a member of itself. Inactive
+ * arrays have no size and lsblk does not list them: their members read as
+ * stale.
+ */
 function isMdHolder(disk: string, e: DiskEntry): boolean {
-  if (e.dev === disk || e.type === 'part') return false;
-  return e.type.startsWith('raid') || e.type === 'linear' || e.type === 'md' || /^\/dev\/md/.test(e.dev);
+  if (e.dev === disk || e.type === 'part' || isPartitionOf(disk, e.dev)) return false;
+  return e.type.startsWith('raid') || e.type === 'linear';
+}
+
+/** `dev` names a partition of `disk` (/dev/sda1, /dev/nvme0n1p2, /dev/md127p1). */
+function isPartitionOf(disk: string, dev: string): boolean {
+  return dev.startsWith(disk) && /^p?\d+$/.test(dev.slice(disk.length));
 }
 
 /**
