@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
 import { VirtualMediaError, describeError } from './errors.js';
 import { execute, type ProgramRunner } from './util/exec.js';
+import { readProcMounts } from './util/proc-mounts.js';
 import { settleDevices } from './util/udev-settle.js';
 import { describeDevice, isVmediaCandidate } from './hardware/disks/vmedia-device.js';
 
@@ -210,13 +211,7 @@ async function isDirectory(p: string): Promise<boolean> {
 }
 
 async function findMountPoint(root: string, device: string): Promise<string | undefined> {
-  const mounts = await readFile(join(root, 'proc/mounts'), 'utf8').catch(() => '');
-  for (const line of mounts.split('\n')) {
-    const [dev, mnt] = line.split(' ');
-    // /proc/mounts escapes spaces in paths as \040.
-    if (dev === device && mnt) return mnt.replace(/\\040/g, ' ');
-  }
-  return undefined;
+  return (await readProcMounts(root)).find((m) => m.device === device)?.mountPoint;
 }
 
 /**

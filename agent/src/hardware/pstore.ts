@@ -14,15 +14,14 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProgramRunner } from '../util/exec.js';
+import { parseProcMounts } from '../util/proc-mounts.js';
 import type { Log } from '../util/log.js';
 
 /** Mount points of pstore filesystems in /proc/mounts text (octal escapes such as \040 decoded). */
 export function findPstoreMounts(procMounts: string): string[] {
-  return procMounts
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[2] === 'pstore' && f[1])
-    .map((f) => f[1]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+  return parseProcMounts(procMounts)
+    .filter((m) => m.fsType === 'pstore')
+    .map((m) => m.mountPoint);
 }
 
 /** How many removed names the result lists before "...". */
