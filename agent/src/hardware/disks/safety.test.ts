@@ -35,6 +35,19 @@ interface FakeDiskSpec {
 }
 
 /** lsblk -J and wipefs --json answers for a set of fake disks, recording every call. */
+/** Step options whose erase_block_device records the disk and reports an overwrite (the safety checks are what is tested). */
+function recordingOverwrite(run: ProgramRunner): {
+  o: { run: ProgramRunner; vmediaDevice: null; eraseOne: (d: BlockDevice) => Promise<string> };
+  seen: string[];
+} {
+  const seen: string[] = [];
+  const eraseOne = async (d: BlockDevice): Promise<string> => {
+    seen.push(d.name);
+    return 'overwrite';
+  };
+  return { o: { run, vmediaDevice: null, eraseOne }, seen };
+}
+
 function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
   const sigsOf = (dev: string): string[] => {
@@ -236,15 +249,7 @@ test('erase steps: a local disk labelled ir-vfd-dev is erased and its result say
   });
   const note = 'labelled ir-vfd-dev, but not virtual media (a disk on sata, 1048576 bytes): erased like any other disk';
   const skipped = `skipped (virtual media: ${floppy} is labelled ir-vfd-dev)`;
-  const seen: string[] = [];
-  const o = {
-    run,
-    vmediaDevice: null,
-    eraseOne: async (d: BlockDevice) => {
-      seen.push(d.name);
-      return 'overwrite';
-    },
-  };
+  const { o, seen } = recordingOverwrite(run);
   assert.deepEqual(await eraseDevices([bd(local), bd(floppy)], {}, o), { [local]: `overwrite; ${note}`, [floppy]: skipped });
   assert.deepEqual(seen, [local]);
   assert.deepEqual(await eraseDevicesMetadata([bd(local), bd(floppy)], o), { [local]: `${METADATA_ERASED}; ${note}`, [floppy]: skipped });
@@ -349,15 +354,7 @@ test('a stale RAID member (signature, no assembled array) is erased by all three
   writeFileSync(disk, Buffer.alloc(1 << 20, 0xa5));
   const run = fakeHost({ [disk]: { sigs: ['linux_raid_member'] } });
   const note = `stale software RAID member (linux_raid_member signature on ${disk}, in no assembled array): erased, superblock included`;
-  const seen: string[] = [];
-  const o = {
-    run,
-    vmediaDevice: null,
-    eraseOne: async (d: BlockDevice) => {
-      seen.push(d.name);
-      return 'overwrite';
-    },
-  };
+  const { o, seen } = recordingOverwrite(run);
   assert.deepEqual(await eraseDevices([bd(disk)], {}, o), { [disk]: `overwrite; ${note}` });
   assert.deepEqual(seen, [disk]);
   assert.deepEqual(await eraseDevicesMetadata([bd(disk)], o), { [disk]: `${METADATA_ERASED}; ${note}` });
