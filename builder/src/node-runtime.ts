@@ -13,6 +13,8 @@ import { BuildError, ProcessError, UserError } from './errors.js';
 import { run } from './exec/run.js';
 import { sha256File } from './debian/apt.js';
 import { ICU_TRIM_VERSION, trimNodeIcu, type IcuMode, type IcuTrim } from './node-icu.js';
+import { EXPORTS_TRIM_VERSION, trimNodeExports, type ExportsMode } from './node-exports.js';
+import type { DynsymTrim } from './elf-dynsym.js';
 
 export interface NodeRuntime {
   version: string;
@@ -22,6 +24,9 @@ export interface NodeRuntime {
   /** ICU data as shipped: `small` when the embedded package was trimmed (see node-icu.ts). */
   icu: IcuMode;
   icuTrim?: IcuTrim;
+  /** Exported symbols: `c` when V8's and Node's C++ names were dropped (see node-exports.ts). */
+  exports: ExportsMode;
+  exportsTrim?: DynsymTrim;
   /** sha256 of the official, unmodified bin/node. */
   officialSha256: string;
   /** sha512 integrity of the npm tarball, as the registry published it. */
@@ -35,13 +40,16 @@ export interface NodeRuntimeOptions {
   strip?: boolean;
   /** Trim the embedded ICU data to English (default `small`). */
   icu?: IcuMode;
+  /** Drop the C++ names of Node's own code from the dynamic symbol table (default `c`). */
+  exports?: ExportsMode;
   log?: (s: string) => void;
 }
 
 /**
  * The official binary, then (each step cached next to it, derived files only
- * ever renamed into place when complete) ICU trimmed, then stripped. ICU is
- * trimmed first because finding its package needs the symbol table.
+ * ever renamed into place when complete) ICU trimmed, then stripped, then its
+ * exports trimmed. ICU is trimmed first because finding its package needs
+ * the symbol table.
  */
 export async function fetchNodeRuntime(version: string, cacheDir: string, opts: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
   const official = await fetchOfficial(version, cacheDir, opts.log);
@@ -77,6 +85,20 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
     binary = out;
     stripped = true;
   }
+  let exportsMode: ExportsMode = 'all';
+  let exportsTrim: DynsymTrim | undefined;
+  if ((opts.exports ?? 'c') === 'c') {
+    const out = `${binary}.exports-c-v${EXPORTS_TRIM_VERSION}`;
+    const info = `${out}.json`;
+    if (existsSync(out) && existsSync(info)) {
+      exportsTrim = JSON.parse(await readFile(info, 'utf8')) as DynsymTrim;
+    } else {
+      exportsTrim = await trimNodeExports(binary, out);
+      await writeFile(info, JSON.stringify(exportsTrim, null, 2));
+    }
+    binary = out;
+    exportsMode = 'c';
+  }
   const { size } = binary === official.binary ? official : await stat(binary);
   const sha256 = binary === official.binary ? official.sha256 : await sha256File(binary);
   return {
@@ -85,6 +107,8 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
     stripped,
     icu,
     ...(icuTrim ? { icuTrim } : {}),
+    exports: exportsMode,
+    ...(exportsTrim ? { exportsTrim } : {}),
     officialSha256: official.sha256,
     integrity: official.integrity,
     sha256,

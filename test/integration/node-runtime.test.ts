@@ -1,27 +1,32 @@
 /**
  * The ramdisk's Node runtime: the official binary from npm, its ICU data
- * trimmed to English (node-icu.ts) and stripped. The trimmed binary must
- * still do everything the agent and its dependencies ask of ICU.
+ * trimmed to English (node-icu.ts), stripped, and its C++ exports dropped
+ * (node-exports.ts). The trimmed binary must still do everything the agent
+ * and its dependencies ask of ICU, and link exactly as the official one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchNodeRuntime, type NodeRuntime } from '../../builder/src/node-runtime.js';
 import { ICU_TRIM_VERSION, trimNodeIcu } from '../../builder/src/node-icu.js';
 import { findObjectSymbol } from '../../builder/src/elf.js';
 import { sha256File } from '../../builder/src/debian/apt.js';
+import { keepNodeExport } from '../../builder/src/node-exports.js';
 import { defaultCacheDir } from '../../builder/src/pipeline/context.js';
 import { DEFAULT_NODE_VERSION } from '../../builder/src/spec/normalize.js';
 
 let small: NodeRuntime;
 let full: NodeRuntime;
+let allExports: NodeRuntime;
 
 test.before(async () => {
   small = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir());
-  full = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir(), { strip: false, icu: 'full' });
+  full = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir(), { strip: false, icu: 'full', exports: 'all' });
+  allExports = await fetchNodeRuntime(DEFAULT_NODE_VERSION, defaultCacheDir(), { exports: 'all' });
 });
 
 /** What the agent (and what it bundles) asks of ICU, as one JSON line. */
@@ -55,6 +60,7 @@ function probe(binary: string): Record<string, unknown> {
 
 test('the official binary carries ICU as a symbol; the shipped one is trimmed and stripped', async () => {
   assert.equal(full.icu, 'full');
+  assert.equal(full.sha256, full.officialSha256, 'strip: false, icu: full, exports: all is the official binary');
   const sym = await findObjectSymbol(full.binary, (n) => /^icudt\d+_dat$/.test(n), 1 << 20);
   assert.ok(sym && sym.size > 20e6, `icudt symbol in the official binary: ${JSON.stringify(sym)}`);
   assert.equal(small.icu, 'small');
@@ -110,4 +116,99 @@ test('trimming is deterministic: the same official binary gives the same bytes',
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** The dynamic symbols of `binary` as readelf lists them: `UND name` or `DEF name`. */
+function dynamicSymbols(binary: string): string[] {
+  return execFileSync('readelf', ['--dyn-syms', '-W', binary], { encoding: 'utf8', maxBuffer: 64 << 20 })
+    .split('\n')
+    .filter((l) => /^\s*\d+: /.test(l) && !/^\s*0: /.test(l))
+    .map((l) => {
+      const f = l.trim().split(/\s+/);
+      return `${f[6] === 'UND' ? 'UND' : 'DEF'} ${f.slice(7).join(' ')}`;
+    });
+}
+
+/** Every symbol binding the dynamic linker makes while `binary` runs `script`, with the binary's path as BIN. */
+function bindings(binary: string, script: string): string[] {
+  const out = execFileSync('sh', ['-c', 'LD_DEBUG=bindings "$0" -e "$1" 2>&1', binary, script], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return out
+    .split('\n')
+    .filter((l) => l.includes('binding file'))
+    .map((l) =>
+      l
+        .replace(/^\s*\d+:\s*/, '')
+        .replace(/\[\d+\]/g, '')
+        .replaceAll(binary, 'BIN'),
+    )
+    .sort();
+}
+
+test('exports: c drops the C++ names of V8 and Node, keeps every C name, and the runtime links exactly as before', () => {
+  assert.equal(small.exports, 'c');
+  assert.equal(allExports.exports, 'all');
+  const before = dynamicSymbols(allExports.binary);
+  const after = new Set(dynamicSymbols(small.binary));
+  const kept = before.filter((s) => s.startsWith('UND ') || keepNodeExport(s.slice(4).replace(/@.*/, '')));
+  for (const s of kept.filter((x) => /^(UND|DEF) (napi_|node_api_|uv_|SSL_|_ZNSt|_ZSt)/.test(x) || x.startsWith('UND ')))
+    assert.ok(after.has(s), `${s} is still in the table`);
+  assert.ok(before.filter((s) => s.startsWith('DEF napi_')).length > 100, 'N-API is exported');
+  // Only the thread-locals Node's own TLS relocations name stay.
+  const v8 = [...after].filter((s) => /^DEF _ZN2v8/.test(s));
+  assert.ok(v8.length < 10, `V8's C++ API is gone, but: ${v8.join(', ')}`);
+  assert.ok(small.exportsTrim && small.exportsTrim.bytesAfter < small.exportsTrim.bytesBefore / 5, JSON.stringify(small.exportsTrim));
+
+  // Every binding the dynamic linker makes (libc and libstdc++ into Node's own copies of
+  // std:: and malloc, Node into the libraries, worker threads, child processes, TLS, zlib)
+  // is the same with either table.
+  const copy = (b: NodeRuntime, name: string) => {
+    const p = join(dir, name);
+    copyFileSync(b.binary, p);
+    return p;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'rf-exports-'));
+  try {
+    const script = [
+      "require('node:http'); require('node:https'); require('node:tls').createSecureContext()",
+      "require('node:crypto').createHash('sha256').update('x').digest()",
+      "require('node:zlib').gzipSync('x'); require('node:zlib').brotliCompressSync('x')",
+      "require('node:child_process').execFileSync('true')",
+      "new (require('node:worker_threads').Worker)('1', { eval: true })",
+      'new Intl.DateTimeFormat("en").format(new Date())',
+    ].join(';');
+    const a = bindings(copy(allExports, 'node-all'), script);
+    const c = bindings(copy(small, 'node-c'), script);
+    assert.ok(a.length > 1000, `${a.length} bindings`);
+    assert.deepEqual(c, a);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('exports: c makes an idle Node server smaller', async () => {
+  const rss = async (binary: string): Promise<number> => {
+    const child = spawn(binary, ['-e', "require('node:http').createServer((q, s) => s.end()).listen(0, '127.0.0.1')"], { stdio: 'ignore' });
+    try {
+      await sleep(1500);
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+    } finally {
+      child.kill();
+    }
+  };
+  // From tmpfs, as in the ramdisk: a disk filesystem's page cache maps pages in other sizes.
+  const dir = mkdtempSync(join('/dev/shm', 'rf-exports-'));
+  let all: number;
+  let c: number;
+  try {
+    copyFileSync(allExports.binary, join(dir, 'all'));
+    copyFileSync(small.binary, join(dir, 'c'));
+    chmodSync(join(dir, 'all'), 0o755);
+    chmodSync(join(dir, 'c'), 0o755);
+    all = await rss(join(dir, 'all'));
+    c = await rss(join(dir, 'c'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // About 6 MiB here; the test asks for the effect, the bench measures it.
+  assert.ok(c < all - 2, `RSS ${c.toFixed(1)} MiB with exports: c against ${all.toFixed(1)} MiB with all`);
 });

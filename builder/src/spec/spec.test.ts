@@ -28,7 +28,7 @@ test('defaults build the standard tinyipa ramdisk', () => {
   assert.equal(spec.tinyipa.kernel.package, 'linux-image-cloud-amd64', 'tinyipa is for CI and VMs');
   assert.deepEqual(spec.tinyipa.kernel.modules, ['virtio', 'net', 'net-extra', 'storage', 'fs', 'usb', 'ipmi', 'raid']);
   assert.equal(spec.compression, 'zstd', 'the kernel unpacks zstd about three times faster than xz');
-  assert.deepEqual(spec.tinyipa.node, { version: DEFAULT_NODE_VERSION, strip: true, icu: 'small' });
+  assert.deepEqual(spec.tinyipa.node, { version: DEFAULT_NODE_VERSION, strip: true, icu: 'small', exports: 'c' });
   assert.deepEqual(spec.iso, { enabled: true, label: 'VMEDIA_BOOT_ISO', append: '', secureBoot: 'auto' });
   assert.deepEqual(spec.ssh, { authorizedKeys: [] });
   assert.equal(spec.iso.enabled, true);

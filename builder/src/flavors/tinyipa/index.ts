@@ -148,7 +148,13 @@ export const flavor = defineFlavor<TinyipaInputs>({
       node: {
         name: 'fetch-node',
         title: 'Fetch the pinned Node runtime',
-        run: (env) => fetchNodeRuntime(own.node.version, env.cacheDir, { strip: own.node.strip, icu: own.node.icu, log: env.log }),
+        run: (env) =>
+          fetchNodeRuntime(own.node.version, env.cacheDir, {
+            strip: own.node.strip,
+            icu: own.node.icu,
+            exports: own.node.exports,
+            log: env.log,
+          }),
       },
       agent: {
         name: 'bundle-agent',
@@ -234,6 +240,8 @@ export const flavor = defineFlavor<TinyipaInputs>({
           stripped: node.stripped,
           icu: node.icu,
           ...(node.icuTrim ? { icuTrim: node.icuTrim } : {}),
+          exports: node.exports,
+          ...(node.exportsTrim ? { exportsTrim: node.exportsTrim } : {}),
           sha256: node.sha256,
         },
         nodeSquashfs: { path: `/${NODE_SQUASHFS_PATH}`, compression: spec.compression, bytes: nodeImage.bytes },

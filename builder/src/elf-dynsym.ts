@@ -1,0 +1,313 @@
+/**
+ * Dropping exported symbols from an ELF64 executable's dynamic symbol table,
+ * in place.
+ *
+ * Why: an executable that exports every symbol (Node's official binary
+ * exports 89,000 so that addons can link against V8 and Node) carries
+ * ~10 MB of .gnu.hash, .dynsym and .dynstr. The dynamic linker searches the
+ * executable first for every symbol any library looks up, so at each start
+ * those lookups touch pages spread over all 10 MB, and the kernel maps them
+ * 64 KiB at a time (fault-around): about 7 MB of a Node process's resident
+ * memory, read from squashfs in a ramdisk, for names nothing looks up.
+ * objcopy/strip cannot remove dynamic symbols (they only rewrite .symtab),
+ * and no maintained npm package edits ELF dynamic tables, hence this module.
+ *
+ * What: the symbols the linker needs stay (locals, every import, every
+ * symbol the file's own relocations name, every export `keep` accepts); the
+ * four tables are rebuilt smaller at their old addresses (.gnu.hash with a
+ * new bloom filter and buckets, .dynsym reordered as GNU hash requires,
+ * .dynstr holding only the strings still named, .gnu.version in the new
+ * order), relocation symbol indexes and .gnu.version_r's and .dynamic's
+ * string offsets are renumbered, and the freed tails are zeroed. No code or
+ * data moves, so nothing else in the file changes. Layouts this does not
+ * handle (a SysV .hash, version definitions, REL relocations) are refused,
+ * not guessed at.
+ */
+
+const SHT_RELA = 4;
+const SHT_HASH = 5;
+const SHT_DYNAMIC = 6;
+const SHT_REL = 9;
+const SHT_DYNSYM = 11;
+const SHT_GNU_HASH = 0x6ffffff6;
+const SHT_GNU_VERDEF = 0x6ffffffd;
+const SHT_GNU_VERNEED = 0x6ffffffe;
+const SHT_GNU_VERSYM = 0x6fffffff;
+
+const DT_NULL = 0n;
+const DT_NEEDED = 1n;
+const DT_STRSZ = 10n;
+const DT_SONAME = 14n;
+const DT_RPATH = 15n;
+const DT_RUNPATH = 29n;
+const DT_AUXILIARY = 0x7ffffffdn;
+const DT_FILTER = 0x7fffffffn;
+/** .dynamic entries whose value is an offset into .dynstr. */
+const DT_STRING_TAGS = new Set([DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_AUXILIARY, DT_FILTER]);
+
+export class ElfLayoutError extends Error {}
+
+interface Section {
+  index: number;
+  type: number;
+  /** Offset of this section's header in the file. */
+  header: number;
+  offset: number;
+  size: number;
+  link: number;
+  info: number;
+  entsize: number;
+}
+
+interface Sym {
+  name: string;
+  /** The 24-byte entry as read, st_name rewritten later. */
+  raw: Buffer;
+  version: number;
+  local: boolean;
+  defined: boolean;
+  oldIndex: number;
+}
+
+export interface DynsymTrim {
+  symbolsBefore: number;
+  symbolsAfter: number;
+  /** Bytes of .gnu.hash + .dynsym + .dynstr + .gnu.version before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** The GNU hash of a symbol name (dl_new_hash). */
+export function gnuHash(name: string): number {
+  let h = 5381;
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 33) + name.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+function sections(elf: Buffer): Section[] {
+  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1)
+    throw new ElfLayoutError('not a 64-bit little-endian ELF file');
+  const type = elf.readUInt16LE(16);
+  if (type !== 2 && type !== 3) throw new ElfLayoutError('not an executable or shared object (ET_EXEC, ET_DYN)');
+  const shoff = Number(elf.readBigUInt64LE(40));
+  const shentsize = elf.readUInt16LE(58);
+  const shnum = elf.readUInt16LE(60);
+  if (!shoff || !shnum || shentsize < 64) throw new ElfLayoutError('no section headers');
+  const out: Section[] = [];
+  for (let i = 0; i < shnum; i++) {
+    const h = shoff + i * shentsize;
+    out.push({
+      index: i,
+      type: elf.readUInt32LE(h + 4),
+      header: h,
+      offset: Number(elf.readBigUInt64LE(h + 24)),
+      size: Number(elf.readBigUInt64LE(h + 32)),
+      link: elf.readUInt32LE(h + 40),
+      info: elf.readUInt32LE(h + 44),
+      entsize: Number(elf.readBigUInt64LE(h + 56)),
+    });
+  }
+  return out;
+}
+
+function cstring(buf: Buffer, at: number): string {
+  const end = buf.indexOf(0, at);
+  if (end < 0) throw new ElfLayoutError(`unterminated string at ${at} in .dynstr`);
+  return buf.toString('latin1', at, end);
+}
+
+/** A string table being built: each string once, offset 0 the empty string. */
+class StringTable {
+  private readonly parts: Buffer[] = [Buffer.alloc(1)];
+  private readonly offsets = new Map<string, number>([['', 0]]);
+  private length = 1;
+  add(s: string): number {
+    let o = this.offsets.get(s);
+    if (o === undefined) {
+      o = this.length;
+      this.offsets.set(s, o);
+      const b = Buffer.from(`${s}\0`, 'latin1');
+      this.parts.push(b);
+      this.length += b.length;
+    }
+    return o;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** .gnu.hash for `names` (the hashed tail of .dynsym from `symoffset`, already in bucket order). */
+function buildGnuHash(hashes: number[], nbuckets: number, symoffset: number): Buffer {
+  const bitsPerWord = 64;
+  // About 12 bloom bits per symbol, as lld sizes it; a power of two words.
+  let maskwords = 1;
+  while (maskwords * bitsPerWord < hashes.length * 12) maskwords *= 2;
+  const shift = 26;
+  const out = Buffer.alloc(16 + maskwords * 8 + nbuckets * 4 + hashes.length * 4);
+  out.writeUInt32LE(nbuckets, 0);
+  out.writeUInt32LE(symoffset, 4);
+  out.writeUInt32LE(maskwords, 8);
+  out.writeUInt32LE(shift, 12);
+  const bloom = new BigUint64Array(maskwords);
+  for (const h of hashes) {
+    const word = Math.floor(h / bitsPerWord) % maskwords;
+    bloom[word]! |= (1n << BigInt(h % bitsPerWord)) | (1n << BigInt((h >>> shift) % bitsPerWord));
+  }
+  let o = 16;
+  for (const w of bloom) {
+    out.writeBigUInt64LE(w, o);
+    o += 8;
+  }
+  const bucketsAt = o;
+  const chainAt = bucketsAt + nbuckets * 4;
+  for (let i = 0; i < hashes.length; i++) {
+    const b = hashes[i]! % nbuckets;
+    if (out.readUInt32LE(bucketsAt + b * 4) === 0) out.writeUInt32LE(symoffset + i, bucketsAt + b * 4);
+    const last = i + 1 === hashes.length || hashes[i + 1]! % nbuckets !== b;
+    out.writeUInt32LE(((hashes[i]! & ~1) | (last ? 1 : 0)) >>> 0, chainAt + i * 4);
+  }
+  return out;
+}
+
+/**
+ * Rewrite `elf` (modified in place) keeping only the exports `keep` accepts
+ * plus what the dynamic linker needs. Throws ElfLayoutError for layouts it
+ * does not handle; `elf` is untouched then.
+ */
+export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean): DynsymTrim {
+  const secs = sections(elf);
+  const only = (type: number, what: string): Section | undefined => {
+    const found = secs.filter((s) => s.type === type);
+    if (found.length > 1) throw new ElfLayoutError(`more than one ${what} section`);
+    return found[0];
+  };
+  if (only(SHT_HASH, '.hash')) throw new ElfLayoutError('a SysV .hash section is not supported');
+  if (only(SHT_GNU_VERDEF, '.gnu.version_d')) throw new ElfLayoutError('version definitions (.gnu.version_d) are not supported');
+  const dynsym = only(SHT_DYNSYM, '.dynsym');
+  const gnuHashSec = only(SHT_GNU_HASH, '.gnu.hash');
+  const dynamic = only(SHT_DYNAMIC, '.dynamic');
+  if (!dynsym || !gnuHashSec || !dynamic) throw new ElfLayoutError('no .dynsym, .gnu.hash or .dynamic section');
+  if (dynsym.entsize !== 24) throw new ElfLayoutError('.dynsym entries are not 24 bytes');
+  const dynstr = secs[dynsym.link];
+  if (!dynstr || gnuHashSec.link !== dynsym.index) throw new ElfLayoutError('.dynsym and .gnu.hash do not link as expected');
+  const versym = only(SHT_GNU_VERSYM, '.gnu.version');
+  const verneed = only(SHT_GNU_VERNEED, '.gnu.version_r');
+  if (secs.some((s) => s.type === SHT_REL && s.link === dynsym.index)) throw new ElfLayoutError('REL relocations are not supported');
+  const relas = secs.filter((s) => s.type === SHT_RELA && s.link === dynsym.index);
+
+  // Read the symbols.
+  const strs = elf.subarray(dynstr.offset, dynstr.offset + dynstr.size);
+  const count = dynsym.size / 24;
+  const syms: Sym[] = [];
+  for (let i = 0; i < count; i++) {
+    const raw = Buffer.from(elf.subarray(dynsym.offset + i * 24, dynsym.offset + i * 24 + 24));
+    syms.push({
+      name: cstring(strs, raw.readUInt32LE(0)),
+      raw,
+      version: versym ? elf.readUInt16LE(versym.offset + i * 2) : 0,
+      local: i === 0 || raw[4]! >> 4 === 0 /* STB_LOCAL */,
+      defined: raw.readUInt16LE(6) !== 0 /* SHN_UNDEF */,
+      oldIndex: i,
+    });
+  }
+  const referenced = new Set<number>();
+  for (const r of relas) {
+    for (let o = r.offset; o < r.offset + r.size; o += 24) referenced.add(Number(elf.readBigUInt64LE(o + 8) >> 32n));
+  }
+  const keptSym = (s: Sym): boolean => s.local || !s.defined || referenced.has(s.oldIndex) || keep(s.name);
+
+  // The new order: locals, the unhashed, then the hashed grouped by bucket. A symbol stays on the
+  // side of the old .gnu.hash's symoffset it was on: the link editor hashes some undefined
+  // symbols too (a function whose address the executable takes has its PLT entry as canonical
+  // address, and libraries must find it).
+  const oldSymoffset = elf.readUInt32LE(gnuHashSec.offset + 4);
+  const locals = syms.filter((s) => s.local);
+  if (locals.length !== dynsym.info || oldSymoffset < locals.length || oldSymoffset > count)
+    throw new ElfLayoutError('.dynsym locals do not come first');
+  const unhashed = syms.filter((s) => !s.local && s.oldIndex < oldSymoffset && keptSym(s));
+  const toHash = syms.filter((s) => s.oldIndex >= oldSymoffset && keptSym(s));
+  const nbuckets = Math.max(1, Math.floor(toHash.length / 4));
+  const hashed = toHash
+    .map((s) => ({ s, h: gnuHash(s.name) }))
+    .sort((a, b) => (a.h % nbuckets) - (b.h % nbuckets) || a.s.oldIndex - b.s.oldIndex);
+  const order = [...locals, ...unhashed, ...hashed.map((x) => x.s)];
+  const newIndex = new Map<number, number>(order.map((s, i) => [s.oldIndex, i]));
+  const symoffset = locals.length + unhashed.length;
+
+  // The new string table: .dynamic's and .gnu.version_r's strings, then the symbol names.
+  const table = new StringTable();
+  const dynPatches: { at: number; value: number }[] = [];
+  let strszAt = -1;
+  for (let o = dynamic.offset; o + 16 <= dynamic.offset + dynamic.size; o += 16) {
+    const tag = elf.readBigInt64LE(o);
+    if (tag === DT_NULL) break;
+    if (tag === DT_STRSZ) strszAt = o + 8;
+    if (DT_STRING_TAGS.has(tag)) dynPatches.push({ at: o + 8, value: table.add(cstring(strs, Number(elf.readBigUInt64LE(o + 8)))) });
+  }
+  if (strszAt < 0) throw new ElfLayoutError('.dynamic has no DT_STRSZ');
+  const verPatches: { at: number; value: number }[] = [];
+  if (verneed) {
+    const end = verneed.offset + verneed.size;
+    for (let vn = verneed.offset, n = 0; n < verneed.info; n++) {
+      if (vn + 16 > end) throw new ElfLayoutError('.gnu.version_r runs past its section');
+      verPatches.push({ at: vn + 4, value: table.add(cstring(strs, elf.readUInt32LE(vn + 4))) });
+      const cnt = elf.readUInt16LE(vn + 2);
+      for (let aux = vn + elf.readUInt32LE(vn + 8), k = 0; k < cnt; k++) {
+        if (aux + 16 > end) throw new ElfLayoutError('.gnu.version_r runs past its section');
+        verPatches.push({ at: aux + 8, value: table.add(cstring(strs, elf.readUInt32LE(aux + 8))) });
+        const next = elf.readUInt32LE(aux + 12);
+        if (!next) break;
+        aux += next;
+      }
+      const next = elf.readUInt32LE(vn + 12);
+      if (!next) break;
+      vn += next;
+    }
+  }
+  const newSyms = Buffer.alloc(order.length * 24);
+  const newVersym = Buffer.alloc(order.length * 2);
+  order.forEach((s, i) => {
+    s.raw.copy(newSyms, i * 24);
+    newSyms.writeUInt32LE(table.add(s.name), i * 24);
+    newVersym.writeUInt16LE(s.version, i * 2);
+  });
+  const newStrs = table.bytes();
+  const newHash = buildGnuHash(
+    hashed.map((x) => x.h),
+    nbuckets,
+    symoffset,
+  );
+  if (newSyms.length > dynsym.size || newStrs.length > dynstr.size || newHash.length > gnuHashSec.size)
+    throw new ElfLayoutError('the trimmed tables do not fit in the old ones');
+
+  // Write: every check is done, from here on only writes.
+  for (const r of relas) {
+    for (let o = r.offset; o < r.offset + r.size; o += 24) {
+      const info = elf.readBigUInt64LE(o + 8);
+      const idx = newIndex.get(Number(info >> 32n))!;
+      elf.writeBigUInt64LE((BigInt(idx) << 32n) | (info & 0xffffffffn), o + 8);
+    }
+  }
+  for (const p of [...dynPatches, ...verPatches]) {
+    if (p.at >= dynamic.offset && p.at < dynamic.offset + dynamic.size) elf.writeBigUInt64LE(BigInt(p.value), p.at);
+    else elf.writeUInt32LE(p.value, p.at);
+  }
+  elf.writeBigUInt64LE(BigInt(newStrs.length), strszAt);
+  const put = (sec: Section, bytes: Buffer): void => {
+    elf.fill(0, sec.offset, sec.offset + sec.size);
+    bytes.copy(elf, sec.offset);
+    elf.writeBigUInt64LE(BigInt(bytes.length), sec.header + 32);
+  };
+  const bytesBefore = gnuHashSec.size + dynsym.size + dynstr.size + (versym?.size ?? 0);
+  put(gnuHashSec, newHash);
+  put(dynsym, newSyms);
+  put(dynstr, newStrs);
+  if (versym) put(versym, newVersym);
+  return {
+    symbolsBefore: count,
+    symbolsAfter: order.length,
+    bytesBefore,
+    bytesAfter: newHash.length + newSyms.length + newStrs.length + (versym ? newVersym.length : 0),
+  };
+}
