@@ -1,6 +1,6 @@
 /**
  * Agent figures: start → /v1/status, start → first lookup request, and RSS
- * after start (the esbuild bundle on the ramdisk's pinned Node, as it runs
+ * after start, standalone and after a lookup (the esbuild bundle on the ramdisk's pinned Node, as it runs
  * in the ramdisk). Inventory time and image streaming are sections of their
  * own (agent-inventory.ts, agent-image.ts).
  */
@@ -49,6 +49,12 @@ export interface AgentFigures {
   statusSeconds: number[];
   firstLookupSeconds: number[];
   rssMiB: { afterS: number; mib: number }[];
+  /**
+   * The same readings for the agent that looked itself up in a (fake) Ironic: what a
+   * ramdisk's agent holds while it waits for commands (lookup, heartbeats, the
+   * auto-TLS API the Ironic version asks for, the network inventory).
+   */
+  rssAfterLookupMiB: { afterS: number; mib: number }[];
   /** The same readings for a bare node:http server on the same Node: what the agent's RSS cannot go below. */
   bareNodeRssMiB: { afterS: number; mib: number; binaryMiB: number }[];
 }
@@ -195,14 +201,21 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
   ctx.defer(() => ironic.close());
   writeFileSync(cmdline, `ipa-api-url=${ironic.url} ipa-listen-host=127.0.0.1 ipa-listen-port=${port} ipa-advertise-host=127.0.0.1\n`);
   const firstLookupSeconds: number[] = [];
+  const rssAfterLookup: { afterS: number; mib: number }[] = [];
   for (let i = 0; i < p.starts; i++) {
     ironic.reset();
     const t0 = Date.now();
     const a = startAgent(['--cmdline', cmdline]);
     await waitFor('the first lookup request', () => ironic.requestsTo('lookup').length > 0, a, 30_000);
     firstLookupSeconds.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
+    if (i === 0) {
+      for (const s of p.rssAfterS) {
+        await sleep(Math.max(0, t0 + s * 1000 - Date.now()));
+        rssAfterLookup.push({ afterS: s, mib: +rssMiB(a.pid!).toFixed(1) });
+      }
+    }
     await stop(a);
   }
   const bareNodeRssMiB = await bareNodeRss(node, p.rssAfterS, ctx);
-  return { node: nodeVersion, statusSeconds, firstLookupSeconds, rssMiB: rss, bareNodeRssMiB };
+  return { node: nodeVersion, statusSeconds, firstLookupSeconds, rssMiB: rss, rssAfterLookupMiB: rssAfterLookup, bareNodeRssMiB };
 }
