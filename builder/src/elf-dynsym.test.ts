@@ -119,3 +119,39 @@ test('trimDynamicSymbols refuses what it does not handle and leaves the buffer a
   assert.throws(() => trimDynamicSymbols(object, () => false), /not an executable/);
   assert.ok(object.equals(copy));
 });
+
+/** Offset of the header of the first section of `type` (64-byte headers). */
+function sectionHeader(elf: Buffer, type: number): number {
+  const shoff = Number(elf.readBigUInt64LE(40));
+  for (let i = 0; i < elf.readUInt16LE(60); i++) if (elf.readUInt32LE(shoff + i * 64 + 4) === type) return shoff + i * 64;
+  throw new Error(`no section of type ${type}`);
+}
+
+test('trimDynamicSymbols renumbers the relocations .dynamic names, whatever the section headers link', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dynsym-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const elf = Buffer.from(readFileSync(BASH));
+  elf.writeUInt32LE(0, sectionHeader(elf, 4 /* SHT_RELA */) + 40); // .rela.dyn's sh_link: the loader never reads it
+  trimDynamicSymbols(elf, (n) => n.startsWith('sh_') || ['getenv', 'setenv', 'unsetenv', 'putenv', 'BC', 'PC', 'UP'].includes(n));
+  const copy = join(dir, 'bash');
+  writeFileSync(copy, elf, { mode: 0o755 });
+  assert.equal(execFileSync(copy, ['-c', 'echo $(( 6 * 7 ))'], { encoding: 'utf8' }), '42\n');
+});
+
+test('a malformed file is refused with ElfLayoutError and left as it was', () => {
+  const elf = Buffer.from(readFileSync(BASH));
+  const rela = sectionHeader(elf, 4 /* SHT_RELA */);
+  const first = Number(elf.readBigUInt64LE(rela + 24));
+  // Find a relocation that names a symbol and point it past the table.
+  let o = first;
+  while (elf.readBigUInt64LE(o + 8) >> 32n === 0n) o += 24;
+  elf.writeBigUInt64LE((0xfffffn << 32n) | (elf.readBigUInt64LE(o + 8) & 0xffffffffn), o + 8);
+  const before = Buffer.from(elf);
+  assert.throws(
+    () => trimDynamicSymbols(elf, () => false),
+    (e: unknown) => e instanceof ElfLayoutError && /names symbol/.test(e.message),
+  );
+  assert.ok(elf.equals(before));
+  const cut = Buffer.from(readFileSync(BASH).subarray(0, 4096));
+  assert.throws(() => trimDynamicSymbols(cut, () => false), ElfLayoutError);
+});

@@ -42,14 +42,45 @@ const DT_RPATH = 15n;
 const DT_RUNPATH = 29n;
 const DT_AUXILIARY = 0x7ffffffdn;
 const DT_FILTER = 0x7fffffffn;
+const DT_USED = 0x7ffffffen;
+const DT_CONFIG = 0x6ffffefan;
+const DT_DEPAUDIT = 0x6ffffefbn;
+const DT_AUDIT = 0x6ffffefcn;
 /** .dynamic entries whose value is an offset into .dynstr. */
-const DT_STRING_TAGS = new Set([DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_AUXILIARY, DT_FILTER]);
+const DT_STRING_TAGS = new Set([
+  DT_NEEDED,
+  DT_SONAME,
+  DT_RPATH,
+  DT_RUNPATH,
+  DT_AUXILIARY,
+  DT_FILTER,
+  DT_USED,
+  DT_CONFIG,
+  DT_DEPAUDIT,
+  DT_AUDIT,
+]);
+const DT_PLTRELSZ = 2n;
+const DT_STRTAB = 5n;
+const DT_SYMTAB = 6n;
+const DT_RELA = 7n;
+const DT_RELASZ = 8n;
+const DT_RELAENT = 9n;
+const DT_REL = 17n;
+const DT_PLTREL = 20n;
+const DT_JMPREL = 23n;
+const DT_GNU_HASH = 0x6ffffef5n;
+const DT_VERSYM = 0x6ffffff0n;
+const SHT_SYMTAB_SHNDX = 18;
+const SHT_GNU_LIBLIST = 0x6ffffff7;
+const SHF_ALLOC = 2n;
 
 export class ElfLayoutError extends Error {}
 
 interface Section {
   index: number;
   type: number;
+  flags: bigint;
+  addr: bigint;
   /** Offset of this section's header in the file. */
   header: number;
   offset: number;
@@ -93,12 +124,15 @@ function sections(elf: Buffer): Section[] {
   const shentsize = elf.readUInt16LE(58);
   const shnum = elf.readUInt16LE(60);
   if (!shoff || !shnum || shentsize < 64) throw new ElfLayoutError('no section headers');
+  if (shoff + shnum * shentsize > elf.length) throw new ElfLayoutError('section headers past the end of the file');
   const out: Section[] = [];
   for (let i = 0; i < shnum; i++) {
     const h = shoff + i * shentsize;
     out.push({
       index: i,
       type: elf.readUInt32LE(h + 4),
+      flags: elf.readBigUInt64LE(h + 8),
+      addr: elf.readBigUInt64LE(h + 16),
       header: h,
       offset: Number(elf.readBigUInt64LE(h + 24)),
       size: Number(elf.readBigUInt64LE(h + 32)),
@@ -107,7 +141,27 @@ function sections(elf: Buffer): Section[] {
       entsize: Number(elf.readBigUInt64LE(h + 56)),
     });
   }
+  for (const sec of out) {
+    if (sec.type !== 8 /* SHT_NOBITS */ && sec.offset + sec.size > elf.length)
+      throw new ElfLayoutError(`section ${sec.index} runs past the end of the file`);
+  }
   return out;
+}
+
+/** File offset of a virtual address, through the PT_LOAD segments. */
+function fileOffset(elf: Buffer, vaddr: bigint): number {
+  const phoff = Number(elf.readBigUInt64LE(32));
+  const phentsize = elf.readUInt16LE(54);
+  const phnum = elf.readUInt16LE(56);
+  for (let i = 0; i < phnum; i++) {
+    const h = phoff + i * phentsize;
+    if (elf.readUInt32LE(h) !== 1 /* PT_LOAD */) continue;
+    const offset = elf.readBigUInt64LE(h + 8);
+    const va = elf.readBigUInt64LE(h + 16);
+    const filesz = elf.readBigUInt64LE(h + 32);
+    if (vaddr >= va && vaddr < va + filesz) return Number(vaddr - va + offset);
+  }
+  throw new ElfLayoutError(`address 0x${vaddr.toString(16)} is in no loaded segment`);
 }
 
 function cstring(buf: Buffer, at: number): string {
@@ -176,6 +230,19 @@ function buildGnuHash(hashes: number[], nbuckets: number, symoffset: number): Bu
  * does not handle; `elf` is untouched then.
  */
 export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean): DynsymTrim {
+  let plan: () => DynsymTrim;
+  try {
+    plan = planTrim(elf, keep);
+  } catch (e) {
+    // A malformed file shows up as a read out of range: it is a layout this does not handle.
+    if (e instanceof RangeError) throw new ElfLayoutError(`malformed ELF file (${e.message})`);
+    throw e;
+  }
+  return plan();
+}
+
+/** Everything that reads and checks; returns the writes, which cannot fail. */
+function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTrim {
   const secs = sections(elf);
   const only = (type: number, what: string): Section | undefined => {
     const found = secs.filter((s) => s.type === type);
@@ -193,8 +260,41 @@ export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean)
   if (!dynstr || gnuHashSec.link !== dynsym.index) throw new ElfLayoutError('.dynsym and .gnu.hash do not link as expected');
   const versym = only(SHT_GNU_VERSYM, '.gnu.version');
   const verneed = only(SHT_GNU_VERNEED, '.gnu.version_r');
-  if (secs.some((s) => s.type === SHT_REL && s.link === dynsym.index)) throw new ElfLayoutError('REL relocations are not supported');
-  const relas = secs.filter((s) => s.type === SHT_RELA && s.link === dynsym.index);
+  if (secs.some((s) => s.type === SHT_SYMTAB_SHNDX || s.type === SHT_GNU_LIBLIST))
+    throw new ElfLayoutError('extended section indexes or a prelink library list are not supported');
+
+  // .dynamic is what the dynamic linker reads: the tables must be where it says, and the
+  // relocations to renumber are the ranges it names (whatever the section headers link).
+  const dyn = new Map<bigint, bigint>();
+  for (let o = dynamic.offset; o + 16 <= dynamic.offset + dynamic.size; o += 16) {
+    const tag = elf.readBigInt64LE(o);
+    if (tag === DT_NULL) break;
+    if (!dyn.has(tag)) dyn.set(tag, elf.readBigUInt64LE(o + 8));
+  }
+  const at = (tag: bigint, sec: Section | undefined, what: string) => {
+    if (dyn.get(tag) !== sec?.addr) throw new ElfLayoutError(`.dynamic's ${what} is not the ${what} section`);
+  };
+  at(DT_SYMTAB, dynsym, 'symbol table');
+  at(DT_STRTAB, dynstr, 'string table');
+  at(DT_GNU_HASH, gnuHashSec, 'GNU hash table');
+  if (versym || dyn.has(DT_VERSYM)) at(DT_VERSYM, versym, 'version table');
+  if (dyn.has(DT_REL)) throw new ElfLayoutError('REL relocations are not supported');
+  const relas: { offset: number; size: number }[] = [];
+  if (dyn.has(DT_RELA)) {
+    if ((dyn.get(DT_RELAENT) ?? 24n) !== 24n) throw new ElfLayoutError('RELA entries are not 24 bytes');
+    relas.push({ offset: fileOffset(elf, dyn.get(DT_RELA)!), size: Number(dyn.get(DT_RELASZ) ?? 0n) });
+  }
+  if (dyn.has(DT_JMPREL)) {
+    if (dyn.get(DT_PLTREL) !== DT_RELA) throw new ElfLayoutError('PLT relocations are not RELA');
+    relas.push({ offset: fileOffset(elf, dyn.get(DT_JMPREL)!), size: Number(dyn.get(DT_PLTRELSZ) ?? 0n) });
+  }
+  for (const r of relas)
+    if (r.size % 24 || r.offset + r.size > elf.length) throw new ElfLayoutError('a relocation table runs past the file');
+  // Every allocated relocation section must be one of those ranges (else it would keep old indexes).
+  for (const sec of secs.filter((x) => (x.type === SHT_RELA || x.type === SHT_REL) && x.flags & SHF_ALLOC && x.size > 0)) {
+    if (!relas.some((r) => sec.offset >= r.offset && sec.offset + sec.size <= r.offset + r.size))
+      throw new ElfLayoutError(`relocation section ${sec.index} is not named by .dynamic`);
+  }
 
   // Read the symbols.
   const strs = elf.subarray(dynstr.offset, dynstr.offset + dynstr.size);
@@ -211,9 +311,14 @@ export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean)
       oldIndex: i,
     });
   }
+  // Each entry once: some link editors make DT_RELASZ cover the PLT's relocations too.
+  const entries = new Set<number>();
+  for (const r of relas) for (let o = r.offset; o < r.offset + r.size; o += 24) entries.add(o);
   const referenced = new Set<number>();
-  for (const r of relas) {
-    for (let o = r.offset; o < r.offset + r.size; o += 24) referenced.add(Number(elf.readBigUInt64LE(o + 8) >> 32n));
+  for (const o of entries) {
+    const idx = Number(elf.readBigUInt64LE(o + 8) >> 32n);
+    if (idx >= count) throw new ElfLayoutError(`a relocation names symbol ${idx} of ${count}`);
+    referenced.add(idx);
   }
   const keptSym = (s: Sym): boolean => s.local || !s.defined || referenced.has(s.oldIndex) || keep(s.name);
 
@@ -282,32 +387,32 @@ export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean)
     throw new ElfLayoutError('the trimmed tables do not fit in the old ones');
 
   // Write: every check is done, from here on only writes.
-  for (const r of relas) {
-    for (let o = r.offset; o < r.offset + r.size; o += 24) {
+  return () => {
+    for (const o of entries) {
       const info = elf.readBigUInt64LE(o + 8);
       const idx = newIndex.get(Number(info >> 32n))!;
       elf.writeBigUInt64LE((BigInt(idx) << 32n) | (info & 0xffffffffn), o + 8);
     }
-  }
-  for (const p of [...dynPatches, ...verPatches]) {
-    if (p.at >= dynamic.offset && p.at < dynamic.offset + dynamic.size) elf.writeBigUInt64LE(BigInt(p.value), p.at);
-    else elf.writeUInt32LE(p.value, p.at);
-  }
-  elf.writeBigUInt64LE(BigInt(newStrs.length), strszAt);
-  const put = (sec: Section, bytes: Buffer): void => {
-    elf.fill(0, sec.offset, sec.offset + sec.size);
-    bytes.copy(elf, sec.offset);
-    elf.writeBigUInt64LE(BigInt(bytes.length), sec.header + 32);
-  };
-  const bytesBefore = gnuHashSec.size + dynsym.size + dynstr.size + (versym?.size ?? 0);
-  put(gnuHashSec, newHash);
-  put(dynsym, newSyms);
-  put(dynstr, newStrs);
-  if (versym) put(versym, newVersym);
-  return {
-    symbolsBefore: count,
-    symbolsAfter: order.length,
-    bytesBefore,
-    bytesAfter: newHash.length + newSyms.length + newStrs.length + (versym ? newVersym.length : 0),
+    for (const p of [...dynPatches, ...verPatches]) {
+      if (p.at >= dynamic.offset && p.at < dynamic.offset + dynamic.size) elf.writeBigUInt64LE(BigInt(p.value), p.at);
+      else elf.writeUInt32LE(p.value, p.at);
+    }
+    elf.writeBigUInt64LE(BigInt(newStrs.length), strszAt);
+    const put = (sec: Section, bytes: Buffer): void => {
+      elf.fill(0, sec.offset, sec.offset + sec.size);
+      bytes.copy(elf, sec.offset);
+      elf.writeBigUInt64LE(BigInt(bytes.length), sec.header + 32);
+    };
+    const bytesBefore = gnuHashSec.size + dynsym.size + dynstr.size + (versym?.size ?? 0);
+    put(gnuHashSec, newHash);
+    put(dynsym, newSyms);
+    put(dynstr, newStrs);
+    if (versym) put(versym, newVersym);
+    return {
+      symbolsBefore: count,
+      symbolsAfter: order.length,
+      bytesBefore,
+      bytesAfter: newHash.length + newSyms.length + newStrs.length + (versym ? newVersym.length : 0),
+    };
   };
 }

@@ -22,7 +22,7 @@ import { BuildError } from './errors.js';
 import { ElfLayoutError, trimDynamicSymbols, type DynsymTrim } from './elf-dynsym.js';
 
 export type ExportsMode = 'all' | 'c';
-/** Bump when keepNodeExport changes: cached trimmed binaries are keyed by it. */
+/** Bump when keepNodeExport or elf-dynsym.ts changes what is written: cached trimmed binaries are keyed by it. */
 export const EXPORTS_TRIM_VERSION = 1;
 
 /** Namespaces of the C++ runtime that system libraries may bind to in the executable. */

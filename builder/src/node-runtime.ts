@@ -94,7 +94,8 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
       exportsTrim = JSON.parse(await readFile(info, 'utf8')) as DynsymTrim;
     } else {
       exportsTrim = await trimNodeExports(binary, out);
-      await writeFile(info, JSON.stringify(exportsTrim, null, 2));
+      await writeFile(`${info}.partial`, JSON.stringify(exportsTrim, null, 2));
+      await rename(`${info}.partial`, info);
     }
     binary = out;
     exportsMode = 'c';
