@@ -70,6 +70,22 @@ describe('generateTlsCertificate', () => {
     assert.equal(statSync(join(dir, 'agent.key')).mode & 0o777, 0o600);
   });
 
+  it('is read by OpenSSL as written, and past 2049 its dates become GeneralizedTime', {
+    skip: !existsSync('/usr/bin/openssl'),
+  }, async () => {
+    const dir = tempDir();
+    const r = await generateTlsCertificate('192.0.2.10', { dir, hostname: 'agent-host', now: new Date('2049-12-01T00:00:00Z') });
+    const { stdout } = await promisify(execFile)('/usr/bin/openssl', ['x509', '-in', r.certFile, '-noout', '-text']);
+    assert.match(stdout, /Version: 3 \(0x2\)/);
+    assert.match(stdout, /Signature Algorithm: ecdsa-with-SHA512/);
+    assert.match(stdout, /X509v3 Subject Alternative Name: critical\s+IP Address:192\.0\.2\.10/);
+    assert.match(stdout, /Not After : Mar {1,2}1 00:00:00 2050 GMT/);
+    assert.match(stdout, /ASN1 OID: secp384r1/);
+    const cert = new X509Certificate(r.certPem);
+    assert.equal(new Date(cert.validTo).toISOString(), '2050-03-01T00:00:00.000Z');
+    assert.ok(cert.raw.includes(Buffer.from('20500301000000Z')), 'notAfter as GeneralizedTime');
+  });
+
   it('honours curve P-256 and IPv6 addresses', async () => {
     const r = await generateTlsCertificate('fd00::5', { dir: tempDir(), curve: 'P-256' });
     const cert = new X509Certificate(r.certPem);

@@ -4,12 +4,13 @@
  * receives the PEM as agent_verify_ca, stores it and verifies the agent
  * against it, checking the host name against the IP SAN.
  */
-import { randomBytes, webcrypto } from 'node:crypto';
+import { generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type * as X509 from '@peculiar/x509';
+import { promisify } from 'node:util';
 import { DEFAULT_STATE_DIR, type AgentConfig } from '../config.js';
+import { bitString, boolean, explicit, integer, ipBytes, octetString, oid, sequence, set, time, tlv, utf8String } from '../util/der.js';
 import { AGENT_VERIFY_CA_IRONIC_VERSION, isVersionAtLeast } from './api-version.js';
 
 /** IPA auto_tls_allowed_clock_skew: the node's clock is often wrong before NTP. */
@@ -34,9 +35,35 @@ export function shouldUseAutoTls(config: AgentConfig, ironicVersion: string): bo
   );
 }
 
-function encodePem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+function encodePem(label: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+const OID_ECDSA_WITH_SHA512 = '1.2.840.10045.4.3.4';
+const OID_COMMON_NAME = '2.5.4.3';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+
+/** The DER of a self-signed X.509 v3 certificate (RFC 5280 §4.1), signed with ECDSA and SHA-512. */
+function selfSignedDer(
+  keys: { publicKey: KeyObject; privateKey: KeyObject },
+  c: { serial: Buffer; commonName: string; notBefore: Date; notAfter: Date; ip: string },
+): Buffer {
+  const algorithm = sequence(oid(OID_ECDSA_WITH_SHA512)); // parameters absent (RFC 5758 §3.2)
+  const name = sequence(set(sequence(oid(OID_COMMON_NAME), utf8String(c.commonName))));
+  // subjectAltName, marked critical: one iPAddress ([7] IMPLICIT OCTET STRING), which the conductor checks.
+  const san = sequence(oid(OID_SUBJECT_ALT_NAME), boolean(true), octetString(sequence(tlv(0x87, ipBytes(c.ip)))));
+  const tbs = sequence(
+    explicit(0, integer(2)), // v3
+    integer(c.serial),
+    algorithm,
+    name,
+    sequence(time(c.notBefore), time(c.notAfter)),
+    name,
+    keys.publicKey.export({ type: 'spki', format: 'der' }),
+    explicit(3, sequence(san)),
+  );
+  return sequence(tbs, algorithm, bitString(sign('sha512', tbs, keys.privateKey)));
 }
 
 /**
@@ -52,28 +79,19 @@ export async function generateTlsCertificate(
   const curve = o.curve ?? 'P-384';
   const dir = o.dir ?? DEFAULT_STATE_DIR;
   const now = o.now ?? new Date();
-  // Loaded here, not at start: ~0.5 MB of ASN.1 code that only auto TLS needs (idle RSS).
-  const x509 = await import('@peculiar/x509');
-  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
-  // x509's types name DOM globals (Crypto, CryptoKeyPair); Node's webcrypto is that implementation.
-  const crypto = webcrypto as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1];
-  // Serial: 16 random bytes with the top bit cleared, so it stays a positive INTEGER.
+  const keys = await promisify(generateKeyPair)('ec', { namedCurve: curve });
+  // Serial: 16 random bytes, the first in 1..0x7f, so it stays a positive INTEGER of 16 bytes.
   const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: serial.toString('hex'),
-      name: [{ CN: [o.hostname ?? (hostname() || 'ironic-python-agent')] }],
-      notBefore: new Date(now.getTime() - ALLOWED_CLOCK_SKEW_S * 1000),
-      notAfter: new Date(now.getTime() + VALID_FOR_DAYS * 86400 * 1000),
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' },
-      keys: keys as unknown as Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: ip }], true)],
-    },
-    crypto,
-  );
-  const keyPem = encodePem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const certPem = cert.toString('pem').replace(/\r\n/g, '\n').trimEnd() + '\n';
+  serial[0] = serial[0]! & 0x7f || 1;
+  const der = selfSignedDer(keys, {
+    serial,
+    commonName: o.hostname ?? (hostname() || 'ironic-python-agent'),
+    notBefore: new Date(now.getTime() - ALLOWED_CLOCK_SKEW_S * 1000),
+    notAfter: new Date(now.getTime() + VALID_FOR_DAYS * 86400 * 1000),
+    ip,
+  });
+  const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const certPem = encodePem('CERTIFICATE', der);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const keyFile = join(dir, 'agent.key');
   const certFile = join(dir, 'agent.crt');
