@@ -13,8 +13,10 @@
  * libstdc++ binds to when Node carries its own copy; it drops the C++ names
  * of Node's own code (V8, Node, ICU, cppgc, the inspector, simdutf, ada,
  * abseil...). An addon built on N-API loads as before; one built against
- * V8's C++ API (nan and the like) fails to load with an undefined symbol,
- * and a crash's native stack shows addresses where it showed V8's names.
+ * V8's C++ API (nan and the like) loads, and with lazy binding (Node's
+ * default) the process stops with a `symbol lookup error` at its first
+ * call into V8; a crash's native stack shows addresses where it showed
+ * V8's names.
  * `all` keeps the official table.
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';

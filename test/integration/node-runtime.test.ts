@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,4 +211,32 @@ test('exports: c makes an idle Node server smaller', async () => {
   }
   // About 6 MiB here; the test asks for the effect, the bench measures it.
   assert.ok(c < all - 2, `RSS ${c.toFixed(1)} MiB with exports: c against ${all.toFixed(1)} MiB with all`);
+});
+
+const NAPI_HEADERS = '/usr/include/node/node_api.h';
+test('exports: c still loads an N-API addon', {
+  skip: !existsSync('/usr/bin/gcc') || !existsSync(NAPI_HEADERS) ? `needs gcc and ${NAPI_HEADERS} (libnode-dev)` : false,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rf-napi-'));
+  try {
+    writeFileSync(
+      join(dir, 'addon.c'),
+      `#include <node_api.h>
+static napi_value Hello(napi_env env, napi_callback_info info) {
+  napi_value s; napi_create_string_utf8(env, "napi-ok", NAPI_AUTO_LENGTH, &s); return s;
+}
+NAPI_MODULE_INIT() {
+  napi_value fn; napi_create_function(env, "hello", NAPI_AUTO_LENGTH, Hello, NULL, &fn);
+  napi_set_named_property(env, exports, "hello", fn); return exports;
+}
+`,
+    );
+    execFileSync('/usr/bin/gcc', ['-shared', '-fPIC', '-I/usr/include/node', '-o', join(dir, 'addon.node'), join(dir, 'addon.c')]);
+    const out = execFileSync(small.binary, ['-e', `console.log(require(${JSON.stringify(join(dir, 'addon.node'))}).hello())`], {
+      encoding: 'utf8',
+    });
+    assert.equal(out.trim(), 'napi-ok');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

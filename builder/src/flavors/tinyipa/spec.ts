@@ -86,7 +86,7 @@ export const TinyipaSection = Type.Object(
           exports: withDefault(
             Type.Union([Type.Literal('c'), Type.Literal('all')], {
               description:
-                "Exported symbols of the Node binary: c (default) drops the C++ names of V8's and Node's own code (-9 MB of symbol tables, -6 MB of every Node process's memory; N-API addons still load, addons built on V8's C++ API do not); all keeps the official table",
+                "Exported symbols of the Node binary: c (default) drops the C++ names of V8's and Node's own code (-9 MB of symbol tables, -6 MiB of every Node process's memory; N-API addons still work, addons built on V8's C++ API do not); all keeps the official table",
             }),
             'c',
           ),
