@@ -34,6 +34,16 @@ async function waitFor(what: string, cond: () => Promise<boolean> | boolean, p: 
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** RSS of `pid` read `afterS` seconds after `t0` (milliseconds on the `now` clock). */
+async function rssAt(pid: number, afterS: number[], t0: number, now: () => number): Promise<{ afterS: number; mib: number }[]> {
+  const out: { afterS: number; mib: number }[] = [];
+  for (const s of afterS) {
+    await sleep(Math.max(0, t0 + s * 1000 - now()));
+    out.push({ afterS: s, mib: +rssMiB(pid).toFixed(1) });
+  }
+  return out;
+}
+
 /** PATH as /usr/sbin/ramforge-agent exports it in the ramdisk. */
 const RAMDISK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -199,10 +209,7 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
     await waitForStatus(port, a);
     statusSeconds.push((performance.now() - t0) / 1000);
     if (i === 0) {
-      for (const s of p.rssAfterS) {
-        await sleep(Math.max(0, t0 + s * 1000 - performance.now()));
-        rss.push({ afterS: s, mib: +rssMiB(a.pid!).toFixed(1) });
-      }
+      rss.push(...(await rssAt(a.pid!, p.rssAfterS, t0, () => performance.now())));
     }
     await stop(a);
   }
@@ -220,10 +227,7 @@ export async function agentSection(p: AgentParams, ctx: BenchContext): Promise<A
     await waitFor('the first lookup request', () => ironic.requestsTo('lookup').length > 0, a, 30_000);
     firstLookupSeconds.push((ironic.requestsTo('lookup')[0]!.at - t0) / 1000);
     if (i === 0) {
-      for (const s of p.rssAfterS) {
-        await sleep(Math.max(0, t0 + s * 1000 - Date.now()));
-        rssAfterLookup.push({ afterS: s, mib: +rssMiB(a.pid!).toFixed(1) });
-      }
+      rssAfterLookup.push(...(await rssAt(a.pid!, p.rssAfterS, t0, Date.now)));
     }
     await stop(a);
   }

@@ -265,12 +265,14 @@ function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTri
 
   // .dynamic is what the dynamic linker reads: the tables must be where it says, and the
   // relocations to renumber are the ranges it names (whatever the section headers link).
-  const dyn = new Map<bigint, bigint>();
+  const dynEntries: { tag: bigint; valueAt: number }[] = [];
   for (let o = dynamic.offset; o + 16 <= dynamic.offset + dynamic.size; o += 16) {
     const tag = elf.readBigInt64LE(o);
     if (tag === DT_NULL) break;
-    if (!dyn.has(tag)) dyn.set(tag, elf.readBigUInt64LE(o + 8));
+    dynEntries.push({ tag, valueAt: o + 8 });
   }
+  const dyn = new Map<bigint, bigint>();
+  for (const e of dynEntries) if (!dyn.has(e.tag)) dyn.set(e.tag, elf.readBigUInt64LE(e.valueAt));
   const at = (tag: bigint, sec: Section | undefined, what: string) => {
     if (dyn.get(tag) !== sec?.addr) throw new ElfLayoutError(`.dynamic's ${what} is not the ${what} section`);
   };
@@ -343,14 +345,11 @@ function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTri
   // The new string table: .dynamic's and .gnu.version_r's strings, then the symbol names.
   const table = new StringTable();
   const dynPatches: { at: number; value: number }[] = [];
-  let strszAt = -1;
-  for (let o = dynamic.offset; o + 16 <= dynamic.offset + dynamic.size; o += 16) {
-    const tag = elf.readBigInt64LE(o);
-    if (tag === DT_NULL) break;
-    if (tag === DT_STRSZ) strszAt = o + 8;
-    if (DT_STRING_TAGS.has(tag)) dynPatches.push({ at: o + 8, value: table.add(cstring(strs, Number(elf.readBigUInt64LE(o + 8)))) });
-  }
-  if (strszAt < 0) throw new ElfLayoutError('.dynamic has no DT_STRSZ');
+  for (const e of dynEntries)
+    if (DT_STRING_TAGS.has(e.tag))
+      dynPatches.push({ at: e.valueAt, value: table.add(cstring(strs, Number(elf.readBigUInt64LE(e.valueAt)))) });
+  const strszAt = dynEntries.find((e) => e.tag === DT_STRSZ)?.valueAt;
+  if (strszAt === undefined) throw new ElfLayoutError('.dynamic has no DT_STRSZ');
   const verPatches: { at: number; value: number }[] = [];
   if (verneed) {
     const end = verneed.offset + verneed.size;
@@ -393,10 +392,8 @@ function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTri
       const idx = newIndex.get(Number(info >> 32n))!;
       elf.writeBigUInt64LE((BigInt(idx) << 32n) | (info & 0xffffffffn), o + 8);
     }
-    for (const p of [...dynPatches, ...verPatches]) {
-      if (p.at >= dynamic.offset && p.at < dynamic.offset + dynamic.size) elf.writeBigUInt64LE(BigInt(p.value), p.at);
-      else elf.writeUInt32LE(p.value, p.at);
-    }
+    for (const p of dynPatches) elf.writeBigUInt64LE(BigInt(p.value), p.at); // d_val: 64 bits
+    for (const p of verPatches) elf.writeUInt32LE(p.value, p.at); // vn_file, vna_name: 32 bits
     elf.writeBigUInt64LE(BigInt(newStrs.length), strszAt);
     const put = (sec: Section, bytes: Buffer): void => {
       elf.fill(0, sec.offset, sec.offset + sec.size);

@@ -60,13 +60,7 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
   if ((opts.icu ?? 'small') === 'small') {
     // The file name carries the trimming rules' version: new rules never reuse an old result.
     const trimmed = join(dir, `node.icu-small-v${ICU_TRIM_VERSION}`);
-    const info = `${trimmed}.json`;
-    if (existsSync(trimmed) && existsSync(info)) {
-      icuTrim = JSON.parse(await readFile(info, 'utf8')) as IcuTrim;
-    } else {
-      icuTrim = await trimNodeIcu(official.binary, trimmed);
-      if (icuTrim) await writeFile(info, JSON.stringify(icuTrim, null, 2));
-    }
+    icuTrim = await cachedDerivation(trimmed, () => trimNodeIcu(official.binary, trimmed));
     if (icuTrim) {
       binary = trimmed;
       icu = 'small';
@@ -89,14 +83,8 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
   let exportsTrim: DynsymTrim | undefined;
   if ((opts.exports ?? 'c') === 'c') {
     const out = `${binary}.exports-c-v${EXPORTS_TRIM_VERSION}`;
-    const info = `${out}.json`;
-    if (existsSync(out) && existsSync(info)) {
-      exportsTrim = JSON.parse(await readFile(info, 'utf8')) as DynsymTrim;
-    } else {
-      exportsTrim = await trimNodeExports(binary, out);
-      await writeFile(`${info}.partial`, JSON.stringify(exportsTrim, null, 2));
-      await rename(`${info}.partial`, info);
-    }
+    const from = binary;
+    exportsTrim = await cachedDerivation(out, () => trimNodeExports(from, out));
     binary = out;
     exportsMode = 'c';
   }
@@ -115,6 +103,22 @@ export async function fetchNodeRuntime(version: string, cacheDir: string, opts: 
     sha256,
     size,
   };
+}
+
+/**
+ * A derived binary `out` and its facts beside it in `out.json`: read back when
+ * both exist, else `make` writes `out` and returns the facts (undefined: nothing
+ * derived), which are written whole, then renamed into place.
+ */
+async function cachedDerivation<T>(out: string, make: () => Promise<T | undefined>): Promise<T | undefined> {
+  const info = `${out}.json`;
+  if (existsSync(out) && existsSync(info)) return JSON.parse(await readFile(info, 'utf8')) as T;
+  const facts = await make();
+  if (facts !== undefined) {
+    await writeFile(`${info}.partial`, JSON.stringify(facts, null, 2));
+    await rename(`${info}.partial`, info);
+  }
+  return facts;
 }
 
 interface OfficialNode {
