@@ -26,6 +26,11 @@ export function sshOnce(l: SshLogin, command: string, timeoutMs = 90_000): Spawn
   return spawnSync('ssh', sshArgs(l, command), { encoding: 'utf8', timeout: timeoutMs });
 }
 
+/** A login with no key at all (`-i /dev/null`, nothing else offered): the boot tests expect it refused. */
+export function sshWithoutKey(port: number, user = 'root'): SpawnSyncReturns<string> {
+  return sshOnce({ port, key: '/dev/null', user }, 'true', 60_000);
+}
+
 /** Run `command` until it succeeds (sshd may still be starting or making its host key); its stdout. */
 export async function sshUntil(l: SshLogin, command: string, o: { timeoutMs: number; pauseMs?: number }): Promise<string> {
   const deadline = Date.now() + o.timeoutMs;
