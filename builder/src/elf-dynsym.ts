@@ -23,6 +23,7 @@
  * handle (a SysV .hash, version definitions, REL relocations) are refused,
  * not guessed at.
  */
+import { decodeSection, headerTables, isElf64Le, loadSegments, vaddrToOffset, type ElfSection } from './elf.js';
 
 const SHT_RELA = 4;
 const SHT_HASH = 5;
@@ -76,20 +77,6 @@ const SHF_ALLOC = 2n;
 
 export class ElfLayoutError extends Error {}
 
-interface Section {
-  index: number;
-  type: number;
-  flags: bigint;
-  addr: bigint;
-  /** Offset of this section's header in the file. */
-  header: number;
-  offset: number;
-  size: number;
-  link: number;
-  info: number;
-  entsize: number;
-}
-
 interface Sym {
   name: string;
   /** The 24-byte entry as read, st_name rewritten later. */
@@ -115,32 +102,15 @@ export function gnuHash(name: string): number {
   return h;
 }
 
-function sections(elf: Buffer): Section[] {
-  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46 || elf[4] !== 2 || elf[5] !== 1)
-    throw new ElfLayoutError('not a 64-bit little-endian ELF file');
+function sections(elf: Buffer): ElfSection[] {
+  if (!isElf64Le(elf)) throw new ElfLayoutError('not a 64-bit little-endian ELF file');
   const type = elf.readUInt16LE(16);
   if (type !== 2 && type !== 3) throw new ElfLayoutError('not an executable or shared object (ET_EXEC, ET_DYN)');
-  const shoff = Number(elf.readBigUInt64LE(40));
-  const shentsize = elf.readUInt16LE(58);
-  const shnum = elf.readUInt16LE(60);
+  const { shoff, shentsize, shnum } = headerTables(elf);
   if (!shoff || !shnum || shentsize < 64) throw new ElfLayoutError('no section headers');
   if (shoff + shnum * shentsize > elf.length) throw new ElfLayoutError('section headers past the end of the file');
-  const out: Section[] = [];
-  for (let i = 0; i < shnum; i++) {
-    const h = shoff + i * shentsize;
-    out.push({
-      index: i,
-      type: elf.readUInt32LE(h + 4),
-      flags: elf.readBigUInt64LE(h + 8),
-      addr: elf.readBigUInt64LE(h + 16),
-      header: h,
-      offset: Number(elf.readBigUInt64LE(h + 24)),
-      size: Number(elf.readBigUInt64LE(h + 32)),
-      link: elf.readUInt32LE(h + 40),
-      info: elf.readUInt32LE(h + 44),
-      entsize: Number(elf.readBigUInt64LE(h + 56)),
-    });
-  }
+  const out: ElfSection[] = [];
+  for (let i = 0; i < shnum; i++) out.push(decodeSection(elf, shoff + i * shentsize, i));
   for (const sec of out) {
     if (sec.type !== 8 /* SHT_NOBITS */ && sec.offset + sec.size > elf.length)
       throw new ElfLayoutError(`section ${sec.index} runs past the end of the file`);
@@ -150,18 +120,10 @@ function sections(elf: Buffer): Section[] {
 
 /** File offset of a virtual address, through the PT_LOAD segments. */
 function fileOffset(elf: Buffer, vaddr: bigint): number {
-  const phoff = Number(elf.readBigUInt64LE(32));
-  const phentsize = elf.readUInt16LE(54);
-  const phnum = elf.readUInt16LE(56);
-  for (let i = 0; i < phnum; i++) {
-    const h = phoff + i * phentsize;
-    if (elf.readUInt32LE(h) !== 1 /* PT_LOAD */) continue;
-    const offset = elf.readBigUInt64LE(h + 8);
-    const va = elf.readBigUInt64LE(h + 16);
-    const filesz = elf.readBigUInt64LE(h + 32);
-    if (vaddr >= va && vaddr < va + filesz) return Number(vaddr - va + offset);
-  }
-  throw new ElfLayoutError(`address 0x${vaddr.toString(16)} is in no loaded segment`);
+  const { phoff, phentsize, phnum } = headerTables(elf);
+  const at = vaddrToOffset(loadSegments(elf, phoff, phnum, phentsize), vaddr);
+  if (at === undefined) throw new ElfLayoutError(`address 0x${vaddr.toString(16)} is in no loaded segment`);
+  return at;
 }
 
 function cstring(buf: Buffer, at: number): string {
@@ -244,7 +206,7 @@ export function trimDynamicSymbols(elf: Buffer, keep: (name: string) => boolean)
 /** Everything that reads and checks; returns the writes, which cannot fail. */
 function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTrim {
   const secs = sections(elf);
-  const only = (type: number, what: string): Section | undefined => {
+  const only = (type: number, what: string): ElfSection | undefined => {
     const found = secs.filter((s) => s.type === type);
     if (found.length > 1) throw new ElfLayoutError(`more than one ${what} section`);
     return found[0];
@@ -273,7 +235,7 @@ function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTri
   }
   const dyn = new Map<bigint, bigint>();
   for (const e of dynEntries) if (!dyn.has(e.tag)) dyn.set(e.tag, elf.readBigUInt64LE(e.valueAt));
-  const at = (tag: bigint, sec: Section | undefined, what: string) => {
+  const at = (tag: bigint, sec: ElfSection | undefined, what: string) => {
     if (dyn.get(tag) !== sec?.addr) throw new ElfLayoutError(`.dynamic's ${what} is not the ${what} section`);
   };
   at(DT_SYMTAB, dynsym, 'symbol table');
@@ -395,7 +357,7 @@ function planTrim(elf: Buffer, keep: (name: string) => boolean): () => DynsymTri
     for (const p of dynPatches) elf.writeBigUInt64LE(BigInt(p.value), p.at); // d_val: 64 bits
     for (const p of verPatches) elf.writeUInt32LE(p.value, p.at); // vn_file, vna_name: 32 bits
     elf.writeBigUInt64LE(BigInt(newStrs.length), strszAt);
-    const put = (sec: Section, bytes: Buffer): void => {
+    const put = (sec: ElfSection, bytes: Buffer): void => {
       elf.fill(0, sec.offset, sec.offset + sec.size);
       bytes.copy(elf, sec.offset);
       elf.writeBigUInt64LE(BigInt(bytes.length), sec.header + 32);
