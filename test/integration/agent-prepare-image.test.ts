@@ -172,6 +172,18 @@ test('UEFI partition image: ESP, swap, root; uuids recorded', { skip }, async ()
       msg,
       `image (root.raw) written to device ${loop.dev} root_uuid=${u['root uuid']} efi_system_partition_uuid=${u['efi system partition uuid']}`,
     );
+    // A rebuild with preserve_ephemeral keeps the table but formats the ESP again (a new FAT volume id), as IPA
+    // does: the previous image's loader must not survive for install_bootloader to find.
+    await prepareImage(
+      info('root.raw', { image_type: 'partition', root_mb: 16, swap_mb: 8, deploy_boot_mode: 'uefi', preserve_ephemeral: true }),
+      null,
+      { ...opts(loop.dev), bootMode: 'uefi' },
+    );
+    const again = getPartitionUuids() as { 'root uuid': string; 'efi system partition uuid': string };
+    assert.equal(again['root uuid'], u['root uuid']);
+    assert.match(again['efi system partition uuid'], /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+    assert.notEqual(again['efi system partition uuid'], u['efi system partition uuid'], 'the ESP was formatted again');
+    assert.match(sh('blkid', ['-p', `${loop.dev}p1`]), /LABEL="efi-part"/);
   } finally {
     loop.detach();
   }

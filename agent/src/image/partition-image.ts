@@ -124,7 +124,10 @@ export async function writePartitionImage(
   const root = parts.root!;
   if (isStreamable(info)) await downloadImage(info, () => openImageSink(root, 'device'), c);
   else await writeCachedImage(info, root, { ...c, maxImageBytes: plan.parts.at(-1)!.sizeMb * (1 << 20) }, false);
-  if (parts['efi system partition'] && !preserve) await c.run(['mkfs.vfat', '-n', 'efi-part', parts['efi system partition']]);
+  // Formatted even with preserve_ephemeral, as IPA's work_on_disk does: the ESP belongs to the image being
+  // deployed. Kept, it still held the previous image's loader, install_bootloader found it, pointed the NVRAM
+  // entry at it and reported success, and the node booted a loader whose grub.cfg named the old root.
+  if (parts['efi system partition']) await c.run(['mkfs.vfat', '-n', 'efi-part', parts['efi system partition']]);
   if (parts.swap) await c.run(['mkswap', '-L', 'swap1', parts.swap]);
   if (parts.ephemeral && !preserve) {
     const fmt = String(info.ephemeral_format ?? 'ext4');
