@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Files, fakeMounts } from '../../test/support/fake-mounts.js';
@@ -87,6 +87,50 @@ test('UEFI: an image whose only loader is \\EFI\\BOOT\\BOOTX64.EFI gets an entry
   const run = fakeHost(disk({ 'EFI/BOOT/BOOTX64.EFI': 'x', 'EFI/BOOT/grub.cfg': 'x' }));
   await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run });
   assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'), run.calls.join('\n'));
+});
+
+test("UEFI: of several architectures' fallback loaders only this machine's gets an entry; another's alone is no bootloader", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rf-esp-t-'));
+  try {
+    await mkdir(join(dir, 'EFI/BOOT'), { recursive: true });
+    await writeFile(join(dir, 'EFI/BOOT/BOOTAA64.EFI'), 'arm');
+    assert.deepEqual(await findEfiBootloaders(dir, 'x64'), []);
+    assert.deepEqual(await findEfiBootloaders(dir, 'arm64'), [{ path: '\\EFI\\BOOT\\BOOTAA64.EFI', label: 'ironic1' }]);
+    await writeFile(join(dir, 'EFI/BOOT/BOOTX64.EFI'), 'x86');
+    assert.deepEqual(await findEfiBootloaders(dir, 'x64'), [{ path: '\\EFI\\BOOT\\BOOTX64.EFI', label: 'ironic1' }]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const run = fakeHost(disk({ 'EFI/BOOT/BOOTAA64.EFI': 'x', 'EFI/BOOT/BOOTX64.EFI': 'x' }));
+  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  const created = run.calls.filter((c) => c.startsWith('efibootmgr -v -c'));
+  assert.deepEqual(created, ['efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'], run.calls.join('\n'));
+});
+
+test('UEFI: a failed ESP mount leaves no temporary directory behind', async () => {
+  // A TMPDIR of its own: other test files make rf-esp- directories in the shared one at the same time.
+  const own = await mkdtemp(join(tmpdir(), 'rf-tmp-t-'));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = own;
+  const host = fakeHost(disk({ 'EFI/BOOT/BOOTX64.EFI': 'x' }));
+  const run: typeof host = Object.assign(
+    async (argv: string[], o?: Parameters<typeof host>[1]) => {
+      if (argv[0] === 'mount') throw new Error('mount: wrong fs type');
+      return host(argv, o);
+    },
+    { calls: host.calls },
+  );
+  try {
+    await assert.rejects(
+      installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run }),
+      named('CommandExecutionError', /wrong fs type/),
+    );
+    assert.deepEqual(await readdir(own), []);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    await rm(own, { recursive: true, force: true });
+  }
 });
 
 test('UEFI whole-disk image without an ESP, or with an empty one: a clear error, not a node that cannot boot', async () => {

@@ -14,7 +14,8 @@ import { listPartitions } from '../hardware/disks/disk-facts.js';
 export const ESP_TYPES = ['c12a7328-f81f-11d2-ba4b-00a0c93ec93b', '0xef'];
 const LOADERS = ['shimx64.efi', 'grubx64.efi', 'shimaa64.efi', 'grubaa64.efi'];
 /** The firmware's removable-media path: an image whose only loader is this still boots (issue 11). */
-const FALLBACKS = ['bootx64.efi', 'bootaa64.efi'];
+/** The removable-media fallback loader this machine's firmware runs (UEFI spec §3.5.1.1); another architecture's is no bootloader here. */
+export const fallbackLoaderOf = (arch: string): string => (arch === 'arm64' ? 'bootaa64.efi' : 'bootx64.efi');
 
 export interface EfiLoader {
   path: string;
@@ -59,7 +60,7 @@ async function walk(dir: string): Promise<string[]> {
 const base = (f: string): string => f.slice(f.lastIndexOf('/') + 1).toLowerCase();
 
 /** Bootloaders on a mounted ESP, as \EFI\... paths: shim's CSV, else shim/grub, else the EFI/BOOT fallback. */
-export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> {
+export async function findEfiBootloaders(espRoot: string, arch: string = process.arch): Promise<EfiLoader[]> {
   const all = await walk(espRoot);
   const isFallbackDir = (f: string): boolean => /\/efi\/boot\//i.test(`/${relative(espRoot, f)}`);
   const files = all.filter((f) => !isFallbackDir(f));
@@ -80,7 +81,8 @@ export async function findEfiBootloaders(espRoot: string): Promise<EfiLoader[]> 
     const hit = files.filter((f) => base(f) === name);
     if (hit.length) return hit.map((f, i) => ({ path: toEfi(f), label: `ironic${i + 1}` }));
   }
-  const fallback = all.filter((f) => isFallbackDir(f) && FALLBACKS.includes(base(f)));
+  // Only this architecture's: with BOOTAA64.EFI and BOOTX64.EFI both there, an x86 node got an entry for the ARM one.
+  const fallback = all.filter((f) => isFallbackDir(f) && base(f) === fallbackLoaderOf(arch));
   return fallback.slice(0, 1).map((f) => ({ path: toEfi(f), label: 'ironic1' }));
 }
 
@@ -158,15 +160,18 @@ export async function manageUefi(dev: string, espUuid: string | null, run: Progr
   const esp = await findEsp(dev, espUuid, run);
   const partNum = (await probe(esp, 'PART_ENTRY_NUMBER', run)) || (/(\d+)$/.exec(esp)?.[1] ?? '1');
   const mnt = await mkdtemp(join(tmpdir(), 'rf-esp-'));
-  await run(['mount', esp, mnt]);
   try {
-    const loaders = await findEfiBootloaders(mnt);
-    if (!loaders.length) return false;
-    await writeBootEntries(loaders, [{ disk: dev, partNum }], run);
-    return true;
+    await run(['mount', esp, mnt]);
+    try {
+      const loaders = await findEfiBootloaders(mnt);
+      if (!loaders.length) return false;
+      await writeBootEntries(loaders, [{ disk: dev, partNum }], run);
+      return true;
+    } finally {
+      await run(['umount', mnt]).catch(() => undefined);
+    }
   } finally {
     // rmdir, never a recursive rm: after a failed umount that would empty the ESP.
-    await run(['umount', mnt]).catch(() => undefined);
     await rmdir(mnt).catch(() => undefined);
   }
 }
