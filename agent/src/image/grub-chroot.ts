@@ -52,19 +52,41 @@ export async function grubInMountedRoot(root: string, plan: GrubChrootPlan, moun
   if (!bins) throw new InvalidImage(plan.noGrub.replaceAll('{install}', 'grub-install'));
   if (plan.modules && !(await exists(join(root, 'usr/lib/grub', plan.modules.target))))
     throw new InvalidImage(plan.modules.missing.replaceAll('{install}', bins.install));
-  for (const fs of ['dev', 'proc', 'sys', 'run']) {
-    await mkdir(join(root, fs), { recursive: true });
-    await mount(['mount', '--bind', `/${fs}`], join(root, fs));
-  }
+  await bindForChroot(root, mount);
   if (plan.esp) {
     await mkdir(join(root, 'boot/efi'), { recursive: true });
     await mount(['mount', plan.esp], join(root, 'boot/efi'));
   }
   for (const args of plan.installs) await run(['chroot', root, bins.install, ...args]);
   await plan.beforeMkconfig?.(root);
-  // IPA's _configure_grub environment: no os-prober (it would list the ramdisk's disks), remember the last entry booted.
-  await run(['chroot', root, bins.mkconfig, '-o', bins.cfg], { env: { GRUB_DISABLE_OS_PROBER: 'true', GRUB_SAVEDEFAULT: 'true' } });
+  await mkconfig(root, bins, run);
   if (plan.esp) await run(['umount', join(root, 'boot/efi')]);
+}
+
+/** /dev, /proc, /sys and /run of the ramdisk bound into the mounted root, for programs run in a chroot of it. */
+async function bindForChroot(root: string, mount: Mounter): Promise<void> {
+  for (const fs of ['dev', 'proc', 'sys', 'run']) {
+    await mkdir(join(root, fs), { recursive: true });
+    await mount(['mount', '--bind', `/${fs}`], join(root, fs));
+  }
+}
+
+/** IPA's _configure_grub: the image's grub(2)-mkconfig writes its config; no os-prober (it would list the ramdisk's disks), remember the last entry booted. */
+async function mkconfig(root: string, bins: { mkconfig: string; cfg: string }, run: ProgramRunner): Promise<void> {
+  await run(['chroot', root, bins.mkconfig, '-o', bins.cfg], { env: { GRUB_DISABLE_OS_PROBER: 'true', GRUB_SAVEDEFAULT: 'true' } });
+}
+
+/**
+ * IPA's _configure_grub before a partition image's /boot/efi is copied to the
+ * ESP: when the image has GRUB, its config is written again for the disk it
+ * now lives on. False when the image has no GRUB (the copy goes ahead as it is).
+ */
+export async function configureGrubInMountedRoot(root: string, mount: Mounter, run: ProgramRunner): Promise<boolean> {
+  const bins = await grubBinaries(root);
+  if (!bins) return false;
+  await bindForChroot(root, mount);
+  await mkconfig(root, bins, run);
+  return true;
 }
 
 /** Mounts a command line (["mount", dev] or ["mount", "--bind", dir]) on a directory, to be undone by withMountedRoot. */

@@ -185,6 +185,43 @@ test("UEFI partition image: the image's /boot/efi is copied onto the new ESP, th
   assert.ok(!run.calls.some((c) => c.startsWith('chroot')));
 });
 
+test("UEFI partition image with GRUB: its config is made again before the copy, and /boot/grub2's grub.cfg and grubenv go beside the loader", async () => {
+  const d = disk(
+    {},
+    {
+      'usr/sbin/grub2-install': '#!',
+      'boot/efi/EFI/centos/shimx64.efi': 'shim',
+      'boot/efi/EFI/centos/grubx64.efi': 'grub',
+      'boot/grub2/grub.cfg': 'from the image builder',
+      'boot/grub2/grubenv': 'kernelopts=root=UUID=root-uuid ro',
+      'etc/fstab': '# empty\n',
+    },
+  );
+  const host = fakeHost(d);
+  // grub2-mkconfig, run in the chroot, writes the image's config again.
+  const run: typeof host = Object.assign(
+    async (argv: string[], o?: Parameters<typeof host>[1]) => {
+      if (argv[0] === 'chroot' && argv[2] === 'grub2-mkconfig')
+        await writeFile(join(argv[1]!, 'boot/grub2/grub.cfg'), 'made for this disk');
+      return host(argv, o);
+    },
+    { calls: host.calls },
+  );
+  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  const chroots = run.calls.filter((c) => c.startsWith('chroot'));
+  assert.equal(chroots.length, 1, run.calls.join('\n'));
+  assert.match(chroots[0]!, /^chroot \S+ grub2-mkconfig -o \/boot\/grub2\/grub.cfg$/);
+  for (const fs of ['dev', 'proc', 'sys', 'run'])
+    assert.ok(
+      run.calls.some((c) => new RegExp(`^mount --bind /${fs} \\S+/${fs}$`).test(c)),
+      fs,
+    );
+  const esp = d.contents['/dev/sda1']!;
+  assert.equal(String(esp['EFI/centos/grub.cfg']), 'made for this disk');
+  assert.equal(String(esp['EFI/centos/grubenv']), 'kernelopts=root=UUID=root-uuid ro');
+  assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\centos\\shimx64.efi'), run.calls.join('\n'));
+});
+
 test('UEFI partition image without /boot/efi: grub-install --target=x86_64-efi in a chroot, into the ESP', async () => {
   const d = disk({}, { 'usr/sbin/grub-install': '#!', 'usr/lib/grub/x86_64-efi/normal.mod': 'x', 'etc/fstab': '# empty\n' });
   const run = fakeHost(d);

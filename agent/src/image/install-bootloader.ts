@@ -14,7 +14,15 @@ import { execute, type ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
 import { findEsp, findPartition, fstabWithEsp, manageUefi, probe } from './uefi-boot-entries.js';
 import { installBootloaderOnRaid } from './install-bootloader-raid.js';
-import { efiGrubPlan, efiTargetOf, grubInMountedRoot, runGrubInChroot, withMount, withMountedRoot } from './grub-chroot.js';
+import {
+  configureGrubInMountedRoot,
+  efiGrubPlan,
+  efiTargetOf,
+  grubInMountedRoot,
+  runGrubInChroot,
+  withMount,
+  withMountedRoot,
+} from './grub-chroot.js';
 import { isMdDevice } from '../hardware/raid/md-devices.js';
 
 export interface InstallBootloaderArgs {
@@ -103,11 +111,13 @@ async function setupPartitionImageEsp(
       const assets = (await readdir(join(imageEfi, 'EFI')).catch(() => [])).length > 0;
       let done = false;
       if (assets) {
+        // As IPA's _try_preserve_efi_assets: an image with GRUB gets its config made again first, then copied beside the loaders.
+        if (await configureGrubInMountedRoot(mnt, mount, run)) o.log?.info(`Wrote the image's GRUB configuration again (grub-mkconfig)`);
         o.log?.info(`Copying the image's /boot/efi onto the EFI system partition ${esp}`);
         await withMount(esp, run, async (espMnt) => {
           // FAT has no symlinks or owners: copy what the links point to.
           await cp(imageEfi, espMnt, { recursive: true, dereference: true, force: true });
-          await copyGrub2Config(mnt, espMnt);
+          await copyGrub2Config(mnt, espMnt, o.log);
         });
         done = await manageUefi(device, espUuid, run);
         if (!done) o.log?.warn(`The image's /boot/efi holds no EFI bootloader; installing GRUB for EFI instead`);
@@ -127,13 +137,21 @@ async function setupPartitionImageEsp(
   }
 }
 
-/** As IPA: a grub2 image's /boot/grub2/grub.cfg goes beside each vendor loader that has none. */
-async function copyGrub2Config(root: string, espMnt: string): Promise<void> {
-  const cfg = join(root, 'boot/grub2/grub.cfg');
-  if (!(await exists(cfg))) return;
-  for (const d of await readdir(join(espMnt, 'EFI')).catch(() => [])) {
-    const dest = join(espMnt, 'EFI', d, 'grub.cfg');
-    if (!(await exists(dest))) await cp(cfg, dest, { dereference: true }).catch(() => undefined);
+/**
+ * As IPA's _preserve_efi_assets: a grub2 image's /boot/grub2/grub.cfg and
+ * grubenv go beside each vendor loader that has none (Red Hat's BLS configs
+ * read kernelopts from the grubenv next to grub.cfg; without it the kernel
+ * starts with no root=). A copy that fails is logged, as IPA does.
+ */
+async function copyGrub2Config(root: string, espMnt: string, log?: Log): Promise<void> {
+  for (const name of ['grub.cfg', 'grubenv']) {
+    const src = join(root, 'boot/grub2', name);
+    if (!(await exists(src))) continue;
+    for (const d of await readdir(join(espMnt, 'EFI')).catch(() => [])) {
+      const dest = join(espMnt, 'EFI', d, name);
+      if (await exists(dest)) continue;
+      await cp(src, dest, { dereference: true }).catch((e: Error) => log?.warn(`Could not copy ${name} to ${dest}: ${e.message}`));
+    }
   }
 }
 
