@@ -171,6 +171,49 @@ test('delete: a holder disk whose partition table cannot be removed fails the st
   assert.ok(sys.calls.includes('destroy-disk-metadata /dev/vdb'));
 });
 
+test('delete without mdadm in the ramdisk fails the step, naming mdadm and its package; nothing is touched', async () => {
+  const sys = fakeSystem({ arrays: [] });
+  const noMdadm: ProgramRunner = async (argv, o) => {
+    if (argv[0] === 'mdadm') {
+      const cause = Object.assign(new Error('spawn mdadm ENOENT'), { code: 'ENOENT' });
+      throw new ExecError(argv, null, '', cause.message, cause);
+    }
+    return sys.run(argv, o);
+  };
+  await assert.rejects(deleteSoftwareRaid({}, ctx(noMdadm)), (e: unknown) => {
+    assert.ok(e instanceof SoftwareRAIDError);
+    assert.match(e.details, /mdadm not found.*mdadm package/);
+    return true;
+  });
+  assert.ok(!sys.calls.some((c) => /^(wipefs|destroy-disk-metadata|parted)/.test(c)), sys.calls.join('\n'));
+});
+
+test('delete when no array assembles still sweeps every disk and partition for md superblocks (one pass, as IPA)', async () => {
+  const sys = fakeSystem({
+    arrays: [],
+    partitions: { '/dev/vda': ['/dev/vda1', '/dev/vda2'], '/dev/vdb': ['/dev/vdb1'] },
+    superblocks: ['/dev/vda2', '/dev/vdb1', '/dev/vdb'],
+  });
+  const r = await deleteSoftwareRaid({}, ctx(sys.run));
+  assert.deepEqual(r, {});
+  const zeroed = sys.calls.filter((c) => c.startsWith('mdadm --zero-superblock'));
+  // Partitions first (last to first), then the disk, as IPA's sweep.
+  assert.deepEqual(zeroed, ['mdadm --zero-superblock /dev/vda2', 'mdadm --zero-superblock /dev/vdb1', 'mdadm --zero-superblock /dev/vdb']);
+  assert.ok(sys.calls.includes('mdadm --examine /dev/vda1'), 'every partition examined');
+  // The scan ran before the pass and again after it; no second pass for nothing.
+  assert.equal(sys.calls.filter((c) => c === 'mdadm --assemble --scan').length, 2);
+  assert.equal(sys.calls.filter((c) => c === 'mdadm --examine /dev/vda1').length, 1);
+});
+
+test('delete: mdadm --assemble --scan exiting non-zero (nothing to assemble) is not an error', async () => {
+  const sys = fakeSystem({ arrays: [] });
+  const scanFails: ProgramRunner = async (argv, o) => {
+    if (argv.join(' ') === 'mdadm --assemble --scan') throw new ExecError(argv, 1, '', 'mdadm: No arrays found in config file');
+    return sys.run(argv, o);
+  };
+  assert.deepEqual(await deleteSoftwareRaid({}, ctx(scanFails)), {});
+});
+
 test('delete on a host agent restricted to some disks: no scan, arrays on other disks are not touched', async () => {
   const sys = fakeSystem({ arrays: ['/dev/md5'], detail: { '/dev/md5': '/dev/md5:\n 0 0 0 0 active /dev/sdz1\n' } });
   const r = await deleteSoftwareRaid({}, ctx(sys.run, { onlyDisks: ['/dev/loop3'] }));

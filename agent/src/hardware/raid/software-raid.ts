@@ -4,7 +4,7 @@
  * runs parted and mdadm through the ProgramRunner.
  */
 import { SoftwareRAIDError } from '../../errors.js';
-import type { ProgramRunner } from '../../util/exec.js';
+import { ExecError, type ProgramRunner } from '../../util/exec.js';
 import type { Log } from '../../util/log.js';
 import { destroyDiskMetadata } from '../disks/destroy-metadata.js';
 import { getDeviceSize, listPartitions } from '../disks/disk-facts.js';
@@ -167,11 +167,38 @@ async function rescan(dev: string, run: ProgramRunner): Promise<void> {
 /**
  * Assemble whatever the disks describe, so arrays of a previous boot are
  * seen (and can be deleted). Never with `onlyDisks`: a scan would assemble
- * the arrays of the host the agent runs on.
+ * the arrays of the host the agent runs on. mdadm's exit code is not
+ * looked at (IPA: check_exit_code=False): "nothing to assemble" is not an
+ * error. mdadm that cannot be run at all (not installed) is one when
+ * `required` (the raid steps: IPA's call raises there and the step fails);
+ * at start-up (initialize) it is ignored: the agent must still come up.
  */
-export async function assembleArrays(run: ProgramRunner, onlyDisks: readonly string[] = []): Promise<void> {
+export async function assembleArrays(
+  run: ProgramRunner,
+  onlyDisks: readonly string[] = [],
+  { required = false }: { required?: boolean } = {},
+): Promise<void> {
   if (onlyDisks.length) return;
-  await run(['mdadm', '--assemble', '--scan'], { okCodes: [0, 1, 2] }).catch(() => undefined);
+  try {
+    await run(['mdadm', '--assemble', '--scan'], { okCodes: [0, 1, 2] });
+  } catch (e) {
+    if (!required) return;
+    if (isProgramMissing(e)) {
+      throw new SoftwareRAIDError(
+        `mdadm not found: the software RAID steps need mdadm in the ramdisk (install the mdadm package): ${(e as Error).message}`,
+      );
+    }
+    if (e instanceof ExecError && e.code === null && e.cause !== undefined) {
+      throw new SoftwareRAIDError(`mdadm could not be run: ${e.message}`);
+    }
+  }
+}
+
+/** The program could not be started because it is not there (spawn ENOENT). */
+function isProgramMissing(e: unknown): boolean {
+  if (!(e instanceof ExecError) || e.code !== null) return false;
+  const cause = e.cause as NodeJS.ErrnoException | undefined;
+  return cause?.code === 'ENOENT' || /\bENOENT\b/.test(e.stderr);
 }
 
 /** What delete did to each array: "delete", "keep" (volume on the skip list), "wipe" (shares a disk with a kept one). */
@@ -183,23 +210,27 @@ export type DeleteAction = 'delete' | 'keep' | 'wipe';
  * superblock left on any disk or partition; then wipe the partition tables
  * of the holder disks. Arrays whose volume_name is in
  * skip_block_devices are kept, and so are their disks; other arrays on those
- * disks lose their data but keep their superblocks. Two passes, as in IPA;
- * arrays still there after them fail the step, and so does a holder disk
- * whose partitions could not be removed (IPA only logs that: the next
- * create_configuration then refuses the disk for its partitions, naming
- * delete_configuration, which had reported success).
+ * disks lose their data but keep their superblocks. Two passes, as in IPA,
+ * and always the first one, even when no array assembled: its sweep zeroes
+ * the superblocks of arrays that cannot assemble. mdadm missing fails the
+ * step (the scan could not look). Arrays still there after the passes fail
+ * the step, and so does a holder disk whose partitions could not be
+ * removed (IPA only logs that: the next create_configuration then refuses
+ * the disk for its partitions, naming delete_configuration, which had
+ * reported success).
  */
 export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Record<string, DeleteAction>> {
   const run = c.run;
   const skipNames = readSkipVolumeNames(node.properties);
   let result: Record<string, DeleteAction> = {};
-  await assembleArrays(run, c.onlyDisks);
+  await assembleArrays(run, c.onlyDisks, { required: true });
   let arrays = await listArrays(c);
   /** Holder disk → why its partitions are still there (a later pass that succeeds clears it). */
   const notWiped = new Map<string, string>();
-  for (let pass = 1; pass <= 2 && arrays.length; pass++) {
+  // At least one pass even when nothing assembled (as IPA): its sweep zeroes md superblocks that no array uses.
+  for (let pass = 1; pass === 1 || (pass <= 2 && arrays.length); pass++) {
     result = { ...result, ...(await deletePass(arrays, skipNames, c, notWiped)) };
-    await assembleArrays(run, c.onlyDisks);
+    await assembleArrays(run, c.onlyDisks, { required: true });
     arrays = (await listArrays(c)).filter((a) => (result[a] ?? 'delete') === 'delete');
   }
   if (arrays.length) throw new SoftwareRAIDError(`Unable to clean all softraid correctly. Remaining ${JSON.stringify(arrays)}`);
