@@ -8,6 +8,8 @@
  * target_raid_config asks for software RAID and no root device hints are
  * given, the first array (md0: the first logical disk, which
  * validation made RAID-1) is the install device whatever its size.
+ * Arrays whose volume_name is on skip_block_devices are never candidates
+ * (IPA's list_block_devices_check_skip_list), for any of these rules.
  */
 import type { Log } from '../../util/log.js';
 import type { ProgramRunner } from '../../util/exec.js';
@@ -15,6 +17,7 @@ import { readRootDeviceHints } from '../inventory/root-device.js';
 import type { BlockDevice, Node } from '../types.js';
 import { getComponentDevices, getHolderDisks, getVolumeName } from './md-devices.js';
 import { isSoftwareRaidConfig } from './raid-config.js';
+import { filterRaidSkipList } from './software-raid.js';
 
 const ARRAY = /^\/dev\/md\d+$/;
 
@@ -26,12 +29,16 @@ export interface RaidInstallChoice {
 }
 
 export async function chooseRaidInstallDevice(
-  disks: BlockDevice[],
+  offered: BlockDevice[],
   node: Node | undefined,
   rootVolumes: Readonly<Record<string, boolean>>,
   run: ProgramRunner,
   log?: Log,
 ): Promise<RaidInstallChoice> {
+  // IPA's list_block_devices_check_skip_list: an array kept by a skip_block_devices volume_name is never a candidate.
+  const disks = await filterRaidSkipList(offered, node ?? {}, run, false);
+  const kept = offered.filter((d) => !disks.includes(d)).map((d) => d.name);
+  if (kept.length) log?.info(`software RAID: ${kept.join(', ')} kept by skip_block_devices, not an install device candidate`);
   const present = new Set(disks.map((d) => d.name));
   const hints = readRootDeviceHints(node);
   for (const [md, isRoot] of Object.entries(rootVolumes)) {

@@ -238,6 +238,41 @@ test('install device: the root volume of this boot, else the first array when ta
   );
 });
 
+test('install device: an array kept by skip_block_devices is never chosen, by the first-array rule or by hints', async () => {
+  const detail = {
+    '/dev/md0': '/dev/md0:\n     Name : h:data\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
+    '/dev/md1': '/dev/md1:\n     Name : h:root\n   0 0 0 0 active /dev/vda2\n   1 0 0 1 active /dev/vdb2\n',
+  };
+  const sys = fakeSystem({ arrays: ['/dev/md0', '/dev/md1'], detail });
+  const withMd = [...disks, testBlockDevice({ name: '/dev/md0', size: 6 * GiB }), testBlockDevice({ name: '/dev/md1', size: GiB })];
+  const skip = { skip_block_devices: [{ volume_name: 'data' }] };
+  const node = { target_raid_config: raid1, properties: skip };
+  const names = (l: { name: string }[]) => l.map((d) => d.name);
+
+  const first = await chooseRaidInstallDevice(withMd, node, {}, sys.run);
+  assert.equal(first.device, '/dev/md1', 'the kept md0 is not "the first array"');
+  assert.deepEqual(names(first.candidates), ['/dev/vda', '/dev/vdb', '/dev/md1']);
+
+  // Hints: the caller matches them among the candidates, which no longer hold the kept array.
+  const hinted = await chooseRaidInstallDevice(
+    withMd,
+    { ...node, properties: { ...skip, root_device: { name: '/dev/md0' } } },
+    {},
+    sys.run,
+  );
+  assert.equal(hinted.device, null);
+  assert.ok(!names(hinted.candidates).includes('/dev/md0'));
+
+  // Only the kept array there: no array is offered at all.
+  const onlyKept = fakeSystem({ arrays: ['/dev/md0'], detail });
+  const alone = await chooseRaidInstallDevice([...disks, testBlockDevice({ name: '/dev/md0', size: 6 * GiB })], node, {}, onlyKept.run);
+  assert.equal(alone.device, null);
+  assert.deepEqual(names(alone.candidates), ['/dev/vda', '/dev/vdb']);
+
+  // Without the skip list, md0 is the first array again.
+  assert.equal((await chooseRaidInstallDevice(withMd, { target_raid_config: raid1 }, {}, sys.run)).device, '/dev/md0');
+});
+
 test('erase steps and the skip list: a kept volume is never erased; its neighbour only escapes the metadata/express erase', async () => {
   const detail = {
     '/dev/md0': '/dev/md0:\n     Name : h:keepme\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
