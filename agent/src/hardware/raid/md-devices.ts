@@ -3,6 +3,8 @@
  * disks (mdadm --detail, as IPA's get_holder_disks and
  * _get_actual_component_devices read it), their volume names.
  */
+import { access, realpath } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { ProgramRunner } from '../../util/exec.js';
 import { diskOfPartition, parseMdadmDetailDevices, parseMdadmName } from './plan.js';
 
@@ -40,14 +42,38 @@ export async function getComponentDevices(md: string, run: ProgramRunner): Promi
   }
 }
 
-/** The disks under an array's members (a whole-disk member is its own holder). */
-export async function getHolderDisks(md: string, run: ProgramRunner): Promise<string[]> {
+/**
+ * The disks under an array's members (a whole-disk member is its own
+ * holder). The kernel says which is which: /sys/class/block/<name>/partition
+ * exists for a partition only, whose directory sits in its disk's. So
+ * /dev/loop0 or /dev/mmcblk0 as a whole-disk member is its own holder (not
+ * "/dev/loop"), as IPA checks for a whole disk first. A name sysfs does not
+ * know falls back to the naming rules (diskOfPartition).
+ */
+export async function getHolderDisks(md: string, run: ProgramRunner, sysRoot = '/sys'): Promise<string[]> {
   const out: string[] = [];
   for (const c of await getComponentDevices(md, run)) {
-    const disk = /\d$/.test(c) ? (diskOfPartition(c) ?? c) : c;
+    const disk = await holderOf(c, sysRoot);
     if (!out.includes(disk)) out.push(disk);
   }
   return out;
+}
+
+/** The disk a member device is on: itself for a whole disk. */
+async function holderOf(dev: string, sysRoot: string): Promise<string> {
+  const dir = `${sysRoot}/class/block/${basename(dev)}`;
+  const real = await realpath(dir).catch(() => null);
+  if (real !== null) {
+    const isPartition = await access(`${dir}/partition`).then(
+      () => true,
+      () => false,
+    );
+    if (!isPartition) return dev;
+    // A partition's sysfs directory is inside its disk's: .../block/loop0/loop0p1.
+    const parent = basename(dirname(real));
+    if (parent && parent !== 'block') return `${dirname(dev)}/${parent}`;
+  }
+  return /\d$/.test(dev) ? (diskOfPartition(dev) ?? dev) : dev;
 }
 
 /** The array's volume name (mdadm --name), or null. */

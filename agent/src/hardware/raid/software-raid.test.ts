@@ -1,3 +1,7 @@
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SoftwareRAIDError } from '../../errors.js';
@@ -6,6 +10,7 @@ import { createMemoryLog } from '../../../test/support/logs.js';
 import { testBlockDevice } from '../../../test/support/block-device.js';
 import { createSoftwareRaid, deleteSoftwareRaid, filterRaidSkipList, type RaidContext } from './software-raid.js';
 import { chooseRaidInstallDevice } from './install-device.js';
+import { getHolderDisks } from './md-devices.js';
 
 const GiB = 2 ** 30;
 
@@ -271,6 +276,35 @@ test('install device: an array kept by skip_block_devices is never chosen, by th
 
   // Without the skip list, md0 is the first array again.
   assert.equal((await chooseRaidInstallDevice(withMd, { target_raid_config: raid1 }, {}, sys.run)).device, '/dev/md0');
+});
+
+test('holder disks: a whole-disk member is its own holder even when its name ends in a digit (sysfs decides)', async () => {
+  const sys = await mkdtemp(join(tmpdir(), 'sysfs-'));
+  try {
+    // The kernel's layout: /sys/class/block/<name> links into /sys/devices, a partition's directory inside its disk's.
+    const dev = (path: string, partition: boolean) => {
+      mkdirSync(join(sys, 'devices', path), { recursive: true });
+      if (partition) writeFileSync(join(sys, 'devices', path, 'partition'), '1\n');
+      mkdirSync(join(sys, 'class', 'block'), { recursive: true });
+      symlinkSync(join('..', '..', 'devices', path), join(sys, 'class', 'block', path.split('/').pop()!));
+    };
+    dev('virtual/block/loop0', false);
+    dev('virtual/block/loop1', false);
+    dev('virtual/block/loop1/loop1p1', true);
+    dev('pci/mmc/block/mmcblk0', false);
+    dev('pci/nvme/block/nvme0n1', false);
+    dev('pci/nvme/block/nvme0n1/nvme0n1p2', true);
+    const detail = {
+      '/dev/md0': '/dev/md0:\n   0 7 0 0 active /dev/loop0\n   1 179 0 1 active /dev/mmcblk0\n',
+      '/dev/md1': '/dev/md1:\n   0 7 17 0 active /dev/loop1p1\n   1 259 2 1 active /dev/nvme0n1p2\n   2 8 33 2 active /dev/sdc1\n',
+    };
+    const fake = fakeSystem({ arrays: ['/dev/md0', '/dev/md1'], detail });
+    assert.deepEqual(await getHolderDisks('/dev/md0', fake.run, sys), ['/dev/loop0', '/dev/mmcblk0']);
+    // Partitions map to their disk through sysfs; a name sysfs does not know (sdc1) by the naming rule.
+    assert.deepEqual(await getHolderDisks('/dev/md1', fake.run, sys), ['/dev/loop1', '/dev/nvme0n1', '/dev/sdc']);
+  } finally {
+    await rm(sys, { recursive: true, force: true });
+  }
 });
 
 test('erase steps and the skip list: a kept volume is never erased; its neighbour only escapes the metadata/express erase', async () => {
