@@ -219,6 +219,113 @@ test('delete: mdadm --assemble --scan exiting non-zero (nothing to assemble) is 
   assert.deepEqual(await deleteSoftwareRaid({}, ctx(scanFails)), {});
 });
 
+test('skip list workflow: delete keeps data and wipes root, then create leaves both out and creates nothing (as IPA)', async () => {
+  const detail = {
+    '/dev/md127': '/dev/md127:\n     Name : h:data\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
+    '/dev/md126': '/dev/md126:\n     Name : h:root\n   0 0 0 0 active /dev/vda2\n   1 0 0 1 active /dev/vdb2\n',
+    '/dev/md125': '/dev/md125:\n     Name : h:esp\n   0 0 0 0 active /dev/vda3\n   1 0 0 1 active /dev/vdb3\n',
+  };
+  const arrays = ['/dev/md127', '/dev/md126', '/dev/md125'];
+  const parts = { '/dev/vda': ['/dev/vda1', '/dev/vda2', '/dev/vda3'], '/dev/vdb': ['/dev/vdb1', '/dev/vdb2', '/dev/vdb3'] };
+  const node = {
+    uuid: 'n1',
+    properties: { skip_block_devices: [{ volume_name: 'data' }] },
+    target_raid_config: {
+      logical_disks: [
+        { size_gb: 2, raid_level: '1', controller: 'software', volume_name: 'root' },
+        { size_gb: 'MAX', raid_level: '1', controller: 'software', volume_name: 'data' },
+      ],
+    },
+  };
+  const sys = fakeSystem({ arrays, detail: { ...detail }, partitions: parts, superblocks: Object.values(parts).flat() });
+  const del = await deleteSoftwareRaid(node, ctx(sys.run));
+  // esp would be wiped beside the kept volume: it is kept instead, so find_esp_raid can reuse it.
+  assert.deepEqual(del, { '/dev/md127': 'keep', '/dev/md126': 'wipe', '/dev/md125': 'keep' });
+  assert.ok(sys.calls.includes('wipefs -af /dev/md126'));
+  assert.ok(
+    !sys.calls.some((c) => /wipefs -af \/dev\/md12[57]|--stop|--zero-superblock|destroy-disk-metadata/.test(c)),
+    sys.calls.join('\n'),
+  );
+
+  const before = sys.calls.length;
+  const created = await createSoftwareRaid(node.target_raid_config, node, ctx(sys.run));
+  assert.deepEqual(created.config, node.target_raid_config);
+  assert.equal(created.plan, null);
+  assert.ok(!sys.calls.slice(before).some((c) => /^(parted|mdadm --create|wipefs)/.test(c)), sys.calls.slice(before).join('\n'));
+});
+
+test('skip list and create: an array in no logical disk, an unnamed one, or a deleted one still refuses', async () => {
+  const cfg = (names: string[]) => ({
+    logical_disks: names.map((n, i) => ({ size_gb: i ? 'MAX' : 2, raid_level: '1', controller: 'software', volume_name: n })),
+  });
+  const node = (names: string[]) => ({
+    uuid: 'n1',
+    properties: { skip_block_devices: [{ volume_name: 'data' }] },
+    target_raid_config: cfg(names),
+  });
+  const data = '/dev/md127:\n     Name : h:data\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n';
+  const refuses = async (detail: Record<string, string>, names: string[], re: RegExp) => {
+    const sys = fakeSystem({ arrays: Object.keys(detail), detail });
+    await assert.rejects(
+      createSoftwareRaid(cfg(names), node(names), ctx(sys.run)),
+      (e: unknown) => e instanceof SoftwareRAIDError && re.test(e.details),
+    );
+    assert.ok(!sys.calls.some((c) => /^(parted|mdadm --create)/.test(c)));
+  };
+  // 'old' was wiped beside data but is in no logical disk.
+  await refuses(
+    { '/dev/md127': data, '/dev/md126': '/dev/md126:\n     Name : h:old\n   0 0 0 0 active /dev/vda2\n' },
+    ['root', 'data'],
+    /should not: \/dev\/md126 \(volume old, wipe\)/,
+  );
+  // No volume name.
+  await refuses(
+    { '/dev/md127': data, '/dev/md126': '/dev/md126:\n   0 0 0 0 active /dev/vda2\n' },
+    ['root', 'data'],
+    /does not have a volume name \(\/dev\/md126\)/,
+  );
+  // 'root' exists on other disks: not wiped beside data, so it should have been deleted.
+  await refuses(
+    { '/dev/md127': data, '/dev/md126': '/dev/md126:\n     Name : h:root\n   0 0 0 0 active /dev/vdc1\n' },
+    ['root', 'data'],
+    /should not: \/dev\/md126 \(volume root\)/,
+  );
+  // The logical disks left to create cannot go on the kept volume's disks.
+  const sys = fakeSystem({ arrays: ['/dev/md127'], detail: { '/dev/md127': data }, partitions: { '/dev/vda': ['/dev/vda1'] } });
+  await assert.rejects(
+    createSoftwareRaid(cfg(['root', 'data']), node(['root', 'data']), ctx(sys.run)),
+    (e: unknown) =>
+      e instanceof SoftwareRAIDError && /Partitions detected on devices \/dev\/vda.*kept by skip_block_devices/.test(e.details),
+  );
+});
+
+test('skip list and create: the logical disks not left out are created on disks of their own', async () => {
+  const four = ['vda', 'vdb', 'vdc', 'vdd'].map((n) => testBlockDevice({ name: `/dev/${n}`, size: 8 * GiB }));
+  const detail = { '/dev/md127': '/dev/md127:\n     Name : h:data\n   0 0 0 0 active /dev/vdc1\n   1 0 0 1 active /dev/vdd1\n' };
+  const sys = fakeSystem({ arrays: ['/dev/md127'], detail, partitions: { '/dev/vdc': ['/dev/vdc1'], '/dev/vdd': ['/dev/vdd1'] } });
+  const config = {
+    logical_disks: [
+      {
+        size_gb: 2,
+        raid_level: '1',
+        controller: 'software',
+        volume_name: 'root',
+        physical_disks: [{ name: '/dev/vda' }, { name: '/dev/vdb' }],
+      },
+      { size_gb: 'MAX', raid_level: '1', controller: 'software', volume_name: 'data' },
+    ],
+  };
+  const node = { uuid: 'n1', properties: { skip_block_devices: [{ volume_name: 'data' }] }, target_raid_config: config };
+  const r = await createSoftwareRaid(config, node, ctx(sys.run, { listDisks: async () => four }));
+  assert.deepEqual(r.config, config);
+  const cmds = sys.calls.filter((c) => /^(parted|mdadm --create)/.test(c));
+  assert.ok(cmds.length > 0 && cmds.every((c) => !/vd[cd]/.test(c)), cmds.join('\n'));
+  assert.ok(
+    cmds.some((c) => c.startsWith('mdadm --create /dev/md0 ') && c.includes('--name root')),
+    cmds.join('\n'),
+  );
+});
+
 test('delete on a host agent restricted to some disks: no scan, arrays on other disks are not touched', async () => {
   const sys = fakeSystem({ arrays: ['/dev/md5'], detail: { '/dev/md5': '/dev/md5:\n 0 0 0 0 active /dev/sdz1\n' } });
   const r = await deleteSoftwareRaid({}, ctx(sys.run, { onlyDisks: ['/dev/loop3'] }));

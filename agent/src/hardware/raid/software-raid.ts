@@ -81,25 +81,14 @@ export async function createSoftwareRaid(config: unknown, node: Node, c: RaidCon
   const run = c.run;
   let logicalDisks = valid.logical_disks;
 
-  // Volumes kept by skip_block_devices {volume_name} are not created again; any other array is in the way.
+  // Arrays delete_configuration left because of skip_block_devices {volume_name} are not created again; any other array is in the way.
   const skipNames = readSkipVolumeNames(node.properties);
   const existing = await listArrays(c);
+  let leftOut = 0;
   if (existing.length) {
-    const names = await Promise.all(existing.map((md) => getVolumeName(md, run)));
-    const kept = new Set(names.filter((n): n is string => n !== null && skipNames.includes(n)));
-    const others = existing.filter((_, i) => !kept.has(names[i] ?? '') && names[i] !== 'esp');
-    if (others.length) {
-      throw new SoftwareRAIDError(
-        `Existing Software RAID device detected that should not: ${others.join(', ')}; run the raid interface's delete_configuration step first (or name the volume in skip_block_devices to keep it)`,
-      );
-    }
-    logicalDisks = logicalDisks.filter((ld) => {
-      if (typeof ld.volume_name === 'string' && kept.has(ld.volume_name)) {
-        c.log.info(`software RAID: volume ${ld.volume_name} exists and is on the skip list, not creating it again`);
-        return false;
-      }
-      return true;
-    });
+    const toCreate = await logicalDisksToCreate(existing, logicalDisks, skipNames, c);
+    leftOut = logicalDisks.length - toCreate.length;
+    logicalDisks = toCreate;
     if (!logicalDisks.length) return { config: valid, plan: null, rootVolumes: {} };
   }
 
@@ -108,9 +97,11 @@ export async function createSoftwareRaid(config: unknown, node: Node, c: RaidCon
   const withParts: string[] = [];
   for (const d of disks) if ((await listPartitions(d, run).catch(() => [])).length) withParts.push(d);
   if (withParts.length) {
-    throw new SoftwareRAIDError(
-      `Partitions detected on devices ${withParts.join(', ')} during RAID config: run the raid interface's delete_configuration step (or erase_devices_metadata) first`,
-    );
+    // IPA skips this check when it left logical disks out, and then writes new partition tables over the kept volumes' disks.
+    const why = leftOut
+      ? `: the disks of volumes kept by skip_block_devices cannot take the other logical disks (give those physical_disks elsewhere)`
+      : `: run the raid interface's delete_configuration step (or erase_devices_metadata) first`;
+    throw new SoftwareRAIDError(`Partitions detected on devices ${withParts.join(', ')} during RAID config${why}`);
   }
   const bootMode = nodeBootMode(node, c.ramdiskBootMode);
   const table = partitionTableType(node, bootMode);
@@ -145,6 +136,62 @@ export async function createSoftwareRaid(config: unknown, node: Node, c: RaidCon
   }
   c.log.info('software RAID: created');
   return { config: valid, plan, rootVolumes };
+}
+
+/**
+ * IPA's _create_raid_ignore_list: with arrays present, only a skip list
+ * lets create go on. A logical disk whose volume exists is not created
+ * again when that volume is on the skip list (kept) or was wiped because it
+ * shares disks with a kept one; a kept `esp` array (find_esp_raid reuses
+ * it) may stay; any other array (unnamed, deleted by the classification,
+ * or in no logical disk) refuses the step. Returns the logical disks to
+ * create.
+ */
+async function logicalDisksToCreate(
+  existing: string[],
+  logicalDisks: RaidConfig['logical_disks'],
+  skipNames: readonly string[],
+  c: RaidContext,
+): Promise<RaidConfig['logical_disks']> {
+  const first = "run the raid interface's delete_configuration step first (or name the volume in skip_block_devices to keep it)";
+  if (!skipNames.length) {
+    throw new SoftwareRAIDError(`Existing Software RAID device detected that should not: ${existing.join(', ')}; ${first}`);
+  }
+  const { actions, names } = await classifyArrays(existing, skipNames, c.run);
+  const unnamed = existing.filter((a) => !names[a]);
+  if (unnamed.length) {
+    throw new SoftwareRAIDError(
+      `A Software RAID device detected that does not have a volume name (${unnamed.join(', ')}). This is not allowed because there is a volume_name hint in the property 'skip_block_devices'; ${first}`,
+    );
+  }
+  const left = new Set(existing);
+  const toCreate = logicalDisks.filter((ld) => {
+    const md = existing.find((a) => names[a] === ld.volume_name);
+    if (!md) return true;
+    if (skipNames.includes(ld.volume_name!)) {
+      c.log.info(`software RAID: volume ${ld.volume_name} (${md}) exists and is on the skip list, not creating it again`);
+    } else if (actions[md] === 'wipe') {
+      c.log.info(
+        `software RAID: volume ${ld.volume_name} (${md}) exists, kept (wiped) beside a volume on the skip list, not creating it again`,
+      );
+    } else {
+      throw new SoftwareRAIDError(`Existing Software RAID device detected that should not: ${md} (volume ${ld.volume_name}); ${first}`);
+    }
+    left.delete(md);
+    return false;
+  });
+  for (const a of left) {
+    if (names[a] === 'esp' && actions[a] === 'keep') {
+      c.log.info(`software RAID: keeping the EFI array ${a}: it is on the disks of a volume on the skip list`);
+      left.delete(a);
+    }
+  }
+  if (left.size) {
+    throw new SoftwareRAIDError(
+      `Existing Software RAID device detected that should not: ${[...left].map((a) => `${a} (volume ${names[a]}, ${actions[a]})`).join(', ')}; it is in no logical disk of the RAID config: ${first}`,
+    );
+  }
+  return toCreate;
 }
 
 /** Arrays proper (not partitions of arrays), only those wholly on c.onlyDisks when that is set. */
@@ -244,29 +291,32 @@ export async function deleteSoftwareRaid(node: Node, c: RaidContext): Promise<Re
 
 /**
  * IPA's _handle_raid_skip_list: an array whose volume name is on the skip
- * list is kept; the other arrays on its disks are wiped (data) but stay;
- * the rest are deleted.
+ * list is kept; the other arrays on its disks are wiped (data) but stay,
+ * except an `esp` array, which is kept (find_esp_raid reuses it); the rest
+ * are deleted. `names`: the volume names (only read with a skip list).
  */
 export async function classifyArrays(
   arrays: string[],
   skipNames: readonly string[],
   run: ProgramRunner,
-): Promise<{ actions: Record<string, DeleteAction>; holders: Record<string, string[]> }> {
+): Promise<{ actions: Record<string, DeleteAction>; holders: Record<string, string[]>; names: Record<string, string | null> }> {
   const actions: Record<string, DeleteAction> = Object.fromEntries(arrays.map((a) => [a, 'delete' as DeleteAction]));
   const holders: Record<string, string[]> = {};
+  const names: Record<string, string | null> = {};
   for (const a of arrays) holders[a] = await getHolderDisks(a, run);
-  if (!skipNames.length) return { actions, holders };
+  if (!skipNames.length) return { actions, holders, names };
   for (const a of arrays) {
-    const name = await getVolumeName(a, run);
-    if (name && skipNames.includes(name)) actions[a] = 'keep';
+    names[a] = await getVolumeName(a, run);
+    if (names[a] && skipNames.includes(names[a])) actions[a] = 'keep';
   }
-  for (const a of arrays) {
-    if (actions[a] !== 'keep') continue;
+  const byName = arrays.filter((a) => actions[a] === 'keep');
+  for (const a of byName) {
     for (const b of arrays) {
       if (actions[b] === 'delete' && holders[b]!.some((h) => holders[a]!.includes(h))) actions[b] = 'wipe';
     }
   }
-  return { actions, holders };
+  for (const a of arrays) if (names[a] === 'esp' && actions[a] === 'wipe') actions[a] = 'keep';
+  return { actions, holders, names };
 }
 
 /**
@@ -295,7 +345,7 @@ async function deletePass(
   notWiped: Map<string, string>,
 ): Promise<Record<string, DeleteAction>> {
   const run = c.run;
-  const { actions, holders } = await classifyArrays(arrays, skipNames, run);
+  const { actions, holders, names } = await classifyArrays(arrays, skipNames, run);
   const members: Record<string, string[]> = {};
   for (const a of arrays) members[a] = await getComponentDevices(a, run);
   const keepMembers = new Set<string>();
@@ -315,7 +365,9 @@ async function deletePass(
       if (actions[a] === 'wipe') {
         c.log.warn(`software RAID: ${a} shares a disk with a volume on the skip list: its data is wiped, the array stays`);
         await run(['wipefs', '-af', a]).catch((e: Error) => c.log.warn(`wipefs ${a}: ${e.message}`));
-      } else c.log.warn(`software RAID: ${a} is on the skip list (skip_block_devices), not deleted`);
+      } else if (names[a] && skipNames.includes(names[a])) {
+        c.log.warn(`software RAID: ${a} is on the skip list (skip_block_devices), not deleted`);
+      } else c.log.warn(`software RAID: EFI array ${a} shares a disk with a volume on the skip list: kept, not deleted`);
       continue;
     }
     c.log.info(`software RAID: deleting ${a} (members ${members[a]!.join(' ')})`);
