@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inferHashAlgo, parseChecksumFile, resolveChecksum, selectChecksumSource } from './checksum.js';
+import {
+  inferHashAlgo,
+  parseChecksumFile,
+  resolveChecksum,
+  selectChecksumSource,
+  splitChecksumPrefix,
+  supportedHashAlgo,
+} from './checksum.js';
+import { createHash } from 'node:crypto';
 import { validateImageInfo } from './validate-image-info.js';
 import { isMd5Enabled } from './run-prepare-image.js';
 import { createDefaultConfig } from '../config.js';
@@ -148,4 +156,79 @@ test('checksum selection matrix: md5 on/off x checksum kinds x os_hash pair', as
     () => selectChecksumSource({ ...base, checksum: MD5 }, false),
     has(/Unable to proceed with image img.*MD5 support is disabled/),
   );
+});
+
+test('hashlib/Glance algorithm names map to node:crypto names', () => {
+  const cases: [string, string | null][] = [
+    ['sha256', 'sha256'],
+    ['SHA512', 'sha512'],
+    ['sha-256', 'sha256'],
+    ['sha3_512', 'sha3-512'],
+    ['sha3_256', 'sha3-256'],
+    ['sha3_224', 'sha3-224'],
+    ['blake2b', 'blake2b512'],
+    ['blake2s', 'blake2s256'],
+    ['sha512_256', 'sha512-256'],
+    ['sha512_224', 'sha512-224'],
+    ['md5', 'md5'],
+    ['shake_128', null],
+    ['nosuch', null],
+    ['', null],
+  ];
+  for (const [name, want] of cases) {
+    assert.equal(supportedHashAlgo(name), want, name);
+    // What is returned must be usable by createHash.
+    if (want) createHash(want).update('x').digest('hex');
+  }
+});
+
+test('Glance os_hash_algo spellings are accepted by validation and selection (no 400)', () => {
+  const H = createHash('sha3-512').update('x').digest('hex');
+  for (const os_hash_algo of ['sha3_512', 'blake2b']) {
+    const info = { ...base, os_hash_algo, os_hash_value: H, checksum: MD5 };
+    validateImageInfo(info, true);
+    validateImageInfo(info, false);
+    assert.equal(selectChecksumSource(info, false).kind, 'value');
+  }
+  assert.deepEqual(selectChecksumSource({ ...base, os_hash_algo: 'sha512_256', os_hash_value: S256 }, false), {
+    kind: 'value',
+    algo: 'sha512-256',
+    value: S256,
+  });
+});
+
+test('unsupported os_hash_algo: validation falls back to checksum; refused only when nothing usable is left', () => {
+  validateImageInfo({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'ab', checksum: S256 }, false);
+  validateImageInfo({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'ab', checksum: 'https://h/SHA256SUMS' }, false);
+  assert.throws(
+    () => validateImageInfo({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'ab' }, false),
+    has(/os_hash_algo 'nosuch' is not supported.*checksum/),
+  );
+  assert.throws(
+    () => validateImageInfo({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'ab', checksum: MD5 }, false),
+    has(/MD5 digest \(os_hash_algo 'nosuch'/),
+  );
+  assert.throws(
+    () => selectChecksumSource({ ...base, os_hash_algo: 'nosuch', os_hash_value: 'ab' }, false),
+    has(/'nosuch' is not supported/),
+  );
+});
+
+test('checksum with an md5:/sha256:/sha512: prefix is split into algorithm and value', () => {
+  assert.deepEqual(splitChecksumPrefix(`sha256:${S256}`), { algo: 'sha256', value: S256 });
+  assert.deepEqual(splitChecksumPrefix(`SHA512:${S512}`), { algo: 'sha512', value: S512 });
+  assert.deepEqual(splitChecksumPrefix(S256), { algo: null, value: S256 });
+  assert.deepEqual(splitChecksumPrefix('http://h/sums'), { algo: null, value: 'http://h/sums' });
+  validateImageInfo({ ...base, checksum: `sha256:${S256}` }, false);
+  validateImageInfo({ ...base, checksum: `sha512:${S512}` }, false);
+  validateImageInfo({ ...base, checksum: `md5:${MD5}` }, true);
+  assert.throws(() => validateImageInfo({ ...base, checksum: `md5:${MD5}` }, false), has(/MD5/));
+  assert.throws(() => validateImageInfo({ ...base, checksum: 'sha256:zz' }, false), has(/neither a hex digest/));
+  assert.deepEqual(selectChecksumSource({ ...base, checksum: `sha256:${S256.toUpperCase()}` }, false), {
+    kind: 'value',
+    algo: 'sha256',
+    value: S256,
+  });
+  assert.deepEqual(selectChecksumSource({ ...base, checksum: `md5:${MD5}` }, true), { kind: 'value', algo: 'md5', value: MD5 });
+  assert.throws(() => selectChecksumSource({ ...base, checksum: `md5:${MD5}` }, false), has(/MD5/));
 });

@@ -39,10 +39,35 @@ export function inferHashAlgo(digest: string, md5Enabled: boolean, imageId = '')
   );
 }
 
-/** Normalized hashlib-style name if node:crypto supports it ("SHA256" → "sha256"), else null. */
+/** hashlib spellings whose node:crypto name differs beyond `_` → `-`. */
+const HASHLIB_TO_NODE: Record<string, string> = { blake2b: 'blake2b512', blake2s: 'blake2s256' };
+
+/**
+ * node:crypto's name for a hashlib/Glance algorithm name if node:crypto can
+ * hash with it ("SHA256" → "sha256", "sha3_512" → "sha3-512", "blake2b" →
+ * "blake2b512", "sha512_256" → "sha512-256"), else null. The SHAKE
+ * functions are refused: their digest length is not fixed (hashlib's
+ * hexdigest needs one), so no os_hash_value can name it.
+ */
 export function supportedHashAlgo(name: string): string | null {
-  const n = name.trim().toLowerCase().replace(/^sha-/, 'sha');
+  let n = name.trim().toLowerCase().replace(/^sha-/, 'sha').replace(/_/g, '-');
+  n = HASHLIB_TO_NODE[n] ?? n;
+  if (n === '' || n.startsWith('shake')) return null;
   return crypto().getHashes().includes(n) ? n : null;
+}
+
+/** Algorithms a `checksum` value may name as a prefix ("sha256:<hex>"). */
+const CHECKSUM_PREFIX = /^(md5|sha256|sha512):(.+)$/i;
+
+/**
+ * Split a `checksum` field "algo:value" (md5, sha256, sha512) into its parts;
+ * a URL or a bare digest comes back with algo null.
+ */
+export function splitChecksumPrefix(checksum: string): { algo: string | null; value: string } {
+  const c = checksum.trim();
+  if (isUrl(c)) return { algo: null, value: c };
+  const m = CHECKSUM_PREFIX.exec(c);
+  return m ? { algo: m[1]!.toLowerCase(), value: m[2]!.trim() } : { algo: null, value: c };
 }
 
 /** Pick the checksum source image_info offers, in IPA's order of preference. */
@@ -56,9 +81,20 @@ export function selectChecksumSource(info: Record<string, unknown>, md5Enabled: 
     }
     return isUrl(osValue) ? { kind: 'url', url: osValue, algo: osAlgo } : { kind: 'value', algo: osAlgo, value: osValue.toLowerCase() };
   }
-  const checksum = typeof info.checksum === 'string' ? info.checksum.trim() : '';
-  if (!checksum) {
-    throw new ImageDownloadFatalError(id, 'image_info has neither a usable os_hash_algo/os_hash_value pair nor a checksum');
+  const raw = typeof info.checksum === 'string' ? info.checksum.trim() : '';
+  if (!raw) {
+    const algoNote =
+      typeof info.os_hash_algo === 'string' && !osAlgo ? ` (os_hash_algo '${info.os_hash_algo}' is not supported by this agent)` : '';
+    throw new ImageDownloadFatalError(id, `image_info has neither a usable os_hash_algo/os_hash_value pair nor a checksum${algoNote}`);
+  }
+  const { algo: prefixAlgo, value: checksum } = splitChecksumPrefix(raw);
+  if (prefixAlgo) {
+    if (prefixAlgo === 'md5' && !md5Enabled) {
+      throw new ImageDownloadFatalError(id, `Unable to proceed with image ${id}: checksum is an md5 digest. ${MD5_DISABLED}`);
+    }
+    return isUrl(checksum)
+      ? { kind: 'url', url: checksum, algo: prefixAlgo }
+      : { kind: 'value', algo: prefixAlgo, value: checksum.toLowerCase() };
   }
   if (isUrl(checksum)) return { kind: 'url', url: checksum, algo: null };
   return { kind: 'value', algo: inferHashAlgo(checksum, md5Enabled, id), value: checksum.toLowerCase() };

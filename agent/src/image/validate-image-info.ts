@@ -1,6 +1,6 @@
 /** IPA's standby._validate_image_info: reject unusable image_info with 400 before any work. */
 import { InvalidCommandParamsError } from '../errors.js';
-import { MD5_DISABLED, supportedHashAlgo } from './checksum.js';
+import { MD5_DISABLED, splitChecksumPrefix, supportedHashAlgo } from './checksum.js';
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
@@ -19,24 +19,35 @@ export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled
       `Image image_info.configdrive must be a string (a base64 gzipped ISO or a URL), got ${Array.isArray(cd) ? 'a list' : typeof cd}`,
     );
   }
+  // IPA (ImageDownload) hashes with os_hash_algo when hashlib has it and otherwise falls back to
+  // `checksum`; only when neither is usable is the image refused, naming the field at fault.
   const algo = typeof imageInfo.os_hash_algo === 'string' ? imageInfo.os_hash_algo : '';
   const value = typeof imageInfo.os_hash_value === 'string' ? imageInfo.os_hash_value : '';
+  let unsupportedAlgo = '';
   if (algo && value) {
     const norm = supportedHashAlgo(algo);
-    if (!norm) throw new InvalidCommandParamsError(`Image os_hash_algo '${algo}' is not supported by the agent; use sha256 or sha512`);
     if (norm === 'md5' && !md5Enabled) throw new InvalidCommandParamsError(`Image os_hash_algo is md5. ${MD5_DISABLED}`);
-    return;
+    if (norm) return;
+    unsupportedAlgo = algo;
   }
   const checksum = imageInfo.checksum;
   if (typeof checksum !== 'string' || checksum.trim() === '') {
+    if (unsupportedAlgo) {
+      throw new InvalidCommandParamsError(
+        `Image os_hash_algo '${unsupportedAlgo}' is not supported by the agent and no 'checksum' was sent to fall back to; ` +
+          'use e.g. sha256, sha512, sha3_512 or blake2b, or send a checksum',
+      );
+    }
     throw new InvalidCommandParamsError("Image checksum is not provided: set 'checksum' or both 'os_hash_algo' and 'os_hash_value'");
   }
-  const c = checksum.trim();
+  const why = unsupportedAlgo ? ` (os_hash_algo '${unsupportedAlgo}' is not supported by the agent, so 'checksum' is used)` : '';
+  const { algo: prefixAlgo, value: c } = splitChecksumPrefix(checksum);
   if (isUrl(c)) return;
-  if (!/^[0-9a-fA-F]+$/.test(c)) throw new InvalidCommandParamsError(`Image checksum '${c}' is neither a hex digest nor an http(s) URL`);
-  if (c.length === 32) {
+  if (!/^[0-9a-fA-F]+$/.test(c))
+    throw new InvalidCommandParamsError(`Image checksum '${c}' is neither a hex digest nor an http(s) URL${why}`);
+  if (prefixAlgo === 'md5' || (!prefixAlgo && c.length === 32)) {
     if (md5Enabled) return;
-    throw new InvalidCommandParamsError(`Image checksum is not available: 'checksum' is an MD5 digest. ${MD5_DISABLED}`);
+    throw new InvalidCommandParamsError(`Image checksum is not available: 'checksum' is an MD5 digest${why}. ${MD5_DISABLED}`);
   }
-  if (c.length <= 32) throw new InvalidCommandParamsError(`Image checksum '${c}' is too short to be a digest`);
+  if (!prefixAlgo && c.length <= 32) throw new InvalidCommandParamsError(`Image checksum '${c}' is too short to be a digest${why}`);
 }
