@@ -26,16 +26,19 @@ export const DEFAULT_CONFIG_FILE = '/etc/ironic-python-agent/ramforge.json';
 /**
  * The configuration sources, lowest precedence first: the one statement of
  * the order (README "The agent: configuration sources" repeats it).
- * ramforge's JSON file is baked into the ramdisk at build time, so it sits
- * just above the defaults; IPA's INI files come after it because Ironic
- * writes them per node at deploy time (virtual media's ironic-tls.conf), and
- * the kernel command line beats both, as in IPA.
+ * ramforge's JSON file is built from the spec into the ramdisk (ramforge
+ * only, IPA has none), so it sits just above the defaults, as a change of
+ * defaults. The kernel command line comes next: IPA reads every kernel
+ * parameter as its option's default (APARAMS.get(...) as `default=`), so
+ * IPA's INI files, which oslo.config reads over the defaults, beat it. The
+ * one exception is ipa-debug, which IPA applies with CONF.set_override: on
+ * the kernel command line it wins over the INI files too.
  */
 export const CONFIG_SOURCES = [
   "defaults (IPA's, config.ts CONFIG_OPTIONS)",
   `ramforge's JSON file (${DEFAULT_CONFIG_FILE}, or --config FILE)`,
-  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted, or those of --config-file/--config-dir ([DEFAULT] section)",
-  "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt)",
+  "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt): the defaults of IPA's options",
+  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted, or those of --config-file/--config-dir ([DEFAULT] section); ipa-debug on the kernel command line still wins over them, as IPA's set_override",
   'the environment (RAMFORGE_AGENT_DEBUG, RAMFORGE_AGENT_DISKS, RAMFORGE_AGENT_STATE_DIR)',
   'command-line flags',
 ] as const;
@@ -309,6 +312,15 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     applyConfigFile(cfg, data, configFile);
   }
 
+  // IPA reads the kernel command line into its options' defaults (APARAMS.get(...) as `default=`),
+  // so it sits below the INI files, which oslo.config reads over the defaults.
+  const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
+  // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
+  const cmdlineText = (await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '';
+  const params = await readAgentParameters({ cmdline: parseKernelParams(cmdlineText), readFloppy: o.readVmedia });
+  cfg.cmdline = params;
+  applyParams(cfg, params, cmdlinePath);
+
   // As oslo.config: a file named with --config-file must exist (IPA stops when it does not).
   for (const src of flags.ini) if ('file' in src) await readOptional(src.file, true, 'config file (--config-file)');
   // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
@@ -332,13 +344,10 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
       },
     }),
   );
-
-  const cmdlinePath = flags.cmdlinePath ?? o.cmdlinePath ?? '/proc/cmdline';
-  // /proc/cmdline always exists on Linux; elsewhere (a developer laptop) an absent file means "no parameters".
-  const cmdlineText = (await readOptional(cmdlinePath, flags.cmdlinePath !== undefined, 'kernel command line')) ?? '';
-  const params = await readAgentParameters({ cmdline: parseKernelParams(cmdlineText), readFloppy: o.readVmedia });
-  cfg.cmdline = params;
-  applyParams(cfg, params, cmdlinePath);
+  // The one exception: IPA's cmd/agent.py applies ipa-debug with CONF.set_override, over the files.
+  if (params[CONFIG_OPTIONS.debug.param] !== undefined) {
+    cfg.debug = convertOrThrow(params[CONFIG_OPTIONS.debug.param], 'bool', `${cmdlinePath}: ${CONFIG_OPTIONS.debug.param}`) as boolean;
+  }
 
   // The agent's own variables (RAMFORGE_AGENT_*) are read here and nowhere else.
   const env = o.env ?? {};

@@ -1,8 +1,9 @@
 /**
  * Agent configuration. The sources and their order are defined once, in
  * config-load.ts (CONFIG_SOURCES, applied in that order by loadConfig(), later
- * wins): defaults < ramforge's JSON file < IPA's INI files < kernel command
- * line (+ the virtual floppy) < environment < flags.
+ * wins): defaults < ramforge's JSON file < kernel command line (+ the
+ * virtual floppy) < IPA's INI files < environment < flags; ipa-debug on the
+ * kernel command line beats the INI files (IPA's set_override).
  *
  * CONFIG_OPTIONS is the one definition of the options: their kind, IPA's
  * default and the kernel parameter that sets them. The AgentConfig type, the

@@ -122,18 +122,33 @@ test('the .d files are read sorted after ironic-python-agent.conf; later files w
   assert.equal(config.insecure, true);
 });
 
-test('precedence: JSON file < INI files < kernel command line < flags', async () => {
+test('precedence: JSON file < kernel command line < INI files < flags (IPA: kernel parameters are only defaults)', async () => {
   const root = tree({ 'etc/ironic-python-agent.d/x.conf': '[DEFAULT]\nlookup_timeout = 20\nlisten_port = 2000\nlookup_interval = 5\n' });
   const { config } = await load(root, {
-    json: { lookupTimeout: 10, listenPort: 1000, lookupInterval: 3, diskWaitAttempts: 4 },
-    cmdline: 'ipa-listen-port=3000 ipa-lookup-interval=7',
+    json: { lookupTimeout: 10, listenPort: 1000, lookupInterval: 3, diskWaitAttempts: 4, diskWaitDelay: 8 },
+    cmdline: 'ipa-listen-port=3000 ipa-lookup-interval=7 ipa-disk-wait-delay=9',
     argv: ['--listen-port', '4000'],
   });
   assert.equal(config.diskWaitAttempts, 4); // JSON only
+  assert.equal(config.diskWaitDelay, 9); // command line over JSON
   assert.equal(config.lookupTimeout, 20); // INI over JSON
-  assert.equal(config.lookupInterval, 7); // command line over INI
+  assert.equal(config.lookupInterval, 5); // INI over command line (IPA: APARAMS are defaults)
   assert.equal(config.listenPort, 4000); // flag over all
   assert.equal(CONFIG_SOURCES.length, 6);
+});
+
+test('INI files beat ipa-api-url/ipa-insecure on the kernel command line; ipa-debug still beats the files (set_override)', async () => {
+  const root = tree({
+    'etc/ironic-python-agent.conf': '[DEFAULT]\napi_url = https://ironic.example.com:6385\ninsecure = False\ndebug = false\n',
+  });
+  const { config } = await load(root, { cmdline: 'ipa-api-url=http://10.0.0.1:6385 ipa-insecure=1 ipa-debug=1' });
+  assert.deepEqual(config.apiUrl, ['https://ironic.example.com:6385']);
+  assert.equal(config.insecure, false);
+  assert.equal(config.debug, true);
+  // Without ipa-debug on the command line the file's debug applies.
+  const on = tree({ 'etc/ironic-python-agent.conf': '[DEFAULT]\ndebug = true\n' });
+  assert.equal((await load(on)).config.debug, true);
+  assert.equal((await load(on, { cmdline: 'ipa-debug=0' })).config.debug, false);
 });
 
 test('a malformed file is logged with file and line and ignored; the others still apply', async () => {
