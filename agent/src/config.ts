@@ -86,6 +86,18 @@ export const CONFIG_OPTIONS = {
   imageDownloadConnectionRetryInterval: { kind: 'number', default: 10, param: 'ipa-image-download-connection-retry-interval' },
   imageDownloadMaxDuration: { kind: 'number', default: 0, param: 'ipa-image-download-max-duration', doc: 'seconds; 0 = unlimited' },
   httpRequestTimeout: { kind: 'number', default: 30, param: 'ipa-http-request-timeout' },
+  // IPA's image-server basic auth ([DEFAULT], no kernel parameter); image_info's own auth wins.
+  imageServerAuthStrategy: {
+    kind: 'text',
+    default: 'noauth',
+    doc: 'image-server auth when image_info carries none: "noauth" or "http_basic" (with imageServerUser/imageServerPassword)',
+  },
+  imageServerUser: { kind: 'string', default: undefined, doc: 'HTTP Basic user for the image server (imageServerAuthStrategy http_basic)' },
+  imageServerPassword: {
+    kind: 'string',
+    default: undefined,
+    doc: 'HTTP Basic password for the image server (imageServerAuthStrategy http_basic)',
+  },
   md5Enabled: {
     kind: 'bool',
     default: true,

@@ -151,6 +151,20 @@ test('INI files beat ipa-api-url/ipa-insecure on the kernel command line; ipa-de
   assert.equal((await load(on, { cmdline: 'ipa-debug=0' })).config.debug, false);
 });
 
+test("IPA's image_server_auth_strategy/user/password in [DEFAULT] are read, not dropped as unknown", async () => {
+  const root = tree({
+    'etc/ironic-python-agent.conf':
+      '[DEFAULT]\nimage_server_auth_strategy = http_basic\nimage_server_user = ipa\nimage_server_password = s3cret\n',
+  });
+  const { config, log } = await load(root);
+  assert.equal(config.imageServerAuthStrategy, 'http_basic');
+  assert.equal(config.imageServerUser, 'ipa');
+  assert.equal(config.imageServerPassword, 's3cret');
+  assert.ok(!log.lines.some((l) => /unknown option/.test(l)), log.lines.join('\n'));
+  assert.ok(!log.lines.some((l) => l.includes('s3cret')), 'the password is never logged');
+  assert.equal((await load(tree({}))).config.imageServerAuthStrategy, 'noauth');
+});
+
 test('a malformed file is logged with file and line and ignored; the others still apply', async () => {
   const root = tree({
     'etc/ironic-python-agent.conf': '[DEFAULT]\nlookup_timeout = 42\n',

@@ -11,6 +11,8 @@ import { liveHashWorkers, startHasher, type BlockHasher } from './block-hasher.j
 import { isNoProxy } from '../util/http.js';
 import { startImageServer, type TestImageServer } from '../../test/support/image-server.js';
 import type { AddressInfo } from 'node:net';
+import { configBasicAuth } from './run-prepare-image.js';
+import { createDefaultConfig } from '../config.js';
 
 const has =
   (re: RegExp) =>
@@ -182,6 +184,58 @@ test('Authorization from image_request_authorization and http_basic', async () =
       opts,
     );
     assert.deepEqual(auths, ['Bearer f00', `Basic ${Buffer.from('u:p').toString('base64')}`]);
+  } finally {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+test("the agent config's image_server_* basic auth (IPA's oslo-conf fallback) reaches the image and checksums-file requests", async () => {
+  const want = `Basic ${Buffer.from('ipa:s3cret').toString('base64')}`;
+  const seen: string[] = [];
+  const s = http.createServer((req, res) => {
+    seen.push(`${req.url} ${req.headers.authorization ?? '-'}`);
+    if (req.headers.authorization !== want) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="images"' }).end('unauthorized');
+      return;
+    }
+    res.end(req.url === '/SHA256SUMS' ? `${sha256}  img.raw\n` : data);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const byUrl = { id: 'img', urls: [`${base}/img.raw`], checksum: `${base}/SHA256SUMS` };
+  const cfg = { ...createDefaultConfig(), imageServerAuthStrategy: 'http_basic', imageServerUser: 'ipa', imageServerPassword: 's3cret' };
+  try {
+    const basicAuth = configBasicAuth(cfg);
+    assert.deepEqual(basicAuth, { user: 'ipa', password: 's3cret' });
+    const { r, out } = await fetchTo(byUrl, { basicAuth });
+    assert.equal(r.digest, sha256);
+    assert.ok(out.equals(data));
+    assert.deepEqual(seen, [`/SHA256SUMS ${want}`, `/img.raw ${want}`]);
+    // Without it the server's 401 is fatal (IPA: a 4xx is not retried).
+    seen.length = 0;
+    await assert.rejects(fetchTo(byUrl), has(/401/));
+    // image_info's own credentials win over the agent config's.
+    seen.length = 0;
+    await assert.rejects(
+      fetchTo(
+        { ...byUrl, image_server_auth_strategy: 'http_basic', image_server_user: 'other', image_server_password: 'x' },
+        { basicAuth },
+      ),
+      has(/401/),
+    );
+    assert.ok(
+      seen.every((l) => l.endsWith(`Basic ${Buffer.from('other:x').toString('base64')}`)),
+      seen.join('\n'),
+    );
+    // noauth (the default) sends nothing; http_basic with an empty password is refused before any request.
+    assert.equal(configBasicAuth(createDefaultConfig()), undefined);
+    seen.length = 0;
+    await assert.rejects(
+      fetchTo(byUrl, { basicAuth: configBasicAuth({ ...cfg, imageServerPassword: undefined }) }),
+      has(/image_server_password is empty/),
+    );
+    assert.deepEqual(seen, []);
   } finally {
     s.closeAllConnections();
     s.close();

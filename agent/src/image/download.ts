@@ -23,7 +23,11 @@ export interface DownloadOptions {
   maxDurationS: number;
   insecure?: boolean;
   cafile?: string;
-  /** Agent-config basic auth, used when image_info has none. */
+  /**
+   * Agent-config basic auth (image_server_auth_strategy http_basic), used
+   * when image_info has none, for the image, its checksums file and a
+   * config-drive URL; an empty user or password is refused.
+   */
   basicAuth?: { user: string; password: string };
   signal?: AbortSignal;
   log?: Log;
@@ -59,6 +63,11 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
       );
     headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   } else if (o.basicAuth) {
+    if (!o.basicAuth.user || !o.basicAuth.password)
+      throw new ImageDownloadFatalError(
+        String(info.id),
+        'image_server_auth_strategy is http_basic but image_server_user or image_server_password is empty; set both in the agent config',
+      );
     headers.authorization = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
   }
   const proxies = (info.proxies ?? {}) as { http?: string; https?: string };

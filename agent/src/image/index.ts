@@ -29,6 +29,8 @@ export interface PrepareOpts {
   /** TLS to the image server (agent config insecure/cafile). */
   insecure?: boolean;
   cafile?: string;
+  /** HTTP Basic credentials from the agent config (image_server_*), used when image_info has no auth. */
+  basicAuth?: { user: string; password: string };
   /** Where non-streamed images are cached (default the OS temp dir, /tmp in the ramdisk). */
   tmpDir?: string;
   log?: Log;
@@ -53,6 +55,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     maxDurationS: o.maxDurationS,
     insecure: o.insecure,
     cafile: o.cafile,
+    basicAuth: o.basicAuth,
     signal: o.signal,
     log: o.log,
   };

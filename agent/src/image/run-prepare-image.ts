@@ -45,9 +45,21 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
     maxDurationS: c.imageDownloadMaxDuration,
     insecure: c.insecure,
     cafile: c.cafile,
+    basicAuth: configBasicAuth(c),
     run: ctx.run,
     log: ctx.log,
   });
+}
+
+/**
+ * IPA's _gen_auth_from_oslo_conf_user_pass: the agent config's HTTP Basic
+ * credentials when image_server_auth_strategy is http_basic, else none.
+ * Used only when image_info carries no auth of its own (buildHttpOptions),
+ * where empty credentials are refused as IPA's _verify_basic_auth_creds does.
+ */
+export function configBasicAuth(c: AgentConfig): { user: string; password: string } | undefined {
+  if (c.imageServerAuthStrategy !== 'http_basic') return undefined;
+  return { user: c.imageServerUser ?? '', password: c.imageServerPassword ?? '' };
 }
 
 /** How this machine booted (IPA get_current_boot_mode): UEFI if the kernel exposes EFI. */
