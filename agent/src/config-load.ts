@@ -325,7 +325,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
   for (const src of flags.ini) if ('file' in src) await readOptional(src.file, true, 'config file (--config-file)');
   // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
   const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
-  // Without a caller's log, INI-file lines wait until ipa-debug (kernel command line) is known.
+  // Without a caller's log, INI-file lines wait until debug (INI, ipa-debug, environment, flags) is known.
   const held: Array<[keyof Log, string]> = [];
   const log: Log = o.log ?? {
     debug: (m) => held.push(['debug', m]),
@@ -333,33 +333,38 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
     warn: (m) => held.push(['warn', m]),
     error: (m) => held.push(['error', m]),
   };
-  Object.assign(
-    cfg,
-    await readIpaConfigFiles(root, {
-      log,
-      ...(flags.ini.length ? { sources: flags.ini } : {}),
-      convert: (raw, spec) => {
-        const r = convertValue(raw, spec.kind);
-        return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };
-      },
-    }),
-  );
-  // The one exception: IPA's cmd/agent.py applies ipa-debug with CONF.set_override, over the files.
-  if (params[CONFIG_OPTIONS.debug.param] !== undefined) {
-    cfg.debug = convertOrThrow(params[CONFIG_OPTIONS.debug.param], 'bool', `${cmdlinePath}: ${CONFIG_OPTIONS.debug.param}`) as boolean;
-  }
+  // Held INI-file lines are printed even when a later source or check throws: the file's
+  // problem may be why the agent cannot start.
+  try {
+    Object.assign(
+      cfg,
+      await readIpaConfigFiles(root, {
+        log,
+        ...(flags.ini.length ? { sources: flags.ini } : {}),
+        convert: (raw, spec) => {
+          const r = convertValue(raw, spec.kind);
+          return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };
+        },
+      }),
+    );
+    // The one exception: IPA's cmd/agent.py applies ipa-debug with CONF.set_override, over the files.
+    if (params[CONFIG_OPTIONS.debug.param] !== undefined) {
+      cfg.debug = convertOrThrow(params[CONFIG_OPTIONS.debug.param], 'bool', `${cmdlinePath}: ${CONFIG_OPTIONS.debug.param}`) as boolean;
+    }
 
-  // The agent's own variables (RAMFORGE_AGENT_*) are read here and nowhere else.
-  const env = o.env ?? {};
-  if (env.RAMFORGE_AGENT_DEBUG) cfg.debug = convertOrThrow(env.RAMFORGE_AGENT_DEBUG, 'bool', 'env RAMFORGE_AGENT_DEBUG') as boolean;
-  if (env.RAMFORGE_AGENT_DISKS) cfg.disks = convertOrThrow(env.RAMFORGE_AGENT_DISKS, 'list', 'env RAMFORGE_AGENT_DISKS') as string[];
-  if (env.RAMFORGE_AGENT_STATE_DIR) cfg.stateDir = env.RAMFORGE_AGENT_STATE_DIR;
-  Object.assign(cfg, flags.values);
-  cfg.disks = cfg.disks.map(toDevicePath);
-  const stderrLog = createConsoleLog(cfg.debug);
-  for (const [level, m] of held) stderrLog[level](m);
-  validateConfig(cfg);
-  return cfg;
+    // The agent's own variables (RAMFORGE_AGENT_*) are read here and nowhere else.
+    const env = o.env ?? {};
+    if (env.RAMFORGE_AGENT_DEBUG) cfg.debug = convertOrThrow(env.RAMFORGE_AGENT_DEBUG, 'bool', 'env RAMFORGE_AGENT_DEBUG') as boolean;
+    if (env.RAMFORGE_AGENT_DISKS) cfg.disks = convertOrThrow(env.RAMFORGE_AGENT_DISKS, 'list', 'env RAMFORGE_AGENT_DISKS') as string[];
+    if (env.RAMFORGE_AGENT_STATE_DIR) cfg.stateDir = env.RAMFORGE_AGENT_STATE_DIR;
+    Object.assign(cfg, flags.values);
+    cfg.disks = cfg.disks.map(toDevicePath);
+    validateConfig(cfg);
+    return cfg;
+  } finally {
+    const stderrLog = createConsoleLog(cfg.debug);
+    for (const [level, m] of held) stderrLog[level](m);
+  }
 }
 
 /** Cross-field checks. */

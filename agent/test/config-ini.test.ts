@@ -179,6 +179,31 @@ test('a malformed file is logged with file and line and ignored; the others stil
   );
 });
 
+test("without a caller's log, held INI-file lines reach stderr even when the load then fails", async () => {
+  const root = tree({
+    'etc/ironic-python-agent.d/bad.conf': '[DEFAULT]\ncafile /etc/x.crt\n',
+    cmdline: '',
+  });
+  const written: string[] = [];
+  const orig = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await assert.rejects(
+      loadConfig({ root, cmdlinePath: join(root, 'cmdline'), configFile: join(root, 'none.json'), env: { RAMFORGE_AGENT_DEBUG: 'maybe' } }),
+      (e: Error & { details?: string }) => /RAMFORGE_AGENT_DEBUG/.test(`${e.message} ${e.details}`),
+    );
+  } finally {
+    process.stderr.write = orig;
+  }
+  assert.ok(
+    written.some((l) => l.includes('ERROR') && l.includes('bad.conf:2:')),
+    written.join(''),
+  );
+});
+
 test('a bad value is skipped with a warning naming file and line; the rest of the file applies', async () => {
   const root = tree({ 'etc/ironic-python-agent.conf': '[DEFAULT]\nlisten_port = many\ninsecure = maybe\nlookup_timeout = 5\n' });
   const { config, log } = await load(root);
