@@ -153,8 +153,8 @@ export async function listIpaConfigFiles(sources: IniSource[]): Promise<string[]
       continue;
     }
     const names = await readdir(src.dir).catch(() => [] as string[]);
-    // Python's sorted(): by code point, like JS's default sort for these ASCII names.
-    for (const n of names.filter((n) => n.endsWith('.conf')).sort()) files.push(join(src.dir, n));
+    // oslo's glob('*.conf'): dotfiles are not matched. Python's sorted(): by code point, like JS's default sort.
+    for (const n of names.filter((n) => n.endsWith('.conf') && !n.startsWith('.')).sort()) files.push(join(src.dir, n));
   }
   return files;
 }

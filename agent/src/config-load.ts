@@ -7,7 +7,7 @@
  * is configured by files Ironic writes onto virtual media, a bad file or
  * value there is logged (file and line) and skipped (config-ini.ts).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import {
   CONFIG_OPTIONS,
   createDefaultConfig,
@@ -16,7 +16,7 @@ import {
   type OptionKind,
   type OptionSpec,
 } from './config.js';
-import { readIpaConfigFiles } from './config-ini.js';
+import { defaultIniSources, readIpaConfigFiles, type IniSource } from './config-ini.js';
 import { ConfigError } from './errors.js';
 import { createConsoleLog, type Log } from './util/log.js';
 import { parseKernelParams, readAgentParameters } from './vmedia.js';
@@ -38,7 +38,7 @@ export const CONFIG_SOURCES = [
   "defaults (IPA's, config.ts CONFIG_OPTIONS)",
   `ramforge's JSON file (${DEFAULT_CONFIG_FILE}, or --config FILE)`,
   "the kernel command line (/proc/cmdline or --cmdline FILE; boot_method=vmedia adds the virtual floppy's parameters.txt): the defaults of IPA's options",
-  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted, or those of --config-file/--config-dir ([DEFAULT] section); ipa-debug on the kernel command line still wins over them, as IPA's set_override",
+  "IPA's INI files: <root>/etc/ironic-python-agent.conf, then <root>/etc/ironic-python-agent.d/*.conf sorted (dotfiles skipped, as glob), then those of --config-file/--config-dir in the order given; a --config-file replaces only the default file, a --config-dir only the default directory ([DEFAULT] section); ipa-debug on the kernel command line still wins over them, as IPA's set_override",
   'the environment (RAMFORGE_AGENT_DEBUG, RAMFORGE_AGENT_DISKS, RAMFORGE_AGENT_STATE_DIR)',
   'command-line flags',
 ] as const;
@@ -238,7 +238,7 @@ interface Flags {
   values: Partial<Record<FlagTarget, unknown>>;
   configFile?: string;
   cmdlinePath?: string;
-  /** oslo.config's --config-file / --config-dir (IPA's CLI), in the order given: they replace the default INI files. */
+  /** oslo.config's --config-file / --config-dir (IPA's CLI), in the order given: --config-file replaces the default file, --config-dir the default directory. */
   ini: Array<{ file: string } | { dir: string }>;
 }
 
@@ -279,6 +279,18 @@ export function parseFlags(argv: string[]): Flags {
     else flags.values[spec[0]] = convertOrThrow(value ?? 'true', spec[1], `flag ${name}`);
   }
   return flags;
+}
+
+/**
+ * The INI files to read, as oslo.config's _parse_config_files: the default
+ * file unless a --config-file is given, the default directory unless a
+ * --config-dir is given, then the flags' files and directories in the
+ * order given.
+ */
+export function iniSources(root: string, given: IniSource[]): IniSource[] {
+  const hasFile = given.some((s) => 'file' in s);
+  const hasDir = given.some((s) => 'dir' in s);
+  return [...defaultIniSources(root).filter((s) => ('file' in s ? !hasFile : !hasDir)), ...given];
 }
 
 /** "loop3" and "/dev/loop3" both name /dev/loop3. */
@@ -323,6 +335,18 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
 
   // As oslo.config: a file named with --config-file must exist (IPA stops when it does not).
   for (const src of flags.ini) if ('file' in src) await readOptional(src.file, true, 'config file (--config-file)');
+  // And a --config-dir (oslo's ConfigDirNotFoundError); a missing default directory is skipped.
+  for (const src of flags.ini) {
+    if (
+      'dir' in src &&
+      !(await stat(src.dir).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ))
+    ) {
+      throw new ConfigError(`config directory (--config-dir) ${src.dir} does not exist or is not a directory. Check the path given.`);
+    }
+  }
   // IPA's INI files, under the root the agent is told to use (flag, then the JSON file, then the caller's).
   const root = (flags.values.rootPath as string | undefined) ?? (cfg.rootPath !== '/' ? cfg.rootPath : (o.root ?? '/'));
   // Without a caller's log, INI-file lines wait until debug (INI, ipa-debug, environment, flags) is known.
@@ -340,7 +364,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<AgentConfig
       cfg,
       await readIpaConfigFiles(root, {
         log,
-        ...(flags.ini.length ? { sources: flags.ini } : {}),
+        sources: iniSources(root, flags.ini),
         convert: (raw, spec) => {
           const r = convertValue(raw, spec.kind);
           return r.problem ? { problem: { expected: r.problem.expected } } : { value: r.value };

@@ -115,6 +115,8 @@ test('the .d files are read sorted after ironic-python-agent.conf; later files w
     'etc/ironic-python-agent.d/20-b.conf': '[DEFAULT]\nlookup_timeout = 20\n',
     'etc/ironic-python-agent.d/10-a.conf': '[DEFAULT]\nlookup_timeout = 15\nlisten_port = 1001\n',
     'etc/ironic-python-agent.d/30-c.conf.disabled': '[DEFAULT]\nlookup_timeout = 99\n',
+    // oslo's glob('*.conf') does not match dotfiles (an editor's or a half-copied file).
+    'etc/ironic-python-agent.d/.40-d.conf': '[DEFAULT]\nlookup_timeout = 98\n',
   });
   const { config } = await load(root);
   assert.equal(config.lookupTimeout, 20);
@@ -235,5 +237,27 @@ test('--config-file and --config-dir (oslo.config CLI) replace the default files
   assert.equal(config.listenPort, 3);
   await assert.rejects(load(root, { argv: ['--config-file', join(root, 'absent.conf')] }), (e: Error & { details?: string }) =>
     /absent\.conf/.test(`${e.message} ${e.details}`),
+  );
+});
+
+test('--config-file replaces only the default file, --config-dir only the default directory (oslo _parse_config_files)', async () => {
+  const root = tree({
+    'etc/ironic-python-agent.conf': '[DEFAULT]\nlookup_timeout = 1\ninsecure = true\n',
+    'etc/ironic-python-agent.d/10.conf': '[DEFAULT]\nlisten_port = 10\ndisk_wait_attempts = 7\n',
+    'other/a.conf': '[DEFAULT]\nlookup_timeout = 2\n',
+    'other/d/10.conf': '[DEFAULT]\nlisten_port = 3\n',
+    'other/d/.hidden.conf': '[DEFAULT]\nlisten_port = 4\n',
+  });
+  const dirOnly = (await load(root, { argv: ['--config-dir', join(root, 'other/d')] })).config;
+  assert.equal(dirOnly.lookupTimeout, 1); // the default file is still read
+  assert.equal(dirOnly.insecure, true);
+  assert.equal(dirOnly.listenPort, 3); // the given directory, without its dotfile
+  assert.equal(dirOnly.diskWaitAttempts, 10); // the default directory is not read
+  const fileOnly = (await load(root, { argv: ['--config-file', join(root, 'other/a.conf')] })).config;
+  assert.equal(fileOnly.lookupTimeout, 2);
+  assert.equal(fileOnly.insecure, false); // the default file is not read
+  assert.equal(fileOnly.listenPort, 10); // the default directory still is
+  await assert.rejects(load(root, { argv: ['--config-dir', join(root, 'absent.d')] }), (e: Error & { details?: string }) =>
+    /absent\.d/.test(`${e.message} ${e.details}`),
   );
 });
