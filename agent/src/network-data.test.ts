@@ -1,11 +1,20 @@
 /** network_data.json: parse, plan (pure, from sample documents), apply (argv and files read back). */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createMemoryLog } from '../test/support/logs.js';
-import { configureNetworkData, parseNetworkData, planNetwork, prefixLength, type NetworkData } from './network-data.js';
+import {
+  configureNetworkData,
+  listInterfaces,
+  parseNetworkData,
+  planNetwork,
+  prefixLength,
+  udhcpcArgv,
+  type NetworkData,
+} from './network-data.js';
 import type { ProgramRunner } from './util/exec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rf-netdata-'));
@@ -85,7 +94,10 @@ function plan(doc: unknown) {
   assert.ok(p.ok, p.ok ? '' : p.reason);
   return planNetwork(p.data as NetworkData, HOST, PATHS);
 }
-const runs = (p: ReturnType<typeof plan>) => p.actions.map((a) => ('run' in a ? a.run.join(' ') : `${a.write} <- ${a.value}`));
+const runs = (p: ReturnType<typeof plan>) =>
+  p.actions.map((a) =>
+    'run' in a ? a.run.join(' ') : 'write' in a ? `${a.write} <- ${a.value}` : `dhcp ${a.dhcp} v${a.families.join('+')}`,
+  );
 
 test('prefixLength: dotted, IPv6 and numeric masks; holes refused', () => {
   assert.equal(prefixLength('255.255.255.0', 4), 24);
@@ -165,7 +177,7 @@ test('IPv6 with a /prefix in ip_address', () => {
   assert.ok(runs(p).includes('ip -6 addr add 2001:db8::7/56 dev eno2'));
 });
 
-test('malformed documents are refused with a reason naming the place', () => {
+test('a document that is not an object with a list of links is refused with the reason', () => {
   const reason = (text: string): string => {
     const r = parseNetworkData(text);
     assert.equal(r.ok, false);
@@ -174,51 +186,161 @@ test('malformed documents are refused with a reason naming the place', () => {
   assert.match(reason('{"links": ['), /^not valid JSON/);
   assert.match(reason('[]'), /JSON object/);
   assert.match(reason('{"links": {}}'), /^links: expected a list/);
-  assert.match(reason('{"links": [{"type": "phy"}]}'), /^links\[0\]\.id: missing/);
-  assert.match(reason('{"links": [{"id": "a", "ethernet_mac_address": "zz"}]}'), /^links\[0\]\.ethernet_mac_address: not a MAC/);
-  assert.match(reason('{"links": [{"id": "b", "type": "bond", "bond_links": ["x"]}]}'), /^links\[0\]\.bond_links: no link with id "x"/);
-  assert.match(
-    reason('{"links": [{"id": "b", "type": "bond", "bond_links": ["b"], "bond_mode": "fast"}]}'),
-    /bond_mode: unknown bonding mode/,
+});
+
+test('a bad link, network, route or DNS entry is skipped with a warning naming the place; the rest is kept', () => {
+  const warned = (doc: object) => {
+    const r = parseNetworkData(JSON.stringify(doc));
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    return r;
+  };
+  const A = { id: 'a', ethernet_mac_address: '52:54:00:aa:00:01' };
+  const NET = { id: 'good', type: 'ipv4', link: 'a', ip_address: '192.0.2.10', netmask: '255.255.255.0' };
+  const links = (...bad: object[]) => warned({ links: [A, ...bad], networks: [NET] });
+  const cases: Array<[object, RegExp]> = [
+    [{ type: 'phy' }, /^links\[1\]\.id: missing; this link is skipped/],
+    [{ id: 'm', ethernet_mac_address: 'zz' }, /^links\[1\]\.ethernet_mac_address: not a MAC/],
+    [{ id: 'b', type: 'bond', bond_links: ['x'] }, /^links\[1\]\.bond_links: none of the bond's links is usable/],
+    [{ id: 'b', type: 'bond', bond_links: ['a'], bond_mode: 'fast' }, /bond_mode: unknown bonding mode "fast"/],
+    [{ id: 'v', type: 'vlan', vlan_link: 'a', vlan_id: 5000 }, /vlan_id: expected a whole number 0-4094/],
+    [{ id: 'v', type: 'vlan', vlan_link: 'nope', vlan_id: 5 }, /vlan_link: no \(usable\) link with id "nope"/],
+    [{ id: 'a' }, /the id "a" is used twice/],
+  ];
+  for (const [bad, re] of cases) {
+    const r = links(bad);
+    assert.deepEqual(
+      r.data.links.map((l) => l.id),
+      ['a'],
+      JSON.stringify(bad),
+    );
+    assert.equal(r.data.networks.length, 1);
+    assert.ok(
+      r.warnings.some((w) => re.test(w)),
+      `${JSON.stringify(bad)}: ${r.warnings.join(' | ')}`,
+    );
+  }
+  // What sits on a skipped link goes with it: a VLAN on a bond with no usable member, a network on either.
+  const chain = warned({
+    links: [A, { id: 'b', type: 'bond', bond_links: ['gone'] }, { id: 'v', type: 'vlan', vlan_link: 'b', vlan_id: 7 }],
+    networks: [NET, { type: 'ipv4_dhcp', link: 'v' }],
+  });
+  assert.deepEqual(
+    chain.data.links.map((l) => l.id),
+    ['a'],
   );
-  assert.match(
-    reason('{"links": [{"id": "v", "type": "vlan", "vlan_link": "v", "vlan_id": 5000}]}'),
-    /vlan_id: expected a whole number 0-4094/,
+  assert.deepEqual(
+    chain.data.networks.map((n) => n.id),
+    ['good'],
   );
-  const net = (n: object) => JSON.stringify({ links: [{ id: 'a', ethernet_mac_address: '52:54:00:aa:00:01' }], networks: [n] });
-  assert.match(reason(net({ type: 'ipv4', link: 'b', ip_address: '1.2.3.4', netmask: '255.0.0.0' })), /^networks\[0\]\.link: no link/);
-  assert.match(reason(net({ type: 'ipv4', link: 'a', ip_address: '1.2.3.400', netmask: '255.0.0.0' })), /ip_address: not an IPv4 address/);
-  assert.match(reason(net({ type: 'ipv4', link: 'a', ip_address: '1.2.3.4', netmask: '255.0.255.0' })), /netmask: not a netmask/);
-  assert.match(reason(net({ type: 'ipv4', link: 'a', ip_address: '1.2.3.4' })), /netmask: missing/);
-  assert.match(reason(net({ type: 'ipv5', link: 'a' })), /type: unknown network type/);
-  assert.match(
-    reason(net({ type: 'ipv4', link: 'a', ip_address: '1.2.3.4/8', routes: [{ network: '0.0.0.0', gateway: 'x' }] })),
-    /routes\[0\]\.gateway: not an IPv4 address/,
+  assert.ok(chain.warnings.some((w) => /^networks\[1\]\.link: no \(usable\) link with id "v"; this network is skipped/.test(w)));
+  // A bond keeps its usable members.
+  const partial = warned({ links: [A, { id: 'b', type: 'bond', bond_links: ['a', 'gone'] }], networks: [] });
+  assert.deepEqual(partial.data.links[1]!.bondLinks, ['a']);
+
+  const nets = (...bad: object[]) => warned({ links: [A], networks: [NET, ...bad], services: [{ type: 'dns', address: 'x' }] });
+  const ncases: Array<[object, RegExp]> = [
+    [{ type: 'ipv4', link: 'b', ip_address: '1.2.3.4', netmask: '255.0.0.0' }, /^networks\[1\]\.link: no \(usable\) link/],
+    [{ type: 'ipv4', link: 'a', ip_address: '1.2.3.400', netmask: '255.0.0.0' }, /ip_address: not an IPv4 address/],
+    [{ type: 'ipv4', link: 'a', ip_address: '1.2.3.4', netmask: '255.0.255.0' }, /netmask: not a netmask/],
+    [{ type: 'ipv5', link: 'a' }, /type: unknown network type/],
+  ];
+  for (const [bad, re] of ncases) {
+    const r = nets(bad);
+    assert.deepEqual(
+      r.data.networks.map((n) => n.id),
+      ['good'],
+      JSON.stringify(bad),
+    );
+    assert.ok(
+      r.warnings.some((w) => re.test(w) && w.endsWith('this network is skipped')),
+      `${JSON.stringify(bad)}: ${r.warnings.join(' | ')}`,
+    );
+    assert.ok(r.warnings.some((w) => /^services\[0\]\.address: not an IP address/.test(w)));
+    assert.deepEqual(r.data.dns, []);
+  }
+  // A bad route: only that route goes.
+  const r = nets({
+    type: 'ipv4',
+    link: 'a',
+    ip_address: '1.2.3.4/8',
+    routes: [
+      { network: '0.0.0.0', gateway: 'x' },
+      { network: '0.0.0.0', gateway: '1.0.0.1' },
+    ],
+  });
+  assert.deepEqual(r.data.networks[1]!.routes, [{ dest: 'default', gateway: '1.0.0.1' }]);
+  assert.ok(r.warnings.some((w) => /^networks\[1\]\.routes\[0\]\.gateway: not an IPv4 address.*this route is skipped/.test(w)));
+});
+
+test("Ironic's schema: bond_mode 802.1ad is the kernel's 802.3ad; embedded-IPv4 IPv6 addresses; no ip_address or netmask", () => {
+  const r = parseNetworkData(
+    JSON.stringify({
+      links: [
+        { id: 'p1', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+        { id: 'p2', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+        { id: 'bond0', type: 'bond', ethernet_mac_address: '52:54:00:aa:00:01', bond_mode: '802.1ad', bond_links: ['p1', 'p2'] },
+      ],
+      networks: [
+        { id: 'v6', type: 'ipv6', link: 'bond0', ip_address: '2001:db8:3:4::192.168.81.99', netmask: 'ffff:ffff:ffff:ffff::' },
+        { id: 'v4', type: 'ipv4', link: 'bond0', ip_address: '192.0.2.7' },
+        { id: 'bare', type: 'ipv4', link: 'bond0' },
+        { id: 'mapped', type: 'ipv6', link: 'bond0', ip_address: '::ffff:192.0.2.9/128' },
+      ],
+    }),
   );
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  assert.equal(r.data.links[2]!.bondMode, '802.3ad');
+  assert.deepEqual(
+    r.data.networks.map((n) => n.cidr),
+    ['2001:db8:3:4::192.168.81.99/64', '192.0.2.7/32', undefined, '::ffff:192.0.2.9/128'],
+  );
+  assert.ok(r.warnings.some((w) => w.startsWith('networks[1]: no netmask')));
+  assert.ok(r.warnings.some((w) => w.startsWith('networks[2]: an ipv4 network without ip_address')));
+  const p = planNetwork(r.data, HOST, PATHS);
+  assert.ok(runs(p as ReturnType<typeof plan>).includes('/sys/class/net/bond0/bonding/mode <- 802.3ad'));
+  assert.ok(runs(p as ReturnType<typeof plan>).includes('ip -6 addr add 2001:db8:3:4::192.168.81.99/64 dev bond0'));
+  assert.equal(prefixLength('ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.0', 6), 120);
+  assert.equal(prefixLength('::1.2.3.400', 6), undefined);
+});
+
+test("Nova/metalsmith's ipv6_dhcpv6-stateful/-stateless on a NIC: no address invented, left to the kernel and the ramdisk", () => {
+  const p = plan({
+    links: [{ id: 'p0', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' }],
+    networks: [
+      { id: 'n4', type: 'ipv4', link: 'p0', ip_address: '192.0.2.10', netmask: '255.255.255.0' },
+      { id: 'a', type: 'ipv6_dhcpv6-stateful', link: 'p0' },
+      { id: 'b', type: 'ipv6_dhcpv6-stateless', link: 'p0' },
+    ],
+  });
+  assert.deepEqual(runs(p), ['ip link set eno1 up', 'ip -4 addr add 192.0.2.10/24 dev eno1']);
+  assert.deepEqual(p.leftToRamdisk, { eno1: ['ipv6_dhcpv6-stateful', 'ipv6_dhcpv6-stateless'] });
 });
 
 test('configureNetworkData: applies through the runner, writes sysfs and resolv.conf under the root; failures logged, the rest goes on', async () => {
   const root = join(tmp, 'apply');
   const sysfs = join(root, 'sys/class/net');
   for (const i of HOST) {
-    mkdirSync(join(sysfs, i.name), { recursive: true });
+    mkdirSync(join(sysfs, i.name, 'device'), { recursive: true });
     writeFileSync(join(sysfs, i.name, 'address'), `${i.mac}\n`);
   }
   mkdirSync(join(sysfs, 'lo'), { recursive: true });
   writeFileSync(join(sysfs, 'lo/address'), '00:00:00:00:00:00\n');
   writeFileSync(join(sysfs, 'bonding_masters'), '');
-  mkdirSync(join(sysfs, 'bond0/bonding'), { recursive: true }); // what the kernel makes on "+bond0"
   mkdirSync(join(root, 'etc'), { recursive: true });
   const calls: string[] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv.join(' '));
     if (argv.join(' ') === 'ip -6 route add default via 2001:db8:1::1 dev bond0.101')
       throw new Error('RTNETLINK answers: Network is unreachable');
-    if (argv[0] === 'modprobe') throw new Error('modprobe: module bonding not found');
+    // What the kernel makes on "+bond0" (a plain file here), made early enough for the writes.
+    if (argv[0] === 'modprobe') {
+      mkdirSync(join(sysfs, 'bond0/bonding'), { recursive: true });
+      throw new Error('modprobe: module bonding not found');
+    }
     return { stdout: '', stderr: '' };
   }) as ProgramRunner;
   const log = createMemoryLog();
-  await configureNetworkData(JSON.stringify(BOND_VLAN), { root, run, log, source: 'vmedia network_data.json' });
+  await configureNetworkData(JSON.stringify(BOND_VLAN), { root, run, log, source: 'vmedia network_data.json', dhcp: 'udhcpc' });
   assert.equal(readFileSync(join(sysfs, 'bond0/bonding/mode'), 'utf8'), '802.3ad');
   assert.equal(readFileSync(join(sysfs, 'bonding_masters'), 'utf8'), '+bond0');
   assert.equal(readFileSync(join(sysfs, 'bond0/bonding/slaves'), 'utf8'), '+eno2'); // the last write of a plain file
@@ -228,10 +350,237 @@ test('configureNetworkData: applies through the runner, writes sysfs and resolv.
   assert.ok(log.lines.some((l) => l.startsWith('WARNING') && l.includes('Network is unreachable')));
   assert.ok(!log.lines.some((l) => l.startsWith('WARNING') && l.includes('modprobe')), 'modprobe is optional');
   assert.ok(log.lines.some((l) => l.startsWith('INFO') && l.includes('bond0=bond0') && l.includes('1 step(s) failed')));
+  assert.ok(log.lines.some((l) => l.startsWith('INFO') && l.includes('10.1.0.5/16 on bond0.101') && l.includes('eno3 (ipv4_dhcp)')));
 
   const bad = createMemoryLog();
   const before = calls.length;
-  await configureNetworkData('{"links": [{"id": 1}]}', { root, run, log: bad, source: 'vmedia network_data.json' });
-  assert.equal(calls.length, before, 'nothing runs for a malformed document');
-  assert.ok(bad.lines.some((l) => l.startsWith('ERROR') && l.includes('links[0].id') && l.includes('ignored')));
+  await configureNetworkData('{"links": {}}', { root, run, log: bad, source: 'vmedia network_data.json' });
+  assert.equal(calls.length, before, 'nothing runs for a malformed document (no ramforge-dhcp under this root)');
+  assert.ok(bad.lines.some((l) => l.startsWith('ERROR') && l.includes('links: expected a list') && l.includes('ignored')));
+});
+
+/** A bond and a VLAN on it, both asking for DHCP; a NIC with DHCP of its own (the ramdisk's client covers it). */
+const DHCP_VIRTUAL = {
+  links: [
+    { id: 'p1', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+    { id: 'p2', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+    { id: 'bond0', type: 'bond', ethernet_mac_address: '52:54:00:aa:00:01', bond_mode: '802.1ad', bond_links: ['p1', 'p2'] },
+    { id: 'v7', type: 'vlan', vlan_link: 'bond0', vlan_id: 7 },
+    { id: 'p3', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:03' },
+  ],
+  networks: [
+    { id: 'a', type: 'ipv4_dhcp', link: 'bond0' },
+    { id: 'b', type: 'ipv6_dhcp', link: 'bond0' },
+    { id: 'c', type: 'ipv4_dhcp', link: 'v7' },
+    { id: 'd', type: 'ipv4_dhcp', link: 'p3' },
+  ],
+};
+
+test('plan: DHCP on a bond or VLAN is an action of its own (no ramdisk client runs there); on a NIC it is left to the ramdisk', () => {
+  const p = plan(DHCP_VIRTUAL);
+  assert.deepEqual(
+    runs(p).filter((r) => r.startsWith('dhcp')),
+    ['dhcp bond0 v4+6', 'dhcp bond0.7 v4'],
+  );
+  assert.deepEqual(p.leftToRamdisk, { eno3: ['ipv4_dhcp'] });
+});
+
+function fakeRoot(name: string, ifaces: Array<{ name: string; mac: string; physical?: boolean; perm?: string; master?: string }>) {
+  const root = join(tmp, name);
+  const sysfs = join(root, 'sys/class/net');
+  mkdirSync(sysfs, { recursive: true });
+  writeFileSync(join(sysfs, 'bonding_masters'), '');
+  for (const i of ifaces) {
+    mkdirSync(join(sysfs, i.name), { recursive: true });
+    writeFileSync(join(sysfs, i.name, 'address'), `${i.mac}\n`);
+    if (i.physical !== false) mkdirSync(join(sysfs, i.name, 'device'));
+    if (i.perm) {
+      mkdirSync(join(sysfs, i.name, 'bonding_slave'));
+      writeFileSync(join(sysfs, i.name, 'bonding_slave/perm_hwaddr'), `${i.perm}\n`);
+    }
+    if (i.master) symlinkSync(`../${i.master}`, join(sysfs, i.name, 'master'));
+  }
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  return { root, sysfs };
+}
+
+test('configureNetworkData: DHCP on a bond/VLAN through networkd (a .network file per device, networkctl reload), logged as started', async () => {
+  const { root } = fakeRoot('networkd', [
+    { name: 'eno1', mac: '52:54:00:aa:00:01' },
+    { name: 'eno2', mac: '52:54:00:aa:00:02' },
+    { name: 'eno3', mac: '52:54:00:aa:00:03' },
+  ]);
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(DHCP_VIRTUAL), { root, run, log, source: 'nd', dhcp: 'networkd' });
+  const unit = readFileSync(join(root, 'run/systemd/network/10-ramforge-bond0.network'), 'utf8');
+  assert.match(unit, /^\[Match\]\nName=bond0\n/m);
+  assert.match(unit, /^DHCP=yes$/m);
+  assert.match(readFileSync(join(root, 'run/systemd/network/10-ramforge-bond0.7.network'), 'utf8'), /^DHCP=ipv4$/m);
+  assert.equal(calls.at(-1), 'networkctl reload');
+  assert.equal(calls.filter((c) => c.startsWith('networkctl')).length, 1);
+  assert.equal(r.dhcpStarted.length, 2);
+  assert.equal(r.fallback, false);
+  const info = log.lines.find((l) => l.startsWith('INFO'))!;
+  assert.match(
+    info,
+    /DHCP started by the agent: bond0 \(DHCPv4 \+ DHCPv6, networkd: .*10-ramforge-bond0\.network\), bond0\.7 \(DHCPv4, networkd/,
+  );
+  assert.match(info, /left to the ramdisk's DHCP client.*eno3 \(ipv4_dhcp\)/);
+});
+
+test('configureNetworkData: DHCP on a bond/VLAN through udhcpc in the background (tinyipa), as ramforge-dhcp starts it', async () => {
+  const { root } = fakeRoot('udhcpc', [
+    { name: 'eno1', mac: '52:54:00:aa:00:01' },
+    { name: 'eno2', mac: '52:54:00:aa:00:02' },
+  ]);
+  const calls: string[][] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv);
+    return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(DHCP_VIRTUAL), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
+  const sh = calls.filter((c) => c[0] === 'sh');
+  assert.deepEqual(
+    sh.map((c) => c.at(-1)),
+    ['bond0', 'bond0.7'],
+  );
+  assert.match(
+    sh[0]![2]!,
+    /udhcpc -i "\$1" -s \/usr\/share\/udhcpc\/default\.script -b -t 10 -T 2 -A 10 -O mtu .* -p "\$pidfile" >\/dev\/null 2>&1 &/,
+  );
+  assert.deepEqual(r.dhcpStarted, ['bond0 (udhcpc started in the background)', 'bond0.7 (udhcpc started in the background)']);
+  assert.ok(log.lines.some((l) => l.startsWith('WARNING') && l.includes('bond0: no DHCPv6 client')));
+  assert.ok(!calls.some((c) => c[0] === 'networkctl'));
+});
+
+test('udhcpcArgv: the shell script starts udhcpc detached with the device and returns at once', () => {
+  const bin = join(tmp, 'fakebin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'udhcpc'), `#!/bin/sh\necho "$@" > ${join(tmp, 'udhcpc.args')}\nsleep 5\n`, { mode: 0o755 });
+  const argv = udhcpcArgv('bond0.7');
+  const t0 = Date.now();
+  const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  assert.equal(out.trim(), 'started');
+  assert.ok(Date.now() - t0 < 3000, 'returns without waiting for udhcpc');
+  for (let i = 0; i < 50 && !existsSync(join(tmp, 'udhcpc.args')); i++) execFileSync('sleep', ['0.05']);
+  assert.match(
+    readFileSync(join(tmp, 'udhcpc.args'), 'utf8'),
+    /^-i bond0\.7 -s \/usr\/share\/udhcpc\/default\.script .*-p \/run\/udhcpc\.bond0\.7\.pid$/m,
+  );
+});
+
+test('configureNetworkData: no static address could be applied and no DHCP network → tinyipa ramforge-dhcp once, not again on a restart', async () => {
+  const { root } = fakeRoot('fallback', [{ name: 'eno1', mac: '52:54:00:aa:00:01' }]);
+  mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+  mkdirSync(join(root, 'run'), { recursive: true });
+  writeFileSync(join(root, 'usr/sbin/ramforge-dhcp'), '#!/bin/sh\n', { mode: 0o755 });
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    if (argv[2] === 'addr') throw new Error('ip: RTNETLINK answers: Permission denied');
+    return { stdout: argv[0] === '/usr/sbin/ramforge-dhcp' ? 'eno1\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const doc = {
+    links: [
+      { id: 'here', ethernet_mac_address: '52:54:00:aa:00:01' },
+      { id: 'gone', ethernet_mac_address: '52:54:00:ff:00:01' },
+    ],
+    networks: [
+      { type: 'ipv4', link: 'here', ip_address: '192.0.2.5/24' },
+      { type: 'ipv4', link: 'gone', ip_address: '192.0.2.6/24' },
+    ],
+  };
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(doc), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
+  assert.equal(r.fallback, true);
+  assert.equal(calls.filter((c) => c === '/usr/sbin/ramforge-dhcp').length, 1);
+  assert.ok(log.lines.some((l) => l.startsWith('WARNING') && l.includes('DHCP started on every wired interface') && l.includes('eno1')));
+  // A restarted agent: the fallback's clients keep their leases.
+  await configureNetworkData(JSON.stringify(doc), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' });
+  assert.equal(calls.filter((c) => c === '/usr/sbin/ramforge-dhcp').length, 1);
+  // An unusable document falls back too; a document whose static address applies does not.
+  rmSync(join(root, 'run/ramforge-network-fallback'));
+  assert.equal((await configureNetworkData('{"links": 1}', { root, run, log: createMemoryLog(), source: 'nd' })).fallback, true);
+  rmSync(join(root, 'run/ramforge-network-fallback'));
+  const ok = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  assert.equal(
+    (await configureNetworkData(JSON.stringify(doc), { root, run: ok, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' })).fallback,
+    false,
+  );
+  assert.equal(calls.filter((c) => c === '/usr/sbin/ramforge-dhcp').length, 2);
+});
+
+test('a second run: MACs match physical interfaces only (permanent MAC of bond members); existing bond/VLAN reused, members not flapped, existing addresses fine', async () => {
+  // After the first run: bond0 carries eno1's MAC and so does eno2 (bonding changed it), bond0.101 its parent's.
+  const { root, sysfs } = fakeRoot('rerun', [
+    { name: 'bond0', mac: '52:54:00:aa:00:01', physical: false },
+    { name: 'bond0.101', mac: '52:54:00:aa:00:01', physical: false },
+    { name: 'eno1', mac: '52:54:00:aa:00:01', perm: '52:54:00:aa:00:01', master: 'bond0' },
+    { name: 'eno2', mac: '52:54:00:aa:00:01', perm: '52:54:00:aa:00:02', master: 'bond0' },
+    { name: 'eno3', mac: '52:54:00:aa:00:03' },
+  ]);
+  const host = await listInterfaces(sysfs);
+  assert.deepEqual(host.physical, [
+    { name: 'eno1', mac: '52:54:00:aa:00:01', master: 'bond0' },
+    { name: 'eno2', mac: '52:54:00:aa:00:02', master: 'bond0' },
+    { name: 'eno3', mac: '52:54:00:aa:00:03' },
+  ]);
+  assert.deepEqual(host.all, ['bond0', 'bond0.101', 'eno1', 'eno2', 'eno3']);
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    if (argv[2] === 'addr' || argv[2] === 'route') throw new Error('ip: RTNETLINK answers: File exists');
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(BOND_VLAN), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
+  assert.deepEqual(calls, [
+    'ip link set bond0 address 52:54:00:aa:00:01',
+    'ip link set eno1 up',
+    'ip link set eno2 up',
+    'ip link set eno3 up',
+    'ip link set bond0 mtu 9000',
+    'ip link set bond0 up',
+    'ip link set bond0.101 up',
+    'ip -4 addr add 10.1.0.5/16 dev bond0.101',
+    'ip -4 route add default via 10.1.0.1 dev bond0.101',
+    'ip -6 addr add 2001:db8:1::5/64 dev bond0.101',
+    'ip -6 route add default via 2001:db8:1::1 dev bond0.101',
+  ]);
+  assert.equal(r.failed, 0);
+  assert.deepEqual(r.addresses, ['10.1.0.5/16 on bond0.101', '2001:db8:1::5/64 on bond0.101']);
+  assert.ok(!log.lines.some((l) => l.startsWith('WARNING')), log.lines.join('\n'));
+  assert.equal(readFileSync(join(sysfs, 'bonding_masters'), 'utf8'), '', 'the bond is not made again');
+
+  // A VLAN on a NIC, second start: eth0.100 carries eth0's MAC but is not physical.
+  const p = parseNetworkData(
+    JSON.stringify({
+      links: [
+        { id: 'p0', type: 'phy', ethernet_mac_address: '52:54:00:00:00:01' },
+        { id: 'v100', type: 'vlan', vlan_link: 'p0', vlan_id: 100, vlan_mac_address: '52:54:00:00:00:01' },
+      ],
+      networks: [],
+    }),
+  );
+  assert.ok(p.ok);
+  const again = planNetwork(p.data, [{ name: 'eth0', mac: '52:54:00:00:00:01' }], PATHS, ['eth0', 'eth0.100']);
+  assert.deepEqual(again.devices, { p0: 'eth0', v100: 'eth0.100' });
+  assert.ok(!runs(again as ReturnType<typeof plan>).some((c) => c.includes('link add')));
+});
+
+test('udhcpcArgv: no udhcpc on PATH is a failure, not "started"', () => {
+  const argv = udhcpcArgv('bond0');
+  assert.throws(
+    () => execFileSync('/bin/sh', argv.slice(1), { encoding: 'utf8', stdio: 'pipe', env: { PATH: join(tmp, 'empty') } }),
+    /udhcpc: not found/,
+  );
 });

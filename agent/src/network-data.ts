@@ -5,16 +5,23 @@
  * does in IPA's DIB ramdisks. In every flavor the agent does it itself, with
  * `ip` and sysfs only (busybox `ip` in tinyipa: see docs/ramdisk-tools.md).
  *
- * Three steps: parseNetworkData() checks the document (pure; a malformed one
- * is refused with the reason and nothing is configured), planNetwork() turns
- * it and the interfaces present (name + MAC) into a list of actions (pure,
- * data), applyNetworkPlan() runs them through the ProgramRunner and writes
- * the sysfs/resolv.conf files, logging failures and going on.
+ * Three steps: parseNetworkData() checks the document (pure; what cannot be
+ * used, a link, a network, a route, a DNS entry, is skipped with a warning
+ * naming its JSON path, as glean skips it; only a document that is not an
+ * object with a list of links is refused), planNetwork() turns it and the
+ * physical interfaces present (name + permanent MAC) into a list of actions
+ * (pure, data), applyNetworkPlan() runs them through the ProgramRunner and
+ * writes the sysfs/resolv.conf files, logging failures and going on.
  *
- * Semantics (the network_data.json format, glean's reading of it):
- *  - links: `phy`/`ethernet`/`vif`/... (anything not bond or vlan) match an
- *    interface by `ethernet_mac_address` (case-insensitive); `mtu` applies.
- *  - `bond`: members `bond_links` (link ids), `bond_mode`, `bond_miimon`,
+ * Semantics (the network_data.json format, Ironic's network-data schema,
+ * glean's reading of it):
+ *  - links: `phy`/`ethernet`/`vif`/... (anything not bond or vlan) match a
+ *    physical interface (one with /sys/class/net/<if>/device; bonds and
+ *    VLANs carry a member's or parent's MAC) by `ethernet_mac_address`
+ *    (case-insensitive; a bond member's bonding_slave/perm_hwaddr, as the
+ *    bond changed its address); `mtu` applies.
+ *  - `bond`: members `bond_links` (link ids), `bond_mode` (Ironic's schema
+ *    says `802.1ad` for LACP: the kernel's `802.3ad`), `bond_miimon`,
  *    `bond_xmit_hash_policy`, `bond_lacp_rate`. Created through sysfs
  *    (/sys/class/net/bonding_masters, <bond>/bonding/*): busybox `ip` cannot
  *    create a bond or set its mode, and sysfs works with both ip's. The bond
@@ -24,14 +31,29 @@
  *    link P name P.ID type vlan id ID` (busybox and iproute2 both take it),
  *    named P.ID (vlanID when longer than 15 characters).
  *  - networks: `ipv4`/`ipv6` give a static `ip_address` (+ `netmask`, or a
- *    /prefix in the address) and `routes` ({network, netmask, gateway});
- *    `ipv4_dhcp`, `ipv6_dhcp`, `ipv6_slaac` only bring the link up (the
- *    ramdisk's DHCP client or the kernel's SLAAC does the rest).
+ *    /prefix in the address; neither is required by the schema: without an
+ *    address only the link comes up, without a mask it is a host address)
+ *    and `routes` ({network, netmask, gateway}). `ipv4_dhcp`, `ipv6_dhcp`,
+ *    `ipv6_slaac` and Nova's `ipv6_dhcpv6-stateful`/`-stateless`: no address
+ *    is made up. On a NIC the ramdisk's DHCP client (tinyipa's rcS runs it
+ *    when the document has an ipv4_dhcp network; networkd on every wired
+ *    link in dib/coreos) and the kernel's SLAAC do it; on a bond or VLAN,
+ *    which no ramdisk client covers, the agent starts DHCP itself: a
+ *    /run/systemd/network/10-ramforge-<dev>.network + `networkctl reload`
+ *    where networkctl exists, else udhcpc in the background as tinyipa's
+ *    ramforge-dhcp starts it (DHCPv4 only: busybox has no DHCPv6 client).
  *  - DNS: `services` of type dns at the top and per network, plus a
  *    network's `dns_nameservers`/`dns_search`, become <root>/etc/resolv.conf.
+ *  - A second run (the agent restarts after a failed lookup): bonds and
+ *    VLANs present are reused, members already in their bond are left alone,
+ *    an address or route already there counts as configured.
+ *  - Nothing usable (no static address applied, no DHCP/SLAAC network on a
+ *    present link, or an unusable document): tinyipa's /usr/sbin/ramforge-dhcp
+ *    is run once, so the node is not left without network.
  */
-import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { describeError } from './errors.js';
 import type { ProgramRunner } from './util/exec.js';
 import type { Log } from './util/log.js';
@@ -56,11 +78,13 @@ export interface NdRoute {
   gateway: string;
 }
 
+export type NdNetworkType = 'ipv4' | 'ipv6' | 'ipv4_dhcp' | 'ipv6_dhcp' | 'ipv6_slaac' | 'ipv6_dhcpv6-stateful' | 'ipv6_dhcpv6-stateless';
+
 export interface NdNetwork {
   id: string;
-  type: 'ipv4' | 'ipv6' | 'ipv4_dhcp' | 'ipv6_dhcp' | 'ipv6_slaac';
+  type: NdNetworkType;
   link: string;
-  /** address/prefix, static networks only. */
+  /** address/prefix (or the bare address when the document gives no netmask), static networks only. */
   cidr?: string;
   routes: NdRoute[];
   dns: string[];
@@ -73,10 +97,32 @@ export interface NetworkData {
   dns: string[];
 }
 
-export type ParsedNetworkData = { ok: true; data: NetworkData } | { ok: false; reason: string };
+/**
+ * ok: the usable part of the document; each link, network, route or DNS
+ * entry that could not be used is left out with a warning (glean skips what
+ * it cannot use). Refused only when the document as a whole is unusable.
+ */
+export type ParsedNetworkData = { ok: true; data: NetworkData; warnings: string[] } | { ok: false; reason: string };
 
-const NETWORK_TYPES = new Set(['ipv4', 'ipv6', 'ipv4_dhcp', 'ipv6_dhcp', 'ipv6_slaac']);
+const NETWORK_TYPES = new Set<string>([
+  'ipv4',
+  'ipv6',
+  'ipv4_dhcp',
+  'ipv6_dhcp',
+  'ipv6_slaac',
+  // Nova's and metalsmith's names for Neutron's ipv6_address_mode: DHCPv6 with addresses, SLAAC + DHCPv6 for options.
+  'ipv6_dhcpv6-stateful',
+  'ipv6_dhcpv6-stateless',
+]);
+/** Networks whose address comes from a DHCP server (the agent starts a client where the ramdisk's does not run). */
+export const DHCP_TYPES = new Set<string>(['ipv4_dhcp', 'ipv6_dhcp', 'ipv6_dhcpv6-stateful']);
 const BOND_MODES = new Set(['balance-rr', 'active-backup', 'balance-xor', 'broadcast', '802.3ad', 'balance-tlb', 'balance-alb']);
+/**
+ * Ironic's network-data schema spells LACP "802.1ad" (its bond_mode enum:
+ * 802.1ad, balance-rr, active-backup, balance-xor, broadcast, balance-tlb,
+ * balance-alb); the kernel's bonding driver calls that mode 802.3ad.
+ */
+const BOND_MODE_ALIASES: Record<string, string> = { '802.1ad': '802.3ad' };
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -91,8 +137,16 @@ function ipv4ToInt(s: string): number | undefined {
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
-/** Expand an IPv6 address to 8 groups, or undefined if it is not one. */
+/** Expand an IPv6 address to 8 groups (an embedded IPv4 tail such as ::192.168.81.99 is two), or undefined if it is not one. */
 function ipv6Groups(s: string): number[] | undefined {
+  const v4 = /^(.*:)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(s);
+  if (v4) {
+    const n = ipv4ToInt(v4[2]!);
+    if (n === undefined) return undefined;
+    // The dotted quad stands for the last two groups.
+    const head = v4[1]!.endsWith('::') ? v4[1]! : v4[1]!.slice(0, -1);
+    return ipv6Groups(`${head}${head.endsWith('::') ? '' : ':'}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`);
+  }
   if (!/^[0-9a-f:]+$/i.test(s) || (s.match(/::/g) ?? []).length > 1) return undefined;
   const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
   const h = head ? head.split(':') : [];
@@ -142,16 +196,25 @@ function int(o: Record<string, unknown>, key: string, at: string, max: number): 
   return n;
 }
 
-function dnsOf(services: unknown, at: string): string[] {
+/** The DNS servers of a services list; a bad entry is skipped with a warning. */
+function dnsOf(services: unknown, at: string, warnings: string[]): string[] {
   if (services === undefined || services === null) return [];
-  if (!Array.isArray(services)) throw new Bad(`${at}: expected a list`);
+  if (!Array.isArray(services)) {
+    warnings.push(`${at}: expected a list; skipped`);
+    return [];
+  }
   const out: string[] = [];
   for (const [i, s] of services.entries()) {
-    if (!isObj(s)) throw new Bad(`${at}[${i}]: expected an object`);
-    if (s.type !== 'dns') continue;
-    const a = str(s, 'address', `${at}[${i}]`, true)!;
-    if (!isIp(a, 4) && !isIp(a, 6)) throw new Bad(`${at}[${i}].address: not an IP address: ${JSON.stringify(a)}`);
-    out.push(a);
+    try {
+      if (!isObj(s)) throw new Bad(`${at}[${i}]: expected an object`);
+      if (s.type !== 'dns') continue;
+      const a = str(s, 'address', `${at}[${i}]`, true)!;
+      if (!isIp(a, 4) && !isIp(a, 6)) throw new Bad(`${at}[${i}].address: not an IP address: ${JSON.stringify(a)}`);
+      out.push(a);
+    } catch (e) {
+      if (!(e instanceof Bad)) throw e;
+      warnings.push(`${e.message}; this DNS server is skipped`);
+    }
   }
   return out;
 }
@@ -173,9 +236,12 @@ function parseLink(l: unknown, at: string): NdLink {
   if (link.type === 'bond') {
     link.bondLinks = stringList(l.bond_links, `${at}.bond_links`);
     if (!link.bondLinks.length) throw new Bad(`${at}.bond_links: a bond needs at least one member link`);
-    const mode = str(l, 'bond_mode', at);
+    const given = str(l, 'bond_mode', at);
+    const mode = given === undefined ? undefined : (BOND_MODE_ALIASES[given] ?? given);
     if (mode !== undefined && !BOND_MODES.has(mode) && !/^[0-6]$/.test(mode)) {
-      throw new Bad(`${at}.bond_mode: unknown bonding mode ${JSON.stringify(mode)} (one of ${[...BOND_MODES].join(', ')})`);
+      throw new Bad(
+        `${at}.bond_mode: unknown bonding mode ${JSON.stringify(given)} (one of ${[...BOND_MODES, ...Object.keys(BOND_MODE_ALIASES)].join(', ')})`,
+      );
     }
     if (mode) link.bondMode = mode;
     const miimon = int(l, 'bond_miimon', at, 1_000_000);
@@ -209,38 +275,63 @@ function parseRoute(r: unknown, at: string, family: 4 | 6): NdRoute {
   return { dest: prefix === 0 ? 'default' : `${network}/${prefix}`, gateway };
 }
 
-function parseNetwork(n: unknown, at: string, linkIds: Set<string>): NdNetwork {
+function parseNetwork(n: unknown, at: string, linkIds: Set<string>, warnings: string[]): NdNetwork {
   if (!isObj(n)) throw new Bad(`${at}: expected an object`);
   const type = str(n, 'type', at, true)!;
   if (!NETWORK_TYPES.has(type))
     throw new Bad(`${at}.type: unknown network type ${JSON.stringify(type)} (${[...NETWORK_TYPES].join(', ')})`);
   const link = str(n, 'link', at, true)!;
-  if (!linkIds.has(link)) throw new Bad(`${at}.link: no link with id ${JSON.stringify(link)}`);
+  if (!linkIds.has(link)) throw new Bad(`${at}.link: no (usable) link with id ${JSON.stringify(link)}`);
   const net: NdNetwork = {
     id: str(n, 'id', at) ?? at,
-    type: type as NdNetwork['type'],
+    type: type as NdNetworkType,
     link,
     routes: [],
-    dns: [...dnsOf(n.services, `${at}.services`), ...stringList(n.dns_nameservers, `${at}.dns_nameservers`)],
+    dns: [...dnsOf(n.services, `${at}.services`, warnings), ...stringList(n.dns_nameservers, `${at}.dns_nameservers`)],
     search: stringList(n.dns_search, `${at}.dns_search`),
   };
   if (type === 'ipv4' || type === 'ipv6') {
     const family = type === 'ipv4' ? 4 : 6;
-    const raw = str(n, 'ip_address', at, true)!;
+    // Ironic's schema requires neither ip_address nor netmask: without an address only the link comes up.
+    const raw = str(n, 'ip_address', at);
+    if (raw === undefined) {
+      warnings.push(`${at}: an ${type} network without ip_address; no address or route is configured for it (its link still comes up)`);
+      return net;
+    }
     const [addr, inlinePrefix] = raw.split('/');
     if (!isIp(addr!, family)) throw new Bad(`${at}.ip_address: not an IPv${family} address: ${JSON.stringify(raw)}`);
     const mask = inlinePrefix ?? str(n, 'netmask', at);
-    if (mask === undefined) throw new Bad(`${at}.netmask: missing (and no /prefix in ip_address)`);
-    const prefix = prefixLength(mask, family);
-    if (prefix === undefined) throw new Bad(`${at}.netmask: not a netmask: ${JSON.stringify(mask)}`);
-    net.cidr = `${addr}/${prefix}`;
-    if (n.routes !== undefined && n.routes !== null && !Array.isArray(n.routes)) throw new Bad(`${at}.routes: expected a list`);
-    net.routes = ((n.routes as unknown[] | undefined) ?? []).map((r, i) => parseRoute(r, `${at}.routes[${i}]`, family));
+    if (mask === undefined) {
+      // What `ip addr add` does with a bare address: a host address (/32, /128), no on-link subnet.
+      warnings.push(`${at}: no netmask (and no /prefix in ip_address); ${addr} is added as a host address (/${family === 4 ? 32 : 128})`);
+      net.cidr = `${addr}/${family === 4 ? 32 : 128}`;
+    } else {
+      const prefix = prefixLength(mask, family);
+      if (prefix === undefined) throw new Bad(`${at}.netmask: not a netmask: ${JSON.stringify(mask)}`);
+      net.cidr = `${addr}/${prefix}`;
+    }
+    if (n.routes !== undefined && n.routes !== null && !Array.isArray(n.routes)) {
+      warnings.push(`${at}.routes: expected a list; no route is configured for this network`);
+    } else {
+      for (const [i, r] of ((n.routes as unknown[] | undefined) ?? []).entries()) {
+        try {
+          net.routes.push(parseRoute(r, `${at}.routes[${i}]`, family));
+        } catch (e) {
+          if (!(e instanceof Bad)) throw e;
+          warnings.push(`${e.message}; this route is skipped`);
+        }
+      }
+    }
   }
   return net;
 }
 
-/** Check a network_data.json text; the reason of a refusal names the JSON path (or the JSON error's position). */
+/**
+ * Check a network_data.json text. Refused (with the reason) only when it is
+ * not a JSON object with a list of links; a bad link, network, route or DNS
+ * entry is left out with a warning naming its JSON path, and so is what sits
+ * on a left-out link (a VLAN on it, its networks; a bond keeps its other members).
+ */
 export function parseNetworkData(text: string): ParsedNetworkData {
   let doc: unknown;
   try {
@@ -248,31 +339,75 @@ export function parseNetworkData(text: string): ParsedNetworkData {
   } catch (e) {
     return { ok: false, reason: `not valid JSON: ${(e as Error).message}` };
   }
-  try {
-    if (!isObj(doc)) throw new Bad('expected a JSON object with "links" and "networks"');
-    if (!Array.isArray(doc.links)) throw new Bad('links: expected a list');
-    const links = doc.links.map((l, i) => parseLink(l, `links[${i}]`));
-    const ids = new Set<string>();
-    for (const l of links) {
-      if (ids.has(l.id)) throw new Bad(`links: the id ${JSON.stringify(l.id)} is used twice`);
-      ids.add(l.id);
+  if (!isObj(doc)) return { ok: false, reason: 'expected a JSON object with "links" and "networks"' };
+  if (!Array.isArray(doc.links)) return { ok: false, reason: 'links: expected a list' };
+  const warnings: string[] = [];
+  const skip = (e: unknown, what: string): void => {
+    if (!(e instanceof Bad)) throw e;
+    warnings.push(`${e.message}; ${what} is skipped`);
+  };
+  let links: Array<{ link: NdLink; at: string }> = [];
+  const ids = new Set<string>();
+  for (const [i, l] of doc.links.entries()) {
+    const at = `links[${i}]`;
+    try {
+      const link = parseLink(l, at);
+      if (ids.has(link.id)) throw new Bad(`${at}: the id ${JSON.stringify(link.id)} is used twice`);
+      ids.add(link.id);
+      links.push({ link, at });
+    } catch (e) {
+      skip(e, 'this link');
     }
-    for (const [i, l] of links.entries()) {
-      for (const m of l.bondLinks ?? []) if (!ids.has(m)) throw new Bad(`links[${i}].bond_links: no link with id ${JSON.stringify(m)}`);
-      if (l.vlanLink !== undefined && !ids.has(l.vlanLink))
-        throw new Bad(`links[${i}].vlan_link: no link with id ${JSON.stringify(l.vlanLink)}`);
-    }
-    if (doc.networks !== undefined && !Array.isArray(doc.networks)) throw new Bad('networks: expected a list');
-    const networks = ((doc.networks as unknown[] | undefined) ?? []).map((n, i) => parseNetwork(n, `networks[${i}]`, ids));
-    return { ok: true, data: { links, networks, dns: dnsOf(doc.services, 'services') } };
-  } catch (e) {
-    if (e instanceof Bad) return { ok: false, reason: e.message };
-    throw e;
   }
+  // References: until nothing changes, as a VLAN may sit on a bond that loses all its members.
+  for (let changed = true; changed; ) {
+    changed = false;
+    const kept: typeof links = [];
+    for (const { link: l, at } of links) {
+      const missing = (l.bondLinks ?? []).filter((m) => !ids.has(m));
+      if (missing.length) {
+        warnings.push(
+          `${at}.bond_links: no (usable) link with id ${missing.map((m) => JSON.stringify(m)).join(', ')}; left out of the bond`,
+        );
+        l.bondLinks = l.bondLinks!.filter((m) => ids.has(m));
+      }
+      let bad: string | undefined;
+      if (l.bondLinks && !l.bondLinks.length) bad = `${at}.bond_links: none of the bond's links is usable`;
+      if (l.vlanLink !== undefined && !ids.has(l.vlanLink)) bad = `${at}.vlan_link: no (usable) link with id ${JSON.stringify(l.vlanLink)}`;
+      if (bad) {
+        warnings.push(`${bad}; this link is skipped`);
+        ids.delete(l.id);
+        changed = true;
+      } else kept.push({ link: l, at });
+    }
+    links = kept;
+  }
+  const networks: NdNetwork[] = [];
+  if (doc.networks !== undefined && doc.networks !== null && !Array.isArray(doc.networks))
+    warnings.push('networks: expected a list; skipped');
+  else {
+    for (const [i, n] of ((doc.networks as unknown[] | undefined) ?? []).entries()) {
+      try {
+        networks.push(parseNetwork(n, `networks[${i}]`, ids, warnings));
+      } catch (e) {
+        skip(e, 'this network');
+      }
+    }
+  }
+  return { ok: true, data: { links: links.map((l) => l.link), networks, dns: dnsOf(doc.services, 'services', warnings) }, warnings };
 }
 
-/** One step of a plan: run a program (argv), or write a value into a file (sysfs, resolv.conf). */
-export type NetAction = { run: string[]; optional?: boolean } | { write: string; value: string };
+/**
+ * One step of a plan: run a program (argv), write a value into a file
+ * (sysfs, resolv.conf), or start a DHCP client on a device the ramdisk's own
+ * client does not cover (a bond or VLAN the agent made): how depends on the
+ * ramdisk (networkd or udhcpc, see startDhcp()).
+ * `exists`: a failure saying the object is there already (EEXIST) counts as done.
+ */
+export type NetAction =
+  | { run: string[]; optional?: boolean; exists?: boolean }
+  | { write: string; value: string }
+  | { dhcp: string; families: Array<4 | 6> };
 
 export interface NetworkPlan {
   actions: NetAction[];
@@ -280,20 +415,36 @@ export interface NetworkPlan {
   devices: Record<string, string>;
   /** What could not be planned (a MAC with no interface): logged, the rest still applies. */
   warnings: string[];
+  /** DHCP/SLAAC networks on physical links, left to the ramdisk's own client (tinyipa's rcS, networkd) and the kernel: device → types. */
+  leftToRamdisk: Record<string, string[]>;
+}
+
+/** A physical interface: its name, its (permanent) MAC, and the bond it is a member of, if any. */
+export interface HostInterface {
+  name: string;
+  mac: string;
+  master?: string;
 }
 
 /**
- * The actions that configure `data` on a host with `interfaces` (name, MAC).
- * `sysfs` is where /sys/class/net is, `resolvConf` the file to write.
+ * The actions that configure `data` on a host with the physical `interfaces`
+ * (name, permanent MAC, master). `sysfs` is where /sys/class/net is,
+ * `resolvConf` the file to write; `existing` names every interface present
+ * (bonds and VLANs of an earlier run of the agent are reused, not made again).
  */
 export function planNetwork(
   data: NetworkData,
-  interfaces: ReadonlyArray<{ name: string; mac: string }>,
+  interfaces: ReadonlyArray<HostInterface>,
   paths: { sysfs: string; resolvConf: string } = { sysfs: '/sys/class/net', resolvConf: '/etc/resolv.conf' },
+  existing: ReadonlyArray<string> = [],
 ): NetworkPlan {
   const warnings: string[] = [];
   const devices: Record<string, string> = {};
-  const byMac = new Map(interfaces.map((i) => [i.mac.toLowerCase(), i.name]));
+  // The first interface with a MAC wins (a bond's members may all carry one MAC; the permanent one is asked for).
+  const byMac = new Map<string, string>();
+  for (const i of interfaces) if (!byMac.has(i.mac.toLowerCase())) byMac.set(i.mac.toLowerCase(), i.name);
+  const masterOf = new Map(interfaces.map((i) => [i.name, i.master]));
+  const present = new Set(existing);
   const linkById = new Map(data.links.map((l) => [l.id, l]));
   let bondN = 0;
   // Names first: physical links, bonds of present members, then VLANs on top of them (a VLAN may sit on a bond).
@@ -324,19 +475,24 @@ export function planNetwork(
 
   const actions: NetAction[] = [];
   const bonds = data.links.filter((l) => l.type === 'bond' && devices[l.id]);
+  const newBonds = bonds.filter((b) => !present.has(devices[b.id]!));
   // max_bonds=0: loading the driver must not create a bond0 of its own (writing +bond0 would then fail with EEXIST).
-  if (bonds.length) actions.push({ run: ['modprobe', 'bonding', 'max_bonds=0'], optional: true });
+  if (newBonds.length) actions.push({ run: ['modprobe', 'bonding', 'max_bonds=0'], optional: true });
   for (const b of bonds) {
     const name = devices[b.id]!;
     const members = b.bondLinks!.map((m) => devices[m]).filter((d): d is string => !!d);
     const sys = (f: string): string => join(paths.sysfs, name, 'bonding', f);
-    actions.push({ write: join(paths.sysfs, 'bonding_masters'), value: `+${name}` });
-    // The mode and its options must be set while the bond is down and has no members.
-    if (b.bondMode) actions.push({ write: sys('mode'), value: b.bondMode });
-    if (b.bondMiimon !== undefined) actions.push({ write: sys('miimon'), value: String(b.bondMiimon) });
-    if (b.bondXmitHashPolicy) actions.push({ write: sys('xmit_hash_policy'), value: b.bondXmitHashPolicy });
-    if (b.bondLacpRate) actions.push({ write: sys('lacp_rate'), value: b.bondLacpRate });
+    if (!present.has(name)) {
+      actions.push({ write: join(paths.sysfs, 'bonding_masters'), value: `+${name}` });
+      // The mode and its options must be set while the bond is down and has no members.
+      if (b.bondMode) actions.push({ write: sys('mode'), value: b.bondMode });
+      if (b.bondMiimon !== undefined) actions.push({ write: sys('miimon'), value: String(b.bondMiimon) });
+      if (b.bondXmitHashPolicy) actions.push({ write: sys('xmit_hash_policy'), value: b.bondXmitHashPolicy });
+      if (b.bondLacpRate) actions.push({ write: sys('lacp_rate'), value: b.bondLacpRate });
+    }
     for (const m of members) {
+      // A second run of the agent: a member already in this bond is left alone (no flap).
+      if (masterOf.get(m) === name) continue;
       // The kernel only enslaves a link that is down.
       actions.push({ run: ['ip', 'link', 'set', m, 'down'] });
       actions.push({ write: sys('slaves'), value: `+${m}` });
@@ -353,25 +509,43 @@ export function planNetwork(
   for (const l of data.links) if (l.type !== 'bond' && l.type !== 'vlan') up(l);
   for (const l of bonds) up(l);
   const vlans = data.links.filter((l) => l.type === 'vlan' && devices[l.id]);
-  if (vlans.length) actions.push({ run: ['modprobe', '8021q'], optional: true });
+  if (vlans.some((l) => !present.has(devices[l.id]!))) actions.push({ run: ['modprobe', '8021q'], optional: true });
   for (const l of vlans) {
     const parent = devices[l.vlanLink!]!;
-    actions.push({ run: ['ip', 'link', 'add', 'link', parent, 'name', devices[l.id]!, 'type', 'vlan', 'id', String(l.vlanId)] });
+    if (!present.has(devices[l.id]!))
+      actions.push({
+        run: ['ip', 'link', 'add', 'link', parent, 'name', devices[l.id]!, 'type', 'vlan', 'id', String(l.vlanId)],
+        exists: true,
+      });
     if (l.mac && l.mac !== linkById.get(l.vlanLink!)?.mac) actions.push({ run: ['ip', 'link', 'set', devices[l.id]!, 'address', l.mac] });
     up(l);
   }
   const dns = [...data.dns];
   const search: string[] = [];
+  const dhcp = new Map<string, Set<4 | 6>>();
+  const leftToRamdisk: Record<string, string[]> = {};
   for (const n of data.networks) {
     const dev = devices[n.link];
     if (!dev) continue;
     for (const d of n.dns) if (!dns.includes(d)) dns.push(d);
     for (const s of n.search) if (!search.includes(s)) search.push(s);
+    if (n.type !== 'ipv4' && n.type !== 'ipv6') {
+      const type = linkById.get(n.link)!.type;
+      if (DHCP_TYPES.has(n.type) && (type === 'bond' || type === 'vlan')) {
+        // No DHCP client of the ramdisk runs there (tinyipa's starts on devices with /device, before the bond exists;
+        // networkd's 80-ramforge-wired.network matches Type=ether only): the agent starts one.
+        const fams = dhcp.get(dev) ?? new Set<4 | 6>();
+        fams.add(n.type === 'ipv4_dhcp' ? 4 : 6);
+        dhcp.set(dev, fams);
+      } else (leftToRamdisk[dev] ??= []).push(n.type);
+      continue;
+    }
     if (!n.cidr) continue;
     const fam = n.type === 'ipv6' ? '-6' : '-4';
-    actions.push({ run: ['ip', fam, 'addr', 'add', n.cidr, 'dev', dev] });
-    for (const r of n.routes) actions.push({ run: ['ip', fam, 'route', 'add', r.dest, 'via', r.gateway, 'dev', dev] });
+    actions.push({ run: ['ip', fam, 'addr', 'add', n.cidr, 'dev', dev], exists: true });
+    for (const r of n.routes) actions.push({ run: ['ip', fam, 'route', 'add', r.dest, 'via', r.gateway, 'dev', dev], exists: true });
   }
+  for (const [dev, fams] of dhcp) actions.push({ dhcp: dev, families: [...fams].sort() });
   if (dns.length) {
     const lines = [
       '# written by the ramforge agent from network_data.json',
@@ -380,62 +554,263 @@ export function planNetwork(
     ];
     actions.push({ write: paths.resolvConf, value: `${lines.join('\n')}\n` });
   }
-  return { actions, devices, warnings };
+  return { actions, devices, warnings, leftToRamdisk };
 }
 
-/** Interfaces present (name and MAC) from <sysfs>/<name>/address; lo and MAC-less ones left out. */
-export async function listInterfaces(sysfs: string): Promise<Array<{ name: string; mac: string }>> {
-  const out: Array<{ name: string; mac: string }> = [];
+/**
+ * Every interface name under <sysfs>, and the physical ones (those with a
+ * <sysfs>/<name>/device link) with their MAC: a bond member's permanent one
+ * (bonding_slave/perm_hwaddr) where the bond changed its address, else
+ * <name>/address. Bonds and VLANs carry a member's or their parent's MAC,
+ * so only physical interfaces are matched against the document's MACs.
+ */
+export async function listInterfaces(sysfs: string): Promise<{ physical: HostInterface[]; all: string[] }> {
+  const physical: HostInterface[] = [];
+  const all: string[] = [];
+  const read = (...p: string[]): Promise<string> =>
+    readFile(join(sysfs, ...p), 'utf8')
+      .then((s) => s.trim().toLowerCase())
+      .catch(() => '');
   for (const name of (await readdir(sysfs).catch(() => [] as string[])).sort()) {
     if (name === 'lo' || name === 'bonding_masters') continue;
-    const mac = (await readFile(join(sysfs, name, 'address'), 'utf8').catch(() => '')).trim().toLowerCase();
-    if (MAC.test(mac) && mac !== '00:00:00:00:00:00') out.push({ name, mac });
+    all.push(name);
+    if (
+      !(await stat(join(sysfs, name, 'device')).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
+    const perm = await read(name, 'bonding_slave', 'perm_hwaddr');
+    const mac = MAC.test(perm) ? perm : await read(name, 'address');
+    if (!MAC.test(mac) || mac === '00:00:00:00:00:00') continue;
+    const master = await readlink(join(sysfs, name, 'master')).then(
+      (t) => basename(t),
+      () => undefined,
+    );
+    physical.push(master ? { name, mac, master } : { name, mac });
   }
-  return out;
+  return { physical, all };
+}
+
+/** How the agent starts a DHCP client on a device it made: networkd where networkctl exists (dib, coreos), else udhcpc (tinyipa). */
+export type DhcpMethod = 'networkd' | 'udhcpc';
+
+/** The networkd unit for DHCP on one device (sorts before the ramdisk's 80-ramforge-wired.network). */
+export const networkdDhcpPath = (root: string, dev: string): string => join(root, 'run/systemd/network', `10-ramforge-${dev}.network`);
+
+export function networkdDhcpUnit(dev: string, families: Array<4 | 6>): string {
+  const dhcp = families.length === 2 ? 'yes' : families[0] === 4 ? 'ipv4' : 'ipv6';
+  return [
+    '# written by the ramforge agent: DHCP that network_data.json asks for on a device it made',
+    '[Match]',
+    `Name=${dev}`,
+    '',
+    '[Network]',
+    `DHCP=${dhcp}`,
+    'LinkLocalAddressing=yes',
+    'IPv6AcceptRA=yes',
+    // Static addresses and routes the agent added with ip stay.
+    'KeepConfiguration=static',
+    '',
+    '[DHCPv4]',
+    'ClientIdentifier=mac',
+    'UseDomains=yes',
+    '',
+  ].join('\n');
+}
+
+/**
+ * udhcpc in the background on one device, as tinyipa's ramforge-dhcp starts
+ * it (same script and options, pid file /run/udhcpc.<dev>.pid); left alone
+ * when that pid file names a running client (a second run of the agent).
+ */
+export function udhcpcArgv(dev: string): string[] {
+  const script = [
+    'command -v udhcpc >/dev/null || { echo "udhcpc: not found" >&2; exit 127; }',
+    'pidfile=/run/udhcpc.$1.pid',
+    '[ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && { echo running; exit 0; }',
+    'udhcpc -i "$1" -s /usr/share/udhcpc/default.script -b -t 10 -T 2 -A 10 -O mtu -x hostname:"$(hostname)" -p "$pidfile" >/dev/null 2>&1 &',
+    'echo started',
+  ].join('\n');
+  return ['sh', '-c', script, 'ramforge-dhcp', dev];
+}
+
+const isExists = (e: unknown): boolean =>
+  /File exists|EEXIST|already assigned/i.test(`${describeError(e)} ${(e as { stderr?: string }).stderr ?? ''}`);
+
+/** What applyNetworkPlan did. */
+export interface ApplyResult {
+  failed: number;
+  /** Static addresses configured (added now or already there), as "cidr on dev". */
+  addresses: string[];
+  /** DHCP clients the agent started (or found running), as "dev (how)". */
+  dhcpStarted: string[];
 }
 
 /**
  * Run a plan: every action in order; a failure is logged and the next
- * action still runs (a second start of the agent finds the addresses
- * there already). Returns how many actions failed.
+ * action still runs. What exists already (an address, a route, a VLAN of an
+ * earlier run of the agent) counts as done.
  */
-export async function applyNetworkPlan(plan: NetworkPlan, o: { run: ProgramRunner; log: Log }): Promise<number> {
+export async function applyNetworkPlan(
+  plan: NetworkPlan,
+  o: { run: ProgramRunner; log: Log; dhcp?: DhcpMethod; root?: string },
+): Promise<ApplyResult> {
   for (const w of plan.warnings) o.log.warn(`network_data.json: ${w}`);
-  let failed = 0;
+  const result: ApplyResult = { failed: 0, addresses: [], dhcpStarted: [] };
+  let reload = false;
   for (const a of plan.actions) {
+    const what = 'run' in a ? a.run.join(' ') : 'write' in a ? `${a.write} <- ${a.value.trim()}` : `DHCP on ${a.dhcp}`;
+    const isAddr = 'run' in a && a.run[2] === 'addr';
     try {
       if ('run' in a) await o.run(a.run);
-      else await writeFile(a.write, a.value);
-      o.log.debug(`network_data.json: ${'run' in a ? a.run.join(' ') : `${a.write} <- ${a.value.trim()}`}`);
+      else if ('write' in a) await writeFile(a.write, a.value);
+      else {
+        const fams = a.families.map((f) => `DHCPv${f}`).join(' + ');
+        if (o.dhcp === 'networkd') {
+          const path = networkdDhcpPath(o.root ?? '/', a.dhcp);
+          await mkdir(dirname(path), { recursive: true });
+          await writeFile(path, networkdDhcpUnit(a.dhcp, a.families));
+          reload = true;
+          result.dhcpStarted.push(`${a.dhcp} (${fams}, networkd: ${path})`);
+        } else {
+          if (!a.families.includes(4)) {
+            o.log.warn(
+              `network_data.json: ${a.dhcp}: DHCPv6 asked for, but this ramdisk has no DHCPv6 client; only the kernel's SLAAC runs there`,
+            );
+            continue;
+          }
+          const out = await o.run(udhcpcArgv(a.dhcp));
+          const running = out.stdout.trim() === 'running';
+          result.dhcpStarted.push(`${a.dhcp} (udhcpc ${running ? 'already running' : 'started in the background'})`);
+          if (a.families.includes(6))
+            o.log.warn(`network_data.json: ${a.dhcp}: no DHCPv6 client in this ramdisk; only DHCPv4 and the kernel's SLAAC`);
+        }
+      }
+      if (isAddr) result.addresses.push(`${(a as { run: string[] }).run[4]} on ${(a as { run: string[] }).run[6]}`);
+      o.log.debug(`network_data.json: ${what}`);
     } catch (e) {
-      if ('run' in a && a.optional) {
-        o.log.debug(`network_data.json: ${a.run.join(' ')} failed (optional): ${describeError(e)}`);
+      if ('run' in a && a.exists && isExists(e)) {
+        if (isAddr) result.addresses.push(`${a.run[4]} on ${a.run[6]}`);
+        o.log.debug(`network_data.json: ${what}: already there`);
         continue;
       }
-      failed++;
-      o.log.warn(`network_data.json: ${'run' in a ? a.run.join(' ') : `writing ${a.write}`} failed: ${describeError(e)}`);
+      if ('run' in a && a.optional) {
+        o.log.debug(`network_data.json: ${what} failed (optional): ${describeError(e)}`);
+        continue;
+      }
+      result.failed++;
+      o.log.warn(`network_data.json: ${'write' in a ? `writing ${a.write}` : what} failed: ${describeError(e)}`);
     }
   }
-  return failed;
+  if (reload) {
+    try {
+      await o.run(['networkctl', 'reload']);
+    } catch (e) {
+      result.failed++;
+      o.log.warn(
+        `network_data.json: networkctl reload failed, networkd may not run DHCP on ${result.dhcpStarted.join(', ')}: ${describeError(e)}`,
+      );
+      result.dhcpStarted = [];
+    }
+  }
+  return result;
 }
 
-/**
- * Configure the network from a network_data.json text: parse (a malformed
- * document is logged with the reason and ignored), plan against the
- * interfaces under `root`, apply. Never throws.
- */
-export async function configureNetworkData(text: string, o: { root: string; run: ProgramRunner; log: Log; source: string }): Promise<void> {
-  const parsed = parseNetworkData(text);
-  if (!parsed.ok) {
-    o.log.error(`${o.source}: ${parsed.reason}; ignored, the network is left as it is`);
-    return;
+/** Whether `prog` is an executable file on PATH (as seen under `root`). */
+async function onPath(root: string, prog: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean)) {
+    if (
+      await access(join(root, dir, prog), constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
-  const sysfs = join(o.root, 'sys/class/net');
-  const plan = planNetwork(parsed.data, await listInterfaces(sysfs), { sysfs, resolvConf: join(o.root, 'etc/resolv.conf') });
-  const failed = await applyNetworkPlan(plan, o);
-  o.log.info(
-    `${o.source}: configured ${Object.entries(plan.devices)
-      .map(([id, dev]) => `${id}=${dev}`)
-      .join(', ')}${failed ? ` (${failed} step(s) failed, see above)` : ''}`,
-  );
+  return false;
+}
+
+/** tinyipa's script that (re)starts udhcpc on every wired interface; the fallback when nothing static could be applied. */
+export const TINYIPA_DHCP = '/usr/sbin/ramforge-dhcp';
+/** Written once the fallback ran: a restarted agent does not restart the DHCP clients (which flushes their leases). */
+export const FALLBACK_MARK = 'run/ramforge-network-fallback';
+
+/**
+ * Configure the network from a network_data.json text: parse (what cannot be
+ * used is logged and skipped; a document that is not usable at all is logged
+ * and ignored), plan against the interfaces under `root`, apply. When that
+ * leaves the node with no static address and no DHCP/SLAAC network (tinyipa's
+ * rcS runs no DHCP client when the document has no ipv4_dhcp network), DHCP
+ * is started on every wired interface with tinyipa's ramforge-dhcp where it
+ * exists (networkd's DHCP on wired interfaces runs in any case).
+ * Never throws.
+ */
+export async function configureNetworkData(
+  text: string,
+  o: { root: string; run: ProgramRunner; log: Log; source: string; dhcp?: DhcpMethod },
+): Promise<ApplyResult & { fallback: boolean }> {
+  const parsed = parseNetworkData(text);
+  let result: ApplyResult = { failed: 0, addresses: [], dhcpStarted: [] };
+  let ramdisk: string[] = [];
+  if (!parsed.ok) o.log.error(`${o.source}: ${parsed.reason}; ignored`);
+  else {
+    for (const w of parsed.warnings) o.log.warn(`${o.source}: ${w}`);
+    const sysfs = join(o.root, 'sys/class/net');
+    const host = await listInterfaces(sysfs);
+    const plan = planNetwork(parsed.data, host.physical, { sysfs, resolvConf: join(o.root, 'etc/resolv.conf') }, host.all);
+    const dhcp = o.dhcp ?? ((await onPath(o.root, 'networkctl')) ? 'networkd' : 'udhcpc');
+    result = await applyNetworkPlan(plan, { run: o.run, log: o.log, dhcp, root: o.root });
+    ramdisk = Object.entries(plan.leftToRamdisk).map(([dev, types]) => `${dev} (${types.join(', ')})`);
+    o.log.info(
+      [
+        `${o.source}: links ${
+          Object.entries(plan.devices)
+            .map(([id, dev]) => `${id}=${dev}`)
+            .join(', ') || '(none)'
+        }`,
+        `static addresses: ${result.addresses.join(', ') || '(none)'}`,
+        ...(result.dhcpStarted.length ? [`DHCP started by the agent: ${result.dhcpStarted.join(', ')}`] : []),
+        ...(ramdisk.length ? [`left to the ramdisk's DHCP client / the kernel's SLAAC: ${ramdisk.join(', ')}`] : []),
+      ].join('; ') + (result.failed ? ` (${result.failed} step(s) failed, see above)` : ''),
+    );
+  }
+  if (result.addresses.length || result.dhcpStarted.length || ramdisk.length) return { ...result, fallback: false };
+  return { ...result, fallback: await fallbackDhcp(o) };
+}
+
+async function fallbackDhcp(o: { root: string; run: ProgramRunner; log: Log; source: string }): Promise<boolean> {
+  const mark = join(o.root, FALLBACK_MARK);
+  if (
+    await access(mark).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    o.log.warn(`${o.source}: no static address could be applied; the DHCP fallback runs since an earlier start of the agent`);
+    return true;
+  }
+  if (
+    !(await access(join(o.root, TINYIPA_DHCP), constants.X_OK).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    o.log.warn(`${o.source}: no static address could be applied and no DHCP network configured; only the ramdisk's own DHCP (if any) runs`);
+    return false;
+  }
+  try {
+    const out = await o.run([TINYIPA_DHCP]);
+    await writeFile(mark, `${new Date().toISOString()}\n`).catch(() => undefined);
+    o.log.warn(
+      `${o.source}: no static address could be applied: DHCP started on every wired interface (${TINYIPA_DHCP}): ${out.stdout.trim().split(/\s+/).join(' ') || '(none found)'}`,
+    );
+    return true;
+  } catch (e) {
+    o.log.error(
+      `${o.source}: no static address could be applied, and ${TINYIPA_DHCP} failed: ${describeError(e)}; the node has no network`,
+    );
+    return false;
+  }
 }

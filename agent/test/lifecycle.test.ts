@@ -120,7 +120,8 @@ test('boot_method=vmedia: network_data.json from the virtual media configures th
   const fake = await startFakeIronic({ version: '1.80' });
   const root = mkdtempSync(join(scratch, 'vmedia-net-'));
   const iso = join(root, 'iso');
-  mkdirSync(join(root, 'sys/class/net/eth0'), { recursive: true });
+  // A physical NIC (its device link): the only kind network_data.json's MACs are matched against.
+  mkdirSync(join(root, 'sys/class/net/eth0/device'), { recursive: true });
   writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
   mkdirSync(join(root, 'proc'), { recursive: true });
   writeFileSync(join(root, 'proc/mounts'), `/dev/sr0 ${iso} iso9660 ro 0 0\n`);

@@ -192,7 +192,10 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     const serial = vm.serialText();
     assert.match(serial, /network: static, from network_data\.json on the virtual media/);
     assert.match(serial, /copied \S+etc\/ironic-python-agent\.d from \/dev\/sr0/);
-    assert.match(serial, /network_data\.json: configured port-a=eth0, port-b=eth1, bond0=bond0, vlan100=bond0\.100\r?\n/);
+    assert.match(
+      serial,
+      /network_data\.json: links port-a=eth0, port-b=eth1, bond0=bond0, vlan100=bond0\.100; static addresses: \S+\/24 on bond0, \S+\/24 on bond0\.100\r?\n/,
+    );
     assert.doesNotMatch(serial, /network_data\.json: .* failed/);
 
     const probe = [

@@ -81,6 +81,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   journalctl: null,
   // tinyipa has no udev (busybox mdev coldplugs before the agent starts); the settle is skipped there.
   udevadm: null,
+  // network_data.json DHCP on a bond/VLAN: networkctl where it exists, else udhcpc (tinyipa).
+  networkctl: null,
   // The extra-hardware inspection collector checks for it first and fails with a hint.
   'hardware-detect': null,
 };
@@ -201,7 +203,7 @@ test('every program the agent runs resolves to the expected binary in the tinyip
 /**
  * The dib flavor is a full Debian root (merged /usr, no busybox): every name the agent relies on resolves to the
  * Debian package's real tool, the busybox rows to coreutils/procps/iproute2/kmod/systemd, and the "not shipped" rows
- * stay absent except openssl (ca-certificates needs it) and journalctl (systemd).
+ * stay absent except openssl (ca-certificates needs it), journalctl, udevadm and networkctl (systemd).
  */
 export const DIB_TOOLS: Record<string, Resolution> = {
   ...Object.fromEntries(Object.entries(TINYIPA_TOOLS).filter(([, v]) => v !== 'busybox' && v !== null)),
@@ -233,6 +235,7 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   journalctl: 'usr/bin/journalctl',
   // The agent starts while udev still coldplugs: udevadm settle before a lookup, inspection, virtual-media search.
   udevadm: 'usr/bin/udevadm',
+  networkctl: 'usr/bin/networkctl',
   'hardware-detect': null,
 };
 
