@@ -1,6 +1,6 @@
 /** network_data.json: parse, plan (pure, from sample documents), apply (argv and files read back). */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   planNetwork,
   prefixLength,
   udhcpcArgv,
+  udhcpcStopArgv,
   type NetworkData,
 } from './network-data.js';
 import type { ProgramRunner } from './util/exec.js';
@@ -96,7 +97,13 @@ function plan(doc: unknown) {
 }
 const runs = (p: ReturnType<typeof plan>) =>
   p.actions.map((a) =>
-    'run' in a ? a.run.join(' ') : 'write' in a ? `${a.write} <- ${a.value}` : `dhcp ${a.dhcp} v${a.families.join('+')}`,
+    'run' in a
+      ? a.run[3] === 'ramforge-dhcp-stop'
+        ? `stop udhcpc on ${a.run[4]}`
+        : a.run.join(' ')
+      : 'write' in a
+        ? `${a.write} <- ${a.value}`
+        : `dhcp ${a.dhcp} v${a.families.join('+')}`,
   );
 
 test('prefixLength: dotted, IPv6 and numeric masks; holes refused', () => {
@@ -133,8 +140,10 @@ test('plan: bond through sysfs (mode before members, members down), VLAN on the 
     '/sys/class/net/bond0/bonding/mode <- 802.3ad',
     '/sys/class/net/bond0/bonding/miimon <- 100',
     '/sys/class/net/bond0/bonding/xmit_hash_policy <- layer3+4',
+    'stop udhcpc on eno1',
     'ip link set eno1 down',
     '/sys/class/net/bond0/bonding/slaves <- +eno1',
+    'stop udhcpc on eno2',
     'ip link set eno2 down',
     '/sys/class/net/bond0/bonding/slaves <- +eno2',
     'ip link set bond0 address 52:54:00:aa:00:01',
@@ -445,7 +454,12 @@ test('configureNetworkData: DHCP on a bond/VLAN through udhcpc in the background
   }) as ProgramRunner;
   const log = createMemoryLog();
   const r = await configureNetworkData(JSON.stringify(DHCP_VIRTUAL), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
-  const sh = calls.filter((c) => c[0] === 'sh');
+  const sh = calls.filter((c) => c[0] === 'sh' && c[3] === 'ramforge-dhcp');
+  assert.deepEqual(
+    calls.filter((c) => c[3] === 'ramforge-dhcp-stop').map((c) => c[4]),
+    ['eno1', 'eno2'],
+    "rcS's udhcpc on the members is stopped before they are enslaved",
+  );
   assert.deepEqual(
     sh.map((c) => c.at(-1)),
     ['bond0', 'bond0.7'],
@@ -583,4 +597,24 @@ test('udhcpcArgv: no udhcpc on PATH is a failure, not "started"', () => {
     () => execFileSync('/bin/sh', argv.slice(1), { encoding: 'utf8', stdio: 'pipe', env: { PATH: join(tmp, 'empty') } }),
     /udhcpc: not found/,
   );
+});
+
+test('udhcpcStopArgv: kills the client of the pid file and flushes its IPv4 addresses; nothing without a pid file', async () => {
+  const argv = udhcpcStopArgv('eno1');
+  assert.equal(argv[0], 'sh');
+  const bin = join(tmp, 'stopbin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho "ip $*" >> ${join(tmp, 'stop.log')}\n`, { mode: 0o755 });
+  const env = { PATH: `${bin}:${process.env.PATH}` };
+  const script = argv[2]!.replaceAll('/run/', `${tmp}/`);
+  // No pid file: nothing runs.
+  execFileSync('/bin/sh', ['-c', script, 'x', 'eno9'], { env });
+  assert.ok(!existsSync(join(tmp, 'stop.log')));
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const exited = new Promise((r) => child.on('exit', r));
+  writeFileSync(join(tmp, 'udhcpc.eno1.pid'), `${child.pid}\n`);
+  execFileSync('/bin/sh', ['-c', script, 'x', 'eno1'], { env });
+  await exited;
+  assert.equal(readFileSync(join(tmp, 'stop.log'), 'utf8'), 'ip -4 addr flush dev eno1\n');
+  assert.ok(!existsSync(join(tmp, 'udhcpc.eno1.pid')));
 });

@@ -493,6 +493,9 @@ export function planNetwork(
     for (const m of members) {
       // A second run of the agent: a member already in this bond is left alone (no flap).
       if (masterOf.get(m) === name) continue;
+      // tinyipa's rcS started udhcpc on every NIC when the document has an ipv4_dhcp network: a member keeps no
+      // client and no lease of its own (the bond's DHCP, if any, is the agent's). A no-op without that pid file.
+      actions.push({ run: udhcpcStopArgv(m), optional: true });
       // The kernel only enslaves a link that is down.
       actions.push({ run: ['ip', 'link', 'set', m, 'down'] });
       actions.push({ write: sys('slaves'), value: `+${m}` });
@@ -634,6 +637,18 @@ export function udhcpcArgv(dev: string): string[] {
     'echo started',
   ].join('\n');
   return ['sh', '-c', script, 'ramforge-dhcp', dev];
+}
+
+/** Stop the udhcpc that tinyipa's ramforge-dhcp started on a device (its pid file), dropping its lease's addresses as ramforge-dhcp does. */
+export function udhcpcStopArgv(dev: string): string[] {
+  const script = [
+    'pidfile=/run/udhcpc.$1.pid',
+    '[ -s "$pidfile" ] || exit 0',
+    'kill "$(cat "$pidfile")" 2>/dev/null',
+    'rm -f "$pidfile"',
+    'ip -4 addr flush dev "$1"',
+  ].join('\n');
+  return ['sh', '-c', script, 'ramforge-dhcp-stop', dev];
 }
 
 const isExists = (e: unknown): boolean =>
