@@ -99,6 +99,13 @@ test('raw whole-disk image streamed to a loop device, byte for byte', { skip }, 
 test('qcow2 whole-disk image: cached, checked, converted with qemu-img', { skip }, async () => {
   const loop = attachLoop(16 << 20);
   try {
+    // Ironic's permitted_image_formats (from the lookup) without qcow2: refused before anything is written.
+    const before = await readDev(loop.dev, 4096);
+    await assert.rejects(
+      prepareImage(info('img.qcow2', { disk_format: 'qcow2' }), null, { ...opts(loop.dev), imageFormats: { permitted: ['raw'] } }),
+      has(/InvalidImage.*qcow2 is not in Ironic's permitted_image_formats/),
+    );
+    assert.ok((await readDev(loop.dev, 4096)).equals(before));
     await prepareImage(info('img.qcow2', { disk_format: 'qcow2' }), null, opts(loop.dev));
     assert.ok((await readDev(loop.dev, raw.length)).equals(raw));
   } finally {

@@ -11,6 +11,37 @@ export type DetectedFormat = 'raw' | 'gpt' | 'qcow2' | 'vmdk' | 'vdi' | 'vhdx' |
 
 export const PERMITTED_FORMATS: readonly DetectedFormat[] = ['raw', 'gpt', 'qcow2'];
 
+/**
+ * What Ironic's lookup says about images (newer conductors send both; IPA
+ * master sets them over its config): `permitted_image_formats` narrows what
+ * is written: a format the agent permits but the list leaves out is refused.
+ * It does not widen it: the agent writes raw, gpt and qcow2 only, the formats
+ * whose safety it checks (a VMDK's descriptor, a VHDX's parent locator can
+ * make qemu-img read other files), so vmdk & co. stay refused, saying so.
+ * `disable_deep_image_inspection` is not followed: the checks are cheap
+ * and they are what keeps qemu-img off a hostile image.
+ */
+export interface ImageFormatPolicy {
+  permitted?: readonly string[];
+}
+
+/** The lookup config's image settings (state.lookupConfig), as prepare_image uses them. */
+export function imageFormatPolicy(lookupConfig: Readonly<Record<string, unknown>>): ImageFormatPolicy {
+  const p = lookupConfig.permitted_image_formats;
+  const list = Array.isArray(p) ? p : typeof p === 'string' ? p.split(',') : undefined;
+  const permitted = list?.map((f) => String(f).trim().toLowerCase()).filter(Boolean);
+  return permitted?.length ? { permitted } : {};
+}
+
+/** Is `detected` allowed by the agent and by the operator's list (gpt is a raw disk image: allowed where raw is)? */
+function permittedByPolicy(detected: DetectedFormat, policy: ImageFormatPolicy): string | null {
+  if (!PERMITTED_FORMATS.includes(detected))
+    return `Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`;
+  const list = policy.permitted;
+  if (!list || list.includes(detected) || (detected === 'gpt' && list.includes('raw'))) return null;
+  return `Image format ${detected} is not in Ironic's permitted_image_formats (${list.join(', ')}); convert the image or change [conductor]permitted_image_formats`;
+}
+
 /** Format from magic numbers; anything unrecognised is raw (as format_inspector does). */
 export function detectImageFormat(head: Buffer): DetectedFormat {
   const at = (off: number, s: string): boolean =>
@@ -52,14 +83,15 @@ export async function readImageHead(path: string, size = 4096): Promise<Buffer> 
  * The qemu-img input format for a downloaded image, after checking it
  * against disk_format. raw/gpt are trusted as raw bytes.
  */
-export async function validateImageFormat(path: string, diskFormat: string | undefined): Promise<'raw' | 'qcow2'> {
+export async function validateImageFormat(
+  path: string,
+  diskFormat: string | undefined,
+  policy: ImageFormatPolicy = {},
+): Promise<'raw' | 'qcow2'> {
   const head = await readImageHead(path);
   const detected = detectImageFormat(head);
-  if (!PERMITTED_FORMATS.includes(detected)) {
-    throw new InvalidImage(
-      `Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`,
-    );
-  }
+  const refused = permittedByPolicy(detected, policy);
+  if (refused) throw new InvalidImage(refused);
   const declared = (diskFormat ?? '').toLowerCase();
   const rawLike = detected === 'raw' || detected === 'gpt';
   if (declared && !(declared === detected || (declared === 'raw' && rawLike))) {

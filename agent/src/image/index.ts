@@ -10,6 +10,7 @@ import { buildHttpOptions, type DownloadOptions } from './download.js';
 import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
 import { writePartitionImage } from './partition-image.js';
+import type { ImageFormatPolicy } from './image-format.js';
 import { writeWholeDiskImage, type WriteContext } from './write-whole-disk.js';
 import { validateImageInfo } from './validate-image-info.js';
 
@@ -33,6 +34,8 @@ export interface PrepareOpts {
   basicAuth?: { user: string; password: string };
   /** Where non-streamed images are cached (default the OS temp dir, /tmp in the ramdisk). */
   tmpDir?: string;
+  /** Ironic's permitted_image_formats from the lookup (imageFormatPolicy). */
+  imageFormats?: ImageFormatPolicy;
   log?: Log;
 }
 
@@ -59,7 +62,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     signal: o.signal,
     log: o.log,
   };
-  const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir() };
+  const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir(), imageFormats: o.imageFormats };
   const cd = configdrive ?? (typeof imageInfo.configdrive === 'string' ? imageInfo.configdrive : null);
   const cdData = cd ? await fetchConfigDrive(cd, buildHttpOptions(imageInfo, dl)) : null;
   const id = String(imageInfo.id);

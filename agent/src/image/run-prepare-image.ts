@@ -11,6 +11,7 @@ import type { AgentConfig } from '../config.js';
 import type { Log } from '../util/log.js';
 import type { AgentState } from '../state.js';
 import type { ProgramRunner } from '../util/exec.js';
+import { imageFormatPolicy } from './image-format.js';
 import { validateImageInfo } from './validate-image-info.js';
 
 /** The part of a manager/command context prepare_image needs. */
@@ -46,6 +47,7 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
     insecure: c.insecure,
     cafile: c.cafile,
     basicAuth: configBasicAuth(c),
+    imageFormats: imageFormatPolicy(ctx.state.lookupConfig),
     run: ctx.run,
     log: ctx.log,
   });

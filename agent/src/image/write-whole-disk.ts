@@ -8,7 +8,7 @@ import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { downloadImage, type DownloadOptions } from './download.js';
 import { fixGptBackup, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
-import { validateImageFormat } from './image-format.js';
+import { type ImageFormatPolicy, validateImageFormat } from './image-format.js';
 import { openImageSink } from './block-writer.js';
 
 export interface WriteContext extends DownloadOptions {
@@ -18,6 +18,8 @@ export interface WriteContext extends DownloadOptions {
   maxImageBytes?: number;
   /** Partition images: how long new partitions' device nodes may take to appear (default PARTITION_WAIT_MS; tests shorten it). */
   partitionWaitMs?: number;
+  /** Ironic's image settings from the lookup (permitted_image_formats). */
+  imageFormats?: ImageFormatPolicy;
 }
 
 /** Is this the no-qemu-img streaming path? */
@@ -50,7 +52,7 @@ export async function writeCachedImage(info: Record<string, unknown>, target: st
   const file = join(c.tmpDir, basename(String(info.id)) || 'image');
   try {
     await downloadImage(info, () => openImageSink(file, 'file'), c);
-    const format = await validateImageFormat(file, info.disk_format as string | undefined);
+    const format = await validateImageFormat(file, info.disk_format as string | undefined, c.imageFormats);
     if (c.maxImageBytes !== undefined) {
       const size = await getVirtualSize(file, format, c.run);
       if (size > c.maxImageBytes) {
