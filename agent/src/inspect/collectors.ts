@@ -79,7 +79,15 @@ export const COLLECTORS: Record<string, Collector> = {
     data.pci_devices = await collectPciDevices(ctx.host);
   },
   'numa-topology': async (data, ctx) => {
-    const t = await collectNumaTopology(ctx.host);
+    // As IPA's collect_numa_topology_info: a layout it cannot read (offline CPUs keep their nodeN/cpuM link but lose
+    // topology/) is a warning and no numa_topology, not an inspection error.
+    let t: Awaited<ReturnType<typeof collectNumaTopology>>;
+    try {
+      t = await collectNumaTopology(ctx.host);
+    } catch (e) {
+      ctx.log.warn(`numa-topology: ${(e as Error).message}; numa_topology is left out`);
+      return;
+    }
     if (t) data.numa_topology = t;
   },
   'dmi-decode': async (data, ctx) => {

@@ -1,6 +1,7 @@
 /** Inspection end to end against a fake inspector on 127.0.0.1, over the server-r640 fixture. */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -10,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
 import { createDefaultConfig } from '../config.js';
 import type { AgentConfig } from '../config.js';
+import { createHostAccess } from '../hardware/inventory/host-access.js';
+import { type COLLECTORS, runCollectors } from './collectors.js';
 import { collectIntrospectionData, runInspection } from './index.js';
-import { postWithRetries } from './post.js';
+import { postInspectionData, postWithRetries } from './post.js';
 import { createMemoryLog } from '../../test/support/logs.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/server-r640');
@@ -171,6 +174,70 @@ describe('runInspection', () => {
     );
     late.close();
     assert.deepEqual([ans.status, ans.body, sleeps], [200, '{"uuid":"late"}', 2]);
+  });
+
+  it('posts again after a 409 (the conductor holds the node) or a 5xx; the last such answer is an InspectionError', async () => {
+    const statuses: number[] = [];
+    let plan: number[] = [];
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const status = plan.shift() ?? 200;
+        statuses.push(status);
+        res.writeHead(status).end(status === 200 ? '{"uuid":"after-retry"}' : 'busy');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/v1/continue`;
+    try {
+      let sleeps = 0;
+      const sleep = async () => void sleeps++;
+      plan = [409, 503];
+      assert.deepEqual(await postInspectionData([url], { a: 1 }, { sleep }), { uuid: 'after-retry' });
+      assert.deepEqual([statuses, sleeps], [[409, 503, 200], 2]);
+      statuses.length = 0;
+      plan = [500, 500, 500, 500, 500];
+      await assert.rejects(
+        postInspectionData([url], { a: 1 }, { sleep }),
+        (e: Error) => e.name === 'InspectionError' && /answered 500/.test(`${e.message} ${(e as { details?: string }).details}`),
+      );
+      assert.equal(statuses.length, 5);
+      // Other errors are final at once.
+      statuses.length = 0;
+      plan = [400];
+      await assert.rejects(postInspectionData([url], { a: 1 }, { sleep }), (e: Error) => e.name === 'InspectionError');
+      assert.deepEqual(statuses, [400]);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('numa-topology: a layout it cannot read (an offline CPU without topology/) is a warning and no numa_topology, as IPA', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'rf-numa-'));
+    try {
+      const node = path.join(root, 'sys/devices/system/node/node0');
+      await mkdir(path.join(node, 'cpu0/topology'), { recursive: true });
+      await mkdir(path.join(node, 'cpu1'), { recursive: true });
+      await writeFile(path.join(node, 'meminfo'), 'Node 0 MemTotal:       1024 kB\n');
+      await writeFile(path.join(node, 'cpu0/topology/core_id'), '0\n');
+      const log = createMemoryLog();
+      const data: Record<string, unknown> = {};
+      const ctx = { host: createHostAccess({ root }), log } as unknown as Parameters<(typeof COLLECTORS)['numa-topology']>[1];
+      const errors = await runCollectors(['numa-topology'], data, ctx);
+      assert.equal(errors, null);
+      assert.equal(data.numa_topology, undefined);
+      assert.ok(
+        log.lines.some((l) => /^WARNING numa-topology: .*no core_id for cpu1 of node0; numa_topology is left out$/.test(l)),
+        log.lines.join('\n'),
+      );
+      // With the topology there, it is collected.
+      await mkdir(path.join(node, 'cpu1/topology'), { recursive: true });
+      await writeFile(path.join(node, 'cpu1/topology/core_id'), '0\n');
+      await runCollectors(['numa-topology'], data, ctx);
+      assert.deepEqual((data.numa_topology as unknown as { cpus: unknown }).cpus, [{ cpu: 0, numa_node: 0, thread_siblings: [0, 1] }]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('resolves mdns through the injected resolver and posts to <url>/v1/continue', async () => {

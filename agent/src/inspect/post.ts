@@ -1,8 +1,10 @@
 /**
- * The inspection POST (inspector.call_inspector), with the Zed agent's retry
- * rule: connection errors only, 5 attempts, 5 s apart. Any HTTP answer ends
- * the retries; >= 400 becomes an InspectionError after the last URL. The
- * transport (TLS with cafile/insecure, timeouts, retries) is util/http.ts.
+ * The inspection POST (inspector.call_inspector): 5 attempts, 5 s apart,
+ * when the connection could not be made (the Zed agent's rule) or the answer
+ * is 409 or 5xx (IPA master's: Ironic answers 409 while the conductor holds
+ * the node's lock). Any other answer ends the retries; >= 400 becomes an
+ * InspectionError. The transport (TLS with cafile/insecure, timeouts) is
+ * util/http.ts.
  */
 import { InspectionError } from '../errors.js';
 import { NoAnswerError, httpRequestText, readCaFile, retry } from '../util/http.js';
@@ -38,16 +40,36 @@ export async function postJson(url: string, payload: unknown, o: PostOptions = {
   return { status: res.status, body: res.text };
 }
 
-/** POSTs to one URL, retrying only when the connection could not be made (before it exists, nothing was received). */
+/** An answer worth another attempt: the node is locked (409) or the service failed (5xx). */
+class RetryableAnswer extends Error {
+  constructor(readonly answer: HttpAnswer) {
+    super(`answered ${answer.status}`);
+  }
+}
+const isRetryableStatus = (status: number): boolean => status === 409 || status >= 500;
+
+/**
+ * POSTs to one URL, again when the connection could not be made (before it
+ * exists, nothing was received) or the answer was 409/5xx; after the last
+ * attempt that answer is returned for the caller to report.
+ */
 export async function postWithRetries(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
   try {
-    return await retry(() => postJson(url, payload, o), {
-      attempts: o.attempts ?? 5,
-      delayMs: o.intervalMs ?? 5000,
-      sleep: o.sleep,
-      retryIf: (e) => e instanceof NoAnswerError && !e.connected,
-    });
+    return await retry(
+      async () => {
+        const ans = await postJson(url, payload, o);
+        if (isRetryableStatus(ans.status)) throw new RetryableAnswer(ans);
+        return ans;
+      },
+      {
+        attempts: o.attempts ?? 5,
+        delayMs: o.intervalMs ?? 5000,
+        sleep: o.sleep,
+        retryIf: (e) => e instanceof RetryableAnswer || (e instanceof NoAnswerError && !e.connected),
+      },
+    );
   } catch (e) {
+    if (e instanceof RetryableAnswer) return e.answer;
     if (e instanceof NoAnswerError && !e.connected) throw new Error(`cannot connect to ${url}: ${e.message}`, { cause: e });
     throw e;
   }
