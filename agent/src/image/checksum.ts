@@ -13,7 +13,8 @@ export interface ResolvedChecksum {
   value: string;
 }
 
-const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+/** An http(s) URL, as image_info gives checksum files (IPA checks the same prefix). */
+export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
 /** IPA's check_md5_enabled text, with how to turn MD5 back on. */
 export const MD5_DISABLED =

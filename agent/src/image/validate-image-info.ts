@@ -1,8 +1,6 @@
 /** IPA's standby._validate_image_info: reject unusable image_info with 400 before any work. */
 import { InvalidCommandParamsError } from '../errors.js';
-import { MD5_DISABLED, splitChecksumPrefix, supportedHashAlgo } from './checksum.js';
-
-const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+import { isUrl, MD5_DISABLED, splitChecksumPrefix, supportedHashAlgo } from './checksum.js';
 
 /** Throws InvalidCommandParamsError (the API answers 400) when image_info cannot be deployed. */
 export function validateImageInfo(imageInfo: Record<string, unknown>, md5Enabled: boolean): void {
