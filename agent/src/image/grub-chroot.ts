@@ -63,8 +63,19 @@ export async function grubInMountedRoot(root: string, plan: GrubChrootPlan, moun
   if (plan.esp) await run(['umount', join(root, 'boot/efi')]);
 }
 
-/** /dev, /proc, /sys and /run of the ramdisk bound into the mounted root, for programs run in a chroot of it. */
+/** The roots each Mounter has bound /dev, /proc, /sys and /run into already (one withMountedRoot: one Mounter). */
+const boundRoots = new WeakMap<Mounter, Set<string>>();
+
+/**
+ * /dev, /proc, /sys and /run of the ramdisk bound into the mounted root, for
+ * programs run in a chroot of it; once per root and Mounter (mkconfig before a
+ * /boot/efi copy and a grub-install after it share one set of binds).
+ */
 async function bindForChroot(root: string, mount: Mounter): Promise<void> {
+  const bound = boundRoots.get(mount) ?? new Set<string>();
+  boundRoots.set(mount, bound);
+  if (bound.has(root)) return;
+  bound.add(root);
   for (const fs of ['dev', 'proc', 'sys', 'run']) {
     await mkdir(join(root, fs), { recursive: true });
     await mount(['mount', '--bind', `/${fs}`], join(root, fs));

@@ -236,6 +236,26 @@ test('UEFI partition image without /boot/efi: grub-install --target=x86_64-efi i
   assert.match(String(d.contents['/dev/sda2']!['etc/fstab']), /^# empty\nUUID=ABCD-1234\t\/boot\/efi\tvfat/);
 });
 
+test('UEFI partition image whose /boot/efi has no loader: mkconfig, then grub-install for EFI, under one set of binds', async () => {
+  const d = disk(
+    {},
+    {
+      'usr/sbin/grub-install': '#!',
+      'usr/lib/grub/x86_64-efi/normal.mod': 'x',
+      'boot/efi/EFI/debian/README': 'no loader here',
+      'etc/fstab': '# empty\n',
+    },
+  );
+  const run = fakeHost(d);
+  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  const chroots = run.calls.filter((c) => c.startsWith('chroot'));
+  assert.match(chroots[0]!, /grub-mkconfig -o \/boot\/grub\/grub.cfg$/, run.calls.join('\n'));
+  assert.match(chroots[1]!, /grub-install --target=x86_64-efi/);
+  // /dev, /proc, /sys and /run bound once each, not again for the grub-install.
+  assert.equal(run.calls.filter((c) => c.startsWith('mount --bind')).length, 4, run.calls.join('\n'));
+  assert.ok(Object.keys(d.contents['/dev/sda1']!).includes('EFI/debian/grubx64.efi'));
+});
+
 test('UEFI partition image with neither /boot/efi nor GRUB for EFI: InvalidImage naming what is missing', async () => {
   await assert.rejects(
     installBootloader(
