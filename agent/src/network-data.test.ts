@@ -476,13 +476,18 @@ test('configureNetworkData: DHCP on a bond/VLAN through udhcpc in the background
 test('udhcpcArgv: the shell script starts udhcpc detached with the device and returns at once', () => {
   const bin = join(tmp, 'fakebin');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'udhcpc'), `#!/bin/sh\necho "$@" > ${join(tmp, 'udhcpc.args')}\nsleep 5\n`, { mode: 0o755 });
+  writeFileSync(
+    join(bin, 'udhcpc'),
+    `#!/bin/sh\necho "$@" > ${join(tmp, 'udhcpc.args.part')}\nmv ${join(tmp, 'udhcpc.args.part')} ${join(tmp, 'udhcpc.args')}\nsleep 5\n`,
+    { mode: 0o755 },
+  );
   const argv = udhcpcArgv('bond0.7');
   const t0 = Date.now();
   const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
   assert.equal(out.trim(), 'started');
   assert.ok(Date.now() - t0 < 3000, 'returns without waiting for udhcpc');
-  for (let i = 0; i < 50 && !existsSync(join(tmp, 'udhcpc.args')); i++) execFileSync('sleep', ['0.05']);
+  // The fake renames its file into place, so the file is whole once it exists (a loaded host may take seconds to run it).
+  for (let i = 0; i < 400 && !existsSync(join(tmp, 'udhcpc.args')); i++) execFileSync('sleep', ['0.05']);
   assert.match(
     readFileSync(join(tmp, 'udhcpc.args'), 'utf8'),
     /^-i bond0\.7 -s \/usr\/share\/udhcpc\/default\.script .*-p \/run\/udhcpc\.bond0\.7\.pid$/m,
