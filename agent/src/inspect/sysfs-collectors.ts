@@ -8,7 +8,8 @@ export interface PciDevice {
   vendor_id: string;
   product_id: string;
   class: string;
-  revision: string;
+  /** null when the device has no readable revision file (IPA sends None then). */
+  revision: string | null;
   bus: string;
   numa_node_id: number | null;
 }
@@ -25,13 +26,14 @@ export async function collectPciDevices(host: HostAccess): Promise<PciDevice[]> 
       const [vendor, device, cls, rev, numa] = await Promise.all(
         ['vendor', 'device', 'class', 'revision', 'numa_node'].map((f) => host.readText(`${base}/${bus}/${f}`)),
       );
-      if (vendor === undefined || device === undefined || cls === undefined || rev === undefined) return undefined;
+      // As IPA: vendor, device and class are required; a missing revision is null, not a reason to drop the device.
+      if (vendor === undefined || device === undefined || cls === undefined) return undefined;
       const n = numa === undefined ? NaN : parseInt(numa, 10);
       return {
         vendor_id: unhex(vendor),
         product_id: unhex(device),
         class: unhex(cls),
-        revision: unhex(rev),
+        revision: rev === undefined ? null : unhex(rev),
         bus,
         numa_node_id: Number.isNaN(n) ? null : n,
       };
