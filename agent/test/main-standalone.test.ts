@@ -103,7 +103,7 @@ test('main --standalone serves /v1/status on 127.0.0.1, loads custom managers, e
         JSON.stringify({ name: 'clean.get_clean_steps', params: { node: {}, ports: [] } }),
       ),
     );
-    assert.deepEqual(steps.command_result.hardware_manager_version, { extra: '9.9', generic_hardware_manager: '1.1' });
+    assert.deepEqual(steps.command_result.hardware_manager_version, { extra: '9.9', generic_hardware_manager: '1.2' });
     const ran = JSON.parse(
       await curl(
         `http://127.0.0.1:${port}/v1/commands/?wait=true`,

@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createCommandDispatcher } from '../src/commands/index.js';
-import { HardwareManagerMethodNotFound, IncompatibleHardwareMethodError, HardwareManagerConfigurationError } from '../src/errors.js';
+import { checkVersions } from '../src/commands/steps.js';
+import {
+  HardwareManagerMethodNotFound,
+  IncompatibleHardwareMethodError,
+  HardwareManagerConfigurationError,
+  VersionMismatch,
+} from '../src/errors.js';
 import { GenericHardwareManager, listGenericCleanSteps } from '../src/hardware/generic.js';
 import { deduplicateSteps, initializeManagers } from '../src/hardware/manager.js';
 import { loadHardwareManagers } from '../src/hardware/plugins.js';
@@ -148,7 +154,11 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
   }).catch(() => undefined);
   // initialize() looks for disks through the inventory; without one it only warns.
   assert.ok(reg);
-  assert.deepEqual(reg.getCurrentVersions(), { generic_hardware_manager: '1.1' });
+  assert.deepEqual(reg.getCurrentVersions(), { generic_hardware_manager: '1.2' });
+  // IPA master's version. Steps a '1.1' agent (IPA <= 9.6, older ramforge) handed the conductor are refused with
+  // VersionMismatch, which the conductor answers by refreshing the steps; the map this agent returns is accepted.
+  assert.throws(() => checkVersions(reg, { generic_hardware_manager: '1.1' }), VersionMismatch);
+  checkVersions(reg, reg.getCurrentVersions());
   const steps = await reg.collectSteps('clean', {}, []);
   assert.deepEqual(
     steps.GenericHardwareManager!.map((x) => [x.step, x.priority]),

@@ -5,12 +5,16 @@
  * so an agent that only serves the API does not load download and erase
  * code at start.
  *
- * Name and version are IPA's: 'generic_hardware_manager' '1.1' (the Zed
- * agent; master says '1.2'). The conductor only compares the map it stored
- * from get_*_steps with what execute_*_step reports, so any fixed value
- * works; '1.1' keeps driver_internal_info identical to a Zed IPA, which
- * avoids a spurious version mismatch when a node moves between IPA and
- * ramforge ramdisks in the middle of cleaning.
+ * Name and version are IPA master's: 'generic_hardware_manager' '1.2' (IPA
+ * 9.7.0, 2023.2, raised it from '1.1' with service steps, which this agent
+ * has). The conductor (Ironic 21.4 as master) never interprets the value: it
+ * stores the map get_*_steps returned in driver_internal_info and sends it
+ * back with each execute_*_step, and the agent compares the two maps for
+ * equality. A node whose steps were cached by an agent that said '1.1' (an
+ * older ramforge, IPA 9.6 or earlier) and that then runs this one gets
+ * VERSION_MISMATCH once: the conductor refreshes the steps and restarts
+ * automated cleaning (manual cleaning re-runs the current step), as after
+ * any IPA upgrade between reboots.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
@@ -100,7 +104,7 @@ export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: numb
 export class GenericHardwareManager implements HardwareManager {
   readonly className = 'GenericHardwareManager';
   readonly name = 'generic_hardware_manager';
-  readonly version = '1.1';
+  readonly version = '1.2';
   [method: string]: unknown;
   private readonly ctx: ManagerContext;
   /** LLDP heard once is kept (IPA's lldp_data): a capture can wait ipa-lldp-timeout seconds. */
