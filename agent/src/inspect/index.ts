@@ -46,6 +46,13 @@ const DEFAULT_MANAGERS: ManagerVersion[] = [{ name: 'generic_hardware_manager', 
 /** AgentError keeps the useful text in details; message is the generic title. */
 const errText = (e: unknown) => (e instanceof AgentError ? e.details || e.message : errMsg(e));
 
+/**
+ * IPA's `CONF.inspection_collectors` is set (non-empty), from whichever source: the kernel command line, an INI
+ * file's inspection_collectors or ramforge's JSON config all end in config.inspectionCollectors. An empty
+ * `ipa-inspection-collectors=` leaves it unset, as in IPA.
+ */
+const collectorsSet = (config: AgentConfig): boolean => config.inspectionCollectors.length > 0;
+
 /** Where to POST: the callback URL(s), mdns, or [master] Ironic's continue_inspection. */
 async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<string[]> {
   const urls = config.inspectionCallbackUrl.filter(Boolean);
@@ -58,14 +65,14 @@ async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<s
       ),
     );
   }
-  if (config.cmdline['ipa-inspection-collectors'] !== undefined && config.apiUrl.length) {
+  if (collectorsSet(config) && config.apiUrl.length) {
     return config.apiUrl.filter((u) => u !== 'mdns').map((u) => `${u.replace(/\/$/, '')}/v1/continue_inspection`);
   }
   return [];
 }
 
 export const inspectionEnabled = (config: AgentConfig): boolean =>
-  config.inspectionCallbackUrl.some(Boolean) || (config.cmdline['ipa-inspection-collectors'] !== undefined && config.apiUrl.length > 0);
+  config.inspectionCallbackUrl.some(Boolean) || (collectorsSet(config) && config.apiUrl.length > 0);
 
 /** One inspection: throws InspectionError after posting when something failed. */
 export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): Promise<string | undefined> {

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
 import { createDefaultConfig } from '../config.js';
+import { loadConfig } from '../config-load.js';
 import type { AgentConfig } from '../config.js';
 import { createHostAccess } from '../hardware/inventory/host-access.js';
 import { type COLLECTORS, runCollectors } from './collectors.js';
@@ -259,6 +260,52 @@ describe('runInspection', () => {
     assert.equal(await runInspection(cfg, { sleep: noSleep }), 'node-uuid-2');
     assert.equal(seen[0]!.url, '/v1/continue_inspection');
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
+  });
+
+  it('[master] collectors from an INI file or the JSON config choose continue_inspection as on the command line', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'inspect-config-'));
+    try {
+      await writeFile(path.join(dir, 'cmdline'), '');
+      await mkdir(path.join(dir, 'etc'), { recursive: true });
+      const sources = [
+        // IPA's INI option, no kernel parameter.
+        { ini: `[DEFAULT]\napi_url = ${base}\ninspection_collectors = default\n` },
+        // ramforge's JSON config, no kernel parameter.
+        { json: { apiUrl: [base], inspectionCollectors: ['default'] } },
+      ];
+      for (const src of sources) {
+        await rm(path.join(dir, 'etc/ironic-python-agent.conf'), { force: true });
+        await rm(path.join(dir, 'ramforge.json'), { force: true });
+        if (src.ini) await writeFile(path.join(dir, 'etc/ironic-python-agent.conf'), src.ini);
+        if (src.json) await writeFile(path.join(dir, 'ramforge.json'), JSON.stringify(src.json));
+        const loaded = await loadConfig({
+          cmdlinePath: path.join(dir, 'cmdline'),
+          configFile: path.join(dir, 'ramforge.json'),
+          root: dir,
+          log: createMemoryLog(),
+        });
+        assert.equal(loaded.cmdline['ipa-inspection-collectors'], undefined);
+        seen.length = 0;
+        answer = { status: 202, body: { uuid: 'node-uuid-3' } };
+        const got = await runInspection({ ...loaded, rootPath: FIXTURE, bootif: BOOTIF }, { sleep: noSleep });
+        assert.equal(got, 'node-uuid-3', JSON.stringify(src));
+        assert.deepEqual(
+          seen.map((x) => x.url),
+          ['/v1/continue_inspection'],
+        );
+      }
+      // An empty kernel parameter leaves the collectors unset: no inspection (IPA: an empty string is false).
+      await rm(path.join(dir, 'ramforge.json'), { force: true });
+      await rm(path.join(dir, 'etc/ironic-python-agent.conf'), { force: true });
+      await writeFile(path.join(dir, 'cmdline'), `ipa-api-url=${base} ipa-inspection-collectors=\n`);
+      const empty = await loadConfig({ cmdlinePath: path.join(dir, 'cmdline'), configFile: path.join(dir, 'ramforge.json'), root: dir });
+      seen.length = 0;
+      assert.equal(await runInspection({ ...empty, rootPath: FIXTURE }, { sleep: noSleep }), undefined);
+      assert.equal(seen.length, 0);
+    } finally {
+      answer = { status: 200, body: { uuid: 'node-uuid-1' } };
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('is off without a callback URL', async () => {
