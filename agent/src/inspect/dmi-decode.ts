@@ -2,6 +2,9 @@
  * The dmi-decode collector: `dmidecode -t bios -t processor -t memory`
  * parsed into {bios, cpu[], memory{…, devices[]}} (IPA dmi_inspector).
  * Keys stay as dmidecode prints them; an indented list becomes an array.
+ * As IPA, each block keeps its header line under `Handle` ("Handle 0x0400,
+ * DMI type 4, 48 bytes"), except the memory array's, and the memory
+ * array's `Number Of Devices` is a number, summed over every array.
  */
 import { parseLockdown } from '../hardware/inventory/boot-security.js';
 import type { HostAccess } from '../hardware/inventory/host-access.js';
@@ -10,13 +13,14 @@ export type DmiBlock = Record<string, string | string[]>;
 export interface DmiInfo {
   bios: DmiBlock;
   cpu: DmiBlock[];
-  memory: DmiBlock & { devices?: DmiBlock[] };
+  /** Type 16's fields (no Handle), `Number Of Devices` as a number; devices: the type 17 blocks. */
+  memory: Record<string, string | string[] | number | DmiBlock[]>;
 }
 
 export const DMIDECODE_ARGV = ['dmidecode', '-t', 'bios', '-t', 'processor', '-t', 'memory'];
 
-function parseBlock(lines: string[]): DmiBlock {
-  const rows: DmiBlock = {};
+function parseBlock(handle: string, lines: string[]): DmiBlock {
+  const rows: DmiBlock = { Handle: handle };
   let list: string[] | undefined;
   for (const raw of lines) {
     const line = raw.trim();
@@ -46,16 +50,19 @@ export function parseDmidecode(text: string): DmiInfo {
     const h = lines.findIndex((l) => /^Handle 0x[0-9A-Fa-f]+, DMI type \d+/.test(l));
     if (h < 0) continue;
     const type = Number(/DMI type (\d+)/.exec(lines[h]!)![1]);
-    const fields = parseBlock(lines.slice(h + 2));
+    const fields = parseBlock(lines[h]!.trim(), lines.slice(h + 2));
     if (type === 0) info.bios = fields;
     else if (type === 4) info.cpu.push(fields);
     else if (type === 16) arrays.push(fields);
     else if (type === 17) devices.push(fields);
   }
-  // Several memory arrays (multi-socket): keep the first's fields, add up the slots.
-  info.memory = { ...(arrays[0] ?? {}) };
-  if (arrays.length > 1) info.memory['Number Of Devices'] = String(arrays.reduce((s, a) => s + (Number(a['Number Of Devices']) || 0), 0));
-  info.memory.devices = devices;
+  // As IPA's _save_data: the first array's fields without its Handle, the slots of every array (multi-socket) added
+  // up into a number; `devices` only when there are type 17 blocks or no array at all.
+  if (arrays.length) {
+    const { Handle: _h, ...first } = arrays[0]!;
+    info.memory = { ...first, 'Number Of Devices': arrays.reduce((s, a) => s + (Number(a['Number Of Devices']) || 0), 0) };
+  }
+  if (devices.length || !arrays.length) info.memory.devices = devices;
   return info;
 }
 

@@ -155,9 +155,32 @@ describe('collectors', () => {
       '# dmidecode 3.4\n\nHandle 0x0000, DMI type 0, 26 bytes\nBIOS Information\n\tVendor: X\n\tCharacteristics:\n\t\tPCI is supported\n\t\tUEFI is supported\n\tBIOS Revision: 1.2\n\nHandle 0x0400, DMI type 4, 48 bytes\nProcessor Information\n\tVersion: CPU A\n',
     );
     assert.deepEqual(d, {
-      bios: { Vendor: 'X', Characteristics: ['PCI is supported', 'UEFI is supported'], 'BIOS Revision': '1.2' },
-      cpu: [{ Version: 'CPU A' }],
+      bios: {
+        Handle: 'Handle 0x0000, DMI type 0, 26 bytes',
+        Vendor: 'X',
+        Characteristics: ['PCI is supported', 'UEFI is supported'],
+        'BIOS Revision': '1.2',
+      },
+      cpu: [{ Handle: 'Handle 0x0400, DMI type 4, 48 bytes', Version: 'CPU A' }],
       memory: { devices: [] },
+    });
+  });
+  it("keeps each block's Handle line as IPA, but not the memory array's; sums the arrays' slots into a number", () => {
+    const d = parseDmidecode(
+      [
+        'Handle 0x1000, DMI type 16, 23 bytes\nPhysical Memory Array\n\tLocation: System Board Or Motherboard\n\tNumber Of Devices: 12\n',
+        'Handle 0x1001, DMI type 16, 23 bytes\nPhysical Memory Array\n\tLocation: System Board Or Motherboard\n\tNumber Of Devices: 12\n',
+        'Handle 0x1100, DMI type 17, 84 bytes\nMemory Device\n\tArray Handle: 0x1000\n\tSize: 16 GB\n',
+      ].join('\n'),
+    );
+    assert.deepEqual(d.memory, {
+      Location: 'System Board Or Motherboard',
+      'Number Of Devices': 24,
+      devices: [{ Handle: 'Handle 0x1100, DMI type 17, 84 bytes', 'Array Handle': '0x1000', Size: '16 GB' }],
+    });
+    // An array without devices: IPA sends no devices key.
+    assert.deepEqual(parseDmidecode('Handle 0x1000, DMI type 16, 23 bytes\nPhysical Memory Array\n\tNumber Of Devices: 4\n').memory, {
+      'Number Of Devices': 4,
     });
   });
 });
