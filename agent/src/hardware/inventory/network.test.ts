@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ProgramRunner } from '../../util/exec.js';
 import { createHostAccess } from './host-access.js';
-import { IP_ADDR_ARGV, ipIsBusybox, readAddresses } from './network.js';
+import { collectInterfaces, IP_ADDR_ARGV, ipIsBusybox, isVlanName, listInterfaceNames, readAddresses } from './network.js';
 
 const IP_JSON = JSON.stringify([
   { ifname: 'eth0', address: '52:54:00:12:34:56', permaddr: '52:54:00:aa:bb:cc', addr_info: [{ family: 'inet', local: '10.0.2.15' }] },
@@ -65,5 +65,48 @@ describe('readAddresses and the ip on PATH', () => {
     const addrs = await withPath(iproute2, () => readAddresses(createHostAccess({ run })));
     assert.deepEqual(calls, [IP_ADDR_ARGV]);
     assert.deepEqual(addrs.get('eth0'), { mac: '52:54:00:12:34:56', perm: '52:54:00:aa:bb:cc', v4: '10.0.2.15', v6: null });
+  });
+});
+
+describe('VLAN interfaces', () => {
+  it('names IPA counts as VLANs: <parent>.<digits>, nothing else with a dot', () => {
+    assert.deepEqual(['eth0.100', 'bond0.7', 'eth0.', 'br.ex', 'eth0.abc', 'eth0.100.200', 'eth0', '.5'].map(isVlanName), [
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+    ]);
+  });
+
+  it('lists a VLAN without device/, but not a bridge or a QinQ link with a dot; no biosdevname for the VLAN', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ramforge-vlan-'));
+    after(() => rmSync(root, { recursive: true, force: true }));
+    const net = join(root, 'sys/class/net');
+    const dev = (name: string, mac: string, physical: boolean) => {
+      mkdirSync(join(net, name), { recursive: true });
+      writeFileSync(join(net, name, 'address'), `${mac}\n`);
+      if (physical) writeFileSync(join(net, name, 'device'), '');
+    };
+    dev('eth0', '52:54:00:00:00:01', true);
+    dev('eth0.100', '52:54:00:00:00:01', false);
+    dev('br.ex', '52:54:00:00:00:02', false);
+    dev('eth0.100.200', '52:54:00:00:00:01', false);
+    mkdirSync(join(root, '.commands'), { recursive: true });
+    writeFileSync(join(root, '.commands', 'biosdevname_-i_eth0.out'), 'em1\n');
+    writeFileSync(join(root, '.commands', 'biosdevname_-i_eth0.100.out'), 'em1.100\n');
+    const host = createHostAccess({ root });
+    assert.deepEqual(await listInterfaceNames(host), ['eth0', 'eth0.100']);
+    const ifaces = await collectInterfaces(host);
+    assert.deepEqual(
+      ifaces.map((i) => [i.name, i.biosdevname]),
+      [
+        ['eth0', 'em1'],
+        ['eth0.100', null],
+      ],
+    );
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Network interfaces as IPA lists them: /sys/class/net entries that are
- * physical (device/), bonds (bonding/) or VLANs (name.N). Node cannot issue
+ * physical (device/), bonds (bonding/) or VLANs (name.N, N digits). Node cannot issue
  * the ETHTOOL_GPERMADDR ioctl, so the permanent MAC comes from `ip -j addr`
  * ("permaddr", printed by iproute2 when it differs from the current one).
  */
@@ -72,13 +72,21 @@ export async function readAddresses(host: HostAccess): Promise<Map<string, IpLin
   return host.replay ? new Map() : readNodeInterfaces();
 }
 
+/**
+ * IPA's netutils.is_vlan: a VLAN has no device/ link, so IPA goes by the name `ip link add` gives one, <parent>.<id>:
+ * everything after the first dot is digits. "br.ex", "eth0.abc" and QinQ's "eth0.100.200" are not VLANs.
+ */
+export function isVlanName(name: string): boolean {
+  const dot = name.indexOf('.');
+  return dot >= 0 && /^[0-9]+$/.test(name.slice(dot + 1));
+}
+
 /** Names IPA considers interfaces (lo, bridges, tunnels and ifb are not). */
 export async function listInterfaceNames(host: HostAccess): Promise<string[]> {
   const names = await host.listDir('/sys/class/net');
   const flags = await Promise.all(
     names.map(
-      async (n) =>
-        n.includes('.') || (await host.exists(`/sys/class/net/${n}/device`)) || (await host.exists(`/sys/class/net/${n}/bonding`)),
+      async (n) => isVlanName(n) || (await host.exists(`/sys/class/net/${n}/device`)) || (await host.exists(`/sys/class/net/${n}/bonding`)),
     ),
   );
   return names.filter((_, i) => flags[i]);
@@ -112,7 +120,8 @@ async function describeInterface(
     rd('speed'),
     readPciAddress(host, name),
     host.readLink(`${sys}/device/driver`),
-    biosdevname ? tryRun(host, ['biosdevname', '-i', name]) : Promise.resolve(undefined),
+    // As IPA's get_bios_given_nic_name: never asked for a VLAN.
+    biosdevname && !isVlanName(name) ? tryRun(host, ['biosdevname', '-i', name]) : Promise.resolve(undefined),
   ]);
   const mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
   // IPA drops interfaces without a MAC and the fa: addresses of virtual functions.
