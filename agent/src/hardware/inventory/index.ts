@@ -1,6 +1,6 @@
 /**
  * The hardware inventory (IPA's list_hardware_info): every collector runs
- * concurrently; lshw runs once and feeds memory and vendor. Nothing here waits
+ * concurrently; lshw runs once and feeds memory, vendor and NIC speed. Nothing here waits
  * on a timeout: ipmitool only runs when an IPMI device exists; only LLDP
  * (ipa-collect-lldp, off by default) listens for up to lldp_timeout seconds.
  */
@@ -107,7 +107,7 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
   const host = hostOf(o);
   const lshwP = readLshw(host);
   const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
-    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined),
+    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined, lshwP),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),

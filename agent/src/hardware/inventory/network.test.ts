@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ProgramRunner } from '../../util/exec.js';
 import { createHostAccess } from './host-access.js';
-import { collectInterfaces, IP_ADDR_ARGV, ipIsBusybox, isVlanName, listInterfaceNames, readAddresses } from './network.js';
+import { collectInventory } from './index.js';
+import { collectInterfaces, IP_ADDR_ARGV, ipIsBusybox, isVlanName, listInterfaceNames, lshwSpeedMbps, readAddresses } from './network.js';
 
 const IP_JSON = JSON.stringify([
   { ifname: 'eth0', address: '52:54:00:12:34:56', permaddr: '52:54:00:aa:bb:cc', addr_info: [{ family: 'inet', local: '10.0.2.15' }] },
@@ -108,5 +109,70 @@ describe('VLAN interfaces', () => {
         ['eth0.100', null],
       ],
     );
+  });
+});
+
+describe('speed_mbps', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ramforge-speed-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const net = join(root, 'sys/class/net');
+  for (const [name, physical] of [
+    ['eth0', true],
+    ['eth0.100', false],
+  ] as const) {
+    mkdirSync(join(net, name), { recursive: true });
+    writeFileSync(join(net, name, 'address'), '52:54:00:00:00:01\n');
+    // The link runs at 1 Gbit/s on a 10 Gbit/s NIC.
+    writeFileSync(join(net, name, 'speed'), '1000\n');
+    if (physical) writeFileSync(join(net, name, 'device'), '');
+  }
+  const lshw = {
+    id: 'host',
+    children: [
+      {
+        id: 'core',
+        class: 'bus',
+        children: [
+          { id: 'network', class: 'network', logicalname: 'eth0', capacity: 10_000_000_000, speed: 1_000_000_000, units: 'bit/s' },
+        ],
+      },
+    ],
+  };
+  const speeds = async (tree?: typeof lshw) =>
+    (await collectInterfaces(createHostAccess({ root }), undefined, tree && Promise.resolve(tree))).map((i) => [i.name, i.speed_mbps]);
+
+  it("with lshw, IPA's figure: the NIC's capacity (else its speed), and null for a name lshw does not know (a VLAN)", async () => {
+    assert.deepEqual(await speeds(lshw), [
+      ['eth0', 10000],
+      ['eth0.100', null],
+    ]);
+    const noCapacity = structuredClone(lshw);
+    delete (noCapacity.children[0]!.children[0] as { capacity?: number }).capacity;
+    assert.deepEqual((await speeds(noCapacity))[0], ['eth0', 1000]);
+    assert.equal(lshwSpeedMbps(lshw, 'eth9'), undefined);
+  });
+
+  it('without lshw (no flavor ships it), the current link speed from sysfs', async () => {
+    assert.deepEqual(await speeds(), [
+      ['eth0', 1000],
+      ['eth0.100', 1000],
+    ]);
+  });
+
+  it('the inventory passes its lshw run to the interfaces', async () => {
+    mkdirSync(join(root, '.commands'), { recursive: true });
+    writeFileSync(join(root, '.commands', 'lshw_-quiet_-json.out'), JSON.stringify(lshw));
+    try {
+      const inv = await collectInventory({ root });
+      assert.deepEqual(
+        inv.interfaces.map((i) => [i.name, i.speed_mbps]),
+        [
+          ['eth0', 10000],
+          ['eth0.100', null],
+        ],
+      );
+    } finally {
+      rmSync(join(root, '.commands'), { recursive: true, force: true });
+    }
   });
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { NetworkInterface } from '../types.js';
 import type { HostAccess } from './host-access.js';
 import { tryRun } from './host-access.js';
+import { findLshwNode, type LshwNode } from './lshw.js';
 
 export const IP_ADDR_ARGV = ['ip', '-j', 'addr'];
 
@@ -103,12 +104,30 @@ async function readPciAddress(host: HostAccess, name: string): Promise<string | 
   return PCI_ADDR.test(parent) ? parent : base;
 }
 
+/** Mbit/s of a value in lshw's units (IPA's unit registry knows these three). */
+const toMbit = (value: number, units: string): number | undefined =>
+  units === 'bit/s' ? value / 1e6 : units === 'Mbit/s' ? value : units === 'Gbit/s' ? value * 1000 : undefined;
+
+/**
+ * IPA's _get_network_speed: lshw's network node whose logicalname is the interface (anywhere in the tree), its
+ * capacity (the fastest link mode the NIC supports) or else its speed, in Mbit/s, truncated. undefined: no lshw
+ * node for this name (IPA then reports null), null: a node without a usable figure.
+ */
+export function lshwSpeedMbps(lshw: LshwNode, name: string): number | null | undefined {
+  const node = findLshwNode({ children: lshw.children }, (n) => n.class === 'network' && n.logicalname === name);
+  if (!node) return undefined;
+  const value = node.capacity || (typeof node.speed === 'number' ? node.speed : undefined);
+  const mbit = value ? toMbit(value, (node.units ?? 'bit/s').replace('_', '/')) : undefined;
+  return mbit === undefined ? null : Math.trunc(mbit);
+}
+
 async function describeInterface(
   host: HostAccess,
   name: string,
   ip: IpLink | undefined,
   lldp: Map<string, Array<[number, string]>> | undefined,
   biosdevname: boolean,
+  lshw: LshwNode | undefined,
 ): Promise<NetworkInterface | undefined> {
   const sys = `/sys/class/net/${name}`;
   const rd = async (f: string) => (await host.readText(`${sys}/${f}`))?.trim() || null;
@@ -126,7 +145,9 @@ async function describeInterface(
   const mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
   // IPA drops interfaces without a MAC and the fa: addresses of virtual functions.
   if (!mac || mac.startsWith('fa:')) return undefined;
-  const speedNum = speed === null ? NaN : Number(speed);
+  // speed_mbps: IPA's source, lshw, where the ramdisk has it (no flavor ships it: docs/ramdisk-tools.md); else the
+  // link's current speed from sysfs (the negotiated rate, not lshw's capacity; null while the link is down).
+  const speedNum = lshw ? (lshwSpeedMbps(lshw, name) ?? NaN) : speed === null ? NaN : Number(speed);
   return {
     name,
     mac_address: mac,
@@ -144,12 +165,19 @@ async function describeInterface(
   };
 }
 
+/** `lshw`: the inventory's lshw tree (undefined where lshw is missing or was not run: speed from sysfs). */
 export async function collectInterfaces(
   host: HostAccess,
   lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>> | undefined>,
+  lshw?: Promise<LshwNode | undefined>,
 ): Promise<NetworkInterface[]> {
-  const [names, addrs, bios] = await Promise.all([listInterfaceNames(host), readAddresses(host), host.hasCommand('biosdevname')]);
+  const [names, addrs, bios, tree] = await Promise.all([
+    listInterfaceNames(host),
+    readAddresses(host),
+    host.hasCommand('biosdevname'),
+    lshw,
+  ]);
   const lldpData = lldp ? await lldp(names) : undefined;
-  const list = await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios)));
+  const list = await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios, tree)));
   return list.filter((x): x is NetworkInterface => x !== undefined);
 }
