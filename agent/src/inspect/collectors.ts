@@ -12,6 +12,7 @@ import { AgentError } from '../errors.js';
 import type { BlockDevice, Inventory } from '../hardware/types.js';
 import { collectDmi } from './dmi-decode.js';
 import { collectNumaTopology, collectPciDevices } from './sysfs-collectors.js';
+import { collectUsbDevices } from './usb-devices.js';
 
 export interface ManagerVersion {
   name: string;
@@ -89,6 +90,9 @@ export const COLLECTORS: Record<string, Collector> = {
       return;
     }
     if (t) data.numa_topology = t;
+  },
+  'usb-devices': async (data, ctx) => {
+    data.usb_devices = await collectUsbDevices(ctx.host);
   },
   'dmi-decode': async (data, ctx) => {
     data.dmi = await collectDmi(ctx.host);
