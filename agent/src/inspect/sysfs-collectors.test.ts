@@ -36,7 +36,7 @@ describe('pci-devices', () => {
     try {
       assert.deepEqual(await collectPciDevices(createHostAccess({ root })), [
         { vendor_id: '1af4', product_id: '1000', class: '020000', revision: null, bus: '0000:00:02.0', numa_node_id: null },
-        { vendor_id: '8086', product_id: '0443', class: '060100', revision: '09', bus: '0000:00:1f.0', numa_node_id: -1 },
+        { vendor_id: '8086', product_id: '0443', class: '060100', revision: '09', bus: '0000:00:1f.0', numa_node_id: '-1' },
       ]);
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -11,7 +11,8 @@ export interface PciDevice {
   /** null when the device has no readable revision file (IPA sends None then). */
   revision: string | null;
   bus: string;
-  numa_node_id: number | null;
+  /** The numa_node file's text ("0", "-1"), as IPA sends it: a string, not a number. */
+  numa_node_id: string | null;
 }
 
 // Only the "0x" prefix goes: IPA's lstrip('0x') also ate leading zeros
@@ -28,14 +29,13 @@ export async function collectPciDevices(host: HostAccess): Promise<PciDevice[]> 
       );
       // As IPA: vendor, device and class are required; a missing revision is null, not a reason to drop the device.
       if (vendor === undefined || device === undefined || cls === undefined) return undefined;
-      const n = numa === undefined ? NaN : parseInt(numa, 10);
       return {
         vendor_id: unhex(vendor),
         product_id: unhex(device),
         class: unhex(cls),
         revision: rev === undefined ? null : unhex(rev),
         bus,
-        numa_node_id: Number.isNaN(n) ? null : n,
+        numa_node_id: numa === undefined ? null : numa.trim(),
       };
     }),
   );
