@@ -183,12 +183,13 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
       ['erase_devices_metadata', 0],
       ['apply_configuration', 0],
       ['write_image', 0],
+      ['inject_files', 0],
     ],
   );
   const service = await reg.collectSteps('service', {}, []);
   assert.deepEqual(
     service.GenericHardwareManager!.map((x) => `${x.interface}.${x.step}`),
-    ['raid.delete_configuration', 'raid.apply_configuration', 'raid.create_configuration', 'deploy.write_image'],
+    ['raid.delete_configuration', 'raid.apply_configuration', 'raid.create_configuration', 'deploy.write_image', 'deploy.inject_files'],
   );
 });
 

@@ -58,7 +58,7 @@ const raidStep = (name: string, extra: Partial<Step> = {}): Step => {
   return s;
 };
 
-/** Steps this manager can run (ipa-protocol.md §6). Burn-in, inject_files and NVRAM steps are not offered: see the report. */
+/** Steps this manager can run (ipa-protocol.md §6). Burn-in and execute_bootc_install are not offered: see README "Known gaps". */
 export function listGenericCleanSteps(): Step[] {
   return [
     step('erase_devices', 10),
@@ -69,7 +69,29 @@ export function listGenericCleanSteps(): Step[] {
     raidStep('create_configuration'),
   ];
 }
-export function listGenericDeploySteps(): Step[] {
+/** inject_files' arguments as the conductor shows them (here, not in inject-files.ts, which loads on first use). */
+export const INJECT_FILES_ARGSINFO = {
+  files: {
+    description:
+      "Files to inject: a list of objects with 'path' (absolute path of the file), 'partition' (partition number on the " +
+      "install disk or a mount source such as UUID=...; default: the partition holding the path's top directory), " +
+      "'content' (base64 encoded, or an http(s) URL), 'deleted' (true to remove the file), 'mode', 'owner', 'group' " +
+      "and 'dirmode' (integers; dirmode applies to a directory created for the file). Merged after node.properties[inject_files].",
+    required: false,
+  },
+  verify_ca: {
+    description: 'Whether to verify the TLS certificates of content URLs (default: the agent-wide TLS options).',
+    required: false,
+  },
+};
+/** IPA's inject_files deploy/service step: priority ipa-inject-files-priority (0: run only when asked for). */
+function injectFilesStep(priority: number): Step {
+  const s = step('inject_files', priority, { argsinfo: INJECT_FILES_ARGSINFO });
+  delete s.abortable;
+  return s;
+}
+
+export function listGenericDeploySteps(injectFilesPriority = 0): Step[] {
   return [
     step('erase_devices_metadata', 0),
     raidStep('apply_configuration', { argsinfo: RAID_APPLY_ARGSINFO }),
@@ -80,15 +102,17 @@ export function listGenericDeploySteps(): Step[] {
         configdrive: { description: 'Config drive (base64 gzipped ISO or URL)', required: false },
       },
     }),
+    injectFilesStep(injectFilesPriority),
   ];
 }
-export function listGenericServiceSteps(): Step[] {
+export function listGenericServiceSteps(injectFilesPriority = 0): Step[] {
   // Ironic 2023.2+ offers service steps; the RAID ones are IPA's (Zed's conductor never asks for them).
   return [
     raidStep('delete_configuration'),
     raidStep('apply_configuration', { argsinfo: RAID_APPLY_ARGSINFO }),
     raidStep('create_configuration'),
     step('write_image', 0, { abortable: false }),
+    injectFilesStep(injectFilesPriority),
   ];
 }
 
@@ -211,12 +235,10 @@ export class GenericHardwareManager implements HardwareManager {
     return listGenericCleanSteps();
   }
   get_deploy_steps(_node: Node, _ports: Port[]): Step[] {
-    const steps = listGenericDeploySteps();
-    // inject_files priority is configurable in IPA; we do not offer inject_files yet.
-    return steps;
+    return listGenericDeploySteps(this.ctx.config.injectFilesPriority);
   }
   get_service_steps(_node: Node, _ports: Port[]): Step[] {
-    return listGenericServiceSteps();
+    return listGenericServiceSteps(this.ctx.config.injectFilesPriority);
   }
 
   private diskOptions(node: Node) {
@@ -337,6 +359,27 @@ export class GenericHardwareManager implements HardwareManager {
   async validate_configuration(raidConfig: unknown, node: Node): Promise<void> {
     const { validateConfiguration } = await import('./raid/software-raid.js');
     await validateConfiguration(raidConfig, node, await this.raidContext());
+  }
+
+  /**
+   * inject_files (deploy/service step): write or delete the files of node.properties.inject_files and args.files on
+   * the install disk's partitions (see inject-files.ts); a bad entry fails the step with InvalidCommandParamsError.
+   */
+  async inject_files(node: Node, ports: Port[], args: StepArgs = {}): Promise<null> {
+    const { injectFiles } = await import('./inject-files.js');
+    const c = this.ctx.config;
+    return injectFiles(node, ports, args, {
+      run: this.ctx.run,
+      log: this.ctx.log,
+      rootDevice: async () => String(await this.ctx.dispatchToManagers('get_os_install_device')),
+      http: {
+        insecure: c.insecure,
+        cafile: c.cafile,
+        timeoutS: c.imageDownloadConnectionTimeout,
+        retries: c.imageDownloadConnectionRetries,
+        retryIntervalS: c.imageDownloadConnectionRetryInterval,
+      },
+    });
   }
 
   /** The deploy step behind out-of-band write_image: standby.prepare_image, waited for (IPA returns cmd.wait()). */
