@@ -167,6 +167,7 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
       ['erase_devices_metadata', 99],
       ['erase_devices_express', 0],
       ['erase_pstore', 0],
+      ['clean_uefi_nvram', 0],
       ['delete_configuration', 0],
       ['create_configuration', 0],
     ],
@@ -174,7 +175,7 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
   // As IPA: the RAID steps belong to the raid interface (raid_interface=agent runs them), the rest to deploy.
   assert.deepEqual(
     listGenericCleanSteps().map((x) => x.interface),
-    ['deploy', 'deploy', 'deploy', 'deploy', 'raid', 'raid'],
+    ['deploy', 'deploy', 'deploy', 'deploy', 'deploy', 'raid', 'raid'],
   );
   const deploy = await reg.collectSteps('deploy', {}, []);
   assert.deepEqual(
@@ -182,6 +183,7 @@ test('generic manager: IPA name/version and the standard clean steps', async () 
     [
       ['erase_devices_metadata', 0],
       ['apply_configuration', 0],
+      ['clean_uefi_nvram', 0],
       ['write_image', 0],
       ['inject_files', 0],
     ],

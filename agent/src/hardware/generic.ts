@@ -58,6 +58,16 @@ const raidStep = (name: string, extra: Partial<Step> = {}): Step => {
   return s;
 };
 
+/** IPA's DEPLOY_CLEAN_UEFI_NVRAM_ARGSINFO (the default list is uefi-nvram.ts's DEFAULT_NVRAM_MATCH_PATTERNS). */
+const CLEAN_UEFI_NVRAM_ARGSINFO = {
+  match_patterns: {
+    description:
+      'A list of regular expressions (JSON); every UEFI NVRAM boot entry whose device path matches one of them ' +
+      '(case-insensitively) is deleted. Default value is \'["^HD\\(", "shim.*\\.efi", "grub.*\\.efi"]\'',
+    required: false,
+  },
+};
+
 /** Steps this manager can run (ipa-protocol.md §6). Burn-in and execute_bootc_install are not offered: see README "Known gaps". */
 export function listGenericCleanSteps(): Step[] {
   return [
@@ -65,6 +75,7 @@ export function listGenericCleanSteps(): Step[] {
     step('erase_devices_metadata', 99),
     step('erase_devices_express', 0),
     step('erase_pstore', 0),
+    step('clean_uefi_nvram', 0, { argsinfo: CLEAN_UEFI_NVRAM_ARGSINFO }),
     raidStep('delete_configuration'),
     raidStep('create_configuration'),
   ];
@@ -86,7 +97,10 @@ export const INJECT_FILES_ARGSINFO = {
 };
 /** IPA's inject_files deploy/service step: priority ipa-inject-files-priority (0: run only when asked for). */
 function injectFilesStep(priority: number): Step {
-  const s = step('inject_files', priority, { argsinfo: INJECT_FILES_ARGSINFO });
+  return deployOnly(step('inject_files', priority, { argsinfo: INJECT_FILES_ARGSINFO }));
+}
+/** IPA's deploy-step entries of inject_files and clean_uefi_nvram say nothing about abortable (deploy steps are not aborted). */
+function deployOnly(s: Step): Step {
   delete s.abortable;
   return s;
 }
@@ -95,6 +109,7 @@ export function listGenericDeploySteps(injectFilesPriority = 0): Step[] {
   return [
     step('erase_devices_metadata', 0),
     raidStep('apply_configuration', { argsinfo: RAID_APPLY_ARGSINFO }),
+    deployOnly(step('clean_uefi_nvram', 0, { argsinfo: CLEAN_UEFI_NVRAM_ARGSINFO })),
     step('write_image', 0, {
       abortable: false,
       argsinfo: {
@@ -380,6 +395,18 @@ export class GenericHardwareManager implements HardwareManager {
         retryIntervalS: c.imageDownloadConnectionRetryInterval,
       },
     });
+  }
+
+  /**
+   * clean_uefi_nvram (clean/deploy step): delete the NVRAM boot entries whose device path matches args.match_patterns
+   * (IPA's default: disk entries, shim and GRUB loaders). In BIOS mode it does nothing and says so.
+   */
+  async clean_uefi_nvram(_node: Node, _ports: Port[], args: StepArgs = {}): Promise<unknown> {
+    const [{ cleanUefiNvram }, { detectBootMode }] = await Promise.all([
+      import('./uefi-nvram.js'),
+      import('../image/run-prepare-image.js'),
+    ]);
+    return cleanUefiNvram(args.match_patterns, { run: this.ctx.run, log: this.ctx.log, bootMode: detectBootMode(this.ctx.config) });
   }
 
   /** The deploy step behind out-of-band write_image: standby.prepare_image, waited for (IPA returns cmd.wait()). */
