@@ -52,7 +52,7 @@ export interface OptionSpec {
 
 /** Every option of the config file, by its AgentConfig (camelCase) name. */
 export const CONFIG_OPTIONS = {
-  apiUrl: { kind: 'urls', default: [], param: 'ipa-api-url', doc: 'Ironic API URLs (or "mdns")' },
+  apiUrl: { kind: 'urls', default: [], param: 'ipa-api-url', doc: 'Ironic API URLs, or "mdns" to look the API up over mDNS' },
   inspectionCallbackUrl: { kind: 'urls', default: [], param: 'ipa-inspection-callback-url' },
   // Empty means "not set": the inspector then uses IPA's default,logs. Kept
   // distinct because IPA master starts inspection when collectors are set
@@ -111,7 +111,12 @@ export const CONFIG_OPTIONS = {
   },
   ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
   injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
-  useMdns: { kind: 'bool', default: false, param: 'ipa-use-mdns' },
+  useMdns: {
+    kind: 'bool',
+    default: false,
+    param: 'ipa-use-mdns',
+    doc: 'with no apiUrl, look the Ironic API up over mDNS (service baremetal); apiUrl "mdns" does so regardless',
+  },
   // ramforge extensions (IPA only has these as config-file options).
   enableAutoTls: { kind: 'bool', default: true, param: 'ipa-enable-auto-tls' },
   listenTls: { kind: 'bool', default: false, param: 'ipa-listen-tls' },

@@ -161,6 +161,12 @@ export class InspectionError extends AgentError {
     super('Failure during inspection', details, 500);
   }
 }
+/** IPA's ServiceLookupFailure: an mDNS lookup (ipa-api-url=mdns) found no usable service. */
+export class ServiceLookupFailure extends AgentError {
+  constructor(details: string) {
+    super('Cannot find the service through multicast', details, 500);
+  }
+}
 export class LookupNodeError extends AgentError {
   constructor(details: string) {
     super('Error getting configuration from Ironic', details, 500);

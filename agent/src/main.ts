@@ -1,7 +1,8 @@
 /**
  * The agent process (ipa-protocol.md §0): config → hardware managers → wait
- * for a NIC → inspection → lookup → advertise address and auto TLS → API →
- * heartbeats, then serve until SIGTERM, finalize_rescue or lockdown.
+ * for a NIC → the API URL over mDNS (ipa-api-url=mdns) → inspection → lookup
+ * → advertise address and auto TLS → API → heartbeats, then serve until
+ * SIGTERM, finalize_rescue or lockdown.
  * --standalone skips everything that talks to Ironic (and the NIC wait).
  *
  * This is the only agent module that touches process.argv, signals and
@@ -20,6 +21,7 @@ import { createCommandDispatcher } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { loadConfig, parseFlags } from './config-load.js';
 import { AgentError } from './errors.js';
+import type { MdnsSocketOptions } from './inspect/mdns.js';
 import type { HardwareManagerRegistry } from './hardware/manager.js';
 import { loadHardwareManagers, type LoadManagersOptions } from './hardware/plugins.js';
 import type { Inventory, NetworkInterface } from './hardware/types.js';
@@ -43,6 +45,8 @@ export interface RunAgentOptions {
   stateDir?: string;
   /** Replace the built-in hardware managers (tests). */
   builtins?: LoadManagersOptions['builtins'];
+  /** Where the mDNS lookup of ipa-api-url=mdns binds and sends (tests); default mDNS's 224.0.0.251:5353. */
+  mdnsSocket?: MdnsSocketOptions;
 }
 
 export interface RunningAgent {
@@ -148,10 +152,17 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
 
   const ironic = !config.standalone;
   // Lookup and inspection report the NICs and disks: every one, not only those udev handled so far.
-  if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) await settleDevices(run, log);
+  if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0 || config.useMdns)) await settleDevices(run, log);
   const interfaces = ironic ? await waitForInterface(managers, log) : [];
   // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
   if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);
+  // ipa-api-url=mdns (or none with ipa-use-mdns): IPA looks the API up at start; here once a NIC is up, before inspection.
+  if (ironic && (config.apiUrl.includes('mdns') || (config.apiUrl.length === 0 && config.useMdns))) {
+    const { discoverApiUrl } = await import('./ironic/mdns-api.js');
+    const ntpBefore = config.ntpServer;
+    Object.assign(config, await discoverApiUrl(config, { log, socket: o.mdnsSocket }));
+    if (config.ntpServer && config.ntpServer !== ntpBefore) await syncClock(config, run, log);
+  }
   let nodeUuid: string | undefined;
   if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0)) {
     try {

@@ -4,7 +4,7 @@
  * needs multicast; buildServiceEndpoint is pure and carries the rules.
  */
 import { isIP } from 'node:net';
-import { InspectionError } from '../errors.js';
+import { type AgentError, InspectionError } from '../errors.js';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 
 export interface ServiceRecords {
@@ -24,7 +24,10 @@ const routable = (ip: string) => {
   return l !== '::1' && l !== '::' && !l.startsWith('fe80:');
 };
 
-export function buildServiceEndpoint(r: ServiceRecords): {
+export function buildServiceEndpoint(
+  r: ServiceRecords,
+  fail: (details: string) => AgentError = (d) => new InspectionError(d),
+): {
   url: string;
   params: Record<string, string>;
   overrides: Record<string, string>;
@@ -38,7 +41,7 @@ export function buildServiceEndpoint(r: ServiceRecords): {
   let host = r.server;
   if (host.endsWith('.local.') || host.endsWith('.local') || !host) {
     const ip = r.addresses.find(routable);
-    if (!ip) throw new InspectionError(`mDNS: no routable address for ${r.server}; the service must advertise an A/AAAA record`);
+    if (!ip) throw fail(`mDNS: no routable address for ${r.server}; the service must advertise an A/AAAA record`);
     host = isIP(ip) === 6 ? `[${ip}]` : ip;
   } else host = host.replace(/\.$/, '');
   const overrides: Record<string, string> = {};
@@ -61,40 +64,88 @@ function decodeTxt(data: unknown): Record<string, string> {
   return out;
 }
 
-/** One multicast query round; resolves with whatever arrived within timeoutMs. */
-async function queryOnce(service: string, timeoutMs: number): Promise<ServiceRecords | undefined> {
+/**
+ * Where the multicast socket binds and sends (multicast-dns options). The
+ * default is mDNS itself: 224.0.0.251:5353 on every interface. Tests use
+ * another port on the loopback interface, bound to the group address.
+ */
+export interface MdnsSocketOptions {
+  port?: number;
+  ip?: string;
+  interface?: string;
+  bind?: string;
+}
+
+export interface ResolveOptions {
+  /** Query rounds (IPA's [mdns]lookup_attempts, 3). */
+  attempts?: number;
+  socket?: MdnsSocketOptions;
+  /** The error for "nothing found" and "no usable address" (default InspectionError, for the inspection callback). */
+  fail?: (details: string) => AgentError;
+  /** What the operator can do instead, appended to the "found nothing" error. */
+  hint?: string;
+}
+
+/** One multicast query round; resolves once SRV, TXT and (for a .local target) an address are in, or with what arrived within timeoutMs. */
+async function queryOnce(service: string, timeoutMs: number, socket: MdnsSocketOptions = {}): Promise<ServiceRecords | undefined> {
   const name = `${service}._openstack._tcp.local`;
-  // Loaded on first use: only an mdns api_url needs it (idle RSS).
+  // Loaded on first use: only an mdns URL needs it (idle RSS).
   const { default: mDNS } = await import('multicast-dns');
-  const m = mDNS();
+  const m = mDNS(socket);
   const rec: ServiceRecords = { server: '', port: 0, addresses: [], txt: {} };
+  let gotTxt = false;
+  let done!: () => void;
+  const complete = new Promise<void>((r) => {
+    done = r;
+  });
+  let socketError: Error | undefined;
+  m.on('warning', () => {});
+  // EACCES/EADDRINUSE on the socket: without a listener the emitter would throw out of the socket's callback.
+  m.on('error', (e: Error) => {
+    socketError = e;
+    done();
+  });
   m.on('response', (res) => {
     for (const a of [...res.answers, ...(res.additionals ?? [])]) {
       if (a.type === 'SRV' && a.name === name) {
         rec.server = (a.data as { target: string }).target;
         rec.port = (a.data as { port: number }).port;
-      } else if (a.type === 'TXT' && a.name === name) rec.txt = decodeTxt(a.data);
-      else if ((a.type === 'A' || a.type === 'AAAA') && (!rec.server || a.name === rec.server.replace(/\.$/, '')))
+      } else if (a.type === 'TXT' && a.name === name) {
+        rec.txt = decodeTxt(a.data);
+        gotTxt = true;
+      } else if ((a.type === 'A' || a.type === 'AAAA') && (!rec.server || a.name === rec.server.replace(/\.$/, '')))
         rec.addresses.push(String(a.data));
     }
+    const local = /\.local\.?$/.test(rec.server);
+    if (rec.port && gotTxt && (!local || rec.addresses.length)) done();
   });
   m.query([
     { name, type: 'SRV' },
     { name, type: 'TXT' },
   ]);
-  await sleepMs(timeoutMs);
+  const timer = new AbortController();
+  await Promise.race([complete, sleepMs(timeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
+  timer.abort();
   m.destroy();
+  if (socketError && !rec.port) throw socketError;
   return rec.port ? rec : undefined;
 }
 
 /** 3 attempts with a growing wait, like IPA's tenacity settings. */
-export async function resolveServiceEndpoint(service: string, attempts = 3) {
+export async function resolveServiceEndpoint(service: string, o: ResolveOptions = {}) {
+  const attempts = o.attempts ?? 3;
+  const fail = o.fail ?? ((d: string) => new InspectionError(d));
   for (let i = 0; i < attempts; i++) {
-    const r = await queryOnce(service, 1000 * (i + 1));
-    if (r) return buildServiceEndpoint(r);
-    await sleepMs(100 * 2 ** i);
+    let r: ServiceRecords | undefined;
+    try {
+      r = await queryOnce(service, 1000 * (i + 1), o.socket);
+    } catch (e) {
+      throw fail(`mDNS lookup of ${service}._openstack._tcp.local: the multicast socket failed: ${(e as Error).message}`);
+    }
+    if (r) return buildServiceEndpoint(r, fail);
+    if (i + 1 < attempts) await sleepMs(100 * 2 ** i);
   }
-  throw new InspectionError(
-    `mDNS lookup of ${service}._openstack._tcp.local found nothing; set ipa-inspection-callback-url explicitly or advertise the service`,
+  throw fail(
+    `mDNS lookup of ${service}._openstack._tcp.local found nothing; ${o.hint ?? 'set ipa-inspection-callback-url explicitly or advertise the service'}`,
   );
 }

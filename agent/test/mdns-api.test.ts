@@ -1,0 +1,167 @@
+/**
+ * ipa-api-url=mdns: a real mDNS exchange on the loopback interface (a
+ * responder and the agent's query on the mDNS group address, a random port,
+ * membership on 127.0.0.1 only) advertising the fake Ironic on 127.0.0.1 as
+ * baremetal._openstack._tcp.local. The effect checked: the agent looks the
+ * node up and heartbeats at the advertised URL, and the TXT record's allowed
+ * ipa_ option (ntp_server) is used, the others not.
+ */
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import mDNS from 'multicast-dns';
+import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
+import { discoverApiUrl } from '../src/ironic/mdns-api.js';
+import { runAgent } from '../src/main.js';
+import { FAKE_NODE_UUID, startFakeIronic } from './support/fake-ironic.js';
+import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
+import { createMemoryLog } from './support/logs.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'rf-mdns-api-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+const MAC = '52:54:00:12:34:56';
+const nicManager = (): HardwareManager => ({
+  className: 'NicManager',
+  evaluate_hardware_support: () => HardwareSupport.GENERIC,
+  list_network_interfaces: async () => [{ name: 'eth0', mac_address: MAC }],
+  get_clean_steps: () => [],
+});
+
+/** A UDP port free on 127.0.0.1 just now. */
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** mDNS on the loopback interface only: the group address on a test port, bound to the group (no unicast listener). */
+const loopbackSocket = (port: number) => ({ port, ip: '224.0.0.251', interface: '127.0.0.1', bind: '224.0.0.251' });
+
+/** Answers queries for <service>._openstack._tcp.local with SRV and TXT records. */
+function startResponder(port: number, service: string, srv: { target: string; port: number }, txt: string[]) {
+  const name = `${service}._openstack._tcp.local`;
+  const m = mDNS(loopbackSocket(port));
+  const queries: string[] = [];
+  m.on('query', (q) => {
+    if (!q.questions.some((x) => x.name === name)) return;
+    queries.push(q.questions.map((x) => `${x.name}/${x.type}`).join(','));
+    m.respond({
+      answers: [
+        { name, type: 'SRV', data: srv },
+        { name, type: 'TXT', data: txt },
+      ],
+    });
+  });
+  return { queries, close: () => new Promise<void>((r) => m.destroy(() => r())) };
+}
+
+describe('ipa-api-url=mdns', () => {
+  it('finds the Ironic API as service baremetal, looks up and heartbeats there; ipa_ntp_server applies, ipa_debug does not', {
+    timeout: 60_000,
+  }, async () => {
+    const fake = await startFakeIronic({ version: '1.62' });
+    const port = await freePort();
+    const responder = startResponder(port, 'baremetal', { target: '127.0.0.1.', port: Number(new URL(fake.url).port) }, [
+      'protocol=http',
+      'ipa_ntp_server=192.0.2.123',
+      'ipa_debug=1',
+      'region=r1',
+    ]);
+    const config = makeConfig({ standalone: false, apiUrl: ['mdns'], advertiseHost: '127.0.0.1', listenPort: 0, diskWaitAttempts: 1 });
+    const run = createRecorder();
+    try {
+      const agent = await runAgent(config, {
+        run,
+        log: silentLog,
+        stateDir: mkdtempSync(join(scratch, 'state-')),
+        builtins: () => [nicManager()],
+        mdnsSocket: loopbackSocket(port),
+      });
+      try {
+        assert.ok(responder.queries.length >= 1);
+        assert.equal(fake.requestsTo('lookup')[0]?.query.get('addresses'), MAC);
+        assert.equal(agent.state.node?.uuid, FAKE_NODE_UUID);
+        for (let i = 0; i < 100 && fake.requestsTo('heartbeat').length === 0; i++) await sleep(50);
+        assert.equal(fake.requestsTo('heartbeat')[0]?.path, `/v1/heartbeat/${FAKE_NODE_UUID}`);
+        assert.deepEqual(config.apiUrl, [fake.url]);
+        assert.ok(
+          run.calls.some((c) => c.join(' ') === 'ntpdate 192.0.2.123'),
+          run.calls.map((c) => c.join(' ')).join('\n'),
+        );
+        assert.equal(config.debug, false, 'ipa_debug is not an option mDNS may override');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await responder.close();
+      await fake.close();
+    }
+  });
+
+  it('no API URL and ipa-use-mdns: found the same way; ipa_inspection_callback_url is taken when it is a URL', async () => {
+    const port = await freePort();
+    const responder = startResponder(port, 'baremetal', { target: 'ironic.example.com.', port: 6385 }, [
+      'path=/baremetal',
+      'ipa_inspection_callback_url=http://192.0.2.9:5050/v1/continue/',
+    ]);
+    try {
+      const changes = await discoverApiUrl(makeConfig({ standalone: false, apiUrl: [], useMdns: true }), {
+        log: silentLog,
+        socket: loopbackSocket(port),
+      });
+      assert.deepEqual(changes, {
+        apiUrl: ['https://ironic.example.com:6385/baremetal'],
+        inspectionCallbackUrl: ['http://192.0.2.9:5050/v1/continue'],
+      });
+    } finally {
+      await responder.close();
+    }
+  });
+
+  it('nothing answers: an explicit mdns fails with ServiceLookupFailure; the implicit lookup only warns; nothing asked, nothing sent', async () => {
+    const port = await freePort();
+    const socket = loopbackSocket(port);
+    const listener = mDNS(socket);
+    const seen: string[] = [];
+    listener.on('query', (q) => seen.push(q.questions.map((x) => x.name).join(',')));
+    try {
+      await assert.rejects(
+        discoverApiUrl(makeConfig({ standalone: false, apiUrl: ['mdns'] }), { log: silentLog, socket, attempts: 1 }),
+        (e: Error & { details?: string }) =>
+          e.name === 'ServiceLookupFailure' &&
+          /baremetal\._openstack\._tcp\.local found nothing; advertise it, or set ipa-api-url/.test(e.details ?? ''),
+      );
+      const log = createMemoryLog();
+      assert.deepEqual(
+        await discoverApiUrl(makeConfig({ standalone: false, apiUrl: [], useMdns: true }), { log, socket, attempts: 1 }),
+        {},
+      );
+      assert.ok(
+        log.lines.some((l) => l.startsWith('WARNING') && l.includes('will not heartbeat')),
+        log.lines.join('\n'),
+      );
+      // With other URLs next to "mdns" those are used.
+      const other = await discoverApiUrl(makeConfig({ standalone: false, apiUrl: ['mdns', 'http://192.0.2.1:6385'] }), {
+        log: silentLog,
+        socket,
+        attempts: 1,
+      });
+      assert.deepEqual(other, { apiUrl: ['http://192.0.2.1:6385'] });
+      assert.equal(seen.length, 3, 'one query per lookup');
+      // Not asked for: no query at all.
+      for (const c of [{ apiUrl: [] }, { apiUrl: ['http://192.0.2.1:6385'], useMdns: true }, { apiUrl: ['mdns'], standalone: true }]) {
+        assert.deepEqual(await discoverApiUrl(makeConfig({ standalone: false, ...c }), { log: silentLog, socket, attempts: 1 }), {});
+      }
+      await sleep(100);
+      assert.equal(seen.length, 3);
+    } finally {
+      await new Promise<void>((r) => listener.destroy(() => r()));
+    }
+  });
+});
