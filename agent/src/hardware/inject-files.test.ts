@@ -211,6 +211,23 @@ describe('inject_files', () => {
     }
   });
 
+  it('a content URL naming a missing field fails before anything is mounted or written', async () => {
+    const { managers } = await managersFor(disk.run);
+    const before = disk.calls.length;
+    await assert.rejects(
+      managers.dispatchToManagers('inject_files', { uuid: 'n' }, [], {
+        files: [
+          { path: '/etc/first.conf', content: b64('first') },
+          { path: '/etc/second.conf', content: 'http://127.0.0.1:1/{node[properties][missing]}' },
+        ],
+      }),
+      (e: Error & { details?: string }) =>
+        e.name === 'InvalidCommandParamsError' && /\{node\[properties\]\[missing\]\}/.test(e.details ?? ''),
+    );
+    assert.equal(disk.calls.length, before);
+    assert.equal(existsSync(join(disk.stores['/dev/sda2']!, 'etc/first.conf')), false);
+  });
+
   it('no files at all: nothing is mounted', async () => {
     const { managers } = await managersFor(disk.run);
     const before = disk.calls.length;

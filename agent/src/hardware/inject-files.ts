@@ -184,10 +184,12 @@ export async function injectFiles(node: Node, ports: Port[], args: Record<string
     o.log.info('inject_files: no files to inject');
     return null;
   }
+  // Content URLs are filled in before anything is mounted: a bad {field} fails the step with no file written.
+  const urls = new Map(files.filter((fl) => fl.content?.includes('://')).map((fl) => [fl, formatContentUrl(fl.content!, node, ports)]));
   const rootDev = await o.rootDevice();
   for (const fl of files) {
     try {
-      await withPathMounted(fl, rootDev, o, (full, root) => injectOne(fl, full, root, node, ports, verifyCa, o));
+      await withPathMounted(fl, rootDev, o, (full, root) => injectOne(fl, full, root, urls.get(fl), verifyCa, o));
     } catch (e) {
       if (e instanceof AgentError) throw e;
       throw new CommandExecutionError(`Failed to process file ${fl.path}: ${(e as Error).message}`);
@@ -222,8 +224,7 @@ async function injectOne(
   fl: InjectFile,
   full: string,
   root: string,
-  node: Node,
-  ports: Port[],
+  url: string | undefined,
   verifyCa: boolean,
   o: InjectOptions,
 ): Promise<void> {
@@ -259,11 +260,8 @@ async function injectOne(
   let target = join(realDir, basename(full));
   // An existing symlink is written through (open() follows it), if it stays in the filesystem.
   if ((await lstat(target).catch(() => null))?.isSymbolicLink()) target = await checkedRealpath(root, target, fl.path);
-  const content = fl.content ?? '';
-  if (content.includes('://')) {
-    const url = formatContentUrl(content, node, ports);
-    await download(url, target, verifyCa, o);
-  } else await writeFile(target, Buffer.from(content.replace(/\s+/g, ''), 'base64'));
+  if (url) await download(url, target, verifyCa, o);
+  else await writeFile(target, Buffer.from((fl.content ?? '').replace(/\s+/g, ''), 'base64'));
   if (fl.mode) await chmod(target, fl.mode);
   if (fl.owner !== undefined || fl.group !== undefined) await chown(target, fl.owner ?? -1, fl.group ?? -1);
   o.log.info(`inject_files: wrote ${fl.path}`);
