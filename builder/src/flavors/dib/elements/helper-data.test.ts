@@ -37,6 +37,17 @@ test('svc-map: distro < family < default, and a service mapped twice is an error
   assert.equal(readFileSync(join(dir, 'hooks/ramforge-data/svc-map/services.tsv'), 'utf8'), 'ntp\tchrony\nweb\tapache2\n');
 });
 
+test("svc-map YAML as DIB's yaml.safe_load reads it: a repeated key keeps its last value, `<<:` merges", (t) => {
+  const dir = writeTree(tempDir(t), {
+    'a/svc-map':
+      'ntp:\n  debian: ntpd\nntp:\n  debian: chrony\nbase: &names\n  default: web\n  debian: apache2\nhttpd:\n  <<: *names\n  redhat: httpd\n',
+  });
+  const el = (n: string) => ({ name: n, path: join(dir, n) });
+  assert.deepEqual(mergeSvcMaps([el('a')], 'debian'), { ntp: 'chrony', base: 'apache2', httpd: 'apache2' });
+  assert.equal(mergeSvcMaps([el('a')], 'centos').httpd, 'httpd');
+  assert.equal(mergeSvcMaps([el('a')], 'gentoo').httpd, 'web');
+});
+
 test('resolved pkg-maps and the per-phase package lists', (t) => {
   const hooks = tempDir(t);
   const maps = new Map([

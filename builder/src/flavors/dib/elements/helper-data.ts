@@ -22,6 +22,7 @@ import { UserError } from '../../../errors.js';
 import type { AptSource } from '../../../debian/sources.js';
 import { PACKAGE_PHASES, phasePackages, type Squashed } from './package-installs.js';
 import { mergedNameMap, osFamily, type PkgMap } from './pkg-map.js';
+import { parseDibYaml } from './yaml.js';
 
 export const DATA_DIR = 'ramforge-data';
 
@@ -85,7 +86,7 @@ export function mergeSvcMaps(elements: readonly { name: string; path: string }[]
     }
     let data: unknown;
     try {
-      data = YAML.parse(text);
+      data = parseDibYaml(text);
     } catch (err) {
       throw new UserError(`${file}: not YAML (${(err as Error).message.split('\n')[0]})`, { hint: 'fix the syntax' });
     }

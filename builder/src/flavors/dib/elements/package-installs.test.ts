@@ -180,3 +180,34 @@ test('squash over the build elements and the elements path, then pkg-map per ele
   const other = new Map([['tools', parsePkgMap('{"default": {"ssh_client": "nope"}}', 'x')]]);
   assert.deepEqual(phasePackages(s, 'post-install.d', 'install', other, target), ['ssh_client']);
 });
+
+test("package-installs YAML as DIB's yaml.safe_load reads it: a repeated key keeps its last value, `<<:` merges", () => {
+  // PyYAML (YAML 1.1) gives {curl: {phase: post-install.d}, ...}: the second `curl` replaces the first.
+  const repeated = collect('curl:\n  phase: pre-install.d\ncurl:\n  phase: post-install.d\n');
+  assert.deepEqual(pkgs(repeated, 'pre-install.d', 'install'), []);
+  assert.deepEqual(pkgs(repeated, 'post-install.d', 'install'), ['curl']);
+  // Merge keys: an anchored parameter set reused, explicit keys winning over merged ones.
+  const merged = collect(
+    [
+      'tools: &build-tool',
+      '  phase: pre-install.d',
+      '  build-only:',
+      'gcc:',
+      '  <<: *build-tool',
+      'make:',
+      '  <<: *build-tool',
+      '  phase: post-install.d',
+      'flagged:',
+      '  build-only: yes',
+      '  when: FLAG = y',
+    ].join('\n'),
+    { ...ENV, FLAG: 'y' },
+  );
+  assert.deepEqual(pkgs(merged, 'pre-install.d', 'install'), ['tools', 'gcc']);
+  assert.deepEqual(pkgs(merged, 'pre-install.d', 'uninstall'), ['tools', 'gcc']);
+  assert.deepEqual(pkgs(merged, 'post-install.d', 'install'), ['make']);
+  assert.deepEqual(pkgs(merged, 'post-install.d', 'uninstall'), ['make']);
+  // `yes` is a boolean in YAML 1.1, `y` is not in PyYAML: `when: FLAG = y` compares against the string y.
+  assert.deepEqual(pkgs(merged, 'install.d', 'install'), ['flagged']);
+  assert.deepEqual(parsePackageInstalls('a: yes\nb: y\nc: off\nd: 010\n', 'f.yaml'), { a: true, b: 'y', c: false, d: 8 });
+});

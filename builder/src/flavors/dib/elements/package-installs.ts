@@ -31,9 +31,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import YAML from 'yaml';
 import { UserError } from '../../../errors.js';
 import { mapPackages, type PkgMap } from './pkg-map.js';
+import { parseDibYaml } from './yaml.js';
 
 export const PACKAGE_PHASES = ['pre-install.d', 'install.d', 'post-install.d'] as const;
 export type PackagePhase = (typeof PACKAGE_PHASES)[number];
@@ -154,13 +154,13 @@ export function collectPackageInstalls(into: Squashed, data: unknown, element: s
   return into;
 }
 
-/** Parse a package-installs file: JSON, falling back to YAML (as DIB does for both names). */
+/** Parse a package-installs file: JSON, falling back to YAML 1.1 as `yaml.safe_load` reads it (as DIB does for both names). */
 export function parsePackageInstalls(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
     try {
-      return YAML.parse(text);
+      return parseDibYaml(text);
     } catch (e) {
       throw new UserError(`${file}: neither JSON nor YAML (${(e as Error).message.split('\n')[0]})`, { hint: 'fix the syntax' });
     }
