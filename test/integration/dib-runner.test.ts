@@ -33,7 +33,7 @@ const SITE = {
   'ops-access/README.rst': 'ops-access: an ops user with SSH and sudo, a unit, a tool\n',
   'ops-access/ops-access.pub': KEY,
   'ops-access/environment.d/10-ops-access.bash': 'export OPS_USER=${OPS_USER:-ops}\nexport OPS_UID=1500\nOPS_NOT_EXPORTED=secret\n',
-  'ops-access/root.d/20-ops-root +x': `${HEADER}[ -f "$TARGET_ROOT/etc/debian_version" ]\necho "$ARCH" | sudo tee "$TARGET_ROOT/etc/ops-root-arch" >/dev/null\n`,
+  'ops-access/root.d/20-ops-root +x': `${HEADER}[ -f "$TARGET_ROOT/etc/debian_version" ]\necho "$ARCH" | sudo tee "$TARGET_ROOT/etc/ops-root-arch" >/dev/null\necho outside > "$TARGET_ROOT/etc/ops-umask-outside"\n`,
   'ops-access/extra-data.d/20-ops-data +x': `${HEADER}mkdir -p "$TMP_HOOKS_PATH/ops-data"\necho "hello from the host" > "$TMP_HOOKS_PATH/ops-data/greeting"\n`,
   'ops-access/install.d/50-ops-user +x': `${HEADER}[ -z "\${OPS_NOT_EXPORTED:-}" ]
 groupadd -g 1600 opsgrp
@@ -41,6 +41,8 @@ useradd -m -u "$OPS_UID" -g opsgrp -s /bin/bash "$OPS_USER"
 install -d -m 0700 -o "$OPS_USER" -g opsgrp "/home/$OPS_USER/.ssh"
 install -m 0600 -o "$OPS_USER" -g opsgrp "$(dirname $0)/../ops-access.pub" "/home/$OPS_USER/.ssh/authorized_keys"
 cp "$(dirname $0)/../ops-data/greeting" /etc/ops-greeting
+echo inside > /etc/ops-umask-inside
+mkdir /etc/ops-umask-dir
 `,
   'ops-access/install.d/60-ops-sudoers +x': `${HEADER}install -d -m 0750 /etc/sudoers.d\necho "$OPS_USER ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/ops\nchmod 0440 /etc/sudoers.d/ops\n`,
   // A .sh name: dib-run-parts skips it.
@@ -142,7 +144,9 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
       DIB_DEBUG_TRACE: '0',
     },
   });
-  const result = await runElements(opts);
+  // The caller's umask is 0002 (a user's usual): the scripts still make 0644 files and 0755 directories (DIB's sudo).
+  const umask = process.umask(0o002);
+  const result = await runElements(opts).finally(() => process.umask(umask));
 
   assert.equal(result.elements[0], 'ops-access');
   for (const e of [
@@ -189,6 +193,12 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   assert.equal(st('usr/local/sbin/ops-tool').uid, 0);
   assert.equal(st('etc/ops/motd').gid, 0);
   assert.equal(readFileSync(join(root, 'etc/ops-greeting'), 'utf8'), 'hello from the host\n');
+  for (const [p, m] of [
+    ['etc/ops-umask-outside', 0o644],
+    ['etc/ops-umask-inside', 0o644],
+    ['etc/ops-umask-dir', 0o755],
+  ] as const)
+    assert.equal(mode(p), m, `${p}: made under umask 022 although the caller's is 0002`);
   assert.equal(readFileSync(join(root, 'etc/ops-root-arch'), 'utf8'), 'amd64\n');
   assert.equal(readFileSync(join(root, 'etc/ops-post-root'), 'utf8'), 'post-root\n');
   assert.equal(readFileSync(join(root, 'opt/ops/VERSION'), 'utf8'), '1.2.3\n');

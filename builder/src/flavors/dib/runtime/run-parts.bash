@@ -14,6 +14,12 @@
 # runner can time each script and name the one that failed; the scripts
 # themselves never see fd 3.
 set -ue -o pipefail
+# DIB runs its scripts through sudo (sudo -E chroot ... inside the chroot;
+# sudo for what outside scripts write into the image), whose umask is at
+# least 022: files come out 0644, directories 0755. Here, whoever the caller
+# is (a rootless build by a user with umask 0002), exactly 022, so the image
+# does not depend on the caller's umask.
+umask 022
 
 _phase_dir=$1
 _env_dir=$2

@@ -2,16 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_DIR } from '../elements/run-phase.js';
 import { tempDir, writeTree } from '../elements/test-trees.js';
 
-function runParts(dir: string, envFiles: string[], scripts: string[]) {
+function runParts(dir: string, envFiles: string[], scripts: string[], umask = '022') {
   const r = spawnSync(
     '/bin/bash',
     [
       '-c',
-      `exec 3>"$0"; exec /bin/bash "${RUNTIME_DIR}run-parts.bash" "$@"`,
+      `umask ${umask}; exec 3>"$0"; exec /bin/bash "${RUNTIME_DIR}run-parts.bash" "$@"`,
       join(dir, 'fd3'),
       join(dir, 'phase'),
       join(dir, 'env'),
@@ -61,6 +62,22 @@ test('an unset variable in an environment file fails the phase (set -u, as dib-r
   const r = runParts(dir, ['10-u.bash'], []);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /NOT_SET_ANYWHERE: unbound variable/);
+});
+
+test("the scripts run with umask 022 whatever the caller's (a rootless build by a user with umask 0002): 0644 files, 0755 directories", (t) => {
+  const dir = writeTree(tempDir(t), {
+    'env/10-u.bash': 'umask > "$OUT/env-umask"\n',
+    'phase/10-make +x': '#!/bin/bash\nset -e\necho x > "$OUT/file"\nmkdir "$OUT/dir"\numask > "$OUT/script-umask"\n',
+  });
+  const out = join(dir, 'out');
+  mkdirSync(out);
+  writeTree(dir, { 'env/05-out.bash': `export OUT=${out}\n` });
+  const r = runParts(dir, ['05-out.bash', '10-u.bash'], ['10-make'], '0002');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(statSync(join(out, 'file')).mode & 0o7777, 0o644);
+  assert.equal(statSync(join(out, 'dir')).mode & 0o7777, 0o755);
+  assert.equal(readFileSync(join(out, 'env-umask'), 'utf8'), '0022\n');
+  assert.equal(readFileSync(join(out, 'script-umask'), 'utf8'), '0022\n');
 });
 
 test('the sudo pass-through drops sudo options and runs the command with the environment', () => {
