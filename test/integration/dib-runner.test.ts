@@ -10,7 +10,7 @@
  * that does not exist, an abort; none leaves a mount behind.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +66,9 @@ echo logged > /root/ops-build.log
   'ops-access/static/usr/local/sbin/ops-tool +x': '#!/bin/sh\necho ops\n',
   'ops-access/svc-map': 'ops-hello:\n  default: ops-hello\n',
   'ops-access/package-installs.yaml': 'systemd:\n  phase: pre-install.d\nops_editor:\nless:\n  when: OPS_WANT_LESS = yes\n',
-  'ops-access/pkg-map': JSON.stringify({ family: { debian: { ops_editor: 'nano' } } }),
+  'ops-access/pkg-map': JSON.stringify({ family: { debian: { ops_editor: 'nano', ops_legacy_tool: 'ed' } } }),
+  // DIB's deprecated list form: installed at the start of install.d (mapped), `-bc` removed again at its end.
+  'ops-access/install.d/package-installs-ops-access': '# the old form\nops_legacy_tool\n-bc\n',
   'ops-access/source-repository-ops':
     'ops-version file /opt/ops/VERSION file://$OPS_VERSION_FILE\nops-git git /opt/ops/git $OPS_GIT_REPO main\nops-tar tar /opt/ops/tar file://$OPS_TARBALL\nops-pkg package /opt/ops/pkg\n',
   // install-types: the default type (source) is linked into install.d, the other is not.
@@ -216,6 +218,15 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   for (const pkg of ['systemd', 'nano', 'rsync'])
     assert.match(chrootOut(root, 'dpkg', '-s', pkg), /^Status: install ok installed$/m, `${pkg} installed`);
   assert.throws(() => chrootOut(root, 'dpkg', '-s', 'less'), 'less is not installed (when: OPS_WANT_LESS = yes)');
+  // The deprecated list: ed (ops_legacy_tool through the pkg-map) stays, bc was installed for the phase, then removed.
+  assert.match(chrootOut(root, 'dpkg', '-s', 'ed'), /^Status: install ok installed$/m);
+  assert.ok(
+    lines.some((l) => /^install\.d\/01-package-installs: Setting up bc /.test(l)),
+    'bc installed during install.d',
+  );
+  const bc = spawnSync('chroot', [root, 'dpkg-query', '-W', '-f=${db:Status-Abbrev}', 'bc'], { encoding: 'utf8' }).stdout;
+  assert.ok(!bc.startsWith('ii'), `bc removed at the end of install.d (status ${bc})`);
+  assert.ok(lines.some((l) => l.startsWith('package-installs install.d/package-installs-ops-access (deprecated list')));
   // What the scripts saw.
   assert.equal(readFileSync(join(root, 'etc/ops/env-seen'), 'utf8'), `debian ${hostRelease()} amd64 dib-test systemd 3 C 1767225600\n`);
   assert.equal(readFileSync(join(root, 'etc/ops/resolv-during-build'), 'utf8'), readFileSync('/etc/resolv.conf', 'utf8'));

@@ -13,14 +13,15 @@
  * - `svc-map/services` (YAML, as DIB writes /usr/share/svc-map/services) and
  *   `svc-map/services.tsv`;
  * - `package-installs/<phase>.install|.uninstall`: install-packages' arguments,
- *   one package a line, already mapped.
+ *   one package a line, already mapped; `<phase>.legacy-install|.legacy-uninstall`
+ *   the same from the deprecated `package-installs-<element>` lists.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import YAML from 'yaml';
 import { UserError } from '../../../errors.js';
 import type { AptSource } from '../../../debian/sources.js';
-import { PACKAGE_PHASES, phasePackages, type Squashed } from './package-installs.js';
+import { PACKAGE_PHASES, phasePackages, type LegacyList, type Squashed } from './package-installs.js';
 import { mergedNameMap, osFamily, type PkgMap } from './pkg-map.js';
 import { parseDibYaml } from './yaml.js';
 
@@ -134,4 +135,15 @@ export function writePackageInstalls(
     out[phase] = { install, uninstall };
   }
   return out;
+}
+
+/** package-installs/<phase>.legacy-install|.legacy-uninstall: the deprecated lists' packages, per phase (duplicates dropped). */
+export function writeLegacyPackageInstalls(hooks: string, lists: readonly LegacyList[]): void {
+  const dir = join(hooks, DATA_DIR, 'package-installs');
+  mkdirSync(dir, { recursive: true });
+  for (const phase of PACKAGE_PHASES)
+    for (const kind of ['install', 'uninstall'] as const) {
+      const pkgs = new Set(lists.filter((l) => l.phase === phase).flatMap((l) => l[kind]));
+      writeFileSync(join(dir, `${phase}.legacy-${kind}`), [...pkgs].map((p) => `${p}\n`).join(''));
+    }
 }

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeLegacyPackageInstalls } from './helper-data.js';
 import { UserError } from '../../../errors.js';
 import {
   collectPackageInstalls,
@@ -8,6 +10,7 @@ import {
   evaluateWhen,
   parsePackageInstalls,
   phasePackages,
+  readLegacyLists,
   squashPackageInstalls,
   type Env,
   type Squashed,
@@ -210,4 +213,35 @@ test("package-installs YAML as DIB's yaml.safe_load reads it: a repeated key kee
   // `yes` is a boolean in YAML 1.1, `y` is not in PyYAML: `when: FLAG = y` compares against the string y.
   assert.deepEqual(pkgs(merged, 'install.d', 'install'), ['flagged']);
   assert.deepEqual(parsePackageInstalls('a: yes\nb: y\nc: off\nd: 010\n', 'f.yaml'), { a: true, b: 'y', c: false, d: 8 });
+});
+
+test("the deprecated package-installs-<element> lists in phase directories are read as DIB's package-installs reads them", (t) => {
+  const hooks = writeTree(tempDir(t), {
+    'install.d/package-installs-site':
+      '# tools\n\n  curl  \n-gcc\neditor\n  # indented comment\ntwo words\n-build-tool\nlast-without-newline',
+    'install.d/package-installs-other': 'less\n',
+    'install.d/10-script +x': '#!/bin/sh\n',
+    'pre-install.d/package-installs-site': 'early\n',
+    'post-install.d/not-a-list': 'x\n',
+  });
+  const maps = new Map([['site', { default: { editor: 'nano', 'build-tool': 'make', dropped: '' } }]]);
+  const lists = readLegacyLists(hooks, maps, { distro: 'debian', release: 'bookworm' });
+  assert.deepEqual(lists, [
+    { phase: 'pre-install.d', file: 'pre-install.d/package-installs-site', element: 'site', install: ['early'], uninstall: [] },
+    { phase: 'install.d', file: 'install.d/package-installs-other', element: 'other', install: ['less'], uninstall: [] },
+    {
+      phase: 'install.d',
+      file: 'install.d/package-installs-site',
+      element: 'site',
+      // `-gcc` is installed too (removed at the end of the phase); names mapped through site's pkg-map.
+      install: ['curl', 'gcc', 'nano', 'two', 'words', 'make', 'last-without-newline'],
+      uninstall: ['gcc', 'make'],
+    },
+  ]);
+  writeLegacyPackageInstalls(hooks, lists);
+  const data = (f: string) => readFileSync(join(hooks, 'ramforge-data/package-installs', f), 'utf8');
+  assert.equal(data('install.d.legacy-install'), 'less\ncurl\ngcc\nnano\ntwo\nwords\nmake\nlast-without-newline\n');
+  assert.equal(data('install.d.legacy-uninstall'), 'gcc\nmake\n');
+  assert.equal(data('pre-install.d.legacy-install'), 'early\n');
+  assert.equal(data('post-install.d.legacy-install'), '');
 });

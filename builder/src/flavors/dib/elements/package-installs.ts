@@ -29,7 +29,7 @@
  * files it under a phase that never runs); a file that is empty gives no
  * packages (DIB crashes on it).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../../errors.js';
 import { mapPackages, type PkgMap } from './pkg-map.js';
@@ -208,4 +208,74 @@ export function phasePackages(
   const out = new Set<string>();
   for (const [element, pkgs] of byElement) for (const p of mapPackages(pkgMaps.get(element), pkgs, target)) out.add(p);
   return [...out];
+}
+
+/** One deprecated `package-installs-<element>` list found in a package phase of the hook tree. */
+export interface LegacyList {
+  phase: PackagePhase;
+  /** Path relative to the hook tree, e.g. `install.d/package-installs-site`. */
+  file: string;
+  element: string;
+  /** Installed at the start of the phase (every name, a leading `-` dropped), already mapped. */
+  install: string[];
+  /** Removed at the end of the phase (the names that had a leading `-`), already mapped. */
+  uninstall: string[];
+}
+
+/**
+ * DIB's deprecated per-phase lists, which current DIB still reads
+ * (package-installs/bin/package-installs and package-uninstalls, run by the
+ * same pre-install.d/10, install.d/01, post-install.d/00 scripts as
+ * package-installs-v2, just before it, and by the phase's uninstall script):
+ * a file `package-installs-<element>` in pre-install.d, install.d or
+ * post-install.d of the merged hook tree, one package a line. Blank lines
+ * and lines starting with `#` (after the surrounding blanks, as bash's
+ * `read` trims them) are skipped; a line with blanks inside names several
+ * packages; `-name` is installed at the start of the phase too and removed
+ * at its end. Names go through the pkg-map of the element the file is
+ * named after, when it has one (a name without mapping stays as it is).
+ *
+ * Deviations, on purpose: files in name order (DIB: `find`'s directory
+ * order), a last line without a newline counts (DIB's `read` loop drops
+ * it), and a `-name` to remove is mapped without its `-` (DIB maps
+ * `-name`, which fails the phase unless the map has that key).
+ */
+export function readLegacyLists(
+  hooks: string,
+  pkgMaps: ReadonlyMap<string, PkgMap | undefined>,
+  target: { distro: string; release: string },
+): LegacyList[] {
+  const out: LegacyList[] = [];
+  for (const phase of PACKAGE_PHASES) {
+    let names: string[];
+    try {
+      names = readdirSync(join(hooks, phase));
+    } catch {
+      continue;
+    }
+    for (const name of names.filter((n) => n.startsWith('package-installs-')).sort()) {
+      const file = join(hooks, phase, name);
+      if (!statSync(file).isFile()) continue;
+      const element = name.slice('package-installs-'.length);
+      const install: string[] = [];
+      const uninstall: string[] = [];
+      for (const raw of readFileSync(file, 'utf8').split('\n')) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#')) continue;
+        const remove = line.startsWith('-');
+        const pkgs = (remove ? line.slice(1) : line).split(/\s+/).filter((p) => p !== '');
+        install.push(...pkgs);
+        if (remove) uninstall.push(...pkgs);
+      }
+      const map = pkgMaps.get(element);
+      out.push({
+        phase,
+        file: `${phase}/${name}`,
+        element,
+        install: mapPackages(map, install, target),
+        uninstall: mapPackages(map, uninstall, target),
+      });
+    }
+  }
+  return out;
 }

@@ -32,8 +32,16 @@ import { withCacheLock } from '../../../debian/cache-lock.js';
 import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
 import { elementEnvironment, phaseEnvironment } from './environment.js';
 import { applyHookPlan, planHookTree, type HookPlan } from './hooks.js';
-import { DATA_DIR, mergeSvcMaps, writeAptData, writePackageInstalls, writePkgMaps, writeSvcMap } from './helper-data.js';
-import { squashPackageInstalls } from './package-installs.js';
+import {
+  DATA_DIR,
+  mergeSvcMaps,
+  writeAptData,
+  writeLegacyPackageInstalls,
+  writePackageInstalls,
+  writePkgMaps,
+  writeSvcMap,
+} from './helper-data.js';
+import { readLegacyLists, squashPackageInstalls } from './package-installs.js';
 import { PHASES, REFUSED_PHASES } from './phases.js';
 import { readPkgMap } from './pkg-map.js';
 import { resolveElements, type Element } from './resolve.js';
@@ -249,6 +257,13 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
         for (const [p, l] of Object.entries(lists))
           if (l.install.length || l.uninstall.length)
             opts.log(`package-installs ${p}: install ${l.install.join(' ') || '-'}; uninstall ${l.uninstall.join(' ') || '-'}`);
+        // DIB's deprecated package-installs-<element> lists, read at the start of the same phases.
+        const legacy = readLegacyLists(hooks, pkgMaps, target);
+        writeLegacyPackageInstalls(hooks, legacy);
+        for (const l of legacy)
+          opts.log(
+            `package-installs ${l.file} (deprecated list, read as DIB does; package-installs.yaml is the current form): install ${l.install.join(' ') || '-'}; uninstall ${l.uninstall.join(' ') || '-'}`,
+          );
       }
       if (phase.name === 'extra-data.d') aptCache = aptCacheDirs(root, imageCache, opts.arch, opts.environment);
       if (!existsSync(dir)) continue;
