@@ -146,6 +146,9 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
       DIB_DEBUG_TRACE: '0',
     },
   });
+  const aptSources = (r: string) =>
+    readdirSync(join(r, 'etc/apt/sources.list.d')).map((f) => `${f}: ${readFileSync(join(r, 'etc/apt/sources.list.d', f), 'utf8')}`);
+  const baseSources = aptSources(root);
   // The caller's umask is 0002 (a user's usual): the scripts still make 0644 files and 0755 directories (DIB's sudo).
   const umask = process.umask(0o002);
   const result = await runElements(opts).finally(() => process.umask(umask));
@@ -243,9 +246,11 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
     'usr/sbin/policy-rc.d',
     'etc/apt/ramforge-build',
     'etc/apt/apt.conf.d/00ramforge-build',
+    'etc/apt/sources.list.d/ramforge-build.sources',
     'etc/dpkg/dpkg.cfg.d/ramforge-build-unsafe-io',
   ])
     assert.equal(existsSync(join(root, p)), false, `${p} removed`);
+  assert.deepEqual(aptSources(root), baseSources, "the base's own apt sources are back, unchanged");
   assert.deepEqual(execFileSync('find', [join(root, 'var/lib/apt/lists'), '-type', 'f'], { encoding: 'utf8' }), '');
   assert.deepEqual(execFileSync('find', [join(root, 'var/cache/apt'), '-type', 'f'], { encoding: 'utf8' }), '');
   // ... the downloads are in the shared apt cache instead.

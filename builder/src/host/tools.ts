@@ -85,6 +85,14 @@ export const HOST_REQUIREMENTS: HostRequirement[] = [
   { tool: 'tcpdump', pkg: 'tcpdump', why: 'LLDP capture test (the agent runs on the host)', purposes: ['test'] },
   { tool: 'python3', pkg: 'python3', why: 'LLDP test: a switch port sending frames from a raw socket', purposes: ['test'] },
   { tool: 'grub-mkstandalone', pkg: 'grub-common', why: 'UEFI deploy test: the loader of the deployed image', purposes: ['test'] },
+  {
+    tool: 'dpkg-scanpackages',
+    pkg: 'dpkg-dev',
+    why: "dib apt test: the index of a site element's local apt repository",
+    purposes: ['test'],
+  },
+  { tool: 'gpg', pkg: 'gpg', why: "dib apt test: signing that repository's InRelease", purposes: ['test'] },
+  { tool: 'gpgconf', pkg: 'gpgconf', why: 'dib apt test: stopping the throwaway gpg-agent', purposes: ['test'] },
   { tool: 'git', pkg: 'git', why: "dib elements' git source repositories (source-repositories) and their test", purposes: ['test'] },
   {
     tool: '/usr/lib/python3/dist-packages/requests/__init__.py',

@@ -317,7 +317,7 @@ function aptCacheDirs(root: string, imageCache: string, arch: string, env: Recor
   if (env.DIB_APT_LOCAL_CACHE === '0') return undefined;
   let sources: string;
   try {
-    sources = readFileSync(join(root, 'etc/apt/ramforge-build/sources.list.d/ramforge-build.sources'), 'utf8');
+    sources = readFileSync(join(root, 'etc/apt/sources.list.d/ramforge-build.sources'), 'utf8');
   } catch {
     return undefined; // another OS element: apt is its business
   }
