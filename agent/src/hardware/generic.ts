@@ -162,7 +162,8 @@ export class GenericHardwareManager implements HardwareManager {
    * hardware_initialization_delay. The same time budget here, (attempts - 1) × delay, but the disks are looked at
    * every DISK_POLL_S (or every delay, if shorter): the agent starts while udev still loads the storage drivers, and
    * a disk shows up within a fraction of a second of its driver; IPA's 3 s sleep after a miss just before that cost
-   * up to 3 s of a boot (dib, TCG: the first look 1 s before virtio_blk loaded, the API 3 s later).
+   * up to 3 s of a boot (dib, TCG: the first look 1 s before virtio_blk loaded, the API 3 s later). Never fewer looks
+   * than IPA's disk_wait_attempts, however late the timers fire on a loaded machine.
    */
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
@@ -179,12 +180,13 @@ export class GenericHardwareManager implements HardwareManager {
         await this.get_os_install_device();
         break;
       } catch (e) {
-        if (Date.now() >= deadline) {
+        const late = Date.now() >= deadline;
+        if (late && look >= Math.floor(config.diskWaitAttempts)) {
           // Not fatal: inspection and lookup must still run on diskless machines.
           log.warn(`no suitable root disk after ${look} looks in ${Math.round(budgetMs / 1000)} s: ${(e as Error).message}`);
           break;
         }
-        await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+        await sleep(late ? pollMs : Math.min(pollMs, Math.max(0, deadline - Date.now())));
       }
     }
     if (config.hardwareInitializationDelay > 0) await sleep(config.hardwareInitializationDelay * 1000);
