@@ -430,16 +430,192 @@ test('configureNetworkData: DHCP on a bond/VLAN through networkd (a .network fil
   assert.match(unit, /^\[Match\]\nName=bond0\n/m);
   assert.match(unit, /^DHCP=yes$/m);
   assert.match(readFileSync(join(root, 'run/systemd/network/10-ramforge-bond0.7.network'), 'utf8'), /^DHCP=ipv4$/m);
-  assert.equal(calls.at(-1), 'networkctl reload');
+  // networkd loads the files before the agent touches a link (the members' Unmanaged=yes must be in force first).
+  assert.equal(calls[0], 'networkctl reload');
   assert.equal(calls.filter((c) => c.startsWith('networkctl')).length, 1);
+  for (const m of ['eno1', 'eno2'])
+    assert.match(readFileSync(join(root, `run/systemd/network/10-ramforge-${m}.network`), 'utf8'), /^\[Link\]\nUnmanaged=yes$/m);
+  assert.ok(!existsSync(join(root, 'run/systemd/network/10-ramforge-eno3.network')), "eno3's DHCP stays with 80-ramforge-wired.network");
   assert.equal(r.dhcpStarted.length, 2);
   assert.equal(r.fallback, false);
-  const info = log.lines.find((l) => l.startsWith('INFO'))!;
+  const info = log.lines.find((l) => l.startsWith('INFO') && l.includes(': links '))!;
   assert.match(
     info,
     /DHCP started by the agent: bond0 \(DHCPv4 \+ DHCPv6, networkd: .*10-ramforge-bond0\.network\), bond0\.7 \(DHCPv4, networkd/,
   );
   assert.match(info, /left to the ramdisk's DHCP client.*eno3 \(ipv4_dhcp\)/);
+});
+
+/** The files networkd reads, by name, from a plan. */
+const unitsOf = (p: ReturnType<typeof plan>) => Object.fromEntries(p.networkd.map((u) => [`10-ramforge-${u.dev}.network`, u.content]));
+
+test('networkd files: bond members and static-only links unmanaged, DHCP links managed with their static addresses and routes', () => {
+  const units = unitsOf(plan(BOND_VLAN));
+  assert.deepEqual(Object.keys(units).sort(), ['10-ramforge-bond0.101.network', '10-ramforge-eno1.network', '10-ramforge-eno2.network']);
+  assert.equal(
+    units['10-ramforge-eno1.network'],
+    [
+      '# written by the ramforge agent from network_data.json: a member of bond0, enslaved by the agent; networkd leaves it alone',
+      '[Match]',
+      'Name=eno1',
+      '',
+      '[Link]',
+      'Unmanaged=yes',
+      '',
+    ].join('\n'),
+  );
+  // The VLAN: static IPv4 and IPv6 only, so networkd keeps out of it too (the agent's ip commands set it).
+  assert.match(units['10-ramforge-bond0.101.network']!, /^Name=bond0\.101\n\n\[Link\]\nUnmanaged=yes\n$/m);
+  assert.match(units['10-ramforge-bond0.101.network']!, /static addresses 10\.1\.0\.5\/16, 2001:db8:1::5\/64/);
+
+  // A static NIC (no bond): unmanaged, so a networkd restart (the rescue hand-over's) neither flushes nor re-DHCPs it.
+  const nic = unitsOf(plan(STATIC_V4));
+  assert.deepEqual(Object.keys(nic), ['10-ramforge-eno1.network']);
+  assert.match(nic['10-ramforge-eno1.network']!, /^\[Match\]\nName=eno1\n\n\[Link\]\nUnmanaged=yes\n$/m);
+
+  // DHCP that the agent starts on a bond, plus a static address and routes there: networkd owns the bond and
+  // carries the static part too, so its reload or restart keeps it.
+  const mixed = structuredClone(DHCP_VIRTUAL) as { networks: unknown[] };
+  mixed.networks.push({
+    id: 's',
+    type: 'ipv4',
+    link: 'bond0',
+    ip_address: '192.0.2.7',
+    netmask: '255.255.255.0',
+    routes: [
+      { network: '0.0.0.0', netmask: '0.0.0.0', gateway: '192.0.2.1' },
+      { network: '198.51.100.0', netmask: '255.255.255.0', gateway: '192.0.2.254' },
+    ],
+  });
+  const m = unitsOf(plan(mixed));
+  assert.deepEqual(Object.keys(m).sort(), [
+    '10-ramforge-bond0.7.network',
+    '10-ramforge-bond0.network',
+    '10-ramforge-eno1.network',
+    '10-ramforge-eno2.network',
+  ]);
+  assert.equal(
+    m['10-ramforge-bond0.network'],
+    [
+      '# written by the ramforge agent from network_data.json: DHCP and static addresses on bond0',
+      '[Match]',
+      'Name=bond0',
+      '',
+      '[Network]',
+      'DHCP=yes',
+      'LinkLocalAddressing=yes',
+      'IPv6AcceptRA=yes',
+      'KeepConfiguration=static',
+      'Address=192.0.2.7/24',
+      '',
+      '[Route]',
+      'Gateway=192.0.2.1',
+      '',
+      '[Route]',
+      'Destination=198.51.100.0/24',
+      'Gateway=192.0.2.254',
+      '',
+      '[DHCPv4]',
+      'ClientIdentifier=mac',
+      'UseDomains=yes',
+      '',
+    ].join('\n'),
+  );
+  assert.match(m['10-ramforge-bond0.7.network']!, /^DHCP=ipv4$/m);
+  assert.doesNotMatch(m['10-ramforge-bond0.7.network']!, /^Address=/m);
+  assert.ok(!('10-ramforge-eno3.network' in m), "a NIC with DHCP only stays with the ramdisk's 80-ramforge-wired.network");
+
+  // A NIC with a static and a DHCP network: managed by networkd with both.
+  const both = unitsOf(
+    plan({
+      links: [{ id: 'p', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' }],
+      networks: [
+        { id: 'a', type: 'ipv4_dhcp', link: 'p' },
+        { id: 'b', type: 'ipv6', link: 'p', ip_address: '2001:db8::9/64' },
+      ],
+    }),
+  );
+  assert.match(both['10-ramforge-eno2.network']!, /^DHCP=ipv4\n[\s\S]*^Address=2001:db8::9\/64$/m);
+});
+
+test('configureNetworkData with networkd: files written and loaded before any ip command; systemctl restart without D-Bus; waits for unmanaged; unchanged files not reloaded', async () => {
+  const { root, sysfs } = fakeRoot('networkd-static', [
+    { name: 'eno1', mac: '52:54:00:aa:00:01' },
+    { name: 'eno2', mac: '52:54:00:aa:00:02' },
+  ]);
+  writeFileSync(join(sysfs, 'eno1/ifindex'), '2\n');
+  writeFileSync(join(sysfs, 'eno2/ifindex'), '3\n');
+  const links = join(root, 'run/systemd/netif/links');
+  mkdirSync(links, { recursive: true });
+  writeFileSync(join(links, '2'), 'ADMIN_STATE=configuring\n');
+  const doc = {
+    links: [
+      { id: 'a', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+      { id: 'b', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+    ],
+    networks: [
+      { id: 'n', type: 'ipv4', link: 'a', ip_address: '10.0.2.50', netmask: '255.255.255.0', routes: [] },
+      { id: 'm', type: 'ipv4', link: 'b', ip_address: '10.0.3.50', netmask: '255.255.255.0', routes: [] },
+    ],
+  };
+  const calls: string[] = [];
+  const unitsAtReload: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    // No D-Bus daemon: networkctl reload fails as it does in the dib image.
+    if (argv[0] === 'networkctl') throw new Error('Failed to connect to bus: No such file or directory');
+    if (argv[0] === 'systemctl') {
+      unitsAtReload.push(...['eno1', 'eno2'].filter((d) => existsSync(join(root, `run/systemd/network/10-ramforge-${d}.network`))));
+      // The new networkd: eno1 unmanaged at once, eno2 a little later.
+      writeFileSync(join(links, '2'), 'ADMIN_STATE=unmanaged\nOPER_STATE=carrier\n');
+      setTimeout(() => writeFileSync(join(links, '3'), 'ADMIN_STATE=unmanaged\n'), 300);
+    }
+    if (argv[0] === 'ip' && argv[2] === 'addr' && argv[3] === 'add') {
+      const dev = argv[6]!;
+      const idx = dev === 'eno1' ? '2' : '3';
+      assert.match(readFileSync(join(links, idx), 'utf8'), /ADMIN_STATE=unmanaged/, `networkd let go of ${dev} before its address was set`);
+    }
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(doc), { root, run, log, source: 'nd', dhcp: 'networkd' });
+  assert.deepEqual(calls.slice(0, 2), ['networkctl reload', 'systemctl try-restart systemd-networkd.service']);
+  // Then what networkd's DHCP left on the links it let go of (a lease it took at boot) goes, before the agent's own steps.
+  assert.deepEqual(calls.slice(2, 10), [
+    'ip -4 addr flush dev eno1 scope global dynamic',
+    'ip -6 addr flush dev eno1 scope global dynamic',
+    'ip -4 route flush dev eno1 proto dhcp',
+    'ip -6 route flush dev eno1 proto ra',
+    'ip -4 addr flush dev eno2 scope global dynamic',
+    'ip -6 addr flush dev eno2 scope global dynamic',
+    'ip -4 route flush dev eno2 proto dhcp',
+    'ip -6 route flush dev eno2 proto ra',
+  ]);
+  assert.ok(calls.slice(10).every((c) => !c.includes('flush')));
+  assert.deepEqual(unitsAtReload, ['eno1', 'eno2'], 'both files were there when networkd restarted');
+  assert.deepEqual(r.addresses, ['10.0.2.50/24 on eno1', '10.0.3.50/24 on eno2']);
+  assert.equal(r.failed, 0);
+  assert.ok(log.lines.some((l) => l.includes("networkd loaded the agent's files for eno1, eno2 (systemctl try-restart")));
+  assert.ok(!log.lines.some((l) => l.startsWith('WARNING')), log.lines.join('\n'));
+
+  // A restarted agent: the same files, no second reload or restart (it would re-DHCP the other links).
+  calls.length = 0;
+  await configureNetworkData(JSON.stringify(doc), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'networkd' });
+  assert.ok(!calls.some((c) => c.startsWith('networkctl') || c.startsWith('systemctl')), calls.join('\n'));
+
+  // Neither way works: logged, counted, and the agent still configures the links.
+  rmSync(join(root, 'run/systemd/network'), { recursive: true });
+  calls.length = 0;
+  const failing = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    if (argv[0] === 'networkctl' || argv[0] === 'systemctl') throw new Error(`${argv[0]}: failed`);
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log2 = createMemoryLog();
+  const r2 = await configureNetworkData(JSON.stringify(doc), { root, run: failing, log: log2, source: 'nd', dhcp: 'networkd' });
+  assert.equal(r2.failed, 1);
+  assert.deepEqual(r2.addresses, ['10.0.2.50/24 on eno1', '10.0.3.50/24 on eno2']);
+  assert.ok(log2.lines.some((l) => l.startsWith('WARNING') && l.includes('networkd did not load')));
 });
 
 test('configureNetworkData: DHCP on a bond/VLAN through udhcpc in the background (tinyipa), as ramforge-dhcp starts it', async () => {

@@ -38,10 +38,18 @@
  *    is made up. On a NIC the ramdisk's DHCP client (tinyipa's rcS runs it
  *    when the document has an ipv4_dhcp network; networkd on every wired
  *    link in dib/coreos) and the kernel's SLAAC do it; on a bond or VLAN,
- *    which no ramdisk client covers, the agent starts DHCP itself: a
- *    /run/systemd/network/10-ramforge-<dev>.network + `networkctl reload`
- *    where networkctl exists, else udhcpc in the background as tinyipa's
- *    ramforge-dhcp starts it (DHCPv4 only: busybox has no DHCPv6 client).
+ *    which no ramdisk client covers, the agent starts DHCP itself: through
+ *    networkd where it runs (below), else udhcpc in the background as
+ *    tinyipa's ramforge-dhcp starts it (DHCPv4 only: busybox has no DHCPv6
+ *    client).
+ *  - systemd-networkd (dib, coreos: DHCP on every wired link): before any
+ *    `ip` command, the agent writes a /run/systemd/network/10-ramforge-<dev>.network
+ *    per device it configures and has networkd load them (networkdUnits()):
+ *    bond members and static-only links Unmanaged=yes (no DHCP on a member,
+ *    nothing flushed on a reload, a restart or the rescue hand-over), links
+ *    with DHCP managed with their static addresses in the file; what
+ *    networkd's DHCP took on the unmanaged links before it let go (a lease
+ *    at boot) is removed first (networkdLeftoversArgv()).
  *  - DNS: `services` of type dns at the top and per network, plus a
  *    network's `dns_nameservers`/`dns_search`, become <root>/etc/resolv.conf.
  *  - A second run (the agent restarts after a failed lookup): bonds and
@@ -417,6 +425,12 @@ export interface NetworkPlan {
   warnings: string[];
   /** DHCP/SLAAC networks on physical links, left to the ramdisk's own client (tinyipa's rcS, networkd) and the kernel: device → types. */
   leftToRamdisk: Record<string, string[]>;
+  /**
+   * What systemd-networkd must be told (dib, coreos: networkd runs DHCP on
+   * every wired link): one .network file per device the agent configures,
+   * written and loaded before the plan's actions run (see networkdUnits()).
+   */
+  networkd: NetworkdUnit[];
 }
 
 /** A physical interface: its name, its (permanent) MAC, and the bond it is a member of, if any. */
@@ -478,9 +492,11 @@ export function planNetwork(
   const newBonds = bonds.filter((b) => !present.has(devices[b.id]!));
   // max_bonds=0: loading the driver must not create a bond0 of its own (writing +bond0 would then fail with EEXIST).
   if (newBonds.length) actions.push({ run: ['modprobe', 'bonding', 'max_bonds=0'], optional: true });
+  const memberOf = new Map<string, string>();
   for (const b of bonds) {
     const name = devices[b.id]!;
     const members = b.bondLinks!.map((m) => devices[m]).filter((d): d is string => !!d);
+    for (const m of members) memberOf.set(m, name);
     const sys = (f: string): string => join(paths.sysfs, name, 'bonding', f);
     if (!present.has(name)) {
       actions.push({ write: join(paths.sysfs, 'bonding_masters'), value: `+${name}` });
@@ -527,6 +543,7 @@ export function planNetwork(
   const search: string[] = [];
   const dhcp = new Map<string, Set<4 | 6>>();
   const leftToRamdisk: Record<string, string[]> = {};
+  const statics = new Map<string, { addresses: string[]; routes: NdRoute[] }>();
   for (const n of data.networks) {
     const dev = devices[n.link];
     if (!dev) continue;
@@ -544,6 +561,10 @@ export function planNetwork(
       continue;
     }
     if (!n.cidr) continue;
+    const st = statics.get(dev) ?? { addresses: [], routes: [] };
+    if (!st.addresses.includes(n.cidr)) st.addresses.push(n.cidr);
+    for (const r of n.routes) if (!st.routes.some((x) => x.dest === r.dest && x.gateway === r.gateway)) st.routes.push(r);
+    statics.set(dev, st);
     const fam = n.type === 'ipv6' ? '-6' : '-4';
     actions.push({ run: ['ip', fam, 'addr', 'add', n.cidr, 'dev', dev], exists: true });
     for (const r of n.routes) actions.push({ run: ['ip', fam, 'route', 'add', r.dest, 'via', r.gateway, 'dev', dev], exists: true });
@@ -557,7 +578,89 @@ export function planNetwork(
     ];
     actions.push({ write: paths.resolvConf, value: `${lines.join('\n')}\n` });
   }
-  return { actions, devices, warnings, leftToRamdisk };
+  const networkd = networkdUnits({ memberOf, statics, dhcp, leftToRamdisk });
+  return { actions, devices, warnings, leftToRamdisk, networkd };
+}
+
+/** One systemd-networkd .network file the agent writes for a device (a member, a static or an agent-DHCP link). */
+export interface NetworkdUnit {
+  dev: string;
+  /** Unmanaged=yes: networkd leaves the device alone (the agent's `ip` configuration is all it gets). */
+  unmanaged: boolean;
+  content: string;
+}
+
+const HEADER = '# written by the ramforge agent from network_data.json';
+
+/**
+ * The .network files that keep systemd-networkd (dib and coreos run it with
+ * DHCP on every wired link: 80-ramforge-wired.network) from fighting what
+ * the agent configures from network_data.json. Each sorts before that file
+ * (10-ramforge-<dev>.network; networkd takes the first file that matches):
+ *  - a bond member: Unmanaged=yes. networkd runs no DHCP on it, does not
+ *    flush it, and does not take it down or out of its bond on a reload or
+ *    a restart; the agent enslaved it through sysfs. (The other way, a
+ *    `Bond=` file, needs a matching .netdev, and networkd would then own the
+ *    bond's mode and options too: two writers of one bond.)
+ *  - a link with static addresses only (a NIC, a bond, a VLAN): Unmanaged=yes
+ *    for the same reasons; its addresses and routes stay exactly as the
+ *    agent's `ip` commands set them, across a `networkctl reload`, a restart
+ *    of networkd, or the rescue hand-over's restart (which flushes managed
+ *    links only).
+ *  - a link with DHCP as well (the agent's DHCP on a bond or VLAN, or a NIC
+ *    with both a static and a DHCP network): managed, with DHCP= and its
+ *    static Address=/[Route] sections, so networkd, which owns the link,
+ *    keeps those on a reload or restart too (KeepConfiguration=static keeps
+ *    them when networkd stops).
+ * A NIC with DHCP/SLAAC networks only stays with 80-ramforge-wired.network.
+ */
+export function networkdUnits(p: {
+  memberOf: ReadonlyMap<string, string>;
+  statics: ReadonlyMap<string, { addresses: string[]; routes: NdRoute[] }>;
+  dhcp: ReadonlyMap<string, ReadonlySet<4 | 6>>;
+  leftToRamdisk: Readonly<Record<string, string[]>>;
+}): NetworkdUnit[] {
+  const units: NetworkdUnit[] = [];
+  const match = (dev: string): string[] => ['[Match]', `Name=${dev}`, ''];
+  const unmanaged = (dev: string, why: string): NetworkdUnit => ({
+    dev,
+    unmanaged: true,
+    content: [`${HEADER}: ${why}; networkd leaves it alone`, ...match(dev), '[Link]', 'Unmanaged=yes', ''].join('\n'),
+  });
+  for (const [dev, bond] of p.memberOf) units.push(unmanaged(dev, `a member of ${bond}, enslaved by the agent`));
+  const devs = new Set([...p.statics.keys(), ...p.dhcp.keys()]);
+  for (const dev of devs) {
+    if (p.memberOf.has(dev)) continue;
+    const st = p.statics.get(dev) ?? { addresses: [], routes: [] };
+    const fams = new Set<4 | 6>(p.dhcp.get(dev) ?? []);
+    for (const t of p.leftToRamdisk[dev] ?? []) {
+      if (t === 'ipv4_dhcp') fams.add(4);
+      else if (DHCP_TYPES.has(t)) fams.add(6);
+    }
+    if (!fams.size && !(p.leftToRamdisk[dev] ?? []).length) {
+      units.push(unmanaged(dev, `static addresses ${st.addresses.join(', ')}, set by the agent`));
+      continue;
+    }
+    const dhcp = fams.size === 2 ? 'yes' : fams.has(4) ? 'ipv4' : fams.has(6) ? 'ipv6' : 'no';
+    const lines = [
+      `${HEADER}: ${fams.size ? 'DHCP' : 'SLAAC'}${st.addresses.length ? ' and static addresses' : ''} on ${dev}`,
+      ...match(dev),
+      '[Network]',
+      `DHCP=${dhcp}`,
+      'LinkLocalAddressing=yes',
+      'IPv6AcceptRA=yes',
+      // Addresses and routes set statically (here and by the agent's ip) stay when networkd stops or restarts.
+      'KeepConfiguration=static',
+      ...st.addresses.map((a) => `Address=${a}`),
+      '',
+    ];
+    for (const r of st.routes) {
+      lines.push('[Route]', ...(r.dest === 'default' ? [] : [`Destination=${r.dest}`]), `Gateway=${r.gateway}`, '');
+    }
+    lines.push('[DHCPv4]', 'ClientIdentifier=mac', 'UseDomains=yes', '');
+    units.push({ dev, unmanaged: false, content: lines.join('\n') });
+  }
+  return units;
 }
 
 /**
@@ -599,29 +702,11 @@ export async function listInterfaces(sysfs: string): Promise<{ physical: HostInt
 /** How the agent starts a DHCP client on a device it made: networkd where networkctl exists (dib, coreos), else udhcpc (tinyipa). */
 export type DhcpMethod = 'networkd' | 'udhcpc';
 
-/** The networkd unit for DHCP on one device (sorts before the ramdisk's 80-ramforge-wired.network). */
-export const networkdDhcpPath = (root: string, dev: string): string => join(root, 'run/systemd/network', `10-ramforge-${dev}.network`);
+/** Where the agent's .network file for a device goes (sorts before the ramdisk's 80-ramforge-wired.network; /run: this boot only). */
+export const networkdUnitPath = (root: string, dev: string): string => join(root, 'run/systemd/network', `10-ramforge-${dev}.network`);
 
-export function networkdDhcpUnit(dev: string, families: Array<4 | 6>): string {
-  const dhcp = families.length === 2 ? 'yes' : families[0] === 4 ? 'ipv4' : 'ipv6';
-  return [
-    '# written by the ramforge agent: DHCP that network_data.json asks for on a device it made',
-    '[Match]',
-    `Name=${dev}`,
-    '',
-    '[Network]',
-    `DHCP=${dhcp}`,
-    'LinkLocalAddressing=yes',
-    'IPv6AcceptRA=yes',
-    // Static addresses and routes the agent added with ip stay.
-    'KeepConfiguration=static',
-    '',
-    '[DHCPv4]',
-    'ClientIdentifier=mac',
-    'UseDomains=yes',
-    '',
-  ].join('\n');
-}
+/** networkd's state file for a link (ADMIN_STATE=unmanaged once it has let go of it), by interface index. */
+const networkdLinkState = (root: string, ifindex: string): string => join(root, 'run/systemd/netif/links', ifindex);
 
 /**
  * udhcpc in the background on one device, as tinyipa's ramforge-dhcp starts
@@ -674,7 +759,12 @@ export async function applyNetworkPlan(
 ): Promise<ApplyResult> {
   for (const w of plan.warnings) o.log.warn(`network_data.json: ${w}`);
   const result: ApplyResult = { failed: 0, addresses: [], dhcpStarted: [] };
-  let reload = false;
+  // networkd first: it must let go of the links before the agent configures them (else a reload or a new
+  // carrier on a link it manages drops the agent's addresses, and it runs DHCP on a bond's members).
+  const networkd =
+    o.dhcp === 'networkd' ? await loadNetworkdUnits(plan.networkd, { run: o.run, log: o.log, root: o.root ?? '/' }) : undefined;
+  if (networkd) result.failed += networkd.failed;
+  if (networkd?.loaded) await dropNetworkdLeftovers(plan.networkd, { run: o.run, log: o.log, root: o.root ?? '/' });
   for (const a of plan.actions) {
     const what = 'run' in a ? a.run.join(' ') : 'write' in a ? `${a.write} <- ${a.value.trim()}` : `DHCP on ${a.dhcp}`;
     const isAddr = 'run' in a && a.run[2] === 'addr';
@@ -683,12 +773,10 @@ export async function applyNetworkPlan(
       else if ('write' in a) await writeFile(a.write, a.value);
       else {
         const fams = a.families.map((f) => `DHCPv${f}`).join(' + ');
-        if (o.dhcp === 'networkd') {
-          const path = networkdDhcpPath(o.root ?? '/', a.dhcp);
-          await mkdir(dirname(path), { recursive: true });
-          await writeFile(path, networkdDhcpUnit(a.dhcp, a.families));
-          reload = true;
-          result.dhcpStarted.push(`${a.dhcp} (${fams}, networkd: ${path})`);
+        if (networkd) {
+          // Its .network file is loaded already: networkd starts DHCP when the device appears (or has).
+          if (networkd.loaded) result.dhcpStarted.push(`${a.dhcp} (${fams}, networkd: ${networkdUnitPath(o.root ?? '/', a.dhcp)})`);
+          else o.log.warn(`network_data.json: networkd did not load its file for ${a.dhcp}: no DHCP there`);
         } else {
           if (!a.families.includes(4)) {
             o.log.warn(
@@ -719,18 +807,107 @@ export async function applyNetworkPlan(
       o.log.warn(`network_data.json: ${'write' in a ? `writing ${a.write}` : what} failed: ${describeError(e)}`);
     }
   }
-  if (reload) {
+  return result;
+}
+
+/**
+ * What networkd's DHCP and RA clients left on the links it has just let go
+ * of: on a network that has a DHCP server after all, networkd took a lease
+ * on every wired link at boot, before the agent read the virtual media, and
+ * an unmanaged link keeps those addresses and routes (a bond member with
+ * the bond's subnet on it). Their dynamic addresses (a lifetime: DHCP, RA;
+ * the agent's own are permanent) and DHCP/RA routes are removed.
+ */
+export function networkdLeftoversArgv(dev: string): string[][] {
+  return [
+    ['ip', '-4', 'addr', 'flush', 'dev', dev, 'scope', 'global', 'dynamic'],
+    ['ip', '-6', 'addr', 'flush', 'dev', dev, 'scope', 'global', 'dynamic'],
+    ['ip', '-4', 'route', 'flush', 'dev', dev, 'proto', 'dhcp'],
+    ['ip', '-6', 'route', 'flush', 'dev', dev, 'proto', 'ra'],
+  ];
+}
+
+async function dropNetworkdLeftovers(units: ReadonlyArray<NetworkdUnit>, o: { run: ProgramRunner; log: Log; root: string }): Promise<void> {
+  for (const u of units) {
+    if (!u.unmanaged) continue;
+    const present = await access(join(o.root, 'sys/class/net', u.dev)).then(
+      () => true,
+      () => false,
+    );
+    if (!present) continue;
+    for (const argv of networkdLeftoversArgv(u.dev)) {
+      await o.run(argv).catch((e: unknown) => o.log.debug(`network_data.json: ${argv.join(' ')}: ${describeError(e)}`));
+    }
+  }
+}
+
+/**
+ * Write the plan's .network files under <root>/run/systemd/network and have
+ * networkd load them: `networkctl reload` where it works (it needs D-Bus),
+ * else `systemctl try-restart systemd-networkd.service` (PID 1's own socket:
+ * the dib image and the coreos host run no D-Bus daemon; a new networkd
+ * reads every file, leaves unmanaged links as they are, and on the links it
+ * manages starts DHCP afresh, before lookup, where the node has no lease to
+ * lose on a DHCP-less network). Files already there with the same content
+ * (a restarted agent) are not loaded again. Then waits up to 5 s for
+ * networkd to report the unmanaged links present (ADMIN_STATE=unmanaged in
+ * its state file) before the agent configures them.
+ */
+async function loadNetworkdUnits(
+  units: ReadonlyArray<NetworkdUnit>,
+  o: { run: ProgramRunner; log: Log; root: string },
+): Promise<{ loaded: boolean; failed: number }> {
+  let changed = false;
+  let failed = 0;
+  for (const u of units) {
+    const path = networkdUnitPath(o.root, u.dev);
+    if ((await readFile(path, 'utf8').catch(() => undefined)) === u.content) continue;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, u.content);
+      changed = true;
+    } catch (e) {
+      failed++;
+      o.log.warn(`network_data.json: writing ${path} failed: ${describeError(e)}`);
+    }
+  }
+  if (!units.length || failed) return { loaded: !failed, failed };
+  if (changed) {
+    let how = 'networkctl reload';
     try {
       await o.run(['networkctl', 'reload']);
     } catch (e) {
-      result.failed++;
-      o.log.warn(
-        `network_data.json: networkctl reload failed, networkd may not run DHCP on ${result.dhcpStarted.join(', ')}: ${describeError(e)}`,
-      );
-      result.dhcpStarted = [];
+      how = `systemctl try-restart systemd-networkd.service (networkctl reload: ${describeError(e).split('\n')[0]})`;
+      try {
+        await o.run(['systemctl', 'try-restart', 'systemd-networkd.service']);
+      } catch (e2) {
+        o.log.warn(
+          `network_data.json: networkd did not load ${units.map((u) => networkdUnitPath(o.root, u.dev)).join(', ')}: ${how}; systemctl: ${describeError(e2)}`,
+        );
+        return { loaded: false, failed: failed + 1 };
+      }
     }
+    o.log.info(`network_data.json: networkd loaded the agent's files for ${units.map((u) => u.dev).join(', ')} (${how})`);
   }
-  return result;
+  const waiting = new Map<string, string>();
+  for (const u of units.filter((x) => x.unmanaged)) {
+    const ifindex = (await readFile(join(o.root, 'sys/class/net', u.dev, 'ifindex'), 'utf8').catch(() => '')).trim();
+    if (/^\d+$/.test(ifindex)) waiting.set(u.dev, ifindex);
+  }
+  const running = await access(join(o.root, 'run/systemd/netif/links')).then(
+    () => true,
+    () => false,
+  );
+  if (!running || !waiting.size) return { loaded: true, failed };
+  for (let i = 0; i < 25 && waiting.size; i++) {
+    for (const [dev, ifindex] of waiting) {
+      const state = await readFile(networkdLinkState(o.root, ifindex), 'utf8').catch(() => '');
+      if (/^ADMIN_STATE=unmanaged$/m.test(state)) waiting.delete(dev);
+    }
+    if (waiting.size) await new Promise((r) => setTimeout(r, 200));
+  }
+  if (waiting.size) o.log.warn(`network_data.json: networkd does not report ${[...waiting.keys()].join(', ')} unmanaged yet; going on`);
+  return { loaded: true, failed };
 }
 
 /** Whether `prog` is an executable file on PATH (as seen under `root`). */

@@ -1,0 +1,240 @@
+/**
+ * The dib ramdisk (systemd-networkd with DHCP on every wired link) on a
+ * DHCP-less node, one VM boot: virtual media with a network_data.json that
+ * bonds two NICs (active-backup) with a static 10.0.2.50/24 and gives a
+ * third NIC a static 10.0.3.60/24. Checked on the guest over SSH (hostfwd to
+ * the bond's static address, so the login itself proves it): the agent's
+ * 10-ramforge-<nic>.network files, networkd's own state for the three NICs
+ * (ADMIN_STATE=unmanaged: no DHCP on the bond's members, no flush), and that
+ * the addresses and the bond survive a restart of systemd-networkd and then
+ * the rescue hand-over (ramforge-rescue.service on /etc/.rescued), which
+ * restarts networkd after flushing the links networkd manages.
+ *
+ * Networking: the guest may use slirp's 10.0.2.2 (its default route); the
+ * agent's ipa-api-url is the guest's own 127.0.0.1:9 (nothing listens; the
+ * lookup fails and is retried, which is all this test needs of it); the test
+ * reaches the guest through hostfwd on 127.0.0.1. No host process connects
+ * to 10.0.2.2.
+ *
+ *   TMPDIR=/tmp bash scripts/test.sh test/integration/network-data-networkd.test.ts
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parseNetworkData } from '../../agent/src/network-data.js';
+import { dibSharedBuild } from '../support/dib-build.js';
+import { bootVm, freePort, type Vm } from '../support/qemu.js';
+import { testSshKey } from '../support/shared-build.js';
+import { sshUntil } from '../support/ssh.js';
+
+const MAC_A = '52:54:00:12:34:81';
+const MAC_B = '52:54:00:12:34:82';
+const MAC_C = '52:54:00:12:34:83';
+const BOND_IP = '10.0.2.50';
+const NIC_IP = '10.0.3.60';
+
+const NETWORK_DATA = {
+  links: [
+    { id: 'port-a', type: 'phy', ethernet_mac_address: MAC_A, mtu: 1500 },
+    { id: 'port-b', type: 'phy', ethernet_mac_address: MAC_B, mtu: 1500 },
+    {
+      id: 'bond0',
+      type: 'bond',
+      bond_links: ['port-a', 'port-b'],
+      bond_mode: 'active-backup',
+      bond_miimon: 100,
+      ethernet_mac_address: MAC_A,
+    },
+    { id: 'port-c', type: 'phy', ethernet_mac_address: MAC_C },
+  ],
+  networks: [
+    {
+      id: 'prov',
+      type: 'ipv4',
+      link: 'bond0',
+      ip_address: BOND_IP,
+      netmask: '255.255.255.0',
+      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.2.2' }],
+    },
+    { id: 'other', type: 'ipv4', link: 'port-c', ip_address: NIC_IP, netmask: '255.255.255.0', routes: [] },
+  ],
+  services: [],
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'ramforge-nd-networkd-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What the guest says about its links: per MAC the name, master, networkd's ADMIN_STATE, IPv4 addresses; the agent's files. */
+const PROBE = [
+  'for d in /sys/class/net/*; do',
+  '  [ -e "$d/device" ] || continue',
+  '  n=${d##*/}',
+  '  mac=$(cat "$d/bonding_slave/perm_hwaddr" 2>/dev/null || cat "$d/address")',
+  '  m=$(basename "$(readlink "$d/master" 2>/dev/null)" 2>/dev/null)',
+  '  st=$(sed -n "s/^ADMIN_STATE=//p" "/run/systemd/netif/links/$(cat "$d/ifindex")" 2>/dev/null)',
+  '  echo "link $mac $n master=${m:-none} admin=${st:-none} lease=$([ -e "/run/systemd/netif/leases/$(cat "$d/ifindex")" ] && echo yes || echo no)"',
+  'done',
+  'ip -4 -o addr show scope global | awk \'{print "addr", $2, $4}\'',
+  'ip -4 route show default | sed "s/^/route /"',
+  'for f in /run/systemd/network/10-ramforge-*.network; do echo "file $f"; sed "s/^/  /" "$f"; done',
+].join('\n');
+
+interface Probe {
+  links: Map<string, { name: string; master: string; admin: string; lease: string }>;
+  addrs: string[];
+  raw: string;
+}
+
+function parseProbe(out: string): Probe {
+  const links = new Map<string, { name: string; master: string; admin: string; lease: string }>();
+  const addrs: string[] = [];
+  for (const line of out.split('\n')) {
+    const l = /^link (\S+) (\S+) master=(\S+) admin=(\S+) lease=(\S+)$/.exec(line);
+    if (l) links.set(l[1]!, { name: l[2]!, master: l[3]!, admin: l[4]!, lease: l[5]! });
+    const a = /^addr (\S+) (\S+)$/.exec(line);
+    if (a) addrs.push(`${a[2]} on ${a[1]}`);
+  }
+  return { links, addrs, raw: out };
+}
+
+function checkStatic(p: Probe, when: string): void {
+  const a = p.links.get(MAC_A);
+  const b = p.links.get(MAC_B);
+  const c = p.links.get(MAC_C);
+  assert.ok(a && b && c, `${when}: the three NICs are there:\n${p.raw}`);
+  assert.equal(a.master, 'bond0', `${when}: ${a.name} is in bond0`);
+  assert.equal(b.master, 'bond0', `${when}: ${b.name} is in bond0`);
+  for (const l of [a, b, c]) {
+    assert.equal(l.admin, 'unmanaged', `${when}: networkd reports ${l.name} unmanaged:\n${p.raw}`);
+    assert.equal(l.lease, 'no', `${when}: networkd holds no DHCP lease on ${l.name}`);
+  }
+  assert.ok(p.addrs.includes(`${BOND_IP}/24 on bond0`), `${when}: bond0 keeps ${BOND_IP}/24:\n${p.raw}`);
+  assert.ok(p.addrs.includes(`${NIC_IP}/24 on ${c.name}`), `${when}: ${c.name} keeps ${NIC_IP}/24:\n${p.raw}`);
+  assert.deepEqual(
+    p.addrs.filter((x) => !x.endsWith(' on bond0') && !x.endsWith(` on ${c.name}`)),
+    [],
+    `${when}: no other IPv4 address (no DHCP lease anywhere):\n${p.raw}`,
+  );
+  assert.match(p.raw, /^route default via 10\.0\.2\.2 dev bond0/m, `${when}: the default route stays`);
+}
+
+test('dib with network_data.json: networkd leaves the bond members and static NICs alone; the addresses survive a networkd restart and the rescue hand-over', {
+  timeout: 60 * 60_000,
+}, async () => {
+  assert.ok(parseNetworkData(JSON.stringify(NETWORK_DATA)).ok);
+  const b = await dibSharedBuild();
+  const tree = join(dir, 'iso');
+  mkdirSync(join(tree, 'openstack/latest'), { recursive: true });
+  writeFileSync(join(tree, 'openstack/latest/network_data.json'), JSON.stringify(NETWORK_DATA));
+  execFileSync('xorriso', ['-as', 'mkisofs', '-r', '-V', 'VMEDIA_BOOT_ISO', '-o', join(dir, 'vmedia.iso'), tree], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const sshPort = await freePort();
+  const login = { port: sshPort, key: testSshKey().privateKeyFile };
+  let vm: Vm | undefined;
+  try {
+    vm = await bootVm({
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      append: 'console=ttyS0,115200 boot_method=vmedia ipa-api-url=http://127.0.0.1:9 ramforge-rescue-dhcp-delay=0',
+      memoryMiB: 1024,
+      mac: MAC_A,
+      hostfwd: [{ hostPort: sshPort, guestPort: 22, guestAddr: BOND_IP }],
+      serialLog: join(dir, 'serial.log'),
+      extraArgs: [
+        // The bond's second member on its own slirp, and a third NIC on another subnet; both slirps have a
+        // DHCP server, which networkd must not ask.
+        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
+        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_C},net=10.0.3.0/24`],
+        ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
+        ...['-device', 'ide-cd,drive=vmedia'],
+      ],
+    });
+    const t0 = Date.now();
+    // The login goes to the bond's static address: it works once the agent has configured it.
+    await sshUntil(login, `ip -4 -o addr show dev bond0 | grep -q ' ${BOND_IP}/24'`, { timeoutMs: 600_000, pauseMs: 3000 });
+    console.log(`ssh to ${BOND_IP} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // The agent's log from the journal (the serial console lags far behind under TCG).
+    const agentLog = await sshUntil(
+      login,
+      "journalctl -b -u ironic-python-agent.service --no-pager -o cat | grep -q 'network_data.json: links' && journalctl -b -u ironic-python-agent.service --no-pager -o cat",
+      { timeoutMs: 60_000 },
+    );
+    assert.match(agentLog, /network_data\.json: networkd loaded the agent's files for \S+, \S+, bond0, \S+ \(/);
+    assert.match(
+      agentLog,
+      /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
+    );
+    assert.doesNotMatch(agentLog, /WARNING agent: network_data\.json/, "no step of the agent's network configuration warned");
+
+    // Give networkd time to have done whatever it would do (a DHCP client gives up its first DISCOVERs in seconds).
+    await new Promise((r) => setTimeout(r, 10_000));
+    const boot = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
+    console.log(`after boot:\n${boot.raw}`);
+    checkStatic(boot, 'after boot');
+    const nicA = boot.links.get(MAC_A)!.name;
+    assert.match(
+      boot.raw,
+      new RegExp(`^file /run/systemd/network/10-ramforge-${nicA}\\.network\\n(  .*\\n)*  \\[Link\\]\\n  Unmanaged=yes$`, 'm'),
+    );
+    // networkd runs DHCP on every NIC from the start of the boot, before the agent has read the virtual media: on
+    // these slirps (each with a DHCP server) it took leases then, which the agent removed (checkStatic: no other
+    // address). From the restart that loaded the agent's files on, it asks for none.
+    const journal = await sshUntil(login, 'journalctl -b -u systemd-networkd --no-pager -o cat', { timeoutMs: 60_000 });
+    const sinceAgent = journal.slice(journal.lastIndexOf('Starting systemd-networkd.service'));
+    assert.ok(
+      journal.indexOf('Starting systemd-networkd.service') < journal.lastIndexOf('Starting systemd-networkd.service'),
+      'the agent restarted networkd',
+    );
+    for (const mac of [MAC_A, MAC_B, MAC_C]) {
+      const name = boot.links.get(mac)!.name;
+      assert.doesNotMatch(
+        sinceAgent,
+        new RegExp(`^${name}: (DHCPv4 address|Configuring with)`, 'm'),
+        `networkd leaves ${name} alone:\n${sinceAgent}`,
+      );
+    }
+
+    // A restart of networkd (what the rescue hand-over does; `networkctl reload` needs D-Bus, which the image lacks).
+    await sshUntil(login, 'systemctl restart systemd-networkd.service && sleep 10', { timeoutMs: 120_000 });
+    const restarted = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
+    checkStatic(restarted, 'after a networkd restart');
+
+    // The rescue hand-over, as after finalize_rescue: the agent stopped, the password hash and the marker written.
+    await sshUntil(
+      login,
+      [
+        'systemctl stop ironic-python-agent.service',
+        "printf '%s' '$5$ramforge$0123456789abcdefghijklmnopqrstuvwxyzABCDE' > /etc/ipa-rescue-config/ipa-rescue-password",
+        'touch /etc/.rescued',
+      ].join(' && '),
+      { timeoutMs: 60_000 },
+    );
+    const handover = await sshUntil(
+      login,
+      "journalctl -b -u ramforge-rescue.service --no-pager -o cat | grep -q 'ramforge-rescue: done' && journalctl -b -u ramforge-rescue.service --no-pager -o cat",
+      { timeoutMs: 180_000, pauseMs: 3000 },
+    );
+    console.log(`the hand-over:\n${handover}`);
+    assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)/);
+    const kept =
+      /ramforge-rescue: left as they are \(not managed by networkd: configured by the agent from network_data\.json\): ([^\r\n]*)/.exec(
+        handover,
+      );
+    assert.ok(kept, 'the hand-over says which links it left alone');
+    assert.deepEqual(kept[1]!.trim().split(/\s+/).sort(), [MAC_A, MAC_B, MAC_C].map((m) => boot.links.get(m)!.name).sort());
+    await new Promise((r) => setTimeout(r, 5000));
+    // The login still goes to the bond's static address.
+    const rescued = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 120_000 }));
+    console.log(`after the rescue hand-over:\n${rescued.raw}`);
+    checkStatic(rescued, 'after the rescue hand-over');
+  } catch (e) {
+    process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
+    throw e;
+  } finally {
+    await vm?.stop();
+  }
+});
