@@ -603,8 +603,10 @@ test('configureNetworkData with networkd: files written and loaded before any ip
   await configureNetworkData(JSON.stringify(doc), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'networkd' });
   assert.ok(!calls.some((c) => c.startsWith('networkctl') || c.startsWith('systemctl')), calls.join('\n'));
 
-  // Neither way works: logged, counted, and the agent still configures the links.
+  // No way works (not even the request to the host: /run/ramforge cannot be made): logged, counted, and the
+  // agent still configures the links.
   rmSync(join(root, 'run/systemd/network'), { recursive: true });
+  writeFileSync(join(root, 'run/ramforge'), 'not a directory\n');
   calls.length = 0;
   const failing = (async (argv: string[]) => {
     calls.push(argv.join(' '));
@@ -616,6 +618,67 @@ test('configureNetworkData with networkd: files written and loaded before any ip
   assert.equal(r2.failed, 1);
   assert.deepEqual(r2.addresses, ['10.0.2.50/24 on eno1', '10.0.3.50/24 on eno2']);
   assert.ok(log2.lines.some((l) => l.startsWith('WARNING') && l.includes('networkd did not load')));
+});
+
+test('coreos: networkd found by its runtime directory (no networkctl in the container); with neither networkctl nor systemctl the host is asked through /run/ramforge/networkd-reload', async () => {
+  const { root, sysfs } = fakeRoot('networkd-container', [
+    { name: 'eno1', mac: '52:54:00:aa:00:01' },
+    { name: 'eno2', mac: '52:54:00:aa:00:02' },
+  ]);
+  writeFileSync(join(sysfs, 'eno1/ifindex'), '2\n');
+  writeFileSync(join(sysfs, 'eno2/ifindex'), '3\n');
+  // The host's /run, bound into the chroot: networkd's state files are there, its programs are not.
+  const links = join(root, 'run/systemd/netif/links');
+  mkdirSync(links, { recursive: true });
+  for (const i of ['2', '3']) writeFileSync(join(links, i), 'ADMIN_STATE=configured\n');
+  const request = join(root, 'run/ramforge/networkd-reload');
+  // The host's ramforge-networkd-reload.path: on the request, networkd restarts with the agent's files.
+  const host = setInterval(() => {
+    if (!existsSync(request)) return;
+    const loaded = ['eno1', 'eno2'].every((d) => existsSync(join(root, `run/systemd/network/10-ramforge-${d}.network`)));
+    if (loaded) for (const i of ['2', '3']) writeFileSync(join(links, i), 'ADMIN_STATE=unmanaged\n');
+  }, 50);
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    if (argv[0] === 'networkctl' || argv[0] === 'systemctl') throw Object.assign(new Error(`spawn ${argv[0]} ENOENT`), { code: 'ENOENT' });
+    if (argv[0] === 'ip' && argv[3] === 'add')
+      assert.match(
+        readFileSync(join(links, '2'), 'utf8'),
+        /ADMIN_STATE=unmanaged/,
+        'the host had loaded the files before the first address',
+      );
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  try {
+    const doc = {
+      links: [
+        { id: 'a', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+        { id: 'b', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+        { id: 'bond0', type: 'bond', bond_links: ['a', 'b'], bond_mode: 'active-backup' },
+      ],
+      networks: [
+        { id: 'n', type: 'ipv4', link: 'bond0', ip_address: '10.0.2.50', netmask: '255.255.255.0', routes: [] },
+        { id: 'd', type: 'ipv4_dhcp', link: 'bond0' },
+      ],
+    };
+    // No dhcp option: the agent decides (no networkctl under this root; networkd's runtime directory is there).
+    const r = await configureNetworkData(JSON.stringify(doc), { root, run, log, source: 'nd' });
+    assert.ok(existsSync(request), 'the request for the host was written');
+    assert.match(readFileSync(request, 'utf8'), / eno1 eno2 bond0\n$/);
+    assert.match(
+      readFileSync(join(root, 'run/systemd/network/10-ramforge-bond0.network'), 'utf8'),
+      /^DHCP=ipv4\n[\s\S]*^Address=10\.0\.2\.50\/24$/m,
+    );
+    assert.ok(!calls.some((c) => / ramforge-dhcp bond0$/.test(c)), 'no udhcpc (the container has none)');
+    assert.deepEqual(r.dhcpStarted, [`bond0 (DHCPv4, networkd: ${join(root, 'run/systemd/network/10-ramforge-bond0.network')})`]);
+    assert.ok(log.lines.some((l) => l.includes("networkd asked to load the agent's files for eno1, eno2, bond0 (asked the host through")));
+    // (This fake sysfs makes no bond, so only those writes fail.)
+    assert.ok(!log.lines.some((l) => l.startsWith('WARNING') && !l.includes('/bonding/')), log.lines.join('\n'));
+  } finally {
+    clearInterval(host);
+  }
 });
 
 test('configureNetworkData: DHCP on a bond/VLAN through udhcpc in the background (tinyipa), as ramforge-dhcp starts it', async () => {

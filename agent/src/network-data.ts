@@ -42,9 +42,13 @@
  *    networkd where it runs (below), else udhcpc in the background as
  *    tinyipa's ramforge-dhcp starts it (DHCPv4 only: busybox has no DHCPv6
  *    client).
- *  - systemd-networkd (dib, coreos: DHCP on every wired link): before any
+ *  - systemd-networkd (dib, coreos: DHCP on every wired link; found by
+ *    networkctl, or by its runtime directory /run/systemd/netif in the
+ *    coreos container, which has no systemd but the host's /run): before any
  *    `ip` command, the agent writes a /run/systemd/network/10-ramforge-<dev>.network
- *    per device it configures and has networkd load them (networkdUnits()):
+ *    per device it configures and has networkd load them (networkctl reload,
+ *    systemctl try-restart, or in the coreos container a request the host's
+ *    ramforge-networkd-reload.path answers) (networkdUnits()):
  *    bond members and static-only links Unmanaged=yes (no DHCP on a member,
  *    nothing flushed on a reload, a restart or the rescue hand-over), links
  *    with DHCP managed with their static addresses in the file; what
@@ -705,6 +709,13 @@ export type DhcpMethod = 'networkd' | 'udhcpc';
 /** Where the agent's .network file for a device goes (sorts before the ramdisk's 80-ramforge-wired.network; /run: this boot only). */
 export const networkdUnitPath = (root: string, dev: string): string => join(root, 'run/systemd/network', `10-ramforge-${dev}.network`);
 
+/**
+ * Where the agent asks the host to load its networkd files when it can run
+ * neither networkctl nor systemctl (the coreos container): the host's
+ * ramforge-networkd-reload.path (cloud-config/cloud-config.yml) watches it.
+ */
+export const NETWORKD_RELOAD_REQUEST = 'run/ramforge/networkd-reload';
+
 /** networkd's state file for a link (ADMIN_STATE=unmanaged once it has let go of it), by interface index. */
 const networkdLinkState = (root: string, ifindex: string): string => join(root, 'run/systemd/netif/links', ifindex);
 
@@ -859,6 +870,7 @@ async function loadNetworkdUnits(
 ): Promise<{ loaded: boolean; failed: number }> {
   let changed = false;
   let failed = 0;
+  let requested = false;
   for (const u of units) {
     const path = networkdUnitPath(o.root, u.dev);
     if ((await readFile(path, 'utf8').catch(() => undefined)) === u.content) continue;
@@ -881,13 +893,24 @@ async function loadNetworkdUnits(
       try {
         await o.run(['systemctl', 'try-restart', 'systemd-networkd.service']);
       } catch (e2) {
-        o.log.warn(
-          `network_data.json: networkd did not load ${units.map((u) => networkdUnitPath(o.root, u.dev)).join(', ')}: ${how}; systemctl: ${describeError(e2)}`,
-        );
-        return { loaded: false, failed: failed + 1 };
+        // The coreos container: neither program; the host's ramforge-networkd-reload.path loads the files.
+        const request = join(o.root, NETWORKD_RELOAD_REQUEST);
+        try {
+          await mkdir(dirname(request), { recursive: true });
+          await writeFile(request, `${new Date().toISOString()} ${units.map((u) => u.dev).join(' ')}\n`);
+          how = `asked the host through ${request} (networkctl reload: ${describeError(e).split('\n')[0]}; systemctl: ${describeError(e2).split('\n')[0]})`;
+          requested = true;
+        } catch (e3) {
+          o.log.warn(
+            `network_data.json: networkd did not load ${units.map((u) => networkdUnitPath(o.root, u.dev)).join(', ')}: ${how}; systemctl: ${describeError(e2)}; ${request}: ${describeError(e3)}`,
+          );
+          return { loaded: false, failed: failed + 1 };
+        }
       }
     }
-    o.log.info(`network_data.json: networkd loaded the agent's files for ${units.map((u) => u.dev).join(', ')} (${how})`);
+    o.log.info(
+      `network_data.json: networkd ${requested ? 'asked to load' : 'loaded'} the agent's files for ${units.map((u) => u.dev).join(', ')} (${how})`,
+    );
   }
   const waiting = new Map<string, string>();
   for (const u of units.filter((x) => x.unmanaged)) {
@@ -899,14 +922,20 @@ async function loadNetworkdUnits(
     () => false,
   );
   if (!running || !waiting.size) return { loaded: true, failed };
-  for (let i = 0; i < 25 && waiting.size; i++) {
+  const asked = waiting.size;
+  // The host's path unit, then a restart of networkd: longer than a restart of our own.
+  for (let i = 0; i < (requested ? 100 : 25) && waiting.size; i++) {
     for (const [dev, ifindex] of waiting) {
       const state = await readFile(networkdLinkState(o.root, ifindex), 'utf8').catch(() => '');
       if (/^ADMIN_STATE=unmanaged$/m.test(state)) waiting.delete(dev);
     }
     if (waiting.size) await new Promise((r) => setTimeout(r, 200));
   }
-  if (waiting.size) o.log.warn(`network_data.json: networkd does not report ${[...waiting.keys()].join(', ')} unmanaged yet; going on`);
+  if (waiting.size) {
+    o.log.warn(`network_data.json: networkd does not report ${[...waiting.keys()].join(', ')} unmanaged yet; going on`);
+    // Nobody answered the request: networkd still manages the links (no path unit on this host).
+    if (requested && waiting.size === asked) return { loaded: false, failed: failed + 1 };
+  }
   return { loaded: true, failed };
 }
 
@@ -922,6 +951,21 @@ async function onPath(root: string, prog: string): Promise<boolean> {
       return true;
   }
   return false;
+}
+
+/**
+ * networkd where networkctl exists (dib) or where networkd's runtime
+ * directory is visible without it (coreos: the agent's container has no
+ * systemd, and the host's /run is bound into its chroot), else udhcpc
+ * (tinyipa).
+ */
+async function dhcpMethod(root: string): Promise<DhcpMethod> {
+  if (await onPath(root, 'networkctl')) return 'networkd';
+  const netif = await stat(join(root, 'run/systemd/netif')).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  return netif ? 'networkd' : 'udhcpc';
 }
 
 /** tinyipa's script that (re)starts udhcpc on every wired interface; the fallback when nothing static could be applied. */
@@ -952,7 +996,7 @@ export async function configureNetworkData(
     const sysfs = join(o.root, 'sys/class/net');
     const host = await listInterfaces(sysfs);
     const plan = planNetwork(parsed.data, host.physical, { sysfs, resolvConf: join(o.root, 'etc/resolv.conf') }, host.all);
-    const dhcp = o.dhcp ?? ((await onPath(o.root, 'networkctl')) ? 'networkd' : 'udhcpc');
+    const dhcp = o.dhcp ?? (await dhcpMethod(o.root));
     result = await applyNetworkPlan(plan, { run: o.run, log: o.log, dhcp, root: o.root });
     ramdisk = Object.entries(plan.leftToRamdisk).map(([dev, types]) => `${dev} (${types.join(', ')})`);
     o.log.info(

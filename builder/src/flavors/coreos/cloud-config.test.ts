@@ -171,6 +171,29 @@ test("rescue: the host's hand-over units and script, the agent's condition; resc
   assert.ok(names.includes('setup-rescue-directories.service'), 'the unit stays for the other shared directories');
 });
 
+test("network_data.json: the host loads the chrooted agent's networkd files when it asks (/run/ramforge/networkd-reload), before the agent starts", async () => {
+  const c = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
+  const units = c.coreos?.units ?? [];
+  const names = units.map((u) => u.name);
+  const path = units.find((u) => u.name === 'ramforge-networkd-reload.path');
+  const service = units.find((u) => u.name === 'ramforge-networkd-reload.service');
+  // The agent's NETWORKD_RELOAD_REQUEST (agent/src/network-data.ts), under the host's /run bound into the chroot.
+  assert.match(path?.content ?? '', /^PathModified=\/run\/ramforge\/networkd-reload$/m);
+  assert.match(path?.content ?? '', /^Unit=ramforge-networkd-reload\.service$/m);
+  assert.equal(path?.command, 'start');
+  assert.ok(names.indexOf('ramforge-networkd-reload.path') < names.indexOf(AGENT_UNIT), 'started before the agent');
+  assert.match(
+    service?.content ?? '',
+    /^ExecStart=\/bin\/sh -c 'networkctl reload 2>\/dev\/null \|\| systemctl try-restart systemd-networkd\.service'$/m,
+  );
+  assert.match(service?.content ?? '', /^Type=oneshot$/m);
+  const agent = units.find((u) => u.name === AGENT_UNIT)?.content ?? '';
+  assert.match(agent, /^Wants=ramforge-networkd-reload\.path$/m);
+  assert.match(agent, /^After=ramforge-networkd-reload\.path$/m);
+  // The chroot binds the host's whole /run, so the agent's files and its request are the host's.
+  assert.ok(names.includes('opt-ironic\\x2dpython\\x2dagent-run.mount'));
+});
+
 test('nspawn: no chroot bind mounts into the container (nspawn refuses a populated /dev), the agent unit does not require them', async () => {
   const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
   const names = (c.coreos?.units ?? []).map((u) => u.name);
