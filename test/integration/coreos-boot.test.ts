@@ -8,8 +8,11 @@
  * 1.5 GiB): kernel + initramfs, the ISO on BIOS and the ISO on UEFI (OVMF),
  * one boot each. In every boot the agent answers /v1/status from its chroot
  * (/proc/PID/root of the agent's node process); the direct boot also logs
- * `core` in with the spec's key, checks sudo and that the root the
- * container shares grew to 90 % of the RAM.
+ * `core` in with the spec's key, checks sudo, that the root the
+ * container shares grew to 90 % of the RAM, and that from the agent's root
+ * `modprobe bonding max_bonds=0` loads the module from the host's
+ * /usr/lib/modules (bound in read-only) and /sys/class/net/bonding_masters
+ * appears (a bond can be made there).
  *
  * One build, shared with the other coreos tests (test/support/coreos-build.ts).
  */
@@ -102,7 +105,7 @@ async function boot(name: string, opts: Partial<BootVmOptions>, then?: (sshPort:
   }
 }
 
-test('boots (kernel + initramfs): the agent answers /v1/status from its chroot and core logs in with the key and sudo', {
+test("boots (kernel + initramfs): the agent answers /v1/status from its chroot, core logs in with the key and sudo, the agent's modprobe loads bonding", {
   timeout: 15 * 60_000,
 }, async () => {
   await boot('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, async (sshPort) => {
@@ -118,6 +121,33 @@ test('boots (kernel + initramfs): the agent answers /v1/status from its chroot a
     assert.deepEqual([user, agent, rescue], ['core', 'active', 'active']);
     // The container lives in the initramfs's root: the runner grew it from half the RAM (768 MiB) to 90 % (~1380 MiB).
     assert.ok(Number.parseInt(rootSize ?? '', 10) > 1200, `/ is ${rootSize}`);
+    // The agent's modprobe (bonds and VLANs from network_data.json, md personalities) finds the host's modules,
+    // bound read-only into its root: bonding loads, and its effect, /sys/class/net/bonding_masters, appears.
+    const mod = sshOnce(
+      { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
+      "sudo -n chroot /opt/ironic-python-agent /bin/sh -c '" +
+        'test -e /sys/class/net/bonding_masters && echo before=present || echo before=absent; ' +
+        'modprobe bonding max_bonds=0 && echo modprobe=ok; ' +
+        'test -e /sys/class/net/bonding_masters && echo after=present || echo after=absent; ' +
+        'echo +rfbond0 > /sys/class/net/bonding_masters && test -d /sys/class/net/rfbond0 && echo bond=made; ' +
+        'echo -rfbond0 > /sys/class/net/bonding_masters; ' +
+        'grep -q "^bonding " /proc/modules && echo proc-modules=bonding; ' +
+        'lsmod | grep -q "^bonding " && echo lsmod=bonding; ' +
+        'touch /lib/modules/ramforge-rw 2>/dev/null && echo modules=rw || echo modules=ro; ' +
+        "for m in 8021q raid1; do modprobe $m >/dev/null 2>&1 && echo $m=ok >&2 || echo $m=failed >&2; done'",
+      120_000,
+    );
+    process.stderr.write(`[coreos-boot] other modules from the agent's root: ${mod.stderr.trim().split('\n').join(' ')}\n`);
+    assert.equal(mod.status, 0, mod.stderr);
+    assert.deepEqual(mod.stdout.trim().split('\n'), [
+      'before=absent',
+      'modprobe=ok',
+      'after=present',
+      'bond=made',
+      'proc-modules=bonding',
+      'lsmod=bonding',
+      'modules=ro',
+    ]);
   });
 });
 

@@ -26,7 +26,14 @@ test("the repository's cloud-config is valid and has IPA's units", async () => {
     units.get('opt-ironic\\x2dpython\\x2dagent-mnt.mount')?.content ?? '',
     /What=\/usr\/share\/oem\nWhere=\/opt\/ironic-python-agent\/mnt/,
   );
-  for (const d of ['proc', 'dev', 'dev-pts', 'sys', 'run', 'mnt']) assert.ok(units.has(`opt-ironic\\x2dpython\\x2dagent-${d}.mount`), d);
+  for (const d of ['proc', 'dev', 'dev-pts', 'sys', 'run', 'mnt', 'usr-lib-modules'])
+    assert.ok(units.has(`opt-ironic\\x2dpython\\x2dagent-${d}.mount`), d);
+  // The host's kernel modules, read-only, for the agent's modprobe (the container has none).
+  assert.match(
+    units.get('opt-ironic\\x2dpython\\x2dagent-usr-lib-modules.mount')?.content ?? '',
+    /What=\/usr\/lib\/modules\nWhere=\/opt\/ironic-python-agent\/usr\/lib\/modules\nType=none\nOptions=bind,ro\n/,
+  );
+  assert.match(agent, /^After=opt-ironic\\x2dpython\\x2dagent-usr-lib-modules\.mount$/m);
   assert.ok(units.has('ironic-python-agent-resolv.service'));
   assert.ok(units.has('setup-rescue-directories.service'));
   assert.equal(cloudConfig.split('\n')[0], '#cloud-config');
@@ -40,6 +47,7 @@ test('nspawn adds a drop-in replacing ExecStart, with a writable /sys of its own
     /^\[Service\]\nEnvironment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1\nExecStart=\nExecStart=\/usr\/bin\/systemd-nspawn .*--bind=\/usr\/share\/oem:\/mnt/,
   );
   assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/sys\b/);
+  assert.match(agent?.drop_ins?.[0]?.content ?? '', / --bind-ro=\/usr\/lib\/modules /, "the host's kernel modules, read-only");
 });
 
 test('errors name the file, the path and the fix', () => {
@@ -200,11 +208,11 @@ test('nspawn: no chroot bind mounts into the container (nspawn refuses a populat
   assert.ok(!names.some((n) => /^opt-ironic\\x2dpython\\x2dagent-/.test(n)), names.join(' '));
   assert.ok(names.includes('opt-ironic\\x2dpython\\x2dagent.mount'), "the container's tmpfs stays");
   const agent = c.coreos?.units?.find((u) => u.name === AGENT_UNIT);
-  assert.doesNotMatch(agent?.content ?? '', /agent-(proc|dev|sys|run|mnt)/);
+  assert.doesNotMatch(agent?.content ?? '', /agent-(proc|dev|sys|run|mnt|usr-lib-modules)/);
   assert.match(agent?.content ?? '', /^Requires=ironic-python-agent-shared-dirs\.service ironic-python-agent-resolv\.service$/m);
   assert.match(agent?.drop_ins?.[0]?.content ?? '', /systemd-nspawn .*--bind=\/dev /);
   assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/run /, 'nspawn mounts its own /run/host');
   // chroot keeps them.
   const chroot = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
-  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 6);
+  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 7);
 });

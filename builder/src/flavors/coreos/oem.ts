@@ -17,7 +17,8 @@ export const CONTAINER_ROOT = 'opt/ironic-python-agent';
 
 /**
  * coreos.runtime: nspawn — the agent in systemd-nspawn instead of chroot,
- * with the host's /dev bound in and /usr/share/oem at /mnt. nspawn's own
+ * with the host's /dev bound in, /usr/share/oem at /mnt and the host's
+ * /usr/lib/modules read-only (the agent's modprobe). nspawn's own
  * /sys and /proc/sys are read-only (IPA's reason to leave nspawn: sysrq,
  * mdadm and LIO write there): SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 makes them
  * writable. Binding the host's /sys instead breaks nspawn's mount of
@@ -40,7 +41,7 @@ export const NSPAWN_OVERLAY: CloudConfig = {
               'Environment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1',
               'ExecStart=',
               'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --console=pipe --capability=all -D /opt/ironic-python-agent ' +
-                '--bind=/dev --bind=/dev/pts --bind=/run/udev --bind=/usr/share/oem:/mnt ' +
+                '--bind=/dev --bind=/dev/pts --bind=/run/udev --bind=/usr/share/oem:/mnt --bind-ro=/usr/lib/modules ' +
                 '--bind=/etc/ironic-python-agent --bind=/etc/ironic-python-agent.d --bind=/etc/ramforge --bind=/etc/ipa-rescue-config ' +
                 '/usr/local/bin/ironic-python-agent',
               '',
@@ -118,8 +119,8 @@ export function withoutRescue(c: CloudConfig): CloudConfig {
   };
 }
 
-/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, run, mnt). */
-const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|run|mnt)\.mount$/;
+/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, run, mnt, usr/lib/modules). */
+const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|run|mnt|usr-lib-modules)\.mount$/;
 
 /**
  * runtime: nspawn — systemd-nspawn refuses a root whose /dev is already
