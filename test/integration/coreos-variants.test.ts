@@ -121,8 +121,15 @@ test('runtime nspawn: the agent answers /v1/status from systemd-nspawn, its root
       'echo "agent=$(sudo -n test -x /proc/$pid/root/usr/local/bin/ironic-python-agent && echo in-root || echo missing)"; ' +
       'echo "host-file=$(sudo -n test -e /proc/$pid/root/etc/ramforge-release && echo seen || echo absent)"; ' +
       'echo "host-has-agent=$(test -e /usr/local/bin/ironic-python-agent && echo yes || echo no)"; ' +
-      'echo "parent=$(ps -o comm= -p $(ps -o ppid= -p $pid))"',
+      'echo "parent=$(ps -o comm= -p $(ps -o ppid= -p $pid))"; ' +
+      // The host's modules, bound read-only (--bind-ro): modprobe in the agent's mount namespace loads bonding.
+      'sudo -n nsenter -t $pid -m -- modprobe bonding max_bonds=0 && echo modprobe=ok; ' +
+      'test -e /sys/class/net/bonding_masters && echo bonding_masters=present; ' +
+      'sudo -n nsenter -t $pid -m -- touch /usr/lib/modules/ramforge-rw 2>/dev/null && echo modules=rw || echo modules=ro',
   );
+  assert.match(out, /^modprobe=ok$/m, out);
+  assert.match(out, /^bonding_masters=present$/m, out);
+  assert.match(out, /^modules=ro$/m, out);
   assert.match(out, /^agent=in-root$/m, out);
   assert.match(out, /^host-file=absent$/m, out);
   assert.match(out, /^host-has-agent=no$/m, out);
