@@ -359,7 +359,17 @@ test('configureNetworkData: applies through the runner, writes sysfs and resolv.
   assert.ok(log.lines.some((l) => l.startsWith('WARNING') && l.includes('Network is unreachable')));
   assert.ok(!log.lines.some((l) => l.startsWith('WARNING') && l.includes('modprobe')), 'modprobe is optional');
   assert.ok(log.lines.some((l) => l.startsWith('INFO') && l.includes('bond0=bond0') && l.includes('1 step(s) failed')));
-  assert.ok(log.lines.some((l) => l.startsWith('INFO') && l.includes('10.1.0.5/16 on bond0.101') && l.includes('eno3 (ipv4_dhcp)')));
+  assert.ok(
+    log.lines.some(
+      (l) => l.startsWith('INFO') && l.includes('10.1.0.5/16 on bond0.101') && l.includes('DHCP started by the agent: eno3 (udhcpc'),
+    ),
+  );
+  // tinyipa: udhcpc on the ipv4_dhcp NIC only, after its link is up; not on the bond's members.
+  assert.deepEqual(
+    calls.filter((c) => / ramforge-dhcp \S+$/.test(c)).map((c) => c.split(' ').at(-1)),
+    ['eno3'],
+  );
+  assert.ok(calls.indexOf('ip link set eno3 up') < calls.findIndex((c) => c.endsWith(' ramforge-dhcp eno3')));
 
   const bad = createMemoryLog();
   const before = calls.length;
@@ -392,6 +402,92 @@ test('plan: DHCP on a bond or VLAN is an action of its own (no ramdisk client ru
     ['dhcp bond0 v4+6', 'dhcp bond0.7 v4'],
   );
   assert.deepEqual(p.leftToRamdisk, { eno3: ['ipv4_dhcp'] });
+});
+
+/** Per link, as glean does: a static NIC, a DHCP NIC, an IPv6-SLAAC-only NIC, a NIC the document does not name, and one in a bond it does not name. */
+const PER_LINK = {
+  links: [
+    { id: 'static', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+    { id: 'dhcp', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+    { id: 'slaac', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:03' },
+  ],
+  networks: [
+    { id: 's', type: 'ipv4', link: 'static', ip_address: '192.0.2.10/24' },
+    { id: 'd', type: 'ipv4_dhcp', link: 'dhcp' },
+    { id: 'd6', type: 'ipv6_dhcp', link: 'dhcp' },
+    { id: 'a', type: 'ipv6_slaac', link: 'slaac' },
+  ],
+};
+const PER_LINK_HOST = [
+  { name: 'eno1', mac: '52:54:00:aa:00:01' },
+  { name: 'eno2', mac: '52:54:00:aa:00:02' },
+  { name: 'eno3', mac: '52:54:00:aa:00:03' },
+  { name: 'eno4', mac: '52:54:00:aa:00:04' },
+  { name: 'eno5', mac: '52:54:00:aa:00:05', master: 'bond9' },
+];
+
+test('plan: DHCPv4 per NIC: exactly the links with an ipv4_dhcp network and the NICs the document does not name (not a static, SLAAC-only or bonded one)', () => {
+  const p = parseNetworkData(JSON.stringify(PER_LINK));
+  assert.ok(p.ok);
+  const got = planNetwork(p.data, PER_LINK_HOST, PATHS);
+  assert.deepEqual(got.nicDhcp, ['eno2', 'eno4']);
+  assert.ok(!got.actions.some((a) => 'dhcp' in a), 'no DHCP action for a NIC (that is nicDhcp)');
+  assert.deepEqual(got.leftToRamdisk, { eno2: ['ipv4_dhcp', 'ipv6_dhcp'], eno3: ['ipv6_slaac'] });
+  // Bond members named by the document get none; the ipv4_dhcp NIC beside them does.
+  assert.deepEqual(plan(DHCP_VIRTUAL).nicDhcp, ['eno3']);
+  // A fully static document naming every NIC: no DHCP anywhere.
+  assert.deepEqual(plan(STATIC_V4).nicDhcp, ['eno2', 'eno3'], 'STATIC_V4 names eno1 only: the other two are not named');
+  const all = parseNetworkData(
+    JSON.stringify({
+      links: HOST.map((h, i) => ({ id: `l${i}`, type: 'phy', ethernet_mac_address: h.mac })),
+      networks: HOST.map((_, i) => ({ type: 'ipv4', link: `l${i}`, ip_address: `192.0.2.${i + 1}/24` })),
+    }),
+  );
+  assert.ok(all.ok);
+  assert.deepEqual(planNetwork(all.data, HOST, PATHS).nicDhcp, []);
+});
+
+test('configureNetworkData (tinyipa): udhcpc only on the DHCP link and the unnamed NIC, after their links are up; the static link keeps its address; networkd: no udhcpc', async () => {
+  const { root } = fakeRoot('per-link', PER_LINK_HOST);
+  const calls: string[][] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv);
+    return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(PER_LINK), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
+  const started = calls.filter((c) => c[0] === 'sh' && c[3] === 'ramforge-dhcp');
+  assert.deepEqual(
+    started.map((c) => c[4]),
+    ['eno2', 'eno4'],
+  );
+  assert.deepEqual(started[0], udhcpcArgv('eno2'));
+  const at = (s: string): number => calls.findIndex((c) => c.join(' ') === s);
+  assert.ok(at('ip link set eno2 up') >= 0 && at('ip link set eno2 up') < calls.indexOf(started[0]!));
+  assert.ok(at('ip -4 addr add 192.0.2.10/24 dev eno1') >= 0);
+  assert.deepEqual(r.addresses, ['192.0.2.10/24 on eno1']);
+  assert.deepEqual(r.dhcpStarted, ['eno2 (udhcpc started in the background)', 'eno4 (udhcpc started in the background)']);
+  assert.equal(r.fallback, false);
+  const info = log.lines.find((l) => l.startsWith('INFO') && l.includes(': links '))!;
+  assert.match(info, /DHCP started by the agent: eno2 \(udhcpc started in the background\), eno4/);
+  assert.match(info, /left to the ramdisk's DHCP client \/ the kernel's SLAAC: eno2 \(ipv6_dhcp\), eno3 \(ipv6_slaac\)/);
+
+  // networkd (dib, coreos) runs DHCP on every wired link itself: the agent starts no udhcpc on a NIC.
+  const nd: string[][] = [];
+  const ndRun = (async (argv: string[]) => {
+    nd.push(argv);
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const { root: root2 } = fakeRoot('per-link-networkd', PER_LINK_HOST);
+  const r2 = await configureNetworkData(JSON.stringify(PER_LINK), {
+    root: root2,
+    run: ndRun,
+    log: createMemoryLog(),
+    source: 'nd',
+    dhcp: 'networkd',
+  });
+  assert.ok(!nd.some((c) => c[0] === 'sh' && c[3] === 'ramforge-dhcp'));
+  assert.deepEqual(r2.dhcpStarted, []);
 });
 
 function fakeRoot(name: string, ifaces: Array<{ name: string; mac: string; physical?: boolean; perm?: string; master?: string }>) {
@@ -813,6 +909,8 @@ test('a second run: MACs match physical interfaces only (permanent MAC of bond m
     'ip -4 route add default via 10.1.0.1 dev bond0.101',
     'ip -6 addr add 2001:db8:1::5/64 dev bond0.101',
     'ip -6 route add default via 2001:db8:1::1 dev bond0.101',
+    // The ipv4_dhcp NIC: udhcpcArgv, which leaves a client of an earlier start running.
+    udhcpcArgv('eno3').join(' '),
   ]);
   assert.equal(r.failed, 0);
   assert.deepEqual(r.addresses, ['10.1.0.5/16 on bond0.101', '2001:db8:1::5/64 on bond0.101']);

@@ -35,13 +35,15 @@
  *    address only the link comes up, without a mask it is a host address)
  *    and `routes` ({network, netmask, gateway}). `ipv4_dhcp`, `ipv6_dhcp`,
  *    `ipv6_slaac` and Nova's `ipv6_dhcpv6-stateful`/`-stateless`: no address
- *    is made up. On a NIC the ramdisk's DHCP client (tinyipa's rcS runs it
- *    when the document has an ipv4_dhcp network; networkd on every wired
- *    link in dib/coreos) and the kernel's SLAAC do it; on a bond or VLAN,
- *    which no ramdisk client covers, the agent starts DHCP itself: through
- *    networkd where it runs (below), else udhcpc in the background as
- *    tinyipa's ramforge-dhcp starts it (DHCPv4 only: busybox has no DHCPv6
- *    client).
+ *    is made up. On a NIC networkd (on every wired link in dib/coreos) and
+ *    the kernel's SLAAC do it; tinyipa's rcS starts no DHCP client when the
+ *    media carries the document, and the agent starts udhcpc on exactly the
+ *    NICs whose link has an ipv4_dhcp network and those the document does
+ *    not name (as glean does in IPA's ramdisks; NetworkPlan.nicDhcp); a
+ *    static link gets no DHCP client. On a bond or VLAN, which no ramdisk
+ *    client covers, the agent starts DHCP itself: through networkd where it
+ *    runs (below), else udhcpc in the background as tinyipa's ramforge-dhcp
+ *    starts it (DHCPv4 only: busybox has no DHCPv6 client).
  *  - systemd-networkd (dib, coreos: DHCP on every wired link; found by
  *    networkctl, or by its runtime directory /run/systemd/netif in the
  *    coreos container, which has no systemd but the host's /run): before any
@@ -427,8 +429,16 @@ export interface NetworkPlan {
   devices: Record<string, string>;
   /** What could not be planned (a MAC with no interface): logged, the rest still applies. */
   warnings: string[];
-  /** DHCP/SLAAC networks on physical links, left to the ramdisk's own client (tinyipa's rcS, networkd) and the kernel: device → types. */
+  /** DHCP/SLAAC networks on physical links, left to the ramdisk's own client (networkd) and the kernel: device → types. */
   leftToRamdisk: Record<string, string[]>;
+  /**
+   * Physical interfaces that get DHCPv4 where no DHCP client runs on every
+   * wired link (tinyipa: its rcS starts none when the media carries the
+   * document): those whose link has an ipv4_dhcp network, then those no link
+   * of the document names (glean writes DHCP for those too). The agent
+   * starts udhcpc on them (applyNetworkPlan); networkd covers them already.
+   */
+  nicDhcp: string[];
   /**
    * What systemd-networkd must be told (dib, coreos: networkd runs DHCP on
    * every wired link): one .network file per device the agent configures,
@@ -513,8 +523,8 @@ export function planNetwork(
     for (const m of members) {
       // A second run of the agent: a member already in this bond is left alone (no flap).
       if (masterOf.get(m) === name) continue;
-      // tinyipa's rcS started udhcpc on every NIC when the document has an ipv4_dhcp network: a member keeps no
-      // client and no lease of its own (the bond's DHCP, if any, is the agent's). A no-op without that pid file.
+      // A udhcpc on a member (ramforge-dhcp's, or an older rcS's) goes: a member keeps no client and no lease of
+      // its own (the bond's DHCP, if any, is the agent's). A no-op without that pid file.
       actions.push({ run: udhcpcStopArgv(m), optional: true });
       // The kernel only enslaves a link that is down.
       actions.push({ run: ['ip', 'link', 'set', m, 'down'] });
@@ -547,6 +557,7 @@ export function planNetwork(
   const search: string[] = [];
   const dhcp = new Map<string, Set<4 | 6>>();
   const leftToRamdisk: Record<string, string[]> = {};
+  const nicDhcp: string[] = [];
   const statics = new Map<string, { addresses: string[]; routes: NdRoute[] }>();
   for (const n of data.networks) {
     const dev = devices[n.link];
@@ -561,7 +572,10 @@ export function planNetwork(
         const fams = dhcp.get(dev) ?? new Set<4 | 6>();
         fams.add(n.type === 'ipv4_dhcp' ? 4 : 6);
         dhcp.set(dev, fams);
-      } else (leftToRamdisk[dev] ??= []).push(n.type);
+      } else {
+        (leftToRamdisk[dev] ??= []).push(n.type);
+        if (n.type === 'ipv4_dhcp' && !nicDhcp.includes(dev)) nicDhcp.push(dev);
+      }
       continue;
     }
     if (!n.cidr) continue;
@@ -582,8 +596,11 @@ export function planNetwork(
     ];
     actions.push({ write: paths.resolvConf, value: `${lines.join('\n')}\n` });
   }
+  // A NIC the document does not name (by its MAC) gets DHCP, as glean gives it in IPA's ramdisks; one in a bond stays as it is.
+  const named = new Set(Object.values(devices));
+  for (const i of interfaces) if (!named.has(i.name) && !i.master && !nicDhcp.includes(i.name)) nicDhcp.push(i.name);
   const networkd = networkdUnits({ memberOf, statics, dhcp, leftToRamdisk });
-  return { actions, devices, warnings, leftToRamdisk, networkd };
+  return { actions, devices, warnings, leftToRamdisk, nicDhcp, networkd };
 }
 
 /** One systemd-networkd .network file the agent writes for a device (a member, a static or an agent-DHCP link). */
@@ -818,6 +835,20 @@ export async function applyNetworkPlan(
       o.log.warn(`network_data.json: ${'write' in a ? `writing ${a.write}` : what} failed: ${describeError(e)}`);
     }
   }
+  // tinyipa: no DHCP client runs on the NICs (rcS leaves them to the agent when the media carries the document):
+  // udhcpc on those the document asks DHCP for or does not name, once their links are up. networkd runs its own there.
+  if (!networkd)
+    for (const dev of plan.nicDhcp) {
+      try {
+        const out = await o.run(udhcpcArgv(dev));
+        const running = out.stdout.trim() === 'running';
+        result.dhcpStarted.push(`${dev} (udhcpc ${running ? 'already running' : 'started in the background'})`);
+        o.log.debug(`network_data.json: DHCP on ${dev}`);
+      } catch (e) {
+        result.failed++;
+        o.log.warn(`network_data.json: DHCP on ${dev} failed: ${describeError(e)}`);
+      }
+    }
   return result;
 }
 
@@ -978,7 +1009,7 @@ export const FALLBACK_MARK = 'run/ramforge-network-fallback';
  * used is logged and skipped; a document that is not usable at all is logged
  * and ignored), plan against the interfaces under `root`, apply. When that
  * leaves the node with no static address and no DHCP/SLAAC network (tinyipa's
- * rcS runs no DHCP client when the document has no ipv4_dhcp network), DHCP
+ * rcS runs no DHCP client when the media carries the document), DHCP
  * is started on every wired interface with tinyipa's ramforge-dhcp where it
  * exists (networkd's DHCP on wired interfaces runs in any case).
  * Never throws.
@@ -998,7 +1029,11 @@ export async function configureNetworkData(
     const plan = planNetwork(parsed.data, host.physical, { sysfs, resolvConf: join(o.root, 'etc/resolv.conf') }, host.all);
     const dhcp = o.dhcp ?? (await dhcpMethod(o.root));
     result = await applyNetworkPlan(plan, { run: o.run, log: o.log, dhcp, root: o.root });
-    ramdisk = Object.entries(plan.leftToRamdisk).map(([dev, types]) => `${dev} (${types.join(', ')})`);
+    // With udhcpc the agent runs DHCPv4 on the NICs itself (in dhcpStarted); what stays is the kernel's SLAAC.
+    ramdisk = Object.entries(plan.leftToRamdisk)
+      .map(([dev, types]) => [dev, dhcp === 'networkd' ? types : types.filter((t) => t !== 'ipv4_dhcp')] as const)
+      .filter(([, types]) => types.length)
+      .map(([dev, types]) => `${dev} (${types.join(', ')})`);
     o.log.info(
       [
         `${o.source}: links ${

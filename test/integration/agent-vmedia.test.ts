@@ -15,8 +15,11 @@
  *
  * network_data.json: the two NICs in an active-backup bond with a STATIC
  * 10.0.2.50/24 (slirp's DHCP would hand out 10.0.2.15), default route via
- * 10.0.2.2, and VLAN 100 on the bond with 192.168.100.50/24. The ramdisk must
- * run no DHCP client, build the bond and the VLAN, and the agent must look up
+ * 10.0.2.2, and VLAN 100 on the bond with 192.168.100.50/24; a third NIC,
+ * on a slirp of its own (10.0.3.0/24), with an ipv4_dhcp network. DHCP runs
+ * per link, as glean does it in IPA: the ramdisk must run a DHCP client on
+ * the third NIC only (it gets slirp's 10.0.3.15), none on the bond's members
+ * (no 10.0.2.15 anywhere), build the bond and the VLAN, and the agent must look up
  * and heartbeat over TLS against Ironic through a TLS terminator whose
  * certificate (for 10.0.2.2 only) is signed by a CA that exists only on
  * the virtual media. The real conductor then cleans the node to `available`.
@@ -48,6 +51,7 @@ import { sshUntil } from '../support/ssh.js';
 const skip = vmIronicSkip();
 const MAC_A = '52:54:00:12:34:71';
 const MAC_B = '52:54:00:12:34:72';
+const MAC_C = '52:54:00:12:34:73';
 const STATIC_IP = '10.0.2.50';
 const VLAN_IP = '192.168.100.50';
 
@@ -65,6 +69,7 @@ const NETWORK_DATA = {
       ethernet_mac_address: MAC_A,
     },
     { id: 'vlan100', type: 'vlan', vlan_link: 'bond0', vlan_id: 100, vlan_mac_address: MAC_A },
+    { id: 'port-c', type: 'phy', ethernet_mac_address: MAC_C, mtu: 1500 },
   ],
   networks: [
     {
@@ -76,6 +81,7 @@ const NETWORK_DATA = {
       routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.2.2' }],
     },
     { id: 'tagged', type: 'ipv4', link: 'vlan100', ip_address: VLAN_IP, netmask: '255.255.255.0', routes: [] },
+    { id: 'by-dhcp', type: 'ipv4_dhcp', link: 'port-c' },
   ],
   services: [{ type: 'dns', address: '10.0.2.3' }],
 };
@@ -129,7 +135,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, no DHCP; lookup, heartbeats and cleaning over TLS', {
+test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, DHCP only on the ipv4_dhcp NIC; lookup, heartbeats and cleaning over TLS', {
   skip,
   timeout: 600_000,
 }, async () => {
@@ -163,6 +169,8 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
       // The virtual media: a CD-ROM beside the direct-booted kernel (no bootindex, which -kernel takes).
       extraArgs: [
         ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
+        // The ipv4_dhcp NIC, on a slirp of another subnet (its lease must not shadow the bond's 10.0.2.0/24).
+        ...['-nic', `user,net=10.0.3.0/24,model=virtio-net-pci,mac=${MAC_C}`],
         ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
         ...['-device', 'ide-cd,drive=vmedia'],
       ],
@@ -190,16 +198,17 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     assert.ok(tlsConnections >= 2, `lookup and heartbeats went through the TLS terminator (${tlsConnections} connections)`);
 
     const serial = vm.serialText();
-    assert.match(serial, /network: static, from network_data\.json on the virtual media/);
+    assert.match(serial, /network: from network_data\.json on the virtual media \(the agent configures it/);
     assert.match(serial, /copied \S+etc\/ironic-python-agent\.d from \/dev\/sr0/);
     assert.match(
       serial,
-      /network_data\.json: links port-a=eth0, port-b=eth1, bond0=bond0, vlan100=bond0\.100; static addresses: \S+\/24 on bond0, \S+\/24 on bond0\.100\r?\n/,
+      /network_data\.json: links port-a=eth0, port-b=eth1, port-c=eth2, bond0=bond0, vlan100=bond0\.100; static addresses: \S+\/24 on bond0, \S+\/24 on bond0\.100; DHCP started by the agent: eth2 \(udhcpc started in the background\)\r?\n/,
     );
     assert.doesNotMatch(serial, /network_data\.json: .* failed/);
 
     const probe = [
-      'echo "dhcp=$(pidof udhcpc || echo none)"',
+      // Which interfaces a DHCP client runs on (busybox ps prints the arguments).
+      'echo "dhcp_on=$(ps | grep "[u]dhcpc " | sed -n "s/.* -i \\([^ ]*\\).*/\\1/p" | sort | tr "\\n" " ")"',
       'ip -4 -o addr show',
       'ip -4 route show',
       'echo "bond_mode=$(cat /sys/class/net/bond0/bonding/mode)"',
@@ -213,10 +222,12 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     ].join('; ');
     const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, probe, { timeoutMs: 120_000 });
     console.log(`on the guest:\n${out}`);
-    assert.match(out, /^dhcp=none$/m, 'no DHCP client runs');
+    assert.match(out, /^dhcp_on=eth2 $/m, 'a DHCP client runs on the ipv4_dhcp NIC only');
+    assert.match(out, /eth2 +inet 10\.0\.3\.15\/24/, 'the ipv4_dhcp NIC has its lease');
+    assert.doesNotMatch(out, /eth[01] +inet /, 'the static bond members have no address of their own');
     assert.match(out, new RegExp(`bond0 +inet ${STATIC_IP.replace(/\./g, '\\.')}/24`));
     assert.match(out, new RegExp(`bond0\\.100 +inet ${VLAN_IP.replace(/\./g, '\\.')}/24`));
-    assert.doesNotMatch(out, /10\.0\.2\.15/, 'no DHCP lease from slirp anywhere');
+    assert.doesNotMatch(out, /10\.0\.2\.15/, "no DHCP lease from the bond's slirps");
     assert.match(out, /^default via 10\.0\.2\.2 dev bond0/m);
     assert.match(out, /^bond_mode=active-backup 1$/m);
     assert.match(out, /^bond_slaves=eth0 eth1$/m);
