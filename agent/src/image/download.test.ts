@@ -112,8 +112,9 @@ test('a connection cut half-way is retried', async () => {
 });
 
 test('a stall longer than the timeout is an error, then retried', async () => {
-  srv.files.get('/img.raw')!.faults = [{ stallMs: 1500 }];
-  const { out } = await fetchTo(info(), { downloadTimeoutS: 0.5 });
+  // Margins a loaded host keeps: the retried GET must never go 2 s without data, the stall outlasts the timeout by 4 s.
+  srv.files.get('/img.raw')!.faults = [{ stallMs: 6000 }];
+  const { out } = await fetchTo(info(), { downloadTimeoutS: 2 });
   assert.equal(gets(), 2);
   assert.ok(out.equals(data));
 });
