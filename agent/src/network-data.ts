@@ -987,7 +987,8 @@ async function onPath(root: string, prog: string): Promise<boolean> {
 /**
  * networkd where networkctl exists (dib) or where networkd's runtime
  * directory is visible without it (coreos: the agent's container has no
- * systemd, and the host's /run is bound into its chroot), else udhcpc
+ * systemd; the host's /run is bound into its chroot, or under nspawn
+ * /run/systemd/network, /run/systemd/netif and /run/ramforge), else udhcpc
  * (tinyipa).
  */
 async function dhcpMethod(root: string): Promise<DhcpMethod> {

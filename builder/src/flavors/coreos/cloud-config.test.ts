@@ -202,6 +202,38 @@ test("network_data.json: the host loads the chrooted agent's networkd files when
   assert.ok(names.includes('opt-ironic\\x2dpython\\x2dagent-run.mount'));
 });
 
+test("network_data.json under nspawn: the host's networkd directories and the agent's reload request are bound in, the path unit still starts", async () => {
+  const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
+  const units = c.coreos?.units ?? [];
+  const agent = units.find((u) => u.name === AGENT_UNIT);
+  const dropIn = agent?.drop_ins?.[0]?.content ?? '';
+  const execStart = dropIn.split('\n').find((l) => l.startsWith('ExecStart=/usr/bin/systemd-nspawn ')) ?? '';
+  const args = execStart.split(' ');
+  // agent/src/network-data.ts: networkdUnitPath (written), /run/systemd/netif (detection; links/<ifindex> polled),
+  // NETWORKD_RELOAD_REQUEST (written).
+  assert.ok(args.includes('--bind=/run/systemd/network'), execStart);
+  assert.ok(args.includes('--bind-ro=/run/systemd/netif'), execStart);
+  assert.ok(args.includes('--bind=/run/ramforge'), execStart);
+  // Before the container's path (its last argument), and not all of /run (nspawn's /run/host).
+  assert.equal(args.at(-1), '/usr/local/bin/ironic-python-agent');
+  assert.ok(!args.includes('--bind=/run'), execStart);
+  // nspawn fails on a missing bind source: the host makes them first.
+  assert.match(dropIn, /^ExecStartPre=\/bin\/mkdir -p \/run\/systemd\/network \/run\/systemd\/netif \/run\/ramforge$/m);
+  // The host's answer is not one of the chroot's units left out for nspawn.
+  const path = units.find((u) => u.name === 'ramforge-networkd-reload.path');
+  assert.equal(path?.command, 'start');
+  assert.match(path?.content ?? '', /^PathModified=\/run\/ramforge\/networkd-reload$/m);
+  assert.ok(units.some((u) => u.name === 'ramforge-networkd-reload.service'));
+  assert.match(agent?.content ?? '', /^Wants=ramforge-networkd-reload\.path$/m);
+  assert.match(agent?.content ?? '', /^After=ramforge-networkd-reload\.path$/m);
+  // rescue: false keeps them.
+  const off = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [], rescue: false })).cloudConfig, 'off');
+  const offDropIn = off.coreos?.units?.find((u) => u.name === AGENT_UNIT)?.drop_ins?.[0]?.content ?? '';
+  for (const b of ['--bind=/run/systemd/network', '--bind-ro=/run/systemd/netif', '--bind=/run/ramforge'])
+    assert.ok(offDropIn.includes(` ${b} `), b);
+  assert.ok(off.coreos?.units?.some((u) => u.name === 'ramforge-networkd-reload.path'));
+});
+
 test('nspawn: no chroot bind mounts into the container (nspawn refuses a populated /dev), the agent unit does not require them', async () => {
   const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
   const names = (c.coreos?.units ?? []).map((u) => u.name);

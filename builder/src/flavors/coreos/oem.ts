@@ -24,10 +24,20 @@ export const CONTAINER_ROOT = 'opt/ironic-python-agent';
  * writable. Binding the host's /sys instead breaks nspawn's mount of
  * /sys/fs/cgroup, and binding all of /run its /run/host mount (both seen at
  * boot), so of the host's /run only /run/udev (the udev database lsblk and
- * udevadm read) is bound. --console=pipe: the agent's output goes to the
- * unit's journal, and nspawn makes no pty to link as /dev/console (with the
- * host's /dev bound in, that link exists already and nspawn gave up).
+ * udevadm read) is bound, and what the agent's network_data.json needs on
+ * a networkd host (agent/src/network-data.ts): /run/systemd/network
+ * read-write (its 10-ramforge-<dev>.network files), /run/systemd/netif
+ * read-only (how it tells networkd runs, and the links' state files it polls
+ * for ADMIN_STATE=unmanaged) and /run/ramforge read-write (its
+ * networkd-reload request, which ramforge-networkd-reload.path answers on
+ * the host). nspawn refuses a bind whose source is missing, so
+ * ExecStartPre makes the three first (networkd's tmpfiles make netif at boot
+ * where networkd is installed). --console=pipe: the agent's output goes to
+ * the unit's journal, and nspawn makes no pty to link as /dev/console (with
+ * the host's /dev bound in, that link exists already and nspawn gave up).
  */
+const NSPAWN_RUN_BINDS = ['--bind=/run/systemd/network', '--bind-ro=/run/systemd/netif', '--bind=/run/ramforge'] as const;
+
 export const NSPAWN_OVERLAY: CloudConfig = {
   coreos: {
     units: [
@@ -41,9 +51,12 @@ export const NSPAWN_OVERLAY: CloudConfig = {
               'Environment=SYSTEMD_NSPAWN_API_VFS_WRITABLE=1',
               'ExecStart=',
               'ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --register=no --console=pipe --capability=all -D /opt/ironic-python-agent ' +
-                '--bind=/dev --bind=/dev/pts --bind=/run/udev --bind=/usr/share/oem:/mnt --bind-ro=/usr/lib/modules ' +
+                '--bind=/dev --bind=/dev/pts --bind=/run/udev ' +
+                `${NSPAWN_RUN_BINDS.join(' ')} ` +
+                '--bind=/usr/share/oem:/mnt --bind-ro=/usr/lib/modules ' +
                 '--bind=/etc/ironic-python-agent --bind=/etc/ironic-python-agent.d --bind=/etc/ramforge --bind=/etc/ipa-rescue-config ' +
                 '/usr/local/bin/ironic-python-agent',
+              'ExecStartPre=/bin/mkdir -p /run/systemd/network /run/systemd/netif /run/ramforge',
               '',
             ].join('\n'),
           },
