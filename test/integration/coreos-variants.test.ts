@@ -125,7 +125,24 @@ test('runtime nspawn: the agent answers /v1/status from systemd-nspawn, its root
       // The host's modules, bound read-only (--bind-ro): modprobe in the agent's mount namespace loads bonding.
       'sudo -n nsenter -t $pid -m -- modprobe bonding max_bonds=0 && echo modprobe=ok; ' +
       'test -e /sys/class/net/bonding_masters && echo bonding_masters=present; ' +
-      'sudo -n nsenter -t $pid -m -- touch /usr/lib/modules/ramforge-rw 2>/dev/null && echo modules=rw || echo modules=ro',
+      'sudo -n nsenter -t $pid -m -- touch /usr/lib/modules/ramforge-rw 2>/dev/null && echo modules=rw || echo modules=ro; ' +
+      // network_data.json's networkd path (agent/src/network-data.ts) from the agent's side: a bond with no
+      // members (no carrier, networkd leaves it unmanaged: 80-ramforge-wired.network matches Type=ether), a
+      // .network file for it written in the agent's namespace, the agent's reload request touched there; the
+      // host's networkd must then report that file for the link (its state file, read on the host).
+      'echo +rfnn0 | sudo -n tee /sys/class/net/bonding_masters >/dev/null && echo bond=made; sleep 2; ' +
+      'i=$(cat /sys/class/net/rfnn0/ifindex); ' +
+      'echo "before=$(sudo -n sed -n "s/^NETWORK_FILE=//p" /run/systemd/netif/links/$i)"; ' +
+      'printf "[Match]\\nName=rfnn0\\n\\n[Network]\\nConfigureWithoutCarrier=yes\\nAddress=192.0.2.55/32\\n" | ' +
+      'sudo -n nsenter -t $pid -m -- sh -c "cat > /run/systemd/network/10-ramforge-rfnn0.network" && echo unit=written; ' +
+      'sudo -n nsenter -t $pid -m -- touch /run/ramforge/networkd-reload && echo request=made; ' +
+      'sudo -n nsenter -t $pid -m -- touch /run/systemd/netif/ramforge-rw 2>/dev/null && echo netif=rw || echo netif=ro; ' +
+      'for n in $(seq 60); do sudo -n grep -qx "NETWORK_FILE=/run/systemd/network/10-ramforge-rfnn0.network" /run/systemd/netif/links/$i && break; sleep 1; done; ' +
+      'echo "after=$(sudo -n sed -n "s/^NETWORK_FILE=//p" /run/systemd/netif/links/$i)"; ' +
+      'echo "admin=$(sudo -n sed -n "s/^ADMIN_STATE=//p" /run/systemd/netif/links/$i)"; ' +
+      'echo "agent-sees=$(sudo -n nsenter -t $pid -m -- sed -n "s/^NETWORK_FILE=//p" /run/systemd/netif/links/$i)"; ' +
+      'echo "answered=$(sudo -n journalctl -b -o cat -u ramforge-networkd-reload.service | grep -c . )"; ' +
+      'networkctl list --no-pager 2>&1 | sed "s/^/networkctl /"',
   );
   assert.match(out, /^modprobe=ok$/m, out);
   assert.match(out, /^bonding_masters=present$/m, out);
@@ -134,6 +151,22 @@ test('runtime nspawn: the agent answers /v1/status from systemd-nspawn, its root
   assert.match(out, /^host-file=absent$/m, out);
   assert.match(out, /^host-has-agent=no$/m, out);
   assert.match(out, /^parent=systemd-nspawn$/m, out);
+  process.stderr.write(
+    `[coreos-variants] nspawn networkd:\n${out
+      .split('\n')
+      .filter((l) => /^(bond|unit|request|before|after|admin|agent-sees|netif|answered|networkctl)[= ]/.test(l))
+      .join('\n')}\n`,
+  );
+  // The agent's networkd files and its reload request reach the host's networkd (bound /run/systemd/network,
+  // /run/ramforge; ramforge-networkd-reload.path answered); networkd's state is read-only to the agent.
+  assert.match(out, /^bond=made$/m, out);
+  assert.match(out, /^unit=written$/m, out);
+  assert.match(out, /^request=made$/m, out);
+  assert.doesNotMatch(out, /^before=\/run\/systemd\/network\/10-ramforge-rfnn0\.network$/m, out);
+  assert.match(out, /^after=\/run\/systemd\/network\/10-ramforge-rfnn0\.network$/m, out);
+  assert.doesNotMatch(out, /^admin=unmanaged$/m, out);
+  assert.match(out, /^agent-sees=\/run\/systemd\/network\/10-ramforge-rfnn0\.network$/m, out);
+  assert.match(out, /^netif=ro$/m, out);
 });
 
 test('oem repack on a base built here: one compressed archive holds the host and the OEM files, and it boots', {
