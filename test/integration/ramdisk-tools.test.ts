@@ -83,6 +83,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   udevadm: null,
   // network_data.json DHCP on a bond/VLAN: networkctl where it exists, else udhcpc (tinyipa).
   networkctl: null,
+  // network_data.json on networkd ramdisks: systemctl try-restart systemd-networkd where networkctl reload fails.
+  systemctl: null,
   // The extra-hardware inspection collector checks for it first and fails with a hint.
   'hardware-detect': null,
 };
@@ -203,7 +205,7 @@ test('every program the agent runs resolves to the expected binary in the tinyip
 /**
  * The dib flavor is a full Debian root (merged /usr, no busybox): every name the agent relies on resolves to the
  * Debian package's real tool, the busybox rows to coreutils/procps/iproute2/kmod/systemd, and the "not shipped" rows
- * stay absent except openssl (ca-certificates needs it), journalctl, udevadm and networkctl (systemd).
+ * stay absent except openssl (ca-certificates needs it), journalctl, udevadm, networkctl and systemctl (systemd).
  */
 export const DIB_TOOLS: Record<string, Resolution> = {
   ...Object.fromEntries(Object.entries(TINYIPA_TOOLS).filter(([, v]) => v !== 'busybox' && v !== null)),
@@ -236,6 +238,7 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   // The agent starts while udev still coldplugs: udevadm settle before a lookup, inspection, virtual-media search.
   udevadm: 'usr/bin/udevadm',
   networkctl: 'usr/bin/networkctl',
+  systemctl: 'usr/bin/systemctl',
   'hardware-detect': null,
 };
 
