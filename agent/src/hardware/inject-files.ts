@@ -18,14 +18,14 @@
  * (an absolute link resolves in the ramdisk, not in the image) is refused.
  */
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, lstat, mkdir, realpath, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, CommandExecutionError, DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { httpRequest, readCaFile, retry, NoAnswerError } from '../util/http.js';
 import type { Log } from '../util/log.js';
+import { withMount } from '../image/grub-chroot.js';
 import { partitionPath } from './disks/disk-facts.js';
 import type { Node, Port } from './types.js';
 
@@ -292,22 +292,6 @@ async function download(url: string, target: string, verifyCa: boolean, o: Injec
   }
 }
 
-/** Mount `source` on a new directory, run `fn(dir)`, unmount (a failure is an error: the written file may not be on disk) and rmdir. */
-async function withMounted<T>(source: string, run: ProgramRunner, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'rf-inject-'));
-  try {
-    await run(['mount', source, dir]);
-    try {
-      return await fn(dir);
-    } finally {
-      await run(['umount', dir]);
-    }
-  } finally {
-    // rmdir, never a recursive rm: after a failed umount that would delete the image's files.
-    await rmdir(dir).catch(() => undefined);
-  }
-}
-
 const LVM_TYPES = new Set(['e6d6d379-f507-44c2-a23c-238f2a3df928', '0x8e']);
 
 /** The install disk's partitions in table order, LVM physical volumes left out (IPA skips parted's lvm flag). */
@@ -339,10 +323,16 @@ async function withPathMounted(
   if (part !== undefined && part !== null && part !== '') {
     const source = typeof part === 'number' || /^\s*\+?\d+\s*$/.test(part) ? partitionPath(rootDev, Number(part)) : part.trim();
     try {
-      await withMounted(source, o.run, async (dir) => {
-        const root = await realpath(dir);
-        await fn(join(root, rel), root);
-      });
+      await withMount(
+        source,
+        o.run,
+        async (dir) => {
+          const root = await realpath(dir);
+          await fn(join(root, rel), root);
+        },
+        [],
+        'rf-inject-',
+      );
     } catch (e) {
       if (e instanceof AgentError) throw e;
       throw new CommandExecutionError(`Failed to process file ${fl.path} on partition ${source}: ${(e as Error).message}`);
@@ -355,14 +345,20 @@ async function withPathMounted(
   for (const p of partitions) {
     let found = false;
     try {
-      await withMounted(p, o.run, async (dir) => {
-        const root = await realpath(dir);
-        const real = await realpath(join(root, detect)).catch(() => null);
-        if (!real || !inside(root, real) || !(await stat(real)).isDirectory()) return;
-        found = true;
-        o.log.info(`inject_files: ${fl.path}: /${detect} found on partition ${p}`);
-        await fn(join(root, rel), root);
-      });
+      await withMount(
+        p,
+        o.run,
+        async (dir) => {
+          const root = await realpath(dir);
+          const real = await realpath(join(root, detect)).catch(() => null);
+          if (!real || !inside(root, real) || !(await stat(real)).isDirectory()) return;
+          found = true;
+          o.log.info(`inject_files: ${fl.path}: /${detect} found on partition ${p}`);
+          await fn(join(root, rel), root);
+        },
+        [],
+        'rf-inject-',
+      );
     } catch (e) {
       if (found) throw e;
       o.log.warn(`inject_files: failure when inspecting partition ${p}: ${(e as Error).message}`);

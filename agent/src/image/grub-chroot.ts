@@ -129,9 +129,18 @@ export async function withMountedRoot<T>(
   }
 }
 
-/** Mount `dev` (with mount options `opts`) on a fresh directory for `fn`; unmount (a failure is an error: writes may be lost) and rmdir. */
-export async function withMount<T>(dev: string, run: ProgramRunner, fn: (dir: string) => Promise<T>, opts: string[] = []): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'rf-esp-'));
+/**
+ * Mount `dev` (with mount options `opts`) on a fresh directory named `prefix`… for `fn`; unmount (a failure is an
+ * error: writes may be lost) and rmdir (never a recursive rm: after a failed umount that would delete the files).
+ */
+export async function withMount<T>(
+  dev: string,
+  run: ProgramRunner,
+  fn: (dir: string) => Promise<T>,
+  opts: string[] = [],
+  prefix = 'rf-esp-',
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   try {
     await run(['mount', ...opts, dev, dir]);
     try {
