@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { floorInit, moduleLoadOrder } from './floor.js';
+import { floorInit, moduleLoadOrder, pacedBootRows } from './floor.js';
 
 // The lines of Debian 6.1's modules.dep that the virtio NIC needs, plus neighbours.
 const DEP = [
@@ -53,4 +53,22 @@ test('floorInit: loads the modules in order, takes a DHCP lease, then serves /ww
   assert.ok(at(/insmod \/mods\/virtio_ring\.ko/) < at(/insmod \/mods\/virtio_net\.ko/));
   assert.ok(at(/insmod \/mods\/virtio_net\.ko/) < at(/^udhcpc -i eth0/));
   assert.ok(at(/^udhcpc/) < at(/^exec httpd -f -p 9999 -h \/www$/));
+});
+
+test('pacedBootRows: each boot figure × the floor pace, only where the floor and the section ran', () => {
+  assert.deepEqual(pacedBootRows({ boot: { seconds: { direct: 7 } } }), []);
+  const rows = pacedBootRows({
+    floor: { seconds: 2.8, pace: 3.5 / 2.8 },
+    boot: { seconds: { direct: 7.6 } },
+    dib: { directSeconds: 14.9 },
+    coreos: { skipped: 'no engine' },
+  });
+  assert.deepEqual(
+    rows.map((r) => [r.metric.split(' ')[0], r.value, r.target]),
+    [
+      ['tinyipa', '9.5 s', '≤ 7 s'],
+      ['dib', '18.6 s', '≤ 20 s'],
+    ],
+  );
+  assert.match(rows[1]!.reference!, /14\.9 s here × 1\.25 \(floor 3\.5 s .* 2\.8 s here\)/);
 });

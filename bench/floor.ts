@@ -22,8 +22,8 @@ import { cpioStream } from '../builder/src/archive/cpio-writer.js';
 import { readInitramfsFiles } from '../builder/src/archive/initramfs-list.js';
 import { moduleName, parseModuleIndex } from '../builder/src/debian/modules.js';
 import type { TreeEntry } from '../builder/src/tree/types.js';
-import { bootTimes, BOOT_MARKS, type BootMark, type VmParams } from './boot.js';
-import type { BenchContext } from './section.js';
+import { medianBootTimes, type BootMark, type VmParams } from './boot.js';
+import type { BenchContext, Row } from './section.js';
 
 /** The issues' figure for this floor, measured on the machine the targets were set on. */
 export const REFERENCE_FLOOR_SECONDS = 3.5;
@@ -138,19 +138,49 @@ export async function floorSection(p: FloorParams, ctx: BenchContext): Promise<F
   const t = await ctx.tinyipa();
   const initrd = join(ctx.tempDir('floor'), 'floor.initramfs');
   await writeFloorInitramfs(t.initramfs, initrd);
-  const boots = [];
-  for (let i = 1; i <= p.runs; i++) {
-    ctx.log(`booting the floor ramdisk (busybox httpd), ${i} of ${p.runs}`);
-    boots.push(await bootTimes(ctx, { kernel: t.kernel, initrd, append: 'console=ttyS0,115200' }, p, BOOT_MARKS));
+  const mid = await medianBootTimes(
+    ctx,
+    { kernel: t.kernel, initrd, append: 'console=ttyS0,115200' },
+    p,
+    p.runs,
+    'the floor ramdisk (busybox httpd)',
+  );
+  return { ...mid, memoryMiB: p.memoryMiB, pace: REFERENCE_FLOOR_SECONDS / mid.seconds };
+}
+
+/** What the boot, dib and coreos sections' figures have in common here. */
+interface BootFigureShape {
+  seconds?: Partial<Record<string, number>>;
+  directSeconds?: number;
+}
+
+/** The boot rows whose targets were set against the issues' floor, by section: its figure and the target in seconds. */
+const PACED_BOOTS: { section: string; label: string; seconds: (f: BootFigureShape) => number | undefined; targetS: number }[] = [
+  { section: 'boot', label: 'tinyipa boot → /v1/status, kernel+initramfs', seconds: (f) => f.seconds?.direct, targetS: 7 },
+  { section: 'dib', label: 'dib boot → /v1/status, kernel+initramfs', seconds: (f) => f.directSeconds, targetS: 20 },
+  { section: 'coreos', label: 'coreos boot → /v1/status, kernel+initramfs', seconds: (f) => f.directSeconds, targetS: 30 },
+];
+
+/**
+ * The boot figures read at the pace of the machine the targets were set on: figure × (issues' floor / this run's
+ * floor). Only where the floor section ran in the same run; the floor boots tinyipa's LZ4 cloud kernel, so for
+ * dib's and coreos's XZ generic kernel (~3 s of self-decompression under TCG that the floor does not pay) this is
+ * a reading of the host's pace, not an exact conversion.
+ */
+export function pacedBootRows(figures: Record<string, unknown>): Row[] {
+  const floor = figures.floor as { seconds: number; pace: number } | undefined;
+  if (!floor) return [];
+  const out: Row[] = [];
+  for (const b of PACED_BOOTS) {
+    const f = figures[b.section];
+    const seconds = f && !(typeof f === 'object' && 'skipped' in f) ? b.seconds(f as BootFigureShape) : undefined;
+    if (seconds === undefined || !Number.isFinite(seconds)) continue;
+    out.push({
+      metric: `${b.label}, at the targets' pace`,
+      value: `${(seconds * floor.pace).toFixed(1)} s`,
+      target: `≤ ${b.targetS} s`,
+      reference: `${seconds.toFixed(1)} s here × ${floor.pace.toFixed(2)} (floor ${REFERENCE_FLOOR_SECONDS} s where the targets were set / ${floor.seconds.toFixed(1)} s here)`,
+    });
   }
-  // The median boot (by wall time) with its own CPU time and marks: one floor boot moves by ±0.3 s.
-  const mid = [...boots].sort((a, b) => a.seconds - b.seconds)[Math.floor(boots.length / 2)]!;
-  return {
-    seconds: mid.seconds,
-    cpuSeconds: mid.cpuSeconds,
-    marks: mid.marks,
-    runs: boots.map((b) => b.seconds),
-    memoryMiB: p.memoryMiB,
-    pace: REFERENCE_FLOOR_SECONDS / mid.seconds,
-  };
+  return out;
 }
