@@ -4,8 +4,9 @@
  * as root: site elements written the way DIB's upstream elements are
  * (environment.d, root.d, extra-data.d, install.d, post-install.d,
  * post-root.d, finalise.d, static/, init-scripts/, package-installs.yaml
- * with a pkg-map rename, source-repository-*, svc-map) over the built-in
- * helper elements; the result checked file by file. Then the bad inputs:
+ * with a pkg-map rename, pkg-map called for other targets and a map file,
+ * source-repository-*, svc-map) over the built-in helper elements; the
+ * result checked file by file. Then the bad inputs:
  * a failing script, block-device.d, an unset `when` variable, a package
  * that does not exist, an abort; none leaves a mount behind.
  */
@@ -23,6 +24,8 @@ import { mountsUnder, runElements, type RunElementsOptions } from '../../builder
 import { ElementScriptError } from '../../builder/src/flavors/dib/elements/script-error.js';
 import { tempDir, writeTree } from '../../builder/src/flavors/dib/elements/test-trees.js';
 import { debianBaseTar, debianRoot, hostRelease } from '../support/debian-rootfs.js';
+import { fetchNodeRuntime } from '../../builder/src/node-runtime.js';
+import { DEFAULT_NODE_VERSION } from '../../builder/src/flavors/tinyipa/spec.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBn3yNbPRVG4aCYWIpqnKRxWRZOyXPHCM71lUp/Iv+Ky ops@example\n';
 const HEADER = '#!/bin/bash\nif [ ${DIB_DEBUG_TRACE:-1} -gt 0 ]; then set -x; fi\nset -eu\nset -o pipefail\n';
@@ -66,7 +69,33 @@ echo logged > /root/ops-build.log
   'ops-access/static/usr/local/sbin/ops-tool +x': '#!/bin/sh\necho ops\n',
   'ops-access/svc-map': 'ops-hello:\n  default: ops-hello\n',
   'ops-access/package-installs.yaml': 'systemd:\n  phase: pre-install.d\nops_editor:\nless:\n  when: OPS_WANT_LESS = yes\n',
-  'ops-access/pkg-map': JSON.stringify({ family: { debian: { ops_editor: 'nano', ops_legacy_tool: 'ed' } } }),
+  'ops-access/pkg-map': JSON.stringify({
+    family: { debian: { ops_editor: 'nano', ops_legacy_tool: 'ed' }, redhat: { ops_editor: 'vim-minimal' } },
+    distro: { fedora: { ops_editor: 'vim-enhanced' } },
+    release: { ubuntu: { noble: { ops_editor: 'nano-noble' } } },
+  }),
+  // pkg-map at run time, as DIB's: another element's target, and a map file written by the script itself.
+  'ops-access/post-install.d/60-ops-pkg-map +x': `${HEADER}mkdir -p /etc/ops
+{
+    pkg-map --element ops-access --distro ubuntu --release noble ops_editor ops_legacy_tool
+    pkg-map --element ops-access --distro fedora --release 40 --missing-ok --prefix fedora: ops_editor ops_legacy_tool
+    pkg-map --element ops-access --distro centos --release 9 ops_editor
+} > /etc/ops/pkg-map-other-targets
+printf '%s' '{"default": {"ops_pager": "most"}, "distro": {"debian": {"ops_pager": "less"}}, "release": {"debian": {"sid": {"ops_pager": ""}}}}' > /tmp/ops-own-map.json
+{
+    pkg-map --pkg-map /tmp/ops-own-map.json ops_pager
+    pkg-map --pkg-map /tmp/ops-own-map.json --distro gentoo ops_pager
+    pkg-map --pkg-map /tmp/ops-own-map.json --release sid ops_pager
+    echo end
+} > /etc/ops/pkg-map-file
+rc=0; pkg-map --element ops-access no_such_name 2>/dev/null || rc=$?
+echo "unmapped $rc" > /etc/ops/pkg-map-rc
+rc=0; pkg-map --element no-such-element x 2>/dev/null || rc=$?
+echo "no map $rc" >> /etc/ops/pkg-map-rc
+rc=0; pkg-map --pkg-map /tmp/ops-own-map.json --element ops-access x 2>/dev/null || rc=$?
+echo "both $rc" >> /etc/ops/pkg-map-rc
+! cp /bin/true /tmp/in_target.d/ramforge-runtime/node 2>/dev/null
+`,
   // DIB's deprecated list form: installed at the start of install.d (mapped), `-bc` removed again at its end.
   'ops-access/install.d/package-installs-ops-access': '# the old form\nops_legacy_tool\n-bc\n',
   'ops-access/source-repository-ops':
@@ -78,6 +107,8 @@ echo logged > /root/ops-build.log
 
 /** ramforge's own cache: the shared apt cache (DIB_APT_LOCAL_CACHE) is reused from test to test and run to run. */
 const cacheDir = defaultCacheDir();
+/** The pinned Node the dib flavor gives in-chroot helpers (pkg-map), as a build has it. */
+let node: string | undefined;
 
 function baseOptions(t: { after: (fn: () => void) => void }, root: string, site: string, extra: Partial<RunElementsOptions> = {}) {
   const work = tempDir(t, 'dib-runner-work-');
@@ -93,6 +124,7 @@ function baseOptions(t: { after: (fn: () => void) => void }, root: string, site:
     workDir: join(work, 'work'),
     cacheDir,
     epoch: 1767225600,
+    ...(node !== undefined ? { node } : {}),
     log: (l) => lines.push(l),
     signal: new AbortController().signal,
     ...extra,
@@ -117,8 +149,9 @@ function assertClean(root: string) {
   assert.equal(existsSync(join(root, 'tmp/in_target.d')), false, '/tmp/in_target.d removed');
 }
 
-test('prepare the Debian base (cached)', { timeout: 300_000 }, async () => {
+test('prepare the Debian base and the Node runtime (cached)', { timeout: 300_000 }, async () => {
   await debianBaseTar();
+  node = (await fetchNodeRuntime(DEFAULT_NODE_VERSION, cacheDir)).binary;
 });
 
 test('site elements over the built-in helpers, checked file by file', { timeout: 300_000 }, async (t) => {
@@ -237,7 +270,20 @@ test('site elements over the built-in helpers, checked file by file', { timeout:
   for (const p of ['usr/local/bin/install-packages', 'usr/local/bin/pkg-map', 'usr/local/bin/svc-map', 'usr/local/bin/dib-init-system'])
     assert.equal(mode(p), p.endsWith('dib-init-system') ? 0o775 : 0o755, p);
   assert.equal(chrootOut(root, 'dib-init-system').trim(), 'systemd');
-  assert.equal(chrootOut(root, 'pkg-map', '--element', 'ops-access', 'ops_editor').trim(), 'nano');
+  // pkg-map read the maps in the chroot at run time: other targets than the build's, a map file the script wrote.
+  assert.equal(
+    readFileSync(join(root, 'etc/ops/pkg-map-other-targets'), 'utf8'),
+    'nano-noble\ned\nfedora:vim-enhanced\nfedora:ops_legacy_tool\nvim-minimal\n',
+  );
+  assert.equal(readFileSync(join(root, 'etc/ops/pkg-map-file'), 'utf8'), 'less\nmost\nend\n');
+  assert.equal(readFileSync(join(root, 'etc/ops/pkg-map-rc'), 'utf8'), 'unmapped 1\nno map 2\nboth 1\n');
+  // The image holds what DIB's does: the maps as JSON and the command; none of its runtime.
+  assert.deepEqual(readdirSync(join(root, 'usr/share/pkg-map')), ['ops-access']);
+  assert.equal(readFileSync(join(root, 'usr/share/pkg-map/ops-access'), 'utf8'), SITE['ops-access/pkg-map']);
+  const after = spawnSync('chroot', [root, 'pkg-map', '--element', 'ops-access', 'ops_editor'], { encoding: 'utf8' });
+  assert.equal(after.status, 1, 'outside the build pkg-map has no runtime');
+  assert.match(after.stderr, /no runtime at \/tmp\/in_target\.d\/ramforge-runtime/);
+  assert.equal(execFileSync('find', [root, '-xdev', '-name', 'ramforge-runtime'], { encoding: 'utf8' }), '');
   assert.equal(readFileSync(join(root, 'etc/dib-manifests/dib_arguments'), 'utf8'), `${result.elements.join(' ')}\n`);
   assert.equal(mode('etc/dib-manifests/dib_environment'), 0o600);
   assert.match(readFileSync(join(root, 'etc/dib-manifests/dib-manifest-dpkg-dib-test'), 'utf8'), /"package": "nano"/);

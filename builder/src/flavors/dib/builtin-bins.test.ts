@@ -1,9 +1,10 @@
-/** The commands the built-in helper elements put in the image (install-packages, pkg-map), run here with a fake apt-get and a test map. */
+/** The commands the built-in helper elements put in the image (install-packages, pkg-map), run here with a fake apt-get and test maps. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeHelperRuntime } from './elements/helper-runtime.js';
 import { BUILTIN_ELEMENTS_DIR } from './elements/runner.js';
 import { tempDir, writeTree } from './elements/test-trees.js';
 
@@ -41,47 +42,74 @@ test('install-packages: -d is refused as DIB refuses it (exit 1, apt-get not run
 
 const PKG_MAP = join(BUILTIN_ELEMENTS_DIR, 'pkg-map/bin/pkg-map');
 
-/** The image's pkg-map over a resolved map as the pkg-map element writes it (name TAB mapped; mapped empty: skip). */
-function pkgMap(t: { after: (fn: () => void) => void }, args: string[]) {
+/**
+ * The image's pkg-map on the runtime the element runner gives in-chroot
+ * phases (writeHelperRuntime: the bundled pkg-map.mjs; the node mount point
+ * replaced here by this test's own Node), over maps in /usr/share/pkg-map's place.
+ */
+async function pkgMapRuntime(t: { after: (fn: () => void) => void }, withNode = true) {
   const dir = writeTree(tempDir(t), {
-    'pkg-map/.resolved/.target': 'debian bookworm\n',
-    'pkg-map/.resolved/site': 'dropped\t\neditor\tnano\npair\tpython3 python3-yaml\nweb\tapache2\n',
+    'pkg-map/site': JSON.stringify({
+      default: { editor: 'vi', dropped: 'x', pair: 'python3 python3-yaml' },
+      family: { debian: { editor: 'nano', dropped: '' } },
+      distro: { ubuntu: { editor: 'nano-ubuntu' } },
+      release: { debian: { trixie: { editor: 'nano-trixie' } } },
+    }),
+    'own.json': JSON.stringify({ default: { web: 'httpd' }, family: { debian: { web: 'apache2' } } }),
   });
-  return spawnSync(PKG_MAP, args, {
-    encoding: 'utf8',
-    env: { PATH: '/usr/bin:/bin', RAMFORGE_PKG_MAP_DIR: join(dir, 'pkg-map') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  await writeHelperRuntime(join(dir, 'hooks'), undefined);
+  if (withNode) symlinkSync(process.execPath, join(dir, 'hooks/ramforge-runtime/node'));
+  return (args: string[], env: Record<string, string> = { DISTRO_NAME: 'debian', DIB_RELEASE: 'bookworm' }) =>
+    spawnSync(PKG_MAP, args, {
+      encoding: 'utf8',
+      cwd: dir,
+      env: {
+        PATH: '/usr/bin:/bin',
+        RAMFORGE_PKG_MAP_DIR: join(dir, 'pkg-map'),
+        RAMFORGE_RUNTIME_DIR: join(dir, 'hooks/ramforge-runtime'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 }
 
-test("pkg-map: DIB's command line (one name a line, --prefix added, options anywhere, --missing-ok without a map)", (t) => {
-  const ok = (args: string[], stdout: string) => {
-    const r = pkgMap(t, args);
+test('pkg-map: the command runs the bundled pkg-map.mjs on the runtime Node, for any target and map file', async (t) => {
+  const pkgMap = await pkgMapRuntime(t);
+  const ok = (args: string[], stdout: string, env?: Record<string, string>) => {
+    const r = pkgMap(args, env);
     assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, stdout, args.join(' '));
   };
-  ok(['--element', 'site', 'editor', 'web'], 'nano\napache2\n');
-  // A mapped value is printed as it is (DIB prints the string), a name mapped to nothing is skipped.
-  ok(['--element', 'site', 'pair', 'dropped', 'editor'], 'python3 python3-yaml\nnano\n');
-  ok(['--element', 'site', '--prefix', 'PKG:', 'editor', 'web'], 'PKG:nano\nPKG:apache2\n');
-  ok(['editor', '--prefix=>', 'web', '--element=site'], '>nano\n>apache2\n');
-  ok(['--elem', 'site', '--miss', 'editor', 'unknown'], 'nano\nunknown\n');
-  ok(['--element', 'nomap', '--missing-ok', '--prefix', '+', 'a', 'b'], '+a\n+b\n');
-  ok(['--element', 'site', '--distro', 'debian', '--release', 'bookworm', '--debug', 'editor'], 'nano\n');
-  ok(['--element', 'site', 'editor', '--', 'web'], 'nano\napache2\n');
-  // Errors: no mapping (exit 1, the names before it printed), no map (exit 2), no element (1), another distro (1).
-  const err = (args: string[], status: number, stderr: RegExp, stdout = '') => {
-    const r = pkgMap(t, args);
-    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, stderr);
-    assert.equal(r.stdout, stdout);
-  };
-  err(['--element', 'site', 'editor', 'unknown', 'web'], 1, /site has no valid mapping for package unknown/, 'nano\n');
-  err(['--element', 'site', '--unknown-opt', 'editor'], 1, /no valid mapping for package --unknown-opt/);
-  err(['--element', 'site', '--', '--missing-ok'], 1, /no valid mapping for package --missing-ok/);
-  err(['--element', 'nomap', 'editor'], 2, /Required pkg-map for nomap element does not exist/);
-  err(['editor'], 1, /Please specify an --element argument/);
-  err(['--element', 'site', '--distro', 'ubuntu', 'editor'], 1, /resolved for debian\/bookworm .* not ubuntu\/bookworm/);
-  err(['--element', 'site', '--pkg-map', '/x.json', 'editor'], 1, /either --element or --pkg-map/);
-  err(['--element', 'site', '--p', 'x', 'editor'], 2, /ambiguous option: --p could match --pkg-map --prefix/);
+  ok(['--element', 'site', 'editor', 'dropped', 'pair'], 'nano\npython3 python3-yaml\n');
+  ok(['--element', 'site', '--release', 'trixie', 'editor'], 'nano-trixie\n');
+  ok(['--element', 'site', '--distro', 'ubuntu', '--release', 'noble', 'editor'], 'nano-ubuntu\n');
+  ok(['--element', 'site', '--distro', 'fedora', 'editor', 'dropped'], 'vi\nx\n');
+  ok(['--pkg-map', 'own.json', '--prefix=P:', 'web'], 'P:apache2\n');
+  ok(['--pkg-map', 'own.json', 'web'], 'httpd\n', { DISTRO_NAME: 'gentoo' });
+  ok(['--elem', 'nomap', '--miss', 'a', 'b'], 'a\nb\n');
+  const r = pkgMap(['--element', 'site', 'editor', 'unknown']);
+  assert.deepEqual([r.status, r.stdout], [1, 'nano\n']);
+  assert.match(r.stderr, /^ERROR:root:site has no valid mapping for package unknown$/m);
+  assert.equal(pkgMap(['--element', 'nomap', 'a']).status, 2);
+  assert.equal(pkgMap(['--element', 'site', '--p', 'x']).status, 2);
+  // Without DISTRO_NAME (DIB's default for --distro) and no --distro: exit 1.
+  assert.equal(pkgMap(['--element', 'site', 'editor'], {}).status, 1);
+});
+
+test('pkg-map: without the runtime (no node, or the bare mount point) it says so, exit 1, rather than printing nothing', async (t) => {
+  const pkgMap = await pkgMapRuntime(t, false);
+  const r = pkgMap(['--element', 'site', 'editor']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /no runtime at .*ramforge-runtime \(node, pkg-map\.mjs\)/);
+  const dir = tempDir(t);
+  await writeHelperRuntime(dir, '/usr/bin/node');
+  const mountPoint = statSync(join(dir, 'ramforge-runtime/node'));
+  assert.deepEqual([mountPoint.size, mountPoint.mode & 0o777], [0, 0o644], 'the unbound mount point is empty and not executable');
+  const bare = spawnSync(PKG_MAP, ['--element', 'site', 'editor'], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin', RAMFORGE_RUNTIME_DIR: join(dir, 'ramforge-runtime') },
+  });
+  assert.equal(bare.status, 1);
+  assert.match(bare.stderr, /no runtime/);
 });

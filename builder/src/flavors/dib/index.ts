@@ -160,6 +160,7 @@ export const flavor = defineFlavor<DibInputs>({
         workDir: join(workspace, 'dib'),
         cacheDir,
         epoch: mtime,
+        node: node.binary,
         log,
         signal,
       });

@@ -1,15 +1,14 @@
 /**
  * What the built-in helper elements read from the hook tree, computed here
  * in TypeScript instead of by DIB's host-side Python (package-installs-squash,
- * svc-map's merge) or in-image Python (pkg-map, svc-map): the hook scripts
- * of builtin-elements/ stay plain bash and the image needs no Python.
+ * svc-map's merge) or in-image Python (svc-map): the hook scripts of
+ * builtin-elements/ stay plain bash and the image needs no Python. (The
+ * pkg-map command reads its JSON maps at run time: helper-runtime.ts.)
  *
  * Everything goes under `<hooks>/ramforge-data/`:
  * - `apt/sources`: `URI SUITE KEYRING` lines for the build's apt (the
  *   host's sources renamed for the build's release, as the base was made:
  *   debian/mmdebstrap.ts sourcesForRelease), `apt/keyrings/*`;
- * - `pkg-map/<element>`: the element's pkg-map resolved for this distro and
- *   release, `name<TAB>mapped` lines (mapped empty: skip the package);
  * - `svc-map/services` (YAML, as DIB writes /usr/share/svc-map/services) and
  *   `svc-map/services.tsv`;
  * - `package-installs/<phase>.install|.uninstall`: install-packages' arguments,
@@ -22,7 +21,7 @@ import YAML from 'yaml';
 import { UserError } from '../../../errors.js';
 import type { AptSource } from '../../../debian/sources.js';
 import { PACKAGE_PHASES, phasePackages, type LegacyList, type Squashed } from './package-installs.js';
-import { mergedNameMap, osFamily, type PkgMap } from './pkg-map.js';
+import { osFamily, type PkgMap } from './pkg-map.js';
 import { parseDibYaml } from './yaml.js';
 
 export const DATA_DIR = 'ramforge-data';
@@ -52,20 +51,6 @@ export function writeAptData(hooks: string, sources: readonly AptSource[]): void
       for (const suite of s.suites) lines.push(`${uri} ${suite} ${keyring}${s.components.length ? '' : ' exact-path'}`);
   });
   writeFileSync(join(dir, 'sources'), lines.join('\n') + '\n');
-}
-
-/** pkg-map/<element> for every element with a pkg-map. */
-export function writePkgMaps(hooks: string, maps: ReadonlyMap<string, PkgMap | undefined>, target: Target): void {
-  const dir = join(hooks, DATA_DIR, 'pkg-map');
-  mkdirSync(dir, { recursive: true });
-  for (const [element, map] of maps) {
-    if (!map) continue;
-    const merged = mergedNameMap(map, target);
-    const lines = Object.keys(merged)
-      .sort()
-      .map((k) => `${k}\t${merged[k] ?? ''}`);
-    writeFileSync(join(dir, element), lines.join('\n') + '\n');
-  }
 }
 
 /**

@@ -88,11 +88,15 @@ export function readPkgMap(elementDir: string): PkgMap | undefined {
   return parsePkgMap(text, file);
 }
 
+/** DIB's os_major_release: release "8-stream" counts as "8". */
+export function majorRelease(release: string): string {
+  return release === '8-stream' ? '8' : release;
+}
+
 /** The one name map that holds for this distro and release (the most specific section wins). */
-export function mergedNameMap(map: PkgMap, target: { distro: string; release: string }): Record<string, string | null> {
+function mergedNameMap(map: PkgMap, target: { distro: string; release: string }): Record<string, string | null> {
   const family = osFamily(target.distro);
-  // DIB: release "8-stream" counts as "8".
-  const release = target.release === '8-stream' ? '8' : target.release;
+  const release = majorRelease(target.release);
   return {
     ...map.default,
     ...(family !== undefined ? map.family?.[family] : undefined),

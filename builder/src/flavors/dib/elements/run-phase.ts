@@ -41,6 +41,12 @@ export interface PhaseRun {
    * across builds and never land in the image. Absent: none.
    */
   aptCache?: { archives: string; lists: string };
+  /**
+   * Host path of a Node binary bound read-only on the hook tree's
+   * ramforge-runtime/node while in-target phases run (helper-runtime.ts:
+   * what the pkg-map command runs on). Absent: none.
+   */
+  node?: string;
   /** The element a phase script or environment file (relative to the hook tree) comes from. */
   elementOf: (relPath: string) => string;
   log: (line: string) => void;
@@ -56,7 +62,7 @@ export interface ScriptTiming {
 
 /** The argv of a phase (pure; the unit test checks it). */
 export function phaseArgv(
-  r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare' | 'userFlags' | 'aptCache'>,
+  r: Pick<PhaseRun, 'phase' | 'root' | 'hooks' | 'envFiles' | 'scripts' | 'unshare' | 'userFlags' | 'aptCache' | 'node'>,
 ): string[] {
   const inTarget = r.phase.chroot;
   const phaseDir = inTarget ? `/tmp/in_target.d/${r.phase.name}` : `${r.hooks}/${r.phase.name}`;
@@ -78,6 +84,7 @@ export function phaseArgv(
     inTarget ? '1' : '0',
     inTarget && r.aptCache ? r.aptCache.archives : '',
     inTarget && r.aptCache ? r.aptCache.lists : '',
+    inTarget && r.node ? r.node : '',
     '--',
     phaseDir,
     envDir,

@@ -93,7 +93,7 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
   const phase = (n: string) => PHASES.find((p) => p.name === n)!;
   const common = { root: '/r', hooks: '/w/hooks', envFiles: ['10-a.bash'], scripts: ['01-x', '10-y'], unshare: '/usr/bin/unshare' };
   const aptCache = { archives: '/c/archives', lists: '/c/lists' };
-  assert.deepEqual(phaseArgv({ ...common, aptCache, phase: phase('install.d') }), [
+  assert.deepEqual(phaseArgv({ ...common, aptCache, node: '/cache/node', phase: phase('install.d') }), [
     '/usr/bin/unshare',
     '--mount',
     '--pid',
@@ -109,6 +109,7 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '1',
     '/c/archives',
     '/c/lists',
+    '/cache/node',
     '--',
     '/tmp/in_target.d/install.d',
     '/tmp/in_target.d/environment.d',
@@ -117,12 +118,12 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
     '01-x',
     '10-y',
   ]);
-  // Outside the chroot: no apt cache, the hook tree's own paths.
-  const root = phaseArgv({ ...common, aptCache, phase: phase('root.d') });
+  // Outside the chroot: no apt cache, no Node for in-chroot helpers, the hook tree's own paths.
+  const root = phaseArgv({ ...common, aptCache, node: '/cache/node', phase: phase('root.d') });
   // An ordinary user's build: the same, in a user namespace too.
   const userns = phaseArgv({ ...common, userFlags: ['--map-root-user', '--map-auto'], phase: phase('root.d') });
   assert.deepEqual(userns.slice(0, 4), ['/usr/bin/unshare', '--map-root-user', '--map-auto', '--mount']);
-  assert.deepEqual(root.slice(9, 19), ['/r', '/w/hooks', '0', '0', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
+  assert.deepEqual(root.slice(9, 20), ['/r', '/w/hooks', '0', '0', '', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
 });
 
 test('mountsUnder reads mountinfo, octal escapes included', () => {

@@ -32,15 +32,8 @@ import { withCacheLock } from '../../../debian/cache-lock.js';
 import { hostRelease, sourcesForRelease } from '../../../debian/mmdebstrap.js';
 import { elementEnvironment, phaseEnvironment } from './environment.js';
 import { applyHookPlan, planHookTree, type HookPlan } from './hooks.js';
-import {
-  DATA_DIR,
-  mergeSvcMaps,
-  writeAptData,
-  writeLegacyPackageInstalls,
-  writePackageInstalls,
-  writePkgMaps,
-  writeSvcMap,
-} from './helper-data.js';
+import { DATA_DIR, mergeSvcMaps, writeAptData, writeLegacyPackageInstalls, writePackageInstalls, writeSvcMap } from './helper-data.js';
+import { writeHelperRuntime } from './helper-runtime.js';
 import { readLegacyLists, squashPackageInstalls } from './package-installs.js';
 import { PHASES, REFUSED_PHASES } from './phases.js';
 import { readPkgMap } from './pkg-map.js';
@@ -72,6 +65,12 @@ export interface RunElementsOptions {
   cacheDir: string;
   /** SOURCE_DATE_EPOCH given to the scripts. */
   epoch: number;
+  /**
+   * Host path of the Node binary in-chroot helpers run on (the pkg-map
+   * command; helper-runtime.ts): the build's pinned runtime, bound read-only
+   * for in-target phases, never copied into the image. Absent: pkg-map fails.
+   */
+  node?: string;
   log: (line: string) => void;
   signal: AbortSignal;
 }
@@ -210,9 +209,9 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
   const plan = planHookTree(elements);
   applyHookPlan(plan, hooks, { owners: access.mode === 'root' });
   copyFileSync(join(RUNTIME_DIR, 'run-parts.bash'), join(hooks, 'ramforge-run-parts'));
+  await writeHelperRuntime(hooks, opts.node);
   const target = { distro: 'debian', release: opts.release };
   const pkgMaps = new Map(elements.map((e) => [e.name, readPkgMap(e.path)]));
-  writePkgMaps(hooks, pkgMaps, target);
   writeSvcMap(hooks, mergeSvcMaps(elements, 'debian'));
   writeAptData(hooks, sourcesForRelease(await readHostSources(), hostRelease(), opts.release));
   const elementOf = elementFinder(plan, hooks);
@@ -283,6 +282,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
             unshare,
             userFlags: userFlags(access),
             ...(aptCache ? { aptCache } : {}),
+            ...(opts.node !== undefined ? { node: opts.node } : {}),
             elementOf,
             log: opts.log,
             signal: opts.signal,

@@ -2,7 +2,7 @@
 # Run one phase of the element runner (elements/runner.ts) in the private
 # mount and PID namespaces that `unshare` made for it:
 #
-#   enter-phase.bash ROOT HOOKS MOUNTS CHROOT APT_ARCHIVES APT_LISTS -- RUN_PARTS_ARGS...
+#   enter-phase.bash ROOT HOOKS MOUNTS CHROOT APT_ARCHIVES APT_LISTS NODE -- RUN_PARTS_ARGS...
 #
 # MOUNTS=1: /proc, /dev (bind), /dev/pts and a read-only /sys in ROOT, as
 # DIB's mount_proc_dev_sys. CHROOT=1: the hook tree bound read-only at
@@ -10,7 +10,9 @@
 # APT_ARCHIVES / APT_LISTS (when not empty): host directories bound over the
 # root's /var/cache/apt/archives and /var/lib/apt/lists (DIB's shared apt
 # cache), so packages and lists are reused across builds and stay out of
-# the image.
+# the image. NODE (when not empty): a Node binary bound read-only on
+# ROOT/tmp/in_target.d/ramforge-runtime/node (an empty file the runner made),
+# what in-chroot helpers (pkg-map) run on (elements/helper-runtime.ts).
 # Every mount lives in this namespace only: when the phase ends, however it
 # ends (failure, abort, a killed ramforge), the kernel drops them, so no
 # mount is ever left behind on the host.
@@ -22,7 +24,8 @@ mounts=$3
 in_chroot=$4
 apt_archives=$5
 apt_lists=$6
-shift 6
+node=$7
+shift 7
 [ "${1:-}" = "--" ] && shift
 
 # In a user namespace (an ordinary user's build: uid 0 is not the host's
@@ -54,6 +57,10 @@ if [ "$in_chroot" = 1 ]; then
         mkdir -p "$root/var/cache/apt/archives" "$root/var/lib/apt/lists"
         mount --bind "$apt_archives" "$root/var/cache/apt/archives"
         mount --bind "$apt_lists" "$root/var/lib/apt/lists"
+    fi
+    if [ -n "$node" ]; then
+        mount --bind "$node" "$root/tmp/in_target.d/ramforge-runtime/node"
+        mount -o remount,bind,ro "$root/tmp/in_target.d/ramforge-runtime/node"
     fi
     exec chroot "$root" /bin/bash /tmp/in_target.d/ramforge-run-parts "$@"
 fi
