@@ -14,6 +14,7 @@ import {
   requireTreeRoot,
   rootProblem,
   RUNNER_ROOT_PROBE,
+  sourcedEnvironment,
 } from './runner.js';
 import { resolveElements } from './resolve.js';
 import { tempDir, writeTree } from './test-trees.js';
@@ -124,6 +125,22 @@ test('a phase runs in private mount and PID namespaces; in-target phases chroot 
   const userns = phaseArgv({ ...common, userFlags: ['--map-root-user', '--map-auto'], phase: phase('root.d') });
   assert.deepEqual(userns.slice(0, 4), ['/usr/bin/unshare', '--map-root-user', '--map-auto', '--mount']);
   assert.deepEqual(root.slice(9, 20), ['/r', '/w/hooks', '0', '0', '', '', '', '--', '/w/hooks/root.d', '/w/hooks/environment.d', '1']);
+});
+
+test("what package-installs' `when` reads: environment.d sourced as in a phase (a `declare -x` stays local, `export` counts)", async (t) => {
+  const hooks = writeTree(tempDir(t), {
+    'environment.d/10-a.bash': 'export WANT_A=yes\ndeclare -x WANT_B=yes\nlocal WANT_C=yes\nexport WANT_C\nexport ARGC=$#\n',
+    'environment.d/20-b.bash': 'export B_SEEN_LATER="$WANT_B"\n',
+    // Not an environment file (DIB's name rule): never sourced.
+    'environment.d/30 skipped.bash': 'exit 9\n',
+  });
+  const env = await sourcedEnvironment(hooks, { PATH: '/usr/bin:/bin', WANT_B: 'caller' });
+  assert.equal(env.WANT_A, 'yes');
+  assert.equal(env.WANT_B, 'caller');
+  assert.equal(env.WANT_C, undefined);
+  assert.equal(env.ARGC, '0');
+  assert.equal(env.B_SEEN_LATER, 'yes');
+  assert.equal(env._env_dir, undefined, "the runner's own variables are not exported");
 });
 
 test('mountsUnder reads mountinfo, octal escapes included', () => {

@@ -348,14 +348,26 @@ async function finaliseBase(root: string, access: TreeAccess, signal: AbortSigna
   if (existsSync(join(root, 'root'))) await run(['find', join(root, 'root'), '-name', '*.log', '-type', 'f', '-delete'], opts);
 }
 
-/** The exported variables after bash sources environment.d (what a phase's scripts see): package-installs' `when` reads them. */
-async function sourcedEnvironment(hooks: string, env: Record<string, string>): Promise<Record<string, string>> {
-  const files = listEnvironmentFiles(join(hooks, 'environment.d')).map((f) => join(hooks, 'environment.d', f));
+/**
+ * The exported variables after bash sources environment.d (what a phase's
+ * scripts see): package-installs' `when` reads them. Sourced by
+ * run-parts.bash's own source_environment, so scoped as in a phase (DIB's
+ * package-installs-squash is a script run after dib-run-parts sourced them).
+ */
+export async function sourcedEnvironment(hooks: string, env: Record<string, string>): Promise<Record<string, string>> {
+  const envDir = join(hooks, 'environment.d');
+  const files = listEnvironmentFiles(envDir);
   const { stdout } = await run(
-    ['/bin/bash', '-c', 'set -eu -o pipefail; for f; do source "$f" </dev/null >&2; done; env -0', 'env', ...files],
-    {
-      env,
-    },
+    [
+      '/bin/bash',
+      '-c',
+      'exec 3>/dev/null; _run_parts=$1 _env_dir=$2; shift 2; _env_files=("$@"); source "$_run_parts"; source_environment </dev/null >&2; env -0',
+      'ramforge-environment',
+      join(RUNTIME_DIR, 'run-parts.bash'),
+      envDir,
+      ...files,
+    ],
+    { env },
   );
   const out: Record<string, string> = {};
   for (const kv of stdout.split('\0')) {

@@ -40,6 +40,51 @@ test('environment.d is sourced once, in order; only exported variables reach the
   assert.equal(r.fd3, 'env 10-a.bash\nenv 20-b.bash\nenvdone\nstart 10-first\nend 10-first 0\nstart 20-second\nend 20-second 0\n');
 });
 
+test("environment.d is sourced inside a function, as DIB's dib-run-parts: a `declare -x` stays local to it, `export` reaches the scripts", (t) => {
+  const dir = writeTree(tempDir(t), {
+    'env/10-scope.bash': [
+      'export EXPORTED=e',
+      'declare -x DECLARED=d',
+      'typeset -x TYPESET=t',
+      'declare -gx GLOBAL=g',
+      // `local` is an error at a shell's top level; inside DIB's function it is not.
+      'local LOCAL=l',
+      'export LOCAL',
+      // A variable the caller exported, shadowed by a local one: the scripts keep the caller's value.
+      'declare -x CALLER=from-env-file',
+      // dib-run-parts' own local: set here, it dies with the function.
+      'export dir=/elsewhere',
+      // The function is called without arguments.
+      'export ARGC=$#',
+      'set -x',
+      '',
+    ].join('\n'),
+    // The function is still running while the next file is sourced: its locals are seen there.
+    'env/20-later.bash': 'export SEEN_LATER="$DECLARED"\n',
+    'phase/10-show +x':
+      '#!/bin/bash\necho "E=$EXPORTED D=${DECLARED-unset} T=${TYPESET-unset} G=$GLOBAL L=${LOCAL-unset} C=$CALLER dir=${dir-unset} ARGC=$ARGC LATER=$SEEN_LATER"\n',
+  });
+  const r = spawnSync(
+    '/bin/bash',
+    [
+      '-c',
+      `exec 3>"$0"; exec /bin/bash "${RUNTIME_DIR}run-parts.bash" "$@"`,
+      join(dir, 'fd3'),
+      join(dir, 'phase'),
+      join(dir, 'env'),
+      '2',
+      '10-scope.bash',
+      '20-later.bash',
+      '10-show',
+    ],
+    { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', CALLER: 'from-caller' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'E=e D=unset T=unset G=g L=unset C=from-caller dir=unset ARGC=0 LATER=d\n');
+  // The file's `set -x` ended with it (DIB restores the tracing after each file): the runner's own commands are not traced.
+  assert.doesNotMatch(r.stderr, /\+ .*(start|10-show)/);
+});
+
 test('the first failing script stops the phase with its exit code; an environment file can abort it', (t) => {
   const dir = writeTree(tempDir(t), {
     'env/10-a.bash': 'export A=1\n',
