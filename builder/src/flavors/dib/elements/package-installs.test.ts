@@ -245,3 +245,15 @@ test("the deprecated package-installs-<element> lists in phase directories are r
   assert.equal(data('pre-install.d.legacy-install'), 'early\n');
   assert.equal(data('post-install.d.legacy-install'), '');
 });
+
+test('the deprecated lists where DIB slips, read as it means to: CRLF lines, a line mapped name by name, `-name` mapped as `name`', (t) => {
+  const hooks = writeTree(tempDir(t), {
+    // DIB's `read` keeps the CR (apt then finds no such package); a line where one name has no mapping is installed
+    // unmapped as a whole by DIB (its pkg-map call for the line fails); `-editor` is looked up as `-editor` by DIB.
+    'install.d/package-installs-site': 'curl\r\neditor unmapped\r\n-editor\r\n',
+  });
+  const maps = new Map([['site', { default: { editor: 'nano' } }]]);
+  const [list] = readLegacyLists(hooks, maps, { distro: 'debian', release: 'bookworm' });
+  assert.deepEqual(list?.install, ['curl', 'nano', 'unmapped', 'nano']);
+  assert.deepEqual(list?.uninstall, ['nano']);
+});

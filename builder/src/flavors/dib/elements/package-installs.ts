@@ -235,10 +235,19 @@ export interface LegacyList {
  * at its end. Names go through the pkg-map of the element the file is
  * named after, when it has one (a name without mapping stays as it is).
  *
- * Deviations, on purpose: files in name order (DIB: `find`'s directory
- * order), a last line without a newline counts (DIB's `read` loop drops
- * it), and a `-name` to remove is mapped without its `-` (DIB maps
- * `-name`, which fails the phase unless the map has that key).
+ * Deviations, on purpose (where DIB's shell slips; its intent kept):
+ * - files in name order, where DIB takes `find`'s directory order (which
+ *   depends on the filesystem): the build log is the same everywhere, and
+ *   nothing else changes, as DIB too gathers a phase's lists into one
+ *   install-packages call (one `-e` call for the removals);
+ * - a last line without a newline counts (DIB's `read` loop drops it);
+ * - blanks around a name are trimmed, a CR included (DIB's `read` keeps a
+ *   CR, and apt finds no such package);
+ * - names are mapped one by one (DIB maps a line at once, and installs the
+ *   whole line unmapped when one of its names has no mapping);
+ * - a `-name` to remove is mapped as `name`, as for the install (DIB maps
+ *   `-name`, which fails the phase unless the map has that key, and cuts
+ *   the first character off the result).
  */
 export function readLegacyLists(
   hooks: string,
