@@ -168,6 +168,28 @@ describe('inject_files', () => {
     );
   });
 
+  it('deleted: a file under a directory that does not exist is nothing to delete (the same name higher up stays)', async () => {
+    const { managers, log } = await managersFor(disk.run);
+    const root = disk.stores['/dev/sda2']!;
+    writeFileSync(join(root, 'etc/keep.conf'), 'keep\n');
+    mkdirSync(join(root, 'etc/app'), { recursive: true });
+    writeFileSync(join(root, 'etc/app/keep.conf'), 'keep too\n');
+    const r = await managers.dispatchToManagers('inject_files', {}, [], {
+      files: [
+        { path: '/etc/no-such-dir/keep.conf', deleted: true },
+        { path: '/etc/app/gone/deeper/keep.conf', partition: 2, deleted: true },
+      ],
+    });
+    assert.equal(r, null);
+    assert.equal(readFileSync(join(root, 'etc/keep.conf'), 'utf8'), 'keep\n');
+    assert.equal(readFileSync(join(root, 'etc/app/keep.conf'), 'utf8'), 'keep too\n');
+    assert.ok(
+      log.lines.some((l) => l.includes('/etc/no-such-dir/keep.conf does not exist')),
+      log.lines.join('\n'),
+    );
+    assert.equal(disk.mounted.size, 0);
+  });
+
   it('a path found on no partition fails with DeviceNotFound naming what was scanned; a failing mount is skipped', async () => {
     const { managers, log } = await managersFor(disk.run);
     await assert.rejects(

@@ -231,6 +231,17 @@ async function injectOne(
   const dir = dirname(full);
   if (fl.deleted) {
     const realDir = await checkedRealpath(root, dir, fl.path);
+    // checkedRealpath answers for the deepest directory that exists: with the file's own directory missing there is
+    // nothing to delete (IPA's unlink gets ENOENT), not a file of the same name higher up.
+    if (
+      !(await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      o.log.info(`inject_files: ${fl.path} does not exist, nothing to delete`);
+      return;
+    }
     const target = join(realDir, basename(full));
     try {
       await unlink(target);
