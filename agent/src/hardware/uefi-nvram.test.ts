@@ -13,7 +13,7 @@ import { createMemoryLog } from '../../test/support/logs.js';
 import { createState } from '../state.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { GenericHardwareManager } from './generic.js';
-import { DEFAULT_NVRAM_MATCH_PATTERNS } from './uefi-nvram.js';
+import { compileMatchPatterns, DEFAULT_NVRAM_MATCH_PATTERNS } from './uefi-nvram.js';
 import { loadHardwareManagers } from './plugins.js';
 import type { Step } from './types.js';
 
@@ -106,6 +106,22 @@ describe('clean_uefi_nvram', () => {
     // An empty list removes nothing.
     await managers.dispatchToManagers('clean_uefi_nvram', {}, [], { match_patterns: [] });
     assert.equal(fake.nvram.length, 4);
+  });
+
+  it("Python's \\A and \\Z anchors mean the start and end of the device path, as in IPA's re.search", async () => {
+    const fake = fakeEfibootmgr();
+    const { managers } = await managersFor(fake.run, true);
+    // In JavaScript \A and \Z are the letters A and Z: these matched nothing and every entry stayed.
+    await managers.dispatchToManagers('clean_uefi_nvram', {}, [], { match_patterns: ['\\AHD\\(', 'grubx64\\.efi\\)\\Z'] });
+    assert.deepEqual(removals(fake.calls), ['efibootmgr -b 0003 -B', 'efibootmgr -b 0004 -B', 'efibootmgr -b 000A -B']);
+    assert.deepEqual(
+      fake.nvram.map((e) => e.num),
+      ['0000', '0001', '0002'],
+    );
+    // An escaped backslash before A stays a backslash then the letter A.
+    const [escaped] = compileMatchPatterns(['File\\(\\\\Apps']);
+    assert.equal(escaped!.test('HD(1)/File(\\Apps\\x.efi)'), true);
+    assert.equal(escaped!.test('HD(1)/File(Apps)'), false);
   });
 
   it('bad match_patterns fail the clean step with InvalidCommandParamsError and touch no entry', async () => {

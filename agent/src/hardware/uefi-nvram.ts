@@ -14,6 +14,33 @@ import type { Log } from '../util/log.js';
 /** IPA's DEFAULT_CLEAN_UEFI_NVRAM_MATCH_PATTERNS: entries on a disk partition, and shim or GRUB loaders. */
 export const DEFAULT_NVRAM_MATCH_PATTERNS = ['^HD\\(', 'shim.*\\.efi', 'grub.*\\.efi'];
 
+/**
+ * Python's \A and \Z (start and end of the string) as JavaScript's ^ and $ (without the m flag the same):
+ * JavaScript reads \A and \Z as the letters A and Z. An escaped backslash and a character class are left as they are.
+ */
+function pythonAnchors(p: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') {
+      const next = p[i + 1] ?? '';
+      out += !inClass && next === 'A' ? '^' : !inClass && next === 'Z' ? '$' : c + next;
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      // A ] right after [ or [^ is a literal in Python's classes.
+      if (p[i + 1] === '^') out += p[++i];
+      if (p[i + 1] === ']') out += p[++i];
+    } else out += c;
+  }
+  return out;
+}
+
 /** The patterns as case-insensitive regular expressions; InvalidCommandParamsError unless a list of strings that compile. */
 export function compileMatchPatterns(value: unknown): RegExp[] {
   const patterns = value ?? DEFAULT_NVRAM_MATCH_PATTERNS;
@@ -24,7 +51,7 @@ export function compileMatchPatterns(value: unknown): RegExp[] {
     if (typeof p !== 'string') throw bad(`match_patterns[${i}] is ${JSON.stringify(p)}`);
     try {
       // Python's named groups (?P<n>...) and back-references (?P=n) have other spellings in JavaScript.
-      return new RegExp(p.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>'), 'i');
+      return new RegExp(pythonAnchors(p.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>')), 'i');
     } catch (e) {
       throw bad(`match_patterns[${i}] ${JSON.stringify(p)} does not compile: ${(e as Error).message}`);
     }
