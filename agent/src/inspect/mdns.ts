@@ -33,7 +33,7 @@ export function buildServiceEndpoint(
   overrides: Record<string, string>;
 } {
   const txt = { ...r.txt };
-  const protocol = txt.protocol ?? (r.port === 80 ? 'http' : 'https');
+  const protocol = txt.protocol || (r.port === 80 ? 'http' : 'https');
   let path = txt.path ?? '';
   if (path && !path.startsWith('/')) path = '/' + path;
   delete txt.protocol;

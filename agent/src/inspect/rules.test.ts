@@ -113,6 +113,11 @@ describe('mDNS endpoint', () => {
   });
   it('defaults to http on port 80, https elsewhere; only allowed ipa_ overrides pass', () => {
     assert.equal(buildServiceEndpoint({ server: 'a.local.', port: 80, addresses: ['192.0.2.5'], txt: {} }).url, 'http://192.0.2.5:80');
+    // An empty protocol= is no protocol (IPA: `if not protocol`), not a URL starting with "://".
+    assert.equal(
+      buildServiceEndpoint({ server: 'a.local.', port: 6385, addresses: ['192.0.2.5'], txt: { protocol: '' } }).url,
+      'https://192.0.2.5:6385',
+    );
     const e = buildServiceEndpoint({
       server: 'a.local.',
       port: 443,
