@@ -190,6 +190,22 @@ describe('inject_files', () => {
     assert.equal(disk.mounted.size, 0);
   });
 
+  it('mode keeps its setuid/setgid bits when owner and group are given too (chown clears them)', async () => {
+    const { managers } = await managersFor(disk.run);
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    await managers.dispatchToManagers('inject_files', {}, [], {
+      files: [
+        { path: '/etc/helper', content: b64('#!/bin/sh\n'), mode: 0o4755, owner: uid, group: gid },
+        { path: '/etc/shared', content: b64('x'), mode: 0o2775, group: gid },
+      ],
+    });
+    const root = disk.stores['/dev/sda2']!;
+    assert.equal(mode(join(root, 'etc/helper')), 0o4755);
+    assert.equal(statSync(join(root, 'etc/helper')).uid, uid);
+    assert.equal(mode(join(root, 'etc/shared')), 0o2775);
+  });
+
   it('a path found on no partition fails with DeviceNotFound naming what was scanned; a failing mount is skipped', async () => {
     const { managers, log } = await managersFor(disk.run);
     await assert.rejects(

@@ -273,8 +273,9 @@ async function injectOne(
   if ((await lstat(target).catch(() => null))?.isSymbolicLink()) target = await checkedRealpath(root, target, fl.path);
   if (url) await download(url, target, verifyCa, o);
   else await writeFile(target, Buffer.from((fl.content ?? '').replace(/\s+/g, ''), 'base64'));
-  if (fl.mode) await chmod(target, fl.mode);
+  // chown before chmod: chown clears the setuid and setgid bits (IPA's chmod-then-chown loses them from mode).
   if (fl.owner !== undefined || fl.group !== undefined) await chown(target, fl.owner ?? -1, fl.group ?? -1);
+  if (fl.mode) await chmod(target, fl.mode);
   o.log.info(`inject_files: wrote ${fl.path}`);
 }
 
