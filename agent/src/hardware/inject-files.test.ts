@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   mkdtempSync,
@@ -204,6 +205,28 @@ describe('inject_files', () => {
     assert.equal(mode(join(root, 'etc/helper')), 0o4755);
     assert.equal(statSync(join(root, 'etc/helper')).uid, uid);
     assert.equal(mode(join(root, 'etc/shared')), 0o2775);
+  });
+
+  it('a symlink whose target does not exist yet is written through, as open() creates the target', async () => {
+    const { managers } = await managersFor(disk.run);
+    const root = disk.stores['/dev/sda2']!;
+    mkdirSync(join(root, 'etc/app.conf.d'));
+    symlinkSync('app.conf.d/real.conf', join(root, 'etc/app.conf'));
+    symlinkSync('no-such-dir/real.conf', join(root, 'etc/broken.conf'));
+    await managers.dispatchToManagers('inject_files', {}, [], {
+      files: [{ path: '/etc/app.conf', content: b64('through\n'), mode: 0o640 }],
+    });
+    assert.equal(readFileSync(join(root, 'etc/app.conf.d/real.conf'), 'utf8'), 'through\n');
+    assert.equal(mode(join(root, 'etc/app.conf.d/real.conf')), 0o640);
+    assert.equal(lstatSync(join(root, 'etc/app.conf')).isSymbolicLink(), true);
+    // The target's directory is missing: the step fails (IPA's open() gets ENOENT) and nothing is written anywhere.
+    const before = readdirSync(join(root, 'etc')).sort();
+    await assert.rejects(
+      managers.dispatchToManagers('inject_files', {}, [], { files: [{ path: '/etc/broken.conf', content: b64('x') }] }),
+      (e: Error & { details?: string }) => e.name === 'CommandExecutionError' && /broken\.conf/.test(e.details ?? ''),
+    );
+    assert.deepEqual(readdirSync(join(root, 'etc')).sort(), before);
+    assert.equal(disk.mounted.size, 0);
   });
 
   it('a path found on no partition fails with DeviceNotFound naming what was scanned; a failing mount is skipped', async () => {

@@ -18,8 +18,8 @@
  * (an absolute link resolves in the ramdisk, not in the image) is refused.
  */
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, realpath, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { chmod, chown, lstat, mkdir, readlink, realpath, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, CommandExecutionError, DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
@@ -220,6 +220,29 @@ async function checkedRealpath(root: string, p: string, what: string): Promise<s
   }
 }
 
+/**
+ * The file open() writes when `p` is a symlink: its target, created if missing (a dangling link, whose realpath
+ * fails), in a directory that must exist and stay inside `root`; links to links followed as the kernel does.
+ */
+async function linkTarget(root: string, p: string, what: string): Promise<string> {
+  for (let hops = 0; hops < 40; hops++) {
+    if (!(await lstat(p).catch(() => null))?.isSymbolicLink()) return p;
+    // An absolute target resolves in the ramdisk, which checkedRealpath refuses as outside the filesystem.
+    const next = resolve(dirname(p), await readlink(p));
+    const realDir = await checkedRealpath(root, dirname(next), what);
+    if (
+      !(await stat(dirname(next)).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      throw new CommandExecutionError(`${what}: the symlink leads to ${relative(root, next)}, whose directory does not exist`);
+    }
+    p = join(realDir, basename(next));
+  }
+  throw new CommandExecutionError(`${what}: too many levels of symbolic links`);
+}
+
 async function injectOne(
   fl: InjectFile,
   full: string,
@@ -270,7 +293,7 @@ async function injectOne(
   const realDir = await checkedRealpath(root, dir, fl.path);
   let target = join(realDir, basename(full));
   // An existing symlink is written through (open() follows it), if it stays in the filesystem.
-  if ((await lstat(target).catch(() => null))?.isSymbolicLink()) target = await checkedRealpath(root, target, fl.path);
+  if ((await lstat(target).catch(() => null))?.isSymbolicLink()) target = await linkTarget(root, target, fl.path);
   if (url) await download(url, target, verifyCa, o);
   else await writeFile(target, Buffer.from((fl.content ?? '').replace(/\s+/g, ''), 'base64'));
   // chown before chmod: chown clears the setuid and setgid bits (IPA's chmod-then-chown loses them from mode).
