@@ -297,6 +297,46 @@ describe('inject_files', () => {
   });
 });
 
+describe('inject_files partition search order', () => {
+  it('looks at the partitions in partition-number order, whatever order lsblk lists them in (IPA: parted)', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'rf-inject-order-'));
+    try {
+      const stores: Record<string, string> = {};
+      for (const p of ['sda1', 'sda2', 'sda3', 'sda10']) mkdirSync((stores[`/dev/${p}`] = join(base, p)), { recursive: true });
+      // Two roots (A/B): partitions 2 and 10 both hold etc/; the first by number is the one IPA writes to.
+      for (const p of ['sda2', 'sda10']) mkdirSync(join(stores[`/dev/${p}`]!, 'etc'));
+      const mounted = new Set<string>();
+      const run: ProgramRunner = async (argv) => {
+        const [cmd, a, b] = argv;
+        const ok = { stdout: '', stderr: '', code: 0 };
+        // lsblk's list output follows sysfs, not the partition table (seen: p2, p3, p1).
+        if (cmd === 'lsblk')
+          return { ...ok, stdout: '/dev/sda disk \n/dev/sda10 part x\n/dev/sda3 part x\n/dev/sda2 part x\n/dev/sda1 part x\n' };
+        if (cmd === 'mount' && a && b) {
+          rmdirSync(b);
+          symlinkSync(stores[a]!, b);
+          mounted.add(b);
+          return ok;
+        }
+        if (cmd === 'umount' && a) {
+          mounted.delete(a);
+          unlinkSync(a);
+          mkdirSync(a);
+          return ok;
+        }
+        throw new Error(`unexpected command ${argv.join(' ')}`);
+      };
+      const { managers } = await managersFor(run);
+      await managers.dispatchToManagers('inject_files', {}, [], { files: [{ path: '/etc/site.conf', content: b64('a\n') }] });
+      assert.equal(readFileSync(join(stores['/dev/sda2']!, 'etc/site.conf'), 'utf8'), 'a\n');
+      assert.equal(existsSync(join(stores['/dev/sda10']!, 'etc/site.conf')), false, 'not on the other root');
+      assert.equal(mounted.size, 0);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('inject_files validation', () => {
   it('names every bad entry and field at once (InvalidCommandParamsError)', () => {
     assert.throws(

@@ -329,14 +329,21 @@ async function download(url: string, target: string, verifyCa: boolean, o: Injec
 
 const LVM_TYPES = new Set(['e6d6d379-f507-44c2-a23c-238f2a3df928', '0x8e']);
 
-/** The install disk's partitions in table order, LVM physical volumes left out (IPA skips parted's lvm flag). */
+/** The partition number in a partition's name (sda10, nvme0n1p3, md0p2, mapper/mpatha-part1). */
+const partNumber = (name: string): number => Number(/(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
+
+/**
+ * The install disk's partitions by partition number, as IPA's parted listing (lsblk lists them in sysfs order, which
+ * may be p2, p3, p1), LVM physical volumes left out (IPA skips parted's lvm flag).
+ */
 async function scanPartitions(rootDev: string, run: ProgramRunner): Promise<string[]> {
   const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE,PARTTYPE', rootDev], { okCodes: [0, 32, 64] });
   return stdout
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f[1] === 'part' && !LVM_TYPES.has((f[2] ?? '').toLowerCase()))
-    .map((f) => f[0]!);
+    .map((f) => f[0]!)
+    .sort((a, b) => partNumber(a) - partNumber(b));
 }
 
 /**
