@@ -124,6 +124,37 @@ describe('ipa-api-url=mdns', () => {
     }
   });
 
+  it("a .local server's address is its own A record, not another host's that came in before the SRV", async () => {
+    const port = await freePort();
+    const name = 'baremetal._openstack._tcp.local';
+    const m = mDNS(loopbackSocket(port));
+    m.on('query', (q) => {
+      if (!q.questions.some((x) => x.name === name)) return;
+      // Another host's announcement on the link, then (later) the service's answer with its server's address.
+      m.respond({ answers: [{ name: 'printer.local', type: 'A', data: '192.0.2.77' }] });
+      setTimeout(
+        () =>
+          m.respond({
+            answers: [
+              { name, type: 'SRV', data: { target: 'ironic.local.', port: 6385 } },
+              { name, type: 'TXT', data: ['protocol=http'] },
+            ],
+            additionals: [{ name: 'ironic.local', type: 'A', data: '192.0.2.5' }],
+          }),
+        150,
+      );
+    });
+    try {
+      const changes = await discoverApiUrl(makeConfig({ standalone: false, apiUrl: ['mdns'] }), {
+        log: silentLog,
+        socket: loopbackSocket(port),
+      });
+      assert.deepEqual(changes, { apiUrl: ['http://192.0.2.5:6385'] });
+    } finally {
+      await new Promise<void>((r) => m.destroy(() => r()));
+    }
+  });
+
   it('nothing answers: an explicit mdns fails with ServiceLookupFailure; the implicit lookup only warns; nothing asked, nothing sent', async () => {
     const port = await freePort();
     const socket = loopbackSocket(port);

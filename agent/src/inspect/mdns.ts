@@ -93,6 +93,10 @@ async function queryOnce(service: string, timeoutMs: number, socket: MdnsSocketO
   const { default: mDNS } = await import('multicast-dns');
   const m = mDNS(socket);
   const rec: ServiceRecords = { server: '', port: 0, addresses: [], txt: {} };
+  // A/AAAA records by host name: other hosts' announcements arrive too, before or after the SRV naming ours.
+  const byHost = new Map<string, string[]>();
+  const hostKey = (n: string): string => n.replace(/\.$/, '').toLowerCase();
+  const serverAddresses = (): string[] => byHost.get(hostKey(rec.server)) ?? [];
   let gotTxt = false;
   let done!: () => void;
   const complete = new Promise<void>((r) => {
@@ -113,11 +117,14 @@ async function queryOnce(service: string, timeoutMs: number, socket: MdnsSocketO
       } else if (a.type === 'TXT' && a.name === name) {
         rec.txt = decodeTxt(a.data);
         gotTxt = true;
-      } else if ((a.type === 'A' || a.type === 'AAAA') && (!rec.server || a.name === rec.server.replace(/\.$/, '')))
-        rec.addresses.push(String(a.data));
+      } else if (a.type === 'A' || a.type === 'AAAA') {
+        const list = byHost.get(hostKey(a.name)) ?? [];
+        if (!list.includes(String(a.data))) list.push(String(a.data));
+        byHost.set(hostKey(a.name), list);
+      }
     }
     const local = /\.local\.?$/.test(rec.server);
-    if (rec.port && gotTxt && (!local || rec.addresses.length)) done();
+    if (rec.port && gotTxt && (!local || serverAddresses().length)) done();
   });
   m.query([
     { name, type: 'SRV' },
@@ -128,6 +135,7 @@ async function queryOnce(service: string, timeoutMs: number, socket: MdnsSocketO
   timer.abort();
   m.destroy();
   if (socketError && !rec.port) throw socketError;
+  rec.addresses = serverAddresses();
   return rec.port ? rec : undefined;
 }
 
