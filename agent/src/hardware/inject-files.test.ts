@@ -355,7 +355,7 @@ describe('inject_files validation', () => {
             { path: '/etc/e', content: '', mode: '0644' },
             { path: '/etc/f', content: '', owner: true, group: 1.5, dirmode: 0o10000 },
             { path: '/etc/g', content: '', partition: '--bind' },
-            { path: '/etc/h', content: '', partition: 0 },
+            { path: '/etc/h', content: '', partition: 2.5 },
             { path: '/etc/i', content: 'ftp://host/x' },
             'just a string',
           ],
@@ -390,6 +390,12 @@ describe('inject_files validation', () => {
     assert.throws(() => validateFiles({ path: '/etc/x' }, []), details(/inject_files node property must be a list, got an object/));
     assert.throws(() => validateFiles([], 'x'), details(/files argument must be a list, got string/));
     assert.deepEqual(validateFiles(null, undefined), []);
+    // IPA's `if partition:`: 0 names no partition, so the disk is searched, and a file in / still needs one.
+    assert.equal(validateFiles([{ path: '/etc/x', content: '', partition: 0 }], undefined).length, 1);
+    assert.throws(
+      () => validateFiles([{ path: '/top', content: '', partition: 0 }], undefined),
+      details(/files\[0\].*root directory requires "partition"/),
+    );
   });
 
   it('a bad entry fails execute_deploy_step with InvalidCommandParamsError and mounts nothing; get_deploy_steps offers the step', async () => {

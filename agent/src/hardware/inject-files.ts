@@ -26,7 +26,7 @@ import type { ProgramRunner } from '../util/exec.js';
 import { httpRequest, readCaFile, retry, NoAnswerError } from '../util/http.js';
 import type { Log } from '../util/log.js';
 import { withMount } from '../image/grub-chroot.js';
-import { partitionPath } from './disks/disk-facts.js';
+import { byPartitionNumber, partitionPath } from './disks/disk-facts.js';
 import type { Node, Port } from './types.js';
 
 export interface InjectFile {
@@ -39,6 +39,9 @@ export interface InjectFile {
   owner?: number;
   group?: number;
 }
+
+/** No partition named: absent, null, '' or 0 (IPA's `if partition:`), so the install disk's partitions are searched. */
+const noPartition = (p: unknown): p is undefined | null | '' | 0 => p === undefined || p === null || p === '' || p === 0;
 
 const FIELDS = new Set(['path', 'partition', 'content', 'deleted', 'mode', 'dirmode', 'owner', 'group']);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -73,11 +76,11 @@ export function validateFiles(fromProperties: unknown, fromArgs: unknown): Injec
     else if (path.includes('\0')) failures.push(`${where}: path contains a NUL byte`);
     else if (path.endsWith('/')) failures.push(`${where}: path names a directory; only files are supported`);
     else if (path.split('/').includes('..')) failures.push(`${where}: path must not contain ".."`);
-    else if (dirname(path) === '/' && (fl.partition === undefined || fl.partition === null || fl.partition === '')) {
+    else if (dirname(path) === '/' && noPartition(fl.partition)) {
       failures.push(`${where}: a file in the root directory requires "partition"`);
     }
     const part = fl.partition;
-    if (part !== undefined && part !== null) {
+    if (!noPartition(part)) {
       if (typeof part === 'number') {
         if (!Number.isInteger(part) || part < 1) failures.push(`${where}: partition must be a partition number >= 1 or a mount source`);
       } else if (typeof part !== 'string') failures.push(`${where}: partition must be a number or a string`);
@@ -329,9 +332,6 @@ async function download(url: string, target: string, verifyCa: boolean, o: Injec
 
 const LVM_TYPES = new Set(['e6d6d379-f507-44c2-a23c-238f2a3df928', '0x8e']);
 
-/** The partition number in a partition's name (sda10, nvme0n1p3, md0p2, mapper/mpatha-part1). */
-const partNumber = (name: string): number => Number(/(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
-
 /**
  * The install disk's partitions by partition number, as IPA's parted listing (lsblk lists them in sysfs order, which
  * may be p2, p3, p1), LVM physical volumes left out (IPA skips parted's lvm flag).
@@ -343,7 +343,7 @@ async function scanPartitions(rootDev: string, run: ProgramRunner): Promise<stri
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f[1] === 'part' && !LVM_TYPES.has((f[2] ?? '').toLowerCase()))
     .map((f) => f[0]!)
-    .sort((a, b) => partNumber(a) - partNumber(b));
+    .sort(byPartitionNumber);
 }
 
 /**
@@ -362,7 +362,7 @@ async function withPathMounted(
     .filter((c) => c !== '' && c !== '.')
     .join('/');
   const part = fl.partition;
-  if (part !== undefined && part !== null && part !== '') {
+  if (!noPartition(part)) {
     const source = typeof part === 'number' || /^\s*\+?\d+\s*$/.test(part) ? partitionPath(rootDev, Number(part)) : part.trim();
     try {
       await withMount(
