@@ -34,8 +34,18 @@ export async function listPartitions(dev: string, run: ProgramRunner): Promise<s
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f[1] === 'part')
-    .map((f) => f[0]!);
+    .map((f) => f[0]!)
+    .sort(byPartitionNumber);
 }
+
+/** The partition number in a partition's name (sda10, nvme0n1p3, md0p2, mapper/mpatha-part1). */
+const partitionNumber = (name: string): number => Number(/(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
+
+/**
+ * Partitions by number, as IPA's parted listings give them: lsblk lists a disk's partitions in sysfs order, which
+ * follows the order they were created in (p2, p3, p1 on a disk whose first partition was added last).
+ */
+export const byPartitionNumber = (a: string, b: string): number => partitionNumber(a) - partitionNumber(b);
 
 /** Partition N of a disk: "/dev/sda"+"1", "/dev/nvme0n1"+"p1", "/dev/loop0"+"p1". */
 export function partitionPath(dev: string, n: number): string {
