@@ -251,7 +251,10 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
           // Debian orders rc-local.service after network-online.target, possibly after sshd answers: wait for both markers.
           'for i in $(seq 60); do [ -e /run/ramforge-test-sysv ] && [ -e /run/ramforge-test-rc-local ] && break; sleep 1; done; ' +
           'echo "sysv=$(cat /run/ramforge-test-sysv) rc.local=$(cat /run/ramforge-test-rc-local)"; ' +
-          'systemctl show -p Result,ExecMainStatus,ExecMainExitTimestampMonotonic,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec ramforge-rng-seed.service',
+          'systemctl show -p Result,ExecMainStatus,ExecMainExitTimestampMonotonic,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec ramforge-rng-seed.service; ' +
+          // The agent's CPU share: its own slice beside system.slice and PID 1, its weight read from the kernel.
+          'echo "agent-cgroup=$(grep -o "::.*" /proc/$(systemctl show -p MainPID --value ironic-python-agent)/cgroup) weight=$(cat /sys/fs/cgroup/ramforge.slice/cpu.weight)"; ' +
+          'systemctl show -p StartupCPUWeight,CPUWeight ramforge.slice',
         { timeoutMs: 300_000, pauseMs: 3000 },
       );
       const lines = out.trim().split('\n');
@@ -267,6 +270,14 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       for (const p of ['Result=success', 'ExecMainStatus=0', 'CPUQuotaPerSecUSec=250ms', 'CPUQuotaPeriodUSec=4ms'])
         assert.match(out, new RegExp(`^${p}$`, 'm'), `ramforge-rng-seed.service: ${p}`);
       assert.match(out, /^ExecMainExitTimestampMonotonic=[1-9]\d*$/m, 'ramforge-rng-seed.service ran and ended');
+      // 10000 while the boot's jobs run (StartupCPUWeight), 1000 after: the kernel's value is whichever applies now.
+      assert.match(
+        out,
+        /^agent-cgroup=::\/ramforge\.slice\/ironic-python-agent\.service weight=(1000|10000)$/m,
+        'the agent runs in ramforge.slice',
+      );
+      assert.match(out, /^StartupCPUWeight=10000$/m);
+      assert.match(out, /^CPUWeight=1000$/m);
       const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
         timeoutMs: 120_000,
         pauseMs: 3000,
