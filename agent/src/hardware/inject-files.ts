@@ -223,6 +223,13 @@ async function checkedRealpath(root: string, p: string, what: string): Promise<s
   }
 }
 
+/** Whether `p` is a directory (following links); false when it does not exist. */
+const isDirectory = (p: string): Promise<boolean> =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+
 /**
  * The file open() writes when `p` is a symlink: its target, created if missing (a dangling link, whose realpath
  * fails), in a directory that must exist and stay inside `root`; links to links followed as the kernel does.
@@ -233,12 +240,7 @@ async function linkTarget(root: string, p: string, what: string): Promise<string
     // An absolute target resolves in the ramdisk, which checkedRealpath refuses as outside the filesystem.
     const next = resolve(dirname(p), await readlink(p));
     const realDir = await checkedRealpath(root, dirname(next), what);
-    if (
-      !(await stat(dirname(next)).then(
-        (s) => s.isDirectory(),
-        () => false,
-      ))
-    ) {
+    if (!(await isDirectory(dirname(next)))) {
       throw new CommandExecutionError(`${what}: the symlink leads to ${relative(root, next)}, whose directory does not exist`);
     }
     p = join(realDir, basename(next));
@@ -259,12 +261,7 @@ async function injectOne(
     const realDir = await checkedRealpath(root, dir, fl.path);
     // checkedRealpath answers for the deepest directory that exists: with the file's own directory missing there is
     // nothing to delete (IPA's unlink gets ENOENT), not a file of the same name higher up.
-    if (
-      !(await stat(dir).then(
-        (s) => s.isDirectory(),
-        () => false,
-      ))
-    ) {
+    if (!(await isDirectory(dir))) {
       o.log.info(`inject_files: ${fl.path} does not exist, nothing to delete`);
       return;
     }
