@@ -13,7 +13,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './api/app.js';
 import { startServer, type RunningServer } from './api/server.js';
 import { chooseServerTls } from './api/server-tls.js';
@@ -28,6 +27,7 @@ import type { Inventory, NetworkInterface } from './hardware/types.js';
 import { restoreAgentToken, saveAgentToken } from './ironic/token-store.js';
 import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
+import { dirEntries, sleepUntilDirChanges } from './util/dir-change.js';
 import { createConsoleLog, type Log } from './util/log.js';
 import { settleDevices } from './util/udev-settle.js';
 import { copyConfigFromVmedia, parseKernelParams, readVmediaNetworkData } from './vmedia.js';
@@ -35,7 +35,8 @@ import { AGENT_VERSION } from './version.js';
 
 const NETWORK_WAIT_TIMEOUT_S = 60;
 // IPA retries every 5 s; a NIC shows up within a fraction of a second of its driver loading, and the ramdisk's
-// agent starts while udev still loads drivers, so look often (one list_network_interfaces is a sysfs read).
+// agent starts while udev still loads drivers, so look often (one list_network_interfaces is a sysfs read and `ip`),
+// and at once when /sys/class/net changes (util/dir-change.ts).
 const NETWORK_WAIT_RETRY_S = 0.5;
 
 export interface RunAgentOptions {
@@ -59,9 +60,11 @@ export interface RunningAgent {
 }
 
 /** IPA _wait_for_interface: up to 60 s until any interface has a MAC. Returns what was found (maybe nothing). */
-async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Promise<NetworkInterface[]> {
+async function waitForInterface(managers: HardwareManagerRegistry, root: string, log: Log): Promise<NetworkInterface[]> {
   const deadline = Date.now() + NETWORK_WAIT_TIMEOUT_S * 1000;
+  const netDir = join(root, 'sys/class/net');
   for (;;) {
+    const seen = await dirEntries(netDir);
     let found: NetworkInterface[] = [];
     try {
       found = (await managers.dispatchToManagers('list_network_interfaces')) as NetworkInterface[];
@@ -74,7 +77,7 @@ async function waitForInterface(managers: HardwareManagerRegistry, log: Log): Pr
       return found;
     }
     log.debug('network is not up yet, retrying');
-    await sleep(NETWORK_WAIT_RETRY_S * 1000);
+    await sleepUntilDirChanges(netDir, seen, NETWORK_WAIT_RETRY_S * 1000);
   }
 }
 
@@ -153,7 +156,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   const ironic = !config.standalone;
   // Lookup and inspection report the NICs and disks: every one, not only those udev handled so far.
   if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0 || config.useMdns)) await settleDevices(run, log);
-  const interfaces = ironic ? await waitForInterface(managers, log) : [];
+  const interfaces = ironic ? await waitForInterface(managers, config.rootPath, log) : [];
   // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
   if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);
   // ipa-api-url=mdns (or none with ipa-use-mdns): IPA looks the API up at start; here once a NIC is up, before inspection.

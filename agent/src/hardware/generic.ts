@@ -16,9 +16,11 @@
  * automated cleaning (manual cleaning re-runs the current step), as after
  * any IPA upgrade between reboots.
  */
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import { runPrepareImage } from '../image/run-prepare-image.js';
+import { dirEntries, sleepUntilDirChanges } from '../util/dir-change.js';
 import type { ManagerContext } from './plugins.js';
 import {
   HardwareSupport,
@@ -160,10 +162,11 @@ export class GenericHardwareManager implements HardwareManager {
   /**
    * IPA waits for the root disk to appear (disk_wait_attempts tries, disk_wait_delay apart), then
    * hardware_initialization_delay. The same time budget here, (attempts - 1) × delay, but the disks are looked at
-   * every DISK_POLL_S (or every delay, if shorter): the agent starts while udev still loads the storage drivers, and
-   * a disk shows up within a fraction of a second of its driver; IPA's 3 s sleep after a miss just before that cost
-   * up to 3 s of a boot (dib, TCG: the first look 1 s before virtio_blk loaded, the API 3 s later). Never fewer looks
-   * than IPA's disk_wait_attempts, however late the timers fire on a loaded machine.
+   * every DISK_POLL_S (or every delay, if shorter), and at once when /sys/block changes: the agent starts while
+   * udev still loads the storage drivers, and a disk shows up within a fraction of a second of its driver; IPA's
+   * 3 s sleep after a miss just before that cost up to 3 s of a boot (dib, TCG: the first look 1 s before
+   * virtio_blk loaded, the API 3 s later). Never fewer looks than IPA's disk_wait_attempts, however late the timers
+   * fire on a loaded machine.
    */
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
@@ -176,6 +179,7 @@ export class GenericHardwareManager implements HardwareManager {
     const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);
     const deadline = Date.now() + budgetMs;
     for (let look = 1; ; look++) {
+      const seen = await dirEntries(join(config.rootPath, 'sys/block'));
       try {
         await this.get_os_install_device();
         break;
@@ -186,7 +190,8 @@ export class GenericHardwareManager implements HardwareManager {
           log.warn(`no suitable root disk after ${look} looks in ${Math.round(budgetMs / 1000)} s: ${(e as Error).message}`);
           break;
         }
-        await sleep(late ? pollMs : Math.min(pollMs, Math.max(0, deadline - Date.now())));
+        const waitMs = late ? pollMs : Math.min(pollMs, Math.max(0, deadline - Date.now()));
+        await sleepUntilDirChanges(join(config.rootPath, 'sys/block'), seen, waitMs);
       }
     }
     if (config.hardwareInitializationDelay > 0) await sleep(config.hardwareInitializationDelay * 1000);
