@@ -289,6 +289,45 @@ describe('inject_files', () => {
     assert.equal(existsSync(join(disk.stores['/dev/sda2']!, 'etc/first.conf')), false);
   });
 
+  it('an unmount that fails is a warning, as in IPA: the file is written and the step succeeds', async () => {
+    // umount answers "target is busy" and leaves the mount in place.
+    const busy: string[] = [];
+    const run: ProgramRunner = async (argv) => {
+      if (argv[0] === 'umount' && argv[1]) {
+        disk.calls.push(argv);
+        busy.push(argv[1]);
+        throw new ExecError(argv, 32, '', `umount: ${argv[1]}: target is busy.`);
+      }
+      return disk.run(argv);
+    };
+    const { managers, log } = await managersFor(run);
+    try {
+      const r = await managers.dispatchToManagers('inject_files', {}, [], {
+        files: [
+          { path: '/etc/busy.conf', content: b64('searched\n') },
+          { path: '/busy.txt', partition: 1, content: b64('by number\n') },
+        ],
+      });
+      assert.equal(r, null);
+      assert.equal(readFileSync(join(disk.stores['/dev/sda2']!, 'etc/busy.conf'), 'utf8'), 'searched\n');
+      assert.equal(readFileSync(join(disk.stores['/dev/sda1']!, 'busy.txt'), 'utf8'), 'by number\n');
+      // The search's look at the ESP (no etc/), the root where the file went, then partition 1: three mounts, none undone.
+      assert.equal(busy.length, 3);
+      const warnings = log.lines.filter((l) => l.startsWith('WARNING') && l.includes('unable to unmount temporary location'));
+      assert.equal(warnings.length, 3, log.lines.join('\n'));
+      for (const [i, dir] of busy.entries()) {
+        assert.ok(warnings[i]!.includes(dir) && warnings[i]!.includes('target is busy'), warnings[i]);
+        // A location still mounted is not removed from under the mount.
+        assert.equal(existsSync(dir), true, `${dir} left in place`);
+      }
+    } finally {
+      for (const dir of busy) {
+        disk.mounted.delete(dir);
+        unlinkSync(dir);
+      }
+    }
+  });
+
   it('no files at all: nothing is mounted', async () => {
     const { managers } = await managersFor(disk.run);
     const before = disk.calls.length;

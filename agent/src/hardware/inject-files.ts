@@ -18,14 +18,14 @@
  * (an absolute link resolves in the ramdisk, not in the image) is refused.
  */
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readlink, realpath, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readlink, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, CommandExecutionError, DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { httpRequest, readCaFile, retry, NoAnswerError } from '../util/http.js';
 import type { Log } from '../util/log.js';
-import { withMount } from '../image/grub-chroot.js';
 import { byPartitionNumber, partitionPath } from './disks/disk-facts.js';
 import type { Node, Port } from './types.js';
 
@@ -344,6 +344,34 @@ async function scanPartitions(rootDev: string, run: ProgramRunner): Promise<stri
 }
 
 /**
+ * Mount `source` on a new temporary directory, run `fn`, unmount (ironic-lib's
+ * utils.mounted, as IPA's inject_files uses it). An unmount that fails is
+ * logged as a warning and the step goes on: the file is written by then. The
+ * directory of a mount that could not be undone is left in place, not removed
+ * from under it.
+ */
+async function withInjectMount(source: string, o: InjectOptions, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'rf-inject-'));
+  let mounted = false;
+  let cleanUp = true;
+  try {
+    await o.run(['mount', source, dir]);
+    mounted = true;
+    await fn(dir);
+  } finally {
+    if (mounted) {
+      try {
+        await o.run(['umount', dir]);
+      } catch (e) {
+        o.log.warn(`inject_files: unable to unmount temporary location ${dir} (${source}): ${(e as Error).message}`);
+        cleanUp = false;
+      }
+    }
+    if (cleanUp) await rmdir(dir).catch(() => undefined);
+  }
+}
+
+/**
  * IPA's _find_and_mount_path: mount the partition the entry names, or search
  * the install disk for the one whose root holds the path's first directory,
  * and call `fn` with the file's full path under the mount and the mount's real path.
@@ -362,16 +390,10 @@ async function withPathMounted(
   if (!noPartition(part)) {
     const source = typeof part === 'number' || /^\s*\+?\d+\s*$/.test(part) ? partitionPath(rootDev, Number(part)) : part.trim();
     try {
-      await withMount(
-        source,
-        o.run,
-        async (dir) => {
-          const root = await realpath(dir);
-          await fn(join(root, rel), root);
-        },
-        [],
-        'rf-inject-',
-      );
+      await withInjectMount(source, o, async (dir) => {
+        const root = await realpath(dir);
+        await fn(join(root, rel), root);
+      });
     } catch (e) {
       if (e instanceof AgentError) throw e;
       throw new CommandExecutionError(`Failed to process file ${fl.path} on partition ${source}: ${(e as Error).message}`);
@@ -384,20 +406,14 @@ async function withPathMounted(
   for (const p of partitions) {
     let found = false;
     try {
-      await withMount(
-        p,
-        o.run,
-        async (dir) => {
-          const root = await realpath(dir);
-          const real = await realpath(join(root, detect)).catch(() => null);
-          if (!real || !inside(root, real) || !(await stat(real)).isDirectory()) return;
-          found = true;
-          o.log.info(`inject_files: ${fl.path}: /${detect} found on partition ${p}`);
-          await fn(join(root, rel), root);
-        },
-        [],
-        'rf-inject-',
-      );
+      await withInjectMount(p, o, async (dir) => {
+        const root = await realpath(dir);
+        const real = await realpath(join(root, detect)).catch(() => null);
+        if (!real || !inside(root, real) || !(await stat(real)).isDirectory()) return;
+        found = true;
+        o.log.info(`inject_files: ${fl.path}: /${detect} found on partition ${p}`);
+        await fn(join(root, rel), root);
+      });
     } catch (e) {
       if (found) throw e;
       o.log.warn(`inject_files: failure when inspecting partition ${p}: ${(e as Error).message}`);
