@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import mDNS from 'multicast-dns';
+import { ServiceLookupFailure } from '../src/errors.js';
 import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js';
+import { buildServiceEndpoint } from '../src/inspect/mdns.js';
 import { discoverApiUrl } from '../src/ironic/mdns-api.js';
 import { runAgent } from '../src/main.js';
 import { FAKE_NODE_UUID, startFakeIronic } from './support/fake-ironic.js';
@@ -194,5 +196,80 @@ describe('ipa-api-url=mdns', () => {
     } finally {
       await new Promise<void>((r) => listener.destroy(() => r()));
     }
+  });
+
+  it("a .local server with only link-local addresses: the first one (IPv4 first) is used with a warning, as IPA's get_endpoint", async () => {
+    const port = await freePort();
+    const name = 'baremetal._openstack._tcp.local';
+    const m = mDNS(loopbackSocket(port));
+    m.on('query', (q) => {
+      if (!q.questions.some((x) => x.name === name)) return;
+      m.respond({
+        answers: [
+          { name, type: 'SRV', data: { target: 'ironic.local.', port: 6385 } },
+          { name, type: 'TXT', data: ['protocol=http', 'path=/baremetal'] },
+        ],
+        // The AAAA before the A, and a loopback address, which is never used.
+        additionals: [
+          { name: 'ironic.local', type: 'AAAA', data: 'fe80::5054:ff:fe12:3456' },
+          { name: 'ironic.local', type: 'A', data: '127.0.0.1' },
+          { name: 'ironic.local', type: 'A', data: '169.254.10.20' },
+        ],
+      });
+    });
+    try {
+      const log = createMemoryLog();
+      const changes = await discoverApiUrl(makeConfig({ standalone: false, apiUrl: ['mdns'] }), { log, socket: loopbackSocket(port) });
+      assert.deepEqual(changes, { apiUrl: ['http://169.254.10.20:6385/baremetal'] });
+      assert.ok(
+        log.lines.some((l) => l.startsWith('WARNING') && l.includes('seem routable, using 169.254.10.20')),
+        log.lines.join('\n'),
+      );
+    } finally {
+      await new Promise<void>((r) => m.destroy(() => r()));
+    }
+  });
+});
+
+describe('mDNS: the address of a .local server', () => {
+  const url = (addresses: string[], server = 'ironic.local.') =>
+    buildServiceEndpoint({ server, port: 6385, addresses, txt: { protocol: 'http' } }, (d) => new ServiceLookupFailure(d));
+
+  it('a routable address wins over link-local ones, wherever it comes, with no warning', () => {
+    for (const addresses of [
+      ['169.254.1.1', 'fe80::1', '192.0.2.5'],
+      ['fe80::1', '2001:db8::5'],
+    ]) {
+      const e = url(addresses);
+      assert.equal(e.warning, undefined);
+      assert.equal(e.url, addresses.includes('192.0.2.5') ? 'http://192.0.2.5:6385' : 'http://[2001:db8::5]:6385');
+    }
+  });
+
+  it('only link-local ones: the first IPv4 one, else the first IPv6 one, bracketed without a zone (IPA)', () => {
+    const v4 = url(['fe80::1', '169.254.7.7', '169.254.8.8']);
+    assert.equal(v4.url, 'http://169.254.7.7:6385');
+    assert.match(v4.warning ?? '', /none of the addresses .*fe80::1.* of ironic\.local\. seem routable, using 169\.254\.7\.7/);
+    const v6 = url(['::1', 'FE80::abcd', 'fe80::2']);
+    assert.equal(v6.url, 'http://[FE80::abcd]:6385');
+    assert.match(v6.warning ?? '', /using FE80::abcd/);
+    // The URL is one Node's client accepts.
+    assert.equal(new URL(v6.url).hostname, '[fe80::abcd]');
+  });
+
+  it('only loopback, unspecified or invalid ones: ServiceLookupFailure naming them', () => {
+    for (const addresses of [['127.0.0.1', '::1'], ['0.0.0.0', 'not-an-ip'], []]) {
+      assert.throws(
+        () => url(addresses),
+        (e: Error & { details?: string }) =>
+          e.name === 'ServiceLookupFailure' && (e.details ?? '').includes(`none of the addresses ${JSON.stringify(addresses)}`),
+      );
+    }
+  });
+
+  it('a server that is not .local is used by name, whatever its addresses', () => {
+    const e = url(['169.254.1.1'], 'ironic.example.com.');
+    assert.equal(e.url, 'http://ironic.example.com:6385');
+    assert.equal(e.warning, undefined);
   });
 });

@@ -18,11 +18,46 @@ export interface ServiceRecords {
 /** TXT keys ipa_<opt> may override only these options ([mdns]allowed_overrides). */
 export const ALLOWED_OVERRIDES = ['inspection_callback_url', 'ntp_server'];
 
-const routable = (ip: string) => {
-  if (isIP(ip) === 4) return !ip.startsWith('127.') && !ip.startsWith('169.254.') && ip !== '0.0.0.0';
-  const l = ip.toLowerCase();
-  return l !== '::1' && l !== '::' && !l.startsWith('fe80:');
+/** 127.0.0.0/8 or ::1 (also IPv4-mapped), which IPA's get_endpoint skips (skip_loopback); the unspecified 0.0.0.0 and :: with them. */
+const loopback = (ip: string): boolean => {
+  const l = ip.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  if (isIP(l) === 4) return l.startsWith('127.') || l === '0.0.0.0';
+  return /^(0*:)*:?0*1$/.test(l) || /^(0*:)*:?0*$/.test(l);
 };
+
+/** 169.254.0.0/16 or fe80::/10: reachable only on the link (an IPv6 one needs a zone, which a URL cannot carry in Node). */
+const linkLocal = (ip: string): boolean => (isIP(ip) === 4 ? ip.startsWith('169.254.') : /^fe[89ab][0-9a-f]:/i.test(ip));
+
+/**
+ * The address of a .local server that the URL uses, as IPA's get_endpoint
+ * chooses it: over the IPv4 addresses then the IPv6 ones (zeroconf's
+ * parsed_addresses order), invalid and loopback ones skipped, the first
+ * routable one (IPA: the first that `ip route get` gives a source for; here:
+ * not link-local), else the first left with a warning ("seem routable"), else
+ * the lookup fails. A link-local IPv6 fallback goes into the URL without a
+ * zone, as in IPA.
+ */
+export function chooseServiceAddress(
+  server: string,
+  addresses: string[],
+  fail: (details: string) => AgentError,
+): { address: string; warning?: string } {
+  const valid = addresses.filter((a) => isIP(a) !== 0);
+  const ordered = [...valid.filter((a) => isIP(a) === 4), ...valid.filter((a) => isIP(a) === 6)];
+  const candidates = ordered.filter((a) => !loopback(a));
+  const routable = candidates.find((a) => !linkLocal(a));
+  if (routable) return { address: routable };
+  const fallback = candidates[0];
+  if (!fallback) {
+    throw fail(
+      `mDNS: none of the addresses ${JSON.stringify(addresses)} of ${server} are valid (loopback ones are skipped); the service must advertise a reachable A/AAAA record`,
+    );
+  }
+  return {
+    address: fallback,
+    warning: `mDNS: none of the addresses ${JSON.stringify(addresses)} of ${server} seem routable, using ${fallback}`,
+  };
+}
 
 export function buildServiceEndpoint(
   r: ServiceRecords,
@@ -31,6 +66,8 @@ export function buildServiceEndpoint(
   url: string;
   params: Record<string, string>;
   overrides: Record<string, string>;
+  /** Set when a .local server had only link-local addresses and one of them is used (IPA's warning). */
+  warning?: string;
 } {
   const txt = { ...r.txt };
   const protocol = txt.protocol || (r.port === 80 ? 'http' : 'https');
@@ -39,10 +76,11 @@ export function buildServiceEndpoint(
   delete txt.protocol;
   delete txt.path;
   let host = r.server;
+  let warning: string | undefined;
   if (host.endsWith('.local.') || host.endsWith('.local') || !host) {
-    const ip = r.addresses.find(routable);
-    if (!ip) throw fail(`mDNS: no routable address for ${r.server}; the service must advertise an A/AAAA record`);
-    host = isIP(ip) === 6 ? `[${ip}]` : ip;
+    const chosen = chooseServiceAddress(r.server, r.addresses, fail);
+    warning = chosen.warning;
+    host = isIP(chosen.address) === 6 ? `[${chosen.address}]` : chosen.address;
   } else host = host.replace(/\.$/, '');
   const overrides: Record<string, string> = {};
   const params: Record<string, string> = {};
@@ -51,7 +89,7 @@ export function buildServiceEndpoint(
       if (ALLOWED_OVERRIDES.includes(k.slice(4))) overrides[k.slice(4)] = v;
     } else params[k] = v;
   }
-  return { url: `${protocol}://${host}:${r.port}${path}`, params, overrides };
+  return { url: `${protocol}://${host}:${r.port}${path}`, params, overrides, ...(warning ? { warning } : {}) };
 }
 
 function decodeTxt(data: unknown): Record<string, string> {

@@ -96,7 +96,7 @@ describe('DHCP wait', () => {
 });
 
 describe('mDNS endpoint', () => {
-  it('uses the server name unless it is .local, then the first routable address', () => {
+  it('uses the server name unless it is .local, then the first routable address, IPv4 ones first (zeroconf order)', () => {
     assert.equal(
       buildServiceEndpoint({ server: 'inspector.example.com.', port: 5050, addresses: ['10.0.0.1'], txt: { protocol: 'http' } }).url,
       'http://inspector.example.com:5050',
@@ -108,7 +108,7 @@ describe('mDNS endpoint', () => {
         addresses: ['127.0.0.1', 'fe80::1', 'fd00::7', '10.0.0.1'],
         txt: { protocol: 'http', path: 'baremetal' },
       }).url,
-      'http://[fd00::7]:5050/baremetal',
+      'http://10.0.0.1:5050/baremetal',
     );
   });
   it('defaults to http on port 80, https elsewhere; only allowed ipa_ overrides pass', () => {

@@ -48,6 +48,7 @@ export async function discoverApiUrl(config: AgentConfig, o: MdnsApiOptions): Pr
     return explicit ? { apiUrl: others } : {};
   }
   const url = found.url.replace(/\/+$/, '');
+  if (found.warning) o.log.warn(found.warning);
   o.log.info(`mDNS: Ironic API at ${url}`);
   const changes: Changes = { apiUrl: explicit ? config.apiUrl.map((u) => (u === 'mdns' ? url : u)) : [url] };
   for (const [key, value] of Object.entries(found.overrides)) {
