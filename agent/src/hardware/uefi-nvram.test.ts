@@ -124,6 +124,109 @@ describe('clean_uefi_nvram', () => {
     assert.equal(escaped!.test('HD(1)/File(Apps)'), false);
   });
 
+  it("Python's inline flags: a leading (?x) verbose pattern, (?i), (?a), (?u); scoped (?i:...) and (?s:...)", async () => {
+    const cases: Array<[string[], string[]]> = [
+      // Verbose: whitespace and the comment are dropped; the escaped space and the one in the class stay.
+      [['(?x) \\A HD \\( 1 , GPT  # a GPT partition\n  .* shim x64 \\. efi \\) \\Z'], ['0003']],
+      [['(?x)UEFI\\ PXEv4', '(?x)MAC\\(525400[ ]?123456'], ['0002']],
+      [['(?i)^hd\\(.*BOOT'], ['0004']],
+      [['(?a)File\\(\\\\EFI\\\\\\w+\\\\GRUB\\w*\\.EFI'], ['000A']],
+      [['(?u)^FvVol'], ['0000']],
+      [
+        ['(?i:grubx64)\\.efi\\)$', '(?s:Ata\\(Secondary.*)N'],
+        ['0001', '000A'],
+      ],
+      [['(?ix) ^ pciroot \\( 0x0 \\) (?# the PCI root) / pci \\( 0x3'], ['0002']],
+    ];
+    for (const [patterns, gone] of cases) {
+      const fake = fakeEfibootmgr();
+      const { managers } = await managersFor(fake.run, true);
+      await managers.dispatchToManagers('clean_uefi_nvram', {}, [], { match_patterns: patterns });
+      assert.deepEqual(
+        ENTRIES.map(([num]) => num).filter((n) => !fake.nvram.some((e) => e.num === n)),
+        gone,
+        JSON.stringify(patterns),
+      );
+    }
+    // The flags' meaning on text with newlines (no efibootmgr path has one): DOTALL, MULTILINE, and $ before a final newline.
+    const m = (p: string, s: string) => compileMatchPatterns([p])[0]!.test(s);
+    assert.equal(m('HD.File', 'HD\nFile'), false);
+    assert.equal(m('(?s)HD.File', 'HD\nFile'), true);
+    assert.equal(m('(?s)HD(?-s:.)File', 'HD\nFile'), false);
+    assert.equal(m('^File', 'HD\nFile'), false);
+    assert.equal(m('(?m)^File', 'HD\nFile'), true);
+    assert.equal(m('efi$', 'shimx64.efi\n'), true);
+    assert.equal(m('efi\\Z', 'shimx64.efi\n'), false);
+    assert.equal(m('(?m)efi$', 'shimx64.efi\nnext'), true);
+    assert.equal(m('efi$', 'shimx64.efi\nnext'), false);
+    assert.equal(m('(?x)^a#b', 'a'), true);
+    assert.equal(m('^a#b', 'a'), false);
+    assert.equal(m('(?x)^a[#]b', 'a'), false);
+    assert.equal(m('(?x)^a[#]b', 'a#b'), true);
+  });
+
+  it('{,n} is the quantifier {0,n}; in a class or escaped it stays literal text', async () => {
+    const fake = fakeEfibootmgr();
+    const { managers } = await managersFor(fake.run, true);
+    // The PXE entry's MAC has 12 hex digits: [0-9a-f]{,12} takes them all, {,11} cannot reach the comma.
+    await managers.dispatchToManagers('clean_uefi_nvram', {}, [], { match_patterns: ['MAC\\([0-9a-f]{,11},'] });
+    assert.equal(fake.nvram.length, ENTRIES.length);
+    await managers.dispatchToManagers('clean_uefi_nvram', {}, [], { match_patterns: ['MAC\\([0-9a-f]{,12},', 'HD\\(\\d{,}2,'] });
+    assert.deepEqual(
+      fake.nvram.map((e) => e.num),
+      ['0000', '0001', '0003', '0004', '000A'],
+    );
+    const m = (p: string, s: string) => compileMatchPatterns([p])[0]!.test(s);
+    assert.equal(m('^x{,2}$', ''), true);
+    assert.equal(m('^x{,2}$', 'xx'), true);
+    assert.equal(m('^x{,2}$', 'xxx'), false);
+    assert.equal(m('^x{,2}?y', 'xy'), true);
+    assert.equal(m('x\\{,2\\}', 'x{,2}'), true);
+    assert.equal(m('^x\\{,2\\}$', 'xx'), false);
+    assert.equal(m('^[{,2}]+$', '{,}2'), true);
+    assert.equal(m('^[{,2}]+$', 'x'), false);
+    // A { that is no quantifier is a literal, as in Python.
+    assert.equal(m('^a{x}$', 'a{x}'), true);
+  });
+
+  it('refuses, naming the pattern and the construct, what Python accepts but JavaScript cannot express, and what Python refuses', async () => {
+    const fake = fakeEfibootmgr();
+    const { managers } = await managersFor(fake.run, true);
+    const agent = await createTestAgent({ managers: managers.managers.map((m) => m.manager) });
+    for (const [pattern, why] of [
+      [
+        '(?-i:GRUB)X64',
+        /"\(\?-i:GRUB\)X64" cannot be translated from Python's re to JavaScript: \(\?-i: turns case-insensitive matching off/,
+      ],
+      ['(?>HD)\\(', /"\(\?>HD\)\\\\\(" cannot be translated .*an atomic group/],
+      ['HD\\(1*+', /cannot be translated .*the possessive quantifier \*\+/],
+      ['\\N{DIGIT ONE}', /cannot be translated .*\\N\{\.\.\.\}/],
+      ['(HD)?(?(1)\\(|File)', /cannot be translated .*a conditional group/],
+      ['(?L)HD', /"\(\?L\)HD" does not compile: .*LOCALE flag L .*\(\?L\)/],
+      ['HD(?i)\\(', /"HD\(\?i\)\\\\\(" does not compile: global flags not at the start of the expression: \(\?i\)/],
+      ['\\qHD', /does not compile: bad escape \\q/],
+    ] as const) {
+      const r = await postCommand(
+        agent.app,
+        {
+          name: 'clean.execute_clean_step',
+          params: {
+            step: { step: 'clean_uefi_nvram', interface: 'deploy', args: { match_patterns: ['^HD\\(', pattern] } },
+            node: {},
+            ports: [],
+          },
+        },
+        '?wait=true',
+      );
+      assert.equal(r.json.command_status, 'FAILED', pattern);
+      assert.equal(r.json.command_error.type, 'InvalidCommandParamsError');
+      assert.match(r.json.command_error.details, /match_patterns\[1\]/);
+      assert.match(r.json.command_error.details, why);
+    }
+    assert.deepEqual(fake.calls, []);
+    assert.equal(fake.nvram.length, ENTRIES.length);
+  });
+
   it('bad match_patterns fail the clean step with InvalidCommandParamsError and touch no entry', async () => {
     const fake = fakeEfibootmgr();
     const { managers } = await managersFor(fake.run, true);
