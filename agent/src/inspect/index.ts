@@ -38,7 +38,7 @@ export interface InspectOptions {
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   /** mDNS resolution; injectable because multicast is not testable offline. */
-  resolveMdns?: (service: string) => Promise<{ url: string }>;
+  resolveMdns?: (service: string) => Promise<{ url: string; warning?: string }>;
   log?: Log;
 }
 
@@ -58,11 +58,13 @@ async function resolveTargets(config: AgentConfig, o: InspectOptions): Promise<s
   const urls = config.inspectionCallbackUrl.filter(Boolean);
   if (urls.length) {
     return Promise.all(
-      urls.map(async (u) =>
-        u === 'mdns'
-          ? `${(await (o.resolveMdns ?? resolveServiceEndpoint)('baremetal-introspection')).url.replace(/\/$/, '')}/v1/continue`
-          : u,
-      ),
+      urls.map(async (u) => {
+        if (u !== 'mdns') return u;
+        const found = await (o.resolveMdns ?? resolveServiceEndpoint)('baremetal-introspection');
+        // A .local server with only link-local addresses: IPA uses the first one and warns.
+        if (found.warning) (o.log ?? createConsoleLog()).warn(found.warning);
+        return `${found.url.replace(/\/$/, '')}/v1/continue`;
+      }),
     );
   }
   if (collectorsSet(config) && config.apiUrl.length) {

@@ -246,6 +246,16 @@ describe('runInspection', () => {
     const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: ['mdns'] });
     assert.equal(await runInspection(cfg, { sleep: noSleep, resolveMdns: async () => ({ url: `${base}/` }) }), 'node-uuid-1');
     assert.equal(seen[0]!.url, '/v1/continue');
+    // A .local server with only link-local addresses: the URL on the first one, and IPA's warning in the log.
+    seen.length = 0;
+    const log = createMemoryLog();
+    const warning = 'mDNS: none of the addresses ["169.254.10.20"] of inspector.local seem routable, using 169.254.10.20';
+    assert.equal(await runInspection(cfg, { sleep: noSleep, log, resolveMdns: async () => ({ url: `${base}/`, warning }) }), 'node-uuid-1');
+    assert.equal(seen[0]!.url, '/v1/continue');
+    assert.ok(
+      log.lines.some((l) => l.includes(warning)),
+      log.lines.join('\n'),
+    );
   });
 
   it('[master] posts to <api_url>/v1/continue_inspection when collectors are set with api_url', async () => {
