@@ -490,6 +490,54 @@ test('configureNetworkData (tinyipa): udhcpc only on the DHCP link and the unnam
   assert.deepEqual(r2.dhcpStarted, []);
 });
 
+/**
+ * Links without networks: eno1 named in `links` only; eno2 only as the parent of a VLAN (whose network is static);
+ * eno3 and eno4 bonded, the bond without a network either. networkd's wired default gives eno1 and eno2 DHCP in
+ * dib/coreos (the agent writes no file for them); tinyipa must do the same with udhcpc; no DHCP on the members.
+ */
+const NO_NETWORK = {
+  links: [
+    { id: 'bare', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+    { id: 'parent', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+    { id: 'v5', type: 'vlan', vlan_link: 'parent', vlan_id: 5 },
+    { id: 'm1', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:03' },
+    { id: 'm2', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:04' },
+    { id: 'bond0', type: 'bond', bond_links: ['m1', 'm2'], bond_mode: 'active-backup' },
+  ],
+  networks: [{ id: 'tagged', type: 'ipv4', link: 'v5', ip_address: '192.0.2.5/24' }],
+};
+const NO_NETWORK_HOST = [1, 2, 3, 4].map((i) => ({ name: `eno${i}`, mac: `52:54:00:aa:00:0${i}` }));
+
+test('plan: a NIC named in links that no network uses gets DHCPv4 as networkd gives it (no file of the agent for it), a bond member none', () => {
+  const p = parseNetworkData(JSON.stringify(NO_NETWORK));
+  assert.ok(p.ok);
+  const got = planNetwork(p.data, NO_NETWORK_HOST, PATHS);
+  assert.deepEqual(got.nicDhcp, ['eno1', 'eno2']);
+  // networkd: no file for eno1 or eno2, so its wired default (DHCP=yes on Type=ether) is what they get there.
+  assert.deepEqual(
+    got.networkd.map((u) => u.dev),
+    ['eno3', 'eno4', 'eno2.5'],
+  );
+  assert.ok(got.networkd.filter((u) => u.dev.startsWith('eno3') || u.dev.startsWith('eno4')).every((u) => u.unmanaged));
+});
+
+test('configureNetworkData (tinyipa): udhcpc starts on a NIC named in links without a network, after its link is up; none on the bond members', async () => {
+  const { root } = fakeRoot('no-network', NO_NETWORK_HOST);
+  const calls: string[][] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv);
+    if (argv[0] === 'modprobe') mkdirSync(join(root, 'sys/class/net/bond0/bonding'), { recursive: true });
+    return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const r = await configureNetworkData(JSON.stringify(NO_NETWORK), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' });
+  const started = calls.filter((c) => c[0] === 'sh' && c[3] === 'ramforge-dhcp');
+  assert.deepEqual(started, [udhcpcArgv('eno1'), udhcpcArgv('eno2')]);
+  const at = (s: string): number => calls.findIndex((c) => c.join(' ') === s);
+  assert.ok(at('ip link set eno1 up') >= 0 && at('ip link set eno1 up') < calls.indexOf(started[0]!));
+  assert.deepEqual(r.dhcpStarted, ['eno1 (udhcpc started in the background)', 'eno2 (udhcpc started in the background)']);
+  assert.deepEqual(r.addresses, ['192.0.2.5/24 on eno2.5']);
+});
+
 function fakeRoot(name: string, ifaces: Array<{ name: string; mac: string; physical?: boolean; perm?: string; master?: string }>) {
   const root = join(tmp, name);
   const sysfs = join(root, 'sys/class/net');

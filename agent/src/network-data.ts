@@ -38,9 +38,10 @@
  *    is made up. On a NIC networkd (on every wired link in dib/coreos) and
  *    the kernel's SLAAC do it; tinyipa's rcS starts no DHCP client when the
  *    media carries the document, and the agent starts udhcpc on exactly the
- *    NICs whose link has an ipv4_dhcp network and those the document does
- *    not name (as glean does in IPA's ramdisks; NetworkPlan.nicDhcp); a
- *    static link gets no DHCP client. On a bond or VLAN, which no ramdisk
+ *    NICs whose link has an ipv4_dhcp network and those no network is on
+ *    (not named, as glean does in IPA's ramdisks, or named in `links` only,
+ *    as networkd's wired default does in dib/coreos; NetworkPlan.nicDhcp);
+ *    a static link gets no DHCP client. On a bond or VLAN, which no ramdisk
  *    client covers, the agent starts DHCP itself: through networkd where it
  *    runs (below), else udhcpc in the background as tinyipa's ramforge-dhcp
  *    starts it (DHCPv4 only: busybox has no DHCPv6 client).
@@ -434,9 +435,11 @@ export interface NetworkPlan {
   /**
    * Physical interfaces that get DHCPv4 where no DHCP client runs on every
    * wired link (tinyipa: its rcS starts none when the media carries the
-   * document): those whose link has an ipv4_dhcp network, then those no link
-   * of the document names (glean writes DHCP for those too). The agent
-   * starts udhcpc on them (applyNetworkPlan); networkd covers them already.
+   * document): those whose link has an ipv4_dhcp network, then those no
+   * network of the document is on (not named by a link, or named by one
+   * that no network uses: networkd's wired default gives both DHCP in dib
+   * and coreos), bond members excepted. The agent starts udhcpc on them
+   * (applyNetworkPlan); networkd covers them already.
    */
   nicDhcp: string[];
   /**
@@ -596,9 +599,13 @@ export function planNetwork(
     ];
     actions.push({ write: paths.resolvConf, value: `${lines.join('\n')}\n` });
   }
-  // A NIC the document does not name (by its MAC) gets DHCP, as glean gives it in IPA's ramdisks; one in a bond stays as it is.
-  const named = new Set(Object.values(devices));
-  for (const i of interfaces) if (!named.has(i.name) && !i.master && !nicDhcp.includes(i.name)) nicDhcp.push(i.name);
+  // A NIC no network of the document is on gets DHCP, as networkd's wired default gives it in dib and coreos (no
+  // file of the agent's matches it there): one the document does not name (by its MAC; glean gives those DHCP too in
+  // IPA's ramdisks), and one named in `links` only, or only as a VLAN's parent (glean brings that one up without an
+  // address). A bond member (in sysfs, or made one by this plan) stays as it is.
+  const onNetwork = new Set(data.networks.map((n) => devices[n.link]).filter((d): d is string => !!d));
+  for (const i of interfaces)
+    if (!onNetwork.has(i.name) && !i.master && !memberOf.has(i.name) && !nicDhcp.includes(i.name)) nicDhcp.push(i.name);
   const networkd = networkdUnits({ memberOf, statics, dhcp, leftToRamdisk });
   return { actions, devices, warnings, leftToRamdisk, nicDhcp, networkd };
 }
@@ -836,7 +843,7 @@ export async function applyNetworkPlan(
     }
   }
   // tinyipa: no DHCP client runs on the NICs (rcS leaves them to the agent when the media carries the document):
-  // udhcpc on those the document asks DHCP for or does not name, once their links are up. networkd runs its own there.
+  // udhcpc on those the document asks DHCP for or puts no network on, once their links are up. networkd runs its own there.
   if (!networkd)
     for (const dev of plan.nicDhcp) {
       try {

@@ -16,10 +16,12 @@
  * network_data.json: the two NICs in an active-backup bond with a STATIC
  * 10.0.2.50/24 (slirp's DHCP would hand out 10.0.2.15), default route via
  * 10.0.2.2, and VLAN 100 on the bond with 192.168.100.50/24; a third NIC,
- * on a slirp of its own (10.0.3.0/24), with an ipv4_dhcp network. DHCP runs
- * per link, as glean does it in IPA: the ramdisk must run a DHCP client on
- * the third NIC only (it gets slirp's 10.0.3.15), none on the bond's members
- * (no 10.0.2.15 anywhere), build the bond and the VLAN, and the agent must look up
+ * on a slirp of its own (10.0.3.0/24), with an ipv4_dhcp network; a fourth
+ * NIC (10.0.4.0/24) named in links that no network uses. DHCP runs per link:
+ * the ramdisk must run a DHCP client on the third NIC (it gets slirp's
+ * 10.0.3.15) and the fourth (as networkd's wired default gives it in dib and
+ * coreos; 10.0.4.15), none on the bond's members (no 10.0.2.15 anywhere),
+ * build the bond and the VLAN, and the agent must look up
  * and heartbeat over TLS against Ironic through a TLS terminator whose
  * certificate (for 10.0.2.2 only) is signed by a CA that exists only on
  * the virtual media. The real conductor then cleans the node to `available`.
@@ -52,6 +54,7 @@ const skip = vmIronicSkip();
 const MAC_A = '52:54:00:12:34:71';
 const MAC_B = '52:54:00:12:34:72';
 const MAC_C = '52:54:00:12:34:73';
+const MAC_D = '52:54:00:12:34:74';
 const STATIC_IP = '10.0.2.50';
 const VLAN_IP = '192.168.100.50';
 
@@ -70,6 +73,8 @@ const NETWORK_DATA = {
     },
     { id: 'vlan100', type: 'vlan', vlan_link: 'bond0', vlan_id: 100, vlan_mac_address: MAC_A },
     { id: 'port-c', type: 'phy', ethernet_mac_address: MAC_C, mtu: 1500 },
+    // No network uses it: DHCP, as networkd's wired default gives it.
+    { id: 'port-d', type: 'phy', ethernet_mac_address: MAC_D },
   ],
   networks: [
     {
@@ -135,7 +140,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, DHCP only on the ipv4_dhcp NIC; lookup, heartbeats and cleaning over TLS', {
+test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bond + VLAN from network_data.json, DHCP only on the ipv4_dhcp NIC and the one without a network; lookup, heartbeats and cleaning over TLS', {
   skip,
   timeout: 600_000,
 }, async () => {
@@ -171,6 +176,8 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
         ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
         // The ipv4_dhcp NIC, on a slirp of another subnet (its lease must not shadow the bond's 10.0.2.0/24).
         ...['-nic', `user,net=10.0.3.0/24,model=virtio-net-pci,mac=${MAC_C}`],
+        // The NIC named without a network, on a third subnet.
+        ...['-nic', `user,net=10.0.4.0/24,model=virtio-net-pci,mac=${MAC_D}`],
         ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
         ...['-device', 'ide-cd,drive=vmedia'],
       ],
@@ -202,7 +209,7 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     assert.match(serial, /copied \S+etc\/ironic-python-agent\.d from \/dev\/sr0/);
     assert.match(
       serial,
-      /network_data\.json: links port-a=eth0, port-b=eth1, port-c=eth2, bond0=bond0, vlan100=bond0\.100; static addresses: \S+\/24 on bond0, \S+\/24 on bond0\.100; DHCP started by the agent: eth2 \(udhcpc started in the background\)\r?\n/,
+      /network_data\.json: links port-a=eth0, port-b=eth1, port-c=eth2, port-d=eth3, bond0=bond0, vlan100=bond0\.100; static addresses: \S+\/24 on bond0, \S+\/24 on bond0\.100; DHCP started by the agent: eth2 \(udhcpc started in the background\), eth3 \(udhcpc started in the background\)\r?\n/,
     );
     assert.doesNotMatch(serial, /network_data\.json: .* failed/);
 
@@ -222,8 +229,9 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     ].join('; ');
     const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, probe, { timeoutMs: 120_000 });
     console.log(`on the guest:\n${out}`);
-    assert.match(out, /^dhcp_on=eth2 $/m, 'a DHCP client runs on the ipv4_dhcp NIC only');
+    assert.match(out, /^dhcp_on=eth2 eth3 $/m, 'a DHCP client runs on the ipv4_dhcp NIC and the one without a network only');
     assert.match(out, /eth2 +inet 10\.0\.3\.15\/24/, 'the ipv4_dhcp NIC has its lease');
+    assert.match(out, /eth3 +inet 10\.0\.4\.15\/24/, 'the NIC without a network has its lease');
     assert.doesNotMatch(out, /eth[01] +inet /, 'the static bond members have no address of their own');
     assert.match(out, new RegExp(`bond0 +inet ${STATIC_IP.replace(/\./g, '\\.')}/24`));
     assert.match(out, new RegExp(`bond0\\.100 +inet ${VLAN_IP.replace(/\./g, '\\.')}/24`));
