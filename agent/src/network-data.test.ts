@@ -12,6 +12,7 @@ import {
   parseNetworkData,
   planNetwork,
   prefixLength,
+  STATIC_DEFAULTS,
   udhcpcArgv,
   udhcpcStopArgv,
   type NetworkData,
@@ -536,6 +537,66 @@ test('configureNetworkData (tinyipa): udhcpc starts on a NIC named in links with
   assert.ok(at('ip link set eno1 up') >= 0 && at('ip link set eno1 up') < calls.indexOf(started[0]!));
   assert.deepEqual(r.dhcpStarted, ['eno1 (udhcpc started in the background)', 'eno2 (udhcpc started in the background)']);
   assert.deepEqual(r.addresses, ['192.0.2.5/24 on eno2.5']);
+});
+
+test('configureNetworkData (tinyipa): the static IPv4 default routes it configured are listed for the udhcpc script before any client starts; networkd: no list', async () => {
+  const doc = {
+    links: [
+      { id: 's1', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+      { id: 's2', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+      { id: 'd', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:03' },
+    ],
+    networks: [
+      // A static address and default route on the link that has a DHCP network too.
+      {
+        type: 'ipv4',
+        link: 'd',
+        ip_address: '192.0.2.10/24',
+        routes: [
+          { network: '0.0.0.0', netmask: '0.0.0.0', gateway: '192.0.2.1' },
+          { network: '198.51.100.0', netmask: '255.255.255.0', gateway: '192.0.2.254' },
+        ],
+      },
+      { type: 'ipv4_dhcp', link: 'd' },
+      // There already (a restarted agent): listed too.
+      {
+        type: 'ipv4',
+        link: 's1',
+        ip_address: '203.0.113.10/24',
+        routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '203.0.113.1' }],
+      },
+      // Refused by the kernel: not listed, so DHCP may give that link its default route.
+      { type: 'ipv4', link: 's2', ip_address: '10.9.0.10/24', routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.8.0.1' }] },
+      { type: 'ipv6', link: 's2', ip_address: '2001:db8::10/64', routes: [{ network: '::', netmask: '::', gateway: '2001:db8::1' }] },
+    ],
+  };
+  const { root } = fakeRoot('static-defaults', HOST);
+  const list = join(root, STATIC_DEFAULTS);
+  const seen: Array<string | undefined> = [];
+  const run = (async (argv: string[]) => {
+    const line = argv.join(' ');
+    if (argv[0] === 'sh' && argv[3] === 'ramforge-dhcp') seen.push(existsSync(list) ? readFileSync(list, 'utf8') : undefined);
+    if (line === 'ip -4 route add default via 203.0.113.1 dev eno1') throw new Error('RTNETLINK answers: File exists');
+    if (line === 'ip -4 route add default via 10.8.0.1 dev eno2') throw new Error('RTNETLINK answers: Network is unreachable');
+    return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const r = await configureNetworkData(JSON.stringify(doc), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' });
+  assert.deepEqual(r.dhcpStarted, ['eno3 (udhcpc started in the background)']);
+  assert.equal(r.failed, 1, 'the refused route');
+  const want = 'eno3 192.0.2.1\neno1 203.0.113.1\n';
+  assert.equal(readFileSync(list, 'utf8'), want);
+  assert.deepEqual(seen, [want], 'the list is there when udhcpc starts');
+
+  // A later run with no static default route: no stale list.
+  const noDefault = { ...doc, networks: [{ type: 'ipv4', link: 's1', ip_address: '203.0.113.10/24' }] };
+  await configureNetworkData(JSON.stringify(noDefault), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' });
+  assert.ok(!existsSync(list));
+
+  // networkd (dib, coreos) keeps its own routes: no list.
+  const { root: root2 } = fakeRoot('static-defaults-networkd', HOST);
+  const ok = (async () => ({ stdout: '', stderr: '', code: 0 })) as ProgramRunner;
+  await configureNetworkData(JSON.stringify(doc), { root: root2, run: ok, log: createMemoryLog(), source: 'nd', dhcp: 'networkd' });
+  assert.ok(!existsSync(join(root2, STATIC_DEFAULTS)));
 });
 
 function fakeRoot(name: string, ifaces: Array<{ name: string; mac: string; physical?: boolean; perm?: string; master?: string }>) {

@@ -59,6 +59,9 @@
  *    at boot) is removed first (networkdLeftoversArgv()).
  *  - DNS: `services` of type dns at the top and per network, plus a
  *    network's `dns_nameservers`/`dns_search`, become <root>/etc/resolv.conf.
+ *  - With udhcpc (tinyipa), the static IPv4 default routes configured are
+ *    listed in /run/ramforge/static-default-routes (STATIC_DEFAULTS): the
+ *    udhcpc script does not replace them with a lease's router.
  *  - A second run (the agent restarts after a failed lookup): bonds and
  *    VLANs present are reused, members already in their bond are left alone,
  *    an address or route already there counts as configured.
@@ -67,7 +70,7 @@
  *    is run once, so the node is not left without network.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeError } from './errors.js';
 import type { ProgramRunner } from './util/exec.js';
@@ -774,6 +777,23 @@ export function udhcpcStopArgv(dev: string): string[] {
 const isExists = (e: unknown): boolean =>
   /File exists|EEXIST|already assigned/i.test(`${describeError(e)} ${(e as { stderr?: string }).stderr ?? ''}`);
 
+/**
+ * Where the agent lists the static IPv4 default routes it configured from
+ * network_data.json, one `<dev> <gateway>` line each (tinyipa: udhcpc, no
+ * networkd). tinyipa's udhcpc script (/usr/share/udhcpc/default.script)
+ * reads it: on a link listed there a lease's router does not replace the
+ * static default route (the lease's address is still added); on other links
+ * the lease's routers are added as before, where the kernel refuses a second
+ * default route at the same metric, so the static one stays the default.
+ * Written before the first DHCP client starts, on every run of the agent
+ * (removed when there is none); a route that failed is not listed, so DHCP
+ * can give that link its default route. Kept after a rescue, as the static
+ * links are.
+ */
+export const STATIC_DEFAULTS = 'run/ramforge/static-default-routes';
+
+const defaultRouteLine = (run: string[]): string => `${run[8]} ${run[6]}`;
+
 /** What applyNetworkPlan did. */
 export interface ApplyResult {
   failed: number;
@@ -800,10 +820,30 @@ export async function applyNetworkPlan(
     o.dhcp === 'networkd' ? await loadNetworkdUnits(plan.networkd, { run: o.run, log: o.log, root: o.root ?? '/' }) : undefined;
   if (networkd) result.failed += networkd.failed;
   if (networkd?.loaded) await dropNetworkdLeftovers(plan.networkd, { run: o.run, log: o.log, root: o.root ?? '/' });
+  // The static IPv4 default routes configured (added now or there already), for udhcpc's script: see STATIC_DEFAULTS.
+  const staticDefaults: string[] = [];
+  let defaultsWritten = false;
+  const writeDefaults = async (): Promise<void> => {
+    if (defaultsWritten || networkd) return;
+    defaultsWritten = true;
+    const path = join(o.root ?? '/', STATIC_DEFAULTS);
+    try {
+      if (staticDefaults.length) {
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, staticDefaults.map((l) => `${l}\n`).join(''));
+      } else await rm(path, { force: true });
+    } catch (e) {
+      result.failed++;
+      o.log.warn(`network_data.json: writing ${path} failed (a DHCP lease may replace a static default route): ${describeError(e)}`);
+    }
+  };
   for (const a of plan.actions) {
     const what = 'run' in a ? a.run.join(' ') : 'write' in a ? `${a.write} <- ${a.value.trim()}` : `DHCP on ${a.dhcp}`;
     const isAddr = 'run' in a && a.run[2] === 'addr';
+    const isDefault = 'run' in a && a.run.slice(1, 5).join(' ') === '-4 route add default';
     try {
+      // Every route is planned before the first DHCP action: the list is complete when a client may get a lease.
+      if ('dhcp' in a) await writeDefaults();
       if ('run' in a) await o.run(a.run);
       else if ('write' in a) await writeFile(a.write, a.value);
       else {
@@ -827,10 +867,12 @@ export async function applyNetworkPlan(
         }
       }
       if (isAddr) result.addresses.push(`${(a as { run: string[] }).run[4]} on ${(a as { run: string[] }).run[6]}`);
+      if (isDefault) staticDefaults.push(defaultRouteLine((a as { run: string[] }).run));
       o.log.debug(`network_data.json: ${what}`);
     } catch (e) {
       if ('run' in a && a.exists && isExists(e)) {
         if (isAddr) result.addresses.push(`${a.run[4]} on ${a.run[6]}`);
+        if (isDefault) staticDefaults.push(defaultRouteLine(a.run));
         o.log.debug(`network_data.json: ${what}: already there`);
         continue;
       }
@@ -842,6 +884,7 @@ export async function applyNetworkPlan(
       o.log.warn(`network_data.json: ${'write' in a ? `writing ${a.write}` : what} failed: ${describeError(e)}`);
     }
   }
+  await writeDefaults();
   // tinyipa: no DHCP client runs on the NICs (rcS leaves them to the agent when the media carries the document):
   // udhcpc on those the document asks DHCP for or puts no network on, once their links are up. networkd runs its own there.
   if (!networkd)

@@ -21,6 +21,7 @@
  * the ramdisk must run a DHCP client on the third NIC (it gets slirp's
  * 10.0.3.15) and the fourth (as networkd's wired default gives it in dib and
  * coreos; 10.0.4.15), none on the bond's members (no 10.0.2.15 anywhere),
+ * keep the static default route (the leases' routers do not replace it),
  * build the bond and the VLAN, and the agent must look up
  * and heartbeat over TLS against Ironic through a TLS terminator whose
  * certificate (for 10.0.2.2 only) is signed by a CA that exists only on
@@ -226,6 +227,7 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
       'echo "ca=$(sha256sum /etc/ironic-python-agent/ironic.crt)"',
       'cat /etc/ironic-python-agent.d/ironic-tls.conf',
       'cat /etc/resolv.conf',
+      'echo "static_defaults=$(cat /run/ramforge/static-default-routes)"',
     ].join('; ');
     const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, probe, { timeoutMs: 120_000 });
     console.log(`on the guest:\n${out}`);
@@ -237,6 +239,8 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     assert.match(out, new RegExp(`bond0\\.100 +inet ${VLAN_IP.replace(/\./g, '\\.')}/24`));
     assert.doesNotMatch(out, /10\.0\.2\.15/, "no DHCP lease from the bond's slirps");
     assert.match(out, /^default via 10\.0\.2\.2 dev bond0/m);
+    assert.doesNotMatch(out, /^default via 10\.0\.[34]\.2/m, "the leases' routers did not displace the static default route");
+    assert.match(out, /^static_defaults=bond0 10\.0\.2\.2$/m);
     assert.match(out, /^bond_mode=active-backup 1$/m);
     assert.match(out, /^bond_slaves=eth0 eth1$/m);
     assert.match(out, /^bond_active=eth0$/m);
@@ -245,6 +249,7 @@ test('virtual media as Ironic 21.4 writes it: CA from ironic-tls.conf, static bo
     assert.match(out, new RegExp(`^ca=${caSha} `, 'm'));
     assert.match(out, /^cafile = \/etc\/ironic-python-agent\/ironic\.crt$/m);
     assert.match(out, /^nameserver 10\.0\.2\.3$/m);
+    assert.doesNotMatch(out, /^nameserver 10\.0\.[34]\.3$/m, "the leases' DNS servers did not replace the document's");
   } catch (e) {
     console.error(ironic.logTail(60));
     if (vm) console.error(`--- serial console (tail)\n${vm.serialText().split('\n').slice(-100).join('\n')}`);
