@@ -58,7 +58,8 @@
  *    networkd's DHCP took on the unmanaged links before it let go (a lease
  *    at boot) is removed first (networkdLeftoversArgv()).
  *  - DNS: `services` of type dns at the top and per network, plus a
- *    network's `dns_nameservers`/`dns_search`, become <root>/etc/resolv.conf.
+ *    network's `dns_nameservers`/`dns_search`, become <root>/etc/resolv.conf
+ *    (under a header line: tinyipa's udhcpc script keeps it until a rescue).
  *  - With udhcpc (tinyipa), the static IPv4 default routes configured are
  *    listed in /run/ramforge/static-default-routes (STATIC_DEFAULTS): the
  *    udhcpc script does not replace them with a lease's router.

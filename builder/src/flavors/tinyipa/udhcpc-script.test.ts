@@ -1,12 +1,12 @@
 /**
  * tinyipa's udhcpc event script, run by sh with a fake `ip` that keeps the
  * interface's IPv4 addresses and default routes in files (add, del, flush as
- * ip and the kernel do them): the effect checked is the address list and the
- * route table the script leaves.
+ * ip and the kernel do them): the effect checked is the address list, the
+ * route table and the resolv.conf the script leaves.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -50,14 +50,19 @@ exit 0
 mkdirSync(join(dir, 'bin'));
 writeFileSync(join(dir, 'bin/ip'), FAKE_IP);
 chmodSync(join(dir, 'bin/ip'), 0o755);
+mkdirSync(join(dir, 'etc'));
+const RESOLV = join(dir, 'etc/resolv.conf');
 const STATIC_DEFAULTS = join(dir, 'static-default-routes');
+const RESCUED = join(dir, 'etc/.rescued');
 
 function event(name: string, env: Record<string, string> = {}): void {
   const r = spawnSync('sh', [SCRIPT, name], {
     env: {
       PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
       UDHCPC_LEASE_DIR: dir,
+      RAMFORGE_RESOLV: RESOLV,
       RAMFORGE_STATIC_DEFAULTS: STATIC_DEFAULTS,
+      RAMFORGE_RESCUED: RESCUED,
       interface: 'rf-nosuch0',
       ...env,
     },
@@ -67,10 +72,12 @@ function event(name: string, env: Record<string, string> = {}): void {
 }
 const addrs = (): string[] => readFileSync(join(dir, 'addrs'), 'utf8').split('\n').filter(Boolean);
 const routes = (): string[] => readFileSync(join(dir, 'routes'), 'utf8').split('\n').filter(Boolean);
-/** A clean slate: no address, no route, no lease, no list. */
+/** A clean slate: no address, no route, no lease, no resolv.conf, no marker. */
 function reset(): void {
   for (const f of ['addrs', 'routes', 'udhcpc.rf-nosuch0.lease', 'udhcpc.rf-nosuch1.lease', 'static-default-routes'])
     rmSync(join(dir, f), { force: true });
+  rmSync(join(dir, 'etc'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'etc'));
   writeFileSync(join(dir, 'addrs'), '');
   writeFileSync(join(dir, 'routes'), '');
 }
@@ -125,4 +132,29 @@ test("udhcpc's script: a static default route from network_data.json (the agent'
   writeFileSync(join(dir, 'routes'), 'default via 10.0.3.9 dev rf-nosuch0 metric 0\n');
   event('renew', { ip: '10.0.3.15', mask: '24', router: '10.0.3.2' });
   assert.deepEqual(routes(), ['default via 10.0.3.2 dev rf-nosuch0 metric 0']);
+});
+
+test("udhcpc's script: the agent's resolv.conf from network_data.json stays beside a lease; after a rescue a lease's DNS servers replace it", () => {
+  reset();
+  const AGENT = '# written by the ramforge agent from network_data.json\nnameserver 192.0.2.53\n';
+  writeFileSync(RESOLV, AGENT);
+  event('renew', { ip: '10.0.3.15', mask: '24', dns: '10.0.3.3' });
+  assert.equal(readFileSync(RESOLV, 'utf8'), AGENT, 'before the rescue the document wins');
+  assert.equal(readFileSync(`${RESOLV}.rf-nosuch0`, 'utf8'), 'nameserver 10.0.3.3\n');
+  // rescue.finalize_rescue wrote the marker; the hand-over restarts DHCP on the tenant network.
+  writeFileSync(RESCUED, '');
+  event('renew', { ip: '10.0.9.15', mask: '24' });
+  assert.equal(readFileSync(RESOLV, 'utf8'), AGENT, 'a lease without DNS servers has nothing to replace it with');
+  event('renew', { ip: '10.0.9.15', mask: '24', dns: '10.0.9.3 10.0.9.4', domain: 'tenant.example' });
+  assert.equal(readFileSync(RESOLV, 'utf8'), 'search tenant.example\nnameserver 10.0.9.3\nnameserver 10.0.9.4\n');
+
+  // A resolv.conf the agent did not write: a lease's DNS servers replace it, before a rescue as after (as without
+  // network_data.json); a lease without any leaves it alone.
+  reset();
+  writeFileSync(RESOLV, 'nameserver 198.51.100.1\n');
+  event('renew', { ip: '10.0.3.15', mask: '24' });
+  assert.equal(readFileSync(RESOLV, 'utf8'), 'nameserver 198.51.100.1\n');
+  event('renew', { ip: '10.0.3.15', mask: '24', dns: '10.0.3.3' });
+  assert.equal(readFileSync(RESOLV, 'utf8'), 'nameserver 10.0.3.3\n');
+  assert.ok(!existsSync(RESCUED));
 });
