@@ -1,0 +1,90 @@
+/**
+ * tinyipa's ramforge-dhcp, run by sh over a fake /sys/class/net, with fake
+ * `ip`, `udhcpc`, `hostname` and `usleep` that record their arguments: the
+ * effect checked is which interfaces get a new client, that the old client
+ * is gone, and what is left of its lease (addresses flushed, its DNS file).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPT = fileURLToPath(new URL('./rootfs/usr/sbin/ramforge-dhcp', import.meta.url));
+const top = mkdtempSync(join(tmpdir(), 'rf-ramforge-dhcp-'));
+after(() => rmSync(top, { recursive: true, force: true }));
+
+/** A fresh fake host: lo, eth0 and eth1 (NICs), bond0 (no device), wlan0 (wireless). */
+function host(name: string): { dir: string; calls: () => string[]; run: (args: string[]) => string } {
+  const dir = join(top, name);
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  for (const tool of ['ip', 'udhcpc', 'hostname', 'usleep']) {
+    writeFileSync(
+      join(bin, tool),
+      `#!/bin/sh\necho "${tool} $*" >> ${JSON.stringify(join(dir, 'calls'))}\n[ ${tool} = hostname ] && echo ipa-test\nexit 0\n`,
+    );
+    chmodSync(join(bin, tool), 0o755);
+  }
+  for (const n of ['lo', 'eth0', 'eth1', 'bond0', 'wlan0']) mkdirSync(join(dir, 'net', n), { recursive: true });
+  for (const n of ['eth0', 'eth1', 'wlan0']) writeFileSync(join(dir, 'net', n, 'device'), '');
+  mkdirSync(join(dir, 'net/wlan0/wireless'));
+  mkdirSync(join(dir, 'run'));
+  mkdirSync(join(dir, 'etc'));
+  return {
+    dir,
+    calls: () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : []),
+    run: (args) => {
+      const r = spawnSync('sh', [SCRIPT, ...args], {
+        env: {
+          RAMFORGE_TEST_PATH: bin,
+          RAMFORGE_SYSFS_NET: join(dir, 'net'),
+          RAMFORGE_RUN: join(dir, 'run'),
+          RAMFORGE_RESOLV: join(dir, 'etc/resolv.conf'),
+        },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    },
+  };
+}
+
+const started = (calls: string[]) => calls.filter((c) => c.startsWith('udhcpc ')).map((c) => c.split(' ')[2]);
+
+test('ramforge-dhcp at boot: a client on every wired NIC, none on lo, a bond or a wireless link', () => {
+  const h = host('boot');
+  assert.deepEqual(h.run([]).trim().split('\n'), ['eth0', 'eth1']);
+  assert.deepEqual(started(h.calls()), ['eth0', 'eth1']);
+  assert.ok(
+    h
+      .calls()
+      .includes(
+        `udhcpc -i eth0 -s /usr/share/udhcpc/default.script -b -t 10 -T 2 -A 10 -O mtu -x hostname:ipa-test -p ${join(h.dir, 'run/udhcpc.eth0.pid')}`,
+      ),
+  );
+});
+
+test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a new one; the old client, its addresses and its DNS servers go', async () => {
+  const h = host('restart');
+  // eth0 has a client from the provisioning network (a live process), eth1 none (a static link from network_data.json).
+  const old = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const exited = new Promise((r) => old.once('exit', r));
+  writeFileSync(join(h.dir, 'run/udhcpc.eth0.pid'), `${old.pid}\n`);
+  writeFileSync(join(h.dir, 'etc/resolv.conf.eth0'), 'nameserver 192.0.2.53\n');
+  writeFileSync(join(h.dir, 'etc/resolv.conf.eth1'), 'nameserver 198.51.100.53\n');
+  try {
+    assert.equal(h.run(['--restart']).trim(), 'eth0');
+    await exited;
+    assert.equal(old.exitCode ?? old.signalCode, 'SIGTERM', 'the old client was stopped');
+    assert.deepEqual(started(h.calls()), ['eth0']);
+    assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
+    assert.ok(!h.calls().some((c) => c.includes('eth1')), h.calls().join('\n'));
+    assert.ok(!existsSync(join(h.dir, 'etc/resolv.conf.eth0')), "the provisioning lease's DNS servers are gone");
+    assert.ok(existsSync(join(h.dir, 'etc/resolv.conf.eth1')), 'a link without a client is left alone');
+  } finally {
+    old.kill('SIGKILL');
+  }
+});
