@@ -22,7 +22,7 @@
  * Imports nothing but Node and pkg-map.ts (bundled, run on the build's Node).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { majorRelease, osFamily } from './pkg-map.js';
+import { mergeNameMap, PkgMapShapeError } from './pkg-map.js';
 
 export interface PkgMapIo {
   /** DISTRO_NAME and DIB_RELEASE are the defaults of --distro and --release. */
@@ -196,9 +196,6 @@ class PyNumber {
 }
 type Py = string | boolean | null | PyNumber | Py[] | { [k: string]: Py };
 
-const isDict = (v: Py | undefined): v is { [k: string]: Py } =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyNumber);
-
 /** json.loads: integers stay exact where the Node running this shows the source text (22 does). */
 export function parsePyJson(text: string): Py {
   return JSON.parse(text, function (this: unknown, _key: string, value: unknown, context?: { source?: string }) {
@@ -276,50 +273,6 @@ function pyReprValue(v: Py): string {
     .join(', ')}}`;
 }
 
-/** Where DIB's Python would stop with an exception (a traceback, exit 1): a map of the wrong shape. */
-class BadMap extends Error {}
-
-/**
- * The one name map for this distro and release, merged as DIB merges it:
- * default, then family, then distro, then release[distro][release], each a
- * JSON object whose names replace the earlier ones. A family or distro
- * section that is absent or empty is skipped; a release section that is
- * absent (no such distro or release) too.
- */
-export function resolveNameMap(map: Py, target: { distro: string; release: string | undefined }): Py {
-  if (!isDict(map)) throw new BadMap('the map is not a JSON object');
-  let names: Py = Object.hasOwn(map, 'default') ? (map.default as Py) : {};
-  const update = (section: Py | undefined, where: string) => {
-    if (!isDict(names)) throw new BadMap('its "default" section is not a JSON object');
-    if (section === '' || (Array.isArray(section) && section.length === 0)) return; // Python's dict.update takes these too
-    if (!isDict(section)) throw new BadMap(`its ${where} section is not a JSON object`);
-    names = { ...names, ...section };
-  };
-  const family = osFamily(target.distro);
-  for (const [key, pick] of [
-    ['family', family],
-    ['distro', target.distro],
-  ] as const) {
-    if (!Object.hasOwn(map, key)) continue;
-    const section = map[key] as Py;
-    if (!isDict(section)) throw new BadMap(`its "${key}" section is not a JSON object`);
-    const chosen = pick !== undefined && Object.hasOwn(section, pick) ? section[pick] : undefined;
-    if (truthy(chosen)) update(chosen, `"${key}"."${pick}"`);
-  }
-  if (Object.hasOwn(map, 'release')) {
-    // DIB: map['release'][distro][release], a missing key skipped (a release of None finds none).
-    const byDistro = map.release as Py;
-    if (!isDict(byDistro)) throw new BadMap('its "release" section is not a JSON object');
-    if (Object.hasOwn(byDistro, target.distro)) {
-      const releases = byDistro[target.distro] as Py;
-      if (!isDict(releases)) throw new BadMap(`its "release"."${target.distro}" section is not a JSON object`);
-      const release = target.release === undefined ? undefined : majorRelease(target.release);
-      if (release !== undefined && Object.hasOwn(releases, release)) update(releases[release], `"release"."${target.distro}"."${release}"`);
-    }
-  }
-  return names;
-}
-
 /** Run `pkg-map ARGS...`; returns the exit code. */
 export function pkgMapCommand(argv: readonly string[], io: PkgMapIo): number {
   const parsed = parsePkgMapArgs(argv, io.env);
@@ -371,11 +324,10 @@ export function pkgMapCommand(argv: readonly string[], io: PkgMapIo): number {
     io.err(`pkg-map: ${(e as Error).message}`);
     return 1;
   }
-  let nameMap: Py;
   try {
-    nameMap = resolveNameMap(map, { distro: args.distro, release: args.release });
+    const nameMap = mergeNameMap<Py>(map, { distro: args.distro, release: args.release }, (v) => truthy(v as Py));
     for (const name of names) {
-      if (!isDict(nameMap)) throw new BadMap('its "default" section is not a JSON object');
+      if (nameMap === undefined) throw new PkgMapShapeError('its "default" section is not a JSON object');
       const pkg = Object.hasOwn(nameMap, name) ? nameMap[name] : undefined;
       if (truthy(pkg)) {
         log('DEBUG', `map ${name} -> ${pyStr(pkg as Py)}`);
@@ -391,7 +343,7 @@ export function pkgMapCommand(argv: readonly string[], io: PkgMapIo): number {
       }
     }
   } catch (e) {
-    if (!(e instanceof BadMap)) throw e;
+    if (!(e instanceof PkgMapShapeError)) throw e;
     io.err(`pkg-map: ${file}: ${e.message} (DIB's pkg-map stops with a Python exception here)`);
     return 1;
   }

@@ -46,6 +46,15 @@ test('pkg-map: release > distro > family > default; empty drops the name; unmapp
   assert.equal(osFamily('opensuse'), 'suse');
 });
 
+test('pkg-map: sections are looked up by their own keys only, as DIB looks up dict keys', () => {
+  // A distro or release named like an Object property ("constructor", "name") finds no section: before the CLI and
+  // the build shared mergeNameMap, the build's merge read release.constructor.name ("Object") as a section.
+  assert.deepEqual(mapPackages(MAP, ['0', 'python', 'tgt'], { distro: 'constructor', release: 'name' }), ['0', 'python', 'tgt']);
+  assert.deepEqual(mapPackages(MAP, ['0', 'tgt'], { distro: 'toString', release: 'length' }), ['0', 'tgt']);
+  const own = parsePkgMap('{"distro": {"constructor": {"tgt": "tgt-c"}}, "release": {"constructor": {"name": {"0": "zero"}}}}', 'x');
+  assert.deepEqual(mapPackages(own, ['0', 'tgt'], { distro: 'constructor', release: 'name' }), ['zero', 'tgt-c'], 'an own key is found');
+});
+
 test('pkg-map files: read from the element directory, JSON only, bad ones named with the fix', (t) => {
   const root = writeTree(tempDir(t), {
     'good/pkg-map': '{"default": {"a": "b"}}',

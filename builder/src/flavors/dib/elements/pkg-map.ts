@@ -7,6 +7,10 @@
  * element without a pkg-map file, passes through unchanged. A mapped value
  * holding several names ("a b") gives them all, as install-packages splits
  * its arguments.
+ *
+ * mergeNameMap is also the merge of the image's pkg-map command
+ * (pkg-map-cli.ts), which esbuild bundles with this module and runs in the
+ * chroot on the build's Node: keep its imports to Node and errors.ts.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,22 +97,79 @@ export function majorRelease(release: string): string {
   return release === '8-stream' ? '8' : release;
 }
 
-/** The one name map that holds for this distro and release (the most specific section wins). */
-function mergedNameMap(map: PkgMap, target: { distro: string; release: string }): Record<string, string | null> {
-  const family = osFamily(target.distro);
-  const release = majorRelease(target.release);
-  return {
-    ...map.default,
-    ...(family !== undefined ? map.family?.[family] : undefined),
-    ...map.distro?.[target.distro],
-    ...map.release?.[target.distro]?.[release],
+/** Where DIB's pkg-map (Python) would stop with an exception: a map of the wrong shape. */
+export class PkgMapShapeError extends Error {}
+
+/** A JSON object (not an array, null, or a class instance such as pkg-map-cli's numbers). */
+function isDict(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Python's truth value of a plain JSON value. */
+function pyTruthy(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (isDict(v)) return Object.keys(v).length > 0;
+  return Boolean(v);
+}
+
+/**
+ * The one name map that holds for this distro and release, merged as DIB's
+ * pkg-map merges a map (JSON, unchecked): `default`, then `family`, `distro`
+ * and `release[distro][release]`, each an object whose names replace the
+ * earlier ones (the most specific wins). Sections are looked up as Python
+ * looks up dict keys (own keys only). A family or distro section that is
+ * absent or false-like (`truthy`: Python's truth value, which the caller
+ * may extend to its own value types) is skipped; a release section that is
+ * absent (no such distro or release, or no release) too.
+ *
+ * Returns undefined where the `default` section is not an object and
+ * nothing was merged into it (DIB stops only once a name is looked up in
+ * it); throws PkgMapShapeError where DIB stops with an exception.
+ */
+export function mergeNameMap<V>(
+  map: unknown,
+  target: { distro: string; release: string | undefined },
+  truthy: (v: unknown) => boolean = pyTruthy,
+): Record<string, V> | undefined {
+  if (!isDict(map)) throw new PkgMapShapeError('the map is not a JSON object');
+  let names: unknown = Object.hasOwn(map, 'default') ? map.default : {};
+  const update = (section: unknown, where: string) => {
+    if (!isDict(names)) throw new PkgMapShapeError('its "default" section is not a JSON object');
+    if (section === '' || (Array.isArray(section) && section.length === 0)) return; // Python's dict.update takes these too
+    if (!isDict(section)) throw new PkgMapShapeError(`its ${where} section is not a JSON object`);
+    names = { ...names, ...section };
   };
+  const family = osFamily(target.distro);
+  for (const [key, pick] of [
+    ['family', family],
+    ['distro', target.distro],
+  ] as const) {
+    if (!Object.hasOwn(map, key)) continue;
+    const section = map[key];
+    if (!isDict(section)) throw new PkgMapShapeError(`its "${key}" section is not a JSON object`);
+    const chosen = pick !== undefined && Object.hasOwn(section, pick) ? section[pick] : undefined;
+    if (truthy(chosen)) update(chosen, `"${key}"."${pick}"`);
+  }
+  if (Object.hasOwn(map, 'release')) {
+    // DIB: map['release'][distro][release], a missing key skipped (a release of None finds none).
+    const byDistro = map.release;
+    if (!isDict(byDistro)) throw new PkgMapShapeError('its "release" section is not a JSON object');
+    if (Object.hasOwn(byDistro, target.distro)) {
+      const releases = byDistro[target.distro];
+      if (!isDict(releases)) throw new PkgMapShapeError(`its "release"."${target.distro}" section is not a JSON object`);
+      const release = target.release === undefined ? undefined : majorRelease(target.release);
+      if (release !== undefined && Object.hasOwn(releases, release)) update(releases[release], `"release"."${target.distro}"."${release}"`);
+    }
+  }
+  return isDict(names) ? (names as Record<string, V>) : undefined;
 }
 
 /** The names `names` stand for on this distro and release (`pkg-map --missing-ok`). */
 export function mapPackages(map: PkgMap | undefined, names: readonly string[], target: { distro: string; release: string }): string[] {
   if (!map) return [...names];
-  const merged = mergedNameMap(map, target);
+  const merged = mergeNameMap<string | null>(map, target) ?? {}; // parsePkgMap let through objects only
   const out: string[] = [];
   for (const name of names) {
     if (!Object.hasOwn(merged, name)) out.push(name);
