@@ -26,7 +26,7 @@ import { AgentError, CommandExecutionError, DeviceNotFound, InvalidCommandParams
 import type { ProgramRunner } from '../util/exec.js';
 import { httpRequest, readCaFile, retry, NoAnswerError } from '../util/http.js';
 import type { Log } from '../util/log.js';
-import { byPartitionNumber, partitionPath } from './disks/disk-facts.js';
+import { listPartitionsWithType, partitionPath } from './disks/disk-facts.js';
 import type { Node, Port } from './types.js';
 
 export interface InjectFile {
@@ -334,13 +334,8 @@ const LVM_TYPES = new Set(['e6d6d379-f507-44c2-a23c-238f2a3df928', '0x8e']);
  * may be p2, p3, p1), LVM physical volumes left out (IPA skips parted's lvm flag).
  */
 async function scanPartitions(rootDev: string, run: ProgramRunner): Promise<string[]> {
-  const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE,PARTTYPE', rootDev], { okCodes: [0, 32, 64] });
-  return stdout
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[1] === 'part' && !LVM_TYPES.has((f[2] ?? '').toLowerCase()))
-    .map((f) => f[0]!)
-    .sort(byPartitionNumber);
+  const parts = await listPartitionsWithType(rootDev, run);
+  return parts.filter((p) => !LVM_TYPES.has(p.partType.toLowerCase())).map((p) => p.path);
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { listPartitions } from './disk-facts.js';
+import { listPartitions, listPartitionsWithType } from './disk-facts.js';
 import type { ProgramRunner } from '../../util/exec.js';
 
 test('listPartitions: by partition number, whatever order lsblk (sysfs) lists them in', async () => {
@@ -19,4 +19,19 @@ test('listPartitions: by partition number, whatever order lsblk (sysfs) lists th
     code: 0,
   });
   assert.deepEqual(await listPartitions('/dev/nvme0n1', nvme), ['/dev/nvme0n1p1', '/dev/nvme0n1p3']);
+});
+
+test('listPartitionsWithType: each partition with its PARTTYPE (as lsblk shows it, "" where none), by partition number', async () => {
+  const seen: string[][] = [];
+  const run: ProgramRunner = async (argv) => {
+    seen.push([...argv]);
+    const out = ['/dev/sda disk ', '/dev/sda2 part 0x8E', '/dev/sda3 part ', '/dev/sda1 part c12a7328-f81f-11d2-ba4b-00a0c93ec93b', ''];
+    return { stdout: out.join('\n'), stderr: '', code: 0 };
+  };
+  assert.deepEqual(await listPartitionsWithType('/dev/sda', run), [
+    { path: '/dev/sda1', partType: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b' },
+    { path: '/dev/sda2', partType: '0x8E' },
+    { path: '/dev/sda3', partType: '' },
+  ]);
+  assert.deepEqual(seen, [['lsblk', '-lnpo', 'NAME,TYPE,PARTTYPE', '/dev/sda']]);
 });

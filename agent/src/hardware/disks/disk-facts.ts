@@ -26,16 +26,32 @@ export async function getDeviceSize(dev: string, run: ProgramRunner): Promise<nu
   return Number(stdout.trim());
 }
 
-/** Partition device paths of `dev` (lsblk knows loop/nvme "p" naming), [] for a regular file. */
+/** Partition device paths of `dev` (lsblk knows loop/nvme "p" naming) by partition number, [] for a regular file. */
 export async function listPartitions(dev: string, run: ProgramRunner): Promise<string[]> {
+  return (await lsblkPartitions(dev, run, false)).map((p) => p.path);
+}
+
+/** A partition and its PARTTYPE as lsblk shows it: a GPT type GUID, an MBR type such as 0x8e, or '' where it has none. */
+export interface PartitionWithType {
+  path: string;
+  partType: string;
+}
+
+/** listPartitions with each partition's PARTTYPE. */
+export async function listPartitionsWithType(dev: string, run: ProgramRunner): Promise<PartitionWithType[]> {
+  return lsblkPartitions(dev, run, true);
+}
+
+async function lsblkPartitions(dev: string, run: ProgramRunner, withType: boolean): Promise<PartitionWithType[]> {
   if ((await stat(dev).catch(() => null))?.isFile()) return [];
-  const { stdout } = await run(['lsblk', '-lnpo', 'NAME,TYPE', dev], { okCodes: [0, 32, 64] });
+  const columns = withType ? 'NAME,TYPE,PARTTYPE' : 'NAME,TYPE';
+  const { stdout } = await run(['lsblk', '-lnpo', columns, dev], { okCodes: [0, 32, 64] });
   return stdout
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f[1] === 'part')
-    .map((f) => f[0]!)
-    .sort(byPartitionNumber);
+    .map((f) => ({ path: f[0]!, partType: f[2] ?? '' }))
+    .sort((a, b) => byPartitionNumber(a.path, b.path));
 }
 
 /** The partition number in a partition's name (sda10, nvme0n1p3, md0p2, mapper/mpatha-part1). */
