@@ -32,7 +32,7 @@ if [ "$mode" != unit ]; then
   stamp=node_modules/.package-lock.json
   if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
     say "installing npm dependencies (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error
   fi
 
   # Debian packages: the same table `ramforge doctor` uses (builder/src/host/tools.ts).
