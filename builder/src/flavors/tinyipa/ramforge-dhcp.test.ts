@@ -52,12 +52,22 @@ function host(name: string): { dir: string; calls: () => string[]; run: (args: s
   };
 }
 
-const started = (calls: string[]) => calls.filter((c) => c.startsWith('udhcpc ')).map((c) => c.split(' ')[2]);
+const started = (calls: string[]) =>
+  calls
+    .filter((c) => c.startsWith('udhcpc '))
+    .map((c) => c.split(' ')[2])
+    .sort();
 
-test('ramforge-dhcp at boot: a client on every wired NIC, none on lo, a bond or a wireless link', () => {
+/** The script starts udhcpc in the background (`&`) and exits: wait until `n` of them have recorded their call. */
+async function settled(h: { calls: () => string[] }, n: number): Promise<string[]> {
+  for (let i = 0; i < 200 && started(h.calls()).length < n; i++) await new Promise((r) => setTimeout(r, 25));
+  return h.calls();
+}
+
+test('ramforge-dhcp at boot: a client on every wired NIC, none on lo, a bond or a wireless link', async () => {
   const h = host('boot');
   assert.deepEqual(h.run([]).trim().split('\n'), ['eth0', 'eth1']);
-  assert.deepEqual(started(h.calls()), ['eth0', 'eth1']);
+  assert.deepEqual(started(await settled(h, 2)), ['eth0', 'eth1']);
   assert.ok(
     h
       .calls()
@@ -79,7 +89,7 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
     assert.equal(h.run(['--restart']).trim(), 'eth0');
     await exited;
     assert.equal(old.exitCode ?? old.signalCode, 'SIGTERM', 'the old client was stopped');
-    assert.deepEqual(started(h.calls()), ['eth0']);
+    assert.deepEqual(started(await settled(h, 1)), ['eth0']);
     assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
     assert.ok(!h.calls().some((c) => c.includes('eth1')), h.calls().join('\n'));
     assert.ok(!existsSync(join(h.dir, 'etc/resolv.conf.eth0')), "the provisioning lease's DNS servers are gone");
