@@ -18,14 +18,14 @@
  * (an absolute link resolves in the ramdisk, not in the image) is refused.
  */
 import { createWriteStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readlink, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, lstat, mkdir, readlink, realpath, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AgentError, CommandExecutionError, DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { httpRequest, readCaFile, retry, NoAnswerError } from '../util/http.js';
 import type { Log } from '../util/log.js';
+import { withMount } from '../image/grub-chroot.js';
 import { listPartitionsWithType, partitionPath } from './disks/disk-facts.js';
 import type { Node, Port } from './types.js';
 
@@ -339,31 +339,14 @@ async function scanPartitions(rootDev: string, run: ProgramRunner): Promise<stri
 }
 
 /**
- * Mount `source` on a new temporary directory, run `fn`, unmount (ironic-lib's
- * utils.mounted, as IPA's inject_files uses it). An unmount that fails is
- * logged as a warning and the step goes on: the file is written by then. The
- * directory of a mount that could not be undone is left in place, not removed
- * from under it.
+ * Mount `source` on a new temporary directory for `fn` (ironic-lib's utils.mounted, as IPA's inject_files uses it):
+ * an unmount that fails is a warning and the step goes on, the file is written by then; the directory of a mount
+ * that could not be undone stays in place.
  */
-async function withInjectMount(source: string, o: InjectOptions, fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'rf-inject-'));
-  let mounted = false;
-  let cleanUp = true;
-  try {
-    await o.run(['mount', source, dir]);
-    mounted = true;
-    await fn(dir);
-  } finally {
-    if (mounted) {
-      try {
-        await o.run(['umount', dir]);
-      } catch (e) {
-        o.log.warn(`inject_files: unable to unmount temporary location ${dir} (${source}): ${(e as Error).message}`);
-        cleanUp = false;
-      }
-    }
-    if (cleanUp) await rmdir(dir).catch(() => undefined);
-  }
+function withInjectMount(source: string, o: InjectOptions, fn: (dir: string) => Promise<void>): Promise<void> {
+  return withMount(source, o.run, fn, [], 'rf-inject-', (e, dir) =>
+    o.log.warn(`inject_files: unable to unmount temporary location ${dir} (${source}): ${(e as Error).message}`),
+  );
 }
 
 /**

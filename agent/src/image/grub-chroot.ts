@@ -131,7 +131,9 @@ export async function withMountedRoot<T>(
 
 /**
  * Mount `dev` (with mount options `opts`) on a fresh directory named `prefix`… for `fn`; unmount (a failure is an
- * error: writes may be lost) and rmdir (never a recursive rm: after a failed umount that would delete the files).
+ * error: writes may be lost; with `onUnmountError` it is handed to that instead, as ironic-lib's `utils.mounted`
+ * warns, and `fn`'s result stands) and rmdir (never a recursive rm: after a failed umount that would delete the
+ * files; the rmdir of a directory still mounted fails and leaves it in place).
  */
 export async function withMount<T>(
   dev: string,
@@ -139,6 +141,7 @@ export async function withMount<T>(
   fn: (dir: string) => Promise<T>,
   opts: string[] = [],
   prefix = 'rf-esp-',
+  onUnmountError?: (e: unknown, dir: string) => void,
 ): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   try {
@@ -146,7 +149,10 @@ export async function withMount<T>(
     try {
       return await fn(dir);
     } finally {
-      await run(['umount', dir]);
+      await run(['umount', dir]).catch((e: unknown) => {
+        if (!onUnmountError) throw e;
+        onUnmountError(e, dir);
+      });
     }
   } finally {
     await rmdir(dir).catch(() => undefined);
