@@ -138,11 +138,29 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
     assert.ok(debs.some((d) => d.name === 'busybox-static'));
     assert.equal(warmRepo.warnings.length, 1);
     assert.match(warmRepo.warnings[0] ?? '', /using the package lists from/);
+    const failed = join(await warmRepo.cachePath(), 'fetch-failed');
+    assert.match(await readFile(failed, 'utf8'), /./, 'the failed refresh is remembered');
+    // The next build does not ask the mirror again for 30 minutes: it says so and how to force it.
+    const next = new AptRepo({ cacheDir, sources });
+    assert.ok((await next.fetchPackages(['busybox-static'])).some((d) => d.name === 'busybox-static'));
+    assert.equal(next.warnings.length, 1);
+    assert.match(next.warnings[0] ?? '', /the last try failed 0 min ago .*RAMFORGE_APT_UPDATE=1/);
+    // Older than that, it asks again (and, failing, remembers the new failure).
+    const old30 = new Date(Date.now() - 31 * 60_000);
+    await utimes(failed, old30, old30);
+    const later = new AptRepo({ cacheDir, sources });
+    await later.fetchPackages(['busybox-static']);
+    assert.match(later.warnings[0] ?? '', /using the package lists from/);
+    assert.ok((await stat(failed)).mtimeMs > old30.getTime() + 60_000, 'the new failure is remembered');
+    // A forced update always asks, and fails loudly.
     await assert.rejects(new AptRepo({ cacheDir, sources }).update({ force: true }), BuildError);
   } finally {
     if (saved === undefined) delete process.env.http_proxy;
     else process.env.http_proxy = saved;
   }
+  // With the mirror back, a forced update forgets the failure.
+  await new AptRepo({ cacheDir, sources }).update({ force: true });
+  await assert.rejects(stat(join(await new AptRepo({ cacheDir, sources }).cachePath(), 'fetch-failed')), { code: 'ENOENT' });
 });
 
 const TINYIPA_SET = [

@@ -26,6 +26,14 @@ import { describeSources, type AptSource } from './sources.js';
 export type { DownloadedPackage, ResolvedPackage } from './apt-parse.js';
 
 const DAY = 24 * 60 * 60;
+/**
+ * After a failed implicit refresh, builds go on with the stale lists without
+ * asking the mirror again for this long: an unreachable mirror can take
+ * minutes to fail (DNS timeouts per source), and one build asks several times.
+ */
+const FAILED_FETCH_RETRY_SECONDS = 30 * 60;
+/** In the repo's cache root: when and why the last implicit refresh failed. */
+const FAILED_FETCH_FILE = 'fetch-failed';
 
 /**
  * Packages a ramdisk without dpkg needs only for package management and
@@ -82,6 +90,7 @@ export class AptRepo {
       // --error-on=any: without it apt-get update exits 0 when a mirror is unreachable.
       await this.apt(['apt-get', 'update', '--error-on=any'], 'update the package lists');
       await rm(join(paths.root, 'memo'), { recursive: true, force: true });
+      await rm(join(paths.root, FAILED_FETCH_FILE), { force: true });
       await writeFile(paths.updateStamp, new Date().toISOString() + '\n');
     });
     this.updated = true;
@@ -136,7 +145,7 @@ export class AptRepo {
       const uri = byFile.get(debFileName(p));
       if (!uri)
         throw new BuildError(`apt-get did not list a download for ${p.name} ${p.version} (${p.arch})`, {
-          hint: 'refresh the lists: run again with a forced apt update',
+          hint: 'refresh the package lists: run again with RAMFORGE_APT_UPDATE=1',
         });
       return { pkg: p, uri, path: join(paths.archivesDir, uri.fileName) };
     });
@@ -216,17 +225,32 @@ export class AptRepo {
   /**
    * The implicit refresh before resolve/download. When it fails but lists
    * from an earlier update exist, those are used (with a warning) so a warm
-   * cache still builds without the mirror; an explicit update() throws.
+   * cache still builds without the mirror, and the failure is remembered:
+   * for FAILED_FETCH_RETRY_SECONDS the mirror is not asked again (a forced
+   * update() still asks, and throws when it fails).
    */
   private async ensureUpdated(): Promise<void> {
     if (this.updated) return;
+    const paths = await this.preparePaths();
+    const stamp = await readFile(paths.updateStamp, 'utf8').catch(() => undefined);
+    const failedFile = join(paths.root, FAILED_FETCH_FILE);
+    const failedAge = await ageSeconds(failedFile);
+    if (stamp !== undefined && failedAge !== undefined && failedAge < FAILED_FETCH_RETRY_SECONDS) {
+      const failure = (await readFile(failedFile, 'utf8').catch(() => '')).trim();
+      const retryIn = Math.ceil((FAILED_FETCH_RETRY_SECONDS - failedAge) / 60);
+      this.warnings.push(
+        `the package lists were not refreshed: the last try failed ${Math.floor(failedAge / 60)} min ago (${failure}); ` +
+          `using the package lists from ${stamp.trim()}; the mirror is asked again in ${retryIn} min, or now with RAMFORGE_APT_UPDATE=1`,
+      );
+      this.updated = true;
+      return;
+    }
     try {
       await this.update();
     } catch (e) {
-      const paths = await this.preparePaths();
-      const stamp = await readFile(paths.updateStamp, 'utf8').catch(() => undefined);
       if (!(e instanceof BuildError) || stamp === undefined) throw e;
       this.warnings.push(`${e.message}; using the package lists from ${stamp.trim()}`);
+      await writeFile(failedFile, e.message.split('\n')[0] + '\n').catch(() => undefined);
       this.updated = true;
     }
   }

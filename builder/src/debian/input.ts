@@ -23,6 +23,8 @@ export interface DebianInputOptions {
   kernelPackage: string;
   cacheDir: string;
   log: (line: string) => void;
+  /** Fetch the package lists now, whatever their age (RAMFORGE_APT_UPDATE=1); a failed fetch then fails the build. */
+  forceUpdate?: boolean;
 }
 
 export interface DebianInput {
@@ -38,7 +40,9 @@ export function debianHostTools(): HostRequirement[] {
 export async function fetchDebianInput(opts: DebianInputOptions): Promise<DebianInput> {
   const sources = applySourceOverride(await readHostSources(), opts.sources);
   const repo = new AptRepo({ cacheDir: join(opts.cacheDir, 'apt'), sources });
-  await repo.update();
+  // Without force, resolve() refreshes lists older than a day and, when the mirror
+  // cannot be reached, goes on with the cached ones (a warning, logged below).
+  if (opts.forceUpdate ?? process.env.RAMFORGE_APT_UPDATE === '1') await repo.update({ force: true });
   const wanted = [...opts.packages, ...opts.userPackages];
   // A package the user asked for by name is never dropped.
   const userWants = new Set(opts.userPackages.map((p) => p.split('=')[0]));
@@ -47,6 +51,7 @@ export async function fetchDebianInput(opts: DebianInputOptions): Promise<Debian
   opts.log(`${resolved.length} packages resolved`);
   const packages = await repo.download(resolved);
   const kernel = await fetchKernel(repo, opts.kernelPackage);
+  for (const w of repo.warnings) opts.log(`warning: ${w}`);
   opts.log(`kernel ${kernel.version} from ${kernel.package.name} ${kernel.package.version}`);
   return { packages, kernel };
 }

@@ -53,6 +53,8 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
   let rootfs!: AssembledRootfs;
   let initramfs!: InitramfsResult;
   let bootloaders: Record<string, string> = {};
+  // The live list (default renderer) shows a stage's lines only while it runs: its warnings are printed again at the end.
+  const stageWarnings: string[] = [];
 
   const task = (name: string, title: string, run: (log: Log) => Promise<void>, enabled = true): ListrTask => ({
     title,
@@ -63,6 +65,7 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
       const log: Log = (line) => {
         t.output = line;
         if (opts.renderer === 'silent') env.log(line);
+        else if (opts.renderer === 'default' && line.startsWith('warning: ')) stageWarnings.push(line);
       };
       try {
         await run(log);
@@ -163,7 +166,11 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
       });
     }),
   ];
-  await runTasks(tasks, opts.renderer);
+  try {
+    await runTasks(tasks, opts.renderer);
+  } finally {
+    for (const w of stageWarnings) env.log(w);
+  }
   return { artifacts, timings };
 }
 
