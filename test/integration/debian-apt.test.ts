@@ -4,7 +4,7 @@
  * Needs: apt, dpkg-deb, and the host's apt sources reaching a mirror.
  */
 import assert from 'node:assert/strict';
-import { open, mkdtemp, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { open, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -129,6 +129,7 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
   const cacheDir = join(work, 'cache');
   const warmRepo = new AptRepo({ cacheDir, sources });
   const stamp = join(await warmRepo.cachePath(), 'updated');
+  const failed = join(await warmRepo.cachePath(), 'fetch-failed');
   const old = new Date(Date.now() - 3 * 86400_000);
   await utimes(stamp, old, old);
   const saved = process.env.http_proxy;
@@ -138,7 +139,6 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
     assert.ok(debs.some((d) => d.name === 'busybox-static'));
     assert.equal(warmRepo.warnings.length, 1);
     assert.match(warmRepo.warnings[0] ?? '', /using the package lists from/);
-    const failed = join(await warmRepo.cachePath(), 'fetch-failed');
     assert.match(await readFile(failed, 'utf8'), /./, 'the failed refresh is remembered');
     // The next build does not ask the mirror again for 30 minutes: it says so and how to force it.
     const next = new AptRepo({ cacheDir, sources });
@@ -158,9 +158,38 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
     if (saved === undefined) delete process.env.http_proxy;
     else process.env.http_proxy = saved;
   }
-  // With the mirror back, a forced update forgets the failure.
-  await new AptRepo({ cacheDir, sources }).update({ force: true });
-  await assert.rejects(stat(join(await new AptRepo({ cacheDir, sources }).cachePath(), 'fetch-failed')), { code: 'ENOENT' });
+
+  // The mirror is back, but the failure is remembered, and the stale lists name a file the mirror does not have
+  // (as when a security update replaced a version): the download fails, the lists are fetched, the second try works.
+  const root = await warmRepo.cachePath();
+  const lists = join(root, 'state/lists');
+  const main = (await readdir(lists)).find((f) => /_dists_bookworm_main_binary-amd64_Packages$/.test(f));
+  assert.ok(main, `the bookworm main Packages list in ${lists}`);
+  const text = await readFile(join(lists, main), 'utf8');
+  const stale = text.replace(
+    /^(Package: hello\n(?:(?!Filename:).+\n)*)Filename: .*$/m,
+    '$1Filename: pool/main/h/hello/hello_0-gone_amd64.deb',
+  );
+  assert.notEqual(stale, text, 'the hello entry was edited');
+  await writeFile(join(lists, main), stale);
+  // Without its InRelease, apt takes the mirror's as new and checks the lists against it (as after a mirror update).
+  await rm(join(lists, main.replace(/_main_binary-amd64_Packages$/, '_InRelease')));
+  await utimes(stamp, old, old);
+  await writeFile(failed, 'the mirror could not be reached\n');
+  const retry = new AptRepo({ cacheDir, sources });
+  const said: string[] = [];
+  const hello = await retry.retryWithFreshLists(
+    () => retry.fetchPackages(['hello']),
+    (l) => said.push(l),
+  );
+  assert.ok(
+    hello.some((d) => d.name === 'hello' && !d.path.includes('gone')),
+    JSON.stringify(hello),
+  );
+  assert.match(retry.warnings[0] ?? '', /not refreshed/);
+  assert.match(said.join('\n'), /lists fetched, trying once more/);
+  // The refresh forgot the failure.
+  await assert.rejects(stat(failed), { code: 'ENOENT' });
 });
 
 const TINYIPA_SET = [

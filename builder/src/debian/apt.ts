@@ -35,6 +35,11 @@ const FAILED_FETCH_RETRY_SECONDS = 30 * 60;
 /** In the repo's cache root: when and why the last implicit refresh failed. */
 const FAILED_FETCH_FILE = 'fetch-failed';
 
+type RefreshOutcome =
+  | { kind: 'fresh' | 'fetched' }
+  | { kind: 'stale'; stamp: string; failure: string }
+  | { kind: 'remembered'; stamp: string; failure: string; ageSeconds: number };
+
 /**
  * Packages a ramdisk without dpkg needs only for package management and
  * maintainer scripts (which never run here). Passing them as
@@ -64,6 +69,12 @@ export class AptRepo {
   private readonly cacheDir: string;
   private paths: AptPaths | undefined;
   private updated = false;
+  /**
+   * The lists in use are older than a refresh would give (the mirror could
+   * not be reached, now or in the last 30 minutes): what they name may be
+   * gone from the mirror. See fetchDebianInput.
+   */
+  private listsStale = false;
   /** Things worth telling the user that did not stop the build (e.g. stale lists used offline). */
   readonly warnings: string[] = [];
 
@@ -78,22 +89,50 @@ export class AptRepo {
     return (await this.preparePaths()).root;
   }
 
-  /** Refresh the package lists when older than maxAgeSeconds (default one day) or when forced. */
+  /** Refresh the package lists when older than maxAgeSeconds (default one day) or when forced; a failed fetch throws. */
   async update(opts: { maxAgeSeconds?: number; force?: boolean } = {}): Promise<void> {
-    const paths = await this.preparePaths();
-    const maxAge = opts.maxAgeSeconds ?? DAY;
-    await withCacheLock(paths.root, async () => {
-      if (!opts.force) {
-        const age = await ageSeconds(paths.updateStamp);
-        if (age !== undefined && age < maxAge) return;
-      }
-      // --error-on=any: without it apt-get update exits 0 when a mirror is unreachable.
-      await this.apt(['apt-get', 'update', '--error-on=any'], 'update the package lists');
-      await rm(join(paths.root, 'memo'), { recursive: true, force: true });
-      await rm(join(paths.root, FAILED_FETCH_FILE), { force: true });
-      await writeFile(paths.updateStamp, new Date().toISOString() + '\n');
-    });
+    await this.refresh({ maxAgeSeconds: opts.maxAgeSeconds ?? DAY, force: opts.force ?? false, implicit: false });
     this.updated = true;
+  }
+
+  /**
+   * The refresh, under the cache lock (other builds sharing the cache wait
+   * for it, and see its result). An implicit one (before resolve/download)
+   * with lists from an earlier update: a failed fetch is remembered in
+   * fetch-failed and answered with the stale lists ('stale'), and while that
+   * failure is younger than FAILED_FETCH_RETRY_SECONDS the mirror is not
+   * asked again ('remembered').
+   */
+  private async refresh(o: { maxAgeSeconds: number; force: boolean; implicit: boolean }): Promise<RefreshOutcome> {
+    const paths = await this.preparePaths();
+    const failedFile = join(paths.root, FAILED_FETCH_FILE);
+    return withCacheLock(paths.root, async (): Promise<RefreshOutcome> => {
+      const stamp = (await readFile(paths.updateStamp, 'utf8').catch(() => undefined))?.trim();
+      if (!o.force) {
+        const age = await ageSeconds(paths.updateStamp);
+        if (age !== undefined && age < o.maxAgeSeconds) return { kind: 'fresh' };
+      }
+      if (o.implicit && stamp !== undefined) {
+        const failedAge = await ageSeconds(failedFile);
+        // (A negative age, a clock set back, is not trusted: the mirror is asked.)
+        if (failedAge !== undefined && failedAge >= 0 && failedAge < FAILED_FETCH_RETRY_SECONDS) {
+          const failure = (await readFile(failedFile, 'utf8').catch(() => '')).trim();
+          return { kind: 'remembered', stamp, failure, ageSeconds: failedAge };
+        }
+      }
+      try {
+        // --error-on=any: without it apt-get update exits 0 when a mirror is unreachable.
+        await this.apt(['apt-get', 'update', '--error-on=any'], 'update the package lists');
+      } catch (e) {
+        if (!o.implicit || stamp === undefined || !(e instanceof BuildError)) throw e;
+        await writeFile(failedFile, `${e.message.split('\n')[0]}\n`).catch(() => undefined);
+        return { kind: 'stale', stamp, failure: e.message };
+      }
+      await rm(join(paths.root, 'memo'), { recursive: true, force: true });
+      await rm(failedFile, { force: true });
+      await writeFile(paths.updateStamp, new Date().toISOString() + '\n');
+      return { kind: 'fetched' };
+    });
   }
 
   /**
@@ -179,6 +218,29 @@ export class AptRepo {
   }
 
   /**
+   * Run `fn` (resolve/download calls on this repo). When it fails on lists
+   * the mirror could not refresh (listsStale: they may name versions the
+   * mirror no longer has, or lack a package new to it) and the mirror
+   * answers now, the lists are fetched and `fn` runs once more; otherwise
+   * its error stands.
+   */
+  async retryWithFreshLists<T>(fn: () => Promise<T>, log: (line: string) => void = () => {}): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!this.listsStale || !(e instanceof BuildError || e instanceof UserError)) throw e;
+      try {
+        await this.update({ force: true });
+      } catch {
+        throw e;
+      }
+      this.listsStale = false;
+      log('the package lists were stale and the mirror answers again: lists fetched, trying once more');
+      return await fn();
+    }
+  }
+
+  /**
    * A dpkg status file claiming `names` are installed (at a version above any
    * versioned dependency), so apt satisfies dependencies on them without
    * pulling them in. One file per set, so the main status stays empty.
@@ -231,28 +293,17 @@ export class AptRepo {
    */
   private async ensureUpdated(): Promise<void> {
     if (this.updated) return;
-    const paths = await this.preparePaths();
-    const stamp = await readFile(paths.updateStamp, 'utf8').catch(() => undefined);
-    const failedFile = join(paths.root, FAILED_FETCH_FILE);
-    const failedAge = await ageSeconds(failedFile);
-    if (stamp !== undefined && failedAge !== undefined && failedAge < FAILED_FETCH_RETRY_SECONDS) {
-      const failure = (await readFile(failedFile, 'utf8').catch(() => '')).trim();
-      const retryIn = Math.ceil((FAILED_FETCH_RETRY_SECONDS - failedAge) / 60);
+    const r = await this.refresh({ maxAgeSeconds: DAY, force: false, implicit: true });
+    if (r.kind === 'stale') this.warnings.push(`${r.failure}; using the package lists from ${r.stamp}`);
+    if (r.kind === 'remembered') {
+      const retryIn = Math.ceil((FAILED_FETCH_RETRY_SECONDS - r.ageSeconds) / 60);
       this.warnings.push(
-        `the package lists were not refreshed: the last try failed ${Math.floor(failedAge / 60)} min ago (${failure}); ` +
-          `using the package lists from ${stamp.trim()}; the mirror is asked again in ${retryIn} min, or now with RAMFORGE_APT_UPDATE=1`,
+        `the package lists were not refreshed: the last try failed ${Math.floor(r.ageSeconds / 60)} min ago (${r.failure}); ` +
+          `using the package lists from ${r.stamp}; the mirror is asked again in ${retryIn} min, or now with RAMFORGE_APT_UPDATE=1`,
       );
-      this.updated = true;
-      return;
     }
-    try {
-      await this.update();
-    } catch (e) {
-      if (!(e instanceof BuildError) || stamp === undefined) throw e;
-      this.warnings.push(`${e.message}; using the package lists from ${stamp.trim()}`);
-      await writeFile(failedFile, e.message.split('\n')[0] + '\n').catch(() => undefined);
-      this.updated = true;
-    }
+    this.listsStale = r.kind === 'stale' || r.kind === 'remembered';
+    this.updated = true;
   }
 
   private async preparePaths(): Promise<AptPaths> {

@@ -43,6 +43,14 @@ export async function fetchDebianInput(opts: DebianInputOptions): Promise<Debian
   // Without force, resolve() refreshes lists older than a day and, when the mirror
   // cannot be reached, goes on with the cached ones (a warning, logged below).
   if (opts.forceUpdate ?? process.env.RAMFORGE_APT_UPDATE === '1') await repo.update({ force: true });
+  try {
+    return await repo.retryWithFreshLists(() => resolveAndFetch(repo, opts), opts.log);
+  } finally {
+    for (const w of repo.warnings) opts.log(`warning: ${w}`);
+  }
+}
+
+async function resolveAndFetch(repo: AptRepo, opts: DebianInputOptions): Promise<DebianInput> {
   const wanted = [...opts.packages, ...opts.userPackages];
   // A package the user asked for by name is never dropped.
   const userWants = new Set(opts.userPackages.map((p) => p.split('=')[0]));
@@ -51,7 +59,6 @@ export async function fetchDebianInput(opts: DebianInputOptions): Promise<Debian
   opts.log(`${resolved.length} packages resolved`);
   const packages = await repo.download(resolved);
   const kernel = await fetchKernel(repo, opts.kernelPackage);
-  for (const w of repo.warnings) opts.log(`warning: ${w}`);
   opts.log(`kernel ${kernel.version} from ${kernel.package.name} ${kernel.package.version}`);
   return { packages, kernel };
 }
