@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import { createMemoryLog } from '../test/support/logs.js';
 import {
   configureNetworkData,
+  findRoute,
   listInterfaces,
   parseNetworkData,
   planNetwork,
@@ -251,6 +252,7 @@ test('a bad link, network, route or DNS entry is skipped with a warning naming t
   const ncases: Array<[object, RegExp]> = [
     [{ type: 'ipv4', link: 'b', ip_address: '1.2.3.4', netmask: '255.0.0.0' }, /^networks\[1\]\.link: no \(usable\) link/],
     [{ type: 'ipv4', link: 'a', ip_address: '1.2.3.400', netmask: '255.0.0.0' }, /ip_address: not an IPv4 address/],
+    [{ type: 'ipv4', link: 'a', ip_address: '10.0.2.010', netmask: '255.0.0.0' }, /ip_address: not an IPv4 address/],
     [{ type: 'ipv4', link: 'a', ip_address: '1.2.3.4', netmask: '255.0.255.0' }, /netmask: not a netmask/],
     [{ type: 'ipv5', link: 'a' }, /type: unknown network type/],
   ];
@@ -434,6 +436,27 @@ test('plan: DHCPv4 per NIC: exactly the links with an ipv4_dhcp network and the 
   assert.deepEqual(got.nicDhcp, ['eno2', 'eno4']);
   assert.ok(!got.actions.some((a) => 'dhcp' in a), 'no DHCP action for a NIC (that is nicDhcp)');
   assert.deepEqual(got.leftToRamdisk, { eno2: ['ipv4_dhcp', 'ipv6_dhcp'], eno3: ['ipv6_slaac'] });
+  // networkd (dib, coreos) does the same: eno2 stays with its wired default (DHCP=yes), the SLAAC-only eno3 gets a
+  // file without DHCPv4, eno4 (not named) none.
+  const units = unitsOf(got);
+  assert.deepEqual(Object.keys(units), ['10-ramforge-eno1.network', '10-ramforge-eno3.network']);
+  assert.match(units['10-ramforge-eno3.network']!, /^# .*: SLAAC on eno3$/m);
+  assert.match(units['10-ramforge-eno3.network']!, /^DHCP=no\nLinkLocalAddressing=yes\nIPv6AcceptRA=yes$/m);
+  const dhcp6 = parseNetworkData(
+    JSON.stringify({ links: [PER_LINK.links[2]], networks: [{ id: 'v6', type: 'ipv6_dhcp', link: 'slaac' }] }),
+  );
+  assert.ok(dhcp6.ok);
+  assert.match(unitsOf(planNetwork(dhcp6.data, PER_LINK_HOST, PATHS))['10-ramforge-eno3.network'] ?? '', /^DHCP=ipv6$/m);
+  // On a bond (which networkd's wired default does not match), SLAAC stays with the kernel: no file.
+  const bondSlaac = parseNetworkData(
+    JSON.stringify({
+      links: [...PER_LINK.links.slice(0, 2), { id: 'b', type: 'bond', bond_links: ['static', 'dhcp'], bond_mode: 'active-backup' }],
+      networks: [{ id: 'v6', type: 'ipv6_slaac', link: 'b' }],
+    }),
+  );
+  assert.ok(bondSlaac.ok);
+  const bondUnits = unitsOf(planNetwork(bondSlaac.data, PER_LINK_HOST, PATHS));
+  assert.ok(!Object.keys(bondUnits).some((f) => f.includes('bond')), Object.keys(bondUnits).join(', '));
   // Bond members named by the document get none; the ipv4_dhcp NIC beside them does.
   assert.deepEqual(plan(DHCP_VIRTUAL).nicDhcp, ['eno3']);
   // A fully static document naming every NIC: no DHCP anywhere.
@@ -578,6 +601,9 @@ test('configureNetworkData (tinyipa): the static IPv4 default routes it configur
     if (argv[0] === 'sh' && argv[3] === 'ramforge-dhcp') seen.push(existsSync(list) ? readFileSync(list, 'utf8') : undefined);
     if (line === 'ip -4 route add default via 203.0.113.1 dev eno1') throw new Error('RTNETLINK answers: File exists');
     if (line === 'ip -4 route add default via 10.8.0.1 dev eno2') throw new Error('RTNETLINK answers: Network is unreachable');
+    // The kernel's table, which shows the "File exists" route is that very one (busybox's format).
+    if (line === 'ip -4 route show')
+      return { stdout: 'default via 203.0.113.1 dev eno1 \n203.0.113.0/24 dev eno1 scope link  src 203.0.113.10 \n', stderr: '', code: 0 };
     return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
   }) as ProgramRunner;
   const r = await configureNetworkData(JSON.stringify(doc), { root, run, log: createMemoryLog(), source: 'nd', dhcp: 'udhcpc' });
@@ -1001,6 +1027,11 @@ test('a second run: MACs match physical interfaces only (permanent MAC of bond m
   const calls: string[] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv.join(' '));
+    if (argv[3] === 'show') {
+      const table =
+        argv[1] === '-4' ? 'default via 10.1.0.1 dev bond0.101 \n' : 'default via 2001:db8:1::1 dev bond0.101 metric 1024 pref medium\n';
+      return { stdout: table, stderr: '', code: 0 };
+    }
     if (argv[2] === 'addr' || argv[2] === 'route') throw new Error('ip: RTNETLINK answers: File exists');
     return { stdout: '', stderr: '', code: 0 };
   }) as ProgramRunner;
@@ -1016,8 +1047,10 @@ test('a second run: MACs match physical interfaces only (permanent MAC of bond m
     'ip link set bond0.101 up',
     'ip -4 addr add 10.1.0.5/16 dev bond0.101',
     'ip -4 route add default via 10.1.0.1 dev bond0.101',
+    'ip -4 route show',
     'ip -6 addr add 2001:db8:1::5/64 dev bond0.101',
     'ip -6 route add default via 2001:db8:1::1 dev bond0.101',
+    'ip -6 route show',
     // The ipv4_dhcp NIC: udhcpcArgv, which leaves a client of an earlier start running.
     udhcpcArgv('eno3').join(' '),
   ]);
@@ -1068,4 +1101,95 @@ test('udhcpcStopArgv: kills the client of the pid file and flushes its IPv4 addr
   await exited;
   assert.equal(readFileSync(join(tmp, 'stop.log'), 'utf8'), 'ip -4 addr flush dev eno1\n');
   assert.ok(!existsSync(join(tmp, 'udhcpc.eno1.pid')));
+});
+
+test('findRoute: the route "File exists" stood for, in busybox and iproute2 listings; another one to the same destination named', () => {
+  const add = (dest: string, gw: string, dev: string) => [
+    'ip',
+    dest.includes(':') ? '-6' : '-4',
+    'route',
+    'add',
+    dest,
+    'via',
+    gw,
+    'dev',
+    dev,
+  ];
+  const busybox = 'default via 10.0.2.2 dev eth0 \n10.0.2.0/24 dev eth0 scope link  src 10.0.2.15 \n198.51.100.5 via 10.0.2.9 dev eth0 \n';
+  assert.deepEqual(findRoute(busybox, add('default', '10.0.2.2', 'eth0')), { present: true, sameDest: [] });
+  assert.deepEqual(
+    findRoute(busybox, add('198.51.100.5/32', '10.0.2.9', 'eth0')),
+    { present: true, sameDest: [] },
+    'a host route prints without /32',
+  );
+  assert.deepEqual(findRoute(busybox, add('default', '192.0.2.1', 'eth1')), {
+    present: false,
+    sameDest: ['default via 10.0.2.2 dev eth0'],
+  });
+  assert.deepEqual(findRoute(busybox, add('203.0.113.0/24', '10.0.2.9', 'eth0')), { present: false, sameDest: [] });
+  const iproute2 = [
+    'default via 2001:db8:0:0::1 dev eno1 proto static metric 1024 pref medium',
+    'unicast 2001:db8:5::/64 via fe80::1 dev eno2 proto static metric 1024 pref medium',
+    '',
+  ].join('\n');
+  assert.ok(findRoute(iproute2, add('::/0', '2001:db8::1', 'eno1')).present, 'IPv6 compared in its short form');
+  assert.ok(findRoute(iproute2, add('2001:0db8:0005::/64', 'FE80::1', 'eno2')).present);
+  assert.deepEqual(findRoute(iproute2, add('::/0', '2001:db8::1', 'eno2')).sameDest, [
+    'default via 2001:db8:0:0::1 dev eno1 proto static metric 1024 pref medium',
+  ]);
+  // The same gateway and device at another metric (udhcpc's lease route) is not the route `ip route add` makes.
+  const dhcp = 'default via 10.0.2.2 dev eth0 metric 1 \n';
+  assert.deepEqual(findRoute(dhcp, add('default', '10.0.2.2', 'eth0')), {
+    present: false,
+    sameDest: ['default via 10.0.2.2 dev eth0 metric 1'],
+  });
+  // A blackhole default is named, not taken for the route.
+  assert.deepEqual(findRoute('blackhole default \n', add('default', '10.0.2.2', 'eth0')), {
+    present: false,
+    sameDest: ['blackhole default'],
+  });
+  // Multipath: the next hops under the route line.
+  const multi =
+    'default proto static metric 1024 pref medium\n\tnexthop via 2001:db8::1 dev eno1 weight 1\n\tnexthop via 2001:db8::2 dev eno2 weight 1\n';
+  assert.ok(findRoute(multi, add('::/0', '2001:db8::2', 'eno2')).present);
+  assert.deepEqual(findRoute(multi, add('::/0', '2001:db8::3', 'eno2')).sameDest, [
+    'default proto static metric 1024 pref medium nexthop via 2001:db8::1 dev eno1 weight 1 nexthop via 2001:db8::2 dev eno2 weight 1',
+  ]);
+});
+
+test('applyNetworkPlan: a route refused with "File exists" because another link has one there is a failure, named, and not listed for udhcpc', async () => {
+  const doc = {
+    links: [
+      { id: 'a', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' },
+      { id: 'b', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+    ],
+    networks: [
+      { type: 'ipv4', link: 'a', ip_address: '192.0.2.10/24', routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '192.0.2.1' }] },
+      {
+        type: 'ipv4',
+        link: 'b',
+        ip_address: '198.51.100.10/24',
+        routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '198.51.100.1' }],
+      },
+    ],
+  };
+  const { root } = fakeRoot('route-conflict', HOST);
+  const run = (async (argv: string[]) => {
+    const line = argv.join(' ');
+    if (line === 'ip -4 route add default via 198.51.100.1 dev eno2') throw new Error('RTNETLINK answers: File exists');
+    if (line === 'ip -4 route show') return { stdout: 'default via 192.0.2.1 dev eno1 \n', stderr: '', code: 0 };
+    return { stdout: argv[0] === 'sh' ? 'started\n' : '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  const log = createMemoryLog();
+  const r = await configureNetworkData(JSON.stringify(doc), { root, run, log, source: 'nd', dhcp: 'udhcpc' });
+  assert.equal(r.failed, 1);
+  assert.ok(
+    log.lines.some((l) =>
+      l.includes(
+        'ip -4 route add default via 198.51.100.1 dev eno2: not added: a route to default exists already (the kernel has default via 192.0.2.1 dev eno1 instead)',
+      ),
+    ),
+    log.lines.join('\n'),
+  );
+  assert.equal(readFileSync(join(root, STATIC_DEFAULTS), 'utf8'), 'eno1 192.0.2.1\n', 'only the default route that is there');
 });

@@ -35,8 +35,9 @@
  *    address only the link comes up, without a mask it is a host address)
  *    and `routes` ({network, netmask, gateway}). `ipv4_dhcp`, `ipv6_dhcp`,
  *    `ipv6_slaac` and Nova's `ipv6_dhcpv6-stateful`/`-stateless`: no address
- *    is made up. On a NIC networkd (on every wired link in dib/coreos) and
- *    the kernel's SLAAC do it; tinyipa's rcS starts no DHCP client when the
+ *    is made up. On a NIC networkd (on every wired link in dib/coreos; a
+ *    NIC whose networks are all IPv6 gets a file of the agent's without
+ *    DHCPv4, see networkdUnits) and the kernel's SLAAC do it; tinyipa's rcS starts no DHCP client when the
  *    media carries the document, and the agent starts udhcpc on exactly the
  *    NICs whose link has an ipv4_dhcp network and those no network is on
  *    (not named, as glean does in IPA's ramdisks, or named in `links` only,
@@ -149,7 +150,8 @@ class Bad extends Error {}
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function ipv4ToInt(s: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  // No leading zeros: ip (iproute2 and busybox) reads 010 as octal 8, Python's ipaddress (glean) refuses it.
+  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(s);
   if (!m) return undefined;
   const parts = m.slice(1).map(Number);
   if (parts.some((p) => p > 255)) return undefined;
@@ -610,7 +612,7 @@ export function planNetwork(
   const onNetwork = new Set(data.networks.map((n) => devices[n.link]).filter((d): d is string => !!d));
   for (const i of interfaces)
     if (!onNetwork.has(i.name) && !i.master && !memberOf.has(i.name) && !nicDhcp.includes(i.name)) nicDhcp.push(i.name);
-  const networkd = networkdUnits({ memberOf, statics, dhcp, leftToRamdisk });
+  const networkd = networkdUnits({ memberOf, statics, dhcp, leftToRamdisk, nics: new Set(interfaces.map((i) => i.name)) });
   return { actions, devices, warnings, leftToRamdisk, nicDhcp, networkd };
 }
 
@@ -644,13 +646,19 @@ const HEADER = '# written by the ramforge agent from network_data.json';
  *    static Address=/[Route] sections, so networkd, which owns the link,
  *    keeps those on a reload or restart too (KeepConfiguration=static keeps
  *    them when networkd stops).
- * A NIC with DHCP/SLAAC networks only stays with 80-ramforge-wired.network.
+ *  - a NIC with IPv6 networks only (SLAAC, DHCPv6), no static one: managed,
+ *    DHCP=ipv6 or no, router advertisements accepted (no DHCPv4, as glean
+ *    and tinyipa's udhcpc give it none).
+ * A NIC with an ipv4_dhcp network and no static one stays with
+ * 80-ramforge-wired.network.
  */
 export function networkdUnits(p: {
   memberOf: ReadonlyMap<string, string>;
   statics: ReadonlyMap<string, { addresses: string[]; routes: NdRoute[] }>;
   dhcp: ReadonlyMap<string, ReadonlySet<4 | 6>>;
   leftToRamdisk: Readonly<Record<string, string[]>>;
+  /** The physical NICs (the only links networkd's wired default matches). */
+  nics: ReadonlySet<string>;
 }): NetworkdUnit[] {
   const units: NetworkdUnit[] = [];
   const match = (dev: string): string[] => ['[Match]', `Name=${dev}`, ''];
@@ -660,7 +668,12 @@ export function networkdUnits(p: {
     content: [`${HEADER}: ${why}; networkd leaves it alone`, ...match(dev), '[Link]', 'Unmanaged=yes', ''].join('\n'),
   });
   for (const [dev, bond] of p.memberOf) units.push(unmanaged(dev, `a member of ${bond}, enslaved by the agent`));
-  const devs = new Set([...p.statics.keys(), ...p.dhcp.keys()]);
+  // A NIC whose networks are all IPv6 (SLAAC, DHCPv6) gets no DHCPv4, as with glean in IPA's ramdisks and with
+  // tinyipa's udhcpc (NetworkPlan.nicDhcp): networkd's wired default would run it there, so it gets a file too.
+  const v6Only = Object.entries(p.leftToRamdisk)
+    .filter(([dev, types]) => p.nics.has(dev) && !types.includes('ipv4_dhcp'))
+    .map(([dev]) => dev);
+  const devs = new Set([...p.statics.keys(), ...p.dhcp.keys(), ...v6Only]);
   for (const dev of devs) {
     if (p.memberOf.has(dev)) continue;
     const st = p.statics.get(dev) ?? { addresses: [], routes: [] };
@@ -778,6 +791,85 @@ export function udhcpcStopArgv(dev: string): string[] {
 const isExists = (e: unknown): boolean =>
   /File exists|EEXIST|already assigned/i.test(`${describeError(e)} ${(e as { stderr?: string }).stderr ?? ''}`);
 
+/** An address or prefix as `ip route` prints it: IPv6 in its short form, a host prefix without its length, 0/0 as default. */
+function routeDest(dest: string): string {
+  if (dest === 'default' || dest === '0.0.0.0/0' || dest === '::/0') return 'default';
+  const [ip = '', len] = dest.split('/');
+  const addr = ip.includes(':') ? normaliseIpv6(ip) : ip;
+  return len === undefined || len === (ip.includes(':') ? '128' : '32') ? addr : `${addr}/${len}`;
+}
+
+function normaliseIpv6(ip: string): string {
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1); // WHATWG URL parsing compresses an IPv6 address
+  } catch {
+    return ip.toLowerCase();
+  }
+}
+
+/** Route types `ip route show` may print before the destination. */
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'local',
+  'broadcast',
+  'multicast',
+  'anycast',
+  'nat',
+]);
+
+/**
+ * After `ip route add DEST via GW dev DEV` answered "File exists": whether
+ * that very route is in `listing` (the output of `ip -4|-6 route show`,
+ * busybox's or iproute2's): same destination, gateway and device, at the
+ * metric `ip route add` gives without one (IPv4 0, printed as none; IPv6
+ * 1024), as a route of its own or one next hop of a multipath route; and
+ * the routes to DEST that are there instead (another link's default route,
+ * the same destination through another gateway or at another metric, a
+ * blackhole: the kernel keeps one route per destination and metric).
+ */
+export function findRoute(listing: string, argv: readonly string[]): { present: boolean; sameDest: string[] } {
+  const v6 = argv[1] === '-6';
+  const dest = routeDest(argv[4] ?? '');
+  const via = routeDest(argv[6] ?? '');
+  const dev = argv[8];
+  // One entry per route: its own line plus the `nexthop ...` lines printed under it.
+  const routes: { line: string; hops: string[][] }[] = [];
+  for (const raw of listing.split('\n')) {
+    const t = raw.trim().split(/\s+/).filter(Boolean);
+    if (!t.length) continue;
+    if (t[0] === 'nexthop' && routes.length) {
+      const r = routes[routes.length - 1]!;
+      r.line += ` ${raw.trim()}`;
+      r.hops.push(t);
+    } else routes.push({ line: raw.trim(), hops: [t] });
+  }
+  const at = (t: string[], k: string) => {
+    const i = t.indexOf(k);
+    return i >= 0 ? t[i + 1] : undefined;
+  };
+  const sameDest: string[] = [];
+  for (const r of routes) {
+    const head = [...r.hops[0]!];
+    const type = ROUTE_TYPES.has(head[0]!) ? head.shift() : 'unicast';
+    if (!head[0] || routeDest(head[0]) !== dest) continue;
+    const metric = at(head, 'metric'); // iproute2 prints none for 0
+    const defaultMetric = metric === undefined || metric === (v6 ? '1024' : '0');
+    const hops = r.hops.length > 1 ? r.hops.slice(1) : [head];
+    const here = hops.some((h) => {
+      const gw = at(h, 'via');
+      // A multipath hop may carry the device of the route line.
+      return gw !== undefined && routeDest(gw) === via && (at(h, 'dev') ?? at(head, 'dev')) === dev;
+    });
+    if (type === 'unicast' && defaultMetric && here) return { present: true, sameDest: [] };
+    sameDest.push(r.line);
+  }
+  return { present: false, sameDest };
+}
+
 /**
  * Where the agent lists the static IPv4 default routes it configured from
  * network_data.json, one `<dev> <gateway>` line each (tinyipa: udhcpc, no
@@ -872,6 +964,17 @@ export async function applyNetworkPlan(
       o.log.debug(`network_data.json: ${what}`);
     } catch (e) {
       if ('run' in a && a.exists && isExists(e)) {
+        if (a.run[2] === 'route') {
+          // "File exists" for a route only says the kernel has one to that destination (at that metric).
+          const listing = await o.run(['ip', a.run[1]!, 'route', 'show']).catch(() => undefined);
+          const found = listing ? findRoute(listing.stdout, a.run) : undefined;
+          if (!found?.present) {
+            result.failed++;
+            const other = found?.sameDest.length ? `the kernel has ${found.sameDest.join('; ')} instead` : 'and it is not listed';
+            o.log.warn(`network_data.json: ${what}: not added: a route to ${a.run[4]} exists already (${other})`);
+            continue;
+          }
+        }
         if (isAddr) result.addresses.push(`${a.run[4]} on ${a.run[6]}`);
         if (isDefault) staticDefaults.push(defaultRouteLine(a.run));
         o.log.debug(`network_data.json: ${what}: already there`);

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { parseNetworkData, planNetwork } from '../../agent/src/network-data.js';
+import { findRoute, parseNetworkData, planNetwork } from '../../agent/src/network-data.js';
 
 const MAC = '52:54:00:aa:00:01';
 const DOC = {
@@ -51,6 +51,14 @@ test('busybox ip accepts every command of a static IPv4 + IPv6 plan, with the ef
     'ip -4 route',
     'ip -6 route show default',
     'ip -o link show v0',
+    // The route tables as the agent reads them after a "File exists" (findRoute), from both ip's.
+    ...['-4', '-6'].flatMap((f) => [
+      `echo '== busybox ${f}'`,
+      `/bin/busybox ip ${f} route show`,
+      `echo '== iproute2 ${f}'`,
+      `ip ${f} route show`,
+    ]),
+    "echo '== end'",
   ].join('\n');
   const out = execFileSync('unshare', ['-rn', 'sh', '-c', script], { encoding: 'utf8' });
   assert.match(out, /inet 192\.0\.2\.20\/24/);
@@ -60,4 +68,13 @@ test('busybox ip accepts every command of a static IPv4 + IPv6 plan, with the ef
   assert.match(out, /^default via 2001:db8::1 dev v0/m);
   assert.match(out, /mtu 1400/);
   assert.match(out, /state UP|,UP/);
+  const section = (name: string) =>
+    out.slice(out.indexOf(`== ${name}\n`) + name.length + 4, out.indexOf('\n==', out.indexOf(`== ${name}\n`)));
+  const routes = plan.actions.flatMap((a) => ('run' in a && a.run[2] === 'route' ? [a.run] : []));
+  assert.equal(routes.length, 3);
+  for (const argv of routes)
+    for (const ip of ['busybox', 'iproute2']) {
+      const listing = section(`${ip} ${argv[1]}`);
+      assert.ok(findRoute(listing, argv).present, `${ip} lists ${argv.join(' ')}:\n${listing}`);
+    }
 });

@@ -2,7 +2,8 @@
  * The dib ramdisk (systemd-networkd with DHCP on every wired link) on a
  * DHCP-less node, one VM boot: virtual media with a network_data.json that
  * bonds two NICs (active-backup) with a static 10.0.2.50/24 and gives a
- * third NIC a static 10.0.3.60/24. Checked on the guest over SSH (hostfwd to
+ * third NIC a static 10.0.3.60/24, and a fourth an IPv6 SLAAC network only
+ * (no DHCPv4 there, as glean gives none). Checked on the guest over SSH (hostfwd to
  * the bond's static address, so the login itself proves it): the agent's
  * 10-ramforge-<nic>.network files, networkd's own state for the three NICs
  * (ADMIN_STATE=unmanaged: no DHCP on the bond's members, no flush), and that
@@ -33,6 +34,7 @@ import { sshUntil } from '../support/ssh.js';
 const MAC_A = '52:54:00:12:34:81';
 const MAC_B = '52:54:00:12:34:82';
 const MAC_C = '52:54:00:12:34:83';
+const MAC_D = '52:54:00:12:34:84';
 const BOND_IP = '10.0.2.50';
 const NIC_IP = '10.0.3.60';
 
@@ -49,6 +51,7 @@ const NETWORK_DATA = {
       ethernet_mac_address: MAC_A,
     },
     { id: 'port-c', type: 'phy', ethernet_mac_address: MAC_C },
+    { id: 'port-d', type: 'phy', ethernet_mac_address: MAC_D },
   ],
   networks: [
     {
@@ -60,6 +63,7 @@ const NETWORK_DATA = {
       routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.2.2' }],
     },
     { id: 'other', type: 'ipv4', link: 'port-c', ip_address: NIC_IP, netmask: '255.255.255.0', routes: [] },
+    { id: 'v6', type: 'ipv6_slaac', link: 'port-d' },
   ],
   services: [],
 };
@@ -113,6 +117,11 @@ function checkStatic(p: Probe, when: string): void {
   }
   assert.ok(p.addrs.includes(`${BOND_IP}/24 on bond0`), `${when}: bond0 keeps ${BOND_IP}/24:\n${p.raw}`);
   assert.ok(p.addrs.includes(`${NIC_IP}/24 on ${c.name}`), `${when}: ${c.name} keeps ${NIC_IP}/24:\n${p.raw}`);
+  // The SLAAC-only NIC: networkd manages it (router advertisements), without DHCPv4 (no lease, no address below).
+  const d = p.links.get(MAC_D);
+  assert.ok(d, `${when}: the fourth NIC is there:\n${p.raw}`);
+  assert.notEqual(d.admin, 'unmanaged', `${when}: networkd manages ${d.name}`);
+  assert.equal(d.lease, 'no', `${when}: networkd holds no DHCPv4 lease on ${d.name} (SLAAC only):\n${p.raw}`);
   assert.deepEqual(
     p.addrs.filter((x) => !x.endsWith(' on bond0') && !x.endsWith(` on ${c.name}`)),
     [],
@@ -149,6 +158,8 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
         // DHCP server, which networkd must not ask.
         ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
         ...['-nic', `user,model=virtio-net-pci,mac=${MAC_C},net=10.0.3.0/24`],
+        // The SLAAC-only NIC, on a slirp with a DHCPv4 server too (and IPv6 router advertisements).
+        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_D},net=10.0.4.0/24`],
         ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
         ...['-device', 'ide-cd,drive=vmedia'],
       ],
@@ -163,10 +174,12 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
       "journalctl -b -u ironic-python-agent.service --no-pager -o cat | grep -q 'network_data.json: links' && journalctl -b -u ironic-python-agent.service --no-pager -o cat",
       { timeoutMs: 60_000 },
     );
-    assert.match(agentLog, /network_data\.json: networkd loaded the agent's files for \S+, \S+, bond0, \S+ \(/);
+    const loaded = /network_data\.json: networkd loaded the agent's files for ([^(]+) \(/.exec(agentLog);
+    assert.ok(loaded, `the agent had networkd load its files:\n${agentLog}`);
+    assert.equal(loaded[1]!.split(', ').length, 5, 'a file for each of the four NICs and the bond');
     assert.match(
       agentLog,
-      /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
+      /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, port-d=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
     );
     assert.doesNotMatch(agentLog, /WARNING agent: network_data\.json/, "no step of the agent's network configuration warned");
 
@@ -196,6 +209,13 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
         `networkd leaves ${name} alone:\n${sinceAgent}`,
       );
     }
+    const nicD = boot.links.get(MAC_D)!.name;
+    assert.doesNotMatch(sinceAgent, new RegExp(`^${nicD}: DHCPv4 address`, 'm'), `no DHCPv4 on ${nicD}:\n${sinceAgent}`);
+    assert.match(
+      boot.raw,
+      new RegExp(`^file /run/systemd/network/10-ramforge-${nicD}\\.network\\n(  .*\\n)*  DHCP=no$`, 'm'),
+      `the SLAAC-only NIC's file asks for no DHCP:\n${boot.raw}`,
+    );
 
     // A restart of networkd (what the rescue hand-over does; `networkctl reload` needs D-Bus, which the image lacks).
     await sshUntil(login, 'systemctl restart systemd-networkd.service && sleep 10', { timeoutMs: 120_000 });
@@ -218,7 +238,8 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
       { timeoutMs: 180_000, pauseMs: 3000 },
     );
     console.log(`the hand-over:\n${handover}`);
-    assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)/);
+    // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4).
+    assert.match(handover, new RegExp(`ramforge-rescue: DHCP restarted on: ${nicD}\\s*$`, 'm'));
     const kept =
       /ramforge-rescue: left as they are \(not managed by networkd: configured by the agent from network_data\.json\): ([^\r\n]*)/.exec(
         handover,
