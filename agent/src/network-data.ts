@@ -791,20 +791,21 @@ export function udhcpcStopArgv(dev: string): string[] {
 const isExists = (e: unknown): boolean =>
   /File exists|EEXIST|already assigned/i.test(`${describeError(e)} ${(e as { stderr?: string }).stderr ?? ''}`);
 
-/** An address or prefix as `ip route` prints it: IPv6 in its short form, a host prefix without its length, 0/0 as default. */
+/**
+ * A destination or gateway in one form for comparing what `ip route add` was given with what `ip route show`
+ * prints: 0/0 as default, a host prefix without its length, IPv6 as its eight groups (ipv6Groups: the short
+ * form ip prints and the long one a document may give compare equal).
+ */
 function routeDest(dest: string): string {
   if (dest === 'default' || dest === '0.0.0.0/0' || dest === '::/0') return 'default';
   const [ip = '', len] = dest.split('/');
-  const addr = ip.includes(':') ? normaliseIpv6(ip) : ip;
-  return len === undefined || len === (ip.includes(':') ? '128' : '32') ? addr : `${addr}/${len}`;
-}
-
-function normaliseIpv6(ip: string): string {
-  try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1); // WHATWG URL parsing compresses an IPv6 address
-  } catch {
-    return ip.toLowerCase();
-  }
+  const v6 = ip.includes(':');
+  const addr = v6
+    ? (ipv6Groups(ip)
+        ?.map((g) => g.toString(16))
+        .join(':') ?? ip.toLowerCase())
+    : ip;
+  return len === undefined || len === (v6 ? '128' : '32') ? addr : `${addr}/${len}`;
 }
 
 /** Route types `ip route show` may print before the destination. */
@@ -970,7 +971,11 @@ export async function applyNetworkPlan(
           const found = listing ? findRoute(listing.stdout, a.run) : undefined;
           if (!found?.present) {
             result.failed++;
-            const other = found?.sameDest.length ? `the kernel has ${found.sameDest.join('; ')} instead` : 'and it is not listed';
+            const other = !found
+              ? 'and the route table could not be read'
+              : found.sameDest.length
+                ? `the kernel has ${found.sameDest.join('; ')} instead`
+                : 'and it is not listed';
             o.log.warn(`network_data.json: ${what}: not added: a route to ${a.run[4]} exists already (${other})`);
             continue;
           }

@@ -23,8 +23,6 @@ export interface DebianInputOptions {
   kernelPackage: string;
   cacheDir: string;
   log: (line: string) => void;
-  /** Fetch the package lists now, whatever their age (RAMFORGE_APT_UPDATE=1); a failed fetch then fails the build. */
-  forceUpdate?: boolean;
 }
 
 export interface DebianInput {
@@ -40,9 +38,9 @@ export function debianHostTools(): HostRequirement[] {
 export async function fetchDebianInput(opts: DebianInputOptions): Promise<DebianInput> {
   const sources = applySourceOverride(await readHostSources(), opts.sources);
   const repo = new AptRepo({ cacheDir: join(opts.cacheDir, 'apt'), sources });
-  // Without force, resolve() refreshes lists older than a day and, when the mirror
-  // cannot be reached, goes on with the cached ones (a warning, logged below).
-  if (opts.forceUpdate ?? process.env.RAMFORGE_APT_UPDATE === '1') await repo.update({ force: true });
+  // RAMFORGE_APT_UPDATE=1 fetches the lists now (a failed fetch fails the build). Otherwise resolve() refreshes
+  // lists older than a day and, when the mirror cannot be reached, goes on with the cached ones (a warning, below).
+  if (process.env.RAMFORGE_APT_UPDATE === '1') await repo.update({ force: true });
   try {
     return await repo.retryWithFreshLists(() => resolveAndFetch(repo, opts), opts.log);
   } finally {
