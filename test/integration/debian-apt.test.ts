@@ -145,6 +145,14 @@ test('stale lists and an unreachable mirror: a warm cache still builds, with a w
     assert.ok((await next.fetchPackages(['busybox-static'])).some((d) => d.name === 'busybox-static'));
     assert.equal(next.warnings.length, 1);
     assert.match(next.warnings[0] ?? '', /the last try failed 0 min ago .*RAMFORGE_APT_UPDATE=1/);
+    // Other proxy settings may reach the mirror: it is asked at once (here it fails again, and that is remembered).
+    process.env.http_proxy = 'http://127.0.0.1:10';
+    const proxied = new AptRepo({ cacheDir, sources });
+    await proxied.fetchPackages(['busybox-static']);
+    assert.match(proxied.warnings[0] ?? '', /using the package lists from/);
+    const again = new AptRepo({ cacheDir, sources });
+    await again.fetchPackages(['busybox-static']);
+    assert.match(again.warnings[0] ?? '', /the last try failed 0 min ago/);
     // Older than that, it asks again (and, failing, remembers the new failure).
     const old30 = new Date(Date.now() - 31 * 60_000);
     await utimes(failed, old30, old30);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyAptFailure, debFileName, parsePrintUris, parseSimulatedInstall } from './apt-parse.js';
+import { classifyAptFailure, debFileName, parseFailedFetch, parsePrintUris, parseSimulatedInstall } from './apt-parse.js';
 
 const SIMULATED = `Reading package lists...
 Building dependency tree...
@@ -80,4 +80,13 @@ test('classifyAptFailure', () => {
   );
   assert.equal(unmet.kind, 'unresolvable');
   assert.deepEqual(classifyAptFailure('E: something else\n'), { kind: 'other', detail: 'E: something else' });
+});
+
+test('parseFailedFetch: the failure line and the settings key; a memo from before the key has none', () => {
+  assert.deepEqual(parseFailedFetch('cannot reach http://mirror/debian\nsettings 0123abcd\n'), {
+    failure: 'cannot reach http://mirror/debian',
+    settings: '0123abcd',
+  });
+  assert.deepEqual(parseFailedFetch('the mirror could not be reached\n'), { failure: 'the mirror could not be reached' });
+  assert.deepEqual(parseFailedFetch(''), { failure: '' });
 });

@@ -97,3 +97,10 @@ export function classifyAptFailure(text: string): AptFailure {
   const e = lines.filter((l) => l.startsWith('E: ')).join('; ');
   return { kind: 'other', detail: e || lines.filter(Boolean).slice(-3).join('; ') };
 }
+
+/** fetch-failed's text: the failure's first line, then `settings KEY` (absent in memos written before the key was). */
+export function parseFailedFetch(text: string): { failure: string; settings?: string } {
+  const lines = text.split('\n');
+  const settings = lines.map((l) => /^settings ([0-9a-f]+)$/.exec(l.trim())?.[1]).find((k) => k !== undefined);
+  return { failure: (lines[0] ?? '').trim(), ...(settings !== undefined ? { settings } : {}) };
+}

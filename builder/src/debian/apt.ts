@@ -15,6 +15,7 @@ import {
   classifyAptFailure,
   debFileName,
   parsePrintUris,
+  parseFailedFetch,
   parseSimulatedInstall,
   type DownloadedPackage,
   type PackageUri,
@@ -32,7 +33,11 @@ const DAY = 24 * 60 * 60;
  * minutes to fail (DNS timeouts per source), and one build asks several times.
  */
 const FAILED_FETCH_RETRY_SECONDS = 30 * 60;
-/** In the repo's cache root: when and why the last implicit refresh failed. */
+/**
+ * In the repo's cache root: when (its mtime) and why (first line) the last
+ * implicit refresh failed, and under which network settings (a `settings`
+ * line, networkSettingsKey): a failure under other settings is not reused.
+ */
 const FAILED_FETCH_FILE = 'fetch-failed';
 
 type RefreshOutcome =
@@ -116,8 +121,12 @@ export class AptRepo {
         const failedAge = await ageSeconds(failedFile);
         // (A negative age, a clock set back, is not trusted: the mirror is asked.)
         if (failedAge !== undefined && failedAge >= 0 && failedAge < FAILED_FETCH_RETRY_SECONDS) {
-          const failure = (await readFile(failedFile, 'utf8').catch(() => '')).trim();
-          return { kind: 'remembered', stamp, failure, ageSeconds: failedAge };
+          const memo = parseFailedFetch(await readFile(failedFile, 'utf8').catch(() => ''));
+          // A proxy set, changed or removed since may reach the mirror: ask it. (A memo without
+          // the line, from before it was written, counts as made under these settings.)
+          if (memo.settings === undefined || memo.settings === (await networkSettingsKey(paths))) {
+            return { kind: 'remembered', stamp, failure: memo.failure, ageSeconds: failedAge };
+          }
         }
       }
       try {
@@ -125,7 +134,7 @@ export class AptRepo {
         await this.apt(['apt-get', 'update', '--error-on=any'], 'update the package lists');
       } catch (e) {
         if (!o.implicit || stamp === undefined || !(e instanceof BuildError)) throw e;
-        await writeFile(failedFile, `${e.message.split('\n')[0]}\n`).catch(() => undefined);
+        await writeFile(failedFile, `${e.message.split('\n')[0]}\nsettings ${await networkSettingsKey(paths)}\n`).catch(() => undefined);
         return { kind: 'stale', stamp, failure: e.message };
       }
       await rm(join(paths.root, 'memo'), { recursive: true, force: true });
@@ -406,4 +415,19 @@ export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/**
+ * What decides whether the mirror answers, besides the sources (which key the
+ * cache directory): the private apt.conf (the host's Acquire proxies are
+ * copied into it) and the proxy variables apt-get runs with.
+ */
+async function networkSettingsKey(paths: AptPaths): Promise<string> {
+  const conf = await readFile(paths.configFile, 'utf8').catch(() => '');
+  return createHash('sha256')
+    .update(conf)
+    .update('\0')
+    .update(JSON.stringify(aptEnv(paths)))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -95,6 +95,11 @@ test('apt lists: a mirror it cannot reach is a warning, the lists from before ar
   assert.equal(r.status, 0);
   assert.ok(!r.fetched, 'failed a moment ago: not tried again');
   assert.match(r.out, /failed less than 30 minutes ago/);
+  // Through a proxy now (or another one, or none any more): the mirror may answer, so it is asked at once.
+  r = h.run('unreachable', { http_proxy: 'http://127.0.0.1:3128' });
+  assert.ok(r.fetched, 'other proxy settings: tried again');
+  assert.ok(!h.run('unreachable', { http_proxy: 'http://127.0.0.1:3128' }).fetched, 'that failure is remembered in turn');
+  assert.ok(h.run('unreachable').fetched, 'and without the proxy again: tried again');
   // 31 minutes later it is tried again, and a success clears the failure.
   const then = new Date(Date.now() - 31 * 60_000);
   utimesSync(join(h.dir, 'lists/ramforge-fetch-failed'), then, then);
