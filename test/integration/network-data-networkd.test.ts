@@ -238,8 +238,12 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
       { timeoutMs: 180_000, pauseMs: 3000 },
     );
     console.log(`the hand-over:\n${handover}`);
-    // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4).
-    assert.match(handover, new RegExp(`ramforge-rescue: DHCP restarted on: ${nicD}\\s*$`, 'm'));
+    // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4, so no lease awaited).
+    assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)\s*$/m);
+    assert.match(
+      handover,
+      new RegExp(`ramforge-rescue: restarted without DHCPv4 \\(their \\.network file asks none\\): ${nicD}\\s*$`, 'm'),
+    );
     const kept =
       /ramforge-rescue: left as they are \(not managed by networkd: configured by the agent from network_data\.json\): ([^\r\n]*)/.exec(
         handover,
