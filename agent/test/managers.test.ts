@@ -266,3 +266,46 @@ export const managers = [{ name: 'obj_manager', evaluate_hardware_support: () =>
   assert.equal(run.json.command_status, 'SUCCEEDED');
   assert.deepEqual(run.json.command_result.clean_result, { wiped: 'n', args: { passes: 2 }, standalone: true });
 });
+
+test('a site manager in its own file passes a call on with ctx.errors.IncompatibleHardwareMethodError or a class of that name', async () => {
+  const dir = mkdtempSync(join(scratch, 'hwm-pass-'));
+  writeFileSync(
+    join(dir, '10-nvme-only.mjs'),
+    `
+export default class NvmeOnly {
+  constructor(ctx) { this.ctx = ctx; }
+  evaluate_hardware_support() { return 3; }
+  async erase_block_device(node, dev) {
+    if (dev.name.startsWith('/dev/nvme')) return 'site nvme erase';
+    throw new this.ctx.errors.IncompatibleHardwareMethodError('only NVMe');
+  }
+}`,
+  );
+  writeFileSync(
+    join(dir, '20-own-class.mjs'),
+    `
+class IncompatibleHardwareMethodError extends Error { name = 'IncompatibleHardwareMethodError'; }
+export default { className: 'OwnClass', evaluate_hardware_support: () => 2,
+  erase_block_device(node, dev) { if (dev.name === '/dev/sdb') return 'own sdb'; throw new IncompatibleHardwareMethodError('not mine'); },
+  other() { throw new Error('IncompatibleHardwareMethodError in the text only'); } };`,
+  );
+  const config = makeConfig({ hardwareManagersDir: dir });
+  const reg = await loadHardwareManagers(config, {
+    state: createState(config, 'v'),
+    log: silentLog,
+    run: createRecorder(),
+    builtins: () => [manager('GenericHardwareManager', 1, { erase_block_device: () => 'generic overwrite', other: () => 'generic' })],
+  });
+  assert.deepEqual(
+    reg.managers.map((m) => m.className),
+    ['NvmeOnly', 'OwnClass', 'GenericHardwareManager'],
+  );
+  assert.equal(await reg.dispatchToManagers('erase_block_device', {}, { name: '/dev/nvme0n1' }), 'site nvme erase');
+  assert.equal(await reg.dispatchToManagers('erase_block_device', {}, { name: '/dev/sdb' }), 'own sdb');
+  assert.deepEqual(await reg.dispatchToManagersWithName('erase_block_device', {}, { name: '/dev/sda' }), {
+    manager: 'GenericHardwareManager',
+    result: 'generic overwrite',
+  });
+  // Only the name counts, not a message that mentions it.
+  await assert.rejects(reg.dispatchToManagers('other'), /in the text only/);
+});

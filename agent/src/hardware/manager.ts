@@ -24,6 +24,17 @@ export interface ActiveManager {
 
 export type StepKind = 'clean' | 'deploy' | 'service';
 
+/**
+ * A manager passes a call on to the next one: our IncompatibleHardwareMethodError,
+ * or any error of that name. A site manager is a module of its own, loaded
+ * beside the agent's bundle: it may throw `ctx.errors.IncompatibleHardwareMethodError`
+ * or a class of its own with that name (as IPA matches the class of its
+ * errors module, which every manager imports).
+ */
+export function passesToNextManager(e: unknown): boolean {
+  return e instanceof IncompatibleHardwareMethodError || (e instanceof Error && e.name === 'IncompatibleHardwareMethodError');
+}
+
 /** `className` if set, else the class name of an instance, else `name` (plain-object managers). */
 export function getManagerClassName(m: HardwareManager, fallback = 'HardwareManager'): string {
   // An explicit className survives minifiers that rename classes.
@@ -57,7 +68,7 @@ export class HardwareManagerRegistry {
       try {
         return { manager: m.className, result: await fn.apply(m.manager, args) };
       } catch (e) {
-        if (e instanceof IncompatibleHardwareMethodError) continue;
+        if (passesToNextManager(e)) continue;
         throw e;
       }
     }
@@ -73,7 +84,7 @@ export class HardwareManagerRegistry {
       try {
         results[m.className] = await fn.apply(m.manager, args);
       } catch (e) {
-        if (e instanceof IncompatibleHardwareMethodError) continue;
+        if (passesToNextManager(e)) continue;
         throw e;
       }
     }

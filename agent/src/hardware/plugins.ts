@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AgentConfig } from '../config.js';
+import * as agentErrors from '../errors.js';
 import type { AgentState } from '../state.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import { GenericHardwareManager } from './generic.js';
@@ -34,6 +35,13 @@ export interface ManagerContext {
   /** The same, also naming the manager that answered (its class name). */
   dispatchToManagersWithName(method: string, ...args: unknown[]): Promise<{ manager: string; result: unknown }>;
   dispatchToAllManagers(method: string, ...args: unknown[]): Promise<Record<string, unknown>>;
+  /**
+   * The agent's error classes (IPA's errors module), for managers loaded from
+   * their own files: `throw new ctx.errors.IncompatibleHardwareMethodError('only NVMe')`
+   * passes the call to the next manager; the others reach the conductor
+   * with their class name as `type`.
+   */
+  readonly errors: typeof agentErrors;
 }
 
 export interface LoadManagersOptions {
@@ -125,6 +133,7 @@ export async function loadHardwareManagers(config: AgentConfig, o: LoadManagersO
     dispatchToManagers: (method, ...args) => (registry ?? notReady()).dispatchToManagers(method, ...args),
     dispatchToManagersWithName: (method, ...args) => (registry ?? notReady()).dispatchToManagersWithName(method, ...args),
     dispatchToAllManagers: (method, ...args) => (registry ?? notReady()).dispatchToAllManagers(method, ...args),
+    errors: agentErrors,
   };
   const builtins = o.builtins ? o.builtins(ctx) : [new GenericHardwareManager(ctx)];
   const custom = await loadCustomManagers(config, ctx);
