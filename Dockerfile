@@ -40,7 +40,7 @@ RUN set -eu; \
     apt-get update -qq; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       util-linux mount gdisk parted dosfstools e2fsprogs dmidecode qemu-utils ipmitool hdparm nvme-cli efibootmgr \
-      tcpdump mdadm iproute2 kmod libstdc++6 ca-certificates; \
+      tcpdump mdadm smartmontools iproute2 kmod libstdc++6 ca-certificates; \
     apt-get clean; \
     rm -f /etc/apt/sources.list.d/ramforge-build.sources; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \

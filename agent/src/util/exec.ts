@@ -75,3 +75,10 @@ export const execute: ProgramRunner = (argv, opts = {}) =>
       else reject(new ExecError(argv, code, out, err));
     });
   });
+
+/** The program could not be started because it is not there (spawn ENOENT). */
+export function isProgramMissing(e: unknown): boolean {
+  if (!(e instanceof ExecError) || e.code !== null) return false;
+  const cause = e.cause as NodeJS.ErrnoException | undefined;
+  return cause?.code === 'ENOENT' || /\bENOENT\b/.test(e.stderr);
+}

@@ -25,6 +25,18 @@ export const AGENT_TOOL_PACKAGES = [
 ];
 
 /**
+ * smartctl, for the check before an ATA secure erase (`smartctl -d ata DEV -g
+ * security`: a drive behind a USB or RAID bridge is not sent ATA security
+ * commands; agent/src/hardware/disks/secure-erase.ts). In the dib flavor, as
+ * in IPA's DIB ramdisk (its element installs smartmontools for this), and in
+ * the coreos container; not in tinyipa, as not in IPA's tinyipa (its
+ * libsystemd0 and libgcrypt20 would cost ~1.5 MB of the 45 MB): there the
+ * agent goes ahead without the check, as IPA does when smartctl is absent.
+ * smartd, its daemon, is masked in the dib image (ramforge-ramdisk).
+ */
+export const ATA_BRIDGE_CHECK_PACKAGES = ['smartmontools'];
+
+/**
  * The systemd ramdisk the dib flavor and the coreos flavor's container host
  * both start from: systemd as init, udev, kmod, iproute2 and sshd.
  */

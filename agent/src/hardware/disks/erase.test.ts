@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import type { ProgramRunner, ExecOptions } from '../../util/exec.js';
+import { ExecError, type ProgramRunner, type ExecOptions } from '../../util/exec.js';
 import type { BlockDevice } from '../types.js';
 import { EXPRESS_METADATA_ONLY, eraseDevices, eraseDevicesExpress, eraseDevicesMetadata, METADATA_ERASED } from './index.js';
 import { eraseAta, parseAtaSecurity, parseNvmeIdCtrl } from './secure-erase.js';
@@ -268,4 +268,99 @@ test('a firmware erase that reports success but leaves the data fails the step',
   );
   assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
   assert.ok(allZero(disks['/dev/nvme0n1']!));
+});
+
+test('NVMe without Format NVM: the step fails naming the knobs (IPA), unless the overwrite is allowed', async () => {
+  const run = fakeRunner([['nvme id-ctrl', '{"oacs":0,"fna":4}']]);
+  const disks = disksFor('/dev/nvme0n1');
+  await assert.rejects(eraseDevices([dev('/dev/nvme0n1')], {}, { run, io: fakeDiskIo(disks) }), (e: unknown) =>
+    /does not support Format NVM.*agent_continue_if_secure_erase_failed/.test((e as { details: string }).details),
+  );
+  assert.ok(!allZero(disks['/dev/nvme0n1']!), 'nothing written');
+  const r = await eraseDevices(
+    [dev('/dev/nvme0n1')],
+    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
+    { run, io: fakeDiskIo(disks) },
+  );
+  assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
+  assert.ok(allZero(disks['/dev/nvme0n1']!));
+  // Output that is not JSON is the same kind of failure, not a crash.
+  const garbled = fakeRunner([['nvme id-ctrl', '']]);
+  await assert.rejects(
+    eraseDevices([dev('/dev/nvme0n1')], {}, { run: garbled, io: fakeDiskIo(disksFor('/dev/nvme0n1')) }),
+    BlockDeviceEraseError,
+  );
+});
+
+test('erase_devices_express: a failed NVMe erase falls back to the metadata wipe and says why (IPA); both failing fails the step', async (t) => {
+  // A regular file named like an NVMe namespace stands in for the disk (the metadata wipe writes to it).
+  const dir = mkdtempSync(join(tmpdir(), 'express-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const nvme = join(dir, 'nvme0n1');
+  const sysRoot = join(dir, 'sys');
+  mkdirSync(join(sysRoot, 'class/block/nvme0n1'), { recursive: true });
+  writeFileSync(join(sysRoot, 'class/block/nvme0n1/ro'), '0\n');
+  for (const [why, answers] of [
+    ['no format', [['nvme id-ctrl', '{"oacs":0}']]],
+    [
+      'format fails',
+      [
+        ['nvme id-ctrl', '{"oacs":2}'],
+        ['nvme format', new Error('format: Invalid Field')],
+      ],
+    ],
+    ['format ignored', [['nvme id-ctrl', '{"oacs":2}']]],
+  ] as Array<[string, Array<[string, string | Error]>]>) {
+    writeFileSync(nvme, Buffer.alloc(1 << 20, 0xa5));
+    const run = fakeRunner(answers);
+    const r = await eraseDevicesExpress(
+      [dev(nvme)],
+      {},
+      { run, sysRoot, vmediaDevice: null, io: fakeDiskIo({ [nvme]: fakeDisk(1 << 20) }) },
+    );
+    assert.ok(String(r[nvme]).startsWith(`${EXPRESS_METADATA_ONLY}; NVMe secure erase failed: `), `${why}: ${r[nvme]}`);
+    assert.ok(run.calls.includes(`wipefs --force --all ${nvme}`), `${why}: signatures wiped\n${run.calls.join('\n')}`);
+    const head = readFileSync(nvme).subarray(0, 33 * 512);
+    assert.ok(
+      head.every((b) => b === 0),
+      `${why}: the primary GPT area is zeroed`,
+    );
+  }
+  const both = fakeRunner([
+    ['nvme id-ctrl', '{"oacs":0}'],
+    ['wipefs --force --all', new Error('wipefs: device busy')],
+  ]);
+  await assert.rejects(
+    eraseDevicesExpress([dev(nvme)], {}, { run: both, sysRoot, vmediaDevice: null, io: fakeDiskIo({ [nvme]: fakeDisk(1 << 20) }) }),
+    (e: unknown) =>
+      /NVMe secure erase failed: .*Format NVM.*the metadata wipe after it failed too/.test((e as { details: string }).details),
+  );
+});
+
+test('ATA secure erase only where smartctl -d ata reaches the drive (not behind a bridge); without smartctl, as IPA, it goes ahead', async () => {
+  const missing = new ExecError(
+    ['smartctl'],
+    null,
+    '',
+    'spawn smartctl ENOENT',
+    Object.assign(new Error('spawn smartctl ENOENT'), { code: 'ENOENT' }),
+  );
+  for (const [why, answer, erases] of [
+    ['unavailable', 'ATA Security is:  Unavailable\n', false],
+    ['smartctl fails', new ExecError(['smartctl'], 2, '', 'Smartctl open device: /dev/sda failed: No such device'), false],
+    ['available', 'ATA Security is:  Disabled, NOT FROZEN [SEC1]\n', true],
+    ['not installed', missing, true],
+  ] as Array<[string, string | Error, boolean]>) {
+    const run = fakeRunner([
+      ['hdparm -I', HDPARM('not\tenabled')],
+      ['smartctl -d ata /dev/sda -g security', answer],
+    ]);
+    const m = await eraseAta('/dev/sda', run);
+    assert.equal(m, erases ? 'ata_enhanced_secure_erase' : null, why);
+    assert.equal(
+      run.calls.some((c) => c.includes('--security-set-pass')),
+      erases,
+      `${why}\n${run.calls.join('\n')}`,
+    );
+  }
 });

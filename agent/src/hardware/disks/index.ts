@@ -189,18 +189,36 @@ export async function eraseDevices(devs: BlockDevice[], node: Node, o: DiskOpts 
 /** What erase_devices_express reports for a disk it did not erase in firmware: like IPA, only metadata goes. */
 export const EXPRESS_METADATA_ONLY = 'metadata only (partition tables and signatures; the data beyond them remains)';
 
-/** erase_devices_express: NVMe secure erase where possible, metadata wipe for the rest (IPA's semantics); read-only disks skipped. */
+/**
+ * erase_devices_express: NVMe secure erase where possible, metadata wipe for
+ * the rest (IPA's semantics); read-only disks skipped. An NVMe erase that
+ * fails (no Format NVM, the format failing, or blocks left unchanged) falls
+ * back to the metadata wipe, as IPA's does, and the disk's result says why;
+ * only when the wipe fails too is the step failed.
+ */
 export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: DiskOpts = {}): Promise<Record<string, unknown>> {
   const run = o.run ?? execute;
   const s = skippingReadOnly(readEraseSettings(node, o.concurrency ?? devs.length));
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
   const out = await eraseAll(devs, node, s, 'erase (express)', o, async ({ name: dev }) => {
+    let firmwareFailure: string | undefined;
     if (s.enableNvmeSecureErase && isNvme(dev)) {
-      const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
-      if (m) return m;
+      try {
+        const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
+        if (m) return m;
+      } catch (e) {
+        if (!(e instanceof BlockDeviceEraseError)) throw e;
+        firmwareFailure = errText(e);
+        o.log?.warn(`erase_devices_express: ${dev}: NVMe secure erase failed, wiping the metadata instead: ${firmwareFailure}`);
+      }
     }
-    await destroyDiskMetadata(dev, run);
-    return EXPRESS_METADATA_ONLY;
+    try {
+      await destroyDiskMetadata(dev, run);
+    } catch (e) {
+      if (firmwareFailure === undefined) throw e;
+      throw new BlockDeviceEraseError(`NVMe secure erase failed: ${firmwareFailure}; the metadata wipe after it failed too: ${errText(e)}`);
+    }
+    return firmwareFailure === undefined ? EXPRESS_METADATA_ONLY : `${EXPRESS_METADATA_ONLY}; NVMe secure erase failed: ${firmwareFailure}`;
   });
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_express: ${dev}: ${how}`);
   return out;

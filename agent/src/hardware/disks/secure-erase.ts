@@ -5,7 +5,7 @@
  * (so the caller falls back to the overwrite); a supported erase that fails throws.
  */
 import { BlockDeviceEraseError } from '../../errors.js';
-import type { ProgramRunner } from '../../util/exec.js';
+import { isProgramMissing, type ProgramRunner } from '../../util/exec.js';
 import type { Log } from '../../util/log.js';
 
 export interface NvmeCaps {
@@ -19,15 +19,26 @@ export function parseNvmeIdCtrl(json: string): NvmeCaps {
   return { formatSupported: ((c.oacs ?? 0) & 0b10) !== 0, cryptoErase: ((c.fna ?? 0) & 0b100) !== 0 };
 }
 
-/** `nvme format -s 2` (crypto) when supported, else `-s 1` (user data). */
-export async function eraseNvme(dev: string, run: ProgramRunner): Promise<string | null> {
+/**
+ * `nvme format -s 2` (crypto) when supported, else `-s 1` (user data). A
+ * controller without Format NVM is a failure, as in IPA's _nvme_erase: an
+ * overwrite does not reach a flash drive's spare blocks, so it is used only
+ * where the operator allows it (agent_continue_if_secure_erase_failed).
+ */
+export async function eraseNvme(dev: string, run: ProgramRunner): Promise<string> {
   let caps: NvmeCaps;
   try {
     caps = parseNvmeIdCtrl((await run(['nvme', 'id-ctrl', dev, '-o', 'json'])).stdout);
   } catch (e) {
     throw new BlockDeviceEraseError(`Failed to read the NVMe controller capabilities of ${dev}: ${(e as Error).message}`);
   }
-  if (!caps.formatSupported) return null;
+  if (!caps.formatSupported) {
+    throw new BlockDeviceEraseError(
+      `NVMe device ${dev} does not support Format NVM (nvme id-ctrl: OACS bit 1 clear), so it cannot be secure-erased; ` +
+        'set agent_continue_if_secure_erase_failed (Ironic: [deploy]continue_if_disk_secure_erase_fails) to overwrite it instead, ' +
+        'or agent_enable_nvme_secure_erase=false ([deploy]enable_nvme_secure_erase) to overwrite NVMe disks without trying',
+    );
+  }
   const mode = caps.cryptoErase ? 2 : 1;
   try {
     await run(['nvme', 'format', dev, '-s', String(mode), '-f']);
@@ -70,6 +81,33 @@ async function releaseNullPassword(dev: string, run: ProgramRunner, log?: Log): 
   }
 }
 
+/**
+ * IPA's _smartctl_security_check: ATA security commands sent to a drive
+ * behind a USB or RAID-controller bridge can leave it unreachable, so they
+ * are sent only when `smartctl -d ata` (the plain ATA driver, which a bridge
+ * does not answer) reads the drive's security state. smartctl absent from
+ * the ramdisk (tinyipa, as IPA's tinyipa): allowed, as IPA allows it.
+ */
+export async function ataCommandsReachDrive(dev: string, run: ProgramRunner, log?: Log): Promise<boolean> {
+  try {
+    const out = (await run(['smartctl', '-d', 'ata', dev, '-g', 'security'])).stdout;
+    if (out.includes('Unavailable')) {
+      log?.info(`erase ${dev}: smartctl -d ata reports its ATA security as unavailable: no ATA secure erase`);
+      return false;
+    }
+    return true;
+  } catch (e) {
+    if (isProgramMissing(e)) {
+      log?.warn(`erase ${dev}: smartctl is not in this ramdisk: ATA security commands go to the drive unchecked (as IPA without it)`);
+      return true;
+    }
+    log?.warn(
+      `erase ${dev}: refusing ATA secure erase: smartctl -d ata cannot query the drive directly (behind a bridge?): ${(e as Error).message}`,
+    );
+    return false;
+  }
+}
+
 /** ATA security erase with the NULL password, IPA's _ata_erase. */
 export async function eraseAta(dev: string, run: ProgramRunner, log?: Log): Promise<string | null> {
   const readSecurity = async (): Promise<string[]> => parseAtaSecurity((await run(['hdparm', '-I', dev])).stdout);
@@ -80,6 +118,7 @@ export async function eraseAta(dev: string, run: ProgramRunner, log?: Log): Prom
     return null;
   } // not an ATA device
   if (!sec.includes('supported')) return null;
+  if (!(await ataCommandsReachDrive(dev, run, log))) return null;
   if (sec.includes('enabled')) {
     // A previous failed erase leaves the NULL password set: unlock and clear it.
     try {

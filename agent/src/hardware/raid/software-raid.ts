@@ -4,7 +4,7 @@
  * runs parted and mdadm through the ProgramRunner.
  */
 import { SoftwareRAIDError } from '../../errors.js';
-import { ExecError, type ProgramRunner } from '../../util/exec.js';
+import { ExecError, isProgramMissing, type ProgramRunner } from '../../util/exec.js';
 import type { Log } from '../../util/log.js';
 import { destroyDiskMetadata } from '../disks/destroy-metadata.js';
 import { getDeviceSize, listPartitions } from '../disks/disk-facts.js';
@@ -239,13 +239,6 @@ export async function assembleArrays(
       throw new SoftwareRAIDError(`mdadm could not be run: ${e.message}`);
     }
   }
-}
-
-/** The program could not be started because it is not there (spawn ENOENT). */
-function isProgramMissing(e: unknown): boolean {
-  if (!(e instanceof ExecError) || e.code !== null) return false;
-  const cause = e.cause as NodeJS.ErrnoException | undefined;
-  return cause?.code === 'ENOENT' || /\bENOENT\b/.test(e.stderr);
 }
 
 /** What delete did to each array: "delete", "keep" (volume on the skip list), "wipe" (shares a disk with a kept one). */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { ATA_BRIDGE_CHECK_PACKAGES } from '../agent-packages.js';
 import { TINYIPA_PACKAGES } from '../tinyipa/index.js';
 import { DEFAULT_DOCKERFILE, proxyBuildArgs } from './container.js';
 
@@ -11,6 +12,7 @@ test('the Dockerfile installs the tools the other flavors ship (docs/ramdisk-too
   const pkgs = new Set(install.split(/[\s\\]+/).filter(Boolean));
   // busybox and the C runtime come with every Debian base.
   for (const p of TINYIPA_PACKAGES.filter((x) => !['busybox-static', 'libc6', 'libgcc-s1'].includes(x))) assert.ok(pkgs.has(p), p);
+  for (const p of ATA_BRIDGE_CHECK_PACKAGES) assert.ok(pkgs.has(p), p);
 });
 
 test('the Dockerfile starts the agent, takes BASE and the apt sources as arguments and leaves no sources behind', () => {

@@ -13,7 +13,7 @@ import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defineFlavor } from '../contract.js';
-import { AGENT_TOOL_PACKAGES, SYSTEMD_RAMDISK_PACKAGES } from '../agent-packages.js';
+import { AGENT_TOOL_PACKAGES, ATA_BRIDGE_CHECK_PACKAGES, SYSTEMD_RAMDISK_PACKAGES } from '../agent-packages.js';
 import type { FlavorSpec } from '../../spec/normalize.js';
 import { InternalError } from '../../errors.js';
 import { requirementsFor } from '../../host/tools.js';
@@ -55,6 +55,7 @@ export const DIB_BASE_PACKAGES = [
   'linux-image-amd64',
   'tiny-initramfs',
   ...AGENT_TOOL_PACKAGES,
+  ...ATA_BRIDGE_CHECK_PACKAGES,
   'procps',
   'ca-certificates',
 ];
