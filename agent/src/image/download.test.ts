@@ -5,7 +5,7 @@ import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadImage, type DownloadOptions } from './download.js';
+import { configDriveHttpOptions, downloadImage, type DownloadOptions } from './download.js';
 import { BlockWriter, openImageSink } from './block-writer.js';
 import { liveHashWorkers, startHasher, type BlockHasher } from './block-hasher.js';
 import { isNoProxy } from '../util/http.js';
@@ -189,6 +189,33 @@ test('Authorization from image_request_authorization and http_basic', async () =
     s.closeAllConnections();
     s.close();
   }
+});
+
+test("a config drive elsewhere does not get image_info's own credentials; one on the image's server does", () => {
+  const token = Buffer.from('Bearer registry-token').toString('base64');
+  const img = { ...info(), urls: ['https://registry.example:5000/v2/img/blobs/sha256:ab'], image_request_authorization: token };
+  const auth = (cd: string, agentAuth?: { user: string; password: string }) =>
+    configDriveHttpOptions(img, { ...opts, ...(agentAuth ? { basicAuth: agentAuth } : {}) }, cd).headers?.authorization;
+  assert.equal(auth('https://registry.example:5000/cd.gz'), 'Bearer registry-token');
+  assert.equal(auth('http://conductor.example:8080/configdrive/n.gz'), undefined);
+  assert.equal(auth('https://registry.example/cd.gz'), undefined, 'another port is another server');
+  // The agent's own image_server_* basic auth (README) still applies there.
+  assert.equal(
+    auth('http://conductor.example:8080/configdrive/n.gz', { user: 'u', password: 'p' }),
+    `Basic ${Buffer.from('u:p').toString('base64')}`,
+  );
+  const basic = {
+    ...info(),
+    urls: ['http://img.example/x.raw'],
+    image_server_auth_strategy: 'http_basic',
+    image_server_user: 'iu',
+    image_server_password: 'ip',
+  };
+  assert.equal(
+    configDriveHttpOptions(basic, opts, 'http://img.example/cd').headers?.authorization,
+    `Basic ${Buffer.from('iu:ip').toString('base64')}`,
+  );
+  assert.equal(configDriveHttpOptions(basic, opts, 'http://swift.example/cd').headers?.authorization, undefined);
 });
 
 test("the agent config's image_server_* basic auth (IPA's oslo-conf fallback) reaches the image and checksums-file requests", async () => {

@@ -83,6 +83,38 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
 }
 
 /**
+ * The config drive's request options. IPA fetches a config-drive URL with no
+ * credentials at all. Here image_info's own credentials
+ * (`image_request_authorization`, its `http_basic` user and password) go
+ * only to a config drive on the image's own server (the origin of one of
+ * image_info.urls): a registry token must not reach another host. The
+ * agent's own image_server_* basic auth applies otherwise, as the README
+ * says; TLS settings and proxies as for the image.
+ */
+export function configDriveHttpOptions(info: Record<string, unknown>, o: DownloadOptions, url: string): HttpOptions {
+  const imageScoped =
+    (typeof info.image_request_authorization === 'string' && info.image_request_authorization !== '') ||
+    info.image_server_auth_strategy === 'http_basic';
+  if (!imageScoped || imageOrigins(info).includes(originOf(url))) return buildHttpOptions(info, o);
+  const { image_request_authorization: _token, image_server_auth_strategy: _strategy, ...rest } = info;
+  return buildHttpOptions(rest, o);
+}
+
+const originOf = (url: string): string | undefined => {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+};
+
+const imageOrigins = (info: Record<string, unknown>): Array<string | undefined> =>
+  (Array.isArray(info.urls) ? info.urls : [])
+    .filter((u): u is string => typeof u === 'string')
+    .map(originOf)
+    .filter(Boolean);
+
+/**
  * Download image_info.urls into sinks from `openSink` (called once per
  * attempt, so a retry rewrites from offset 0) and verify the checksum.
  */

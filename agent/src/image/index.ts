@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { DeploymentError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
-import { buildHttpOptions, type DownloadOptions } from './download.js';
+import { configDriveHttpOptions, type DownloadOptions } from './download.js';
 import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
 import { writePartitionImage } from './partition-image.js';
@@ -64,7 +64,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
   };
   const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir(), imageFormats: o.imageFormats };
   const cd = configdrive ?? (typeof imageInfo.configdrive === 'string' ? imageInfo.configdrive : null);
-  const cdData = cd ? await fetchConfigDrive(cd, buildHttpOptions(imageInfo, dl)) : null;
+  const cdData = cd ? await fetchConfigDrive(cd, configDriveHttpOptions(imageInfo, dl, cd)) : null;
   const id = String(imageInfo.id);
   partitionUuids = {};
   if (imageInfo.image_type === 'partition') {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { NoAnswerError, httpGetBuffer, httpRequest, httpRequestText, retry } from './http.js';
+import { NoAnswerError, httpGetBuffer, httpRequest, httpRequestText, keepsAuthorization, retry } from './http.js';
 
 let server: http.Server;
 let base: string;
@@ -54,6 +54,51 @@ describe('httpRequest / httpRequestText', () => {
     assert.deepEqual([r.status, r.text], [200, '{"ok":true}']);
     await assert.rejects(httpGetBuffer(`${base}/missing`), (e: unknown) => (e as { statusCode?: number }).statusCode === 404);
     assert.equal((await httpGetBuffer(`${base}/moved`, { maxRedirects: 1 })).toString(), '{"ok":true}');
+  });
+
+  it('a redirect to another host or port drops the Authorization header; one on the same server keeps it', async () => {
+    const other = http.createServer((req, res) => {
+      seen.push({ method: req.method!, url: `other${req.url}`, headers: req.headers, body: '' });
+      res.end('cdn');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherBase = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const hop = http.createServer((req, res) => {
+      seen.push({ method: req.method!, url: `hop${req.url}`, headers: req.headers, body: '' });
+      if (req.url === '/away') res.writeHead(307, { location: `${otherBase}/blob` }).end();
+      else if (req.url === '/here') res.writeHead(302, { location: '/final' }).end();
+      else res.end('same');
+    });
+    await new Promise<void>((r) => hop.listen(0, '127.0.0.1', r));
+    const hopBase = `http://127.0.0.1:${(hop.address() as AddressInfo).port}`;
+    try {
+      const headers = { authorization: 'Bearer registry-token' };
+      seen.length = 0;
+      assert.equal((await httpGetBuffer(`${hopBase}/away`, { headers, maxRedirects: 2 })).toString(), 'cdn');
+      assert.deepEqual(
+        seen.map((x) => [x.url, x.headers.authorization]),
+        [
+          ['hop/away', 'Bearer registry-token'],
+          ['other/blob', undefined],
+        ],
+      );
+      seen.length = 0;
+      assert.equal((await httpGetBuffer(`${hopBase}/here`, { headers, maxRedirects: 2 })).toString(), 'same');
+      assert.deepEqual(
+        seen.map((x) => x.headers.authorization),
+        ['Bearer registry-token', 'Bearer registry-token'],
+      );
+    } finally {
+      for (const s of [other, hop]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
+    const u = (x: string) => new URL(x);
+    assert.equal(keepsAuthorization(u('http://img/a'), u('https://img/b')), true, 'http → https, default ports');
+    assert.equal(keepsAuthorization(u('https://img/a'), u('http://img/b')), false, 'https → http');
+    assert.equal(keepsAuthorization(u('http://img:8080/a'), u('https://img/b')), false);
+    assert.equal(keepsAuthorization(u('https://img/a'), u('https://cdn/b')), false);
   });
 
   it('no answer: NoAnswerError, connected false when refused, true when the server hung up or timed out', async () => {

@@ -99,19 +99,38 @@ export function readCaFile(path: string | undefined): Buffer | undefined {
   return ca;
 }
 
-/** Sends one request, following redirects if asked; resolves once the response headers arrive (any status). */
+/**
+ * Sends one request, following redirects if asked; resolves once the
+ * response headers arrive (any status). A redirect to another host drops
+ * the Authorization header, as Python's requests (IPA) and curl do: an
+ * image server or registry that redirects to a CDN or an S3 presigned URL
+ * must not hand its credentials on (S3 also refuses a request carrying a
+ * second authentication).
+ */
 export async function httpRequest(url: string, o: HttpOptions = {}): Promise<HttpResponse> {
   let target = new URL(url);
+  let opts = o;
   for (let hop = 0; ; hop++) {
-    const res = await requestOnce(target, o);
+    const res = await requestOnce(target, opts);
     const loc = res.headers.location;
     if ((o.method ?? 'GET') === 'GET' && res.statusCode && REDIRECTS.has(res.statusCode) && loc && hop < (o.maxRedirects ?? 0)) {
       res.resume();
-      target = new URL(loc, target);
+      const next = new URL(loc, target);
+      if (opts.headers && !keepsAuthorization(target, next)) {
+        opts = { ...opts, headers: Object.fromEntries(Object.entries(opts.headers).filter(([k]) => k.toLowerCase() !== 'authorization')) };
+      }
+      target = next;
       continue;
     }
     return res;
   }
+}
+
+/** requests' should_strip_auth, inverted: the same host, or http → https on the default ports. */
+export function keepsAuthorization(from: URL, to: URL): boolean {
+  if (from.hostname !== to.hostname) return false;
+  if (from.protocol === 'http:' && to.protocol === 'https:' && ['', '80'].includes(from.port) && ['', '443'].includes(to.port)) return true;
+  return from.protocol === to.protocol && from.port === to.port;
 }
 
 /** httpRequest() with the body buffered (at most `limit` bytes, else an error); the timeout also covers the body. */
