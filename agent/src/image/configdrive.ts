@@ -57,7 +57,8 @@ export async function createConfigDrivePartition(dev: string, run: ProgramRunner
     await run(['sgdisk', '-n', '0:-64MB:0', dev]);
   } else {
     const { stdout } = await run(['parted', '-s', '-m', dev, 'unit', 'MiB', 'print'], { okCodes: [0, 1] });
-    const primaries = stdout.split('\n').filter((l) => /^\d+:/.test(l)).length;
+    // Primary and extended partitions take the four slots; logical ones (5 and up) do not (IPA's count_mbr_partitions).
+    const primaries = stdout.split('\n').filter((l) => /^[1-4]:/.test(l)).length;
     if (primaries > 3)
       throw new DeploymentError(
         `Disk ${dev} already has ${primaries} primary MBR partitions, no room for a config drive; give the image a config-2 partition or use GPT`,

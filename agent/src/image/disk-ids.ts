@@ -14,13 +14,21 @@ export async function getDiskIdentifier(dev: string): Promise<string> {
   }
 }
 
-/** Does sector 1 hold a GPT header? */
+/**
+ * Does LBA 1 hold a GPT header? At byte 512 with 512-byte sectors, at byte
+ * 4096 on a 4Kn disk (an image made for one). Nothing else of a 512-byte
+ * GPT puts these 8 ASCII bytes at 4096 (the partition entries there hold
+ * GUIDs, LBAs and UTF-16 names).
+ */
 export async function hasGpt(dev: string): Promise<boolean> {
   const fh = await open(dev, 'r');
   try {
     const buf = Buffer.alloc(8);
-    await fh.read(buf, 0, 8, 512);
-    return buf.toString('latin1') === 'EFI PART';
+    for (const offset of [512, 4096]) {
+      const { bytesRead } = await fh.read(buf, 0, 8, offset);
+      if (bytesRead === 8 && buf.toString('latin1') === 'EFI PART') return true;
+    }
+    return false;
   } finally {
     await fh.close();
   }
