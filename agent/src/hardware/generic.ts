@@ -295,12 +295,24 @@ export class GenericHardwareManager implements HardwareManager {
     });
   }
 
-  /** IPA's erase_block_device(node, block_device): firmware erase or the verified overwrite; returns what ran. */
+  /**
+   * IPA's erase_block_device(node, block_device): firmware erase or the
+   * verified overwrite; returns what ran. Like IPA's it checks its disk
+   * itself (virtual media and RAID members skipped, read-only refused unless
+   * allowed, and here shared-disk filesystems too), so a site manager that
+   * dispatches it per disk cannot erase what erase_devices would skip.
+   */
   async erase_block_device(node: Node, blockDevice: BlockDevice): Promise<string> {
-    const [{ eraseBlockDevice, readEraseSettings }, { createDiskIo }] = await Promise.all([
+    if (typeof blockDevice?.name !== 'string' || !blockDevice.name.startsWith('/dev/')) {
+      throw new InvalidCommandParamsError(`erase_block_device needs a block device with a /dev/ name, not ${JSON.stringify(blockDevice)}`);
+    }
+    const [{ eraseBlockDevice, readEraseSettings }, { createDiskIo }, { checkDiskBeforeErase }] = await Promise.all([
       import('./disks/erase-block-device.js'),
       import('./disks/overwrite-io.js'),
+      import('./disks/index.js'),
     ]);
+    const skip = await checkDiskBeforeErase(blockDevice, node ?? {}, this.diskOptions(node ?? {}));
+    if (skip) return skip;
     const { run, log } = this.ctx;
     return eraseBlockDevice(blockDevice.name, readEraseSettings(node), { run, io: createDiskIo(run), log });
   }

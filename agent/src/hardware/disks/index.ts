@@ -89,6 +89,25 @@ export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskO
   return out;
 }
 
+/**
+ * IPA's erase_block_device checks its one disk itself (virtual media, RAID
+ * member, read-only) whoever calls it: a site manager's own erase_devices
+ * may dispatch erase_block_device per disk without erase_devices' checks.
+ * The same checks as erase_devices (checkDisks, then the read-only rule);
+ * returns why the disk is skipped, or null to erase it. Throws as
+ * erase_devices would (a protected disk, a read-only one not allowed).
+ */
+export async function checkDiskBeforeErase(dev: BlockDevice, node: Node, o: DiskOpts = {}): Promise<string | null> {
+  const s = readEraseSettings(node);
+  const { skipped, notes } = await checkDisks([dev], s, o, node);
+  const skip = skipped.get(dev.name);
+  if (skip) return skip;
+  if (!(await checkWritable(dev.name, s, o.sysRoot))) return SKIPPED_RO;
+  const note = notes.get(dev.name);
+  if (note) o.log?.info(`erase_block_device: ${dev.name}: ${note}`);
+  return null;
+}
+
 /** Run `fn` on every device, collect {dev: result} and throw one error naming every failure. */
 async function eraseAll(
   devs: BlockDevice[],

@@ -461,3 +461,23 @@ test('erase_devices dispatches erase_block_device per disk: a site manager takes
   const r3 = (await managers.dispatchToManagers('erase_devices', node, [], {})) as Record<string, string>;
   assert.equal(r3[NV], 'NvmeSiteManager.erase_block_device returned {"method":"sanitize","passes":1}');
 });
+
+test('the generic erase_block_device checks its own disk (IPA): a site manager dispatching it per disk cannot erase a RAID member or a shared-disk filesystem', async () => {
+  const run = fakeHost({
+    [A]: { sigs: ['gpt'], parts: { [`${A}1`]: { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md0', type: 'raid1' }] } } },
+    [B]: { sigs: ['gfs2'] },
+  });
+  const config = { ...createDefaultConfig(), diskWaitAttempts: 1 };
+  const managers = await loadHardwareManagers(config, {
+    state: createState(config, 'v'),
+    log: createMemoryLog(),
+    run,
+    builtins: (ctx) => [new GenericHardwareManager(ctx)],
+  });
+  const node: Node = { uuid: 'n', driver_internal_info: {} } as unknown as Node;
+  // Skipped before any write: the real device I/O would fail on this name, which exists on no host.
+  assert.equal(await managers.dispatchToManagers('erase_block_device', node, bd(A)), 'skipped (software RAID member of /dev/md0)');
+  await assert.rejects(managers.dispatchToManagers('erase_block_device', node, bd(B)), ProtectedDeviceError);
+  assert.ok(!run.calls.some((c) => /^(hdparm|nvme|wipefs --force|sgdisk)/.test(c)), run.calls.join('\n'));
+  await assert.rejects(managers.dispatchToManagers('erase_block_device', node, { size: 1 }), (e: unknown) => /needs a block device with a \/dev\/ name/.test(details(e)));
+});
