@@ -54,6 +54,8 @@ async function checkWritable(dev: string, s: EraseSettings, sysRoot?: string): P
 export interface DiskChecks {
   skipped: Map<string, string>;
   notes: Map<string, string>;
+  /** Of a skipped RAID member: its partitions in no array (the metadata steps wipe them). */
+  otherPartitions: Map<string, string[]>;
 }
 
 /**
@@ -68,7 +70,7 @@ export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskO
   const vmediaDevice = o.vmediaDevice === undefined ? await findVirtualMediaDevice() : o.vmediaDevice;
   const guard = (o.guardSpecialFilesystems ?? true) && s.wipeSpecialFilesystemsGuard;
   const keptRaidVolumes = readSkipVolumeNames(node?.properties);
-  const out: DiskChecks = { skipped: new Map(), notes: new Map() };
+  const out: DiskChecks = { skipped: new Map(), notes: new Map(), otherPartitions: new Map() };
   for (const d of devs) {
     // Read-only disks the step skips anyway are left out before the safety checks (IPA's _list_erasable_devices).
     if (s.skipReadOnly && (await isReadOnlyDevice(d.name, o.sysRoot))) {
@@ -81,6 +83,7 @@ export async function checkDisks(devs: BlockDevice[], s: EraseSettings, o: DiskO
     if (v.kind === 'skip') {
       o.log?.info(`${d.name}: ${v.reason}`);
       out.skipped.set(d.name, v.reason);
+      if (v.otherPartitions) out.otherPartitions.set(d.name, v.otherPartitions);
     } else if (v.note) {
       o.log?.warn(`${d.name}: ${v.note}`);
       out.notes.set(d.name, v.note);
@@ -116,13 +119,20 @@ async function eraseAll(
   what: string,
   o: DiskOpts,
   fn: (dev: BlockDevice) => Promise<string>,
+  /** The metadata steps: what to do to a skipped RAID member's partitions that are in no array. */
+  otherPartition?: { wipe: (part: string) => Promise<void>; done: string },
 ): Promise<Record<string, string>> {
-  const { skipped, notes } = await checkDisks(devs, s, o, node);
+  const { skipped, notes, otherPartitions } = await checkDisks(devs, s, o, node);
   const results = await runBounded(
     devs,
     s.concurrency,
     async (d) => {
       const skip = skipped.get(d.name);
+      const parts = otherPartitions.get(d.name) ?? [];
+      if (skip && otherPartition && parts.length) {
+        for (const part of parts) await otherPartition.wipe(part);
+        return `${skip}; ${otherPartition.done} on its partitions in no array: ${parts.join(', ')}`;
+      }
       if (skip) return skip;
       const done = (await checkWritable(d.name, s, o.sysRoot)) ? await fn(d) : SKIPPED_RO;
       const note = notes.get(d.name);
@@ -159,10 +169,19 @@ const skippingReadOnly = (s: EraseSettings): EraseSettings => ({ ...s, skipReadO
 export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<Record<string, string>> {
   const run = o.run ?? execute;
   const s = skippingReadOnly(readEraseSettings(o.node, o.concurrency ?? devs.length));
-  const out = await eraseAll(devs, o.node, s, 'erase the metadata', o, async (d) => {
-    await destroyDiskMetadata(d.name, run);
-    return METADATA_ERASED;
-  });
+  const wipe = async (dev: string): Promise<void> => destroyDiskMetadata(dev, run);
+  const out = await eraseAll(
+    devs,
+    o.node,
+    s,
+    'erase the metadata',
+    o,
+    async (d) => {
+      await wipe(d.name);
+      return METADATA_ERASED;
+    },
+    { wipe, done: 'partition tables and signatures erased' },
+  );
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_metadata: ${dev}: ${how}`);
   return out;
 }
@@ -219,26 +238,38 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
   const run = o.run ?? execute;
   const s = skippingReadOnly(readEraseSettings(node, o.concurrency ?? devs.length));
   const c = { run, io: o.io ?? createDiskIo(run), signal: o.signal, log: o.log };
-  const out = await eraseAll(devs, node, s, 'erase (express)', o, async ({ name: dev }) => {
-    let firmwareFailure: string | undefined;
-    if (s.enableNvmeSecureErase && isNvme(dev)) {
-      try {
-        const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
-        if (m) return m;
-      } catch (e) {
-        if (!(e instanceof BlockDeviceEraseError)) throw e;
-        firmwareFailure = errText(e);
-        o.log?.warn(`erase_devices_express: ${dev}: NVMe secure erase failed, wiping the metadata instead: ${firmwareFailure}`);
+  const out = await eraseAll(
+    devs,
+    node,
+    s,
+    'erase (express)',
+    o,
+    async ({ name: dev }) => {
+      let firmwareFailure: string | undefined;
+      if (s.enableNvmeSecureErase && isNvme(dev)) {
+        try {
+          const m = await withFirmwareCheck(dev, c, () => eraseNvme(dev, run));
+          if (m) return m;
+        } catch (e) {
+          if (!(e instanceof BlockDeviceEraseError)) throw e;
+          firmwareFailure = errText(e);
+          o.log?.warn(`erase_devices_express: ${dev}: NVMe secure erase failed, wiping the metadata instead: ${firmwareFailure}`);
+        }
       }
-    }
-    try {
-      await destroyDiskMetadata(dev, run);
-    } catch (e) {
-      if (firmwareFailure === undefined) throw e;
-      throw new BlockDeviceEraseError(`NVMe secure erase failed: ${firmwareFailure}; the metadata wipe after it failed too: ${errText(e)}`);
-    }
-    return firmwareFailure === undefined ? EXPRESS_METADATA_ONLY : `${EXPRESS_METADATA_ONLY}; NVMe secure erase failed: ${firmwareFailure}`;
-  });
+      try {
+        await destroyDiskMetadata(dev, run);
+      } catch (e) {
+        if (firmwareFailure === undefined) throw e;
+        throw new BlockDeviceEraseError(
+          `NVMe secure erase failed: ${firmwareFailure}; the metadata wipe after it failed too: ${errText(e)}`,
+        );
+      }
+      return firmwareFailure === undefined
+        ? EXPRESS_METADATA_ONLY
+        : `${EXPRESS_METADATA_ONLY}; NVMe secure erase failed: ${firmwareFailure}`;
+    },
+    { wipe: (part) => destroyDiskMetadata(part, run), done: 'partition tables and signatures erased' },
+  );
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_express: ${dev}: ${how}`);
   return out;
 }

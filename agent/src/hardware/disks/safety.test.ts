@@ -116,8 +116,8 @@ test('parsers: lsblk tree flattened, wipefs signatures, bad output tolerated', (
   );
   assert.deepEqual(tree, [
     { dev: A, type: 'disk', partType: null },
-    { dev: `${A}1`, type: 'part', partType: 'aa31e02a-400f-11db-9590-000c2911d1b8' },
-    { dev: '/dev/md0', type: 'raid1', partType: null },
+    { dev: `${A}1`, type: 'part', partType: 'aa31e02a-400f-11db-9590-000c2911d1b8', parent: A },
+    { dev: '/dev/md0', type: 'raid1', partType: null, parent: `${A}1` },
   ]);
   assert.deepEqual(parseLsblkTree('', A), [{ dev: A, type: 'disk', partType: null }]);
   assert.deepEqual(parseWipefsTypes(''), []);
@@ -479,5 +479,45 @@ test('the generic erase_block_device checks its own disk (IPA): a site manager d
   assert.equal(await managers.dispatchToManagers('erase_block_device', node, bd(A)), 'skipped (software RAID member of /dev/md0)');
   await assert.rejects(managers.dispatchToManagers('erase_block_device', node, bd(B)), ProtectedDeviceError);
   assert.ok(!run.calls.some((c) => /^(hdparm|nvme|wipefs --force|sgdisk)/.test(c)), run.calls.join('\n'));
-  await assert.rejects(managers.dispatchToManagers('erase_block_device', node, { size: 1 }), (e: unknown) => /needs a block device with a \/dev\/ name/.test(details(e)));
+  await assert.rejects(managers.dispatchToManagers('erase_block_device', node, { size: 1 }), (e: unknown) =>
+    /needs a block device with a \/dev\/ name/.test(details(e)),
+  );
+});
+
+test('the metadata steps wipe the partitions of a skipped RAID member that are in no array (IPA lists partitions too); erase_devices leaves the disk alone', async (t) => {
+  // Regular files stand in for the disk and its partitions (the GPT-area zeroing writes to them).
+  const dir = mkdtempSync(join(tmpdir(), 'member-parts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const disk = join(dir, 'sdx');
+  for (const f of [disk, `${disk}1`, `${disk}2`, `${disk}3`]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+  const run = fakeHost({
+    [disk]: {
+      sigs: ['gpt'],
+      parts: {
+        [`${disk}1`]: { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md0', type: 'raid1' }] },
+        [`${disk}2`]: { sigs: ['iso9660'] },
+        [`${disk}3`]: { sigs: ['linux_raid_member'] },
+      },
+    },
+  });
+  const wiped = (calls: string[]) => calls.filter((c) => c.startsWith('wipefs --force --all')).map((c) => c.split(' ').at(-1));
+  const zeroed = (f: string) =>
+    readFileSync(f)
+      .subarray(0, 33 * 512)
+      .every((b) => b === 0);
+  for (const step of ['metadata', 'express'] as const) {
+    for (const f of [`${disk}1`, `${disk}2`, `${disk}3`]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+    run.calls.length = 0;
+    const o = { run, vmediaDevice: null, sysRoot: join(dir, 'no-sys') };
+    const r = step === 'metadata' ? await eraseDevicesMetadata([bd(disk)], o) : await eraseDevicesExpress([bd(disk)], {}, o);
+    assert.deepEqual(r, {
+      [disk]: `skipped (software RAID member of /dev/md0); partition tables and signatures erased on its partitions in no array: ${disk}2`,
+    });
+    assert.deepEqual(wiped(run.calls), [`${disk}2`], step);
+    assert.deepEqual([zeroed(`${disk}1`), zeroed(`${disk}2`), zeroed(`${disk}3`)], [false, true, false], step);
+  }
+  run.calls.length = 0;
+  const { o, seen } = recordingOverwrite(run);
+  assert.deepEqual(await eraseDevices([bd(disk)], {}, o), { [disk]: 'skipped (software RAID member of /dev/md0)' });
+  assert.deepEqual([seen, wiped(run.calls)], [[], []]);
 });

@@ -59,12 +59,19 @@ export interface DiskEntry {
   /** lsblk TRAN ("usb", "sata", ...; absent when lsblk gives none) and SIZE in bytes, as read for the disk. */
   tran?: string;
   size?: number;
+  /** The device lsblk lists it under (a partition's disk, an array's member). */
+  parent?: string;
 }
 
-/** `note`: what the step result adds about the disk (a label that did not make it virtual media). */
+/**
+ * `note`: what the step result adds about the disk (a label that did not make it virtual media).
+ * `otherPartitions` of a skipped RAID member: its partitions in no array
+ * (no md device on them, no linux_raid_member signature), which the metadata
+ * steps still wipe, as IPA's _list_erasable_devices lists partitions too.
+ */
 export type DiskVerdict =
   | { kind: 'erase'; note?: string }
-  | { kind: 'skip'; reason: string }
+  | { kind: 'skip'; reason: string; otherPartitions?: string[] }
   | { kind: 'protected'; device: string; what: string }
   /** Cannot be decided safely: the step fails with `reason` before any disk is touched. */
   | { kind: 'refuse'; reason: string };
@@ -88,7 +95,7 @@ export function parseLsblkTree(stdout: string, disk: string): Array<Omit<DiskEnt
     top = [];
   }
   const out: Array<Omit<DiskEntry, 'signatures'>> = [];
-  const walk = (n: LsblkNode): void => {
+  const walk = (n: LsblkNode, parent?: string): void => {
     if (n.name && !out.some((e) => e.dev === n.name)) {
       const size = n.size === null || n.size === undefined || n.size === '' ? Number.NaN : Number(n.size);
       out.push({
@@ -97,11 +104,12 @@ export function parseLsblkTree(stdout: string, disk: string): Array<Omit<DiskEnt
         partType: n.parttype ? n.parttype.toLowerCase() : null,
         ...(n.tran ? { tran: n.tran } : {}),
         ...(Number.isFinite(size) ? { size } : {}),
+        ...(parent ? { parent } : {}),
       });
     }
-    for (const c of n.children ?? []) walk(c);
+    for (const c of n.children ?? []) walk(c, n.name);
   };
-  top.forEach(walk);
+  top.forEach((n) => walk(n));
   if (!out.some((e) => e.dev === disk)) out.unshift({ dev: disk, type: 'disk', partType: null });
   return out;
 }
@@ -200,7 +208,14 @@ export function classifyDisk(
     notes.push(`labelled ${VMEDIA_LABEL}, but not virtual media (${describeDevice(facts)}): erased like any other disk`);
   }
   const array = entries.find((e) => isMdHolder(disk, e));
-  if (array) return { kind: 'skip', reason: `skipped (software RAID member of ${array.dev})` };
+  if (array) {
+    const otherPartitions = entries
+      .filter((e) => e.type === 'part' && isPartitionOf(disk, e.dev) && !e.signatures.includes('linux_raid_member'))
+      .filter((p) => !entries.some((e) => e.parent === p.dev && isMdHolder(disk, e)))
+      .map((p) => p.dev);
+    const reason = `skipped (software RAID member of ${array.dev})`;
+    return otherPartitions.length ? { kind: 'skip', reason, otherPartitions } : { kind: 'skip', reason };
+  }
   const stale = entries.filter((e) => e.signatures.includes('linux_raid_member')).map((e) => e.dev);
   if (stale.length) {
     const where = `linux_raid_member signature on ${stale.join(', ')}, in no assembled array`;
