@@ -65,3 +65,16 @@ test('MBR: logical partitions do not take a primary slot (IPA counts partitions 
   );
   assert.ok(!calls.some((c) => c.includes('mkpart')));
 });
+
+test('two config-2 partitions in the image are an error naming both (IPA), not the first taken', async () => {
+  const run = (async (argv: string[], _o?: ExecOptions) => {
+    if (argv[0] === 'lsblk') return { stdout: '/dev/null1 part\n/dev/null2 part\n/dev/null3 part\n', stderr: '', code: 0 };
+    if (argv[0] === 'blkid') return { stdout: argv.at(-1) === '/dev/null2' ? 'data\n' : 'config-2\n', stderr: '', code: 0 };
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  // /dev/null is not a regular file, so its "partitions" come from the fake lsblk.
+  await assert.rejects(
+    createConfigDrivePartition('/dev/null', run),
+    (e: unknown) => e instanceof DeploymentError && /\/dev\/null1 and \/dev\/null3/.test(e.details),
+  );
+});

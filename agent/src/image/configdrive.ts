@@ -39,13 +39,19 @@ export async function fetchConfigDrive(configdrive: string, http: HttpOptions = 
 /** Size to reserve for a config drive in a partition layout, in MiB. */
 export const configDriveMb = (data: Buffer): number => Math.max(1, Math.ceil(data.length / (1 << 20)));
 
-/** A partition labelled config-2, if the image ships one. */
+/** A partition labelled config-2, if the image ships one; two are an error, as in IPA (which one would the instance read?). */
 async function findConfigDrivePartition(dev: string, run: ProgramRunner): Promise<string | null> {
+  const found: string[] = [];
   for (const p of await listPartitions(dev, run)) {
     const { stdout } = await run(['blkid', '-p', '-o', 'value', '-s', 'LABEL', p], { okCodes: [0, 2] });
-    if (stdout.trim().toLowerCase() === 'config-2') return p;
+    if (stdout.trim().toLowerCase() === 'config-2') found.push(p);
   }
-  return null;
+  if (found.length > 1) {
+    throw new DeploymentError(
+      `More than one partition with label "config-2" exists on device ${dev}: ${found.join(' and ')}; the image must carry at most one`,
+    );
+  }
+  return found[0] ?? null;
 }
 
 /** Reuse or create the config-drive partition of a whole-disk image; returns its path. */
