@@ -196,6 +196,24 @@ test('UEFI partition image: ESP, swap, root; uuids recorded', { skip }, async ()
   }
 });
 
+test('UEFI partition image with disk_label msdos: an MBR disk whose ESP is type 0xef (IPA honours the label)', { skip }, async () => {
+  const loop = attachLoop(700 << 20);
+  try {
+    await prepareImage(info('root.raw', { image_type: 'partition', root_mb: 16, deploy_boot_mode: 'uefi', disk_label: 'msdos' }), null, {
+      ...opts(loop.dev),
+      bootMode: 'uefi',
+    });
+    const u = getPartitionUuids() as { 'efi system partition uuid': string; partitions: Record<string, string> };
+    assert.deepEqual(u.partitions, { 'efi system partition': `${loop.dev}p1`, root: `${loop.dev}p2` });
+    assert.equal(sh('blkid', ['-p', '-o', 'value', '-s', 'PTTYPE', loop.dev]).trim(), 'dos');
+    assert.equal(sh('blkid', ['-p', '-o', 'value', '-s', 'PART_ENTRY_TYPE', `${loop.dev}p1`]).trim(), '0xef');
+    assert.match(sh('blkid', ['-p', `${loop.dev}p1`]), /LABEL="efi-part".*TYPE="vfat"/);
+    assert.match(u['efi system partition uuid'], /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+  } finally {
+    loop.detach();
+  }
+});
+
 test('BIOS partition image on MBR with ephemeral; too-small root refused', { skip }, async () => {
   const loop = attachLoop(64 << 20);
   try {

@@ -30,7 +30,10 @@ const num = (v: unknown): number => (Number.isFinite(Number(v)) ? Number(v) : 0)
 
 /** The layout work_on_disk would create for this image_info. */
 export function planPartitionLayout(info: Record<string, unknown>, bootMode: 'uefi' | 'bios', configdriveMb: number): PartitionPlan {
-  const label = bootMode === 'uefi' ? 'gpt' : String(info.disk_label ?? '') === 'gpt' ? 'gpt' : 'msdos';
+  // IPA's work_on_disk: an explicit disk_label is honoured in either boot mode (UEFI firmware boots an MBR
+  // disk from an ESP of type 0xef); without one, GPT for UEFI and MBR for BIOS.
+  const asked = String(info.disk_label ?? '');
+  const label = asked === 'gpt' || asked === 'msdos' ? asked : bootMode === 'uefi' ? 'gpt' : 'msdos';
   const rootMb = num(info.root_mb) || num(info.root_gb) * 1024;
   if (rootMb <= 0) throw new InvalidImage('Partition image needs root_mb (or root_gb) > 0 in image_info; set instance_info root_gb');
   const parts: PlannedPartition[] = [];
@@ -66,7 +69,9 @@ export async function applyPartitionLayout(
     let start = 1;
     plan.parts.forEach((p, i) => {
       args.push('mkpart', 'primary', ...(p.mbrFs ? [p.mbrFs] : []), String(start), String(start + p.sizeMb));
-      if (p.role === 'root') args.push('set', String(i + 1), 'boot', 'on');
+      // parted's esp flag on an MBR disk is partition type 0xef, which UEFI firmware (and uefi-boot-entries.ts) looks for.
+      if (p.role === 'efi system partition') args.push('set', String(i + 1), 'esp', 'on');
+      if (p.role === 'root' && !plan.parts.some((q) => q.role === 'efi system partition')) args.push('set', String(i + 1), 'boot', 'on');
       start += p.sizeMb;
     });
     await run(args);
