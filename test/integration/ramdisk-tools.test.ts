@@ -87,6 +87,8 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   systemctl: null,
   // The extra-hardware inspection collector checks for it first and fails with a hint.
   'hardware-detect': null,
+  // The bridge check before an ATA secure erase: not in tinyipa (as IPA's tinyipa), so the erase goes ahead as IPA's.
+  smartctl: null,
 };
 
 interface Entry {
@@ -240,6 +242,8 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   networkctl: 'usr/bin/networkctl',
   systemctl: 'usr/bin/systemctl',
   'hardware-detect': null,
+  // smartmontools, as IPA's DIB element installs it for this check.
+  smartctl: 'usr/sbin/smartctl',
 };
 
 test("every program the agent runs resolves to the expected binary in the dib initramfs (the dib tests' shared build)", {
