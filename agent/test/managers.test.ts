@@ -284,7 +284,7 @@ export default class NvmeOnly {
   writeFileSync(
     join(dir, '20-own-class.mjs'),
     `
-class IncompatibleHardwareMethodError extends Error { name = 'IncompatibleHardwareMethodError'; }
+class IncompatibleHardwareMethodError extends Error {}
 export default { className: 'OwnClass', evaluate_hardware_support: () => 2,
   erase_block_device(node, dev) { if (dev.name === '/dev/sdb') return 'own sdb'; throw new IncompatibleHardwareMethodError('not mine'); },
   other() { throw new Error('IncompatibleHardwareMethodError in the text only'); } };`,

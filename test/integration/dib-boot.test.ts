@@ -102,7 +102,7 @@ test('dib: the initramfs, file by file: owners, modes, enabled units, the site e
   // nvme-cli's NVMe-oF auto-connect runs `nvme connect-all` at every boot (~13 s of a TCG boot): masked.
   assert.equal(get('etc/systemd/system/nvmf-autoconnect.service').linkTarget, '/dev/null');
   // smartd would open every disk at boot; the agent needs only smartctl (the bridge check before an ATA secure erase).
-  assert.equal(get('etc/systemd/system/smartd.service').linkTarget, '/dev/null');
+  assert.equal(get('etc/systemd/system/smartmontools.service').linkTarget, '/dev/null');
   assert.equal(get('usr/sbin/smartctl').type, 'file');
   // Generators with nothing to do in a ramdisk are off (each is a process before systemd loads its units).
   for (const gen of ['cryptsetup', 'integritysetup', 'veritysetup', 'system-update', 'gpt-auto', 'hibernate-resume']) {

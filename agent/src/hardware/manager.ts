@@ -32,7 +32,10 @@ export type StepKind = 'clean' | 'deploy' | 'service';
  * errors module, which every manager imports).
  */
 export function passesToNextManager(e: unknown): boolean {
-  return e instanceof IncompatibleHardwareMethodError || (e instanceof Error && e.name === 'IncompatibleHardwareMethodError');
+  if (e instanceof IncompatibleHardwareMethodError) return true;
+  if (!(e instanceof Error)) return false;
+  // A plain `class IncompatibleHardwareMethodError extends Error {}` keeps name 'Error': its class name counts too.
+  return e.name === 'IncompatibleHardwareMethodError' || e.constructor?.name === 'IncompatibleHardwareMethodError';
 }
 
 /** `className` if set, else the class name of an instance, else `name` (plain-object managers). */

@@ -521,3 +521,30 @@ test('the metadata steps wipe the partitions of a skipped RAID member that are i
   assert.deepEqual(await eraseDevices([bd(disk)], {}, o), { [disk]: 'skipped (software RAID member of /dev/md0)' });
   assert.deepEqual([seen, wiped(run.calls)], [[], []]);
 });
+
+test('a shared-disk filesystem on such a partition is protected, guard on: nothing is wiped (IPA checks each erasable device)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'member-guard-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const disk = join(dir, 'sdw');
+  for (const f of [disk, `${disk}1`, `${disk}2`]) writeFileSync(f, Buffer.alloc(1 << 20, 0xa5));
+  const run = fakeHost({
+    [disk]: {
+      sigs: ['gpt'],
+      parts: {
+        [`${disk}1`]: { sigs: ['linux_raid_member'], holders: [{ name: '/dev/md0', type: 'raid1' }] },
+        [`${disk}2`]: { sigs: ['gfs2'] },
+      },
+    },
+  });
+  const o = { run, vmediaDevice: null, sysRoot: join(dir, 'no-sys') };
+  await assert.rejects(eraseDevicesMetadata([bd(disk)], o), ProtectedDeviceError);
+  await assert.rejects(eraseDevicesExpress([bd(disk)], {}, o), ProtectedDeviceError);
+  assert.ok(!run.calls.some((c) => c.startsWith('wipefs --force')), run.calls.join('\n'));
+  assert.ok(
+    readFileSync(`${disk}2`).every((b) => b === 0xa5),
+    'the GFS2 partition is untouched',
+  );
+  // With the guard off (wipe_special_filesystems: false) it is wiped like the others.
+  const off = await eraseDevicesMetadata([bd(disk)], { ...o, node: { driver_internal_info: { wipe_special_filesystems: false } } });
+  assert.match(String(off[disk]), /on its partitions in no array: .*sdw2$/);
+});

@@ -214,7 +214,15 @@ export function classifyDisk(
       .filter((p) => !entries.some((e) => e.parent === p.dev && isMdHolder(disk, e)))
       .map((p) => p.dev);
     const reason = `skipped (software RAID member of ${array.dev})`;
-    return otherPartitions.length ? { kind: 'skip', reason, otherPartitions } : { kind: 'skip', reason };
+    if (!otherPartitions.length) return { kind: 'skip', reason };
+    // Those partitions are wiped by the metadata steps: the guard applies to them (IPA checks each erasable device).
+    const guarded = o.guard
+      ? guardedEntry(
+          disk,
+          entries.filter((e) => otherPartitions.includes(e.dev)),
+        )
+      : undefined;
+    return guarded ?? { kind: 'skip', reason, otherPartitions };
   }
   const stale = entries.filter((e) => e.signatures.includes('linux_raid_member')).map((e) => e.dev);
   if (stale.length) {
@@ -232,6 +240,11 @@ export function classifyDisk(
   }
   const erase: DiskVerdict = notes.length ? { kind: 'erase', note: notes.join('; ') } : { kind: 'erase' };
   if (!o.guard) return erase;
+  return guardedEntry(disk, entries) ?? erase;
+}
+
+/** The first of `entries` holding a guarded filesystem or partition type, as a 'protected' verdict. */
+function guardedEntry(disk: string, entries: DiskEntry[]): DiskVerdict | undefined {
   for (const e of entries) {
     for (const sig of e.signatures) {
       const what = GUARDED_FILESYSTEMS[sig];
@@ -240,5 +253,5 @@ export function classifyDisk(
     const what = e.partType ? GUARDED_PARTITION_TYPES[e.partType] : undefined;
     if (what) return { kind: 'protected', device: e.dev === disk ? disk : `${disk} (partition ${e.dev})`, what };
   }
-  return erase;
+  return undefined;
 }
