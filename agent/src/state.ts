@@ -16,6 +16,12 @@ export interface AgentState {
   token: string | undefined;
   /** Once a GET arrived carrying a token, every later GET must carry a valid one. */
   getTokenLatched: boolean;
+  /**
+   * Ironic issued a token this agent does not hold (the lookup answered
+   * "******" with none held): every token check refuses, since only the
+   * token's holder may command the node (IPA master locks down there).
+   */
+  tokenHeldElsewhere?: boolean;
   /** Node from the lookup (uuid, properties, instance_info, driver_internal_info). */
   node: Node | undefined;
   /** Seconds, from the lookup config (default 300). */

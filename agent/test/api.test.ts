@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { syncCommand, asyncCommand } from '../src/commands/index.js';
-import { createTestAgent, postCommand, sleep } from './helpers.js';
+import { applyLookup, MASKED_TOKEN } from '../src/ironic/lookup.js';
+import { createTestAgent, postCommand, silentLog, sleep } from './helpers.js';
 import { listeningPort } from './support/inject.js';
 
 const TOKEN = 'x'.repeat(43);
@@ -165,6 +166,15 @@ test('POST token: no token held → requests without one pass, with one fail (Ze
   const { app } = await createTestAgent();
   assert.equal((await postCommand(app, { name: 'standby.sync', params: {} })).status, 200);
   assert.equal((await postCommand(app, { name: 'standby.sync', params: {} }, '?agent_token=abc')).status, 401);
+});
+
+test('POST token: after a lookup answered ****** with no token held, every command is refused (IPA master locks down)', async () => {
+  const { app, state } = await createTestAgent();
+  assert.equal((await postCommand(app, { name: 'standby.sync', params: {} })).status, 200, 'no token issued yet (Zed)');
+  applyLookup(state, { node: { uuid: 'n' }, config: { heartbeat_timeout: 300, agent_token: MASKED_TOKEN } }, silentLog);
+  for (const q of ['', '?agent_token=', `?agent_token=${TOKEN}`]) {
+    assert.equal((await postCommand(app, { name: 'standby.sync', params: {} }, q)).status, 401, q);
+  }
 });
 
 test('GET token is latched: optional until a GET carries one, then required', async () => {

@@ -3,7 +3,9 @@
  * query parameter agent_token.
  *  - POST: required whenever the agent holds a token; when it holds none
  *    (Ironic < 1.62, standalone) a request without one is accepted, as the
- *    Zed IPA's plain equality did.
+ *    Zed IPA's plain equality did, except after a lookup answered "******"
+ *    (Ironic gave the token to an earlier lookup): then every POST is
+ *    refused, as IPA master refuses everything without a held token.
  *  - GET of commands: "latched". Zed conductors never send a token on GET,
  *    so it is optional until the first GET that carries one; from then on
  *    every GET must carry the valid token (IPA 10.2 until mid-2026).
@@ -26,7 +28,8 @@ const rejectToken = (): never => {
 export function checkCommandToken(state: AgentState, token: unknown): void {
   const given = typeof token === 'string' && token !== '' ? token : undefined;
   if (state.token === undefined) {
-    if (given !== undefined) rejectToken();
+    // Ironic issued a token to someone else (a masked lookup): nobody without it may command the node.
+    if (given !== undefined || state.tokenHeldElsewhere) rejectToken();
     return;
   }
   if (given === undefined || !isSameToken(given, state.token)) rejectToken();

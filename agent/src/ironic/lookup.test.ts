@@ -34,12 +34,14 @@ describe('applyLookup', () => {
     assert.ok(!log.lines.some((l) => l.startsWith('ERROR')));
   });
 
-  it('logs an error (Zed behaviour) on ****** with no token held, and keeps going', () => {
+  it('logs an error on ****** with no token held, keeps going, and refuses every command from then on', () => {
     const s = createState(makeTestConfig(), '1.0');
     const log = createMemoryLog();
     applyLookup(s, result({ heartbeat_timeout: 300, agent_token: MASKED_TOKEN }), log);
     assert.equal(s.token, undefined);
     assert.equal(s.serveApi, true);
+    // Whoever holds the token is not this agent's caller: the API refuses every command (api.test.ts).
+    assert.equal(s.tokenHeldElsewhere, true);
     assert.ok(
       log.lines.some((l) => l.startsWith('ERROR') && l.includes('ipa-agent-token')),
       log.lines.join('\n'),

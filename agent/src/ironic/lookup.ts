@@ -148,12 +148,16 @@ export function applyLookup(state: AgentState, r: LookupResult, log: Log = creat
     log.info('agent token received from the lookup');
   } else if (token === MASKED_TOKEN) {
     if (state.token) log.info('lookup returned a masked token; keeping the token already held');
-    else
+    else {
+      // Someone holds the token: refuse every command rather than run one for whoever asks without it.
+      state.tokenHeldElsewhere = true;
       log.error(
         'lookup returned a masked token ("******") and no token is held (no ipa-agent-token): ' +
-          'Ironic already issued the token to an earlier lookup, so heartbeats will be refused. ' +
+          'Ironic already issued the token to an earlier lookup, so heartbeats will be refused ' +
+          'and every command is refused (401). ' +
           'Reboot the node (a power action wipes the token) or pass ipa-agent-token.',
       );
+    }
   } else if (token !== undefined && token !== null) {
     log.warn('ignoring an agent token shorter than 32 characters from the lookup');
   } else {
