@@ -119,6 +119,30 @@ describe('IronicClient', () => {
     );
   });
 
+  it('a lookup waits for GET / (a moment of 503) instead of going out at 1.31 without a token; after 3 failures it goes anyway', async () => {
+    fake.reset();
+    fake.version = '1.80';
+    fake.reply('root', { status: 503, body: 'busy' });
+    const time = makeFakeTime();
+    await clientFor({ lookupInterval: 1 }, { ...time, random: () => 0 }).lookupNode({ addresses: ['52:54:00:12:34:56'] });
+    assert.deepEqual(
+      fake.requestsTo('lookup').map((r) => r.headers['x-openstack-ironic-api-version']),
+      ['1.62'],
+      'one lookup, at the version that gets a token',
+    );
+    fake.reset();
+    fake.reply('root', ...Array.from({ length: 5 }, () => ({ status: 503, body: 'busy' })));
+    const later = makeFakeTime();
+    await clientFor({ lookupInterval: 1 }, { ...later, random: () => 0 }).lookupNode({ addresses: ['52:54:00:12:34:56'] });
+    assert.deepEqual(
+      fake.requestsTo('lookup').map((r) => r.headers['x-openstack-ironic-api-version']),
+      ['1.31'],
+      'the third failure in a row: looked up at the fallback, as IPA',
+    );
+    assert.equal(fake.requestsTo('root').length, 3);
+    fake.reset();
+  });
+
   it('caps the backoff at 60 s and never goes below lookup_interval', async () => {
     const replies = Array.from({ length: 9 }, () => ({ status: 404 }));
     fake.reply('lookup', ...replies);

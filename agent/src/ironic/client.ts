@@ -75,6 +75,8 @@ export class IronicClient {
   /** API URLs in trial order; the last one that answered is first. */
   private urls: string[];
   private cachedVersion: string | undefined;
+  /** GET / failures since the last success (discoverVersion answered the 1.31 fallback that many times in a row). */
+  versionDiscoveryFailures = 0;
 
   constructor(config: AgentConfig, opts: IronicClientOptions = {}) {
     this.config = config;
@@ -113,8 +115,10 @@ export class IronicClient {
       const v = typeof dv === 'string' ? normalizeApiVersion(dv) : undefined;
       if (!v) throw new Error('the root document has no default_version.version');
       this.log.info(`Ironic API version discovered: ${v}`);
+      this.versionDiscoveryFailures = 0;
       return (this.cachedVersion = v);
     } catch (e) {
+      this.versionDiscoveryFailures++;
       this.log.warn(`could not discover the Ironic API version (${describeError(e)}); using ${MIN_IRONIC_VERSION}`);
       return MIN_IRONIC_VERSION;
     }

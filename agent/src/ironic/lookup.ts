@@ -63,8 +63,24 @@ export function parseLookupBody(text: string): LookupResult | undefined {
   return { node: doc.node as Node & { uuid: string }, config };
 }
 
+/**
+ * Lookups that wait for GET / to answer before looking up at the fallback
+ * version. Ironic issues the agent token only to a lookup at 1.62 or later,
+ * and only once: a lookup at 1.31 while GET / failed for a moment (an API
+ * under load as many nodes boot) would leave the agent without a token,
+ * and every heartbeat at the version found later refused. After this many
+ * failures in a row the agent looks up at 1.31 anyway (an Ironic whose root
+ * document cannot be read), as IPA does at once.
+ */
+export const LOOKUPS_WAITING_FOR_VERSION = 3;
+
 async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal }): Promise<Attempt> {
-  const version = chooseLowerVersion(await client.discoverVersion(), AGENT_TOKEN_IRONIC_VERSION);
+  const discovered = await client.discoverVersion();
+  if (client.versionDiscoveryFailures > 0 && client.versionDiscoveryFailures < LOOKUPS_WAITING_FOR_VERSION) {
+    client.log.warn('lookup postponed: without the API version it would go out at 1.31, which Ironic answers without the agent token');
+    return { kind: 'failed' };
+  }
+  const version = chooseLowerVersion(discovered, AGENT_TOKEN_IRONIC_VERSION);
   const query = new URLSearchParams({ addresses: o.addresses.join(',') });
   if (o.nodeUuid) query.set('node_uuid', o.nodeUuid);
   let res;
