@@ -252,6 +252,17 @@ test('erase_devices_express: NVMe format, no overwrite', async () => {
   assert.ok(run.calls.includes('nvme format /dev/nvme0n1 -s 1 -f'));
 });
 
+/** With agent_continue_if_secure_erase_failed the failed firmware erase falls back to the overwrite, which erases for real. */
+async function overwritesWhenAllowed(run: ProgramRunner, disks: Record<string, FakeDisk>): Promise<void> {
+  const r = await eraseDevices(
+    [dev('/dev/nvme0n1')],
+    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
+    { run, io: fakeDiskIo(disks) },
+  );
+  assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
+  assert.ok(allZero(disks['/dev/nvme0n1']!));
+}
+
 test('a firmware erase that reports success but leaves the data fails the step', async () => {
   const disks = disksFor('/dev/nvme0n1');
   const run = fakeRunner([['nvme id-ctrl', '{"oacs":6,"fna":4}']]); // "format" succeeds and does nothing
@@ -260,14 +271,7 @@ test('a firmware erase that reports success but leaves the data fails the step',
       (e as { details: string }).details,
     ),
   );
-  // Allowed to fall back: the overwrite then erases for real.
-  const r = await eraseDevices(
-    [dev('/dev/nvme0n1')],
-    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
-    { run, io: fakeDiskIo(disks) },
-  );
-  assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
-  assert.ok(allZero(disks['/dev/nvme0n1']!));
+  await overwritesWhenAllowed(run, disks);
 });
 
 test('NVMe without Format NVM: the step fails naming the knobs (IPA), unless the overwrite is allowed', async () => {
@@ -277,13 +281,7 @@ test('NVMe without Format NVM: the step fails naming the knobs (IPA), unless the
     /does not support Format NVM.*agent_continue_if_secure_erase_failed/.test((e as { details: string }).details),
   );
   assert.ok(!allZero(disks['/dev/nvme0n1']!), 'nothing written');
-  const r = await eraseDevices(
-    [dev('/dev/nvme0n1')],
-    { driver_internal_info: { agent_continue_if_secure_erase_failed: true } },
-    { run, io: fakeDiskIo(disks) },
-  );
-  assert.match(String(r['/dev/nvme0n1']), /^overwrite: /);
-  assert.ok(allZero(disks['/dev/nvme0n1']!));
+  await overwritesWhenAllowed(run, disks);
   // Output that is not JSON is the same kind of failure, not a crash.
   const garbled = fakeRunner([['nvme id-ctrl', '']]);
   await assert.rejects(

@@ -165,11 +165,16 @@ export const METADATA_ERASED = 'metadata (partition tables and signatures)';
  */
 const skippingReadOnly = (s: EraseSettings): EraseSettings => ({ ...s, skipReadOnly: true });
 
+/** Both metadata steps: a skipped RAID member's partitions in no array get the metadata wipe too (eraseAll). */
+const wipingFreePartitions = (run: ProgramRunner) => ({
+  wipe: (part: string) => destroyDiskMetadata(part, run),
+  done: 'partition tables and signatures erased',
+});
+
 /** erase_devices_metadata: wipe signatures and partition tables of every disk; {disk: what was done}, read-only disks skipped. */
 export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { node?: Node } = {}): Promise<Record<string, string>> {
   const run = o.run ?? execute;
   const s = skippingReadOnly(readEraseSettings(o.node, o.concurrency ?? devs.length));
-  const wipe = async (dev: string): Promise<void> => destroyDiskMetadata(dev, run);
   const out = await eraseAll(
     devs,
     o.node,
@@ -177,10 +182,10 @@ export async function eraseDevicesMetadata(devs: BlockDevice[], o: DiskOpts & { 
     'erase the metadata',
     o,
     async (d) => {
-      await wipe(d.name);
+      await destroyDiskMetadata(d.name, run);
       return METADATA_ERASED;
     },
-    { wipe, done: 'partition tables and signatures erased' },
+    wipingFreePartitions(run),
   );
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_metadata: ${dev}: ${how}`);
   return out;
@@ -268,7 +273,7 @@ export async function eraseDevicesExpress(devs: BlockDevice[], node: Node, o: Di
         ? EXPRESS_METADATA_ONLY
         : `${EXPRESS_METADATA_ONLY}; NVMe secure erase failed: ${firmwareFailure}`;
     },
-    { wipe: (part) => destroyDiskMetadata(part, run), done: 'partition tables and signatures erased' },
+    wipingFreePartitions(run),
   );
   for (const [dev, how] of Object.entries(out)) o.log?.info(`erase_devices_express: ${dev}: ${how}`);
   return out;
