@@ -81,7 +81,11 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
   const host: HostAccess = createHostAccess({ root: o.root ?? config.rootPath, run: o.run });
   const log = o.log ?? createConsoleLog();
   const urls = await resolveTargets(config, o);
-  if (!urls.length) throw new InspectionError('inspection has no target: set ipa-inspection-callback-url (or mdns)');
+  if (!urls.length) {
+    throw new InspectionError(
+      'inspection has no target: set ipa-inspection-callback-url, or ipa-use-mdns=1 to look the inspector up over mDNS (answers are not authenticated: trusted networks only)',
+    );
+  }
   let cached: Promise<Inventory> | undefined;
   const inventory = () =>
     (cached ??= o.inventory
@@ -135,6 +139,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
     insecure: config.insecure,
     cafile: config.cafile,
     requestId: config.globalRequestId,
+    onUrlFailed: (url, e) => log.warn(`no answer from ${url} (${e.message}): trying the next inspection URL`),
   };
   const resp = await postInspectionData(urls, data, post);
   if (error) throw new InspectionError(error);
@@ -154,8 +159,13 @@ export async function runInspection(config: AgentConfig, o: InspectOptions = {})
 }
 
 /**
- * `ironic-collect-introspection-data`: inspect once (no URL → mdns); in daemon
- * mode keep re-posting every postInterval seconds (default 300) until aborted.
+ * `ironic-collect-introspection-data`: inspect once; in daemon mode keep
+ * re-posting every postInterval seconds (default 300) until aborted. With no
+ * callback URL the inspector is looked up over mDNS only when ipa-use-mdns
+ * allows it (IPA master since 2026: mDNS answers are unauthenticated, so
+ * discovery is opt-in); otherwise Ironic's continue_inspection when
+ * collectors and an API URL are set, or an error naming both options
+ * (IPA would go on doing nothing).
  */
 export async function collectIntrospectionData(
   config: AgentConfig,
@@ -167,7 +177,14 @@ export async function collectIntrospectionData(
     daemonSleep?: (ms: number, s?: AbortSignal) => Promise<void>;
   } = {},
 ): Promise<string | undefined> {
-  const cfg = config.inspectionCallbackUrl.some(Boolean) ? config : { ...config, inspectionCallbackUrl: ['mdns'] };
+  let cfg = config;
+  if (!config.inspectionCallbackUrl.some(Boolean)) {
+    if (config.useMdns) cfg = { ...config, inspectionCallbackUrl: ['mdns'] };
+    else
+      (o.log ?? createConsoleLog()).warn(
+        'no ipa-inspection-callback-url, and ipa-use-mdns is not set: not looking the inspector up over mDNS',
+      );
+  }
   let uuid: string | undefined;
   try {
     uuid = await inspectOnce(cfg, o);

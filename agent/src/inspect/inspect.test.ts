@@ -15,7 +15,7 @@ import type { AgentConfig } from '../config.js';
 import { createHostAccess } from '../hardware/inventory/host-access.js';
 import { type COLLECTORS, runCollectors } from './collectors.js';
 import { collectIntrospectionData, runInspection } from './index.js';
-import { postInspectionData, postWithRetries } from './post.js';
+import { postInspectionData } from './post.js';
 import { createMemoryLog } from '../../test/support/logs.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/server-r640');
@@ -133,7 +133,7 @@ describe('runInspection', () => {
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
   });
 
-  it('retries connection errors 5 times, 5 s apart (injected sleep)', async () => {
+  it("tries 5 rounds when refused, waiting as IPA's tenacity does (injected sleep)", async () => {
     const sleeps: number[] = [];
     const { lines: logs, ...log } = createMemoryLog();
     // A port that was just free: nothing listens there, so every attempt is refused.
@@ -151,8 +151,8 @@ describe('runInspection', () => {
       }),
       undefined,
     );
-    assert.deepEqual(sleeps, [5000, 5000, 5000, 5000]);
-    assert.match(logs[0]!, new RegExp(`could not post the inspection data to http://127\\.0\\.0\\.1:${port}`));
+    assert.deepEqual(sleeps, [5000, 5000, 6000, 12000]);
+    assert.match(logs[0]!, new RegExp(`could not post the inspection data: http://127\\.0\\.0\\.1:${port}/v1/continue: .*ECONNREFUSED`));
   });
 
   it('succeeds once the inspector starts listening between retries', async () => {
@@ -164,8 +164,8 @@ describe('runInspection', () => {
     const port = (late.address() as AddressInfo).port;
     await new Promise<void>((r) => late.close(() => r()));
     let sleeps = 0;
-    const ans = await postWithRetries(
-      `http://127.0.0.1:${port}/v1/continue`,
+    const ans = await postInspectionData(
+      [`http://127.0.0.1:${port}/v1/continue`],
       { a: 1 },
       {
         sleep: async () => {
@@ -174,7 +174,98 @@ describe('runInspection', () => {
       },
     );
     late.close();
-    assert.deepEqual([ans.status, ans.body, sleeps], [200, '{"uuid":"late"}', 2]);
+    assert.deepEqual([ans, sleeps], [{ uuid: 'late' }, 2]);
+  });
+
+  /** A peer on 127.0.0.1 that answers each POST as `plan` says (default 200): a status, 'drop' (close the socket) or 'silent'. */
+  async function plannedPeer(plan: Array<number | 'drop' | 'silent'>) {
+    const got: string[] = [];
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const step = plan.shift() ?? 200;
+        got.push(String(step));
+        if (step === 'drop') req.socket.destroy();
+        else if (step !== 'silent') res.writeHead(step).end(step === 200 ? '{"uuid":"n"}' : 'busy');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/v1/continue`,
+      plan,
+      got,
+      close: () => {
+        srv.closeAllConnections();
+        srv.close();
+      },
+    };
+  }
+  const freePortUrl = async () => {
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    return `http://127.0.0.1:${port}/v1/continue`;
+  };
+
+  it('tries the next URL at once when one gives no answer, and says so (IPA master loops the URLs per round)', async () => {
+    const peer = await plannedPeer([]);
+    const down = await freePortUrl();
+    const failed: string[] = [];
+    let sleeps = 0;
+    try {
+      const body = await postInspectionData(
+        [down, peer.url],
+        { a: 1 },
+        { sleep: async () => void sleeps++, onUrlFailed: (u) => failed.push(u) },
+      );
+      assert.deepEqual([body, peer.got, failed, sleeps], [{ uuid: 'n' }, ['200'], [down], 0]);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it("posts again when the connection drops after connecting (requests' ConnectionError), not when the peer stays silent", async () => {
+    const peer = await plannedPeer(['drop', 200]);
+    let sleeps = 0;
+    try {
+      assert.deepEqual(await postInspectionData([peer.url], { a: 1 }, { sleep: async () => void sleeps++ }), { uuid: 'n' });
+      assert.deepEqual([peer.got, sleeps], [['drop', '200'], 1]);
+      // A read timeout: the inspector may have taken the data, so it is not asked again in another round...
+      peer.got.length = 0;
+      sleeps = 0;
+      peer.plan.push('silent');
+      await assert.rejects(
+        postInspectionData([peer.url], { a: 1 }, { sleep: async () => void sleeps++, timeoutMs: 300 }),
+        (e: Error) => e.name === 'InspectionError' && /within 0\.3 s/.test(`${e.message} ${(e as { details?: string }).details}`),
+      );
+      assert.deepEqual([peer.got, sleeps], [['silent'], 0]);
+      // ...but the next URL of the round is tried.
+      peer.got.length = 0;
+      peer.plan.push('silent', 200);
+      assert.deepEqual(
+        await postInspectionData([peer.url, `${peer.url}?again`], { a: 1 }, { sleep: async () => void sleeps++, timeoutMs: 300 }),
+        {
+          uuid: 'n',
+        },
+      );
+      assert.deepEqual([peer.got, sleeps], [['silent', '200'], 0]);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('a 409 or 5xx starts the next round from the first URL, as IPA master does', async () => {
+    const first = await plannedPeer([503]);
+    const second = await plannedPeer([]);
+    let sleeps = 0;
+    try {
+      assert.deepEqual(await postInspectionData([first.url, second.url], { a: 1 }, { sleep: async () => void sleeps++ }), { uuid: 'n' });
+      assert.deepEqual([first.got, second.got, sleeps], [['503', '200'], [], 1]);
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 
   it('posts again after a 409 (the conductor holds the node) or a 5xx; the last such answer is an InspectionError', async () => {
@@ -330,6 +421,30 @@ describe('collectIntrospectionData', () => {
       /Inspection failed: stopping inspection/.test((e as { details: string }).details),
     );
     answer = { status: 200, body: { uuid: 'node-uuid-1' } };
+  });
+  it('looks the inspector up over mDNS only when ipa-use-mdns allows it (IPA master: opt-in)', async () => {
+    const asked: string[] = [];
+    const resolveMdns = async (service: string) => {
+      asked.push(service);
+      return { url: `${base}/` };
+    };
+    const { lines, ...log } = createMemoryLog();
+    await assert.rejects(
+      collectIntrospectionData(config({ inspectionCallbackUrl: [] }), { sleep: noSleep, resolveMdns, log }),
+      (e: unknown) => /no target: set ipa-inspection-callback-url, or ipa-use-mdns=1/.test((e as { details: string }).details),
+    );
+    assert.deepEqual(asked, []);
+    assert.match(lines.join('\n'), /ipa-use-mdns is not set: not looking the inspector up over mDNS/);
+    seen.length = 0;
+    assert.equal(
+      await collectIntrospectionData(config({ inspectionCallbackUrl: [], useMdns: true, inspectionCollectors: ['default'] }), {
+        sleep: noSleep,
+        resolveMdns,
+        log,
+      }),
+      'node-uuid-1',
+    );
+    assert.deepEqual([asked, seen.map((s) => s.url)], [['baremetal-introspection'], ['/v1/continue']]);
   });
   it('in daemon mode re-posts until aborted', async () => {
     seen.length = 0;

@@ -1,29 +1,40 @@
 /**
- * The inspection POST (inspector.call_inspector): 5 attempts, 5 s apart,
- * when the connection could not be made (the Zed agent's rule) or the answer
- * is 409 or 5xx (IPA master's: Ironic answers 409 while the conductor holds
- * the node's lock). Any other answer ends the retries; >= 400 becomes an
+ * The inspection POST (IPA master's inspector.call_inspector). One round
+ * tries the URLs in order, moving on when one gives no answer; a round is
+ * repeated, up to 5 in all, when its last URL gave no answer (refused,
+ * dropped, TLS failure: requests' ConnectionError) or the answer was 409 or
+ * 5xx (Ironic answers 409 while the conductor holds the node's lock). The
+ * waits between rounds are tenacity's wait_exponential(1.5, 5, 30) as in
+ * IPA: 5, 5, 6 and 12 s. A peer that stays silent past the timeout is not
+ * asked again (requests' ReadTimeout is no ConnectionError): it may have
+ * taken the data. Any other answer ends the rounds; >= 400 becomes an
  * InspectionError. The transport (TLS with cafile/insecure, timeouts) is
  * util/http.ts.
  */
 import { InspectionError } from '../errors.js';
-import { NoAnswerError, httpRequestText, readCaFile, retry } from '../util/http.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NoAnswerError, httpRequestText, readCaFile } from '../util/http.js';
 
 export interface PostOptions {
   timeoutMs?: number;
+  /** Rounds over the URLs (IPA's _RETRY_ATTEMPTS). */
   attempts?: number;
-  intervalMs?: number;
-  /** Injectable so tests do not wait 20 s. */
+  /** Injectable so tests do not wait 28 s. */
   sleep?: (ms: number) => Promise<void>;
   insecure?: boolean;
   cafile?: string;
   requestId?: string;
+  /** Told when a URL gave no answer and the next is tried. */
+  onUrlFailed?: (url: string, error: Error) => void;
 }
 
 export interface HttpAnswer {
   status: number;
   body: string;
 }
+
+/** tenacity's wait_exponential(multiplier=1.5, min=5, max=30) after failed round n (1-based), in ms. */
+export const roundWaitMs = (n: number): number => Math.min(30, Math.max(5, 1.5 * 2 ** (n - 1))) * 1000;
 
 /** One POST of `payload` as JSON; rejects only when there is no HTTP answer. */
 export async function postJson(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
@@ -40,67 +51,87 @@ export async function postJson(url: string, payload: unknown, o: PostOptions = {
   return { status: res.status, body: res.text };
 }
 
-/** An answer worth another attempt: the node is locked (409) or the service failed (5xx). */
+/** An answer worth another round: the node is locked (409) or the service failed (5xx). */
 class RetryableAnswer extends Error {
-  constructor(readonly answer: HttpAnswer) {
+  constructor(
+    readonly url: string,
+    readonly answer: HttpAnswer,
+  ) {
     super(`answered ${answer.status}`);
   }
 }
 const isRetryableStatus = (status: number): boolean => status === 409 || status >= 500;
-
-/**
- * POSTs to one URL, again when the connection could not be made (before it
- * exists, nothing was received) or the answer was 409/5xx; after the last
- * attempt that answer is returned for the caller to report.
- */
-export async function postWithRetries(url: string, payload: unknown, o: PostOptions = {}): Promise<HttpAnswer> {
-  try {
-    return await retry(
-      async () => {
-        const ans = await postJson(url, payload, o);
-        if (isRetryableStatus(ans.status)) throw new RetryableAnswer(ans);
-        return ans;
-      },
-      {
-        attempts: o.attempts ?? 5,
-        delayMs: o.intervalMs ?? 5000,
-        sleep: o.sleep,
-        retryIf: (e) => e instanceof RetryableAnswer || (e instanceof NoAnswerError && !e.connected),
-      },
-    );
-  } catch (e) {
-    if (e instanceof RetryableAnswer) return e.answer;
-    if (e instanceof NoAnswerError && !e.connected) throw new Error(`cannot connect to ${url}: ${e.message}`, { cause: e });
-    throw e;
+/** A URL that gave no answer, with every URL's reason this round. */
+class RoundFailed extends Error {
+  constructor(
+    readonly last: Error,
+    readonly reasons: string[],
+  ) {
+    super(reasons.join('; '));
   }
+}
+const worthAnotherRound = (e: unknown): boolean =>
+  e instanceof RetryableAnswer || (e instanceof RoundFailed && e.last instanceof NoAnswerError && !(e.last.connected && e.last.timedOut));
+
+/** One round: the first URL that answers (409/5xx throw RetryableAnswer); RoundFailed when none did. */
+async function postRound(urls: string[], payload: unknown, o: PostOptions): Promise<{ url: string; answer: HttpAnswer }> {
+  const reasons: string[] = [];
+  let last: Error = new Error('no URL');
+  for (const [i, url] of urls.entries()) {
+    let answer: HttpAnswer;
+    try {
+      answer = await postJson(url, payload, o);
+    } catch (e) {
+      last = e as Error;
+      reasons.push(`${url}: ${last.message}`);
+      if (i < urls.length - 1) o.onUrlFailed?.(url, last);
+      continue;
+    }
+    if (isRetryableStatus(answer.status)) throw new RetryableAnswer(url, answer);
+    return { url, answer };
+  }
+  throw new RoundFailed(last, reasons);
 }
 
 /**
- * Posts to each URL in turn until one answers; returns the parsed body of a
- * success. Throws InspectionError when none answered or the answer was >= 400.
+ * Posts `payload` to the first of `urls` that answers, in rounds as above;
+ * returns the parsed body of a success. Throws InspectionError when no URL
+ * answered or the answer was >= 400.
  */
 export async function postInspectionData(urls: string[], payload: unknown, o: PostOptions = {}): Promise<Record<string, unknown>> {
-  const errors: string[] = [];
-  for (const url of urls) {
-    let ans: HttpAnswer;
+  const rounds = o.attempts ?? 5;
+  const pause = o.sleep ?? ((ms: number) => sleep(ms));
+  let url: string;
+  let answer: HttpAnswer;
+  for (let round = 1; ; round++) {
     try {
-      ans = await postWithRetries(url, payload, o);
+      ({ url, answer } = await postRound(urls, payload, o));
+      break;
     } catch (e) {
-      errors.push((e as Error).message);
-      continue;
-    }
-    if (ans.status >= 400) {
-      throw new InspectionError(
-        `stopping inspection, as inspector returned an error: ${url} answered ${ans.status}: ${ans.body.slice(0, 500)}`,
-      );
-    }
-    try {
-      return ans.body ? (JSON.parse(ans.body) as Record<string, unknown>) : {};
-    } catch {
-      return {};
+      if (round < rounds && worthAnotherRound(e)) {
+        await pause(roundWaitMs(round));
+        continue;
+      }
+      if (e instanceof RetryableAnswer) {
+        ({ url, answer } = e);
+        break;
+      }
+      if (e instanceof RoundFailed) {
+        throw new InspectionError(
+          `could not post the inspection data: ${e.message}; check ipa-inspection-callback-url and that the inspector is reachable`,
+        );
+      }
+      throw e;
     }
   }
-  throw new InspectionError(
-    `could not post the inspection data to ${urls.join(', ') || '(no URL)'}: ${errors.join('; ')}; check ipa-inspection-callback-url and that the inspector is reachable`,
-  );
+  if (answer.status >= 400) {
+    throw new InspectionError(
+      `stopping inspection, as inspector returned an error: ${url} answered ${answer.status}: ${answer.body.slice(0, 500)}`,
+    );
+  }
+  try {
+    return answer.body ? (JSON.parse(answer.body) as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }

@@ -58,17 +58,20 @@ export interface HttpText {
 
 /**
  * The request got no HTTP answer (refused, reset, timeout, TLS failure).
- * `connected` tells whether the TCP connection was made first: the
- * inspection POST retries only failures before that point.
+ * `connected` tells whether the TCP connection was made first, `timedOut`
+ * whether the peer stayed silent (rather than refusing or dropping it).
  */
 export class NoAnswerError extends Error {
+  /** No answer within timeoutMs (requests' ReadTimeout once connected), as opposed to a refused or dropped connection. */
+  readonly timedOut: boolean;
   constructor(
     message: string,
     readonly connected: boolean,
-    opts: { cause?: unknown } = {},
+    opts: { cause?: unknown; timedOut?: boolean } = {},
   ) {
-    super(message, opts);
+    super(message, { cause: opts.cause });
     this.name = 'NoAnswerError';
+    this.timedOut = opts.timedOut ?? false;
   }
 }
 
@@ -220,12 +223,13 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
   };
   return new Promise<HttpResponse>((resolve, reject) => {
     let connected = false;
+    let timedOut = false;
     const fail = (e: Error): void => {
       // An abort stays an AbortError; a proxy's refusal keeps its statusCode (a 4xx is final for downloads).
       reject(
         e.name === 'AbortError' || e instanceof NoAnswerError || 'statusCode' in e
           ? e
-          : new NoAnswerError(e.message, connected, { cause: e }),
+          : new NoAnswerError(e.message, connected, { cause: e, timedOut }),
       );
     };
     const start = (createConnection?: () => Duplex): void => {
@@ -251,7 +255,10 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
             connected = true;
           });
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer from ${target.host} within ${(o.timeoutMs ?? 0) / 1000} s`)));
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error(`no answer from ${target.host} within ${(o.timeoutMs ?? 0) / 1000} s`));
+      });
       req.on('error', fail);
       req.on('response', (res) => {
         req.setTimeout(0);
