@@ -1,13 +1,15 @@
 /**
  * `collect-introspection-data`: IPA's ironic-collect-introspection-data.
  * Collects the inspection data once and posts it to the inspection callback
- * URL (or the one found over mDNS); with --introspection-daemon it keeps
+ * URL (or, with ipa-use-mdns, the one found over mDNS); with --introspection-daemon it keeps
  * posting every --introspection-daemon-post-interval seconds (default 300,
  * jittered ×U(0.7, 1.2), backing off ×2.7 after errors), for active nodes.
  */
 import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
 import { collectIntrospectionData } from './inspect/index.js';
+import { createConsoleLog } from './util/log.js';
+import { applyTlsSettings } from './util/tls-policy.js';
 
 export interface CollectArgs {
   daemon: boolean;
@@ -40,6 +42,7 @@ export async function collectIntrospectionMain(argv: string[]): Promise<number> 
     return 2;
   }
   const config = await loadConfig({ argv: args.rest, env: process.env });
+  applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, createConsoleLog(config.debug));
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
   try {

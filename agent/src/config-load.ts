@@ -85,6 +85,7 @@ export const KIND_EXPECTED: Record<OptionKind, string> = {
   urls: 'a list of http(s):// URLs or "mdns" (a JSON array, or one comma-separated string)',
   protocol: '"http" or "https"',
   apiVersion: 'an Ironic API microversion like "1.68"',
+  tlsVersion: '"1.2" or "1.3"',
 };
 
 /** A value that does not fit its kind: `path` is "" or an index such as "[1]". */
@@ -130,6 +131,7 @@ export function convertValue(raw: unknown, kind: OptionKind): Converted {
   if (kind === 'text' && raw === '') return fail();
   if (kind === 'protocol' && raw !== 'http' && raw !== 'https') return fail();
   if (kind === 'apiVersion' && !/^1\.\d+$/.test(raw)) return fail();
+  if (kind === 'tlsVersion' && raw !== '1.2' && raw !== '1.3') return fail();
   return { value: raw === '' ? undefined : raw };
 }
 

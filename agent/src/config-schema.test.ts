@@ -17,6 +17,7 @@ const SAMPLES: Record<OptionKind, unknown[]> = {
   urls: [['http://a:6385', 'mdns'], 'http://a,https://b', ['ftp://x'], 'ftp://x', [5], 'mdns'],
   protocol: ['http', 'https', 'gopher', 1],
   apiVersion: ['1.68', 'latest', '2.0'],
+  tlsVersion: ['1.2', '1.3', '1.1', 1.2, ''],
 };
 
 test('schemaOfKind accepts exactly what the loader accepts, on every sample', () => {

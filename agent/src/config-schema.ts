@@ -46,6 +46,8 @@ export function schemaOfKind(kind: OptionKind): TSchema {
       return Type.Union([Type.Literal('http'), Type.Literal('https')]);
     case 'apiVersion':
       return Type.String({ pattern: '^1\\.\\d+$' });
+    case 'tlsVersion':
+      return Type.Union([Type.Literal('1.2'), Type.Literal('1.3')]);
   }
 }
 

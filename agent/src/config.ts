@@ -21,8 +21,20 @@
  *  - `int`, `number`: non-negative; `port`: 0-65535
  *  - `list`: strings (an array, or comma-separated); `urls`: http(s):// URLs or "mdns"
  *  - `protocol`: "http" or "https"; `apiVersion`: an Ironic microversion like "1.68"
+ *  - `tlsVersion`: "1.2" or "1.3"
  */
-export type OptionKind = 'string' | 'text' | 'bool' | 'int' | 'number' | 'port' | 'list' | 'urls' | 'protocol' | 'apiVersion';
+export type OptionKind =
+  | 'string'
+  | 'text'
+  | 'bool'
+  | 'int'
+  | 'number'
+  | 'port'
+  | 'list'
+  | 'urls'
+  | 'protocol'
+  | 'apiVersion'
+  | 'tlsVersion';
 
 interface KindTypes {
   string: string | undefined;
@@ -35,6 +47,7 @@ interface KindTypes {
   urls: string[];
   protocol: 'http' | 'https';
   apiVersion: string | undefined;
+  tlsVersion: '1.2' | '1.3';
 }
 
 export interface OptionSpec {
@@ -75,6 +88,19 @@ export const CONFIG_OPTIONS = {
   lookupInterval: { kind: 'number', default: 1, param: 'ipa-lookup-interval' },
   ironicApiVersion: { kind: 'apiVersion', default: undefined, param: 'ipa-ironic-api-version' },
   insecure: { kind: 'bool', default: false, param: 'ipa-insecure' },
+  // IPA master's; Ironic's lookup may raise both (util/tls-policy.ts).
+  tlsMinVersion: {
+    kind: 'tlsVersion',
+    default: '1.2',
+    param: 'ipa-tls-min-version',
+    doc: 'lowest TLS version of every connection, in and out ("1.3" = TLS 1.3 only)',
+  },
+  tlsCipherSuites: {
+    kind: 'string',
+    default: undefined,
+    param: 'ipa-tls-cipher-suites',
+    doc: 'OpenSSL cipher list allowed under TLS 1.2 (default: the ECDHE AES-GCM suites)',
+  },
   collectLldp: { kind: 'bool', default: false, param: 'ipa-collect-lldp' },
   lldpTimeout: { kind: 'number', default: 30, param: 'ipa-lldp-timeout' },
   hardwareInitializationDelay: { kind: 'number', default: 0, param: 'ipa-hardware-initialization-delay' },

@@ -130,6 +130,7 @@ test('invalid values are clear ConfigErrors naming the parameter', async () => {
     ['ipa-ironic-api-version=latest', /microversion/],
     ['ipa-disk-wait-attempts=1.5', /whole number/],
     ['ipa-lookup-timeout=-1', /non-negative/],
+    ['ipa-tls-min-version=1.1', /ipa-tls-min-version.*"1\.1".*"1\.2" or "1\.3"/],
   ];
   for (const [cmdline, re] of bad) {
     await assert.rejects(

@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config.js';
 import { AgentError } from '../errors.js';
 import type { AgentApi } from './app.js';
 import { http, https } from '../util/node-builtins.js';
+import { tlsPolicyOptions } from '../util/tls-policy.js';
 
 export interface ServerTls {
   certPem: string;
@@ -44,7 +45,7 @@ function listenOn(server: Server, host: string, port: number): Promise<void> {
 export async function startServer(app: AgentApi, config: AgentConfig, tls?: ServerTls): Promise<RunningServer> {
   const handler = app.handle;
   const server: Server = tls
-    ? (https().createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, handler) as unknown as Server)
+    ? (https().createServer({ cert: tls.certPem, key: tls.keyPem, ...tlsPolicyOptions() }, handler) as unknown as Server)
     : http.createServer(handler);
   // The conductor's command_timeout is 60 s; keep a little more so wait=true answers are not cut.
   server.requestTimeout = 0;

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { createState } from '../state.js';
 import { makeTestConfig } from '../../test/support/fake-ironic.js';
 import { applyLookup, computeLookupBackoff, MASKED_TOKEN, parseLookupBody, type LookupResult } from './lookup.js';
 import { createMemoryLog } from '../../test/support/logs.js';
 import { restoreAgentToken, saveAgentToken } from './token-store.js';
+import { applyTlsSettings, getTlsPolicy, resetTlsPolicy } from '../util/tls-policy.js';
 
 const TOKEN = 'A'.repeat(43);
 const result = (config: LookupResult['config']): LookupResult => ({
@@ -75,6 +76,26 @@ describe('applyLookup', () => {
     assert.deepEqual(s.lookupConfig.permitted_image_formats, ['raw', 'qcow2']);
     assert.equal(s.lookupConfig.agent_skip_bmc_detect, true);
     assert.equal(s.lookupConfig.agent_md5_checksum_enable, true);
+  });
+});
+
+describe('applyLookup: the TLS floor [master]', () => {
+  afterEach(() => resetTlsPolicy());
+  it('Ironic’s lookup sets the floor; values it cannot use are ignored with a reason', async () => {
+    const state = createState(makeTestConfig(), 'test');
+    const log = createMemoryLog();
+    applyLookup(state, { node: { uuid: 'n1' } as never, config: { tls_min_version: '1.3', tls_cipher_suites: null } }, log);
+    assert.deepEqual(getTlsPolicy(), { minVersion: '1.3' });
+    assert.match(log.lines.join('\n'), /TLS policy from Ironic's lookup: TLS 1\.3 only/);
+    resetTlsPolicy();
+    applyLookup(state, { node: { uuid: 'n1' } as never, config: { tls_min_version: '1.1' as never, tls_cipher_suites: 'BOGUS' } }, log);
+    assert.deepEqual(getTlsPolicy(), { minVersion: '1.2' });
+    assert.match(log.lines.join('\n'), /ignoring tls_min_version "1\.1" from Ironic's lookup: expected "1\.2" or "1\.3"/);
+    assert.match(log.lines.join('\n'), /ignoring tls_cipher_suites "BOGUS" from Ironic's lookup \(.*\): keeping IPA's default/);
+    // A lookup from an Ironic that sends neither key changes nothing.
+    applyTlsSettings('test', '1.3', undefined, log);
+    applyLookup(state, { node: { uuid: 'n1' } as never, config: {} }, log);
+    assert.equal(getTlsPolicy().minVersion, '1.3');
   });
 });
 

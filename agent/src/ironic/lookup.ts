@@ -9,6 +9,7 @@ import { AGENT_TOKEN_IRONIC_VERSION, chooseLowerVersion } from './api-version.js
 import type { IronicClient } from './client.js';
 import { describeIronicError, isObject } from './responses.js';
 import { createConsoleLog, type Log } from '../util/log.js';
+import { applyTlsSettings } from '../util/tls-policy.js';
 
 /** The lookup config; Zed sends only the first five keys, master adds the rest. */
 export interface LookupConfig {
@@ -22,6 +23,8 @@ export interface LookupConfig {
   permitted_image_formats?: string[];
   agent_skip_bmc_detect?: boolean;
   enable_bios_bootloader_install?: boolean;
+  tls_min_version?: '1.2' | '1.3' | null;
+  tls_cipher_suites?: string | null;
   [key: string]: unknown;
 }
 
@@ -158,6 +161,8 @@ export function applyLookup(state: AgentState, r: LookupResult, log: Log = creat
   state.lookupConfig = { ...state.lookupConfig, ...rest };
   // IPA overrides its md5_enabled option with this key; do the same on the config.
   if (typeof rest.agent_md5_checksum_enable === 'boolean') state.config.md5Enabled = rest.agent_md5_checksum_enable;
+  // [master] Ironic's TLS floor: every later connection and the API server (started after the lookup) use it.
+  applyTlsSettings("Ironic's lookup", rest.tls_min_version, rest.tls_cipher_suites, log);
   if (typeof token === 'string' && token.length >= 32) {
     if (state.token && state.token !== token) log.warn('lookup returned a new agent token; replacing the one held');
     state.token = token;

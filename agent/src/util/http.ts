@@ -26,6 +26,7 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_NAME } from '../version.js';
 import { http, https, tls } from './node-builtins.js';
+import { tlsPolicyOptions } from './tls-policy.js';
 
 export interface HttpOptions {
   method?: 'GET' | 'POST';
@@ -216,6 +217,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
   // SNI only for names (RFC 6066 forbids IP addresses; Node warns, DEP0123); `host` keeps the identity check on the target through a tunnel.
   const isIpAddress = hostname.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
   const tlsOpts = {
+    ...tlsPolicyOptions(),
     rejectUnauthorized: !o.insecure,
     ...(o.ca ? { ca: o.ca } : {}),
     host: hostname,
@@ -287,6 +289,7 @@ function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Dup
       path: authority,
       headers: { host: authority, ...proxyAuth(proxy) },
       agent: false,
+      ...(proxy.protocol === 'https:' ? tlsPolicyOptions() : {}),
       signal: o.signal,
       timeout: o.timeoutMs,
     });
