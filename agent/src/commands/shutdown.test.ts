@@ -47,8 +47,23 @@ test("systemd's poweroff in a chroot declines ('ignoring request'): the sysrq tr
   assert.deepEqual(r.calls, ['sync', 'poweroff -f', 'tee /proc/sysrq-trigger <<< o']);
 });
 
-test('a poweroff that runs and fails is the command error: no sysrq', async () => {
-  const r = recorder((argv) => (argv[0] === 'poweroff' ? new ExecError(argv, 1, '', 'poweroff: Operation not permitted') : {}));
-  await assert.rejects(shutdownHost(r.run, createMemoryLog(), 'poweroff', 0), /exit code 1: poweroff: Operation not permitted/);
-  assert.deepEqual(r.calls, ['sync', 'poweroff -f']);
+test('a poweroff that runs and fails falls back to the sysrq trigger, as IPA does; a failing sync is only a warning', async () => {
+  const r = recorder((argv) =>
+    argv[0] === 'poweroff'
+      ? new ExecError(argv, 1, '', 'poweroff: Operation not permitted')
+      : argv[0] === 'sync'
+        ? new ExecError(argv, 1, '', 'sync: I/O error')
+        : {},
+  );
+  const log = createMemoryLog();
+  assert.equal(await shutdownHost(r.run, log, 'poweroff', 0), null);
+  assert.deepEqual(r.calls, ['sync', 'poweroff -f', 'tee /proc/sysrq-trigger <<< o']);
+  assert.match(log.lines.join('\n'), /WARNING sync before poweroff failed .*: going on/);
+  assert.match(log.lines.join('\n'), /WARNING poweroff -f failed \(.*Operation not permitted.*\): using \/proc\/sysrq-trigger/);
+});
+
+test('when the sysrq trigger fails too, that is the command error', async () => {
+  const r = recorder((argv) => (argv[0] === 'reboot' || argv[0] === 'tee' ? new ExecError(argv, 1, '', `${argv[0]}: denied`) : {}));
+  await assert.rejects(shutdownHost(r.run, createMemoryLog(), 'reboot', 0), /tee: denied/);
+  assert.deepEqual(r.calls, ['sync', 'reboot -f', 'tee /proc/sysrq-trigger <<< b']);
 });

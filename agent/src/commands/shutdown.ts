@@ -5,10 +5,12 @@
  * and a hung shutdown would leave the node half alive.
  *
  * Where that program is missing (the coreos flavor's agent runs chrooted in
- * its container, which has no init system and so no poweroff) or declines
- * (systemd's says "Running in chroot, ignoring request."), the kernel's
- * /proc/sysrq-trigger does it ('o' off, 'b' reboot), as IPA falls back to
- * it. The trigger file obeys root regardless of the kernel.sysrq mask.
+ * its container, which has no init system and so no poweroff), fails, or
+ * declines (systemd's says "Running in chroot, ignoring request."), the
+ * kernel's /proc/sysrq-trigger does it ('o' off, 'b' reboot), as IPA's
+ * _run_shutdown_command falls back to it. The trigger file obeys root
+ * regardless of the kernel.sysrq mask. A sync that fails is only a warning
+ * (IPA's full_sync is too): the node goes down either way.
  * Everything goes through `run`, so tests record it instead of shutting
  * down.
  */
@@ -21,7 +23,9 @@ export type ShutdownAction = 'poweroff' | 'reboot';
 export async function shutdownHost(run: ProgramRunner, log: Log, action: ShutdownAction, pauseMs = 500): Promise<null> {
   log.info(`${action === 'poweroff' ? 'powering off' : 'rebooting'} the node`);
   // busybox and util-linux both have sync(1).
-  await run(['sync'], { timeoutMs: 120_000 });
+  await run(['sync'], { timeoutMs: 120_000 }).catch((e: unknown) =>
+    log.warn(`sync before ${action} failed (${e instanceof Error ? e.message : String(e)}): going on`),
+  );
   // Lets the RUNNING answer reach the conductor.
   await sleep(pauseMs);
   let why: string;
@@ -30,11 +34,12 @@ export async function shutdownHost(run: ProgramRunner, log: Log, action: Shutdow
     if (!/ignoring request/i.test(`${r.stdout}\n${r.stderr}`)) return null;
     why = `${action} -f declined: ${r.stderr.trim() || r.stdout.trim()}`;
   } catch (e) {
-    // Only a program that could not be started (no exit code) falls back; a failing one is the command's error.
-    if (!(e instanceof ExecError) || e.code !== null) throw e;
-    why = `${action} is not available here (${e.stderr.trim()})`;
+    why =
+      e instanceof ExecError && e.code === null
+        ? `${action} is not available here (${e.stderr.trim() || e.message})`
+        : `${action} -f failed (${e instanceof Error ? e.message : String(e)})`;
   }
-  log.info(`${why}: using /proc/sysrq-trigger`);
+  log.warn(`${why}: using /proc/sysrq-trigger`);
   await run(['tee', '/proc/sysrq-trigger'], { input: action === 'poweroff' ? 'o' : 'b' });
   return null;
 }
