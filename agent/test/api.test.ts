@@ -127,12 +127,24 @@ test('a body over the limit answers 413 and the agent keeps serving', async () =
   await assertStillServing(app);
 });
 
-test('default body limit: 40 MiB rejected with 413, a 5 MiB body accepted', async () => {
+test('default body limit (256 MiB): a body declared larger is 413 before any of it is read', async () => {
   const { app } = await createTestAgent();
-  const huge = await postCommand(app, JSON.stringify({ name: 'standby.sync', params: { pad: 'a'.repeat(40 << 20) } }));
-  assert.equal(huge.status, 413);
-  const ok = await postCommand(app, JSON.stringify({ name: 'standby.sync', params: { pad: 'a'.repeat(5 << 20) } }));
-  assert.equal(ok.status, 200);
+  const port = await listeningPort(app);
+  const answer = await new Promise<string>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      if (got.includes('}')) s.destroy();
+    });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    s.write(
+      `POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${(256 << 20) + 1}\r\n\r\n{"name":`,
+    );
+  });
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  await assertStillServing(app);
 });
 
 test('unknown route and wrong method answer 404 faults', async () => {
@@ -221,7 +233,7 @@ test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again
   assert.equal((await postCommand(app, { name: 'standby.sync', params: {} })).status, 200);
 });
 
-test('concurrent POSTs during a sync command: 409 while it runs', async () => {
+test("concurrent POSTs during a sync command: the second waits for it, then runs (IPA's command_lock)", async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => {
     release = r;
@@ -236,14 +248,80 @@ test('concurrent POSTs during a sync command: 409 while it runs', async () => {
       },
     },
   });
-  const firstP = postCommand(app, { name: 'test.slowsync', params: {} });
+  const order: string[] = [];
+  const settle =
+    (name: string) =>
+    <T>(r: T): T => {
+      order.push(name);
+      return r;
+    };
+  const firstP = postCommand(app, { name: 'test.slowsync', params: {} }).then(settle('first'));
   await sleep(20);
-  const second = await postCommand(app, { name: 'standby.sync', params: {} });
-  assert.equal(second.status, 409);
+  const secondP = postCommand(app, { name: 'test.slowsync', params: {} }).then(settle('second'));
+  await sleep(50);
+  assert.deepEqual(order, [], 'both wait for the gate');
+  assert.deepEqual(
+    (await app.inject({ method: 'GET', url: '/v1/commands/' })).json().commands,
+    [],
+    'a sync command is listed only once it ends',
+  );
   release();
-  const first = await firstP;
-  assert.equal(first.status, 200);
-  assert.deepEqual(first.json.command_result, { result: 'ok' });
+  const [first, second] = await Promise.all([firstP, secondP]);
+  assert.deepEqual(order, ['first', 'second']);
+  assert.deepEqual([first.status, second.status], [200, 200]);
+  assert.deepEqual([first.json.command_result, second.json.command_result], [{ result: 'ok' }, { result: 'ok' }]);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).json().commands.length, 2);
+});
+
+test('a POST queued behind a sync command that starts an async one is then 409 busy', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let releaseAsync!: () => void;
+  const asyncGate = new Promise<void>((r) => {
+    releaseAsync = r;
+  });
+  const { app } = await createTestAgent({
+    extra: {
+      test: {
+        slowsync: syncCommand(async () => {
+          await gate;
+          return 'ok';
+        }),
+        slow: asyncCommand(async () => {
+          await asyncGate;
+          return 'done';
+        }),
+      },
+    },
+  });
+  const syncP = postCommand(app, { name: 'test.slowsync', params: {} });
+  await sleep(20);
+  const asyncP = postCommand(app, { name: 'test.slow', params: {} });
+  const thirdP = postCommand(app, { name: 'standby.sync', params: {} });
+  release();
+  assert.equal((await syncP).status, 200);
+  assert.equal((await asyncP).json.command_status, 'RUNNING');
+  const third = await thirdP;
+  assert.equal(third.status, 409);
+  assert.equal(third.json.faultstring, 'Agent is busy: executing command slow');
+  releaseAsync();
+});
+
+test("a write_image-sized POST: three copies of a 12 MiB config drive (Ironic's instance_info, args, image_info) are taken", async () => {
+  const { app } = await createTestAgent({
+    extra: {
+      test: { size: syncCommand(async (p) => ({ lengths: [p.node, p.configdrive, p.image_info].map((v) => JSON.stringify(v).length) })) },
+    },
+  });
+  const configdrive = 'H4sI'.padEnd(12 << 20, 'A');
+  const r = await postCommand(app, {
+    name: 'test.size',
+    params: { node: { instance_info: { configdrive } }, configdrive, image_info: { configdrive } },
+  });
+  assert.equal(r.status, 200);
+  assert.ok(r.json.command_result.lengths.every((n: number) => n > 12 << 20));
 });
 
 test('an exception outside any command answers 500 with details hidden', async () => {
@@ -276,6 +354,39 @@ test('finalize_rescue-style stop: onStopServing runs after the answer', async ()
   const r = await postCommand(app, { name: 'test.stop', params: {} });
   assert.equal(r.status, 200);
   await sleep(10);
+  assert.equal(stopped, 1);
+});
+
+test('finalize_rescue-style stop also when the client hung up before the command ended', async () => {
+  let stopped = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const { app, state } = await createTestAgent({
+    extra: {
+      test: {
+        stop: syncCommand(async (_p, ctx) => {
+          await gate;
+          ctx.state.serveApi = false;
+          return null;
+        }),
+      },
+    },
+  });
+  state.onStopServing = () => {
+    stopped++;
+  };
+  const port = await listeningPort(app);
+  const body = JSON.stringify({ name: 'test.stop', params: {} });
+  const s = connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write(`POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await sleep(50);
+  s.destroy();
+  await sleep(50);
+  release();
+  await sleep(50);
   assert.equal(stopped, 1);
 });
 

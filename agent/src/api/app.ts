@@ -24,7 +24,14 @@ import type { Log } from '../util/log.js';
 import { formatFault, HttpError } from './faults.js';
 import { createRouter, type RouteRequest } from './routes.js';
 
-export const DEFAULT_BODY_LIMIT = 32 << 20;
+/**
+ * IPA sets no limit; one is kept so a runaway client cannot exhaust the
+ * ramdisk's memory. Ironic's write_image step carries the config drive
+ * three times (node.instance_info unmasked, the step's configdrive and
+ * image_info.configdrive), and Ironic takes config drives of up to 64 MiB:
+ * 256 MiB covers that and stays under V8's longest string (~512 MiB).
+ */
+export const DEFAULT_BODY_LIMIT = 256 << 20;
 
 export interface BuildAppOptions {
   bodyLimit?: number;
@@ -170,7 +177,11 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
     res.writeHead(status, headers);
     res.end(payload);
     if (o.logRequests) log?.debug(`${req.method} ${pathOf(req.url)} → ${status}`);
-    if (!state.serveApi) res.once('close', stopAfter);
+    if (!state.serveApi) {
+      // A client that hung up while the command ran: 'close' has fired already, and no answer will flush.
+      if (res.destroyed) stopAfter();
+      else res.once('close', stopAfter);
+    }
   }
 
   function fail(req: IncomingMessage, res: ServerResponse, err: unknown, closeConnection = false): void {

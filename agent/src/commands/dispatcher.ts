@@ -2,7 +2,8 @@
  * CommandDispatcher: dispatches "ext.cmd" to an extension, records every
  * command for GET /v1/commands (never purged; a new process starts empty,
  * which is how the conductor detects a freshly booted agent) and allows one
- * command at a time (409 AgentIsBusy otherwise).
+ * command at a time: a POST waits for a sync command, and is 409
+ * AgentIsBusy while an async one runs (IPA's command_lock).
  */
 import {
   type AgentError,
@@ -51,8 +52,8 @@ function wrapResult(value: unknown, prefix?: string): unknown {
 export class CommandDispatcher {
   private readonly records = new Map<string, CommandRecord>();
   private readonly extensions: Record<string, Extension>;
-  /** Name of a sync command executing right now (it is recorded only when it ends, as in IPA). */
-  private syncInFlight: string | undefined;
+  /** Settles when the POST ahead of this one is through (IPA's command_lock); see executeCommand. */
+  private commandLock: Promise<void> = Promise.resolve();
   readonly ctx: CommandContext;
 
   /** `ctx` without invokeCommand: the service provides it. */
@@ -88,9 +89,8 @@ export class CommandDispatcher {
     return { ext, cmd, spec };
   }
 
-  /** The command that makes the agent busy, if any. */
+  /** The async command still running, if any (a sync one holds the lock instead). */
   private findBusyCommand(): string | undefined {
-    if (this.syncInFlight) return this.syncInFlight;
     const last = [...this.records.values()].at(-1);
     return last?.status === CommandStatus.RUNNING ? last.name : undefined;
   }
@@ -99,20 +99,38 @@ export class CommandDispatcher {
    * Run a POSTed command. Throws (→ HTTP error) only for requests IPA
    * rejects: bad name, unknown extension/command, invalid params, busy.
    * Everything that goes wrong inside the command becomes a FAILED result.
+   *
+   * Like IPA's command_lock, one POST at a time gets this far: a POST that
+   * arrives while a sync command runs waits for it rather than answer 409.
+   * The conductor relies on that: a sync command it timed out on (after
+   * command_timeout, 60 s) is not in the command list yet, so it POSTs
+   * again, and IPA's answer to that retry is the second run's result. An
+   * async command holds the lock only while it starts; a POST meanwhile is
+   * AgentIsBusy (409), as in IPA.
    */
   async executeCommand(name: unknown, params: Params, o: { wait?: boolean } = {}): Promise<CommandResult> {
-    const { ext, cmd, spec } = this.resolveCommand(name);
-    const busy = this.findBusyCommand();
-    if (busy) throw new AgentIsBusy(busy);
-    spec.validate?.(params, this.ctx);
-    if (!spec.async) return this.runSync(`${ext}.${cmd}`, cmd, spec, params);
-    const record = this.startAsync(cmd, spec, params);
+    const previous = this.commandLock;
+    let release!: () => void;
+    this.commandLock = new Promise<void>((r) => {
+      release = r;
+    });
+    let record: CommandRecord;
+    try {
+      await previous;
+      const { ext, cmd, spec } = this.resolveCommand(name);
+      const busy = this.findBusyCommand();
+      if (busy) throw new AgentIsBusy(busy);
+      spec.validate?.(params, this.ctx);
+      if (!spec.async) return await this.runSync(`${ext}.${cmd}`, cmd, spec, params);
+      record = this.startAsync(cmd, spec, params);
+    } finally {
+      release();
+    }
     if (o.wait) await record.done;
     return serializeRecord(record);
   }
 
   private async runSync(fullName: string, cmd: string, spec: CommandSpec, params: Params): Promise<CommandResult> {
-    this.syncInFlight = cmd;
     let record: CommandRecord;
     try {
       const value = await spec.run(params, this.ctx);
@@ -137,8 +155,6 @@ export class CommandDispatcher {
         result: null,
         done: Promise.resolve(),
       };
-    } finally {
-      this.syncInFlight = undefined;
     }
     this.records.set(record.id, record);
     return serializeRecord(record);
