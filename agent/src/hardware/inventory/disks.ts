@@ -99,7 +99,26 @@ export function parseLsblk(json: string): LsblkRow[] {
   return flattenRows((doc.blockdevices ?? []).map(toRow));
 }
 
-const isInstallType = (t: string): boolean => t === 'disk' || t === 'md' || t === 'mpath' || t.startsWith('raid');
+/**
+ * IPA's list_all_block_devices(block_type='disk'): disks, RAID devices
+ * (md0 is "raid1" etc.) and multipath devices. Not "md": that is a
+ * partition of a software RAID device (md0p1) or a broken array.
+ */
+const isInstallType = (t: string): boolean => t === 'disk' || t === 'mpath' || t.startsWith('raid');
+
+/**
+ * The multipath device `kname` is a path of, if any: a holder that is a
+ * device-mapper device with a "mpath-" uuid (what `multipath -c` tells
+ * IPA). Read from sysfs because lsblk prints a flat list when its tree
+ * column (NAME) is not among the columns, so its "children" cannot be
+ * relied on.
+ */
+async function multipathHolder(host: HostAccess, kname: string): Promise<string | undefined> {
+  for (const holder of await host.listDir(`/sys/block/${kname}/holders`)) {
+    if ((await host.readText(`/sys/block/${holder}/dm/uuid`))?.trim().startsWith('mpath-')) return holder;
+  }
+  return undefined;
+}
 
 async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
   const names = await host.listDir('/sys/block');
@@ -191,13 +210,16 @@ export async function collectDisks(host: HostAccess, only: readonly string[] = [
   } catch {
     rows = await readSysfsRows(host);
   }
-  const mpathMembers = new Set(rows.filter((r) => r.children.some((c) => c.type === 'mpath')).map((r) => r.kname));
   const onlyNames = only.map((d) => d.replace(/^\/dev\//, ''));
-  const keep =
-    onlyNames.length > 0
-      ? rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0)
-      : rows.filter(
-          (r) => isInstallType(r.type) && r.size > 0 && !mpathMembers.has(r.kname) && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)),
-        );
-  return Promise.all(keep.map((r) => describeDisk(host, r)));
+  if (onlyNames.length > 0)
+    return Promise.all(rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0).map((r) => describeDisk(host, r)));
+  const candidates = rows.filter((r) => isInstallType(r.type) && r.size > 0 && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)));
+  // A multipath device's paths are left out in favour of it (IPA's _get_multipath_parent_device).
+  const isPath = await Promise.all(
+    candidates.map(
+      async (r) =>
+        r.type === 'disk' && (r.children.some((c) => c.type === 'mpath') || (await multipathHolder(host, r.kname)) !== undefined),
+    ),
+  );
+  return Promise.all(candidates.filter((_, i) => !isPath[i]).map((r) => describeDisk(host, r)));
 }
