@@ -43,6 +43,21 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
   assert.ok(nics.some((n) => n.mac_address));
 });
 
+test("generic manager: skip_block_devices leaves disks out of list_block_devices, not out of the inventory (IPA's list_hardware_info)", async () => {
+  const { managers, state } = await loadGeneric();
+  state.node = { uuid: 'n', properties: { skip_block_devices: [{ name: '/dev/sda' }] } } as never;
+  const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
+  assert.deepEqual(
+    disks.map((d) => d.name),
+    ['/dev/sdb', '/dev/nvme0n1'],
+  );
+  const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+  assert.deepEqual(
+    inv.disks.map((d) => d.name),
+    ['/dev/sda', '/dev/sdb', '/dev/nvme0n1'],
+  );
+});
+
 test('generic manager: config.disks (RAMFORGE_AGENT_DISKS) restricts the disks to exactly those named', async () => {
   const { managers } = await loadGeneric({ disks: ['/dev/sdb'] });
   const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];

@@ -199,7 +199,6 @@ export class GenericHardwareManager implements HardwareManager {
 
   private inventoryOptions() {
     const { config, state, run, log } = this.ctx;
-    const skip = state.node?.properties?.skip_block_devices;
     return {
       root: config.rootPath,
       // Under a fixture root the inventory replays recorded command output; a live runner would read this host.
@@ -210,11 +209,11 @@ export class GenericHardwareManager implements HardwareManager {
       lldpCache: this.lldpCache,
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
-      skipBlockDevices: skip,
       onlyDisks: config.disks,
     };
   }
 
+  /** The whole inventory: every disk, skip_block_devices or not (IPA's list_hardware_info reports them all). */
   async list_hardware_info(): Promise<Inventory> {
     const { collectInventory } = await import('./inventory/index.js');
     return collectInventory(this.inventoryOptions());
@@ -223,7 +222,11 @@ export class GenericHardwareManager implements HardwareManager {
   /** The disks the steps and the install device choice work on: an invalid skip_block_devices fails (see listBlockDevices). */
   async list_block_devices(): Promise<BlockDevice[]> {
     const { listBlockDevices } = await import('./inventory/index.js');
-    return listBlockDevices({ ...this.inventoryOptions(), strictSkipList: true });
+    return listBlockDevices({
+      ...this.inventoryOptions(),
+      skipBlockDevices: this.ctx.state.node?.properties?.skip_block_devices,
+      strictSkipList: true,
+    });
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {

@@ -79,8 +79,9 @@ export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess
       if (o.strictSkipList) throw invalid(`entry ${i} (${JSON.stringify(entry)}) is not an object of device hints`);
       return;
     }
-    // volume_name selects software RAID volumes in IPA; not a device hint.
-    const { volume_name: _ignored, ...hints } = entry as SkipBlockDevice;
+    // An entry with volume_name names a software RAID volume to keep: IPA skips no disk for it, whatever else it holds.
+    if ('volume_name' in entry) return;
+    const hints = entry as SkipBlockDevice;
     if (!Object.keys(hints).length) return;
     try {
       for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name);

@@ -69,6 +69,12 @@ describe('server-r640 facts', () => {
       kept.map((d) => d.name),
       ['/dev/nvme0n1'],
     );
+    // An entry naming a RAID volume skips no disk, even with device hints beside it (IPA ignores the entry).
+    const withVolume = await listBlockDevices({ root, skipBlockDevices: [{ volume_name: 'x', name: '/dev/sda' }] });
+    assert.deepEqual(
+      withVolume.map((d) => d.name),
+      all.map((d) => d.name),
+    );
   });
   it('guesses the smallest disk >= 4 GiB and follows root device hints', async () => {
     const disks = await listBlockDevices({ root });
