@@ -21,6 +21,14 @@ export interface BlockDevice {
   /** Not serialized in the inventory (IPA stores it, never sends it). */
   uuid?: string | null;
   partuuid?: string | null;
+  /**
+   * Every serial and WWN the disk is known by (lsblk's, then udev's
+   * ID_SERIAL_SHORT and ID_SERIAL / ID_WWN): root device hints match any
+   * of them, as IPA's get_os_install_device (all_serial_and_wwn). Not
+   * serialized.
+   */
+  serials?: Array<string | null>;
+  wwns?: Array<string | null>;
 }
 
 export interface NetworkInterface {

@@ -63,4 +63,11 @@ describe('collectDisks', () => {
       ['/dev/dm-0', '/dev/sdc', '/dev/md0', '/dev/sdd'],
     );
   });
+
+  it("keeps every serial and WWN for root device hints: lsblk's, then udev's ID_SERIAL_SHORT, ID_SERIAL, ID_WWN (not on the wire)", async () => {
+    put('sys/class/block/sdc/dev', '8:32\n');
+    put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');
+    const sdc = (await collectDisks(createHostAccess({ root }))).find((d) => d.name === '/dev/sdc')!;
+    assert.deepEqual([sdc.serial, sdc.serials, sdc.wwn, sdc.wwns], ['S1', [null, 'S1', 'LUN_S1'], '0x5000c500', [null, '0x5000c500']]);
+  });
 });

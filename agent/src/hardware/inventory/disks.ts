@@ -192,6 +192,8 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
     tran: r.tran,
     uuid: r.uuid,
     partuuid: r.partuuid,
+    serials: [r.serial, pick('SERIAL_SHORT'), pick('SERIAL')],
+    wwns: [r.wwn, pick('WWN')],
   };
 }
 

@@ -121,8 +121,8 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
   const inv: Inventory = {
     interfaces,
     cpu,
-    // uuid/partuuid are kept on BlockDevice for callers but IPA never serializes them.
-    disks: disks.map(({ uuid: _u, partuuid: _p, ...d }) => d),
+    // uuid/partuuid and the serial/WWN lists are kept on BlockDevice for callers but IPA never serializes them.
+    disks: disks.map(({ uuid: _u, partuuid: _p, serials: _s, wwns: _w, ...d }) => d),
     memory,
     bmc_address: bmc.bmc_address,
     bmc_v6address: bmc.bmc_v6address,

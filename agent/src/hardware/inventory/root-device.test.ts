@@ -102,6 +102,28 @@ describe('specs matcher', () => {
   });
 });
 
+describe('the install device matches every serial and WWN a disk has (all_serial_and_wwn)', () => {
+  const disks = [
+    dev({
+      name: '/dev/sda',
+      size: 100 * GIB,
+      serial: 'S1',
+      serials: ['S1', 'S1', 'ATA_DISK_S1'],
+      wwn: '0x5000',
+      wwns: ['0x5000', '0x5000c500'],
+    }),
+    dev({ name: '/dev/sdb', size: 100 * GIB, serial: null, serials: [null, null, null], wwn: null, wwns: [null, null] }),
+  ];
+  it("finds a disk by udev's long ID_SERIAL or its udev WWN, where skip lists (one serial) do not", () => {
+    assert.equal(getOsInstallDevice(disks, { properties: { root_device: { serial: 'ATA_DISK_S1' } } } as never).name, '/dev/sda');
+    assert.equal(getOsInstallDevice(disks, { properties: { root_device: { wwn: '0x5000c500' } } } as never).name, '/dev/sda');
+    assert.deepEqual(findDevicesByHints(disks, { serial: 'ATA_DISK_S1' }), []);
+  });
+  it('a disk with no serial at all matches no serial hint, not even "none" (IPA skips it)', () => {
+    assert.throws(() => getOsInstallDevice(disks, { properties: { root_device: { serial: 'none' } } } as never), DeviceNotFound);
+  });
+});
+
 describe('guessRootDisk / getOsInstallDevice', () => {
   it('takes the smallest disk of at least 4 GiB, ties by name', () => {
     assert.equal(guessRootDisk(DISKS).name, '/dev/nvme0n1');

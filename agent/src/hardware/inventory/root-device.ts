@@ -143,11 +143,31 @@ export function parseRootDeviceHints(hints: Record<string, unknown>): Record<str
   return out;
 }
 
-/** Every device matching all hints, in input order (find_devices_by_hints). */
-export function findDevicesByHints(devices: BlockDevice[], hints: Record<string, unknown>): BlockDevice[] {
+/**
+ * Every device matching all hints, in input order (find_devices_by_hints).
+ * With `allSerialsAndWwns` (the install device, as IPA's
+ * get_os_install_device), a serial or wwn hint matches any of the disk's
+ * serials/wwns; a disk that has none matches no such hint.
+ */
+export function findDevicesByHints(
+  devices: BlockDevice[],
+  hints: Record<string, unknown>,
+  o: { allSerialsAndWwns?: boolean } = {},
+): BlockDevice[] {
   const parsed = parseRootDeviceHints(hints);
   return devices.filter((dev) =>
     Object.entries(parsed).every(([name, hint]) => {
+      const list = !o.allSerialsAndWwns ? undefined : name === 'serial' ? dev.serials : name === 'wwn' ? dev.wwns : undefined;
+      if (list) {
+        return list.some((v) => {
+          if (v === null) return false;
+          try {
+            return matchSpec(normalizeExpression(v, name), hint as string);
+          } catch {
+            return false;
+          }
+        });
+      }
       const raw = (dev as unknown as Record<string, unknown>)[name];
       const type = HINT_TYPES[name as HintName];
       if (type === 'bool') {
@@ -198,7 +218,7 @@ export function getOsInstallDevice(disks: BlockDevice[], node?: Node): BlockDevi
   if (!hints) return guessRootDisk(disks);
   let found: BlockDevice[];
   try {
-    found = findDevicesByHints(disks, hints);
+    found = findDevicesByHints(disks, hints, { allSerialsAndWwns: true });
   } catch (e) {
     throw new DeviceNotFound(
       `No devices could be found using the root device hints ${JSON.stringify(hints)} because they failed to validate. Error: ${(e as Error).message}`,
