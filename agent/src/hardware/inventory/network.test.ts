@@ -112,6 +112,30 @@ describe('VLAN interfaces', () => {
   });
 });
 
+describe('InfiniBand ports of Mellanox NICs (IPA hardware_managers/mlnx.py)', () => {
+  it("report the GUID's MAC and Mellanox's client-id; another vendor's IPoIB address stays as it is", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ramforge-ib-'));
+    after(() => rmSync(root, { recursive: true, force: true }));
+    const ib = 'a0:00:00:27:fe:80:00:00:00:00:00:00:7c:fe:90:03:00:29:26:52';
+    for (const [name, vendor] of [
+      ['ib0', '0x15b3'],
+      ['ib1', '0x8086'],
+    ] as const) {
+      mkdirSync(join(root, 'sys/class/net', name, 'device'), { recursive: true });
+      writeFileSync(join(root, 'sys/class/net', name, 'address'), `${ib}\n`);
+      writeFileSync(join(root, 'sys/class/net', name, 'device', 'vendor'), `${vendor}\n`);
+    }
+    const ifaces = await collectInterfaces(createHostAccess({ root }));
+    assert.deepEqual(
+      ifaces.map((i) => [i.name, i.mac_address, i.client_id]),
+      [
+        ['ib0', '7c:fe:90:29:26:52', 'ff:00:00:00:00:00:02:00:00:02:c9:00:7c:fe:90:03:00:29:26:52'],
+        ['ib1', ib, null],
+      ],
+    );
+  });
+});
+
 describe('speed_mbps', () => {
   const root = mkdtempSync(join(tmpdir(), 'ramforge-speed-'));
   after(() => rmSync(root, { recursive: true, force: true }));

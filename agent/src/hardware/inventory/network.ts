@@ -104,6 +104,22 @@ async function readPciAddress(host: HostAccess, name: string): Promise<string | 
   return PCI_ADDR.test(parent) ? parent : base;
 }
 
+/** An IPoIB hardware address: 20 bytes, 59 characters (4-byte QPN and flags, then the 16-byte GID). */
+const INFINIBAND_ADDR_LEN = 59;
+const MELLANOX_VENDOR_ID = '0x15b3';
+
+/**
+ * IPA's Mellanox hardware manager (hardware_managers/mlnx.py) for an
+ * InfiniBand port of a Mellanox NIC: the MAC Ironic knows the port by is
+ * the GUID's upper three and lower three bytes, and the DHCP client-id is
+ * Mellanox's prefix and the GUID. Without it the 59-character address
+ * would be the MAC, which Ironic's lookup drops as invalid.
+ */
+export function mellanoxInfiniband(address: string, vendor: string | null): { mac: string; clientId: string } | undefined {
+  if (address.length !== INFINIBAND_ADDR_LEN || vendor !== MELLANOX_VENDOR_ID) return undefined;
+  return { mac: address.slice(36, -14) + address.slice(51), clientId: `ff:00:00:00:00:00:02:00:00:02:c9:00:${address.slice(36)}` };
+}
+
 /** Mbit/s of a value in lshw's units (IPA's unit registry knows these three). */
 const toMbit = (value: number, units: string): number | undefined =>
   units === 'bit/s' ? value / 1e6 : units === 'Mbit/s' ? value : units === 'Gbit/s' ? value * 1000 : undefined;
@@ -142,9 +158,11 @@ async function describeInterface(
     // As IPA's get_bios_given_nic_name: never asked for a VLAN.
     biosdevname && !isVlanName(name) ? tryRun(host, ['biosdevname', '-i', name]) : Promise.resolve(undefined),
   ]);
-  const mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
+  let mac = (ip?.perm ?? address ?? ip?.mac ?? '').toLowerCase() || null;
   // IPA drops interfaces without a MAC and the fa: addresses of virtual functions.
   if (!mac || mac.startsWith('fa:')) return undefined;
+  const infiniband = mellanoxInfiniband(mac, vendor);
+  if (infiniband) mac = infiniband.mac;
   // speed_mbps: IPA's source, lshw, where the ramdisk has it (no flavor ships it: docs/ramdisk-tools.md); else the
   // link's current speed from sysfs (the negotiated rate, not lshw's capacity; null while the link is down).
   const speedNum = lshw ? (lshwSpeedMbps(lshw, name) ?? NaN) : speed === null ? NaN : Number(speed);
@@ -157,7 +175,7 @@ async function describeInterface(
     lldp: lldp ? (lldp.get(name) ?? null) : null,
     vendor,
     product,
-    client_id: null,
+    client_id: infiniband?.clientId ?? null,
     biosdevname: bios?.trim() || null,
     speed_mbps: Number.isFinite(speedNum) && speedNum > 0 ? speedNum : null,
     pci_address: pci,
