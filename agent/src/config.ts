@@ -102,6 +102,12 @@ export const CONFIG_OPTIONS = {
     doc: 'OpenSSL cipher list allowed under TLS 1.2 (default: the ECDHE AES-GCM suites)',
   },
   collectLldp: { kind: 'bool', default: false, param: 'ipa-collect-lldp' },
+  enableVlanInterfaces: {
+    kind: 'list',
+    default: [],
+    param: 'ipa-enable-vlan-interfaces',
+    doc: 'VLAN interfaces to create and list: "<interface or MAC>.<vlan id>", or an interface or "all" for the VLANs LLDP announces (needs collectLldp)',
+  },
   lldpTimeout: { kind: 'number', default: 30, param: 'ipa-lldp-timeout' },
   hardwareInitializationDelay: { kind: 'number', default: 0, param: 'ipa-hardware-initialization-delay' },
   diskWaitAttempts: { kind: 'int', default: 10, param: 'ipa-disk-wait-attempts' },

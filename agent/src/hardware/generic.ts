@@ -210,6 +210,7 @@ export class GenericHardwareManager implements HardwareManager {
       skipBmc: state.lookupConfig.agent_skip_bmc_detect === true,
       bootif: config.bootif,
       onlyDisks: config.disks,
+      enableVlanInterfaces: config.enableVlanInterfaces,
     };
   }
 
@@ -234,8 +235,14 @@ export class GenericHardwareManager implements HardwareManager {
       import('./inventory/network.js'),
       import('./inventory/host-access.js'),
     ]);
-    const { rootPath } = this.ctx.config;
-    return collectInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }));
+    const { rootPath, enableVlanInterfaces, collectLldp } = this.ctx.config;
+    // LLDP is not captured here (the inventory does that): VLANs from LLDP come with list_hardware_info.
+    return collectInterfaces(
+      createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }),
+      undefined,
+      undefined,
+      enableVlanInterfaces.length ? { enableVlanInterfaces, collectLldp, log: this.ctx.log } : undefined,
+    );
   }
 
   /**

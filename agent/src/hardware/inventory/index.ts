@@ -48,6 +48,8 @@ export interface InventoryOptions {
   skipBlockDevices?: unknown;
   /** config.disks: when not empty, exactly these devices (e.g. /dev/loop3) are the disks. */
   onlyDisks?: readonly string[];
+  /** ipa-enable-vlan-interfaces: VLAN interfaces created and listed (network.ts bringUpVlanInterfaces). */
+  enableVlanInterfaces?: readonly string[];
 }
 
 export { getOsInstallDevice, guessRootDisk, findDevicesByHints, parseRootDeviceHints } from './root-device.js';
@@ -108,7 +110,14 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
   const host = hostOf(o);
   const lshwP = readLshw(host);
   const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
-    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined, lshwP),
+    collectInterfaces(
+      host,
+      o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined,
+      lshwP,
+      o.enableVlanInterfaces?.length
+        ? { enableVlanInterfaces: o.enableVlanInterfaces, collectLldp: !!o.collectLldp, log: o.log ?? createConsoleLog() }
+        : undefined,
+    ),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),

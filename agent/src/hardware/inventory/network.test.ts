@@ -1,13 +1,23 @@
 /** readAddresses: `ip -j addr` where `ip` can print JSON; Node's own view, without starting it, where `ip` is busybox's. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ProgramRunner } from '../../util/exec.js';
 import { createHostAccess } from './host-access.js';
 import { collectInventory } from './index.js';
-import { collectInterfaces, IP_ADDR_ARGV, ipIsBusybox, isVlanName, listInterfaceNames, lshwSpeedMbps, readAddresses } from './network.js';
+import {
+  bringUpVlanInterfaces,
+  collectInterfaces,
+  IP_ADDR_ARGV,
+  vlanIdsFromLldp,
+  ipIsBusybox,
+  isVlanName,
+  listInterfaceNames,
+  lshwSpeedMbps,
+  readAddresses,
+} from './network.js';
 
 const IP_JSON = JSON.stringify([
   { ifname: 'eth0', address: '52:54:00:12:34:56', permaddr: '52:54:00:aa:bb:cc', addr_info: [{ family: 'inet', local: '10.0.2.15' }] },
@@ -133,6 +143,124 @@ describe('InfiniBand ports of Mellanox NICs (IPA hardware_managers/mlnx.py)', ()
         ['ib1', ib, null],
       ],
     );
+  });
+});
+
+describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ramforge-vlans-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const net = join(root, 'sys/class/net');
+  for (const [name, mac] of [
+    ['eth0', '52:54:00:00:00:01'],
+    ['eth1', '52:54:00:00:00:02'],
+  ] as const) {
+    mkdirSync(join(net, name, 'device'), { recursive: true });
+    writeFileSync(join(net, name, 'address'), `${mac}\n`);
+  }
+  /** Records every program; `ip link add` makes the VLAN appear in sysfs as the kernel would, `fail` makes it exit 1. */
+  const recorder = (fail = false) => {
+    const calls: string[] = [];
+    const run: ProgramRunner = async (argv) => {
+      calls.push(argv.join(' '));
+      if (argv[0] === 'ip' && argv[2] === 'add') {
+        if (fail) throw new Error('exit code 1: RTNETLINK answers: Operation not supported');
+        const [parent, name] = [argv[4]!, argv[6]!];
+        mkdirSync(join(net, name), { recursive: true });
+        writeFileSync(join(net, name, 'address'), readFileSync(join(net, parent, 'address')));
+      }
+      if (argv[0] !== 'ip' || argv[1] !== 'link') throw new Error(`spawn ${argv[0]} ENOENT`);
+      return { stdout: '', stderr: '', code: 0 };
+    };
+    return { calls, host: createHostAccess({ root, run }) };
+  };
+  const log = () => {
+    const lines: string[] = [];
+    const push = (m: string) => void lines.push(m);
+    return { lines, debug: push, info: push, warn: push, error: push };
+  };
+
+  it('creates "<interface>.<id>" and "<MAC>.<id>", raises them and lists them with the parent MAC; leaves an existing one alone', async () => {
+    const r = recorder();
+    const l = log();
+    const ifaces = await collectInterfaces(r.host, undefined, undefined, {
+      enableVlanInterfaces: ['eth0.100', '52:54:00:00:00:02.200', 'eth9.5'],
+      collectLldp: false,
+      log: l,
+    });
+    assert.deepEqual(
+      ifaces.map((i) => [i.name, i.mac_address]),
+      [
+        ['eth0', '52:54:00:00:00:01'],
+        ['eth1', '52:54:00:00:00:02'],
+        ['eth0.100', '52:54:00:00:00:01'],
+        ['eth1.200', '52:54:00:00:00:02'],
+      ],
+    );
+    assert.deepEqual(
+      r.calls.filter((c) => c.startsWith('ip link')),
+      [
+        'ip link add link eth0 name eth0.100 type vlan id 100',
+        'ip link set dev eth0.100 up',
+        'ip link add link eth1 name eth1.200 type vlan id 200',
+        'ip link set dev eth1.200 up',
+      ],
+    );
+    assert.match(l.lines.join('\n'), /eth9\.5: interface eth9 does not exist/);
+    // The next inventory finds them in sysfs and creates nothing.
+    const again = recorder();
+    const second = await collectInterfaces(again.host, undefined, undefined, {
+      enableVlanInterfaces: ['eth0.100'],
+      collectLldp: false,
+      log: log(),
+    });
+    assert.deepEqual(
+      again.calls.filter((c) => c.startsWith('ip link')),
+      [],
+    );
+    assert.ok(second.some((i) => i.name === 'eth0.100'));
+    for (const n of ['eth0.100', 'eth1.200']) rmSync(join(net, n), { recursive: true });
+  });
+
+  it('"all" or an interface: the VLANs LLDP announced (802.1 VLAN Name TLVs), only with LLDP on', async () => {
+    const base = await collectInterfaces(createHostAccess({ root }));
+    // 127 = organisationally specific; 0080c2 03 = IEEE 802.1 VLAN Name; VLAN 100 (0x0064) and 300 (0x012c), then the name.
+    const withLldp = base.map((i) =>
+      i.name === 'eth0'
+        ? {
+            ...i,
+            lldp: [
+              [127, '0080c2030064046e617431'],
+              [127, '0080c203012c00'],
+            ] as Array<[number, string]>,
+          }
+        : i,
+    );
+    assert.deepEqual(vlanIdsFromLldp(withLldp[0]!.lldp), [100, 300]);
+    const r = recorder();
+    assert.deepEqual(await bringUpVlanInterfaces(r.host, withLldp, { enableVlanInterfaces: ['all'], collectLldp: true, log: log() }), [
+      'eth0.100',
+      'eth0.300',
+    ]);
+    const off = recorder();
+    const l = log();
+    assert.deepEqual(await bringUpVlanInterfaces(off.host, withLldp, { enableVlanInterfaces: ['eth0'], collectLldp: false, log: l }), []);
+    assert.match(l.lines.join('\n'), /eth0 names no VLAN and LLDP is off: set ipa-collect-lldp=1/);
+    for (const n of ['eth0.100', 'eth0.300']) rmSync(join(net, n), { recursive: true });
+  });
+
+  it('a VLAN the kernel refuses is a warning; the inventory goes on', async () => {
+    const r = recorder(true);
+    const l = log();
+    const ifaces = await collectInterfaces(r.host, undefined, undefined, {
+      enableVlanInterfaces: ['eth0.100'],
+      collectLldp: false,
+      log: l,
+    });
+    assert.deepEqual(
+      ifaces.map((i) => i.name),
+      ['eth0', 'eth1'],
+    );
+    assert.match(l.lines.join('\n'), /could not add VLAN interface eth0\.100: .*Operation not supported/);
   });
 });
 

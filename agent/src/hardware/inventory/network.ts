@@ -10,6 +10,7 @@ import type { NetworkInterface } from '../types.js';
 import type { HostAccess } from './host-access.js';
 import { tryRun } from './host-access.js';
 import { findLshwNode, type LshwNode } from './lshw.js';
+import type { Log } from '../../util/log.js';
 
 export const IP_ADDR_ARGV = ['ip', '-j', 'addr'];
 
@@ -183,11 +184,83 @@ async function describeInterface(
   };
 }
 
+/** ipa-enable-vlan-interfaces, and what it needs. */
+export interface VlanOptions {
+  /** Entries: "<interface or MAC>.<vlan id>", an interface name, or "all" (the last two from LLDP). */
+  enableVlanInterfaces: readonly string[];
+  /** ipa-collect-lldp: VLANs named by LLDP need the capture. */
+  collectLldp: boolean;
+  log: Log;
+}
+
+/** LLDP's organisationally specific TLV carrying IEEE 802.1 subtype 3, VLAN Name: OUI 00-80-C2, subtype, then the 2-byte VLAN ID. */
+const LLDP_TLV_ORG_SPECIFIC = 127;
+const LLDP_8021_VLAN_NAME = '0080c203';
+
+/** The VLAN IDs a switch announced on a port (IPA's _add_vlans_from_lldp). */
+export function vlanIdsFromLldp(tlvs: ReadonlyArray<[number, string]> | null): number[] {
+  const ids: number[] = [];
+  for (const [type, value] of tlvs ?? []) {
+    if (type !== LLDP_TLV_ORG_SPECIFIC || !value.toLowerCase().startsWith(LLDP_8021_VLAN_NAME)) continue;
+    const id = Number.parseInt(value.slice(LLDP_8021_VLAN_NAME.length, LLDP_8021_VLAN_NAME.length + 4), 16);
+    if (Number.isInteger(id) && id > 0 && id < 4095) ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * IPA's netutils.bring_up_vlan_interfaces: creates and raises the VLAN
+ * interfaces ipa-enable-vlan-interfaces asks for, and returns the names it
+ * created. "eth0.100" (or "<mac>.100") is that VLAN; "eth0" or "all" are
+ * the VLANs LLDP announced on that port or on every port, which needs
+ * ipa-collect-lldp. One that exists already is left alone; a failure is a
+ * warning (the inventory goes on), as in IPA.
+ */
+export async function bringUpVlanInterfaces(host: HostAccess, ifaces: readonly NetworkInterface[], o: VlanOptions): Promise<string[]> {
+  const created: string[] = [];
+  const add = async (parent: string, vlan: string): Promise<void> => {
+    const name = `${parent}.${vlan}`;
+    if (ifaces.some((i) => i.name === name) || created.includes(name)) return;
+    try {
+      o.log.info(`adding VLAN interface ${name}`);
+      await host.run(['modprobe', '8021q']).catch(() => undefined);
+      // Exit 2: "File exists", as IPA accepts.
+      await host.run(['ip', 'link', 'add', 'link', parent, 'name', name, 'type', 'vlan', 'id', vlan], { okCodes: [0, 2] });
+      await host.run(['ip', 'link', 'set', 'dev', name, 'up']);
+      created.push(name);
+    } catch (e) {
+      o.log.warn(`could not add VLAN interface ${name}: ${(e as Error).message}`);
+    }
+  };
+  for (const entry of o.enableVlanInterfaces) {
+    const dot = entry.lastIndexOf('.');
+    if (dot > 0) {
+      const [wanted, vlan] = [entry.slice(0, dot), entry.slice(dot + 1)];
+      const parent = ifaces.find((i) => i.name === wanted || i.mac_address?.toLowerCase() === wanted.toLowerCase());
+      if (!/^\d+$/.test(vlan)) o.log.warn(`ipa-enable-vlan-interfaces: ${entry}: the VLAN id must be a number`);
+      else if (parent) await add(parent.name, vlan);
+      else o.log.warn(`ipa-enable-vlan-interfaces: ${entry}: interface ${wanted} does not exist`);
+    } else if (!o.collectLldp) {
+      o.log.warn(
+        `ipa-enable-vlan-interfaces: ${entry} names no VLAN and LLDP is off: set ipa-collect-lldp=1, or give <interface>.<vlan id>`,
+      );
+    } else if (entry === 'all') {
+      for (const i of ifaces) for (const id of vlanIdsFromLldp(i.lldp)) await add(i.name, String(id));
+    } else {
+      const port = ifaces.find((i) => i.name === entry);
+      if (!port?.lldp) o.log.warn(`ipa-enable-vlan-interfaces: ${entry}: no such interface, or no LLDP heard on it`);
+      else for (const id of vlanIdsFromLldp(port.lldp)) await add(port.name, String(id));
+    }
+  }
+  return created;
+}
+
 /** `lshw`: the inventory's lshw tree (undefined where lshw is missing or was not run: speed from sysfs). */
 export async function collectInterfaces(
   host: HostAccess,
   lldp?: (names: string[]) => Promise<Map<string, Array<[number, string]>> | undefined>,
   lshw?: Promise<LshwNode | undefined>,
+  vlans?: VlanOptions,
 ): Promise<NetworkInterface[]> {
   const [names, addrs, bios, tree] = await Promise.all([
     listInterfaceNames(host),
@@ -196,6 +269,15 @@ export async function collectInterfaces(
     lshw,
   ]);
   const lldpData = lldp ? await lldp(names) : undefined;
-  const list = await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios, tree)));
-  return list.filter((x): x is NetworkInterface => x !== undefined);
+  const list = (await Promise.all(names.map((n) => describeInterface(host, n, addrs.get(n), lldpData, bios, tree)))).filter(
+    (x): x is NetworkInterface => x !== undefined,
+  );
+  if (vlans?.enableVlanInterfaces.length) {
+    const created = await bringUpVlanInterfaces(host, list, vlans);
+    for (const n of created) {
+      const vlan = await describeInterface(host, n, undefined, lldpData, bios, tree);
+      if (vlan) list.push(vlan);
+    }
+  }
+  return list;
 }
