@@ -228,3 +228,23 @@ test('generic manager: initialize looks again until a disk appears, and only war
     }
   }
 });
+
+test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modules) beside the md assemble; a missing one is no error", async () => {
+  class AnyDisk extends GenericHardwareManager {
+    override async get_os_install_device(): Promise<string> {
+      return '/dev/vda';
+    }
+  }
+  const config = makeConfig({ rootPath: '/', standalone: false, diskWaitAttempts: 1 });
+  const calls: string[] = [];
+  const run = async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    if (argv[1] === 'ipmi_si') throw new Error('modprobe: FATAL: Module ipmi_si not found');
+    return { stdout: '', stderr: '', code: 0 };
+  };
+  await loadHardwareManagers(config, { state: createState(config, 'v'), log: silentLog, run, builtins: (ctx) => [new AnyDisk(ctx)] });
+  assert.deepEqual(
+    calls.filter((c) => c.startsWith('modprobe')),
+    ['modprobe ipmi_msghandler', 'modprobe ipmi_devintf', 'modprobe ipmi_si'],
+  );
+});

@@ -246,7 +246,13 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
   const pub = readFileSync(`${cmdlineKey}.pub`, 'utf8').trim();
   await boot(
     'direct',
-    { kernel: b.kernel, initrd: b.initramfs, append: `${DIB_TEST_SPEC.cmdline} sshkey="${pub}"` },
+    {
+      kernel: b.kernel,
+      initrd: b.initramfs,
+      append: `${DIB_TEST_SPEC.cmdline} sshkey="${pub}"`,
+      // A BMC on KCS (qemu's IPMI simulator): the dib ramdisk's kernel modules and udev give /dev/ipmi0 for it.
+      extraArgs: ['-device', 'ipmi-bmc-sim,id=bmc0', '-device', 'isa-ipmi-kcs,bmc=bmc0'],
+    },
     async (vm, sshPort) => {
       const out = await sshUntil(
         { port: sshPort, key: testSshKey().privateKeyFile },
@@ -281,6 +287,13 @@ test("dib: kernel + initramfs boot directly; root logs in with the spec's key an
       );
       assert.match(out, /^StartupCPUWeight=10000$/m);
       assert.match(out, /^CPUWeight=1000$/m);
+      // ipmitool reaches the BMC through /dev/ipmi0 (ipmi_si and ipmi_devintf loaded), as the inventory's bmc_address needs.
+      const bmc = await sshUntil(
+        { port: sshPort, key: testSshKey().privateKeyFile },
+        'ls /dev/ipmi0 && ipmitool mc info | grep -m1 "IPMI Version"',
+        { timeoutMs: 60_000, pauseMs: 3000 },
+      );
+      assert.match(bmc, /^\/dev\/ipmi0\nIPMI Version\s*:\s*2\.0/m, bmc);
       const viaCmdline = await sshUntil({ port: sshPort, key: cmdlineKey }, 'id -un; cat /proc/cmdline', {
         timeoutMs: 120_000,
         pauseMs: 3000,

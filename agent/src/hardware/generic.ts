@@ -142,6 +142,16 @@ export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: numb
   return { budgetMs: Math.max(0, Math.floor(attempts) - 1) * delayMs, pollMs: Math.min(delayMs, DISK_POLL_S * 1000) };
 }
 
+/**
+ * IPA's _load_ipmi_modules: udev loads ipmi_si for a BMC it finds (SMBIOS,
+ * ACPI), but nothing loads ipmi_devintf, which makes /dev/ipmi0; without it
+ * ipmitool has no device and the inventory no bmc_address (by which
+ * Inspector finds the node). A module that is missing is no error.
+ */
+async function loadIpmiModules(run: ManagerContext['run']): Promise<void> {
+  for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m]).catch(() => undefined);
+}
+
 export class GenericHardwareManager implements HardwareManager {
   readonly className = 'GenericHardwareManager';
   readonly name = 'generic_hardware_manager';
@@ -174,7 +184,7 @@ export class GenericHardwareManager implements HardwareManager {
     if (config.rootPath === '/' && !config.standalone) {
       // IPA's _md_scan_and_assemble: arrays built by an earlier boot (cleaning) are there for the deploy.
       const { assembleArrays } = await import('./raid/software-raid.js');
-      await assembleArrays(this.ctx.run, config.disks);
+      await Promise.all([assembleArrays(this.ctx.run, config.disks), loadIpmiModules(this.ctx.run)]);
     }
     const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);
     const deadline = Date.now() + budgetMs;
