@@ -90,7 +90,8 @@ test("IPA's option names in [DEFAULT] map onto the agent's options, with oslo's 
       'inspection_collectors = default,',
       '  logs',
       'collect_lldp = 1',
-      'enable_vlan_interfaces = all',
+      'enable_vlan_interfaces = eth0.100, all',
+      'log_file = /var/log/ipa.log',
     ].join('\n'),
   });
   const { config, log } = await load(root);
@@ -102,9 +103,10 @@ test("IPA's option names in [DEFAULT] map onto the agent's options, with oslo's 
   assert.equal(config.lookupTimeout, 120);
   assert.deepEqual(config.inspectionCollectors, ['default', 'logs']);
   assert.equal(config.collectLldp, true);
+  assert.deepEqual(config.enableVlanInterfaces, ['eth0.100', 'all']);
   // An option the agent does not have is ignored with a debug line, as oslo ignores it.
   assert.ok(
-    log.lines.some((l) => /^DEBUG .*ironic-python-agent\.conf:11: unknown option enable_vlan_interfaces ignored/.test(l)),
+    log.lines.some((l) => /^DEBUG .*ironic-python-agent\.conf:12: unknown option log_file ignored/.test(l)),
     log.lines.join('\n'),
   );
 });
