@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { collectDisks, LSBLK_ARGV } from './disks.js';
 import { commandKey, createHostAccess } from './host-access.js';
+import { getOsInstallDevice, listBlockDevices } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -69,5 +70,14 @@ describe('collectDisks', () => {
     put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');
     const sdc = (await collectDisks(createHostAccess({ root }))).find((d) => d.name === '/dev/sdc')!;
     assert.deepEqual([sdc.serial, sdc.serials, sdc.wwn, sdc.wwns], ['S1', [null, 'S1', 'LUN_S1'], '0x5000c500', [null, '0x5000c500']]);
+  });
+
+  it("skip_block_devices protects a disk named by udev's long serial or WWN (the install device never lands on it)", async () => {
+    const host = createHostAccess({ root });
+    for (const entry of [{ serial: 'LUN_S1' }, { wwn: '0x5000c500' }]) {
+      const kept = await listBlockDevices({ host, skipBlockDevices: [entry], strictSkipList: true });
+      assert.ok(!kept.some((d) => d.name === '/dev/sdc'), JSON.stringify(entry));
+      assert.notEqual(getOsInstallDevice(kept).name, '/dev/sdc');
+    }
   });
 });

@@ -86,7 +86,9 @@ export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess
     const hints = entry as SkipBlockDevice;
     if (!Object.keys(hints).length) return;
     try {
-      for (const d of findDevicesByHints(disks, hints)) skipped.add(d.name);
+      // Every serial and WWN a disk is known by, as IPA's install-device path does (fix-matching-hints-lists): a disk
+      // named by udev's long serial is protected too. IPA's erase path matches one value only; skipping more is safer.
+      for (const d of findDevicesByHints(disks, hints, { allSerialsAndWwns: true })) skipped.add(d.name);
     } catch (e) {
       if (o.strictSkipList) throw invalid(`entry ${i} (${JSON.stringify(entry)}): ${(e as Error).message}`);
     }

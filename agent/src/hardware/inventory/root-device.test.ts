@@ -114,7 +114,7 @@ describe('the install device matches every serial and WWN a disk has (all_serial
     }),
     dev({ name: '/dev/sdb', size: 100 * GIB, serial: null, serials: [null, null, null], wwn: null, wwns: [null, null] }),
   ];
-  it("finds a disk by udev's long ID_SERIAL or its udev WWN, where skip lists (one serial) do not", () => {
+  it("finds a disk by udev's long ID_SERIAL or its udev WWN; RAID physical_disks hints (one value, as IPA) do not", () => {
     assert.equal(getOsInstallDevice(disks, { properties: { root_device: { serial: 'ATA_DISK_S1' } } } as never).name, '/dev/sda');
     assert.equal(getOsInstallDevice(disks, { properties: { root_device: { wwn: '0x5000c500' } } } as never).name, '/dev/sda');
     assert.deepEqual(findDevicesByHints(disks, { serial: 'ATA_DISK_S1' }), []);
