@@ -255,6 +255,21 @@ describe('runInspection', () => {
     }
   });
 
+  it('a URL that went silent is not asked again in later rounds (it may have the data)', async () => {
+    const quiet = await plannedPeer(['silent', 'silent', 'silent']);
+    const down = await freePortUrl();
+    let sleeps = 0;
+    try {
+      await assert.rejects(
+        postInspectionData([quiet.url, down], { a: 1 }, { sleep: async () => void sleeps++, timeoutMs: 300 }),
+        (e: Error) => e.name === 'InspectionError',
+      );
+      assert.deepEqual([quiet.got, sleeps], [['silent'], 4]);
+    } finally {
+      quiet.close();
+    }
+  });
+
   it('a 409 or 5xx starts the next round from the first URL, as IPA master does', async () => {
     const first = await plannedPeer([503]);
     const second = await plannedPeer([]);

@@ -71,20 +71,32 @@ class RoundFailed extends Error {
   }
 }
 const worthAnotherRound = (e: unknown): boolean =>
-  e instanceof RetryableAnswer || (e instanceof RoundFailed && e.last instanceof NoAnswerError && !(e.last.connected && e.last.timedOut));
+  e instanceof RetryableAnswer || (e instanceof RoundFailed && e.last instanceof NoAnswerError && !wentSilent(e.last));
 
-/** One round: the first URL that answers (409/5xx throw RetryableAnswer); RoundFailed when none did. */
-async function postRound(urls: string[], payload: unknown, o: PostOptions): Promise<{ url: string; answer: HttpAnswer }> {
+const wentSilent = (e: unknown): boolean => e instanceof NoAnswerError && e.connected && e.timedOut;
+
+/**
+ * One round: the first URL that answers (409/5xx throw RetryableAnswer); RoundFailed when none did. A URL that
+ * went silent is added to `silent` and not asked again in later rounds (it may have the data).
+ */
+async function postRound(
+  urls: string[],
+  payload: unknown,
+  o: PostOptions,
+  silent: Set<string>,
+): Promise<{ url: string; answer: HttpAnswer }> {
   const reasons: string[] = [];
   let last: Error = new Error('no URL');
-  for (const [i, url] of urls.entries()) {
+  const asked = urls.filter((u) => !silent.has(u));
+  for (const [i, url] of asked.entries()) {
     let answer: HttpAnswer;
     try {
       answer = await postJson(url, payload, o);
     } catch (e) {
       last = e as Error;
+      if (wentSilent(e)) silent.add(url);
       reasons.push(`${url}: ${last.message}`);
-      if (i < urls.length - 1) o.onUrlFailed?.(url, last);
+      if (i < asked.length - 1) o.onUrlFailed?.(url, last);
       continue;
     }
     if (isRetryableStatus(answer.status)) throw new RetryableAnswer(url, answer);
@@ -103,9 +115,10 @@ export async function postInspectionData(urls: string[], payload: unknown, o: Po
   const pause = o.sleep ?? ((ms: number) => sleep(ms));
   let url: string;
   let answer: HttpAnswer;
+  const silent = new Set<string>();
   for (let round = 1; ; round++) {
     try {
-      ({ url, answer } = await postRound(urls, payload, o));
+      ({ url, answer } = await postRound(urls, payload, o, silent));
       break;
     } catch (e) {
       if (round < rounds && worthAnotherRound(e)) {
