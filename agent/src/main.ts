@@ -229,6 +229,8 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
     (stopping ??= (async () => {
       heartbeater?.stop();
       await server.close();
+      // The TLS policy is process-wide: what this agent's lookup set must not outlive it (tests start many agents).
+      resetTlsPolicy();
       log.info('API stopped');
       resolveStopped();
     })());

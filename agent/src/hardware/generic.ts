@@ -146,10 +146,11 @@ export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: numb
  * IPA's _load_ipmi_modules: udev loads ipmi_si for a BMC it finds (SMBIOS,
  * ACPI), but nothing loads ipmi_devintf, which makes /dev/ipmi0; without it
  * ipmitool has no device and the inventory no bmc_address (by which
- * Inspector finds the node). A module that is missing is no error.
+ * Inspector finds the node). A module that is missing is no error. Not
+ * with --disks (a developer's host), as the md assemble.
  */
 async function loadIpmiModules(run: ManagerContext['run']): Promise<void> {
-  for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m]).catch(() => undefined);
+  for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m], { timeoutMs: 30_000 }).catch(() => undefined);
 }
 
 export class GenericHardwareManager implements HardwareManager {
@@ -184,7 +185,7 @@ export class GenericHardwareManager implements HardwareManager {
     if (config.rootPath === '/' && !config.standalone) {
       // IPA's _md_scan_and_assemble: arrays built by an earlier boot (cleaning) are there for the deploy.
       const { assembleArrays } = await import('./raid/software-raid.js');
-      await Promise.all([assembleArrays(this.ctx.run, config.disks), loadIpmiModules(this.ctx.run)]);
+      await Promise.all([assembleArrays(this.ctx.run, config.disks), config.disks.length ? undefined : loadIpmiModules(this.ctx.run)]);
     }
     const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);
     const deadline = Date.now() + budgetMs;
