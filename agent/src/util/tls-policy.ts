@@ -8,8 +8,9 @@
  *
  * It is process-wide on purpose: Ironic's lookup may raise it, and that
  * holds for every later connection and for the API server started after the
- * lookup, as IPA's set_override does. util/http.ts (every outbound request)
- * and api/server.ts read it per connection.
+ * lookup, as IPA's set_override does. util/http.ts reads it for every
+ * outbound request; api/server.ts once, when it creates the TLS listener
+ * (after the lookup), as IPA builds its server context once.
  */
 import { errMsg } from '../errors.js';
 import type { Log } from './log.js';
