@@ -157,15 +157,19 @@ export function findDevicesByHints(
   const parsed = parseRootDeviceHints(hints);
   return devices.filter((dev) =>
     Object.entries(parsed).every(([name, hint]) => {
+      /** A string attribute as the hint compares it; undefined (no match) when it cannot be normalized. */
+      const normalized = (v: string): string | undefined => {
+        try {
+          return normalizeExpression(v, name);
+        } catch {
+          return undefined;
+        }
+      };
       const list = !o.allSerialsAndWwns ? undefined : name === 'serial' ? dev.serials : name === 'wwn' ? dev.wwns : undefined;
       if (list) {
         return list.some((v) => {
-          if (v === null) return false;
-          try {
-            return matchSpec(normalizeExpression(v, name), hint as string);
-          } catch {
-            return false;
-          }
+          const value = v === null ? undefined : normalized(v);
+          return value !== undefined && matchSpec(value, hint as string);
         });
       }
       const raw = (dev as unknown as Record<string, unknown>)[name];
@@ -177,16 +181,9 @@ export function findDevicesByHints(
           return false;
         }
       }
-      let value: string | number;
-      if (type === 'str') {
-        // Python's str(None) is 'None': a null attribute matches the hint 'none'.
-        try {
-          value = normalizeExpression(raw === null || raw === undefined ? 'None' : String(raw), name);
-        } catch {
-          return false;
-        }
-      } else value = Number(raw) / GIB;
-      return matchSpec(value, hint as string);
+      // Python's str(None) is 'None': a null attribute matches the hint 'none'.
+      const value = type === 'str' ? normalized(raw === null || raw === undefined ? 'None' : String(raw)) : Number(raw) / GIB;
+      return value !== undefined && matchSpec(value, hint as string);
     }),
   );
 }
