@@ -248,12 +248,11 @@ export class GenericHardwareManager implements HardwareManager {
     ]);
     const { rootPath, enableVlanInterfaces, collectLldp } = this.ctx.config;
     // LLDP is not captured here (the inventory does that): VLANs from LLDP come with list_hardware_info.
-    return collectInterfaces(
-      createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }),
-      undefined,
-      undefined,
-      enableVlanInterfaces.length ? { enableVlanInterfaces, collectLldp, log: this.ctx.log } : undefined,
-    );
+    return collectInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }), undefined, undefined, {
+      enableVlanInterfaces,
+      collectLldp,
+      log: this.ctx.log,
+    });
   }
 
   /**

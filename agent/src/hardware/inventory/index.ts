@@ -112,14 +112,11 @@ export async function collectInventory(o: InventoryOptions & { host?: HostAccess
   const host = hostOf(o);
   const lshwP = readLshw(host);
   const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
-    collectInterfaces(
-      host,
-      o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined,
-      lshwP,
-      o.enableVlanInterfaces?.length
-        ? { enableVlanInterfaces: o.enableVlanInterfaces, collectLldp: !!o.collectLldp, log: o.log ?? createConsoleLog() }
-        : undefined,
-    ),
+    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined, lshwP, {
+      enableVlanInterfaces: o.enableVlanInterfaces ?? [],
+      collectLldp: !!o.collectLldp,
+      log: o.log ?? createConsoleLog(),
+    }),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ProgramRunner } from '../../util/exec.js';
+import { createMemoryLog } from '../../../test/support/logs.js';
 import { createHostAccess } from './host-access.js';
 import { collectInventory } from './index.js';
 import {
@@ -173,15 +174,10 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
     };
     return { calls, host: createHostAccess({ root, run }) };
   };
-  const log = () => {
-    const lines: string[] = [];
-    const push = (m: string) => void lines.push(m);
-    return { lines, debug: push, info: push, warn: push, error: push };
-  };
 
   it('creates "<interface>.<id>" and "<MAC>.<id>", raises them and lists them with the parent MAC; leaves an existing one alone', async () => {
     const r = recorder();
-    const l = log();
+    const l = createMemoryLog();
     const ifaces = await collectInterfaces(r.host, undefined, undefined, {
       enableVlanInterfaces: ['eth0.100', '52:54:00:00:00:02.200', 'eth9.5'],
       collectLldp: false,
@@ -205,13 +201,18 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
         'ip link set dev eth1.200 up',
       ],
     );
+    assert.deepEqual(
+      r.calls.filter((c) => c.startsWith('modprobe')),
+      ['modprobe 8021q'],
+      'the driver is asked for once',
+    );
     assert.match(l.lines.join('\n'), /eth9\.5: interface eth9 does not exist/);
     // The next inventory finds them in sysfs and creates nothing.
     const again = recorder();
     const second = await collectInterfaces(again.host, undefined, undefined, {
       enableVlanInterfaces: ['eth0.100'],
       collectLldp: false,
-      log: log(),
+      log: createMemoryLog(),
     });
     assert.deepEqual(
       again.calls.filter((c) => c.startsWith('ip link')),
@@ -237,12 +238,12 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
     );
     assert.deepEqual(vlanIdsFromLldp(withLldp[0]!.lldp), [100, 300]);
     const r = recorder();
-    assert.deepEqual(await bringUpVlanInterfaces(r.host, withLldp, { enableVlanInterfaces: ['all'], collectLldp: true, log: log() }), [
-      'eth0.100',
-      'eth0.300',
-    ]);
+    assert.deepEqual(
+      await bringUpVlanInterfaces(r.host, withLldp, { enableVlanInterfaces: ['all'], collectLldp: true, log: createMemoryLog() }),
+      ['eth0.100', 'eth0.300'],
+    );
     const off = recorder();
-    const l = log();
+    const l = createMemoryLog();
     assert.deepEqual(await bringUpVlanInterfaces(off.host, withLldp, { enableVlanInterfaces: ['eth0'], collectLldp: false, log: l }), []);
     assert.match(l.lines.join('\n'), /eth0 names no VLAN and LLDP is off: set ipa-collect-lldp=1/);
     for (const n of ['eth0.100', 'eth0.300']) rmSync(join(net, n), { recursive: true });
@@ -250,7 +251,7 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
 
   it('a VLAN the kernel refuses is a warning; the inventory goes on', async () => {
     const r = recorder(true);
-    const l = log();
+    const l = createMemoryLog();
     const ifaces = await collectInterfaces(r.host, undefined, undefined, {
       enableVlanInterfaces: ['eth0.100'],
       collectLldp: false,

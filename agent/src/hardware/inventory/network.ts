@@ -218,12 +218,14 @@ export function vlanIdsFromLldp(tlvs: ReadonlyArray<[number, string]> | null): n
  */
 export async function bringUpVlanInterfaces(host: HostAccess, ifaces: readonly NetworkInterface[], o: VlanOptions): Promise<string[]> {
   const created: string[] = [];
+  // The 8021q driver, once, before the first VLAN (it may be built in: a failure is no error).
+  let driver: Promise<unknown> | undefined;
   const add = async (parent: string, vlan: string): Promise<void> => {
     const name = `${parent}.${vlan}`;
     if (ifaces.some((i) => i.name === name) || created.includes(name)) return;
     try {
       o.log.info(`adding VLAN interface ${name}`);
-      await host.run(['modprobe', '8021q']).catch(() => undefined);
+      await (driver ??= host.run(['modprobe', '8021q']).catch(() => undefined));
       // Exit 2: "File exists", as IPA accepts.
       await host.run(['ip', 'link', 'add', 'link', parent, 'name', name, 'type', 'vlan', 'id', vlan], { okCodes: [0, 2] });
       await host.run(['ip', 'link', 'set', 'dev', name, 'up']);
