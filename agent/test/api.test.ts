@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { syncCommand, asyncCommand } from '../src/commands/index.js';
 import { applyLookup, MASKED_TOKEN } from '../src/ironic/lookup.js';
-import { createTestAgent, postCommand, silentLog, sleep } from './helpers.js';
+import { createTestAgent, postCommand, silentLog, sleep, makeGate } from './helpers.js';
 import { listeningPort } from './support/inject.js';
 
 const TOKEN = 'x'.repeat(43);
@@ -202,10 +202,7 @@ test('GET token is latched: optional until a GET carries one, then required', as
 });
 
 test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const { wait: gate, open: release } = makeGate();
   const { app } = await createTestAgent({
     extra: {
       test: {
@@ -234,10 +231,7 @@ test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again
 });
 
 test("concurrent POSTs during a sync command: the second waits for it, then runs (IPA's command_lock)", async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const { wait: gate, open: release } = makeGate();
   const { app } = await createTestAgent({
     extra: {
       test: {
@@ -274,14 +268,8 @@ test("concurrent POSTs during a sync command: the second waits for it, then runs
 });
 
 test('a POST queued behind a sync command that starts an async one is then 409 busy', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
-  let releaseAsync!: () => void;
-  const asyncGate = new Promise<void>((r) => {
-    releaseAsync = r;
-  });
+  const { wait: gate, open: release } = makeGate();
+  const { wait: asyncGate, open: releaseAsync } = makeGate();
   const { app } = await createTestAgent({
     extra: {
       test: {
@@ -359,10 +347,7 @@ test('finalize_rescue-style stop: onStopServing runs after the answer', async ()
 
 test('finalize_rescue-style stop also when the client hung up before the command ended', async () => {
   let stopped = 0;
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const { wait: gate, open: release } = makeGate();
   const { app, state } = await createTestAgent({
     extra: {
       test: {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { asyncCommand, syncCommand } from '../src/commands/index.js';
 import { CommandExecutionError, InvalidCommandParamsError } from '../src/errors.js';
-import { FakeManager, createTestAgent, postCommand, sleep } from './helpers.js';
+import { FakeManager, createTestAgent, postCommand, sleep, makeGate } from './helpers.js';
 import type { ProgramRunner } from '../src/util/exec.js';
 
 const KEYS = ['command_error', 'command_name', 'command_result', 'command_status', 'id'];
@@ -59,10 +59,7 @@ test('sync commands: result stored as is, bare string wrapped, failure is 200 FA
 });
 
 test('async commands: RUNNING without wait, result after, "<cmd>: <str>", errors wrapped, heartbeat forced', async () => {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
+  const { wait: gate, open: release } = makeGate();
   const agent = await createTestAgent({
     extra: {
       t: {

@@ -117,3 +117,12 @@ export async function postCommand(app: AgentApi, body: unknown, query = ''): Pro
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A gate a test's command waits on: `wait` settles once `open()` is called. */
+export function makeGate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => {
+    open = r;
+  });
+  return { wait, open };
+}

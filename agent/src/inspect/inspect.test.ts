@@ -51,6 +51,14 @@ const config = (over: Partial<AgentConfig> = {}): AgentConfig => ({
   ...over,
 });
 const noSleep = async () => {};
+/** A callback URL on a port that was just free: nothing listens there, so a POST is refused. */
+async function freePortUrl(): Promise<string> {
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return `http://127.0.0.1:${port}/v1/continue`;
+}
 
 async function listTar(b64: string): Promise<string[]> {
   const names: string[] = [];
@@ -137,11 +145,8 @@ describe('runInspection', () => {
     const sleeps: number[] = [];
     const { lines: logs, ...log } = createMemoryLog();
     // A port that was just free: nothing listens there, so every attempt is refused.
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: [`http://127.0.0.1:${port}/v1/continue`] });
+    const down = await freePortUrl();
+    const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: [down] });
     assert.equal(
       await runInspection(cfg, {
         sleep: async (ms) => {
@@ -152,7 +157,7 @@ describe('runInspection', () => {
       undefined,
     );
     assert.deepEqual(sleeps, [5000, 5000, 6000, 12000]);
-    assert.match(logs[0]!, new RegExp(`could not post the inspection data: http://127\\.0\\.0\\.1:${port}/v1/continue: .*ECONNREFUSED`));
+    assert.match(logs[0]!, new RegExp(`could not post the inspection data: ${down.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
   });
 
   it('succeeds once the inspector starts listening between retries', async () => {
@@ -200,13 +205,6 @@ describe('runInspection', () => {
       },
     };
   }
-  const freePortUrl = async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    return `http://127.0.0.1:${port}/v1/continue`;
-  };
 
   it('tries the next URL at once when one gives no answer, and says so (IPA master loops the URLs per round)', async () => {
     const peer = await plannedPeer([]);
