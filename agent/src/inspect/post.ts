@@ -70,10 +70,10 @@ class RoundFailed extends Error {
     super(reasons.join('; '));
   }
 }
+/** The peer took the request and then said nothing (requests' ReadTimeout): it may have the data. */
+const wentSilent = (e: unknown): boolean => e instanceof NoAnswerError && e.connected && e.timedOut;
 const worthAnotherRound = (e: unknown): boolean =>
   e instanceof RetryableAnswer || (e instanceof RoundFailed && e.last instanceof NoAnswerError && !wentSilent(e.last));
-
-const wentSilent = (e: unknown): boolean => e instanceof NoAnswerError && e.connected && e.timedOut;
 
 /**
  * One round: the first URL that answers (409/5xx throw RetryableAnswer); RoundFailed when none did. A URL that
