@@ -6,6 +6,7 @@ import { syncCommand, asyncCommand } from '../src/commands/index.js';
 import { applyLookup, MASKED_TOKEN } from '../src/ironic/lookup.js';
 import { createTestAgent, postCommand, silentLog, sleep, makeGate } from './helpers.js';
 import { listeningPort } from './support/inject.js';
+import { createMemoryLog } from './support/logs.js';
 
 const TOKEN = 'x'.repeat(43);
 
@@ -373,6 +374,83 @@ test('finalize_rescue-style stop also when the client hung up before the command
   release();
   await sleep(50);
   assert.equal(stopped, 1);
+});
+
+test('a POST queued behind a sync command is dropped, not run, when its client hangs up before its turn', async () => {
+  const { wait: gate, open: release } = makeGate();
+  let runs = 0;
+  const logs = createMemoryLog();
+  const { app } = await createTestAgent({
+    log: logs,
+    extra: {
+      test: {
+        slowsync: syncCommand(async () => {
+          await gate;
+          return 'ok';
+        }),
+        count: syncCommand(() => {
+          runs++;
+          return runs;
+        }),
+      },
+    },
+  });
+  const firstP = postCommand(app, { name: 'test.slowsync', params: {} });
+  await sleep(20);
+  // A retry whose client gives up (as the conductor does after command_timeout) while it waits.
+  const port = await listeningPort(app);
+  const body = JSON.stringify({ name: 'test.count', params: {} });
+  const s = connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write(`POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await sleep(50);
+  s.destroy();
+  await sleep(20);
+  // One that stays: it runs after the first, and is the first run of test.count.
+  const thirdP = postCommand(app, { name: 'test.count', params: {} });
+  await sleep(20);
+  release();
+  assert.equal((await firstP).status, 200);
+  const third = await thirdP;
+  assert.equal(third.status, 200);
+  assert.equal(third.json.command_result, 1);
+  assert.equal(runs, 1, 'the abandoned POST never ran');
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).json().commands.length, 2);
+  assert.ok(
+    logs.lines.some((l) => l.includes('not running test.count: its client hung up')),
+    logs.lines.join('\n'),
+  );
+});
+
+test('a POST queued behind a command that stops the API answers 503 and does not run', async () => {
+  const { wait: gate, open: release } = makeGate();
+  let runs = 0;
+  const { app, state } = await createTestAgent({
+    extra: {
+      test: {
+        stop: syncCommand(async (_p, ctx) => {
+          await gate;
+          ctx.state.serveApi = false;
+          return null;
+        }),
+        count: syncCommand(() => {
+          runs++;
+          return runs;
+        }),
+      },
+    },
+  });
+  state.onStopServing = () => {};
+  const firstP = postCommand(app, { name: 'test.stop', params: {} });
+  await sleep(20);
+  const secondP = postCommand(app, { name: 'test.count', params: {} });
+  await sleep(20);
+  release();
+  assert.equal((await firstP).status, 200);
+  const second = await secondP;
+  assert.equal(second.status, 503);
+  assertFault(second.json, 'Server', "the agent's API has stopped serving");
+  assert.equal(runs, 0);
 });
 
 test('answers carry IPA-compatible headers; HEAD answers a GET route without a body', async () => {

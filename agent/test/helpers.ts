@@ -10,6 +10,7 @@ import { type HardwareManagerRegistry, initializeManagers } from '../src/hardwar
 import { HardwareSupport, type HardwareManager, type Node, type Port, type Step } from '../src/hardware/types.js';
 import { createState, type AgentState } from '../src/state.js';
 import type { ProgramRunner, ExecOptions } from '../src/util/exec.js';
+import type { Log } from '../src/util/log.js';
 
 import { inject, injectable } from './support/inject.js';
 import { silentLog } from './support/logs.js';
@@ -83,6 +84,8 @@ export async function createTestAgent(
     bodyLimit?: number;
     /** Runs programs for the commands: the recorder by default, which runs nothing. */
     runner?: ProgramRunner;
+    /** The commands' log: silent by default. */
+    log?: Log;
   } = {},
 ): Promise<TestAgent> {
   const config = makeConfig(o.config);
@@ -90,7 +93,7 @@ export async function createTestAgent(
   state.token = o.token;
   const managers = await initializeManagers(o.managers ?? [new FakeManager()], { log: silentLog });
   const run = createRecorder();
-  const commands = createCommandDispatcher({ state, config, managers, run: o.runner ?? run, log: silentLog }, o.extra);
+  const commands = createCommandDispatcher({ state, config, managers, run: o.runner ?? run, log: o.log ?? silentLog }, o.extra);
   const agent: TestAgent = {
     app: injectable(buildApp(state, commands, { bodyLimit: o.bodyLimit })),
     state,

@@ -18,7 +18,7 @@
  * ramdisk with a few hundred MiB free. Larger config drives should be URLs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CommandDispatcher } from '../commands/dispatcher.js';
+import { type CommandDispatcher, CommandNotStarted } from '../commands/dispatcher.js';
 import type { AgentState } from '../state.js';
 import type { Log } from '../util/log.js';
 import { formatFault, HttpError } from './faults.js';
@@ -185,6 +185,12 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
   }
 
   function fail(req: IncomingMessage, res: ServerResponse, err: unknown, closeConnection = false): void {
+    if (err instanceof CommandNotStarted) {
+      // Its client is gone: no one to answer. Otherwise the API stopped serving: 503.
+      if (err.clientGone) res.destroy();
+      else send(req, res, 503, formatFault(new HttpError(503, err.message)).fault, true);
+      return;
+    }
     const { status, fault, hidden } = formatFault(err);
     if (hidden) log?.error(`internal error answering ${req.method} ${pathOf(req.url)}: ${(err as Error)?.stack ?? String(err)}`);
     if (res.headersSent) {
@@ -221,6 +227,7 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
       id,
       body,
       root: () => `${(req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'}://${req.headers.host ?? ''}`,
+      signal: () => clientGone(res),
     });
     send(req, res, 200, result);
   }
@@ -230,6 +237,18 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
       serve(req, res).catch((e: unknown) => fail(req, res, e));
     },
   };
+}
+
+/** A signal aborted when `res`'s client hangs up before the answer is out; only POSTs that may queue ask for one. */
+function clientGone(res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  // 'close' fired already if the client left while the body was read.
+  if (res.destroyed) ac.abort();
+  else
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+  return ac.signal;
 }
 
 /** Where a request URL's path ends: at its first '?' or '#', else its length. */

@@ -29,6 +29,8 @@ export interface RouteRequest {
   body: unknown;
   /** scheme://Host of the request, for the links of the version documents. */
   root(): string;
+  /** Aborted when the client hangs up before its answer is out (a new signal on each call). */
+  signal(): AbortSignal;
 }
 
 export interface Route {
@@ -104,7 +106,7 @@ export function createRouter(state: AgentState, commands: CommandDispatcher): Ro
   const runCommand: Route = {
     before: (query) => checkCommandToken(state, query.agent_token),
     body: true,
-    handle({ query, body }) {
+    handle({ query, body, signal }) {
       const b = body as { name?: unknown; params?: unknown } | null | undefined;
       if (
         typeof b !== 'object' ||
@@ -117,7 +119,10 @@ export function createRouter(state: AgentState, commands: CommandDispatcher): Ro
       ) {
         throw new HttpError(400, 'Missing or invalid name or params');
       }
-      return commands.executeCommand(b.name, b.params as Record<string, unknown>, { wait: isWait(query) });
+      return commands.executeCommand(b.name, b.params as Record<string, unknown>, {
+        wait: isWait(query),
+        signal: signal(),
+      });
     },
   };
 

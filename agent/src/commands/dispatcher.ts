@@ -28,6 +28,21 @@ interface CommandRecord {
   done: Promise<void>;
 }
 
+/**
+ * A POST that waited behind another command and will not run: its client
+ * hung up meanwhile (`signal`), so no one would read the answer, or the API
+ * stopped serving (finalize_rescue, lockdown). Not an AgentError: a client
+ * that is gone gets no answer at all; one still there gets 503.
+ */
+export class CommandNotStarted extends Error {
+  readonly clientGone: boolean;
+  constructor(message: string, clientGone: boolean) {
+    super(message);
+    this.name = 'CommandNotStarted';
+    this.clientGone = clientGone;
+  }
+}
+
 function isBadRequestError(e: unknown): boolean {
   return e instanceof InvalidContentError || e instanceof InvalidCommandError || e instanceof InvalidCommandParamsError;
 }
@@ -107,8 +122,15 @@ export class CommandDispatcher {
    * again, and IPA's answer to that retry is the second run's result. An
    * async command holds the lock only while it starts; a POST meanwhile is
    * AgentIsBusy (409), as in IPA.
+   *
+   * Unlike IPA, a waiting POST whose client hung up (`signal` aborted) is
+   * dropped when its turn comes rather than run for no one: the conductor
+   * hangs up after command_timeout and POSTs again, and without this every
+   * abandoned retry behind a long sync command would run in turn. So the
+   * queue holds only clients still listening. The API answers a POST that
+   * got its turn after it stopped serving with CommandNotStarted too.
    */
-  async executeCommand(name: unknown, params: Params, o: { wait?: boolean } = {}): Promise<CommandResult> {
+  async executeCommand(name: unknown, params: Params, o: { wait?: boolean; signal?: AbortSignal } = {}): Promise<CommandResult> {
     const previous = this.commandLock;
     let release!: () => void;
     this.commandLock = new Promise<void>((r) => {
@@ -118,6 +140,7 @@ export class CommandDispatcher {
     try {
       await previous;
       const { ext, cmd, spec } = this.resolveCommand(name);
+      this.checkStillWanted(`${ext}.${cmd}`, o.signal);
       const busy = this.findBusyCommand();
       if (busy) throw new AgentIsBusy(busy);
       spec.validate?.(params, this.ctx);
@@ -128,6 +151,18 @@ export class CommandDispatcher {
     }
     if (o.wait) await record.done;
     return serializeRecord(record);
+  }
+
+  /** Throw CommandNotStarted for a POST that waited its turn and should no longer run. */
+  private checkStillWanted(fullName: string, signal: AbortSignal | undefined): void {
+    if (signal?.aborted) {
+      this.ctx.log.warn(`not running ${fullName}: its client hung up while it waited for the command ahead`);
+      throw new CommandNotStarted(`${fullName} not run: the client hung up`, true);
+    }
+    if (!this.ctx.state.serveApi) {
+      this.ctx.log.warn(`not running ${fullName}: the API stopped serving while it waited for the command ahead`);
+      throw new CommandNotStarted(`${fullName} not run: the agent's API has stopped serving`, false);
+    }
   }
 
   private async runSync(fullName: string, cmd: string, spec: CommandSpec, params: Params): Promise<CommandResult> {
