@@ -5,7 +5,7 @@
 
 export interface BlockDevice {
   name: string; // "/dev/sda"
-  model: string;
+  model: string | null;
   size: number; // bytes
   rotational: boolean;
   wwn: string | null;
@@ -53,7 +53,7 @@ export interface Cpu {
   count: number;
   architecture: string;
   flags: string[];
-  socket_count?: number | null;
+  socket_count?: number;
 }
 
 export interface Memory {
@@ -61,11 +61,12 @@ export interface Memory {
   physical_mb: number | null;
 }
 
+/** "" for what the machine does not say, as in IPA. */
 export interface SystemVendor {
-  product_name: string | null;
-  serial_number: string | null;
-  manufacturer: string | null;
-  firmware?: { vendor: string | null; version: string | null; build_date: string | null };
+  product_name: string;
+  serial_number: string;
+  manufacturer: string;
+  firmware?: { vendor: string; version: string; build_date: string };
 }
 
 export interface BootInfo {

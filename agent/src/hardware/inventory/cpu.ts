@@ -2,18 +2,21 @@
  * CPU facts the way IPA's get_cpus reads them: `lscpu` as lower-cased
  * "key: value" pairs, flags from the first "flags" line of /proc/cpuinfo.
  * Without lscpu (busybox ramdisks) everything comes from /proc/cpuinfo.
+ * A missing model or frequency is null, as in IPA up to 2024.1 (Ironic
+ * 21.4's; later IPA sends ""); a missing socket count is 0, as in every IPA.
  */
 import type { Cpu } from '../types.js';
 import type { HostAccess } from './host-access.js';
 import { tryRun } from './host-access.js';
 
+/** "Key: value" lines, keys lower-cased; a repeated key keeps its last value, as IPA's dict does (lscpu repeats "Model name" per cluster on big.LITTLE ARM). */
 export function parseKeyValues(text: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of text.split('\n')) {
     const i = line.indexOf(':');
     if (i < 0) continue;
     const k = line.slice(0, i).trim().toLowerCase();
-    if (k && !m.has(k)) m.set(k, line.slice(i + 1).trim());
+    if (k) m.set(k, line.slice(i + 1).trim());
   }
   return m;
 }
@@ -44,6 +47,6 @@ export async function collectCpu(host: HostAccess): Promise<Cpu> {
     count,
     architecture: l.get('architecture') ?? NODE_ARCH[process.arch] ?? process.arch,
     flags: flagsText.split(/\s+/).filter(Boolean),
-    socket_count: socketCount === undefined || Number.isNaN(Number(socketCount)) ? null : Number(socketCount),
+    socket_count: socketCount === undefined || !Number.isInteger(Number(socketCount)) ? 0 : Number(socketCount),
   };
 }

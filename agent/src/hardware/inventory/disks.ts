@@ -177,7 +177,7 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
   }
   return {
     name: `/dev/${r.kname}`,
-    model: r.model ?? '',
+    model: r.model,
     size: r.size,
     rotational: r.rota,
     wwn: r.wwn ?? pick('WWN'),

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readLanField } from './bmc.js';
 import { readLan6Addresses } from './bmc-lan6.js';
-import { parseKeyValues } from './cpu.js';
+import { collectCpu, parseKeyValues } from './cpu.js';
+import type { HostAccess } from './host-access.js';
 import { parseLsblk, parseUdevData } from './disks.js';
 import { parseLshw } from './lshw.js';
 import { readPhysicalFromDmidecode, readPhysicalFromLshw } from './memory.js';
@@ -102,10 +103,11 @@ describe('ipmitool', () => {
 });
 
 describe('lscpu', () => {
-  it('lower-cases keys, first occurrence wins, indented (util-linux 2.38) lines work', () => {
-    const m = parseKeyValues('CPU(s):   4\n  Model name:  X\nNUMA node0 CPU(s): 0-3\n');
+  it('lower-cases keys, indented (util-linux 2.38) lines work, a repeated key keeps its last value (IPA)', () => {
+    const m = parseKeyValues('CPU(s):   4\n  Model name:  X\nNUMA node0 CPU(s): 0-3\n  Model name:  Cortex-A72\n');
     assert.equal(m.get('cpu(s)'), '4');
-    assert.equal(m.get('model name'), 'X');
+    assert.equal(m.get('numa node0 cpu(s)'), '0-3');
+    assert.equal(m.get('model name'), 'Cortex-A72');
   });
 });
 
@@ -126,5 +128,23 @@ describe('ip -j addr', () => {
       ]),
     );
     assert.deepEqual(m.get('eth0'), { mac: '02:00:00:00:00:01', perm: '52:54:00:00:00:01', v4: '10.0.0.2', v6: 'fe80::1%eth0' });
+  });
+});
+
+describe('collectCpu', () => {
+  const host = (files: Record<string, string>): HostAccess =>
+    ({
+      root: '/',
+      replay: true,
+      readText: async (p: string) => files[p],
+      run: async () => {
+        throw new Error('lscpu: not found');
+      },
+    }) as unknown as HostAccess;
+  it('without lscpu or "physical id" (a busybox ramdisk in a VM): socket_count 0, as IPA reports it; model and frequency null', async () => {
+    const cpu = await collectCpu(
+      host({ '/proc/cpuinfo': 'processor\t: 0\nflags\t\t: fpu sse2\n\nprocessor\t: 1\nflags\t\t: fpu sse2\n\n' }),
+    );
+    assert.deepEqual([cpu.count, cpu.socket_count, cpu.model_name, cpu.frequency, cpu.flags], [2, 0, null, null, ['fpu', 'sse2']]);
   });
 });

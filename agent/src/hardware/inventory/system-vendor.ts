@@ -2,6 +2,8 @@
  * system_vendor: lshw's root node (product, serial, vendor) and its core →
  * firmware child, like IPA. Fields lshw leaves empty (or no lshw in a small
  * ramdisk) come from /sys/class/dmi/id, then from `dmidecode -t 0 -t 1`.
+ * A field no source has is "", as in IPA (since 2017): consumers format and
+ * compare these strings.
  */
 import type { SystemVendor } from '../types.js';
 import type { HostAccess } from './host-access.js';
@@ -87,9 +89,9 @@ export async function collectSystemVendor(host: HostAccess, lshw: LshwNode | und
   }
   const f = merged();
   return {
-    product_name: f.product_name,
-    serial_number: f.serial_number,
-    manufacturer: f.manufacturer,
-    firmware: { vendor: f.fw_vendor, version: f.fw_version, build_date: f.fw_date },
+    product_name: f.product_name ?? '',
+    serial_number: f.serial_number ?? '',
+    manufacturer: f.manufacturer ?? '',
+    firmware: { vendor: f.fw_vendor ?? '', version: f.fw_version ?? '', build_date: f.fw_date ?? '' },
   };
 }
