@@ -77,4 +77,17 @@ describe('BMC over IPMI', () => {
     const info = await collectBmc(createHostAccess({ root, run }));
     assert.equal('bmc_mac' in info, false);
   });
+
+  it('a BMC device whose every channel fails: bmc_address 0.0.0.0, as IPA reports it; ipmitool missing: null', async () => {
+    const failing: ProgramRunner = async (argv) => {
+      throw new ExecError(argv, 1, '', 'Get Channel Info command failed\n');
+    };
+    const info = await collectBmc(createHostAccess({ root, run: failing }));
+    assert.equal(info.bmc_address, '0.0.0.0');
+    assert.equal('bmc_mac' in info, false);
+    const absent: ProgramRunner = async (argv) => {
+      throw new ExecError(argv, null, '', 'spawn ipmitool ENOENT');
+    };
+    assert.deepEqual(await collectBmc(createHostAccess({ root, run: absent })), { bmc_address: null, bmc_v6address: null });
+  });
 });

@@ -164,7 +164,8 @@ export async function collectBmc(host: HostAccess, skip = false): Promise<BmcInf
   if (toolMissing) return { bmc_address: null, bmc_v6address: null };
   const answered = outs.filter((o): o is string => o !== undefined);
   const ips = answered.map((o) => readLanField(o, 'IP Address'));
-  const v4 = ips.find((ip) => ip && isIP(ip) === 4 && ip !== '0.0.0.0') ?? (answered.length ? '0.0.0.0' : null);
+  // IPA: a BMC device whose channels all fail or hold no address is "0.0.0.0" (Inspector reads that as no address).
+  const v4 = ips.find((ip) => ip && isIP(ip) === 4 && ip !== '0.0.0.0') ?? '0.0.0.0';
   const info: BmcInfo = { bmc_address: v4, bmc_v6address: v6 };
   const mac = await readBmcMac(host, print);
   if (mac) info.bmc_mac = mac;
