@@ -148,17 +148,29 @@ test('default body limit (256 MiB): a body declared larger is 413 before any of 
   await assertStillServing(app);
 });
 
-test('unknown route and wrong method answer 404 faults', async () => {
+test('an unknown route answers 404; a known one asked with another method 405 with Allow, as werkzeug does', async () => {
   const { app } = await createTestAgent();
   for (const [method, url] of [
     ['GET', '/v2/status'],
-    ['DELETE', '/v1/commands/'],
-    ['PUT', '/'],
+    ['DELETE', '/v1/nosuch'],
+    ['POST', '/v1/commands/x/y'],
   ] as const) {
     const r = await app.inject({ method, url });
-    assert.equal(r.statusCode, 404);
+    assert.equal(r.statusCode, 404, `${method} ${url}`);
     assertFault(r.json(), 'Client', 'Not Found');
   }
+  for (const [method, url, allow] of [
+    ['DELETE', '/v1/commands/', 'GET, HEAD, POST'],
+    ['PUT', '/', 'GET, HEAD'],
+    ['POST', '/v1/status', 'GET, HEAD'],
+    ['POST', '/v1/commands/abc', 'GET, HEAD'],
+  ] as const) {
+    const r = await app.inject({ method, url, payload: method === 'POST' ? '{}' : undefined });
+    assert.equal(r.statusCode, 405, `${method} ${url}`);
+    assert.equal(r.headers.allow, allow);
+    assertFault(r.json(), 'Client', '405 Method Not Allowed');
+  }
+  await assertStillServing(app);
 });
 
 test('POST token: required when the agent holds one, 401 wording, checked before the body', async () => {
@@ -224,6 +236,10 @@ test('concurrent POSTs: the second gets 409 "busy", then the agent accepts again
   assert.equal(second.status, 409);
   assertFault(second.json, 'Client', 'busy');
   assert.equal(second.json.faultstring, 'Agent is busy: executing command slow');
+  // IPA's order of checks: a name not of the form ext.cmd is 400 first; an unknown extension or command is busy.
+  assert.equal((await postCommand(app, { name: 'nodot', params: {} })).status, 400);
+  assert.equal((await postCommand(app, { name: 'nosuch.cmd', params: {} })).status, 409);
+  assert.equal((await postCommand(app, { name: 'standby.nosuch', params: {} })).status, 409);
   release();
   const done = await app.inject({ method: 'GET', url: `/v1/commands/${first.json.id}?wait=true` });
   assert.equal(done.json().command_status, 'SUCCEEDED');

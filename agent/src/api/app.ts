@@ -158,7 +158,14 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
     setImmediate(() => state.onStopServing());
   };
 
-  function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closeConnection = false): void {
+  function send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    closeConnection = false,
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): void {
     let payload: string;
     try {
       payload = JSON.stringify(body);
@@ -167,11 +174,18 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
       status = 500;
       payload = JSON.stringify(formatFault(e).fault);
     }
-    sendJson(req, res, status, payload, closeConnection);
+    sendJson(req, res, status, payload, closeConnection, extraHeaders);
   }
 
-  function sendJson(req: IncomingMessage, res: ServerResponse, status: number, payload: string, closeConnection = false): void {
-    const headers: Record<string, string | number> = closeConnection ? { connection: 'close' } : {};
+  function sendJson(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    payload: string,
+    closeConnection = false,
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): void {
+    const headers: Record<string, string | number> = closeConnection ? { ...extraHeaders, connection: 'close' } : { ...extraHeaders };
     headers['content-type'] = JSON_TYPE;
     headers['content-length'] = Buffer.byteLength(payload);
     res.writeHead(status, headers);
@@ -197,7 +211,7 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
       res.destroy();
       return;
     }
-    send(req, res, status, fault, closeConnection);
+    send(req, res, status, fault, closeConnection, err instanceof HttpError ? err.headers : undefined);
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -15,10 +15,13 @@ export interface Fault {
 /** An HTTP-level rejection worded like werkzeug's ("401 Unauthorized: Token invalid."). */
 export class HttpError extends Error {
   readonly statusCode: number;
-  constructor(statusCode: number, description: string) {
+  /** Headers the answer carries (405's Allow). */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(statusCode: number, description: string, headers: Record<string, string> = {}) {
     super(`${statusCode} ${http.STATUS_CODES[statusCode] ?? 'Error'}: ${description}`);
     this.name = 'HttpError';
     this.statusCode = statusCode;
+    this.headers = headers;
   }
 }
 

@@ -62,7 +62,7 @@ const link = (root: string, resource: string, rel: 'self' | 'bookmark') => ({
 });
 
 export interface Router {
-  /** The route for `method` (HEAD answers as GET) and `path` (no query), with the command id; undefined → 404. */
+  /** The route for `method` (HEAD answers as GET) and `path` (no query), with the command id; undefined → 404; throws 405 for a known path's other methods. */
   match(method: string, path: string): { route: Route; id: string } | undefined;
 }
 
@@ -128,27 +128,35 @@ export function createRouter(state: AgentState, commands: CommandDispatcher): Ro
 
   return {
     match(method, fullPath) {
-      const get = method === 'GET' || method === 'HEAD';
-      if (!get && method !== 'POST') return undefined;
       // One trailing slash is ignored ('/' itself is the root).
       let path = fullPath.length > 1 && fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
-      if (path === '/') return get ? { route: root, id: '' } : undefined;
-      if (path === '/v1') return get ? { route: v1, id: '' } : undefined;
-      if (path.startsWith('/v1/')) path = path.slice(3);
-      if (path === '/status') return get ? { route: status, id: '' } : undefined;
-      if (path === '/commands') return { route: get ? listCommands : runCommand, id: '' };
-      if (get && path.startsWith('/commands/')) {
-        const raw = path.slice('/commands/'.length);
-        if (raw === '' || raw.includes('/')) return undefined;
-        let id: string;
-        try {
-          id = decodeURIComponent(raw);
-        } catch {
-          throw new HttpError(400, `'${fullPath}' is not a valid URL: bad percent-encoding in the command id.`);
+      let found: { get: Route; post?: Route; id: string } | undefined;
+      if (path === '/') found = { get: root, id: '' };
+      else if (path === '/v1') found = { get: v1, id: '' };
+      else {
+        if (path.startsWith('/v1/')) path = path.slice(3);
+        if (path === '/status') found = { get: status, id: '' };
+        else if (path === '/commands') found = { get: listCommands, post: runCommand, id: '' };
+        else if (path.startsWith('/commands/')) {
+          const raw = path.slice('/commands/'.length);
+          if (raw === '' || raw.includes('/')) return undefined;
+          let id: string;
+          try {
+            id = decodeURIComponent(raw);
+          } catch {
+            throw new HttpError(400, `'${fullPath}' is not a valid URL: bad percent-encoding in the command id.`);
+          }
+          found = { get: getCommand, id };
         }
-        return { route: getCommand, id };
       }
-      return undefined;
+      if (!found) return undefined;
+      const route = method === 'GET' || method === 'HEAD' ? found.get : method === 'POST' ? found.post : undefined;
+      // A known path asked with another method: 405 with Allow, as werkzeug answers for IPA.
+      if (!route)
+        throw new HttpError(405, 'The method is not allowed for the requested URL.', {
+          allow: found.post ? 'GET, HEAD, POST' : 'GET, HEAD',
+        });
+      return { route, id: found.id };
     },
   };
 }

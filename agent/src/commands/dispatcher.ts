@@ -92,16 +92,25 @@ export class CommandDispatcher {
 
   /** Split and look up "ext.cmd"; throws the 400/404 errors IPA answers with. */
   private resolveCommand(name: unknown): { ext: string; cmd: string; spec: CommandSpec } {
+    const { ext, cmd } = this.splitCommand(name);
+    return { ext, cmd, spec: this.lookUp(ext, cmd) };
+  }
+
+  /** "ext.cmd" → its parts; 400 when it is not of that form (IPA's split_command, checked before busy). */
+  private splitCommand(name: unknown): { ext: string; cmd: string } {
     if (typeof name !== 'string') throw new InvalidCommandError('Command name must be a string of the form <extension>.<name>');
     const dot = name.indexOf('.');
     if (dot <= 0 || dot === name.length - 1) throw new InvalidCommandError('Command name must be of the form <extension>.<name>');
-    const ext = name.slice(0, dot);
-    const cmd = name.slice(dot + 1);
+    return { ext: name.slice(0, dot), cmd: name.slice(dot + 1) };
+  }
+
+  /** The command `cmd` of extension `ext`: 404 for an unknown extension, 400 for an unknown command (checked after busy, as in IPA). */
+  private lookUp(ext: string, cmd: string): CommandSpec {
     const extension = Object.hasOwn(this.extensions, ext) ? this.extensions[ext] : undefined;
     if (!extension) throw new RequestedObjectNotFoundError('Extension', ext);
     const spec = Object.hasOwn(extension, cmd) ? extension[cmd] : undefined;
     if (!spec) throw new InvalidCommandError(`Unknown command: ${cmd}`);
-    return { ext, cmd, spec };
+    return spec;
   }
 
   /** The async command still running, if any (a sync one holds the lock instead). */
@@ -139,10 +148,12 @@ export class CommandDispatcher {
     let record: CommandRecord;
     try {
       await previous;
-      const { ext, cmd, spec } = this.resolveCommand(name);
+      // IPA's order: the name's form (400), busy (409), then the extension (404) and command (400).
+      const { ext, cmd } = this.splitCommand(name);
       this.checkStillWanted(`${ext}.${cmd}`, o.signal);
       const busy = this.findBusyCommand();
       if (busy) throw new AgentIsBusy(busy);
+      const spec = this.lookUp(ext, cmd);
       spec.validate?.(params, this.ctx);
       if (!spec.async) return await this.runSync(`${ext}.${cmd}`, cmd, spec, params);
       record = this.startAsync(cmd, spec, params);
