@@ -21,6 +21,8 @@ export function readLan6Addresses(out: string, dynamic: boolean): string[] {
     const d = v as Record<string, unknown>;
     const addr = String(d.Address ?? '');
     if (dynamic && !['DHCPv6', 'SLAAC'].includes(String(d['Source/Type']))) continue;
+    // A static address counts only when enabled: IPA reads "Enabled: yes" as YAML 1.1's true (yes, on, true).
+    if (!dynamic && !/^(yes|on|true)$/i.test(String(d.Enabled ?? ''))) continue;
     if (d.Status !== 'active' || addr === '' || addr === '::/0') continue;
     const ip = addr.split('/')[0]!;
     if (isIP(ip) === 6 && ip !== '::') found.push(ip);

@@ -93,11 +93,13 @@ describe('ipmitool', () => {
     assert.equal(readLanField(out, 'IP Address'), '10.1.2.3');
     assert.equal(readLanField(out, 'MAC Address'), 'aa:bb:cc:dd:ee:ff');
   });
-  it('keeps active DHCPv6/SLAAC dynamic addresses and active static ones', () => {
+  it('keeps active DHCPv6/SLAAC dynamic addresses and active static ones that are enabled', () => {
     const dyn =
       'IPv6 Dynamic Address 0:\n    Source/Type:    DHCPv6\n    Address:        ::/0\n    Status:         active\nIPv6 Dynamic Address 1:\n    Source/Type:    static\n    Address:        fd00::9/64\n    Status:         active\nIPv6 Dynamic Address 2:\n    Source/Type:    SLAAC\n    Address:        fd00::5/64\n    Status:         active\n';
     assert.deepEqual(readLan6Addresses(dyn, true), ['fd00::5']);
-    assert.deepEqual(readLan6Addresses(dyn, false), ['fd00::9', 'fd00::5']);
+    const stat =
+      'IPv6 Static Address 0:\n    Enabled:        no\n    Address:        fd00::7/64\n    Status:         active\nIPv6 Static Address 1:\n    Enabled:        yes\n    Address:        fd00::8/64\n    Status:         active\nIPv6 Static Address 2:\n    Enabled:        yes\n    Address:        fd00::6/64\n    Status:         disabled\n';
+    assert.deepEqual(readLan6Addresses(stat, false), ['fd00::8']);
     assert.deepEqual(readLan6Addresses('not: [yaml', true), []);
   });
 });
