@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ExecError, type ProgramRunner } from '../../util/exec.js';
-import { collectBmc, readLan6PrintAddresses } from './bmc.js';
+import { collectBmc, hasIpmiDevice, readLan6PrintAddresses } from './bmc.js';
 import { createHostAccess } from './host-access.js';
 
 const lan = (ip: string, mac: string) =>
@@ -89,5 +89,21 @@ describe('BMC over IPMI', () => {
       throw new ExecError(argv, null, '', 'spawn ipmitool ENOENT');
     };
     assert.deepEqual(await collectBmc(createHostAccess({ root, run: absent })), { bmc_address: null, bmc_v6address: null });
+  });
+
+  it("finds a BMC device by IPA's globs: /dev/ipmi1 alone, or /dev/ipmidev/0; none: no ipmitool at all", async () => {
+    const other = mkdtempSync(join(tmpdir(), 'ramforge-bmc-'));
+    try {
+      mkdirSync(join(other, 'dev/ipmidev'), { recursive: true });
+      const host = createHostAccess({ root: other, run: ipmitool({}).run });
+      assert.equal(await hasIpmiDevice(host), false);
+      writeFileSync(join(other, 'dev/ipmi1'), '');
+      assert.equal(await hasIpmiDevice(host), true);
+      rmSync(join(other, 'dev/ipmi1'));
+      writeFileSync(join(other, 'dev/ipmidev/0'), '');
+      assert.equal(await hasIpmiDevice(host), true);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

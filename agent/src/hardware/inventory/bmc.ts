@@ -8,7 +8,6 @@
 import { isIP } from 'node:net';
 import type { HostAccess } from './host-access.js';
 
-export const IPMI_DEVICES = ['/dev/ipmi0', '/dev/ipmi/0', '/dev/ipmidev/0'];
 const CHANNELS = Array.from({ length: 11 }, (_, i) => i + 1);
 
 export interface BmcInfo {
@@ -152,8 +151,15 @@ async function readV6(host: HostAccess): Promise<string | null> {
   return answered ? '::/0' : null;
 }
 
+/** IPA's any_ipmi_device_exists: a character device among /dev/ipmi*, /dev/ipmi/*, /dev/ipmidev/* (a BMC need not be ipmi0). */
 export async function hasIpmiDevice(host: HostAccess): Promise<boolean> {
-  const found = await Promise.all(IPMI_DEVICES.map((d) => host.isCharDevice(d)));
+  const [dev, ipmiDir, ipmidevDir] = await Promise.all(['/dev', '/dev/ipmi', '/dev/ipmidev'].map((d) => host.listDir(d)));
+  const candidates = [
+    ...dev!.filter((n) => n.startsWith('ipmi')).map((n) => `/dev/${n}`),
+    ...ipmiDir!.map((n) => `/dev/ipmi/${n}`),
+    ...ipmidevDir!.map((n) => `/dev/ipmidev/${n}`),
+  ];
+  const found = await Promise.all(candidates.map((d) => host.isCharDevice(d)));
   return found.some(Boolean);
 }
 
