@@ -101,7 +101,8 @@ export function createHostAccess(o: { root?: string; run?: ProgramRunner } = {})
   return host;
 }
 
-async function hasLiveCommand(name: string): Promise<boolean> {
+/** Whether `name` is an executable on PATH or in the usual sbin/bin directories. */
+export async function hasLiveCommand(name: string): Promise<boolean> {
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SEARCH_PATH];
   for (const d of new Set(dirs)) {
     try {
