@@ -102,3 +102,33 @@ test('self-signed server: refused unless insecure', async () => {
   const r = await downloadImage(info(), () => openImageSink(join(dir, 'out'), 'file'), { ...opts, insecure: true });
   assert.equal(r.bytes, data.length);
 });
+
+test('http:// through an https:// proxy: TLS to the proxy (verified with cafile), the absolute URI inside it', async () => {
+  const seen: string[] = [];
+  const tlsProxy = https.createServer(
+    { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) },
+    (req, res) => {
+      seen.push(req.url!);
+      res.end(data);
+    },
+  );
+  await new Promise<void>((r) => tlsProxy.listen(0, '127.0.0.1', r));
+  try {
+    const proxyUrl = `https://127.0.0.1:${(tlsProxy.address() as AddressInfo).port}`;
+    const plain = 'http://images.invalid/img.raw';
+    const r = await downloadImage(info({ urls: [plain], proxies: { http: proxyUrl } }), () => openImageSink(join(dir, 'out'), 'file'), {
+      ...opts,
+      cafile: join(dir, 'cert.pem'),
+    });
+    assert.equal(r.digest, digest);
+    assert.deepEqual(seen, [plain]);
+    // The proxy's certificate is checked as the target's would be: not trusted without the CA.
+    await assert.rejects(
+      downloadImage(info({ urls: [plain], proxies: { http: proxyUrl } }), () => openImageSink(join(dir, 'out'), 'file'), opts),
+    );
+    assert.equal(seen.length, 1);
+  } finally {
+    tlsProxy.closeAllConnections();
+    tlsProxy.close();
+  }
+});

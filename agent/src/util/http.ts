@@ -4,7 +4,7 @@
  * httpRequest(), except a plain-HTTP image without a proxy, which
  * raw-http.ts reads from the socket straight into the write blocks (it
  * leaves redirects and chunked bodies to httpRequest). TLS (a CA bundle, or
- * no verification with ipa-insecure), proxies (image_info.proxies/no_proxy, HTTP CONNECT for https), basic auth
+ * no verification with ipa-insecure), proxies (image_info.proxies/no_proxy; HTTP CONNECT for https URLs; an https:// proxy reached over TLS, verified as the target), basic auth
  * from URL user info, redirects, the answer timeout and the retry loop live
  * here and nowhere else.
  *
@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_NAME } from '../version.js';
 import { http, https, tls } from './node-builtins.js';
@@ -235,19 +236,21 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
       );
     };
     const start = (createConnection?: () => Duplex): void => {
-      const viaHttpProxy = proxy && !isHttps;
-      const req = (isHttps ? https() : http).request({
-        protocol: viaHttpProxy ? 'http:' : target.protocol,
-        host: viaHttpProxy ? proxy.hostname : hostname,
-        port: viaHttpProxy ? proxy.port || 80 : target.port || (isHttps ? 443 : 80),
+      // A plain-HTTP URL goes to its proxy as an absolute-URI request: over TLS when the proxy is https:// (as urllib3 does).
+      const forwardProxy = proxy && !isHttps ? proxy : null;
+      const overTls = forwardProxy ? forwardProxy.protocol === 'https:' : isHttps;
+      const req = (overTls ? https() : http).request({
+        protocol: overTls ? 'https:' : 'http:',
+        host: forwardProxy ? forwardProxy.hostname : hostname,
+        port: forwardProxy ? forwardProxy.port || (overTls ? 443 : 80) : target.port || (isHttps ? 443 : 80),
         // Through an HTTP proxy the request line carries the absolute URI (without user info).
-        path: viaHttpProxy ? target.href.replace(/^(https?:\/\/)[^@/]*@/, '$1') : target.pathname + target.search,
+        path: forwardProxy ? target.href.replace(/^(https?:\/\/)[^@/]*@/, '$1') : target.pathname + target.search,
         method: o.method ?? 'GET',
-        headers: { ...headers, host: target.host, ...(viaHttpProxy ? proxyAuth(proxy) : {}) },
+        headers: { ...headers, host: target.host, ...(forwardProxy ? proxyAuth(forwardProxy) : {}) },
         agent: false,
         signal: o.signal,
         timeout: o.timeoutMs,
-        ...(isHttps ? tlsOpts : {}),
+        ...(forwardProxy ? (overTls ? proxyTlsOptions(forwardProxy, o) : {}) : isHttps ? tlsOpts : {}),
         ...(createConnection ? { createConnection } : {}),
       });
       req.on('socket', (s) => {
@@ -278,6 +281,19 @@ function proxyAuth(proxy: URL): Record<string, string> {
   return proxy.username ? { 'proxy-authorization': basicAuth(proxy.username, proxy.password) } : {};
 }
 
+/** TLS to an https:// proxy: verified as the target is (the same CA, the same ipa-insecure), as urllib3 does; SNI by name only. */
+function proxyTlsOptions(proxy: URL, o: HttpOptions): ConnectionOptions {
+  const name = proxy.hostname.replace(/^\[|\]$/g, '');
+  const isIpAddress = name.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(name);
+  return {
+    ...tlsPolicyOptions(),
+    rejectUnauthorized: !o.insecure,
+    ...(o.ca ? { ca: o.ca } : {}),
+    host: name,
+    servername: isIpAddress ? '' : name,
+  };
+}
+
 /** HTTP CONNECT through the proxy; resolves with the raw tunnel socket. */
 function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Duplex> {
   const authority = `${target.hostname}:${target.port || 443}`;
@@ -289,7 +305,7 @@ function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Dup
       path: authority,
       headers: { host: authority, ...proxyAuth(proxy) },
       agent: false,
-      ...(proxy.protocol === 'https:' ? tlsPolicyOptions() : {}),
+      ...(proxy.protocol === 'https:' ? proxyTlsOptions(proxy, o) : {}),
       signal: o.signal,
       timeout: o.timeoutMs,
     });
