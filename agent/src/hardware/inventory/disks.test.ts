@@ -65,6 +65,29 @@ describe('collectDisks', () => {
     );
   });
 
+  it('a multipath map of size 0 (every path failed) does not hide its paths', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
+    try {
+      const at = (rel: string, text = '') => {
+        mkdirSync(join(other, rel, '..'), { recursive: true });
+        writeFileSync(join(other, rel), text);
+      };
+      at(
+        `.commands/${commandKey(LSBLK_ARGV)}.out`,
+        JSON.stringify({ blockdevices: [row('sda', 'disk'), row('dm-0', 'mpath', 0), row('sdb', 'disk'), row('dm-0', 'mpath', 0)] }),
+      );
+      for (const p of ['sda', 'sdb']) at(`sys/block/${p}/holders/dm-0`);
+      at('sys/block/dm-0/dm/uuid', 'mpath-3600a098038303053453f463045736c41\n');
+      const disks = await collectDisks(createHostAccess({ root: other }));
+      assert.deepEqual(
+        disks.map((d) => d.name),
+        ['/dev/sda', '/dev/sdb'],
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it("keeps every serial and WWN for root device hints: lsblk's, then udev's ID_SERIAL_SHORT, ID_SERIAL, ID_WWN (not on the wire)", async () => {
     put('sys/class/block/sdc/dev', '8:32\n');
     put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');

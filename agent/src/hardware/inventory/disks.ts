@@ -216,12 +216,16 @@ export async function collectDisks(host: HostAccess, only: readonly string[] = [
   if (onlyNames.length > 0)
     return Promise.all(rows.filter((r) => onlyNames.includes(r.kname) && r.size > 0).map((r) => describeDisk(host, r)));
   const candidates = rows.filter((r) => isInstallType(r.type) && r.size > 0 && !IGNORED_PREFIXES.some((p) => r.kname.startsWith(p)));
-  // A multipath device's paths are left out in favour of it (IPA's _get_multipath_parent_device).
+  // A multipath device's paths are left out in favour of it (IPA's _get_multipath_parent_device), as long as the
+  // map itself is listed: a map of size 0 (every path failed) must not take its paths out of the inventory with it.
+  const listedMaps = new Set(candidates.filter((r) => r.type === 'mpath').map((r) => r.kname));
   const isPath = await Promise.all(
-    candidates.map(
-      async (r) =>
-        r.type === 'disk' && (r.children.some((c) => c.type === 'mpath') || (await multipathHolder(host, r.kname)) !== undefined),
-    ),
+    candidates.map(async (r) => {
+      if (r.type !== 'disk') return false;
+      if (r.children.some((c) => c.type === 'mpath' && listedMaps.has(c.kname))) return true;
+      const holder = await multipathHolder(host, r.kname);
+      return holder !== undefined && listedMaps.has(holder);
+    }),
   );
   return Promise.all(candidates.filter((_, i) => !isPath[i]).map((r) => describeDisk(host, r)));
 }
