@@ -529,3 +529,40 @@ test('broken HTTP, a chunked body over the limit and a client that stops mid-bod
   assert.equal(await slow, '');
   await assertStillServing(app);
 });
+
+test('bodies read at once share one budget (the body limit): a second large body meanwhile is 503; bytes return when a read ends', async () => {
+  const { app } = await createTestAgent({ bodyLimit: 1024 });
+  const port = await listeningPort(app);
+  const open = (head: string) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+    });
+    s.on('error', () => {});
+    s.write(head);
+    return { s, answer: () => got };
+  };
+  const body = JSON.stringify({ name: 'standby.sync', params: { pad: 'x'.repeat(700) } });
+  const post = (len: number) =>
+    `POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${len}\r\n\r\n`;
+  // 700 bytes of the first body arrive, the rest waits.
+  const first = open(post(body.length) + body.slice(0, 700));
+  await sleep(50);
+  const second = open(post(body.length) + body);
+  await sleep(100);
+  assert.match(second.answer(), /^HTTP\/1\.1 503 /);
+  assert.match(second.answer(), /retry-after: 1/i);
+  first.s.write(body.slice(700));
+  await sleep(100);
+  assert.match(first.answer(), /^HTTP\/1\.1 200 /);
+  // The budget is free again; a client that leaves mid-body gives its share back too.
+  const quitter = open(post(body.length) + body.slice(0, 700));
+  await sleep(50);
+  quitter.s.destroy();
+  await sleep(50);
+  const r = await postCommand(app, JSON.parse(body));
+  assert.equal(r.status, 200);
+  first.s.destroy();
+  second.s.destroy();
+});

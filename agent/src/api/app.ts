@@ -33,6 +33,17 @@ import { createRouter, type RouteRequest } from './routes.js';
  */
 export const DEFAULT_BODY_LIMIT = 256 << 20;
 
+/**
+ * Request bodies being read at once share one budget, the body limit: one
+ * client at the limit, or many small ones, but not several large ones side
+ * by side (IPA has no bound at all). A body that would overrun it is
+ * refused with 503 (retry later) and its connection closed.
+ */
+interface BodyBudget {
+  readonly max: number;
+  used: number;
+}
+
 export interface BuildAppOptions {
   bodyLimit?: number;
   /** Where internal errors (and, with logRequests, every request) are logged; silent by default (tests). */
@@ -50,6 +61,10 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 const NOT_FOUND = new HttpError(404, 'The requested URL was not found on the server.');
 const BODY_TOO_LARGE = (): HttpError => new HttpError(413, 'The request body is larger than the agent accepts.');
+const BODIES_OVER_BUDGET = (): HttpError =>
+  new HttpError(503, 'Other requests being read fill the memory the agent sets aside for request bodies; retry later.', {
+    'retry-after': '1',
+  });
 
 /** JSON.parse's result would carry __proto__ or constructor.prototype (secure-json-parse's check, which fastify ran). */
 const SUSPECT_PROTO =
@@ -93,23 +108,31 @@ export function parseJsonBody(text: string): unknown {
  * lets the rest drain: closing the connection while the client still sends
  * would make the kernel reset it, and the client might never read the 413.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(BODY_TOO_LARGE());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
     const done = (): void => {
+      budget.used -= length;
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
       length += chunk.length;
+      budget.used += chunk.length;
       if (length > limit) {
         done();
         req.resume();
         reject(BODY_TOO_LARGE());
+        return;
+      }
+      if (budget.used > budget.max) {
+        done();
+        reject(BODIES_OVER_BUDGET());
         return;
       }
       chunks.push(chunk);
@@ -122,9 +145,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       done();
       reject(new HttpError(400, `The request body could not be read: ${e.message}`));
     };
+    // A client gone mid-body: its bytes leave the budget even if no 'error' comes.
+    const onClose = (): void => {
+      done();
+      reject(new HttpError(400, 'The client closed the connection before the request body was complete.'));
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 
@@ -148,6 +177,7 @@ function parseQuery(url: string, at: number): RouteRequest['query'] {
 
 export function buildApp(state: AgentState, commands: CommandDispatcher, o: BuildAppOptions = {}): AgentApi {
   const bodyLimit = o.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const bodyBudget: BodyBudget = { max: bodyLimit, used: 0 };
   const log = o.log;
   const router = createRouter(state, commands);
   // finalize_rescue and lockdown clear serveApi: close the listener once their answer is out.
@@ -229,7 +259,7 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
     let body: unknown;
     if (route.body && hasBody(req)) {
       try {
-        body = parseJsonBody(await readBody(req, bodyLimit));
+        body = parseJsonBody(await readBody(req, bodyLimit, bodyBudget));
       } catch (e) {
         // Like fastify: a rejected body ends the connection unless the rest is being drained (413).
         fail(req, res, e, (e as HttpError).statusCode !== 413);
