@@ -253,15 +253,16 @@ export class GenericHardwareManager implements HardwareManager {
   }
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
-    const [{ collectInterfaces }, { createHostAccess }] = await Promise.all([
+    const [{ listNetworkInterfaces }, { createHostAccess }] = await Promise.all([
       import('./inventory/network.js'),
       import('./inventory/host-access.js'),
     ]);
-    const { rootPath, enableVlanInterfaces, collectLldp } = this.ctx.config;
-    // LLDP is not captured here (the inventory does that): VLANs from LLDP come with list_hardware_info.
-    return collectInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }), undefined, undefined, {
+    const { rootPath, enableVlanInterfaces, collectLldp, lldpTimeout } = this.ctx.config;
+    return listNetworkInterfaces(createHostAccess({ root: rootPath, run: rootPath === '/' ? this.ctx.run : undefined }), {
       enableVlanInterfaces,
       collectLldp,
+      lldpTimeout,
+      lldpCache: this.lldpCache,
       log: this.ctx.log,
     });
   }

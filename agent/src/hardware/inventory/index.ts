@@ -12,7 +12,7 @@ import { collectCpu } from './cpu.js';
 import { collectDisks } from './disks.js';
 import type { HostAccess } from './host-access.js';
 import { createHostAccess } from './host-access.js';
-import { collectLldp, type LldpTlvs } from './lldp.js';
+import { cachedLldp, type LldpTlvs } from './lldp.js';
 import { readLshw } from './lshw.js';
 import { collectMemory } from './memory.js';
 import { collectInterfaces } from './network.js';
@@ -101,22 +101,20 @@ async function readHostname(host: HostAccess): Promise<string> {
   return h || (host.replay ? 'localhost' : os.hostname());
 }
 
-async function cachedLldp(host: HostAccess, names: string[], o: InventoryOptions): Promise<Map<string, LldpTlvs> | undefined> {
-  if (o.lldpCache?.tlvs) return o.lldpCache.tlvs;
-  const m = await collectLldp(host, names, o.lldpTimeout ?? 30, o.log ?? createConsoleLog());
-  if (o.lldpCache && m && [...m.values()].some((t) => t.length)) o.lldpCache.tlvs = m;
-  return m;
-}
-
 export async function collectInventory(o: InventoryOptions & { host?: HostAccess } = {}): Promise<Inventory> {
   const host = hostOf(o);
   const lshwP = readLshw(host);
   const [interfaces, cpu, disks, memory, bmc, systemVendor, uefi, hostname, security] = await Promise.all([
-    collectInterfaces(host, o.collectLldp ? (names) => cachedLldp(host, names, o) : undefined, lshwP, {
-      enableVlanInterfaces: o.enableVlanInterfaces ?? [],
-      collectLldp: !!o.collectLldp,
-      log: o.log ?? createConsoleLog(),
-    }),
+    collectInterfaces(
+      host,
+      o.collectLldp ? (names) => cachedLldp(host, names, { ...o, log: o.log ?? createConsoleLog() }) : undefined,
+      lshwP,
+      {
+        enableVlanInterfaces: o.enableVlanInterfaces ?? [],
+        collectLldp: !!o.collectLldp,
+        log: o.log ?? createConsoleLog(),
+      },
+    ),
     collectCpu(host),
     listBlockDevices({ ...o, host }),
     lshwP.then((l) => collectMemory(host, l)),

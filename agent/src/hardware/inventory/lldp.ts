@@ -95,3 +95,20 @@ export async function collectLldp(
   if (none.length) log.info(`No LLDP frame within ${timeoutS} s on ${none.join(', ')}`);
   return out;
 }
+
+/** LLDP heard once, kept: what the hardware manager holds (IPA's lldp_data), so a later listing does not wait again. */
+export interface LldpCache {
+  tlvs?: Map<string, LldpTlvs>;
+}
+
+/** collectLldp, or what `lldpCache` holds from an earlier capture in which some NIC heard a frame. */
+export async function cachedLldp(
+  host: HostAccess,
+  names: string[],
+  o: { lldpCache?: LldpCache; lldpTimeout?: number; log: Log },
+): Promise<Map<string, LldpTlvs> | undefined> {
+  if (o.lldpCache?.tlvs) return o.lldpCache.tlvs;
+  const m = await collectLldp(host, names, o.lldpTimeout ?? 30, o.log);
+  if (o.lldpCache && m && [...m.values()].some((t) => t.length)) o.lldpCache.tlvs = m;
+  return m;
+}

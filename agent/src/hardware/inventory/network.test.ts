@@ -16,6 +16,7 @@ import {
   ipIsBusybox,
   isVlanName,
   listInterfaceNames,
+  listNetworkInterfaces,
   lshwSpeedMbps,
   readAddresses,
 } from './network.js';
@@ -247,6 +248,41 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
     assert.deepEqual(await bringUpVlanInterfaces(off.host, withLldp, { enableVlanInterfaces: ['eth0'], collectLldp: false, log: l }), []);
     assert.match(l.lines.join('\n'), /eth0 names no VLAN and LLDP is off: set ipa-collect-lldp=1/);
     for (const n of ['eth0.100', 'eth0.300']) rmSync(join(net, n), { recursive: true });
+  });
+
+  it('list_network_interfaces captures LLDP only when a VLAN comes from it (then before the lookup, as IPA); the capture is kept', async () => {
+    // An LLDP frame announcing VLAN 100 (802.1 VLAN Name TLV), as `tcpdump -xx` lists it.
+    const frame = Buffer.from('0180c200000e020000aabbcc88cc' + 'fe0b0080c2030064046e617431' + '0000', 'hex');
+    const rows: string[] = [];
+    for (let o = 0; o < frame.length; o += 16) {
+      const hex = frame.subarray(o, o + 16).toString('hex');
+      rows.push(`\t0x${o.toString(16).padStart(4, '0')}:  ${hex.match(/.{1,4}/g)!.join(' ')}`);
+    }
+    const listing = `00:00:00.000000 LLDP, length 27\n${rows.join('\n')}\n`;
+    let captures = 0;
+    const r = recorder();
+    const host = {
+      ...r.host,
+      hasCommand: async (n: string) => n === 'tcpdump' || r.host.hasCommand(n),
+      run: (async (argv, o) => {
+        if (argv[0] !== 'tcpdump') return r.host.run(argv, o);
+        captures++;
+        return { stdout: argv[2] === 'eth0' ? listing : '', stderr: '', code: 0 };
+      }) as ProgramRunner,
+    };
+    const o = { collectLldp: true, lldpTimeout: 1, lldpCache: {}, log: createMemoryLog() };
+    const withId = await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['eth0.100'] });
+    assert.equal(captures, 0, 'a VLAN with its id needs no LLDP');
+    assert.ok(withId.some((i) => i.name === 'eth0.100'));
+    rmSync(join(net, 'eth0.100'), { recursive: true });
+    const fromLldp = await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    assert.ok(fromLldp.some((i) => i.name === 'eth0.100'));
+    assert.ok(r.calls.includes('ip link add link eth0 name eth0.100 type vlan id 100'), r.calls.join('\n'));
+    const n = captures;
+    assert.ok(n > 0);
+    await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    assert.equal(captures, n, 'the capture that heard a frame is reused');
+    rmSync(join(net, 'eth0.100'), { recursive: true });
   });
 
   it('a VLAN the kernel refuses is a warning; the inventory goes on', async () => {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { NetworkInterface } from '../types.js';
 import type { HostAccess } from './host-access.js';
+import type { LldpCache } from './lldp.js';
 import { tryRun } from './host-access.js';
 import { findLshwNode, type LshwNode } from './lshw.js';
 import type { Log } from '../../util/log.js';
@@ -282,4 +283,24 @@ export async function collectInterfaces(
     }
   }
   return list;
+}
+
+/**
+ * The generic manager's list_network_interfaces. IPA captures LLDP at every
+ * listing when ipa-collect-lldp is on; here only when the VLANs to bring up
+ * come from it (ipa-enable-vlan-interfaces=all, or an interface without a
+ * VLAN id), so that they exist before the lookup, as in IPA, while other
+ * listings (the NIC wait polls every 0.5 s) never wait for a capture. A
+ * capture that heard a frame is kept in `lldpCache` for the inventory.
+ */
+export async function listNetworkInterfaces(
+  host: HostAccess,
+  o: VlanOptions & { lldpTimeout: number; lldpCache: LldpCache },
+): Promise<NetworkInterface[]> {
+  const lldpNeeded = o.collectLldp && o.enableVlanInterfaces.some((v) => !v.includes('.'));
+  const lldp = lldpNeeded
+    ? async (names: string[]) =>
+        (await import('./lldp.js')).cachedLldp(host, names, { lldpCache: o.lldpCache, lldpTimeout: o.lldpTimeout, log: o.log })
+    : undefined;
+  return collectInterfaces(host, lldp, undefined, o);
 }
