@@ -4,11 +4,12 @@
  * so nothing touches this host's disks.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { diskWaitPlan, GenericHardwareManager } from '../src/hardware/generic.js';
+import { bmcDescribed, diskWaitPlan, GenericHardwareManager } from '../src/hardware/generic.js';
 import { loadHardwareManagers } from '../src/hardware/plugins.js';
 import type { BlockDevice, Inventory } from '../src/hardware/types.js';
 import { createState } from '../src/state.js';
@@ -247,4 +248,31 @@ test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modul
     calls.filter((c) => c.startsWith('modprobe')),
     ['modprobe ipmi_msghandler', 'modprobe ipmi_devintf', 'modprobe ipmi_si'],
   );
+});
+
+test('the IPMI modules are loaded only where the firmware describes a BMC: SMBIOS type 38, ACPI IPI0001 or a PCI IPMI controller', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ramforge-bmc-'));
+  try {
+    assert.equal(await bmcDescribed(root), true, 'no DMI in sysfs: cannot tell, load them as IPA does');
+    for (const d of [
+      'sys/firmware/dmi/entries/0-0',
+      'sys/firmware/dmi/entries/1-0',
+      'sys/bus/acpi/devices/PNP0A03:00',
+      'sys/bus/pci/devices/0000:00:01.0',
+    ])
+      mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, 'sys/bus/pci/devices/0000:00:01.0/class'), '0x020000\n');
+    assert.equal(await bmcDescribed(root), false);
+    mkdirSync(join(root, 'sys/bus/pci/devices/0000:00:02.0'));
+    writeFileSync(join(root, 'sys/bus/pci/devices/0000:00:02.0/class'), '0x0c0701\n');
+    assert.equal(await bmcDescribed(root), true, 'PCI class 0c07');
+    rmSync(join(root, 'sys/bus/pci/devices/0000:00:02.0'), { recursive: true });
+    mkdirSync(join(root, 'sys/bus/acpi/devices/IPI0001:00'));
+    assert.equal(await bmcDescribed(root), true, 'ACPI IPI0001');
+    rmSync(join(root, 'sys/bus/acpi/devices/IPI0001:00'), { recursive: true });
+    mkdirSync(join(root, 'sys/firmware/dmi/entries/38-0'));
+    assert.equal(await bmcDescribed(root), true, 'SMBIOS type 38');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -16,6 +16,7 @@
  * automated cleaning (manual cleaning re-runs the current step), as after
  * any IPA upgrade between reboots.
  */
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
@@ -148,9 +149,34 @@ export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: numb
  * ipmitool has no device and the inventory no bmc_address (by which
  * Inspector finds the node). A module that is missing is no error. Not
  * with --disks (a developer's host), as the md assemble.
+ *
+ * Unlike IPA, only where the firmware describes a BMC (bmcDescribed): each
+ * modprobe costs ~0.4 s of a TCG boot's one vCPU, and ipmi_si finds no
+ * other BMC anyway (Debian's kernels have no IPMI_SI_PROBE_DEFAULTS).
  */
-async function loadIpmiModules(run: ManagerContext['run']): Promise<void> {
+async function loadIpmiModules(run: ManagerContext['run'], root: string): Promise<void> {
+  if (!(await bmcDescribed(root))) return;
   for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m], { timeoutMs: 30_000 }).catch(() => undefined);
+}
+
+/**
+ * Whether ipmi_si has a BMC to drive: an SMBIOS type 38 (IPMI Device
+ * Information) entry, an ACPI IPI0001 device or a PCI IPMI controller
+ * (class 0c07). True where that cannot be read (no DMI in sysfs) and off
+ * x86, where a device tree may describe the BMC: there the modules are
+ * loaded as IPA does.
+ */
+export async function bmcDescribed(root: string): Promise<boolean> {
+  if (process.arch !== 'x64' && process.arch !== 'ia32') return true;
+  const [dmi, acpi, pci] = await Promise.all(
+    ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices'].map((d) => readdir(join(root, d)).catch(() => undefined)),
+  );
+  if (dmi === undefined) return true;
+  if (dmi.some((n) => n.startsWith('38-')) || acpi?.some((n) => n.startsWith('IPI0001:'))) return true;
+  const classes = await Promise.all(
+    (pci ?? []).map((d) => readFile(join(root, 'sys/bus/pci/devices', d, 'class'), 'utf8').catch(() => '')),
+  );
+  return classes.some((c) => c.trim().toLowerCase().startsWith('0x0c07'));
 }
 
 export class GenericHardwareManager implements HardwareManager {
@@ -194,7 +220,7 @@ export class GenericHardwareManager implements HardwareManager {
       const { assembleArrays } = await import('./raid/software-raid.js');
       await Promise.all([
         assembleArrays(this.ctx.run, config.disks),
-        config.disks.length ? undefined : loadIpmiModules(this.ctx.run),
+        config.disks.length ? undefined : loadIpmiModules(this.ctx.run, config.rootPath),
         config.disks.length ? undefined : this.startMultipath(),
       ]);
     }
