@@ -87,6 +87,8 @@ test('bad requests: invalid JSON, missing name/params, unknown extension/command
     [{ name: 'standby.sync', params: 'x' }, 400, 'Missing or invalid name or params'],
     [{ name: 'standby.sync', params: [] }, 400, 'Missing or invalid name or params'],
     [{ name: 'nodot', params: {} }, 400, 'Invalid command'],
+    [{ name: '.sync', params: {} }, 404, 'Extension with id  not found'],
+    [{ name: 'standby.', params: {} }, 400, 'Unknown command: '],
     [{ name: 'nosuch.sync', params: {} }, 404, 'Extension with id nosuch not found'],
     [{ name: 'constructor.x', params: {} }, 404, 'Extension with id constructor not found'],
     [{ name: 'standby.nosuch', params: {} }, 400, 'Unknown command: nosuch'],
@@ -531,7 +533,7 @@ test('broken HTTP, a chunked body over the limit and a client that stops mid-bod
 });
 
 test('bodies read at once share one budget (the body limit): a second large body meanwhile is 503; bytes return when a read ends', async () => {
-  const { app } = await createTestAgent({ bodyLimit: 1024 });
+  const { app } = await createTestAgent({ bodyLimit: 1024, bodyIdleMs: 300 });
   const port = await listeningPort(app);
   const open = (head: string) => {
     const s = connect(port, '127.0.0.1');
@@ -553,6 +555,7 @@ test('bodies read at once share one budget (the body limit): a second large body
   await sleep(100);
   assert.match(second.answer(), /^HTTP\/1\.1 503 /);
   assert.match(second.answer(), /retry-after: 1/i);
+  assert.doesNotMatch(second.answer(), /connection: close/i, 'drained, the connection kept');
   first.s.write(body.slice(700));
   await sleep(100);
   assert.match(first.answer(), /^HTTP\/1\.1 200 /);
@@ -563,6 +566,10 @@ test('bodies read at once share one budget (the body limit): a second large body
   await sleep(50);
   const r = await postCommand(app, JSON.parse(body));
   assert.equal(r.status, 200);
-  first.s.destroy();
-  second.s.destroy();
+  // One that stops sending without closing (a dead peer) gets 408 after the idle time, and its share back.
+  const stalled = open(post(body.length) + body.slice(0, 700));
+  await sleep(500);
+  assert.match(stalled.answer(), /^HTTP\/1\.1 408 /);
+  assert.equal((await postCommand(app, JSON.parse(body))).status, 200);
+  for (const c of [first, second, stalled]) c.s.destroy();
 });

@@ -82,6 +82,7 @@ export async function createTestAgent(
     extra?: Record<string, Extension>;
     token?: string;
     bodyLimit?: number;
+    bodyIdleMs?: number;
     /** Runs programs for the commands: the recorder by default, which runs nothing. */
     runner?: ProgramRunner;
     /** The commands' log: silent by default. */
@@ -95,7 +96,7 @@ export async function createTestAgent(
   const run = createRecorder();
   const commands = createCommandDispatcher({ state, config, managers, run: o.runner ?? run, log: o.log ?? silentLog }, o.extra);
   const agent: TestAgent = {
-    app: injectable(buildApp(state, commands, { bodyLimit: o.bodyLimit })),
+    app: injectable(buildApp(state, commands, { bodyLimit: o.bodyLimit, bodyIdleMs: o.bodyIdleMs })),
     state,
     commands,
     managers,

@@ -37,8 +37,11 @@ export const DEFAULT_BODY_LIMIT = 256 << 20;
  * Request bodies being read at once share one budget, the body limit: one
  * client at the limit, or many small ones, but not several large ones side
  * by side (IPA has no bound at all). A body that would overrun it is
- * refused with 503 (retry later) and its connection closed.
+ * refused with 503 (retry later) and drained.
  */
+/** How long a request body may pause before the agent gives up on it (408). */
+export const BODY_IDLE_MS = 60_000;
+
 interface BodyBudget {
   readonly max: number;
   used: number;
@@ -46,6 +49,8 @@ interface BodyBudget {
 
 export interface BuildAppOptions {
   bodyLimit?: number;
+  /** BODY_IDLE_MS unless given (tests). */
+  bodyIdleMs?: number;
   /** Where internal errors (and, with logRequests, every request) are logged; silent by default (tests). */
   log?: Log;
   /** Log every request at debug level (the conductor polls every few seconds: noisy). */
@@ -108,13 +113,19 @@ export function parseJsonBody(text: string): unknown {
  * lets the rest drain: closing the connection while the client still sends
  * would make the kernel reset it, and the client might never read the 413.
  */
-function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<string> {
+function readBody(req: IncomingMessage, limit: number, budget: BodyBudget, idleMs: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(BODY_TOO_LARGE());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
+    // A client that stops sending mid-body without closing (a dead peer, no RST) would hold its share of the budget.
+    const idle = setTimeout(() => {
+      done();
+      reject(new HttpError(408, `No part of the request body came for ${idleMs / 1000} s.`));
+    }, idleMs);
     const done = (): void => {
+      clearTimeout(idle);
       budget.used -= length;
       req.off('data', onData);
       req.off('end', onEnd);
@@ -122,6 +133,7 @@ function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Prom
       req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
+      idle.refresh();
       length += chunk.length;
       budget.used += chunk.length;
       if (length > limit) {
@@ -132,6 +144,8 @@ function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Prom
       }
       if (budget.used > budget.max) {
         done();
+        // Drained, as for 413: a client still sending reads the answer only if the connection stays.
+        req.resume();
         reject(BODIES_OVER_BUDGET());
         return;
       }
@@ -259,10 +273,10 @@ export function buildApp(state: AgentState, commands: CommandDispatcher, o: Buil
     let body: unknown;
     if (route.body && hasBody(req)) {
       try {
-        body = parseJsonBody(await readBody(req, bodyLimit, bodyBudget));
+        body = parseJsonBody(await readBody(req, bodyLimit, bodyBudget, o.bodyIdleMs ?? BODY_IDLE_MS));
       } catch (e) {
-        // Like fastify: a rejected body ends the connection unless the rest is being drained (413).
-        fail(req, res, e, (e as HttpError).statusCode !== 413);
+        // Like fastify: a rejected body ends the connection unless the rest is being drained (413, 503).
+        fail(req, res, e, ![413, 503].includes((e as HttpError).statusCode));
         return;
       }
     }

@@ -96,11 +96,14 @@ export class CommandDispatcher {
     return { ext, cmd, spec: this.lookUp(ext, cmd) };
   }
 
-  /** "ext.cmd" → its parts; 400 when it is not of that form (IPA's split_command, checked before busy). */
+  /**
+   * "ext.cmd" → its parts at the first dot; 400 without one (IPA's split_command, checked before busy). As there,
+   * "ext." and ".cmd" pass: the empty extension is then 404, the empty command 400.
+   */
   private splitCommand(name: unknown): { ext: string; cmd: string } {
     if (typeof name !== 'string') throw new InvalidCommandError('Command name must be a string of the form <extension>.<name>');
     const dot = name.indexOf('.');
-    if (dot <= 0 || dot === name.length - 1) throw new InvalidCommandError('Command name must be of the form <extension>.<name>');
+    if (dot < 0) throw new InvalidCommandError('Command name must be of the form <extension>.<name>');
     return { ext: name.slice(0, dot), cmd: name.slice(dot + 1) };
   }
 

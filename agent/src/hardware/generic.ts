@@ -196,6 +196,13 @@ export class GenericHardwareManager implements HardwareManager {
     return HardwareSupport.GENERIC;
   }
 
+  /** IPA's _enable_multipath (multipath.ts): only where the ramdisk has multipathd. */
+  private async startMultipath(): Promise<void> {
+    const [{ enableMultipath }, { hasLiveCommand }] = await Promise.all([import('./multipath.js'), import('./inventory/host-access.js')]);
+    if (await enableMultipath({ run: this.ctx.run, log: this.ctx.log, root: '/', hasCommand: hasLiveCommand }))
+      this.ctx.log.info('multipath: multipathd started');
+  }
+
   /**
    * IPA waits for the root disk to appear (disk_wait_attempts tries, disk_wait_delay apart), then
    * hardware_initialization_delay. The same time budget here, (attempts - 1) × delay, but the disks are looked at
@@ -205,23 +212,16 @@ export class GenericHardwareManager implements HardwareManager {
    * virtio_blk loaded, the API 3 s later). Never fewer looks than IPA's disk_wait_attempts, however late the timers
    * fire on a loaded machine.
    */
-  /** IPA's _enable_multipath (multipath.ts): only where the ramdisk has multipathd. */
-  private async startMultipath(): Promise<void> {
-    const [{ enableMultipath }, { hasLiveCommand }] = await Promise.all([import('./multipath.js'), import('./inventory/host-access.js')]);
-    if (await enableMultipath({ run: this.ctx.run, log: this.ctx.log, root: '/', hasCommand: hasLiveCommand }))
-      this.ctx.log.info('multipath: multipathd started');
-  }
-
   async initialize(): Promise<void> {
     const { config, log } = this.ctx;
     // Not in --standalone runs on a developer's host (nor with --disks, see assembleArrays): a scan would assemble the host's arrays.
     if (config.rootPath === '/' && !config.standalone) {
       // IPA's _md_scan_and_assemble: arrays built by an earlier boot (cleaning) are there for the deploy.
       const { assembleArrays } = await import('./raid/software-raid.js');
+      // IPA's order for md and multipath: arrays first, so multipathd does not claim an array member's paths meanwhile.
       await Promise.all([
-        assembleArrays(this.ctx.run, config.disks),
+        assembleArrays(this.ctx.run, config.disks).then(() => (config.disks.length ? undefined : this.startMultipath())),
         config.disks.length ? undefined : loadIpmiModules(this.ctx.run, config.rootPath),
-        config.disks.length ? undefined : this.startMultipath(),
       ]);
     }
     const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);

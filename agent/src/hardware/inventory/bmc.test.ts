@@ -78,12 +78,13 @@ describe('BMC over IPMI', () => {
     assert.equal('bmc_mac' in info, false);
   });
 
-  it('a BMC device whose every channel fails: bmc_address 0.0.0.0, as IPA reports it; ipmitool missing: null', async () => {
+  it('a BMC device whose every channel fails: 0.0.0.0 and ::/0, as IPA reports them; ipmitool missing: null (IPA: the same zeros)', async () => {
     const failing: ProgramRunner = async (argv) => {
       throw new ExecError(argv, 1, '', 'Get Channel Info command failed\n');
     };
     const info = await collectBmc(createHostAccess({ root, run: failing }));
     assert.equal(info.bmc_address, '0.0.0.0');
+    assert.equal(info.bmc_v6address, '::/0');
     assert.equal('bmc_mac' in info, false);
     const absent: ProgramRunner = async (argv) => {
       throw new ExecError(argv, null, '', 'spawn ipmitool ENOENT');

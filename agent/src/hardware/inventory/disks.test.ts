@@ -88,6 +88,25 @@ describe('collectDisks', () => {
     }
   });
 
+  it('without lsblk (sysfs only): a multipath map hides its paths, an LVM volume is no disk', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
+    try {
+      const at = (rel: string, text = '') => {
+        mkdirSync(join(other, rel, '..'), { recursive: true });
+        writeFileSync(join(other, rel), text);
+      };
+      for (const d of ['sda', 'sdb', 'sdc', 'dm-0', 'dm-1']) at(`sys/block/${d}/size`, `${200 * 2 ** 21}\n`);
+      for (const p of ['sda', 'sdb']) at(`sys/block/${p}/holders/dm-0`);
+      at('sys/block/sdc/holders/dm-1');
+      at('sys/block/dm-0/dm/uuid', 'mpath-3600a098038303053453f463045736c41\n');
+      at('sys/block/dm-1/dm/uuid', 'LVM-abc\n');
+      const disks = await collectDisks(createHostAccess({ root: other }));
+      assert.deepEqual(disks.map((d) => d.name).sort(), ['/dev/dm-0', '/dev/sdc']);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it("keeps every serial and WWN for root device hints: lsblk's, then udev's ID_SERIAL_SHORT, ID_SERIAL, ID_WWN (not on the wire)", async () => {
     put('sys/class/block/sdc/dev', '8:32\n');
     put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');

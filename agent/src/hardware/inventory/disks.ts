@@ -125,7 +125,7 @@ async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
   return Promise.all(
     names.map(async (k): Promise<LsblkRow> => {
       const rd = async (f: string) => (await host.readText(`/sys/block/${k}/${f}`))?.trim();
-      const [size, rota, model, serial, wwid, ls, ps] = await Promise.all(
+      const [size, rota, model, serial, wwid, ls, ps, dmUuid] = await Promise.all(
         [
           'size',
           'queue/rotational',
@@ -134,14 +134,17 @@ async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
           'device/wwid',
           'queue/logical_block_size',
           'queue/physical_block_size',
+          'dm/uuid',
         ].map(rd),
       );
+      // As lsblk types them: a device-mapper device is a multipath map ("mpath-" uuid) or something else (LVM, crypt).
+      const type = k.startsWith('md') ? 'raid' : k.startsWith('dm-') ? (dmUuid?.startsWith('mpath-') ? 'mpath' : 'dm') : 'disk';
       return {
         kname: k,
         model: str(model),
         size: Number(size ?? 0) * 512,
         rota: rota === '1',
-        type: k.startsWith('md') ? 'raid' : 'disk',
+        type,
         uuid: null,
         partuuid: null,
         serial: str(serial),

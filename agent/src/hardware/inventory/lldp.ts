@@ -96,19 +96,31 @@ export async function collectLldp(
   return out;
 }
 
-/** LLDP heard once, kept: what the hardware manager holds (IPA's lldp_data), so a later listing does not wait again. */
+/**
+ * LLDP heard, kept per interface: what the hardware manager holds (IPA's
+ * lldp_data), so a later listing does not wait again for those interfaces.
+ */
 export interface LldpCache {
   tlvs?: Map<string, LldpTlvs>;
 }
 
-/** collectLldp, or what `lldpCache` holds from an earlier capture in which some NIC heard a frame. */
+/**
+ * collectLldp for the interfaces `lldpCache` has nothing for yet (a NIC whose
+ * driver came later is captured when it shows), merged with what it has. A
+ * capture in which some interface heard a frame is kept whole (the silent
+ * ones as []); one that heard nothing is tried again next time.
+ */
 export async function cachedLldp(
   host: HostAccess,
   names: string[],
   o: { lldpCache?: LldpCache; lldpTimeout?: number; log: Log },
 ): Promise<Map<string, LldpTlvs> | undefined> {
-  if (o.lldpCache?.tlvs) return o.lldpCache.tlvs;
-  const m = await collectLldp(host, names, o.lldpTimeout ?? 30, o.log);
-  if (o.lldpCache && m && [...m.values()].some((t) => t.length)) o.lldpCache.tlvs = m;
-  return m;
+  const known = o.lldpCache?.tlvs;
+  const missing = known ? names.filter((n) => n !== 'lo' && !known.has(n)) : names;
+  if (known && missing.length === 0) return new Map(known);
+  const fresh = await collectLldp(host, missing, o.lldpTimeout ?? 30, o.log);
+  if (fresh === undefined) return known ? new Map(known) : undefined;
+  const merged = new Map([...(known ?? []), ...fresh]);
+  if (o.lldpCache && [...fresh.values()].some((t) => t.length)) o.lldpCache.tlvs = merged;
+  return merged;
 }
