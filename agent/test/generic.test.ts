@@ -230,10 +230,15 @@ test('generic manager: initialize looks again until a disk appears, and only war
   }
 });
 
-test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modules) beside the md assemble; a missing one is no error", async () => {
+test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modules) beside the md assemble where a BMC is described; a missing one is no error", async () => {
+  let described = true;
   class AnyDisk extends GenericHardwareManager {
     override async get_os_install_device(): Promise<string> {
       return '/dev/vda';
+    }
+    // Not this host's /sys: bmcDescribed itself is tested below.
+    protected override firmwareDescribesBmc(): Promise<boolean> {
+      return Promise.resolve(described);
     }
   }
   const config = makeConfig({ rootPath: '/', standalone: false, diskWaitAttempts: 1 });
@@ -248,12 +253,20 @@ test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modul
     calls.filter((c) => c.startsWith('modprobe')),
     ['modprobe ipmi_msghandler', 'modprobe ipmi_devintf', 'modprobe ipmi_si'],
   );
+  described = false;
+  calls.length = 0;
+  await loadHardwareManagers(config, { state: createState(config, 'v'), log: silentLog, run, builtins: (ctx) => [new AnyDisk(ctx)] });
+  assert.deepEqual(
+    calls.filter((c) => c.startsWith('modprobe')),
+    [],
+    'no BMC described: no modprobe',
+  );
 });
 
-test('the IPMI modules are loaded only where the firmware describes a BMC: SMBIOS type 38, ACPI IPI0001 or a PCI IPMI controller', async () => {
+test('the IPMI modules are loaded only where the firmware describes a BMC: SMBIOS type 38, ACPI IPI0001, a PCI IPMI controller, or ipmi_si options', async () => {
   const root = mkdtempSync(join(tmpdir(), 'ramforge-bmc-'));
   try {
-    assert.equal(await bmcDescribed(root), true, 'no DMI in sysfs: cannot tell, load them as IPA does');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'no DMI in sysfs: cannot tell, load them as IPA does');
     for (const d of [
       'sys/firmware/dmi/entries/0-0',
       'sys/firmware/dmi/entries/1-0',
@@ -262,16 +275,28 @@ test('the IPMI modules are loaded only where the firmware describes a BMC: SMBIO
     ])
       mkdirSync(join(root, d), { recursive: true });
     writeFileSync(join(root, 'sys/bus/pci/devices/0000:00:01.0/class'), '0x020000\n');
-    assert.equal(await bmcDescribed(root), false);
+    assert.equal(await bmcDescribed(root, 'x64'), false);
     mkdirSync(join(root, 'sys/bus/pci/devices/0000:00:02.0'));
     writeFileSync(join(root, 'sys/bus/pci/devices/0000:00:02.0/class'), '0x0c0701\n');
-    assert.equal(await bmcDescribed(root), true, 'PCI class 0c07');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'PCI class 0c07');
     rmSync(join(root, 'sys/bus/pci/devices/0000:00:02.0'), { recursive: true });
     mkdirSync(join(root, 'sys/bus/acpi/devices/IPI0001:00'));
-    assert.equal(await bmcDescribed(root), true, 'ACPI IPI0001');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'ACPI IPI0001');
     rmSync(join(root, 'sys/bus/acpi/devices/IPI0001:00'), { recursive: true });
     mkdirSync(join(root, 'sys/firmware/dmi/entries/38-0'));
-    assert.equal(await bmcDescribed(root), true, 'SMBIOS type 38');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'SMBIOS type 38');
+    rmSync(join(root, 'sys/firmware/dmi/entries/38-0'), { recursive: true });
+    assert.equal(await bmcDescribed(root, 'x64'), false);
+    // Given to ipmi_si by hand.
+    mkdirSync(join(root, 'proc'));
+    writeFileSync(join(root, 'proc/cmdline'), 'console=ttyS0 ipmi_si.type=kcs ipmi_si.ports=0xca2\n');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'ipmi_si. on the kernel command line');
+    writeFileSync(join(root, 'proc/cmdline'), 'console=ttyS0\n');
+    mkdirSync(join(root, 'etc/modprobe.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/modprobe.d/bmc.conf'), '# site\noptions ipmi_si type=kcs ports=0xca2\n');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'options ipmi_si in modprobe.d');
+    rmSync(join(root, 'etc'), { recursive: true });
+    assert.equal(await bmcDescribed(root, 'arm64'), true, 'off x86 (device trees): always, as IPA');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

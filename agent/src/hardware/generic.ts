@@ -154,24 +154,32 @@ export function diskWaitPlan(attempts: number, delayS: number): { budgetMs: numb
  * modprobe costs ~0.4 s of a TCG boot's one vCPU, and ipmi_si finds no
  * other BMC anyway (Debian's kernels have no IPMI_SI_PROBE_DEFAULTS).
  */
-async function loadIpmiModules(run: ManagerContext['run'], root: string): Promise<void> {
-  if (!(await bmcDescribed(root))) return;
+async function loadIpmiModules(run: ManagerContext['run'], describesBmc: () => Promise<boolean>): Promise<void> {
+  if (!(await describesBmc())) return;
   for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m], { timeoutMs: 30_000 }).catch(() => undefined);
 }
 
 /**
  * Whether ipmi_si has a BMC to drive: an SMBIOS type 38 (IPMI Device
  * Information) entry, an ACPI IPI0001 device or a PCI IPMI controller
- * (class 0c07). True where that cannot be read (no DMI in sysfs) and off
- * x86, where a device tree may describe the BMC: there the modules are
- * loaded as IPA does.
+ * (class 0c07), or one given to ipmi_si by hand (`ipmi_si.` on the kernel
+ * command line, an `options ipmi_si` line in /etc/modprobe.d). True where
+ * that cannot be read (no DMI in sysfs) and off x86, where a device tree
+ * may describe the BMC: there the modules are loaded as IPA does.
  */
-export async function bmcDescribed(root: string): Promise<boolean> {
-  if (process.arch !== 'x64' && process.arch !== 'ia32') return true;
-  const [dmi, acpi, pci] = await Promise.all(
-    ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices'].map((d) => readdir(join(root, d)).catch(() => undefined)),
+export async function bmcDescribed(root: string, arch: string = process.arch): Promise<boolean> {
+  if (arch !== 'x64' && arch !== 'ia32') return true;
+  const [dmi, acpi, pci, modprobeD] = await Promise.all(
+    ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices', 'etc/modprobe.d'].map((d) =>
+      readdir(join(root, d)).catch(() => undefined),
+    ),
   );
   if (dmi === undefined) return true;
+  const byHand = await Promise.all([
+    readFile(join(root, 'proc/cmdline'), 'utf8').catch(() => ''),
+    ...(modprobeD ?? []).filter((n) => n.endsWith('.conf')).map((n) => readFile(join(root, 'etc/modprobe.d', n), 'utf8').catch(() => '')),
+  ]);
+  if (/(^|\s)ipmi_si\./.test(byHand[0]!) || byHand.slice(1).some((t) => /^\s*options\s+ipmi_si\s/m.test(t))) return true;
   if (dmi.some((n) => n.startsWith('38-')) || acpi?.some((n) => n.startsWith('IPI0001:'))) return true;
   const classes = await Promise.all(
     (pci ?? []).map((d) => readFile(join(root, 'sys/bus/pci/devices', d, 'class'), 'utf8').catch(() => '')),
@@ -194,6 +202,11 @@ export class GenericHardwareManager implements HardwareManager {
 
   evaluate_hardware_support(): number {
     return HardwareSupport.GENERIC;
+  }
+
+  /** bmcDescribed on this machine (a seam for tests, which must not read the host's /sys). */
+  protected firmwareDescribesBmc(): Promise<boolean> {
+    return bmcDescribed(this.ctx.config.rootPath);
   }
 
   /** IPA's _enable_multipath (multipath.ts): only where the ramdisk has multipathd. */
@@ -221,7 +234,7 @@ export class GenericHardwareManager implements HardwareManager {
       // IPA's order for md and multipath: arrays first, so multipathd does not claim an array member's paths meanwhile.
       await Promise.all([
         assembleArrays(this.ctx.run, config.disks).then(() => (config.disks.length ? undefined : this.startMultipath())),
-        config.disks.length ? undefined : loadIpmiModules(this.ctx.run, config.rootPath),
+        config.disks.length ? undefined : loadIpmiModules(this.ctx.run, () => this.firmwareDescribesBmc()),
       ]);
     }
     const { budgetMs, pollMs } = diskWaitPlan(config.diskWaitAttempts, config.diskWaitDelay);

@@ -106,9 +106,12 @@ export interface LldpCache {
 
 /**
  * collectLldp for the interfaces `lldpCache` has nothing for yet (a NIC whose
- * driver came later is captured when it shows), merged with what it has. A
- * capture in which some interface heard a frame is kept whole (the silent
- * ones as []); one that heard nothing is tried again next time.
+ * driver came later, a VLAN made since: each captured once, when it shows),
+ * merged with what it has. The first capture is kept (the silent interfaces
+ * as []) only if some interface heard a frame, else tried again next time;
+ * once kept, every later result is kept too, heard or not, so no interface
+ * makes later listings wait ipa-lldp-timeout again. (IPA captures on every
+ * interface at every listing.)
  */
 export async function cachedLldp(
   host: HostAccess,
@@ -121,6 +124,6 @@ export async function cachedLldp(
   const fresh = await collectLldp(host, missing, o.lldpTimeout ?? 30, o.log);
   if (fresh === undefined) return known ? new Map(known) : undefined;
   const merged = new Map([...(known ?? []), ...fresh]);
-  if (o.lldpCache && [...fresh.values()].some((t) => t.length)) o.lldpCache.tlvs = merged;
+  if (o.lldpCache && (known || [...fresh.values()].some((t) => t.length))) o.lldpCache.tlvs = merged;
   return merged;
 }
