@@ -249,15 +249,16 @@ test("generic manager: initialize loads the IPMI modules (IPA's _load_ipmi_modul
     return { stdout: '', stderr: '', code: 0 };
   };
   await loadHardwareManagers(config, { state: createState(config, 'v'), log: silentLog, run, builtins: (ctx) => [new AnyDisk(ctx)] });
+  // Only the IPMI modprobes: a host with multipathd on PATH adds its own (multipath.ts).
   assert.deepEqual(
-    calls.filter((c) => c.startsWith('modprobe')),
+    calls.filter((c) => c.startsWith('modprobe ipmi_')),
     ['modprobe ipmi_msghandler', 'modprobe ipmi_devintf', 'modprobe ipmi_si'],
   );
   described = false;
   calls.length = 0;
   await loadHardwareManagers(config, { state: createState(config, 'v'), log: silentLog, run, builtins: (ctx) => [new AnyDisk(ctx)] });
   assert.deepEqual(
-    calls.filter((c) => c.startsWith('modprobe')),
+    calls.filter((c) => c.startsWith('modprobe ipmi_')),
     [],
     'no BMC described: no modprobe',
   );
@@ -291,11 +292,19 @@ test('the IPMI modules are loaded only where the firmware describes a BMC: SMBIO
     mkdirSync(join(root, 'proc'));
     writeFileSync(join(root, 'proc/cmdline'), 'console=ttyS0 ipmi_si.type=kcs ipmi_si.ports=0xca2\n');
     assert.equal(await bmcDescribed(root, 'x64'), true, 'ipmi_si. on the kernel command line');
+    writeFileSync(join(root, 'proc/cmdline'), 'console=ttyS0 "ipmi-si.type=kcs"\n');
+    assert.equal(await bmcDescribed(root, 'x64'), true, 'quoted, with kmod\'s "-" for "_"');
     writeFileSync(join(root, 'proc/cmdline'), 'console=ttyS0\n');
-    mkdirSync(join(root, 'etc/modprobe.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/modprobe.d/bmc.conf'), '# site\noptions ipmi_si type=kcs ports=0xca2\n');
-    assert.equal(await bmcDescribed(root, 'x64'), true, 'options ipmi_si in modprobe.d');
-    rmSync(join(root, 'etc'), { recursive: true });
+    for (const [dir, line] of [
+      ['etc/modprobe.d', 'options ipmi_si type=kcs ports=0xca2'],
+      ['usr/lib/modprobe.d', 'options ipmi-si type=kcs'],
+    ] as const) {
+      mkdirSync(join(root, dir), { recursive: true });
+      writeFileSync(join(root, dir, 'bmc.conf'), `# site\n${line}\n`);
+      assert.equal(await bmcDescribed(root, 'x64'), true, `${line} in ${dir}`);
+      rmSync(join(root, dir), { recursive: true });
+    }
+    assert.equal(await bmcDescribed(root, 'x64'), false);
     assert.equal(await bmcDescribed(root, 'arm64'), true, 'off x86 (device trees): always, as IPA');
   } finally {
     rmSync(root, { recursive: true, force: true });

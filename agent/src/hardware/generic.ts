@@ -159,6 +159,21 @@ async function loadIpmiModules(run: ManagerContext['run'], describesBmc: () => P
   for (const m of ['ipmi_msghandler', 'ipmi_devintf', 'ipmi_si']) await run(['modprobe', m], { timeoutMs: 30_000 }).catch(() => undefined);
 }
 
+/** kmod's configuration directories, where `options ipmi_si ...` may be. */
+const MODPROBE_DIRS = ['etc/modprobe.d', 'run/modprobe.d', 'usr/local/lib/modprobe.d', 'usr/lib/modprobe.d', 'lib/modprobe.d'];
+
+/** `ipmi_si.x=` on the kernel command line (quoted or not) or `options ipmi_si` in a modprobe.d file; kmod reads "-" as "_" in module names. */
+async function ipmiSiGivenByHand(root: string): Promise<boolean> {
+  if (/(^|\s)"?ipmi[-_]si\./.test(await readFile(join(root, 'proc/cmdline'), 'utf8').catch(() => ''))) return true;
+  for (const dir of MODPROBE_DIRS) {
+    for (const n of (await readdir(join(root, dir)).catch(() => [] as string[])).filter((f) => f.endsWith('.conf'))) {
+      const text = await readFile(join(root, dir, n), 'utf8').catch(() => '');
+      if (/^\s*options\s+ipmi[-_]si\s/m.test(text)) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Whether ipmi_si has a BMC to drive: an SMBIOS type 38 (IPMI Device
  * Information) entry, an ACPI IPI0001 device or a PCI IPMI controller
@@ -169,17 +184,11 @@ async function loadIpmiModules(run: ManagerContext['run'], describesBmc: () => P
  */
 export async function bmcDescribed(root: string, arch: string = process.arch): Promise<boolean> {
   if (arch !== 'x64' && arch !== 'ia32') return true;
-  const [dmi, acpi, pci, modprobeD] = await Promise.all(
-    ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices', 'etc/modprobe.d'].map((d) =>
-      readdir(join(root, d)).catch(() => undefined),
-    ),
+  const [dmi, acpi, pci] = await Promise.all(
+    ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices'].map((d) => readdir(join(root, d)).catch(() => undefined)),
   );
   if (dmi === undefined) return true;
-  const byHand = await Promise.all([
-    readFile(join(root, 'proc/cmdline'), 'utf8').catch(() => ''),
-    ...(modprobeD ?? []).filter((n) => n.endsWith('.conf')).map((n) => readFile(join(root, 'etc/modprobe.d', n), 'utf8').catch(() => '')),
-  ]);
-  if (/(^|\s)ipmi_si\./.test(byHand[0]!) || byHand.slice(1).some((t) => /^\s*options\s+ipmi_si\s/m.test(t))) return true;
+  if (await ipmiSiGivenByHand(root)) return true;
   if (dmi.some((n) => n.startsWith('38-')) || acpi?.some((n) => n.startsWith('IPI0001:'))) return true;
   const classes = await Promise.all(
     (pci ?? []).map((d) => readFile(join(root, 'sys/bus/pci/devices', d, 'class'), 'utf8').catch(() => '')),

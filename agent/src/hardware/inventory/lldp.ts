@@ -57,30 +57,39 @@ export function parseLldpFrame(frame: Buffer): LldpTlvs {
   return tlvs;
 }
 
-/** One interface: the first frame's TLVs, [] when none came within the timeout or the capture failed (logged). */
-async function captureOne(host: HostAccess, ifname: string, timeoutS: number, log: Log): Promise<LldpTlvs> {
+/**
+ * One interface: the first frame's TLVs, [] when none came within the timeout or the capture failed (logged);
+ * `failed` tells the two apart (an interface still down, say, is worth another try later).
+ */
+async function captureOne(host: HostAccess, ifname: string, timeoutS: number, log: Log): Promise<{ tlvs: LldpTlvs; failed: boolean }> {
   let out: string;
+  let failed = false;
   try {
     out = (await host.run(tcpdumpArgv(ifname), { timeoutMs: Math.max(1, timeoutS) * 1000 })).stdout;
   } catch (e) {
     out = e instanceof ExecError ? e.stdout : '';
     // No exit code and no spawn error: killed at the timeout (tcpdump itself exits 0 on SIGTERM). Else tcpdump could not capture.
     const timedOut = e instanceof ExecError && e.code === null && e.cause === undefined;
-    if (!timedOut && !parseTcpdumpHex(out).length) log.warn(`LLDP capture on ${ifname} failed: ${(e as Error).message}`);
+    if (!timedOut && !parseTcpdumpHex(out).length) {
+      failed = true;
+      log.warn(`LLDP capture on ${ifname} failed: ${(e as Error).message}`);
+    }
   }
   const frame = parseTcpdumpHex(out)[0];
-  return frame ? parseLldpFrame(frame) : [];
+  return { tlvs: frame ? parseLldpFrame(frame) : [], failed };
 }
 
 /**
  * LLDP TLVs per interface ([] where no frame came), as IPA's collect_lldp_data;
  * undefined when tcpdump is missing (logged). Never throws: LLDP is optional data.
+ * The interfaces whose capture failed (not merely silent) are added to `failed`.
  */
 export async function collectLldp(
   host: HostAccess,
   names: string[],
   timeoutS: number,
   log: Log,
+  failed?: Set<string>,
 ): Promise<Map<string, LldpTlvs> | undefined> {
   const ifaces = names.filter((n) => n !== 'lo');
   if (!(await host.hasCommand('tcpdump'))) {
@@ -90,7 +99,10 @@ export async function collectLldp(
   log.info(`Waiting up to ${timeoutS} s for LLDP frames on ${ifaces.join(', ') || 'no interface'}`);
   const results = await Promise.all(ifaces.map((n) => captureOne(host, n, timeoutS, log)));
   const out = new Map<string, LldpTlvs>();
-  ifaces.forEach((n, i) => out.set(n, results[i]!));
+  ifaces.forEach((n, i) => {
+    out.set(n, results[i]!.tlvs);
+    if (results[i]!.failed) failed?.add(n);
+  });
   const none = ifaces.filter((n) => !out.get(n)!.length);
   if (none.length) log.info(`No LLDP frame within ${timeoutS} s on ${none.join(', ')}`);
   return out;
@@ -109,9 +121,9 @@ export interface LldpCache {
  * driver came later, a VLAN made since: each captured once, when it shows),
  * merged with what it has. The first capture is kept (the silent interfaces
  * as []) only if some interface heard a frame, else tried again next time;
- * once kept, every later result is kept too, heard or not, so no interface
- * makes later listings wait ipa-lldp-timeout again. (IPA captures on every
- * interface at every listing.)
+ * once kept, every later result is kept too, heard or not (a capture that
+ * failed excepted), so no silent interface makes later listings wait
+ * ipa-lldp-timeout again. (IPA captures on every interface at every listing.)
  */
 export async function cachedLldp(
   host: HostAccess,
@@ -121,9 +133,12 @@ export async function cachedLldp(
   const known = o.lldpCache?.tlvs;
   const missing = known ? names.filter((n) => n !== 'lo' && !known.has(n)) : names;
   if (known && missing.length === 0) return new Map(known);
-  const fresh = await collectLldp(host, missing, o.lldpTimeout ?? 30, o.log);
+  const failed = new Set<string>();
+  const fresh = await collectLldp(host, missing, o.lldpTimeout ?? 30, o.log, failed);
   if (fresh === undefined) return known ? new Map(known) : undefined;
   const merged = new Map([...(known ?? []), ...fresh]);
-  if (o.lldpCache && (known || [...fresh.values()].some((t) => t.length))) o.lldpCache.tlvs = merged;
+  // A capture that failed (the NIC still down, say) is tried again at the next listing, as IPA would.
+  if (o.lldpCache && (known || [...fresh.values()].some((t) => t.length)))
+    o.lldpCache.tlvs = new Map([...merged].filter(([n]) => !failed.has(n)));
   return merged;
 }

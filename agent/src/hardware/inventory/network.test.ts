@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { ProgramRunner } from '../../util/exec.js';
+import { ExecError, type ProgramRunner } from '../../util/exec.js';
 import { createMemoryLog } from '../../../test/support/logs.js';
 import { createHostAccess } from './host-access.js';
 import { collectInventory } from './index.js';
@@ -260,6 +260,7 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
     }
     const listing = `00:00:00.000000 LLDP, length 27\n${rows.join('\n')}\n`;
     let captures = 0;
+    let eth3Down = true;
     const r = recorder();
     const host = {
       ...r.host,
@@ -267,6 +268,7 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
       run: (async (argv, o) => {
         if (argv[0] !== 'tcpdump') return r.host.run(argv, o);
         captures++;
+        if (argv[2] === 'eth3' && eth3Down) throw new ExecError(argv, 1, '', 'tcpdump: eth3: That device is not up\n');
         return { stdout: argv[2] === 'eth0' ? listing : '', stderr: '', code: 0 };
       }) as ProgramRunner,
     };
@@ -292,7 +294,17 @@ describe('ipa-enable-vlan-interfaces (IPA netutils.bring_up_vlan_interfaces)', (
     assert.equal(captures, n + 2);
     await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
     assert.equal(captures, n + 2, 'a silent late NIC is not captured again');
-    for (const d of ['eth0.100', 'eth2']) rmSync(join(net, d), { recursive: true });
+    // One whose capture failed (still down) is tried again at the next listing, until a capture runs.
+    mkdirSync(join(net, 'eth3', 'device'), { recursive: true });
+    writeFileSync(join(net, 'eth3', 'address'), '52:54:00:00:00:04\n');
+    await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    assert.equal(captures, n + 4, 'the failed capture, then again');
+    eth3Down = false;
+    await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    await listNetworkInterfaces(host, { ...o, enableVlanInterfaces: ['all'] });
+    assert.equal(captures, n + 5, 'captured once it is up, then kept');
+    for (const d of ['eth0.100', 'eth2', 'eth3']) rmSync(join(net, d), { recursive: true });
   });
 
   it('a VLAN the kernel refuses is a warning; the inventory goes on', async () => {
