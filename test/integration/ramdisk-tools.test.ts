@@ -77,6 +77,7 @@ export const TINYIPA_TOOLS: Record<string, Resolution> = {
   lldpcli: null,
   biosdevname: null,
   multipath: null,
+  multipathd: null,
   iptables: null,
   journalctl: null,
   // tinyipa has no udev (busybox mdev coldplugs before the agent starts); the settle is skipped there.
@@ -235,6 +236,7 @@ export const DIB_TOOLS: Record<string, Resolution> = {
   lldpcli: null,
   biosdevname: null,
   multipath: null,
+  multipathd: null,
   iptables: null,
   journalctl: 'usr/bin/journalctl',
   // The agent starts while udev still coldplugs: udevadm settle before a lookup, inspection, virtual-media search.
