@@ -188,8 +188,8 @@ export async function bmcDescribed(root: string, arch: string = process.arch): P
     ['sys/firmware/dmi/entries', 'sys/bus/acpi/devices', 'sys/bus/pci/devices'].map((d) => readdir(join(root, d)).catch(() => undefined)),
   );
   if (dmi === undefined) return true;
-  if (await ipmiSiGivenByHand(root)) return true;
   if (dmi.some((n) => n.startsWith('38-')) || acpi?.some((n) => n.startsWith('IPI0001:'))) return true;
+  if (await ipmiSiGivenByHand(root)) return true;
   const classes = await Promise.all(
     (pci ?? []).map((d) => readFile(join(root, 'sys/bus/pci/devices', d, 'class'), 'utf8').catch(() => '')),
   );

@@ -215,15 +215,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
   if (target.username && !hasHeader('authorization')) headers.authorization = basicAuth(target.username, target.password);
   const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
   if (body && !hasHeader('content-length')) headers['content-length'] = String(body.length);
-  // SNI only for names (RFC 6066 forbids IP addresses; Node warns, DEP0123); `host` keeps the identity check on the target through a tunnel.
-  const isIpAddress = hostname.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
-  const tlsOpts = {
-    ...tlsPolicyOptions(),
-    rejectUnauthorized: !o.insecure,
-    ...(o.ca ? { ca: o.ca } : {}),
-    host: hostname,
-    servername: isIpAddress ? '' : hostname,
-  };
+  const tlsOpts = tlsOptionsFor(target, o);
   return new Promise<HttpResponse>((resolve, reject) => {
     let connected = false;
     let timedOut = false;
@@ -250,7 +242,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
         agent: false,
         signal: o.signal,
         timeout: o.timeoutMs,
-        ...(forwardProxy ? (overTls ? proxyTlsOptions(forwardProxy, o) : {}) : isHttps ? tlsOpts : {}),
+        ...(forwardProxy ? (overTls ? tlsOptionsFor(forwardProxy, o) : {}) : isHttps ? tlsOpts : {}),
         ...(createConnection ? { createConnection } : {}),
       });
       req.on('socket', (s) => {
@@ -281,9 +273,13 @@ function proxyAuth(proxy: URL): Record<string, string> {
   return proxy.username ? { 'proxy-authorization': basicAuth(proxy.username, proxy.password) } : {};
 }
 
-/** TLS to an https:// proxy: verified as the target is (the same CA, the same ipa-insecure), as urllib3 does; SNI by name only. */
-function proxyTlsOptions(proxy: URL, o: HttpOptions): ConnectionOptions {
-  const name = proxy.hostname.replace(/^\[|\]$/g, '');
+/**
+ * TLS to `server` (the target, or an https:// proxy, verified as the target is: the same CA, the same
+ * ipa-insecure, as urllib3 does). SNI only for names (RFC 6066 forbids IP addresses; Node warns, DEP0123);
+ * `host` keeps the identity check on the server through a tunnel.
+ */
+function tlsOptionsFor(server: URL, o: HttpOptions): ConnectionOptions {
+  const name = server.hostname.replace(/^\[|\]$/g, '');
   const isIpAddress = name.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(name);
   return {
     ...tlsPolicyOptions(),
@@ -305,7 +301,7 @@ function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Dup
       path: authority,
       headers: { host: authority, ...proxyAuth(proxy) },
       agent: false,
-      ...(proxy.protocol === 'https:' ? proxyTlsOptions(proxy, o) : {}),
+      ...(proxy.protocol === 'https:' ? tlsOptionsFor(proxy, o) : {}),
       signal: o.signal,
       timeout: o.timeoutMs,
     });
