@@ -1,6 +1,6 @@
 /** The REST API over a socket (support/inject.ts): routes, error bodies, tokens, limits. */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { syncCommand, asyncCommand } from '../src/commands/index.js';
 import { applyLookup, MASKED_TOKEN } from '../src/ironic/lookup.js';
@@ -16,6 +16,22 @@ function assertFault(json: any, code: 'Client' | 'Server', includes: string): vo
   assert.equal(json.faultcode, code);
   assert.equal(typeof json.faultstring, 'string');
   assert.ok(json.faultstring.includes(includes), `faultstring ${JSON.stringify(json.faultstring)} should include ${includes}`);
+}
+
+/** The head of a JSON POST to /v1/commands/ declaring `length` bytes of body. */
+const postHead = (length: number): string =>
+  `POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+
+/** A raw client on the agent's port: writes `raw`, keeps what comes back (as latin1) in answer(). */
+function rawClient(port: number, raw: string): { s: Socket; answer(): string } {
+  const s = connect(port, '127.0.0.1');
+  let got = '';
+  s.on('data', (d) => {
+    got += d.toString('latin1');
+  });
+  s.on('error', () => {});
+  s.write(raw);
+  return { s, answer: () => got };
 }
 
 async function assertStillServing(app: Awaited<ReturnType<typeof createTestAgent>>['app']): Promise<void> {
@@ -383,9 +399,7 @@ test('finalize_rescue-style stop also when the client hung up before the command
   };
   const port = await listeningPort(app);
   const body = JSON.stringify({ name: 'test.stop', params: {} });
-  const s = connect(port, '127.0.0.1');
-  s.on('error', () => {});
-  s.write(`POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  const { s } = rawClient(port, postHead(body.length) + body);
   await sleep(50);
   s.destroy();
   await sleep(50);
@@ -418,9 +432,7 @@ test('a POST queued behind a sync command is dropped, not run, when its client h
   // A retry whose client gives up (as the conductor does after command_timeout) while it waits.
   const port = await listeningPort(app);
   const body = JSON.stringify({ name: 'test.count', params: {} });
-  const s = connect(port, '127.0.0.1');
-  s.on('error', () => {});
-  s.write(`POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  const { s } = rawClient(port, postHead(body.length) + body);
   await sleep(50);
   s.destroy();
   await sleep(20);
@@ -540,24 +552,12 @@ test('bodies read at once share one budget (the body limit): a second large body
     for (const end = Date.now() + 5000; !re.test(c.answer()) && Date.now() < end; ) await sleep(20);
     assert.match(c.answer(), re);
   };
-  const open = (head: string) => {
-    const s = connect(port, '127.0.0.1');
-    let got = '';
-    s.on('data', (d) => {
-      got += d.toString('latin1');
-    });
-    s.on('error', () => {});
-    s.write(head);
-    return { s, answer: () => got };
-  };
   const body = JSON.stringify({ name: 'standby.sync', params: { pad: 'x'.repeat(700) } });
-  const post = (len: number) =>
-    `POST /v1/commands/ HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${len}\r\n\r\n`;
   // 700 bytes of the first body arrive, the rest waits.
-  const first = open(post(body.length) + body.slice(0, 700));
+  const first = rawClient(port, postHead(body.length) + body.slice(0, 700));
   // Time for the agent to count them before the second body comes (far under the idle time).
   await sleep(300);
-  const second = open(post(body.length) + body.slice(0, 400));
+  const second = rawClient(port, postHead(body.length) + body.slice(0, 400));
   await until(second, /^HTTP\/1\.1 503 /);
   assert.match(second.answer(), /retry-after: 1/i);
   // Drained: the client may go on sending its body and then use the same connection.
@@ -567,14 +567,14 @@ test('bodies read at once share one budget (the body limit): a second large body
   first.s.write(body.slice(700));
   await until(first, /^HTTP\/1\.1 200 /);
   // The budget is free again; a client that leaves mid-body gives its share back too.
-  const quitter = open(post(body.length) + body.slice(0, 700));
+  const quitter = rawClient(port, postHead(body.length) + body.slice(0, 700));
   await sleep(50);
   quitter.s.destroy();
   await sleep(50);
   const r = await postCommand(app, JSON.parse(body));
   assert.equal(r.status, 200);
   // One that stops sending without closing (a dead peer) gets 408 after the idle time, and its share back.
-  const stalled = open(post(body.length) + body.slice(0, 700));
+  const stalled = rawClient(port, postHead(body.length) + body.slice(0, 700));
   await until(stalled, /^HTTP\/1\.1 408 /);
   assert.equal((await postCommand(app, JSON.parse(body))).status, 200);
   for (const c of [first, second, stalled]) c.s.destroy();

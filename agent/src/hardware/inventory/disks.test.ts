@@ -29,10 +29,24 @@ const row = (kname: string, type: string, size = 100 * 2 ** 30) => ({
   'phy-sec': 512,
   tran: null,
 });
-const put = (rel: string, text = '') => {
-  mkdirSync(join(root, rel, '..'), { recursive: true });
-  writeFileSync(join(root, rel), text);
-};
+/** Writes `rel` under `base`, making its directories. */
+const putUnder =
+  (base: string) =>
+  (rel: string, text = '') => {
+    mkdirSync(join(base, rel, '..'), { recursive: true });
+    writeFileSync(join(base, rel), text);
+  };
+const put = putUnder(root);
+
+/** Runs `body` on a root of its own (the shared one holds the other tests' recorded lsblk), removed after. */
+async function withOwnRoot(body: (at: (rel: string, text?: string) => void, root: string) => Promise<void>): Promise<void> {
+  const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
+  try {
+    await body(putUnder(other), other);
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+}
 
 describe('collectDisks', () => {
   it('leaves out the paths of a multipath device (sysfs holders with an mpath- uuid) and software-RAID partitions (type md)', async () => {
@@ -66,12 +80,7 @@ describe('collectDisks', () => {
   });
 
   it('a multipath map of size 0 (every path failed) does not hide its paths', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
-    try {
-      const at = (rel: string, text = '') => {
-        mkdirSync(join(other, rel, '..'), { recursive: true });
-        writeFileSync(join(other, rel), text);
-      };
+    await withOwnRoot(async (at, other) => {
       at(
         `.commands/${commandKey(LSBLK_ARGV)}.out`,
         JSON.stringify({ blockdevices: [row('sda', 'disk'), row('dm-0', 'mpath', 0), row('sdb', 'disk'), row('dm-0', 'mpath', 0)] }),
@@ -83,18 +92,11 @@ describe('collectDisks', () => {
         disks.map((d) => d.name),
         ['/dev/sda', '/dev/sdb'],
       );
-    } finally {
-      rmSync(other, { recursive: true, force: true });
-    }
+    });
   });
 
   it('without lsblk (sysfs only): a multipath map hides its paths, an LVM volume is no disk', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
-    try {
-      const at = (rel: string, text = '') => {
-        mkdirSync(join(other, rel, '..'), { recursive: true });
-        writeFileSync(join(other, rel), text);
-      };
+    await withOwnRoot(async (at, other) => {
       for (const d of ['sda', 'sdb', 'sdc', 'dm-0', 'dm-1']) at(`sys/block/${d}/size`, `${200 * 2 ** 21}\n`);
       for (const p of ['sda', 'sdb']) at(`sys/block/${p}/holders/dm-0`);
       at('sys/block/sdc/holders/dm-1');
@@ -102,9 +104,7 @@ describe('collectDisks', () => {
       at('sys/block/dm-1/dm/uuid', 'LVM-abc\n');
       const disks = await collectDisks(createHostAccess({ root: other }));
       assert.deepEqual(disks.map((d) => d.name).sort(), ['/dev/dm-0', '/dev/sdc']);
-    } finally {
-      rmSync(other, { recursive: true, force: true });
-    }
+    });
   });
 
   it("keeps every serial and WWN for root device hints: lsblk's, then udev's ID_SERIAL_SHORT, ID_SERIAL, ID_WWN (not on the wire)", async () => {
