@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeviceNotFound, InvalidCommandParamsError } from '../errors.js';
 import { runPrepareImage } from '../image/run-prepare-image.js';
 import { dirEntries, sleepUntilDirChanges } from '../util/dir-change.js';
+import type { LldpCache } from './inventory/lldp.js';
 import type { ManagerContext } from './plugins.js';
 import {
   HardwareSupport,
@@ -203,7 +204,7 @@ export class GenericHardwareManager implements HardwareManager {
   [method: string]: unknown;
   private readonly ctx: ManagerContext;
   /** LLDP heard once is kept (IPA's lldp_data): a capture can wait ipa-lldp-timeout seconds. */
-  private readonly lldpCache: { tlvs?: Map<string, Array<[number, string]>> } = {};
+  private readonly lldpCache: LldpCache = {};
 
   constructor(ctx: ManagerContext) {
     this.ctx = ctx;

@@ -12,7 +12,7 @@ import { collectCpu } from './cpu.js';
 import { collectDisks } from './disks.js';
 import type { HostAccess } from './host-access.js';
 import { createHostAccess } from './host-access.js';
-import { cachedLldp, type LldpTlvs } from './lldp.js';
+import { cachedLldp, type LldpCache } from './lldp.js';
 import { readLshw } from './lshw.js';
 import { collectMemory } from './memory.js';
 import { collectInterfaces } from './network.js';
@@ -39,7 +39,7 @@ export interface InventoryOptions {
    * Kept by the caller across inventories (the generic manager): the first capture in which
    * some NIC heard a frame is stored and reused, as IPA's manager keeps its lldp_data.
    */
-  lldpCache?: { tlvs?: Map<string, LldpTlvs> };
+  lldpCache?: LldpCache;
   /** Skip ipmitool (lookup config agent_skip_bmc_detect). */
   skipBmc?: boolean;
   /** Raw BOOTIF kernel parameter, reported as boot.pxe_interface. */

@@ -290,8 +290,8 @@ export async function collectInterfaces(
  * listing when ipa-collect-lldp is on; here only when the VLANs to bring up
  * come from it (ipa-enable-vlan-interfaces=all, or an interface without a
  * VLAN id), so that they exist before the lookup, as in IPA, while other
- * listings (the NIC wait polls every 0.5 s) never wait for a capture. A
- * capture that heard a frame is kept in `lldpCache` for the inventory.
+ * listings (the NIC wait polls every 0.5 s) never wait for a capture. What
+ * is captured is kept in `lldpCache` for the inventory (lldp.ts cachedLldp).
  */
 export async function listNetworkInterfaces(
   host: HostAccess,
