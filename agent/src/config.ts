@@ -141,6 +141,11 @@ export const CONFIG_OPTIONS = {
     param: 'ipa-guard-special-filesystems',
     doc: 'refuse to erase disks holding shared-disk/cluster filesystems (GFS2, OCFS2, VMFS, GPFS)',
   },
+  configDriveRebuild: {
+    kind: 'bool',
+    default: false,
+    doc: "always rebuild the config drive as vfat labelled CONFIG-2 (IPA's config_drive_rebuild); by default only where the ISO does not mount (4Kn disks)",
+  },
   ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
   injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
   useMdns: {

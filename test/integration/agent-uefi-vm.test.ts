@@ -24,18 +24,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
@@ -44,6 +33,7 @@ import { startImageServer, type TestImageServer } from '../../agent/test/support
 import { AptRepo, SCRIPT_ONLY_PACKAGES } from '../../builder/src/debian/apt.js';
 import { readHostSources } from '../../builder/src/debian/sources.js';
 import { defaultCacheDir } from '../../builder/src/defaults.js';
+import { diskPartitions } from '../support/disk-layout.js';
 import { bootVm, freePort, OVMF_VARS, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 
@@ -186,29 +176,6 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Byte ranges of the used GPT entries (512-byte sectors), read from the header at LBA 1. */
-function gptPartitions(file: string): Array<{ offset: number; size: number }> {
-  const fd = openSync(file, 'r');
-  try {
-    const hdr = Buffer.alloc(512);
-    readSync(fd, hdr, 0, 512, 512);
-    assert.equal(hdr.toString('latin1', 0, 8), 'EFI PART');
-    const [lba, count, size] = [Number(hdr.readBigUInt64LE(72)), hdr.readUInt32LE(80), hdr.readUInt32LE(84)];
-    const table = Buffer.alloc(count * size);
-    readSync(fd, table, 0, table.length, lba * 512);
-    const out: Array<{ offset: number; size: number }> = [];
-    for (let i = 0; i < count; i++) {
-      const e = table.subarray(i * size, (i + 1) * size);
-      if (e.subarray(0, 16).every((b) => b === 0)) continue;
-      const [first, last] = [Number(e.readBigUInt64LE(32)), Number(e.readBigUInt64LE(40))];
-      out.push({ offset: first * 512, size: (last - first + 1) * 512 });
-    }
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** The ESP's file through mtools (the host kernel may have no vfat driver). */
 function readEsp(disk: string, offset: number, file: string, out: string): Buffer {
   execFileSync('mcopy', ['-n', '-i', `${disk}@@${offset}`, `::/${file}`, out], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
@@ -337,7 +304,7 @@ test('tinyipa under OVMF: LLDP on a NIC; UEFI partition images get a bootable ES
     assert.match(grubEsp, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
     const first = await bootDisk(GRUB_MARKER);
     assert.match(first, /"ironic1" from HD\(1,GPT,[^)]*\)\/\\EFI\\[^\\]+\\grubx64\.efi/);
-    let parts = gptPartitions(disk);
+    let parts = diskPartitions(disk);
     assert.equal(parts.length, 2, 'ESP and root');
     assert.ok(readEsp(disk, parts[0]!.offset, 'EFI/BOOT/BOOTX64.EFI', join(dir, 'g-fallback.efi')).length > 0, 'grub-install --removable');
     assert.equal(
@@ -361,7 +328,7 @@ test('tinyipa under OVMF: LLDP on a NIC; UEFI partition images get a bootable ES
     assert.equal(/Boot[0-9A-F]{4}/.exec(second)![0], /Boot[0-9A-F]{4}/.exec(first)![0], 'the old entry with the same label is gone');
     const nv = readFileSync(vars);
     assert.ok(nv.includes(utf16('\\EFI\\BOOT\\BOOTX64.EFI')), 'the NVRAM entry for \\EFI\\BOOT\\BOOTX64.EFI is in the variable store');
-    parts = gptPartitions(disk);
+    parts = diskPartitions(disk);
     assert.ok(readEsp(disk, parts[0]!.offset, 'EFI/BOOT/BOOTX64.EFI', join(dir, 'c-loader.efi')).equals(loader), "the image's loader");
     assert.equal(
       readRoot(disk, parts[1]!, 'etc/fstab', join(dir, 'mnt')).toString(),

@@ -60,5 +60,7 @@ describe('qemuArgv', () => {
     assert.ok(after(usb, '-drive').includes('if=none,id=iso,format=raw,snapshot=on,file=/x.iso'));
     assert.ok(after(usb, '-drive').includes('if=none,id=disk0,format=qcow2,file=/d.qcow2'));
     assert.ok(after(usb, '-device').includes('virtio-blk-pci,drive=disk0,serial=S1'));
+    const fourK = qemuArgv({ disks: [{ path: '/d.raw', sectorSize: 4096 }] });
+    assert.ok(after(fourK, '-device').includes('virtio-blk-pci,drive=disk0,logical_block_size=4096,physical_block_size=4096'));
   });
 });

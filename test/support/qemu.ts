@@ -43,7 +43,8 @@ export interface BootVmOptions {
   /** guestAddr: the guest's address when it is not slirp's DHCP address (10.0.2.15), e.g. a static one. */
   hostfwd?: { hostPort: number; guestPort: number; guestAddr?: string }[];
   mac?: string;
-  disks?: { path: string; format?: 'raw' | 'qcow2'; serial?: string }[];
+  /** sectorSize 4096: a 4Kn disk (logical and physical blocks of 4096 bytes); default 512. */
+  disks?: { path: string; format?: 'raw' | 'qcow2'; serial?: string; sectorSize?: 512 | 4096 }[];
   /** Host file that receives a copy of everything the guest writes to ttyS0. */
   serialLog?: string;
   extraArgs?: string[];
@@ -103,7 +104,8 @@ export function qemuArgv(opts: BootVmOptions, files: VmFiles = {}): string[] {
   }
   (opts.disks ?? []).forEach((d, i) => {
     argv.push('-drive', `if=none,id=disk${i},format=${d.format ?? 'raw'},file=${d.path}`);
-    argv.push('-device', `virtio-blk-pci,drive=disk${i}${d.serial ? `,serial=${d.serial}` : ''}`);
+    const blocks = d.sectorSize ? `,logical_block_size=${d.sectorSize},physical_block_size=${d.sectorSize}` : '';
+    argv.push('-device', `virtio-blk-pci,drive=disk${i}${d.serial ? `,serial=${d.serial}` : ''}${blocks}`);
   });
   argv.push(...(opts.extraArgs ?? []));
   return argv;

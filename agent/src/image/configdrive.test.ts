@@ -1,12 +1,13 @@
 /** The config-drive partition of a whole-disk image: GPT detection (512-byte and 4Kn layouts) and MBR slot counting. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DeploymentError } from '../errors.js';
 import type { ExecOptions, ProgramRunner } from '../util/exec.js';
-import { createConfigDrivePartition } from './configdrive.js';
+import { createMemoryLog } from '../../test/support/logs.js';
+import { createConfigDrivePartition, installConfigDrive } from './configdrive.js';
 import { hasGpt } from './disk-ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rf-configdrive-'));
@@ -76,5 +77,92 @@ test('two config-2 partitions in the image are an error naming both (IPA), not t
   await assert.rejects(
     createConfigDrivePartition('/dev/null', run),
     (e: unknown) => e instanceof DeploymentError && /\/dev\/null1 and \/dev\/null3/.test(e.details),
+  );
+});
+
+/**
+ * installConfigDrive with a fake mount: the ISO's "mount" fills the mount
+ * point with files, the partition's vfat mount is a plain directory whose
+ * content is captured at umount. `fail` names the steps that fail.
+ */
+function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean } = {}) {
+  const calls: string[] = [];
+  const copied: Record<string, string> = {};
+  const run = (async (argv: string[], _o?: ExecOptions) => {
+    calls.push(argv.join(' '));
+    const fails = (what: string) => Promise.reject(new Error(`${what} failed`));
+    if (argv[0] === 'mount' && argv.includes('loop,ro')) {
+      if (fail.isoMount) return fails('mount of the ISO');
+      const mnt = argv.at(-1)!;
+      mkdirSync(join(mnt, 'openstack/latest'), { recursive: true });
+      writeFileSync(join(mnt, 'openstack/latest/meta_data.json'), '{"uuid": "u"}');
+      writeFileSync(join(mnt, 'openstack/latest/user_data'), '#cloud-config\n');
+    } else if (argv[0] === 'mount' && argv.includes('auto')) {
+      if (fail.check) return fails('isofs: unsupported/invalid hardware sector size 4096; mount');
+    } else if (argv[0] === 'mkfs.vfat' && fail.mkfs) {
+      return fails('mkfs.vfat');
+    } else if (argv[0] === 'umount' && calls.some((c) => c.startsWith('mount -t vfat'))) {
+      const mnt = argv[1]!;
+      for (const f of readdirSync(mnt, { recursive: true, withFileTypes: true }))
+        if (f.isFile()) copied[join(f.parentPath, f.name).slice(mnt.length + 1)] = readFileSync(join(f.parentPath, f.name), 'utf8');
+    }
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  return { run, calls, copied };
+}
+
+test('installConfigDrive: an ISO that mounts where it was written stays as it is; one that does not (4Kn) is rebuilt as vfat CONFIG-2 with its files', async () => {
+  const iso = Buffer.alloc(64 << 10, 0x49);
+  const part = join(dir, 'cd-part');
+  writeFileSync(part, Buffer.alloc(2 << 20, 0xee));
+
+  let f = fakeMounts();
+  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir }), 'as-given');
+  assert.ok(readFileSync(part).subarray(0, iso.length).equals(iso));
+  assert.ok(!f.calls.some((c) => c.startsWith('mkfs')), f.calls.join('\n'));
+
+  f = fakeMounts({ check: true });
+  const log = createMemoryLog();
+  writeFileSync(part, Buffer.alloc(2 << 20, 0xee));
+  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log }), 'rebuilt-vfat');
+  assert.match(log.lines.join('\n'), /cannot be mounted there \(.*hardware sector size 4096.*\); rebuilding it as a vfat/);
+  const mkfs = f.calls.indexOf(`mkfs.vfat -n CONFIG-2 ${part}`);
+  assert.ok(mkfs > 0, f.calls.join('\n'));
+  assert.ok(f.calls.indexOf('modprobe loop') < f.calls.findIndex((c) => c.includes('loop,ro')), 'the loop driver first');
+  assert.deepEqual(f.copied, { 'openstack/latest/meta_data.json': '{"uuid": "u"}', 'openstack/latest/user_data': '#cloud-config\n' });
+  // The ISO's descriptors are gone before mkfs (which leaves most of them): zeroed (up to 1 MiB; a file partition is the ISO's size).
+  assert.ok(readFileSync(part).every((b) => b === 0));
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith('rf-configdrive-')),
+    [],
+    'the temporary ISO is removed',
+  );
+});
+
+test('installConfigDrive: config_drive_rebuild skips the check; an ISO that cannot be examined stays as written; a failed mkfs is a DeploymentError', async () => {
+  const iso = Buffer.alloc(4096, 0x49);
+  const part = join(dir, 'cd-part2');
+  writeFileSync(part, Buffer.alloc(1 << 20));
+
+  let f = fakeMounts();
+  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, rebuild: true }), 'rebuilt-vfat');
+  assert.ok(!f.calls.some((c) => c.includes('-t auto') && !c.includes('loop')), 'no mount check');
+
+  f = fakeMounts({ check: true, isoMount: true });
+  const log = createMemoryLog();
+  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log }), 'unreadable');
+  assert.match(log.lines.at(-1)!, /could not be examined \(mount of the ISO failed\); it stays on .*cd-part2 as written/);
+  assert.ok(readFileSync(part).subarray(0, iso.length).equals(iso), 'what was written stays');
+  assert.ok(!f.calls.some((c) => c.startsWith('mkfs')));
+
+  f = fakeMounts({ check: true, mkfs: true });
+  await assert.rejects(
+    installConfigDrive(part, iso, { run: f.run, tmpDir: dir }),
+    (e: unknown) =>
+      e instanceof DeploymentError && /Rebuilding the config drive on .*cd-part2 as vfat failed: mkfs.vfat failed/.test(e.details),
+  );
+  assert.ok(
+    f.calls.some((c) => c.startsWith('umount')),
+    'the ISO is unmounted after the failure',
   );
 });

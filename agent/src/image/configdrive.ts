@@ -1,11 +1,16 @@
 /**
  * Config drives (§10.4 step 6): fetch/decode the content and give it a
- * partition — the existing config-2 one, or a new 64 MiB one at the end.
+ * partition — the existing config-2 one, or a new 64 MiB one at the end —
+ * then make sure it can be mounted there (an ISO9660 image cannot on a disk
+ * with 4096-byte logical sectors: it is rebuilt as vfat).
  */
-import { open, stat } from 'node:fs/promises';
+import { cp, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DeploymentError, InvalidCommandParamsError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
+import type { Log } from '../util/log.js';
+import { withMount } from './grub-chroot.js';
 import { listPartitions } from '../hardware/disks/disk-facts.js';
 import { getDeviceSize } from '../hardware/disks/disk-facts.js';
 import { hasGpt, PARTITION_WAIT_MS, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
@@ -107,6 +112,107 @@ export async function writeConfigDrive(part: string, data: Buffer, run: ProgramR
         throw new DeploymentError(`Writing the config drive to ${part} stopped at byte ${done} of ${data.length}: the device took no more`);
       done += bytesWritten;
     }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface InstallConfigDriveOptions {
+  run: ProgramRunner;
+  /** Where the ISO is put to be loop-mounted when it is rebuilt (the ramdisk's /tmp). */
+  tmpDir: string;
+  /** IPA's config_drive_rebuild: always rebuild as vfat, even where the ISO would mount. */
+  rebuild?: boolean;
+  log?: Log;
+}
+
+/** What installConfigDrive left on the partition. */
+export type ConfigDriveOutcome = 'as-given' | 'rebuilt-vfat' | 'unreadable';
+
+/**
+ * Write the config drive to its partition and check that it can be mounted
+ * there, as IPA does since 2023.2 (_does_config_drive_work): the kernel's
+ * ISO9660 driver refuses devices whose logical blocks are larger than its
+ * 2048-byte ones, so on a 4Kn disk the instance could not read the ISO
+ * Ironic builds. When the mount fails (or `rebuild` asks for it always), its
+ * files are copied into a new vfat filesystem labelled CONFIG-2 on the same
+ * partition (IPA's _try_build_fat32_config_drive); cloud-init and glean look
+ * for that label as for config-2. Unlike IPA, this also applies to the
+ * config drive partition of partition images (IPA dd's that one and stops),
+ * and the start of the partition is zeroed before mkfs so that no ISO9660
+ * descriptor is left beside the vfat one (blkid reports an ambivalent probe,
+ * and finds no label, when both are there).
+ *
+ * A config drive that cannot be examined (not a filesystem the ramdisk can
+ * mount, e.g. not an ISO at all) is left as written, with a warning, as in
+ * IPA; a failure while formatting or copying is a DeploymentError.
+ */
+export async function installConfigDrive(part: string, data: Buffer, o: InstallConfigDriveOptions): Promise<ConfigDriveOutcome> {
+  await writeConfigDrive(part, data, o.run);
+  if (!o.rebuild) {
+    const why = await mountError(part, o.run);
+    if (why === null) return 'as-given';
+    o.log?.warn(`The config drive on ${part} cannot be mounted there (${why}); rebuilding it as a vfat filesystem labelled CONFIG-2`);
+  } else {
+    o.log?.info(`Rebuilding the config drive on ${part} as a vfat filesystem labelled CONFIG-2 (config_drive_rebuild)`);
+  }
+  return rebuildAsVfat(part, data, o);
+}
+
+/** null when `part` mounts read-only (type probed by mount), else why not. */
+async function mountError(part: string, run: ProgramRunner): Promise<string | null> {
+  try {
+    await withMount(part, run, async () => undefined, ['-o', 'ro', '-t', 'auto'], 'rf-configdrive-check-');
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** Zeroed before mkfs: past ISO9660's volume descriptors (from 32 KiB) and anything else a probe looks for near the start. */
+const WIPE_BYTES = 1 << 20;
+
+async function rebuildAsVfat(part: string, data: Buffer, o: InstallConfigDriveOptions): Promise<ConfigDriveOutcome> {
+  const dir = await mkdtemp(join(o.tmpDir, 'rf-configdrive-'));
+  const iso = join(dir, 'configdrive.iso');
+  let examined = false;
+  try {
+    await writeFile(iso, data);
+    // A modular loop driver makes /dev/loop-control only once loaded (tinyipa has no udev or kmod static nodes).
+    await o.run(['modprobe', 'loop'], { timeoutMs: 30_000 }).catch(() => undefined);
+    await withMount(
+      iso,
+      o.run,
+      async (src) => {
+        examined = true;
+        await wipeStart(part, o.run);
+        await o.run(['mkfs.vfat', '-n', 'CONFIG-2', part]);
+        await withMount(part, o.run, (dst) => cp(src, dst, { recursive: true }), ['-t', 'vfat'], 'rf-configdrive-new-');
+      },
+      ['-o', 'loop,ro', '-t', 'auto'],
+      'rf-configdrive-iso-',
+    );
+    return 'rebuilt-vfat';
+  } catch (e) {
+    if (!examined) {
+      o.log?.warn(`The config drive could not be examined (${(e as Error).message}); it stays on ${part} as written`);
+      return 'unreadable';
+    }
+    throw new DeploymentError(
+      `Rebuilding the config drive on ${part} as vfat failed: ${(e as Error).message}. The partition now holds no usable config drive; check the partition (size, sector size) and the config drive's content`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function wipeStart(part: string, run: ProgramRunner): Promise<void> {
+  const fh = await open(part, 'r+');
+  try {
+    const st = await fh.stat();
+    const n = Math.min(WIPE_BYTES, st.isBlockDevice() ? await getDeviceSize(part, run) : st.size);
+    await fh.write(Buffer.alloc(n), 0, n, 0);
     await fh.datasync();
   } finally {
     await fh.close();

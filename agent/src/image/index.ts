@@ -7,7 +7,7 @@ import { DeploymentError } from '../errors.js';
 import { execute, type ProgramRunner } from '../util/exec.js';
 import type { Log } from '../util/log.js';
 import { configDriveHttpOptions, type DownloadOptions } from './download.js';
-import { createConfigDrivePartition, fetchConfigDrive, writeConfigDrive } from './configdrive.js';
+import { createConfigDrivePartition, fetchConfigDrive, installConfigDrive } from './configdrive.js';
 import { getDiskIdentifier, rescanPartitions } from './disk-ids.js';
 import { writePartitionImage } from './partition-image.js';
 import type { ImageFormatPolicy } from './image-format.js';
@@ -36,6 +36,8 @@ export interface PrepareOpts {
   tmpDir?: string;
   /** Ironic's permitted_image_formats from the lookup (imageFormatPolicy). */
   imageFormats?: ImageFormatPolicy;
+  /** IPA's config_drive_rebuild: the config drive always becomes vfat (installConfigDrive). */
+  configDriveRebuild?: boolean;
   log?: Log;
 }
 
@@ -62,7 +64,13 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     signal: o.signal,
     log: o.log,
   };
-  const c: WriteContext = { ...dl, run, tmpDir: o.tmpDir ?? tmpdir(), imageFormats: o.imageFormats };
+  const c: WriteContext = {
+    ...dl,
+    run,
+    tmpDir: o.tmpDir ?? tmpdir(),
+    imageFormats: o.imageFormats,
+    configDriveRebuild: o.configDriveRebuild,
+  };
   const cd = configdrive ?? (typeof imageInfo.configdrive === 'string' ? imageInfo.configdrive : null);
   const cdData = cd ? await fetchConfigDrive(cd, configDriveHttpOptions(imageInfo, dl, cd)) : null;
   const id = String(imageInfo.id);
@@ -76,7 +84,7 @@ export async function prepareImage(imageInfo: Record<string, unknown>, configdri
     await validatePartitioning(o.device, run);
     if (cdData) {
       const part = await createConfigDrivePartition(o.device, run);
-      await writeConfigDrive(part, cdData, run);
+      await installConfigDrive(part, cdData, { run, tmpDir: c.tmpDir, rebuild: o.configDriveRebuild, log: o.log });
       await rescanPartitions(o.device, run);
     }
     partitionUuids = { 'root uuid': await getDiskIdentifier(o.device) };

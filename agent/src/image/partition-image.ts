@@ -7,7 +7,7 @@ import { DeploymentError, InvalidImage } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { partitionPath } from '../hardware/disks/disk-facts.js';
-import { writeConfigDrive } from './configdrive.js';
+import { installConfigDrive } from './configdrive.js';
 import { downloadImage } from './download.js';
 import { getPartitionUuid, PARTITION_WAIT_MS, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
 import { openImageSink } from './block-writer.js';
@@ -145,7 +145,7 @@ export async function writePartitionImage(
     ]);
   }
   if (parts.configdrive && configdrive) {
-    await writeConfigDrive(parts.configdrive, configdrive, c.run);
+    await installConfigDrive(parts.configdrive, configdrive, { run: c.run, tmpDir: c.tmpDir, rebuild: c.configDriveRebuild, log: c.log });
   }
   const partitions: Record<string, string> = {};
   for (const [role, p] of Object.entries(parts)) partitions[role] = p;

@@ -48,6 +48,7 @@ export async function runPrepareImage(ctx: ImageContext, imageInfo: Record<strin
     cafile: c.cafile,
     basicAuth: configBasicAuth(c),
     imageFormats: imageFormatPolicy(ctx.state.lookupConfig),
+    configDriveRebuild: c.configDriveRebuild,
     run: ctx.run,
     log: ctx.log,
   });

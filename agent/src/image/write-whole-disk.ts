@@ -20,6 +20,8 @@ export interface WriteContext extends DownloadOptions {
   partitionWaitMs?: number;
   /** Ironic's image settings from the lookup (permitted_image_formats). */
   imageFormats?: ImageFormatPolicy;
+  /** IPA's config_drive_rebuild (installConfigDrive). */
+  configDriveRebuild?: boolean;
 }
 
 /** Is this the no-qemu-img streaming path? */
