@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { DeploymentError } from '../errors.js';
 import type { ExecOptions, ProgramRunner } from '../util/exec.js';
 import { createMemoryLog } from '../../test/support/logs.js';
-import { createConfigDrivePartition, installConfigDrive } from './configdrive.js';
+import { configDriveMb, createConfigDrivePartition, installConfigDrive } from './configdrive.js';
 import { hasGpt } from './disk-ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rf-configdrive-'));
@@ -82,29 +82,38 @@ test('two config-2 partitions in the image are an error naming both (IPA), not t
 
 /**
  * installConfigDrive with a fake mount: the ISO's "mount" fills the mount
- * point with files, the partition's vfat mount is a plain directory whose
- * content is captured at umount. `fail` names the steps that fail.
+ * point with files; the content of the vfat's mount point (named by its own
+ * `mount -t vfat` argv) is captured at its umount; every umount empties its
+ * directory, as a real one leaves it. `fail` names the steps that fail;
+ * `isoType` is what blkid finds in the staged ISO file.
  */
-function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean } = {}) {
+function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean } = {}, isoType = '') {
   const calls: string[] = [];
   const copied: Record<string, string> = {};
+  let vfatAt = '';
   const run = (async (argv: string[], _o?: ExecOptions) => {
     calls.push(argv.join(' '));
     const fails = (what: string) => Promise.reject(new Error(`${what} failed`));
+    const mnt = argv.at(-1)!;
     if (argv[0] === 'mount' && argv.includes('loop,ro')) {
       if (fail.isoMount) return fails('mount of the ISO');
-      const mnt = argv.at(-1)!;
       mkdirSync(join(mnt, 'openstack/latest'), { recursive: true });
       writeFileSync(join(mnt, 'openstack/latest/meta_data.json'), '{"uuid": "u"}');
       writeFileSync(join(mnt, 'openstack/latest/user_data'), '#cloud-config\n');
+    } else if (argv[0] === 'mount' && argv.includes('vfat')) {
+      vfatAt = mnt;
     } else if (argv[0] === 'mount' && argv.includes('auto')) {
       if (fail.check) return fails('isofs: unsupported/invalid hardware sector size 4096; mount');
     } else if (argv[0] === 'mkfs.vfat' && fail.mkfs) {
       return fails('mkfs.vfat');
-    } else if (argv[0] === 'umount' && calls.some((c) => c.startsWith('mount -t vfat'))) {
-      const mnt = argv[1]!;
-      for (const f of readdirSync(mnt, { recursive: true, withFileTypes: true }))
-        if (f.isFile()) copied[join(f.parentPath, f.name).slice(mnt.length + 1)] = readFileSync(join(f.parentPath, f.name), 'utf8');
+    } else if (argv[0] === 'blkid') {
+      return { stdout: isoType, stderr: '', code: isoType ? 0 : 2 };
+    } else if (argv[0] === 'umount') {
+      if (mnt === vfatAt) {
+        for (const f of readdirSync(mnt, { recursive: true, withFileTypes: true }))
+          if (f.isFile()) copied[join(f.parentPath, f.name).slice(mnt.length + 1)] = readFileSync(join(f.parentPath, f.name), 'utf8');
+      }
+      for (const e of readdirSync(mnt)) rmSync(join(mnt, e), { recursive: true });
     }
     return { stdout: '', stderr: '', code: 0 };
   }) as ProgramRunner;
@@ -126,8 +135,8 @@ test('installConfigDrive: an ISO that mounts where it was written stays as it is
   writeFileSync(part, Buffer.alloc(2 << 20, 0xee));
   assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log }), 'rebuilt-vfat');
   assert.match(log.lines.join('\n'), /cannot be mounted there \(.*hardware sector size 4096.*\); rebuilding it as a vfat/);
-  const mkfs = f.calls.indexOf(`mkfs.vfat -n CONFIG-2 ${part}`);
-  assert.ok(mkfs > 0, f.calls.join('\n'));
+  // 4 KiB clusters: 8 sectors of 512 bytes (the fake blockdev answers nothing: 512).
+  assert.ok(f.calls.includes(`mkfs.vfat -s 8 -n CONFIG-2 ${part}`), f.calls.join('\n'));
   assert.ok(f.calls.indexOf('modprobe loop') < f.calls.findIndex((c) => c.includes('loop,ro')), 'the loop driver first');
   assert.deepEqual(f.copied, { 'openstack/latest/meta_data.json': '{"uuid": "u"}', 'openstack/latest/user_data': '#cloud-config\n' });
   // The ISO's descriptors are gone before mkfs (which leaves most of them): zeroed (up to 1 MiB; a file partition is the ISO's size).
@@ -139,21 +148,40 @@ test('installConfigDrive: an ISO that mounts where it was written stays as it is
   );
 });
 
-test('installConfigDrive: config_drive_rebuild skips the check; an ISO that cannot be examined stays as written; a failed mkfs is a DeploymentError', async () => {
+test('installConfigDrive: config_drive_rebuild skips the ISO write and the check; content that is no filesystem stays as written; the rest is a DeploymentError', async () => {
   const iso = Buffer.alloc(4096, 0x49);
   const part = join(dir, 'cd-part2');
-  writeFileSync(part, Buffer.alloc(1 << 20));
+  writeFileSync(part, Buffer.alloc(1 << 20, 0xee));
 
   let f = fakeMounts();
   assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, rebuild: true }), 'rebuilt-vfat');
   assert.ok(!f.calls.some((c) => c.includes('-t auto') && !c.includes('loop')), 'no mount check');
+  assert.ok(!readFileSync(part).includes(iso), 'no dd of the ISO first, as IPA in that mode');
 
-  f = fakeMounts({ check: true, isoMount: true });
-  const log = createMemoryLog();
-  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log }), 'unreadable');
-  assert.match(log.lines.at(-1)!, /could not be examined \(mount of the ISO failed\); it stays on .*cd-part2 as written/);
-  assert.ok(readFileSync(part).subarray(0, iso.length).equals(iso), 'what was written stays');
-  assert.ok(!f.calls.some((c) => c.startsWith('mkfs')));
+  // Not a filesystem blkid knows: left as written, as IPA (in rebuild mode, written then).
+  for (const rebuild of [false, true]) {
+    writeFileSync(part, Buffer.alloc(1 << 20, 0xee));
+    f = fakeMounts({ check: true, isoMount: true });
+    const log = createMemoryLog();
+    assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log, rebuild }), 'unreadable');
+    assert.match(log.lines.at(-1)!, /holds no filesystem the agent knows \(mount of the ISO failed\); it stays on .*cd-part2 as written/);
+    assert.ok(readFileSync(part).subarray(0, iso.length).equals(iso), 'what was written stays');
+    assert.ok(!f.calls.some((c) => c.startsWith('mkfs')));
+  }
+
+  // An ISO the ramdisk cannot loop-mount (no loop devices, no isofs): the instance could not read it either.
+  f = fakeMounts({ check: true, isoMount: true }, 'iso9660\n');
+  await assert.rejects(
+    installConfigDrive(part, iso, { run: f.run, tmpDir: dir }),
+    (e: unknown) =>
+      e instanceof DeploymentError &&
+      /config drive \(iso9660\) cannot be mounted on .*needs loop devices and iso9660 support/.test(e.details),
+  );
+  // No room to stage it.
+  await assert.rejects(
+    installConfigDrive(part, iso, { run: fakeMounts({ check: true }).run, tmpDir: join(dir, 'missing') }),
+    (e: unknown) => e instanceof DeploymentError && /Could not put the config drive in .*missing to rebuild it/.test(e.details),
+  );
 
   f = fakeMounts({ check: true, mkfs: true });
   await assert.rejects(
@@ -165,4 +193,14 @@ test('installConfigDrive: config_drive_rebuild skips the check; an ISO that cann
     f.calls.some((c) => c.startsWith('umount')),
     'the ISO is unmounted after the failure',
   );
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith('rf-configdrive-')),
+    [],
+  );
+});
+
+test('configDriveMb: the ISO size as IPA; twice and 1 MiB more where it becomes vfat', () => {
+  assert.equal(configDriveMb(Buffer.alloc(10), false), 1);
+  assert.equal(configDriveMb(Buffer.alloc((1 << 20) + 1), false), 2);
+  assert.equal(configDriveMb(Buffer.alloc(518 << 10), true), 3);
 });

@@ -41,9 +41,6 @@ export async function fetchConfigDrive(configdrive: string, http: HttpOptions = 
   return data;
 }
 
-/** Size to reserve for a config drive in a partition layout, in MiB. */
-export const configDriveMb = (data: Buffer): number => Math.max(1, Math.ceil(data.length / (1 << 20)));
-
 /** A partition labelled config-2, if the image ships one; two are an error, as in IPA (which one would the instance read?). */
 async function findConfigDrivePartition(dev: string, run: ProgramRunner): Promise<string | null> {
   const found: string[] = [];
@@ -139,69 +136,131 @@ export type ConfigDriveOutcome = 'as-given' | 'rebuilt-vfat' | 'unreadable';
  * files are copied into a new vfat filesystem labelled CONFIG-2 on the same
  * partition (IPA's _try_build_fat32_config_drive); cloud-init and glean look
  * for that label as for config-2. Unlike IPA, this also applies to the
- * config drive partition of partition images (IPA dd's that one and stops),
- * and the start of the partition is zeroed before mkfs so that no ISO9660
+ * config drive partition of partition images (IPA dd's that one and stops;
+ * the layout gives it room for vfat's clusters: configDriveMb), and the
+ * start of the partition is zeroed before mkfs so that no ISO9660
  * descriptor is left beside the vfat one (blkid reports an ambivalent probe,
  * and finds no label, when both are there).
  *
- * A config drive that cannot be examined (not a filesystem the ramdisk can
- * mount, e.g. not an ISO at all) is left as written, with a warning, as in
- * IPA; a failure while formatting or copying is a DeploymentError.
+ * Content that is no filesystem at all (blkid finds no type in it) is left
+ * as written, with a warning, as in IPA. Anything else that stops the
+ * rebuild (no room in /tmp for the ISO, a ramdisk that cannot loop-mount
+ * it, mkfs, the copy) is a DeploymentError: the instance could not read
+ * its config drive.
  */
 export async function installConfigDrive(part: string, data: Buffer, o: InstallConfigDriveOptions): Promise<ConfigDriveOutcome> {
-  await writeConfigDrive(part, data, o.run);
-  if (!o.rebuild) {
-    const why = await mountError(part, o.run);
-    if (why === null) return 'as-given';
-    o.log?.warn(`The config drive on ${part} cannot be mounted there (${why}); rebuilding it as a vfat filesystem labelled CONFIG-2`);
-  } else {
+  if (o.rebuild) {
+    // As IPA in this mode: no dd first (the vfat may fit where the ISO does not).
     o.log?.info(`Rebuilding the config drive on ${part} as a vfat filesystem labelled CONFIG-2 (config_drive_rebuild)`);
+    const outcome = await rebuildAsVfat(part, data, o);
+    if (outcome === 'unreadable') await writeConfigDrive(part, data, o.run);
+    return outcome;
   }
+  await writeConfigDrive(part, data, o.run);
+  const why = await mountError(part, o);
+  if (why === null) return 'as-given';
+  o.log?.warn(`The config drive on ${part} cannot be mounted there (${why}); rebuilding it as a vfat filesystem labelled CONFIG-2`);
   return rebuildAsVfat(part, data, o);
 }
 
-/** null when `part` mounts read-only (type probed by mount), else why not. */
-async function mountError(part: string, run: ProgramRunner): Promise<string | null> {
+/** null when `part` mounts read-only (type probed by mount), else why not. A failed umount after that is only logged. */
+async function mountError(part: string, o: InstallConfigDriveOptions): Promise<string | null> {
   try {
-    await withMount(part, run, async () => undefined, ['-o', 'ro', '-t', 'auto'], 'rf-configdrive-check-');
+    await withMount(
+      part,
+      o.run,
+      async () => undefined,
+      ['-o', 'ro', '-t', 'auto'],
+      'rf-configdrive-check-',
+      (e) => o.log?.warn(`The config drive on ${part} mounted, but did not unmount: ${(e as Error).message}`),
+    );
     return null;
   } catch (e) {
     return (e as Error).message;
   }
 }
 
+/**
+ * MiB to reserve for a config drive in a partition layout: the data's size,
+ * as IPA; where it will be rebuilt as vfat (a disk whose logical sectors are
+ * larger than ISO9660's 2048 bytes, or `rebuild`), twice that and 1 MiB more:
+ * every file and directory takes at least one 4 KiB cluster there, against
+ * 2 KiB blocks in the ISO.
+ */
+export function configDriveMb(data: Buffer, vfat: boolean): number {
+  const mb = Math.max(1, Math.ceil(data.length / (1 << 20)));
+  return vfat ? 2 * mb + 1 : mb;
+}
+
+/** The device's logical sector size (BLKSSZGET); 512 when it cannot be read. */
+export async function logicalSectorSize(dev: string, run: ProgramRunner): Promise<number> {
+  const { stdout } = await run(['blockdev', '--getss', dev]).catch(() => ({ stdout: '' }));
+  const n = Number.parseInt(stdout.trim(), 10);
+  return Number.isInteger(n) && n > 0 ? n : 512;
+}
+
+/** The largest logical sector ISO9660 can be mounted on. */
+export const ISO9660_MAX_SECTOR = 2048;
+
 /** Zeroed before mkfs: past ISO9660's volume descriptors (from 32 KiB) and anything else a probe looks for near the start. */
 const WIPE_BYTES = 1 << 20;
+/** vfat clusters of 4 KiB whatever the sector size (mkfs.fat picks 16 KiB on a small 4Kn partition, where the files of a config drive sized for its ISO do not fit). */
+const CLUSTER_BYTES = 4096;
 
 async function rebuildAsVfat(part: string, data: Buffer, o: InstallConfigDriveOptions): Promise<ConfigDriveOutcome> {
-  const dir = await mkdtemp(join(o.tmpDir, 'rf-configdrive-'));
-  const iso = join(dir, 'configdrive.iso');
-  let examined = false;
+  let dir: string | undefined;
   try {
-    await writeFile(iso, data);
+    dir = await mkdtemp(join(o.tmpDir, 'rf-configdrive-'));
+    await writeFile(join(dir, 'configdrive.iso'), data);
+  } catch (e) {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    throw new DeploymentError(`Could not put the config drive in ${o.tmpDir} to rebuild it as vfat on ${part}: ${(e as Error).message}`);
+  }
+  const iso = join(dir, 'configdrive.iso');
+  try {
     // A modular loop driver makes /dev/loop-control only once loaded (tinyipa has no udev or kmod static nodes).
     await o.run(['modprobe', 'loop'], { timeoutMs: 30_000 }).catch(() => undefined);
-    await withMount(
-      iso,
-      o.run,
-      async (src) => {
-        examined = true;
-        await wipeStart(part, o.run);
-        await o.run(['mkfs.vfat', '-n', 'CONFIG-2', part]);
-        await withMount(part, o.run, (dst) => cp(src, dst, { recursive: true }), ['-t', 'vfat'], 'rf-configdrive-new-');
-      },
-      ['-o', 'loop,ro', '-t', 'auto'],
-      'rf-configdrive-iso-',
-    );
-    return 'rebuilt-vfat';
-  } catch (e) {
-    if (!examined) {
-      o.log?.warn(`The config drive could not be examined (${(e as Error).message}); it stays on ${part} as written`);
+    let examined = false;
+    try {
+      await withMount(
+        iso,
+        o.run,
+        async (src) => {
+          examined = true;
+          await wipeStart(part, o.run);
+          const perCluster = Math.max(1, CLUSTER_BYTES / (await logicalSectorSize(part, o.run)));
+          await o.run(['mkfs.vfat', '-s', String(perCluster), '-n', 'CONFIG-2', part]);
+          // dereference: vfat has no symlinks (IPA's copytree copies their targets too).
+          await withMount(
+            part,
+            o.run,
+            (dst) => cp(src, dst, { recursive: true, dereference: true }),
+            ['-t', 'vfat'],
+            'rf-configdrive-new-',
+          );
+        },
+        ['-o', 'loop,ro', '-t', 'auto'],
+        'rf-configdrive-iso-',
+      );
+      return 'rebuilt-vfat';
+    } catch (e) {
+      const why = (e as Error).message;
+      if (examined) {
+        throw new DeploymentError(
+          `Rebuilding the config drive on ${part} as vfat failed: ${why}. The partition now holds no usable config drive; check the partition (size, sector size) and the config drive's content`,
+        );
+      }
+      const type = (
+        await o.run(['blkid', '-p', '-o', 'value', '-s', 'TYPE', iso], { okCodes: [0, 2] }).catch(() => ({ stdout: '' }))
+      ).stdout.trim();
+      if (type) {
+        throw new DeploymentError(
+          `The config drive (${type}) cannot be mounted on ${part}, and the ramdisk could not mount it from a file to rebuild it as vfat either: ${why}; the ramdisk needs loop devices and ${type} support`,
+        );
+      }
+      o.log?.warn(`The config drive holds no filesystem the agent knows (${why}); it stays on ${part} as written`);
       return 'unreadable';
     }
-    throw new DeploymentError(
-      `Rebuilding the config drive on ${part} as vfat failed: ${(e as Error).message}. The partition now holds no usable config drive; check the partition (size, sector size) and the config drive's content`,
-    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import { DeploymentError, InvalidImage } from '../errors.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { destroyDiskMetadata } from '../hardware/disks/destroy-metadata.js';
 import { partitionPath } from '../hardware/disks/disk-facts.js';
-import { installConfigDrive } from './configdrive.js';
+import { configDriveMb, installConfigDrive, ISO9660_MAX_SECTOR, logicalSectorSize } from './configdrive.js';
 import { downloadImage } from './download.js';
 import { getPartitionUuid, PARTITION_WAIT_MS, rescanPartitions, waitForBlockDevice } from './disk-ids.js';
 import { openImageSink } from './block-writer.js';
@@ -121,7 +121,11 @@ export async function writePartitionImage(
   configdrive: Buffer | null,
   c: WriteContext,
 ): Promise<PartitionUuids> {
-  const plan = planPartitionLayout(info, bootMode, configdrive ? Math.ceil(configdrive.length / (1 << 20)) || 1 : 0);
+  // Room for vfat's clusters where the config drive will be rebuilt (installConfigDrive).
+  const cdMb = configdrive
+    ? configDriveMb(configdrive, c.configDriveRebuild === true || (await logicalSectorSize(dev, c.run)) > ISO9660_MAX_SECTOR)
+    : 0;
+  const plan = planPartitionLayout(info, bootMode, cdMb);
   const preserve = info.preserve_ephemeral === true;
   if (!preserve) await destroyDiskMetadata(dev, c.run);
   const parts = await applyPartitionLayout(dev, plan, c.run, !preserve);
