@@ -61,7 +61,8 @@ const collectExtraHardware: Collector = async (data, ctx) => {
     );
   }
   const argv = ['hardware-detect', ...(ctx.benchmarks.length ? ['--benchmark', ...ctx.benchmarks] : [])];
-  const out = (await ctx.host.run(argv, { timeoutMs: 600_000 })).stdout;
+  // No time limit, as in IPA: benchmarks on a large machine can run for a long time.
+  const out = (await ctx.host.run(argv)).stdout;
   try {
     data.data = JSON.parse(out);
   } catch (e) {
@@ -135,6 +136,8 @@ export async function runCollectors(names: string[], data: Payload, ctx: Collect
     } catch (e) {
       const msg = e instanceof AgentError ? e.details || e.message : (e as Error).message;
       failures.push(`collector ${name} failed: ${msg}`);
+      // Logged now, as IPA's AccumulatedFailures.add: on the console and in the journal the logs collector sends.
+      ctx.log.error(`inspection collector ${name} failed: ${msg}`);
     }
   }
   return failures.length ? `${ACCUMULATED_HEADER}\n${failures.map((f) => `* ${f}`).join('\n')}` : null;

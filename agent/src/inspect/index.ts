@@ -40,6 +40,8 @@ export interface InspectOptions {
   /** mDNS resolution; injectable because multicast is not testable offline. */
   resolveMdns?: (service: string) => Promise<{ url: string; warning?: string }>;
   log?: Log;
+  /** Rounds of the POST (postInspectionData); default 5, as IPA's. */
+  postAttempts?: number;
 }
 
 const DEFAULT_MANAGERS: ManagerVersion[] = [{ name: 'generic_hardware_manager', version: '1.2' }];
@@ -140,6 +142,9 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
     cafile: config.cafile,
     requestId: config.globalRequestId,
     onUrlFailed: (url, e) => log.warn(`no answer from ${url} (${e.message}): trying the next inspection URL`),
+    attempts: o.postAttempts,
+    onRoundFailed: (round, e, waitMs) =>
+      log.warn(`posting the inspection data failed (round ${round}: ${e.message}); trying again in ${waitMs / 1000} s`),
   };
   const resp = await postInspectionData(urls, data, post);
   if (error) throw new InspectionError(error);
@@ -151,7 +156,8 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
 export async function runInspection(config: AgentConfig, o: InspectOptions = {}): Promise<string | undefined> {
   if (!inspectionEnabled(config)) return undefined;
   try {
-    return await inspectOnce(config, o);
+    // Until the POST gets through (or is refused), as IPA's restarts do: see post.ts.
+    return await inspectOnce(config, { postAttempts: Number.POSITIVE_INFINITY, ...o });
   } catch (e) {
     (o.log ?? createConsoleLog()).error(`inspection failed: ${errText(e)}`);
     return undefined;

@@ -153,11 +153,41 @@ describe('runInspection', () => {
           sleeps.push(ms);
         },
         log,
+        postAttempts: 5,
       }),
       undefined,
     );
     assert.deepEqual(sleeps, [5000, 5000, 6000, 12000]);
-    assert.match(logs[0]!, new RegExp(`could not post the inspection data: ${down.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
+    assert.equal(logs.filter((l) => /WARNING posting the inspection data failed \(round \d: .*ECONNREFUSED/.test(l)).length, 4);
+    assert.match(logs.at(-1)!, new RegExp(`could not post the inspection data: ${down.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
+  });
+
+  it('at boot, keeps posting past 5 rounds (30 s apart) until the inspector answers, as IPA restarted by systemd', async () => {
+    const late = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('{"uuid":"late-boot"}'));
+    });
+    const down = await freePortUrl();
+    const sleeps: number[] = [];
+    const { lines: logs, ...log } = createMemoryLog();
+    const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: [down] });
+    try {
+      const uuid = await runInspection(cfg, {
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          if (sleeps.length === 8) await new Promise<void>((r) => late.listen(Number(new URL(down).port), '127.0.0.1', r));
+        },
+        log,
+      });
+      assert.equal(uuid, 'late-boot');
+      assert.deepEqual(sleeps, [5000, 5000, 6000, 12000, 24000, 30000, 30000, 30000]);
+      assert.ok(
+        logs.some((l) => /round 8: .*ECONNREFUSED.*again in 30 s/.test(l)),
+        logs.join('\n'),
+      );
+    } finally {
+      await new Promise<void>((r) => late.close(() => r()));
+    }
   });
 
   it('succeeds once the inspector starts listening between retries', async () => {

@@ -5,7 +5,10 @@
  * dropped, TLS failure: requests' ConnectionError) or the answer was 409 or
  * 5xx (Ironic answers 409 while the conductor holds the node's lock). The
  * waits between rounds are tenacity's wait_exponential(1.5, 5, 30) as in
- * IPA: 5, 5, 6 and 12 s. A peer that stays silent past the timeout is not
+ * IPA: 5, 5, 6 and 12 s. The boot-time inspection asks for rounds without
+ * end (attempts: Infinity, 30 s apart from the sixth): after its five, IPA
+ * raises an error its agent does not catch, the process exits and systemd
+ * starts it again, inspection first, until the POST gets through. A peer that stays silent past the timeout is not
  * asked again (requests' ReadTimeout is no ConnectionError): it may have
  * taken the data. Any other answer ends the rounds; >= 400 becomes an
  * InspectionError. The transport (TLS with cafile/insecure, timeouts) is
@@ -17,8 +20,10 @@ import { NoAnswerError, httpRequestText, readCaFile } from '../util/http.js';
 
 export interface PostOptions {
   timeoutMs?: number;
-  /** Rounds over the URLs (IPA's _RETRY_ATTEMPTS). */
+  /** Rounds over the URLs (IPA's _RETRY_ATTEMPTS, 5); Infinity for no end. */
   attempts?: number;
+  /** Told when a round failed and another follows in `waitMs`. */
+  onRoundFailed?: (round: number, error: Error, waitMs: number) => void;
   /** Injectable so tests do not wait 28 s. */
   sleep?: (ms: number) => Promise<void>;
   insecure?: boolean;
@@ -57,7 +62,7 @@ class RetryableAnswer extends Error {
     readonly url: string,
     readonly answer: HttpAnswer,
   ) {
-    super(`answered ${answer.status}`);
+    super(`${url} answered ${answer.status}`);
   }
 }
 const isRetryableStatus = (status: number): boolean => status === 409 || status >= 500;
@@ -122,6 +127,7 @@ export async function postInspectionData(urls: string[], payload: unknown, o: Po
       break;
     } catch (e) {
       if (round < rounds && worthAnotherRound(e)) {
+        o.onRoundFailed?.(round, e as Error, roundWaitMs(round));
         await pause(roundWaitMs(round));
         continue;
       }
