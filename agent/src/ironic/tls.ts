@@ -4,8 +4,8 @@
  * receives the PEM as agent_verify_ca, stores it and verifies the agent
  * against it, checking the host name against the IP SAN.
  */
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_STATE_DIR, type AgentConfig } from '../config.js';
@@ -98,7 +98,19 @@ export async function generateTlsCertificate(
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const keyFile = join(dir, 'agent.key');
   const certFile = join(dir, 'agent.crt');
-  await writeFile(keyFile, keyPem, { mode: 0o600 });
-  await writeFile(certFile, certPem, { mode: 0o644 });
+  // Each file whole or not at all (a restart reuses them: a half-written key would stop TLS for the rest of the boot).
+  await writeFile(`${keyFile}.tmp`, keyPem, { mode: 0o600 });
+  await writeFile(`${certFile}.tmp`, certPem, { mode: 0o644 });
+  await rename(`${keyFile}.tmp`, keyFile);
+  await rename(`${certFile}.tmp`, certFile);
   return { certPem, keyPem, certFile, keyFile };
+}
+
+/** Does the certificate carry the key's public half (a pair kept from an earlier start)? False for anything unreadable. */
+export function pairMatches(certPem: string, keyPem: string): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
+  }
 }
