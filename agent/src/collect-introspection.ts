@@ -9,7 +9,7 @@ import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
 import { collectIntrospectionData } from './inspect/index.js';
 import { createConsoleLog } from './util/log.js';
-import { applyTlsSettings } from './util/tls-policy.js';
+import { applyTlsSettings, setClientCertificate } from './util/tls-policy.js';
 
 export interface CollectArgs {
   daemon: boolean;
@@ -43,6 +43,7 @@ export async function collectIntrospectionMain(argv: string[]): Promise<number> 
   }
   const config = await loadConfig({ argv: args.rest, env: process.env });
   applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, createConsoleLog(config.debug));
+  setClientCertificate(config, createConsoleLog(config.debug));
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
   try {

@@ -85,12 +85,6 @@ const BY_IPA_NAME: ReadonlyMap<string, ConfigOptionName> = new Map(
   (Object.keys(CONFIG_OPTIONS) as ConfigOptionName[]).map((k) => [ipaOptionName(k), k] as const),
 );
 
-/** IPA options ramforge knows but does not act on: a warning instead of a silent debug line. */
-const UNSUPPORTED: Record<string, string> = {
-  certfile: 'client certificates are not supported; the agent connects without one',
-  keyfile: 'client certificates are not supported; the agent connects without one',
-};
-
 /** Convert a value of one kind; config-load.ts's convertValue, injected to keep this module free of the loader. */
 export type Convert = (raw: string, spec: OptionSpec) => { value: unknown; problem?: undefined } | { problem: { expected: string } };
 
@@ -115,8 +109,7 @@ export function iniValues(
     const name = a.key.toLowerCase().replace(/-/g, '_');
     const key = BY_IPA_NAME.get(name);
     if (!key) {
-      if (UNSUPPORTED[name]) o.log.warn(`${where}: ${a.key}: ${UNSUPPORTED[name]}`);
-      else o.log.debug(`${where}: unknown option ${a.key} ignored`);
+      o.log.debug(`${where}: unknown option ${a.key} ignored`);
       continue;
     }
     const spec: OptionSpec = CONFIG_OPTIONS[key];

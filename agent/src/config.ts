@@ -166,6 +166,13 @@ export const CONFIG_OPTIONS = {
     path: true,
     doc: 'PEM CA bundle for Ironic, inspector and image servers',
   },
+  certfile: {
+    kind: 'string',
+    default: undefined,
+    path: true,
+    doc: 'PEM client certificate every TLS connection presents (Ironic, inspector, image servers); needs keyfile',
+  },
+  keyfile: { kind: 'string', default: undefined, path: true, doc: "the client certificate's PEM key (certfile)" },
   diskErasureConcurrency: { kind: 'int', default: 1, param: 'ipa-disk-erasure-concurrency', doc: 'disks erased at once by erase_devices' },
   standalone: { kind: 'bool', default: false, param: 'ipa-standalone', doc: 'serve the API without lookup or heartbeats' },
   bootif: { kind: 'string', default: undefined, param: 'BOOTIF', doc: 'the raw BOOTIF value, e.g. "01-52-54-00-12-34-56"' },

@@ -29,7 +29,7 @@ import { createState, type AgentState } from './state.js';
 import { execute, type ProgramRunner } from './util/exec.js';
 import { dirEntries, sleepUntilDirChanges } from './util/dir-change.js';
 import { createConsoleLog, type Log } from './util/log.js';
-import { applyTlsSettings, resetTlsPolicy } from './util/tls-policy.js';
+import { applyTlsSettings, resetTlsPolicy, setClientCertificate } from './util/tls-policy.js';
 import { settleDevices } from './util/udev-settle.js';
 import { copyConfigFromVmedia, parseKernelParams, readVmediaNetworkData } from './vmedia.js';
 import { AGENT_VERSION } from './version.js';
@@ -136,6 +136,7 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   // The TLS floor of every connection from here on (the lookup may raise it); reset first, as tests start many agents in one process.
   resetTlsPolicy();
   applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, log);
+  setClientCertificate(config, log);
   await syncClock(config, run, log);
   // Secure Boot's kernel lockdown closes /dev/mem and more: say what the agent does without (not awaited: off the start path).
   void import('./hardware/inventory/boot-security.js')

@@ -1,11 +1,14 @@
 /**
  * Acceptance: the agent trusts Ironic's CA given only by an IPA INI file
  * (`[DEFAULT] api_url`, `cafile`, as Ironic's virtual-media ironic-tls.conf
- * sets it) for lookup and heartbeats with the REAL Ironic, through automated
+ * sets it) and presents the client certificate of its `certfile`/`keyfile`
+ * for lookup and heartbeats with the REAL Ironic, through automated
  * cleaning to `available`. The real Ironic of test/support/ironic.ts serves
  * plain HTTP (requireTls there is [agent]require_tls, about the agent's
  * own listener), so a TLS terminator on 127.0.0.1 with a certificate from a
- * CA made here by openssl stands in front of it: it only forwards bytes.
+ * CA made here by openssl stands in front of it, and, as a web server
+ * configured for mutual TLS would, accepts only clients with a certificate
+ * from that CA: it only forwards bytes.
  *
  *   node --import tsx --test test/integration/agent-ironic-tls.test.ts
  */
@@ -30,6 +33,7 @@ let disk: LoopDisk;
 let scope: TestScope | undefined;
 let proxy: tls.Server | undefined;
 let tlsConnections = 0;
+let clientCertConnections = 0;
 
 before(async () => {
   if (skip) return;
@@ -37,8 +41,9 @@ before(async () => {
   disk = createLoopDisk();
   const ca = makeTestCa(dir);
   const upstream = new URL(env.apiUrl);
-  proxy = tls.createServer({ key: ca.key, cert: ca.cert }, (sock) => {
+  proxy = tls.createServer({ key: ca.key, cert: ca.cert, requestCert: true, rejectUnauthorized: true, ca: ca.caPem }, (sock) => {
     tlsConnections++;
+    if (sock.getPeerCertificate().subject?.CN === 'ramforge test client') clientCertConnections++;
     const up = net.connect(Number(upstream.port), upstream.hostname);
     sock.pipe(up).pipe(sock);
     sock.on('error', () => up.destroy());
@@ -54,7 +59,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('an INI file with api_url and cafile: lookup and heartbeats over TLS to the real Ironic, cleaning to available', {
+test('an INI file with api_url, cafile, certfile and keyfile: lookup and heartbeats over mutual TLS to the real Ironic, cleaning to available', {
   skip,
   timeout: 420_000,
 }, async () => {
@@ -63,7 +68,7 @@ test('an INI file with api_url and cafile: lookup and heartbeats over TLS to the
   const ini = join(dir, 'ironic-python-agent.conf');
   writeFileSync(
     ini,
-    `[DEFAULT]\n# as Ironic's ironic-tls.conf, plus the URL\napi_url = https://127.0.0.1:${port}\ncafile = ${join(dir, 'ca.crt')}\n`,
+    `[DEFAULT]\n# as Ironic's ironic-tls.conf, plus the URL and a client certificate\napi_url = https://127.0.0.1:${port}\ncafile = ${join(dir, 'ca.crt')}\ncertfile = ${join(dir, 'client.crt')}\nkeyfile = ${join(dir, 'client.key')}\n`,
   );
   await withLogs(scope, async () => {
     const uuid = await scope!.enroll(nic.mac);
@@ -74,5 +79,6 @@ test('an INI file with api_url and cafile: lookup and heartbeats over TLS to the
     assert.match(log, new RegExp(`api_url=https://127\\.0\\.0\\.1:${port}`));
     assert.match(log, /lookup found node/);
     assert.ok(tlsConnections >= 2, `the agent's requests went through TLS (${tlsConnections} connections)`);
+    assert.equal(clientCertConnections, tlsConnections, 'every connection presented the client certificate');
   });
 });

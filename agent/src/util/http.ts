@@ -27,7 +27,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGENT_NAME } from '../version.js';
 import { http, https, tls } from './node-builtins.js';
-import { tlsPolicyOptions } from './tls-policy.js';
+import { getClientCertificate, tlsPolicyOptions } from './tls-policy.js';
 
 export interface HttpOptions {
   method?: 'GET' | 'POST';
@@ -102,6 +102,12 @@ export function readCaFile(path: string | undefined): Buffer | undefined {
   let ca = caCache.get(path);
   if (!ca) caCache.set(path, (ca = readFileSync(path)));
   return ca;
+}
+
+/** The client certificate (tls-policy.ts setClientCertificate) as TLS options, its files read on first use as cafile's. */
+function clientCertOptions(): { cert?: Buffer; key?: Buffer } {
+  const c = getClientCertificate();
+  return c ? { cert: readCaFile(c.certfile), key: readCaFile(c.keyfile) } : {};
 }
 
 /**
@@ -285,6 +291,7 @@ function tlsOptionsFor(server: URL, o: HttpOptions): ConnectionOptions {
     ...tlsPolicyOptions(),
     rejectUnauthorized: !o.insecure,
     ...(o.ca ? { ca: o.ca } : {}),
+    ...clientCertOptions(),
     host: name,
     servername: isIpAddress ? '' : name,
   };

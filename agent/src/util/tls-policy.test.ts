@@ -13,7 +13,14 @@ import { after, afterEach, describe, it } from 'node:test';
 import { createMemoryLog } from '../../test/support/logs.js';
 import { makeTestCa } from '../../test/support/test-ca.js';
 import { NoAnswerError, httpRequestText } from './http.js';
-import { DEFAULT_TLS12_CIPHERS, applyTlsSettings, cipherSuitesProblem, resetTlsPolicy, tlsPolicyOptions } from './tls-policy.js';
+import {
+  DEFAULT_TLS12_CIPHERS,
+  applyTlsSettings,
+  cipherSuitesProblem,
+  resetTlsPolicy,
+  setClientCertificate,
+  tlsPolicyOptions,
+} from './tls-policy.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'tls-policy-'));
 const ca = makeTestCa(scratch);
@@ -79,6 +86,26 @@ describe('outbound connections (util/http.ts)', () => {
       assert.equal((await get(p.url)).text, 'ok');
       applyTlsSettings('test', '1.3', undefined, createMemoryLog());
       await assert.rejects(get(p.url), refused);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe('client certificate (certfile/keyfile)', () => {
+  it("is presented to a server that requires one; without it that server refuses; one of the two alone is ignored with IPA's warning", async () => {
+    // The peer requires a client certificate signed by the test CA, as an Apache SSLVerifyClient in front of Ironic.
+    const p = await peer({ requestCert: true, rejectUnauthorized: true, ca: ca.caPem });
+    try {
+      await assert.rejects(get(p.url), refused, 'no certificate: the handshake fails');
+      const log = createMemoryLog();
+      setClientCertificate({ certfile: ca.clientCertFile }, log);
+      assert.match(log.lines.join('\n'), /WARNING Only one of 'keyfile' and 'certfile' options is defined/);
+      await assert.rejects(get(p.url), refused);
+      setClientCertificate({ certfile: ca.clientCertFile, keyfile: ca.clientKeyFile }, log);
+      assert.equal((await get(p.url)).text, 'ok');
+      resetTlsPolicy();
+      await assert.rejects(get(p.url), refused, 'reset with the policy');
     } finally {
       await p.close();
     }

@@ -44,6 +44,31 @@ export function setTlsPolicy(p: TlsPolicy): void {
 
 export function resetTlsPolicy(): void {
   current = DEFAULT_POLICY;
+  clientCert = undefined;
+}
+
+/**
+ * IPA's certfile/keyfile: the client certificate every TLS connection the
+ * agent makes presents (Ironic, the inspector, image and config-drive
+ * servers, an https proxy), as IPA master's one requests session does; set
+ * at start from the config. util/http.ts reads the files on first use, as
+ * cafile's (virtual media may bring them).
+ */
+let clientCert: { certfile: string; keyfile: string } | undefined;
+
+export function setClientCertificate(p: { certfile?: string; keyfile?: string }, log: Log): void {
+  clientCert = undefined;
+  if (p.certfile && p.keyfile) {
+    clientCert = { certfile: p.certfile, keyfile: p.keyfile };
+    log.info(`TLS client certificate ${p.certfile}`);
+  } else if (p.certfile || p.keyfile) {
+    // IPA's words: one without the other is ignored.
+    log.warn("Only one of 'keyfile' and 'certfile' options is defined in config file. Its value will be ignored.");
+  }
+}
+
+export function getClientCertificate(): { certfile: string; keyfile: string } | undefined {
+  return clientCert;
 }
 
 /** The options for https.request, tls.connect and https.createServer that carry the policy. */

@@ -14,6 +14,9 @@ export interface TestCa {
   /** Key and certificate of the 127.0.0.1 server. */
   key: Buffer;
   cert: Buffer;
+  /** A client certificate (CN ramforge test client) signed by the CA, for servers that ask for one (IPA's certfile/keyfile). */
+  clientCertFile: string;
+  clientKeyFile: string;
 }
 
 /** `ips`: the server certificate's IP subjectAltNames (default 127.0.0.1 only). */
@@ -42,6 +45,32 @@ export function makeTestCa(dir: string, ips: string[] = ['127.0.0.1']): TestCa {
     '-out',
     'srv.crt',
   );
+  openssl('req', ...ec, '-subj', '/CN=ramforge test client', '-keyout', 'client.key', '-out', 'client.csr');
+  writeFileSync(join(dir, 'client.cnf'), 'extendedKeyUsage=clientAuth\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'client.cnf',
+    '-out',
+    'client.crt',
+  );
   const caFile = join(dir, 'ca.crt');
-  return { caPem: readFileSync(caFile, 'utf8'), caFile, key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) };
+  return {
+    caPem: readFileSync(caFile, 'utf8'),
+    caFile,
+    key: readFileSync(join(dir, 'srv.key')),
+    cert: readFileSync(join(dir, 'srv.crt')),
+    clientCertFile: join(dir, 'client.crt'),
+    clientKeyFile: join(dir, 'client.key'),
+  };
 }
