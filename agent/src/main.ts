@@ -192,8 +192,12 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   let ip: string | undefined;
   let ironicVersion: string | undefined;
   if (ironicMod && client) {
-    const addresses = interfaces.map((i) => i.mac_address).filter((m): m is string => !!m);
-    const result = await client.lookupNode({ addresses, nodeUuid });
+    const macsOf = (l: NetworkInterface[]): string[] => l.map((i) => i.mac_address).filter((m): m is string => !!m);
+    const result = await client.lookupNode({
+      addresses: macsOf(interfaces),
+      refreshAddresses: async () => macsOf((await managers.dispatchToManagers('list_network_interfaces')) as NetworkInterface[]),
+      nodeUuid,
+    });
     ironicMod.applyLookup(state, result, log);
     log.info(`lookup found node ${result.node.uuid}; heartbeat timeout ${state.heartbeatTimeout} s`);
     await saveToken(state, stateDir, log);

@@ -119,6 +119,39 @@ describe('IronicClient', () => {
     );
   });
 
+  it('asks with the MACs listed again at each retry: a NIC that came up late is in the next lookup; a failed listing keeps the last', async () => {
+    fake.reset();
+    fake.reply(
+      'lookup',
+      { status: 404, body: ironicErrorBody('Node not found') },
+      { status: 404, body: ironicErrorBody('Node not found') },
+      { status: 404, body: ironicErrorBody('Node not found') },
+      { status: 200, body: { node: { uuid: 'late-nic' }, config: { heartbeat_timeout: 30 } } },
+    );
+    const log = createMemoryLog();
+    const listings: Array<() => string[]> = [
+      () => ['52:54:00:12:34:56', '52:54:00:00:00:99'],
+      () => {
+        throw new Error('sysfs went away');
+      },
+      () => [],
+    ];
+    const c = clientFor({ lookupInterval: 1 }, { ...makeFakeTime(), random: () => 0, log });
+    const r = await c.lookupNode({ addresses: ['52:54:00:12:34:56'], refreshAddresses: async () => listings.shift()!() });
+    assert.equal(r.node.uuid, 'late-nic');
+    assert.deepEqual(
+      fake.requestsTo('lookup').map((q) => q.query.get('addresses')),
+      [
+        '52:54:00:12:34:56',
+        '52:54:00:12:34:56,52:54:00:00:00:99',
+        '52:54:00:12:34:56,52:54:00:00:00:99',
+        '52:54:00:12:34:56,52:54:00:00:00:99',
+      ],
+    );
+    assert.ok(log.lines.some((l) => /lookup addresses now 52:54:00:12:34:56,52:54:00:00:00:99 \(were 52:54:00:12:34:56\)/.test(l)));
+    assert.ok(log.lines.some((l) => /WARNING listing the network interfaces for the lookup failed: .*sysfs went away/.test(l)));
+  });
+
   it('a lookup waits for GET / (a moment of 503) instead of going out at 1.31 without a token; after 3 failures it goes anyway', async () => {
     fake.reset();
     fake.version = '1.80';

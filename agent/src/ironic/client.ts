@@ -18,7 +18,7 @@ import { describeError } from '../errors.js';
 import { httpRequestText, readCaFile, type HttpText } from '../util/http.js';
 import { describeIronicError, isObject } from './responses.js';
 import { createConsoleLog, type Log } from '../util/log.js';
-import { lookupWithRetries, type LookupResult } from './lookup.js';
+import { lookupWithRetries, type LookupOptions, type LookupResult } from './lookup.js';
 
 export type { LookupResult, LookupConfig } from './lookup.js';
 export { applyLookup } from './lookup.js';
@@ -128,7 +128,7 @@ export class IronicClient {
    * GET /v1/lookup until Ironic answers 200 with a node and its config, or
    * lookup_timeout runs out (then LookupNodeError). See lookup.ts.
    */
-  lookupNode(o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal }): Promise<LookupResult> {
+  lookupNode(o: LookupOptions): Promise<LookupResult> {
     return lookupWithRetries(this, o);
   }
 

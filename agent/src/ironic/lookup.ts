@@ -77,7 +77,19 @@ export function parseLookupBody(text: string): LookupResult | undefined {
  */
 export const LOOKUPS_WAITING_FOR_VERSION = 3;
 
-async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal }): Promise<Attempt> {
+export interface LookupOptions {
+  addresses: string[];
+  /**
+   * The MACs again before each retry: a NIC that shows up late (its driver,
+   * its link) is in the next lookup. IPA lists them once per lookup call and
+   * a late one waits for the agent's restart.
+   */
+  refreshAddresses?: () => Promise<string[]>;
+  nodeUuid?: string;
+  signal?: AbortSignal;
+}
+
+async function tryLookupOnce(client: IronicClient, o: LookupOptions): Promise<Attempt> {
   const discovered = await client.discoverVersion();
   if (client.versionDiscoveryFailures > 0 && client.versionDiscoveryFailures < LOOKUPS_WAITING_FOR_VERSION) {
     client.log.warn('lookup postponed: without the API version it would go out at 1.31, which Ironic answers without the agent token');
@@ -113,15 +125,14 @@ async function tryLookupOnce(client: IronicClient, o: { addresses: string[]; nod
  * (node locked while the token is created) it also pauses 5, 10, then 30 s.
  * The deadline is checked after each attempt, so one attempt lands on it.
  */
-export async function lookupWithRetries(
-  client: IronicClient,
-  o: { addresses: string[]; nodeUuid?: string; signal?: AbortSignal },
-): Promise<LookupResult> {
+export async function lookupWithRetries(client: IronicClient, opts: LookupOptions): Promise<LookupResult> {
   const { lookupTimeout, lookupInterval } = client.config;
   const deadline = client.now() + lookupTimeout * 1000;
   const minWait = Math.max(0, lookupInterval);
   let conflictPause = 0;
+  let o = opts;
   for (let attempt = 1; ; attempt++) {
+    if (attempt > 1 && o.refreshAddresses) o = { ...o, addresses: await refreshed(client, o) };
     const r = await tryLookupOnce(client, o);
     if (r.kind === 'ok') {
       client.log.info(`lookup succeeded: node ${r.result.node.uuid} (attempt ${attempt})`);
@@ -141,6 +152,21 @@ export async function lookupWithRetries(
     const wait = computeLookupBackoff(attempt, minWait, Math.max(minWait, MAX_LOOKUP_WAIT_S), client.random);
     await client.sleep(Math.min(wait * 1000, remaining), o.signal);
   }
+}
+
+/** The MACs listed again (a NIC that came up late); the ones before when listing fails or finds none. */
+async function refreshed(client: IronicClient, o: LookupOptions): Promise<string[]> {
+  let now: string[];
+  try {
+    now = await o.refreshAddresses!();
+  } catch (e) {
+    client.log.warn(`listing the network interfaces for the lookup failed: ${describeError(e)}; asking with the MACs listed before`);
+    return o.addresses;
+  }
+  if (now.length === 0) return o.addresses;
+  if (now.join(',') !== o.addresses.join(','))
+    client.log.info(`lookup addresses now ${now.join(',')} (were ${o.addresses.join(',') || 'none'})`);
+  return now;
 }
 
 /**
