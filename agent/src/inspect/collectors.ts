@@ -100,7 +100,9 @@ export const COLLECTORS: Record<string, Collector> = {
   },
   lldp: async (data, ctx) => {
     // IPA's inspector collector: lldp_raw per interface. Reuses the inventory's capture when ipa-collect-lldp made one;
-    // a failed capture is logged (collectLldp), never an inspection error.
+    // a failed capture is logged (collectLldp), never an inspection error. The inventory is collected once and
+    // posted by `default`: taken here first, it must wait for DHCP as `default` would, or it would lack the addresses.
+    if (ctx.collectorNames.includes('default')) await ctx.waitForDhcp();
     const interfaces = (await ctx.inventory()).interfaces;
     const m = interfaces.some((i) => i.lldp !== null)
       ? new Map(interfaces.map((i) => [i.name, i.lldp ?? []] as const))

@@ -89,6 +89,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
     );
   }
   let cached: Promise<Inventory> | undefined;
+  let dhcp: Promise<boolean> | undefined;
   const inventory = () =>
     (cached ??= o.inventory
       ? o.inventory()
@@ -113,15 +114,16 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    // Once per inspection, whichever collector asks first.
     waitForDhcp: () =>
-      waitForDhcp({
+      (dhcp ??= waitForDhcp({
         timeoutS: config.inspectionDhcpWaitTimeout,
         allInterfaces: config.inspectionDhcpAllInterfaces,
         bootif: config.bootif,
         listInterfaces: () => collectInterfaces(host),
         now: o.now,
         sleep: o.sleep,
-      }),
+      })),
   });
   if (data.inventory && legacyEnabled(config.cmdline)) {
     const inv = data.inventory as Inventory;

@@ -375,6 +375,30 @@ describe('runInspection', () => {
     }
   });
 
+  it('lldp before default: the inventory both post is taken after the DHCP wait, which runs once', async () => {
+    const order: string[] = [];
+    let dhcp: Promise<boolean> | undefined;
+    const inv = { interfaces: [{ name: 'eno1', lldp: [[1, '04aa']] }], disks: [], boot: { pxe_interface: null } };
+    const ctx = {
+      log: createMemoryLog(),
+      collectorNames: ['lldp', 'default'],
+      managers: [],
+      waitForDhcp: () =>
+        (dhcp ??= (async () => {
+          order.push('dhcp');
+          return true;
+        })()),
+      inventory: async () => {
+        order.push('inventory');
+        return inv;
+      },
+    } as unknown as Parameters<(typeof COLLECTORS)['lldp']>[1];
+    const data: Record<string, unknown> = {};
+    assert.equal(await runCollectors(['lldp', 'default'], data, ctx), null);
+    assert.deepEqual(order, ['dhcp', 'inventory', 'inventory']);
+    assert.deepEqual(data.lldp_raw, { eno1: [[1, '04aa']] });
+  });
+
   it('resolves mdns through the injected resolver and posts to <url>/v1/continue', async () => {
     seen.length = 0;
     const cfg = config({ inspectionCollectors: ['default'], inspectionCallbackUrl: ['mdns'] });
