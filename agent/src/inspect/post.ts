@@ -16,7 +16,7 @@
  */
 import { InspectionError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NoAnswerError, httpRequestText, readCaFile } from '../util/http.js';
+import { NoAnswerError, envProxies, httpRequestText, readCaFile } from '../util/http.js';
 
 export interface PostOptions {
   timeoutMs?: number;
@@ -52,6 +52,7 @@ export async function postJson(url: string, payload: unknown, o: PostOptions = {
     timeoutMs: o.timeoutMs ?? 30_000,
     ca: url.startsWith('https:') ? readCaFile(o.cafile) : undefined,
     insecure: o.insecure,
+    ...envProxies(),
   });
   return { status: res.status, body: res.text };
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LookupNodeError } from '../errors.js';
 import { IronicClient, type IronicClientOptions } from './client.js';
@@ -150,6 +152,37 @@ describe('IronicClient', () => {
     );
     assert.ok(log.lines.some((l) => /lookup addresses now 52:54:00:12:34:56,52:54:00:00:00:99 \(were 52:54:00:12:34:56\)/.test(l)));
     assert.ok(log.lines.some((l) => /WARNING listing the network interfaces for the lookup failed: .*sysfs went away/.test(l)));
+  });
+
+  it("goes through the proxy of its environment (http_proxy), unless no_proxy names Ironic, as IPA's requests session", async () => {
+    fake.reset();
+    const through: string[] = [];
+    // A forward proxy: absolute-URI requests, relayed to the fake Ironic.
+    const proxy = http.createServer((req, res) => {
+      through.push(req.url!);
+      const up = http.request(req.url!, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const saved = { http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
+    try {
+      process.env.http_proxy = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      delete process.env.no_proxy;
+      assert.equal(await clientFor().discoverVersion(), '1.80');
+      assert.deepEqual(through, [`${fake.url}/`]);
+      process.env.no_proxy = '127.0.0.1';
+      assert.equal(await clientFor().discoverVersion(), '1.80');
+      assert.equal(through.length, 1, 'no_proxy: straight to Ironic');
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
   });
 
   it('a lookup waits for GET / (a moment of 503) instead of going out at 1.31 without a token; after 3 failures it goes anyway', async () => {

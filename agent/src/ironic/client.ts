@@ -15,7 +15,7 @@ import {
 } from './api-version.js';
 import { HeartbeatConflictError, HeartbeatConnectionError, HeartbeatError, IronicConnectionError } from './errors.js';
 import { describeError } from '../errors.js';
-import { httpRequestText, readCaFile, type HttpText } from '../util/http.js';
+import { envProxies, httpRequestText, readCaFile, type HttpText } from '../util/http.js';
 import { describeIronicError, isObject } from './responses.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 import { lookupWithRetries, type LookupOptions, type LookupResult } from './lookup.js';
@@ -179,6 +179,7 @@ export class IronicClient {
           signal: o.signal,
           ca: readCaFile(this.config.cafile),
           insecure: this.config.insecure,
+          ...envProxies(),
         });
         this.promoteUrl(base);
         return res;

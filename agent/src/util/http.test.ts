@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { NoAnswerError, httpGetBuffer, httpRequest, httpRequestText, keepsAuthorization, retry } from './http.js';
+import { NoAnswerError, envProxies, httpGetBuffer, httpRequest, httpRequestText, keepsAuthorization, retry } from './http.js';
 
 let server: http.Server;
 let base: string;
@@ -170,5 +170,20 @@ describe('retry', () => {
       /fatal/,
     );
     assert.equal(tries, 1);
+  });
+});
+
+describe('envProxies', () => {
+  it('reads the proxies as requests does: lower case first, all_proxy for both schemes, no_proxy', () => {
+    assert.deepEqual(envProxies({}), {});
+    assert.deepEqual(envProxies({ HTTPS_PROXY: 'http://p:3128', no_proxy: 'ironic.local' }), {
+      proxies: { http: null, https: 'http://p:3128' },
+      noProxy: 'ironic.local',
+    });
+    assert.deepEqual(envProxies({ http_proxy: 'http://low:1', HTTP_PROXY: 'http://up:2' }).proxies, { http: 'http://low:1', https: null });
+    assert.deepEqual(envProxies({ ALL_PROXY: 'http://all:3', https_proxy: 'http://s:4' }), {
+      proxies: { http: 'http://all:3', https: 'http://s:4' },
+      noProxy: null,
+    });
   });
 });

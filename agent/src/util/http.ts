@@ -95,6 +95,21 @@ export function isNoProxy(url: URL, noProxy: string | null | undefined): boolean
   return false;
 }
 
+/**
+ * The proxies of the environment, as Python's requests (IPA's sessions to
+ * Ironic and the inspector) reads them: `https_proxy`/`HTTPS_PROXY`,
+ * `http_proxy`/`HTTP_PROXY`, `all_proxy`/`ALL_PROXY` for both, and
+ * `no_proxy`/`NO_PROXY`; the lower-case name wins, as in urllib.
+ */
+export function envProxies(env: NodeJS.ProcessEnv = process.env): Pick<HttpOptions, 'proxies' | 'noProxy'> {
+  const get = (name: string): string | undefined => env[name] || env[name.toUpperCase()] || undefined;
+  const all = get('all_proxy');
+  const http = get('http_proxy') ?? all;
+  const https = get('https_proxy') ?? all;
+  if (!http && !https) return {};
+  return { proxies: { http: http ?? null, https: https ?? null }, noProxy: get('no_proxy') ?? null };
+}
+
 const caCache = new Map<string, Buffer>();
 /** The CA bundle at `path` (ipa cafile), read once: it may be copied from virtual media after start, so not before first use. */
 export function readCaFile(path: string | undefined): Buffer | undefined {
