@@ -149,7 +149,16 @@ test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => 
     assert.deepEqual(seen, [srv.url('/img.raw')]);
     await fetchTo(info({ proxies: { http: purl }, no_proxy: 'localhost,127.0.0.1' }));
     assert.equal(seen.length, 1);
+    // As requests merges them in IPA: the environment's proxy when image_info names none, and its no_proxy.
+    process.env.http_proxy = purl;
+    await fetchTo(info());
+    assert.equal(seen.length, 2);
+    process.env.no_proxy = '127.0.0.1';
+    await fetchTo(info());
+    assert.equal(seen.length, 2);
   } finally {
+    delete process.env.http_proxy;
+    delete process.env.no_proxy;
     proxy.closeAllConnections();
     proxy.close();
   }

@@ -9,7 +9,7 @@ import type { Log } from '../util/log.js';
 import { resolveChecksum, selectChecksumSource, type ResolvedChecksum } from './checksum.js';
 import { HashError, SinkWriteError, type BlockWriter } from './block-writer.js';
 import { HASH_WORKER_MIN_BYTES, startHasher, type BlockHasher } from './block-hasher.js';
-import { httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
+import { envProxies, httpGetBuffer, httpRequest, readCaFile, retry, type HttpOptions, type HttpResponse } from '../util/http.js';
 import { rawGet, rawGetApplies, type RawResponse } from '../util/raw-http.js';
 import { ImageDownloadFatalError, ImageDownloadOutOfSpaceError, ImageDownloadTimeoutError, isFatalError } from './image-errors.js';
 
@@ -70,11 +70,14 @@ export function buildHttpOptions(info: Record<string, unknown>, o: DownloadOptio
       );
     headers.authorization = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
   }
-  const proxies = (info.proxies ?? {}) as { http?: string; https?: string };
+  // As requests merges them in IPA: image_info's proxies over the environment's, scheme by scheme; its no_proxy first.
+  const env = envProxies();
+  const given = (info.proxies ?? {}) as { http?: string; https?: string };
+  const proxies = { ...env.proxies, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v)) };
   return {
     headers,
     proxies,
-    noProxy: typeof info.no_proxy === 'string' ? info.no_proxy : null,
+    noProxy: typeof info.no_proxy === 'string' && info.no_proxy ? info.no_proxy : (env.noProxy ?? null),
     insecure: o.insecure,
     ca: readCaFile(o.cafile),
     timeoutMs: o.downloadTimeoutS * 1000,
