@@ -434,10 +434,10 @@ export class GenericHardwareManager implements HardwareManager {
   /** raid.create_configuration (clean/service step): the node's target_raid_config, software volumes only. */
   async create_configuration(node: Node, _ports: Port[], _args: StepArgs = {}): Promise<unknown> {
     const { createSoftwareRaid } = await import('./raid/software-raid.js');
-    // The conductor stores the config filtered by create_root_volume/create_nonroot_volumes here; IPA reads the unfiltered one.
-    const filtered = node.driver_internal_info?.target_raid_config;
-    const config = filtered && typeof filtered === 'object' ? filtered : node.target_raid_config;
-    const created = await createSoftwareRaid(config, node, await this.raidContext());
+    // node.target_raid_config, as IPA: the copy the conductor filters by create_root_volume/create_nonroot_volumes
+    // (driver_internal_info) lacks the root volume with create_root_volume=False, and software RAID lays the
+    // volumes out from the root one (RAID-1, first), so that copy would fail validation or put another volume there.
+    const created = await createSoftwareRaid(node.target_raid_config, node, await this.raidContext());
     Object.assign(this.raidRootVolumes, created.rootVolumes);
     return created.config;
   }

@@ -89,7 +89,9 @@ export function rootVolumeName(config: unknown): string | null {
   const lds = (config as { logical_disks?: unknown } | undefined)?.logical_disks;
   if (!Array.isArray(lds) || !lds.length) return null;
   const list = lds as Array<Record<string, unknown>>;
-  const root = list.find((ld) => ld.is_root_volume === true) ?? list[0]!;
+  // Never one marked is_root_volume: false (IPA leaves those and their disks out of the install device).
+  const root = list.find((ld) => ld.is_root_volume === true) ?? list.find((ld) => ld.is_root_volume !== false);
+  if (!root) return null;
   if (typeof root.volume_name === 'string') return root.volume_name;
   const ordered = [...list.filter((ld) => ld.size_gb !== 'MAX'), ...list.filter((ld) => ld.size_gb === 'MAX')];
   return `md${ordered.indexOf(root)}`;

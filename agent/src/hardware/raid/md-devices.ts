@@ -17,7 +17,8 @@ export interface MdDevice {
 
 /** Every md device lsblk lists (arrays, partitions on arrays, inactive arrays), in kernel order, once each. */
 export async function listMdDevices(run: ProgramRunner): Promise<MdDevice[]> {
-  const { stdout } = await run(['lsblk', '-J', '-l', '-p', '-o', 'NAME,TYPE'], { okCodes: [0, 32, 64] });
+  // -a: an inactive (broken) array has size 0, which lsblk hides without it (IPA's _scan_raids lists with -a too).
+  const { stdout } = await run(['lsblk', '-J', '-l', '-p', '-a', '-o', 'NAME,TYPE'], { okCodes: [0, 32, 64] });
   let rows: Array<{ name?: string; type?: string }> = [];
   try {
     rows = (JSON.parse(stdout || '{}') as { blockdevices?: typeof rows }).blockdevices ?? [];

@@ -12,6 +12,7 @@ import {
   placeLogicalDisks,
   planSoftwareRaid,
   raidStartBytes,
+  readCapability,
 } from './plan.js';
 import { validateRaidConfig, type LogicalDisk } from './raid-config.js';
 import { rootVolumeName } from './install-device.js';
@@ -258,4 +259,20 @@ test('mdadm output parsing and device names', () => {
     }),
     'b',
   );
+  // Never a volume marked is_root_volume: false, as IPA leaves those out of the install device.
+  assert.equal(
+    rootVolumeName({
+      logical_disks: [sw({ size_gb: 5, volume_name: 'data', is_root_volume: false }), sw({ volume_name: 'os', raid_level: '0' })],
+    }),
+    'os',
+  );
+  assert.equal(rootVolumeName({ logical_disks: [sw({ volume_name: 'data', is_root_volume: false })] }), null);
+});
+
+test('readCapability: a dict, a JSON text (Nova stores instance_info capabilities so), or k:v pairs, as IPA parse_capabilities', () => {
+  assert.equal(readCapability({ capabilities: { disk_label: 'gpt' } }, 'disk_label'), 'gpt');
+  assert.equal(readCapability({ capabilities: '{"disk_label": "gpt", "boot_mode": "uefi"}' }, 'boot_mode'), 'uefi');
+  assert.equal(readCapability({ capabilities: 'boot_mode:bios,disk_label:gpt' }, 'disk_label'), 'gpt');
+  assert.equal(readCapability({ capabilities: '{not json' }, 'disk_label'), undefined);
+  assert.equal(readCapability({}, 'disk_label'), undefined);
 });

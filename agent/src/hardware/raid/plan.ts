@@ -268,9 +268,16 @@ export function nodeBootMode(
   return mode === 'uefi' || mode === 'bios' ? mode : ramdiskMode;
 }
 
-/** A capability from an object's `capabilities` ("k1:v1,k2:v2" or a dict). */
+/** A capability from an object's `capabilities`: a dict, a JSON text of one (as Nova stores instance_info's), or "k1:v1,k2:v2" (IPA's parse_capabilities). */
 export function readCapability(o: Record<string, unknown> | undefined, key: string): string | undefined {
-  const caps = o?.capabilities;
+  let caps = o?.capabilities;
+  if (typeof caps === 'string' && caps.trim().startsWith('{')) {
+    try {
+      caps = JSON.parse(caps) as unknown;
+    } catch {
+      /* not JSON: the k:v form below */
+    }
+  }
   if (caps && typeof caps === 'object' && !Array.isArray(caps)) {
     const v = (caps as Record<string, unknown>)[key];
     return v === undefined || v === null ? undefined : String(v);

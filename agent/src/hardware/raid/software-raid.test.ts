@@ -27,7 +27,7 @@ function fakeSystem(
     const fail = () => {
       throw new ExecError(argv, 1, '', 'mdadm: No md superblock detected');
     };
-    if (line === 'lsblk -J -l -p -o NAME,TYPE')
+    if (line === 'lsblk -J -l -p -a -o NAME,TYPE')
       return ok(JSON.stringify({ blockdevices: arrays.map((name) => ({ name, type: 'raid1' })) }));
     if (argv[0] === 'lsblk' && argv[1] === '-lnpo') {
       const dev = argv[3]!;
