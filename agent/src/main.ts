@@ -116,12 +116,18 @@ async function syncClock(config: AgentConfig, run: ProgramRunner, log: Log): Pro
 async function configureVmediaNetwork(config: AgentConfig, run: ProgramRunner, log: Log): Promise<void> {
   try {
     const found = await readVmediaNetworkData({ root: config.rootPath, cmdline: config.cmdline, run, log });
-    if (!found) return;
-    const { configureNetworkData } = await import('./network-data.js');
-    await configureNetworkData(found.text, { root: config.rootPath, run, log, source: found.source });
+    if (found) {
+      const { configureNetworkData } = await import('./network-data.js');
+      await configureNetworkData(found.text, { root: config.rootPath, run, log, source: found.source });
+      return;
+    }
   } catch (e) {
     log.warn(`network configuration from virtual media failed: ${(e as Error).message}`);
   }
+  // The ramdisk left DHCP to a network_data.json it saw (tinyipa's rcS), and the agent found none or could not use it.
+  const { DHCP_DEFERRED_MARK, fallbackDhcp } = await import('./network-data.js');
+  if (existsSync(join(config.rootPath, DHCP_DEFERRED_MARK)))
+    await fallbackDhcp({ root: config.rootPath, run, log, source: 'virtual media (no network_data.json the agent could read)' });
 }
 
 /** Start the agent with a loaded config; resolves once the API listens (or is deliberately not served). */

@@ -1163,6 +1163,8 @@ async function dhcpMethod(root: string): Promise<DhcpMethod> {
 export const TINYIPA_DHCP = '/usr/sbin/ramforge-dhcp';
 /** Written once the fallback ran: a restarted agent does not restart the DHCP clients (which flushes their leases). */
 export const FALLBACK_MARK = 'run/ramforge-network-fallback';
+/** Written by tinyipa's rcS when it started no DHCP client because the virtual media carries network_data.json. */
+export const DHCP_DEFERRED_MARK = 'run/ramforge/dhcp-deferred';
 
 /**
  * Configure the network from a network_data.json text: parse (what cannot be
@@ -1211,7 +1213,12 @@ export async function configureNetworkData(
   return { ...result, fallback: await fallbackDhcp(o) };
 }
 
-async function fallbackDhcp(o: { root: string; run: ProgramRunner; log: Log; source: string }): Promise<boolean> {
+/**
+ * ramforge-dhcp on every wired interface, once per boot (FALLBACK_MARK): where
+ * nothing static could be applied, and where the ramdisk deferred its DHCP
+ * to a network_data.json the agent then did not find (main.ts).
+ */
+export async function fallbackDhcp(o: { root: string; run: ProgramRunner; log: Log; source: string }): Promise<boolean> {
   const mark = join(o.root, FALLBACK_MARK);
   if (
     await access(mark).then(
