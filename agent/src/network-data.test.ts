@@ -315,6 +315,52 @@ test("Ironic's schema: bond_mode 802.1ad is the kernel's 802.3ad; embedded-IPv4 
   assert.equal(prefixLength('::1.2.3.400', 6), undefined);
 });
 
+test('MACs with "-" (as the schema allows); a route without a netmask is skipped unless it is the default; one VLAN id on two long-named parents gets two devices', () => {
+  const long = [
+    { name: 'enp129s0f0np0', mac: '52:54:00:aa:00:01' },
+    { name: 'enp129s0f1np1', mac: '52:54:00:aa:00:02' },
+  ];
+  const r = parseNetworkData(
+    JSON.stringify({
+      links: [
+        { id: 'a', type: 'phy', ethernet_mac_address: '52-54-00-AA-00-01' },
+        { id: 'b', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:02' },
+        { id: 'va', type: 'vlan', vlan_link: 'a', vlan_id: 100 },
+        { id: 'vb', type: 'vlan', vlan_link: 'b', vlan_id: 100 },
+      ],
+      networks: [
+        {
+          id: 'n-a',
+          type: 'ipv4',
+          link: 'va',
+          ip_address: '10.1.0.5',
+          netmask: '255.255.255.0',
+          routes: [
+            { network: '172.16.0.0', gateway: '10.1.0.1' },
+            { network: '0.0.0.0', gateway: '10.1.0.1' },
+          ],
+        },
+        { id: 'n-b', type: 'ipv4', link: 'vb', ip_address: '10.2.0.5', netmask: '255.255.255.0' },
+      ],
+    }),
+  );
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  assert.equal(r.data.links[0]!.mac, '52:54:00:aa:00:01');
+  assert.ok(
+    r.warnings.some((w) =>
+      /networks\[0\]\.routes\[0\]\.netmask: missing, and network 172\.16\.0\.0 is not the default route's; this route is skipped/.test(w),
+    ),
+    r.warnings.join('\n'),
+  );
+  const p = planNetwork(r.data, long, PATHS);
+  assert.deepEqual(p.devices, { a: 'enp129s0f0np0', b: 'enp129s0f1np1', va: 'vlan100', vb: 'vlan100-1' });
+  const cmds = runs(p as ReturnType<typeof plan>);
+  assert.ok(cmds.includes('ip link add link enp129s0f1np1 name vlan100-1 type vlan id 100'), cmds.join('\n'));
+  assert.ok(cmds.includes('ip -4 addr add 10.2.0.5/24 dev vlan100-1'));
+  assert.ok(cmds.includes('ip -4 route add default via 10.1.0.1 dev vlan100'));
+  assert.ok(!cmds.some((c) => c.includes('172.16.0.0')));
+});
+
 test("Nova/metalsmith's ipv6_dhcpv6-stateful/-stateless on a NIC: no address invented, left to the kernel and the ramdisk", () => {
   const p = plan({
     links: [{ id: 'p0', type: 'phy', ethernet_mac_address: '52:54:00:aa:00:01' }],

@@ -249,8 +249,10 @@ function stringList(v: unknown, at: string): string[] {
 function parseLink(l: unknown, at: string): NdLink {
   if (!isObj(l)) throw new Bad(`${at}: expected an object`);
   const link: NdLink = { id: str(l, 'id', at, true)!, type: str(l, 'type', at) ?? 'phy' };
-  const mac = str(l, 'ethernet_mac_address', at);
-  if (mac !== undefined && !MAC.test(mac)) throw new Bad(`${at}.ethernet_mac_address: not a MAC address: ${JSON.stringify(mac)}`);
+  const given = str(l, 'ethernet_mac_address', at);
+  // Ironic's network-data schema allows "-" between the octets too.
+  const mac = given?.replace(/-/g, ':');
+  if (mac !== undefined && !MAC.test(mac)) throw new Bad(`${at}.ethernet_mac_address: not a MAC address: ${JSON.stringify(given)}`);
   if (mac) link.mac = mac.toLowerCase();
   const mtu = int(l, 'mtu', at, 65535);
   if (mtu !== undefined) link.mtu = mtu;
@@ -275,9 +277,10 @@ function parseLink(l: unknown, at: string): NdLink {
     link.vlanLink = str(l, 'vlan_link', at, true);
     link.vlanId = int(l, 'vlan_id', at, 4094);
     if (link.vlanId === undefined || link.vlanId < 1) throw new Bad(`${at}.vlan_id: expected 1-4094`);
-    const vmac = str(l, 'vlan_mac_address', at);
+    const vmacGiven = str(l, 'vlan_mac_address', at);
+    const vmac = vmacGiven?.replace(/-/g, ':');
     if (vmac && !link.mac) {
-      if (!MAC.test(vmac)) throw new Bad(`${at}.vlan_mac_address: not a MAC address: ${JSON.stringify(vmac)}`);
+      if (!MAC.test(vmac)) throw new Bad(`${at}.vlan_mac_address: not a MAC address: ${JSON.stringify(vmacGiven)}`);
       link.mac = vmac.toLowerCase();
     }
   }
@@ -288,8 +291,12 @@ function parseRoute(r: unknown, at: string, family: 4 | 6): NdRoute {
   if (!isObj(r)) throw new Bad(`${at}: expected an object`);
   const network = str(r, 'network', at, true)!;
   const gateway = str(r, 'gateway', at, true)!;
-  const mask = str(r, 'netmask', at) ?? (family === 4 ? '0.0.0.0' : '0');
   if (!isIp(network, family)) throw new Bad(`${at}.network: not an IPv${family} address: ${JSON.stringify(network)}`);
+  // Without a netmask only the default route is unambiguous (Ironic's schema requires one): taking 0 for any
+  // network made `{network: 172.16.0.0, gateway: ...}` the default route.
+  const isAny = family === 4 ? network === '0.0.0.0' : /^[0:]+$/.test(network);
+  const mask = str(r, 'netmask', at) ?? (isAny ? (family === 4 ? '0.0.0.0' : '0') : undefined);
+  if (mask === undefined) throw new Bad(`${at}.netmask: missing, and network ${network} is not the default route's`);
   if (!isIp(gateway, family)) throw new Bad(`${at}.gateway: not an IPv${family} address: ${JSON.stringify(gateway)}`);
   const prefix = prefixLength(mask, family);
   if (prefix === undefined) throw new Bad(`${at}.netmask: not a netmask: ${JSON.stringify(mask)}`);
@@ -506,8 +513,13 @@ export function planNetwork(
       warnings.push(`link ${l.id}: its vlan_link ${l.vlanLink} is not configured; the VLAN is skipped`);
       continue;
     }
-    const name = `${parent}.${l.vlanId}`;
-    devices[l.id] = name.length <= 15 ? name : `vlan${l.vlanId}`;
+    // Interface names have 15 characters: a long parent's VLAN is vlan<id>, and the same id on another parent then
+    // vlan<id>-<n> (two links in one device would put both subnets on the first parent's VLAN).
+    const taken = new Set(Object.values(devices));
+    let name = `${parent}.${l.vlanId}`;
+    if (name.length > 15) name = `vlan${l.vlanId}`;
+    for (let n = 1; taken.has(name); n++) name = `vlan${l.vlanId}-${n}`;
+    devices[l.id] = name;
   }
 
   const actions: NetAction[] = [];
