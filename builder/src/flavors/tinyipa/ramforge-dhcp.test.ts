@@ -79,22 +79,27 @@ test('ramforge-dhcp at boot: a client on every wired NIC, none on lo, a bond or 
 
 test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a new one; the old client, its addresses and its DNS servers go', async () => {
   const h = host('restart');
-  // eth0 has a client from the provisioning network (a live process), eth1 none (a static link from network_data.json).
+  // eth0 has a client from the provisioning network (a live process), eth1 none (a static link from network_data.json);
+  // bond0 one the agent started (network_data.json asked DHCP on the bond).
   const old = spawn('sleep', ['60'], { stdio: 'ignore' });
   const exited = new Promise((r) => old.once('exit', r));
+  const oldBond = spawn('sleep', ['60'], { stdio: 'ignore' });
   writeFileSync(join(h.dir, 'run/udhcpc.eth0.pid'), `${old.pid}\n`);
+  writeFileSync(join(h.dir, 'run/udhcpc.bond0.pid'), `${oldBond.pid}\n`);
   writeFileSync(join(h.dir, 'etc/resolv.conf.eth0'), 'nameserver 192.0.2.53\n');
   writeFileSync(join(h.dir, 'etc/resolv.conf.eth1'), 'nameserver 198.51.100.53\n');
   try {
-    assert.equal(h.run(['--restart']).trim(), 'eth0');
+    assert.deepEqual(h.run(['--restart']).trim().split('\n'), ['bond0', 'eth0']);
     await exited;
     assert.equal(old.exitCode ?? old.signalCode, 'SIGTERM', 'the old client was stopped');
-    assert.deepEqual(started(await settled(h, 1)), ['eth0']);
+    assert.deepEqual(started(await settled(h, 2)), ['bond0', 'eth0']);
+    assert.ok(h.calls().includes('ip -4 addr flush dev bond0'));
     assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
     assert.ok(!h.calls().some((c) => c.includes('eth1')), h.calls().join('\n'));
     assert.ok(!existsSync(join(h.dir, 'etc/resolv.conf.eth0')), "the provisioning lease's DNS servers are gone");
     assert.ok(existsSync(join(h.dir, 'etc/resolv.conf.eth1')), 'a link without a client is left alone');
   } finally {
     old.kill('SIGKILL');
+    oldBond.kill('SIGKILL');
   }
 });
