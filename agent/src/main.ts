@@ -314,6 +314,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     await copyConfigFromVmedia({
       root: (early.values.rootPath as string | undefined) ?? '/',
       cmdline: cmdlineFile ? parseKernelParams(await readFile(cmdlineFile, 'utf8').catch(() => '')) : undefined,
+      // A BMC's USB CD-ROM may enumerate after the agent starts; the network_data.json read later finds it then.
+      deviceWaitMs: 30_000,
     }).catch((e: Error) => process.stderr.write(`ramforge-agent: copying config from virtual media failed: ${e.message}\n`));
     config = await loadConfig({ argv, env: process.env });
   } catch (e) {

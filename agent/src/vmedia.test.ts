@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VirtualMediaError } from './errors.js';
-import { silentLog } from '../test/support/logs.js';
+import { createMemoryLog, silentLog } from '../test/support/logs.js';
 import { ExecError, type ProgramRunner } from './util/exec.js';
 import {
   copyConfigFromVmedia,
@@ -153,6 +153,31 @@ describe('copyConfigFromVmedia', () => {
     assert.equal(
       run.calls.some((a) => a[0] === 'mount'),
       false,
+    );
+  });
+
+  it('waits for a CD-ROM that enumerates late (deviceWaitMs), looking again every pollMs; gives up with a warning', async () => {
+    const iso = makeTree({ 'etc/ironic-python-agent.d/ironic-tls.conf': '[DEFAULT]\ncafile = /etc/ironic-python-agent/ironic.crt\n' });
+    const root = makeTree({ 'proc/mounts': '' });
+    let looks = 0;
+    const late = fakeSystem(LSBLK, { '/dev/sr0': iso });
+    const run = (async (argv: string[], opts?: object) => {
+      // The first two looks see no CD-ROM yet.
+      if (argv[0] === 'lsblk' && ++looks <= 2) return { stdout: LSBLK.split('\n').slice(0, 3).join('\n'), stderr: '', code: 0 };
+      if (argv[0] === 'blkid') return { stdout: '', stderr: '', code: 2 };
+      return late(argv, opts);
+    }) as ProgramRunner;
+    const log = createMemoryLog();
+    const o = { run, root, cmdline: { boot_method: 'vmedia' }, log, deviceWaitMs: 5000, pollMs: 10 };
+    assert.deepEqual(await copyConfigFromVmedia(o), [join(root, 'etc/ironic-python-agent.d')]);
+    assert.equal(looks, 3);
+    assert.ok(log.lines.some((l) => /waiting up to 5 s for the virtual media/.test(l)));
+    const none = createMemoryLog();
+    const t0 = Date.now();
+    assert.deepEqual(await copyConfigFromVmedia({ ...o, run: fakeSystem('', {}), log: none, deviceWaitMs: 100 }), []);
+    assert.ok(Date.now() - t0 >= 100);
+    assert.ok(
+      none.lines.some((l) => /WARNING boot_method=vmedia, but no virtual media labelled config-2 or vmedia_boot_iso appeared/.test(l)),
     );
   });
 

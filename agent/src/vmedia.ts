@@ -21,6 +21,15 @@ export interface VmediaOptions {
   /** Where /proc, /sys and /etc are ("/" normally; a fixture tree in tests). */
   root?: string;
   log?: Log;
+  /**
+   * How long to look again for the ISO (label config-2 or vmedia_boot_iso)
+   * when boot_method=vmedia and it is not there yet: a BMC's USB CD-ROM can
+   * enumerate after the agent starts (IPA-builder's configdrive scripts poll
+   * 30 s). Default 0: one look.
+   */
+  deviceWaitMs?: number;
+  /** Pause between looks (tests). */
+  pollMs?: number;
 }
 
 /**
@@ -224,9 +233,24 @@ async function withVmediaIso<T>(o: VmediaOptions, fn: (mnt: string, device: stri
   if (cmdline.boot_method !== 'vmedia') return undefined;
   const run = o.run ?? execute;
   const root = o.root ?? '/';
-  const device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run });
+  const log = o.log ?? createConsoleLog();
+  const deadline = Date.now() + (o.deviceWaitMs ?? 0);
+  let device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run, log });
+  if (!device && (o.deviceWaitMs ?? 0) > 0) {
+    log.info(
+      `boot_method=vmedia: waiting up to ${Math.round((o.deviceWaitMs ?? 0) / 1000)} s for the virtual media (label config-2 or vmedia_boot_iso)`,
+    );
+    while (!device && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
+      device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run, log });
+    }
+    if (!device)
+      log.warn(
+        'boot_method=vmedia, but no virtual media labelled config-2 or vmedia_boot_iso appeared: no config or network_data.json from it',
+      );
+  }
   if (!device) {
-    (o.log ?? createConsoleLog()).debug('no config-2 or vmedia_boot_iso device on virtual media');
+    log.debug('no config-2 or vmedia_boot_iso device on virtual media');
     return undefined;
   }
   const mounted = await findMountPoint(root, device);
