@@ -122,6 +122,13 @@ test('get_clean_steps: steps by manager class and hardware_manager_version; node
   assert.deepEqual(d.json.command_result, { deploy_steps: {}, hardware_manager_version: { fake_manager: '2.0' } });
   const s = await postCommand(app, { name: 'service.get_service_steps', params: { node, ports: [] } });
   assert.deepEqual(Object.keys(s.json.command_result), ['service_steps', 'hardware_manager_version']);
+  // A node dict without a uuid is cached with the looked-up one: heartbeats keep their target.
+  await postCommand(
+    app,
+    { name: 'clean.get_clean_steps', params: { node: { properties: { root_device: { name: '/dev/sdb' } } }, ports: [] } },
+    '?wait=true',
+  );
+  assert.deepEqual(state.node, { uuid: 'n1', properties: { root_device: { name: '/dev/sdb' } } });
 });
 
 test('execute_clean_step: args merged, result echoes the step, short name, heartbeat', async () => {

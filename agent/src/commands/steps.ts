@@ -32,7 +32,11 @@ export function checkVersions(managers: HardwareManagerRegistry, provided: unkno
 /** The conductor sends the full node: cache it so root device hints and driver_internal_info are current. */
 function cacheNode(ctx: CommandContext, node: unknown): Node {
   const n = asObject(node) as Node;
-  if (typeof node === 'object' && node !== null) ctx.state.node = n;
+  if (typeof node === 'object' && node !== null) {
+    // Heartbeats go to the looked-up node's UUID: a node dict without one (a hand-made call) must not stop them.
+    const uuid = ctx.state.node?.uuid;
+    ctx.state.node = typeof n.uuid !== 'string' && uuid ? { ...n, uuid } : n;
+  }
   return n;
 }
 
