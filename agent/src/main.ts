@@ -198,10 +198,16 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   let ip: string | undefined;
   let ironicVersion: string | undefined;
   if (ironicMod && client) {
-    const macsOf = (l: NetworkInterface[]): string[] => l.map((i) => i.mac_address).filter((m): m is string => !!m);
+    const macs = interfaces.map((i) => i.mac_address).filter((m): m is string => !!m);
     const result = await client.lookupNode({
-      addresses: macsOf(interfaces),
-      refreshAddresses: async () => macsOf((await managers.dispatchToManagers('list_network_interfaces')) as NetworkInterface[]),
+      addresses: macs,
+      // NICs that appeared since, from sysfs: not the managers' listing, which may capture LLDP for up to
+      // ipa-lldp-timeout (or create VLANs) at every retry.
+      refreshAddresses: async () => {
+        const { listInterfaces } = await import('./network-data.js');
+        const now = (await listInterfaces(join(config.rootPath, 'sys/class/net'))).physical.map((i) => i.mac);
+        return [...new Set([...macs, ...now])];
+      },
       nodeUuid,
     });
     ironicMod.applyLookup(state, result, log);

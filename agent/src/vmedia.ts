@@ -4,9 +4,10 @@
  * floppy. Both apply only when the kernel command line has
  * boot_method=vmedia, which Ironic's virtual-media boot interfaces set.
  */
-import { cp, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
 import { VirtualMediaError, describeError } from './errors.js';
 import { execute, type ProgramRunner } from './util/exec.js';
@@ -234,16 +235,32 @@ async function withVmediaIso<T>(o: VmediaOptions, fn: (mnt: string, device: stri
   const run = o.run ?? execute;
   const root = o.root ?? '/';
   const log = o.log ?? createConsoleLog();
-  const deadline = Date.now() + (o.deviceWaitMs ?? 0);
-  let device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run, log });
-  if (!device && (o.deviceWaitMs ?? 0) > 0) {
+  // Each warning once over the looks (a labelled local partition is named at every look).
+  const warned = new Set<string>();
+  const quiet: Log = {
+    ...log,
+    warn: (m) => {
+      if (warned.has(m)) return;
+      warned.add(m);
+      log.warn(m);
+    },
+  };
+  const look = () => findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run, log: quiet });
+  let device = await look();
+  // Once per boot: a restarted agent does not wait again (the mark is in /run).
+  const waited = join(root, 'run/ramforge/vmedia-waited');
+  if (!device && (o.deviceWaitMs ?? 0) > 0 && !existsSync(waited)) {
+    const deadline = Date.now() + (o.deviceWaitMs ?? 0);
     log.info(
       `boot_method=vmedia: waiting up to ${Math.round((o.deviceWaitMs ?? 0) / 1000)} s for the virtual media (label config-2 or vmedia_boot_iso)`,
     );
     while (!device && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
-      device = await findDeviceByLabels(['config-2', 'vmedia_boot_iso'], { ...o, run, log });
+      device = await look();
     }
+    await mkdir(dirname(waited), { recursive: true })
+      .then(() => writeFile(waited, `${new Date().toISOString()}\n`))
+      .catch(() => undefined);
     if (!device)
       log.warn(
         'boot_method=vmedia, but no virtual media labelled config-2 or vmedia_boot_iso appeared: no config or network_data.json from it',

@@ -14,6 +14,7 @@ import { HardwareSupport, type HardwareManager } from '../src/hardware/types.js'
 import { FAKE_NODE_UUID, FAKE_TOKEN, startFakeIronic } from './support/fake-ironic.js';
 import { runAgent } from '../src/main.js';
 import { createRecorder, makeConfig, silentLog, sleep } from './helpers.js';
+import { createMemoryLog } from './support/logs.js';
 
 /** Every temporary directory of this file lives here and goes away after it. */
 const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
@@ -111,6 +112,47 @@ test('Ironic older than 1.68: plain HTTP, no agent_verify_ca', { timeout: 60_000
     const r = await fetch(`http://127.0.0.1:${agent.server!.port}/v1/status`);
     assert.equal(r.status, 200);
     await agent.stop();
+  } finally {
+    await fake.close();
+  }
+});
+
+test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json the agent does not find, the agent starts DHCP itself', {
+  timeout: 60_000,
+}, async () => {
+  const fake = await startFakeIronic({ version: '1.80' });
+  const root = mkdtempSync(join(scratch, 'vmedia-deferred-'));
+  mkdirSync(join(root, 'sys/class/net/eth0/device'), { recursive: true });
+  writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
+  mkdirSync(join(root, 'proc'), { recursive: true });
+  writeFileSync(join(root, 'proc/mounts'), '');
+  // tinyipa's rcS saw a document and started no DHCP client; its DHCP script is there.
+  mkdirSync(join(root, 'run/ramforge'), { recursive: true });
+  writeFileSync(join(root, 'run/ramforge/dhcp-deferred'), '');
+  mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+  writeFileSync(join(root, 'usr/sbin/ramforge-dhcp'), '#!/bin/sh\n', { mode: 0o755 });
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    return { stdout: argv[0] === '/usr/sbin/ramforge-dhcp' ? 'eth0\n' : '', stderr: '', code: 0 };
+  }) as ReturnType<typeof createRecorder>;
+  const config = makeConfig({
+    standalone: false,
+    apiUrl: [fake.url],
+    advertiseHost: '127.0.0.1',
+    rootPath: root,
+    cmdline: { boot_method: 'vmedia' },
+    diskWaitAttempts: 1,
+  });
+  const log = createMemoryLog();
+  try {
+    const agent = await runAgent(config, { run, log, stateDir: mkdtempSync(join(scratch, 'state-')), builtins: () => [nicManager()] });
+    await agent.stop();
+    assert.ok(calls.includes('/usr/sbin/ramforge-dhcp'), calls.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /no static address could be applied: DHCP started on every wired interface .*eth0/.test(l)),
+      log.lines.join('\n'),
+    );
   } finally {
     await fake.close();
   }

@@ -87,7 +87,7 @@ test('two config-2 partitions in the image are an error naming both (IPA), not t
  * directory, as a real one leaves it. `fail` names the steps that fail;
  * `isoType` is what blkid finds in the staged ISO file.
  */
-function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean } = {}, isoType = '') {
+function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean } = {}, isoType = '', sector = 4096) {
   const calls: string[] = [];
   const copied: Record<string, string> = {};
   let vfatAt = '';
@@ -106,6 +106,8 @@ function fakeMounts(fail: { check?: boolean; isoMount?: boolean; mkfs?: boolean 
       if (fail.check) return fails('isofs: unsupported/invalid hardware sector size 4096; mount');
     } else if (argv[0] === 'mkfs.vfat' && fail.mkfs) {
       return fails('mkfs.vfat');
+    } else if (argv[0] === 'blockdev' && argv[1] === '--getss') {
+      return { stdout: `${sector}\n`, stderr: '', code: 0 };
     } else if (argv[0] === 'blkid') {
       return { stdout: isoType, stderr: '', code: isoType ? 0 : 2 };
     } else if (argv[0] === 'umount') {
@@ -130,13 +132,20 @@ test('installConfigDrive: an ISO that mounts where it was written stays as it is
   assert.ok(readFileSync(part).subarray(0, iso.length).equals(iso));
   assert.ok(!f.calls.some((c) => c.startsWith('mkfs')), f.calls.join('\n'));
 
+  // On 512-byte sectors a check that fails (a ramdisk without isofs) leaves the ISO: the instance can read it.
+  f = fakeMounts({ check: true }, '', 512);
+  const kept = createMemoryLog();
+  assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log: kept }), 'as-given');
+  assert.match(kept.lines.join('\n'), /cannot be mounted by the ramdisk .*left as written \(512-byte sectors suit ISO9660\)/);
+  assert.ok(!f.calls.some((c) => c.startsWith('mkfs')));
+
   f = fakeMounts({ check: true });
   const log = createMemoryLog();
   writeFileSync(part, Buffer.alloc(2 << 20, 0xee));
   assert.equal(await installConfigDrive(part, iso, { run: f.run, tmpDir: dir, log }), 'rebuilt-vfat');
   assert.match(log.lines.join('\n'), /cannot be mounted there \(.*hardware sector size 4096.*\); rebuilding it as a vfat/);
-  // 4 KiB clusters: 8 sectors of 512 bytes (the fake blockdev answers nothing: 512).
-  assert.ok(f.calls.includes(`mkfs.vfat -s 8 -n CONFIG-2 ${part}`), f.calls.join('\n'));
+  // 4 KiB clusters: one 4096-byte sector each.
+  assert.ok(f.calls.includes(`mkfs.vfat -s 1 -n CONFIG-2 ${part}`), f.calls.join('\n'));
   assert.ok(f.calls.indexOf('modprobe loop') < f.calls.findIndex((c) => c.includes('loop,ro')), 'the loop driver first');
   assert.deepEqual(f.copied, { 'openstack/latest/meta_data.json': '{"uuid": "u"}', 'openstack/latest/user_data': '#cloud-config\n' });
   // The ISO's descriptors are gone before mkfs (which leaves most of them): zeroed (up to 1 MiB; a file partition is the ISO's size).

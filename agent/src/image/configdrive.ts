@@ -159,7 +159,18 @@ export async function installConfigDrive(part: string, data: Buffer, o: InstallC
   await writeConfigDrive(part, data, o.run);
   const why = await mountError(part, o);
   if (why === null) return 'as-given';
-  o.log?.warn(`The config drive on ${part} cannot be mounted there (${why}); rebuilding it as a vfat filesystem labelled CONFIG-2`);
+  // On sectors ISO9660 can use, the instance reads what the ramdisk could not (a ramdisk without isofs, a
+  // drive that is no ISO): left as written, as before the check. Only larger sectors need the rebuild.
+  const sector = await logicalSectorSize(part, o.run);
+  if (sector <= ISO9660_MAX_SECTOR) {
+    o.log?.warn(
+      `The config drive on ${part} cannot be mounted by the ramdisk (${why}); left as written (${sector}-byte sectors suit ISO9660)`,
+    );
+    return 'as-given';
+  }
+  o.log?.warn(
+    `The config drive on ${part} cannot be mounted there (${why}; ${sector}-byte sectors); rebuilding it as a vfat filesystem labelled CONFIG-2`,
+  );
   return rebuildAsVfat(part, data, o);
 }
 

@@ -134,6 +134,11 @@ test('max duration aborts with 408', async () => {
 });
 
 test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => {
+  // The runner's own proxy settings must not decide this test: cleared, and put back after.
+  const saved = Object.fromEntries(
+    ['http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'].map((k) => [k, process.env[k]]),
+  );
+  for (const k of Object.keys(saved)) delete process.env[k];
   const seen: string[] = [];
   const proxy = http.createServer((req, res) => {
     seen.push(req.url!);
@@ -157,8 +162,10 @@ test('http proxy gets absolute-URI requests; no_proxy bypasses it', async () => 
     await fetchTo(info());
     assert.equal(seen.length, 2);
   } finally {
-    delete process.env.http_proxy;
-    delete process.env.no_proxy;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     proxy.closeAllConnections();
     proxy.close();
   }

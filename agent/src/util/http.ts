@@ -263,7 +263,7 @@ function requestOnce(target: URL, o: HttpOptions): Promise<HttpResponse> {
         agent: false,
         signal: o.signal,
         timeout: o.timeoutMs,
-        ...(forwardProxy ? (overTls ? tlsOptionsFor(forwardProxy, o) : {}) : isHttps ? tlsOpts : {}),
+        ...(forwardProxy ? (overTls ? tlsOptionsFor(forwardProxy, o, 'proxy') : {}) : isHttps ? tlsOpts : {}),
         ...(createConnection ? { createConnection } : {}),
       });
       req.on('socket', (s) => {
@@ -299,14 +299,15 @@ function proxyAuth(proxy: URL): Record<string, string> {
  * ipa-insecure, as urllib3 does). SNI only for names (RFC 6066 forbids IP addresses; Node warns, DEP0123);
  * `host` keeps the identity check on the server through a tunnel.
  */
-function tlsOptionsFor(server: URL, o: HttpOptions): ConnectionOptions {
+function tlsOptionsFor(server: URL, o: HttpOptions, role: 'target' | 'proxy' = 'target'): ConnectionOptions {
   const name = server.hostname.replace(/^\[|\]$/g, '');
   const isIpAddress = name.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(name);
   return {
     ...tlsPolicyOptions(),
     rejectUnauthorized: !o.insecure,
     ...(o.ca ? { ca: o.ca } : {}),
-    ...clientCertOptions(),
+    // The client certificate is for the server the request is for, not a proxy on the way (as urllib3's cert).
+    ...(role === 'target' ? clientCertOptions() : {}),
     host: name,
     servername: isIpAddress ? '' : name,
   };
@@ -323,7 +324,7 @@ function openConnectTunnel(proxy: URL, target: URL, o: HttpOptions): Promise<Dup
       path: authority,
       headers: { host: authority, ...proxyAuth(proxy) },
       agent: false,
-      ...(proxy.protocol === 'https:' ? tlsOptionsFor(proxy, o) : {}),
+      ...(proxy.protocol === 'https:' ? tlsOptionsFor(proxy, o, 'proxy') : {}),
       signal: o.signal,
       timeout: o.timeoutMs,
     });

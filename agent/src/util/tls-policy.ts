@@ -50,7 +50,7 @@ export function resetTlsPolicy(): void {
 /**
  * IPA's certfile/keyfile: the client certificate every TLS connection the
  * agent makes presents (Ironic, the inspector, image and config-drive
- * servers, an https proxy), as IPA master's one requests session does; set
+ * servers; not an https proxy on the way), as IPA master's one requests session does; set
  * at start from the config. util/http.ts reads the files on first use, as
  * cafile's (virtual media may bring them).
  */

@@ -60,10 +60,22 @@ export async function chooseRaidInstallDevice(
     isSoftwareRaidConfig(node?.driver_internal_info?.target_raid_config) ||
     Object.keys(rootVolumes).length > 0;
   if (!wantsRaid) return { device: null, candidates };
-  const arrays = candidates
+  let arrays = candidates
     .map((d) => d.name)
     .filter((n) => ARRAY.test(n))
     .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
+  // A later boot knows the volumes marked is_root_volume: false only by name: those arrays and their disks are out.
+  const excluded = new Set(notRootVolumeNames(node?.target_raid_config));
+  if (excluded.size) {
+    const out: string[] = [];
+    for (const md of arrays) {
+      if (!excluded.has((await getVolumeName(md, run)) ?? '')) continue;
+      out.push(md);
+      const drop = new Set([md, ...(await getHolderDisks(md, run)), ...(await getComponentDevices(md, run))]);
+      candidates = candidates.filter((d) => !drop.has(d.name));
+    }
+    arrays = arrays.filter((md) => !out.includes(md));
+  }
   if (!arrays.length) return { device: null, candidates };
   const want = rootVolumeName(node?.target_raid_config);
   if (arrays.length > 1 && want) {
@@ -85,14 +97,26 @@ export async function chooseRaidInstallDevice(
  * Arrays assembled in a later boot are /dev/md127, /dev/md126...: the name is
  * what still tells them apart.
  */
+/** The mdadm names of the logical disks marked is_root_volume: false (named as rootVolumeName names them). */
+export function notRootVolumeNames(config: unknown): string[] {
+  const lds = (config as { logical_disks?: unknown } | undefined)?.logical_disks;
+  if (!Array.isArray(lds)) return [];
+  const list = lds as Array<Record<string, unknown>>;
+  return list.filter((ld) => ld.is_root_volume === false).map((ld) => volumeNameOf(list, ld));
+}
+
+/** volume_name, else md<i> where i is the place once MAX is moved last (as plan.ts numbers arrays). */
+function volumeNameOf(list: Array<Record<string, unknown>>, ld: Record<string, unknown>): string {
+  if (typeof ld.volume_name === 'string') return ld.volume_name;
+  const ordered = [...list.filter((l) => l.size_gb !== 'MAX'), ...list.filter((l) => l.size_gb === 'MAX')];
+  return `md${ordered.indexOf(ld)}`;
+}
+
 export function rootVolumeName(config: unknown): string | null {
   const lds = (config as { logical_disks?: unknown } | undefined)?.logical_disks;
   if (!Array.isArray(lds) || !lds.length) return null;
   const list = lds as Array<Record<string, unknown>>;
   // Never one marked is_root_volume: false (IPA leaves those and their disks out of the install device).
   const root = list.find((ld) => ld.is_root_volume === true) ?? list.find((ld) => ld.is_root_volume !== false);
-  if (!root) return null;
-  if (typeof root.volume_name === 'string') return root.volume_name;
-  const ordered = [...list.filter((ld) => ld.size_gb !== 'MAX'), ...list.filter((ld) => ld.size_gb === 'MAX')];
-  return `md${ordered.indexOf(root)}`;
+  return root ? volumeNameOf(list, root) : null;
 }

@@ -350,6 +350,31 @@ test('install device: the root volume of this boot, else the first array when ta
   );
 });
 
+test('install device in a later boot: a volume marked is_root_volume false is never chosen, nor its disks', async () => {
+  const detail = {
+    '/dev/md126': '/dev/md126:\n     Name : h:data\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
+    '/dev/md127': '/dev/md127:\n     Name : h:os\n   0 0 0 0 active /dev/vda2\n   1 0 0 1 active /dev/vdb2\n',
+  };
+  const sys = fakeSystem({ arrays: ['/dev/md126', '/dev/md127'], detail });
+  const withMd = [...disks, testBlockDevice({ name: '/dev/md126', size: 6 * GiB }), testBlockDevice({ name: '/dev/md127', size: GiB })];
+  const cfg = (dataIsRoot: boolean | undefined) => ({
+    logical_disks: [
+      { size_gb: 5, raid_level: '1', controller: 'software', volume_name: 'data', is_root_volume: dataIsRoot },
+      { size_gb: 'MAX', raid_level: '1', controller: 'software', volume_name: 'os' },
+    ],
+  });
+  // Assembled as md126/md127 in a later boot: the names decide, "the first array" would be data.
+  assert.equal((await chooseRaidInstallDevice(withMd, { target_raid_config: cfg(false) }, {}, sys.run)).device, '/dev/md127');
+  const only = fakeSystem({ arrays: ['/dev/md126'], detail });
+  const r = await chooseRaidInstallDevice([...disks, withMd[2]!], { target_raid_config: cfg(false) }, {}, only.run);
+  assert.equal(r.device, null, 'the only array is the one marked false');
+  assert.deepEqual(
+    r.candidates.map((d) => d.name),
+    [],
+    'its member disks are out too',
+  );
+});
+
 test('install device: an array kept by skip_block_devices is never chosen, by the first-array rule or by hints', async () => {
   const detail = {
     '/dev/md0': '/dev/md0:\n     Name : h:data\n   0 0 0 0 active /dev/vda1\n   1 0 0 1 active /dev/vdb1\n',
