@@ -520,17 +520,11 @@ test('broken HTTP, a chunked body over the limit and a client that stops mid-bod
   const port = await listeningPort(app);
   const send = (raw: string, waitMs = 500): Promise<string> =>
     new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      let got = '';
-      s.on('data', (d) => {
-        got += d.toString('latin1');
-      });
-      s.on('error', () => {});
-      s.write(raw);
+      const { s, answer } = rawClient(port, raw);
       const t = setTimeout(() => s.destroy(), waitMs);
       s.on('close', () => {
         clearTimeout(t);
-        resolve(got);
+        resolve(answer());
       });
     });
   assert.match(await send('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);

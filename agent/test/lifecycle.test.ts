@@ -117,15 +117,32 @@ test('Ironic older than 1.68: plain HTTP, no agent_verify_ca', { timeout: 60_000
   }
 });
 
+/** An agent config for a vmedia boot against `apiUrl`, its files under `root` (made by vmediaRoot). */
+const vmediaConfig = (apiUrl: string, root: string) =>
+  makeConfig({
+    standalone: false,
+    apiUrl: [apiUrl],
+    advertiseHost: '127.0.0.1',
+    rootPath: root,
+    cmdline: { boot_method: 'vmedia' },
+    diskWaitAttempts: 1,
+  });
+
+/** A root with one physical NIC (its device link: what network_data.json's MACs are matched against) and /proc/mounts. */
+function vmediaRoot(prefix: string, mounts: (root: string) => string): string {
+  const root = mkdtempSync(join(scratch, prefix));
+  mkdirSync(join(root, 'sys/class/net/eth0/device'), { recursive: true });
+  writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
+  mkdirSync(join(root, 'proc'), { recursive: true });
+  writeFileSync(join(root, 'proc/mounts'), mounts(root));
+  return root;
+}
+
 test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json the agent does not find, the agent starts DHCP itself', {
   timeout: 60_000,
 }, async () => {
   const fake = await startFakeIronic({ version: '1.80' });
-  const root = mkdtempSync(join(scratch, 'vmedia-deferred-'));
-  mkdirSync(join(root, 'sys/class/net/eth0/device'), { recursive: true });
-  writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
-  mkdirSync(join(root, 'proc'), { recursive: true });
-  writeFileSync(join(root, 'proc/mounts'), '');
+  const root = vmediaRoot('vmedia-deferred-', () => '');
   // tinyipa's rcS saw a document and started no DHCP client; its DHCP script is there.
   mkdirSync(join(root, 'run/ramforge'), { recursive: true });
   writeFileSync(join(root, 'run/ramforge/dhcp-deferred'), '');
@@ -136,14 +153,7 @@ test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json
     calls.push(argv.join(' '));
     return { stdout: argv[0] === '/usr/sbin/ramforge-dhcp' ? 'eth0\n' : '', stderr: '', code: 0 };
   }) as ReturnType<typeof createRecorder>;
-  const config = makeConfig({
-    standalone: false,
-    apiUrl: [fake.url],
-    advertiseHost: '127.0.0.1',
-    rootPath: root,
-    cmdline: { boot_method: 'vmedia' },
-    diskWaitAttempts: 1,
-  });
+  const config = vmediaConfig(fake.url, root);
   const log = createMemoryLog();
   try {
     const agent = await runAgent(config, { run, log, stateDir: mkdtempSync(join(scratch, 'state-')), builtins: () => [nicManager()] });
@@ -160,13 +170,8 @@ test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json
 
 test('boot_method=vmedia: network_data.json from the virtual media configures the NIC before lookup', { timeout: 60_000 }, async () => {
   const fake = await startFakeIronic({ version: '1.80' });
-  const root = mkdtempSync(join(scratch, 'vmedia-net-'));
+  const root = vmediaRoot('vmedia-net-', (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
   const iso = join(root, 'iso');
-  // A physical NIC (its device link): the only kind network_data.json's MACs are matched against.
-  mkdirSync(join(root, 'sys/class/net/eth0/device'), { recursive: true });
-  writeFileSync(join(root, 'sys/class/net/eth0/address'), `${MAC}\n`);
-  mkdirSync(join(root, 'proc'), { recursive: true });
-  writeFileSync(join(root, 'proc/mounts'), `/dev/sr0 ${iso} iso9660 ro 0 0\n`);
   mkdirSync(join(root, 'etc'), { recursive: true });
   mkdirSync(join(iso, 'openstack/latest'), { recursive: true });
   writeFileSync(
@@ -183,14 +188,7 @@ test('boot_method=vmedia: network_data.json from the virtual media configures th
     const stdout = argv[0] === 'lsblk' ? 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n' : '';
     return { stdout, stderr: '', code: 0 };
   }) as ReturnType<typeof createRecorder>;
-  const config = makeConfig({
-    standalone: false,
-    apiUrl: [fake.url],
-    advertiseHost: '127.0.0.1',
-    rootPath: root,
-    cmdline: { boot_method: 'vmedia' },
-    diskWaitAttempts: 1,
-  });
+  const config = vmediaConfig(fake.url, root);
   try {
     const agent = await runAgent(config, {
       run,

@@ -26,7 +26,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -34,6 +34,7 @@ import { gzipSync } from 'node:zlib';
 import { startImageServer, type TestImageServer } from '../../agent/test/support/image-server.js';
 import { runAgentCommand } from '../support/agent-api.js';
 import { diskPartitions, type DiskPartition } from '../support/disk-layout.js';
+import { readAt } from '../support/loopdisk.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { sharedBuild } from '../support/shared-build.js';
 
@@ -127,17 +128,6 @@ const imageInfo = (file: string, extra: Record<string, unknown>) => ({
   os_hash_value: createHash('sha256').update(images[file]!).digest('hex'),
   ...extra,
 });
-
-function readAt(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** What blkid finds at the partition (every superblock it knows: an ISO9660 left beside the vfat would make the probe ambivalent and fail). */
 function probe(disk: string, p: DiskPartition): Record<string, string> {

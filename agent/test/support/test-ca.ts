@@ -26,44 +26,30 @@ export function makeTestCa(dir: string, ips: string[] = ['127.0.0.1']): TestCa {
   };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=ramforge test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
-  openssl('req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr');
-  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-    '-out',
-    'srv.crt',
-  );
-  openssl('req', ...ec, '-subj', '/CN=ramforge test client', '-keyout', 'client.key', '-out', 'client.csr');
-  writeFileSync(join(dir, 'client.cnf'), 'extendedKeyUsage=clientAuth\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'client.cnf',
-    '-out',
-    'client.crt',
-  );
+  /** A key and a certificate for `subject` signed by the CA, with the extensions in `ext`. */
+  const signed = (name: string, subject: string, ext: string): void => {
+    openssl('req', ...ec, '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    writeFileSync(join(dir, `${name}.cnf`), ext);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.cnf`,
+      '-out',
+      `${name}.crt`,
+    );
+  };
+  signed('srv', '/CN=127.0.0.1', `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n`);
+  signed('client', '/CN=ramforge test client', 'extendedKeyUsage=clientAuth\n');
   const caFile = join(dir, 'ca.crt');
   return {
     caPem: readFileSync(caFile, 'utf8'),
