@@ -211,6 +211,25 @@ test('layout: two fixed sizes stack (first ends at size_gb, next size_gb later);
   );
 });
 
+test('layout: a volume whose /dev/md<i> is taken (a kept array) gets the lowest free name; its default volume name stays md<i>', () => {
+  const { disks: used, logicalDisks } = placeLogicalDisks(disks.slice(0, 2), [
+    sw({ size_gb: 10 }),
+    sw({ size_gb: 10 }),
+    sw({ raid_level: '0' }),
+  ]);
+  const sizes = { '/dev/sda': 100 * GiB, '/dev/sdb': 100 * GiB };
+  const plain = planSoftwareRaid(logicalDisks, used, { table: 'msdos', bootMode: 'bios', sizes });
+  assert.deepEqual(
+    plain.arrays.map((a) => a.md),
+    ['/dev/md0', '/dev/md1', '/dev/md2'],
+  );
+  const plan = planSoftwareRaid(logicalDisks, used, { table: 'msdos', bootMode: 'bios', sizes, usedMd: ['/dev/md1', '/dev/md127'] });
+  assert.deepEqual(
+    plan.arrays.map((a) => `${a.md} ${a.name} ${a.argv[2]}`),
+    ['/dev/md0 md0 /dev/md0', '/dev/md2 md1 /dev/md2', '/dev/md3 md2 /dev/md3'],
+  );
+});
+
 test('partition table and boot mode follow the node as IPA reads them', () => {
   assert.equal(partitionTableType({}, 'uefi'), 'gpt');
   assert.equal(partitionTableType({ properties: { capabilities: 'disk_label:gpt,boot_mode:bios' } }, 'bios'), 'gpt');

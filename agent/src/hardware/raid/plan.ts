@@ -15,7 +15,10 @@
  *   last) runs to the end of the disk;
  * - volume i is /dev/md<i> named volume_name (default md<i>), metadata 1.2
  *   (IPA's --metadata=1: superblock 4 KiB into each member), level 1+0 as
- *   mdadm's 10.
+ *   mdadm's 10. Where /dev/md<i> is taken (an array kept by
+ *   skip_block_devices, assembled under that name), the volume gets the
+ *   lowest free /dev/mdN instead: IPA creates it under the taken name and
+ *   mdadm fails.
  */
 import { SoftwareRAIDError } from '../../errors.js';
 import { partitionPath } from '../disks/disk-facts.js';
@@ -145,8 +148,15 @@ export function mdadmCreateArgv(md: string, level: string, name: string, compone
 export function planSoftwareRaid(
   placed: PlacedLogicalDisk[],
   disks: string[],
-  o: { table: TableType; bootMode: BootMode; sizes: Record<string, number> },
+  o: { table: TableType; bootMode: BootMode; sizes: Record<string, number>; usedMd?: readonly string[] },
 ): RaidPlan {
+  const taken = new Set(o.usedMd ?? []);
+  const mdFor = (index: number): string => {
+    let n = index;
+    if (taken.has(`/dev/md${n}`)) for (n = 0; taken.has(`/dev/md${n}`); n++);
+    taken.add(`/dev/md${n}`);
+    return `/dev/md${n}`;
+  };
   // MAX goes last, so the fixed sizes are laid out first (IPA reorders the same way).
   const ordered = [...placed.filter((ld) => ld.size_gb !== 'MAX'), ...placed.filter((ld) => ld.size_gb === 'MAX')];
   const first = raidStartBytes(o.bootMode, o.table);
@@ -184,7 +194,7 @@ export function planSoftwareRaid(
       components.push(path);
       partitions.push({ device, path, start, end, argv: ['parted', device, '-s', '-a', 'optimal', '--', 'mkpart', 'primary', start, end] });
     }
-    const md = `/dev/md${index}`;
+    const md = mdFor(index);
     const name = typeof ld.volume_name === 'string' ? ld.volume_name : `md${index}`;
     arrays.push({
       md,

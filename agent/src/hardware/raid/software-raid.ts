@@ -107,7 +107,9 @@ export async function createSoftwareRaid(config: unknown, node: Node, c: RaidCon
   const table = partitionTableType(node, bootMode);
   const sizes: Record<string, number> = {};
   for (const d of disks) sizes[d] = candidates.find((x) => x.name === d)?.size || (await getDeviceSize(d, run));
-  const plan = planSoftwareRaid(placed, disks, { table, bootMode, sizes });
+  // Names of arrays still there (kept by skip_block_devices, or of the host itself with onlyDisks).
+  const usedMd = (await listMdDevices(run)).map((d) => d.name);
+  const plan = planSoftwareRaid(placed, disks, { table, bootMode, sizes, usedMd });
   c.log.info(`software RAID: ${plan.arrays.length} volume(s) on ${disks.join(', ')}, ${table} labels, ${bootMode} boot`);
 
   const step = async (argv: string[], what: string): Promise<void> => {
