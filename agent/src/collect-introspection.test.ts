@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCollectArgs } from './collect-introspection.js';
@@ -21,7 +21,9 @@ test('collect-introspection-data flags: IPA spellings and ours', () => {
   assert.throws(() => parseCollectArgs(['--introspection-daemon-post-interval', 'x']), /positive number/);
 });
 
-test('collect-introspection-data posts the inventory once and prints the node uuid', { timeout: 60_000 }, async () => {
+test('collect-introspection-data loads every hardware manager, posts their inventory once and prints the node uuid', {
+  timeout: 60_000,
+}, async () => {
   const bodies: any[] = [];
   const server = createServer((req, res) => {
     let data = '';
@@ -36,11 +38,36 @@ test('collect-introspection-data posts the inventory once and prints the node uu
   const dir = mkdtempSync(join(scratch, 'collect-'));
   writeFileSync(
     join(dir, 'cmdline'),
-    `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default\n`,
+    `ipa-inspection-callback-url=http://127.0.0.1:${port}/v1/continue ipa-inspection-collectors=default ipa-disk-wait-attempts=1\n`,
   );
+  // A site manager that outranks the generic one for the inventory (what a vendor's manager does).
+  mkdirSync(join(dir, 'managers'));
+  writeFileSync(
+    join(dir, 'managers', 'site.mjs'),
+    `export default {
+  name: 'site_manager',
+  version: '2.5',
+  evaluate_hardware_support: () => 3,
+  list_hardware_info: () => ({ interfaces: [{ name: 'eth0', mac_address: '52:54:00:12:34:56' }], site_marker: 'from the site manager' }),
+};
+`,
+  );
+  // A fixture root: the generic manager's start (md assembly, the root-disk wait) must not touch this host.
+  const root = join(import.meta.dirname, '../test/fixtures/qemu-q35');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', '--cmdline', join(dir, 'cmdline')],
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'main.ts'),
+      'collect-introspection-data',
+      '--cmdline',
+      join(dir, 'cmdline'),
+      '--root-path',
+      root,
+      '--hardware-managers-dir',
+      join(dir, 'managers'),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -52,5 +79,9 @@ test('collect-introspection-data posts the inventory once and prints the node uu
   assert.equal(code, 0, err);
   assert.equal(out.trim(), 'node-1');
   assert.equal(bodies.length, 1);
-  assert.ok(bodies[0].inventory?.interfaces, 'inventory posted');
+  assert.equal(bodies[0].inventory?.site_marker, 'from the site manager', 'the highest-ranked manager gave the inventory');
+  assert.deepEqual(
+    bodies[0].configuration?.managers?.map((m: { name: string; version: string }) => `${m.name} ${m.version}`),
+    ['site_manager 2.5', 'generic_hardware_manager 1.2'],
+  );
 });

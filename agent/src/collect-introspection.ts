@@ -4,11 +4,18 @@
  * URL (or, with ipa-use-mdns, the one found over mDNS); with --introspection-daemon it keeps
  * posting every --introspection-daemon-post-interval seconds (default 300,
  * jittered ×U(0.7, 1.2), backing off ×2.7 after errors), for active nodes.
+ * As IPA's command does, it loads and initializes every hardware manager
+ * (the built-in one and the site's, from hardwareManagersDir) and posts
+ * their list_hardware_info, naming them all in configuration.managers.
  */
 import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
+import { loadHardwareManagers } from './hardware/plugins.js';
+import type { Inventory } from './hardware/types.js';
 import { collectIntrospectionData } from './inspect/index.js';
+import { createState } from './state.js';
 import { createConsoleLog } from './util/log.js';
+import { AGENT_VERSION } from './version.js';
 import { applyTlsSettings, setClientCertificate } from './util/tls-policy.js';
 
 export interface CollectArgs {
@@ -42,12 +49,21 @@ export async function collectIntrospectionMain(argv: string[]): Promise<number> 
     return 2;
   }
   const config = await loadConfig({ argv: args.rest, env: process.env });
-  applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, createConsoleLog(config.debug));
-  setClientCertificate(config, createConsoleLog(config.debug));
+  const log = createConsoleLog(config.debug);
+  applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, log);
+  setClientCertificate(config, log);
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
   try {
-    const uuid = await collectIntrospectionData(config, { daemon: args.daemon, postInterval: args.postInterval, signal: stop.signal });
+    const managers = await loadHardwareManagers(config, { state: createState(config, AGENT_VERSION), log });
+    const uuid = await collectIntrospectionData(config, {
+      daemon: args.daemon,
+      postInterval: args.postInterval,
+      signal: stop.signal,
+      log,
+      inventory: async () => (await managers.dispatchToManagers('list_hardware_info')) as Inventory,
+      managers: managers.getManagersDetail(),
+    });
     if (uuid) process.stdout.write(`${uuid}\n`);
     return 0;
   } catch (e) {

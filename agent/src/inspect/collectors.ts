@@ -46,11 +46,12 @@ const collectDefault: Collector = async (data, ctx) => {
   const inventory = await ctx.inventory();
   data.inventory = inventory;
   try {
-    data.root_disk = stripStored(guessRootDisk(inventory.disks));
+    data.root_disk = stripStored(guessRootDisk(inventory.disks ?? []));
   } catch {
     /* no disk >= 4 GiB: key omitted, as IPA does */
   }
-  data.boot_interface = inventory.boot.pxe_interface;
+  // A site manager's inventory may leave keys out: post what it gave (the service judges it) rather than fail here.
+  data.boot_interface = inventory.boot?.pxe_interface ?? null;
   data.configuration = { collectors: ctx.collectorNames, managers: ctx.managers };
 };
 

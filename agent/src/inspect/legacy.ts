@@ -12,11 +12,14 @@ const GIB = 1024 ** 3;
 
 export function buildLegacyKeys(inventory: Inventory, rootDisk: BlockDevice | undefined): Record<string, unknown> {
   const keys: Record<string, unknown> = {
-    cpus: inventory.cpu.count,
-    cpu_arch: inventory.cpu.architecture,
-    memory_mb: inventory.memory.physical_mb,
+    // Optional chaining: a site manager's inventory may leave keys out.
+    cpus: inventory.cpu?.count,
+    cpu_arch: inventory.cpu?.architecture,
+    memory_mb: inventory.memory?.physical_mb,
     interfaces: Object.fromEntries(
-      inventory.interfaces.filter((i) => i.name !== 'lo' && i.mac_address).map((i) => [i.name, { mac: i.mac_address, ip: i.ipv4_address }]),
+      (inventory.interfaces ?? [])
+        .filter((i) => i.name !== 'lo' && i.mac_address)
+        .map((i) => [i.name, { mac: i.mac_address, ip: i.ipv4_address }]),
     ),
   };
   // Same formula as the inspector's root_disk_selection hook (floor GiB, minus 1 for partitioning).
