@@ -88,10 +88,33 @@ describe('DHCP wait', () => {
     assert.equal(ok, false);
     assert.equal(c.now(), 12000);
   });
-  it('does not wait without BOOTIF or with a zero timeout', async () => {
+  it('does not wait with a zero timeout', async () => {
     const list = async () => [] as NetworkInterface[];
-    assert.equal(await waitForDhcp({ timeoutS: 60, allInterfaces: false, bootif: undefined, listInterfaces: list }), false);
     assert.equal(await waitForDhcp({ timeoutS: 0, allInterfaces: false, bootif: undefined, listInterfaces: list }), true);
+  });
+  it('without BOOTIF waits until any NIC has IPv4 or a global IPv6 address (a link-local one is not enough)', async () => {
+    let c = clock();
+    let polls = 0;
+    const ok = await waitForDhcp({
+      timeoutS: 60,
+      allInterfaces: false,
+      bootif: undefined,
+      ...c,
+      listInterfaces: async () => [iface('aa:bb:cc:dd:ee:ff', null), iface('11:22:33:44:55:66', ++polls >= 2 ? '10.0.0.9' : null)],
+    });
+    assert.equal(ok, true);
+    assert.equal(c.now(), 2000);
+    c = clock();
+    const v6 = (addr: string) => async () => [{ ...iface('aa:bb:cc:dd:ee:ff', null), ipv6_address: addr }];
+    assert.equal(
+      await waitForDhcp({ timeoutS: 60, allInterfaces: false, bootif: undefined, ...c, listInterfaces: v6('2001:db8::5') }),
+      true,
+    );
+    assert.equal(c.now(), 0);
+    assert.equal(await waitForDhcp({ timeoutS: 10, allInterfaces: false, bootif: undefined, ...c, listInterfaces: v6('fe80::1') }), false);
+    assert.equal(c.now(), 12000);
+    c = clock();
+    assert.equal(await waitForDhcp({ timeoutS: 10, allInterfaces: false, bootif: undefined, ...c, listInterfaces: async () => [] }), false);
   });
 });
 
