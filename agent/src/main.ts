@@ -167,9 +167,11 @@ export async function runAgent(config: AgentConfig, o: RunAgentOptions = {}): Pr
   const ironic = !config.standalone;
   // Lookup and inspection report the NICs and disks: every one, not only those udev handled so far.
   if (ironic && (config.apiUrl.length > 0 || config.inspectionCallbackUrl.length > 0 || config.useMdns)) await settleDevices(run, log);
-  const interfaces = ironic ? await waitForInterface(managers, config.rootPath, log) : [];
-  // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup.
-  if (ironic && config.cmdline.boot_method === 'vmedia') await configureVmediaNetwork(config, run, log);
+  const vmedia = config.cmdline.boot_method === 'vmedia';
+  const interfaces = ironic || vmedia ? await waitForInterface(managers, config.rootPath, log) : [];
+  // DHCP-less deploys: the virtual-media ISO's network_data.json configures the NICs before inspection and lookup;
+  // standalone too (nothing else brings the network up where tinyipa's rcS left DHCP to the agent).
+  if (vmedia) await configureVmediaNetwork(config, run, log);
   // ipa-api-url=mdns (or none with ipa-use-mdns): IPA looks the API up at start; here once a NIC is up, before inspection.
   if (ironic && (config.apiUrl.includes('mdns') || (config.apiUrl.length === 0 && config.useMdns))) {
     const { discoverApiUrl } = await import('./ironic/mdns-api.js');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -102,15 +102,27 @@ describe('readVmediaParameters', () => {
     assert.equal(merged['ipa-debug'], '1');
   });
 
-  it('falls back to a sysfs model containing "virtual media"', async () => {
+  it('falls back to a sysfs model containing "virtual media" on a USB disk under 4 GiB; a local disk with that model is not one', async () => {
+    const usb = 'sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0/block/sdc';
+    const sata = 'sys/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sdb';
     const root = makeTree({
       'proc/cmdline': 'boot_method=vmedia ipa-debug=1\n',
       'sys/class/block/sda/device/model': 'QEMU HARDDISK\n',
-      'sys/class/block/sdc/device/model': 'Virtual Media    \n',
+      [`${sata}/device/model`]: 'Virtual Media    \n',
+      [`${sata}/size`]: '1953525168\n',
+      [`${usb}/device/model`]: 'Virtual Media    \n',
+      [`${usb}/size`]: '2880\n',
     });
+    symlinkSync(join(root, sata), join(root, 'sys/class/block/sdb'));
+    symlinkSync(join(root, usb), join(root, 'sys/class/block/sdc'));
     const floppy = makeTree({ 'parameters.txt': 'ipa-global-request-id=req-1' });
     const run = fakeSystem('NAME="sda" LABEL="" TYPE="disk" RM="0"\n', { '/dev/sdc': floppy });
-    assert.deepEqual(await readVmediaParameters({ run, root, log: silentLog }), { 'ipa-global-request-id': 'req-1' });
+    const log = createMemoryLog();
+    assert.deepEqual(await readVmediaParameters({ run, root, log }), { 'ipa-global-request-id': 'req-1' });
+    assert.ok(
+      log.lines.some((l) => /\/dev\/sdb's model is "Virtual Media" but it is not virtual media \(a disk, 1000204886016 bytes/.test(l)),
+      log.lines.join('\n'),
+    );
     assert.deepEqual(await readAgentParameters({ run, root, log: silentLog }), {
       boot_method: 'vmedia',
       'ipa-debug': '1',

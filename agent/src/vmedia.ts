@@ -5,7 +5,7 @@
  * boot_method=vmedia, which Ironic's virtual-media boot interfaces set.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createConsoleLog, type Log } from './util/log.js';
@@ -134,8 +134,13 @@ function rankDevice(d: Record<string, string>): number {
   return d.TYPE === 'rom' || /^sr\d+$/.test(d.NAME ?? '') ? 0 : 1;
 }
 
-/** Old Ironic (pre-label floppies): a block device whose sysfs model says "virtual media". */
-async function findDeviceBySysfsModel(root: string): Promise<string | undefined> {
+/**
+ * Old Ironic (pre-label floppies): a block device whose sysfs model says
+ * "virtual media", and which can be virtual media at all (isVmediaCandidate:
+ * a CD-ROM, or a USB disk under 4 GiB), its facts read from sysfs: a
+ * partition or a local disk never is, whatever its model string.
+ */
+async function findDeviceBySysfsModel(root: string, log: Log): Promise<string | undefined> {
   const base = join(root, 'sys/class/block');
   let names: string[];
   try {
@@ -145,7 +150,20 @@ async function findDeviceBySysfsModel(root: string): Promise<string | undefined>
   }
   for (const name of names) {
     const model = await readFile(join(base, name, 'device/model'), 'utf8').catch(() => '');
-    if (model.toLowerCase().includes('virtual media')) return `/dev/${name}`;
+    if (!model.toLowerCase().includes('virtual media')) continue;
+    const dir = join(base, name);
+    const sectors = (await readFile(join(dir, 'size'), 'utf8').catch(() => '')).trim();
+    const facts = {
+      NAME: name,
+      TYPE: /^sr\d+$/.test(name) ? 'rom' : existsSync(join(dir, 'partition')) ? 'part' : 'disk',
+      // /sys/class/block/<name> links into the device tree: a USB device's path runs through its usbN bus.
+      TRAN: /\/usb\d+\//.test(await realpath(dir).catch(() => '')) ? 'usb' : '',
+      SIZE: /^\d+$/.test(sectors) ? String(Number(sectors) * 512) : '',
+    };
+    if (isVmediaCandidate(facts)) return `/dev/${name}`;
+    log.warn(
+      `/dev/${name}'s model is "${model.trim()}" but it is not virtual media (${describeDevice(facts)}; virtual media is a CD-ROM or a USB disk under 4 GiB): ignored`,
+    );
   }
   return undefined;
 }
@@ -184,7 +202,8 @@ export async function readVmediaParameters(o: VmediaOptions = {}): Promise<Recor
   if (cmdline.boot_method !== 'vmedia') return {};
   const run = o.run ?? execute;
   const log = o.log ?? createConsoleLog();
-  const device = (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run })) ?? (await findDeviceBySysfsModel(o.root ?? '/'));
+  const device =
+    (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run })) ?? (await findDeviceBySysfsModel(o.root ?? '/', o.log ?? createConsoleLog()));
   if (!device) {
     log.info('boot_method=vmedia but no virtual floppy found; using the kernel command line only');
     return {};

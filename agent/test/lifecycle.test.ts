@@ -168,6 +168,42 @@ test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json
   }
 });
 
+test('boot_method=vmedia, standalone: the agent applies network_data.json from the virtual media too (and serves without Ironic)', {
+  timeout: 60_000,
+}, async () => {
+  const root = vmediaRoot('vmedia-standalone-', (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
+  const iso = join(root, 'iso');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(iso, 'openstack/latest'), { recursive: true });
+  writeFileSync(
+    join(iso, 'openstack/latest/network_data.json'),
+    JSON.stringify({
+      links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC }],
+      networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.21', netmask: '255.255.255.0', routes: [] }],
+    }),
+  );
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    const stdout = argv[0] === 'lsblk' ? 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n' : '';
+    return { stdout, stderr: '', code: 0 };
+  }) as ReturnType<typeof createRecorder>;
+  const config = { ...vmediaConfig('http://127.0.0.1:9', root), standalone: true, apiUrl: [], listenPort: 0 };
+  const agent = await runAgent(config, {
+    run,
+    log: silentLog,
+    stateDir: mkdtempSync(join(scratch, 'state-')),
+    builtins: () => [nicManager()],
+  });
+  try {
+    assert.ok(calls.includes('ip -4 addr add 192.0.2.21/24 dev eth0'), calls.join('\n'));
+    const r = await fetch(`http://127.0.0.1:${agent.server!.port}/v1/status`);
+    assert.equal(r.status, 200);
+  } finally {
+    await agent.stop();
+  }
+});
+
 test('boot_method=vmedia: network_data.json from the virtual media configures the NIC before lookup', { timeout: 60_000 }, async () => {
   const fake = await startFakeIronic({ version: '1.80' });
   const root = vmediaRoot('vmedia-net-', (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
