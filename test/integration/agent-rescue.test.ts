@@ -197,6 +197,13 @@ async function withRescueVm(b: RescueBoot, check: (r: RescueVm) => Promise<void>
   }
 }
 
+/** The SLAAC address qemu's user network (prefix fec0::/64) gives a NIC with this MAC (EUI-64). */
+function slirpSlaac(mac: string): string {
+  const b = mac.split(':').map((h) => Number.parseInt(h, 16));
+  const words = [((b[0]! ^ 2) << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!];
+  return `fec0::${words.map((w) => w.toString(16)).join(':')}`;
+}
+
 /** The agent answered finalize_rescue and stopped for good: its API stays closed. */
 async function assertAgentGone(agentPort: number): Promise<void> {
   for (let i = 0; i < 3; i++) {
@@ -245,6 +252,10 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
       'ip -4 -o addr show',
       'ip -4 route show default',
       'ls /sys/class/net',
+      // The hand-over took each link down and up (dropping the provisioning network's IPv6): SLAAC is back.
+      // (qemu's user network advertises fec0::/64, a site-scope prefix.)
+      'for i in $(seq 20); do [ "$(ip -6 -o addr show | grep -c "inet6 fec0:")" -ge 2 ] && break; sleep 1; done',
+      'ip -6 -o addr show',
     ].join('; ');
     console.log(`refused logins took ${((Date.now() - tSsh) / 1000).toFixed(1)} s`);
     const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
@@ -254,6 +265,8 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     assert.match(ok.out, /^agent=none$/m);
     assert.match(ok.out, /eth0 +inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /eth1 +inet 10\.0\.3\.15\/24/);
+    assert.match(ok.out, new RegExp(`eth0 +inet6 ${slirpSlaac(MAC)}/64`), 'eth0 has its SLAAC address again');
+    assert.match(ok.out, new RegExp(`eth1 +inet6 ${slirpSlaac(boot.macs[1])}/64`), 'eth1 has its SLAAC address again');
     // Two networks, one default route: the first lease back installs it (the other NIC's add finds it taken).
     assert.match(ok.out, /^default via 10\.0\.(2\.2 dev eth0|3\.2 dev eth1)/m);
     // Every interface got a new DHCP client after the hand-over began: its pid is newer than the hand-over's.
@@ -313,6 +326,10 @@ test('rescue through the real conductor with the dib ramdisk: systemd hand-over,
       'journalctl -b -o cat -u systemd-networkd.service | grep -E "DHCPv4 address 10\\.0\\.[23]\\.15" | sed "s/^/lease /"',
       'ip -4 -o addr show scope global',
       'ip -4 route show default',
+      // The hand-over flushed the provisioning network's IPv6; the restarted networkd took SLAAC again.
+      // (qemu's user network advertises fec0::/64, a site-scope prefix.)
+      'for i in $(seq 20); do [ "$(ip -6 -o addr show | grep -c "inet6 fec0:")" -ge 2 ] && break; sleep 1; done',
+      'ip -6 -o addr show',
     ].join('; ');
     const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
     console.log(`dib: as rescue on the guest:\n${ok.out}`);
@@ -324,6 +341,8 @@ test('rescue through the real conductor with the dib ramdisk: systemd hand-over,
     assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
+    for (const mac of boot.macs)
+      assert.match(ok.out, new RegExp(`inet6 ${slirpSlaac(mac)}/64`), `the NIC ${mac} has its SLAAC address again`);
     assertLeasedTwice(ok.out);
     await assertAgentGone(agentPort);
   });
@@ -371,6 +390,10 @@ test('rescue through the real conductor with the coreos ramdisk: the chrooted ag
       'sudo -n journalctl -b -o cat -u systemd-networkd.service | grep -E "DHCPv4 address 10\\.0\\.[23]\\.15" | sed "s/^/lease /"',
       'ip -4 -o addr show scope global',
       'ip -4 route show default',
+      // The hand-over flushed the provisioning network's IPv6; the restarted networkd took SLAAC again.
+      // (qemu's user network advertises fec0::/64, a site-scope prefix.)
+      'for i in $(seq 20); do [ "$(ip -6 -o addr show | grep -c "inet6 fec0:")" -ge 2 ] && break; sleep 1; done',
+      'ip -6 -o addr show',
     ].join('; ');
     const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
     console.log(`coreos: as rescue on the host:\n${ok.out}`);
@@ -383,6 +406,8 @@ test('rescue through the real conductor with the coreos ramdisk: the chrooted ag
     assert.match(ok.out, /inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, /^default via 10\.0\.[23]\.2 /m);
+    for (const mac of boot.macs)
+      assert.match(ok.out, new RegExp(`inet6 ${slirpSlaac(mac)}/64`), `the NIC ${mac} has its SLAAC address again`);
     assertLeasedTwice(ok.out);
     await assertAgentGone(agentPort);
   });

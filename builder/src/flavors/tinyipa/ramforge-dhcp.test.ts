@@ -68,6 +68,7 @@ test('ramforge-dhcp at boot: a client on every wired NIC, none on lo, a bond or 
   const h = host('boot');
   assert.deepEqual(h.run([]).trim().split('\n'), ['eth0', 'eth1']);
   assert.deepEqual(started(await settled(h, 2)), ['eth0', 'eth1']);
+  assert.ok(!h.calls().some((c) => c.endsWith(' down')), 'no link is taken down at boot');
   assert.ok(
     h
       .calls()
@@ -95,6 +96,12 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
     assert.deepEqual(started(await settled(h, 2)), ['bond0', 'eth0']);
     assert.ok(h.calls().includes('ip -4 addr flush dev bond0'));
     assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
+    // IPv6 of the provisioning network: the link goes down (the kernel drops SLAAC addresses and RA routes) and up again.
+    const calls = h.calls();
+    assert.ok(
+      calls.indexOf('ip link set eth0 down') < calls.indexOf('ip link set eth0 up') && calls.includes('ip link set eth0 down'),
+      calls.join('\n'),
+    );
     assert.ok(!h.calls().some((c) => c.includes('eth1')), h.calls().join('\n'));
     assert.ok(!existsSync(join(h.dir, 'etc/resolv.conf.eth0')), "the provisioning lease's DNS servers are gone");
     assert.ok(existsSync(join(h.dir, 'etc/resolv.conf.eth1')), 'a link without a client is left alone');
