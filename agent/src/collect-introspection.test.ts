@@ -44,11 +44,14 @@ test('collect-introspection-data loads every hardware manager, posts their inven
   mkdirSync(join(dir, 'managers'));
   writeFileSync(
     join(dir, 'managers', 'site.mjs'),
-    `export default {
+    `let forgot = 0;
+export default {
   name: 'site_manager',
   version: '2.5',
   evaluate_hardware_support: () => 3,
-  list_hardware_info: () => ({ interfaces: [{ name: 'eth0', mac_address: '52:54:00:12:34:56' }], site_marker: 'from the site manager' }),
+  // Called before each round's listing (the generic manager drops its LLDP capture there).
+  forgetLldp: () => forgot++,
+  list_hardware_info: () => ({ interfaces: [{ name: 'eth0', mac_address: '52:54:00:12:34:56' }], site_marker: 'from the site manager', forgot }),
 };
 `,
   );
@@ -80,8 +83,36 @@ test('collect-introspection-data loads every hardware manager, posts their inven
   assert.equal(out.trim(), 'node-1');
   assert.equal(bodies.length, 1);
   assert.equal(bodies[0].inventory?.site_marker, 'from the site manager', 'the highest-ranked manager gave the inventory');
+  assert.equal(bodies[0].inventory?.forgot, 1, 'the round asked the managers to capture LLDP afresh');
   assert.deepEqual(
     bodies[0].configuration?.managers?.map((m: { name: string; version: string }) => `${m.name} ${m.version}`),
     ['site_manager 2.5', 'generic_hardware_manager 1.2'],
   );
+});
+
+test('collect-introspection-data with nowhere to post fails at once, before starting the hardware managers', {
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(scratch, 'collect-none-'));
+  writeFileSync(join(dir, 'cmdline'), 'ipa-disk-wait-attempts=5 ipa-hardware-initialization-delay=60\n');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'main.ts'),
+      'collect-introspection-data',
+      '--cmdline',
+      join(dir, 'cmdline'),
+      '--root-path',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 1, err);
+  assert.match(err, /no ipa-inspection-callback-url, and ipa-use-mdns is not set/);
+  assert.doesNotMatch(err, /hardware manager/, 'no manager was started');
 });

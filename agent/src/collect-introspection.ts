@@ -12,7 +12,7 @@ import { loadConfig } from './config-load.js';
 import { AgentError } from './errors.js';
 import { loadHardwareManagers } from './hardware/plugins.js';
 import type { Inventory } from './hardware/types.js';
-import { collectIntrospectionData } from './inspect/index.js';
+import { collectIntrospectionData, inspectionEnabled } from './inspect/index.js';
 import { createState } from './state.js';
 import { createConsoleLog } from './util/log.js';
 import { AGENT_VERSION } from './version.js';
@@ -50,18 +50,34 @@ export async function collectIntrospectionMain(argv: string[]): Promise<number> 
   }
   const config = await loadConfig({ argv: args.rest, env: process.env });
   const log = createConsoleLog(config.debug);
+  // Before the managers' start (md assembly, the disk wait): a command with nowhere to post fails at once.
+  if (!inspectionEnabled(config) && !config.useMdns) {
+    process.stderr.write(
+      'collect-introspection-data: no ipa-inspection-callback-url, and ipa-use-mdns is not set: set one of them (mDNS answers are not authenticated: trusted networks only)\n',
+    );
+    return 1;
+  }
   applyTlsSettings('the agent config', config.tlsMinVersion, config.tlsCipherSuites, log);
   setClientCertificate(config, log);
-  const stop = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
   try {
-    const managers = await loadHardwareManagers(config, { state: createState(config, AGENT_VERSION), log });
+    // ipa-hardware-initialization-delay is the agent's start (IPA sleeps it in agent.run, not in this command).
+    const managers = await loadHardwareManagers(
+      { ...config, hardwareInitializationDelay: 0 },
+      { state: createState(config, AGENT_VERSION), log },
+    );
+    // Signals end the daemon's sleep from here on; during the managers' start they end the process as usual.
+    const stop = new AbortController();
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
     const uuid = await collectIntrospectionData(config, {
       daemon: args.daemon,
       postInterval: args.postInterval,
       signal: stop.signal,
       log,
-      inventory: async () => (await managers.dispatchToManagers('list_hardware_info')) as Inventory,
+      inventory: async () => {
+        // Every round captures LLDP again, as IPA's listing does (the agent's start keeps its first capture).
+        for (const m of managers.managers) (m.manager as { forgetLldp?: () => void }).forgetLldp?.();
+        return (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
+      },
       managers: managers.getManagersDetail(),
     });
     if (uuid) process.stdout.write(`${uuid}\n`);

@@ -210,6 +210,11 @@ export class GenericHardwareManager implements HardwareManager {
     this.ctx = ctx;
   }
 
+  /** Capture LLDP afresh at the next listing (collect-introspection-data's daemon rounds: IPA captures at each). */
+  forgetLldp(): void {
+    delete this.lldpCache.tlvs;
+  }
+
   evaluate_hardware_support(): number {
     return HardwareSupport.GENERIC;
   }

@@ -104,7 +104,8 @@ export const COLLECTORS: Record<string, Collector> = {
     // a failed capture is logged (collectLldp), never an inspection error. The inventory is collected once and
     // posted by `default`: taken here first, it must wait for DHCP as `default` would, or it would lack the addresses.
     if (ctx.collectorNames.includes('default')) await ctx.waitForDhcp();
-    const interfaces = (await ctx.inventory()).interfaces;
+    // A site manager's inventory may have no interfaces key.
+    const interfaces = (await ctx.inventory()).interfaces ?? [];
     const m = interfaces.some((i) => i.lldp !== null)
       ? new Map(interfaces.map((i) => [i.name, i.lldp ?? []] as const))
       : await collectLldp(

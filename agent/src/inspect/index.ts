@@ -123,6 +123,7 @@ export async function inspectOnce(config: AgentConfig, o: InspectOptions = {}): 
         listInterfaces: () => collectInterfaces(host),
         now: o.now,
         sleep: o.sleep,
+        log,
       })),
   });
   if (data.inventory && legacyEnabled(config.cmdline)) {

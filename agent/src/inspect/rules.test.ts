@@ -5,6 +5,7 @@ import type { Inventory, NetworkInterface } from '../hardware/types.js';
 import { orderCollectors } from './collectors.js';
 import { runDaemonLoop } from './daemon.js';
 import { normalizeBootif, waitForDhcp } from './dhcp-wait.js';
+import { createMemoryLog } from '../../test/support/logs.js';
 import { buildLegacyKeys, legacyEnabled } from './legacy.js';
 import { buildServiceEndpoint } from './mdns.js';
 import { parseDmidecode } from './dmi-decode.js';
@@ -115,6 +116,18 @@ describe('DHCP wait', () => {
     assert.equal(c.now(), 12000);
     c = clock();
     assert.equal(await waitForDhcp({ timeoutS: 10, allInterfaces: false, bootif: undefined, ...c, listInterfaces: async () => [] }), false);
+    // A BMC's USB NIC (iDRAC, XCC) gets 169.254.x.x at once: not the network the inspector needs.
+    c = clock();
+    const log = createMemoryLog();
+    const bmcOnly = async () => [iface('aa:bb:cc:dd:ee:ff', '169.254.0.2'), iface('11:22:33:44:55:66', null)];
+    assert.equal(await waitForDhcp({ timeoutS: 10, allInterfaces: false, bootif: undefined, ...c, listInterfaces: bmcOnly, log }), false);
+    assert.deepEqual(
+      log.lines.map((l) => l.replace(/^.*?(INFO|WARNING) /, '$1 ')),
+      [
+        'INFO inspection: waiting up to 10 s for any NIC (no BOOTIF) to get an address before collecting',
+        'WARNING inspection: any NIC (no BOOTIF) got no address in 10 s; collecting anyway',
+      ],
+    );
   });
 });
 

@@ -454,3 +454,33 @@ test('erase steps and the skip list: a kept volume is never erased; its neighbou
   assert.deepEqual(names(await filterRaidSkipList(devs, {}, sys.run, true)), names(devs));
   assert.equal(sys.calls.length, before, 'no skip list: no mdadm call');
 });
+
+test('skip list and create: a new volume whose /dev/md<i> the kept array holds is created on the lowest free /dev/mdN', async () => {
+  const four = ['vda', 'vdb', 'vdc', 'vdd'].map((n) => testBlockDevice({ name: `/dev/${n}`, size: 8 * GiB }));
+  // The kept array was assembled as /dev/md0: the new volume's /dev/md<place among those created> (md0) is taken.
+  const detail = { '/dev/md0': '/dev/md0:\n     Name : h:data\n   0 0 0 0 active /dev/vdc1\n   1 0 0 1 active /dev/vdd1\n' };
+  const sys = fakeSystem({ arrays: ['/dev/md0'], detail, partitions: { '/dev/vdc': ['/dev/vdc1'], '/dev/vdd': ['/dev/vdd1'] } });
+  const config = {
+    logical_disks: [
+      {
+        size_gb: 2,
+        raid_level: '1',
+        controller: 'software',
+        volume_name: 'data',
+        physical_disks: [{ name: '/dev/vdc' }, { name: '/dev/vdd' }],
+      },
+      {
+        size_gb: 'MAX',
+        raid_level: '1',
+        controller: 'software',
+        volume_name: 'root',
+        physical_disks: [{ name: '/dev/vda' }, { name: '/dev/vdb' }],
+      },
+    ],
+  };
+  const node = { uuid: 'n1', properties: { skip_block_devices: [{ volume_name: 'data' }] }, target_raid_config: config };
+  await createSoftwareRaid(config, node, ctx(sys.run, { listDisks: async () => four }));
+  const creates = sys.calls.filter((c) => c.startsWith('mdadm --create'));
+  assert.equal(creates.length, 1, creates.join('\n'));
+  assert.match(creates[0]!, /^mdadm --create \/dev\/md1 .*--name root /);
+});
