@@ -140,6 +140,8 @@ interface RescueBoot {
   macs: [string, string];
   /** How long the conductor may wait for the ramdisk to reach `rescue`. */
   rescueTimeoutMs: number;
+  /** ramforge-rescue-dhcp-delay: the hand-over's pause before DHCP (default 5 s). */
+  dhcpDelayS?: number;
 }
 
 /** The running rescue case: the VM and the forwarded ports of the agent and SSH. */
@@ -173,7 +175,7 @@ async function withRescueVm(b: RescueBoot, check: (r: RescueVm) => Promise<void>
     vm = await bootVm({
       kernel: b.kernel,
       initrd: b.initrd,
-      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=5`,
+      append: `console=ttyS0 ipa-api-url=http://10.0.2.2:${apiPort} ipa-advertise-host=127.0.0.1 ipa-advertise-port=${agentPort} ipa-disk-wait-attempts=1 ramforge-rescue-dhcp-delay=${b.dhcpDelayS ?? 5}`,
       memoryMiB: b.memoryMiB,
       mac: b.macs[0],
       hostfwd: [
@@ -225,8 +227,32 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
   timeout: 600_000,
 }, async () => {
   const boot = { label: 'tinyipa', kernel, initrd, memoryMiB: 1024, macs: [MAC, '52:54:00:12:34:59'] as [string, string] };
-  await withRescueVm({ ...boot, rescueTimeoutMs: 180_000 }, async ({ vm, node, agentPort, sshPort, t0 }) => {
+  await withRescueVm({ ...boot, rescueTimeoutMs: 180_000, dhcpDelayS: 20 }, async ({ vm, node, agentPort, sshPort, t0 }) => {
     assert.equal(node.instance_info.rescue_password, undefined, 'the conductor removed the password after rescue');
+
+    // During the pause, IPv6 as the provisioning network would leave it: a SLAAC-like (dynamic) address, beside a
+    // static address and route (network_data.json's) that must stay. (busybox ip cannot make a route with a lifetime,
+    // as a router advertisement's are: that part is network-data-busybox.test.ts's, with iproute2 making them.)
+    await vm.waitForSerial(/ramforge-rescue: renewing DHCP on every interface/, 90_000);
+    // dropbear comes back with password logins just before that line: a first try may find it still restarting.
+    let planted = { status: null as number | null, out: '' };
+    for (let i = 0; i < 5 && planted.status !== 0; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 1500));
+      planted = sshWithPassword(
+        sshPort,
+        'rescue',
+        PASSWORD,
+        [
+          'ip -6 addr add 2001:db8:dead::1/64 dev eth0 valid_lft 600 preferred_lft 600',
+          'ip -6 addr add 2001:db8:5::1/64 dev eth0',
+          'ip -6 route add 2001:db8:cafe::/64 via fe80::2 dev eth0',
+          'grep Icmp6OutRouterSolicits /proc/net/dev_snmp6/eth0',
+        ].join(' && '),
+      );
+    }
+    assert.equal(planted.status, 0, planted.out);
+    assert.doesNotMatch(vm.serialText(), /DHCP restarted on:/, 'planted before the DHCP restart');
+    const rsBefore = Number(/Icmp6OutRouterSolicits\s+(\d+)/.exec(planted.out)?.[1]);
 
     // The hand-over runs in the agent's init slot; the DHCP restart comes after the (shortened) pause.
     const dhcp = await vm.waitForSerial(/ramforge-rescue: DHCP restarted on: [^\n]*\n/, 90_000);
@@ -252,10 +278,12 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
       'ip -4 -o addr show',
       'ip -4 route show default',
       'ls /sys/class/net',
-      // The hand-over took each link down and up (dropping the provisioning network's IPv6): SLAAC is back.
+      // The hand-over dropped the provisioning network's IPv6 and solicited routers again: SLAAC is back.
       // (qemu's user network advertises fec0::/64, a site-scope prefix.)
       'for i in $(seq 20); do [ "$(ip -6 -o addr show | grep -c "inet6 fec0:")" -ge 2 ] && break; sleep 1; done',
       'ip -6 -o addr show',
+      'ip -6 route show dev eth0 | sed "s/^/route6 /"',
+      'grep Icmp6OutRouterSolicits /proc/net/dev_snmp6/eth0',
     ].join('; ');
     console.log(`refused logins took ${((Date.now() - tSsh) / 1000).toFixed(1)} s`);
     const ok = sshWithPassword(sshPort, 'rescue', PASSWORD, probe);
@@ -266,6 +294,11 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     assert.match(ok.out, /eth0 +inet 10\.0\.2\.15\/24/);
     assert.match(ok.out, /eth1 +inet 10\.0\.3\.15\/24/);
     assert.match(ok.out, new RegExp(`eth0 +inet6 ${slirpSlaac(MAC)}/64`), 'eth0 has its SLAAC address again');
+    assert.doesNotMatch(ok.out, /2001:db8:dead::1/, "the provisioning network's dynamic IPv6 address is gone");
+    assert.match(ok.out, /eth0 +inet6 2001:db8:5::1\/64/, 'the static IPv6 address stays');
+    assert.match(ok.out, /^route6 2001:db8:cafe::\/64 via fe80::2/m, 'the static IPv6 route stays');
+    const rsAfter = Number(/Icmp6OutRouterSolicits\s+(\d+)/.exec(ok.out)?.[1]);
+    assert.ok(rsAfter > rsBefore, `eth0 solicited routers again (${rsBefore} → ${rsAfter})`);
     assert.match(ok.out, new RegExp(`eth1 +inet6 ${slirpSlaac(boot.macs[1])}/64`), 'eth1 has its SLAAC address again');
     // Two networks, one default route: the first lease back installs it (the other NIC's add finds it taken).
     assert.match(ok.out, /^default via 10\.0\.(2\.2 dev eth0|3\.2 dev eth1)/m);

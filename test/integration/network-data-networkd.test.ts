@@ -255,6 +255,10 @@ test('dib with network_data.json: networkd leaves the bond members and static NI
     const rescued = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 120_000 }));
     console.log(`after the rescue hand-over:\n${rescued.raw}`);
     checkStatic(rescued, 'after the rescue hand-over');
+    // The hand-over flushed the SLAAC-only NIC's IPv6 (qemu's user network advertises fec0::/64); the restarted
+    // networkd solicited the router again and has the address back.
+    const v6 = await sshUntil(login, `ip -6 -o addr show dev ${nicD} | grep 'inet6 fec0:'`, { timeoutMs: 60_000, pauseMs: 2000 });
+    console.log(`${nicD} after the hand-over: ${v6.trim()}`);
   } catch (e) {
     process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
     throw e;

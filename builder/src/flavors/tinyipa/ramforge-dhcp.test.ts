@@ -21,10 +21,23 @@ function host(name: string): { dir: string; calls: () => string[]; run: (args: s
   const dir = join(top, name);
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
+  // busybox ip's one-line IPv6 listing: a SLAAC address (dynamic), a static one, the link-local one.
+  const v6 = [
+    'case "$*" in',
+    `  '-6 -o addr show dev '*' scope link') echo "9: $5    inet6 fe80::5054:ff:fe00:1/64 scope link" ;;`,
+    `  '-6 -o addr show dev '*) echo "9: $5    inet6 fec0::5054:ff:fe00:1/64 scope site dynamic flags 100"`,
+    '    echo "9: $5    inet6 2001:db8:5::1/64 scope global"',
+    '    echo "9: $5    inet6 fe80::5054:ff:fe00:1/64 scope link" ;;',
+    // busybox ip's route listing: two routes from router advertisements (with a lifetime), a static one.
+    `  '-6 route show dev '*) echo "fec0::/64 dev $5  metric 256  expires 0sec"`,
+    '    echo "2001:db8:cafe::/64 via fe80::3 dev $5  metric 1024 "',
+    '    echo "default via fe80::2 dev $5  metric 1024  expires 0sec" ;;',
+    'esac',
+  ].join('\n');
   for (const tool of ['ip', 'udhcpc', 'hostname', 'usleep']) {
     writeFileSync(
       join(bin, tool),
-      `#!/bin/sh\necho "${tool} $*" >> ${JSON.stringify(join(dir, 'calls'))}\n[ ${tool} = hostname ] && echo ipa-test\nexit 0\n`,
+      `#!/bin/sh\necho "${tool} $*" >> ${JSON.stringify(join(dir, 'calls'))}\n[ ${tool} = hostname ] && echo ipa-test\n${tool === 'ip' ? `${v6}\n` : ''}exit 0\n`,
     );
     chmodSync(join(bin, tool), 0o755);
   }
@@ -96,12 +109,22 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
     assert.deepEqual(started(await settled(h, 2)), ['bond0', 'eth0']);
     assert.ok(h.calls().includes('ip -4 addr flush dev bond0'));
     assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
-    // IPv6 of the provisioning network: the link goes down (the kernel drops SLAAC addresses and RA routes) and up again.
+    // IPv6 of the provisioning network: its dynamic address and router routes go, the static one stays; the
+    // link-local address is added again (DAD, then router solicitations); no link goes down (VLANs on it would too).
     const calls = h.calls();
-    assert.ok(
-      calls.indexOf('ip link set eth0 down') < calls.indexOf('ip link set eth0 up') && calls.includes('ip link set eth0 down'),
-      calls.join('\n'),
-    );
+    for (const n of ['eth0', 'bond0']) {
+      for (const c of [
+        `ip -6 addr del fec0::5054:ff:fe00:1/64 dev ${n}`,
+        `ip -6 route del fec0::/64 dev ${n} metric 256`,
+        `ip -6 route del default via fe80::2 dev ${n} metric 1024`,
+        `ip -6 addr del fe80::5054:ff:fe00:1/64 dev ${n}`,
+        `ip -6 addr add fe80::5054:ff:fe00:1/64 dev ${n}`,
+      ])
+        assert.ok(calls.includes(c), `${c}:\n${calls.join('\n')}`);
+      assert.ok(calls.indexOf(`ip -6 addr add fe80::5054:ff:fe00:1/64 dev ${n}`) < calls.indexOf(`ip link set ${n} up`));
+    }
+    assert.ok(!calls.some((c) => c.includes('2001:db8:5::1') || c.includes('cafe')), 'the static IPv6 address and route stay');
+    assert.ok(!calls.some((c) => c.endsWith(' down')), 'no link goes down');
     assert.ok(!h.calls().some((c) => c.includes('eth1')), h.calls().join('\n'));
     assert.ok(!existsSync(join(h.dir, 'etc/resolv.conf.eth0')), "the provisioning lease's DNS servers are gone");
     assert.ok(existsSync(join(h.dir, 'etc/resolv.conf.eth1')), 'a link without a client is left alone');
