@@ -202,8 +202,7 @@ export async function readVmediaParameters(o: VmediaOptions = {}): Promise<Recor
   if (cmdline.boot_method !== 'vmedia') return {};
   const run = o.run ?? execute;
   const log = o.log ?? createConsoleLog();
-  const device =
-    (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run })) ?? (await findDeviceBySysfsModel(o.root ?? '/', o.log ?? createConsoleLog()));
+  const device = (await findDeviceByLabels(['ir-vfd-dev'], { ...o, run, log })) ?? (await findDeviceBySysfsModel(o.root ?? '/', log));
   if (!device) {
     log.info('boot_method=vmedia but no virtual floppy found; using the kernel command line only');
     return {};
