@@ -101,14 +101,18 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
   writeFileSync(join(h.dir, 'run/udhcpc.eth0.pid'), `${old.pid}\n`);
   writeFileSync(join(h.dir, 'run/udhcpc.bond0.pid'), `${oldBond.pid}\n`);
   writeFileSync(join(h.dir, 'etc/resolv.conf.eth0'), 'nameserver 192.0.2.53\n');
+  // eth0's lease (the udhcpc script's file); bond0's client never got one.
+  writeFileSync(join(h.dir, 'run/udhcpc.eth0.lease'), '10.0.2.15/24\n');
   writeFileSync(join(h.dir, 'etc/resolv.conf.eth1'), 'nameserver 198.51.100.53\n');
   try {
     assert.deepEqual(h.run(['--restart']).trim().split('\n'), ['bond0', 'eth0']);
     await exited;
     assert.equal(old.exitCode ?? old.signalCode, 'SIGTERM', 'the old client was stopped');
     assert.deepEqual(started(await settled(h, 2)), ['bond0', 'eth0']);
-    assert.ok(h.calls().includes('ip -4 addr flush dev bond0'));
-    assert.ok(h.calls().includes('ip -4 addr flush dev eth0'));
+    // Only the lease's address goes (a static one from network_data.json on the same link stays): none on bond0.
+    assert.ok(h.calls().includes('ip -4 addr del 10.0.2.15/24 dev eth0'), h.calls().join('\n'));
+    assert.ok(!h.calls().some((c) => /^ip -4 addr (flush|del) .*bond0/.test(c)), h.calls().join('\n'));
+    assert.ok(!existsSync(join(h.dir, 'run/udhcpc.eth0.lease')), 'the lease file is gone with its address');
     // IPv6 of the provisioning network: its dynamic address and router routes go, the static one stays; the
     // link-local address is added again (DAD, then router solicitations); no link goes down (VLANs on it would too).
     const calls = h.calls();
