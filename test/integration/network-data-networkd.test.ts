@@ -1,6 +1,9 @@
 /**
- * The dib ramdisk (systemd-networkd with DHCP on every wired link) on a
- * DHCP-less node, one VM boot: virtual media with a network_data.json that
+ * The dib ramdisk, and the coreos one (the agent chrooted, the host's
+ * systemd-networkd: the agent writes its files into the host's
+ * /run/systemd/network and asks the host to load them through
+ * /run/ramforge/networkd-reload), each with DHCP on every wired link, on a
+ * DHCP-less node, one VM boot each: virtual media with a network_data.json that
  * bonds two NICs (active-backup) with a static 10.0.2.50/24 and gives a
  * third NIC a static 10.0.3.60/24, and a fourth an IPv6 SLAAC network only
  * (no DHCPv4 there, as glean gives none). Checked on the guest over SSH (hostfwd to
@@ -26,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseNetworkData } from '../../agent/src/network-data.js';
+import { coreosSharedBuild } from '../support/coreos-build.js';
 import { dibSharedBuild } from '../support/dib-build.js';
 import { bootVm, freePort, type Vm } from '../support/qemu.js';
 import { testSshKey } from '../support/shared-build.js';
@@ -68,8 +72,8 @@ const NETWORK_DATA = {
   services: [],
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'ramforge-nd-networkd-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const top = mkdtempSync(join(tmpdir(), 'ramforge-nd-networkd-'));
+after(() => rmSync(top, { recursive: true, force: true }));
 
 /** What the guest says about its links: per MAC the name, master, networkd's ADMIN_STATE, IPv4 addresses; the agent's files. */
 const PROBE = [
@@ -130,139 +134,167 @@ function checkStatic(p: Probe, when: string): void {
   assert.match(p.raw, /^route default via 10\.0\.2\.2 dev bond0/m, `${when}: the default route stays`);
 }
 
-test('dib with network_data.json: networkd leaves the bond members and static NICs alone; the addresses survive a networkd restart and the rescue hand-over', {
-  timeout: 60 * 60_000,
-}, async () => {
-  assert.ok(parseNetworkData(JSON.stringify(NETWORK_DATA)).ok);
-  const b = await dibSharedBuild();
-  const tree = join(dir, 'iso');
-  mkdirSync(join(tree, 'openstack/latest'), { recursive: true });
-  writeFileSync(join(tree, 'openstack/latest/network_data.json'), JSON.stringify(NETWORK_DATA));
-  execFileSync('xorriso', ['-as', 'mkisofs', '-r', '-V', 'VMEDIA_BOOT_ISO', '-o', join(dir, 'vmedia.iso'), tree], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const sshPort = await freePort();
-  const login = { port: sshPort, key: testSshKey().privateKeyFile };
-  let vm: Vm | undefined;
-  try {
-    vm = await bootVm({
-      kernel: b.kernel,
-      initrd: b.initramfs,
-      append: 'console=ttyS0,115200 boot_method=vmedia ipa-api-url=http://127.0.0.1:9 ramforge-rescue-dhcp-delay=0',
-      memoryMiB: 1024,
-      mac: MAC_A,
-      hostfwd: [{ hostPort: sshPort, guestPort: 22, guestAddr: BOND_IP }],
-      serialLog: join(dir, 'serial.log'),
-      extraArgs: [
-        // The bond's second member on its own slirp, and a third NIC on another subnet; both slirps have a
-        // DHCP server, which networkd must not ask.
-        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
-        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_C},net=10.0.3.0/24`],
-        // The SLAAC-only NIC, on a slirp with a DHCPv4 server too (and IPv6 router advertisements).
-        ...['-nic', `user,model=virtio-net-pci,mac=${MAC_D},net=10.0.4.0/24`],
-        ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
-        ...['-device', 'ide-cd,drive=vmedia'],
-      ],
+/** What differs between the flavors: where the build comes from, who logs in, where the agent's root is. */
+interface Flavor {
+  label: string;
+  build: () => Promise<{ kernel: string; initramfs: string }>;
+  memoryMiB: number;
+  /** The login (root on dib; core, with sudo, on coreos). */
+  user: string;
+  /** Prefix for what needs root. */
+  sudo: string;
+  /** The agent's /etc as the host sees it (coreos: its chroot). */
+  agentEtc: string;
+}
+
+const FLAVORS: Flavor[] = [
+  { label: 'dib', build: () => dibSharedBuild(), memoryMiB: 1024, user: 'root', sudo: '', agentEtc: '/etc' },
+  {
+    label: 'coreos',
+    build: () => coreosSharedBuild(),
+    memoryMiB: 1536,
+    user: 'core',
+    sudo: 'sudo -n ',
+    agentEtc: '/opt/ironic-python-agent/etc',
+  },
+];
+
+for (const f of FLAVORS)
+  test(`${f.label} with network_data.json: networkd leaves the bond members and static NICs alone; the addresses survive a networkd restart and the rescue hand-over`, {
+    timeout: 60 * 60_000,
+  }, async () => {
+    assert.ok(parseNetworkData(JSON.stringify(NETWORK_DATA)).ok);
+    const b = await f.build();
+    const dir = mkdtempSync(join(top, `${f.label}-`));
+    const tree = join(dir, 'iso');
+    mkdirSync(join(tree, 'openstack/latest'), { recursive: true });
+    writeFileSync(join(tree, 'openstack/latest/network_data.json'), JSON.stringify(NETWORK_DATA));
+    execFileSync('xorriso', ['-as', 'mkisofs', '-r', '-V', 'VMEDIA_BOOT_ISO', '-o', join(dir, 'vmedia.iso'), tree], {
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    const t0 = Date.now();
-    // The login goes to the bond's static address: it works once the agent has configured it.
-    await sshUntil(login, `ip -4 -o addr show dev bond0 | grep -q ' ${BOND_IP}/24'`, { timeoutMs: 600_000, pauseMs: 3000 });
-    console.log(`ssh to ${BOND_IP} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // The agent's log from the journal (the serial console lags far behind under TCG).
-    const agentLog = await sshUntil(
-      login,
-      "journalctl -b -u ironic-python-agent.service --no-pager -o cat | grep -q 'network_data.json: links' && journalctl -b -u ironic-python-agent.service --no-pager -o cat",
-      { timeoutMs: 60_000 },
-    );
-    const loaded = /network_data\.json: networkd loaded the agent's files for ([^(]+) \(/.exec(agentLog);
-    assert.ok(loaded, `the agent had networkd load its files:\n${agentLog}`);
-    assert.equal(loaded[1]!.split(', ').length, 5, 'a file for each of the four NICs and the bond');
-    assert.match(
-      agentLog,
-      /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, port-d=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
-    );
-    assert.doesNotMatch(agentLog, /WARNING agent: network_data\.json/, "no step of the agent's network configuration warned");
-
-    // Give networkd time to have done whatever it would do (a DHCP client gives up its first DISCOVERs in seconds).
-    await new Promise((r) => setTimeout(r, 10_000));
-    const boot = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
-    console.log(`after boot:\n${boot.raw}`);
-    checkStatic(boot, 'after boot');
-    const nicA = boot.links.get(MAC_A)!.name;
-    assert.match(
-      boot.raw,
-      new RegExp(`^file /run/systemd/network/10-ramforge-${nicA}\\.network\\n(  .*\\n)*  \\[Link\\]\\n  Unmanaged=yes$`, 'm'),
-    );
-    // networkd runs DHCP on every NIC from the start of the boot, before the agent has read the virtual media: on
-    // these slirps (each with a DHCP server) it took leases then, which the agent removed (checkStatic: no other
-    // address). From the restart that loaded the agent's files on, it asks for none.
-    const journal = await sshUntil(login, 'journalctl -b -u systemd-networkd --no-pager -o cat', { timeoutMs: 60_000 });
-    // (The first start may be missing from `-u`: PID 1 logs it before journald runs. The agent's restart is there.)
-    const stopped = journal.lastIndexOf('Stopping systemd-networkd.service');
-    assert.ok(stopped >= 0, `the agent restarted networkd:\n${journal}`);
-    const sinceAgent = journal.slice(stopped);
-    for (const mac of [MAC_A, MAC_B, MAC_C]) {
-      const name = boot.links.get(mac)!.name;
-      assert.doesNotMatch(
-        sinceAgent,
-        new RegExp(`^${name}: (DHCPv4 address|Configuring with)`, 'm'),
-        `networkd leaves ${name} alone:\n${sinceAgent}`,
+    const sshPort = await freePort();
+    const login = { port: sshPort, key: testSshKey().privateKeyFile, user: f.user };
+    let vm: Vm | undefined;
+    try {
+      vm = await bootVm({
+        kernel: b.kernel,
+        initrd: b.initramfs,
+        append: 'console=ttyS0,115200 boot_method=vmedia ipa-api-url=http://127.0.0.1:9 ramforge-rescue-dhcp-delay=0',
+        memoryMiB: f.memoryMiB,
+        mac: MAC_A,
+        hostfwd: [{ hostPort: sshPort, guestPort: 22, guestAddr: BOND_IP }],
+        serialLog: join(dir, 'serial.log'),
+        extraArgs: [
+          // The bond's second member on its own slirp, and a third NIC on another subnet; both slirps have a
+          // DHCP server, which networkd must not ask.
+          ...['-nic', `user,model=virtio-net-pci,mac=${MAC_B}`],
+          ...['-nic', `user,model=virtio-net-pci,mac=${MAC_C},net=10.0.3.0/24`],
+          // The SLAAC-only NIC, on a slirp with a DHCPv4 server too (and IPv6 router advertisements).
+          ...['-nic', `user,model=virtio-net-pci,mac=${MAC_D},net=10.0.4.0/24`],
+          ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
+          ...['-device', 'ide-cd,drive=vmedia'],
+        ],
+      });
+      const t0 = Date.now();
+      // The login goes to the bond's static address: it works once the agent has configured it.
+      await sshUntil(login, `ip -4 -o addr show dev bond0 | grep -q ' ${BOND_IP}/24'`, { timeoutMs: 600_000, pauseMs: 3000 });
+      console.log(`ssh to ${BOND_IP} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      // The agent's log from the journal (the serial console lags far behind under TCG).
+      const agentLog = await sshUntil(
+        login,
+        `${f.sudo}journalctl -b -u ironic-python-agent.service --no-pager -o cat | grep -q 'network_data.json: links' && ${f.sudo}journalctl -b -u ironic-python-agent.service --no-pager -o cat`,
+        { timeoutMs: 60_000 },
       );
-    }
-    const nicD = boot.links.get(MAC_D)!.name;
-    assert.doesNotMatch(sinceAgent, new RegExp(`^${nicD}: DHCPv4 address`, 'm'), `no DHCPv4 on ${nicD}:\n${sinceAgent}`);
-    assert.match(
-      boot.raw,
-      new RegExp(`^file /run/systemd/network/10-ramforge-${nicD}\\.network\\n(  .*\\n)*  DHCP=no$`, 'm'),
-      `the SLAAC-only NIC's file asks for no DHCP:\n${boot.raw}`,
-    );
+      // coreos: the chrooted agent has neither networkctl nor systemctl and asks the host, whose path unit loads them.
+      const loaded = /network_data\.json: networkd (?:loaded|asked to load) the agent's files for ([^(]+) \(/.exec(agentLog);
+      assert.ok(loaded, `the agent had networkd load its files:\n${agentLog}`);
+      assert.equal(loaded[1]!.split(', ').length, 5, 'a file for each of the four NICs and the bond');
+      assert.match(
+        agentLog,
+        /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, port-d=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
+      );
+      assert.doesNotMatch(agentLog, /WARNING agent: network_data\.json/, "no step of the agent's network configuration warned");
 
-    // A restart of networkd (what the rescue hand-over does; `networkctl reload` needs D-Bus, which the image lacks).
-    await sshUntil(login, 'systemctl restart systemd-networkd.service && sleep 10', { timeoutMs: 120_000 });
-    const restarted = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
-    checkStatic(restarted, 'after a networkd restart');
+      // Give networkd time to have done whatever it would do (a DHCP client gives up its first DISCOVERs in seconds).
+      await new Promise((r) => setTimeout(r, 10_000));
+      const boot = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
+      console.log(`after boot:\n${boot.raw}`);
+      checkStatic(boot, 'after boot');
+      const nicA = boot.links.get(MAC_A)!.name;
+      assert.match(
+        boot.raw,
+        new RegExp(`^file /run/systemd/network/10-ramforge-${nicA}\\.network\\n(  .*\\n)*  \\[Link\\]\\n  Unmanaged=yes$`, 'm'),
+      );
+      // networkd runs DHCP on every NIC from the start of the boot, before the agent has read the virtual media: on
+      // these slirps (each with a DHCP server) it took leases then, which the agent removed (checkStatic: no other
+      // address). From the restart that loaded the agent's files on, it asks for none.
+      const journal = await sshUntil(login, `${f.sudo}journalctl -b -u systemd-networkd --no-pager -o cat`, { timeoutMs: 60_000 });
+      // (The first start may be missing from `-u`: PID 1 logs it before journald runs. The agent's restart is there.)
+      const stopped = journal.lastIndexOf('Stopping systemd-networkd.service');
+      assert.ok(stopped >= 0, `the agent restarted networkd:\n${journal}`);
+      const sinceAgent = journal.slice(stopped);
+      for (const mac of [MAC_A, MAC_B, MAC_C]) {
+        const name = boot.links.get(mac)!.name;
+        assert.doesNotMatch(
+          sinceAgent,
+          new RegExp(`^${name}: (DHCPv4 address|Configuring with)`, 'm'),
+          `networkd leaves ${name} alone:\n${sinceAgent}`,
+        );
+      }
+      const nicD = boot.links.get(MAC_D)!.name;
+      assert.doesNotMatch(sinceAgent, new RegExp(`^${nicD}: DHCPv4 address`, 'm'), `no DHCPv4 on ${nicD}:\n${sinceAgent}`);
+      assert.match(
+        boot.raw,
+        new RegExp(`^file /run/systemd/network/10-ramforge-${nicD}\\.network\\n(  .*\\n)*  DHCP=no$`, 'm'),
+        `the SLAAC-only NIC's file asks for no DHCP:\n${boot.raw}`,
+      );
 
-    // The rescue hand-over, as after finalize_rescue: the agent stopped, the password hash and the marker written.
-    await sshUntil(
-      login,
-      [
-        'systemctl stop ironic-python-agent.service',
-        "printf '%s' '$5$ramforge$0123456789abcdefghijklmnopqrstuvwxyzABCDE' > /etc/ipa-rescue-config/ipa-rescue-password",
-        'touch /etc/.rescued',
-      ].join(' && '),
-      { timeoutMs: 60_000 },
-    );
-    const handover = await sshUntil(
-      login,
-      "journalctl -b -u ramforge-rescue.service --no-pager -o cat | grep -q 'ramforge-rescue: done' && journalctl -b -u ramforge-rescue.service --no-pager -o cat",
-      { timeoutMs: 180_000, pauseMs: 3000 },
-    );
-    console.log(`the hand-over:\n${handover}`);
-    // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4, so no lease awaited).
-    assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)\s*$/m);
-    assert.match(
-      handover,
-      new RegExp(`ramforge-rescue: restarted without DHCPv4 \\(their \\.network file asks none\\): ${nicD}\\s*$`, 'm'),
-    );
-    const kept =
-      /ramforge-rescue: left as they are \(not managed by networkd: configured by the agent from network_data\.json\): ([^\r\n]*)/.exec(
+      // A restart of networkd (what the rescue hand-over does; `networkctl reload` needs D-Bus, which the image lacks).
+      await sshUntil(login, `${f.sudo}systemctl restart systemd-networkd.service && sleep 10`, { timeoutMs: 120_000 });
+      const restarted = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
+      checkStatic(restarted, 'after a networkd restart');
+
+      // The rescue hand-over, as after finalize_rescue: the agent stopped, the password hash and the marker written.
+      await sshUntil(
+        login,
+        [
+          `${f.sudo}systemctl stop ironic-python-agent.service`,
+          `printf '%s' '$5$ramforge$0123456789abcdefghijklmnopqrstuvwxyzABCDE' | ${f.sudo}tee ${f.agentEtc}/ipa-rescue-config/ipa-rescue-password >/dev/null`,
+          `${f.sudo}touch ${f.agentEtc}/.rescued`,
+        ].join(' && '),
+        { timeoutMs: 60_000 },
+      );
+      const handover = await sshUntil(
+        login,
+        `${f.sudo}journalctl -b -u ramforge-rescue.service --no-pager -o cat | grep -q 'ramforge-rescue: done' && ${f.sudo}journalctl -b -u ramforge-rescue.service --no-pager -o cat`,
+        { timeoutMs: 180_000, pauseMs: 3000 },
+      );
+      console.log(`the hand-over:\n${handover}`);
+      // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4, so no lease awaited).
+      assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)\s*$/m);
+      assert.match(
         handover,
+        new RegExp(`ramforge-rescue: restarted without DHCPv4 \\(their \\.network file asks none\\): ${nicD}\\s*$`, 'm'),
       );
-    assert.ok(kept, 'the hand-over says which links it left alone');
-    assert.deepEqual(kept[1]!.trim().split(/\s+/).sort(), [MAC_A, MAC_B, MAC_C].map((m) => boot.links.get(m)!.name).sort());
-    await new Promise((r) => setTimeout(r, 5000));
-    // The login still goes to the bond's static address.
-    const rescued = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 120_000 }));
-    console.log(`after the rescue hand-over:\n${rescued.raw}`);
-    checkStatic(rescued, 'after the rescue hand-over');
-    // The hand-over flushed the SLAAC-only NIC's IPv6 (qemu's user network advertises fec0::/64); the restarted
-    // networkd solicited the router again and has the address back.
-    const v6 = await sshUntil(login, `ip -6 -o addr show dev ${nicD} | grep 'inet6 fec0:'`, { timeoutMs: 60_000, pauseMs: 2000 });
-    console.log(`${nicD} after the hand-over: ${v6.trim()}`);
-  } catch (e) {
-    process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
-    throw e;
-  } finally {
-    await vm?.stop();
-  }
-});
+      const kept =
+        /ramforge-rescue: left as they are \(not managed by networkd: configured by the agent from network_data\.json\): ([^\r\n]*)/.exec(
+          handover,
+        );
+      assert.ok(kept, 'the hand-over says which links it left alone');
+      assert.deepEqual(kept[1]!.trim().split(/\s+/).sort(), [MAC_A, MAC_B, MAC_C].map((m) => boot.links.get(m)!.name).sort());
+      await new Promise((r) => setTimeout(r, 5000));
+      // The login still goes to the bond's static address.
+      const rescued = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 120_000 }));
+      console.log(`after the rescue hand-over:\n${rescued.raw}`);
+      checkStatic(rescued, 'after the rescue hand-over');
+      // The hand-over flushed the SLAAC-only NIC's IPv6 (qemu's user network advertises fec0::/64); the restarted
+      // networkd solicited the router again and has the address back.
+      const v6 = await sshUntil(login, `ip -6 -o addr show dev ${nicD} | grep 'inet6 fec0:'`, { timeoutMs: 60_000, pauseMs: 2000 });
+      console.log(`${nicD} after the hand-over: ${v6.trim()}`);
+    } catch (e) {
+      process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
+      throw e;
+    } finally {
+      await vm?.stop();
+    }
+  });
