@@ -65,9 +65,10 @@ export async function collectIntrospectionMain(argv: string[]): Promise<number> 
       { ...config, hardwareInitializationDelay: 0 },
       { state: createState(config, AGENT_VERSION), log },
     );
-    // Signals end the daemon's sleep from here on; during the managers' start they end the process as usual.
+    // With --introspection-daemon, signals end the daemon between rounds; otherwise (and during the managers' start)
+    // they end the process as usual.
     const stop = new AbortController();
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
+    if (args.daemon) for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
     const uuid = await collectIntrospectionData(config, {
       daemon: args.daemon,
       postInterval: args.postInterval,

@@ -788,13 +788,16 @@ export function udhcpcArgv(dev: string): string[] {
   return ['sh', '-c', script, 'ramforge-dhcp', dev];
 }
 
-/** Stop the udhcpc that tinyipa's ramforge-dhcp started on a device (its pid file), dropping its lease's addresses as ramforge-dhcp does. */
+/**
+ * Stop the udhcpc that tinyipa's ramforge-dhcp started on a device about to become a bond member (its pid file):
+ * every IPv4 address of the device goes (a member carries none), and the lease file with them.
+ */
 export function udhcpcStopArgv(dev: string): string[] {
   const script = [
     'pidfile=/run/udhcpc.$1.pid',
     '[ -s "$pidfile" ] || exit 0',
     'kill "$(cat "$pidfile")" 2>/dev/null',
-    'rm -f "$pidfile"',
+    'rm -f "$pidfile" /run/udhcpc.$1.lease',
     'ip -4 addr flush dev "$1"',
   ].join('\n');
   return ['sh', '-c', script, 'ramforge-dhcp-stop', dev];

@@ -247,6 +247,8 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
           'ip -6 addr add 2001:db8:5::1/64 dev eth0',
           'ip -6 route add 2001:db8:cafe::/64 via fe80::2 dev eth0',
           'grep Icmp6OutRouterSolicits /proc/net/dev_snmp6/eth0',
+          // The provisioning network's client: the restart must come after the planting (a new pid below).
+          'echo "planted_before_client $(cat /run/udhcpc.eth0.pid)"',
         ].join(' && '),
       );
     }
@@ -297,6 +299,13 @@ test('rescue through the real conductor: the rescue user logs in with the passwo
     assert.doesNotMatch(ok.out, /2001:db8:dead::1/, "the provisioning network's dynamic IPv6 address is gone");
     assert.match(ok.out, /eth0 +inet6 2001:db8:5::1\/64/, 'the static IPv6 address stays');
     assert.match(ok.out, /^route6 2001:db8:cafe::\/64 via fe80::2/m, 'the static IPv6 route stays');
+    const plantedClient = /^planted_before_client (\d+)$/m.exec(planted.out)?.[1];
+    assert.ok(plantedClient, planted.out);
+    assert.notEqual(
+      /^udhcpc eth0 (\d+)$/m.exec(ok.out)?.[1],
+      plantedClient,
+      'the planting came before the DHCP restart (eth0 has a new client since)',
+    );
     const rsAfter = Number(/Icmp6OutRouterSolicits\s+(\d+)/.exec(ok.out)?.[1]);
     assert.ok(rsAfter > rsBefore, `eth0 solicited routers again (${rsBefore} → ${rsAfter})`);
     assert.match(ok.out, new RegExp(`eth1 +inet6 ${slirpSlaac(boot.macs[1])}/64`), 'eth1 has its SLAAC address again');

@@ -254,6 +254,10 @@ for (const f of FLAVORS)
       const restarted = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
       checkStatic(restarted, 'after a networkd restart');
 
+      // What the provisioning network would leave on the SLAAC-only NIC: a dynamic address (the hand-over flushes it).
+      await sshUntil(login, `${f.sudo}ip -6 addr add 2001:db8:dead::1/64 dev ${nicD} valid_lft 600 preferred_lft 600`, {
+        timeoutMs: 60_000,
+      });
       // The rescue hand-over, as after finalize_rescue: the agent stopped, the password hash and the marker written.
       await sshUntil(
         login,
@@ -291,6 +295,8 @@ for (const f of FLAVORS)
       // networkd solicited the router again and has the address back.
       const v6 = await sshUntil(login, `ip -6 -o addr show dev ${nicD} | grep 'inet6 fec0:'`, { timeoutMs: 60_000, pauseMs: 2000 });
       console.log(`${nicD} after the hand-over: ${v6.trim()}`);
+      const all = await sshUntil(login, `ip -6 -o addr show dev ${nicD}`, { timeoutMs: 60_000 });
+      assert.doesNotMatch(all, /2001:db8:dead::1/, `the planted dynamic address went with the hand-over:\n${all}`);
     } catch (e) {
       process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
       throw e;

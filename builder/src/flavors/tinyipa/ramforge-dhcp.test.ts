@@ -113,6 +113,8 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
     assert.ok(h.calls().includes('ip -4 addr del 10.0.2.15/24 dev eth0'), h.calls().join('\n'));
     assert.ok(!h.calls().some((c) => /^ip -4 addr (flush|del) .*bond0/.test(c)), h.calls().join('\n'));
     assert.ok(!existsSync(join(h.dir, 'run/udhcpc.eth0.lease')), 'the lease file is gone with its address');
+    // The lease's default route too (it outlives the address while a static one keeps IPv4 up on the link).
+    assert.ok(h.calls().includes('ip -4 route del default dev eth0'), h.calls().join('\n'));
     // IPv6 of the provisioning network: its dynamic address and router routes go, the static one stays; the
     // link-local address is added again (DAD, then router solicitations); no link goes down (VLANs on it would too).
     const calls = h.calls();
@@ -135,5 +137,22 @@ test('ramforge-dhcp --restart (rescue): only the NICs that have a client get a n
   } finally {
     old.kill('SIGKILL');
     oldBond.kill('SIGKILL');
+  }
+});
+
+test('ramforge-dhcp --restart: a link whose default route network_data.json gave keeps it (the lease added none)', async () => {
+  const h = host('restart-static-default');
+  const old = spawn('sleep', ['60'], { stdio: 'ignore' });
+  writeFileSync(join(h.dir, 'run/udhcpc.eth0.pid'), `${old.pid}\n`);
+  writeFileSync(join(h.dir, 'run/udhcpc.eth0.lease'), '10.0.2.15/24\n');
+  mkdirSync(join(h.dir, 'run/ramforge'));
+  writeFileSync(join(h.dir, 'run/ramforge/static-default-routes'), 'eth0 10.0.2.1\n');
+  try {
+    assert.deepEqual(h.run(['--restart']).trim().split('\n'), ['eth0']);
+    await settled(h, 1);
+    assert.ok(h.calls().includes('ip -4 addr del 10.0.2.15/24 dev eth0'), h.calls().join('\n'));
+    assert.ok(!h.calls().some((c) => c.startsWith('ip -4 route del')), h.calls().join('\n'));
+  } finally {
+    old.kill('SIGKILL');
   }
 });
