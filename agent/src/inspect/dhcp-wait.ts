@@ -13,6 +13,7 @@
  * outside fe80::/10.
  */
 import type { NetworkInterface } from '../hardware/types.js';
+import { isLinkLocal } from '../util/link-local.js';
 import type { Log } from '../util/log.js';
 
 export interface DhcpWaitOptions {
@@ -34,8 +35,7 @@ export function normalizeBootif(raw: string | undefined): string | undefined {
   return mac.length === 20 ? mac.slice(3) : mac;
 }
 
-const hasAddress = (i: NetworkInterface): boolean =>
-  (!!i.ipv4_address && !i.ipv4_address.startsWith('169.254.')) || (!!i.ipv6_address && !/^fe[89ab]/i.test(i.ipv6_address));
+const hasAddress = (i: NetworkInterface): boolean => [i.ipv4_address, i.ipv6_address].some((a) => !!a && !isLinkLocal(a));
 
 /** True when the wanted NICs have IPv4 (or waiting is off); false on timeout. */
 export async function waitForDhcp(o: DhcpWaitOptions): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { type AgentError, InspectionError } from '../errors.js';
+import { isLinkLocal } from '../util/link-local.js';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 
 export interface ServiceRecords {
@@ -25,9 +26,6 @@ const loopback = (ip: string): boolean => {
   return /^(0*:)*:?0*1$/.test(l) || /^(0*:)*:?0*$/.test(l);
 };
 
-/** 169.254.0.0/16 or fe80::/10: reachable only on the link (an IPv6 one needs a zone, which a URL cannot carry in Node). */
-const linkLocal = (ip: string): boolean => (isIP(ip) === 4 ? ip.startsWith('169.254.') : /^fe[89ab][0-9a-f]:/i.test(ip));
-
 /**
  * The address of a .local server that the URL uses, as IPA's get_endpoint
  * chooses it: over the IPv4 addresses then the IPv6 ones (zeroconf's
@@ -45,7 +43,8 @@ export function chooseServiceAddress(
   const valid = addresses.filter((a) => isIP(a) !== 0);
   const ordered = [...valid.filter((a) => isIP(a) === 4), ...valid.filter((a) => isIP(a) === 6)];
   const candidates = ordered.filter((a) => !loopback(a));
-  const routable = candidates.find((a) => !linkLocal(a));
+  // A link-local address is reachable only on the link (an IPv6 one needs a zone, which a URL cannot carry in Node).
+  const routable = candidates.find((a) => !isLinkLocal(a));
   if (routable) return { address: routable };
   const fallback = candidates[0];
   if (!fallback) {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ExecError, type ProgramRunner } from '../util/exec.js';
-import { callbackUrlFor, chooseAdvertiseAddress, isLinkLocal, parseRouteSource } from './advertise.js';
+import { isLinkLocal } from '../util/link-local.js';
+import { callbackUrlFor, chooseAdvertiseAddress, parseRouteSource } from './advertise.js';
 import { LookupAgentIPError } from './errors.js';
 import { makeTestConfig } from '../../test/support/fake-ironic.js';
 import { silentLog } from '../../test/support/logs.js';

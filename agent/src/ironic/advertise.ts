@@ -11,6 +11,7 @@ import { sleepFor } from './client.js';
 import { LookupAgentIPError } from './errors.js';
 import { describeError } from '../errors.js';
 import { httpRequest } from '../util/http.js';
+import { isLinkLocal } from '../util/link-local.js';
 import { createConsoleLog, type Log } from '../util/log.js';
 
 export interface AdvertiseOptions {
@@ -21,13 +22,6 @@ export interface AdvertiseOptions {
   /** Does anything answer HTTP at this API URL? Unreachable URLs are not used to pick a route. */
   isReachable?: (url: string) => Promise<boolean>;
   log?: Log;
-}
-
-/** 169.254.0.0/16 and fe80::/10: such a source cannot be reached across routers. */
-export function isLinkLocal(ip: string): boolean {
-  if (isIPv4(ip)) return ip.startsWith('169.254.');
-  if (isIPv6(ip)) return /^fe[89ab][0-9a-f]:/i.test(ip);
-  return false;
 }
 
 /** The `src` of the first line of `ip -o route get`; undefined if absent. */
