@@ -11,6 +11,19 @@ import { parseCollectArgs } from './collect-introspection.js';
 const scratch = mkdtempSync(join(tmpdir(), 'rf-agent-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
+/** Run `main.ts collect-introspection-data ARGS` in a child process; its exit code and output. */
+async function runCollect(args: string[]): Promise<{ code: unknown; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'collect-introspection-data', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((r) => child.once('exit', r));
+  return { code, out, err };
+}
+
 test('collect-introspection-data flags: IPA spellings and ours', () => {
   assert.deepEqual(parseCollectArgs(['--introspection_daemon', '--introspection_daemon_post_interval', '60', '--debug']), {
     daemon: true,
@@ -57,27 +70,14 @@ export default {
   );
   // A fixture root: the generic manager's start (md assembly, the root-disk wait) must not touch this host.
   const root = join(import.meta.dirname, '../test/fixtures/qemu-q35');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'main.ts'),
-      'collect-introspection-data',
-      '--cmdline',
-      join(dir, 'cmdline'),
-      '--root-path',
-      root,
-      '--hardware-managers-dir',
-      join(dir, 'managers'),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise((r) => child.once('exit', r));
+  const { code, out, err } = await runCollect([
+    '--cmdline',
+    join(dir, 'cmdline'),
+    '--root-path',
+    root,
+    '--hardware-managers-dir',
+    join(dir, 'managers'),
+  ]);
   server.close();
   assert.equal(code, 0, err);
   assert.equal(out.trim(), 'node-1');
@@ -95,23 +95,7 @@ test('collect-introspection-data with nowhere to post fails at once, before star
 }, async () => {
   const dir = mkdtempSync(join(scratch, 'collect-none-'));
   writeFileSync(join(dir, 'cmdline'), 'ipa-disk-wait-attempts=5 ipa-hardware-initialization-delay=60\n');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'main.ts'),
-      'collect-introspection-data',
-      '--cmdline',
-      join(dir, 'cmdline'),
-      '--root-path',
-      dir,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise((r) => child.once('exit', r));
+  const { code, err } = await runCollect(['--cmdline', join(dir, 'cmdline'), '--root-path', dir]);
   assert.equal(code, 1, err);
   assert.match(err, /no ipa-inspection-callback-url, and ipa-use-mdns is not set/);
   assert.doesNotMatch(err, /hardware manager/, 'no manager was started');
