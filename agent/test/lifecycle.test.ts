@@ -138,6 +138,18 @@ function vmediaRoot(prefix: string, mounts: (root: string) => string): string {
   return root;
 }
 
+/** vmediaRoot with the virtual-media ISO mounted at <root>/iso holding `networkData` as openstack/latest/network_data.json. */
+function vmediaIsoRoot(prefix: string, networkData: unknown): string {
+  const root = vmediaRoot(prefix, (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  mkdirSync(join(root, 'iso/openstack/latest'), { recursive: true });
+  writeFileSync(join(root, 'iso/openstack/latest/network_data.json'), JSON.stringify(networkData));
+  return root;
+}
+
+/** lsblk's answer for that ISO: a CD-ROM labelled as Ironic labels it. */
+const VMEDIA_LSBLK = 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n';
+
 test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json the agent does not find, the agent starts DHCP itself', {
   timeout: 60_000,
 }, async () => {
@@ -171,21 +183,14 @@ test('boot_method=vmedia: where the ramdisk deferred DHCP to a network_data.json
 test('boot_method=vmedia, standalone: the agent applies network_data.json from the virtual media too (and serves without Ironic)', {
   timeout: 60_000,
 }, async () => {
-  const root = vmediaRoot('vmedia-standalone-', (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
-  const iso = join(root, 'iso');
-  mkdirSync(join(root, 'etc'), { recursive: true });
-  mkdirSync(join(iso, 'openstack/latest'), { recursive: true });
-  writeFileSync(
-    join(iso, 'openstack/latest/network_data.json'),
-    JSON.stringify({
-      links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC }],
-      networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.21', netmask: '255.255.255.0', routes: [] }],
-    }),
-  );
+  const root = vmediaIsoRoot('vmedia-standalone-', {
+    links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC }],
+    networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.21', netmask: '255.255.255.0', routes: [] }],
+  });
   const calls: string[] = [];
   const run = (async (argv: string[]) => {
     calls.push(argv.join(' '));
-    const stdout = argv[0] === 'lsblk' ? 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n' : '';
+    const stdout = argv[0] === 'lsblk' ? VMEDIA_LSBLK : '';
     return { stdout, stderr: '', code: 0 };
   }) as ReturnType<typeof createRecorder>;
   const config = { ...vmediaConfig('http://127.0.0.1:9', root), standalone: true, apiUrl: [], listenPort: 0 };
@@ -206,22 +211,15 @@ test('boot_method=vmedia, standalone: the agent applies network_data.json from t
 
 test('boot_method=vmedia: network_data.json from the virtual media configures the NIC before lookup', { timeout: 60_000 }, async () => {
   const fake = await startFakeIronic({ version: '1.80' });
-  const root = vmediaRoot('vmedia-net-', (r) => `/dev/sr0 ${join(r, 'iso')} iso9660 ro 0 0\n`);
-  const iso = join(root, 'iso');
-  mkdirSync(join(root, 'etc'), { recursive: true });
-  mkdirSync(join(iso, 'openstack/latest'), { recursive: true });
-  writeFileSync(
-    join(iso, 'openstack/latest/network_data.json'),
-    JSON.stringify({
-      links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC.toUpperCase() }],
-      networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.20', netmask: '255.255.255.0', routes: [] }],
-      services: [{ type: 'dns', address: '192.0.2.53' }],
-    }),
-  );
+  const root = vmediaIsoRoot('vmedia-net-', {
+    links: [{ id: 'port-1', type: 'phy', ethernet_mac_address: MAC.toUpperCase() }],
+    networks: [{ id: 'n', type: 'ipv4', link: 'port-1', ip_address: '192.0.2.20', netmask: '255.255.255.0', routes: [] }],
+    services: [{ type: 'dns', address: '192.0.2.53' }],
+  });
   const calls: Array<{ argv: string; lookupsBefore: number }> = [];
   const run = (async (argv: string[]) => {
     calls.push({ argv: argv.join(' '), lookupsBefore: fake.requestsTo('lookup').length });
-    const stdout = argv[0] === 'lsblk' ? 'NAME="sr0" LABEL="vmedia_boot_iso" TYPE="rom" RM="1"\n' : '';
+    const stdout = argv[0] === 'lsblk' ? VMEDIA_LSBLK : '';
     return { stdout, stderr: '', code: 0 };
   }) as ReturnType<typeof createRecorder>;
   const config = vmediaConfig(fake.url, root);
