@@ -21,7 +21,11 @@ before(async () => {
       else if (req.url === '/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       else if (req.url === '/missing') res.writeHead(404).end('nope');
       else if (req.url === '/slow') setTimeout(() => res.end('late'), 2000);
-      else if (req.url === '/reset') req.socket.destroy();
+      else if (req.url === '/stall') {
+        // Headers and a first chunk at once, then nothing (the rest never comes).
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial');
+      } else if (req.url === '/reset') req.socket.destroy();
       else res.end(body);
     });
   });
@@ -46,6 +50,12 @@ describe('httpRequest / httpRequestText', () => {
     assert.equal(seen[0]!.headers['user-agent'], 'ramforge-agent');
     assert.equal(seen[0]!.headers.authorization, `Basic ${Buffer.from('u:p@ss').toString('base64')}`);
     assert.equal((await httpRequestText(`${base}/missing`)).status, 404);
+  });
+
+  it('httpGetBuffer: a server that stalls after its headers fails the fetch within the timeout, not never', async () => {
+    const t0 = Date.now();
+    await assert.rejects(httpGetBuffer(`${base}/stall`, { timeoutMs: 300 }), /no data from .*\/stall within 0\.3 s/);
+    assert.ok(Date.now() - t0 < 5000);
   });
 
   it('follows redirects only when asked, and only for GET', async () => {

@@ -167,13 +167,18 @@ export async function httpRequestText(url: string, o: HttpOptions = {}, limit = 
   return { status: res.statusCode ?? 0, headers: res.headers, text: body.toString('utf8') };
 }
 
-/** GET a body as bytes, failing (with `statusCode` on the error) on any non-2xx answer. */
+/**
+ * GET a body as bytes, failing (with `statusCode` on the error) on any non-2xx answer. The timeout also covers
+ * the body (each wait for data, as requests' read timeout in IPA): a server that stalls after its headers fails
+ * the fetch instead of holding it (and the command waiting on it) for ever.
+ */
 export async function httpGetBuffer(url: string, o: HttpOptions = {}, limit = 128 << 20): Promise<Buffer> {
   const res = await httpRequest(url, { ...o, method: 'GET' });
   if (!res.statusCode || res.statusCode < 200 || res.statusCode >= 300) {
     res.resume();
     throw Object.assign(new Error(`GET ${url} answered HTTP ${res.statusCode}`), { statusCode: res.statusCode });
   }
+  if (o.timeoutMs) res.setTimeout(o.timeoutMs, () => res.destroy(new Error(`no data from ${url} within ${(o.timeoutMs ?? 0) / 1000} s`)));
   return readBody(res, limit, `GET ${url}`);
 }
 
