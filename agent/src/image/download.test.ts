@@ -104,6 +104,23 @@ test('URLs are tried in order', async () => {
   assert.ok(out.equals(data));
 });
 
+test('every URL failing, one of them for a reason that may pass (5xx): the whole download is tried again, as in IPA', async () => {
+  // The first pass: /missing refuses (404), /img.raw answers 500 until its connection retries are spent.
+  srv.files.get('/img.raw')!.faults = Array.from({ length: opts.retries + 1 }, () => ({ status: 500 }));
+  const { out } = await fetchTo({ ...info(), urls: [srv.url('/missing'), srv.url('/img.raw')] });
+  assert.ok(out.equals(data));
+  assert.equal(gets(), opts.retries + 2, 'the second pass got the image');
+  assert.equal(srv.log.filter((l) => l === 'GET /missing').length, 2);
+});
+
+test('every URL refusing (4xx): final at once, no second pass', async () => {
+  await assert.rejects(
+    fetchTo({ ...info(), urls: [srv.url('/missing'), srv.url('/gone')] }),
+    has(/ImageDownloadFatalError.*no URL worked.*HTTP 404.*HTTP 404/),
+  );
+  assert.equal(srv.log.length, 2);
+});
+
 test('a connection cut half-way is retried', async () => {
   srv.files.get('/img.raw')!.faults = [{ cutAfter: 1 << 20 }];
   const { out } = await fetchTo(info());

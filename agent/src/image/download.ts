@@ -168,6 +168,7 @@ async function downloadOnce(
 ): Promise<DownloadResult> {
   const id = String(info.id);
   const failures: string[] = [];
+  let allFatal = true;
   let res: HttpResponse | RawResponse | null = null;
   let url = '';
   for (const u of info.urls as string[]) {
@@ -177,10 +178,16 @@ async function downloadOnce(
       break;
     } catch (e) {
       if (isFatalError(e) && (info.urls as string[]).length === 1) throw e;
+      allFatal &&= isFatalError(e);
       failures.push(`${u}: ${describe(e)}`);
     }
   }
-  if (!res) throw new ImageDownloadFatalError(id, `no URL worked: ${failures.join('; ')}`);
+  // As IPA's ImageDownload: when a URL failed for a reason that may pass (no answer, a 5xx), the whole download
+  // is tried again (image_download_connection_retries, the caller's loop); only when every URL refused (4xx) it is final.
+  if (!res) {
+    const why = `no URL worked: ${failures.join('; ')}`;
+    throw allFatal ? new ImageDownloadFatalError(id, why) : new ImageDownloadError(id, why);
+  }
   const raw = isRaw(res) ? res : null;
   const length = raw ? raw.length : Number(res.headers['content-length'] ?? NaN);
   let bytes = 0;
