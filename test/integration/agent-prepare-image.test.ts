@@ -146,7 +146,9 @@ test('qcow2 content declared raw is refused (InvalidImage)', { skip }, async () 
 
 test('whole-disk GPT image gets a config drive partition at the end', { skip }, async () => {
   const loop = attachLoop(128 << 20);
+  // Random bytes with ISO 9660's magic (the agent refuses a config drive that is no ISO 9660 or FAT image).
   const cd = randomBytes(300 << 10);
+  cd.write('\x01CD001\x01', 0x8000, 'latin1');
   try {
     await prepareImage(info('gpt.raw'), gzipSync(cd).toString('base64'), opts(loop.dev));
     const parts = sh('lsblk', ['-lnpo', 'NAME,TYPE', loop.dev])

@@ -2,12 +2,15 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DeploymentError } from '../errors.js';
 import type { ExecOptions, ProgramRunner } from '../util/exec.js';
 import { createMemoryLog } from '../../test/support/logs.js';
-import { configDriveMb, createConfigDrivePartition, installConfigDrive } from './configdrive.js';
+import { configDriveFilesystem, configDriveMb, createConfigDrivePartition, fetchConfigDrive, installConfigDrive } from './configdrive.js';
 import { hasGpt } from './disk-ids.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rf-configdrive-'));
@@ -212,4 +215,79 @@ test('configDriveMb: the ISO size as IPA; twice and 1 MiB more where it becomes 
   assert.equal(configDriveMb(Buffer.alloc(10), false), 1);
   assert.equal(configDriveMb(Buffer.alloc((1 << 20) + 1), false), 2);
   assert.equal(configDriveMb(Buffer.alloc(518 << 10), true), 3);
+});
+
+/** Enough of an ISO 9660 image for the magic: "CD001" in the primary volume descriptor at 32 KiB. */
+function isoLike(): Buffer {
+  const b = Buffer.alloc(0x8800);
+  b.write('\x01CD001\x01', 0x8000, 'latin1');
+  return b;
+}
+
+/** A FAT boot sector as mkfs.vfat writes it (FAT16: type at 54; FAT32: at 82). */
+function fatLike(kind: 'FAT16' | 'FAT32'): Buffer {
+  const b = Buffer.alloc(4096);
+  b.write(`${kind}   `, kind === 'FAT32' ? 82 : 54, 'latin1');
+  b[510] = 0x55;
+  b[511] = 0xaa;
+  return b;
+}
+
+test('fetchConfigDrive: base64(gzip(ISO)) and base64 of a bare ISO or FAT image decode to the image', async () => {
+  const iso = isoLike();
+  assert.ok((await fetchConfigDrive(gzipSync(iso).toString('base64'))).equals(iso));
+  // Line breaks in the base64 are ignored (as Python's b64decode does).
+  assert.ok(
+    (
+      await fetchConfigDrive(
+        gzipSync(iso)
+          .toString('base64')
+          .replace(/(.{76})/g, '$1\n'),
+      )
+    ).equals(iso),
+  );
+  assert.ok((await fetchConfigDrive(iso.toString('base64'))).equals(iso));
+  for (const kind of ['FAT16', 'FAT32'] as const) {
+    const fat = fatLike(kind);
+    assert.ok((await fetchConfigDrive(gzipSync(fat).toString('base64'))).equals(fat));
+    assert.equal(configDriveFilesystem(fat), 'vfat');
+  }
+  assert.equal(configDriveFilesystem(iso), 'iso9660');
+});
+
+test('fetchConfigDrive: an inline string that is not base64, or bytes that are no ISO 9660 or FAT image, fail the deploy', async () => {
+  await assert.rejects(fetchConfigDrive('this is not a config drive!'), (e: unknown) => {
+    assert.ok(e instanceof DeploymentError);
+    assert.match((e as DeploymentError).details, /not base64 encoded/);
+    return true;
+  });
+  for (const bytes of [Buffer.alloc(300 << 10, 0xa5), Buffer.from('{"meta_data": {}}'), Buffer.alloc(0x8800)]) {
+    await assert.rejects(fetchConfigDrive(gzipSync(bytes).toString('base64')), (e: unknown) => {
+      assert.ok(e instanceof DeploymentError);
+      assert.match((e as DeploymentError).details, /neither an ISO 9660 nor a FAT filesystem image/);
+      return true;
+    });
+  }
+});
+
+test('fetchConfigDrive: a URL may answer the image itself (not base64) or its base64(gzip); anything else names the URL', async () => {
+  const iso = isoLike();
+  const server = http.createServer((req, res) => {
+    if (req.url === '/raw.iso') res.end(iso);
+    else if (req.url === '/cd.gz.b64') res.end(gzipSync(iso).toString('base64'));
+    else res.end(Buffer.alloc(4096, 7));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    assert.ok((await fetchConfigDrive(`${base}/raw.iso`)).equals(iso));
+    assert.ok((await fetchConfigDrive(`${base}/cd.gz.b64`)).equals(iso));
+    await assert.rejects(fetchConfigDrive(`${base}/junk`), (e: unknown) => {
+      assert.match((e as DeploymentError).details, new RegExp(`downloaded from ${base}/junk.*neither an ISO 9660`));
+      return true;
+    });
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });

@@ -19,26 +19,54 @@ import { httpGetBuffer, type HttpOptions } from '../util/http.js';
 export const MAX_CONFIGDRIVE_BYTES = 64 << 20;
 const TWO_TIB = 2 ** 41;
 
-/** URL or base64(gzip(iso)) string → the ISO bytes; non-base64 bytes are taken as they are. */
+/**
+ * URL or base64(gzip(image)) string → the image's bytes, as IPA's
+ * get_configdrive decodes it: what a URL answers may be the image itself
+ * (not base64), an inline string must be base64; gzip is undone where the
+ * bytes are gzip. Then, beyond IPA, the bytes must be what cloud-init's
+ * ConfigDrive source can read, an ISO 9660 or a FAT filesystem: anything
+ * else would be written and reported as a deploy with a config drive that
+ * the instance cannot read (IPA writes it).
+ */
 export async function fetchConfigDrive(configdrive: string, http: HttpOptions = {}): Promise<Buffer> {
-  let data: Buffer = /^https?:\/\//i.test(configdrive)
-    ? await httpGetBuffer(configdrive, http, MAX_CONFIGDRIVE_BYTES * 2)
-    : Buffer.from(configdrive, 'latin1');
+  const isUrl = /^https?:\/\//i.test(configdrive);
+  let data: Buffer = isUrl ? await httpGetBuffer(configdrive, http, MAX_CONFIGDRIVE_BYTES * 2) : Buffer.from(configdrive, 'latin1');
+  const from = isUrl ? ` (downloaded from ${configdrive})` : '';
   const text = data.toString('latin1').replace(/\s+/g, '');
   if (text.length > 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(text) && text.length % 4 === 0) data = Buffer.from(text, 'base64');
+  else if (!isUrl)
+    throw new DeploymentError(
+      'Config drive is not base64 encoded or the content is malformed: configdrive must be a URL or base64(gzip(ISO 9660 or vfat image))',
+    );
   if (data[0] === 0x1f && data[1] === 0x8b) {
     try {
       data = gunzipSync(data, { maxOutputLength: MAX_CONFIGDRIVE_BYTES + 1 });
     } catch (e) {
       throw new InvalidCommandParamsError(
-        `Config drive could not be decompressed: ${(e as Error).message}; it must be gzip+base64 (or larger than 64 MiB)`,
+        `Config drive could not be decompressed${from}: ${(e as Error).message}; it must be gzip+base64 (or larger than 64 MiB)`,
       );
     }
   }
   if (data.length > MAX_CONFIGDRIVE_BYTES) {
     throw new InvalidCommandParamsError(`Config drive is ${data.length} bytes, larger than the 64 MiB limit; shrink the user data`);
   }
+  if (!configDriveFilesystem(data)) {
+    throw new DeploymentError(
+      `Config drive${from} is neither an ISO 9660 nor a FAT filesystem image (${data.length} bytes, starting ${data.subarray(0, 8).toString('hex') || 'with nothing'}): the instance could not read it; Ironic sends base64(gzip(ISO 9660))`,
+    );
+  }
   return data;
+}
+
+/** What a config drive image is, from its magic: ISO 9660 ("CD001" in the first volume descriptor) or FAT (its boot sector). */
+export function configDriveFilesystem(data: Buffer): 'iso9660' | 'vfat' | null {
+  if (data.length >= 0x8006 && data.toString('latin1', 0x8001, 0x8006) === 'CD001') return 'iso9660';
+  if (data.length >= 512 && data[510] === 0x55 && data[511] === 0xaa) {
+    const fat16 = data.toString('latin1', 54, 59);
+    const fat32 = data.toString('latin1', 82, 87);
+    if (fat16 === 'FAT12' || fat16 === 'FAT16' || fat32 === 'FAT32') return 'vfat';
+  }
+  return null;
 }
 
 /** A partition labelled config-2, if the image ships one; two are an error, as in IPA (which one would the instance read?). */
