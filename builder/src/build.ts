@@ -1,11 +1,13 @@
 /**
  * build(): the library entry point behind `ramforge build`. Loads and checks
  * the spec, loads its flavor, runs the pipeline in a private workspace
- * beside output/, and publishes output/<name>/ only when every stage
+ * beside output/ (inside it when output/ is a mount point of its own: see
+ * workspaceRoot), and publishes output/<name>/ only when every stage
  * succeeded.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { loadSpec } from './spec/load.js';
 import type { SpecIssue } from './errors.js';
 import { explainFsError } from './errors.js';
@@ -52,8 +54,38 @@ export interface BuildResult {
   workspace?: string;
 }
 
+/**
+ * Where the workspace goes: <parent of output>/.workspace, on output/'s
+ * filesystem, because publishing renames the finished tree into output/ and
+ * rename() works within one filesystem only. When output/ exists and is a
+ * filesystem of its own (a mount point: another disk, NFS, a bind mount),
+ * its parent is not: then <output>/.workspace, removed again when empty.
+ * `devOf` is stat's st_dev (a parameter for the unit test).
+ */
+export async function workspaceRoot(
+  outputRoot: string,
+  devOf: (path: string) => Promise<number | undefined> = (p) =>
+    stat(p).then(
+      (st) => st.dev,
+      () => undefined,
+    ),
+): Promise<{ root: string; insideOutput: boolean }> {
+  const beside = join(dirname(outputRoot), '.workspace');
+  const out = await devOf(outputRoot);
+  if (out === undefined || out === (await devOf(dirname(outputRoot)))) return { root: beside, insideOutput: false };
+  return { root: join(outputRoot, '.workspace'), insideOutput: true };
+}
+
+/**
+ * Sets the process's umask to 022 (and leaves it so): files and directories
+ * the build creates without an explicit mode (the kernel modules' staging,
+ * depmod's indexes, ...) reach the image with their modes, which must not
+ * depend on the caller's umask (a user's 0002 would give 0775 directories).
+ */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
+  // process.umask() cannot be set in a worker thread; a build there keeps the process's.
+  if (isMainThread) process.umask(0o022);
   const { spec, warnings } = await loadSpec({ file: opts.spec, overrides: opts.overrides, cwd: opts.cwd });
   const log = opts.log ?? (() => {});
   for (const w of warnings) log(`warning: ${w.path}: ${w.message}${w.fix ? ` (${w.fix})` : ''}`);
@@ -61,7 +93,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const flavor = opts.flavor ?? (await loadFlavor(spec.flavor));
 
   const outputRoot = resolve(opts.cwd, opts.output ?? 'output');
-  const workRoot = join(dirname(outputRoot), '.workspace');
+  const { root: workRoot, insideOutput } = await workspaceRoot(outputRoot);
   let workspace: string;
   try {
     await mkdir(workRoot, { recursive: true });
@@ -94,7 +126,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   } catch (e) {
     throw explainFsError(e, 'building');
   } finally {
-    if (ok || !opts.keepWorkspace) await rm(workspace, { recursive: true, force: true });
-    else log(`workspace kept at ${workspace}`);
+    if (ok || !opts.keepWorkspace) {
+      await rm(workspace, { recursive: true, force: true });
+      // Inside output/ (a mount point), the empty .workspace goes too: output/ is left as it was.
+      if (insideOutput) await rmdir(workRoot).catch(() => undefined);
+    } else log(`workspace kept at ${workspace}`);
   }
 }

@@ -111,16 +111,25 @@ export function isUserError(e: unknown): e is UserError {
 /** Turn low-level fs errors into actionable build errors (ENOSPC etc.). */
 export function explainFsError(e: unknown, what: string): Error {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const path = (e as NodeJS.ErrnoException | undefined)?.path;
+  const at = path ? ` (${path})` : '';
   if (code === 'ENOSPC')
-    return new BuildError(`${what}: no space left on device`, {
-      hint: 'free disk space (or point --workspace at a larger filesystem) and run again',
+    return new BuildError(`${what}: no space left on device${at}`, {
+      hint: 'free disk space where the output directory is (the build works in .workspace beside it) or choose --output on a larger filesystem, and run again',
       cause: e,
     });
   if (code === 'EDQUOT')
     return new BuildError(`${what}: disk quota exceeded`, { hint: 'free space under your quota and run again', cause: e });
   if (code === 'EACCES' || code === 'EPERM')
-    return new BuildError(`${what}: permission denied`, {
-      hint: 'check the permissions of the output and workspace directories',
+    return new BuildError(`${what}: permission denied${at}`, {
+      hint: path
+        ? `check that you may read ${path} (an input of the spec) or write where it is (the output directory and the .workspace beside it)`
+        : 'check the permissions of the output directory and the .workspace beside it',
+      cause: e,
+    });
+  if (code === 'EXDEV')
+    return new BuildError(`${what}: the workspace and the output directory are on different filesystems${at}`, {
+      hint: 'choose an --output directory on one filesystem with its parent directory, or make it a mount point of its own',
       cause: e,
     });
   return e instanceof Error ? e : new Error(String(e));

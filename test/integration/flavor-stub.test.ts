@@ -7,8 +7,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, HostProbeError, Tree } from '../../builder/src/index.js';
@@ -155,4 +155,35 @@ test('a failing host probe stops the build before any input stage, output/ untou
   );
   assert.equal(fetched, false);
   assert.equal(existsSync(join(dir, 'output2', 'stub')), false);
+});
+
+test('an output directory that is a filesystem of its own (a mount point): the build publishes into it and leaves nothing else there', {
+  skip: process.getuid?.() === 0 ? false : 'needs root (mounts a tmpfs)',
+  timeout: 10 * 60_000,
+}, async () => {
+  const kernel = join(dir, 'vmlinuz-mnt');
+  const member = join(dir, 'base-mnt.cpio.gz');
+  fakeKernel(kernel);
+  await verbatimMember(member);
+  const out = join(dir, 'mounted-output');
+  mkdirSync(out);
+  // rename() from a workspace beside it (the parent's filesystem) would fail with EXDEV after the whole build.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'ramforge-test-output', out]);
+  try {
+    writeFileSync(join(out, 'notes.txt'), 'an operator file\n');
+    const r = await build({
+      cwd: dir,
+      output: out,
+      overrides: { name: 'stub' },
+      flavor: stubFlavor(kernel, member, async () => undefined),
+      installHostTools: true,
+      reuseMembers: false,
+    });
+    assert.equal(r.outputDir, join(out, 'stub'));
+    assert.deepEqual(readdirSync(out).sort(), ['notes.txt', 'stub'], 'no workspace left in the output directory');
+    assert.deepEqual(readdirSync(join(out, 'stub')).sort(), ['SHA256SUMS', 'manifest.json', 'stub.initramfs', 'stub.iso', 'stub.kernel']);
+    assert.ok(readFileSync(join(out, 'stub', 'stub.kernel')).equals(readFileSync(kernel)));
+  } finally {
+    execFileSync('umount', [out]);
+  }
 });

@@ -1,4 +1,4 @@
-/** Two builds in different directories at different times give identical kernel, initramfs, ISO and UKI bytes (tinyipa, dib, coreos). */
+/** Two builds in different directories at different times (tinyipa's second by a caller with another umask) give identical kernel, initramfs, ISO and UKI bytes (tinyipa, dib, coreos). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,12 +20,14 @@ async function assertSameArtifacts(firstDir: string, outputDir: string, name: st
   }
 }
 
-test('reproducible: a second build elsewhere, later, is byte-identical (kernel, initramfs, ISO, UKI)', {
+test('reproducible: a second build elsewhere, later, by a caller with umask 0002, is byte-identical (kernel, initramfs, ISO, UKI)', {
   timeout: 30 * 60_000,
 }, async () => {
   const first = await sharedBuild();
   await sleep(1500); // a different wall-clock second for every timestamp that could leak
   const dir = mkdtempSync(join(tmpdir(), 'ramforge-repro-'));
+  // A user's umask (0002 gives 0775 directories and 0664 files where the build makes them without a mode).
+  const umask = process.umask(0o002);
   try {
     // reuseMembers: false — compress every member afresh rather than reuse the first build's.
     const r = await build({
@@ -38,6 +40,7 @@ test('reproducible: a second build elsewhere, later, is byte-identical (kernel, 
     });
     await assertSameArtifacts(first.dir, r.outputDir!, 'tinyipa');
   } finally {
+    process.umask(umask);
     rmSync(dir, { recursive: true, force: true });
   }
 });
