@@ -5,14 +5,17 @@
  * /run/ramforge/networkd-reload), each with DHCP on every wired link, on a
  * DHCP-less node, one VM boot each: virtual media with a network_data.json that
  * bonds two NICs (active-backup) with a static 10.0.2.50/24 and gives a
- * third NIC a static 10.0.3.60/24, and a fourth an IPv6 SLAAC network only
- * (no DHCPv4 there, as glean gives none). Checked on the guest over SSH (hostfwd to
- * the bond's static address, so the login itself proves it): the agent's
- * 10-ramforge-<nic>.network files, networkd's own state for the three NICs
- * (ADMIN_STATE=unmanaged: no DHCP on the bond's members, no flush), and that
- * the addresses and the bond survive a restart of systemd-networkd and then
- * the rescue hand-over (ramforge-rescue.service on /etc/.rescued), which
- * restarts networkd after flushing the links networkd manages.
+ * third NIC a static 10.0.3.60/24, a fourth an IPv6 SLAAC network only
+ * (no DHCPv4 there, as glean gives none), and bonds the fifth and sixth
+ * (bond1) with DHCP, which networkd runs there. Checked on the guest over SSH
+ * (hostfwd to the bond's static address, so the login itself proves it): the
+ * agent's 10-ramforge-<dev>.network files, networkd's own state for the NICs
+ * and bonds (ADMIN_STATE=unmanaged: no DHCP on the bonds' members or the
+ * static links, no flush; bond1 managed, with its lease), and that the
+ * addresses and the bonds survive a restart of systemd-networkd and then the
+ * rescue hand-over (ramforge-rescue.service on /etc/.rescued), which restarts
+ * networkd after flushing the links networkd manages (bond1 among them: an
+ * address planted there as a provisioning lease is gone, its lease back).
  *
  * Networking: the guest may use slirp's 10.0.2.2 (its default route); the
  * agent's ipa-api-url is the guest's own 127.0.0.1:9 (nothing listens; the
@@ -39,8 +42,12 @@ const MAC_A = '52:54:00:12:34:81';
 const MAC_B = '52:54:00:12:34:82';
 const MAC_C = '52:54:00:12:34:83';
 const MAC_D = '52:54:00:12:34:84';
+const MAC_E = '52:54:00:12:34:85';
+const MAC_F = '52:54:00:12:34:86';
 const BOND_IP = '10.0.2.50';
 const NIC_IP = '10.0.3.60';
+/** What slirp's DHCP server leases to bond1 (whose MAC is MAC_E, the slirp on 10.0.5.0/24). */
+const BOND1_LEASE = '10.0.5.15';
 
 const NETWORK_DATA = {
   links: [
@@ -56,6 +63,16 @@ const NETWORK_DATA = {
     },
     { id: 'port-c', type: 'phy', ethernet_mac_address: MAC_C },
     { id: 'port-d', type: 'phy', ethernet_mac_address: MAC_D },
+    { id: 'port-e', type: 'phy', ethernet_mac_address: MAC_E },
+    { id: 'port-f', type: 'phy', ethernet_mac_address: MAC_F },
+    {
+      id: 'bond1',
+      type: 'bond',
+      bond_links: ['port-e', 'port-f'],
+      bond_mode: 'active-backup',
+      bond_miimon: 100,
+      ethernet_mac_address: MAC_E,
+    },
   ],
   networks: [
     {
@@ -68,6 +85,7 @@ const NETWORK_DATA = {
     },
     { id: 'other', type: 'ipv4', link: 'port-c', ip_address: NIC_IP, netmask: '255.255.255.0', routes: [] },
     { id: 'v6', type: 'ipv6_slaac', link: 'port-d' },
+    { id: 'dhcp-bond', type: 'ipv4_dhcp', link: 'bond1' },
   ],
   services: [],
 };
@@ -75,8 +93,10 @@ const NETWORK_DATA = {
 const top = mkdtempSync(join(tmpdir(), 'ramforge-nd-networkd-'));
 after(() => rmSync(top, { recursive: true, force: true }));
 
-/** What the guest says about its links: per MAC the name, master, networkd's ADMIN_STATE, IPv4 addresses; the agent's files. */
+/** What the guest says about its links: per MAC (per name for a bond) the name, master, networkd's ADMIN_STATE and lease; IPv4 addresses; the agent's files. */
 const PROBE = [
+  // bond1's lease (after a networkd restart or the hand-over, networkd asks for it again).
+  `for i in $(seq 30); do ip -4 -o addr show dev bond1 | grep -q ' ${BOND1_LEASE}/' && break; sleep 1; done`,
   'for d in /sys/class/net/*; do',
   '  [ -e "$d/device" ] || continue',
   '  n=${d##*/}',
@@ -85,6 +105,11 @@ const PROBE = [
   '  st=$(sed -n "s/^ADMIN_STATE=//p" "/run/systemd/netif/links/$(cat "$d/ifindex")" 2>/dev/null)',
   '  echo "link $mac $n master=${m:-none} admin=${st:-none} lease=$([ -e "/run/systemd/netif/leases/$(cat "$d/ifindex")" ] && echo yes || echo no)"',
   'done',
+  'for d in /sys/class/net/*; do',
+  '  [ -e "$d/bonding" ] || continue',
+  '  st=$(sed -n "s/^ADMIN_STATE=//p" "/run/systemd/netif/links/$(cat "$d/ifindex")" 2>/dev/null)',
+  '  echo "bond ${d##*/} admin=${st:-none} lease=$([ -e "/run/systemd/netif/leases/$(cat "$d/ifindex")" ] && echo yes || echo no)"',
+  'done',
   'ip -4 -o addr show scope global | awk \'{print "addr", $2, $4}\'',
   'ip -4 route show default | sed "s/^/route /"',
   'for f in /run/systemd/network/10-ramforge-*.network; do echo "file $f"; sed "s/^/  /" "$f"; done',
@@ -92,20 +117,24 @@ const PROBE = [
 
 interface Probe {
   links: Map<string, { name: string; master: string; admin: string; lease: string }>;
+  bonds: Map<string, { admin: string; lease: string }>;
   addrs: string[];
   raw: string;
 }
 
 function parseProbe(out: string): Probe {
   const links = new Map<string, { name: string; master: string; admin: string; lease: string }>();
+  const bonds = new Map<string, { admin: string; lease: string }>();
   const addrs: string[] = [];
   for (const line of out.split('\n')) {
     const l = /^link (\S+) (\S+) master=(\S+) admin=(\S+) lease=(\S+)$/.exec(line);
     if (l) links.set(l[1]!, { name: l[2]!, master: l[3]!, admin: l[4]!, lease: l[5]! });
+    const b = /^bond (\S+) admin=(\S+) lease=(\S+)$/.exec(line);
+    if (b) bonds.set(b[1]!, { admin: b[2]!, lease: b[3]! });
     const a = /^addr (\S+) (\S+)$/.exec(line);
     if (a) addrs.push(`${a[2]} on ${a[1]}`);
   }
-  return { links, addrs, raw: out };
+  return { links, bonds, addrs, raw: out };
 }
 
 function checkStatic(p: Probe, when: string): void {
@@ -115,7 +144,12 @@ function checkStatic(p: Probe, when: string): void {
   assert.ok(a && b && c, `${when}: the three NICs are there:\n${p.raw}`);
   assert.equal(a.master, 'bond0', `${when}: ${a.name} is in bond0`);
   assert.equal(b.master, 'bond0', `${when}: ${b.name} is in bond0`);
-  for (const l of [a, b, c]) {
+  const e = p.links.get(MAC_E);
+  const f = p.links.get(MAC_F);
+  assert.ok(e && f, `${when}: the DHCP bond's NICs are there:\n${p.raw}`);
+  assert.equal(e.master, 'bond1', `${when}: ${e.name} is in bond1`);
+  assert.equal(f.master, 'bond1', `${when}: ${f.name} is in bond1`);
+  for (const l of [a, b, c, e, f]) {
     assert.equal(l.admin, 'unmanaged', `${when}: networkd reports ${l.name} unmanaged:\n${p.raw}`);
     assert.equal(l.lease, 'no', `${when}: networkd holds no DHCP lease on ${l.name}`);
   }
@@ -126,10 +160,16 @@ function checkStatic(p: Probe, when: string): void {
   assert.ok(d, `${when}: the fourth NIC is there:\n${p.raw}`);
   assert.notEqual(d.admin, 'unmanaged', `${when}: networkd manages ${d.name}`);
   assert.equal(d.lease, 'no', `${when}: networkd holds no DHCPv4 lease on ${d.name} (SLAAC only):\n${p.raw}`);
+  // bond1: networkd's, with its DHCP lease (the one DHCP lease on the node).
+  assert.equal(p.bonds.get('bond0')?.admin, 'unmanaged', `${when}: networkd reports the static bond0 unmanaged:\n${p.raw}`);
+  const bond1 = p.bonds.get('bond1');
+  assert.ok(bond1 && bond1.admin !== 'unmanaged', `${when}: networkd manages bond1:\n${p.raw}`);
+  assert.equal(bond1.lease, 'yes', `${when}: networkd holds a DHCP lease on bond1:\n${p.raw}`);
+  assert.ok(p.addrs.includes(`${BOND1_LEASE}/24 on bond1`), `${when}: bond1 has its lease ${BOND1_LEASE}/24:\n${p.raw}`);
   assert.deepEqual(
-    p.addrs.filter((x) => !x.endsWith(' on bond0') && !x.endsWith(` on ${c.name}`)),
+    p.addrs.filter((x) => !x.endsWith(' on bond0') && !x.endsWith(` on ${c.name}`) && x !== `${BOND1_LEASE}/24 on bond1`),
     [],
-    `${when}: no other IPv4 address (no DHCP lease anywhere):\n${p.raw}`,
+    `${when}: no other IPv4 address (no DHCP lease but bond1's):\n${p.raw}`,
   );
   assert.match(p.raw, /^route default via 10\.0\.2\.2 dev bond0/m, `${when}: the default route stays`);
 }
@@ -191,6 +231,9 @@ for (const f of FLAVORS)
           ...['-nic', `user,model=virtio-net-pci,mac=${MAC_C},net=10.0.3.0/24`],
           // The SLAAC-only NIC, on a slirp with a DHCPv4 server too (and IPv6 router advertisements).
           ...['-nic', `user,model=virtio-net-pci,mac=${MAC_D},net=10.0.4.0/24`],
+          // The DHCP bond's members: the active one's slirp answers bond1's DHCP; the backup is on a slirp of its own.
+          ...['-nic', `user,model=virtio-net-pci,mac=${MAC_E},net=10.0.5.0/24`],
+          ...['-nic', `user,model=virtio-net-pci,mac=${MAC_F},net=10.0.6.0/24`],
           ...['-drive', `if=none,id=vmedia,media=cdrom,format=raw,readonly=on,file=${join(dir, 'vmedia.iso')}`],
           ...['-device', 'ide-cd,drive=vmedia'],
         ],
@@ -208,10 +251,17 @@ for (const f of FLAVORS)
       // coreos: the chrooted agent has neither networkctl nor systemctl and asks the host, whose path unit loads them.
       const loaded = /network_data\.json: networkd (?:loaded|asked to load) the agent's files for ([^(]+) \(/.exec(agentLog);
       assert.ok(loaded, `the agent had networkd load its files:\n${agentLog}`);
-      assert.equal(loaded[1]!.split(', ').length, 5, 'a file for each of the four NICs and the bond');
-      assert.match(
+      assert.equal(loaded[1]!.split(', ').length, 8, 'a file for each of the six NICs and the two bonds');
+      const links = /network_data\.json: links ([^;]*); static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+(?:;|$)/m.exec(
         agentLog,
-        /network_data\.json: links port-a=\S+, port-b=\S+, port-c=\S+, port-d=\S+, bond0=bond0; static addresses: 10\.0\.2\.50\/24 on bond0, 10\.0\.3\.60\/24 on \S+/,
+      );
+      assert.ok(links, `the agent logged the links and the static addresses:\n${agentLog}`);
+      assert.deepEqual(
+        links[1]!
+          .split(', ')
+          .map((l) => l.replace(/=(?!bond).*/, '='))
+          .sort(),
+        ['bond0=bond0', 'bond1=bond1', 'port-a=', 'port-b=', 'port-c=', 'port-d=', 'port-e=', 'port-f='],
       );
       assert.doesNotMatch(agentLog, /WARNING agent: network_data\.json/, "no step of the agent's network configuration warned");
 
@@ -233,7 +283,7 @@ for (const f of FLAVORS)
       const stopped = journal.lastIndexOf('Stopping systemd-networkd.service');
       assert.ok(stopped >= 0, `the agent restarted networkd:\n${journal}`);
       const sinceAgent = journal.slice(stopped);
-      for (const mac of [MAC_A, MAC_B, MAC_C]) {
+      for (const mac of [MAC_A, MAC_B, MAC_C, MAC_E, MAC_F]) {
         const name = boot.links.get(mac)!.name;
         assert.doesNotMatch(
           sinceAgent,
@@ -254,10 +304,14 @@ for (const f of FLAVORS)
       const restarted = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 60_000 }));
       checkStatic(restarted, 'after a networkd restart');
 
-      // What the provisioning network would leave on the SLAAC-only NIC: a dynamic address (the hand-over flushes it).
-      await sshUntil(login, `${f.sudo}ip -6 addr add 2001:db8:dead::1/64 dev ${nicD} valid_lft 600 preferred_lft 600`, {
-        timeoutMs: 60_000,
-      });
+      // What the provisioning network would leave on the SLAAC-only NIC and on the DHCP bond: dynamic addresses
+      // (the hand-over flushes them).
+      await sshUntil(
+        login,
+        `${f.sudo}ip -6 addr add 2001:db8:dead::1/64 dev ${nicD} valid_lft 600 preferred_lft 600 && ` +
+          `${f.sudo}ip -4 addr add 10.0.5.99/24 dev bond1 valid_lft 600 preferred_lft 600`,
+        { timeoutMs: 60_000 },
+      );
       // The rescue hand-over, as after finalize_rescue: the agent stopped, the password hash and the marker written.
       await sshUntil(
         login,
@@ -274,8 +328,9 @@ for (const f of FLAVORS)
         { timeoutMs: 180_000, pauseMs: 3000 },
       );
       console.log(`the hand-over:\n${handover}`);
-      // Only the SLAAC-only NIC is networkd's (flushed, and configured again by its file: still no DHCPv4, so no lease awaited).
-      assert.match(handover, /ramforge-rescue: DHCP restarted on: \(none\)\s*$/m);
+      // networkd's: the DHCP bond (flushed, its lease awaited) and the SLAAC-only NIC (flushed, and configured again by
+      // its file: still no DHCPv4, so no lease awaited).
+      assert.match(handover, /ramforge-rescue: DHCP restarted on: bond1\s*$/m);
       assert.match(
         handover,
         new RegExp(`ramforge-rescue: restarted without DHCPv4 \\(their \\.network file asks none\\): ${nicD}\\s*$`, 'm'),
@@ -285,7 +340,10 @@ for (const f of FLAVORS)
           handover,
         );
       assert.ok(kept, 'the hand-over says which links it left alone');
-      assert.deepEqual(kept[1]!.trim().split(/\s+/).sort(), [MAC_A, MAC_B, MAC_C].map((m) => boot.links.get(m)!.name).sort());
+      assert.deepEqual(
+        kept[1]!.trim().split(/\s+/).sort(),
+        ['bond0', ...[MAC_A, MAC_B, MAC_C, MAC_E, MAC_F].map((m) => boot.links.get(m)!.name)].sort(),
+      );
       await new Promise((r) => setTimeout(r, 5000));
       // The login still goes to the bond's static address.
       const rescued = parseProbe(await sshUntil(login, PROBE, { timeoutMs: 120_000 }));
@@ -297,6 +355,10 @@ for (const f of FLAVORS)
       console.log(`${nicD} after the hand-over: ${v6.trim()}`);
       const all = await sshUntil(login, `ip -6 -o addr show dev ${nicD}`, { timeoutMs: 60_000 });
       assert.doesNotMatch(all, /2001:db8:dead::1/, `the planted dynamic address went with the hand-over:\n${all}`);
+      assert.ok(
+        !rescued.addrs.some((a) => a.startsWith('10.0.5.99/')),
+        `the address planted on bond1 went with the hand-over:\n${rescued.raw}`,
+      );
     } catch (e) {
       process.stderr.write(`serial log:\n${vm?.serialText().slice(-12000) ?? ''}\n`);
       throw e;
