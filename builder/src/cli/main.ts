@@ -25,6 +25,10 @@ Commands:
   doctor   list missing host tools and the apt-get line to install them
   ls       list the members and files of an initramfs
 
+Options:
+  --debug        (with any command) print each program run, and an error's stack
+  -V, --version  print ramforge's version
+
 Run 'ramforge <command> --help' for a command's options.
 Exit codes: 0 success, 2 bad input (spec, flags, files), 1 build failure.
 `;

@@ -205,7 +205,8 @@ function resolveEpoch(epoch: number | undefined): number {
   return value;
 }
 
-async function checkReadableFile(path: string, what: string): Promise<void> {
+/** A readable regular file, else a UserError naming `what` and the path (the ISO's and the UKI's inputs). */
+export async function checkReadableFile(path: string, what: string): Promise<void> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new Error('not a regular file');

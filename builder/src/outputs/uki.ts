@@ -21,6 +21,7 @@ import { run } from '../exec/run.js';
 import { DEFAULT_EPOCH, epochFromEnv } from '../defaults.js';
 import { pinPeTimestamp, readPeInfo } from './pe.js';
 import { checkSigningKey, signPe, type SigningKey } from './secure-boot.js';
+import { checkReadableFile } from './iso.js';
 
 /** Where Debian's systemd-boot-efi installs the x86_64 stub. */
 export const UKI_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub';
@@ -99,6 +100,8 @@ export function objcopyUkiArgv(stub: string, sections: UkiSection[], out: string
 /** Build `<name>.efi`. Throws UserError for bad inputs. */
 export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
   const stub = opts.stub ?? UKI_STUB;
+  await checkReadableFile(opts.kernel, 'kernel');
+  await checkReadableFile(opts.initrd, 'initrd');
   if (opts.signing) await checkSigningKey(opts.signing);
   if (/[\n\0]/.test(opts.cmdline))
     throw new UserError('the UKI command line holds a newline or NUL', { hint: 'give the kernel arguments on one line' });

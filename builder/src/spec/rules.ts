@@ -45,6 +45,11 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
   }
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
   spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
+  // Read only when the ISO and the UKI are written, at the end of a build: a missing one must stop it before it starts.
+  if (spec.iso.enabled && spec.iso.signing) {
+    requireFile(errors, 'iso.signing.key', spec.iso.signing.key, 'file');
+    requireFile(errors, 'iso.signing.cert', spec.iso.signing.cert, 'file');
+  }
 
   const dests = new Map<string, string>();
   spec.files.forEach((f, i) => {

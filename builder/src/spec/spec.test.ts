@@ -93,6 +93,15 @@ test('files need exactly one of src and content, and src must exist', () => {
   );
 });
 
+test('iso.signing: a missing key or certificate stops the build before it starts, naming the field', () => {
+  const list = issues({ iso: { signing: { key: 'nope-site.key', cert: 'nope-site.crt' } } });
+  assert.deepEqual(
+    list.map((i) => i.path),
+    ['iso.signing.key', 'iso.signing.cert'],
+  );
+  assert.match(list[0]!.message, /nope-site\.key does not exist/);
+});
+
 test('every flavor the spec knows is accepted by the rules (none is still refused as not implemented)', () => {
   for (const flavor of ['tinyipa', 'dib', 'coreos']) {
     const list = issues({ flavor });
