@@ -48,7 +48,7 @@ function recordingOverwrite(run: ProgramRunner): {
   return { o: { run, vmediaDevice: null, eraseOne }, seen };
 }
 
-function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls: string[] } {
+function fakeHost(disks: Record<string, FakeDiskSpec>, { noUdev = false } = {}): ProgramRunner & { calls: string[] } {
   const calls: string[] = [];
   const sigsOf = (dev: string): string[] => {
     for (const [d, spec] of Object.entries(disks)) {
@@ -65,7 +65,8 @@ function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls:
       const children = Object.entries(spec.parts ?? {}).map(([name, p]) => ({
         name,
         type: 'part',
-        parttype: p.partType ?? '0x83',
+        // What lsblk prints without udev's database: no PARTTYPE (blkid, below, reads it from the table).
+        parttype: p.partType === undefined ? '0x83' : noUdev ? null : p.partType,
         children: p.holders?.map((h) => ({ name: h.name, type: h.type, parttype: null })),
       }));
       const facts = { tran: spec.tran ?? null, size: spec.size ?? 1 << 30 };
@@ -74,6 +75,12 @@ function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls:
         stderr: '',
         code: 0,
       };
+    }
+    if (argv[0] === 'blkid' && argv.includes('PART_ENTRY_TYPE')) {
+      const part = Object.values(disks)
+        .flatMap((d) => Object.entries(d.parts ?? {}))
+        .find(([name]) => name === dev)?.[1];
+      return part?.partType ? { stdout: `${part.partType.toLowerCase()}\n`, stderr: '', code: 0 } : { stdout: '', stderr: '', code: 2 };
     }
     if (argv[0] === 'wipefs' && argv[1] === '--json') {
       const sigs = sigsOf(dev);
@@ -92,6 +99,20 @@ function fakeHost(disks: Record<string, FakeDiskSpec>): ProgramRunner & { calls:
 }
 
 const details = (e: unknown): string => `${(e as Error).message} ${(e as { details?: string }).details ?? ''}`;
+
+test("classifyDisk without udev's database (tinyipa: lsblk prints no PARTTYPE): the partition-type guards read blkid", async () => {
+  const disks = {
+    '/dev/sdzv': { sigs: ['dos'], parts: { '/dev/sdzv1': { partType: '0xfb' } } },
+    '/dev/sdzw': { sigs: ['gpt'], parts: { '/dev/sdzw1': { partType: '37AFFC90-EF7D-4E96-91C3-2D7AE055B174' } } },
+    '/dev/sdzt': { sigs: ['gpt'], parts: { '/dev/sdzt1': { partType: '0fc63daf-8483-4772-8e79-3d69d8477de4' } } },
+  };
+  const run = fakeHost(disks, { noUdev: true });
+  const verdict = async (dev: string) => classifyDisk(dev, await readDiskEntries(dev, run), { guard: true, vmediaDevice: null });
+  assert.equal(((await verdict('/dev/sdzv')) as { what: string }).what, 'VMware VMFS Partition (MBR)');
+  assert.equal(((await verdict('/dev/sdzw')) as { what: string }).what, 'IBM GPFS Partition');
+  assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
+  assert.ok(run.calls.includes('blkid -p -o value -s PART_ENTRY_TYPE /dev/sdzw1'), run.calls.join('\n'));
+});
 
 test('parsers: lsblk tree flattened, wipefs signatures, bad output tolerated', () => {
   const tree = parseLsblkTree(

@@ -141,9 +141,19 @@ export async function readDiskEntries(disk: string, run: ProgramRunner): Promise
       continue;
     }
     const w = await run(['wipefs', '--json', e.dev]);
-    out.push({ ...e, ...parseWipefs(w.stdout) });
+    // lsblk takes PARTTYPE from udev's database: on a ramdisk without one (tinyipa) it is empty for every
+    // partition, and the partition-type guards (GPFS, VMFS on MBR) would never see one. blkid reads the table.
+    const partType = e.type === 'part' && e.partType === null ? await blkidPartType(e.dev, run) : e.partType;
+    out.push({ ...e, partType, ...parseWipefs(w.stdout) });
   }
   return out;
+}
+
+/** A partition's type from its table (`blkid -p`: a GPT type GUID, or an MBR type such as 0xfb), lower-cased; null when blkid finds none. */
+async function blkidPartType(dev: string, run: ProgramRunner): Promise<string | null> {
+  const r = await run(['blkid', '-p', '-o', 'value', '-s', 'PART_ENTRY_TYPE', dev], { okCodes: [0, 2] });
+  const t = r.stdout.trim().toLowerCase();
+  return t === '' ? null : t;
 }
 
 /** Where /dev/disk/by-label/ir-vfd-dev points (IPA's test; needs udev), or null. classifyDisk also reads the label itself. */

@@ -32,14 +32,14 @@ const row = (kname: string, type: string, size = 100 * 2 ** 30) => ({
 /** Writes `rel` under `base`, making its directories. */
 const putUnder =
   (base: string) =>
-  (rel: string, text = '') => {
+  (rel: string, text: string | Buffer = '') => {
     mkdirSync(join(base, rel, '..'), { recursive: true });
     writeFileSync(join(base, rel), text);
   };
 const put = putUnder(root);
 
 /** Runs `body` on a root of its own (the shared one holds the other tests' recorded lsblk), removed after. */
-async function withOwnRoot(body: (at: (rel: string, text?: string) => void, root: string) => Promise<void>): Promise<void> {
+async function withOwnRoot(body: (at: (rel: string, text?: string | Buffer) => void, root: string) => Promise<void>): Promise<void> {
   const other = mkdtempSync(join(tmpdir(), 'ramforge-disks-'));
   try {
     await body(putUnder(other), other);
@@ -111,7 +111,55 @@ describe('collectDisks', () => {
     put('sys/class/block/sdc/dev', '8:32\n');
     put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');
     const sdc = (await collectDisks(createHostAccess({ root }))).find((d) => d.name === '/dev/sdc')!;
-    assert.deepEqual([sdc.serial, sdc.serials, sdc.wwn, sdc.wwns], ['S1', [null, 'S1', 'LUN_S1'], '0x5000c500', [null, '0x5000c500']]);
+    assert.deepEqual(
+      [sdc.serial, sdc.serials, sdc.wwn, sdc.wwns],
+      ['S1', [null, 'S1', 'LUN_S1', null], '0x5000c500', [null, '0x5000c500', null]],
+    );
+  });
+
+  it('without udev (tinyipa: lsblk leaves SERIAL and WWN empty): serial and WWN from sysfs, as udev would make them', async () => {
+    await withOwnRoot(async (at, other) => {
+      at(
+        `.commands/${commandKey(LSBLK_ARGV)}.out`,
+        JSON.stringify({
+          blockdevices: [row('sda', 'disk'), row('sdb', 'disk'), row('nvme0n1', 'disk'), row('vda', 'disk'), row('sdz', 'disk')],
+        }),
+      );
+      // A SATA disk through libata: VPD page 0x80 (header 00 80 00 15, the ATA serial, space-padded) and an NAA-5 WWN.
+      at('sys/class/block/sda/device/vpd_pg80', Buffer.from([0, 0x80, 0, 21, ...Buffer.from('      WD-WCC4N1234567')]));
+      at('sys/class/block/sda/device/wwid', 'naa.50014ee2b5c4a1f0\n');
+      // A SAS disk: an NAA-6 designator with its vendor extension; a serial with a space inside.
+      at('sys/class/block/sdb/device/vpd_pg80', Buffer.from([0, 0x80, 0, 12, ...Buffer.from('ZX 12345    ')]));
+      at('sys/class/block/sdb/device/wwid', 'naa.600508b1001c3a1c8f0d2e1b7a6c5d4e\n');
+      // NVMe: the controller's serial, the namespace's wwid as it is.
+      at('sys/class/block/nvme0n1/device/serial', 'S4EWNX0R123456      \n');
+      at('sys/class/block/nvme0n1/wwid', 'eui.0025385b71b0ab39\n');
+      // virtio-blk: its own serial attribute.
+      at('sys/class/block/vda/serial', 'rootdisk\n');
+      // A t10 designator is no WWN (scsi_id sets none for it).
+      at('sys/class/block/sdz/device/wwid', 't10.ATA     QEMU HARDDISK   QM00001\n');
+      const disks = new Map((await collectDisks(createHostAccess({ root: other }))).map((d) => [d.name, d]));
+      const ids = (n: string) => {
+        const d = disks.get(n)!;
+        return [d.serial, d.wwn, d.wwn_with_extension, d.wwn_vendor_extension];
+      };
+      assert.deepEqual(ids('/dev/sda'), ['WD-WCC4N1234567', '0x50014ee2b5c4a1f0', '0x50014ee2b5c4a1f0', null]);
+      assert.deepEqual(ids('/dev/sdb'), [
+        'ZX_12345',
+        '0x600508b1001c3a1c8f0d2e1b7a6c5d4e',
+        '0x600508b1001c3a1c8f0d2e1b7a6c5d4e',
+        '0x8f0d2e1b7a6c5d4e',
+      ]);
+      assert.deepEqual(ids('/dev/nvme0n1'), ['S4EWNX0R123456', 'eui.0025385b71b0ab39', null, null]);
+      assert.deepEqual(ids('/dev/vda'), ['rootdisk', null, null, null]);
+      assert.deepEqual(ids('/dev/sdz'), [null, null, null, null]);
+      // skip_block_devices by the serial or the WWN udev would have given keeps the disk out.
+      const host = createHostAccess({ root: other });
+      for (const entry of [{ serial: 'WD-WCC4N1234567' }, { wwn: '0x50014ee2b5c4a1f0' }]) {
+        const kept = await listBlockDevices({ host, skipBlockDevices: [entry], strictSkipList: true });
+        assert.ok(!kept.some((d) => d.name === '/dev/sda'), JSON.stringify(entry));
+      }
+    });
   });
 
   it("skip_block_devices protects a disk named by udev's long serial or WWN (the install device never lands on it)", async () => {

@@ -1,6 +1,7 @@
 /**
  * Block devices as IPA's list_all_block_devices reports them: lsblk for the
- * table, udev for serial/WWN fallbacks and by-path, sysfs for vendor and HCTL.
+ * table, udev for serial/WWN fallbacks and by-path, sysfs for vendor and HCTL,
+ * and for serial and WWN where udev keeps no database (tinyipa: sysfsIds).
  * Without a usable lsblk (busybox ramdisks) the table is read from /sys/block.
  */
 import type { BlockDevice } from '../types.js';
@@ -36,6 +37,65 @@ export async function readBlockUdev(host: HostAccess, kname: string): Promise<Ud
   if (!dev) return { env: {}, links: [] };
   const text = await host.readText(`/run/udev/data/b${dev}`);
   return text === undefined ? { env: {}, links: [] } : parseUdevData(text);
+}
+
+/** A disk's serial and WWN as udev's rules would have made them from sysfs (sysfsIds). */
+export interface SysfsIds {
+  serial: string | null;
+  /** lsblk's WWN: udev's ID_WWN_WITH_EXTENSION, else ID_WWN. */
+  wwn: string | null;
+  wwnWithExtension: string | null;
+  wwnVendorExtension: string | null;
+}
+
+/** udev's util_replace_whitespace: trimmed, each inner run of whitespace one '_'; printable ASCII only. */
+const udevClean = (v: string | undefined): string | null => {
+  const s = (v ?? '')
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .trim()
+    .replace(/\s+/g, '_');
+  return s === '' ? null : s;
+};
+
+/**
+ * Serial and WWN read from sysfs, for a ramdisk without udev's database
+ * (tinyipa runs mdev): there lsblk's SERIAL and WWN columns are empty for
+ * every SATA/SAS disk and every WWN (lsblk takes them from udev; its sysfs
+ * fallback reads device/serial only), so a root device hint or a
+ * skip_block_devices entry by serial or WWN would match nothing, and the
+ * disk an operator protected would be erased. Taken as udev's
+ * 60-persistent-storage rules and its ata_id/scsi_id take them:
+ *  - serial: <dev>/serial (virtio-blk), device/serial (NVMe: the
+ *    controller's), else SCSI VPD page 0x80 (device/vpd_pg80: SCSI disks,
+ *    and SATA disks through libata, whose page 0x80 is the ATA serial);
+ *  - WWN: <dev>/wwid of an NVMe namespace as it is ("eui.…", "nvme.…"), else
+ *    an NAA designator of SCSI VPD page 0x83 (device/wwid "naa.<hex>") as
+ *    0x + its first 16 hex digits, the rest the vendor extension.
+ */
+export async function sysfsIds(host: HostAccess, kname: string): Promise<SysfsIds> {
+  const rd = (f: string) => host.readText(`/sys/class/block/${kname}/${f}`);
+  const [own, ctrl, pg80, nsWwid, scsiWwid] = await Promise.all([
+    rd('serial'),
+    rd('device/serial'),
+    rd('device/vpd_pg80'),
+    rd('wwid'),
+    rd('device/wwid'),
+  ]);
+  // The page as bytes decoded to text: a 4-byte header (peripheral, page code 0x80, length), then the serial.
+  const vpdSerial = pg80 !== undefined && pg80.length > 4 ? udevClean(pg80.slice(4).replace(/\0.*$/s, '')) : null;
+  const serial = udevClean(own) ?? udevClean(ctrl) ?? vpdSerial;
+  const ns = udevClean(nsWwid);
+  if (ns) return { serial, wwn: ns, wwnWithExtension: null, wwnVendorExtension: null };
+  const naa = /^naa\.([0-9a-f]{16,32})$/i.exec((scsiWwid ?? '').trim());
+  if (!naa) return { serial, wwn: null, wwnWithExtension: null, wwnVendorExtension: null };
+  const hex = naa[1]!.toLowerCase();
+  const withExt = `0x${hex}`;
+  return {
+    serial,
+    wwn: withExt,
+    wwnWithExtension: withExt,
+    wwnVendorExtension: hex.length > 16 ? `0x${hex.slice(16)}` : null,
+  };
 }
 
 export const LSBLK_ARGV = ['lsblk', '-bia', '--json', '-o', 'KNAME,MODEL,SIZE,ROTA,TYPE,UUID,PARTUUID,SERIAL,WWN,LOG-SEC,PHY-SEC,TRAN'];
@@ -125,17 +185,9 @@ async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
   return Promise.all(
     names.map(async (k): Promise<LsblkRow> => {
       const rd = async (f: string) => (await host.readText(`/sys/block/${k}/${f}`))?.trim();
-      const [size, rota, model, serial, wwid, ls, ps, dmUuid] = await Promise.all(
-        [
-          'size',
-          'queue/rotational',
-          'device/model',
-          'device/serial',
-          'device/wwid',
-          'queue/logical_block_size',
-          'queue/physical_block_size',
-          'dm/uuid',
-        ].map(rd),
+      // Serial and WWN: describeDisk's sysfsIds, formatted as lsblk's would be.
+      const [size, rota, model, ls, ps, dmUuid] = await Promise.all(
+        ['size', 'queue/rotational', 'device/model', 'queue/logical_block_size', 'queue/physical_block_size', 'dm/uuid'].map(rd),
       );
       // As lsblk types them: a device-mapper device is a multipath map ("mpath-" uuid) or something else (LVM, crypt).
       const type = k.startsWith('md') ? 'raid' : k.startsWith('dm-') ? (dmUuid?.startsWith('mpath-') ? 'mpath' : 'dm') : 'disk';
@@ -147,8 +199,8 @@ async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
         type,
         uuid: null,
         partuuid: null,
-        serial: str(serial),
-        wwn: str(wwid),
+        serial: null,
+        wwn: null,
         logSec: num(ls),
         phySec: num(ps),
         tran: null,
@@ -159,11 +211,12 @@ async function readSysfsRows(host: HostAccess): Promise<LsblkRow[]> {
 }
 
 async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice> {
-  const [udev, vendorRaw, scsi, byPathDir] = await Promise.all([
+  const [udev, vendorRaw, scsi, byPathDir, sys] = await Promise.all([
     readBlockUdev(host, r.kname),
     host.readText(`/sys/class/block/${r.kname}/device/vendor`),
     host.listDir(`/sys/block/${r.kname}/device/scsi_device`),
     host.listDir('/dev/disk/by-path'),
+    sysfsIds(host, r.kname),
   ]);
   const e = udev.env;
   const pick = (k: string) => str(e[`ID_${k}`]) ?? str(e[`DM_${k}`]);
@@ -183,11 +236,11 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
     model: r.model,
     size: r.size,
     rotational: r.rota,
-    wwn: r.wwn ?? pick('WWN'),
-    serial: r.serial ?? pick('SERIAL_SHORT') ?? pick('SERIAL'),
+    wwn: r.wwn ?? pick('WWN') ?? sys.wwn,
+    serial: r.serial ?? pick('SERIAL_SHORT') ?? pick('SERIAL') ?? sys.serial,
     vendor: str(vendorRaw),
-    wwn_with_extension: pick('WWN_WITH_EXTENSION'),
-    wwn_vendor_extension: pick('WWN_VENDOR_EXTENSION'),
+    wwn_with_extension: pick('WWN_WITH_EXTENSION') ?? sys.wwnWithExtension,
+    wwn_vendor_extension: pick('WWN_VENDOR_EXTENSION') ?? sys.wwnVendorExtension,
     hctl: scsi[0] ?? null,
     by_path: byPath ? `/dev/${byPath}` : null,
     logical_sectors: r.logSec,
@@ -195,8 +248,8 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
     tran: r.tran,
     uuid: r.uuid,
     partuuid: r.partuuid,
-    serials: [r.serial, pick('SERIAL_SHORT'), pick('SERIAL')],
-    wwns: [r.wwn, pick('WWN')],
+    serials: [r.serial, pick('SERIAL_SHORT'), pick('SERIAL'), sys.serial],
+    wwns: [r.wwn, pick('WWN'), sys.wwn],
   };
 }
 
