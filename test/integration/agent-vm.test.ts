@@ -194,30 +194,46 @@ async function withNode(
   }
 }
 
-// One boot proves both: the writable disk is zeroed byte for byte, and the read-only one is skipped and unchanged.
-test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero; a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte', {
+/** The WWN of the SCSI disk skip_block_devices protects (qemu puts it in VPD page 0x83 as an NAA designator). */
+const KEPT_WWN = '0x5000c500a1b2c3d4';
+
+// One boot proves all three: the writable disk is zeroed byte for byte, the read-only one is skipped and unchanged,
+// and a SCSI disk the node's skip_block_devices names by WWN is left alone (tinyipa has no udev: the WWN comes from sysfs).
+test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte of the disk zero; a read-only disk is skipped (agent_erase_skip_read_only) and keeps every byte; a disk skip_block_devices names by WWN keeps every byte', {
   skip,
   timeout: 1_800_000,
 }, async () => {
   let diskFile = '';
   let roFile = '';
   let roHash = '';
+  let keptFile = '';
+  let keptHash = '';
   await withNode(
     'vm-erase',
     (dir) => {
       diskFile = join(dir, 'disk.img');
       roFile = join(dir, 'ro.img');
+      keptFile = join(dir, 'kept.img');
       makeTenantDisk(diskFile, DISK_SIZE);
       makeTenantDisk(roFile, 64 * MiB);
+      makeTenantDisk(keptFile, 64 * MiB);
       roHash = sha256(roFile);
+      keptHash = sha256(keptFile);
       return {
         disks: [{ path: diskFile, format: 'raw', serial: 'ramforge-disk0' }],
-        // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
         extraArgs: [
+          // A second virtio disk the guest cannot write (virtio-blk reports it read-only: /sys/block/vdb/ro = 1).
           '-drive',
           `if=none,id=rodisk,format=raw,readonly=on,file=${roFile}`,
           '-device',
           'virtio-blk-pci,drive=rodisk,serial=ramforge-ro',
+          // A SCSI disk with a WWN, which the node's skip_block_devices names.
+          '-device',
+          'virtio-scsi-pci,id=scsi0',
+          '-drive',
+          `if=none,id=keptdisk,format=raw,file=${keptFile}`,
+          '-device',
+          `scsi-hd,drive=keptdisk,bus=scsi0.0,serial=RFKEPT01,wwn=${KEPT_WWN}`,
         ],
       };
     },
@@ -244,7 +260,10 @@ test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte
       const bad = firstNonZero(diskFile);
       assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
       assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
+      assert.equal(sha256(keptFile), keptHash, 'the disk skip_block_devices names by WWN is unchanged');
     },
+    undefined,
+    { properties: { skip_block_devices: [{ wwn: KEPT_WWN }] } },
   );
 });
 
