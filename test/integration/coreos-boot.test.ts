@@ -155,6 +155,17 @@ test('the ISO boots on BIOS and the agent answers from its chroot', { timeout: 1
   await boot('iso-bios', { iso: b.iso, firmware: 'bios' });
 });
 
-test('the ISO boots on UEFI (OVMF) and the agent answers from its chroot', { timeout: 15 * 60_000 }, async () => {
-  await boot('iso-uefi', { iso: b.iso, firmware: 'uefi' });
+test("the ISO boots on UEFI (OVMF) and the agent answers from its chroot, where efibootmgr reads the firmware's variables", {
+  timeout: 15 * 60_000,
+}, async () => {
+  await boot('iso-uefi', { iso: b.iso, firmware: 'uefi' }, async (sshPort) => {
+    // install_bootloader and clean_uefi_nvram run efibootmgr in the agent's root: efivarfs must be there.
+    const r = sshOnce(
+      { port: sshPort, key: testSshKey().privateKeyFile, user: 'core' },
+      "sudo -n chroot /opt/ironic-python-agent /bin/sh -c 'findmnt -n -o FSTYPE /sys/firmware/efi/efivars; efibootmgr >/dev/null && echo efibootmgr=ok'",
+      120_000,
+    );
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['efivarfs', 'efibootmgr=ok']);
+  });
 });

@@ -234,6 +234,19 @@ test("network_data.json under nspawn: the host's networkd directories and the ag
   assert.ok(off.coreos?.units?.some((u) => u.name === 'ramforge-networkd-reload.path'));
 });
 
+test("chroot on UEFI: efivarfs is bound into the agent's root on its own (the /sys bind is not recursive), when the host has it", async () => {
+  const c = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
+  const unit = c.coreos?.units?.find((u) => u.name === 'opt-ironic\\x2dpython\\x2dagent-sys-firmware-efi-efivars.mount');
+  assert.ok(unit, 'the efivarfs mount unit');
+  assert.match(unit.content ?? '', /^What=\/sys\/firmware\/efi\/efivars\nWhere=\/opt\/ironic-python-agent\/sys\/firmware\/efi\/efivars$/m);
+  assert.match(unit.content ?? '', /^ConditionPathIsMountPoint=\/sys\/firmware\/efi\/efivars$/m);
+  assert.match(unit.content ?? '', /^After=opt-ironic\\x2dpython\\x2dagent-sys\.mount$/m);
+  const sys = c.coreos?.units?.find((u) => u.name === 'opt-ironic\\x2dpython\\x2dagent-sys.mount');
+  assert.match(sys?.content ?? '', /^Options=bind$/m, 'not rbind: unmounting a shared submount from here would unmount the host’s');
+  const agent = c.coreos?.units?.find((u) => u.name === AGENT_UNIT);
+  assert.match(agent?.content ?? '', /^After=opt-ironic\\x2dpython\\x2dagent-sys-firmware-efi-efivars\.mount$/m);
+});
+
 test('nspawn: no chroot bind mounts into the container (nspawn refuses a populated /dev), the agent unit does not require them', async () => {
   const c = parseCloudConfig((await oemFiles({ runtime: 'nspawn', overlays: [], authorizedKeys: [] })).cloudConfig, 'nspawn');
   const names = (c.coreos?.units ?? []).map((u) => u.name);
@@ -246,5 +259,5 @@ test('nspawn: no chroot bind mounts into the container (nspawn refuses a populat
   assert.doesNotMatch(agent?.drop_ins?.[0]?.content ?? '', /--bind=\/run /, 'nspawn mounts its own /run/host');
   // chroot keeps them.
   const chroot = parseCloudConfig((await oemFiles({ runtime: 'chroot', overlays: [], authorizedKeys: [] })).cloudConfig, 'chroot');
-  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 7);
+  assert.equal((chroot.coreos?.units ?? []).filter((u) => /^opt-ironic\\x2dpython\\x2dagent-/.test(u.name)).length, 8);
 });

@@ -132,8 +132,8 @@ export function withoutRescue(c: CloudConfig): CloudConfig {
   };
 }
 
-/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, run, mnt, usr/lib/modules). */
-const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|run|mnt|usr-lib-modules)\.mount$/;
+/** The chroot's bind mounts into the container (proc, dev, dev/pts, sys, sys/firmware/efi/efivars, run, mnt, usr/lib/modules). */
+const CHROOT_MOUNT = /^opt-ironic\\x2dpython\\x2dagent-(proc|dev|dev-pts|sys|sys-firmware-efi-efivars|run|mnt|usr-lib-modules)\.mount$/;
 
 /**
  * runtime: nspawn — systemd-nspawn refuses a root whose /dev is already
