@@ -74,12 +74,20 @@ test('erase_pstore: already mounted (dib: systemd mounts it): no mount; a failin
       throw new Error('modprobe: FATAL: Module efi_pstore not found');
     },
   });
+  // The EFI backend built in (/sys/module/efi_pstore): the failing modprobe says nothing about the records.
+  mkdirSync(join(root, 'sys/module/efi_pstore'), { recursive: true });
   const r = await erasePstore(root, run);
   assert.equal(r, `removed 12 entries from /sys/fs/pstore (${names.slice(0, 10).join(', ')}, ...)`);
   assert.deepEqual(run.calls, ['modprobe efi_pstore']);
   assert.deepEqual(readdirSync(pstore), []);
   // Mounted and empty: said so.
   assert.equal(await erasePstore(root, run), '/sys/fs/pstore held no entries');
+  // Neither loadable nor built in: the EFI records were not looked at, and the result says so.
+  rmSync(join(root, 'sys/module/efi_pstore'), { recursive: true });
+  assert.equal(
+    await erasePstore(root, run),
+    '/sys/fs/pstore held no entries; efi_pstore could not be loaded, so crash records kept in EFI variables were not looked at',
+  );
 });
 
 test('erase_pstore: pstore cannot be mounted: "No pstore found", nothing claimed and nothing touched', async (t) => {

@@ -11,7 +11,7 @@
  * removes every entry. Its result says what was removed, or that no pstore
  * could be mounted and nothing was looked at.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProgramRunner } from '../util/exec.js';
 import { parseProcMounts } from '../util/proc-mounts.js';
@@ -38,8 +38,17 @@ export async function erasePstore(root: string, run: ProgramRunner, log?: Log): 
       return false;
     },
   );
+  // Neither loaded now nor built in: the records kept in EFI variables (the usual backend on servers) were not
+  // looked at, which the result must say rather than report an empty pstore as a clean one.
+  const noEfiBackend =
+    !loaded &&
+    !(await stat(join(root, 'sys/module/efi_pstore')).then(
+      () => true,
+      () => false,
+    ));
   try {
-    return await eraseMounted(root, run, log);
+    const how = await eraseMounted(root, run, log);
+    return noEfiBackend ? `${how}; efi_pstore could not be loaded, so crash records kept in EFI variables were not looked at` : how;
   } finally {
     if (loaded && !loadedBefore) await run(['modprobe', '-r', 'efi_pstore']).catch(() => undefined);
   }

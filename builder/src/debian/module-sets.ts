@@ -115,10 +115,12 @@ export const MODULE_SETS: Record<ModuleSet, ModuleSetRule> = {
     dirs: ['kernel/drivers/virtio/', 'kernel/drivers/char/hw_random/'],
     names: ['virtio_net', 'virtio_blk', 'virtio_scsi', 'virtio_console', 'virtio_rng', 'virtio_balloon', 'virtio_pci', 'virtio_mmio'],
   },
-  // Config drives (vfat/iso9660), partition images, the ESP and efivars for boot entries.
+  // Config drives (vfat/iso9660), partition images, the ESP and efivars for boot entries; the EFI backend of
+  // pstore, whose crash records erase_pstore removes.
   fs: {
     dirs: [],
     names: [
+      'efi-pstore',
       'vfat',
       'fat',
       'msdos',
