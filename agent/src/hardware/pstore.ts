@@ -38,14 +38,15 @@ export async function erasePstore(root: string, run: ProgramRunner, log?: Log): 
       return false;
     },
   );
-  // Neither loaded now nor built in: the records kept in EFI variables (the usual backend on servers) were not
-  // looked at, which the result must say rather than report an empty pstore as a clean one.
-  const noEfiBackend =
-    !loaded &&
-    !(await stat(join(root, 'sys/module/efi_pstore')).then(
+  // A UEFI boot whose efi_pstore is neither loaded now nor built in: the records kept in EFI variables (the usual
+  // backend on servers) were not looked at, which the result must say rather than report an empty pstore as a
+  // clean one. (A BIOS boot has no EFI variables.)
+  const exists = (p: string): Promise<boolean> =>
+    stat(join(root, p)).then(
       () => true,
       () => false,
-    ));
+    );
+  const noEfiBackend = !loaded && (await exists('sys/firmware/efi')) && !(await exists('sys/module/efi_pstore'));
   try {
     const how = await eraseMounted(root, run, log);
     return noEfiBackend ? `${how}; efi_pstore could not be loaded, so crash records kept in EFI variables were not looked at` : how;
