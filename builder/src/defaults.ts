@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { UserError } from './errors.js';
 
 /**
  * 2026-01-01T00:00:00Z: every date in the artifacts when neither the spec
@@ -12,10 +13,18 @@ import { join } from 'node:path';
  */
 export const DEFAULT_EPOCH = 1767225600;
 
-/** SOURCE_DATE_EPOCH when it holds whole seconds, else undefined. */
+/**
+ * SOURCE_DATE_EPOCH: undefined when unset or empty, its whole seconds, else
+ * a UserError (a typo must not build with another date than the one asked).
+ */
 export function epochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+  const v = env.SOURCE_DATE_EPOCH?.trim();
+  if (!v) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > 32503680000)
+    throw new UserError(`SOURCE_DATE_EPOCH '${env.SOURCE_DATE_EPOCH}' is not whole seconds since 1970-01-01`, {
+      hint: 'give whole seconds before the year 3000 (e.g. $(git log -1 --format=%ct)), or unset it for the default date',
+    });
+  return Number(v);
 }
 
 /** ramforge's cache root: $RAMFORGE_CACHE, else $XDG_CACHE_HOME/ramforge, else ~/.cache/ramforge. */

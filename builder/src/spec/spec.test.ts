@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SpecError } from '../errors.js';
+import { SpecError, UserError } from '../errors.js';
 import { loadSpec, validateSpec } from './load.js';
 import { DEFAULT_EPOCH, DEFAULT_NODE_VERSION } from './normalize.js';
 import { renderJsonSchema, SCHEMA_PATH } from './write-json-schema.js';
@@ -39,6 +39,13 @@ test('defaults build the standard tinyipa ramdisk', () => {
 test('SOURCE_DATE_EPOCH is honoured, the spec wins over it', () => {
   assert.equal(validateSpec({}, { cwd, env: { SOURCE_DATE_EPOCH: '1234' } }).spec.sourceDateEpoch, 1234);
   assert.equal(validateSpec({ sourceDateEpoch: 99 }, { cwd, env: { SOURCE_DATE_EPOCH: '1234' } }).spec.sourceDateEpoch, 99);
+  // Set but not whole seconds: an error naming it, not a build with the default date. Empty is unset.
+  for (const bad of ['2026-01-01', '1.5', '-1', '99999999999999'])
+    assert.throws(
+      () => validateSpec({}, { cwd, env: { SOURCE_DATE_EPOCH: bad } }),
+      (e: unknown) => e instanceof UserError && e.message.includes(`SOURCE_DATE_EPOCH '${bad}'`),
+    );
+  assert.equal(validateSpec({}, { cwd, env: { SOURCE_DATE_EPOCH: '' } }).spec.sourceDateEpoch, 1767225600);
 });
 
 test('unknown keys are rejected with a suggestion', () => {
