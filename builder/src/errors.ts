@@ -22,6 +22,8 @@ export interface SpecIssue {
   message: string;
   /** How to fix it. */
   fix?: string;
+  /** The value came from a command-line flag, not from the spec file. */
+  fromFlags?: boolean;
 }
 
 /** The spec failed validation; carries every issue found, not just the first. */
@@ -29,8 +31,8 @@ export class SpecError extends UserError {
   readonly issues: SpecIssue[];
   readonly file: string | undefined;
   constructor(issues: SpecIssue[], file?: string) {
-    const where = file ? `${file}: ` : '';
-    const lines = issues.map((i) => `${where}${i.path || '(root)'}: ${i.message}${i.fix ? ` (${i.fix})` : ''}`);
+    const where = (i: SpecIssue): string => (i.fromFlags ? 'command line: ' : file ? `${file}: ` : '');
+    const lines = issues.map((i) => `${where(i)}${i.path || '(root)'}: ${i.message}${i.fix ? ` (${i.fix})` : ''}`);
     super(lines.join('\n'));
     this.name = 'SpecError';
     this.issues = issues;

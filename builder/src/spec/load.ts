@@ -56,21 +56,56 @@ export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: stri
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
+  const fail = (issues: SpecIssue[]): never => {
+    throw new SpecError(attributeToFlags(issues, opts.overrides ?? {}), file);
+  };
   const moved = movedKeys(merged);
-  if (moved.length) throw new SpecError(moved, file);
+  if (moved.length) fail(moved);
   const issues = validateAgainst(WrittenSpecSchema, merged);
   issues.push(...foreignSections(merged as WrittenSpec));
-  if (issues.length) throw new SpecError(issues, file);
+  if (issues.length) fail(issues);
   const base = file ? dirname(file) : opts.cwd;
   const spec = normalizeSpec(merged as WrittenSpec, { resolvePath: (p) => resolve(base, p), env: opts.env });
   const { errors, warnings } = checkRules(spec);
   const keys = readAuthorizedKeys(spec.ssh.authorizedKeys);
   errors.push(...keys.issues);
-  if (errors.length) throw new SpecError(errors, file);
+  if (errors.length) fail(errors);
   const agentConfigIssues = checkAgentConfig(spec.agent.config);
-  if (agentConfigIssues.length) throw new SpecError(agentConfigIssues, file);
+  if (agentConfigIssues.length) fail(agentConfigIssues);
   spec.ssh.authorizedKeys = keys.keys;
   return { spec, warnings, file };
+}
+
+/**
+ * Issues about values the command line set (a flag's value at the issue's
+ * path, or the section a flag wrote into) say so instead of naming the spec
+ * file, and a path given by a flag is relative to the current directory.
+ */
+export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, unknown>): SpecIssue[] {
+  const fromFlags = (path: string): boolean => {
+    let at: unknown = overrides;
+    for (const seg of path.split(/[.[\]]+/).filter(Boolean)) {
+      if (at === null || typeof at !== 'object') return false;
+      at = Array.isArray(at) ? at[Number(seg)] : (at as Record<string, unknown>)[seg];
+      if (at === undefined) return false;
+    }
+    return path !== '';
+  };
+  return issues.map((i) =>
+    fromFlags(i.path)
+      ? {
+          ...i,
+          fromFlags: true,
+          ...(i.fix
+            ? {
+                fix: i.fix
+                  .replace('paths are relative to the spec file', 'a path given by a flag is relative to the current directory')
+                  .replace('relative to the spec file', 'relative to the current directory'),
+              }
+            : {}),
+        }
+      : i,
+  );
 }
 
 /**

@@ -100,6 +100,27 @@ test('files need exactly one of src and content, and src must exist', () => {
   );
 });
 
+test("a bad value from a flag is reported as the command line's, not the spec file's", () => {
+  const fail = (raw: unknown, overrides: Record<string, unknown>): SpecError => {
+    try {
+      validateSpec(raw, { cwd, file: join(cwd, 's.yaml'), overrides, env: {} });
+    } catch (e) {
+      if (e instanceof SpecError) return e;
+      throw e;
+    }
+    throw new Error('no SpecError');
+  };
+  assert.match(fail({ name: 'x' }, { compression: 'zst' }).message, /^command line: compression: /);
+  // --flavor dib --kernel K: the tinyipa section came from the flag.
+  assert.match(fail({}, { flavor: 'dib', tinyipa: { kernel: { package: 'k' } } }).message, /^command line: tinyipa: /m);
+  // The spec file's own mistake still names the file.
+  assert.match(fail({ compression: 'zst' }, {}).message, new RegExp(`^${join(cwd, 's.yaml')}: compression: `));
+  // A missing file given by a flag: relative to the current directory, not the spec.
+  const missing = fail({}, { ssh: { authorizedKeys: ['/nope/id.pub'] } }).issues[0]!;
+  assert.equal(missing.fromFlags, true);
+  assert.doesNotMatch(missing.fix ?? '', /spec file/);
+});
+
 test('iso.signing: a missing key or certificate stops the build before it starts, naming the field', () => {
   const list = issues({ iso: { signing: { key: 'nope-site.key', cert: 'nope-site.crt' } } });
   assert.deepEqual(
