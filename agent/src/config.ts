@@ -147,6 +147,12 @@ export const CONFIG_OPTIONS = {
     doc: "always rebuild the config drive as vfat labelled CONFIG-2 (IPA's config_drive_rebuild); by default only where the ISO does not mount (4Kn disks)",
   },
   ignoreBootloaderFailure: { kind: 'bool', default: false, param: 'ipa-ignore-bootloader-failure' },
+  enableBiosBootloaderInstall: {
+    kind: 'bool',
+    default: false,
+    param: 'ipa-enable-bios-bootloader-install',
+    doc: "run the deployed image's GRUB (grub-install, grub-mkconfig in a chroot of its root) for partition images and software RAID, as IPA's enable_bios_bootloader_install (off by default since the CVE-2026-43003 mitigation); the lookup's enable_bios_bootloader_install: true turns it on",
+  },
   injectFilesPriority: { kind: 'int', default: 0, param: 'ipa-inject-files-priority' },
   useMdns: {
     kind: 'bool',

@@ -217,7 +217,10 @@ test('tinyipa under OVMF: LLDP on a NIC; UEFI partition images get a bootable ES
       initrd,
       firmware: 'uefi',
       ovmfVars: vars,
-      append: 'console=ttyS0 ipa-standalone=1 ipa-disk-wait-attempts=1 ipa-collect-lldp=1 ipa-lldp-timeout=10',
+      // ipa-enable-bios-bootloader-install=1: partition images need the image's GRUB, which the CVE-2026-43003
+      // mitigation leaves off by default (src/image/image-grub.ts); an operator who deploys them turns it on.
+      append:
+        'console=ttyS0 ipa-standalone=1 ipa-disk-wait-attempts=1 ipa-collect-lldp=1 ipa-lldp-timeout=10 ipa-enable-bios-bootloader-install=1',
       memoryMiB: 1024,
       hostfwd: [{ hostPort: agentPort, guestPort: 9999 }],
       disks: [{ path: disk, format: 'raw', serial: 'ramforge-uefi0' }],

@@ -68,6 +68,9 @@ shred_random_overwrite_iterations = 0
 shred_final_overwrite_with_zeros = true
 [agent]
 require_tls = ${requireTls}
+# The CVE-2026-43003 mitigation (Debian's 21.4.4-0+deb12u3 has it) keeps the agent from running a deployed
+# image's GRUB; the software RAID deploys here need it (install_bootloader on every member disk).
+enable_bios_bootloader_install = true
 command_timeout = 30
 image_download_source = http
 # Fake power never reports "off": avoids a 30 s wait after deploy.

@@ -61,6 +61,7 @@ export function createImageExtension(): Extension {
     install_bootloader: asyncCommand(
       async (p, ctx) => {
         const { installBootloader } = await import('../image/index.js');
+        const { imageGrubAllowed } = await import('../image/image-grub.js');
         const device = String(await ctx.managers.dispatchToManagers('get_os_install_device'));
         await installBootloader(
           {
@@ -70,7 +71,13 @@ export function createImageExtension(): Extension {
             target_boot_mode: p.target_boot_mode as string | undefined,
             ignore_bootloader_failure: (p.ignore_bootloader_failure as boolean | undefined) ?? ctx.config.ignoreBootloaderFailure,
           },
-          { device, run: ctx.run, bootMode: detectBootMode(ctx.config), log: ctx.log },
+          {
+            device,
+            run: ctx.run,
+            bootMode: detectBootMode(ctx.config),
+            log: ctx.log,
+            imageGrubAllowed: imageGrubAllowed(ctx.config.enableBiosBootloaderInstall, ctx.state.lookupConfig),
+          },
         );
         return null;
       },

@@ -12,6 +12,7 @@ import {
   installBootloaderOnRaid,
   parseExamineScanUuids,
 } from './install-bootloader-raid.js';
+import { IMAGE_GRUB_DISABLED } from './image-grub.js';
 import { bootEntries } from './uefi-boot-entries.js';
 
 function recorder(answers: Record<string, string> = {}): { run: ProgramRunner; calls: string[] } {
@@ -48,9 +49,25 @@ test('no root UUID installs nothing (BIOS); no members is an error', async () =>
   assert.deepEqual(r.calls, []);
   const empty = recorder({ 'mdadm --detail /dev/md0': '/dev/md0:\n  Raid Level : raid1\n' });
   await assert.rejects(
-    installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd' }, empty.run),
+    installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd' }, empty.run, undefined, undefined, true),
     (e: unknown) => e instanceof CommandExecutionError && /holder disks of \/dev\/md0/.test(e.details),
   );
+});
+
+test("the CVE-2026-43003 mitigation: without enable_bios_bootloader_install the image's GRUB never runs on an array (BIOS, or UEFI without a loader on the image's ESP): InvalidImage before any disk is touched", async () => {
+  const r = recorder();
+  await assert.rejects(
+    installBootloaderOnRaid('/dev/md0', { root_uuid: '0x1234abcd', target_boot_mode: 'bios' }, r.run),
+    (e: unknown) => e instanceof InvalidImage && e.details === IMAGE_GRUB_DISABLED,
+  );
+  assert.deepEqual(r.calls, []);
+  const contents: Record<string, Files> = { '/dev/md127p1': { 'usr/sbin/grub-install': '#!', 'etc/fstab': '' } };
+  const h = raidHost({ blkid: { ...holderParts, '/dev/md127p1': { UUID: 'root-uuid' }, '/dev/md0': { UUID: 'ef00-0001' } }, contents });
+  await assert.rejects(
+    installBootloaderOnRaid('/dev/md127', { root_uuid: 'root-uuid', target_boot_mode: 'uefi' }, h.run, undefined, 'x86_64-efi'),
+    (e: unknown) => e instanceof InvalidImage && e.details === IMAGE_GRUB_DISABLED,
+  );
+  assert.ok(!h.calls.some((l) => l.startsWith('chroot')), h.calls.join('\n'));
 });
 
 test('UEFI plan: an ESP partition per holder in the kept room, a RAID-1 with metadata 1.0 named esp, an entry per member disk', () => {
@@ -172,7 +189,7 @@ test("UEFI on an array, image without an ESP: the image's GRUB for EFI goes into
     },
   };
   const h = raidHost({ blkid: { ...holderParts, '/dev/md127p1': { UUID: 'root-uuid' }, '/dev/md0': { UUID: 'ef00-0001' } }, contents });
-  await installBootloaderOnRaid('/dev/md127', { root_uuid: 'root-uuid', target_boot_mode: 'uefi' }, h.run, undefined, 'x86_64-efi');
+  await installBootloaderOnRaid('/dev/md127', { root_uuid: 'root-uuid', target_boot_mode: 'uefi' }, h.run, undefined, 'x86_64-efi', true);
   assert.ok(h.calls.includes('mkfs.vfat -n efi-part /dev/md0'), h.calls.join('\n'));
   const chroots = h.calls.filter((l) => l.startsWith('chroot'));
   assert.match(chroots[0]!, /^chroot \S+ grub-install --target=x86_64-efi --efi-directory=\/boot\/efi --no-nvram$/);

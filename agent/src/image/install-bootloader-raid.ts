@@ -40,6 +40,7 @@ import {
   writeBootEntries,
 } from './uefi-boot-entries.js';
 import { efiGrubPlan, efiTargetOf, grubInMountedRoot, runGrubInChroot, withMount, withMountedRoot } from './grub-chroot.js';
+import { requireImageGrub } from './image-grub.js';
 
 export interface RaidBootloaderArgs {
   root_uuid?: string | null;
@@ -98,15 +99,17 @@ export async function installBootloaderOnRaid(
   run: ProgramRunner,
   log?: Log,
   efiTarget = efiTargetOf(process.arch),
+  imageGrubAllowed = false,
 ): Promise<void> {
   const mode = args.target_boot_mode === 'uefi' ? 'uefi' : 'bios';
   log?.info(`install_bootloader on software RAID ${md}: root_uuid ${String(args.root_uuid)}, target boot mode ${mode}`);
-  if (mode === 'uefi') return installUefiOnRaid(md, args, run, log, efiTarget);
+  if (mode === 'uefi') return installUefiOnRaid(md, args, run, log, efiTarget, imageGrubAllowed);
   const root = args.root_uuid;
   if (!root || root === '0x00000000') {
     log?.info('Not using grub2-install since root UUID is not provided. Assuming a whole disk image');
     return;
   }
+  requireImageGrub(imageGrubAllowed);
   const holders = await getHolderDisks(md, run);
   if (!holders.length) throw new CommandExecutionError(`Could not get holder disks of ${md}: mdadm --detail lists no member`);
   await rescanPartitions(md, run);
@@ -233,6 +236,7 @@ async function installUefiOnRaid(
   run: ProgramRunner,
   log: Log | undefined,
   efiTarget: string,
+  imageGrubAllowed: boolean,
 ): Promise<void> {
   try {
     await run(['efibootmgr', '--version']);
@@ -278,6 +282,7 @@ async function installUefiOnRaid(
     }
     if (!loaders.length) {
       if (wholeDisk) throw noLoader(md);
+      requireImageGrub(imageGrubAllowed);
       await loaderFromRoot(md, await findRootPartition(md, args.root_uuid!, run), espMd, efiTarget, run, log);
       loaders = await withMount(espMd, run, findEfiBootloaders);
       if (!loaders.length) throw new CommandExecutionError(`grub-install left no EFI bootloader on the mirrored ESP ${espMd}`);

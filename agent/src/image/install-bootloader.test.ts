@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { type Files, fakeMounts } from '../../test/support/fake-mounts.js';
 import type { ProgramRunner } from '../util/exec.js';
 import { installBootloader } from './install-bootloader.js';
+import { imageGrubAllowed } from './image-grub.js';
 import { decodeShimCsv, findEfiBootloaders, fstabWithEsp, parseBootRecords } from './uefi-boot-entries.js';
 
 interface FakeDisk {
@@ -55,7 +56,10 @@ const named = (name: string, re?: RegExp) => (e: unknown) =>
 
 test('UEFI: adds an NVRAM entry for the shim found on the ESP', async () => {
   const run = fakeHost(disk({ 'EFI/debian/shimx64.efi': 'x', 'EFI/debian/grubx64.efi': 'x', 'EFI/BOOT/BOOTX64.EFI': 'x' }));
-  await installBootloader({ root_uuid: '0x12345678', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader(
+    { root_uuid: '0x12345678', efi_system_part_uuid: 'ABCD-1234' },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run },
+  );
   assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\debian\\shimx64.efi'));
   assert.ok(run.calls.some((c) => c.startsWith('umount ')));
 });
@@ -68,7 +72,7 @@ test('UEFI: BOOTX64.CSV gives the label; an entry with the same label is removed
     efibootmgr:
       'BootCurrent: 0002\nBoot0001* Fedora\tHD(1,GPT,0000,0x800,0x100)/File(\\EFI\\fedora\\shimx64.efi)\nBoot0002* UEFI QEMU HARDDISK\tPciRoot(0x0)/Pci(0x1,0x1)\n',
   });
-  await installBootloader({ efi_system_part_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader({ efi_system_part_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run });
   const i = run.calls.indexOf('efibootmgr -b 0001 -B');
   assert.ok(i >= 0, run.calls.join('\n'));
   assert.ok(run.calls.indexOf('efibootmgr -v -c -d /dev/sda -p 1 -w -L Fedora -l \\EFI\\fedora\\shimx64.efi') > i);
@@ -85,7 +89,7 @@ test('UEFI: BOOTX64.CSV gives the label; an entry with the same label is removed
 
 test('UEFI: an image whose only loader is \\EFI\\BOOT\\BOOTX64.EFI gets an entry for it', async () => {
   const run = fakeHost(disk({ 'EFI/BOOT/BOOTX64.EFI': 'x', 'EFI/BOOT/grub.cfg': 'x' }));
-  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run });
   assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'), run.calls.join('\n'));
 });
 
@@ -102,7 +106,7 @@ test("UEFI: of several architectures' fallback loaders only this machine's gets 
     await rm(dir, { recursive: true, force: true });
   }
   const run = fakeHost(disk({ 'EFI/BOOT/BOOTAA64.EFI': 'x', 'EFI/BOOT/BOOTX64.EFI': 'x' }));
-  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run });
   const created = run.calls.filter((c) => c.startsWith('efibootmgr -v -c'));
   assert.deepEqual(created, ['efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'], run.calls.join('\n'));
 });
@@ -122,7 +126,7 @@ test('UEFI: a failed ESP mount leaves no temporary directory behind', async () =
   );
   try {
     await assert.rejects(
-      installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run }),
+      installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run }),
       named('CommandExecutionError', /wrong fs type/),
     );
     assert.deepEqual(await readdir(own), []);
@@ -135,32 +139,38 @@ test('UEFI: a failed ESP mount leaves no temporary directory behind', async () =
 
 test('UEFI whole-disk image without an ESP, or with an empty one: a clear error, not a node that cannot boot', async () => {
   await assert.rejects(
-    installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(noEsp()) }),
+    installBootloader(
+      { root_uuid: '0x12345678' },
+      { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run: fakeHost(noEsp()) },
+    ),
     named('DeviceNotFound', /No EFI system partition on \/dev\/sda.*boot_mode:bios/),
   );
   await assert.rejects(
-    installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({ 'EFI/empty/readme.txt': 'x' })) }),
+    installBootloader(
+      { root_uuid: null },
+      { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run: fakeHost(disk({ 'EFI/empty/readme.txt': 'x' })) },
+    ),
     named('InvalidImage', /holds no EFI bootloader/),
   );
   // The operator's override still wins.
   await installBootloader(
     { root_uuid: null, ignore_bootloader_failure: true },
-    { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(noEsp()) },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run: fakeHost(noEsp()) },
   );
 });
 
 test('UEFI without efibootmgr in the ramdisk: a clear error', async () => {
   const run = fakeHost({ ...disk({ 'EFI/BOOT/BOOTX64.EFI': 'x' }), hasEfibootmgr: false });
   await assert.rejects(
-    installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', run }),
+    installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run }),
     named('CommandExecutionError', /efibootmgr is not available in the ramdisk/),
   );
 });
 
 test('BIOS whole-disk image: nothing to do', async () => {
   const run = fakeHost(disk({}));
-  await installBootloader({ root_uuid: '0x00000000' }, { device: '/dev/sda', bootMode: 'bios', run });
-  await installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'bios', run });
+  await installBootloader({ root_uuid: '0x00000000' }, { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: true, run });
+  await installBootloader({ root_uuid: null }, { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: true, run });
   assert.deepEqual(run.calls, []);
 });
 
@@ -174,7 +184,10 @@ test("UEFI partition image: the image's /boot/efi is copied onto the new ESP, th
     },
   );
   const run = fakeHost(d);
-  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run },
+  );
   assert.deepEqual(Object.keys(d.contents['/dev/sda1']!).sort(), ['EFI/BOOT/BOOTX64.EFI', 'EFI/BOOT/grub.cfg']);
   assert.equal(String(d.contents['/dev/sda1']!['EFI/BOOT/BOOTX64.EFI']), 'loader');
   assert.ok(run.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI'));
@@ -207,7 +220,10 @@ test("UEFI partition image with GRUB: its config is made again before the copy, 
     },
     { calls: host.calls },
   );
-  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run },
+  );
   const chroots = run.calls.filter((c) => c.startsWith('chroot'));
   assert.equal(chroots.length, 1, run.calls.join('\n'));
   assert.match(chroots[0]!, /^chroot \S+ grub2-mkconfig -o \/boot\/grub2\/grub.cfg$/);
@@ -225,7 +241,10 @@ test("UEFI partition image with GRUB: its config is made again before the copy, 
 test('UEFI partition image without /boot/efi: grub-install --target=x86_64-efi in a chroot, into the ESP', async () => {
   const d = disk({}, { 'usr/sbin/grub-install': '#!', 'usr/lib/grub/x86_64-efi/normal.mod': 'x', 'etc/fstab': '# empty\n' });
   const run = fakeHost(d);
-  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run },
+  );
   const chroots = run.calls.filter((c) => c.startsWith('chroot'));
   assert.match(chroots[0]!, /^chroot \S+ grub-install --target=x86_64-efi --efi-directory=\/boot\/efi --no-nvram$/);
   assert.match(chroots[1]!, /--removable$/);
@@ -247,7 +266,10 @@ test('UEFI partition image whose /boot/efi has no loader: mkconfig, then grub-in
     },
   );
   const run = fakeHost(d);
-  await installBootloader({ root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' }, { device: '/dev/sda', bootMode: 'uefi', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' },
+    { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run },
+  );
   const chroots = run.calls.filter((c) => c.startsWith('chroot'));
   assert.match(chroots[0]!, /grub-mkconfig -o \/boot\/grub\/grub.cfg$/, run.calls.join('\n'));
   assert.match(chroots[1]!, /grub-install --target=x86_64-efi/);
@@ -260,14 +282,14 @@ test('UEFI partition image with neither /boot/efi nor GRUB for EFI: InvalidImage
   await assert.rejects(
     installBootloader(
       { root_uuid: 'root-uuid' },
-      { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'etc/os-release': 'x' })) },
+      { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run: fakeHost(disk({}, { 'etc/os-release': 'x' })) },
     ),
     named('InvalidImage', /no EFI files in \/boot\/efi and no grub-install/),
   );
   await assert.rejects(
     installBootloader(
       { root_uuid: 'root-uuid' },
-      { device: '/dev/sda', bootMode: 'uefi', run: fakeHost(disk({}, { 'usr/sbin/grub-install': '#!' })) },
+      { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: true, run: fakeHost(disk({}, { 'usr/sbin/grub-install': '#!' })) },
     ),
     named('InvalidImage', /x86_64-efi modules/),
   );
@@ -297,7 +319,10 @@ test('parseBootRecords: efibootmgr -v lines with tabs or spaces', () => {
 
 test('BIOS partition image: grub-install in a chroot of the root partition', async () => {
   const run = fakeHost(disk({}, { 'usr/sbin/grub-install': '#!' }));
-  await installBootloader({ root_uuid: 'root-uuid', target_boot_mode: 'bios' }, { device: '/dev/sda', bootMode: 'bios', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', target_boot_mode: 'bios' },
+    { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: true, run },
+  );
   const chroots = run.calls.filter((c) => c.startsWith('chroot'));
   assert.equal(chroots.length, 2);
   assert.match(chroots[0]!, /^chroot \S+ grub-install \/dev\/sda$/);
@@ -309,10 +334,13 @@ test('BIOS partition image: grub-install in a chroot of the root partition', asy
 test('BIOS partition image without GRUB: InvalidImage unless ignore_bootloader_failure', async () => {
   const run = fakeHost(disk({}, { 'etc/os-release': 'x' }));
   await assert.rejects(
-    installBootloader({ root_uuid: 'root-uuid' }, { device: '/dev/sda', bootMode: 'bios', run }),
+    installBootloader({ root_uuid: 'root-uuid' }, { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: true, run }),
     (e: unknown) => (e as Error).name === 'InvalidImage',
   );
-  await installBootloader({ root_uuid: 'root-uuid', ignore_bootloader_failure: true }, { device: '/dev/sda', bootMode: 'bios', run });
+  await installBootloader(
+    { root_uuid: 'root-uuid', ignore_bootloader_failure: true },
+    { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: true, run },
+  );
 });
 
 test("BOOTX64.CSV: UTF-16LE without a byte order mark (Debian's shim-signed), with one, big-endian, or UTF-8", () => {
@@ -321,4 +349,43 @@ test("BOOTX64.CSV: UTF-16LE without a byte order mark (Debian's shim-signed), wi
   assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(line, 'utf16le')])), line);
   assert.equal(decodeShimCsv(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(line, 'utf16le').swap16()])), line);
   assert.equal(decodeShimCsv(Buffer.from(line)), line);
+});
+
+test("the CVE-2026-43003 mitigation: without enable_bios_bootloader_install a partition image's GRUB never runs (InvalidImage, IPA's message), a loader already on the ESP still gets its entry", async () => {
+  const gated = named('InvalidImage', /CVE-2026-43003 mitigation/);
+  // BIOS partition image: nothing mounted, nothing run in a chroot.
+  const bios = fakeHost(disk({}, { 'usr/sbin/grub-install': '#!' }));
+  await assert.rejects(
+    installBootloader({ root_uuid: 'root-uuid' }, { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: false, run: bios }),
+    gated,
+  );
+  assert.ok(!bios.calls.some((c) => c.startsWith('chroot') || c.startsWith('mount')), bios.calls.join('\n'));
+  // ignore_bootloader_failure: skipped, as IPA does, still without running the image's GRUB.
+  await installBootloader(
+    { root_uuid: 'root-uuid', ignore_bootloader_failure: true },
+    { device: '/dev/sda', bootMode: 'bios', imageGrubAllowed: false, run: bios },
+  );
+  assert.ok(!bios.calls.some((c) => c.startsWith('chroot')));
+  // UEFI partition image: its ESP is empty, so its boot setup would be its GRUB's work.
+  const uefi = fakeHost(disk({}, { 'usr/sbin/grub-install': '#!', 'boot/efi/EFI/BOOT/BOOTX64.EFI': 'loader' }));
+  await assert.rejects(
+    installBootloader(
+      { root_uuid: 'root-uuid', efi_system_part_uuid: 'ABCD-1234' },
+      { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: false, run: uefi },
+    ),
+    gated,
+  );
+  assert.ok(!uefi.calls.some((c) => c.startsWith('chroot')));
+  // A whole-disk image whose ESP holds its loader: only efibootmgr, allowed.
+  const whole = fakeHost(disk({ 'EFI/debian/shimx64.efi': 'x', 'EFI/debian/grubx64.efi': 'x' }));
+  await installBootloader({ root_uuid: '0x12345678' }, { device: '/dev/sda', bootMode: 'uefi', imageGrubAllowed: false, run: whole });
+  assert.ok(whole.calls.includes('efibootmgr -v -c -d /dev/sda -p 1 -w -L ironic1 -l \\EFI\\debian\\shimx64.efi'));
+});
+
+test('enable_bios_bootloader_install: the agent option, or the lookup when true (IPA overrides only with true)', () => {
+  assert.equal(imageGrubAllowed(false, {}), false);
+  assert.equal(imageGrubAllowed(false, { enable_bios_bootloader_install: false }), false);
+  assert.equal(imageGrubAllowed(false, { enable_bios_bootloader_install: true }), true);
+  assert.equal(imageGrubAllowed(true, { enable_bios_bootloader_install: false }), true);
+  assert.equal(imageGrubAllowed(true, {}), true);
 });

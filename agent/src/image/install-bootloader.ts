@@ -24,6 +24,7 @@ import {
   withMountedRoot,
 } from './grub-chroot.js';
 import { isMdDevice } from '../hardware/raid/md-devices.js';
+import { requireImageGrub } from './image-grub.js';
 
 export interface InstallBootloaderArgs {
   root_uuid?: string | null;
@@ -37,6 +38,13 @@ export interface InstallBootloaderOpts {
   run?: ProgramRunner;
   bootMode: 'uefi' | 'bios';
   log?: Log;
+  /**
+   * Whether the deployed image's own GRUB may run (a chroot of its root: grub-install, grub-mkconfig): IPA's
+   * enable_bios_bootloader_install, off by default since the mitigation of CVE-2026-43003. Where it would be
+   * needed (a partition image; software RAID without a loader on the image's ESP) and is off, the step fails
+   * with InvalidImage, as IPA's does, or is skipped with ignore_bootloader_failure.
+   */
+  imageGrubAllowed: boolean;
   /** GRUB's EFI platform for grub-install --target (default from the CPU the agent runs on). */
   efiTarget?: string;
 }
@@ -59,9 +67,12 @@ const isWholeDisk = (root: string | null | undefined): boolean => !root || /^0x[
 export async function installBootloader(args: InstallBootloaderArgs, o: InstallBootloaderOpts): Promise<void> {
   const run = o.run ?? execute;
   try {
-    if (await isMdDevice(o.device, run)) await installBootloaderOnRaid(o.device, args, run, o.log, o.efiTarget);
+    if (await isMdDevice(o.device, run)) await installBootloaderOnRaid(o.device, args, run, o.log, o.efiTarget, o.imageGrubAllowed);
     else if (o.bootMode === 'uefi') await installUefi(args, o, run);
-    else if (!isWholeDisk(args.root_uuid)) await installGrubInChroot(o.device, args.root_uuid!, run);
+    else if (!isWholeDisk(args.root_uuid)) {
+      requireImageGrub(o.imageGrubAllowed);
+      await installGrubInChroot(o.device, args.root_uuid!, run);
+    }
   } catch (e) {
     // The operator accepts a node whose firmware/image will find its own way to boot.
     if (args.ignore_bootloader_failure) {
@@ -90,6 +101,9 @@ async function installUefi(args: InstallBootloaderArgs, o: InstallBootloaderOpts
       `The EFI system partition on ${device} holds no EFI bootloader (\\EFI\\<vendor>\\shimx64.efi or grubx64.efi, ` +
         '\\EFI\\BOOT\\BOOTX64.EFI): this whole-disk image cannot boot in UEFI mode. Use a UEFI-capable image or deploy in BIOS mode.',
     );
+  // As IPA: past the ESP's own loader, a partition image's boot setup is its GRUB's work (its /boot/efi copied
+  // after grub-mkconfig, or grub-install for EFI), which the mitigation gates.
+  requireImageGrub(o.imageGrubAllowed);
   await setupPartitionImageEsp(device, args.root_uuid!, espUuid, o, run);
 }
 
