@@ -35,9 +35,14 @@ export function imageFormatPolicy(lookupConfig: Readonly<Record<string, unknown>
 
 /** Is `detected` allowed by the agent and by the operator's list (gpt is a raw disk image: allowed where raw is)? */
 function permittedByPolicy(detected: DetectedFormat, policy: ImageFormatPolicy): string | null {
-  if (!PERMITTED_FORMATS.includes(detected))
-    return `Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2`;
   const list = policy.permitted;
+  if (!PERMITTED_FORMATS.includes(detected))
+    return (
+      `Image format ${detected} is not permitted (permitted: ${PERMITTED_FORMATS.join(', ')}); convert the image to raw or qcow2` +
+      (list?.includes(detected)
+        ? ` (Ironic's permitted_image_formats lists ${detected}, but this agent writes only the formats whose safety it checks)`
+        : '')
+    );
   if (!list || list.includes(detected) || (detected === 'gpt' && list.includes('raw'))) return null;
   return `Image format ${detected} is not in Ironic's permitted_image_formats (${list.join(', ')}); convert the image or change [conductor]permitted_image_formats`;
 }
