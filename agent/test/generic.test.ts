@@ -19,10 +19,10 @@ import { createMemoryLog } from './support/logs.js';
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures/server-r640');
 const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected-inventory.json'), 'utf8')) as Inventory;
 
-async function loadGeneric(over = {}) {
+async function loadGeneric(over = {}, log = silentLog) {
   const config = makeConfig({ rootPath: FIXTURE, diskWaitAttempts: 1, ...over });
   const state = createState(config, 'v');
-  const managers = await loadHardwareManagers(config, { state, log: silentLog, builtins: (ctx) => [new GenericHardwareManager(ctx)] });
+  const managers = await loadHardwareManagers(config, { state, log, builtins: (ctx) => [new GenericHardwareManager(ctx)] });
   return { config, state, managers };
 }
 
@@ -45,12 +45,19 @@ test('generic manager: inventory, block devices and NICs of the recorded server'
 });
 
 test("generic manager: skip_block_devices leaves disks out of list_block_devices, not out of the inventory (IPA's list_hardware_info)", async () => {
-  const { managers, state } = await loadGeneric();
+  const log = createMemoryLog();
+  const { managers, state } = await loadGeneric({}, log);
   state.node = { uuid: 'n', properties: { skip_block_devices: [{ name: '/dev/sda' }] } } as never;
   const disks = (await managers.dispatchToManagers('list_block_devices')) as BlockDevice[];
   assert.deepEqual(
     disks.map((d) => d.name),
     ['/dev/sdb', '/dev/nvme0n1'],
+  );
+  // Said once, however often the steps list the disks.
+  await managers.dispatchToManagers('list_block_devices');
+  assert.deepEqual(
+    log.lines.filter((l) => l.includes('skip_block_devices')),
+    [log.lines.find((l) => l.endsWith('skip_block_devices leaves out /dev/sda'))],
   );
   const inv = (await managers.dispatchToManagers('list_hardware_info')) as Inventory;
   assert.deepEqual(

@@ -260,6 +260,8 @@ test('automated cleaning (IPA defaults: 1 random pass + zeros) leaves every byte
       const bad = firstNonZero(diskFile);
       assert.equal(bad, -1, `byte ${bad} of the disk is not zero after cleaning`);
       assert.equal(sha256(roFile), roHash, 'the read-only disk is unchanged');
+      // The agent saw the SCSI disk and left it out by its WWN (not merely missed it), and it kept every byte.
+      assert.match(vm.serialText(), /skip_block_devices leaves out \/dev\/sda\b/);
       assert.equal(sha256(keptFile), keptHash, 'the disk skip_block_devices names by WWN is unchanged');
     },
     undefined,

@@ -303,8 +303,15 @@ export class GenericHardwareManager implements HardwareManager {
       ...this.inventoryOptions(),
       skipBlockDevices: this.ctx.state.node?.properties?.skip_block_devices,
       strictSkipList: true,
+      onSkipped: (names) => {
+        // Once per change: the steps list the disks several times.
+        const line = `skip_block_devices leaves out ${names.join(', ')}`;
+        if (line !== this.lastSkipLog) this.ctx.log.info(line);
+        this.lastSkipLog = line;
+      },
     });
   }
+  private lastSkipLog = '';
 
   async list_network_interfaces(): Promise<NetworkInterface[]> {
     const [{ listNetworkInterfaces }, { createHostAccess }] = await Promise.all([

@@ -66,7 +66,9 @@ const hostOf = (o: InventoryOptions & { host?: HostAccess }): HostAccess => o.ho
  * does: skipping nothing would erase the disk the operator meant to protect.
  * Without it (the inventory) such an entry skips nothing.
  */
-export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess; strictSkipList?: boolean } = {}): Promise<BlockDevice[]> {
+export async function listBlockDevices(
+  o: InventoryOptions & { host?: HostAccess; strictSkipList?: boolean; onSkipped?: (names: string[]) => void } = {},
+): Promise<BlockDevice[]> {
   const disks = await collectDisks(hostOf(o), o.onlyDisks);
   const raw = o.skipBlockDevices;
   if (raw === undefined || raw === null) return disks;
@@ -93,6 +95,7 @@ export async function listBlockDevices(o: InventoryOptions & { host?: HostAccess
       if (o.strictSkipList) throw invalid(`entry ${i} (${JSON.stringify(entry)}): ${(e as Error).message}`);
     }
   });
+  if (skipped.size) o.onSkipped?.([...skipped].sort());
   return disks.filter((d) => !skipped.has(d.name));
 }
 
