@@ -139,6 +139,7 @@ test('plan: bond through sysfs (mode before members, members down), VLAN on the 
   assert.deepEqual(runs(p), [
     'modprobe bonding max_bonds=0',
     '/sys/class/net/bonding_masters <- +bond0',
+    'ip link set bond0 down',
     '/sys/class/net/bond0/bonding/mode <- 802.3ad',
     '/sys/class/net/bond0/bonding/miimon <- 100',
     '/sys/class/net/bond0/bonding/xmit_hash_policy <- layer3+4',

@@ -535,7 +535,10 @@ export function planNetwork(
     const sys = (f: string): string => join(paths.sysfs, name, 'bonding', f);
     if (!present.has(name)) {
       actions.push({ write: join(paths.sysfs, 'bonding_masters'), value: `+${name}` });
-      // The mode and its options must be set while the bond is down and has no members.
+      // The mode and its options must be set while the bond is down and has no members. A new bond is down, unless
+      // networkd manages it (the agent's DHCP .network for it is loaded first) and brought it up as it appeared:
+      // then writing the mode fails with EBUSY (seen on coreos). networkd does not bring up again a link set down.
+      actions.push({ run: ['ip', 'link', 'set', name, 'down'] });
       if (b.bondMode) actions.push({ write: sys('mode'), value: b.bondMode });
       if (b.bondMiimon !== undefined) actions.push({ write: sys('miimon'), value: String(b.bondMiimon) });
       if (b.bondXmitHashPolicy) actions.push({ write: sys('xmit_hash_policy'), value: b.bondXmitHashPolicy });
