@@ -16,6 +16,7 @@ import {
   STATIC_DEFAULTS,
   udhcpcArgv,
   udhcpcStopArgv,
+  writeRetryingDown,
   type NetworkData,
 } from './network-data.js';
 import type { ProgramRunner } from './util/exec.js';
@@ -1239,4 +1240,34 @@ test('applyNetworkPlan: a route refused with "File exists" because another link 
     log.lines.join('\n'),
   );
   assert.equal(readFileSync(join(root, STATIC_DEFAULTS), 'utf8'), 'eno1 192.0.2.1\n', 'only the default route that is there');
+});
+
+test('a bond option write that finds the bond up (EBUSY: networkd brought it up) sets it down and writes again; other errors are not retried', async () => {
+  const calls: string[] = [];
+  const run = (async (argv: string[]) => {
+    calls.push(argv.join(' '));
+    return { stdout: '', stderr: '', code: 0 };
+  }) as ProgramRunner;
+  let busy = 2;
+  const write = async (path: string, value: string): Promise<void> => {
+    calls.push(`${path} <- ${value}`);
+    if (busy-- > 0) throw Object.assign(new Error('EBUSY: resource busy or locked, write'), { code: 'EBUSY' });
+  };
+  await writeRetryingDown({ write: '/sys/class/net/bond1/bonding/mode', value: 'active-backup', downOnBusy: 'bond1' }, run, write);
+  assert.deepEqual(calls, [
+    '/sys/class/net/bond1/bonding/mode <- active-backup',
+    'ip link set bond1 down',
+    '/sys/class/net/bond1/bonding/mode <- active-backup',
+    'ip link set bond1 down',
+    '/sys/class/net/bond1/bonding/mode <- active-backup',
+  ]);
+  calls.length = 0;
+  const denied = async (): Promise<void> => {
+    throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+  };
+  await assert.rejects(writeRetryingDown({ write: '/x', value: 'y', downOnBusy: 'bond1' }, run, denied), /EACCES/);
+  assert.deepEqual(calls, []);
+  // Without downOnBusy (any other write): EBUSY is not retried.
+  busy = 1;
+  await assert.rejects(writeRetryingDown({ write: '/x', value: 'y' }, run, write), /EBUSY/);
 });

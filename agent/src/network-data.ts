@@ -432,9 +432,28 @@ export function parseNetworkData(text: string): ParsedNetworkData {
  * ramdisk (networkd or udhcpc, see startDhcp()).
  * `exists`: a failure saying the object is there already (EEXIST) counts as done.
  */
+/** A sysfs write; on EBUSY (the device came up meanwhile) the device is set down and the write tried again, up to 5 times. */
+export async function writeRetryingDown(
+  a: { write: string; value: string; downOnBusy?: string },
+  run: ProgramRunner,
+  write: (path: string, value: string) => Promise<void> = writeFile,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await write(a.write, a.value);
+      return;
+    } catch (e) {
+      if (!a.downOnBusy || (e as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 5) throw e;
+      await run(['ip', 'link', 'set', a.downOnBusy, 'down']);
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
+}
+
 export type NetAction =
   | { run: string[]; optional?: boolean; exists?: boolean }
-  | { write: string; value: string }
+  /** `downOnBusy`: a device to set down and write again when the write fails with EBUSY (a bond's mode and options). */
+  | { write: string; value: string; downOnBusy?: string }
   | { dhcp: string; families: Array<4 | 6> };
 
 export interface NetworkPlan {
@@ -537,12 +556,14 @@ export function planNetwork(
       actions.push({ write: join(paths.sysfs, 'bonding_masters'), value: `+${name}` });
       // The mode and its options must be set while the bond is down and has no members. A new bond is down, unless
       // networkd manages it (the agent's DHCP .network for it is loaded first) and brought it up as it appeared:
-      // then writing the mode fails with EBUSY (seen on coreos). networkd does not bring up again a link set down.
+      // then writing the mode fails with EBUSY (seen on coreos). networkd does not bring up again a link set down,
+      // but it may do its first bring-up only after this down (it acts on the kernel's and udev's events in its
+      // own time): each write is tried again after another down (downOnBusy).
       actions.push({ run: ['ip', 'link', 'set', name, 'down'] });
-      if (b.bondMode) actions.push({ write: sys('mode'), value: b.bondMode });
-      if (b.bondMiimon !== undefined) actions.push({ write: sys('miimon'), value: String(b.bondMiimon) });
-      if (b.bondXmitHashPolicy) actions.push({ write: sys('xmit_hash_policy'), value: b.bondXmitHashPolicy });
-      if (b.bondLacpRate) actions.push({ write: sys('lacp_rate'), value: b.bondLacpRate });
+      if (b.bondMode) actions.push({ write: sys('mode'), value: b.bondMode, downOnBusy: name });
+      if (b.bondMiimon !== undefined) actions.push({ write: sys('miimon'), value: String(b.bondMiimon), downOnBusy: name });
+      if (b.bondXmitHashPolicy) actions.push({ write: sys('xmit_hash_policy'), value: b.bondXmitHashPolicy, downOnBusy: name });
+      if (b.bondLacpRate) actions.push({ write: sys('lacp_rate'), value: b.bondLacpRate, downOnBusy: name });
     }
     for (const m of members) {
       // A second run of the agent: a member already in this bond is left alone (no flap).
@@ -957,7 +978,7 @@ export async function applyNetworkPlan(
       // Every route is planned before the first DHCP action: the list is complete when a client may get a lease.
       if ('dhcp' in a) await writeDefaults();
       if ('run' in a) await o.run(a.run);
-      else if ('write' in a) await writeFile(a.write, a.value);
+      else if ('write' in a) await writeRetryingDown(a, o.run);
       else {
         const fams = a.families.map((f) => `DHCPv${f}`).join(' + ');
         if (networkd) {
