@@ -111,7 +111,7 @@ test("classifyDisk without udev's database (tinyipa: lsblk prints no PARTTYPE): 
   assert.equal(((await verdict('/dev/sdzv')) as { what: string }).what, 'VMware VMFS Partition (MBR)');
   assert.equal(((await verdict('/dev/sdzw')) as { what: string }).what, 'IBM GPFS Partition');
   assert.deepEqual(await verdict('/dev/sdzt'), { kind: 'erase' });
-  assert.ok(run.calls.includes('blkid -p -o value -s PART_ENTRY_TYPE /dev/sdzw1'), run.calls.join('\n'));
+  assert.ok(run.calls.includes('blkid -p -u nofilesystem,raid,crypto,other -o value -s PART_ENTRY_TYPE /dev/sdzw1'), run.calls.join('\n'));
 });
 
 test('parsers: lsblk tree flattened, wipefs signatures, bad output tolerated', () => {

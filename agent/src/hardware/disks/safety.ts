@@ -149,9 +149,15 @@ export async function readDiskEntries(disk: string, run: ProgramRunner): Promise
   return out;
 }
 
-/** A partition's type from its table (`blkid -p`: a GPT type GUID, or an MBR type such as 0xfb), lower-cased; null when blkid finds none. */
+/**
+ * A partition's type from its table (`blkid -p`: a GPT type GUID, or an MBR type such as 0xfb), lower-cased; null
+ * when blkid finds none. Only the partition table is probed (`-u nofilesystem,raid,crypto,other`: the leading "no" negates the whole list): two filesystem signatures on the
+ * partition (an earlier tenant's leftovers) would make blkid give up with exit code 8 and print nothing.
+ */
 async function blkidPartType(dev: string, run: ProgramRunner): Promise<string | null> {
-  const r = await run(['blkid', '-p', '-o', 'value', '-s', 'PART_ENTRY_TYPE', dev], { okCodes: [0, 2] });
+  const r = await run(['blkid', '-p', '-u', 'nofilesystem,raid,crypto,other', '-o', 'value', '-s', 'PART_ENTRY_TYPE', dev], {
+    okCodes: [0, 2, 8],
+  });
   const t = r.stdout.trim().toLowerCase();
   return t === '' ? null : t;
 }
