@@ -256,6 +256,10 @@ async function installUefiOnRaid(
     const wholeDisk = !args.root_uuid || args.root_uuid === '0x00000000';
     // Nothing to boot from: refused before any disk is touched.
     if (!imageEsp && wholeDisk) throw noLoader(md);
+    // No ESP in the image: its loader can only come from its root, which is its GRUB's work (the mitigation's
+    // gate): refused before the mirrored ESP is made. (With an ESP that turns out to hold no loader, the check
+    // comes after the copy, as in IPA.)
+    if (!imageEsp) requireImageGrub(imageGrubAllowed);
     let espMd = await findEspMirror(md, run);
     if (espMd) log?.info(`software RAID: the mirrored ESP ${espMd} exists, reusing it`);
     else espMd = await createEspMirror(holders, run, log);
