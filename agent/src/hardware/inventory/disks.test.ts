@@ -111,10 +111,7 @@ describe('collectDisks', () => {
     put('sys/class/block/sdc/dev', '8:32\n');
     put('run/udev/data/b8:32', 'E:ID_SERIAL_SHORT=S1\nE:ID_SERIAL=LUN_S1\nE:ID_WWN=0x5000c500\n');
     const sdc = (await collectDisks(createHostAccess({ root }))).find((d) => d.name === '/dev/sdc')!;
-    assert.deepEqual(
-      [sdc.serial, sdc.serials, sdc.wwn, sdc.wwns],
-      ['S1', [null, 'S1', 'LUN_S1', null], '0x5000c500', [null, '0x5000c500', null]],
-    );
+    assert.deepEqual([sdc.serial, sdc.serials, sdc.wwn, sdc.wwns], ['S1', [null, 'S1', 'LUN_S1'], '0x5000c500', [null, '0x5000c500']]);
   });
 
   it('without udev (tinyipa: lsblk leaves SERIAL and WWN empty): serial and WWN from sysfs, as udev would make them', async () => {
@@ -150,6 +147,9 @@ describe('collectDisks', () => {
         '0x600508b1001c3a1c8f0d2e1b7a6c5d4e',
         '0x8f0d2e1b7a6c5d4e',
       ]);
+      // Every form a hint may use: the serial as scsi_id's ID_SCSI_SERIAL has it, the NAA-6 WWN without its extension.
+      assert.deepEqual(disks.get('/dev/sdb')!.serials, [null, null, null, 'ZX_12345', 'ZX 12345']);
+      assert.deepEqual(disks.get('/dev/sdb')!.wwns, [null, null, '0x600508b1001c3a1c8f0d2e1b7a6c5d4e', '0x600508b1001c3a1c']);
       assert.deepEqual(ids('/dev/nvme0n1'), ['S4EWNX0R123456', 'eui.0025385b71b0ab39', null, null]);
       assert.deepEqual(ids('/dev/vda'), ['rootdisk', null, null, null]);
       assert.deepEqual(ids('/dev/sdz'), [null, null, null, null]);

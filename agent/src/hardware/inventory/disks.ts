@@ -46,6 +46,9 @@ export interface SysfsIds {
   wwn: string | null;
   wwnWithExtension: string | null;
   wwnVendorExtension: string | null;
+  /** Every form a hint may use: the serial as is (trimmed) besides udev's, the WWN without its extension (ID_WWN). */
+  serials: string[];
+  wwns: string[];
 }
 
 /** udev's util_replace_whitespace: trimmed, each inner run of whitespace one '_'; printable ASCII only. */
@@ -69,8 +72,12 @@ const udevClean = (v: string | undefined): string | null => {
  *    controller's), else SCSI VPD page 0x80 (device/vpd_pg80: SCSI disks,
  *    and SATA disks through libata, whose page 0x80 is the ATA serial);
  *  - WWN: <dev>/wwid of an NVMe namespace as it is ("eui.…", "nvme.…"), else
- *    an NAA designator of SCSI VPD page 0x83 (device/wwid "naa.<hex>") as
- *    0x + its first 16 hex digits, the rest the vendor extension.
+ *    an NAA designator of SCSI VPD page 0x83 (device/wwid "naa.<hex>"): 0x +
+ *    all of it as lsblk's WWN (ID_WWN_WITH_EXTENSION), 0x + its first 16 hex
+ *    digits as ID_WWN, the rest the vendor extension.
+ * The page 0x80 file is binary, read here as text: its 4 header bytes
+ * (00 80 00 len, len < 0x80) decode to 4 characters, so the serial starts
+ * at the fifth.
  */
 export async function sysfsIds(host: HostAccess, kname: string): Promise<SysfsIds> {
   const rd = (f: string) => host.readText(`/sys/class/block/${kname}/${f}`);
@@ -84,10 +91,13 @@ export async function sysfsIds(host: HostAccess, kname: string): Promise<SysfsId
   // The page as bytes decoded to text: a 4-byte header (peripheral, page code 0x80, length), then the serial.
   const vpdSerial = pg80 !== undefined && pg80.length > 4 ? udevClean(pg80.slice(4).replace(/\0.*$/s, '')) : null;
   const serial = udevClean(own) ?? udevClean(ctrl) ?? vpdSerial;
+  // scsi_id's ID_SCSI_SERIAL keeps inner spaces where ID_SERIAL_SHORT has '_': a hint may use either.
+  const rawSerial = (own ?? ctrl ?? (pg80 !== undefined && pg80.length > 4 ? pg80.slice(4) : '')).replace(/\0.*$/s, '').trim();
+  const serials = [...new Set([serial, rawSerial].filter((s): s is string => !!s))];
   const ns = udevClean(nsWwid);
-  if (ns) return { serial, wwn: ns, wwnWithExtension: null, wwnVendorExtension: null };
+  if (ns) return { serial, wwn: ns, wwnWithExtension: null, wwnVendorExtension: null, serials, wwns: [ns] };
   const naa = /^naa\.([0-9a-f]{16,32})$/i.exec((scsiWwid ?? '').trim());
-  if (!naa) return { serial, wwn: null, wwnWithExtension: null, wwnVendorExtension: null };
+  if (!naa) return { serial, wwn: null, wwnWithExtension: null, wwnVendorExtension: null, serials, wwns: [] };
   const hex = naa[1]!.toLowerCase();
   const withExt = `0x${hex}`;
   return {
@@ -95,6 +105,8 @@ export async function sysfsIds(host: HostAccess, kname: string): Promise<SysfsId
     wwn: withExt,
     wwnWithExtension: withExt,
     wwnVendorExtension: hex.length > 16 ? `0x${hex.slice(16)}` : null,
+    serials,
+    wwns: [...new Set([withExt, `0x${hex.slice(0, 16)}`])],
   };
 }
 
@@ -248,8 +260,8 @@ async function describeDisk(host: HostAccess, r: LsblkRow): Promise<BlockDevice>
     tran: r.tran,
     uuid: r.uuid,
     partuuid: r.partuuid,
-    serials: [r.serial, pick('SERIAL_SHORT'), pick('SERIAL'), sys.serial],
-    wwns: [r.wwn, pick('WWN'), sys.wwn],
+    serials: [r.serial, pick('SERIAL_SHORT'), pick('SERIAL'), ...sys.serials],
+    wwns: [r.wwn, pick('WWN'), ...sys.wwns],
   };
 }
 
