@@ -89,10 +89,10 @@ export async function sysfsIds(host: HostAccess, kname: string): Promise<SysfsId
     rd('device/wwid'),
   ]);
   // The page as bytes decoded to text: a 4-byte header (peripheral, page code 0x80, length), then the serial.
-  const vpdSerial = pg80 !== undefined && pg80.length > 4 ? udevClean(pg80.slice(4).replace(/\0.*$/s, '')) : null;
-  const serial = udevClean(own) ?? udevClean(ctrl) ?? vpdSerial;
+  const vpd = pg80 !== undefined && pg80.length > 4 ? pg80.slice(4).replace(/\0.*$/s, '') : undefined;
+  const serial = udevClean(own) ?? udevClean(ctrl) ?? udevClean(vpd);
   // scsi_id's ID_SCSI_SERIAL keeps inner spaces where ID_SERIAL_SHORT has '_': a hint may use either.
-  const rawSerial = (own ?? ctrl ?? (pg80 !== undefined && pg80.length > 4 ? pg80.slice(4) : '')).replace(/\0.*$/s, '').trim();
+  const rawSerial = (own ?? ctrl ?? vpd ?? '').replace(/\0.*$/s, '').trim();
   const serials = [...new Set([serial, rawSerial].filter((s): s is string => !!s))];
   const ns = udevClean(nsWwid);
   if (ns) return { serial, wwn: ns, wwnWithExtension: null, wwnVendorExtension: null, serials, wwns: [ns] };
