@@ -5,12 +5,13 @@
  * workspaceRoot), and publishes output/<name>/ only when every stage
  * succeeded.
  */
-import { mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { loadSpec } from './spec/load.js';
 import type { SpecIssue } from './errors.js';
-import { explainFsError } from './errors.js';
+import { explainFsError, InterruptedError } from './errors.js';
 import { defaultCacheDir } from './defaults.js';
 import type { Artifact } from './pipeline/context.js';
 import { runPipeline, type RendererName } from './pipeline/run.js';
@@ -76,6 +77,81 @@ export async function workspaceRoot(
   return { root: join(outputRoot, '.workspace'), insideOutput: true };
 }
 
+/** In each workspace: who made it (host, boot, pid), so a later build can tell one whose build is gone. */
+const OWNER_FILE = '.owner.json';
+
+interface WorkspaceOwner {
+  host: string;
+  boot: string;
+  pid: number;
+}
+
+async function currentOwner(): Promise<WorkspaceOwner> {
+  const boot = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
+  return { host: hostname(), boot, pid: process.pid };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes the workspaces of builds that are gone: killed (SIGKILL, a second
+ * Ctrl-C, the machine rebooted) before their own cleanup ran. Only this
+ * host's (the workspace root may be on NFS, shared with other hosts), only
+ * those whose process no longer runs or ran before this boot; never a
+ * workspace kept with --keep-workspace (its owner file is removed when it is
+ * kept) nor one without an owner file. One that holds `previous/` (the
+ * build was killed between publishing's two renames, so that is the last
+ * output tree, moved aside) is left and listed in `held` for the caller to
+ * say so.
+ */
+export async function sweepStaleWorkspaces(
+  root: string,
+  me: WorkspaceOwner,
+  isAlive: (pid: number) => boolean = alive,
+): Promise<{ removed: string[]; held: string[] }> {
+  const removed: string[] = [];
+  const held: string[] = [];
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    const dir = join(root, name);
+    let owner: Partial<WorkspaceOwner>;
+    try {
+      owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as Partial<WorkspaceOwner>;
+    } catch {
+      continue;
+    }
+    if (owner.host !== me.host || typeof owner.pid !== 'number') continue;
+    const gone = owner.boot !== me.boot || (owner.pid !== me.pid && !isAlive(owner.pid));
+    if (!gone) continue;
+    if (
+      await stat(join(dir, 'previous')).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      held.push(dir);
+      continue;
+    }
+    try {
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Not ours to remove after all (another user's files): leave it.
+    }
+  }
+  return { removed, held };
+}
+
 /**
  * Sets the process's umask to 022 (and leaves it so): files and directories
  * the build creates without an explicit mode (the kernel modules' staging,
@@ -95,23 +171,35 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outputRoot = resolve(opts.cwd, opts.output ?? 'output');
   const { root: workRoot, insideOutput } = await workspaceRoot(outputRoot);
   let workspace: string;
+  const owner = await currentOwner();
   try {
     await mkdir(workRoot, { recursive: true });
+    const swept = await sweepStaleWorkspaces(workRoot, owner);
+    for (const dir of swept.removed) log(`removed ${dir}: the workspace of a build that was stopped`);
+    for (const dir of swept.held)
+      log(
+        `warning: ${dir} holds previous/, an output tree moved aside by a build killed while publishing: move it back to ${outputRoot}/<name> if that is missing, then remove ${dir}`,
+      );
     workspace = await mkdtemp(join(workRoot, `${spec.name}-`));
+    await writeFile(join(workspace, OWNER_FILE), JSON.stringify(owner) + '\n');
     await mkdir(join(workspace, 'staging'));
   } catch (e) {
     throw explainFsError(e, `creating the workspace under ${workRoot}`);
   }
   const staging = join(workspace, 'staging');
+  const signal = opts.signal ?? new AbortController().signal;
   let ok = false;
+  const kept = (): boolean => !ok && opts.keepWorkspace === true;
   try {
-    const env = { spec, cacheDir: opts.cacheDir ?? defaultCacheDir(), workspace, log, signal: opts.signal ?? new AbortController().signal };
+    const env = { spec, cacheDir: opts.cacheDir ?? defaultCacheDir(), workspace, log, signal };
     const r = await runPipeline(flavor, env, {
       staging,
       installHostTools: opts.installHostTools ?? false,
       reuseMembers: opts.reuseMembers ?? true,
       renderer: opts.renderer ?? 'silent',
     });
+    // The last moment to stop: once publishing starts, it finishes.
+    signal.throwIfAborted();
     const outputDir = await publishArtifacts({ staging, workspace, outputRoot, name: spec.name });
     ok = true;
     return {
@@ -124,12 +212,26 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       seconds: Math.round(performance.now() - t0) / 1000,
     };
   } catch (e) {
+    // An interrupt's consequences (a program killed, a stage stopped) are reported as the interrupt.
+    const r: unknown = signal.reason;
+    if (signal.aborted && r instanceof InterruptedError) {
+      const where = join(outputRoot, spec.name);
+      throw new InterruptedError(
+        r.signalName,
+        r.signalNumber,
+        `stopped; nothing was published (${where} is as it was)${kept() ? `; workspace kept at ${workspace}` : ''}`,
+      );
+    }
     throw explainFsError(e, 'building');
   } finally {
-    if (ok || !opts.keepWorkspace) {
+    if (!kept()) {
       await rm(workspace, { recursive: true, force: true });
       // Inside output/ (a mount point), the empty .workspace goes too: output/ is left as it was.
       if (insideOutput) await rmdir(workRoot).catch(() => undefined);
-    } else log(`workspace kept at ${workspace}`);
+    } else {
+      // A kept workspace is the user's to look at: no later build sweeps it.
+      await rm(join(workspace, OWNER_FILE), { force: true });
+      log(`workspace kept at ${workspace}`);
+    }
   }
 }

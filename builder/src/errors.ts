@@ -98,6 +98,25 @@ export class BuildError extends Error {
   }
 }
 
+/**
+ * The run was stopped by a signal (Ctrl-C, a CI job's cancel, `timeout`).
+ * The reason an interrupted command's AbortSignal carries; exit code
+ * 128 + the signal's number, as a shell reports a process it killed.
+ */
+export class InterruptedError extends Error {
+  readonly exitCode: number;
+  readonly signalName: NodeJS.Signals;
+  readonly signalNumber: number;
+  /** What became of the command's work, e.g. "nothing was published". */
+  constructor(signalName: NodeJS.Signals, signalNumber: number, outcome?: string) {
+    super(`interrupted by ${signalName}${outcome ? `: ${outcome}` : ''}`);
+    this.signalNumber = signalNumber;
+    this.name = 'InterruptedError';
+    this.signalName = signalName;
+    this.exitCode = 128 + signalNumber;
+  }
+}
+
 /** A bug in ramforge. */
 export class InternalError extends Error {
   constructor(message: string, opts: { cause?: unknown } = {}) {

@@ -9,9 +9,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build, HostProbeError, Tree } from '../../builder/src/index.js';
+import { build, HostProbeError, InterruptedError, Tree } from '../../builder/src/index.js';
+import { run } from '../../builder/src/exec/run.js';
 import { writeInitramfs } from '../../builder/src/archive/initramfs.js';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
@@ -186,4 +187,76 @@ test('an output directory that is a filesystem of its own (a mount point): the b
   } finally {
     execFileSync('umount', [out]);
   }
+});
+
+test('an interrupt stops the build in a stage: its program killed, nothing published, the workspace removed; a later build sweeps a stopped one', {
+  timeout: 5 * 60_000,
+}, async () => {
+  const kernel = join(dir, 'vmlinuz-int');
+  const member = join(dir, 'base-int.cpio.gz');
+  fakeKernel(kernel);
+  await verbatimMember(member);
+  const out = join(dir, 'output-int');
+  mkdirSync(join(out, 'stub'), { recursive: true });
+  writeFileSync(join(out, 'stub', 'stub.kernel'), 'the last good build\n');
+  // The workspace of a build that was killed (its process is gone): the next build removes it.
+  const wsRoot = join(dir, '.workspace');
+  const gone = spawnSync('true').pid;
+  const stale = join(wsRoot, 'stub-stale');
+  mkdirSync(join(stale, 'staging'), { recursive: true });
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  writeFileSync(join(stale, '.owner.json'), JSON.stringify({ host: hostname(), boot, pid: gone }));
+
+  const controller = new AbortController();
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const base = stubFlavor(kernel, member, async () => undefined);
+  const flavor: Flavor<{ base: string }> = {
+    ...base,
+    inputs: () => ({
+      base: {
+        name: 'fetch-base',
+        title: 'Fetch slowly',
+        run: async (env) => {
+          started();
+          await run(['sleep', '61.5'], { signal: env.signal });
+          return member;
+        },
+      },
+    }),
+  };
+  const logs: string[] = [];
+  const t0 = Date.now();
+  const p = build({
+    cwd: dir,
+    output: out,
+    overrides: { name: 'stub', iso: false },
+    flavor,
+    signal: controller.signal,
+    installHostTools: true,
+    reuseMembers: false,
+    log: (l) => logs.push(l),
+  });
+  await running;
+  await new Promise((r) => setTimeout(r, 300));
+  controller.abort(new InterruptedError('SIGINT', 2));
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof InterruptedError, String(e));
+    assert.equal(e.exitCode, 130);
+    assert.match(e.message, /^interrupted by SIGINT: stopped; nothing was published \(.*output-int\/stub is as it was\)$/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 30_000, 'stopped at once, not when the program ended');
+  assert.equal(spawnSync('pgrep', ['-f', 'sleep 61.5']).status, 1, "the stage's program was stopped");
+  assert.deepEqual(readdirSync(join(out, 'stub')), ['stub.kernel']);
+  assert.equal(readFileSync(join(out, 'stub', 'stub.kernel'), 'utf8'), 'the last good build\n');
+  assert.deepEqual(
+    readdirSync(wsRoot).filter((n) => n.startsWith('stub-')),
+    [],
+    'neither the stopped build nor this one left a workspace',
+  );
+  assert.ok(
+    logs.some((l) => l === `removed ${stale}: the workspace of a build that was stopped`),
+    logs.join('\n'),
+  );
 });

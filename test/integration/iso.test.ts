@@ -10,6 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -336,5 +338,70 @@ describe('iso integration', { skip }, () => {
     assert.ok(!existsSync(`${out}.partial`), '.partial removed');
     assert.ok(!existsSync(out), 'no output');
     assert.deepEqual(await readdir(join(dir, 'wf')), [], 'work dir cleaned');
+  });
+
+  it('ramforge iso: -o and --uki are replaced together or not at all, and an interrupt leaves both as they were', async () => {
+    const cli = join(REPO, 'ramforge');
+    const outDir = join(dir, 'cli');
+    await mkdir(outDir);
+    const isoOut = join(outDir, 'a.iso');
+    const ukiOut = join(outDir, 'a.efi');
+    const env = { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) };
+    const args = (append: string, uki = ukiOut) => [
+      'iso',
+      '-k',
+      kernel,
+      '-i',
+      initrd,
+      '-o',
+      isoOut,
+      '--uki',
+      uki,
+      '--append',
+      append,
+      '--no-install',
+    ];
+
+    const ok = spawnSync(cli, [...args(APPEND), '--json'], { encoding: 'utf8', env });
+    assert.equal(ok.status, 0, ok.stderr);
+    const summary = JSON.parse(ok.stdout) as { iso: { path: string; partial?: string }; uki: { path: string; partial?: string } };
+    assert.equal(summary.iso.path, isoOut);
+    assert.equal(summary.uki.path, ukiOut);
+    assert.equal(summary.iso.partial, undefined);
+    assert.equal((await readFile(ukiOut)).subarray(0, 2).toString('latin1'), 'MZ');
+    const isoSum = await sha256(isoOut);
+    const ukiSum = await sha256(ukiOut);
+    const listing = async () => (await readdir(outDir)).sort();
+    assert.deepEqual(await listing(), ['a.efi', 'a.iso']);
+
+    // The UKI cannot be written (its directory is a file): the ISO made before it is not published either.
+    await writeFile(join(outDir, 'not-a-dir'), '');
+    const bad = spawnSync(cli, args('changed=1', join(outDir, 'not-a-dir', 'a.efi')), { encoding: 'utf8', env });
+    assert.notEqual(bad.status, 0, bad.stderr);
+    assert.match(bad.stderr, /not-a-dir/);
+    assert.equal(await sha256(isoOut), isoSum, 'the ISO is as it was');
+    assert.deepEqual(await listing(), ['a.efi', 'a.iso', 'not-a-dir'], 'no partial file left');
+
+    // SIGTERM while it works (its scratch directory exists): exit 143, nothing replaced, nothing left.
+    const scratch = join(dir, 'cli-tmp');
+    await mkdir(scratch);
+    const child = spawn(cli, args('changed=2'), { env: { ...env, TMPDIR: scratch }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const deadline = Date.now() + 120_000;
+    const scratchDirs = async () => (await readdir(scratch)).filter((n) => n.startsWith('ramforge-iso-'));
+    while ((await scratchDirs()).length === 0) {
+      assert.ok(Date.now() < deadline && child.exitCode === null, `ramforge iso made no scratch directory: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 143, stderr);
+    assert.match(stderr, /ramforge: interrupted by SIGTERM: stopped; no output file was written or replaced/);
+    assert.deepEqual(await scratchDirs(), [], 'the scratch directory is removed');
+    assert.equal(await sha256(isoOut), isoSum);
+    assert.equal(await sha256(ukiOut), ukiSum);
+    assert.deepEqual(await listing(), ['a.efi', 'a.iso', 'not-a-dir']);
   });
 });

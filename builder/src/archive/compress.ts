@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { ProcessError, ToolMissingError, UserError } from '../errors.js';
-import { baseEnv, findTool, traceCommand } from '../exec/run.js';
+import { baseEnv, findTool, interruptOption, traceCommand } from '../exec/run.js';
 
 /** The member compressions a build may choose (the spec's `compression`). */
 export const COMPRESSIONS = ['zstd', 'xz', 'gzip', 'none'] as const;
@@ -149,7 +149,7 @@ class ChildFilter extends Duplex {
     const tool = argv[0] as string;
     if (!findTool(tool)) throw new ToolMissingError([{ tool, pkg: TOOL_PKG[tool] ?? tool, why }]);
     traceCommand?.(argv);
-    const child = spawn(tool, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: baseEnv() });
+    const child = spawn(tool, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: baseEnv(), ...interruptOption() });
     this.#child = child;
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {

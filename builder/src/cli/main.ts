@@ -3,7 +3,7 @@
  * The only module that touches process.exit; output for machines goes to
  * stdout (--json), everything for people to stderr.
  */
-import { InternalError, ProcessError, UserError, BuildError } from '../errors.js';
+import { InternalError, InterruptedError, ProcessError, UserError, BuildError } from '../errors.js';
 import { setTrace, quoteArgv } from '../exec/run.js';
 import { RAMFORGE_VERSION } from '../version.js';
 import { CliUsageError, type CommandModule } from './args.js';
@@ -52,6 +52,11 @@ async function main(argv: string[]): Promise<number> {
 
 function report(e: unknown, debug: boolean): number {
   const err = (s: string) => process.stderr.write(s + '\n');
+  if (e instanceof InterruptedError) {
+    err(`ramforge: ${e.message}`);
+    if (debug && e.stack) err(e.stack);
+    return e.exitCode;
+  }
   if (e instanceof UserError || e instanceof BuildError) {
     const lines = e.message.split('\n');
     err(`ramforge: error: ${lines[0]}`);

@@ -21,7 +21,10 @@ export interface RunOptions {
   stdout?: Writable | 'inherit' | 'ignore';
   /** Called with every chunk of stderr (e.g. to feed a task list). */
   onStderr?: (chunk: string) => void;
+  /** Stops the program (SIGTERM) when aborted. Default: the process's interrupt signal (setInterruptSignal). */
   signal?: AbortSignal;
+  /** A cleanup step: runs to its end even after an interrupt (the default signal does not apply). */
+  cleanup?: boolean;
   /** Exit codes that count as success. Default [0]. */
   okCodes?: number[];
 }
@@ -59,6 +62,21 @@ export function baseEnv(env: NodeJS.ProcessEnv = process.env): Record<string, st
   return out;
 }
 
+/**
+ * The CLI's interrupt (cli/interrupt.ts): every program started without a
+ * signal of its own is stopped when it fires, so a Ctrl-C or a SIGTERM
+ * sent to ramforge alone does not wait for a long download or compressor.
+ * Set by the CLI only: a library caller passes its signal explicitly.
+ */
+let interruptSignal: AbortSignal | undefined;
+export function setInterruptSignal(signal: AbortSignal | undefined): void {
+  interruptSignal = signal;
+}
+/** For the few places that spawn a program themselves (streaming filters): `spawn(…, { ...interruptOption() })`. */
+export function interruptOption(): { signal?: AbortSignal } {
+  return interruptSignal ? { signal: interruptSignal } : {};
+}
+
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
@@ -72,7 +90,8 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const stdoutMode = opts.stdout === 'inherit' ? 'inherit' : opts.stdout === 'ignore' ? 'ignore' : 'pipe';
   const stdio: StdioOptions = [stdinMode, stdoutMode, 'pipe'];
   return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio, signal: opts.signal });
+    const signal = opts.signal ?? (opts.cleanup ? undefined : interruptSignal);
+    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio, ...(signal ? { signal } : {}) });
     let out = '';
     let err = '';
     let errAll = '';

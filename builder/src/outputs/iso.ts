@@ -59,6 +59,12 @@ export interface MakeIsoOptions {
   secureBoot?: SecureBootMode;
   /** Sign the kernel with this db key (sbsign) before it goes onto the ISO. */
   signing?: SigningKey;
+  /**
+   * false: leave the finished file at `out + '.partial'` (the result's
+   * `partial`) for the caller to rename, as `ramforge iso` does to replace
+   * an ISO and a UKI together or neither. Default true: renamed here.
+   */
+  commit?: boolean;
 }
 
 export interface MakeIsoResult {
@@ -69,6 +75,8 @@ export interface MakeIsoResult {
   /** Whether the UEFI path is the signed shim → GRUB → kernel chain. */
   secureBoot: boolean;
   secureBootReason: string;
+  /** With `commit: false`: the finished file, still to be renamed to `path`. */
+  partial?: string;
 }
 
 export const DEFAULT_ISO_LABEL = 'VMEDIA_BOOT_ISO';
@@ -143,8 +151,10 @@ export async function makeIso(opts: MakeIsoOptions): Promise<MakeIsoResult> {
     });
     await run(argv, { cwd: work, env: { SOURCE_DATE_EPOCH: String(epoch), TZ: 'UTC' } });
     const bootloaders = await readBootloaderVersions(sb.enabled ? SECURE_BOOT_PACKAGES : undefined);
+    const size = (await stat(partial)).size;
+    if (opts.commit === false) return { path: out, size, bootloaders, secureBoot: sb.enabled, secureBootReason: sb.reason, partial };
     await rename(partial, out);
-    return { path: out, size: (await stat(out)).size, bootloaders, secureBoot: sb.enabled, secureBootReason: sb.reason };
+    return { path: out, size, bootloaders, secureBoot: sb.enabled, secureBootReason: sb.reason };
   } catch (e) {
     await rm(partial, { force: true });
     throw explainFsError(e, `writing ISO ${out}`);

@@ -41,6 +41,12 @@ export interface MakeUkiOptions {
   /** Signing time of the signatures (seconds since 1970); default $SOURCE_DATE_EPOCH, else DEFAULT_EPOCH (defaults.ts). */
   epoch?: number;
   workDir: string;
+  /**
+   * false: leave the finished file at `out + '.partial'` (the result's
+   * `partial`) for the caller to rename, as `ramforge iso` does to replace
+   * an ISO and a UKI together or neither. Default true: renamed here.
+   */
+  commit?: boolean;
 }
 
 export interface UkiSection {
@@ -57,6 +63,8 @@ export interface MakeUkiResult {
   size: number;
   signed: boolean;
   sections: { name: string; vma: string; size: number }[];
+  /** With `commit: false`: the finished file, still to be renamed to `path`. */
+  partial?: string;
 }
 
 const PAGE = 4096n;
@@ -151,13 +159,15 @@ export async function makeUki(opts: MakeUkiOptions): Promise<MakeUkiResult> {
     await run(objcopyUkiArgv(stub, sections, unsigned));
     await pinPeTimestamp(unsigned, UKI_TIMESTAMP);
     if (opts.signing) await signPe(unsigned, partial, opts.signing, epoch);
-    await rename(partial, out);
-    return {
+    const result: MakeUkiResult = {
       path: out,
-      size: (await stat(out)).size,
+      size: (await stat(partial)).size,
       signed: opts.signing !== undefined,
       sections: sections.map((s) => ({ name: s.name, vma: `0x${s.vma.toString(16)}`, size: s.size })),
     };
+    if (opts.commit === false) return { ...result, partial };
+    await rename(partial, out);
+    return result;
   } catch (e) {
     await rm(partial, { force: true });
     throw explainFsError(e, `writing UKI ${out}`);

@@ -60,6 +60,8 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
     title,
     enabled,
     task: async (_ctx, t) => {
+      // An interrupt stops the build between stages too (those that run no program of their own).
+      env.signal.throwIfAborted();
       const t0 = performance.now();
       // Stage log lines show under the task in the live list, as plain lines otherwise.
       const log: Log = (line) => {

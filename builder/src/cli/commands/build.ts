@@ -1,6 +1,8 @@
 import { build } from '../../build.js';
 import { humanSize, parseFlags, plainLog } from '../args.js';
 import { join, resolve } from 'node:path';
+import { setInterruptSignal } from '../../exec/run.js';
+import { installInterruptHandlers } from '../interrupt.js';
 
 /** The dib section that --element / --elements-path set (flag paths are relative to where the command runs). */
 export function dibOverrides(elements: string[] | undefined, elementsPath: string[] | undefined, cwd: string) {
@@ -17,7 +19,8 @@ Build a ramdisk (kernel + initramfs) and, unless --no-iso, its ISO and
 unified kernel image (<name>.efi) into output/<name>/ with manifest.json and
 SHA256SUMS. Without --spec: the default tinyipa ramdisk. Flags override the
 spec. As root, missing host packages are installed with apt-get first
-(--no-install to refuse).
+(--no-install to refuse). Ctrl-C (or SIGTERM) stops the build cleanly:
+nothing is published and the workspace is removed (exit 130; 143).
 
 Each option names the spec key it sets; a repeatable option replaces the
 spec's list.
@@ -100,7 +103,10 @@ export async function run(argv: string[]): Promise<number> {
     dib,
   };
   const tty = process.stderr.isTTY && !process.env.CI && !v.debug;
+  const interrupt = installInterruptHandlers('the workspace is left for the next build to remove');
+  setInterruptSignal(interrupt.signal);
   const result = await build({
+    signal: interrupt.signal,
     cwd: process.cwd(),
     spec: v.spec,
     overrides,

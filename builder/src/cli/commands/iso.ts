@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeIso, type MakeIsoResult } from '../../outputs/iso.js';
@@ -8,6 +8,8 @@ import { requireHost } from '../../host/doctor.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
 import { DEFAULT_EPOCH, epochFromEnv } from '../../defaults.js';
 import { DEFAULT_ISO_LABEL } from '../../outputs/iso.js';
+import { setInterruptSignal } from '../../exec/run.js';
+import { installInterruptHandlers, interruptedOr } from '../interrupt.js';
 
 const USAGE = `ramforge iso -k KERNEL -i INITRD [-o OUT.iso] [--uki OUT.efi] [--append ARGS] [--label L]
                      [--secure-boot auto|on|off] [--sign-key KEY --sign-cert CERT]
@@ -27,7 +29,8 @@ EFI stub with the kernel, the initramfs and --append as its command line
 Options:
   -k, --kernel FILE     kernel image (bzImage)
   -i, --initrd FILE     initramfs
-  -o, --output FILE     the ISO to write (replaced only when complete)
+  -o, --output FILE     the ISO to write (replaced only when complete: with
+                        --uki, when both are)
   --uki FILE            the unified kernel image (.efi) to write
   --append ARGS         extra kernel arguments
   --label L             volume label (default ${DEFAULT_ISO_LABEL})
@@ -78,34 +81,53 @@ export async function run(argv: string[]): Promise<number> {
     v['sign-key'] && v['sign-cert'] ? { key: resolve(v['sign-key']), cert: resolve(v['sign-cert']) } : undefined;
   if (v.label !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(v.label))
     throw new CliUsageError(`--label '${v.label}' is not a valid volume label`, 'use up to 32 letters, digits, _ or -');
+  const out = v.output ? resolve(v.output) : undefined;
+  const ukiOut = v.uki ? resolve(v.uki) : undefined;
+  if (out && out === ukiOut)
+    throw new CliUsageError(`-o and --uki name the same file '${v.output}'`, 'give the ISO and the UKI different names');
   await requireHost(['iso'], { install: !v['no-install'] });
   const epoch = epochFromEnv() ?? DEFAULT_EPOCH;
+  const interrupt = installInterruptHandlers('partial files may be left beside the outputs (*.partial)');
+  setInterruptSignal(interrupt.signal);
   const workDir = await mkdtemp(join(tmpdir(), 'ramforge-iso-'));
+  // Both outputs are finished as <out>.partial first and renamed only when every one asked for is complete:
+  // a failing --uki leaves the ISO at -o as it was too.
+  const finished: string[] = [];
   try {
     const r: { iso?: MakeIsoResult; uki?: MakeUkiResult } = {};
-    if (v.output) {
+    if (out) {
       r.iso = await makeIso({
         kernel: resolve(v.kernel),
         initrd: resolve(v.initrd),
-        out: resolve(v.output),
+        out,
         append: v.append ?? '',
         label: v.label?.toUpperCase(),
         epoch,
         workDir,
         secureBoot,
+        commit: false,
         ...(signing ? { signing } : {}),
       });
+      if (r.iso.partial) finished.push(r.iso.partial);
     }
-    if (v.uki) {
+    if (ukiOut) {
       r.uki = await makeUki({
         kernel: resolve(v.kernel),
         initrd: resolve(v.initrd),
         cmdline: (v.append ?? '').trim(),
-        out: resolve(v.uki),
+        out: ukiOut,
         epoch,
         workDir,
+        commit: false,
         ...(signing ? { signing } : {}),
       });
+      if (r.uki.partial) finished.push(r.uki.partial);
+    }
+    interrupt.signal.throwIfAborted();
+    for (const res of [r.iso, r.uki]) {
+      if (!res?.partial) continue;
+      await rename(res.partial, res.path);
+      delete res.partial;
     }
     if (v.json) process.stdout.write(JSON.stringify(r.iso && !r.uki ? r.iso : r, null, 2) + '\n');
     if (r.iso)
@@ -113,7 +135,10 @@ export async function run(argv: string[]): Promise<number> {
         `wrote ${r.iso.path} (${humanSize(r.iso.size)}; Secure Boot ${r.iso.secureBoot ? 'on' : 'off'}: ${r.iso.secureBootReason})\n`,
       );
     if (r.uki) process.stderr.write(`wrote ${r.uki.path} (${humanSize(r.uki.size)}${r.uki.signed ? ', signed' : ''})\n`);
+  } catch (e) {
+    throw interruptedOr(e, interrupt.signal, 'stopped; no output file was written or replaced');
   } finally {
+    for (const f of finished) await rm(f, { force: true });
     await rm(workDir, { recursive: true, force: true });
   }
   return 0;

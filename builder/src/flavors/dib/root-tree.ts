@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { InternalError } from '../../errors.js';
-import { run } from '../../exec/run.js';
+import { interruptOption, run } from '../../exec/run.js';
 import type { Tree } from '../../tree/tree.js';
 
 /**
@@ -34,7 +34,7 @@ export async function mergeRootDir(
     '-',
     '.',
   ]);
-  const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'], ...interruptOption() });
   let err = '';
   child.stderr.on('data', (c: Buffer) => {
     err += c.toString();
