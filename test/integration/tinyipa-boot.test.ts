@@ -154,6 +154,12 @@ test('tinyipa: manifest lists packages, Node, kernel, sizes and timings', () => 
   const kinds = m.artifacts.map((a: { kind: string }) => a.kind).sort();
   assert.deepEqual(kinds, ['initramfs', 'iso', 'kernel', 'uki']);
   assert.ok(m.timings['assemble-rootfs'] > 0);
+  // The tools that wrote the artifacts' bytes, as dpkg has them installed.
+  for (const pkg of ['xorriso', 'mtools', 'zstd', 'systemd-boot-efi']) {
+    const installed = execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
+    assert.equal(m.hostTools[pkg], installed, `hostTools.${pkg}`);
+  }
+  assert.equal(m.hostTools['node.zlib'], process.versions.zlib);
 });
 
 test('tinyipa: SHA256SUMS holds the true checksum of every artifact, the UKI included', async () => {

@@ -12,6 +12,34 @@ import type { Assembly } from '../../flavors/contract.js';
 import type { BuildSpec } from '../../spec/normalize.js';
 import { sha256File } from '../../debian/apt.js';
 import { RAMFORGE_VERSION } from '../../version.js';
+import { readBootloaderVersions } from '../../outputs/iso-tools.js';
+
+/**
+ * The host packages whose programs write bytes of the artifacts (the ISO's
+ * filesystem and ESP, the UKI's PE sections and signatures, the
+ * initramfs' compressed members), recorded with their versions so a
+ * rebuild elsewhere can tell whether a byte difference comes from a tool.
+ * Only those installed are listed; gzip is Node's zlib (\`node.zlib\`).
+ */
+export const ARTIFACT_TOOL_PACKAGES: readonly string[] = [
+  'binutils',
+  'dosfstools',
+  'libfaketime',
+  'lz4',
+  'mtools',
+  'sbsigntool',
+  'systemd-boot-efi',
+  'xorriso',
+  'xz-utils',
+  'zstd',
+];
+
+async function artifactTools(): Promise<Record<string, string>> {
+  const all = await readBootloaderVersions(ARTIFACT_TOOL_PACKAGES);
+  const tools: Record<string, string> = {};
+  for (const [pkg, version] of Object.entries(all)) if (version !== 'unknown') tools[pkg] = version;
+  return { ...tools, node: process.versions.node, 'node.zlib': process.versions.zlib ?? 'unknown' };
+}
 
 export interface ManifestArgs {
   spec: BuildSpec;
@@ -40,6 +68,7 @@ export async function writeManifest(a: ManifestArgs): Promise<void> {
     kernel: { version: a.assembly.kernel.version, ...(kernelFacts as Record<string, unknown> | undefined) },
     ...facts,
     bootloaders: a.bootloaders,
+    hostTools: await artifactTools(),
     rootfs: a.rootfs,
     initramfsMembers: a.members,
     hostInstalled: a.hostInstalled,
