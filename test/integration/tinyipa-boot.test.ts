@@ -72,11 +72,15 @@ test("tinyipa: kernel + initramfs boot directly, the agent answers /v1/status, a
   timeout: 360_000,
 }, async () => {
   await bootAndCheck('direct', { kernel: b.kernel, initrd: b.initramfs, append: 'console=ttyS0,115200' }, 180_000, async (vm, sshPort) => {
-    const out = await sshUntil({ port: sshPort, key: testSshKey().privateKeyFile }, 'id -u; cat /etc/ramforge-release; ls /etc/dropbear', {
-      timeoutMs: 150_000,
-    });
+    const out = await sshUntil(
+      { port: sshPort, key: testSshKey().privateKeyFile },
+      // xfs (the default fs set): an XFS root of a partition image can be mounted for install_bootloader.
+      'id -u; cat /etc/ramforge-release; ls /etc/dropbear; modprobe xfs && grep -w xfs /proc/filesystems',
+      { timeoutMs: 150_000 },
+    );
     const [uid, ...rest] = out.trim().split('\n');
     assert.equal(uid, '0', out);
+    assert.match(rest.join('\n'), /^\s*xfs$/m, 'the xfs module loads in the ramdisk');
     assert.match(rest.join('\n'), /^FLAVOR=tinyipa$/m);
     assert.match(rest.join('\n'), /dropbear_\w+_host_key/, 'the host key was made at boot');
     // A key that is not authorized is refused.

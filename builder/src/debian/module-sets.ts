@@ -115,8 +115,9 @@ export const MODULE_SETS: Record<ModuleSet, ModuleSetRule> = {
     dirs: ['kernel/drivers/virtio/', 'kernel/drivers/char/hw_random/'],
     names: ['virtio_net', 'virtio_blk', 'virtio_scsi', 'virtio_console', 'virtio_rng', 'virtio_balloon', 'virtio_pci', 'virtio_mmio'],
   },
-  // Config drives (vfat/iso9660), partition images, the ESP and efivars for boot entries; the EFI backend of
-  // pstore, whose crash records erase_pstore removes.
+  // Config drives (vfat/iso9660), partition images (ext4, and xfs: the root filesystem of the RHEL family's
+  // images, which install_bootloader mounts), the ESP and efivars for boot entries; the EFI backend of pstore,
+  // whose crash records erase_pstore removes.
   fs: {
     dirs: [],
     names: [
@@ -125,6 +126,7 @@ export const MODULE_SETS: Record<ModuleSet, ModuleSetRule> = {
       'fat',
       'msdos',
       'ext4',
+      'xfs',
       'isofs',
       'udf',
       'squashfs',
@@ -138,8 +140,8 @@ export const MODULE_SETS: Record<ModuleSet, ModuleSetRule> = {
       'crc32c-intel',
     ],
   },
-  // Root filesystems of partition images that are not ext4 (for install_bootloader).
-  'fs-extra': { dirs: [], names: ['xfs', 'btrfs'] },
+  // Rarer root filesystems of partition images (for install_bootloader); xfs is in fs.
+  'fs-extra': { dirs: [], names: ['btrfs'] },
   ipmi: {
     dirs: ['kernel/drivers/char/ipmi/'],
     names: ['ipmi_si', 'ipmi_devintf', 'ipmi_ssif', 'ipmi_msghandler', 'acpi_ipmi'],
