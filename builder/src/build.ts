@@ -5,13 +5,13 @@
  * workspaceRoot), and publishes output/<name>/ only when every stage
  * succeeded.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { loadSpec } from './spec/load.js';
 import type { SpecIssue } from './errors.js';
 import { explainFsError, InterruptedError } from './errors.js';
+import { OWNER_FILE, currentOwner, sweepStaleWorkspaces, workspaceRoot } from './workspace.js';
 import { defaultCacheDir } from './defaults.js';
 import type { Artifact } from './pipeline/context.js';
 import { runPipeline, type RendererName } from './pipeline/run.js';
@@ -56,103 +56,6 @@ export interface BuildResult {
 }
 
 /**
- * Where the workspace goes: <parent of output>/.workspace, on output/'s
- * filesystem, because publishing renames the finished tree into output/ and
- * rename() works within one filesystem only. When output/ exists and is a
- * filesystem of its own (a mount point: another disk, NFS, a bind mount),
- * its parent is not: then <output>/.workspace, removed again when empty.
- * `devOf` is stat's st_dev (a parameter for the unit test).
- */
-export async function workspaceRoot(
-  outputRoot: string,
-  devOf: (path: string) => Promise<number | undefined> = (p) =>
-    stat(p).then(
-      (st) => st.dev,
-      () => undefined,
-    ),
-): Promise<{ root: string; insideOutput: boolean }> {
-  const beside = join(dirname(outputRoot), '.workspace');
-  const out = await devOf(outputRoot);
-  if (out === undefined || out === (await devOf(dirname(outputRoot)))) return { root: beside, insideOutput: false };
-  return { root: join(outputRoot, '.workspace'), insideOutput: true };
-}
-
-/** In each workspace: who made it (host, boot, pid), so a later build can tell one whose build is gone. */
-const OWNER_FILE = '.owner.json';
-
-interface WorkspaceOwner {
-  host: string;
-  boot: string;
-  pid: number;
-}
-
-async function currentOwner(): Promise<WorkspaceOwner> {
-  const boot = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
-    (s) => s.trim(),
-    () => '',
-  );
-  return { host: hostname(), boot, pid: process.pid };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-/**
- * Removes the workspaces of builds that are gone: killed (SIGKILL, a second
- * Ctrl-C, the machine rebooted) before their own cleanup ran. Only this
- * host's (the workspace root may be on NFS, shared with other hosts), only
- * those whose process no longer runs or ran before this boot; never a
- * workspace kept with --keep-workspace (its owner file is removed when it is
- * kept) nor one without an owner file. One that holds `previous/` (the
- * build was killed between publishing's two renames, so that is the last
- * output tree, moved aside) is left and listed in `held` for the caller to
- * say so.
- */
-export async function sweepStaleWorkspaces(
-  root: string,
-  me: WorkspaceOwner,
-  isAlive: (pid: number) => boolean = alive,
-): Promise<{ removed: string[]; held: string[] }> {
-  const removed: string[] = [];
-  const held: string[] = [];
-  const names = await readdir(root).catch(() => [] as string[]);
-  for (const name of names) {
-    const dir = join(root, name);
-    let owner: Partial<WorkspaceOwner>;
-    try {
-      owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as Partial<WorkspaceOwner>;
-    } catch {
-      continue;
-    }
-    if (owner.host !== me.host || typeof owner.pid !== 'number') continue;
-    const gone = owner.boot !== me.boot || (owner.pid !== me.pid && !isAlive(owner.pid));
-    if (!gone) continue;
-    if (
-      await stat(join(dir, 'previous')).then(
-        () => true,
-        () => false,
-      )
-    ) {
-      held.push(dir);
-      continue;
-    }
-    try {
-      await rm(dir, { recursive: true, force: true });
-      removed.push(dir);
-    } catch {
-      // Not ours to remove after all (another user's files): leave it.
-    }
-  }
-  return { removed, held };
-}
-
-/**
  * Sets the process's umask to 022 (and leaves it so): files and directories
  * the build creates without an explicit mode (the kernel modules' staging,
  * depmod's indexes, ...) reach the image with their modes, which must not
@@ -171,14 +74,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outputRoot = resolve(opts.cwd, opts.output ?? 'output');
   const { root: workRoot, insideOutput } = await workspaceRoot(outputRoot);
   let workspace: string;
-  const owner = await currentOwner();
+  const owner = await currentOwner({ keep: opts.keepWorkspace === true, output: join(outputRoot, spec.name) });
   try {
     await mkdir(workRoot, { recursive: true });
     const swept = await sweepStaleWorkspaces(workRoot, owner);
     for (const dir of swept.removed) log(`removed ${dir}: the workspace of a build that was stopped`);
-    for (const dir of swept.held)
+    for (const { dir, output } of swept.held)
       log(
-        `warning: ${dir} holds previous/, an output tree moved aside by a build killed while publishing: move it back to ${outputRoot}/<name> if that is missing, then remove ${dir}`,
+        `warning: ${dir} holds previous/, an output tree moved aside by a build killed while publishing: move it back to ${output ?? 'its output directory'} if that is missing, then remove ${dir}`,
       );
     workspace = await mkdtemp(join(workRoot, `${spec.name}-`));
     await writeFile(join(workspace, OWNER_FILE), JSON.stringify(owner) + '\n');
@@ -225,13 +128,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     throw explainFsError(e, 'building');
   } finally {
     if (!kept()) {
-      await rm(workspace, { recursive: true, force: true });
+      // A failure here must not hide the build's own result or error: say so and go on.
+      await rm(workspace, { recursive: true, force: true }).catch((e: unknown) =>
+        log(`warning: could not remove the workspace ${workspace}: ${(e as Error).message}`),
+      );
       // Inside output/ (a mount point), the empty .workspace goes too: output/ is left as it was.
       if (insideOutput) await rmdir(workRoot).catch(() => undefined);
-    } else {
-      // A kept workspace is the user's to look at: no later build sweeps it.
-      await rm(join(workspace, OWNER_FILE), { force: true });
-      log(`workspace kept at ${workspace}`);
-    }
+    } else log(`workspace kept at ${workspace}`); // its owner file says keep: no later build sweeps it
   }
 }

@@ -9,10 +9,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, HostProbeError, InterruptedError, Tree } from '../../builder/src/index.js';
-import { run } from '../../builder/src/exec/run.js';
+import { run, setInterruptSignal } from '../../builder/src/exec/run.js';
+import { OWNER_FILE, currentOwner } from '../../builder/src/workspace.js';
 import { writeInitramfs } from '../../builder/src/archive/initramfs.js';
 import { listInitramfs } from '../../builder/src/archive/initramfs-list.js';
 import { readCpio } from '../../builder/src/archive/cpio-reader.js';
@@ -204,10 +205,12 @@ test('an interrupt stops the build in a stage: its program killed, nothing publi
   const gone = spawnSync('true').pid;
   const stale = join(wsRoot, 'stub-stale');
   mkdirSync(join(stale, 'staging'), { recursive: true });
-  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  writeFileSync(join(stale, '.owner.json'), JSON.stringify({ host: hostname(), boot, pid: gone }));
+  writeFileSync(join(stale, OWNER_FILE), JSON.stringify({ ...(await currentOwner()), pid: gone }));
 
   const controller = new AbortController();
+  setInterruptSignal(controller.signal);
+  after(() => setInterruptSignal(undefined));
+  const token = `0.${String(process.pid).padStart(7, '0')}${Date.now() % 1000}`; // sleep adds it: an argv no other run has
   let started!: () => void;
   const running = new Promise<void>((r) => (started = r));
   const base = stubFlavor(kernel, member, async () => undefined);
@@ -217,9 +220,11 @@ test('an interrupt stops the build in a stage: its program killed, nothing publi
       base: {
         name: 'fetch-base',
         title: 'Fetch slowly',
-        run: async (env) => {
+        run: async () => {
           started();
-          await run(['sleep', '61.5'], { signal: env.signal });
+          // No signal of its own: the process-wide interrupt (what the CLI sets) stops it, and with it the
+          // program it started (its process group).
+          await run(['sh', '-c', `sleep 61 ${token} & wait`]);
           return member;
         },
       },
@@ -247,7 +252,7 @@ test('an interrupt stops the build in a stage: its program killed, nothing publi
     return true;
   });
   assert.ok(Date.now() - t0 < 30_000, 'stopped at once, not when the program ended');
-  assert.equal(spawnSync('pgrep', ['-f', 'sleep 61.5']).status, 1, "the stage's program was stopped");
+  assert.equal(spawnSync('pgrep', ['-f', token]).status, 1, "the stage's program and the one it started were stopped");
   assert.deepEqual(readdirSync(join(out, 'stub')), ['stub.kernel']);
   assert.equal(readFileSync(join(out, 'stub', 'stub.kernel'), 'utf8'), 'the last good build\n');
   assert.deepEqual(

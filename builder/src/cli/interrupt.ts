@@ -1,11 +1,12 @@
 /**
  * Ctrl-C, SIGTERM (a CI job cancelled, `timeout`) and SIGHUP (the terminal
  * went away) during a command that writes files: the first one aborts the
- * command's AbortSignal, so running programs are stopped (the build's
- * children through their signal, a dib phase's whole process group), the
+ * command's AbortSignal, so running programs are stopped (each in its own
+ * process group: exec/run.ts; a dib phase's through its signal), the
  * command's `finally` blocks remove the workspace and partial files, and
- * nothing is published. A second signal exits at once (the workspace is
- * then left; the next build removes it: see sweepStaleWorkspaces).
+ * nothing is published. A second signal kills the programs still running
+ * and exits at once (the workspace is then left; the next build removes
+ * it: see workspace.ts).
  *
  * Without handlers Node dies on the first signal with no cleanup at all,
  * and a dib phase (its own process group, so a terminal's Ctrl-C does not
@@ -13,6 +14,7 @@
  */
 import { constants } from 'node:os';
 import { InterruptedError } from '../errors.js';
+import { killRunningPrograms } from '../exec/run.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -28,15 +30,27 @@ export function installInterruptHandlers(
   exit: (code: number) => void = (c) => process.exit(c),
 ): Interrupt {
   const controller = new AbortController();
+  // After SIGHUP the terminal is gone: writes to it fail (EIO), and an unhandled stream error would end the
+  // process before its cleanup. Progress lines are then lost, nothing else.
+  const ignore = (): void => {};
+  process.stderr.on('error', ignore);
+  const say = (line: string): void => {
+    try {
+      write(line);
+    } catch {
+      // as above
+    }
+  };
   const handlers = SIGNALS.map((sig) => {
     const code = constants.signals[sig];
     const handler = (): void => {
       if (controller.signal.aborted) {
-        write(`ramforge: ${sig} again: stopping now; ${what}\n`);
+        say(`ramforge: ${sig} again: stopping now; ${what}\n`);
+        killRunningPrograms();
         exit(128 + code);
         return;
       }
-      write(`\nramforge: ${sig}: stopping and cleaning up (send it again to stop at once)\n`);
+      say(`\nramforge: ${sig}: stopping and cleaning up (send it again to stop at once)\n`);
       controller.abort(new InterruptedError(sig, code));
     };
     process.on(sig, handler);
@@ -46,6 +60,7 @@ export function installInterruptHandlers(
     signal: controller.signal,
     dispose: () => {
       for (const [sig, h] of handlers) process.off(sig, h);
+      process.stderr.off('error', ignore);
     },
   };
 }

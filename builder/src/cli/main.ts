@@ -30,7 +30,8 @@ Options:
   -V, --version  print ramforge's version
 
 Run 'ramforge <command> --help' for a command's options.
-Exit codes: 0 success, 2 bad input (spec, flags, files), 1 build failure.
+Exit codes: 0 success, 2 bad input (spec, flags, files), 1 build failure,
+128 + n stopped by signal n (130 for Ctrl-C) with nothing published.
 `;
 
 async function main(argv: string[]): Promise<number> {

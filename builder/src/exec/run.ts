@@ -21,10 +21,19 @@ export interface RunOptions {
   stdout?: Writable | 'inherit' | 'ignore';
   /** Called with every chunk of stderr (e.g. to feed a task list). */
   onStderr?: (chunk: string) => void;
-  /** Stops the program (SIGTERM) when aborted. Default: the process's interrupt signal (setInterruptSignal). */
+  /**
+   * Stops the program when aborted: SIGTERM to its process group (it runs in
+   * one of its own), SIGKILL 10 s later if it is still there; run() settles
+   * only once it has exited. Default: the process's interrupt signal
+   * (setInterruptSignal).
+   */
   signal?: AbortSignal;
-  /** A cleanup step: runs to its end even after an interrupt (the default signal does not apply). */
-  cleanup?: boolean;
+  /**
+   * Runs to its end even after an interrupt (the default signal does not
+   * apply): cleanup steps, and programs that must not be cut short (apt-get
+   * installing packages).
+   */
+  noInterrupt?: boolean;
   /** Exit codes that count as success. Default [0]. */
   okCodes?: number[];
 }
@@ -77,6 +86,29 @@ export function interruptOption(): { signal?: AbortSignal } {
   return interruptSignal ? { signal: interruptSignal } : {};
 }
 
+/** Grace between SIGTERM and SIGKILL for a stopped program's process group. */
+const KILL_AFTER_MS = 10_000;
+
+/** Process groups of the stoppable programs running now (each is its group's leader). */
+const running = new Set<number>();
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * SIGKILL to every stoppable program still running: for an exit that cannot
+ * wait (a second Ctrl-C). They run in process groups of their own, so a
+ * terminal's Ctrl-C does not reach them.
+ */
+export function killRunningPrograms(): void {
+  for (const pid of running) signalGroup(pid, 'SIGKILL');
+}
+
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
@@ -90,8 +122,30 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const stdoutMode = opts.stdout === 'inherit' ? 'inherit' : opts.stdout === 'ignore' ? 'ignore' : 'pipe';
   const stdio: StdioOptions = [stdinMode, stdoutMode, 'pipe'];
   return new Promise<RunResult>((resolve, reject) => {
-    const signal = opts.signal ?? (opts.cleanup ? undefined : interruptSignal);
-    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio, ...(signal ? { signal } : {}) });
+    const signal = opts.signal ?? (opts.noInterrupt ? undefined : interruptSignal);
+    if (signal?.aborted) {
+      reject(new ProcessError(argv, null, null, 'not started: stopped', signal.reason));
+      return;
+    }
+    // A stoppable program gets a process group of its own, so stopping it stops what it started too
+    // (mmdebstrap ignores SIGTERM and waits for its worker; apt-get's methods).
+    const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio, detached: signal !== undefined });
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      if (child.pid === undefined) return;
+      signalGroup(child.pid, 'SIGTERM');
+      const pid = child.pid;
+      killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_AFTER_MS);
+    };
+    if (signal) {
+      if (child.pid !== undefined) running.add(child.pid);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const settled = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      if (child.pid !== undefined) running.delete(child.pid);
+      clearTimeout(killTimer);
+    };
     let out = '';
     let err = '';
     let errAll = '';
@@ -118,13 +172,19 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       else opts.input.pipe(child.stdin);
     }
     child.on('error', (e: NodeJS.ErrnoException) => {
+      settled();
       if (e.code === 'ENOENT') reject(new ProcessError(argv, null, null, `could not run '${cmd}': not found on PATH`, e));
       else reject(new ProcessError(argv, null, null, e.message, e));
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code, killedBy) => {
+      settled();
+      if (signal?.aborted) {
+        reject(new ProcessError(argv, code, killedBy, `stopped (${String((signal.reason as Error | undefined)?.message ?? 'aborted')})`));
+        return;
+      }
       const ok = (opts.okCodes ?? [0]).includes(code ?? -1);
       if (ok) resolve({ stdout: out, stderr: errAll, exitCode: code ?? 0 });
-      else reject(new ProcessError(argv, code, signal, err.slice(-STDERR_TAIL)));
+      else reject(new ProcessError(argv, code, killedBy, err.slice(-STDERR_TAIL)));
     });
   });
 }

@@ -45,7 +45,8 @@ async function installMissing(
     const env = { DEBIAN_FRONTEND: 'noninteractive' };
     // The host's package lists may be stale or absent on a fresh machine.
     await run(['apt-get', 'update', '-qq'], { env });
-    await run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env });
+    // Not cut short by an interrupt: dpkg stopped half-way leaves packages half-configured.
+    await run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env, noInterrupt: true });
     installed.push(...pkgs);
     missing = missingRequirements(reqs);
   }

@@ -42,8 +42,13 @@ export interface PipelineResult {
 
 type Log = (line: string) => void;
 
-export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: PipelineOptions): Promise<PipelineResult> {
-  const { spec } = env;
+export async function runPipeline<I>(flavor: Flavor<I>, outerEnv: StageEnv, opts: PipelineOptions): Promise<PipelineResult> {
+  const { spec } = outerEnv;
+  // The input stages run concurrently and listr stops waiting at the first failure: the others are told to stop
+  // (this signal) and awaited below, so none still writes into the workspace when build() removes it.
+  const failed = new AbortController();
+  const env: StageEnv = { ...outerEnv, signal: AbortSignal.any([outerEnv.signal, failed.signal]) };
+  const inflight: Promise<unknown>[] = [];
   const timings: Record<string, number> = {};
   const artifacts: Artifact[] = [];
   const path = (kind: 'kernel' | 'initramfs' | 'iso') => artifactPath(opts.staging, spec.name, kind);
@@ -78,7 +83,9 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
   });
   const inputTask = <K extends keyof I>(key: K, stage: InputStage<I[K]>): ListrTask =>
     task(stage.name, stage.title, async (log) => {
-      inputs[key] = await stage.run({ ...env, log });
+      const p = stage.run({ ...env, log });
+      inflight.push(p);
+      inputs[key] = await p;
     });
 
   const stages = flavor.inputs(spec);
@@ -170,6 +177,10 @@ export async function runPipeline<I>(flavor: Flavor<I>, env: StageEnv, opts: Pip
   ];
   try {
     await runTasks(tasks, opts.renderer);
+  } catch (e) {
+    failed.abort(e);
+    await Promise.allSettled(inflight);
+    throw e;
   } finally {
     for (const w of stageWarnings) env.log(w);
   }

@@ -20,7 +20,8 @@ unified kernel image (<name>.efi) into output/<name>/ with manifest.json and
 SHA256SUMS. Without --spec: the default tinyipa ramdisk. Flags override the
 spec. As root, missing host packages are installed with apt-get first
 (--no-install to refuse). Ctrl-C (or SIGTERM) stops the build cleanly:
-nothing is published and the workspace is removed (exit 130; 143).
+nothing is published and the workspace is removed (exit 128 + the
+signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 
 Each option names the spec key it sets; a repeatable option replaces the
 spec's list.
@@ -103,7 +104,9 @@ export async function run(argv: string[]): Promise<number> {
     dib,
   };
   const tty = process.stderr.isTTY && !process.env.CI && !v.debug;
-  const interrupt = installInterruptHandlers('the workspace is left for the next build to remove');
+  const interrupt = installInterruptHandlers(
+    v['keep-workspace'] ? 'the workspace is kept (--keep-workspace)' : 'the workspace is left for the next build to remove',
+  );
   setInterruptSignal(interrupt.signal);
   const result = await build({
     signal: interrupt.signal,

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,6 +7,7 @@ import { SECURE_BOOT_MODES, type SecureBootMode, type SigningKey } from '../../o
 import { makeUki, type MakeUkiResult } from '../../outputs/uki.js';
 import { requireHost } from '../../host/doctor.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
+import { explainFsError } from '../../errors.js';
 import { DEFAULT_EPOCH, epochFromEnv } from '../../defaults.js';
 import { DEFAULT_ISO_LABEL } from '../../outputs/iso.js';
 import { setInterruptSignal } from '../../exec/run.js';
@@ -85,6 +87,22 @@ export async function run(argv: string[]): Promise<number> {
   const ukiOut = v.uki ? resolve(v.uki) : undefined;
   if (out && out === ukiOut)
     throw new CliUsageError(`-o and --uki name the same file '${v.output}'`, 'give the ISO and the UKI different names');
+  // The inputs before the host: a mistyped path must not first install packages.
+  for (const [flag, file] of [
+    ['-k', v.kernel],
+    ['-i', v.initrd],
+  ] as const) {
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (!st) throw new CliUsageError(`${flag} '${file}': no such file`, 'check the path');
+    if (!st.isFile()) throw new CliUsageError(`${flag} '${file}' is not a file`, 'give the kernel image and the initramfs files');
+  }
+  for (const [flag, file] of [
+    ['-o', out],
+    ['--uki', ukiOut],
+  ] as const) {
+    if (file && statSync(file, { throwIfNoEntry: false })?.isDirectory())
+      throw new CliUsageError(`${flag} '${file}' is a directory`, 'give the path of the file to write');
+  }
   await requireHost(['iso'], { install: !v['no-install'] });
   const epoch = epochFromEnv() ?? DEFAULT_EPOCH;
   const interrupt = installInterruptHandlers('partial files may be left beside the outputs (*.partial)');
@@ -126,7 +144,10 @@ export async function run(argv: string[]): Promise<number> {
     interrupt.signal.throwIfAborted();
     for (const res of [r.iso, r.uki]) {
       if (!res?.partial) continue;
-      await rename(res.partial, res.path);
+      await rename(res.partial, res.path).catch((e: unknown) => {
+        throw explainFsError(e, `writing ${res.path}`);
+      });
+      finished.splice(finished.indexOf(res.partial), 1);
       delete res.partial;
     }
     if (v.json) process.stdout.write(JSON.stringify(r.iso && !r.uki ? r.iso : r, null, 2) + '\n');

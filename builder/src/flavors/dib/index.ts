@@ -201,7 +201,7 @@ export const flavor = defineFlavor<DibInputs>({
 /** Remove the build tree (in the user namespace, where its files are owned by subordinate uids). */
 async function removeTree(root: string, access: TreeAccess): Promise<void> {
   if (access.mode === 'root') return rm(root, { recursive: true, force: true });
-  await run(asTreeRoot(access, ['rm', '-rf', '--one-file-system', root]));
+  await run(asTreeRoot(access, ['rm', '-rf', '--one-file-system', root]), { noInterrupt: true });
 }
 
 /** The flavor's elements, then the spec's. */

@@ -39,10 +39,14 @@ export async function mergeRootDir(
   child.stderr.on('data', (c: Buffer) => {
     err += c.toString();
   });
+  // 'error' (an interrupt's abort, a missing tar) is followed by 'close' when the process ran; without a listener it would crash the process.
+  let spawnError: Error | undefined;
+  child.on('error', (e) => (spawnError = e));
   const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   await tree.mergeTar(child.stdout, { layer: opts.layer });
   const code = await done;
-  if (code !== 0) throw new InternalError(`tar of the built root failed (${code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
+  if (code !== 0 || spawnError)
+    throw new InternalError(`tar of the built root failed (${spawnError?.message ?? code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
   tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime: opts.mtime, layer: opts.layer });
   tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime: opts.mtime, layer: opts.layer });
 }

@@ -298,7 +298,7 @@ export async function runElements(opts: RunElementsOptions): Promise<RunElements
     restoreResolv?.();
     const left = mountsUnder(root);
     // Cannot happen (the mounts live in the phases' namespaces); if it ever does, say so loudly and undo it.
-    for (const m of left.reverse()) await run(['umount', '--lazy', m], { cleanup: true }).catch(() => undefined);
+    for (const m of left.reverse()) await run(['umount', '--lazy', m], { noInterrupt: true }).catch(() => undefined);
     if (left.length) opts.log(`warning: unmounted leftover mounts under ${root}: ${left.join(', ')}`);
   }
   await finaliseBase(root, access, opts.signal);
