@@ -220,10 +220,13 @@ test('POST token: after a lookup answered ****** with no token held, every comma
   }
 });
 
-test('GET token is latched: optional until a GET carries one, then required', async () => {
+test('GET token is latched: optional until a GET carries the valid one, then required; a wrong one is refused without latching', async () => {
   const { app, state } = await createTestAgent({ token: TOKEN });
   assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).statusCode, 200);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/?agent_token=bad' })).statusCode, 401);
+  assert.equal(state.getTokenLatched, false, 'a bogus GET cannot lock an older conductor out');
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: `/v1/commands/?agent_token=${TOKEN}` })).statusCode, 200);
   assert.equal(state.getTokenLatched, true);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/' })).statusCode, 401);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/commands/x' })).statusCode, 401);

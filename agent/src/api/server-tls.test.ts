@@ -35,5 +35,10 @@ describe('chooseServerTls (auto TLS)', () => {
     assert.notEqual(fresh.verifyCaPem, first.verifyCaPem);
     assert.ok(new X509Certificate(fresh.tls!.certPem).checkPrivateKey(createPrivateKey(fresh.tls!.keyPem)));
     assert.equal(readFileSync(join(stateDir, 'agent.key'), 'utf8'), fresh.tls!.keyPem);
+    // The agent starts again on another address: the kept certificate names the old one, so a new pair for the new one.
+    const moved = await chooseServerTls(config, { ip: '198.51.100.7', ironicVersion: '1.80', stateDir });
+    assert.notEqual(moved.verifyCaPem, fresh.verifyCaPem);
+    assert.equal(new X509Certificate(moved.tls!.certPem).checkIP('198.51.100.7'), '198.51.100.7');
+    assert.equal(new X509Certificate(moved.tls!.certPem).checkIP('192.0.2.10'), undefined);
   });
 });

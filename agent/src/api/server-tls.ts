@@ -44,11 +44,12 @@ export async function chooseServerTls(
   const none: ChosenTls = { tls: undefined, verifyCaPem: undefined, protocol: config.advertiseProtocol };
   if (!o.ip || !o.ironicVersion) return none;
   // Loaded only after a lookup: it brings node:crypto and node:os (1.2 MiB of RSS an agent without Ironic never needs).
-  const { generateTlsCertificate, pairMatches, shouldUseAutoTls } = await import('../ironic/tls.js');
+  const { certCoversIp, generateTlsCertificate, pairMatches, shouldUseAutoTls } = await import('../ironic/tls.js');
   if (!shouldUseAutoTls(config, o.ironicVersion)) return none;
   const kept = await readPair(join(o.stateDir, 'agent.crt'), join(o.stateDir, 'agent.key'));
-  // A pair that does not match (a start that stopped between the two files) would fail every TLS handshake: made anew.
-  const reused = kept && pairMatches(kept.certPem, kept.keyPem) ? kept : undefined;
+  // Made anew: a pair that does not match (a start that stopped between the two files) would fail every TLS
+  // handshake, and one for another address (the node moved networks since) the conductor's hostname check.
+  const reused = kept && pairMatches(kept.certPem, kept.keyPem) && certCoversIp(kept.certPem, o.ip) ? kept : undefined;
   const pair = reused ?? (await generateTlsCertificate(o.ip, { dir: o.stateDir }));
   return { tls: { certPem: pair.certPem, keyPem: pair.keyPem }, verifyCaPem: pair.certPem, protocol: 'https' };
 }

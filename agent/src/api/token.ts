@@ -7,8 +7,11 @@
  *    (Ironic gave the token to an earlier lookup): then every POST is
  *    refused, as IPA master refuses everything without a held token.
  *  - GET of commands: "latched". Zed conductors never send a token on GET,
- *    so it is optional until the first GET that carries one; from then on
- *    every GET must carry the valid token (IPA 10.2 until mid-2026).
+ *    so it is optional until the first GET that carries the valid token;
+ *    from then on every GET must carry it (IPA 10.2 until mid-2026). A GET
+ *    with a wrong token is refused but does not latch: otherwise anyone on
+ *    the network could, with one bogus GET, lock an older conductor (which
+ *    polls without a token) out of the results and stall its flow.
  */
 import type { AgentState } from '../state.js';
 import { crypto } from '../util/node-builtins.js';
@@ -38,7 +41,10 @@ export function checkCommandToken(state: AgentState, token: unknown): void {
 /** Throws 401 unless `token` may read command results (latched mode). */
 export function checkReadToken(state: AgentState, token: unknown): void {
   const given = typeof token === 'string' && token !== '' ? token : undefined;
-  if (given !== undefined) state.getTokenLatched = true;
-  if (!state.getTokenLatched) return;
-  if (given === undefined || state.token === undefined || !isSameToken(given, state.token)) rejectToken();
+  if (given !== undefined) {
+    if (state.token === undefined || !isSameToken(given, state.token)) rejectToken();
+    state.getTokenLatched = true;
+    return;
+  }
+  if (state.getTokenLatched) rejectToken();
 }
