@@ -13,6 +13,9 @@ import { UserError } from './errors.js';
  */
 export const DEFAULT_EPOCH = 1767225600;
 
+/** The latest date the artifacts can carry: cpio's 32-bit mtime (2106-02-07). */
+export const MAX_EPOCH = 4294967295;
+
 /**
  * SOURCE_DATE_EPOCH: undefined when unset or empty, its whole seconds, else
  * a UserError (a typo must not build with another date than the one asked).
@@ -20,9 +23,9 @@ export const DEFAULT_EPOCH = 1767225600;
 export function epochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const v = env.SOURCE_DATE_EPOCH?.trim();
   if (!v) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) > 32503680000)
-    throw new UserError(`SOURCE_DATE_EPOCH '${env.SOURCE_DATE_EPOCH}' is not whole seconds since 1970-01-01`, {
-      hint: 'give whole seconds before the year 3000 (e.g. $(git log -1 --format=%ct)), or unset it for the default date',
+  if (!/^\d+$/.test(v) || Number(v) > MAX_EPOCH)
+    throw new UserError(`SOURCE_DATE_EPOCH '${env.SOURCE_DATE_EPOCH}' is not whole seconds since 1970-01-01 up to ${MAX_EPOCH}`, {
+      hint: 'give whole seconds before 2106 (the cpio format keeps 32 bits; e.g. $(git log -1 --format=%ct)), or unset it for the default date',
     });
   return Number(v);
 }

@@ -39,3 +39,22 @@ test('the CLI writes all of its output before it exits, also into a pipe (ramfor
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ramforge ls: a directory, an empty file and zero padding are bad input (exit 2) that says what it is', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ramforge-cli-'));
+  try {
+    writeFileSync(join(dir, 'empty'), '');
+    writeFileSync(join(dir, 'zeros'), Buffer.alloc(512));
+    for (const [file, why] of [
+      [dir, /is not a file/],
+      [join(dir, 'empty'), /holds no initramfs member \(it is empty\)/],
+      [join(dir, 'zeros'), /holds no initramfs member \(only zero padding\)/],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'ls', file], { encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, why);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isPair, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
 import { SpecError, UserError, type SpecIssue } from '../errors.js';
 import { WrittenSpecSchema, type WrittenSpec } from './schema.js';
 import { normalizeSpec, type BuildSpec } from './normalize.js';
@@ -155,13 +155,44 @@ function parseYaml(text: string, file: string): unknown {
     throw new SpecError(
       doc.errors.map((e) => ({
         path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
-        message: e.message.split('\n')[0] ?? e.message,
+        // The parser's message ends with the position again ("... at line 1, column 7:"): said once, in the path.
+        message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, ''),
         fix: 'fix the YAML syntax',
       })),
       file,
     );
   }
+  const octal = leadingZeroNumbers(doc);
+  if (octal.length) throw new SpecError(octal, file);
   return doc.toJS();
+}
+
+/**
+ * YAML 1.2 reads `mode: 0644` as the decimal number 644 (octal 01204:
+ * sticky, owner write-only), silently. A number written with a leading zero
+ * is refused, naming the key, rather than guessed at.
+ */
+function leadingZeroNumbers(doc: Document): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  visit(doc, {
+    Scalar(key, node, path) {
+      if (key === 'key' || typeof node.value !== 'number' || !/^[-+]?0\d+$/.test(node.source ?? '')) return;
+      const at: string[] = [];
+      for (let i = 0; i < path.length; i++) {
+        const here = path[i];
+        const next = i + 1 < path.length ? path[i + 1] : node;
+        if (isPair(here) && isScalar(here.key)) at.push(`${at.length ? '.' : ''}${String(here.key.value)}`);
+        else if (isSeq(here)) at.push(`[${here.items.indexOf(next as never)}]`);
+      }
+      const src = node.source ?? '';
+      issues.push({
+        path: at.join(''),
+        message: `${src} is the decimal number ${node.value} in YAML, not octal`,
+        fix: `quote it ('${src}') or write 0o${src.replace(/^[-+]?0+/, '')} for an octal mode`,
+      });
+    },
+  });
+  return issues;
 }
 
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {

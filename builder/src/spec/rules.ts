@@ -1,9 +1,12 @@
 /** Semantic checks the schema cannot express. Collects every issue. */
-import { existsSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { SpecIssue } from '../errors.js';
 import type { BuildSpec } from './normalize.js';
 import { NOT_YET } from '../flavors/registry.js';
 import { checkCloudConfigFile } from '../flavors/coreos/cloud-config.js';
+import { buildVmediaCmdline } from '../outputs/iso-cmdline.js';
+import { UserError } from '../errors.js';
 
 export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: SpecIssue[] } {
   const errors: SpecIssue[] = [];
@@ -17,7 +20,9 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
       errors.push({ path, message: 'needs exactly one of src or content', fix: 'give src: <host file> or content: <text>' });
     if (f.src !== undefined) requireFile(errors, `${path}.src`, f.src, 'file');
     if (f.dest.endsWith('/')) errors.push({ path: `${path}.dest`, message: 'is a directory path', fix: 'name the file, e.g. /etc/motd' });
+    checkDest(errors, `${path}.dest`, f.dest);
   });
+  spec.directories.forEach((d, i) => checkDest(errors, `directories[${i}].dest`, d.dest));
   spec.directories.forEach((d, i) => {
     if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir');
   });
@@ -44,7 +49,24 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
     }
   }
   spec.agent.hardwareManagers.forEach((h, i) => requireFile(errors, `agent.hardwareManagers[${i}]`, h, 'any'));
-  spec.agent.caCertificates.forEach((c, i) => requireFile(errors, `agent.caCertificates[${i}]`, c, 'file'));
+  spec.agent.caCertificates.forEach((c, i) => {
+    requireFile(errors, `agent.caCertificates[${i}]`, c, 'file');
+    checkCaFile(errors, `agent.caCertificates[${i}]`, c);
+  });
+  // Checked when the ISO is written, at the end of a build: said before the build starts instead.
+  if (spec.iso.enabled) {
+    for (const [path, text] of [
+      ['cmdline', spec.cmdline],
+      ['iso.append', spec.iso.append],
+    ] as const) {
+      try {
+        buildVmediaCmdline(text);
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        errors.push({ path, message: e.message, ...(e.hint ? { fix: e.hint } : {}) });
+      }
+    }
+  }
   // Read only when the ISO and the UKI are written, at the end of a build: a missing one must stop it before it starts.
   if (spec.iso.enabled && spec.iso.signing) {
     requireFile(errors, 'iso.signing.key', spec.iso.signing.key, 'file');
@@ -76,4 +98,52 @@ function requireFile(errors: SpecIssue[], path: string, p: string, kind: 'file' 
   const st = statSync(p);
   if (kind === 'file' && !st.isFile()) errors.push({ path, message: `${p} is not a regular file`, fix: 'name a file' });
   if (kind === 'dir' && !st.isDirectory()) errors.push({ path, message: `${p} is not a directory`, fix: 'name a directory' });
+}
+
+/** '..' in a path inside the image is refused when the tree is assembled, at the end of the slow part: said here. */
+function checkDest(errors: SpecIssue[], path: string, dest: string): void {
+  if (dest.split('/').includes('..'))
+    errors.push({ path, message: `${dest} has a '..' component`, fix: 'give the path inside the image without ..' });
+}
+
+/**
+ * A CA bundle goes into the image world-readable and into the agent's trust store: it must hold PEM
+ * certificates that parse, and never a private key (a site's key pasted by mistake would ship in every ramdisk).
+ */
+function checkCaFile(errors: SpecIssue[], path: string, file: string): void {
+  let text: string;
+  try {
+    if (!statSync(file).isFile()) return;
+    text = readFileSync(file, 'latin1');
+  } catch {
+    return; // requireFile said why
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+    errors.push({
+      path,
+      message: `${file} holds a private key`,
+      fix: 'give the CA certificate (PEM) only; never put a private key into the image',
+    });
+    return;
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    errors.push({
+      path,
+      message: `${file} holds no PEM certificate`,
+      fix: 'give a PEM file with -----BEGIN CERTIFICATE----- blocks (convert DER with openssl x509 -inform der)',
+    });
+    return;
+  }
+  blocks.forEach((b, n) => {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      errors.push({
+        path,
+        message: `certificate ${n + 1} of ${file} does not parse (${(e as Error).message})`,
+        fix: 'give an intact PEM certificate',
+      });
+    }
+  });
 }

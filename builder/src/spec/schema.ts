@@ -148,7 +148,12 @@ export const WrittenSpecSchema = Type.Object(
       true,
     ),
     sourceDateEpoch: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Timestamp for every file (default: SOURCE_DATE_EPOCH, else 2026-01-01)' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 4294967295,
+        description:
+          "Timestamp for every file (default: SOURCE_DATE_EPOCH, else 2026-01-01); at most 4294967295 (2106, the cpio format's limit)",
+      }),
     ),
     tinyipa: Type.Optional(FLAVOR_SECTIONS.tinyipa),
     dib: Type.Optional(FLAVOR_SECTIONS.dib),

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -213,6 +214,31 @@ test('YAML errors carry line and column; the file is named', async (t) => {
   const f = join(dir, 'bad.yaml');
   writeFileSync(f, 'name: a\nname: b\n');
   await assert.rejects(loadSpec({ file: f, cwd: dir }), (e: unknown) => e instanceof SpecError && /bad\.yaml: line 2/.test(e.message));
+  // The position once, not again at the end of the parser's message.
+  writeFileSync(f, 'name: a: b\n');
+  await assert.rejects(loadSpec({ file: f, cwd: dir }), (e: unknown) => {
+    assert.ok(e instanceof SpecError);
+    assert.equal((e.message.match(/line 1, column/g) ?? []).length, 1, e.message);
+    assert.doesNotMatch(e.message, /: \(fix/);
+    return true;
+  });
+  // A mode written 0644 is the decimal 644 in YAML 1.2 (01204): refused by path, 0o644 and '0644' are fine.
+  writeFileSync(
+    f,
+    "files:\n  - content: hi\n    dest: /etc/a\n    mode: 0644\n  - content: hi\n    dest: /etc/b\n    mode: 0o644\n  - content: hi\n    dest: /etc/c\n    mode: '0644'\n",
+  );
+  await assert.rejects(loadSpec({ file: f, cwd: dir }), (e: unknown) => {
+    assert.ok(e instanceof SpecError);
+    assert.deepEqual(
+      e.issues.map((i) => i.path),
+      ['files[0].mode'],
+    );
+    assert.match(e.message, /0644 is the decimal number 644 in YAML, not octal \(quote it \('0644'\) or write 0o644/);
+    return true;
+  });
+  writeFileSync(f, "files:\n  - content: hi\n    dest: /etc/b\n    mode: 0o644\n  - content: hi\n    dest: /etc/c\n    mode: '0644'\n");
+  const modes = (await loadSpec({ file: f, cwd: dir })).spec.files.map((x) => x.mode);
+  assert.deepEqual(modes, [0o644, 0o644]);
   writeFileSync(f, 'files:\n  - dest: /etc/motd\n    src: motd\n');
   writeFileSync(join(dir, 'motd'), 'hi');
   const { spec } = await loadSpec({ file: f, cwd: '/' });
@@ -244,4 +270,88 @@ test("agent.config is checked by the agent's own loader: a typo names the path a
     [],
     "IPA's snake_case names are valid",
   );
+});
+
+test('checked before the build starts: CA files hold certificates only, no .. in image paths, ISO kernel arguments, the date range', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-ca-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=site-ca',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'ca.key'),
+        '-out',
+        join(dir, 'ca.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const pem = readFileSync(join(dir, 'ca.pem'), 'utf8');
+    writeFileSync(join(dir, 'bundle.pem'), pem + pem);
+    writeFileSync(join(dir, 'with-key.pem'), pem + readFileSync(join(dir, 'ca.key'), 'utf8'));
+    writeFileSync(join(dir, 'der.crt'), Buffer.from([0x30, 0x82, 0x01, 0x0a]));
+    writeFileSync(join(dir, 'broken.pem'), pem.replace(/\n[A-Za-z0-9+/]{20}/, '\nAAAA'));
+    const ca = (f: string) => issues2(dir, { agent: { caCertificates: [f] } });
+    assert.deepEqual(ca('bundle.pem'), []);
+    assert.match(ca('with-key.pem')[0]?.message ?? '', /holds a private key/);
+    assert.match(ca('der.crt')[0]?.message ?? '', /holds no PEM certificate/);
+    assert.match(ca('der.crt')[0]?.fix ?? '', /openssl x509 -inform der/);
+    assert.match(ca('broken.pem')[0]?.message ?? '', /certificate 1 of .* does not parse/);
+
+    const dest = issues2(dir, { files: [{ content: 'x', dest: '/etc/../../x' }] });
+    assert.deepEqual(
+      dest.map((i) => i.path),
+      ['files[0].dest'],
+    );
+    const args = issues2(dir, { cmdline: 'console=ttyS0 foo="a b"', iso: { append: 'a\tb' } });
+    assert.deepEqual(
+      args.map((i) => i.path),
+      ['cmdline', 'iso.append'],
+    );
+    assert.deepEqual(issues2(dir, { cmdline: 'foo="a b"', iso: false }), [], 'no ISO: its boot-entry rules do not apply');
+    assert.match(issues2(dir, { sourceDateEpoch: 4294967296 })[0]?.path ?? '', /sourceDateEpoch/);
+    assert.deepEqual(issues2(dir, { sourceDateEpoch: 4294967295 }), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ssh.authorizedKeys: real keys of every common type pass; a cut line, a bare type and a private key file fail once each', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spec-keys-'));
+  try {
+    const lines: string[] = [];
+    for (const [t, bits] of [
+      ['ed25519', ''],
+      ['rsa', '2048'],
+      ['ecdsa', '256'],
+      ['ecdsa', '384'],
+      ['ecdsa', '521'],
+    ] as const) {
+      const f = join(dir, `k-${t}${bits}`);
+      execFileSync('ssh-keygen', ['-q', '-t', t, ...(bits ? ['-b', bits] : []), '-N', '', '-C', 'me@host', '-f', f]);
+      lines.push(readFileSync(`${f}.pub`, 'utf8').trim());
+    }
+    assert.deepEqual(issues2(dir, { ssh: { authorizedKeys: lines } }), []);
+    const [type, blob] = lines[0]!.split(' ') as [string, string];
+    const cut = issues2(dir, { ssh: { authorizedKeys: [`${type} ${blob.slice(0, 50)}`, 'ssh-rsa AAAAB3NzaC1yc2E', 'k-ed25519'] } });
+    assert.deepEqual(
+      cut.map((i) => i.path),
+      ['ssh.authorizedKeys[0]', 'ssh.authorizedKeys[1]', 'ssh.authorizedKeys[2]'],
+    );
+    assert.match(cut[0]!.message, /truncated or damaged/);
+    assert.match(cut[1]!.message, /truncated or damaged/);
+    assert.match(cut[2]!.message, /is a private key/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

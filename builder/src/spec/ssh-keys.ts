@@ -1,8 +1,8 @@
 /**
  * `ssh.authorizedKeys`: each entry is a public key line or a file of them.
  * Every key is checked at build time (its type is one dropbear and OpenSSH
- * accept, its base64 blob decodes and names the same type), so a pasted
- * private key or a truncated line fails the build, not the login.
+ * accept, its base64 blob decodes into exactly the fields of that type),
+ * so a pasted private key or a truncated line fails the build, not the login.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { SpecIssue } from '../errors.js';
@@ -37,11 +37,44 @@ export function checkKeyLine(line: string): string | undefined {
   const type = words[at]!;
   const blob = words[at + 1];
   if (!blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return `the ${type} key has no base64 key data after its type`;
-  const bytes = Buffer.from(blob, 'base64');
-  const len = bytes.length >= 4 ? bytes.readUInt32BE(0) : -1;
-  const inner = len > 0 && 4 + len <= bytes.length ? bytes.subarray(4, 4 + len).toString('latin1') : undefined;
+  const fields = sshStrings(Buffer.from(blob, 'base64'));
+  const inner = fields?.[0]?.toString('latin1');
   if (inner !== type) return `the key data is not a ${type} key${inner ? ` (it holds a ${inner} key)` : ' (truncated or damaged)'}`;
+  if (!fields || !wellFormed(type, fields)) return `the ${type} key data is truncated or damaged`;
   return undefined;
+}
+
+/** RFC 4251 strings: each a 32-bit length and that many bytes, to the blob's end exactly; undefined when they do not fit. */
+function sshStrings(bytes: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    if (at + 4 > bytes.length) return undefined;
+    const len = bytes.readUInt32BE(at);
+    if (at + 4 + len > bytes.length) return undefined;
+    out.push(bytes.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return out;
+}
+
+/** The fields of each key type (RFC 4253, 5656, 8709; OpenSSH's PROTOCOL.u2f): a cut line fails here. */
+function wellFormed(type: string, f: Buffer[]): boolean {
+  const ecPoint: Record<string, number> = { nistp256: 65, nistp384: 97, nistp521: 133 };
+  switch (type) {
+    case 'ssh-ed25519':
+      return f.length === 2 && f[1]!.length === 32;
+    case 'sk-ssh-ed25519@openssh.com':
+      return f.length === 3 && f[1]!.length === 32 && f[2]!.length > 0;
+    case 'ssh-rsa':
+      // e, then n of at least 1024 bits (a sign byte may lead).
+      return f.length === 3 && f[1]!.length > 0 && f[2]!.length >= 128;
+    case 'sk-ecdsa-sha2-nistp256@openssh.com':
+      return f.length === 4 && f[1]!.toString('latin1') === 'nistp256' && f[2]!.length === 65 && f[3]!.length > 0;
+    default: {
+      const curve = type.replace('ecdsa-sha2-', '');
+      return f.length === 3 && f[1]!.toString('latin1') === curve && f[2]!.length === ecPoint[curve];
+    }
+  }
 }
 
 /**
@@ -67,7 +100,12 @@ export function readAuthorizedKeys(entries: string[]): { keys: string[]; issues:
       });
       return;
     }
-    const lines = readFileSync(entry, 'utf8').split('\n');
+    const text = readFileSync(entry, 'utf8');
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
+      issues.push({ path, message: `${entry} is a private key`, fix: 'give the public key (the .pub file beside it)' });
+      return;
+    }
+    const lines = text.split('\n');
     let found = 0;
     lines.forEach((line, n) => {
       if (!line.trim() || line.trim().startsWith('#')) return;

@@ -1,13 +1,13 @@
 import { listInitramfs } from '../../archive/initramfs-list.js';
 import { CliUsageError, humanSize, parseFlags } from '../args.js';
 import { UserError } from '../../errors.js';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 
 const USAGE = `ramforge ls INITRAMFS [--json] [--members]
 
 List an initramfs: each member (offset, compression, size) and every file
 (mode, owner, size, path). Reads concatenated members, compressed with gzip,
-xz, zstd or not at all.
+xz, zstd, lz4, lzma, bzip2 or not at all.
 
 Options:
   --members    list the members only
@@ -22,8 +22,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   const [file] = positionals;
   if (!file || positionals.length > 1) throw new CliUsageError('name exactly one initramfs', `usage: ${USAGE.split('\n')[0]}`);
-  if (!existsSync(file)) throw new UserError(`${file} does not exist`);
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new UserError(`${file} does not exist`);
+  if (!st.isFile())
+    throw new UserError(`${file} is not a file`, { hint: 'name an initramfs file (e.g. output/tinyipa/tinyipa.initramfs)' });
   const members = await listInitramfs(file);
+  if (members.length === 0)
+    throw new UserError(`${file} holds no initramfs member (${st.size === 0 ? 'it is empty' : 'only zero padding'})`, {
+      hint: 'name an initramfs file (e.g. output/tinyipa/tinyipa.initramfs)',
+    });
   if (v.json) {
     process.stdout.write(
       JSON.stringify(v.members ? members.map(({ entries, ...m }) => ({ ...m, files: entries.length })) : members, null, 2) + '\n',
