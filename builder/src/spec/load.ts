@@ -81,6 +81,26 @@ export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: stri
  * path, or the section a flag wrote into) say so instead of naming the spec
  * file, and a path given by a flag is relative to the current directory.
  */
+/** The flags of `ramforge build` that write into a flavor's section (cli/commands/build.ts), by the key they set. */
+const SECTION_FLAGS: Record<string, string> = {
+  'tinyipa.kernel.package': '--kernel',
+  'tinyipa.packages': '--package',
+  'tinyipa.node.version': '--node-version',
+  'dib.elements': '--element',
+  'dib.elementsPath': '--elements-path',
+};
+
+/** The flags that set keys under `section` in `overrides`. */
+function flagsInto(section: string, overrides: Record<string, unknown>): string[] {
+  return Object.entries(SECTION_FLAGS)
+    .filter(
+      ([key]) =>
+        key.startsWith(`${section}.`) &&
+        key.split('.').reduce<unknown>((at, k) => (at as Record<string, unknown> | undefined)?.[k], overrides) !== undefined,
+    )
+    .map(([, flag]) => flag);
+}
+
 export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, unknown>): SpecIssue[] {
   const fromFlags = (path: string): boolean => {
     let at: unknown = overrides;
@@ -91,8 +111,20 @@ export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, 
     }
     return path !== '';
   };
-  return issues.map((i) =>
-    fromFlags(i.path)
+  return issues.map((i) => {
+    // A flavor section that only flags wrote: name the flags, not a section the user never wrote.
+    const flags = (FLAVORS as readonly string[]).includes(i.path) && fromFlags(i.path) ? flagsInto(i.path, overrides) : [];
+    if (flags.length) {
+      const flavor = /flavor '([^']+)'/.exec(i.message)?.[1] ?? 'another';
+      return {
+        ...i,
+        fromFlags: true,
+        path: flags.join(', '),
+        message: `${flags.length > 1 ? 'apply' : 'applies'} only to flavor ${i.path}, but this build's flavor is '${flavor}'`,
+        fix: `drop ${flags.join(' and ')}, or build with --flavor ${i.path}`,
+      };
+    }
+    return fromFlags(i.path)
       ? {
           ...i,
           fromFlags: true,
@@ -104,8 +136,8 @@ export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, 
               }
             : {}),
         }
-      : i,
-  );
+      : i;
+  });
 }
 
 /**

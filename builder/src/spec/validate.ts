@@ -74,8 +74,8 @@ function describe(e: ValueError, pointer: string): SpecIssue[] {
       return [
         {
           path,
-          message: `expected ${s.type === 'integer' ? 'an integer' : `a ${s.type}`}, got ${jsonType(e.value)}`,
-          fix: s.description ?? `write a ${s.type}`,
+          message: `expected ${s.type === 'integer' || s.type === 'array' || s.type === 'object' ? 'an' : 'a'} ${s.type}, got ${jsonType(e.value)}`,
+          fix: s.description ?? `write ${s.type === 'integer' || s.type === 'array' || s.type === 'object' ? 'an' : 'a'} ${s.type}`,
         },
       ];
     case ValueErrorType.StringPattern:

@@ -28,7 +28,7 @@ spec's list.
 
 Options:
   --spec FILE           YAML build spec (schema: builder/src/spec/build-spec.schema.json)
-  --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso}
+  --name NAME           name: output/<name>/<name>.{kernel,initramfs,iso,efi}
   --flavor F            flavor: tinyipa, dib (docs: builder/src/flavors/dib/README.md)
                         or coreos (a Docker engine at DOCKER_HOST, or
                         coreos.container; docs/coreos.md)

@@ -11,6 +11,10 @@ Options:
   --for WHAT   build, iso, test or all (default: build and iso)
   --fix        install what is missing with apt-get
   --json       machine-readable report on stdout
+
+Exit code 1 when something is missing (after --fix: when it could not be
+installed), 0 when all is there.
+  --debug      print every command run and stack traces
   -h, --help   this help`;
 
 export async function run(argv: string[]): Promise<number> {

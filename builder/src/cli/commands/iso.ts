@@ -35,13 +35,14 @@ Options:
                         --uki, when both are)
   --uki FILE            the unified kernel image (.efi) to write
   --append ARGS         extra kernel arguments
-  --label L             volume label (default ${DEFAULT_ISO_LABEL})
+  --label L             volume label, upper-cased (default ${DEFAULT_ISO_LABEL})
   --secure-boot MODE    auto (default: on when the kernel is signed), on (fail
                         naming any unsigned piece), off (GRUB built here)
   --sign-key FILE       site db key (PEM, unencrypted): sign the kernel and
   --sign-cert FILE        the UKI with sbsign (give both; see docs/secure-boot.md)
   --json                print a machine-readable summary on stdout
   --no-install          never apt-get install missing host tools
+  --debug               print every command run and stack traces
   -h, --help            this help
 
 Reproducible: SOURCE_DATE_EPOCH (default ${DEFAULT_EPOCH}, 2026-01-01, as for

@@ -12,6 +12,7 @@ xz, zstd, lz4, lzma, bzip2 or not at all.
 Options:
   --members    list the members only
   --json       machine-readable listing on stdout
+  --debug      print every command run and stack traces
   -h, --help   this help`;
 
 export async function run(argv: string[]): Promise<number> {

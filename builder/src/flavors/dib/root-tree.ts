@@ -8,8 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { InternalError } from '../../errors.js';
-import { interruptOption, run } from '../../exec/run.js';
+import { BuildError } from '../../errors.js';
+import { baseEnv, interruptOption, run } from '../../exec/run.js';
 import type { Tree } from '../../tree/tree.js';
 
 /**
@@ -34,7 +34,7 @@ export async function mergeRootDir(
     '-',
     '.',
   ]);
-  const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'], ...interruptOption() });
+  const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'], env: baseEnv(), ...interruptOption() });
   let err = '';
   child.stderr.on('data', (c: Buffer) => {
     err += c.toString();
@@ -46,7 +46,7 @@ export async function mergeRootDir(
   await tree.mergeTar(child.stdout, { layer: opts.layer });
   const code = await done;
   if (code !== 0 || spawnError)
-    throw new InternalError(`tar of the built root failed (${spawnError?.message ?? code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
+    throw new BuildError(`tar of the built root failed (${spawnError?.message ?? code}): ${err.trim().split('\n').slice(-3).join(' ')}`);
   tree.addDevice('dev/console', 'char', 5, 1, { mode: 0o600, mtime: opts.mtime, layer: opts.layer });
   tree.addDevice('dev/null', 'char', 1, 3, { mode: 0o666, mtime: opts.mtime, layer: opts.layer });
 }
