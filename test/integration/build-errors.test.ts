@@ -94,7 +94,8 @@ test('bad input: an SSH key that is not a public key (exit 2, names the entry)',
   writeFileSync(join(p.dir, 'keys.pub'), '-----BEGIN OPENSSH PRIVATE KEY-----\n');
   const r = ramforge(p.dir, ['build', '--spec', 'spec.yaml', '--no-install']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /spec\.yaml: ssh\.authorizedKeys\[0\]: .*keys\.pub line 1: this is a private key: give the public one/);
+  assert.match(r.stderr, /spec\.yaml: ssh\.authorizedKeys\[0\]: .*keys\.pub is a private key \(give the public key/);
+  assert.equal(r.stderr.match(/private key/g)?.length, 1, 'said once, not per line of the key');
   assert.equal(snapshot(join(p.dir, 'output')), p.before);
 });
 

@@ -44,20 +44,22 @@ export async function loadSpec(opts: LoadSpecOptions): Promise<LoadedSpec> {
         cause: e,
       });
     }
-    raw = parseYaml(text, file);
+    // Errors name the file as it was given (my.yaml), not its absolute path.
+    raw = parseYaml(text, opts.file ?? file);
   }
-  return validateSpec(raw, { ...opts, file });
+  return validateSpec(raw, { ...opts, file, shownAs: opts.file });
 }
 
 /** Validate an already-parsed spec (library entry point; also used by tests). */
-export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: string }): LoadedSpec {
+export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: string; shownAs?: string }): LoadedSpec {
   const file = opts.file;
+  const shown = opts.shownAs ?? file;
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw))
-    throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], file);
+    throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], shown);
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
   const fail = (issues: SpecIssue[]): never => {
-    throw new SpecError(attributeToFlags(issues, opts.overrides ?? {}), file);
+    throw new SpecError(attributeToFlags(issues, opts.overrides ?? {}), shown);
   };
   const moved = movedKeys(merged);
   if (moved.length) fail(moved);
