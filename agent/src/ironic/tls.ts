@@ -106,7 +106,6 @@ export async function generateTlsCertificate(
   return { certPem, keyPem, certFile, keyFile };
 }
 
-/** Does the certificate carry the key's public half (a pair kept from an earlier start)? False for anything unreadable. */
 /** Whether the certificate names `ip` (its IP SAN): a pair kept from a start on another address would fail the conductor's check. */
 export function certCoversIp(certPem: string, ip: string): boolean {
   try {
@@ -116,6 +115,7 @@ export function certCoversIp(certPem: string, ip: string): boolean {
   }
 }
 
+/** Does the certificate carry the key's public half (a pair kept from an earlier start)? False for anything unreadable. */
 export function pairMatches(certPem: string, keyPem: string): boolean {
   try {
     return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));

@@ -23,7 +23,7 @@ import { copyFile, mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { UserError, explainFsError } from '../errors.js';
 import { run } from '../exec/run.js';
-import { DEFAULT_EPOCH } from '../defaults.js';
+import { DEFAULT_EPOCH, MAX_EPOCH } from '../defaults.js';
 import { buildEspImage, espPlan, type EspFile } from './esp-image.js';
 import { GRUB_CFG_ISO_PATH, grubMkimageArgv, renderGrubConfig, renderGrubEarlyConfig } from './grub-config.js';
 import { buildVmediaCmdline } from './iso-cmdline.js';
@@ -207,9 +207,9 @@ function checkTimeout(t: number): number {
 function resolveEpoch(epoch: number | undefined): number {
   const env = process.env.SOURCE_DATE_EPOCH;
   const value = epoch ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_EPOCH);
-  if (!Number.isInteger(value) || value < 0 || value > 32503680000) {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_EPOCH) {
     throw new UserError(`invalid SOURCE_DATE_EPOCH '${epoch ?? env}'`, {
-      hint: 'give whole seconds since 1970-01-01 (e.g. $(git log -1 --format=%ct)), before the year 3000',
+      hint: `give whole seconds since 1970-01-01 up to ${MAX_EPOCH} (2106; e.g. $(git log -1 --format=%ct))`,
     });
   }
   return value;

@@ -59,7 +59,7 @@ export function validateSpec(raw: unknown, opts: LoadSpecOptions & { file?: stri
     throw new SpecError([{ path: '', message: 'a spec is a YAML mapping', fix: 'start with e.g. "name: my-ramdisk"' }], shown);
   const merged = deepMerge(raw as Record<string, unknown>, opts.overrides ?? {});
   const fail = (issues: SpecIssue[]): never => {
-    throw new SpecError(attributeToFlags(issues, opts.overrides ?? {}), shown);
+    throw new SpecError(attributeToFlags(issues, opts.overrides ?? {}, raw as Record<string, unknown>), shown);
   };
   const moved = movedKeys(merged);
   if (moved.length) fail(moved);
@@ -103,7 +103,11 @@ function flagsInto(section: string, overrides: Record<string, unknown>): string[
     .map(([, flag]) => flag);
 }
 
-export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, unknown>): SpecIssue[] {
+export function attributeToFlags(
+  issues: SpecIssue[],
+  overrides: Record<string, unknown>,
+  written: Record<string, unknown> = {},
+): SpecIssue[] {
   const fromFlags = (path: string): boolean => {
     let at: unknown = overrides;
     for (const seg of path.split(/[.[\]]+/).filter(Boolean)) {
@@ -115,7 +119,10 @@ export function attributeToFlags(issues: SpecIssue[], overrides: Record<string, 
   };
   return issues.map((i) => {
     // A flavor section that only flags wrote: name the flags, not a section the user never wrote.
-    const flags = (FLAVORS as readonly string[]).includes(i.path) && fromFlags(i.path) ? flagsInto(i.path, overrides) : [];
+    const flags =
+      (FLAVORS as readonly string[]).includes(i.path) && written[i.path] === undefined && fromFlags(i.path)
+        ? flagsInto(i.path, overrides)
+        : [];
     if (flags.length) {
       const flavor = /flavor '([^']+)'/.exec(i.message)?.[1] ?? 'another';
       return {
@@ -210,7 +217,9 @@ function leadingZeroNumbers(doc: Document): SpecIssue[] {
   const issues: SpecIssue[] = [];
   visit(doc, {
     Scalar(key, node, path) {
-      if (key === 'key' || typeof node.value !== 'number' || !/^[-+]?0\d+$/.test(node.source ?? '')) return;
+      const src = node.source ?? '';
+      // Only where the parser read the digits as decimal: a %YAML 1.1 document reads 0644 as octal, as meant.
+      if (key === 'key' || typeof node.value !== 'number' || !/^[-+]?0\d+$/.test(src) || node.value !== Number(src)) return;
       const at: string[] = [];
       for (let i = 0; i < path.length; i++) {
         const here = path[i];
@@ -218,11 +227,11 @@ function leadingZeroNumbers(doc: Document): SpecIssue[] {
         if (isPair(here) && isScalar(here.key)) at.push(`${at.length ? '.' : ''}${String(here.key.value)}`);
         else if (isSeq(here)) at.push(`[${here.items.indexOf(next as never)}]`);
       }
-      const src = node.source ?? '';
+      const digits = src.replace(/^[-+]?0+/, '') || '0';
       issues.push({
         path: at.join(''),
         message: `${src} is the decimal number ${node.value} in YAML, not octal`,
-        fix: `quote it ('${src}') or write 0o${src.replace(/^[-+]?0+/, '')} for an octal mode`,
+        fix: `for an octal mode write 0o${digits} (or quote it: '${src}'); for the decimal number write ${node.value}`,
       });
     },
   });

@@ -26,7 +26,10 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
   spec.directories.forEach((d, i) => {
     if (d.src !== undefined) requireFile(errors, `directories[${i}].src`, d.src, 'dir');
   });
-  spec.tarballs.forEach((t, i) => requireFile(errors, `tarballs[${i}].src`, t.src, 'file'));
+  spec.tarballs.forEach((t, i) => {
+    requireFile(errors, `tarballs[${i}].src`, t.src, 'file');
+    checkDest(errors, `tarballs[${i}].dest`, t.dest);
+  });
   if (spec.flavor === 'dib') spec.dib.elementsPath.forEach((p, i) => requireFile(errors, `dib.elementsPath[${i}]`, p, 'dir'));
   if (spec.flavor === 'coreos') {
     const c = spec.coreos;
@@ -55,17 +58,20 @@ export function checkRules(spec: BuildSpec): { errors: SpecIssue[]; warnings: Sp
   });
   // Checked when the ISO is written, at the end of a build: said before the build starts instead.
   if (spec.iso.enabled) {
-    for (const [path, text] of [
-      ['cmdline', spec.cmdline],
-      ['iso.append', spec.iso.append],
-    ] as const) {
+    const checkArgs = (path: string, text: string): boolean => {
       try {
         buildVmediaCmdline(text);
+        return true;
       } catch (e) {
         if (!(e instanceof UserError)) throw e;
         errors.push({ path, message: e.message, ...(e.hint ? { fix: e.hint } : {}) });
+        return false;
       }
-    }
+    };
+    // Each part for its characters, then the two joined as the ISO's entries carry them (pipeline/run.ts): for the length.
+    const cmdlineOk = checkArgs('cmdline', spec.cmdline);
+    const appendOk = checkArgs('iso.append', spec.iso.append);
+    if (cmdlineOk && appendOk && spec.cmdline && spec.iso.append) checkArgs('cmdline, iso.append', `${spec.cmdline} ${spec.iso.append}`);
   }
   // Read only when the ISO and the UKI are written, at the end of a build: a missing one must stop it before it starts.
   if (spec.iso.enabled && spec.iso.signing) {

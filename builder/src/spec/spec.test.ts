@@ -121,6 +121,11 @@ test("a bad value from a flag is reported as the command line's, not the spec fi
     fail({}, { dib: { elements: ['e'], elementsPath: ['/x'] } }).message,
     /^command line: --element, --elements-path: apply only to flavor dib/,
   );
+  // The spec wrote the section too: its own mistake is named, not only the flag.
+  assert.match(
+    fail({ tinyipa: { packages: ['htop'] } }, { flavor: 'dib', tinyipa: { kernel: { package: 'linux-image-amd64' } } }).message,
+    /^command line: tinyipa: is the tinyipa flavor's section/,
+  );
   // The spec file's own mistake still names the file.
   assert.match(fail({ compression: 'zst' }, {}).message, new RegExp(`^${join(cwd, 's.yaml')}: compression: `));
   // A missing file given by a flag: relative to the current directory, not the spec.
@@ -240,9 +245,15 @@ test('YAML errors carry line and column; the file is named', async (t) => {
       e.issues.map((i) => i.path),
       ['files[0].mode'],
     );
-    assert.match(e.message, /0644 is the decimal number 644 in YAML, not octal \(quote it \('0644'\) or write 0o644/);
+    assert.match(
+      e.message,
+      /0644 is the decimal number 644 in YAML, not octal \(for an octal mode write 0o644 \(or quote it: '0644'\); for the decimal number write 644\)/,
+    );
     return true;
   });
+  // A %YAML 1.1 document reads 0644 as octal, as its writer meant: accepted.
+  writeFileSync(f, '%YAML 1.1\n---\nfiles:\n  - content: hi\n    dest: /etc/a\n    mode: 0600\n');
+  assert.equal((await loadSpec({ file: f, cwd: dir })).spec.files[0]?.mode, 0o600);
   writeFileSync(f, "files:\n  - content: hi\n    dest: /etc/b\n    mode: 0o644\n  - content: hi\n    dest: /etc/c\n    mode: '0644'\n");
   const modes = (await loadSpec({ file: f, cwd: dir })).spec.files.map((x) => x.mode);
   assert.deepEqual(modes, [0o644, 0o644]);
@@ -319,6 +330,17 @@ test('checked before the build starts: CA files hold certificates only, no .. in
     assert.deepEqual(
       dest.map((i) => i.path),
       ['files[0].dest'],
+    );
+    // Each half fits, the two joined (what the ISO's entries carry) do not.
+    const long = issues2(dir, { cmdline: `a=${'x'.repeat(1000)}`, iso: { append: `b=${'y'.repeat(900)}` } });
+    assert.deepEqual(
+      long.map((i) => i.path),
+      ['cmdline, iso.append'],
+    );
+    assert.match(long[0]!.message, /limit is 1900/);
+    assert.deepEqual(
+      issues2(dir, { tarballs: [{ src: 'bundle.pem', dest: '/opt/../etc' }] }).map((i) => i.path),
+      ['tarballs[0].dest'],
     );
     const args = issues2(dir, { cmdline: 'console=ttyS0 foo="a b"', iso: { append: 'a\tb' } });
     assert.deepEqual(

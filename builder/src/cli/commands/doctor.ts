@@ -11,11 +11,11 @@ Options:
   --for WHAT   build, iso, test or all (default: build and iso)
   --fix        install what is missing with apt-get
   --json       machine-readable report on stdout
+  --debug      print every command run and stack traces
+  -h, --help   this help
 
 Exit code 1 when something is missing (after --fix: when it could not be
-installed), 0 when all is there.
-  --debug      print every command run and stack traces
-  -h, --help   this help`;
+installed), 0 when all is there.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, { fix: { type: 'boolean' }, for: { type: 'string' }, json: { type: 'boolean' } }, USAGE);

@@ -23,7 +23,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   const [file] = positionals;
   if (!file || positionals.length > 1) throw new CliUsageError('name exactly one initramfs', `usage: ${USAGE.split('\n')[0]}`);
-  const st = statSync(file, { throwIfNoEntry: false });
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file, { throwIfNoEntry: false });
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
+      hint: 'check the path and its permissions',
+    });
+  }
   if (!st) throw new UserError(`${file} does not exist`);
   if (!st.isFile())
     throw new UserError(`${file} is not a file`, { hint: 'name an initramfs file (e.g. output/tinyipa/tinyipa.initramfs)' });
