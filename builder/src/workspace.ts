@@ -13,6 +13,7 @@
 import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { mountsUnder } from './host/mounts.js';
 
 /**
  * Where the workspace goes: <parent of output>/.workspace, on output/'s
@@ -90,15 +91,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Mount points at or under `dir` (/proc/self/mountinfo), so the sweep never walks into a mounted filesystem. */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const octal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return (await readTrim('/proc/self/mountinfo'))
-    .split('\n')
-    .map((l) => octal(l.split(' ')[4] ?? ''))
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
-
 export interface SweepProbes {
   isAlive: (pid: number) => boolean;
   /** This machine's boot time, ms. */
@@ -126,7 +118,8 @@ export async function sweepStaleWorkspaces(
 ): Promise<{ removed: string[]; held: { dir: string; output: string | undefined }[] }> {
   const isAlive = probes.isAlive ?? alive;
   const bootedAt = probes.bootedAt ?? (await bootTime());
-  const mounts = probes.mountsUnder ?? mountsUnder;
+  // Never walk into a mounted filesystem.
+  const mounts = probes.mountsUnder ?? (async (dir: string) => mountsUnder(dir));
   const removed: string[] = [];
   const held: { dir: string; output: string | undefined }[] = [];
   const names = await readdir(root).catch(() => [] as string[]);

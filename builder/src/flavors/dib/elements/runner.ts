@@ -167,15 +167,8 @@ function isLink(p: string): boolean {
   }
 }
 
-/** Mount points at or below `root` in this process's mount namespace (none once the runner is done). */
-export function mountsUnder(root: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
-  const unoctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-  const base = resolvePath(root);
-  return mountinfo
-    .split('\n')
-    .map((l) => unoctal(l.split(' ')[4] ?? ''))
-    .filter((m) => m === base || m.startsWith(`${base}/`));
-}
+export { mountsUnder } from '../../../host/mounts.js';
+import { mountsUnder } from '../../../host/mounts.js';
 
 /** Carry out the elements on `opts.root`. */
 export async function runElements(opts: RunElementsOptions): Promise<RunElementsResult> {
